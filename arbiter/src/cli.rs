@@ -1,0 +1,82 @@
+//! `scribed`'s flags and `main`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use scribe_protocol::Paths;
+use tracing::Level;
+use tracing_subscriber::{filter::Targets, prelude::*};
+
+use crate::config::{Config, Synchronous, MAX_GROUP, QUEUE_CAPACITY};
+use crate::daemon::{self, Exit};
+
+/// The sole writer of one SQLite database. Runs in the foreground; stop it
+/// with SIGINT, SIGTERM or `scribe stop`.
+#[derive(Debug, Parser)]
+#[command(name = "scribed", version)]
+pub struct Args {
+    /// The database file (created if missing).
+    #[arg(long, env = scribe_protocol::paths::ENV_DB, value_name = "PATH")]
+    pub db: PathBuf,
+    /// The RPC socket (default: beside the database).
+    #[arg(long, env = scribe_protocol::paths::ENV_SOCKET, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Durability of each commit.
+    #[arg(long, value_enum, default_value = "full")]
+    pub synchronous: Synchronous,
+    /// Writes that may wait in the queue before callers get `Overloaded`.
+    #[arg(long, default_value_t = QUEUE_CAPACITY)]
+    pub queue_capacity: usize,
+    /// Most batches committed in one transaction.
+    #[arg(long, default_value_t = MAX_GROUP)]
+    pub max_group: usize,
+}
+
+/// Entry point of `scribed`.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    init_tracing();
+    let paths = match Paths::for_db(&args.db, args.socket.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("scribed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut config = Config::new(paths);
+    config.synchronous = args.synchronous;
+    config.queue_capacity = args.queue_capacity.max(1);
+    config.max_group = args.max_group.max(1);
+    match daemon::run(config) {
+        Ok(Exit::AlreadyRunning(pid)) => {
+            match pid {
+                Some(pid) => println!("already running (pid {pid})"),
+                None => println!("already running"),
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Exit::Stopped { .. }) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scribed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` takes `target=level` pairs (default `info`,
+/// with tarpc's per-request noise at `warn`).
+fn init_tracing() {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_default(Level::INFO)
+                .with_target("tarpc", Level::WARN)
+        });
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .try_init();
+}

@@ -1,0 +1,62 @@
+//! Everything the arbiter is told, in one struct.
+
+use std::time::Duration;
+
+use scribe_protocol::Paths;
+
+/// `PRAGMA synchronous` for the writer connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synchronous {
+    /// Every commit is fsynced: an acknowledged write survives power loss.
+    Full,
+    /// WAL commits are not fsynced: survives a process crash, not power loss.
+    Normal,
+}
+
+impl Synchronous {
+    /// The pragma's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Full => "full",
+            Synchronous::Normal => "normal",
+        }
+    }
+}
+
+/// Default write queue capacity: beyond it callers get `Overloaded`.
+pub const QUEUE_CAPACITY: usize = 4096;
+/// Default most batches committed in one group.
+pub const MAX_GROUP: usize = 1024;
+/// `busy_timeout` of the writer connection; nothing else writes, so it only
+/// matters against outside tools that open the file for writing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for in-flight replies to be sent at shutdown.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The arbiter's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Database and derived paths.
+    pub paths: Paths,
+    /// Durability of commits.
+    pub synchronous: Synchronous,
+    /// Capacity of the write queue.
+    pub queue_capacity: usize,
+    /// Most batches in one commit.
+    pub max_group: usize,
+    /// Peers allowed to connect (by uid); the arbiter's own uid by default.
+    pub allowed_uids: Vec<u32>,
+}
+
+impl Config {
+    /// Defaults for a database.
+    pub fn new(paths: Paths) -> Self {
+        Config {
+            paths,
+            synchronous: Synchronous::Full,
+            queue_capacity: QUEUE_CAPACITY,
+            max_group: MAX_GROUP,
+            allowed_uids: vec![nix::unistd::getuid().as_raw()],
+        }
+    }
+}

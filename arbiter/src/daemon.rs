@@ -1,0 +1,140 @@
+//! The arbiter's life, in order: lock, open, bind, serve, drain, exit.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{Config, SHUTDOWN_TIMEOUT};
+use crate::error::Error;
+use crate::lock::{self, InstanceLock};
+use crate::service::Shared;
+use crate::stats::Stats;
+use crate::{db, server, socket, writer};
+
+/// How a run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Another arbiter holds the lock (its pid, when it has recorded it).
+    AlreadyRunning(Option<u32>),
+    /// Served, drained this many queued writes, and stopped cleanly.
+    Stopped {
+        /// Writes that were queued when the stop began.
+        drained: u64,
+    },
+}
+
+/// Runs the arbiter in the foreground until SIGINT, SIGTERM or `stop`.
+///
+/// # Errors
+///
+/// Any failure to lock, open the database or bind the socket; each names
+/// the path and the cause.
+pub fn run(config: Config) -> Result<Exit, Error> {
+    let paths = config.paths.clone();
+    check_directory(&paths.db)?;
+    let Some(mut lock) = InstanceLock::try_acquire(&paths.lock)? else {
+        return Ok(Exit::AlreadyRunning(holder_pid(&paths.lock)));
+    };
+    lock.record(&paths.socket)?;
+    let (conn, seq) = db::open_writer(&config)?;
+    let stats = Arc::new(Stats::new(seq));
+    let (writer, thread) =
+        writer::spawn(conn, config.queue_capacity, config.max_group, stats.clone())
+            .map_err(|e| Error::io("starting the writer thread", e))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the runtime", e))?;
+    let shared = Arc::new(Shared {
+        config,
+        writer,
+        stats,
+        started: Instant::now(),
+        shutdown: CancellationToken::new(),
+        drained: watch::channel(None).0,
+        in_flight: AtomicUsize::new(0),
+    });
+    let served = runtime.block_on(serve(shared.clone()));
+    let joined = thread.join();
+    let _ = std::fs::remove_file(&paths.socket);
+    drop(lock);
+    let drained = served?;
+    if joined.is_err() {
+        warn!("writer thread panicked");
+    }
+    info!(drained, "stopped");
+    Ok(Exit::Stopped { drained })
+}
+
+async fn serve(shared: Arc<Shared>) -> Result<u64, Error> {
+    let paths = &shared.config.paths;
+    let listener = socket::bind(&paths.socket)?;
+    info!(
+        pid = std::process::id(),
+        db = %paths.db.display(),
+        socket = %paths.socket.display(),
+        synchronous = shared.config.synchronous.as_str(),
+        seq = shared.stats.seq(),
+        "ready"
+    );
+    tokio::spawn(watch_signals(shared.shutdown.clone()));
+    server::run(listener, shared.clone()).await;
+    info!(queued = shared.writer.depth(), "stopping: draining the queue");
+    let drained = shared.writer.stop().await;
+    // The writer exits after the queue; wait for it without blocking the
+    // runtime, which must keep sending replies meanwhile.
+    while !shared.writer.is_closed() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    shared.drained.send_replace(Some(drained));
+    let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+    while shared.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Let connection tasks flush the last answers onto their sockets.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(drained)
+}
+
+async fn watch_signals(shutdown: CancellationToken) {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        warn!("cannot install signal handlers; stop with `scribe stop`");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!(signal = "SIGTERM", "stop requested"),
+        _ = int.recv() => info!(signal = "SIGINT", "stop requested"),
+    }
+    shutdown.cancel();
+}
+
+fn check_directory(db: &std::path::Path) -> Result<(), Error> {
+    let dir = db.parent().unwrap_or(std::path::Path::new("/"));
+    if !dir.is_dir() {
+        return Err(Error::NoDirectory(dir.to_path_buf()));
+    }
+    if nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_err() {
+        return Err(Error::DirectoryNotWritable(dir.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// The pid recorded by the lock holder; it writes it right after locking,
+/// so wait a moment for it.
+fn holder_pid(path: &std::path::Path) -> Option<u32> {
+    for _ in 0..50 {
+        if let Some(pid) = lock::read_info(path).pid {
+            return Some(pid);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}

@@ -1,0 +1,68 @@
+//! This crate's error.
+
+use std::path::PathBuf;
+
+/// Why the arbiter could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The paths could not be resolved.
+    #[error(transparent)]
+    Paths(#[from] scribe_protocol::Error),
+    /// The directory meant to hold the database does not exist.
+    #[error("database directory {0} does not exist")]
+    NoDirectory(PathBuf),
+    /// The directory of the database is not writable.
+    #[error("database directory {0} is not writable")]
+    DirectoryNotWritable(PathBuf),
+    /// The lock file could not be opened or locked.
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// SQLite refused to open or prepare the database.
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The database would not switch to WAL.
+    #[error("database {path} stayed in journal mode {mode:?}; scribe needs WAL")]
+    NotWal {
+        /// The database file.
+        path: PathBuf,
+        /// The mode SQLite reported.
+        mode: String,
+    },
+    /// The socket could not be bound.
+    #[error("cannot bind socket {path}: {source}")]
+    Bind {
+        /// The socket path.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// Another I/O failure.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Runs one batch's statements, in order, on the writer connection.
+//!
+//! The caller (the writer) wraps this in a savepoint; here a failure only
+//! returns the categorized error of the statement that failed.
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql};
+use scribe_protocol::{Batch, Params, StatementResult, Value, WriteError};
+
+/// SQLite's generic error code.
+const SQLITE_ERROR: i32 = 1;
+/// SQLite's "bind index out of range" code.
+const SQLITE_RANGE: i32 = 25;
+
+/// Runs every statement of `batch`; on the first failure returns its error.
+///
+/// # Errors
+///
+/// `Sql` naming the statement and SQLite's code; `Conflict` when an
+/// `expect_rows` is not met.
+pub fn run_batch(conn: &Connection, batch: &Batch) -> Result<Vec<StatementResult>, WriteError> {
+    let mut results = Vec::with_capacity(batch.statements.len());
+    for (i, st) in batch.statements.iter().enumerate() {
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let result = run_statement(conn, &st.sql, &st.params).map_err(|e| sql_error(index, e))?;
+        if let Some(expected) = st.expect_rows {
+            if result.rows_affected != expected {
+                return Err(WriteError::Conflict {
+                    statement: Some(index),
+                    message: format!(
+                        "expected {expected} row(s) affected, got {}",
+                        result.rows_affected
+                    ),
+                });
+            }
+        }
+        results.push(result);
+    }
+    Ok(results)
+}
+
+fn run_statement(
+    conn: &Connection,
+    sql: &str,
+    params: &Params,
+) -> Result<StatementResult, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind(&mut stmt, params)?;
+    let before = conn.total_changes();
+    let mut result = StatementResult::default();
+    let ncols = stmt.column_count();
+    if ncols > 0 {
+        result.columns = stmt.column_names().into_iter().map(String::from).collect();
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(ncols);
+            for c in 0..ncols {
+                values.push(from_sql(row.get_ref(c)?));
+            }
+            result.rows.push(values);
+        }
+    } else {
+        stmt.raw_execute()?;
+    }
+    // `changes()` keeps the count of the last INSERT/UPDATE/DELETE, even
+    // across DDL and queries; count only when this statement changed rows.
+    result.rows_affected = if conn.total_changes() == before {
+        0
+    } else {
+        conn.changes()
+    };
+    result.last_insert_rowid = conn.last_insert_rowid();
+    Ok(result)
+}
+
+fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &Params) -> Result<(), rusqlite::Error> {
+    let expected = stmt.parameter_count();
+    match params {
+        Params::None | Params::Positional(_) if params.len() != expected => Err(
+            rusqlite::Error::InvalidParameterCount(params.len(), expected),
+        ),
+        Params::None => Ok(()),
+        Params::Positional(values) => {
+            for (i, v) in values.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, Bind(v))?;
+            }
+            Ok(())
+        }
+        Params::Named(values) => {
+            for (name, v) in values {
+                let idx = if name.starts_with([':', '@', '$']) {
+                    stmt.parameter_index(name)?
+                } else {
+                    stmt.parameter_index(&format!(":{name}"))?
+                };
+                let idx = idx.ok_or_else(|| rusqlite::Error::InvalidParameterName(name.clone()))?;
+                stmt.raw_bind_parameter(idx, Bind(v))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Binds a wire value without copying it.
+struct Bind<'a>(&'a Value);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// Converts a column value to its wire form.
+pub fn from_sql(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+/// Maps a rusqlite error to the wire error of statement `index`.
+/// This is the one place SQLite errors are classified.
+pub fn sql_error(index: u32, e: rusqlite::Error) -> WriteError {
+    let (code, message) = match e {
+        rusqlite::Error::SqliteFailure(err, msg) => {
+            (err.extended_code, msg.unwrap_or_else(|| err.to_string()))
+        }
+        rusqlite::Error::MultipleStatement => (
+            SQLITE_ERROR,
+            "more than one SQL statement in one statement; send each as its own statement \
+             (`scribe exec --file` splits a script)"
+                .to_owned(),
+        ),
+        rusqlite::Error::InvalidParameterCount(given, expected) => (
+            SQLITE_RANGE,
+            format!("statement takes {expected} parameter(s) but {given} were given"),
+        ),
+        rusqlite::Error::InvalidParameterName(name) => {
+            (SQLITE_RANGE, format!("no parameter named {name}"))
+        }
+        other => (SQLITE_ERROR, other.to_string()),
+    };
+    WriteError::Sql {
+        statement: Some(index),
+        code,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scribe_protocol::Statement;
+
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
+            .unwrap();
+        c
+    }
+
+    #[test]
+    fn returning_rows_and_counts() {
+        let c = conn();
+        let b = Batch::new(vec![
+            Statement::new("INSERT INTO t(v) VALUES (?1), (?2) RETURNING id, v")
+                .params(vec!["a".into(), "b".into()]),
+            Statement::new("CREATE TABLE u(x)"),
+            Statement::new("UPDATE t SET v = :v WHERE id = 1")
+                .named(vec![("v".into(), Value::Null)])
+                .expect_rows(1),
+        ]);
+        let r = run_batch(&c, &b).unwrap();
+        assert_eq!(r[0].rows_affected, 2);
+        assert_eq!(r[0].columns, vec!["id", "v"]);
+        assert_eq!(r[0].rows[1], vec![Value::Integer(2), Value::Text("b".into())]);
+        assert_eq!(r[1].rows_affected, 0, "DDL changes no rows");
+        assert_eq!(r[2].rows_affected, 1);
+    }
+
+    #[test]
+    fn expectation_and_parameter_errors_are_categorized() {
+        let c = conn();
+        let conflict = run_batch(
+            &c,
+            &Batch::one(Statement::new("UPDATE t SET v='x' WHERE id=42").expect_rows(1)),
+        )
+        .unwrap_err();
+        assert!(matches!(conflict, WriteError::Conflict { statement: Some(0), .. }));
+        let count = run_batch(&c, &Batch::one(Statement::new("INSERT INTO t(v) VALUES (?)")))
+            .unwrap_err();
+        assert!(matches!(count, WriteError::Sql { code: SQLITE_RANGE, .. }), "{count:?}");
+        let two = run_batch(&c, &Batch::one(Statement::new("SELECT 1; SELECT 2"))).unwrap_err();
+        assert!(matches!(two, WriteError::Sql { code: SQLITE_ERROR, .. }));
+    }
+
+    #[test]
+    fn constraint_errors_carry_the_extended_code() {
+        let c = conn();
+        let b = Batch::new(vec![
+            Statement::new("INSERT INTO t(id, v) VALUES (1, 'a')"),
+            Statement::new("INSERT INTO t(id, v) VALUES (1, 'b')"),
+        ]);
+        match run_batch(&c, &b).unwrap_err() {
+            WriteError::Sql {
+                statement, code, ..
+            } => {
+                assert_eq!(statement, Some(1));
+                assert_eq!(code, 1555, "SQLITE_CONSTRAINT_PRIMARYKEY");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

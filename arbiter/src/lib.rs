@@ -1,0 +1,36 @@
+//! `scribed`: the sole writer of one SQLite database.
+//!
+//! Every other process reads the file directly and sends its writes here
+//! over RPC; the arbiter queues them, commits them in groups, and answers
+//! each caller once its write is committed.
+//!
+//! # Layout
+//!
+//! - [`cli`]: `scribed`'s flags and `main`.
+//! - [`config`]: everything the arbiter is told, in one struct.
+//! - [`daemon`]: the arbiter's life in order: lock, open, bind, serve, drain.
+//! - [`lock`]: the single-instance `flock` and what it records.
+//! - [`db`]: the one funnel that opens the read-write connection.
+//! - [`exec`]: runs one batch's statements on that connection.
+//! - [`writer`]: the writer thread, its bounded queue, group commit.
+//! - [`stats`]: counters behind `status`.
+//! - [`socket`]: binds the RPC socket atomically with mode 0600.
+//! - [`service`]: the RPC handlers (thin: they enqueue and await).
+//! - [`server`]: the accept loop, `run(listener, shutdown)`.
+//! - [`error`]: this crate's error.
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod error;
+pub mod exec;
+pub mod lock;
+pub mod server;
+pub mod service;
+pub mod socket;
+pub mod stats;
+pub mod writer;
+
+pub use config::{Config, Synchronous};
+pub use error::Error;

@@ -1,0 +1,57 @@
+//! The accept loop: `run(listener, shared)` serves until
+//! `shared.shutdown` is cancelled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use scribe_protocol::{transport, Arbiter};
+use tarpc::server::{BaseChannel, Channel};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{debug, warn};
+
+use crate::service::{Service, Shared};
+
+/// Accepts connections until shutdown begins. Connections already open
+/// keep being served (their writes get `ShuttingDown`) until the process
+/// exits.
+pub async fn run(listener: UnixListener, shared: Arc<Shared>) {
+    let shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => accept(stream, &shared),
+                Err(e) => {
+                    // Out of descriptors and the like: back off, keep serving.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+        }
+    }
+}
+
+fn accept(stream: UnixStream, shared: &Arc<Shared>) {
+    match stream.peer_cred() {
+        Ok(cred) if shared.config.allowed_uids.contains(&cred.uid()) => {
+            debug!(uid = cred.uid(), pid = ?cred.pid(), "connection");
+        }
+        Ok(cred) => {
+            warn!(uid = cred.uid(), pid = ?cred.pid(), "refused connection from a uid that is not allowed");
+            return;
+        }
+        Err(e) => {
+            warn!(error = %e, "refused connection: no peer credentials");
+            return;
+        }
+    }
+    let service = Service::new(shared.clone());
+    tokio::spawn(
+        BaseChannel::with_defaults(transport::server(stream))
+            .execute(service.serve())
+            .for_each(|call| async {
+                tokio::spawn(call);
+            }),
+    );
+}

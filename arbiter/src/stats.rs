@@ -1,0 +1,155 @@
+//! Counters behind `status`, written by the writer thread and read by the
+//! RPC side; atomics except for the small window of recent commit times.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How many recent commit durations are kept for percentiles.
+const RECENT: usize = 1024;
+
+/// The writer's counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    commits: AtomicU64,
+    writes: AtomicU64,
+    failed: AtomicU64,
+    max_group: AtomicU64,
+    seq: AtomicU64,
+    recent_us: Mutex<VecDeque<u64>>,
+    last_error: Mutex<Option<String>>,
+}
+
+/// A consistent-enough copy of the counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Commits done.
+    pub commits: u64,
+    /// Batches committed.
+    pub writes: u64,
+    /// Batches rolled back alone.
+    pub failed: u64,
+    /// Mean batches (committed or failed) per commit.
+    pub mean_group: f64,
+    /// Largest group.
+    pub max_group: u64,
+    /// Last committed sequence.
+    pub seq: u64,
+    /// Median commit duration, µs.
+    pub p50_us: u64,
+    /// 99th percentile commit duration, µs.
+    pub p99_us: u64,
+    /// Last error met by the writer.
+    pub last_error: Option<String>,
+}
+
+impl Stats {
+    /// Starts counting from a recovered sequence number.
+    pub fn new(seq: u64) -> Self {
+        let s = Stats::default();
+        s.seq.store(seq, Relaxed);
+        s
+    }
+
+    /// Records one commit of `ok` good and `failed` rolled-back batches.
+    pub fn commit(&self, seq: u64, ok: u64, failed: u64, took: Duration) {
+        self.seq.store(seq, Relaxed);
+        self.commits.fetch_add(1, Relaxed);
+        self.writes.fetch_add(ok, Relaxed);
+        self.failed.fetch_add(failed, Relaxed);
+        self.max_group.fetch_max(ok + failed, Relaxed);
+        self.push_time(took);
+    }
+
+    /// Records batches that failed without any commit.
+    pub fn failed(&self, n: u64) {
+        self.failed.fetch_add(n, Relaxed);
+    }
+
+    /// Remembers the writer's latest error.
+    pub fn error(&self, e: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+
+    fn push_time(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let mut r = self.recent_us.lock().unwrap_or_else(|p| p.into_inner());
+        if r.len() == RECENT {
+            r.pop_front();
+        }
+        r.push_back(us);
+    }
+
+    /// The last committed sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Relaxed)
+    }
+
+    /// A hint of when a caller refused with `Overloaded` may succeed:
+    /// the time to commit what is queued, from recent commit durations.
+    pub fn retry_after_ms(&self, queued: u64) -> u64 {
+        let s = self.snapshot();
+        let groups = (queued as f64 / s.mean_group.max(1.0)).ceil() as u64;
+        (groups * s.p50_us.max(100) / 1000).clamp(1, 5_000)
+    }
+
+    /// Copies the counters.
+    pub fn snapshot(&self) -> Snapshot {
+        let commits = self.commits.load(Relaxed);
+        let writes = self.writes.load(Relaxed);
+        let failed = self.failed.load(Relaxed);
+        let (p50_us, p99_us) = {
+            let r = self.recent_us.lock().unwrap_or_else(|p| p.into_inner());
+            let mut v: Vec<u64> = r.iter().copied().collect();
+            v.sort_unstable();
+            (percentile(&v, 50), percentile(&v, 99))
+        };
+        Snapshot {
+            commits,
+            writes,
+            failed,
+            mean_group: if commits == 0 {
+                0.0
+            } else {
+                (writes + failed) as f64 / commits as f64
+            },
+            max_group: self.max_group.load(Relaxed),
+            seq: self.seq(),
+            p50_us,
+            p99_us,
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+}
+
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) * p).div_ceil(100)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_group_counts_every_batch_of_a_commit() {
+        let s = Stats::new(7);
+        s.commit(8, 3, 1, Duration::from_micros(200));
+        s.commit(9, 2, 0, Duration::from_micros(400));
+        let snap = s.snapshot();
+        assert_eq!(snap.seq, 9);
+        assert_eq!(snap.commits, 2);
+        assert_eq!(snap.writes, 5);
+        assert_eq!(snap.failed, 1);
+        assert!((snap.mean_group - 3.0).abs() < 1e-9);
+        assert_eq!(snap.max_group, 4);
+        assert_eq!(snap.p50_us, 400);
+    }
+}

@@ -1,0 +1,123 @@
+//! A write request: one or more statements applied all or nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::Value;
+
+/// Parameters of one statement.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum Params {
+    /// No parameters.
+    #[default]
+    None,
+    /// `?`, `?NNN` parameters, bound in order starting at 1.
+    Positional(Vec<Value>),
+    /// `:name`, `@name`, `$name` parameters; the name includes its prefix
+    /// character (`":id"`), or gets `:` added when it has none.
+    Named(Vec<(String, Value)>),
+}
+
+impl Params {
+    /// Number of values carried.
+    pub fn len(&self) -> usize {
+        match self {
+            Params::None => 0,
+            Params::Positional(v) => v.len(),
+            Params::Named(v) => v.len(),
+        }
+    }
+
+    /// True when no value is carried.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn wire_len(&self) -> usize {
+        match self {
+            Params::None => 0,
+            Params::Positional(v) => v.iter().map(Value::wire_len).sum(),
+            Params::Named(v) => v.iter().map(|(n, x)| n.len() + x.wire_len()).sum(),
+        }
+    }
+}
+
+/// One SQL statement of a batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    /// Exactly one SQL statement.
+    pub sql: String,
+    /// Its parameters.
+    pub params: Params,
+    /// When set, the statement must change exactly this many rows, or the
+    /// whole batch rolls back and the caller gets `Conflict`. This is how a
+    /// compare-and-set (claim a task) works without an interactive
+    /// transaction.
+    pub expect_rows: Option<u64>,
+}
+
+impl Statement {
+    /// A statement without parameters.
+    pub fn new(sql: impl Into<String>) -> Self {
+        Statement {
+            sql: sql.into(),
+            params: Params::None,
+            expect_rows: None,
+        }
+    }
+
+    /// Sets positional parameters.
+    pub fn params(mut self, params: Vec<Value>) -> Self {
+        self.params = Params::Positional(params);
+        self
+    }
+
+    /// Sets named parameters.
+    pub fn named(mut self, params: Vec<(String, Value)>) -> Self {
+        self.params = Params::Named(params);
+        self
+    }
+
+    /// Requires the statement to change exactly `n` rows.
+    pub fn expect_rows(mut self, n: u64) -> Self {
+        self.expect_rows = Some(n);
+        self
+    }
+}
+
+/// A write: statements applied in order, all or nothing, in one commit.
+///
+/// Statements run on the arbiter's one connection, in order, so
+/// `changes()` and `last_insert_rowid()` carry from one to the next.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The statements, applied in order.
+    pub statements: Vec<Statement>,
+    /// Idempotency key chosen by the caller (at most
+    /// [`MAX_KEY_LEN`](crate::limits::MAX_KEY_LEN) bytes).
+    pub key: Option<String>,
+}
+
+impl Batch {
+    /// A batch of the given statements without a key.
+    pub fn new(statements: Vec<Statement>) -> Self {
+        Batch {
+            statements,
+            key: None,
+        }
+    }
+
+    /// A batch of one statement.
+    pub fn one(statement: Statement) -> Self {
+        Batch::new(vec![statement])
+    }
+
+    /// Approximate encoded size, for the request size limit.
+    pub fn wire_len(&self) -> usize {
+        self.key.as_ref().map_or(0, String::len)
+            + self
+                .statements
+                .iter()
+                .map(|s| s.sql.len() + s.params.wire_len() + 16)
+                .sum::<usize>()
+    }
+}

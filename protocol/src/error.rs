@@ -1,0 +1,20 @@
+//! This crate's error.
+
+use std::path::PathBuf;
+
+/// Errors of path resolution.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Neither `--db` nor `SCRIBE_DB` named a database.
+    #[error("no database given: pass --db PATH or set SCRIBE_DB")]
+    NoDatabase,
+    /// The current directory could not be read to make the path absolute.
+    #[error("cannot resolve {path}: {source}")]
+    Resolve {
+        /// The path as given.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,41 @@
+//! The one contract between scribe's processes.
+//!
+//! Every type that crosses the socket, the service trait, the protocol
+//! version, the limits and the path resolver live here and nowhere else, so
+//! the arbiter, the client and the reader cannot drift apart.
+//!
+//! # Layout
+//!
+//! - [`value`]: SQLite values and parameters as they travel on the wire.
+//! - [`batch`]: a write request: statements applied all or nothing.
+//! - [`receipt`]: what a committed write returns.
+//! - [`status`]: the arbiter's self-report for `scribe status`.
+//! - [`wire_error`]: the categorized error a write can end in.
+//! - [`category`]: the error categories, their retry rule and CLI exit codes.
+//! - [`service`]: the `#[tarpc::service]` trait and the protocol version.
+//! - [`limits`]: documented maximums (frame size, batch size…).
+//! - [`paths`]: THE resolver from a database path to its lock, socket and log.
+//! - [`transport`]: length-delimited bincode over a Unix socket.
+//! - [`error`]: this crate's own error (path resolution).
+
+pub mod batch;
+pub mod category;
+pub mod error;
+pub mod limits;
+pub mod paths;
+pub mod receipt;
+pub mod service;
+pub mod status;
+pub mod transport;
+pub mod value;
+pub mod wire_error;
+
+pub use batch::{Batch, Params, Statement};
+pub use category::Category;
+pub use error::Error;
+pub use paths::Paths;
+pub use receipt::{Hello, Receipt, StatementResult, StopReport};
+pub use service::{Arbiter, ArbiterClient, PROTOCOL_VERSION};
+pub use status::Status;
+pub use value::Value;
+pub use wire_error::WriteError;

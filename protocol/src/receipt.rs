@@ -1,0 +1,54 @@
+//! What the arbiter answers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::Value;
+
+/// The outcome of one statement of a committed batch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatementResult {
+    /// Rows inserted, updated or deleted by this statement (0 for DDL and
+    /// queries).
+    pub rows_affected: u64,
+    /// `last_insert_rowid()` after this statement.
+    pub last_insert_rowid: i64,
+    /// Column names of a `RETURNING` clause (or of a query), else empty.
+    pub columns: Vec<String>,
+    /// Rows of a `RETURNING` clause (or of a query), else empty.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Proof that a batch is committed (and, with `synchronous=FULL`, on disk).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The commit sequence number of the commit that holds this batch.
+    /// It grows by one per commit and is stored in `_scribe_meta` in the
+    /// same transaction, so readers can wait until they see it.
+    pub seq: u64,
+    /// One result per statement, in order.
+    pub results: Vec<StatementResult>,
+    /// True when this receipt was stored earlier for the same idempotency
+    /// key and nothing was written now.
+    pub replayed: bool,
+}
+
+/// The answer to the handshake.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The arbiter's protocol version (equal to the client's on success).
+    pub protocol_version: u32,
+    /// The arbiter's package version.
+    pub server_version: String,
+    /// The arbiter's process id.
+    pub pid: u32,
+}
+
+/// What a stop request did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StopReport {
+    /// Writes that were queued when the stop began and were committed (or
+    /// answered) before the arbiter exits.
+    pub drained: u64,
+    /// The arbiter's pid, so the caller can wait for it to be gone.
+    pub pid: u32,
+}

@@ -1,0 +1,49 @@
+//! The arbiter's self-report.
+
+use serde::{Deserialize, Serialize};
+
+/// What `scribe status` shows. All counters are since the arbiter started.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Process id of the arbiter.
+    pub pid: u32,
+    /// Milliseconds since the arbiter started.
+    pub uptime_ms: u64,
+    /// The database file.
+    pub db: String,
+    /// The RPC socket.
+    pub socket: String,
+    /// Protocol version spoken.
+    pub protocol_version: u32,
+    /// Package version of the arbiter.
+    pub server_version: String,
+    /// `full` or `normal`.
+    pub synchronous: String,
+    /// Writes waiting in the queue right now.
+    pub queue_depth: u64,
+    /// Capacity of the queue (beyond it callers get `Overloaded`).
+    pub queue_capacity: u64,
+    /// Commits (groups) done.
+    pub commits: u64,
+    /// Batches committed.
+    pub writes: u64,
+    /// Batches that failed (SQL error, conflict…) and were rolled back alone.
+    pub failed: u64,
+    /// Mean batches per commit.
+    pub mean_group: f64,
+    /// Largest group committed at once.
+    pub max_group: u64,
+    /// Median commit duration (BEGIN to COMMIT returned), microseconds,
+    /// over the recent commits.
+    pub commit_p50_us: u64,
+    /// 99th percentile of the same.
+    pub commit_p99_us: u64,
+    /// Size of the `-wal` file in bytes.
+    pub wal_bytes: u64,
+    /// The last committed sequence number.
+    pub seq: u64,
+    /// The last error the writer met, if any.
+    pub last_error: Option<String>,
+    /// True while the arbiter drains before exiting.
+    pub stopping: bool,
+}

@@ -1,0 +1,125 @@
+//! The error a write (or any call) ends in, as it travels on the wire.
+//!
+//! It carries codes and strings only, never a `rusqlite::Error` or an
+//! `io::Error`: the two sides share no types but these.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::category::Category;
+
+/// A categorized failure reported by the arbiter. The variant order is part
+/// of the wire format; never reorder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WriteError {
+    /// The arbiter cannot serve now (reason attached).
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+    /// A deadline passed before the write finished.
+    Timeout {
+        /// What timed out.
+        message: String,
+    },
+    /// The write queue is full.
+    Overloaded {
+        /// The queue's capacity.
+        capacity: u64,
+        /// A hint, from recent commit times, of when a retry may succeed.
+        retry_after_ms: u64,
+    },
+    /// The arbiter is draining before it exits; retry after it restarts.
+    ShuttingDown,
+    /// An expectation was not met (`expect_rows`, idempotency key reuse);
+    /// the batch was rolled back and nothing was written.
+    Conflict {
+        /// Index of the statement whose expectation failed, if one did.
+        statement: Option<u32>,
+        /// What was expected and what happened.
+        message: String,
+    },
+    /// SQLite rejected a statement; the batch was rolled back.
+    Sql {
+        /// Index (from 0) of the failing statement, or `None` when the
+        /// commit itself failed.
+        statement: Option<u32>,
+        /// SQLite's extended result code.
+        code: i32,
+        /// SQLite's message.
+        message: String,
+    },
+    /// The request is not allowed (a rule or a limit); nothing ran.
+    Refused {
+        /// Which rule or limit, and its value.
+        reason: String,
+    },
+    /// Version mismatch or malformed exchange.
+    Protocol {
+        /// What went wrong, naming both versions on a mismatch.
+        message: String,
+    },
+}
+
+impl WriteError {
+    /// The category of this error.
+    pub fn category(&self) -> Category {
+        match self {
+            WriteError::Unavailable { .. } => Category::Unavailable,
+            WriteError::Timeout { .. } => Category::Timeout,
+            WriteError::Overloaded { .. } => Category::Overloaded,
+            WriteError::ShuttingDown => Category::ShuttingDown,
+            WriteError::Conflict { .. } => Category::Conflict,
+            WriteError::Sql { .. } => Category::Sql,
+            WriteError::Refused { .. } => Category::Refused,
+            WriteError::Protocol { .. } => Category::Protocol,
+        }
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::Unavailable { reason } => write!(f, "arbiter unavailable: {reason}"),
+            WriteError::Timeout { message } => write!(f, "timed out: {message}"),
+            WriteError::Overloaded {
+                capacity,
+                retry_after_ms,
+            } => write!(
+                f,
+                "arbiter overloaded: write queue full ({capacity} waiting); retry after {retry_after_ms} ms"
+            ),
+            WriteError::ShuttingDown => {
+                write!(f, "arbiter is shutting down; retry once it has restarted")
+            }
+            WriteError::Conflict {
+                statement: Some(i),
+                message,
+            } => write!(f, "conflict in statement {i}: {message}; nothing was written"),
+            WriteError::Conflict {
+                statement: None,
+                message,
+            } => write!(f, "conflict: {message}; nothing was written"),
+            WriteError::Sql {
+                statement: Some(i),
+                code,
+                message,
+            } => write!(
+                f,
+                "SQL error in statement {i} (SQLite code {code}): {message}; nothing was written"
+            ),
+            WriteError::Sql {
+                statement: None,
+                code,
+                message,
+            } => write!(
+                f,
+                "commit failed (SQLite code {code}): {message}; nothing was written"
+            ),
+            WriteError::Refused { reason } => write!(f, "refused: {reason}"),
+            WriteError::Protocol { message } => write!(f, "protocol error: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
