@@ -1,5 +1,6 @@
 //! `scribed`'s flags and `main`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -76,7 +77,11 @@ fn init_tracing() {
                 .with_target("tarpc", Level::WARN)
         });
     let _ = tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
+        )
         .with(filter)
         .try_init();
 }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use scribe_protocol::lockfile::{self as lock, InstanceLock};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -11,7 +12,6 @@ use tracing::{info, warn};
 
 use crate::config::{Config, SHUTDOWN_TIMEOUT};
 use crate::error::Error;
-use crate::lock::{self, InstanceLock};
 use crate::service::Shared;
 use crate::stats::Stats;
 use crate::{db, server, socket, writer};
@@ -83,8 +83,12 @@ async fn serve(shared: Arc<Shared>) -> Result<u64, Error> {
         "ready"
     );
     tokio::spawn(watch_signals(shared.shutdown.clone()));
-    server::run(listener, shared.clone()).await;
-    info!(queued = shared.writer.depth(), "stopping: draining the queue");
+    let accepting = tokio::spawn(server::run(listener, shared.clone()));
+    shared.shutdown.cancelled().await;
+    info!(
+        queued = shared.writer.depth(),
+        "stopping: draining the queue"
+    );
     let drained = shared.writer.stop().await;
     // The writer exits after the queue; wait for it without blocking the
     // runtime, which must keep sending replies meanwhile.
@@ -98,6 +102,7 @@ async fn serve(shared: Arc<Shared>) -> Result<u64, Error> {
     }
     // Let connection tasks flush the last answers onto their sockets.
     tokio::time::sleep(Duration::from_millis(50)).await;
+    accepting.abort();
     Ok(drained)
 }
 

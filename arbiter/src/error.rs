@@ -15,14 +15,6 @@ pub enum Error {
     /// The directory of the database is not writable.
     #[error("database directory {0} is not writable")]
     DirectoryNotWritable(PathBuf),
-    /// The lock file could not be opened or locked.
-    #[error("cannot lock {path}: {source}")]
-    Lock {
-        /// The lock file.
-        path: PathBuf,
-        /// The underlying failure.
-        source: std::io::Error,
-    },
     /// SQLite refused to open or prepare the database.
     #[error("cannot open database {path}: {source}")]
     Open {

@@ -3,9 +3,9 @@
 //! The caller (the writer) wraps this in a savepoint; here a failure only
 //! returns the categorized error of the statement that failed.
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, ToSql};
-use scribe_protocol::{Batch, Params, StatementResult, Value, WriteError};
+use rusqlite::Connection;
+use scribe_protocol::{Batch, Params, StatementResult, WriteError};
+use scribe_reader::values;
 
 /// SQLite's generic error code.
 const SQLITE_ERROR: i32 = 1;
@@ -20,6 +20,7 @@ const SQLITE_RANGE: i32 = 25;
 /// `expect_rows` is not met.
 pub fn run_batch(conn: &Connection, batch: &Batch) -> Result<Vec<StatementResult>, WriteError> {
     let mut results = Vec::with_capacity(batch.statements.len());
+    reset_last_insert_rowid(conn);
     for (i, st) in batch.statements.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
         let result = run_statement(conn, &st.sql, &st.params).map_err(|e| sql_error(index, e))?;
@@ -45,20 +46,11 @@ fn run_statement(
     params: &Params,
 ) -> Result<StatementResult, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(sql)?;
-    bind(&mut stmt, params)?;
+    values::bind(&mut stmt, params)?;
     let before = conn.total_changes();
     let mut result = StatementResult::default();
-    let ncols = stmt.column_count();
-    if ncols > 0 {
-        result.columns = stmt.column_names().into_iter().map(String::from).collect();
-        let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next()? {
-            let mut values = Vec::with_capacity(ncols);
-            for c in 0..ncols {
-                values.push(from_sql(row.get_ref(c)?));
-            }
-            result.rows.push(values);
-        }
+    if stmt.column_count() > 0 {
+        (result.columns, result.rows) = values::collect(&mut stmt)?;
     } else {
         stmt.raw_execute()?;
     }
@@ -73,58 +65,13 @@ fn run_statement(
     Ok(result)
 }
 
-fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &Params) -> Result<(), rusqlite::Error> {
-    let expected = stmt.parameter_count();
-    match params {
-        Params::None | Params::Positional(_) if params.len() != expected => Err(
-            rusqlite::Error::InvalidParameterCount(params.len(), expected),
-        ),
-        Params::None => Ok(()),
-        Params::Positional(values) => {
-            for (i, v) in values.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, Bind(v))?;
-            }
-            Ok(())
-        }
-        Params::Named(values) => {
-            for (name, v) in values {
-                let idx = if name.starts_with([':', '@', '$']) {
-                    stmt.parameter_index(name)?
-                } else {
-                    stmt.parameter_index(&format!(":{name}"))?
-                };
-                let idx = idx.ok_or_else(|| rusqlite::Error::InvalidParameterName(name.clone()))?;
-                stmt.raw_bind_parameter(idx, Bind(v))?;
-            }
-            Ok(())
-        }
-    }
-}
-
-/// Binds a wire value without copying it.
-struct Bind<'a>(&'a Value);
-
-impl ToSql for Bind<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self.0 {
-            Value::Null => ValueRef::Null,
-            Value::Integer(i) => ValueRef::Integer(*i),
-            Value::Real(f) => ValueRef::Real(*f),
-            Value::Text(s) => ValueRef::Text(s.as_bytes()),
-            Value::Blob(b) => ValueRef::Blob(b),
-        }))
-    }
-}
-
-/// Converts a column value to its wire form.
-pub fn from_sql(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-    }
+/// `last_insert_rowid()` carries from statement to statement within a
+/// batch, but must not leak from one caller's batch into the next one's
+/// receipt: each batch starts from 0.
+fn reset_last_insert_rowid(conn: &Connection) {
+    // SAFETY: the handle is valid for the life of `conn`, which is used by
+    // this thread only (the connection is not Sync).
+    unsafe { rusqlite::ffi::sqlite3_set_last_insert_rowid(conn.handle(), 0) }
 }
 
 /// Maps a rusqlite error to the wire error of statement `index`.
@@ -159,7 +106,7 @@ pub fn sql_error(index: u32, e: rusqlite::Error) -> WriteError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scribe_protocol::Statement;
+    use scribe_protocol::{Statement, Value};
 
     fn conn() -> Connection {
         let c = Connection::open_in_memory().unwrap();
@@ -182,7 +129,10 @@ mod tests {
         let r = run_batch(&c, &b).unwrap();
         assert_eq!(r[0].rows_affected, 2);
         assert_eq!(r[0].columns, vec!["id", "v"]);
-        assert_eq!(r[0].rows[1], vec![Value::Integer(2), Value::Text("b".into())]);
+        assert_eq!(
+            r[0].rows[1],
+            vec![Value::Integer(2), Value::Text("b".into())]
+        );
         assert_eq!(r[1].rows_affected, 0, "DDL changes no rows");
         assert_eq!(r[2].rows_affected, 1);
     }
@@ -195,12 +145,36 @@ mod tests {
             &Batch::one(Statement::new("UPDATE t SET v='x' WHERE id=42").expect_rows(1)),
         )
         .unwrap_err();
-        assert!(matches!(conflict, WriteError::Conflict { statement: Some(0), .. }));
-        let count = run_batch(&c, &Batch::one(Statement::new("INSERT INTO t(v) VALUES (?)")))
-            .unwrap_err();
-        assert!(matches!(count, WriteError::Sql { code: SQLITE_RANGE, .. }), "{count:?}");
+        assert!(matches!(
+            conflict,
+            WriteError::Conflict {
+                statement: Some(0),
+                ..
+            }
+        ));
+        let count = run_batch(
+            &c,
+            &Batch::one(Statement::new("INSERT INTO t(v) VALUES (?)")),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                count,
+                WriteError::Sql {
+                    code: SQLITE_RANGE,
+                    ..
+                }
+            ),
+            "{count:?}"
+        );
         let two = run_batch(&c, &Batch::one(Statement::new("SELECT 1; SELECT 2"))).unwrap_err();
-        assert!(matches!(two, WriteError::Sql { code: SQLITE_ERROR, .. }));
+        assert!(matches!(
+            two,
+            WriteError::Sql {
+                code: SQLITE_ERROR,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //! - [`cli`]: `scribed`'s flags and `main`.
 //! - [`config`]: everything the arbiter is told, in one struct.
 //! - [`daemon`]: the arbiter's life in order: lock, open, bind, serve, drain.
-//! - [`lock`]: the single-instance `flock` and what it records.
 //! - [`db`]: the one funnel that opens the read-write connection.
 //! - [`exec`]: runs one batch's statements on that connection.
 //! - [`writer`]: the writer thread, its bounded queue, group commit.
@@ -25,7 +24,6 @@ pub mod daemon;
 pub mod db;
 pub mod error;
 pub mod exec;
-pub mod lock;
 pub mod server;
 pub mod service;
 pub mod socket;

@@ -1,5 +1,6 @@
-//! The accept loop: `run(listener, shared)` serves until
-//! `shared.shutdown` is cancelled.
+//! The accept loop: `run(listener, shared)` serves until the task running
+//! it is dropped. It keeps accepting while the arbiter drains, so callers
+//! that arrive then get `ShuttingDown` (retryable), not a refused socket.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,22 +13,16 @@ use tracing::{debug, warn};
 
 use crate::service::{Service, Shared};
 
-/// Accepts connections until shutdown begins. Connections already open
-/// keep being served (their writes get `ShuttingDown`) until the process
-/// exits.
+/// Accepts connections for as long as it is polled.
 pub async fn run(listener: UnixListener, shared: Arc<Shared>) {
-    let shutdown = shared.shutdown.clone();
     loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => accept(stream, &shared),
-                Err(e) => {
-                    // Out of descriptors and the like: back off, keep serving.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            },
+        match listener.accept().await {
+            Ok((stream, _)) => accept(stream, &shared),
+            Err(e) => {
+                // Out of descriptors and the like: back off, keep serving.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 }

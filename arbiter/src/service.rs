@@ -108,7 +108,11 @@ impl Drop for InFlight {
 impl Arbiter for Service {
     async fn hello(self, _: Context, version: u32) -> Result<Hello, WriteError> {
         if version != PROTOCOL_VERSION {
-            tracing::warn!(client = version, server = PROTOCOL_VERSION, "protocol mismatch");
+            tracing::warn!(
+                client = version,
+                server = PROTOCOL_VERSION,
+                "protocol mismatch"
+            );
             return Err(WriteError::Protocol {
                 message: format!(
                     "client speaks protocol version {version}, this arbiter speaks version \

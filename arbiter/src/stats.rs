@@ -15,6 +15,7 @@ pub struct Stats {
     commits: AtomicU64,
     writes: AtomicU64,
     failed: AtomicU64,
+    grouped: AtomicU64,
     max_group: AtomicU64,
     seq: AtomicU64,
     recent_us: Mutex<VecDeque<u64>>,
@@ -30,7 +31,7 @@ pub struct Snapshot {
     pub writes: u64,
     /// Batches rolled back alone.
     pub failed: u64,
-    /// Mean batches (committed or failed) per commit.
+    /// Mean batches (committed or rolled back alone) per commit.
     pub mean_group: f64,
     /// Largest group.
     pub max_group: u64,
@@ -58,6 +59,7 @@ impl Stats {
         self.commits.fetch_add(1, Relaxed);
         self.writes.fetch_add(ok, Relaxed);
         self.failed.fetch_add(failed, Relaxed);
+        self.grouped.fetch_add(ok + failed, Relaxed);
         self.max_group.fetch_max(ok + failed, Relaxed);
         self.push_time(took);
     }
@@ -112,7 +114,7 @@ impl Stats {
             mean_group: if commits == 0 {
                 0.0
             } else {
-                (writes + failed) as f64 / commits as f64
+                self.grouped.load(Relaxed) as f64 / commits as f64
             },
             max_group: self.max_group.load(Relaxed),
             seq: self.seq(),
@@ -143,11 +145,12 @@ mod tests {
         let s = Stats::new(7);
         s.commit(8, 3, 1, Duration::from_micros(200));
         s.commit(9, 2, 0, Duration::from_micros(400));
+        s.failed(5);
         let snap = s.snapshot();
         assert_eq!(snap.seq, 9);
         assert_eq!(snap.commits, 2);
         assert_eq!(snap.writes, 5);
-        assert_eq!(snap.failed, 1);
+        assert_eq!(snap.failed, 6);
         assert!((snap.mean_group - 3.0).abs() < 1e-9);
         assert_eq!(snap.max_group, 4);
         assert_eq!(snap.p50_us, 400);

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use rusqlite::Connection;
-use scribe_protocol::{limits, Batch, Receipt, StatementResult, WriteError};
+use scribe_protocol::{Batch, Receipt, StatementResult, WriteError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -61,7 +61,7 @@ impl WriterHandle {
         if self.stopping.load(Ordering::Acquire) {
             return Err(WriteError::ShuttingDown);
         }
-        check_limits(&batch)?;
+        batch.check()?;
         let (reply, answer) = oneshot::channel();
         match self.tx.try_send(Msg::Write(Job { batch, reply })) {
             Ok(()) => {}
@@ -110,38 +110,6 @@ impl WriterHandle {
         }
         queued
     }
-}
-
-/// Refuses a batch over a limit before it is queued.
-fn check_limits(batch: &Batch) -> Result<(), WriteError> {
-    let refuse = |reason: String| Err(WriteError::Refused { reason });
-    if batch.statements.is_empty() {
-        return refuse("empty batch: a batch needs at least one statement".into());
-    }
-    if batch.statements.len() > limits::MAX_STATEMENTS {
-        return refuse(format!(
-            "batch has {} statements; the limit is {}",
-            batch.statements.len(),
-            limits::MAX_STATEMENTS
-        ));
-    }
-    if let Some(k) = &batch.key {
-        if k.len() > limits::MAX_KEY_LEN {
-            return refuse(format!(
-                "idempotency key is {} bytes; the limit is {}",
-                k.len(),
-                limits::MAX_KEY_LEN
-            ));
-        }
-    }
-    let bytes = batch.wire_len();
-    if bytes > limits::MAX_BATCH_BYTES {
-        return refuse(format!(
-            "batch is {bytes} bytes; the limit is {}",
-            limits::MAX_BATCH_BYTES
-        ));
-    }
-    Ok(())
 }
 
 /// Starts the writer thread on `conn`, whose last commit is `seq`.
@@ -283,7 +251,9 @@ impl Writer {
         }
         let seq = self.stats.seq() + 1;
         let bumped = conn
-            .prepare_cached(&format!("UPDATE {META_TABLE} SET value = ?1 WHERE key = 'seq'"))
+            .prepare_cached(&format!(
+                "UPDATE {META_TABLE} SET value = ?1 WHERE key = 'seq'"
+            ))
             .and_then(|mut s| s.execute([seq as i64]));
         if let Err(e) = bumped.and_then(|_| exec_cached(conn, "COMMIT")) {
             let _ = exec_cached(conn, "ROLLBACK");
@@ -296,8 +266,9 @@ impl Writer {
     fn checkpoint(&self) {
         match self
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
-        {
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            }) {
             Ok(0) => info!("WAL checkpointed"),
             Ok(busy) => warn!(busy, "WAL checkpoint incomplete (readers hold it)"),
             Err(e) => warn!(error = %e, "WAL checkpoint failed"),

@@ -1,1 +1,29 @@
-//! placeholder
+//! Write to a scribe-managed database from any process, and the `scribe`
+//! CLI.
+//!
+//! A [`Client`] connects to the arbiter's socket (starting the arbiter
+//! when none answers), says hello, and sends batches; every error is one
+//! of the categories of [`Error`], each with its own CLI exit code.
+//!
+//! # Layout
+//!
+//! - [`client`]: [`Client`]: connect, write, status, stop.
+//! - [`options`]: deadlines and auto-start settings, in one struct.
+//! - [`autostart`]: find `scribed`, start it detached, wait until ready.
+//! - [`script`]: split an SQL script into statements (for `exec --file`).
+//! - [`cli`]: the `scribe` command line.
+//!
+//! The client's error is the wire error ([`scribe_protocol::WriteError`]):
+//! the categories are the same on both sides of the socket, so one enum
+//! serves both, and local failures (no socket, deadline passed) map onto
+//! the same categories.
+
+pub mod autostart;
+pub mod cli;
+pub mod client;
+pub mod options;
+pub mod script;
+
+pub use client::Client;
+pub use options::Options;
+pub use scribe_protocol::WriteError as Error;

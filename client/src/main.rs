@@ -1,1 +1,4 @@
-fn main(){}
+//! `scribe`: see the `scribe_client` library.
+fn main() -> std::process::ExitCode {
+    scribe_client::cli::main()
+}

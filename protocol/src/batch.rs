@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
 use crate::value::Value;
+use crate::wire_error::WriteError;
 
 /// Parameters of one statement.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -119,5 +121,43 @@ impl Batch {
                 .iter()
                 .map(|s| s.sql.len() + s.params.wire_len() + 16)
                 .sum::<usize>()
+    }
+
+    /// Checks the batch against the [limits](crate::limits). Both sides
+    /// call it: the client so an oversized request fails only itself, the
+    /// arbiter because it cannot trust the client.
+    ///
+    /// # Errors
+    ///
+    /// `Refused` naming the limit and its value.
+    pub fn check(&self) -> Result<(), WriteError> {
+        let refuse = |reason: String| Err(WriteError::Refused { reason });
+        if self.statements.is_empty() {
+            return refuse("empty batch: a batch needs at least one statement".into());
+        }
+        if self.statements.len() > limits::MAX_STATEMENTS {
+            return refuse(format!(
+                "batch has {} statements; the limit is {} (MAX_STATEMENTS)",
+                self.statements.len(),
+                limits::MAX_STATEMENTS
+            ));
+        }
+        if let Some(k) = &self.key {
+            if k.len() > limits::MAX_KEY_LEN {
+                return refuse(format!(
+                    "idempotency key is {} bytes; the limit is {} (MAX_KEY_LEN)",
+                    k.len(),
+                    limits::MAX_KEY_LEN
+                ));
+            }
+        }
+        let bytes = self.wire_len();
+        if bytes > limits::MAX_BATCH_BYTES {
+            return refuse(format!(
+                "batch is {bytes} bytes; the limit is {} (MAX_BATCH_BYTES)",
+                limits::MAX_BATCH_BYTES
+            ));
+        }
+        Ok(())
     }
 }

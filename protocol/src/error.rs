@@ -17,4 +17,12 @@ pub enum Error {
         /// The underlying failure.
         source: std::io::Error,
     },
+    /// The lock file could not be opened, locked or written.
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
 }

@@ -14,6 +14,7 @@
 //! - [`category`]: the error categories, their retry rule and CLI exit codes.
 //! - [`service`]: the `#[tarpc::service]` trait and the protocol version.
 //! - [`limits`]: documented maximums (frame size, batch size…).
+//! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
 //! - [`transport`]: length-delimited bincode over a Unix socket.
 //! - [`error`]: this crate's own error (path resolution).
@@ -22,6 +23,7 @@ pub mod batch;
 pub mod category;
 pub mod error;
 pub mod limits;
+pub mod lockfile;
 pub mod paths;
 pub mod receipt;
 pub mod service;

@@ -47,9 +47,11 @@ impl Paths {
                 .map(PathBuf::from)
                 .ok_or(Error::NoDatabase)?,
         };
-        let socket = socket
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os(ENV_SOCKET).filter(|v| !v.is_empty()).map(PathBuf::from));
+        let socket = socket.map(Path::to_path_buf).or_else(|| {
+            std::env::var_os(ENV_SOCKET)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
         Paths::for_db(&db, socket)
     }
 
@@ -97,7 +99,10 @@ fn default_socket(db: &Path) -> PathBuf {
     if beside.as_os_str().len() <= MAX_SOCKET_PATH {
         return beside;
     }
-    let name = format!("scribe-{:016x}.sock", fnv1a(db.as_os_str().as_encoded_bytes()));
+    let name = format!(
+        "scribe-{:016x}.sock",
+        fnv1a(db.as_os_str().as_encoded_bytes())
+    );
     let dir = std::env::var_os("XDG_RUNTIME_DIR")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -134,7 +139,12 @@ mod tests {
         let b = Paths::for_db(Path::new(&long), None).unwrap();
         assert_eq!(a.socket, b.socket);
         assert!(a.socket.as_os_str().len() <= MAX_SOCKET_PATH);
-        assert!(a.socket.file_name().unwrap().to_string_lossy().starts_with("scribe-"));
+        assert!(a
+            .socket
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("scribe-"));
         let other = Paths::for_db(Path::new(&format!("{long}2")), None).unwrap();
         assert_ne!(a.socket, other.socket);
     }

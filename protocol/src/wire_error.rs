@@ -87,7 +87,7 @@ impl fmt::Display for WriteError {
                 retry_after_ms,
             } => write!(
                 f,
-                "arbiter overloaded: write queue full ({capacity} waiting); retry after {retry_after_ms} ms"
+                "arbiter overloaded: write queue full (capacity {capacity}); retry after {retry_after_ms} ms"
             ),
             WriteError::ShuttingDown => {
                 write!(f, "arbiter is shutting down; retry once it has restarted")

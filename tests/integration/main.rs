@@ -1,1 +1,8 @@
+//! Multi-process tests: every test spawns the real `scribed` and real
+//! client processes against a real database file in its own temp dir.
 
+mod batches;
+mod concurrency;
+mod harness;
+mod lifecycle;
+mod snapshots;

@@ -1,1 +1,4 @@
-fn main(){}
+//! Shim: the real `scribe` entry point.
+fn main() -> std::process::ExitCode {
+    scribe_client::cli::main()
+}

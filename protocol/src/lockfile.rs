@@ -18,6 +18,7 @@ use crate::error::Error;
 #[derive(Debug)]
 pub struct InstanceLock {
     file: Flock<File>,
+    path: PathBuf,
 }
 
 /// What the lock file records.
@@ -52,7 +53,10 @@ impl InstanceLock {
             .open(path)
             .map_err(lock_err)?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(file) => Ok(Some(InstanceLock { file })),
+            Ok(file) => Ok(Some(InstanceLock {
+                file,
+                path: path.to_path_buf(),
+            })),
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
             Err((_, errno)) => Err(lock_err(errno.into())),
         }
@@ -77,7 +81,37 @@ impl InstanceLock {
         f.set_len(0)
             .and_then(|()| f.rewind())
             .and_then(|()| f.write_all(text.as_bytes()))
-            .map_err(|e| Error::io("writing the lock file", e))
+            .map_err(|source| Error::Lock {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// True when some process holds the lock (an arbiter is alive). Decided
+/// by the lock alone, never by the pid written in the file.
+///
+/// # Errors
+///
+/// [`Error::Lock`] when the file exists but cannot be opened.
+pub fn is_held(path: &Path) -> Result<bool, Error> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(Error::Lock {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_released_on_drop) => Ok(false),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(true),
+        Err((_, errno)) => Err(Error::Lock {
+            path: path.to_path_buf(),
+            source: errno.into(),
+        }),
     }
 }
 
@@ -113,10 +147,12 @@ mod tests {
         let mut first = InstanceLock::try_acquire(&path).unwrap().expect("free");
         first.record(Path::new("/s.sock")).unwrap();
         assert!(InstanceLock::try_acquire(&path).unwrap().is_none());
+        assert!(is_held(&path).unwrap());
         let info = read_info(&path);
         assert_eq!(info.pid, Some(std::process::id()));
         assert_eq!(info.socket.as_deref(), Some(Path::new("/s.sock")));
         drop(first);
+        assert!(!is_held(&path).unwrap());
         assert!(InstanceLock::try_acquire(&path).unwrap().is_some());
     }
 }

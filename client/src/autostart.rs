@@ -1,0 +1,185 @@
+//! Starting the arbiter on demand.
+//!
+//! Try to connect; when nobody answers, spawn `scribed` detached (its own
+//! session, stdin closed, output appended to the log beside the database)
+//! and poll the socket until it accepts or the readiness deadline passes.
+//! A `scribed` that exits 0 lost the start race to another one: keep
+//! polling, the winner will answer. One that exits non-zero, or a deadline
+//! that passes, ends in `Unavailable` with the reason from its log.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scribe_protocol::{Paths, WriteError};
+use tokio::net::UnixStream;
+
+use crate::options::{Options, ENV_ARBITER_BIN};
+
+/// Connects to the socket; `Ok(None)` when no arbiter listens there (no
+/// socket file, or a stale one nobody accepts on).
+///
+/// # Errors
+///
+/// `Unavailable` for any other connect failure (e.g. permission denied).
+pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError> {
+    match UnixStream::connect(&paths.socket).await {
+        Ok(s) => Ok(Some(s)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(WriteError::Unavailable {
+            reason: format!("cannot connect to {}: {e}", paths.socket.display()),
+        }),
+    }
+}
+
+/// An arbiter that answers, and the pid of the one this call spawned
+/// (which may have lost the start race to another).
+#[derive(Debug)]
+pub struct Started {
+    /// Connected to whichever arbiter won.
+    pub stream: UnixStream,
+    /// The pid of the `scribed` this call spawned.
+    pub pid: u32,
+}
+
+/// Starts `scribed` for `paths` and waits until its socket accepts.
+///
+/// # Errors
+///
+/// `Unavailable` with the reason when it cannot be started or does not
+/// become ready before `options.ready_timeout`.
+pub async fn start(paths: &Paths, options: &Options) -> Result<Started, WriteError> {
+    let unavailable = |reason: String| WriteError::Unavailable { reason };
+    let bin = arbiter_bin(options)?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&paths.log)
+        .map_err(|e| {
+            unavailable(format!(
+                "cannot start the arbiter: cannot write its log {}: {e} \
+                 (is the database directory writable?)",
+                paths.log.display()
+            ))
+        })?;
+    let log_start = log.metadata().map_or(0, |m| m.len());
+    let err_log = log
+        .try_clone()
+        .map_err(|e| unavailable(format!("cannot start the arbiter: {e}")))?;
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--db")
+        .arg(&paths.db)
+        .arg("--socket")
+        .arg(&paths.socket)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err_log);
+    // SAFETY: setsid is async-signal-safe; it detaches the arbiter from
+    // our session so it outlives us and our terminal's signals.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(Into::into));
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        unavailable(format!(
+            "cannot start the arbiter {}: {e} (set {ENV_ARBITER_BIN} to the scribed binary)",
+            bin.display()
+        ))
+    })?;
+    tracing::debug!(pid = child.id(), bin = %bin.display(), "started arbiter");
+    let deadline = Instant::now() + options.ready_timeout;
+    let mut pause = Duration::from_millis(2);
+    let mut exited = None;
+    loop {
+        if let Some(stream) = try_connect(paths).await? {
+            let pid = child.id();
+            reap_later(child, exited.is_some());
+            return Ok(Started { stream, pid });
+        }
+        if exited.is_none() {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => exited = Some(status),
+                Ok(Some(status)) => {
+                    return Err(unavailable(format!(
+                        "the arbiter exited ({status}) before it was ready: {}",
+                        log_tail(&paths.log, log_start)
+                    )))
+                }
+                Ok(None) | Err(_) => {}
+            }
+        }
+        if Instant::now() >= deadline {
+            reap_later(child, exited.is_some());
+            return Err(unavailable(format!(
+                "no arbiter answered on {} within {}: {} — run `scribed --db {}` in the \
+                 foreground with RUST_LOG=debug to see why",
+                paths.socket.display(),
+                humantime::format_duration(options.ready_timeout),
+                log_tail(&paths.log, log_start),
+                paths.db.display()
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Waits for the child in the background so it never lingers as a zombie.
+fn reap_later(mut child: std::process::Child, already: bool) {
+    if !already {
+        std::thread::spawn(move || child.wait());
+    }
+}
+
+/// The last lines the arbiter wrote to its log since `from`.
+fn log_tail(log: &Path, from: u64) -> String {
+    let mut text = String::new();
+    let read = std::fs::File::open(log).and_then(|mut f| {
+        f.seek(SeekFrom::Start(from))?;
+        f.take(64 * 1024).read_to_string(&mut text)
+    });
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if read.is_err() || lines.is_empty() {
+        return format!("its log {} says nothing", log.display());
+    }
+    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+    format!("its log {} ends with: {tail}", log.display())
+}
+
+/// `SCRIBE_ARBITER_BIN`, else `scribed` beside the current executable,
+/// else `scribed` on `PATH`.
+fn arbiter_bin(options: &Options) -> Result<PathBuf, WriteError> {
+    if let Some(p) = &options.arbiter_bin {
+        return Ok(p.clone());
+    }
+    if let Some(p) = std::env::var_os(ENV_ARBITER_BIN).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(beside) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("scribed")))
+        .filter(|p| p.is_file())
+    {
+        return Ok(beside);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("scribed"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| WriteError::Unavailable {
+            reason: format!(
+                "no arbiter is running and scribed was not found beside this program nor on \
+                 PATH; install it or set {ENV_ARBITER_BIN}"
+            ),
+        })
+}

@@ -1,0 +1,102 @@
+//! `scribe exec`: one batch through the arbiter.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use scribe_protocol::{Batch, Params, Statement};
+
+use super::{params, render, Ctx, Failure};
+use crate::{script, Client};
+
+/// `scribe exec` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// One SQL statement.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub sql: Option<String>,
+    /// A parameter value (repeat in order; `:name=V` for named). Its type:
+    /// a JSON literal keeps its type (42, 1.5, null, "text"); x'..' or
+    /// hex:.. is a blob; anything else is text.
+    #[arg(
+        long = "param",
+        short = 'p',
+        value_name = "V",
+        allow_hyphen_values = true
+    )]
+    pub params: Vec<String>,
+    /// Fail with `Conflict` (writing nothing) unless exactly N rows change.
+    #[arg(long, value_name = "N")]
+    pub expect_rows: Option<u64>,
+    /// Run every statement of this file (`-` for stdin) as ONE atomic batch.
+    #[arg(long, short = 'f', value_name = "FILE", conflicts_with_all = ["params", "expect_rows"])]
+    pub file: Option<PathBuf>,
+    /// Idempotency key for this batch.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+}
+
+/// Runs `scribe exec`.
+///
+/// # Errors
+///
+/// The batch's categorized error, or a local failure reading the file.
+pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
+    let statements = match (&args.sql, &args.file) {
+        (Some(sql), _) => vec![Statement {
+            sql: sql.clone(),
+            params: params::parse(&args.params).map_err(Failure::Local)?,
+            expect_rows: args.expect_rows,
+        }],
+        (None, Some(file)) => read_script(file)?
+            .into_iter()
+            .map(|sql| Statement {
+                sql,
+                params: Params::None,
+                expect_rows: None,
+            })
+            .collect(),
+        (None, None) => return Err(Failure::Local("give SQL or --file".into())),
+    };
+    let batch = Batch {
+        statements,
+        key: args.key,
+    };
+    let receipt = ctx.runtime.block_on(async {
+        let client = Client::connect(&ctx.paths, &ctx.options).await?;
+        client.write(batch).await
+    })?;
+    if ctx.json {
+        render::print_json(&render::receipt_json(&receipt));
+        return Ok(());
+    }
+    let total: u64 = receipt.results.iter().map(|r| r.rows_affected).sum();
+    let last = receipt.results.last().map_or(0, |r| r.last_insert_rowid);
+    println!(
+        "committed (seq {}): {} statement(s), {total} row(s) affected, last insert rowid {last}",
+        receipt.seq,
+        receipt.results.len()
+    );
+    for r in receipt.results.iter().filter(|r| !r.columns.is_empty()) {
+        println!("{}", render::rows_table(&r.columns, &r.rows));
+    }
+    Ok(())
+}
+
+fn read_script(file: &PathBuf) -> Result<Vec<String>, Failure> {
+    let mut text = String::new();
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))
+    };
+    read.map_err(|e| Failure::Local(format!("cannot read {}: {e}", file.display())))?;
+    let statements =
+        script::split(&text).map_err(|e| Failure::Local(format!("{}: {e}", file.display())))?;
+    if statements.is_empty() {
+        return Err(Failure::Local(format!(
+            "{} holds no SQL statement",
+            file.display()
+        )));
+    }
+    Ok(statements)
+}

@@ -1,0 +1,133 @@
+//! The `scribe` command line.
+//!
+//! Exit codes: 0 success; 1 a local failure (unreadable file…); 2 a usage
+//! error; 10–17 one per error category (see
+//! [`Category::exit_code`](scribe_protocol::Category::exit_code)).
+
+mod exec;
+mod lifecycle;
+mod params;
+mod query;
+mod render;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use scribe_protocol::{Paths, WriteError};
+
+use crate::options::Options;
+
+/// Share one SQLite database between many processes: writes go through the
+/// arbiter (`scribed`), reads go straight to the file.
+#[derive(Debug, Parser)]
+#[command(name = "scribe", version)]
+pub struct Cli {
+    /// The database file.
+    #[arg(long, global = true, env = scribe_protocol::paths::ENV_DB, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// The arbiter's socket (default: beside the database).
+    #[arg(long, global = true, env = scribe_protocol::paths::ENV_SOCKET, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Never start the arbiter (also: SCRIBE_AUTOSTART=0).
+    #[arg(long, global = true)]
+    pub no_autostart: bool,
+    /// Deadline of each call to the arbiter (e.g. 500ms, 10s).
+    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// How long an auto-started arbiter has to become ready.
+    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub ready_timeout: Duration,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write: run statements through the arbiter as one atomic batch.
+    Exec(exec::ExecArgs),
+    /// Read: run a query directly on the database file.
+    Query(query::QueryArgs),
+    /// Show the running arbiter's counters.
+    Status,
+    /// Start the arbiter in the background (no-op when it runs).
+    Start,
+    /// Stop the arbiter: drain its queue, wait until it has exited.
+    Stop,
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// A categorized error (exit code per category).
+    Category(WriteError),
+    /// A local failure (exit code 1).
+    Local(String),
+}
+
+impl From<WriteError> for Failure {
+    fn from(e: WriteError) -> Self {
+        Failure::Category(e)
+    }
+}
+
+/// What every command gets.
+pub struct Ctx {
+    /// Resolved paths.
+    pub paths: Paths,
+    /// Connection options.
+    pub options: Options,
+    /// JSON output.
+    pub json: bool,
+    /// Runtime for the RPC side.
+    pub runtime: tokio::runtime::Runtime,
+}
+
+/// Entry point of `scribe`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            render::failure(&f, json);
+            ExitCode::from(match f {
+                Failure::Category(e) => e.category().exit_code(),
+                Failure::Local(_) => 1,
+            })
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let paths = Paths::resolve(cli.db.as_deref(), cli.socket.as_deref())
+        .map_err(|e| Failure::Local(e.to_string()))?;
+    let mut options = Options::default();
+    options.autostart &= !cli.no_autostart;
+    options.call_timeout = cli.timeout;
+    options.ready_timeout = cli.ready_timeout;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Local(format!("cannot start the runtime: {e}")))?;
+    let ctx = Ctx {
+        paths,
+        options,
+        json: cli.json,
+        runtime,
+    };
+    match cli.command {
+        Command::Exec(args) => exec::run(&ctx, args),
+        Command::Query(args) => query::run(&ctx, args),
+        Command::Status => status::run(&ctx),
+        Command::Start => lifecycle::start(&ctx),
+        Command::Stop => lifecycle::stop(&ctx),
+    }
+}

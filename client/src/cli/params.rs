@@ -1,0 +1,120 @@
+//! How a `--param` value's type is chosen.
+//!
+//! - a JSON literal keeps its JSON type: `42` integer, `1.5` real,
+//!   `null` NULL, `true`/`false` integer 1/0, `"42"` text;
+//! - `x'00ff'` or `hex:00ff` is a blob;
+//! - anything else is text, as written.
+//!
+//! A value written `:name=V` (or `@name=V`, `$name=V`) is a named parameter.
+
+use scribe_protocol::{Params, Value};
+
+/// Parses the `--param` values of one statement.
+///
+/// # Errors
+///
+/// When named and positional values are mixed, or a blob is not hex.
+pub fn parse(raw: &[String]) -> Result<Params, String> {
+    if raw.is_empty() {
+        return Ok(Params::None);
+    }
+    let named = raw.iter().filter(|r| is_named(r)).count();
+    if named == 0 {
+        return raw
+            .iter()
+            .map(|r| value(r))
+            .collect::<Result<_, _>>()
+            .map(Params::Positional);
+    }
+    if named != raw.len() {
+        return Err("mix of named (:name=value) and positional --param values".into());
+    }
+    raw.iter()
+        .map(|r| {
+            let (name, v) = r.split_once('=').unwrap_or((r, ""));
+            Ok((name.to_owned(), value(v)?))
+        })
+        .collect::<Result<_, String>>()
+        .map(Params::Named)
+}
+
+fn is_named(r: &str) -> bool {
+    r.starts_with([':', '@', '$'])
+        && r.split_once('=').is_some_and(|(n, _)| {
+            n.len() > 1 && n[1..].chars().all(|c| c.is_alphanumeric() || c == '_')
+        })
+}
+
+/// One value.
+///
+/// # Errors
+///
+/// When a blob literal is not valid hex.
+pub fn value(raw: &str) -> Result<Value, String> {
+    if let Some(hex) = raw
+        .strip_prefix("hex:")
+        .or_else(|| raw.strip_prefix("x'").and_then(|r| r.strip_suffix('\'')))
+        .or_else(|| raw.strip_prefix("X'").and_then(|r| r.strip_suffix('\'')))
+    {
+        return from_hex(hex).map(Value::Blob);
+    }
+    Ok(match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Null) => Value::Null,
+        Ok(serde_json::Value::Bool(b)) => Value::Integer(i64::from(b)),
+        Ok(serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Ok(serde_json::Value::String(s)) => Value::Text(s),
+        _ => Value::Text(raw.to_owned()),
+    })
+}
+
+fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
+    if !hex.len().is_multiple_of(2) {
+        return Err(format!("blob {hex:?}: odd number of hex digits"));
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| format!("blob {hex:?}: not hex"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_follow_json_literals() {
+        assert_eq!(value("42").unwrap(), Value::Integer(42));
+        assert_eq!(value("1.5").unwrap(), Value::Real(1.5));
+        assert_eq!(value("null").unwrap(), Value::Null);
+        assert_eq!(value("true").unwrap(), Value::Integer(1));
+        assert_eq!(value("\"42\"").unwrap(), Value::Text("42".into()));
+        assert_eq!(
+            value("hello world").unwrap(),
+            Value::Text("hello world".into())
+        );
+        assert_eq!(value("x'00ff'").unwrap(), Value::Blob(vec![0, 255]));
+        assert_eq!(value("hex:0A").unwrap(), Value::Blob(vec![10]));
+        assert!(value("hex:0").is_err());
+    }
+
+    #[test]
+    fn named_and_positional() {
+        assert_eq!(
+            parse(&[":id=7".into(), "@v=x".into()]).unwrap(),
+            Params::Named(vec![
+                (":id".into(), Value::Integer(7)),
+                ("@v".into(), "x".into())
+            ])
+        );
+        assert!(parse(&[":id=7".into(), "8".into()]).is_err());
+        assert_eq!(
+            parse(&["a=b".into()]).unwrap(),
+            Params::Positional(vec!["a=b".into()])
+        );
+    }
+}

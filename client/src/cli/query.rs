@@ -1,0 +1,66 @@
+//! `scribe query`: read directly from the file, never through the arbiter.
+
+use scribe_reader::Reader;
+
+use super::{params, render, Ctx, Failure};
+use crate::Client;
+
+/// `scribe query` arguments.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// One SQL query.
+    pub sql: String,
+    /// A parameter value (as for `exec`).
+    #[arg(
+        long = "param",
+        short = 'p',
+        value_name = "V",
+        allow_hyphen_values = true
+    )]
+    pub params: Vec<String>,
+    /// Print CSV (with a header line).
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+}
+
+/// Runs `scribe query`.
+///
+/// # Errors
+///
+/// `Sql` when SQLite refuses the query; `Unavailable` when the database
+/// does not exist and could not be created.
+pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
+    let params = params::parse(&args.params).map_err(Failure::Local)?;
+    // A missing database is created by the arbiter (started if needed),
+    // never by a reader.
+    let reader = Reader::open_or_create(&ctx.paths, |paths| {
+        ctx.runtime
+            .block_on(Client::connect(paths, &ctx.options))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .map_err(read_error)?;
+    let rows = reader.query(&args.sql, &params).map_err(read_error)?;
+    if ctx.json {
+        render::print_json(&render::rows_json(&rows.columns, &rows.rows));
+    } else if args.csv {
+        render::rows_csv(&rows.columns, &rows.rows)?;
+    } else {
+        println!("{}", render::rows_table(&rows.columns, &rows.rows));
+    }
+    Ok(())
+}
+
+fn read_error(e: scribe_reader::Error) -> Failure {
+    use scribe_protocol::WriteError;
+    match e {
+        scribe_reader::Error::NotFound { .. } => Failure::Category(WriteError::Unavailable {
+            reason: e.to_string(),
+        }),
+        other => Failure::Category(WriteError::Sql {
+            statement: Some(0),
+            code: other.sqlite_code().unwrap_or(1),
+            message: other.to_string(),
+        }),
+    }
+}

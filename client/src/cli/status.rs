@@ -1,0 +1,85 @@
+//! `scribe status`: the running arbiter's counters. Never auto-starts.
+
+use std::time::Duration;
+
+use comfy_table::{presets, Table};
+use scribe_protocol::{Status, WriteError};
+
+use super::{render, Ctx, Failure};
+use crate::{autostart, Client};
+
+/// Runs `scribe status`.
+///
+/// # Errors
+///
+/// `Unavailable` when no arbiter runs.
+pub fn run(ctx: &Ctx) -> Result<(), Failure> {
+    let status = ctx.runtime.block_on(async {
+        let Some(stream) = autostart::try_connect(&ctx.paths).await? else {
+            return Err(WriteError::Unavailable {
+                reason: format!("no arbiter is running for {}", ctx.paths.db.display()),
+            });
+        };
+        Client::handshake(stream, &ctx.options)
+            .await?
+            .status()
+            .await
+    })?;
+    if ctx.json {
+        render::print_json(&serde_json::to_value(&status).unwrap_or_default());
+    } else {
+        println!("{}", table(&status));
+    }
+    Ok(())
+}
+
+fn table(s: &Status) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING);
+    let us = |v: u64| humantime::format_duration(Duration::from_micros(v)).to_string();
+    let rows: Vec<(&str, String)> = vec![
+        ("pid", s.pid.to_string()),
+        (
+            "uptime",
+            humantime::format_duration(Duration::from_secs(s.uptime_ms / 1000)).to_string(),
+        ),
+        ("database", s.db.clone()),
+        ("socket", s.socket.clone()),
+        (
+            "protocol",
+            format!("{} (scribed {})", s.protocol_version, s.server_version),
+        ),
+        ("synchronous", s.synchronous.clone()),
+        (
+            "queue",
+            format!("{} waiting (capacity {})", s.queue_depth, s.queue_capacity),
+        ),
+        ("commits", s.commits.to_string()),
+        (
+            "writes",
+            format!("{} committed, {} failed", s.writes, s.failed),
+        ),
+        (
+            "group size",
+            format!("mean {:.2}, max {}", s.mean_group, s.max_group),
+        ),
+        (
+            "commit time",
+            format!("p50 {}, p99 {}", us(s.commit_p50_us), us(s.commit_p99_us)),
+        ),
+        ("wal", format!("{} bytes", s.wal_bytes)),
+        ("seq", s.seq.to_string()),
+        (
+            "last error",
+            s.last_error.clone().unwrap_or_else(|| "none".into()),
+        ),
+        (
+            "state",
+            if s.stopping { "stopping" } else { "serving" }.into(),
+        ),
+    ];
+    for (k, v) in rows {
+        t.add_row(vec![k.to_owned(), v]);
+    }
+    t
+}

@@ -1,0 +1,46 @@
+//! Deadlines and auto-start settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Environment variable: `0` (or `false`, `no`, `off`) disables auto-start.
+pub const ENV_AUTOSTART: &str = "SCRIBE_AUTOSTART";
+/// Environment variable: the `scribed` binary to auto-start.
+pub const ENV_ARBITER_BIN: &str = "SCRIBE_ARBITER_BIN";
+
+/// Default time an auto-started arbiter has to answer.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default deadline of one call.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a [`Client`](crate::Client) connects and waits.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Start `scribed` when no arbiter answers.
+    pub autostart: bool,
+    /// How long an auto-started arbiter has to become ready.
+    pub ready_timeout: Duration,
+    /// Deadline of each call; past it the caller gets `Timeout` (a write's
+    /// outcome is then unknown).
+    pub call_timeout: Duration,
+    /// The `scribed` binary; default: `SCRIBE_ARBITER_BIN`, else beside
+    /// the current executable, else on `PATH`.
+    pub arbiter_bin: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let autostart = std::env::var(ENV_AUTOSTART).map_or(true, |v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "false" | "no" | "off"
+            )
+        });
+        Options {
+            autostart,
+            ready_timeout: READY_TIMEOUT,
+            call_timeout: CALL_TIMEOUT,
+            arbiter_bin: None,
+        }
+    }
+}

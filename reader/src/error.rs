@@ -1,0 +1,31 @@
+//! This crate's error.
+
+use std::path::PathBuf;
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database file does not exist (and could not be created by the
+    /// arbiter).
+    #[error("database {path} does not exist{}", why.as_ref().map(|w| format!(": {w}")).unwrap_or_default())]
+    NotFound {
+        /// The database file.
+        path: PathBuf,
+        /// Why the arbiter could not create it, when it was asked.
+        why: Option<String>,
+    },
+    /// SQLite refused the query or the open.
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl Error {
+    /// SQLite's extended result code, when SQLite produced the error.
+    pub fn sqlite_code(&self) -> Option<i32> {
+        match self {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => Some(e.extended_code),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Wire values in and out of SQLite statements. The arbiter and the reader
+//! both use these, so a value means the same on either path.
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Statement, ToSql};
+use scribe_protocol::{Params, Value};
+
+/// Binds `params` to `stmt`, checking that every parameter gets a value.
+///
+/// # Errors
+///
+/// `InvalidParameterCount` when positional values do not match the
+/// statement; `InvalidParameterName` for an unknown name.
+pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
+    let expected = stmt.parameter_count();
+    match params {
+        Params::None | Params::Positional(_) if params.len() != expected => Err(
+            rusqlite::Error::InvalidParameterCount(params.len(), expected),
+        ),
+        Params::None => Ok(()),
+        Params::Positional(values) => {
+            for (i, v) in values.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, Bind(v))?;
+            }
+            Ok(())
+        }
+        Params::Named(values) => {
+            for (name, v) in values {
+                let idx = if name.starts_with([':', '@', '$']) {
+                    stmt.parameter_index(name)?
+                } else {
+                    stmt.parameter_index(&format!(":{name}"))?
+                };
+                let idx = idx.ok_or_else(|| rusqlite::Error::InvalidParameterName(name.clone()))?;
+                stmt.raw_bind_parameter(idx, Bind(v))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs a bound statement that returns rows; collects names and values.
+///
+/// # Errors
+///
+/// SQLite's error while stepping.
+pub fn collect(stmt: &mut Statement<'_>) -> rusqlite::Result<(Vec<String>, Vec<Vec<Value>>)> {
+    let ncols = stmt.column_count();
+    let columns = stmt.column_names().map(String::from).collect();
+    let mut out = Vec::new();
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(ncols);
+        for c in 0..ncols {
+            values.push(from_sql(row.get_ref(c)?));
+        }
+        out.push(values);
+    }
+    Ok((columns, out))
+}
+
+/// Binds a wire value without copying it.
+struct Bind<'a>(&'a Value);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// Converts a column value to its wire form.
+pub fn from_sql(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}

@@ -1,0 +1,216 @@
+//! Spawning and reaping real processes, with a deadline on everything.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use scribe_protocol::{lockfile, Paths};
+
+pub const SCRIBED: &str = env!("CARGO_BIN_EXE_test-scribed");
+pub const SCRIBE: &str = env!("CARGO_BIN_EXE_test-scribe");
+pub const WORKER: &str = env!("CARGO_BIN_EXE_test-worker");
+
+/// Longest any single command of a test may take.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A temp dir with one database, and every process started for it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        // Short: a Unix socket path must stay under ~100 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("sc")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let db = dir.path().join("t.db");
+        Env {
+            dir,
+            db,
+            children: Vec::new(),
+        }
+    }
+
+    pub fn paths(&self) -> Paths {
+        Paths::for_db(&self.db, None).expect("paths")
+    }
+
+    /// A command for one of the binaries, pointed at this database.
+    pub fn command(&self, bin: &str) -> Command {
+        let mut c = Command::new(bin);
+        c.env("SCRIBE_DB", &self.db)
+            .env("SCRIBE_ARBITER_BIN", SCRIBED)
+            .env_remove("SCRIBE_SOCKET")
+            .env_remove("SCRIBE_AUTOSTART")
+            .env_remove("SCRIBE_SYNCHRONOUS")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `scribe ARGS` to completion (bounded).
+    pub fn scribe(&self, args: &[&str]) -> Output {
+        let mut c = self.command(SCRIBE);
+        c.args(args);
+        run(c, COMMAND_TIMEOUT)
+    }
+
+    /// Runs `scribe ARGS` and insists it succeeds; returns stdout.
+    pub fn scribe_ok(&self, args: &[&str]) -> String {
+        let out = self.scribe(args);
+        assert!(
+            out.status.success(),
+            "scribe {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `scribed ARGS` in the foreground (as a child of the test)
+    /// and waits until its socket accepts.
+    pub fn start_arbiter(&mut self, args: &[&str]) -> u32 {
+        let mut c = self.command(SCRIBED);
+        c.arg("--db").arg(&self.db).args(args);
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        let child = c.spawn().expect("spawn scribed");
+        let pid = child.id();
+        self.children.push(child);
+        self.wait_ready(Duration::from_secs(10));
+        pid
+    }
+
+    /// Waits until the socket accepts a connection.
+    pub fn wait_ready(&self, within: Duration) {
+        let socket = self.paths().socket;
+        let deadline = Instant::now() + within;
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "arbiter not ready within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Spawns a tracked child (killed when the test ends).
+    pub fn spawn(&mut self, mut c: Command) -> usize {
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.children.push(c.spawn().expect("spawn"));
+        self.children.len() - 1
+    }
+
+    /// Waits for a tracked child (bounded) and returns its output.
+    pub fn wait(&mut self, index: usize, within: Duration) -> Output {
+        let child = &mut self.children[index];
+        let deadline = Instant::now() + within;
+        loop {
+            if child.try_wait().expect("try_wait").is_some() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("child {} did not finish within {within:?}", child.id());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let child = std::mem::replace(
+            &mut self.children[index],
+            Command::new("true").spawn().expect("placeholder"),
+        );
+        child.wait_with_output().expect("output")
+    }
+
+    /// The pid of the arbiter holding the lock, if one is alive.
+    pub fn arbiter_pid(&self) -> Option<u32> {
+        let paths = self.paths();
+        if lockfile::is_held(&paths.lock).unwrap_or(false) {
+            lockfile::read_info(&paths.lock).pid
+        } else {
+            None
+        }
+    }
+
+    /// Kills the live arbiter with SIGKILL and waits until the lock is free.
+    pub fn kill9_arbiter(&self) {
+        let pid = self.arbiter_pid().expect("an arbiter is running");
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        self.wait_lock_free(Duration::from_secs(10));
+    }
+
+    pub fn wait_lock_free(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while lockfile::is_held(&self.paths().lock).unwrap_or(false) {
+            assert!(
+                Instant::now() < deadline,
+                "lock still held after {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A plain SQLite connection, for checking what is in the file.
+    pub fn sqlite(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(&self.db).expect("open");
+        c.busy_timeout(Duration::from_secs(5))
+            .expect("busy_timeout");
+        c
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.sqlite()
+            .query_row(sql, [], |r| r.get(0))
+            .expect("count")
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Auto-started arbiters are not our children: find them by lock.
+        if let Some(pid) = self.arbiter_pid() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Runs a command to completion, killing it past `within`.
+pub fn run(mut c: Command, within: Duration) -> Output {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = c.spawn().expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(within) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            panic!("{c:?} did not finish within {within:?}");
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The table every test writes into.
+pub const SCHEMA: &str =
+    "CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT NOT NULL, i INTEGER NOT NULL, UNIQUE(tag, i))";

@@ -1,0 +1,123 @@
+//! One arbiter per database, recovery after a crash, reads without one.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::harness::{run, stderr, stdout, Env, SCHEMA, SCRIBED};
+
+#[test]
+fn a_second_arbiter_on_the_same_database_says_already_running() {
+    let mut env = Env::new();
+    let first = env.start_arbiter(&[]);
+    let mut c = env.command(SCRIBED);
+    c.arg("--db").arg(&env.db);
+    let out = run(c, Duration::from_secs(20));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("already running (pid {first})")
+    );
+    assert_eq!(env.arbiter_pid(), Some(first));
+}
+
+#[test]
+fn a_stale_socket_from_a_killed_arbiter_does_not_stop_the_next_start() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]); // auto-starts
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('before', 1)"]);
+    let first = env.arbiter_pid().expect("auto-started");
+    env.kill9_arbiter();
+    assert!(
+        env.paths().socket.exists(),
+        "the killed arbiter left its socket"
+    );
+    let started = Instant::now();
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after', 1)"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let second = env.arbiter_pid().expect("restarted");
+    assert_ne!(first, second);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 2);
+}
+
+#[test]
+fn reads_work_with_the_arbiter_stopped() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('kept', 7)"]);
+    let out = env.scribe_ok(&["stop"]);
+    assert!(out.starts_with("stopped scribed (pid "), "{out}");
+    assert_eq!(env.arbiter_pid(), None);
+    assert!(!env.paths().socket.exists(), "stop removes the socket");
+    let rows = env.scribe_ok(&["--no-autostart", "--json", "query", "SELECT tag, i FROM t"]);
+    assert_eq!(rows.trim(), r#"[{"i":7,"tag":"kept"}]"#);
+    assert_eq!(env.arbiter_pid(), None, "a read never starts the arbiter");
+}
+
+#[test]
+fn reading_a_missing_database_asks_the_arbiter_to_create_it() {
+    let env = Env::new();
+    assert!(!env.db.exists());
+    let out = env.scribe_ok(&["--json", "query", "SELECT count(*) AS n FROM _scribe_meta"]);
+    assert_eq!(out.trim(), r#"[{"n":1}]"#);
+    assert!(env.arbiter_pid().is_some());
+    // With auto-start off, a missing database is an `Unavailable` error.
+    let other = Env::new();
+    let out = other.scribe(&["--no-autostart", "query", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(!other.db.exists(), "a reader never creates the file");
+}
+
+#[test]
+fn an_arbiter_that_cannot_start_fails_fast_with_the_reason() {
+    let env = Env::new();
+    // A database in a directory that does not exist.
+    let missing = env.dir.path().join("nope").join("x.db");
+    let started = Instant::now();
+    let out = env.scribe(&["--db", missing.to_str().unwrap(), "exec", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(
+        stderr(&out).contains("cannot write its log"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A file that is not a database.
+    let junk = env.dir.path().join("junk.db");
+    std::fs::write(&junk, vec![b'x'; 8192]).unwrap();
+    let started = Instant::now();
+    let out = env.scribe(&["--db", junk.to_str().unwrap(), "exec", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(stderr(&out).contains("not a database"), "{}", stderr(&out));
+}
+
+#[test]
+fn sigterm_drains_and_exits_cleanly() {
+    let env = Env::new();
+    let mut c = env.command(SCRIBED);
+    c.arg("--db")
+        .arg(&env.db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut arbiter = c.spawn().unwrap();
+    env.wait_ready(Duration::from_secs(10));
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('x', 1)"]);
+    kill(Pid::from_raw(arbiter.id() as i32), Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = arbiter.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!env.paths().socket.exists());
+    assert_eq!(env.arbiter_pid(), None, "lock released");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}

@@ -1,0 +1,169 @@
+//! What people see: `scribe status` and one CLI message per error category.
+
+use std::process::Output;
+use std::time::Duration;
+
+use crate::harness::{run, stderr, stdout, Env, SCHEMA, SCRIBE, WORKER};
+
+/// A statement that keeps the writer busy for a second or two.
+const SLOW: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                    WHERE x < 20000000) SELECT count(*) FROM c";
+
+/// Exit code and both streams, with run-specific details masked.
+fn shown(out: &Output) -> String {
+    format!(
+        "exit code: {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out).trim_end(),
+        stderr(out).trim_end()
+    )
+}
+
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({
+            filters => vec![
+                (r"/tmp/sc[A-Za-z0-9]+", "[DIR]"),
+                (r"pid \d+", "pid [PID]"),
+                (r"retry after \d+ ms", "retry after [N] ms"),
+            ],
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!($name, $value);
+        });
+    };
+}
+
+#[test]
+fn status_for_people() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--synchronous", "normal"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('a', 1)"]);
+    let _ = env.scribe(&["exec", "INSERT INTO t(tag, i) VALUES ('a', 1)"]);
+    let out = env.scribe_ok(&["status"]);
+    // Mask what differs from run to run, then the column padding it moves.
+    let masked: String = out
+        .lines()
+        .map(|l| mask_status_line(&l.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    snapshot!("status", masked);
+}
+
+fn mask_status_line(line: &str) -> String {
+    for key in ["pid", "uptime", "commit time", "wal"] {
+        if let Some(rest) = line.strip_prefix(key) {
+            if rest.starts_with(' ') {
+                return format!("{key} [masked]");
+            }
+        }
+    }
+    line.to_owned()
+}
+
+#[test]
+fn unavailable() {
+    let env = Env::new();
+    let out = env.scribe(&["--no-autostart", "exec", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(10));
+    snapshot!("error_unavailable", shown(&out));
+}
+
+#[test]
+fn sql() {
+    let env = Env::new();
+    let out = env.scribe(&["exec", "INSERT INTO nope VALUES (1)"]);
+    assert_eq!(out.status.code(), Some(15));
+    snapshot!("error_sql", shown(&out));
+    let json = env.scribe(&["--json", "exec", "INSERT INTO nope VALUES (1)"]);
+    snapshot!("error_sql_json", shown(&json));
+}
+
+#[test]
+fn conflict() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    let out = env.scribe(&[
+        "exec",
+        "UPDATE t SET i = 1 WHERE tag = 'nobody'",
+        "--expect-rows",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(14));
+    snapshot!("error_conflict", shown(&out));
+}
+
+#[test]
+fn refused() {
+    let env = Env::new();
+    let key = "k".repeat(200);
+    let out = env.scribe(&["exec", "--key", &key, "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(16));
+    snapshot!("error_refused", shown(&out));
+}
+
+#[test]
+fn protocol() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let mut c = env.command(WORKER);
+    c.args(["hello", "999"]);
+    let out = run(c, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(17));
+    snapshot!("error_protocol", shown(&out));
+}
+
+#[test]
+fn timeout() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let out = env.scribe(&["--timeout", "200ms", "exec", SLOW]);
+    assert_eq!(out.status.code(), Some(11), "{}", shown(&out));
+    snapshot!("error_timeout", shown(&out));
+}
+
+#[test]
+fn overloaded() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--queue-capacity", "1"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    // One slow batch occupies the writer, one more fills the queue.
+    let mut busy = env.command(SCRIBE);
+    busy.args(["exec", SLOW]);
+    let busy = env.spawn(busy);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut queued = env.command(SCRIBE);
+    queued.args(["exec", "INSERT INTO t(tag, i) VALUES ('q', 1)"]);
+    let queued = env.spawn(queued);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = env.scribe(&["exec", "INSERT INTO t(tag, i) VALUES ('o', 1)"]);
+    assert_eq!(out.status.code(), Some(12), "{}", shown(&out));
+    snapshot!("error_overloaded", shown(&out));
+    // The others were not hurt.
+    assert!(env.wait(busy, Duration::from_secs(30)).status.success());
+    assert!(env.wait(queued, Duration::from_secs(30)).status.success());
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'q'"), 1);
+}
+
+#[test]
+fn shutting_down() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let mut busy = env.command(SCRIBE);
+    busy.args(["exec", SLOW]);
+    let busy = env.spawn(busy);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut stop = env.command(SCRIBE);
+    stop.arg("stop");
+    let stop = env.spawn(stop);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = env.scribe(&["--no-autostart", "exec", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(13), "{}", shown(&out));
+    snapshot!("error_shutting_down", shown(&out));
+    // The batch queued before the stop was still committed and answered.
+    assert!(env.wait(busy, Duration::from_secs(30)).status.success());
+    let stopped = env.wait(stop, Duration::from_secs(30));
+    assert!(stopped.status.success(), "{}", shown(&stopped));
+    assert!(stdout(&stopped).contains("drained"), "{}", shown(&stopped));
+}

@@ -1,0 +1,152 @@
+//! A client process for the multi-process tests.
+//!
+//! - `test-worker write TAG ROWS [INFLIGHT]`: inserts ROWS rows
+//!   `(tag, i)` into table `t` through the client library, INFLIGHT at a
+//!   time on one connection; prints `ok=N errors=E` and exits 1 on any
+//!   error.
+//! - `test-worker read STOPFILE`: queries `t` through the reader in a loop
+//!   until STOPFILE exists; checks the count never goes backwards; prints
+//!   `queries=N errors=E`.
+//! - `test-worker hello VERSION`: handshake with the given protocol
+//!   version; prints the outcome.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use scribe_client::{Client, Options};
+use scribe_protocol::{transport, ArbiterClient, Batch, Paths, Statement, Value};
+use scribe_reader::Reader;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let paths = match Paths::resolve(None, None) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    match args.first().map(String::as_str) {
+        Some("write") => {
+            let tag = args.get(1).cloned().unwrap_or_default();
+            let rows: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+            let inflight: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+            rt.block_on(write(&paths, &tag, rows, inflight.max(1)))
+        }
+        Some("read") => read(&paths, Path::new(args.get(1).map_or("", String::as_str))),
+        Some("hello") => {
+            let version: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            rt.block_on(hello(&paths, version))
+        }
+        _ => {
+            eprintln!(
+                "usage: test-worker write TAG ROWS [INFLIGHT] | read STOPFILE | hello VERSION"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn write(paths: &Paths, tag: &str, rows: u64, inflight: u64) -> ExitCode {
+    let client = match Client::connect(paths, &Options::default()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("connect: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut tasks = Vec::new();
+    for lane in 0..inflight {
+        let client = client.clone();
+        let tag = tag.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors) = (0u64, 0u64);
+            for i in (lane..rows).step_by(inflight as usize) {
+                let batch = Batch::one(
+                    Statement::new("INSERT INTO t(tag, i) VALUES (?1, ?2)")
+                        .params(vec![Value::Text(tag.clone()), Value::Integer(i as i64)]),
+                );
+                match client.write(batch).await {
+                    Ok(_) => ok += 1,
+                    Err(e) => {
+                        eprintln!("write {tag}/{i}: {e}");
+                        errors += 1;
+                    }
+                }
+            }
+            (ok, errors)
+        }));
+    }
+    let (mut ok, mut errors) = (0, 0);
+    for t in tasks {
+        let (o, e) = t.await.unwrap_or((0, 1));
+        ok += o;
+        errors += e;
+    }
+    println!("ok={ok} errors={errors}");
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn read(paths: &Paths, stop: &Path) -> ExitCode {
+    let (mut queries, mut errors, mut last) = (0u64, 0u64, 0i64);
+    while !stop.exists() {
+        let count = Reader::open(paths).and_then(|r| {
+            let rows = r.query("SELECT count(*) FROM t", &Default::default())?;
+            Ok(match rows.rows.first().and_then(|r| r.first()) {
+                Some(Value::Integer(n)) => *n,
+                _ => -1,
+            })
+        });
+        match count {
+            Ok(n) if n >= last => last = n,
+            Ok(n) => {
+                eprintln!("count went backwards: {last} -> {n}");
+                errors += 1;
+            }
+            Err(e) => {
+                eprintln!("read: {e}");
+                errors += 1;
+            }
+        }
+        queries += 1;
+    }
+    println!("queries={queries} errors={errors} last={last}");
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn hello(paths: &Paths, version: u32) -> ExitCode {
+    let stream = match tokio::net::UnixStream::connect(&paths.socket).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("connect: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rpc = ArbiterClient::new(Default::default(), transport::client(stream)).spawn();
+    match rpc.hello(tarpc::context::current(), version).await {
+        Ok(Ok(h)) => {
+            println!("hello: protocol {}", h.protocol_version);
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            println!("{e}");
+            ExitCode::from(e.category().exit_code())
+        }
+        Err(e) => {
+            println!("transport: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
