@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use scribe_protocol::Paths;
@@ -24,7 +25,7 @@ pub struct Args {
     #[arg(long, env = scribe_protocol::paths::ENV_SOCKET, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Durability of each commit.
-    #[arg(long, value_enum, default_value = "full")]
+    #[arg(long, value_enum, env = "SCRIBE_SYNCHRONOUS", default_value = "full")]
     pub synchronous: Synchronous,
     /// Writes that may wait in the queue before callers get `Overloaded`.
     #[arg(long, default_value_t = QUEUE_CAPACITY)]
@@ -32,6 +33,13 @@ pub struct Args {
     /// Most batches committed in one transaction.
     #[arg(long, default_value_t = MAX_GROUP)]
     pub max_group: usize,
+    /// After SIGTERM/SIGINT, how long auto-start stays off (e.g. 30s).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub stop_grace: Duration,
+    /// Exit (after draining) when no call came for this long (e.g. 10m);
+    /// off by default. For tools that auto-start the arbiter on demand.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
+    pub idle_exit: Option<Duration>,
 }
 
 /// Entry point of `scribed`.
@@ -49,6 +57,8 @@ pub fn main() -> ExitCode {
     config.synchronous = args.synchronous;
     config.queue_capacity = args.queue_capacity.max(1);
     config.max_group = args.max_group.max(1);
+    config.stop_grace = args.stop_grace;
+    config.idle_exit = args.idle_exit;
     match daemon::run(config) {
         Ok(Exit::AlreadyRunning(pid)) => {
             match pid {

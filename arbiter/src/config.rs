@@ -30,6 +30,10 @@ pub const MAX_GROUP: usize = 1024;
 /// `busy_timeout` of the writer connection; nothing else writes, so it only
 /// matters against outside tools that open the file for writing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a drain is expected to take; the stopping marker written when a
+/// stop begins lasts this long plus the grace period, so a stop that dies
+/// half-way cannot keep auto-start off for ever.
+pub const DRAIN_BOUND: Duration = Duration::from_secs(60);
 /// Longest wait for in-flight replies to be sent at shutdown.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -46,6 +50,11 @@ pub struct Config {
     pub max_group: usize,
     /// Peers allowed to connect (by uid); the arbiter's own uid by default.
     pub allowed_uids: Vec<u32>,
+    /// After a stop (signal or `scribe stop` without its own grace), how
+    /// long auto-start stays off.
+    pub stop_grace: Duration,
+    /// Exit (draining first) after this long without any call.
+    pub idle_exit: Option<Duration>,
 }
 
 impl Config {
@@ -57,6 +66,8 @@ impl Config {
             queue_capacity: QUEUE_CAPACITY,
             max_group: MAX_GROUP,
             allowed_uids: vec![nix::unistd::getuid().as_raw()],
+            stop_grace: scribe_protocol::stopmarker::STOP_GRACE,
+            idle_exit: None,
         }
     }
 }

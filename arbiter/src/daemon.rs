@@ -1,18 +1,19 @@
 //! The arbiter's life, in order: lock, open, bind, serve, drain, exit.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::lockfile::{self as lock, InstanceLock};
+use scribe_protocol::stopmarker::{self, Marker};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::{Config, SHUTDOWN_TIMEOUT};
+use crate::config::{Config, DRAIN_BOUND, SHUTDOWN_TIMEOUT};
 use crate::error::Error;
-use crate::service::Shared;
+use crate::service::{Shared, StopReason};
 use crate::stats::Stats;
 use crate::{db, server, socket, writer};
 
@@ -56,12 +57,16 @@ pub fn run(config: Config) -> Result<Exit, Error> {
         stats,
         started: Instant::now(),
         shutdown: CancellationToken::new(),
+        reason: OnceLock::new(),
+        last_call_ms: AtomicU64::new(0),
         drained: watch::channel(None).0,
         in_flight: AtomicUsize::new(0),
     });
     let served = runtime.block_on(serve(shared.clone()));
     let joined = thread.join();
     let _ = std::fs::remove_file(&paths.socket);
+    // Restart the grace period from the moment the arbiter is gone.
+    mark_stopping(&shared, Duration::ZERO);
     drop(lock);
     let drained = served?;
     if joined.is_err() {
@@ -82,9 +87,13 @@ async fn serve(shared: Arc<Shared>) -> Result<u64, Error> {
         seq = shared.stats.seq(),
         "ready"
     );
-    tokio::spawn(watch_signals(shared.shutdown.clone()));
+    tokio::spawn(watch_signals(shared.clone()));
+    if let Some(idle) = shared.config.idle_exit {
+        tokio::spawn(watch_idle(shared.clone(), idle));
+    }
     let accepting = tokio::spawn(server::run(listener, shared.clone()));
     shared.shutdown.cancelled().await;
+    mark_stopping(&shared, DRAIN_BOUND);
     info!(
         queued = shared.writer.depth(),
         "stopping: draining the queue"
@@ -106,7 +115,44 @@ async fn serve(shared: Arc<Shared>) -> Result<u64, Error> {
     Ok(drained)
 }
 
-async fn watch_signals(shutdown: CancellationToken) {
+/// Writes the stopping marker so that auto-start does not respawn the
+/// arbiter (except after an idle exit): `extra` + the grace period from now.
+fn mark_stopping(shared: &Shared, extra: Duration) {
+    let marker = match shared.reason.get() {
+        None | Some(StopReason::Idle) => return,
+        Some(StopReason::Requested(r)) if r.hold => Marker::Hold,
+        Some(StopReason::Requested(r)) => Marker::for_next(
+            extra
+                + r.grace_ms
+                    .map_or(shared.config.stop_grace, Duration::from_millis),
+        ),
+        Some(StopReason::Signal(_)) => Marker::for_next(extra + shared.config.stop_grace),
+    };
+    let path = &shared.config.paths.stop_marker;
+    if let Err(e) = stopmarker::write(path, marker) {
+        warn!(error = %e, path = %path.display(), "cannot write the stopping marker");
+    }
+}
+
+/// Stops the arbiter after `idle` without any call and with nothing queued.
+async fn watch_idle(shared: Arc<Shared>, idle: Duration) {
+    let tick = (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = shared.started.elapsed().as_millis() as u64;
+        let quiet = now.saturating_sub(shared.last_call_ms.load(Ordering::Relaxed));
+        if quiet >= idle.as_millis() as u64
+            && shared.in_flight.load(Ordering::Acquire) == 0
+            && shared.writer.depth() == 0
+        {
+            info!(idle_ms = quiet, "idle: stopping");
+            shared.begin_shutdown(StopReason::Idle);
+            return;
+        }
+    }
+}
+
+async fn watch_signals(shared: Arc<Shared>) {
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -114,11 +160,12 @@ async fn watch_signals(shutdown: CancellationToken) {
         warn!("cannot install signal handlers; stop with `scribe stop`");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => info!(signal = "SIGTERM", "stop requested"),
-        _ = int.recv() => info!(signal = "SIGINT", "stop requested"),
-    }
-    shutdown.cancel();
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    info!(signal = name, "stop requested");
+    shared.begin_shutdown(StopReason::Signal(name));
 }
 
 fn check_directory(db: &std::path::Path) -> Result<(), Error> {

@@ -1,11 +1,11 @@
 //! The RPC handlers. Thin: they check the handshake, enqueue and await.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use scribe_protocol::{
-    Arbiter, Batch, Hello, Receipt, Status, StopReport, WriteError, PROTOCOL_VERSION,
+    Arbiter, Batch, Hello, Receipt, Status, StopReport, StopRequest, WriteError, PROTOCOL_VERSION,
 };
 use tarpc::context::Context;
 use tokio::sync::watch;
@@ -26,13 +26,42 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// When the arbiter started.
     pub started: Instant,
-    /// Cancelled to begin shutdown (signal or `stop`).
+    /// Cancelled to begin shutdown (signal, `stop` or idle).
     pub shutdown: CancellationToken,
+    /// Why the shutdown began (set once, before `shutdown` is cancelled).
+    pub reason: OnceLock<StopReason>,
+    /// Milliseconds since `started` of the latest call, for `--idle-exit`.
+    pub last_call_ms: AtomicU64,
     /// Set to the drained count once the writer has finished the queue.
     pub drained: watch::Sender<Option<u64>>,
     /// Calls being handled right now; shutdown waits for zero so every
     /// answer is sent before the process exits.
     pub in_flight: AtomicUsize,
+}
+
+/// Why the arbiter stops.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StopReason {
+    /// `scribe stop` (with its hold and grace).
+    Requested(StopRequest),
+    /// SIGTERM or SIGINT.
+    Signal(&'static str),
+    /// No call for the `--idle-exit` period: no stopping marker, so the
+    /// next caller simply starts it again.
+    Idle,
+}
+
+impl Shared {
+    /// Begins shutdown for `reason` (the first reason wins).
+    pub fn begin_shutdown(&self, reason: StopReason) {
+        let _ = self.reason.set(reason);
+        self.shutdown.cancel();
+    }
+
+    fn touch(&self) {
+        self.last_call_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
 }
 
 /// One connection's view of the service; cloned per request.
@@ -57,6 +86,7 @@ impl Service {
                 message: "the first call on a connection must be hello(version)".into(),
             });
         }
+        self.shared.touch();
         Ok(InFlight::new(&self.shared))
     }
 
@@ -138,10 +168,10 @@ impl Arbiter for Service {
         Ok(Service::status_now(&self.shared))
     }
 
-    async fn stop(self, _: Context) -> Result<StopReport, WriteError> {
+    async fn stop(self, _: Context, request: StopRequest) -> Result<StopReport, WriteError> {
         let _guard = self.check_greeted()?;
-        tracing::info!("stop requested");
-        self.shared.shutdown.cancel();
+        tracing::info!(hold = request.hold, grace_ms = ?request.grace_ms, "stop requested");
+        self.shared.begin_shutdown(StopReason::Requested(request));
         let mut drained = self.shared.drained.subscribe();
         let drained = match drained.wait_for(Option::is_some).await {
             Ok(v) => v.unwrap_or(0),

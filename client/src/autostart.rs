@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use scribe_protocol::{Paths, WriteError};
+use scribe_protocol::{stopmarker, Paths, WriteError};
 use tokio::net::UnixStream;
 
 use crate::options::{Options, ENV_ARBITER_BIN};
@@ -60,6 +60,13 @@ pub struct Started {
 /// become ready before `options.ready_timeout`.
 pub async fn start(paths: &Paths, options: &Options) -> Result<Started, WriteError> {
     let unavailable = |reason: String| WriteError::Unavailable { reason };
+    if let Some(marker) = stopmarker::read_active(&paths.stop_marker) {
+        return Err(unavailable(format!(
+            "no arbiter is running for {}: {}",
+            paths.db.display(),
+            marker.describe()
+        )));
+    }
     let bin = arbiter_bin(options)?;
     let log = OpenOptions::new()
         .create(true)

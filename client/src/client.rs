@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use scribe_protocol::{
-    transport, ArbiterClient, Batch, Hello, Paths, Receipt, Status, StopReport, WriteError,
-    PROTOCOL_VERSION,
+    transport, ArbiterClient, Batch, Hello, Paths, Receipt, Status, StopReport, StopRequest,
+    WriteError, PROTOCOL_VERSION,
 };
 use tarpc::client::RpcError;
 use tarpc::context;
@@ -100,9 +100,9 @@ impl Client {
     /// # Errors
     ///
     /// `Unavailable` or `Timeout` when it does not answer.
-    pub async fn stop(&self) -> Result<StopReport, WriteError> {
+    pub async fn stop(&self, request: StopRequest) -> Result<StopReport, WriteError> {
         self.rpc
-            .stop(deadline(&self.options))
+            .stop(deadline(&self.options), request)
             .await
             .map_err(|e| rpc_error(e, &self.options))?
     }

@@ -16,6 +16,7 @@
 //! - [`limits`]: documented maximums (frame size, batch size…).
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
+//! - [`stopmarker`]: the marker that keeps auto-start off after a stop.
 //! - [`transport`]: length-delimited bincode over a Unix socket.
 //! - [`error`]: this crate's own error (path resolution).
 
@@ -28,6 +29,7 @@ pub mod paths;
 pub mod receipt;
 pub mod service;
 pub mod status;
+pub mod stopmarker;
 pub mod transport;
 pub mod value;
 pub mod wire_error;
@@ -36,7 +38,7 @@ pub use batch::{Batch, Params, Statement};
 pub use category::Category;
 pub use error::Error;
 pub use paths::Paths;
-pub use receipt::{Hello, Receipt, StatementResult, StopReport};
+pub use receipt::{Hello, Receipt, StatementResult, StopReport, StopRequest};
 pub use service::{Arbiter, ArbiterClient, PROTOCOL_VERSION};
 pub use status::Status;
 pub use value::Value;

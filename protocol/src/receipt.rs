@@ -43,6 +43,16 @@ pub struct Hello {
     pub pid: u32,
 }
 
+/// How to stop.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StopRequest {
+    /// Keep auto-start off until the next `scribe start`.
+    pub hold: bool,
+    /// How long after the stop auto-start stays off (milliseconds);
+    /// `None` for the arbiter's default.
+    pub grace_ms: Option<u64>,
+}
+
 /// What a stop request did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StopReport {

@@ -2,7 +2,7 @@
 
 use crate::{
     batch::Batch,
-    receipt::{Hello, Receipt, StopReport},
+    receipt::{Hello, Receipt, StopReport, StopRequest},
     status::Status,
     wire_error::WriteError,
 };
@@ -25,5 +25,5 @@ pub trait Arbiter {
     /// The arbiter's counters and settings.
     async fn status() -> Result<Status, WriteError>;
     /// Ask the arbiter to drain and exit; answered once the queue is drained.
-    async fn stop() -> Result<StopReport, WriteError>;
+    async fn stop(request: StopRequest) -> Result<StopReport, WriteError>;
 }

@@ -214,3 +214,55 @@ pub fn stderr(o: &Output) -> String {
 /// The table every test writes into.
 pub const SCHEMA: &str =
     "CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT NOT NULL, i INTEGER NOT NULL, UNIQUE(tag, i))";
+
+impl Env {
+    /// Pids of live `scribed` processes serving this database.
+    pub fn arbiter_processes(&self) -> Vec<u32> {
+        let db = self.db.to_string_lossy().into_owned();
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_arbiter = args.first().is_some_and(|a| a.ends_with("test-scribed"));
+            if is_arbiter && args.iter().any(|a| *a == db) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// Spawns a `test-worker load TAG ROWS LOG` process; returns its index
+    /// and the log path.
+    pub fn loader(&mut self, tag: &str, rows: u64) -> (usize, PathBuf) {
+        let log = self.dir.path().join(format!("{tag}.acked"));
+        let mut c = self.command(WORKER);
+        c.arg("load").arg(tag).arg(rows.to_string()).arg(&log);
+        (self.spawn(c), log)
+    }
+
+    /// Checks that every acknowledged row in `log` is in the database once.
+    pub fn assert_acked_present(&self, tag: &str, log: &std::path::Path) -> usize {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let acked: Vec<i64> = text.lines().map(|l| l.parse().expect("log line")).collect();
+        let conn = self.sqlite();
+        for i in &acked {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM t WHERE tag = ?1 AND i = ?2",
+                    rusqlite::params![tag, i],
+                    |r| r.get(0),
+                )
+                .expect("query");
+            assert_eq!(n, 1, "acknowledged row {tag}/{i} is missing");
+        }
+        acked.len()
+    }
+}

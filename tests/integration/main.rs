@@ -3,6 +3,9 @@
 
 mod batches;
 mod concurrency;
+mod crash;
 mod harness;
 mod lifecycle;
 mod snapshots;
+mod startstop;
+mod units;

@@ -1,8 +1,9 @@
-//! `scribe start` and `scribe stop`.
+//! `scribe start`, `scribe stop` and `scribe restart`.
 
 use std::time::{Duration, Instant};
 
-use scribe_protocol::{lockfile, WriteError};
+use scribe_protocol::stopmarker::{self, Marker};
+use scribe_protocol::{lockfile, StopRequest, WriteError};
 
 use super::{Ctx, Failure};
 use crate::{autostart, Client};
@@ -10,13 +11,31 @@ use crate::{autostart, Client};
 /// Longest `stop` waits for the arbiter to be gone after it drained.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Starts the arbiter in the background unless one runs.
+/// `scribe stop` arguments.
+#[derive(Debug, Default, clap::Args)]
+pub struct StopArgs {
+    /// Keep auto-start off until the next `scribe start`.
+    #[arg(long)]
+    pub hold: bool,
+    /// How long auto-start stays off after the stop (default 30s).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
+    pub grace: Option<Duration>,
+}
+
+/// Starts the arbiter in the background unless one runs. Also turns
+/// auto-start back on after `stop --hold` or during a stop's grace period.
 ///
 /// # Errors
 ///
 /// `Unavailable` with the reason when it does not become ready.
 pub fn start(ctx: &Ctx) -> Result<(), Failure> {
     let paths = &ctx.paths;
+    stopmarker::clear(&paths.stop_marker).map_err(|e| {
+        Failure::Local(format!(
+            "cannot remove {}: {e}",
+            paths.stop_marker.display()
+        ))
+    })?;
     let (client, ours) = ctx.runtime.block_on(async {
         if let Some(stream) = autostart::try_connect(paths).await? {
             return Ok::<_, WriteError>((Client::handshake(stream, &ctx.options).await?, None));
@@ -33,28 +52,43 @@ pub fn start(ctx: &Ctx) -> Result<(), Failure> {
             paths.log.display()
         );
     } else {
-        println!("already running (pid {pid})");
+        println!("already running (pid {pid}) for {}", paths.db.display());
     }
     Ok(())
 }
 
-/// Stops the arbiter: it drains its queue, checkpoints and exits; returns
-/// once it is gone.
+/// Stops the arbiter: it refuses new writes, drains its queue, checkpoints
+/// and exits; returns once it is gone.
 ///
 /// # Errors
 ///
 /// `Timeout` when it has not exited within [`EXIT_TIMEOUT`].
-pub fn stop(ctx: &Ctx) -> Result<(), Failure> {
+pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     let paths = &ctx.paths;
+    let request = StopRequest {
+        hold: args.hold,
+        grace_ms: args.grace.map(|g| g.as_millis() as u64),
+    };
+    let started = Instant::now();
     let report = ctx.runtime.block_on(async {
         let Some(stream) = autostart::try_connect(paths).await? else {
             return Ok(None);
         };
         let client = Client::handshake(stream, &ctx.options).await?;
-        client.stop().await.map(Some)
+        client.stop(request).await.map(Some)
     })?;
     let Some(report) = report else {
-        println!("no arbiter is running for {}", paths.db.display());
+        if args.hold {
+            stopmarker::write(&paths.stop_marker, Marker::Hold).map_err(|e| {
+                Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display()))
+            })?;
+            println!(
+                "no arbiter is running for {}; auto-start held until `scribe start`",
+                paths.db.display()
+            );
+        } else {
+            println!("no arbiter is running for {}", paths.db.display());
+        }
         return Ok(());
     };
     let deadline = Instant::now() + EXIT_TIMEOUT;
@@ -68,11 +102,26 @@ pub fn stop(ctx: &Ctx) -> Result<(), Failure> {
                 ),
             }));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(5));
     }
+    let then = match stopmarker::read_active(&paths.stop_marker) {
+        Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
+        None => "auto-start is on".to_owned(),
+    };
     println!(
-        "stopped scribed (pid {}): drained {} queued write(s)",
-        report.pid, report.drained
+        "stopped scribed (pid {}) in {} ms: drained {} queued write(s); {then}",
+        report.pid,
+        started.elapsed().as_millis(),
+        report.drained
     );
     Ok(())
+}
+
+/// The state of auto-start, for `status` when no arbiter runs.
+pub fn autostart_state(ctx: &Ctx) -> String {
+    match stopmarker::read_active(&ctx.paths.stop_marker) {
+        Some(m) => m.describe(),
+        None if ctx.options.autostart => "auto-start is on".to_owned(),
+        None => "auto-start is off (--no-autostart or SCRIBE_AUTOSTART=0)".to_owned(),
+    }
 }

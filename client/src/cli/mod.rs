@@ -60,7 +60,9 @@ pub enum Command {
     /// Start the arbiter in the background (no-op when it runs).
     Start,
     /// Stop the arbiter: drain its queue, wait until it has exited.
-    Stop,
+    Stop(lifecycle::StopArgs),
+    /// Stop the arbiter, then start it again.
+    Restart,
 }
 
 /// Why a command failed.
@@ -128,6 +130,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Query(args) => query::run(&ctx, args),
         Command::Status => status::run(&ctx),
         Command::Start => lifecycle::start(&ctx),
-        Command::Stop => lifecycle::stop(&ctx),
+        Command::Stop(args) => lifecycle::stop(&ctx, &args),
+        Command::Restart => {
+            lifecycle::stop(&ctx, &lifecycle::StopArgs::default())?;
+            lifecycle::start(&ctx)
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use comfy_table::{presets, Table};
 use scribe_protocol::{Status, WriteError};
 
-use super::{render, Ctx, Failure};
+use super::{lifecycle, render, Ctx, Failure};
 use crate::{autostart, Client};
 
 /// Runs `scribe status`.
@@ -17,7 +17,11 @@ pub fn run(ctx: &Ctx) -> Result<(), Failure> {
     let status = ctx.runtime.block_on(async {
         let Some(stream) = autostart::try_connect(&ctx.paths).await? else {
             return Err(WriteError::Unavailable {
-                reason: format!("no arbiter is running for {}", ctx.paths.db.display()),
+                reason: format!(
+                    "no arbiter is running for {}; {}",
+                    ctx.paths.db.display(),
+                    lifecycle::autostart_state(ctx)
+                ),
             });
         };
         Client::handshake(stream, &ctx.options)

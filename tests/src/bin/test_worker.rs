@@ -4,6 +4,11 @@
 //!   `(tag, i)` into table `t` through the client library, INFLIGHT at a
 //!   time on one connection; prints `ok=N errors=E` and exits 1 on any
 //!   error.
+//! - `test-worker load TAG ROWS LOGFILE`: inserts rows `(tag, i)` one at
+//!   a time for i in 0..ROWS, surviving errors: after one it reconnects
+//!   (auto-starting if allowed) and moves on. Appends every acknowledged i
+//!   to LOGFILE; prints `ok=N errors=E categories=a,b`. Never retries the
+//!   same i, so the log holds exactly what was acknowledged.
 //! - `test-worker read STOPFILE`: queries `t` through the reader in a loop
 //!   until STOPFILE exists; checks the count never goes backwards; prints
 //!   `queries=N errors=E`.
@@ -37,6 +42,12 @@ fn main() -> ExitCode {
             let inflight: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
             rt.block_on(write(&paths, &tag, rows, inflight.max(1)))
         }
+        Some("load") => {
+            let tag = args.get(1).cloned().unwrap_or_default();
+            let rows: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+            let log = args.get(3).cloned().unwrap_or_default();
+            rt.block_on(load(&paths, &tag, rows, Path::new(&log)))
+        }
         Some("read") => read(&paths, Path::new(args.get(1).map_or("", String::as_str))),
         Some("hello") => {
             let version: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -49,6 +60,58 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+async fn load(paths: &Paths, tag: &str, rows: u64, log: &Path) -> ExitCode {
+    use std::io::Write as _;
+    let mut log = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("log: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = Options::default();
+    let mut client: Option<Client> = None;
+    let (mut ok, mut errors) = (0u64, 0u64);
+    let mut categories = std::collections::BTreeSet::new();
+    for i in 0..rows {
+        if client.is_none() {
+            match Client::connect(paths, &options).await {
+                Ok(c) => client = Some(c),
+                Err(e) => {
+                    errors += 1;
+                    categories.insert(e.category().name());
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+        }
+        let c = client.as_ref().expect("connected");
+        let batch = Batch::one(
+            Statement::new("INSERT INTO t(tag, i) VALUES (?1, ?2)")
+                .params(vec![Value::Text(tag.to_owned()), Value::Integer(i as i64)]),
+        );
+        match c.write(batch).await {
+            Ok(_) => {
+                ok += 1;
+                let _ = writeln!(log, "{i}");
+            }
+            Err(e) => {
+                errors += 1;
+                categories.insert(e.category().name());
+                client = None;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    let cats: Vec<&str> = categories.into_iter().collect();
+    println!("ok={ok} errors={errors} categories={}", cats.join(","));
+    ExitCode::SUCCESS
 }
 
 async fn write(paths: &Paths, tag: &str, rows: u64, inflight: u64) -> ExitCode {

@@ -1,0 +1,140 @@
+//! The stopping marker: `<db>.scribe.stopping`.
+//!
+//! Written when an arbiter begins to stop (and again when it exits), it
+//! tells auto-start not to respawn the arbiter: a `stop` must stay
+//! stopped. It carries its own expiry, so a stop that crashes cannot block
+//! auto-start forever; a held marker (`scribe stop --hold`) has none and
+//! lasts until the next `scribe start`.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What the marker says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// Auto-start is off until `scribe start`.
+    Hold,
+    /// Auto-start is off until this Unix time (milliseconds).
+    Until(u64),
+}
+
+/// Default grace period after a stop during which auto-start stays off.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Marker {
+    /// A marker that expires `after` from now.
+    pub fn for_next(after: Duration) -> Marker {
+        Marker::Until(now_ms().saturating_add(after.as_millis() as u64))
+    }
+
+    /// Time left before auto-start resumes (`None` for a hold).
+    pub fn remaining(self) -> Option<Duration> {
+        match self {
+            Marker::Hold => None,
+            Marker::Until(ms) => Some(Duration::from_millis(ms.saturating_sub(now_ms()))),
+        }
+    }
+
+    /// True while it still blocks auto-start.
+    pub fn is_active(self) -> bool {
+        match self {
+            Marker::Hold => true,
+            Marker::Until(ms) => ms > now_ms(),
+        }
+    }
+
+    /// Why auto-start is off, for messages.
+    pub fn describe(self) -> String {
+        match self {
+            Marker::Hold => {
+                "the arbiter was stopped with `scribe stop --hold`; auto-start is off until \
+                 `scribe start`"
+                    .to_owned()
+            }
+            Marker::Until(_) => format!(
+                "the arbiter was stopped; auto-start resumes in {} (or run `scribe start`)",
+                humanize(self.remaining().unwrap_or_default())
+            ),
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 10.0 {
+        format!("{secs:.1}s")
+    } else {
+        format!("{}s", secs.round() as u64)
+    }
+}
+
+/// Reads the marker; `None` when absent, unreadable or expired.
+pub fn read_active(path: &Path) -> Option<Marker> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let marker = parse(&text)?;
+    marker.is_active().then_some(marker)
+}
+
+fn parse(text: &str) -> Option<Marker> {
+    let line = text.lines().next()?.trim();
+    if line == "hold" {
+        return Some(Marker::Hold);
+    }
+    line.strip_prefix("until=")?.parse().ok().map(Marker::Until)
+}
+
+/// Writes the marker atomically (temp file + rename).
+///
+/// # Errors
+///
+/// The I/O error when the directory is not writable.
+pub fn write(path: &Path, marker: Marker) -> std::io::Result<()> {
+    let text = match marker {
+        Marker::Hold => "hold\n".to_owned(),
+        Marker::Until(ms) => format!("until={ms}\n"),
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Removes the marker (auto-start on again).
+///
+/// # Errors
+///
+/// The I/O error other than "not found".
+pub fn clear(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_hold_and_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        assert_eq!(read_active(&p), None);
+        write(&p, Marker::for_next(Duration::from_secs(60))).unwrap();
+        assert!(matches!(read_active(&p), Some(Marker::Until(_))));
+        write(&p, Marker::Until(1)).unwrap();
+        assert_eq!(read_active(&p), None, "expired markers are ignored");
+        write(&p, Marker::Hold).unwrap();
+        assert_eq!(read_active(&p), Some(Marker::Hold));
+        assert!(Marker::Hold.describe().contains("scribe start"));
+        clear(&p).unwrap();
+        clear(&p).unwrap();
+        assert_eq!(read_active(&p), None);
+    }
+}

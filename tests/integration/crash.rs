@@ -1,0 +1,86 @@
+//! Crashes and signals under load.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::harness::{stderr, stdout, Env, SCHEMA, SCRIBED};
+
+#[test]
+fn kill_9_under_load_loses_nothing_acknowledged_and_the_next_write_restarts() {
+    let mut env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    let loaders: Vec<_> = (0..4)
+        .map(|w| {
+            let tag = format!("k{w}");
+            let (i, log) = env.loader(&tag, 300);
+            (tag, i, log)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let first = env.arbiter_pid().unwrap();
+    env.kill9_arbiter();
+    assert!(
+        env.paths().socket.exists(),
+        "the socket file is left behind"
+    );
+    assert!(env.paths().lock.exists(), "the lock file is left behind");
+    let started = Instant::now();
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after-kill', 1)"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_ne!(env.arbiter_pid(), Some(first));
+    for (tag, i, log) in loaders {
+        let out = env.wait(i, Duration::from_secs(60));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let acked = env.assert_acked_present(&tag, &log);
+        assert!(acked > 0, "{tag}: {}", stdout(&out));
+    }
+    let ok: String = env
+        .sqlite()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+#[test]
+fn sigterm_under_load_drains_exits_zero_and_releases_everything() {
+    let mut env = Env::new();
+    let mut c = env.command(SCRIBED);
+    c.arg("--db")
+        .arg(&env.db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut arbiter = c.spawn().unwrap();
+    env.wait_ready(Duration::from_secs(10));
+    env.scribe_ok(&["exec", SCHEMA]);
+    let loaders: Vec<_> = (0..4)
+        .map(|w| {
+            let tag = format!("s{w}");
+            let (i, log) = env.loader(&tag, 300);
+            (tag, i, log)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(arbiter.id() as i32), Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = arbiter.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!env.paths().socket.exists(), "socket removed");
+    assert_eq!(env.arbiter_pid(), None, "lock released");
+    for (tag, i, log) in loaders {
+        let out = env.wait(i, Duration::from_secs(60));
+        assert!(out.status.success(), "{}", stderr(&out));
+        env.assert_acked_present(&tag, &log);
+    }
+    // SIGTERM is a stop: auto-start waits out the grace period.
+    assert!(env.paths().stop_marker.exists());
+    assert!(env.arbiter_processes().is_empty());
+}

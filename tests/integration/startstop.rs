@@ -1,0 +1,182 @@
+//! Starting and stopping without races: parallel starts, the auto-start
+//! race, a stop that stays stopped, and a lock file naming a stranger.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{stderr, stdout, Env, SCHEMA, SCRIBE, WORKER};
+
+/// Categories a loader met, from its `categories=` report.
+fn categories(out: &str) -> Vec<String> {
+    out.split("categories=")
+        .nth(1)
+        .map(|c| {
+            c.trim()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn eight_parallel_starts_make_exactly_one_arbiter() {
+    let mut env = Env::new();
+    let starts: Vec<usize> = (0..8)
+        .map(|_| {
+            let mut c = env.command(SCRIBE);
+            c.arg("start");
+            env.spawn(c)
+        })
+        .collect();
+    let outs: Vec<String> = starts
+        .into_iter()
+        .map(|i| {
+            let out = env.wait(i, Duration::from_secs(30));
+            assert!(out.status.success(), "{}", stderr(&out));
+            stdout(&out)
+        })
+        .collect();
+    let started = outs
+        .iter()
+        .filter(|o| o.starts_with("started scribed"))
+        .count();
+    let already = outs
+        .iter()
+        .filter(|o| o.starts_with("already running"))
+        .count();
+    assert_eq!((started, already), (1, 7), "{outs:#?}");
+    // Losing arbiters exit at once; give them a moment to be gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while env.arbiter_processes().len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "arbiters: {:?}",
+            env.arbiter_processes()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(env.arbiter_processes(), vec![env.arbiter_pid().unwrap()]);
+    let sockets = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".sock"))
+        .count();
+    assert_eq!(sockets, 1);
+}
+
+#[test]
+fn eight_writers_racing_to_auto_start_share_one_arbiter() {
+    let mut env = Env::new();
+    env.sqlite().execute(SCHEMA, []).unwrap();
+    assert_eq!(env.arbiter_pid(), None);
+    let writers: Vec<usize> = (0..8)
+        .map(|w| {
+            let mut c = env.command(WORKER);
+            c.args(["write", &format!("w{w}"), "50"]);
+            env.spawn(c)
+        })
+        .collect();
+    for w in writers {
+        let out = env.wait(w, Duration::from_secs(60));
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    }
+    assert_eq!(env.count("SELECT count(*) FROM t"), 400);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(env.arbiter_processes().len(), 1);
+}
+
+#[test]
+fn stop_under_load_drains_and_stays_stopped_for_the_grace_period() {
+    let mut env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    let loaders: Vec<(String, usize, std::path::PathBuf)> = (0..4)
+        .map(|w| {
+            let tag = format!("l{w}");
+            let (i, log) = env.loader(&tag, 200);
+            (tag, i, log)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let stop = env.scribe(&["stop", "--grace", "5s"]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    let said = stdout(&stop);
+    assert!(said.contains("queued write(s)"), "{said}");
+    let stopped_at = Instant::now();
+    assert_eq!(env.arbiter_pid(), None);
+
+    // A write in the grace period does not respawn the arbiter, and says why.
+    let out = env.scribe(&["exec", "INSERT INTO t(tag, i) VALUES ('grace', 1)"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auto-start resumes in"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.arbiter_processes().is_empty());
+
+    // The loaders saw only retryable errors, and nothing acknowledged is lost.
+    let mut acked = 0;
+    for (tag, i, log) in loaders {
+        let out = env.wait(i, Duration::from_secs(60));
+        assert!(out.status.success(), "{}", stderr(&out));
+        for c in categories(&stdout(&out)) {
+            assert!(
+                c == "shutting_down" || c == "unavailable",
+                "loader {tag} saw {c}: {}",
+                stdout(&out)
+            );
+        }
+        acked += env.assert_acked_present(&tag, &log);
+    }
+    assert!(acked > 0);
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(5),
+        "loaders too slow for the test"
+    );
+    assert_eq!(env.arbiter_pid(), None, "nothing respawned the arbiter");
+
+    // After the grace period, auto-start works again.
+    let wait = Duration::from_millis(5100).saturating_sub(stopped_at.elapsed());
+    std::thread::sleep(wait);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after', 1)"]);
+    assert!(env.arbiter_pid().is_some());
+}
+
+#[test]
+fn stop_hold_keeps_auto_start_off_until_start() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["stop", "--hold", "--grace", "0s"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let out = env.scribe(&["exec", "INSERT INTO t(tag, i) VALUES ('held', 1)"]);
+    assert_eq!(out.status.code(), Some(10));
+    assert!(stderr(&out).contains("--hold"), "{}", stderr(&out));
+    let status = env.scribe(&["status"]);
+    assert_eq!(status.status.code(), Some(10));
+    assert!(stderr(&status).contains("auto-start is off until `scribe start`"));
+    env.scribe_ok(&["start"]);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('held', 1)"]);
+    env.scribe_ok(&["stop", "--grace", "0s"]);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('held', 2)"]);
+}
+
+#[test]
+fn a_lock_file_naming_a_live_stranger_does_not_block_start() {
+    let env = Env::new();
+    let paths = env.paths();
+    // PID reuse: the file names a live process (this test) that holds no lock.
+    std::fs::write(
+        &paths.lock,
+        format!(
+            "pid={}\nstarted=1\nsocket={}\n",
+            std::process::id(),
+            paths.socket.display()
+        ),
+    )
+    .unwrap();
+    let out = env.scribe_ok(&["start"]);
+    assert!(out.starts_with("started scribed"), "{out}");
+    let pid = env.arbiter_pid().unwrap();
+    assert_ne!(pid, std::process::id());
+}
