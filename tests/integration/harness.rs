@@ -232,7 +232,7 @@ impl Env {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
             let is_arbiter = args.first().is_some_and(|a| a.ends_with("test-scribed"));
-            if is_arbiter && args.iter().any(|a| *a == db) {
+            if is_arbiter && args.contains(&db) {
                 pids.push(pid);
             }
         }
