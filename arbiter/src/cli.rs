@@ -40,6 +40,15 @@ pub struct Args {
     /// off by default. For tools that auto-start the arbiter on demand.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
     pub idle_exit: Option<Duration>,
+    /// Time one batch may run before it is interrupted and refused.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub batch_budget: Duration,
+    /// Idempotency keys are kept at least this long…
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+    pub key_retention: Duration,
+    /// …unless more than this many are stored (the oldest go first).
+    #[arg(long, default_value_t = 100_000)]
+    pub max_keys: u64,
 }
 
 /// Entry point of `scribed`.
@@ -59,6 +68,11 @@ pub fn main() -> ExitCode {
     config.max_group = args.max_group.max(1);
     config.stop_grace = args.stop_grace;
     config.idle_exit = args.idle_exit;
+    config.batch_budget = args.batch_budget;
+    config.retention = crate::requests::Retention {
+        window: args.key_retention,
+        max_keys: args.max_keys,
+    };
     match daemon::run(config) {
         Ok(Exit::AlreadyRunning(pid)) => {
             match pid {

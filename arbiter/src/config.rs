@@ -55,6 +55,10 @@ pub struct Config {
     pub stop_grace: Duration,
     /// Exit (draining first) after this long without any call.
     pub idle_exit: Option<Duration>,
+    /// Time one batch may run before it is interrupted.
+    pub batch_budget: Duration,
+    /// How long idempotency keys are kept.
+    pub retention: crate::requests::Retention,
 }
 
 impl Config {
@@ -68,6 +72,8 @@ impl Config {
             allowed_uids: vec![nix::unistd::getuid().as_raw()],
             stop_grace: scribe_protocol::stopmarker::STOP_GRACE,
             idle_exit: None,
+            batch_budget: crate::budget::BATCH_BUDGET,
+            retention: crate::requests::Retention::default(),
         }
     }
 }

@@ -9,7 +9,8 @@ use scribe_protocol::stopmarker::{self, Marker};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
 
 use crate::config::{Config, DRAIN_BOUND, SHUTDOWN_TIMEOUT};
 use crate::error::Error;
@@ -42,15 +43,23 @@ pub fn run(config: Config) -> Result<Exit, Error> {
         return Ok(Exit::AlreadyRunning(holder_pid(&paths.lock)));
     };
     lock.record(&paths.socket)?;
-    let (conn, seq) = db::open_writer(&config)?;
-    let stats = Arc::new(Stats::new(seq));
-    let (writer, thread) =
-        writer::spawn(conn, config.queue_capacity, config.max_group, stats.clone())
-            .map_err(|e| Error::io("starting the writer thread", e))?;
+    let (session, seq) = db::open_writer(&config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting the runtime", e))?;
+    // Bound only now that the database is open: a socket that accepts
+    // means a ready arbiter. If binding fails, nothing else was started.
+    let listener = runtime.block_on(async { socket::bind(&paths.socket) })?;
+    let stats = Arc::new(Stats::new(seq));
+    let (writer, thread) = writer::spawn(
+        session,
+        config.queue_capacity,
+        config.max_group,
+        config.retention,
+        stats.clone(),
+    )
+    .map_err(|e| Error::io("starting the writer thread", e))?;
     let shared = Arc::new(Shared {
         config,
         writer,
@@ -62,23 +71,26 @@ pub fn run(config: Config) -> Result<Exit, Error> {
         drained: watch::channel(None).0,
         in_flight: AtomicUsize::new(0),
     });
-    let served = runtime.block_on(serve(shared.clone()));
+    let drained = runtime.block_on(serve(listener, shared.clone()));
+    drop(runtime);
     let joined = thread.join();
     let _ = std::fs::remove_file(&paths.socket);
     // Restart the grace period from the moment the arbiter is gone.
     mark_stopping(&shared, Duration::ZERO);
     drop(lock);
-    let drained = served?;
-    if joined.is_err() {
-        warn!("writer thread panicked");
+    if joined.is_err() || shared.reason.get() == Some(&StopReason::WriterFailed) {
+        error!("the writer thread failed; exiting with an error");
+        return Err(Error::io(
+            "the writer thread failed",
+            std::io::Error::other("see the log above"),
+        ));
     }
     info!(drained, "stopped");
     Ok(Exit::Stopped { drained })
 }
 
-async fn serve(shared: Arc<Shared>) -> Result<u64, Error> {
+async fn serve(listener: tokio::net::UnixListener, shared: Arc<Shared>) -> u64 {
     let paths = &shared.config.paths;
-    let listener = socket::bind(&paths.socket)?;
     info!(
         pid = std::process::id(),
         db = %paths.db.display(),
@@ -88,38 +100,67 @@ async fn serve(shared: Arc<Shared>) -> Result<u64, Error> {
         "ready"
     );
     tokio::spawn(watch_signals(shared.clone()));
+    tokio::spawn(watch_writer(shared.clone()));
     if let Some(idle) = shared.config.idle_exit {
         tokio::spawn(watch_idle(shared.clone(), idle));
     }
-    let accepting = tokio::spawn(server::run(listener, shared.clone()));
+    let connections = TaskTracker::new();
+    let closing = CancellationToken::new();
+    let accepting = tokio::spawn(server::run(
+        listener,
+        shared.clone(),
+        connections.clone(),
+        closing.clone(),
+    ));
     shared.shutdown.cancelled().await;
     mark_stopping(&shared, DRAIN_BOUND);
     info!(
         queued = shared.writer.depth(),
         "stopping: draining the queue"
     );
+    // New writes get ShuttingDown from here on; the queue drains.
     let drained = shared.writer.stop().await;
-    // The writer exits after the queue; wait for it without blocking the
-    // runtime, which must keep sending replies meanwhile.
     while !shared.writer.is_closed() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     shared.drained.send_replace(Some(drained));
-    let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-    while shared.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    // Let connection tasks flush the last answers onto their sockets.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Stop accepting, remove the socket, then end every connection's read
+    // side: each answers what it has in flight, flushes, and closes.
     accepting.abort();
-    Ok(drained)
+    let _ = accepting.await;
+    let _ = std::fs::remove_file(&paths.socket);
+    closing.cancel();
+    connections.close();
+    if tokio::time::timeout(SHUTDOWN_TIMEOUT, connections.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            in_flight = shared.in_flight.load(Ordering::Acquire),
+            "connections still open after the shutdown timeout"
+        );
+    }
+    drained
+}
+
+/// Ends the arbiter if the writer thread stops on its own (a panic):
+/// serving on without it would answer `ShuttingDown` for ever.
+async fn watch_writer(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if shared.writer.is_closed() && !shared.writer.is_stopping() {
+            error!("the writer thread stopped unexpectedly");
+            shared.begin_shutdown(StopReason::WriterFailed);
+            return;
+        }
+    }
 }
 
 /// Writes the stopping marker so that auto-start does not respawn the
 /// arbiter (except after an idle exit): `extra` + the grace period from now.
 fn mark_stopping(shared: &Shared, extra: Duration) {
     let marker = match shared.reason.get() {
-        None | Some(StopReason::Idle) => return,
+        None | Some(StopReason::Idle | StopReason::WriterFailed) => return,
         Some(StopReason::Requested(r)) if r.hold => Marker::Hold,
         Some(StopReason::Requested(r)) => Marker::for_next(
             extra

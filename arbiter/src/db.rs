@@ -7,8 +7,12 @@
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::budget::Budget;
 use crate::config::{Config, BUSY_TIMEOUT};
 use crate::error::Error;
+use crate::group::Session;
+use crate::guard::Guard;
+use crate::requests;
 
 /// The table holding scribe's counters; `seq` is the commit sequence.
 pub const META_TABLE: &str = "_scribe_meta";
@@ -17,13 +21,14 @@ pub const META_TABLE: &str = "_scribe_meta";
 const STATEMENT_CACHE: usize = 512;
 
 /// Opens (creating if needed) the database for writing; returns the
-/// connection and the last committed sequence number.
+/// session (connection, authorizer, time budget) and the last committed
+/// sequence number.
 ///
 /// # Errors
 ///
 /// [`Error::Open`] when SQLite refuses (not a database, unreadable…),
 /// [`Error::NotWal`] when the file will not switch to WAL.
-pub fn open_writer(config: &Config) -> Result<(Connection, u64), Error> {
+pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     let path = &config.paths.db;
     let open_err = |source| Error::Open {
         path: path.clone(),
@@ -32,7 +37,7 @@ pub fn open_writer(config: &Config) -> Result<(Connection, u64), Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -52,7 +57,9 @@ pub fn open_writer(config: &Config) -> Result<(Connection, u64), Error> {
         "BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS {META_TABLE}(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
          INSERT OR IGNORE INTO {META_TABLE}(key, value) VALUES('seq', 0);
-         COMMIT;"
+         {}
+         COMMIT;",
+        requests::SCHEMA
     ))
     .map_err(open_err)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -63,5 +70,12 @@ pub fn open_writer(config: &Config) -> Result<(Connection, u64), Error> {
             |r| r.get(0),
         )
         .map_err(open_err)?;
-    Ok((conn, u64::try_from(seq).unwrap_or(0)))
+    let guard = Guard::install(&mut conn).map_err(open_err)?;
+    let budget = Budget::install(&mut conn, config.batch_budget).map_err(open_err)?;
+    let session = Session {
+        conn,
+        guard,
+        budget,
+    };
+    Ok((session, u64::try_from(seq).unwrap_or(0)))
 }

@@ -4,26 +4,50 @@
 //! returns the categorized error of the statement that failed.
 
 use rusqlite::Connection;
+use scribe_protocol::limits::MAX_RESULT_BYTES;
 use scribe_protocol::{Batch, Params, StatementResult, WriteError};
 use scribe_reader::values;
+
+use crate::guard::{self, Guard};
 
 /// SQLite's generic error code.
 const SQLITE_ERROR: i32 = 1;
 /// SQLite's "bind index out of range" code.
 const SQLITE_RANGE: i32 = 25;
+/// SQLite's "authorization denied" code.
+const SQLITE_AUTH: i32 = 23;
 
 /// Runs every statement of `batch`; on the first failure returns its error.
 ///
 /// # Errors
 ///
 /// `Sql` naming the statement and SQLite's code; `Conflict` when an
-/// `expect_rows` is not met.
-pub fn run_batch(conn: &Connection, batch: &Batch) -> Result<Vec<StatementResult>, WriteError> {
+/// `expect_rows` is not met; `Refused` naming the rule a statement broke.
+pub fn run_batch(
+    conn: &Connection,
+    guard: &Guard,
+    batch: &Batch,
+) -> Result<Vec<StatementResult>, WriteError> {
     let mut results = Vec::with_capacity(batch.statements.len());
     reset_last_insert_rowid(conn);
     for (i, st) in batch.statements.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        let result = run_statement(conn, &st.sql, &st.params).map_err(|e| sql_error(index, e))?;
+        if let Some(rule) = guard::refused_text(&st.sql) {
+            return Err(refused(index, rule));
+        }
+        let result = run_statement(conn, &st.sql, &st.params).map_err(|e| match e {
+            Failure::Sqlite(e) if code_of(&e) == Some(SQLITE_AUTH) => match guard.take_denial() {
+                Some(rule) => refused(index, rule),
+                None => sql_error(index, e),
+            },
+            Failure::Sqlite(e) => sql_error(index, e),
+            Failure::TooBig => refused(
+                index,
+                format!(
+                    "its rows exceed {MAX_RESULT_BYTES} bytes (MAX_RESULT_BYTES);                      read large results through the reader (scribe query)"
+                ),
+            ),
+        })?;
         if let Some(expected) = st.expect_rows {
             if result.rows_affected != expected {
                 return Err(WriteError::Conflict {
@@ -40,17 +64,42 @@ pub fn run_batch(conn: &Connection, batch: &Batch) -> Result<Vec<StatementResult
     Ok(results)
 }
 
+fn refused(index: u32, rule: String) -> WriteError {
+    WriteError::Refused {
+        reason: format!("statement {index}: {rule}"),
+    }
+}
+
+fn code_of(e: &rusqlite::Error) -> Option<i32> {
+    e.sqlite_error().map(|e| e.extended_code & 0xff)
+}
+
+enum Failure {
+    Sqlite(rusqlite::Error),
+    TooBig,
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::Sqlite(e)
+    }
+}
+
 fn run_statement(
     conn: &Connection,
     sql: &str,
     params: &Params,
-) -> Result<StatementResult, rusqlite::Error> {
+) -> Result<StatementResult, Failure> {
     let mut stmt = conn.prepare_cached(sql)?;
     values::bind(&mut stmt, params)?;
     let before = conn.total_changes();
     let mut result = StatementResult::default();
     if stmt.column_count() > 0 {
-        (result.columns, result.rows) = values::collect(&mut stmt)?;
+        let c = values::collect(&mut stmt, MAX_RESULT_BYTES)?;
+        if c.truncated {
+            return Err(Failure::TooBig);
+        }
+        (result.columns, result.rows) = (c.columns, c.rows);
     } else {
         stmt.raw_execute()?;
     }
@@ -108,11 +157,16 @@ mod tests {
     use super::*;
     use scribe_protocol::{Statement, Value};
 
-    fn conn() -> Connection {
-        let c = Connection::open_in_memory().unwrap();
+    fn conn() -> (Connection, Guard) {
+        let mut c = Connection::open_in_memory().unwrap();
         c.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
             .unwrap();
-        c
+        let g = Guard::install(&mut c).unwrap();
+        (c, g)
+    }
+
+    fn run(c: &(Connection, Guard), b: &Batch) -> Result<Vec<StatementResult>, WriteError> {
+        run_batch(&c.0, &c.1, b)
     }
 
     #[test]
@@ -126,7 +180,7 @@ mod tests {
                 .named(vec![("v".into(), Value::Null)])
                 .expect_rows(1),
         ]);
-        let r = run_batch(&c, &b).unwrap();
+        let r = run(&c, &b).unwrap();
         assert_eq!(r[0].rows_affected, 2);
         assert_eq!(r[0].columns, vec!["id", "v"]);
         assert_eq!(
@@ -140,7 +194,7 @@ mod tests {
     #[test]
     fn expectation_and_parameter_errors_are_categorized() {
         let c = conn();
-        let conflict = run_batch(
+        let conflict = run(
             &c,
             &Batch::one(Statement::new("UPDATE t SET v='x' WHERE id=42").expect_rows(1)),
         )
@@ -152,7 +206,7 @@ mod tests {
                 ..
             }
         ));
-        let count = run_batch(
+        let count = run(
             &c,
             &Batch::one(Statement::new("INSERT INTO t(v) VALUES (?)")),
         )
@@ -167,7 +221,7 @@ mod tests {
             ),
             "{count:?}"
         );
-        let two = run_batch(&c, &Batch::one(Statement::new("SELECT 1; SELECT 2"))).unwrap_err();
+        let two = run(&c, &Batch::one(Statement::new("SELECT 1; SELECT 2"))).unwrap_err();
         assert!(matches!(
             two,
             WriteError::Sql {
@@ -184,7 +238,7 @@ mod tests {
             Statement::new("INSERT INTO t(id, v) VALUES (1, 'a')"),
             Statement::new("INSERT INTO t(id, v) VALUES (1, 'b')"),
         ]);
-        match run_batch(&c, &b).unwrap_err() {
+        match run(&c, &b).unwrap_err() {
             WriteError::Sql {
                 statement, code, ..
             } => {

@@ -9,15 +9,24 @@ use futures::StreamExt;
 use scribe_protocol::{transport, Arbiter};
 use tarpc::server::{BaseChannel, Channel};
 use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use crate::closing::Closing;
 use crate::service::{Service, Shared};
 
-/// Accepts connections for as long as it is polled.
-pub async fn run(listener: UnixListener, shared: Arc<Shared>) {
+/// Accepts connections for as long as it is polled. Each connection is a
+/// task of `connections`; cancelling `closing` ends their read side.
+pub async fn run(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    connections: TaskTracker,
+    closing: CancellationToken,
+) {
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => accept(stream, &shared),
+            Ok((stream, _)) => accept(stream, &shared, &connections, &closing),
             Err(e) => {
                 // Out of descriptors and the like: back off, keep serving.
                 warn!(error = %e, "accept failed");
@@ -27,7 +36,12 @@ pub async fn run(listener: UnixListener, shared: Arc<Shared>) {
     }
 }
 
-fn accept(stream: UnixStream, shared: &Arc<Shared>) {
+fn accept(
+    stream: UnixStream,
+    shared: &Arc<Shared>,
+    connections: &TaskTracker,
+    closing: &CancellationToken,
+) {
     match stream.peer_cred() {
         Ok(cred) if shared.config.allowed_uids.contains(&cred.uid()) => {
             debug!(uid = cred.uid(), pid = ?cred.pid(), "connection");
@@ -42,8 +56,9 @@ fn accept(stream: UnixStream, shared: &Arc<Shared>) {
         }
     }
     let service = Service::new(shared.clone());
-    tokio::spawn(
-        BaseChannel::with_defaults(transport::server(stream))
+    let transport = Closing::new(transport::server(stream), closing.clone());
+    connections.spawn(
+        BaseChannel::with_defaults(transport)
             .execute(service.serve())
             .for_each(|call| async {
                 tokio::spawn(call);

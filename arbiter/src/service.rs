@@ -49,6 +49,8 @@ pub enum StopReason {
     /// No call for the `--idle-exit` period: no stopping marker, so the
     /// next caller simply starts it again.
     Idle,
+    /// The writer thread died; exit non-zero so a supervisor restarts it.
+    WriterFailed,
 }
 
 impl Shared {
@@ -107,6 +109,7 @@ impl Service {
             commits: s.commits,
             writes: s.writes,
             failed: s.failed,
+            replayed: s.replayed,
             mean_group: s.mean_group,
             max_group: s.max_group,
             commit_p50_us: s.p50_us,
@@ -115,6 +118,8 @@ impl Service {
             seq: s.seq,
             last_error: s.last_error,
             stopping: shared.writer.is_stopping(),
+            writing_for_ms: shared.stats.writing_for().as_millis() as u64,
+            batch_budget_ms: shared.config.batch_budget.as_millis() as u64,
         }
     }
 }

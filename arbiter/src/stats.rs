@@ -16,8 +16,12 @@ pub struct Stats {
     writes: AtomicU64,
     failed: AtomicU64,
     grouped: AtomicU64,
+    replayed: AtomicU64,
     max_group: AtomicU64,
     seq: AtomicU64,
+    /// When the running group began (µs after `base`), 0 when idle.
+    group_began_us: AtomicU64,
+    base: std::sync::OnceLock<std::time::Instant>,
     recent_us: Mutex<VecDeque<u64>>,
     last_error: Mutex<Option<String>>,
 }
@@ -31,6 +35,8 @@ pub struct Snapshot {
     pub writes: u64,
     /// Batches rolled back alone.
     pub failed: u64,
+    /// Batches answered from their idempotency key (nothing written).
+    pub replayed: u64,
     /// Mean batches (committed or rolled back alone) per commit.
     pub mean_group: f64,
     /// Largest group.
@@ -67,6 +73,32 @@ impl Stats {
     /// Records batches that failed without any commit.
     pub fn failed(&self, n: u64) {
         self.failed.fetch_add(n, Relaxed);
+    }
+
+    /// Marks the start (`true`) or end of a group, for `writing_for`.
+    pub fn writing(&self, busy: bool) {
+        let base = self.base.get_or_init(std::time::Instant::now);
+        let now = if busy {
+            base.elapsed().as_micros().max(1) as u64
+        } else {
+            0
+        };
+        self.group_began_us.store(now, Relaxed);
+    }
+
+    /// How long the running group has been running (zero when idle): a
+    /// long figure means a slow batch holds the writer.
+    pub fn writing_for(&self) -> Duration {
+        let began = self.group_began_us.load(Relaxed);
+        match (began, self.base.get()) {
+            (0, _) | (_, None) => Duration::ZERO,
+            (b, Some(base)) => base.elapsed().saturating_sub(Duration::from_micros(b)),
+        }
+    }
+
+    /// Records batches answered from their idempotency key.
+    pub fn replayed(&self, n: u64) {
+        self.replayed.fetch_add(n, Relaxed);
     }
 
     /// Remembers the writer's latest error.
@@ -111,6 +143,7 @@ impl Stats {
             commits,
             writes,
             failed,
+            replayed: self.replayed.load(Relaxed),
             mean_group: if commits == 0 {
                 0.0
             } else {

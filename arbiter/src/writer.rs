@@ -9,20 +9,19 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
-use scribe_protocol::{Batch, Receipt, StatementResult, WriteError};
+use scribe_protocol::{Batch, Receipt, WriteError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-use crate::db::META_TABLE;
-use crate::exec::{run_batch, sql_error};
+use crate::group::{is_constraint, Attempt, Session, Work};
+use crate::requests::{self, Retention};
 use crate::stats::Stats;
 
 /// One queued write and where to send its answer.
 struct Job {
-    batch: Batch,
+    work: Work,
     reply: oneshot::Sender<Result<Receipt, WriteError>>,
 }
 
@@ -62,8 +61,17 @@ impl WriterHandle {
             return Err(WriteError::ShuttingDown);
         }
         batch.check()?;
+        let fingerprint = if batch.key.is_some() {
+            batch.fingerprint()
+        } else {
+            0
+        };
         let (reply, answer) = oneshot::channel();
-        match self.tx.try_send(Msg::Write(Job { batch, reply })) {
+        let job = Job {
+            work: Work { batch, fingerprint },
+            reply,
+        };
+        match self.tx.try_send(Msg::Write(job)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let queued = self.depth();
@@ -112,11 +120,12 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer thread on `conn`, whose last commit is `seq`.
+/// Starts the writer thread on `session`.
 pub fn spawn(
-    conn: Connection,
+    session: Session,
     capacity: usize,
     max_group: usize,
+    retention: Retention,
     stats: Arc<Stats>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(capacity);
@@ -128,13 +137,26 @@ pub fn spawn(
     };
     let thread = std::thread::Builder::new()
         .name("scribe-writer".into())
-        .spawn(move || Writer { conn, stats }.run(rx, max_group))?;
+        .spawn(move || {
+            Writer {
+                session,
+                stats,
+                retention,
+                last_prune: Instant::now(),
+            }
+            .run(rx, max_group)
+        })?;
     Ok((handle, thread))
 }
 
+/// How often, at most, idle time is used to prune idempotency keys.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 struct Writer {
-    conn: Connection,
+    session: Session,
     stats: Arc<Stats>,
+    retention: Retention,
+    last_prune: Instant,
 }
 
 impl Writer {
@@ -142,7 +164,15 @@ impl Writer {
         let mut group: Vec<Job> = Vec::with_capacity(max_group);
         let mut stop = false;
         while !stop {
-            match rx.blocking_recv() {
+            let first = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(_) => {
+                    // Idle: a good moment for housekeeping.
+                    self.maybe_prune();
+                    rx.blocking_recv()
+                }
+            };
+            match first {
                 Some(Msg::Write(job)) => group.push(job),
                 Some(Msg::Stop) | None => stop = true,
             }
@@ -154,7 +184,7 @@ impl Writer {
                 }
             }
             if !group.is_empty() {
-                self.commit_group(&mut group);
+                self.commit_group(std::mem::take(&mut group));
             }
         }
         // Anything that slipped in behind the stop was never run.
@@ -168,35 +198,69 @@ impl Writer {
     }
 
     /// Commits one group and answers its callers.
-    fn commit_group(&mut self, group: &mut Vec<Job>) {
+    fn commit_group(&mut self, group: Vec<Job>) {
+        self.stats.writing(true);
+        self.commit_group_inner(group);
+        self.stats.writing(false);
+    }
+
+    fn commit_group_inner(&mut self, mut group: Vec<Job>) {
         let started = Instant::now();
         loop {
-            match self.try_group(group) {
-                Ok(Some((seq, outcomes))) => {
+            let works: Vec<&Work> = group.iter().map(|j| &j.work).collect();
+            match self.session.attempt(&works, self.stats.seq()) {
+                Ok(Attempt::Done {
+                    seq,
+                    fresh,
+                    outcomes,
+                }) => {
                     let took = started.elapsed();
-                    let ok = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
-                    let failed = outcomes.len() as u64 - ok;
-                    if ok > 0 {
-                        self.stats.commit(seq, ok, failed, took);
+                    let failed = outcomes.iter().filter(|o| o.is_err()).count() as u64;
+                    let replayed = outcomes.len() as u64 - failed - fresh;
+                    if fresh > 0 {
+                        self.stats.commit(seq, fresh, failed, took);
                     } else {
                         self.stats.failed(failed);
                     }
-                    debug!(seq, ok, failed, took_us = took.as_micros() as u64, "group");
-                    for (job, outcome) in group.drain(..).zip(outcomes) {
-                        let _ = job.reply.send(outcome.map(|results| Receipt {
-                            seq,
-                            results,
-                            replayed: false,
-                        }));
+                    self.stats.replayed(replayed);
+                    debug!(
+                        seq,
+                        fresh,
+                        failed,
+                        replayed,
+                        took_us = took.as_micros() as u64,
+                        "group"
+                    );
+                    for (job, outcome) in group.into_iter().zip(outcomes) {
+                        let _ = job.reply.send(outcome);
                     }
                     return;
                 }
-                Ok(None) => continue,
+                Ok(Attempt::Aborted { index, error }) => {
+                    // SQLite undid the whole transaction because of one
+                    // batch: answer it, run the others again.
+                    let job = group.remove(index);
+                    self.stats.failed(1);
+                    let _ = job.reply.send(Err(error));
+                    if group.is_empty() {
+                        return;
+                    }
+                }
+                Err(e) if group.len() > 1 && is_constraint(&e) => {
+                    // A deferred constraint failed at COMMIT: find the
+                    // batch at fault by committing each alone.
+                    self.session.reset();
+                    for job in group {
+                        self.commit_group_inner(vec![job]);
+                    }
+                    return;
+                }
                 Err(e) => {
+                    self.session.reset();
                     warn!(error = %e, batches = group.len(), "group failed");
                     self.stats.error(e.to_string());
                     self.stats.failed(group.len() as u64);
-                    for job in group.drain(..) {
+                    for job in group {
                         let _ = job.reply.send(Err(e.clone()));
                     }
                     return;
@@ -205,77 +269,38 @@ impl Writer {
         }
     }
 
-    /// One attempt at a group. `Ok(None)` means SQLite rolled back the
-    /// whole transaction because of one batch (e.g. disk full): that batch
-    /// was answered and removed, and the rest must run again.
-    #[allow(clippy::type_complexity)]
-    fn try_group(
-        &mut self,
-        group: &mut Vec<Job>,
-    ) -> Result<Option<(u64, Vec<Result<Vec<StatementResult>, WriteError>>)>, WriteError> {
-        let conn = &self.conn;
-        let commit_err = |e| {
-            let mut w = sql_error(0, e);
-            if let WriteError::Sql { statement, .. } = &mut w {
-                *statement = None;
-            }
-            w
-        };
-        conn.prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut s| s.execute([]))
-            .map_err(commit_err)?;
-        let mut outcomes = Vec::with_capacity(group.len());
-        for i in 0..group.len() {
-            exec_cached(conn, "SAVEPOINT scribe_batch").map_err(commit_err)?;
-            let outcome = run_batch(conn, &group[i].batch);
-            if let Err(e) = &outcome {
-                if conn.is_autocommit() {
-                    // SQLite ended the transaction itself: earlier batches
-                    // of this group are undone too, so answer this one and
-                    // run the others again.
-                    let job = group.remove(i);
-                    self.stats.failed(1);
-                    let _ = job.reply.send(Err(e.clone()));
-                    return Ok(None);
-                }
-            }
-            if outcome.is_err() {
-                exec_cached(conn, "ROLLBACK TO scribe_batch").map_err(commit_err)?;
-            }
-            exec_cached(conn, "RELEASE scribe_batch").map_err(commit_err)?;
-            outcomes.push(outcome);
+    fn maybe_prune(&mut self) {
+        if self.last_prune.elapsed() < PRUNE_EVERY {
+            return;
         }
-        if outcomes.iter().all(Result::is_err) {
-            exec_cached(conn, "ROLLBACK").map_err(commit_err)?;
-            return Ok(Some((self.stats.seq(), outcomes)));
+        self.last_prune = Instant::now();
+        let pruned = self
+            .session
+            .guard
+            .trusted(|| requests::prune(&self.session.conn, self.retention));
+        match pruned {
+            Ok(0) => {}
+            Ok(n) => info!(pruned = n, "pruned idempotency keys"),
+            Err(e) => {
+                self.session.reset();
+                warn!(error = %e, "pruning idempotency keys failed");
+            }
         }
-        let seq = self.stats.seq() + 1;
-        let bumped = conn
-            .prepare_cached(&format!(
-                "UPDATE {META_TABLE} SET value = ?1 WHERE key = 'seq'"
-            ))
-            .and_then(|mut s| s.execute([seq as i64]));
-        if let Err(e) = bumped.and_then(|_| exec_cached(conn, "COMMIT")) {
-            let _ = exec_cached(conn, "ROLLBACK");
-            return Err(commit_err(e));
-        }
-        Ok(Some((seq, outcomes)))
     }
 
     /// Truncates the WAL so the file is complete on its own after exit.
     fn checkpoint(&self) {
-        match self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            }) {
+        let done = self.session.guard.trusted(|| {
+            self.session
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+        });
+        match done {
             Ok(0) => info!("WAL checkpointed"),
             Ok(busy) => warn!(busy, "WAL checkpoint incomplete (readers hold it)"),
             Err(e) => warn!(error = %e, "WAL checkpoint failed"),
         }
     }
-}
-
-fn exec_cached(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }

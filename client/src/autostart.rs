@@ -28,10 +28,14 @@ use crate::options::{Options, ENV_ARBITER_BIN};
 pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError> {
     match UnixStream::connect(&paths.socket).await {
         Ok(s) => Ok(Some(s)),
+        // No socket, a stale one, or a backlog so full that the arbiter
+        // cannot take us now: all mean "nobody answers yet".
         Err(e)
             if matches!(
                 e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::WouldBlock
             ) =>
         {
             Ok(None)
@@ -107,7 +111,14 @@ pub async fn start(paths: &Paths, options: &Options) -> Result<Started, WriteErr
     let mut pause = Duration::from_millis(2);
     let mut exited = None;
     loop {
-        if let Some(stream) = try_connect(paths).await? {
+        let connected = match try_connect(paths).await {
+            Ok(c) => c,
+            Err(e) => {
+                reap_later(child, exited.is_some());
+                return Err(e);
+            }
+        };
+        if let Some(stream) = connected {
             let pid = child.id();
             reap_later(child, exited.is_some());
             return Ok(Started { stream, pid });

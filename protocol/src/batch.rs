@@ -123,6 +123,14 @@ impl Batch {
                 .sum::<usize>()
     }
 
+    /// A stable fingerprint of the statements (not the key): the same key
+    /// with a different batch is told apart by it. FNV-1a over the
+    /// bincode encoding, so it is the same in every build.
+    pub fn fingerprint(&self) -> u64 {
+        let bytes = bincode::serialize(&self.statements).unwrap_or_default();
+        crate::paths::fnv1a(&bytes)
+    }
+
     /// Checks the batch against the [limits](crate::limits). Both sides
     /// call it: the client so an oversized request fails only itself, the
     /// arbiter because it cannot trust the client.

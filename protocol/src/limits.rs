@@ -19,3 +19,8 @@ pub const MAX_KEY_LEN: usize = 128;
 /// Unix socket paths are limited by `sun_path` (108 bytes on Linux,
 /// including the terminating NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
+
+/// Most bytes of rows (`RETURNING`, or a query inside a batch) one receipt
+/// may carry; the reply must fit in a frame. Read big results through the
+/// reader instead.
+pub const MAX_RESULT_BYTES: usize = 8 * 1024 * 1024;

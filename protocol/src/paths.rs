@@ -112,8 +112,9 @@ fn default_socket(db: &Path) -> PathBuf {
 }
 
 /// FNV-1a: stable across builds and platforms (std's hasher is not), so
-/// every process derives the same fallback socket name.
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// every process derives the same fallback socket name, and a stored
+/// fingerprint means the same after an upgrade.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

@@ -29,6 +29,8 @@ pub struct Status {
     pub writes: u64,
     /// Batches that failed (SQL error, conflict…) and were rolled back alone.
     pub failed: u64,
+    /// Batches answered from their idempotency key (nothing written).
+    pub replayed: u64,
     /// Mean batches per commit.
     pub mean_group: f64,
     /// Largest group committed at once.
@@ -46,4 +48,9 @@ pub struct Status {
     pub last_error: Option<String>,
     /// True while the arbiter drains before exiting.
     pub stopping: bool,
+    /// How long the group being committed right now has been running,
+    /// milliseconds (0 when the writer is idle).
+    pub writing_for_ms: u64,
+    /// Time budget of one batch, milliseconds.
+    pub batch_budget_ms: u64,
 }

@@ -77,8 +77,11 @@ impl Reader {
     pub fn query(&self, sql: &str, params: &Params) -> Result<Rows, Error> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         values::bind(&mut stmt, params)?;
-        let (columns, rows) = values::collect(&mut stmt)?;
-        Ok(Rows { columns, rows })
+        let c = values::collect(&mut stmt, usize::MAX)?;
+        Ok(Rows {
+            columns: c.columns,
+            rows: c.rows,
+        })
     }
 
     /// The last commit sequence visible to this connection (0 before the

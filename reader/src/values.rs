@@ -25,6 +25,7 @@ pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
             Ok(())
         }
         Params::Named(values) => {
+            let mut bound = std::collections::BTreeSet::new();
             for (name, v) in values {
                 let idx = if name.starts_with([':', '@', '$']) {
                     stmt.parameter_index(name)?
@@ -33,30 +34,60 @@ pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
                 };
                 let idx = idx.ok_or_else(|| rusqlite::Error::InvalidParameterName(name.clone()))?;
                 stmt.raw_bind_parameter(idx, Bind(v))?;
+                bound.insert(idx);
             }
-            Ok(())
+            // A parameter left unbound would silently be NULL.
+            if bound.len() == expected {
+                Ok(())
+            } else {
+                Err(rusqlite::Error::InvalidParameterCount(
+                    bound.len(),
+                    expected,
+                ))
+            }
         }
     }
 }
 
-/// Runs a bound statement that returns rows; collects names and values.
+/// Rows read from a statement.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Collected {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// The rows read (all of them unless `truncated`).
+    pub rows: Vec<Vec<Value>>,
+    /// True when reading stopped at the byte limit.
+    pub truncated: bool,
+}
+
+/// Runs a bound statement that returns rows; collects names and values,
+/// stopping (with `truncated`) once they pass `max_bytes`.
 ///
 /// # Errors
 ///
 /// SQLite's error while stepping.
-pub fn collect(stmt: &mut Statement<'_>) -> rusqlite::Result<(Vec<String>, Vec<Vec<Value>>)> {
+pub fn collect(stmt: &mut Statement<'_>, max_bytes: usize) -> rusqlite::Result<Collected> {
     let ncols = stmt.column_count();
-    let columns = stmt.column_names().map(String::from).collect();
-    let mut out = Vec::new();
+    let mut out = Collected {
+        columns: stmt.column_names().map(String::from).collect(),
+        ..Collected::default()
+    };
+    let mut bytes = 0usize;
     let mut rows = stmt.raw_query();
     while let Some(row) = rows.next()? {
         let mut values = Vec::with_capacity(ncols);
         for c in 0..ncols {
-            values.push(from_sql(row.get_ref(c)?));
+            let v = from_sql(row.get_ref(c)?);
+            bytes += v.wire_len();
+            values.push(v);
         }
-        out.push(values);
+        out.rows.push(values);
+        if bytes > max_bytes {
+            out.truncated = true;
+            break;
+        }
     }
-    Ok((columns, out))
+    Ok(out)
 }
 
 /// Binds a wire value without copying it.

@@ -30,16 +30,19 @@ pub struct StopArgs {
 /// `Unavailable` with the reason when it does not become ready.
 pub fn start(ctx: &Ctx) -> Result<(), Failure> {
     let paths = &ctx.paths;
-    stopmarker::clear(&paths.stop_marker).map_err(|e| {
-        Failure::Local(format!(
-            "cannot remove {}: {e}",
-            paths.stop_marker.display()
-        ))
-    })?;
     let (client, ours) = ctx.runtime.block_on(async {
         if let Some(stream) = autostart::try_connect(paths).await? {
-            return Ok::<_, WriteError>((Client::handshake(stream, &ctx.options).await?, None));
+            let client = Client::handshake(stream, &ctx.options).await?;
+            if !client.status().await?.stopping {
+                return Ok::<_, WriteError>((client, None));
+            }
+            // It is draining: let it finish, then start a new one.
+            drop(client);
+            wait_gone(ctx, u32::MAX).await?;
         }
+        stopmarker::clear(&paths.stop_marker).map_err(|e| WriteError::Unavailable {
+            reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
+        })?;
         let started = autostart::start(paths, &ctx.options).await?;
         let client = Client::handshake(started.stream, &ctx.options).await?;
         Ok((client, Some(started.pid)))
@@ -91,19 +94,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
         }
         return Ok(());
     };
-    let deadline = Instant::now() + EXIT_TIMEOUT;
-    while lockfile::is_held(&paths.lock).unwrap_or(false) {
-        if Instant::now() >= deadline {
-            return Err(Failure::Category(WriteError::Timeout {
-                message: format!(
-                    "the arbiter (pid {}) drained its queue but has not exited within {}",
-                    report.pid,
-                    humantime::format_duration(EXIT_TIMEOUT)
-                ),
-            }));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    ctx.runtime.block_on(wait_gone(ctx, report.pid))?;
     let then = match stopmarker::read_active(&paths.stop_marker) {
         Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
         None => "auto-start is on".to_owned(),
@@ -114,6 +105,23 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
         started.elapsed().as_millis(),
         report.drained
     );
+    Ok(())
+}
+
+/// Waits until the arbiter (pid `pid`, for messages) has released its lock.
+async fn wait_gone(ctx: &Ctx, pid: u32) -> Result<(), WriteError> {
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    while lockfile::is_held(&ctx.paths.lock).unwrap_or(false) {
+        if Instant::now() >= deadline {
+            return Err(WriteError::Timeout {
+                message: format!(
+                    "the arbiter (pid {pid}) is stopping but has not exited within {}",
+                    humantime::format_duration(EXIT_TIMEOUT)
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     Ok(())
 }
 

@@ -61,7 +61,10 @@ fn table(s: &Status) -> Table {
         ("commits", s.commits.to_string()),
         (
             "writes",
-            format!("{} committed, {} failed", s.writes, s.failed),
+            format!(
+                "{} committed, {} failed, {} replayed",
+                s.writes, s.failed, s.replayed
+            ),
         ),
         (
             "group size",
@@ -79,7 +82,15 @@ fn table(s: &Status) -> Table {
         ),
         (
             "state",
-            if s.stopping { "stopping" } else { "serving" }.into(),
+            match (s.stopping, s.writing_for_ms) {
+                (true, _) => "stopping (draining the queue)".to_owned(),
+                (false, 0) => "serving".to_owned(),
+                (false, ms) => format!("serving (writing for {ms} ms)"),
+            },
+        ),
+        (
+            "batch budget",
+            humantime::format_duration(Duration::from_millis(s.batch_budget_ms)).to_string(),
         ),
     ];
     for (k, v) in rows {

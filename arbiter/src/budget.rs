@@ -1,0 +1,77 @@
+//! The per-batch time budget, enforced with SQLite's progress handler: a
+//! runaway statement is interrupted, only its batch fails, and the writer
+//! carries on.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+/// SQLite virtual-machine steps between two looks at the clock (a look
+/// costs tens of nanoseconds; 1000 steps take microseconds).
+const STEPS: i32 = 1000;
+
+/// Default time one batch may run.
+pub const BATCH_BUDGET: Duration = Duration::from_secs(5);
+
+/// Arms and reads the budget of the batch that is running.
+#[derive(Debug)]
+pub struct Budget {
+    limit: Duration,
+    base: Instant,
+    /// Microseconds after `base` when the running batch must stop; 0 when
+    /// no batch is running (the arbiter's own statements are never cut).
+    deadline_us: Arc<AtomicU64>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Budget {
+    /// Installs the progress handler on `conn`.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error.
+    pub fn install(conn: &mut Connection, limit: Duration) -> rusqlite::Result<Budget> {
+        let budget = Budget {
+            limit,
+            base: Instant::now(),
+            deadline_us: Arc::new(AtomicU64::new(0)),
+            fired: Arc::new(AtomicBool::new(false)),
+        };
+        let (deadline, fired, base) = (
+            budget.deadline_us.clone(),
+            budget.fired.clone(),
+            budget.base,
+        );
+        conn.progress_handler(
+            STEPS,
+            Some(move || {
+                let d = deadline.load(Relaxed);
+                if d != 0 && base.elapsed().as_micros() as u64 >= d {
+                    fired.store(true, Relaxed);
+                    true
+                } else {
+                    false
+                }
+            }),
+        )?;
+        Ok(budget)
+    }
+
+    /// The configured limit.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// Runs `f` (one batch) under the budget; returns its result and
+    /// whether the budget cut it short.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> (T, bool) {
+        self.fired.store(false, Relaxed);
+        let deadline = (self.base.elapsed() + self.limit).as_micros().max(1) as u64;
+        self.deadline_us.store(deadline, Relaxed);
+        let out = f();
+        self.deadline_us.store(0, Relaxed);
+        (out, self.fired.swap(false, Relaxed))
+    }
+}
