@@ -15,8 +15,12 @@ use crate::daemon::{self, Exit};
 
 /// The sole writer of one SQLite database. Runs in the foreground; stop it
 /// with SIGINT, SIGTERM or `scribe stop`.
+///
+/// Every flag but --db can also be set in `<db>.scribe.conf`, one
+/// `name = value` per line (`#` starts a comment; repeat a line for a
+/// repeatable flag); flags on the command line win.
 #[derive(Debug, Parser)]
-#[command(name = "scribed", version)]
+#[command(name = "scribed", version, args_override_self = true)]
 pub struct Args {
     /// The database file (created if missing).
     #[arg(long, env = scribe_protocol::paths::ENV_DB, value_name = "PATH")]
@@ -25,7 +29,7 @@ pub struct Args {
     #[arg(long, env = scribe_protocol::paths::ENV_SOCKET, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Durability of each commit.
-    #[arg(long, value_enum, env = "SCRIBE_SYNCHRONOUS", default_value = "full")]
+    #[arg(long, value_enum, default_value = "full")]
     pub synchronous: Synchronous,
     /// Writes that may wait in the queue before callers get `Overloaded`.
     #[arg(long, default_value_t = QUEUE_CAPACITY)]
@@ -49,12 +53,93 @@ pub struct Args {
     /// …unless more than this many are stored (the oldest go first).
     #[arg(long, default_value_t = 100_000)]
     pub max_keys: u64,
+    /// How often the writer prunes old idempotency keys (when idle).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub prune_every: Duration,
+    /// A setting of the writer connection, applied at open right after
+    /// busy_timeout (repeatable), e.g. foreign_keys=on.
+    #[arg(long = "pragma", value_name = "NAME=VALUE")]
+    pub pragmas: Vec<String>,
+    /// A trusted SQLite extension to load at open (repeatable).
+    #[arg(long = "load-extension", value_name = "PATH")]
+    pub extensions: Vec<PathBuf>,
+    /// Also allow this uid to connect (repeatable; the arbiter's own uid
+    /// is always allowed).
+    #[arg(long = "allow-uid", value_name = "UID")]
+    pub allow_uids: Vec<u32>,
+    /// Make the socket 0660 and owned by this group (its members must
+    /// also be allowed with --allow-uid).
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+    /// Most connections served at once; more are closed at accept.
+    #[arg(long, default_value_t = crate::config::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// A connection with no request for this long is closed (its client
+    /// reconnects when it needs to).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    pub idle_timeout: Duration,
+}
+
+/// Reads `<db>.scribe.conf` into command-line arguments.
+fn config_file_args(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let mut args = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(format!(
+                "{}:{}: expected `name = value`, got {line:?}",
+                path.display(),
+                n + 1
+            ));
+        };
+        let name = name.trim();
+        if name == "db" {
+            return Err(format!(
+                "{}:{}: the database is the file this config sits beside; remove `db`",
+                path.display(),
+                n + 1
+            ));
+        }
+        args.push(format!("--{name}"));
+        args.push(value.trim().to_owned());
+    }
+    Ok(args)
+}
+
+/// Parses the command line, with the config file beside the database
+/// first so that the command line wins.
+fn parse_args() -> Result<Args, String> {
+    let cli: Vec<String> = std::env::args().collect();
+    let first = Args::parse_from(&cli);
+    let paths = Paths::for_db(&first.db, first.socket.clone()).map_err(|e| e.to_string())?;
+    let file = config_file_args(&paths.config)?;
+    if file.is_empty() {
+        return Ok(first);
+    }
+    let mut merged = vec![cli[0].clone()];
+    merged.extend(file);
+    merged.extend(cli.into_iter().skip(1));
+    Args::try_parse_from(merged).map_err(|e| format!("{}: {e}", paths.config.display()))
 }
 
 /// Entry point of `scribed`.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
     init_tracing();
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("scribed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let paths = match Paths::for_db(&args.db, args.socket.clone()) {
         Ok(p) => p,
         Err(e) => {
@@ -73,6 +158,23 @@ pub fn main() -> ExitCode {
         window: args.key_retention,
         max_keys: args.max_keys,
     };
+    for p in &args.pragmas {
+        match p.split_once('=') {
+            Some((name, value)) => config
+                .pragmas
+                .push((name.trim().to_owned(), value.trim().to_owned())),
+            None => {
+                eprintln!("scribed: --pragma takes NAME=VALUE, got {p:?}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    config.extensions = args.extensions;
+    config.prune_every = args.prune_every.max(Duration::from_millis(10));
+    config.allowed_uids.extend(args.allow_uids);
+    config.socket_group = args.socket_group;
+    config.max_connections = args.max_connections.max(1);
+    config.idle_timeout = args.idle_timeout;
     match daemon::run(config) {
         Ok(Exit::AlreadyRunning(pid)) => {
             match pid {

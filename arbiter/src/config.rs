@@ -30,6 +30,13 @@ pub const MAX_GROUP: usize = 1024;
 /// `busy_timeout` of the writer connection; nothing else writes, so it only
 /// matters against outside tools that open the file for writing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default most connections served at once (each costs a task and two
+/// small buffers; beyond it connections are closed at accept).
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Default time a connection may stay silent before it is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Time a new connection has to say hello.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a drain is expected to take; the stopping marker written when a
 /// stop begins lasts this long plus the grace period, so a stop that dies
 /// half-way cannot keep auto-start off for ever.
@@ -59,6 +66,19 @@ pub struct Config {
     pub batch_budget: Duration,
     /// How long idempotency keys are kept.
     pub retention: crate::requests::Retention,
+    /// How often idle time is used to prune idempotency keys.
+    pub prune_every: Duration,
+    /// Settings of the writer connection, applied right after
+    /// `busy_timeout`: `(name, value)`.
+    pub pragmas: Vec<(String, String)>,
+    /// Trusted extensions loaded at open.
+    pub extensions: Vec<std::path::PathBuf>,
+    /// Group owning the socket (mode 0660) instead of owner-only.
+    pub socket_group: Option<String>,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// A connection with no request for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Config {
@@ -74,6 +94,12 @@ impl Config {
             idle_exit: None,
             batch_budget: crate::budget::BATCH_BUDGET,
             retention: crate::requests::Retention::default(),
+            prune_every: Duration::from_secs(60),
+            pragmas: Vec::new(),
+            extensions: Vec::new(),
+            socket_group: None,
+            max_connections: MAX_CONNECTIONS,
+            idle_timeout: IDLE_TIMEOUT,
         }
     }
 }

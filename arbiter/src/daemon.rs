@@ -50,13 +50,15 @@ pub fn run(config: Config) -> Result<Exit, Error> {
         .map_err(|e| Error::io("starting the runtime", e))?;
     // Bound only now that the database is open: a socket that accepts
     // means a ready arbiter. If binding fails, nothing else was started.
-    let listener = runtime.block_on(async { socket::bind(&paths.socket) })?;
+    let group = config.socket_group.clone();
+    let listener = runtime.block_on(async { socket::bind(&paths.socket, group.as_deref()) })?;
     let stats = Arc::new(Stats::new(seq));
     let (writer, thread) = writer::spawn(
         session,
         config.queue_capacity,
         config.max_group,
         config.retention,
+        config.prune_every,
         stats.clone(),
     )
     .map_err(|e| Error::io("starting the writer thread", e))?;
@@ -101,6 +103,7 @@ async fn serve(listener: tokio::net::UnixListener, shared: Arc<Shared>) -> u64 {
     );
     tokio::spawn(watch_signals(shared.clone()));
     tokio::spawn(watch_writer(shared.clone()));
+    tokio::spawn(tick(shared.clone()));
     if let Some(idle) = shared.config.idle_exit {
         tokio::spawn(watch_idle(shared.clone(), idle));
     }
@@ -141,6 +144,14 @@ async fn serve(listener: tokio::net::UnixListener, shared: Arc<Shared>) -> u64 {
         );
     }
     drained
+}
+
+/// Offers the writer a moment for housekeeping, every `prune_every`.
+async fn tick(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(shared.config.prune_every).await;
+        shared.writer.tick();
+    }
 }
 
 /// Ends the arbiter if the writer thread stops on its own (a panic):

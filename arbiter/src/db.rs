@@ -20,6 +20,16 @@ pub const META_TABLE: &str = "_scribe_meta";
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 512;
 
+/// Loads a trusted extension, with loading enabled only for that call.
+fn load_extension(conn: &Connection, path: &std::path::Path) -> rusqlite::Result<()> {
+    // SAFETY: the operator named this extension as trusted; loading stays
+    // disabled outside this call, so SQL can never load one.
+    unsafe {
+        let _guard = rusqlite::LoadExtensionGuard::new(conn)?;
+        conn.load_extension(path, None::<&str>)
+    }
+}
+
 /// Opens (creating if needed) the database for writing; returns the
 /// session (connection, authorizer, time budget) and the last committed
 /// sequence number.
@@ -39,6 +49,20 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    // The operator's settings, before anything else may depend on them.
+    for (name, value) in &config.pragmas {
+        conn.pragma_update(None, name, value)
+            .map_err(|source| Error::Setting {
+                what: format!("PRAGMA {name}={value}"),
+                source,
+            })?;
+    }
+    for ext in &config.extensions {
+        load_extension(&conn, ext).map_err(|source| Error::Setting {
+            what: format!("--load-extension {}", ext.display()),
+            source,
+        })?;
+    }
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(open_err)?;

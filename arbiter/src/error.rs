@@ -23,6 +23,14 @@ pub enum Error {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// An operator setting (`--pragma`, `--load-extension`) failed.
+    #[error("cannot apply {what}: {source}")]
+    Setting {
+        /// The setting.
+        what: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
     /// The database would not switch to WAL.
     #[error("database {path} stayed in journal mode {mode:?}; scribe needs WAL")]
     NotWal {

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::closing::Closing;
+use crate::config::HELLO_TIMEOUT;
 use crate::service::{Service, Shared};
 
 /// Accepts connections for as long as it is polled. Each connection is a
@@ -42,6 +43,13 @@ fn accept(
     connections: &TaskTracker,
     closing: &CancellationToken,
 ) {
+    if connections.len() >= shared.config.max_connections {
+        warn!(
+            max_connections = shared.config.max_connections,
+            "refused a connection: too many open"
+        );
+        return;
+    }
     match stream.peer_cred() {
         Ok(cred) if shared.config.allowed_uids.contains(&cred.uid()) => {
             debug!(uid = cred.uid(), pid = ?cred.pid(), "connection");
@@ -56,7 +64,12 @@ fn accept(
         }
     }
     let service = Service::new(shared.clone());
-    let transport = Closing::new(transport::server(stream), closing.clone());
+    let transport = Closing::new(
+        transport::server(stream),
+        closing.clone(),
+        HELLO_TIMEOUT,
+        shared.config.idle_timeout,
+    );
     connections.spawn(
         BaseChannel::with_defaults(transport)
             .execute(service.serve())

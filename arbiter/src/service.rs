@@ -119,6 +119,19 @@ impl Service {
             last_error: s.last_error,
             stopping: shared.writer.is_stopping(),
             writing_for_ms: shared.stats.writing_for().as_millis() as u64,
+            settings: shared
+                .config
+                .pragmas
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .chain(
+                    shared
+                        .config
+                        .extensions
+                        .iter()
+                        .map(|e| format!("extension {}", e.display())),
+                )
+                .collect(),
             batch_budget_ms: shared.config.batch_budget.as_millis() as u64,
         }
     }

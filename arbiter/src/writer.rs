@@ -27,6 +27,8 @@ struct Job {
 
 enum Msg {
     Write(Job),
+    /// Time for housekeeping (pruning idempotency keys) if it is due.
+    Tick,
     /// Finish what is queued before this, then exit.
     Stop,
 }
@@ -44,6 +46,7 @@ impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Msg::Write(_) => "Write",
+            Msg::Tick => "Tick",
             Msg::Stop => "Stop",
         })
     }
@@ -107,6 +110,12 @@ impl WriterHandle {
         self.stopping.load(Ordering::Acquire)
     }
 
+    /// Asks the writer to do its housekeeping when it next has a moment
+    /// (skipped when the queue is full: it is busy anyway).
+    pub fn tick(&self) {
+        let _ = self.tx.try_send(Msg::Tick);
+    }
+
     /// Stops taking writes and asks the writer to finish the queue and
     /// exit. Returns how many writes were queued at that moment.
     pub async fn stop(&self) -> u64 {
@@ -126,6 +135,7 @@ pub fn spawn(
     capacity: usize,
     max_group: usize,
     retention: Retention,
+    prune_every: Duration,
     stats: Arc<Stats>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(capacity);
@@ -142,21 +152,20 @@ pub fn spawn(
                 session,
                 stats,
                 retention,
-                last_prune: Instant::now(),
+                prune_every,
+                last_prune: None,
             }
             .run(rx, max_group)
         })?;
     Ok((handle, thread))
 }
 
-/// How often, at most, idle time is used to prune idempotency keys.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
 struct Writer {
     session: Session,
     stats: Arc<Stats>,
     retention: Retention,
-    last_prune: Instant,
+    prune_every: Duration,
+    last_prune: Option<Instant>,
 }
 
 impl Writer {
@@ -164,21 +173,15 @@ impl Writer {
         let mut group: Vec<Job> = Vec::with_capacity(max_group);
         let mut stop = false;
         while !stop {
-            let first = match rx.try_recv() {
-                Ok(m) => Some(m),
-                Err(_) => {
-                    // Idle: a good moment for housekeeping.
-                    self.maybe_prune();
-                    rx.blocking_recv()
-                }
-            };
-            match first {
+            match rx.blocking_recv() {
                 Some(Msg::Write(job)) => group.push(job),
+                Some(Msg::Tick) => self.maybe_prune(),
                 Some(Msg::Stop) | None => stop = true,
             }
             while !stop && group.len() < max_group {
                 match rx.try_recv() {
                     Ok(Msg::Write(job)) => group.push(job),
+                    Ok(Msg::Tick) => {}
                     Ok(Msg::Stop) => stop = true,
                     Err(_) => break,
                 }
@@ -270,10 +273,13 @@ impl Writer {
     }
 
     fn maybe_prune(&mut self) {
-        if self.last_prune.elapsed() < PRUNE_EVERY {
+        if self
+            .last_prune
+            .is_some_and(|t| t.elapsed() < self.prune_every)
+        {
             return;
         }
-        self.last_prune = Instant::now();
+        self.last_prune = Some(Instant::now());
         let pruned = self
             .session
             .guard

@@ -1,131 +1,173 @@
-//! [`Client`]: one connection to the arbiter.
+//! [`Client`]: writes that survive a restarting arbiter.
+//!
+//! A client keeps one connection (reconnecting, and auto-starting the
+//! arbiter, when it breaks) and gives every write an idempotency key, so
+//! that retrying a write whose outcome is unknown is safe: the arbiter
+//! answers a repeat from its record instead of writing twice.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Instant;
 
-use scribe_protocol::{
-    transport, ArbiterClient, Batch, Hello, Paths, Receipt, Status, StopReport, StopRequest,
-    WriteError, PROTOCOL_VERSION,
-};
-use tarpc::client::RpcError;
-use tarpc::context;
-use tokio::net::UnixStream;
+use scribe_protocol::{Batch, Paths, Receipt, Status, WriteError};
+use tokio::sync::Mutex;
 
-use crate::autostart;
+use crate::connection::Connection;
 use crate::options::Options;
+use crate::retry::{self, Backoff, Verdict};
 
-/// A connection to the arbiter of one database. Cheap to clone; clones
-/// share the connection and may call concurrently (calls are pipelined).
+/// Counters of what a client did, for reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Writes acknowledged.
+    pub acknowledged: u64,
+    /// Tries beyond the first.
+    pub retries: u64,
+    /// Acknowledgements that were replays of an earlier try.
+    pub replays: u64,
+    /// New connections made after the first.
+    pub reconnects: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    acknowledged: AtomicU64,
+    retries: AtomicU64,
+    replays: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    paths: Paths,
+    options: Options,
+    /// The live connection and its generation (so that of many tasks that
+    /// saw it break, only one replaces it).
+    conn: Mutex<(u64, Option<Connection>)>,
+    counters: Counters,
+}
+
+/// A reconnecting, retrying writer for one database. Cheap to clone;
+/// clones share the connection and may write concurrently.
 #[derive(Clone, Debug)]
 pub struct Client {
-    rpc: ArbiterClient,
-    hello: Hello,
-    options: Options,
+    inner: Arc<Inner>,
 }
 
 impl Client {
-    /// Connects (auto-starting the arbiter when `options.autostart` and
-    /// nobody answers) and says hello.
+    /// Connects (auto-starting the arbiter when allowed).
     ///
     /// # Errors
     ///
     /// `Unavailable` with the reason when no arbiter answers; `Protocol`
-    /// when its protocol version differs.
+    /// on a version mismatch.
     pub async fn connect(paths: &Paths, options: &Options) -> Result<Client, WriteError> {
-        let stream = match autostart::try_connect(paths).await? {
-            Some(s) => s,
-            None if options.autostart => autostart::start(paths, options).await?.stream,
-            None => {
-                return Err(WriteError::Unavailable {
-                    reason: format!(
-                        "no arbiter is running for {} (auto-start is off; run `scribe start`)",
-                        paths.db.display()
-                    ),
-                })
-            }
-        };
-        Client::handshake(stream, options).await
-    }
-
-    /// Says hello on an already connected stream.
-    ///
-    /// # Errors
-    ///
-    /// As [`Client::connect`].
-    pub async fn handshake(stream: UnixStream, options: &Options) -> Result<Client, WriteError> {
-        let rpc = ArbiterClient::new(Default::default(), transport::client(stream)).spawn();
-        let hello = rpc
-            .hello(deadline(options), PROTOCOL_VERSION)
-            .await
-            .map_err(|e| rpc_error(e, options))??;
+        let conn = Connection::connect(paths, options).await?;
         Ok(Client {
-            rpc,
-            hello,
-            options: options.clone(),
+            inner: Arc::new(Inner {
+                paths: paths.clone(),
+                options: options.clone(),
+                conn: Mutex::new((0, Some(conn))),
+                counters: Counters::default(),
+            }),
         })
     }
 
-    /// What the arbiter said at hello (its version and pid).
-    pub fn hello(&self) -> &Hello {
-        &self.hello
-    }
-
-    /// Sends a batch and waits until it is committed.
+    /// Writes a batch, once. With `options.retry_for` above zero, every
+    /// write carries an idempotency key (a random one unless the batch has
+    /// its own) and retryable failures are tried again, with capped
+    /// exponential backoff and jitter, reconnecting (and auto-starting the
+    /// arbiter) as needed, until `retry_for` has passed.
     ///
     /// # Errors
     ///
-    /// Any category; `Timeout` means the outcome is unknown.
-    pub async fn write(&self, batch: Batch) -> Result<Receipt, WriteError> {
+    /// The last error when it is not retryable or the deadline passed.
+    pub async fn write(&self, mut batch: Batch) -> Result<Receipt, WriteError> {
         batch.check()?;
-        self.rpc
-            .write(deadline(&self.options), batch)
-            .await
-            .map_err(|e| rpc_error(e, &self.options))?
+        let retry_for = self.inner.options.retry_for;
+        if !retry_for.is_zero() && batch.key.is_none() {
+            batch.key = Some(retry::new_key());
+        }
+        let deadline = Instant::now() + retry_for;
+        let mut backoff = Backoff::default();
+        let mut tries = 0u64;
+        loop {
+            tries += 1;
+            let (generation, outcome) = match self.connection().await {
+                Ok((g, c)) => (g, c.write(batch.clone()).await),
+                Err(e) => (u64::MAX, Err(e)),
+            };
+            let error = match outcome {
+                Ok(receipt) => {
+                    let c = &self.inner.counters;
+                    c.acknowledged.fetch_add(1, Relaxed);
+                    c.retries.fetch_add(tries - 1, Relaxed);
+                    if receipt.replayed && tries > 1 {
+                        c.replays.fetch_add(1, Relaxed);
+                    }
+                    return Ok(receipt);
+                }
+                Err(e) => e,
+            };
+            let Verdict::Retry {
+                reconnect,
+                at_least,
+            } = retry::verdict(&error, &self.inner.paths)
+            else {
+                self.inner.counters.retries.fetch_add(tries - 1, Relaxed);
+                return Err(error);
+            };
+            let pause = backoff.pause(at_least);
+            if Instant::now() + pause >= deadline {
+                self.inner.counters.retries.fetch_add(tries - 1, Relaxed);
+                return Err(error);
+            }
+            if reconnect {
+                self.drop_connection(generation).await;
+            }
+            tokio::time::sleep(pause).await;
+        }
     }
 
-    /// The arbiter's counters and settings.
+    /// The arbiter's counters and settings (no retries).
     ///
     /// # Errors
     ///
     /// `Unavailable` or `Timeout` when it does not answer.
     pub async fn status(&self) -> Result<Status, WriteError> {
-        self.rpc
-            .status(deadline(&self.options))
-            .await
-            .map_err(|e| rpc_error(e, &self.options))?
+        let (_, c) = self.connection().await?;
+        c.status().await
     }
 
-    /// Asks the arbiter to drain and exit; answered once the queue is
-    /// drained (the process may still be closing).
-    ///
-    /// # Errors
-    ///
-    /// `Unavailable` or `Timeout` when it does not answer.
-    pub async fn stop(&self, request: StopRequest) -> Result<StopReport, WriteError> {
-        self.rpc
-            .stop(deadline(&self.options), request)
-            .await
-            .map_err(|e| rpc_error(e, &self.options))?
+    /// What this client did so far.
+    pub fn stats(&self) -> ClientStats {
+        let c = &self.inner.counters;
+        ClientStats {
+            acknowledged: c.acknowledged.load(Relaxed),
+            retries: c.retries.load(Relaxed),
+            replays: c.replays.load(Relaxed),
+            reconnects: c.reconnects.load(Relaxed),
+        }
     }
-}
 
-fn deadline(options: &Options) -> context::Context {
-    let mut ctx = context::current();
-    ctx.deadline = Instant::now() + options.call_timeout;
-    ctx
-}
+    /// The live connection, making one if there is none.
+    async fn connection(&self) -> Result<(u64, Connection), WriteError> {
+        let mut guard = self.inner.conn.lock().await;
+        if let Some(c) = &guard.1 {
+            return Ok((guard.0, c.clone()));
+        }
+        let c = Connection::connect(&self.inner.paths, &self.inner.options).await?;
+        guard.0 += 1;
+        guard.1 = Some(c.clone());
+        self.inner.counters.reconnects.fetch_add(1, Relaxed);
+        Ok((guard.0, c))
+    }
 
-/// Maps a transport failure onto the categories.
-fn rpc_error(e: RpcError, options: &Options) -> WriteError {
-    match e {
-        RpcError::DeadlineExceeded => WriteError::Timeout {
-            message: format!(
-                "no answer within {}; a write may or may not have committed \
-                 (retry it with the same idempotency key)",
-                humantime::format_duration(options.call_timeout)
-            ),
-        },
-        other => WriteError::Unavailable {
-            reason: format!("connection to the arbiter lost: {other}"),
-        },
+    /// Forgets the connection of `generation` (if it is still the live one).
+    async fn drop_connection(&self, generation: u64) {
+        let mut guard = self.inner.conn.lock().await;
+        if guard.0 == generation {
+            guard.1 = None;
+        }
     }
 }

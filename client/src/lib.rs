@@ -7,7 +7,10 @@
 //!
 //! # Layout
 //!
-//! - [`client`]: [`Client`]: connect, write, status, stop.
+//! - [`client`]: [`Client`]: writes that reconnect and retry safely.
+//! - [`connection`]: [`Connection`]: one connection: hello, write, status,
+//!   stop.
+//! - [`retry`]: which errors are retried, backoff, idempotency keys.
 //! - [`options`]: deadlines and auto-start settings, in one struct.
 //! - [`autostart`]: find `scribed`, start it detached, wait until ready.
 //! - [`script`]: split an SQL script into statements (for `exec --file`).
@@ -21,9 +24,12 @@
 pub mod autostart;
 pub mod cli;
 pub mod client;
+pub mod connection;
 pub mod options;
+pub mod retry;
 pub mod script;
 
-pub use client::Client;
+pub use client::{Client, ClientStats};
+pub use connection::Connection;
 pub use options::Options;
 pub use scribe_protocol::WriteError as Error;

@@ -10,6 +10,8 @@ pub const ENV_ARBITER_BIN: &str = "SCRIBE_ARBITER_BIN";
 
 /// Default time an auto-started arbiter has to answer.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time a write keeps retrying.
+pub const RETRY_FOR: Duration = Duration::from_secs(30);
 /// Default deadline of one call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -26,6 +28,9 @@ pub struct Options {
     /// The `scribed` binary; default: `SCRIBE_ARBITER_BIN`, else beside
     /// the current executable, else on `PATH`.
     pub arbiter_bin: Option<PathBuf>,
+    /// How long [`Client::write`](crate::Client::write) keeps retrying
+    /// retryable failures; zero for a single try (and no automatic key).
+    pub retry_for: Duration,
 }
 
 impl Default for Options {
@@ -41,6 +46,7 @@ impl Default for Options {
             ready_timeout: READY_TIMEOUT,
             call_timeout: CALL_TIMEOUT,
             arbiter_bin: None,
+            retry_for: RETRY_FOR,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Paths {
     /// `<db>.scribe.stopping`: while present and not expired, auto-start
     /// does not respawn the arbiter.
     pub stop_marker: PathBuf,
+    /// `<db>.scribe.conf`: the arbiter's settings (`name = value` lines).
+    pub config: PathBuf,
 }
 
 impl Paths {
@@ -70,6 +72,7 @@ impl Paths {
             lock: with_suffix(&db, ".scribe.lock"),
             log: with_suffix(&db, ".scribe.log"),
             stop_marker: with_suffix(&db, ".scribe.stopping"),
+            config: with_suffix(&db, ".scribe.conf"),
             socket,
             db,
         })

@@ -51,6 +51,9 @@ pub struct Status {
     /// How long the group being committed right now has been running,
     /// milliseconds (0 when the writer is idle).
     pub writing_for_ms: u64,
+    /// The operator's settings of the writer connection (`--pragma`,
+    /// `--load-extension`).
+    pub settings: Vec<String>,
     /// Time budget of one batch, milliseconds.
     pub batch_budget_ms: u64,
 }

@@ -15,6 +15,16 @@ pub enum Error {
         /// Why the arbiter could not create it, when it was asked.
         why: Option<String>,
     },
+    /// `wait_for` gave up: the sequence number did not become visible.
+    #[error("commit {seq} not visible within {waited:?} (the latest visible is {seen})")]
+    Timeout {
+        /// The sequence number waited for.
+        seq: u64,
+        /// The latest one seen.
+        seen: u64,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
     /// SQLite refused the query or the open.
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -105,6 +105,33 @@ impl Reader {
         Ok(seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
     }
 
+    /// Read-your-writes: returns once this connection sees commit `seq`
+    /// (the `seq` of a receipt) or later; returns the visible seq.
+    ///
+    /// It polls `_scribe_meta` with a growing pause (20 µs doubling to
+    /// 5 ms), so an already visible seq costs one read and a future one
+    /// costs a handful, never a spinning core.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when `timeout` passes first.
+    pub fn wait_for(&self, seq: u64, timeout: Duration) -> Result<u64, Error> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_micros(20);
+        loop {
+            let seen = self.current_seq()?;
+            if seen >= seq {
+                return Ok(seen);
+            }
+            let waited = started.elapsed();
+            if waited >= timeout {
+                return Err(Error::Timeout { seq, seen, waited });
+            }
+            std::thread::sleep(pause.min(timeout - waited));
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
     /// The underlying connection, for callers that need rusqlite directly.
     /// It is read-only: writes through it fail.
     pub fn connection(&self) -> &Connection {

@@ -4,8 +4,10 @@
 mod batches;
 mod concurrency;
 mod crash;
+mod exactly_once;
 mod harness;
 mod lifecycle;
 mod snapshots;
 mod startstop;
+mod torture;
 mod units;

@@ -30,9 +30,14 @@ pub struct ExecArgs {
     /// Run every statement of this file (`-` for stdin) as ONE atomic batch.
     #[arg(long, short = 'f', value_name = "FILE", conflicts_with_all = ["params", "expect_rows"])]
     pub file: Option<PathBuf>,
-    /// Idempotency key for this batch.
+    /// Idempotency key for this batch: a repeat of the same batch with the
+    /// same key writes nothing and returns the first receipt.
     #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
+    /// Keep retrying retryable failures (unavailable, timeout, overloaded,
+    /// shutting down) for this long, safely: the batch carries a key.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR", default_value = "0s")]
+    pub retry_for: std::time::Duration,
 }
 
 /// Runs `scribe exec`.
@@ -61,8 +66,12 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
         statements,
         key: args.key,
     };
+    let options = crate::Options {
+        retry_for: args.retry_for,
+        ..ctx.options.clone()
+    };
     let receipt = ctx.runtime.block_on(async {
-        let client = Client::connect(&ctx.paths, &ctx.options).await?;
+        let client = Client::connect(&ctx.paths, &options).await?;
         client.write(batch).await
     })?;
     if ctx.json {
@@ -71,8 +80,13 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
     }
     let total: u64 = receipt.results.iter().map(|r| r.rows_affected).sum();
     let last = receipt.results.last().map_or(0, |r| r.last_insert_rowid);
+    let what = if receipt.replayed {
+        "already committed (replayed from its key)"
+    } else {
+        "committed"
+    };
     println!(
-        "committed (seq {}): {} statement(s), {total} row(s) affected, last insert rowid {last}",
+        "{what} (seq {}): {} statement(s), {total} row(s) affected, last insert rowid {last}",
         receipt.seq,
         receipt.results.len()
     );

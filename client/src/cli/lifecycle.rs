@@ -6,7 +6,7 @@ use scribe_protocol::stopmarker::{self, Marker};
 use scribe_protocol::{lockfile, StopRequest, WriteError};
 
 use super::{Ctx, Failure};
-use crate::{autostart, Client};
+use crate::{autostart, Connection};
 
 /// Longest `stop` waits for the arbiter to be gone after it drained.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,7 +32,7 @@ pub fn start(ctx: &Ctx) -> Result<(), Failure> {
     let paths = &ctx.paths;
     let (client, ours) = ctx.runtime.block_on(async {
         if let Some(stream) = autostart::try_connect(paths).await? {
-            let client = Client::handshake(stream, &ctx.options).await?;
+            let client = Connection::handshake(stream, &ctx.options).await?;
             if !client.status().await?.stopping {
                 return Ok::<_, WriteError>((client, None));
             }
@@ -44,7 +44,7 @@ pub fn start(ctx: &Ctx) -> Result<(), Failure> {
             reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
         })?;
         let started = autostart::start(paths, &ctx.options).await?;
-        let client = Client::handshake(started.stream, &ctx.options).await?;
+        let client = Connection::handshake(started.stream, &ctx.options).await?;
         Ok((client, Some(started.pid)))
     })?;
     let pid = client.hello().pid;
@@ -77,7 +77,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
         let Some(stream) = autostart::try_connect(paths).await? else {
             return Ok(None);
         };
-        let client = Client::handshake(stream, &ctx.options).await?;
+        let client = Connection::handshake(stream, &ctx.options).await?;
         client.stop(request).await.map(Some)
     })?;
     let Some(report) = report else {

@@ -115,6 +115,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
     options.autostart &= !cli.no_autostart;
     options.call_timeout = cli.timeout;
     options.ready_timeout = cli.ready_timeout;
+    // One try unless a command asks for more (`exec --retry-for`).
+    options.retry_for = std::time::Duration::ZERO;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,7 +3,7 @@
 use scribe_reader::Reader;
 
 use super::{params, render, Ctx, Failure};
-use crate::Client;
+use crate::Connection;
 
 /// `scribe query` arguments.
 #[derive(Debug, clap::Args)]
@@ -21,6 +21,10 @@ pub struct QueryArgs {
     /// Print CSV (with a header line).
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
+    /// Read-your-writes: first wait (up to --timeout) until the commit with
+    /// this seq (from a receipt) is visible.
+    #[arg(long, value_name = "SEQ")]
+    pub after: Option<u64>,
 }
 
 /// Runs `scribe query`.
@@ -35,11 +39,16 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
     // never by a reader.
     let reader = Reader::open_or_create(&ctx.paths, |paths| {
         ctx.runtime
-            .block_on(Client::connect(paths, &ctx.options))
+            .block_on(Connection::connect(paths, &ctx.options))
             .map(drop)
             .map_err(|e| e.to_string())
     })
     .map_err(read_error)?;
+    if let Some(seq) = args.after {
+        reader
+            .wait_for(seq, ctx.options.call_timeout)
+            .map_err(read_error)?;
+    }
     let rows = reader.query(&args.sql, &params).map_err(read_error)?;
     if ctx.json {
         render::print_json(&render::rows_json(&rows.columns, &rows.rows));
@@ -56,6 +65,9 @@ fn read_error(e: scribe_reader::Error) -> Failure {
     match e {
         scribe_reader::Error::NotFound { .. } => Failure::Category(WriteError::Unavailable {
             reason: e.to_string(),
+        }),
+        scribe_reader::Error::Timeout { .. } => Failure::Category(WriteError::Timeout {
+            message: e.to_string(),
         }),
         other => Failure::Category(WriteError::Sql {
             statement: Some(0),

@@ -6,7 +6,7 @@ use comfy_table::{presets, Table};
 use scribe_protocol::{Status, WriteError};
 
 use super::{lifecycle, render, Ctx, Failure};
-use crate::{autostart, Client};
+use crate::{autostart, Connection};
 
 /// Runs `scribe status`.
 ///
@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx) -> Result<(), Failure> {
                 ),
             });
         };
-        Client::handshake(stream, &ctx.options)
+        Connection::handshake(stream, &ctx.options)
             .await?
             .status()
             .await
@@ -86,6 +86,14 @@ fn table(s: &Status) -> Table {
                 (true, _) => "stopping (draining the queue)".to_owned(),
                 (false, 0) => "serving".to_owned(),
                 (false, ms) => format!("serving (writing for {ms} ms)"),
+            },
+        ),
+        (
+            "settings",
+            if s.settings.is_empty() {
+                "defaults".to_owned()
+            } else {
+                s.settings.join(", ")
             },
         ),
         (

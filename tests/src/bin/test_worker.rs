@@ -9,6 +9,10 @@
 //!   (auto-starting if allowed) and moves on. Appends every acknowledged i
 //!   to LOGFILE; prints `ok=N errors=E categories=a,b`. Never retries the
 //!   same i, so the log holds exactly what was acknowledged.
+//! - `test-worker torture TAG LOGFILE STOPFILE`: until STOPFILE exists,
+//!   writes batches inserting one row into `a` and one into `b` with the
+//!   same id, through the retrying client; appends each acknowledged id
+//!   to LOGFILE; prints `acked= failed= retries= replays= reconnects=`.
 //! - `test-worker read STOPFILE`: queries `t` through the reader in a loop
 //!   until STOPFILE exists; checks the count never goes backwards; prints
 //!   `queries=N errors=E`.
@@ -48,6 +52,12 @@ fn main() -> ExitCode {
             let log = args.get(3).cloned().unwrap_or_default();
             rt.block_on(load(&paths, &tag, rows, Path::new(&log)))
         }
+        Some("torture") => {
+            let tag = args.get(1).cloned().unwrap_or_default();
+            let log = args.get(2).cloned().unwrap_or_default();
+            let stop = args.get(3).cloned().unwrap_or_default();
+            rt.block_on(torture(&paths, &tag, Path::new(&log), Path::new(&stop)))
+        }
         Some("read") => read(&paths, Path::new(args.get(1).map_or("", String::as_str))),
         Some("hello") => {
             let version: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -60,6 +70,57 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+async fn torture(paths: &Paths, tag: &str, log: &Path, stop: &Path) -> ExitCode {
+    use std::io::Write as _;
+    let mut log = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("log: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = Options::default();
+    let client = loop {
+        match Client::connect(paths, &options).await {
+            Ok(c) => break c,
+            Err(e) if stop.exists() => {
+                eprintln!("connect: {e}");
+                return ExitCode::FAILURE;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    let mut failed = 0u64;
+    let mut n = 0u64;
+    while !stop.exists() {
+        let id = format!("{tag}-{n}");
+        n += 1;
+        let batch = Batch::new(vec![
+            Statement::new("INSERT INTO a(id) VALUES (?1)").params(vec![id.clone().into()]),
+            Statement::new("INSERT INTO b(id) VALUES (?1)").params(vec![id.clone().into()]),
+        ]);
+        match client.write(batch).await {
+            Ok(_) => {
+                let _ = writeln!(log, "{id}");
+            }
+            Err(e) => {
+                eprintln!("{id}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    let s = client.stats();
+    println!(
+        "acked={} failed={failed} retries={} replays={} reconnects={}",
+        s.acknowledged, s.retries, s.replays, s.reconnects
+    );
+    ExitCode::SUCCESS
 }
 
 async fn load(paths: &Paths, tag: &str, rows: u64, log: &Path) -> ExitCode {

@@ -1,0 +1,182 @@
+//! Every "is this worth another try?" decision, in one place.
+//!
+//! Retried: `Unavailable` (the arbiter may be restarting), `Timeout` (the
+//! outcome is unknown: the same idempotency key makes the retry safe),
+//! `Overloaded` (after the arbiter's hint), `ShuttingDown` (a new arbiter
+//! will be started). Never retried: `Sql`, `Conflict`, `Refused`,
+//! `Protocol` — trying again cannot change their answer. Nor is an
+//! `Unavailable` while a stopping marker is live: somebody stopped the
+//! arbiter on purpose, and waiting out their grace period would look like
+//! a hang.
+
+use std::time::Duration;
+
+use scribe_protocol::{stopmarker, Paths, WriteError};
+
+/// First pause between tries.
+const FIRST: Duration = Duration::from_millis(5);
+/// Longest pause between tries.
+const CAP: Duration = Duration::from_secs(1);
+
+/// What to do after an error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Give up and return the error.
+    GiveUp,
+    /// Try again, on a fresh connection when `reconnect`, after at least
+    /// `at_least`.
+    Retry {
+        /// Drop the connection and make a new one (auto-starting).
+        reconnect: bool,
+        /// The arbiter's own hint, if it gave one.
+        at_least: Duration,
+    },
+}
+
+/// Decides what to do after `e`.
+pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
+    match e {
+        WriteError::Unavailable { .. } if stopmarker::read_active(&paths.stop_marker).is_some() => {
+            Verdict::GiveUp
+        }
+        WriteError::Unavailable { .. } | WriteError::ShuttingDown => Verdict::Retry {
+            reconnect: true,
+            at_least: Duration::ZERO,
+        },
+        WriteError::Timeout { .. } => Verdict::Retry {
+            reconnect: false,
+            at_least: Duration::ZERO,
+        },
+        WriteError::Overloaded { retry_after_ms, .. } => Verdict::Retry {
+            reconnect: false,
+            at_least: Duration::from_millis(*retry_after_ms),
+        },
+        WriteError::Conflict { .. }
+        | WriteError::Sql { .. }
+        | WriteError::Refused { .. }
+        | WriteError::Protocol { .. } => Verdict::GiveUp,
+    }
+}
+
+/// Capped exponential backoff with jitter.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: FIRST }
+    }
+}
+
+impl Backoff {
+    /// The pause before the next try: between half and all of the current
+    /// step (jitter spreads callers that failed together), then the step
+    /// doubles up to the cap.
+    pub fn pause(&mut self, at_least: Duration) -> Duration {
+        let step = self.next;
+        self.next = (self.next * 2).min(CAP);
+        let jitter = 0.5 + 0.5 * unit_random();
+        step.mul_f64(jitter).max(at_least)
+    }
+}
+
+/// A number in [0, 1) that differs between calls and processes.
+fn unit_random() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A fresh idempotency key: unique across processes and time.
+pub fn new_key() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "auto-{:x}-{nanos:x}-{n:x}-{:016x}",
+        std::process::id(),
+        h.finish()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_retryable_categories_are_retried() {
+        let paths = Paths::for_db(std::path::Path::new("/nonexistent/x.db"), None).unwrap();
+        let give_up = [
+            WriteError::Sql {
+                statement: Some(0),
+                code: 1,
+                message: String::new(),
+            },
+            WriteError::Conflict {
+                statement: None,
+                message: String::new(),
+            },
+            WriteError::Refused {
+                reason: String::new(),
+            },
+            WriteError::Protocol {
+                message: String::new(),
+            },
+        ];
+        for e in give_up {
+            assert_eq!(verdict(&e, &paths), Verdict::GiveUp, "{e:?}");
+        }
+        assert!(matches!(
+            verdict(&WriteError::ShuttingDown, &paths),
+            Verdict::Retry {
+                reconnect: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            verdict(
+                &WriteError::Overloaded {
+                    capacity: 1,
+                    retry_after_ms: 70
+                },
+                &paths
+            ),
+            Verdict::Retry {
+                reconnect: false,
+                at_least: Duration::from_millis(70)
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_jitter() {
+        let mut b = Backoff::default();
+        let first = b.pause(Duration::ZERO);
+        assert!(first <= FIRST && first >= FIRST / 2);
+        for _ in 0..20 {
+            assert!(b.pause(Duration::ZERO) <= CAP);
+        }
+        assert!(b.pause(Duration::from_secs(3)) >= Duration::from_secs(3));
+    }
+
+    #[test]
+    fn keys_are_unique_and_short_enough() {
+        let a = new_key();
+        let b = new_key();
+        assert_ne!(a, b);
+        assert!(a.len() <= scribe_protocol::limits::MAX_KEY_LEN);
+    }
+}

@@ -1,0 +1,206 @@
+//! Idempotency keys, their retention, and read-your-writes.
+
+use std::time::{Duration, Instant};
+
+use scribe_client::{Connection, Error, Options};
+use scribe_protocol::{Batch, Statement};
+use scribe_reader::Reader;
+
+use crate::harness::{Env, SCHEMA, SCRIBED};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Options for in-process clients: auto-start the test's arbiter binary.
+fn options() -> Options {
+    Options {
+        arbiter_bin: Some(SCRIBED.into()),
+        ..Options::default()
+    }
+}
+
+fn connect(env: &Env, rt: &tokio::runtime::Runtime) -> Connection {
+    rt.block_on(Connection::connect(&env.paths(), &options()))
+        .unwrap()
+}
+
+fn keyed(key: &str, tag: &str, i: i64) -> Batch {
+    Batch {
+        statements: vec![
+            Statement::new("INSERT INTO t(tag, i) VALUES (?1, ?2) RETURNING id")
+                .params(vec![tag.into(), i.into()]),
+        ],
+        key: Some(key.into()),
+    }
+}
+
+#[test]
+fn a_repeated_key_replays_the_receipt_and_writes_nothing() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let rt = rt();
+    let c = connect(&env, &rt);
+    let first = rt.block_on(c.write(keyed("k1", "x", 1))).unwrap();
+    let again = rt.block_on(c.write(keyed("k1", "x", 1))).unwrap();
+    assert!(!first.replayed);
+    assert!(again.replayed);
+    assert_eq!(again.seq, first.seq);
+    assert_eq!(again.results, first.results);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+    // The same key with another batch is refused, and writes nothing.
+    match rt.block_on(c.write(keyed("k1", "x", 2))) {
+        Err(Error::Conflict { message, .. }) => {
+            assert!(message.contains("different batch"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+    // Two batches with one key in the same group: one write, one replay.
+    let (a, b) = rt.block_on(async {
+        tokio::join!(c.write(keyed("k2", "y", 1)), c.write(keyed("k2", "y", 1)))
+    });
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.replayed, b.replayed);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'y'"), 1);
+}
+
+#[test]
+fn keys_survive_an_arbiter_restart_and_a_crash() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    let rt = rt();
+    let first = rt
+        .block_on(connect(&env, &rt).write(keyed("kept", "r", 1)))
+        .unwrap();
+    env.scribe_ok(&["stop", "--grace", "0s"]);
+    let after_stop = rt
+        .block_on(connect(&env, &rt).write(keyed("kept", "r", 1)))
+        .unwrap();
+    assert!(after_stop.replayed);
+    assert_eq!(after_stop.seq, first.seq);
+    env.kill9_arbiter();
+    let after_kill = rt
+        .block_on(connect(&env, &rt).write(keyed("kept", "r", 1)))
+        .unwrap();
+    assert!(after_kill.replayed);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}
+
+#[test]
+fn old_keys_are_pruned_by_age_and_by_count() {
+    let mut env = Env::new();
+    env.start_arbiter(&[
+        "--key-retention",
+        "1s",
+        "--max-keys",
+        "3",
+        "--prune-every",
+        "50ms",
+    ]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let rt = rt();
+    let c = connect(&env, &rt);
+    for i in 0..6 {
+        rt.block_on(c.write(keyed(&format!("n{i}"), "p", i)))
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.count("SELECT count(*) FROM _scribe_requests") > 3 {
+        assert!(Instant::now() < deadline, "not pruned to the count");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The newest keys are the ones kept.
+    assert_eq!(
+        env.count("SELECT count(*) FROM _scribe_requests WHERE key = 'n5'"),
+        1
+    );
+    while env.count("SELECT count(*) FROM _scribe_requests") > 0 {
+        assert!(Instant::now() < deadline, "not pruned by age");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A pruned key is forgotten: the same batch writes again.
+    let again = rt.block_on(c.write(keyed("n5", "p", 5))).unwrap_err();
+    assert!(
+        matches!(again, Error::Sql { .. }),
+        "UNIQUE(tag, i): {again:?}"
+    );
+}
+
+#[test]
+fn wait_for_returns_at_once_waits_for_a_future_commit_and_times_out() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let rt = rt();
+    let c = connect(&env, &rt);
+    let r = rt.block_on(c.write(keyed("w1", "w", 1))).unwrap();
+    let reader = Reader::open(&env.paths()).unwrap();
+    let started = Instant::now();
+    assert!(reader.wait_for(r.seq, Duration::from_secs(5)).unwrap() >= r.seq);
+    assert!(started.elapsed() < Duration::from_millis(100));
+
+    let paths = env.paths();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let runtime = self::rt();
+        let c = runtime
+            .block_on(Connection::connect(&paths, &options()))
+            .unwrap();
+        runtime.block_on(c.write(keyed("w2", "w", 2))).unwrap().seq
+    });
+    let seen = reader.wait_for(r.seq + 1, Duration::from_secs(10)).unwrap();
+    let later = writer.join().unwrap();
+    assert_eq!(seen, later);
+
+    let started = Instant::now();
+    match reader.wait_for(later + 100, Duration::from_millis(200)) {
+        Err(scribe_reader::Error::Timeout { seen, .. }) => assert_eq!(seen, later),
+        other => panic!("{other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn the_cli_honours_keys_and_reads_after_a_seq() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    let insert = [
+        "--json",
+        "exec",
+        "--key",
+        "cli-1",
+        "INSERT INTO t(tag, i) VALUES ('c', 1)",
+    ];
+    let first: serde_json::Value = serde_json::from_str(&env.scribe_ok(&insert)).unwrap();
+    let again: serde_json::Value = serde_json::from_str(&env.scribe_ok(&insert)).unwrap();
+    assert_eq!(first["replayed"], false);
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["seq"], first["seq"]);
+    let seq = first["seq"].to_string();
+    let rows = env.scribe_ok(&[
+        "--json",
+        "query",
+        "--after",
+        &seq,
+        "SELECT count(*) AS n FROM t",
+    ]);
+    assert_eq!(rows.trim(), r#"[{"n":1}]"#);
+    let out = env.scribe(&[
+        "--timeout",
+        "200ms",
+        "query",
+        "--after",
+        "999999",
+        "SELECT 1",
+    ]);
+    assert_eq!(out.status.code(), Some(11), "Timeout");
+}
