@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use scribe_protocol::Paths;
+use scribe_protocol::{limits, Paths};
 use tracing::Level;
 use tracing_subscriber::{filter::Targets, prelude::*};
 
@@ -78,6 +78,21 @@ pub struct Args {
     /// reconnects when it needs to).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
     pub idle_timeout: Duration,
+    /// A new connection that sends nothing for this long is closed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub hello_timeout: Duration,
+    /// Largest batch in bytes (SQL plus parameters; at most 15 MiB).
+    #[arg(long, default_value_t = limits::MAX_BATCH_BYTES as u64)]
+    pub max_batch_bytes: u64,
+    /// Most statements in one batch.
+    #[arg(long, default_value_t = limits::MAX_STATEMENTS as u64)]
+    pub max_statements: u64,
+    /// Longest SQL text of one statement, in bytes.
+    #[arg(long, default_value_t = limits::MAX_SQL_BYTES as u64)]
+    pub max_sql_bytes: u64,
+    /// Most parameters of one statement.
+    #[arg(long, default_value_t = limits::MAX_PARAMS as u64)]
+    pub max_params: u64,
 }
 
 /// Reads `<db>.scribe.conf` into command-line arguments.
@@ -175,6 +190,14 @@ pub fn main() -> ExitCode {
     config.socket_group = args.socket_group;
     config.max_connections = args.max_connections.max(1);
     config.idle_timeout = args.idle_timeout;
+    config.hello_timeout = args.hello_timeout;
+    config.limits = limits::Limits {
+        max_batch_bytes: args.max_batch_bytes,
+        max_statements: args.max_statements,
+        max_sql_bytes: args.max_sql_bytes,
+        max_params: args.max_params,
+    }
+    .clamped();
     match daemon::run(config) {
         Ok(Exit::AlreadyRunning(pid)) => {
             match pid {

@@ -79,6 +79,10 @@ pub struct Config {
     pub max_connections: usize,
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
+    /// A new connection must say hello within this.
+    pub hello_timeout: Duration,
+    /// Request limits (announced at hello).
+    pub limits: scribe_protocol::limits::Limits,
 }
 
 impl Config {
@@ -100,6 +104,8 @@ impl Config {
             socket_group: None,
             max_connections: MAX_CONNECTIONS,
             idle_timeout: IDLE_TIMEOUT,
+            hello_timeout: HELLO_TIMEOUT,
+            limits: scribe_protocol::limits::Limits::default(),
         }
     }
 }

@@ -59,6 +59,7 @@ pub fn run(config: Config) -> Result<Exit, Error> {
         config.max_group,
         config.retention,
         config.prune_every,
+        config.limits.clone(),
         stats.clone(),
     )
     .map_err(|e| Error::io("starting the writer thread", e))?;

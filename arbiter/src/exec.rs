@@ -14,8 +14,6 @@ use crate::guard::{self, Guard};
 const SQLITE_ERROR: i32 = 1;
 /// SQLite's "bind index out of range" code.
 const SQLITE_RANGE: i32 = 25;
-/// SQLite's "authorization denied" code.
-const SQLITE_AUTH: i32 = 23;
 
 /// Runs every statement of `batch`; on the first failure returns its error.
 ///
@@ -35,16 +33,19 @@ pub fn run_batch(
         if let Some(rule) = guard::refused_text(&st.sql) {
             return Err(refused(index, rule));
         }
+        let _stale = guard.take_denial();
         let result = run_statement(conn, &st.sql, &st.params).map_err(|e| match e {
-            Failure::Sqlite(e) if code_of(&e) == Some(SQLITE_AUTH) => match guard.take_denial() {
+            // A denial by the authorizer surfaces as SQLITE_AUTH or, for a
+            // function, as a plain error: the recorded rule tells which.
+            Failure::Sqlite(e) => match guard.take_denial() {
                 Some(rule) => refused(index, rule),
                 None => sql_error(index, e),
             },
-            Failure::Sqlite(e) => sql_error(index, e),
             Failure::TooBig => refused(
                 index,
                 format!(
-                    "its rows exceed {MAX_RESULT_BYTES} bytes (MAX_RESULT_BYTES);                      read large results through the reader (scribe query)"
+                    "its rows exceed {MAX_RESULT_BYTES} bytes (MAX_RESULT_BYTES); \
+                     read large results through the reader (scribe query)"
                 ),
             ),
         })?;
@@ -68,10 +69,6 @@ fn refused(index: u32, rule: String) -> WriteError {
     WriteError::Refused {
         reason: format!("statement {index}: {rule}"),
     }
-}
-
-fn code_of(e: &rusqlite::Error) -> Option<i32> {
-    e.sqlite_error().map(|e| e.extended_code & 0xff)
 }
 
 enum Failure {

@@ -14,7 +14,6 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::closing::Closing;
-use crate::config::HELLO_TIMEOUT;
 use crate::service::{Service, Shared};
 
 /// Accepts connections for as long as it is polled. Each connection is a
@@ -67,7 +66,7 @@ fn accept(
     let transport = Closing::new(
         transport::server(stream),
         closing.clone(),
-        HELLO_TIMEOUT,
+        shared.config.hello_timeout,
         shared.config.idle_timeout,
     );
     connections.spawn(

@@ -110,6 +110,7 @@ impl Service {
             writes: s.writes,
             failed: s.failed,
             replayed: s.replayed,
+            overloaded: s.overloaded,
             mean_group: s.mean_group,
             max_group: s.max_group,
             commit_p50_us: s.p50_us,
@@ -173,6 +174,7 @@ impl Arbiter for Service {
             protocol_version: PROTOCOL_VERSION,
             server_version: env!("CARGO_PKG_VERSION").into(),
             pid: std::process::id(),
+            limits: self.shared.config.limits.clone(),
         })
     }
 

@@ -17,6 +17,7 @@ pub struct Stats {
     failed: AtomicU64,
     grouped: AtomicU64,
     replayed: AtomicU64,
+    overloaded: AtomicU64,
     max_group: AtomicU64,
     seq: AtomicU64,
     /// When the running group began (µs after `base`), 0 when idle.
@@ -37,6 +38,8 @@ pub struct Snapshot {
     pub failed: u64,
     /// Batches answered from their idempotency key (nothing written).
     pub replayed: u64,
+    /// Writes refused because the queue was full.
+    pub overloaded: u64,
     /// Mean batches (committed or rolled back alone) per commit.
     pub mean_group: f64,
     /// Largest group.
@@ -96,6 +99,11 @@ impl Stats {
         }
     }
 
+    /// Records a write refused because the queue was full.
+    pub fn overloaded(&self) {
+        self.overloaded.fetch_add(1, Relaxed);
+    }
+
     /// Records batches answered from their idempotency key.
     pub fn replayed(&self, n: u64) {
         self.replayed.fetch_add(n, Relaxed);
@@ -144,6 +152,7 @@ impl Stats {
             writes,
             failed,
             replayed: self.replayed.load(Relaxed),
+            overloaded: self.overloaded.load(Relaxed),
             mean_group: if commits == 0 {
                 0.0
             } else {

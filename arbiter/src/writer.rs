@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use scribe_protocol::limits::Limits;
 use scribe_protocol::{Batch, Receipt, WriteError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -40,6 +41,7 @@ pub struct WriterHandle {
     capacity: usize,
     stopping: Arc<AtomicBool>,
     stats: Arc<Stats>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Msg {
@@ -63,7 +65,7 @@ impl WriterHandle {
         if self.stopping.load(Ordering::Acquire) {
             return Err(WriteError::ShuttingDown);
         }
-        batch.check()?;
+        batch.check(&self.limits)?;
         let fingerprint = if batch.key.is_some() {
             batch.fingerprint()
         } else {
@@ -78,6 +80,7 @@ impl WriterHandle {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let queued = self.depth();
+                self.stats.overloaded();
                 return Err(WriteError::Overloaded {
                     capacity: self.capacity as u64,
                     retry_after_ms: self.stats.retry_after_ms(queued),
@@ -136,6 +139,7 @@ pub fn spawn(
     max_group: usize,
     retention: Retention,
     prune_every: Duration,
+    limits: Limits,
     stats: Arc<Stats>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(capacity);
@@ -144,6 +148,7 @@ pub fn spawn(
         capacity,
         stopping: Arc::new(AtomicBool::new(false)),
         stats: stats.clone(),
+        limits,
     };
     let thread = std::thread::Builder::new()
         .name("scribe-writer".into())

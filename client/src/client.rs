@@ -83,7 +83,6 @@ impl Client {
     ///
     /// The last error when it is not retryable or the deadline passed.
     pub async fn write(&self, mut batch: Batch) -> Result<Receipt, WriteError> {
-        batch.check()?;
         let retry_for = self.inner.options.retry_for;
         if !retry_for.is_zero() && batch.key.is_none() {
             batch.key = Some(retry::new_key());

@@ -79,7 +79,7 @@ impl Connection {
     ///
     /// Any category; `Timeout` means the outcome is unknown.
     pub async fn write(&self, batch: Batch) -> Result<Receipt, WriteError> {
-        batch.check()?;
+        batch.check(&self.hello.limits)?;
         self.rpc
             .write(deadline(&self.options), batch)
             .await

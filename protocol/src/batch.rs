@@ -131,39 +131,55 @@ impl Batch {
         crate::paths::fnv1a(&bytes)
     }
 
-    /// Checks the batch against the [limits](crate::limits). Both sides
+    /// Checks the batch against `limits` (and the key length). Both sides
     /// call it: the client so an oversized request fails only itself, the
     /// arbiter because it cannot trust the client.
     ///
     /// # Errors
     ///
     /// `Refused` naming the limit and its value.
-    pub fn check(&self) -> Result<(), WriteError> {
+    pub fn check(&self, limits: &limits::Limits) -> Result<(), WriteError> {
         let refuse = |reason: String| Err(WriteError::Refused { reason });
         if self.statements.is_empty() {
             return refuse("empty batch: a batch needs at least one statement".into());
         }
-        if self.statements.len() > limits::MAX_STATEMENTS {
+        let n = self.statements.len() as u64;
+        if n > limits.max_statements {
             return refuse(format!(
-                "batch has {} statements; the limit is {} (MAX_STATEMENTS)",
-                self.statements.len(),
-                limits::MAX_STATEMENTS
+                "batch has {n} statements; the limit is {} (--max-statements)",
+                limits.max_statements
             ));
         }
         if let Some(k) = &self.key {
             if k.len() > limits::MAX_KEY_LEN {
                 return refuse(format!(
-                    "idempotency key is {} bytes; the limit is {} (MAX_KEY_LEN)",
+                    "idempotency key is {} bytes; the limit is {}",
                     k.len(),
                     limits::MAX_KEY_LEN
                 ));
             }
         }
-        let bytes = self.wire_len();
-        if bytes > limits::MAX_BATCH_BYTES {
+        for (i, st) in self.statements.iter().enumerate() {
+            if st.sql.len() as u64 > limits.max_sql_bytes {
+                return refuse(format!(
+                    "statement {i} is {} bytes of SQL; the limit is {} (--max-sql-bytes)",
+                    st.sql.len(),
+                    limits.max_sql_bytes
+                ));
+            }
+            if st.params.len() as u64 > limits.max_params {
+                return refuse(format!(
+                    "statement {i} has {} parameters; the limit is {} (--max-params)",
+                    st.params.len(),
+                    limits.max_params
+                ));
+            }
+        }
+        let bytes = self.wire_len() as u64;
+        if bytes > limits.max_batch_bytes {
             return refuse(format!(
-                "batch is {bytes} bytes; the limit is {} (MAX_BATCH_BYTES)",
-                limits::MAX_BATCH_BYTES
+                "batch is {bytes} bytes; the limit is {} (--max-batch-bytes)",
+                limits.max_batch_bytes
             ));
         }
         Ok(())

@@ -41,6 +41,8 @@ pub struct Hello {
     pub server_version: String,
     /// The arbiter's process id.
     pub pid: u32,
+    /// The request limits it enforces.
+    pub limits: crate::limits::Limits,
 }
 
 /// How to stop.

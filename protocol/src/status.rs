@@ -31,6 +31,8 @@ pub struct Status {
     pub failed: u64,
     /// Batches answered from their idempotency key (nothing written).
     pub replayed: u64,
+    /// Writes refused with `Overloaded` (queue full).
+    pub overloaded: u64,
     /// Mean batches per commit.
     pub mean_group: f64,
     /// Largest group committed at once.

@@ -88,6 +88,20 @@ impl Env {
         pid
     }
 
+    /// As [`Env::start_arbiter`], with its log written to `log`.
+    pub fn start_arbiter_logged(&mut self, args: &[&str], log: &std::path::Path) -> u32 {
+        let mut c = self.command(SCRIBED);
+        let file = std::fs::File::create(log).expect("log file");
+        c.arg("--db").arg(&self.db).args(args);
+        c.env("RUST_LOG", "debug,tarpc=warn");
+        c.stdout(Stdio::null()).stderr(file);
+        let child = c.spawn().expect("spawn scribed");
+        let pid = child.id();
+        self.children.push(child);
+        self.wait_ready(Duration::from_secs(10));
+        pid
+    }
+
     /// Waits until the socket accepts a connection.
     pub fn wait_ready(&self, within: Duration) {
         let socket = self.paths().socket;

@@ -5,6 +5,7 @@ mod batches;
 mod concurrency;
 mod crash;
 mod exactly_once;
+mod guardrails;
 mod harness;
 mod lifecycle;
 mod snapshots;
