@@ -51,7 +51,12 @@ pub fn run(config: Config) -> Result<Exit, Error> {
     // Bound only now that the database is open: a socket that accepts
     // means a ready arbiter. If binding fails, nothing else was started.
     let group = config.socket_group.clone();
-    let listener = runtime.block_on(async { socket::bind(&paths.socket, group.as_deref()) })?;
+    let (listener, http) = runtime.block_on(async {
+        Ok::<_, Error>((
+            socket::bind(&paths.socket, group.as_deref())?,
+            socket::bind(&paths.http_socket, group.as_deref())?,
+        ))
+    })?;
     let stats = Arc::new(Stats::new(seq));
     let (writer, thread) = writer::spawn(
         session,
@@ -74,10 +79,11 @@ pub fn run(config: Config) -> Result<Exit, Error> {
         drained: watch::channel(None).0,
         in_flight: AtomicUsize::new(0),
     });
-    let drained = runtime.block_on(serve(listener, shared.clone()));
+    let drained = runtime.block_on(serve(listener, http, shared.clone()));
     drop(runtime);
     let joined = thread.join();
     let _ = std::fs::remove_file(&paths.socket);
+    let _ = std::fs::remove_file(&paths.http_socket);
     // Restart the grace period from the moment the arbiter is gone.
     mark_stopping(&shared, Duration::ZERO);
     drop(lock);
@@ -92,12 +98,17 @@ pub fn run(config: Config) -> Result<Exit, Error> {
     Ok(Exit::Stopped { drained })
 }
 
-async fn serve(listener: tokio::net::UnixListener, shared: Arc<Shared>) -> u64 {
+async fn serve(
+    listener: tokio::net::UnixListener,
+    http: tokio::net::UnixListener,
+    shared: Arc<Shared>,
+) -> u64 {
     let paths = &shared.config.paths;
     info!(
         pid = std::process::id(),
         db = %paths.db.display(),
         socket = %paths.socket.display(),
+        http = %paths.http_socket.display(),
         synchronous = shared.config.synchronous.as_str(),
         seq = shared.stats.seq(),
         "ready"
@@ -112,6 +123,12 @@ async fn serve(listener: tokio::net::UnixListener, shared: Arc<Shared>) -> u64 {
     let closing = CancellationToken::new();
     let accepting = tokio::spawn(server::run(
         listener,
+        shared.clone(),
+        connections.clone(),
+        closing.clone(),
+    ));
+    let accepting_http = tokio::spawn(crate::http::run(
+        http,
         shared.clone(),
         connections.clone(),
         closing.clone(),
@@ -131,8 +148,11 @@ async fn serve(listener: tokio::net::UnixListener, shared: Arc<Shared>) -> u64 {
     // Stop accepting, remove the socket, then end every connection's read
     // side: each answers what it has in flight, flushes, and closes.
     accepting.abort();
+    accepting_http.abort();
     let _ = accepting.await;
+    let _ = accepting_http.await;
     let _ = std::fs::remove_file(&paths.socket);
+    let _ = std::fs::remove_file(&paths.http_socket);
     closing.cancel();
     connections.close();
     if tokio::time::timeout(SHUTDOWN_TIMEOUT, connections.wait())

@@ -20,6 +20,7 @@
 //! - [`socket`]: binds the RPC socket atomically with mode 0600.
 //! - [`service`]: the RPC handlers (thin: they enqueue and await).
 //! - [`closing`]: a transport whose read side ends at shutdown.
+//! - [`http`]: HTTP/1.1 + JSON on a second socket, onto the same queue.
 //! - [`server`]: the accept loop, `run(listener, shutdown)`.
 //! - [`error`]: this crate's error.
 
@@ -33,6 +34,7 @@ pub mod error;
 pub mod exec;
 pub mod group;
 pub mod guard;
+pub mod http;
 pub mod requests;
 pub mod server;
 pub mod service;

@@ -42,25 +42,8 @@ fn accept(
     connections: &TaskTracker,
     closing: &CancellationToken,
 ) {
-    if connections.len() >= shared.config.max_connections {
-        warn!(
-            max_connections = shared.config.max_connections,
-            "refused a connection: too many open"
-        );
+    if !admit(&stream, shared, connections) {
         return;
-    }
-    match stream.peer_cred() {
-        Ok(cred) if shared.config.allowed_uids.contains(&cred.uid()) => {
-            debug!(uid = cred.uid(), pid = ?cred.pid(), "connection");
-        }
-        Ok(cred) => {
-            warn!(uid = cred.uid(), pid = ?cred.pid(), "refused connection from a uid that is not allowed");
-            return;
-        }
-        Err(e) => {
-            warn!(error = %e, "refused connection: no peer credentials");
-            return;
-        }
     }
     let service = Service::new(shared.clone());
     let transport = Closing::new(
@@ -76,4 +59,31 @@ fn accept(
                 tokio::spawn(call);
             }),
     );
+}
+
+/// Whether a new connection may be served: under the connection cap, and
+/// from an allowed uid (checked with `SO_PEERCRED`). Refusals are logged
+/// with the peer's uid and pid. Both listeners (RPC and HTTP) use it.
+pub fn admit(stream: &UnixStream, shared: &Shared, connections: &TaskTracker) -> bool {
+    if connections.len() >= shared.config.max_connections {
+        warn!(
+            max_connections = shared.config.max_connections,
+            "refused a connection: too many open"
+        );
+        return false;
+    }
+    match stream.peer_cred() {
+        Ok(cred) if shared.config.allowed_uids.contains(&cred.uid()) => {
+            debug!(uid = cred.uid(), pid = ?cred.pid(), "connection");
+            true
+        }
+        Ok(cred) => {
+            warn!(uid = cred.uid(), pid = ?cred.pid(), "refused connection from a uid that is not allowed");
+            false
+        }
+        Err(e) => {
+            warn!(error = %e, "refused connection: no peer credentials");
+            false
+        }
+    }
 }

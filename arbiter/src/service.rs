@@ -60,7 +60,8 @@ impl Shared {
         self.shutdown.cancel();
     }
 
-    fn touch(&self) {
+    /// Notes a call, for `--idle-exit`.
+    pub fn touch(&self) {
         self.last_call_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
@@ -139,10 +140,11 @@ impl Service {
 }
 
 /// Counts a call in flight for as long as it lives.
-struct InFlight(Arc<Shared>);
+pub struct InFlight(Arc<Shared>);
 
 impl InFlight {
-    fn new(shared: &Arc<Shared>) -> Self {
+    /// Counts one more call.
+    pub fn new(shared: &Arc<Shared>) -> Self {
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(shared.clone())
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 const RECENT: usize = 1024;
 
 /// The writer's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     commits: AtomicU64,
     writes: AtomicU64,
@@ -20,6 +20,8 @@ pub struct Stats {
     overloaded: AtomicU64,
     max_group: AtomicU64,
     seq: AtomicU64,
+    /// Tells waiters (`POST /v1/wait`) about each new commit.
+    seq_tx: tokio::sync::watch::Sender<u64>,
     /// When the running group began (µs after `base`), 0 when idle.
     group_began_us: AtomicU64,
     base: std::sync::OnceLock<std::time::Instant>,
@@ -57,14 +59,32 @@ pub struct Snapshot {
 impl Stats {
     /// Starts counting from a recovered sequence number.
     pub fn new(seq: u64) -> Self {
-        let s = Stats::default();
-        s.seq.store(seq, Relaxed);
-        s
+        Stats {
+            commits: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            grouped: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            overloaded: AtomicU64::new(0),
+            max_group: AtomicU64::new(0),
+            seq: AtomicU64::new(seq),
+            seq_tx: tokio::sync::watch::channel(seq).0,
+            group_began_us: AtomicU64::new(0),
+            base: std::sync::OnceLock::new(),
+            recent_us: Mutex::new(VecDeque::with_capacity(RECENT)),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Follows the committed sequence number.
+    pub fn subscribe_seq(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.seq_tx.subscribe()
     }
 
     /// Records one commit of `ok` good and `failed` rolled-back batches.
     pub fn commit(&self, seq: u64, ok: u64, failed: u64, took: Duration) {
         self.seq.store(seq, Relaxed);
+        self.seq_tx.send_replace(seq);
         self.commits.fetch_add(1, Relaxed);
         self.writes.fetch_add(ok, Relaxed);
         self.failed.fetch_add(failed, Relaxed);

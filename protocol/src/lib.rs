@@ -13,6 +13,7 @@
 //! - [`wire_error`]: the categorized error a write can end in.
 //! - [`category`]: the error categories, their retry rule and CLI exit codes.
 //! - [`service`]: the `#[tarpc::service]` trait and the protocol version.
+//! - [`json`]: the JSON form of these types (CLI `--json`, HTTP API).
 //! - [`limits`]: documented maximums (frame size, batch size…).
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
@@ -23,6 +24,7 @@
 pub mod batch;
 pub mod category;
 pub mod error;
+pub mod json;
 pub mod limits;
 pub mod lockfile;
 pub mod paths;

@@ -24,6 +24,8 @@ pub struct Paths {
     /// The RPC socket: `<db>.scribe.sock`, or a short path under
     /// `$XDG_RUNTIME_DIR` (else `/tmp`) when that would be too long.
     pub socket: PathBuf,
+    /// The HTTP socket: `<db>.scribe.http.sock`, with the same fallback.
+    pub http_socket: PathBuf,
     /// `<db>.scribe.log`: stdout and stderr of an auto-started arbiter.
     pub log: PathBuf,
     /// `<db>.scribe.stopping`: while present and not expired, auto-start
@@ -66,14 +68,16 @@ impl Paths {
         let db = absolute(db)?;
         let socket = match socket {
             Some(s) => absolute(&s)?,
-            None => default_socket(&db),
+            None => default_socket(&db, "sock"),
         };
+        let http_socket = default_socket(&db, "http.sock");
         Ok(Paths {
             lock: with_suffix(&db, ".scribe.lock"),
             log: with_suffix(&db, ".scribe.log"),
             stop_marker: with_suffix(&db, ".scribe.stopping"),
             config: with_suffix(&db, ".scribe.conf"),
             socket,
+            http_socket,
             db,
         })
     }
@@ -97,13 +101,13 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn default_socket(db: &Path) -> PathBuf {
-    let beside = with_suffix(db, ".scribe.sock");
+fn default_socket(db: &Path, kind: &str) -> PathBuf {
+    let beside = with_suffix(db, &format!(".scribe.{kind}"));
     if beside.as_os_str().len() <= MAX_SOCKET_PATH {
         return beside;
     }
     let name = format!(
-        "scribe-{:016x}.sock",
+        "scribe-{:016x}.{kind}",
         fnv1a(db.as_os_str().as_encoded_bytes())
     );
     let dir = std::env::var_os("XDG_RUNTIME_DIR")
@@ -132,6 +136,7 @@ mod tests {
         let p = Paths::for_db(Path::new("/data/app.db"), None).unwrap();
         assert_eq!(p.lock, Path::new("/data/app.db.scribe.lock"));
         assert_eq!(p.socket, Path::new("/data/app.db.scribe.sock"));
+        assert_eq!(p.http_socket, Path::new("/data/app.db.scribe.http.sock"));
         assert_eq!(p.log, Path::new("/data/app.db.scribe.log"));
         assert_eq!(p.wal(), Path::new("/data/app.db-wal"));
     }

@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
     }
     let rows = reader.query(&args.sql, &params).map_err(read_error)?;
     if ctx.json {
-        render::print_json(&render::rows_json(&rows.columns, &rows.rows));
+        render::print_json(&scribe_protocol::json::rows(&rows.columns, &rows.rows));
     } else if args.csv {
         render::rows_csv(&rows.columns, &rows.rows)?;
     } else {

@@ -3,26 +3,11 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use base64::Engine as _;
 use comfy_table::{presets, Table};
-use scribe_protocol::{Receipt, Value, WriteError};
-use serde_json::{json, Map};
+use scribe_protocol::{json, Value, WriteError};
+use serde_json::json;
 
 use super::Failure;
-
-/// A value as JSON: integers and reals as numbers, text as strings, NULL as
-/// null, a blob as `{"$blob": "<base64>"}`.
-pub fn value_json(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Integer(i) => json!(i),
-        Value::Real(f) => {
-            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
-        }
-        Value::Text(s) => json!(s),
-        Value::Blob(b) => json!({ "$blob": base64::engine::general_purpose::STANDARD.encode(b) }),
-    }
-}
 
 /// A value for a table or CSV cell: NULL as `NULL` (tables) or empty (CSV),
 /// blobs as `x'..'`.
@@ -39,22 +24,6 @@ pub fn value_text(v: &Value, null: &str) -> String {
             }) + "'"
         }
     }
-}
-
-/// Rows as an array of objects (column name → value).
-pub fn rows_json(columns: &[String], rows: &[Vec<Value>]) -> serde_json::Value {
-    serde_json::Value::Array(
-        rows.iter()
-            .map(|row| {
-                let obj: Map<String, serde_json::Value> = columns
-                    .iter()
-                    .cloned()
-                    .zip(row.iter().map(value_json))
-                    .collect();
-                serde_json::Value::Object(obj)
-            })
-            .collect(),
-    )
 }
 
 /// Rows as a table for people.
@@ -85,42 +54,12 @@ pub fn rows_csv(columns: &[String], rows: &[Vec<Value>]) -> Result<(), Failure> 
         .map_err(|e| Failure::Local(format!("cannot write CSV: {e}")))
 }
 
-/// A receipt as JSON:
-/// `{"seq":N,"replayed":false,"results":[{"rows_affected":N,"last_insert_rowid":N,"rows":[..]}]}`.
-pub fn receipt_json(r: &Receipt) -> serde_json::Value {
-    json!({
-        "seq": r.seq,
-        "replayed": r.replayed,
-        "results": r.results.iter().map(|s| json!({
-            "rows_affected": s.rows_affected,
-            "last_insert_rowid": s.last_insert_rowid,
-            "rows": rows_json(&s.columns, &s.rows),
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// An error as JSON: `{"error":{"category":..,"message":..,"exit_code":..}}`
-/// plus `statement` and `sqlite_code` when known.
+/// plus `statement`, `sqlite_code` and `retry_after_ms` when they apply.
 pub fn error_json(e: &WriteError) -> serde_json::Value {
-    let mut obj = json!({
-        "category": e.category().name(),
-        "message": e.to_string(),
-        "exit_code": e.category().exit_code(),
-    });
-    match e {
-        WriteError::Sql {
-            statement, code, ..
-        } => {
-            obj["statement"] = json!(statement);
-            obj["sqlite_code"] = json!(code);
-        }
-        WriteError::Conflict { statement, .. } => obj["statement"] = json!(statement),
-        WriteError::Overloaded { retry_after_ms, .. } => {
-            obj["retry_after_ms"] = json!(retry_after_ms);
-        }
-        _ => {}
-    }
-    json!({ "error": obj })
+    let mut obj = json::error(e);
+    obj["exit_code"] = e.category().exit_code().into();
+    serde_json::json!({ "error": obj })
 }
 
 /// Prints a failure: JSON on stdout with `--json`, else a line on stderr.

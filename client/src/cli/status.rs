@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx) -> Result<(), Failure> {
             .await
     })?;
     if ctx.json {
-        render::print_json(&serde_json::to_value(&status).unwrap_or_default());
+        render::print_json(&scribe_protocol::json::status(&status));
     } else {
         println!("{}", table(&status));
     }

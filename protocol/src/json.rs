@@ -1,0 +1,161 @@
+//! The JSON form of scribe's types: one contract for the CLI's `--json`
+//! output and the HTTP API.
+//!
+//! | SQLite | JSON |
+//! | --- | --- |
+//! | NULL | `null` |
+//! | INTEGER | a number without fraction (booleans are taken as 1 and 0) |
+//! | REAL | a number with a fraction or exponent |
+//! | TEXT | a string |
+//! | BLOB | `{"$blob": "<base64>"}` |
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value as Json};
+
+use crate::{Params, Receipt, Status, Value, WriteError};
+
+/// A value as JSON.
+pub fn from_value(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Integer(i) => json!(i),
+        Value::Real(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Into::into),
+        Value::Text(s) => json!(s),
+        Value::Blob(b) => json!({ "$blob": base64::engine::general_purpose::STANDARD.encode(b) }),
+    }
+}
+
+/// A JSON value as a SQLite value.
+///
+/// # Errors
+///
+/// For arrays, objects other than `{"$blob": ..}` and bad base64.
+pub fn to_value(j: &Json) -> Result<Value, String> {
+    Ok(match j {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Integer(i64::from(*b)),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => Value::Text(s.clone()),
+        Json::Object(o) if o.len() == 1 && o.contains_key("$blob") => match &o["$blob"] {
+            Json::String(b64) => Value::Blob(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| format!("$blob is not base64: {e}"))?,
+            ),
+            _ => return Err("$blob takes a base64 string".into()),
+        },
+        other => return Err(format!(
+            "a parameter is null, a number, a string or {{\"$blob\": \"<base64>\"}}, not {other}"
+        )),
+    })
+}
+
+/// Parameters from JSON: an array (positional), an object (named), or
+/// null/absent (none).
+///
+/// # Errors
+///
+/// As [`to_value`], or when `params` is neither.
+pub fn to_params(j: Option<&Json>) -> Result<Params, String> {
+    match j {
+        None | Some(Json::Null) => Ok(Params::None),
+        Some(Json::Array(a)) => a
+            .iter()
+            .map(to_value)
+            .collect::<Result<_, _>>()
+            .map(Params::Positional),
+        Some(Json::Object(o)) => o
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), to_value(v)?)))
+            .collect::<Result<_, String>>()
+            .map(Params::Named),
+        Some(other) => Err(format!("params is an array or an object, not {other}")),
+    }
+}
+
+/// Rows as an array of objects (column name → value).
+pub fn rows(columns: &[String], rows: &[Vec<Value>]) -> Json {
+    Json::Array(
+        rows.iter()
+            .map(|row| {
+                let obj: Map<String, Json> = columns
+                    .iter()
+                    .cloned()
+                    .zip(row.iter().map(from_value))
+                    .collect();
+                Json::Object(obj)
+            })
+            .collect(),
+    )
+}
+
+/// A receipt:
+/// `{"seq":N,"replayed":false,"results":[{"rows_affected":N,"last_insert_rowid":N,"columns":[..],"rows":[{..}]}]}`.
+pub fn receipt(r: &Receipt) -> Json {
+    json!({
+        "seq": r.seq,
+        "replayed": r.replayed,
+        "results": r.results.iter().map(|s| json!({
+            "rows_affected": s.rows_affected,
+            "last_insert_rowid": s.last_insert_rowid,
+            "columns": s.columns,
+            "rows": rows(&s.columns, &s.rows),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// An error: `{"category":..,"message":..}` plus `statement`,
+/// `sqlite_code` and `retry_after_ms` when they apply.
+pub fn error(e: &WriteError) -> Json {
+    let mut obj = json!({
+        "category": e.category().name(),
+        "message": e.to_string(),
+    });
+    match e {
+        WriteError::Sql {
+            statement, code, ..
+        } => {
+            obj["statement"] = json!(statement);
+            obj["sqlite_code"] = json!(code);
+        }
+        WriteError::Conflict { statement, .. } => obj["statement"] = json!(statement),
+        WriteError::Overloaded { retry_after_ms, .. } => {
+            obj["retry_after_ms"] = json!(retry_after_ms);
+        }
+        _ => {}
+    }
+    obj
+}
+
+/// The status report.
+pub fn status(s: &Status) -> Json {
+    serde_json::to_value(s).unwrap_or(Json::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip() {
+        for v in [
+            Value::Null,
+            Value::Integer(-7),
+            Value::Real(1.5),
+            Value::Text("é".into()),
+            Value::Blob(vec![0, 255, 7]),
+        ] {
+            assert_eq!(to_value(&from_value(&v)).unwrap(), v);
+        }
+        assert_eq!(to_value(&json!(true)).unwrap(), Value::Integer(1));
+        assert!(to_value(&json!([1])).is_err());
+        assert!(to_value(&json!({"$blob": "%%"})).is_err());
+        assert_eq!(
+            to_params(Some(&json!({":id": 1}))).unwrap(),
+            Params::Named(vec![(":id".into(), Value::Integer(1))])
+        );
+    }
+}
