@@ -153,7 +153,11 @@ impl Stats {
     pub fn retry_after_ms(&self, queued: u64) -> u64 {
         let s = self.snapshot();
         let groups = (queued as f64 / s.mean_group.max(1.0)).ceil() as u64;
-        (groups * s.p50_us.max(100) / 1000).clamp(1, 5_000)
+        // A slow group in progress will likely take as long again.
+        let running = self.writing_for().as_millis() as u64;
+        (groups * s.p50_us.max(100) / 1000)
+            .max(running)
+            .clamp(1, 5_000)
     }
 
     /// Copies the counters.

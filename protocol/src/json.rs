@@ -47,9 +47,11 @@ pub fn to_value(j: &Json) -> Result<Value, String> {
             ),
             _ => return Err("$blob takes a base64 string".into()),
         },
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "a parameter is null, a number, a string or {{\"$blob\": \"<base64>\"}}, not {other}"
-        )),
+        ))
+        }
     })
 }
 

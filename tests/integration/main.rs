@@ -7,6 +7,7 @@ mod crash;
 mod exactly_once;
 mod guardrails;
 mod harness;
+mod http;
 mod lifecycle;
 mod snapshots;
 mod startstop;

@@ -1,0 +1,185 @@
+//! The HTTP listener: each error category by status code and body.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+use crate::harness::{Env, SCHEMA, SCRIBE};
+
+/// One request over the HTTP socket: status, Retry-After, JSON body.
+fn call(env: &Env, method: &str, path: &str, body: &str) -> (u16, Option<String>, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::UnixStream::connect(env.paths().http_socket)
+            .await
+            .unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "scribe")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap();
+        let res = sender.send_request(req).await.unwrap();
+        let status = res.status().as_u16();
+        let retry = res
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, retry, String::from_utf8_lossy(&bytes).into_owned())
+    })
+}
+
+fn write(env: &Env, body: &str) -> (u16, Option<String>, String) {
+    call(env, "POST", "/v1/write", body)
+}
+
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({
+            filters => vec![
+                (r#""retry_after_ms":\d+"#, r#""retry_after_ms":"[N]""#),
+                (r"retry after \d+ ms", "retry after [N] ms"),
+                (r#"Some\("\d+"\)"#, "Some([N])"),
+            ],
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!($name, $value);
+        });
+    };
+}
+
+fn shown((status, retry, body): (u16, Option<String>, String)) -> String {
+    format!("{status} retry-after={retry:?}\n{body}")
+}
+
+fn wait_status(env: &Env, ready: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, _, body) = call(env, "GET", "/v1/status", "");
+        if ready(&serde_json::from_str(&body).unwrap()) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const SLOW: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                    WHERE x < 20000000) SELECT count(*) FROM c";
+
+#[test]
+fn writes_and_reads_their_receipt() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let (s, _, _) = write(&env, &format!(r#"{{"statements":[{{"sql":"{SCHEMA}"}}]}}"#));
+    assert_eq!(s, 200);
+    let body = r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES (:tag, :i) RETURNING id, tag","params":{":tag":"h","i":1}}],"key":"h1"}"#;
+    let (s, _, first) = write(&env, body);
+    assert_eq!(s, 200, "{first}");
+    snapshot!("http_receipt", first.clone());
+    let (_, _, again) = write(&env, body);
+    assert_eq!(
+        again,
+        first.replace(r#""replayed":false"#, r#""replayed":true"#)
+    );
+    let (s, _, waited) = call(&env, "POST", "/v1/wait", r#"{"seq":2,"timeout_ms":1000}"#);
+    assert_eq!((s, waited.as_str()), (200, r#"{"seq":2}"#));
+}
+
+#[test]
+fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--max-statements", "2", "--queue-capacity", "1"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let cases = [
+        (
+            "http_protocol",
+            write(&env, r#"{"statements":[{"sql":1}]}"#),
+            400,
+        ),
+        (
+            "http_refused",
+            write(&env, r#"{"statements":[{"sql":"BEGIN"}]}"#),
+            403,
+        ),
+        (
+            "http_too_large",
+            write(
+                &env,
+                r#"{"statements":[{"sql":"SELECT 1"},{"sql":"SELECT 2"},{"sql":"SELECT 3"}]}"#,
+            ),
+            413,
+        ),
+        (
+            "http_conflict",
+            write(
+                &env,
+                r#"{"statements":[{"sql":"UPDATE t SET i = 1 WHERE tag = 'none'","expect_rows":1}]}"#,
+            ),
+            409,
+        ),
+        (
+            "http_sql",
+            write(
+                &env,
+                r#"{"statements":[{"sql":"INSERT INTO nope VALUES (1)"}]}"#,
+            ),
+            422,
+        ),
+        (
+            "http_timeout",
+            call(&env, "POST", "/v1/wait", r#"{"seq":999,"timeout_ms":50}"#),
+            504,
+        ),
+    ];
+    for (name, answer, status) in cases {
+        assert_eq!(answer.0, status, "{name}: {}", answer.2);
+        snapshot!(name, shown(answer));
+    }
+
+    // Overloaded: a slow batch holds the writer, one more fills the queue.
+    let mut busy = env.command(SCRIBE);
+    busy.args(["exec", SLOW]);
+    let busy = env.spawn(busy);
+    wait_status(&env, |s| s["writing_for_ms"].as_u64() > Some(0));
+    let mut queued = env.command(SCRIBE);
+    queued.args(["exec", "INSERT INTO t(tag, i) VALUES ('q', 1)"]);
+    let queued = env.spawn(queued);
+    wait_status(&env, |s| s["queue_depth"].as_u64() == Some(1));
+    let over = write(
+        &env,
+        r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES ('o', 1)"}]}"#,
+    );
+    assert_eq!(over.0, 429, "{}", over.2);
+    assert!(over.1.is_some(), "Retry-After");
+    snapshot!("http_overloaded", shown(over));
+    assert!(env.wait(busy, Duration::from_secs(30)).status.success());
+    assert!(env.wait(queued, Duration::from_secs(30)).status.success());
+
+    // Shutting down: a stop drains behind a slow batch.
+    let mut busy = env.command(SCRIBE);
+    busy.args(["exec", SLOW]);
+    let busy = env.spawn(busy);
+    wait_status(&env, |s| s["writing_for_ms"].as_u64() > Some(0));
+    let mut stop = env.command(SCRIBE);
+    stop.args(["stop", "--grace", "0s"]);
+    let stop = env.spawn(stop);
+    wait_status(&env, |s| s["stopping"].as_bool() == Some(true));
+    let down = write(&env, r#"{"statements":[{"sql":"SELECT 1"}]}"#);
+    assert_eq!(down.0, 503, "{}", down.2);
+    snapshot!("http_shutting_down", shown(down));
+    assert!(env.wait(busy, Duration::from_secs(30)).status.success());
+    assert!(env.wait(stop, Duration::from_secs(30)).status.success());
+}
