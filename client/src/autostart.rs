@@ -175,7 +175,7 @@ fn log_tail(log: &Path, from: u64) -> String {
 
 /// `SCRIBE_ARBITER_BIN`, else `scribed` beside the current executable,
 /// else `scribed` on `PATH`.
-fn arbiter_bin(options: &Options) -> Result<PathBuf, WriteError> {
+pub fn arbiter_bin(options: &Options) -> Result<PathBuf, WriteError> {
     if let Some(p) = &options.arbiter_bin {
         return Ok(p.clone());
     }

@@ -14,6 +14,8 @@
 //! - [`options`]: deadlines and auto-start settings, in one struct.
 //! - [`autostart`]: find `scribed`, start it detached, wait until ready.
 //! - [`script`]: split an SQL script into statements (for `exec --file`).
+//! - [`bench`]: `scribe bench`: scribe against direct SQLite, same run.
+//! - [`kanban`]: the kanban workload as real processes (demo, bench).
 //! - [`cli`]: the `scribe` command line.
 //!
 //! The client's error is the wire error ([`scribe_protocol::WriteError`]):
@@ -22,9 +24,11 @@
 //! the same categories.
 
 pub mod autostart;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod connection;
+pub mod kanban;
 pub mod options;
 pub mod retry;
 pub mod script;

@@ -4,6 +4,7 @@
 //! error; 10–17 one per error category (see
 //! [`Category::exit_code`](scribe_protocol::Category::exit_code)).
 
+mod demo;
 mod exec;
 mod lifecycle;
 mod params;
@@ -63,6 +64,16 @@ pub enum Command {
     Stop(lifecycle::StopArgs),
     /// Stop the arbiter, then start it again.
     Restart,
+    /// Compare scribe with direct SQLite on the same workload, same run.
+    Bench(crate::bench::BenchArgs),
+    /// The kanban workload as real processes on an auto-started arbiter.
+    Demo(demo::DemoArgs),
+    /// (internal) One process of `bench` or `demo`.
+    #[command(hide = true)]
+    BenchWorker {
+        /// The worker's spec, as JSON.
+        spec: String,
+    },
 }
 
 /// Why a command failed.
@@ -109,6 +120,17 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    // These make their own databases.
+    match &cli.command {
+        Command::Bench(args) => {
+            return crate::bench::run(args).map(drop).map_err(Failure::Local);
+        }
+        Command::Demo(args) => return demo::run(args),
+        Command::BenchWorker { spec } => {
+            std::process::exit(crate::bench::worker::main(spec));
+        }
+        _ => {}
+    }
     let paths = Paths::resolve(cli.db.as_deref(), cli.socket.as_deref())
         .map_err(|e| Failure::Local(e.to_string()))?;
     let mut options = Options::default();
@@ -137,5 +159,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             lifecycle::stop(&ctx, &lifecycle::StopArgs::default())?;
             lifecycle::start(&ctx)
         }
+        Command::Bench(_) | Command::Demo(_) | Command::BenchWorker { .. } => Ok(()),
     }
 }

@@ -1,0 +1,583 @@
+"""``Scribe``: writes through the arbiter, reads the file directly."""
+
+import base64
+import http.client
+import json
+import math
+import os
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+from .errors import (
+    RETRYABLE,
+    ProtocolError,
+    ScribeError,
+    SqlError,
+    Timeout,
+    Unavailable,
+    from_response,
+)
+from .paths import Paths, describe_marker, read_marker
+from .transport import UnixHTTPConnection, roundtrip
+
+__all__ = ["Scribe"]
+
+#: First pause between tries, and the cap, as in the Rust client.
+_FIRST_PAUSE = 0.005
+_MAX_PAUSE = 1.0
+#: The arbiter closes a connection that sends no request head for ~10 s;
+#: a kept-alive connection idle for longer than this is not reused.
+_KEEPALIVE_IDLE = 8.0
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+Params = Union[None, Sequence[Any], Mapping[str, Any]]
+
+
+def _env_says_off(value: Optional[str]) -> bool:
+    return value is not None and value.strip().lower() in ("0", "false", "no", "off")
+
+
+def _encode_value(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        if not _I64_MIN <= v <= _I64_MAX:
+            raise OverflowError("integer %d does not fit in SQLite's 64-bit INTEGER" % v)
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError("%r cannot be sent as a parameter (JSON has no NaN/inf)" % v)
+        return v
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"$blob": base64.b64encode(bytes(v)).decode("ascii")}
+    raise TypeError(
+        "a parameter is None, bool, int, float, str or bytes, not %s" % type(v).__name__
+    )
+
+
+def _encode_params(params: Params) -> Any:
+    if params is None:
+        return None
+    if isinstance(params, Mapping):
+        return {str(k): _encode_value(v) for k, v in params.items()}
+    if isinstance(params, (str, bytes, bytearray, memoryview)):
+        raise TypeError("params is a sequence (positional) or a mapping (named), not a string")
+    if isinstance(params, Iterable):
+        return [_encode_value(v) for v in params]
+    raise TypeError("params is a sequence or a mapping, not %s" % type(params).__name__)
+
+
+def _statement(s: Any) -> Dict[str, Any]:
+    if isinstance(s, str):
+        sql, params, expect = s, None, None
+    elif isinstance(s, Mapping):
+        unknown = set(s) - {"sql", "params", "expect_rows"}
+        if unknown:
+            raise TypeError("unknown statement field(s): %s" % ", ".join(sorted(unknown)))
+        sql, params, expect = s.get("sql"), s.get("params"), s.get("expect_rows")
+    elif isinstance(s, (tuple, list)) and 1 <= len(s) <= 3:
+        sql = s[0]
+        params = s[1] if len(s) > 1 else None
+        expect = s[2] if len(s) > 2 else None
+    else:
+        raise TypeError("a statement is a SQL string, a dict {sql, params, expect_rows} or a tuple")
+    if not isinstance(sql, str):
+        raise TypeError("sql is a string, not %s" % type(sql).__name__)
+    out: Dict[str, Any] = {"sql": sql}
+    encoded = _encode_params(params)
+    if encoded is not None:
+        out["params"] = encoded
+    if expect is not None:
+        if isinstance(expect, bool) or not isinstance(expect, int) or expect < 0:
+            raise TypeError("expect_rows is a non-negative integer")
+        out["expect_rows"] = expect
+    return out
+
+
+def _decode_value(v: Any) -> Any:
+    if isinstance(v, dict) and len(v) == 1 and "$blob" in v:
+        return base64.b64decode(v["$blob"])
+    return v
+
+
+def _decode_receipt(receipt: Dict[str, Any]) -> Dict[str, Any]:
+    for result in receipt.get("results", ()):
+        rows = result.get("rows")
+        if rows:
+            result["rows"] = [{k: _decode_value(v) for k, v in row.items()} for row in rows]
+    return receipt
+
+
+def _query_params(params: Params) -> Any:
+    """Parameters for ``sqlite3``: names are accepted with or without their
+    ``:``/``@``/``$`` prefix, as the arbiter accepts them."""
+    if params is None:
+        return ()
+    if isinstance(params, Mapping):
+        return {
+            (k[1:] if isinstance(k, str) and k[:1] in (":", "@", "$") else k): v
+            for k, v in params.items()
+        }
+    return params
+
+
+def _sql_error(e: sqlite3.Error) -> SqlError:
+    code = getattr(e, "sqlite_errorcode", None)
+    return SqlError("SQL error in the query: %s" % e, statement=0, sqlite_code=code)
+
+
+class Scribe:
+    """A client of one scribe-managed SQLite database.
+
+    Writes go to the arbiter ``scribed`` (HTTP/JSON on
+    ``<db>.scribe.http.sock``), each with an idempotency key, and are
+    retried on retryable failures until ``retry_for`` seconds have passed.
+    Reads open the file directly, read-only.
+
+    Thread-safe: each thread gets its own HTTP connection and its own
+    read-only SQLite connection. Safe across ``fork()``: a child makes its
+    own connections.
+    """
+
+    def __init__(
+        self,
+        db_path: Union[str, bytes, "os.PathLike[str]"],
+        *,
+        autostart: bool = True,
+        ready_timeout: float = 5.0,
+        retry_for: float = 30.0,
+        scribe_bin: Optional[str] = None,
+        call_timeout: float = 10.0,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.paths = Paths(db_path)
+        self.autostart = bool(autostart) and not _env_says_off(os.environ.get("SCRIBE_AUTOSTART"))
+        self.ready_timeout = float(ready_timeout)
+        self.retry_for = float(retry_for)
+        self.call_timeout = float(call_timeout)
+        self.busy_timeout = float(busy_timeout)
+        self._scribe_bin = scribe_bin
+        self._local = threading.local()
+        self._start_lock = threading.Lock()
+        # Every connection this process opened (any thread), for close();
+        # a new generation makes each thread open fresh ones.
+        self._open: List[Any] = []
+        self._inherited: List[Any] = []
+        self._open_lock = threading.Lock()
+        self._generation = 0
+        self._pid = os.getpid()
+
+    # ------------------------------------------------------------ writes
+
+    def write(
+        self,
+        sql: str,
+        params: Params = None,
+        key: Optional[str] = None,
+        expect_rows: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Runs one statement as one batch through the arbiter; returns the
+        receipt ``{"seq", "replayed", "results": [{"rows_affected",
+        "last_insert_rowid", "columns", "rows"}]}`` (``rows`` holds the rows
+        of a ``RETURNING`` clause as dicts, blobs as ``bytes``)."""
+        return self.batch([{"sql": sql, "params": params, "expect_rows": expect_rows}], key=key)
+
+    def batch(self, statements: Iterable[Any], key: Optional[str] = None) -> Dict[str, Any]:
+        """Runs every statement as ONE atomic batch. A statement is a SQL
+        string, a dict ``{"sql", "params", "expect_rows"}`` or a tuple
+        ``(sql, params, expect_rows)`` (trailing items optional)."""
+        if key is None:
+            key = "py-" + uuid.uuid4().hex
+        elif not isinstance(key, str):
+            raise TypeError("key is a string")
+        payload = {"statements": [_statement(s) for s in statements], "key": key}
+        body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        return _decode_receipt(self._write(body))
+
+    def _write(self, body: bytes) -> Dict[str, Any]:
+        deadline = time.monotonic() + self.retry_for
+        step = _FIRST_PAUSE
+        while True:
+            try:
+                return self._call("POST", "/v1/write", body, self.call_timeout, autostart=True)
+            except ScribeError as e:
+                if e.category not in RETRYABLE or getattr(e, "_final", False):
+                    raise
+                if e.category in ("unavailable", "shutting_down"):
+                    marker = read_marker(self.paths.stop_marker)
+                    if marker is not None:
+                        # Stopped on purpose: waiting it out would look like a hang.
+                        raise Unavailable(
+                            "no arbiter is running for %s: %s" % (self.paths.db, describe_marker(marker)),
+                            status=e.status,
+                        ) from e
+                pause = step * (0.5 + 0.5 * random.random())
+                step = min(step * 2, _MAX_PAUSE)
+                if e.retry_after_ms:
+                    pause = max(pause, e.retry_after_ms / 1000.0)
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+
+    # ------------------------------------------------------------- reads
+
+    def query(self, sql: str, params: Params = None) -> List[Dict[str, Any]]:
+        """Runs one query directly on the file (read-only) and returns its
+        rows as dicts (blobs as ``bytes``). A missing database is created
+        by the arbiter (auto-started if needed), never by a reader."""
+        conn = self._reader()
+        try:
+            cur = conn.execute(sql, _query_params(params))
+            try:
+                columns = [d[0] for d in cur.description or ()]
+                rows = cur.fetchall()
+            finally:
+                cur.close()
+        except sqlite3.Error as e:
+            raise _sql_error(e) from e
+        return [dict(zip(columns, row)) for row in rows]
+
+    def current_seq(self) -> int:
+        """The latest commit visible in the file (0 before the first)."""
+        conn = self._reader()
+        try:
+            row = conn.execute("SELECT value FROM _scribe_meta WHERE key = 'seq'").fetchone()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return 0
+            raise _sql_error(e) from e
+        except sqlite3.Error as e:
+            raise _sql_error(e) from e
+        if row is None or row[0] is None:
+            return 0
+        try:
+            return max(0, int(row[0]))
+        except (TypeError, ValueError):
+            return 0
+
+    def wait_for(self, seq: int, timeout: float = 10.0) -> int:
+        """Read-your-writes: returns once commit ``seq`` (a receipt's
+        ``seq``) or a later one is visible to ``query()``; returns the
+        visible seq. Raises ``Timeout`` when ``timeout`` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        seen = self.current_seq()
+        if seen >= seq:
+            return seen
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            body = json.dumps({"seq": int(seq), "timeout_ms": int(remaining * 1000)}).encode()
+            try:
+                self._call("POST", "/v1/wait", body, remaining + 2.0, autostart=False)
+            except Timeout:
+                pass  # reported below, with what is visible
+            except ScribeError:
+                pass  # no arbiter to ask (or it is going away): poll the file
+        pause = 0.0005
+        while True:
+            seen = self.current_seq()
+            if seen >= seq:
+                return seen
+            now = time.monotonic()
+            if now >= deadline:
+                raise Timeout(
+                    "commit %d not visible within %.3gs (the latest visible is %d)"
+                    % (seq, timeout, seen)
+                )
+            time.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, 0.005)
+
+    def status(self) -> Dict[str, Any]:
+        """The arbiter's status (never starts one: ``Unavailable`` when none runs)."""
+        return self._call("GET", "/v1/status", None, self.call_timeout, autostart=False)
+
+    # --------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Closes the connections of every thread (a later call opens new ones)."""
+        self._tls()  # after a fork(), only the child's own connections are closed
+        with self._open_lock:
+            conns, self._open = self._open, []
+            self._generation += 1
+        for c in conns:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001  (closing is best effort)
+                pass
+
+    def __enter__(self) -> "Scribe":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "Scribe(%r)" % self.paths.db
+
+    # ---------------------------------------------------------- internal
+
+    def _tls(self) -> threading.local:
+        loc = self._local
+        pid = os.getpid()
+        if pid != self._pid:
+            # In a fork()ed child: never touch the parent's connections
+            # (they stay referenced, so they are not closed here).
+            with self._open_lock:
+                if pid != self._pid:
+                    self._pid = pid
+                    self._generation += 1
+                    self._inherited = self._open
+                    self._open = []
+        if getattr(loc, "gen", None) != self._generation:
+            loc.gen = self._generation
+            loc.http = None
+            loc.http_used = 0.0
+            loc.reader = None
+        return loc
+
+    def _register(self, conn: Any) -> Any:
+        with self._open_lock:
+            self._open.append(conn)
+        return conn
+
+    def _unregister(self, conn: Any) -> None:
+        with self._open_lock:
+            try:
+                self._open.remove(conn)
+            except ValueError:
+                pass
+
+    def _drop_http(self, loc: threading.local) -> None:
+        conn = loc.http
+        loc.http = None
+        if conn is not None:
+            self._unregister(conn)
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def _call(
+        self, method: str, path: str, body: Optional[bytes], timeout: float, *, autostart: bool
+    ) -> Dict[str, Any]:
+        """One request; the parsed JSON answer, or the error it stands for."""
+        status, headers, data = self._exchange(method, path, body, timeout, autostart)
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = None
+        if status == 200:
+            if not isinstance(parsed, dict):
+                raise ProtocolError("the arbiter answered %s %s with a body that is not a JSON object" % (method, path), status=status)
+            return parsed
+        raise from_response(status, parsed, headers.get("retry-after"))
+
+    def _exchange(
+        self, method: str, path: str, body: Optional[bytes], timeout: float, autostart: bool
+    ):
+        loc = self._tls()
+        if loc.http is not None and time.monotonic() - loc.http_used > _KEEPALIVE_IDLE:
+            self._drop_http(loc)
+        reused = loc.http is not None
+        if loc.http is None:
+            loc.http = self._connect(autostart)
+        try:
+            result = self._send(loc, method, path, body, timeout)
+        except _Lost as lost:
+            if not reused:
+                raise lost.error from lost.cause
+            # A kept-alive connection the arbiter had closed: reconnect and
+            # resend (a write carries its key, so this is safe).
+            loc.http = self._connect(autostart)
+            try:
+                result = self._send(loc, method, path, body, timeout)
+            except _Lost as again:
+                raise again.error from again.cause
+        status, headers, data, will_close = result
+        loc.http_used = time.monotonic()
+        if will_close:
+            self._drop_http(loc)
+        return status, headers, data
+
+    def _send(self, loc, method, path, body, timeout):
+        try:
+            return roundtrip(loc.http, method, path, body, timeout)
+        except socket.timeout as e:
+            self._drop_http(loc)
+            raise Timeout(
+                "no answer from the arbiter within %.3gs (%s %s); a write may or may not "
+                "have committed: retry with the same key" % (timeout, method, path)
+            ) from e
+        except (OSError, http.client.HTTPException) as e:
+            self._drop_http(loc)
+            raise _Lost(
+                Unavailable("connection to the arbiter on %s lost: %s" % (self.paths.http_socket, e or type(e).__name__)),
+                e,
+            ) from e
+
+    def _connect(self, autostart: bool) -> UnixHTTPConnection:
+        try:
+            return self._try_connect()
+        except (FileNotFoundError, ConnectionRefusedError):
+            pass  # nobody answers: start one
+        if not autostart:
+            raise self._no_arbiter()
+        self._start()
+        try:
+            return self._try_connect()
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            raise Unavailable("the arbiter started but %s refuses: %s" % (self.paths.http_socket, e)) from e
+
+    def _try_connect(self) -> UnixHTTPConnection:
+        conn = UnixHTTPConnection(self.paths.http_socket_b, timeout=self.call_timeout)
+        try:
+            conn.connect()
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise
+        except OSError as e:
+            raise Unavailable("cannot connect to %s: %s" % (self.paths.http_socket, e)) from e
+        return self._register(conn)
+
+    def _accepts(self) -> bool:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(1.0)
+            s.connect(self.paths.http_socket_b)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def _no_arbiter(self) -> Unavailable:
+        marker = read_marker(self.paths.stop_marker)
+        if marker is not None:
+            why = describe_marker(marker)
+        elif not self.autostart:
+            why = "auto-start is off (autostart=False or SCRIBE_AUTOSTART=0)"
+        else:
+            why = "none was asked to start"
+        return Unavailable("no arbiter is running for %s: %s" % (self.paths.db, why))
+
+    def _bin(self) -> str:
+        if self._scribe_bin:
+            return self._scribe_bin
+        env = os.environ.get("SCRIBE_BIN")
+        if env:
+            return env
+        found = shutil.which("scribe")
+        if found:
+            return found
+        e = Unavailable(
+            "no arbiter is running for %s and the `scribe` CLI was not found on PATH; "
+            "pass scribe_bin= or set SCRIBE_BIN" % self.paths.db
+        )
+        e._final = True  # type: ignore[attr-defined]
+        raise e
+
+    def _start(self) -> None:
+        """Auto-start: ``scribe --db PATH start``, then wait until the HTTP
+        socket accepts. Refuses while a stopping marker is live (``scribe
+        start`` would clear it: a stop must stay stopped)."""
+        with self._start_lock:
+            if self._accepts():
+                return  # another thread started it meanwhile
+            if not self.autostart:
+                raise self._no_arbiter()
+            marker = read_marker(self.paths.stop_marker)
+            if marker is not None:
+                raise Unavailable("no arbiter is running for %s: %s" % (self.paths.db, describe_marker(marker)))
+            binary = self._bin()
+            cmd = [
+                os.fsencode(binary),
+                b"--db",
+                self.paths.db_b,
+                b"--ready-timeout",
+                b"%dms" % max(1, int(self.ready_timeout * 1000)),
+                b"start",
+            ]
+            try:
+                proc = subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    timeout=self.ready_timeout + 30.0,
+                )
+            except OSError as e:
+                err = Unavailable("cannot run %s to start the arbiter: %s (pass scribe_bin= or set SCRIBE_BIN)" % (binary, e))
+                err._final = True  # type: ignore[attr-defined]
+                raise err from e
+            except subprocess.TimeoutExpired as e:
+                raise Unavailable("`%s start` did not return within %.3gs" % (binary, self.ready_timeout + 30.0)) from e
+            if proc.returncode != 0:
+                said = (proc.stderr or proc.stdout or b"").decode("utf-8", "replace").strip()
+                raise Unavailable(
+                    "cannot start the arbiter for %s (`scribe start` exited %d): %s"
+                    % (self.paths.db, proc.returncode, said or "no output")
+                )
+            # The HTTP socket is bound right after the RPC one.
+            deadline = time.monotonic() + max(1.0, self.ready_timeout)
+            pause = 0.001
+            while not self._accepts():
+                if time.monotonic() >= deadline:
+                    raise Unavailable(
+                        "the arbiter for %s started but its HTTP socket %s does not accept"
+                        % (self.paths.db, self.paths.http_socket)
+                    )
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+
+    def _reader(self) -> sqlite3.Connection:
+        loc = self._tls()
+        if loc.reader is None:
+            if not os.path.exists(self.paths.db_b):
+                # A reader never creates the database: the arbiter does, at open.
+                try:
+                    if loc.http is None:
+                        loc.http = self._connect(self.autostart)
+                except Unavailable as e:
+                    raise Unavailable("%s does not exist and could not be created: %s" % (self.paths.db, e)) from e
+                if not os.path.exists(self.paths.db_b):
+                    raise Unavailable("%s does not exist (an arbiter answers, but has not created it)" % self.paths.db)
+            loc.reader = self._open_reader()
+        return loc.reader
+
+    def _open_reader(self) -> sqlite3.Connection:
+        uri = "file:%s?mode=ro" % urllib.parse.quote(self.paths.db_b, safe="/")
+        try:
+            # Each thread uses only its own connection; check_same_thread is
+            # off so that close() may close them all from one thread.
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as e:
+            raise _sql_error(e) from e
+        try:
+            # busy_timeout first, before anything else reads the file.
+            conn.execute("PRAGMA busy_timeout = %d" % int(self.busy_timeout * 1000))
+            conn.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as e:
+            conn.close()
+            raise _sql_error(e) from e
+        return self._register(conn)
+
+
+class _Lost(Exception):
+    """A connection failed mid-request (internal: decides on a resend)."""
+
+    def __init__(self, error: ScribeError, cause: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.cause = cause

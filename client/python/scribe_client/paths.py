@@ -1,0 +1,150 @@
+"""The path resolver, the same as ``protocol/src/paths.rs``: from a
+database path to every file scribe keeps beside it, so that this client
+and the arbiter always agree on where the sockets are.
+
+Paths are handled as bytes (``os.fsencode``) because the Rust side hashes
+the OS bytes of the path.
+"""
+
+import os
+import time
+from typing import Optional, Union
+
+__all__ = [
+    "MAX_SOCKET_PATH",
+    "Paths",
+    "absolute",
+    "fnv1a64",
+    "default_socket",
+    "read_marker",
+    "describe_marker",
+    "lock_pid",
+]
+
+#: ``sun_path`` is 108 bytes on Linux, including the terminating NUL.
+MAX_SOCKET_PATH = 107
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+
+def fnv1a64(data: bytes) -> int:
+    """FNV-1a, 64 bits."""
+    h = 0xCBF29CE484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def absolute(path: PathLike) -> bytes:
+    """The absolute form of ``path`` as Rust's ``std::path::absolute``
+    makes it on Unix: relative paths are joined to the current directory,
+    ``.`` components and repeated slashes are dropped, ``..`` is kept
+    (no symlink resolution), exactly two leading slashes are kept, and a
+    trailing slash is kept."""
+    p = os.fsencode(path)
+    if not p:
+        raise ValueError("empty database path")
+    parts = [c for c in p.split(b"/") if c not in (b"", b".")]
+    if p.startswith(b"/"):
+        base = b"//" if p.startswith(b"//") and not p.startswith(b"///") else b"/"
+        out = base + b"/".join(parts)
+    else:
+        cwd = os.getcwdb()
+        if parts:
+            out = cwd + (b"" if cwd.endswith(b"/") else b"/") + b"/".join(parts)
+        else:
+            out = cwd
+    if p.endswith(b"/") and not out.endswith(b"/"):
+        out += b"/"
+    return out
+
+
+def default_socket(db: bytes, kind: str) -> bytes:
+    """``<db>.scribe.<kind>``, or ``scribe-<fnv1a64 hex>.<kind>`` under
+    ``$XDG_RUNTIME_DIR`` (else ``/tmp``) when that would be too long."""
+    beside = db + b".scribe." + kind.encode()
+    if len(beside) <= MAX_SOCKET_PATH:
+        return beside
+    name = b"scribe-%016x." % fnv1a64(db) + kind.encode()
+    xdg = os.environb.get(b"XDG_RUNTIME_DIR", b"")
+    if xdg:
+        candidate = xdg + (b"" if xdg.endswith(b"/") else b"/") + name
+        if len(candidate) <= MAX_SOCKET_PATH:
+            return candidate
+    return b"/tmp/" + name
+
+
+class Paths:
+    """Every path that belongs to one database (as ``str``; the ``*_b``
+    attributes hold the bytes)."""
+
+    def __init__(self, db: PathLike) -> None:
+        self.db_b = absolute(db)
+        self.http_socket_b = default_socket(self.db_b, "http.sock")
+        self.socket_b = default_socket(self.db_b, "sock")
+        self.db = os.fsdecode(self.db_b)
+        self.http_socket = os.fsdecode(self.http_socket_b)
+        self.socket = os.fsdecode(self.socket_b)
+        self.lock = self.db + ".scribe.lock"
+        self.log = self.db + ".scribe.log"
+        self.stop_marker = self.db + ".scribe.stopping"
+        self.config = self.db + ".scribe.conf"
+
+    def __repr__(self) -> str:
+        return "Paths(db=%r, http_socket=%r)" % (self.db, self.http_socket)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def read_marker(path: str) -> Optional[Union[str, int]]:
+    """The live stopping marker: ``"hold"``, or the Unix time in ms until
+    which auto-start stays off; None when absent, unreadable or expired."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = text.splitlines()
+    if not lines:
+        return None
+    line = lines[0].strip()
+    if line == "hold":
+        return "hold"
+    if line.startswith("until="):
+        value = line[len("until="):]
+        if value.isdigit() and value.isascii():
+            until = int(value)
+            if until > _now_ms():
+                return until
+    return None
+
+
+def describe_marker(marker: Union[str, int]) -> str:
+    """Why auto-start is off, worded as the Rust side words it."""
+    if marker == "hold":
+        return (
+            "the arbiter was stopped with `scribe stop --hold`; auto-start is off "
+            "until `scribe start`"
+        )
+    left = max(0, int(marker) - _now_ms()) / 1000.0
+    shown = "%.1fs" % left if left < 10 else "%ds" % round(left)
+    return (
+        "the arbiter was stopped; auto-start resumes in %s (or run `scribe start`)" % shown
+    )
+
+
+def lock_pid(lock_path: str) -> Optional[int]:
+    """The pid recorded in the lock file (for people and tests: liveness is
+    decided by the flock, not by this pid)."""
+    try:
+        with open(lock_path, "r", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                name, sep, value = line.partition("=")
+                if sep and name == "pid" and value.strip().isdigit():
+                    return int(value.strip())
+    except OSError:
+        return None
+    return None

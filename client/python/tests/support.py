@@ -1,0 +1,142 @@
+"""Shared helpers: binaries, temp dirs, and arbiters that always get stopped."""
+
+import errno
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_DIR = os.path.dirname(HERE)
+if PACKAGE_DIR not in sys.path:
+    sys.path.insert(0, PACKAGE_DIR)
+
+from scribe_client import Scribe  # noqa: E402
+from scribe_client.paths import Paths, lock_pid  # noqa: E402
+
+BIN_DIR = os.path.abspath(
+    os.environ.get("SCRIBE_BIN_DIR")
+    or os.path.join(PACKAGE_DIR, "..", "..", "target", "debug")
+)
+SCRIBE = os.path.join(BIN_DIR, "scribe")
+SCRIBED = os.path.join(BIN_DIR, "scribed")
+WORKER = os.path.join(BIN_DIR, "test-worker")
+
+
+def lock_held(db):
+    """True while an arbiter holds the flock on ``<db>.scribe.lock``."""
+    try:
+        fd = os.open(db + ".scribe.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return True
+        raise
+    finally:
+        os.close(fd)
+
+
+def scribe_cli(db, *args, timeout=20):
+    return subprocess.run(
+        [SCRIBE, "--db", db, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+        text=True,
+    )
+
+
+def stop_arbiter(db):
+    """``scribe stop --grace 0s``; kill -9 (pid from the lock file) if that
+    did not end it."""
+    if not lock_held(db):
+        return
+    try:
+        scribe_cli(db, "stop", "--grace", "0s", timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 5
+    while lock_held(db) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if lock_held(db):
+        pid = lock_pid(db + ".scribe.lock")
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5
+        while lock_held(db) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def wait_accepts(path, timeout=10.0, proc=None):
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return
+        except OSError:
+            pass
+        finally:
+            s.close()
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("scribed exited with %s before it was ready" % proc.returncode)
+        if time.monotonic() > deadline:
+            raise RuntimeError("nothing accepts on %s" % path)
+        time.sleep(0.005)
+
+
+class ArbiterTest(unittest.TestCase):
+    """Each test: its own short temp dir under /tmp, its arbiter stopped at the end."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="scpy", dir="/tmp")
+        self.db = os.path.join(self.dir, "t.db")
+        self.dbs = [self.db]
+        self.procs = []
+
+    def tearDown(self):
+        for db in self.dbs:
+            stop_arbiter(db)
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            for f in (p.stdout, p.stderr):
+                if f is not None:
+                    f.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client(self, db=None, **kw):
+        kw.setdefault("scribe_bin", SCRIBE)
+        kw.setdefault("ready_timeout", 10.0)
+        s = Scribe(db or self.db, **kw)
+        self.addCleanup(s.close)
+        return s
+
+    def foreground(self, *flags, db=None):
+        """``scribed --db DB FLAGS`` in the foreground; returns the process
+        once its HTTP socket accepts."""
+        db = db or self.db
+        log = open(os.path.join(self.dir, "fg.log"), "ab")
+        p = subprocess.Popen(
+            [SCRIBED, "--db", db, *flags], stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
+        log.close()
+        self.procs.append(p)
+        wait_accepts(Paths(db).http_socket, proc=p)
+        return p

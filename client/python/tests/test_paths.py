@@ -1,0 +1,118 @@
+"""The path resolver and the stopping marker, without an arbiter."""
+
+import os
+import tempfile
+import time
+import unittest
+
+import support  # noqa: F401  (puts the package on sys.path)
+from scribe_client.errors import (
+    Conflict,
+    Overloaded,
+    ProtocolError,
+    Refused,
+    SqlError,
+    Unavailable,
+    from_response,
+)
+from scribe_client.paths import MAX_SOCKET_PATH, Paths, absolute, fnv1a64, read_marker
+
+
+class FnvTest(unittest.TestCase):
+    def test_known_vectors(self):
+        self.assertEqual(fnv1a64(b""), 0xCBF29CE484222325)
+        self.assertEqual(fnv1a64(b"a"), 0xAF63DC4C8601EC8C)
+        self.assertEqual(fnv1a64(b"foobar"), 0x85944171F73967E8)
+
+
+class AbsoluteTest(unittest.TestCase):
+    """As Rust's std::path::absolute on Unix: `.` dropped, `..` kept."""
+
+    def test_forms(self):
+        cwd = os.getcwdb()
+        self.assertEqual(absolute("rel.db"), cwd + b"/rel.db")
+        self.assertEqual(absolute("./x/./rel.db"), cwd + b"/x/rel.db")
+        self.assertEqual(absolute("/a/./b/../c.db"), b"/a/b/../c.db")
+        self.assertEqual(absolute("/a//b.db"), b"/a/b.db")
+        self.assertEqual(absolute("//a/b.db"), b"//a/b.db")
+        self.assertEqual(absolute("///a/b.db"), b"/a/b.db")
+        self.assertEqual(absolute(b"/x/\xff.db"), b"/x/\xff.db")
+
+
+class PathsTest(unittest.TestCase):
+    def test_beside_the_database_when_short(self):
+        p = Paths("/data/app.db")
+        self.assertEqual(p.http_socket, "/data/app.db.scribe.http.sock")
+        self.assertEqual(p.socket, "/data/app.db.scribe.sock")
+        self.assertEqual(p.lock, "/data/app.db.scribe.lock")
+        self.assertEqual(p.stop_marker, "/data/app.db.scribe.stopping")
+        self.assertEqual(p.config, "/data/app.db.scribe.conf")
+
+    def test_long_paths_fall_back(self):
+        long = "/" + "d" * 120 + "/app.db"
+        old = os.environ.pop("XDG_RUNTIME_DIR", None)
+        try:
+            p = Paths(long)
+            want = "/tmp/scribe-%016x.http.sock" % fnv1a64(long.encode())
+            self.assertEqual(p.http_socket, want)
+            os.environ["XDG_RUNTIME_DIR"] = "/run/user/1000"
+            self.assertEqual(
+                Paths(long).http_socket,
+                "/run/user/1000/scribe-%016x.http.sock" % fnv1a64(long.encode()),
+            )
+            os.environ["XDG_RUNTIME_DIR"] = "/" + "r" * 100  # too long: /tmp
+            self.assertEqual(Paths(long).http_socket, want)
+            self.assertLessEqual(len(Paths(long).socket_b), MAX_SOCKET_PATH)
+            self.assertNotEqual(Paths(long).http_socket, Paths(long + "2").http_socket)
+        finally:
+            os.environ.pop("XDG_RUNTIME_DIR", None)
+            if old is not None:
+                os.environ["XDG_RUNTIME_DIR"] = old
+
+    def test_the_limit_is_107_bytes(self):
+        # "<db>.scribe.http.sock" of exactly 107 bytes stays beside the db.
+        suffix = ".scribe.http.sock"
+        db = "/" + "e" * (107 - len(suffix) - 1)
+        self.assertEqual(Paths(db).http_socket, db + suffix)
+        self.assertNotEqual(Paths(db + "x").http_socket, db + "x" + suffix)
+        self.assertIn("/scribe-", Paths(db + "x").http_socket)
+
+
+class MarkerTest(unittest.TestCase):
+    def test_hold_until_and_expiry(self):
+        with tempfile.TemporaryDirectory(dir="/tmp") as d:
+            m = os.path.join(d, "m")
+            self.assertIsNone(read_marker(m))
+            with open(m, "w") as f:
+                f.write("hold\n")
+            self.assertEqual(read_marker(m), "hold")
+            future = int(time.time() * 1000) + 60000
+            with open(m, "w") as f:
+                f.write("until=%d\n" % future)
+            self.assertEqual(read_marker(m), future)
+            with open(m, "w") as f:
+                f.write("until=1\n")
+            self.assertIsNone(read_marker(m), "expired markers are ignored")
+            with open(m, "w") as f:
+                f.write("garbage\n")
+            self.assertIsNone(read_marker(m))
+
+
+class ErrorMappingTest(unittest.TestCase):
+    def test_by_category_then_status(self):
+        e = from_response(422, {"category": "sql", "message": "m", "statement": 1, "sqlite_code": 19})
+        self.assertIsInstance(e, SqlError)
+        self.assertEqual((e.status, e.statement, e.sqlite_code), (422, 1, 19))
+        self.assertIsInstance(from_response(409, {"category": "conflict", "message": "m"}), Conflict)
+        self.assertIsInstance(from_response(413, None), Refused)
+        self.assertIsInstance(from_response(404, None), ProtocolError)
+        self.assertIsInstance(from_response(502, None), Unavailable)
+        o = from_response(429, {"category": "overloaded", "message": "m"}, "2")
+        self.assertIsInstance(o, Overloaded)
+        self.assertEqual(o.retry_after_ms, 2000)
+        o = from_response(429, {"category": "overloaded", "message": "m", "retry_after_ms": 70}, "1")
+        self.assertEqual(o.retry_after_ms, 70)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,309 @@
+//! One bench worker process: `scribe bench-worker SPEC_JSON`.
+//!
+//! It sets up its connection, says `ready`, waits for the go file, runs its
+//! workload, and writes a [`WorkerReport`] as JSON.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use scribe_protocol::{Batch, Paths, Statement, Value, WriteError};
+
+use super::direct::{Direct, Failed};
+use super::spec::{now_us, Target, WorkerReport, WorkerSpec, Workload};
+use crate::{Client, Options};
+
+/// Bytes of payload per row.
+pub const ROW_BYTES: usize = 100;
+
+const INSERT: &str = "INSERT INTO bench(worker, n, payload) VALUES (?1, ?2, ?3)";
+const CLAIM_ONE: &str = "UPDATE tasks SET owner = ?1, claimed_at = ?2 \
+                         WHERE id = (SELECT id FROM tasks WHERE owner IS NULL LIMIT 1) RETURNING id";
+
+/// Entry point of `scribe bench-worker`: the process exit code (0, 1 on
+/// errors, 2 on a bad spec, [`DIED`](crate::kanban::DIED) for a kanban
+/// worker that died on purpose).
+pub fn main(spec: &str) -> i32 {
+    let spec: WorkerSpec = match serde_json::from_str(spec) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bench-worker: bad spec: {e}");
+            return 2;
+        }
+    };
+    let report = if spec.role.as_deref() == Some("reader") {
+        reader(&spec)
+    } else if spec.workload == Workload::Kanban {
+        crate::kanban::bench_role(&spec)
+    } else {
+        match spec.target {
+            Target::Scribe => scribe(&spec),
+            Target::Direct | Target::Flock => direct(&spec),
+        }
+    };
+    match serde_json::to_vec(&report) {
+        Ok(bytes) if std::fs::write(&spec.out, &bytes).is_ok() => {}
+        _ => {
+            eprintln!("bench-worker: cannot write {}", spec.out);
+            return 1;
+        }
+    }
+    if !report.errors.is_empty() {
+        for e in report.errors.iter().take(5) {
+            eprintln!("bench-worker {}: {e}", spec.id);
+        }
+        1
+    } else if report.died {
+        i32::from(crate::kanban::DIED)
+    } else {
+        0
+    }
+}
+
+/// Says ready, then waits for the go file.
+pub fn ready_and_wait(spec: &WorkerSpec) {
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    while !Path::new(&spec.go).exists() {
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+/// A fixed 100-byte payload (the content does not matter, its size does).
+pub fn payload(id: u32, n: u64) -> Vec<u8> {
+    let mut p = vec![b'x'; ROW_BYTES];
+    p[..8].copy_from_slice(&n.to_le_bytes());
+    p[8..12].copy_from_slice(&id.to_le_bytes());
+    p
+}
+
+/// Whether a run of `done` requests started at `started` should go on.
+fn more(spec: &WorkerSpec, done: u64, started: Instant) -> bool {
+    if spec.seconds > 0.0 {
+        started.elapsed().as_secs_f64() < spec.seconds
+    } else {
+        done < spec.writes
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn scribe(spec: &WorkerSpec) -> WorkerReport {
+    let rt = runtime();
+    let mut report = WorkerReport::default();
+    let paths = match Paths::for_db(Path::new(&spec.db), None) {
+        Ok(p) => p,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return report;
+        }
+    };
+    let options = Options {
+        autostart: false,
+        ..Options::default()
+    };
+    let client = match rt.block_on(Client::connect(&paths, &options)) {
+        Ok(c) => c,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return report;
+        }
+    };
+    ready_and_wait(spec);
+    let mut lat = Vec::with_capacity(spec.writes as usize);
+    let started = Instant::now();
+    report.start_us = now_us();
+    let mut n = 0u64;
+    rt.block_on(async {
+        while more(spec, n, started) {
+            let batch = match spec.workload {
+                Workload::Insert => Batch::one(Statement::new(INSERT).params(vec![
+                    Value::Integer(i64::from(spec.id)),
+                    Value::Integer(n as i64),
+                    Value::Blob(payload(spec.id, n)),
+                ])),
+                Workload::Batch => Batch::new(
+                    (0..spec.batch_size)
+                        .map(|k| {
+                            let row = n * u64::from(spec.batch_size) + u64::from(k);
+                            Statement::new(INSERT).params(vec![
+                                Value::Integer(i64::from(spec.id)),
+                                Value::Integer(row as i64),
+                                Value::Blob(payload(spec.id, row)),
+                            ])
+                        })
+                        .collect(),
+                ),
+                Workload::Claim => Batch::one(
+                    Statement::new(CLAIM_ONE)
+                        .params(vec![
+                            Value::Integer(i64::from(spec.id)),
+                            Value::Integer(now_us() as i64),
+                        ])
+                        .expect_rows(1),
+                ),
+                Workload::Kanban => unreachable!("kanban has its own roles"),
+            };
+            let t = Instant::now();
+            match client.write(batch).await {
+                Ok(r) => {
+                    lat.push(t.elapsed().as_micros() as u32);
+                    report.ops += 1;
+                    report.rows += r.results.iter().map(|s| s.rows_affected).sum::<u64>();
+                    if spec.workload == Workload::Claim {
+                        if let Some(Value::Integer(id)) =
+                            r.results[0].rows.first().and_then(|r| r.first())
+                        {
+                            report.claimed.push(*id);
+                        }
+                    }
+                }
+                Err(WriteError::Conflict { .. }) if spec.workload == Workload::Claim => break,
+                Err(e) => {
+                    report.errors.push(e.to_string());
+                    break;
+                }
+            }
+            n += 1;
+        }
+    });
+    report.end_us = now_us();
+    report.busy_retries = client.stats().retries;
+    report.latencies.push((spec.workload.name().into(), lat));
+    report
+}
+
+fn direct(spec: &WorkerSpec) -> WorkerReport {
+    let mut report = WorkerReport::default();
+    let mut d = match Direct::open(&spec.db, spec.sync.name(), spec.target == Target::Flock) {
+        Ok(d) => d,
+        Err(e) => {
+            report.errors.push(e);
+            return report;
+        }
+    };
+    ready_and_wait(spec);
+    let mut lat = Vec::with_capacity(spec.writes as usize);
+    let started = Instant::now();
+    report.start_us = now_us();
+    let mut n = 0u64;
+    while more(spec, n, started) {
+        let t = Instant::now();
+        let outcome = match spec.workload {
+            Workload::Insert | Workload::Batch => {
+                let rows = if spec.workload == Workload::Batch {
+                    u64::from(spec.batch_size)
+                } else {
+                    1
+                };
+                d.transaction(|c| {
+                    let mut st = c.prepare_cached(INSERT)?;
+                    for k in 0..rows {
+                        let row = n * rows + k;
+                        st.execute(rusqlite::params![
+                            spec.id,
+                            row as i64,
+                            payload(spec.id, row)
+                        ])?;
+                    }
+                    Ok((rows, None))
+                })
+            }
+            Workload::Claim => d.transaction(|c| {
+                let id: Option<i64> = c
+                    .prepare_cached("SELECT id FROM tasks WHERE owner IS NULL LIMIT 1")?
+                    .query_row([], |r| r.get(0))
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })?;
+                let Some(id) = id else {
+                    return Err(Failed::Conflict);
+                };
+                c.prepare_cached("UPDATE tasks SET owner = ?1, claimed_at = ?2 WHERE id = ?3")?
+                    .execute(rusqlite::params![spec.id, now_us() as i64, id])?;
+                Ok((1, Some(id)))
+            }),
+            Workload::Kanban => unreachable!("kanban has its own roles"),
+        };
+        match outcome {
+            Ok((rows, claimed)) => {
+                lat.push(t.elapsed().as_micros() as u32);
+                report.ops += 1;
+                report.rows += rows;
+                report.claimed.extend(claimed);
+            }
+            Err(Failed::Conflict) => break,
+            Err(Failed::Sql(e)) => {
+                report.errors.push(e.to_string());
+                break;
+            }
+        }
+        n += 1;
+    }
+    report.end_us = now_us();
+    report.busy_retries = d.busy;
+    report.latencies.push((spec.workload.name().into(), lat));
+    report
+}
+
+/// A reader: point lookups through the reader library, first for a
+/// second with no writers (the idle baseline), then until the stop file.
+fn reader(spec: &WorkerSpec) -> WorkerReport {
+    let mut report = WorkerReport::default();
+    let paths = match Paths::for_db(Path::new(&spec.db), None) {
+        Ok(p) => p,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return report;
+        }
+    };
+    let reader = match scribe_reader::Reader::open(&paths) {
+        Ok(r) => r,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return report;
+        }
+    };
+    let mut k = u64::from(spec.id) * 7919;
+    let mut query = || {
+        k = k.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let id = (k >> 33) % 100_000 + 1;
+        reader
+            .query(
+                "SELECT length(payload) FROM bench WHERE id = ?1",
+                &scribe_protocol::Params::Positional(vec![Value::Integer(id as i64)]),
+            )
+            .map(drop)
+    };
+    let phase = |until: &dyn Fn() -> bool,
+                 query: &mut dyn FnMut() -> Result<(), scribe_reader::Error>| {
+        let t = Instant::now();
+        let mut n = 0u64;
+        let mut errors = Vec::new();
+        // Look at the clock or the stop file only every 64 queries, so both
+        // phases pay the same small overhead.
+        while !n.is_multiple_of(64) || !until() {
+            if let Err(e) = query() {
+                errors.push(e.to_string());
+                break;
+            }
+            n += 1;
+        }
+        (n as f64 / t.elapsed().as_secs_f64().max(1e-6), errors)
+    };
+    let idle_end = Instant::now() + Duration::from_secs(1);
+    let (idle, e1) = phase(&|| Instant::now() >= idle_end, &mut query);
+    ready_and_wait(spec);
+    let stop = spec.stop.clone();
+    let (busy, e2) = phase(&|| Path::new(&stop).exists(), &mut query);
+    report.errors.extend(e1.into_iter().chain(e2));
+    report.reader_qps = Some((idle, busy));
+    report
+}

@@ -1,0 +1,163 @@
+//! `scribe demo`: the kanban workload on scribe, as real processes, with
+//! a live dashboard and a checked summary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use scribe_protocol::{Batch, Paths, Statement, StopRequest};
+
+use super::Failure;
+use crate::bench::report::percentile;
+use crate::bench::spec::{Sync, Target};
+use crate::kanban::{self, Config};
+use crate::{script, Client, Connection, Options};
+
+/// `scribe demo` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Where to put the database (default: a new directory under the
+    /// system's temp dir, kept so you can look at it afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// How long tasks are created.
+    #[arg(long, default_value_t = 25.0)]
+    pub seconds: f64,
+    /// Worker processes.
+    #[arg(long, default_value_t = 8)]
+    pub workers: u32,
+}
+
+/// Runs the demo.
+///
+/// # Errors
+///
+/// When it cannot run, or an invariant does not hold.
+pub fn run(args: &DemoArgs) -> Result<(), Failure> {
+    let local = |e: String| Failure::Local(e);
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| local(format!("{}: {e}", d.display())))?;
+            d.clone()
+        }
+        None => tempfile::Builder::new()
+            .prefix("scribe-demo-")
+            .tempdir()
+            .map_err(|e| local(e.to_string()))?
+            .keep(),
+    };
+    let db = dir.join("kanban.db");
+    let paths = Paths::for_db(&db, None).map_err(|e| local(e.to_string()))?;
+    // The writer connection's settings belong to the arbiter's config.
+    std::fs::write(
+        &paths.config,
+        "synchronous = full\npragma = foreign_keys=on\npragma = wal_autocheckpoint=100\n",
+    )
+    .map_err(|e| local(e.to_string()))?;
+    println!("scribe demo: kanban board at {}", db.display());
+    println!(
+        "  {} workers (some die silently, some complete twice), 2 creators, a dispatcher, a dashboard",
+        args.workers
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| local(e.to_string()))?;
+    rt.block_on(async {
+        // The first write auto-starts the arbiter, which creates the file.
+        let client = Client::connect(&paths, &Options::default()).await?;
+        let statements = script::split(kanban::SCHEMA)
+            .map_err(|reason| scribe_protocol::WriteError::Refused { reason })?
+            .into_iter()
+            .map(Statement::new)
+            .collect();
+        client.write(Batch::new(statements)).await
+    })?;
+    let config = Config {
+        db: db.clone(),
+        dir: dir.clone(),
+        target: Target::Scribe,
+        sync: Sync::Full,
+        workers: args.workers,
+        creators: 2,
+        seconds: args.seconds,
+        progress: true,
+    };
+    let outcome = kanban::run(&config).map_err(local)?;
+    let _ = rt.block_on(async {
+        let c = Connection::connect(
+            &paths,
+            &Options {
+                autostart: false,
+                ..Options::default()
+            },
+        )
+        .await?;
+        c.stop(StopRequest {
+            hold: false,
+            grace_ms: Some(0),
+        })
+        .await
+    });
+    summary(&outcome, &db);
+    if outcome.holds() {
+        Ok(())
+    } else {
+        Err(Failure::Local(
+            "an invariant did not hold (see above)".into(),
+        ))
+    }
+}
+
+fn summary(o: &kanban::Outcome, db: &std::path::Path) {
+    let secs = o.elapsed.as_secs_f64();
+    let count = |sql: &str| -> i64 {
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| {
+                c.busy_timeout(Duration::from_secs(5))?;
+                c.query_row(sql, [], |r| r.get(0))
+            })
+            .unwrap_or(-1)
+    };
+    let all = o.latencies(None);
+    println!();
+    println!("summary after {secs:.1} s");
+    println!(
+        "  tasks: {} created ({} duplicate creations refused by idempotency key), {} done, {} blocked, {} still waiting",
+        o.sum(|r| r.created),
+        o.sum(|r| r.deduplicated),
+        count("SELECT count(*) FROM tasks WHERE status = 'done'"),
+        count("SELECT count(*) FROM tasks WHERE status = 'blocked'"),
+        count("SELECT count(*) FROM tasks WHERE status IN ('ready', 'todo')"),
+    );
+    println!(
+        "  workers: {} died silently and were replaced; {} claims reclaimed by the dispatcher",
+        o.deaths,
+        o.sum(|r| r.reclaims)
+    );
+    println!(
+        "  conflicts caught: {} late or repeated completes and stale heartbeats refused; {} claim races lost cleanly",
+        o.sum(|r| r.caught),
+        o.sum(|r| r.conflicts)
+    );
+    println!(
+        "  writes: {} batches, {:.0}/s; latency p50 {} µs, p99 {} µs",
+        all.len(),
+        all.len() as f64 / secs,
+        percentile(&all, 50.0),
+        percentile(&all, 99.0)
+    );
+    println!("  invariants:");
+    for (name, ok, detail) in &o.invariants {
+        println!("    {} {name}: {detail}", if *ok { "✓" } else { "✗" });
+    }
+    println!();
+    println!("look inside (reads go straight to the file; the arbiter is stopped):");
+    println!(
+        "  scribe --db {} query \"SELECT status, count(*) FROM tasks GROUP BY status\"",
+        db.display()
+    );
+    println!(
+        "  scribe --db {} query \"SELECT kind, count(*) FROM task_events GROUP BY kind\"",
+        db.display()
+    );
+}
