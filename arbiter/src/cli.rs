@@ -104,7 +104,12 @@ fn config_file_args(path: &std::path::Path) -> Result<Vec<String>, String> {
     };
     let mut args = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
+        // `#` starts a comment at the start of a line or after a space, so
+        // a value may contain one (`pragma = x=a#b`).
+        let line = match line.trim_start().starts_with('#') {
+            true => "",
+            false => line.split(" #").next().unwrap_or("").trim(),
+        };
         if line.is_empty() {
             continue;
         }

@@ -79,8 +79,15 @@ pub fn run(config: Config) -> Result<Exit, Error> {
         drained: watch::channel(None).0,
         in_flight: AtomicUsize::new(0),
     });
+    let checkpointer = crate::checkpoint::Checkpointer::start(&paths.db, shared.stats.clone())
+        .map_err(|source| Error::Open {
+            path: paths.db.clone(),
+            source,
+        })?;
     let drained = runtime.block_on(serve(listener, http, shared.clone()));
     drop(runtime);
+    // Stop checkpointing before the writer's final TRUNCATE checkpoint.
+    drop(checkpointer);
     let joined = thread.join();
     let _ = std::fs::remove_file(&paths.socket);
     let _ = std::fs::remove_file(&paths.http_socket);

@@ -77,6 +77,16 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         config.synchronous.as_str()
     ))
     .map_err(open_err)?;
+    // Checkpoints run on their own thread (see `checkpoint`), unless the
+    // operator chose SQLite's automatic ones.
+    if !config
+        .pragmas
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("wal_autocheckpoint"))
+    {
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0")
+            .map_err(open_err)?;
+    }
     conn.execute_batch(&format!(
         "BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS {META_TABLE}(key TEXT PRIMARY KEY, value INTEGER NOT NULL);

@@ -15,6 +15,7 @@
 //! - [`writer`]: the writer thread and its bounded queue.
 //! - [`group`]: one group commit: a transaction, a savepoint per batch.
 //! - [`requests`]: idempotency keys and their retention.
+//! - [`checkpoint`]: PASSIVE checkpoints off the writer's thread.
 //! - [`budget`]: the per-batch time budget (progress handler).
 //! - [`stats`]: counters behind `status`.
 //! - [`socket`]: binds the RPC socket atomically with mode 0600.
@@ -25,6 +26,7 @@
 //! - [`error`]: this crate's error.
 
 pub mod budget;
+pub mod checkpoint;
 pub mod cli;
 pub mod closing;
 pub mod config;

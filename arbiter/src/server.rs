@@ -55,9 +55,9 @@ fn accept(
     connections.spawn(
         BaseChannel::with_defaults(transport)
             .execute(service.serve())
-            .for_each(|call| async {
-                tokio::spawn(call);
-            }),
+            // Calls run inside the connection's task (no task per call):
+            // they mostly wait for the writer's answer.
+            .for_each_concurrent(None, |call| call),
     );
 }
 

@@ -165,6 +165,27 @@ pub fn spawn(
     Ok((handle, thread))
 }
 
+/// How long the writer polls for the next write before it sleeps. Waking a
+/// sleeping thread costs tens of microseconds on a VM (an inter-processor
+/// interrupt and a reschedule); when callers answer quickly, the next
+/// write usually arrives within this window.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// The next message: polled for [`SPIN`] first, then waited for.
+fn next_message(rx: &mut mpsc::Receiver<Msg>) -> Option<Msg> {
+    let started = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(m) => return Some(m),
+            Err(mpsc::error::TryRecvError::Disconnected) => return None,
+            Err(mpsc::error::TryRecvError::Empty) if started.elapsed() < SPIN => {
+                std::thread::yield_now();
+            }
+            Err(mpsc::error::TryRecvError::Empty) => return rx.blocking_recv(),
+        }
+    }
+}
+
 struct Writer {
     session: Session,
     stats: Arc<Stats>,
@@ -178,7 +199,7 @@ impl Writer {
         let mut group: Vec<Job> = Vec::with_capacity(max_group);
         let mut stop = false;
         while !stop {
-            match rx.blocking_recv() {
+            match next_message(&mut rx) {
                 Some(Msg::Write(job)) => group.push(job),
                 Some(Msg::Tick) => self.maybe_prune(),
                 Some(Msg::Stop) | None => stop = true,

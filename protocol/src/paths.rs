@@ -65,7 +65,7 @@ impl Paths {
     ///
     /// [`Error::Resolve`] when a relative path cannot be made absolute.
     pub fn for_db(db: &Path, socket: Option<PathBuf>) -> Result<Paths, Error> {
-        let db = absolute(db)?;
+        let db = canonical(&absolute(db)?);
         let socket = match socket {
             Some(s) => absolute(&s)?,
             None => default_socket(&db, "sock"),
@@ -93,6 +93,19 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
         path: p.to_path_buf(),
         source,
     })
+}
+
+/// The database path with its directory resolved (symlinks, `..`) when the
+/// directory exists, so that every spelling of one database derives the
+/// same socket name. The file itself may not exist yet.
+fn canonical(db: &Path) -> PathBuf {
+    match (db.parent(), db.file_name()) {
+        (Some(dir), Some(name)) => match std::fs::canonicalize(dir) {
+            Ok(dir) => dir.join(name),
+            Err(_) => db.to_path_buf(),
+        },
+        _ => db.to_path_buf(),
+    }
 }
 
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
@@ -162,6 +175,16 @@ mod tests {
     fn relative_paths_become_absolute() {
         let p = Paths::for_db(Path::new("rel.db"), None).unwrap();
         assert!(p.db.is_absolute());
+    }
+
+    #[test]
+    fn every_spelling_of_a_database_gets_the_same_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let a = Paths::for_db(&sub.join("x.db"), None).unwrap();
+        let b = Paths::for_db(&sub.join("..").join("sub").join("x.db"), None).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]

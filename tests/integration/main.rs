@@ -2,6 +2,7 @@
 //! client processes against a real database file in its own temp dir.
 
 mod batches;
+mod bench;
 mod concurrency;
 mod crash;
 mod exactly_once;

@@ -146,6 +146,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn wait(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     shared.touch();
+    let _in_flight = InFlight::new(&shared);
     let parsed: WaitBody = match body(request.into_body(), 4096).await {
         Ok(b) => b,
         Err(r) => return r,

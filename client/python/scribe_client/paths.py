@@ -60,6 +60,16 @@ def absolute(path: PathLike) -> bytes:
     return out
 
 
+def canonical(db: bytes) -> bytes:
+    """The database path with its directory resolved (symlinks, ``..``)
+    when the directory exists, as the Rust resolver does, so every
+    spelling of one database derives the same socket name."""
+    head, name = os.path.split(db)
+    if head and name and os.path.isdir(head):
+        return os.path.join(os.path.realpath(head), name)
+    return db
+
+
 def default_socket(db: bytes, kind: str) -> bytes:
     """``<db>.scribe.<kind>``, or ``scribe-<fnv1a64 hex>.<kind>`` under
     ``$XDG_RUNTIME_DIR`` (else ``/tmp``) when that would be too long."""
@@ -80,7 +90,7 @@ class Paths:
     attributes hold the bytes)."""
 
     def __init__(self, db: PathLike) -> None:
-        self.db_b = absolute(db)
+        self.db_b = canonical(absolute(db))
         self.http_socket_b = default_socket(self.db_b, "http.sock")
         self.socket_b = default_socket(self.db_b, "sock")
         self.db = os.fsdecode(self.db_b)

@@ -97,9 +97,7 @@ pub fn run(args: &BenchArgs) -> Result<Vec<RunResult>, String> {
                 let mut batch = Vec::new();
                 for &target in &order {
                     let r = run_one(args, &base, workload, sync, procs, target)?;
-                    if args.json {
-                        println!("{}", serde_json::to_string(&r).unwrap_or_default());
-                    } else {
+                    if !args.json {
                         eprintln!(
                             "  {} {} {} procs {}: {:.0} writes/s, p99 {} µs{}",
                             workload.name(),
@@ -123,6 +121,11 @@ pub fn run(args: &BenchArgs) -> Result<Vec<RunResult>, String> {
                     }
                 }
                 batch.sort_by_key(|r| r.target.clone());
+                if args.json {
+                    for r in &batch {
+                        println!("{}", serde_json::to_string(r).unwrap_or_default());
+                    }
+                }
                 results.extend(batch);
             }
         }

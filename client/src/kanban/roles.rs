@@ -131,13 +131,15 @@ fn creator(ctx: &mut Ctx<'_>) {
         for _ in 0..ctx.rng.range(1, 6) {
             let id = format!("c{}-{n}", ctx.spec.id);
             n += 1;
-            let parents: Vec<String> = if !recent.is_empty() && ctx.rng.percent(30) {
+            let mut parents: Vec<String> = if !recent.is_empty() && ctx.rng.percent(30) {
                 (0..ctx.rng.range(1, 3))
                     .map(|_| recent[ctx.rng.range(0, recent.len() as u64) as usize].clone())
                     .collect()
             } else {
                 Vec::new()
             };
+            parents.sort();
+            parents.dedup();
             let reuse = !recent.is_empty() && ctx.rng.percent(5);
             let key = if reuse {
                 format!(

@@ -1,0 +1,87 @@
+//! The checkpointer: moves WAL frames into the database file on its own
+//! connection and thread, so the writer never stalls on a checkpoint.
+//!
+//! SQLite's automatic checkpoint runs inside the COMMIT that crosses the
+//! threshold, on the writer's thread: every caller waiting for that group
+//! (and the next) pays for copying pages and an fsync. Here the writer's
+//! automatic checkpoint is off (unless the operator set
+//! `wal_autocheckpoint` themselves) and this thread runs `PASSIVE`
+//! checkpoints — which never block the writer or readers — whenever there
+//! are new commits. A readers' long snapshot can stop the WAL from being
+//! reset; `status` shows the WAL size so that is visible.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tracing::{debug, warn};
+
+use crate::config::BUSY_TIMEOUT;
+use crate::stats::Stats;
+
+/// How often the checkpointer looks for new commits.
+const EVERY: Duration = Duration::from_millis(20);
+
+/// A running checkpointer; dropping it stops the thread.
+#[derive(Debug)]
+pub struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing `db`, following the writer's commits in
+    /// `stats`.
+    ///
+    /// # Errors
+    ///
+    /// When the connection cannot be opened.
+    pub fn start(db: &std::path::Path, stats: Arc<Stats>) -> Result<Checkpointer, rusqlite::Error> {
+        let conn = Connection::open_with_flags(
+            db,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("scribe-checkpoint".into())
+            .spawn(move || run(&conn, &stats, &flag))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(conn: &Connection, stats: &Stats, stop: &AtomicBool) {
+    let mut seen = stats.seq();
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(EVERY);
+        let seq = stats.seq();
+        if seq == seen {
+            continue;
+        }
+        seen = seq;
+        let done: Result<(i64, i64, i64), _> =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            });
+        match done {
+            Ok((_, log, copied)) => debug!(log, copied, "checkpoint"),
+            Err(e) => warn!(error = %e, "checkpoint failed"),
+        }
+    }
+}
