@@ -136,8 +136,7 @@ fn config_file_args(path: &std::path::Path) -> Result<Vec<String>, String> {
 
 /// Parses the command line, with the config file beside the database
 /// first so that the command line wins.
-fn parse_args() -> Result<Args, String> {
-    let cli: Vec<String> = std::env::args().collect();
+fn parse_args(cli: Vec<String>) -> Result<Args, String> {
     let first = Args::parse_from(&cli);
     let paths = Paths::for_db(&first.db, first.socket.clone()).map_err(|e| e.to_string())?;
     let file = config_file_args(&paths.config)?;
@@ -152,8 +151,15 @@ fn parse_args() -> Result<Args, String> {
 
 /// Entry point of `scribed`.
 pub fn main() -> ExitCode {
+    main_with(std::env::args().collect())
+}
+
+/// Entry point with explicit arguments (the first is the program name):
+/// the `scribe` CLI runs the arbiter this way when no `scribed` binary is
+/// installed beside it.
+pub fn main_with(cli: Vec<String>) -> ExitCode {
     init_tracing();
-    let args = match parse_args() {
+    let args = match parse_args(cli) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("scribed: {e}");

@@ -71,7 +71,8 @@ pub async fn start(paths: &Paths, options: &Options) -> Result<Started, WriteErr
             marker.describe()
         )));
     }
-    let bin = arbiter_bin(options)?;
+    let mut cmd = arbiter_command(options)?;
+    let bin = PathBuf::from(cmd.get_program());
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -87,7 +88,6 @@ pub async fn start(paths: &Paths, options: &Options) -> Result<Started, WriteErr
     let err_log = log
         .try_clone()
         .map_err(|e| unavailable(format!("cannot start the arbiter: {e}")))?;
-    let mut cmd = Command::new(&bin);
     cmd.arg("--db")
         .arg(&paths.db)
         .arg("--socket")
@@ -173,27 +173,40 @@ fn log_tail(log: &Path, from: u64) -> String {
     format!("its log {} ends with: {tail}", log.display())
 }
 
-/// `SCRIBE_ARBITER_BIN`, else `scribed` beside the current executable,
-/// else `scribed` on `PATH`.
-pub fn arbiter_bin(options: &Options) -> Result<PathBuf, WriteError> {
+/// The command that runs the arbiter: `SCRIBE_ARBITER_BIN`, else
+/// `scribed` beside the current executable, else (in the `scribe` CLI) the
+/// CLI's own `arbiter` subcommand, else `scribed` on `PATH`.
+///
+/// # Errors
+///
+/// `Unavailable` when none is found.
+pub fn arbiter_command(options: &Options) -> Result<Command, WriteError> {
     if let Some(p) = &options.arbiter_bin {
-        return Ok(p.clone());
+        return Ok(Command::new(p));
     }
     if let Some(p) = std::env::var_os(ENV_ARBITER_BIN).filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
+        return Ok(Command::new(p));
     }
-    if let Some(beside) = std::env::current_exe()
-        .ok()
+    let exe = std::env::current_exe().ok();
+    if let Some(beside) = exe
+        .as_ref()
         .and_then(|exe| exe.parent().map(|d| d.join("scribed")))
         .filter(|p| p.is_file())
     {
-        return Ok(beside);
+        return Ok(Command::new(beside));
+    }
+    if let (true, Some(exe)) = (options.self_arbiter, exe) {
+        let mut c = Command::new(exe);
+        // `--`: the rest are scribed's flags, not the CLI's own `--db`.
+        c.args(["arbiter", "--"]);
+        return Ok(c);
     }
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join("scribed"))
         .find(|p| p.is_file())
+        .map(Command::new)
         .ok_or_else(|| WriteError::Unavailable {
             reason: format!(
                 "no arbiter is running and scribed was not found beside this program nor on \

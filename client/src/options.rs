@@ -28,6 +28,10 @@ pub struct Options {
     /// The `scribed` binary; default: `SCRIBE_ARBITER_BIN`, else beside
     /// the current executable, else on `PATH`.
     pub arbiter_bin: Option<PathBuf>,
+    /// The current executable is the `scribe` CLI, which can run the
+    /// arbiter itself (`scribe arbiter`): the last resort when no `scribed`
+    /// is installed, so a fresh `cargo run --bin scribe` still works.
+    pub self_arbiter: bool,
     /// How long [`Client::write`](crate::Client::write) keeps retrying
     /// retryable failures; zero for a single try (and no automatic key).
     pub retry_for: Duration,
@@ -46,6 +50,7 @@ impl Default for Options {
             ready_timeout: READY_TIMEOUT,
             call_timeout: CALL_TIMEOUT,
             arbiter_bin: None,
+            self_arbiter: false,
             retry_for: RETRY_FOR,
         }
     }

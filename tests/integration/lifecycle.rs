@@ -121,3 +121,29 @@ fn sigterm_drains_and_exits_cleanly() {
     assert_eq!(env.arbiter_pid(), None, "lock released");
     assert_eq!(env.count("SELECT count(*) FROM t"), 1);
 }
+
+#[test]
+fn the_cli_runs_the_arbiter_itself_when_no_scribed_is_installed() {
+    let env = Env::new();
+    // A lone copy of the CLI: no scribed beside it, none on PATH.
+    let lone = env.dir.path().join("scribe");
+    std::fs::copy(crate::harness::SCRIBE, &lone).unwrap();
+    let mut c = env.command(lone.to_str().unwrap());
+    c.env_remove("SCRIBE_ARBITER_BIN")
+        .env("PATH", "/usr/bin:/bin")
+        .args(["exec", SCHEMA]);
+    let out = run(c, Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = env.arbiter_pid().expect("an arbiter runs");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    assert_eq!(
+        args[1..3],
+        ["arbiter".to_owned(), "--".to_owned()],
+        "{args:?}"
+    );
+    env.scribe_ok(&["stop", "--grace", "0s"]);
+}

@@ -59,6 +59,9 @@ pub struct BenchArgs {
     /// One JSON object per line per run instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON lines to this file (with the table on stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json_file: Option<PathBuf>,
     /// Also write a plot of throughput and p99 against process count.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
@@ -135,6 +138,13 @@ pub fn run(args: &BenchArgs) -> Result<Vec<RunResult>, String> {
         if let Some(t) = report::extras(&results) {
             println!("{t}");
         }
+    }
+    if let Some(path) = &args.json_file {
+        let lines: String = results
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default() + "\n")
+            .collect();
+        std::fs::write(path, lines).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if let Some(svg) = &args.svg {
         std::fs::write(svg, report::svg(&results))
@@ -218,10 +228,13 @@ impl Drop for Children {
 
 /// Starts `scribed` on `db` in the foreground, as our child.
 pub fn start_arbiter(db: &Path, sync: Sync, log: &Path) -> Result<Child, String> {
-    let bin =
-        crate::autostart::arbiter_bin(&crate::Options::default()).map_err(|e| e.to_string())?;
+    let options = crate::Options {
+        self_arbiter: true,
+        ..crate::Options::default()
+    };
+    let mut cmd = crate::autostart::arbiter_command(&options).map_err(|e| e.to_string())?;
     let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
-    let child = Command::new(bin)
+    let child = cmd
         .arg("--db")
         .arg(db)
         .args(["--synchronous", sync.name()])

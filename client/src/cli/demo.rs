@@ -64,7 +64,11 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         .map_err(|e| local(e.to_string()))?;
     rt.block_on(async {
         // The first write auto-starts the arbiter, which creates the file.
-        let client = Client::connect(&paths, &Options::default()).await?;
+        let options = Options {
+            self_arbiter: true,
+            ..Options::default()
+        };
+        let client = Client::connect(&paths, &options).await?;
         let statements = script::split(kanban::SCHEMA)
             .map_err(|reason| scribe_protocol::WriteError::Refused { reason })?
             .into_iter()

@@ -68,6 +68,14 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// The kanban workload as real processes on an auto-started arbiter.
     Demo(demo::DemoArgs),
+    /// (internal) Run the arbiter in the foreground, as `scribed` would
+    /// (used when no `scribed` binary is installed).
+    #[command(hide = true, disable_help_flag = true)]
+    Arbiter {
+        /// `scribed`'s arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// (internal) One process of `bench` or `demo`.
     #[command(hide = true)]
     BenchWorker {
@@ -126,6 +134,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             return crate::bench::run(args).map(drop).map_err(Failure::Local);
         }
         Command::Demo(args) => return demo::run(args),
+        Command::Arbiter { args } => {
+            let mut argv = vec!["scribed".to_owned()];
+            argv.extend(args.iter().cloned());
+            let code = scribe_arbiter::cli::main_with(argv);
+            std::process::exit(if code == std::process::ExitCode::SUCCESS {
+                0
+            } else {
+                1
+            });
+        }
         Command::BenchWorker { spec } => {
             std::process::exit(crate::bench::worker::main(spec));
         }
@@ -133,7 +151,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     let paths = Paths::resolve(cli.db.as_deref(), cli.socket.as_deref())
         .map_err(|e| Failure::Local(e.to_string()))?;
-    let mut options = Options::default();
+    let mut options = Options {
+        self_arbiter: true,
+        ..Options::default()
+    };
     options.autostart &= !cli.no_autostart;
     options.call_timeout = cli.timeout;
     options.ready_timeout = cli.ready_timeout;
@@ -159,6 +180,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             lifecycle::stop(&ctx, &lifecycle::StopArgs::default())?;
             lifecycle::start(&ctx)
         }
-        Command::Bench(_) | Command::Demo(_) | Command::BenchWorker { .. } => Ok(()),
+        Command::Bench(_)
+        | Command::Demo(_)
+        | Command::BenchWorker { .. }
+        | Command::Arbiter { .. } => Ok(()),
     }
 }
