@@ -84,8 +84,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("wal_autocheckpoint"))
     {
-        conn.execute_batch("PRAGMA wal_autocheckpoint=0")
-            .map_err(open_err)?;
+        crate::checkpoint::install_reset_hook(&mut conn).map_err(open_err)?;
     }
     conn.execute_batch(&format!(
         "BEGIN IMMEDIATE;
