@@ -40,13 +40,15 @@ pub const RESET_PAGES: i32 = 2000;
 ///
 /// SQLite's error.
 pub fn install_reset_hook(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.wal_hook(Some(|wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
-        if pages >= RESET_PAGES {
-            // Busy when the checkpointer holds the lock: try next commit.
-            let _ = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE);
-        }
-        Ok(())
-    }))
+    conn.wal_hook(Some(
+        |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            if pages >= RESET_PAGES {
+                // Busy when the checkpointer holds the lock: try next commit.
+                let _ = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE);
+            }
+            Ok(())
+        },
+    ))
 }
 
 /// How often the checkpointer looks for new commits.

@@ -89,26 +89,7 @@ fn run_statement(
 ) -> Result<StatementResult, Failure> {
     let mut stmt = conn.prepare_cached(sql)?;
     values::bind(&mut stmt, params)?;
-    let before = conn.total_changes();
-    let mut result = StatementResult::default();
-    if stmt.column_count() > 0 {
-        let c = values::collect(&mut stmt, MAX_RESULT_BYTES)?;
-        if c.truncated {
-            return Err(Failure::TooBig);
-        }
-        (result.columns, result.rows) = (c.columns, c.rows);
-    } else {
-        stmt.raw_execute()?;
-    }
-    // `changes()` keeps the count of the last INSERT/UPDATE/DELETE, even
-    // across DDL and queries; count only when this statement changed rows.
-    result.rows_affected = if conn.total_changes() == before {
-        0
-    } else {
-        conn.changes()
-    };
-    result.last_insert_rowid = conn.last_insert_rowid();
-    Ok(result)
+    values::run(conn, &mut stmt, MAX_RESULT_BYTES)?.ok_or(Failure::TooBig)
 }
 
 /// `last_insert_rowid()` carries from statement to statement within a

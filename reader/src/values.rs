@@ -2,8 +2,8 @@
 //! both use these, so a value means the same on either path.
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Statement, ToSql};
-use scribe_protocol::{Params, Value};
+use rusqlite::{Connection, Statement, ToSql};
+use scribe_protocol::{Params, StatementResult, Value};
 
 /// Binds `params` to `stmt`, checking that every parameter gets a value.
 ///
@@ -88,6 +88,40 @@ pub fn collect(stmt: &mut Statement<'_>, max_bytes: usize) -> rusqlite::Result<C
         }
     }
     Ok(out)
+}
+
+/// Runs a bound statement of `conn` the way a batch runs it: its rows are
+/// collected (a query, or a `RETURNING` clause), and it counts the rows it
+/// changed — only when it changed some, since `changes()` keeps the count
+/// of the last INSERT/UPDATE/DELETE across DDL and queries. `Ok(None)` when
+/// its rows pass `max_bytes`.
+///
+/// # Errors
+///
+/// SQLite's error.
+pub fn run(
+    conn: &Connection,
+    stmt: &mut Statement<'_>,
+    max_bytes: usize,
+) -> rusqlite::Result<Option<StatementResult>> {
+    let before = conn.total_changes();
+    let mut result = StatementResult::default();
+    if stmt.column_count() > 0 {
+        let c = collect(stmt, max_bytes)?;
+        if c.truncated {
+            return Ok(None);
+        }
+        (result.columns, result.rows) = (c.columns, c.rows);
+    } else {
+        stmt.raw_execute()?;
+    }
+    result.rows_affected = if conn.total_changes() == before {
+        0
+    } else {
+        conn.changes()
+    };
+    result.last_insert_rowid = conn.last_insert_rowid();
+    Ok(Some(result))
 }
 
 /// Binds a wire value without copying it.

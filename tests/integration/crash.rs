@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::harness::{stderr, stdout, Env, SCHEMA, SCRIBED};
+use crate::harness::{stderr, stdout, wait_exit, Env, SCHEMA, SCRIBED};
 
 #[test]
 fn kill_9_under_load_loses_nothing_acknowledged_and_the_next_write_restarts() {
@@ -64,14 +64,7 @@ fn sigterm_under_load_drains_exits_zero_and_releases_everything() {
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     kill(Pid::from_raw(arbiter.id() as i32), Signal::SIGTERM).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = arbiter.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_exit(&mut arbiter, Duration::from_secs(10));
     assert!(status.success(), "{status}");
     assert!(!env.paths().socket.exists(), "socket removed");
     assert_eq!(env.arbiter_pid(), None, "lock released");

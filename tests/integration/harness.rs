@@ -217,6 +217,18 @@ pub fn run(mut c: Command, within: Duration) -> Output {
     }
 }
 
+/// Waits (bounded) for a child to exit; returns its status.
+pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -230,6 +242,21 @@ pub const SCHEMA: &str =
     "CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT NOT NULL, i INTEGER NOT NULL, UNIQUE(tag, i))";
 
 impl Env {
+    /// Polls `scribe status --json` until `ready` holds (bounded).
+    pub fn wait_status(&self, ready: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.scribe(&["--json", "status"]);
+            if let Ok(s) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+                if ready(&s) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "status never became ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Pids of live `scribed` processes serving this database.
     pub fn arbiter_processes(&self) -> Vec<u32> {
         let db = self.db.to_string_lossy().into_owned();

@@ -64,18 +64,6 @@ fn shown((status, retry, body): (u16, Option<String>, String)) -> String {
     format!("{status} retry-after={retry:?}\n{body}")
 }
 
-fn wait_status(env: &Env, ready: impl Fn(&serde_json::Value) -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, _, body) = call(env, "GET", "/v1/status", "");
-        if ready(&serde_json::from_str(&body).unwrap()) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 const SLOW: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
                     WHERE x < 20000000) SELECT count(*) FROM c";
 
@@ -153,11 +141,11 @@ fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
     let mut busy = env.command(SCRIBE);
     busy.args(["exec", SLOW]);
     let busy = env.spawn(busy);
-    wait_status(&env, |s| s["writing_for_ms"].as_u64() > Some(0));
+    env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
     let mut queued = env.command(SCRIBE);
     queued.args(["exec", "INSERT INTO t(tag, i) VALUES ('q', 1)"]);
     let queued = env.spawn(queued);
-    wait_status(&env, |s| s["queue_depth"].as_u64() == Some(1));
+    env.wait_status(|s| s["queue_depth"].as_u64() == Some(1));
     let over = write(
         &env,
         r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES ('o', 1)"}]}"#,
@@ -172,11 +160,11 @@ fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
     let mut busy = env.command(SCRIBE);
     busy.args(["exec", SLOW]);
     let busy = env.spawn(busy);
-    wait_status(&env, |s| s["writing_for_ms"].as_u64() > Some(0));
+    env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
     let mut stop = env.command(SCRIBE);
     stop.args(["stop", "--grace", "0s"]);
     let stop = env.spawn(stop);
-    wait_status(&env, |s| s["stopping"].as_bool() == Some(true));
+    env.wait_status(|s| s["stopping"].as_bool() == Some(true));
     let down = write(&env, r#"{"statements":[{"sql":"SELECT 1"}]}"#);
     assert_eq!(down.0, 503, "{}", down.2);
     snapshot!("http_shutting_down", shown(down));

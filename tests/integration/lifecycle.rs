@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::harness::{run, stderr, stdout, Env, SCHEMA, SCRIBED};
+use crate::harness::{run, stderr, stdout, wait_exit, Env, SCHEMA, SCRIBED};
 
 #[test]
 fn a_second_arbiter_on_the_same_database_says_already_running() {
@@ -108,14 +108,7 @@ fn sigterm_drains_and_exits_cleanly() {
     env.scribe_ok(&["exec", SCHEMA]);
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('x', 1)"]);
     kill(Pid::from_raw(arbiter.id() as i32), Signal::SIGTERM).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = arbiter.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_exit(&mut arbiter, Duration::from_secs(10));
     assert!(status.success(), "{status}");
     assert!(!env.paths().socket.exists());
     assert_eq!(env.arbiter_pid(), None, "lock released");

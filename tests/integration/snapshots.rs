@@ -34,24 +34,6 @@ macro_rules! snapshot {
     };
 }
 
-/// Polls `scribe status --json` until `ready` holds (bounded).
-fn wait_status(env: &Env, ready: impl Fn(&serde_json::Value) -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = env.scribe(&["--json", "status"]);
-        if let Ok(s) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
-            if ready(&s) {
-                return;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "status never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn status_for_people() {
     let mut env = Env::new();
@@ -150,11 +132,11 @@ fn overloaded() {
     let mut busy = env.command(SCRIBE);
     busy.args(["exec", SLOW]);
     let busy = env.spawn(busy);
-    wait_status(&env, |s| s["writing_for_ms"].as_u64() > Some(0));
+    env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
     let mut queued = env.command(SCRIBE);
     queued.args(["exec", "INSERT INTO t(tag, i) VALUES ('q', 1)"]);
     let queued = env.spawn(queued);
-    wait_status(&env, |s| s["queue_depth"].as_u64() == Some(1));
+    env.wait_status(|s| s["queue_depth"].as_u64() == Some(1));
     let out = env.scribe(&["exec", "INSERT INTO t(tag, i) VALUES ('o', 1)"]);
     assert_eq!(out.status.code(), Some(12), "{}", shown(&out));
     snapshot!("error_overloaded", shown(&out));
@@ -171,11 +153,11 @@ fn shutting_down() {
     let mut busy = env.command(SCRIBE);
     busy.args(["exec", SLOW]);
     let busy = env.spawn(busy);
-    wait_status(&env, |s| s["writing_for_ms"].as_u64() > Some(0));
+    env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
     let mut stop = env.command(SCRIBE);
     stop.arg("stop");
     let stop = env.spawn(stop);
-    wait_status(&env, |s| s["stopping"].as_bool() == Some(true));
+    env.wait_status(|s| s["stopping"].as_bool() == Some(true));
     let out = env.scribe(&["--no-autostart", "exec", "SELECT 1"]);
     assert_eq!(out.status.code(), Some(13), "{}", shown(&out));
     snapshot!("error_shutting_down", shown(&out));

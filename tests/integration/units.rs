@@ -1,9 +1,9 @@
 //! The service units run the arbiter with the flags they declare.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{run, stdout, Env, SCHEMA, SCRIBE, SCRIBED};
+use crate::harness::{run, stdout, wait_exit, Env, SCHEMA, SCRIBE, SCRIBED};
 
 const UNIT: &str = include_str!("../../deploy/systemd/scribed@.service");
 
@@ -49,14 +49,7 @@ fn the_systemd_unit_runs_and_drains_with_its_own_flags() {
     );
     // ExecStop returned: the arbiter is gone, with status 0, so
     // Restart=on-failure leaves it stopped.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(s) = arbiter.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_exit(&mut arbiter, Duration::from_secs(5));
     assert!(status.success());
     assert_eq!(env.count("SELECT count(*) FROM t"), 1);
 }

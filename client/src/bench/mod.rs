@@ -194,16 +194,18 @@ fn schema(db: &Path, workload: Workload, tasks: u64) -> Result<(), String> {
         Workload::Insert | Workload::Batch => {
             "PRAGMA journal_mode=WAL;
              CREATE TABLE bench(id INTEGER PRIMARY KEY, worker INTEGER NOT NULL, n INTEGER NOT NULL, payload BLOB NOT NULL);"
+                .to_owned()
         }
         Workload::Claim => {
             "PRAGMA journal_mode=WAL;
              CREATE TABLE tasks(id INTEGER PRIMARY KEY, owner INTEGER, claimed_at INTEGER);
              CREATE INDEX tasks_free ON tasks(id) WHERE owner IS NULL;
              CREATE TABLE bench(id INTEGER PRIMARY KEY, worker INTEGER NOT NULL, n INTEGER NOT NULL, payload BLOB NOT NULL);"
+                .to_owned()
         }
-        Workload::Kanban => crate::kanban::SCHEMA_WAL,
+        Workload::Kanban => crate::kanban::schema_wal(),
     };
-    c.execute_batch(sql).map_err(|e| e.to_string())?;
+    c.execute_batch(&sql).map_err(|e| e.to_string())?;
     if workload == Workload::Claim {
         c.execute_batch(&format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {tasks})

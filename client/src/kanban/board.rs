@@ -82,20 +82,7 @@ impl Board {
                     for st in &statements {
                         let mut stmt = c.prepare_cached(&st.sql)?;
                         values::bind(&mut stmt, &st.params)?;
-                        let before = c.total_changes();
-                        let mut r = StatementResult::default();
-                        if stmt.column_count() > 0 {
-                            let got = values::collect(&mut stmt, usize::MAX)?;
-                            (r.columns, r.rows) = (got.columns, got.rows);
-                        } else {
-                            stmt.raw_execute()?;
-                        }
-                        r.rows_affected = if c.total_changes() == before {
-                            0
-                        } else {
-                            c.changes()
-                        };
-                        r.last_insert_rowid = c.last_insert_rowid();
+                        let r = values::run(c, &mut stmt, usize::MAX)?.unwrap_or_default();
                         if st.expect_rows.is_some_and(|n| n != r.rows_affected) {
                             return Err(Failed::Conflict);
                         }

@@ -39,29 +39,9 @@ CREATE INDEX IF NOT EXISTS events_task ON task_events(task_id, id);
 ";
 
 /// The schema for a direct database: WAL first.
-pub const SCHEMA_WAL: &str = concat!(
-    "PRAGMA journal_mode=WAL;",
-    "
-CREATE TABLE IF NOT EXISTS tasks(
-  id TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT, status TEXT NOT NULL,
-  priority INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,
-  claim_lock TEXT, claim_expires INTEGER, current_run_id INTEGER,
-  last_heartbeat_at INTEGER, consecutive_failures INTEGER NOT NULL DEFAULT 0,
-  completed_at INTEGER, result TEXT, idempotency_key TEXT);
-CREATE TABLE IF NOT EXISTS task_links(parent_id TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY KEY(parent_id, child_id));
-CREATE TABLE IF NOT EXISTS task_runs(
-  id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, worker TEXT NOT NULL,
-  claim_lock TEXT NOT NULL, started_at INTEGER NOT NULL, ended_at INTEGER, outcome TEXT);
-CREATE TABLE IF NOT EXISTS task_events(
-  id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, run_id INTEGER,
-  kind TEXT NOT NULL, payload TEXT, created_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, priority);
-CREATE INDEX IF NOT EXISTS tasks_key ON tasks(idempotency_key);
-CREATE INDEX IF NOT EXISTS links_child ON task_links(child_id);
-CREATE INDEX IF NOT EXISTS runs_task ON task_runs(task_id);
-CREATE INDEX IF NOT EXISTS events_task ON task_events(task_id, id);
-"
-);
+pub fn schema_wal() -> String {
+    format!("PRAGMA journal_mode=WAL;{SCHEMA}")
+}
 
 /// Exit code of a worker that "died" (the orchestrator starts another).
 pub const DIED: u8 = 3;
@@ -414,7 +394,7 @@ pub fn bench_run(
         .map_err(|e| e.to_string())?;
     let db = dir.path().join("kanban.db");
     let c = rusqlite::Connection::open(&db).map_err(|e| e.to_string())?;
-    c.execute_batch(SCHEMA_WAL).map_err(|e| e.to_string())?;
+    c.execute_batch(&schema_wal()).map_err(|e| e.to_string())?;
     drop(c);
     let arbiter = if target == Target::Scribe {
         Some(crate::bench::start_arbiter(
