@@ -451,3 +451,24 @@ fn which(name: &str) -> Result<String, ()> {
         .map(|p| p.to_string_lossy().into_owned())
         .ok_or(())
 }
+
+#[test]
+fn a_socket_group_opens_both_sockets_to_that_group() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(Some(group)) = nix::unistd::Group::from_name("nogroup") else {
+        eprintln!("no group named nogroup here");
+        return;
+    };
+    let mut env = Env::new();
+    env.start_arbiter(&["--socket-group", "nogroup"]);
+    for socket in [env.paths().socket, env.paths().http_socket] {
+        let meta = std::fs::metadata(&socket).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o660, "{}", socket.display());
+        assert_eq!(meta.gid(), group.gid.as_raw(), "{}", socket.display());
+    }
+    // Without the option: owner only.
+    let mut plain = Env::new();
+    plain.start_arbiter(&[]);
+    let meta = std::fs::metadata(plain.paths().socket).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o600);
+}

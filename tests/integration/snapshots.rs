@@ -167,3 +167,36 @@ fn shutting_down() {
     assert!(stopped.status.success(), "{}", shown(&stopped));
     assert!(stdout(&stopped).contains("drained"), "{}", shown(&stopped));
 }
+
+#[test]
+fn lifecycle_messages() {
+    let env = Env::new();
+    let mut shown_all = String::new();
+    let mut step = |label: &str, args: &[&str], code: i32| {
+        let out = env.scribe(args);
+        assert_eq!(out.status.code(), Some(code), "{label}: {}", shown(&out));
+        shown_all.push_str(&format!("$ scribe {}\n{}\n\n", args.join(" "), shown(&out)));
+    };
+    step("status, none", &["status"], 10);
+    step("start", &["start"], 0);
+    step("start again", &["start"], 0);
+    step("stop", &["stop"], 0);
+    step("status, stopped", &["status"], 10);
+    step("stop, none", &["stop"], 0);
+    step("stop --hold, none", &["stop", "--hold"], 0);
+    step("status, held", &["status"], 10);
+    step("start, held", &["start"], 0);
+    step("restart", &["restart"], 0);
+    step("stop --grace", &["stop", "--grace", "0s"], 0);
+    insta::with_settings!({
+        filters => vec![
+            (r"/tmp/sc[A-Za-z0-9]+", "[DIR]"),
+            (r"pid \d+", "pid [PID]"),
+            (r"in \d+ ms", "in [N] ms"),
+            (r"resumes in [\d.]+s", "resumes in [T]s"),
+        ],
+        prepend_module_to_snapshot => false,
+    }, {
+        insta::assert_snapshot!("lifecycle_messages", shown_all);
+    });
+}
