@@ -1,13 +1,89 @@
 //! Length-delimited bincode over a Unix socket, with an explicit maximum
 //! frame size on both sides.
 
+use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use bincode::Options;
+use serde::{de::DeserializeOwned, Serialize};
 use tarpc::{
     serde_transport::{self, Transport},
-    tokio_serde::formats::Bincode,
+    tokio_serde::{Deserializer, Serializer},
+    tokio_util::bytes::{Bytes, BytesMut},
     tokio_util::codec::LengthDelimitedCodec,
     ClientMessage, Response,
 };
 use tokio::net::UnixStream;
+
+/// bincode with tokio-serde's options, except that a body whose decoding
+/// panics is an error for that frame instead of a crashed connection
+/// task. (The property tests found one: tarpc turns a request's deadline
+/// into an `Instant` by addition, which panics on an absurd deadline.)
+pub struct Bincode<Item, SinkItem>(PhantomData<Direction<Item, SinkItem>>);
+
+/// Reads `Item`s, writes `SinkItem`s (fn pointers: `Send`, `Sync`, `Unpin`
+/// whatever the types).
+type Direction<Item, SinkItem> = (fn() -> Item, fn(SinkItem));
+
+impl<Item, SinkItem> Default for Bincode<Item, SinkItem> {
+    fn default() -> Self {
+        Bincode(PhantomData)
+    }
+}
+
+impl<Item: DeserializeOwned, SinkItem> Deserializer<Item> for Bincode<Item, SinkItem> {
+    type Error = io::Error;
+
+    fn deserialize(self: Pin<&mut Self>, src: &BytesMut) -> Result<Item, io::Error> {
+        decode(src)
+    }
+}
+
+impl<Item, SinkItem: Serialize> Serializer<SinkItem> for Bincode<Item, SinkItem> {
+    type Error = io::Error;
+
+    fn serialize(self: Pin<&mut Self>, item: &SinkItem) -> Result<Bytes, io::Error> {
+        bincode::DefaultOptions::new()
+            .serialize(item)
+            .map(Bytes::from)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}
+
+std::thread_local! {
+    /// True while this thread decodes a frame: a panic then is a bad frame,
+    /// reported as an error, and not worth a message or a backtrace.
+    static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that stays quiet for panics caught while
+/// decoding and defers to the previous hook for every other panic.
+fn quiet_decoding_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !DECODING.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Decodes one frame's body; a panic while decoding is an error.
+fn decode<T: DeserializeOwned>(src: &[u8]) -> Result<T, io::Error> {
+    let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
+    quiet_decoding_panics();
+    DECODING.with(|d| d.set(true));
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        bincode::DefaultOptions::new().deserialize::<T>(src)
+    }));
+    DECODING.with(|d| d.set(false));
+    decoded
+        .map_err(|_| bad("undecodable frame".into()))?
+        .map_err(|e| bad(e.to_string()))
+}
 
 use crate::limits::MAX_FRAME_LEN;
 use crate::service::{ArbiterRequest, ArbiterResponse};
@@ -55,16 +131,12 @@ pub fn client(stream: UnixStream) -> ClientTransport {
 /// Exposed for the property tests; returns how many frames decoded into a
 /// request.
 pub fn decode_all(bytes: &[u8]) -> usize {
-    use bincode::Options;
     use tarpc::tokio_util::codec::Decoder;
     let mut codec = codec();
     let mut buf = tarpc::tokio_util::bytes::BytesMut::from(bytes);
     let mut decoded = 0;
     while let Ok(Some(frame)) = codec.decode(&mut buf) {
-        if bincode::DefaultOptions::new()
-            .deserialize::<ClientMessage<ArbiterRequest>>(&frame)
-            .is_ok()
-        {
+        if decode::<ClientMessage<ArbiterRequest>>(&frame).is_ok() {
             decoded += 1;
         }
     }
@@ -82,7 +154,6 @@ mod fuzz {
 
     use super::*;
     use crate::{Batch, Statement, Value};
-    use bincode::Options;
     use proptest::prelude::*;
 
     fn cases() -> u32 {
@@ -113,6 +184,31 @@ mod fuzz {
     #[test]
     fn a_valid_frame_decodes() {
         assert_eq!(decode_all(&valid_frame("SELECT ?1, ?2", vec![1, 2, 3])), 1);
+    }
+
+    /// A request whose deadline is `u64::MAX` seconds away: the deadline is
+    /// the first field after the variant tag, one varint byte for the
+    /// default 10 s, replaced here by the 9-byte varint of `u64::MAX`.
+    pub fn absurd_deadline_body() -> Vec<u8> {
+        let msg: ClientMessage<ArbiterRequest> = ClientMessage::Request(tarpc::Request {
+            context: tarpc::context::current(),
+            id: 1,
+            message: ArbiterRequest::Status {},
+        });
+        let body = bincode::DefaultOptions::new().serialize(&msg).unwrap();
+        assert!(body[1] <= 10, "the deadline's seconds are one varint byte");
+        let mut out = vec![body[0], 0xfd];
+        out.extend([0xff; 8]);
+        out.extend(&body[2..]);
+        out
+    }
+
+    #[test]
+    fn an_absurd_deadline_is_an_error_not_a_panic() {
+        // The input the property test found; without the guard in
+        // `decode` this panics inside tarpc's deadline arithmetic.
+        let err = decode::<ClientMessage<ArbiterRequest>>(&absurd_deadline_body()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

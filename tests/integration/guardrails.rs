@@ -278,6 +278,25 @@ fn oversized_requests_are_refused_naming_the_limit() {
     bystanders.check(&mut env);
 }
 
+/// A well-formed request whose deadline is `u64::MAX` seconds away (tarpc
+/// turns it into an `Instant` by addition, which overflows).
+fn absurd_deadline_frame() -> Vec<u8> {
+    use bincode::Options;
+    let msg: tarpc::ClientMessage<scribe_protocol::service::ArbiterRequest> =
+        tarpc::ClientMessage::Request(tarpc::Request {
+            context: tarpc::context::current(),
+            id: 1,
+            message: scribe_protocol::service::ArbiterRequest::Status {},
+        });
+    let body = bincode::DefaultOptions::new().serialize(&msg).unwrap();
+    let mut patched = vec![body[0], 0xfd];
+    patched.extend([0xff; 8]);
+    patched.extend(&body[2..]);
+    let mut frame = (patched.len() as u32).to_be_bytes().to_vec();
+    frame.extend(patched);
+    frame
+}
+
 #[test]
 fn malformed_traffic_costs_only_its_own_connection() {
     let mut env = Env::new();
@@ -298,6 +317,7 @@ fn malformed_traffic_costs_only_its_own_connection() {
             f.extend_from_slice(&[0xfe; 9]);
             f
         },
+        absurd_deadline_frame(),
     ] {
         let mut s = connect();
         s.write_all(&bytes).unwrap();
