@@ -12,10 +12,11 @@
 //! Under a steady stream of writes that alone never lets the WAL start
 //! over: SQLite resets it only when a write begins with every frame
 //! already copied, and the writer keeps appending while the checkpointer
-//! copies. So the writer also finishes the job itself, between groups,
-//! once the WAL passes [`RESET_PAGES`]: by then the checkpointer has copied
-//! nearly everything, the writer's own `PASSIVE` pass copies the last few
-//! frames, and its next transaction starts the WAL over. A reader's long
+//! copies. So the writer also finishes the job itself, at the end of the
+//! COMMIT that takes the WAL past [`RESET_PAGES`] (SQLite's WAL hook, before
+//! that group is answered): by then the checkpointer has copied nearly
+//! everything, the writer's own `PASSIVE` pass copies the last few frames,
+//! and its next transaction starts the WAL over. A reader's long
 //! snapshot can still stop a reset; `status` shows the WAL size so that is
 //! visible.
 
@@ -87,12 +88,20 @@ impl Checkpointer {
     }
 }
 
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
+impl Checkpointer {
+    /// Stops the thread and waits for it (its checkpoint, if one runs, is
+    /// PASSIVE and short).
+    pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -79,15 +79,13 @@ pub fn run(config: Config) -> Result<Exit, Error> {
         drained: watch::channel(None).0,
         in_flight: AtomicUsize::new(0),
     });
-    let checkpointer = crate::checkpoint::Checkpointer::start(&paths.db, shared.stats.clone())
+    let mut checkpointer = crate::checkpoint::Checkpointer::start(&paths.db, shared.stats.clone())
         .map_err(|source| Error::Open {
             path: paths.db.clone(),
             source,
         })?;
-    let drained = runtime.block_on(serve(listener, http, shared.clone()));
+    let drained = runtime.block_on(serve(listener, http, shared.clone(), &mut checkpointer));
     drop(runtime);
-    // Stop checkpointing before the writer's final TRUNCATE checkpoint.
-    drop(checkpointer);
     let joined = thread.join();
     let _ = std::fs::remove_file(&paths.socket);
     let _ = std::fs::remove_file(&paths.http_socket);
@@ -109,6 +107,7 @@ async fn serve(
     listener: tokio::net::UnixListener,
     http: tokio::net::UnixListener,
     shared: Arc<Shared>,
+    checkpointer: &mut crate::checkpoint::Checkpointer,
 ) -> u64 {
     let paths = &shared.config.paths;
     info!(
@@ -142,6 +141,8 @@ async fn serve(
     ));
     shared.shutdown.cancelled().await;
     mark_stopping(&shared, DRAIN_BOUND);
+    // The writer's final TRUNCATE checkpoint must not meet this one.
+    checkpointer.stop();
     info!(
         queued = shared.writer.depth(),
         "stopping: draining the queue"

@@ -88,9 +88,16 @@ impl WriterHandle {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(WriteError::ShuttingDown),
         }
-        // A dropped reply means the writer exited before this job: it was
-        // not committed.
-        answer.await.unwrap_or(Err(WriteError::ShuttingDown))
+        // Jobs the writer will not run are answered `ShuttingDown`; a reply
+        // dropped unanswered means the writer thread died mid-group, maybe
+        // after its COMMIT: the outcome is unknown.
+        answer.await.unwrap_or_else(|_| {
+            Err(WriteError::Timeout {
+                message: "the writer stopped before answering; the write may or may not have \
+                          committed (retry it with the same idempotency key)"
+                    .into(),
+            })
+        })
     }
 
     /// Writes waiting in the queue.

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use scribe_protocol::{Batch, Paths, Receipt, Status, WriteError};
 use tokio::sync::Mutex;
@@ -15,6 +15,12 @@ use tokio::sync::Mutex;
 use crate::connection::Connection;
 use crate::options::Options;
 use crate::retry::{self, Backoff, Verdict};
+
+/// The shortest deadline a try is given, even at the very end of
+/// `retry_for`.
+const MIN_TRY: Duration = Duration::from_millis(50);
+/// Stands in for a `retry_for` too large to add to the clock.
+const RETRY_CAP: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Counters of what a client did, for reports and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,13 +93,28 @@ impl Client {
         if !retry_for.is_zero() && batch.key.is_none() {
             batch.key = Some(retry::new_key());
         }
-        let deadline = Instant::now() + retry_for;
+        let started = Instant::now();
+        let deadline = started
+            .checked_add(retry_for)
+            .unwrap_or(started + RETRY_CAP);
         let mut backoff = Backoff::default();
         let mut tries = 0u64;
         loop {
             tries += 1;
+            // Each try fits in what is left of `retry_for` (a single try
+            // gets the whole call timeout).
+            let call_timeout = self.inner.options.call_timeout;
+            let this_try = if retry_for.is_zero() {
+                call_timeout
+            } else {
+                call_timeout.min(
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(MIN_TRY),
+                )
+            };
             let (generation, outcome) = match self.connection().await {
-                Ok((g, c)) => (g, c.write(batch.clone()).await),
+                Ok((g, c)) => (g, c.write_within(batch.clone(), this_try).await),
                 Err(e) => (u64::MAX, Err(e)),
             };
             let error = match outcome {

@@ -1,6 +1,6 @@
 //! [`Connection`]: one connection to the arbiter, no retries.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use scribe_protocol::{
     transport, ArbiterClient, Batch, Hello, Paths, Receipt, Status, StopReport, StopRequest,
@@ -60,7 +60,7 @@ impl Connection {
         let hello = rpc
             .hello(deadline(options), PROTOCOL_VERSION)
             .await
-            .map_err(|e| rpc_error(e, options))??;
+            .map_err(|e| rpc_error(e, options.call_timeout))??;
         Ok(Connection {
             rpc,
             hello,
@@ -79,11 +79,26 @@ impl Connection {
     ///
     /// Any category; `Timeout` means the outcome is unknown.
     pub async fn write(&self, batch: Batch) -> Result<Receipt, WriteError> {
+        self.write_within(batch, self.options.call_timeout).await
+    }
+
+    /// As [`Connection::write`], with its own deadline.
+    ///
+    /// # Errors
+    ///
+    /// Any category; `Timeout` means the outcome is unknown.
+    pub async fn write_within(
+        &self,
+        batch: Batch,
+        timeout: Duration,
+    ) -> Result<Receipt, WriteError> {
         batch.check(&self.hello.limits)?;
+        let mut ctx = context::current();
+        ctx.deadline = Instant::now() + timeout;
         self.rpc
-            .write(deadline(&self.options), batch)
+            .write(ctx, batch)
             .await
-            .map_err(|e| rpc_error(e, &self.options))?
+            .map_err(|e| rpc_error(e, timeout))?
     }
 
     /// The arbiter's counters and settings.
@@ -95,7 +110,7 @@ impl Connection {
         self.rpc
             .status(deadline(&self.options))
             .await
-            .map_err(|e| rpc_error(e, &self.options))?
+            .map_err(|e| rpc_error(e, self.options.call_timeout))?
     }
 
     /// Asks the arbiter to drain and exit; answered once the queue is
@@ -108,7 +123,7 @@ impl Connection {
         self.rpc
             .stop(deadline(&self.options), request)
             .await
-            .map_err(|e| rpc_error(e, &self.options))?
+            .map_err(|e| rpc_error(e, self.options.call_timeout))?
     }
 }
 
@@ -119,13 +134,13 @@ fn deadline(options: &Options) -> context::Context {
 }
 
 /// Maps a transport failure onto the categories.
-fn rpc_error(e: RpcError, options: &Options) -> WriteError {
+fn rpc_error(e: RpcError, timeout: Duration) -> WriteError {
     match e {
         RpcError::DeadlineExceeded => WriteError::Timeout {
             message: format!(
                 "no answer within {}; a write may or may not have committed \
                  (retry it with the same idempotency key)",
-                humantime::format_duration(options.call_timeout)
+                humantime::format_duration(timeout)
             ),
         },
         other => WriteError::Unavailable {

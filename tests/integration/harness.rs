@@ -153,22 +153,28 @@ impl Env {
         }
     }
 
-    /// Kills the live arbiter with SIGKILL and waits until the lock is free.
+    /// Kills the live arbiter with SIGKILL and waits until that process is
+    /// gone (writers that retry may start the next one at once).
     pub fn kill9_arbiter(&self) {
         let pid = self.arbiter_pid().expect("an arbiter is running");
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        self.wait_lock_free(Duration::from_secs(10));
-    }
-
-    pub fn wait_lock_free(&self, within: Duration) {
-        let deadline = Instant::now() + within;
-        while lockfile::is_held(&self.paths().lock).unwrap_or(false) {
-            assert!(
-                Instant::now() < deadline,
-                "lock still held after {within:?}"
-            );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+            let gone = match status {
+                Err(_) => true,
+                Ok(s) => s
+                    .lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z')),
+            };
+            if gone {
+                return;
+            }
+            assert!(Instant::now() < deadline, "arbiter {pid} survived SIGKILL");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
     }
 
     /// A plain SQLite connection, for checking what is in the file.

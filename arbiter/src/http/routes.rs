@@ -156,7 +156,11 @@ async fn wait(State(shared): State<Arc<Shared>>, request: Request) -> Response {
         .map_or(MAX_WAIT, Duration::from_millis)
         .min(MAX_WAIT);
     let mut seq = shared.stats.subscribe_seq();
-    let reached = tokio::time::timeout(timeout, seq.wait_for(|s| *s >= parsed.seq)).await;
+    let reached = tokio::select! {
+        r = tokio::time::timeout(timeout, seq.wait_for(|s| *s >= parsed.seq)) => r,
+        // A stop must not wait out a long wait.
+        () = shared.shutdown.cancelled() => return failure(&WriteError::ShuttingDown, None),
+    };
     match reached {
         Ok(Ok(s)) => Json(serde_json::json!({ "seq": *s })).into_response(),
         Ok(Err(_)) => failure(&WriteError::ShuttingDown, None),

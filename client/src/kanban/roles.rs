@@ -291,6 +291,7 @@ fn work(ctx: &mut Ctx<'_>, task: &str, lock: &str) -> bool {
 fn die(ctx: &mut Ctx<'_>, task: &str, lock: &str, run: i64) {
     ctx.report.died = true;
     let deadline = Instant::now() + Duration::from_millis(LEASE_MS as u64 * 10);
+    let mut taken_back = false;
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
         let still_mine = ctx.board.read(
@@ -301,6 +302,7 @@ fn die(ctx: &mut Ctx<'_>, task: &str, lock: &str, run: i64) {
             ],
         );
         if matches!(still_mine.as_deref(), Ok([row]) if row.first() == Some(&Value::Integer(0))) {
+            taken_back = true;
             break;
         }
     }
@@ -309,7 +311,8 @@ fn die(ctx: &mut Ctx<'_>, task: &str, lock: &str, run: i64) {
         .write(ops::finish(task, lock, run, now_ms(), false))
     {
         Err(Refusal::Conflict) => ctx.report.caught += 1,
-        Ok(_) if ctx.stopped() => {}
+        // Never taken back (the run ended first): the claim was still ours.
+        Ok(_) if !taken_back => {}
         Ok(_) => ctx
             .report
             .errors
