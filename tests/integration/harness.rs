@@ -175,8 +175,6 @@ impl Env {
         }
     }
 
-    }
-
     /// A plain SQLite connection, for checking what is in the file.
     pub fn sqlite(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(&self.db).expect("open");
