@@ -155,13 +155,17 @@ fn summary(o: &kanban::Outcome, db: &std::path::Path) {
         println!("    {} {name}: {detail}", if *ok { "✓" } else { "✗" });
     }
     println!();
+    // The path of this very CLI, so the hint works after `cargo run` too.
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "scribe".into());
     println!("look inside (reads go straight to the file; the arbiter is stopped):");
     println!(
-        "  scribe --db {} query \"SELECT status, count(*) FROM tasks GROUP BY status\"",
+        "  {me} --db {} query \"SELECT status, count(*) FROM tasks GROUP BY status\"",
         db.display()
     );
     println!(
-        "  scribe --db {} query \"SELECT kind, count(*) FROM task_events GROUP BY kind\"",
+        "  {me} --db {} query \"SELECT kind, count(*) FROM task_events GROUP BY kind\"",
         db.display()
     );
 }
