@@ -33,7 +33,6 @@ pub fn run_batch(
         if let Some(rule) = guard::refused_text(&st.sql) {
             return Err(refused(index, rule));
         }
-        let _stale = guard.take_denial();
         let result = run_statement(conn, &st.sql, &st.params).map_err(|e| match e {
             // A denial by the authorizer surfaces as SQLITE_AUTH or, for a
             // function, as a plain error: the recorded rule tells which.

@@ -1,12 +1,11 @@
 //! Crashes and signals under load.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::harness::{stderr, stdout, wait_exit, Env, SCHEMA, SCRIBED};
+use crate::harness::{stderr, stdout, wait_exit, Env, SCHEMA};
 
 #[test]
 fn kill_9_under_load_loses_nothing_acknowledged_and_the_next_write_restarts() {
@@ -47,13 +46,7 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_the_next_write_restarts() {
 #[test]
 fn sigterm_under_load_drains_exits_zero_and_releases_everything() {
     let mut env = Env::new();
-    let mut c = env.command(SCRIBED);
-    c.arg("--db")
-        .arg(&env.db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut arbiter = c.spawn().unwrap();
-    env.wait_ready(Duration::from_secs(10));
+    let mut arbiter = env.foreground_arbiter();
     env.scribe_ok(&["exec", SCHEMA]);
     let loaders: Vec<_> = (0..4)
         .map(|w| {

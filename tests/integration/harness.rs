@@ -20,7 +20,7 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
-    children: Vec<Child>,
+    children: Vec<Option<Child>>,
 }
 
 impl Env {
@@ -83,7 +83,7 @@ impl Env {
         c.stdout(Stdio::null()).stderr(Stdio::null());
         let child = c.spawn().expect("spawn scribed");
         let pid = child.id();
-        self.children.push(child);
+        self.children.push(Some(child));
         self.wait_ready(Duration::from_secs(10));
         pid
     }
@@ -97,7 +97,7 @@ impl Env {
         c.stdout(Stdio::null()).stderr(file);
         let child = c.spawn().expect("spawn scribed");
         let pid = child.id();
-        self.children.push(child);
+        self.children.push(Some(child));
         self.wait_ready(Duration::from_secs(10));
         pid
     }
@@ -118,29 +118,30 @@ impl Env {
     /// Spawns a tracked child (killed when the test ends).
     pub fn spawn(&mut self, mut c: Command) -> usize {
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        self.children.push(c.spawn().expect("spawn"));
+        self.children.push(Some(c.spawn().expect("spawn")));
         self.children.len() - 1
     }
 
     /// Waits for a tracked child (bounded) and returns its output.
     pub fn wait(&mut self, index: usize, within: Duration) -> Output {
-        let child = &mut self.children[index];
-        let deadline = Instant::now() + within;
-        loop {
-            if child.try_wait().expect("try_wait").is_some() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                panic!("child {} did not finish within {within:?}", child.id());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let child = std::mem::replace(
-            &mut self.children[index],
-            Command::new("true").spawn().expect("placeholder"),
-        );
+        let slot = &mut self.children[index];
+        let child = slot.as_mut().expect("waited for once");
+        wait_exit(child, within);
+        let child = slot.take().expect("still there");
         child.wait_with_output().expect("output")
+    }
+
+    /// Starts `scribed` in the foreground and hands the child to the test
+    /// (to signal it and read its exit status); waits until it is ready.
+    pub fn foreground_arbiter(&self) -> Child {
+        let mut c = self.command(SCRIBED);
+        c.arg("--db")
+            .arg(&self.db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = c.spawn().expect("spawn scribed");
+        self.wait_ready(Duration::from_secs(10));
+        child
     }
 
     /// The pid of the arbiter holding the lock, if one is alive.
@@ -192,7 +193,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        for c in &mut self.children {
+        for c in self.children.iter_mut().flatten() {
             let _ = c.kill();
             let _ = c.wait();
         }

@@ -1,6 +1,5 @@
 //! One arbiter per database, recovery after a crash, reads without one.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -98,13 +97,7 @@ fn an_arbiter_that_cannot_start_fails_fast_with_the_reason() {
 #[test]
 fn sigterm_drains_and_exits_cleanly() {
     let env = Env::new();
-    let mut c = env.command(SCRIBED);
-    c.arg("--db")
-        .arg(&env.db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut arbiter = c.spawn().unwrap();
-    env.wait_ready(Duration::from_secs(10));
+    let mut arbiter = env.foreground_arbiter();
     env.scribe_ok(&["exec", SCHEMA]);
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('x', 1)"]);
     kill(Pid::from_raw(arbiter.id() as i32), Signal::SIGTERM).unwrap();

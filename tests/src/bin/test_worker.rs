@@ -72,18 +72,20 @@ fn main() -> ExitCode {
     }
 }
 
-async fn torture(paths: &Paths, tag: &str, log: &Path, stop: &Path) -> ExitCode {
-    use std::io::Write as _;
-    let mut log = match std::fs::OpenOptions::new()
+/// Opens a log of acknowledged ids for appending (says why when it cannot).
+fn open_log(path: &Path) -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("log: {e}");
-            return ExitCode::from(2);
-        }
+        .open(path)
+        .map_err(|e| eprintln!("log {}: {e}", path.display()))
+        .ok()
+}
+
+async fn torture(paths: &Paths, tag: &str, log: &Path, stop: &Path) -> ExitCode {
+    use std::io::Write as _;
+    let Some(mut log) = open_log(log) else {
+        return ExitCode::from(2);
     };
     let options = Options::default();
     let client = loop {
@@ -125,16 +127,8 @@ async fn torture(paths: &Paths, tag: &str, log: &Path, stop: &Path) -> ExitCode 
 
 async fn load(paths: &Paths, tag: &str, rows: u64, log: &Path) -> ExitCode {
     use std::io::Write as _;
-    let mut log = match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("log: {e}");
-            return ExitCode::from(2);
-        }
+    let Some(mut log) = open_log(log) else {
+        return ExitCode::from(2);
     };
     let options = Options::default();
     let mut client: Option<Client> = None;
