@@ -74,6 +74,21 @@ pub struct Args {
     /// Most connections served at once; more are closed at accept.
     #[arg(long, default_value_t = crate::config::MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Most connections one process may hold; more are refused (named as
+    /// such to the caller).
+    #[arg(long, default_value_t = crate::config::MAX_PEER_CONNECTIONS)]
+    pub max_peer_connections: usize,
+    /// Most bytes all requests in flight may hold together (a request
+    /// costs at most twice its size plus 32 bytes per parameter value).
+    #[arg(long, default_value_t = crate::inflight::MAX_INFLIGHT_BYTES)]
+    pub max_inflight_bytes: u64,
+    /// Longest string or blob SQLite may make on the writer
+    /// (SQLITE_LIMIT_LENGTH): one heavy call cannot outrun the budget.
+    #[arg(long, default_value_t = crate::config::MAX_VALUE_BYTES)]
+    pub max_value_bytes: u64,
+    /// Most heap SQLite may use in the arbiter (0: no limit).
+    #[arg(long, default_value_t = crate::config::MAX_HEAP_BYTES)]
+    pub max_heap: u64,
     /// A connection with no request for this long is closed (its client
     /// reconnects when it needs to).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
@@ -93,6 +108,9 @@ pub struct Args {
     /// Most parameters of one statement.
     #[arg(long, default_value_t = limits::MAX_PARAMS as u64)]
     pub max_params: u64,
+    /// Most parameter values in one batch, all statements together.
+    #[arg(long, default_value_t = limits::MAX_VALUES as u64)]
+    pub max_values: u64,
 }
 
 /// Reads `<db>.scribe.conf` into command-line arguments.
@@ -200,6 +218,10 @@ pub fn main_with(cli: Vec<String>) -> ExitCode {
     config.allowed_uids.extend(args.allow_uids);
     config.socket_group = args.socket_group;
     config.max_connections = args.max_connections.max(1);
+    config.max_peer_connections = args.max_peer_connections.max(1);
+    config.max_inflight_bytes = args.max_inflight_bytes.max(64 * 1024 * 1024);
+    config.max_value_bytes = args.max_value_bytes.clamp(1024, i32::MAX as u64);
+    config.max_heap_bytes = args.max_heap;
     config.idle_timeout = args.idle_timeout;
     config.hello_timeout = args.hello_timeout;
     config.limits = limits::Limits {
@@ -207,6 +229,7 @@ pub fn main_with(cli: Vec<String>) -> ExitCode {
         max_statements: args.max_statements,
         max_sql_bytes: args.max_sql_bytes,
         max_params: args.max_params,
+        max_values: args.max_values,
     }
     .clamped();
     match daemon::run(config) {

@@ -33,6 +33,15 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default most connections served at once (each costs a task and two
 /// small buffers; beyond it connections are closed at accept).
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Default most connections one peer process may hold (a quarter of the
+/// total): one process cannot take every place.
+pub const MAX_PEER_CONNECTIONS: usize = 256;
+/// Default longest string or blob SQLite will make on the writer
+/// (`SQLITE_LIMIT_LENGTH`).
+pub const MAX_VALUE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default most heap SQLite may use in the arbiter
+/// (`sqlite3_hard_heap_limit64`; 0 for none).
+pub const MAX_HEAP_BYTES: u64 = 512 * 1024 * 1024;
 /// Default time a connection may stay silent before it is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Time a new connection has to say hello.
@@ -77,9 +86,18 @@ pub struct Config {
     pub socket_group: Option<String>,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// Most connections one peer process may hold.
+    pub max_peer_connections: usize,
+    /// Most bytes all requests in flight may hold.
+    pub max_inflight_bytes: u64,
+    /// Longest string or blob the writer connection makes.
+    pub max_value_bytes: u64,
+    /// Most heap SQLite may use in the arbiter (0: no limit).
+    pub max_heap_bytes: u64,
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
-    /// A new connection must say hello within this.
+    /// A new connection must say hello (an HTTP request its head, and then
+    /// its body) within this.
     pub hello_timeout: Duration,
     /// Request limits (announced at hello).
     pub limits: scribe_protocol::limits::Limits,
@@ -103,6 +121,10 @@ impl Config {
             extensions: Vec::new(),
             socket_group: None,
             max_connections: MAX_CONNECTIONS,
+            max_peer_connections: MAX_PEER_CONNECTIONS,
+            max_inflight_bytes: crate::inflight::MAX_INFLIGHT_BYTES,
+            max_value_bytes: MAX_VALUE_BYTES,
+            max_heap_bytes: MAX_HEAP_BYTES,
             idle_timeout: IDLE_TIMEOUT,
             hello_timeout: HELLO_TIMEOUT,
             limits: scribe_protocol::limits::Limits::default(),

@@ -1,21 +1,20 @@
 //! The one funnel that opens the writer connection.
 //!
 //! Order matters and is the point: `busy_timeout` first (every later
-//! statement may need it), then WAL (set once, here, by the only writer),
-//! then `synchronous`, then scribe's own tables in one IMMEDIATE
-//! transaction. The socket is bound only after this returns.
+//! statement may need it), the connection's limits (value size, no
+//! attached databases, defensive mode), the operator's settings, then WAL
+//! (set once, here, by the only writer), then `synchronous`, then scribe's
+//! own tables (created or upgraded in one IMMEDIATE transaction, see
+//! [`crate::schema`]). The socket is bound only after this returns.
 
 use rusqlite::{Connection, OpenFlags};
 
 use crate::budget::Budget;
 use crate::config::{Config, BUSY_TIMEOUT};
 use crate::error::Error;
+use crate::fileid::FileId;
 use crate::group::Session;
 use crate::guard::Guard;
-use crate::requests;
-
-/// The table holding scribe's counters; `seq` is the commit sequence.
-pub const META_TABLE: &str = "_scribe_meta";
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 512;
@@ -28,6 +27,26 @@ fn load_extension(conn: &Connection, path: &std::path::Path) -> rusqlite::Result
         let _guard = rusqlite::LoadExtensionGuard::new(conn)?;
         conn.load_extension(path, None::<&str>)
     }
+}
+
+/// Bounds what one statement can cost, so the batch budget holds for a
+/// single heavy call too (`randomblob(1e9)` is one step of SQLite's
+/// machine, invisible to the progress handler): no string or blob longer
+/// than `--max-value-bytes`, no attached database, no writes to the
+/// schema tables by any pragma. The heap limit (`--max-heap`) is set once
+/// for the process, which holds only the writer and the checkpointer.
+fn limit(conn: &Connection, config: &Config) -> rusqlite::Result<()> {
+    use rusqlite::config::DbConfig;
+    use rusqlite::limits::Limit;
+    let value = i32::try_from(config.max_value_bytes).unwrap_or(i32::MAX);
+    conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, value)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    // SAFETY: a process-wide setting with no pointer arguments.
+    unsafe {
+        rusqlite::ffi::sqlite3_hard_heap_limit64(config.max_heap_bytes as i64);
+    }
+    Ok(())
 }
 
 /// Opens (creating if needed) the database for writing; returns the
@@ -49,6 +68,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    limit(&conn, config).map_err(open_err)?;
     // The operator's settings, before anything else may depend on them.
     for (name, value) in &config.pragmas {
         conn.pragma_update(None, name, value)
@@ -86,29 +106,28 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     {
         crate::checkpoint::install_reset_hook(&mut conn).map_err(open_err)?;
     }
-    conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE;
-         CREATE TABLE IF NOT EXISTS {META_TABLE}(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-         INSERT OR IGNORE INTO {META_TABLE}(key, value) VALUES('seq', 0);
-         {}
-         COMMIT;",
-        requests::SCHEMA
-    ))
-    .map_err(open_err)?;
+    crate::schema::ensure(&conn, path)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let own = crate::schema::Own::random();
     let seq: i64 = conn
         .query_row(
-            &format!("SELECT value FROM {META_TABLE} WHERE key='seq'"),
+            "SELECT value FROM main._scribe_meta WHERE key='seq'",
             [],
             |r| r.get(0),
         )
         .map_err(open_err)?;
+    let keys = crate::requests::count(&conn, &own).map_err(open_err)?;
+    let file = FileId::of(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let guard = Guard::install(&mut conn).map_err(open_err)?;
     let budget = Budget::install(&mut conn, config.batch_budget).map_err(open_err)?;
     let session = Session {
         conn,
         guard,
         budget,
+        own,
+        file: (path.clone(), file),
+        keys,
+        max_keys: config.retention.max_keys,
     };
     Ok((session, u64::try_from(seq).unwrap_or(0)))
 }

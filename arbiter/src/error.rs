@@ -39,6 +39,32 @@ pub enum Error {
         /// The mode SQLite reported.
         mode: String,
     },
+    /// The database was written by a newer scribe.
+    #[error(
+        "database {path} was written by a newer scribe (scribe's tables are at version \
+         {found}; this arbiter knows versions up to {known}): run the newer scribed"
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The version found.
+        found: i64,
+        /// The newest version this release knows.
+        known: i64,
+    },
+    /// Creating or upgrading scribe's own tables failed; nothing changed.
+    #[error(
+        "cannot create or upgrade scribe's tables in {path} (step from version {from}): {source}"
+    )]
+    Schema {
+        /// The database file.
+        path: PathBuf,
+        /// The version the failing step started from (-1: reading or
+        /// recording the version).
+        from: i64,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
     /// The socket could not be bound.
     #[error("cannot bind socket {path}: {source}")]
     Bind {

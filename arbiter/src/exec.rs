@@ -8,7 +8,7 @@ use scribe_protocol::limits::MAX_RESULT_BYTES;
 use scribe_protocol::{Batch, Params, StatementResult, WriteError};
 use scribe_reader::values;
 
-use crate::guard::{self, Guard};
+use crate::guard::Guard;
 
 /// SQLite's generic error code.
 const SQLITE_ERROR: i32 = 1;
@@ -30,15 +30,23 @@ pub fn run_batch(
     reset_last_insert_rowid(conn);
     for (i, st) in batch.statements.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        if let Some(rule) = guard::refused_text(&st.sql) {
-            return Err(refused(index, rule));
-        }
         let result = run_statement(conn, &st.sql, &st.params).map_err(|e| match e {
             // A denial by the authorizer surfaces as SQLITE_AUTH or, for a
             // function, as a plain error: the recorded rule tells which.
             Failure::Sqlite(e) => match guard.take_denial() {
                 Some(rule) => refused(index, rule),
+                None if is_vacuum(conn, &st.sql) => refused(
+                    index,
+                    "VACUUM and VACUUM INTO are not allowed in a batch: the arbiter owns the \
+                     database file"
+                        .into(),
+                ),
                 None => sql_error(index, e),
+            },
+            Failure::Empty => WriteError::Sql {
+                statement: Some(index),
+                code: SQLITE_ERROR,
+                message: "the statement holds no SQL (it is empty, or only comments)".into(),
             },
             Failure::TooBig => refused(
                 index,
@@ -66,13 +74,34 @@ pub fn run_batch(
 
 fn refused(index: u32, rule: String) -> WriteError {
     WriteError::Refused {
-        reason: format!("statement {index}: {rule}"),
+        statement: Some(index),
+        reason: rule,
     }
+}
+
+/// Whether SQLite compiles `sql` to a VACUUM (SQLite decides, not the
+/// text: comments, case and spacing do not matter). Asked only after a
+/// statement failed, since SQLite itself refuses VACUUM inside the
+/// arbiter's transaction.
+fn is_vacuum(conn: &Connection, sql: &str) -> bool {
+    let Ok(mut explain) = conn.prepare(&format!("EXPLAIN {sql}")) else {
+        return false;
+    };
+    let Ok(mut rows) = explain.query([]) else {
+        return false;
+    };
+    while let Ok(Some(row)) = rows.next() {
+        if row.get_ref(1).ok().and_then(|v| v.as_str().ok()) == Some("Vacuum") {
+            return true;
+        }
+    }
+    false
 }
 
 enum Failure {
     Sqlite(rusqlite::Error),
     TooBig,
+    Empty,
 }
 
 impl From<rusqlite::Error> for Failure {
@@ -87,6 +116,10 @@ fn run_statement(
     params: &Params,
 ) -> Result<StatementResult, Failure> {
     let mut stmt = conn.prepare_cached(sql)?;
+    // SQLite prepares empty or comment-only text to no statement at all.
+    if stmt.column_count() == 0 && stmt.readonly() && stmt.expanded_sql().is_none() {
+        return Err(Failure::Empty);
+    }
     values::bind(&mut stmt, params)?;
     values::run(conn, &mut stmt, MAX_RESULT_BYTES)?.ok_or(Failure::TooBig)
 }

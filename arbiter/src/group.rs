@@ -5,8 +5,10 @@ use scribe_protocol::{Receipt, WriteError};
 
 use crate::budget::Budget;
 use crate::exec::{run_batch, sql_error};
-use crate::guard::{own, Guard};
+use crate::fileid::FileId;
+use crate::guard::Guard;
 use crate::requests;
+use crate::schema::Own;
 
 /// A batch as the writer sees it.
 #[derive(Debug)]
@@ -26,10 +28,14 @@ pub enum Attempt {
     /// Committed (or rolled back when nothing was new): one outcome per
     /// batch, and the seq of the commit.
     Done {
-        /// The commit's sequence number (unchanged when nothing committed).
-        seq: u64,
+        /// The commit's sequence number (`None` when nothing committed).
+        seq: Option<u64>,
         /// New batches committed.
         fresh: u64,
+        /// Keys recorded by this commit.
+        recorded: u64,
+        /// Old keys deleted by this commit to stay under the count.
+        pruned: u64,
         /// One per batch, in order.
         outcomes: Vec<Outcome>,
     },
@@ -53,6 +59,25 @@ pub struct Session {
     pub guard: Guard,
     /// The per-batch time budget.
     pub budget: Budget,
+    /// The arbiter's own statements.
+    pub own: Own,
+    /// The database file's path and identity when it was opened.
+    pub file: (std::path::PathBuf, FileId),
+    /// Keys recorded now (kept in step with the table).
+    pub keys: u64,
+    /// Most keys kept.
+    pub max_keys: u64,
+}
+
+/// Why the database can no longer be written.
+pub fn moved(path: &std::path::Path) -> WriteError {
+    WriteError::Unavailable {
+        reason: format!(
+            "the database file {} was moved, replaced or deleted while the arbiter ran; \
+             nothing was written, and the arbiter is stopping",
+            path.display()
+        ),
+    }
 }
 
 impl Session {
@@ -65,24 +90,31 @@ impl Session {
     /// Rolls back whatever transaction is open (after an error anywhere).
     pub fn reset(&self) {
         if !self.conn.is_autocommit() {
-            let _ = self.own(own::ROLLBACK);
+            let _ = self.own(&self.own.rollback);
         }
     }
 
-    /// One attempt at committing `group`, whose commit would be `seq`.
+    /// True while the path still names the file the arbiter opened.
+    pub fn file_in_place(&self) -> bool {
+        self.file.1.is_at(&self.file.0)
+    }
+
+    /// One attempt at committing `group`.
     ///
     /// # Errors
     ///
     /// A failure of the transaction itself (BEGIN, savepoints, COMMIT):
     /// nothing of the group was committed.
-    pub fn attempt(&self, group: &[&Work], last_seq: u64) -> Result<Attempt, WriteError> {
+    pub fn attempt(&self, group: &[&Work]) -> Result<Attempt, WriteError> {
         self.reset();
-        let seq = last_seq + 1;
-        self.own(own::BEGIN).map_err(commit_error)?;
+        self.own(&self.own.begin).map_err(commit_error)?;
+        // The seq comes from the file, inside this transaction: two
+        // arbiters could never hand out one number twice.
+        let seq = self.bump_seq()?;
         let mut outcomes = Vec::with_capacity(group.len());
-        let mut fresh = 0;
+        let (mut fresh, mut recorded) = (0, 0);
         for (index, work) in group.iter().enumerate() {
-            self.own(own::SAVEPOINT).map_err(commit_error)?;
+            self.own(&self.own.savepoint).map_err(commit_error)?;
             let outcome = self.apply(work, seq);
             match &outcome {
                 Err(error) if self.conn.is_autocommit() => {
@@ -91,43 +123,62 @@ impl Session {
                         error: error.clone(),
                     })
                 }
-                Err(_) => self.own(own::ROLLBACK_TO).map_err(commit_error)?,
-                Ok(r) if !r.replayed => fresh += 1,
+                Err(_) => self.own(&self.own.rollback_to).map_err(commit_error)?,
+                Ok(r) if !r.replayed => {
+                    fresh += 1;
+                    recorded += u64::from(work.batch.key.is_some());
+                }
                 Ok(_) => {}
             }
-            self.own(own::RELEASE).map_err(commit_error)?;
+            self.own(&self.own.release).map_err(commit_error)?;
             outcomes.push(outcome);
         }
         if fresh == 0 {
-            self.own(own::ROLLBACK).map_err(commit_error)?;
+            self.own(&self.own.rollback).map_err(commit_error)?;
             return Ok(Attempt::Done {
-                seq: last_seq,
+                seq: None,
                 fresh,
+                recorded: 0,
+                pruned: 0,
                 outcomes,
             });
         }
-        let bumped = self.guard.trusted(|| {
-            self.conn
-                .prepare_cached(own::BUMP_SEQ)?
-                .execute([seq as i64])
-        });
-        match bumped {
-            Ok(1) => {}
-            Ok(n) => {
-                return Err(WriteError::Sql {
-                    statement: None,
-                    code: 1,
-                    message: format!("the commit sequence row is missing ({n} rows updated)"),
-                })
-            }
-            Err(e) => return Err(commit_error(e)),
+        let excess = (self.keys + recorded).saturating_sub(self.max_keys);
+        let pruned = self
+            .guard
+            .trusted(|| requests::prune_oldest(&self.conn, &self.own, excess))
+            .map_err(commit_error)?;
+        if !self.file_in_place() {
+            self.reset();
+            return Err(moved(&self.file.0));
         }
-        self.own(own::COMMIT).map_err(commit_error)?;
+        self.own(&self.own.commit).map_err(commit_error)?;
         Ok(Attempt::Done {
-            seq,
+            seq: Some(seq),
             fresh,
+            recorded,
+            pruned,
             outcomes,
         })
+    }
+
+    fn bump_seq(&self) -> Result<u64, WriteError> {
+        let seq: i64 = self
+            .guard
+            .trusted(|| {
+                self.conn
+                    .prepare_cached(&self.own.bump_seq)?
+                    .query_row([], |r| r.get(0))
+            })
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => WriteError::Sql {
+                    statement: None,
+                    code: rusqlite::ffi::SQLITE_CORRUPT,
+                    message: "the commit sequence row of _scribe_meta is missing".into(),
+                },
+                e => commit_error(e),
+            })?;
+        Ok(seq.max(0) as u64)
     }
 
     /// Applies one batch inside its savepoint: a replay of its key, or
@@ -135,12 +186,15 @@ impl Session {
     fn apply(&self, work: &Work, seq: u64) -> Outcome {
         let key = work.batch.key.as_deref();
         if let Some(key) = key {
-            match self.guard.trusted(|| requests::find(&self.conn, key)) {
-                Ok(Some((hash, mut receipt))) if hash == work.fingerprint => {
+            match self
+                .guard
+                .trusted(|| requests::find(&self.conn, &self.own, key))?
+            {
+                Some((hash, mut receipt)) if hash == work.fingerprint => {
                     receipt.replayed = true;
                     return Ok(receipt);
                 }
-                Ok(Some(_)) => {
+                Some(_) => {
                     return Err(WriteError::Conflict {
                         statement: None,
                         message: format!(
@@ -148,8 +202,7 @@ impl Session {
                         ),
                     })
                 }
-                Ok(None) => {}
-                Err(e) => return Err(commit_error(e)),
+                None => {}
             }
         }
         let (results, cut) = self
@@ -158,9 +211,10 @@ impl Session {
         let results = results.map_err(|e| {
             if cut {
                 WriteError::Refused {
+                    statement: None,
                     reason: format!(
                         "the batch ran past its time budget of {} (scribed --batch-budget) and \
-                         was interrupted; nothing was written",
+                         was interrupted",
                         humantime::format_duration(self.budget.limit())
                     ),
                 }
@@ -174,9 +228,9 @@ impl Session {
             replayed: false,
         };
         if let Some(key) = key {
-            self.guard
-                .trusted(|| requests::record(&self.conn, key, work.fingerprint, &receipt))
-                .map_err(commit_error)?;
+            self.guard.trusted(|| {
+                requests::record(&self.conn, &self.own, key, work.fingerprint, &receipt)
+            })?;
         }
         Ok(receipt)
     }

@@ -1,11 +1,19 @@
 //! The authorizer: SQL that would break the arrangement is refused before
 //! it runs, with the rule it broke.
 //!
-//! The arbiter owns the transaction, the connection's settings and the
-//! `_scribe_*` tables; callers own everything else (ordinary DDL included).
-//! SQLite calls the authorizer while it prepares a statement (and again if
-//! it re-prepares one after a schema change); the arbiter's own statements
-//! run with the guard lowered.
+//! The arbiter owns the transaction, the connection's settings, the
+//! `_scribe_*` objects and the `temp` schema; callers own everything else
+//! in `main` (ordinary DDL included). SQLite calls the authorizer while it
+//! prepares a statement (and again if it re-prepares one after a schema
+//! change, and for the body of every trigger a statement fires); the
+//! arbiter's own statements run with the guard lowered.
+//!
+//! Why `temp` is closed: every batch runs on one long-lived connection,
+//! and its temp schema lives as long as that connection. A temp trigger or
+//! a temp table left by one caller would fire in, or shadow a table of,
+//! every later caller's batch and the arbiter's own bookkeeping. So
+//! nothing can be created, altered or written in `temp`. The arbiter's own
+//! statements also name `main.` explicitly.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,68 +60,8 @@ const READABLE_SETTINGS: &[&str] = &[
 /// the transaction, like any other write (migrations use them).
 const WRITE_PRAGMAS: &[&str] = &["user_version", "application_id"];
 
-/// Prefix of the tables that belong to scribe.
+/// Prefix of the objects that belong to scribe.
 pub const RESERVED_PREFIX: &str = "_scribe_";
-
-/// The arbiter's own statements. They are prepared with the guard lowered
-/// and cached by their text, so a batch statement with the very same text
-/// would reuse the trusted preparation: such text is refused.
-pub mod own {
-    /// Opens a group's transaction.
-    pub const BEGIN: &str = "BEGIN IMMEDIATE";
-    /// Opens one batch's savepoint.
-    pub const SAVEPOINT: &str = "SAVEPOINT scribe_batch";
-    /// Keeps one batch's work.
-    pub const RELEASE: &str = "RELEASE scribe_batch";
-    /// Undoes one batch's work.
-    pub const ROLLBACK_TO: &str = "ROLLBACK TO scribe_batch";
-    /// Commits a group.
-    pub const COMMIT: &str = "COMMIT";
-    /// Abandons a group.
-    pub const ROLLBACK: &str = "ROLLBACK";
-    /// Stores the commit sequence in the group's transaction.
-    pub const BUMP_SEQ: &str = "UPDATE _scribe_meta SET value = ?1 WHERE key = 'seq'";
-    /// Looks up an idempotency key.
-    pub const FIND_REQUEST: &str = "SELECT hash, receipt FROM _scribe_requests WHERE key = ?1";
-    /// Records an idempotency key with its receipt.
-    pub const RECORD_REQUEST: &str = "INSERT INTO _scribe_requests(key, hash, seq, created_at, \
-                                      receipt) VALUES (?1, ?2, ?3, ?4, ?5)";
-
-    /// All of them.
-    pub const ALL: &[&str] = &[
-        BEGIN,
-        SAVEPOINT,
-        RELEASE,
-        ROLLBACK_TO,
-        COMMIT,
-        ROLLBACK,
-        BUMP_SEQ,
-        FIND_REQUEST,
-        RECORD_REQUEST,
-    ];
-}
-
-/// Rules checked on the text before SQLite sees it: the arbiter's own
-/// statement texts (see [`own`]) and `VACUUM` (which cannot run inside the
-/// arbiter's transaction and must not copy the database elsewhere).
-pub fn refused_text(sql: &str) -> Option<String> {
-    if own::ALL.contains(&sql) {
-        return Some(
-            "this exact text is one of the arbiter's own statements; transaction control and \
-             scribe's tables are not for batches"
-                .into(),
-        );
-    }
-    let head = sql.trim_start();
-    if head.len() >= 6 && head[..6].eq_ignore_ascii_case("vacuum") {
-        return Some(
-            "VACUUM and VACUUM INTO are not allowed in a batch: the arbiter owns the \
-             database file"
-                .into(),
-        );
-    }
-    None
-}
 
 /// Handle to the installed authorizer.
 #[derive(Clone, Debug, Default)]
@@ -160,10 +108,42 @@ impl Guard {
     }
 }
 
+fn reserved(name: &str) -> bool {
+    name.len() >= RESERVED_PREFIX.len()
+        && name.as_bytes()[..RESERVED_PREFIX.len()].eq_ignore_ascii_case(RESERVED_PREFIX.as_bytes())
+}
+
+fn owned_by_scribe(name: &str) -> Option<String> {
+    reserved(name).then(|| {
+        format!(
+            "{name} belongs to scribe: objects named {RESERVED_PREFIX}* cannot be written, \
+             created, altered or dropped, nor given triggers or indexes"
+        )
+    })
+}
+
+const TEMP_RULE: &str = "the temp schema is closed: every batch shares the arbiter's one \
+                         connection, so a temp table, view, index or trigger would outlive the \
+                         batch and reach every later caller's; create it in main instead";
+
 /// The rule `ctx` breaks, if any.
 fn rule_broken(ctx: &AuthContext<'_>) -> Option<String> {
-    let reserved = |t: &str| t.to_ascii_lowercase().starts_with(RESERVED_PREFIX);
+    if ctx
+        .database_name
+        .is_some_and(|d| d.eq_ignore_ascii_case("temp"))
+        && writes(&ctx.action)
+    {
+        return Some(TEMP_RULE.into());
+    }
     match ctx.action {
+        AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateTempView { .. }
+        | AuthAction::DropTempIndex { .. }
+        | AuthAction::DropTempTable { .. }
+        | AuthAction::DropTempTrigger { .. }
+        | AuthAction::DropTempView { .. } => Some(TEMP_RULE.into()),
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Some(
             "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not allowed \
              in a batch: the arbiter owns transactions, and a batch is already atomic"
@@ -175,20 +155,7 @@ fn rule_broken(ctx: &AuthContext<'_>) -> Option<String> {
         AuthAction::Pragma {
             pragma_name,
             pragma_value,
-        } => {
-            let name = pragma_name.to_ascii_lowercase();
-            let name_is = |list: &[&str]| list.contains(&name.as_str());
-            let allowed = name_is(INTROSPECTION_PRAGMAS)
-                || name_is(WRITE_PRAGMAS)
-                || (pragma_value.is_none() && name_is(READABLE_SETTINGS));
-            (!allowed).then(|| {
-                format!(
-                    "PRAGMA {name}{} is not allowed in a batch: the writer connection's \
-                     settings belong to the operator (scribed --pragma NAME=VALUE)",
-                    pragma_value.map(|v| format!("={v}")).unwrap_or_default()
-                )
-            })
-        }
+        } => pragma_rule(pragma_name, pragma_value),
         AuthAction::Function { function_name }
             if function_name.eq_ignore_ascii_case("load_extension") =>
         {
@@ -198,130 +165,79 @@ fn rule_broken(ctx: &AuthContext<'_>) -> Option<String> {
                     .into(),
             )
         }
+        AuthAction::CreateIndex {
+            index_name: a,
+            table_name: b,
+        }
+        | AuthAction::DropIndex {
+            index_name: a,
+            table_name: b,
+        }
+        | AuthAction::CreateTrigger {
+            trigger_name: a,
+            table_name: b,
+        }
+        | AuthAction::DropTrigger {
+            trigger_name: a,
+            table_name: b,
+        }
+        | AuthAction::CreateVtable {
+            table_name: a,
+            module_name: b,
+        }
+        | AuthAction::DropVtable {
+            table_name: a,
+            module_name: b,
+        } => owned_by_scribe(a).or_else(|| owned_by_scribe(b)),
         AuthAction::Insert { table_name }
         | AuthAction::Update { table_name, .. }
         | AuthAction::Delete { table_name }
         | AuthAction::DropTable { table_name }
         | AuthAction::AlterTable { table_name, .. }
-        | AuthAction::CreateIndex { table_name, .. }
-        | AuthAction::DropIndex { table_name, .. }
-        | AuthAction::CreateTrigger { table_name, .. }
-        | AuthAction::DropTrigger { table_name, .. }
         | AuthAction::CreateTable { table_name }
-        | AuthAction::CreateVtable { table_name, .. }
-            if reserved(table_name) =>
-        {
-            Some(format!(
-                "table {table_name} belongs to scribe: tables named {RESERVED_PREFIX}* cannot \
-                 be written, created, altered or dropped by a batch"
-            ))
+        | AuthAction::CreateView {
+            view_name: table_name,
         }
+        | AuthAction::DropView {
+            view_name: table_name,
+        }
+        | AuthAction::Reindex {
+            index_name: table_name,
+        }
+        | AuthAction::Analyze { table_name } => owned_by_scribe(table_name),
         _ => None,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn guarded() -> (Connection, Guard) {
-        let mut c = Connection::open_in_memory().unwrap();
-        c.execute_batch("CREATE TABLE _scribe_meta(k, v); CREATE TABLE t(x)")
-            .unwrap();
-        let g = Guard::install(&mut c).unwrap();
-        (c, g)
-    }
-
-    fn refused(c: &Connection, g: &Guard, sql: &str) -> String {
-        match c.prepare(sql) {
-            Ok(_) => panic!("{sql} was allowed"),
-            Err(_) => g.take_denial().unwrap_or_else(|| panic!("{sql}: no rule")),
-        }
-    }
-
-    #[test]
-    fn refuses_what_breaks_the_arrangement() {
-        let (c, g) = guarded();
-        for sql in ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT a", "RELEASE a"] {
-            assert!(
-                refused(&c, &g, sql).contains("transaction control"),
-                "{sql}"
-            );
-        }
-        assert!(refused(&c, &g, "ATTACH 'x.db' AS x").contains("ATTACH"));
-        assert!(refused(&c, &g, "DETACH x").contains("ATTACH"));
-        for sql in [
-            "PRAGMA journal_mode=DELETE",
-            "PRAGMA locking_mode=EXCLUSIVE",
-            "PRAGMA synchronous=OFF",
-            "PRAGMA wal_checkpoint",
-            "PRAGMA query_only=1",
-            "PRAGMA foreign_keys=OFF",
-        ] {
-            assert!(refused(&c, &g, sql).contains("scribed --pragma"), "{sql}");
-        }
-        assert!(refused(&c, &g, "SELECT load_extension('x')").contains("load_extension"));
-        for sql in [
-            "INSERT INTO _scribe_meta VALUES (1, 2)",
-            "UPDATE _scribe_meta SET v = 1",
-            "DELETE FROM _scribe_meta",
-            "DROP TABLE _scribe_meta",
-            "CREATE TABLE _scribe_x(a)",
-            "CREATE TRIGGER tr AFTER INSERT ON _scribe_meta BEGIN SELECT 1; END",
-            "CREATE INDEX i ON _scribe_meta(k)",
-        ] {
-            assert!(refused(&c, &g, sql).contains("belongs to scribe"), "{sql}");
-        }
-    }
-
-    #[test]
-    fn a_trigger_cannot_reach_the_reserved_tables() {
-        let (c, g) = guarded();
-        // SQLite checks a trigger's body when a statement that fires it is
-        // prepared: the statement is refused.
-        c.execute_batch(
-            "CREATE TRIGGER sneaky AFTER INSERT ON t BEGIN UPDATE _scribe_meta SET v = 0; END",
-        )
-        .unwrap();
-        assert!(c.prepare("INSERT INTO t VALUES (1)").is_err());
-        assert!(g.take_denial().unwrap().contains("belongs to scribe"));
-    }
-
-    #[test]
-    fn allows_ordinary_work() {
-        let (c, g) = guarded();
-        c.execute_batch(
-            "CREATE TABLE u(a INTEGER PRIMARY KEY, b TEXT);
-             CREATE INDEX ub ON u(b);
-             CREATE VIEW v AS SELECT * FROM u;
-             CREATE TRIGGER tu AFTER INSERT ON u BEGIN INSERT INTO t VALUES (new.a); END;
-             INSERT INTO u(b) VALUES ('x');
-             ALTER TABLE u ADD COLUMN c;
-             PRAGMA user_version = 3;
-             DROP VIEW v;
-             SELECT * FROM _scribe_meta;",
-        )
-        .unwrap_or_else(|e| panic!("{e}: {:?}", g.take_denial()));
-        c.prepare("PRAGMA table_info(u)").unwrap();
-        c.prepare("PRAGMA user_version").unwrap();
-        c.prepare("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r").unwrap();
-        assert_eq!(g.take_denial(), None);
-    }
-
-    #[test]
-    fn own_statements_and_vacuum_are_refused_by_text() {
-        assert!(refused_text("SAVEPOINT scribe_batch").is_some());
-        assert!(refused_text(own::RECORD_REQUEST).is_some());
-        assert!(refused_text("  vacuum into '/tmp/copy.db'").is_some());
-        assert!(refused_text("VACUUM").is_some());
-        assert!(refused_text("SELECT 'vacuum'").is_none());
-    }
-
-    #[test]
-    fn trusted_code_passes() {
-        let (c, g) = guarded();
-        g.trusted(|| c.execute_batch("BEGIN; UPDATE _scribe_meta SET v = 1; COMMIT"))
-            .unwrap();
-        assert!(c.prepare("BEGIN").is_err(), "the guard is back up");
-    }
+/// Whether an action changes something (in the schema it names).
+fn writes(action: &AuthAction<'_>) -> bool {
+    !matches!(
+        action,
+        AuthAction::Read { .. }
+            | AuthAction::Select
+            | AuthAction::Function { .. }
+            | AuthAction::Recursive
+            | AuthAction::Pragma { .. }
+            | AuthAction::Transaction { .. }
+            | AuthAction::Savepoint { .. }
+    )
 }
+
+fn pragma_rule(pragma_name: &str, pragma_value: Option<&str>) -> Option<String> {
+    let name = pragma_name.to_ascii_lowercase();
+    let name_is = |list: &[&str]| list.contains(&name.as_str());
+    let allowed = name_is(INTROSPECTION_PRAGMAS)
+        || name_is(WRITE_PRAGMAS)
+        || (pragma_value.is_none() && name_is(READABLE_SETTINGS));
+    (!allowed).then(|| {
+        format!(
+            "PRAGMA {name}{} is not allowed in a batch: the writer connection's settings \
+             belong to the operator (scribed --pragma NAME=VALUE)",
+            pragma_value.map(|v| format!("={v}")).unwrap_or_default()
+        )
+    })
+}
+
+#[cfg(test)]
+#[path = "guard_tests.rs"]
+mod tests;

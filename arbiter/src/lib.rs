@@ -10,6 +10,8 @@
 //! - [`config`]: everything the arbiter is told, in one struct.
 //! - [`daemon`]: the arbiter's life in order: lock, open, bind, serve, drain.
 //! - [`db`]: the one funnel that opens the read-write connection.
+//! - [`schema`]: scribe's own tables, their version and upgrade steps, and
+//!   the texts of the arbiter's own statements.
 //! - [`guard`]: the authorizer: SQL that would break the arrangement is refused.
 //! - [`exec`]: runs one batch's statements on that connection.
 //! - [`writer`]: the writer thread and its bounded queue.
@@ -18,11 +20,17 @@
 //! - [`checkpoint`]: PASSIVE checkpoints off the writer's thread.
 //! - [`budget`]: the per-batch time budget (progress handler).
 //! - [`stats`]: counters behind `status`.
-//! - [`socket`]: binds the RPC socket atomically with mode 0600.
-//! - [`service`]: the RPC handlers (thin: they enqueue and await).
-//! - [`closing`]: a transport whose read side ends at shutdown.
-//! - [`http`]: HTTP/1.1 + JSON on a second socket, onto the same queue.
-//! - [`server`]: the accept loop, `run(listener, shutdown)`.
+//! - [`fileid`]: a file's identity, to notice a path that changed under us.
+//! - [`socket`]: binds a socket atomically with mode 0600, keeps it in place.
+//! - [`state`]: the shared state both adapters and the daemon see.
+//! - [`peers`]: who may hold a connection, and how many.
+//! - [`inflight`]: the memory all requests in flight may hold.
+//! - [`watch`]: the writer, idleness, the tick, the database and lock files.
+//! - [`rpc`]: the RPC adapter's accept loop; [`service`] its handlers;
+//!   [`closing`] a transport whose read side ends at shutdown.
+//! - [`http`]: the HTTP adapter: HTTP/1.1 + JSON on a second socket.
+//! - [`server`]: `run(listeners, shared, shutdown)`: both adapters, then
+//!   the drain.
 //! - [`error`]: this crate's error.
 
 pub mod budget;
@@ -34,14 +42,21 @@ pub mod daemon;
 pub mod db;
 pub mod error;
 pub mod exec;
+pub mod fileid;
 pub mod group;
 pub mod guard;
 pub mod http;
+pub mod inflight;
+pub mod peers;
 pub mod requests;
+pub mod rpc;
+pub mod schema;
 pub mod server;
 pub mod service;
 pub mod socket;
+pub mod state;
 pub mod stats;
+pub mod watch;
 pub mod writer;
 
 pub use config::{Config, Synchronous};

@@ -3,29 +3,27 @@
 //!
 //! Retention: a key is kept for at least the retention window (default
 //! 24 h) unless more than the retention count (default 100,000) are
-//! stored, in which case the oldest go first. Pruning runs when the writer
-//! is idle, at most once a minute, deleting at most [`PRUNE_CHUNK`] keys
-//! at a time, so it never sits on the hot path.
+//! stored, in which case the oldest go first. The count holds under any
+//! load: a group that takes the table past it deletes the excess, oldest
+//! first, in its own transaction. Keys past the window go on the
+//! housekeeping tick, [`PRUNE_STEP`] at a time. Keys are stored in
+//! insertion order (the rowid), so both deletions take the front of one
+//! b-tree.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bincode::Options as _;
 use rusqlite::{Connection, OptionalExtension};
-use scribe_protocol::Receipt;
+use scribe_protocol::{Receipt, WriteError};
 
-use crate::guard::own;
+use crate::schema::Own;
 
-/// The table, created at open. One b-tree keyed by the key (no rowid, no
-/// second index): a recorded key costs one page per group, not three.
-/// Pruning scans it, off the hot path.
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _scribe_requests(
-    key TEXT PRIMARY KEY,
-    hash INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    receipt BLOB NOT NULL) WITHOUT ROWID;";
+/// Most keys deleted by one housekeeping pass.
+pub const PRUNE_STEP: u64 = 1024;
 
-/// Most keys deleted by one pruning pass.
-pub const PRUNE_CHUNK: u64 = 10_000;
+/// Receipt encodings: the first byte of a stored receipt.
+const FORMAT_V0: u8 = 0;
+const FORMAT_V1: u8 = 1;
 
 /// How long and how many keys are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,71 +43,180 @@ impl Default for Retention {
     }
 }
 
-fn now_s() -> i64 {
+/// Unix seconds now.
+pub fn now_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A stored receipt that cannot be read back: the record is damaged.
+fn unreadable(key: &str, why: &str) -> WriteError {
+    WriteError::Sql {
+        statement: None,
+        code: rusqlite::ffi::SQLITE_CORRUPT,
+        message: format!(
+            "the receipt stored for idempotency key {key:?} cannot be decoded ({why})"
+        ),
+    }
+}
+
+/// Encodes a receipt for storage.
+///
+/// # Errors
+///
+/// When the receipt cannot be encoded (never stored as an empty blob).
+pub fn encode(key: &str, receipt: &Receipt) -> Result<Vec<u8>, WriteError> {
+    let mut out = vec![FORMAT_V1];
+    bincode::DefaultOptions::new()
+        .serialize_into(&mut out, receipt)
+        .map_err(|e| WriteError::Sql {
+            statement: None,
+            code: rusqlite::ffi::SQLITE_ERROR,
+            message: format!("cannot encode the receipt of idempotency key {key:?}: {e}"),
+        })?;
+    Ok(out)
+}
+
+/// Decodes a stored receipt (either format).
+///
+/// # Errors
+///
+/// When the blob is damaged or of an unknown format.
+pub fn decode(key: &str, blob: &[u8]) -> Result<Receipt, WriteError> {
+    match blob.split_first() {
+        Some((&FORMAT_V1, rest)) => bincode::DefaultOptions::new()
+            .deserialize(rest)
+            .map_err(|e| unreadable(key, &e.to_string())),
+        // scribe 0.1.0 stored bincode's legacy encoding.
+        Some((&FORMAT_V0, rest)) => {
+            bincode::deserialize(rest).map_err(|e| unreadable(key, &e.to_string()))
+        }
+        Some((f, _)) => Err(unreadable(key, &format!("unknown format {f}"))),
+        None => Err(unreadable(key, "empty")),
+    }
 }
 
 /// The stored fingerprint and receipt of `key`, if any.
 ///
 /// # Errors
 ///
-/// SQLite's error.
-pub fn find(conn: &Connection, key: &str) -> rusqlite::Result<Option<(u64, Receipt)>> {
+/// SQLite's error, or a receipt that cannot be decoded.
+pub fn find(conn: &Connection, own: &Own, key: &str) -> Result<Option<(u64, Receipt)>, WriteError> {
     let row: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached(own::FIND_REQUEST)?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    Ok(row.and_then(|(hash, blob)| {
-        let receipt: Receipt = bincode::deserialize(&blob).ok()?;
-        Some((hash as u64, receipt))
-    }))
+        .prepare_cached(&own.find_request)
+        .and_then(|mut s| {
+            s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(crate::group::commit_error)?;
+    match row {
+        None => Ok(None),
+        Some((hash, blob)) => Ok(Some((hash as u64, decode(key, &blob)?))),
+    }
 }
 
 /// Records `key` with the batch's fingerprint and receipt.
 ///
 /// # Errors
 ///
-/// SQLite's error.
-pub fn record(conn: &Connection, key: &str, hash: u64, receipt: &Receipt) -> rusqlite::Result<()> {
-    let blob = bincode::serialize(receipt).unwrap_or_default();
-    conn.prepare_cached(own::RECORD_REQUEST)?
-        .execute(rusqlite::params![
-            key,
-            hash as i64,
-            receipt.seq as i64,
-            now_s(),
-            blob
-        ])
+/// SQLite's error, or a receipt that cannot be encoded.
+pub fn record(
+    conn: &Connection,
+    own: &Own,
+    key: &str,
+    hash: u64,
+    receipt: &Receipt,
+) -> Result<(), WriteError> {
+    let blob = encode(key, receipt)?;
+    conn.prepare_cached(&own.record_request)
+        .and_then(|mut s| {
+            s.execute(rusqlite::params![
+                key,
+                hash as i64,
+                receipt.seq as i64,
+                now_s(),
+                blob
+            ])
+        })
         .map(drop)
+        .map_err(crate::group::commit_error)
 }
 
-/// Deletes keys past the retention rule, at most [`PRUNE_CHUNK`] of them;
-/// returns how many. Runs its own transaction.
+/// How many keys are stored.
 ///
 /// # Errors
 ///
 /// SQLite's error.
-pub fn prune(conn: &Connection, retention: Retention) -> rusqlite::Result<u64> {
-    let cutoff = now_s() - retention.window.as_secs() as i64;
+pub fn count(conn: &Connection, own: &Own) -> rusqlite::Result<u64> {
+    conn.prepare_cached(&own.count_requests)?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .map(|n| n.max(0) as u64)
+}
+
+/// Deletes the oldest `n` keys (inside the caller's transaction);
+/// returns how many went.
+///
+/// # Errors
+///
+/// SQLite's error.
+pub fn prune_oldest(conn: &Connection, own: &Own, n: u64) -> rusqlite::Result<u64> {
+    if n == 0 {
+        return Ok(0);
+    }
+    conn.prepare_cached(&own.prune_oldest)?
+        .execute([n as i64])
+        .map(|d| d as u64)
+}
+
+/// Deletes up to [`PRUNE_STEP`] keys older than the window, in its own
+/// transaction; returns how many went. Costs one index-free look at the
+/// oldest key when there is nothing to do.
+///
+/// # Errors
+///
+/// SQLite's error.
+pub fn prune_aged(conn: &Connection, own: &Own, window: Duration) -> rusqlite::Result<u64> {
+    let cutoff = now_s() - window.as_secs() as i64;
+    let oldest: Option<i64> = conn
+        .prepare_cached(&own.oldest_request)?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if oldest.is_none_or(|t| t >= cutoff) {
+        return Ok(0);
+    }
     let tx = conn.unchecked_transaction()?;
-    let old = tx.execute(
-        "DELETE FROM _scribe_requests WHERE key IN \
-         (SELECT key FROM _scribe_requests WHERE created_at < ?1 LIMIT ?2)",
-        rusqlite::params![cutoff, PRUNE_CHUNK as i64],
-    )?;
-    let count: i64 = tx.query_row("SELECT count(*) FROM _scribe_requests", [], |r| r.get(0))?;
-    let excess = (count - retention.max_keys as i64).clamp(0, PRUNE_CHUNK as i64);
-    let over = if excess > 0 {
-        tx.execute(
-            "DELETE FROM _scribe_requests WHERE key IN \
-             (SELECT key FROM _scribe_requests ORDER BY created_at, seq LIMIT ?1)",
-            [excess],
-        )?
-    } else {
-        0
-    };
+    let n = tx
+        .prepare_cached(&own.prune_before)?
+        .execute(rusqlite::params![cutoff, PRUNE_STEP as i64])?;
     tx.commit()?;
-    Ok((old + over) as u64)
+    Ok(n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scribe_protocol::StatementResult;
+
+    #[test]
+    fn receipts_round_trip_and_damage_is_an_error() {
+        let r = Receipt {
+            seq: 7,
+            results: vec![StatementResult {
+                rows_affected: 1,
+                last_insert_rowid: 42,
+                ..Default::default()
+            }],
+            replayed: false,
+        };
+        let blob = encode("k", &r).unwrap();
+        assert_eq!(decode("k", &blob).unwrap(), r);
+        let mut old = vec![FORMAT_V0];
+        old.extend(bincode::serialize(&r).unwrap());
+        assert_eq!(decode("k", &old).unwrap(), r, "0.1.0's encoding");
+        for bad in [vec![], vec![9, 1, 2], vec![FORMAT_V1, 0xff]] {
+            let e = decode("k", &bad).unwrap_err();
+            assert!(e.to_string().contains("cannot be decoded"), "{e}");
+        }
+    }
 }

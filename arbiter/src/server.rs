@@ -1,89 +1,95 @@
-//! The accept loop: `run(listener, shared)` serves until the task running
-//! it is dropped. It keeps accepting while the arbiter drains, so callers
-//! that arrive then get `ShuttingDown` (retryable), not a refused socket.
+//! Serving: the two adapters (RPC and HTTP) over the shared state, with
+//! the watchers beside them, until the shutdown future resolves or a stop
+//! is asked for; then the drain, in order.
+//!
+//! `run(listeners, shared, shutdown)`: the daemon passes SIGINT|SIGTERM as
+//! `shutdown`; tests pass their own future.
 
+use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use scribe_protocol::{transport, Arbiter};
-use tarpc::server::{BaseChannel, Channel};
-use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::{info, warn};
 
-use crate::closing::Closing;
-use crate::service::{Service, Shared};
+use crate::config::{DRAIN_BOUND, SHUTDOWN_TIMEOUT};
+use crate::socket::Listener;
+use crate::state::{Shared, StopReason};
+use crate::{http, rpc, watch};
 
-/// Accepts connections for as long as it is polled. Each connection is a
-/// task of `connections`; cancelling `closing` ends their read side.
+/// The two bound sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The RPC socket (its accepting means "ready").
+    pub rpc: Listener,
+    /// The HTTP socket.
+    pub http: Listener,
+}
+
+/// Serves until `shutdown` resolves (with why) or a stop begins another
+/// way (`stop`, idle, a failure), then drains: new writes get
+/// `ShuttingDown`, the queue is committed, the sockets are removed, and
+/// every connection answers what it has in flight. Returns how many
+/// queued writes were drained.
 pub async fn run(
-    listener: UnixListener,
+    listeners: Listeners,
     shared: Arc<Shared>,
-    connections: TaskTracker,
-    closing: CancellationToken,
-) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => accept(stream, &shared, &connections, &closing),
-            Err(e) => {
-                // Out of descriptors and the like: back off, keep serving.
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+    shutdown: impl Future<Output = StopReason>,
+) -> u64 {
+    tokio::spawn(watch::writer(shared.clone()));
+    tokio::spawn(watch::tick(shared.clone()));
+    if let Some(idle) = shared.config.idle_exit {
+        tokio::spawn(watch::idle(shared.clone(), idle));
     }
-}
-
-fn accept(
-    stream: UnixStream,
-    shared: &Arc<Shared>,
-    connections: &TaskTracker,
-    closing: &CancellationToken,
-) {
-    if !admit(&stream, shared, connections) {
-        return;
-    }
-    let service = Service::new(shared.clone());
-    let transport = Closing::new(
-        transport::server(stream),
+    let connections = TaskTracker::new();
+    let closing = CancellationToken::new();
+    let accepting_http = tokio::spawn(http::run(
+        listeners.http,
+        shared.clone(),
+        connections.clone(),
         closing.clone(),
-        shared.config.hello_timeout,
-        shared.config.idle_timeout,
+    ));
+    let accepting = tokio::spawn(rpc::run(
+        listeners.rpc,
+        shared.clone(),
+        connections.clone(),
+        closing.clone(),
+    ));
+    tokio::select! {
+        reason = shutdown => shared.begin_shutdown(reason),
+        () = shared.shutdown.cancelled() => {}
+    }
+    shared.mark_stopping(DRAIN_BOUND);
+    shared.stop_checkpointer();
+    info!(
+        queued = shared.writer.depth(),
+        "stopping: draining the queue"
     );
-    connections.spawn(
-        BaseChannel::with_defaults(transport)
-            .execute(service.serve())
-            // Calls run inside the connection's task (no task per call):
-            // they mostly wait for the writer's answer.
-            .for_each_concurrent(None, |call| call),
-    );
-}
-
-/// Whether a new connection may be served: under the connection cap, and
-/// from an allowed uid (checked with `SO_PEERCRED`). Refusals are logged
-/// with the peer's uid and pid. Both listeners (RPC and HTTP) use it.
-pub fn admit(stream: &UnixStream, shared: &Shared, connections: &TaskTracker) -> bool {
-    if connections.len() >= shared.config.max_connections {
+    // New writes get ShuttingDown from here on; the queue drains.
+    let drained = shared.writer.stop().await;
+    while !shared.writer.is_closed() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    shared.drained.send_replace(Some(drained));
+    // Stop accepting (dropping a listener removes its socket file), then
+    // end every connection's read side: each answers what it has in
+    // flight, flushes, and closes.
+    accepting.abort();
+    accepting_http.abort();
+    let _ = accepting.await;
+    let _ = accepting_http.await;
+    closing.cancel();
+    connections.close();
+    if tokio::time::timeout(SHUTDOWN_TIMEOUT, connections.wait())
+        .await
+        .is_err()
+    {
         warn!(
-            max_connections = shared.config.max_connections,
-            "refused a connection: too many open"
+            in_flight = shared.in_flight.load(Ordering::Acquire),
+            "connections still open after the shutdown timeout"
         );
-        return false;
     }
-    match stream.peer_cred() {
-        Ok(cred) if shared.config.allowed_uids.contains(&cred.uid()) => {
-            debug!(uid = cred.uid(), pid = ?cred.pid(), "connection");
-            true
-        }
-        Ok(cred) => {
-            warn!(uid = cred.uid(), pid = ?cred.pid(), "refused connection from a uid that is not allowed");
-            false
-        }
-        Err(e) => {
-            warn!(error = %e, "refused connection: no peer credentials");
-            false
-        }
-    }
+    drained
 }

@@ -1,37 +1,116 @@
-//! Binds the RPC socket so that it appears only when ready and never with
-//! a wider mode than intended.
+//! Binds a socket so that it appears only when ready and never with a
+//! wider mode than intended, and keeps it in place.
 //!
 //! The listener is bound under a temporary name, given its mode, then
 //! renamed over the final path; the rename also replaces a stale socket
-//! left by a killed arbiter (only the lock holder ever gets here).
+//! left by a killed arbiter (only the lock holder ever gets here). If the
+//! socket file disappears while the arbiter runs (a temp cleaner, a
+//! careless `rm`), [`Listener::accept`] notices within [`CHECK_EVERY`]
+//! and binds it again: an arbiter is never left running unreachable.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
+use tracing::warn;
 
 use crate::error::Error;
+use crate::fileid::FileId;
 
 /// Mode of the socket file: owner only.
 pub const SOCKET_MODE: u32 = 0o600;
 /// Mode of the socket file with `--socket-group`: owner and group.
 pub const GROUP_SOCKET_MODE: u32 = 0o660;
+/// How often a listener checks that its socket file is still in place.
+pub const CHECK_EVERY: Duration = Duration::from_millis(200);
 
-/// Binds `path` with [`SOCKET_MODE`], or [`GROUP_SOCKET_MODE`] and owned by
-/// `group` when one is given.
-///
-/// # Errors
-///
-/// [`Error::Bind`] when the socket cannot be created or moved into place,
-/// or the group does not exist.
-pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, Error> {
+/// A bound socket that puts itself back when its file is removed.
+#[derive(Debug)]
+pub struct Listener {
+    inner: UnixListener,
+    id: FileId,
+    path: PathBuf,
+    group: Option<String>,
+    check: tokio::time::Interval,
+}
+
+impl Listener {
+    /// Binds `path` with [`SOCKET_MODE`], or [`GROUP_SOCKET_MODE`] and
+    /// owned by `group` when one is given. Needs a running tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Bind`] when the socket cannot be created or moved into
+    /// place, or the group does not exist.
+    pub fn bind(path: &Path, group: Option<&str>) -> Result<Listener, Error> {
+        let (inner, id) = bind(path, group)?;
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Listener {
+            inner,
+            id,
+            path: path.to_path_buf(),
+            group: group.map(str::to_owned),
+            check,
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next connection; meanwhile, puts the socket back if its file
+    /// was removed or replaced.
+    ///
+    /// # Errors
+    ///
+    /// The accept error (out of descriptors and the like).
+    pub async fn accept(&mut self) -> std::io::Result<UnixStream> {
+        loop {
+            tokio::select! {
+                r = self.inner.accept() => return r.map(|(s, _)| s),
+                _ = self.check.tick() => self.keep_in_place(),
+            }
+        }
+    }
+
+    fn keep_in_place(&mut self) {
+        if self.id.is_at(&self.path) {
+            return;
+        }
+        match bind(&self.path, self.group.as_deref()) {
+            Ok((inner, id)) => {
+                warn!(path = %self.path.display(), "the socket file was removed; bound it again");
+                self.inner = inner;
+                self.id = id;
+            }
+            Err(e) => warn!(error = %e, "the socket file was removed and cannot be bound again"),
+        }
+    }
+
+}
+
+impl Drop for Listener {
+    /// Removes the socket file, if it is still this listener's (a newer
+    /// arbiter's socket at the same path is left alone).
+    fn drop(&mut self) {
+        if self.id.is_at(&self.path) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Binds `path` atomically (temporary name, mode, rename).
+fn bind(path: &Path, group: Option<&str>) -> Result<(UnixListener, FileId), Error> {
     let bind_err = |source| Error::Bind {
         path: path.to_path_buf(),
         source,
     };
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let gid = match group {
         None => None,
@@ -51,10 +130,13 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, Error> {
     };
     let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
         .and_then(|()| nix::unistd::chown(&tmp, None, gid).map_err(std::io::Error::from))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = placed {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(bind_err(e));
+        .and_then(|()| FileId::of(&tmp))
+        .and_then(|id| std::fs::rename(&tmp, path).map(|()| id));
+    match placed {
+        Ok(id) => Ok((listener, id)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(bind_err(e))
+        }
     }
-    Ok(listener)
 }

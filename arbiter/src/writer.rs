@@ -82,7 +82,10 @@ impl WriterHandle {
                 let queued = self.depth();
                 self.stats.overloaded();
                 return Err(WriteError::Overloaded {
-                    capacity: self.capacity as u64,
+                    reason: format!(
+                        "its write queue is full ({} writes, scribed --queue-capacity)",
+                        self.capacity
+                    ),
                     retry_after_ms: self.stats.retry_after_ms(queued),
                 });
             }
@@ -244,23 +247,25 @@ impl Writer {
         let started = Instant::now();
         loop {
             let works: Vec<&Work> = group.iter().map(|j| &j.work).collect();
-            match self.session.attempt(&works, self.stats.seq()) {
+            match self.session.attempt(&works) {
                 Ok(Attempt::Done {
                     seq,
                     fresh,
+                    recorded,
+                    pruned,
                     outcomes,
                 }) => {
                     let took = started.elapsed();
                     let failed = outcomes.iter().filter(|o| o.is_err()).count() as u64;
                     let replayed = outcomes.len() as u64 - failed - fresh;
-                    if fresh > 0 {
-                        self.stats.commit(seq, fresh, failed, took);
-                    } else {
-                        self.stats.failed(failed);
+                    self.session.keys = (self.session.keys + recorded).saturating_sub(pruned);
+                    match seq {
+                        Some(seq) => self.stats.commit(seq, fresh, failed, took),
+                        None => self.stats.failed(failed),
                     }
                     self.stats.replayed(replayed);
                     debug!(
-                        seq,
+                        seq = ?seq,
                         fresh,
                         failed,
                         replayed,
@@ -313,13 +318,19 @@ impl Writer {
             return;
         }
         self.last_prune = Some(Instant::now());
-        let pruned = self
-            .session
-            .guard
-            .trusted(|| requests::prune(&self.session.conn, self.retention));
+        let pruned = self.session.guard.trusted(|| {
+            requests::prune_aged(
+                &self.session.conn,
+                &self.session.own,
+                self.retention.window,
+            )
+        });
         match pruned {
             Ok(0) => {}
-            Ok(n) => info!(pruned = n, "pruned idempotency keys"),
+            Ok(n) => {
+                self.session.keys = self.session.keys.saturating_sub(n);
+                info!(pruned = n, "pruned idempotency keys past their retention");
+            }
             Err(e) => {
                 self.session.reset();
                 warn!(error = %e, "pruning idempotency keys failed");

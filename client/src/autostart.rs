@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use scribe_protocol::{stopmarker, Paths, WriteError};
+use scribe_protocol::{lockfile, stopmarker, Paths, WriteError};
 use tokio::net::UnixStream;
 
 use crate::options::{Options, ENV_ARBITER_BIN};
@@ -64,13 +64,77 @@ pub struct Started {
 /// become ready before `options.ready_timeout`.
 pub async fn start(paths: &Paths, options: &Options) -> Result<Started, WriteError> {
     let unavailable = |reason: String| WriteError::Unavailable { reason };
-    if let Some(marker) = stopmarker::read_active(&paths.stop_marker) {
+    let marker = || stopmarker::read_active(&paths.stop_marker);
+    if let Some(marker) = marker() {
         return Err(unavailable(format!(
             "no arbiter is running for {}: {}",
             paths.db.display(),
             marker.describe()
         )));
     }
+    let deadline = Instant::now() + options.ready_timeout;
+    let (mut child, mut log_start) = spawn(paths, options)?;
+    let mut pause = Duration::from_millis(2);
+    let mut exited = None;
+    loop {
+        let connected = match try_connect(paths).await {
+            Ok(c) => c,
+            Err(e) => {
+                reap_later(child, exited.is_some());
+                return Err(e);
+            }
+        };
+        if let Some(stream) = connected {
+            let pid = child.id();
+            reap_later(child, exited.is_some());
+            return Ok(Started { stream, pid });
+        }
+        if exited.is_none() {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => exited = Some(status),
+                Ok(Some(status)) => {
+                    return Err(unavailable(format!(
+                        "the arbiter exited ({status}) before it was ready: {}",
+                        log_tail(&paths.log, log_start)
+                    )))
+                }
+                Ok(None) | Err(_) => {}
+            }
+        }
+        // Ours lost the start race to an arbiter that has since exited
+        // (it was stopping): start again, unless that stop said not to.
+        if exited.is_some() && !lockfile::is_held(paths).unwrap_or(true) {
+            if let Some(marker) = marker() {
+                return Err(unavailable(format!(
+                    "no arbiter is running for {}: {}",
+                    paths.db.display(),
+                    marker.describe()
+                )));
+            }
+            (child, log_start) = spawn(paths, options)?;
+            exited = None;
+            continue;
+        }
+        if Instant::now() >= deadline {
+            reap_later(child, exited.is_some());
+            return Err(unavailable(format!(
+                "no arbiter answered on {} within {}: {} — run `scribed --db {}` in the \
+                 foreground with RUST_LOG=debug to see why",
+                paths.socket.display(),
+                humantime::format_duration(options.ready_timeout),
+                log_tail(&paths.log, log_start),
+                paths.db.display()
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Spawns `scribed` detached, its output appended to the log; returns the
+/// child and where its part of the log begins.
+fn spawn(paths: &Paths, options: &Options) -> Result<(std::process::Child, u64), WriteError> {
+    let unavailable = |reason: String| WriteError::Unavailable { reason };
     let mut cmd = arbiter_command(options)?;
     let bin = PathBuf::from(cmd.get_program());
     let log = OpenOptions::new()
@@ -100,55 +164,14 @@ pub async fn start(paths: &Paths, options: &Options) -> Result<Started, WriteErr
     unsafe {
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(Into::into));
     }
-    let mut child = cmd.spawn().map_err(|e| {
+    let child = cmd.spawn().map_err(|e| {
         unavailable(format!(
             "cannot start the arbiter {}: {e} (set {ENV_ARBITER_BIN} to the scribed binary)",
             bin.display()
         ))
     })?;
     tracing::debug!(pid = child.id(), bin = %bin.display(), "started arbiter");
-    let deadline = Instant::now() + options.ready_timeout;
-    let mut pause = Duration::from_millis(2);
-    let mut exited = None;
-    loop {
-        let connected = match try_connect(paths).await {
-            Ok(c) => c,
-            Err(e) => {
-                reap_later(child, exited.is_some());
-                return Err(e);
-            }
-        };
-        if let Some(stream) = connected {
-            let pid = child.id();
-            reap_later(child, exited.is_some());
-            return Ok(Started { stream, pid });
-        }
-        if exited.is_none() {
-            match child.try_wait() {
-                Ok(Some(status)) if status.success() => exited = Some(status),
-                Ok(Some(status)) => {
-                    return Err(unavailable(format!(
-                        "the arbiter exited ({status}) before it was ready: {}",
-                        log_tail(&paths.log, log_start)
-                    )))
-                }
-                Ok(None) | Err(_) => {}
-            }
-        }
-        if Instant::now() >= deadline {
-            reap_later(child, exited.is_some());
-            return Err(unavailable(format!(
-                "no arbiter answered on {} within {}: {} — run `scribed --db {}` in the \
-                 foreground with RUST_LOG=debug to see why",
-                paths.socket.display(),
-                humantime::format_duration(options.ready_timeout),
-                log_tail(&paths.log, log_start),
-                paths.db.display()
-            )));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
+    Ok((child, log_start))
 }
 
 /// Waits for the child in the background so it never lingers as a zombie.

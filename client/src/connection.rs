@@ -94,11 +94,19 @@ impl Connection {
     ) -> Result<Receipt, WriteError> {
         batch.check(&self.hello.limits)?;
         let mut ctx = context::current();
-        ctx.deadline = Instant::now() + timeout;
-        self.rpc
-            .write(ctx, batch)
-            .await
-            .map_err(|e| rpc_error(e, timeout))?
+        ctx.deadline = deadline_in(timeout);
+        self.rpc.write(ctx, batch).await.map_err(|e| match e {
+            RpcError::DeadlineExceeded => rpc_error(e, timeout),
+            // Once the request may have left, a lost connection says
+            // nothing about whether it committed.
+            other => WriteError::Timeout {
+                message: format!(
+                    "the connection to the arbiter was lost after the write was sent ({other}); \
+                     it may or may not have committed: only a retry with the same idempotency \
+                     key is safe"
+                ),
+            },
+        })?
     }
 
     /// The arbiter's counters and settings.
@@ -129,8 +137,13 @@ impl Connection {
 
 fn deadline(options: &Options) -> context::Context {
     let mut ctx = context::current();
-    ctx.deadline = Instant::now() + options.call_timeout;
+    ctx.deadline = deadline_in(options.call_timeout);
     ctx
+}
+
+/// Now plus `timeout`, capped at [`MAX_CALL_TIMEOUT`](crate::options::MAX_CALL_TIMEOUT).
+fn deadline_in(timeout: Duration) -> Instant {
+    Instant::now() + timeout.min(crate::options::MAX_CALL_TIMEOUT)
 }
 
 /// Maps a transport failure onto the categories.

@@ -14,6 +14,9 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const RETRY_FOR: Duration = Duration::from_secs(30);
 /// Default deadline of one call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest deadline of one call: a longer one (`--timeout 100000000s`)
+/// means "as long as it takes", and is this.
+pub const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How a [`Client`](crate::Client) connects and waits.
 #[derive(Clone, Debug)]

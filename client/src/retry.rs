@@ -1,7 +1,8 @@
 //! Every "is this worth another try?" decision, in one place.
 //!
 //! Retried: `Unavailable` (the arbiter may be restarting), `Timeout` (the
-//! outcome is unknown: the same idempotency key makes the retry safe),
+//! outcome is unknown, the connection may be gone: on a new connection,
+//! the same idempotency key makes the retry safe),
 //! `Overloaded` (after the arbiter's hint), `ShuttingDown` (a new arbiter
 //! will be started). Never retried: `Sql`, `Conflict`, `Refused`,
 //! `Protocol` — trying again cannot change their answer. Nor is an
@@ -44,7 +45,7 @@ pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
             at_least: Duration::ZERO,
         },
         WriteError::Timeout { .. } => Verdict::Retry {
-            reconnect: false,
+            reconnect: true,
             at_least: Duration::ZERO,
         },
         WriteError::Overloaded { retry_after_ms, .. } => Verdict::Retry {
@@ -130,6 +131,7 @@ mod tests {
                 message: String::new(),
             },
             WriteError::Refused {
+                statement: None,
                 reason: String::new(),
             },
             WriteError::Protocol {
@@ -149,7 +151,7 @@ mod tests {
         assert_eq!(
             verdict(
                 &WriteError::Overloaded {
-                    capacity: 1,
+                    reason: "full".into(),
                     retry_after_ms: 70
                 },
                 &paths

@@ -168,48 +168,89 @@ impl Batch {
     ///
     /// `Refused` naming the limit and its value.
     pub fn check(&self, limits: &limits::Limits) -> Result<(), WriteError> {
-        let refuse = |reason: String| Err(WriteError::Refused { reason });
+        let refuse = |statement: Option<usize>, reason: String| {
+            Err(WriteError::Refused {
+                statement: statement.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+                reason,
+            })
+        };
         if self.statements.is_empty() {
-            return refuse("empty batch: a batch needs at least one statement".into());
+            return Err(WriteError::Protocol {
+                message: "empty batch: a write needs at least one statement".into(),
+            });
         }
         let n = self.statements.len() as u64;
         if n > limits.max_statements {
-            return refuse(format!(
-                "batch has {n} statements; the limit is {} (--max-statements)",
-                limits.max_statements
-            ));
+            return refuse(
+                None,
+                format!(
+                    "batch has {n} statements; the limit is {} (--max-statements)",
+                    limits.max_statements
+                ),
+            );
         }
         if let Some(k) = &self.key {
             if k.len() > limits::MAX_KEY_LEN {
-                return refuse(format!(
-                    "idempotency key is {} bytes; the limit is {}",
-                    k.len(),
-                    limits::MAX_KEY_LEN
-                ));
+                return refuse(
+                    None,
+                    format!(
+                        "idempotency key is {} bytes; the limit is {}",
+                        k.len(),
+                        limits::MAX_KEY_LEN
+                    ),
+                );
             }
         }
         for (i, st) in self.statements.iter().enumerate() {
             if st.sql.len() as u64 > limits.max_sql_bytes {
-                return refuse(format!(
-                    "statement {i} is {} bytes of SQL; the limit is {} (--max-sql-bytes)",
-                    st.sql.len(),
-                    limits.max_sql_bytes
-                ));
+                return refuse(
+                    Some(i),
+                    format!(
+                        "{} bytes of SQL; the limit is {} (--max-sql-bytes)",
+                        st.sql.len(),
+                        limits.max_sql_bytes
+                    ),
+                );
+            }
+            if let Some(at) = st.sql.find('\0') {
+                return refuse(
+                    Some(i),
+                    format!(
+                        "the SQL text holds a NUL byte at offset {at}; SQLite would stop \
+                         reading there and silently drop the rest"
+                    ),
+                );
             }
             if st.params.len() as u64 > limits.max_params {
-                return refuse(format!(
-                    "statement {i} has {} parameters; the limit is {} (--max-params)",
-                    st.params.len(),
-                    limits.max_params
-                ));
+                return refuse(
+                    Some(i),
+                    format!(
+                        "{} parameters; the limit is {} (--max-params)",
+                        st.params.len(),
+                        limits.max_params
+                    ),
+                );
             }
+        }
+        let values: u64 = self.statements.iter().map(|s| s.params.len() as u64).sum();
+        if values > limits.max_values {
+            return refuse(
+                None,
+                format!(
+                    "batch has {values} parameter values; the limit is {} (--max-values)",
+                    limits.max_values
+                ),
+            );
         }
         let bytes = self.wire_len() as u64;
         if bytes > limits.max_batch_bytes {
-            return refuse(format!(
-                "batch is {bytes} bytes; the limit is {} (--max-batch-bytes)",
-                limits.max_batch_bytes
-            ));
+            return refuse(
+                None,
+                format!(
+                    "batch is {bytes} bytes; the limit is {} (--max-batch-bytes)",
+                    limits.max_batch_bytes
+                ),
+            );
         }
         Ok(())
     }

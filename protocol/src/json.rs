@@ -34,9 +34,14 @@ pub fn to_value(j: &Json) -> Result<Value, String> {
     Ok(match j {
         Json::Null => Value::Null,
         Json::Bool(b) => Value::Integer(i64::from(*b)),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::Integer(i),
-            None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+        Json::Number(n) => match (n.as_i64(), n.is_u64()) {
+            (Some(i), _) => Value::Integer(i),
+            (None, true) => {
+                return Err(format!(
+                    "integer {n} is outside the 64-bit range SQLite stores; send it as text"
+                ))
+            }
+            (None, false) => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
         },
         Json::String(s) => Value::Text(s.clone()),
         Json::Object(o) if o.len() == 1 && o.contains_key("$blob") => match &o["$blob"] {
@@ -49,8 +54,9 @@ pub fn to_value(j: &Json) -> Result<Value, String> {
         },
         other => {
             return Err(format!(
-            "a parameter is null, a number, a string or {{\"$blob\": \"<base64>\"}}, not {other}"
-        ))
+                "a parameter is null, a number, a string or {{\"$blob\": \"<base64>\"}}, not {}",
+                crate::json_body::quote(&other.to_string())
+            ))
         }
     })
 }
@@ -74,7 +80,10 @@ pub fn to_params(j: Option<&Json>) -> Result<Params, String> {
             .map(|(k, v)| Ok((k.clone(), to_value(v)?)))
             .collect::<Result<_, String>>()
             .map(Params::Named),
-        Some(other) => Err(format!("params is an array or an object, not {other}")),
+        Some(other) => Err(format!(
+            "params is an array or an object, not {}",
+            crate::json_body::quote(&other.to_string())
+        )),
     }
 }
 
@@ -123,7 +132,9 @@ pub fn error(e: &WriteError) -> Json {
             obj["statement"] = json!(statement);
             obj["sqlite_code"] = json!(code);
         }
-        WriteError::Conflict { statement, .. } => obj["statement"] = json!(statement),
+        WriteError::Conflict { statement, .. } | WriteError::Refused { statement, .. } => {
+            obj["statement"] = json!(statement);
+        }
         WriteError::Overloaded { retry_after_ms, .. } => {
             obj["retry_after_ms"] = json!(retry_after_ms);
         }

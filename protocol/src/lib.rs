@@ -14,6 +14,8 @@
 //! - [`category`]: the error categories, their retry rule and CLI exit codes.
 //! - [`service`]: the `#[tarpc::service]` trait and the protocol version.
 //! - [`json`]: the JSON form of these types (CLI `--json`, HTTP API).
+//! - [`json_body`]: a JSON write request decoded into a batch, limits
+//!   checked while reading.
 //! - [`limits`]: documented maximums (frame size, batch size…).
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
@@ -25,6 +27,7 @@ pub mod batch;
 pub mod category;
 pub mod error;
 pub mod json;
+pub mod json_body;
 pub mod limits;
 pub mod lockfile;
 pub mod paths;

@@ -20,6 +20,12 @@ pub const MAX_SQL_BYTES: usize = 1024 * 1024;
 /// on host parameters is 32,766).
 pub const MAX_PARAMS: usize = 32_766;
 
+/// Default most parameter values in one batch, all statements together.
+/// Each value costs 32 bytes once decoded, whatever it cost on the wire
+/// (a NULL is one byte there): this bounds what a request may cost in
+/// memory besides its own bytes.
+pub const MAX_VALUES: usize = 262_144;
+
 /// Longest idempotency key, in bytes.
 pub const MAX_KEY_LEN: usize = 128;
 
@@ -36,6 +42,8 @@ pub struct Limits {
     pub max_sql_bytes: u64,
     /// Most parameters of one statement.
     pub max_params: u64,
+    /// Most parameter values in one batch, all statements together.
+    pub max_values: u64,
 }
 
 impl Default for Limits {
@@ -45,6 +53,7 @@ impl Default for Limits {
             max_statements: MAX_STATEMENTS as u64,
             max_sql_bytes: MAX_SQL_BYTES as u64,
             max_params: MAX_PARAMS as u64,
+            max_values: MAX_VALUES as u64,
         }
     }
 }

@@ -1,24 +1,38 @@
-//! Single instance by `flock` on `<db>.scribe.lock`.
+//! Single instance: one arbiter per database file.
 //!
-//! The kernel releases the lock when the holder dies, however it dies, so
-//! there is no stale state to clean. The pid, start time and socket written
-//! into the file are for humans and `status`; liveness is the lock alone.
+//! The lock is held on the **database file itself**: on Linux an
+//! open-file-description lock (`F_OFD_SETLK`) on one byte at
+//! [`LOCK_OFFSET`], a range SQLite never locks, so it neither meets
+//! SQLite's own locks nor is released when SQLite closes a descriptor of
+//! the same file. Deleting the lock file, the socket or both therefore
+//! cannot let a second arbiter start on the same database. Elsewhere it
+//! falls back to `flock` on the lock file.
+//!
+//! The kernel releases the lock when the holder dies, however it dies.
+//! The pid, start time and socket written into `<db>.scribe.lock` are for
+//! people and `status`; the arbiter writes them back if the file goes.
+//! Liveness is the lock alone.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nix::fcntl::{Flock, FlockArg};
-
 use crate::error::Error;
+use crate::paths::Paths;
+
+/// The byte of the database file that the arbiter locks: SQLite's lock
+/// bytes are `[0x4000_0000, 0x4000_0202)`; this is past them.
+pub const LOCK_OFFSET: i64 = 0x4000_0000 + 0x300;
 
 /// Held for the arbiter's whole life; dropping it releases the lock.
 #[derive(Debug)]
 pub struct InstanceLock {
-    file: Flock<File>,
-    path: PathBuf,
+    /// The locked descriptor (the database file on Linux).
+    _held: imp::Held,
+    info: PathBuf,
+    text: String,
 }
 
 /// What the lock file records.
@@ -32,59 +46,167 @@ pub struct LockInfo {
     pub socket: Option<PathBuf>,
 }
 
-impl InstanceLock {
-    /// Takes the lock without waiting; `Ok(None)` when another process
-    /// holds it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Lock`] when the file cannot be opened or locked.
-    pub fn try_acquire(path: &Path) -> Result<Option<InstanceLock>, Error> {
-        let lock_err = |source| Error::Lock {
-            path: path.to_path_buf(),
-            source,
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::fs::{File, OpenOptions};
+    use std::os::fd::AsFd;
+
+    use nix::fcntl::{fcntl, FcntlArg};
+    use nix::libc;
+
+    use super::LOCK_OFFSET;
+    use crate::paths::Paths;
+
+    /// What keeps the lock: the open database file.
+    pub type Held = File;
+
+    fn range(kind: libc::c_short) -> libc::flock {
+        // SAFETY: flock is a plain C struct; all-zero is a valid value.
+        let mut f: libc::flock = unsafe { std::mem::zeroed() };
+        f.l_type = kind;
+        f.l_whence = libc::SEEK_SET as libc::c_short;
+        f.l_start = LOCK_OFFSET;
+        f.l_len = 1;
+        f
+    }
+
+    /// Opens (creating) the database file and locks its byte.
+    pub fn acquire(paths: &Paths) -> std::io::Result<Option<File>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&paths.db)?;
+        match fcntl(file.as_fd(), FcntlArg::F_OFD_SETLK(&range(libc::F_WRLCK as _))) {
+            Ok(_) => Ok(Some(file)),
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether some process holds the byte.
+    pub fn held(paths: &Paths) -> std::io::Result<bool> {
+        let file = match File::open(&paths.db) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
         };
+        let mut probe = range(libc::F_WRLCK as _);
+        fcntl(file.as_fd(), FcntlArg::F_OFD_GETLK(&mut probe))?;
+        Ok(i32::from(probe.l_type) != libc::F_UNLCK)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    use std::fs::{File, OpenOptions};
+    use std::os::unix::fs::OpenOptionsExt;
+
+    use nix::fcntl::{Flock, FlockArg};
+
+    use crate::paths::Paths;
+
+    /// What keeps the lock: the locked lock file.
+    pub type Held = Flock<File>;
+
+    /// Opens (creating) the lock file and takes `flock` on it.
+    pub fn acquire(paths: &Paths) -> std::io::Result<Option<Held>> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(path)
-            .map_err(lock_err)?;
+            .open(&paths.lock)?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(file) => Ok(Some(InstanceLock {
-                file,
-                path: path.to_path_buf(),
-            })),
+            Ok(locked) => Ok(Some(locked)),
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-            Err((_, errno)) => Err(lock_err(errno.into())),
+            Err((_, errno)) => Err(errno.into()),
         }
     }
 
-    /// Records who holds the lock.
+    /// Whether some process holds the lock file.
+    pub fn held(paths: &Paths) -> std::io::Result<bool> {
+        let file = match File::open(&paths.lock) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        match Flock::lock(file, FlockArg::LockSharedNonblock) {
+            Ok(_released_on_drop) => Ok(false),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(true),
+            Err((_, errno)) => Err(errno.into()),
+        }
+    }
+}
+
+impl InstanceLock {
+    /// Takes the lock without waiting; `Ok(None)` when another process
+    /// holds it. Creates the database file if it does not exist (empty:
+    /// SQLite makes it a database).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the file cannot be written.
+    /// [`Error::Lock`] when the file cannot be opened or locked.
+    pub fn try_acquire(paths: &Paths) -> Result<Option<InstanceLock>, Error> {
+        let held = imp::acquire(paths).map_err(|source| Error::Lock {
+            path: paths.db.clone(),
+            source,
+        })?;
+        Ok(held.map(|file| InstanceLock {
+            _held: file,
+            info: paths.lock.clone(),
+            text: String::new(),
+        }))
+    }
+
+    /// Records who holds the lock, in the lock file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lock`] when the file cannot be written.
     pub fn record(&mut self, socket: &Path) -> Result<(), Error> {
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let text = format!(
+        self.text = format!(
             "pid={}\nstarted={started}\nsocket={}\n",
             std::process::id(),
             socket.display()
         );
-        let f: &mut File = &mut self.file;
-        f.set_len(0)
-            .and_then(|()| f.rewind())
-            .and_then(|()| f.write_all(text.as_bytes()))
-            .map_err(|source| Error::Lock {
-                path: self.path.clone(),
-                source,
-            })
+        self.write()
+    }
+
+    fn write(&self) -> Result<(), Error> {
+        let lock_err = |source| Error::Lock {
+            path: self.info.clone(),
+            source,
+        };
+        // Write beside it and rename, so a reader never sees half a file.
+        let mut tmp = self.info.as_os_str().to_owned();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, self.text.as_bytes()))
+            .and_then(|()| std::fs::rename(&tmp, &self.info))
+            .map_err(lock_err)
+    }
+
+    /// Writes the record back if the lock file went away or was changed
+    /// (returns true when it did).
+    pub fn keep_record(&self) -> bool {
+        let current = std::fs::read_to_string(&self.info).unwrap_or_default();
+        if current == self.text || self.text.is_empty() {
+            return false;
+        }
+        self.write().is_ok()
     }
 }
 
@@ -93,26 +215,12 @@ impl InstanceLock {
 ///
 /// # Errors
 ///
-/// [`Error::Lock`] when the file exists but cannot be opened.
-pub fn is_held(path: &Path) -> Result<bool, Error> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(source) => {
-            return Err(Error::Lock {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    match Flock::lock(file, FlockArg::LockSharedNonblock) {
-        Ok(_released_on_drop) => Ok(false),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(true),
-        Err((_, errno)) => Err(Error::Lock {
-            path: path.to_path_buf(),
-            source: errno.into(),
-        }),
-    }
+/// [`Error::Lock`] when the file exists but cannot be checked.
+pub fn is_held(paths: &Paths) -> Result<bool, Error> {
+    imp::held(paths).map_err(|source| Error::Lock {
+        path: paths.db.clone(),
+        source,
+    })
 }
 
 /// Reads what the lock file records (empty when absent or unreadable).
@@ -141,18 +249,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn second_holder_is_refused_until_the_first_drops() {
+    fn second_holder_is_refused_until_the_first_drops_even_without_the_lock_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.lock");
-        let mut first = InstanceLock::try_acquire(&path).unwrap().expect("free");
+        let paths = Paths::for_db(&dir.path().join("x.db"), None).unwrap();
+        let mut first = InstanceLock::try_acquire(&paths).unwrap().expect("free");
         first.record(Path::new("/s.sock")).unwrap();
-        assert!(InstanceLock::try_acquire(&path).unwrap().is_none());
-        assert!(is_held(&path).unwrap());
-        let info = read_info(&path);
+        assert!(InstanceLock::try_acquire(&paths).unwrap().is_none());
+        assert!(is_held(&paths).unwrap());
+        let info = read_info(&paths.lock);
         assert_eq!(info.pid, Some(std::process::id()));
         assert_eq!(info.socket.as_deref(), Some(Path::new("/s.sock")));
+        std::fs::remove_file(&paths.lock).unwrap();
+        #[cfg(target_os = "linux")]
+        {
+            assert!(
+                InstanceLock::try_acquire(&paths).unwrap().is_none(),
+                "deleting the lock file frees nothing"
+            );
+            assert!(is_held(&paths).unwrap());
+        }
+        assert!(first.keep_record(), "the record is written back");
+        assert_eq!(read_info(&paths.lock).pid, Some(std::process::id()));
+        assert!(!first.keep_record(), "nothing to do when it is in place");
         drop(first);
-        assert!(!is_held(&path).unwrap());
-        assert!(InstanceLock::try_acquire(&path).unwrap().is_some());
+        assert!(!is_held(&paths).unwrap());
+        assert!(InstanceLock::try_acquire(&paths).unwrap().is_some());
     }
 }

@@ -21,6 +21,11 @@ pub enum Marker {
 /// Default grace period after a stop during which auto-start stays off.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);
 
+/// Longest a marker with an expiry may keep auto-start off, counted from
+/// when it was written: a marker edited (or mis-set) far into the future
+/// still expires. `stop --hold` is the way to keep it off for good.
+pub const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -28,8 +33,9 @@ fn now_ms() -> u64 {
 }
 
 impl Marker {
-    /// A marker that expires `after` from now.
+    /// A marker that expires `after` from now (at most [`MAX_GRACE`]).
     pub fn for_next(after: Duration) -> Marker {
+        let after = after.min(MAX_GRACE);
         Marker::Until(now_ms().saturating_add(after.as_millis() as u64))
     }
 
@@ -74,10 +80,21 @@ fn humanize(d: Duration) -> String {
     }
 }
 
-/// Reads the marker; `None` when absent, unreadable or expired.
+/// Reads the marker; `None` when absent, unreadable or expired. An
+/// expiry is never later than [`MAX_GRACE`] after the file was written.
 pub fn read_active(path: &Path) -> Option<Marker> {
     let text = std::fs::read_to_string(path).ok()?;
-    let marker = parse(&text)?;
+    let marker = match parse(&text)? {
+        Marker::Until(ms) => {
+            let written = std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(now_ms(), |d| d.as_millis() as u64);
+            Marker::Until(ms.min(written.saturating_add(MAX_GRACE.as_millis() as u64)))
+        }
+        hold => hold,
+    };
     marker.is_active().then_some(marker)
 }
 
@@ -133,6 +150,11 @@ mod tests {
         write(&p, Marker::Hold).unwrap();
         assert_eq!(read_active(&p), Some(Marker::Hold));
         assert!(Marker::Hold.describe().contains("scribe start"));
+        // An expiry 3,000 years away counts from the file's own time.
+        std::fs::write(&p, format!("until={}\n", u64::MAX / 2)).unwrap();
+        let m = read_active(&p).expect("active");
+        assert!(m.remaining().unwrap() <= MAX_GRACE);
+        assert!(Marker::for_next(Duration::from_secs(1 << 40)).remaining().unwrap() <= MAX_GRACE);
         clear(&p).unwrap();
         clear(&p).unwrap();
         assert_eq!(read_active(&p), None);

@@ -17,15 +17,18 @@ pub enum WriteError {
         /// Why.
         reason: String,
     },
-    /// A deadline passed before the write finished.
+    /// The outcome is unknown: the deadline passed, or the connection was
+    /// lost after the request was sent. A write may or may not have
+    /// committed; only a retry with the same idempotency key is safe.
     Timeout {
         /// What timed out.
         message: String,
     },
-    /// The write queue is full.
+    /// The arbiter cannot take this now: its write queue is full, or it
+    /// serves as many connections as it may.
     Overloaded {
-        /// The queue's capacity.
-        capacity: u64,
+        /// Which capacity is full, and its size.
+        reason: String,
         /// A hint, from recent commit times, of when a retry may succeed.
         retry_after_ms: u64,
     },
@@ -51,6 +54,8 @@ pub enum WriteError {
     },
     /// The request is not allowed (a rule or a limit); nothing ran.
     Refused {
+        /// Index (from 0) of the statement refused, when one was.
+        statement: Option<u32>,
         /// Which rule or limit, and its value.
         reason: String,
     },
@@ -81,13 +86,13 @@ impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WriteError::Unavailable { reason } => write!(f, "arbiter unavailable: {reason}"),
-            WriteError::Timeout { message } => write!(f, "timed out: {message}"),
+            WriteError::Timeout { message } => write!(f, "outcome unknown: {message}"),
             WriteError::Overloaded {
-                capacity,
+                reason,
                 retry_after_ms,
             } => write!(
                 f,
-                "arbiter overloaded: write queue full (capacity {capacity}); retry after {retry_after_ms} ms"
+                "arbiter overloaded: {reason}; retry after {retry_after_ms} ms"
             ),
             WriteError::ShuttingDown => {
                 write!(f, "arbiter is shutting down; retry once it has restarted")
@@ -116,7 +121,14 @@ impl fmt::Display for WriteError {
                 f,
                 "commit failed (SQLite code {code}): {message}; nothing was written"
             ),
-            WriteError::Refused { reason } => write!(f, "refused: {reason}"),
+            WriteError::Refused {
+                statement: Some(i),
+                reason,
+            } => write!(f, "refused: statement {i}: {reason}; nothing was written"),
+            WriteError::Refused {
+                statement: None,
+                reason,
+            } => write!(f, "refused: {reason}; nothing was written"),
             WriteError::Protocol { message } => write!(f, "protocol error: {message}"),
         }
     }

@@ -196,7 +196,7 @@ fn a_runaway_statement_is_interrupted_and_only_its_batch_fails() {
             tokio::join!(bad, good)
         });
         match bad {
-            Err(Error::Refused { reason }) => assert!(reason.contains("time budget"), "{reason}"),
+            Err(Error::Refused { reason, .. }) => assert!(reason.contains("time budget"), "{reason}"),
             other => panic!("{other:?}"),
         }
         for g in good {
@@ -244,7 +244,6 @@ fn oversized_requests_are_refused_naming_the_limit() {
             Batch::one(Statement::new("SELECT ?1").params(vec![Value::Blob(vec![0; 5000])])),
             "--max-batch-bytes",
         ),
-        (Batch::new(vec![]), "empty batch"),
     ];
     let rt = rt();
     rt.block_on(async {
@@ -254,7 +253,7 @@ fn oversized_requests_are_refused_naming_the_limit() {
             .unwrap();
         for (batch, limit) in &cases {
             match c.write(batch.clone()).await {
-                Err(Error::Refused { reason }) => assert!(reason.contains(limit), "{reason}"),
+                Err(Error::Refused { reason, .. }) => assert!(reason.contains(limit), "{reason}"),
                 other => panic!("client, {limit}: {other:?}"),
             }
         }
@@ -269,7 +268,7 @@ fn oversized_requests_are_refused_naming_the_limit() {
             .unwrap();
         for (batch, limit) in cases {
             match raw.write(tarpc::context::current(), batch).await.unwrap() {
-                Err(Error::Refused { reason }) => assert!(reason.contains(limit), "{reason}"),
+                Err(Error::Refused { reason, .. }) => assert!(reason.contains(limit), "{reason}"),
                 other => panic!("arbiter, {limit}: {other:?}"),
             }
         }

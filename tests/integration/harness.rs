@@ -147,7 +147,7 @@ impl Env {
     /// The pid of the arbiter holding the lock, if one is alive.
     pub fn arbiter_pid(&self) -> Option<u32> {
         let paths = self.paths();
-        if lockfile::is_held(&paths.lock).unwrap_or(false) {
+        if lockfile::is_held(&paths).unwrap_or(false) {
             lockfile::read_info(&paths.lock).pid
         } else {
             None

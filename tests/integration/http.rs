@@ -89,7 +89,14 @@ fn writes_and_reads_their_receipt() {
 #[test]
 fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
     let mut env = Env::new();
-    env.start_arbiter(&["--max-statements", "2", "--queue-capacity", "1"]);
+    env.start_arbiter(&[
+        "--max-statements",
+        "2",
+        "--queue-capacity",
+        "1",
+        "--batch-budget",
+        "120s",
+    ]);
     env.scribe_ok(&["exec", SCHEMA]);
     let cases = [
         (

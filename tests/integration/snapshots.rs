@@ -126,7 +126,7 @@ fn timeout() {
 #[test]
 fn overloaded() {
     let mut env = Env::new();
-    env.start_arbiter(&["--queue-capacity", "1"]);
+    env.start_arbiter(&["--queue-capacity", "1", "--batch-budget", "120s"]);
     env.scribe_ok(&["exec", SCHEMA]);
     // One slow batch occupies the writer, one more fills the queue.
     let mut busy = env.command(SCRIBE);
@@ -149,7 +149,7 @@ fn overloaded() {
 #[test]
 fn shutting_down() {
     let mut env = Env::new();
-    env.start_arbiter(&[]);
+    env.start_arbiter(&["--batch-budget", "120s"]);
     let mut busy = env.command(SCRIBE);
     busy.args(["exec", SLOW]);
     let busy = env.spawn(busy);

@@ -1,9 +1,12 @@
 //! HTTP/1.1 with JSON bodies on a second Unix socket, for callers in any
 //! language (the Docker-engine convention). A thin adapter onto the same
-//! write queue: there is no second write path.
+//! shared state and write queue as the RPC service: there is no second
+//! write path.
 //!
-//! The socket has the RPC socket's mode and peer check, connection cap,
-//! and a header-read timeout; bodies are limited to what a batch may be.
+//! The socket has the RPC socket's mode, peer check and connection caps.
+//! A request must arrive whole in bounded time: its head within
+//! `--hello-timeout`, and then its body within as long again; a
+//! connection over a cap is answered `429` naming the cap, then closed.
 
 mod routes;
 
@@ -12,13 +15,14 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::UnixListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
-use crate::server::admit;
-use crate::service::Shared;
+use crate::peers::Refusal;
+use crate::state::Shared;
 
 /// Largest request head (request line and headers).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -27,24 +31,30 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// tasks of `connections`; cancelling `closing` shuts them down gracefully
 /// (requests in flight are answered).
 pub async fn run(
-    listener: UnixListener,
+    listener: crate::socket::Listener,
     shared: Arc<Shared>,
     connections: TaskTracker,
     closing: CancellationToken,
 ) {
     let app = routes::router(shared.clone());
+    let mut listener = listener;
     loop {
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok(stream) => stream,
             Err(e) => {
                 warn!(error = %e, "HTTP accept failed");
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
-        if !admit(&stream, &shared, &connections) {
-            continue;
-        }
+        let place = match shared.peers.admit(&stream) {
+            Ok(place) => place,
+            Err(Refusal::Stranger) => continue,
+            Err(Refusal::Full(why)) => {
+                connections.spawn(refuse(stream, why));
+                continue;
+            }
+        };
         let service = TowerToHyperService::new(app.clone());
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -53,6 +63,7 @@ pub async fn run(
             .serve_connection(TokioIo::new(stream), service);
         let closing = closing.clone();
         connections.spawn(async move {
+            let _place = place;
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
@@ -63,4 +74,25 @@ pub async fn run(
             }
         });
     }
+}
+
+/// Answers a connection over a cap with `429` and the reason, then
+/// closes it (without reading its request).
+async fn refuse(mut stream: UnixStream, why: String) {
+    let e = scribe_protocol::WriteError::Overloaded {
+        reason: why,
+        retry_after_ms: 1000,
+    };
+    let body = scribe_protocol::json::error(&e).to_string();
+    let head = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let send = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
 }

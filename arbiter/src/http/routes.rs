@@ -14,19 +14,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use scribe_protocol::{json, Batch, Statement, WriteError};
+use scribe_protocol::{json, json_body, WriteError};
 use serde::Deserialize;
 
-use crate::service::{InFlight, Service, Shared};
+use crate::inflight::Room;
+use crate::state::{InFlight, Shared};
 
 /// Longest a `POST /v1/wait` may wait.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// How long a `POST /v1/wait` without `timeout_ms` waits.
+const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -34,24 +37,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/wait", post(wait))
         .with_state(shared)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WriteBody {
-    statements: Vec<StatementBody>,
-    #[serde(default)]
-    key: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StatementBody {
-    sql: String,
-    #[serde(default)]
-    params: Option<serde_json::Value>,
-    #[serde(default)]
-    expect_rows: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -89,17 +74,68 @@ fn protocol(message: String) -> Response {
     failure(&WriteError::Protocol { message }, None)
 }
 
-/// Reads a JSON body of at most `limit` bytes.
-async fn body<T: serde::de::DeserializeOwned>(body: Body, limit: usize) -> Result<T, Response> {
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
-        failure(
+/// A size limit: 413, whatever the category says.
+fn too_large(e: &WriteError) -> Response {
+    match e {
+        WriteError::Refused { .. } => failure(e, Some(StatusCode::PAYLOAD_TOO_LARGE)),
+        other => failure(other, None),
+    }
+}
+
+/// Reads a body of at most `limit` bytes, whole, within the request
+/// timeout, holding room for it in the shared memory budget.
+async fn read_body(
+    shared: &Shared,
+    request: Request,
+    limit: usize,
+) -> Result<(axum::body::Bytes, Room), Response> {
+    let timeout = shared.config.hello_timeout;
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(&WriteError::Refused {
+            statement: None,
+            reason: format!("request body of {} bytes is over {limit}", announced.unwrap_or(0)),
+        }));
+    }
+    let room = shared
+        .inflight
+        .reserve(announced.unwrap_or(limit as u64), timeout)
+        .await
+        .map_err(|e| failure(&e, None))?;
+    let read = tokio::time::timeout(timeout, to_bytes(request.into_body(), limit)).await;
+    match read {
+        Ok(Ok(bytes)) => Ok((bytes, room)),
+        Ok(Err(e)) if is_length_limit(&e) => Err(too_large(&WriteError::Refused {
+            statement: None,
+            reason: format!("request body over {limit} bytes"),
+        })),
+        Ok(Err(e)) => Err(protocol(format!("malformed request body: {e}"))),
+        Err(_) => Err(failure(
             &WriteError::Refused {
-                reason: format!("request body over {limit} bytes"),
+                statement: None,
+                reason: format!(
+                    "the request body did not arrive whole within {} (scribed --hello-timeout)",
+                    humantime::format_duration(timeout)
+                ),
             },
-            Some(StatusCode::PAYLOAD_TOO_LARGE),
-        )
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| protocol(format!("malformed JSON body: {e}")))
+            Some(StatusCode::REQUEST_TIMEOUT),
+        )),
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -110,28 +146,17 @@ async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     let limit = (limits.max_batch_bytes as usize)
         .saturating_mul(2)
         .saturating_add(64 * 1024);
-    let parsed: WriteBody = match body(request.into_body(), limit).await {
+    let (bytes, _room) = match read_body(&shared, request, limit).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let mut statements = Vec::with_capacity(parsed.statements.len());
-    for (i, st) in parsed.statements.into_iter().enumerate() {
-        let params = match json::to_params(st.params.as_ref()) {
-            Ok(p) => p,
-            Err(e) => return protocol(format!("statement {i}: {e}")),
-        };
-        statements.push(Statement {
-            sql: st.sql,
-            params,
-            expect_rows: st.expect_rows,
-        });
-    }
-    let batch = Batch {
-        statements,
-        key: parsed.key,
+    let batch = match json_body::batch(&bytes, limits) {
+        Ok(b) => b,
+        Err(e) => return too_large(&e),
     };
+    drop(bytes);
     if let Err(e) = batch.check(limits) {
-        return failure(&e, Some(StatusCode::PAYLOAD_TOO_LARGE));
+        return too_large(&e);
     }
     match shared.writer.submit(batch).await {
         Ok(receipt) => Json(json::receipt(&receipt)).into_response(),
@@ -141,19 +166,22 @@ async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response 
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     shared.touch();
-    Json(json::status(&Service::status_now(&shared))).into_response()
+    Json(json::status(&shared.status())).into_response()
 }
 
 async fn wait(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     shared.touch();
     let _in_flight = InFlight::new(&shared);
-    let parsed: WaitBody = match body(request.into_body(), 4096).await {
-        Ok(b) => b,
+    let parsed: WaitBody = match read_body(&shared, request, 4096).await {
+        Ok((bytes, _room)) => match serde_json::from_slice(&bytes) {
+            Ok(b) => b,
+            Err(e) => return protocol(format!("malformed JSON body: {e}")),
+        },
         Err(r) => return r,
     };
     let timeout = parsed
         .timeout_ms
-        .map_or(MAX_WAIT, Duration::from_millis)
+        .map_or(DEFAULT_WAIT, Duration::from_millis)
         .min(MAX_WAIT);
     let mut seq = shared.stats.subscribe_seq();
     let reached = tokio::select! {

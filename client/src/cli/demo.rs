@@ -53,8 +53,8 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         "synchronous = full\npragma = foreign_keys=on\npragma = wal_autocheckpoint=100\n",
     )
     .map_err(|e| local(e.to_string()))?;
-    println!("scribe demo: kanban board at {}", db.display());
-    println!(
+    outln!("scribe demo: kanban board at {}", db.display());
+    outln!(
         "  {} workers (some die silently, some complete twice), 2 creators, a dispatcher, a dashboard",
         args.workers
     );
@@ -70,7 +70,10 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         };
         let client = Client::connect(&paths, &options).await?;
         let statements = script::split(kanban::SCHEMA)
-            .map_err(|reason| scribe_protocol::WriteError::Refused { reason })?
+            .map_err(|reason| scribe_protocol::WriteError::Refused {
+                statement: None,
+                reason,
+            })?
             .into_iter()
             .map(Statement::new)
             .collect();
@@ -123,9 +126,9 @@ fn summary(o: &kanban::Outcome, db: &std::path::Path) {
             .unwrap_or(-1)
     };
     let all = o.latencies(None);
-    println!();
-    println!("summary after {secs:.1} s");
-    println!(
+    outln!("");
+    outln!("summary after {secs:.1} s");
+    outln!(
         "  tasks: {} created ({} duplicate creations refused by idempotency key), {} done, {} blocked, {} still waiting",
         o.sum(|r| r.created),
         o.sum(|r| r.deduplicated),
@@ -133,38 +136,38 @@ fn summary(o: &kanban::Outcome, db: &std::path::Path) {
         count("SELECT count(*) FROM tasks WHERE status = 'blocked'"),
         count("SELECT count(*) FROM tasks WHERE status IN ('ready', 'todo')"),
     );
-    println!(
+    outln!(
         "  workers: {} died silently and were replaced; {} claims reclaimed by the dispatcher",
         o.deaths,
         o.sum(|r| r.reclaims)
     );
-    println!(
+    outln!(
         "  conflicts caught: {} late or repeated completes and stale heartbeats refused; {} claim races lost cleanly",
         o.sum(|r| r.caught),
         o.sum(|r| r.conflicts)
     );
-    println!(
+    outln!(
         "  writes: {} batches, {:.0}/s; latency p50 {} µs, p99 {} µs",
         all.len(),
         all.len() as f64 / secs,
         percentile(&all, 50.0),
         percentile(&all, 99.0)
     );
-    println!("  invariants:");
+    outln!("  invariants:");
     for (name, ok, detail) in &o.invariants {
-        println!("    {} {name}: {detail}", if *ok { "✓" } else { "✗" });
+        outln!("    {} {name}: {detail}", if *ok { "✓" } else { "✗" });
     }
-    println!();
+    outln!("");
     // The path of this very CLI, so the hint works after `cargo run` too.
     let me = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "scribe".into());
-    println!("look inside (reads go straight to the file; the arbiter is stopped):");
-    println!(
+    outln!("look inside (reads go straight to the file; the arbiter is stopped):");
+    outln!(
         "  {me} --db {} query \"SELECT status, count(*) FROM tasks GROUP BY status\"",
         db.display()
     );
-    println!(
+    outln!(
         "  {me} --db {} query \"SELECT kind, count(*) FROM task_events GROUP BY kind\"",
         db.display()
     );

@@ -85,13 +85,13 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
     } else {
         "committed"
     };
-    println!(
+    outln!(
         "{what} (seq {}): {} statement(s), {total} row(s) affected, last insert rowid {last}",
         receipt.seq,
         receipt.results.len()
     );
     for r in receipt.results.iter().filter(|r| !r.columns.is_empty()) {
-        println!("{}", render::rows_table(&r.columns, &r.rows));
+        outln!("{}", render::rows_table(&r.columns, &r.rows));
     }
     Ok(())
 }

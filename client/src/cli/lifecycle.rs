@@ -31,15 +31,18 @@ pub struct StopArgs {
 pub fn start(ctx: &Ctx) -> Result<(), Failure> {
     let paths = &ctx.paths;
     let (client, ours) = ctx.runtime.block_on(async {
-        if let Some(stream) = autostart::try_connect(paths).await? {
-            let client = Connection::handshake(stream, &ctx.options).await?;
+        if let Some(client) = live(ctx).await? {
             if !client.status().await?.stopping {
                 return Ok::<_, WriteError>((client, None));
             }
             // It is draining: let it finish, then start a new one.
+            let pid = client.hello().pid;
             drop(client);
-            wait_gone(ctx, u32::MAX).await?;
+            wait_gone(ctx, pid).await?;
         }
+        // A stop in progress may have removed its socket already: wait
+        // for it to be gone rather than race it.
+        wait_gone(ctx, holder_pid(ctx)).await?;
         stopmarker::clear(&paths.stop_marker).map_err(|e| WriteError::Unavailable {
             reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
         })?;
@@ -49,13 +52,13 @@ pub fn start(ctx: &Ctx) -> Result<(), Failure> {
     })?;
     let pid = client.hello().pid;
     if ours == Some(pid) {
-        println!(
+        outln!(
             "started scribed (pid {pid}) for {}; log: {}",
             paths.db.display(),
             paths.log.display()
         );
     } else {
-        println!("already running (pid {pid}) for {}", paths.db.display());
+        outln!("already running (pid {pid}) for {}", paths.db.display());
     }
     Ok(())
 }
@@ -74,23 +77,30 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     };
     let started = Instant::now();
     let report = ctx.runtime.block_on(async {
-        let Some(stream) = autostart::try_connect(paths).await? else {
-            return Ok(None);
-        };
-        let client = Connection::handshake(stream, &ctx.options).await?;
-        client.stop(request).await.map(Some)
+        match live(ctx).await {
+            Ok(Some(client)) => client.stop(request).await.map(Some),
+            Ok(None) => Ok(None),
+            // The lock is held but nobody answers: the same as SIGTERM.
+            Err(e) => match lockfile::read_info(&paths.lock).pid {
+                Some(pid) if lockfile::is_held(paths).unwrap_or(false) => {
+                    terminate(pid, request.hold, paths)?;
+                    Ok(Some(scribe_protocol::StopReport { drained: 0, pid }))
+                }
+                _ => Err(e),
+            },
+        }
     })?;
     let Some(report) = report else {
         if args.hold {
             stopmarker::write(&paths.stop_marker, Marker::Hold).map_err(|e| {
                 Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display()))
             })?;
-            println!(
+            outln!(
                 "no arbiter is running for {}; auto-start held until `scribe start`",
                 paths.db.display()
             );
         } else {
-            println!("no arbiter is running for {}", paths.db.display());
+            outln!("no arbiter is running for {}", paths.db.display());
         }
         return Ok(());
     };
@@ -99,7 +109,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
         Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
         None => "auto-start is on".to_owned(),
     };
-    println!(
+    outln!(
         "stopped scribed (pid {}) in {} ms: drained {} queued write(s); {then}",
         report.pid,
         started.elapsed().as_millis(),
@@ -108,10 +118,67 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// How long a command waits for the socket of an arbiter that holds the
+/// lock (it puts a removed socket back within a fraction of this).
+const SOCKET_BACK: Duration = Duration::from_secs(3);
+
+/// A connection to the live arbiter, if one runs. Liveness is decided by
+/// the lock: an arbiter that holds it but whose socket is missing is
+/// waited for (it binds the socket again), never reported as absent.
+///
+/// # Errors
+///
+/// `Unavailable` when the lock is held but no socket answers in time.
+pub async fn live(ctx: &Ctx) -> Result<Option<Connection>, WriteError> {
+    let paths = &ctx.paths;
+    let deadline = Instant::now() + SOCKET_BACK;
+    loop {
+        if let Some(stream) = autostart::try_connect(paths).await? {
+            return Connection::handshake(stream, &ctx.options).await.map(Some);
+        }
+        if !lockfile::is_held(paths).unwrap_or(false) {
+            return Ok(None);
+        }
+        if Instant::now() >= deadline {
+            return Err(WriteError::Unavailable {
+                reason: format!(
+                    "an arbiter (pid {}) holds the lock of {} but does not answer on {}",
+                    holder_pid(ctx),
+                    paths.db.display(),
+                    paths.socket.display()
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The pid recorded by the lock holder (0 when unknown).
+fn holder_pid(ctx: &Ctx) -> u32 {
+    lockfile::read_info(&ctx.paths.lock).pid.unwrap_or(0)
+}
+
+/// Stops an arbiter that cannot be reached on its socket: SIGTERM, which
+/// it treats as `stop`.
+fn terminate(pid: u32, hold: bool, paths: &scribe_protocol::Paths) -> Result<(), WriteError> {
+    use nix::sys::signal::{kill, Signal};
+    kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        Signal::SIGTERM,
+    )
+    .map_err(|e| WriteError::Unavailable {
+        reason: format!("cannot signal the arbiter (pid {pid}): {e}"),
+    })?;
+    if hold {
+        let _ = stopmarker::write(&paths.stop_marker, Marker::Hold);
+    }
+    Ok(())
+}
+
 /// Waits until the arbiter (pid `pid`, for messages) has released its lock.
 async fn wait_gone(ctx: &Ctx, pid: u32) -> Result<(), WriteError> {
     let deadline = Instant::now() + EXIT_TIMEOUT;
-    while lockfile::is_held(&ctx.paths.lock).unwrap_or(false) {
+    while lockfile::is_held(&ctx.paths).unwrap_or(false) {
         if Instant::now() >= deadline {
             return Err(WriteError::Timeout {
                 message: format!(

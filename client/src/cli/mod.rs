@@ -4,6 +4,14 @@
 //! error; 10–17 one per error category (see
 //! [`Category::exit_code`](scribe_protocol::Category::exit_code)).
 
+/// `println!` that ends the program quietly when standard output is a
+/// closed pipe, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::render::emit(format_args!($($arg)*))
+    };
+}
+
 mod demo;
 mod exec;
 mod lifecycle;

@@ -58,16 +58,15 @@ pub fn value(raw: &str) -> Result<Value, String> {
     {
         return from_hex(hex).map(Value::Blob);
     }
-    Ok(match serde_json::from_str::<serde_json::Value>(raw) {
-        Ok(serde_json::Value::Null) => Value::Null,
-        Ok(serde_json::Value::Bool(b)) => Value::Integer(i64::from(b)),
-        Ok(serde_json::Value::Number(n)) => match n.as_i64() {
-            Some(i) => Value::Integer(i),
-            None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Ok(serde_json::Value::String(s)) => Value::Text(s),
-        _ => Value::Text(raw.to_owned()),
-    })
+    // A JSON scalar keeps its type (read from its text, so an integer
+    // outside 64 bits is an error, never a silent REAL); anything else is
+    // text as written.
+    match serde_json::from_str::<&serde_json::value::RawValue>(raw) {
+        Ok(lit) if !lit.get().trim_start().starts_with(['[', '{']) => {
+            scribe_protocol::json_body::value_from_literal(lit.get())
+        }
+        _ => Ok(Value::Text(raw.to_owned())),
+    }
 }
 
 fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
@@ -100,6 +99,9 @@ mod tests {
         assert_eq!(value("x'00ff'").unwrap(), Value::Blob(vec![0, 255]));
         assert_eq!(value("hex:0A").unwrap(), Value::Blob(vec![10]));
         assert!(value("hex:0").is_err());
+        assert!(value("99999999999999999999").is_err());
+        assert!(value("9223372036854775808").is_err());
+        assert_eq!(value("1e3").unwrap(), Value::Real(1000.0));
     }
 
     #[test]

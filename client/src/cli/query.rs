@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
     } else if args.csv {
         render::rows_csv(&rows.columns, &rows.rows)?;
     } else {
-        println!("{}", render::rows_table(&rows.columns, &rows.rows));
+        outln!("{}", render::rows_table(&rows.columns, &rows.rows));
     }
     Ok(())
 }

@@ -44,14 +44,21 @@ pub fn rows_table(columns: &[String], rows: &[Vec<Value>]) -> Table {
 /// When standard output cannot be written.
 pub fn rows_csv(columns: &[String], rows: &[Vec<Value>]) -> Result<(), Failure> {
     let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-    let io = |e: csv::Error| Failure::Local(format!("cannot write CSV: {e}"));
+    let io = |e: csv::Error| {
+        if let csv::ErrorKind::Io(io) = e.kind() {
+            exit_on_closed_pipe(io);
+        }
+        Failure::Local(format!("cannot write CSV: {e}"))
+    };
     w.write_record(columns).map_err(io)?;
     for row in rows {
         w.write_record(row.iter().map(|v| value_text(v, "")))
             .map_err(io)?;
     }
-    w.flush()
-        .map_err(|e| Failure::Local(format!("cannot write CSV: {e}")))
+    w.flush().map_err(|e| {
+        exit_on_closed_pipe(&e);
+        Failure::Local(format!("cannot write CSV: {e}"))
+    })
 }
 
 /// An error as JSON: `{"error":{"category":..,"message":..,"exit_code":..}}`
@@ -65,18 +72,34 @@ pub fn error_json(e: &WriteError) -> serde_json::Value {
 /// Prints a failure: JSON on stdout with `--json`, else a line on stderr.
 pub fn failure(f: &Failure, json: bool) {
     match (f, json) {
-        (Failure::Category(e), true) => println!("{}", error_json(e)),
+        (Failure::Category(e), true) => emit(format_args!("{}", error_json(e))),
         (Failure::Category(e), false) => eprintln!("scribe: {e}"),
-        (Failure::Local(m), true) => println!(
+        (Failure::Local(m), true) => emit(format_args!(
             "{}",
             json!({ "error": { "category": "local", "message": m, "exit_code": 1 } })
-        ),
+        )),
         (Failure::Local(m), false) => eprintln!("scribe: {m}"),
     }
 }
 
 /// Prints a JSON value on one line.
 pub fn print_json(v: &serde_json::Value) {
+    emit(format_args!("{v}"));
+}
+
+/// Writes a line to standard output. A closed pipe (`scribe query … |
+/// head -1`) ends the program quietly with success, as it ends any Unix
+/// filter; nothing is left half-done by then (writes have committed).
+pub fn emit(args: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        exit_on_closed_pipe(&e);
+    }
+}
+
+/// Exits quietly if `e` is a closed standard output.
+pub fn exit_on_closed_pipe(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
 }

@@ -6,7 +6,6 @@ use comfy_table::{presets, Table};
 use scribe_protocol::{Status, WriteError};
 
 use super::{lifecycle, render, Ctx, Failure};
-use crate::{autostart, Connection};
 
 /// Runs `scribe status`.
 ///
@@ -15,7 +14,7 @@ use crate::{autostart, Connection};
 /// `Unavailable` when no arbiter runs.
 pub fn run(ctx: &Ctx) -> Result<(), Failure> {
     let status = ctx.runtime.block_on(async {
-        let Some(stream) = autostart::try_connect(&ctx.paths).await? else {
+        let Some(client) = lifecycle::live(ctx).await? else {
             return Err(WriteError::Unavailable {
                 reason: format!(
                     "no arbiter is running for {}; {}",
@@ -24,15 +23,12 @@ pub fn run(ctx: &Ctx) -> Result<(), Failure> {
                 ),
             });
         };
-        Connection::handshake(stream, &ctx.options)
-            .await?
-            .status()
-            .await
+        client.status().await
     })?;
     if ctx.json {
         render::print_json(&scribe_protocol::json::status(&status));
     } else {
-        println!("{}", table(&status));
+        outln!("{}", table(&status));
     }
     Ok(())
 }

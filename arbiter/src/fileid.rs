@@ -1,0 +1,34 @@
+//! The identity of a file (device and inode), to notice a path that no
+//! longer names the file the arbiter opened or bound: a database moved
+//! away, a socket or lock file deleted by a temp cleaner.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// A file's device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file at `path` now (a symlink is followed, as
+    /// SQLite follows it).
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be read (the file is gone).
+    pub fn of(path: &Path) -> std::io::Result<FileId> {
+        let m = std::fs::metadata(path)?;
+        Ok(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// True while `path` still names this file.
+    pub fn is_at(self, path: &Path) -> bool {
+        FileId::of(path).is_ok_and(|id| id == self)
+    }
+}

@@ -1,0 +1,164 @@
+//! Who may hold a connection, and how many: the admission of every
+//! accepted connection, on both sockets.
+//!
+//! Three rules, in order: the peer's uid must be allowed (`SO_PEERCRED`);
+//! the arbiter serves at most `max_connections` at once; and one peer
+//! process holds at most `max_peer_connections` of them, so a single
+//! careless or hostile process cannot take the capacity every other
+//! caller needs. A refusal for capacity is told to the caller (as
+//! `Overloaded`, naming the cap) before the connection closes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::UnixStream;
+use tracing::{debug, warn};
+
+/// Connection counts, shared by both listeners.
+#[derive(Debug)]
+pub struct Peers {
+    allowed_uids: Vec<u32>,
+    max_total: usize,
+    max_per_peer: usize,
+    open: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    by_pid: HashMap<i32, usize>,
+}
+
+/// Holds one admitted connection's place; dropping it frees the place.
+#[derive(Debug)]
+pub struct Admitted {
+    peers: Arc<Peers>,
+    pid: i32,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut c = self.peers.lock();
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.by_pid.get_mut(&self.pid) {
+            *n -= 1;
+            if *n == 0 {
+                c.by_pid.remove(&self.pid);
+            }
+        }
+    }
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The uid is not allowed, or the credentials could not be read:
+    /// closed without a word (a stranger learns nothing).
+    Stranger,
+    /// A capacity is full: the caller is told which.
+    Full(String),
+}
+
+impl Peers {
+    /// Counts for connections of `allowed_uids`, under the two caps.
+    pub fn new(allowed_uids: Vec<u32>, max_total: usize, max_per_peer: usize) -> Arc<Peers> {
+        Arc::new(Peers {
+            allowed_uids,
+            max_total: max_total.max(1),
+            max_per_peer: max_per_peer.max(1),
+            open: Mutex::new(Counts::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.lock().total
+    }
+
+    /// Admits `stream` or says why not (and logs the refusal with the
+    /// peer's uid and pid).
+    ///
+    /// # Errors
+    ///
+    /// The refusal.
+    pub fn admit(self: &Arc<Self>, stream: &UnixStream) -> Result<Admitted, Refusal> {
+        let cred = stream.peer_cred().map_err(|e| {
+            warn!(error = %e, "refused connection: no peer credentials");
+            Refusal::Stranger
+        })?;
+        let (uid, pid) = (cred.uid(), cred.pid().unwrap_or(0));
+        if !self.allowed_uids.contains(&uid) {
+            warn!(uid, pid, "refused connection from a uid that is not allowed");
+            return Err(Refusal::Stranger);
+        }
+        let mut c = self.lock();
+        if c.total >= self.max_total {
+            warn!(
+                uid,
+                pid,
+                max_connections = self.max_total,
+                "refused a connection: too many open"
+            );
+            return Err(Refusal::Full(format!(
+                "the arbiter serves its most connections at once ({}, scribed \
+                 --max-connections)",
+                self.max_total
+            )));
+        }
+        let mine = c.by_pid.get(&pid).copied().unwrap_or(0);
+        if mine >= self.max_per_peer {
+            warn!(
+                uid,
+                pid,
+                max_peer_connections = self.max_per_peer,
+                "refused a connection: one process holds too many"
+            );
+            return Err(Refusal::Full(format!(
+                "process {pid} already holds {mine} connections, the most one process may hold \
+                 (scribed --max-peer-connections)"
+            )));
+        }
+        c.total += 1;
+        *c.by_pid.entry(pid).or_default() += 1;
+        debug!(uid, pid, "connection");
+        Ok(Admitted {
+            peers: self.clone(),
+            pid,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_process_cannot_take_every_place() {
+        let me = nix::unistd::getuid().as_raw();
+        let peers = Peers::new(vec![me], 5, 2);
+        let mut held = Vec::new();
+        let mut refusals = Vec::new();
+        for _ in 0..4 {
+            let (a, _b) = UnixStream::pair().unwrap();
+            match peers.admit(&a) {
+                Ok(g) => held.push((g, a, _b)),
+                Err(r) => refusals.push(r),
+            }
+        }
+        assert_eq!(held.len(), 2);
+        assert!(
+            matches!(&refusals[0], Refusal::Full(m) if m.contains("--max-peer-connections")),
+            "{refusals:?}"
+        );
+        held.pop();
+        assert_eq!(peers.open(), 1);
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(peers.admit(&a).is_ok(), "a freed place is free again");
+        let stranger = Peers::new(vec![me + 1], 5, 2);
+        assert_eq!(stranger.admit(&a).unwrap_err(), Refusal::Stranger);
+    }
+}

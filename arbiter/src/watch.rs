@@ -1,0 +1,79 @@
+//! What the arbiter watches while it serves, besides its sockets: the
+//! writer thread, idleness, the housekeeping tick, and the files that
+//! make it what it is (the database file and the lock file's record).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scribe_protocol::lockfile::InstanceLock;
+use tracing::{error, info, warn};
+
+use crate::fileid::FileId;
+use crate::state::{Shared, StopReason};
+
+/// How often the database file and the lock record are checked.
+pub const FILES_EVERY: Duration = Duration::from_millis(250);
+
+/// Offers the writer a moment for housekeeping, every `prune_every`.
+pub async fn tick(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(shared.config.prune_every).await;
+        shared.writer.tick();
+    }
+}
+
+/// Ends the arbiter if the writer thread stops on its own (a panic):
+/// serving on without it would answer `ShuttingDown` for ever.
+pub async fn writer(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if shared.writer.is_closed() && !shared.writer.is_stopping() {
+            error!("the writer thread stopped unexpectedly");
+            shared.begin_shutdown(StopReason::WriterFailed);
+            return;
+        }
+    }
+}
+
+/// Stops the arbiter after `idle` without any call and with nothing queued.
+pub async fn idle(shared: Arc<Shared>, idle: Duration) {
+    let tick = (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = shared.started.elapsed().as_millis() as u64;
+        let quiet = now.saturating_sub(shared.last_call_ms.load(Ordering::Relaxed));
+        if quiet >= idle.as_millis() as u64
+            && shared.in_flight.load(Ordering::Acquire) == 0
+            && shared.writer.depth() == 0
+        {
+            info!(idle_ms = quiet, "idle: stopping");
+            shared.begin_shutdown(StopReason::Idle);
+            return;
+        }
+    }
+}
+
+/// Keeps the lock file's record in place, and stops the arbiter when its
+/// database path no longer names the file it opened (moved, replaced or
+/// deleted): every write from then on would go where nobody reads.
+pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
+    let path = shared.config.paths.db.clone();
+    loop {
+        tokio::time::sleep(FILES_EVERY).await;
+        if lock.keep_record() {
+            warn!(path = %shared.config.paths.lock.display(), "the lock file was removed or changed; wrote it back");
+        }
+        if !db.is_at(&path) {
+            let why = format!(
+                "the database file {} was moved, replaced or deleted while the arbiter ran; \
+                 the arbiter stopped rather than write where nobody reads",
+                path.display()
+            );
+            error!(path = %path.display(), "the database file was moved away: stopping");
+            let _ = shared.fault.set(why);
+            shared.begin_shutdown(StopReason::Moved);
+            return;
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Decoding a JSON write request straight into a [`Batch`].
+//!
+//! Two promises hold while the body is read, not after:
+//!
+//! - **Bounded memory.** Counts are checked as elements arrive, so a body
+//!   of millions of tiny parameters is refused at the first one past the
+//!   limit, having cost little more than its own bytes; an error never
+//!   echoes the caller's input back whole.
+//! - **Exact types.** A number is read from its literal text: an integer
+//!   literal outside the 64-bit range is an error, never a silent REAL.
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::limits::Limits;
+use crate::{Batch, Params, Statement, Value, WriteError};
+
+/// Longest piece of a caller's input quoted back in an error.
+const QUOTE: usize = 40;
+
+/// The input quoted for an error: at most [`QUOTE`] characters.
+pub fn quote(text: &str) -> String {
+    let mut out: String = text.chars().take(QUOTE).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// A value from the text of one JSON literal (a parameter): `null`,
+/// `true`/`false` (1/0), an integer (within 64 bits), a real (a fraction
+/// or an exponent), a string, or `{"$blob": "<base64>"}`.
+///
+/// # Errors
+///
+/// For arrays, other objects, bad base64 and out-of-range integers.
+pub fn value_from_literal(raw: &str) -> Result<Value, String> {
+    let text = raw.trim();
+    let first = text.bytes().next().unwrap_or(b' ');
+    match first {
+        b'n' if text == "null" => Ok(Value::Null),
+        b't' if text == "true" => Ok(Value::Integer(1)),
+        b'f' if text == "false" => Ok(Value::Integer(0)),
+        b'"' => serde_json::from_str::<String>(text)
+            .map(Value::Text)
+            .map_err(|e| format!("bad string: {e}")),
+        b'-' | b'0'..=b'9' => number(text),
+        b'{' => blob(text),
+        _ => Err(format!(
+            "a parameter is null, a boolean, a number, a string or {{\"$blob\": \"<base64>\"}}, \
+             not {}",
+            quote(text)
+        )),
+    }
+}
+
+/// A JSON number literal as an integer or a real, by its text.
+fn number(text: &str) -> Result<Value, String> {
+    if text.contains(['.', 'e', 'E']) {
+        return text
+            .parse::<f64>()
+            .map(Value::Real)
+            .map_err(|_| format!("{} is not a number", quote(text)));
+    }
+    text.parse::<i64>().map(Value::Integer).map_err(|_| {
+        format!(
+            "integer {} is outside the 64-bit range SQLite stores; send it as a string, or as \
+             a real (with a fraction or an exponent) if rounding is acceptable",
+            quote(text)
+        )
+    })
+}
+
+fn blob(text: &str) -> Result<Value, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Blob {
+        #[serde(rename = "$blob")]
+        blob: String,
+    }
+    let b: Blob = serde_json::from_str(text).map_err(|_| {
+        format!(
+            "an object parameter must be {{\"$blob\": \"<base64>\"}}, not {}",
+            quote(text)
+        )
+    })?;
+    base64::engine::general_purpose::STANDARD
+        .decode(b.blob)
+        .map(Value::Blob)
+        .map_err(|e| format!("$blob is not base64: {e}"))
+}
+
+/// Decodes a `POST /v1/write` body (`{"statements":[..],"key":".."}`).
+///
+/// # Errors
+///
+/// `Protocol` for malformed JSON or a wrong shape; `Refused` (naming the
+/// limit) as soon as a count passes `limits`.
+pub fn batch(body: &[u8], limits: &Limits) -> Result<Batch, WriteError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let batch = BatchSeed(limits)
+        .deserialize(&mut de)
+        .and_then(|b| de.end().map(|()| b))
+        .map_err(|e| {
+            let text = e.to_string();
+            match text.strip_prefix("refused: ") {
+                Some(r) => {
+                    let (statement, reason) = split_statement(r);
+                    WriteError::Refused {
+                        statement,
+                        reason: reason.to_owned(),
+                    }
+                }
+                None => WriteError::Protocol {
+                    message: format!("malformed JSON body: {}", quote_long(&text)),
+                },
+            }
+        })?;
+    Ok(batch)
+}
+
+/// serde's messages carry our own text; keep them whole but bounded.
+fn quote_long(text: &str) -> String {
+    text.chars().take(400).collect()
+}
+
+fn split_statement(r: &str) -> (Option<u32>, &str) {
+    match r.strip_prefix("statement ") {
+        Some(rest) => match rest.split_once(": ") {
+            Some((n, reason)) => (n.parse().ok(), reason),
+            None => (None, r),
+        },
+        None => (None, r),
+    }
+}
+
+struct BatchSeed<'l>(&'l Limits);
+
+impl<'de> DeserializeSeed<'de> for BatchSeed<'_> {
+    type Value = Batch;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Batch, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BatchSeed<'_> {
+    type Value = Batch;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"an object {"statements": [..], "key": ".."}"#)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Batch, A::Error> {
+        let mut batch = Batch::default();
+        let mut seen = false;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match k.as_ref() {
+                "statements" => {
+                    batch.statements = map.next_value_seed(StatementsSeed(self.0))?;
+                    seen = true;
+                }
+                "key" => batch.key = map.next_value()?,
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "unknown field {}: expected statements or key",
+                        quote(other)
+                    )))
+                }
+            }
+        }
+        if !seen {
+            return Err(de::Error::missing_field("statements"));
+        }
+        Ok(batch)
+    }
+}
+
+struct StatementsSeed<'l>(&'l Limits);
+
+impl<'de> DeserializeSeed<'de> for StatementsSeed<'_> {
+    type Value = Vec<Statement>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StatementsSeed<'_> {
+    type Value = Vec<Statement>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of statements")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        let mut values = 0u64;
+        while let Some(st) = seq.next_element_seed(StatementSeed {
+            limits: self.0,
+            index: out.len(),
+        })? {
+            if out.len() as u64 >= self.0.max_statements {
+                return Err(de::Error::custom(format!(
+                    "refused: more than {} statements (--max-statements)",
+                    self.0.max_statements
+                )));
+            }
+            values += st.params.len() as u64;
+            if values > self.0.max_values {
+                return Err(de::Error::custom(format!(
+                    "refused: more than {} parameter values in one batch (--max-values)",
+                    self.0.max_values
+                )));
+            }
+            out.push(st);
+        }
+        Ok(out)
+    }
+}
+
+struct StatementSeed<'l> {
+    limits: &'l Limits,
+    index: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for StatementSeed<'_> {
+    type Value = Statement;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Statement, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StatementSeed<'_> {
+    type Value = Statement;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a statement {"sql": "..", "params": [..] or {..}, "expect_rows": N}"#)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Statement, A::Error> {
+        let mut st = Statement::new("");
+        let mut has_sql = false;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match k.as_ref() {
+                "sql" => {
+                    st.sql = map.next_value()?;
+                    has_sql = true;
+                }
+                "params" => {
+                    st.params = map.next_value_seed(ParamsSeed {
+                        max: self.limits.max_params,
+                        index: self.index,
+                    })?
+                }
+                "expect_rows" => st.expect_rows = map.next_value()?,
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "statement {}: unknown field {}: expected sql, params or expect_rows",
+                        self.index,
+                        quote(other)
+                    )))
+                }
+            }
+        }
+        if !has_sql {
+            return Err(de::Error::custom(format!(
+                "statement {}: missing field sql",
+                self.index
+            )));
+        }
+        Ok(st)
+    }
+}
+
+struct ParamsSeed {
+    max: u64,
+    index: usize,
+}
+
+impl ParamsSeed {
+    fn too_many<E: de::Error>(&self) -> E {
+        E::custom(format!(
+            "refused: statement {}: more than {} parameters (--max-params)",
+            self.index, self.max
+        ))
+    }
+
+    fn value<E: de::Error>(&self, raw: &RawValue) -> Result<Value, E> {
+        value_from_literal(raw.get())
+            .map_err(|e| E::custom(format!("statement {}: {e}", self.index)))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ParamsSeed {
+    type Value = Params;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Params, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ParamsSeed {
+    type Value = Params;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("params as an array (positional), an object (named) or null")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Params, E> {
+        Ok(Params::None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Params, A::Error> {
+        let mut out = Vec::new();
+        while let Some(raw) = seq.next_element::<&RawValue>()? {
+            if out.len() as u64 >= self.max {
+                return Err(self.too_many());
+            }
+            out.push(self.value(raw)?);
+        }
+        Ok(Params::Positional(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
+        let mut out = Vec::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if out.len() as u64 >= self.max {
+                return Err(self.too_many());
+            }
+            let raw = map.next_value::<&RawValue>()?;
+            out.push((name, self.value(raw)?));
+        }
+        Ok(Params::Named(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_params: 3,
+            max_statements: 2,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn literals_keep_their_exact_type() {
+        assert_eq!(value_from_literal("42").unwrap(), Value::Integer(42));
+        assert_eq!(
+            value_from_literal("-9223372036854775808").unwrap(),
+            Value::Integer(i64::MIN)
+        );
+        assert_eq!(value_from_literal("1.5").unwrap(), Value::Real(1.5));
+        assert_eq!(value_from_literal("1e20").unwrap(), Value::Real(1e20));
+        assert_eq!(value_from_literal("true").unwrap(), Value::Integer(1));
+        assert_eq!(value_from_literal("null").unwrap(), Value::Null);
+        assert_eq!(
+            value_from_literal(r#""a\"b""#).unwrap(),
+            Value::Text("a\"b".into())
+        );
+        assert_eq!(
+            value_from_literal(r#"{"$blob":"AP8="}"#).unwrap(),
+            Value::Blob(vec![0, 255])
+        );
+        for big in ["9223372036854775808", "99999999999999999999", "-9223372036854775809"] {
+            let e = value_from_literal(big).unwrap_err();
+            assert!(e.contains("outside the 64-bit range"), "{e}");
+        }
+        assert!(value_from_literal("[1]").is_err());
+        assert!(value_from_literal(r#"{"x":1}"#).is_err());
+    }
+
+    #[test]
+    fn bodies_decode_and_counts_are_refused_while_reading() {
+        let b = batch(
+            br#"{"statements":[{"sql":"INSERT INTO t VALUES (?, ?)","params":[1,"a"],"expect_rows":1}],"key":"k"}"#,
+            &limits(),
+        )
+        .unwrap();
+        assert_eq!(b.key.as_deref(), Some("k"));
+        assert_eq!(b.statements[0].expect_rows, Some(1));
+        let e = batch(
+            br#"{"statements":[{"sql":"x","params":[1,2,3,4,5]}]}"#,
+            &limits(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, WriteError::Refused { statement: Some(0), reason } if reason.contains("--max-params")),
+            "{e:?}"
+        );
+        let e = batch(
+            br#"{"statements":[{"sql":"a"},{"sql":"b"},{"sql":"c"}]}"#,
+            &limits(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, WriteError::Refused { .. }), "{e:?}");
+        let e = batch(br#"{"statements":[{"sql":"a","params":[[1,2]]}]}"#, &limits()).unwrap_err();
+        assert!(matches!(e, WriteError::Protocol { .. }), "{e:?}");
+        let huge = format!(
+            r#"{{"statements":[{{"sql":"a","params":["{}"]}}], "nope": 1}}"#,
+            "x".repeat(10_000)
+        );
+        let e = batch(huge.as_bytes(), &limits()).unwrap_err();
+        assert!(e.to_string().len() < 600, "{e}");
+    }
+}
