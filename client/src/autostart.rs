@@ -35,6 +35,7 @@ pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError
                 e.kind(),
                 std::io::ErrorKind::NotFound
                     | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
                     | std::io::ErrorKind::WouldBlock
             ) =>
         {
@@ -63,8 +64,27 @@ pub struct Started {
 /// `Unavailable` with the reason when it cannot be started or does not
 /// become ready before `options.ready_timeout`.
 pub async fn start(paths: &Paths, options: &Options) -> Result<Started, WriteError> {
+    launch(paths, options, true).await
+}
+
+/// Starts `scribed` and waits until its socket accepts; with
+/// `respect_marker` false (an explicit `scribe start`) a stopping marker
+/// does not hold it back.
+///
+/// # Errors
+///
+/// As [`start`].
+pub async fn launch(
+    paths: &Paths,
+    options: &Options,
+    respect_marker: bool,
+) -> Result<Started, WriteError> {
     let unavailable = |reason: String| WriteError::Unavailable { reason };
-    let marker = || stopmarker::read_active(&paths.stop_marker);
+    let marker = || {
+        respect_marker
+            .then(|| stopmarker::read_active(&paths.stop_marker))
+            .flatten()
+    };
     if let Some(marker) = marker() {
         return Err(unavailable(format!(
             "no arbiter is running for {}: {}",

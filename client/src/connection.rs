@@ -32,19 +32,30 @@ impl Connection {
     /// `Unavailable` with the reason when no arbiter answers; `Protocol`
     /// when its protocol version differs.
     pub async fn connect(paths: &Paths, options: &Options) -> Result<Connection, WriteError> {
-        let stream = match autostart::try_connect(paths).await? {
-            Some(s) => s,
-            None if options.autostart => autostart::start(paths, options).await?.stream,
-            None => {
-                return Err(WriteError::Unavailable {
-                    reason: format!(
-                        "no arbiter is running for {} (auto-start is off; run `scribe start`)",
-                        paths.db.display()
-                    ),
-                })
+        // A connection can land on an arbiter that is just stopping (it
+        // closes connections whose hello it has not read): try again,
+        // for as long as an auto-start would be given.
+        let deadline = Instant::now() + options.ready_timeout;
+        loop {
+            let stream = match autostart::try_connect(paths).await? {
+                Some(s) => s,
+                None if options.autostart => autostart::start(paths, options).await?.stream,
+                None => {
+                    return Err(WriteError::Unavailable {
+                        reason: format!(
+                            "no arbiter is running for {} (auto-start is off; run `scribe start`)",
+                            paths.db.display()
+                        ),
+                    })
+                }
+            };
+            match Connection::handshake(stream, options).await {
+                Err(WriteError::Unavailable { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => return other,
             }
-        };
-        Connection::handshake(stream, options).await
+        }
     }
 
     /// Says hello on an already connected stream.

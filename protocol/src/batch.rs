@@ -160,14 +160,47 @@ impl Batch {
         h.0
     }
 
-    /// Checks the batch against `limits` (and the key length). Both sides
-    /// call it: the client so an oversized request fails only itself, the
-    /// arbiter because it cannot trust the client.
+    /// Checks the batch against `limits` and its text for what SQLite
+    /// would silently mangle. Both sides call it: the client so an
+    /// oversized request fails only itself, the arbiter because it cannot
+    /// trust the client.
     ///
     /// # Errors
     ///
-    /// `Refused` naming the limit and its value.
+    /// As [`Batch::check_text`] and [`Batch::check_limits`].
     pub fn check(&self, limits: &limits::Limits) -> Result<(), WriteError> {
+        self.check_text()?;
+        self.check_limits(limits)
+    }
+
+    /// Refuses SQL text that SQLite would silently cut short: a NUL byte
+    /// ends the text for SQLite, and whatever follows would vanish.
+    ///
+    /// # Errors
+    ///
+    /// `Refused` naming the statement and the offset.
+    pub fn check_text(&self) -> Result<(), WriteError> {
+        for (i, st) in self.statements.iter().enumerate() {
+            if let Some(at) = st.sql.find('\0') {
+                return Err(WriteError::Refused {
+                    statement: Some(u32::try_from(i).unwrap_or(u32::MAX)),
+                    reason: format!(
+                        "the SQL text holds a NUL byte at offset {at}; SQLite would stop \
+                         reading there and silently drop the rest"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the batch against `limits` (and the key length).
+    ///
+    /// # Errors
+    ///
+    /// `Protocol` for an empty batch; `Refused` naming the limit and its
+    /// value.
+    pub fn check_limits(&self, limits: &limits::Limits) -> Result<(), WriteError> {
         let refuse = |statement: Option<usize>, reason: String| {
             Err(WriteError::Refused {
                 statement: statement.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
@@ -209,15 +242,6 @@ impl Batch {
                         "{} bytes of SQL; the limit is {} (--max-sql-bytes)",
                         st.sql.len(),
                         limits.max_sql_bytes
-                    ),
-                );
-            }
-            if let Some(at) = st.sql.find('\0') {
-                return refuse(
-                    Some(i),
-                    format!(
-                        "the SQL text holds a NUL byte at offset {at}; SQLite would stop \
-                         reading there and silently drop the rest"
                     ),
                 );
             }

@@ -107,6 +107,15 @@ pub fn batch(body: &[u8], limits: &Limits) -> Result<Batch, WriteError> {
         .map_err(|e| {
             let text = e.to_string();
             match text.strip_prefix("refused: ") {
+                // serde_json adds where it stopped; the limit says enough.
+                Some(r) if r.contains(" at line ") => {
+                    let r = r.rsplit_once(" at line ").map_or(r, |(head, _)| head);
+                    let (statement, reason) = split_statement(r);
+                    WriteError::Refused {
+                        statement,
+                        reason: reason.to_owned(),
+                    }
+                }
                 Some(r) => {
                     let (statement, reason) = split_statement(r);
                     WriteError::Refused {

@@ -43,10 +43,13 @@ impl Env {
     }
 
     /// A command for one of the binaries, pointed at this database.
+    ///
+    /// `SCRIBE_TEST_BIN_DIR` swaps in the `scribed` and `scribe` of
+    /// another build (to show a test failing on an older release).
     pub fn command(&self, bin: &str) -> Command {
-        let mut c = Command::new(bin);
+        let mut c = Command::new(other_build(bin));
         c.env("SCRIBE_DB", &self.db)
-            .env("SCRIBE_ARBITER_BIN", SCRIBED)
+            .env("SCRIBE_ARBITER_BIN", other_build(SCRIBED))
             .env_remove("SCRIBE_SOCKET")
             .env_remove("SCRIBE_AUTOSTART")
             .env_remove("SCRIBE_SYNCHRONOUS")
@@ -204,6 +207,22 @@ impl Drop for Env {
     }
 }
 
+/// `bin`, or its namesake in `SCRIBE_TEST_BIN_DIR` when that is set.
+pub fn other_build(bin: &str) -> String {
+    let name = match bin {
+        SCRIBED => "scribed",
+        SCRIBE => "scribe",
+        _ => return bin.to_owned(),
+    };
+    match std::env::var_os("SCRIBE_TEST_BIN_DIR") {
+        Some(dir) => std::path::Path::new(&dir)
+            .join(name)
+            .to_string_lossy()
+            .into_owned(),
+        None => bin.to_owned(),
+    }
+}
+
 /// Runs a command to completion, killing it past `within`.
 pub fn run(mut c: Command, within: Duration) -> Output {
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -277,7 +296,9 @@ impl Env {
                 .split(|&b| b == 0)
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
-            let is_arbiter = args.first().is_some_and(|a| a.ends_with("test-scribed"));
+            let is_arbiter = args
+                .first()
+                .is_some_and(|a| a.ends_with("test-scribed") || a.ends_with("/scribed"));
             if is_arbiter && args.contains(&db) {
                 pids.push(pid);
             }

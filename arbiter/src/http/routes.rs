@@ -155,7 +155,10 @@ async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         Err(e) => return too_large(&e),
     };
     drop(bytes);
-    if let Err(e) = batch.check(limits) {
+    if let Err(e) = batch.check_text() {
+        return failure(&e, None);
+    }
+    if let Err(e) = batch.check_limits(limits) {
         return too_large(&e);
     }
     match shared.writer.submit(batch).await {

@@ -31,24 +31,35 @@ pub struct StopArgs {
 pub fn start(ctx: &Ctx) -> Result<(), Failure> {
     let paths = &ctx.paths;
     let (client, ours) = ctx.runtime.block_on(async {
-        if let Some(client) = live(ctx).await? {
-            if !client.status().await?.stopping {
-                return Ok::<_, WriteError>((client, None));
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            // One that runs and is not stopping is the answer; one that
+            // is stopping (or closes on us while it stops) is waited out.
+            while let Some(client) = live(ctx).await? {
+                let pid = client.hello().pid;
+                match client.status().await {
+                    Ok(s) if !s.stopping => return Ok::<_, WriteError>((client, None)),
+                    Ok(_) | Err(WriteError::Unavailable { .. }) => {
+                        drop(client);
+                        wait_gone(ctx, pid).await?;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            // It is draining: let it finish, then start a new one.
-            let pid = client.hello().pid;
-            drop(client);
-            wait_gone(ctx, pid).await?;
+            // A stop in progress may have removed its socket already:
+            // wait for it to be gone rather than race it.
+            wait_gone(ctx, holder_pid(ctx)).await?;
+            stopmarker::clear(&paths.stop_marker).map_err(|e| WriteError::Unavailable {
+                reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
+            })?;
+            let started = autostart::launch(paths, &ctx.options, false).await?;
+            match Connection::handshake(started.stream, &ctx.options).await {
+                Ok(client) => return Ok((client, Some(started.pid))),
+                // Somebody stopped it as it came up: start again.
+                Err(WriteError::Unavailable { .. }) if Instant::now() < deadline => {}
+                Err(e) => return Err(e),
+            }
         }
-        // A stop in progress may have removed its socket already: wait
-        // for it to be gone rather than race it.
-        wait_gone(ctx, holder_pid(ctx)).await?;
-        stopmarker::clear(&paths.stop_marker).map_err(|e| WriteError::Unavailable {
-            reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
-        })?;
-        let started = autostart::start(paths, &ctx.options).await?;
-        let client = Connection::handshake(started.stream, &ctx.options).await?;
-        Ok((client, Some(started.pid)))
     })?;
     let pid = client.hello().pid;
     if ours == Some(pid) {
@@ -78,7 +89,16 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let report = ctx.runtime.block_on(async {
         match live(ctx).await {
-            Ok(Some(client)) => client.stop(request).await.map(Some),
+            Ok(Some(client)) => {
+                let pid = client.hello().pid;
+                match client.stop(request).await {
+                    // Another stop got there first and it is closing.
+                    Err(WriteError::Unavailable { .. }) => {
+                        Ok(Some(scribe_protocol::StopReport { drained: 0, pid }))
+                    }
+                    other => other.map(Some),
+                }
+            }
             Ok(None) => Ok(None),
             // The lock is held but nobody answers: the same as SIGTERM.
             Err(e) => match lockfile::read_info(&paths.lock).pid {
@@ -134,7 +154,12 @@ pub async fn live(ctx: &Ctx) -> Result<Option<Connection>, WriteError> {
     let deadline = Instant::now() + SOCKET_BACK;
     loop {
         if let Some(stream) = autostart::try_connect(paths).await? {
-            return Connection::handshake(stream, &ctx.options).await.map(Some);
+            match Connection::handshake(stream, &ctx.options).await {
+                // An arbiter that is stopping may close the connection
+                // before its hello: look again (it may be gone by then).
+                Err(WriteError::Unavailable { .. }) if Instant::now() < deadline => {}
+                other => return other.map(Some),
+            }
         }
         if !lockfile::is_held(paths).unwrap_or(false) {
             return Ok(None);
@@ -176,9 +201,13 @@ fn terminate(pid: u32, hold: bool, paths: &scribe_protocol::Paths) -> Result<(),
 }
 
 /// Waits until the arbiter (pid `pid`, for messages) has released its lock.
+///
+/// Another arbiter may take the lock the moment this one lets go of it,
+/// so "gone" is that process having exited (or the lock being free), not
+/// the lock alone. `pid` 0 means "whoever holds it now".
 async fn wait_gone(ctx: &Ctx, pid: u32) -> Result<(), WriteError> {
     let deadline = Instant::now() + EXIT_TIMEOUT;
-    while lockfile::is_held(&ctx.paths).unwrap_or(false) {
+    while lockfile::is_held(&ctx.paths).unwrap_or(false) && (pid == 0 || alive(pid)) {
         if Instant::now() >= deadline {
             return Err(WriteError::Timeout {
                 message: format!(
@@ -190,6 +219,19 @@ async fn wait_gone(ctx: &Ctx, pid: u32) -> Result<(), WriteError> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(())
+}
+
+/// Whether process `pid` still runs (a zombie has exited).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) if std::path::Path::new("/proc/self/stat").exists() => false,
+        // No /proc (not Linux): ask the kernel.
+        Err(_) => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok(),
+    }
 }
 
 /// The state of auto-start, for `status` when no arbiter runs.

@@ -1,0 +1,222 @@
+//! Hardening, resource side: a stalled body, a flood of connections from
+//! one process, huge bodies, huge values, a lost connection mid-write.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use crate::harness::{stderr, stdout, Env, SCHEMA, SCRIBE};
+
+/// Sends `request` on a new HTTP connection and reads the answer (until
+/// the server closes or `within` passes).
+fn http_raw(env: &Env, request: &[u8], within: Duration) -> String {
+    let mut s = UnixStream::connect(env.paths().http_socket).unwrap();
+    s.set_read_timeout(Some(within)).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn post(path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn status_line(answer: &str) -> &str {
+    answer.lines().next().unwrap_or("")
+}
+
+#[test]
+fn stalled_bodies_cannot_lock_anyone_out() {
+    let mut env = Env::new();
+    env.start_arbiter(&[
+        "--max-connections",
+        "64",
+        "--max-peer-connections",
+        "16",
+        "--hello-timeout",
+        "2s",
+    ]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    // 70 connections from this one process, each announcing a body of 100
+    // bytes and sending 4.
+    let mut stalled = Vec::new();
+    for _ in 0..70 {
+        let mut s = UnixStream::connect(env.paths().http_socket).unwrap();
+        s.write_all(b"POST /v1/write HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123")
+            .unwrap();
+        stalled.push(s);
+    }
+    // Another process still writes, at once.
+    let started = Instant::now();
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('other', 1)"]);
+    println!("a write beside 70 stalled connections took {:?}", started.elapsed());
+    // Those over the per-process cap were told so; the others are cut
+    // once their body is late.
+    let (mut told, mut cut) = (0, 0);
+    for mut s in stalled {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        if out.starts_with("HTTP/1.1 429") {
+            assert!(out.contains("--max-peer-connections"), "{out}");
+            told += 1;
+        } else {
+            assert!(status_line(&out).contains("408"), "{out:?}");
+            cut += 1;
+        }
+    }
+    assert_eq!((told, cut), (54, 16));
+}
+
+#[test]
+fn huge_bodies_cost_a_bounded_amount_of_memory() {
+    let mut env = Env::new();
+    let pid = env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    // 8 million parameters in 16 MB, six at once.
+    let params = "0,".repeat(8_000_000);
+    let body = format!(
+        r#"{{"statements":[{{"sql":"SELECT 1","params":[{}0]}}]}}"#,
+        params
+    );
+    let request = post("/v1/write", &body);
+    let answers: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| s.spawn(|| http_raw(&env, &request, Duration::from_secs(60))))
+            .collect();
+        let started = Instant::now();
+        env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('beside', 1)"]);
+        println!("a write beside six 16 MB bodies took {:?}", started.elapsed());
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for a in &answers {
+        assert!(status_line(a).contains("413"), "{}", status_line(a));
+        assert!(a.contains("--max-params"), "{a}");
+        assert!(a.len() < 2000, "the answer does not echo the body");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    println!("arbiter peak RSS under six 16 MB bodies: {} MiB", peak_kib / 1024);
+    // The documented bound: requests in flight hold at most
+    // --max-inflight-bytes (256 MiB), beside the arbiter's own ~64 MiB.
+    assert!(peak_kib < (256 + 64) * 1024, "peak {peak_kib} KiB");
+    // A nested parameter is not echoed back whole either.
+    let nested = format!(
+        r#"{{"statements":[{{"sql":"SELECT ?","params":[[{}]]}}]}}"#,
+        "1,".repeat(100_000) + "1"
+    );
+    let a = http_raw(&env, &post("/v1/write", &nested), Duration::from_secs(30));
+    assert!(status_line(&a).contains("400"), "{}", status_line(&a));
+    assert!(a.len() < 2000, "{} bytes", a.len());
+}
+
+#[test]
+fn one_heavy_value_cannot_outrun_the_budget() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    for sql in [
+        "SELECT randomblob(1000000000)",
+        "CREATE TABLE b AS SELECT zeroblob(900000000) AS v",
+    ] {
+        let started = Instant::now();
+        let out = env.scribe(&["exec", sql]);
+        assert_eq!(out.status.code(), Some(15), "{sql}: {}", stderr(&out));
+        assert!(stderr(&out).contains("too big"), "{}", stderr(&out));
+        println!("{sql}: refused in {:?}", started.elapsed());
+    }
+    let wal = std::fs::metadata(env.paths().wal()).map_or(0, |m| m.len());
+    assert!(wal < 16 * 1024 * 1024, "WAL of {wal} bytes");
+}
+
+#[test]
+fn a_write_cut_off_by_a_crash_is_reported_as_unknown_not_unavailable() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--batch-budget", "600s"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    // 5,000 inserts, then a statement that keeps the writer busy until
+    // the arbiter is killed.
+    let mut script: String = (0..5000)
+        .map(|i| format!("INSERT INTO t(tag, i) VALUES ('big', {i});\n"))
+        .collect();
+    script.push_str(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+         WHERE x < 2000000000) SELECT count(*) FROM c;\n",
+    );
+    let file = env.dir.path().join("big.sql");
+    std::fs::write(&file, script).unwrap();
+    let mut c = env.command(SCRIBE);
+    c.args(["--timeout", "600s", "exec", "--file"]).arg(&file);
+    let writer = env.spawn(c);
+    env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
+    env.kill9_arbiter();
+    let out = env.wait(writer, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(11), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("may or may not have committed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn small_http_answers_match_what_went_wrong() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let within = Duration::from_secs(30);
+    let nul = r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES ('n', 1)\u0000; DROP TABLE t"}]}"#;
+    let a = http_raw(&env, &post("/v1/write", nul), within);
+    assert!(status_line(&a).contains("403"), "{a}");
+    assert!(a.contains("NUL"), "{a}");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0);
+    let a = http_raw(&env, &post("/v1/write", r#"{"statements":[]}"#), within);
+    assert!(status_line(&a).contains("400"), "{a}");
+    let big = r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES ('b', ?)","params":[99999999999999999999]}]}"#;
+    let a = http_raw(&env, &post("/v1/write", big), within);
+    assert!(status_line(&a).contains("400") && a.contains("64-bit"), "{a}");
+    let chunked = b"POST /v1/write HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+                    Connection: close\r\n\r\nzz\r\n";
+    let a = http_raw(&env, chunked, within);
+    assert!(
+        status_line(&a).contains("400"),
+        "a malformed chunked body is not a size limit: {a}"
+    );
+    let started = Instant::now();
+    let a = http_raw(&env, &post("/v1/wait", r#"{"seq":1000000}"#), within);
+    assert!(status_line(&a).contains("504"), "{a}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn no_panic_on_a_huge_timeout_or_a_closed_pipe() {
+    let env = Env::new();
+    env.scribe_ok(&["--timeout", "100000000s", "exec", SCHEMA]);
+    // More output than a pipe holds, so the writer meets the closed end.
+    env.scribe_ok(&[
+        "exec",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000) \
+         INSERT INTO t(tag, i) SELECT printf('%0200d', x), x FROM c",
+    ]);
+    let script = format!(
+        "{} query 'SELECT * FROM t' | head -1; {} --json query 'SELECT * FROM t' | head -c 10; \
+         {} query --csv 'SELECT * FROM t' | head -1",
+        crate::harness::other_build(SCRIBE),
+        crate::harness::other_build(SCRIBE),
+        crate::harness::other_build(SCRIBE)
+    );
+    let mut c = env.command("sh");
+    c.args(["-c", &script]);
+    let out = crate::harness::run(c, Duration::from_secs(60));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
