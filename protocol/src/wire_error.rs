@@ -86,7 +86,7 @@ impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WriteError::Unavailable { reason } => write!(f, "arbiter unavailable: {reason}"),
-            WriteError::Timeout { message } => write!(f, "outcome unknown: {message}"),
+            WriteError::Timeout { message } => f.write_str(message),
             WriteError::Overloaded {
                 reason,
                 retry_after_ms,
