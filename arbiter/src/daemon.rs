@@ -72,10 +72,12 @@ pub fn run(config: Config) -> Result<Exit, Error> {
         stats.clone(),
     )
     .map_err(|e| Error::io("starting the writer thread", e))?;
-    let checkpointer = crate::checkpoint::Checkpointer::start(&paths.db, stats.clone())
-        .map_err(|source| Error::Open {
-            path: paths.db.clone(),
-            source,
+    let checkpointer =
+        crate::checkpoint::Checkpointer::start(&paths.db, stats.clone()).map_err(|source| {
+            Error::Open {
+                path: paths.db.clone(),
+                source,
+            }
         })?;
     let shared = Arc::new(Shared {
         peers: Peers::new(

@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 use scribe_protocol::limits::MAX_RESULT_BYTES;
 use scribe_protocol::{Batch, Params, StatementResult, WriteError};
-use scribe_reader::values;
+use scribe_values as values;
 
 use crate::guard::Guard;
 

@@ -251,3 +251,7 @@ pub fn commit_error(e: rusqlite::Error) -> WriteError {
 pub fn is_constraint(e: &WriteError) -> bool {
     matches!(e, WriteError::Sql { statement: None, code, .. } if code & 0xff == 19)
 }
+
+#[cfg(test)]
+#[path = "group_tests.rs"]
+mod tests;

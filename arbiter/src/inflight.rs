@@ -76,7 +76,9 @@ impl Inflight {
     ///
     /// `Overloaded` when no room came in time.
     pub async fn reserve(&self, bytes: u64, within: Duration) -> Result<Room, WriteError> {
-        let units = (self.cost(bytes).div_ceil(UNIT)).min(self.max_bytes / UNIT).max(1);
+        let units = (self.cost(bytes).div_ceil(UNIT))
+            .min(self.max_bytes / UNIT)
+            .max(1);
         let units = u32::try_from(units).unwrap_or(u32::MAX);
         match tokio::time::timeout(within, self.sem.clone().acquire_many_owned(units)).await {
             Ok(Ok(p)) => Ok(Room(p)),
@@ -100,11 +102,23 @@ mod tests {
     async fn room_is_held_until_dropped() {
         let probe = Inflight::new(1 << 40, 1000);
         let budget = Inflight::new(probe.cost(1024 * 1024) * 2 + 4096, 1000);
-        let a = budget.reserve(1024 * 1024, Duration::from_secs(1)).await.unwrap();
-        let _b = budget.reserve(1024 * 1024, Duration::from_secs(1)).await.unwrap();
+        let a = budget
+            .reserve(1024 * 1024, Duration::from_secs(1))
+            .await
+            .unwrap();
+        let _b = budget
+            .reserve(1024 * 1024, Duration::from_secs(1))
+            .await
+            .unwrap();
         let full = budget.reserve(1024 * 1024, Duration::from_millis(20)).await;
-        assert!(matches!(full, Err(WriteError::Overloaded { .. })), "{full:?}");
+        assert!(
+            matches!(full, Err(WriteError::Overloaded { .. })),
+            "{full:?}"
+        );
         drop(a);
-        assert!(budget.reserve(1024 * 1024, Duration::from_millis(20)).await.is_ok());
+        assert!(budget
+            .reserve(1024 * 1024, Duration::from_millis(20))
+            .await
+            .is_ok());
     }
 }

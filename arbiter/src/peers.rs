@@ -92,7 +92,10 @@ impl Peers {
         })?;
         let (uid, pid) = (cred.uid(), cred.pid().unwrap_or(0));
         if !self.allowed_uids.contains(&uid) {
-            warn!(uid, pid, "refused connection from a uid that is not allowed");
+            warn!(
+                uid,
+                pid, "refused connection from a uid that is not allowed"
+            );
             return Err(Refusal::Stranger);
         }
         let mut c = self.lock();

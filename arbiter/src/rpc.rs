@@ -58,11 +58,7 @@ fn accept(
     connections.spawn(serve(place, service, transport));
 }
 
-async fn serve(
-    _place: Admitted,
-    service: Service,
-    transport: Closing<transport::ServerTransport>,
-) {
+async fn serve(_place: Admitted, service: Service, transport: Closing<transport::ServerTransport>) {
     BaseChannel::with_defaults(transport)
         .execute(service.serve())
         // Calls run inside the connection's task (no task per call):

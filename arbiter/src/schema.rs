@@ -205,14 +205,10 @@ impl Own {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             ),
             oldest_request: m("SELECT created_at FROM main._scribe_requests ORDER BY id LIMIT 1"),
-            prune_oldest: m(
-                "DELETE FROM main._scribe_requests WHERE id IN \
-                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1)",
-            ),
-            prune_before: m(
-                "DELETE FROM main._scribe_requests WHERE id IN \
-                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1",
-            ),
+            prune_oldest: m("DELETE FROM main._scribe_requests WHERE id IN \
+                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1)"),
+            prune_before: m("DELETE FROM main._scribe_requests WHERE id IN \
+                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1"),
             count_requests: m("SELECT count(*) FROM main._scribe_requests"),
         }
     }
@@ -273,7 +269,11 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(rows[0].1, "b", "oldest first");
-        assert_eq!(rows[1].2, vec![0, 2], "format 0 marker before the old encoding");
+        assert_eq!(
+            rows[1].2,
+            vec![0, 2],
+            "format 0 marker before the old encoding"
+        );
         let seq: i64 = c
             .query_row("SELECT value FROM _scribe_meta WHERE key='seq'", [], |r| {
                 r.get(0)

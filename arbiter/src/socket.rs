@@ -89,7 +89,6 @@ impl Listener {
             Err(e) => warn!(error = %e, "the socket file was removed and cannot be bound again"),
         }
     }
-
 }
 
 impl Drop for Listener {

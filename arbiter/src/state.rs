@@ -137,9 +137,9 @@ impl Shared {
         let marker = match self.reason.get() {
             None | Some(StopReason::Idle | StopReason::WriterFailed) => return,
             Some(StopReason::Requested(r)) if r.hold => Marker::Hold,
-            Some(StopReason::Requested(r)) => Marker::for_next(
-                extra + r.grace_ms.map_or(grace, std::time::Duration::from_millis),
-            ),
+            Some(StopReason::Requested(r)) => {
+                Marker::for_next(extra + r.grace_ms.map_or(grace, std::time::Duration::from_millis))
+            }
             Some(StopReason::Signal(_) | StopReason::Moved) => Marker::for_next(extra + grace),
         };
         let path = &self.config.paths.stop_marker;
@@ -171,4 +171,3 @@ impl Drop for InFlight {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
-

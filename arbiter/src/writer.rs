@@ -319,11 +319,7 @@ impl Writer {
         }
         self.last_prune = Some(Instant::now());
         let pruned = self.session.guard.trusted(|| {
-            requests::prune_aged(
-                &self.session.conn,
-                &self.session.own,
-                self.retention.window,
-            )
+            requests::prune_aged(&self.session.conn, &self.session.own, self.retention.window)
         });
         match pruned {
             Ok(0) => {}
@@ -353,4 +349,40 @@ impl Writer {
             Err(e) => warn!(error = %e, "WAL checkpoint failed"),
         }
     }
+}
+
+/// Commits `batches` as one group on `session`, on this thread (for the
+/// in-process tests of the group commit); returns each batch's outcome.
+#[cfg(test)]
+pub(crate) fn commit_as_one_group(
+    session: Session,
+    batches: Vec<Batch>,
+) -> (Session, Vec<crate::group::Outcome>) {
+    let stats = Arc::new(Stats::new(0));
+    let mut writer = Writer {
+        session,
+        stats,
+        retention: Retention::default(),
+        prune_every: Duration::from_secs(60),
+        last_prune: None,
+    };
+    let mut answers = Vec::new();
+    let jobs = batches
+        .into_iter()
+        .map(|batch| {
+            let (reply, answer) = oneshot::channel();
+            answers.push(answer);
+            let fingerprint = batch.fingerprint();
+            Job {
+                work: Work { batch, fingerprint },
+                reply,
+            }
+        })
+        .collect();
+    writer.commit_group(jobs);
+    let outcomes = answers
+        .into_iter()
+        .map(|mut a| a.try_recv().expect("every job is answered"))
+        .collect();
+    (writer.session, outcomes)
 }

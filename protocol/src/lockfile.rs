@@ -78,7 +78,10 @@ mod imp {
             .create(true)
             .truncate(false)
             .open(&paths.db)?;
-        match fcntl(file.as_fd(), FcntlArg::F_OFD_SETLK(&range(libc::F_WRLCK as _))) {
+        match fcntl(
+            file.as_fd(),
+            FcntlArg::F_OFD_SETLK(&range(libc::F_WRLCK as _)),
+        ) {
             Ok(_) => Ok(Some(file)),
             Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => Ok(None),
             Err(e) => Err(e.into()),

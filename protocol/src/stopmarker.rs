@@ -154,7 +154,12 @@ mod tests {
         std::fs::write(&p, format!("until={}\n", u64::MAX / 2)).unwrap();
         let m = read_active(&p).expect("active");
         assert!(m.remaining().unwrap() <= MAX_GRACE);
-        assert!(Marker::for_next(Duration::from_secs(1 << 40)).remaining().unwrap() <= MAX_GRACE);
+        assert!(
+            Marker::for_next(Duration::from_secs(1 << 40))
+                .remaining()
+                .unwrap()
+                <= MAX_GRACE
+        );
         clear(&p).unwrap();
         clear(&p).unwrap();
         assert_eq!(read_active(&p), None);

@@ -100,7 +100,10 @@ impl fmt::Display for WriteError {
             WriteError::Conflict {
                 statement: Some(i),
                 message,
-            } => write!(f, "conflict in statement {i}: {message}; nothing was written"),
+            } => write!(
+                f,
+                "conflict in statement {i}: {message}; nothing was written"
+            ),
             WriteError::Conflict {
                 statement: None,
                 message,

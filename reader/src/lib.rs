@@ -8,13 +8,13 @@
 //! # Layout
 //!
 //! - [`reader`]: [`Reader`]: open, query, `current_seq`.
-//! - [`values`]: binding wire values to statements and reading rows back,
-//!   shared with the arbiter so both sides convert the same way.
+//!
+//! Values are bound and read back by `scribe-values`, the same code the
+//! arbiter uses, so a value means the same on either path.
 //! - [`error`]: this crate's error.
 
 pub mod error;
 pub mod reader;
-pub mod values;
 
 pub use error::Error;
 pub use reader::{Reader, Rows};

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OpenFlags};
 use scribe_protocol::{Params, Paths, Value};
 
 use crate::error::Error;
-use crate::values;
+use scribe_values as values;
 
 /// How long a read waits on a lock (only a checkpoint in progress or a
 /// recovery can hold one).

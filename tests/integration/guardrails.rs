@@ -196,7 +196,9 @@ fn a_runaway_statement_is_interrupted_and_only_its_batch_fails() {
             tokio::join!(bad, good)
         });
         match bad {
-            Err(Error::Refused { reason, .. }) => assert!(reason.contains("time budget"), "{reason}"),
+            Err(Error::Refused { reason, .. }) => {
+                assert!(reason.contains("time budget"), "{reason}")
+            }
             other => panic!("{other:?}"),
         }
         for g in good {

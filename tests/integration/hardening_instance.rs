@@ -43,7 +43,12 @@ fn eight_writers(env: &Env, round: &str) -> Vec<i64> {
         .into_iter()
         .map(|c| {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "{round}: {}{}", stdout(&out), stderr(&out));
+            assert!(
+                out.status.success(),
+                "{round}: {}{}",
+                stdout(&out),
+                stderr(&out)
+            );
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             v["seq"].as_i64().unwrap()
         })
@@ -75,7 +80,11 @@ fn removing_the_lock_file_or_the_socket_never_makes_a_second_writer() {
             env.arbiter_processes().contains(&first),
             "{round}: the first still serves"
         );
-        assert_eq!(arbiters_that_served(&env), 1, "{round}: no other ever served");
+        assert_eq!(
+            arbiters_that_served(&env),
+            1,
+            "{round}: no other ever served"
+        );
         // The arbiter puts back what was removed.
         let deadline = Instant::now() + Duration::from_secs(10);
         while ![&paths.lock, &paths.socket, &paths.http_socket]
@@ -118,7 +127,10 @@ fn a_database_moved_away_stops_its_arbiter_and_says_why() {
     // (The lock is on the file, which is elsewhere now: look for the
     // process.)
     while !env.arbiter_processes().is_empty() {
-        assert!(Instant::now() < deadline, "the arbiter kept serving a moved file");
+        assert!(
+            Instant::now() < deadline,
+            "the arbiter kept serving a moved file"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let log = std::fs::read_to_string(env.paths().log).unwrap();
@@ -128,7 +140,9 @@ fn a_database_moved_away_stops_its_arbiter_and_says_why() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("stopped"), "{}", stderr(&out));
     let c = rusqlite::Connection::open(&moved).unwrap();
-    let n: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 0);
 }
 
@@ -185,7 +199,11 @@ fn start_and_stop_racing_end_with_one_arbiter_and_no_unexplained_failure() {
         }
         for c in stops {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "round {round}: stop: {}", stderr(&out));
+            assert!(
+                out.status.success(),
+                "round {round}: stop: {}",
+                stderr(&out)
+            );
         }
         assert!(env.arbiter_processes().len() <= 1, "round {round}");
     }

@@ -55,7 +55,10 @@ fn stalled_bodies_cannot_lock_anyone_out() {
     // Another process still writes, at once.
     let started = Instant::now();
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('other', 1)"]);
-    println!("a write beside 70 stalled connections took {:?}", started.elapsed());
+    println!(
+        "a write beside 70 stalled connections took {:?}",
+        started.elapsed()
+    );
     // Those over the per-process cap were told so; the others are cut
     // once their body is late.
     let (mut told, mut cut) = (0, 0);
@@ -92,7 +95,10 @@ fn huge_bodies_cost_a_bounded_amount_of_memory() {
             .collect();
         let started = Instant::now();
         env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('beside', 1)"]);
-        println!("a write beside six 16 MB bodies took {:?}", started.elapsed());
+        println!(
+            "a write beside six 16 MB bodies took {:?}",
+            started.elapsed()
+        );
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for a in &answers {
@@ -107,7 +113,10 @@ fn huge_bodies_cost_a_bounded_amount_of_memory() {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap();
-    println!("arbiter peak RSS under six 16 MB bodies: {} MiB", peak_kib / 1024);
+    println!(
+        "arbiter peak RSS under six 16 MB bodies: {} MiB",
+        peak_kib / 1024
+    );
     // The documented bound: requests in flight hold at most
     // --max-inflight-bytes (256 MiB), beside the arbiter's own ~64 MiB.
     assert!(peak_kib < (256 + 64) * 1024, "peak {peak_kib} KiB");
@@ -161,7 +170,13 @@ fn a_write_cut_off_by_a_crash_is_reported_as_unknown_not_unavailable() {
     env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
     env.kill9_arbiter();
     let out = env.wait(writer, Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(11), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert!(
         stderr(&out).contains("may or may not have committed"),
         "{}",
@@ -175,7 +190,8 @@ fn small_http_answers_match_what_went_wrong() {
     env.start_arbiter(&[]);
     env.scribe_ok(&["exec", SCHEMA]);
     let within = Duration::from_secs(30);
-    let nul = r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES ('n', 1)\u0000; DROP TABLE t"}]}"#;
+    let nul =
+        r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES ('n', 1)\u0000; DROP TABLE t"}]}"#;
     let a = http_raw(&env, &post("/v1/write", nul), within);
     assert!(status_line(&a).contains("403"), "{a}");
     assert!(a.contains("NUL"), "{a}");
@@ -184,7 +200,10 @@ fn small_http_answers_match_what_went_wrong() {
     assert!(status_line(&a).contains("400"), "{a}");
     let big = r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES ('b', ?)","params":[99999999999999999999]}]}"#;
     let a = http_raw(&env, &post("/v1/write", big), within);
-    assert!(status_line(&a).contains("400") && a.contains("64-bit"), "{a}");
+    assert!(
+        status_line(&a).contains("400") && a.contains("64-bit"),
+        "{a}"
+    );
     let chunked = b"POST /v1/write HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
                     Connection: close\r\n\r\nzz\r\n";
     let a = http_raw(&env, chunked, within);

@@ -105,6 +105,9 @@ fn integers_past_64_bits_are_refused_not_rounded() {
         "-p",
         "9223372036854775807",
     ]);
-    assert_eq!(env.count("SELECT count(*) FROM n WHERE typeof(v) = 'real'"), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM n WHERE typeof(v) = 'real'"),
+        0
+    );
     assert_eq!(env.count("SELECT count(*) FROM n"), 1);
 }

@@ -17,3 +17,4 @@ mod snapshots;
 mod startstop;
 mod torture;
 mod units;
+mod upgrade;

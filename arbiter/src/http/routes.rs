@@ -98,7 +98,10 @@ async fn read_body(
     if announced.is_some_and(|n| n > limit as u64) {
         return Err(too_large(&WriteError::Refused {
             statement: None,
-            reason: format!("request body of {} bytes is over {limit}", announced.unwrap_or(0)),
+            reason: format!(
+                "request body of {} bytes is over {limit}",
+                announced.unwrap_or(0)
+            ),
         }));
     }
     let room = shared

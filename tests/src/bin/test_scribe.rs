@@ -1,4 +1,4 @@
 //! Shim: the real `scribe` entry point.
 fn main() -> std::process::ExitCode {
-    scribe_client::cli::main()
+    scribe_cli::main()
 }

@@ -3,7 +3,7 @@
 use scribe_reader::Reader;
 
 use super::{params, render, Ctx, Failure};
-use crate::Connection;
+use scribe_client::Connection;
 
 /// `scribe query` arguments.
 #[derive(Debug, clap::Args)]

@@ -1,18 +1,31 @@
-//! The `scribe` command line.
+//! The `scribe` command line: writes through the arbiter (with the
+//! `scribe-client` library), reads straight from the file, the lifecycle
+//! commands, and `bench` and `demo` (from `scribe-bench`). It is the one
+//! package that links the arbiter, so that `scribe arbiter` can run it
+//! when no `scribed` is installed.
 //!
 //! Exit codes: 0 success; 1 a local failure (unreadable file…); 2 a usage
 //! error; 10–17 one per error category (see
 //! [`Category::exit_code`](scribe_protocol::Category::exit_code)).
+//!
+//! # Layout
+//!
+//! - this file: the flags, the subcommands, `main`, [`Failure`].
+//! - `exec`: `scribe exec`, one batch through the arbiter.
+//! - `query`: `scribe query`, a read on the file.
+//! - `status`: `scribe status`.
+//! - `lifecycle`: `start`, `stop`, `restart`, and liveness by the lock.
+//! - `params`: how a `--param` value's type is chosen.
+//! - `render`: tables, CSV and JSON out; quiet on a closed pipe.
 
 /// `println!` that ends the program quietly when standard output is a
 /// closed pipe, instead of panicking.
 macro_rules! outln {
     ($($arg:tt)*) => {
-        $crate::cli::render::emit(format_args!($($arg)*))
+        $crate::render::emit(format_args!($($arg)*))
     };
 }
 
-mod demo;
 mod exec;
 mod lifecycle;
 mod params;
@@ -27,7 +40,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use scribe_protocol::{Paths, WriteError};
 
-use crate::options::Options;
+use scribe_client::Options;
 
 /// Share one SQLite database between many processes: writes go through the
 /// arbiter (`scribed`), reads go straight to the file.
@@ -73,9 +86,9 @@ pub enum Command {
     /// Stop the arbiter, then start it again.
     Restart,
     /// Compare scribe with direct SQLite on the same workload, same run.
-    Bench(crate::bench::BenchArgs),
+    Bench(scribe_bench::BenchArgs),
     /// The kanban workload as real processes on an auto-started arbiter.
-    Demo(demo::DemoArgs),
+    Demo(scribe_bench::DemoArgs),
     /// (internal) Run the arbiter in the foreground, as `scribed` would
     /// (used when no `scribed` binary is installed).
     #[command(hide = true, disable_help_flag = true)]
@@ -139,9 +152,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
     // These make their own databases.
     match &cli.command {
         Command::Bench(args) => {
-            return crate::bench::run(args).map(drop).map_err(Failure::Local);
+            return scribe_bench::bench::run(args)
+                .map(drop)
+                .map_err(Failure::Local);
         }
-        Command::Demo(args) => return demo::run(args),
+        Command::Demo(args) => {
+            return scribe_bench::demo::run(args).map_err(|e| match e {
+                scribe_bench::Error::Scribe(w) => Failure::Category(w),
+                other => Failure::Local(other.to_string()),
+            })
+        }
         Command::Arbiter { args } => {
             let mut argv = vec!["scribed".to_owned()];
             argv.extend(args.iter().cloned());
@@ -153,7 +173,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             });
         }
         Command::BenchWorker { spec } => {
-            std::process::exit(crate::bench::worker::main(spec));
+            std::process::exit(scribe_bench::bench::worker::main(spec));
         }
         _ => {}
     }

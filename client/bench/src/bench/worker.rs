@@ -3,15 +3,16 @@
 //! It sets up its connection, says `ready`, waits for the go file, runs its
 //! workload, and writes a [`WorkerReport`] as JSON.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use scribe_protocol::{Batch, Paths, Statement, Value, WriteError};
 
-use super::direct::{Direct, Failed};
-use super::spec::{now_us, Target, WorkerReport, WorkerSpec, Workload};
-use crate::{Client, Options};
+use scribe_client::{Client, Options};
+
+use crate::shared::direct::{Direct, Failed};
+use crate::shared::procs::ready_and_wait;
+use crate::shared::spec::{now_us, Target, WorkerReport, WorkerSpec, Workload};
 
 /// Bytes of payload per row.
 pub const ROW_BYTES: usize = 100;
@@ -57,15 +58,6 @@ pub fn main(spec: &str) -> i32 {
         i32::from(crate::kanban::DIED)
     } else {
         0
-    }
-}
-
-/// Says ready, then waits for the go file.
-pub fn ready_and_wait(spec: &WorkerSpec) {
-    println!("ready");
-    let _ = std::io::stdout().flush();
-    while !Path::new(&spec.go).exists() {
-        std::thread::sleep(Duration::from_micros(500));
     }
 }
 

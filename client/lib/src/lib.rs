@@ -1,5 +1,7 @@
-//! Write to a scribe-managed database from any process, and the `scribe`
-//! CLI.
+//! Write to a scribe-managed database from any process. This is the
+//! library a writing program links: it depends on the protocol and the
+//! reader, never on the arbiter (the `scribe` CLI and the bench are
+//! packages of their own).
 //!
 //! A [`Client`] connects to the arbiter's socket (starting the arbiter
 //! when none answers), says hello, and sends batches; every error is one
@@ -14,9 +16,6 @@
 //! - [`options`]: deadlines and auto-start settings, in one struct.
 //! - [`autostart`]: find `scribed`, start it detached, wait until ready.
 //! - [`script`]: split an SQL script into statements (for `exec --file`).
-//! - [`bench`]: `scribe bench`: scribe against direct SQLite, same run.
-//! - [`kanban`]: the kanban workload as real processes (demo, bench).
-//! - [`cli`]: the `scribe` command line.
 //!
 //! The client's error is the wire error ([`scribe_protocol::WriteError`]):
 //! the categories are the same on both sides of the socket, so one enum
@@ -24,11 +23,8 @@
 //! the same categories.
 
 pub mod autostart;
-pub mod bench;
-pub mod cli;
 pub mod client;
 pub mod connection;
-pub mod kanban;
 pub mod options;
 pub mod retry;
 pub mod script;

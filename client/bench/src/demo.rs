@@ -6,11 +6,26 @@ use std::time::Duration;
 
 use scribe_protocol::{Batch, Paths, Statement, StopRequest};
 
-use super::Failure;
-use crate::bench::report::percentile;
-use crate::bench::spec::{Sync, Target};
+use scribe_client::{script, Client, Connection, Options};
+
+use crate::error::Error as Failure;
 use crate::kanban::{self, Config};
-use crate::{script, Client, Connection, Options};
+use crate::shared::report::percentile;
+use crate::shared::spec::{Sync, Target};
+
+/// Prints a line; a closed standard output (`scribe demo | head`) ends
+/// the program quietly, as it ends any Unix filter.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
 
 /// `scribe demo` arguments.
 #[derive(Debug, clap::Args)]
@@ -33,7 +48,7 @@ pub struct DemoArgs {
 ///
 /// When it cannot run, or an invariant does not hold.
 pub fn run(args: &DemoArgs) -> Result<(), Failure> {
-    let local = |e: String| Failure::Local(e);
+    let local = Failure::Failed;
     let dir = match &args.dir {
         Some(d) => {
             std::fs::create_dir_all(d).map_err(|e| local(format!("{}: {e}", d.display())))?;
@@ -109,7 +124,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     if outcome.holds() {
         Ok(())
     } else {
-        Err(Failure::Local(
+        Err(Failure::Failed(
             "an invariant did not hold (see above)".into(),
         ))
     }

@@ -1,5 +1,11 @@
-//! Wire values in and out of SQLite statements. The arbiter and the reader
-//! both use these, so a value means the same on either path.
+//! scribe's wire values in and out of SQLite statements: binding a
+//! request's parameters, reading rows back, running one statement the way
+//! a batch runs it. The arbiter and the reader both use this crate, and
+//! nothing else of each other, so a value means the same on either path.
+//!
+//! # Layout
+//!
+//! One file, one concept: [`bind`], [`collect`], [`run`], [`from_sql`].
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement, ToSql};

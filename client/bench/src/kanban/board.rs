@@ -5,11 +5,12 @@
 use std::path::Path;
 use std::time::Instant;
 
+use scribe_client::{Client, Options};
 use scribe_protocol::{Batch, Params, Paths, Statement, StatementResult, Value, WriteError};
-use scribe_reader::{values, Reader};
+use scribe_reader::Reader;
+use scribe_values as values;
 
-use crate::bench::{Direct, Failed};
-use crate::{Client, Options};
+use crate::shared::direct::{Direct, Failed};
 
 /// Why an operation did not commit.
 #[derive(Debug)]

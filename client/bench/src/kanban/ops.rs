@@ -1,4 +1,4 @@
-//! The kanban operations, each one batch (see `shared/KANBAN.md`):
+//! The kanban operations, each one batch (see `docs/kanban.md`):
 //! statements run in order, and a compare-and-set marked `expect_rows`
 //! stops the whole batch when another process got there first.
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use scribe_protocol::{Batch, Params, Statement};
 
 use super::{params, render, Ctx, Failure};
-use crate::{script, Client};
+use scribe_client::{script, Client};
 
 /// `scribe exec` arguments.
 #[derive(Debug, clap::Args)]
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
         statements,
         key: args.key,
     };
-    let options = crate::Options {
+    let options = scribe_client::Options {
         retry_for: args.retry_for,
         ..ctx.options.clone()
     };

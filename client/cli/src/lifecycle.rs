@@ -6,7 +6,7 @@ use scribe_protocol::stopmarker::{self, Marker};
 use scribe_protocol::{lockfile, StopRequest, WriteError};
 
 use super::{Ctx, Failure};
-use crate::{autostart, Connection};
+use scribe_client::{autostart, Connection};
 
 /// Longest `stop` waits for the arbiter to be gone after it drained.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -187,12 +187,10 @@ fn holder_pid(ctx: &Ctx) -> u32 {
 /// it treats as `stop`.
 fn terminate(pid: u32, hold: bool, paths: &scribe_protocol::Paths) -> Result<(), WriteError> {
     use nix::sys::signal::{kill, Signal};
-    kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        Signal::SIGTERM,
-    )
-    .map_err(|e| WriteError::Unavailable {
-        reason: format!("cannot signal the arbiter (pid {pid}): {e}"),
+    kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM).map_err(|e| {
+        WriteError::Unavailable {
+            reason: format!("cannot signal the arbiter (pid {pid}): {e}"),
+        }
     })?;
     if hold {
         let _ = stopmarker::write(&paths.stop_marker, Marker::Hold);

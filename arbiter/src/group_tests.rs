@@ -1,0 +1,137 @@
+//! The group commit, in process, on a real database file: one batch's
+//! failure stays its own, an aborted transaction is run again without
+//! its culprit, a deferred constraint is traced to its batch, keys replay
+//! and refuse reuse.
+
+use std::time::Duration;
+
+use scribe_protocol::{Batch, Paths, Statement, WriteError};
+
+use crate::config::Config;
+use crate::group::Session;
+use crate::writer::commit_as_one_group;
+
+fn open(dir: &tempfile::TempDir, budget: Duration) -> Session {
+    let paths = Paths::for_db(&dir.path().join("g.db"), None).unwrap();
+    let mut config = Config::new(paths);
+    config.batch_budget = budget;
+    config.pragmas.push(("foreign_keys".into(), "on".into()));
+    let (session, _) = crate::db::open_writer(&config).unwrap();
+    session
+        .conn
+        .execute_batch(
+            "CREATE TABLE t(v INTEGER PRIMARY KEY);
+             CREATE TABLE p(id INTEGER PRIMARY KEY);
+             CREATE TABLE c(pid INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+    session
+}
+
+fn insert(v: i64) -> Batch {
+    Batch::one(Statement::new("INSERT INTO t(v) VALUES (?1)").params(vec![v.into()]))
+}
+
+fn count(s: &Session, sql: &str) -> i64 {
+    s.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+const SLOW_READ: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                         SELECT count(*) FROM c";
+const SLOW_WRITE: &str = "INSERT INTO t(v) WITH RECURSIVE c(x) AS (SELECT 1000 UNION ALL \
+                          SELECT x + 1 FROM c) SELECT x FROM c";
+
+#[test]
+fn a_failing_batch_rolls_back_alone_and_the_group_commits_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, Duration::from_secs(5));
+    let (s, out) = commit_as_one_group(s, vec![insert(1), insert(1), insert(2)]);
+    assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
+    assert!(
+        matches!(
+            &out[1],
+            Err(WriteError::Sql {
+                statement: Some(0),
+                code: 1555,
+                ..
+            })
+        ),
+        "{:?}",
+        out[1]
+    );
+    let seqs: Vec<u64> = out.iter().flatten().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![1, 1], "one commit for the group");
+    assert_eq!(count(&s, "SELECT count(*) FROM t"), 2);
+}
+
+#[test]
+fn a_budget_cut_read_fails_alone_and_a_cut_write_is_run_again_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, Duration::from_millis(50));
+    let slow = |sql: &str| Batch::one(Statement::new(sql));
+    let (s, out) = commit_as_one_group(s, vec![insert(1), slow(SLOW_READ), insert(2)]);
+    assert!(
+        matches!(&out[1], Err(WriteError::Refused { .. })),
+        "{out:?}"
+    );
+    assert!(out[0].is_ok() && out[2].is_ok());
+    // An interrupted write makes SQLite roll back the whole transaction:
+    // the others are committed in a second attempt.
+    let (s, out) = commit_as_one_group(s, vec![insert(3), slow(SLOW_WRITE), insert(4)]);
+    assert!(
+        matches!(&out[1], Err(WriteError::Refused { .. })),
+        "{out:?}"
+    );
+    assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
+    assert_eq!(count(&s, "SELECT count(*) FROM t"), 4);
+    assert!(s.conn.is_autocommit(), "no transaction left open");
+}
+
+#[test]
+fn a_deferred_constraint_at_commit_is_traced_to_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, Duration::from_secs(5));
+    let orphan = Batch::one(Statement::new("INSERT INTO c(pid) VALUES (99)"));
+    let parent = Batch::new(vec![
+        Statement::new("INSERT INTO c(pid) VALUES (7)"),
+        Statement::new("INSERT INTO p(id) VALUES (7)"),
+    ]);
+    let (s, out) = commit_as_one_group(s, vec![insert(1), orphan, parent]);
+    assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
+    assert!(
+        matches!(&out[1], Err(WriteError::Sql { code, .. }) if code & 0xff == 19),
+        "{:?}",
+        out[1]
+    );
+    assert_eq!(count(&s, "SELECT count(*) FROM c"), 1);
+    assert_eq!(count(&s, "SELECT count(*) FROM t"), 1);
+}
+
+#[test]
+fn a_key_replays_its_receipt_and_refuses_another_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, Duration::from_secs(5));
+    let keyed = |v: i64| Batch {
+        key: Some("k".into()),
+        ..insert(v)
+    };
+    let (s, first) = commit_as_one_group(s, vec![keyed(1)]);
+    let first = first.into_iter().next().unwrap().unwrap();
+    // The same key with the same batch, twice in one group and once more.
+    let (s, again) = commit_as_one_group(s, vec![keyed(1), keyed(1)]);
+    for r in again {
+        let r = r.unwrap();
+        assert!(r.replayed);
+        assert_eq!((r.seq, &r.results), (first.seq, &first.results));
+    }
+    let (s, other) = commit_as_one_group(s, vec![keyed(2)]);
+    assert!(
+        matches!(&other[0], Err(WriteError::Conflict { .. })),
+        "{other:?}"
+    );
+    assert_eq!(count(&s, "SELECT count(*) FROM t"), 1);
+    assert_eq!(
+        count(&s, "SELECT value FROM _scribe_meta WHERE key = 'seq'"),
+        1
+    );
+}

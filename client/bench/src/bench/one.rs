@@ -1,0 +1,258 @@
+//! One bench configuration: the schema, the run, the check, the figures.
+
+use std::path::Path;
+
+use super::BenchArgs;
+use crate::shared::direct;
+use crate::shared::procs::{fresh_dir, spawn_worker, start_arbiter, stop_arbiter, Children};
+use crate::shared::report::{percentile, RunResult};
+use crate::shared::spec::{Sync, Target, WorkerReport, WorkerSpec, Workload};
+
+/// Creates the workload's tables in WAL mode.
+pub fn schema(db: &Path, workload: Workload, tasks: u64) -> Result<(), String> {
+    let c = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
+    c.busy_timeout(direct::BUSY_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    let sql = match workload {
+        Workload::Insert | Workload::Batch => {
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE bench(id INTEGER PRIMARY KEY, worker INTEGER NOT NULL, n INTEGER NOT NULL, payload BLOB NOT NULL);"
+                .to_owned()
+        }
+        Workload::Claim => {
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE tasks(id INTEGER PRIMARY KEY, owner INTEGER, claimed_at INTEGER);
+             CREATE INDEX tasks_free ON tasks(id) WHERE owner IS NULL;
+             CREATE TABLE bench(id INTEGER PRIMARY KEY, worker INTEGER NOT NULL, n INTEGER NOT NULL, payload BLOB NOT NULL);"
+                .to_owned()
+        }
+        Workload::Kanban => crate::kanban::schema_wal(),
+    };
+    c.execute_batch(&sql).map_err(|e| e.to_string())?;
+    if workload == Workload::Claim {
+        c.execute_batch(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {tasks})
+             INSERT INTO tasks(id) SELECT i FROM n;"
+        ))
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// One configuration: set up, run, verify, measure.
+pub fn run_one(
+    args: &BenchArgs,
+    base: &Path,
+    workload: Workload,
+    sync: Sync,
+    procs: u32,
+    target: Target,
+) -> Result<RunResult, String> {
+    if workload == Workload::Kanban {
+        return super::kanban::bench_run(args.seconds, base, sync, procs, target);
+    }
+    let dir = fresh_dir(base)?;
+    let db = dir.path().join("bench.db");
+    schema(&db, workload, u64::from(procs) * args.writes)?;
+    let arbiter = if target == Target::Scribe {
+        Some(start_arbiter(&db, sync, &dir.path().join("arbiter.log"))?)
+    } else {
+        None
+    };
+    let file = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let spec = |id: u32, role: Option<&str>| WorkerSpec {
+        target,
+        workload,
+        id,
+        db: db.to_string_lossy().into_owned(),
+        writes: args.writes,
+        seconds: args.seconds,
+        batch_size: args.batch_size,
+        sync,
+        go: file("go"),
+        stop: file("stop"),
+        out: file(&format!("{}{id}.json", role.unwrap_or("w"))),
+        role: role.map(str::to_owned),
+        progress: false,
+    };
+    let mut readers = Children(Vec::new());
+    for r in 0..args.readers {
+        readers.0.push(spawn_worker(&spec(r, Some("reader")))?);
+    }
+    let mut workers = Children(Vec::new());
+    for w in 0..procs {
+        workers.0.push(spawn_worker(&spec(w, None))?);
+    }
+    std::fs::write(file("go"), b"").map_err(|e| e.to_string())?;
+    let mut failed = None;
+    for c in &mut workers.0 {
+        let status = c.wait().map_err(|e| e.to_string())?;
+        if !status.success() {
+            failed = Some(format!("a worker exited with {status}"));
+        }
+    }
+    std::fs::write(file("stop"), b"").map_err(|e| e.to_string())?;
+    for c in &mut readers.0 {
+        let _ = c.wait();
+    }
+    let reports: Vec<WorkerReport> = (0..procs)
+        .map(|w| read_report(&file(&format!("w{w}.json"))))
+        .collect::<Result<_, _>>()?;
+    let reader_reports: Vec<WorkerReport> = (0..args.readers)
+        .map(|r| read_report(&file(&format!("reader{r}.json"))))
+        .collect::<Result<_, _>>()?;
+    if let Some(f) = failed {
+        let errors: Vec<&String> = reports.iter().flat_map(|r| &r.errors).collect();
+        return Err(format!("{f}: {errors:?}"));
+    }
+    let mean_group = match (&arbiter, target) {
+        (Some(_), Target::Scribe) => mean_group(&db),
+        _ => None,
+    };
+    if let Some(a) = arbiter {
+        stop_arbiter(a);
+    }
+    let (verified, verify_detail) = verify(&db, workload, &reports);
+    Ok(summarize(
+        target,
+        workload,
+        sync,
+        procs,
+        &reports,
+        &reader_reports,
+        verified,
+        verify_detail,
+        mean_group,
+    ))
+}
+
+fn read_report(path: &str) -> Result<WorkerReport, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("no report {path}: {e}"))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("bad report {path}: {e}"))
+}
+
+fn mean_group(db: &Path) -> Option<f64> {
+    let paths = scribe_protocol::Paths::for_db(db, None).ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let options = scribe_client::Options {
+            autostart: false,
+            ..scribe_client::Options::default()
+        };
+        let c = scribe_client::Connection::connect(&paths, &options)
+            .await
+            .ok()?;
+        c.status().await.ok().map(|s| s.mean_group)
+    })
+}
+
+/// Checks the database after a run.
+fn verify(db: &Path, workload: Workload, reports: &[WorkerReport]) -> (bool, String) {
+    let c = match rusqlite::Connection::open(db) {
+        Ok(c) => c,
+        Err(e) => return (false, e.to_string()),
+    };
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap_or(-1) };
+    let rows: u64 = reports.iter().map(|r| r.rows).sum();
+    match workload {
+        Workload::Insert | Workload::Batch => {
+            let n = count("SELECT count(*) FROM bench");
+            let dup = count(
+                "SELECT count(*) FROM (SELECT 1 FROM bench GROUP BY worker, n HAVING count(*) > 1)",
+            );
+            if n != rows as i64 {
+                (false, format!("{n} rows, {rows} acknowledged"))
+            } else if dup != 0 {
+                (false, format!("{dup} duplicated rows"))
+            } else {
+                (true, String::new())
+            }
+        }
+        Workload::Claim => {
+            let mut claimed: Vec<i64> = reports.iter().flat_map(|r| r.claimed.clone()).collect();
+            let total = claimed.len();
+            claimed.sort_unstable();
+            claimed.dedup();
+            let owned = count("SELECT count(*) FROM tasks WHERE owner IS NOT NULL");
+            let mismatched: i64 = reports
+                .iter()
+                .enumerate()
+                .map(|(w, r)| {
+                    let mine: i64 = c
+                        .query_row(
+                            "SELECT count(*) FROM tasks WHERE owner = ?1",
+                            [w as i64],
+                            |x| x.get(0),
+                        )
+                        .unwrap_or(-1);
+                    i64::from(mine != r.claimed.len() as i64)
+                })
+                .sum();
+            if claimed.len() != total {
+                (
+                    false,
+                    format!("{} tasks claimed twice", total - claimed.len()),
+                )
+            } else if owned != total as i64 || mismatched != 0 {
+                (false, format!("{owned} owned, {total} claims acknowledged"))
+            } else {
+                (true, String::new())
+            }
+        }
+        Workload::Kanban => (false, "checked by the kanban run".into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    target: Target,
+    workload: Workload,
+    sync: Sync,
+    procs: u32,
+    reports: &[WorkerReport],
+    readers: &[WorkerReport],
+    verified: bool,
+    verify_detail: String,
+    mean_group: Option<f64>,
+) -> RunResult {
+    let start = reports.iter().map(|r| r.start_us).min().unwrap_or(0);
+    let end = reports.iter().map(|r| r.end_us).max().unwrap_or(0);
+    let secs = (end.saturating_sub(start) as f64 / 1e6).max(1e-6);
+    let mut all: Vec<u32> = reports
+        .iter()
+        .flat_map(|r| r.latencies.iter().flat_map(|(_, l)| l.iter().copied()))
+        .collect();
+    all.sort_unstable();
+    let ops: u64 = reports.iter().map(|r| r.ops).sum();
+    let rows: u64 = reports.iter().map(|r| r.rows).sum();
+    let qps = |f: fn(&(f64, f64)) -> f64| -> Option<f64> {
+        let v: Vec<f64> = readers
+            .iter()
+            .filter_map(|r| r.reader_qps.as_ref().map(f))
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum())
+    };
+    RunResult {
+        target: target.name().into(),
+        workload: workload.name().into(),
+        procs,
+        sync: sync.name().into(),
+        writes_per_sec: ops as f64 / secs,
+        rows_per_sec: rows as f64 / secs,
+        p50_us: percentile(&all, 50.0),
+        p99_us: percentile(&all, 99.0),
+        max_us: all.last().copied().map_or(0, u64::from),
+        busy_retries: reports.iter().map(|r| r.busy_retries).sum(),
+        conflicts: reports.iter().map(|r| r.conflicts).sum(),
+        verified,
+        verify_detail,
+        mean_group,
+        reader_idle_qps: qps(|q| q.0),
+        reader_load_qps: qps(|q| q.1),
+        kinds: Vec::new(),
+        ratio_vs_direct: None,
+    }
+}

@@ -1,4 +1,0 @@
-//! `scribe`: see the `scribe_client` library.
-fn main() -> std::process::ExitCode {
-    scribe_client::cli::main()
-}
