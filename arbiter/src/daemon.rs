@@ -39,6 +39,20 @@ pub enum Exit {
 /// Any failure to lock, open the database or bind the socket; each names
 /// the path and the cause.
 pub fn run(config: Config) -> Result<Exit, Error> {
+    run_until(config, signals())
+}
+
+/// Runs the arbiter until `shutdown` resolves (with why), or a stop
+/// begins another way (`stop`, idle, a failure). Tests pass their own
+/// future; [`run`] passes SIGINT|SIGTERM.
+///
+/// # Errors
+///
+/// As [`run`].
+pub fn run_until(
+    config: Config,
+    shutdown: impl std::future::Future<Output = StopReason>,
+) -> Result<Exit, Error> {
     let paths = config.paths.clone();
     check_directory(&paths.db)?;
     let Some(mut lock) = InstanceLock::try_acquire(&paths)? else {
@@ -110,7 +124,7 @@ pub fn run(config: Config) -> Result<Exit, Error> {
             "ready"
         );
         tokio::spawn(crate::watch::files(shared.clone(), lock.clone(), db_file));
-        server::run(listeners, shared.clone(), signals()).await
+        server::run(listeners, shared.clone(), shutdown).await
     });
     drop(runtime);
     let joined = thread.join();
@@ -169,4 +183,34 @@ fn holder_pid(path: &std::path::Path) -> Option<u32> {
         std::thread::sleep(Duration::from_millis(10));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_until_its_shutdown_future_then_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = scribe_protocol::Paths::for_db(&dir.path().join("d.db"), None).unwrap();
+        let config = Config::new(paths.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let arbiter = std::thread::spawn(move || {
+            run_until(config, async move {
+                let _ = rx.await;
+                StopReason::Signal("test")
+            })
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&paths.socket).is_err() {
+            assert!(Instant::now() < deadline, "never ready");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(paths.http_socket.exists(), "HTTP is bound before RPC");
+        assert!(lock::is_held(&paths).unwrap());
+        tx.send(()).unwrap();
+        assert_eq!(arbiter.join().unwrap().unwrap(), Exit::Stopped { drained: 0 });
+        assert!(!paths.socket.exists() && !paths.http_socket.exists());
+        assert!(!lock::is_held(&paths).unwrap());
+    }
 }
