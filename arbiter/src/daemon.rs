@@ -76,16 +76,16 @@ pub fn run_until(
         Ok::<_, Error>(Listeners { rpc, http })
     })?;
     let stats = Arc::new(Stats::new(seq));
-    let (writer, thread) = writer::spawn(
-        session,
-        config.queue_capacity,
-        config.max_group,
-        config.retention,
-        config.prune_every,
-        config.limits.clone(),
-        stats.clone(),
-    )
-    .map_err(|e| Error::io("starting the writer thread", e))?;
+    let settings = writer::Settings {
+        capacity: config.queue_capacity,
+        max_group: config.max_group,
+        retention: config.retention,
+        prune_every: config.prune_every,
+        limits: config.limits.clone(),
+        durable: config.synchronous == crate::config::Synchronous::Full,
+    };
+    let (writer, thread) = writer::spawn(session, settings, stats.clone())
+        .map_err(|e| Error::io("starting the writer thread", e))?;
     let checkpointer =
         crate::checkpoint::Checkpointer::start(&paths.db, stats.clone()).map_err(|source| {
             Error::Open {
@@ -209,7 +209,10 @@ mod tests {
         assert!(paths.http_socket.exists(), "HTTP is bound before RPC");
         assert!(lock::is_held(&paths).unwrap());
         tx.send(()).unwrap();
-        assert_eq!(arbiter.join().unwrap().unwrap(), Exit::Stopped { drained: 0 });
+        assert_eq!(
+            arbiter.join().unwrap().unwrap(),
+            Exit::Stopped { drained: 0 }
+        );
         assert!(!paths.socket.exists() && !paths.http_socket.exists());
         assert!(!lock::is_held(&paths).unwrap());
     }

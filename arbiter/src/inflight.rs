@@ -70,6 +70,22 @@ impl Inflight {
             .saturating_sub(self.sem.available_permits() as u64 * UNIT)
     }
 
+    fn units(&self, bytes: u64) -> u32 {
+        let units = (self.cost(bytes).div_ceil(UNIT))
+            .min(self.max_bytes / UNIT)
+            .max(1);
+        u32::try_from(units).unwrap_or(u32::MAX)
+    }
+
+    /// Room for a request of `bytes` if there is some now.
+    pub fn try_reserve(&self, bytes: u64) -> Option<Room> {
+        self.sem
+            .clone()
+            .try_acquire_many_owned(self.units(bytes))
+            .ok()
+            .map(Room)
+    }
+
     /// Room for a request of `bytes`, waiting up to `within` for it.
     ///
     /// # Errors

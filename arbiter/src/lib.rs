@@ -14,7 +14,7 @@
 //!   the texts of the arbiter's own statements.
 //! - [`guard`]: the authorizer: SQL that would break the arrangement is refused.
 //! - [`exec`]: runs one batch's statements on that connection.
-//! - [`writer`]: the writer thread and its bounded queue.
+//! - [`writer`]: the writer thread, its bounded queue, and the syncer.
 //! - [`group`]: one group commit: a transaction, a savepoint per batch.
 //! - [`requests`]: idempotency keys and their retention.
 //! - [`checkpoint`]: PASSIVE checkpoints off the writer's thread.
@@ -26,8 +26,7 @@
 //! - [`peers`]: who may hold a connection, and how many.
 //! - [`inflight`]: the memory all requests in flight may hold.
 //! - [`watch`]: the writer, idleness, the tick, the database and lock files.
-//! - [`rpc`]: the RPC adapter's accept loop; [`service`] its handlers;
-//!   [`closing`] a transport whose read side ends at shutdown.
+//! - [`rpc`]: the RPC adapter: scribe's framing on the RPC socket.
 //! - [`http`]: the HTTP adapter: HTTP/1.1 + JSON on a second socket.
 //! - [`server`]: `run(listeners, shared, shutdown)`: both adapters, then
 //!   the drain.
@@ -36,7 +35,6 @@
 pub mod budget;
 pub mod checkpoint;
 pub mod cli;
-pub mod closing;
 pub mod config;
 pub mod daemon;
 pub mod db;
@@ -52,7 +50,6 @@ pub mod requests;
 pub mod rpc;
 pub mod schema;
 pub mod server;
-pub mod service;
 pub mod socket;
 pub mod state;
 pub mod stats;

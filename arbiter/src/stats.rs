@@ -27,6 +27,9 @@ pub struct Stats {
     base: std::sync::OnceLock<std::time::Instant>,
     recent_us: Mutex<VecDeque<u64>>,
     last_error: Mutex<Option<String>>,
+    /// Syncs of the WAL (`--synchronous full`) and their total time.
+    syncs: AtomicU64,
+    sync_us: AtomicU64,
 }
 
 /// A consistent-enough copy of the counters.
@@ -73,6 +76,8 @@ impl Stats {
             base: std::sync::OnceLock::new(),
             recent_us: Mutex::new(VecDeque::with_capacity(RECENT)),
             last_error: Mutex::new(None),
+            syncs: AtomicU64::new(0),
+            sync_us: AtomicU64::new(0),
         }
     }
 
@@ -91,6 +96,19 @@ impl Stats {
         self.grouped.fetch_add(ok + failed, Relaxed);
         self.max_group.fetch_max(ok + failed, Relaxed);
         self.push_time(took);
+    }
+
+    /// Records one sync of the WAL.
+    pub fn synced(&self, took: Duration) {
+        self.syncs.fetch_add(1, Relaxed);
+        self.sync_us
+            .fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// Syncs of the WAL so far, and their mean time in µs.
+    pub fn syncs(&self) -> (u64, u64) {
+        let n = self.syncs.load(Relaxed);
+        (n, self.sync_us.load(Relaxed) / n.max(1))
     }
 
     /// Records batches that failed without any commit.

@@ -13,10 +13,10 @@ pub enum Params {
     #[default]
     None,
     /// `?`, `?NNN` parameters, bound in order starting at 1.
-    Positional(Vec<Value>),
+    Positional(#[serde(deserialize_with = "crate::frame::bounded_values")] Vec<Value>),
     /// `:name`, `@name`, `$name` parameters; the name includes its prefix
     /// character (`":id"`), or gets `:` added when it has none.
-    Named(Vec<(String, Value)>),
+    Named(#[serde(deserialize_with = "crate::frame::bounded_named")] Vec<(String, Value)>),
 }
 
 impl Params {
@@ -93,6 +93,7 @@ impl Statement {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     /// The statements, applied in order.
+    #[serde(deserialize_with = "crate::frame::bounded_statements")]
     pub statements: Vec<Statement>,
     /// Idempotency key chosen by the caller (at most
     /// [`MAX_KEY_LEN`](crate::limits::MAX_KEY_LEN) bytes).

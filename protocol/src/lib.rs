@@ -12,39 +12,45 @@
 //! - [`status`]: the arbiter's self-report for `scribe status`.
 //! - [`wire_error`]: the categorized error a write can end in.
 //! - [`category`]: the error categories, their retry rule and CLI exit codes.
-//! - [`service`]: the `#[tarpc::service]` trait and the protocol version.
+//! - [`frame`]: the socket protocol: preamble, frames, requests, answers,
+//!   bounded decoding; [`framebuf`] splits read bytes into frames.
 //! - [`json`]: the JSON form of these types (CLI `--json`, HTTP API).
+//! - [`json_frame`]: the JSON codec of the socket protocol.
 //! - [`json_body`]: a JSON write request decoded into a batch, limits
 //!   checked while reading.
 //! - [`limits`]: documented maximums (frame size, batch size…).
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
 //! - [`stopmarker`]: the marker that keeps auto-start off after a stop.
-//! - [`transport`]: length-delimited bincode over a Unix socket.
 //! - [`error`]: this crate's own error (path resolution).
 
 pub mod batch;
 pub mod category;
 pub mod error;
+pub mod frame;
+pub mod framebuf;
 pub mod json;
 pub mod json_body;
+pub mod json_frame;
 pub mod limits;
 pub mod lockfile;
 pub mod paths;
 pub mod receipt;
-pub mod service;
 pub mod status;
 pub mod stopmarker;
-pub mod transport;
 pub mod value;
 pub mod wire_error;
 
 pub use batch::{Batch, Params, Statement};
 pub use category::Category;
 pub use error::Error;
+pub use frame::{Answer, Reply, Request};
 pub use paths::Paths;
 pub use receipt::{Hello, Receipt, StatementResult, StopReport, StopRequest};
-pub use service::{Arbiter, ArbiterClient, PROTOCOL_VERSION};
+
+/// The protocol version. Bump on any change to the types of this crate;
+/// the handshake refuses a mismatch, naming both versions.
+pub const PROTOCOL_VERSION: u32 = 2;
 pub use status::Status;
 pub use value::Value;
 pub use wire_error::WriteError;

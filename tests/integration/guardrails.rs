@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use scribe_client::{Connection, Error, Options};
-use scribe_protocol::{transport, ArbiterClient, Batch, Statement, Value, PROTOCOL_VERSION};
+use scribe_protocol::{Batch, Request, Statement, Value, PROTOCOL_VERSION};
+use scribe_tests::raw::Raw;
 
 use crate::harness::{run, stderr, stdout, Env, SCHEMA, WORKER};
 
@@ -259,43 +260,17 @@ fn oversized_requests_are_refused_naming_the_limit() {
                 other => panic!("client, {limit}: {other:?}"),
             }
         }
-        // …and the arbiter refuses too when a client does not.
-        let stream = tokio::net::UnixStream::connect(&env.paths().socket)
-            .await
-            .unwrap();
-        let raw = ArbiterClient::new(Default::default(), transport::client(stream)).spawn();
-        raw.hello(tarpc::context::current(), PROTOCOL_VERSION)
-            .await
-            .unwrap()
-            .unwrap();
-        for (batch, limit) in cases {
-            match raw.write(tarpc::context::current(), batch).await.unwrap() {
-                Err(Error::Refused { reason, .. }) => assert!(reason.contains(limit), "{reason}"),
-                other => panic!("arbiter, {limit}: {other:?}"),
-            }
-        }
     });
+    // …and the arbiter refuses too when a client does not.
+    let mut raw = Raw::greeted(&env.paths().socket);
+    for (batch, limit) in cases {
+        match raw.call(&Request::Write(batch)) {
+            Err(Error::Refused { reason, .. }) => assert!(reason.contains(limit), "{reason}"),
+            other => panic!("arbiter, {limit}: {other:?}"),
+        }
+    }
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'big'"), 0);
     bystanders.check(&mut env);
-}
-
-/// A well-formed request whose deadline is `u64::MAX` seconds away (tarpc
-/// turns it into an `Instant` by addition, which overflows).
-fn absurd_deadline_frame() -> Vec<u8> {
-    use bincode::Options;
-    let msg: tarpc::ClientMessage<scribe_protocol::service::ArbiterRequest> =
-        tarpc::ClientMessage::Request(tarpc::Request {
-            context: tarpc::context::current(),
-            id: 1,
-            message: scribe_protocol::service::ArbiterRequest::Status {},
-        });
-    let body = bincode::DefaultOptions::new().serialize(&msg).unwrap();
-    let mut patched = vec![body[0], 0xfd];
-    patched.extend([0xff; 8]);
-    patched.extend(&body[2..]);
-    let mut frame = (patched.len() as u32).to_be_bytes().to_vec();
-    frame.extend(patched);
-    frame
 }
 
 #[test]
@@ -308,26 +283,35 @@ fn malformed_traffic_costs_only_its_own_connection() {
     let socket = env.paths().socket;
     let connect = || UnixStream::connect(&socket).unwrap();
 
-    // Garbage bytes, a frame claiming 4 GiB, a valid frame whose body does
-    // not decode: closed at once.
+    // Garbage instead of the preamble, a frame claiming 4 GiB: answered
+    // (the reason is told) and closed at once.
+    let preamble = scribe_protocol::frame::preamble(scribe_protocol::frame::CODEC_BINCODE);
     for bytes in [
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-        vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
-        {
-            let mut f = 9u32.to_be_bytes().to_vec();
-            f.extend_from_slice(&[0xfe; 9]);
-            f
-        },
-        absurd_deadline_frame(),
+        vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4],
+        [&preamble[..], &[0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0]].concat(),
     ] {
         let mut s = connect();
         s.write_all(&bytes).unwrap();
         assert!(closed_within(&mut s, Duration::from_secs(5)), "{bytes:?}");
     }
+    // A body that does not decode is answered `Protocol` under its id; the
+    // connection is not greeted, so it closes at the hello timeout.
+    let mut junk = Raw::connect(&socket);
+    let mut frame = Vec::new();
+    scribe_protocol::frame::encode_raw(5, &[0xfe; 9], &mut frame);
+    junk.stream.write_all(&frame).unwrap();
+    match junk.recv() {
+        Some((5, Err(Error::Protocol { .. }))) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(closed_within(&mut junk.stream, Duration::from_secs(5)));
     // A truncated frame, and a client that sends nothing: closed after the
     // hello timeout.
     let mut truncated = connect();
-    truncated.write_all(&[0, 0, 0, 100, 1, 2, 3]).unwrap();
+    truncated
+        .write_all(&[&preamble[..], &[100, 0, 0, 0, 1, 0, 0, 0, 1, 2, 3]].concat())
+        .unwrap();
     let mut silent = connect();
     assert!(closed_within(&mut truncated, Duration::from_secs(5)));
     assert!(closed_within(&mut silent, Duration::from_secs(5)));
@@ -428,6 +412,7 @@ fn a_peer_of_another_uid_is_refused() {
     let log = env.dir.path().join("arbiter.log");
     env.start_arbiter_logged(&[], &log);
     std::fs::set_permissions(&env.paths().socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let version = PROTOCOL_VERSION.to_string();
     let as_nobody = |env: &Env| {
         let mut c = env.command(&setpriv);
         c.args([
@@ -436,7 +421,7 @@ fn a_peer_of_another_uid_is_refused() {
             "--clear-groups",
             WORKER,
             "hello",
-            "1",
+            &version,
         ]);
         run(c, Duration::from_secs(20))
     };

@@ -149,7 +149,7 @@ async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     let limit = (limits.max_batch_bytes as usize)
         .saturating_mul(2)
         .saturating_add(64 * 1024);
-    let (bytes, _room) = match read_body(&shared, request, limit).await {
+    let (bytes, room) = match read_body(&shared, request, limit).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -164,7 +164,7 @@ async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     if let Err(e) = batch.check_limits(limits) {
         return too_large(&e);
     }
-    match shared.writer.submit(batch).await {
+    match shared.writer.submit(batch, Some(room)).await {
         Ok(receipt) => Json(json::receipt(&receipt)).into_response(),
         Err(e) => failure(&e, None),
     }

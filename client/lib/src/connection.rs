@@ -1,26 +1,70 @@
 //! [`Connection`]: one connection to the arbiter, no retries.
+//!
+//! Requests are pipelined: every clone may call at once, each request
+//! carries its own id, and one reader task hands each answer to its
+//! caller. A request is written whole by the calling task (one system
+//! call); the reader task takes every answer a read brings.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use scribe_protocol::frame::{self, Answer, Request, CODEC_BINCODE};
+use scribe_protocol::framebuf::FrameBuf;
 use scribe_protocol::{
-    transport, ArbiterClient, Batch, Hello, Paths, Receipt, Status, StopReport, StopRequest,
-    WriteError, PROTOCOL_VERSION,
+    Batch, Hello, Paths, Receipt, Reply, Status, StopReport, StopRequest, WriteError,
+    PROTOCOL_VERSION,
 };
-use tarpc::client::RpcError;
-use tarpc::context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
+use tokio::sync::oneshot;
 
 use crate::autostart;
-use crate::options::Options;
+use crate::options::{Options, MAX_CALL_TIMEOUT};
 
 /// One connection to the arbiter of one database. Cheap to clone; clones
 /// share the connection and may call concurrently (calls are pipelined).
 /// [`Client`](crate::Client) adds reconnection and retries on top.
 #[derive(Clone, Debug)]
 pub struct Connection {
-    rpc: ArbiterClient,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     hello: Hello,
     options: Options,
+    write: tokio::sync::Mutex<OwnedWriteHalf>,
+    calls: Arc<Calls>,
+    next_id: AtomicU32,
+}
+
+/// Callers waiting for answers, and why the connection ended once it has.
+#[derive(Debug, Default)]
+struct Calls {
+    state: Mutex<CallState>,
+}
+
+#[derive(Debug, Default)]
+struct CallState {
+    /// Each caller's channel: the answer, or why the connection ended.
+    waiting: HashMap<u32, oneshot::Sender<Result<Reply, String>>>,
+    ended: Option<String>,
+}
+
+impl Calls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The connection ended before this request was answered.
+fn lost(why: &str) -> WriteError {
+    WriteError::Unavailable {
+        reason: format!("connection to the arbiter lost: {why}"),
+    }
 }
 
 impl Connection {
@@ -30,7 +74,8 @@ impl Connection {
     /// # Errors
     ///
     /// `Unavailable` with the reason when no arbiter answers; `Protocol`
-    /// when its protocol version differs.
+    /// when its protocol version differs; `Overloaded` when it serves as
+    /// many connections as it may.
     pub async fn connect(paths: &Paths, options: &Options) -> Result<Connection, WriteError> {
         // A connection can land on an arbiter that is just stopping (it
         // closes connections whose hello it has not read): try again,
@@ -67,21 +112,108 @@ impl Connection {
         stream: UnixStream,
         options: &Options,
     ) -> Result<Connection, WriteError> {
-        let rpc = ArbiterClient::new(Default::default(), transport::client(stream)).spawn();
-        let hello = rpc
-            .hello(deadline(options), PROTOCOL_VERSION)
-            .await
-            .map_err(|e| rpc_error(e, options.call_timeout))??;
+        let timeout = options.call_timeout.min(MAX_CALL_TIMEOUT);
+        let (mut read, mut write) = stream.into_split();
+        let mut hello = frame::preamble(CODEC_BINCODE).to_vec();
+        frame::encode(
+            0,
+            &Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            &mut hello,
+        )?;
+        // An arbiter at its connection cap answers before reading: a
+        // failed write still leaves its answer to read.
+        let sent = write.write_all(&hello).await;
+        let mut input = FrameBuf::new();
+        let answer = tokio::time::timeout(timeout, first_frame(&mut read, &mut input)).await;
+        let reply = match answer {
+            Ok(Ok(body)) => frame::decode_reply(&body)?,
+            Ok(Err(e)) => {
+                let why = sent.err().map_or(e.clone(), |s| s.to_string());
+                return Err(lost(&why));
+            }
+            Err(_) => {
+                return Err(WriteError::Timeout {
+                    message: format!(
+                        "no answer to hello within {}",
+                        humantime::format_duration(timeout)
+                    ),
+                })
+            }
+        };
+        let hello = match reply {
+            Ok(Answer::Hello(h)) => h,
+            Ok(other) => {
+                return Err(WriteError::Protocol {
+                    message: format!("the arbiter answered hello with {other:?}"),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let calls = Arc::new(Calls::default());
+        tokio::spawn(read_answers(read, input, calls.clone()));
         Ok(Connection {
-            rpc,
-            hello,
-            options: options.clone(),
+            inner: Arc::new(Inner {
+                hello,
+                options: options.clone(),
+                write: tokio::sync::Mutex::new(write),
+                calls,
+                next_id: AtomicU32::new(1),
+            }),
         })
     }
 
-    /// What the arbiter said at hello (its version and pid).
+    /// What the arbiter said at hello (its version, pid and limits).
     pub fn hello(&self) -> &Hello {
-        &self.hello
+        &self.inner.hello
+    }
+
+    /// Sends `request` and waits up to `timeout` for its answer.
+    ///
+    /// # Errors
+    ///
+    /// The arbiter's error; `Unavailable` when the connection is gone
+    /// before the request left; `Timeout` when the deadline passed, or the
+    /// connection was lost after a write was sent (its outcome is then
+    /// unknown).
+    pub async fn call(&self, request: &Request, timeout: Duration) -> Result<Answer, WriteError> {
+        let timeout = timeout.min(MAX_CALL_TIMEOUT);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed).max(1);
+        let mut buf = Vec::with_capacity(256);
+        frame::encode(id, request, &mut buf)?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut calls = self.inner.calls.lock();
+            if let Some(why) = &calls.ended {
+                return Err(lost(why));
+            }
+            calls.waiting.insert(id, tx);
+        }
+        let sent = self.inner.write.lock().await.write_all(&buf).await;
+        if let Err(e) = sent {
+            self.inner.calls.lock().waiting.remove(&id);
+            // Nothing whole reached the arbiter: nothing of it ran.
+            return Err(lost(&e.to_string()));
+        }
+        let is_write = matches!(request, Request::Write(_));
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Ok(reply))) => reply,
+            Ok(Ok(Err(why))) if is_write => Err(unknown(&why)),
+            Ok(Ok(Err(why))) => Err(lost(&why)),
+            Ok(Err(_)) if is_write => Err(unknown("the connection ended")),
+            Ok(Err(_)) => Err(lost("the connection ended")),
+            Err(_) => {
+                self.inner.calls.lock().waiting.remove(&id);
+                Err(WriteError::Timeout {
+                    message: format!(
+                        "no answer within {}; a write may or may not have committed \
+                         (retry it with the same idempotency key)",
+                        humantime::format_duration(timeout)
+                    ),
+                })
+            }
+        }
     }
 
     /// Sends a batch and waits until it is committed.
@@ -90,7 +222,8 @@ impl Connection {
     ///
     /// Any category; `Timeout` means the outcome is unknown.
     pub async fn write(&self, batch: Batch) -> Result<Receipt, WriteError> {
-        self.write_within(batch, self.options.call_timeout).await
+        self.write_within(batch, self.inner.options.call_timeout)
+            .await
     }
 
     /// As [`Connection::write`], with its own deadline.
@@ -103,21 +236,11 @@ impl Connection {
         batch: Batch,
         timeout: Duration,
     ) -> Result<Receipt, WriteError> {
-        batch.check(&self.hello.limits)?;
-        let mut ctx = context::current();
-        ctx.deadline = deadline_in(timeout);
-        self.rpc.write(ctx, batch).await.map_err(|e| match e {
-            RpcError::DeadlineExceeded => rpc_error(e, timeout),
-            // Once the request may have left, a lost connection says
-            // nothing about whether it committed.
-            other => WriteError::Timeout {
-                message: format!(
-                    "the connection to the arbiter was lost after the write was sent ({other}); \
-                     it may or may not have committed: only a retry with the same idempotency \
-                     key is safe"
-                ),
-            },
-        })?
+        batch.check(&self.inner.hello.limits)?;
+        match self.call(&Request::Write(batch), timeout).await? {
+            Answer::Receipt(r) => Ok(r),
+            other => Err(unexpected("write", &other)),
+        }
     }
 
     /// The arbiter's counters and settings.
@@ -126,10 +249,13 @@ impl Connection {
     ///
     /// `Unavailable` or `Timeout` when it does not answer.
     pub async fn status(&self) -> Result<Status, WriteError> {
-        self.rpc
-            .status(deadline(&self.options))
-            .await
-            .map_err(|e| rpc_error(e, self.options.call_timeout))?
+        match self
+            .call(&Request::Status, self.inner.options.call_timeout)
+            .await?
+        {
+            Answer::Status(s) => Ok(*s),
+            other => Err(unexpected("status", &other)),
+        }
     }
 
     /// Asks the arbiter to drain and exit; answered once the queue is
@@ -139,36 +265,109 @@ impl Connection {
     ///
     /// `Unavailable` or `Timeout` when it does not answer.
     pub async fn stop(&self, request: StopRequest) -> Result<StopReport, WriteError> {
-        self.rpc
-            .stop(deadline(&self.options), request)
-            .await
-            .map_err(|e| rpc_error(e, self.options.call_timeout))?
+        match self
+            .call(&Request::Stop(request), self.inner.options.call_timeout)
+            .await?
+        {
+            Answer::Stopped(r) => Ok(r),
+            other => Err(unexpected("stop", &other)),
+        }
     }
 }
 
-fn deadline(options: &Options) -> context::Context {
-    let mut ctx = context::current();
-    ctx.deadline = deadline_in(options.call_timeout);
-    ctx
+fn unexpected(what: &str, answer: &Answer) -> WriteError {
+    WriteError::Protocol {
+        message: format!("the arbiter answered {what} with {answer:?}"),
+    }
 }
 
-/// Now plus `timeout`, capped at [`MAX_CALL_TIMEOUT`](crate::options::MAX_CALL_TIMEOUT).
-fn deadline_in(timeout: Duration) -> Instant {
-    Instant::now() + timeout.min(crate::options::MAX_CALL_TIMEOUT)
+/// A write whose connection ended after it was sent.
+fn unknown(why: &str) -> WriteError {
+    WriteError::Timeout {
+        message: format!(
+            "the connection to the arbiter was lost after the write was sent ({why}); it may \
+             or may not have committed: only a retry with the same idempotency key is safe"
+        ),
+    }
 }
 
-/// Maps a transport failure onto the categories.
-fn rpc_error(e: RpcError, timeout: Duration) -> WriteError {
-    match e {
-        RpcError::DeadlineExceeded => WriteError::Timeout {
-            message: format!(
-                "no answer within {}; a write may or may not have committed \
-                 (retry it with the same idempotency key)",
-                humantime::format_duration(timeout)
-            ),
-        },
-        other => WriteError::Unavailable {
-            reason: format!("connection to the arbiter lost: {other}"),
-        },
+/// Reads until the first whole frame; returns its body.
+async fn first_frame(read: &mut OwnedReadHalf, input: &mut FrameBuf) -> Result<Vec<u8>, String> {
+    loop {
+        if let Some((_, body)) = input.next_frame().map_err(|e| format!("{e:?}"))? {
+            return Ok(body.to_vec());
+        }
+        let spare = input.spare();
+        let len = spare.len();
+        match read.read(spare).await {
+            Ok(0) => {
+                input.filled(0, len);
+                return Err("the arbiter closed the connection".into());
+            }
+            Ok(n) => input.filled(n, len),
+            Err(e) => {
+                input.filled(0, len);
+                return Err(e.to_string());
+            }
+        }
+    }
+}
+
+/// Hands each answer to its caller until the connection ends; then every
+/// caller still waiting learns that it ended.
+async fn read_answers(mut read: OwnedReadHalf, mut input: FrameBuf, calls: Arc<Calls>) {
+    let why = loop {
+        loop {
+            match input.next_frame() {
+                Ok(Some((id, body))) => {
+                    let reply = frame::decode_reply(body);
+                    // Id 0 answers no request: the arbiter speaks to the
+                    // whole connection (it is closing it, and says why).
+                    if id == 0 {
+                        if let Ok(Err(e)) = &reply {
+                            tracing::debug!(error = %e, "the arbiter closes the connection");
+                        }
+                        continue;
+                    }
+                    let waiting = calls.lock().waiting.remove(&id);
+                    if let Some(tx) = waiting {
+                        let _ = tx.send(Ok(reply.unwrap_or_else(Err)));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    end(
+                        &calls,
+                        format!("a frame of {} bytes is over the limit", e.0),
+                    );
+                    return;
+                }
+            }
+        }
+        let spare = input.spare();
+        let len = spare.len();
+        match read.read(spare).await {
+            Ok(0) => {
+                input.filled(0, len);
+                break "the arbiter closed the connection".to_owned();
+            }
+            Ok(n) => input.filled(n, len),
+            Err(e) => {
+                input.filled(0, len);
+                break e.to_string();
+            }
+        }
+    };
+    end(&calls, why);
+}
+
+fn end(calls: &Calls, why: String) {
+    let waiting = {
+        let mut c = calls.lock();
+        c.ended = Some(why.clone());
+        std::mem::take(&mut c.waiting)
+    };
+    for (_, tx) in waiting {
+        let _ = tx.send(Err(why.clone()));
     }
 }

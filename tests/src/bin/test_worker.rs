@@ -23,7 +23,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use scribe_client::{Client, Options};
-use scribe_protocol::{transport, ArbiterClient, Batch, Paths, Statement, Value};
+use scribe_protocol::{Batch, Paths, Statement, Value};
 use scribe_reader::Reader;
 
 fn main() -> ExitCode {
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         Some("read") => read(&paths, Path::new(args.get(1).map_or("", String::as_str))),
         Some("hello") => {
             let version: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-            rt.block_on(hello(&paths, version))
+            hello(&paths, version)
         }
         _ => {
             eprintln!(
@@ -244,26 +244,20 @@ fn read(paths: &Paths, stop: &Path) -> ExitCode {
     }
 }
 
-async fn hello(paths: &Paths, version: u32) -> ExitCode {
-    let stream = match tokio::net::UnixStream::connect(&paths.socket).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("connect: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let rpc = ArbiterClient::new(Default::default(), transport::client(stream)).spawn();
-    match rpc.hello(tarpc::context::current(), version).await {
-        Ok(Ok(h)) => {
-            println!("hello: protocol {}", h.protocol_version);
+fn hello(paths: &Paths, version: u32) -> ExitCode {
+    let mut raw = scribe_tests::raw::Raw::connect(&paths.socket);
+    raw.send(&scribe_protocol::Request::Hello { version });
+    match raw.recv() {
+        Some((_, Ok(_))) => {
+            println!("hello: protocol {version}");
             ExitCode::SUCCESS
         }
-        Ok(Err(e)) => {
+        Some((_, Err(e))) => {
             println!("{e}");
             ExitCode::from(e.category().exit_code())
         }
-        Err(e) => {
-            println!("transport: {e}");
+        None => {
+            println!("the arbiter closed the connection");
             ExitCode::FAILURE
         }
     }

@@ -84,5 +84,8 @@ pub fn bench_run(
         reader_load_qps: None,
         kinds,
         ratio_vs_direct: None,
+        cpu_us_per_write: outcome.sum(|r| r.cpu_us) as f64 / all.len().max(1) as f64,
+        client_cpu_us: outcome.sum(|r| r.cpu_us) as f64 / all.len().max(1) as f64,
+        arbiter_cpu_us: None,
     })
 }

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use super::BenchArgs;
-use crate::shared::direct;
 use crate::shared::procs::{fresh_dir, spawn_worker, start_arbiter, stop_arbiter, Children};
 use crate::shared::report::{percentile, RunResult};
 use crate::shared::spec::{Sync, Target, WorkerReport, WorkerSpec, Workload};
+use crate::shared::{cpu, direct};
 
 /// Creates the workload's tables in WAL mode.
 pub fn schema(db: &Path, workload: Workload, tasks: u64) -> Result<(), String> {
@@ -83,6 +83,8 @@ pub fn run_one(
     for w in 0..procs {
         workers.0.push(spawn_worker(&spec(w, None))?);
     }
+    let arbiter_pid = arbiter.as_ref().map(std::process::Child::id);
+    let arbiter_cpu = arbiter_pid.and_then(cpu::process_us);
     std::fs::write(file("go"), b"").map_err(|e| e.to_string())?;
     let mut failed = None;
     for c in &mut workers.0 {
@@ -91,6 +93,10 @@ pub fn run_one(
             failed = Some(format!("a worker exited with {status}"));
         }
     }
+    let arbiter_cpu = match (arbiter_cpu, arbiter_pid.and_then(cpu::process_us)) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     std::fs::write(file("stop"), b"").map_err(|e| e.to_string())?;
     for c in &mut readers.0 {
         let _ = c.wait();
@@ -114,15 +120,17 @@ pub fn run_one(
     }
     let (verified, verify_detail) = verify(&db, workload, &reports);
     Ok(summarize(
-        target,
-        workload,
-        sync,
-        procs,
+        Config {
+            target,
+            workload,
+            sync,
+            procs,
+        },
         &reports,
         &reader_reports,
-        verified,
-        verify_detail,
+        (verified, verify_detail),
         mean_group,
+        arbiter_cpu,
     ))
 }
 
@@ -207,17 +215,28 @@ fn verify(db: &Path, workload: Workload, reports: &[WorkerReport]) -> (bool, Str
 }
 
 #[allow(clippy::too_many_arguments)]
-fn summarize(
+/// Which configuration a run was.
+struct Config {
     target: Target,
     workload: Workload,
     sync: Sync,
     procs: u32,
+}
+
+fn summarize(
+    config: Config,
     reports: &[WorkerReport],
     readers: &[WorkerReport],
-    verified: bool,
-    verify_detail: String,
+    (verified, verify_detail): (bool, String),
     mean_group: Option<f64>,
+    arbiter_cpu_us: Option<u64>,
 ) -> RunResult {
+    let Config {
+        target,
+        workload,
+        sync,
+        procs,
+    } = config;
     let start = reports.iter().map(|r| r.start_us).min().unwrap_or(0);
     let end = reports.iter().map(|r| r.end_us).max().unwrap_or(0);
     let secs = (end.saturating_sub(start) as f64 / 1e6).max(1e-6);
@@ -228,6 +247,9 @@ fn summarize(
     all.sort_unstable();
     let ops: u64 = reports.iter().map(|r| r.ops).sum();
     let rows: u64 = reports.iter().map(|r| r.rows).sum();
+    let per_write = |us: u64| us as f64 / ops.max(1) as f64;
+    let client_cpu = per_write(reports.iter().map(|r| r.cpu_us).sum());
+    let arbiter_cpu = arbiter_cpu_us.map(per_write);
     let qps = |f: fn(&(f64, f64)) -> f64| -> Option<f64> {
         let v: Vec<f64> = readers
             .iter()
@@ -254,5 +276,8 @@ fn summarize(
         reader_load_qps: qps(|q| q.1),
         kinds: Vec::new(),
         ratio_vs_direct: None,
+        cpu_us_per_write: client_cpu + arbiter_cpu.unwrap_or(0.0),
+        client_cpu_us: client_cpu,
+        arbiter_cpu_us: arbiter_cpu,
     }
 }

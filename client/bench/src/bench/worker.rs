@@ -10,6 +10,7 @@ use scribe_protocol::{Batch, Paths, Statement, Value, WriteError};
 
 use scribe_client::{Client, Options};
 
+use crate::shared::cpu;
 use crate::shared::direct::{Direct, Failed};
 use crate::shared::procs::ready_and_wait;
 use crate::shared::spec::{now_us, Target, WorkerReport, WorkerSpec, Workload};
@@ -110,6 +111,7 @@ fn scribe(spec: &WorkerSpec) -> WorkerReport {
     let mut lat = Vec::with_capacity(spec.writes as usize);
     let started = Instant::now();
     report.start_us = now_us();
+    let cpu = cpu::self_us();
     let mut n = 0u64;
     rt.block_on(async {
         while more(spec, n, started) {
@@ -165,6 +167,7 @@ fn scribe(spec: &WorkerSpec) -> WorkerReport {
         }
     });
     report.end_us = now_us();
+    report.cpu_us = cpu::self_us().saturating_sub(cpu);
     report.busy_retries = client.stats().retries;
     report.latencies.push((spec.workload.name().into(), lat));
     report
@@ -183,6 +186,7 @@ fn direct(spec: &WorkerSpec) -> WorkerReport {
     let mut lat = Vec::with_capacity(spec.writes as usize);
     let started = Instant::now();
     report.start_us = now_us();
+    let cpu = cpu::self_us();
     let mut n = 0u64;
     while more(spec, n, started) {
         let t = Instant::now();
@@ -240,6 +244,7 @@ fn direct(spec: &WorkerSpec) -> WorkerReport {
         n += 1;
     }
     report.end_us = now_us();
+    report.cpu_us = cpu::self_us().saturating_sub(cpu);
     report.busy_retries = d.busy;
     report.latencies.push((spec.workload.name().into(), lat));
     report

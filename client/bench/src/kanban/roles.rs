@@ -113,6 +113,7 @@ pub fn run(spec: &WorkerSpec, scribe: bool) -> WorkerReport {
     };
     ready_and_wait(spec);
     ctx.report.start_us = now_us();
+    let cpu = crate::shared::cpu::self_us();
     match spec.role.as_deref() {
         Some("creator") => creator(&mut ctx),
         Some("worker") => worker(&mut ctx),
@@ -121,6 +122,7 @@ pub fn run(spec: &WorkerSpec, scribe: bool) -> WorkerReport {
         other => ctx.report.errors.push(format!("unknown role {other:?}")),
     }
     ctx.report.end_us = now_us();
+    ctx.report.cpu_us = crate::shared::cpu::self_us().saturating_sub(cpu);
     ctx.report.busy_retries = ctx.board.retries();
     ctx.report
 }

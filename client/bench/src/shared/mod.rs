@@ -2,6 +2,7 @@
 //! report, direct SQLite with BUSY retries, result rows, and the
 //! processes of a run. Both import this module, never each other's.
 
+pub mod cpu;
 pub mod direct;
 pub mod procs;
 pub mod report;

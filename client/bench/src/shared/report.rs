@@ -44,6 +44,13 @@ pub struct RunResult {
     pub kinds: Vec<(String, f64, u64)>,
     /// scribe rows: throughput over direct's in the same configuration.
     pub ratio_vs_direct: Option<f64>,
+    /// CPU (user + system) of every process of the run, per acknowledged
+    /// request, microseconds: the writers' and the arbiter's.
+    pub cpu_us_per_write: f64,
+    /// The writer processes' share of `cpu_us_per_write`.
+    pub client_cpu_us: f64,
+    /// The arbiter's share (scribe rows).
+    pub arbiter_cpu_us: Option<f64>,
 }
 
 /// Percentile `p` (0–100) of sorted values.
@@ -63,6 +70,14 @@ fn us(v: u64) -> String {
     }
 }
 
+/// CPU per request, and the arbiter's share when there is one.
+fn cpu(r: &RunResult) -> String {
+    match r.arbiter_cpu_us {
+        Some(a) => format!("{:.1} µs ({a:.1} arbiter)", r.cpu_us_per_write),
+        None => format!("{:.1} µs", r.cpu_us_per_write),
+    }
+}
+
 /// The table for people.
 pub fn table(results: &[RunResult]) -> Table {
     let mut t = Table::new();
@@ -77,6 +92,7 @@ pub fn table(results: &[RunResult]) -> Table {
         "p50",
         "p99",
         "max",
+        "CPU/write",
         "busy/retries",
         "scribe/direct",
         "verified",
@@ -92,6 +108,7 @@ pub fn table(results: &[RunResult]) -> Table {
             us(r.p50_us),
             us(r.p99_us),
             us(r.max_us),
+            cpu(r),
             r.busy_retries.to_string(),
             r.ratio_vs_direct
                 .map(|x| format!("{x:.2}×"))

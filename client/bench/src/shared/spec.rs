@@ -117,6 +117,10 @@ pub struct WorkerReport {
     pub busy_retries: u64,
     /// Requests refused because another process got there first.
     pub conflicts: u64,
+    /// User and system time this process spent between its start and end,
+    /// microseconds.
+    #[serde(default)]
+    pub cpu_us: u64,
     /// Unix microseconds when it started and ended its work.
     pub start_us: u64,
     /// See `start_us`.

@@ -1,0 +1,268 @@
+//! One connection, from its preamble to its close.
+//!
+//! The loop waits for any of: bytes to read, answers from the writer, room
+//! to write, a stop, silence. Reads take every frame they bring; answers
+//! are written together, with as few system calls as the socket allows.
+//! Each frame holds room in the shared memory budget from the moment its
+//! header is read until its request has run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scribe_protocol::frame::{self, PREAMBLE_LEN};
+use scribe_protocol::framebuf::FrameBuf;
+use scribe_protocol::{Reply, WriteError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::handle::{Handled, Requests};
+use crate::inflight::Room;
+use crate::peers::Admitted;
+use crate::state::Shared;
+use crate::writer::Outbox;
+
+/// Answers a connection over a cap with `Overloaded` naming the cap (under
+/// id 0, the hello's), then closes it without reading.
+pub async fn refuse(mut stream: UnixStream, why: String) {
+    let reply: Reply = Err(WriteError::Overloaded {
+        reason: why,
+        retry_after_ms: 200,
+    });
+    let mut out = Vec::new();
+    if frame::encode(0, &reply, &mut out).is_ok() {
+        let send = async {
+            stream.write_all(&out).await?;
+            stream.shutdown().await
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
+    }
+}
+
+/// Serves one admitted connection until it closes, goes silent, or the
+/// arbiter stops.
+pub async fn serve(
+    mut stream: UnixStream,
+    place: Admitted,
+    shared: Arc<Shared>,
+    closing: CancellationToken,
+) {
+    let _place = place;
+    let hello = shared.config.hello_timeout;
+    let mut pre = [0u8; PREAMBLE_LEN];
+    match tokio::time::timeout(hello, stream.read_exact(&mut pre)).await {
+        Ok(Ok(_)) => {}
+        _ => return,
+    }
+    let codec = match frame::check_preamble(&pre) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut out = Vec::new();
+            if frame::encode(0, &Reply::Err(e), &mut out).is_ok() {
+                let _ = tokio::time::timeout(hello, stream.write_all(&out)).await;
+            }
+            return;
+        }
+    };
+    let outbox = Outbox::new();
+    let mut c = Conn {
+        requests: Requests::new(shared.clone(), outbox.clone(), codec),
+        stream,
+        input: FrameBuf::new(),
+        front_room: None,
+        out: Vec::new(),
+        answers: Vec::new(),
+    };
+    c.run(&shared, &outbox, &closing).await;
+}
+
+struct Conn {
+    requests: Requests,
+    stream: UnixStream,
+    input: FrameBuf,
+    /// Room held for the frame at the front of `input`.
+    front_room: Option<Room>,
+    /// Encoded answers not yet written.
+    out: Vec<u8>,
+    answers: Vec<(u32, Reply)>,
+}
+
+/// Why the loop ends.
+#[derive(Debug)]
+enum End {
+    Closed,
+    Silent,
+    Broken,
+}
+
+impl Conn {
+    async fn run(&mut self, shared: &Shared, outbox: &Outbox, closing: &CancellationToken) {
+        let idle = shared.config.idle_timeout;
+        let mut silence = Instant::now() + shared.config.hello_timeout;
+        let mut reading = true;
+        let end = loop {
+            if !reading && self.requests.pending() == 0 && self.out.is_empty() {
+                break End::Closed;
+            }
+            tokio::select! {
+                biased;
+                () = closing.cancelled(), if reading => {
+                    // Answer what was read; take nothing more.
+                    reading = false;
+                    if self.read_now().is_err() {
+                        break End::Broken;
+                    }
+                }
+                () = outbox.notify.notified() => {
+                    outbox.take(&mut self.answers);
+                    self.requests.answered(self.answers.len());
+                    self.encode_answers();
+                }
+                r = self.stream.readable(), if reading => {
+                    if r.is_err() {
+                        break End::Broken;
+                    }
+                    match self.read_now() {
+                        Ok(0) => reading = false,
+                        Ok(_) => {
+                            silence = Instant::now()
+                                + if self.requests.greeted() { idle } else { shared.config.hello_timeout };
+                        }
+                        Err(()) => break End::Broken,
+                    }
+                    if self.need_room(shared).await.is_err() {
+                        reading = false;
+                    }
+                }
+                r = self.stream.writable(), if !self.out.is_empty() => {
+                    if r.is_err() {
+                        break End::Broken;
+                    }
+                }
+                () = tokio::time::sleep_until(silence), if reading && self.requests.pending() == 0 => {
+                    break End::Silent;
+                }
+            }
+            if self.flush().is_err() {
+                break End::Broken;
+            }
+        };
+        debug!(end = ?end, "connection ends");
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Reads what the socket has now and handles every whole frame;
+    /// `Ok(0)` at the end of the stream.
+    fn read_now(&mut self) -> Result<usize, ()> {
+        let mut total = 0;
+        loop {
+            let spare = self.input.spare();
+            let len = spare.len();
+            match self.stream.try_read(spare) {
+                Ok(0) => {
+                    self.input.filled(0, len);
+                    return Ok(total);
+                }
+                Ok(n) => {
+                    self.input.filled(n, len);
+                    total += n;
+                    self.take_frames()?;
+                    if n < len {
+                        return Ok(total.max(1));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.input.filled(0, len);
+                    return Ok(total.max(1));
+                }
+                Err(_) => {
+                    self.input.filled(0, len);
+                    return Err(());
+                }
+            }
+        }
+    }
+
+    /// Handles every whole frame in the input.
+    fn take_frames(&mut self) -> Result<(), ()> {
+        loop {
+            let frame = match self.input.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok(()),
+                Err(too) => {
+                    let e = WriteError::Refused {
+                        statement: None,
+                        reason: format!(
+                            "a frame of {} bytes is over the {}-byte limit; the connection \
+                             cannot go on",
+                            too.0,
+                            scribe_protocol::limits::MAX_FRAME_LEN
+                        ),
+                    };
+                    self.answers.push((0, Err(e)));
+                    self.encode_answers();
+                    return Err(());
+                }
+            };
+            let (id, body) = frame;
+            let room = self.front_room.take();
+            match self.requests.handle(id, body, room) {
+                Handled::Now(reply) => self.answers.push((id, reply)),
+                Handled::Later => {}
+            }
+        }
+    }
+
+    /// Holds room in the memory budget for the frame at the front, waiting
+    /// for it if need be; past the wait the frame is answered `Overloaded`
+    /// and the connection stops reading.
+    async fn need_room(&mut self, shared: &Shared) -> Result<(), ()> {
+        let Some(len) = self.input.pending_len() else {
+            return Ok(());
+        };
+        if self.front_room.is_some() {
+            return Ok(());
+        }
+        let bytes = len as u64;
+        let room = match shared.inflight.try_reserve(bytes) {
+            Some(r) => r,
+            None => match shared
+                .inflight
+                .reserve(bytes, shared.config.hello_timeout)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    self.answers.push((0, Err(e)));
+                    self.encode_answers();
+                    return Err(());
+                }
+            },
+        };
+        self.front_room = Some(room);
+        Ok(())
+    }
+
+    fn encode_answers(&mut self) {
+        for (id, reply) in self.answers.drain(..) {
+            self.requests.encode(id, &reply, &mut self.out);
+        }
+    }
+
+    /// Writes what it can of the encoded answers without waiting.
+    fn flush(&mut self) -> Result<(), ()> {
+        self.encode_answers();
+        while !self.out.is_empty() {
+            match self.stream.try_write(&self.out) {
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(_) => return Err(()),
+            }
+        }
+        Ok(())
+    }
+}

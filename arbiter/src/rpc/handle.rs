@@ -1,0 +1,151 @@
+//! One request of a connection: decoded, then answered at once (hello,
+//! status, anything refused) or handed on (a write to the writer's queue,
+//! a stop to the drain) to be answered through the connection's outbox.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use scribe_protocol::frame::{self, Answer, Request, CODEC_JSON};
+use scribe_protocol::{Hello, Reply, StopReport, WriteError, PROTOCOL_VERSION};
+
+use crate::inflight::Room;
+use crate::state::{Shared, StopReason};
+use crate::writer::{Outbox, ReplyTo};
+
+/// What became of a request.
+pub enum Handled {
+    /// Answered now.
+    Now(Reply),
+    /// Answered later, through the outbox.
+    Later,
+}
+
+/// The requests of one connection.
+pub struct Requests {
+    shared: Arc<Shared>,
+    outbox: Arc<Outbox>,
+    codec: u8,
+    greeted: bool,
+    pending: usize,
+}
+
+impl Requests {
+    pub fn new(shared: Arc<Shared>, outbox: Arc<Outbox>, codec: u8) -> Requests {
+        Requests {
+            shared,
+            outbox,
+            codec,
+            greeted: false,
+            pending: 0,
+        }
+    }
+
+    /// Requests handed on and not answered yet.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// True once the hello was accepted.
+    pub fn greeted(&self) -> bool {
+        self.greeted
+    }
+
+    /// `n` answers came back through the outbox.
+    pub fn answered(&mut self, n: usize) {
+        self.pending = self.pending.saturating_sub(n);
+        self.shared.in_flight.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    fn later(&mut self) -> Handled {
+        self.pending += 1;
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        Handled::Later
+    }
+
+    /// Appends the frame of one answer to `out`.
+    pub fn encode(&self, id: u32, reply: &Reply, out: &mut Vec<u8>) {
+        if self.codec == CODEC_JSON {
+            let body = scribe_protocol::json_frame::reply(reply).to_string();
+            frame::encode_raw(id, body.as_bytes(), out);
+            return;
+        }
+        if let Err(e) = frame::encode(id, reply, out) {
+            // Too big to send (a receipt past the frame limit): say so.
+            let _ = frame::encode(id, &Reply::Err(e), out);
+        }
+    }
+
+    /// Decodes and handles one request.
+    pub fn handle(&mut self, id: u32, body: &[u8], room: Option<Room>) -> Handled {
+        let limits = &self.shared.config.limits;
+        let request = if self.codec == CODEC_JSON {
+            scribe_protocol::json_frame::request(body, limits)
+        } else {
+            frame::decode_request(body, limits)
+        };
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return Handled::Now(Err(e)),
+        };
+        if !self.greeted && !matches!(request, Request::Hello { .. }) {
+            return Handled::Now(Err(WriteError::Protocol {
+                message: "the first request on a connection must be hello".into(),
+            }));
+        }
+        self.shared.touch();
+        match request {
+            Request::Hello { version } => Handled::Now(self.hello(version)),
+            Request::Status => Handled::Now(Ok(Answer::Status(Box::new(self.shared.status())))),
+            Request::Write(batch) => {
+                let to = ReplyTo::Outbox(self.outbox.clone(), id);
+                match self.shared.writer.enqueue(batch, to, room) {
+                    Ok(()) => self.later(),
+                    Err(e) => Handled::Now(Err(e)),
+                }
+            }
+            Request::Stop(stop) => {
+                tracing::info!(hold = stop.hold, grace_ms = ?stop.grace_ms, "stop requested");
+                self.shared.begin_shutdown(StopReason::Requested(stop));
+                let (shared, outbox) = (self.shared.clone(), self.outbox.clone());
+                tokio::spawn(async move {
+                    let mut drained = shared.drained.subscribe();
+                    let drained = match drained.wait_for(Option::is_some).await {
+                        Ok(v) => v.unwrap_or(0),
+                        Err(_) => 0,
+                    };
+                    outbox.push(
+                        id,
+                        Ok(Answer::Stopped(StopReport {
+                            drained,
+                            pid: std::process::id(),
+                        })),
+                    );
+                });
+                self.later()
+            }
+        }
+    }
+
+    fn hello(&mut self, version: u32) -> Reply {
+        if version != PROTOCOL_VERSION {
+            tracing::warn!(
+                client = version,
+                server = PROTOCOL_VERSION,
+                "protocol mismatch"
+            );
+            return Err(WriteError::Protocol {
+                message: format!(
+                    "client speaks protocol version {version}, this arbiter speaks version \
+                     {PROTOCOL_VERSION}; use a client and an arbiter of the same release"
+                ),
+            });
+        }
+        self.greeted = true;
+        Ok(Answer::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            limits: self.shared.config.limits.clone(),
+        }))
+    }
+}

@@ -1,0 +1,55 @@
+//! The RPC adapter: scribe's own framing (`scribe_protocol::frame`) on
+//! the RPC socket, over the shared state and the writer's queue.
+//!
+//! One task per connection reads every frame a read brings, hands writes
+//! to the writer without waiting, and writes every answer that is ready
+//! with one system call. It keeps accepting while the arbiter drains, so
+//! callers that arrive then get `ShuttingDown` (retryable), not a refused
+//! socket. A connection over a cap is answered `Overloaded`, naming the
+//! cap, before it is closed.
+//!
+//! - `mod.rs`: the accept loop and the admission of each connection.
+//! - `conn.rs`: one connection, from its preamble to its close.
+//! - `handle.rs`: one request: hello, write, status, stop.
+
+mod conn;
+mod handle;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::warn;
+
+use crate::peers::Refusal;
+use crate::socket::Listener;
+use crate::state::Shared;
+
+/// Accepts connections for as long as it is polled. Each connection is a
+/// task of `connections`; cancelling `closing` ends their read side.
+pub async fn run(
+    mut listener: Listener,
+    shared: Arc<Shared>,
+    connections: TaskTracker,
+    closing: CancellationToken,
+) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => match shared.peers.admit(&stream) {
+                Ok(place) => {
+                    connections.spawn(conn::serve(stream, place, shared.clone(), closing.clone()));
+                }
+                Err(Refusal::Stranger) => {}
+                Err(Refusal::Full(why)) => {
+                    connections.spawn(conn::refuse(stream, why));
+                }
+            },
+            Err(e) => {
+                // Out of descriptors and the like: back off, keep serving.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The writer thread's loop, and one group's commit.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scribe_protocol::{Answer, Reply, WriteError};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::syncer::{Held, Syncer};
+use super::{Job, Msg, Settings};
+use crate::group::{is_constraint, Attempt, Outcome, Session, Work};
+use crate::requests::{self, Retention};
+use crate::stats::Stats;
+
+pub(super) struct Writer {
+    session: Session,
+    stats: Arc<Stats>,
+    retention: Retention,
+    prune_every: Duration,
+    last_prune: Option<Instant>,
+    max_group: usize,
+    syncer: Option<Syncer>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        session: Session,
+        stats: Arc<Stats>,
+        settings: &Settings,
+        syncer: Option<Syncer>,
+    ) -> Writer {
+        Writer {
+            session,
+            stats,
+            retention: settings.retention,
+            prune_every: settings.prune_every,
+            last_prune: None,
+            max_group: settings.max_group.max(1),
+            syncer,
+        }
+    }
+
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut group: Vec<Job> = Vec::with_capacity(self.max_group);
+        let mut stop = false;
+        while !stop {
+            match rx.blocking_recv() {
+                Some(Msg::Write(job)) => group.push(job),
+                Some(Msg::Tick) => self.maybe_prune(),
+                Some(Msg::Stop) | None => stop = true,
+            }
+            while !stop && group.len() < self.max_group {
+                match rx.try_recv() {
+                    Ok(Msg::Write(job)) => group.push(job),
+                    Ok(Msg::Tick) => {}
+                    Ok(Msg::Stop) => stop = true,
+                    Err(_) => break,
+                }
+            }
+            if !group.is_empty() {
+                self.commit_group(std::mem::take(&mut group));
+            }
+        }
+        // Anything that slipped in behind the stop was never run.
+        rx.close();
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Write(job) = msg {
+                job.reply.send(Err(WriteError::ShuttingDown));
+            }
+        }
+        if let Some(mut s) = self.syncer.take() {
+            s.finish();
+        }
+        self.checkpoint();
+    }
+
+    /// Commits one group and answers its callers.
+    fn commit_group(&mut self, group: Vec<Job>) {
+        self.stats.writing(true);
+        let mut answers: Held = Vec::with_capacity(group.len());
+        self.commit_jobs(group, &mut answers);
+        self.stats.writing(false);
+        match &self.syncer {
+            Some(syncer) => syncer.after_sync(answers),
+            None => {
+                for (to, reply) in answers {
+                    to.send(reply);
+                }
+            }
+        }
+    }
+
+    fn commit_jobs(&mut self, mut group: Vec<Job>, answers: &mut Held) {
+        let started = Instant::now();
+        loop {
+            let works: Vec<&Work> = group.iter().map(|j| &j.work).collect();
+            match self.session.attempt(&works) {
+                Ok(Attempt::Done {
+                    seq,
+                    fresh,
+                    recorded,
+                    pruned,
+                    outcomes,
+                }) => {
+                    let took = started.elapsed();
+                    let failed = outcomes.iter().filter(|o| o.is_err()).count() as u64;
+                    let replayed = outcomes.len() as u64 - failed - fresh;
+                    self.session.keys = (self.session.keys + recorded).saturating_sub(pruned);
+                    match seq {
+                        Some(seq) => self.stats.commit(seq, fresh, failed, took),
+                        None => self.stats.failed(failed),
+                    }
+                    self.stats.replayed(replayed);
+                    debug!(
+                        seq = ?seq,
+                        fresh,
+                        failed,
+                        replayed,
+                        took_us = took.as_micros() as u64,
+                        "group"
+                    );
+                    for (job, outcome) in group.into_iter().zip(outcomes) {
+                        answers.push((job.reply, reply(outcome)));
+                    }
+                    return;
+                }
+                Ok(Attempt::Aborted { index, error }) => {
+                    // SQLite undid the whole transaction because of one
+                    // batch: answer it, run the others again.
+                    let job = group.remove(index);
+                    self.stats.failed(1);
+                    answers.push((job.reply, Err(error)));
+                    if group.is_empty() {
+                        return;
+                    }
+                }
+                Err(e) if group.len() > 1 && is_constraint(&e) => {
+                    // A deferred constraint failed at COMMIT: find the
+                    // batch at fault by committing each alone.
+                    self.session.reset();
+                    for job in group {
+                        self.commit_jobs(vec![job], answers);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    self.session.reset();
+                    warn!(error = %e, batches = group.len(), "group failed");
+                    self.stats.error(e.to_string());
+                    self.stats.failed(group.len() as u64);
+                    for job in group {
+                        answers.push((job.reply, Err(e.clone())));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn maybe_prune(&mut self) {
+        if self
+            .last_prune
+            .is_some_and(|t| t.elapsed() < self.prune_every)
+        {
+            return;
+        }
+        self.last_prune = Some(Instant::now());
+        let pruned = self.session.guard.trusted(|| {
+            requests::prune_aged(&self.session.conn, &self.session.own, self.retention.window)
+        });
+        match pruned {
+            Ok(0) => {}
+            Ok(n) => {
+                self.session.keys = self.session.keys.saturating_sub(n);
+                info!(pruned = n, "pruned idempotency keys past their retention");
+            }
+            Err(e) => {
+                self.session.reset();
+                warn!(error = %e, "pruning idempotency keys failed");
+            }
+        }
+    }
+
+    /// Truncates the WAL so the file is complete on its own after exit.
+    fn checkpoint(&self) {
+        let done = self.session.guard.trusted(|| {
+            self.session
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+        });
+        match done {
+            Ok(0) => info!("WAL checkpointed"),
+            Ok(busy) => warn!(busy, "WAL checkpoint incomplete (readers hold it)"),
+            Err(e) => warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+}
+
+fn reply(outcome: Outcome) -> Reply {
+    outcome.map(Answer::Receipt)
+}
+
+/// Commits `batches` as one group on `session`, on this thread (for the
+/// in-process tests of the group commit); returns each batch's outcome.
+#[cfg(test)]
+pub(crate) fn commit_as_one_group(
+    session: Session,
+    batches: Vec<scribe_protocol::Batch>,
+) -> (Session, Vec<Outcome>) {
+    let settings = Settings {
+        capacity: 16,
+        max_group: 1024,
+        retention: Retention::default(),
+        prune_every: Duration::from_secs(60),
+        limits: scribe_protocol::limits::Limits::default(),
+        durable: false,
+    };
+    let mut writer = Writer::new(session, Arc::new(Stats::new(0)), &settings, None);
+    let mut answers = Vec::new();
+    let jobs = batches
+        .into_iter()
+        .map(|batch| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            answers.push(rx);
+            let fingerprint = batch.fingerprint();
+            Job {
+                work: Work { batch, fingerprint },
+                reply: super::ReplyTo::Oneshot(tx),
+                _room: None,
+            }
+        })
+        .collect();
+    writer.commit_group(jobs);
+    let outcomes = answers
+        .into_iter()
+        .map(|mut a| match a.try_recv().expect("every job is answered") {
+            Ok(Answer::Receipt(r)) => Ok(r),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        })
+        .collect();
+    (writer.session, outcomes)
+}

@@ -1,0 +1,113 @@
+//! The JSON codec of the socket protocol (codec byte `j`), for callers in
+//! languages without bincode: the same requests and answers as JSON
+//! objects, in the same frames.
+//!
+//! | request | answer (`ok`) |
+//! | --- | --- |
+//! | `{"hello":{"version":2}}` | `{"protocol_version","server_version","pid","limits"}` |
+//! | `{"write":{"statements":[..],"key":".."}}` (as `POST /v1/write`) | the receipt, as HTTP answers it |
+//! | `{"status":{}}` | the status |
+//! | `{"stop":{"hold":false,"grace_ms":null}}` | `{"drained","pid"}` |
+//!
+//! Every answer is `{"ok": ..}` or `{"error": {"category", "message", ..}}`
+//! (the HTTP error body).
+
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+use serde_json::{json, Value as Json};
+
+use crate::frame::{Answer, Reply, Request};
+use crate::limits::Limits;
+use crate::{json, json_body, StopRequest, WriteError};
+
+fn bad(message: String) -> WriteError {
+    WriteError::Protocol { message }
+}
+
+/// Decodes one JSON request.
+///
+/// # Errors
+///
+/// `Protocol` for a malformed request; `Refused` past a limit.
+pub fn request(body: &[u8], limits: &Limits) -> Result<Request, WriteError> {
+    let outer: BTreeMap<&str, &RawValue> = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("a request is a JSON object with one key: {e}")))?;
+    let mut it = outer.into_iter();
+    let (Some((op, raw)), None) = (it.next(), it.next()) else {
+        return Err(bad(
+            "a request is a JSON object with exactly one key: hello, write, status or stop".into(),
+        ));
+    };
+    let parse = |what: &str| bad(format!("malformed {what} request"));
+    match op {
+        "hello" => {
+            #[derive(serde::Deserialize)]
+            struct H {
+                version: u32,
+            }
+            let h: H = serde_json::from_str(raw.get()).map_err(|_| parse("hello"))?;
+            Ok(Request::Hello { version: h.version })
+        }
+        "write" => json_body::batch(raw.get().as_bytes(), limits).map(Request::Write),
+        "status" => Ok(Request::Status),
+        "stop" => {
+            #[derive(serde::Deserialize, Default)]
+            struct S {
+                #[serde(default)]
+                hold: bool,
+                #[serde(default)]
+                grace_ms: Option<u64>,
+            }
+            let s: S = serde_json::from_str(raw.get()).map_err(|_| parse("stop"))?;
+            Ok(Request::Stop(StopRequest {
+                hold: s.hold,
+                grace_ms: s.grace_ms,
+            }))
+        }
+        other => Err(bad(format!(
+            "unknown request {}: hello, write, status or stop",
+            json_body::quote(other)
+        ))),
+    }
+}
+
+/// Encodes one answer.
+pub fn reply(reply: &Reply) -> Json {
+    match reply {
+        Ok(Answer::Hello(h)) => json!({ "ok": {
+            "protocol_version": h.protocol_version,
+            "server_version": h.server_version,
+            "pid": h.pid,
+            "limits": serde_json::to_value(&h.limits).unwrap_or(Json::Null),
+        }}),
+        Ok(Answer::Receipt(r)) => json!({ "ok": json::receipt(r) }),
+        Ok(Answer::Status(s)) => json!({ "ok": json::status(s) }),
+        Ok(Answer::Stopped(s)) => json!({ "ok": { "drained": s.drained, "pid": s.pid } }),
+        Err(e) => json!({ "error": json::error(e) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_decode_and_answers_encode() {
+        let l = Limits::default();
+        assert_eq!(
+            request(br#"{"hello":{"version":2}}"#, &l).unwrap(),
+            Request::Hello { version: 2 }
+        );
+        let w = request(
+            br#"{"write":{"statements":[{"sql":"SELECT ?","params":[1]}]}}"#,
+            &l,
+        )
+        .unwrap();
+        assert!(matches!(w, Request::Write(b) if b.statements.len() == 1));
+        assert!(request(br#"{"write":{},"status":{}}"#, &l).is_err());
+        assert!(request(br#"{"nope":{}}"#, &l).is_err());
+        let e = reply(&Err(WriteError::ShuttingDown));
+        assert_eq!(e["error"]["category"], "shutting_down");
+    }
+}
