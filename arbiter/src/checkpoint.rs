@@ -20,7 +20,7 @@
 //! snapshot can still stop a reset; `status` shows the WAL size so that is
 //! visible.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -40,9 +40,13 @@ pub const RESET_PAGES: i32 = 2000;
 /// # Errors
 ///
 /// SQLite's error.
-pub fn install_reset_hook(conn: &mut Connection) -> rusqlite::Result<()> {
+pub fn install_reset_hook(
+    conn: &mut Connection,
+    wal_pages: Arc<AtomicI64>,
+) -> rusqlite::Result<()> {
     conn.wal_hook(Some(
-        |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+        move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            wal_pages.store(i64::from(pages), Ordering::Release);
             if pages >= RESET_PAGES {
                 // Busy when the checkpointer holds the lock: try next commit.
                 let _ = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE);
@@ -52,8 +56,14 @@ pub fn install_reset_hook(conn: &mut Connection) -> rusqlite::Result<()> {
     ))
 }
 
-/// How often the checkpointer looks for new commits.
+/// How often the checkpointer looks at the WAL.
 const EVERY: Duration = Duration::from_millis(5);
+/// New WAL pages that make a checkpoint worth its syncs: a page written
+/// many times between two checkpoints is copied once (checkpointing after
+/// every commit copied, and synced, every version of the hot pages).
+pub const CHECKPOINT_PAGES: i64 = 500;
+/// Without commits for this long, what is left is checkpointed anyway.
+const QUIET: Duration = Duration::from_millis(200);
 
 /// A running checkpointer; dropping it stops the thread.
 #[derive(Debug)]
@@ -69,7 +79,11 @@ impl Checkpointer {
     /// # Errors
     ///
     /// When the connection cannot be opened.
-    pub fn start(db: &std::path::Path, stats: Arc<Stats>) -> Result<Checkpointer, rusqlite::Error> {
+    pub fn start(
+        db: &std::path::Path,
+        stats: Arc<Stats>,
+        wal_pages: Arc<AtomicI64>,
+    ) -> Result<Checkpointer, rusqlite::Error> {
         let conn = Connection::open_with_flags(
             db,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -79,7 +93,7 @@ impl Checkpointer {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("scribe-checkpoint".into())
-            .spawn(move || run(&conn, &stats, &flag))
+            .spawn(move || run(&conn, &stats, &wal_pages, &flag))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(Checkpointer {
             stop,
@@ -105,21 +119,34 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: &Connection, stats: &Stats, stop: &AtomicBool) {
-    let mut seen = stats.seq();
+fn run(conn: &Connection, stats: &Stats, wal_pages: &AtomicI64, stop: &AtomicBool) {
+    let mut copied = 0i64;
+    let (mut seen, mut changed) = (stats.seq(), std::time::Instant::now());
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(EVERY);
+        let pages = wal_pages.load(Ordering::Acquire);
+        if pages < copied {
+            // The WAL started over.
+            copied = 0;
+        }
         let seq = stats.seq();
-        if seq == seen {
+        if seq != seen {
+            (seen, changed) = (seq, std::time::Instant::now());
+        }
+        let due =
+            pages - copied >= CHECKPOINT_PAGES || (pages > copied && changed.elapsed() >= QUIET);
+        if !due {
             continue;
         }
-        seen = seq;
         let done: Result<(i64, i64, i64), _> =
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             });
         match done {
-            Ok((_, log, copied)) => debug!(log, copied, "checkpoint"),
+            Ok((_, log, done)) => {
+                debug!(log, copied = done, "checkpoint");
+                copied = done.max(0);
+            }
             Err(e) => warn!(error = %e, "checkpoint failed"),
         }
     }

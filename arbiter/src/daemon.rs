@@ -62,6 +62,7 @@ pub fn run_until(
     let lock = Arc::new(lock);
     let (session, seq) = db::open_writer(&config)?;
     let db_file = session.file.1;
+    let wal_pages = session.wal_pages.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -76,7 +77,9 @@ pub fn run_until(
         Ok::<_, Error>(Listeners { rpc, http })
     })?;
     let stats = Arc::new(Stats::new(seq));
+    let (answers, answers_rx) = writer::Answers::runtime();
     let settings = writer::Settings {
+        answers,
         capacity: config.queue_capacity,
         max_group: config.max_group,
         retention: config.retention,
@@ -86,12 +89,10 @@ pub fn run_until(
     };
     let (writer, thread) = writer::spawn(session, settings, stats.clone())
         .map_err(|e| Error::io("starting the writer thread", e))?;
-    let checkpointer =
-        crate::checkpoint::Checkpointer::start(&paths.db, stats.clone()).map_err(|source| {
-            Error::Open {
-                path: paths.db.clone(),
-                source,
-            }
+    let checkpointer = crate::checkpoint::Checkpointer::start(&paths.db, stats.clone(), wal_pages)
+        .map_err(|source| Error::Open {
+            path: paths.db.clone(),
+            source,
         })?;
     let shared = Arc::new(Shared {
         peers: Peers::new(
@@ -124,6 +125,8 @@ pub fn run_until(
             "ready"
         );
         tokio::spawn(crate::watch::files(shared.clone(), lock.clone(), db_file));
+        tokio::spawn(writer::Answers::dispatch(answers_rx));
+        tokio::spawn(shared.writer.flusher());
         server::run(listeners, shared.clone(), shutdown).await
     });
     drop(runtime);

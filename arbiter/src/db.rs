@@ -97,6 +97,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     // its answers go out (see `writer::syncer`).
     conn.execute_batch("PRAGMA synchronous=NORMAL")
         .map_err(open_err)?;
+    let wal_pages = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     // Checkpoints run on their own thread (see `checkpoint`), unless the
     // operator chose SQLite's automatic ones.
     if !config
@@ -104,7 +105,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("wal_autocheckpoint"))
     {
-        crate::checkpoint::install_reset_hook(&mut conn).map_err(open_err)?;
+        crate::checkpoint::install_reset_hook(&mut conn, wal_pages.clone()).map_err(open_err)?;
     }
     crate::schema::ensure(&conn, path)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -128,6 +129,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         file: (path.clone(), file),
         keys,
         max_keys: config.retention.max_keys,
+        wal_pages,
     };
     Ok((session, u64::try_from(seq).unwrap_or(0)))
 }

@@ -67,6 +67,8 @@ pub struct Session {
     pub keys: u64,
     /// Most keys kept.
     pub max_keys: u64,
+    /// Frames in the WAL after the latest commit (for the checkpointer).
+    pub wal_pages: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Why the database can no longer be written.
@@ -115,7 +117,13 @@ impl Session {
         let (mut fresh, mut recorded) = (0, 0);
         for (index, work) in group.iter().enumerate() {
             self.own(&self.own.savepoint).map_err(commit_error)?;
-            let outcome = self.apply(work, seq);
+            let mut outcome = self.apply(work, seq, work.batch.fresh_key);
+            if work.batch.fresh_key && outcome.as_ref().is_err_and(key_taken) {
+                // The key said to be new was there: undo, and answer from
+                // the record (a replay, or a conflict) the usual way.
+                self.own(&self.own.rollback_to).map_err(commit_error)?;
+                outcome = self.apply(work, seq, false);
+            }
             match &outcome {
                 Err(error) if self.conn.is_autocommit() => {
                     return Ok(Attempt::Aborted {
@@ -143,7 +151,14 @@ impl Session {
                 outcomes,
             });
         }
-        let excess = (self.keys + recorded).saturating_sub(self.max_keys);
+        // Over the bound by a whole step: delete the oldest, at the front
+        // of the key table, with the rest of this commit.
+        let over = (self.keys + recorded).saturating_sub(self.max_keys);
+        let excess = if over >= prune_step(self.max_keys) {
+            over
+        } else {
+            0
+        };
         let pruned = self
             .guard
             .trusted(|| requests::prune_oldest(&self.conn, &self.own, excess))
@@ -182,10 +197,11 @@ impl Session {
     }
 
     /// Applies one batch inside its savepoint: a replay of its key, or
-    /// its statements under the time budget, then the key's record.
-    fn apply(&self, work: &Work, seq: u64) -> Outcome {
+    /// its statements under the time budget, then the key's record. A key
+    /// the caller made just now (`fresh`) is not looked up first.
+    fn apply(&self, work: &Work, seq: u64, fresh: bool) -> Outcome {
         let key = work.batch.key.as_deref();
-        if let Some(key) = key {
+        if let (Some(key), false) = (key, fresh) {
             match self
                 .guard
                 .trusted(|| requests::find(&self.conn, &self.own, key))?
@@ -234,6 +250,20 @@ impl Session {
         }
         Ok(receipt)
     }
+}
+
+/// Keys recorded past the bound before the oldest are deleted, together:
+/// one step in a hundred of the bound, at least 64 and at most 1,024.
+pub fn prune_step(max_keys: u64) -> u64 {
+    (max_keys / 100).clamp(64, 1024)
+}
+
+/// True when recording a key failed because the key is already there.
+fn key_taken(e: &WriteError) -> bool {
+    const UNIQUE: i32 = 2067;
+    const PRIMARY_KEY: i32 = 1555;
+    matches!(e, WriteError::Sql { statement: None, code, message }
+        if (*code == UNIQUE || *code == PRIMARY_KEY) && message.contains("_scribe_requests"))
 }
 
 /// A failure of the transaction itself, not of a statement.

@@ -106,6 +106,8 @@ impl Shared {
                 )
                 .collect(),
             batch_budget_ms: self.config.batch_budget.as_millis() as u64,
+            syncs: self.stats.syncs().0,
+            sync_mean_us: self.stats.syncs().1,
         }
     }
 

@@ -13,7 +13,8 @@
 //! - [`wire_error`]: the categorized error a write can end in.
 //! - [`category`]: the error categories, their retry rule and CLI exit codes.
 //! - [`frame`]: the socket protocol: preamble, frames, requests, answers,
-//!   bounded decoding; [`framebuf`] splits read bytes into frames.
+//!   bounded decoding; [`framebuf`] splits read bytes into frames; [`io`]
+//!   reads and writes them on a tokio socket.
 //! - [`json`]: the JSON form of these types (CLI `--json`, HTTP API).
 //! - [`json_frame`]: the JSON codec of the socket protocol.
 //! - [`json_body`]: a JSON write request decoded into a batch, limits
@@ -29,6 +30,7 @@ pub mod category;
 pub mod error;
 pub mod frame;
 pub mod framebuf;
+pub mod io;
 pub mod json;
 pub mod json_body;
 pub mod json_frame;

@@ -58,4 +58,9 @@ pub struct Status {
     pub settings: Vec<String>,
     /// Time budget of one batch, milliseconds.
     pub batch_budget_ms: u64,
+    /// Syncs of the WAL made for `--synchronous full` (each covers every
+    /// commit made before it began).
+    pub syncs: u64,
+    /// Mean time of one of those syncs, microseconds.
+    pub sync_mean_us: u64,
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use scribe_protocol::frame::{self, PREAMBLE_LEN};
 use scribe_protocol::framebuf::FrameBuf;
+use scribe_protocol::io::Socket;
 use scribe_protocol::{Reply, WriteError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -66,6 +67,9 @@ pub async fn serve(
             return;
         }
     };
+    let Ok(stream) = Socket::from_tokio(stream) else {
+        return;
+    };
     let outbox = Outbox::new();
     let mut c = Conn {
         requests: Requests::new(shared.clone(), outbox.clone(), codec),
@@ -80,7 +84,7 @@ pub async fn serve(
 
 struct Conn {
     requests: Requests,
-    stream: UnixStream,
+    stream: Socket,
     input: FrameBuf,
     /// Room held for the frame at the front of `input`.
     front_room: Option<Room>,
@@ -150,7 +154,7 @@ impl Conn {
             }
         };
         debug!(end = ?end, "connection ends");
-        let _ = self.stream.shutdown().await;
+        self.stream.shutdown();
     }
 
     /// Reads what the socket has now and handles every whole frame;
@@ -158,29 +162,17 @@ impl Conn {
     fn read_now(&mut self) -> Result<usize, ()> {
         let mut total = 0;
         loop {
-            let spare = self.input.spare();
-            let len = spare.len();
-            match self.stream.try_read(spare) {
-                Ok(0) => {
-                    self.input.filled(0, len);
-                    return Ok(total);
-                }
+            match self.stream.read_now(&mut self.input) {
+                Ok(0) if total == 0 => return Ok(0),
+                Ok(0) => return Ok(total),
                 Ok(n) => {
-                    self.input.filled(n, len);
                     total += n;
                     self.take_frames()?;
-                    if n < len {
-                        return Ok(total.max(1));
-                    }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.input.filled(0, len);
-                    return Ok(total.max(1));
-                }
-                Err(_) => {
-                    self.input.filled(0, len);
-                    return Err(());
-                }
+                // Nothing more now (tokio knows without a system call
+                // once a short read has cleared the readiness).
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(total.max(1)),
+                Err(_) => return Err(()),
             }
         }
     }

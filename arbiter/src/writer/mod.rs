@@ -11,12 +11,17 @@
 //! the writer never waits on the disk.
 //!
 //! - `mod.rs`: [`WriterHandle`] (queue, stop, counters) and [`spawn`].
+//! - `queue.rs`: the writer's queue (it sleeps at once when idle).
 //! - `reply.rs`: where an answer goes (a connection's outbox, a channel).
+//! - `stage.rs`: writes gathered per turn of the runtime, handed over
+//!   together.
 //! - `run.rs`: the writer thread's loop and one group's commit.
 //! - `syncer.rs`: the thread that makes commits durable before answers.
 
+mod queue;
 mod reply;
 mod run;
+mod stage;
 mod syncer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,9 +31,9 @@ use std::time::Duration;
 
 use scribe_protocol::limits::Limits;
 use scribe_protocol::{Answer, Batch, Receipt, WriteError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-pub use reply::{Outbox, ReplyTo};
+pub use reply::{Answers, Outbox, ReplyTo};
 
 use crate::group::{Session, Work};
 use crate::inflight::Room;
@@ -46,7 +51,8 @@ pub(crate) struct Job {
 
 #[derive(Debug)]
 pub(crate) enum Msg {
-    Write(Job),
+    /// Writes, in the order they arrived.
+    Jobs(Vec<Job>),
     /// Time for housekeeping (pruning idempotency keys) if it is due.
     Tick,
     /// Finish what is queued before this, then exit.
@@ -68,12 +74,17 @@ pub struct Settings {
     pub limits: Limits,
     /// Answer only once the WAL is synced (`--synchronous full`).
     pub durable: bool,
+    /// Where a group's answers are handed to the adapters.
+    pub answers: Answers,
 }
 
 /// A cloneable handle to the writer's queue.
 #[derive(Clone, Debug)]
 pub struct WriterHandle {
-    tx: mpsc::Sender<Msg>,
+    tx: Arc<queue::Queue<Msg>>,
+    stage: Arc<stage::Stage>,
+    /// Set when the writer thread has exited.
+    gone: Arc<AtomicBool>,
     capacity: usize,
     stopping: Arc<AtomicBool>,
     stats: Arc<Stats>,
@@ -103,26 +114,26 @@ impl WriterHandle {
         } else {
             0
         };
-        let job = Job {
+        if self.is_closed() {
+            return Err(WriteError::ShuttingDown);
+        }
+        let queued = self.depth();
+        if queued >= self.capacity as u64 {
+            self.stats.overloaded();
+            return Err(WriteError::Overloaded {
+                reason: format!(
+                    "its write queue is full ({} writes, scribed --queue-capacity)",
+                    self.capacity
+                ),
+                retry_after_ms: self.stats.retry_after_ms(queued),
+            });
+        }
+        self.stage.push(Job {
             work: Work { batch, fingerprint },
             reply,
             _room: room,
-        };
-        match self.tx.try_send(Msg::Write(job)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let queued = self.depth();
-                self.stats.overloaded();
-                Err(WriteError::Overloaded {
-                    reason: format!(
-                        "its write queue is full ({} writes, scribed --queue-capacity)",
-                        self.capacity
-                    ),
-                    retry_after_ms: self.stats.retry_after_ms(queued),
-                })
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(WriteError::ShuttingDown),
-        }
+        });
+        Ok(())
     }
 
     /// Queues a batch and waits for its answer.
@@ -152,7 +163,7 @@ impl WriterHandle {
 
     /// Writes waiting in the queue.
     pub fn depth(&self) -> u64 {
-        (self.capacity - self.tx.capacity()) as u64
+        self.stage.queued.load(Ordering::Acquire) as u64
     }
 
     /// Capacity of the queue.
@@ -162,7 +173,7 @@ impl WriterHandle {
 
     /// True once the writer thread has exited (its queue is closed).
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.gone.load(Ordering::Acquire)
     }
 
     /// True once a stop began.
@@ -173,7 +184,9 @@ impl WriterHandle {
     /// Asks the writer to do its housekeeping when it next has a moment
     /// (skipped when the queue is full: it is busy anyway).
     pub fn tick(&self) {
-        let _ = self.tx.try_send(Msg::Tick);
+        if self.depth() == 0 {
+            let _ = self.tx.send(Msg::Tick);
+        }
     }
 
     /// Stops taking writes and asks the writer to finish the queue and
@@ -182,10 +195,17 @@ impl WriterHandle {
         let first = !self.stopping.swap(true, Ordering::AcqRel);
         let queued = self.depth();
         if first {
-            // Waits for room: the stop goes behind every queued write.
-            let _ = self.tx.send(Msg::Stop).await;
+            // The stop goes behind every write staged or queued.
+            self.stage.flush(&self.tx);
+            let _ = self.tx.send(Msg::Stop);
         }
         queued
+    }
+
+    /// The task that hands staged writes to the writer; run it on the
+    /// adapters' runtime.
+    pub fn flusher(&self) -> impl std::future::Future<Output = ()> + use<> {
+        self.stage.clone().flusher(self.tx.clone())
     }
 }
 
@@ -201,22 +221,49 @@ pub fn spawn(
     settings: Settings,
     stats: Arc<Stats>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
-    let (tx, rx) = mpsc::channel(settings.capacity);
+    let tx = Arc::new(queue::Queue::<Msg>::default());
+    let rx = tx.clone();
+    let stage = stage::Stage::new();
+    let gone = Arc::new(AtomicBool::new(false));
     let handle = WriterHandle {
         tx,
+        stage: stage.clone(),
+        gone: gone.clone(),
         capacity: settings.capacity,
         stopping: Arc::new(AtomicBool::new(false)),
         stats: stats.clone(),
         limits: settings.limits.clone(),
     };
     let syncer = if settings.durable {
-        Some(syncer::Syncer::start(&session.file.0, stats.clone())?)
+        Some(syncer::Syncer::start(
+            &session.file.0,
+            stats.clone(),
+            settings.answers.clone(),
+        )?)
     } else {
         None
     };
     let thread = std::thread::Builder::new()
         .name("scribe-writer".into())
-        .spawn(move || run::Writer::new(session, stats, &settings, syncer).run(rx))?;
+        .spawn(move || {
+            // Marks the writer gone however its thread ends (a panic too).
+            struct Gone(Arc<AtomicBool>);
+            impl Drop for Gone {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Release);
+                }
+            }
+            let _gone = Gone(gone);
+            run::Writer::new(session, stats, &settings, syncer).run(&rx, &stage);
+            for msg in rx.close() {
+                if let Msg::Jobs(jobs) = msg {
+                    stage.queued.fetch_sub(jobs.len(), Ordering::AcqRel);
+                    for job in jobs {
+                        job.reply.send(Err(WriteError::ShuttingDown));
+                    }
+                }
+            }
+        })?;
     Ok((handle, thread))
 }
 

@@ -41,6 +41,58 @@ impl Outbox {
     }
 }
 
+/// Answers of a group, each with where it goes.
+pub type Held = Vec<(ReplyTo, Reply)>;
+
+/// How the writer (or the syncer) hands a group's answers over: on this
+/// thread, or to a task of the adapters' runtime. One hand-over per group
+/// wakes the runtime once, however many connections the answers go to;
+/// answering each connection from the writer's thread would wake it once
+/// per connection (a system call each).
+#[derive(Clone, Debug)]
+pub enum Answers {
+    /// Send each answer from the calling thread (tests).
+    Here,
+    /// Hand the group to the runtime's dispatcher task.
+    Runtime(tokio::sync::mpsc::UnboundedSender<Held>),
+}
+
+impl Answers {
+    /// A hand-over to the runtime, and the receiving end for
+    /// [`Answers::dispatch`].
+    pub fn runtime() -> (Answers, tokio::sync::mpsc::UnboundedReceiver<Held>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Answers::Runtime(tx), rx)
+    }
+
+    /// Hands a group's answers over.
+    pub fn send(&self, answers: Held) {
+        match self {
+            Answers::Runtime(tx) => {
+                if let Err(tokio::sync::mpsc::error::SendError(answers)) = tx.send(answers) {
+                    // The runtime is gone (shutting down): nobody waits.
+                    drop(answers);
+                }
+            }
+            Answers::Here => {
+                for (to, reply) in answers {
+                    to.send(reply);
+                }
+            }
+        }
+    }
+
+    /// The dispatcher task: sends every answer it is handed, on the
+    /// runtime, until the writer and syncer are gone.
+    pub async fn dispatch(mut rx: tokio::sync::mpsc::UnboundedReceiver<Held>) {
+        while let Some(answers) = rx.recv().await {
+            for (to, reply) in answers {
+                to.send(reply);
+            }
+        }
+    }
+}
+
 /// Where the answer to one request goes.
 #[derive(Debug)]
 pub enum ReplyTo {

@@ -1,13 +1,17 @@
 //! The writer thread's loop, and one group's commit.
 
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scribe_protocol::{Answer, Reply, WriteError};
-use tokio::sync::mpsc;
+use scribe_protocol::{Answer, Reply};
 use tracing::{debug, info, warn};
 
-use super::syncer::{Held, Syncer};
+use super::queue::Queue;
+use super::reply::{Answers, Held};
+use super::stage::Stage;
+use super::syncer::Syncer;
 use super::{Job, Msg, Settings};
 use crate::group::{is_constraint, Attempt, Outcome, Session, Work};
 use crate::requests::{self, Retention};
@@ -21,6 +25,7 @@ pub(super) struct Writer {
     last_prune: Option<Instant>,
     max_group: usize,
     syncer: Option<Syncer>,
+    answers: Answers,
 }
 
 impl Writer {
@@ -38,37 +43,49 @@ impl Writer {
             last_prune: None,
             max_group: settings.max_group.max(1),
             syncer,
+            answers: settings.answers.clone(),
         }
     }
 
-    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        let mut group: Vec<Job> = Vec::with_capacity(self.max_group);
+    pub(super) fn run(mut self, rx: &Queue<Msg>, stage: &Stage) {
+        // Writes taken from the queue and not yet committed, in order.
+        let mut waiting: VecDeque<Job> = VecDeque::new();
+        let mut gather = Gather::default();
         let mut stop = false;
-        while !stop {
-            match rx.blocking_recv() {
-                Some(Msg::Write(job)) => group.push(job),
-                Some(Msg::Tick) => self.maybe_prune(),
-                Some(Msg::Stop) | None => stop = true,
-            }
-            while !stop && group.len() < self.max_group {
-                match rx.try_recv() {
-                    Ok(Msg::Write(job)) => group.push(job),
-                    Ok(Msg::Tick) => {}
-                    Ok(Msg::Stop) => stop = true,
-                    Err(_) => break,
+        while !stop || !waiting.is_empty() {
+            if waiting.is_empty() {
+                match rx.recv(None) {
+                    Some(Msg::Jobs(jobs)) => waiting.extend(jobs),
+                    Some(Msg::Tick) => self.maybe_prune(),
+                    Some(Msg::Stop) | None => stop = true,
                 }
             }
-            if !group.is_empty() {
-                self.commit_group(std::mem::take(&mut group));
+            let until = gather.until(waiting.len());
+            while !stop && waiting.len() < self.max_group {
+                let next = match until {
+                    Some(t) if waiting.len() < gather.target => rx.recv(Some(t)),
+                    _ => rx.try_recv(),
+                };
+                let Some(msg) = next else {
+                    break;
+                };
+                match msg {
+                    Msg::Jobs(jobs) => waiting.extend(jobs),
+                    Msg::Tick => {}
+                    Msg::Stop => stop = true,
+                }
+            }
+            let n = waiting.len().min(self.max_group);
+            if n > 0 {
+                let group: Vec<Job> = waiting.drain(..n).collect();
+                stage.queued.fetch_sub(n, Ordering::AcqRel);
+                let started = Instant::now();
+                self.commit_group(group);
+                gather.committed(n, started.elapsed());
             }
         }
-        // Anything that slipped in behind the stop was never run.
-        rx.close();
-        while let Ok(msg) = rx.try_recv() {
-            if let Msg::Write(job) = msg {
-                job.reply.send(Err(WriteError::ShuttingDown));
-            }
-        }
+        // Anything that slipped in behind the stop was never run: the
+        // caller (`spawn`) answers it once the queue is closed.
         if let Some(mut s) = self.syncer.take() {
             s.finish();
         }
@@ -83,11 +100,7 @@ impl Writer {
         self.stats.writing(false);
         match &self.syncer {
             Some(syncer) => syncer.after_sync(answers),
-            None => {
-                for (to, reply) in answers {
-                    to.send(reply);
-                }
-            }
+            None => self.answers.send(answers),
         }
     }
 
@@ -180,6 +193,23 @@ impl Writer {
                 warn!(error = %e, "pruning idempotency keys failed");
             }
         }
+        // Under load, keys past the count go a step at a time with the
+        // commits; idle, the last partial step goes now.
+        let excess = self.session.keys.saturating_sub(self.retention.max_keys);
+        if excess > 0 {
+            let pruned = self.session.guard.trusted(|| {
+                let tx = self.session.conn.unchecked_transaction()?;
+                let n = requests::prune_oldest(&self.session.conn, &self.session.own, excess)?;
+                tx.commit().map(|()| n)
+            });
+            match pruned {
+                Ok(n) => self.session.keys = self.session.keys.saturating_sub(n),
+                Err(e) => {
+                    self.session.reset();
+                    warn!(error = %e, "pruning idempotency keys failed");
+                }
+            }
+        }
     }
 
     /// Truncates the WAL so the file is complete on its own after exit.
@@ -196,6 +226,45 @@ impl Writer {
             Ok(busy) => warn!(busy, "WAL checkpoint incomplete (readers hold it)"),
             Err(e) => warn!(error = %e, "WAL checkpoint failed"),
         }
+    }
+}
+
+/// How long to wait for more writes before a group commits.
+///
+/// Every caller answered by one commit usually writes again within a
+/// round trip. Committing as soon as the first of them is back splits
+/// them into two half groups that alternate; waiting a little (a fraction
+/// of a commit) for about as many as the recent groups held keeps the
+/// groups whole, and pays one commit's fixed cost (its pages, its locks)
+/// for all of them. The wait ends the moment enough have come.
+#[derive(Debug, Default)]
+struct Gather {
+    /// The size recent groups reached.
+    target: usize,
+    /// How long a recent commit took.
+    commit: Duration,
+}
+
+/// The longest a group waits for more writes.
+const MAX_GATHER: Duration = Duration::from_micros(200);
+
+impl Gather {
+    /// When to stop waiting for a group that has `have` writes (`None`:
+    /// do not wait).
+    fn until(&self, have: usize) -> Option<Instant> {
+        (have > 0 && have < self.target).then(|| Instant::now() + (self.commit / 3).min(MAX_GATHER))
+    }
+
+    /// A group of `n` took `took`.
+    fn committed(&mut self, n: usize, took: Duration) {
+        // Grows at once, shrinks slowly (a caller that went away stops
+        // being waited for after a few groups).
+        self.target = if n >= self.target {
+            n
+        } else {
+            self.target - (self.target - n).div_ceil(4)
+        };
+        self.commit = (self.commit * 3 + took) / 4;
     }
 }
 
@@ -217,6 +286,7 @@ pub(crate) fn commit_as_one_group(
         prune_every: Duration::from_secs(60),
         limits: scribe_protocol::limits::Limits::default(),
         durable: false,
+        answers: Answers::Here,
     };
     let mut writer = Writer::new(session, Arc::new(Stats::new(0)), &settings, None);
     let mut answers = Vec::new();

@@ -14,56 +14,56 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use scribe_protocol::{Reply, WriteError};
+use scribe_protocol::WriteError;
 use tracing::error;
 
-use super::ReplyTo;
 use crate::stats::Stats;
 
-/// Answers waiting for the next sync.
-pub(super) type Held = Vec<(ReplyTo, Reply)>;
+use super::queue::Queue;
+use super::reply::{Answers, Held};
 
 /// The running syncer.
 #[derive(Debug)]
 pub(super) struct Syncer {
-    tx: Option<mpsc::Sender<Held>>,
+    queue: Arc<Queue<Held>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Syncer {
     /// Starts syncing the WAL of the database at `db`.
-    pub(super) fn start(db: &Path, stats: Arc<Stats>) -> std::io::Result<Syncer> {
+    pub(super) fn start(db: &Path, stats: Arc<Stats>, answers: Answers) -> std::io::Result<Syncer> {
         let mut wal = db.as_os_str().to_owned();
         wal.push("-wal");
         let wal = File::open(&wal)?;
-        let (tx, rx) = mpsc::channel::<Held>();
+        let queue = Arc::new(Queue::<Held>::default());
+        let rx = queue.clone();
         let thread = std::thread::Builder::new()
             .name("scribe-syncer".into())
-            .spawn(move || run(&wal, &rx, &stats))?;
+            .spawn(move || run(&wal, &rx, &stats, &answers))?;
         Ok(Syncer {
-            tx: Some(tx),
+            queue,
             thread: Some(thread),
         })
     }
 
     /// Sends `answers` once the WAL holding their commit is on disk.
     pub(super) fn after_sync(&self, answers: Held) {
-        if let Some(tx) = &self.tx {
-            if let Err(mpsc::SendError(answers)) = tx.send(answers) {
-                fail(answers, "the syncer has stopped");
+        if let Err(answers) = self.queue.send(answers) {
+            for (to, reply) in fail(answers, "the syncer has stopped") {
+                to.send(reply);
             }
         }
     }
 
     /// Waits until every answer handed over has been sent.
     pub(super) fn finish(&mut self) {
-        self.tx = None;
         if let Some(t) = self.thread.take() {
+            // An empty hand-over asks the thread to end after the rest.
+            let _ = self.queue.send(Vec::new());
             let _ = t.join();
         }
     }
@@ -75,38 +75,71 @@ impl Drop for Syncer {
     }
 }
 
-fn run(wal: &File, rx: &mpsc::Receiver<Held>, stats: &Stats) {
-    while let Ok(mut held) = rx.recv() {
-        while let Ok(more) = rx.try_recv() {
-            held.extend(more);
+/// Longest a sync waits for more commits to cover.
+const MAX_GATHER: Duration = Duration::from_millis(2);
+
+fn run(wal: &File, rx: &Queue<Held>, stats: &Stats, answers: &Answers) {
+    // How many answers the previous sync released: those callers are
+    // likely to write again at once, so the next sync waits (a little)
+    // for their commits instead of running for a few and leaving the rest
+    // a whole sync behind.
+    let (mut released, mut last_sync) = (0usize, Duration::ZERO);
+    let mut ending = false;
+    while !ending {
+        let Some(mut held) = rx.recv(None) else {
+            break;
+        };
+        ending |= held.is_empty();
+        let gather = Instant::now() + last_sync.min(MAX_GATHER) / 2;
+        loop {
+            while let Some(more) = rx.try_recv() {
+                ending |= more.is_empty();
+                held.extend(more);
+            }
+            if ending || held.len() >= released {
+                break;
+            }
+            match rx.recv(Some(gather)) {
+                Some(more) => {
+                    ending |= more.is_empty();
+                    held.extend(more);
+                }
+                None => break,
+            }
         }
+        if held.is_empty() {
+            continue;
+        }
+        released = held.len();
         let started = Instant::now();
         match nix::unistd::fdatasync(wal) {
             Ok(()) => {
-                stats.synced(started.elapsed());
-                for (to, reply) in held {
-                    to.send(reply);
-                }
+                last_sync = started.elapsed();
+                stats.synced(last_sync);
+                answers.send(held);
             }
             Err(e) => {
                 error!(error = %e, "fdatasync of the WAL failed: commits may not survive a crash");
-                fail(held, &format!("syncing the WAL to disk failed ({e})"));
+                answers.send(fail(held, &format!("syncing the WAL to disk failed ({e})")));
             }
         }
     }
 }
 
 /// Answers that cannot be confirmed durable: their outcome is unknown.
-fn fail(held: Held, why: &str) {
-    for (to, reply) in held {
-        to.send(match reply {
-            Ok(_) => Err(WriteError::Timeout {
-                message: format!(
-                    "{why}: the write committed but may not survive a crash; the arbiter \
-                     cannot confirm it (a retry with the same idempotency key is safe)"
-                ),
-            }),
-            err => err,
-        });
-    }
+fn fail(held: Held, why: &str) -> Held {
+    held.into_iter()
+        .map(|(to, reply)| {
+            let reply = match reply {
+                Ok(_) => Err(WriteError::Timeout {
+                    message: format!(
+                        "{why}: the write committed but may not survive a crash; the arbiter \
+                         cannot confirm it (a retry with the same idempotency key is safe)"
+                    ),
+                }),
+                err => err,
+            };
+            (to, reply)
+        })
+        .collect()
 }

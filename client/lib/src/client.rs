@@ -90,7 +90,10 @@ impl Client {
     /// The last error when it is not retryable or the deadline passed.
     pub async fn write(&self, mut batch: Batch) -> Result<Receipt, WriteError> {
         let retry_for = self.inner.options.retry_for;
-        if !retry_for.is_zero() && batch.key.is_none() {
+        // A key made here has never been sent: the first try says so, and
+        // the arbiter skips looking it up.
+        let made_here = !retry_for.is_zero() && batch.key.is_none();
+        if made_here {
             batch.key = Some(retry::new_key());
         }
         let started = Instant::now();
@@ -113,6 +116,7 @@ impl Client {
                         .max(MIN_TRY),
                 )
             };
+            batch.fresh_key = made_here && tries == 1;
             let (generation, outcome) = match self.connection().await {
                 Ok((g, c)) => (g, c.write_within(batch.clone(), this_try).await),
                 Err(e) => (u64::MAX, Err(e)),

@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 
 use scribe_protocol::frame::{self, Answer, Request, CODEC_BINCODE};
 use scribe_protocol::framebuf::FrameBuf;
+use scribe_protocol::io::Socket;
 use scribe_protocol::{
     Batch, Hello, Paths, Receipt, Reply, Status, StopReport, StopRequest, WriteError,
     PROTOCOL_VERSION,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
@@ -36,9 +35,19 @@ pub struct Connection {
 struct Inner {
     hello: Hello,
     options: Options,
-    write: tokio::sync::Mutex<OwnedWriteHalf>,
+    stream: Arc<Socket>,
+    /// Held while a request is written, so frames never interleave.
+    writing: tokio::sync::Mutex<()>,
     calls: Arc<Calls>,
     next_id: AtomicU32,
+}
+
+impl Drop for Inner {
+    /// The reader task holds the socket too: shut it down so that the
+    /// arbiter sees the end, and the reader task ends with it.
+    fn drop(&mut self) {
+        self.stream.shutdown();
+    }
 }
 
 /// Callers waiting for answers, and why the connection ended once it has.
@@ -113,7 +122,7 @@ impl Connection {
         options: &Options,
     ) -> Result<Connection, WriteError> {
         let timeout = options.call_timeout.min(MAX_CALL_TIMEOUT);
-        let (mut read, mut write) = stream.into_split();
+        let stream = Arc::new(Socket::from_tokio(stream).map_err(|e| lost(&e.to_string()))?);
         let mut hello = frame::preamble(CODEC_BINCODE).to_vec();
         frame::encode(
             0,
@@ -124,9 +133,9 @@ impl Connection {
         )?;
         // An arbiter at its connection cap answers before reading: a
         // failed write still leaves its answer to read.
-        let sent = write.write_all(&hello).await;
+        let sent = stream.write_all(&hello).await;
         let mut input = FrameBuf::new();
-        let answer = tokio::time::timeout(timeout, first_frame(&mut read, &mut input)).await;
+        let answer = tokio::time::timeout(timeout, first_frame(&stream, &mut input)).await;
         let reply = match answer {
             Ok(Ok(body)) => frame::decode_reply(&body)?,
             Ok(Err(e)) => {
@@ -152,12 +161,13 @@ impl Connection {
             Err(e) => return Err(e),
         };
         let calls = Arc::new(Calls::default());
-        tokio::spawn(read_answers(read, input, calls.clone()));
+        tokio::spawn(read_answers(stream.clone(), input, calls.clone()));
         Ok(Connection {
             inner: Arc::new(Inner {
                 hello,
                 options: options.clone(),
-                write: tokio::sync::Mutex::new(write),
+                stream,
+                writing: tokio::sync::Mutex::new(()),
                 calls,
                 next_id: AtomicU32::new(1),
             }),
@@ -190,7 +200,10 @@ impl Connection {
             }
             calls.waiting.insert(id, tx);
         }
-        let sent = self.inner.write.lock().await.write_all(&buf).await;
+        let sent = {
+            let _turn = self.inner.writing.lock().await;
+            self.inner.stream.write_all(&buf).await
+        };
         if let Err(e) = sent {
             self.inner.calls.lock().waiting.remove(&id);
             // Nothing whole reached the arbiter: nothing of it ran.
@@ -292,30 +305,22 @@ fn unknown(why: &str) -> WriteError {
 }
 
 /// Reads until the first whole frame; returns its body.
-async fn first_frame(read: &mut OwnedReadHalf, input: &mut FrameBuf) -> Result<Vec<u8>, String> {
+async fn first_frame(stream: &Socket, input: &mut FrameBuf) -> Result<Vec<u8>, String> {
     loop {
         if let Some((_, body)) = input.next_frame().map_err(|e| format!("{e:?}"))? {
             return Ok(body.to_vec());
         }
-        let spare = input.spare();
-        let len = spare.len();
-        match read.read(spare).await {
-            Ok(0) => {
-                input.filled(0, len);
-                return Err("the arbiter closed the connection".into());
-            }
-            Ok(n) => input.filled(n, len),
-            Err(e) => {
-                input.filled(0, len);
-                return Err(e.to_string());
-            }
+        match stream.read_some(input).await {
+            Ok(0) => return Err("the arbiter closed the connection".into()),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
         }
     }
 }
 
 /// Hands each answer to its caller until the connection ends; then every
 /// caller still waiting learns that it ended.
-async fn read_answers(mut read: OwnedReadHalf, mut input: FrameBuf, calls: Arc<Calls>) {
+async fn read_answers(stream: Arc<Socket>, mut input: FrameBuf, calls: Arc<Calls>) {
     let why = loop {
         loop {
             match input.next_frame() {
@@ -344,18 +349,10 @@ async fn read_answers(mut read: OwnedReadHalf, mut input: FrameBuf, calls: Arc<C
                 }
             }
         }
-        let spare = input.spare();
-        let len = spare.len();
-        match read.read(spare).await {
-            Ok(0) => {
-                input.filled(0, len);
-                break "the arbiter closed the connection".to_owned();
-            }
-            Ok(n) => input.filled(n, len),
-            Err(e) => {
-                input.filled(0, len);
-                break e.to_string();
-            }
+        match stream.read_some(&mut input).await {
+            Ok(0) => break "the arbiter closed the connection".to_owned(),
+            Ok(_) => {}
+            Err(e) => break e.to_string(),
         }
     };
     end(&calls, why);

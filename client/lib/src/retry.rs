@@ -95,22 +95,27 @@ fn unit_random() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A fresh idempotency key: unique across processes and time.
+/// A fresh idempotency key: unique across processes and time, and
+/// ordered by time (microseconds first, fixed width), so that the
+/// arbiter's key index grows at one end and each commit touches one leaf
+/// of it, whatever process wrote. A per-process random tag keeps two
+/// hosts' or two runs' keys apart.
 pub fn new_key() -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(n);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "auto-{:x}-{nanos:x}-{n:x}-{:016x}",
-        std::process::id(),
+    static TAG: OnceLock<u64> = OnceLock::new();
+    let tag = *TAG.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
         h.finish()
-    )
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    format!("{micros:016x}.{:x}.{tag:x}.{n:x}", std::process::id())
 }
 
 #[cfg(test)]
@@ -175,10 +180,12 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_unique_and_short_enough() {
+    fn keys_are_unique_ordered_and_short_enough() {
         let a = new_key();
+        std::thread::sleep(std::time::Duration::from_millis(2));
         let b = new_key();
         assert_ne!(a, b);
+        assert!(a < b, "{a} then {b}");
         assert!(a.len() <= scribe_protocol::limits::MAX_KEY_LEN);
     }
 }

@@ -1,0 +1,100 @@
+//! The writer's queue: a mutex, a condition variable, and no spinning.
+//!
+//! The standard channel spins and yields for a while before it sleeps;
+//! on two cores that is CPU taken from the callers, every time the writer
+//! goes idle. This queue puts the writer to sleep at once, and wakes it
+//! (a system call) only when it is asleep.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+#[derive(Debug)]
+struct State<T> {
+    msgs: VecDeque<T>,
+    /// The writer has exited: nothing more is taken.
+    closed: bool,
+    /// The writer sleeps on the condition variable.
+    asleep: bool,
+}
+
+/// Messages for the writer (or the syncer).
+#[derive(Debug)]
+pub(crate) struct Queue<T> {
+    state: Mutex<State<T>>,
+    wake: Condvar,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            state: Mutex::new(State {
+                msgs: VecDeque::new(),
+                closed: false,
+                asleep: false,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a message; gives it back when the writer has exited.
+    pub(crate) fn send(&self, msg: T) -> Result<(), T> {
+        let mut s = self.lock();
+        if s.closed {
+            return Err(msg);
+        }
+        s.msgs.push_back(msg);
+        let asleep = s.asleep;
+        drop(s);
+        if asleep {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The next message, waiting for one until `until` (for ever when
+    /// `None`); `None` when the wait ended empty.
+    pub(crate) fn recv(&self, until: Option<Instant>) -> Option<T> {
+        let mut s = self.lock();
+        loop {
+            if let Some(m) = s.msgs.pop_front() {
+                return Some(m);
+            }
+            s.asleep = true;
+            s = match until {
+                None => self.wake.wait(s).unwrap_or_else(|p| p.into_inner()),
+                Some(t) => {
+                    let left = t.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        s.asleep = false;
+                        return None;
+                    }
+                    self.wake
+                        .wait_timeout(s, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+            s.asleep = false;
+        }
+    }
+
+    /// The next message if one is queued.
+    pub(crate) fn try_recv(&self) -> Option<T> {
+        self.lock().msgs.pop_front()
+    }
+
+    /// The receiving side has exited: refuses what comes next, returns
+    /// what was left.
+    pub(crate) fn close(&self) -> Vec<T> {
+        let mut s = self.lock();
+        s.closed = true;
+        s.msgs.drain(..).collect()
+    }
+}
