@@ -36,8 +36,8 @@ struct Inner {
     hello: Hello,
     options: Options,
     stream: Arc<Socket>,
-    /// Held while a request is written, so frames never interleave.
-    writing: tokio::sync::Mutex<()>,
+    /// Requests waiting to be written by the connection's writer task.
+    out: Arc<Out>,
     calls: Arc<Calls>,
     next_id: AtomicU32,
 }
@@ -46,9 +46,38 @@ impl Drop for Inner {
     /// The reader task holds the socket too: shut it down so that the
     /// arbiter sees the end, and the reader task ends with it.
     fn drop(&mut self) {
+        self.out.lock().closed = true;
+        self.out.notify.notify_one();
         self.stream.shutdown();
     }
 }
+
+/// Frames not yet written, and the ids of their requests.
+#[derive(Debug, Default)]
+struct Outgoing {
+    bytes: Vec<u8>,
+    ids: Vec<u32>,
+    /// The connection was dropped: the writer task ends.
+    closed: bool,
+}
+
+/// Requests gathered for the writer task: callers that are ready in the
+/// same turn of the runtime share one write (one system call), and a
+/// caller that gives up waiting never strands the others' requests.
+#[derive(Debug, Default)]
+struct Out {
+    state: Mutex<Outgoing>,
+    notify: tokio::sync::Notify,
+}
+
+impl Out {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Outgoing> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Why a request's channel was closed without an answer: it never left.
+const NOT_SENT: &str = "not sent: ";
 
 /// Callers waiting for answers, and why the connection ended once it has.
 #[derive(Debug, Default)]
@@ -162,12 +191,14 @@ impl Connection {
         };
         let calls = Arc::new(Calls::default());
         tokio::spawn(read_answers(stream.clone(), input, calls.clone()));
+        let out = Arc::new(Out::default());
+        tokio::spawn(write_requests(stream.clone(), out.clone(), calls.clone()));
         Ok(Connection {
             inner: Arc::new(Inner {
                 hello,
                 options: options.clone(),
                 stream,
-                writing: tokio::sync::Mutex::new(()),
+                out,
                 calls,
                 next_id: AtomicU32::new(1),
             }),
@@ -190,8 +221,6 @@ impl Connection {
     pub async fn call(&self, request: &Request, timeout: Duration) -> Result<Answer, WriteError> {
         let timeout = timeout.min(MAX_CALL_TIMEOUT);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed).max(1);
-        let mut buf = Vec::with_capacity(256);
-        frame::encode(id, request, &mut buf)?;
         let (tx, rx) = oneshot::channel();
         {
             let mut calls = self.inner.calls.lock();
@@ -200,18 +229,23 @@ impl Connection {
             }
             calls.waiting.insert(id, tx);
         }
-        let sent = {
-            let _turn = self.inner.writing.lock().await;
-            self.inner.stream.write_all(&buf).await
+        let first = {
+            let mut out = self.inner.out.lock();
+            if let Err(e) = frame::encode(id, request, &mut out.bytes) {
+                drop(out);
+                self.inner.calls.lock().waiting.remove(&id);
+                return Err(e);
+            }
+            out.ids.push(id);
+            out.ids.len() == 1
         };
-        if let Err(e) = sent {
-            self.inner.calls.lock().waiting.remove(&id);
-            // Nothing whole reached the arbiter: nothing of it ran.
-            return Err(lost(&e.to_string()));
+        if first {
+            self.inner.out.notify.notify_one();
         }
         let is_write = matches!(request, Request::Write(_));
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(reply))) => reply,
+            Ok(Ok(Err(why))) if why.starts_with(NOT_SENT) => Err(lost(&why[NOT_SENT.len()..])),
             Ok(Ok(Err(why))) if is_write => Err(unknown(&why)),
             Ok(Ok(Err(why))) => Err(lost(&why)),
             Ok(Err(_)) if is_write => Err(unknown("the connection ended")),
@@ -314,6 +348,41 @@ async fn first_frame(stream: &Socket, input: &mut FrameBuf) -> Result<Vec<u8>, S
             Ok(0) => return Err("the arbiter closed the connection".into()),
             Ok(_) => {}
             Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Writes the gathered requests, all of them at once, until the
+/// connection is dropped. Callers whose request could not be written learn
+/// that it never left (a retry is safe).
+async fn write_requests(stream: Arc<Socket>, out: Arc<Out>, calls: Arc<Calls>) {
+    loop {
+        out.notify.notified().await;
+        // Let every caller that is ready in this turn add its request.
+        tokio::task::yield_now().await;
+        let taken = {
+            let mut o = out.lock();
+            if o.closed {
+                return;
+            }
+            Outgoing {
+                bytes: std::mem::take(&mut o.bytes),
+                ids: std::mem::take(&mut o.ids),
+                closed: false,
+            }
+        };
+        if taken.ids.is_empty() {
+            continue;
+        }
+        if let Err(e) = stream.write_all(&taken.bytes).await {
+            // Nothing whole reached the arbiter past the failure (a
+            // request cut in half is dropped by it unread).
+            let mut c = calls.lock();
+            for id in taken.ids {
+                if let Some(tx) = c.waiting.remove(&id) {
+                    let _ = tx.send(Err(format!("{NOT_SENT}{e}")));
+                }
+            }
         }
     }
 }

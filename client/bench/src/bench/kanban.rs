@@ -69,6 +69,7 @@ pub fn bench_run(
         target: target.name().into(),
         workload: "kanban".into(),
         procs,
+        in_flight: 1,
         sync: sync.name().into(),
         writes_per_sec: all.len() as f64 / secs,
         rows_per_sec: all.len() as f64 / secs,
@@ -87,5 +88,6 @@ pub fn bench_run(
         cpu_us_per_write: outcome.sum(|r| r.cpu_us) as f64 / all.len().max(1) as f64,
         client_cpu_us: outcome.sum(|r| r.cpu_us) as f64 / all.len().max(1) as f64,
         arbiter_cpu_us: None,
+        arbiter_threads: Vec::new(),
     })
 }

@@ -10,6 +10,7 @@
 
 mod kanban;
 mod one;
+mod scribe_worker;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,10 @@ pub struct BenchArgs {
     /// Run each configuration for this many seconds instead.
     #[arg(long, default_value_t = 0.0)]
     pub seconds: f64,
+    /// Writes each scribe worker keeps in flight on its connection
+    /// (pipelined; direct workers write one at a time whatever this is).
+    #[arg(long, default_value_t = 1)]
+    pub in_flight: u32,
     /// Rows per request for the batch workload.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: u32,

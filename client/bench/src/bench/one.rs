@@ -74,6 +74,7 @@ pub fn run_one(
         out: file(&format!("{}{id}.json", role.unwrap_or("w"))),
         role: role.map(str::to_owned),
         progress: false,
+        in_flight: args.in_flight,
     };
     let mut readers = Children(Vec::new());
     for r in 0..args.readers {
@@ -85,6 +86,7 @@ pub fn run_one(
     }
     let arbiter_pid = arbiter.as_ref().map(std::process::Child::id);
     let arbiter_cpu = arbiter_pid.and_then(cpu::process_us);
+    let threads_before = arbiter_pid.map(cpu::threads_us).unwrap_or_default();
     std::fs::write(file("go"), b"").map_err(|e| e.to_string())?;
     let mut failed = None;
     for c in &mut workers.0 {
@@ -97,6 +99,7 @@ pub fn run_one(
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };
+    let threads_after = arbiter_pid.map(cpu::threads_us).unwrap_or_default();
     std::fs::write(file("stop"), b"").map_err(|e| e.to_string())?;
     for c in &mut readers.0 {
         let _ = c.wait();
@@ -119,19 +122,27 @@ pub fn run_one(
         stop_arbiter(a);
     }
     let (verified, verify_detail) = verify(&db, workload, &reports);
-    Ok(summarize(
+    let ops: u64 = reports.iter().map(|r| r.ops).sum();
+    let mut result = summarize(
         Config {
             target,
             workload,
             sync,
             procs,
+            in_flight: if target == Target::Scribe {
+                args.in_flight.max(1)
+            } else {
+                1
+            },
         },
         &reports,
         &reader_reports,
         (verified, verify_detail),
         mean_group,
         arbiter_cpu,
-    ))
+    );
+    result.arbiter_threads = cpu::per_op(&threads_before, &threads_after, ops);
+    Ok(result)
 }
 
 fn read_report(path: &str) -> Result<WorkerReport, String> {
@@ -221,6 +232,7 @@ struct Config {
     workload: Workload,
     sync: Sync,
     procs: u32,
+    in_flight: u32,
 }
 
 fn summarize(
@@ -236,6 +248,7 @@ fn summarize(
         workload,
         sync,
         procs,
+        in_flight,
     } = config;
     let start = reports.iter().map(|r| r.start_us).min().unwrap_or(0);
     let end = reports.iter().map(|r| r.end_us).max().unwrap_or(0);
@@ -276,7 +289,9 @@ fn summarize(
         reader_load_qps: qps(|q| q.1),
         kinds: Vec::new(),
         ratio_vs_direct: None,
+        in_flight,
         cpu_us_per_write: client_cpu + arbiter_cpu.unwrap_or(0.0),
+        arbiter_threads: Vec::new(),
         client_cpu_us: client_cpu,
         arbiter_cpu_us: arbiter_cpu,
     }

@@ -6,9 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use scribe_protocol::{Batch, Paths, Statement, Value, WriteError};
-
-use scribe_client::{Client, Options};
+use scribe_protocol::{Paths, Value};
 
 use crate::shared::cpu;
 use crate::shared::direct::{Direct, Failed};
@@ -18,8 +16,11 @@ use crate::shared::spec::{now_us, Target, WorkerReport, WorkerSpec, Workload};
 /// Bytes of payload per row.
 pub const ROW_BYTES: usize = 100;
 
-const INSERT: &str = "INSERT INTO bench(worker, n, payload) VALUES (?1, ?2, ?3)";
-const CLAIM_ONE: &str = "UPDATE tasks SET owner = ?1, claimed_at = ?2 \
+/// The insert of the `insert` and `batch` workloads.
+pub const INSERT: &str = "INSERT INTO bench(worker, n, payload) VALUES (?1, ?2, ?3)";
+/// The claim of the `claim` workload (scribe: one statement, a
+/// compare-and-set that expects one row).
+pub const CLAIM_ONE: &str = "UPDATE tasks SET owner = ?1, claimed_at = ?2 \
                          WHERE id = (SELECT id FROM tasks WHERE owner IS NULL LIMIT 1) RETURNING id";
 
 /// Entry point of `scribe bench-worker`: the process exit code (0, 1 on
@@ -39,7 +40,7 @@ pub fn main(spec: &str) -> i32 {
         crate::kanban::bench_role(&spec)
     } else {
         match spec.target {
-            Target::Scribe => scribe(&spec),
+            Target::Scribe => super::scribe_worker::run(&spec),
             Target::Direct | Target::Flock => direct(&spec),
         }
     };
@@ -71,7 +72,7 @@ pub fn payload(id: u32, n: u64) -> Vec<u8> {
 }
 
 /// Whether a run of `done` requests started at `started` should go on.
-fn more(spec: &WorkerSpec, done: u64, started: Instant) -> bool {
+pub fn more(spec: &WorkerSpec, done: u64, started: Instant) -> bool {
     if spec.seconds > 0.0 {
         started.elapsed().as_secs_f64() < spec.seconds
     } else {
@@ -79,98 +80,12 @@ fn more(spec: &WorkerSpec, done: u64, started: Instant) -> bool {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+/// The runtime of a worker: one thread, as a typical caller has.
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-fn scribe(spec: &WorkerSpec) -> WorkerReport {
-    let rt = runtime();
-    let mut report = WorkerReport::default();
-    let paths = match Paths::for_db(Path::new(&spec.db), None) {
-        Ok(p) => p,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return report;
-        }
-    };
-    let options = Options {
-        autostart: false,
-        ..Options::default()
-    };
-    let client = match rt.block_on(Client::connect(&paths, &options)) {
-        Ok(c) => c,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return report;
-        }
-    };
-    ready_and_wait(spec);
-    let mut lat = Vec::with_capacity(spec.writes as usize);
-    let started = Instant::now();
-    report.start_us = now_us();
-    let cpu = cpu::self_us();
-    let mut n = 0u64;
-    rt.block_on(async {
-        while more(spec, n, started) {
-            let batch = match spec.workload {
-                Workload::Insert => Batch::one(Statement::new(INSERT).params(vec![
-                    Value::Integer(i64::from(spec.id)),
-                    Value::Integer(n as i64),
-                    Value::Blob(payload(spec.id, n)),
-                ])),
-                Workload::Batch => Batch::new(
-                    (0..spec.batch_size)
-                        .map(|k| {
-                            let row = n * u64::from(spec.batch_size) + u64::from(k);
-                            Statement::new(INSERT).params(vec![
-                                Value::Integer(i64::from(spec.id)),
-                                Value::Integer(row as i64),
-                                Value::Blob(payload(spec.id, row)),
-                            ])
-                        })
-                        .collect(),
-                ),
-                Workload::Claim => Batch::one(
-                    Statement::new(CLAIM_ONE)
-                        .params(vec![
-                            Value::Integer(i64::from(spec.id)),
-                            Value::Integer(now_us() as i64),
-                        ])
-                        .expect_rows(1),
-                ),
-                Workload::Kanban => unreachable!("kanban has its own roles"),
-            };
-            let t = Instant::now();
-            match client.write(batch).await {
-                Ok(r) => {
-                    lat.push(t.elapsed().as_micros() as u32);
-                    report.ops += 1;
-                    report.rows += r.results.iter().map(|s| s.rows_affected).sum::<u64>();
-                    if spec.workload == Workload::Claim {
-                        if let Some(Value::Integer(id)) =
-                            r.results[0].rows.first().and_then(|r| r.first())
-                        {
-                            report.claimed.push(*id);
-                        }
-                    }
-                }
-                Err(WriteError::Conflict { .. }) if spec.workload == Workload::Claim => break,
-                Err(e) => {
-                    report.errors.push(e.to_string());
-                    break;
-                }
-            }
-            n += 1;
-        }
-    });
-    report.end_us = now_us();
-    report.cpu_us = cpu::self_us().saturating_sub(cpu);
-    report.busy_retries = client.stats().retries;
-    report.latencies.push((spec.workload.name().into(), lat));
-    report
 }
 
 fn direct(spec: &WorkerSpec) -> WorkerReport {

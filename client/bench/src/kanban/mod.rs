@@ -151,6 +151,7 @@ pub fn run(config: &Config) -> Result<Outcome, String> {
             out: file(&format!("{role}{next_id}.json")),
             role: Some(role.to_owned()),
             progress: config.progress && role == "dashboard",
+            in_flight: 1,
         }
     };
     let mut specs: Vec<WorkerSpec> = vec![spec("dashboard"), spec("dispatcher")];

@@ -24,6 +24,42 @@ pub fn process_us(pid: u32) -> Option<u64> {
     Some(ns / 1000)
 }
 
+/// Time on CPU of each thread of process `pid` so far, by thread name,
+/// microseconds (threads of one name summed).
+pub fn threads_us(pid: u32) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let ns: u64 = std::fs::read_to_string(t.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+            .unwrap_or(0);
+        let name = name.trim().to_owned();
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => *v += ns / 1000,
+            None => out.push((name, ns / 1000)),
+        }
+    }
+    out
+}
+
+/// Per-thread CPU between two [`threads_us`] readings, per `ops`.
+pub fn per_op(before: &[(String, u64)], after: &[(String, u64)], ops: u64) -> Vec<(String, f64)> {
+    after
+        .iter()
+        .map(|(name, a)| {
+            let b = before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, v)| *v);
+            (name.clone(), a.saturating_sub(b) as f64 / ops.max(1) as f64)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,8 @@ pub struct RunResult {
     pub workload: String,
     /// Writer processes.
     pub procs: u32,
+    /// Writes each process kept in flight (scribe; 1 otherwise).
+    pub in_flight: u32,
     /// full or normal.
     pub sync: String,
     /// Requests acknowledged per second.
@@ -51,6 +53,9 @@ pub struct RunResult {
     pub client_cpu_us: f64,
     /// The arbiter's share (scribe rows).
     pub arbiter_cpu_us: Option<f64>,
+    /// The arbiter's share, thread by thread (socket, writer, syncer,
+    /// checkpointer): where a request's CPU goes.
+    pub arbiter_threads: Vec<(String, f64)>,
 }
 
 /// Percentile `p` (0–100) of sorted values.
@@ -67,6 +72,15 @@ fn us(v: u64) -> String {
         format!("{:.1} ms", v as f64 / 1000.0)
     } else {
         format!("{v} µs")
+    }
+}
+
+/// Processes, and writes in flight per process when more than one.
+fn procs(r: &RunResult) -> String {
+    if r.in_flight > 1 {
+        format!("{}×{}", r.procs, r.in_flight)
+    } else {
+        r.procs.to_string()
     }
 }
 
@@ -101,7 +115,7 @@ pub fn table(results: &[RunResult]) -> Table {
         t.add_row(vec![
             r.workload.clone(),
             r.sync.clone(),
-            r.procs.to_string(),
+            procs(r),
             r.target.clone(),
             format!("{:.0}", r.writes_per_sec),
             format!("{:.0}", r.rows_per_sec),
@@ -150,6 +164,27 @@ pub fn extras(results: &[RunResult]) -> Option<Table> {
                 String::new(),
             ]);
         }
+        if !r.arbiter_threads.is_empty() {
+            any = true;
+            let by: Vec<String> = r
+                .arbiter_threads
+                .iter()
+                .filter(|(_, us)| *us >= 0.05)
+                .map(|(n, us)| format!("{} {us:.1}", n.trim_start_matches("scribe-")))
+                .collect();
+            t.add_row(vec![
+                r.workload.clone(),
+                r.sync.clone(),
+                procs(r),
+                r.target.clone(),
+                format!(
+                    "CPU per write: client {:.1} µs; arbiter by thread (µs)",
+                    r.client_cpu_us
+                ),
+                by.join(", "),
+                String::new(),
+            ]);
+        }
         for (kind, rate, p99) in &r.kinds {
             any = true;
             t.add_row(vec![
@@ -166,9 +201,10 @@ pub fn extras(results: &[RunResult]) -> Option<Table> {
     any.then_some(t)
 }
 
-/// A plot of throughput and p99 against process count, one line per
-/// target, one pair of panels per (workload, sync). Hand-written SVG: a few
-/// polylines need no plotting library.
+/// A plot of throughput, p99 and max latency against process count, one
+/// line per target, one row of panels per (workload, sync): the max is
+/// where direct SQLite's stalls on the file lock show. Hand-written SVG: a
+/// few polylines need no plotting library.
 pub fn svg(results: &[RunResult]) -> String {
     let mut groups: Vec<(String, String)> = Vec::new();
     for r in results {
@@ -178,7 +214,7 @@ pub fn svg(results: &[RunResult]) -> String {
         }
     }
     let (pw, ph, margin) = (420.0, 260.0, 60.0);
-    let width = 2.0 * (pw + margin) + margin;
+    let width = 3.0 * (pw + margin) + margin;
     let height = groups.len() as f64 * (ph + margin * 1.5) + margin;
     let mut out = String::new();
     let _ = write!(
@@ -211,6 +247,10 @@ pub fn svg(results: &[RunResult]) -> String {
             (
                 "p99 latency (ms, log)",
                 Box::new(|r: &RunResult| (r.p99_us.max(1) as f64 / 1000.0).log10()),
+            ),
+            (
+                "max latency (ms, log)",
+                Box::new(|r: &RunResult| (r.max_us.max(1) as f64 / 1000.0).log10()),
             ),
         ]
         .into_iter()

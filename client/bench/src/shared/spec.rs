@@ -104,6 +104,13 @@ pub struct WorkerSpec {
     /// The dashboard draws a progress bar (the demo).
     #[serde(default)]
     pub progress: bool,
+    /// Writes in flight at once on the worker's one connection (scribe).
+    #[serde(default = "one")]
+    pub in_flight: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// What a worker reports.
