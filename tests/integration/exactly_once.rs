@@ -205,3 +205,51 @@ fn the_cli_honours_keys_and_reads_after_a_seq() {
     ]);
     assert_eq!(out.status.code(), Some(11), "Timeout");
 }
+
+#[test]
+fn the_key_count_holds_under_a_sustained_load() {
+    let mut env = Env::new();
+    // One pruning step for a bound of 500 is 64 keys (a hundredth of the
+    // bound, at least 64).
+    env.start_arbiter(&["--max-keys", "500", "--synchronous", "normal"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let db = env.db.clone();
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let c = rusqlite::Connection::open_with_flags(
+                &db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            let (mut max, mut samples) = (0i64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let n: i64 = c
+                    .query_row("SELECT count(*) FROM _scribe_requests", [], |r| r.get(0))
+                    .unwrap_or(0);
+                max = max.max(n);
+                samples += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (max, samples)
+        })
+    };
+    let workers: Vec<usize> = (0..8)
+        .map(|w| {
+            let mut c = env.command(crate::harness::WORKER);
+            c.args(["write", &format!("k{w}"), "3000", "4"]);
+            env.spawn(c)
+        })
+        .collect();
+    for w in workers {
+        let out = env.wait(w, Duration::from_secs(300));
+        assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (max, samples) = sampler.join().unwrap();
+    println!("24,000 keyed writes: at most {max} keys seen in {samples} samples");
+    assert!(samples > 10, "the sampler ran");
+    assert!(max <= 500 + 64, "{max} keys held, over the bound plus one step");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 24_000);
+}
