@@ -67,9 +67,19 @@ impl Budget {
     /// Runs `f` (one batch) under the budget; returns its result and
     /// whether the budget cut it short.
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> (T, bool) {
+        self.run_until(Instant::now() + self.limit, f)
+    }
+
+    /// Runs `f` until `deadline` at most (a write session's statement runs
+    /// until the end of the session's lease); returns its result and
+    /// whether the deadline cut it short.
+    pub fn run_until<T>(&self, deadline: Instant, f: impl FnOnce() -> T) -> (T, bool) {
         self.fired.store(false, Relaxed);
-        let deadline = (self.base.elapsed() + self.limit).as_micros().max(1) as u64;
-        self.deadline_us.store(deadline, Relaxed);
+        let at = deadline
+            .saturating_duration_since(self.base)
+            .as_micros()
+            .max(1) as u64;
+        self.deadline_us.store(at, Relaxed);
         let out = f();
         self.deadline_us.store(0, Relaxed);
         (out, self.fired.swap(false, Relaxed))

@@ -47,6 +47,13 @@ pub struct Args {
     /// Time one batch may run before it is interrupted and refused.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub batch_budget: Duration,
+    /// Longest a write session may wait between two calls (it holds the
+    /// writer meanwhile); past it the session is rolled back.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub session_idle: Duration,
+    /// Longest a write session may last (default: the batch budget).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
+    pub session_total: Option<Duration>,
     /// Idempotency keys are kept at least this long…
     #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
     pub key_retention: Duration,
@@ -199,6 +206,11 @@ pub fn main_with(cli: Vec<String>) -> ExitCode {
     config.stop_grace = args.stop_grace;
     config.idle_exit = args.idle_exit;
     config.batch_budget = args.batch_budget;
+    config.session_idle = args.session_idle.max(Duration::from_millis(1));
+    config.session_total = args
+        .session_total
+        .unwrap_or(args.batch_budget)
+        .max(Duration::from_millis(1));
     config.retention = crate::requests::Retention {
         window: args.key_retention,
         max_keys: args.max_keys,

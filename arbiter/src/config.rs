@@ -42,6 +42,9 @@ pub const MAX_VALUE_BYTES: u64 = 64 * 1024 * 1024;
 /// Default most heap SQLite may use in the arbiter
 /// (`sqlite3_hard_heap_limit64`; 0 for none).
 pub const MAX_HEAP_BYTES: u64 = 512 * 1024 * 1024;
+/// Default longest wait between two calls of a write session: it holds
+/// the writer meanwhile, so this is short.
+pub const SESSION_IDLE: Duration = Duration::from_secs(1);
 /// Default time a connection may stay silent before it is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Time a new connection has to say hello.
@@ -94,6 +97,10 @@ pub struct Config {
     pub max_value_bytes: u64,
     /// Most heap SQLite may use in the arbiter (0: no limit).
     pub max_heap_bytes: u64,
+    /// Longest a write session may wait between two calls.
+    pub session_idle: Duration,
+    /// Longest a write session may last.
+    pub session_total: Duration,
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
     /// A new connection must say hello (an HTTP request its head, and then
@@ -125,6 +132,8 @@ impl Config {
             max_inflight_bytes: crate::inflight::MAX_INFLIGHT_BYTES,
             max_value_bytes: MAX_VALUE_BYTES,
             max_heap_bytes: MAX_HEAP_BYTES,
+            session_idle: SESSION_IDLE,
+            session_total: crate::budget::BATCH_BUDGET,
             idle_timeout: IDLE_TIMEOUT,
             hello_timeout: HELLO_TIMEOUT,
             limits: scribe_protocol::limits::Limits::default(),

@@ -86,6 +86,10 @@ pub fn run_until(
         prune_every: config.prune_every,
         limits: config.limits.clone(),
         durable: config.synchronous == crate::config::Synchronous::Full,
+        sessions: writer::SessionLimits {
+            idle: config.session_idle,
+            total: config.session_total,
+        },
     };
     let (writer, thread) = writer::spawn(session, settings, stats.clone())
         .map_err(|e| Error::io("starting the writer thread", e))?;
@@ -111,6 +115,7 @@ pub fn run_until(
         drained: watch::channel(None).0,
         in_flight: AtomicUsize::new(0),
         fault: OnceLock::new(),
+        sessions: AtomicU64::new(0),
         checkpointer: Mutex::new(Some(checkpointer)),
     });
     let drained = runtime.block_on(async {

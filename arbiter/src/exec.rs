@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 use scribe_protocol::limits::MAX_RESULT_BYTES;
-use scribe_protocol::{Batch, Params, StatementResult, WriteError};
+use scribe_protocol::{Batch, Params, Statement, StatementResult, WriteError};
 use scribe_values as values;
 
 use crate::guard::Guard;
@@ -30,46 +30,59 @@ pub fn run_batch(
     reset_last_insert_rowid(conn);
     for (i, st) in batch.statements.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        let result = run_statement(conn, &st.sql, &st.params).map_err(|e| match e {
-            // A denial by the authorizer surfaces as SQLITE_AUTH or, for a
-            // function, as a plain error: the recorded rule tells which.
-            Failure::Sqlite(e) => match guard.take_denial() {
-                Some(rule) => refused(index, rule),
-                None if is_vacuum(conn, &st.sql) => refused(
-                    index,
-                    "VACUUM and VACUUM INTO are not allowed in a batch: the arbiter owns the \
-                     database file"
-                        .into(),
-                ),
-                None => sql_error(index, e),
-            },
-            Failure::Empty => WriteError::Sql {
-                statement: Some(index),
-                code: SQLITE_ERROR,
-                message: "the statement holds no SQL (it is empty, or only comments)".into(),
-            },
-            Failure::TooBig => refused(
-                index,
-                format!(
-                    "its rows exceed {MAX_RESULT_BYTES} bytes (MAX_RESULT_BYTES); \
-                     read large results through the reader (scribe query)"
-                ),
-            ),
-        })?;
-        if let Some(expected) = st.expect_rows {
-            if result.rows_affected != expected {
-                return Err(WriteError::Conflict {
-                    statement: Some(index),
-                    message: format!(
-                        "expected {expected} row(s) affected, got {}",
-                        result.rows_affected
-                    ),
-                });
-            }
-        }
-        results.push(result);
+        results.push(run_one(conn, guard, index, st)?);
     }
     Ok(results)
+}
+
+/// Runs one statement (statement `index` of its request) and checks its
+/// `expect_rows`.
+///
+/// # Errors
+///
+/// As [`run_batch`].
+pub fn run_one(
+    conn: &Connection,
+    guard: &Guard,
+    index: u32,
+    st: &Statement,
+) -> Result<StatementResult, WriteError> {
+    let result = run_statement(conn, &st.sql, &st.params).map_err(|e| match e {
+        // A denial by the authorizer surfaces as SQLITE_AUTH or, for a
+        // function, as a plain error: the recorded rule tells which.
+        Failure::Sqlite(e) => match guard.take_denial() {
+            Some(rule) => refused(index, rule),
+            None if is_vacuum(conn, &st.sql) => refused(
+                index,
+                "VACUUM and VACUUM INTO are not allowed: the arbiter owns the database file".into(),
+            ),
+            None => sql_error(index, e),
+        },
+        Failure::Empty => WriteError::Sql {
+            statement: Some(index),
+            code: SQLITE_ERROR,
+            message: "the statement holds no SQL (it is empty, or only comments)".into(),
+        },
+        Failure::TooBig => refused(
+            index,
+            format!(
+                "its rows exceed {MAX_RESULT_BYTES} bytes (MAX_RESULT_BYTES); \
+                 read large results through the reader (scribe query)"
+            ),
+        ),
+    })?;
+    if let Some(expected) = st.expect_rows {
+        if result.rows_affected != expected {
+            return Err(WriteError::Conflict {
+                statement: Some(index),
+                message: format!(
+                    "expected {expected} row(s) affected, got {}",
+                    result.rows_affected
+                ),
+            });
+        }
+    }
+    Ok(result)
 }
 
 fn refused(index: u32, rule: String) -> WriteError {
@@ -127,7 +140,7 @@ fn run_statement(
 /// `last_insert_rowid()` carries from statement to statement within a
 /// batch, but must not leak from one caller's batch into the next one's
 /// receipt: each batch starts from 0.
-fn reset_last_insert_rowid(conn: &Connection) {
+pub fn reset_last_insert_rowid(conn: &Connection) {
     // SAFETY: the handle is valid for the life of `conn`, which is used by
     // this thread only (the connection is not Sync).
     unsafe { rusqlite::ffi::sqlite3_set_last_insert_rowid(conn.handle(), 0) }

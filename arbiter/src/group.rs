@@ -177,6 +177,70 @@ impl Session {
         })
     }
 
+    /// Opens a write session's transaction.
+    ///
+    /// # Errors
+    ///
+    /// When `BEGIN IMMEDIATE` fails.
+    pub fn begin_session(&self) -> Result<(), WriteError> {
+        self.reset();
+        self.own(&self.own.begin).map_err(commit_error)?;
+        crate::exec::reset_last_insert_rowid(&self.conn);
+        self.guard.session(true);
+        Ok(())
+    }
+
+    /// Commits a write session's transaction: its seq, its key's record
+    /// (when it has one), then COMMIT. On failure the transaction is
+    /// rolled back.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` when the key was already used; SQLite's error at COMMIT
+    /// (a deferred constraint).
+    pub fn commit_session(&self, key: Option<&str>) -> Result<Receipt, WriteError> {
+        let out = self.commit_session_inner(key);
+        if out.is_err() {
+            self.reset();
+        }
+        out
+    }
+
+    fn commit_session_inner(&self, key: Option<&str>) -> Result<Receipt, WriteError> {
+        // Savepoints the caller left open must not decide what commits.
+        self.guard.session(false);
+        if let Some(key) = key {
+            if self
+                .guard
+                .trusted(|| requests::find(&self.conn, &self.own, key))?
+                .is_some()
+            {
+                return Err(WriteError::Conflict {
+                    statement: None,
+                    message: format!(
+                        "idempotency key {key:?} was already used; the session was rolled back"
+                    ),
+                });
+            }
+        }
+        let seq = self.bump_seq()?;
+        let receipt = Receipt {
+            seq,
+            results: Vec::new(),
+            replayed: false,
+        };
+        if let Some(key) = key {
+            self.guard.trusted(|| {
+                requests::record(&self.conn, &self.own, key, SESSION_FINGERPRINT, &receipt)
+            })?;
+        }
+        if !self.file_in_place() {
+            return Err(moved(&self.file.0));
+        }
+        self.own(&self.own.commit).map_err(commit_error)?;
+        Ok(receipt)
+    }
+
     fn bump_seq(&self) -> Result<u64, WriteError> {
         let seq: i64 = self
             .guard
@@ -251,6 +315,10 @@ impl Session {
         Ok(receipt)
     }
 }
+
+/// The fingerprint recorded for a write session's commit key (a batch
+/// with the same key is told apart from it).
+pub const SESSION_FINGERPRINT: u64 = 0x5e55_1011_c0bb_17ed;
 
 /// Keys recorded past the bound before the oldest are deleted, together:
 /// one step in a hundred of the bound, at least 64 and at most 1,024.

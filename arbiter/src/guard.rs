@@ -67,6 +67,8 @@ pub const RESERVED_PREFIX: &str = "_scribe_";
 #[derive(Clone, Debug, Default)]
 pub struct Guard {
     lowered: Arc<AtomicBool>,
+    /// A write session runs: savepoints are the caller's to nest.
+    session: Arc<AtomicBool>,
     denial: Arc<Mutex<Option<String>>>,
 }
 
@@ -81,6 +83,11 @@ impl Guard {
         let g = guard.clone();
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
             if g.lowered.load(Ordering::Relaxed) {
+                return Authorization::Allow;
+            }
+            if g.session.load(Ordering::Relaxed)
+                && matches!(ctx.action, AuthAction::Savepoint { .. })
+            {
                 return Authorization::Allow;
             }
             match rule_broken(&ctx) {
@@ -100,6 +107,12 @@ impl Guard {
         let out = f();
         self.lowered.store(false, Ordering::Relaxed);
         out
+    }
+
+    /// Lets a write session's savepoints through (`SAVEPOINT`, `RELEASE`,
+    /// `ROLLBACK TO`), or closes them again.
+    pub fn session(&self, open: bool) {
+        self.session.store(open, Ordering::Relaxed);
     }
 
     /// The rule behind the latest denial, taken (so it is reported once).
@@ -146,7 +159,9 @@ fn rule_broken(ctx: &AuthContext<'_>) -> Option<String> {
         | AuthAction::DropTempView { .. } => Some(TEMP_RULE.into()),
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Some(
             "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not allowed \
-             in a batch: the arbiter owns transactions, and a batch is already atomic"
+             here: the arbiter owns transactions, and a batch is already atomic; to read and \
+             then write in one transaction, open a write session (begin, then commit or \
+             rollback as calls of their own; savepoints are allowed inside it)"
                 .into(),
         ),
         AuthAction::Attach { .. } | AuthAction::Detach { .. } => {

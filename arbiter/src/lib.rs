@@ -28,6 +28,7 @@
 //! - [`watch`]: the writer, idleness, the tick, the database and lock files.
 //! - [`rpc`]: the RPC adapter: scribe's framing on the RPC socket.
 //! - [`http`]: the HTTP adapter: HTTP/1.1 + JSON on a second socket.
+//! - [`sessions`]: the write sessions of one connection (either adapter).
 //! - [`server`]: `run(listeners, shared, shutdown)`: both adapters, then
 //!   the drain.
 //! - [`error`]: this crate's error.
@@ -50,6 +51,7 @@ pub mod requests;
 pub mod rpc;
 pub mod schema;
 pub mod server;
+pub mod sessions;
 pub mod socket;
 pub mod state;
 pub mod stats;

@@ -44,6 +44,8 @@ pub struct Shared {
     pub inflight: Arc<Inflight>,
     /// Why the arbiter cannot serve, once it knows (the database moved).
     pub fault: OnceLock<String>,
+    /// Session ids handed out so far.
+    pub sessions: std::sync::atomic::AtomicU64,
     /// The checkpointer, stopped before the writer's final checkpoint.
     pub checkpointer: std::sync::Mutex<Option<crate::checkpoint::Checkpointer>>,
 }
@@ -108,6 +110,7 @@ impl Shared {
             batch_budget_ms: self.config.batch_budget.as_millis() as u64,
             syncs: self.stats.syncs().0,
             sync_mean_us: self.stats.syncs().1,
+            session: self.stats.open_session(),
         }
     }
 

@@ -30,6 +30,8 @@ pub struct Stats {
     /// Syncs of the WAL (`--synchronous full`) and their total time.
     syncs: AtomicU64,
     sync_us: AtomicU64,
+    /// The write session being served, and when it began.
+    session: Mutex<Option<(scribe_protocol::SessionInfo, std::time::Instant)>>,
 }
 
 /// A consistent-enough copy of the counters.
@@ -78,6 +80,7 @@ impl Stats {
             last_error: Mutex::new(None),
             syncs: AtomicU64::new(0),
             sync_us: AtomicU64::new(0),
+            session: Mutex::new(None),
         }
     }
 
@@ -96,6 +99,31 @@ impl Stats {
         self.grouped.fetch_add(ok + failed, Relaxed);
         self.max_group.fetch_max(ok + failed, Relaxed);
         self.push_time(took);
+    }
+
+    /// Notes the write session that began (or that none is open).
+    pub fn session(&self, info: Option<scribe_protocol::SessionInfo>) {
+        *self.session.lock().unwrap_or_else(|p| p.into_inner()) =
+            info.map(|i| (i, std::time::Instant::now()));
+    }
+
+    /// Counts a statement of the open session.
+    pub fn session_statement(&self) {
+        if let Some((i, _)) = &mut *self.session.lock().unwrap_or_else(|p| p.into_inner()) {
+            i.statements += 1;
+        }
+    }
+
+    /// The open session, as `status` shows it.
+    pub fn open_session(&self) -> Option<scribe_protocol::SessionInfo> {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(i, began)| scribe_protocol::SessionInfo {
+                age_ms: began.elapsed().as_millis() as u64,
+                ..i.clone()
+            })
     }
 
     /// Records one sync of the WAL.

@@ -23,11 +23,15 @@ pub enum Category {
     Refused,
     /// Version mismatch or malformed exchange.
     Protocol,
+    /// A write session ended without a commit (its lease lapsed, its
+    /// connection ended); nothing of it was written. Run the whole
+    /// transaction again.
+    Expired,
 }
 
 impl Category {
     /// Every category, in exit-code order.
-    pub const ALL: [Category; 8] = [
+    pub const ALL: [Category; 9] = [
         Category::Unavailable,
         Category::Timeout,
         Category::Overloaded,
@@ -36,6 +40,7 @@ impl Category {
         Category::Sql,
         Category::Refused,
         Category::Protocol,
+        Category::Expired,
     ];
 
     /// The `scribe` CLI's exit code for this category (0 is success, 1 an
@@ -50,6 +55,7 @@ impl Category {
             Category::Sql => 15,
             Category::Refused => 16,
             Category::Protocol => 17,
+            Category::Expired => 18,
         }
     }
 
@@ -75,6 +81,7 @@ impl Category {
             Category::Sql => "sql",
             Category::Refused => "refused",
             Category::Protocol => "protocol",
+            Category::Expired => "expired",
         }
     }
 }

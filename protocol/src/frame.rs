@@ -23,9 +23,11 @@ use std::cell::Cell;
 use bincode::Options as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Statement};
 use crate::limits::{Limits, MAX_FRAME_LEN};
+use crate::receipt::StatementResult;
 use crate::receipt::{Hello, Receipt, StopReport, StopRequest};
+use crate::session::{Began, BeginRequest};
 use crate::status::Status;
 use crate::value::Value;
 use crate::wire_error::WriteError;
@@ -94,6 +96,30 @@ pub enum Request {
     Status,
     /// Drain and exit; answered once the queue is drained.
     Stop(StopRequest),
+    /// Begin a write session; answered once the writer serves it.
+    Begin(BeginRequest),
+    /// Run one statement in a session of this connection.
+    Exec {
+        /// The session.
+        session: u64,
+        /// The statement (its `expect_rows`, if set, is checked: a miss
+        /// is a `Conflict` and the session goes on).
+        statement: Statement,
+    },
+    /// Commit a session. With a key, the commit is recorded under it in
+    /// the same transaction; a caller whose answer was lost asks again,
+    /// by key, on any connection, and gets the stored receipt.
+    Commit {
+        /// The session.
+        session: u64,
+        /// Idempotency key of the commit.
+        key: Option<String>,
+    },
+    /// Roll a session back.
+    Rollback {
+        /// The session.
+        session: u64,
+    },
 }
 
 impl Request {
@@ -104,6 +130,10 @@ impl Request {
             Request::Write(_) => "write",
             Request::Status => "status",
             Request::Stop(_) => "stop",
+            Request::Begin(_) => "begin",
+            Request::Exec { .. } => "exec",
+            Request::Commit { .. } => "commit",
+            Request::Rollback { .. } => "rollback",
         }
     }
 }
@@ -119,6 +149,12 @@ pub enum Answer {
     Status(Box<Status>),
     /// To `Stop`.
     Stopped(StopReport),
+    /// To `Begin`.
+    Began(Began),
+    /// To `Exec`.
+    Executed(StatementResult),
+    /// To `Rollback`.
+    RolledBack,
 }
 
 /// A reply: an answer or a categorized error.

@@ -103,18 +103,23 @@ pub fn rows(columns: &[String], rows: &[Vec<Value>]) -> Json {
     )
 }
 
+/// One statement's result: `{"rows_affected","last_insert_rowid","columns","rows":[{..}]}`.
+pub fn statement_result(s: &crate::StatementResult) -> Json {
+    json!({
+        "rows_affected": s.rows_affected,
+        "last_insert_rowid": s.last_insert_rowid,
+        "columns": s.columns,
+        "rows": rows(&s.columns, &s.rows),
+    })
+}
+
 /// A receipt:
 /// `{"seq":N,"replayed":false,"results":[{"rows_affected":N,"last_insert_rowid":N,"columns":[..],"rows":[{..}]}]}`.
 pub fn receipt(r: &Receipt) -> Json {
     json!({
         "seq": r.seq,
         "replayed": r.replayed,
-        "results": r.results.iter().map(|s| json!({
-            "rows_affected": s.rows_affected,
-            "last_insert_rowid": s.last_insert_rowid,
-            "columns": s.columns,
-            "rows": rows(&s.columns, &s.rows),
-        })).collect::<Vec<_>>(),
+        "results": r.results.iter().map(statement_result).collect::<Vec<_>>(),
     })
 }
 

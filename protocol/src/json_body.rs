@@ -146,6 +146,34 @@ fn split_statement(r: &str) -> (Option<u32>, &str) {
     }
 }
 
+/// Decodes one statement (`{"sql": .., "params": .., "expect_rows": ..}`),
+/// for a write session's `exec`.
+///
+/// # Errors
+///
+/// As [`batch`].
+pub fn statement(body: &[u8], limits: &Limits) -> Result<Statement, WriteError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    StatementSeed { limits, index: 0 }
+        .deserialize(&mut de)
+        .and_then(|s| de.end().map(|()| s))
+        .map_err(|e| {
+            let text = e.to_string();
+            match text.strip_prefix("refused: ") {
+                Some(r) => WriteError::Refused {
+                    statement: Some(0),
+                    reason: r
+                        .rsplit_once(" at line ")
+                        .map_or(r, |(head, _)| head)
+                        .to_owned(),
+                },
+                None => WriteError::Protocol {
+                    message: format!("malformed statement: {}", quote_long(&text)),
+                },
+            }
+        })
+}
+
 struct BatchSeed<'l>(&'l Limits);
 
 impl<'de> DeserializeSeed<'de> for BatchSeed<'_> {

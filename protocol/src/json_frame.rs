@@ -8,6 +8,10 @@
 //! | `{"write":{"statements":[..],"key":".."}}` (as `POST /v1/write`) | the receipt, as HTTP answers it |
 //! | `{"status":{}}` | the status |
 //! | `{"stop":{"hold":false,"grace_ms":null}}` | `{"drained","pid"}` |
+//! | `{"begin":{"idle_ms":null,"total_ms":null}}` | `{"session","idle_ms","total_ms"}` |
+//! | `{"exec":{"session":N,"statement":{"sql":..,"params":..}}}` | the statement's result |
+//! | `{"commit":{"session":N,"key":null}}` | the receipt |
+//! | `{"rollback":{"session":N}}` | `{}` |
 //!
 //! Every answer is `{"ok": ..}` or `{"error": {"category", "message", ..}}`
 //! (the HTTP error body).
@@ -51,6 +55,48 @@ pub fn request(body: &[u8], limits: &Limits) -> Result<Request, WriteError> {
         }
         "write" => json_body::batch(raw.get().as_bytes(), limits).map(Request::Write),
         "status" => Ok(Request::Status),
+        "begin" => {
+            let b: crate::BeginRequest =
+                serde_json::from_str(raw.get()).map_err(|_| parse("begin"))?;
+            Ok(Request::Begin(b))
+        }
+        "exec" => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct E<'a> {
+                session: u64,
+                #[serde(borrow)]
+                statement: &'a RawValue,
+            }
+            let e: E<'_> = serde_json::from_str(raw.get()).map_err(|_| parse("exec"))?;
+            let statement = json_body::statement(e.statement.get().as_bytes(), limits)?;
+            Ok(Request::Exec {
+                session: e.session,
+                statement,
+            })
+        }
+        "commit" => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct C {
+                session: u64,
+                #[serde(default)]
+                key: Option<String>,
+            }
+            let c: C = serde_json::from_str(raw.get()).map_err(|_| parse("commit"))?;
+            Ok(Request::Commit {
+                session: c.session,
+                key: c.key,
+            })
+        }
+        "rollback" => {
+            #[derive(serde::Deserialize)]
+            struct R {
+                session: u64,
+            }
+            let r: R = serde_json::from_str(raw.get()).map_err(|_| parse("rollback"))?;
+            Ok(Request::Rollback { session: r.session })
+        }
         "stop" => {
             #[derive(serde::Deserialize, Default)]
             struct S {
@@ -66,7 +112,7 @@ pub fn request(body: &[u8], limits: &Limits) -> Result<Request, WriteError> {
             }))
         }
         other => Err(bad(format!(
-            "unknown request {}: hello, write, status or stop",
+            "unknown request {}: hello, write, status, stop, begin, exec, commit or rollback",
             json_body::quote(other)
         ))),
     }
@@ -84,6 +130,13 @@ pub fn reply(reply: &Reply) -> Json {
         Ok(Answer::Receipt(r)) => json!({ "ok": json::receipt(r) }),
         Ok(Answer::Status(s)) => json!({ "ok": json::status(s) }),
         Ok(Answer::Stopped(s)) => json!({ "ok": { "drained": s.drained, "pid": s.pid } }),
+        Ok(Answer::Began(b)) => json!({ "ok": {
+            "session": b.session,
+            "idle_ms": b.lease.idle_ms,
+            "total_ms": b.lease.total_ms,
+        }}),
+        Ok(Answer::Executed(r)) => json!({ "ok": json::statement_result(r) }),
+        Ok(Answer::RolledBack) => json!({ "ok": {} }),
         Err(e) => json!({ "error": json::error(e) }),
     }
 }

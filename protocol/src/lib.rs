@@ -9,6 +9,7 @@
 //! - [`value`]: SQLite values and parameters as they travel on the wire.
 //! - [`batch`]: a write request: statements applied all or nothing.
 //! - [`receipt`]: what a committed write returns.
+//! - [`session`]: write sessions (interactive transactions): lease, info.
 //! - [`status`]: the arbiter's self-report for `scribe status`.
 //! - [`wire_error`]: the categorized error a write can end in.
 //! - [`category`]: the error categories, their retry rule and CLI exit codes.
@@ -38,6 +39,7 @@ pub mod limits;
 pub mod lockfile;
 pub mod paths;
 pub mod receipt;
+pub mod session;
 pub mod status;
 pub mod stopmarker;
 pub mod value;
@@ -49,10 +51,11 @@ pub use error::Error;
 pub use frame::{Answer, Reply, Request};
 pub use paths::Paths;
 pub use receipt::{Hello, Receipt, StatementResult, StopReport, StopRequest};
+pub use session::{Began, BeginRequest, Lease, SessionInfo};
 
 /// The protocol version. Bump on any change to the types of this crate;
 /// the handshake refuses a mismatch, naming both versions.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 pub use status::Status;
 pub use value::Value;
 pub use wire_error::WriteError;

@@ -63,4 +63,6 @@ pub struct Status {
     pub syncs: u64,
     /// Mean time of one of those syncs, microseconds.
     pub sync_mean_us: u64,
+    /// The write session the writer serves now, if one is open.
+    pub session: Option<crate::session::SessionInfo>,
 }

@@ -64,6 +64,13 @@ pub enum WriteError {
         /// What went wrong, naming both versions on a mismatch.
         message: String,
     },
+    /// The write session this call belongs to has ended without a commit:
+    /// its lease lapsed, its connection ended, or the arbiter stopped. It
+    /// was rolled back; nothing of it was written.
+    Expired {
+        /// Why it ended.
+        reason: String,
+    },
 }
 
 impl WriteError {
@@ -78,6 +85,7 @@ impl WriteError {
             WriteError::Sql { .. } => Category::Sql,
             WriteError::Refused { .. } => Category::Refused,
             WriteError::Protocol { .. } => Category::Protocol,
+            WriteError::Expired { .. } => Category::Expired,
         }
     }
 }
@@ -133,6 +141,11 @@ impl fmt::Display for WriteError {
                 reason,
             } => write!(f, "refused: {reason}; nothing was written"),
             WriteError::Protocol { message } => write!(f, "protocol error: {message}"),
+            WriteError::Expired { reason } => write!(
+                f,
+                "write session ended: {reason}; it was rolled back and nothing of it was \
+                 written (run the whole transaction again)"
+            ),
         }
     }
 }

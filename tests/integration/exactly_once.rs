@@ -250,6 +250,9 @@ fn the_key_count_holds_under_a_sustained_load() {
     let (max, samples) = sampler.join().unwrap();
     println!("24,000 keyed writes: at most {max} keys seen in {samples} samples");
     assert!(samples > 10, "the sampler ran");
-    assert!(max <= 500 + 64, "{max} keys held, over the bound plus one step");
+    assert!(
+        max <= 500 + 64,
+        "{max} keys held, over the bound plus one step"
+    );
     assert_eq!(env.count("SELECT count(*) FROM t"), 24_000);
 }

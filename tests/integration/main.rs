@@ -13,6 +13,7 @@ mod hardening_sql;
 mod harness;
 mod http;
 mod lifecycle;
+mod sessions;
 mod snapshots;
 mod startstop;
 mod torture;

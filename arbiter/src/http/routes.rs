@@ -59,6 +59,7 @@ fn failure(e: &WriteError, status: Option<StatusCode>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE
         }
         WriteError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        WriteError::Expired { .. } => StatusCode::GONE,
     });
     let mut response = (status, Json(json::error(e))).into_response();
     if let WriteError::Overloaded { retry_after_ms, .. } = e {

@@ -67,12 +67,15 @@ pub async fn serve(
             return;
         }
     };
+    let peer = stream
+        .peer_cred()
+        .map_or((0, 0), |c| (c.pid().unwrap_or(0), c.uid()));
     let Ok(stream) = Socket::from_tokio(stream) else {
         return;
     };
     let outbox = Outbox::new();
     let mut c = Conn {
-        requests: Requests::new(shared.clone(), outbox.clone(), codec),
+        requests: Requests::new(shared.clone(), outbox.clone(), codec, peer),
         stream,
         input: FrameBuf::new(),
         front_room: None,
@@ -126,15 +129,22 @@ impl Conn {
                 }
                 r = self.stream.readable(), if reading => {
                     if r.is_err() {
+                        self.requests.peer_gone();
                         break End::Broken;
                     }
                     match self.read_now() {
-                        Ok(0) => reading = false,
+                        Ok(0) => {
+                            reading = false;
+                            self.requests.peer_gone();
+                        }
                         Ok(_) => {
                             silence = Instant::now()
                                 + if self.requests.greeted() { idle } else { shared.config.hello_timeout };
                         }
-                        Err(()) => break End::Broken,
+                        Err(()) => {
+                            self.requests.peer_gone();
+                            break End::Broken;
+                        }
                     }
                     if self.need_room(shared).await.is_err() {
                         reading = false;

@@ -9,6 +9,7 @@ use scribe_protocol::frame::{self, Answer, Request, CODEC_JSON};
 use scribe_protocol::{Hello, Reply, StopReport, WriteError, PROTOCOL_VERSION};
 
 use crate::inflight::Room;
+use crate::sessions::Sessions;
 use crate::state::{Shared, StopReason};
 use crate::writer::{Outbox, ReplyTo};
 
@@ -27,11 +28,13 @@ pub struct Requests {
     codec: u8,
     greeted: bool,
     pending: usize,
+    sessions: Sessions,
 }
 
 impl Requests {
-    pub fn new(shared: Arc<Shared>, outbox: Arc<Outbox>, codec: u8) -> Requests {
+    pub fn new(shared: Arc<Shared>, outbox: Arc<Outbox>, codec: u8, peer: (i32, u32)) -> Requests {
         Requests {
+            sessions: Sessions::new(shared.clone(), peer),
             shared,
             outbox,
             codec,
@@ -40,9 +43,25 @@ impl Requests {
         }
     }
 
+    fn to(&self, id: u32) -> ReplyTo {
+        ReplyTo::Outbox(self.outbox.clone(), id)
+    }
+
+    fn later_or(&mut self, queued: Result<(), WriteError>) -> Handled {
+        match queued {
+            Ok(()) => self.later(),
+            Err(e) => Handled::Now(Err(e)),
+        }
+    }
+
     /// Requests handed on and not answered yet.
     pub fn pending(&self) -> usize {
         self.pending
+    }
+
+    /// The peer has gone: roll its sessions back now.
+    pub fn peer_gone(&mut self) {
+        self.sessions.close_all();
     }
 
     /// True once the hello was accepted.
@@ -102,6 +121,22 @@ impl Requests {
                     Ok(()) => self.later(),
                     Err(e) => Handled::Now(Err(e)),
                 }
+            }
+            Request::Begin(b) => {
+                let r = self.sessions.begin(b, self.to(id));
+                self.later_or(r)
+            }
+            Request::Exec { session, statement } => {
+                let r = self.sessions.exec(session, statement, self.to(id));
+                self.later_or(r)
+            }
+            Request::Commit { session, key } => {
+                let r = self.sessions.commit(session, key, self.to(id));
+                self.later_or(r)
+            }
+            Request::Rollback { session } => {
+                let r = self.sessions.rollback(session, self.to(id));
+                self.later_or(r)
             }
             Request::Stop(stop) => {
                 tracing::info!(hold = stop.hold, grace_ms = ?stop.grace_ms, "stop requested");

@@ -17,10 +17,14 @@
 //!   together.
 //! - `run.rs`: the writer thread's loop and one group's commit.
 //! - `syncer.rs`: the thread that makes commits durable before answers.
+//! - `link.rs`, `session.rs`: write sessions: their calls on the way to
+//!   the writer, and the writer serving one.
 
+mod link;
 mod queue;
 mod reply;
 mod run;
+mod session;
 mod stage;
 mod syncer;
 
@@ -33,7 +37,9 @@ use scribe_protocol::limits::Limits;
 use scribe_protocol::{Answer, Batch, Receipt, WriteError};
 use tokio::sync::oneshot;
 
+pub use link::{SessionLink, SessionOp};
 pub use reply::{Answers, Outbox, ReplyTo};
+pub use session::SessionLimits;
 
 use crate::group::{Session, Work};
 use crate::inflight::Room;
@@ -49,10 +55,38 @@ pub(crate) struct Job {
     pub(crate) _room: Option<Room>,
 }
 
+/// One thing the writer does, in queue order.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A batch.
+    Write(Job),
+    /// A write session's begin: it is served alone when it reaches the
+    /// front.
+    Begin(Arc<SessionLink>, ReplyTo),
+    /// A commit asked again by key on a connection that no longer has
+    /// the session.
+    Replay(String, ReplyTo),
+}
+
+impl Item {
+    /// Answers it `ShuttingDown` (it will not run).
+    pub(crate) fn refuse(self) {
+        let to = match self {
+            Item::Write(job) => job.reply,
+            Item::Begin(link, to) => {
+                let _ = link.end("the arbiter is shutting down".into());
+                to
+            }
+            Item::Replay(_, to) => to,
+        };
+        to.send(Err(WriteError::ShuttingDown));
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Msg {
-    /// Writes, in the order they arrived.
-    Jobs(Vec<Job>),
+    /// Writes and sessions, in the order they arrived.
+    Jobs(Vec<Item>),
     /// Time for housekeeping (pruning idempotency keys) if it is due.
     Tick,
     /// Finish what is queued before this, then exit.
@@ -76,6 +110,8 @@ pub struct Settings {
     pub durable: bool,
     /// Where a group's answers are handed to the adapters.
     pub answers: Answers,
+    /// Caps on write sessions' leases.
+    pub sessions: SessionLimits,
 }
 
 /// A cloneable handle to the writer's queue.
@@ -114,7 +150,41 @@ impl WriterHandle {
         } else {
             0
         };
-        if self.is_closed() {
+        self.admit()?;
+        self.stage.push(Item::Write(Job {
+            work: Work { batch, fingerprint },
+            reply,
+            _room: room,
+        }));
+        Ok(())
+    }
+
+    /// Queues a write session's begin; `began` is answered once the
+    /// writer serves it.
+    ///
+    /// # Errors
+    ///
+    /// As [`WriterHandle::enqueue`].
+    pub fn begin(&self, link: Arc<SessionLink>, began: ReplyTo) -> Result<(), WriteError> {
+        self.admit()?;
+        self.stage.push(Item::Begin(link, began));
+        Ok(())
+    }
+
+    /// Queues a commit asked again by key.
+    ///
+    /// # Errors
+    ///
+    /// As [`WriterHandle::enqueue`].
+    pub fn replay(&self, key: String, to: ReplyTo) -> Result<(), WriteError> {
+        self.admit()?;
+        self.stage.push(Item::Replay(key, to));
+        Ok(())
+    }
+
+    /// Whether one more item may be queued.
+    fn admit(&self) -> Result<(), WriteError> {
+        if self.stopping.load(Ordering::Acquire) || self.is_closed() {
             return Err(WriteError::ShuttingDown);
         }
         let queued = self.depth();
@@ -128,11 +198,6 @@ impl WriterHandle {
                 retry_after_ms: self.stats.retry_after_ms(queued),
             });
         }
-        self.stage.push(Job {
-            work: Work { batch, fingerprint },
-            reply,
-            _room: room,
-        });
         Ok(())
     }
 
@@ -256,11 +321,9 @@ pub fn spawn(
             let _gone = Gone(gone);
             run::Writer::new(session, stats, &settings, syncer).run(&rx, &stage);
             for msg in rx.close() {
-                if let Msg::Jobs(jobs) = msg {
-                    stage.queued.fetch_sub(jobs.len(), Ordering::AcqRel);
-                    for job in jobs {
-                        job.reply.send(Err(WriteError::ShuttingDown));
-                    }
+                if let Msg::Jobs(items) = msg {
+                    stage.queued.fetch_sub(items.len(), Ordering::AcqRel);
+                    items.into_iter().for_each(Item::refuse);
                 }
             }
         })?;

@@ -10,22 +10,24 @@ use tracing::{debug, info, warn};
 
 use super::queue::Queue;
 use super::reply::{Answers, Held};
+use super::session::SessionLimits;
 use super::stage::Stage;
 use super::syncer::Syncer;
-use super::{Job, Msg, Settings};
+use super::{Item, Job, Msg, ReplyTo, Settings};
 use crate::group::{is_constraint, Attempt, Outcome, Session, Work};
 use crate::requests::{self, Retention};
 use crate::stats::Stats;
 
 pub(super) struct Writer {
-    session: Session,
-    stats: Arc<Stats>,
+    pub(super) session: Session,
+    pub(super) stats: Arc<Stats>,
     retention: Retention,
     prune_every: Duration,
     last_prune: Option<Instant>,
     max_group: usize,
     syncer: Option<Syncer>,
     answers: Answers,
+    pub(super) session_limits: SessionLimits,
 }
 
 impl Writer {
@@ -44,12 +46,27 @@ impl Writer {
             max_group: settings.max_group.max(1),
             syncer,
             answers: settings.answers.clone(),
+            session_limits: settings.sessions,
+        }
+    }
+
+    /// Sends one answer now.
+    pub(super) fn answer(&self, to: ReplyTo, reply: Reply) {
+        self.answers.send(vec![(to, reply)]);
+    }
+
+    /// Sends one answer once what it reports is on disk (at once when
+    /// commits need no sync).
+    pub(super) fn answer_durably(&self, to: ReplyTo, reply: Reply) {
+        match &self.syncer {
+            Some(syncer) => syncer.after_sync(vec![(to, reply)]),
+            None => self.answer(to, reply),
         }
     }
 
     pub(super) fn run(mut self, rx: &Queue<Msg>, stage: &Stage) {
-        // Writes taken from the queue and not yet committed, in order.
-        let mut waiting: VecDeque<Job> = VecDeque::new();
+        // Items taken from the queue and not yet done, in order.
+        let mut waiting: VecDeque<Item> = VecDeque::new();
         let mut gather = Gather::default();
         let mut stop = false;
         while !stop || !waiting.is_empty() {
@@ -75,13 +92,33 @@ impl Writer {
                     Msg::Stop => stop = true,
                 }
             }
-            let n = waiting.len().min(self.max_group);
-            if n > 0 {
-                let group: Vec<Job> = waiting.drain(..n).collect();
-                stage.queued.fetch_sub(n, Ordering::AcqRel);
+            // The writes at the front form a group; a session (or a
+            // replayed commit) waits for the group before it, and the
+            // writes behind it wait for it.
+            let writes = waiting
+                .iter()
+                .take(self.max_group)
+                .take_while(|i| matches!(i, Item::Write(_)))
+                .count();
+            if writes > 0 {
+                let group: Vec<Job> = waiting
+                    .drain(..writes)
+                    .filter_map(|i| match i {
+                        Item::Write(job) => Some(job),
+                        _ => None,
+                    })
+                    .collect();
+                stage.queued.fetch_sub(writes, Ordering::AcqRel);
                 let started = Instant::now();
                 self.commit_group(group);
-                gather.committed(n, started.elapsed());
+                gather.committed(writes, started.elapsed());
+            } else if let Some(item) = waiting.pop_front() {
+                stage.queued.fetch_sub(1, Ordering::AcqRel);
+                match item {
+                    Item::Begin(link, to) => self.run_session(&link, to),
+                    Item::Replay(key, to) => self.replay_commit(&key, to),
+                    Item::Write(_) => {}
+                }
             }
         }
         // Anything that slipped in behind the stop was never run: the
@@ -287,6 +324,10 @@ pub(crate) fn commit_as_one_group(
         limits: scribe_protocol::limits::Limits::default(),
         durable: false,
         answers: Answers::Here,
+        sessions: SessionLimits {
+            idle: Duration::from_secs(1),
+            total: Duration::from_secs(5),
+        },
     };
     let mut writer = Writer::new(session, Arc::new(Stats::new(0)), &settings, None);
     let mut answers = Vec::new();

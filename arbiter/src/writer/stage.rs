@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use super::queue::Queue;
-use super::{Job, Msg};
+use super::{Item, Msg};
 
 /// The staging area, shared by every adapter and the flusher task.
 #[derive(Debug)]
 pub(crate) struct Stage {
-    jobs: Mutex<Vec<Job>>,
+    jobs: Mutex<Vec<Item>>,
     notify: Notify,
     /// Writes staged or queued and not yet taken by the writer.
     pub(crate) queued: AtomicUsize,
@@ -33,12 +33,12 @@ impl Stage {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Item>> {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stages a write (wakes the flusher when it is the first).
-    pub(crate) fn push(&self, job: Job) {
+    pub(crate) fn push(&self, job: Item) {
         self.queued.fetch_add(1, Ordering::AcqRel);
         let mut jobs = self.lock();
         jobs.push(job);
@@ -55,10 +55,7 @@ impl Stage {
             if let Err(Msg::Jobs(jobs)) = tx.send(Msg::Jobs(jobs)) {
                 // The writer has gone: nothing of these will run.
                 self.queued.fetch_sub(jobs.len(), Ordering::AcqRel);
-                for job in jobs {
-                    job.reply
-                        .send(Err(scribe_protocol::WriteError::ShuttingDown));
-                }
+                jobs.into_iter().for_each(Item::refuse);
             }
         }
     }

@@ -174,8 +174,19 @@ impl Client {
         }
     }
 
+    /// The options this client runs with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// Forgets the live connection: the next call makes a new one.
+    pub(crate) async fn reconnect(&self) {
+        let mut guard = self.inner.conn.lock().await;
+        guard.1 = None;
+    }
+
     /// The live connection, making one if there is none.
-    async fn connection(&self) -> Result<(u64, Connection), WriteError> {
+    pub(crate) async fn connection(&self) -> Result<(u64, Connection), WriteError> {
         let mut guard = self.inner.conn.lock().await;
         if let Some(c) = &guard.1 {
             return Ok((guard.0, c.clone()));

@@ -205,6 +205,11 @@ impl Connection {
         })
     }
 
+    /// The options this connection was made with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
     /// What the arbiter said at hello (its version, pid and limits).
     pub fn hello(&self) -> &Hello {
         &self.inner.hello

@@ -16,6 +16,10 @@
 //! - [`options`]: deadlines and auto-start settings, in one struct.
 //! - [`autostart`]: find `scribed`, start it detached, wait until ready.
 //! - [`script`]: split an SQL script into statements (for `exec --file`).
+//! - [`transaction`]: write sessions: [`Transaction`], and
+//!   [`Client::transaction`] that runs a closure in one, again as a whole
+//!   when it ends before its commit.
+//! - [`blocking`]: the same for programs without an async runtime.
 //!
 //! The client's error is the wire error ([`scribe_protocol::WriteError`]):
 //! the categories are the same on both sides of the socket, so one enum
@@ -23,13 +27,16 @@
 //! the same categories.
 
 pub mod autostart;
+pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod options;
 pub mod retry;
 pub mod script;
+pub mod transaction;
 
 pub use client::{Client, ClientStats};
 pub use connection::Connection;
 pub use options::Options;
 pub use scribe_protocol::WriteError as Error;
+pub use transaction::Transaction;

@@ -52,11 +52,20 @@ pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
             reconnect: false,
             at_least: Duration::from_millis(*retry_after_ms),
         },
+        // A session that ended can only be run again as a whole: the
+        // transaction helpers do that, a single call cannot.
         WriteError::Conflict { .. }
         | WriteError::Sql { .. }
         | WriteError::Refused { .. }
-        | WriteError::Protocol { .. } => Verdict::GiveUp,
+        | WriteError::Protocol { .. }
+        | WriteError::Expired { .. } => Verdict::GiveUp,
     }
+}
+
+/// Whether `e` is worth another try of the same call (whatever the stop
+/// marker says).
+pub fn is_transient(e: &WriteError) -> bool {
+    e.category().is_retryable()
 }
 
 /// Capped exponential backoff with jitter.

@@ -18,6 +18,10 @@
 //!   `queries=N errors=E`.
 //! - `test-worker hello VERSION`: handshake with the given protocol
 //!   version; prints the outcome.
+//! - `test-worker claim-session WORKER LOGFILE`, `hold-session TAG
+//!   PAUSE_MS`: write sessions (see `sessions.rs`).
+
+mod sessions;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -59,6 +63,16 @@ fn main() -> ExitCode {
             rt.block_on(torture(&paths, &tag, Path::new(&log), Path::new(&stop)))
         }
         Some("read") => read(&paths, Path::new(args.get(1).map_or("", String::as_str))),
+        Some("claim-session") => {
+            let worker = args.get(1).cloned().unwrap_or_default();
+            let log = args.get(2).cloned().unwrap_or_default();
+            rt.block_on(sessions::claim(&paths, &worker, Path::new(&log)))
+        }
+        Some("hold-session") => {
+            let tag = args.get(1).cloned().unwrap_or_default();
+            let pause: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+            rt.block_on(sessions::hold(&paths, &tag, pause))
+        }
         Some("hello") => {
             let version: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
             hello(&paths, version)
@@ -73,7 +87,7 @@ fn main() -> ExitCode {
 }
 
 /// Opens a log of acknowledged ids for appending (says why when it cannot).
-fn open_log(path: &Path) -> Option<std::fs::File> {
+pub fn open_log(path: &Path) -> Option<std::fs::File> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)

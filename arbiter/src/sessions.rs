@@ -1,0 +1,119 @@
+//! The write sessions of one connection, for either adapter: a session
+//! belongs to the connection that began it, and when the connection ends
+//! (this registry is dropped) its open sessions are rolled back at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use scribe_protocol::{BeginRequest, Statement, WriteError};
+
+use crate::state::Shared;
+use crate::writer::{ReplyTo, SessionLink, SessionOp};
+
+/// The sessions one connection has open.
+#[derive(Debug)]
+pub struct Sessions {
+    shared: Arc<Shared>,
+    peer: (i32, u32),
+    open: HashMap<u64, Arc<SessionLink>>,
+}
+
+impl Sessions {
+    /// No sessions yet, for a connection from `peer` (pid, uid).
+    pub fn new(shared: Arc<Shared>, peer: (i32, u32)) -> Sessions {
+        Sessions {
+            shared,
+            peer,
+            open: HashMap::new(),
+        }
+    }
+
+    /// Queues a session's begin; `began` is answered when the writer
+    /// serves it.
+    ///
+    /// # Errors
+    ///
+    /// `ShuttingDown` or `Overloaded`, as for a write.
+    pub fn begin(&mut self, request: BeginRequest, began: ReplyTo) -> Result<(), WriteError> {
+        let id = self.shared.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+        let link = SessionLink::new(id, self.peer, request);
+        self.shared.writer.begin(link.clone(), began)?;
+        self.open.insert(id, link);
+        Ok(())
+    }
+
+    fn link(&self, session: u64) -> Result<&Arc<SessionLink>, WriteError> {
+        self.open.get(&session).ok_or_else(|| WriteError::Expired {
+            reason: format!("this connection has no session {session}"),
+        })
+    }
+
+    fn send(link: &SessionLink, op: SessionOp) -> Result<(), WriteError> {
+        link.send(op)
+            .map_err(|(_, reason)| WriteError::Expired { reason })
+    }
+
+    /// Runs a statement in `session`.
+    ///
+    /// # Errors
+    ///
+    /// `Expired` when the session is unknown or over (the answer then goes
+    /// back to the caller at once, not to `to`).
+    pub fn exec(&mut self, session: u64, st: Statement, to: ReplyTo) -> Result<(), WriteError> {
+        Self::send(self.link(session)?, SessionOp::Exec(st, to))
+    }
+
+    /// Commits `session`. On a connection that does not have it (the
+    /// caller's first connection died with the answer), a commit with a
+    /// key is answered from the key's record.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sessions::exec`].
+    pub fn commit(
+        &mut self,
+        session: u64,
+        key: Option<String>,
+        to: ReplyTo,
+    ) -> Result<(), WriteError> {
+        match (self.open.remove(&session), key) {
+            (Some(link), key) => Self::send(&link, SessionOp::Commit(key, to)),
+            (None, Some(key)) => self.shared.writer.replay(key, to),
+            (None, None) => Err(WriteError::Expired {
+                reason: format!("this connection has no session {session}"),
+            }),
+        }
+    }
+
+    /// Rolls `session` back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sessions::exec`].
+    pub fn rollback(&mut self, session: u64, to: ReplyTo) -> Result<(), WriteError> {
+        let link = self
+            .open
+            .remove(&session)
+            .ok_or_else(|| WriteError::Expired {
+                reason: format!("this connection has no session {session}"),
+            })?;
+        Self::send(&link, SessionOp::Rollback(to))
+    }
+}
+
+impl Sessions {
+    /// The connection ended: every open session is rolled back at once
+    /// (a session still waiting in the queue ends as soon as it begins).
+    pub fn close_all(&mut self) {
+        for (_, link) in self.open.drain() {
+            link.close();
+        }
+    }
+}
+
+impl Drop for Sessions {
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}

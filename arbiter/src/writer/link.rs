@@ -1,0 +1,83 @@
+//! The link between a write session's connection and the writer: the
+//! session's calls, in order, and why it ended once it has.
+
+use std::sync::{Arc, OnceLock};
+
+use scribe_protocol::{BeginRequest, Statement};
+
+use super::queue::Queue;
+use super::ReplyTo;
+
+/// One call of a write session.
+#[derive(Debug)]
+pub enum SessionOp {
+    /// Run a statement.
+    Exec(Statement, ReplyTo),
+    /// Commit (recording the key, if any, with it).
+    Commit(Option<String>, ReplyTo),
+    /// Roll back.
+    Rollback(ReplyTo),
+    /// The connection ended: roll back at once.
+    Closed,
+}
+
+/// A session's calls on their way to the writer.
+#[derive(Debug)]
+pub struct SessionLink {
+    /// The session's id (unique in this arbiter's life).
+    pub id: u64,
+    /// The peer's process and user ids, for `status`.
+    pub peer: (i32, u32),
+    /// The lease asked for.
+    pub request: BeginRequest,
+    ops: Queue<SessionOp>,
+    ended: OnceLock<String>,
+}
+
+impl SessionLink {
+    /// A link for a new session.
+    pub fn new(id: u64, peer: (i32, u32), request: BeginRequest) -> Arc<SessionLink> {
+        Arc::new(SessionLink {
+            id,
+            peer,
+            request,
+            ops: Queue::default(),
+            ended: OnceLock::new(),
+        })
+    }
+
+    /// Hands a call to the writer; once the session has ended, gives it
+    /// back with the reason.
+    ///
+    /// # Errors
+    ///
+    /// The call and why the session ended.
+    pub fn send(&self, op: SessionOp) -> Result<(), (SessionOp, String)> {
+        self.ops.send(op).map_err(|op| (op, self.why()))
+    }
+
+    /// The connection ended: the writer rolls the session back.
+    pub fn close(&self) {
+        let _ = self.ops.send(SessionOp::Closed);
+    }
+
+    /// Why the session ended.
+    pub fn why(&self) -> String {
+        self.ended
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "the session is over".into())
+    }
+
+    /// The writer's side: the next call, waiting until `until`.
+    pub(super) fn next(&self, until: std::time::Instant) -> Option<SessionOp> {
+        self.ops.recv(Some(until))
+    }
+
+    /// The writer's side: the session is over; later calls are refused
+    /// with `why`; returns the calls that came too late.
+    pub(super) fn end(&self, why: String) -> Vec<SessionOp> {
+        let _ = self.ended.set(why);
+        self.ops.close()
+    }
+}

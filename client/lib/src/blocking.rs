@@ -1,0 +1,174 @@
+//! A blocking client, for synchronous programs (in the manner of
+//! `reqwest::blocking`): the same [`Client`](crate::Client) behind a
+//! runtime of its own. Do not use it inside an async runtime.
+
+use std::time::{Duration, Instant};
+
+use scribe_protocol::{
+    Batch, Params, Paths, Receipt, Statement, StatementResult, Status, WriteError,
+};
+
+use crate::options::Options;
+use crate::retry::Backoff;
+use crate::transaction::run_again;
+
+/// A blocking [`Client`](crate::Client).
+#[derive(Debug)]
+pub struct Client {
+    rt: tokio::runtime::Runtime,
+    inner: crate::Client,
+}
+
+/// A write session of a blocking client.
+#[derive(Debug)]
+pub struct Transaction<'c> {
+    rt: &'c tokio::runtime::Runtime,
+    inner: crate::Transaction,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, WriteError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| WriteError::Unavailable {
+            reason: format!("cannot start a runtime: {e}"),
+        })
+}
+
+impl Client {
+    /// Connects (see [`crate::Client::connect`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Client::connect`].
+    pub fn connect(paths: &Paths, options: &Options) -> Result<Client, WriteError> {
+        let rt = runtime()?;
+        let inner = rt.block_on(crate::Client::connect(paths, options))?;
+        Ok(Client { rt, inner })
+    }
+
+    /// Writes a batch (see [`crate::Client::write`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Client::write`].
+    pub fn write(&self, batch: Batch) -> Result<Receipt, WriteError> {
+        self.rt.block_on(self.inner.write(batch))
+    }
+
+    /// The arbiter's status.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Client::status`].
+    pub fn status(&self) -> Result<Status, WriteError> {
+        self.rt.block_on(self.inner.status())
+    }
+
+    /// Begins a write session (commit or roll it back yourself).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Client::begin`].
+    pub fn begin(&self) -> Result<Transaction<'_>, WriteError> {
+        let inner = self.rt.block_on(self.inner.begin())?;
+        Ok(Transaction {
+            rt: &self.rt,
+            inner,
+        })
+    }
+
+    /// Runs `f` in a write session and commits it, running it again as a
+    /// whole when the session ends before its commit (see
+    /// [`crate::Client::transaction`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Client::transaction`].
+    pub fn transaction<T>(
+        &self,
+        mut f: impl FnMut(&Transaction<'_>) -> Result<T, WriteError>,
+    ) -> Result<T, WriteError> {
+        let deadline = Instant::now() + self.inner.options().retry_for;
+        let mut backoff = Backoff::default();
+        loop {
+            let error = match self.attempt(&mut f, deadline) {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let pause = backoff.pause(Duration::ZERO);
+            if !run_again(&error) || Instant::now() + pause >= deadline {
+                return Err(error);
+            }
+            if !matches!(error, WriteError::Expired { .. }) {
+                self.rt.block_on(self.inner.reconnect());
+            }
+            std::thread::sleep(pause);
+        }
+    }
+
+    fn attempt<T>(
+        &self,
+        f: &mut impl FnMut(&Transaction<'_>) -> Result<T, WriteError>,
+        deadline: Instant,
+    ) -> Result<T, WriteError> {
+        let tx = self.begin()?;
+        let value = match f(&tx) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = tx.rollback();
+                return Err(e);
+            }
+        };
+        let key = crate::retry::new_key();
+        match self
+            .rt
+            .block_on(tx.inner.commit_with_key(Some(key.clone())))
+        {
+            Ok(_) => Ok(value),
+            Err(WriteError::Timeout { .. }) => self
+                .rt
+                .block_on(self.inner.ask_again(&key, deadline))
+                .map(|_| value),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Transaction<'_> {
+    /// Runs one statement (see [`crate::Transaction::exec`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Transaction::exec`].
+    pub fn exec(&self, statement: Statement) -> Result<StatementResult, WriteError> {
+        self.rt.block_on(self.inner.exec(statement))
+    }
+
+    /// Runs `sql` with `params`.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Transaction::exec`].
+    pub fn execute(&self, sql: &str, params: Params) -> Result<StatementResult, WriteError> {
+        self.rt.block_on(self.inner.execute(sql, params))
+    }
+
+    /// Commits.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Transaction::commit`].
+    pub fn commit(self) -> Result<Receipt, WriteError> {
+        self.rt.block_on(self.inner.commit())
+    }
+
+    /// Rolls back.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Transaction::rollback`].
+    pub fn rollback(self) -> Result<(), WriteError> {
+        self.rt.block_on(self.inner.rollback())
+    }
+}

@@ -1,0 +1,267 @@
+//! Write sessions (interactive transactions): [`Transaction`], and
+//! [`Client::transaction`], which runs a closure in one and runs it again
+//! as a whole when the session ends before its commit.
+//!
+//! A session holds the arbiter's writer from its begin to its end: batches
+//! are the fast path, sessions are for read-decide-write steps that need
+//! code in between.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use scribe_protocol::frame::{Answer, Request};
+use scribe_protocol::{
+    BeginRequest, Lease, Params, Receipt, Statement, StatementResult, WriteError,
+};
+
+use crate::client::Client;
+use crate::connection::Connection;
+use crate::retry::{self, Backoff};
+
+/// An open write session on one connection. Cheap to clone; every call
+/// goes to the same session, in order.
+#[derive(Clone, Debug)]
+pub struct Transaction {
+    conn: Connection,
+    id: u64,
+    lease: Lease,
+}
+
+fn unexpected(what: &str, answer: &Answer) -> WriteError {
+    WriteError::Protocol {
+        message: format!("the arbiter answered {what} with {answer:?}"),
+    }
+}
+
+impl Connection {
+    /// Begins a write session; returns once the writer serves it (it
+    /// waits in the queue like a batch).
+    ///
+    /// # Errors
+    ///
+    /// `Overloaded`, `ShuttingDown`, or the connection's errors.
+    pub async fn begin(&self, request: BeginRequest) -> Result<Transaction, WriteError> {
+        let timeout = self.options().call_timeout;
+        match self.call(&Request::Begin(request), timeout).await? {
+            Answer::Began(b) => Ok(Transaction {
+                conn: self.clone(),
+                id: b.session,
+                lease: b.lease,
+            }),
+            other => Err(unexpected("begin", &other)),
+        }
+    }
+}
+
+impl Transaction {
+    /// The lease in force (the idle limit between calls, the total).
+    pub fn lease(&self) -> Lease {
+        self.lease
+    }
+
+    /// Runs one statement in the session: its rows (a query or a
+    /// `RETURNING` clause), rows changed, last insert rowid.
+    ///
+    /// # Errors
+    ///
+    /// The statement's error (the session goes on); `Expired` when the
+    /// session has ended (run the whole transaction again).
+    pub async fn exec(&self, statement: Statement) -> Result<StatementResult, WriteError> {
+        let timeout = Duration::from_millis(self.lease.total_ms) + self.conn.options().call_timeout;
+        let request = Request::Exec {
+            session: self.id,
+            statement,
+        };
+        match self.conn.call(&request, timeout).await? {
+            Answer::Executed(r) => Ok(r),
+            other => Err(unexpected("exec", &other)),
+        }
+    }
+
+    /// Runs `sql` with `params` (see [`Transaction::exec`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Transaction::exec`].
+    pub async fn execute(&self, sql: &str, params: Params) -> Result<StatementResult, WriteError> {
+        let mut st = Statement::new(sql);
+        st.params = params;
+        self.exec(st).await
+    }
+
+    /// Commits; with `key`, the commit is recorded under it, and a caller
+    /// whose answer was lost can ask again on a new connection.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` for a used key, a deferred constraint's `Sql` error (the
+    /// session is then rolled back); `Timeout` when the outcome is unknown.
+    pub async fn commit_with_key(self, key: Option<String>) -> Result<Receipt, WriteError> {
+        let timeout = self.conn.options().call_timeout;
+        let request = Request::Commit {
+            session: self.id,
+            key,
+        };
+        match self.conn.call(&request, timeout).await? {
+            Answer::Receipt(r) => Ok(r),
+            other => Err(unexpected("commit", &other)),
+        }
+    }
+
+    /// Commits (see [`Transaction::commit_with_key`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Transaction::commit_with_key`].
+    pub async fn commit(self) -> Result<Receipt, WriteError> {
+        self.commit_with_key(None).await
+    }
+
+    /// Rolls back.
+    ///
+    /// # Errors
+    ///
+    /// `Expired` when the session had already ended (nothing was written
+    /// either way).
+    pub async fn rollback(self) -> Result<(), WriteError> {
+        let timeout = self.conn.options().call_timeout;
+        match self
+            .conn
+            .call(&Request::Rollback { session: self.id }, timeout)
+            .await?
+        {
+            Answer::RolledBack => Ok(()),
+            other => Err(unexpected("rollback", &other)),
+        }
+    }
+}
+
+/// Whether a transaction that failed with `e` may be run again as a whole:
+/// nothing of it was committed, and trying again can succeed.
+pub(crate) fn run_again(e: &WriteError) -> bool {
+    matches!(
+        e,
+        WriteError::Expired { .. }
+            | WriteError::Unavailable { .. }
+            | WriteError::Overloaded { .. }
+            | WriteError::ShuttingDown
+    )
+}
+
+impl Client {
+    /// Begins a write session on this client's connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::begin`].
+    pub async fn begin(&self) -> Result<Transaction, WriteError> {
+        self.connection()
+            .await?
+            .1
+            .begin(BeginRequest::default())
+            .await
+    }
+
+    /// Runs `f` in a write session and commits it. When the session ends
+    /// before its commit (its lease lapsed, the arbiter restarted, the
+    /// queue was full), `f` runs again in a new one, until
+    /// `Options::retry_for` has passed; an error of `f` itself rolls the
+    /// session back and is returned. The commit carries a key, so a
+    /// commit whose answer was lost is asked again, never run twice.
+    ///
+    /// ```no_run
+    /// # async fn claim(client: &scribe_client::Client) -> Result<(), scribe_client::Error> {
+    /// use scribe_protocol::{Params, Value};
+    /// client.transaction(|tx| async move {
+    ///     let ready = tx.execute("SELECT id FROM tasks WHERE status = 'ready' LIMIT 1", Params::None).await?;
+    ///     if let Some(id) = ready.rows.first().map(|r| r[0].clone()) {
+    ///         tx.execute("UPDATE tasks SET status = 'running' WHERE id = ?1",
+    ///                    Params::Positional(vec![id])).await?;
+    ///     }
+    ///     Ok(())
+    /// }).await
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The error of `f` or of the commit when it cannot be run again, or
+    /// the last error once `retry_for` has passed.
+    pub async fn transaction<T, F, Fut>(&self, mut f: F) -> Result<T, WriteError>
+    where
+        F: FnMut(Transaction) -> Fut,
+        Fut: Future<Output = Result<T, WriteError>>,
+    {
+        let deadline = Instant::now() + self.options().retry_for;
+        let mut backoff = Backoff::default();
+        loop {
+            let error = match self.attempt(&mut f, deadline).await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let pause = backoff.pause(Duration::ZERO);
+            if !run_again(&error) || Instant::now() + pause >= deadline {
+                return Err(error);
+            }
+            if !matches!(error, WriteError::Expired { .. }) {
+                self.reconnect().await;
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    async fn attempt<T, F, Fut>(&self, f: &mut F, deadline: Instant) -> Result<T, WriteError>
+    where
+        F: FnMut(Transaction) -> Fut,
+        Fut: Future<Output = Result<T, WriteError>>,
+    {
+        let tx = self.begin().await?;
+        let value = match f(tx.clone()).await {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        };
+        let key = retry::new_key();
+        match tx.commit_with_key(Some(key.clone())).await {
+            Ok(_) => Ok(value),
+            Err(WriteError::Timeout { .. }) => self.ask_again(&key, deadline).await.map(|_| value),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A commit's outcome is unknown: asks for it by key on a new
+    /// connection until the arbiter answers (the receipt, or `Expired`:
+    /// it never committed).
+    pub(crate) async fn ask_again(
+        &self,
+        key: &str,
+        deadline: Instant,
+    ) -> Result<Receipt, WriteError> {
+        let mut backoff = Backoff::default();
+        loop {
+            self.reconnect().await;
+            let asked = match self.connection().await {
+                Ok((_, c)) => {
+                    let request = Request::Commit {
+                        session: 0,
+                        key: Some(key.to_owned()),
+                    };
+                    match c.call(&request, c.options().call_timeout).await {
+                        Ok(Answer::Receipt(r)) => Ok(r),
+                        Ok(other) => Err(unexpected("commit", &other)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match asked {
+                Err(e) if retry::is_transient(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(backoff.pause(Duration::ZERO)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Write sessions (interactive transactions): fair among batches, safe
+//! when their holder dies or idles, exactly once when a commit's answer
+//! is lost.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use scribe_protocol::{Answer, BeginRequest, Request, Statement, WriteError};
+use scribe_tests::raw::Raw;
+
+use crate::harness::{stderr, stdout, Env, SCHEMA, WORKER};
+
+const TASKS: &str = "CREATE TABLE tasks(id INTEGER PRIMARY KEY, status TEXT NOT NULL, owner TEXT);
+CREATE TABLE runs(id INTEGER PRIMARY KEY, task INTEGER NOT NULL, worker TEXT NOT NULL);
+CREATE TABLE events(id INTEGER PRIMARY KEY, task INTEGER NOT NULL, run INTEGER NOT NULL, kind TEXT NOT NULL);";
+
+#[test]
+fn eight_claimers_in_sessions_and_four_batch_writers_never_collide() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--synchronous", "normal"]);
+    let schema = env.dir.path().join("schema.sql");
+    std::fs::write(&schema, format!("{TASKS}\n{SCHEMA};")).unwrap();
+    env.scribe_ok(&["exec", "--file", schema.to_str().unwrap()]);
+    env.scribe_ok(&[
+        "exec",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) \
+         INSERT INTO tasks(id, status) SELECT i, 'ready' FROM n",
+    ]);
+    let mut claimers = Vec::new();
+    for w in 0..8 {
+        let log = env.dir.path().join(format!("c{w}.log"));
+        let mut c = env.command(WORKER);
+        c.arg("claim-session").arg(format!("c{w}")).arg(&log);
+        claimers.push((env.spawn(c), log));
+    }
+    let writers: Vec<usize> = (0..4)
+        .map(|w| {
+            let mut c = env.command(WORKER);
+            c.args(["write", &format!("b{w}"), "300", "2"]);
+            env.spawn(c)
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for (i, log) in claimers {
+        let out = env.wait(i, Duration::from_secs(300));
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(out.status.success(), "{said}");
+        assert!(
+            !said.contains("locked") && !said.to_ascii_uppercase().contains("BUSY"),
+            "{said}"
+        );
+        claimed.extend(
+            std::fs::read_to_string(log)
+                .unwrap()
+                .lines()
+                .map(|l| l.parse::<i64>().unwrap()),
+        );
+    }
+    for w in writers {
+        let out = env.wait(w, Duration::from_secs(300));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let unique: HashSet<i64> = claimed.iter().copied().collect();
+    assert_eq!(unique.len(), claimed.len(), "a task was claimed twice");
+    assert_eq!(claimed.len(), 400, "every task claimed once");
+    assert_eq!(env.count("SELECT count(*) FROM runs"), 400);
+    assert_eq!(env.count("SELECT count(DISTINCT task) FROM runs"), 400);
+    assert_eq!(env.count("SELECT count(*) FROM events"), 400);
+    assert_eq!(
+        env.count("SELECT count(*) FROM t"),
+        1200,
+        "every batch acknowledged"
+    );
+}
+
+/// Spawns `hold-session TAG PAUSE_MS` and waits until it holds the writer.
+fn holder(env: &mut Env, tag: &str, pause_ms: u64) -> std::process::Child {
+    let mut c = env.command(WORKER);
+    c.args(["hold-session", tag, &pause_ms.to_string()]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "holding");
+    child
+}
+
+#[test]
+fn a_killed_holder_is_rolled_back_and_the_queue_moves_at_once() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--session-idle", "60s", "--session-total", "120s"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let mut held = holder(&mut env, "held", 120_000);
+    // A write that waits behind the session.
+    let mut w = env.command(crate::harness::SCRIBE);
+    w.args(["exec", "INSERT INTO t(tag, i) VALUES ('after', 1)"]);
+    let waiting = env.spawn(w);
+    env.wait_status(|s| s["queue_depth"].as_u64() == Some(1) && !s["session"].is_null());
+    let killed = Instant::now();
+    kill(Pid::from_raw(held.id() as i32), Signal::SIGKILL).unwrap();
+    let c = env.sqlite();
+    while c
+        .query_row("SELECT count(*) FROM t WHERE tag = 'after'", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
+        == 0
+    {
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the queue never moved"
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let after = killed.elapsed();
+    println!("the write queued behind the killed session committed {after:?} after the kill");
+    assert!(after < Duration::from_secs(5), "{after:?}");
+    let _ = held.wait();
+    assert!(env.wait(waiting, Duration::from_secs(30)).status.success());
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag = 'held'"),
+        0,
+        "nothing of the killed session was written"
+    );
+}
+
+#[test]
+fn an_idle_session_lapses_its_caller_is_told_and_the_queue_moves() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--session-idle", "300ms"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let held = holder(&mut env, "idle", 3_000);
+    let mut w = env.command(crate::harness::SCRIBE);
+    w.args(["exec", "INSERT INTO t(tag, i) VALUES ('behind', 1)"]);
+    let behind = env.spawn(w);
+    assert!(env.wait(behind, Duration::from_secs(30)).status.success());
+    let out = held.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(18), "{}", stdout(&out));
+    assert!(stdout(&out).contains("idle"), "{}", stdout(&out));
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'idle'"), 0);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'behind'"), 1);
+}
+
+#[test]
+fn a_commit_whose_answer_is_lost_is_asked_again_by_key_and_applied_once() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let socket = env.paths().socket;
+    let mut first = Raw::greeted(&socket);
+    let session = match first.call(&Request::Begin(BeginRequest::default())) {
+        Ok(Answer::Began(b)) => b.session,
+        other => panic!("{other:?}"),
+    };
+    let st = Statement::new("INSERT INTO t(tag, i) VALUES ('lost', 1)");
+    assert!(matches!(
+        first.call(&Request::Exec {
+            session,
+            statement: st
+        }),
+        Ok(Answer::Executed(_))
+    ));
+    // The commit goes out; the connection is cut before its answer.
+    first.send(&Request::Commit {
+        session,
+        key: Some("lost-1".into()),
+    });
+    first.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(first);
+    let mut again = Raw::greeted(&socket);
+    let receipt = loop {
+        match again.call(&Request::Commit {
+            session,
+            key: Some("lost-1".into()),
+        }) {
+            Ok(Answer::Receipt(r)) => break r,
+            // The first commit may still be on its way to the writer.
+            Err(WriteError::Expired { .. }) => std::thread::sleep(Duration::from_millis(20)),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(receipt.replayed);
+    let twice = again.call(&Request::Commit {
+        session: 999,
+        key: Some("lost-1".into()),
+    });
+    assert!(
+        matches!(twice, Ok(Answer::Receipt(ref r)) if r.seq == receipt.seq),
+        "{twice:?}"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'lost'"), 1);
+}
