@@ -37,8 +37,12 @@ pub async fn claim(paths: &Paths, worker: &str, log: &Path) -> ExitCode {
                         )
                         .await?;
                     // Chosen in code: the highest id of the few offered.
-                    let Some(Value::Integer(id)) =
-                        ready.rows.iter().filter_map(|r| r.first()).last().cloned()
+                    let Some(Value::Integer(id)) = ready
+                        .rows
+                        .iter()
+                        .filter_map(|r| r.first())
+                        .next_back()
+                        .cloned()
                     else {
                         return Ok(None);
                     };
