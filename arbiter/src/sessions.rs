@@ -44,9 +44,7 @@ impl Sessions {
     }
 
     fn link(&self, session: u64) -> Result<&Arc<SessionLink>, WriteError> {
-        self.open.get(&session).ok_or_else(|| WriteError::Expired {
-            reason: format!("this connection has no session {session}"),
-        })
+        self.open.get(&session).ok_or_else(|| unknown(session))
     }
 
     fn send(link: &SessionLink, op: SessionOp) -> Result<(), WriteError> {
@@ -58,8 +56,9 @@ impl Sessions {
     ///
     /// # Errors
     ///
-    /// `Expired` when the session is unknown or over (the answer then goes
-    /// back to the caller at once, not to `to`).
+    /// `Expired` when the session is over, `Protocol` when this connection
+    /// does not have it (the answer then goes back to the caller at once,
+    /// not to `to`).
     pub fn exec(&mut self, session: u64, st: Statement, to: ReplyTo) -> Result<(), WriteError> {
         Self::send(self.link(session)?, SessionOp::Exec(st, to))
     }
@@ -80,9 +79,7 @@ impl Sessions {
         match (self.open.remove(&session), key) {
             (Some(link), key) => Self::send(&link, SessionOp::Commit(key, to)),
             (None, Some(key)) => self.shared.writer.replay(key, to),
-            (None, None) => Err(WriteError::Expired {
-                reason: format!("this connection has no session {session}"),
-            }),
+            (None, None) => Err(unknown(session)),
         }
     }
 
@@ -92,13 +89,20 @@ impl Sessions {
     ///
     /// As [`Sessions::exec`].
     pub fn rollback(&mut self, session: u64, to: ReplyTo) -> Result<(), WriteError> {
-        let link = self
-            .open
-            .remove(&session)
-            .ok_or_else(|| WriteError::Expired {
-                reason: format!("this connection has no session {session}"),
-            })?;
+        let link = self.open.remove(&session).ok_or_else(|| unknown(session))?;
         Self::send(&link, SessionOp::Rollback(to))
+    }
+}
+
+/// A session this connection does not have open: it already committed or
+/// rolled back, or was begun elsewhere (a session belongs to the
+/// connection that began it; a lapsed one still answers `Expired`).
+fn unknown(session: u64) -> WriteError {
+    WriteError::Protocol {
+        message: format!(
+            "this connection has no open session {session} (it was committed or rolled back \
+             already, or was begun on another connection)"
+        ),
     }
 }
 

@@ -43,6 +43,17 @@ pub fn request(body: &[u8], limits: &Limits) -> Result<Request, WriteError> {
             "a request is a JSON object with exactly one key: hello, write, status or stop".into(),
         ));
     };
+    operation(op, raw.get().as_bytes(), limits)
+}
+
+/// Decodes the body of one request named `op` (the value under the
+/// request's one key; HTTP's session routes take it as their body).
+///
+/// # Errors
+///
+/// As [`request`].
+pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, WriteError> {
+    let raw = std::str::from_utf8(raw).map_err(|_| bad("a request body is UTF-8 JSON".into()))?;
     let parse = |what: &str| bad(format!("malformed {what} request"));
     match op {
         "hello" => {
@@ -50,14 +61,13 @@ pub fn request(body: &[u8], limits: &Limits) -> Result<Request, WriteError> {
             struct H {
                 version: u32,
             }
-            let h: H = serde_json::from_str(raw.get()).map_err(|_| parse("hello"))?;
+            let h: H = serde_json::from_str(raw).map_err(|_| parse("hello"))?;
             Ok(Request::Hello { version: h.version })
         }
-        "write" => json_body::batch(raw.get().as_bytes(), limits).map(Request::Write),
+        "write" => json_body::batch(raw.as_bytes(), limits).map(Request::Write),
         "status" => Ok(Request::Status),
         "begin" => {
-            let b: crate::BeginRequest =
-                serde_json::from_str(raw.get()).map_err(|_| parse("begin"))?;
+            let b: crate::BeginRequest = serde_json::from_str(raw).map_err(|_| parse("begin"))?;
             Ok(Request::Begin(b))
         }
         "exec" => {
@@ -68,7 +78,7 @@ pub fn request(body: &[u8], limits: &Limits) -> Result<Request, WriteError> {
                 #[serde(borrow)]
                 statement: &'a RawValue,
             }
-            let e: E<'_> = serde_json::from_str(raw.get()).map_err(|_| parse("exec"))?;
+            let e: E<'_> = serde_json::from_str(raw).map_err(|_| parse("exec"))?;
             let statement = json_body::statement(e.statement.get().as_bytes(), limits)?;
             Ok(Request::Exec {
                 session: e.session,
@@ -83,7 +93,7 @@ pub fn request(body: &[u8], limits: &Limits) -> Result<Request, WriteError> {
                 #[serde(default)]
                 key: Option<String>,
             }
-            let c: C = serde_json::from_str(raw.get()).map_err(|_| parse("commit"))?;
+            let c: C = serde_json::from_str(raw).map_err(|_| parse("commit"))?;
             Ok(Request::Commit {
                 session: c.session,
                 key: c.key,
@@ -94,7 +104,7 @@ pub fn request(body: &[u8], limits: &Limits) -> Result<Request, WriteError> {
             struct R {
                 session: u64,
             }
-            let r: R = serde_json::from_str(raw.get()).map_err(|_| parse("rollback"))?;
+            let r: R = serde_json::from_str(raw).map_err(|_| parse("rollback"))?;
             Ok(Request::Rollback { session: r.session })
         }
         "stop" => {
@@ -105,7 +115,7 @@ pub fn request(body: &[u8], limits: &Limits) -> Result<Request, WriteError> {
                 #[serde(default)]
                 grace_ms: Option<u64>,
             }
-            let s: S = serde_json::from_str(raw.get()).map_err(|_| parse("stop"))?;
+            let s: S = serde_json::from_str(raw).map_err(|_| parse("stop"))?;
             Ok(Request::Stop(StopRequest {
                 hold: s.hold,
                 grace_ms: s.grace_ms,

@@ -12,6 +12,7 @@ mod hardening_limits;
 mod hardening_sql;
 mod harness;
 mod http;
+mod http_sessions;
 mod lifecycle;
 mod sessions;
 mod snapshots;

@@ -9,6 +9,7 @@
 //! connection over a cap is answered `429` naming the cap, then closed.
 
 mod routes;
+mod sessions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +37,6 @@ pub async fn run(
     connections: TaskTracker,
     closing: CancellationToken,
 ) {
-    let app = routes::router(shared.clone());
     let mut listener = listener;
     loop {
         let stream = match listener.accept().await {
@@ -55,7 +55,10 @@ pub async fn run(
                 continue;
             }
         };
-        let service = TowerToHyperService::new(app.clone());
+        let peer = stream
+            .peer_cred()
+            .map_or((0, 0), |c| (c.pid().unwrap_or(0), c.uid()));
+        let service = TowerToHyperService::new(routes::router(shared.clone(), peer));
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(shared.config.hello_timeout)

@@ -5,11 +5,18 @@
 //! | `POST /v1/write` | `{"statements":[{"sql":..,"params":[..] or {..},"expect_rows":N}],"key":".."}` | the receipt |
 //! | `GET /v1/status` | | the status |
 //! | `POST /v1/wait` | `{"seq":N,"timeout_ms":T}` | `{"seq":N}` once commit N is visible |
+//! | `POST /v1/begin` | `{"idle_ms":..,"total_ms":..}` (both optional) | `{"session":N,"idle_ms","total_ms"}` once the writer serves it |
+//! | `POST /v1/exec` | `{"session":N,"statement":{"sql":..,"params":..}}` | `{"columns","rows","rows_affected","last_insert_rowid"}` |
+//! | `POST /v1/commit` | `{"session":N,"key":".."}` (key optional) | the receipt |
+//! | `POST /v1/rollback` | `{"session":N}` | `{}` |
+//!
+//! A session belongs to the keep-alive connection that began it.
 //!
 //! Errors: `{"category":..,"message":..,"statement":..,"sqlite_code":..}`
 //! with 400 `protocol`, 403 `refused`, 409 `conflict`, 413 `refused` (a
 //! size limit), 422 `sql`, 429 `overloaded` (with `Retry-After`), 503
-//! `unavailable`/`shutting_down`, 504 `timeout`.
+//! `unavailable`/`shutting_down`, 504 `timeout`, 410 `expired` (a
+//! session's lease ran out, or the connection has no such session).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,12 +38,18 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// How long a `POST /v1/wait` without `timeout_ms` waits.
 const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+/// The routes of one connection from `peer` (pid, uid): its write
+/// sessions live as long as it does.
+pub fn router(shared: Arc<Shared>, peer: (i32, u32)) -> Router {
+    let stateless = Router::new()
         .route("/v1/write", post(write))
         .route("/v1/status", get(status))
         .route("/v1/wait", post(wait))
-        .with_state(shared)
+        .with_state(shared.clone());
+    let sessions = Router::new()
+        .route("/v1/{op}", post(super::sessions::operation))
+        .with_state(super::sessions::Connection::new(shared, peer));
+    stateless.merge(sessions)
 }
 
 #[derive(Deserialize)]
@@ -48,7 +61,7 @@ struct WaitBody {
 }
 
 /// An error answer: the status of its category and its JSON body.
-fn failure(e: &WriteError, status: Option<StatusCode>) -> Response {
+pub(super) fn failure(e: &WriteError, status: Option<StatusCode>) -> Response {
     let status = status.unwrap_or(match e {
         WriteError::Protocol { .. } => StatusCode::BAD_REQUEST,
         WriteError::Refused { .. } => StatusCode::FORBIDDEN,
@@ -76,7 +89,7 @@ fn protocol(message: String) -> Response {
 }
 
 /// A size limit: 413, whatever the category says.
-fn too_large(e: &WriteError) -> Response {
+pub(super) fn too_large(e: &WriteError) -> Response {
     match e {
         WriteError::Refused { .. } => failure(e, Some(StatusCode::PAYLOAD_TOO_LARGE)),
         other => failure(other, None),
@@ -85,7 +98,7 @@ fn too_large(e: &WriteError) -> Response {
 
 /// Reads a body of at most `limit` bytes, whole, within the request
 /// timeout, holding room for it in the shared memory budget.
-async fn read_body(
+pub(super) async fn read_body(
     shared: &Shared,
     request: Request,
     limit: usize,

@@ -33,6 +33,23 @@ pub fn run(ctx: &Ctx) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The open write session, if any, and what waits behind it.
+fn session(s: &Status) -> String {
+    let Some(o) = &s.session else {
+        return "none".into();
+    };
+    format!(
+        "pid {} (uid {}), open for {}, {} statement{} so far; {} write{} waiting behind it",
+        o.pid,
+        o.uid,
+        humantime::format_duration(Duration::from_millis(o.age_ms)),
+        o.statements,
+        if o.statements == 1 { "" } else { "s" },
+        s.queue_depth,
+        if s.queue_depth == 1 { "" } else { "s" },
+    )
+}
+
 fn table(s: &Status) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
@@ -84,6 +101,7 @@ fn table(s: &Status) -> Table {
                 (false, ms) => format!("serving (writing for {ms} ms)"),
             },
         ),
+        ("session", session(s)),
         (
             "settings",
             if s.settings.is_empty() {

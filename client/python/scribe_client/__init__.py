@@ -12,8 +12,10 @@ open the SQLite file directly, read-only::
 """
 
 from .client import Scribe
+from .transaction import Transaction
 from .errors import (
     Conflict,
+    Expired,
     Overloaded,
     ProtocolError,
     Refused,
@@ -40,4 +42,6 @@ __all__ = [
     "SqlError",
     "Refused",
     "ProtocolError",
+    "Expired",
+    "Transaction",
 ]

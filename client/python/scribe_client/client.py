@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from .errors import (
     RETRYABLE,
@@ -28,7 +28,12 @@ from .errors import (
 from .paths import Paths, describe_marker, read_marker
 from .transport import UnixHTTPConnection, roundtrip
 
+if TYPE_CHECKING:
+    from .transaction import Transaction
+
 __all__ = ["Scribe"]
+
+T = TypeVar("T")
 
 #: First pause between tries, and the cap, as in the Rust client.
 _FIRST_PAUSE = 0.005
@@ -226,6 +231,27 @@ class Scribe:
                 if time.monotonic() + pause > deadline:
                     raise
                 time.sleep(pause)
+
+    def transaction(self, idle: Optional[float] = None, total: Optional[float] = None) -> "Transaction":
+        """A write session, for read-then-write code: ``with
+        db.transaction() as tx: ...`` commits at the end of the block and
+        rolls back on an exception. ``idle`` and ``total`` (seconds) ask
+        for a lease (the arbiter caps both). The session holds the writer:
+        every other write waits until it ends."""
+        from .transaction import Transaction
+
+        return Transaction(self, idle, total)
+
+    def run_transaction(
+        self, fn: Callable[["Transaction"], T], idle: Optional[float] = None, total: Optional[float] = None
+    ) -> T:
+        """Runs ``fn(tx)`` in a transaction and commits; a failure that
+        left nothing written and may pass next time (the session lapsed,
+        the arbiter restarted, ...) runs the whole of ``fn`` again, until
+        ``retry_for`` passes. ``fn`` must be safe to run more than once."""
+        from .transaction import run
+
+        return run(self, fn, idle, total)
 
     # ------------------------------------------------------------- reads
 

@@ -1,8 +1,11 @@
-"""Error categories, the same eight as the Rust client and the CLI.
+"""Error categories, the same nine as the Rust client and the CLI.
 
 Retryable (the client retries them itself until ``retry_for`` passes):
 ``unavailable``, ``timeout``, ``overloaded``, ``shutting_down``.
 Never retried: ``sql``, ``conflict``, ``refused``, ``protocol``.
+``expired`` (a write session ended before its commit: rolled back, nothing
+written) is not retried call by call; run the whole transaction again
+(``Scribe.run_transaction`` does).
 """
 
 from typing import Any, Dict, Optional
@@ -17,6 +20,7 @@ __all__ = [
     "SqlError",
     "Refused",
     "ProtocolError",
+    "Expired",
     "RETRYABLE",
     "from_response",
 ]
@@ -112,6 +116,14 @@ class ProtocolError(ScribeError):
     category = "protocol"
 
 
+class Expired(ScribeError):
+    """A write session ended before its commit (its lease lapsed, its
+    connection was lost, SQLite rolled it back): nothing of it was
+    written. Run the whole transaction again."""
+
+    category = "expired"
+
+
 _BY_CATEGORY = {
     cls.category: cls
     for cls in (
@@ -123,6 +135,7 @@ _BY_CATEGORY = {
         SqlError,
         Refused,
         ProtocolError,
+        Expired,
     )
 }
 
@@ -130,6 +143,7 @@ _BY_STATUS = {
     400: ProtocolError,
     403: Refused,
     409: Conflict,
+    410: Expired,
     413: Refused,
     422: SqlError,
     429: Overloaded,

@@ -148,7 +148,7 @@ def describe_marker(marker: Union[str, int]) -> str:
 
 def lock_pid(lock_path: str) -> Optional[int]:
     """The pid recorded in the lock file (for people and tests: liveness is
-    decided by the flock, not by this pid)."""
+    decided by the arbiter's lock on the database file, not by this pid)."""
     try:
         with open(lock_path, "r", encoding="utf-8", errors="replace") as f:
             for line in f:

@@ -1,0 +1,98 @@
+//! Write sessions over HTTP: `POST /v1/begin`, `/v1/exec`, `/v1/commit`
+//! and `/v1/rollback`, with the bodies of the socket protocol's JSON
+//! codec. A session belongs to the HTTP connection (keep-alive) that
+//! began it, as on the socket: when that connection closes, its session
+//! is rolled back at once rather than when its lease runs out.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use scribe_protocol::frame::{Answer, Request as Op};
+use scribe_protocol::{json_frame, WriteError};
+use tokio::sync::oneshot;
+
+use super::routes::{failure, read_body, too_large};
+use crate::sessions::Sessions;
+use crate::state::{InFlight, Shared};
+use crate::writer::ReplyTo;
+
+/// One HTTP connection's state: the shared state and its sessions.
+#[derive(Clone)]
+pub struct Connection {
+    pub shared: Arc<Shared>,
+    sessions: Arc<Mutex<Sessions>>,
+}
+
+impl Connection {
+    /// A connection from `peer` (pid, uid), with no session yet.
+    pub fn new(shared: Arc<Shared>, peer: (i32, u32)) -> Connection {
+        Connection {
+            sessions: Arc::new(Mutex::new(Sessions::new(shared.clone(), peer))),
+            shared,
+        }
+    }
+}
+
+/// `POST /v1/{op}` for the four session operations.
+pub async fn operation(
+    State(conn): State<Connection>,
+    Path(op): Path<String>,
+    request: Request,
+) -> Response {
+    let shared = &conn.shared;
+    shared.touch();
+    let _in_flight = InFlight::new(shared);
+    let limits = &shared.config.limits;
+    let limit = (limits.max_batch_bytes as usize)
+        .saturating_mul(2)
+        .saturating_add(64 * 1024);
+    let (bytes, _room) = match read_body(shared, request, limit).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &bytes
+    };
+    let decoded = match json_frame::operation(&op, body, limits) {
+        Ok(d) => d,
+        Err(e) => return too_large(&e),
+    };
+    let (tx, rx) = oneshot::channel();
+    let to = ReplyTo::Oneshot(tx);
+    let queued = {
+        let mut sessions = conn.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        match decoded {
+            Op::Begin(b) => sessions.begin(b, to),
+            Op::Exec { session, statement } => sessions.exec(session, statement, to),
+            Op::Commit { session, key } => sessions.commit(session, key, to),
+            Op::Rollback { session } => sessions.rollback(session, to),
+            _ => Err(WriteError::Protocol {
+                message: format!("POST /v1/{op} is not a session operation"),
+            }),
+        }
+    };
+    if let Err(e) = queued {
+        return failure(&e, None);
+    }
+    match rx.await {
+        Ok(Ok(answer)) => answered(answer),
+        Ok(Err(e)) => failure(&e, None),
+        Err(_) => failure(
+            &WriteError::Timeout {
+                message: "the writer stopped before answering; a commit may or may not have \
+                          happened (ask again with its idempotency key)"
+                    .into(),
+            },
+            None,
+        ),
+    }
+}
+
+fn answered(answer: Answer) -> Response {
+    let mut whole = json_frame::reply(&Ok(answer));
+    Json(whole["ok"].take()).into_response()
+}

@@ -1,0 +1,200 @@
+"""Write sessions (interactive transactions) through the arbiter.
+
+A session holds the database's one writer from its begin until its
+commit or rollback: every statement in it, reads included, runs on the
+arbiter's connection and sees the session's own writes. Other writers
+queue behind it, so keep it short. It lives on its own connection: if
+this process dies or the connection drops, the arbiter rolls it back at
+once.
+"""
+
+import json
+import random
+import socket
+import time
+import http.client
+import uuid
+from typing import Any, Callable, Dict, List, Optional, TypeVar
+
+from .errors import Expired, ScribeError, Timeout, Unavailable, from_response, RETRYABLE
+from .transport import roundtrip
+
+__all__ = ["Transaction"]
+
+T = TypeVar("T")
+
+#: Failures after which a whole transaction may run again: nothing of it
+#: was committed, and another try can succeed.
+RUN_AGAIN = frozenset({"expired", "unavailable", "overloaded", "shutting_down"})
+
+
+class Transaction:
+    """One write session; use it as a context manager::
+
+        with db.transaction() as tx:
+            row = tx.query("SELECT id FROM tasks WHERE status = 'ready' LIMIT 1")
+            tx.execute("UPDATE tasks SET status = 'claimed' WHERE id = ?", [row[0]["id"]])
+
+    Leaving the block normally commits; an exception rolls back. A
+    statement that fails raises (``SqlError``, ``Refused``, ...) and undoes
+    only itself, as in SQLite: the session goes on unless the exception
+    leaves the block.
+    """
+
+    def __init__(self, db: Any, idle: Optional[float] = None, total: Optional[float] = None) -> None:
+        self._db = db
+        self._idle = idle
+        self._total = total
+        self._conn: Any = None
+        self.session: Optional[int] = None
+        self.receipt: Optional[Dict[str, Any]] = None
+
+    # ----------------------------------------------------------- calls
+
+    def begin(self) -> "Transaction":
+        """Waits in the arbiter's queue until the writer serves this session."""
+        if self._conn is not None:
+            raise ScribeError("this transaction has already begun", category="protocol")
+        body: Dict[str, Any] = {}
+        if self._idle is not None:
+            body["idle_ms"] = max(1, int(self._idle * 1000))
+        if self._total is not None:
+            body["total_ms"] = max(1, int(self._total * 1000))
+        db = self._db
+        self._conn = db._connect(db.autostart)
+        # The wait in the queue can be as long as the sessions ahead of it.
+        began = self._call("/v1/begin", body, db.call_timeout + (self._total or 0) + 60.0)
+        self.session = int(began["session"])
+        return self
+
+    def execute(self, sql: str, params: Any = None) -> Dict[str, Any]:
+        """Runs one statement in the session: ``{"columns", "rows" (dicts),
+        "rows_affected", "last_insert_rowid"}``."""
+        from .client import _statement, _decode_value  # shared encoders
+
+        st = _statement({"sql": sql, "params": params})
+        st.pop("expect_rows", None)
+        result = self._call("/v1/exec", {"session": self._open(), "statement": st}, self._db.call_timeout)
+        result["rows"] = [{k: _decode_value(v) for k, v in r.items()} for r in result.get("rows", [])]
+        return result
+
+    def query(self, sql: str, params: Any = None) -> List[Dict[str, Any]]:
+        """Runs a statement in the session and returns its rows (as dicts)."""
+        return self.execute(sql, params)["rows"]
+
+    def commit(self, key: Optional[str] = None) -> Dict[str, Any]:
+        """Commits; returns the receipt (``seq``). If the answer is lost,
+        asks again by key on a new connection: never applied twice."""
+        from .client import _decode_receipt
+
+        session = self._open()
+        key = key or "py-" + uuid.uuid4().hex
+        try:
+            r = self._call("/v1/commit", {"session": session, "key": key}, self._db.call_timeout)
+        except Timeout:
+            r = self._ask_again(key)
+        finally:
+            self._close()
+        self.receipt = _decode_receipt(r)
+        return self.receipt
+
+    def rollback(self) -> None:
+        """Rolls back (nothing of the session is written)."""
+        if self._conn is None or self.session is None:
+            return
+        try:
+            self._call("/v1/rollback", {"session": self.session}, self._db.call_timeout)
+        except ScribeError:
+            pass  # ended already: nothing of it was written either way
+        finally:
+            self._close()
+
+    # ----------------------------------------------------- the block
+
+    def __enter__(self) -> "Transaction":
+        if self._conn is None:
+            self.begin()
+        return self
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
+        if self._conn is None:
+            return  # committed or rolled back inside the block
+        if kind is None:
+            self.commit()
+        else:
+            self.rollback()
+
+    # ------------------------------------------------------- internal
+
+    def _open(self) -> int:
+        if self._conn is None or self.session is None:
+            raise ScribeError("this transaction is not open (begin it, or use it in a with block)", category="protocol")
+        return self.session
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._db._unregister(conn)
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def _call(self, path: str, body: Dict[str, Any], timeout: float) -> Dict[str, Any]:
+        data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        try:
+            status, headers, raw, _ = roundtrip(self._conn, "POST", path, data, timeout)
+        except socket.timeout as e:
+            self._close()
+            raise Timeout("no answer from the arbiter within %.3gs (%s); a commit may or may not have happened" % (timeout, path)) from e
+        except (OSError, http.client.HTTPException) as e:
+            self._close()
+            if path == "/v1/commit":
+                raise Timeout("the connection was lost before the commit's answer: %s" % (e or type(e).__name__)) from e
+            raise Expired(
+                "write session ended: its connection to the arbiter was lost (%s); it was rolled back "
+                "and nothing of it was written (run the whole transaction again)" % (e or type(e).__name__)
+            ) from e
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        if status == 200 and isinstance(parsed, dict):
+            return parsed
+        err = from_response(status, parsed, headers.get("retry-after"))
+        if err.category == "expired":
+            self._close()
+        raise err
+
+    def _ask_again(self, key: str) -> Dict[str, Any]:
+        body = json.dumps({"session": 0, "key": key}).encode()
+        db = self._db
+        deadline = time.monotonic() + db.retry_for
+        pause = 0.005
+        while True:
+            try:
+                return db._call("POST", "/v1/commit", body, db.call_timeout, autostart=False)
+            except ScribeError as e:
+                if e.category not in RETRYABLE or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause * (0.5 + random.random() / 2))
+            pause = min(pause * 2, 1.0)
+
+
+def run(db: Any, fn: Callable[[Transaction], T], idle: Optional[float], total: Optional[float]) -> T:
+    """Runs ``fn(tx)`` in a transaction and commits, running the whole of
+    it again after a failure that left nothing written and may pass next
+    time (``expired``, ``unavailable``, ``overloaded``, ``shutting_down``)."""
+    deadline = time.monotonic() + db.retry_for
+    pause = 0.005
+    while True:
+        try:
+            with Transaction(db, idle, total) as tx:
+                return fn(tx)
+        except ScribeError as e:
+            if e.category not in RUN_AGAIN or time.monotonic() + pause > deadline:
+                raise
+            if isinstance(e, Unavailable) and getattr(e, "_final", False):
+                raise
+        time.sleep(pause * (0.5 + random.random() / 2))
+        pause = min(pause * 2, 1.0)

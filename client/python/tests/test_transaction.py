@@ -1,0 +1,78 @@
+"""Write sessions from Python: ``with db.transaction() as tx``."""
+
+import os
+import subprocess
+import sys
+import time
+
+import support
+from scribe_client import Expired, SqlError
+from support import ArbiterTest
+
+SCHEMA = "CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE)"
+
+
+class TransactionTest(ArbiterTest):
+    def test_a_block_commits_sees_its_own_writes_and_survives_a_statement_error(self):
+        s = self.client()
+        s.write(SCHEMA)
+        with s.transaction() as tx:
+            r = tx.execute("INSERT INTO t(tag) VALUES (?) RETURNING id", ["a"])
+            self.assertEqual(r["rows"], [{"id": 1}])
+            self.assertEqual(tx.query("SELECT count(*) AS n FROM t"), [{"n": 1}])
+            self.assertEqual(s.query("SELECT count(*) AS n FROM t"), [{"n": 0}], "readers do not yet")
+            with self.assertRaises(SqlError):
+                tx.execute("INSERT INTO t(tag) VALUES ('a')")
+            tx.execute("INSERT INTO t(tag) VALUES (:tag)", {"tag": b"\x00blob"})
+        self.assertGreater(tx.receipt["seq"], 1)
+        s.wait_for(tx.receipt["seq"])
+        self.assertEqual(s.query("SELECT count(*) AS n FROM t"), [{"n": 2}])
+
+    def test_an_exception_rolls_the_block_back(self):
+        s = self.client()
+        s.write(SCHEMA)
+        with self.assertRaises(KeyError):
+            with s.transaction() as tx:
+                tx.execute("INSERT INTO t(tag) VALUES ('gone')")
+                raise KeyError("the caller's own failure")
+        self.assertEqual(s.write("INSERT INTO t(tag) VALUES ('next')")["seq"], 2)
+        s.wait_for(2)
+        self.assertEqual(s.query("SELECT tag FROM t"), [{"tag": "next"}])
+
+    def test_an_idle_session_lapses_and_says_so(self):
+        self.foreground("--session-idle", "100ms")
+        s = self.client()
+        s.write(SCHEMA)
+        tx = s.transaction().begin()
+        tx.execute("INSERT INTO t(tag) VALUES ('idle')")
+        deadline = time.monotonic() + 20
+        while s.status().get("session") is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self.assertRaises(Expired) as caught:
+            tx.execute("SELECT 1")
+        self.assertIn("idle", str(caught.exception))
+        self.assertEqual(s.query("SELECT count(*) AS n FROM t"), [{"n": 0}])
+
+    def test_four_processes_claim_every_task_once(self):
+        s = self.client()
+        s.write("CREATE TABLE tasks(id INTEGER PRIMARY KEY, status TEXT NOT NULL)")
+        s.write("CREATE TABLE runs(task INTEGER NOT NULL UNIQUE, worker TEXT NOT NULL)")
+        s.batch([("INSERT INTO tasks(status) VALUES ('ready')",)] * 120)
+        env = dict(os.environ, SCRIBE_BIN=support.SCRIBE)
+        env.pop("SCRIBE_AUTOSTART", None)
+        claimer = os.path.join(support.HERE, "py_claimer.py")
+        procs = [
+            subprocess.Popen(
+                [sys.executable, claimer, self.db, "w%d" % n],
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for n in range(4)
+        ]
+        claimed = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertNotIn("locked", err)
+            claimed += [int(line) for line in out.split()]
+        self.assertEqual(sorted(claimed), list(range(1, 121)), "each task claimed once")
+        self.assertEqual(s.query("SELECT count(*) AS n FROM runs"), [{"n": 120}])

@@ -1,0 +1,147 @@
+//! Write sessions over HTTP: a session lives on its keep-alive connection.
+
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+use crate::harness::{stderr, Env, SCHEMA, SCRIBE};
+
+/// One keep-alive HTTP connection to the arbiter.
+struct Conn {
+    rt: tokio::runtime::Runtime,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Conn {
+    fn open(env: &Env) -> Conn {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sender = rt.block_on(async {
+            let stream = tokio::net::UnixStream::connect(env.paths().http_socket)
+                .await
+                .unwrap();
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            sender
+        });
+        Conn { rt, sender }
+    }
+
+    fn post(&mut self, path: &str, body: &Value) -> (u16, Value) {
+        let req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("host", "scribe")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let sender = &mut self.sender;
+        self.rt.block_on(async {
+            let res = sender.send_request(req).await.unwrap();
+            let status = res.status().as_u16();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice(&bytes).unwrap())
+        })
+    }
+
+    fn exec(&mut self, session: &Value, sql: &str) -> (u16, Value) {
+        self.post(
+            "/v1/exec",
+            &json!({"session": session, "statement": {"sql": sql}}),
+        )
+    }
+}
+
+#[test]
+fn a_session_sees_its_own_writes_and_commits_once_by_key() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let mut c = Conn::open(&env);
+    let (s, began) = c.post("/v1/begin", &json!({}));
+    assert_eq!(s, 200, "{began}");
+    let id = &began["session"];
+    let (s, ins) = c.exec(id, "INSERT INTO t(tag, i) VALUES ('h', 1) RETURNING id");
+    assert_eq!((s, &ins["rows"][0]["id"]), (200, &json!(1)), "{ins}");
+    let (_, seen) = c.exec(id, "SELECT count(*) AS n FROM t");
+    assert_eq!(seen["rows"][0]["n"], 1, "the session sees its own write");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0, "readers do not yet");
+    let (s, bad) = c.exec(id, "INSERT INTO t(tag, i) VALUES ('h', 1)");
+    assert_eq!((s, bad["category"].as_str()), (422, Some("sql")), "{bad}");
+    let (s, receipt) = c.post("/v1/commit", &json!({"session": id, "key": "hk"}));
+    assert_eq!(s, 200, "{receipt}");
+    assert_eq!(receipt["replayed"], false);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+
+    // The same commit asked again on another connection: the stored receipt.
+    let mut other = Conn::open(&env);
+    let (s, again) = other.post("/v1/commit", &json!({"session": id, "key": "hk"}));
+    assert_eq!((s, &again["seq"]), (200, &receipt["seq"]), "{again}");
+    assert_eq!(again["replayed"], true);
+    // Without a key, another connection's session is not there to commit.
+    let (s, none) = other.post("/v1/commit", &json!({"session": id}));
+    assert_eq!(
+        (s, none["category"].as_str()),
+        (400, Some("protocol")),
+        "{none}"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1, "applied once");
+}
+
+#[test]
+fn closing_the_connection_rolls_its_session_back_at_once() {
+    let mut env = Env::new();
+    // A long lease: only the closed connection can end the session soon.
+    env.start_arbiter(&["--session-idle", "60s", "--session-total", "120s"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let mut c = Conn::open(&env);
+    let (_, began) = c.post("/v1/begin", &json!({"idle_ms": 60000}));
+    let id = began["session"].clone();
+    let (s, _) = c.exec(&id, "INSERT INTO t(tag, i) VALUES ('gone', 1)");
+    assert_eq!(s, 200);
+    let mut behind = env.command(SCRIBE);
+    behind.args(["exec", "INSERT INTO t(tag, i) VALUES ('behind', 1)"]);
+    let behind = env.spawn(behind);
+    env.wait_status(|s| {
+        s["queue_depth"].as_u64() == Some(1) && s["session"]["statements"].as_u64() == Some(1)
+    });
+    let shown = env.scribe_ok(&["status"]);
+    assert!(
+        shown.contains("1 statement so far; 1 write waiting behind it"),
+        "{shown}"
+    );
+    let closed = Instant::now();
+    drop(c);
+    let out = env.wait(behind, Duration::from_secs(30));
+    let after = closed.elapsed();
+    println!("the queued write committed {after:?} after the connection closed");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(after < Duration::from_secs(30), "{after:?}");
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'gone'"), 0);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'behind'"), 1);
+}
+
+#[test]
+fn an_idle_http_session_lapses_with_410() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--session-idle", "200ms"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let mut c = Conn::open(&env);
+    let (_, began) = c.post("/v1/begin", &json!({}));
+    let id = began["session"].clone();
+    c.exec(&id, "INSERT INTO t(tag, i) VALUES ('idle', 1)");
+    env.wait_status(|s| s["session"].is_null() && s["commits"].as_u64() >= Some(1));
+    let (s, e) = c.exec(&id, "SELECT 1");
+    assert_eq!((s, e["category"].as_str()), (410, Some("expired")), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("idle"), "{e}");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0);
+}
