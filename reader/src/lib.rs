@@ -8,13 +8,17 @@
 //! # Layout
 //!
 //! - [`reader`]: [`Reader`]: open, query, `current_seq`.
+//! - [`classify`]: [`Kind`]: what a statement does, as SQLite sees it
+//!   (read, write, or transaction control), for callers that route.
+//! - [`error`]: this crate's error.
 //!
 //! Values are bound and read back by `scribe-values`, the same code the
 //! arbiter uses, so a value means the same on either path.
-//! - [`error`]: this crate's error.
 
+pub mod classify;
 pub mod error;
 pub mod reader;
 
+pub use classify::Kind;
 pub use error::Error;
 pub use reader::{Reader, Rows};

@@ -137,4 +137,8 @@ impl Reader {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+
+    pub(crate) fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
 }

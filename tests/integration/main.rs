@@ -15,6 +15,7 @@ mod http;
 mod http_sessions;
 mod lifecycle;
 mod sessions;
+mod shell;
 mod snapshots;
 mod startstop;
 mod torture;

@@ -17,6 +17,7 @@
 //! - `lifecycle`: `start`, `stop`, `restart`, and liveness by the lock.
 //! - `params`: how a `--param` value's type is chosen.
 //! - `render`: tables, CSV and JSON out; quiet on a closed pipe.
+//! - `shell`: `scribe shell`, the interactive SQL shell.
 
 /// `println!` that ends the program quietly when standard output is a
 /// closed pipe, instead of panicking.
@@ -31,6 +32,7 @@ mod lifecycle;
 mod params;
 mod query;
 mod render;
+mod shell;
 mod status;
 
 use std::path::PathBuf;
@@ -77,6 +79,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Read: run a query directly on the database file.
     Query(query::QueryArgs),
+    /// An interactive SQL shell (reads from stdin when it is not a terminal).
+    Shell(shell::ShellArgs),
     /// Show the running arbiter's counters.
     Status,
     /// Start the arbiter in the background (no-op when it runs).
@@ -112,6 +116,8 @@ pub enum Failure {
     Category(WriteError),
     /// A local failure (exit code 1).
     Local(String),
+    /// Already reported (by the shell, line by line): exit with this code.
+    Reported(u8),
 }
 
 impl From<WriteError> for Failure {
@@ -143,6 +149,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(match f {
                 Failure::Category(e) => e.category().exit_code(),
                 Failure::Local(_) => 1,
+                Failure::Reported(code) => code,
             })
         }
     }
@@ -201,6 +208,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Query(args) => query::run(&ctx, args),
+        Command::Shell(args) => shell::run(&ctx, &args),
         Command::Status => status::run(&ctx),
         Command::Start => lifecycle::start(&ctx),
         Command::Stop(args) => lifecycle::stop(&ctx, &args),

@@ -43,17 +43,37 @@ pub fn rows_table(columns: &[String], rows: &[Vec<Value>]) -> Table {
 ///
 /// When standard output cannot be written.
 pub fn rows_csv(columns: &[String], rows: &[Vec<Value>]) -> Result<(), Failure> {
-    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|v| value_text(v, "")).collect())
+        .collect();
+    csv_records(Some(columns), &cells, csv::Terminator::Any(b'\n'))
+}
+
+/// Records as CSV, after a header line when there is one.
+///
+/// # Errors
+///
+/// When standard output cannot be written.
+pub fn csv_records(
+    header: Option<&[String]>,
+    records: &[Vec<String>],
+    end: csv::Terminator,
+) -> Result<(), Failure> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(end)
+        .from_writer(std::io::stdout().lock());
     let io = |e: csv::Error| {
         if let csv::ErrorKind::Io(io) = e.kind() {
             exit_on_closed_pipe(io);
         }
         Failure::Local(format!("cannot write CSV: {e}"))
     };
-    w.write_record(columns).map_err(io)?;
-    for row in rows {
-        w.write_record(row.iter().map(|v| value_text(v, "")))
-            .map_err(io)?;
+    if let Some(h) = header {
+        w.write_record(h).map_err(io)?;
+    }
+    for r in records {
+        w.write_record(r).map_err(io)?;
     }
     w.flush().map_err(|e| {
         exit_on_closed_pipe(&e);
@@ -79,6 +99,7 @@ pub fn failure(f: &Failure, json: bool) {
             json!({ "error": { "category": "local", "message": m, "exit_code": 1 } })
         )),
         (Failure::Local(m), false) => eprintln!("scribe: {m}"),
+        (Failure::Reported(_), _) => {}
     }
 }
 

@@ -50,7 +50,8 @@ fn session(s: &Status) -> String {
     )
 }
 
-fn table(s: &Status) -> Table {
+/// The status as a two-column table.
+pub fn table(s: &Status) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
     let us = |v: u64| humantime::format_duration(Duration::from_micros(v)).to_string();

@@ -43,7 +43,8 @@ fn only_comments(piece: &str) -> bool {
     })
 }
 
-fn is_complete(sql: &str) -> bool {
+/// True when `sql` ends with a whole statement (SQLite's own test).
+pub fn is_complete(sql: &str) -> bool {
     let Ok(c) = CString::new(sql) else {
         return false;
     };

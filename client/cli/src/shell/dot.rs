@@ -1,0 +1,152 @@
+//! The shell's dot commands: `.tables`, `.schema`, `.mode`, `.headers`,
+//! `.read`, `.status`, `.help`, `.quit`. scribe's own tables
+//! (`_scribe_*`) are left out of `.tables` and `.schema`, as sqlite3
+//! leaves out its `sqlite_*` ones.
+
+use scribe_protocol::{Params, Value};
+
+use super::output::Mode;
+use super::{Feed, Shell, Trouble};
+
+const HELP: &str = "\
+.headers on|off     Show column names in csv mode (on by default)
+.help               Show this message
+.mode [MODE]        Show or set the output mode: table, json, csv or line
+.quit               Leave the shell (also .exit, or end of input)
+.read FILE          Run the statements and dot commands of FILE
+.schema [PATTERN]   Show the CREATE statements (of tables LIKE PATTERN)
+.status             Show the arbiter's status
+.tables [PATTERN]   List the tables and views (LIKE PATTERN)
+
+Reads run on the database file; writes go through the arbiter, one
+statement per batch. BEGIN opens a write session (reads inside it see its
+writes; other writers wait until COMMIT or ROLLBACK).";
+
+/// Objects of the user's schema, not SQLite's or scribe's.
+const OWN: &str =
+    "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_scribe\\_%' ESCAPE '\\'";
+
+impl Shell<'_> {
+    /// Runs one dot command.
+    pub(super) fn dot(&mut self, line: &str) -> Result<(), Trouble> {
+        let mut words = line.split_whitespace();
+        let command = words.next().unwrap_or(".");
+        let args: Vec<&str> = words.collect();
+        match (command, args.as_slice()) {
+            (".help", _) => {
+                outln!("{HELP}");
+                Ok(())
+            }
+            (".quit" | ".exit", _) => {
+                self.quit = true;
+                Ok(())
+            }
+            (".mode", []) => {
+                outln!("current output mode: {}", self.mode.name());
+                Ok(())
+            }
+            (".mode", [name]) => {
+                self.mode = Mode::parse(name).ok_or_else(|| {
+                    Trouble::usage(format!(
+                        "unknown mode {name:?}: use table, json, csv or line"
+                    ))
+                })?;
+                Ok(())
+            }
+            (".headers", [on]) => {
+                self.headers = match *on {
+                    "on" | "yes" | "1" => true,
+                    "off" | "no" | "0" => false,
+                    other => {
+                        return Err(Trouble::usage(format!(
+                            "use .headers on|off, not {other:?}"
+                        )))
+                    }
+                };
+                Ok(())
+            }
+            (".tables", [] | [_]) => self.tables(args.first().copied()),
+            (".schema", [] | [_]) => self.schema(args.first().copied()),
+            (".read", [file]) => self.read(file),
+            (".status", []) => {
+                let client = self.client()?.clone();
+                let status = self.ctx.runtime.block_on(client.status())?;
+                outln!("{}", crate::status::table(&status));
+                Ok(())
+            }
+            _ => Err(Trouble::usage(format!(
+                "unknown command or invalid arguments: {line:?}; enter \".help\" for help"
+            ))),
+        }
+    }
+
+    fn names(&self, sql: &str, pattern: Option<&str>) -> Result<Vec<String>, Trouble> {
+        let params = Params::Positional(vec![Value::Text(pattern.unwrap_or("%").to_owned())]);
+        let rows = self
+            .reader
+            .query(sql, &params)
+            .map_err(|e| Trouble::sql(e.to_string()))?;
+        Ok(rows
+            .rows
+            .into_iter()
+            .filter_map(|r| match r.into_iter().next() {
+                Some(Value::Text(t)) => Some(t),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// sqlite3's layout: names in columns across 80 characters.
+    fn tables(&self, pattern: Option<&str>) -> Result<(), Trouble> {
+        let names = self.names(
+            &format!(
+                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND {OWN} \
+                 AND name LIKE ?1 ORDER BY 1"
+            ),
+            pattern,
+        )?;
+        if names.is_empty() {
+            return Ok(());
+        }
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        let columns = (80 / (width + 2)).max(1);
+        let rows = names.len().div_ceil(columns);
+        for i in 0..rows {
+            let mut line = String::new();
+            for (k, name) in names.iter().skip(i).step_by(rows).enumerate() {
+                let gap = if k == 0 { "" } else { "  " };
+                line.push_str(&format!("{gap}{name:<width$}"));
+            }
+            outln!("{line}");
+        }
+        Ok(())
+    }
+
+    fn schema(&self, pattern: Option<&str>) -> Result<(), Trouble> {
+        let statements = self.names(
+            &format!(
+                "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND {OWN} \
+                 AND tbl_name LIKE ?1 ORDER BY rowid"
+            ),
+            pattern,
+        )?;
+        for sql in statements {
+            outln!("{sql};");
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, file: &str) -> Result<(), Trouble> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Trouble::usage(format!("cannot read {file}: {e}")))?;
+        let mut feed = Feed::default();
+        for line in text.lines() {
+            self.line(&mut feed, line);
+            if self.quit {
+                break;
+            }
+        }
+        self.finish(&mut feed);
+        Ok(())
+    }
+}

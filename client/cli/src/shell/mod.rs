@@ -1,0 +1,284 @@
+//! `scribe shell`: an interactive SQL shell in the habits of the sqlite3
+//! command line. Reads go straight to the file, writes through the
+//! arbiter, and `BEGIN … COMMIT` runs as a write session. Which is which
+//! is decided by SQLite when it prepares the statement on the read-only
+//! connection, not by reading the text.
+//!
+//! On a terminal it edits lines and keeps a history (`~/.scribe_history`);
+//! otherwise it reads statements from stdin without a prompt, so scripts
+//! can pipe into it. An error is printed with its category and the shell
+//! goes on (`--bail` stops at the first); the exit code is then that of
+//! the last error's category, as for `scribe exec`.
+
+mod dot;
+mod output;
+mod route;
+
+use std::io::{BufRead, IsTerminal};
+
+use rustyline::error::ReadlineError;
+use scribe_client::script;
+use scribe_protocol::WriteError;
+use scribe_reader::Reader;
+
+use super::{Ctx, Failure};
+pub use output::Mode;
+
+/// `scribe shell` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ShellArgs {
+    /// Stop at the first error (as sqlite3's -bail).
+    #[arg(long)]
+    pub bail: bool,
+    /// The output mode to start in: table, json, csv or line.
+    #[arg(long, value_parser = ["table", "json", "csv", "line"])]
+    pub mode: Option<String>,
+}
+
+/// Why a statement or a dot command failed: a category and a message.
+#[derive(Debug)]
+pub struct Trouble {
+    category: &'static str,
+    message: String,
+    exit: u8,
+}
+
+impl From<WriteError> for Trouble {
+    fn from(e: WriteError) -> Self {
+        Trouble {
+            category: e.category().name(),
+            exit: e.category().exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Trouble {
+    /// An SQL error found here, as sqlite3 words it.
+    fn sql(message: impl Into<String>) -> Trouble {
+        let sql = scribe_protocol::Category::Sql;
+        Trouble {
+            category: sql.name(),
+            exit: sql.exit_code(),
+            message: message.into(),
+        }
+    }
+
+    /// A mistake in a dot command or the shell's own use.
+    fn usage(message: impl Into<String>) -> Trouble {
+        Trouble {
+            category: "usage",
+            exit: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// The shell's state.
+pub struct Shell<'a> {
+    ctx: &'a Ctx,
+    reader: Reader,
+    client: Option<scribe_client::Client>,
+    tx: Option<scribe_client::Transaction>,
+    mode: Mode,
+    headers: bool,
+    interactive: bool,
+    bail: bool,
+    /// The exit code of the last error, if any.
+    failed: Option<u8>,
+    /// Set by `.quit`.
+    quit: bool,
+}
+
+/// Runs `scribe shell`.
+///
+/// # Errors
+///
+/// When the database cannot be opened; the exit code of the last error
+/// when a statement failed.
+pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
+    let reader = Reader::open_or_create(&ctx.paths, |paths| {
+        ctx.runtime
+            .block_on(scribe_client::Connection::connect(paths, &ctx.options))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| {
+        Failure::Category(WriteError::Unavailable {
+            reason: e.to_string(),
+        })
+    })?;
+    let interactive = std::io::stdin().is_terminal();
+    let mode = match (&args.mode, ctx.json) {
+        (Some(m), _) => Mode::parse(m).unwrap_or(Mode::Table),
+        (None, true) => Mode::Json,
+        (None, false) => Mode::Table,
+    };
+    let mut shell = Shell {
+        ctx,
+        reader,
+        client: None,
+        tx: None,
+        mode,
+        headers: true,
+        interactive,
+        bail: args.bail,
+        failed: None,
+        quit: false,
+    };
+    if interactive {
+        shell.interact()?;
+    } else {
+        let stdin = std::io::stdin().lock();
+        let mut feed = Feed::default();
+        for line in stdin.lines() {
+            let line = line.map_err(|e| Failure::Local(format!("cannot read stdin: {e}")))?;
+            shell.line(&mut feed, &line);
+            if shell.quit {
+                break;
+            }
+        }
+        shell.finish(&mut feed);
+    }
+    shell.end_transaction();
+    match shell.failed {
+        None => Ok(()),
+        Some(code) => Err(Failure::Reported(code)),
+    }
+}
+
+/// Lines gathered until they hold a whole statement.
+#[derive(Default)]
+struct Feed {
+    text: String,
+    /// The line the gathered text began on.
+    first: usize,
+    /// Lines read so far.
+    lines: usize,
+}
+
+impl Shell<'_> {
+    fn interact(&mut self) -> Result<(), Failure> {
+        let mut editor = rustyline::DefaultEditor::new()
+            .map_err(|e| Failure::Local(format!("cannot set up line editing: {e}")))?;
+        let history =
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".scribe_history"));
+        if let Some(h) = &history {
+            let _ = editor.load_history(h);
+        }
+        eprintln!(
+            "scribe shell on {}: reads from the file, writes through the arbiter. \
+             Enter \".help\" for usage hints.",
+            self.ctx.paths.db.display()
+        );
+        let mut feed = Feed::default();
+        while !self.quit {
+            let prompt = match (feed.text.is_empty(), self.tx.is_some()) {
+                (true, false) => "scribe> ",
+                (true, true) => "scribe*> ",
+                (false, _) => "   ...> ",
+            };
+            match editor.readline(prompt) {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line.as_str());
+                    }
+                    self.line(&mut feed, &line);
+                }
+                Err(ReadlineError::Interrupted) => feed = Feed::default(),
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return Err(Failure::Local(format!("cannot read a line: {e}"))),
+            }
+        }
+        self.finish(&mut feed);
+        if let Some(h) = &history {
+            let _ = editor.save_history(h);
+        }
+        Ok(())
+    }
+
+    /// Takes one line: a dot command, or more of a statement.
+    fn line(&mut self, feed: &mut Feed, line: &str) {
+        feed.lines += 1;
+        if self.quit || (self.bail && self.failed.is_some()) {
+            self.quit = true;
+            return;
+        }
+        if feed.text.trim().is_empty() && line.trim_start().starts_with('.') {
+            feed.text.clear();
+            let at = feed.lines;
+            let done = self.dot(line.trim());
+            self.report(at, done);
+            return;
+        }
+        if feed.text.trim().is_empty() {
+            feed.text.clear();
+            feed.first = feed.lines;
+        }
+        feed.text.push_str(line);
+        feed.text.push('\n');
+        if script::is_complete(&feed.text) {
+            let text = std::mem::take(&mut feed.text);
+            self.run_text(feed.first, &text);
+        }
+    }
+
+    /// Runs every statement of `text`, which began on line `first`.
+    fn run_text(&mut self, first: usize, text: &str) {
+        let statements = match script::split(text) {
+            Ok(s) => s,
+            Err(e) => return self.report(first, Err(Trouble::sql(e))),
+        };
+        for sql in statements {
+            let done = self.statement(&sql);
+            self.report(first, done);
+            if self.bail && self.failed.is_some() {
+                self.quit = true;
+                return;
+            }
+        }
+    }
+
+    /// End of input: what is left is an incomplete statement.
+    fn finish(&mut self, feed: &mut Feed) {
+        let rest = std::mem::take(&mut feed.text);
+        if !rest.trim().is_empty() && !self.quit {
+            let only_comments = script::split(&rest).is_ok_and(|s| s.is_empty());
+            if !only_comments {
+                self.report(feed.first, Err(Trouble::sql("incomplete input")));
+            }
+        }
+    }
+
+    fn report(&mut self, line: usize, done: Result<(), Trouble>) {
+        let Err(t) = done else { return };
+        if self.interactive {
+            eprintln!("Error ({}): {}", t.category, t.message);
+        } else {
+            eprintln!("Error near line {line} ({}): {}", t.category, t.message);
+        }
+        self.failed = Some(t.exit);
+    }
+
+    /// Rolls back a session left open at the end (as sqlite3 does).
+    fn end_transaction(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = self.ctx.runtime.block_on(tx.rollback());
+            if self.interactive {
+                eprintln!("the open transaction was rolled back");
+            }
+        }
+    }
+
+    /// The client, connected (and the arbiter started) on first use.
+    fn client(&mut self) -> Result<&scribe_client::Client, Trouble> {
+        if self.client.is_none() {
+            let c = self.ctx.runtime.block_on(scribe_client::Client::connect(
+                &self.ctx.paths,
+                &self.ctx.options,
+            ))?;
+            self.client = Some(c);
+        }
+        Ok(self.client.as_ref().expect("just connected"))
+    }
+}

@@ -1,0 +1,120 @@
+//! Where one statement of the shell runs: on the reader (a read outside a
+//! transaction), as a one-statement batch (a write outside one), or in the
+//! open write session (anything inside one, reads included, so that it
+//! sees its own writes). `BEGIN`, `COMMIT` and `ROLLBACK` open and end the
+//! session; SQLite's authorizer tells them apart, not the text.
+
+use scribe_protocol::{Batch, Statement, Value, WriteError};
+use scribe_reader::Kind;
+
+use super::output;
+use super::{Shell, Trouble};
+
+impl Shell<'_> {
+    /// Runs one statement and prints what it returns.
+    pub(super) fn statement(&mut self, sql: &str) -> Result<(), Trouble> {
+        // A statement the reader cannot prepare (a function only the
+        // arbiter loads, say) goes to the arbiter, whose answer counts.
+        let kind = self.reader.classify(sql).ok();
+        let open = self.tx.is_some();
+        match (kind, open) {
+            (Some(Kind::Begin), true) => Err(Trouble::sql(
+                "cannot start a transaction within a transaction",
+            )),
+            (Some(Kind::Begin), false) => self.begin(),
+            (Some(Kind::Commit), true) => self.commit(),
+            (Some(Kind::Commit), false) => {
+                Err(Trouble::sql("cannot commit - no transaction is active"))
+            }
+            (Some(Kind::Rollback), true) => self.rollback(),
+            (Some(Kind::Rollback), false) => {
+                Err(Trouble::sql("cannot rollback - no transaction is active"))
+            }
+            (Some(Kind::Savepoint), false) => Err(Trouble::usage(
+                "SAVEPOINT, RELEASE and ROLLBACK TO run inside a transaction here: BEGIN first",
+            )),
+            (_, true) => self.in_session(sql),
+            (Some(Kind::Read), false) => {
+                let rows = self
+                    .reader
+                    .query(sql, &scribe_protocol::Params::None)
+                    .map_err(|e| Trouble::sql(e.to_string()))?;
+                self.show(&rows.columns, &rows.rows)
+            }
+            (_, false) => self.write(sql),
+        }
+    }
+
+    fn show(&self, columns: &[String], rows: &[Vec<Value>]) -> Result<(), Trouble> {
+        output::print(self.mode, self.headers, columns, rows).map_err(|f| match f {
+            crate::Failure::Local(m) => Trouble::usage(m),
+            crate::Failure::Category(e) => e.into(),
+            crate::Failure::Reported(code) => Trouble {
+                category: "usage",
+                message: String::new(),
+                exit: code,
+            },
+        })
+    }
+
+    fn write(&mut self, sql: &str) -> Result<(), Trouble> {
+        let batch = Batch {
+            statements: vec![Statement::new(sql)],
+            key: None,
+            fresh_key: false,
+        };
+        let client = self.client()?.clone();
+        let receipt = self.ctx.runtime.block_on(client.write(batch))?;
+        match receipt.results.first() {
+            Some(r) => self.show(&r.columns, &r.rows),
+            None => Ok(()),
+        }
+    }
+
+    fn begin(&mut self) -> Result<(), Trouble> {
+        let client = self.client()?.clone();
+        let tx = self.ctx.runtime.block_on(client.begin())?;
+        if self.interactive {
+            let lease = tx.lease();
+            eprintln!(
+                "write session open: every other writer waits until COMMIT or ROLLBACK; \
+                 it lapses after {} ms idle or {} ms in all",
+                lease.idle_ms, lease.total_ms
+            );
+        }
+        self.tx = Some(tx);
+        Ok(())
+    }
+
+    fn in_session(&mut self, sql: &str) -> Result<(), Trouble> {
+        let tx = self.tx.clone().expect("a session is open");
+        match self.ctx.runtime.block_on(tx.exec(Statement::new(sql))) {
+            Ok(r) => self.show(&r.columns, &r.rows),
+            Err(e) => {
+                if matches!(e, WriteError::Expired { .. }) {
+                    // Rolled back by the arbiter: back to autocommit.
+                    self.tx = None;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    fn commit(&mut self) -> Result<(), Trouble> {
+        let tx = self.tx.take().expect("a session is open");
+        let receipt = self.ctx.runtime.block_on(tx.commit())?;
+        if self.interactive {
+            eprintln!("committed (seq {})", receipt.seq);
+        }
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<(), Trouble> {
+        let tx = self.tx.take().expect("a session is open");
+        match self.ctx.runtime.block_on(tx.rollback()) {
+            // Ended already: rolled back either way, as asked.
+            Ok(()) | Err(WriteError::Expired { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

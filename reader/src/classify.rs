@@ -1,0 +1,101 @@
+//! What a statement does, as SQLite itself sees it when it prepares the
+//! statement on the read-only connection: the authorizer reports
+//! transaction control, and `sqlite3_stmt_readonly` whether it writes.
+//! Nothing here parses SQL text.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::hooks::{AuthAction, Authorization, TransactionOperation};
+
+use crate::error::Error;
+use crate::reader::Reader;
+
+/// What one statement does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Only reads: it can run on a reader.
+    Read,
+    /// Writes (or may): it must go through the arbiter.
+    Write,
+    /// `BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE]`.
+    Begin,
+    /// `COMMIT` or `END`.
+    Commit,
+    /// `ROLLBACK` (of the whole transaction, not `ROLLBACK TO`).
+    Rollback,
+    /// `SAVEPOINT`, `RELEASE` or `ROLLBACK TO`.
+    Savepoint,
+}
+
+impl Reader {
+    /// Classifies the first statement of `sql`.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error when it cannot prepare the statement here (a table
+    /// this connection does not see yet, a syntax error): the caller
+    /// decides (a write path reports the arbiter's own answer).
+    pub fn classify(&mut self, sql: &str) -> Result<Kind, Error> {
+        let seen: Arc<Mutex<Option<Kind>>> = Arc::default();
+        let hook = seen.clone();
+        self.connection_mut()
+            .authorizer(Some(move |ctx: rusqlite::hooks::AuthContext<'_>| {
+                let kind = match ctx.action {
+                    AuthAction::Transaction { operation } => match operation {
+                        TransactionOperation::Begin => Kind::Begin,
+                        TransactionOperation::Rollback => Kind::Rollback,
+                        // COMMIT and END (SQLite names neither).
+                        _ => Kind::Commit,
+                    },
+                    AuthAction::Savepoint { .. } => Kind::Savepoint,
+                    _ => return Authorization::Allow,
+                };
+                *hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(kind);
+                Authorization::Allow
+            }))?;
+        let prepared = self.connection().prepare(sql).map(|stmt| stmt.readonly());
+        self.connection_mut()
+            .authorizer(None::<fn(rusqlite::hooks::AuthContext<'_>) -> Authorization>)?;
+        let readonly = prepared?;
+        let control = *seen.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(match control {
+            Some(kind) => kind,
+            None if readonly => Kind::Read,
+            None => Kind::Write,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scribe_protocol::Paths;
+
+    #[test]
+    fn sqlite_tells_reads_writes_and_transaction_control_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db");
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("CREATE TABLE t(a)").unwrap();
+        drop(c);
+        let mut r = Reader::open(&Paths::for_db(&db, None).unwrap()).unwrap();
+        for (sql, kind) in [
+            ("SELECT * FROM t", Kind::Read),
+            ("  with x AS (SELECT 1) SELECT * FROM x", Kind::Read),
+            ("PRAGMA table_info(t)", Kind::Read),
+            ("INSERT INTO t VALUES (1)", Kind::Write),
+            ("CREATE TABLE u(b)", Kind::Write),
+            ("begin immediate", Kind::Begin),
+            ("BEGIN", Kind::Begin),
+            ("COMMIT", Kind::Commit),
+            ("end transaction", Kind::Commit),
+            ("ROLLBACK", Kind::Rollback),
+            ("SAVEPOINT s", Kind::Savepoint),
+            ("ROLLBACK TO s", Kind::Savepoint),
+            ("RELEASE s", Kind::Savepoint),
+        ] {
+            assert_eq!(r.classify(sql).unwrap(), kind, "{sql}");
+        }
+        assert!(r.classify("SELEC 1").is_err());
+    }
+}

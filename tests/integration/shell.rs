@@ -1,0 +1,133 @@
+//! `scribe shell` fed a script on stdin: snapshots of every mode, and the
+//! same script through the sqlite3 command line where the formats match.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::harness::{wait_exit, Env, COMMAND_TIMEOUT, SCRIBE};
+
+/// Runs `program` with `script` on stdin; stdout and stderr in one file,
+/// so that errors stay where they happened. Returns (exit code, output).
+fn feed(mut c: Command, dir: &Path, script: &str) -> (Option<i32>, String) {
+    let input = dir.join("script.sql");
+    std::fs::write(&input, script).unwrap();
+    let output = dir.join("output.txt");
+    let out = File::create(&output).unwrap();
+    c.stdin(File::open(&input).unwrap())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out);
+    let mut child = c.spawn().expect("spawn");
+    let status = wait_exit(&mut child, COMMAND_TIMEOUT);
+    (status.code(), std::fs::read_to_string(&output).unwrap())
+}
+
+fn shell(env: &Env, script: &str) -> (Option<i32>, String) {
+    let mut c = env.command(SCRIBE);
+    c.arg("shell").env_remove("RUST_LOG");
+    feed(c, env.dir.path(), script)
+}
+
+const SETUP: &str = "\
+CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT NOT NULL, r REAL, note TEXT);
+CREATE INDEX t_tag ON t(tag);
+INSERT INTO t(tag, r, note) VALUES ('a', 1.5, 'say \"hi\"'), ('b', NULL, 'x,y'), ('c', 1e20, NULL);
+";
+
+#[test]
+fn a_script_in_every_mode_with_a_transaction_an_error_and_a_rollback() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let script = format!(
+        "{SETUP}.tables
+.schema t
+SELECT * FROM t ORDER BY id;
+BEGIN;
+INSERT INTO t(tag, r) VALUES ('d', -3.0) RETURNING id, tag;
+INSERT INTO nope VALUES (1);
+SELECT count(*) AS n FROM t;
+COMMIT;
+.mode line
+SELECT id, tag, r FROM t WHERE id = 4;
+BEGIN;
+DELETE FROM t;
+SELECT count(*) AS n FROM t;
+ROLLBACK;
+.mode json
+SELECT id, tag, r, note FROM t ORDER BY id;
+.mode csv
+SELECT id, tag, r, note FROM t ORDER BY id;
+.headers off
+SELECT tag FROM t WHERE id < 3 ORDER BY id;
+COMMIT;
+.mode wide
+"
+    );
+    let (code, out) = shell(&env, &script);
+    insta::assert_snapshot!("shell_every_mode", out);
+    // The last error was a usage error (.mode wide): exit code 1.
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        env.count("SELECT count(*) FROM t"),
+        4,
+        "the rollback kept every row"
+    );
+}
+
+#[test]
+fn an_error_exits_with_its_category_and_bail_stops_there() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let (code, out) = shell(&env, "CREATE TABLE t(v);\nINSERT INTO t VALUES (1;\n");
+    assert_eq!(code, Some(15), "{out}");
+    let mut c = env.command(SCRIBE);
+    c.args(["shell", "--bail"]);
+    let (code, out) = feed(
+        c,
+        env.dir.path(),
+        "INSERT INTO nope VALUES (1);\nINSERT INTO t VALUES (2);\n",
+    );
+    assert_eq!(code, Some(15), "{out}");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0, "--bail stopped");
+}
+
+/// The sqlite3 command line, when installed (CI installs it).
+fn sqlite3() -> Option<Command> {
+    let found = Command::new("sqlite3")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "CI runs the differential test: install sqlite3"
+    );
+    found.then(|| Command::new("sqlite3"))
+}
+
+#[test]
+fn the_shell_prints_what_sqlite3_prints_where_the_formats_match() {
+    let Some(mut theirs) = sqlite3() else {
+        eprintln!("sqlite3 is not installed: the differential test did not run");
+        return;
+    };
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let mut script = format!("{SETUP}.tables\n.schema t\n");
+    for mode in ["table", "line", "json", "csv"] {
+        script.push_str(&format!(
+            ".mode {mode}\nSELECT id, tag, r, note, id * 2 AS twice FROM t ORDER BY id;\n\
+             BEGIN;\nUPDATE t SET r = r * 2 WHERE tag = 'a';\n\
+             SELECT tag, r FROM t WHERE tag = 'a';\nROLLBACK;\n\
+             SELECT 1 AS one WHERE 0;\n"
+        ));
+    }
+    let (code, ours) = shell(&env, &script);
+    assert_eq!(code, Some(0), "{ours}");
+    // sqlite3 shows headers in csv mode only when asked; scribe by default.
+    theirs.arg(env.dir.path().join("theirs.db"));
+    let (code, expected) = feed(theirs, env.dir.path(), &format!(".headers on\n{script}"));
+    assert_eq!(code, Some(0), "{expected}");
+    assert!(expected.contains("1.0e+20"), "{expected}");
+    assert_eq!(ours, expected);
+}
