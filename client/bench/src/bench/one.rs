@@ -19,7 +19,7 @@ pub fn schema(db: &Path, workload: Workload, tasks: u64) -> Result<(), String> {
              CREATE TABLE bench(id INTEGER PRIMARY KEY, worker INTEGER NOT NULL, n INTEGER NOT NULL, payload BLOB NOT NULL);"
                 .to_owned()
         }
-        Workload::Claim => {
+        Workload::Claim | Workload::Session => {
             "PRAGMA journal_mode=WAL;
              CREATE TABLE tasks(id INTEGER PRIMARY KEY, owner INTEGER, claimed_at INTEGER);
              CREATE INDEX tasks_free ON tasks(id) WHERE owner IS NULL;
@@ -29,7 +29,7 @@ pub fn schema(db: &Path, workload: Workload, tasks: u64) -> Result<(), String> {
         Workload::Kanban => crate::kanban::schema_wal(),
     };
     c.execute_batch(&sql).map_err(|e| e.to_string())?;
-    if workload == Workload::Claim {
+    if matches!(workload, Workload::Claim | Workload::Session) {
         c.execute_batch(&format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {tasks})
              INSERT INTO tasks(id) SELECT i FROM n;"
@@ -190,7 +190,8 @@ fn verify(db: &Path, workload: Workload, reports: &[WorkerReport]) -> (bool, Str
                 (true, String::new())
             }
         }
-        Workload::Claim => {
+        Workload::Claim | Workload::Session => {
+            let runs = count("SELECT count(*) FROM bench");
             let mut claimed: Vec<i64> = reports.iter().flat_map(|r| r.claimed.clone()).collect();
             let total = claimed.len();
             claimed.sort_unstable();
@@ -217,6 +218,8 @@ fn verify(db: &Path, workload: Workload, reports: &[WorkerReport]) -> (bool, Str
                 )
             } else if owned != total as i64 || mismatched != 0 {
                 (false, format!("{owned} owned, {total} claims acknowledged"))
+            } else if workload == Workload::Session && runs != total as i64 {
+                (false, format!("{runs} runs for {total} claims"))
             } else {
                 (true, String::new())
             }

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use scribe_client::{Client, Options};
-use scribe_protocol::{Batch, Paths, Statement, Value, WriteError};
+use scribe_protocol::{Batch, Params, Paths, Statement, Value, WriteError};
 
-use super::worker::{more, payload, runtime, CLAIM_ONE, INSERT};
+use super::worker::{more, payload, runtime, CLAIM_ONE, FREE_TASK, INSERT, TAKE_TASK};
 use crate::shared::cpu;
 use crate::shared::procs::ready_and_wait;
 use crate::shared::spec::{now_us, WorkerReport, WorkerSpec, Workload};
@@ -43,8 +43,49 @@ fn batch(spec: &WorkerSpec, n: u64) -> Batch {
                 ])
                 .expect_rows(1),
         ),
-        Workload::Kanban => unreachable!("kanban has its own roles"),
+        Workload::Session | Workload::Kanban => unreachable!("not a batch"),
     }
+}
+
+/// One claim of the `session` workload, as a write session: the claimed
+/// task, or `None` when no task is free.
+async fn claim_in_session(client: &Client, spec: &WorkerSpec) -> Result<Option<i64>, WriteError> {
+    client
+        .transaction(|tx| async move {
+            let free = tx.execute(FREE_TASK, Params::None).await?;
+            let Some(Value::Integer(id)) = free.rows.first().and_then(|r| r.first()).cloned()
+            else {
+                return Ok(None);
+            };
+            let me = Value::Integer(i64::from(spec.id));
+            let taken = tx
+                .execute(
+                    TAKE_TASK,
+                    Params::Positional(vec![
+                        me.clone(),
+                        Value::Integer(now_us() as i64),
+                        Value::Integer(id),
+                    ]),
+                )
+                .await?;
+            if taken.rows_affected != 1 {
+                return Err(WriteError::Conflict {
+                    statement: None,
+                    message: format!("task {id} was taken inside a session"),
+                });
+            }
+            tx.execute(
+                INSERT,
+                Params::Positional(vec![
+                    me,
+                    Value::Integer(id),
+                    Value::Blob(payload(spec.id, id as u64)),
+                ]),
+            )
+            .await?;
+            Ok(Some(id))
+        })
+        .await
 }
 
 /// What one lane (one write in flight at a time) did.
@@ -65,6 +106,22 @@ async fn lane(client: Client, spec: Rc<WorkerSpec>, next: Rc<AtomicU64>, started
             return out;
         }
         let t = Instant::now();
+        if spec.workload == Workload::Session {
+            match claim_in_session(&client, &spec).await {
+                Ok(Some(id)) => {
+                    out.latencies.push(t.elapsed().as_micros() as u32);
+                    out.ops += 1;
+                    out.rows += 1;
+                    out.claimed.push(id);
+                    continue;
+                }
+                Ok(None) => return out,
+                Err(e) => {
+                    out.errors.push(e.to_string());
+                    return out;
+                }
+            }
+        }
         match client.write(batch(&spec, n)).await {
             Ok(r) => {
                 out.latencies.push(t.elapsed().as_micros() as u32);

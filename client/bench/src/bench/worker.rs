@@ -23,6 +23,12 @@ pub const INSERT: &str = "INSERT INTO bench(worker, n, payload) VALUES (?1, ?2, 
 pub const CLAIM_ONE: &str = "UPDATE tasks SET owner = ?1, claimed_at = ?2 \
                          WHERE id = (SELECT id FROM tasks WHERE owner IS NULL LIMIT 1) RETURNING id";
 
+/// The read of the `session` workload: a free task.
+pub const FREE_TASK: &str = "SELECT id FROM tasks WHERE owner IS NULL LIMIT 1";
+/// Its compare-and-set: the task, only if still free.
+pub const TAKE_TASK: &str =
+    "UPDATE tasks SET owner = ?1, claimed_at = ?2 WHERE id = ?3 AND owner IS NULL";
+
 /// Entry point of `scribe bench-worker`: the process exit code (0, 1 on
 /// errors, 2 on a bad spec, [`DIED`](crate::kanban::DIED) for a kanban
 /// worker that died on purpose).
@@ -139,6 +145,31 @@ fn direct(spec: &WorkerSpec) -> WorkerReport {
                 };
                 c.prepare_cached("UPDATE tasks SET owner = ?1, claimed_at = ?2 WHERE id = ?3")?
                     .execute(rusqlite::params![spec.id, now_us() as i64, id])?;
+                Ok((1, Some(id)))
+            }),
+            Workload::Session => d.transaction(|c| {
+                let id: Option<i64> = c
+                    .prepare_cached(FREE_TASK)?
+                    .query_row([], |r| r.get(0))
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })?;
+                let Some(id) = id else {
+                    return Err(Failed::Conflict);
+                };
+                let changed = c.prepare_cached(TAKE_TASK)?.execute(rusqlite::params![
+                    spec.id,
+                    now_us() as i64,
+                    id
+                ])?;
+                assert_eq!(changed, 1, "BEGIN IMMEDIATE holds the lock");
+                c.prepare_cached(INSERT)?.execute(rusqlite::params![
+                    spec.id,
+                    id,
+                    payload(spec.id, id as u64)
+                ])?;
                 Ok((1, Some(id)))
             }),
             Workload::Kanban => unreachable!("kanban has its own roles"),

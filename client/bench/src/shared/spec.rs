@@ -34,6 +34,11 @@ pub enum Workload {
     Insert,
     /// Claim tasks from a shared table; a task must never be claimed twice.
     Claim,
+    /// Claim with a read-then-write transaction (SELECT a free task,
+    /// choose in code, compare-and-set UPDATE, insert a run, COMMIT):
+    /// scribe runs it as a write session, direct SQLite as `BEGIN
+    /// IMMEDIATE` with BUSY retried.
+    Session,
     /// `--batch-size` rows per request.
     Batch,
     /// The kanban mix: creators, a dispatcher, workers, reclaims.
@@ -46,6 +51,7 @@ impl Workload {
         match self {
             Workload::Insert => "insert",
             Workload::Claim => "claim",
+            Workload::Session => "session",
             Workload::Batch => "batch",
             Workload::Kanban => "kanban",
         }
