@@ -333,3 +333,58 @@ impl Env {
         acked.len()
     }
 }
+
+/// Arbiter flags under which a held session can hold the writer for as
+/// long as a test needs (the default lease is about a second).
+pub const LONG_LEASE: [&str; 4] = ["--session-idle", "300s", "--session-total", "300s"];
+
+/// A write session that holds the writer until released: a test that
+/// needs the writer busy holds it this way, whatever the machine's speed.
+pub struct Holder {
+    child: Child,
+}
+
+impl Env {
+    /// Opens a session (inserting `(tag, 0)` into `t`) and returns once it
+    /// holds the writer. Start the arbiter with [`LONG_LEASE`].
+    pub fn hold_writer(&self, tag: &str) -> Holder {
+        use std::io::BufRead;
+        let mut c = self.command(WORKER);
+        c.args(["hold-session", tag, "stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn the holder");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the holder's first line");
+        assert_eq!(line.trim(), "holding", "the holder could not begin");
+        Holder { child }
+    }
+}
+
+impl Holder {
+    /// Lets the session insert `(tag, 1)` and commit; its output.
+    pub fn release(mut self) -> Output {
+        use std::io::Write;
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"go\n");
+        }
+        let status = wait_exit(&mut self.child, COMMAND_TIMEOUT);
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        use std::io::Read;
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_end(&mut stdout);
+        }
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_end(&mut stderr);
+        }
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}

@@ -64,9 +64,6 @@ fn shown((status, retry, body): (u16, Option<String>, String)) -> String {
     format!("{status} retry-after={retry:?}\n{body}")
 }
 
-const SLOW: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
-                    WHERE x < 20000000) SELECT count(*) FROM c";
-
 #[test]
 fn writes_and_reads_their_receipt() {
     let mut env = Env::new();
@@ -94,8 +91,10 @@ fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
         "2",
         "--queue-capacity",
         "1",
-        "--batch-budget",
-        "120s",
+        "--session-idle",
+        "300s",
+        "--session-total",
+        "300s",
     ]);
     env.scribe_ok(&["exec", SCHEMA]);
     let cases = [
@@ -144,11 +143,9 @@ fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
         snapshot!(name, shown(answer));
     }
 
-    // Overloaded: a slow batch holds the writer, one more fills the queue.
-    let mut busy = env.command(SCRIBE);
-    busy.args(["exec", SLOW]);
-    let busy = env.spawn(busy);
-    env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
+    // Overloaded: a held session occupies the writer, one more write
+    // fills the queue.
+    let busy = env.hold_writer("busy");
     let mut queued = env.command(SCRIBE);
     queued.args(["exec", "INSERT INTO t(tag, i) VALUES ('q', 1)"]);
     let queued = env.spawn(queued);
@@ -160,14 +157,11 @@ fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
     assert_eq!(over.0, 429, "{}", over.2);
     assert!(over.1.is_some(), "Retry-After");
     snapshot!("http_overloaded", shown(over));
-    assert!(env.wait(busy, Duration::from_secs(30)).status.success());
+    assert!(busy.release().status.success());
     assert!(env.wait(queued, Duration::from_secs(30)).status.success());
 
-    // Shutting down: a stop drains behind a slow batch.
-    let mut busy = env.command(SCRIBE);
-    busy.args(["exec", SLOW]);
-    let busy = env.spawn(busy);
-    env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
+    // Shutting down: a stop drains behind a held session.
+    let busy = env.hold_writer("busy2");
     let mut stop = env.command(SCRIBE);
     stop.args(["stop", "--grace", "0s"]);
     let stop = env.spawn(stop);
@@ -175,6 +169,6 @@ fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
     let down = write(&env, r#"{"statements":[{"sql":"SELECT 1"}]}"#);
     assert_eq!(down.0, 503, "{}", down.2);
     snapshot!("http_shutting_down", shown(down));
-    assert!(env.wait(busy, Duration::from_secs(30)).status.success());
+    assert!(busy.release().status.success());
     assert!(env.wait(stop, Duration::from_secs(30)).status.success());
 }

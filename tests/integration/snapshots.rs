@@ -3,12 +3,9 @@
 use std::process::Output;
 use std::time::Duration;
 
-use crate::harness::{run, stderr, stdout, Env, SCHEMA, SCRIBE, WORKER};
+use crate::harness::{run, stderr, stdout, Env, LONG_LEASE, SCHEMA, SCRIBE, WORKER};
 
 /// A statement that keeps the writer busy for a second or two.
-const SLOW: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
-                    WHERE x < 20000000) SELECT count(*) FROM c";
-
 /// Exit code and both streams, with run-specific details masked.
 fn shown(out: &Output) -> String {
     format!(
@@ -117,22 +114,28 @@ fn protocol() {
 #[test]
 fn timeout() {
     let mut env = Env::new();
-    env.start_arbiter(&[]);
-    let out = env.scribe(&["--timeout", "200ms", "exec", SLOW]);
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    // The write waits behind a held session past its deadline.
+    let busy = env.hold_writer("busy");
+    let out = env.scribe(&[
+        "--timeout",
+        "200ms",
+        "exec",
+        "INSERT INTO t(tag, i) VALUES ('late', 1)",
+    ]);
     assert_eq!(out.status.code(), Some(11), "{}", shown(&out));
     snapshot!("error_timeout", shown(&out));
+    assert!(busy.release().status.success());
 }
 
 #[test]
 fn overloaded() {
     let mut env = Env::new();
-    env.start_arbiter(&["--queue-capacity", "1", "--batch-budget", "120s"]);
+    env.start_arbiter(&[&["--queue-capacity", "1"][..], &LONG_LEASE].concat());
     env.scribe_ok(&["exec", SCHEMA]);
-    // One slow batch occupies the writer, one more fills the queue.
-    let mut busy = env.command(SCRIBE);
-    busy.args(["exec", SLOW]);
-    let busy = env.spawn(busy);
-    env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
+    // A held session occupies the writer, one more write fills the queue.
+    let busy = env.hold_writer("busy");
     let mut queued = env.command(SCRIBE);
     queued.args(["exec", "INSERT INTO t(tag, i) VALUES ('q', 1)"]);
     let queued = env.spawn(queued);
@@ -141,7 +144,7 @@ fn overloaded() {
     assert_eq!(out.status.code(), Some(12), "{}", shown(&out));
     snapshot!("error_overloaded", shown(&out));
     // The others were not hurt.
-    assert!(env.wait(busy, Duration::from_secs(30)).status.success());
+    assert!(busy.release().status.success());
     assert!(env.wait(queued, Duration::from_secs(30)).status.success());
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'q'"), 1);
 }
@@ -149,11 +152,9 @@ fn overloaded() {
 #[test]
 fn shutting_down() {
     let mut env = Env::new();
-    env.start_arbiter(&["--batch-budget", "120s"]);
-    let mut busy = env.command(SCRIBE);
-    busy.args(["exec", SLOW]);
-    let busy = env.spawn(busy);
-    env.wait_status(|s| s["writing_for_ms"].as_u64() > Some(0));
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let busy = env.hold_writer("busy");
     let mut stop = env.command(SCRIBE);
     stop.arg("stop");
     let stop = env.spawn(stop);
@@ -161,8 +162,9 @@ fn shutting_down() {
     let out = env.scribe(&["--no-autostart", "exec", "SELECT 1"]);
     assert_eq!(out.status.code(), Some(13), "{}", shown(&out));
     snapshot!("error_shutting_down", shown(&out));
-    // The batch queued before the stop was still committed and answered.
-    assert!(env.wait(busy, Duration::from_secs(30)).status.success());
+    // The session open before the stop was still committed and answered.
+    let held = busy.release();
+    assert!(held.status.success(), "{}", shown(&held));
     let stopped = env.wait(stop, Duration::from_secs(30));
     assert!(stopped.status.success(), "{}", shown(&stopped));
     assert!(stdout(&stopped).contains("drained"), "{}", shown(&stopped));

@@ -19,7 +19,7 @@
 //! - `test-worker hello VERSION`: handshake with the given protocol
 //!   version; prints the outcome.
 //! - `test-worker claim-session WORKER LOGFILE`, `hold-session TAG
-//!   PAUSE_MS`: write sessions (see `sessions.rs`).
+//!   PAUSE_MS|stdin`: write sessions (see `sessions.rs`).
 
 mod sessions;
 
@@ -70,7 +70,8 @@ fn main() -> ExitCode {
         }
         Some("hold-session") => {
             let tag = args.get(1).cloned().unwrap_or_default();
-            let pause: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+            // A number of milliseconds, or `stdin`: until told.
+            let pause: Option<u64> = args.get(2).and_then(|s| s.parse().ok());
             rt.block_on(sessions::hold(&paths, &tag, pause))
         }
         Some("hello") => {

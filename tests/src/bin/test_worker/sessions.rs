@@ -97,10 +97,11 @@ pub async fn claim(paths: &Paths, worker: &str, log: &Path) -> ExitCode {
     }
 }
 
-/// `hold-session TAG PAUSE_MS`: begins a session, inserts `(TAG, 0)`,
-/// prints `holding`, waits PAUSE_MS, then inserts `(TAG, 1)` and commits;
-/// prints the outcome and exits with its category's code.
-pub async fn hold(paths: &Paths, tag: &str, pause_ms: u64) -> ExitCode {
+/// `hold-session TAG PAUSE_MS|stdin`: begins a session, inserts
+/// `(TAG, 0)`, prints `holding`, waits PAUSE_MS (or, with `stdin`, until a
+/// line or the end of stdin), then inserts `(TAG, 1)` and commits; prints
+/// the outcome and exits with its category's code.
+pub async fn hold(paths: &Paths, tag: &str, pause_ms: Option<u64>) -> ExitCode {
     let client = match Client::connect(paths, &Options::default()).await {
         Ok(c) => c,
         Err(e) => {
@@ -125,7 +126,16 @@ pub async fn hold(paths: &Paths, tag: &str, pause_ms: u64) -> ExitCode {
     }
     println!("holding");
     let _ = std::io::stdout().flush();
-    tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+    match pause_ms {
+        Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        None => {
+            let _ = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)
+            })
+            .await;
+        }
+    }
     let done = async {
         tx.exec(insert(1)).await?;
         tx.commit().await
