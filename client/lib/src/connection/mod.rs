@@ -20,6 +20,10 @@ use scribe_protocol::{
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
+mod tasks;
+
+use tasks::{first_frame, read_answers, write_requests};
+
 use crate::autostart;
 use crate::options::{Options, MAX_CALL_TIMEOUT};
 
@@ -340,105 +344,5 @@ fn unknown(why: &str) -> WriteError {
             "the connection to the arbiter was lost after the write was sent ({why}); it may \
              or may not have committed: only a retry with the same idempotency key is safe"
         ),
-    }
-}
-
-/// Reads until the first whole frame; returns its body.
-async fn first_frame(stream: &Socket, input: &mut FrameBuf) -> Result<Vec<u8>, String> {
-    loop {
-        if let Some((_, body)) = input.next_frame().map_err(|e| format!("{e:?}"))? {
-            return Ok(body.to_vec());
-        }
-        match stream.read_some(input).await {
-            Ok(0) => return Err("the arbiter closed the connection".into()),
-            Ok(_) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-/// Writes the gathered requests, all of them at once, until the
-/// connection is dropped. Callers whose request could not be written learn
-/// that it never left (a retry is safe).
-async fn write_requests(stream: Arc<Socket>, out: Arc<Out>, calls: Arc<Calls>) {
-    loop {
-        out.notify.notified().await;
-        // Let every caller that is ready in this turn add its request.
-        tokio::task::yield_now().await;
-        let taken = {
-            let mut o = out.lock();
-            if o.closed {
-                return;
-            }
-            Outgoing {
-                bytes: std::mem::take(&mut o.bytes),
-                ids: std::mem::take(&mut o.ids),
-                closed: false,
-            }
-        };
-        if taken.ids.is_empty() {
-            continue;
-        }
-        if let Err(e) = stream.write_all(&taken.bytes).await {
-            // Nothing whole reached the arbiter past the failure (a
-            // request cut in half is dropped by it unread).
-            let mut c = calls.lock();
-            for id in taken.ids {
-                if let Some(tx) = c.waiting.remove(&id) {
-                    let _ = tx.send(Err(format!("{NOT_SENT}{e}")));
-                }
-            }
-        }
-    }
-}
-
-/// Hands each answer to its caller until the connection ends; then every
-/// caller still waiting learns that it ended.
-async fn read_answers(stream: Arc<Socket>, mut input: FrameBuf, calls: Arc<Calls>) {
-    let why = loop {
-        loop {
-            match input.next_frame() {
-                Ok(Some((id, body))) => {
-                    let reply = frame::decode_reply(body);
-                    // Id 0 answers no request: the arbiter speaks to the
-                    // whole connection (it is closing it, and says why).
-                    if id == 0 {
-                        if let Ok(Err(e)) = &reply {
-                            tracing::debug!(error = %e, "the arbiter closes the connection");
-                        }
-                        continue;
-                    }
-                    let waiting = calls.lock().waiting.remove(&id);
-                    if let Some(tx) = waiting {
-                        let _ = tx.send(Ok(reply.unwrap_or_else(Err)));
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    end(
-                        &calls,
-                        format!("a frame of {} bytes is over the limit", e.0),
-                    );
-                    return;
-                }
-            }
-        }
-        match stream.read_some(&mut input).await {
-            Ok(0) => break "the arbiter closed the connection".to_owned(),
-            Ok(_) => {}
-            Err(e) => break e.to_string(),
-        }
-    };
-    end(&calls, why);
-}
-
-fn end(calls: &Calls, why: String) {
-    let waiting = {
-        let mut c = calls.lock();
-        c.ended = Some(why.clone());
-        std::mem::take(&mut c.waiting)
-    };
-    for (_, tx) in waiting {
-        let _ = tx.send(Err(why.clone()));
     }
 }
