@@ -54,6 +54,10 @@ pub struct Args {
     /// Longest a write session may last (default: the batch budget).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
     pub session_total: Option<Duration>,
+    /// Apply the migrations in this directory (`0001_init.sql`, …) at open,
+    /// before the sockets appear; if one fails, the arbiter does not start.
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
     /// Idempotency keys are kept at least this long…
     #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
     pub key_retention: Duration,
@@ -211,6 +215,7 @@ pub fn main_with(cli: Vec<String>) -> ExitCode {
         .session_total
         .unwrap_or(args.batch_budget)
         .max(Duration::from_millis(1));
+    config.migrations = args.migrations.clone();
     config.retention = crate::requests::Retention {
         window: args.key_retention,
         max_keys: args.max_keys,

@@ -108,6 +108,8 @@ pub struct Config {
     pub hello_timeout: Duration,
     /// Request limits (announced at hello).
     pub limits: scribe_protocol::limits::Limits,
+    /// The operator's migrations, applied at open before the sockets.
+    pub migrations: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -137,6 +139,7 @@ impl Config {
             idle_timeout: IDLE_TIMEOUT,
             hello_timeout: HELLO_TIMEOUT,
             limits: scribe_protocol::limits::Limits::default(),
+            migrations: None,
         }
     }
 }

@@ -61,6 +61,7 @@ pub fn run_until(
     lock.record(&paths.socket)?;
     let lock = Arc::new(lock);
     let (session, seq) = db::open_writer(&config)?;
+    let schema_version = open_migrations(&config, &session)?;
     let db_file = session.file.1;
     let wal_pages = session.wal_pages.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -76,7 +77,8 @@ pub fn run_until(
         let rpc = Listener::bind(&paths.socket, group.as_deref())?;
         Ok::<_, Error>(Listeners { rpc, http })
     })?;
-    let stats = Arc::new(Stats::new(seq));
+    let stats = Arc::new(Stats::new(seq.max(schema_version.1)));
+    stats.set_schema_version(schema_version.0);
     let (answers, answers_rx) = writer::Answers::runtime();
     let settings = writer::Settings {
         answers,
@@ -224,4 +226,44 @@ mod tests {
         assert!(!paths.socket.exists() && !paths.http_socket.exists());
         assert!(!lock::is_held(&paths).unwrap());
     }
+}
+
+/// Applies the operator's `--migrations`, before the sockets appear;
+/// returns the schema version and the seq of the last commit (0 when none
+/// ran).
+fn open_migrations(config: &Config, session: &crate::group::Session) -> Result<(u64, u64), Error> {
+    let Some(dir) = &config.migrations else {
+        let history = crate::migrations::history(session).map_err(|e| Error::Migrations {
+            dir: config.paths.db.clone(),
+            message: e.to_string(),
+        })?;
+        return Ok((history.last().map_or(0, |r| r.version), 0));
+    };
+    let failed = |message: String| Error::Migrations {
+        dir: dir.clone(),
+        message,
+    };
+    let list = scribe_protocol::migration::from_dir(dir).map_err(failed)?;
+    if list.is_empty() {
+        return Err(failed(
+            "the directory holds no migration (NNNN_name.sql)".into(),
+        ));
+    }
+    let report =
+        crate::migrations::apply(session, &list, |_| {}).map_err(|e| failed(e.to_string()))?;
+    if !report.applied.is_empty() && config.synchronous == crate::config::Synchronous::Full {
+        // The writer commits with synchronous=NORMAL: sync what the
+        // migrations wrote before anyone is told the schema is there.
+        std::fs::File::open(config.paths.wal())
+            .and_then(|f| f.sync_data())
+            .map_err(|e| Error::io("syncing the WAL after the migrations", e))?;
+    }
+    tracing::info!(
+        dir = %dir.display(),
+        before = report.before,
+        after = report.after,
+        applied = ?report.applied,
+        "migrations at open"
+    );
+    Ok((report.after, report.seq))
 }

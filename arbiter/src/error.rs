@@ -65,6 +65,15 @@ pub enum Error {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// The operator's migrations (`--migrations DIR`) could not be read
+    /// or applied; the arbiter does not start.
+    #[error("migrations from {dir}: {message}")]
+    Migrations {
+        /// The directory.
+        dir: PathBuf,
+        /// What went wrong (the file, the version, the statement).
+        message: String,
+    },
     /// The socket could not be bound.
     #[error("cannot bind socket {path}: {source}")]
     Bind {

@@ -241,7 +241,12 @@ impl Session {
         Ok(receipt)
     }
 
-    fn bump_seq(&self) -> Result<u64, WriteError> {
+    /// Bumps the commit sequence inside the open transaction.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error, or the sequence row missing.
+    pub fn bump_seq(&self) -> Result<u64, WriteError> {
         let seq: i64 = self
             .guard
             .trusted(|| {

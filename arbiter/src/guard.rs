@@ -145,6 +145,7 @@ fn rule_broken(ctx: &AuthContext<'_>) -> Option<String> {
         .database_name
         .is_some_and(|d| d.eq_ignore_ascii_case("temp"))
         && writes(&ctx.action)
+        && !schema_table_upkeep(&ctx.action)
     {
         return Some(TEMP_RULE.into());
     }
@@ -225,6 +226,23 @@ fn rule_broken(ctx: &AuthContext<'_>) -> Option<String> {
 }
 
 /// Whether an action changes something (in the schema it names).
+/// SQLite's own upkeep of the temp schema's table inside `ALTER TABLE`
+/// and `DROP` on main tables (it renames or drops what temp triggers say):
+/// a caller cannot write that table itself (`writable_schema` is refused),
+/// and with the temp schema closed it holds nothing.
+fn schema_table_upkeep(action: &AuthAction<'_>) -> bool {
+    let schema_table = |t: &str| {
+        t.eq_ignore_ascii_case("sqlite_temp_master") || t.eq_ignore_ascii_case("sqlite_master")
+    };
+    match action {
+        // Never an insert: that would be a new object in temp.
+        AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name } => {
+            schema_table(table_name)
+        }
+        _ => false,
+    }
+}
+
 fn writes(action: &AuthAction<'_>) -> bool {
     !matches!(
         action,

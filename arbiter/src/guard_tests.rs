@@ -219,8 +219,14 @@ fn allows_ordinary_work() {
          CREATE TRIGGER tu AFTER INSERT ON u BEGIN INSERT INTO t VALUES (new.a); END;
          INSERT INTO u(b) VALUES ('x');
          ALTER TABLE u ADD COLUMN c;
+         ALTER TABLE u RENAME COLUMN c TO d;
+         ALTER TABLE u DROP COLUMN d;
+         ALTER TABLE u RENAME TO u2;
+         ALTER TABLE u2 RENAME TO u;
          PRAGMA user_version = 3;
          DROP VIEW v;
+         CREATE TABLE w(x);
+         DROP TABLE w;
          SELECT * FROM _scribe_meta;
          SELECT * FROM temp.sqlite_master;",
     )

@@ -17,6 +17,7 @@
 //! - [`writer`]: the writer thread, its bounded queue, and the syncer.
 //! - [`group`]: one group commit: a transaction, a savepoint per batch.
 //! - [`requests`]: idempotency keys and their retention.
+//! - [`migrations`]: the program's schema migrations, applied once each.
 //! - [`checkpoint`]: PASSIVE checkpoints off the writer's thread.
 //! - [`budget`]: the per-batch time budget (progress handler).
 //! - [`stats`]: counters behind `status`.
@@ -46,6 +47,7 @@ pub mod group;
 pub mod guard;
 pub mod http;
 pub mod inflight;
+pub mod migrations;
 pub mod peers;
 pub mod requests;
 pub mod rpc;

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::guard::RESERVED_PREFIX;
 
 /// The schema this release writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Version 1: the counters, and the idempotency keys in insertion order
 /// (the rowid), so pruning deletes from the front of one b-tree.
@@ -32,6 +32,15 @@ CREATE TABLE IF NOT EXISTS main._scribe_requests(
     seq INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     receipt BLOB NOT NULL);
+";
+
+/// Version 1 to 2: the record of the program's schema migrations.
+const V1_TO_V2: &str = "
+CREATE TABLE IF NOT EXISTS main._scribe_migrations(
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at INTEGER NOT NULL);
 ";
 
 /// Version 0 (scribe 0.1.0) to 1: the key table gains a rowid in
@@ -122,7 +131,7 @@ fn upgrade(conn: &Connection) -> Result<Option<i64>, Failed> {
     let mut at = match found {
         None => {
             step(conn, 0, CREATE_V1)?;
-            VERSION
+            1
         }
         Some(v) if v > VERSION => return Err(Failed::Newer(v)),
         Some(v) => v,
@@ -130,6 +139,7 @@ fn upgrade(conn: &Connection) -> Result<Option<i64>, Failed> {
     while at < VERSION {
         let sql = match at {
             0 => V0_TO_V1,
+            1 => V1_TO_V2,
             _ => unreachable!("every version below VERSION has a step"),
         };
         step(conn, at, sql)?;
@@ -183,6 +193,10 @@ pub struct Own {
     pub prune_before: String,
     /// How many keys are recorded.
     pub count_requests: String,
+    /// The applied migrations, in version order.
+    pub migrations: String,
+    /// Records one applied migration.
+    pub record_migration: String,
 }
 
 impl Own {
@@ -210,6 +224,12 @@ impl Own {
             prune_before: m("DELETE FROM main._scribe_requests WHERE id IN \
                  (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1"),
             count_requests: m("SELECT count(*) FROM main._scribe_requests"),
+            migrations: m("SELECT version, name, checksum, applied_at \
+                 FROM main._scribe_migrations ORDER BY version"),
+            record_migration: m(
+                "INSERT INTO main._scribe_migrations(version, name, checksum, \
+                 applied_at) VALUES (?1, ?2, ?3, ?4)",
+            ),
         }
     }
 

@@ -111,6 +111,7 @@ impl Shared {
             syncs: self.stats.syncs().0,
             sync_mean_us: self.stats.syncs().1,
             session: self.stats.open_session(),
+            schema_version: self.stats.schema_version(),
         }
     }
 

@@ -32,6 +32,8 @@ pub struct Stats {
     sync_us: AtomicU64,
     /// The write session being served, and when it began.
     session: Mutex<Option<(scribe_protocol::SessionInfo, std::time::Instant)>>,
+    /// The program's schema version (its last applied migration).
+    schema_version: AtomicU64,
 }
 
 /// A consistent-enough copy of the counters.
@@ -78,6 +80,7 @@ impl Stats {
             base: std::sync::OnceLock::new(),
             recent_us: Mutex::new(VecDeque::with_capacity(RECENT)),
             last_error: Mutex::new(None),
+            schema_version: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             sync_us: AtomicU64::new(0),
             session: Mutex::new(None),
@@ -90,6 +93,17 @@ impl Stats {
     }
 
     /// Records one commit of `ok` good and `failed` rolled-back batches.
+    /// The program's schema version is now `v`.
+    pub fn set_schema_version(&self, v: u64) {
+        self.schema_version.store(v, Relaxed);
+    }
+
+    /// The program's schema version.
+    pub fn schema_version(&self) -> u64 {
+        self.schema_version.load(Relaxed)
+    }
+
+    /// A commit of `ok` batches (and `failed` rolled back alone) as `seq`.
     pub fn commit(&self, seq: u64, ok: u64, failed: u64, took: Duration) {
         self.seq.store(seq, Relaxed);
         self.seq_tx.send_replace(seq);

@@ -25,6 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::batch::{Batch, Statement};
 use crate::limits::{Limits, MAX_FRAME_LEN};
+use crate::migration::{MigrateReport, Migration};
 use crate::receipt::StatementResult;
 use crate::receipt::{Hello, Receipt, StopReport, StopRequest};
 use crate::session::{Began, BeginRequest};
@@ -120,6 +121,9 @@ pub enum Request {
         /// The session.
         session: u64,
     },
+    /// Bring the schema up to the last of these migrations; answered once
+    /// the database is there (or why it cannot be).
+    Migrate(Vec<Migration>),
 }
 
 impl Request {
@@ -134,6 +138,7 @@ impl Request {
             Request::Exec { .. } => "exec",
             Request::Commit { .. } => "commit",
             Request::Rollback { .. } => "rollback",
+            Request::Migrate(_) => "migrate",
         }
     }
 }
@@ -155,6 +160,8 @@ pub enum Answer {
     Executed(StatementResult),
     /// To `Rollback`.
     RolledBack,
+    /// To `Migrate`.
+    Migrated(MigrateReport),
 }
 
 /// A reply: an answer or a categorized error.

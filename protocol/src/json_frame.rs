@@ -12,6 +12,7 @@
 //! | `{"exec":{"session":N,"statement":{"sql":..,"params":..}}}` | the statement's result |
 //! | `{"commit":{"session":N,"key":null}}` | the receipt |
 //! | `{"rollback":{"session":N}}` | `{}` |
+//! | `{"migrate":{"migrations":[{"version","name","sql","foreign_keys_off"}]}}` | `{"before","after","applied","newer","seq"}` |
 //!
 //! Every answer is `{"ok": ..}` or `{"error": {"category", "message", ..}}`
 //! (the HTTP error body).
@@ -107,6 +108,15 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
             let r: R = serde_json::from_str(raw).map_err(|_| parse("rollback"))?;
             Ok(Request::Rollback { session: r.session })
         }
+        "migrate" => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct M {
+                migrations: Vec<crate::Migration>,
+            }
+            let m: M = serde_json::from_str(raw).map_err(|e| bad(format!("malformed migrate request: {e}")))?;
+            Ok(Request::Migrate(m.migrations))
+        }
         "stop" => {
             #[derive(serde::Deserialize, Default)]
             struct S {
@@ -122,7 +132,7 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
             }))
         }
         other => Err(bad(format!(
-            "unknown request {}: hello, write, status, stop, begin, exec, commit or rollback",
+            "unknown request {}: hello, write, status, stop, begin, exec, commit, rollback or migrate",
             json_body::quote(other)
         ))),
     }
@@ -147,6 +157,7 @@ pub fn reply(reply: &Reply) -> Json {
         }}),
         Ok(Answer::Executed(r)) => json!({ "ok": json::statement_result(r) }),
         Ok(Answer::RolledBack) => json!({ "ok": {} }),
+        Ok(Answer::Migrated(m)) => json!({ "ok": m }),
         Err(e) => json!({ "error": json::error(e) }),
     }
 }

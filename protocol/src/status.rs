@@ -65,4 +65,7 @@ pub struct Status {
     pub sync_mean_us: u64,
     /// The write session the writer serves now, if one is open.
     pub session: Option<crate::session::SessionInfo>,
+    /// The program's schema version: its last applied migration (0: none).
+    #[serde(default)]
+    pub schema_version: u64,
 }

@@ -14,6 +14,7 @@ mod harness;
 mod http;
 mod http_sessions;
 mod lifecycle;
+mod migrations;
 mod sessions;
 mod shell;
 mod snapshots;

@@ -43,10 +43,12 @@ fn a_database_from_0_1_0_opens_and_keeps_its_rows_seq_and_keys() {
     let r: serde_json::Value = serde_json::from_str(&next).unwrap();
     assert_eq!(r["seq"], 5);
     assert_eq!(env.count("SELECT count(*) FROM notes"), 4);
+    // Upgraded through every step to this release's version.
     assert_eq!(
         env.count("SELECT value FROM _scribe_meta WHERE key = 'schema'"),
-        1
+        scribe_arbiter::schema::VERSION
     );
+    assert_eq!(env.count("SELECT count(*) FROM _scribe_migrations"), 0);
     assert_eq!(env.count("SELECT count(*) FROM _scribe_requests"), 2);
     assert_eq!(
         env.count("PRAGMA user_version"),

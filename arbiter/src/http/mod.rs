@@ -8,8 +8,8 @@
 //! `--hello-timeout`, and then its body within as long again; a
 //! connection over a cap is answered `429` naming the cap, then closed.
 
+mod ops;
 mod routes;
-mod sessions;
 
 use std::sync::Arc;
 use std::time::Duration;

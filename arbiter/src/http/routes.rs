@@ -9,6 +9,7 @@
 //! | `POST /v1/exec` | `{"session":N,"statement":{"sql":..,"params":..}}` | `{"columns","rows","rows_affected","last_insert_rowid"}` |
 //! | `POST /v1/commit` | `{"session":N,"key":".."}` (key optional) | the receipt |
 //! | `POST /v1/rollback` | `{"session":N}` | `{}` |
+//! | `POST /v1/migrate` | `{"migrations":[{"version","name","sql","foreign_keys_off"}]}` | `{"before","after","applied","newer","seq"}` |
 //!
 //! A session belongs to the keep-alive connection that began it.
 //!
@@ -47,8 +48,8 @@ pub fn router(shared: Arc<Shared>, peer: (i32, u32)) -> Router {
         .route("/v1/wait", post(wait))
         .with_state(shared.clone());
     let sessions = Router::new()
-        .route("/v1/{op}", post(super::sessions::operation))
-        .with_state(super::sessions::Connection::new(shared, peer));
+        .route("/v1/{op}", post(super::ops::operation))
+        .with_state(super::ops::Connection::new(shared, peer));
     stateless.merge(sessions)
 }
 

@@ -134,6 +134,10 @@ impl Requests {
                 let r = self.sessions.commit(session, key, self.to(id));
                 self.later_or(r)
             }
+            Request::Migrate(list) => {
+                let r = self.shared.writer.migrate(list, self.to(id));
+                self.later_or(r)
+            }
             Request::Rollback { session } => {
                 let r = self.sessions.rollback(session, self.to(id));
                 self.later_or(r)

@@ -21,6 +21,7 @@
 //!   the writer, and the writer serving one.
 
 mod link;
+mod migrate;
 mod queue;
 mod reply;
 mod run;
@@ -66,6 +67,8 @@ pub(crate) enum Item {
     /// A commit asked again by key on a connection that no longer has
     /// the session.
     Replay(String, ReplyTo),
+    /// Schema migrations: served alone, like a session.
+    Migrate(Vec<scribe_protocol::Migration>, ReplyTo),
 }
 
 impl Item {
@@ -77,7 +80,7 @@ impl Item {
                 let _ = link.end("the arbiter is shutting down".into());
                 to
             }
-            Item::Replay(_, to) => to,
+            Item::Replay(_, to) | Item::Migrate(_, to) => to,
         };
         to.send(Err(WriteError::ShuttingDown));
     }
@@ -179,6 +182,21 @@ impl WriterHandle {
     pub fn replay(&self, key: String, to: ReplyTo) -> Result<(), WriteError> {
         self.admit()?;
         self.stage.push(Item::Replay(key, to));
+        Ok(())
+    }
+
+    /// Queues schema migrations.
+    ///
+    /// # Errors
+    ///
+    /// As [`WriterHandle::enqueue`].
+    pub fn migrate(
+        &self,
+        list: Vec<scribe_protocol::Migration>,
+        to: ReplyTo,
+    ) -> Result<(), WriteError> {
+        self.admit()?;
+        self.stage.push(Item::Migrate(list, to));
         Ok(())
     }
 

@@ -117,6 +117,7 @@ impl Writer {
                 match item {
                     Item::Begin(link, to) => self.run_session(&link, to),
                     Item::Replay(key, to) => self.replay_commit(&key, to),
+                    Item::Migrate(list, to) => self.migrate(&list, to),
                     Item::Write(_) => {}
                 }
             }

@@ -13,6 +13,7 @@
 //! - this file: the flags, the subcommands, `main`, [`Failure`].
 //! - `exec`: `scribe exec`, one batch through the arbiter.
 //! - `query`: `scribe query`, a read on the file.
+//! - `migrate`: `scribe migrate`, schema migrations and their history.
 //! - `status`: `scribe status`.
 //! - `lifecycle`: `start`, `stop`, `restart`, and liveness by the lock.
 //! - `params`: how a `--param` value's type is chosen.
@@ -29,6 +30,7 @@ macro_rules! outln {
 
 mod exec;
 mod lifecycle;
+mod migrate;
 mod params;
 mod query;
 mod render;
@@ -79,6 +81,9 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Read: run a query directly on the database file.
     Query(query::QueryArgs),
+    /// Apply schema migrations (files NNNN_name.sql) through the arbiter,
+    /// or show which are applied (--status).
+    Migrate(migrate::MigrateArgs),
     /// An interactive SQL shell (reads from stdin when it is not a terminal).
     Shell(shell::ShellArgs),
     /// Show the running arbiter's counters.
@@ -209,6 +214,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Query(args) => query::run(&ctx, args),
         Command::Shell(args) => shell::run(&ctx, &args),
+        Command::Migrate(args) => migrate::run(&ctx, &args),
         Command::Status => status::run(&ctx),
         Command::Start => lifecycle::start(&ctx),
         Command::Stop(args) => lifecycle::stop(&ctx, &args),

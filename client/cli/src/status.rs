@@ -103,6 +103,7 @@ pub fn table(s: &Status) -> Table {
             },
         ),
         ("session", session(s)),
+        ("schema version", s.schema_version.to_string()),
         (
             "settings",
             if s.settings.is_empty() {

@@ -56,6 +56,19 @@ impl Client {
         self.rt.block_on(self.inner.write(batch))
     }
 
+    /// Brings the schema up to the last of `list` (see
+    /// [`crate::Client::migrate`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Client::migrate`].
+    pub fn migrate(
+        &self,
+        list: Vec<scribe_protocol::Migration>,
+    ) -> Result<scribe_protocol::MigrateReport, WriteError> {
+        self.rt.block_on(self.inner.migrate(list))
+    }
+
     /// The arbiter's status.
     ///
     /// # Errors

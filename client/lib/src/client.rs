@@ -174,6 +174,11 @@ impl Client {
         }
     }
 
+    /// The database's paths.
+    pub fn paths(&self) -> &Paths {
+        &self.inner.paths
+    }
+
     /// The options this client runs with.
     pub fn options(&self) -> &Options {
         &self.inner.options
@@ -199,7 +204,7 @@ impl Client {
     }
 
     /// Forgets the connection of `generation` (if it is still the live one).
-    async fn drop_connection(&self, generation: u64) {
+    pub(crate) async fn drop_connection(&self, generation: u64) {
         let mut guard = self.inner.conn.lock().await;
         if guard.0 == generation {
             guard.1 = None;

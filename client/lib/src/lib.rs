@@ -19,6 +19,8 @@
 //! - [`transaction`]: write sessions: [`Transaction`], and
 //!   [`Client::transaction`] that runs a closure in one, again as a whole
 //!   when it ends before its commit.
+//! - [`migrate`]: [`Client::migrate`]: schema migrations, applied once
+//!   each however many processes ask.
 //! - [`blocking`]: the same for programs without an async runtime.
 //!
 //! The client's error is the wire error ([`scribe_protocol::WriteError`]):
@@ -30,6 +32,7 @@ pub mod autostart;
 pub mod blocking;
 pub mod client;
 pub mod connection;
+pub mod migrate;
 pub mod options;
 pub mod retry;
 pub mod script;

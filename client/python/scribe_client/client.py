@@ -208,11 +208,15 @@ class Scribe:
         return _decode_receipt(self._write(body))
 
     def _write(self, body: bytes) -> Dict[str, Any]:
+        return self._call_retrying("POST", "/v1/write", body, self.call_timeout)
+
+    def _call_retrying(self, method: str, path: str, body: bytes, timeout: float) -> Dict[str, Any]:
+        """A call that is safe to repeat, retried on retryable failures."""
         deadline = time.monotonic() + self.retry_for
         step = _FIRST_PAUSE
         while True:
             try:
-                return self._call("POST", "/v1/write", body, self.call_timeout, autostart=True)
+                return self._call(method, path, body, timeout, autostart=True)
             except ScribeError as e:
                 if e.category not in RETRYABLE or getattr(e, "_final", False):
                     raise
@@ -252,6 +256,20 @@ class Scribe:
         from .transaction import run
 
         return run(self, fn, idle, total)
+
+    def migrate(self, migrations: Any) -> Dict[str, Any]:
+        """Brings the schema up to the last of ``migrations``: a directory
+        of ``NNNN_name.sql`` files, or a list of ``(version, name, sql)``
+        tuples or ``{"version", "name", "sql", "foreign_keys_off"}`` dicts
+        (versions 1, 2, 3... with no gap). Any number of processes may
+        call it at once with the same list: each step runs once. Returns
+        ``{"before", "after", "applied", "newer", "seq"}``; ``newer`` says
+        the database is past this list (a newer program migrated it)."""
+        from .migrations import as_list
+
+        body = json.dumps({"migrations": as_list(migrations)}, ensure_ascii=False).encode("utf-8")
+        # A migration may take a while, and wait behind others'.
+        return self._call_retrying("POST", "/v1/migrate", body, self.call_timeout + 300.0)
 
     # ------------------------------------------------------------- reads
 

@@ -20,7 +20,10 @@
 //!   version; prints the outcome.
 //! - `test-worker claim-session WORKER LOGFILE`, `hold-session TAG
 //!   PAUSE_MS|stdin`: write sessions (see `sessions.rs`).
+//! - `test-worker migrate DIR TAG`: migrations, then a write (see
+//!   `migrate.rs`).
 
+mod migrate;
 mod sessions;
 
 use std::path::Path;
@@ -61,6 +64,11 @@ fn main() -> ExitCode {
             let log = args.get(2).cloned().unwrap_or_default();
             let stop = args.get(3).cloned().unwrap_or_default();
             rt.block_on(torture(&paths, &tag, Path::new(&log), Path::new(&stop)))
+        }
+        Some("migrate") => {
+            let dir = args.get(1).cloned().unwrap_or_default();
+            let tag = args.get(2).cloned().unwrap_or_default();
+            rt.block_on(migrate::migrate_and_write(&paths, Path::new(&dir), &tag))
         }
         Some("read") => read(&paths, Path::new(args.get(1).map_or("", String::as_str))),
         Some("claim-session") => {

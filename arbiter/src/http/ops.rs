@@ -1,8 +1,9 @@
-//! Write sessions over HTTP: `POST /v1/begin`, `/v1/exec`, `/v1/commit`
-//! and `/v1/rollback`, with the bodies of the socket protocol's JSON
-//! codec. A session belongs to the HTTP connection (keep-alive) that
-//! began it, as on the socket: when that connection closes, its session
-//! is rolled back at once rather than when its lease runs out.
+//! The socket protocol's operations over HTTP, with the bodies of its JSON
+//! codec: the write sessions (`POST /v1/begin`, `/v1/exec`, `/v1/commit`,
+//! `/v1/rollback`) and `POST /v1/migrate`. A session belongs to the HTTP
+//! connection (keep-alive) that began it, as on the socket: when that
+//! connection closes, its session is rolled back at once rather than when
+//! its lease runs out.
 
 use std::sync::{Arc, Mutex};
 
@@ -35,7 +36,7 @@ impl Connection {
     }
 }
 
-/// `POST /v1/{op}` for the four session operations.
+/// `POST /v1/{op}` for the session operations and `migrate`.
 pub async fn operation(
     State(conn): State<Connection>,
     Path(op): Path<String>,
@@ -70,8 +71,9 @@ pub async fn operation(
             Op::Exec { session, statement } => sessions.exec(session, statement, to),
             Op::Commit { session, key } => sessions.commit(session, key, to),
             Op::Rollback { session } => sessions.rollback(session, to),
+            Op::Migrate(list) => shared.writer.migrate(list, to),
             _ => Err(WriteError::Protocol {
-                message: format!("POST /v1/{op} is not a session operation"),
+                message: format!("POST /v1/{op} is not an operation of this socket"),
             }),
         }
     };

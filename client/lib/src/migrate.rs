@@ -1,0 +1,77 @@
+//! Schema migrations from the program: [`Client::migrate`]. Any number of
+//! processes may call it at once with the same list: the arbiter applies
+//! each missing step once and tells the others the database is there.
+
+use std::time::Instant;
+
+use scribe_protocol::frame::{Answer, Request};
+use scribe_protocol::migration::BUDGET;
+use scribe_protocol::{MigrateReport, Migration, WriteError};
+
+use crate::client::Client;
+use crate::connection::Connection;
+use crate::retry::{self, Backoff, Verdict};
+
+impl Connection {
+    /// Asks the arbiter to bring the schema up to the last of `list`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::migrate`], without the retries.
+    pub async fn migrate(&self, list: Vec<Migration>) -> Result<MigrateReport, WriteError> {
+        // It may wait behind other callers' migrations, each as long as
+        // the migration budget.
+        let timeout = self.options().call_timeout + BUDGET;
+        match self.call(&Request::Migrate(list), timeout).await? {
+            Answer::Migrated(r) => Ok(r),
+            other => Err(WriteError::Protocol {
+                message: format!("the arbiter answered migrate with {other:?}"),
+            }),
+        }
+    }
+}
+
+impl Client {
+    /// Brings the schema up to the last of `list` (versions 1, 2, 3… with
+    /// no gap; see [`scribe_protocol::migration::from_dir`] for files).
+    /// The report says what this call applied, where the database was and
+    /// is, and whether it is newer than `list` (an older program may go
+    /// on). Asking again is always safe: applied steps are recorded, so a
+    /// lost answer is retried like a write, until `retry_for` passes.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` when an applied migration's text changed (nothing is
+    /// applied); `Refused` for a gap; the failing migration's `Sql` error
+    /// naming its version and statement (it is rolled back whole).
+    pub async fn migrate(&self, list: Vec<Migration>) -> Result<MigrateReport, WriteError> {
+        scribe_protocol::migration::check_list(&list)?;
+        let deadline = Instant::now() + self.options().retry_for;
+        let mut backoff = Backoff::default();
+        loop {
+            let (generation, outcome) = match self.connection().await {
+                Ok((g, c)) => (g, c.migrate(list.clone()).await),
+                Err(e) => (u64::MAX, Err(e)),
+            };
+            let error = match outcome {
+                Ok(report) => return Ok(report),
+                Err(e) => e,
+            };
+            let Verdict::Retry {
+                reconnect,
+                at_least,
+            } = retry::verdict(&error, self.paths())
+            else {
+                return Err(error);
+            };
+            let pause = backoff.pause(at_least);
+            if Instant::now() + pause >= deadline {
+                return Err(error);
+            }
+            if reconnect {
+                self.drop_connection(generation).await;
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+"""Schema migrations from Python: each step once, however many ask."""
+
+import os
+import subprocess
+import sys
+
+import support
+from scribe_client import Conflict
+from support import ArbiterTest
+
+STEPS = [
+    (1, "init", "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);"),
+    (2, "add_done", "ALTER TABLE notes ADD COLUMN done INTEGER NOT NULL DEFAULT 0;"),
+]
+
+SCRIPT = """
+import sys
+sys.path.insert(0, %r)
+from scribe_client import Scribe
+db = Scribe(sys.argv[1], scribe_bin=%r)
+db.migrate(%r)
+db.write("INSERT INTO notes(body) VALUES (?)", [sys.argv[2]])
+"""
+
+
+class MigrateTest(ArbiterTest):
+    def test_a_list_applies_once_and_a_changed_step_is_refused(self):
+        s = self.client()
+        first = s.migrate(STEPS)
+        self.assertEqual((first["before"], first["after"], first["applied"]), (0, 2, [1, 2]))
+        again = s.migrate(STEPS)
+        self.assertEqual((again["after"], again["applied"], again["newer"]), (2, [], False))
+        older = s.migrate(STEPS[:1])
+        self.assertTrue(older["newer"])
+        with self.assertRaises(Conflict):
+            s.migrate([(1, "init", "CREATE TABLE notes(id);"), STEPS[1]])
+        self.assertEqual(s.status()["schema_version"], 2)
+
+    def test_eight_processes_at_startup(self):
+        d = os.path.join(self.dir, "migrations")
+        os.mkdir(d)
+        for version, name, sql in STEPS:
+            with open(os.path.join(d, "%04d_%s.sql" % (version, name)), "w") as f:
+                f.write(sql)
+        code = SCRIPT % (support.PACKAGE_DIR, support.SCRIBE, d)
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, self.db, "p%d" % n], stderr=subprocess.PIPE, text=True)
+            for n in range(8)
+        ]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+        s = self.client()
+        self.assertEqual(s.query("SELECT count(*) AS n FROM notes"), [{"n": 8}])
+        self.assertEqual(s.query("SELECT count(*) AS n FROM _scribe_migrations"), [{"n": 2}])

@@ -1,0 +1,279 @@
+//! Schema migrations owned by the arbiter: any number of processes may
+//! ask; each step runs once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::harness::{stderr, stdout, Env, WORKER};
+
+/// Writes migration files into a fresh directory of the test's.
+fn dir(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let d = env.dir.path().join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    for (file, sql) in files {
+        std::fs::write(d.join(file), sql).unwrap();
+    }
+    d
+}
+
+const THREE: [(&str, &str); 3] = [
+    (
+        "0001_init.sql",
+        "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+    ),
+    (
+        "0002_add_done.sql",
+        "ALTER TABLE notes ADD COLUMN done INTEGER NOT NULL DEFAULT 0;",
+    ),
+    (
+        "0003_backfill.sql",
+        "UPDATE notes SET done = 1 WHERE body LIKE 'old%';\n\
+         INSERT INTO notes(body, done) VALUES ('old seed', 0);",
+    ),
+];
+
+fn migrate(env: &Env, d: &Path) -> std::process::Output {
+    env.scribe(&["migrate", d.to_str().unwrap()])
+}
+
+fn applied(env: &Env) -> i64 {
+    env.count("SELECT count(*) FROM _scribe_migrations")
+}
+
+#[test]
+fn sixteen_processes_migrate_at_once_and_each_step_runs_once() {
+    let mut env = Env::new();
+    let d = dir(&env, "m", &THREE);
+    // No arbiter yet: the sixteen race to auto-start it, then to migrate.
+    let workers: Vec<usize> = (0..16)
+        .map(|n| {
+            let mut c = env.command(WORKER);
+            c.args(["migrate", d.to_str().unwrap(), &format!("p{n}")]);
+            env.spawn(c)
+        })
+        .collect();
+    let mut applied_by_calls = Vec::new();
+    for w in workers {
+        let out = env.wait(w, Duration::from_secs(120));
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        let report: serde_json::Value =
+            serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+        assert_eq!(report["after"], 3, "{report}");
+        applied_by_calls.extend(
+            report["applied"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap()),
+        );
+    }
+    applied_by_calls.sort_unstable();
+    assert_eq!(applied_by_calls, [1, 2, 3], "each step applied by one call");
+    assert_eq!(applied(&env), 3);
+    assert_eq!(
+        env.count("SELECT count(*) FROM notes WHERE body LIKE 'p%'"),
+        16
+    );
+    // The backfill ran once: one seed row, every write has the column.
+    assert_eq!(
+        env.count("SELECT count(*) FROM notes WHERE body = 'old seed'"),
+        1
+    );
+    assert_eq!(env.count("SELECT count(*) FROM notes WHERE done = 0"), 17);
+}
+
+#[test]
+fn a_changed_migration_is_refused_and_nothing_is_applied() {
+    let env = Env::new();
+    let d = dir(&env, "m", &THREE[..2]);
+    assert!(migrate(&env, &d).status.success());
+    std::fs::write(d.join("0001_init.sql"), "CREATE TABLE notes(id, body);").unwrap();
+    std::fs::write(d.join("0003_more.sql"), "CREATE TABLE more(x);").unwrap();
+    let out = migrate(&env, &d);
+    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("migration 1 (init) differs"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(applied(&env), 2);
+    assert_eq!(
+        env.count("SELECT count(*) FROM sqlite_master WHERE name = 'more'"),
+        0
+    );
+}
+
+#[test]
+fn a_failing_migration_is_rolled_back_whole_and_names_itself() {
+    let env = Env::new();
+    let d = dir(
+        &env,
+        "m",
+        &[
+            THREE[0],
+            (
+                "0002_broken.sql",
+                "CREATE TABLE half(x);\nINSERT INTO half VALUES (1);\nINSERT INTO nope VALUES (1);",
+            ),
+        ],
+    );
+    let out = migrate(&env, &d);
+    assert_eq!(out.status.code(), Some(15), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("statement 2"), "{said}");
+    assert!(
+        said.contains("migration 2 (broken) was rolled back whole"),
+        "{said}"
+    );
+    assert!(said.contains("no such table: nope"), "{said}");
+    assert_eq!(applied(&env), 1, "migration 1 stays, 2 is not recorded");
+    assert_eq!(
+        env.count("SELECT count(*) FROM sqlite_master WHERE name = 'half'"),
+        0
+    );
+    // A gap is refused before anything runs.
+    let gap = dir(&env, "gap", &[THREE[0], ("0003_skip.sql", "SELECT 1;")]);
+    let out = migrate(&env, &gap);
+    assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
+    assert!(stderr(&out).contains("without a gap"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_arbiter_whose_migrations_fail_does_not_start_and_the_caller_is_told_why() {
+    let env = Env::new();
+    let d = dir(
+        &env,
+        "m",
+        &[("0001_bad.sql", "CREATE TABLE t(x);\nSELEC 1;")],
+    );
+    // Through the database's settings file, as an operator would.
+    std::fs::write(
+        env.paths().config,
+        format!("migrations = {}\n", d.display()),
+    )
+    .unwrap();
+    let out = env.scribe(&["exec", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("migration 1 (bad)"), "{said}");
+    assert!(said.contains("syntax error"), "{said}");
+    assert!(env.arbiter_pid().is_none(), "no arbiter runs");
+    // Fixed, it starts and applies it before anyone writes.
+    std::fs::write(d.join("0001_bad.sql"), "CREATE TABLE t(x);").unwrap();
+    env.scribe_ok(&["exec", "INSERT INTO t VALUES (1)"]);
+    assert_eq!(applied(&env), 1);
+    let status: serde_json::Value =
+        serde_json::from_str(&env.scribe_ok(&["--json", "status"])).unwrap();
+    assert_eq!(status["schema_version"], 1);
+}
+
+#[test]
+fn an_older_caller_against_a_newer_database_goes_on_and_is_told() {
+    let env = Env::new();
+    let d = dir(&env, "m", &THREE);
+    assert!(migrate(&env, &d).status.success());
+    let older = dir(&env, "old", &THREE[..2]);
+    let out = migrate(&env, &older);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("at version 3, newer than these migrations (up to 2)"),
+        "{}",
+        stdout(&out)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.scribe_ok(&["--json", "migrate", older.to_str().unwrap()]))
+            .unwrap();
+    assert_eq!(json["newer"], true);
+    assert_eq!(applied(&env), 3);
+}
+
+#[test]
+fn a_table_rebuild_runs_with_foreign_keys_off_and_checked_then_on_again() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--pragma", "foreign_keys=on"]);
+    let d = dir(
+        &env,
+        "m",
+        &[
+            (
+                "0001_init.sql",
+                "CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT);\n\
+                 CREATE TABLE child(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id));\n\
+                 INSERT INTO parent VALUES (1, 'a'), (2, 'b');\n\
+                 INSERT INTO child VALUES (10, 1), (20, 2);",
+            ),
+            // SQLite's twelve-step rebuild: parent gains a NOT NULL name.
+            (
+                "0002_rebuild_parent.sql",
+                "-- scribe: foreign_keys=off\n\
+                 CREATE TABLE parent_new(id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '');\n\
+                 INSERT INTO parent_new SELECT id, coalesce(name, '') FROM parent;\n\
+                 DROP TABLE parent;\n\
+                 ALTER TABLE parent_new RENAME TO parent;",
+            ),
+        ],
+    );
+    let out = migrate(&env, &d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        env.count("SELECT count(*) FROM child JOIN parent ON parent.id = child.parent"),
+        2
+    );
+    // Foreign keys are enforced again.
+    let bad = env.scribe(&["exec", "INSERT INTO child VALUES (30, 99)"]);
+    assert_eq!(bad.status.code(), Some(15), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("FOREIGN KEY"), "{}", stderr(&bad));
+    // A rebuild that leaves a dangling row is caught before its commit.
+    std::fs::write(
+        d.join("0003_dangle.sql"),
+        "-- scribe: foreign_keys=off\nDELETE FROM parent WHERE id = 2;",
+    )
+    .unwrap();
+    let out = migrate(&env, &d);
+    assert_eq!(out.status.code(), Some(15), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("foreign_key_check"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.count("SELECT count(*) FROM parent"), 2, "rolled back");
+    assert_eq!(applied(&env), 2);
+    let still = env.scribe(&["exec", "INSERT INTO child VALUES (31, 98)"]);
+    assert_eq!(
+        still.status.code(),
+        Some(15),
+        "foreign keys on after a failed step"
+    );
+}
+
+#[test]
+fn migrate_and_its_status_as_people_see_them() {
+    let env = Env::new();
+    let d = dir(&env, "m", &THREE[..2]);
+    let mut shown = String::new();
+    let mut step = |label: &str, args: &[&str]| {
+        let out = env.scribe(args);
+        shown.push_str(&format!(
+            "$ scribe {label}\nexit {:?}\n{}{}\n",
+            out.status.code(),
+            stdout(&out),
+            stderr(&out)
+        ));
+    };
+    let path = d.to_str().unwrap().to_owned();
+    step("migrate --status", &["migrate", "--status"]);
+    step("migrate DIR", &["migrate", &path]);
+    step("migrate DIR (again)", &["migrate", &path]);
+    std::fs::write(d.join(THREE[2].0), THREE[2].1).unwrap();
+    step("migrate --status DIR", &["migrate", "--status", &path]);
+    step("migrate DIR", &["migrate", &path]);
+    step("migrate --status", &["migrate", "--status"]);
+    insta::with_settings!({
+        filters => vec![
+            (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
+            (r"/tmp/sc[A-Za-z0-9]+", "[DIR]"),
+        ],
+    }, {
+        insta::assert_snapshot!("migrate_for_people", shown);
+    });
+}
