@@ -195,39 +195,6 @@ fn holder_pid(path: &std::path::Path) -> Option<u32> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn serves_until_its_shutdown_future_then_leaves_nothing_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = scribe_protocol::Paths::for_db(&dir.path().join("d.db"), None).unwrap();
-        let config = Config::new(paths.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let arbiter = std::thread::spawn(move || {
-            run_until(config, async move {
-                let _ = rx.await;
-                StopReason::Signal("test")
-            })
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&paths.socket).is_err() {
-            assert!(Instant::now() < deadline, "never ready");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(paths.http_socket.exists(), "HTTP is bound before RPC");
-        assert!(lock::is_held(&paths).unwrap());
-        tx.send(()).unwrap();
-        assert_eq!(
-            arbiter.join().unwrap().unwrap(),
-            Exit::Stopped { drained: 0 }
-        );
-        assert!(!paths.socket.exists() && !paths.http_socket.exists());
-        assert!(!lock::is_held(&paths).unwrap());
-    }
-}
-
 /// Applies the operator's `--migrations`, before the sockets appear;
 /// returns the schema version and the seq of the last commit (0 when none
 /// ran).
@@ -266,4 +233,37 @@ fn open_migrations(config: &Config, session: &crate::group::Session) -> Result<(
         "migrations at open"
     );
     Ok((report.after, report.seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_until_its_shutdown_future_then_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = scribe_protocol::Paths::for_db(&dir.path().join("d.db"), None).unwrap();
+        let config = Config::new(paths.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let arbiter = std::thread::spawn(move || {
+            run_until(config, async move {
+                let _ = rx.await;
+                StopReason::Signal("test")
+            })
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&paths.socket).is_err() {
+            assert!(Instant::now() < deadline, "never ready");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(paths.http_socket.exists(), "HTTP is bound before RPC");
+        assert!(lock::is_held(&paths).unwrap());
+        tx.send(()).unwrap();
+        assert_eq!(
+            arbiter.join().unwrap().unwrap(),
+            Exit::Stopped { drained: 0 }
+        );
+        assert!(!paths.socket.exists() && !paths.http_socket.exists());
+        assert!(!lock::is_held(&paths).unwrap());
+    }
 }
