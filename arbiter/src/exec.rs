@@ -160,6 +160,9 @@ pub fn sql_error(index: u32, e: rusqlite::Error) -> WriteError {
         rusqlite::Error::SqliteFailure(err, msg) => {
             (err.extended_code, msg.unwrap_or_else(|| err.to_string()))
         }
+        // A statement SQLite could not prepare: its own words (the offset
+        // would only repeat what "near ..." says).
+        rusqlite::Error::SqlInputError { error, msg, .. } => (error.extended_code, msg),
         rusqlite::Error::MultipleStatement => (
             SQLITE_ERROR,
             "more than one SQL statement in one statement; send each as its own statement \
@@ -170,9 +173,7 @@ pub fn sql_error(index: u32, e: rusqlite::Error) -> WriteError {
             SQLITE_RANGE,
             format!("statement takes {expected} parameter(s) but {given} were given"),
         ),
-        rusqlite::Error::InvalidParameterName(name) => {
-            (SQLITE_RANGE, format!("no parameter named {name}"))
-        }
+        rusqlite::Error::InvalidParameterName(name) => (SQLITE_RANGE, name),
         other => (SQLITE_ERROR, other.to_string()),
     };
     WriteError::Sql {

@@ -112,6 +112,7 @@ impl Shared {
             sync_mean_us: self.stats.syncs().1,
             session: self.stats.open_session(),
             schema_version: self.stats.schema_version(),
+            sqlite_version: rusqlite::version().into(),
         }
     }
 

@@ -103,23 +103,42 @@ pub fn rows(columns: &[String], rows: &[Vec<Value>]) -> Json {
     )
 }
 
+/// Rows as an array of arrays (in column order; names may repeat).
+pub fn rows_as_arrays(rows: &[Vec<Value>]) -> Json {
+    Json::Array(
+        rows.iter()
+            .map(|row| Json::Array(row.iter().map(from_value).collect()))
+            .collect(),
+    )
+}
+
 /// One statement's result: `{"rows_affected","last_insert_rowid","columns","rows":[{..}]}`.
 pub fn statement_result(s: &crate::StatementResult) -> Json {
+    statement_result_as(s, false)
+}
+
+/// One statement's result, its rows as objects or (`arrays`) as arrays.
+pub fn statement_result_as(s: &crate::StatementResult, arrays: bool) -> Json {
     json!({
         "rows_affected": s.rows_affected,
         "last_insert_rowid": s.last_insert_rowid,
         "columns": s.columns,
-        "rows": rows(&s.columns, &s.rows),
+        "rows": if arrays { rows_as_arrays(&s.rows) } else { rows(&s.columns, &s.rows) },
     })
 }
 
 /// A receipt:
 /// `{"seq":N,"replayed":false,"results":[{"rows_affected":N,"last_insert_rowid":N,"columns":[..],"rows":[{..}]}]}`.
 pub fn receipt(r: &Receipt) -> Json {
+    receipt_as(r, false)
+}
+
+/// A receipt, its rows as objects or (`arrays`) as arrays.
+pub fn receipt_as(r: &Receipt, arrays: bool) -> Json {
     json!({
         "seq": r.seq,
         "replayed": r.replayed,
-        "results": r.results.iter().map(statement_result).collect::<Vec<_>>(),
+        "results": r.results.iter().map(|s| statement_result_as(s, arrays)).collect::<Vec<_>>(),
     })
 }
 
@@ -132,10 +151,14 @@ pub fn error(e: &WriteError) -> Json {
     });
     match e {
         WriteError::Sql {
-            statement, code, ..
+            statement,
+            code,
+            message,
         } => {
             obj["statement"] = json!(statement);
             obj["sqlite_code"] = json!(code);
+            // SQLite's own words, for drivers that raise them as sqlite3 does.
+            obj["sqlite_message"] = json!(message);
         }
         WriteError::Conflict { statement, .. } | WriteError::Refused { statement, .. } => {
             obj["statement"] = json!(statement);

@@ -138,8 +138,43 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
     }
 }
 
+/// What a JSON caller may ask for in its hello, beside the version:
+/// `{"hello":{"version":3,"rows":"arrays"}}` has every answer give rows
+/// as arrays in column order (names may repeat) instead of objects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HelloOptions {
+    /// Rows as arrays.
+    pub rows_as_arrays: bool,
+}
+
+/// The options of a JSON hello (defaults when it has none).
+pub fn hello_options(body: &[u8]) -> HelloOptions {
+    #[derive(serde::Deserialize)]
+    struct H<'a> {
+        #[serde(borrow, default)]
+        rows: Option<&'a str>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Outer<'a> {
+        #[serde(borrow)]
+        hello: H<'a>,
+    }
+    let rows = serde_json::from_slice::<Outer<'_>>(body)
+        .ok()
+        .and_then(|o| o.hello.rows);
+    HelloOptions {
+        rows_as_arrays: rows == Some("arrays"),
+    }
+}
+
 /// Encodes one answer.
 pub fn reply(reply: &Reply) -> Json {
+    reply_as(reply, HelloOptions::default())
+}
+
+/// Encodes one answer as the caller's hello asked.
+pub fn reply_as(reply: &Reply, options: HelloOptions) -> Json {
+    let arrays = options.rows_as_arrays;
     match reply {
         Ok(Answer::Hello(h)) => json!({ "ok": {
             "protocol_version": h.protocol_version,
@@ -147,7 +182,7 @@ pub fn reply(reply: &Reply) -> Json {
             "pid": h.pid,
             "limits": serde_json::to_value(&h.limits).unwrap_or(Json::Null),
         }}),
-        Ok(Answer::Receipt(r)) => json!({ "ok": json::receipt(r) }),
+        Ok(Answer::Receipt(r)) => json!({ "ok": json::receipt_as(r, arrays) }),
         Ok(Answer::Status(s)) => json!({ "ok": json::status(s) }),
         Ok(Answer::Stopped(s)) => json!({ "ok": { "drained": s.drained, "pid": s.pid } }),
         Ok(Answer::Began(b)) => json!({ "ok": {
@@ -155,7 +190,7 @@ pub fn reply(reply: &Reply) -> Json {
             "idle_ms": b.lease.idle_ms,
             "total_ms": b.lease.total_ms,
         }}),
-        Ok(Answer::Executed(r)) => json!({ "ok": json::statement_result(r) }),
+        Ok(Answer::Executed(r)) => json!({ "ok": json::statement_result_as(r, arrays) }),
         Ok(Answer::RolledBack) => json!({ "ok": {} }),
         Ok(Answer::Migrated(m)) => json!({ "ok": m }),
         Err(e) => json!({ "error": json::error(e) }),

@@ -68,4 +68,7 @@ pub struct Status {
     /// The program's schema version: its last applied migration (0: none).
     #[serde(default)]
     pub schema_version: u64,
+    /// The version of the SQLite the arbiter writes with.
+    #[serde(default)]
+    pub sqlite_version: String,
 }

@@ -29,6 +29,8 @@ pub struct Requests {
     greeted: bool,
     pending: usize,
     sessions: Sessions,
+    /// What a JSON caller asked for in its hello.
+    json: scribe_protocol::json_frame::HelloOptions,
 }
 
 impl Requests {
@@ -40,6 +42,7 @@ impl Requests {
             codec,
             greeted: false,
             pending: 0,
+            json: scribe_protocol::json_frame::HelloOptions::default(),
         }
     }
 
@@ -84,7 +87,7 @@ impl Requests {
     /// Appends the frame of one answer to `out`.
     pub fn encode(&self, id: u32, reply: &Reply, out: &mut Vec<u8>) {
         if self.codec == CODEC_JSON {
-            let body = scribe_protocol::json_frame::reply(reply).to_string();
+            let body = scribe_protocol::json_frame::reply_as(reply, self.json).to_string();
             frame::encode_raw(id, body.as_bytes(), out);
             return;
         }
@@ -113,7 +116,12 @@ impl Requests {
         }
         self.shared.touch();
         match request {
-            Request::Hello { version } => Handled::Now(self.hello(version)),
+            Request::Hello { version } => {
+                if self.codec == CODEC_JSON {
+                    self.json = scribe_protocol::json_frame::hello_options(body);
+                }
+                Handled::Now(self.hello(version))
+            }
             Request::Status => Handled::Now(Ok(Answer::Status(Box::new(self.shared.status())))),
             Request::Write(batch) => {
                 let to = ReplyTo::Outbox(self.outbox.clone(), id);

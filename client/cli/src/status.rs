@@ -67,6 +67,7 @@ pub fn table(s: &Status) -> Table {
             "protocol",
             format!("{} (scribed {})", s.protocol_version, s.server_version),
         ),
+        ("sqlite", s.sqlite_version.clone()),
         ("synchronous", s.synchronous.clone()),
         (
             "queue",

@@ -493,7 +493,8 @@ class Scribe:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             s.settimeout(1.0)
-            s.connect(self.paths.http_socket_b)
+            # The RPC socket is bound last: once it accepts, both do.
+            s.connect(self.paths.socket_b)
             return True
         except OSError:
             return False
@@ -567,14 +568,13 @@ class Scribe:
                     "cannot start the arbiter for %s (`scribe start` exited %d): %s"
                     % (self.paths.db, proc.returncode, said or "no output")
                 )
-            # The HTTP socket is bound right after the RPC one.
             deadline = time.monotonic() + max(1.0, self.ready_timeout)
             pause = 0.001
             while not self._accepts():
                 if time.monotonic() >= deadline:
                     raise Unavailable(
-                        "the arbiter for %s started but its HTTP socket %s does not accept"
-                        % (self.paths.db, self.paths.http_socket)
+                        "the arbiter for %s started but its socket %s does not accept"
+                        % (self.paths.db, self.paths.socket)
                     )
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)

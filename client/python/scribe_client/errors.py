@@ -179,10 +179,14 @@ def from_response(
             retry_after_ms = int(float(retry_after) * 1000)
         except ValueError:
             retry_after_ms = None
-    return cls(
+    err = cls(
         message,
         status=status,
         statement=_int_or_none(body.get("statement")),
         sqlite_code=_int_or_none(body.get("sqlite_code")),
         retry_after_ms=retry_after_ms,
     )
+    sqlite_message = body.get("sqlite_message")
+    if isinstance(sqlite_message, str):
+        err.sqlite_message = sqlite_message  # SQLite's own words
+    return err

@@ -16,7 +16,7 @@ use scribe_protocol::{Params, StatementResult, Value};
 /// # Errors
 ///
 /// `InvalidParameterCount` when positional values do not match the
-/// statement; `InvalidParameterName` for an unknown name.
+/// statement; `InvalidParameterName` for a parameter left without a value.
 pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
     let expected = stmt.parameter_count();
     match params {
@@ -31,26 +31,29 @@ pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
             Ok(())
         }
         Params::Named(values) => {
-            let mut bound = std::collections::BTreeSet::new();
-            for (name, v) in values {
-                let idx = if name.starts_with([':', '@', '$']) {
-                    stmt.parameter_index(name)?
-                } else {
-                    stmt.parameter_index(&format!(":{name}"))?
+            // As sqlite3 does: each parameter of the statement takes the
+            // value of its name (given with or without its `:`/`@`/`$`);
+            // names the statement does not use are ignored; a parameter
+            // with no value is an error, never a silent NULL.
+            let find = |want: &str| {
+                let bare = want.trim_start_matches([':', '@', '$']);
+                values.iter().find_map(|(name, v)| {
+                    let given = name.trim_start_matches([':', '@', '$']);
+                    (name == want || (given == bare && !bare.is_empty())).then_some(v)
+                })
+            };
+            for idx in 1..=expected {
+                let Some(name) = stmt.parameter_name(idx).map(str::to_owned) else {
+                    return Err(rusqlite::Error::InvalidParameterName(format!(
+                        "parameter {idx} is a bare ? and has no name to look up"
+                    )));
                 };
-                let idx = idx.ok_or_else(|| rusqlite::Error::InvalidParameterName(name.clone()))?;
+                let v = find(&name).ok_or_else(|| {
+                    rusqlite::Error::InvalidParameterName(format!("no value for parameter {name}"))
+                })?;
                 stmt.raw_bind_parameter(idx, Bind(v))?;
-                bound.insert(idx);
             }
-            // A parameter left unbound would silently be NULL.
-            if bound.len() == expected {
-                Ok(())
-            } else {
-                Err(rusqlite::Error::InvalidParameterCount(
-                    bound.len(),
-                    expected,
-                ))
-            }
+            Ok(())
         }
     }
 }

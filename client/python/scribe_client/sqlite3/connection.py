@@ -1,0 +1,337 @@
+"""``Connection`` of the drop-in: a real ``sqlite3.Connection`` opened
+read-only on the database, which routes each statement.
+
+- reads outside a transaction run on it, locally;
+- writes outside a transaction are one-statement batches through the
+  arbiter (retried safely until ``timeout`` passes, as a busy timeout);
+- a transaction (begun implicitly before a DML statement, as the
+  ``isolation_level`` rules say, or explicitly with ``BEGIN``) is a write
+  session on the arbiter: every statement in it, reads included, runs
+  there and sees its own writes; ``commit()`` and ``rollback()`` end it.
+"""
+
+import os
+import sqlite3 as _std
+import sys
+import urllib.parse
+from typing import Any, Optional
+
+from ..client import Scribe
+from .cursor import Cursor
+from .errors import translate
+from .pragmas import plan, warn_once
+from .remote import Remote, encode_params, rows_of
+from .route import Classifier, Kind
+
+__all__ = ["Connection", "database_path"]
+
+_BASIC = (int, float, str, bytes, type(None))
+_I64 = (-(2**63), 2**63 - 1)
+
+
+def database_path(database: Any, uri: bool) -> str:
+    """The file behind ``database``; ``NotSupportedError`` for an in-memory
+    or temporary database (there is no file to share)."""
+    name = os.fsdecode(database) if not isinstance(database, str) else database
+    if uri and name.startswith("file:"):
+        parsed = urllib.parse.urlparse(name)
+        query = urllib.parse.parse_qs(parsed.query)
+        if query.get("mode") == ["memory"]:
+            name = ":memory:"
+        else:
+            name = urllib.parse.unquote(parsed.path)
+    if name in ("", ":memory:"):
+        raise _std.NotSupportedError(
+            "an in-memory or temporary database cannot be shared through scribe: there is no "
+            "file for the arbiter to write; use the standard sqlite3 module for it"
+        )
+    return os.path.abspath(name)
+
+
+def _adapt(v: Any) -> Any:
+    if isinstance(v, _BASIC):
+        if isinstance(v, int) and not isinstance(v, bool) and not _I64[0] <= v <= _I64[1]:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return v
+    try:
+        out = _std.adapt(v)
+    except _std.ProgrammingError:
+        raise _std.ProgrammingError("type %r is not supported as a parameter" % type(v).__name__) from None
+    if isinstance(out, (bytearray, memoryview)):
+        return bytes(out)
+    if not isinstance(out, _BASIC):
+        raise _std.ProgrammingError("type %r is not supported as a parameter" % type(v).__name__)
+    return out
+
+
+class Connection(_std.Connection):
+    """A connection to a database that scribe's arbiter writes."""
+
+    def __init__(self, database, timeout=5.0, detect_types=0, isolation_level="",
+                 check_same_thread=True, factory=None, cached_statements=128, uri=False,
+                 **extra):
+        path = database_path(database, uri)
+        self._scribe = Scribe(path, scribe_bin=os.environ.get("SCRIBE_BIN"), retry_for=float(timeout))
+        if not os.path.exists(path):
+            # A reader never creates the database: the arbiter does at open.
+            self._scribe._start()
+        ro = "file:%s?mode=ro" % urllib.parse.quote(path)
+        super().__init__(ro, timeout=timeout, detect_types=detect_types, isolation_level=None,
+                         check_same_thread=check_same_thread, cached_statements=cached_statements,
+                         uri=True)
+        self._isolation = isolation_level
+        self._autocommit = extra.get("autocommit", getattr(_std, "LEGACY_TRANSACTION_CONTROL", -1))
+        self._remote = Remote(self._scribe, wait=float(timeout))
+        self._classifier = Classifier(self)
+        self._changes = 0
+        self._last_rowid = 0
+        self._functions = set()
+        self._extensions = False
+        self._outer_savepoint: Optional[str] = None
+        self._in_script = False
+
+    # ------------------------------------------------------------ settings
+
+    @property
+    def isolation_level(self):
+        return self._isolation
+
+    @isolation_level.setter
+    def isolation_level(self, value):
+        if value is not None and str(value).upper() not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
+        if value is None and self.in_transaction:
+            self.commit()  # as sqlite3: autocommit from now on
+        self._isolation = value
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._remote.session is not None
+
+    @property
+    def total_changes(self) -> int:
+        return self._changes
+
+    def _implicit_begin(self) -> bool:
+        if self._in_script:
+            return False
+        if self._autocommit is True:
+            return False
+        if self._autocommit is False:
+            return True
+        return self._isolation is not None
+
+    # ---------------------------------------------------------- statements
+
+    def cursor(self, factory=None):
+        return super().cursor(factory or Cursor)
+
+    def execute(self, sql, parameters=()):
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, parameters):
+        return self.cursor().executemany(sql, parameters)
+
+    def executescript(self, sql_script):
+        return self.cursor().executescript(sql_script)
+
+    def _run(self, cur: Cursor, sql: str, params: Any, many: bool = False) -> Cursor:
+        if not isinstance(sql, str):
+            raise TypeError("execute() argument 1 must be str, not %s" % type(sql).__name__)
+        kind, detail = self._classifier.classify(sql, params)
+        if not many:
+            cur._lastrowid = self._last_rowid
+        session = self._remote.session
+        if kind == Kind.ATTACH:
+            raise _std.NotSupportedError(
+                "ATTACH and DETACH are not supported: the arbiter writes one database file; "
+                "open the other database with a connection of its own"
+            )
+        if kind == Kind.PRAGMA:
+            return self._pragma(cur, sql, params, detail)
+        if kind == Kind.BEGIN:
+            if session is not None:
+                raise _std.OperationalError("cannot start a transaction within a transaction")
+            self._remote.begin()
+            cur._remote([], [], -1)
+            return cur
+        if kind in (Kind.COMMIT, Kind.ROLLBACK):
+            if session is None:
+                word = "commit" if kind == Kind.COMMIT else "rollback"
+                raise _std.OperationalError("cannot %s - no transaction is active" % word)
+            self.commit() if kind == Kind.COMMIT else self.rollback()
+            cur._remote([], [], -1)
+            return cur
+        if session is None:
+            if kind == Kind.READ:
+                cur._local()
+                _std.Cursor.execute(cur, sql, params)
+                return cur
+            if kind == Kind.SAVEPOINT or (kind == Kind.DML and self._implicit_begin()):
+                self._remote.begin()
+                if kind == Kind.SAVEPOINT:
+                    self._outer_savepoint = (detail or "").lower()
+        encoded = encode_params(params, _adapt)
+        try:
+            if self._remote.session is not None:
+                result = self._remote.execute(sql, encoded)
+            else:
+                result = self._remote.write(sql, encoded)
+        except _std.OperationalError as e:
+            raise self._not_here(e) from None
+        if kind == Kind.RELEASE and (detail or "").lower() == self._outer_savepoint:
+            self._outer_savepoint = None
+            self.commit()  # releasing the outermost savepoint commits, as in SQLite
+        columns, rows = rows_of(result)
+        affected = int(result.get("rows_affected") or 0)
+        dml = kind == Kind.DML
+        if dml:
+            self._changes += affected
+            if result.get("last_insert_rowid"):
+                self._last_rowid = int(result["last_insert_rowid"])
+                if not many:
+                    cur._lastrowid = self._last_rowid
+        cur._remote(columns, rows, affected if dml else -1)
+        return cur
+
+    def _not_here(self, e: Exception) -> Exception:
+        """A write that needs a function or extension only this process has."""
+        text = str(e)
+        if text.startswith(("no such function: ", "no such module: ")):
+            name = text.split(": ", 1)[1].lower()
+            if name in self._functions or self._extensions:
+                return _std.NotSupportedError(
+                    "%s: writes run in the arbiter, which cannot call what this process "
+                    "registered (create_function, load_extension); load it there as an "
+                    "extension (scribed --load-extension PATH)" % text
+                )
+        return e
+
+    def _run_many(self, cur: Cursor, sql: str, seq: Any) -> Cursor:
+        total = 0
+        kind = None
+        for params in seq:
+            if kind is None:
+                kind, _ = self._classifier.classify(sql, params)
+                if kind not in (Kind.DML, Kind.UNKNOWN):
+                    raise _std.ProgrammingError("executemany() can only execute DML statements.")
+            self._run(cur, sql, params, many=True)
+            total += max(cur.rowcount, 0)
+        cur._remote([], [], total)
+        return cur
+
+    def _script(self, cur: Cursor, script: str) -> Cursor:
+        if not isinstance(script, str):
+            raise ValueError("script argument must be unicode.")
+        if self.in_transaction and self._autocommit is not False:
+            self.commit()  # as sqlite3, before the script
+        self._in_script = True
+        try:
+            for sql in _split(script):
+                self._run(cur, sql, ())
+        finally:
+            self._in_script = False
+        cur._remote([], [], -1)
+        return cur
+
+    def _pragma(self, cur: Cursor, sql: str, params: Any, detail) -> Cursor:
+        name, value = detail
+        p = plan(name, value, self._remote.status)
+        if p.warn:
+            warn_once(p.warn)
+        if p.where == "local":
+            if name == "busy_timeout" and value is not None:
+                self._remote.wait = max(0.0, float(value) / 1000.0)
+            cur._local()
+            _std.Cursor.execute(cur, sql, params)
+        elif p.where == "arbiter":
+            if self.in_transaction:
+                result = self._remote.execute(sql, encode_params(params, _adapt))
+            else:
+                result = self._remote.write(sql, encode_params(params, _adapt))
+            cur._remote(*rows_of(result), -1)
+        elif p.where == "answer":
+            cur._remote([name], list(p.rows or ()), -1)
+        else:
+            cur._remote([], [], -1)
+        return cur
+
+    # -------------------------------------------------------- transactions
+
+    def commit(self) -> None:
+        if self._remote.session is None:
+            return
+        self._outer_savepoint = None
+        self._remote.commit()
+
+    def rollback(self) -> None:
+        self._outer_savepoint = None
+        self._remote.rollback()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.rollback()
+                raise
+        else:
+            self.rollback()
+        return False
+
+    def close(self) -> None:
+        try:
+            self._remote.rollback()
+        finally:
+            self._remote.close()
+            super().close()
+
+    def arbiter_sqlite_version(self) -> str:
+        """The version of the SQLite the arbiter writes with."""
+        return str(self._remote.status().get("sqlite_version", ""))
+
+    # ------------------------------------------------ what stays local
+
+    def create_function(self, name, narg, func, *args, **kwargs):
+        self._functions.add(name.lower())
+        return super().create_function(name, narg, func, *args, **kwargs)
+
+    def create_aggregate(self, name, n_arg, aggregate_class):
+        self._functions.add(name.lower())
+        return super().create_aggregate(name, n_arg, aggregate_class)
+
+    def load_extension(self, *args, **kwargs):
+        self._extensions = True
+        return super().load_extension(*args, **kwargs)
+
+    def set_authorizer(self, *args, **kwargs):
+        raise _std.NotSupportedError(
+            "set_authorizer() is not supported: scribe classifies each statement with this "
+            "connection's authorizer, and the arbiter enforces its own guardrails on writes"
+        )
+
+
+def _split(script: str):
+    """The statements of a script, as SQLite's own completeness test ends them."""
+    start = 0
+    for i, ch in enumerate(script):
+        if ch == ";" and _std.complete_statement(script[start : i + 1]):
+            piece = script[start : i + 1].strip()
+            if piece.strip(";").strip() and _std.complete_statement(piece):
+                if not _only_comments(piece):
+                    yield piece
+            start = i + 1
+    rest = script[start:].strip()
+    if rest and not _only_comments(rest):
+        yield rest
+
+
+def _only_comments(piece: str) -> bool:
+    for line in piece.splitlines():
+        code = line.split("--", 1)[0].strip().strip(";").strip()
+        if code:
+            return False
+    return True

@@ -1,0 +1,111 @@
+"""Errors of the drop-in: the standard library's own classes, so that
+``except sqlite3.IntegrityError`` keeps working, and for scribe's own
+categories subclasses that carry the category and the retry hint."""
+
+import sqlite3 as _std
+from typing import Any, Optional
+
+from .. import errors as _scribe
+
+__all__ = [
+    "ScribeMixin",
+    "Unavailable",
+    "Timeout",
+    "Overloaded",
+    "ShuttingDown",
+    "Expired",
+    "Refused",
+    "ProtocolError",
+    "translate",
+]
+
+
+class ScribeMixin:
+    """What every scribe-specific error carries: ``category`` (the
+    arbiter's category name), ``retry_after_ms`` (its hint, when it gave
+    one) and ``retryable`` (whether trying again later can succeed)."""
+
+    category = "error"
+    retryable = False
+    retry_after_ms: Optional[int] = None
+
+
+def _make(name: str, base: type, category: str, retryable: bool, doc: str) -> type:
+    return type(name, (ScribeMixin, base), {"category": category, "retryable": retryable, "__doc__": doc})
+
+
+Unavailable = _make("Unavailable", _std.OperationalError, "unavailable", True, "No arbiter answered and none could be started.")
+Timeout = _make("Timeout", _std.OperationalError, "timeout", True, "A deadline passed; a write may or may not have committed.")
+Overloaded = _make("Overloaded", _std.OperationalError, "overloaded", True, "The arbiter's queue is full; retry after retry_after_ms.")
+ShuttingDown = _make("ShuttingDown", _std.OperationalError, "shutting_down", True, "The arbiter is draining before it exits.")
+Expired = _make(
+    "Expired", _std.OperationalError, "expired", True,
+    "The transaction ended before its commit (its lease lapsed or its connection was lost); "
+    "it was rolled back: run it again.",
+)
+Refused = _make("Refused", _std.DatabaseError, "refused", False, "Against a guardrail or over a limit; nothing ran.")
+ProtocolError = _make("ProtocolError", _std.InterfaceError, "protocol", False, "The two sides do not understand each other.")
+
+_BY_CATEGORY = {
+    "unavailable": Unavailable,
+    "timeout": Timeout,
+    "overloaded": Overloaded,
+    "shutting_down": ShuttingDown,
+    "expired": Expired,
+    "refused": Refused,
+    "protocol": ProtocolError,
+}
+
+# SQLite's primary result codes, and the class CPython's module raises
+# for each (Modules/_sqlite/util.c).
+_BY_CODE = {
+    2: _std.InternalError,  # SQLITE_INTERNAL
+    12: _std.InternalError,  # SQLITE_NOTFOUND
+    7: MemoryError,  # SQLITE_NOMEM
+    11: _std.DatabaseError,  # SQLITE_CORRUPT
+    26: _std.DatabaseError,  # SQLITE_NOTADB
+    18: _std.DataError,  # SQLITE_TOOBIG
+    19: _std.IntegrityError,  # SQLITE_CONSTRAINT
+    20: _std.IntegrityError,  # SQLITE_MISMATCH
+    21: _std.InterfaceError,  # SQLITE_MISUSE
+    25: _std.InterfaceError,  # SQLITE_RANGE
+}
+_OPERATIONAL = {1, 3, 4, 5, 6, 8, 9, 10, 13, 14, 15, 16, 17}
+
+
+def _errorname(code: int) -> Optional[str]:
+    for name in dir(_std):
+        if name.startswith("SQLITE_") and getattr(_std, name) == code and not name.startswith("SQLITE_DENY"):
+            if name in ("SQLITE_OK", "SQLITE_IGNORE"):
+                continue
+            return name
+    return None
+
+
+def sql_error(code: int, message: str) -> Exception:
+    """The standard library's exception for an SQLite error ``code``."""
+    primary = code & 0xFF
+    cls = _BY_CODE.get(primary)
+    if cls is None:
+        cls = _std.OperationalError if primary in _OPERATIONAL else _std.DatabaseError
+    if cls is MemoryError:
+        return MemoryError(message)
+    e = cls(message)
+    e.sqlite_errorcode = code  # type: ignore[attr-defined]
+    e.sqlite_errorname = _errorname(code) or _errorname(primary)  # type: ignore[attr-defined]
+    return e
+
+
+def translate(e: Exception) -> Exception:
+    """A scribe client error as the drop-in raises it."""
+    if not isinstance(e, _scribe.ScribeError):
+        return e
+    if e.category in ("sql", "conflict") and e.sqlite_code is not None:
+        message = getattr(e, "sqlite_message", None) or e.message
+        return sql_error(e.sqlite_code, message)
+    if e.category == "conflict":
+        return _std.IntegrityError(e.message)
+    cls = _BY_CATEGORY.get(e.category, _std.OperationalError)
+    out: Any = cls(e.message)
+    out.retry_after_ms = e.retry_after_ms
+    return out

@@ -1,0 +1,120 @@
+"""What becomes of the pragmas programs issue when they open a database.
+
+| pragma | treatment |
+| --- | --- |
+| ``journal_mode=WAL`` | answered ``wal``: the arbiter keeps the file in WAL; another mode is answered ``wal`` too, with a warning |
+| ``busy_timeout=N`` | applied to the local reader, and how long a write waits for the arbiter (as the ``timeout`` of ``connect``) |
+| ``synchronous=X`` | compared with the arbiter's ``--synchronous``; a difference is warned about once |
+| ``foreign_keys=X`` | applied to the local reader; compared with the arbiter's setting, a difference warned about once (it decides whether writes are checked) |
+| ``wal_autocheckpoint``, ``journal_size_limit`` | the arbiter's checkpointer owns the WAL: applied locally (harmless), a difference from the arbiter's settings warned about once |
+| ``cache_size``, ``mmap_size``, ``temp_store``, ``cache_spill``, ``case_sensitive_like``, ``automatic_index``, ``threads``, ``query_only`` | applied to the local reader, where they mean something |
+| ``user_version=N``, ``application_id=N`` | written through the arbiter |
+| ``optimize`` | nothing (the arbiter's connection is the writer's; run ``ANALYZE`` as a write if needed) |
+| ``locking_mode``, ``secure_delete``, ``auto_vacuum``, ``page_size``, ``recursive_triggers``, ``encoding`` … set | the arbiter's settings (``scribed --pragma``): ignored, warned about once |
+| reading any pragma | answered by the local reader |
+"""
+
+import warnings
+from typing import Any, Optional
+
+__all__ = ["ScribeWarning", "Plan", "plan"]
+
+
+class ScribeWarning(UserWarning):
+    """A setting the program asked for differs from what the arbiter runs."""
+
+
+LOCAL = {
+    "busy_timeout", "cache_size", "mmap_size", "temp_store", "cache_spill",
+    "case_sensitive_like", "automatic_index", "threads", "query_only", "foreign_keys",
+    "wal_autocheckpoint", "journal_size_limit", "soft_heap_limit", "hard_heap_limit",
+    "analysis_limit", "legacy_alter_table", "reverse_unordered_selects", "short_column_names",
+    "full_column_names", "count_changes", "empty_result_callbacks", "defer_foreign_keys",
+    "read_uncommitted", "cell_size_check", "trusted_schema", "writable_schema",
+}
+THROUGH_ARBITER = {"user_version", "application_id"}
+ARBITER_OWNED = {
+    "locking_mode", "secure_delete", "auto_vacuum", "page_size", "recursive_triggers",
+    "encoding", "incremental_vacuum", "wal_checkpoint", "shrink_memory", "max_page_count",
+}
+
+
+class Plan:
+    """Where a pragma runs: ``"local"``, ``"arbiter"``, ``"answer"`` (with
+    fixed ``rows``), ``"nothing"``; and a warning to give once."""
+
+    def __init__(self, where: str, rows: Optional[list] = None, warn: Optional[str] = None) -> None:
+        self.where = where
+        self.rows = rows
+        self.warn = warn
+
+
+_warned = set()
+
+
+def warn_once(text: str) -> None:
+    if text not in _warned:
+        _warned.add(text)
+        warnings.warn(text, ScribeWarning, stacklevel=4)
+
+
+def _truthy(value: Any) -> Optional[bool]:
+    v = str(value).strip().strip("'\"").lower()
+    if v in ("1", "on", "yes", "true"):
+        return True
+    if v in ("0", "off", "no", "false"):
+        return False
+    return None
+
+
+def _sync_level(value: Any) -> str:
+    v = str(value).strip().strip("'\"").lower()
+    return {"0": "off", "1": "normal", "2": "full", "3": "extra"}.get(v, v)
+
+
+def plan(name: str, value: Optional[str], status: Any) -> Plan:
+    """The plan for ``PRAGMA name[=value]``; ``status`` is a callable giving
+    the arbiter's status (asked only when a comparison needs it)."""
+    if value is None:
+        return Plan("local")
+    if name == "journal_mode":
+        wanted = str(value).strip("'\"").lower()
+        warn = None
+        if wanted != "wal":
+            warn = "PRAGMA journal_mode=%s ignored: the arbiter keeps the database in WAL" % wanted
+        return Plan("answer", rows=[("wal",)], warn=warn)
+    if name == "synchronous":
+        theirs = str(status().get("synchronous", "")).lower()
+        mine = _sync_level(value)
+        warn = None
+        if theirs and mine != theirs:
+            warn = (
+                "PRAGMA synchronous=%s: the arbiter commits with synchronous=%s "
+                "(set it with scribed --synchronous)" % (mine, theirs)
+            )
+        return Plan("nothing", warn=warn)
+    if name == "optimize":
+        return Plan("nothing")
+    if name in THROUGH_ARBITER:
+        return Plan("arbiter")
+    if name in ARBITER_OWNED:
+        return Plan(
+            "nothing",
+            warn="PRAGMA %s=%s ignored: the arbiter's connection settings are the operator's "
+            "(scribed --pragma %s=%s)" % (name, value, name, value),
+        )
+    warn = None
+    if name in ("foreign_keys", "wal_autocheckpoint", "journal_size_limit"):
+        settings = [str(s).lower() for s in status().get("settings", [])]
+        theirs = next((s.split("=", 1)[1] for s in settings if s.startswith(name + "=")), None)
+        if name == "foreign_keys":
+            same = _truthy(theirs or "off") == _truthy(value)
+        else:
+            same = theirs is not None and theirs == str(value).strip("'\"").lower()
+        if not same:
+            warn = (
+                "PRAGMA %s=%s: the arbiter runs with %s=%s; writes follow the arbiter's "
+                "(set it with scribed --pragma %s=%s)"
+                % (name, value, name, theirs if theirs is not None else "its default", name, value)
+            )
+    return Plan("local", warn=warn)

@@ -1,0 +1,208 @@
+"""The drop-in's side of the arbiter: one framed connection per
+``Connection``, writes with idempotency keys and retries, and the write
+session a transaction runs in."""
+
+import base64
+import random
+import time
+import uuid
+from typing import Any, Dict, List, Optional, Tuple
+
+from .. import errors as scribe_errors
+from ..client import Scribe
+from ..framed import FramedConnection, Lost, connect
+from .errors import Expired, translate
+
+__all__ = ["Remote", "decode_value", "encode_params"]
+
+_RETRYABLE = frozenset({"unavailable", "overloaded", "shutting_down"})
+
+
+def _encode(v: Any) -> Any:
+    if v is None or isinstance(v, (int, float, str)):
+        return v
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"$blob": base64.b64encode(bytes(v)).decode("ascii")}
+    raise TypeError(type(v).__name__)
+
+
+def encode_params(params: Any, adapt) -> Any:
+    """Parameters as the arbiter takes them, adapted as sqlite3 adapts."""
+    if params is None:
+        return None
+    if isinstance(params, dict) or hasattr(params, "keys"):
+        return {str(k): _encode(adapt(params[k])) for k in params.keys()}
+    return [_encode(adapt(v)) for v in params]
+
+
+def decode_value(v: Any) -> Any:
+    if isinstance(v, dict) and "$blob" in v:
+        return base64.b64decode(v["$blob"])
+    return v
+
+
+class Remote:
+    """What a drop-in connection sends to the arbiter."""
+
+    def __init__(self, scribe: Scribe, wait: float) -> None:
+        self.scribe = scribe
+        self.wait = wait  # how long a write may wait for the arbiter
+        self.conn: Optional[FramedConnection] = None
+        self.session: Optional[int] = None
+        self._status: Optional[Dict[str, Any]] = None
+
+    # ----------------------------------------------------------- plumbing
+
+    def _connection(self) -> FramedConnection:
+        if self.conn is None:
+            try:
+                self.conn = connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
+            except scribe_errors.Unavailable as e:
+                if not getattr(e, "missing", False) or not self.scribe.autostart:
+                    raise
+                self.scribe._start()
+                self.conn = connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
+        return self.conn
+
+    def _drop(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        self._drop()
+
+    def _call(self, request: Dict[str, Any], timeout: float) -> Any:
+        try:
+            return self._connection().call(request, timeout)
+        except Lost:
+            self._drop()
+            raise
+        except scribe_errors.Timeout:
+            self._drop()
+            raise
+
+    def status(self) -> Dict[str, Any]:
+        if self._status is None:
+            try:
+                self._status = self._call({"status": {}}, self.scribe.call_timeout)
+            except Exception:  # noqa: BLE001  (a comparison is best effort)
+                self._status = {}
+        return self._status
+
+    # ------------------------------------------------------------- writes
+
+    def write(self, sql: str, params: Any) -> Dict[str, Any]:
+        """One statement as one batch, retried safely (it carries a key)
+        until ``wait`` passes; returns its result."""
+        st: Dict[str, Any] = {"sql": sql}
+        if params is not None:
+            st["params"] = params
+        key = "py-" + uuid.uuid4().hex
+        request = {"write": {"statements": [st], "key": key, "fresh_key": True}}
+        deadline = time.monotonic() + self.wait
+        pause = 0.002
+        while True:
+            try:
+                receipt = self._call(request, self.scribe.call_timeout)
+                return receipt["results"][0]
+            except Lost as e:
+                err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
+                if e.sent:
+                    request["write"]["fresh_key"] = False  # it may have arrived
+            except scribe_errors.Timeout as e:
+                request["write"]["fresh_key"] = False
+                err = e
+            except scribe_errors.ScribeError as e:
+                if e.category not in _RETRYABLE:
+                    raise translate(e) from None
+                err = e
+            hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
+            pause = max(pause * (1.5 + random.random()), hint)
+            if time.monotonic() + pause > deadline:
+                raise translate(err) from None
+            time.sleep(pause)
+
+    # ----------------------------------------------------------- sessions
+
+    def begin(self) -> None:
+        """Waits in the queue until the writer serves a session for us."""
+        deadline = time.monotonic() + self.wait
+        pause = 0.002
+        while True:
+            try:
+                began = self._call({"begin": {}}, self.wait + self.scribe.call_timeout)
+                self.session = int(began["session"])
+                return
+            except Lost as e:
+                err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
+            except scribe_errors.ScribeError as e:
+                if e.category not in _RETRYABLE:
+                    raise translate(e) from None
+                err = e
+            pause = min(pause * 2, 0.5)
+            if time.monotonic() + pause > deadline:
+                raise translate(err) from None
+            time.sleep(pause)
+
+    def _in_session(self, request: Dict[str, Any], timeout: float) -> Any:
+        try:
+            return self._call(request, timeout)
+        except Lost as e:
+            self.session = None
+            raise Expired(
+                "the connection to the arbiter was lost (%s); the transaction was rolled back "
+                "and nothing of it was written: run it again" % e
+            ) from None
+        except scribe_errors.ScribeError as e:
+            if e.category == "expired":
+                self.session = None
+            raise translate(e) from None
+
+    def execute(self, sql: str, params: Any) -> Dict[str, Any]:
+        st: Dict[str, Any] = {"sql": sql}
+        if params is not None:
+            st["params"] = params
+        return self._in_session({"exec": {"session": self.session, "statement": st}}, self.scribe.call_timeout + 30.0)
+
+    def commit(self) -> Dict[str, Any]:
+        key = "py-" + uuid.uuid4().hex
+        session, self.session = self.session, None
+        try:
+            return self._call({"commit": {"session": session, "key": key}}, self.scribe.call_timeout)
+        except (Lost, scribe_errors.Timeout):
+            # The answer was lost: ask by key on a new connection.
+            self._drop()
+            return self._ask_again(key)
+        except scribe_errors.ScribeError as e:
+            raise translate(e) from None
+
+    def _ask_again(self, key: str) -> Dict[str, Any]:
+        deadline = time.monotonic() + max(self.wait, 5.0)
+        while True:
+            try:
+                return self._call({"commit": {"session": 0, "key": key}}, self.scribe.call_timeout)
+            except (Lost, scribe_errors.Timeout) as e:
+                if time.monotonic() > deadline:
+                    raise translate(scribe_errors.Timeout(
+                        "the commit's outcome is unknown: %s" % e)) from None
+                self._drop()
+                time.sleep(0.05)
+            except scribe_errors.ScribeError as e:
+                raise translate(e) from None
+
+    def rollback(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        try:
+            self._call({"rollback": {"session": session}}, self.scribe.call_timeout)
+        except (Lost, scribe_errors.ScribeError):
+            pass  # ended already: nothing of it was written either way
+
+
+def rows_of(result: Dict[str, Any]) -> Tuple[List[str], List[tuple]]:
+    """Column names and rows (as tuples) of a statement's result."""
+    columns = list(result.get("columns") or ())
+    rows = [tuple(decode_value(v) for v in row) for row in result.get("rows") or ()]
+    return columns, rows

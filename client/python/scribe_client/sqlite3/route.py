@@ -1,0 +1,99 @@
+"""What a statement does, as SQLite itself says when it compiles it on the
+local read-only connection: an authorizer records the actions it asks
+for (``EXPLAIN`` compiles the statement without running it). No SQL text
+is parsed here.
+"""
+
+import sqlite3 as _std
+from typing import Any, Dict, Optional, Tuple
+
+__all__ = ["Kind", "Classifier"]
+
+
+class Kind:
+    READ = "read"
+    WRITE = "write"
+    DML = "dml"  # a write that only inserts, updates or deletes rows
+    BEGIN = "begin"
+    COMMIT = "commit"
+    ROLLBACK = "rollback"
+    SAVEPOINT = "savepoint"
+    RELEASE = "release"
+    ROLLBACK_TO = "rollback_to"
+    PRAGMA = "pragma"
+    ATTACH = "attach"
+    UNKNOWN = "unknown"  # the local connection could not compile it
+
+
+_ROW_WRITES = {_std.SQLITE_INSERT, _std.SQLITE_UPDATE, _std.SQLITE_DELETE}
+_SCHEMA_WRITES = {
+    _std.SQLITE_CREATE_INDEX, _std.SQLITE_CREATE_TABLE, _std.SQLITE_CREATE_TEMP_INDEX,
+    _std.SQLITE_CREATE_TEMP_TABLE, _std.SQLITE_CREATE_TEMP_TRIGGER, _std.SQLITE_CREATE_TEMP_VIEW,
+    _std.SQLITE_CREATE_TRIGGER, _std.SQLITE_CREATE_VIEW, _std.SQLITE_DROP_INDEX,
+    _std.SQLITE_DROP_TABLE, _std.SQLITE_DROP_TEMP_INDEX, _std.SQLITE_DROP_TEMP_TABLE,
+    _std.SQLITE_DROP_TEMP_TRIGGER, _std.SQLITE_DROP_TEMP_VIEW, _std.SQLITE_DROP_TRIGGER,
+    _std.SQLITE_DROP_VIEW, _std.SQLITE_ALTER_TABLE, _std.SQLITE_REINDEX, _std.SQLITE_ANALYZE,
+    _std.SQLITE_CREATE_VTABLE, _std.SQLITE_DROP_VTABLE,
+}
+_SCHEMA_TABLES = {"sqlite_master", "sqlite_temp_master", "sqlite_schema", "sqlite_temp_schema"}
+
+
+class Classifier:
+    """Classifies statements on ``conn`` (the local read-only connection),
+    remembering each text's answer."""
+
+    def __init__(self, conn: _std.Connection) -> None:
+        self.conn = conn
+        self.cache: Dict[str, Tuple[str, Any]] = {}
+
+    def classify(self, sql: str, params: Any) -> Tuple[str, Any]:
+        """``(kind, detail)``; for a pragma the detail is ``(name, value)``."""
+        hit = self.cache.get(sql)
+        if hit is not None:
+            return hit
+        seen = []
+
+        def watch(action, arg1, arg2, db, source):
+            seen.append((action, arg1, arg2))
+            return _std.SQLITE_OK
+
+        _std.Connection.set_authorizer(self.conn, watch)
+        try:
+            # A plain cursor: this connection's own would route the EXPLAIN.
+            cur = _std.Cursor(self.conn)
+            try:
+                _std.Cursor.execute(cur, "EXPLAIN " + sql, params if params is not None else ())
+            finally:
+                cur.close()
+        except _std.ProgrammingError:
+            raise  # several statements, wrong parameter count: as sqlite3 says
+        except _std.Error:
+            return (Kind.UNKNOWN, None)
+        finally:
+            _std.Connection.set_authorizer(self.conn, None)
+        out = _decide(seen)
+        if len(self.cache) > 512:
+            self.cache.clear()
+        self.cache[sql] = out
+        return out
+
+
+def _decide(seen) -> Tuple[str, Optional[Any]]:
+    kind = Kind.READ
+    for action, arg1, arg2 in seen:
+        if action == _std.SQLITE_TRANSACTION:
+            return ({"BEGIN": Kind.BEGIN, "COMMIT": Kind.COMMIT}.get(arg1, Kind.ROLLBACK), None)
+        if action == _std.SQLITE_SAVEPOINT:
+            return ({"BEGIN": Kind.SAVEPOINT, "RELEASE": Kind.RELEASE}.get(arg1, Kind.ROLLBACK_TO), arg2)
+        if action in (_std.SQLITE_ATTACH, _std.SQLITE_DETACH):
+            return (Kind.ATTACH, None)
+        if action == _std.SQLITE_PRAGMA:
+            return (Kind.PRAGMA, ((arg1 or "").lower(), arg2))
+        if action in _SCHEMA_WRITES:
+            kind = Kind.WRITE
+        elif action in _ROW_WRITES:
+            if (arg1 or "").lower() in _SCHEMA_TABLES:
+                kind = Kind.WRITE  # SQLite's own upkeep for DDL
+            elif kind == Kind.READ:
+                kind = Kind.DML
+    return (kind, None)
