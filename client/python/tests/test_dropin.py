@@ -1,0 +1,43 @@
+"""The drop-in against the standard sqlite3 module: the same DB-API
+scripts, each on its own file, must observe the same results and raise
+the same exception classes."""
+
+import os
+import sqlite3 as std
+import warnings
+
+import dropin_scripts
+import support
+from support import ArbiterTest
+
+import scribe_client.sqlite3 as dropin
+
+
+class DifferentialTest(ArbiterTest):
+    def setUp(self):
+        super().setUp()
+        os.environ["SCRIBE_BIN"] = support.SCRIBE
+        self.mine = os.path.join(self.dir, "drop.db")
+        self.dbs.append(self.mine)
+
+    def compare(self, script):
+        theirs = script(std, os.path.join(self.dir, "std.db"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dropin.ScribeWarning)
+            ours = script(dropin, self.mine)
+        self.assertTrue(theirs, "the script observed nothing")
+        for i, (a, b) in enumerate(zip(theirs, ours)):
+            self.assertEqual(a, b, "%s, step %d" % (script.__name__, i))
+        self.assertEqual(len(theirs), len(ours))
+
+
+def _make(script):
+    def test(self):
+        self.compare(script)
+
+    test.__name__ = "test_" + script.__name__
+    return test
+
+
+for _script in dropin_scripts.SCRIPTS:
+    setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))
