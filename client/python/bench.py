@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Write throughput: N Python processes through scribe vs. straight to SQLite.
+"""Python throughput: N processes through scribe vs. straight to SQLite.
 
-Each of N processes (default 8) does W single-row inserts of a 100-byte
-row, (a) through scribe (this package: HTTP to the arbiter, which commits
-in groups) and (b) directly with ``sqlite3`` (one connection per process,
+Writes: each of N processes (default 8) does W single-row autocommit
+inserts of a 100-byte row, (a) through the ``scribe_client.sqlite3``
+drop-in (``conn.execute(INSERT)`` with ``isolation_level=None``: one batch
+through the arbiter's socket each), (b) through ``Scribe.write`` (HTTP),
+and (c) directly with ``sqlite3`` (one connection per process,
 ``busy_timeout`` 5000 set first, ``BEGIN IMMEDIATE`` per write, retried on
 ``database is locked``), on fresh WAL databases in the same run, for
 ``synchronous`` FULL and NORMAL (for scribe through ``<db>.scribe.conf``
-before its arbiter starts). Prints writes/s for each and the ratio
-scribe/direct.
+before its arbiter starts).
+
+Reads: N processes read rows by primary key for a few seconds, through
+the drop-in and through plain ``sqlite3``, on one database.
+
+Prints rates, p50/p99, CPU per request (every process of the run: the
+workers' user+system time, plus the arbiter's), and the ratios.
 
     cargo build --release
     python3 client/python/bench.py --bin-dir target/release [--procs 8] [--writes 1000]
@@ -40,18 +47,57 @@ def body(proc, i):
     return head + "x" * (ROW_BYTES - len(head))
 
 
+def cpu():
+    t = os.times()
+    return t.user + t.system
+
+
 def scribe_worker(db, scribe_bin, proc, writes, barrier, out):
     s = Scribe(db, scribe_bin=scribe_bin)
     s.status()  # connected before the clock starts
     lat = []
     barrier.wait()
-    start = time.monotonic()
+    start, c0 = time.monotonic(), cpu()
     for i in range(writes):
         t = time.perf_counter()
         s.write(INSERT, [body(proc, i)])
         lat.append(time.perf_counter() - t)
-    out.put((start, time.monotonic(), lat, 0))
+    out.put((start, time.monotonic(), lat, 0, cpu() - c0))
     s.close()
+
+
+def dropin_worker(db, scribe_bin, proc, writes, barrier, out):
+    import scribe_client.sqlite3 as dropin
+
+    os.environ["SCRIBE_BIN"] = scribe_bin
+    conn = dropin.connect(db, isolation_level=None, timeout=30)
+    conn.arbiter_sqlite_version()  # connected before the clock starts
+    lat = []
+    barrier.wait()
+    start, c0 = time.monotonic(), cpu()
+    for i in range(writes):
+        t = time.perf_counter()
+        conn.execute(INSERT, (body(proc, i),))
+        lat.append(time.perf_counter() - t)
+    out.put((start, time.monotonic(), lat, 0, cpu() - c0))
+    conn.close()
+
+
+def reader_worker(db, module, proc, seconds, barrier, out):
+    mod = __import__(module, fromlist=["connect"])
+    conn = mod.connect(db, timeout=30)
+    n = conn.execute("SELECT max(id) FROM t").fetchone()[0]
+    rnd = random.Random(proc)
+    lat = []
+    barrier.wait()
+    start, c0 = time.monotonic(), cpu()
+    while time.monotonic() - start < seconds:
+        for _ in range(100):
+            conn.execute("SELECT body FROM t WHERE id = ?", (rnd.randint(1, n),)).fetchone()
+        lat.append(0.0)
+    end = time.monotonic()
+    out.put((start, end, [0.0] * (len(lat) * 100), 0, cpu() - c0))
+    conn.close()
 
 
 def direct_worker(db, sync, proc, writes, barrier, out):
@@ -61,7 +107,7 @@ def direct_worker(db, sync, proc, writes, barrier, out):
     retries = 0
     lat = []
     barrier.wait()
-    start = time.monotonic()
+    start, c0 = time.monotonic(), cpu()
     for i in range(writes):
         t = time.perf_counter()
         while True:
@@ -78,7 +124,7 @@ def direct_worker(db, sync, proc, writes, barrier, out):
                 retries += 1
                 time.sleep(random.uniform(0.0005, 0.002))
         lat.append(time.perf_counter() - t)
-    out.put((start, time.monotonic(), lat, retries))
+    out.put((start, time.monotonic(), lat, retries, cpu() - c0))
     conn.close()
 
 
@@ -103,6 +149,7 @@ def run(ctx, target, args_for, procs, writes):
         "p50": pct(0.50),
         "p99": pct(0.99),
         "retries": sum(r[3] for r in results),
+        "cpu": sum(r[4] for r in results),
     }
 
 
@@ -114,8 +161,17 @@ def count(db):
     return n
 
 
-def bench_scribe(ctx, dirname, sync, bin_dir, procs, writes):
-    db = os.path.join(dirname, "scribe-%s.db" % sync.lower())
+def arbiter_cpu(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def bench_scribe(ctx, dirname, sync, bin_dir, procs, writes, worker=scribe_worker, name="scribe"):
+    db = os.path.join(dirname, "%s-%s.db" % (name, sync.lower()))
     with open(db + ".scribe.conf", "w") as f:
         f.write("synchronous = %s\n" % sync.lower())
     scribe_bin = os.path.join(bin_dir, "scribe")
@@ -125,7 +181,10 @@ def bench_scribe(ctx, dirname, sync, bin_dir, procs, writes):
         got = s.status()["synchronous"]
         if got != sync.lower():
             raise SystemExit("the arbiter runs with synchronous=%s, not %s" % (got, sync))
-        r = run(ctx, scribe_worker, lambda p: (db, scribe_bin), procs, writes)
+        pid = s.status()["pid"]
+        a0 = arbiter_cpu(pid)
+        r = run(ctx, worker, lambda p: (db, scribe_bin), procs, writes)
+        r["cpu"] += arbiter_cpu(pid) - a0
         st = s.status()
         r["extra"] = "%d commits, mean group %.1f" % (st["commits"], st["mean_group"])
     finally:
@@ -148,12 +207,35 @@ def bench_direct(ctx, dirname, sync, procs, writes):
     return r
 
 
+def bench_reads(ctx, dirname, bin_dir, procs, seconds):
+    """Reads by primary key: the drop-in against plain sqlite3, same file."""
+    db = os.path.join(dirname, "reads.db")
+    scribe_bin = os.path.join(bin_dir, "scribe")
+    s = Scribe(db, scribe_bin=scribe_bin)
+    s.write(SCHEMA)
+    for k in range(10):
+        s.batch([(INSERT, [body(k, i)]) for i in range(1000)])
+    os.environ["SCRIBE_BIN"] = scribe_bin
+    out = {}
+    try:
+        for module in ("sqlite3", "scribe_client.sqlite3", "sqlite3", "scribe_client.sqlite3"):
+            r = run(ctx, reader_worker, lambda p: (db, module), procs, seconds)
+            best = out.get(module)
+            if best is None or r["rate"] > best["rate"]:
+                out[module] = r
+    finally:
+        s.close()
+        subprocess.run([scribe_bin, "--db", db, "stop", "--grace", "0s"], stdout=subprocess.DEVNULL)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin-dir", default=os.environ.get("SCRIBE_BIN_DIR") or os.path.join(HERE, "..", "..", "target", "release"))
     ap.add_argument("--procs", type=int, default=8)
     ap.add_argument("--writes", type=int, default=1000, help="writes per process")
     ap.add_argument("--dir", default="/tmp", help="where the temp databases go")
+    ap.add_argument("--read-seconds", type=float, default=3.0, help="seconds per read run")
     args = ap.parse_args()
     bin_dir = os.path.abspath(args.bin_dir)
     ctx = mp.get_context("spawn")
@@ -161,20 +243,27 @@ def main():
     rows = []
     try:
         for sync in ("FULL", "NORMAL"):
-            rows.append((sync, "scribe", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, args.writes)))
+            rows.append((sync, "dropin", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, args.writes, dropin_worker, "dropin")))
             rows.append((sync, "direct", bench_direct(ctx, dirname, sync, args.procs, args.writes)))
+            rows.append((sync, "http", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, args.writes)))
+        reads = bench_reads(ctx, dirname, bin_dir, args.procs, args.read_seconds)
     finally:
         shutil.rmtree(dirname, ignore_errors=True)
     print("%d processes x %d single-row inserts (%d-byte rows), WAL, binaries from %s"
           % (args.procs, args.writes, ROW_BYTES, bin_dir))
-    print("%-11s %-7s %7s %8s %10s %8s %8s  %s" % ("synchronous", "path", "writes", "seconds", "writes/s", "p50 ms", "p99 ms", ""))
+    print("%-11s %-7s %7s %8s %10s %8s %8s %9s  %s" % ("synchronous", "path", "writes", "seconds", "writes/s", "p50 ms", "p99 ms", "CPU/w µs", ""))
     for sync, path, r in rows:
-        print("%-11s %-7s %7d %8.2f %10.0f %8.2f %8.2f  %s"
-              % (sync, path, r["writes"], r["seconds"], r["rate"], r["p50"], r["p99"], r["extra"]))
+        print("%-11s %-7s %7d %8.2f %10.0f %8.2f %8.2f %9.0f  %s"
+              % (sync, path, r["writes"], r["seconds"], r["rate"], r["p50"], r["p99"], r["cpu"] / r["writes"] * 1e6, r["extra"]))
     for sync in ("FULL", "NORMAL"):
-        s = next(r for y, p, r in rows if y == sync and p == "scribe")
         d = next(r for y, p, r in rows if y == sync and p == "direct")
-        print("ratio scribe/direct, synchronous=%s: %.2fx" % (sync, s["rate"] / d["rate"]))
+        for path in ("dropin", "http"):
+            s = next(r for y, p, r in rows if y == sync and p == path)
+            print("ratio %s/direct, synchronous=%s: %.2fx" % (path, sync, s["rate"] / d["rate"]))
+    std, mine = reads["sqlite3"], reads["scribe_client.sqlite3"]
+    print("reads by primary key, %d processes (best of two runs each): sqlite3 %.0f/s, drop-in %.0f/s (%.2fx; CPU/read %.1f µs vs %.1f µs)"
+          % (args.procs, std["rate"], mine["rate"], mine["rate"] / std["rate"],
+             std["cpu"] / std["writes"] * 1e6, mine["cpu"] / mine["writes"] * 1e6))
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ class FramedConnection:
         self.lock = threading.Lock()
         self.next_id = 0
         self.buf = bytearray()
+        self.timeout = None
         try:
             self.sock.settimeout(timeout)
             self.sock.connect(path)
+            # Blocking, with the kernel's own timeouts: no poll() before
+            # every send and receive, as a Python socket timeout costs.
+            self.sock.settimeout(None)
+            self._deadline(timeout)
             self.sock.sendall(_PREAMBLE)
             self.hello = self.call({"hello": {"version": PROTOCOL_VERSION, "rows": "arrays"}}, timeout)
         except BaseException:
@@ -67,9 +72,9 @@ class FramedConnection:
             self.next_id = (self.next_id + 1) & 0xFFFFFFFF
             rid = self.next_id
             try:
-                self.sock.settimeout(timeout)
+                self._deadline(timeout)
                 self.sock.sendall(_HEADER.pack(len(body), rid) + body)
-            except socket.timeout as e:
+            except (socket.timeout, BlockingIOError) as e:
                 raise Lost("no room to send within %.3gs" % (timeout or 0), sent=False) from e
             except OSError as e:
                 raise Lost(str(e) or type(e).__name__, sent=False) from e
@@ -78,7 +83,7 @@ class FramedConnection:
                     got_id, answer = self._frame()
                     if got_id == rid:
                         break
-            except socket.timeout as e:
+            except (socket.timeout, BlockingIOError) as e:
                 raise Timeout(
                     "no answer from the arbiter within %.3gs; a write may or may not have "
                     "committed" % (timeout or 0)
@@ -92,6 +97,16 @@ class FramedConnection:
         if isinstance(err, dict):
             raise from_response(0, err)
         raise ProtocolError("the arbiter answered with neither ok nor error")
+
+    def _deadline(self, timeout: Optional[float]) -> None:
+        """SO_RCVTIMEO and SO_SNDTIMEO, set only when they change."""
+        if timeout == self.timeout:
+            return
+        secs = 0.0 if timeout is None else max(timeout, 0.001)
+        tv = struct.pack("ll", int(secs), int((secs % 1) * 1_000_000))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        self.timeout = timeout
 
     def _frame(self):
         buf = self.buf

@@ -26,6 +26,7 @@ from .route import Classifier, Kind
 __all__ = ["Connection", "database_path"]
 
 _BASIC = (int, float, str, bytes, type(None))
+_READ = Kind.READ_ANSWER
 _I64 = (-(2**63), 2**63 - 1)
 
 
@@ -127,6 +128,13 @@ class Connection(_std.Connection):
         return super().cursor(factory or Cursor)
 
     def execute(self, sql, parameters=()):
+        # The common case first, with as little Python as it takes: a read
+        # outside a transaction, of a statement seen before.
+        if self._classifier.cache.get(sql) is _READ and self._remote.session is None:
+            cur = _std.Connection.cursor(self, Cursor)
+            cur._lastrowid = self._last_rowid
+            _std.Cursor.execute(cur, sql, parameters)
+            return cur
         return self.cursor().execute(sql, parameters)
 
     def executemany(self, sql, parameters):

@@ -7,7 +7,7 @@ cursor and served by the same methods.
 """
 
 import sqlite3 as _std
-from typing import Any, List, Optional
+from typing import List, Optional
 
 __all__ = ["Cursor", "Row"]
 
@@ -48,20 +48,13 @@ class Row(_std.Row):
         return hash((self._names, tuple(self)))
 
 
-_NATIVE = object()
-
-
 class Cursor(_std.Cursor):
-    """A cursor that routes each statement (see ``Connection``)."""
+    """A cursor that routes each statement (see ``Connection``). While it
+    holds rows read locally it is the standard cursor, method for method;
+    while it holds an answer from the arbiter its class is switched to a
+    subclass that serves those rows."""
 
-    def __init__(self, connection) -> None:
-        super().__init__(connection)
-        self._rows: Optional[list] = None  # results from the arbiter
-        self._desc: Any = None
-        self._count = -1
-        self._lastrowid: Optional[int] = None
-
-    # ---------------------------------------------------------- statements
+    _lastrowid: Optional[int] = None
 
     def execute(self, sql, parameters=()):
         return self.connection._run(self, sql, parameters)
@@ -72,11 +65,29 @@ class Cursor(_std.Cursor):
     def executescript(self, sql_script):
         return self.connection._script(self, sql_script)
 
+    @property
+    def lastrowid(self):
+        return self._lastrowid
+
     # -------------------------------------------------- what routing sets
 
     def _local(self) -> None:
+        """The next rows come from the local connection."""
+
+    def _remote(self, columns, rows, rowcount: int) -> None:
+        """The next rows (and rowcount) are the arbiter's answer."""
+        self.__class__ = _answering(type(self))
+        self._remote(columns, rows, rowcount)
+
+
+class _Answering:
+    """Serves an answer from the arbiter through the cursor's methods."""
+
+    _home: type = Cursor
+
+    def _local(self) -> None:
         self._rows = None
-        self._desc = None
+        self.__class__ = self._home
 
     def _remote(self, columns, rows, rowcount: int) -> None:
         self._desc = tuple((c, None, None, None, None, None, None) for c in columns) if columns else None
@@ -85,37 +96,25 @@ class Cursor(_std.Cursor):
             factory = Row
         if factory is not None:
             rows = [factory(self, r) for r in rows]
+        rows.reverse()  # served from the end
         self._rows = rows
-        self._rows.reverse()  # served from the end
         self._count = rowcount
-
-    # ------------------------------------------------------------ results
 
     @property
     def description(self):
-        if self._rows is None:
-            return _std.Cursor.description.__get__(self)
         return self._desc
 
     @property
     def rowcount(self):
-        if self._rows is None:
-            return _std.Cursor.rowcount.__get__(self)
         return self._count
 
-    @property
-    def lastrowid(self):
-        return self._lastrowid
-
     def fetchone(self):
+        self._check()
         rows = self._rows
-        if rows is None:
-            return _std.Cursor.fetchone(self)
         return rows.pop() if rows else None
 
     def fetchmany(self, size=None):
-        if self._rows is None:
-            return _std.Cursor.fetchmany(self, self.arraysize if size is None else size)
+        self._check()
         n = self.arraysize if size is None else size
         out = []
         while self._rows and len(out) < n:
@@ -123,21 +122,33 @@ class Cursor(_std.Cursor):
         return out
 
     def fetchall(self):
-        rows = self._rows
-        if rows is None:
-            return _std.Cursor.fetchall(self)
-        out = rows[::-1]
-        rows.clear()
+        self._check()
+        out = self._rows[::-1]
+        self._rows.clear()
         return out
 
     def __next__(self):
-        rows = self._rows
-        if rows is None:
-            return _std.Cursor.__next__(self)
-        if rows:
-            return rows.pop()
+        self._check()
+        if self._rows:
+            return self._rows.pop()
         raise StopIteration
+
+    def _check(self) -> None:
+        if self._rows is None:
+            raise _std.ProgrammingError("Cannot operate on a closed cursor.")
 
     def close(self) -> None:
         self._rows = None
-        super().close()
+        _std.Cursor.close(self)
+
+
+_classes = {}
+
+
+def _answering(home: type) -> type:
+    """The answering class for cursors of class ``home``."""
+    cls = _classes.get(home)
+    if cls is None:
+        cls = type(home.__name__, (_Answering, home), {"_home": home, "__module__": home.__module__})
+        _classes[home] = cls
+    return cls

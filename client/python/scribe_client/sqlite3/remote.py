@@ -3,9 +3,9 @@
 session a transaction runs in."""
 
 import base64
+import os
 import random
 import time
-import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import errors as scribe_errors
@@ -50,6 +50,10 @@ class Remote:
         self.conn: Optional[FramedConnection] = None
         self.session: Optional[int] = None
         self._status: Optional[Dict[str, Any]] = None
+        # Keys: a random prefix per connection and a counter (unique across
+        # processes, and far cheaper than a uuid per write).
+        self._key_prefix = "py-" + os.urandom(12).hex() + "-"
+        self._keys = 0
 
     # ----------------------------------------------------------- plumbing
 
@@ -92,13 +96,17 @@ class Remote:
 
     # ------------------------------------------------------------- writes
 
+    def _key(self) -> str:
+        self._keys += 1
+        return self._key_prefix + str(self._keys)
+
     def write(self, sql: str, params: Any) -> Dict[str, Any]:
         """One statement as one batch, retried safely (it carries a key)
         until ``wait`` passes; returns its result."""
         st: Dict[str, Any] = {"sql": sql}
         if params is not None:
             st["params"] = params
-        key = "py-" + uuid.uuid4().hex
+        key = self._key()
         request = {"write": {"statements": [st], "key": key, "fresh_key": True}}
         deadline = time.monotonic() + self.wait
         pause = 0.002
@@ -166,7 +174,7 @@ class Remote:
         return self._in_session({"exec": {"session": self.session, "statement": st}}, self.scribe.call_timeout + 30.0)
 
     def commit(self) -> Dict[str, Any]:
-        key = "py-" + uuid.uuid4().hex
+        key = self._key()
         session, self.session = self.session, None
         try:
             return self._call({"commit": {"session": session, "key": key}}, self.scribe.call_timeout)

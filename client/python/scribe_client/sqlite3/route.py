@@ -25,6 +25,10 @@ class Kind:
     UNKNOWN = "unknown"  # the local connection could not compile it
 
 
+# The answer for a plain read, one object, so a cache hit is an identity test.
+Kind.READ_ANSWER = (Kind.READ, None)
+
+
 _ROW_WRITES = {_std.SQLITE_INSERT, _std.SQLITE_UPDATE, _std.SQLITE_DELETE}
 _SCHEMA_WRITES = {
     _std.SQLITE_CREATE_INDEX, _std.SQLITE_CREATE_TABLE, _std.SQLITE_CREATE_TEMP_INDEX,
@@ -79,6 +83,11 @@ class Classifier:
 
 
 def _decide(seen) -> Tuple[str, Optional[Any]]:
+    out = _kind(seen)
+    return Kind.READ_ANSWER if out == Kind.READ_ANSWER else out
+
+
+def _kind(seen) -> Tuple[str, Optional[Any]]:
     kind = Kind.READ
     for action, arg1, arg2 in seen:
         if action == _std.SQLITE_TRANSACTION:
