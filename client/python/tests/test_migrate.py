@@ -36,6 +36,20 @@ class MigrateTest(ArbiterTest):
             s.migrate([(1, "init", "CREATE TABLE notes(id);"), STEPS[1]])
         self.assertEqual(s.status()["schema_version"], 2)
 
+    def test_the_drop_in_migrates_too(self):
+        import scribe_client.sqlite3 as dropin
+
+        os.environ["SCRIBE_BIN"] = support.SCRIBE
+        conn = dropin.connect(self.db)
+        report = conn.migrate(STEPS)
+        self.assertEqual(report["applied"], [1, 2])
+        conn.execute("INSERT INTO notes(body) VALUES ('x')")
+        conn.commit()
+        self.assertEqual(conn.execute("SELECT done FROM notes").fetchall(), [(0,)])
+        with self.assertRaises(dropin.IntegrityError):
+            conn.migrate([(1, "init", "CREATE TABLE other(x);")])
+        conn.close()
+
     def test_eight_processes_at_startup(self):
         d = os.path.join(self.dir, "migrations")
         os.mkdir(d)

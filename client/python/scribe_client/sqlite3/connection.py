@@ -297,6 +297,17 @@ class Connection(_std.Connection):
             self._remote.close()
             super().close()
 
+    def migrate(self, migrations) -> dict:
+        """Brings the schema up to the last of ``migrations`` (a directory
+        of ``NNNN_name.sql`` files, or ``(version, name, sql)`` tuples):
+        see ``Scribe.migrate``. Any number of processes may call it at
+        startup; each step runs once."""
+        from ..migrations import as_list
+
+        if self.in_transaction:
+            self.commit()
+        return self._remote.migrate(as_list(migrations))
+
     def arbiter_sqlite_version(self) -> str:
         """The version of the SQLite the arbiter writes with."""
         return str(self._remote.status().get("sqlite_version", ""))

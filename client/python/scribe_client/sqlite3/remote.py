@@ -131,6 +131,16 @@ class Remote:
                 raise translate(err) from None
             time.sleep(pause)
 
+    def migrate(self, migrations: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """Schema migrations, applied once each by the arbiter."""
+        try:
+            # It may wait behind other callers' migrations.
+            return self._call({"migrate": {"migrations": migrations}}, self.scribe.call_timeout + 300.0)
+        except Lost as e:
+            raise translate(scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)) from None
+        except scribe_errors.ScribeError as e:
+            raise translate(e) from None
+
     # ----------------------------------------------------------- sessions
 
     def begin(self) -> None:
