@@ -1,15 +1,11 @@
 """``Scribe``: writes through the arbiter, reads the file directly."""
 
-import base64
 import http.client
 import json
-import math
 import os
 import random
-import shutil
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -20,11 +16,12 @@ from .errors import (
     RETRYABLE,
     ProtocolError,
     ScribeError,
-    SqlError,
     Timeout,
     Unavailable,
     from_response,
 )
+from .autostart import AutoStart
+from .values import _decode_receipt, _query_params, _sql_error, _statement
 from .paths import Paths, describe_marker, read_marker
 from .transport import UnixHTTPConnection, roundtrip
 
@@ -41,7 +38,6 @@ _MAX_PAUSE = 1.0
 #: The arbiter closes a connection that sends no request head for ~10 s;
 #: a kept-alive connection idle for longer than this is not reused.
 _KEEPALIVE_IDLE = 8.0
-_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 Params = Union[None, Sequence[Any], Mapping[str, Any]]
 
@@ -50,96 +46,7 @@ def _env_says_off(value: Optional[str]) -> bool:
     return value is not None and value.strip().lower() in ("0", "false", "no", "off")
 
 
-def _encode_value(v: Any) -> Any:
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    if isinstance(v, int):
-        if not _I64_MIN <= v <= _I64_MAX:
-            raise OverflowError("integer %d does not fit in SQLite's 64-bit INTEGER" % v)
-        return v
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise ValueError("%r cannot be sent as a parameter (JSON has no NaN/inf)" % v)
-        return v
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return {"$blob": base64.b64encode(bytes(v)).decode("ascii")}
-    raise TypeError(
-        "a parameter is None, bool, int, float, str or bytes, not %s" % type(v).__name__
-    )
-
-
-def _encode_params(params: Params) -> Any:
-    if params is None:
-        return None
-    if isinstance(params, Mapping):
-        return {str(k): _encode_value(v) for k, v in params.items()}
-    if isinstance(params, (str, bytes, bytearray, memoryview)):
-        raise TypeError("params is a sequence (positional) or a mapping (named), not a string")
-    if isinstance(params, Iterable):
-        return [_encode_value(v) for v in params]
-    raise TypeError("params is a sequence or a mapping, not %s" % type(params).__name__)
-
-
-def _statement(s: Any) -> Dict[str, Any]:
-    if isinstance(s, str):
-        sql, params, expect = s, None, None
-    elif isinstance(s, Mapping):
-        unknown = set(s) - {"sql", "params", "expect_rows"}
-        if unknown:
-            raise TypeError("unknown statement field(s): %s" % ", ".join(sorted(unknown)))
-        sql, params, expect = s.get("sql"), s.get("params"), s.get("expect_rows")
-    elif isinstance(s, (tuple, list)) and 1 <= len(s) <= 3:
-        sql = s[0]
-        params = s[1] if len(s) > 1 else None
-        expect = s[2] if len(s) > 2 else None
-    else:
-        raise TypeError("a statement is a SQL string, a dict {sql, params, expect_rows} or a tuple")
-    if not isinstance(sql, str):
-        raise TypeError("sql is a string, not %s" % type(sql).__name__)
-    out: Dict[str, Any] = {"sql": sql}
-    encoded = _encode_params(params)
-    if encoded is not None:
-        out["params"] = encoded
-    if expect is not None:
-        if isinstance(expect, bool) or not isinstance(expect, int) or expect < 0:
-            raise TypeError("expect_rows is a non-negative integer")
-        out["expect_rows"] = expect
-    return out
-
-
-def _decode_value(v: Any) -> Any:
-    if isinstance(v, dict) and len(v) == 1 and "$blob" in v:
-        return base64.b64decode(v["$blob"])
-    return v
-
-
-def _decode_receipt(receipt: Dict[str, Any]) -> Dict[str, Any]:
-    for result in receipt.get("results", ()):
-        rows = result.get("rows")
-        if rows:
-            result["rows"] = [{k: _decode_value(v) for k, v in row.items()} for row in rows]
-    return receipt
-
-
-def _query_params(params: Params) -> Any:
-    """Parameters for ``sqlite3``: names are accepted with or without their
-    ``:``/``@``/``$`` prefix, as the arbiter accepts them."""
-    if params is None:
-        return ()
-    if isinstance(params, Mapping):
-        return {
-            (k[1:] if isinstance(k, str) and k[:1] in (":", "@", "$") else k): v
-            for k, v in params.items()
-        }
-    return params
-
-
-def _sql_error(e: sqlite3.Error) -> SqlError:
-    code = getattr(e, "sqlite_errorcode", None)
-    return SqlError("SQL error in the query: %s" % e, statement=0, sqlite_code=code)
-
-
-class Scribe:
+class Scribe(AutoStart):
     """A client of one scribe-managed SQLite database.
 
     Writes go to the arbiter ``scribed`` (HTTP/JSON on
@@ -488,96 +395,6 @@ class Scribe:
         except OSError as e:
             raise Unavailable("cannot connect to %s: %s" % (self.paths.http_socket, e)) from e
         return self._register(conn)
-
-    def _accepts(self) -> bool:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.settimeout(1.0)
-            # The RPC socket is bound last: once it accepts, both do.
-            s.connect(self.paths.socket_b)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
-
-    def _no_arbiter(self) -> Unavailable:
-        marker = read_marker(self.paths.stop_marker)
-        if marker is not None:
-            why = describe_marker(marker)
-        elif not self.autostart:
-            why = "auto-start is off (autostart=False or SCRIBE_AUTOSTART=0)"
-        else:
-            why = "none was asked to start"
-        return Unavailable("no arbiter is running for %s: %s" % (self.paths.db, why))
-
-    def _bin(self) -> str:
-        if self._scribe_bin:
-            return self._scribe_bin
-        env = os.environ.get("SCRIBE_BIN")
-        if env:
-            return env
-        found = shutil.which("scribe")
-        if found:
-            return found
-        e = Unavailable(
-            "no arbiter is running for %s and the `scribe` CLI was not found on PATH; "
-            "pass scribe_bin= or set SCRIBE_BIN" % self.paths.db
-        )
-        e._final = True  # type: ignore[attr-defined]
-        raise e
-
-    def _start(self) -> None:
-        """Auto-start: ``scribe --db PATH start``, then wait until the HTTP
-        socket accepts. Refuses while a stopping marker is live (``scribe
-        start`` would clear it: a stop must stay stopped)."""
-        with self._start_lock:
-            if self._accepts():
-                return  # another thread started it meanwhile
-            if not self.autostart:
-                raise self._no_arbiter()
-            marker = read_marker(self.paths.stop_marker)
-            if marker is not None:
-                raise Unavailable("no arbiter is running for %s: %s" % (self.paths.db, describe_marker(marker)))
-            binary = self._bin()
-            cmd = [
-                os.fsencode(binary),
-                b"--db",
-                self.paths.db_b,
-                b"--ready-timeout",
-                b"%dms" % max(1, int(self.ready_timeout * 1000)),
-                b"start",
-            ]
-            try:
-                proc = subprocess.run(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    timeout=self.ready_timeout + 30.0,
-                )
-            except OSError as e:
-                err = Unavailable("cannot run %s to start the arbiter: %s (pass scribe_bin= or set SCRIBE_BIN)" % (binary, e))
-                err._final = True  # type: ignore[attr-defined]
-                raise err from e
-            except subprocess.TimeoutExpired as e:
-                raise Unavailable("`%s start` did not return within %.3gs" % (binary, self.ready_timeout + 30.0)) from e
-            if proc.returncode != 0:
-                said = (proc.stderr or proc.stdout or b"").decode("utf-8", "replace").strip()
-                raise Unavailable(
-                    "cannot start the arbiter for %s (`scribe start` exited %d): %s"
-                    % (self.paths.db, proc.returncode, said or "no output")
-                )
-            deadline = time.monotonic() + max(1.0, self.ready_timeout)
-            pause = 0.001
-            while not self._accepts():
-                if time.monotonic() >= deadline:
-                    raise Unavailable(
-                        "the arbiter for %s started but its socket %s does not accept"
-                        % (self.paths.db, self.paths.socket)
-                    )
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
 
     def _reader(self) -> sqlite3.Connection:
         loc = self._tls()

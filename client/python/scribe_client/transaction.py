@@ -70,7 +70,7 @@ class Transaction:
     def execute(self, sql: str, params: Any = None) -> Dict[str, Any]:
         """Runs one statement in the session: ``{"columns", "rows" (dicts),
         "rows_affected", "last_insert_rowid"}``."""
-        from .client import _statement, _decode_value  # shared encoders
+        from .values import _decode_value, _statement
 
         st = _statement({"sql": sql, "params": params})
         st.pop("expect_rows", None)
@@ -85,7 +85,7 @@ class Transaction:
     def commit(self, key: Optional[str] = None) -> Dict[str, Any]:
         """Commits; returns the receipt (``seq``). If the answer is lost,
         asks again by key on a new connection: never applied twice."""
-        from .client import _decode_receipt
+        from .values import _decode_receipt
 
         session = self._open()
         key = key or "py-" + uuid.uuid4().hex

@@ -1,0 +1,108 @@
+"""Auto-start: when no arbiter answers, run ``scribe --db PATH start`` and
+wait until the arbiter's socket accepts; never while a stop is in force."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+from .errors import Unavailable
+from .paths import describe_marker, read_marker
+
+__all__ = ["AutoStart"]
+
+
+class AutoStart:
+    """The auto-start half of ``Scribe`` (it needs ``paths``,
+    ``autostart``, ``ready_timeout``, ``_scribe_bin`` and ``_start_lock``)."""
+
+    def _accepts(self) -> bool:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(1.0)
+            # The RPC socket is bound last: once it accepts, both do.
+            s.connect(self.paths.socket_b)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def _no_arbiter(self) -> Unavailable:
+        marker = read_marker(self.paths.stop_marker)
+        if marker is not None:
+            why = describe_marker(marker)
+        elif not self.autostart:
+            why = "auto-start is off (autostart=False or SCRIBE_AUTOSTART=0)"
+        else:
+            why = "none was asked to start"
+        return Unavailable("no arbiter is running for %s: %s" % (self.paths.db, why))
+
+    def _bin(self) -> str:
+        if self._scribe_bin:
+            return self._scribe_bin
+        env = os.environ.get("SCRIBE_BIN")
+        if env:
+            return env
+        found = shutil.which("scribe")
+        if found:
+            return found
+        e = Unavailable(
+            "no arbiter is running for %s and the `scribe` CLI was not found on PATH; "
+            "pass scribe_bin= or set SCRIBE_BIN" % self.paths.db
+        )
+        e._final = True  # type: ignore[attr-defined]
+        raise e
+
+    def _start(self) -> None:
+        """Auto-start: ``scribe --db PATH start``, then wait until the HTTP
+        socket accepts. Refuses while a stopping marker is live (``scribe
+        start`` would clear it: a stop must stay stopped)."""
+        with self._start_lock:
+            if self._accepts():
+                return  # another thread started it meanwhile
+            if not self.autostart:
+                raise self._no_arbiter()
+            marker = read_marker(self.paths.stop_marker)
+            if marker is not None:
+                raise Unavailable("no arbiter is running for %s: %s" % (self.paths.db, describe_marker(marker)))
+            binary = self._bin()
+            cmd = [
+                os.fsencode(binary),
+                b"--db",
+                self.paths.db_b,
+                b"--ready-timeout",
+                b"%dms" % max(1, int(self.ready_timeout * 1000)),
+                b"start",
+            ]
+            try:
+                proc = subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    timeout=self.ready_timeout + 30.0,
+                )
+            except OSError as e:
+                err = Unavailable("cannot run %s to start the arbiter: %s (pass scribe_bin= or set SCRIBE_BIN)" % (binary, e))
+                err._final = True  # type: ignore[attr-defined]
+                raise err from e
+            except subprocess.TimeoutExpired as e:
+                raise Unavailable("`%s start` did not return within %.3gs" % (binary, self.ready_timeout + 30.0)) from e
+            if proc.returncode != 0:
+                said = (proc.stderr or proc.stdout or b"").decode("utf-8", "replace").strip()
+                raise Unavailable(
+                    "cannot start the arbiter for %s (`scribe start` exited %d): %s"
+                    % (self.paths.db, proc.returncode, said or "no output")
+                )
+            deadline = time.monotonic() + max(1.0, self.ready_timeout)
+            pause = 0.001
+            while not self._accepts():
+                if time.monotonic() >= deadline:
+                    raise Unavailable(
+                        "the arbiter for %s started but its socket %s does not accept"
+                        % (self.paths.db, self.paths.socket)
+                    )
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
