@@ -106,6 +106,21 @@ class Connection(_std.Connection):
         self._isolation = value
 
     @property
+    def autocommit(self):
+        """Python 3.12's transaction control: True, False, or
+        ``sqlite3.LEGACY_TRANSACTION_CONTROL`` (``isolation_level`` rules)."""
+        return self._autocommit
+
+    @autocommit.setter
+    def autocommit(self, value):
+        legacy = getattr(_std, "LEGACY_TRANSACTION_CONTROL", -1)
+        if value not in (True, False, legacy):
+            raise ValueError("autocommit must be True, False, or sqlite3.LEGACY_TRANSACTION_CONTROL")
+        if value is True and self.in_transaction:
+            self.commit()  # as sqlite3 does when autocommit turns on
+        self._autocommit = value
+
+    @property
     def in_transaction(self) -> bool:
         return self._remote.session is not None
 
