@@ -18,21 +18,31 @@ use crate::guard::RESERVED_PREFIX;
 /// The schema this release writes.
 pub const VERSION: i64 = 2;
 
-/// Version 1: the counters, and the idempotency keys in insertion order
-/// (the rowid), so pruning deletes from the front of one b-tree.
-const CREATE_V1: &str = "
-CREATE TABLE IF NOT EXISTS main._scribe_meta(
-    key TEXT PRIMARY KEY,
-    value INTEGER NOT NULL);
-INSERT OR IGNORE INTO main._scribe_meta(key, value) VALUES ('seq', 0);
-CREATE TABLE IF NOT EXISTS main._scribe_requests(
+/// The idempotency keys' table as version 1 made it (one text for the
+/// new database and for the upgrade from version 0).
+macro_rules! requests_table_v1 {
+    () => {
+        "CREATE TABLE IF NOT EXISTS main._scribe_requests(
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
     hash INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    receipt BLOB NOT NULL);
-";
+    receipt BLOB NOT NULL);"
+    };
+}
+
+/// Version 1: the counters, and the idempotency keys in insertion order
+/// (the rowid), so pruning deletes from the front of one b-tree.
+const CREATE_V1: &str = concat!(
+    "
+CREATE TABLE IF NOT EXISTS main._scribe_meta(
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL);
+INSERT OR IGNORE INTO main._scribe_meta(key, value) VALUES ('seq', 0);
+",
+    requests_table_v1!()
+);
 
 /// Version 1 to 2: the record of the program's schema migrations.
 const V1_TO_V2: &str = "
@@ -46,20 +56,18 @@ CREATE TABLE IF NOT EXISTS main._scribe_migrations(
 /// Version 0 (scribe 0.1.0) to 1: the key table gains a rowid in
 /// insertion order; stored receipts keep their encoding, marked as
 /// format 0 (see `requests::decode`).
-const V0_TO_V1: &str = "
+const V0_TO_V1: &str = concat!(
+    "
 ALTER TABLE main._scribe_requests RENAME TO _scribe_requests_v0;
-CREATE TABLE main._scribe_requests(
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    hash INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    receipt BLOB NOT NULL);
+",
+    requests_table_v1!(),
+    "
 INSERT INTO main._scribe_requests(key, hash, seq, created_at, receipt)
     SELECT key, hash, seq, created_at, CAST(x'00' || receipt AS BLOB)
     FROM main._scribe_requests_v0 ORDER BY created_at, seq;
 DROP TABLE main._scribe_requests_v0;
-";
+"
+);
 
 /// The version of scribe's tables in `conn`'s database: `None` when they
 /// do not exist yet (a new database).

@@ -14,16 +14,8 @@ pub struct ExecArgs {
     /// One SQL statement.
     #[arg(required_unless_present = "file", conflicts_with = "file")]
     pub sql: Option<String>,
-    /// A parameter value (repeat in order; `:name=V` for named). Its type:
-    /// a JSON literal keeps its type (42, 1.5, null, "text"); x'..' or
-    /// hex:.. is a blob; anything else is text.
-    #[arg(
-        long = "param",
-        short = 'p',
-        value_name = "V",
-        allow_hyphen_values = true
-    )]
-    pub params: Vec<String>,
+    #[command(flatten)]
+    pub params: params::ParamArgs,
     /// Fail with `Conflict` (writing nothing) unless exactly N rows change.
     #[arg(long, value_name = "N")]
     pub expect_rows: Option<u64>,
@@ -49,7 +41,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
     let statements = match (&args.sql, &args.file) {
         (Some(sql), _) => vec![Statement {
             sql: sql.clone(),
-            params: params::parse(&args.params).map_err(Failure::Local)?,
+            params: args.params.parse().map_err(Failure::Local)?,
             expect_rows: args.expect_rows,
         }],
         (None, Some(file)) => read_script(file)?

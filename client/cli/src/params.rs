@@ -9,6 +9,32 @@
 
 use scribe_protocol::{Params, Value};
 
+/// The `--param` flags of one statement (`exec`, `query`).
+#[derive(Debug, Default, clap::Args)]
+pub struct ParamArgs {
+    /// A parameter value (repeat in order; `:name=V` for named). Its type:
+    /// a JSON literal keeps its type (42, 1.5, null, "text"); x'..' or
+    /// hex:.. is a blob; anything else is text.
+    #[arg(
+        long = "param",
+        short = 'p',
+        value_name = "V",
+        allow_hyphen_values = true
+    )]
+    pub params: Vec<String>,
+}
+
+impl ParamArgs {
+    /// The values, typed.
+    ///
+    /// # Errors
+    ///
+    /// As [`parse`].
+    pub fn parse(&self) -> Result<Params, String> {
+        parse(&self.params)
+    }
+}
+
 /// Parses the `--param` values of one statement.
 ///
 /// # Errors

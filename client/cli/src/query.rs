@@ -10,14 +10,8 @@ use scribe_client::Connection;
 pub struct QueryArgs {
     /// One SQL query.
     pub sql: String,
-    /// A parameter value (as for `exec`).
-    #[arg(
-        long = "param",
-        short = 'p',
-        value_name = "V",
-        allow_hyphen_values = true
-    )]
-    pub params: Vec<String>,
+    #[command(flatten)]
+    pub params: params::ParamArgs,
     /// Print CSV (with a header line).
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
@@ -34,7 +28,7 @@ pub struct QueryArgs {
 /// `Sql` when SQLite refuses the query; `Unavailable` when the database
 /// does not exist and could not be created.
 pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
-    let params = params::parse(&args.params).map_err(Failure::Local)?;
+    let params = args.params.parse().map_err(Failure::Local)?;
     // A missing database is created by the arbiter (started if needed),
     // never by a reader.
     let reader = Reader::open_or_create(&ctx.paths, |paths| {

@@ -2,7 +2,7 @@
 //! `reqwest::blocking`): the same [`Client`](crate::Client) behind a
 //! runtime of its own. Do not use it inside an async runtime.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use scribe_protocol::{
     Batch, Params, Paths, Receipt, Statement, StatementResult, Status, WriteError,
@@ -10,7 +10,7 @@ use scribe_protocol::{
 
 use crate::options::Options;
 use crate::retry::Backoff;
-use crate::transaction::run_again;
+use crate::transaction::next_attempt;
 
 /// A blocking [`Client`](crate::Client).
 #[derive(Debug)]
@@ -109,11 +109,10 @@ impl Client {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            let pause = backoff.pause(Duration::ZERO);
-            if !run_again(&error) || Instant::now() + pause >= deadline {
+            let Some((pause, reconnect)) = next_attempt(&error, &mut backoff, deadline) else {
                 return Err(error);
-            }
-            if !matches!(error, WriteError::Expired { .. }) {
+            };
+            if reconnect {
                 self.rt.block_on(self.inner.reconnect());
             }
             std::thread::sleep(pause);

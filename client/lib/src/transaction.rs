@@ -136,9 +136,24 @@ impl Transaction {
     }
 }
 
+/// After an attempt of a whole transaction failed with `error`: how long
+/// to pause and whether to reconnect first (an expired session's
+/// connection is fine), or `None` to give up with the error.
+pub(crate) fn next_attempt(
+    error: &WriteError,
+    backoff: &mut Backoff,
+    deadline: Instant,
+) -> Option<(Duration, bool)> {
+    let pause = backoff.pause(Duration::ZERO);
+    if !run_again(error) || Instant::now() + pause >= deadline {
+        return None;
+    }
+    Some((pause, !matches!(error, WriteError::Expired { .. })))
+}
+
 /// Whether a transaction that failed with `e` may be run again as a whole:
 /// nothing of it was committed, and trying again can succeed.
-pub(crate) fn run_again(e: &WriteError) -> bool {
+fn run_again(e: &WriteError) -> bool {
     matches!(
         e,
         WriteError::Expired { .. }
@@ -199,11 +214,10 @@ impl Client {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            let pause = backoff.pause(Duration::ZERO);
-            if !run_again(&error) || Instant::now() + pause >= deadline {
+            let Some((pause, reconnect)) = next_attempt(&error, &mut backoff, deadline) else {
                 return Err(error);
-            }
-            if !matches!(error, WriteError::Expired { .. }) {
+            };
+            if reconnect {
                 self.reconnect().await;
             }
             tokio::time::sleep(pause).await;

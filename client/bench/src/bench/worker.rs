@@ -23,7 +23,7 @@ pub const INSERT: &str = "INSERT INTO bench(worker, n, payload) VALUES (?1, ?2, 
 pub const CLAIM_ONE: &str = "UPDATE tasks SET owner = ?1, claimed_at = ?2 \
                          WHERE id = (SELECT id FROM tasks WHERE owner IS NULL LIMIT 1) RETURNING id";
 
-/// The read of the `session` workload: a free task.
+/// The read of the `claim` (direct) and `session` workloads: a free task.
 pub const FREE_TASK: &str = "SELECT id FROM tasks WHERE owner IS NULL LIMIT 1";
 /// Its compare-and-set: the task, only if still free.
 pub const TAKE_TASK: &str =
@@ -132,33 +132,13 @@ fn direct(spec: &WorkerSpec) -> WorkerReport {
                 })
             }
             Workload::Claim => d.transaction(|c| {
-                let id: Option<i64> = c
-                    .prepare_cached("SELECT id FROM tasks WHERE owner IS NULL LIMIT 1")?
-                    .query_row([], |r| r.get(0))
-                    .map(Some)
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                        e => Err(e),
-                    })?;
-                let Some(id) = id else {
-                    return Err(Failed::Conflict);
-                };
+                let id = free_task(c)?;
                 c.prepare_cached("UPDATE tasks SET owner = ?1, claimed_at = ?2 WHERE id = ?3")?
                     .execute(rusqlite::params![spec.id, now_us() as i64, id])?;
                 Ok((1, Some(id)))
             }),
             Workload::Session => d.transaction(|c| {
-                let id: Option<i64> = c
-                    .prepare_cached(FREE_TASK)?
-                    .query_row([], |r| r.get(0))
-                    .map(Some)
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                        e => Err(e),
-                    })?;
-                let Some(id) = id else {
-                    return Err(Failed::Conflict);
-                };
+                let id = free_task(c)?;
                 let changed = c.prepare_cached(TAKE_TASK)?.execute(rusqlite::params![
                     spec.id,
                     now_us() as i64,
@@ -194,6 +174,16 @@ fn direct(spec: &WorkerSpec) -> WorkerReport {
     report.busy_retries = d.busy;
     report.latencies.push((spec.workload.name().into(), lat));
     report
+}
+
+/// A free task's id, inside the caller's transaction; `Conflict` when no
+/// task is free (the worker is done).
+fn free_task(c: &rusqlite::Connection) -> Result<i64, Failed> {
+    use rusqlite::OptionalExtension as _;
+    c.prepare_cached(FREE_TASK)?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .ok_or(Failed::Conflict)
 }
 
 /// A reader: point lookups through the reader library, first for a
