@@ -54,7 +54,7 @@ pub fn run_one(
             format!("the SQL text holds a NUL byte at offset {at}; SQLite would stop reading there and silently drop the rest"),
         ));
     }
-    let result = run_statement(conn, &st.sql, &st.params).map_err(|e| match e {
+    let result = run_statement(conn, guard, &st.sql, &st.params).map_err(|e| match e {
         // A denial by the authorizer surfaces as SQLITE_AUTH or, for a
         // function, as a plain error: the recorded rule tells which.
         Failure::Sqlite(e) => match guard.take_denial() {
@@ -132,16 +132,31 @@ impl From<rusqlite::Error> for Failure {
 
 fn run_statement(
     conn: &Connection,
+    guard: &Guard,
     sql: &str,
     params: &Params,
 ) -> Result<StatementResult, Failure> {
     let mut stmt = conn.prepare_cached(sql)?;
+    let session_only = guard.take_session_only();
+    let out = run_prepared(conn, &mut stmt, params);
+    if session_only {
+        // Allowed in a session only: a batch must not find it cached.
+        stmt.discard();
+    }
+    out
+}
+
+fn run_prepared(
+    conn: &Connection,
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: &Params,
+) -> Result<StatementResult, Failure> {
     // SQLite prepares empty or comment-only text to no statement at all.
     if stmt.column_count() == 0 && stmt.readonly() && stmt.expanded_sql().is_none() {
         return Err(Failure::Empty);
     }
-    values::bind(&mut stmt, params)?;
-    values::run(conn, &mut stmt, MAX_RESULT_BYTES)?.ok_or(Failure::TooBig)
+    values::bind(stmt, params)?;
+    values::run(conn, stmt, MAX_RESULT_BYTES)?.ok_or(Failure::TooBig)
 }
 
 /// `last_insert_rowid()` carries from statement to statement within a
@@ -198,6 +213,19 @@ mod tests {
 
     fn run(c: &(Connection, Guard), b: &Batch) -> Result<Vec<StatementResult>, WriteError> {
         run_batch(&c.0, &c.1, b)
+    }
+
+    #[test]
+    fn a_savepoint_a_session_ran_is_not_found_cached_by_a_batch() {
+        let c = conn();
+        c.1.trusted(|| c.0.execute_batch("BEGIN")).unwrap();
+        c.1.session(true);
+        let sp = Statement::new("SAVEPOINT s");
+        run_one(&c.0, &c.1, 0, &sp).unwrap();
+        c.1.session(false);
+        c.1.trusted(|| c.0.execute_batch("ROLLBACK")).unwrap();
+        let again = run(&c, &Batch::one(sp)).unwrap_err();
+        assert!(matches!(again, WriteError::Refused { .. }), "{again:?}");
     }
 
     #[test]

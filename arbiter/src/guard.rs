@@ -69,6 +69,10 @@ pub struct Guard {
     lowered: Arc<AtomicBool>,
     /// A write session runs: savepoints are the caller's to nest.
     session: Arc<AtomicBool>,
+    /// A statement was just allowed only because a session runs: it must
+    /// not stay in the statement cache, where a later batch with the same
+    /// text would reuse it unchecked.
+    session_only: Arc<AtomicBool>,
     denial: Arc<Mutex<Option<String>>>,
 }
 
@@ -88,6 +92,7 @@ impl Guard {
             if g.session.load(Ordering::Relaxed)
                 && matches!(ctx.action, AuthAction::Savepoint { .. })
             {
+                g.session_only.store(true, Ordering::Relaxed);
                 return Authorization::Allow;
             }
             match rule_broken(&ctx) {
@@ -113,6 +118,12 @@ impl Guard {
     /// `ROLLBACK TO`), or closes them again.
     pub fn session(&self, open: bool) {
         self.session.store(open, Ordering::Relaxed);
+    }
+
+    /// Whether the statement just prepared was allowed only because a
+    /// session runs (taken: the flag is cleared).
+    pub fn take_session_only(&self) -> bool {
+        self.session_only.swap(false, Ordering::Relaxed)
     }
 
     /// The rule behind the latest denial, taken (so it is reported once).
