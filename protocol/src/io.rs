@@ -137,13 +137,29 @@ impl Socket {
     /// # Errors
     ///
     /// The write's error.
-    pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+    pub async fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all_counted(bytes).await.map_err(|(_, e)| e)
+    }
+
+    /// As [`Socket::write_all`]; a failure says how many bytes had gone
+    /// out before it (a caller may need to know whether anything left).
+    ///
+    /// # Errors
+    ///
+    /// The bytes written, and the socket's error.
+    pub async fn write_all_counted(&self, mut bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+        let mut sent = 0;
         while !bytes.is_empty() {
             match self.try_write(bytes) {
-                Ok(n) => bytes = &bytes[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    sent += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable().await.map_err(|e| (sent, e))?;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err((sent, e)),
             }
         }
         Ok(())

@@ -251,7 +251,11 @@ impl Connection {
         if first {
             self.inner.out.notify.notify_one();
         }
-        let is_write = matches!(request, Request::Write(_));
+        // Requests whose effect may have happened although no answer came.
+        let is_write = matches!(
+            request,
+            Request::Write(_) | Request::Commit { .. } | Request::Migrate(_)
+        );
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(reply))) => reply,
             Ok(Ok(Err(why))) if why.starts_with(NOT_SENT) => Err(lost(&why[NOT_SENT.len()..])),

@@ -27,8 +27,11 @@ pub(super) async fn first_frame(stream: &Socket, input: &mut FrameBuf) -> Result
 }
 
 /// Writes the gathered requests, all of them at once, until the
-/// connection is dropped. Callers whose request could not be written learn
-/// that it never left (a retry is safe).
+/// connection is dropped. When the write fails before any byte left,
+/// callers learn that their request never left (a retry is safe);
+/// otherwise some of the requests may have arrived whole, and each caller
+/// hears only that the connection failed (for a write or a commit, the
+/// outcome is then unknown).
 pub(super) async fn write_requests(stream: Arc<Socket>, out: Arc<Out>, calls: Arc<Calls>) {
     loop {
         out.notify.notified().await;
@@ -48,13 +51,16 @@ pub(super) async fn write_requests(stream: Arc<Socket>, out: Arc<Out>, calls: Ar
         if taken.ids.is_empty() {
             continue;
         }
-        if let Err(e) = stream.write_all(&taken.bytes).await {
-            // Nothing whole reached the arbiter past the failure (a
-            // request cut in half is dropped by it unread).
+        if let Err((sent, e)) = stream.write_all_counted(&taken.bytes).await {
+            let why = if sent == 0 {
+                format!("{NOT_SENT}{e}")
+            } else {
+                e.to_string()
+            };
             let mut c = calls.lock();
             for id in taken.ids {
                 if let Some(tx) = c.waiting.remove(&id) {
-                    let _ = tx.send(Err(format!("{NOT_SENT}{e}")));
+                    let _ = tx.send(Err(why.clone()));
                 }
             }
         }
