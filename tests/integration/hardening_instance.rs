@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::harness::{run, stderr, stdout, Env, COMMAND_TIMEOUT, SCHEMA, SCRIBE};
+use crate::harness::{output_within, run, stderr, stdout, Env, COMMAND_TIMEOUT, SCHEMA, SCRIBE};
 
 /// `ready` lines (one per arbiter that served) in the auto-start log.
 fn arbiters_that_served(env: &Env) -> usize {
@@ -42,7 +42,7 @@ fn eight_writers(env: &Env, round: &str) -> Vec<i64> {
     children
         .into_iter()
         .map(|c| {
-            let out = c.wait_with_output().unwrap();
+            let out = output_within(c, COMMAND_TIMEOUT, "a writer");
             assert!(
                 out.status.success(),
                 "{round}: {}{}",
@@ -188,7 +188,7 @@ fn start_and_stop_racing_end_with_one_arbiter_and_no_unexplained_failure() {
         let starts: Vec<_> = (0..4).map(|_| spawn(&["start"])).collect();
         let stops: Vec<_> = (0..3).map(|_| spawn(&["stop", "--grace", "0s"])).collect();
         for c in starts {
-            let out = c.wait_with_output().unwrap();
+            let out = output_within(c, COMMAND_TIMEOUT, "scribe start");
             assert!(
                 out.status.success(),
                 "round {round}: start failed: {}{}\nlog:\n{}",
@@ -198,7 +198,7 @@ fn start_and_stop_racing_end_with_one_arbiter_and_no_unexplained_failure() {
             );
         }
         for c in stops {
-            let out = c.wait_with_output().unwrap();
+            let out = output_within(c, COMMAND_TIMEOUT, "scribe stop");
             assert!(
                 out.status.success(),
                 "round {round}: stop: {}",

@@ -227,6 +227,11 @@ pub fn other_build(bin: &str) -> String {
 pub fn run(mut c: Command, within: Duration) -> Output {
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = c.spawn().expect("spawn");
+    output_within(child, within, &format!("{c:?}"))
+}
+
+/// Waits for a spawned child's exit and output, killing it past `within`.
+pub fn output_within(child: Child, within: Duration, what: &str) -> Output {
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -236,7 +241,7 @@ pub fn run(mut c: Command, within: Duration) -> Output {
         Ok(out) => out.expect("output"),
         Err(_) => {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            panic!("{c:?} did not finish within {within:?}");
+            panic!("{what} did not finish within {within:?}");
         }
     }
 }

@@ -271,9 +271,14 @@ fn hello(paths: &Paths, version: u32) -> ExitCode {
     let mut raw = scribe_tests::raw::Raw::connect(&paths.socket);
     raw.send(&scribe_protocol::Request::Hello { version });
     match raw.recv() {
-        Some((_, Ok(_))) => {
-            println!("hello: protocol {version}");
+        Some((_, Ok(scribe_protocol::Answer::Hello(h)))) => {
+            // What the arbiter says it speaks, not what was sent.
+            println!("hello: protocol {}", h.protocol_version);
             ExitCode::SUCCESS
+        }
+        Some((_, Ok(other))) => {
+            println!("the arbiter answered hello with {other:?}");
+            ExitCode::FAILURE
         }
         Some((_, Err(e))) => {
             println!("{e}");
