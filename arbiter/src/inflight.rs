@@ -35,7 +35,14 @@ pub struct Inflight {
 
 /// Room held by one request; dropping it gives the room back.
 #[derive(Debug)]
-pub struct Room(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Room(OwnedSemaphorePermit);
+
+impl Room {
+    /// The memory held, in KiB (rounded up).
+    pub fn kib(&self) -> usize {
+        self.0.num_permits()
+    }
+}
 
 impl Inflight {
     /// A budget of `max_bytes`, for requests of at most `max_values`

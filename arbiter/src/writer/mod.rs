@@ -10,12 +10,22 @@
 //! runs beside the writer and covers every commit made before it began:
 //! the writer never waits on the disk.
 //!
+//! The writer is a locked state more than a thread: when it is idle
+//! (unlocked, nothing queued), a small group of writes commits on the
+//! adapters' own thread, and its answers go out from there, without the
+//! two hand-overs between threads that cost more CPU than the commit on
+//! a virtual machine. Sessions, migrations, large groups, and every write
+//! that arrives while the writer is busy go to the writer thread, in
+//! order: the thread takes from the queue only with the writer locked,
+//! and a group commits here only when the queue is empty.
+//!
 //! - `mod.rs`: [`WriterHandle`] (queue, stop, counters) and [`spawn`].
 //! - `queue.rs`: the writer's queue (it sleeps at once when idle).
 //! - `reply.rs`: where an answer goes (a connection's outbox, a channel).
 //! - `stage.rs`: writes gathered per turn of the runtime, handed over
 //!   together.
-//! - `run.rs`: the writer thread's loop and one group's commit.
+//! - `run.rs`: the writer thread's loop and one group's commit (there or
+//!   on the adapters' thread).
 //! - `syncer.rs`: the thread that makes commits durable before answers.
 //! - `link.rs`, `session.rs`: write sessions: their calls on the way to
 //!   the writer, and the writer serving one.
@@ -30,7 +40,7 @@ mod stage;
 mod syncer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -306,7 +316,22 @@ pub fn spawn(
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let tx = Arc::new(queue::Queue::<Msg>::default());
     let rx = tx.clone();
-    let stage = stage::Stage::new();
+    let syncer = if settings.durable {
+        Some(syncer::Syncer::start(
+            &session.file.0,
+            stats.clone(),
+            settings.answers.clone(),
+        )?)
+    } else {
+        None
+    };
+    let writer = Arc::new(Mutex::new(run::Writer::new(
+        session,
+        stats.clone(),
+        &settings,
+        syncer,
+    )));
+    let stage = stage::Stage::new(writer.clone());
     let gone = Arc::new(AtomicBool::new(false));
     let handle = WriterHandle {
         tx,
@@ -316,15 +341,6 @@ pub fn spawn(
         stopping: Arc::new(AtomicBool::new(false)),
         stats: stats.clone(),
         limits: settings.limits.clone(),
-    };
-    let syncer = if settings.durable {
-        Some(syncer::Syncer::start(
-            &session.file.0,
-            stats.clone(),
-            settings.answers.clone(),
-        )?)
-    } else {
-        None
     };
     let thread = std::thread::Builder::new()
         .name("scribe-writer".into())
@@ -337,7 +353,7 @@ pub fn spawn(
                 }
             }
             let _gone = Gone(gone);
-            run::Writer::new(session, stats, &settings, syncer).run(&rx, &stage);
+            run::serve(&writer, &rx, &stage);
             for msg in rx.close() {
                 if let Msg::Jobs(items) = msg {
                     stage.queued.fetch_sub(items.len(), Ordering::AcqRel);

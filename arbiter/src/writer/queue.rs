@@ -90,6 +90,22 @@ impl<T> Queue<T> {
         self.lock().msgs.pop_front()
     }
 
+    /// Sleeps until a message is queued (or the queue is closed), taking
+    /// nothing.
+    pub(crate) fn wait(&self) {
+        let mut s = self.lock();
+        while s.msgs.is_empty() && !s.closed {
+            s.asleep = true;
+            s = self.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+            s.asleep = false;
+        }
+    }
+
+    /// True when nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().msgs.is_empty()
+    }
+
     /// The receiving side has exited: refuses what comes next, returns
     /// what was left.
     pub(crate) fn close(&self) -> Vec<T> {

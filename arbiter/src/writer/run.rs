@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::{Answer, Reply};
@@ -28,6 +28,23 @@ pub(super) struct Writer {
     syncer: Option<Syncer>,
     answers: Answers,
     pub(super) session_limits: SessionLimits,
+    gather: Gather,
+    /// The writer thread has stopped: nothing more commits.
+    finished: bool,
+}
+
+/// The writer thread: sleeps until something is queued, then serves the
+/// queue with the writer locked; unlocked and idle, the writer is free for
+/// [`Writer::commit_here`].
+pub(super) fn serve(writer: &Mutex<Writer>, rx: &Queue<Msg>, stage: &Stage) {
+    loop {
+        rx.wait();
+        let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+        if w.drain(rx, stage) {
+            w.finish();
+            return;
+        }
+    }
 }
 
 impl Writer {
@@ -47,6 +64,8 @@ impl Writer {
             syncer,
             answers: settings.answers.clone(),
             session_limits: settings.sessions,
+            gather: Gather::default(),
+            finished: false,
         }
     }
 
@@ -64,23 +83,29 @@ impl Writer {
         }
     }
 
-    pub(super) fn run(mut self, rx: &Queue<Msg>, stage: &Stage) {
+    /// Serves what the queue holds, then returns: `true` once a stop was
+    /// taken and everything before it is done. Runs with the writer locked,
+    /// so the adapters' thread commits nothing meanwhile.
+    fn drain(&mut self, rx: &Queue<Msg>, stage: &Stage) -> bool {
         // Items taken from the queue and not yet done, in order.
         let mut waiting: VecDeque<Item> = VecDeque::new();
-        let mut gather = Gather::default();
         let mut stop = false;
-        while !stop || !waiting.is_empty() {
+        loop {
             if waiting.is_empty() {
-                match rx.recv(None) {
+                if stop {
+                    return true;
+                }
+                match rx.try_recv() {
+                    None => return false,
                     Some(Msg::Jobs(jobs)) => waiting.extend(jobs),
                     Some(Msg::Tick) => self.maybe_prune(),
-                    Some(Msg::Stop) | None => stop = true,
+                    Some(Msg::Stop) => stop = true,
                 }
             }
-            let until = gather.until(waiting.len());
+            let until = self.gather.until(waiting.len());
             while !stop && waiting.len() < self.max_group {
                 let next = match until {
-                    Some(t) if waiting.len() < gather.target => rx.recv(Some(t)),
+                    Some(t) if waiting.len() < self.gather.target => rx.recv(Some(t)),
                     _ => rx.try_recv(),
                 };
                 let Some(msg) = next else {
@@ -109,9 +134,7 @@ impl Writer {
                     })
                     .collect();
                 stage.queued.fetch_sub(writes, Ordering::AcqRel);
-                let started = Instant::now();
-                self.commit_group(group);
-                gather.committed(writes, started.elapsed());
+                self.commit_group(group, false);
             } else if let Some(item) = waiting.pop_front() {
                 stage.queued.fetch_sub(1, Ordering::AcqRel);
                 match item {
@@ -122,22 +145,44 @@ impl Writer {
                 }
             }
         }
-        // Anything that slipped in behind the stop was never run: the
-        // caller (`spawn`) answers it once the queue is closed.
+    }
+
+    /// After the stop: syncs what is left and truncates the WAL; nothing
+    /// commits after this.
+    fn finish(&mut self) {
+        self.finished = true;
         if let Some(mut s) = self.syncer.take() {
             s.finish();
         }
         self.checkpoint();
     }
 
-    /// Commits one group and answers its callers.
-    fn commit_group(&mut self, group: Vec<Job>) {
+    /// Commits a group of small writes on the calling thread (the adapters'
+    /// runtime) when the writer is idle: the writes skip two hand-overs
+    /// between threads, each a wakeup that costs more CPU on a virtual
+    /// machine than the commit itself. `Err` gives the group back when
+    /// this writer has finished.
+    pub(super) fn commit_here(&mut self, group: Vec<Job>) -> Result<(), Vec<Job>> {
+        if self.finished {
+            return Err(group);
+        }
+        self.commit_group(group, true);
+        Ok(())
+    }
+
+    /// Commits one group and answers its callers (`here`: from this
+    /// thread, which is the adapters' runtime).
+    fn commit_group(&mut self, group: Vec<Job>, here: bool) {
         self.stats.writing(true);
-        let mut answers: Held = Vec::with_capacity(group.len());
+        let started = Instant::now();
+        let n = group.len();
+        let mut answers: Held = Vec::with_capacity(n);
         self.commit_jobs(group, &mut answers);
+        self.gather.committed(n, started.elapsed());
         self.stats.writing(false);
         match &self.syncer {
             Some(syncer) => syncer.after_sync(answers),
+            None if here => Answers::Here.send(answers),
             None => self.answers.send(answers),
         }
     }
@@ -345,7 +390,7 @@ pub(crate) fn commit_as_one_group(
             }
         })
         .collect();
-    writer.commit_group(jobs);
+    writer.commit_group(jobs, false);
     let outcomes = answers
         .into_iter()
         .map(|mut a| match a.try_recv().expect("every job is answered") {

@@ -8,28 +8,45 @@
 //! the rest for the next group.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 
 use tokio::sync::Notify;
 
 use super::queue::Queue;
-use super::{Item, Msg};
+use super::run::Writer;
+use super::{Item, Job, Msg};
+
+/// A group commits on the adapters' thread only when it is this small:
+/// a larger one would hold up every connection's reads while it runs.
+const HERE_MAX_STATEMENTS: usize = 64;
+/// ... and holds at most this much memory (KiB of the in-flight budget).
+const HERE_MAX_KIB: usize = 256;
 
 /// The staging area, shared by every adapter and the flusher task.
-#[derive(Debug)]
 pub(crate) struct Stage {
     jobs: Mutex<Vec<Item>>,
     notify: Notify,
     /// Writes staged or queued and not yet taken by the writer.
     pub(crate) queued: AtomicUsize,
+    /// The writer, for groups committed here while it is idle.
+    writer: Arc<Mutex<Writer>>,
+}
+
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage")
+            .field("queued", &self.queued)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Stage {
-    pub(crate) fn new() -> Arc<Stage> {
+    pub(crate) fn new(writer: Arc<Mutex<Writer>>) -> Arc<Stage> {
         Arc::new(Stage {
             jobs: Mutex::new(Vec::new()),
             notify: Notify::new(),
             queued: AtomicUsize::new(0),
+            writer,
         })
     }
 
@@ -48,16 +65,62 @@ impl Stage {
         }
     }
 
-    /// Hands everything staged to the writer now.
+    /// Hands everything staged to the writer now: commits it on this
+    /// thread when it is a small group of writes and the writer is idle,
+    /// else queues it for the writer thread.
     pub(crate) fn flush(&self, tx: &Queue<Msg>) {
         let jobs = std::mem::take(&mut *self.lock());
-        if !jobs.is_empty() {
+        if jobs.is_empty() {
+            return;
+        }
+        let jobs = match self.commit_here(tx, jobs) {
+            Ok(()) => return,
+            Err(jobs) => jobs,
+        };
+        {
             if let Err(Msg::Jobs(jobs)) = tx.send(Msg::Jobs(jobs)) {
                 // The writer has gone: nothing of these will run.
                 self.queued.fetch_sub(jobs.len(), Ordering::AcqRel);
                 jobs.into_iter().for_each(Item::refuse);
             }
         }
+    }
+
+    /// Commits `jobs` on this thread if they are small writes and the
+    /// writer is idle (unlocked, nothing queued: the order of arrival
+    /// holds); else gives them back.
+    fn commit_here(&self, tx: &Queue<Msg>, jobs: Vec<Item>) -> Result<(), Vec<Item>> {
+        let (mut statements, mut kib) = (0, 0);
+        for item in &jobs {
+            let Item::Write(job) = item else {
+                return Err(jobs);
+            };
+            statements += job.work.batch.statements.len();
+            kib += job._room.as_ref().map_or(0, crate::inflight::Room::kib);
+        }
+        if statements > HERE_MAX_STATEMENTS || kib > HERE_MAX_KIB {
+            return Err(jobs);
+        }
+        let mut writer = match self.writer.try_lock() {
+            Ok(w) => w,
+            Err(TryLockError::WouldBlock | TryLockError::Poisoned(_)) => return Err(jobs),
+        };
+        if !tx.is_empty() {
+            return Err(jobs);
+        }
+        let n = jobs.len();
+        let group: Vec<Job> = jobs
+            .into_iter()
+            .filter_map(|i| match i {
+                Item::Write(job) => Some(job),
+                _ => None,
+            })
+            .collect();
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+        writer.commit_here(group).map_err(|group| {
+            self.queued.fetch_add(n, Ordering::AcqRel);
+            group.into_iter().map(Item::Write).collect()
+        })
     }
 
     /// The flusher task: runs after the connections a read woke, and
