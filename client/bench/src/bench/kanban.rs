@@ -81,6 +81,8 @@ pub fn bench_run(
         verified: outcome.holds(),
         verify_detail: failed.join("; "),
         mean_group: None,
+        writes_per_sync: None,
+        sync_mean_us: None,
         reader_idle_qps: None,
         reader_load_qps: None,
         kinds,

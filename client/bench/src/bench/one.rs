@@ -114,8 +114,8 @@ pub fn run_one(
         let errors: Vec<&String> = reports.iter().flat_map(|r| &r.errors).collect();
         return Err(format!("{f}: {errors:?}"));
     }
-    let mean_group = match (&arbiter, target) {
-        (Some(_), Target::Scribe) => mean_group(&db),
+    let groups = match (&arbiter, target) {
+        (Some(_), Target::Scribe) => groups(&db),
         _ => None,
     };
     if let Some(a) = arbiter {
@@ -138,7 +138,7 @@ pub fn run_one(
         &reports,
         &reader_reports,
         (verified, verify_detail),
-        mean_group,
+        groups,
         arbiter_cpu,
     );
     result.arbiter_threads = cpu::per_op(&threads_before, &threads_after, ops);
@@ -150,7 +150,9 @@ fn read_report(path: &str) -> Result<WorkerReport, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("bad report {path}: {e}"))
 }
 
-fn mean_group(db: &Path) -> Option<f64> {
+/// The arbiter's mean writes per commit, and per sync (with the sync's
+/// mean time) when it syncs.
+fn groups(db: &Path) -> Option<(f64, Option<(f64, u64)>)> {
     let paths = scribe_protocol::Paths::for_db(db, None).ok()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -164,7 +166,11 @@ fn mean_group(db: &Path) -> Option<f64> {
         let c = scribe_client::Connection::connect(&paths, &options)
             .await
             .ok()?;
-        c.status().await.ok().map(|s| s.mean_group)
+        c.status().await.ok().map(|s| {
+            let per_sync =
+                (s.syncs > 0).then(|| (s.writes as f64 / s.syncs as f64, s.sync_mean_us));
+            (s.mean_group, per_sync)
+        })
     })
 }
 
@@ -243,7 +249,7 @@ fn summarize(
     reports: &[WorkerReport],
     readers: &[WorkerReport],
     (verified, verify_detail): (bool, String),
-    mean_group: Option<f64>,
+    groups: Option<(f64, Option<(f64, u64)>)>,
     arbiter_cpu_us: Option<u64>,
 ) -> RunResult {
     let Config {
@@ -287,7 +293,9 @@ fn summarize(
         conflicts: reports.iter().map(|r| r.conflicts).sum(),
         verified,
         verify_detail,
-        mean_group,
+        mean_group: groups.map(|g| g.0),
+        writes_per_sync: groups.and_then(|g| g.1.map(|s| s.0)),
+        sync_mean_us: groups.and_then(|g| g.1.map(|s| s.1)),
         reader_idle_qps: qps(|q| q.0),
         reader_load_qps: qps(|q| q.1),
         kinds: Vec::new(),

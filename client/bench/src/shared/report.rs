@@ -38,6 +38,11 @@ pub struct RunResult {
     pub verify_detail: String,
     /// scribe only: mean batches per commit.
     pub mean_group: Option<f64>,
+    /// scribe with `--synchronous full` only: mean writes made durable by
+    /// one `fdatasync` (the group that matters there).
+    pub writes_per_sync: Option<f64>,
+    /// ... and the mean time of one `fdatasync`, µs.
+    pub sync_mean_us: Option<u64>,
     /// With readers: their queries/s alone, then during the writes.
     pub reader_idle_qps: Option<f64>,
     /// See `reader_idle_qps`.
@@ -137,6 +142,18 @@ pub fn table(results: &[RunResult]) -> Table {
     t
 }
 
+/// Writes per commit, and per sync with `--synchronous full`.
+fn groups(r: &RunResult) -> String {
+    match (r.mean_group, r.writes_per_sync) {
+        (Some(g), Some(s)) => format!(
+            "; {g:.1} writes per commit, {s:.1} per sync of {} µs",
+            r.sync_mean_us.unwrap_or(0)
+        ),
+        (Some(g), None) => format!("; {g:.1} writes per commit"),
+        _ => String::new(),
+    }
+}
+
 /// Readers and kanban kinds, when present, as a second table.
 pub fn extras(results: &[RunResult]) -> Option<Table> {
     let mut t = Table::new();
@@ -178,8 +195,9 @@ pub fn extras(results: &[RunResult]) -> Option<Table> {
                 procs(r),
                 r.target.clone(),
                 format!(
-                    "CPU per write: client {:.1} µs; arbiter by thread (µs)",
-                    r.client_cpu_us
+                    "CPU per write: client {:.1} µs; arbiter by thread (µs){}",
+                    r.client_cpu_us,
+                    groups(r)
                 ),
                 by.join(", "),
                 String::new(),
