@@ -112,16 +112,28 @@ impl Session {
         self.own(&self.own.begin).map_err(commit_error)?;
         // The seq comes from the file, inside this transaction: two
         // arbiters could never hand out one number twice.
-        let seq = self.bump_seq()?;
+        let mut seq = self.bump_seq()?;
         let mut outcomes = Vec::with_capacity(group.len());
         let (mut fresh, mut recorded) = (0, 0);
+        // A group of one needs no savepoint: undoing the batch is undoing
+        // the transaction (and a savepoint copies every page the batch
+        // touches, in case it is rolled back to).
+        let alone = group.len() == 1;
         for (index, work) in group.iter().enumerate() {
-            self.own(&self.own.savepoint).map_err(commit_error)?;
+            if !alone {
+                self.own(&self.own.savepoint).map_err(commit_error)?;
+            }
             let mut outcome = self.apply(work, seq, work.batch.fresh_key);
             if work.batch.fresh_key && outcome.as_ref().is_err_and(key_taken) {
                 // The key said to be new was there: undo, and answer from
                 // the record (a replay, or a conflict) the usual way.
-                self.own(&self.own.rollback_to).map_err(commit_error)?;
+                if alone {
+                    self.own(&self.own.rollback).map_err(commit_error)?;
+                    self.own(&self.own.begin).map_err(commit_error)?;
+                    seq = self.bump_seq()?;
+                } else {
+                    self.own(&self.own.rollback_to).map_err(commit_error)?;
+                }
                 outcome = self.apply(work, seq, false);
             }
             match &outcome {
@@ -131,6 +143,16 @@ impl Session {
                         error: error.clone(),
                     })
                 }
+                Err(_) if alone => {
+                    self.own(&self.own.rollback).map_err(commit_error)?;
+                    return Ok(Attempt::Done {
+                        seq: None,
+                        fresh: 0,
+                        recorded: 0,
+                        pruned: 0,
+                        outcomes: vec![outcome],
+                    });
+                }
                 Err(_) => self.own(&self.own.rollback_to).map_err(commit_error)?,
                 Ok(r) if !r.replayed => {
                     fresh += 1;
@@ -138,7 +160,9 @@ impl Session {
                 }
                 Ok(_) => {}
             }
-            self.own(&self.own.release).map_err(commit_error)?;
+            if !alone {
+                self.own(&self.own.release).map_err(commit_error)?;
+            }
             outcomes.push(outcome);
         }
         if fresh == 0 {
