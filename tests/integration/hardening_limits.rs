@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::harness::{stderr, stdout, Env, SCHEMA, SCRIBE};
+use crate::harness::{stderr, stdout, Env, LONG_LEASE, SCHEMA, SCRIBE};
 
 /// Sends `request` on a new HTTP connection and reads the answer (until
 /// the server closes or `within` passes).
@@ -128,6 +128,93 @@ fn huge_bodies_cost_a_bounded_amount_of_memory() {
     let a = http_raw(&env, &post("/v1/write", &nested), Duration::from_secs(30));
     assert!(status_line(&a).contains("400"), "{}", status_line(&a));
     assert!(a.len() < 2000, "{} bytes", a.len());
+}
+
+/// A burst of writes, `size`-byte blobs tagged `tag`, as frames.
+fn burst(tag: &str, n: u32, size: usize) -> Vec<u8> {
+    use scribe_protocol::frame::Request;
+    use scribe_protocol::{Batch, Statement, Value};
+    let mut out = Vec::new();
+    for i in 1..=n {
+        let write = Request::Write(Batch::one(
+            Statement::new("INSERT INTO t(tag, i) VALUES (?1, ?2 + 0 * length(?3))").params(vec![
+                Value::Text(tag.into()),
+                Value::Integer(i.into()),
+                Value::Blob(vec![7; size]),
+            ]),
+        ));
+        scribe_protocol::frame::encode(i, &write, &mut out).unwrap();
+    }
+    out
+}
+
+/// Sends `bytes` from a thread (the arbiter may stop reading midway);
+/// reads answers until the `Overloaded` said to the whole connection.
+fn until_overloaded(
+    raw: &mut scribe_tests::raw::Raw,
+    bytes: Vec<u8>,
+) -> std::thread::JoinHandle<()> {
+    use scribe_protocol::WriteError;
+    let mut sender = raw.stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        let _ = sender.write_all(&bytes);
+    });
+    loop {
+        match raw.recv() {
+            Some((0, Err(WriteError::Overloaded { reason, .. }))) => {
+                assert!(reason.contains("memory"), "{reason}");
+                return sending;
+            }
+            other => panic!("expected Overloaded for a frame with no room, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn frames_read_together_each_hold_room_in_the_budget() {
+    let mut env = Env::new();
+    env.start_arbiter(
+        &[
+            &["--max-inflight-bytes", "67108864", "--hello-timeout", "1s"][..],
+            &LONG_LEASE,
+        ]
+        .concat(),
+    );
+    env.scribe_ok(&["exec", SCHEMA]);
+    let holder = env.hold_writer("holder");
+    // With the writer held, writes of 16 KB fill the 64 MiB budget (each
+    // costs about 34 times its size) until one finds no room: its
+    // connection is told, and the budget has less than one of them left.
+    let mut a = scribe_tests::raw::Raw::greeted(&env.paths().socket);
+    let sending_a = until_overloaded(&mut a, burst("a", 400, 16_000));
+    // Thirty writes of 4 KB in one send, all read at once: at most three
+    // fit what is left; the others must wait (and be refused), not run.
+    let mut b = scribe_tests::raw::Raw::greeted(&env.paths().socket);
+    let sending_b = until_overloaded(&mut b, burst("b", 30, 4_000));
+    holder.release();
+    let mut answered = |raw: &mut scribe_tests::raw::Raw| {
+        let mut ids = Vec::new();
+        while let Some((id, reply)) = raw.recv() {
+            assert!(reply.is_ok(), "{id}: {reply:?}");
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids
+    };
+    let (in_a, in_b) = (answered(&mut a), answered(&mut b));
+    assert!(in_b.len() <= 4, "{} of the 30 ran: {in_b:?}", in_b.len());
+    for (tag, ids, sent) in [("a", &in_a, 400), ("b", &in_b, 30)] {
+        assert!(ids.len() < sent, "{tag}: {ids:?}");
+        assert_eq!(*ids, (1..=ids.len() as u32).collect::<Vec<_>>(), "{tag}");
+        assert_eq!(
+            env.count(&format!("SELECT count(*) FROM t WHERE tag = '{tag}'")),
+            ids.len() as i64
+        );
+    }
+    for (raw, sending) in [(a, sending_a), (b, sending_b)] {
+        let _ = raw.stream.shutdown(std::net::Shutdown::Both);
+        sending.join().unwrap();
+    }
 }
 
 #[test]

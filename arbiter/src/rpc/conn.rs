@@ -118,7 +118,7 @@ impl Conn {
                 () = closing.cancelled(), if reading => {
                     // Answer what was read; take nothing more.
                     reading = false;
-                    if self.read_now().is_err() {
+                    if self.read_now(shared).is_err() {
                         break End::Broken;
                     }
                 }
@@ -132,7 +132,7 @@ impl Conn {
                         self.requests.peer_gone();
                         break End::Broken;
                     }
-                    match self.read_now() {
+                    match self.read_now(shared) {
                         Ok(0) => {
                             reading = false;
                             self.requests.peer_gone();
@@ -146,8 +146,17 @@ impl Conn {
                             break End::Broken;
                         }
                     }
-                    if self.need_room(shared).await.is_err() {
-                        reading = false;
+                    // A frame waiting for room holds up this connection
+                    // (and only this one) until the budget has it.
+                    while self.input.pending_len().is_some() && self.front_room.is_none() {
+                        if self.need_room(shared).await.is_err() {
+                            reading = false;
+                            break;
+                        }
+                        if self.take_frames(shared).is_err() {
+                            reading = false;
+                            break;
+                        }
                     }
                 }
                 r = self.stream.writable(), if !self.out.is_empty() => {
@@ -168,16 +177,22 @@ impl Conn {
     }
 
     /// Reads what the socket has now and handles every whole frame;
-    /// `Ok(0)` at the end of the stream.
-    fn read_now(&mut self) -> Result<usize, ()> {
+    /// `Ok(0)` at the end of the stream. Stops reading, with the socket
+    /// still readable, when the frame at the front finds no room in the
+    /// memory budget: no body is read, let alone handled, before its room
+    /// is held.
+    fn read_now(&mut self, shared: &Shared) -> Result<usize, ()> {
         let mut total = 0;
         loop {
+            if self.input.pending_len().is_some() && self.front_room.is_none() {
+                return Ok(total.max(1));
+            }
             match self.stream.read_now(&mut self.input) {
                 Ok(0) if total == 0 => return Ok(0),
                 Ok(0) => return Ok(total),
                 Ok(n) => {
                     total += n;
-                    self.take_frames()?;
+                    self.take_frames(shared)?;
                 }
                 // Nothing more now (tokio knows without a system call
                 // once a short read has cleared the readiness).
@@ -187,28 +202,37 @@ impl Conn {
         }
     }
 
-    /// Handles every whole frame in the input.
-    fn take_frames(&mut self) -> Result<(), ()> {
+    /// Handles every whole frame in the input, each with its room in the
+    /// budget; stops at a frame the budget has no room for now.
+    fn take_frames(&mut self, shared: &Shared) -> Result<(), ()> {
         loop {
-            let frame = match self.input.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => return Ok(()),
-                Err(too) => {
-                    let e = WriteError::Refused {
-                        statement: None,
-                        reason: format!(
-                            "a frame of {} bytes is over the {}-byte limit; the connection \
-                             cannot go on",
-                            too.0,
-                            scribe_protocol::limits::MAX_FRAME_LEN
-                        ),
-                    };
-                    self.answers.push((0, Err(e)));
-                    self.encode_answers();
-                    return Err(());
-                }
+            let Some(len) = self.input.pending_len() else {
+                return Ok(());
             };
-            let (id, body) = frame;
+            if len > scribe_protocol::limits::MAX_FRAME_LEN {
+                let e = WriteError::Refused {
+                    statement: None,
+                    reason: format!(
+                        "a frame of {len} bytes is over the {}-byte limit; the connection \
+                         cannot go on",
+                        scribe_protocol::limits::MAX_FRAME_LEN
+                    ),
+                };
+                self.answers.push((0, Err(e)));
+                self.encode_answers();
+                return Err(());
+            }
+            if self.front_room.is_none() {
+                match shared.inflight.try_reserve(len as u64) {
+                    Some(room) => self.front_room = Some(room),
+                    None => return Ok(()),
+                }
+            }
+            let (id, body) = match self.input.next_frame() {
+                Ok(Some(f)) => f,
+                // The body is still on its way; its room is held.
+                Ok(None) | Err(_) => return Ok(()),
+            };
             let room = self.front_room.take();
             match self.requests.handle(id, body, room) {
                 Handled::Now(reply) => self.answers.push((id, reply)),
