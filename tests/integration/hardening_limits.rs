@@ -149,7 +149,8 @@ fn burst(tag: &str, n: u32, size: usize) -> Vec<u8> {
 }
 
 /// Sends `bytes` from a thread (the arbiter may stop reading midway);
-/// reads answers until the `Overloaded` said to the whole connection.
+/// the first answer must be the `Overloaded` said to the whole
+/// connection (the writer is held: no write is answered before it).
 fn until_overloaded(
     raw: &mut scribe_tests::raw::Raw,
     bytes: Vec<u8>,
@@ -159,14 +160,12 @@ fn until_overloaded(
     let sending = std::thread::spawn(move || {
         let _ = sender.write_all(&bytes);
     });
-    loop {
-        match raw.recv() {
-            Some((0, Err(WriteError::Overloaded { reason, .. }))) => {
-                assert!(reason.contains("memory"), "{reason}");
-                return sending;
-            }
-            other => panic!("expected Overloaded for a frame with no room, got {other:?}"),
+    match raw.recv() {
+        Some((0, Err(WriteError::Overloaded { reason, .. }))) => {
+            assert!(reason.contains("memory"), "{reason}");
+            sending
         }
+        other => panic!("expected Overloaded for a frame with no room, got {other:?}"),
     }
 }
 
@@ -192,7 +191,7 @@ fn frames_read_together_each_hold_room_in_the_budget() {
     let mut b = scribe_tests::raw::Raw::greeted(&env.paths().socket);
     let sending_b = until_overloaded(&mut b, burst("b", 30, 4_000));
     holder.release();
-    let mut answered = |raw: &mut scribe_tests::raw::Raw| {
+    let answered = |raw: &mut scribe_tests::raw::Raw| {
         let mut ids = Vec::new();
         while let Some((id, reply)) = raw.recv() {
             assert!(reply.is_ok(), "{id}: {reply:?}");
