@@ -174,6 +174,7 @@ fn a_commit_whose_answer_is_lost_is_asked_again_by_key_and_applied_once() {
     first.stream.shutdown(std::net::Shutdown::Both).unwrap();
     drop(first);
     let mut again = Raw::greeted(&socket);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let receipt = loop {
         match again.call(&Request::Commit {
             session,
@@ -181,7 +182,9 @@ fn a_commit_whose_answer_is_lost_is_asked_again_by_key_and_applied_once() {
         }) {
             Ok(Answer::Receipt(r)) => break r,
             // The first commit may still be on its way to the writer.
-            Err(WriteError::Expired { .. }) => std::thread::sleep(Duration::from_millis(20)),
+            Err(WriteError::Expired { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             other => panic!("{other:?}"),
         }
     };
@@ -195,4 +198,19 @@ fn a_commit_whose_answer_is_lost_is_asked_again_by_key_and_applied_once() {
         "{twice:?}"
     );
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'lost'"), 1);
+    // A key a plain write used is not a commit's: asking a commit again
+    // under it is a conflict, never that write's receipt.
+    let write = Request::Write(scribe_protocol::Batch {
+        key: Some("write-1".into()),
+        ..scribe_protocol::Batch::one(Statement::new("INSERT INTO t(tag, i) VALUES ('lost', 2)"))
+    });
+    assert!(matches!(again.call(&write), Ok(Answer::Receipt(_))));
+    let mixed = again.call(&Request::Commit {
+        session: 999,
+        key: Some("write-1".into()),
+    });
+    assert!(
+        matches!(mixed, Err(WriteError::Conflict { .. })),
+        "{mixed:?}"
+    );
 }

@@ -109,6 +109,8 @@ impl Writer {
                     let r = self.session.commit_session(key.as_deref());
                     match &r {
                         Ok(receipt) => {
+                            // Its key counts toward --max-keys like a batch's.
+                            self.session.keys += u64::from(key.is_some());
                             self.stats.commit(receipt.seq, 1, 0, started.elapsed());
                             self.answer_durably(to, Ok(Answer::Receipt(receipt.clone())));
                         }
@@ -156,11 +158,20 @@ impl Writer {
             .guard
             .trusted(|| crate::requests::find(&self.session.conn, &self.session.own, key));
         let reply = match found {
-            Ok(Some((_, mut receipt))) => {
+            Ok(Some((hash, mut receipt))) if hash == crate::group::SESSION_FINGERPRINT => {
                 receipt.replayed = true;
                 self.answer_durably(to, Ok(Answer::Receipt(receipt)));
                 return;
             }
+            // The key names a batch, not a session: its receipt is not
+            // this commit's.
+            Ok(Some(_)) => Err(WriteError::Conflict {
+                statement: None,
+                message: format!(
+                    "idempotency key {key:?} was used by a write, not by a transaction's \
+                     commit; this transaction was rolled back when its connection ended"
+                ),
+            }),
             Ok(None) => expired(&format!(
                 "no session of this connection has that id, and no commit was recorded under \
                  key {key:?}: the transaction was rolled back when its connection ended"
