@@ -121,6 +121,10 @@ impl Drop for Checkpointer {
 
 fn run(conn: &Connection, stats: &Stats, wal_pages: &AtomicI64, stop: &AtomicBool) {
     let mut copied = 0i64;
+    // The WAL size at the last checkpoint that copied nothing (a reader's
+    // snapshot pins the frames), and when: tried again once the WAL grows,
+    // or a quiet period later, not every few milliseconds.
+    let mut stuck: Option<(i64, std::time::Instant)> = None;
     let (mut seen, mut changed) = (stats.seq(), std::time::Instant::now());
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(EVERY);
@@ -135,7 +139,8 @@ fn run(conn: &Connection, stats: &Stats, wal_pages: &AtomicI64, stop: &AtomicBoo
         }
         let due =
             pages - copied >= CHECKPOINT_PAGES || (pages > copied && changed.elapsed() >= QUIET);
-        if !due {
+        let waiting = stuck.is_some_and(|(at, when)| at == pages && when.elapsed() < QUIET);
+        if !due || waiting {
             continue;
         }
         let done: Result<(i64, i64, i64), _> =
@@ -145,6 +150,8 @@ fn run(conn: &Connection, stats: &Stats, wal_pages: &AtomicI64, stop: &AtomicBoo
         match done {
             Ok((_, log, done)) => {
                 debug!(log, copied = done, "checkpoint");
+                stuck = (done.max(0) <= copied && done < log)
+                    .then(|| (pages, std::time::Instant::now()));
                 copied = done.max(0);
             }
             Err(e) => warn!(error = %e, "checkpoint failed"),
