@@ -180,11 +180,14 @@ fn options() -> impl bincode::Options {
 pub fn encode<T: Serialize>(id: u32, msg: &T, out: &mut Vec<u8>) -> Result<(), WriteError> {
     let at = out.len();
     out.extend_from_slice(&[0u8; HEADER_LEN]);
-    options()
-        .serialize_into(&mut *out, msg)
-        .map_err(|e| WriteError::Protocol {
+    if let Err(e) = options().serialize_into(&mut *out, msg) {
+        // Nothing of this frame stays in `out`: what follows must not be
+        // read as its body.
+        out.truncate(at);
+        return Err(WriteError::Protocol {
             message: format!("cannot encode a frame: {e}"),
-        })?;
+        });
+    }
     let len = out.len() - at - HEADER_LEN;
     if len > MAX_FRAME_LEN {
         out.truncate(at);

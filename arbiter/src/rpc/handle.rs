@@ -87,7 +87,19 @@ impl Requests {
     /// Appends the frame of one answer to `out`.
     pub fn encode(&self, id: u32, reply: &Reply, out: &mut Vec<u8>) {
         if self.codec == CODEC_JSON {
-            let body = scribe_protocol::json_frame::reply_as(reply, self.json).to_string();
+            let mut body = scribe_protocol::json_frame::reply_as(reply, self.json).to_string();
+            if body.len() > scribe_protocol::limits::MAX_FRAME_LEN {
+                // Too big to send: say so, as the bincode side does.
+                let too_big: Reply = Err(WriteError::Refused {
+                    statement: None,
+                    reason: format!(
+                        "the answer is {} bytes, over the {}-byte frame limit",
+                        body.len(),
+                        scribe_protocol::limits::MAX_FRAME_LEN
+                    ),
+                });
+                body = scribe_protocol::json_frame::reply_as(&too_big, self.json).to_string();
+            }
             frame::encode_raw(id, body.as_bytes(), out);
             return;
         }

@@ -30,6 +30,21 @@ class DifferentialTest(ArbiterTest):
             self.assertEqual(a, b, "%s, step %d" % (script.__name__, i))
         self.assertEqual(len(theirs), len(ours))
 
+    def test_an_answer_too_big_for_a_frame_is_refused_and_the_transaction_goes_on(self):
+        # Read inside the transaction, the SELECT runs on the arbiter: its
+        # answer (18 MB of JSON) does not fit a frame.
+        c = dropin.connect(self.mine, isolation_level=None)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE t(x)")
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO t VALUES (1)")
+        with self.assertRaises(dropin.Error) as e:
+            c.execute("SELECT replace(hex(zeroblob(1500000)), '0', char(1))")
+        self.assertIn("frame limit", str(e.exception))
+        c.execute("INSERT INTO t VALUES (2)")
+        c.execute("COMMIT")
+        self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (2,))
+
 
 def _make(script):
     def test(self):
