@@ -8,6 +8,7 @@ next is sent), which is what a DB-API connection does anyway.
 """
 
 import json
+import secrets
 import socket
 import struct
 import threading
@@ -23,7 +24,20 @@ PROTOCOL_VERSION = 3
 _PREAMBLE = b"scribe\x01j"
 _HEADER = struct.Struct("<II")
 _MAX_FRAME = 16 * 1024 * 1024
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+# JSON has no infinity, but the arbiter reads 1e999 as one: an infinite
+# parameter is given as one of these tokens (no caller can guess them),
+# replaced by that literal once the request is encoded.
+INFINITY = {"+": "scribe-inf-" + secrets.token_hex(16), "-": "scribe-ninf-" + secrets.token_hex(16)}
+
+
+def _dumps(request: Any) -> str:
+    body = _encode(request)
+    if "scribe-" in body:
+        body = body.replace('"%s"' % INFINITY["+"], "1e999").replace('"%s"' % INFINITY["-"], "-1e999")
+    return body
+
 _loads = json.loads
 
 

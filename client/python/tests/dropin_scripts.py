@@ -158,6 +158,15 @@ def rows_and_values(mod, path):
     )
     log.note("upsert", cur.rowcount, c.execute("SELECT n FROM t WHERE tag = 'ret'").fetchone())
     log.attempt("too big", lambda: c.execute("SELECT ?", (2**64,)))
+    # Buffers bind as blobs, NaN as NULL, whichever way the write goes.
+    for tag, b, r in (("ba", bytearray(b"\x01\x02"), float("nan")), ("mv", memoryview(b"\x03"), float("inf"))):
+        c.execute("INSERT INTO t(tag, b, r) VALUES (?, ?, ?)", (tag, b, r))
+    log.note("buffers", c.execute("SELECT tag, b, typeof(b), r FROM t WHERE tag IN ('ba', 'mv')").fetchall())
+    log.note("table-valued", c.execute("SELECT value FROM json_each('[1, \"two\"]')").fetchall())
+    c.execute("BEGIN")
+    c.execute("INSERT INTO t(tag) SELECT 'j' || value FROM json_each('[1, 2]')")
+    log.note("table-valued in a transaction", c.execute("SELECT count(*) FROM json_each('[1, 2, 3]')").fetchone())
+    c.execute("COMMIT")
     c.close()
     return log
 
@@ -175,6 +184,10 @@ def errors(mod, path):
     log.attempt("two statements", lambda: c.execute("SELECT 1; SELECT 2"))
     log.attempt("bindings", lambda: c.execute("INSERT INTO t(tag, n) VALUES (?, ?)", ("x",)))
     log.attempt("bindings again", lambda: c.execute("INSERT INTO t(tag, n) VALUES (?, ?)", ("x",)))
+    # A text that ran once with the right count, then with a wrong one.
+    log.attempt("bindings right", lambda: c.execute("INSERT INTO t(tag, n) VALUES (?, ?)", ("y", 1)).rowcount)
+    log.attempt("bindings wrong", lambda: c.execute("INSERT INTO t(tag, n) VALUES (?, ?)", ("z", 1, 2)))
+    log.attempt("named wrong", lambda: c.execute("INSERT INTO t(tag, n) VALUES (:a, :b)", {"a": "w"}))
     log.attempt("named missing", lambda: c.execute("INSERT INTO t(tag, n) VALUES (:a, :b)", {"a": "x"}))
     log.attempt("not str", lambda: c.execute(42))
     log.note("still one row", c.execute("SELECT count(*) FROM t").fetchone())

@@ -10,6 +10,7 @@ read-only on the database, which routes each statement.
   there and sees its own writes; ``commit()`` and ``rollback()`` end it.
 """
 
+import math
 import os
 import sqlite3 as _std
 import sys
@@ -26,7 +27,6 @@ from .route import Classifier, Kind
 __all__ = ["Connection", "database_path"]
 
 _BASIC = (int, float, str, bytes, type(None))
-_READ = Kind.READ_ANSWER
 _I64 = (-(2**63), 2**63 - 1)
 
 
@@ -50,10 +50,14 @@ def database_path(database: Any, uri: bool) -> str:
 
 
 def _adapt(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None  # SQLite stores a NaN bound as NULL
     if isinstance(v, _BASIC):
         if isinstance(v, int) and not isinstance(v, bool) and not _I64[0] <= v <= _I64[1]:
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
         return v
+    if isinstance(v, (bytearray, memoryview)) and (type(v), _std.PrepareProtocol) not in _std.adapters:
+        return bytes(v)  # bound as a blob, as sqlite3 binds any buffer
     try:
         out = _std.adapt(v)
     except _std.ProgrammingError:
@@ -145,7 +149,7 @@ class Connection(_std.Connection):
     def execute(self, sql, parameters=()):
         # The common case first, with as little Python as it takes: a read
         # outside a transaction, of a statement seen before.
-        if self._classifier.cache.get(sql) is _READ and self._remote.session is None:
+        if sql in self._classifier.reads and self._remote.session is None:
             cur = _std.Connection.cursor(self, Cursor)
             cur._lastrowid = self._last_rowid
             _std.Cursor.execute(cur, sql, parameters)

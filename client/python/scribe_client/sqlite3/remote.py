@@ -3,6 +3,7 @@
 session a transaction runs in."""
 
 import base64
+import math
 import os
 import random
 import time
@@ -10,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .. import errors as scribe_errors
 from ..client import Scribe
-from ..framed import FramedConnection, Lost, connect
+from ..framed import INFINITY, FramedConnection, Lost, connect
 from .errors import Expired, translate
 
 __all__ = ["Remote", "decode_value", "encode_params"]
@@ -19,6 +20,8 @@ _RETRYABLE = frozenset({"unavailable", "overloaded", "shutting_down"})
 
 
 def _encode(v: Any) -> Any:
+    if isinstance(v, float) and math.isinf(v):
+        return INFINITY["+" if v > 0 else "-"]
     if v is None or isinstance(v, (int, float, str)):
         return v
     if isinstance(v, (bytes, bytearray, memoryview)):

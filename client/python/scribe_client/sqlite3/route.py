@@ -5,7 +5,7 @@ is parsed here.
 """
 
 import sqlite3 as _std
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
 __all__ = ["Kind", "Classifier"]
 
@@ -48,11 +48,18 @@ class Classifier:
 
     def __init__(self, conn: _std.Connection) -> None:
         self.conn = conn
-        self.cache: Dict[str, Tuple[str, Any]] = {}
+        self.cache: Dict[Tuple[str, Any], Tuple[str, Any]] = {}
+        # Texts that are plain reads, whatever their parameters (sqlite3
+        # runs them here and checks the parameters itself).
+        self.reads: Set[str] = set()
 
     def classify(self, sql: str, params: Any) -> Tuple[str, Any]:
         """``(kind, detail)``; for a pragma the detail is ``(name, value)``."""
-        hit = self.cache.get(sql)
+        # The parameters' shape is part of the key: a text seen with one
+        # count of parameters is checked again with another, so a wrong
+        # count fails here, as sqlite3 says it, before any write is sent.
+        key = (sql, _shape(params))
+        hit = self.cache.get(key)
         if hit is not None:
             return hit
         seen = []
@@ -78,8 +85,22 @@ class Classifier:
         out = _decide(seen)
         if len(self.cache) > 512:
             self.cache.clear()
-        self.cache[sql] = out
+            self.reads.clear()
+        self.cache[key] = out
+        if out is Kind.READ_ANSWER:
+            self.reads.add(sql)
         return out
+
+
+def _shape(params: Any) -> Any:
+    if params is None:
+        return 0
+    if isinstance(params, dict) or hasattr(params, "keys"):
+        return frozenset(params.keys())
+    try:
+        return len(params)
+    except TypeError:
+        return None
 
 
 def _decide(seen) -> Tuple[str, Optional[Any]]:
