@@ -66,7 +66,10 @@ class AutoStart:
                 raise self._no_arbiter()
             marker = read_marker(self.paths.stop_marker)
             if marker is not None:
-                raise Unavailable("no arbiter is running for %s: %s" % (self.paths.db, describe_marker(marker)))
+                e = Unavailable("no arbiter is running for %s: %s" % (self.paths.db, describe_marker(marker)))
+                # Stopped on purpose: waiting it out would look like a hang.
+                e._final = True  # type: ignore[attr-defined]
+                raise e
             binary = self._bin()
             cmd = [
                 os.fsencode(binary),

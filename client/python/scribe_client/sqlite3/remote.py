@@ -125,11 +125,11 @@ class Remote:
                 request["write"]["fresh_key"] = False
                 err = e
             except scribe_errors.ScribeError as e:
-                if e.category not in _RETRYABLE:
+                if e.category not in _RETRYABLE or getattr(e, "_final", False):
                     raise translate(e) from None
                 err = e
             hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
-            pause = max(pause * (1.5 + random.random()), hint)
+            pause = max(min(pause * (1.5 + random.random()), 0.5), hint)
             if time.monotonic() + pause > deadline:
                 raise translate(err) from None
             time.sleep(pause)
@@ -158,10 +158,11 @@ class Remote:
             except Lost as e:
                 err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
             except scribe_errors.ScribeError as e:
-                if e.category not in _RETRYABLE:
+                if e.category not in _RETRYABLE or getattr(e, "_final", False):
                     raise translate(e) from None
                 err = e
-            pause = min(pause * 2, 0.5)
+            hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
+            pause = max(min(pause * 2, 0.5), hint)
             if time.monotonic() + pause > deadline:
                 raise translate(err) from None
             time.sleep(pause)
@@ -199,18 +200,27 @@ class Remote:
             raise translate(e) from None
 
     def _ask_again(self, key: str) -> Dict[str, Any]:
+        """The outcome of a commit whose answer was lost, asked by its key
+        until the arbiter can say (it may be restarting meanwhile)."""
         deadline = time.monotonic() + max(self.wait, 5.0)
+        pause = 0.02
         while True:
             try:
                 return self._call({"commit": {"session": 0, "key": key}}, self.scribe.call_timeout)
             except (Lost, scribe_errors.Timeout) as e:
-                if time.monotonic() > deadline:
-                    raise translate(scribe_errors.Timeout(
-                        "the commit's outcome is unknown: %s" % e)) from None
+                err: Exception = e
                 self._drop()
-                time.sleep(0.05)
             except scribe_errors.ScribeError as e:
-                raise translate(e) from None
+                if e.category not in _RETRYABLE or getattr(e, "_final", False):
+                    raise translate(e) from None
+                err = e
+            hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
+            pause = max(min(pause * 2, 0.5), hint)
+            if time.monotonic() + pause > deadline:
+                raise translate(scribe_errors.Timeout(
+                    "the commit's outcome is unknown (%s); it may or may not have been "
+                    "written" % err)) from None
+            time.sleep(pause)
 
     def rollback(self) -> None:
         session, self.session = self.session, None
