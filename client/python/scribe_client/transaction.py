@@ -63,8 +63,13 @@ class Transaction:
         db = self._db
         self._conn = db._connect(db.autostart)
         # The wait in the queue can be as long as the sessions ahead of it.
-        began = self._call("/v1/begin", body, db.call_timeout + (self._total or 0) + 60.0)
-        self.session = int(began["session"])
+        try:
+            began = self._call("/v1/begin", body, db.call_timeout + (self._total or 0) + 60.0)
+            self.session = int(began["session"])
+        except BaseException:
+            # No session: the connection goes, and begin may be tried again.
+            self._close()
+            raise
         return self
 
     def execute(self, sql: str, params: Any = None) -> Dict[str, Any]:
