@@ -40,7 +40,7 @@ fn stalled_bodies_cannot_lock_anyone_out() {
         "--max-peer-connections",
         "16",
         "--hello-timeout",
-        "2s",
+        "5s",
     ]);
     env.scribe_ok(&["exec", SCHEMA]);
     // 70 connections from this one process, each announcing a body of 100

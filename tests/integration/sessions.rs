@@ -133,9 +133,9 @@ fn a_killed_holder_is_rolled_back_and_the_queue_moves_at_once() {
 #[test]
 fn an_idle_session_lapses_its_caller_is_told_and_the_queue_moves() {
     let mut env = Env::new();
-    env.start_arbiter(&["--session-idle", "300ms"]);
+    env.start_arbiter(&["--session-idle", "2s"]);
     env.scribe_ok(&["exec", SCHEMA]);
-    let held = holder(&mut env, "idle", 3_000);
+    let held = holder(&mut env, "idle", 6_000);
     let mut w = env.command(crate::harness::SCRIBE);
     w.args(["exec", "INSERT INTO t(tag, i) VALUES ('behind', 1)"]);
     let behind = env.spawn(w);

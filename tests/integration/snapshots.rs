@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::harness::{run, stderr, stdout, Env, LONG_LEASE, SCHEMA, SCRIBE, WORKER};
 
-/// A statement that keeps the writer busy for a second or two.
 /// Exit code and both streams, with run-specific details masked.
 fn shown(out: &Output) -> String {
     format!(
@@ -120,7 +119,7 @@ fn timeout() {
     let busy = env.hold_writer("busy");
     let out = env.scribe(&[
         "--timeout",
-        "200ms",
+        "2s",
         "exec",
         "INSERT INTO t(tag, i) VALUES ('late', 1)",
     ]);
