@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //!
-//! One file, one concept: [`bind`], [`collect`], [`run`], [`from_sql`].
+//! One file, one concept: [`bind`], [`collect`], [`run`], [`from_sql`]
+//! (and their unit tests).
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement, ToSql};
@@ -35,12 +36,22 @@ pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
             // value of its name (given with or without its `:`/`@`/`$`);
             // names the statement does not use are ignored; a parameter
             // with no value is an error, never a silent NULL.
+            // An exact name wins over a bare one (`@a` given both `:a` and
+            // `@a`); each is looked up once, not by a scan per parameter.
+            let mut exact = std::collections::HashMap::with_capacity(values.len());
+            let mut bare = std::collections::HashMap::with_capacity(values.len());
+            for (name, v) in values {
+                exact.entry(name.as_str()).or_insert(v);
+                let b = name.trim_start_matches([':', '@', '$']);
+                if !b.is_empty() {
+                    bare.entry(b).or_insert(v);
+                }
+            }
             let find = |want: &str| {
-                let bare = want.trim_start_matches([':', '@', '$']);
-                values.iter().find_map(|(name, v)| {
-                    let given = name.trim_start_matches([':', '@', '$']);
-                    (name == want || (given == bare && !bare.is_empty())).then_some(v)
-                })
+                exact
+                    .get(want)
+                    .or_else(|| bare.get(want.trim_start_matches([':', '@', '$'])))
+                    .copied()
             };
             for idx in 1..=expected {
                 let Some(name) = stmt.parameter_name(idx).map(str::to_owned) else {
@@ -156,5 +167,40 @@ pub fn from_sql(v: ValueRef<'_>) -> Value {
         ValueRef::Real(f) => Value::Real(f),
         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(sql: &str, values: &[(&str, i64)]) -> rusqlite::Result<Vec<i64>> {
+        let c = Connection::open_in_memory()?;
+        let mut stmt = c.prepare(sql)?;
+        let params = Params::Named(
+            values
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), Value::Integer(*v)))
+                .collect(),
+        );
+        bind(&mut stmt, &params)?;
+        let mut rows = stmt.raw_query();
+        let row = rows.next()?.expect("one row");
+        (0..row.as_ref().column_count())
+            .map(|i| row.get(i))
+            .collect()
+    }
+
+    #[test]
+    fn an_exact_name_wins_over_a_bare_one() {
+        let both = [(":a", 1), ("@a", 2)];
+        assert_eq!(named("SELECT :a, @a", &both).unwrap(), [1, 2]);
+        assert_eq!(named("SELECT @a, :a", &both).unwrap(), [2, 1]);
+        // Bare names still find their parameter; unused names are ignored.
+        assert_eq!(
+            named("SELECT :x, $y", &[("x", 7), ("y", 8), ("z", 9)]).unwrap(),
+            [7, 8]
+        );
+        assert!(named("SELECT :missing", &[("other", 1)]).is_err());
     }
 }
