@@ -104,30 +104,7 @@ pub fn batch(body: &[u8], limits: &Limits) -> Result<Batch, WriteError> {
     let batch = BatchSeed(limits)
         .deserialize(&mut de)
         .and_then(|b| de.end().map(|()| b))
-        .map_err(|e| {
-            let text = e.to_string();
-            match text.strip_prefix("refused: ") {
-                // serde_json adds where it stopped; the limit says enough.
-                Some(r) if r.contains(" at line ") => {
-                    let r = r.rsplit_once(" at line ").map_or(r, |(head, _)| head);
-                    let (statement, reason) = split_statement(r);
-                    WriteError::Refused {
-                        statement,
-                        reason: reason.to_owned(),
-                    }
-                }
-                Some(r) => {
-                    let (statement, reason) = split_statement(r);
-                    WriteError::Refused {
-                        statement,
-                        reason: reason.to_owned(),
-                    }
-                }
-                None => WriteError::Protocol {
-                    message: format!("malformed JSON body: {}", quote_long(&text)),
-                },
-            }
-        })?;
+        .map_err(|e| decode_error(&e, "malformed JSON body"))?;
     Ok(batch)
 }
 
@@ -157,21 +134,27 @@ pub fn statement(body: &[u8], limits: &Limits) -> Result<Statement, WriteError> 
     StatementSeed { limits, index: 0 }
         .deserialize(&mut de)
         .and_then(|s| de.end().map(|()| s))
-        .map_err(|e| {
-            let text = e.to_string();
-            match text.strip_prefix("refused: ") {
-                Some(r) => WriteError::Refused {
-                    statement: Some(0),
-                    reason: r
-                        .rsplit_once(" at line ")
-                        .map_or(r, |(head, _)| head)
-                        .to_owned(),
-                },
-                None => WriteError::Protocol {
-                    message: format!("malformed statement: {}", quote_long(&text)),
-                },
+        .map_err(|e| decode_error(&e, "malformed statement"))
+}
+
+/// A decoding error as the caller is told it: `Refused` naming the limit
+/// and the statement it was found in (serde_json's position dropped), or
+/// `Protocol` for malformed input.
+fn decode_error(e: &serde_json::Error, malformed: &str) -> WriteError {
+    let text = e.to_string();
+    match text.strip_prefix("refused: ") {
+        Some(r) => {
+            let r = r.rsplit_once(" at line ").map_or(r, |(head, _)| head);
+            let (statement, reason) = split_statement(r);
+            WriteError::Refused {
+                statement,
+                reason: reason.to_owned(),
             }
-        })
+        }
+        None => WriteError::Protocol {
+            message: format!("{malformed}: {}", quote_long(&text)),
+        },
+    }
 }
 
 struct BatchSeed<'l>(&'l Limits);

@@ -78,3 +78,16 @@ fn bodies_decode_and_counts_are_refused_while_reading() {
     let e = batch(huge.as_bytes(), &limits()).unwrap_err();
     assert!(e.to_string().len() < 600, "{e}");
 }
+
+#[test]
+fn a_session_statement_over_a_limit_names_the_statement_once() {
+    let body = br#"{"sql": "SELECT ?, ?, ?, ?", "params": [1, 2, 3, 4]}"#;
+    match statement(body, &limits()) {
+        Err(WriteError::Refused { statement, reason }) => {
+            assert_eq!(statement, Some(0));
+            assert!(!reason.contains("statement 0"), "{reason}");
+            assert!(reason.contains("--max-params"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
