@@ -217,6 +217,20 @@ def startup_pragmas(mod, path):
     c.execute("PRAGMA user_version = 7")
     log.note("user_version", c.execute("PRAGMA user_version").fetchall())
     log.note("table_info", c.execute("PRAGMA table_info(t)").fetchall())
+    c.commit()
+    # A checkpoint at startup or exit answers one row of three columns (its
+    # figures are the arbiter's business; it checkpoints by itself).
+    cur = c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    log.note("checkpoint", [d[0] for d in cur.description], len(cur.fetchone()))
+    # Inside a transaction, pragma reads see the transaction's own changes.
+    c.execute("BEGIN IMMEDIATE")
+    c.execute("PRAGMA user_version = 9")
+    c.execute("CREATE TABLE in_tx(a, b)")
+    log.note("in transaction", c.execute("PRAGMA user_version").fetchall(),
+             c.execute("PRAGMA table_info(in_tx)").fetchall())
+    c.rollback()
+    log.note("rolled back", c.execute("PRAGMA user_version").fetchall(),
+             c.execute("PRAGMA table_info(in_tx)").fetchall())
     c.close()
     return log
 

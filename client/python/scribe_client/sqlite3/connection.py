@@ -263,7 +263,7 @@ class Connection(_std.Connection):
 
     def _pragma(self, cur: Cursor, sql: str, params: Any, detail) -> Cursor:
         name, value = detail
-        p = plan(name, value, self._remote.status)
+        p = plan(name, value, self._remote.status, self._remote.session is not None)
         if p.warn:
             warn_once(p.warn)
         if p.where == "local":
@@ -278,7 +278,7 @@ class Connection(_std.Connection):
                 result = self._remote.write(sql, encode_params(params, _adapt))
             cur._remote(*rows_of(result), -1)
         elif p.where == "answer":
-            cur._remote([name], list(p.rows or ()), -1)
+            cur._remote(p.columns or [name], list(p.rows or ()), -1)
         else:
             cur._remote([], [], -1)
         return cur

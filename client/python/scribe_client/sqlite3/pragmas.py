@@ -10,8 +10,9 @@
 | ``cache_size``, ``mmap_size``, ``temp_store``, ``cache_spill``, ``case_sensitive_like``, ``automatic_index``, ``threads``, ``query_only`` | applied to the local reader, where they mean something |
 | ``user_version=N``, ``application_id=N`` | written through the arbiter |
 | ``optimize`` | nothing (the arbiter's connection is the writer's; run ``ANALYZE`` as a write if needed) |
+| ``wal_checkpoint``, with or without a mode | answered ``(0, -1, -1)`` with a warning: the arbiter checkpoints the WAL itself |
 | ``locking_mode``, ``secure_delete``, ``auto_vacuum``, ``page_size``, ``recursive_triggers``, ``encoding`` … set | the arbiter's settings (``scribed --pragma``): ignored, warned about once |
-| reading any pragma | answered by the local reader |
+| reading any pragma | answered by the local reader; inside a transaction, ``user_version``, ``application_id`` and the schema pragmas (``table_info`` …) are answered by the transaction, which sees its own changes |
 """
 
 import warnings
@@ -24,6 +25,12 @@ class ScribeWarning(UserWarning):
     """A setting the program asked for differs from what the arbiter runs."""
 
 
+# Read inside a transaction, these must see its uncommitted changes.
+IN_SESSION = {
+    "user_version", "application_id", "schema_version", "table_info", "table_xinfo",
+    "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list",
+    "foreign_key_check", "integrity_check", "quick_check",
+}
 LOCAL = {
     "busy_timeout", "cache_size", "mmap_size", "temp_store", "cache_spill",
     "case_sensitive_like", "automatic_index", "threads", "query_only", "foreign_keys",
@@ -35,7 +42,7 @@ LOCAL = {
 THROUGH_ARBITER = {"user_version", "application_id"}
 ARBITER_OWNED = {
     "locking_mode", "secure_delete", "auto_vacuum", "page_size", "recursive_triggers",
-    "encoding", "incremental_vacuum", "wal_checkpoint", "shrink_memory", "max_page_count",
+    "encoding", "incremental_vacuum", "shrink_memory", "max_page_count",
 }
 
 
@@ -43,10 +50,12 @@ class Plan:
     """Where a pragma runs: ``"local"``, ``"arbiter"``, ``"answer"`` (with
     fixed ``rows``), ``"nothing"``; and a warning to give once."""
 
-    def __init__(self, where: str, rows: Optional[list] = None, warn: Optional[str] = None) -> None:
+    def __init__(self, where: str, rows: Optional[list] = None, warn: Optional[str] = None,
+                 columns: Optional[list] = None) -> None:
         self.where = where
         self.rows = rows
         self.warn = warn
+        self.columns = columns
 
 
 _warned = set()
@@ -72,9 +81,21 @@ def _sync_level(value: Any) -> str:
     return {"0": "off", "1": "normal", "2": "full", "3": "extra"}.get(v, v)
 
 
-def plan(name: str, value: Optional[str], status: Any) -> Plan:
+def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = False) -> Plan:
     """The plan for ``PRAGMA name[=value]``; ``status`` is a callable giving
     the arbiter's status (asked only when a comparison needs it)."""
+    if name == "wal_checkpoint":
+        # The local reader cannot checkpoint (it is read-only: SQLite says
+        # "disk I/O error"); the arbiter's checkpointer does it anyway.
+        return Plan(
+            "answer",
+            rows=[(0, -1, -1)],
+            columns=["busy", "log", "checkpointed"],
+            warn="PRAGMA wal_checkpoint: the arbiter checkpoints the WAL itself (every 500 "
+            "pages, when quiet, and TRUNCATE at stop)",
+        )
+    if in_transaction and name in IN_SESSION:
+        return Plan("arbiter")
     if value is None:
         return Plan("local")
     if name == "journal_mode":
