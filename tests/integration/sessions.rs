@@ -214,3 +214,34 @@ fn a_commit_whose_answer_is_lost_is_asked_again_by_key_and_applied_once() {
         "{mixed:?}"
     );
 }
+
+#[test]
+fn a_transaction_gives_up_at_once_while_the_arbiter_is_held_stopped() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let options = scribe_client::Options {
+        arbiter_bin: Some(crate::harness::SCRIBED.into()),
+        retry_for: Duration::from_secs(60),
+        ..scribe_client::Options::default()
+    };
+    let client = scribe_client::blocking::Client::connect(&env.paths(), &options).unwrap();
+    env.scribe_ok(&["stop", "--hold"]);
+    let started = Instant::now();
+    let out = client.transaction(|tx| {
+        tx.execute(
+            "INSERT INTO t(tag, i) VALUES ('held', 1)",
+            scribe_protocol::Params::None,
+        )
+        .map(drop)
+    });
+    let took = started.elapsed();
+    match out {
+        Err(WriteError::Unavailable { reason }) => {
+            assert!(reason.contains("--hold"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Not retried for the minute it may retry: the stop is on purpose.
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}

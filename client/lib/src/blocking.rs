@@ -9,7 +9,7 @@ use scribe_protocol::{
 };
 
 use crate::options::Options;
-use crate::retry::Backoff;
+use crate::retry::{self, Backoff};
 use crate::transaction::next_attempt;
 
 /// A blocking [`Client`](crate::Client).
@@ -109,8 +109,10 @@ impl Client {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            let Some((pause, reconnect)) = next_attempt(&error, &mut backoff, deadline) else {
-                return Err(error);
+            let Some((pause, reconnect)) =
+                next_attempt(&error, &mut backoff, deadline, self.inner.paths())
+            else {
+                return Err(retry::given_up(error, self.inner.paths()));
             };
             if reconnect {
                 self.rt.block_on(self.inner.reconnect());

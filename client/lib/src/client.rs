@@ -139,7 +139,7 @@ impl Client {
             } = retry::verdict(&error, &self.inner.paths)
             else {
                 self.inner.counters.retries.fetch_add(tries - 1, Relaxed);
-                return Err(error);
+                return Err(retry::given_up(error, &self.inner.paths));
             };
             let pause = backoff.pause(at_least);
             if Instant::now() + pause >= deadline {

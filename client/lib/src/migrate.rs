@@ -62,7 +62,7 @@ impl Client {
                 at_least,
             } = retry::verdict(&error, self.paths())
             else {
-                return Err(error);
+                return Err(retry::given_up(error, self.paths()));
             };
             let pause = backoff.pause(at_least);
             if Instant::now() + pause >= deadline {

@@ -62,6 +62,23 @@ pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
     }
 }
 
+/// The error a caller gets when retrying stops: an `Unavailable` while
+/// the arbiter is stopped on purpose says so (the connection's own failure
+/// alone would not tell why nothing was retried).
+pub fn given_up(e: WriteError, paths: &Paths) -> WriteError {
+    match e {
+        WriteError::Unavailable { reason } if !reason.contains("auto-start") => {
+            match stopmarker::read_active(&paths.stop_marker) {
+                Some(marker) => WriteError::Unavailable {
+                    reason: format!("{reason}; {}", marker.describe()),
+                },
+                None => WriteError::Unavailable { reason },
+            }
+        }
+        other => other,
+    }
+}
+
 /// Whether `e` is worth another try of the same call (whatever the stop
 /// marker says).
 pub fn is_transient(e: &WriteError) -> bool {

@@ -137,18 +137,30 @@ impl Transaction {
 }
 
 /// After an attempt of a whole transaction failed with `error`: how long
-/// to pause and whether to reconnect first (an expired session's
-/// connection is fine), or `None` to give up with the error.
+/// to pause (at least what the arbiter asked) and whether to reconnect
+/// first (an expired session's connection is fine), or `None` to give up
+/// with the error: it cannot succeed by running again, the arbiter was
+/// stopped on purpose, or the pause would pass `deadline`.
 pub(crate) fn next_attempt(
     error: &WriteError,
     backoff: &mut Backoff,
     deadline: Instant,
+    paths: &scribe_protocol::Paths,
 ) -> Option<(Duration, bool)> {
-    let pause = backoff.pause(Duration::ZERO);
-    if !run_again(error) || Instant::now() + pause >= deadline {
+    if !run_again(error) {
         return None;
     }
-    Some((pause, !matches!(error, WriteError::Expired { .. })))
+    let at_least = match retry::verdict(error, paths) {
+        retry::Verdict::Retry { at_least, .. } => at_least,
+        // An expired session is run again as a whole.
+        retry::Verdict::GiveUp if matches!(error, WriteError::Expired { .. }) => Duration::ZERO,
+        retry::Verdict::GiveUp => return None,
+    };
+    let pause = backoff.pause(at_least);
+    match Instant::now().checked_add(pause) {
+        Some(at) if at < deadline => Some((pause, !matches!(error, WriteError::Expired { .. }))),
+        _ => None,
+    }
 }
 
 /// Whether a transaction that failed with `e` may be run again as a whole:
@@ -214,8 +226,10 @@ impl Client {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            let Some((pause, reconnect)) = next_attempt(&error, &mut backoff, deadline) else {
-                return Err(error);
+            let Some((pause, reconnect)) =
+                next_attempt(&error, &mut backoff, deadline, self.paths())
+            else {
+                return Err(retry::given_up(error, self.paths()));
             };
             if reconnect {
                 self.reconnect().await;

@@ -79,7 +79,9 @@ mod tests {
         }
         assert!(x > 0);
         if let (Some(p), Some(q)) = (p, process_us(std::process::id())) {
-            assert!(q - p >= 30_000, "{} µs", q - p);
+            // schedstat adds a running thread's time at ticks and switches:
+            // each reading may lag by a scheduler tick (up to 10 ms).
+            assert!(q - p >= 10_000, "{} µs", q - p);
         }
     }
 }
