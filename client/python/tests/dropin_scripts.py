@@ -148,6 +148,13 @@ def rows_and_values(mod, path):
     row = c.execute("SELECT id, tag AS Name FROM t ORDER BY id").fetchone()
     log.note("row", row.keys(), row["name"], row["NAME"], row[0], tuple(row), len(row))
     log.attempt("row missing key", lambda: row["nope"])
+    # The same row read inside a transaction (answered by the arbiter).
+    c.execute("BEGIN")
+    inside = c.execute("SELECT id, tag AS Name FROM t ORDER BY id").fetchone()
+    log.note("row in a transaction", inside.keys(), inside["name"], tuple(inside), inside == row,
+             row == inside, isinstance(inside, mod.Row), hash(inside) == hash(row))
+    log.attempt("row in a transaction, missing key", lambda: inside["nope"])
+    c.execute("COMMIT")
     c.row_factory = lambda cur, r: {d[0]: v for d, v in zip(cur.description, r)}
     log.note("dict factory", c.execute("SELECT tag FROM t WHERE n IS NULL ORDER BY id").fetchall())
     c.row_factory = None

@@ -19,9 +19,14 @@ from sqlite3 import *  # noqa: F401,F403  (constants, adapters, exceptions)
 import sqlite3 as _std
 
 from .connection import Connection
-from .cursor import Cursor, Row
+from .cursor import Cursor
 from .errors import Expired, Overloaded, ProtocolError, Refused, ShuttingDown, Timeout, Unavailable
 from .pragmas import ScribeWarning
+
+# The standard module's own Row: rows read here are made by its C code at
+# full speed; rows answered by the arbiter become a subclass of it (see
+# ``cursor.AnswerRow``) that knows their column names.
+Row = _std.Row
 
 # The exception hierarchy is the standard module's own.
 Warning = _std.Warning  # noqa: A001

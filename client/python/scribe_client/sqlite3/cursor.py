@@ -1,4 +1,4 @@
-"""``Cursor`` and ``Row`` of the drop-in.
+"""``Cursor`` of the drop-in, and ``AnswerRow`` for the rows the arbiter answers.
 
 A cursor is a real ``sqlite3.Cursor`` of the local read-only connection:
 reads outside a transaction run there, natively. Results that came from
@@ -9,18 +9,20 @@ cursor and served by the same methods.
 import sqlite3 as _std
 from typing import List, Optional
 
-__all__ = ["Cursor", "Row"]
+__all__ = ["AnswerRow", "Cursor"]
 
 
-class Row(_std.Row):
-    """``sqlite3.Row`` for rows from either path: index by position or by
-    column name (case-insensitive), ``keys()``, equality and hashing by
-    names and values. It is a subclass of the standard ``sqlite3.Row``."""
+class AnswerRow(_std.Row):
+    """``sqlite3.Row`` for a row the arbiter answered (the standard Row
+    takes its names from the standard cursor's own description, which an
+    answer does not set): index by position or by column name
+    (case-insensitive), ``keys()``, equality and hashing by names and
+    values. Rows read locally are the standard ``sqlite3.Row`` itself."""
 
-    def __new__(cls, cursor, values):
-        self = super().__new__(cls, cursor, values)
-        desc = cursor.description
-        self._names = tuple(d[0] for d in desc) if desc else ()
+    @classmethod
+    def make(cls, cursor, values, names):
+        self = cls(cursor, values)
+        self._names = names
         return self
 
     def keys(self) -> List[str]:
@@ -45,7 +47,9 @@ class Row(_std.Row):
         return eq if eq is NotImplemented else not eq
 
     def __hash__(self):
-        return hash((self._names, tuple(self)))
+        # As sqlite3.Row hashes: its description's hash and its values'.
+        desc = tuple((n, None, None, None, None, None, None) for n in self._names)
+        return hash(desc) ^ hash(tuple(self))
 
 
 class Cursor(_std.Cursor):
@@ -93,8 +97,9 @@ class _Answering:
         self._desc = tuple((c, None, None, None, None, None, None) for c in columns) if columns else None
         factory = self.row_factory
         if factory is _std.Row:
-            factory = Row
-        if factory is not None:
+            names = tuple(columns or ())
+            rows = [AnswerRow.make(self, r, names) for r in rows]
+        elif factory is not None:
             rows = [factory(self, r) for r in rows]
         rows.reverse()  # served from the end
         self._rows = rows
