@@ -117,10 +117,26 @@ impl Stage {
             })
             .collect();
         self.queued.fetch_sub(n, Ordering::AcqRel);
-        writer.commit_here(group).map_err(|group| {
-            self.queued.fetch_add(n, Ordering::AcqRel);
-            group.into_iter().map(Item::Write).collect()
-        })
+        // A panic here must not take the flusher task (and every later
+        // write) with it: the group's callers learn nothing (their calls
+        // time out as "outcome unknown"), the next transaction starts with
+        // a rollback, and the writer goes on.
+        let done =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.commit_here(group)));
+        match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(group)) => {
+                self.queued.fetch_add(n, Ordering::AcqRel);
+                Err(group.into_iter().map(Item::Write).collect())
+            }
+            Err(_) => {
+                tracing::error!(
+                    writes = n,
+                    "a group committed on the socket thread panicked"
+                );
+                Ok(())
+            }
+        }
     }
 
     /// The flusher task: runs after the connections a read woke, and
