@@ -44,6 +44,31 @@ def decode_value(v: Any) -> Any:
     return v
 
 
+def _retryable(e: "scribe_errors.ScribeError") -> None:
+    """Raises ``e`` (as the standard class it stands for) unless another
+    try may succeed: a stop on purpose is final."""
+    if e.category not in _RETRYABLE or getattr(e, "_final", False):
+        raise translate(e) from None
+
+
+class _Pacer:
+    """Pauses between tries: growing, at least what the arbiter asked, at
+    most half a second, until ``wait`` seconds have passed."""
+
+    def __init__(self, wait: float, first: float, jitter: bool) -> None:
+        self.deadline = time.monotonic() + wait
+        self.pause = first
+        self.jitter = jitter
+
+    def pause_or_raise(self, err: Exception, final: Exception) -> None:
+        grow = 1.5 + random.random() if self.jitter else 2.0
+        hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
+        self.pause = max(min(self.pause * grow, 0.5), hint)
+        if time.monotonic() + self.pause > self.deadline:
+            raise final from None
+        time.sleep(self.pause)
+
+
 class Remote:
     """What a drop-in connection sends to the arbiter."""
 
@@ -111,8 +136,7 @@ class Remote:
             st["params"] = params
         key = self._key()
         request = {"write": {"statements": [st], "key": key, "fresh_key": True}}
-        deadline = time.monotonic() + self.wait
-        pause = 0.002
+        pacer = _Pacer(self.wait, 0.002, jitter=True)
         while True:
             try:
                 receipt = self._call(request, self.scribe.call_timeout)
@@ -125,14 +149,9 @@ class Remote:
                 request["write"]["fresh_key"] = False
                 err = e
             except scribe_errors.ScribeError as e:
-                if e.category not in _RETRYABLE or getattr(e, "_final", False):
-                    raise translate(e) from None
+                _retryable(e)
                 err = e
-            hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
-            pause = max(min(pause * (1.5 + random.random()), 0.5), hint)
-            if time.monotonic() + pause > deadline:
-                raise translate(err) from None
-            time.sleep(pause)
+            pacer.pause_or_raise(err, translate(err))
 
     def migrate(self, migrations: List[Dict[str, Any]]) -> Dict[str, Any]:
         """Schema migrations, applied once each by the arbiter."""
@@ -148,8 +167,7 @@ class Remote:
 
     def begin(self) -> None:
         """Waits in the queue until the writer serves a session for us."""
-        deadline = time.monotonic() + self.wait
-        pause = 0.002
+        pacer = _Pacer(self.wait, 0.002, jitter=False)
         while True:
             try:
                 began = self._call({"begin": {}}, self.wait + self.scribe.call_timeout)
@@ -158,14 +176,9 @@ class Remote:
             except Lost as e:
                 err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
             except scribe_errors.ScribeError as e:
-                if e.category not in _RETRYABLE or getattr(e, "_final", False):
-                    raise translate(e) from None
+                _retryable(e)
                 err = e
-            hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
-            pause = max(min(pause * 2, 0.5), hint)
-            if time.monotonic() + pause > deadline:
-                raise translate(err) from None
-            time.sleep(pause)
+            pacer.pause_or_raise(err, translate(err))
 
     def _in_session(self, request: Dict[str, Any], timeout: float) -> Any:
         try:
@@ -202,8 +215,7 @@ class Remote:
     def _ask_again(self, key: str) -> Dict[str, Any]:
         """The outcome of a commit whose answer was lost, asked by its key
         until the arbiter can say (it may be restarting meanwhile)."""
-        deadline = time.monotonic() + max(self.wait, 5.0)
-        pause = 0.02
+        pacer = _Pacer(max(self.wait, 5.0), 0.01, jitter=False)
         while True:
             try:
                 return self._call({"commit": {"session": 0, "key": key}}, self.scribe.call_timeout)
@@ -211,16 +223,10 @@ class Remote:
                 err: Exception = e
                 self._drop()
             except scribe_errors.ScribeError as e:
-                if e.category not in _RETRYABLE or getattr(e, "_final", False):
-                    raise translate(e) from None
+                _retryable(e)
                 err = e
-            hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
-            pause = max(min(pause * 2, 0.5), hint)
-            if time.monotonic() + pause > deadline:
-                raise translate(scribe_errors.Timeout(
-                    "the commit's outcome is unknown (%s); it may or may not have been "
-                    "written" % err)) from None
-            time.sleep(pause)
+            pacer.pause_or_raise(err, translate(scribe_errors.Timeout(
+                "the commit's outcome is unknown (%s); it may or may not have been written" % err)))
 
     def rollback(self) -> None:
         session, self.session = self.session, None
