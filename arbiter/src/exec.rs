@@ -59,7 +59,9 @@ pub fn run_one(
         // function, as a plain error: the recorded rule tells which.
         Failure::Sqlite(e) => match guard.take_denial() {
             Some(rule) => refused(index, rule),
-            None if is_vacuum(conn, &st.sql) => refused(
+            // SQLite refuses VACUUM in a transaction with a plain error;
+            // a constraint or any other failure is not one.
+            None if primary_code(&e) == Some(SQLITE_ERROR) && is_vacuum(conn, &st.sql) => refused(
                 index,
                 "VACUUM and VACUUM INTO are not allowed: the arbiter owns the database file".into(),
             ),
@@ -96,6 +98,14 @@ fn refused(index: u32, rule: String) -> WriteError {
     WriteError::Refused {
         statement: Some(index),
         reason: rule,
+    }
+}
+
+/// SQLite's primary result code of a failure, when it came from SQLite.
+fn primary_code(e: &rusqlite::Error) -> Option<i32> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code & 0xff),
+        _ => None,
     }
 }
 
