@@ -148,7 +148,7 @@ impl Conn {
                     }
                     // A frame waiting for room holds up this connection
                     // (and only this one) until the budget has it.
-                    while self.input.pending_len().is_some() && self.front_room.is_none() {
+                    while reading && self.input.pending_len().is_some() && self.front_room.is_none() {
                         if self.need_room(shared).await.is_err() {
                             reading = false;
                             break;
