@@ -15,7 +15,8 @@ _FILE = re.compile(r"^(\d+)[_-]?(.*)\.sql$")
 
 
 def from_dir(path: str) -> List[Dict[str, Any]]:
-    """The migrations of a directory, in version order."""
+    """The migrations of a directory, in version order; ``ValueError`` when
+    two files have one version (as the arbiter's own reading says)."""
     out = []
     for entry in sorted(os.listdir(path)):
         m = _FILE.match(entry)
@@ -24,9 +25,16 @@ def from_dir(path: str) -> List[Dict[str, Any]]:
         with open(os.path.join(path, entry), encoding="utf-8") as f:
             sql = f.read()
         first = sql.splitlines()[0].strip().lower() if sql else ""
+        version = int(m.group(1))
+        twin = next((d for d in out if d["version"] == version), None)
+        if twin is not None:
+            raise ValueError(
+                "%s: two migration files have version %d (%s and %s)"
+                % (path, version, twin["name"], m.group(2) or entry[:-4])
+            )
         out.append(
             {
-                "version": int(m.group(1)),
+                "version": version,
                 "name": m.group(2) or entry[:-4],
                 "sql": sql,
                 "foreign_keys_off": first == FOREIGN_KEYS_OFF,

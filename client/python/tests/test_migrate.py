@@ -36,6 +36,17 @@ class MigrateTest(ArbiterTest):
             s.migrate([(1, "init", "CREATE TABLE notes(id);"), STEPS[1]])
         self.assertEqual(s.status()["schema_version"], 2)
 
+    def test_two_files_with_one_version_are_refused_by_name(self):
+        from scribe_client.migrations import from_dir
+        d = os.path.join(self.dir, "migrations")
+        os.mkdir(d)
+        for name in ("0001_init.sql", "0002_a.sql", "0002_b.sql"):
+            with open(os.path.join(d, name), "w") as f:
+                f.write("SELECT 1;\n")
+        with self.assertRaises(ValueError) as e:
+            from_dir(d)
+        self.assertIn("two migration files have version 2", str(e.exception))
+
     def test_the_drop_in_migrates_too(self):
         import scribe_client.sqlite3 as dropin
 
