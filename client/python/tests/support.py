@@ -103,6 +103,13 @@ def wait_accepts(path, timeout=10.0, proc=None):
         time.sleep(0.005)
 
 
+def set_env(test, name, value):
+    """Sets an environment variable for the rest of ``test`` only."""
+    old = os.environ.get(name)
+    test.addCleanup(lambda: os.environ.__setitem__(name, old) if old is not None else os.environ.pop(name, None))
+    os.environ[name] = value
+
+
 class ArbiterTest(unittest.TestCase):
     """Each test: its own short temp dir under /tmp, its arbiter stopped at the end."""
 

@@ -17,7 +17,7 @@ import scribe_client.sqlite3 as dropin
 class DifferentialTest(ArbiterTest):
     def setUp(self):
         super().setUp()
-        os.environ["SCRIBE_BIN"] = support.SCRIBE
+        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
         self.mine = os.path.join(self.dir, "drop.db")
         self.dbs.append(self.mine)
 

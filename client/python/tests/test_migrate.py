@@ -50,7 +50,7 @@ class MigrateTest(ArbiterTest):
     def test_the_drop_in_migrates_too(self):
         import scribe_client.sqlite3 as dropin
 
-        os.environ["SCRIBE_BIN"] = support.SCRIBE
+        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
         conn = dropin.connect(self.db)
         report = conn.migrate(STEPS)
         self.assertEqual(report["applied"], [1, 2])
