@@ -91,5 +91,7 @@ pub fn bench_run(
         client_cpu_us: outcome.sum(|r| r.cpu_us) as f64 / all.len().max(1) as f64,
         arbiter_cpu_us: None,
         arbiter_threads: Vec::new(),
+        rounds: 1,
+        writes_per_sec_range: None,
     })
 }

@@ -72,6 +72,12 @@ pub struct BenchArgs {
     /// Where to put the fresh databases (default: a temp dir).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Runs of each configuration, the targets' order alternating; each
+    /// target reports its median run (by writes/s) with the range, and
+    /// the ratio is of the medians. On a noisy machine one run's ratio
+    /// can be off by a third.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub rounds: u32,
 }
 
 /// Runs the bench; prints as it goes.
@@ -96,28 +102,32 @@ pub fn run(args: &BenchArgs) -> Result<Vec<RunResult>, String> {
                 );
             }
             for &procs in &args.procs {
-                let mut order = args.targets.clone();
-                if flip {
-                    order.reverse();
-                }
-                flip = !flip;
-                let mut batch = Vec::new();
-                for &target in &order {
-                    let r = run_one(args, &base, workload, sync, procs, target)?;
-                    if !args.json {
-                        eprintln!(
-                            "  {} {} {} procs {}: {:.0} writes/s, p99 {} µs{}",
-                            workload.name(),
-                            sync.name(),
-                            procs,
-                            target.name(),
-                            r.writes_per_sec,
-                            r.p99_us,
-                            if r.verified { "" } else { " NOT VERIFIED" }
-                        );
+                let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); args.targets.len()];
+                for _ in 0..args.rounds {
+                    let mut order: Vec<usize> = (0..args.targets.len()).collect();
+                    if flip {
+                        order.reverse();
                     }
-                    batch.push(r);
+                    flip = !flip;
+                    for i in order {
+                        let target = args.targets[i];
+                        let r = run_one(args, &base, workload, sync, procs, target)?;
+                        if !args.json {
+                            eprintln!(
+                                "  {} {} {} procs {}: {:.0} writes/s, p99 {} µs{}",
+                                workload.name(),
+                                sync.name(),
+                                procs,
+                                target.name(),
+                                r.writes_per_sec,
+                                r.p99_us,
+                                if r.verified { "" } else { " NOT VERIFIED" }
+                            );
+                        }
+                        runs[i].push(r);
+                    }
                 }
+                let mut batch: Vec<RunResult> = runs.into_iter().filter_map(median).collect();
                 let direct = batch
                     .iter()
                     .find(|r| r.target == "direct")
@@ -157,6 +167,29 @@ pub fn run(args: &BenchArgs) -> Result<Vec<RunResult>, String> {
     Ok(results)
 }
 
+/// The median run of one target (by writes/s), carrying the range of all
+/// its runs; every run must have verified for the median to say so.
+fn median(mut runs: Vec<RunResult>) -> Option<RunResult> {
+    if runs.len() < 2 {
+        return runs.pop();
+    }
+    runs.sort_by(|a, b| a.writes_per_sec.total_cmp(&b.writes_per_sec));
+    let (low, high) = (runs[0].writes_per_sec, runs[runs.len() - 1].writes_per_sec);
+    let failed = runs
+        .iter()
+        .find(|r| !r.verified)
+        .map(|r| r.verify_detail.clone());
+    let n = runs.len();
+    let mut m = runs.swap_remove(n / 2);
+    m.rounds = n as u32;
+    m.writes_per_sec_range = Some((low, high));
+    if let Some(detail) = failed {
+        m.verified = false;
+        m.verify_detail = detail;
+    }
+    Some(m)
+}
+
 /// Rows/s of one process writing 10,000 rows per commit: the CPU ceiling.
 fn ceiling(base: &Path, sync: Sync) -> Result<f64, String> {
     let dir = fresh_dir(base)?;
@@ -179,4 +212,37 @@ fn ceiling(base: &Path, sync: Sync) -> Result<f64, String> {
         rows += 10_000;
     }
     Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(writes: f64, verified: bool) -> RunResult {
+        RunResult {
+            writes_per_sec: writes,
+            verified,
+            verify_detail: if verified {
+                String::new()
+            } else {
+                "lost rows".into()
+            },
+            ..RunResult::default()
+        }
+    }
+
+    #[test]
+    fn the_median_run_carries_the_range_and_any_failed_check() {
+        let m = median(vec![run(3.0, true), run(1.0, true), run(2.0, true)]).unwrap();
+        assert_eq!((m.writes_per_sec, m.rounds), (2.0, 3));
+        assert_eq!(m.writes_per_sec_range, Some((1.0, 3.0)));
+        assert!(m.verified);
+        let m = median(vec![run(3.0, true), run(1.0, false), run(2.0, true)]).unwrap();
+        assert_eq!(m.writes_per_sec, 2.0);
+        assert!(!m.verified, "a run that failed its check fails the row");
+        assert_eq!(m.verify_detail, "lost rows");
+        let one = median(vec![run(5.0, true)]).unwrap();
+        assert_eq!((one.writes_per_sec, one.writes_per_sec_range), (5.0, None));
+        assert!(median(Vec::new()).is_none());
+    }
 }

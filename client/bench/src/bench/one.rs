@@ -303,6 +303,8 @@ fn summarize(
         in_flight,
         cpu_us_per_write: client_cpu + arbiter_cpu.unwrap_or(0.0),
         arbiter_threads: Vec::new(),
+        rounds: 1,
+        writes_per_sec_range: None,
         client_cpu_us: client_cpu,
         arbiter_cpu_us: arbiter_cpu,
     }

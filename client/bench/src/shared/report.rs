@@ -6,7 +6,7 @@ use comfy_table::{presets, Table};
 use serde::Serialize;
 
 /// One run: one target, workload, process count and sync setting.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct RunResult {
     /// scribe, direct or flock.
     pub target: String,
@@ -61,6 +61,10 @@ pub struct RunResult {
     /// The arbiter's share, thread by thread (socket, writer, syncer,
     /// checkpointer): where a request's CPU goes.
     pub arbiter_threads: Vec<(String, f64)>,
+    /// Runs behind this row (`--rounds`): it is their median by writes/s.
+    pub rounds: u32,
+    /// The lowest and highest writes/s of those runs.
+    pub writes_per_sec_range: Option<(f64, f64)>,
 }
 
 /// Percentile `p` (0–100) of sorted values.
@@ -86,6 +90,14 @@ fn procs(r: &RunResult) -> String {
         format!("{}×{}", r.procs, r.in_flight)
     } else {
         r.procs.to_string()
+    }
+}
+
+/// Writes/s, with the range of the runs when there were several.
+fn writes(r: &RunResult) -> String {
+    match r.writes_per_sec_range {
+        Some((low, high)) => format!("{:.0} ({low:.0}–{high:.0})", r.writes_per_sec),
+        None => format!("{:.0}", r.writes_per_sec),
     }
 }
 
@@ -122,7 +134,7 @@ pub fn table(results: &[RunResult]) -> Table {
             r.sync.clone(),
             procs(r),
             r.target.clone(),
-            format!("{:.0}", r.writes_per_sec),
+            writes(r),
             format!("{:.0}", r.rows_per_sec),
             us(r.p50_us),
             us(r.p99_us),
