@@ -167,7 +167,8 @@ pub enum Answer {
 /// A reply: an answer or a categorized error.
 pub type Reply = Result<Answer, WriteError>;
 
-/// The bincode options both sides use: varint integers, a size limit.
+/// The bincode options both sides decode with: varint integers (as
+/// `DefaultOptions` encodes), a size limit.
 fn options() -> impl bincode::Options {
     bincode::DefaultOptions::new().with_limit(MAX_FRAME_LEN as u64)
 }
@@ -178,27 +179,60 @@ fn options() -> impl bincode::Options {
 ///
 /// When `msg` cannot be encoded or would not fit in a frame.
 pub fn encode<T: Serialize>(id: u32, msg: &T, out: &mut Vec<u8>) -> Result<(), WriteError> {
+    use bincode::Options as _;
     let at = out.len();
     out.extend_from_slice(&[0u8; HEADER_LEN]);
-    if let Err(e) = options().serialize_into(&mut *out, msg) {
+    // One pass, stopped at the limit by the writer: bincode's own limit
+    // would first walk the whole message to size it.
+    let mut body = Capped {
+        out: &mut *out,
+        left: MAX_FRAME_LEN,
+        over: false,
+    };
+    let encoded = bincode::DefaultOptions::new().serialize_into(&mut body, msg);
+    let over = body.over;
+    if let Err(e) = encoded {
         // Nothing of this frame stays in `out`: what follows must not be
         // read as its body.
         out.truncate(at);
-        return Err(WriteError::Protocol {
-            message: format!("cannot encode a frame: {e}"),
+        return Err(if over {
+            WriteError::Refused {
+                statement: None,
+                reason: format!("a frame of more than {MAX_FRAME_LEN} bytes is over the limit"),
+            }
+        } else {
+            WriteError::Protocol {
+                message: format!("cannot encode a frame: {e}"),
+            }
         });
     }
     let len = out.len() - at - HEADER_LEN;
-    if len > MAX_FRAME_LEN {
-        out.truncate(at);
-        return Err(WriteError::Refused {
-            statement: None,
-            reason: format!("a frame of {len} bytes is over the {MAX_FRAME_LEN}-byte limit"),
-        });
-    }
     out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
     out[at + 4..at + 8].copy_from_slice(&id.to_le_bytes());
     Ok(())
+}
+
+/// A frame's body being written: refuses the byte past the frame limit.
+struct Capped<'a> {
+    out: &'a mut Vec<u8>,
+    left: usize,
+    over: bool,
+}
+
+impl std::io::Write for Capped<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if bytes.len() > self.left {
+            self.over = true;
+            return Err(std::io::Error::other("over the frame limit"));
+        }
+        self.left -= bytes.len();
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Appends one frame with a raw body (JSON) to `out`.

@@ -94,6 +94,31 @@ fn counts_are_refused_before_they_are_allocated() {
 }
 
 #[test]
+fn a_message_over_the_frame_limit_is_refused_and_leaves_nothing_behind() {
+    let mut out = write_frame("INSERT INTO t VALUES (?1, ?2)", vec![1; 10]);
+    let first = out.clone();
+    let big = Request::Write(Batch::one(
+        Statement::new("SELECT ?1").params(vec![Value::Blob(vec![0; MAX_FRAME_LEN + 1])]),
+    ));
+    match encode(8, &big, &mut out) {
+        Err(WriteError::Refused { reason, .. }) => assert!(reason.contains("limit"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out, first, "the refused frame left bytes behind");
+    // Just under the limit still goes, whole.
+    let fits = Request::Write(Batch::one(
+        Statement::new("SELECT ?1").params(vec![Value::Blob(vec![0; MAX_FRAME_LEN - 1024])]),
+    ));
+    encode(9, &fits, &mut out).unwrap();
+    let mut fb = FrameBuf::new();
+    fb.extend(&out);
+    assert_eq!(fb.next_frame().unwrap().map(|f| f.0), Some(7));
+    let (id, body) = fb.next_frame().unwrap().unwrap();
+    assert_eq!(id, 9);
+    assert!(body.len() > MAX_FRAME_LEN - 1024 && body.len() <= MAX_FRAME_LEN);
+}
+
+#[test]
 fn a_frame_claiming_4_gib_is_refused_without_allocating() {
     let mut bytes = vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
     bytes.extend([0u8; 64]);

@@ -16,8 +16,10 @@ pub enum Value {
     Real(f64),
     /// UTF-8 text.
     Text(String),
-    /// Raw bytes.
-    Blob(Vec<u8>),
+    /// Raw bytes. On the wire as bytes, not as a sequence of numbers:
+    /// bincode lays both out alike (length, then the bytes), but writes
+    /// and reads bytes in one go instead of one call per byte.
+    Blob(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 impl Value {
@@ -65,5 +67,28 @@ impl From<Vec<u8>> for Value {
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bincode::Options as _;
+
+    use super::*;
+
+    #[test]
+    fn a_blob_keeps_its_wire_layout() {
+        // Variant 4, then the length and the bytes: what a sequence of
+        // numbers encoded to before, so older receipts still decode.
+        let wire = bincode::DefaultOptions::new()
+            .serialize(&Value::Blob(vec![1, 2, 3]))
+            .unwrap();
+        assert_eq!(wire, [4, 3, 1, 2, 3]);
+        let back: Value = bincode::DefaultOptions::new().deserialize(&wire).unwrap();
+        assert_eq!(back, Value::Blob(vec![1, 2, 3]));
+        let as_numbers = bincode::DefaultOptions::new()
+            .serialize(&(4u8, vec![1u8, 2, 3]))
+            .unwrap();
+        assert_eq!(wire, as_numbers);
     }
 }
