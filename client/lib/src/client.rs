@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use scribe_protocol::frame::Request;
 use scribe_protocol::{Batch, Paths, Receipt, Status, WriteError};
 use tokio::sync::Mutex;
 
@@ -102,6 +103,8 @@ impl Client {
             .unwrap_or(started + RETRY_CAP);
         let mut backoff = Backoff::default();
         let mut tries = 0u64;
+        // Built once: a try sends it by reference (no copy of the batch).
+        let mut request = Request::Write(batch);
         loop {
             tries += 1;
             // Each try fits in what is left of `retry_for` (a single try
@@ -116,9 +119,11 @@ impl Client {
                         .max(MIN_TRY),
                 )
             };
-            batch.fresh_key = made_here && tries == 1;
+            if let Request::Write(batch) = &mut request {
+                batch.fresh_key = made_here && tries == 1;
+            }
             let (generation, outcome) = match self.connection().await {
-                Ok((g, c)) => (g, c.write_within(batch.clone(), this_try).await),
+                Ok((g, c)) => (g, c.write_request(&request, this_try).await),
                 Err(e) => (u64::MAX, Err(e)),
             };
             let error = match outcome {

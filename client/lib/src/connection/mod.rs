@@ -296,8 +296,20 @@ impl Connection {
         batch: Batch,
         timeout: Duration,
     ) -> Result<Receipt, WriteError> {
-        batch.check(&self.inner.hello.limits)?;
-        match self.call(&Request::Write(batch), timeout).await? {
+        self.write_request(&Request::Write(batch), timeout).await
+    }
+
+    /// Sends a write request (a batch, checked against the arbiter's
+    /// limits first) and waits for its receipt.
+    pub(crate) async fn write_request(
+        &self,
+        request: &Request,
+        timeout: Duration,
+    ) -> Result<Receipt, WriteError> {
+        if let Request::Write(batch) = request {
+            batch.check(&self.inner.hello.limits)?;
+        }
+        match self.call(request, timeout).await? {
             Answer::Receipt(r) => Ok(r),
             other => Err(unexpected("write", &other)),
         }
