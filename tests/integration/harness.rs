@@ -376,20 +376,11 @@ impl Holder {
         if let Some(mut stdin) = self.child.stdin.take() {
             let _ = stdin.write_all(b"go\n");
         }
-        let status = wait_exit(&mut self.child, COMMAND_TIMEOUT);
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        use std::io::Read;
-        if let Some(mut o) = self.child.stdout.take() {
-            let _ = o.read_to_end(&mut stdout);
-        }
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_end(&mut stderr);
-        }
-        Output {
-            status,
-            stdout,
-            stderr,
-        }
+        output_within(self.child, COMMAND_TIMEOUT, "the holder")
+    }
+
+    /// The holder's process id (to kill it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }

@@ -7,7 +7,7 @@ use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-use crate::harness::{Env, SCHEMA, SCRIBE};
+use crate::harness::{Env, LONG_LEASE, SCHEMA, SCRIBE};
 
 /// One request over the HTTP socket: status, Retry-After, JSON body.
 fn call(env: &Env, method: &str, path: &str, body: &str) -> (u16, Option<String>, String) {
@@ -86,16 +86,13 @@ fn writes_and_reads_their_receipt() {
 #[test]
 fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
     let mut env = Env::new();
-    env.start_arbiter(&[
-        "--max-statements",
-        "2",
-        "--queue-capacity",
-        "1",
-        "--session-idle",
-        "300s",
-        "--session-total",
-        "300s",
-    ]);
+    env.start_arbiter(
+        &[
+            &["--max-statements", "2", "--queue-capacity", "1"][..],
+            &LONG_LEASE,
+        ]
+        .concat(),
+    );
     env.scribe_ok(&["exec", SCHEMA]);
     let cases = [
         (
@@ -163,7 +160,7 @@ fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
     // Shutting down: a stop drains behind a held session.
     let busy = env.hold_writer("busy2");
     let mut stop = env.command(SCRIBE);
-    stop.args(["stop", "--grace", "0s"]);
+    stop.args(["--timeout", "120s", "stop", "--grace", "0s"]);
     let stop = env.spawn(stop);
     env.wait_status(|s| s["stopping"].as_bool() == Some(true));
     let down = write(&env, r#"{"statements":[{"sql":"SELECT 1"}]}"#);

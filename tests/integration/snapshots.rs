@@ -154,8 +154,9 @@ fn shutting_down() {
     env.start_arbiter(&LONG_LEASE);
     env.scribe_ok(&["exec", SCHEMA]);
     let busy = env.hold_writer("busy");
+    // Its answer waits for the held session: a deadline past the test's.
     let mut stop = env.command(SCRIBE);
-    stop.arg("stop");
+    stop.args(["--timeout", "120s", "stop"]);
     let stop = env.spawn(stop);
     env.wait_status(|s| s["stopping"].as_bool() == Some(true));
     let out = env.scribe(&["--no-autostart", "exec", "SELECT 1"]);
