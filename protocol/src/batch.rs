@@ -58,6 +58,25 @@ pub struct Statement {
 }
 
 impl Statement {
+    /// Refuses SQL text that SQLite would silently cut short at a NUL
+    /// byte; `index` names the statement in the error.
+    ///
+    /// # Errors
+    ///
+    /// `Refused` naming the statement and the offset.
+    pub fn check_text(&self, index: u32) -> Result<(), WriteError> {
+        match self.sql.find('\0') {
+            Some(at) => Err(WriteError::Refused {
+                statement: Some(index),
+                reason: format!(
+                    "the SQL text holds a NUL byte at offset {at}; SQLite would stop reading \
+                     there and silently drop the rest"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// A statement without parameters.
     pub fn new(sql: impl Into<String>) -> Self {
         Statement {
@@ -188,15 +207,7 @@ impl Batch {
     /// `Refused` naming the statement and the offset.
     pub fn check_text(&self) -> Result<(), WriteError> {
         for (i, st) in self.statements.iter().enumerate() {
-            if let Some(at) = st.sql.find('\0') {
-                return Err(WriteError::Refused {
-                    statement: Some(u32::try_from(i).unwrap_or(u32::MAX)),
-                    reason: format!(
-                        "the SQL text holds a NUL byte at offset {at}; SQLite would stop \
-                         reading there and silently drop the rest"
-                    ),
-                });
-            }
+            st.check_text(u32::try_from(i).unwrap_or(u32::MAX))?;
         }
         Ok(())
     }

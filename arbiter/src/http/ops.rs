@@ -46,10 +46,7 @@ pub async fn operation(
     shared.touch();
     let _in_flight = InFlight::new(shared);
     let limits = &shared.config.limits;
-    let limit = (limits.max_batch_bytes as usize)
-        .saturating_mul(2)
-        .saturating_add(64 * 1024);
-    let (bytes, _room) = match read_body(shared, request, limit).await {
+    let (bytes, _room) = match read_body(shared, request, super::routes::body_limit(limits)).await {
         Ok(b) => b,
         Err(r) => return r,
     };

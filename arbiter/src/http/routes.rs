@@ -156,15 +156,19 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
+/// The largest body a request carrying a batch may have: JSON costs more
+/// bytes than the batch it carries (escapes, base64).
+pub(super) fn body_limit(limits: &scribe_protocol::limits::Limits) -> usize {
+    (limits.max_batch_bytes as usize)
+        .saturating_mul(2)
+        .saturating_add(64 * 1024)
+}
+
 async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     shared.touch();
     let _in_flight = InFlight::new(&shared);
     let limits = &shared.config.limits;
-    // JSON costs more bytes than the batch it carries (escapes, base64).
-    let limit = (limits.max_batch_bytes as usize)
-        .saturating_mul(2)
-        .saturating_add(64 * 1024);
-    let (bytes, room) = match read_body(&shared, request, limit).await {
+    let (bytes, room) = match read_body(&shared, request, body_limit(limits)).await {
         Ok(b) => b,
         Err(r) => return r,
     };

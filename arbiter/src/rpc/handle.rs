@@ -136,11 +136,8 @@ impl Requests {
             }
             Request::Status => Handled::Now(Ok(Answer::Status(Box::new(self.shared.status())))),
             Request::Write(batch) => {
-                let to = ReplyTo::Outbox(self.outbox.clone(), id);
-                match self.shared.writer.enqueue(batch, to, room) {
-                    Ok(()) => self.later(),
-                    Err(e) => Handled::Now(Err(e)),
-                }
+                let r = self.shared.writer.enqueue(batch, self.to(id), room);
+                self.later_or(r)
             }
             Request::Begin(b) => {
                 let r = self.sessions.begin(b, self.to(id));

@@ -82,6 +82,14 @@ pub(crate) enum Item {
 }
 
 impl Item {
+    /// The write it carries, if it is one.
+    pub(crate) fn into_job(self) -> Option<Job> {
+        match self {
+            Item::Write(job) => Some(job),
+            _ => None,
+        }
+    }
+
     /// Answers it `ShuttingDown` (it will not run).
     pub(crate) fn refuse(self) {
         let to = match self {
@@ -356,8 +364,7 @@ pub fn spawn(
             run::serve(&writer, &rx, &stage);
             for msg in rx.close() {
                 if let Msg::Jobs(items) = msg {
-                    stage.queued.fetch_sub(items.len(), Ordering::AcqRel);
-                    items.into_iter().for_each(Item::refuse);
+                    stage.refuse_all(items);
                 }
             }
         })?;

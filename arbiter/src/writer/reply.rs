@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use scribe_protocol::{Answer, Reply};
+use scribe_protocol::Reply;
 use tokio::sync::{oneshot, Notify};
 
 /// Answers waiting to be written to one connection.
@@ -69,10 +69,8 @@ impl Answers {
     pub fn send(&self, answers: Held) {
         match self {
             Answers::Runtime(tx) => {
-                if let Err(tokio::sync::mpsc::error::SendError(answers)) = tx.send(answers) {
-                    // The runtime is gone (shutting down): nobody waits.
-                    drop(answers);
-                }
+                // The runtime may be gone (shutting down): nobody waits.
+                let _ = tx.send(answers);
             }
             Answers::Here => {
                 for (to, reply) in answers {
@@ -86,9 +84,7 @@ impl Answers {
     /// runtime, until the writer and syncer are gone.
     pub async fn dispatch(mut rx: tokio::sync::mpsc::UnboundedReceiver<Held>) {
         while let Some(answers) = rx.recv().await {
-            for (to, reply) in answers {
-                to.send(reply);
-            }
+            Answers::Here.send(answers);
         }
     }
 }
@@ -111,13 +107,5 @@ impl ReplyTo {
                 let _ = tx.send(reply);
             }
         }
-    }
-
-    /// Sends a write's outcome.
-    pub fn send_write(
-        self,
-        outcome: Result<scribe_protocol::Receipt, scribe_protocol::WriteError>,
-    ) {
-        self.send(outcome.map(Answer::Receipt));
     }
 }

@@ -126,13 +126,7 @@ impl Writer {
                 .take_while(|i| matches!(i, Item::Write(_)))
                 .count();
             if writes > 0 {
-                let group: Vec<Job> = waiting
-                    .drain(..writes)
-                    .filter_map(|i| match i {
-                        Item::Write(job) => Some(job),
-                        _ => None,
-                    })
-                    .collect();
+                let group: Vec<Job> = waiting.drain(..writes).filter_map(Item::into_job).collect();
                 stage.queued.fetch_sub(writes, Ordering::AcqRel);
                 self.commit_group(group, false);
             } else if let Some(item) = waiting.pop_front() {

@@ -82,7 +82,11 @@ impl Writer {
             match op {
                 SessionOp::Exec(st, to) => {
                     let (r, cut) = self.session.budget.run_until(total, || {
-                        exec::run_one(&self.session.conn, &self.session.guard, statements, &st)
+                        // A batch's text was checked when it was queued; a
+                        // session's statement is checked here.
+                        st.check_text(statements).and_then(|()| {
+                            exec::run_one(&self.session.conn, &self.session.guard, statements, &st)
+                        })
                     });
                     statements += 1;
                     self.stats.session_statement();

@@ -77,13 +77,17 @@ impl Stage {
             Ok(()) => return,
             Err(jobs) => jobs,
         };
-        {
-            if let Err(Msg::Jobs(jobs)) = tx.send(Msg::Jobs(jobs)) {
-                // The writer has gone: nothing of these will run.
-                self.queued.fetch_sub(jobs.len(), Ordering::AcqRel);
-                jobs.into_iter().for_each(Item::refuse);
-            }
+        if let Err(Msg::Jobs(jobs)) = tx.send(Msg::Jobs(jobs)) {
+            // The writer has gone: nothing of these will run.
+            self.refuse_all(jobs);
         }
+    }
+
+    /// Answers items that will never run `ShuttingDown`, and stops
+    /// counting them as queued.
+    pub(crate) fn refuse_all(&self, items: Vec<Item>) {
+        self.queued.fetch_sub(items.len(), Ordering::AcqRel);
+        items.into_iter().for_each(Item::refuse);
     }
 
     /// Commits `jobs` on this thread if they are small writes and the
@@ -109,13 +113,7 @@ impl Stage {
             return Err(jobs);
         }
         let n = jobs.len();
-        let group: Vec<Job> = jobs
-            .into_iter()
-            .filter_map(|i| match i {
-                Item::Write(job) => Some(job),
-                _ => None,
-            })
-            .collect();
+        let group: Vec<Job> = jobs.into_iter().filter_map(Item::into_job).collect();
         self.queued.fetch_sub(n, Ordering::AcqRel);
         // A panic here must not take the flusher task (and every later
         // write) with it: the group's callers learn nothing (their calls

@@ -143,6 +143,23 @@ pub struct Ctx {
     pub runtime: tokio::runtime::Runtime,
 }
 
+impl Ctx {
+    /// The reader on the database; a missing database is created by the
+    /// arbiter (started if needed), never by a reader.
+    ///
+    /// # Errors
+    ///
+    /// The reader's error (the arbiter's, when it could not be reached).
+    pub fn open_reader(&self) -> Result<scribe_reader::Reader, scribe_reader::Error> {
+        scribe_reader::Reader::open_or_create(&self.paths, |paths| {
+            self.runtime
+                .block_on(scribe_client::Connection::connect(paths, &self.options))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Entry point of `scribe`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

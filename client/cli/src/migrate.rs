@@ -7,10 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use comfy_table::{presets, Table};
 use scribe_protocol::{Migration, MigrationRecord, Params, Value, WriteError};
-use scribe_reader::Reader;
 
 use super::{render, Ctx, Failure};
-use scribe_client::{Client, Connection};
+use scribe_client::Client;
 
 /// `scribe migrate` arguments.
 #[derive(Debug, clap::Args)]
@@ -83,13 +82,7 @@ pub fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<(), Failure> {
 
 /// The applied migrations, read from the file.
 fn history(ctx: &Ctx) -> Result<Vec<MigrationRecord>, Failure> {
-    let reader = Reader::open_or_create(&ctx.paths, |paths| {
-        ctx.runtime
-            .block_on(Connection::connect(paths, &ctx.options))
-            .map(drop)
-            .map_err(|e| e.to_string())
-    })
-    .map_err(|e| WriteError::Unavailable {
+    let reader = ctx.open_reader().map_err(|e| WriteError::Unavailable {
         reason: e.to_string(),
     })?;
     let rows = match reader.query(

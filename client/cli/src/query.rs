@@ -1,9 +1,6 @@
 //! `scribe query`: read directly from the file, never through the arbiter.
 
-use scribe_reader::Reader;
-
 use super::{params, render, Ctx, Failure};
-use scribe_client::Connection;
 
 /// `scribe query` arguments.
 #[derive(Debug, clap::Args)]
@@ -31,13 +28,7 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
     let params = args.params.parse().map_err(Failure::Local)?;
     // A missing database is created by the arbiter (started if needed),
     // never by a reader.
-    let reader = Reader::open_or_create(&ctx.paths, |paths| {
-        ctx.runtime
-            .block_on(Connection::connect(paths, &ctx.options))
-            .map(drop)
-            .map_err(|e| e.to_string())
-    })
-    .map_err(read_error)?;
+    let reader = ctx.open_reader().map_err(read_error)?;
     if let Some(seq) = args.after {
         reader
             .wait_for(seq, ctx.options.call_timeout)

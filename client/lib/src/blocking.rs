@@ -102,7 +102,7 @@ impl Client {
         &self,
         mut f: impl FnMut(&Transaction<'_>) -> Result<T, WriteError>,
     ) -> Result<T, WriteError> {
-        let deadline = Instant::now() + self.inner.options().retry_for;
+        let deadline = retry::deadline(self.inner.options().retry_for);
         let mut backoff = Backoff::default();
         loop {
             let error = match self.attempt(&mut f, deadline) {

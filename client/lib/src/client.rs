@@ -20,8 +20,6 @@ use crate::retry::{self, Backoff, Verdict};
 /// The shortest deadline a try is given, even at the very end of
 /// `retry_for`.
 const MIN_TRY: Duration = Duration::from_millis(50);
-/// Stands in for a `retry_for` too large to add to the clock.
-const RETRY_CAP: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Counters of what a client did, for reports and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,10 +95,7 @@ impl Client {
         if made_here {
             batch.key = Some(retry::new_key());
         }
-        let started = Instant::now();
-        let deadline = started
-            .checked_add(retry_for)
-            .unwrap_or(started + RETRY_CAP);
+        let deadline = retry::deadline(retry_for);
         let mut backoff = Backoff::default();
         let mut tries = 0u64;
         // Built once: a try sends it by reference (no copy of the batch).

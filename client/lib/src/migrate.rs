@@ -9,7 +9,7 @@ use scribe_protocol::migration::BUDGET;
 use scribe_protocol::{MigrateReport, Migration, WriteError};
 
 use crate::client::Client;
-use crate::connection::Connection;
+use crate::connection::{unexpected, Connection};
 use crate::retry::{self, Backoff, Verdict};
 
 impl Connection {
@@ -19,14 +19,17 @@ impl Connection {
     ///
     /// As [`Client::migrate`], without the retries.
     pub async fn migrate(&self, list: Vec<Migration>) -> Result<MigrateReport, WriteError> {
+        self.migrate_request(&Request::Migrate(list)).await
+    }
+
+    /// Sends a `Migrate` request and waits for its report.
+    async fn migrate_request(&self, request: &Request) -> Result<MigrateReport, WriteError> {
         // It may wait behind other callers' migrations, each as long as
         // the migration budget.
         let timeout = self.options().call_timeout + BUDGET;
-        match self.call(&Request::Migrate(list), timeout).await? {
+        match self.call(request, timeout).await? {
             Answer::Migrated(r) => Ok(r),
-            other => Err(WriteError::Protocol {
-                message: format!("the arbiter answered migrate with {other:?}"),
-            }),
+            other => Err(unexpected("migrate", &other)),
         }
     }
 }
@@ -46,11 +49,13 @@ impl Client {
     /// naming its version and statement (it is rolled back whole).
     pub async fn migrate(&self, list: Vec<Migration>) -> Result<MigrateReport, WriteError> {
         scribe_protocol::migration::check_list(&list)?;
-        let deadline = Instant::now() + self.options().retry_for;
+        let deadline = retry::deadline(self.options().retry_for);
         let mut backoff = Backoff::default();
+        // Built once: each try sends it by reference.
+        let request = Request::Migrate(list);
         loop {
             let (generation, outcome) = match self.connection().await {
-                Ok((g, c)) => (g, c.migrate(list.clone()).await),
+                Ok((g, c)) => (g, c.migrate_request(&request).await),
                 Err(e) => (u64::MAX, Err(e)),
             };
             let error = match outcome {
@@ -65,7 +70,10 @@ impl Client {
                 return Err(retry::given_up(error, self.paths()));
             };
             let pause = backoff.pause(at_least);
-            if Instant::now() + pause >= deadline {
+            if Instant::now()
+                .checked_add(pause)
+                .is_none_or(|at| at >= deadline)
+            {
                 return Err(error);
             }
             if reconnect {

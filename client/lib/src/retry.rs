@@ -62,6 +62,16 @@ pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
     }
 }
 
+/// The longest `retry_for` honoured (a larger one would overflow an
+/// `Instant`).
+const RETRY_CAP: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// When retrying for `retry_for` from now ends.
+pub fn deadline(retry_for: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(retry_for.min(RETRY_CAP)).unwrap_or(now)
+}
+
 /// The error a caller gets when retrying stops: an `Unavailable` while
 /// the arbiter is stopped on purpose says so (the connection's own failure
 /// alone would not tell why nothing was retried).

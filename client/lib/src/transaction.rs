@@ -15,7 +15,7 @@ use scribe_protocol::{
 };
 
 use crate::client::Client;
-use crate::connection::Connection;
+use crate::connection::{unexpected, Connection};
 use crate::retry::{self, Backoff};
 
 /// An open write session on one connection. Cheap to clone; every call
@@ -25,12 +25,6 @@ pub struct Transaction {
     conn: Connection,
     id: u64,
     lease: Lease,
-}
-
-fn unexpected(what: &str, answer: &Answer) -> WriteError {
-    WriteError::Protocol {
-        message: format!("the arbiter answered {what} with {answer:?}"),
-    }
 }
 
 impl Connection {
@@ -219,7 +213,7 @@ impl Client {
         F: FnMut(Transaction) -> Fut,
         Fut: Future<Output = Result<T, WriteError>>,
     {
-        let deadline = Instant::now() + self.options().retry_for;
+        let deadline = retry::deadline(self.options().retry_for);
         let mut backoff = Backoff::default();
         loop {
             let error = match self.attempt(&mut f, deadline).await {

@@ -2,15 +2,16 @@
 //! one client (pipelined on its one connection), until its count or its
 //! time is up.
 
-use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use scribe_client::{Client, Options};
-use scribe_protocol::{Batch, Params, Paths, Statement, Value, WriteError};
+use scribe_protocol::{Batch, Params, Statement, Value, WriteError};
 
-use super::worker::{more, payload, runtime, CLAIM_ONE, FREE_TASK, INSERT, TAKE_TASK};
+use super::worker::{
+    failed, more, payload, runtime, worker_paths, CLAIM_ONE, FREE_TASK, INSERT, TAKE_TASK,
+};
 use crate::shared::cpu;
 use crate::shared::procs::ready_and_wait;
 use crate::shared::spec::{now_us, WorkerReport, WorkerSpec, Workload};
@@ -148,23 +149,16 @@ async fn lane(client: Client, spec: Rc<WorkerSpec>, next: Rc<AtomicU64>, started
 pub fn run(spec: &WorkerSpec) -> WorkerReport {
     let rt = runtime();
     let mut report = WorkerReport::default();
-    let paths = match Paths::for_db(Path::new(&spec.db), None) {
-        Ok(p) => p,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return report;
-        }
-    };
     let options = Options {
         autostart: false,
         ..Options::default()
     };
-    let client = match rt.block_on(Client::connect(&paths, &options)) {
+    let client = match worker_paths(spec).and_then(|paths| {
+        rt.block_on(Client::connect(&paths, &options))
+            .map_err(|e| e.to_string())
+    }) {
         Ok(c) => c,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return report;
-        }
+        Err(e) => return failed(e),
     };
     ready_and_wait(spec);
     let started = Instant::now();

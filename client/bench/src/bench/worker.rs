@@ -186,23 +186,28 @@ fn free_task(c: &rusqlite::Connection) -> Result<i64, Failed> {
         .ok_or(Failed::Conflict)
 }
 
+/// A report of a worker that could not start, saying why.
+pub fn failed(why: String) -> WorkerReport {
+    WorkerReport {
+        errors: vec![why],
+        ..WorkerReport::default()
+    }
+}
+
+/// The paths of the worker's database, or why they cannot be made.
+pub fn worker_paths(spec: &WorkerSpec) -> Result<Paths, String> {
+    Paths::for_db(Path::new(&spec.db), None).map_err(|e| e.to_string())
+}
+
 /// A reader: point lookups through the reader library, first for a
 /// second with no writers (the idle baseline), then until the stop file.
 fn reader(spec: &WorkerSpec) -> WorkerReport {
     let mut report = WorkerReport::default();
-    let paths = match Paths::for_db(Path::new(&spec.db), None) {
-        Ok(p) => p,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return report;
-        }
-    };
-    let reader = match scribe_reader::Reader::open(&paths) {
+    let reader = match worker_paths(spec)
+        .and_then(|p| scribe_reader::Reader::open(&p).map_err(|e| e.to_string()))
+    {
         Ok(r) => r,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return report;
-        }
+        Err(e) => return failed(e),
     };
     let mut k = u64::from(spec.id) * 7919;
     let mut query = || {

@@ -97,13 +97,7 @@ pub struct Shell<'a> {
 /// When the database cannot be opened; the exit code of the last error
 /// when a statement failed.
 pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
-    let reader = Reader::open_or_create(&ctx.paths, |paths| {
-        ctx.runtime
-            .block_on(scribe_client::Connection::connect(paths, &ctx.options))
-            .map(drop)
-            .map_err(|e| e.to_string())
-    })
-    .map_err(|e| {
+    let reader = ctx.open_reader().map_err(|e| {
         Failure::Category(WriteError::Unavailable {
             reason: e.to_string(),
         })

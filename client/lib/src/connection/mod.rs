@@ -347,7 +347,7 @@ impl Connection {
     }
 }
 
-fn unexpected(what: &str, answer: &Answer) -> WriteError {
+pub(crate) fn unexpected(what: &str, answer: &Answer) -> WriteError {
     WriteError::Protocol {
         message: format!("the arbiter answered {what} with {answer:?}"),
     }
