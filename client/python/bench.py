@@ -52,17 +52,23 @@ def cpu():
     return t.user + t.system
 
 
-def scribe_worker(db, scribe_bin, proc, writes, barrier, out):
-    s = Scribe(db, scribe_bin=scribe_bin)
-    s.status()  # connected before the clock starts
+def timed(writes, write_one, barrier, out):
+    """Runs ``write_one(i)`` for each write once every worker is ready;
+    reports the run's span, each write's latency and the CPU it took."""
     lat = []
     barrier.wait()
     start, c0 = time.monotonic(), cpu()
     for i in range(writes):
         t = time.perf_counter()
-        s.write(INSERT, [body(proc, i)])
+        write_one(i)
         lat.append(time.perf_counter() - t)
     out.put((start, time.monotonic(), lat, 0, cpu() - c0))
+
+
+def scribe_worker(db, scribe_bin, proc, writes, barrier, out):
+    s = Scribe(db, scribe_bin=scribe_bin)
+    s.status()  # connected before the clock starts
+    timed(writes, lambda i: s.write(INSERT, [body(proc, i)]), barrier, out)
     s.close()
 
 
@@ -72,14 +78,7 @@ def dropin_worker(db, scribe_bin, proc, writes, barrier, out):
     os.environ["SCRIBE_BIN"] = scribe_bin
     conn = dropin.connect(db, isolation_level=None, timeout=30)
     conn.arbiter_sqlite_version()  # connected before the clock starts
-    lat = []
-    barrier.wait()
-    start, c0 = time.monotonic(), cpu()
-    for i in range(writes):
-        t = time.perf_counter()
-        conn.execute(INSERT, (body(proc, i),))
-        lat.append(time.perf_counter() - t)
-    out.put((start, time.monotonic(), lat, 0, cpu() - c0))
+    timed(writes, lambda i: conn.execute(INSERT, (body(proc, i),)), barrier, out)
     conn.close()
 
 
@@ -178,10 +177,11 @@ def bench_scribe(ctx, dirname, sync, bin_dir, procs, writes, worker=scribe_worke
     s = Scribe(db, scribe_bin=scribe_bin)
     try:
         s.write(SCHEMA)  # auto-starts the arbiter, which reads the conf
-        got = s.status()["synchronous"]
+        first = s.status()
+        got = first["synchronous"]
         if got != sync.lower():
             raise SystemExit("the arbiter runs with synchronous=%s, not %s" % (got, sync))
-        pid = s.status()["pid"]
+        pid = first["pid"]
         a0 = arbiter_cpu(pid)
         r = run(ctx, worker, lambda p: (db, scribe_bin), procs, writes)
         r["cpu"] += arbiter_cpu(pid) - a0

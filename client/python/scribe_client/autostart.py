@@ -64,9 +64,8 @@ class AutoStart:
                 return  # another thread started it meanwhile
             if not self.autostart:
                 raise self._no_arbiter()
-            marker = read_marker(self.paths.stop_marker)
-            if marker is not None:
-                e = Unavailable("no arbiter is running for %s: %s" % (self.paths.db, describe_marker(marker)))
+            if read_marker(self.paths.stop_marker) is not None:
+                e = self._no_arbiter()
                 # Stopped on purpose: waiting it out would look like a hang.
                 e._final = True  # type: ignore[attr-defined]
                 raise e

@@ -130,7 +130,7 @@ class FramedConnection:
                 if length > _MAX_FRAME:
                     raise ProtocolError("the arbiter sent a frame of %d bytes" % length)
                 if len(buf) >= 8 + length:
-                    body = bytes(buf[8 : 8 + length])
+                    body = buf[8 : 8 + length]  # a copy already (json takes it as is)
                     del buf[: 8 + length]
                     return rid, body
             chunk = self.sock.recv(65536)

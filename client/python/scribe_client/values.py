@@ -24,10 +24,15 @@ def _encode_value(v: Any) -> Any:
             raise ValueError("%r cannot be sent as a parameter (JSON has no NaN/inf)" % v)
         return v
     if isinstance(v, (bytes, bytearray, memoryview)):
-        return {"$blob": base64.b64encode(bytes(v)).decode("ascii")}
+        return _blob(v)
     raise TypeError(
         "a parameter is None, bool, int, float, str or bytes, not %s" % type(v).__name__
     )
+
+
+def _blob(v: Any) -> Dict[str, str]:
+    """Bytes as the arbiter's JSON carries a BLOB."""
+    return {"$blob": base64.b64encode(bytes(v)).decode("ascii")}
 
 
 def _encode_params(params: Params) -> Any:

@@ -143,6 +143,8 @@ def rows_and_values(mod, path):
     for tag, n, b, r in values:
         c.execute("INSERT INTO t(tag, n, b, r) VALUES (?, ?, ?, ?)", (tag, n if n is None or n >= 0 else None, b, r))
     c.execute("INSERT INTO t(tag, n) VALUES (?, ?)", ("big", big))
+    # The smallest integer, where no CHECK stands in its way (b has no type).
+    c.execute("INSERT INTO t(tag, b) VALUES (?, ?)", ("small", small))
     log.note("values", c.execute("SELECT tag, n, b, r FROM t ORDER BY id").fetchall())
     c.row_factory = mod.Row
     row = c.execute("SELECT id, tag AS Name FROM t ORDER BY id").fetchone()

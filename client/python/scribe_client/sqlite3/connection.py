@@ -147,14 +147,7 @@ class Connection(_std.Connection):
         return super().cursor(factory or Cursor)
 
     def execute(self, sql, parameters=()):
-        # The common case first, with as little Python as it takes: a read
-        # outside a transaction, of a statement seen before.
-        if sql in self._classifier.reads and self._remote.session is None:
-            cur = _std.Connection.cursor(self, Cursor)
-            cur._lastrowid = self._last_rowid
-            _std.Cursor.execute(cur, sql, parameters)
-            return cur
-        return self.cursor().execute(sql, parameters)
+        return self._run(_std.Connection.cursor(self, Cursor), sql, parameters)
 
     def executemany(self, sql, parameters):
         return self.cursor().executemany(sql, parameters)
@@ -163,6 +156,14 @@ class Connection(_std.Connection):
         return self.cursor().executescript(sql_script)
 
     def _run(self, cur: Cursor, sql: str, params: Any, many: bool = False) -> Cursor:
+        # The common case first, with as little Python as it takes: a read
+        # outside a transaction, of a statement seen before (through
+        # Connection.execute or a cursor alike).
+        if not many and self._remote.session is None and sql in self._classifier.reads:
+            cur._lastrowid = self._last_rowid
+            cur._local()
+            _std.Cursor.execute(cur, sql, params)
+            return cur
         if not isinstance(sql, str):
             raise TypeError("execute() argument 1 must be str, not %s" % type(sql).__name__)
         kind, detail = self._classifier.classify(sql, params)

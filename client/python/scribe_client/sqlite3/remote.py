@@ -2,7 +2,6 @@
 ``Connection``, writes with idempotency keys and retries, and the write
 session a transaction runs in."""
 
-import base64
 import math
 import os
 import random
@@ -12,9 +11,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from .. import errors as scribe_errors
 from ..client import Scribe
 from ..framed import INFINITY, FramedConnection, Lost, connect
+from ..values import _blob, _decode_value
 from .errors import Expired, translate
 
-__all__ = ["Remote", "decode_value", "encode_params"]
+__all__ = ["Remote", "encode_params"]
 
 _RETRYABLE = frozenset({"unavailable", "overloaded", "shutting_down"})
 
@@ -25,7 +25,7 @@ def _encode(v: Any) -> Any:
     if v is None or isinstance(v, (int, float, str)):
         return v
     if isinstance(v, (bytes, bytearray, memoryview)):
-        return {"$blob": base64.b64encode(bytes(v)).decode("ascii")}
+        return _blob(v)
     raise TypeError(type(v).__name__)
 
 
@@ -36,12 +36,6 @@ def encode_params(params: Any, adapt) -> Any:
     if isinstance(params, dict) or hasattr(params, "keys"):
         return {str(k): _encode(adapt(params[k])) for k in params.keys()}
     return [_encode(adapt(v)) for v in params]
-
-
-def decode_value(v: Any) -> Any:
-    if isinstance(v, dict) and "$blob" in v:
-        return base64.b64decode(v["$blob"])
-    return v
 
 
 def _retryable(e: "scribe_errors.ScribeError") -> None:
@@ -136,7 +130,7 @@ class Remote:
             st["params"] = params
         key = self._key()
         request = {"write": {"statements": [st], "key": key, "fresh_key": True}}
-        pacer = _Pacer(self.wait, 0.002, jitter=True)
+        pacer = None  # made at the first failure: most writes never need it
         while True:
             try:
                 receipt = self._call(request, self.scribe.call_timeout)
@@ -151,6 +145,8 @@ class Remote:
             except scribe_errors.ScribeError as e:
                 _retryable(e)
                 err = e
+            if pacer is None:
+                pacer = _Pacer(self.wait, 0.002, jitter=True)
             pacer.pause_or_raise(err, translate(err))
 
     def migrate(self, migrations: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -241,5 +237,5 @@ class Remote:
 def rows_of(result: Dict[str, Any]) -> Tuple[List[str], List[tuple]]:
     """Column names and rows (as tuples) of a statement's result."""
     columns = list(result.get("columns") or ())
-    rows = [tuple(decode_value(v) for v in row) for row in result.get("rows") or ()]
+    rows = [tuple(_decode_value(v) for v in row) for row in result.get("rows") or ()]
     return columns, rows

@@ -25,10 +25,6 @@ class Kind:
     UNKNOWN = "unknown"  # the local connection could not compile it
 
 
-# The answer for a plain read, one object, so a cache hit is an identity test.
-Kind.READ_ANSWER = (Kind.READ, None)
-
-
 _ROW_WRITES = {_std.SQLITE_INSERT, _std.SQLITE_UPDATE, _std.SQLITE_DELETE}
 _SCHEMA_WRITES = {
     _std.SQLITE_CREATE_INDEX, _std.SQLITE_CREATE_TABLE, _std.SQLITE_CREATE_TEMP_INDEX,
@@ -82,12 +78,12 @@ class Classifier:
             return (Kind.UNKNOWN, None)
         finally:
             _std.Connection.set_authorizer(self.conn, None)
-        out = _decide(seen)
+        out = _kind(seen)
         if len(self.cache) > 512:
             self.cache.clear()
             self.reads.clear()
         self.cache[key] = out
-        if out is Kind.READ_ANSWER:
+        if out[0] == Kind.READ:
             self.reads.add(sql)
         return out
 
@@ -101,11 +97,6 @@ def _shape(params: Any) -> Any:
         return len(params)
     except TypeError:
         return None
-
-
-def _decide(seen) -> Tuple[str, Optional[Any]]:
-    out = _kind(seen)
-    return Kind.READ_ANSWER if out == Kind.READ_ANSWER else out
 
 
 def _kind(seen) -> Tuple[str, Optional[Any]]:
