@@ -47,8 +47,10 @@ impl Sessions {
         self.open.get(&session).ok_or_else(|| unknown(session))
     }
 
-    fn send(link: &SessionLink, op: SessionOp) -> Result<(), WriteError> {
-        link.send(op)
+    fn send(&self, link: &SessionLink, op: SessionOp) -> Result<(), WriteError> {
+        self.shared
+            .writer
+            .session_call(link, op)
             .map_err(|(_, reason)| WriteError::Expired { reason })
     }
 
@@ -60,7 +62,7 @@ impl Sessions {
     /// does not have it (the answer then goes back to the caller at once,
     /// not to `to`).
     pub fn exec(&mut self, session: u64, st: Statement, to: ReplyTo) -> Result<(), WriteError> {
-        Self::send(self.link(session)?, SessionOp::Exec(st, to))
+        self.send(self.link(session)?, SessionOp::Exec(st, to))
     }
 
     /// Commits `session`. On a connection that does not have it (the
@@ -77,7 +79,7 @@ impl Sessions {
         to: ReplyTo,
     ) -> Result<(), WriteError> {
         match (self.open.remove(&session), key) {
-            (Some(link), key) => Self::send(&link, SessionOp::Commit(key, to)),
+            (Some(link), key) => self.send(&link, SessionOp::Commit(key, to)),
             (None, Some(key)) => self.shared.writer.replay(key, to),
             (None, None) => Err(unknown(session)),
         }
@@ -90,7 +92,7 @@ impl Sessions {
     /// As [`Sessions::exec`].
     pub fn rollback(&mut self, session: u64, to: ReplyTo) -> Result<(), WriteError> {
         let link = self.open.remove(&session).ok_or_else(|| unknown(session))?;
-        Self::send(&link, SessionOp::Rollback(to))
+        self.send(&link, SessionOp::Rollback(to))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The link between a write session's connection and the writer: the
 //! session's calls, in order, and why it ended once it has.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use scribe_protocol::{BeginRequest, Statement};
@@ -31,6 +32,9 @@ pub struct SessionLink {
     /// The lease asked for.
     pub request: BeginRequest,
     ops: Queue<SessionOp>,
+    /// Calls sent through the queue and not yet run: a later call may run
+    /// on the adapters' thread only when this is zero (order holds).
+    pending: AtomicUsize,
     ended: OnceLock<String>,
 }
 
@@ -42,6 +46,7 @@ impl SessionLink {
             peer,
             request,
             ops: Queue::default(),
+            pending: AtomicUsize::new(0),
             ended: OnceLock::new(),
         })
     }
@@ -53,12 +58,26 @@ impl SessionLink {
     ///
     /// The call and why the session ended.
     pub fn send(&self, op: SessionOp) -> Result<(), (SessionOp, String)> {
-        self.ops.send(op).map_err(|op| (op, self.why()))
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        self.ops.send(op).map_err(|op| {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            (op, self.why())
+        })
     }
 
     /// The connection ended: the writer rolls the session back.
     pub fn close(&self) {
-        let _ = self.ops.send(SessionOp::Closed);
+        let _ = self.send(SessionOp::Closed);
+    }
+
+    /// Calls sent and not yet run.
+    pub(super) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// The writer's side: a call taken from the queue has run.
+    pub(super) fn ran(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Why the session ended.
@@ -69,7 +88,8 @@ impl SessionLink {
             .unwrap_or_else(|| "the session is over".into())
     }
 
-    /// The writer's side: the next call, waiting until `until`.
+    /// The writer's side: the next call, waiting until `until`; `None`
+    /// at `until`, or once the session has ended.
     pub(super) fn next(&self, until: std::time::Instant) -> Option<SessionOp> {
         self.ops.recv(Some(until))
     }

@@ -36,6 +36,8 @@ mod queue;
 mod reply;
 mod run;
 mod session;
+#[cfg(test)]
+mod session_tests;
 mod stage;
 mod syncer;
 
@@ -190,6 +192,24 @@ impl WriterHandle {
         self.admit()?;
         self.stage.push(Item::Begin(link, began));
         Ok(())
+    }
+
+    /// Hands a call of `link`'s session to the writer: run on this thread
+    /// when the writer is free and serving that session, else through the
+    /// link.
+    ///
+    /// # Errors
+    ///
+    /// The call and why the session ended.
+    pub fn session_call(
+        &self,
+        link: &SessionLink,
+        op: SessionOp,
+    ) -> Result<(), (SessionOp, String)> {
+        match session::call_here(self.stage.writer(), link, op) {
+            Ok(()) => Ok(()),
+            Err(op) => link.send(op),
+        }
     }
 
     /// Queues a commit asked again by key.

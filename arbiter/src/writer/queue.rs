@@ -59,12 +59,15 @@ impl<T> Queue<T> {
     }
 
     /// The next message, waiting for one until `until` (for ever when
-    /// `None`); `None` when the wait ended empty.
+    /// `None`); `None` when the wait ended empty or the queue is closed.
     pub(crate) fn recv(&self, until: Option<Instant>) -> Option<T> {
         let mut s = self.lock();
         loop {
             if let Some(m) = s.msgs.pop_front() {
                 return Some(m);
+            }
+            if s.closed {
+                return None;
             }
             s.asleep = true;
             s = match until {
@@ -106,11 +109,18 @@ impl<T> Queue<T> {
         self.lock().msgs.is_empty()
     }
 
-    /// The receiving side has exited: refuses what comes next, returns
-    /// what was left.
+    /// Nothing more is taken (the receiver has exited, or a session
+    /// ended): refuses what comes next, returns what was left, and wakes
+    /// a receiver still waiting.
     pub(crate) fn close(&self) -> Vec<T> {
         let mut s = self.lock();
         s.closed = true;
-        s.msgs.drain(..).collect()
+        let left = s.msgs.drain(..).collect();
+        let asleep = s.asleep;
+        drop(s);
+        if asleep {
+            self.wake.notify_all();
+        }
+        left
     }
 }

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use scribe_protocol::{Answer, Reply};
 use tracing::{debug, info, warn};
 
+use super::link::SessionLink;
 use super::queue::Queue;
 use super::reply::{Answers, Held};
-use super::session::SessionLimits;
+use super::session::{Serving, SessionLimits};
 use super::stage::Stage;
 use super::syncer::Syncer;
 use super::{Item, Job, Msg, ReplyTo, Settings};
@@ -29,20 +30,73 @@ pub(super) struct Writer {
     answers: Answers,
     pub(super) session_limits: SessionLimits,
     gather: Gather,
+    /// Items taken from the queue and not yet done, in order: kept here
+    /// rather than on the writer thread's stack, since the thread leaves
+    /// the writer unlocked while a session is served.
+    waiting: VecDeque<Item>,
+    /// A stop was taken from the queue: exit once `waiting` is done.
+    stop_taken: bool,
+    /// The write session being served, if any.
+    pub(super) serving: Option<Serving>,
     /// The writer thread has stopped: nothing more commits.
     finished: bool,
 }
 
+/// How [`Writer::drain`] left the writer.
+enum Drained {
+    /// Nothing is waiting.
+    Idle,
+    /// A stop was taken and everything before it is done.
+    Stopped,
+    /// A write session began: serve it before anything else.
+    Session(Arc<SessionLink>),
+}
+
+fn lock(writer: &Mutex<Writer>) -> std::sync::MutexGuard<'_, Writer> {
+    writer.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The writer thread: sleeps until something is queued, then serves the
 /// queue with the writer locked; unlocked and idle, the writer is free for
-/// [`Writer::commit_here`].
+/// [`Writer::commit_here`]. While a session is served the writer is left
+/// unlocked too, for its calls to run on the adapters' thread.
 pub(super) fn serve(writer: &Mutex<Writer>, rx: &Queue<Msg>, stage: &Stage) {
+    let mut more = false;
     loop {
-        rx.wait();
-        let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
-        if w.drain(rx, stage) {
-            w.finish();
+        if !more {
+            rx.wait();
+        }
+        let drained = lock(writer).drain(rx, stage);
+        more = match drained {
+            Drained::Idle => false,
+            Drained::Stopped => {
+                lock(writer).finish();
+                return;
+            }
+            Drained::Session(link) => {
+                attend(writer, &link);
+                true
+            }
+        };
+    }
+}
+
+/// Watches a served session with the writer unlocked: runs the calls that
+/// came through its link (the adapters' thread could not run them), ends
+/// it when its lease lapses, and returns once it is over.
+fn attend(writer: &Mutex<Writer>, link: &SessionLink) {
+    loop {
+        let Some(until) = lock(writer).lapses_at(link.id) else {
             return;
+        };
+        let op = link.next(until);
+        let mut w = lock(writer);
+        match op {
+            Some(op) => {
+                w.call(op, false);
+                link.ran();
+            }
+            None => w.lapse_if_due(),
         }
     }
 }
@@ -65,6 +119,9 @@ impl Writer {
             answers: settings.answers.clone(),
             session_limits: settings.sessions,
             gather: Gather::default(),
+            waiting: VecDeque::new(),
+            stop_taken: false,
+            serving: None,
             finished: false,
         }
     }
@@ -72,6 +129,11 @@ impl Writer {
     /// Sends one answer now.
     pub(super) fn answer(&self, to: ReplyTo, reply: Reply) {
         self.answers.send(vec![(to, reply)]);
+    }
+
+    /// True when answers wait for the syncer.
+    pub(super) fn syncs(&self) -> bool {
+        self.syncer.is_some()
     }
 
     /// Sends one answer once what it reports is on disk (at once when
@@ -83,56 +145,62 @@ impl Writer {
         }
     }
 
-    /// Serves what the queue holds, then returns: `true` once a stop was
-    /// taken and everything before it is done. Runs with the writer locked,
-    /// so the adapters' thread commits nothing meanwhile.
-    fn drain(&mut self, rx: &Queue<Msg>, stage: &Stage) -> bool {
-        // Items taken from the queue and not yet done, in order.
-        let mut waiting: VecDeque<Item> = VecDeque::new();
-        let mut stop = false;
+    /// Serves what the queue holds, then returns how it left the writer.
+    /// Runs with the writer locked, so the adapters' thread commits nothing
+    /// meanwhile.
+    fn drain(&mut self, rx: &Queue<Msg>, stage: &Stage) -> Drained {
         loop {
-            if waiting.is_empty() {
-                if stop {
-                    return true;
+            if self.waiting.is_empty() {
+                if self.stop_taken {
+                    return Drained::Stopped;
                 }
                 match rx.try_recv() {
-                    None => return false,
-                    Some(Msg::Jobs(jobs)) => waiting.extend(jobs),
+                    None => return Drained::Idle,
+                    Some(Msg::Jobs(jobs)) => self.waiting.extend(jobs),
                     Some(Msg::Tick) => self.maybe_prune(),
-                    Some(Msg::Stop) => stop = true,
+                    Some(Msg::Stop) => self.stop_taken = true,
                 }
             }
-            let until = self.gather.until(waiting.len());
-            while !stop && waiting.len() < self.max_group {
+            let until = self.gather.until(self.waiting.len());
+            while !self.stop_taken && self.waiting.len() < self.max_group {
                 let next = match until {
-                    Some(t) if waiting.len() < self.gather.target => rx.recv(Some(t)),
+                    Some(t) if self.waiting.len() < self.gather.target => rx.recv(Some(t)),
                     _ => rx.try_recv(),
                 };
                 let Some(msg) = next else {
                     break;
                 };
                 match msg {
-                    Msg::Jobs(jobs) => waiting.extend(jobs),
+                    Msg::Jobs(jobs) => self.waiting.extend(jobs),
                     Msg::Tick => {}
-                    Msg::Stop => stop = true,
+                    Msg::Stop => self.stop_taken = true,
                 }
             }
             // The writes at the front form a group; a session (or a
             // replayed commit) waits for the group before it, and the
             // writes behind it wait for it.
-            let writes = waiting
+            let writes = self
+                .waiting
                 .iter()
                 .take(self.max_group)
                 .take_while(|i| matches!(i, Item::Write(_)))
                 .count();
             if writes > 0 {
-                let group: Vec<Job> = waiting.drain(..writes).filter_map(Item::into_job).collect();
+                let group: Vec<Job> = self
+                    .waiting
+                    .drain(..writes)
+                    .filter_map(Item::into_job)
+                    .collect();
                 stage.queued.fetch_sub(writes, Ordering::AcqRel);
                 self.commit_group(group, false);
-            } else if let Some(item) = waiting.pop_front() {
+            } else if let Some(item) = self.waiting.pop_front() {
                 stage.queued.fetch_sub(1, Ordering::AcqRel);
                 match item {
-                    Item::Begin(link, to) => self.run_session(&link, to),
+                    Item::Begin(link, to) => {
+                        if self.begin_serving(link.clone(), to) {
+                            return Drained::Session(link);
+                        }
+                    }
                     Item::Replay(key, to) => self.replay_commit(&key, to),
                     Item::Migrate(list, to) => self.migrate(&list, to),
                     Item::Write(_) => {}
@@ -157,7 +225,9 @@ impl Writer {
     /// machine than the commit itself. `Err` gives the group back when
     /// this writer has finished.
     pub(super) fn commit_here(&mut self, group: Vec<Job>) -> Result<(), Vec<Job>> {
-        if self.finished {
+        // A session holds the writer, or the writer thread has items to
+        // serve before these (it left the writer unlocked for a session).
+        if self.finished || self.serving.is_some() || !self.waiting.is_empty() {
             return Err(group);
         }
         self.commit_group(group, true);
@@ -349,14 +419,11 @@ fn reply(outcome: Outcome) -> Reply {
     outcome.map(Answer::Receipt)
 }
 
-/// Commits `batches` as one group on `session`, on this thread (for the
-/// in-process tests of the group commit); returns each batch's outcome.
+/// Settings for in-process tests of the writer: answers sent from the
+/// calling thread, no syncer.
 #[cfg(test)]
-pub(crate) fn commit_as_one_group(
-    session: Session,
-    batches: Vec<scribe_protocol::Batch>,
-) -> (Session, Vec<Outcome>) {
-    let settings = Settings {
+pub(crate) fn test_settings() -> Settings {
+    Settings {
         capacity: 16,
         max_group: 1024,
         retention: Retention::default(),
@@ -368,8 +435,17 @@ pub(crate) fn commit_as_one_group(
             idle: Duration::from_secs(1),
             total: Duration::from_secs(5),
         },
-    };
-    let mut writer = Writer::new(session, Arc::new(Stats::new(0)), &settings, None);
+    }
+}
+
+/// Commits `batches` as one group on `session`, on this thread (for the
+/// in-process tests of the group commit); returns each batch's outcome.
+#[cfg(test)]
+pub(crate) fn commit_as_one_group(
+    session: Session,
+    batches: Vec<scribe_protocol::Batch>,
+) -> (Session, Vec<Outcome>) {
+    let mut writer = Writer::new(session, Arc::new(Stats::new(0)), &test_settings(), None);
     let mut answers = Vec::new();
     let jobs = batches
         .into_iter()

@@ -1,7 +1,20 @@
-//! A write session on the writer's thread: the writer serves it alone,
-//! call by call, until it commits, rolls back, lapses, or its connection
-//! ends. Batches that arrive meanwhile wait in the queue, in order.
+//! A write session: the writer serves it alone, call by call, until it
+//! commits, rolls back, lapses, or its connection ends. Batches that
+//! arrive meanwhile wait in the queue, in order.
+//!
+//! The session is state of the writer, not a loop on its thread: a call
+//! runs on whichever thread holds the writer's lock. The adapters' thread
+//! runs it at once when the writer is free and the call is next in the
+//! session's order ([`call_here`]), which spares the two hand-overs between
+//! threads a call used to cost (a wakeup each, more CPU than a short
+//! statement on a virtual machine); the writer thread, unlocked meanwhile,
+//! only watches the lease and takes the calls that could not run there.
+//! Nothing else can write while a session holds the writer, so a long
+//! statement run on the adapters' thread holds up only what needs no
+//! writer (status, new connections), as a small group committed there
+//! does.
 
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::{Answer, Began, Lease, Reply, SessionInfo, WriteError};
@@ -35,122 +48,236 @@ impl SessionLimits {
     }
 }
 
+/// The session the writer serves.
+#[derive(Debug)]
+pub(super) struct Serving {
+    link: Arc<SessionLink>,
+    lease: Lease,
+    total: Instant,
+    idle: Duration,
+    /// When the last call ended (the idle lease runs from there).
+    last: Instant,
+    statements: u32,
+}
+
+impl Serving {
+    /// When the lease lapses unless a call comes first.
+    fn until(&self) -> Instant {
+        (self.last + self.idle).min(self.total)
+    }
+}
+
 fn expired(why: &str) -> Reply {
     Err(WriteError::Expired {
         reason: why.to_owned(),
     })
 }
 
+/// Runs `op` of `link`'s session on this thread (the adapters') if the
+/// writer is free, serves that session, and has no earlier call of it
+/// still to run; else gives `op` back, for the link.
+pub(super) fn call_here(
+    writer: &Mutex<Writer>,
+    link: &SessionLink,
+    op: SessionOp,
+) -> Result<(), SessionOp> {
+    let mut w = match writer.try_lock() {
+        Ok(w) => w,
+        Err(TryLockError::WouldBlock | TryLockError::Poisoned(_)) => return Err(op),
+    };
+    if !w.serves(link.id) || link.pending() > 0 {
+        return Err(op);
+    }
+    // As for a group committed here: a panic must not take the adapters'
+    // task with it; the lease then lapses on the writer thread, which
+    // rolls the transaction back.
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.call(op, true)));
+    if done.is_err() {
+        tracing::error!(session = link.id, "a session's call panicked");
+    }
+    Ok(())
+}
+
 impl Writer {
-    /// Serves one session from its begin to its end.
-    pub(super) fn run_session(&mut self, link: &SessionLink, began: ReplyTo) {
-        let lease = self.session_limits.lease(link);
+    /// True while the writer serves session `id`.
+    pub(super) fn serves(&self, id: u64) -> bool {
+        self.serving.as_ref().is_some_and(|s| s.link.id == id)
+    }
+
+    /// When the served session `id` lapses; `None` once it is over.
+    pub(super) fn lapses_at(&self, id: u64) -> Option<Instant> {
+        self.serving
+            .as_ref()
+            .filter(|s| s.link.id == id)
+            .map(Serving::until)
+    }
+
+    /// Begins serving `link`'s session and answers `began`; false when it
+    /// could not begin (it is over then).
+    pub(super) fn begin_serving(&mut self, link: Arc<SessionLink>, began: ReplyTo) -> bool {
+        let lease = self.session_limits.lease(&link);
         if let Err(e) = self.session.begin_session() {
             self.answer(began, Err(e.clone()));
-            self.end_session(link, format!("it could not begin: {e}"));
-            return;
+            self.session.reset();
+            for op in link.end(format!("it could not begin: {e}")) {
+                answer_late(self, op, &link.why());
+            }
+            return false;
         }
         info!(session = link.id, pid = link.peer.0, "write session began");
-        let started = Instant::now();
-        let total = started + Duration::from_millis(lease.total_ms);
-        let idle = Duration::from_millis(lease.idle_ms);
+        let now = Instant::now();
         self.stats.session(Some(SessionInfo {
             pid: link.peer.0,
             uid: link.peer.1,
             age_ms: 0,
             statements: 0,
         }));
-        self.answer(
-            began,
-            Ok(Answer::Began(Began {
-                session: link.id,
-                lease,
-            })),
-        );
-        let mut statements = 0u32;
-        let why = loop {
-            let Some(op) = link.next((Instant::now() + idle).min(total)) else {
-                break if Instant::now() >= total {
-                    format!("its total lease of {} ms lapsed", lease.total_ms)
-                } else {
-                    format!(
-                        "it was idle for more than its lease of {} ms between two calls",
-                        lease.idle_ms
-                    )
-                };
-            };
-            match op {
-                SessionOp::Exec(st, to) => {
-                    let (r, cut) = self.session.budget.run_until(total, || {
-                        // A batch's text was checked when it was queued; a
-                        // session's statement is checked here.
-                        st.check_text(statements).and_then(|()| {
-                            exec::run_one(&self.session.conn, &self.session.guard, statements, &st)
-                        })
-                    });
-                    statements += 1;
-                    self.stats.session_statement();
-                    if cut {
-                        self.answer(to, expired("its total lease lapsed while a statement ran"));
-                        break format!(
-                            "its total lease of {} ms lapsed while a statement ran",
-                            lease.total_ms
-                        );
-                    }
-                    if self.session.conn.is_autocommit() {
-                        // SQLite undid the transaction itself (interrupt,
-                        // disk full): the session cannot go on.
-                        let e = r
-                            .err()
-                            .map_or_else(|| "SQLite ended it".into(), |e| e.to_string());
-                        self.answer(to, expired(&e));
-                        break format!("SQLite rolled it back: {e}");
-                    }
-                    self.answer(to, r.map(Answer::Executed));
-                }
-                SessionOp::Commit(key, to) => {
-                    let started = Instant::now();
-                    let r = self.session.commit_session(key.as_deref());
-                    match &r {
-                        Ok(receipt) => {
-                            // Its key counts toward --max-keys like a batch's.
-                            self.session.keys += u64::from(key.is_some());
-                            self.stats.commit(receipt.seq, 1, 0, started.elapsed());
-                            self.answer_durably(to, Ok(Answer::Receipt(receipt.clone())));
-                        }
-                        Err(e) => {
-                            self.stats.failed(1);
-                            self.answer(to, Err(e.clone()));
-                        }
-                    }
-                    break match r {
-                        Ok(_) => "it was committed".into(),
-                        Err(e) => format!("its commit failed and it was rolled back: {e}"),
-                    };
-                }
-                SessionOp::Rollback(to) => {
-                    self.session.reset();
-                    self.answer(to, Ok(Answer::RolledBack));
-                    break "it was rolled back".into();
-                }
-                SessionOp::Closed => break "its connection ended".into(),
-            }
-        };
-        debug!(session = link.id, statements, why, "write session ended");
-        self.end_session(link, why);
+        let id = link.id;
+        self.serving = Some(Serving {
+            link,
+            lease,
+            total: now + Duration::from_millis(lease.total_ms),
+            idle: Duration::from_millis(lease.idle_ms),
+            last: now,
+            statements: 0,
+        });
+        self.answer(began, Ok(Answer::Began(Began { session: id, lease })));
+        true
     }
 
-    fn end_session(&mut self, link: &SessionLink, why: String) {
+    /// Ends the served session if its lease has lapsed.
+    pub(super) fn lapse_if_due(&mut self) {
+        let Some(s) = &self.serving else {
+            return;
+        };
+        let now = Instant::now();
+        let why = if now >= s.total {
+            format!("its total lease of {} ms lapsed", s.lease.total_ms)
+        } else if now >= s.last + s.idle {
+            format!(
+                "it was idle for more than its lease of {} ms between two calls",
+                s.lease.idle_ms
+            )
+        } else {
+            return;
+        };
+        self.end_session(why);
+    }
+
+    /// Runs one call of the served session; `here`: on the adapters'
+    /// thread, whose answers go out directly.
+    pub(super) fn call(&mut self, op: SessionOp, here: bool) {
+        let Some(s) = &self.serving else {
+            // Not expected (a call is taken only while its session is
+            // served), but never left unanswered.
+            answer_late(self, op, "the session is over");
+            return;
+        };
+        let (total, total_ms, statements) = (s.total, s.lease.total_ms, s.statements);
+        let ended = match op {
+            SessionOp::Exec(st, to) => {
+                let (r, cut) = self.session.budget.run_until(total, || {
+                    // A batch's text was checked when it was queued; a
+                    // session's statement is checked here.
+                    st.check_text(statements).and_then(|()| {
+                        exec::run_one(&self.session.conn, &self.session.guard, statements, &st)
+                    })
+                });
+                if let Some(s) = &mut self.serving {
+                    s.statements += 1;
+                    s.last = Instant::now();
+                }
+                self.stats.session_statement();
+                if cut {
+                    self.reply(
+                        to,
+                        expired("its total lease lapsed while a statement ran"),
+                        here,
+                    );
+                    Some(format!(
+                        "its total lease of {total_ms} ms lapsed while a statement ran"
+                    ))
+                } else if self.session.conn.is_autocommit() {
+                    // SQLite undid the transaction itself (interrupt, disk
+                    // full): the session cannot go on.
+                    let e = r
+                        .err()
+                        .map_or_else(|| "SQLite ended it".into(), |e| e.to_string());
+                    self.reply(to, expired(&e), here);
+                    Some(format!("SQLite rolled it back: {e}"))
+                } else {
+                    self.reply(to, r.map(Answer::Executed), here);
+                    None
+                }
+            }
+            SessionOp::Commit(key, to) => {
+                let started = Instant::now();
+                let r = self.session.commit_session(key.as_deref());
+                let why = match &r {
+                    Ok(_) => "it was committed".into(),
+                    Err(e) => format!("its commit failed and it was rolled back: {e}"),
+                };
+                match r {
+                    Ok(receipt) => {
+                        // Its key counts toward --max-keys like a batch's.
+                        self.session.keys += u64::from(key.is_some());
+                        self.stats.commit(receipt.seq, 1, 0, started.elapsed());
+                        self.reply_durably(to, Ok(Answer::Receipt(receipt)), here);
+                    }
+                    Err(e) => {
+                        self.stats.failed(1);
+                        self.reply(to, Err(e), here);
+                    }
+                }
+                Some(why)
+            }
+            SessionOp::Rollback(to) => {
+                self.session.reset();
+                self.reply(to, Ok(Answer::RolledBack), here);
+                Some("it was rolled back".into())
+            }
+            SessionOp::Closed => Some("its connection ended".into()),
+        };
+        if let Some(why) = ended {
+            self.end_session(why);
+        }
+    }
+
+    /// Sends an answer: from this thread when `here`, else handed to the
+    /// adapters.
+    fn reply(&self, to: ReplyTo, reply: Reply, here: bool) {
+        if here {
+            to.send(reply);
+        } else {
+            self.answer(to, reply);
+        }
+    }
+
+    fn reply_durably(&self, to: ReplyTo, reply: Reply, here: bool) {
+        if here && !self.syncs() {
+            to.send(reply);
+        } else {
+            self.answer_durably(to, reply);
+        }
+    }
+
+    /// The served session is over: rolls back what is left of it, and
+    /// refuses its later calls with `why`.
+    fn end_session(&mut self, why: String) {
+        let Some(s) = self.serving.take() else {
+            return;
+        };
+        debug!(
+            session = s.link.id,
+            statements = s.statements,
+            why,
+            "write session ended"
+        );
         self.session.reset();
         self.session.guard.session(false);
         self.stats.session(None);
-        for op in link.end(why.clone()) {
-            match op {
-                SessionOp::Exec(_, to) | SessionOp::Commit(_, to) | SessionOp::Rollback(to) => {
-                    self.answer(to, expired(&why));
-                }
-                SessionOp::Closed => {}
-            }
+        for op in s.link.end(why.clone()) {
+            answer_late(self, op, &why);
         }
     }
 
@@ -183,5 +310,15 @@ impl Writer {
             Err(e) => Err(e),
         };
         self.answer(to, reply);
+    }
+}
+
+/// Answers a call that came after its session ended.
+fn answer_late(w: &Writer, op: SessionOp, why: &str) {
+    match op {
+        SessionOp::Exec(_, to) | SessionOp::Commit(_, to) | SessionOp::Rollback(to) => {
+            w.answer(to, expired(why));
+        }
+        SessionOp::Closed => {}
     }
 }

@@ -50,6 +50,11 @@ impl Stage {
         })
     }
 
+    /// The writer (for a session's calls run on the adapters' thread).
+    pub(crate) fn writer(&self) -> &Mutex<Writer> {
+        &self.writer
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Item>> {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
