@@ -9,7 +9,6 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-import uuid
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from .errors import (
@@ -21,6 +20,7 @@ from .errors import (
     from_response,
 )
 from .autostart import AutoStart
+from .keys import new_key
 from .values import _decode_receipt, _query_params, _sql_error, _statement
 from .paths import Paths, describe_marker, read_marker
 from .transport import UnixHTTPConnection, roundtrip
@@ -107,7 +107,7 @@ class Scribe(AutoStart):
         string, a dict ``{"sql", "params", "expect_rows"}`` or a tuple
         ``(sql, params, expect_rows)`` (trailing items optional)."""
         if key is None:
-            key = "py-" + uuid.uuid4().hex
+            key = new_key()
         elif not isinstance(key, str):
             raise TypeError("key is a string")
         payload = {"statements": [_statement(s) for s in statements], "key": key}

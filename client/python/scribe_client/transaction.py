@@ -13,10 +13,10 @@ import random
 import socket
 import time
 import http.client
-import uuid
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from .errors import Expired, ScribeError, Timeout, Unavailable, from_response, RETRYABLE
+from .keys import new_key
 from .transport import roundtrip
 
 __all__ = ["Transaction"]
@@ -93,7 +93,7 @@ class Transaction:
         from .values import _decode_receipt
 
         session = self._open()
-        key = key or "py-" + uuid.uuid4().hex
+        key = key or new_key()
         try:
             r = self._call("/v1/commit", {"session": session, "key": key}, self._db.call_timeout)
         except Timeout:

@@ -3,13 +3,13 @@
 session a transaction runs in."""
 
 import math
-import os
 import random
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import errors as scribe_errors
 from ..client import Scribe
+from ..keys import new_key
 from ..framed import INFINITY, FramedConnection, Lost, connect
 from ..values import _blob, _decode_value
 from .errors import Expired, translate
@@ -72,10 +72,6 @@ class Remote:
         self.conn: Optional[FramedConnection] = None
         self.session: Optional[int] = None
         self._status: Optional[Dict[str, Any]] = None
-        # Keys: a random prefix per connection and a counter (unique across
-        # processes, and far cheaper than a uuid per write).
-        self._key_prefix = "py-" + os.urandom(12).hex() + "-"
-        self._keys = 0
 
     # ----------------------------------------------------------- plumbing
 
@@ -118,17 +114,13 @@ class Remote:
 
     # ------------------------------------------------------------- writes
 
-    def _key(self) -> str:
-        self._keys += 1
-        return self._key_prefix + str(self._keys)
-
     def write(self, sql: str, params: Any) -> Dict[str, Any]:
         """One statement as one batch, retried safely (it carries a key)
         until ``wait`` passes; returns its result."""
         st: Dict[str, Any] = {"sql": sql}
         if params is not None:
             st["params"] = params
-        key = self._key()
+        key = new_key()
         request = {"write": {"statements": [st], "key": key, "fresh_key": True}}
         pacer = None  # made at the first failure: most writes never need it
         while True:
@@ -197,7 +189,7 @@ class Remote:
         return self._in_session({"exec": {"session": self.session, "statement": st}}, self.scribe.call_timeout + 30.0)
 
     def commit(self) -> Dict[str, Any]:
-        key = self._key()
+        key = new_key()
         session, self.session = self.session, None
         try:
             return self._call({"commit": {"session": session, "key": key}}, self.scribe.call_timeout)
