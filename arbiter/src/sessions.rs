@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use scribe_protocol::{BeginRequest, Statement, WriteError};
+use scribe_protocol::{BeginRequest, Statement, WriteError, LATEST_SESSION};
 
 use crate::state::Shared;
 use crate::writer::{ReplyTo, SessionLink, SessionOp};
@@ -17,6 +17,9 @@ pub struct Sessions {
     shared: Arc<Shared>,
     peer: (i32, u32),
     open: HashMap<u64, Arc<SessionLink>>,
+    /// The session most recently begun here (`None` when that begin was
+    /// refused): what [`LATEST_SESSION`] names.
+    latest: Option<u64>,
 }
 
 impl Sessions {
@@ -26,6 +29,7 @@ impl Sessions {
             shared,
             peer,
             open: HashMap::new(),
+            latest: None,
         }
     }
 
@@ -36,15 +40,26 @@ impl Sessions {
     ///
     /// `ShuttingDown` or `Overloaded`, as for a write.
     pub fn begin(&mut self, request: BeginRequest, began: ReplyTo) -> Result<(), WriteError> {
+        self.latest = None;
         let id = self.shared.sessions.fetch_add(1, Ordering::Relaxed) + 1;
         let link = SessionLink::new(id, self.peer, request);
         self.shared.writer.begin(link.clone(), began)?;
         self.open.insert(id, link);
+        self.latest = Some(id);
         Ok(())
     }
 
+    /// The session `session` names (see [`LATEST_SESSION`]).
+    fn resolve(&self, session: u64) -> u64 {
+        match session {
+            LATEST_SESSION => self.latest.unwrap_or(LATEST_SESSION),
+            id => id,
+        }
+    }
+
     fn link(&self, session: u64) -> Result<&Arc<SessionLink>, WriteError> {
-        self.open.get(&session).ok_or_else(|| unknown(session))
+        let id = self.resolve(session);
+        self.open.get(&id).ok_or_else(|| unknown(id))
     }
 
     fn send(&self, link: &SessionLink, op: SessionOp) -> Result<(), WriteError> {
@@ -78,10 +93,11 @@ impl Sessions {
         key: Option<String>,
         to: ReplyTo,
     ) -> Result<(), WriteError> {
-        match (self.open.remove(&session), key) {
+        let id = self.resolve(session);
+        match (self.open.remove(&id), key) {
             (Some(link), key) => self.send(&link, SessionOp::Commit(key, to)),
             (None, Some(key)) => self.shared.writer.replay(key, to),
-            (None, None) => Err(unknown(session)),
+            (None, None) => Err(unknown(id)),
         }
     }
 
@@ -91,7 +107,8 @@ impl Sessions {
     ///
     /// As [`Sessions::exec`].
     pub fn rollback(&mut self, session: u64, to: ReplyTo) -> Result<(), WriteError> {
-        let link = self.open.remove(&session).ok_or_else(|| unknown(session))?;
+        let id = self.resolve(session);
+        let link = self.open.remove(&id).ok_or_else(|| unknown(id))?;
         self.send(&link, SessionOp::Rollback(to))
     }
 }
@@ -100,6 +117,13 @@ impl Sessions {
 /// rolled back, or was begun elsewhere (a session belongs to the
 /// connection that began it; a lapsed one still answers `Expired`).
 fn unknown(session: u64) -> WriteError {
+    if session == LATEST_SESSION {
+        return WriteError::Protocol {
+            message: "no session was begun on this connection (the begin sent with this call \
+                      failed: its own answer says why)"
+                .into(),
+        };
+    }
     WriteError::Protocol {
         message: format!(
             "this connection has no open session {session} (it was committed or rolled back \

@@ -57,7 +57,15 @@ pub use session::{Began, BeginRequest, Lease, SessionInfo};
 
 /// The protocol version. Bump on any change to the types of this crate;
 /// the handshake refuses a mismatch, naming both versions.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
+
+/// The session id that, in an `Exec`, `Commit` or `Rollback`, names the
+/// session most recently begun on this connection: a caller sends a
+/// `Begin` and its first call together, without waiting a round trip for
+/// the id (real ids start at 1). When that begin failed, the call fails
+/// too, and the begin's answer says why. (A `Commit` with a key on a
+/// connection that began no session is a commit asked again by key.)
+pub const LATEST_SESSION: u64 = 0;
 pub use status::Status;
 pub use value::Value;
 pub use wire_error::WriteError;

@@ -16,6 +16,7 @@ mod http_sessions;
 mod lifecycle;
 mod migrations;
 mod sessions;
+mod sessions_pipelined;
 mod shell;
 mod snapshots;
 mod startstop;

@@ -1,0 +1,124 @@
+//! A session's begin and its calls sent together, before the session's id
+//! is known (session id 0 names the one most recently begun on the
+//! connection): the calls wait for the begin and run in order, and a
+//! refused begin fails them with a message that points at it.
+
+use scribe_protocol::{
+    Answer, BeginRequest, Reply, Request, Statement, WriteError, LATEST_SESSION,
+};
+use scribe_tests::raw::Raw;
+
+use crate::harness::{Env, LONG_LEASE, SCHEMA};
+
+fn insert(i: i64) -> Request {
+    Request::Exec {
+        session: LATEST_SESSION,
+        statement: Statement::new(format!("INSERT INTO t(tag, i) VALUES ('piped', {i})")),
+    }
+}
+
+/// The answers to `ids`, in whatever order they come.
+fn answers(raw: &mut Raw, ids: &[u32]) -> Vec<Reply> {
+    let mut got: Vec<Option<Reply>> = ids.iter().map(|_| None).collect();
+    while got.iter().any(Option::is_none) {
+        let (id, reply) = raw.recv().expect("an answer");
+        let at = ids.iter().position(|&i| i == id).expect("an id sent");
+        got[at] = Some(reply);
+    }
+    got.into_iter().map(Option::unwrap).collect()
+}
+
+#[test]
+fn a_begin_and_its_calls_sent_together_run_in_order_once_the_writer_serves_it() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let socket = env.paths().socket;
+    // Another session holds the writer, so the begin below must wait in
+    // the queue while its calls are already on the arbiter.
+    let mut holder = Raw::greeted(&socket);
+    let held = match holder.call(&Request::Begin(BeginRequest::default())) {
+        Ok(Answer::Began(b)) => b.session,
+        other => panic!("{other:?}"),
+    };
+    let mut raw = Raw::greeted(&socket);
+    let ids = [
+        raw.send(&Request::Begin(BeginRequest::default())),
+        raw.send(&insert(1)),
+        raw.send(&Request::Exec {
+            session: LATEST_SESSION,
+            statement: Statement::new("SELECT count(*) FROM t WHERE tag = 'piped'"),
+        }),
+        raw.send(&Request::Commit {
+            session: LATEST_SESSION,
+            key: None,
+        }),
+    ];
+    assert!(matches!(
+        holder.call(&Request::Rollback { session: held }),
+        Ok(Answer::RolledBack)
+    ));
+    let got = answers(&mut raw, &ids);
+    assert!(matches!(got[0], Ok(Answer::Began(_))), "{:?}", got[0]);
+    assert!(
+        matches!(got[1], Ok(Answer::Executed(ref r)) if r.rows_affected == 1),
+        "{:?}",
+        got[1]
+    );
+    // The read ran after the insert, in the session: it sees the row.
+    match &got[2] {
+        Ok(Answer::Executed(r)) => assert_eq!(r.rows[0][0], 1i64.into()),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(got[3], Ok(Answer::Receipt(_))), "{:?}", got[3]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'piped'"), 1);
+}
+
+#[test]
+fn a_call_behind_a_refused_begin_fails_and_points_at_the_begin() {
+    let mut env = Env::new();
+    let mut args = LONG_LEASE.to_vec();
+    args.extend(["--queue-capacity", "1"]);
+    env.start_arbiter(&args);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let socket = env.paths().socket;
+    let mut holder = Raw::greeted(&socket);
+    let held = match holder.call(&Request::Begin(BeginRequest::default())) {
+        Ok(Answer::Began(b)) => b.session,
+        other => panic!("{other:?}"),
+    };
+    // One begin waits in the queue and fills it...
+    let mut queued = Raw::greeted(&socket);
+    let waiting = queued.send(&Request::Begin(BeginRequest::default()));
+    env.wait_status(|s| s["queue_depth"].as_u64() == Some(1));
+    // ... so this one is refused, and the call sent with it fails.
+    let mut raw = Raw::greeted(&socket);
+    let ids = [
+        raw.send(&Request::Begin(BeginRequest::default())),
+        raw.send(&insert(2)),
+    ];
+    let got = answers(&mut raw, &ids);
+    assert!(
+        matches!(got[0], Err(WriteError::Overloaded { .. })),
+        "{:?}",
+        got[0]
+    );
+    match &got[1] {
+        Err(WriteError::Protocol { message }) => {
+            assert!(
+                message.contains("begin sent with this call failed"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        holder.call(&Request::Rollback { session: held }),
+        Ok(Answer::RolledBack)
+    ));
+    match queued.recv() {
+        Some((id, Ok(Answer::Began(_)))) => assert_eq!(id, waiting),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'piped'"), 0);
+}
