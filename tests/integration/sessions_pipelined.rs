@@ -122,3 +122,69 @@ fn a_call_behind_a_refused_begin_fails_and_points_at_the_begin() {
     }
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'piped'"), 0);
 }
+
+fn client(env: &Env) -> (tokio::runtime::Runtime, scribe_client::Client) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = scribe_client::Options {
+        autostart: false,
+        ..scribe_client::Options::default()
+    };
+    let client = rt
+        .block_on(scribe_client::Client::connect(&env.paths(), &options))
+        .unwrap();
+    (rt, client)
+}
+
+#[test]
+fn a_transaction_begins_with_its_first_call_even_from_two_clones_at_once() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let (rt, client) = client(&env);
+    // Two clones make the first call together: one begins the session,
+    // the other waits for it (two begins on one connection would queue
+    // the second session behind the first until its lease lapsed).
+    let (leases, rows) = rt
+        .block_on(client.transaction(|tx| async move {
+            let before = tx.lease();
+            let other = tx.clone();
+            let (a, b) = tokio::join!(
+                tx.exec(Statement::new("INSERT INTO t(tag, i) VALUES ('lazy', 1)")),
+                other.exec(Statement::new("INSERT INTO t(tag, i) VALUES ('lazy', 2)"))
+            );
+            let rows = a?.rows_affected + b?.rows_affected;
+            Ok(((before, tx.lease()), rows))
+        }))
+        .unwrap();
+    assert_eq!(rows, 2);
+    assert!(leases.0.is_none(), "nothing was sent before the first call");
+    assert!(
+        leases.1.is_some(),
+        "the first call's begin brought the lease"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'lazy'"), 2);
+    // A transaction that makes no call commits all the same (its begin
+    // goes with the commit); one that fails before any call sends nothing.
+    rt.block_on(client.transaction(|_tx| async move { Ok(()) }))
+        .unwrap();
+    let failed: Result<(), WriteError> = rt.block_on(client.transaction(|_tx| async move {
+        Err(WriteError::Conflict {
+            statement: None,
+            message: "decided in code".into(),
+        })
+    }));
+    assert!(
+        matches!(failed, Err(WriteError::Conflict { .. })),
+        "{failed:?}"
+    );
+    // Session ids count every begin: two so far (the first transaction,
+    // the empty one), none for the one that failed before any call.
+    let mut raw = Raw::greeted(&env.paths().socket);
+    match raw.call(&Request::Begin(BeginRequest::default())) {
+        Ok(Answer::Began(b)) => assert_eq!(b.session, 3),
+        other => panic!("{other:?}"),
+    }
+}

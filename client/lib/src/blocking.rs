@@ -126,7 +126,10 @@ impl Client {
         f: &mut impl FnMut(&Transaction<'_>) -> Result<T, WriteError>,
         deadline: Instant,
     ) -> Result<T, WriteError> {
-        let tx = self.begin()?;
+        let tx = Transaction {
+            rt: &self.rt,
+            inner: self.rt.block_on(self.inner.lazy_transaction())?,
+        };
         let value = match f(&tx) {
             Ok(v) => v,
             Err(e) => {

@@ -7,24 +7,38 @@
 //! code in between.
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::frame::{Answer, Request};
 use scribe_protocol::{
-    BeginRequest, Lease, Params, Receipt, Statement, StatementResult, WriteError,
+    BeginRequest, Lease, Params, Receipt, Statement, StatementResult, WriteError, LATEST_SESSION,
 };
 
 use crate::client::Client;
 use crate::connection::{unexpected, Connection};
 use crate::retry::{self, Backoff};
 
-/// An open write session on one connection. Cheap to clone; every call
-/// goes to the same session, in order.
+/// A write session on one connection. Cheap to clone; every call goes to
+/// the same session, in order.
+///
+/// One made by [`Client::transaction`] begins with its first call: the
+/// begin and that call go out together (session id 0 names the session
+/// just begun), which saves a round trip while holding the writer.
 #[derive(Clone, Debug)]
 pub struct Transaction {
     conn: Connection,
-    id: u64,
-    lease: Lease,
+    state: Arc<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The lease asked for, for a begin still to send.
+    request: BeginRequest,
+    /// The session's id and lease, once begun.
+    began: OnceLock<(u64, Lease)>,
+    /// Held by the call that begins the session: a clone's call waits.
+    beginning: tokio::sync::Mutex<()>,
 }
 
 impl Connection {
@@ -37,20 +51,84 @@ impl Connection {
     pub async fn begin(&self, request: BeginRequest) -> Result<Transaction, WriteError> {
         let timeout = self.options().call_timeout;
         match self.call(&Request::Begin(request), timeout).await? {
-            Answer::Began(b) => Ok(Transaction {
-                conn: self.clone(),
-                id: b.session,
-                lease: b.lease,
-            }),
+            Answer::Began(b) => {
+                let tx = self.begin_lazily(BeginRequest::default());
+                let _ = tx.state.began.set((b.session, b.lease));
+                Ok(tx)
+            }
             other => Err(unexpected("begin", &other)),
+        }
+    }
+
+    /// A write session that begins with its first call (nothing is sent
+    /// yet).
+    pub(crate) fn begin_lazily(&self, request: BeginRequest) -> Transaction {
+        Transaction {
+            conn: self.clone(),
+            state: Arc::new(State {
+                request,
+                began: OnceLock::new(),
+                beginning: tokio::sync::Mutex::new(()),
+            }),
         }
     }
 }
 
 impl Transaction {
-    /// The lease in force (the idle limit between calls, the total).
-    pub fn lease(&self) -> Lease {
-        self.lease
+    /// The lease in force (the idle limit between calls, the total);
+    /// `None` while a session that begins with its first call has had
+    /// none.
+    pub fn lease(&self) -> Option<Lease> {
+        self.state.began.get().map(|&(_, lease)| lease)
+    }
+
+    /// Sends `make(id)` in the session; a session not begun yet is begun
+    /// by the same write to the socket (`make(LATEST_SESSION)` right
+    /// behind the begin). Returns `None` for a session never begun when
+    /// `only_if_begun` (a rollback has nothing to undo then).
+    async fn call(
+        &self,
+        make: impl FnOnce(u64) -> Request,
+        timeout: Duration,
+        only_if_begun: bool,
+    ) -> Result<Option<Answer>, WriteError> {
+        if let Some(&(id, _)) = self.state.began.get() {
+            return self.conn.call(&make(id), timeout).await.map(Some);
+        }
+        let _beginning = self.state.beginning.lock().await;
+        if let Some(&(id, _)) = self.state.began.get() {
+            return self.conn.call(&make(id), timeout).await.map(Some);
+        }
+        if only_if_begun {
+            return Ok(None);
+        }
+        let begin = Request::Begin(self.state.request.clone());
+        let request = make(LATEST_SESSION);
+        // Polled in this order, the begin is queued on the connection
+        // first, and both leave in one write.
+        let (began, answer) = tokio::join!(
+            self.conn.call(&begin, self.conn.options().call_timeout),
+            self.conn.call(&request, timeout)
+        );
+        match began? {
+            Answer::Began(b) => {
+                let _ = self.state.began.set((b.session, b.lease));
+            }
+            other => return Err(unexpected("begin", &other)),
+        }
+        answer.map(Some)
+    }
+
+    /// The longest a statement may wait for its answer: the lease's
+    /// total, or before the begin's answer (which may wait in the queue
+    /// too) what was asked for, else as long again as a call plus 30 s.
+    fn exec_timeout(&self) -> Duration {
+        let call = self.conn.options().call_timeout;
+        match (self.lease(), self.state.request.total_ms) {
+            (Some(lease), _) => Duration::from_millis(lease.total_ms) + call,
+            (None, Some(asked)) => Duration::from_millis(asked) + call * 2,
+            (None, None) => Duration::from_secs(30) + call * 2,
+        }
     }
 
     /// Runs one statement in the session: its rows (a query or a
@@ -61,14 +139,10 @@ impl Transaction {
     /// The statement's error (the session goes on); `Expired` when the
     /// session has ended (run the whole transaction again).
     pub async fn exec(&self, statement: Statement) -> Result<StatementResult, WriteError> {
-        let timeout = Duration::from_millis(self.lease.total_ms) + self.conn.options().call_timeout;
-        let request = Request::Exec {
-            session: self.id,
-            statement,
-        };
-        match self.conn.call(&request, timeout).await? {
-            Answer::Executed(r) => Ok(r),
-            other => Err(unexpected("exec", &other)),
+        let make = |session| Request::Exec { session, statement };
+        match self.call(make, self.exec_timeout(), false).await? {
+            Some(Answer::Executed(r)) => Ok(r),
+            other => Err(unexpected_opt("exec", other)),
         }
     }
 
@@ -92,13 +166,10 @@ impl Transaction {
     /// session is then rolled back); `Timeout` when the outcome is unknown.
     pub async fn commit_with_key(self, key: Option<String>) -> Result<Receipt, WriteError> {
         let timeout = self.conn.options().call_timeout;
-        let request = Request::Commit {
-            session: self.id,
-            key,
-        };
-        match self.conn.call(&request, timeout).await? {
-            Answer::Receipt(r) => Ok(r),
-            other => Err(unexpected("commit", &other)),
+        let make = |session| Request::Commit { session, key };
+        match self.call(make, timeout, false).await? {
+            Some(Answer::Receipt(r)) => Ok(r),
+            other => Err(unexpected_opt("commit", other)),
         }
     }
 
@@ -119,14 +190,21 @@ impl Transaction {
     /// either way).
     pub async fn rollback(self) -> Result<(), WriteError> {
         let timeout = self.conn.options().call_timeout;
-        match self
-            .conn
-            .call(&Request::Rollback { session: self.id }, timeout)
-            .await?
-        {
-            Answer::RolledBack => Ok(()),
-            other => Err(unexpected("rollback", &other)),
+        let make = |session| Request::Rollback { session };
+        match self.call(make, timeout, true).await? {
+            // Never begun: nothing to undo.
+            None | Some(Answer::RolledBack) => Ok(()),
+            Some(other) => Err(unexpected("rollback", &other)),
         }
+    }
+}
+
+fn unexpected_opt(what: &str, answer: Option<Answer>) -> WriteError {
+    match answer {
+        Some(a) => unexpected(what, &a),
+        None => WriteError::Protocol {
+            message: format!("no answer to {what}"),
+        },
     }
 }
 
@@ -183,6 +261,16 @@ impl Client {
             .await
     }
 
+    /// A write session that begins with its first call (see
+    /// [`Transaction`]): what [`Client::transaction`] runs `f` in.
+    pub(crate) async fn lazy_transaction(&self) -> Result<Transaction, WriteError> {
+        Ok(self
+            .connection()
+            .await?
+            .1
+            .begin_lazily(BeginRequest::default()))
+    }
+
     /// Runs `f` in a write session and commits it. When the session ends
     /// before its commit (its lease lapsed, the arbiter restarted, the
     /// queue was full), `f` runs again in a new one, until
@@ -237,7 +325,7 @@ impl Client {
         F: FnMut(Transaction) -> Fut,
         Fut: Future<Output = Result<T, WriteError>>,
     {
-        let tx = self.begin().await?;
+        let tx = self.lazy_transaction().await?;
         let value = match f(tx.clone()).await {
             Ok(v) => v,
             Err(e) => {

@@ -74,8 +74,8 @@ impl Shell<'_> {
     fn begin(&mut self) -> Result<(), Trouble> {
         let client = self.client()?.clone();
         let tx = self.ctx.runtime.block_on(client.begin())?;
-        if self.interactive {
-            let lease = tx.lease();
+        // Begun by `Client::begin`, it has its lease already.
+        if let (true, Some(lease)) = (self.interactive, tx.lease()) {
             eprintln!(
                 "write session open: every other writer waits until COMMIT or ROLLBACK; \
                  it lapses after {} ms idle or {} ms in all",
