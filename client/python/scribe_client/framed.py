@@ -41,6 +41,17 @@ def _dumps(request: Any) -> str:
 _loads = json.loads
 
 
+def _outcome(answer: Any) -> Any:
+    """An answer's ``ok`` value, or the error it stands for (returned)."""
+    parsed = _loads(answer)
+    if "ok" in parsed:
+        return parsed["ok"]
+    err = parsed.get("error")
+    if isinstance(err, dict):
+        return from_response(0, err)
+    return ProtocolError("the arbiter answered with neither ok nor error")
+
+
 class Lost(Exception):
     """The connection failed; ``sent`` says whether the request had gone out
     whole (its outcome is then unknown)."""
@@ -81,22 +92,42 @@ class FramedConnection:
     def call(self, request: Dict[str, Any], timeout: Optional[float]) -> Any:
         """Sends one request and returns its ``ok`` value, or raises the
         error it stands for (``Lost`` when the connection failed)."""
-        body = _dumps(request).encode("utf-8")
+        outcome = _outcome(self._exchange([_dumps(request).encode("utf-8")], timeout)[0])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def call_pair(self, first: Dict[str, Any], second: Dict[str, Any], timeout: Optional[float]) -> list:
+        """Sends two requests in one write and returns both outcomes, in
+        order: each the ``ok`` value or the error it stands for (not
+        raised). ``Lost`` and ``Timeout`` are raised."""
+        bodies = [_dumps(first).encode("utf-8"), _dumps(second).encode("utf-8")]
+        return [_outcome(a) for a in self._exchange(bodies, timeout)]
+
+    def _exchange(self, bodies: list, timeout: Optional[float]) -> list:
+        """Sends the frames of ``bodies`` in one write; returns their
+        answers' bodies, in the same order."""
         with self.lock:
-            self.next_id = (self.next_id + 1) & 0xFFFFFFFF
-            rid = self.next_id
+            out = bytearray()
+            rids = []
+            for body in bodies:
+                self.next_id = (self.next_id + 1) & 0xFFFFFFFF
+                rids.append(self.next_id)
+                out += _HEADER.pack(len(body), self.next_id)
+                out += body
             try:
                 self._deadline(timeout)
-                self.sock.sendall(_HEADER.pack(len(body), rid) + body)
+                self.sock.sendall(out)
             except (socket.timeout, BlockingIOError) as e:
                 raise Lost("no room to send within %.3gs" % (timeout or 0), sent=False) from e
             except OSError as e:
                 raise Lost(str(e) or type(e).__name__, sent=False) from e
+            answers: Dict[int, Any] = {}
             try:
-                while True:
+                while len(answers) < len(rids):
                     got_id, answer = self._frame()
-                    if got_id == rid:
-                        break
+                    if got_id in rids:
+                        answers[got_id] = answer
             except (socket.timeout, BlockingIOError) as e:
                 raise Timeout(
                     "no answer from the arbiter within %.3gs; a write may or may not have "
@@ -104,13 +135,7 @@ class FramedConnection:
                 ) from e
             except OSError as e:
                 raise Lost(str(e) or type(e).__name__, sent=True) from e
-        parsed = _loads(answer)
-        if "ok" in parsed:
-            return parsed["ok"]
-        err = parsed.get("error")
-        if isinstance(err, dict):
-            raise from_response(0, err)
-        raise ProtocolError("the arbiter answered with neither ok nor error")
+        return [answers[r] for r in rids]
 
     def _deadline(self, timeout: Optional[float]) -> None:
         """SO_RCVTIMEO and SO_SNDTIMEO, set only when they change."""

@@ -206,7 +206,13 @@ class Connection(_std.Connection):
             else:
                 result = self._remote.write(sql, encoded)
         except _std.OperationalError as e:
+            if self._remote.session is None:
+                self._outer_savepoint = None  # its begin failed: no transaction
             raise self._not_here(e) from None
+        except BaseException:
+            if self._remote.session is None:
+                self._outer_savepoint = None
+            raise
         if kind == Kind.RELEASE and (detail or "").lower() == self._outer_savepoint:
             self._outer_savepoint = None
             self.commit()  # releasing the outermost savepoint commits, as in SQLite

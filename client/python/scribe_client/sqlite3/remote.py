@@ -18,6 +18,13 @@ __all__ = ["Remote", "encode_params"]
 
 _RETRYABLE = frozenset({"unavailable", "overloaded", "shutting_down"})
 
+#: ``Remote.session`` of a transaction begun here and not yet on the
+#: arbiter: its begin goes out with its first statement, in one write, and
+#: that statement names the session by the protocol's id 0 ("the session
+#: just begun on this connection"). A transaction that ends before any
+#: statement costs no round trip at all.
+NOT_BEGUN = 0
+
 
 def _encode(v: Any) -> Any:
     if isinstance(v, float) and math.isinf(v):
@@ -154,19 +161,41 @@ class Remote:
     # ----------------------------------------------------------- sessions
 
     def begin(self) -> None:
-        """Waits in the queue until the writer serves a session for us."""
+        """A transaction begins: on the arbiter with its first statement."""
+        self.session = NOT_BEGUN
+
+    def _begin_with(self, request: Dict[str, Any], timeout: float) -> Any:
+        """Sends the begin and ``request`` (for session 0) together; waits
+        in the queue until the writer serves the session, retrying a begin
+        refused for now (overloaded, restarting) until ``wait`` passes.
+        Returns the answer to ``request``. When the begin fails, there is
+        no transaction, as when sqlite3's ``BEGIN`` fails: the caller may
+        simply begin again."""
         pacer = _Pacer(self.wait, 0.002, jitter=False)
-        while True:
-            try:
-                began = self._call({"begin": {}}, self.wait + self.scribe.call_timeout)
-                self.session = int(began["session"])
-                return
-            except Lost as e:
-                err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
-            except scribe_errors.ScribeError as e:
-                _retryable(e)
-                err = e
-            pacer.pause_or_raise(err, translate(err))
+        try:
+            while True:
+                try:
+                    began, answer = self._connection().call_pair({"begin": {}}, request, self.wait + timeout)
+                except Lost as e:
+                    # Were the session begun, it ended with the connection,
+                    # and nothing of it was written: both may go again.
+                    self._drop()
+                    err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
+                except scribe_errors.Timeout as e:
+                    self._drop()
+                    raise translate(e) from None
+                else:
+                    if not isinstance(began, Exception):
+                        self.session = int(began["session"])
+                        if isinstance(answer, Exception):
+                            raise answer
+                        return answer
+                    _retryable(began)
+                    err = began
+                pacer.pause_or_raise(err, translate(err))
+        finally:
+            if self.session == NOT_BEGUN:
+                self.session = None
 
     def _in_session(self, request: Dict[str, Any], timeout: float) -> Any:
         try:
@@ -186,11 +215,21 @@ class Remote:
         st: Dict[str, Any] = {"sql": sql}
         if params is not None:
             st["params"] = params
-        return self._in_session({"exec": {"session": self.session, "statement": st}}, self.scribe.call_timeout + 30.0)
+        request = {"exec": {"session": self.session, "statement": st}}
+        if self.session == NOT_BEGUN:
+            try:
+                return self._begin_with(request, self.scribe.call_timeout + 30.0)
+            except scribe_errors.ScribeError as e:
+                if e.category == "expired":
+                    self.session = None
+                raise translate(e) from None
+        return self._in_session(request, self.scribe.call_timeout + 30.0)
 
     def commit(self) -> Dict[str, Any]:
         key = new_key()
         session, self.session = self.session, None
+        if session == NOT_BEGUN:
+            return {}  # nothing ran: nothing to commit
         try:
             return self._call({"commit": {"session": session, "key": key}}, self.scribe.call_timeout)
         except (Lost, scribe_errors.Timeout):
@@ -218,7 +257,7 @@ class Remote:
 
     def rollback(self) -> None:
         session, self.session = self.session, None
-        if session is None:
+        if session is None or session == NOT_BEGUN:
             return
         try:
             self._call({"rollback": {"session": session}}, self.scribe.call_timeout)

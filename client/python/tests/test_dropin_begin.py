@@ -1,0 +1,70 @@
+"""The drop-in's transactions begin on the arbiter with their first
+statement (one round trip for both): what a caller of sqlite3 relies on
+still holds."""
+
+import time
+
+import support
+from support import ArbiterTest
+
+import scribe_client.sqlite3 as dropin
+
+
+class DeferredBeginTest(ArbiterTest):
+    def setUp(self):
+        super().setUp()
+        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
+        self.c = dropin.connect(self.db, isolation_level=None, timeout=30)
+        self.addCleanup(self.c.close)
+        self.c.execute("CREATE TABLE t(x)")
+
+    def test_the_first_statement_carries_the_begin_and_reads_in_the_session(self):
+        c = self.c
+        c.execute("BEGIN IMMEDIATE")
+        self.assertTrue(c.in_transaction)
+        c.execute("COMMIT")  # nothing ran: nothing was begun on the arbiter
+        self.assertFalse(c.in_transaction)
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO t VALUES (1)")
+        # Session ids count the arbiter's begins: this is its first.
+        self.assertEqual(c._remote.session, 1)
+        c.execute("ROLLBACK")
+        c.execute("BEGIN IMMEDIATE")
+        # A read first: it runs in the session (it sees the transaction's
+        # snapshot, taken with the writer held), not on the local reader.
+        self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (0,))
+        self.assertEqual(c._remote.session, 2)
+        c.execute("INSERT INTO t VALUES (2)")
+        self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(2,)])
+        c.execute("COMMIT")
+        self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(2,)])
+
+    def test_a_failed_begin_leaves_no_transaction_so_a_retry_loop_can_begin_again(self):
+        c = self.c
+        out = support.scribe_cli(self.db, "stop", "--hold")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        c.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with self.assertRaises(dropin.OperationalError) as e:
+            c.execute("SELECT count(*) FROM t")  # the begin goes with it, and fails
+        self.assertLess(time.monotonic() - started, 5.0)
+        self.assertIn("--hold", str(e.exception))
+        # As after sqlite3's failed BEGIN: no transaction is open.
+        self.assertFalse(c.in_transaction)
+        with self.assertRaises(dropin.OperationalError):
+            c.execute("ROLLBACK")
+        self.assertEqual(support.scribe_cli(self.db, "start").returncode, 0)
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO t VALUES (3)")
+        c.execute("COMMIT")
+        self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(3,)])
+
+    def test_a_statement_that_fails_after_its_begin_keeps_the_transaction(self):
+        c = self.c
+        c.execute("BEGIN IMMEDIATE")
+        with self.assertRaises(dropin.OperationalError):
+            c.execute("INSERT INTO missing VALUES (1)")
+        self.assertTrue(c.in_transaction, "as in sqlite3, the transaction goes on")
+        c.execute("INSERT INTO t VALUES (4)")
+        c.execute("COMMIT")
+        self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(4,)])
