@@ -28,19 +28,28 @@ fn answers(raw: &mut Raw, ids: &[u32]) -> Vec<Reply> {
     got.into_iter().map(Option::unwrap).collect()
 }
 
+/// An arbiter started with `args` (and long leases), its schema made, and
+/// a session of another connection holding the writer: the connection
+/// and that session's id.
+fn held(env: &mut Env, args: &[&str]) -> (Raw, u64) {
+    let mut all = LONG_LEASE.to_vec();
+    all.extend(args);
+    env.start_arbiter(&all);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let mut holder = Raw::greeted(&env.paths().socket);
+    match holder.call(&Request::Begin(BeginRequest::default())) {
+        Ok(Answer::Began(b)) => (holder, b.session),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_begin_and_its_calls_sent_together_run_in_order_once_the_writer_serves_it() {
     let mut env = Env::new();
-    env.start_arbiter(&LONG_LEASE);
-    env.scribe_ok(&["exec", SCHEMA]);
-    let socket = env.paths().socket;
     // Another session holds the writer, so the begin below must wait in
     // the queue while its calls are already on the arbiter.
-    let mut holder = Raw::greeted(&socket);
-    let held = match holder.call(&Request::Begin(BeginRequest::default())) {
-        Ok(Answer::Began(b)) => b.session,
-        other => panic!("{other:?}"),
-    };
+    let (mut holder, held) = held(&mut env, &[]);
+    let socket = env.paths().socket;
     let mut raw = Raw::greeted(&socket);
     let ids = [
         raw.send(&Request::Begin(BeginRequest::default())),
@@ -77,16 +86,8 @@ fn a_begin_and_its_calls_sent_together_run_in_order_once_the_writer_serves_it() 
 #[test]
 fn a_call_behind_a_refused_begin_fails_and_points_at_the_begin() {
     let mut env = Env::new();
-    let mut args = LONG_LEASE.to_vec();
-    args.extend(["--queue-capacity", "1"]);
-    env.start_arbiter(&args);
-    env.scribe_ok(&["exec", SCHEMA]);
+    let (mut holder, held) = held(&mut env, &["--queue-capacity", "1"]);
     let socket = env.paths().socket;
-    let mut holder = Raw::greeted(&socket);
-    let held = match holder.call(&Request::Begin(BeginRequest::default())) {
-        Ok(Answer::Began(b)) => b.session,
-        other => panic!("{other:?}"),
-    };
     // One begin waits in the queue and fills it...
     let mut queued = Raw::greeted(&socket);
     let waiting = queued.send(&Request::Begin(BeginRequest::default()));
