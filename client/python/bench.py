@@ -11,6 +11,11 @@ and (c) directly with ``sqlite3`` (one connection per process,
 ``synchronous`` FULL and NORMAL (for scribe through ``<db>.scribe.conf``
 before its arbiter starts).
 
+Transactions: the same inserts, each in ``BEGIN IMMEDIATE``, a read the
+insert depends on (``SELECT max(id)``), the insert, ``COMMIT``: the same
+code on the drop-in and on ``sqlite3`` (which retries ``database is
+locked`` after a rollback; the drop-in never sees it).
+
 Reads: N processes read rows by primary key for a few seconds, through
 the drop-in and through plain ``sqlite3``, on one database.
 
@@ -40,6 +45,7 @@ from scribe_client import Scribe  # noqa: E402
 ROW_BYTES = 100
 SCHEMA = "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
 INSERT = "INSERT INTO t(body) VALUES (?)"
+TXN_READ = "SELECT coalesce(max(id), 0) FROM t"
 
 
 def body(proc, i):
@@ -73,11 +79,7 @@ def scribe_worker(db, scribe_bin, proc, writes, barrier, out):
 
 
 def dropin_worker(db, scribe_bin, proc, writes, barrier, out):
-    import scribe_client.sqlite3 as dropin
-
-    os.environ["SCRIBE_BIN"] = scribe_bin
-    conn = dropin.connect(db, isolation_level=None, timeout=30)
-    conn.arbiter_sqlite_version()  # connected before the clock starts
+    conn = dropin_connect(scribe_bin, db)
     timed(writes, lambda i: conn.execute(INSERT, (body(proc, i),)), barrier, out)
     conn.close()
 
@@ -99,10 +101,25 @@ def reader_worker(db, module, proc, seconds, barrier, out):
     conn.close()
 
 
-def direct_worker(db, sync, proc, writes, barrier, out):
+def direct_connect(db, sync):
     conn = sqlite3.connect(db, timeout=5.0, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 5000")  # first
     conn.execute("PRAGMA synchronous = %s" % sync)
+    return conn
+
+
+def dropin_connect(scribe_bin, db):
+    import scribe_client.sqlite3 as dropin
+
+    os.environ["SCRIBE_BIN"] = scribe_bin
+    conn = dropin.connect(db, isolation_level=None, timeout=30)
+    conn.arbiter_sqlite_version()  # connected before the clock starts
+    return conn
+
+
+def retried(conn, proc, writes, barrier, out, read_first):
+    """Each write in ``BEGIN IMMEDIATE … COMMIT`` (after a read it depends
+    on, with ``read_first``), retried on ``database is locked``."""
     retries = 0
     lat = []
     barrier.wait()
@@ -112,7 +129,11 @@ def direct_worker(db, sync, proc, writes, barrier, out):
         while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.execute(INSERT, [body(proc, i)])
+                row = body(proc, i)
+                if read_first:
+                    last = conn.execute(TXN_READ).fetchone()[0]
+                    row = row[:-12] + "%012d" % (last + 1)
+                conn.execute(INSERT, [row])
                 conn.execute("COMMIT")
                 break
             except sqlite3.OperationalError as e:
@@ -125,6 +146,18 @@ def direct_worker(db, sync, proc, writes, barrier, out):
         lat.append(time.perf_counter() - t)
     out.put((start, time.monotonic(), lat, retries, cpu() - c0))
     conn.close()
+
+
+def direct_worker(db, sync, proc, writes, barrier, out):
+    retried(direct_connect(db, sync), proc, writes, barrier, out, read_first=False)
+
+
+def direct_txn_worker(db, sync, proc, writes, barrier, out):
+    retried(direct_connect(db, sync), proc, writes, barrier, out, read_first=True)
+
+
+def dropin_txn_worker(db, scribe_bin, proc, writes, barrier, out):
+    retried(dropin_connect(scribe_bin, db), proc, writes, barrier, out, read_first=True)
 
 
 def run(ctx, target, args_for, procs, writes):
@@ -194,14 +227,14 @@ def bench_scribe(ctx, dirname, sync, bin_dir, procs, writes, worker=scribe_worke
     return r
 
 
-def bench_direct(ctx, dirname, sync, procs, writes):
-    db = os.path.join(dirname, "direct-%s.db" % sync.lower())
+def bench_direct(ctx, dirname, sync, procs, writes, worker=direct_worker, name="direct"):
+    db = os.path.join(dirname, "%s-%s.db" % (name, sync.lower()))
     conn = sqlite3.connect(db, timeout=5.0, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(SCHEMA)
     conn.close()
-    r = run(ctx, direct_worker, lambda p: (db, sync), procs, writes)
+    r = run(ctx, worker, lambda p: (db, sync), procs, writes)
     r["extra"] = "%d 'locked' retries" % r["retries"]
     assert count(db) == procs * writes, "rows missing"
     return r
@@ -236,30 +269,39 @@ def main():
     ap.add_argument("--writes", type=int, default=1000, help="writes per process")
     ap.add_argument("--dir", default="/tmp", help="where the temp databases go")
     ap.add_argument("--read-seconds", type=float, default=3.0, help="seconds per read run")
+    ap.add_argument("--workloads", default="insert,txn,reads", help="of insert, txn, reads (comma-separated)")
     args = ap.parse_args()
+    workloads = set(args.workloads.split(","))
     bin_dir = os.path.abspath(args.bin_dir)
     ctx = mp.get_context("spawn")
     dirname = tempfile.mkdtemp(prefix="scbench", dir=args.dir)
     rows = []
     try:
         for sync in ("FULL", "NORMAL"):
-            rows.append((sync, "dropin", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, args.writes, dropin_worker, "dropin")))
-            rows.append((sync, "direct", bench_direct(ctx, dirname, sync, args.procs, args.writes)))
-            rows.append((sync, "http", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, args.writes)))
-        reads = bench_reads(ctx, dirname, bin_dir, args.procs, args.read_seconds)
+            if "insert" in workloads:
+                rows.append((sync, "dropin", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, args.writes, dropin_worker, "dropin")))
+                rows.append((sync, "direct", bench_direct(ctx, dirname, sync, args.procs, args.writes)))
+                rows.append((sync, "http", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, args.writes)))
+            if "txn" in workloads:
+                rows.append((sync, "dropin-tx", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, args.writes, dropin_txn_worker, "dropin-tx")))
+                rows.append((sync, "direct-tx", bench_direct(ctx, dirname, sync, args.procs, args.writes, direct_txn_worker, "direct-tx")))
+        reads = bench_reads(ctx, dirname, bin_dir, args.procs, args.read_seconds) if "reads" in workloads else None
     finally:
         shutil.rmtree(dirname, ignore_errors=True)
-    print("%d processes x %d single-row inserts (%d-byte rows), WAL, binaries from %s"
+    print("%d processes x %d single-row inserts (%d-byte rows; -tx: each in BEGIN IMMEDIATE after a read), WAL, binaries from %s"
           % (args.procs, args.writes, ROW_BYTES, bin_dir))
     print("%-11s %-7s %7s %8s %10s %8s %8s %9s  %s" % ("synchronous", "path", "writes", "seconds", "writes/s", "p50 ms", "p99 ms", "CPU/w µs", ""))
     for sync, path, r in rows:
         print("%-11s %-7s %7d %8.2f %10.0f %8.2f %8.2f %9.0f  %s"
               % (sync, path, r["writes"], r["seconds"], r["rate"], r["p50"], r["p99"], r["cpu"] / r["writes"] * 1e6, r["extra"]))
+    found = {(y, p): r for y, p, r in rows}
     for sync in ("FULL", "NORMAL"):
-        d = next(r for y, p, r in rows if y == sync and p == "direct")
-        for path in ("dropin", "http"):
-            s = next(r for y, p, r in rows if y == sync and p == path)
-            print("ratio %s/direct, synchronous=%s: %.2fx" % (path, sync, s["rate"] / d["rate"]))
+        for path, base in (("dropin", "direct"), ("http", "direct"), ("dropin-tx", "direct-tx")):
+            if (sync, path) in found:
+                print("ratio %s/%s, synchronous=%s: %.2fx"
+                      % (path, base, sync, found[sync, path]["rate"] / found[sync, base]["rate"]))
+    if reads is None:
+        return
     std, mine = reads["sqlite3"], reads["scribe_client.sqlite3"]
     print("reads by primary key, %d processes (best of two runs each): sqlite3 %.0f/s, drop-in %.0f/s (%.2fx; CPU/read %.1f µs vs %.1f µs)"
           % (args.procs, std["rate"], mine["rate"], mine["rate"] / std["rate"],
