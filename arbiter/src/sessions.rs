@@ -96,6 +96,8 @@ impl Sessions {
         let id = self.resolve(session);
         match (self.open.remove(&id), key) {
             (Some(link), key) => self.send(&link, SessionOp::Commit(key, to)),
+            // Behind a refused begin: fails with it, never a replay.
+            (None, _) if id == LATEST_SESSION => Err(unknown(id)),
             (None, Some(key)) => self.shared.writer.replay(key, to),
             (None, None) => Err(unknown(id)),
         }

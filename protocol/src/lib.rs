@@ -61,11 +61,12 @@ pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The session id that, in an `Exec`, `Commit` or `Rollback`, names the
 /// session most recently begun on this connection: a caller sends a
-/// `Begin` and its first call together, without waiting a round trip for
-/// the id (real ids start at 1). When that begin failed, the call fails
-/// too, and the begin's answer says why. (A `Commit` with a key on a
-/// connection that began no session is a commit asked again by key.)
-pub const LATEST_SESSION: u64 = 0;
+/// `Begin` and its first call in one write, without waiting a round trip
+/// for the id (real ids count up from 1). When that begin failed, the call
+/// fails too, and the begin's answer says why. The two must leave
+/// together: another `Begin` between them on the connection would take
+/// the name.
+pub const LATEST_SESSION: u64 = u64::MAX;
 pub use status::Status;
 pub use value::Value;
 pub use wire_error::WriteError;

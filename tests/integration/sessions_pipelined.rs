@@ -97,6 +97,11 @@ fn a_call_behind_a_refused_begin_fails_and_points_at_the_begin() {
     let ids = [
         raw.send(&Request::Begin(BeginRequest::default())),
         raw.send(&insert(2)),
+        // A keyed commit behind it fails with it too (never a replay).
+        raw.send(&Request::Commit {
+            session: LATEST_SESSION,
+            key: Some("piped-1".into()),
+        }),
     ];
     let got = answers(&mut raw, &ids);
     assert!(
@@ -104,14 +109,16 @@ fn a_call_behind_a_refused_begin_fails_and_points_at_the_begin() {
         "{:?}",
         got[0]
     );
-    match &got[1] {
-        Err(WriteError::Protocol { message }) => {
-            assert!(
-                message.contains("begin sent with this call failed"),
-                "{message}"
-            );
+    for call in &got[1..] {
+        match call {
+            Err(WriteError::Protocol { message }) => {
+                assert!(
+                    message.contains("begin sent with this call failed"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
     }
     assert!(matches!(
         holder.call(&Request::Rollback { session: held }),
@@ -188,4 +195,80 @@ fn a_transaction_begins_with_its_first_call_even_from_two_clones_at_once() {
         Ok(Answer::Began(b)) => assert_eq!(b.session, 3),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_commit_asked_again_by_key_never_takes_the_connections_open_session() {
+    let mut env = Env::new();
+    let (mut raw, open) = held(&mut env, &[]);
+    // Asking about a lost commit on a connection that has a session open
+    // is a replay by key (answered once the writer is free), whatever
+    // session that is: the open one goes on, and is not committed.
+    let ids = [
+        raw.send(&Request::Commit {
+            session: 0,
+            key: Some("never-committed".into()),
+        }),
+        raw.send(&Request::Exec {
+            session: open,
+            statement: Statement::new("INSERT INTO t(tag, i) VALUES ('open', 1)"),
+        }),
+        raw.send(&Request::Rollback { session: open }),
+    ];
+    let got = answers(&mut raw, &ids);
+    assert!(
+        matches!(got[0], Err(WriteError::Expired { .. })),
+        "{:?}",
+        got[0]
+    );
+    assert!(matches!(got[1], Ok(Answer::Executed(_))), "{:?}", got[1]);
+    assert!(matches!(got[2], Ok(Answer::RolledBack)), "{:?}", got[2]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'open'"), 0);
+}
+
+#[test]
+fn transactions_from_many_threads_on_one_connection_each_commit_once() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    // Tasks on several threads share the client's one connection: a
+    // begin and its first call must leave together, or another task's
+    // begin between them would give the call to the wrong session.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = scribe_client::Options {
+        autostart: false,
+        ..scribe_client::Options::default()
+    };
+    let client = rt
+        .block_on(scribe_client::Client::connect(&env.paths(), &options))
+        .unwrap();
+    let tasks: Vec<_> = (0..8i64)
+        .map(|task| {
+            let client = client.clone();
+            rt.spawn(async move {
+                for n in 0..25i64 {
+                    let i = task * 1000 + n;
+                    client
+                        .transaction(|tx| async move {
+                            let st = Statement::new("INSERT INTO t(tag, i) VALUES ('threads', ?1)")
+                                .params(vec![i.into()]);
+                            tx.exec(st).await.map(|_| ())
+                        })
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        rt.block_on(t).unwrap();
+    }
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag = 'threads'"),
+        200
+    );
 }

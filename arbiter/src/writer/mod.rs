@@ -97,7 +97,15 @@ impl Item {
         let to = match self {
             Item::Write(job) => job.reply,
             Item::Begin(link, to) => {
-                let _ = link.end("the arbiter is shutting down".into());
+                // Calls sent with the begin wait in its link: refused too.
+                for op in link.end("the arbiter is shutting down".into()) {
+                    if let SessionOp::Exec(_, to)
+                    | SessionOp::Commit(_, to)
+                    | SessionOp::Rollback(to) = op
+                    {
+                        to.send(Err(WriteError::ShuttingDown));
+                    }
+                }
                 to
             }
             Item::Replay(_, to) | Item::Migrate(_, to) => to,

@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 use super::link::SessionLink;
 use super::queue::Queue;
 use super::reply::{Answers, Held};
-use super::session::{Serving, SessionLimits};
+use super::session::{answer_late, Serving, SessionLimits};
 use super::stage::Stage;
 use super::syncer::Syncer;
 use super::{Item, Job, Msg, ReplyTo, Settings};
@@ -91,12 +91,14 @@ fn attend(writer: &Mutex<Writer>, link: &SessionLink) {
         };
         let op = link.next(until);
         let mut w = lock(writer);
-        match op {
-            Some(op) => {
+        w.lapse_if_due();
+        if let Some(op) = op {
+            if w.serves(link.id) {
                 w.call(op, false);
-                link.ran();
+            } else {
+                answer_late(&w, op, &link.why());
             }
-            None => w.lapse_if_due(),
+            link.ran();
         }
     }
 }

@@ -85,6 +85,9 @@ pub(super) fn call_here(
         Ok(w) => w,
         Err(TryLockError::WouldBlock | TryLockError::Poisoned(_)) => return Err(op),
     };
+    // A lease that lapsed while the writer thread was still waking ends
+    // here: the call then goes to the link, which refuses it.
+    w.lapse_if_due();
     if !w.serves(link.id) || link.pending() > 0 {
         return Err(op);
     }
@@ -314,7 +317,7 @@ impl Writer {
 }
 
 /// Answers a call that came after its session ended.
-fn answer_late(w: &Writer, op: SessionOp, why: &str) {
+pub(super) fn answer_late(w: &Writer, op: SessionOp, why: &str) {
     match op {
         SessionOp::Exec(_, to) | SessionOp::Commit(_, to) | SessionOp::Rollback(to) => {
             w.answer(to, expired(why));

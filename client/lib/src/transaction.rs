@@ -23,7 +23,7 @@ use crate::retry::{self, Backoff};
 /// the same session, in order.
 ///
 /// One made by [`Client::transaction`] begins with its first call: the
-/// begin and that call go out together (session id 0 names the session
+/// begin and that call go out together (`LATEST_SESSION` names the session
 /// just begun), which saves a round trip while holding the writer.
 #[derive(Clone, Debug)]
 pub struct Transaction {
@@ -104,12 +104,15 @@ impl Transaction {
         }
         let begin = Request::Begin(self.state.request.clone());
         let request = make(LATEST_SESSION);
-        // Polled in this order, the begin is queued on the connection
-        // first, and both leave in one write.
-        let (began, answer) = tokio::join!(
-            self.conn.call(&begin, self.conn.options().call_timeout),
-            self.conn.call(&request, timeout)
-        );
+        // One write, nothing of another caller's between them: the call
+        // names the session this begin makes.
+        let (began, answer) = self
+            .conn
+            .call_pair(
+                (&begin, self.conn.options().call_timeout),
+                (&request, timeout),
+            )
+            .await;
         match began? {
             Answer::Began(b) => {
                 let _ = self.state.began.set((b.session, b.lease));

@@ -96,6 +96,9 @@ struct CallState {
     ended: Option<String>,
 }
 
+/// Where a call's answer arrives.
+type Waiting = oneshot::Receiver<Result<Reply, String>>;
+
 impl Calls {
     fn lock(&self) -> std::sync::MutexGuard<'_, CallState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -228,29 +231,80 @@ impl Connection {
     /// connection was lost after a write was sent (its outcome is then
     /// unknown).
     pub async fn call(&self, request: &Request, timeout: Duration) -> Result<Answer, WriteError> {
-        let timeout = timeout.min(MAX_CALL_TIMEOUT);
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed).max(1);
-        let (tx, rx) = oneshot::channel();
+        let (id, rx) = self.queue(&[request])?.remove(0);
+        self.answer(request, id, rx, timeout).await
+    }
+
+    /// Sends two requests in one write (no other caller's frame between
+    /// them) and waits for both answers: a session's begin and its first
+    /// call.
+    pub(crate) async fn call_pair(
+        &self,
+        first: (&Request, Duration),
+        second: (&Request, Duration),
+    ) -> (Result<Answer, WriteError>, Result<Answer, WriteError>) {
+        let mut queued = match self.queue(&[first.0, second.0]) {
+            Ok(q) => q,
+            Err(e) => return (Err(e.clone()), Err(e)),
+        };
+        let (id2, rx2) = queued.remove(1);
+        let (id1, rx1) = queued.remove(0);
+        tokio::join!(
+            self.answer(first.0, id1, rx1, first.1),
+            self.answer(second.0, id2, rx2, second.1)
+        )
+    }
+
+    /// Registers `requests` and encodes them, together, behind what is
+    /// already waiting to be sent; returns each one's id and answer.
+    fn queue(&self, requests: &[&Request]) -> Result<Vec<(u32, Waiting)>, WriteError> {
+        let mut queued = Vec::with_capacity(requests.len());
         {
             let mut calls = self.inner.calls.lock();
             if let Some(why) = &calls.ended {
                 return Err(lost(why));
             }
-            calls.waiting.insert(id, tx);
+            for _ in requests {
+                let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed).max(1);
+                let (tx, rx) = oneshot::channel();
+                calls.waiting.insert(id, tx);
+                queued.push((id, rx));
+            }
         }
         let first = {
             let mut out = self.inner.out.lock();
-            if let Err(e) = frame::encode(id, request, &mut out.bytes) {
-                drop(out);
-                self.inner.calls.lock().waiting.remove(&id);
-                return Err(e);
+            let (bytes, ids) = (out.bytes.len(), out.ids.len());
+            for (request, (id, _)) in requests.iter().zip(&queued) {
+                if let Err(e) = frame::encode(*id, request, &mut out.bytes) {
+                    // None of them goes: the others' frames are taken back.
+                    out.bytes.truncate(bytes);
+                    out.ids.truncate(ids);
+                    drop(out);
+                    let mut calls = self.inner.calls.lock();
+                    for (id, _) in &queued {
+                        calls.waiting.remove(id);
+                    }
+                    return Err(e);
+                }
+                out.ids.push(*id);
             }
-            out.ids.push(id);
-            out.ids.len() == 1
+            ids == 0
         };
         if first {
             self.inner.out.notify.notify_one();
         }
+        Ok(queued)
+    }
+
+    /// Waits for the answer to `request`, sent as `id`.
+    async fn answer(
+        &self,
+        request: &Request,
+        id: u32,
+        rx: Waiting,
+        timeout: Duration,
+    ) -> Result<Answer, WriteError> {
+        let timeout = timeout.min(MAX_CALL_TIMEOUT);
         // Requests whose effect may have happened although no answer came.
         let is_write = matches!(
             request,

@@ -21,7 +21,7 @@ from ..client import Scribe
 from .cursor import Cursor
 from .errors import translate
 from .pragmas import plan, warn_once
-from .remote import Remote, encode_params, rows_of
+from .remote import NOT_BEGUN, Remote, encode_params, rows_of
 from .route import Classifier, Kind
 
 __all__ = ["Connection", "database_path"]
@@ -178,7 +178,9 @@ class Connection(_std.Connection):
         if kind == Kind.PRAGMA:
             return self._pragma(cur, sql, params, detail)
         if kind == Kind.BEGIN:
-            if session is not None:
+            # After a begin that failed (sent with the first statement),
+            # BEGIN may be said again, as after sqlite3's failed BEGIN.
+            if session is not None and not (session == NOT_BEGUN and self._remote.begin_failed):
                 raise _std.OperationalError("cannot start a transaction within a transaction")
             self._remote.begin()
             cur._remote([], [], -1)
@@ -206,13 +208,7 @@ class Connection(_std.Connection):
             else:
                 result = self._remote.write(sql, encoded)
         except _std.OperationalError as e:
-            if self._remote.session is None:
-                self._outer_savepoint = None  # its begin failed: no transaction
             raise self._not_here(e) from None
-        except BaseException:
-            if self._remote.session is None:
-                self._outer_savepoint = None
-            raise
         if kind == Kind.RELEASE and (detail or "").lower() == self._outer_savepoint:
             self._outer_savepoint = None
             self.commit()  # releasing the outermost savepoint commits, as in SQLite

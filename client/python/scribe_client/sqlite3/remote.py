@@ -20,10 +20,13 @@ _RETRYABLE = frozenset({"unavailable", "overloaded", "shutting_down"})
 
 #: ``Remote.session`` of a transaction begun here and not yet on the
 #: arbiter: its begin goes out with its first statement, in one write, and
-#: that statement names the session by the protocol's id 0 ("the session
-#: just begun on this connection"). A transaction that ends before any
-#: statement costs no round trip at all.
+#: that statement names the session by ``LATEST`` ("the session just begun
+#: on this connection"). A transaction that ends before any statement
+#: costs no round trip at all.
 NOT_BEGUN = 0
+#: The protocol's name for the session most recently begun on the
+#: connection (2^64 - 1).
+LATEST = (1 << 64) - 1
 
 
 def _encode(v: Any) -> Any:
@@ -78,6 +81,9 @@ class Remote:
         self.wait = wait  # how long a write may wait for the arbiter
         self.conn: Optional[FramedConnection] = None
         self.session: Optional[int] = None
+        # The last begin sent with a first statement failed (the
+        # transaction is open and empty; BEGIN may be said again).
+        self.begin_failed = False
         self._status: Optional[Dict[str, Any]] = None
 
     # ----------------------------------------------------------- plumbing
@@ -163,15 +169,19 @@ class Remote:
     def begin(self) -> None:
         """A transaction begins: on the arbiter with its first statement."""
         self.session = NOT_BEGUN
+        self.begin_failed = False
 
     def _begin_with(self, request: Dict[str, Any], timeout: float) -> Any:
-        """Sends the begin and ``request`` (for session 0) together; waits
+        """Sends the begin and ``request`` (for session ``LATEST``) together; waits
         in the queue until the writer serves the session, retrying a begin
         refused for now (overloaded, restarting) until ``wait`` passes.
-        Returns the answer to ``request``. When the begin fails, there is
-        no transaction, as when sqlite3's ``BEGIN`` fails: the caller may
-        simply begin again."""
+        Returns the answer to ``request``. When the begin fails, the
+        transaction stays open and empty: the statement may be run again
+        in it (as after sqlite3's ``database is locked`` in a deferred
+        transaction), or ``BEGIN`` said again (as after a failed ``BEGIN
+        IMMEDIATE``), or it may be rolled back; nothing ran in it."""
         pacer = _Pacer(self.wait, 0.002, jitter=False)
+        self.begin_failed = True
         try:
             while True:
                 try:
@@ -187,6 +197,7 @@ class Remote:
                 else:
                     if not isinstance(began, Exception):
                         self.session = int(began["session"])
+                        self.begin_failed = False
                         if isinstance(answer, Exception):
                             raise answer
                         return answer
@@ -194,8 +205,8 @@ class Remote:
                     err = began
                 pacer.pause_or_raise(err, translate(err))
         finally:
-            if self.session == NOT_BEGUN:
-                self.session = None
+            if self.session != NOT_BEGUN:
+                self.begin_failed = False
 
     def _in_session(self, request: Dict[str, Any], timeout: float) -> Any:
         try:
@@ -215,14 +226,15 @@ class Remote:
         st: Dict[str, Any] = {"sql": sql}
         if params is not None:
             st["params"] = params
-        request = {"exec": {"session": self.session, "statement": st}}
         if self.session == NOT_BEGUN:
+            request = {"exec": {"session": LATEST, "statement": st}}
             try:
                 return self._begin_with(request, self.scribe.call_timeout + 30.0)
             except scribe_errors.ScribeError as e:
                 if e.category == "expired":
                     self.session = None
                 raise translate(e) from None
+        request = {"exec": {"session": self.session, "statement": st}}
         return self._in_session(request, self.scribe.call_timeout + 30.0)
 
     def commit(self) -> Dict[str, Any]:
