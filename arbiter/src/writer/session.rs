@@ -9,10 +9,10 @@
 //! threads a call used to cost (a wakeup each, more CPU than a short
 //! statement on a virtual machine); the writer thread, unlocked meanwhile,
 //! only watches the lease and takes the calls that could not run there.
-//! Nothing else can write while a session holds the writer, so a long
-//! statement run on the adapters' thread holds up only what needs no
-//! writer (status, new connections), as a small group committed there
-//! does.
+//! The price, as for a small group committed there: a long statement run
+//! on the adapters' thread holds up everything that thread does (status,
+//! new connections, answers the syncer released, refusals, a stop) for
+//! up to the session's total lease; nothing else could write meanwhile.
 
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
