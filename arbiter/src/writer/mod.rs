@@ -21,15 +21,21 @@
 //!
 //! - `mod.rs`: [`WriterHandle`] (queue, stop, counters) and [`spawn`].
 //! - `queue.rs`: the writer's queue (it sleeps at once when idle).
+//! - `gather.rs`: how long a group waits for more writes.
+//! - `housekeeping.rs`: pruning keys, the last checkpoint.
 //! - `reply.rs`: where an answer goes (a connection's outbox, a channel).
 //! - `stage.rs`: writes gathered per turn of the runtime, handed over
 //!   together.
 //! - `run.rs`: the writer thread's loop and one group's commit (there or
 //!   on the adapters' thread).
 //! - `syncer.rs`: the thread that makes commits durable before answers.
-//! - `link.rs`, `session.rs`: write sessions: their calls on the way to
-//!   the writer, and the writer serving one.
+//! - `link.rs`, `session.rs`, `handover.rs`: write sessions: their calls
+//!   on the way to the writer, the writer serving one, and sessions begun
+//!   on the adapters' thread.
 
+mod gather;
+mod handover;
+mod housekeeping;
 mod link;
 mod migrate;
 mod queue;
@@ -120,6 +126,9 @@ pub(crate) enum Msg {
     Jobs(Vec<Item>),
     /// Time for housekeeping (pruning idempotency keys) if it is due.
     Tick,
+    /// Look at the writer's state: a session begun on the adapters'
+    /// thread to watch, or items that thread took from the queue to serve.
+    Attend,
     /// Finish what is queued before this, then exit.
     Stop,
 }
@@ -198,7 +207,9 @@ impl WriterHandle {
     /// As [`WriterHandle::enqueue`].
     pub fn begin(&self, link: Arc<SessionLink>, began: ReplyTo) -> Result<(), WriteError> {
         self.admit()?;
-        self.stage.push(Item::Begin(link, began));
+        if let Err((link, began)) = handover::begin_here(&self.stage, &self.tx, link, began) {
+            self.stage.push(Item::Begin(link, began));
+        }
         Ok(())
     }
 
@@ -214,7 +225,7 @@ impl WriterHandle {
         link: &SessionLink,
         op: SessionOp,
     ) -> Result<(), (SessionOp, String)> {
-        match session::call_here(self.stage.writer(), link, op) {
+        match session::call_here(&self.stage, &self.tx, link, op) {
             Ok(()) => Ok(()),
             Err(op) => link.send(op),
         }

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::{Answer, Reply};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
+use super::gather::Gather;
 use super::link::SessionLink;
 use super::queue::Queue;
 use super::reply::{Answers, Held};
@@ -16,15 +17,15 @@ use super::stage::Stage;
 use super::syncer::Syncer;
 use super::{Item, Job, Msg, ReplyTo, Settings};
 use crate::group::{is_constraint, Attempt, Outcome, Session, Work};
-use crate::requests::{self, Retention};
+use crate::requests::Retention;
 use crate::stats::Stats;
 
 pub(super) struct Writer {
     pub(super) session: Session,
     pub(super) stats: Arc<Stats>,
-    retention: Retention,
-    prune_every: Duration,
-    last_prune: Option<Instant>,
+    pub(super) retention: Retention,
+    pub(super) prune_every: Duration,
+    pub(super) last_prune: Option<Instant>,
     max_group: usize,
     syncer: Option<Syncer>,
     answers: Answers,
@@ -33,13 +34,13 @@ pub(super) struct Writer {
     /// Items taken from the queue and not yet done, in order: kept here
     /// rather than on the writer thread's stack, since the thread leaves
     /// the writer unlocked while a session is served.
-    waiting: VecDeque<Item>,
+    pub(super) waiting: VecDeque<Item>,
     /// A stop was taken from the queue: exit once `waiting` is done.
-    stop_taken: bool,
+    pub(super) stop_taken: bool,
     /// The write session being served, if any.
     pub(super) serving: Option<Serving>,
     /// The writer thread has stopped: nothing more commits.
-    finished: bool,
+    pub(super) finished: bool,
 }
 
 /// How [`Writer::drain`] left the writer.
@@ -133,6 +134,12 @@ impl Writer {
         self.answers.send(vec![(to, reply)]);
     }
 
+    /// Free for work on the adapters' thread: running, serving no session,
+    /// with nothing taken from the queue still to serve.
+    pub(super) fn idle(&self) -> bool {
+        !self.finished && !self.stop_taken && self.serving.is_none() && self.waiting.is_empty()
+    }
+
     /// True when answers wait for the syncer.
     pub(super) fn syncs(&self) -> bool {
         self.syncer.is_some()
@@ -151,6 +158,10 @@ impl Writer {
     /// Runs with the writer locked, so the adapters' thread commits nothing
     /// meanwhile.
     fn drain(&mut self, rx: &Queue<Msg>, stage: &Stage) -> Drained {
+        // A session begun on the adapters' thread: watch it first.
+        if let Some(link) = self.served() {
+            return Drained::Session(link);
+        }
         loop {
             if self.waiting.is_empty() {
                 if self.stop_taken {
@@ -160,6 +171,7 @@ impl Writer {
                     None => return Drained::Idle,
                     Some(Msg::Jobs(jobs)) => self.waiting.extend(jobs),
                     Some(Msg::Tick) => self.maybe_prune(),
+                    Some(Msg::Attend) => {}
                     Some(Msg::Stop) => self.stop_taken = true,
                 }
             }
@@ -174,7 +186,7 @@ impl Writer {
                 };
                 match msg {
                     Msg::Jobs(jobs) => self.waiting.extend(jobs),
-                    Msg::Tick => {}
+                    Msg::Tick | Msg::Attend => {}
                     Msg::Stop => self.stop_taken = true,
                 }
             }
@@ -199,7 +211,7 @@ impl Writer {
                 stage.queued.fetch_sub(1, Ordering::AcqRel);
                 match item {
                     Item::Begin(link, to) => {
-                        if self.begin_serving(link.clone(), to) {
+                        if self.begin_serving(link.clone(), to, false) {
                             return Drained::Session(link);
                         }
                     }
@@ -229,7 +241,7 @@ impl Writer {
     pub(super) fn commit_here(&mut self, group: Vec<Job>) -> Result<(), Vec<Job>> {
         // A session holds the writer, or the writer thread has items to
         // serve before these (it left the writer unlocked for a session).
-        if self.finished || self.serving.is_some() || !self.waiting.is_empty() {
+        if !self.idle() {
             return Err(group);
         }
         self.commit_group(group, true);
@@ -318,102 +330,6 @@ impl Writer {
                 }
             }
         }
-    }
-
-    fn maybe_prune(&mut self) {
-        if self
-            .last_prune
-            .is_some_and(|t| t.elapsed() < self.prune_every)
-        {
-            return;
-        }
-        self.last_prune = Some(Instant::now());
-        let pruned = self.session.guard.trusted(|| {
-            requests::prune_aged(&self.session.conn, &self.session.own, self.retention.window)
-        });
-        match pruned {
-            Ok(0) => {}
-            Ok(n) => {
-                self.session.keys = self.session.keys.saturating_sub(n);
-                info!(pruned = n, "pruned idempotency keys past their retention");
-            }
-            Err(e) => {
-                self.session.reset();
-                warn!(error = %e, "pruning idempotency keys failed");
-            }
-        }
-        // Under load, keys past the count go a step at a time with the
-        // commits; idle, the last partial step goes now.
-        let excess = self.session.keys.saturating_sub(self.retention.max_keys);
-        if excess > 0 {
-            let pruned = self.session.guard.trusted(|| {
-                let tx = self.session.conn.unchecked_transaction()?;
-                let n = requests::prune_oldest(&self.session.conn, &self.session.own, excess)?;
-                tx.commit().map(|()| n)
-            });
-            match pruned {
-                Ok(n) => self.session.keys = self.session.keys.saturating_sub(n),
-                Err(e) => {
-                    self.session.reset();
-                    warn!(error = %e, "pruning idempotency keys failed");
-                }
-            }
-        }
-    }
-
-    /// Truncates the WAL so the file is complete on its own after exit.
-    fn checkpoint(&self) {
-        let done = self.session.guard.trusted(|| {
-            self.session
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-        });
-        match done {
-            Ok(0) => info!("WAL checkpointed"),
-            Ok(busy) => warn!(busy, "WAL checkpoint incomplete (readers hold it)"),
-            Err(e) => warn!(error = %e, "WAL checkpoint failed"),
-        }
-    }
-}
-
-/// How long to wait for more writes before a group commits.
-///
-/// Every caller answered by one commit usually writes again within a
-/// round trip. Committing as soon as the first of them is back splits
-/// them into two half groups that alternate; waiting a little (a fraction
-/// of a commit) for about as many as the recent groups held keeps the
-/// groups whole, and pays one commit's fixed cost (its pages, its locks)
-/// for all of them. The wait ends the moment enough have come.
-#[derive(Debug, Default)]
-struct Gather {
-    /// The size recent groups reached.
-    target: usize,
-    /// How long a recent commit took.
-    commit: Duration,
-}
-
-/// The longest a group waits for more writes.
-const MAX_GATHER: Duration = Duration::from_micros(200);
-
-impl Gather {
-    /// When to stop waiting for a group that has `have` writes (`None`:
-    /// do not wait).
-    fn until(&self, have: usize) -> Option<Instant> {
-        (have > 0 && have < self.target).then(|| Instant::now() + (self.commit / 3).min(MAX_GATHER))
-    }
-
-    /// A group of `n` took `took`.
-    fn committed(&mut self, n: usize, took: Duration) {
-        // Grows at once, shrinks slowly (a caller that went away stops
-        // being waited for after a few groups).
-        self.target = if n >= self.target {
-            n
-        } else {
-            self.target - (self.target - n).div_ceil(4)
-        };
-        self.commit = (self.commit * 3 + took) / 4;
     }
 }
 

@@ -14,15 +14,17 @@
 //! new connections, answers the syncer released, refusals, a stop) for
 //! up to the session's total lease; nothing else could write meanwhile.
 
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::{Answer, Began, Lease, Reply, SessionInfo, WriteError};
 use tracing::{debug, info};
 
 use super::link::{SessionLink, SessionOp};
+use super::queue::Queue;
 use super::run::Writer;
-use super::ReplyTo;
+use super::stage::Stage;
+use super::{Msg, ReplyTo};
 use crate::exec;
 
 /// The operator's caps on a session's lease.
@@ -77,11 +79,12 @@ fn expired(why: &str) -> Reply {
 /// writer is free, serves that session, and has no earlier call of it
 /// still to run; else gives `op` back, for the link.
 pub(super) fn call_here(
-    writer: &Mutex<Writer>,
+    stage: &Stage,
+    rx: &Queue<Msg>,
     link: &SessionLink,
     op: SessionOp,
 ) -> Result<(), SessionOp> {
-    let mut w = match writer.try_lock() {
+    let mut w = match stage.writer().try_lock() {
         Ok(w) => w,
         Err(TryLockError::WouldBlock | TryLockError::Poisoned(_)) => return Err(op),
     };
@@ -94,7 +97,13 @@ pub(super) fn call_here(
     // As for a group committed here: a panic must not take the adapters'
     // task with it; the lease then lapses on the writer thread, which
     // rolls the transaction back.
-    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.call(op, true)));
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        w.call(op, true);
+        if !w.serves(link.id) {
+            // It ended here: the next session may begin here too.
+            w.hand_over(rx, stage);
+        }
+    }));
     if done.is_err() {
         tracing::error!(session = link.id, "a session's call panicked");
     }
@@ -115,12 +124,23 @@ impl Writer {
             .map(Serving::until)
     }
 
-    /// Begins serving `link`'s session and answers `began`; false when it
-    /// could not begin (it is over then).
-    pub(super) fn begin_serving(&mut self, link: Arc<SessionLink>, began: ReplyTo) -> bool {
+    /// The session served, if any.
+    pub(super) fn served(&self) -> Option<Arc<SessionLink>> {
+        self.serving.as_ref().map(|s| s.link.clone())
+    }
+
+    /// Begins serving `link`'s session and answers `began` (`here`: from
+    /// this thread, the adapters'); false when it could not begin (it is
+    /// over then).
+    pub(super) fn begin_serving(
+        &mut self,
+        link: Arc<SessionLink>,
+        began: ReplyTo,
+        here: bool,
+    ) -> bool {
         let lease = self.session_limits.lease(&link);
         if let Err(e) = self.session.begin_session() {
-            self.answer(began, Err(e.clone()));
+            self.reply(began, Err(e.clone()), here);
             self.session.reset();
             for op in link.end(format!("it could not begin: {e}")) {
                 answer_late(self, op, &link.why());
@@ -144,7 +164,7 @@ impl Writer {
             last: now,
             statements: 0,
         });
-        self.answer(began, Ok(Answer::Began(Began { session: id, lease })));
+        self.reply(began, Ok(Answer::Began(Began { session: id, lease })), here);
         true
     }
 
@@ -266,7 +286,7 @@ impl Writer {
 
     /// The served session is over: rolls back what is left of it, and
     /// refuses its later calls with `why`.
-    fn end_session(&mut self, why: String) {
+    pub(super) fn end_session(&mut self, why: String) {
         let Some(s) = self.serving.take() else {
             return;
         };

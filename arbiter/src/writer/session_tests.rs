@@ -1,6 +1,7 @@
 //! A session's calls on the adapters' thread: they run there only when no
 //! earlier call of the session still waits in its link, so a call never
-//! overtakes one before it.
+//! overtakes one before it; a session ending there hands the writer to the
+//! next begin, and leaves anything else to the writer thread, told to look.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -9,21 +10,20 @@ use scribe_protocol::{Answer, BeginRequest, Paths, Reply, Statement};
 use tokio::sync::oneshot;
 
 use super::link::{SessionLink, SessionOp};
+use super::queue::Queue;
 use super::run::{test_settings, Writer};
 use super::session::call_here;
-use super::ReplyTo;
+use super::stage::Stage;
+use super::{Msg, ReplyTo};
 use crate::config::Config;
 use crate::stats::Stats;
 
-fn writer(dir: &tempfile::TempDir) -> Mutex<Writer> {
+/// A writer with no thread, its stage, and an empty queue.
+fn writer(dir: &tempfile::TempDir) -> (Arc<Stage>, Queue<Msg>) {
     let paths = Paths::for_db(&dir.path().join("s.db"), None).unwrap();
     let (session, _) = crate::db::open_writer(&Config::new(paths)).unwrap();
-    Mutex::new(Writer::new(
-        session,
-        Arc::new(Stats::new(0)),
-        &test_settings(),
-        None,
-    ))
+    let writer = Writer::new(session, Arc::new(Stats::new(0)), &test_settings(), None);
+    (Stage::new(Arc::new(Mutex::new(writer))), Queue::default())
 }
 
 fn exec(sql: &str) -> (SessionOp, oneshot::Receiver<Reply>) {
@@ -41,13 +41,14 @@ fn executed(rx: &mut oneshot::Receiver<Reply>) -> bool {
 #[test]
 fn a_call_runs_here_only_when_no_earlier_call_waits_in_the_link() {
     let dir = tempfile::tempdir().unwrap();
-    let writer = writer(&dir);
+    let (stage, rx) = writer(&dir);
+    let writer = stage.writer();
     let link = SessionLink::new(7, (0, 0), BeginRequest::default());
     let (began, mut began_rx) = oneshot::channel();
     assert!(writer
         .lock()
         .unwrap()
-        .begin_serving(link.clone(), ReplyTo::Oneshot(began)));
+        .begin_serving(link.clone(), ReplyTo::Oneshot(began), false));
     assert!(matches!(began_rx.try_recv(), Ok(Ok(Answer::Began(_)))));
 
     // A call that went through the link (the writer was busy) and has not
@@ -56,7 +57,7 @@ fn a_call_runs_here_only_when_no_earlier_call_waits_in_the_link() {
     link.send(create).unwrap();
     // ... is not overtaken by the next, though the writer is free now.
     let (insert, mut insert_rx) = exec("INSERT INTO t VALUES (1)");
-    let insert = call_here(&writer, &link, insert).expect_err("it would overtake");
+    let insert = call_here(&stage, &rx, &link, insert).expect_err("it would overtake");
     link.send(insert).unwrap();
     assert!(!executed(&mut create_rx) && !executed(&mut insert_rx));
 
@@ -73,7 +74,8 @@ fn a_call_runs_here_only_when_no_earlier_call_waits_in_the_link() {
     // the session; its link refuses what comes later.
     let (tx, mut commit_rx) = oneshot::channel();
     call_here(
-        &writer,
+        &stage,
+        &rx,
         &link,
         SessionOp::Commit(None, ReplyTo::Oneshot(tx)),
     )
@@ -95,9 +97,95 @@ fn a_call_runs_here_only_when_no_earlier_call_waits_in_the_link() {
 #[test]
 fn a_call_for_a_session_not_served_goes_to_its_link() {
     let dir = tempfile::tempdir().unwrap();
-    let writer = writer(&dir);
+    let (stage, rx) = writer(&dir);
     // Still queued (not begun): its calls wait in the link, in order.
     let link = SessionLink::new(8, (0, 0), BeginRequest::default());
     let (op, _rx) = exec("SELECT 1");
-    assert!(call_here(&writer, &link, op).is_err());
+    assert!(call_here(&stage, &rx, &link, op).is_err());
+}
+
+/// A session served by `stage`'s writer (begun as the writer thread would).
+fn serving(stage: &Stage, id: u64) -> Arc<SessionLink> {
+    let link = SessionLink::new(id, (0, 0), BeginRequest::default());
+    let (began, _) = oneshot::channel();
+    assert!(stage.writer().lock().unwrap().begin_serving(
+        link.clone(),
+        ReplyTo::Oneshot(began),
+        false
+    ));
+    link
+}
+
+fn commit_here(stage: &Stage, rx: &Queue<Msg>, link: &SessionLink) {
+    let (tx, mut commit_rx) = oneshot::channel();
+    call_here(
+        stage,
+        rx,
+        link,
+        SessionOp::Commit(None, ReplyTo::Oneshot(tx)),
+    )
+    .unwrap();
+    assert!(matches!(commit_rx.try_recv(), Ok(Ok(Answer::Receipt(_)))));
+}
+
+#[test]
+fn a_session_ending_here_hands_the_writer_to_the_next_begin_with_its_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stage, rx) = writer(&dir);
+    let first = serving(&stage, 1);
+    // Queued behind it: another session's begin, its first call already
+    // in its link (sent with the begin).
+    let next = SessionLink::new(2, (0, 0), BeginRequest::default());
+    let (began, mut began_rx) = oneshot::channel();
+    let (create, mut create_rx) = exec("CREATE TABLE h(x)");
+    next.send(create).unwrap();
+    stage
+        .queued
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    rx.send(Msg::Jobs(vec![super::Item::Begin(
+        next.clone(),
+        ReplyTo::Oneshot(began),
+    )]))
+    .unwrap();
+
+    commit_here(&stage, &rx, &first);
+    // The next session began here, and its call ran, both answered here.
+    assert!(matches!(began_rx.try_recv(), Ok(Ok(Answer::Began(_)))));
+    assert!(executed(&mut create_rx));
+    assert!(stage.writer().lock().unwrap().serves(2));
+    assert_eq!(next.pending(), 0);
+    assert_eq!(stage.queued.load(std::sync::atomic::Ordering::Acquire), 0);
+    // The writer thread is told to watch its lease.
+    assert!(matches!(rx.try_recv(), Some(Msg::Attend)));
+}
+
+#[test]
+fn writes_taken_from_the_queue_at_a_hand_over_are_left_for_the_writer_thread_which_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stage, rx) = writer(&dir);
+    let first = serving(&stage, 1);
+    let (tx, _answer) = oneshot::channel();
+    let batch = scribe_protocol::Batch::one(Statement::new("SELECT 1"));
+    stage
+        .queued
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    rx.send(Msg::Jobs(vec![super::Item::Write(super::Job {
+        work: crate::group::Work {
+            batch,
+            fingerprint: 0,
+        },
+        reply: ReplyTo::Oneshot(tx),
+        _room: None,
+    })]))
+    .unwrap();
+
+    commit_here(&stage, &rx, &first);
+    // Not a begin: nothing began here; the write waits for the writer
+    // thread, which may have found the queue empty meanwhile, so it is
+    // told to look again.
+    let w = stage.writer().lock().unwrap();
+    assert!(w.served().is_none());
+    assert!(!w.idle(), "the write is the writer thread's to serve");
+    drop(w);
+    assert!(matches!(rx.try_recv(), Some(Msg::Attend)));
 }

@@ -55,6 +55,11 @@ impl Stage {
         &self.writer
     }
 
+    /// True when nothing is staged.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Item>> {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }

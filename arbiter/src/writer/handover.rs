@@ -1,0 +1,101 @@
+//! Sessions begun on the adapters' thread. When the writer is idle, a
+//! session's begin runs there at once ([`begin_here`]); when a session
+//! ends there and the next thing to serve is another session's begin, that
+//! one begins there too, with the calls already sent with it
+//! ([`Writer::hand_over`]). Either way the writer thread is only told to
+//! watch the new session's lease: its wakeup, and the hand-over of the
+//! answers back to the adapters, are no longer on the callers' path.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, TryLockError};
+use std::time::Instant;
+
+use super::link::SessionLink;
+use super::queue::Queue;
+use super::run::Writer;
+use super::stage::Stage;
+use super::{Item, Msg, ReplyTo};
+
+/// Begins `link`'s session on this thread if the writer is idle (unlocked,
+/// serving none, nothing waiting, queued or staged: the order of arrival
+/// holds); else gives the begin back, for the queue.
+pub(super) fn begin_here(
+    stage: &Stage,
+    rx: &Queue<Msg>,
+    link: Arc<SessionLink>,
+    began: ReplyTo,
+) -> Result<(), (Arc<SessionLink>, ReplyTo)> {
+    let mut w = match stage.writer().try_lock() {
+        Ok(w) => w,
+        Err(TryLockError::WouldBlock | TryLockError::Poisoned(_)) => return Err((link, began)),
+    };
+    if !w.idle() || !rx.is_empty() || !stage.is_empty() {
+        return Err((link, began));
+    }
+    if w.begin_serving(link, began, true) {
+        w.attend_elsewhere(rx);
+    }
+    Ok(())
+}
+
+impl Writer {
+    /// After a session ended on this (the adapters') thread: while the next
+    /// thing to serve is another session's begin, begins it here and runs
+    /// the calls already sent with it. Anything else is left to the writer
+    /// thread.
+    pub(super) fn hand_over(&mut self, rx: &Queue<Msg>, stage: &Stage) {
+        self.hand_over_begins(rx, stage);
+        if self.serving.is_none() && (!self.waiting.is_empty() || self.stop_taken) {
+            // What was taken from the queue here is the writer thread's to
+            // serve: make sure it looks (it may have been woken for what
+            // this thread took, found the queue empty, and slept again).
+            let _ = rx.send(Msg::Attend);
+        }
+    }
+
+    fn hand_over_begins(&mut self, rx: &Queue<Msg>, stage: &Stage) {
+        while !self.finished && !self.stop_taken && self.serving.is_none() {
+            if self.waiting.is_empty() {
+                match rx.try_recv() {
+                    Some(Msg::Jobs(items)) => self.waiting.extend(items),
+                    Some(Msg::Attend) => continue,
+                    Some(Msg::Stop) => {
+                        self.stop_taken = true;
+                        return;
+                    }
+                    // Housekeeping is the writer thread's (a tick skipped
+                    // is done at the next).
+                    Some(Msg::Tick) | None => return,
+                }
+            }
+            if !matches!(self.waiting.front(), Some(Item::Begin(..))) {
+                return;
+            }
+            let Some(Item::Begin(link, began)) = self.waiting.pop_front() else {
+                return;
+            };
+            stage.queued.fetch_sub(1, Ordering::AcqRel);
+            if !self.begin_serving(link.clone(), began, true) {
+                continue;
+            }
+            self.attend_elsewhere(rx);
+            // The calls sent with the begin wait in its link.
+            while self.serves(link.id) {
+                let Some(op) = link.next(Instant::now()) else {
+                    break;
+                };
+                self.call(op, true);
+                link.ran();
+            }
+        }
+    }
+
+    /// Tells the writer thread to watch the session just begun here (it
+    /// may be asleep on the queue); ends the session if that thread has
+    /// gone, since nobody would end it at its lease.
+    fn attend_elsewhere(&mut self, rx: &Queue<Msg>) {
+        if rx.send(Msg::Attend).is_err() {
+            self.end_session("the writer has stopped".into());
+        }
+    }
+}
