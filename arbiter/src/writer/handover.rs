@@ -2,9 +2,10 @@
 //! session's begin runs there at once ([`begin_here`]); when a session
 //! ends there and the next thing to serve is another session's begin, that
 //! one begins there too, with the calls already sent with it
-//! ([`Writer::hand_over`]). Either way the writer thread is only told to
-//! watch the new session's lease: its wakeup, and the hand-over of the
-//! answers back to the adapters, are no longer on the callers' path.
+//! ([`Writer::hand_over`]; one session at most per call). Either way the
+//! writer thread is only told to watch the new session's lease: its
+//! wakeup, and the hand-over of the answers back to the adapters, are no
+//! longer on the callers' path.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, TryLockError};
@@ -32,8 +33,16 @@ pub(super) fn begin_here(
     if !w.idle() || !rx.is_empty() || !stage.is_empty() {
         return Err((link, began));
     }
-    if w.begin_serving(link, began, true) {
-        w.attend_elsewhere(rx);
+    // As for a call run here: a panic must not take the adapters' task
+    // with it; the writer thread is told to look at what it left.
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if w.begin_serving(link, began, true) {
+            w.attend_elsewhere(rx);
+        }
+    }));
+    if done.is_err() {
+        tracing::error!("a session's begin panicked");
+        w.poke_if_left(rx);
     }
     Ok(())
 }
@@ -44,49 +53,65 @@ impl Writer {
     /// the calls already sent with it. Anything else is left to the writer
     /// thread.
     pub(super) fn hand_over(&mut self, rx: &Queue<Msg>, stage: &Stage) {
-        self.hand_over_begins(rx, stage);
-        if self.serving.is_none() && (!self.waiting.is_empty() || self.stop_taken) {
-            // What was taken from the queue here is the writer thread's to
-            // serve: make sure it looks (it may have been woken for what
-            // this thread took, found the queue empty, and slept again).
-            let _ = rx.send(Msg::Attend);
+        self.begin_next_here(rx, stage);
+        if self.serving.is_none() {
+            self.poke_if_left(rx);
         }
     }
 
-    fn hand_over_begins(&mut self, rx: &Queue<Msg>, stage: &Stage) {
-        while !self.finished && !self.stop_taken && self.serving.is_none() {
-            if self.waiting.is_empty() {
-                match rx.try_recv() {
-                    Some(Msg::Jobs(items)) => self.waiting.extend(items),
-                    Some(Msg::Attend) => continue,
-                    Some(Msg::Stop) => {
-                        self.stop_taken = true;
-                        return;
-                    }
-                    // Housekeeping is the writer thread's (a tick skipped
-                    // is done at the next).
-                    Some(Msg::Tick) | None => return,
+    /// Begins the next session here if a begin is the next thing to serve
+    /// (one at most: a session that ends at once, all its calls sent with
+    /// its begin, leaves the ones behind it to the writer thread, so one
+    /// call never holds this thread for a chain of sessions).
+    fn begin_next_here(&mut self, rx: &Queue<Msg>, stage: &Stage) {
+        if self.finished || self.stop_taken || self.serving.is_some() {
+            return;
+        }
+        while self.waiting.is_empty() {
+            match rx.try_recv() {
+                Some(Msg::Jobs(items)) => self.waiting.extend(items),
+                Some(Msg::Attend) => {}
+                Some(Msg::Stop) => {
+                    self.stop_taken = true;
+                    return;
                 }
+                Some(Msg::Tick) => {
+                    // Housekeeping is the writer thread's: the tick goes
+                    // back for it.
+                    let _ = rx.send(Msg::Tick);
+                    return;
+                }
+                None => return,
             }
-            if !matches!(self.waiting.front(), Some(Item::Begin(..))) {
-                return;
-            }
-            let Some(Item::Begin(link, began)) = self.waiting.pop_front() else {
-                return;
+        }
+        if !matches!(self.waiting.front(), Some(Item::Begin(..))) {
+            return;
+        }
+        let Some(Item::Begin(link, began)) = self.waiting.pop_front() else {
+            return;
+        };
+        stage.queued.fetch_sub(1, Ordering::AcqRel);
+        if !self.begin_serving(link.clone(), began, true) {
+            return;
+        }
+        self.attend_elsewhere(rx);
+        // The calls sent with the begin wait in its link.
+        while self.serves(link.id) {
+            let Some(op) = link.next(Instant::now()) else {
+                break;
             };
-            stage.queued.fetch_sub(1, Ordering::AcqRel);
-            if !self.begin_serving(link.clone(), began, true) {
-                continue;
-            }
-            self.attend_elsewhere(rx);
-            // The calls sent with the begin wait in its link.
-            while self.serves(link.id) {
-                let Some(op) = link.next(Instant::now()) else {
-                    break;
-                };
-                self.call(op, true);
-                link.ran();
-            }
+            self.call(op, true);
+            link.ran();
+        }
+    }
+
+    /// When work taken from the queue here is left for the writer thread,
+    /// makes sure it looks: it may have been woken for what this thread
+    /// took, found the queue empty, and slept again. (Also after a panic
+    /// on this thread, whatever state it left.)
+    pub(super) fn poke_if_left(&self, rx: &Queue<Msg>) {
+        if self.serving.is_some() || !self.waiting.is_empty() || self.stop_taken {
+            let _ = rx.send(Msg::Attend);
         }
     }
 

@@ -12,7 +12,9 @@
 //! The price, as for a small group committed there: a long statement run
 //! on the adapters' thread holds up everything that thread does (status,
 //! new connections, answers the syncer released, refusals, a stop) for
-//! up to the session's total lease; nothing else could write meanwhile.
+//! up to the session's total lease (twice that when a call that ends one
+//! session hands the writer to the next); nothing else could write
+//! meanwhile.
 
 use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
@@ -106,6 +108,7 @@ pub(super) fn call_here(
     }));
     if done.is_err() {
         tracing::error!(session = link.id, "a session's call panicked");
+        w.poke_if_left(rx);
     }
     Ok(())
 }

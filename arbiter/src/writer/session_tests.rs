@@ -189,3 +189,54 @@ fn writes_taken_from_the_queue_at_a_hand_over_are_left_for_the_writer_thread_whi
     drop(w);
     assert!(matches!(rx.try_recv(), Some(Msg::Attend)));
 }
+
+#[test]
+fn a_housekeeping_tick_met_at_a_hand_over_goes_back_to_the_writer_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stage, rx) = writer(&dir);
+    let first = serving(&stage, 1);
+    rx.send(Msg::Tick).unwrap();
+    commit_here(&stage, &rx, &first);
+    // Pruning keys is the writer thread's: the tick is still there for it.
+    assert!(matches!(rx.try_recv(), Some(Msg::Tick)));
+    assert!(rx.try_recv().is_none());
+}
+
+#[test]
+fn one_call_hands_the_writer_over_once_however_many_sessions_were_sent_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stage, rx) = writer(&dir);
+    let first = serving(&stage, 1);
+    // Two sessions queued, each with its commit sent along with its begin.
+    let mut commits = Vec::new();
+    let mut items = Vec::new();
+    for id in [2, 3] {
+        let link = SessionLink::new(id, (0, 0), BeginRequest::default());
+        let (tx, rx) = oneshot::channel();
+        link.send(SessionOp::Commit(None, ReplyTo::Oneshot(tx)))
+            .unwrap();
+        commits.push(rx);
+        let (began, _) = oneshot::channel();
+        items.push(super::Item::Begin(link, ReplyTo::Oneshot(began)));
+    }
+    stage
+        .queued
+        .fetch_add(2, std::sync::atomic::Ordering::AcqRel);
+    rx.send(Msg::Jobs(items)).unwrap();
+
+    commit_here(&stage, &rx, &first);
+    // The second session ran whole here; the third is the writer thread's,
+    // which is told to look.
+    assert!(matches!(commits[0].try_recv(), Ok(Ok(Answer::Receipt(_)))));
+    assert!(commits[1].try_recv().is_err(), "not run on this call");
+    let w = stage.writer().lock().unwrap();
+    assert!(w.served().is_none());
+    assert!(!w.idle(), "the third begin waits for the writer thread");
+    drop(w);
+    assert_eq!(stage.queued.load(std::sync::atomic::Ordering::Acquire), 1);
+    let mut told = false;
+    while let Some(msg) = rx.try_recv() {
+        told |= matches!(msg, Msg::Attend);
+    }
+    assert!(told);
+}
