@@ -131,11 +131,11 @@ fn a_call_behind_a_refused_begin_fails_and_points_at_the_begin() {
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'piped'"), 0);
 }
 
-fn client(env: &Env) -> (tokio::runtime::Runtime, scribe_client::Client) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+/// A client of `env`'s arbiter on `rt`.
+fn client_on(
+    env: &Env,
+    rt: tokio::runtime::Runtime,
+) -> (tokio::runtime::Runtime, scribe_client::Client) {
     let options = scribe_client::Options {
         autostart: false,
         ..scribe_client::Options::default()
@@ -144,6 +144,14 @@ fn client(env: &Env) -> (tokio::runtime::Runtime, scribe_client::Client) {
         .block_on(scribe_client::Client::connect(&env.paths(), &options))
         .unwrap();
     (rt, client)
+}
+
+fn client(env: &Env) -> (tokio::runtime::Runtime, scribe_client::Client) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    client_on(env, rt)
 }
 
 #[test]
@@ -239,13 +247,7 @@ fn transactions_from_many_threads_on_one_connection_each_commit_once() {
         .enable_all()
         .build()
         .unwrap();
-    let options = scribe_client::Options {
-        autostart: false,
-        ..scribe_client::Options::default()
-    };
-    let client = rt
-        .block_on(scribe_client::Client::connect(&env.paths(), &options))
-        .unwrap();
+    let (rt, client) = client_on(&env, rt);
     let tasks: Vec<_> = (0..8i64)
         .map(|task| {
             let client = client.clone();
