@@ -84,6 +84,26 @@ impl Reader {
         })
     }
 
+    /// Runs one query, handing over its column names, then each row as it
+    /// is read (see [`values::each`]): a result of any size in constant
+    /// memory.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error.
+    pub fn query_each(
+        &self,
+        sql: &str,
+        params: &Params,
+        columns: impl FnOnce(&[String]) -> bool,
+        row: impl FnMut(Vec<scribe_protocol::Value>) -> bool,
+    ) -> Result<(), Error> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        values::bind(&mut stmt, params)?;
+        values::each(&mut stmt, columns, row)?;
+        Ok(())
+    }
+
     /// The last commit sequence visible to this connection (0 before the
     /// arbiter has committed anything).
     ///

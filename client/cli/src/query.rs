@@ -1,5 +1,7 @@
 //! `scribe query`: read directly from the file, never through the arbiter.
 
+use std::cell::RefCell;
+
 use super::{params, render, Ctx, Failure};
 
 /// `scribe query` arguments.
@@ -34,15 +36,51 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
             .wait_for(seq, ctx.options.call_timeout)
             .map_err(read_error)?;
     }
+    if args.csv && !ctx.json {
+        return csv(&reader, &args.sql, &params);
+    }
     let rows = reader.query(&args.sql, &params).map_err(read_error)?;
     if ctx.json {
         render::print_json(&scribe_protocol::json::rows(&rows.columns, &rows.rows));
-    } else if args.csv {
-        render::rows_csv(&rows.columns, &rows.rows)?;
     } else {
         outln!("{}", render::rows_table(&rows.columns, &rows.rows));
     }
     Ok(())
+}
+
+/// CSV row by row as SQLite reads them: a result of any size, in
+/// constant memory, and `| head` stops the query.
+fn csv(
+    reader: &scribe_reader::Reader,
+    sql: &str,
+    params: &scribe_protocol::Params,
+) -> Result<(), Failure> {
+    let out = RefCell::new(render::CsvOut::new(csv::Terminator::Any(b'\n')));
+    let failed = RefCell::new(None);
+    let write = |r: Result<(), Failure>| match r {
+        Ok(()) => true,
+        Err(e) => {
+            *failed.borrow_mut() = Some(e);
+            false
+        }
+    };
+    reader
+        .query_each(
+            sql,
+            params,
+            |columns| write(out.borrow_mut().record(columns)),
+            |row| {
+                write(
+                    out.borrow_mut()
+                        .record(row.iter().map(|v| render::value_text(v, ""))),
+                )
+            },
+        )
+        .map_err(read_error)?;
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    out.into_inner().finish()
 }
 
 fn read_error(e: scribe_reader::Error) -> Failure {

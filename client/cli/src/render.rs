@@ -37,19 +37,6 @@ pub fn rows_table(columns: &[String], rows: &[Vec<Value>]) -> Table {
     t
 }
 
-/// Rows as CSV with a header line.
-///
-/// # Errors
-///
-/// When standard output cannot be written.
-pub fn rows_csv(columns: &[String], rows: &[Vec<Value>]) -> Result<(), Failure> {
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|v| value_text(v, "")).collect())
-        .collect();
-    csv_records(Some(columns), &cells, csv::Terminator::Any(b'\n'))
-}
-
 /// Records as CSV, after a header line when there is one.
 ///
 /// # Errors
@@ -60,25 +47,59 @@ pub fn csv_records(
     records: &[Vec<String>],
     end: csv::Terminator,
 ) -> Result<(), Failure> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(end)
-        .from_writer(std::io::stdout().lock());
-    let io = |e: csv::Error| {
-        if let csv::ErrorKind::Io(io) = e.kind() {
-            exit_on_closed_pipe(io);
-        }
-        Failure::Local(format!("cannot write CSV: {e}"))
-    };
+    let mut w = CsvOut::new(end);
     if let Some(h) = header {
-        w.write_record(h).map_err(io)?;
+        w.record(h)?;
     }
     for r in records {
-        w.write_record(r).map_err(io)?;
+        w.record(r)?;
     }
-    w.flush().map_err(|e| {
-        exit_on_closed_pipe(&e);
-        Failure::Local(format!("cannot write CSV: {e}"))
-    })
+    w.finish()
+}
+
+/// CSV written to standard output record by record (a closed pipe ends
+/// the process quietly, as for any output).
+pub struct CsvOut(csv::Writer<std::io::StdoutLock<'static>>);
+
+impl CsvOut {
+    /// A writer ending each record with `end`.
+    pub fn new(end: csv::Terminator) -> CsvOut {
+        CsvOut(
+            csv::WriterBuilder::new()
+                .terminator(end)
+                .from_writer(std::io::stdout().lock()),
+        )
+    }
+
+    /// Writes one record.
+    ///
+    /// # Errors
+    ///
+    /// When standard output cannot be written.
+    pub fn record<I, T>(&mut self, fields: I) -> Result<(), Failure>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.0.write_record(fields).map_err(|e| {
+            if let csv::ErrorKind::Io(io) = e.kind() {
+                exit_on_closed_pipe(io);
+            }
+            Failure::Local(format!("cannot write CSV: {e}"))
+        })
+    }
+
+    /// Flushes what is left.
+    ///
+    /// # Errors
+    ///
+    /// When standard output cannot be written.
+    pub fn finish(mut self) -> Result<(), Failure> {
+        self.0.flush().map_err(|e| {
+            exit_on_closed_pipe(&e);
+            Failure::Local(format!("cannot write CSV: {e}"))
+        })
+    }
 }
 
 /// An error as JSON: `{"error":{"category":..,"message":..,"exit_code":..}}`

@@ -87,27 +87,52 @@ pub struct Collected {
 ///
 /// SQLite's error while stepping.
 pub fn collect(stmt: &mut Statement<'_>, max_bytes: usize) -> rusqlite::Result<Collected> {
-    let ncols = stmt.column_count();
-    let mut out = Collected {
-        columns: stmt.column_names().map(String::from).collect(),
-        ..Collected::default()
-    };
+    let mut out = Collected::default();
     let mut bytes = 0usize;
+    each(
+        stmt,
+        |columns| {
+            out.columns = columns.to_vec();
+            true
+        },
+        |values| {
+            bytes += values.iter().map(Value::wire_len).sum::<usize>();
+            out.rows.push(values);
+            out.truncated = bytes > max_bytes;
+            !out.truncated
+        },
+    )?;
+    Ok(out)
+}
+
+/// Runs a bound statement that returns rows, handing over its column
+/// names, then each row's values as it is read, never holding more than
+/// one row; either callback returns false to stop there.
+///
+/// # Errors
+///
+/// SQLite's error while stepping.
+pub fn each(
+    stmt: &mut Statement<'_>,
+    columns: impl FnOnce(&[String]) -> bool,
+    mut row: impl FnMut(Vec<Value>) -> bool,
+) -> rusqlite::Result<()> {
+    let ncols = stmt.column_count();
+    let names: Vec<String> = stmt.column_names().map(String::from).collect();
+    if !columns(&names) {
+        return Ok(());
+    }
     let mut rows = stmt.raw_query();
-    while let Some(row) = rows.next()? {
+    while let Some(r) = rows.next()? {
         let mut values = Vec::with_capacity(ncols);
         for c in 0..ncols {
-            let v = from_sql(row.get_ref(c)?);
-            bytes += v.wire_len();
-            values.push(v);
+            values.push(from_sql(r.get_ref(c)?));
         }
-        out.rows.push(values);
-        if bytes > max_bytes {
-            out.truncated = true;
+        if !row(values) {
             break;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Runs a bound statement of `conn` the way a batch runs it: its rows are
