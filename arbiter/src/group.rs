@@ -143,16 +143,9 @@ impl Session {
                         error: error.clone(),
                     })
                 }
-                Err(_) if alone => {
-                    self.own(&self.own.rollback).map_err(commit_error)?;
-                    return Ok(Attempt::Done {
-                        seq: None,
-                        fresh: 0,
-                        recorded: 0,
-                        pruned: 0,
-                        outcomes: vec![outcome],
-                    });
-                }
+                // Alone, it is undone with the transaction: nothing fresh
+                // below.
+                Err(_) if alone => {}
                 Err(_) => self.own(&self.own.rollback_to).map_err(commit_error)?,
                 Ok(r) if !r.replayed => {
                     fresh += 1;

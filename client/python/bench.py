@@ -229,8 +229,7 @@ def bench_scribe(ctx, dirname, sync, bin_dir, procs, writes, worker=scribe_worke
 
 def bench_direct(ctx, dirname, sync, procs, writes, worker=direct_worker, name="direct"):
     db = os.path.join(dirname, "%s-%s.db" % (name, sync.lower()))
-    conn = sqlite3.connect(db, timeout=5.0, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn = direct_connect(db, sync)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(SCHEMA)
     conn.close()

@@ -95,7 +95,7 @@ impl Reader {
         &self,
         sql: &str,
         params: &Params,
-        columns: impl FnOnce(&[String]) -> bool,
+        columns: impl FnOnce(Vec<String>) -> bool,
         row: impl FnMut(Vec<scribe_protocol::Value>) -> bool,
     ) -> Result<(), Error> {
         let mut stmt = self.conn.prepare_cached(sql)?;

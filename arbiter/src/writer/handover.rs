@@ -33,17 +33,11 @@ pub(super) fn begin_here(
     if !w.idle() || !rx.is_empty() || !stage.is_empty() {
         return Err((link, began));
     }
-    // As for a call run here: a panic must not take the adapters' task
-    // with it; the writer thread is told to look at what it left.
-    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    w.guarded(rx, "a session's begin", |w| {
         if w.begin_serving(link, began, true) {
             w.attend_elsewhere(rx);
         }
-    }));
-    if done.is_err() {
-        tracing::error!("a session's begin panicked");
-        w.poke_if_left(rx);
-    }
+    });
     Ok(())
 }
 
@@ -64,7 +58,7 @@ impl Writer {
     /// its begin, leaves the ones behind it to the writer thread, so one
     /// call never holds this thread for a chain of sessions).
     fn begin_next_here(&mut self, rx: &Queue<Msg>, stage: &Stage) {
-        if self.finished || self.stop_taken || self.serving.is_some() {
+        if self.finished || self.stop_taken {
             return;
         }
         while self.waiting.is_empty() {
@@ -84,11 +78,14 @@ impl Writer {
                 None => return,
             }
         }
-        if !matches!(self.waiting.front(), Some(Item::Begin(..))) {
-            return;
-        }
-        let Some(Item::Begin(link, began)) = self.waiting.pop_front() else {
-            return;
+        let (link, began) = match self.waiting.pop_front() {
+            Some(Item::Begin(link, began)) => (link, began),
+            Some(other) => {
+                // Not a begin: the writer thread's, in its place.
+                self.waiting.push_front(other);
+                return;
+            }
+            None => return,
         };
         stage.queued.fetch_sub(1, Ordering::AcqRel);
         if !self.begin_serving(link.clone(), began, true) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use scribe_protocol::WriteError;
 
-use super::{ReplyTo, SessionLink, SessionOp};
+use super::{ReplyTo, SessionLink};
 use crate::group::Work;
 use crate::inflight::Room;
 
@@ -48,13 +48,8 @@ impl Item {
             Item::Write(job) => job.reply,
             Item::Begin(link, to) => {
                 // Calls sent with the begin wait in its link: refused too.
-                for op in link.end("the arbiter is shutting down".into()) {
-                    if let SessionOp::Exec(_, to)
-                    | SessionOp::Commit(_, to)
-                    | SessionOp::Rollback(to) = op
-                    {
-                        to.send(Err(WriteError::ShuttingDown));
-                    }
+                for to in link.end("the arbiter is shutting down".into()) {
+                    to.send(Err(WriteError::ShuttingDown));
                 }
                 to
             }

@@ -22,6 +22,16 @@ pub enum SessionOp {
     Closed,
 }
 
+impl SessionOp {
+    /// Where its answer goes (`Closed` has none).
+    pub fn into_reply_to(self) -> Option<ReplyTo> {
+        match self {
+            SessionOp::Exec(_, to) | SessionOp::Commit(_, to) | SessionOp::Rollback(to) => Some(to),
+            SessionOp::Closed => None,
+        }
+    }
+}
+
 /// A session's calls on their way to the writer.
 #[derive(Debug)]
 pub struct SessionLink {
@@ -95,9 +105,14 @@ impl SessionLink {
     }
 
     /// The writer's side: the session is over; later calls are refused
-    /// with `why`; returns the calls that came too late.
-    pub(super) fn end(&self, why: String) -> Vec<SessionOp> {
+    /// with `why`; returns where the calls that came too late are to be
+    /// answered.
+    pub(super) fn end(&self, why: String) -> Vec<ReplyTo> {
         let _ = self.ended.set(why);
-        self.ops.close()
+        self.ops
+            .close()
+            .into_iter()
+            .filter_map(SessionOp::into_reply_to)
+            .collect()
     }
 }

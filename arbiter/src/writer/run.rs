@@ -12,7 +12,7 @@ use super::gather::Gather;
 use super::link::SessionLink;
 use super::queue::Queue;
 use super::reply::{Answers, Held};
-use super::session::{answer_late, Serving, SessionLimits};
+use super::session::{Serving, SessionLimits};
 use super::stage::Stage;
 use super::syncer::Syncer;
 use super::{Item, Job, Msg, ReplyTo, Settings};
@@ -86,21 +86,20 @@ pub(super) fn serve(writer: &Mutex<Writer>, rx: &Queue<Msg>, stage: &Stage) {
 /// came through its link (the adapters' thread could not run them), ends
 /// it when its lease lapses, and returns once it is over.
 fn attend(writer: &Mutex<Writer>, link: &SessionLink) {
-    loop {
-        let Some(until) = lock(writer).lapses_at(link.id) else {
-            return;
-        };
-        let op = link.next(until);
+    let mut until = lock(writer).lapses_at(link.id);
+    while let Some(at) = until {
+        let op = link.next(at);
         let mut w = lock(writer);
         w.lapse_if_due();
         if let Some(op) = op {
             if w.serves(link.id) {
                 w.call(op, false);
             } else {
-                answer_late(&w, op, &link.why());
+                w.refuse(op, &link.why());
             }
             link.ran();
         }
+        until = w.lapses_at(link.id);
     }
 }
 
@@ -129,9 +128,33 @@ impl Writer {
         }
     }
 
+    /// Hands answers over: once the syncer's next sync is done when
+    /// `durable` (and commits need one), else from this thread when
+    /// `here` (the adapters'), else to the adapters' dispatcher.
+    pub(super) fn deliver(&self, answers: Held, here: bool, durable: bool) {
+        match &self.syncer {
+            Some(syncer) if durable => syncer.after_sync(answers),
+            _ if here => Answers::Here.send(answers),
+            _ => self.answers.send(answers),
+        }
+    }
+
     /// Sends one answer now.
     pub(super) fn answer(&self, to: ReplyTo, reply: Reply) {
-        self.answers.send(vec![(to, reply)]);
+        self.deliver(vec![(to, reply)], false, false);
+    }
+
+    /// Runs `f` on this writer from the adapters' thread. A panic must not
+    /// take the adapters' task (and every later write) with it: it is
+    /// logged, the callers concerned learn nothing (their calls time out
+    /// as "outcome unknown"), the next transaction starts with a rollback,
+    /// and the writer thread is told to look at what was left.
+    pub(super) fn guarded(&mut self, rx: &Queue<Msg>, what: &str, f: impl FnOnce(&mut Writer)) {
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        if done.is_err() {
+            tracing::error!(what, "work on the socket thread panicked");
+            self.poke_if_left(rx);
+        }
     }
 
     /// Free for work on the adapters' thread: running, serving no session,
@@ -140,18 +163,10 @@ impl Writer {
         !self.finished && !self.stop_taken && self.serving.is_none() && self.waiting.is_empty()
     }
 
-    /// True when answers wait for the syncer.
-    pub(super) fn syncs(&self) -> bool {
-        self.syncer.is_some()
-    }
-
     /// Sends one answer once what it reports is on disk (at once when
     /// commits need no sync).
     pub(super) fn answer_durably(&self, to: ReplyTo, reply: Reply) {
-        match &self.syncer {
-            Some(syncer) => syncer.after_sync(vec![(to, reply)]),
-            None => self.answer(to, reply),
-        }
+        self.deliver(vec![(to, reply)], false, true);
     }
 
     /// Serves what the queue holds, then returns how it left the writer.
@@ -234,18 +249,11 @@ impl Writer {
     }
 
     /// Commits a group of small writes on the calling thread (the adapters'
-    /// runtime) when the writer is idle: the writes skip two hand-overs
-    /// between threads, each a wakeup that costs more CPU on a virtual
-    /// machine than the commit itself. `Err` gives the group back when
-    /// this writer has finished.
-    pub(super) fn commit_here(&mut self, group: Vec<Job>) -> Result<(), Vec<Job>> {
-        // A session holds the writer, or the writer thread has items to
-        // serve before these (it left the writer unlocked for a session).
-        if !self.idle() {
-            return Err(group);
-        }
+    /// runtime), the writer being [`Writer::idle`]: the writes skip two
+    /// hand-overs between threads, each a wakeup that costs more CPU on a
+    /// virtual machine than the commit itself.
+    pub(super) fn commit_here(&mut self, group: Vec<Job>) {
         self.commit_group(group, true);
-        Ok(())
     }
 
     /// Commits one group and answers its callers (`here`: from this
@@ -258,11 +266,7 @@ impl Writer {
         self.commit_jobs(group, &mut answers);
         self.gather.committed(n, started.elapsed());
         self.stats.writing(false);
-        match &self.syncer {
-            Some(syncer) => syncer.after_sync(answers),
-            None if here => Answers::Here.send(answers),
-            None => self.answers.send(answers),
-        }
+        self.deliver(answers, here, true);
     }
 
     fn commit_jobs(&mut self, mut group: Vec<Job>, answers: &mut Held) {

@@ -96,20 +96,15 @@ pub(super) fn call_here(
     if !w.serves(link.id) || link.pending() > 0 {
         return Err(op);
     }
-    // As for a group committed here: a panic must not take the adapters'
-    // task with it; the lease then lapses on the writer thread, which
-    // rolls the transaction back.
-    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    // After a panic the lease lapses on the writer thread, which rolls the
+    // transaction back.
+    w.guarded(rx, "a session's call", |w| {
         w.call(op, true);
         if !w.serves(link.id) {
             // It ended here: the next session may begin here too.
             w.hand_over(rx, stage);
         }
-    }));
-    if done.is_err() {
-        tracing::error!(session = link.id, "a session's call panicked");
-        w.poke_if_left(rx);
-    }
+    });
     Ok(())
 }
 
@@ -145,9 +140,7 @@ impl Writer {
         if let Err(e) = self.session.begin_session() {
             self.reply(began, Err(e.clone()), here);
             self.session.reset();
-            for op in link.end(format!("it could not begin: {e}")) {
-                answer_late(self, op, &link.why());
-            }
+            self.end_link(&link, format!("it could not begin: {e}"));
             return false;
         }
         info!(session = link.id, pid = link.peer.0, "write session began");
@@ -196,7 +189,7 @@ impl Writer {
         let Some(s) = &self.serving else {
             // Not expected (a call is taken only while its session is
             // served), but never left unanswered.
-            answer_late(self, op, "the session is over");
+            self.refuse(op, "the session is over");
             return;
         };
         let (total, total_ms, statements) = (s.total, s.lease.total_ms, s.statements);
@@ -272,18 +265,24 @@ impl Writer {
     /// Sends an answer: from this thread when `here`, else handed to the
     /// adapters.
     fn reply(&self, to: ReplyTo, reply: Reply, here: bool) {
-        if here {
-            to.send(reply);
-        } else {
-            self.answer(to, reply);
-        }
+        self.deliver(vec![(to, reply)], here, false);
     }
 
     fn reply_durably(&self, to: ReplyTo, reply: Reply, here: bool) {
-        if here && !self.syncs() {
-            to.send(reply);
-        } else {
-            self.answer_durably(to, reply);
+        self.deliver(vec![(to, reply)], here, true);
+    }
+
+    /// Answers a call of a session that is over `Expired`, saying why.
+    pub(super) fn refuse(&self, op: SessionOp, why: &str) {
+        if let Some(to) = op.into_reply_to() {
+            self.answer(to, expired(why));
+        }
+    }
+
+    /// Ends `link` with `why`, refusing the calls that came too late.
+    fn end_link(&self, link: &SessionLink, why: String) {
+        for to in link.end(why.clone()) {
+            self.answer(to, expired(&why));
         }
     }
 
@@ -302,9 +301,7 @@ impl Writer {
         self.session.reset();
         self.session.guard.session(false);
         self.stats.session(None);
-        for op in s.link.end(why.clone()) {
-            answer_late(self, op, &why);
-        }
+        self.end_link(&s.link, why);
     }
 
     /// Answers a commit by key on a connection that no longer has the
@@ -336,15 +333,5 @@ impl Writer {
             Err(e) => Err(e),
         };
         self.answer(to, reply);
-    }
-}
-
-/// Answers a call that came after its session ended.
-pub(super) fn answer_late(w: &Writer, op: SessionOp, why: &str) {
-    match op {
-        SessionOp::Exec(_, to) | SessionOp::Commit(_, to) | SessionOp::Rollback(to) => {
-            w.answer(to, expired(why));
-        }
-        SessionOp::Closed => {}
     }
 }

@@ -4,7 +4,7 @@
 //! next begin, and leaves anything else to the writer thread, told to look.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use scribe_protocol::{Answer, BeginRequest, Paths, Reply, Statement};
 use tokio::sync::oneshot;
@@ -14,7 +14,7 @@ use super::queue::Queue;
 use super::run::{test_settings, Writer};
 use super::session::call_here;
 use super::stage::Stage;
-use super::{Msg, ReplyTo};
+use super::{Msg, ReplyTo, SessionLimits, Settings};
 use crate::config::Config;
 use crate::stats::Stats;
 
@@ -22,7 +22,15 @@ use crate::stats::Stats;
 fn writer(dir: &tempfile::TempDir) -> (Arc<Stage>, Queue<Msg>) {
     let paths = Paths::for_db(&dir.path().join("s.db"), None).unwrap();
     let (session, _) = crate::db::open_writer(&Config::new(paths)).unwrap();
-    let writer = Writer::new(session, Arc::new(Stats::new(0)), &test_settings(), None);
+    // Leases longer than any stall of a loaded machine between two calls.
+    let settings = Settings {
+        sessions: SessionLimits {
+            idle: Duration::from_secs(300),
+            total: Duration::from_secs(300),
+        },
+        ..test_settings()
+    };
+    let writer = Writer::new(session, Arc::new(Stats::new(0)), &settings, None);
     (Stage::new(Arc::new(Mutex::new(writer))), Queue::default())
 }
 

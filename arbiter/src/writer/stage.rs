@@ -119,32 +119,16 @@ impl Stage {
             Ok(w) => w,
             Err(TryLockError::WouldBlock | TryLockError::Poisoned(_)) => return Err(jobs),
         };
-        if !tx.is_empty() {
+        // A session holds the writer, or the writer thread has items to
+        // serve before these (it left the writer unlocked for a session).
+        if !writer.idle() || !tx.is_empty() {
             return Err(jobs);
         }
         let n = jobs.len();
         let group: Vec<Job> = jobs.into_iter().filter_map(Item::into_job).collect();
         self.queued.fetch_sub(n, Ordering::AcqRel);
-        // A panic here must not take the flusher task (and every later
-        // write) with it: the group's callers learn nothing (their calls
-        // time out as "outcome unknown"), the next transaction starts with
-        // a rollback, and the writer goes on.
-        let done =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.commit_here(group)));
-        match done {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(group)) => {
-                self.queued.fetch_add(n, Ordering::AcqRel);
-                Err(group.into_iter().map(Item::Write).collect())
-            }
-            Err(_) => {
-                tracing::error!(
-                    writes = n,
-                    "a group committed on the socket thread panicked"
-                );
-                Ok(())
-            }
-        }
+        writer.guarded(tx, "a group", |w| w.commit_here(group));
+        Ok(())
     }
 
     /// The flusher task: runs after the connections a read woke, and

@@ -68,7 +68,7 @@ fn csv(
         .query_each(
             sql,
             params,
-            |columns| write(out.borrow_mut().record(columns)),
+            |columns| write(out.borrow_mut().record(&columns)),
             |row| {
                 write(
                     out.borrow_mut()

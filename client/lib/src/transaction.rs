@@ -33,8 +33,6 @@ pub struct Transaction {
 
 #[derive(Debug)]
 struct State {
-    /// The lease asked for, for a begin still to send.
-    request: BeginRequest,
     /// The session's id and lease, once begun.
     began: OnceLock<(u64, Lease)>,
     /// Held by the call that begins the session: a clone's call waits.
@@ -52,7 +50,7 @@ impl Connection {
         let timeout = self.options().call_timeout;
         match self.call(&Request::Begin(request), timeout).await? {
             Answer::Began(b) => {
-                let tx = self.begin_lazily(BeginRequest::default());
+                let tx = self.begin_lazily();
                 let _ = tx.state.began.set((b.session, b.lease));
                 Ok(tx)
             }
@@ -62,11 +60,10 @@ impl Connection {
 
     /// A write session that begins with its first call (nothing is sent
     /// yet).
-    pub(crate) fn begin_lazily(&self, request: BeginRequest) -> Transaction {
+    pub(crate) fn begin_lazily(&self) -> Transaction {
         Transaction {
             conn: self.clone(),
             state: Arc::new(State {
-                request,
                 began: OnceLock::new(),
                 beginning: tokio::sync::Mutex::new(()),
             }),
@@ -84,25 +81,20 @@ impl Transaction {
 
     /// Sends `make(id)` in the session; a session not begun yet is begun
     /// by the same write to the socket (`make(LATEST_SESSION)` right
-    /// behind the begin). Returns `None` for a session never begun when
-    /// `only_if_begun` (a rollback has nothing to undo then).
+    /// behind the begin).
     async fn call(
         &self,
         make: impl FnOnce(u64) -> Request,
         timeout: Duration,
-        only_if_begun: bool,
-    ) -> Result<Option<Answer>, WriteError> {
+    ) -> Result<Answer, WriteError> {
         if let Some(&(id, _)) = self.state.began.get() {
-            return self.conn.call(&make(id), timeout).await.map(Some);
+            return self.conn.call(&make(id), timeout).await;
         }
         let _beginning = self.state.beginning.lock().await;
         if let Some(&(id, _)) = self.state.began.get() {
-            return self.conn.call(&make(id), timeout).await.map(Some);
+            return self.conn.call(&make(id), timeout).await;
         }
-        if only_if_begun {
-            return Ok(None);
-        }
-        let begin = Request::Begin(self.state.request.clone());
+        let begin = Request::Begin(BeginRequest::default());
         let request = make(LATEST_SESSION);
         // One write, nothing of another caller's between them: the call
         // names the session this begin makes.
@@ -119,18 +111,17 @@ impl Transaction {
             }
             other => return Err(unexpected("begin", &other)),
         }
-        answer.map(Some)
+        answer
     }
 
     /// The longest a statement may wait for its answer: the lease's
     /// total, or before the begin's answer (which may wait in the queue
-    /// too) what was asked for, else as long again as a call plus 30 s.
+    /// too) as long again as a call plus 30 s.
     fn exec_timeout(&self) -> Duration {
         let call = self.conn.options().call_timeout;
-        match (self.lease(), self.state.request.total_ms) {
-            (Some(lease), _) => Duration::from_millis(lease.total_ms) + call,
-            (None, Some(asked)) => Duration::from_millis(asked) + call * 2,
-            (None, None) => Duration::from_secs(30) + call * 2,
+        match self.lease() {
+            Some(lease) => Duration::from_millis(lease.total_ms) + call,
+            None => Duration::from_secs(30) + call * 2,
         }
     }
 
@@ -143,9 +134,9 @@ impl Transaction {
     /// session has ended (run the whole transaction again).
     pub async fn exec(&self, statement: Statement) -> Result<StatementResult, WriteError> {
         let make = |session| Request::Exec { session, statement };
-        match self.call(make, self.exec_timeout(), false).await? {
-            Some(Answer::Executed(r)) => Ok(r),
-            other => Err(unexpected_opt("exec", other)),
+        match self.call(make, self.exec_timeout()).await? {
+            Answer::Executed(r) => Ok(r),
+            other => Err(unexpected("exec", &other)),
         }
     }
 
@@ -170,9 +161,9 @@ impl Transaction {
     pub async fn commit_with_key(self, key: Option<String>) -> Result<Receipt, WriteError> {
         let timeout = self.conn.options().call_timeout;
         let make = |session| Request::Commit { session, key };
-        match self.call(make, timeout, false).await? {
-            Some(Answer::Receipt(r)) => Ok(r),
-            other => Err(unexpected_opt("commit", other)),
+        match self.call(make, timeout).await? {
+            Answer::Receipt(r) => Ok(r),
+            other => Err(unexpected("commit", &other)),
         }
     }
 
@@ -193,21 +184,19 @@ impl Transaction {
     /// either way).
     pub async fn rollback(self) -> Result<(), WriteError> {
         let timeout = self.conn.options().call_timeout;
-        let make = |session| Request::Rollback { session };
-        match self.call(make, timeout, true).await? {
-            // Never begun: nothing to undo.
-            None | Some(Answer::RolledBack) => Ok(()),
-            Some(other) => Err(unexpected("rollback", &other)),
+        if self.state.began.get().is_none() {
+            // Never begun (a clone's first call may be under way: wait
+            // for it): nothing to undo.
+            let _beginning = self.state.beginning.lock().await;
+            if self.state.began.get().is_none() {
+                return Ok(());
+            }
         }
-    }
-}
-
-fn unexpected_opt(what: &str, answer: Option<Answer>) -> WriteError {
-    match answer {
-        Some(a) => unexpected(what, &a),
-        None => WriteError::Protocol {
-            message: format!("no answer to {what}"),
-        },
+        let make = |session| Request::Rollback { session };
+        match self.call(make, timeout).await? {
+            Answer::RolledBack => Ok(()),
+            other => Err(unexpected("rollback", &other)),
+        }
     }
 }
 
@@ -267,11 +256,7 @@ impl Client {
     /// A write session that begins with its first call (see
     /// [`Transaction`]): what [`Client::transaction`] runs `f` in.
     pub(crate) async fn lazy_transaction(&self) -> Result<Transaction, WriteError> {
-        Ok(self
-            .connection()
-            .await?
-            .1
-            .begin_lazily(BeginRequest::default()))
+        Ok(self.connection().await?.1.begin_lazily())
     }
 
     /// Runs `f` in a write session and commits it. When the session ends

@@ -92,7 +92,7 @@ pub fn collect(stmt: &mut Statement<'_>, max_bytes: usize) -> rusqlite::Result<C
     each(
         stmt,
         |columns| {
-            out.columns = columns.to_vec();
+            out.columns = columns;
             true
         },
         |values| {
@@ -114,12 +114,11 @@ pub fn collect(stmt: &mut Statement<'_>, max_bytes: usize) -> rusqlite::Result<C
 /// SQLite's error while stepping.
 pub fn each(
     stmt: &mut Statement<'_>,
-    columns: impl FnOnce(&[String]) -> bool,
+    columns: impl FnOnce(Vec<String>) -> bool,
     mut row: impl FnMut(Vec<Value>) -> bool,
 ) -> rusqlite::Result<()> {
     let ncols = stmt.column_count();
-    let names: Vec<String> = stmt.column_names().map(String::from).collect();
-    if !columns(&names) {
+    if !columns(stmt.column_names().map(String::from).collect()) {
         return Ok(());
     }
     let mut rows = stmt.raw_query();

@@ -95,14 +95,11 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn direct(spec: &WorkerSpec) -> WorkerReport {
-    let mut report = WorkerReport::default();
     let mut d = match Direct::open(&spec.db, spec.sync.name(), spec.target == Target::Flock) {
         Ok(d) => d,
-        Err(e) => {
-            report.errors.push(e);
-            return report;
-        }
+        Err(e) => return failed(e),
     };
+    let mut report = WorkerReport::default();
     ready_and_wait(spec);
     let mut lat = Vec::with_capacity(spec.writes as usize);
     let started = Instant::now();

@@ -231,7 +231,7 @@ impl Connection {
     /// connection was lost after a write was sent (its outcome is then
     /// unknown).
     pub async fn call(&self, request: &Request, timeout: Duration) -> Result<Answer, WriteError> {
-        let (id, rx) = self.queue(&[request])?.remove(0);
+        let [(id, rx)] = self.queue([request])?;
         self.answer(request, id, rx, timeout).await
     }
 
@@ -243,12 +243,10 @@ impl Connection {
         first: (&Request, Duration),
         second: (&Request, Duration),
     ) -> (Result<Answer, WriteError>, Result<Answer, WriteError>) {
-        let mut queued = match self.queue(&[first.0, second.0]) {
+        let [(id1, rx1), (id2, rx2)] = match self.queue([first.0, second.0]) {
             Ok(q) => q,
             Err(e) => return (Err(e.clone()), Err(e)),
         };
-        let (id2, rx2) = queued.remove(1);
-        let (id1, rx1) = queued.remove(0);
         tokio::join!(
             self.answer(first.0, id1, rx1, first.1),
             self.answer(second.0, id2, rx2, second.1)
@@ -257,20 +255,22 @@ impl Connection {
 
     /// Registers `requests` and encodes them, together, behind what is
     /// already waiting to be sent; returns each one's id and answer.
-    fn queue(&self, requests: &[&Request]) -> Result<Vec<(u32, Waiting)>, WriteError> {
-        let mut queued = Vec::with_capacity(requests.len());
-        {
+    fn queue<const N: usize>(
+        &self,
+        requests: [&Request; N],
+    ) -> Result<[(u32, Waiting); N], WriteError> {
+        let queued: [(u32, Waiting); N] = {
             let mut calls = self.inner.calls.lock();
             if let Some(why) = &calls.ended {
                 return Err(lost(why));
             }
-            for _ in requests {
+            std::array::from_fn(|_| {
                 let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed).max(1);
                 let (tx, rx) = oneshot::channel();
                 calls.waiting.insert(id, tx);
-                queued.push((id, rx));
-            }
-        }
+                (id, rx)
+            })
+        };
         let first = {
             let mut out = self.inner.out.lock();
             let (bytes, ids) = (out.bytes.len(), out.ids.len());

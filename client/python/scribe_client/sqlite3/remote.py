@@ -181,32 +181,28 @@ class Remote:
         transaction), or ``BEGIN`` said again (as after a failed ``BEGIN
         IMMEDIATE``), or it may be rolled back; nothing ran in it."""
         pacer = _Pacer(self.wait, 0.002, jitter=False)
-        self.begin_failed = True
-        try:
-            while True:
-                try:
-                    began, answer = self._connection().call_pair({"begin": {}}, request, self.wait + timeout)
-                except Lost as e:
-                    # Were the session begun, it ended with the connection,
-                    # and nothing of it was written: both may go again.
-                    self._drop()
-                    err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
-                except scribe_errors.Timeout as e:
-                    self._drop()
-                    raise translate(e) from None
-                else:
-                    if not isinstance(began, Exception):
-                        self.session = int(began["session"])
-                        self.begin_failed = False
-                        if isinstance(answer, Exception):
-                            raise answer
-                        return answer
-                    _retryable(began)
-                    err = began
-                pacer.pause_or_raise(err, translate(err))
-        finally:
-            if self.session != NOT_BEGUN:
-                self.begin_failed = False
+        self.begin_failed = True  # until the begin's answer says otherwise
+        while True:
+            try:
+                began, answer = self._connection().call_pair({"begin": {}}, request, self.wait + timeout)
+            except Lost as e:
+                # Were the session begun, it ended with the connection, and
+                # nothing of it was written: both may go again.
+                self._drop()
+                err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
+            except scribe_errors.Timeout as e:
+                self._drop()
+                raise translate(e) from None
+            else:
+                if not isinstance(began, Exception):
+                    self.session = int(began["session"])
+                    self.begin_failed = False
+                    if isinstance(answer, Exception):
+                        raise answer
+                    return answer
+                _retryable(began)
+                err = began
+            pacer.pause_or_raise(err, translate(err))
 
     def _in_session(self, request: Dict[str, Any], timeout: float) -> Any:
         try:
