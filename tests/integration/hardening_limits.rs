@@ -174,7 +174,7 @@ fn frames_read_together_each_hold_room_in_the_budget() {
     let mut env = Env::new();
     env.start_arbiter(
         &[
-            &["--max-inflight-bytes", "67108864", "--hello-timeout", "1s"][..],
+            &["--max-inflight-bytes", "67108864", "--hello-timeout", "3s"][..],
             &LONG_LEASE,
         ]
         .concat(),

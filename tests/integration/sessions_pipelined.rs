@@ -1,5 +1,5 @@
 //! A session's begin and its calls sent together, before the session's id
-//! is known (session id 0 names the one most recently begun on the
+//! is known (`LATEST_SESSION` names the one most recently begun on the
 //! connection): the calls wait for the begin and run in order, and a
 //! refused begin fails them with a message that points at it.
 
@@ -63,6 +63,9 @@ fn a_begin_and_its_calls_sent_together_run_in_order_once_the_writer_serves_it() 
             key: None,
         }),
     ];
+    // The begin waits in the queue (its calls behind it) before the holder
+    // lets go.
+    env.wait_status(|s| s["queue_depth"].as_u64() == Some(1));
     assert!(matches!(
         holder.call(&Request::Rollback { session: held }),
         Ok(Answer::RolledBack)

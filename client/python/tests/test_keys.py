@@ -26,9 +26,11 @@ class KeysTest(unittest.TestCase):
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: same tag, same counter, another pid
-            os.close(r)
-            os.write(w, "\n".join(new_key() for _ in range(100)).encode())
-            os._exit(0)
+            try:
+                os.close(r)
+                os.write(w, "\n".join(new_key() for _ in range(100)).encode())
+            finally:
+                os._exit(0)  # never run the rest of the suite in the child
         os.close(w)
         mine = {new_key() for _ in range(100)}
         with os.fdopen(r, "rb") as f:
