@@ -111,11 +111,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let own = crate::schema::Own::random();
     let seq: i64 = conn
-        .query_row(
-            "SELECT value FROM main._scribe_meta WHERE key='seq'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT seq FROM main._scribe_seq", [], |r| r.get(0))
         .map_err(open_err)?;
     let keys = crate::requests::count(&conn, &own).map_err(open_err)?;
     let file = FileId::of(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;

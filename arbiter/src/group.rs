@@ -10,6 +10,14 @@ use crate::guard::Guard;
 use crate::requests;
 use crate::schema::Own;
 
+fn seq_row_missing() -> WriteError {
+    WriteError::Sql {
+        statement: None,
+        code: rusqlite::ffi::SQLITE_CORRUPT,
+        message: "the commit sequence row of _scribe_meta is missing".into(),
+    }
+}
+
 /// A batch as the writer sees it.
 #[derive(Debug)]
 pub struct Work {
@@ -112,7 +120,7 @@ impl Session {
         self.own(&self.own.begin).map_err(commit_error)?;
         // The seq comes from the file, inside this transaction: two
         // arbiters could never hand out one number twice.
-        let mut seq = self.bump_seq()?;
+        let mut seq = self.next_seq()?;
         let mut outcomes = Vec::with_capacity(group.len());
         let (mut fresh, mut recorded) = (0, 0);
         // A group of one needs no savepoint: undoing the batch is undoing
@@ -130,7 +138,7 @@ impl Session {
                 if alone {
                     self.own(&self.own.rollback).map_err(commit_error)?;
                     self.own(&self.own.begin).map_err(commit_error)?;
-                    seq = self.bump_seq()?;
+                    seq = self.next_seq()?;
                 } else {
                     self.own(&self.own.rollback_to).map_err(commit_error)?;
                 }
@@ -180,6 +188,12 @@ impl Session {
             .guard
             .trusted(|| requests::prune_oldest(&self.conn, &self.own, excess))
             .map_err(commit_error)?;
+        // Readers find the seq in the newest key row this commit wrote
+        // (pruning keeps it in `_scribe_meta` too); without one, in
+        // `_scribe_meta`.
+        if recorded == 0 {
+            self.write_seq(seq)?;
+        }
         if !self.file_in_place() {
             self.reset();
             return Err(moved(&self.file.0));
@@ -240,16 +254,18 @@ impl Session {
                 });
             }
         }
-        let seq = self.bump_seq()?;
+        let seq = self.next_seq()?;
         let receipt = Receipt {
             seq,
             results: Vec::new(),
             replayed: false,
         };
-        if let Some(key) = key {
-            self.guard.trusted(|| {
+        match key {
+            // The key's row carries the seq.
+            Some(key) => self.guard.trusted(|| {
                 requests::record(&self.conn, &self.own, key, SESSION_FINGERPRINT, &receipt)
-            })?;
+            })?,
+            None => self.write_seq(seq)?,
         }
         if !self.file_in_place() {
             return Err(moved(&self.file.0));
@@ -258,28 +274,59 @@ impl Session {
         Ok(receipt)
     }
 
-    /// Bumps the commit sequence inside the open transaction.
+    /// The next commit's seq, read inside the open transaction: one past
+    /// the greater of `_scribe_meta`'s and the newest key row's (the
+    /// readers' `_scribe_seq` view). Nothing is written: a commit that
+    /// records a key carries the seq in that key's row, any other calls
+    /// [`Session::write_seq`] before it commits.
     ///
     /// # Errors
     ///
     /// SQLite's error, or the sequence row missing.
-    pub fn bump_seq(&self) -> Result<u64, WriteError> {
-        let seq: i64 = self
+    pub fn next_seq(&self) -> Result<u64, WriteError> {
+        let (meta, newest): (Option<i64>, Option<i64>) = self
             .guard
             .trusted(|| {
                 self.conn
-                    .prepare_cached(&self.own.bump_seq)?
-                    .query_row([], |r| r.get(0))
+                    .prepare_cached(&self.own.read_seq)?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             })
+            .map_err(commit_error)?;
+        let Some(meta) = meta else {
+            return Err(seq_row_missing());
+        };
+        Ok(meta.max(newest.unwrap_or(0)).max(0) as u64 + 1)
+    }
+
+    /// Stores `seq` in `_scribe_meta` (a commit that records no key).
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error, or the sequence row missing.
+    pub fn write_seq(&self, seq: u64) -> Result<(), WriteError> {
+        self.guard
+            .trusted(|| {
+                self.conn
+                    .prepare_cached(&self.own.write_seq)?
+                    .query_row([seq as i64], |r| r.get::<_, i64>(0))
+            })
+            .map(drop)
             .map_err(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => WriteError::Sql {
-                    statement: None,
-                    code: rusqlite::ffi::SQLITE_CORRUPT,
-                    message: "the commit sequence row of _scribe_meta is missing".into(),
-                },
+                rusqlite::Error::QueryReturnedNoRows => seq_row_missing(),
                 e => commit_error(e),
-            })?;
-        Ok(seq.max(0) as u64)
+            })
+    }
+
+    /// The next seq, written to `_scribe_meta` at once: for a commit that
+    /// records no key whatever happens inside it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::next_seq`].
+    pub fn bump_seq(&self) -> Result<u64, WriteError> {
+        let seq = self.next_seq()?;
+        self.write_seq(seq)?;
+        Ok(seq)
     }
 
     /// Applies one batch inside its savepoint: a replay of its key, or

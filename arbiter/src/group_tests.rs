@@ -130,8 +130,42 @@ fn a_key_replays_its_receipt_and_refuses_another_batch() {
         "{other:?}"
     );
     assert_eq!(count(&s, "SELECT count(*) FROM t"), 1);
-    assert_eq!(
-        count(&s, "SELECT value FROM _scribe_meta WHERE key = 'seq'"),
-        1
-    );
+    assert_eq!(count(&s, "SELECT seq FROM _scribe_seq"), 1);
+}
+
+#[test]
+fn the_visible_seq_comes_from_the_key_row_or_the_meta_row_and_survives_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, Duration::from_secs(5));
+    let meta = |s: &Session| count(s, "SELECT value FROM _scribe_meta WHERE key = 'seq'");
+    let seen = |s: &Session| count(s, "SELECT seq FROM _scribe_seq");
+    let keyed = |k: &str, v: i64| Batch {
+        key: Some(k.into()),
+        ..insert(v)
+    };
+    // A keyed commit writes its seq in the key's row only.
+    let (s, out) = commit_as_one_group(s, vec![keyed("a", 1)]);
+    assert_eq!(out[0].as_ref().unwrap().seq, 1);
+    assert_eq!((meta(&s), seen(&s)), (0, 1));
+    // One without a key writes it to _scribe_meta.
+    let (s, out) = commit_as_one_group(s, vec![insert(2)]);
+    assert_eq!(out[0].as_ref().unwrap().seq, 2);
+    assert_eq!((meta(&s), seen(&s)), (2, 2));
+    // The next seq is one past the greater of the two.
+    let (s, out) = commit_as_one_group(s, vec![keyed("b", 3), insert(4)]);
+    assert_eq!(out[1].as_ref().unwrap().seq, 3);
+    assert_eq!((meta(&s), seen(&s)), (2, 3));
+    // Deleting every key keeps the seq they carried.
+    s.guard
+        .trusted(|| {
+            let tx = s.conn.unchecked_transaction().unwrap();
+            crate::requests::prune_oldest(&s.conn, &s.own, 10).unwrap();
+            tx.commit()
+        })
+        .unwrap();
+    assert_eq!(count(&s, "SELECT count(*) FROM _scribe_requests"), 0);
+    assert_eq!((meta(&s), seen(&s)), (3, 3));
+    let (s, out) = commit_as_one_group(s, vec![keyed("c", 5)]);
+    assert_eq!(out[0].as_ref().unwrap().seq, 4);
+    assert_eq!(seen(&s), 4);
 }

@@ -154,6 +154,13 @@ pub fn count(conn: &Connection, own: &Own) -> rusqlite::Result<u64> {
         .map(|n| n.max(0) as u64)
 }
 
+/// Copies the newest key row's seq to `_scribe_meta` before keys are
+/// deleted: the readers' `_scribe_seq` must not go back when the row that
+/// carried the latest seq goes (see `schema::V2_TO_V3`).
+fn keep_seq(conn: &Connection, own: &Own) -> rusqlite::Result<()> {
+    conn.prepare_cached(&own.keep_seq)?.execute([]).map(drop)
+}
+
 /// Deletes the oldest `n` keys (inside the caller's transaction);
 /// returns how many went.
 ///
@@ -164,6 +171,7 @@ pub fn prune_oldest(conn: &Connection, own: &Own, n: u64) -> rusqlite::Result<u6
     if n == 0 {
         return Ok(0);
     }
+    keep_seq(conn, own)?;
     conn.prepare_cached(&own.prune_oldest)?
         .execute([n as i64])
         .map(|d| d as u64)
@@ -186,6 +194,7 @@ pub fn prune_aged(conn: &Connection, own: &Own, window: Duration) -> rusqlite::R
         return Ok(0);
     }
     let tx = conn.unchecked_transaction()?;
+    keep_seq(conn, own)?;
     let n = tx
         .prepare_cached(&own.prune_before)?
         .execute(rusqlite::params![cutoff, PRUNE_STEP as i64])?;

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::guard::RESERVED_PREFIX;
 
 /// The schema this release writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// The idempotency keys' table as version 1 made it (one text for the
 /// new database and for the upgrade from version 0).
@@ -51,6 +51,18 @@ CREATE TABLE IF NOT EXISTS main._scribe_migrations(
     name TEXT NOT NULL,
     checksum TEXT NOT NULL,
     applied_at INTEGER NOT NULL);
+";
+
+/// Version 2 to 3: the commit sequence as readers see it. A commit that
+/// records an idempotency key carries its seq in that key's row and
+/// leaves `_scribe_meta` alone (one page fewer to write and sync per
+/// commit); a commit without a key, and any transaction that deletes
+/// keys, writes it to `_scribe_meta`. The newest key row is the last by
+/// `id`, so the view costs two lookups.
+const V2_TO_V3: &str = "
+CREATE VIEW IF NOT EXISTS main._scribe_seq(seq) AS SELECT max(
+    coalesce((SELECT value FROM _scribe_meta WHERE key = 'seq'), 0),
+    coalesce((SELECT seq FROM _scribe_requests ORDER BY id DESC LIMIT 1), 0));
 ";
 
 /// Version 0 (scribe 0.1.0) to 1: the key table gains a rowid in
@@ -148,6 +160,7 @@ fn upgrade(conn: &Connection) -> Result<Option<i64>, Failed> {
         let sql = match at {
             0 => V0_TO_V1,
             1 => V1_TO_V2,
+            2 => V2_TO_V3,
             _ => unreachable!("every version below VERSION has a step"),
         };
         step(conn, at, sql)?;
@@ -187,8 +200,14 @@ pub struct Own {
     pub commit: String,
     /// Abandons a group.
     pub rollback: String,
-    /// Derives the commit's sequence number inside its transaction.
-    pub bump_seq: String,
+    /// The seq in `_scribe_meta` and in the newest key row (see
+    /// [`V2_TO_V3`]), inside the open transaction.
+    pub read_seq: String,
+    /// Writes a commit's seq to `_scribe_meta`.
+    pub write_seq: String,
+    /// Folds the newest key row's seq into `_scribe_meta`, before keys
+    /// are deleted.
+    pub keep_seq: String,
     /// Looks up an idempotency key.
     pub find_request: String,
     /// Records an idempotency key with its receipt.
@@ -218,9 +237,16 @@ impl Own {
             rollback_to: m("ROLLBACK TO scribe_batch"),
             commit: m("COMMIT"),
             rollback: m("ROLLBACK"),
-            bump_seq: m(
-                "UPDATE main._scribe_meta SET value = value + 1 WHERE key = 'seq' RETURNING value",
+            read_seq: m(
+                "SELECT (SELECT value FROM main._scribe_meta WHERE key = 'seq'), \
+                 (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1)",
             ),
+            write_seq: m(
+                "UPDATE main._scribe_meta SET value = ?1 WHERE key = 'seq' RETURNING value",
+            ),
+            keep_seq: m("UPDATE main._scribe_meta SET value = max(value, coalesce(\
+                 (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1), value)) \
+                 WHERE key = 'seq'"),
             find_request: m("SELECT hash, receipt FROM main._scribe_requests WHERE key = ?1"),
             record_request: m(
                 "INSERT INTO main._scribe_requests(key, hash, seq, created_at, receipt) \
@@ -314,7 +340,15 @@ mod tests {
     fn own_texts_carry_their_nonce_and_name_main() {
         let own = Own::new(7);
         assert!(own.commit.starts_with("/* scribe 0000000000000007 */"));
-        for sql in [&own.bump_seq, &own.find_request, &own.record_request] {
+        for sql in [
+            &own.read_seq,
+            &own.write_seq,
+            &own.keep_seq,
+            &own.find_request,
+        ] {
+            assert!(sql.contains("main._scribe_"), "{sql}");
+        }
+        for sql in [&own.record_request] {
             assert!(sql.contains("main._scribe_"), "{sql}");
         }
     }

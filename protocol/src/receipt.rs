@@ -22,8 +22,9 @@ pub struct StatementResult {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Receipt {
     /// The commit sequence number of the commit that holds this batch.
-    /// It grows by one per commit and is stored in `_scribe_meta` in the
-    /// same transaction, so readers can wait until they see it.
+    /// It grows by one per commit and is written in the same transaction
+    /// (readers see it as `SELECT seq FROM _scribe_seq`), so readers can
+    /// wait until they see it.
     pub seq: u64,
     /// One result per statement, in order.
     pub results: Vec<StatementResult>,

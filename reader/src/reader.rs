@@ -113,7 +113,7 @@ impl Reader {
     pub fn current_seq(&self) -> Result<u64, Error> {
         let seq: Option<i64> = self
             .conn
-            .prepare_cached("SELECT value FROM _scribe_meta WHERE key = 'seq'")?
+            .prepare_cached("SELECT seq FROM _scribe_seq")?
             .query_row([], |r| r.get(0))
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -128,7 +128,7 @@ impl Reader {
     /// Read-your-writes: returns once this connection sees commit `seq`
     /// (the `seq` of a receipt) or later; returns the visible seq.
     ///
-    /// It polls `_scribe_meta` with a growing pause (20 µs doubling to
+    /// It polls the `_scribe_seq` view with a growing pause (20 µs doubling to
     /// 5 ms), so an already visible seq costs one read and a future one
     /// costs a handful, never a spinning core.
     ///

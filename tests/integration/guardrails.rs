@@ -129,7 +129,7 @@ fn refusal_rules_name_the_statement_and_the_rule() {
         1
     );
     assert_eq!(env.count("PRAGMA user_version"), 7);
-    assert!(env.count("SELECT value FROM _scribe_meta WHERE key = 'seq'") > 0);
+    assert!(env.count("SELECT seq FROM _scribe_seq") > 0);
     bystanders.check(&mut env);
 }
 

@@ -61,7 +61,7 @@ fn removing_the_lock_file_or_the_socket_never_makes_a_second_writer() {
     env.scribe_ok(&["exec", SCHEMA]);
     let first = env.arbiter_pid().expect("auto-started");
     let paths = env.paths();
-    let start_seq = env.count("SELECT value FROM _scribe_meta WHERE key='seq'");
+    let start_seq = env.count("SELECT seq FROM _scribe_seq");
     let mut seqs = BTreeSet::new();
     let mut receipts = 0;
     for (round, remove) in [
@@ -98,7 +98,7 @@ fn removing_the_lock_file_or_the_socket_never_makes_a_second_writer() {
     assert_eq!(arbiters_that_served(&env), 1, "only the first ever served");
     assert_eq!(env.count("SELECT count(*) FROM t"), receipts as i64);
     // Every commit moved the seq by one: as many distinct seqs as commits.
-    let end_seq = env.count("SELECT value FROM _scribe_meta WHERE key='seq'");
+    let end_seq = env.count("SELECT seq FROM _scribe_seq");
     assert_eq!((end_seq - start_seq) as usize, seqs.len(), "{seqs:?}");
 }
 

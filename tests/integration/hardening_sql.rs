@@ -5,7 +5,7 @@ use crate::harness::{stderr, stdout, Env, SCHEMA};
 
 /// Seq in the file now.
 fn seq(env: &Env) -> i64 {
-    env.count("SELECT value FROM _scribe_meta WHERE key = 'seq'")
+    env.count("SELECT seq FROM _scribe_seq")
 }
 
 #[test]
@@ -14,7 +14,7 @@ fn the_temp_schema_cannot_reach_scribes_tables_in_any_spelling() {
     env.scribe_ok(&["exec", SCHEMA]);
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('before', 1)"]);
     let mut attempts = Vec::new();
-    for table in ["_scribe_meta", "_scribe_requests"] {
+    for table in ["_scribe_meta", "_scribe_requests", "_scribe_seq"] {
         for name in [
             table.to_owned(),
             format!("main.{table}"),

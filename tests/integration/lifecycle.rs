@@ -59,11 +59,7 @@ fn reads_work_with_the_arbiter_stopped() {
 fn reading_a_missing_database_asks_the_arbiter_to_create_it() {
     let env = Env::new();
     assert!(!env.db.exists());
-    let out = env.scribe_ok(&[
-        "--json",
-        "query",
-        "SELECT value AS n FROM _scribe_meta WHERE key = 'seq'",
-    ]);
+    let out = env.scribe_ok(&["--json", "query", "SELECT seq AS n FROM _scribe_seq"]);
     assert_eq!(out.trim(), r#"[{"n":0}]"#);
     assert!(env.arbiter_pid().is_some());
     // With auto-start off, a missing database is an `Unavailable` error.

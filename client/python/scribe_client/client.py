@@ -200,7 +200,7 @@ class Scribe(AutoStart):
         """The latest commit visible in the file (0 before the first)."""
         conn = self._reader()
         try:
-            row = conn.execute("SELECT value FROM _scribe_meta WHERE key = 'seq'").fetchone()
+            row = conn.execute("SELECT seq FROM _scribe_seq").fetchone()
         except sqlite3.OperationalError as e:
             if "no such table" in str(e):
                 return 0
