@@ -345,10 +345,8 @@ mod tests {
             &own.write_seq,
             &own.keep_seq,
             &own.find_request,
+            &own.record_request,
         ] {
-            assert!(sql.contains("main._scribe_"), "{sql}");
-        }
-        for sql in [&own.record_request] {
             assert!(sql.contains("main._scribe_"), "{sql}");
         }
     }
