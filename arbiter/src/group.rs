@@ -40,10 +40,6 @@ pub enum Attempt {
         seq: Option<u64>,
         /// New batches committed.
         fresh: u64,
-        /// Keys recorded by this commit.
-        recorded: u64,
-        /// Old keys deleted by this commit to stay under the count.
-        pruned: u64,
         /// One per batch, in order.
         outcomes: Vec<Outcome>,
     },
@@ -71,8 +67,8 @@ pub struct Session {
     pub own: Own,
     /// The database file's path and identity when it was opened.
     pub file: (std::path::PathBuf, FileId),
-    /// Keys recorded now (kept in step with the table).
-    pub keys: u64,
+    /// Where each recorded key's row is (kept in step with the table).
+    pub keys: crate::keyindex::KeyIndex,
     /// Most keys kept.
     pub max_keys: u64,
     /// Frames in the WAL after the latest commit (for the checkpointer).
@@ -102,6 +98,28 @@ impl Session {
         if !self.conn.is_autocommit() {
             let _ = self.own(&self.own.rollback);
         }
+        self.keys.rollback();
+    }
+
+    /// Commits the open transaction; the key index follows.
+    ///
+    /// # Errors
+    ///
+    /// COMMIT's error (the caller resets).
+    pub fn commit(&self) -> Result<(), WriteError> {
+        self.own(&self.own.commit).map_err(commit_error)?;
+        self.keys.commit();
+        Ok(())
+    }
+
+    /// Rolls the open transaction back; the key index follows.
+    ///
+    /// # Errors
+    ///
+    /// ROLLBACK's error.
+    pub fn rollback(&self) -> Result<(), WriteError> {
+        self.keys.rollback();
+        self.own(&self.own.rollback).map_err(commit_error)
     }
 
     /// True while the path still names the file the arbiter opened.
@@ -120,7 +138,7 @@ impl Session {
         self.own(&self.own.begin).map_err(commit_error)?;
         // The seq comes from the file, inside this transaction: two
         // arbiters could never hand out one number twice.
-        let mut seq = self.next_seq()?;
+        let seq = self.next_seq()?;
         let mut outcomes = Vec::with_capacity(group.len());
         let (mut fresh, mut recorded) = (0, 0);
         // A group of one needs no savepoint: undoing the batch is undoing
@@ -128,33 +146,26 @@ impl Session {
         // touches, in case it is rolled back to).
         let alone = group.len() == 1;
         for (index, work) in group.iter().enumerate() {
+            let mark = self.keys.mark();
             if !alone {
                 self.own(&self.own.savepoint).map_err(commit_error)?;
             }
-            let mut outcome = self.apply(work, seq, work.batch.fresh_key);
-            if work.batch.fresh_key && outcome.as_ref().is_err_and(key_taken) {
-                // The key said to be new was there: undo, and answer from
-                // the record (a replay, or a conflict) the usual way.
-                if alone {
-                    self.own(&self.own.rollback).map_err(commit_error)?;
-                    self.own(&self.own.begin).map_err(commit_error)?;
-                    seq = self.next_seq()?;
-                } else {
-                    self.own(&self.own.rollback_to).map_err(commit_error)?;
-                }
-                outcome = self.apply(work, seq, false);
-            }
+            let outcome = self.apply(work, seq);
             match &outcome {
                 Err(error) if self.conn.is_autocommit() => {
+                    self.keys.rollback();
                     return Ok(Attempt::Aborted {
                         index,
                         error: error.clone(),
-                    })
+                    });
                 }
                 // Alone, it is undone with the transaction: nothing fresh
                 // below.
                 Err(_) if alone => {}
-                Err(_) => self.own(&self.own.rollback_to).map_err(commit_error)?,
+                Err(_) => {
+                    self.keys.undo_to(mark);
+                    self.own(&self.own.rollback_to).map_err(commit_error)?;
+                }
                 Ok(r) if !r.replayed => {
                     fresh += 1;
                     recorded += u64::from(work.batch.key.is_some());
@@ -167,26 +178,23 @@ impl Session {
             outcomes.push(outcome);
         }
         if fresh == 0 {
-            self.own(&self.own.rollback).map_err(commit_error)?;
+            self.rollback()?;
             return Ok(Attempt::Done {
                 seq: None,
                 fresh,
-                recorded: 0,
-                pruned: 0,
                 outcomes,
             });
         }
         // Over the bound by a whole step: delete the oldest, at the front
         // of the key table, with the rest of this commit.
-        let over = (self.keys + recorded).saturating_sub(self.max_keys);
+        let over = (self.keys.len() + recorded).saturating_sub(self.max_keys);
         let excess = if over >= prune_step(self.max_keys) {
             over
         } else {
             0
         };
-        let pruned = self
-            .guard
-            .trusted(|| requests::prune_oldest(&self.conn, &self.own, excess))
+        self.guard
+            .trusted(|| requests::prune_oldest(&self.conn, &self.own, &self.keys, excess))
             .map_err(commit_error)?;
         // Readers find the seq in the newest key row this commit wrote
         // (pruning keeps it in `_scribe_meta` too); without one, in
@@ -198,12 +206,10 @@ impl Session {
             self.reset();
             return Err(moved(&self.file.0));
         }
-        self.own(&self.own.commit).map_err(commit_error)?;
+        self.commit()?;
         Ok(Attempt::Done {
             seq: Some(seq),
             fresh,
-            recorded,
-            pruned,
             outcomes,
         })
     }
@@ -243,7 +249,7 @@ impl Session {
         if let Some(key) = key {
             if self
                 .guard
-                .trusted(|| requests::find(&self.conn, &self.own, key))?
+                .trusted(|| requests::find(&self.conn, &self.own, &self.keys, key))?
                 .is_some()
             {
                 return Err(WriteError::Conflict {
@@ -263,14 +269,21 @@ impl Session {
         match key {
             // The key's row carries the seq.
             Some(key) => self.guard.trusted(|| {
-                requests::record(&self.conn, &self.own, key, SESSION_FINGERPRINT, &receipt)
+                requests::record(
+                    &self.conn,
+                    &self.own,
+                    &self.keys,
+                    key,
+                    SESSION_FINGERPRINT,
+                    &receipt,
+                )
             })?,
             None => self.write_seq(seq)?,
         }
         if !self.file_in_place() {
             return Err(moved(&self.file.0));
         }
-        self.own(&self.own.commit).map_err(commit_error)?;
+        self.commit()?;
         Ok(receipt)
     }
 
@@ -330,14 +343,15 @@ impl Session {
     }
 
     /// Applies one batch inside its savepoint: a replay of its key, or
-    /// its statements under the time budget, then the key's record. A key
-    /// the caller made just now (`fresh`) is not looked up first.
-    fn apply(&self, work: &Work, seq: u64, fresh: bool) -> Outcome {
+    /// its statements under the time budget, then the key's record. (A
+    /// key's look-up costs no SQL unless it may be there, so a key the
+    /// caller calls fresh is looked up like any other.)
+    fn apply(&self, work: &Work, seq: u64) -> Outcome {
         let key = work.batch.key.as_deref();
-        if let (Some(key), false) = (key, fresh) {
+        if let Some(key) = key {
             match self
                 .guard
-                .trusted(|| requests::find(&self.conn, &self.own, key))?
+                .trusted(|| requests::find(&self.conn, &self.own, &self.keys, key))?
             {
                 Some((hash, mut receipt)) if hash == work.fingerprint => {
                     receipt.replayed = true;
@@ -378,7 +392,14 @@ impl Session {
         };
         if let Some(key) = key {
             self.guard.trusted(|| {
-                requests::record(&self.conn, &self.own, key, work.fingerprint, &receipt)
+                requests::record(
+                    &self.conn,
+                    &self.own,
+                    &self.keys,
+                    key,
+                    work.fingerprint,
+                    &receipt,
+                )
             })?;
         }
         Ok(receipt)
@@ -393,14 +414,6 @@ pub const SESSION_FINGERPRINT: u64 = 0x5e55_1011_c0bb_17ed;
 /// one step in a hundred of the bound, at least 64 and at most 1,024.
 pub fn prune_step(max_keys: u64) -> u64 {
     (max_keys / 100).clamp(64, 1024)
-}
-
-/// True when recording a key failed because the key is already there.
-fn key_taken(e: &WriteError) -> bool {
-    const UNIQUE: i32 = 2067;
-    const PRIMARY_KEY: i32 = 1555;
-    matches!(e, WriteError::Sql { statement: None, code, message }
-        if (*code == UNIQUE || *code == PRIMARY_KEY) && message.contains("_scribe_requests"))
 }
 
 /// A failure of the transaction itself, not of a statement.

@@ -159,7 +159,7 @@ fn the_visible_seq_comes_from_the_key_row_or_the_meta_row_and_survives_pruning()
     s.guard
         .trusted(|| {
             let tx = s.conn.unchecked_transaction().unwrap();
-            crate::requests::prune_oldest(&s.conn, &s.own, 10).unwrap();
+            crate::requests::prune_oldest(&s.conn, &s.own, &s.keys, 10).unwrap();
             tx.commit()
         })
         .unwrap();
@@ -168,4 +168,36 @@ fn the_visible_seq_comes_from_the_key_row_or_the_meta_row_and_survives_pruning()
     let (s, out) = commit_as_one_group(s, vec![keyed("c", 5)]);
     assert_eq!(out[0].as_ref().unwrap().seq, 4);
     assert_eq!(seen(&s), 4);
+}
+
+#[test]
+fn keys_are_found_again_after_a_reopen_and_a_failed_batchs_key_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, Duration::from_secs(5));
+    let keyed = |k: &str, v: i64| Batch {
+        key: Some(k.into()),
+        ..insert(v)
+    };
+    // "b" fails (duplicate value) inside a group that commits: its key
+    // must not be remembered, so a corrected batch under it is new.
+    let (s, out) = commit_as_one_group(s, vec![keyed("a", 1), keyed("b", 1), keyed("c", 2)]);
+    assert!(
+        out[0].is_ok() && out[1].is_err() && out[2].is_ok(),
+        "{out:?}"
+    );
+    assert_eq!(s.keys.len(), 2);
+    let (s, out) = commit_as_one_group(s, vec![keyed("b", 3)]);
+    assert!(!out[0].as_ref().unwrap().replayed);
+    drop(s);
+    // The index is rebuilt from the table.
+    let paths = Paths::for_db(&dir.path().join("g.db"), None).unwrap();
+    let (s, _) = crate::db::open_writer(&Config::new(paths)).unwrap();
+    assert_eq!(s.keys.len(), 3);
+    let (s, out) = commit_as_one_group(s, vec![keyed("a", 1), keyed("b", 3), keyed("c", 9)]);
+    assert!(out[0].as_ref().unwrap().replayed && out[1].as_ref().unwrap().replayed);
+    assert!(
+        matches!(&out[2], Err(WriteError::Conflict { .. })),
+        "{out:?}"
+    );
+    assert_eq!(count(&s, "SELECT count(*) FROM t"), 3);
 }

@@ -17,6 +17,8 @@
 //! - [`writer`]: the writer thread, its bounded queue, and the syncer.
 //! - [`group`]: one group commit: a transaction, a savepoint per batch.
 //! - [`requests`]: idempotency keys and their retention.
+//! - [`keyindex`]: where each key's row is, in memory (the table has no
+//!   index on the key).
 //! - [`migrations`]: the program's schema migrations, applied once each.
 //! - [`checkpoint`]: PASSIVE checkpoints off the writer's thread.
 //! - [`budget`]: the per-batch time budget (progress handler).
@@ -47,6 +49,7 @@ pub mod group;
 pub mod guard;
 pub mod http;
 pub mod inflight;
+pub mod keyindex;
 pub mod migrations;
 pub mod peers;
 pub mod requests;

@@ -8,7 +8,8 @@
 //! first, in its own transaction. Keys past the window go on the
 //! housekeeping tick, [`PRUNE_STEP`] at a time. Keys are stored in
 //! insertion order (the rowid), so both deletions take the front of one
-//! b-tree.
+//! b-tree; the table has no index on the key, the arbiter keeps one in
+//! memory ([`KeyIndex`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +17,7 @@ use bincode::Options as _;
 use rusqlite::{Connection, OptionalExtension};
 use scribe_protocol::{Receipt, WriteError};
 
+use crate::keyindex::KeyIndex;
 use crate::schema::Own;
 
 /// Most keys deleted by one housekeeping pass.
@@ -97,26 +99,39 @@ pub fn decode(key: &str, blob: &[u8]) -> Result<Receipt, WriteError> {
     }
 }
 
-/// The stored fingerprint and receipt of `key`, if any.
+/// The stored fingerprint and receipt of `key`, if any, in the open
+/// transaction: the rows `keys` files under its hash, read by rowid and
+/// compared by key (no SQL at all when there is none).
 ///
 /// # Errors
 ///
 /// SQLite's error, or a receipt that cannot be decoded.
-pub fn find(conn: &Connection, own: &Own, key: &str) -> Result<Option<(u64, Receipt)>, WriteError> {
-    let row: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached(&own.find_request)
-        .and_then(|mut s| {
-            s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .map_err(crate::group::commit_error)?;
-    match row {
-        None => Ok(None),
-        Some((hash, blob)) => Ok(Some((hash as u64, decode(key, &blob)?))),
+pub fn find(
+    conn: &Connection,
+    own: &Own,
+    keys: &KeyIndex,
+    key: &str,
+) -> Result<Option<(u64, Receipt)>, WriteError> {
+    for id in keys.candidates(keys.hash(key)) {
+        let row: Option<(String, i64, Vec<u8>)> = conn
+            .prepare_cached(&own.request_by_id)
+            .and_then(|mut s| {
+                s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(crate::group::commit_error)?;
+        match row {
+            Some((stored, hash, blob)) if stored == key => {
+                return Ok(Some((hash as u64, decode(key, &blob)?)))
+            }
+            _ => {}
+        }
     }
+    Ok(None)
 }
 
-/// Records `key` with the batch's fingerprint and receipt.
+/// Records `key` with the batch's fingerprint and receipt (the caller
+/// looked it up first: nothing in the table refuses a second row).
 ///
 /// # Errors
 ///
@@ -124,6 +139,7 @@ pub fn find(conn: &Connection, own: &Own, key: &str) -> Result<Option<(u64, Rece
 pub fn record(
     conn: &Connection,
     own: &Own,
+    keys: &KeyIndex,
     key: &str,
     hash: u64,
     receipt: &Receipt,
@@ -139,19 +155,9 @@ pub fn record(
                 blob
             ])
         })
-        .map(drop)
-        .map_err(crate::group::commit_error)
-}
-
-/// How many keys are stored.
-///
-/// # Errors
-///
-/// SQLite's error.
-pub fn count(conn: &Connection, own: &Own) -> rusqlite::Result<u64> {
-    conn.prepare_cached(&own.count_requests)?
-        .query_row([], |r| r.get::<_, i64>(0))
-        .map(|n| n.max(0) as u64)
+        .map_err(crate::group::commit_error)?;
+    keys.added(keys.hash(key), conn.last_insert_rowid());
+    Ok(())
 }
 
 /// Copies the newest key row's seq to `_scribe_meta` before keys are
@@ -161,20 +167,42 @@ fn keep_seq(conn: &Connection, own: &Own) -> rusqlite::Result<()> {
     conn.prepare_cached(&own.keep_seq)?.execute([]).map(drop)
 }
 
+/// Runs a deletion that returns `id, key` of each deleted row, telling
+/// `keys`; returns how many went.
+fn delete(
+    conn: &Connection,
+    keys: &KeyIndex,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        keys.removed(keys.hash(row.get_ref(1)?.as_str()?), id);
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Deletes the oldest `n` keys (inside the caller's transaction);
 /// returns how many went.
 ///
 /// # Errors
 ///
 /// SQLite's error.
-pub fn prune_oldest(conn: &Connection, own: &Own, n: u64) -> rusqlite::Result<u64> {
+pub fn prune_oldest(
+    conn: &Connection,
+    own: &Own,
+    keys: &KeyIndex,
+    n: u64,
+) -> rusqlite::Result<u64> {
     if n == 0 {
         return Ok(0);
     }
     keep_seq(conn, own)?;
-    conn.prepare_cached(&own.prune_oldest)?
-        .execute([n as i64])
-        .map(|d| d as u64)
+    delete(conn, keys, &own.prune_oldest, [n as i64])
 }
 
 /// Deletes up to [`PRUNE_STEP`] keys older than the window, in its own
@@ -183,8 +211,13 @@ pub fn prune_oldest(conn: &Connection, own: &Own, n: u64) -> rusqlite::Result<u6
 ///
 /// # Errors
 ///
-/// SQLite's error.
-pub fn prune_aged(conn: &Connection, own: &Own, window: Duration) -> rusqlite::Result<u64> {
+/// SQLite's error (the transaction is rolled back, `keys` told).
+pub fn prune_aged(
+    conn: &Connection,
+    own: &Own,
+    keys: &KeyIndex,
+    window: Duration,
+) -> rusqlite::Result<u64> {
     let cutoff = now_s() - window.as_secs() as i64;
     let oldest: Option<i64> = conn
         .prepare_cached(&own.oldest_request)?
@@ -193,13 +226,39 @@ pub fn prune_aged(conn: &Connection, own: &Own, window: Duration) -> rusqlite::R
     if oldest.is_none_or(|t| t >= cutoff) {
         return Ok(0);
     }
+    in_transaction(conn, keys, || {
+        keep_seq(conn, own)?;
+        delete(
+            conn,
+            keys,
+            &own.prune_before,
+            rusqlite::params![cutoff, PRUNE_STEP as i64],
+        )
+    })
+}
+
+/// Runs `f` in a transaction of its own and commits it, `keys` in step.
+///
+/// # Errors
+///
+/// `f`'s error or COMMIT's; the transaction is rolled back.
+pub fn in_transaction<T>(
+    conn: &Connection,
+    keys: &KeyIndex,
+    f: impl FnOnce() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    keys.rollback();
     let tx = conn.unchecked_transaction()?;
-    keep_seq(conn, own)?;
-    let n = tx
-        .prepare_cached(&own.prune_before)?
-        .execute(rusqlite::params![cutoff, PRUNE_STEP as i64])?;
-    tx.commit()?;
-    Ok(n as u64)
+    match f().and_then(|out| tx.commit().map(|()| out)) {
+        Ok(out) => {
+            keys.commit();
+            Ok(out)
+        }
+        Err(e) => {
+            keys.rollback();
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]

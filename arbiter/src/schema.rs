@@ -53,13 +53,28 @@ CREATE TABLE IF NOT EXISTS main._scribe_migrations(
     applied_at INTEGER NOT NULL);
 ";
 
-/// Version 2 to 3: the commit sequence as readers see it. A commit that
-/// records an idempotency key carries its seq in that key's row and
-/// leaves `_scribe_meta` alone (one page fewer to write and sync per
-/// commit); a commit without a key, and any transaction that deletes
-/// keys, writes it to `_scribe_meta`. The newest key row is the last by
-/// `id`, so the view costs two lookups.
+/// Version 2 to 3, two pages fewer for every keyed commit to write and
+/// sync:
+/// - the key table loses its index on the key (a second b-tree): the
+///   arbiter, its only writer, keeps that index in memory (see
+///   `keyindex`);
+/// - the commit sequence as readers see it, the `_scribe_seq` view: a
+///   commit that records an idempotency key carries its seq in that key's
+///   row and leaves `_scribe_meta` alone; a commit without a key, and any
+///   transaction that deletes keys, writes it to `_scribe_meta`. The
+///   newest key row is the last by `id`, so the view costs two lookups.
 const V2_TO_V3: &str = "
+CREATE TABLE main._scribe_requests_v3(
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    hash INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    receipt BLOB NOT NULL);
+INSERT INTO main._scribe_requests_v3(id, key, hash, seq, created_at, receipt)
+    SELECT id, key, hash, seq, created_at, receipt FROM main._scribe_requests ORDER BY id;
+DROP TABLE main._scribe_requests;
+ALTER TABLE main._scribe_requests_v3 RENAME TO _scribe_requests;
 CREATE VIEW IF NOT EXISTS main._scribe_seq(seq) AS SELECT max(
     coalesce((SELECT value FROM _scribe_meta WHERE key = 'seq'), 0),
     coalesce((SELECT seq FROM _scribe_requests ORDER BY id DESC LIMIT 1), 0));
@@ -208,8 +223,10 @@ pub struct Own {
     /// Folds the newest key row's seq into `_scribe_meta`, before keys
     /// are deleted.
     pub keep_seq: String,
-    /// Looks up an idempotency key.
-    pub find_request: String,
+    /// One key's row, by rowid.
+    pub request_by_id: String,
+    /// Every key with its rowid (to build the in-memory index).
+    pub all_requests: String,
     /// Records an idempotency key with its receipt.
     pub record_request: String,
     /// The oldest recorded key's age (unix seconds).
@@ -218,8 +235,6 @@ pub struct Own {
     pub prune_oldest: String,
     /// Deletes up to `?2` of the oldest keys created before `?1`.
     pub prune_before: String,
-    /// How many keys are recorded.
-    pub count_requests: String,
     /// The applied migrations, in version order.
     pub migrations: String,
     /// Records one applied migration.
@@ -247,17 +262,18 @@ impl Own {
             keep_seq: m("UPDATE main._scribe_meta SET value = max(value, coalesce(\
                  (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1), value)) \
                  WHERE key = 'seq'"),
-            find_request: m("SELECT hash, receipt FROM main._scribe_requests WHERE key = ?1"),
+            request_by_id: m("SELECT key, hash, receipt FROM main._scribe_requests WHERE id = ?1"),
+            all_requests: m("SELECT id, key FROM main._scribe_requests"),
             record_request: m(
                 "INSERT INTO main._scribe_requests(key, hash, seq, created_at, receipt) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             ),
             oldest_request: m("SELECT created_at FROM main._scribe_requests ORDER BY id LIMIT 1"),
             prune_oldest: m("DELETE FROM main._scribe_requests WHERE id IN \
-                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1)"),
+                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1) RETURNING id, key"),
             prune_before: m("DELETE FROM main._scribe_requests WHERE id IN \
-                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1"),
-            count_requests: m("SELECT count(*) FROM main._scribe_requests"),
+                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1 \
+                 RETURNING id, key"),
             migrations: m("SELECT version, name, checksum, applied_at \
                  FROM main._scribe_migrations ORDER BY version"),
             record_migration: m(
@@ -344,7 +360,8 @@ mod tests {
             &own.read_seq,
             &own.write_seq,
             &own.keep_seq,
-            &own.find_request,
+            &own.request_by_id,
+            &own.all_requests,
             &own.record_request,
         ] {
             assert!(sql.contains("main._scribe_"), "{sql}");

@@ -19,15 +19,13 @@ impl Writer {
             return;
         }
         self.last_prune = Some(Instant::now());
-        let pruned = self.session.guard.trusted(|| {
-            requests::prune_aged(&self.session.conn, &self.session.own, self.retention.window)
-        });
+        let s = &self.session;
+        let pruned = s
+            .guard
+            .trusted(|| requests::prune_aged(&s.conn, &s.own, &s.keys, self.retention.window));
         match pruned {
             Ok(0) => {}
-            Ok(n) => {
-                self.session.keys = self.session.keys.saturating_sub(n);
-                info!(pruned = n, "pruned idempotency keys past their retention");
-            }
+            Ok(n) => info!(pruned = n, "pruned idempotency keys past their retention"),
             Err(e) => {
                 self.session.reset();
                 warn!(error = %e, "pruning idempotency keys failed");
@@ -35,19 +33,16 @@ impl Writer {
         }
         // Under load, keys past the count go a step at a time with the
         // commits; idle, the last partial step goes now.
-        let excess = self.session.keys.saturating_sub(self.retention.max_keys);
+        let excess = s.keys.len().saturating_sub(self.retention.max_keys);
         if excess > 0 {
-            let pruned = self.session.guard.trusted(|| {
-                let tx = self.session.conn.unchecked_transaction()?;
-                let n = requests::prune_oldest(&self.session.conn, &self.session.own, excess)?;
-                tx.commit().map(|()| n)
+            let pruned = s.guard.trusted(|| {
+                requests::in_transaction(&s.conn, &s.keys, || {
+                    requests::prune_oldest(&s.conn, &s.own, &s.keys, excess)
+                })
             });
-            match pruned {
-                Ok(n) => self.session.keys = self.session.keys.saturating_sub(n),
-                Err(e) => {
-                    self.session.reset();
-                    warn!(error = %e, "pruning idempotency keys failed");
-                }
+            if let Err(e) = pruned {
+                s.reset();
+                warn!(error = %e, "pruning idempotency keys failed");
             }
         }
     }

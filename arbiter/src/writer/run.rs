@@ -277,14 +277,11 @@ impl Writer {
                 Ok(Attempt::Done {
                     seq,
                     fresh,
-                    recorded,
-                    pruned,
                     outcomes,
                 }) => {
                     let took = started.elapsed();
                     let failed = outcomes.iter().filter(|o| o.is_err()).count() as u64;
                     let replayed = outcomes.len() as u64 - failed - fresh;
-                    self.session.keys = (self.session.keys + recorded).saturating_sub(pruned);
                     match seq {
                         Some(seq) => self.stats.commit(seq, fresh, failed, took),
                         None => self.stats.failed(failed),

@@ -238,8 +238,6 @@ impl Writer {
                 };
                 match r {
                     Ok(receipt) => {
-                        // Its key counts toward --max-keys like a batch's.
-                        self.session.keys += u64::from(key.is_some());
                         self.stats.commit(receipt.seq, 1, 0, started.elapsed());
                         self.reply_durably(to, Ok(Answer::Receipt(receipt)), here);
                     }
@@ -307,10 +305,10 @@ impl Writer {
     /// Answers a commit by key on a connection that no longer has the
     /// session: the stored receipt if the commit happened, else why not.
     pub(super) fn replay_commit(&mut self, key: &str, to: ReplyTo) {
-        let found = self
-            .session
-            .guard
-            .trusted(|| crate::requests::find(&self.session.conn, &self.session.own, key));
+        let found = self.session.guard.trusted(|| {
+            let s = &self.session;
+            crate::requests::find(&s.conn, &s.own, &s.keys, key)
+        });
         let reply = match found {
             Ok(Some((hash, mut receipt))) if hash == crate::group::SESSION_FINGERPRINT => {
                 receipt.replayed = true;

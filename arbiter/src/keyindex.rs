@@ -1,0 +1,261 @@
+//! Where each recorded idempotency key's row is, in memory.
+//!
+//! The key table has one b-tree, in insertion order (the rowid), and no
+//! index on the key: an index is a second b-tree, so every keyed commit
+//! wrote (and, under `--synchronous full`, synced) one more page for it.
+//! The arbiter is the table's only writer, so it keeps the index itself:
+//! a hash of each key → the rowids whose key has that hash. A lookup that
+//! misses costs no SQL at all; one that hits reads the row by rowid and
+//! compares the key itself, so a hash collision is never taken for a key.
+//!
+//! The map changes with the transaction that changes the table: rows
+//! recorded or deleted in the open transaction are held apart (and seen
+//! by lookups in it) until it commits; a rollback, or a rollback to a
+//! batch's savepoint, drops them. It is rebuilt from the table at open.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
+use rusqlite::Connection;
+
+/// The rowids under one hash: almost always one.
+#[derive(Debug)]
+enum Slot {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+/// One change of the open transaction to the table.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Added(u64, i64),
+    Removed(u64, i64),
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    committed: HashMap<u64, Slot>,
+    len: u64,
+    /// The open transaction's changes, in order.
+    ops: Vec<Op>,
+}
+
+/// A point of the open transaction to go back to (a batch's savepoint).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark(usize);
+
+/// The in-memory index of the key table.
+#[derive(Debug)]
+pub struct KeyIndex {
+    // Random per process: keys come from callers, and the map is rebuilt
+    // at every open, so hashes need not be stable.
+    hasher: RandomState,
+    inner: RefCell<Inner>,
+}
+
+impl KeyIndex {
+    /// An empty index (a table with no keys).
+    pub fn new() -> KeyIndex {
+        KeyIndex {
+            hasher: RandomState::new(),
+            inner: RefCell::default(),
+        }
+    }
+
+    /// Reads every key of the table (`sql` yields rowid and key).
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error.
+    pub fn load(conn: &Connection, sql: &str) -> rusqlite::Result<KeyIndex> {
+        let index = KeyIndex::new();
+        {
+            let mut stmt = conn.prepare(sql)?;
+            let mut rows = stmt.query([])?;
+            let mut inner = index.inner.borrow_mut();
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                let key = row.get_ref(1)?.as_str()?;
+                let h = index.hash(key);
+                insert(&mut inner.committed, h, id);
+                inner.len += 1;
+            }
+        }
+        Ok(index)
+    }
+
+    /// The hash a key is filed under.
+    pub fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Keys in the table as last committed.
+    pub fn len(&self) -> u64 {
+        self.inner.borrow().len
+    }
+
+    /// True when no key is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rowids that may hold a key of hash `h` in the open
+    /// transaction, oldest first.
+    pub fn candidates(&self, h: u64) -> Vec<i64> {
+        let inner = self.inner.borrow();
+        let mut out: Vec<i64> = match inner.committed.get(&h) {
+            None => Vec::new(),
+            Some(Slot::One(id)) => vec![*id],
+            Some(Slot::Many(ids)) => ids.clone(),
+        };
+        for op in &inner.ops {
+            match *op {
+                Op::Added(a, id) if a == h => out.push(id),
+                Op::Removed(a, id) if a == h => out.retain(|x| *x != id),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Row `id` now holds a key of hash `h` (in the open transaction).
+    pub fn added(&self, h: u64, id: i64) {
+        self.inner.borrow_mut().ops.push(Op::Added(h, id));
+    }
+
+    /// Row `id`, of hash `h`, was deleted (in the open transaction).
+    pub fn removed(&self, h: u64, id: i64) {
+        self.inner.borrow_mut().ops.push(Op::Removed(h, id));
+    }
+
+    /// Where the open transaction is now.
+    pub fn mark(&self) -> Mark {
+        Mark(self.inner.borrow().ops.len())
+    }
+
+    /// Forgets what the open transaction did since `mark` (its
+    /// savepoint was rolled back to).
+    pub fn undo_to(&self, mark: Mark) {
+        self.inner.borrow_mut().ops.truncate(mark.0);
+    }
+
+    /// The open transaction committed: its changes are the table's.
+    pub fn commit(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let Inner {
+            committed,
+            len,
+            ops,
+        } = &mut *inner;
+        for op in ops.drain(..) {
+            match op {
+                Op::Added(h, id) => {
+                    insert(committed, h, id);
+                    *len += 1;
+                }
+                Op::Removed(h, id) => {
+                    if remove(committed, h, id) {
+                        *len -= 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The open transaction rolled back: nothing it did stays.
+    pub fn rollback(&self) {
+        self.inner.borrow_mut().ops.clear();
+    }
+}
+
+impl Default for KeyIndex {
+    fn default() -> Self {
+        KeyIndex::new()
+    }
+}
+
+fn insert(map: &mut HashMap<u64, Slot>, h: u64, id: i64) {
+    match map.get_mut(&h) {
+        None => {
+            map.insert(h, Slot::One(id));
+        }
+        Some(Slot::One(old)) => {
+            let old = *old;
+            map.insert(h, Slot::Many(vec![old, id]));
+        }
+        Some(Slot::Many(ids)) => ids.push(id),
+    }
+}
+
+/// True when `id` was there.
+fn remove(map: &mut HashMap<u64, Slot>, h: u64, id: i64) -> bool {
+    match map.get_mut(&h) {
+        Some(Slot::One(old)) if *old == id => {
+            map.remove(&h);
+            true
+        }
+        Some(Slot::Many(ids)) => {
+            let before = ids.len();
+            ids.retain(|x| *x != id);
+            let gone = ids.len() < before;
+            if let [only] = ids[..] {
+                map.insert(h, Slot::One(only));
+            }
+            gone
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_show_in_the_transaction_and_stay_only_when_it_commits() {
+        let k = KeyIndex::new();
+        let (a, b) = (k.hash("a"), k.hash("b"));
+        k.added(a, 1);
+        assert_eq!(k.candidates(a), vec![1]);
+        assert_eq!(k.len(), 0);
+        k.rollback();
+        assert!(k.candidates(a).is_empty());
+        k.added(a, 1);
+        let m = k.mark();
+        k.added(b, 2);
+        k.undo_to(m);
+        assert!(k.candidates(b).is_empty());
+        k.commit();
+        assert_eq!((k.candidates(a), k.len()), (vec![1], 1));
+        k.removed(a, 1);
+        assert!(k.candidates(a).is_empty());
+        k.rollback();
+        assert_eq!(k.candidates(a), vec![1]);
+        k.removed(a, 1);
+        k.commit();
+        assert!(k.candidates(a).is_empty() && k.is_empty());
+    }
+
+    #[test]
+    fn rows_sharing_a_hash_are_all_candidates_until_each_goes() {
+        let k = KeyIndex::new();
+        for id in [1, 2, 3] {
+            k.added(7, id);
+        }
+        k.commit();
+        assert_eq!((k.candidates(7), k.len()), (vec![1, 2, 3], 3));
+        k.removed(7, 2);
+        assert_eq!(k.candidates(7), vec![1, 3]);
+        // A row deleted and its rowid used again in one transaction.
+        k.removed(7, 3);
+        k.added(7, 3);
+        assert_eq!(k.candidates(7), vec![1, 3]);
+        k.commit();
+        assert_eq!((k.candidates(7), k.len()), (vec![1, 3], 2));
+        k.removed(7, 1);
+        k.removed(7, 9);
+        k.commit();
+        assert_eq!((k.candidates(7), k.len()), (vec![3], 1));
+    }
+}
