@@ -39,6 +39,30 @@ struct Inner {
     len: u64,
     /// The open transaction's changes, in order.
     ops: Vec<Op>,
+    /// How many of `ops` name each hash: a look-up of a key the open
+    /// transaction did not touch skips `ops` (a group of a thousand
+    /// writes would otherwise scan them a thousand times).
+    touched: HashMap<u64, u32>,
+}
+
+impl Op {
+    fn hash(self) -> u64 {
+        match self {
+            Op::Added(h, _) | Op::Removed(h, _) => h,
+        }
+    }
+}
+
+impl Inner {
+    fn push(&mut self, op: Op) {
+        *self.touched.entry(op.hash()).or_default() += 1;
+        self.ops.push(op);
+    }
+
+    fn clear(&mut self) {
+        self.ops.clear();
+        self.touched.clear();
+    }
 }
 
 /// A point of the open transaction to go back to (a batch's savepoint).
@@ -63,7 +87,8 @@ impl KeyIndex {
         }
     }
 
-    /// Reads every key of the table (`sql` yields rowid and key).
+    /// Reads every key of the table (`sql` yields rowid and the key as a
+    /// blob).
     ///
     /// # Errors
     ///
@@ -76,8 +101,7 @@ impl KeyIndex {
             let mut inner = index.inner.borrow_mut();
             while let Some(row) = rows.next()? {
                 let id: i64 = row.get(0)?;
-                let key = row.get_ref(1)?.as_str()?;
-                let h = index.hash(key);
+                let h = index.hash(row.get_ref(1)?.as_bytes()?);
                 insert(&mut inner.committed, h, id);
                 inner.len += 1;
             }
@@ -85,8 +109,8 @@ impl KeyIndex {
         Ok(index)
     }
 
-    /// The hash a key is filed under.
-    pub fn hash(&self, key: &str) -> u64 {
+    /// The hash a key (its bytes) is filed under.
+    pub fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }
 
@@ -109,6 +133,9 @@ impl KeyIndex {
             Some(Slot::One(id)) => vec![*id],
             Some(Slot::Many(ids)) => ids.clone(),
         };
+        if !inner.touched.contains_key(&h) {
+            return out;
+        }
         for op in &inner.ops {
             match *op {
                 Op::Added(a, id) if a == h => out.push(id),
@@ -121,12 +148,12 @@ impl KeyIndex {
 
     /// Row `id` now holds a key of hash `h` (in the open transaction).
     pub fn added(&self, h: u64, id: i64) {
-        self.inner.borrow_mut().ops.push(Op::Added(h, id));
+        self.inner.borrow_mut().push(Op::Added(h, id));
     }
 
     /// Row `id`, of hash `h`, was deleted (in the open transaction).
     pub fn removed(&self, h: u64, id: i64) {
-        self.inner.borrow_mut().ops.push(Op::Removed(h, id));
+        self.inner.borrow_mut().push(Op::Removed(h, id));
     }
 
     /// Where the open transaction is now.
@@ -137,7 +164,16 @@ impl KeyIndex {
     /// Forgets what the open transaction did since `mark` (its
     /// savepoint was rolled back to).
     pub fn undo_to(&self, mark: Mark) {
-        self.inner.borrow_mut().ops.truncate(mark.0);
+        let mut inner = self.inner.borrow_mut();
+        let Inner { ops, touched, .. } = &mut *inner;
+        for op in ops.drain(mark.0.min(ops.len())..) {
+            if let Some(n) = touched.get_mut(&op.hash()) {
+                *n -= 1;
+                if *n == 0 {
+                    touched.remove(&op.hash());
+                }
+            }
+        }
     }
 
     /// The open transaction committed: its changes are the table's.
@@ -147,7 +183,9 @@ impl KeyIndex {
             committed,
             len,
             ops,
+            touched,
         } = &mut *inner;
+        touched.clear();
         for op in ops.drain(..) {
             match op {
                 Op::Added(h, id) => {
@@ -165,7 +203,7 @@ impl KeyIndex {
 
     /// The open transaction rolled back: nothing it did stays.
     pub fn rollback(&self) {
-        self.inner.borrow_mut().ops.clear();
+        self.inner.borrow_mut().clear();
     }
 }
 
@@ -215,7 +253,7 @@ mod tests {
     #[test]
     fn changes_show_in_the_transaction_and_stay_only_when_it_commits() {
         let k = KeyIndex::new();
-        let (a, b) = (k.hash("a"), k.hash("b"));
+        let (a, b) = (k.hash(b"a"), k.hash(b"b"));
         k.added(a, 1);
         assert_eq!(k.candidates(a), vec![1]);
         assert_eq!(k.len(), 0);
@@ -226,6 +264,9 @@ mod tests {
         k.added(b, 2);
         k.undo_to(m);
         assert!(k.candidates(b).is_empty());
+        k.added(b, 3);
+        assert_eq!(k.candidates(b), vec![3], "an undone hash is seen again");
+        k.undo_to(m);
         k.commit();
         assert_eq!((k.candidates(a), k.len()), (vec![1], 1));
         k.removed(a, 1);

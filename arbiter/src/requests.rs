@@ -112,8 +112,8 @@ pub fn find(
     keys: &KeyIndex,
     key: &str,
 ) -> Result<Option<(u64, Receipt)>, WriteError> {
-    for id in keys.candidates(keys.hash(key)) {
-        let row: Option<(String, i64, Vec<u8>)> = conn
+    for id in keys.candidates(keys.hash(key.as_bytes())) {
+        let row: Option<(Vec<u8>, i64, Vec<u8>)> = conn
             .prepare_cached(&own.request_by_id)
             .and_then(|mut s| {
                 s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -121,7 +121,7 @@ pub fn find(
             })
             .map_err(crate::group::commit_error)?;
         match row {
-            Some((stored, hash, blob)) if stored == key => {
+            Some((stored, hash, blob)) if stored == key.as_bytes() => {
                 return Ok(Some((hash as u64, decode(key, &blob)?)))
             }
             _ => {}
@@ -156,7 +156,7 @@ pub fn record(
             ])
         })
         .map_err(crate::group::commit_error)?;
-    keys.added(keys.hash(key), conn.last_insert_rowid());
+    keys.added(keys.hash(key.as_bytes()), conn.last_insert_rowid());
     Ok(())
 }
 
@@ -167,7 +167,7 @@ fn keep_seq(conn: &Connection, own: &Own) -> rusqlite::Result<()> {
     conn.prepare_cached(&own.keep_seq)?.execute([]).map(drop)
 }
 
-/// Runs a deletion that returns `id, key` of each deleted row, telling
+/// Runs a deletion that returns `id, key` (as a blob) of each deleted row, telling
 /// `keys`; returns how many went.
 fn delete(
     conn: &Connection,
@@ -180,7 +180,7 @@ fn delete(
     let mut n = 0;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        keys.removed(keys.hash(row.get_ref(1)?.as_str()?), id);
+        keys.removed(keys.hash(row.get_ref(1)?.as_bytes()?), id);
         n += 1;
     }
     Ok(n)

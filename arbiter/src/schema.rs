@@ -63,6 +63,11 @@ CREATE TABLE IF NOT EXISTS main._scribe_migrations(
 ///   row and leaves `_scribe_meta` alone; a commit without a key, and any
 ///   transaction that deletes keys, writes it to `_scribe_meta`. The
 ///   newest key row is the last by `id`, so the view costs two lookups.
+///
+/// The rename is the legacy one: the current one checks every view and
+/// trigger of the schema and fails on any that names a missing table,
+/// and a program's own schema may hold such a view (SQLite lets one
+/// outlive its table).
 const V2_TO_V3: &str = "
 CREATE TABLE main._scribe_requests_v3(
     id INTEGER PRIMARY KEY,
@@ -74,7 +79,9 @@ CREATE TABLE main._scribe_requests_v3(
 INSERT INTO main._scribe_requests_v3(id, key, hash, seq, created_at, receipt)
     SELECT id, key, hash, seq, created_at, receipt FROM main._scribe_requests ORDER BY id;
 DROP TABLE main._scribe_requests;
+PRAGMA legacy_alter_table = ON;
 ALTER TABLE main._scribe_requests_v3 RENAME TO _scribe_requests;
+PRAGMA legacy_alter_table = OFF;
 CREATE VIEW IF NOT EXISTS main._scribe_seq(seq) AS SELECT max(
     coalesce((SELECT value FROM _scribe_meta WHERE key = 'seq'), 0),
     coalesce((SELECT seq FROM _scribe_requests ORDER BY id DESC LIMIT 1), 0));
@@ -223,7 +230,8 @@ pub struct Own {
     /// Folds the newest key row's seq into `_scribe_meta`, before keys
     /// are deleted.
     pub keep_seq: String,
-    /// One key's row, by rowid.
+    /// One key's row, by rowid (keys are compared and hashed as bytes, so
+    /// a damaged row that is not text is a miss, not an error).
     pub request_by_id: String,
     /// Every key with its rowid (to build the in-memory index).
     pub all_requests: String,
@@ -262,18 +270,20 @@ impl Own {
             keep_seq: m("UPDATE main._scribe_meta SET value = max(value, coalesce(\
                  (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1), value)) \
                  WHERE key = 'seq'"),
-            request_by_id: m("SELECT key, hash, receipt FROM main._scribe_requests WHERE id = ?1"),
-            all_requests: m("SELECT id, key FROM main._scribe_requests"),
+            request_by_id: m(
+                "SELECT CAST(key AS BLOB), hash, receipt FROM main._scribe_requests WHERE id = ?1",
+            ),
+            all_requests: m("SELECT id, CAST(key AS BLOB) FROM main._scribe_requests"),
             record_request: m(
                 "INSERT INTO main._scribe_requests(key, hash, seq, created_at, receipt) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             ),
             oldest_request: m("SELECT created_at FROM main._scribe_requests ORDER BY id LIMIT 1"),
             prune_oldest: m("DELETE FROM main._scribe_requests WHERE id IN \
-                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1) RETURNING id, key"),
+                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1) RETURNING id, CAST(key AS BLOB)"),
             prune_before: m("DELETE FROM main._scribe_requests WHERE id IN \
                  (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1 \
-                 RETURNING id, key"),
+                 RETURNING id, CAST(key AS BLOB)"),
             migrations: m("SELECT version, name, checksum, applied_at \
                  FROM main._scribe_migrations ORDER BY version"),
             record_migration: m(
@@ -350,6 +360,45 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seq, 9);
+    }
+
+    #[test]
+    fn version_2_upgrades_beside_a_view_that_outlived_its_table_and_keeps_keys_and_seq() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(CREATE_V1).unwrap();
+        c.execute_batch(V1_TO_V2).unwrap();
+        c.execute_batch(
+            "INSERT INTO _scribe_meta VALUES ('schema', 2);
+             UPDATE _scribe_meta SET value = 7 WHERE key = 'seq';
+             INSERT INTO _scribe_requests(key, hash, seq, created_at, receipt)
+                 VALUES ('a', 1, 6, 100, x'01'), ('b', 2, 7, 200, x'01');
+             CREATE TABLE gone(x);
+             CREATE VIEW orphan AS SELECT x FROM gone;
+             DROP TABLE gone;",
+        )
+        .unwrap();
+        assert_eq!(ensure(&c, Path::new("m.db")).unwrap(), Some(2));
+        let keys: Vec<(i64, String)> = c
+            .prepare("SELECT id, key FROM _scribe_requests ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, vec![(1, "a".into()), (2, "b".into())]);
+        let seq: i64 = c
+            .query_row("SELECT seq FROM _scribe_seq", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seq, 7);
+        let indexes: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' \
+                 AND tbl_name = '_scribe_requests'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0, "no index on the key any more");
     }
 
     #[test]

@@ -117,11 +117,6 @@ pub struct Batch {
     /// Idempotency key chosen by the caller (at most
     /// [`MAX_KEY_LEN`](crate::limits::MAX_KEY_LEN) bytes).
     pub key: Option<String>,
-    /// The caller made `key` just now and has never sent it: the arbiter
-    /// need not look it up before running the batch. (If it is there after
-    /// all, recording it fails, and the arbiter looks it up then: a wrong
-    /// flag costs time, never a double write.)
-    pub fresh_key: bool,
 }
 
 impl Batch {
@@ -130,7 +125,6 @@ impl Batch {
         Batch {
             statements,
             key: None,
-            fresh_key: false,
         }
     }
 

@@ -181,12 +181,9 @@ impl<'de> Visitor<'de> for BatchSeed<'_> {
                     seen = true;
                 }
                 "key" => batch.key = map.next_value()?,
-                // The caller made the key just now and never sent it (see
-                // `Batch::fresh_key`): a wrong flag costs time, not safety.
-                "fresh_key" => batch.fresh_key = map.next_value()?,
                 other => {
                     return Err(de::Error::custom(format!(
-                        "unknown field {}: expected statements, key or fresh_key",
+                        "unknown field {}: expected statements or key",
                         quote(other)
                     )))
                 }

@@ -6,7 +6,9 @@
 //! SQLite's own locks nor is released when SQLite closes a descriptor of
 //! the same file. Deleting the lock file, the socket or both therefore
 //! cannot let a second arbiter start on the same database. Elsewhere it
-//! falls back to `flock` on the lock file.
+//! falls back to `flock` on the lock file, whose record is then written
+//! into the locked file itself; deleting that file by hand there can let a
+//! second arbiter in.
 //!
 //! The kernel releases the lock when the holder dies, however it dies.
 //! The pid, start time and socket written into `<db>.scribe.lock` are for
@@ -30,7 +32,7 @@ pub const LOCK_OFFSET: i64 = 0x4000_0000 + 0x300;
 #[derive(Debug)]
 pub struct InstanceLock {
     /// The locked descriptor (the database file on Linux).
-    _held: imp::Held,
+    held: imp::Held,
     info: PathBuf,
     text: String,
 }
@@ -59,6 +61,16 @@ mod imp {
 
     /// What keeps the lock: the open database file.
     pub type Held = File;
+
+    /// The record is a file of its own here: replacing it is harmless.
+    #[allow(clippy::unnecessary_wraps)]
+    pub fn record_in_place(
+        _held: &Held,
+        _path: &std::path::Path,
+        _text: &str,
+    ) -> std::io::Result<bool> {
+        Ok(false)
+    }
 
     fn range(kind: libc::c_short) -> libc::flock {
         // SAFETY: flock is a plain C struct; all-zero is a valid value.
@@ -113,6 +125,17 @@ mod imp {
     /// What keeps the lock: the locked lock file.
     pub type Held = Flock<File>;
 
+    /// The record goes into the locked file itself: renaming another file
+    /// over it would leave the lock on a file no path names, and the next
+    /// arbiter would lock the new one.
+    pub fn record_in_place(
+        held: &Held,
+        path: &std::path::Path,
+        text: &str,
+    ) -> std::io::Result<bool> {
+        super::write_in_place(held, path, text)
+    }
+
     /// Opens (creating) the lock file and takes `flock` on it.
     pub fn acquire(paths: &Paths) -> std::io::Result<Option<Held>> {
         let file = OpenOptions::new()
@@ -144,6 +167,25 @@ mod imp {
     }
 }
 
+/// Writes `text` into `file` when `path` still names it (returns false
+/// when it does not: the caller writes a new file there).
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+fn write_in_place(file: &File, path: &Path, text: &str) -> std::io::Result<bool> {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let named = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let held = file.metadata()?;
+    if (held.dev(), held.ino()) != (named.dev(), named.ino()) {
+        return Ok(false);
+    }
+    file.set_len(0)?;
+    file.write_all_at(text.as_bytes(), 0)?;
+    Ok(true)
+}
+
 impl InstanceLock {
     /// Takes the lock without waiting; `Ok(None)` when another process
     /// holds it. Creates the database file if it does not exist (empty:
@@ -158,7 +200,7 @@ impl InstanceLock {
             source,
         })?;
         Ok(held.map(|file| InstanceLock {
-            _held: file,
+            held: file,
             info: paths.lock.clone(),
             text: String::new(),
         }))
@@ -187,6 +229,9 @@ impl InstanceLock {
             path: self.info.clone(),
             source,
         };
+        if imp::record_in_place(&self.held, &self.info, &self.text).map_err(lock_err)? {
+            return Ok(());
+        }
         // Write beside it and rename, so a reader never sees half a file.
         let mut tmp = self.info.as_os_str().to_owned();
         tmp.push(format!(".{}.tmp", std::process::id()));
@@ -250,6 +295,25 @@ pub fn read_info(path: &Path) -> LockInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_written_in_place_keeps_the_file_and_a_replaced_path_is_left_to_the_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        std::fs::write(&path, "pid=1\nsocket=/a/long/old/path\n").unwrap();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        assert!(write_in_place(&file, &path, "pid=2\n").unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "pid=2\n");
+        std::fs::remove_file(&path).unwrap();
+        assert!(!write_in_place(&file, &path, "pid=3\n").unwrap());
+        std::fs::write(&path, "other").unwrap();
+        assert!(!write_in_place(&file, &path, "pid=3\n").unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "other");
+    }
 
     #[test]
     fn second_holder_is_refused_until_the_first_drops_even_without_the_lock_file() {

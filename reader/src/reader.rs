@@ -111,18 +111,30 @@ impl Reader {
     ///
     /// SQLite's error.
     pub fn current_seq(&self) -> Result<u64, Error> {
-        let seq: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT seq FROM _scribe_seq")?
-            .query_row([], |r| r.get(0))
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
-                    Ok(None)
-                }
-                e => Err(e),
-            })?;
+        // A file an arbiter of an older release still writes has no view:
+        // its `_scribe_meta` row is then bumped by every commit.
+        let seq = match self.one_value("SELECT seq FROM _scribe_seq")? {
+            Some(seq) => Some(seq),
+            None => self.one_value("SELECT value FROM _scribe_meta WHERE key = 'seq'")?,
+        };
         Ok(seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+    }
+
+    /// The one value `sql` reads; `None` when it reads no row or its table
+    /// does not exist (yet).
+    fn one_value(&self, sql: &str) -> Result<Option<i64>, Error> {
+        let found = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row([], |r| r.get(0)));
+        match found {
+            Ok(v) => Ok(v),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(rusqlite::Error::SqliteFailure(_, Some(ref m))) if m.contains("no such table") => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Read-your-writes: returns once this connection sees commit `seq`
@@ -160,5 +172,36 @@ impl Reader {
 
     pub(crate) fn connection_mut(&mut self) -> &mut Connection {
         &mut self.conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seq_comes_from_the_view_and_from_the_meta_row_of_an_older_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::for_db(&dir.path().join("s.db"), None).unwrap();
+        let w = Connection::open(&paths.db).unwrap();
+        w.execute_batch("CREATE TABLE x(a)").unwrap();
+        let r = Reader::open(&paths).unwrap();
+        assert_eq!(r.current_seq().unwrap(), 0, "no scribe tables yet");
+        // As an arbiter of the previous release leaves it: no view.
+        w.execute_batch(
+            "CREATE TABLE _scribe_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT INTO _scribe_meta VALUES ('seq', 5);",
+        )
+        .unwrap();
+        assert_eq!(r.current_seq().unwrap(), 5);
+        w.execute_batch(
+            "CREATE TABLE _scribe_requests(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+             INSERT INTO _scribe_requests(seq) VALUES (6), (8);
+             CREATE VIEW _scribe_seq(seq) AS SELECT max(
+                 coalesce((SELECT value FROM _scribe_meta WHERE key = 'seq'), 0),
+                 coalesce((SELECT seq FROM _scribe_requests ORDER BY id DESC LIMIT 1), 0));",
+        )
+        .unwrap();
+        assert_eq!(r.current_seq().unwrap(), 8);
     }
 }

@@ -35,7 +35,6 @@ fn keyed(key: &str, tag: &str, i: i64) -> Batch {
                 .params(vec![tag.into(), i.into()]),
         ],
         key: Some(key.into()),
-        fresh_key: false,
     }
 }
 

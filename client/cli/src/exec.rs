@@ -57,7 +57,6 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
     let batch = Batch {
         statements,
         key: args.key,
-        fresh_key: false,
     };
     let options = scribe_client::Options {
         retry_for: args.retry_for,

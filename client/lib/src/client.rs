@@ -89,17 +89,16 @@ impl Client {
     /// The last error when it is not retryable or the deadline passed.
     pub async fn write(&self, mut batch: Batch) -> Result<Receipt, WriteError> {
         let retry_for = self.inner.options.retry_for;
-        // A key made here has never been sent: the first try says so, and
-        // the arbiter skips looking it up.
-        let made_here = !retry_for.is_zero() && batch.key.is_none();
-        if made_here {
+        // Retried writes carry a key, so a try that did commit is not
+        // applied again.
+        if !retry_for.is_zero() && batch.key.is_none() {
             batch.key = Some(retry::new_key());
         }
         let deadline = retry::deadline(retry_for);
         let mut backoff = Backoff::default();
         let mut tries = 0u64;
         // Built once: a try sends it by reference (no copy of the batch).
-        let mut request = Request::Write(batch);
+        let request = Request::Write(batch);
         loop {
             tries += 1;
             // Each try fits in what is left of `retry_for` (a single try
@@ -114,9 +113,6 @@ impl Client {
                         .max(MIN_TRY),
                 )
             };
-            if let Request::Write(batch) = &mut request {
-                batch.fresh_key = made_here && tries == 1;
-            }
             let (generation, outcome) = match self.connection().await {
                 Ok((g, c)) => (g, c.write_request(&request, this_try).await),
                 Err(e) => (u64::MAX, Err(e)),

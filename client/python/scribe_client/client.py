@@ -199,14 +199,11 @@ class Scribe(AutoStart):
     def current_seq(self) -> int:
         """The latest commit visible in the file (0 before the first)."""
         conn = self._reader()
-        try:
-            row = conn.execute("SELECT seq FROM _scribe_seq").fetchone()
-        except sqlite3.OperationalError as e:
-            if "no such table" in str(e):
-                return 0
-            raise _sql_error(e) from e
-        except sqlite3.Error as e:
-            raise _sql_error(e) from e
+        # A file an arbiter of an older release still writes has no view:
+        # its _scribe_meta row is then bumped by every commit.
+        row = _one_row(conn, "SELECT seq FROM _scribe_seq")
+        if row is None:
+            row = _one_row(conn, "SELECT value FROM _scribe_meta WHERE key = 'seq'")
         if row is None or row[0] is None:
             return 0
         try:
@@ -442,3 +439,16 @@ class _Lost(Exception):
         super().__init__(str(error))
         self.error = error
         self.cause = cause
+
+
+def _one_row(conn: sqlite3.Connection, sql: str) -> Optional[tuple]:
+    """The first row ``sql`` reads; None when none, or its table does not
+    exist (yet)."""
+    try:
+        return conn.execute(sql).fetchone()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return None
+        raise _sql_error(e) from e
+    except sqlite3.Error as e:
+        raise _sql_error(e) from e

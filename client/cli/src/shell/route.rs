@@ -61,7 +61,6 @@ impl Shell<'_> {
         let batch = Batch {
             statements: vec![Statement::new(sql)],
             key: None,
-            fresh_key: false,
         };
         let client = self.client()?.clone();
         let receipt = self.ctx.runtime.block_on(client.write(batch))?;

@@ -134,7 +134,7 @@ class Remote:
         if params is not None:
             st["params"] = params
         key = new_key()
-        request = {"write": {"statements": [st], "key": key, "fresh_key": True}}
+        request = {"write": {"statements": [st], "key": key}}
         pacer = None  # made at the first failure: most writes never need it
         while True:
             try:
@@ -142,10 +142,7 @@ class Remote:
                 return receipt["results"][0]
             except Lost as e:
                 err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
-                if e.sent:
-                    request["write"]["fresh_key"] = False  # it may have arrived
             except scribe_errors.Timeout as e:
-                request["write"]["fresh_key"] = False
                 err = e
             except scribe_errors.ScribeError as e:
                 _retryable(e)
