@@ -132,10 +132,9 @@ fn unit_random() -> f64 {
 }
 
 /// A fresh idempotency key: unique across processes and time, and
-/// ordered by time (microseconds first, fixed width), so that the
-/// arbiter's key index grows at one end and each commit touches one leaf
-/// of it, whatever process wrote. A per-process random tag keeps two
-/// hosts' or two runs' keys apart.
+/// ordered by time (microseconds first, fixed width), so the keys in the
+/// arbiter's key table read in the order they were made. A per-process
+/// random tag keeps two hosts' or two runs' keys apart.
 pub fn new_key() -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -14,7 +14,6 @@ _COUNT = itertools.count(1)
 
 def new_key() -> str:
     """A fresh idempotency key: unique across processes and time, and
-    ordered by time (microseconds first, fixed width), so that the
-    arbiter's key index grows at one end and a commit touches one leaf of
-    it whatever process wrote (a random key lands anywhere in the index)."""
+    ordered by time (microseconds first, fixed width), so the keys in the
+    arbiter's key table read in the order they were made."""
     return "%016x.%x.%s.%x" % (time.time_ns() // 1000, os.getpid(), _TAG, next(_COUNT))
