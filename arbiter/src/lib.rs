@@ -16,6 +16,7 @@
 //! - [`exec`]: runs one batch's statements on that connection.
 //! - [`writer`]: the writer thread, its bounded queue, and the syncer.
 //! - [`group`]: one group commit: a transaction, a savepoint per batch.
+//! - [`seq`]: each commit's sequence number, as readers see it.
 //! - [`requests`]: idempotency keys and their retention.
 //! - [`keyindex`]: where each key's row is, in memory (the table has no
 //!   index on the key).
@@ -55,6 +56,7 @@ pub mod peers;
 pub mod requests;
 pub mod rpc;
 pub mod schema;
+pub mod seq;
 pub mod server;
 pub mod sessions;
 pub mod socket;

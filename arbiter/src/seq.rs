@@ -1,0 +1,79 @@
+//! The commit sequence: each commit's `seq`, read and written inside its
+//! own transaction.
+//!
+//! Readers see the latest as `SELECT seq FROM _scribe_seq` (schema 3): the
+//! greater of `_scribe_meta`'s `seq` row and the newest key row's `seq`. A
+//! commit that records an idempotency key carries its seq in that row
+//! only (one page fewer to write and sync); any other commit writes it to
+//! `_scribe_meta`, and a deletion of keys folds the newest key's seq into
+//! `_scribe_meta` first (`requests::keep_seq`).
+
+use scribe_protocol::WriteError;
+
+use crate::group::{commit_error, Session};
+
+impl Session {
+    /// The next commit's seq, read inside the open transaction: one past
+    /// the greater of `_scribe_meta`'s and the newest key row's (the
+    /// readers' `_scribe_seq` view). Nothing is written: a commit that
+    /// records a key carries the seq in that key's row, any other calls
+    /// [`Session::write_seq`] before it commits.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error, or the sequence row missing.
+    pub fn next_seq(&self) -> Result<u64, WriteError> {
+        let (meta, newest): (Option<i64>, Option<i64>) = self
+            .guard
+            .trusted(|| {
+                self.conn
+                    .prepare_cached(&self.own.read_seq)?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            })
+            .map_err(commit_error)?;
+        let Some(meta) = meta else {
+            return Err(seq_row_missing());
+        };
+        Ok(meta.max(newest.unwrap_or(0)).max(0) as u64 + 1)
+    }
+
+    /// Stores `seq` in `_scribe_meta` (a commit that records no key).
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error, or the sequence row missing.
+    pub fn write_seq(&self, seq: u64) -> Result<(), WriteError> {
+        self.guard
+            .trusted(|| {
+                self.conn
+                    .prepare_cached(&self.own.write_seq)?
+                    .query_row([seq as i64], |r| r.get::<_, i64>(0))
+            })
+            .map(drop)
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => seq_row_missing(),
+                e => commit_error(e),
+            })
+    }
+
+    /// The next seq, written to `_scribe_meta` at once: for a commit that
+    /// records no key whatever happens inside it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::next_seq`].
+    pub fn bump_seq(&self) -> Result<u64, WriteError> {
+        let seq = self.next_seq()?;
+        self.write_seq(seq)?;
+        Ok(seq)
+    }
+}
+
+/// `_scribe_meta` has no seq row: the file was damaged.
+fn seq_row_missing() -> WriteError {
+    WriteError::Sql {
+        statement: None,
+        code: rusqlite::ffi::SQLITE_CORRUPT,
+        message: "the commit sequence row of _scribe_meta is missing".into(),
+    }
+}
