@@ -91,6 +91,16 @@ impl Session {
             let _ = self.own(&self.own.rollback);
         }
         self.keys.rollback();
+        self.check_keys();
+    }
+
+    /// The key index against the table (debug builds; see
+    /// [`KeyIndex::check`](crate::keyindex::KeyIndex::check)).
+    fn check_keys(&self) {
+        if cfg!(debug_assertions) {
+            self.guard
+                .trusted(|| self.keys.check(&self.conn, &self.own.count_requests));
+        }
     }
 
     /// Commits the open transaction; the key index follows.
@@ -101,6 +111,7 @@ impl Session {
     pub fn commit(&self) -> Result<(), WriteError> {
         self.own(&self.own.commit).map_err(commit_error)?;
         self.keys.commit();
+        self.check_keys();
         Ok(())
     }
 
@@ -111,7 +122,9 @@ impl Session {
     /// ROLLBACK's error.
     pub fn rollback(&self) -> Result<(), WriteError> {
         self.keys.rollback();
-        self.own(&self.own.rollback).map_err(commit_error)
+        self.own(&self.own.rollback).map_err(commit_error)?;
+        self.check_keys();
+        Ok(())
     }
 
     /// True while the path still names the file the arbiter opened.

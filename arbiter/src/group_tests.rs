@@ -158,9 +158,9 @@ fn the_visible_seq_comes_from_the_key_row_or_the_meta_row_and_survives_pruning()
     // Deleting every key keeps the seq they carried.
     s.guard
         .trusted(|| {
-            let tx = s.conn.unchecked_transaction().unwrap();
-            crate::requests::prune_oldest(&s.conn, &s.own, &s.keys, 10).unwrap();
-            tx.commit()
+            crate::requests::in_transaction(&s.conn, &s.own, &s.keys, || {
+                crate::requests::prune_oldest(&s.conn, &s.own, &s.keys, 10)
+            })
         })
         .unwrap();
     assert_eq!(count(&s, "SELECT count(*) FROM _scribe_requests"), 0);

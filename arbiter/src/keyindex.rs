@@ -201,6 +201,24 @@ impl KeyIndex {
         }
     }
 
+    /// In debug builds (every test), checks the count against the table
+    /// (`sql` counts its rows) once a transaction has ended: a path that
+    /// commits or rolls back keys without telling the index fails here.
+    ///
+    /// # Panics
+    ///
+    /// When they differ, in debug builds.
+    pub fn check(&self, conn: &Connection, sql: &str) {
+        if cfg!(debug_assertions) && conn.is_autocommit() {
+            let rows: i64 = conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1);
+            assert_eq!(
+                rows,
+                self.len() as i64,
+                "the key index is out of step with _scribe_requests"
+            );
+        }
+    }
+
     /// The open transaction rolled back: nothing it did stays.
     pub fn rollback(&self) {
         self.inner.borrow_mut().clear();

@@ -226,7 +226,7 @@ pub fn prune_aged(
     if oldest.is_none_or(|t| t >= cutoff) {
         return Ok(0);
     }
-    in_transaction(conn, keys, || {
+    in_transaction(conn, own, keys, || {
         keep_seq(conn, own)?;
         delete(
             conn,
@@ -244,12 +244,13 @@ pub fn prune_aged(
 /// `f`'s error or COMMIT's; the transaction is rolled back.
 pub fn in_transaction<T>(
     conn: &Connection,
+    own: &Own,
     keys: &KeyIndex,
     f: impl FnOnce() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     keys.rollback();
     let tx = conn.unchecked_transaction()?;
-    match f().and_then(|out| tx.commit().map(|()| out)) {
+    let out = match f().and_then(|out| tx.commit().map(|()| out)) {
         Ok(out) => {
             keys.commit();
             Ok(out)
@@ -258,7 +259,9 @@ pub fn in_transaction<T>(
             keys.rollback();
             Err(e)
         }
-    }
+    };
+    keys.check(conn, &own.count_requests);
+    out
 }
 
 #[cfg(test)]

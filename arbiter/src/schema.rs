@@ -235,6 +235,8 @@ pub struct Own {
     pub request_by_id: String,
     /// Every key with its rowid (to build the in-memory index).
     pub all_requests: String,
+    /// How many keys the table holds (the index's check in debug builds).
+    pub count_requests: String,
     /// Records an idempotency key with its receipt.
     pub record_request: String,
     /// The oldest recorded key's age (unix seconds).
@@ -274,6 +276,7 @@ impl Own {
                 "SELECT CAST(key AS BLOB), hash, receipt FROM main._scribe_requests WHERE id = ?1",
             ),
             all_requests: m("SELECT id, CAST(key AS BLOB) FROM main._scribe_requests"),
+            count_requests: m("SELECT count(*) FROM main._scribe_requests"),
             record_request: m(
                 "INSERT INTO main._scribe_requests(key, hash, seq, created_at, receipt) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -36,7 +36,7 @@ impl Writer {
         let excess = s.keys.len().saturating_sub(self.retention.max_keys);
         if excess > 0 {
             let pruned = s.guard.trusted(|| {
-                requests::in_transaction(&s.conn, &s.keys, || {
+                requests::in_transaction(&s.conn, &s.own, &s.keys, || {
                     requests::prune_oldest(&s.conn, &s.own, &s.keys, excess)
                 })
             });
