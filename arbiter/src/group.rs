@@ -190,17 +190,7 @@ impl Session {
                 outcomes,
             });
         }
-        // Over the bound by a whole step: delete the oldest, at the front
-        // of the key table, with the rest of this commit.
-        let over = (self.keys.len() + recorded).saturating_sub(self.max_keys);
-        let excess = if over >= prune_step(self.max_keys) {
-            over
-        } else {
-            0
-        };
-        self.guard
-            .trusted(|| requests::prune_oldest(&self.conn, &self.own, &self.keys, excess))
-            .map_err(commit_error)?;
+        self.prune_past_bound(recorded)?;
         // Readers find the seq in the newest key row this commit wrote
         // (pruning keeps it in `_scribe_meta` too); without one, in
         // `_scribe_meta`.
@@ -285,11 +275,26 @@ impl Session {
             })?,
             None => self.write_seq(seq)?,
         }
+        self.prune_past_bound(u64::from(key.is_some()))?;
         if !self.file_in_place() {
             return Err(moved(&self.file.0));
         }
         self.commit()?;
         Ok(receipt)
+    }
+
+    /// When the keys this commit `recorded` take the table a whole step
+    /// past `--max-keys`, deletes the oldest, at the front of the key
+    /// table, with the rest of the commit: the bound holds under any load.
+    fn prune_past_bound(&self, recorded: u64) -> Result<(), WriteError> {
+        let over = (self.keys.len() + recorded).saturating_sub(self.max_keys);
+        if over < prune_step(self.max_keys) {
+            return Ok(());
+        }
+        self.guard
+            .trusted(|| requests::prune_oldest(&self.conn, &self.own, &self.keys, over))
+            .map(drop)
+            .map_err(commit_error)
     }
 
     /// Applies one batch inside its savepoint: a replay of its key, or

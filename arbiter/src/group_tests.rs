@@ -201,3 +201,57 @@ fn keys_are_found_again_after_a_reopen_and_a_failed_batchs_key_is_not_kept() {
     );
     assert_eq!(count(&s, "SELECT count(*) FROM t"), 3);
 }
+
+#[test]
+fn keys_replay_and_prune_in_a_utf16_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::for_db(&dir.path().join("u.db"), None).unwrap();
+    let mut config = Config::new(paths.clone());
+    config.pragmas.push(("encoding".into(), "UTF16le".into()));
+    let (s, _) = crate::db::open_writer(&config).unwrap();
+    let enc: String = s
+        .conn
+        .query_row("PRAGMA encoding", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(enc, "UTF-16le");
+    s.conn
+        .execute_batch("CREATE TABLE t(v INTEGER PRIMARY KEY)")
+        .unwrap();
+    let keyed = |k: &str, v: i64| Batch {
+        key: Some(k.into()),
+        ..insert(v)
+    };
+    let (s, _) = commit_as_one_group(s, vec![keyed("ключ-a", 1), keyed("b", 2)]);
+    let (s, out) = commit_as_one_group(s, vec![keyed("ключ-a", 1)]);
+    assert!(out[0].as_ref().unwrap().replayed, "{out:?}");
+    drop(s);
+    let (s, _) = crate::db::open_writer(&Config::new(paths)).unwrap();
+    assert_eq!(s.keys.len(), 2);
+    let (s, out) = commit_as_one_group(s, vec![keyed("b", 2)]);
+    assert!(out[0].as_ref().unwrap().replayed, "{out:?}");
+    // Pruning takes the index down with the table.
+    s.guard
+        .trusted(|| {
+            crate::requests::in_transaction(&s.conn, &s.own, &s.keys, || {
+                crate::requests::prune_oldest(&s.conn, &s.own, &s.keys, 1)
+            })
+        })
+        .unwrap();
+    assert_eq!(s.keys.len(), 1);
+    assert_eq!(count(&s, "SELECT count(*) FROM t"), 2);
+}
+
+#[test]
+fn session_commits_with_keys_keep_the_key_count_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir, Duration::from_secs(5));
+    s.max_keys = 10;
+    let step = crate::group::prune_step(s.max_keys);
+    for n in 0..(s.max_keys + 2 * step) {
+        s.begin_session().unwrap();
+        s.commit_session(Some(&format!("session-{n}"))).unwrap();
+        assert!(s.keys.len() < s.max_keys + step, "{} keys", s.keys.len());
+    }
+    let rows = count(&s, "SELECT count(*) FROM _scribe_requests");
+    assert_eq!(rows as u64, s.keys.len());
+}

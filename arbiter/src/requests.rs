@@ -113,18 +113,18 @@ pub fn find(
     key: &str,
 ) -> Result<Option<(u64, Receipt)>, WriteError> {
     for id in keys.candidates(keys.hash(key.as_bytes())) {
-        let row: Option<(Vec<u8>, i64, Vec<u8>)> = conn
+        let row: Option<(bool, i64, Vec<u8>)> = conn
             .prepare_cached(&own.request_by_id)
             .and_then(|mut s| {
-                s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()
+                s.query_row([id], |r| {
+                    let same = r.get_ref(0)?.as_bytes()? == key.as_bytes();
+                    Ok((same, r.get(1)?, r.get(2)?))
+                })
+                .optional()
             })
             .map_err(crate::group::commit_error)?;
-        match row {
-            Some((stored, hash, blob)) if stored == key.as_bytes() => {
-                return Ok(Some((hash as u64, decode(key, &blob)?)))
-            }
-            _ => {}
+        if let Some((true, hash, blob)) = row {
+            return Ok(Some((hash as u64, decode(key, &blob)?)));
         }
     }
     Ok(None)
@@ -167,7 +167,7 @@ fn keep_seq(conn: &Connection, own: &Own) -> rusqlite::Result<()> {
     conn.prepare_cached(&own.keep_seq)?.execute([]).map(drop)
 }
 
-/// Runs a deletion that returns `id, key` (as a blob) of each deleted row, telling
+/// Runs a deletion that returns `id, key` (as text) of each deleted row, telling
 /// `keys`; returns how many went.
 fn delete(
     conn: &Connection,

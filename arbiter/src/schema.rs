@@ -230,12 +230,16 @@ pub struct Own {
     /// Folds the newest key row's seq into `_scribe_meta`, before keys
     /// are deleted.
     pub keep_seq: String,
-    /// One key's row, by rowid (keys are compared and hashed as bytes, so
-    /// a damaged row that is not text is a miss, not an error).
+    /// One key's row, by rowid. Keys are read as text, which SQLite hands
+    /// over as UTF-8 whatever the database's encoding (a blob cast to text
+    /// would keep a UTF-16 file's bytes), and are compared and hashed as
+    /// those bytes, so a damaged row that is not valid text is a miss, not
+    /// an error.
     pub request_by_id: String,
     /// Every key with its rowid (to build the in-memory index).
     pub all_requests: String,
-    /// How many keys the table holds (the index's check in debug builds).
+    /// How many keys the table holds, and how many different ones (the
+    /// index's check in debug builds).
     pub count_requests: String,
     /// Records an idempotency key with its receipt.
     pub record_request: String,
@@ -273,20 +277,20 @@ impl Own {
                  (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1), value)) \
                  WHERE key = 'seq'"),
             request_by_id: m(
-                "SELECT CAST(key AS BLOB), hash, receipt FROM main._scribe_requests WHERE id = ?1",
+                "SELECT CAST(key AS TEXT), hash, receipt FROM main._scribe_requests WHERE id = ?1",
             ),
-            all_requests: m("SELECT id, CAST(key AS BLOB) FROM main._scribe_requests"),
-            count_requests: m("SELECT count(*) FROM main._scribe_requests"),
+            all_requests: m("SELECT id, CAST(key AS TEXT) FROM main._scribe_requests"),
+            count_requests: m("SELECT count(*), count(DISTINCT key) FROM main._scribe_requests"),
             record_request: m(
                 "INSERT INTO main._scribe_requests(key, hash, seq, created_at, receipt) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             ),
             oldest_request: m("SELECT created_at FROM main._scribe_requests ORDER BY id LIMIT 1"),
             prune_oldest: m("DELETE FROM main._scribe_requests WHERE id IN \
-                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1) RETURNING id, CAST(key AS BLOB)"),
+                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1) RETURNING id, CAST(key AS TEXT)"),
             prune_before: m("DELETE FROM main._scribe_requests WHERE id IN \
                  (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1 \
-                 RETURNING id, CAST(key AS BLOB)"),
+                 RETURNING id, CAST(key AS TEXT)"),
             migrations: m("SELECT version, name, checksum, applied_at \
                  FROM main._scribe_migrations ORDER BY version"),
             record_migration: m(

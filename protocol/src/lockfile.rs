@@ -229,6 +229,9 @@ impl InstanceLock {
             path: self.info.clone(),
             source,
         };
+        // Off Linux the record is the locked file itself, rewritten in
+        // place (a reader may then see it empty for a moment: `status`
+        // decides liveness by the lock, never by the record).
         if imp::record_in_place(&self.held, &self.info, &self.text).map_err(lock_err)? {
             return Ok(());
         }

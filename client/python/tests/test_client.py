@@ -121,9 +121,10 @@ class WriteReadTest(ArbiterTest):
         started = time.monotonic()
         with self.assertRaises(Timeout):
             s.wait_for(r2["seq"] + 100, timeout=0.3)
-        # Bounds here are loose on purpose: they tell "gave up" from "kept
-        # going until the 30 s retry window", on a machine of any speed.
-        self.assertLess(time.monotonic() - started, 15)
+        # Bounds here are loose on purpose, on a machine of any speed, and
+        # below the 10 s call and ready timeouts, so that giving up after
+        # waiting one of those out still fails.
+        self.assertLess(time.monotonic() - started, 8)
         # Without an arbiter it polls the file.
         support.stop_arbiter(self.db)
         self.assertEqual(s.wait_for(r2["seq"], timeout=1), r2["seq"])
@@ -143,7 +144,7 @@ class ErrorTest(ArbiterTest):
         e = cm.exception
         self.assertEqual((e.status, e.category, e.statement, e.sqlite_code), (422, "sql", 0, 1))
         self.assertIn("no such table", str(e))
-        self.assertLess(time.monotonic() - started, 15, "never retried (retry_for is 30 s)")
+        self.assertLess(time.monotonic() - started, 8, "never retried")
         self.assertEqual(s.status()["failed"], failed_before + 1, "sent exactly once")
 
         s.write("INSERT INTO e VALUES (1)")
@@ -251,7 +252,7 @@ class LifecycleTest(ArbiterTest):
         started = time.monotonic()
         with self.assertRaises(Unavailable) as cm:
             self.client(scribe_bin=os.path.join(self.dir, "no-such-scribe")).write("SELECT 1")
-        self.assertLess(time.monotonic() - started, 15, "a missing binary is not retried")
+        self.assertLess(time.monotonic() - started, 8, "a missing binary is not retried")
         self.assertFalse(lock_held(self.db))
 
     def test_stopped_with_hold_raises_unavailable_at_once(self):
@@ -262,7 +263,7 @@ class LifecycleTest(ArbiterTest):
         started = time.monotonic()
         with self.assertRaises(Unavailable) as cm:
             s.write("INSERT INTO h VALUES (1)")  # retry_for is 30 s
-        self.assertLess(time.monotonic() - started, 15)
+        self.assertLess(time.monotonic() - started, 8)
         self.assertIn("--hold", str(cm.exception))
         with self.assertRaises(Unavailable):
             s.status()
@@ -277,7 +278,7 @@ class LifecycleTest(ArbiterTest):
         started = time.monotonic()
         with self.assertRaises(Unavailable) as cm:
             s.write("INSERT INTO h VALUES (2)")
-        self.assertLess(time.monotonic() - started, 15)
+        self.assertLess(time.monotonic() - started, 8)
         self.assertIn("auto-start resumes", str(cm.exception))
 
     def test_kill_9_then_the_next_write_starts_a_new_arbiter(self):
