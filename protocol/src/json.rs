@@ -89,18 +89,18 @@ pub fn to_params(j: Option<&Json>) -> Result<Params, String> {
 
 /// Rows as an array of objects (column name → value).
 pub fn rows(columns: &[String], rows: &[Vec<Value>]) -> Json {
-    Json::Array(
-        rows.iter()
-            .map(|row| {
-                let obj: Map<String, Json> = columns
-                    .iter()
-                    .cloned()
-                    .zip(row.iter().map(from_value))
-                    .collect();
-                Json::Object(obj)
-            })
-            .collect(),
-    )
+    Json::Array(rows.iter().map(|row| row_object(columns, row)).collect())
+}
+
+/// One row as an object keyed by column name (a repeated name keeps its
+/// last value).
+pub fn row_object(columns: &[String], row: &[Value]) -> Json {
+    let obj: Map<String, Json> = columns
+        .iter()
+        .cloned()
+        .zip(row.iter().map(from_value))
+        .collect();
+    Json::Object(obj)
 }
 
 /// Rows as an array of arrays (in column order; names may repeat).

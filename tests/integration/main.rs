@@ -15,6 +15,7 @@ mod http;
 mod http_sessions;
 mod lifecycle;
 mod migrations;
+mod query_output;
 mod sessions;
 mod sessions_pipelined;
 mod shell;

@@ -39,13 +39,68 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
     if args.csv && !ctx.json {
         return csv(&reader, &args.sql, &params);
     }
-    let rows = reader.query(&args.sql, &params).map_err(read_error)?;
     if ctx.json {
-        render::print_json(&scribe_protocol::json::rows(&rows.columns, &rows.rows));
-    } else {
-        outln!("{}", render::rows_table(&rows.columns, &rows.rows));
+        return json(&reader, &args.sql, &params);
     }
+    // A table needs every row for its widths, as sqlite3's table modes do.
+    let rows = reader.query(&args.sql, &params).map_err(read_error)?;
+    outln!("{}", render::rows_table(&rows.columns, &rows.rows));
     Ok(())
+}
+
+/// A JSON result is held until it passes this many bytes, then written
+/// as SQLite reads it.
+const JSON_HELD: usize = 1 << 20;
+
+/// The rows as one JSON array. A result that fails within [`JSON_HELD`]
+/// bytes prints only the error, one JSON document as for any command; a
+/// longer result streams in constant memory (and `| head` stops the
+/// query), and a failure past that point leaves the array unclosed, so no
+/// parser takes it for the whole result, says why on stderr and exits
+/// with the error's code.
+fn json(
+    reader: &scribe_reader::Reader,
+    sql: &str,
+    params: &scribe_protocol::Params,
+) -> Result<(), Failure> {
+    let out = RefCell::new(render::JsonOut::new(JSON_HELD));
+    let columns = RefCell::new(Vec::new());
+    let failed = RefCell::new(None);
+    let done = reader.query_each(
+        sql,
+        params,
+        |names| {
+            *columns.borrow_mut() = names;
+            true
+        },
+        |row| {
+            let object = scribe_protocol::json::row_object(&columns.borrow(), &row);
+            match out.borrow_mut().element(&object) {
+                Ok(()) => true,
+                Err(e) => {
+                    *failed.borrow_mut() = Some(e);
+                    false
+                }
+            }
+        },
+    );
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    let out = out.into_inner();
+    match done {
+        Ok(()) => out.finish(),
+        Err(e) if out.streaming() => {
+            let f = read_error(e);
+            out.abandon();
+            render::failure(&f, false);
+            Err(Failure::Reported(match f {
+                Failure::Category(e) => e.category().exit_code(),
+                _ => 1,
+            }))
+        }
+        Err(e) => Err(read_error(e)),
+    }
 }
 
 /// CSV row by row as SQLite reads them: a result of any size, in

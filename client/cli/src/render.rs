@@ -102,6 +102,79 @@ impl CsvOut {
     }
 }
 
+/// A JSON array written to standard output element by element: held in
+/// memory up to a size, then streamed (a closed pipe ends the process
+/// quietly, as for any output).
+pub struct JsonOut {
+    held: Vec<u8>,
+    hold: usize,
+    streaming: bool,
+    elements: u64,
+}
+
+impl JsonOut {
+    /// An array held in memory until it passes `hold` bytes.
+    pub fn new(hold: usize) -> JsonOut {
+        JsonOut {
+            held: b"[".to_vec(),
+            hold,
+            streaming: false,
+            elements: 0,
+        }
+    }
+
+    /// Adds one element.
+    ///
+    /// # Errors
+    ///
+    /// When standard output cannot be written.
+    pub fn element(&mut self, v: &serde_json::Value) -> Result<(), Failure> {
+        if self.elements > 0 {
+            self.held.push(b',');
+        }
+        self.elements += 1;
+        serde_json::to_writer(&mut self.held, v)
+            .map_err(|e| Failure::Local(format!("cannot write JSON: {e}")))?;
+        if self.held.len() >= self.hold {
+            self.streaming = true;
+            self.write_held()?;
+        }
+        Ok(())
+    }
+
+    /// True once part of the array has been written.
+    pub fn streaming(&self) -> bool {
+        self.streaming
+    }
+
+    /// Closes the array and writes what is held.
+    ///
+    /// # Errors
+    ///
+    /// When standard output cannot be written.
+    pub fn finish(mut self) -> Result<(), Failure> {
+        self.held.extend_from_slice(b"]\n");
+        self.write_held()
+    }
+
+    /// Writes what is held and leaves the array unclosed (the result
+    /// failed part way).
+    pub fn abandon(mut self) {
+        self.held.push(b'\n');
+        let _ = self.write_held();
+    }
+
+    fn write_held(&mut self) -> Result<(), Failure> {
+        let mut out = std::io::stdout().lock();
+        let written = out.write_all(&self.held).and_then(|()| out.flush());
+        self.held.clear();
+        written.map_err(|e| {
+            exit_on_closed_pipe(&e);
+            Failure::Local(format!("cannot write JSON: {e}"))
+        })
+    }
+}
+
 /// An error as JSON: `{"error":{"category":..,"message":..,"exit_code":..}}`
 /// plus `statement`, `sqlite_code` and `retry_after_ms` when they apply.
 pub fn error_json(e: &WriteError) -> serde_json::Value {

@@ -1,0 +1,94 @@
+//! `scribe query` output that streams: CSV and JSON results of any size in
+//! bounded memory, `| head` stopping the query, and what a failure part
+//! way through leaves.
+
+use std::time::Duration;
+
+use crate::harness::{stderr, stdout, Env, SCHEMA, SCRIBE};
+
+/// Rows 1, 2, 3, … without end.
+const ENDLESS: &str =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c";
+
+/// `sh -c SCRIPT` with `{scribe}` replaced by the build under test.
+fn shell(env: &Env, script: &str) -> std::process::Output {
+    let script = script.replace("{scribe}", &crate::harness::other_build(SCRIBE));
+    let mut c = env.command("sh");
+    c.args(["-c", &script]);
+    crate::harness::run(c, Duration::from_secs(120))
+}
+
+/// Rows 1..=n, the `fail_at`th failing (`abs` of the smallest integer
+/// overflows when SQLite steps to that row).
+fn failing_at(n: u32, fail_at: u32) -> String {
+    format!(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) \
+         SELECT CASE WHEN x < {fail_at} THEN x ELSE abs(-9223372036854775807 - 1) END AS v FROM c"
+    )
+}
+
+#[test]
+fn query_csv_streams_a_result_with_no_end_until_its_reader_stops() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    // A result that never ends, in a process held to 1 GB of address
+    // space: only a query that writes each row as it reads it (and stops
+    // at the closed pipe) prints its first lines and exits.
+    let out = shell(
+        &env,
+        &format!("ulimit -v 1000000; {{scribe}} query --csv '{ENDLESS}' | head -3"),
+    );
+    assert_eq!(stdout(&out), "x\n1\n2\n", "{}", stderr(&out));
+}
+
+#[test]
+fn query_json_streams_a_result_with_no_end_until_its_reader_stops() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    // As for CSV: collecting the rows first runs out of memory.
+    let out = shell(
+        &env,
+        &format!("ulimit -v 1000000; {{scribe}} --json query '{ENDLESS}' | head -c 25"),
+    );
+    assert_eq!(
+        stdout(&out),
+        r#"[{"x":1},{"x":2},{"x":3},"#,
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn query_json_is_one_document_or_an_unclosed_array_with_the_error_on_stderr() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    // A small result is held whole: it prints whole, and a failure prints
+    // the error alone, as one JSON document.
+    let whole = env.scribe_ok(&["--json", "query", &failing_at(3, 10)]);
+    assert_eq!(whole, "[{\"v\":1},{\"v\":2},{\"v\":3}]\n");
+    let early = env.scribe(&["--json", "query", &failing_at(20, 10)]);
+    assert_eq!(early.status.code(), Some(15), "{}", stderr(&early));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&early)).unwrap();
+    assert_eq!(doc["error"]["category"], "sql", "{doc}");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("integer overflow"));
+    // Past what is held, rows were written already: the array stays open
+    // (no parser takes it for the whole result) and the error goes to
+    // stderr, with the same exit code.
+    let late = env.scribe(&["--json", "query", &failing_at(400_000, 300_000)]);
+    assert_eq!(late.status.code(), Some(15), "{}", stderr(&late));
+    let text = stdout(&late);
+    assert!(
+        text.starts_with("[{\"v\":1},"),
+        "{}",
+        &text[..40.min(text.len())]
+    );
+    assert!(serde_json::from_str::<serde_json::Value>(&text).is_err());
+    assert!(
+        stderr(&late).contains("integer overflow"),
+        "{}",
+        stderr(&late)
+    );
+}
