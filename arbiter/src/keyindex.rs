@@ -16,6 +16,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rusqlite::Connection;
 
@@ -76,6 +78,8 @@ pub struct KeyIndex {
     // at every open, so hashes need not be stable.
     hasher: RandomState,
     inner: RefCell<Inner>,
+    /// Where `len` is published for `status`, once set.
+    published: Option<Arc<AtomicU64>>,
 }
 
 impl KeyIndex {
@@ -84,6 +88,7 @@ impl KeyIndex {
         KeyIndex {
             hasher: RandomState::new(),
             inner: RefCell::default(),
+            published: None,
         }
     }
 
@@ -112,6 +117,12 @@ impl KeyIndex {
     /// The hash a key (its bytes) is filed under.
     pub fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    /// Publishes the count to `to` now and at every commit (for `status`).
+    pub fn publish(&mut self, to: Arc<AtomicU64>) {
+        to.store(self.len(), Ordering::Relaxed);
+        self.published = Some(to);
     }
 
     /// Keys in the table as last committed.
@@ -198,6 +209,9 @@ impl KeyIndex {
                     }
                 }
             }
+        }
+        if let Some(p) = &self.published {
+            p.store(*len, Ordering::Relaxed);
         }
     }
 

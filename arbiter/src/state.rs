@@ -113,6 +113,8 @@ impl Shared {
             session: self.stats.open_session(),
             schema_version: self.stats.schema_version(),
             sqlite_version: rusqlite::version().into(),
+            keys: self.stats.keys(),
+            max_keys: self.config.retention.max_keys,
         }
     }
 

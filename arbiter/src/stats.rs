@@ -34,6 +34,8 @@ pub struct Stats {
     session: Mutex<Option<(scribe_protocol::SessionInfo, std::time::Instant)>>,
     /// The program's schema version (its last applied migration).
     schema_version: AtomicU64,
+    /// Idempotency keys held (the key index publishes it at each commit).
+    keys: std::sync::Arc<AtomicU64>,
 }
 
 /// A consistent-enough copy of the counters.
@@ -81,6 +83,7 @@ impl Stats {
             recent_us: Mutex::new(VecDeque::with_capacity(RECENT)),
             last_error: Mutex::new(None),
             schema_version: AtomicU64::new(0),
+            keys: std::sync::Arc::default(),
             syncs: AtomicU64::new(0),
             sync_us: AtomicU64::new(0),
             session: Mutex::new(None),
@@ -101,6 +104,16 @@ impl Stats {
     /// The program's schema version.
     pub fn schema_version(&self) -> u64 {
         self.schema_version.load(Relaxed)
+    }
+
+    /// Where the key index publishes how many keys it holds.
+    pub fn keys_counter(&self) -> std::sync::Arc<AtomicU64> {
+        self.keys.clone()
+    }
+
+    /// Idempotency keys held.
+    pub fn keys(&self) -> u64 {
+        self.keys.load(Relaxed)
     }
 
     /// A commit of `ok` batches (and `failed` rolled back alone) as `seq`.

@@ -71,4 +71,10 @@ pub struct Status {
     /// The version of the SQLite the arbiter writes with.
     #[serde(default)]
     pub sqlite_version: String,
+    /// Idempotency keys held (their index is in the arbiter's memory).
+    #[serde(default)]
+    pub keys: u64,
+    /// At most this many are kept (`--max-keys`).
+    #[serde(default)]
+    pub max_keys: u64,
 }

@@ -258,4 +258,10 @@ fn the_key_count_holds_under_a_sustained_load() {
         "{max} keys held, over the bound plus one step"
     );
     assert_eq!(env.count("SELECT count(*) FROM t"), 24_000);
+    // `status` reports the keys the arbiter's index holds: the table's.
+    let status: serde_json::Value =
+        serde_json::from_str(&env.scribe_ok(&["--json", "status"])).unwrap();
+    let held = env.count("SELECT count(*) FROM _scribe_requests");
+    assert_eq!(status["keys"], held, "{status}");
+    assert_eq!(status["max_keys"], 500, "{status}");
 }

@@ -105,11 +105,12 @@ fn attend(writer: &Mutex<Writer>, link: &SessionLink) {
 
 impl Writer {
     pub(super) fn new(
-        session: Session,
+        mut session: Session,
         stats: Arc<Stats>,
         settings: &Settings,
         syncer: Option<Syncer>,
     ) -> Writer {
+        session.keys.publish(stats.keys_counter());
         Writer {
             session,
             stats,

@@ -106,6 +106,10 @@ pub fn table(s: &Status) -> Table {
         ("session", session(s)),
         ("schema version", s.schema_version.to_string()),
         (
+            "keys",
+            format!("{} idempotency keys held (at most {})", s.keys, s.max_keys),
+        ),
+        (
             "settings",
             if s.settings.is_empty() {
                 "defaults".to_owned()
