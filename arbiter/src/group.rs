@@ -142,8 +142,15 @@ impl Session {
         self.reset();
         self.own(&self.own.begin).map_err(commit_error)?;
         // The seq comes from the file, inside this transaction: two
-        // arbiters could never hand out one number twice.
-        let seq = self.next_seq()?;
+        // arbiters could never hand out one number twice. A group without
+        // keys writes it to `_scribe_meta` as it takes it; one with keys
+        // carries it in the key rows it records.
+        let keyed = group.iter().any(|w| w.batch.key.is_some());
+        let seq = if keyed {
+            self.next_seq()?
+        } else {
+            self.bump_seq()?
+        };
         let mut outcomes = Vec::with_capacity(group.len());
         let (mut fresh, mut recorded) = (0, 0);
         // A group of one needs no savepoint: undoing the batch is undoing
@@ -190,18 +197,7 @@ impl Session {
                 outcomes,
             });
         }
-        self.prune_past_bound(recorded)?;
-        // Readers find the seq in the newest key row this commit wrote
-        // (pruning keeps it in `_scribe_meta` too); without one, in
-        // `_scribe_meta`.
-        if recorded == 0 {
-            self.write_seq(seq)?;
-        }
-        if !self.file_in_place() {
-            self.reset();
-            return Err(moved(&self.file.0));
-        }
-        self.commit()?;
+        self.finish(seq, !keyed, recorded)?;
         Ok(Attempt::Done {
             seq: Some(seq),
             fresh,
@@ -241,6 +237,7 @@ impl Session {
     fn commit_session_inner(&self, key: Option<&str>) -> Result<Receipt, WriteError> {
         // Savepoints the caller left open must not decide what commits.
         self.guard.session(false);
+        let key = key.map(|k| self.keys.key(k));
         if let Some(key) = key {
             if self
                 .guard
@@ -250,20 +247,24 @@ impl Session {
                 return Err(WriteError::Conflict {
                     statement: None,
                     message: format!(
-                        "idempotency key {key:?} was already used; the session was rolled back"
+                        "idempotency key {:?} was already used; the session was rolled back",
+                        key.text
                     ),
                 });
             }
         }
-        let seq = self.next_seq()?;
+        let seq = match key {
+            Some(_) => self.next_seq()?,
+            None => self.bump_seq()?,
+        };
         let receipt = Receipt {
             seq,
             results: Vec::new(),
             replayed: false,
         };
-        match key {
+        if let Some(key) = key {
             // The key's row carries the seq.
-            Some(key) => self.guard.trusted(|| {
+            self.guard.trusted(|| {
                 requests::record(
                     &self.conn,
                     &self.own,
@@ -272,29 +273,40 @@ impl Session {
                     SESSION_FINGERPRINT,
                     &receipt,
                 )
-            })?,
-            None => self.write_seq(seq)?,
+            })?;
         }
-        self.prune_past_bound(u64::from(key.is_some()))?;
-        if !self.file_in_place() {
-            return Err(moved(&self.file.0));
-        }
-        self.commit()?;
+        self.finish(seq, key.is_none(), u64::from(key.is_some()))?;
         Ok(receipt)
     }
 
-    /// When the keys this commit `recorded` take the table a whole step
-    /// past `--max-keys`, deletes the oldest, at the front of the key
-    /// table, with the rest of the commit: the bound holds under any load.
-    fn prune_past_bound(&self, recorded: u64) -> Result<(), WriteError> {
-        let over = (self.keys.len() + recorded).saturating_sub(self.max_keys);
-        if over < prune_step(self.max_keys) {
-            return Ok(());
+    /// The end of every commit: the keys this one `recorded` prune the
+    /// oldest when they take the table a whole step past `--max-keys`
+    /// (the bound holds under any load); the seq goes to `_scribe_meta`
+    /// unless it is there already (`meta_written`) or a key row recorded
+    /// now carries it; then COMMIT, if the file is still in place. On
+    /// an error the transaction is rolled back.
+    fn finish(&self, seq: u64, meta_written: bool, recorded: u64) -> Result<(), WriteError> {
+        let out = self.finish_inner(seq, meta_written, recorded);
+        if out.is_err() {
+            self.reset();
         }
-        self.guard
-            .trusted(|| requests::prune_oldest(&self.conn, &self.own, &self.keys, over))
-            .map(drop)
-            .map_err(commit_error)
+        out
+    }
+
+    fn finish_inner(&self, seq: u64, meta_written: bool, recorded: u64) -> Result<(), WriteError> {
+        let over = (self.keys.len() + recorded).saturating_sub(self.max_keys);
+        if over >= prune_step(self.max_keys) {
+            self.guard
+                .trusted(|| requests::prune_oldest(&self.conn, &self.own, &self.keys, over))
+                .map_err(commit_error)?;
+        }
+        if recorded == 0 && !meta_written {
+            self.write_seq(seq)?;
+        }
+        if !self.file_in_place() {
+            return Err(moved(&self.file.0));
+        }
+        self.commit()
     }
 
     /// Applies one batch inside its savepoint: a replay of its key, or
@@ -302,7 +314,7 @@ impl Session {
     /// key's look-up costs no SQL unless it may be there, so a key the
     /// caller calls fresh is looked up like any other.)
     fn apply(&self, work: &Work, seq: u64) -> Outcome {
-        let key = work.batch.key.as_deref();
+        let key = work.batch.key.as_deref().map(|k| self.keys.key(k));
         if let Some(key) = key {
             match self
                 .guard
@@ -316,7 +328,8 @@ impl Session {
                     return Err(WriteError::Conflict {
                         statement: None,
                         message: format!(
-                            "idempotency key {key:?} was already used for a different batch"
+                            "idempotency key {:?} was already used for a different batch",
+                            key.text
                         ),
                     })
                 }

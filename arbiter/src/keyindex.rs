@@ -71,6 +71,15 @@ impl Inner {
 #[derive(Clone, Copy, Debug)]
 pub struct Mark(usize);
 
+/// A key with its hash, computed once for its look-up and its record.
+#[derive(Clone, Copy, Debug)]
+pub struct Key<'a> {
+    /// The key as the caller sent it.
+    pub text: &'a str,
+    /// What [`KeyIndex::hash`] makes of it.
+    pub hash: u64,
+}
+
 /// The in-memory index of the key table.
 #[derive(Debug)]
 pub struct KeyIndex {
@@ -112,6 +121,14 @@ impl KeyIndex {
             }
         }
         Ok(index)
+    }
+
+    /// `text` with its hash.
+    pub fn key<'a>(&self, text: &'a str) -> Key<'a> {
+        Key {
+            text,
+            hash: self.hash(text.as_bytes()),
+        }
     }
 
     /// The hash a key (its bytes) is filed under.

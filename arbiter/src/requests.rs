@@ -17,7 +17,7 @@ use bincode::Options as _;
 use rusqlite::{Connection, OptionalExtension};
 use scribe_protocol::{Receipt, WriteError};
 
-use crate::keyindex::KeyIndex;
+use crate::keyindex::{Key, KeyIndex};
 use crate::schema::Own;
 
 /// Most keys deleted by one housekeeping pass.
@@ -110,21 +110,21 @@ pub fn find(
     conn: &Connection,
     own: &Own,
     keys: &KeyIndex,
-    key: &str,
+    key: Key<'_>,
 ) -> Result<Option<(u64, Receipt)>, WriteError> {
-    for id in keys.candidates(keys.hash(key.as_bytes())) {
+    for id in keys.candidates(key.hash) {
         let row: Option<(bool, i64, Vec<u8>)> = conn
             .prepare_cached(&own.request_by_id)
             .and_then(|mut s| {
                 s.query_row([id], |r| {
-                    let same = r.get_ref(0)?.as_bytes()? == key.as_bytes();
+                    let same = r.get_ref(0)?.as_bytes()? == key.text.as_bytes();
                     Ok((same, r.get(1)?, r.get(2)?))
                 })
                 .optional()
             })
             .map_err(crate::group::commit_error)?;
         if let Some((true, hash, blob)) = row {
-            return Ok(Some((hash as u64, decode(key, &blob)?)));
+            return Ok(Some((hash as u64, decode(key.text, &blob)?)));
         }
     }
     Ok(None)
@@ -140,23 +140,23 @@ pub fn record(
     conn: &Connection,
     own: &Own,
     keys: &KeyIndex,
-    key: &str,
-    hash: u64,
+    key: Key<'_>,
+    fingerprint: u64,
     receipt: &Receipt,
 ) -> Result<(), WriteError> {
-    let blob = encode(key, receipt)?;
+    let blob = encode(key.text, receipt)?;
     conn.prepare_cached(&own.record_request)
         .and_then(|mut s| {
             s.execute(rusqlite::params![
-                key,
-                hash as i64,
+                key.text,
+                fingerprint as i64,
                 receipt.seq as i64,
                 now_s(),
                 blob
             ])
         })
         .map_err(crate::group::commit_error)?;
-    keys.added(keys.hash(key.as_bytes()), conn.last_insert_rowid());
+    keys.added(key.hash, conn.last_insert_rowid());
     Ok(())
 }
 

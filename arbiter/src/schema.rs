@@ -227,6 +227,9 @@ pub struct Own {
     pub read_seq: String,
     /// Writes a commit's seq to `_scribe_meta`.
     pub write_seq: String,
+    /// Takes the next seq and writes it to `_scribe_meta`, in one
+    /// statement (a commit that records no key).
+    pub bump_seq: String,
     /// Folds the newest key row's seq into `_scribe_meta`, before keys
     /// are deleted.
     pub keep_seq: String,
@@ -270,9 +273,10 @@ impl Own {
                 "SELECT (SELECT value FROM main._scribe_meta WHERE key = 'seq'), \
                  (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1)",
             ),
-            write_seq: m(
-                "UPDATE main._scribe_meta SET value = ?1 WHERE key = 'seq' RETURNING value",
-            ),
+            write_seq: m("UPDATE main._scribe_meta SET value = ?1 WHERE key = 'seq'"),
+            bump_seq: m("UPDATE main._scribe_meta SET value = max(value, coalesce(\
+                 (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1), value), 0) + 1 \
+                 WHERE key = 'seq' RETURNING value"),
             keep_seq: m("UPDATE main._scribe_meta SET value = max(value, coalesce(\
                  (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1), value)) \
                  WHERE key = 'seq'"),
@@ -415,6 +419,7 @@ mod tests {
         for sql in [
             &own.read_seq,
             &own.write_seq,
+            &own.bump_seq,
             &own.keep_seq,
             &own.request_by_id,
             &own.all_requests,

@@ -43,29 +43,40 @@ impl Session {
     ///
     /// SQLite's error, or the sequence row missing.
     pub fn write_seq(&self, seq: u64) -> Result<(), WriteError> {
-        self.guard
+        let changed = self
+            .guard
             .trusted(|| {
                 self.conn
                     .prepare_cached(&self.own.write_seq)?
-                    .query_row([seq as i64], |r| r.get::<_, i64>(0))
+                    .execute([seq as i64])
             })
-            .map(drop)
-            .map_err(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => seq_row_missing(),
-                e => commit_error(e),
-            })
+            .map_err(commit_error)?;
+        if changed == 0 {
+            return Err(seq_row_missing());
+        }
+        Ok(())
     }
 
-    /// The next seq, written to `_scribe_meta` at once: for a commit that
-    /// records no key whatever happens inside it.
+    /// The next seq (as [`Session::next_seq`] reckons it), written to
+    /// `_scribe_meta` by the same statement: for a commit that records no
+    /// key whatever happens inside it.
     ///
     /// # Errors
     ///
-    /// As [`Session::next_seq`].
+    /// SQLite's error, or the sequence row missing.
     pub fn bump_seq(&self) -> Result<u64, WriteError> {
-        let seq = self.next_seq()?;
-        self.write_seq(seq)?;
-        Ok(seq)
+        let seq: i64 = self
+            .guard
+            .trusted(|| {
+                self.conn
+                    .prepare_cached(&self.own.bump_seq)?
+                    .query_row([], |r| r.get(0))
+            })
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => seq_row_missing(),
+                e => commit_error(e),
+            })?;
+        Ok(seq.max(1) as u64)
     }
 }
 

@@ -29,6 +29,6 @@ impl Writer {
             self.stats.failed(1);
             tracing::warn!(error = %e, "migrate failed");
         }
-        self.answer_durably(to, out.map(Answer::Migrated));
+        self.answer_durably(to, out.map(Answer::Migrated), false);
     }
 }

@@ -140,9 +140,10 @@ impl Writer {
         }
     }
 
-    /// Sends one answer now.
-    pub(super) fn answer(&self, to: ReplyTo, reply: Reply) {
-        self.deliver(vec![(to, reply)], false, false);
+    /// Sends one answer now: from this thread when `here` (the
+    /// adapters'), else handed to the adapters.
+    pub(super) fn answer(&self, to: ReplyTo, reply: Reply, here: bool) {
+        self.deliver(vec![(to, reply)], here, false);
     }
 
     /// Runs `f` on this writer from the adapters' thread. A panic must not
@@ -166,8 +167,8 @@ impl Writer {
 
     /// Sends one answer once what it reports is on disk (at once when
     /// commits need no sync).
-    pub(super) fn answer_durably(&self, to: ReplyTo, reply: Reply) {
-        self.deliver(vec![(to, reply)], false, true);
+    pub(super) fn answer_durably(&self, to: ReplyTo, reply: Reply, here: bool) {
+        self.deliver(vec![(to, reply)], here, true);
     }
 
     /// Serves what the queue holds, then returns how it left the writer.

@@ -138,7 +138,7 @@ impl Writer {
     ) -> bool {
         let lease = self.session_limits.lease(&link);
         if let Err(e) = self.session.begin_session() {
-            self.reply(began, Err(e.clone()), here);
+            self.answer(began, Err(e.clone()), here);
             self.session.reset();
             self.end_link(&link, format!("it could not begin: {e}"));
             return false;
@@ -160,7 +160,7 @@ impl Writer {
             last: now,
             statements: 0,
         });
-        self.reply(began, Ok(Answer::Began(Began { session: id, lease })), here);
+        self.answer(began, Ok(Answer::Began(Began { session: id, lease })), here);
         true
     }
 
@@ -208,7 +208,7 @@ impl Writer {
                 }
                 self.stats.session_statement();
                 if cut {
-                    self.reply(
+                    self.answer(
                         to,
                         expired("its total lease lapsed while a statement ran"),
                         here,
@@ -222,10 +222,10 @@ impl Writer {
                     let e = r
                         .err()
                         .map_or_else(|| "SQLite ended it".into(), |e| e.to_string());
-                    self.reply(to, expired(&e), here);
+                    self.answer(to, expired(&e), here);
                     Some(format!("SQLite rolled it back: {e}"))
                 } else {
-                    self.reply(to, r.map(Answer::Executed), here);
+                    self.answer(to, r.map(Answer::Executed), here);
                     None
                 }
             }
@@ -239,18 +239,18 @@ impl Writer {
                 match r {
                     Ok(receipt) => {
                         self.stats.commit(receipt.seq, 1, 0, started.elapsed());
-                        self.reply_durably(to, Ok(Answer::Receipt(receipt)), here);
+                        self.answer_durably(to, Ok(Answer::Receipt(receipt)), here);
                     }
                     Err(e) => {
                         self.stats.failed(1);
-                        self.reply(to, Err(e), here);
+                        self.answer(to, Err(e), here);
                     }
                 }
                 Some(why)
             }
             SessionOp::Rollback(to) => {
                 self.session.reset();
-                self.reply(to, Ok(Answer::RolledBack), here);
+                self.answer(to, Ok(Answer::RolledBack), here);
                 Some("it was rolled back".into())
             }
             SessionOp::Closed => Some("its connection ended".into()),
@@ -260,27 +260,17 @@ impl Writer {
         }
     }
 
-    /// Sends an answer: from this thread when `here`, else handed to the
-    /// adapters.
-    fn reply(&self, to: ReplyTo, reply: Reply, here: bool) {
-        self.deliver(vec![(to, reply)], here, false);
-    }
-
-    fn reply_durably(&self, to: ReplyTo, reply: Reply, here: bool) {
-        self.deliver(vec![(to, reply)], here, true);
-    }
-
     /// Answers a call of a session that is over `Expired`, saying why.
     pub(super) fn refuse(&self, op: SessionOp, why: &str) {
         if let Some(to) = op.into_reply_to() {
-            self.answer(to, expired(why));
+            self.answer(to, expired(why), false);
         }
     }
 
     /// Ends `link` with `why`, refusing the calls that came too late.
     fn end_link(&self, link: &SessionLink, why: String) {
         for to in link.end(why.clone()) {
-            self.answer(to, expired(&why));
+            self.answer(to, expired(&why), false);
         }
     }
 
@@ -307,12 +297,12 @@ impl Writer {
     pub(super) fn replay_commit(&mut self, key: &str, to: ReplyTo) {
         let found = self.session.guard.trusted(|| {
             let s = &self.session;
-            crate::requests::find(&s.conn, &s.own, &s.keys, key)
+            crate::requests::find(&s.conn, &s.own, &s.keys, s.keys.key(key))
         });
         let reply = match found {
             Ok(Some((hash, mut receipt))) if hash == crate::group::SESSION_FINGERPRINT => {
                 receipt.replayed = true;
-                self.answer_durably(to, Ok(Answer::Receipt(receipt)));
+                self.answer_durably(to, Ok(Answer::Receipt(receipt)), false);
                 return;
             }
             // The key names a batch, not a session: its receipt is not
@@ -330,6 +320,6 @@ impl Writer {
             )),
             Err(e) => Err(e),
         };
-        self.answer(to, reply);
+        self.answer(to, reply, false);
     }
 }

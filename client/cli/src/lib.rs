@@ -125,6 +125,17 @@ pub enum Failure {
     Reported(u8),
 }
 
+impl Failure {
+    /// The process's exit code for it.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Category(e) => e.category().exit_code(),
+            Failure::Local(_) => 1,
+            Failure::Reported(code) => *code,
+        }
+    }
+}
+
 impl From<WriteError> for Failure {
     fn from(e: WriteError) -> Self {
         Failure::Category(e)
@@ -168,11 +179,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             render::failure(&f, json);
-            ExitCode::from(match f {
-                Failure::Category(e) => e.category().exit_code(),
-                Failure::Local(_) => 1,
-                Failure::Reported(code) => code,
-            })
+            ExitCode::from(f.exit_code())
         }
     }
 }

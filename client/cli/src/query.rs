@@ -75,13 +75,7 @@ fn json(
         },
         |row| {
             let object = scribe_protocol::json::row_object(&columns.borrow(), &row);
-            match out.borrow_mut().element(&object) {
-                Ok(()) => true,
-                Err(e) => {
-                    *failed.borrow_mut() = Some(e);
-                    false
-                }
-            }
+            keep_going(&failed, out.borrow_mut().element(&object))
         },
     );
     if let Some(e) = failed.into_inner() {
@@ -94,10 +88,7 @@ fn json(
             let f = read_error(e);
             out.abandon();
             render::failure(&f, false);
-            Err(Failure::Reported(match f {
-                Failure::Category(e) => e.category().exit_code(),
-                _ => 1,
-            }))
+            Err(Failure::Reported(f.exit_code()))
         }
         Err(e) => Err(read_error(e)),
     }
@@ -112,13 +103,7 @@ fn csv(
 ) -> Result<(), Failure> {
     let out = RefCell::new(render::CsvOut::new(csv::Terminator::Any(b'\n')));
     let failed = RefCell::new(None);
-    let write = |r: Result<(), Failure>| match r {
-        Ok(()) => true,
-        Err(e) => {
-            *failed.borrow_mut() = Some(e);
-            false
-        }
-    };
+    let write = |r| keep_going(&failed, r);
     reader
         .query_each(
             sql,
@@ -136,6 +121,17 @@ fn csv(
         return Err(e);
     }
     out.into_inner().finish()
+}
+
+/// For a row callback: true to go on, or false with the failure kept.
+fn keep_going(failed: &RefCell<Option<Failure>>, r: Result<(), Failure>) -> bool {
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            *failed.borrow_mut() = Some(e);
+            false
+        }
+    }
 }
 
 fn read_error(e: scribe_reader::Error) -> Failure {

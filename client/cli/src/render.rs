@@ -95,10 +95,7 @@ impl CsvOut {
     ///
     /// When standard output cannot be written.
     pub fn finish(mut self) -> Result<(), Failure> {
-        self.0.flush().map_err(|e| {
-            exit_on_closed_pipe(&e);
-            Failure::Local(format!("cannot write CSV: {e}"))
-        })
+        self.0.flush().map_err(|e| output_failure("CSV", &e))
     }
 }
 
@@ -168,10 +165,7 @@ impl JsonOut {
         let mut out = std::io::stdout().lock();
         let written = out.write_all(&self.held).and_then(|()| out.flush());
         self.held.clear();
-        written.map_err(|e| {
-            exit_on_closed_pipe(&e);
-            Failure::Local(format!("cannot write JSON: {e}"))
-        })
+        written.map_err(|e| output_failure("JSON", &e))
     }
 }
 
@@ -210,6 +204,13 @@ pub fn emit(args: std::fmt::Arguments<'_>) {
     if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
         exit_on_closed_pipe(&e);
     }
+}
+
+/// Standard output could not take `what`: a closed pipe exits quietly,
+/// anything else is a failure.
+fn output_failure(what: &str, e: &std::io::Error) -> Failure {
+    exit_on_closed_pipe(e);
+    Failure::Local(format!("cannot write {what}: {e}"))
 }
 
 /// Exits quietly if `e` is a closed standard output.

@@ -138,12 +138,7 @@ impl Client {
                 return Err(retry::given_up(error, &self.inner.paths));
             };
             let pause = backoff.pause(at_least);
-            // A huge retry_after_ms must not overflow the clock: past the
-            // deadline either way.
-            if Instant::now()
-                .checked_add(pause)
-                .is_none_or(|at| at >= deadline)
-            {
+            if retry::past(deadline, pause) {
                 self.inner.counters.retries.fetch_add(tries - 1, Relaxed);
                 return Err(error);
             }

@@ -2,8 +2,6 @@
 //! processes may call it at once with the same list: the arbiter applies
 //! each missing step once and tells the others the database is there.
 
-use std::time::Instant;
-
 use scribe_protocol::frame::{Answer, Request};
 use scribe_protocol::migration::BUDGET;
 use scribe_protocol::{MigrateReport, Migration, WriteError};
@@ -70,10 +68,7 @@ impl Client {
                 return Err(retry::given_up(error, self.paths()));
             };
             let pause = backoff.pause(at_least);
-            if Instant::now()
-                .checked_add(pause)
-                .is_none_or(|at| at >= deadline)
-            {
+            if retry::past(deadline, pause) {
                 return Err(error);
             }
             if reconnect {

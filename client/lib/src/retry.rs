@@ -72,6 +72,15 @@ pub fn deadline(retry_for: Duration) -> std::time::Instant {
     now.checked_add(retry_for.min(RETRY_CAP)).unwrap_or(now)
 }
 
+/// Whether a pause of `pause` from now would end at or past `deadline` (a
+/// huge pause, from a huge `retry_after_ms`, cannot overflow the clock:
+/// it is past the deadline either way).
+pub fn past(deadline: std::time::Instant, pause: Duration) -> bool {
+    std::time::Instant::now()
+        .checked_add(pause)
+        .is_none_or(|at| at >= deadline)
+}
+
 /// The error a caller gets when retrying stops: an `Unavailable` while
 /// the arbiter is stopped on purpose says so (the connection's own failure
 /// alone would not tell why nothing was retried).

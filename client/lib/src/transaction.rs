@@ -221,10 +221,7 @@ pub(crate) fn next_attempt(
         retry::Verdict::GiveUp => return None,
     };
     let pause = backoff.pause(at_least);
-    match Instant::now().checked_add(pause) {
-        Some(at) if at < deadline => Some((pause, !matches!(error, WriteError::Expired { .. }))),
-        _ => None,
-    }
+    (!retry::past(deadline, pause)).then_some((pause, !matches!(error, WriteError::Expired { .. })))
 }
 
 /// Whether a transaction that failed with `e` may be run again as a whole:

@@ -231,10 +231,10 @@ class Remote:
         return self._in_session(request, self.scribe.call_timeout + 30.0)
 
     def commit(self) -> Dict[str, Any]:
-        key = new_key()
         session, self.session = self.session, None
         if session == NOT_BEGUN:
             return {}  # nothing ran: nothing to commit
+        key = new_key()
         try:
             return self._call({"commit": {"session": session, "key": key}}, self.scribe.call_timeout)
         except (Lost, scribe_errors.Timeout):
