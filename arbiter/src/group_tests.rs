@@ -238,6 +238,15 @@ fn keys_replay_and_prune_in_a_utf16_database() {
         })
         .unwrap();
     assert_eq!(s.keys.len(), 1);
+    // The pruned key is gone from look-ups (its batch runs again, and
+    // meets its own row); the other still replays.
+    let (s, out) = commit_as_one_group(s, vec![keyed("ключ-a", 1), keyed("b", 2)]);
+    assert!(
+        matches!(&out[0], Err(WriteError::Sql { .. })),
+        "{:?}",
+        out[0]
+    );
+    assert!(out[1].as_ref().unwrap().replayed, "{out:?}");
     assert_eq!(count(&s, "SELECT count(*) FROM t"), 2);
 }
 

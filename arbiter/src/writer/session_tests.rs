@@ -113,6 +113,14 @@ fn a_call_for_a_session_not_served_goes_to_its_link() {
 }
 
 /// A session served by `stage`'s writer (begun as the writer thread would).
+/// Queues `items` as the adapters do: counted on the stage, then sent.
+fn enqueue(stage: &Stage, rx: &Queue<Msg>, items: Vec<super::Item>) {
+    stage
+        .queued
+        .fetch_add(items.len(), std::sync::atomic::Ordering::AcqRel);
+    rx.send(Msg::Jobs(items)).unwrap();
+}
+
 fn serving(stage: &Stage, id: u64) -> Arc<SessionLink> {
     let link = SessionLink::new(id, (0, 0), BeginRequest::default());
     let (began, _) = oneshot::channel();
@@ -147,14 +155,11 @@ fn a_session_ending_here_hands_the_writer_to_the_next_begin_with_its_calls() {
     let (began, mut began_rx) = oneshot::channel();
     let (create, mut create_rx) = exec("CREATE TABLE h(x)");
     next.send(create).unwrap();
-    stage
-        .queued
-        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    rx.send(Msg::Jobs(vec![super::Item::Begin(
-        next.clone(),
-        ReplyTo::Oneshot(began),
-    )]))
-    .unwrap();
+    enqueue(
+        &stage,
+        &rx,
+        vec![super::Item::Begin(next.clone(), ReplyTo::Oneshot(began))],
+    );
 
     commit_here(&stage, &rx, &first);
     // The next session began here, and its call ran, both answered here.
@@ -174,18 +179,18 @@ fn writes_taken_from_the_queue_at_a_hand_over_are_left_for_the_writer_thread_whi
     let first = serving(&stage, 1);
     let (tx, _answer) = oneshot::channel();
     let batch = scribe_protocol::Batch::one(Statement::new("SELECT 1"));
-    stage
-        .queued
-        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    rx.send(Msg::Jobs(vec![super::Item::Write(super::Job {
-        work: crate::group::Work {
-            batch,
-            fingerprint: 0,
-        },
-        reply: ReplyTo::Oneshot(tx),
-        _room: None,
-    })]))
-    .unwrap();
+    enqueue(
+        &stage,
+        &rx,
+        vec![super::Item::Write(super::Job {
+            work: crate::group::Work {
+                batch,
+                fingerprint: 0,
+            },
+            reply: ReplyTo::Oneshot(tx),
+            _room: None,
+        })],
+    );
 
     commit_here(&stage, &rx, &first);
     // Not a begin: nothing began here; the write waits for the writer
@@ -227,10 +232,7 @@ fn one_call_hands_the_writer_over_once_however_many_sessions_were_sent_whole() {
         let (began, _) = oneshot::channel();
         items.push(super::Item::Begin(link, ReplyTo::Oneshot(began)));
     }
-    stage
-        .queued
-        .fetch_add(2, std::sync::atomic::Ordering::AcqRel);
-    rx.send(Msg::Jobs(items)).unwrap();
+    enqueue(&stage, &rx, items);
 
     commit_here(&stage, &rx, &first);
     // The second session ran whole here; the third is the writer thread's,

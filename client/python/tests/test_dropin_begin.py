@@ -68,8 +68,11 @@ class DeferredBeginTest(ArbiterTest):
         # a rollback (as it would after sqlite3's failed BEGIN), works too.
         self.assertEqual(support.scribe_cli(self.db, "stop", "--hold").returncode, 0)
         c.execute("BEGIN IMMEDIATE")
-        with self.assertRaises(dropin.OperationalError):
+        started = time.monotonic()
+        with self.assertRaises(dropin.OperationalError) as e:
             c.execute("SELECT count(*) FROM t")
+        self.assertLess(time.monotonic() - started, 30.0)
+        self.assertIn("--hold", str(e.exception))
         self.assertEqual(support.scribe_cli(self.db, "start").returncode, 0)
         c.execute("BEGIN IMMEDIATE")
         c.execute("INSERT INTO t VALUES (3)")

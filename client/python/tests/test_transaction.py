@@ -40,7 +40,7 @@ class TransactionTest(ArbiterTest):
         self.assertEqual(s.query("SELECT tag FROM t"), [{"tag": "next"}])
 
     def test_an_idle_session_lapses_and_says_so(self):
-        self.foreground("--session-idle", "2s", "--session-total", "300s")
+        self.foreground("--session-idle", "5s", "--session-total", "300s")
         s = self.client()
         s.write(SCHEMA)
         tx = s.transaction().begin()
