@@ -1,7 +1,13 @@
 //! The per-batch time budget, enforced with SQLite's progress handler: a
 //! runaway statement is interrupted, only its batch fails, and the writer
 //! carries on.
+//!
+//! A group committed on the socket thread also runs under a short slice
+//! ([`Budget::slice`]): that thread serves every connection, so a batch
+//! that outlasts the slice is interrupted there, its group rolled back
+//! whole, and the writer thread runs it again under the full budget.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +30,10 @@ pub struct Budget {
     /// no batch is running (the arbiter's own statements are never cut).
     deadline_us: Arc<AtomicU64>,
     fired: Arc<AtomicBool>,
+    /// The end of the socket thread's slice, while a group runs there.
+    slice_end: Cell<Option<Instant>>,
+    /// A run ended at the slice's end, not its own deadline.
+    sliced: Cell<bool>,
 }
 
 impl Budget {
@@ -38,6 +48,8 @@ impl Budget {
             base: Instant::now(),
             deadline_us: Arc::new(AtomicU64::new(0)),
             fired: Arc::new(AtomicBool::new(false)),
+            slice_end: Cell::new(None),
+            sliced: Cell::new(false),
         };
         let (deadline, fired, base) = (
             budget.deadline_us.clone(),
@@ -75,6 +87,8 @@ impl Budget {
     /// whether the deadline cut it short.
     pub fn run_until<T>(&self, deadline: Instant, f: impl FnOnce() -> T) -> (T, bool) {
         self.fired.store(false, Relaxed);
+        let slice = self.slice_end.get().filter(|&end| end < deadline);
+        let deadline = slice.unwrap_or(deadline);
         let at = deadline
             .saturating_duration_since(self.base)
             .as_micros()
@@ -82,6 +96,24 @@ impl Budget {
         self.deadline_us.store(at, Relaxed);
         let out = f();
         self.deadline_us.store(0, Relaxed);
-        (out, self.fired.swap(false, Relaxed))
+        let cut = self.fired.swap(false, Relaxed);
+        if cut && slice.is_some() {
+            self.sliced.set(true);
+        }
+        (out, cut)
+    }
+
+    /// Sets (or with `None` clears) the end of the socket thread's slice:
+    /// until cleared, every run ends there at the latest, and
+    /// [`Budget::take_sliced`] tells when one did.
+    pub fn slice(&self, end: Option<Instant>) {
+        self.slice_end.set(end);
+        self.sliced.set(false);
+    }
+
+    /// True (once) when a run ended at the slice's end: what it ran must
+    /// be undone and run again off the socket thread.
+    pub fn take_sliced(&self) -> bool {
+        self.sliced.replace(false)
     }
 }

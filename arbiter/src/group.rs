@@ -44,6 +44,10 @@ pub enum Attempt {
         /// Its error.
         error: WriteError,
     },
+    /// A batch outlasted the socket thread's slice
+    /// ([`Budget::slice`]): the transaction was rolled back whole and no
+    /// batch has an outcome; the writer thread must run the group.
+    Sliced,
 }
 
 /// The writer's connection and what is installed on it.
@@ -163,6 +167,10 @@ impl Session {
                 self.own(&self.own.savepoint).map_err(commit_error)?;
             }
             let outcome = self.apply(work, seq);
+            if self.budget.take_sliced() {
+                self.reset();
+                return Ok(Attempt::Sliced);
+            }
             match &outcome {
                 Err(error) if self.conn.is_autocommit() => {
                     self.keys.rollback();

@@ -264,3 +264,50 @@ fn session_commits_with_keys_keep_the_key_count_bound() {
     let rows = count(&s, "SELECT count(*) FROM _scribe_requests");
     assert_eq!(rows as u64, s.keys.len());
 }
+
+#[test]
+fn a_group_past_its_slice_is_undone_whole_keys_and_all() {
+    use crate::group::{Attempt, Work};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, Duration::from_secs(5));
+    let keyed = |mut b: Batch, key: &str| {
+        b.key = Some(key.into());
+        let fingerprint = b.fingerprint();
+        Work {
+            batch: b,
+            fingerprint,
+        }
+    };
+    // A read cut short leaves SQLite's transaction open, a write rolls it
+    // back: either way the group is undone and handed on whole.
+    for slow in [SLOW_READ, SLOW_WRITE] {
+        let group = [
+            keyed(insert(1), "k1"),
+            keyed(Batch::one(Statement::new(slow)), "k2"),
+            keyed(insert(2), "k3"),
+        ];
+        s.budget
+            .slice(Some(std::time::Instant::now() + Duration::from_millis(30)));
+        let out = s.attempt(&group.iter().collect::<Vec<_>>());
+        s.budget.slice(None);
+        assert!(matches!(out, Ok(Attempt::Sliced)), "{out:?}");
+        assert!(s.conn.is_autocommit());
+        assert_eq!(count(&s, "SELECT count(*) FROM t"), 0);
+        assert_eq!(count(&s, "SELECT count(*) FROM _scribe_requests"), 0);
+        assert_eq!(s.keys.len(), 0, "the index kept a key of the undone group");
+    }
+    // Without a slice the same keys are new (not replays), and commit.
+    let group = [keyed(insert(1), "k1"), keyed(insert(2), "k3")];
+    match s.attempt(&group.iter().collect::<Vec<_>>()) {
+        Ok(Attempt::Done {
+            fresh: 2, outcomes, ..
+        }) => {
+            assert!(outcomes
+                .iter()
+                .all(|o| o.as_ref().is_ok_and(|r| !r.replayed)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count(&s, "SELECT count(*) FROM t"), 2);
+    assert_eq!(s.keys.len(), 2);
+}

@@ -20,6 +20,7 @@ mod sessions;
 mod sessions_pipelined;
 mod shell;
 mod snapshots;
+mod socket_thread;
 mod startstop;
 mod torture;
 mod units;

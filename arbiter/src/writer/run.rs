@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::{Answer, Reply};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::gather::Gather;
 use super::link::SessionLink;
@@ -42,6 +42,11 @@ pub(super) struct Writer {
     /// The writer thread has stopped: nothing more commits.
     pub(super) finished: bool,
 }
+
+/// Longest a group committed on the socket thread may run there (see
+/// [`Writer::commit_here`]): well under what a caller waits for a status
+/// or a hello, and far over a small group's commit.
+pub(super) const HERE_SLICE: Duration = Duration::from_millis(20);
 
 /// How [`Writer::drain`] left the writer.
 enum Drained {
@@ -223,7 +228,8 @@ impl Writer {
                     .filter_map(Item::into_job)
                     .collect();
                 stage.queued.fetch_sub(writes, Ordering::AcqRel);
-                self.commit_group(group, false);
+                // No slice here: nothing is left.
+                let _ = self.commit_group(group, false);
             } else if let Some(item) = self.waiting.pop_front() {
                 stage.queued.fetch_sub(1, Ordering::AcqRel);
                 match item {
@@ -254,24 +260,49 @@ impl Writer {
     /// runtime), the writer being [`Writer::idle`]: the writes skip two
     /// hand-overs between threads, each a wakeup that costs more CPU on a
     /// virtual machine than the commit itself.
-    pub(super) fn commit_here(&mut self, group: Vec<Job>) {
-        self.commit_group(group, true);
+    ///
+    /// That thread serves every connection, so the group runs under a
+    /// slice of [`HERE_SLICE`]: a batch that outlasts it is interrupted,
+    /// the transaction rolled back whole, and the writes not yet answered
+    /// are given back, in order, for the writer thread.
+    pub(super) fn commit_here(&mut self, group: Vec<Job>) -> Vec<Job> {
+        let started = Instant::now();
+        self.session.budget.slice(Some(started + HERE_SLICE));
+        let left = self.commit_group(group, true);
+        self.session.budget.slice(None);
+        if !left.is_empty() {
+            info!(
+                writes = left.len(),
+                ran_ms = started.elapsed().as_millis() as u64,
+                "a group outlasted the socket thread's slice; the writer thread runs it"
+            );
+        }
+        left
     }
 
     /// Commits one group and answers its callers (`here`: from this
-    /// thread, which is the adapters' runtime).
-    fn commit_group(&mut self, group: Vec<Job>, here: bool) {
+    /// thread, which is the adapters' runtime); returns the writes a
+    /// slice cut short, unanswered.
+    fn commit_group(&mut self, group: Vec<Job>, here: bool) -> Vec<Job> {
         self.stats.writing(true);
         let started = Instant::now();
         let n = group.len();
         let mut answers: Held = Vec::with_capacity(n);
-        self.commit_jobs(group, &mut answers);
-        self.gather.committed(n, started.elapsed());
+        let left = self.commit_jobs(group, &mut answers);
+        if left.is_empty() {
+            self.gather.committed(n, started.elapsed());
+        }
         self.stats.writing(false);
-        self.deliver(answers, here, true);
+        if !answers.is_empty() {
+            self.deliver(answers, here, true);
+        }
+        left
     }
 
-    fn commit_jobs(&mut self, mut group: Vec<Job>, answers: &mut Held) {
+    /// Commits `group`, pushing each answer; returns the writes left
+    /// unanswered when a slice cut the group short (all of them from the
+    /// first one not committed: they keep their order).
+    fn commit_jobs(&mut self, mut group: Vec<Job>, answers: &mut Held) -> Vec<Job> {
         let started = Instant::now();
         loop {
             let works: Vec<&Work> = group.iter().map(|j| &j.work).collect();
@@ -300,8 +331,9 @@ impl Writer {
                     for (job, outcome) in group.into_iter().zip(outcomes) {
                         answers.push((job.reply, reply(outcome)));
                     }
-                    return;
+                    return Vec::new();
                 }
+                Ok(Attempt::Sliced) => return group,
                 Ok(Attempt::Aborted { index, error }) => {
                     // SQLite undid the whole transaction because of one
                     // batch: answer it, run the others again.
@@ -309,17 +341,22 @@ impl Writer {
                     self.stats.failed(1);
                     answers.push((job.reply, Err(error)));
                     if group.is_empty() {
-                        return;
+                        return Vec::new();
                     }
                 }
                 Err(e) if group.len() > 1 && is_constraint(&e) => {
                     // A deferred constraint failed at COMMIT: find the
                     // batch at fault by committing each alone.
                     self.session.reset();
+                    let mut left = Vec::new();
                     for job in group {
-                        self.commit_jobs(vec![job], answers);
+                        if left.is_empty() {
+                            left = self.commit_jobs(vec![job], answers);
+                        } else {
+                            left.push(job);
+                        }
                     }
-                    return;
+                    return left;
                 }
                 Err(e) => {
                     self.session.reset();
@@ -329,7 +366,7 @@ impl Writer {
                     for job in group {
                         answers.push((job.reply, Err(e.clone())));
                     }
-                    return;
+                    return Vec::new();
                 }
             }
         }
@@ -381,7 +418,7 @@ pub(crate) fn commit_as_one_group(
             }
         })
         .collect();
-    writer.commit_group(jobs, false);
+    let _ = writer.commit_group(jobs, false);
     let outcomes = answers
         .into_iter()
         .map(|mut a| match a.try_recv().expect("every job is answered") {

@@ -9,12 +9,14 @@
 //! threads a call used to cost (a wakeup each, more CPU than a short
 //! statement on a virtual machine); the writer thread, unlocked meanwhile,
 //! only watches the lease and takes the calls that could not run there.
-//! The price, as for a small group committed there: a long statement run
-//! on the adapters' thread holds up everything that thread does (status,
-//! new connections, answers the syncer released, refusals, a stop) for
-//! up to the session's total lease (twice that when a call that ends one
-//! session hands the writer to the next); nothing else could write
-//! meanwhile.
+//! The price: a long statement run on the adapters' thread holds up
+//! everything that thread does (status, new connections, answers the
+//! syncer released, refusals, a stop) for up to the session's total lease
+//! (twice that when a call that ends one session hands the writer to the
+//! next); nothing else could write meanwhile. A small group's batch is
+//! moved to the writer thread past a slice (`Writer::commit_here`); a
+//! session's statement cannot be, since interrupting a write rolls the
+//! whole session back.
 
 use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};

@@ -102,7 +102,8 @@ impl Stage {
 
     /// Commits `jobs` on this thread if they are small writes and the
     /// writer is idle (unlocked, nothing queued: the order of arrival
-    /// holds); else gives them back.
+    /// holds); else gives them back, as it does those that outlasted the
+    /// socket thread's slice.
     fn commit_here(&self, tx: &Queue<Msg>, jobs: Vec<Item>) -> Result<(), Vec<Item>> {
         let (mut statements, mut kib) = (0, 0);
         for item in &jobs {
@@ -127,8 +128,14 @@ impl Stage {
         let n = jobs.len();
         let group: Vec<Job> = jobs.into_iter().filter_map(Item::into_job).collect();
         self.queued.fetch_sub(n, Ordering::AcqRel);
-        writer.guarded(tx, "a group", |w| w.commit_here(group));
-        Ok(())
+        let mut left = Vec::new();
+        writer.guarded(tx, "a group", |w| left = w.commit_here(group));
+        if left.is_empty() {
+            return Ok(());
+        }
+        // Outlasted the slice: the writer thread runs them, still first.
+        self.queued.fetch_add(left.len(), Ordering::AcqRel);
+        Err(left.into_iter().map(Item::Write).collect())
     }
 
     /// The flusher task: runs after the connections a read woke, and

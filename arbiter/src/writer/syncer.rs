@@ -52,6 +52,10 @@ impl Syncer {
 
     /// Sends `answers` once the WAL holding their commit is on disk.
     pub(super) fn after_sync(&self, answers: Held) {
+        // An empty hand-over is the end (see `finish`): none is sent.
+        if answers.is_empty() {
+            return;
+        }
         if let Err(answers) = self.queue.send(answers) {
             for (to, reply) in fail(answers, "the syncer has stopped") {
                 to.send(reply);
