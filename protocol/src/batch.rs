@@ -293,8 +293,8 @@ impl Batch {
 }
 
 /// A stable word-at-a-time hash (multiply and fold), for
-/// [`Batch::fingerprint`].
-struct Fingerprint(u64);
+/// [`Batch::fingerprint`] and [`StatementResult::fingerprint`](crate::StatementResult::fingerprint).
+pub(crate) struct Fingerprint(pub(crate) u64);
 
 impl Default for Fingerprint {
     fn default() -> Self {
@@ -303,12 +303,12 @@ impl Default for Fingerprint {
 }
 
 impl Fingerprint {
-    fn word(&mut self, w: u64) {
+    pub(crate) fn word(&mut self, w: u64) {
         self.0 = (self.0 ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         self.0 ^= self.0 >> 29;
     }
 
-    fn bytes(&mut self, b: &[u8]) {
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.word(b.len() as u64);
         let mut chunks = b.chunks_exact(8);
         for c in &mut chunks {
@@ -322,7 +322,7 @@ impl Fingerprint {
         }
     }
 
-    fn value(&mut self, v: &Value) {
+    pub(crate) fn value(&mut self, v: &Value) {
         match v {
             Value::Null => self.word(10),
             Value::Integer(i) => {

@@ -18,6 +18,25 @@ pub struct StatementResult {
     pub rows: Vec<Vec<Value>>,
 }
 
+impl StatementResult {
+    /// A stable hash of everything the caller is told: a write session's
+    /// statement run again must give the same (see the arbiter's session
+    /// rebuild).
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = crate::batch::Fingerprint::default();
+        h.word(self.rows_affected);
+        h.word(self.last_insert_rowid as u64);
+        h.word(self.columns.len() as u64);
+        self.columns.iter().for_each(|c| h.bytes(c.as_bytes()));
+        h.word(self.rows.len() as u64);
+        for row in &self.rows {
+            h.word(row.len() as u64);
+            row.iter().for_each(|v| h.value(v));
+        }
+        h.0
+    }
+}
+
 /// Proof that a batch is committed (and, with `synchronous=FULL`, on disk).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Receipt {

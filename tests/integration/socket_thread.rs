@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use scribe_client::{Client, Options};
-use scribe_protocol::{Batch, Statement, Value};
+use scribe_client::{Client, Error, Options};
+use scribe_protocol::{Batch, Params, Statement, Value};
 
-use crate::harness::{Env, SCHEMA};
+use crate::harness::{Env, LONG_LEASE, SCHEMA};
 
 const FOREVER: &str = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)";
 
@@ -70,13 +70,8 @@ fn a_slow_group_moved_off_the_socket_thread_commits_once_in_order() {
     let c = rt
         .block_on(Client::connect(&env.paths(), &Options::default()))
         .unwrap();
-    // Two million steps of a recursive query: far over the slice on any
-    // machine, far under the budget.
-    let slow = "INSERT INTO t(tag, i) SELECT 'slow', count(*) FROM \
-                (WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 2000000) \
-                SELECT n FROM r)";
     let (slow, quick) = rt.block_on(async {
-        let slow = c.write(Batch::one(Statement::new(slow)));
+        let slow = c.write(Batch::one(Statement::new(SLOW_INSERT)));
         let quick = futures::future::join_all((0..20).map(|i| {
             c.write(Batch::one(
                 Statement::new("INSERT INTO t(tag, i) VALUES ('quick', ?1)")
@@ -105,4 +100,121 @@ fn a_slow_group_moved_off_the_socket_thread_commits_once_in_order() {
     let status = rt.block_on(c.status()).unwrap();
     assert_eq!((status.writes, status.replayed), (22, 0), "{status:?}");
     assert_eq!(env.count("SELECT count(*) FROM _scribe_requests"), 21);
+}
+
+/// Two million steps of a recursive query, counted into one row: far
+/// over the slice on any machine, far under the budget and the leases.
+const SLOW_INSERT: &str = "INSERT INTO t(tag, i) SELECT 'slow', count(*) FROM \
+     (WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 2000000) \
+     SELECT n FROM r)";
+
+fn text(v: &Value) -> String {
+    format!("{v:?}")
+}
+
+#[test]
+fn a_sessions_statement_that_runs_long_leaves_status_answering() {
+    let mut env = Env::new();
+    let mut args = LONG_LEASE.to_vec();
+    args.extend(["--synchronous", "normal"]);
+    env.start_arbiter(&args);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let paths = env.paths();
+    // The begin travels with the statement (a lazy transaction), so the
+    // session is never seen without its statement running.
+    std::thread::spawn(move || {
+        let rt = rt();
+        let c = rt
+            .block_on(Client::connect(&paths, &Options::default()))
+            .unwrap();
+        let _ = rt.block_on(c.transaction(|tx| async move {
+            tx.execute(
+                &format!("INSERT INTO t(tag, i) {FOREVER} SELECT 'runaway', n FROM r"),
+                Params::None,
+            )
+            .await
+        }));
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = env.scribe(&["--json", "status"]);
+        assert!(out.status.success(), "{out:?}");
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if !s["session"].is_null() {
+            break;
+        }
+        // Before the slice, status waited for the lease (300 s) here.
+        assert!(
+            Instant::now() < deadline,
+            "status never saw the session: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0);
+}
+
+#[test]
+fn a_session_cut_short_on_the_socket_thread_is_put_back_and_goes_on() {
+    let mut env = Env::new();
+    let log = env.dir.path().join("scribed.log");
+    env.start_arbiter_logged(&LONG_LEASE, &log);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let rt = rt();
+    let c = rt
+        .block_on(Client::connect(&env.paths(), &Options::default()))
+        .unwrap();
+    let receipt = rt.block_on(async {
+        let tx = c.begin().await?;
+        tx.execute("INSERT INTO t(tag, i) VALUES ('s', 1)", Params::None)
+            .await?;
+        let seen = tx
+            .execute("SELECT tag, i FROM t ORDER BY id", Params::None)
+            .await?;
+        assert_eq!(seen.rows.len(), 1);
+        // SQLite rolls the transaction back when this is interrupted: the
+        // writer thread must begin again and run the two above first.
+        let slow = tx.execute(SLOW_INSERT, Params::None).await?;
+        assert_eq!(slow.rows_affected, 1);
+        let after = tx
+            .execute("SELECT count(*) FROM t WHERE tag = 's'", Params::None)
+            .await?;
+        assert_eq!(text(&after.rows[0][0]), "Integer(1)");
+        tx.execute("INSERT INTO t(tag, i) VALUES ('s', 2)", Params::None)
+            .await?;
+        tx.commit().await
+    });
+    receipt.unwrap();
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 's'"), 2);
+    assert_eq!(env.count("SELECT i FROM t WHERE tag = 'slow'"), 2_000_000);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("outlasted the socket thread's slice") && text.contains("rebuild=true"),
+        "the statement never ran on the socket thread first: {text}"
+    );
+}
+
+#[test]
+fn a_session_whose_results_change_when_run_again_ends_rolled_back() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let rt = rt();
+    let c = rt
+        .block_on(Client::connect(&env.paths(), &Options::default()))
+        .unwrap();
+    let outcome = rt.block_on(async {
+        let tx = c.begin().await?;
+        // Told to the caller; another number when run again.
+        tx.execute("SELECT random()", Params::None).await?;
+        tx.execute(SLOW_INSERT, Params::None).await
+    });
+    match outcome {
+        Err(Error::Expired { reason }) => {
+            assert!(reason.contains("random()"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0);
+    // The writer is free again.
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after', 1)"]);
 }

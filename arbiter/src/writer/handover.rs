@@ -97,7 +97,12 @@ impl Writer {
             let Some(op) = link.next(Instant::now()) else {
                 break;
             };
-            self.call(op, true);
+            if let Some(op) = self.call(op, true) {
+                // Cut short by the slice: first in line for the writer
+                // thread, which was told to attend.
+                link.put_back(op);
+                break;
+            }
             link.ran();
         }
     }

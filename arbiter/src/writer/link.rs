@@ -80,6 +80,20 @@ impl SessionLink {
         let _ = self.send(SessionOp::Closed);
     }
 
+    /// A call taken with [`SessionLink::next`] that did not run after all
+    /// goes back to the front (still counted as pending).
+    pub(super) fn put_back(&self, op: SessionOp) {
+        if let Err(op) = self.ops.push_front(op) {
+            // The session ended meanwhile: nobody will take it.
+            if let Some(to) = op.into_reply_to() {
+                to.send(Err(scribe_protocol::WriteError::Expired {
+                    reason: self.why(),
+                }));
+            }
+            self.ran();
+        }
+    }
+
     /// Calls sent and not yet run.
     pub(super) fn pending(&self) -> usize {
         self.pending.load(Ordering::Acquire)

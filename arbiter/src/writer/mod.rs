@@ -33,6 +33,8 @@
 //! - `link.rs`, `session.rs`, `handover.rs`: write sessions: their calls
 //!   on the way to the writer, the writer serving one, and sessions begun
 //!   on the adapters' thread.
+//! - `rebuild.rs`: a session's statement cut short on the adapters'
+//!   thread, run again on the writer thread (its transaction put back).
 
 mod gather;
 mod handover;
@@ -41,6 +43,9 @@ mod item;
 mod link;
 mod migrate;
 mod queue;
+mod rebuild;
+#[cfg(test)]
+mod rebuild_tests;
 mod reply;
 mod run;
 mod session;

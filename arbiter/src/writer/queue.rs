@@ -58,6 +58,22 @@ impl<T> Queue<T> {
         Ok(())
     }
 
+    /// Queues a message ahead of every other; gives it back when the
+    /// receiver has exited.
+    pub(crate) fn push_front(&self, msg: T) -> Result<(), T> {
+        let mut s = self.lock();
+        if s.closed {
+            return Err(msg);
+        }
+        s.msgs.push_front(msg);
+        let asleep = s.asleep;
+        drop(s);
+        if asleep {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
     /// The next message, waiting for one until `until` (for ever when
     /// `None`); `None` when the wait ended empty or the queue is closed.
     pub(crate) fn recv(&self, until: Option<Instant>) -> Option<T> {

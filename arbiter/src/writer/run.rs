@@ -98,7 +98,8 @@ fn attend(writer: &Mutex<Writer>, link: &SessionLink) {
         w.lapse_if_due();
         if let Some(op) = op {
             if w.serves(link.id) {
-                w.call(op, false);
+                // No slice on this thread: nothing is given back.
+                let _ = w.call(op, false);
             } else {
                 w.refuse(op, &link.why());
             }

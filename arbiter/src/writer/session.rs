@@ -9,14 +9,11 @@
 //! threads a call used to cost (a wakeup each, more CPU than a short
 //! statement on a virtual machine); the writer thread, unlocked meanwhile,
 //! only watches the lease and takes the calls that could not run there.
-//! The price: a long statement run on the adapters' thread holds up
-//! everything that thread does (status, new connections, answers the
-//! syncer released, refusals, a stop) for up to the session's total lease
-//! (twice that when a call that ends one session hands the writer to the
-//! next); nothing else could write meanwhile. A small group's batch is
-//! moved to the writer thread past a slice (`Writer::commit_here`); a
-//! session's statement cannot be, since interrupting a write rolls the
-//! whole session back.
+//! A long statement would hold up everything that thread does (status,
+//! new connections, answers the syncer released, refusals, a stop): past
+//! a slice it is interrupted there and run again on the writer thread,
+//! which keeps the session from then on (`rebuild.rs`; a small group's
+//! batch is moved likewise, see `Writer::commit_here`).
 
 use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
@@ -29,7 +26,6 @@ use super::queue::Queue;
 use super::run::Writer;
 use super::stage::Stage;
 use super::{Msg, ReplyTo};
-use crate::exec;
 
 /// The operator's caps on a session's lease.
 #[derive(Clone, Copy, Debug)]
@@ -59,11 +55,20 @@ impl SessionLimits {
 pub(super) struct Serving {
     link: Arc<SessionLink>,
     lease: Lease,
-    total: Instant,
+    pub(super) total: Instant,
     idle: Duration,
     /// When the last call ended (the idle lease runs from there).
     last: Instant,
     statements: u32,
+    /// Its statements so far, to run again (`None` once past the bound,
+    /// or once its calls stay on the writer thread).
+    pub(super) history: Option<super::rebuild::History>,
+    /// Its calls run on the writer thread only (one was cut short on the
+    /// adapters' thread, or it is past what is kept).
+    pub(super) pinned: bool,
+    /// SQLite rolled its transaction back under a slice: put it back
+    /// before the next call.
+    pub(super) rebuild: bool,
 }
 
 impl Serving {
@@ -95,19 +100,21 @@ pub(super) fn call_here(
     // A lease that lapsed while the writer thread was still waking ends
     // here: the call then goes to the link, which refuses it.
     w.lapse_if_due();
-    if !w.serves(link.id) || link.pending() > 0 {
+    if !w.serves(link.id) || link.pending() > 0 || w.pinned() {
         return Err(op);
     }
     // After a panic the lease lapses on the writer thread, which rolls the
     // transaction back.
+    let mut cut = None;
     w.guarded(rx, "a session's call", |w| {
-        w.call(op, true);
+        cut = w.call(op, true);
         if !w.serves(link.id) {
             // It ended here: the next session may begin here too.
             w.hand_over(rx, stage);
         }
     });
-    Ok(())
+    // Cut short by the slice: the writer thread runs it (the link wakes it).
+    cut.map_or(Ok(()), Err)
 }
 
 impl Writer {
@@ -122,6 +129,11 @@ impl Writer {
             .as_ref()
             .filter(|s| s.link.id == id)
             .map(Serving::until)
+    }
+
+    /// True when the served session's calls run on the writer thread only.
+    fn pinned(&self) -> bool {
+        self.serving.as_ref().is_some_and(|s| s.pinned)
     }
 
     /// The session served, if any.
@@ -161,6 +173,9 @@ impl Writer {
             idle: Duration::from_millis(lease.idle_ms),
             last: now,
             statements: 0,
+            history: Some(super::rebuild::History::default()),
+            pinned: false,
+            rebuild: false,
         });
         self.answer(began, Ok(Answer::Began(Began { session: id, lease })), here);
         true
@@ -186,27 +201,55 @@ impl Writer {
     }
 
     /// Runs one call of the served session; `here`: on the adapters'
-    /// thread, whose answers go out directly.
-    pub(super) fn call(&mut self, op: SessionOp, here: bool) {
+    /// thread, whose answers go out directly. Gives back a statement the
+    /// slice cut short there (see `rebuild.rs`), for the writer thread.
+    pub(super) fn call(&mut self, op: SessionOp, here: bool) -> Option<SessionOp> {
         let Some(s) = &self.serving else {
             // Not expected (a call is taken only while its session is
             // served), but never left unanswered.
             self.refuse(op, "the session is over");
-            return;
+            return None;
         };
         let (total, total_ms, statements) = (s.total, s.lease.total_ms, s.statements);
+        // Only a session whose statements are all kept can be cut short
+        // here (and put back on the writer thread).
+        let sliced = here && !s.pinned;
+        if s.rebuild && !matches!(op, SessionOp::Rollback(_) | SessionOp::Closed) {
+            if let Err(why) = self.rebuild() {
+                if let Some(to) = op.into_reply_to() {
+                    self.answer(to, expired(&why), here);
+                }
+                self.end_session(why);
+                return None;
+            }
+        }
         let ended = match op {
             SessionOp::Exec(st, to) => {
-                let (r, cut) = self.session.budget.run_until(total, || {
-                    // A batch's text was checked when it was queued; a
-                    // session's statement is checked here.
-                    st.check_text(statements).and_then(|()| {
-                        exec::run_one(&self.session.conn, &self.session.guard, statements, &st)
-                    })
-                });
+                let Some((r, cut)) = self.run_statement(&st, statements, total, sliced) else {
+                    let s = self.serving.as_mut()?;
+                    s.pinned = true;
+                    s.rebuild = self.session.conn.is_autocommit();
+                    info!(
+                        session = s.link.id,
+                        rebuild = s.rebuild,
+                        "a session's statement outlasted the socket thread's slice; the writer \
+                         thread runs it and the session's later calls"
+                    );
+                    return Some(SessionOp::Exec(st, to));
+                };
                 if let Some(s) = &mut self.serving {
                     s.statements += 1;
                     s.last = Instant::now();
+                    if s.pinned {
+                        s.history = None;
+                    } else if let Some(h) = &mut s.history {
+                        if !h.keep(st, &r) {
+                            // Past what is kept: it cannot be put back, so
+                            // it must never be cut short.
+                            s.history = None;
+                            s.pinned = true;
+                        }
+                    }
                 }
                 self.stats.session_statement();
                 if cut {
@@ -260,6 +303,7 @@ impl Writer {
         if let Some(why) = ended {
             self.end_session(why);
         }
+        None
     }
 
     /// Answers a call of a session that is over `Expired`, saying why.

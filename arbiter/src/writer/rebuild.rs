@@ -1,0 +1,151 @@
+//! A write session's statement cut short on the adapters' thread.
+//!
+//! A session's calls run on the adapters' thread when the writer is free
+//! (see `session.rs`), and that thread serves every connection: a
+//! statement may run there for [`HERE_SLICE`] at most. Past it SQLite is
+//! interrupted and the call goes to the writer thread, which runs it
+//! again under the session's lease; the session's later calls stay there.
+//! Interrupting a query leaves the transaction as it was; interrupting a
+//! write makes SQLite roll the whole transaction back, so the writer
+//! thread first puts it back: it begins again and runs the session's
+//! statements so far, in order, each of which must tell what it told the
+//! caller the first time (same rows, counts and rowid, or the same
+//! error). Nothing else wrote in between (the session held the writer),
+//! so only a statement whose result changes from one run to the next
+//! (`random()`, the clock) can tell otherwise; the session then ends,
+//! rolled back, as when its lease lapses.
+//!
+//! The statements are kept for that, up to [`KEEP_BYTES`] of SQL and
+//! parameters; a session past it runs its later calls on the writer
+//! thread, where no slice applies.
+
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
+
+use scribe_protocol::{Statement, StatementResult, Value, WriteError};
+
+use super::run::{Writer, HERE_SLICE};
+use crate::exec;
+
+/// Most bytes of SQL text and parameters a session keeps to run again.
+pub(super) const KEEP_BYTES: usize = 1 << 20;
+
+/// The statements a session has run, with a fingerprint of what each
+/// told the caller.
+#[derive(Debug, Default)]
+pub(super) struct History {
+    ran: Vec<(Statement, u64)>,
+    bytes: usize,
+}
+
+impl History {
+    /// Keeps `st` and its outcome; false (and nothing kept) once the
+    /// session is past [`KEEP_BYTES`].
+    pub(super) fn keep(
+        &mut self,
+        st: Statement,
+        outcome: &Result<StatementResult, WriteError>,
+    ) -> bool {
+        self.bytes += size(&st);
+        if self.bytes > KEEP_BYTES {
+            return false;
+        }
+        self.ran.push((st, fingerprint(outcome)));
+        true
+    }
+}
+
+fn size(st: &Statement) -> usize {
+    let value = |v: &Value| match v {
+        Value::Text(t) => t.len() + 16,
+        Value::Blob(b) => b.len() + 16,
+        _ => 16,
+    };
+    let params: usize = match &st.params {
+        scribe_protocol::Params::None => 0,
+        scribe_protocol::Params::Positional(vs) => vs.iter().map(value).sum(),
+        scribe_protocol::Params::Named(vs) => vs.iter().map(|(n, v)| n.len() + value(v)).sum(),
+    };
+    st.sql.len() + params + 64
+}
+
+/// What a statement told its caller, as one number.
+fn fingerprint(outcome: &Result<StatementResult, WriteError>) -> u64 {
+    match outcome {
+        Ok(r) => r.fingerprint(),
+        Err(e) => {
+            // A fixed-key hasher: the same error text, the same number.
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            e.to_string().hash(&mut h);
+            h.finish() ^ 1
+        }
+    }
+}
+
+impl Writer {
+    /// Runs `st` (the served session's statement number `index`) under
+    /// the session's lease, which ends at `total`, and for [`HERE_SLICE`]
+    /// at most when `sliced` (on the adapters' thread, every statement of
+    /// the session kept). Returns its outcome and whether the lease cut it
+    /// short, or `None` when the slice did (the statement is to run again
+    /// on the writer thread).
+    pub(super) fn run_statement(
+        &self,
+        st: &Statement,
+        index: u32,
+        total: Instant,
+        sliced: bool,
+    ) -> Option<(Result<StatementResult, WriteError>, bool)> {
+        let budget = &self.session.budget;
+        if sliced {
+            budget.slice(Some(Instant::now() + HERE_SLICE));
+        }
+        let (r, cut) = budget.run_until(total, || {
+            // A batch's text was checked when it was queued; a session's
+            // statement is checked here.
+            st.check_text(index)
+                .and_then(|()| exec::run_one(&self.session.conn, &self.session.guard, index, st))
+        });
+        let cut_here = sliced && budget.take_sliced();
+        budget.slice(None);
+        (!cut_here).then_some((r, cut))
+    }
+
+    /// Begins the served session's transaction again and runs its
+    /// statements so far, after SQLite rolled it back under a slice.
+    ///
+    /// # Errors
+    ///
+    /// Why the session cannot go on (it is then to end).
+    pub(super) fn rebuild(&mut self) -> Result<(), String> {
+        let Some(s) = self.serving.as_mut() else {
+            return Ok(());
+        };
+        s.rebuild = false;
+        let total = s.total;
+        let history = s.history.take().unwrap_or_default();
+        self.session
+            .begin_session()
+            .map_err(|e| format!("it could not begin again: {e}"))?;
+        for (index, (st, told)) in history.ran.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            let Some((r, cut)) = self.run_statement(st, index, total, false) else {
+                unreachable!("no slice off the adapters' thread");
+            };
+            if cut {
+                return Err("its total lease lapsed while its statements ran again".into());
+            }
+            if self.session.conn.is_autocommit() || fingerprint(&r) != *told {
+                return Err(format!(
+                    "it was rolled back: a statement ran past {} ms on the socket thread, \
+                     and run again off it, statement {index} told otherwise than the first time \
+                     (a result that changes from run to run, such as random() or the clock)",
+                    HERE_SLICE.as_millis()
+                ));
+            }
+        }
+        // Its later calls stay on the writer thread: no slice, nothing
+        // more to keep.
+        Ok(())
+    }
+}
