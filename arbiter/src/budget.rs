@@ -111,6 +111,16 @@ impl Budget {
         self.sliced.set(false);
     }
 
+    /// Forgets any run's deadline and slice (after a panic in one, which
+    /// left them set: the arbiter's own statements, and the writer
+    /// thread's batches, must not be cut by a deadline that is not
+    /// theirs).
+    pub fn reset(&self) {
+        self.deadline_us.store(0, Relaxed);
+        self.fired.store(false, Relaxed);
+        self.slice(None);
+    }
+
     /// True (once) when a run ended at the slice's end: what it ran must
     /// be undone and run again off the socket thread.
     pub fn take_sliced(&self) -> bool {

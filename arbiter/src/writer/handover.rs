@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use super::link::SessionLink;
 use super::queue::Queue;
-use super::run::Writer;
+use super::run::{Writer, HERE_SLICE};
 use super::stage::Stage;
 use super::{Item, Msg, ReplyTo};
 
@@ -92,8 +92,11 @@ impl Writer {
             return;
         }
         self.attend_elsewhere(rx);
-        // The calls sent with the begin wait in its link.
-        while self.serves(link.id) {
+        // The calls sent with the begin wait in its link; for one slice at
+        // most, and none once the session's calls belong to the writer
+        // thread: the rest wait there for it.
+        let until = Instant::now() + HERE_SLICE;
+        while self.serves(link.id) && !self.pinned() && Instant::now() < until {
             let Some(op) = link.next(Instant::now()) else {
                 break;
             };

@@ -18,6 +18,11 @@
 //! The statements are kept for that, up to [`KEEP_BYTES`] of SQL and
 //! parameters; a session past it runs its later calls on the writer
 //! thread, where no slice applies.
+//!
+//! Between SQLite's rollback and the new `BEGIN` the file's write lock is
+//! free for an instant: only a process writing the file behind the
+//! arbiter's back could take it (and make the begin fail, which ends the
+//! session); such a process could write between any two commits anyway.
 
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
@@ -97,9 +102,7 @@ impl Writer {
         sliced: bool,
     ) -> Option<(Result<StatementResult, WriteError>, bool)> {
         let budget = &self.session.budget;
-        if sliced {
-            budget.slice(Some(Instant::now() + HERE_SLICE));
-        }
+        budget.slice(sliced.then(|| Instant::now() + HERE_SLICE));
         let (r, cut) = budget.run_until(total, || {
             // A batch's text was checked when it was queued; a session's
             // statement is checked here.

@@ -161,6 +161,7 @@ impl Writer {
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
         if done.is_err() {
             tracing::error!(what, "work on the socket thread panicked");
+            self.session.budget.reset();
             self.poke_if_left(rx);
         }
     }
@@ -229,8 +230,10 @@ impl Writer {
                     .filter_map(Item::into_job)
                     .collect();
                 stage.queued.fetch_sub(writes, Ordering::AcqRel);
-                // No slice here: nothing is left.
-                let _ = self.commit_group(group, false);
+                // No slice on this thread (commit_group clears any): every
+                // write is answered, nothing is left.
+                let left = self.commit_group(group, false);
+                debug_assert!(left.is_empty(), "a slice cut the writer thread short");
             } else if let Some(item) = self.waiting.pop_front() {
                 stage.queued.fetch_sub(1, Ordering::AcqRel);
                 match item {
@@ -285,6 +288,10 @@ impl Writer {
     /// thread, which is the adapters' runtime); returns the writes a
     /// slice cut short, unanswered.
     fn commit_group(&mut self, group: Vec<Job>, here: bool) -> Vec<Job> {
+        if !here {
+            // Whatever happened on the adapters' thread, no slice here.
+            self.session.budget.slice(None);
+        }
         self.stats.writing(true);
         let started = Instant::now();
         let n = group.len();

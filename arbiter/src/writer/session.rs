@@ -132,7 +132,7 @@ impl Writer {
     }
 
     /// True when the served session's calls run on the writer thread only.
-    fn pinned(&self) -> bool {
+    pub(super) fn pinned(&self) -> bool {
         self.serving.as_ref().is_some_and(|s| s.pinned)
     }
 
@@ -226,8 +226,14 @@ impl Writer {
         let ended = match op {
             SessionOp::Exec(st, to) => {
                 let Some((r, cut)) = self.run_statement(&st, statements, total, sliced) else {
-                    let s = self.serving.as_mut()?;
+                    let Some(s) = self.serving.as_mut() else {
+                        self.refuse(SessionOp::Exec(st, to), "the session is over");
+                        return None;
+                    };
                     s.pinned = true;
+                    // It came in time: its idle lease starts again while
+                    // the writer thread takes it.
+                    s.last = Instant::now();
                     s.rebuild = self.session.conn.is_autocommit();
                     info!(
                         session = s.link.id,
