@@ -45,27 +45,25 @@ impl<T> Queue<T> {
 
     /// Queues a message; gives it back when the writer has exited.
     pub(crate) fn send(&self, msg: T) -> Result<(), T> {
-        let mut s = self.lock();
-        if s.closed {
-            return Err(msg);
-        }
-        s.msgs.push_back(msg);
-        let asleep = s.asleep;
-        drop(s);
-        if asleep {
-            self.wake.notify_one();
-        }
-        Ok(())
+        self.put(msg, false)
     }
 
     /// Queues a message ahead of every other; gives it back when the
     /// receiver has exited.
     pub(crate) fn push_front(&self, msg: T) -> Result<(), T> {
+        self.put(msg, true)
+    }
+
+    fn put(&self, msg: T, front: bool) -> Result<(), T> {
         let mut s = self.lock();
         if s.closed {
             return Err(msg);
         }
-        s.msgs.push_front(msg);
+        if front {
+            s.msgs.push_front(msg);
+        } else {
+            s.msgs.push_back(msg);
+        }
         let asleep = s.asleep;
         drop(s);
         if asleep {

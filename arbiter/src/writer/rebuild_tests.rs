@@ -2,43 +2,27 @@
 //! for the writer thread, the session pinned there; a session past what
 //! is kept to run again is never cut short.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use scribe_protocol::{Answer, BeginRequest, Paths, Reply, Statement, Value};
+use scribe_protocol::{Answer, BeginRequest, Reply, Statement, Value};
 use tokio::sync::oneshot;
 
 use super::link::{SessionLink, SessionOp};
 use super::queue::Queue;
 use super::rebuild::KEEP_BYTES;
-use super::run::{test_settings, Writer};
 use super::session::call_here;
 use super::stage::Stage;
-use super::{Msg, ReplyTo, SessionLimits, Settings};
-use crate::config::Config;
-use crate::stats::Stats;
+use super::{Msg, ReplyTo};
 
 fn serving(dir: &tempfile::TempDir) -> (Arc<Stage>, Queue<Msg>, Arc<SessionLink>) {
-    let paths = Paths::for_db(&dir.path().join("r.db"), None).unwrap();
-    let (session, _) = crate::db::open_writer(&Config::new(paths)).unwrap();
-    session.conn.execute_batch("CREATE TABLE t(x)").unwrap();
-    let settings = Settings {
-        sessions: SessionLimits {
-            idle: Duration::from_secs(300),
-            total: Duration::from_secs(300),
-        },
-        ..test_settings()
-    };
-    let writer = Writer::new(session, Arc::new(Stats::new(0)), &settings, None);
-    let stage = Stage::new(Arc::new(Mutex::new(writer)));
+    let (stage, rx) = super::session_tests::writer(dir);
     let link = SessionLink::new(1, (0, 0), BeginRequest::default());
     let (began, _) = oneshot::channel();
-    assert!(stage.writer().lock().unwrap().begin_serving(
-        link.clone(),
-        ReplyTo::Oneshot(began),
-        false
-    ));
-    (stage, Queue::default(), link)
+    let mut w = stage.writer().lock().unwrap();
+    w.session.conn.execute_batch("CREATE TABLE t(x)").unwrap();
+    assert!(w.begin_serving(link.clone(), ReplyTo::Oneshot(began), false));
+    drop(w);
+    (stage, rx, link)
 }
 
 fn exec(st: Statement) -> (SessionOp, oneshot::Receiver<Reply>) {

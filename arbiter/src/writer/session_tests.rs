@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::stats::Stats;
 
 /// A writer with no thread, its stage, and an empty queue.
-fn writer(dir: &tempfile::TempDir) -> (Arc<Stage>, Queue<Msg>) {
+pub(super) fn writer(dir: &tempfile::TempDir) -> (Arc<Stage>, Queue<Msg>) {
     let paths = Paths::for_db(&dir.path().join("s.db"), None).unwrap();
     let (session, _) = crate::db::open_writer(&Config::new(paths)).unwrap();
     // Leases longer than any stall of a loaded machine between two calls.
