@@ -53,6 +53,8 @@ mod session;
 mod session_tests;
 mod stage;
 mod syncer;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -351,4 +353,4 @@ pub fn spawn(
 }
 
 #[cfg(test)]
-pub(crate) use run::commit_as_one_group;
+pub(crate) use test_support::commit_as_one_group;

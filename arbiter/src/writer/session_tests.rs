@@ -11,9 +11,10 @@ use tokio::sync::oneshot;
 
 use super::link::{SessionLink, SessionOp};
 use super::queue::Queue;
-use super::run::{test_settings, Writer};
+use super::run::Writer;
 use super::session::call_here;
 use super::stage::Stage;
+use super::test_support::test_settings;
 use super::{Msg, ReplyTo, SessionLimits, Settings};
 use crate::config::Config;
 use crate::stats::Stats;
