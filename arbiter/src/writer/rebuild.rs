@@ -33,7 +33,7 @@ use super::run::{Writer, HERE_SLICE};
 use crate::exec;
 
 /// Most bytes of SQL text and parameters a session keeps to run again.
-pub(super) const KEEP_BYTES: usize = 1 << 20;
+pub(super) const KEEP_BYTES: usize = 8 << 20;
 
 /// The statements a session has run, with a fingerprint of what each
 /// told the caller.
