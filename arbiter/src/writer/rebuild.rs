@@ -5,15 +5,19 @@
 //! statement may run there for [`HERE_SLICE`] at most. Past it SQLite is
 //! interrupted and the call goes to the writer thread, which runs it
 //! again under the session's lease; the session's later calls stay there.
-//! Interrupting a query leaves the transaction as it was; interrupting a
-//! write makes SQLite roll the whole transaction back, so the writer
-//! thread first puts it back: it begins again and runs the session's
-//! statements so far, in order, each of which must tell what it told the
-//! caller the first time (same rows, counts and rowid, or the same
-//! error). Nothing else wrote in between (the session held the writer),
-//! so only a statement whose result changes from one run to the next
-//! (`random()`, the clock) can tell otherwise; the session then ends,
-//! rolled back, as when its lease lapses.
+//! Interrupting a write makes SQLite roll the whole transaction back, and
+//! an interrupt can also come as a finished statement returns (SQLite
+//! then reports it, yet keeps the statement's changes), so the writer
+//! thread always puts the transaction back first: it rolls back what is
+//! left, begins again and runs the session's statements so far, in
+//! order, each of which must tell what it told the caller the first time
+//! (same rows, counts and rowid, or the same error). Nothing else wrote
+//! in between (the session held the writer), so only a statement whose
+//! result changes from one run to the next can tell otherwise
+//! (`random()`, the clock, `changes()` or `total_changes()` before the
+//! session's first write, an error such as a full disk that does not
+//! come again); the session then ends, rolled back, as when its lease
+//! lapses, saying why.
 //!
 //! The statements are kept for that, up to [`KEEP_BYTES`] of SQL and
 //! parameters; a session past it runs its later calls on the writer
@@ -130,19 +134,32 @@ impl Writer {
         self.session
             .begin_session()
             .map_err(|e| format!("it could not begin again: {e}"))?;
+        let lapsed = || "its total lease lapsed while its statements ran again".to_owned();
         for (index, (st, told)) in history.ran.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             let Some((r, cut)) = self.run_statement(st, index, total, false) else {
                 unreachable!("no slice off the adapters' thread");
             };
-            if cut {
-                return Err("its total lease lapsed while its statements ran again".into());
+            // A statement too short to meet the progress handler is not
+            // cut by the lease: look at the clock too.
+            if cut || Instant::now() >= total {
+                return Err(lapsed());
             }
-            if self.session.conn.is_autocommit() || fingerprint(&r) != *told {
+            if self.session.conn.is_autocommit() {
+                let why = r
+                    .err()
+                    .map_or_else(|| "SQLite ended it".into(), |e| e.to_string());
                 return Err(format!(
-                    "it was rolled back: a statement ran past {} ms on the socket thread, \
-                     and run again off it, statement {index} told otherwise than the first time \
-                     (a result that changes from run to run, such as random() or the clock)",
+                    "SQLite rolled it back while its statements ran again off the socket \
+                     thread: {why}"
+                ));
+            }
+            if fingerprint(&r) != *told {
+                return Err(format!(
+                    "a statement ran past {} ms on the socket thread and, run again off it \
+                     with the session's earlier statements, statement {index} told otherwise \
+                     than the first time (a result that changes from run to run: random(), \
+                     the clock, changes(); or an error that did not come again)",
                     HERE_SLICE.as_millis()
                 ));
             }

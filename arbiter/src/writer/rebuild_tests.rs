@@ -51,8 +51,11 @@ fn a_query_cut_short_comes_back_unanswered_and_the_transaction_stays() {
         "no answer yet: the writer thread owes it"
     );
     let w = stage.writer().lock().unwrap();
-    // A query interrupted leaves SQLite's transaction as it was.
+    // A query interrupted leaves SQLite's transaction as it was; the
+    // writer thread puts it back all the same (an interrupt can also come
+    // as a finished write returns, its changes kept).
     assert!(!w.session.conn.is_autocommit());
+    assert!(w.serving.as_ref().is_some_and(|s| s.rebuild && s.pinned));
     let n: i64 = w
         .session
         .conn

@@ -162,6 +162,9 @@ impl Writer {
         if done.is_err() {
             tracing::error!(what, "work on the socket thread panicked");
             self.session.budget.reset();
+            // A session's transaction may now hold what its caller was
+            // never told, nor its history kept: it cannot go on.
+            self.end_session("the arbiter failed while running one of its calls".into());
             self.poke_if_left(rx);
         }
     }

@@ -103,8 +103,7 @@ pub(super) fn call_here(
     if !w.serves(link.id) || link.pending() > 0 || w.pinned() {
         return Err(op);
     }
-    // After a panic the lease lapses on the writer thread, which rolls the
-    // transaction back.
+    // After a panic the session ends (see `Writer::guarded`).
     let mut cut = None;
     w.guarded(rx, "a session's call", |w| {
         cut = w.call(op, true);
@@ -234,10 +233,16 @@ impl Writer {
                     // It came in time: its idle lease starts again while
                     // the writer thread takes it.
                     s.last = Instant::now();
-                    s.rebuild = self.session.conn.is_autocommit();
+                    // Always put the transaction back: an interrupted
+                    // write made SQLite roll it back, and SQLite also
+                    // reports an interrupt when the deadline passes on
+                    // its way out of a statement that had finished (its
+                    // changes kept), so an open transaction may hold the
+                    // statement already; run again on top, it would apply
+                    // twice.
+                    s.rebuild = true;
                     info!(
                         session = s.link.id,
-                        rebuild = s.rebuild,
                         "a session's statement outlasted the socket thread's slice; the writer \
                          thread runs it and the session's later calls"
                     );
