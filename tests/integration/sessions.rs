@@ -232,3 +232,50 @@ fn a_transaction_gives_up_at_once_while_the_arbiter_is_held_stopped() {
     // Not retried for the minute it may retry: the stop is on purpose.
     assert!(took < Duration::from_secs(20), "{took:?}");
 }
+
+#[test]
+fn a_statement_failing_its_expected_row_count_undoes_only_itself() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = rt
+        .block_on(scribe_client::Client::connect(
+            &env.paths(),
+            &scribe_client::Options::default(),
+        ))
+        .unwrap();
+    let receipt = rt.block_on(async {
+        let tx = c.begin().await?;
+        tx.exec(Statement::new(
+            "INSERT INTO t(tag, i) VALUES ('a', 1), ('a', 2), ('a', 3)",
+        ))
+        .await?;
+        // Three rows change, two were expected: the statement fails after
+        // it ran, and must leave nothing behind, as SQLite's own failures.
+        match tx
+            .exec(Statement::new("UPDATE t SET i = i + 10 WHERE tag = 'a'").expect_rows(2))
+            .await
+        {
+            Err(WriteError::Conflict { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        // The same for RETURNING rows of a statement that then fails.
+        match tx
+            .exec(Statement::new("DELETE FROM t WHERE i = 1 RETURNING tag, i").expect_rows(5))
+            .await
+        {
+            Err(WriteError::Conflict { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        let seen = tx.exec(Statement::new("SELECT sum(i) FROM t")).await?;
+        assert_eq!(format!("{:?}", seen.rows[0][0]), "Integer(6)");
+        tx.commit().await
+    });
+    receipt.unwrap();
+    assert_eq!(env.count("SELECT sum(i) FROM t WHERE tag = 'a'"), 6);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 3);
+}

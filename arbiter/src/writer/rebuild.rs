@@ -78,6 +78,14 @@ fn size(st: &Statement) -> usize {
     st.sql.len() + params + 64
 }
 
+/// True when `sql` may hold a RETURNING clause (a word of the text:
+/// one in a string literal only costs a savepoint).
+fn mentions_returning(sql: &str) -> bool {
+    sql.as_bytes()
+        .windows(9)
+        .any(|w| w.eq_ignore_ascii_case(b"returning"))
+}
+
 /// What a statement told its caller, as one number.
 fn fingerprint(outcome: &Result<StatementResult, WriteError>) -> u64 {
     match outcome {
@@ -107,11 +115,31 @@ impl Writer {
     ) -> Option<(Result<StatementResult, WriteError>, bool)> {
         let budget = &self.session.budget;
         budget.slice(sliced.then(|| Instant::now() + HERE_SLICE));
+        // A statement that may fail after it changed rows (its expected
+        // row count, or RETURNING rows past the result limit, are checked
+        // once it ran) runs in a savepoint: it must undo only itself, as a
+        // statement SQLite fails does.
+        let undoable = st.expect_rows.is_some() || mentions_returning(&st.sql);
         let (r, cut) = budget.run_until(total, || {
             // A batch's text was checked when it was queued; a session's
             // statement is checked here.
-            st.check_text(index)
-                .and_then(|()| exec::run_one(&self.session.conn, &self.session.guard, index, st))
+            st.check_text(index)?;
+            let s = &self.session;
+            if undoable {
+                s.own(&s.own.savepoint)
+                    .map_err(crate::group::commit_error)?;
+            }
+            let r = exec::run_one(&s.conn, &s.guard, index, st);
+            if undoable && !s.conn.is_autocommit() {
+                let end = match r {
+                    Ok(_) => s.own(&s.own.release),
+                    Err(_) => s
+                        .own(&s.own.rollback_to)
+                        .and_then(|()| s.own(&s.own.release)),
+                };
+                end.map_err(crate::group::commit_error)?;
+            }
+            r
         });
         let cut_here = sliced && budget.take_sliced();
         budget.slice(None);
