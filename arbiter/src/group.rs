@@ -247,11 +247,7 @@ impl Session {
         self.guard.session(false);
         let key = key.map(|k| self.keys.key(k));
         if let Some(key) = key {
-            if self
-                .guard
-                .trusted(|| requests::find(&self.conn, &self.own, &self.keys, key))?
-                .is_some()
-            {
+            if self.find_key(key)?.is_some() {
                 return Err(WriteError::Conflict {
                     statement: None,
                     message: format!(
@@ -272,16 +268,7 @@ impl Session {
         };
         if let Some(key) = key {
             // The key's row carries the seq.
-            self.guard.trusted(|| {
-                requests::record(
-                    &self.conn,
-                    &self.own,
-                    &self.keys,
-                    key,
-                    SESSION_FINGERPRINT,
-                    &receipt,
-                )
-            })?;
+            self.record_key(key, SESSION_FINGERPRINT, &receipt)?;
         }
         self.finish(seq, key.is_none(), u64::from(key.is_some()))?;
         Ok(receipt)
@@ -324,10 +311,7 @@ impl Session {
     fn apply(&self, work: &Work, seq: u64) -> Outcome {
         let key = work.batch.key.as_deref().map(|k| self.keys.key(k));
         if let Some(key) = key {
-            match self
-                .guard
-                .trusted(|| requests::find(&self.conn, &self.own, &self.keys, key))?
-            {
+            match self.find_key(key)? {
                 Some((hash, mut receipt)) if hash == work.fingerprint => {
                     receipt.replayed = true;
                     return Ok(receipt);
@@ -367,16 +351,7 @@ impl Session {
             replayed: false,
         };
         if let Some(key) = key {
-            self.guard.trusted(|| {
-                requests::record(
-                    &self.conn,
-                    &self.own,
-                    &self.keys,
-                    key,
-                    work.fingerprint,
-                    &receipt,
-                )
-            })?;
+            self.record_key(key, work.fingerprint, &receipt)?;
         }
         Ok(receipt)
     }

@@ -264,6 +264,35 @@ pub fn in_transaction<T>(
     out
 }
 
+impl crate::group::Session {
+    /// The stored fingerprint and receipt of `key`, in the open
+    /// transaction (see [`find`]).
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error, or a receipt that cannot be decoded.
+    pub fn find_key(&self, key: Key<'_>) -> Result<Option<(u64, Receipt)>, WriteError> {
+        self.guard
+            .trusted(|| find(&self.conn, &self.own, &self.keys, key))
+    }
+
+    /// Records `key` with `fingerprint` and `receipt` in the open
+    /// transaction (see [`record`]).
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error.
+    pub fn record_key(
+        &self,
+        key: Key<'_>,
+        fingerprint: u64,
+        receipt: &Receipt,
+    ) -> Result<(), WriteError> {
+        self.guard
+            .trusted(|| record(&self.conn, &self.own, &self.keys, key, fingerprint, receipt))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

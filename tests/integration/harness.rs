@@ -384,3 +384,19 @@ impl Holder {
         self.child.id()
     }
 }
+
+/// A one-thread runtime and a client (default options) of the arbiter at
+/// `paths`, connected.
+pub fn client(paths: &Paths) -> (tokio::runtime::Runtime, scribe_client::Client) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = rt
+        .block_on(scribe_client::Client::connect(
+            paths,
+            &scribe_client::Options::default(),
+        ))
+        .expect("connect");
+    (rt, client)
+}

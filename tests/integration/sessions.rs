@@ -238,16 +238,7 @@ fn a_statement_failing_its_expected_row_count_undoes_only_itself() {
     let mut env = Env::new();
     env.start_arbiter(&LONG_LEASE);
     env.scribe_ok(&["exec", SCHEMA]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let c = rt
-        .block_on(scribe_client::Client::connect(
-            &env.paths(),
-            &scribe_client::Options::default(),
-        ))
-        .unwrap();
+    let (rt, c) = crate::harness::client(&env.paths());
     let receipt = rt.block_on(async {
         let tx = c.begin().await?;
         tx.exec(Statement::new(

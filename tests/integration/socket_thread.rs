@@ -6,18 +6,18 @@
 
 use std::time::{Duration, Instant};
 
-use scribe_client::{Client, Error, Options};
+use scribe_client::Error;
 use scribe_protocol::{Batch, Params, Statement, Value};
 
-use crate::harness::{Env, LONG_LEASE, SCHEMA};
+use crate::harness::{client, Env, LONG_LEASE, SCHEMA};
 
 const FOREVER: &str = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)";
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+/// The arbiter's log says `what`: the work ran on the socket thread
+/// first, and was moved.
+fn assert_logged(log: &std::path::Path, what: &str) {
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(text.contains(what), "never logged {what:?}: {text}");
 }
 
 /// `scribe status --json` while the writer is busy: it must answer, and
@@ -65,11 +65,8 @@ fn a_slow_group_moved_off_the_socket_thread_commits_once_in_order() {
     let log = env.dir.path().join("scribed.log");
     env.start_arbiter_logged(&[], &log);
     env.scribe_ok(&["exec", SCHEMA]);
-    let rt = rt();
     // The retrying client: every write carries an idempotency key.
-    let c = rt
-        .block_on(Client::connect(&env.paths(), &Options::default()))
-        .unwrap();
+    let (rt, c) = client(&env.paths());
     let (slow, quick) = rt.block_on(async {
         let slow = c.write(Batch::one(Statement::new(SLOW_INSERT)));
         let quick = futures::future::join_all((0..20).map(|i| {
@@ -88,11 +85,7 @@ fn a_slow_group_moved_off_the_socket_thread_commits_once_in_order() {
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'slow'"), 1);
     assert_eq!(env.count("SELECT i FROM t WHERE tag = 'slow'"), 2_000_000);
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'quick'"), 20);
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        text.contains("outlasted the socket thread's slice"),
-        "the group never ran on the socket thread first: {text}"
-    );
+    assert_logged(&log, "outlasted the socket thread's slice");
     // The keys the rolled-back attempt recorded went with it: the writer
     // thread's run found none of them (no replays), and the table holds
     // each key once (debug builds also compare the key index with the
@@ -123,10 +116,7 @@ fn a_sessions_statement_that_runs_long_leaves_status_answering() {
     // The begin travels with the statement (a lazy transaction), so the
     // session is never seen without its statement running.
     std::thread::spawn(move || {
-        let rt = rt();
-        let c = rt
-            .block_on(Client::connect(&paths, &Options::default()))
-            .unwrap();
+        let (rt, c) = client(&paths);
         let _ = rt.block_on(c.transaction(|tx| async move {
             tx.execute(
                 &format!("INSERT INTO t(tag, i) {FOREVER} SELECT 'runaway', n FROM r"),
@@ -159,10 +149,7 @@ fn a_session_cut_short_on_the_socket_thread_is_put_back_and_goes_on() {
     let log = env.dir.path().join("scribed.log");
     env.start_arbiter_logged(&LONG_LEASE, &log);
     env.scribe_ok(&["exec", SCHEMA]);
-    let rt = rt();
-    let c = rt
-        .block_on(Client::connect(&env.paths(), &Options::default()))
-        .unwrap();
+    let (rt, c) = client(&env.paths());
     let receipt = rt.block_on(async {
         let tx = c.begin().await?;
         tx.execute("INSERT INTO t(tag, i) VALUES ('s', 1)", Params::None)
@@ -186,10 +173,9 @@ fn a_session_cut_short_on_the_socket_thread_is_put_back_and_goes_on() {
     receipt.unwrap();
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 's'"), 2);
     assert_eq!(env.count("SELECT i FROM t WHERE tag = 'slow'"), 2_000_000);
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        text.contains("a session's statement outlasted the socket thread's slice"),
-        "the statement never ran on the socket thread first: {text}"
+    assert_logged(
+        &log,
+        "a session's statement outlasted the socket thread's slice",
     );
 }
 
@@ -198,10 +184,7 @@ fn a_session_whose_results_change_when_run_again_ends_rolled_back() {
     let mut env = Env::new();
     env.start_arbiter(&LONG_LEASE);
     env.scribe_ok(&["exec", SCHEMA]);
-    let rt = rt();
-    let c = rt
-        .block_on(Client::connect(&env.paths(), &Options::default()))
-        .unwrap();
+    let (rt, c) = client(&env.paths());
     let outcome = rt.block_on(async {
         let tx = c.begin().await?;
         // Told to the caller; another number when run again.

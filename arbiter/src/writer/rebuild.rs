@@ -34,6 +34,7 @@ use std::time::Instant;
 use scribe_protocol::{Statement, StatementResult, Value, WriteError};
 
 use super::run::{Writer, HERE_SLICE};
+use super::session::Serving;
 use crate::exec;
 
 /// Most bytes of SQL text and parameters a session keeps to run again.
@@ -50,17 +51,28 @@ pub(super) struct History {
 impl History {
     /// Keeps `st` and its outcome; false (and nothing kept) once the
     /// session is past [`KEEP_BYTES`].
-    pub(super) fn keep(
-        &mut self,
-        st: Statement,
-        outcome: &Result<StatementResult, WriteError>,
-    ) -> bool {
+    fn keep(&mut self, st: Statement, outcome: &Result<StatementResult, WriteError>) -> bool {
         self.bytes += size(&st);
         if self.bytes > KEEP_BYTES {
             return false;
         }
         self.ran.push((st, fingerprint(outcome)));
         true
+    }
+}
+
+impl Serving {
+    /// Keeps a statement the session ran, while its statements are kept
+    /// (a rebuild takes them); past [`KEEP_BYTES`] it keeps none from then
+    /// on, and is pinned to the writer thread: it could not be put back,
+    /// so it must never be cut short.
+    pub(super) fn keep(&mut self, st: Statement, outcome: &Result<StatementResult, WriteError>) {
+        if let Some(h) = &mut self.history {
+            if !h.keep(st, outcome) {
+                self.history = None;
+                self.pinned = true;
+            }
+        }
     }
 }
 

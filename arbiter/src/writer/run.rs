@@ -233,8 +233,9 @@ impl Writer {
                     .filter_map(Item::into_job)
                     .collect();
                 stage.queued.fetch_sub(writes, Ordering::AcqRel);
-                // No slice on this thread (commit_group clears any): every
-                // write is answered, nothing is left.
+                // No slice on this thread (one set on the adapters' is
+                // cleared there, a panic included): every write is
+                // answered, nothing is left.
                 let left = self.commit_group(group, false);
                 debug_assert!(left.is_empty(), "a slice cut the writer thread short");
             } else if let Some(item) = self.waiting.pop_front() {
@@ -291,10 +292,6 @@ impl Writer {
     /// thread, which is the adapters' runtime); returns the writes a
     /// slice cut short, unanswered.
     pub(super) fn commit_group(&mut self, group: Vec<Job>, here: bool) -> Vec<Job> {
-        if !here {
-            // Whatever happened on the adapters' thread, no slice here.
-            self.session.budget.slice(None);
-        }
         self.stats.writing(true);
         let started = Instant::now();
         let n = group.len();

@@ -251,16 +251,7 @@ impl Writer {
                 if let Some(s) = &mut self.serving {
                     s.statements += 1;
                     s.last = Instant::now();
-                    if s.pinned {
-                        s.history = None;
-                    } else if let Some(h) = &mut s.history {
-                        if !h.keep(st, &r) {
-                            // Past what is kept: it cannot be put back, so
-                            // it must never be cut short.
-                            s.history = None;
-                            s.pinned = true;
-                        }
-                    }
+                    s.keep(st, &r);
                 }
                 self.stats.session_statement();
                 if cut {
@@ -352,10 +343,7 @@ impl Writer {
     /// Answers a commit by key on a connection that no longer has the
     /// session: the stored receipt if the commit happened, else why not.
     pub(super) fn replay_commit(&mut self, key: &str, to: ReplyTo) {
-        let found = self.session.guard.trusted(|| {
-            let s = &self.session;
-            crate::requests::find(&s.conn, &s.own, &s.keys, s.keys.key(key))
-        });
+        let found = self.session.find_key(self.session.keys.key(key));
         let reply = match found {
             Ok(Some((hash, mut receipt))) if hash == crate::group::SESSION_FINGERPRINT => {
                 receipt.replayed = true;
