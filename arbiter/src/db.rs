@@ -126,6 +126,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         keys,
         max_keys: config.retention.max_keys,
         wal_pages,
+        careful: std::cell::Cell::new(0),
     };
     Ok((session, u64::try_from(seq).unwrap_or(0)))
 }

@@ -1,10 +1,11 @@
-//! One group commit: one transaction, one savepoint per batch, one commit.
+//! One group commit: one transaction, one commit; the writer's connection
+//! and what every commit does ([`crate::attempt`] runs the batches).
 
 use rusqlite::Connection;
 use scribe_protocol::{Receipt, WriteError};
 
 use crate::budget::Budget;
-use crate::exec::{run_batch, sql_error};
+use crate::exec::sql_error;
 use crate::fileid::FileId;
 use crate::guard::Guard;
 use crate::requests;
@@ -69,6 +70,9 @@ pub struct Session {
     pub max_keys: u64,
     /// Frames in the WAL after the latest commit (for the checkpointer).
     pub wal_pages: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Groups still to run with savepoints from the start (see
+    /// [`crate::attempt`]).
+    pub careful: std::cell::Cell<u32>,
 }
 
 /// Why the database can no longer be written.
@@ -134,83 +138,6 @@ impl Session {
     /// True while the path still names the file the arbiter opened.
     pub fn file_in_place(&self) -> bool {
         self.file.1.is_at(&self.file.0)
-    }
-
-    /// One attempt at committing `group`.
-    ///
-    /// # Errors
-    ///
-    /// A failure of the transaction itself (BEGIN, savepoints, COMMIT):
-    /// nothing of the group was committed.
-    pub fn attempt(&self, group: &[&Work]) -> Result<Attempt, WriteError> {
-        self.reset();
-        self.own(&self.own.begin).map_err(commit_error)?;
-        // The seq comes from the file, inside this transaction: two
-        // arbiters could never hand out one number twice. A group without
-        // keys writes it to `_scribe_meta` as it takes it; one with keys
-        // carries it in the key rows it records.
-        let keyed = group.iter().any(|w| w.batch.key.is_some());
-        let seq = if keyed {
-            self.next_seq()?
-        } else {
-            self.bump_seq()?
-        };
-        let mut outcomes = Vec::with_capacity(group.len());
-        let (mut fresh, mut recorded) = (0, 0);
-        // A group of one needs no savepoint: undoing the batch is undoing
-        // the transaction (and a savepoint copies every page the batch
-        // touches, in case it is rolled back to).
-        let alone = group.len() == 1;
-        for (index, work) in group.iter().enumerate() {
-            let mark = self.keys.mark();
-            if !alone {
-                self.own(&self.own.savepoint).map_err(commit_error)?;
-            }
-            let outcome = self.apply(work, seq);
-            if self.budget.take_sliced() {
-                self.reset();
-                return Ok(Attempt::Sliced);
-            }
-            match &outcome {
-                Err(error) if self.conn.is_autocommit() => {
-                    self.keys.rollback();
-                    return Ok(Attempt::Aborted {
-                        index,
-                        error: error.clone(),
-                    });
-                }
-                // Alone, it is undone with the transaction: nothing fresh
-                // below.
-                Err(_) if alone => {}
-                Err(_) => {
-                    self.keys.undo_to(mark);
-                    self.own(&self.own.rollback_to).map_err(commit_error)?;
-                }
-                Ok(r) if !r.replayed => {
-                    fresh += 1;
-                    recorded += u64::from(work.batch.key.is_some());
-                }
-                Ok(_) => {}
-            }
-            if !alone {
-                self.own(&self.own.release).map_err(commit_error)?;
-            }
-            outcomes.push(outcome);
-        }
-        if fresh == 0 {
-            self.rollback()?;
-            return Ok(Attempt::Done {
-                seq: None,
-                fresh,
-                outcomes,
-            });
-        }
-        self.finish(seq, !keyed, recorded)?;
-        Ok(Attempt::Done {
-            seq: Some(seq),
-            fresh,
-            outcomes,
-        })
     }
 
     /// Opens a write session's transaction.
@@ -280,7 +207,12 @@ impl Session {
     /// unless it is there already (`meta_written`) or a key row recorded
     /// now carries it; then COMMIT, if the file is still in place. On
     /// an error the transaction is rolled back.
-    fn finish(&self, seq: u64, meta_written: bool, recorded: u64) -> Result<(), WriteError> {
+    pub(crate) fn finish(
+        &self,
+        seq: u64,
+        meta_written: bool,
+        recorded: u64,
+    ) -> Result<(), WriteError> {
         let out = self.finish_inner(seq, meta_written, recorded);
         if out.is_err() {
             self.reset();
@@ -302,58 +234,6 @@ impl Session {
             return Err(moved(&self.file.0));
         }
         self.commit()
-    }
-
-    /// Applies one batch inside its savepoint: a replay of its key, or
-    /// its statements under the time budget, then the key's record. (A
-    /// key's look-up costs no SQL unless it may be there, so a key the
-    /// caller calls fresh is looked up like any other.)
-    fn apply(&self, work: &Work, seq: u64) -> Outcome {
-        let key = work.batch.key.as_deref().map(|k| self.keys.key(k));
-        if let Some(key) = key {
-            match self.find_key(key)? {
-                Some((hash, mut receipt)) if hash == work.fingerprint => {
-                    receipt.replayed = true;
-                    return Ok(receipt);
-                }
-                Some(_) => {
-                    return Err(WriteError::Conflict {
-                        statement: None,
-                        message: format!(
-                            "idempotency key {:?} was already used for a different batch",
-                            key.text
-                        ),
-                    })
-                }
-                None => {}
-            }
-        }
-        let (results, cut) = self
-            .budget
-            .run(|| run_batch(&self.conn, &self.guard, &work.batch));
-        let results = results.map_err(|e| {
-            if cut {
-                WriteError::Refused {
-                    statement: None,
-                    reason: format!(
-                        "the batch ran past its time budget of {} (scribed --batch-budget) and \
-                         was interrupted",
-                        humantime::format_duration(self.budget.limit())
-                    ),
-                }
-            } else {
-                e
-            }
-        })?;
-        let receipt = Receipt {
-            seq,
-            results,
-            replayed: false,
-        };
-        if let Some(key) = key {
-            self.record_key(key, work.fingerprint, &receipt)?;
-        }
-        Ok(receipt)
     }
 }
 
@@ -385,4 +265,4 @@ pub fn is_constraint(e: &WriteError) -> bool {
 
 #[cfg(test)]
 #[path = "group_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::group::Session;
 use crate::writer::commit_as_one_group;
 
-fn open(dir: &tempfile::TempDir, budget: Duration) -> Session {
+pub(crate) fn open(dir: &tempfile::TempDir, budget: Duration) -> Session {
     let paths = Paths::for_db(&dir.path().join("g.db"), None).unwrap();
     let mut config = Config::new(paths);
     config.batch_budget = budget;
@@ -28,15 +28,16 @@ fn open(dir: &tempfile::TempDir, budget: Duration) -> Session {
     session
 }
 
-fn insert(v: i64) -> Batch {
+pub(crate) fn insert(v: i64) -> Batch {
     Batch::one(Statement::new("INSERT INTO t(v) VALUES (?1)").params(vec![v.into()]))
 }
 
-fn count(s: &Session, sql: &str) -> i64 {
+pub(crate) fn count(s: &Session, sql: &str) -> i64 {
     s.conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
-const SLOW_READ: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+pub(crate) const SLOW_READ: &str =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                          SELECT count(*) FROM c";
 const SLOW_WRITE: &str = "INSERT INTO t(v) WITH RECURSIVE c(x) AS (SELECT 1000 UNION ALL \
                           SELECT x + 1 FROM c) SELECT x FROM c";

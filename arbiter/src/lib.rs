@@ -15,7 +15,9 @@
 //! - [`guard`]: the authorizer: SQL that would break the arrangement is refused.
 //! - [`exec`]: runs one batch's statements on that connection.
 //! - [`writer`]: the writer thread, its bounded queue, and the syncer.
-//! - [`group`]: one group commit: a transaction, a savepoint per batch.
+//! - [`group`]: one group commit: the writer's connection, a transaction.
+//! - [`attempt`]: a group's batches: with no savepoint first, with one per
+//!   batch when a batch failed.
 //! - [`seq`]: each commit's sequence number, as readers see it.
 //! - [`requests`]: idempotency keys and their retention.
 //! - [`keyindex`]: where each key's row is, in memory (the table has no
@@ -37,6 +39,7 @@
 //!   the drain.
 //! - [`error`]: this crate's error.
 
+pub mod attempt;
 pub mod budget;
 pub mod checkpoint;
 pub mod cli;
