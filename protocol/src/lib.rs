@@ -18,6 +18,8 @@
 //!   reads and writes them on a tokio socket.
 //! - [`json`]: the JSON form of these types (CLI `--json`, HTTP API).
 //! - [`json_frame`]: the JSON codec of the socket protocol.
+//! - [`json_answer`]: receipts and statement results written straight to
+//!   JSON bytes (the hot answers of that codec).
 //! - [`json_body`]: a JSON write request decoded into a batch, limits
 //!   checked while reading.
 //! - [`limits`]: documented maximums (frame size, batch size…).
@@ -33,6 +35,8 @@ pub mod frame;
 pub mod framebuf;
 pub mod io;
 pub mod json;
+pub mod json_answer;
+
 pub mod json_body;
 pub mod json_frame;
 pub mod limits;

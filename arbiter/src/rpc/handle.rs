@@ -87,7 +87,8 @@ impl Requests {
     /// Appends the frame of one answer to `out`.
     pub fn encode(&self, id: u32, reply: &Reply, out: &mut Vec<u8>) {
         if self.codec == CODEC_JSON {
-            let mut body = scribe_protocol::json_frame::reply_as(reply, self.json).to_string();
+            let mut body = Vec::new();
+            scribe_protocol::json_answer::write_reply(reply, self.json, &mut body);
             if body.len() > scribe_protocol::limits::MAX_FRAME_LEN {
                 // Too big to send: say so, as the bincode side does.
                 let too_big: Reply = Err(WriteError::Refused {
@@ -98,9 +99,10 @@ impl Requests {
                         scribe_protocol::limits::MAX_FRAME_LEN
                     ),
                 });
-                body = scribe_protocol::json_frame::reply_as(&too_big, self.json).to_string();
+                body.clear();
+                scribe_protocol::json_answer::write_reply(&too_big, self.json, &mut body);
             }
-            frame::encode_raw(id, body.as_bytes(), out);
+            frame::encode_raw(id, &body, out);
             return;
         }
         if let Err(e) = frame::encode(id, reply, out) {
