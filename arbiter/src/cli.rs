@@ -62,7 +62,7 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
     pub key_retention: Duration,
     /// …unless more than this many are stored (the oldest go first). The
-    /// arbiter keeps an index of them in memory: about 60 bytes each.
+    /// arbiter keeps an index of them in memory: about 80 bytes each.
     #[arg(long, default_value_t = 100_000)]
     pub max_keys: u64,
     /// How often the writer prunes old idempotency keys (when idle).

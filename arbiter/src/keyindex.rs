@@ -8,13 +8,18 @@
 //! misses costs no SQL at all; one that hits reads the row by rowid and
 //! compares the key itself, so a hash collision is never taken for a key.
 //!
+//! The index also keeps the committed rows in rowid order, with their
+//! hashes, so that the oldest keys can be pruned by a range of rowids
+//! without reading their keys back (see
+//! [`requests::prune_oldest`](crate::requests::prune_oldest)).
+//!
 //! The map changes with the transaction that changes the table: rows
 //! recorded or deleted in the open transaction are held apart (and seen
 //! by lookups in it) until it commits; a rollback, or a rollback to a
 //! batch's savepoint, drops them. It is rebuilt from the table at open.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,6 +70,8 @@ enum Op {
 #[derive(Debug, Default)]
 struct Inner {
     committed: ByHash<Slot>,
+    /// The committed rows, `(rowid, hash)`, in rowid order.
+    order: VecDeque<(i64, u64)>,
     len: u64,
     /// The open transaction's changes, in order.
     ops: Vec<Op>,
@@ -144,8 +151,10 @@ impl KeyIndex {
                 let id: i64 = row.get(0)?;
                 let h = index.hash(row.get_ref(1)?.as_bytes()?);
                 insert(&mut inner.committed, h, id);
+                inner.order.push_back((id, h));
                 inner.len += 1;
             }
+            inner.order.make_contiguous().sort_unstable();
         }
         Ok(index)
     }
@@ -201,6 +210,19 @@ impl KeyIndex {
         out
     }
 
+    /// The `n` oldest committed rows, `(rowid, hash)` in rowid order, when
+    /// the open transaction has deleted none and at least `n` are
+    /// committed: then they are the table's `n` oldest rows.
+    pub fn oldest(&self, n: u64) -> Option<Vec<(i64, u64)>> {
+        let inner = self.inner.borrow();
+        let deleting = inner.ops.iter().any(|op| matches!(op, Op::Removed(..)));
+        let n = usize::try_from(n).ok()?;
+        if deleting || inner.order.len() < n {
+            return None;
+        }
+        Some(inner.order.iter().take(n).copied().collect())
+    }
+
     /// Row `id` now holds a key of hash `h` (in the open transaction).
     pub fn added(&self, h: u64, id: i64) {
         self.inner.borrow_mut().push(Op::Added(h, id));
@@ -236,6 +258,7 @@ impl KeyIndex {
         let mut inner = self.inner.borrow_mut();
         let Inner {
             committed,
+            order,
             len,
             ops,
             touched,
@@ -245,10 +268,12 @@ impl KeyIndex {
             match op {
                 Op::Added(h, id) => {
                     insert(committed, h, id);
+                    in_order(order, id, h);
                     *len += 1;
                 }
                 Op::Removed(h, id) => {
                     if remove(committed, h, id) {
+                        out_of_order(order, id);
                         *len -= 1;
                     }
                 }
@@ -307,6 +332,28 @@ fn insert(map: &mut ByHash<Slot>, h: u64, id: i64) {
     }
 }
 
+/// Adds `(id, h)` to the rows in rowid order: at the end, as a new row's
+/// rowid almost always is (SQLite gives the largest plus one).
+fn in_order(order: &mut VecDeque<(i64, u64)>, id: i64, h: u64) {
+    match order.back() {
+        Some(&(last, _)) if last >= id => {
+            let at = order.partition_point(|&(x, _)| x < id);
+            order.insert(at, (id, h));
+        }
+        _ => order.push_back((id, h)),
+    }
+}
+
+/// Takes row `id` out of the rows in rowid order: from the front, as
+/// pruning deletes the oldest.
+fn out_of_order(order: &mut VecDeque<(i64, u64)>, id: i64) {
+    if order.front().is_some_and(|&(x, _)| x == id) {
+        order.pop_front();
+    } else if let Ok(at) = order.binary_search_by_key(&id, |&(x, _)| x) {
+        order.remove(at);
+    }
+}
+
 /// True when `id` was there.
 fn remove(map: &mut ByHash<Slot>, h: u64, id: i64) -> bool {
     match map.get_mut(&h) {
@@ -328,56 +375,5 @@ fn remove(map: &mut ByHash<Slot>, h: u64, id: i64) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn changes_show_in_the_transaction_and_stay_only_when_it_commits() {
-        let k = KeyIndex::new();
-        let (a, b) = (k.hash(b"a"), k.hash(b"b"));
-        k.added(a, 1);
-        assert_eq!(k.candidates(a), vec![1]);
-        assert_eq!(k.len(), 0);
-        k.rollback();
-        assert!(k.candidates(a).is_empty());
-        k.added(a, 1);
-        let m = k.mark();
-        k.added(b, 2);
-        k.undo_to(m);
-        assert!(k.candidates(b).is_empty());
-        k.added(b, 3);
-        assert_eq!(k.candidates(b), vec![3], "an undone hash is seen again");
-        k.undo_to(m);
-        k.commit();
-        assert_eq!((k.candidates(a), k.len()), (vec![1], 1));
-        k.removed(a, 1);
-        assert!(k.candidates(a).is_empty());
-        k.rollback();
-        assert_eq!(k.candidates(a), vec![1]);
-        k.removed(a, 1);
-        k.commit();
-        assert!(k.candidates(a).is_empty() && k.is_empty());
-    }
-
-    #[test]
-    fn rows_sharing_a_hash_are_all_candidates_until_each_goes() {
-        let k = KeyIndex::new();
-        for id in [1, 2, 3] {
-            k.added(7, id);
-        }
-        k.commit();
-        assert_eq!((k.candidates(7), k.len()), (vec![1, 2, 3], 3));
-        k.removed(7, 2);
-        assert_eq!(k.candidates(7), vec![1, 3]);
-        // A row deleted and its rowid used again in one transaction.
-        k.removed(7, 3);
-        k.added(7, 3);
-        assert_eq!(k.candidates(7), vec![1, 3]);
-        k.commit();
-        assert_eq!((k.candidates(7), k.len()), (vec![1, 3], 2));
-        k.removed(7, 1);
-        k.removed(7, 9);
-        k.commit();
-        assert_eq!((k.candidates(7), k.len()), (vec![3], 1));
-    }
-}
+#[path = "keyindex_tests.rs"]
+mod tests;

@@ -202,6 +202,33 @@ pub fn prune_oldest(
         return Ok(0);
     }
     keep_seq(conn, own)?;
+    // By a range of rowids when the index knows the oldest rows: no key
+    // read back and hashed, no list of rowids built by SQLite. (Reading
+    // the keys back cost about 9,000 instructions per pruned key, half as
+    // much as a write itself; callgrind, --max-keys 1000.)
+    if let Some(rows) = keys.oldest(n) {
+        let Some(&(cut, _)) = rows.last() else {
+            return Ok(0);
+        };
+        let held: i64 = conn
+            .prepare_cached(&own.count_through)?
+            .query_row([cut], |r| r.get(0))?;
+        if usize::try_from(held).ok() == Some(rows.len()) {
+            let gone = conn.prepare_cached(&own.prune_through)?.execute([cut])?;
+            debug_assert_eq!(gone, rows.len(), "counted, then deleted in one transaction");
+            for &(id, h) in &rows {
+                keys.removed(h, id);
+            }
+            return Ok(rows.len() as u64);
+        }
+        // A defect, caught by the index's check in debug builds; in a
+        // release, prune by reading the keys back, which is always exact.
+        tracing::error!(
+            expected = rows.len(),
+            held,
+            "the key index is out of step with the key table"
+        );
+    }
     delete(conn, keys, &own.prune_oldest, [n as i64])
 }
 

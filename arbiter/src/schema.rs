@@ -248,8 +248,13 @@ pub struct Own {
     pub record_request: String,
     /// The oldest recorded key's age (unix seconds).
     pub oldest_request: String,
-    /// Deletes the oldest `?1` keys.
+    /// Deletes the oldest `?1` keys, naming each (when the in-memory
+    /// order cannot be used).
     pub prune_oldest: String,
+    /// How many keys have a rowid up to `?1`.
+    pub count_through: String,
+    /// Deletes the keys with a rowid up to `?1`.
+    pub prune_through: String,
     /// Deletes up to `?2` of the oldest keys created before `?1`.
     pub prune_before: String,
     /// The applied migrations, in version order.
@@ -292,6 +297,8 @@ impl Own {
             oldest_request: m("SELECT created_at FROM main._scribe_requests ORDER BY id LIMIT 1"),
             prune_oldest: m("DELETE FROM main._scribe_requests WHERE id IN \
                  (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1) RETURNING id, CAST(key AS TEXT)"),
+            count_through: m("SELECT count(*) FROM main._scribe_requests WHERE id <= ?1"),
+            prune_through: m("DELETE FROM main._scribe_requests WHERE id <= ?1"),
             prune_before: m("DELETE FROM main._scribe_requests WHERE id IN \
                  (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1 \
                  RETURNING id, CAST(key AS TEXT)"),
