@@ -94,7 +94,8 @@ impl Client {
         if !retry_for.is_zero() && batch.key.is_none() {
             batch.key = Some(retry::new_key());
         }
-        let deadline = retry::deadline(retry_for);
+        let start = Instant::now();
+        let deadline = retry::deadline_from(start, retry_for);
         let mut backoff = Backoff::default();
         let mut tries = 0u64;
         // Built once: a try sends it by reference (no copy of the batch).
@@ -102,16 +103,13 @@ impl Client {
         loop {
             tries += 1;
             // Each try fits in what is left of `retry_for` (a single try
-            // gets the whole call timeout).
+            // gets the whole call timeout); the first needs no clock.
             let call_timeout = self.inner.options.call_timeout;
+            let now = if tries == 1 { start } else { Instant::now() };
             let this_try = if retry_for.is_zero() {
                 call_timeout
             } else {
-                call_timeout.min(
-                    deadline
-                        .saturating_duration_since(Instant::now())
-                        .max(MIN_TRY),
-                )
+                call_timeout.min(deadline.saturating_duration_since(now).max(MIN_TRY))
             };
             let (generation, outcome) = match self.connection().await {
                 Ok((g, c)) => (g, c.write_request(&request, this_try).await),
