@@ -91,12 +91,23 @@ impl Env {
         pid
     }
 
-    /// As [`Env::start_arbiter`], with its log written to `log`.
+    /// As [`Env::start_arbiter`], with its log written to `log` (debug
+    /// lines too).
     pub fn start_arbiter_logged(&mut self, args: &[&str], log: &std::path::Path) -> u32 {
+        self.start_arbiter_logged_at(args, log, "debug,tarpc=warn")
+    }
+
+    /// As [`Env::start_arbiter_logged`], at the `RUST_LOG` level `level`.
+    pub fn start_arbiter_logged_at(
+        &mut self,
+        args: &[&str],
+        log: &std::path::Path,
+        level: &str,
+    ) -> u32 {
         let mut c = self.command(SCRIBED);
         let file = std::fs::File::create(log).expect("log file");
         c.arg("--db").arg(&self.db).args(args);
-        c.env("RUST_LOG", "debug,tarpc=warn");
+        c.env("RUST_LOG", level);
         c.stdout(Stdio::null()).stderr(file);
         let child = c.spawn().expect("spawn scribed");
         let pid = child.id();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use scribe_protocol::{Answer, BeginRequest, Request, Statement, WriteError};
+use scribe_protocol::{Answer, BeginRequest, Params, Request, Statement, WriteError};
 use scribe_tests::raw::Raw;
 
 use crate::harness::{stderr, stdout, Env, LONG_LEASE, SCHEMA, WORKER};
@@ -269,4 +269,37 @@ fn a_statement_failing_its_expected_row_count_undoes_only_itself() {
     receipt.unwrap();
     assert_eq!(env.count("SELECT sum(i) FROM t WHERE tag = 'a'"), 6);
     assert_eq!(env.count("SELECT count(*) FROM t"), 3);
+}
+
+/// A session's begin and end are not lines of the arbiter's log at its
+/// default level: a program that runs its transactions as sessions (the
+/// Python drop-in's `BEGIN IMMEDIATE`) begins thousands a second, and
+/// the log grew by a line for each.
+#[test]
+fn sessions_leave_no_line_each_in_the_log() {
+    let mut env = Env::new();
+    let log = env.dir.path().join("arbiter.log");
+    env.start_arbiter_logged_at(&["--synchronous", "normal"], &log, "info");
+    env.scribe_ok(&["exec", SCHEMA]);
+    let (rt, c) = crate::harness::client(&env.paths());
+    const SESSIONS: i64 = 200;
+    for i in 0..SESSIONS {
+        rt.block_on(c.transaction(|tx| async move {
+            tx.execute(
+                "INSERT INTO t(tag, i) VALUES ('s', ?1)",
+                Params::Positional(vec![i.into()]),
+            )
+            .await?;
+            Ok(())
+        }))
+        .unwrap();
+    }
+    assert_eq!(env.count("SELECT count(*) FROM t"), SESSIONS);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.lines().count() < 20,
+        "{} lines for {SESSIONS} sessions: {}",
+        text.lines().count(),
+        text.lines().take(5).collect::<Vec<_>>().join("\n")
+    );
 }

@@ -156,7 +156,10 @@ impl Writer {
             self.end_link(&link, format!("it could not begin: {e}"));
             return false;
         }
-        info!(session = link.id, pid = link.peer.0, "write session began");
+        // Debug, not info: a program running its transactions as sessions
+        // begins thousands a second, and the log would grow by as many
+        // lines (and the arbiter pay a write for each).
+        debug!(session = link.id, pid = link.peer.0, "write session began");
         let now = Instant::now();
         self.stats.session(Some(SessionInfo {
             pid: link.peer.0,
