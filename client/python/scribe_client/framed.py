@@ -76,6 +76,12 @@ class FramedConnection:
             # Blocking, with the kernel's own timeouts: no poll() before
             # every send and receive, as a Python socket timeout costs.
             self.sock.settimeout(None)
+            # Sends wait only when the arbiter stops reading: one send
+            # timeout for the connection's life. The receive timeout
+            # follows each call's (set when it changes: a transaction's
+            # calls have three, and each change is a system call).
+            self.send_timeout = max(timeout, 0.001)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self.send_timeout))
             self._deadline(timeout)
             self.sock.sendall(_PREAMBLE)
             self.hello = self.call({"hello": {"version": PROTOCOL_VERSION, "rows": "arrays"}}, timeout)
@@ -119,7 +125,7 @@ class FramedConnection:
                 self._deadline(timeout)
                 self.sock.sendall(out)
             except (socket.timeout, BlockingIOError) as e:
-                raise Lost("no room to send within %.3gs" % (timeout or 0), sent=False) from e
+                raise Lost("no room to send within %.3gs" % self.send_timeout, sent=False) from e
             except OSError as e:
                 raise Lost(str(e) or type(e).__name__, sent=False) from e
             answers: Dict[int, Any] = {}
@@ -138,13 +144,11 @@ class FramedConnection:
         return [answers[r] for r in rids]
 
     def _deadline(self, timeout: Optional[float]) -> None:
-        """SO_RCVTIMEO and SO_SNDTIMEO, set only when they change."""
+        """SO_RCVTIMEO, set only when it changes."""
         if timeout == self.timeout:
             return
         secs = 0.0 if timeout is None else max(timeout, 0.001)
-        tv = struct.pack("ll", int(secs), int((secs % 1) * 1_000_000))
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(secs))
         self.timeout = timeout
 
     def _frame(self):
@@ -162,6 +166,11 @@ class FramedConnection:
             if not chunk:
                 raise ConnectionResetError("the arbiter closed the connection")
             buf += chunk
+
+
+def _timeval(secs: float) -> bytes:
+    """A ``struct timeval`` of ``secs`` (0: no timeout)."""
+    return struct.pack("ll", int(secs), int((secs % 1) * 1_000_000))
 
 
 def connect(path: bytes, timeout: float) -> FramedConnection:
