@@ -38,7 +38,13 @@ def _dumps(request: Any) -> str:
         body = body.replace('"%s"' % INFINITY["+"], "1e999").replace('"%s"' % INFINITY["-"], "-1e999")
     return body
 
-_loads = json.loads
+_decode = json.JSONDecoder().decode
+
+
+def _loads(body: bytes) -> Any:
+    """An answer's JSON (always UTF-8: ``json.loads`` would first guess
+    the encoding of bytes, on every answer)."""
+    return _decode(body.decode("utf-8"))
 
 
 def _outcome(answer: Any) -> Any:
