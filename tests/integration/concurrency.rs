@@ -64,3 +64,45 @@ fn eight_writer_processes_and_a_reader_share_one_database() {
     assert!(mean > 1.0, "no group commit happened: mean group {mean}");
     assert_eq!(status["writes"].as_u64().unwrap(), total as u64 + 1);
 }
+
+/// Batches that fail halfway, mixed into the same groups as batches that
+/// succeed (8 in flight per process, so a group holds several): each
+/// failing batch leaves nothing, each other commits once. A group runs
+/// with no savepoint first and again with them when a batch fails; this
+/// is that path under real concurrency.
+#[test]
+fn batches_failing_halfway_in_shared_groups_leave_nothing_and_spare_the_rest() {
+    const PROCS: usize = 4;
+    const BATCHES: i64 = 600;
+    let mut env = Env::new();
+    env.start_arbiter(&["--synchronous", "normal"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let workers: Vec<usize> = (0..PROCS)
+        .map(|w| {
+            let mut c = env.command(WORKER);
+            c.args(["mixed", &format!("m{w}"), &BATCHES.to_string(), "8"]);
+            env.spawn(c)
+        })
+        .collect();
+    let failing = (BATCHES + 2) / 3;
+    for w in workers {
+        let out = env.wait(w, Duration::from_secs(120));
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(out.status.success(), "{said}");
+        assert_eq!(
+            stdout(&out).trim(),
+            format!("ok={} failed={failing} wrong=0", BATCHES - failing)
+        );
+    }
+    let kept = PROCS as i64 * (BATCHES - failing);
+    assert_eq!(env.count("SELECT count(*) FROM t"), kept);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE i % 3 = 0"), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM (SELECT DISTINCT tag, i FROM t)"),
+        kept
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&env.scribe_ok(&["--json", "status"])).unwrap();
+    let mean = status["mean_group"].as_f64().unwrap();
+    assert!(mean > 1.0, "no group held two batches: mean group {mean}");
+}

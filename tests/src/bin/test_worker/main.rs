@@ -4,6 +4,8 @@
 //!   `(tag, i)` into table `t` through the client library, INFLIGHT at a
 //!   time on one connection; prints `ok=N errors=E` and exits 1 on any
 //!   error.
+//! - `test-worker mixed TAG ROWS INFLIGHT`: batches of which every third
+//!   fails at its second statement, the others commit (see `mixed.rs`).
 //! - `test-worker load TAG ROWS LOGFILE`: inserts rows `(tag, i)` one at
 //!   a time for i in 0..ROWS, surviving errors: after one it reconnects
 //!   (auto-starting if allowed) and moves on. Appends every acknowledged i
@@ -24,6 +26,7 @@
 //!   `migrate.rs`).
 
 mod migrate;
+mod mixed;
 mod sessions;
 
 use std::path::Path;
@@ -52,6 +55,12 @@ fn main() -> ExitCode {
             let rows: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
             let inflight: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
             rt.block_on(write(&paths, &tag, rows, inflight.max(1)))
+        }
+        Some("mixed") => {
+            let tag = args.get(1).cloned().unwrap_or_default();
+            let rows: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+            let inflight: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+            rt.block_on(mixed::mixed(&paths, &tag, rows, inflight.max(1)))
         }
         Some("load") => {
             let tag = args.get(1).cloned().unwrap_or_default();
