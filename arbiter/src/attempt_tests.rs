@@ -8,7 +8,7 @@ use std::time::Duration;
 use scribe_protocol::{Batch, Statement, WriteError};
 
 use super::CAREFUL_GROUPS;
-use crate::group::tests::{count, insert, open, SLOW_READ};
+use crate::group::tests::{assert_only_the_middle_failed, count, insert, open, SLOW_READ};
 use crate::writer::commit_as_one_group;
 
 /// A batch whose first statement succeeds and whose second fails (a
@@ -26,21 +26,7 @@ fn a_batch_failing_halfway_undoes_only_itself_and_the_next_groups_run_carefully(
     let s = open(&dir, Duration::from_secs(5));
     assert_eq!(s.careful.get(), 0, "optimistic from the start");
     let (s, out) = commit_as_one_group(s, vec![insert(1), halfway(10, 1), insert(2)]);
-    assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
-    assert!(
-        matches!(
-            &out[1],
-            Err(WriteError::Sql {
-                statement: Some(1),
-                code: 1555,
-                ..
-            })
-        ),
-        "{:?}",
-        out[1]
-    );
-    let seqs: Vec<u64> = out.iter().flatten().map(|r| r.seq).collect();
-    assert_eq!(seqs, vec![1, 1], "one commit for the group");
+    assert_only_the_middle_failed(&out, 1);
     let rows: Vec<i64> = {
         let mut stmt = s.conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
         let rows = stmt.query_map([], |r| r.get(0)).unwrap();

@@ -47,22 +47,24 @@ fn a_failing_batch_rolls_back_alone_and_the_group_commits_once() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir, Duration::from_secs(5));
     let (s, out) = commit_as_one_group(s, vec![insert(1), insert(1), insert(2)]);
+    assert_only_the_middle_failed(&out, 0);
+    assert_eq!(count(&s, "SELECT count(*) FROM t"), 2);
+}
+
+/// Of three batches committed as the group of seq 1, the middle one
+/// failed at `statement` with a primary key's UNIQUE error.
+pub(crate) fn assert_only_the_middle_failed(out: &[crate::group::Outcome], statement: u32) {
     assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
     assert!(
         matches!(
             &out[1],
-            Err(WriteError::Sql {
-                statement: Some(0),
-                code: 1555,
-                ..
-            })
+            Err(WriteError::Sql { statement: Some(s), code: 1555, .. }) if *s == statement
         ),
         "{:?}",
         out[1]
     );
     let seqs: Vec<u64> = out.iter().flatten().map(|r| r.seq).collect();
     assert_eq!(seqs, vec![1, 1], "one commit for the group");
-    assert_eq!(count(&s, "SELECT count(*) FROM t"), 2);
 }
 
 #[test]

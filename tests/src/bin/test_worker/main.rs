@@ -201,42 +201,67 @@ async fn load(paths: &Paths, tag: &str, rows: u64, log: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn write(paths: &Paths, tag: &str, rows: u64, inflight: u64) -> ExitCode {
-    let client = match Client::connect(paths, &Options::default()).await {
-        Ok(c) => c,
+/// A client with the default options; says why and gives `None` when it
+/// cannot connect.
+pub async fn connect(paths: &Paths) -> Option<Client> {
+    match Client::connect(paths, &Options::default()).await {
+        Ok(c) => Some(c),
         Err(e) => {
             eprintln!("connect: {e}");
-            return ExitCode::FAILURE;
+            None
         }
-    };
-    let mut tasks = Vec::new();
+    }
+}
+
+/// Runs `f(client, i)` for every `i` in `0..rows`, `inflight` at a time
+/// on `client`'s one connection (lane `k` takes `k`, `k + inflight`, ..);
+/// returns every result.
+pub async fn in_lanes<T, F, Fut>(client: &Client, rows: u64, inflight: u64, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Client, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send,
+{
+    let mut lanes = Vec::new();
     for lane in 0..inflight {
-        let client = client.clone();
-        let tag = tag.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut errors) = (0u64, 0u64);
+        let (client, f) = (client.clone(), f.clone());
+        lanes.push(tokio::spawn(async move {
+            let mut out = Vec::new();
             for i in (lane..rows).step_by(inflight as usize) {
-                let batch = Batch::one(
-                    Statement::new("INSERT INTO t(tag, i) VALUES (?1, ?2)")
-                        .params(vec![Value::Text(tag.clone()), Value::Integer(i as i64)]),
-                );
-                match client.write(batch).await {
-                    Ok(_) => ok += 1,
-                    Err(e) => {
-                        eprintln!("write {tag}/{i}: {e}");
-                        errors += 1;
-                    }
-                }
+                out.push(f(client.clone(), i).await);
             }
-            (ok, errors)
+            out
         }));
     }
-    let (mut ok, mut errors) = (0, 0);
-    for t in tasks {
-        let (o, e) = t.await.unwrap_or((0, 1));
-        ok += o;
-        errors += e;
+    let mut all = Vec::new();
+    for lane in lanes {
+        all.extend(lane.await.expect("a lane panicked"));
     }
+    all
+}
+
+async fn write(paths: &Paths, tag: &str, rows: u64, inflight: u64) -> ExitCode {
+    let Some(client) = connect(paths).await else {
+        return ExitCode::FAILURE;
+    };
+    let tag = tag.to_owned();
+    let outcomes = in_lanes(&client, rows, inflight, move |client, i| {
+        let tag = tag.clone();
+        async move {
+            let batch = Batch::one(
+                Statement::new("INSERT INTO t(tag, i) VALUES (?1, ?2)")
+                    .params(vec![Value::Text(tag.clone()), Value::Integer(i as i64)]),
+            );
+            let out = client.write(batch).await;
+            if let Err(e) = &out {
+                eprintln!("write {tag}/{i}: {e}");
+            }
+            out.is_ok()
+        }
+    })
+    .await;
+    let ok = outcomes.iter().filter(|ok| **ok).count();
+    let errors = outcomes.len() - ok;
     println!("ok={ok} errors={errors}");
     if errors == 0 {
         ExitCode::SUCCESS

@@ -4,7 +4,6 @@
 
 use std::process::ExitCode;
 
-use scribe_client::{Client, Options};
 use scribe_protocol::{Batch, Paths, Statement, Value, WriteError};
 
 /// SQLite's extended code for a UNIQUE constraint.
@@ -29,50 +28,49 @@ fn batch(tag: &str, i: u64) -> Batch {
 /// second statement with a UNIQUE error, the others committed). Prints
 /// `ok=N failed=F wrong=W`; exits 1 when any ended otherwise.
 pub async fn mixed(paths: &Paths, tag: &str, rows: u64, inflight: u64) -> ExitCode {
-    let client = match Client::connect(paths, &Options::default()).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("connect: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(client) = crate::connect(paths).await else {
+        return ExitCode::FAILURE;
     };
-    let mut lanes = Vec::new();
-    for lane in 0..inflight {
-        let client = client.clone();
-        let tag = tag.to_owned();
-        lanes.push(tokio::spawn(async move {
-            let (mut ok, mut failed, mut wrong) = (0u64, 0u64, 0u64);
-            for i in (lane..rows).step_by(inflight as usize) {
-                match (i.is_multiple_of(3), client.write(batch(&tag, i)).await) {
-                    (false, Ok(_)) => ok += 1,
-                    (
-                        true,
-                        Err(WriteError::Sql {
-                            statement: Some(1),
-                            code: UNIQUE,
-                            ..
-                        }),
-                    ) => failed += 1,
-                    (_, other) => {
-                        eprintln!("batch {tag}/{i} ended wrong: {other:?}");
-                        wrong += 1;
-                    }
+    let tag = tag.to_owned();
+    let ends = crate::in_lanes(&client, rows, inflight, move |client, i| {
+        let tag = tag.clone();
+        async move {
+            match (i.is_multiple_of(3), client.write(batch(&tag, i)).await) {
+                (false, Ok(_)) => End::Committed,
+                (
+                    true,
+                    Err(WriteError::Sql {
+                        statement: Some(1),
+                        code: UNIQUE,
+                        ..
+                    }),
+                ) => End::Failed,
+                (_, other) => {
+                    eprintln!("batch {tag}/{i} ended wrong: {other:?}");
+                    End::Wrong
                 }
             }
-            (ok, failed, wrong)
-        }));
-    }
-    let (mut ok, mut failed, mut wrong) = (0, 0, 0);
-    for lane in lanes {
-        let (o, f, w) = lane.await.unwrap_or((0, 0, 1));
-        ok += o;
-        failed += f;
-        wrong += w;
-    }
-    println!("ok={ok} failed={failed} wrong={wrong}");
+        }
+    })
+    .await;
+    let count = |end: End| ends.iter().filter(|e| **e == end).count();
+    let wrong = count(End::Wrong);
+    println!(
+        "ok={} failed={} wrong={wrong}",
+        count(End::Committed),
+        count(End::Failed)
+    );
     if wrong == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// How a batch ended, against how it should have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Committed,
+    Failed,
+    Wrong,
 }
