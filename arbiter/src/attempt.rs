@@ -86,6 +86,8 @@ impl Session {
         let mut outcomes = Vec::with_capacity(group.len());
         let (mut fresh, mut recorded) = (0, 0);
         let alone = group.len() == 1;
+        // The key record's statement, kept for the whole group.
+        let mut record = None;
         for (index, work) in group.iter().enumerate() {
             let mark = self.keys.mark();
             if savepoints {
@@ -93,7 +95,7 @@ impl Session {
             }
             let outcome = match &known {
                 Some((at, error)) if *at == index => Err(error.clone()),
-                _ => self.apply(work, seq),
+                _ => self.apply(work, seq, &mut record),
             };
             if self.budget.take_sliced() {
                 self.reset();
@@ -152,7 +154,12 @@ impl Session {
     /// the time budget, then the key's record. (A key's look-up costs no
     /// SQL unless it may be there, so a key the caller calls fresh is
     /// looked up like any other.)
-    fn apply(&self, work: &Work, seq: u64) -> Outcome {
+    fn apply<'c>(
+        &'c self,
+        work: &Work,
+        seq: u64,
+        record: &mut Option<rusqlite::CachedStatement<'c>>,
+    ) -> Outcome {
         let key = work.batch.key.as_deref().map(|k| self.keys.key(k));
         if let Some(key) = key {
             match self.find_key(key)? {
@@ -195,7 +202,12 @@ impl Session {
             replayed: false,
         };
         if let Some(key) = key {
-            self.record_key(key, work.fingerprint, &receipt)?;
+            self.record_key(crate::requests::Record {
+                key,
+                fingerprint: work.fingerprint,
+                receipt: &receipt,
+                held: record,
+            })?;
         }
         Ok(receipt)
     }

@@ -195,7 +195,12 @@ impl Session {
         };
         if let Some(key) = key {
             // The key's row carries the seq.
-            self.record_key(key, SESSION_FINGERPRINT, &receipt)?;
+            self.record_key(crate::requests::Record {
+                key,
+                fingerprint: SESSION_FINGERPRINT,
+                receipt: &receipt,
+                held: &mut None,
+            })?;
         }
         self.finish(seq, key.is_none(), u64::from(key.is_some()))?;
         Ok(receipt)

@@ -136,28 +136,52 @@ pub fn find(
 /// # Errors
 ///
 /// SQLite's error, or a receipt that cannot be encoded.
-pub fn record(
-    conn: &Connection,
+pub fn record<'c>(
+    conn: &'c Connection,
     own: &Own,
     keys: &KeyIndex,
-    key: Key<'_>,
-    fingerprint: u64,
-    receipt: &Receipt,
+    record: Record<'_, 'c>,
 ) -> Result<(), WriteError> {
+    let Record {
+        key,
+        fingerprint,
+        receipt,
+        held,
+    } = record;
     let blob = encode(key.text, receipt)?;
-    conn.prepare_cached(&own.record_request)
-        .and_then(|mut s| {
-            s.execute(rusqlite::params![
-                key.text,
-                fingerprint as i64,
-                receipt.seq as i64,
-                now_s(),
-                blob
-            ])
-        })
-        .map_err(crate::group::commit_error)?;
+    let stmt = match held {
+        Some(stmt) => stmt,
+        None => held.insert(
+            conn.prepare_cached(&own.record_request)
+                .map_err(crate::group::commit_error)?,
+        ),
+    };
+    stmt.execute(rusqlite::params![
+        key.text,
+        fingerprint as i64,
+        receipt.seq as i64,
+        now_s(),
+        blob
+    ])
+    .map_err(crate::group::commit_error)?;
     keys.added(key.hash, conn.last_insert_rowid());
     Ok(())
+}
+
+/// One key to record, and where its statement is kept between the
+/// records of one group.
+pub struct Record<'a, 'c> {
+    /// The key.
+    pub key: Key<'a>,
+    /// The fingerprint of its batch.
+    pub fingerprint: u64,
+    /// What its caller was told.
+    pub receipt: &'a Receipt,
+    /// The record statement, prepared at a group's first record and
+    /// reused by the others: taking it from the statement cache and
+    /// giving it back, by its text, cost a group of 16 writes about 1,300
+    /// instructions per write (callgrind).
+    pub held: &'a mut Option<rusqlite::CachedStatement<'c>>,
 }
 
 /// Copies the newest key row's seq to `_scribe_meta` before keys are
@@ -309,14 +333,9 @@ impl crate::group::Session {
     /// # Errors
     ///
     /// SQLite's error.
-    pub fn record_key(
-        &self,
-        key: Key<'_>,
-        fingerprint: u64,
-        receipt: &Receipt,
-    ) -> Result<(), WriteError> {
+    pub fn record_key<'c>(&'c self, record: Record<'_, 'c>) -> Result<(), WriteError> {
         self.guard
-            .trusted(|| record(&self.conn, &self.own, &self.keys, key, fingerprint, receipt))
+            .trusted(|| self::record(&self.conn, &self.own, &self.keys, record))
     }
 }
 
