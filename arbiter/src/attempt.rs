@@ -13,10 +13,11 @@
 //! rows), the transaction is rolled back and the group runs again with a
 //! savepoint per batch, as before; and so do the next [`CAREFUL_GROUPS`]
 //! groups, so that a load where batches often fail (a claim finding
-//! nothing free) does not pay twice for every group. A batch refused
-//! without regard to the data (past its time budget, a statement the
-//! arbiter refuses) keeps its refusal in the second pass rather than
-//! running again: a runaway batch costs its budget once.
+//! nothing free) does not pay twice for every group. A batch that was
+//! refused (past its time budget, a statement the arbiter refuses, a
+//! result over the limit) keeps its refusal in the second pass rather
+//! than running again: the batches before it leave the same rows in
+//! both passes, and a runaway batch costs its budget once.
 
 use scribe_protocol::{Receipt, WriteError};
 
