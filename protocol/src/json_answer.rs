@@ -5,10 +5,10 @@
 //! and then prints the tree: for a one-row insert's receipt that was a
 //! quarter of the arbiter's instructions per write from Python
 //! (callgrind). Receipts and statement results, the answers of every
-//! write and every session statement, are written here with no tree in
-//! between, byte for byte as the tree prints (keys in the tree's sorted
-//! order; a row object keeps a repeated column's last value); every other
-//! answer goes through the tree.
+//! write and every session statement, and a session's begin, are written
+//! here with no tree in between, byte for byte as the tree prints (keys
+//! in the tree's sorted order; a row object keeps a repeated column's
+//! last value); every other answer goes through the tree.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +27,7 @@ pub fn write_reply(reply: &Reply, options: HelloOptions, out: &mut Vec<u8>) {
     let written = match reply {
         Ok(Answer::Receipt(r)) => serde_json::to_writer(&mut *out, &Ok1(ReceiptJson(r, arrays))),
         Ok(Answer::Executed(s)) => serde_json::to_writer(&mut *out, &Ok1(ResultJson(s, arrays))),
+        Ok(Answer::Began(b)) => serde_json::to_writer(&mut *out, &Ok1(BeganJson(b))),
         _ => serde_json::to_writer(&mut *out, &crate::json_frame::reply_as(reply, options)),
     };
     // Writing to a Vec fails only for a key that is not a string, which
@@ -41,6 +42,21 @@ impl<T: Serialize> Serialize for Ok1<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(1))?;
         m.serialize_entry("ok", &self.0)?;
+        m.end()
+    }
+}
+
+/// A session's begin, as the tree has it:
+/// `{"idle_ms","session","total_ms"}`.
+struct BeganJson<'a>(&'a crate::Began);
+
+impl Serialize for BeganJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.0;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("idle_ms", &b.lease.idle_ms)?;
+        m.serialize_entry("session", &b.session)?;
+        m.serialize_entry("total_ms", &b.lease.total_ms)?;
         m.end()
     }
 }

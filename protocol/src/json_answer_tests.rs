@@ -73,6 +73,12 @@ fn edge_cases_print_as_the_tree_prints_them() {
         replayed: true,
     })));
     both(&Ok(Answer::Receipt(Receipt::default())));
+    for (session, idle_ms, total_ms) in [(0, 0, 0), (7, 1_000, 5_000), (u64::MAX, u64::MAX, 1)] {
+        both(&Ok(Answer::Began(crate::Began {
+            session,
+            lease: crate::Lease { idle_ms, total_ms },
+        })));
+    }
     // Answers that still go through the tree.
     both(&Ok(Answer::RolledBack));
     both(&Err(WriteError::Sql {
