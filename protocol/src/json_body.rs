@@ -140,7 +140,7 @@ pub fn statement(body: &[u8], limits: &Limits) -> Result<Statement, WriteError> 
 /// A decoding error as the caller is told it: `Refused` naming the limit
 /// and the statement it was found in (serde_json's position dropped), or
 /// `Protocol` for malformed input.
-fn decode_error(e: &serde_json::Error, malformed: &str) -> WriteError {
+pub(crate) fn decode_error(e: &serde_json::Error, malformed: &str) -> WriteError {
     let text = e.to_string();
     match text.strip_prefix("refused: ") {
         Some(r) => {
@@ -157,7 +157,7 @@ fn decode_error(e: &serde_json::Error, malformed: &str) -> WriteError {
     }
 }
 
-struct BatchSeed<'l>(&'l Limits);
+pub(crate) struct BatchSeed<'l>(pub(crate) &'l Limits);
 
 impl<'de> DeserializeSeed<'de> for BatchSeed<'_> {
     type Value = Batch;
