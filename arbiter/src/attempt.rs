@@ -21,7 +21,7 @@
 
 use scribe_protocol::{Receipt, WriteError};
 
-use crate::exec::run_batch;
+use crate::exec::{run_batch, Prepared};
 use crate::group::{commit_error, Attempt, Outcome, Session, Work};
 
 /// Groups run with savepoints after one whose optimistic pass failed.
@@ -87,8 +87,10 @@ impl Session {
         let mut outcomes = Vec::with_capacity(group.len());
         let (mut fresh, mut recorded) = (0, 0);
         let alone = group.len() == 1;
-        // The key record's statement, kept for the whole group.
+        // The key record's statement and the batches' own, kept for the
+        // whole group.
         let mut record = None;
+        let mut prepared = Prepared::default();
         for (index, work) in group.iter().enumerate() {
             let mark = self.keys.mark();
             if savepoints {
@@ -96,7 +98,7 @@ impl Session {
             }
             let outcome = match &known {
                 Some((at, error)) if *at == index => Err(error.clone()),
-                _ => self.apply(work, seq, &mut record),
+                _ => self.apply(work, seq, &mut record, &mut prepared),
             };
             if self.budget.take_sliced() {
                 self.reset();
@@ -155,11 +157,12 @@ impl Session {
     /// the time budget, then the key's record. (A key's look-up costs no
     /// SQL unless it may be there, so a key the caller calls fresh is
     /// looked up like any other.)
-    fn apply<'c>(
+    fn apply<'c, 'w>(
         &'c self,
-        work: &Work,
+        work: &'w Work,
         seq: u64,
         record: &mut Option<rusqlite::CachedStatement<'c>>,
+        prepared: &mut Prepared<'c, 'w>,
     ) -> Outcome {
         let key = work.batch.key.as_deref().map(|k| self.keys.key(k));
         if let Some(key) = key {
@@ -182,7 +185,7 @@ impl Session {
         }
         let (results, cut) = self
             .budget
-            .run(|| run_batch(&self.conn, &self.guard, &work.batch));
+            .run(|| run_batch(&self.conn, &self.guard, &work.batch, prepared));
         let results = results.map_err(|e| {
             if cut {
                 WriteError::Refused {

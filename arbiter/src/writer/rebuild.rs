@@ -141,7 +141,7 @@ impl Writer {
                 s.own(&s.own.savepoint)
                     .map_err(crate::group::commit_error)?;
             }
-            let r = exec::run_one(&s.conn, &s.guard, index, st);
+            let r = exec::run_one(&s.conn, &s.guard, index, st, None);
             if undoable && !s.conn.is_autocommit() {
                 let end = match r {
                     Ok(_) => s.own(&s.own.release),
