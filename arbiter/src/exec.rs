@@ -1,7 +1,9 @@
 //! Runs one batch's statements, in order, on the writer connection.
 //!
-//! The caller (the writer) wraps this in a savepoint; here a failure only
-//! returns the categorized error of the statement that failed.
+//! The caller (the writer) sees that a failing batch undoes only itself
+//! (see [`crate::attempt`]); here a failure only returns the categorized
+//! error of the statement that failed. A group's statements stay
+//! prepared from one batch to the next ([`Prepared`]).
 
 use rusqlite::Connection;
 use scribe_protocol::limits::MAX_RESULT_BYTES;
