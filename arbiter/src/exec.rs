@@ -64,9 +64,31 @@ pub fn run_one<'c, 'w>(
     st: &'w Statement,
     prepared: Option<&mut Prepared<'c, 'w>>,
 ) -> Result<StatementResult, WriteError> {
-    let result =
-        run_statement(conn, guard, &st.sql, &st.params, prepared).map_err(|e| {
-            match e {
+    let result = run_statement(conn, guard, &st.sql, &st.params, prepared)
+        .map_err(|e| categorize(conn, guard, index, st, e))?;
+    if let Some(expected) = st.expect_rows {
+        if result.rows_affected != expected {
+            return Err(WriteError::Conflict {
+                statement: Some(index),
+                message: format!(
+                    "expected {expected} row(s) affected, got {}",
+                    result.rows_affected
+                ),
+            });
+        }
+    }
+    Ok(result)
+}
+
+/// A statement's failure as the caller is told it.
+fn categorize(
+    conn: &Connection,
+    guard: &Guard,
+    index: u32,
+    st: &Statement,
+    e: Failure,
+) -> WriteError {
+    match e {
         // A denial by the authorizer surfaces as SQLITE_AUTH or, for a
         // function, as a plain error: the recorded rule tells which.
         Failure::Sqlite(e) => match guard.take_denial() {
@@ -92,19 +114,6 @@ pub fn run_one<'c, 'w>(
             ),
         ),
     }
-        })?;
-    if let Some(expected) = st.expect_rows {
-        if result.rows_affected != expected {
-            return Err(WriteError::Conflict {
-                statement: Some(index),
-                message: format!(
-                    "expected {expected} row(s) affected, got {}",
-                    result.rows_affected
-                ),
-            });
-        }
-    }
-    Ok(result)
 }
 
 fn refused(index: u32, rule: String) -> WriteError {

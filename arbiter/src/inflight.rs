@@ -2,7 +2,7 @@
 //!
 //! A request's bytes are counted before they are read (from a frame's
 //! length, or an HTTP body's announced or largest size) and released
-//! once it is answered. A request costs at most [`cost`] of its size in
+//! once it is answered. A request costs at most [`Inflight::cost`] of its size in
 //! memory (the bytes, the decoded batch, per-value overhead bounded by
 //! `--max-values`), so the arbiter holds at most `--max-inflight-bytes`
 //! for requests, however many callers send at once. A request that does

@@ -223,7 +223,7 @@ pub struct Own {
     /// Abandons a group.
     pub rollback: String,
     /// The seq in `_scribe_meta` and in the newest key row (see
-    /// [`V2_TO_V3`]), inside the open transaction.
+    /// `V2_TO_V3`), inside the open transaction.
     pub read_seq: String,
     /// Writes a commit's seq to `_scribe_meta`.
     pub write_seq: String,
