@@ -87,9 +87,8 @@ impl Session {
         let mut outcomes = Vec::with_capacity(group.len());
         let (mut fresh, mut recorded) = (0, 0);
         let alone = group.len() == 1;
-        // The key record's statement and the batches' own, kept for the
+        // The batches' statements and the key record's, kept for the
         // whole group.
-        let mut record = None;
         let mut prepared = Prepared::default();
         for (index, work) in group.iter().enumerate() {
             let mark = self.keys.mark();
@@ -98,7 +97,7 @@ impl Session {
             }
             let outcome = match &known {
                 Some((at, error)) if *at == index => Err(error.clone()),
-                _ => self.apply(work, seq, &mut record, &mut prepared),
+                _ => self.apply(work, seq, &mut prepared),
             };
             if self.budget.take_sliced() {
                 self.reset();
@@ -157,13 +156,7 @@ impl Session {
     /// the time budget, then the key's record. (A key's look-up costs no
     /// SQL unless it may be there, so a key the caller calls fresh is
     /// looked up like any other.)
-    fn apply<'c, 'w>(
-        &'c self,
-        work: &'w Work,
-        seq: u64,
-        record: &mut Option<rusqlite::CachedStatement<'c>>,
-        prepared: &mut Prepared<'c, 'w>,
-    ) -> Outcome {
+    fn apply<'a>(&'a self, work: &'a Work, seq: u64, prepared: &mut Prepared<'a>) -> Outcome {
         let key = work.batch.key.as_deref().map(|k| self.keys.key(k));
         if let Some(key) = key {
             match self.find_key(key)? {
@@ -206,12 +199,12 @@ impl Session {
             replayed: false,
         };
         if let Some(key) = key {
-            self.record_key(crate::requests::Record {
+            let record = crate::requests::Record {
                 key,
                 fingerprint: work.fingerprint,
                 receipt: &receipt,
-                held: record,
-            })?;
+            };
+            self.record_key(&record, prepared)?;
         }
         Ok(receipt)
     }

@@ -23,11 +23,11 @@ const SQLITE_RANGE: i32 = 25;
 ///
 /// `Sql` naming the statement and SQLite's code; `Conflict` when an
 /// `expect_rows` is not met; `Refused` naming the rule a statement broke.
-pub fn run_batch<'c, 'w>(
-    conn: &'c Connection,
+pub fn run_batch<'a>(
+    conn: &'a Connection,
     guard: &Guard,
-    batch: &'w Batch,
-    prepared: &mut Prepared<'c, 'w>,
+    batch: &'a Batch,
+    prepared: &mut Prepared<'a>,
 ) -> Result<Vec<StatementResult>, WriteError> {
     let mut results = Vec::with_capacity(batch.statements.len());
     reset_last_insert_rowid(conn);
@@ -39,17 +39,51 @@ pub fn run_batch<'c, 'w>(
 }
 
 /// Statements kept prepared from one batch of a group to the next, by
-/// their text: a group of the same insert takes it from rusqlite's
-/// statement cache once, instead of looking it up and giving it back by
-/// its text for every batch (about 1,300 instructions a time,
-/// callgrind). Dropped, they go back to the cache.
+/// their text (the batches' own and the arbiter's key record): a group of
+/// the same insert takes it from rusqlite's statement cache once, instead
+/// of looking it up and giving it back by its text for every batch (about
+/// 1,300 instructions a time, callgrind). Dropped, they go back to the
+/// cache.
 #[derive(Default)]
-pub struct Prepared<'c, 'w> {
-    held: Vec<(&'w str, rusqlite::CachedStatement<'c>)>,
+pub struct Prepared<'a> {
+    held: Vec<(&'a str, rusqlite::CachedStatement<'a>)>,
 }
 
-/// Most statements a group keeps prepared (the first ones it runs).
+/// Most of the batches' statements a group keeps prepared (the first
+/// ones it runs).
 const HELD: usize = 8;
+
+impl<'a> Prepared<'a> {
+    /// The statement kept for `sql`, its last run's values cleared (they
+    /// must not stand in for missing ones; the cache clears them when a
+    /// statement comes back).
+    fn find(&mut self, sql: &str) -> Option<&mut rusqlite::CachedStatement<'a>> {
+        let (_, stmt) = self.held.iter_mut().find(|(text, _)| *text == sql)?;
+        stmt.clear_bindings();
+        Some(stmt)
+    }
+
+    /// One of the arbiter's own statements (run with the guard lowered):
+    /// kept, or prepared and kept whatever the count. Its bindings are
+    /// left as they are: its caller binds every parameter.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be prepared.
+    pub fn own(
+        &mut self,
+        conn: &'a Connection,
+        sql: &'a str,
+    ) -> rusqlite::Result<&mut rusqlite::CachedStatement<'a>> {
+        if let Some(at) = self.held.iter().position(|(text, _)| *text == sql) {
+            return Ok(&mut self.held[at].1);
+        }
+        let stmt = conn.prepare_cached(sql)?;
+        let at = self.held.len();
+        self.held.push((sql, stmt));
+        Ok(&mut self.held[at].1)
+    }
+}
 
 /// Runs one statement (statement `index` of its request) and checks its
 /// `expect_rows`.
@@ -57,12 +91,12 @@ const HELD: usize = 8;
 /// # Errors
 ///
 /// As [`run_batch`].
-pub fn run_one<'c, 'w>(
-    conn: &'c Connection,
+pub fn run_one<'a>(
+    conn: &'a Connection,
     guard: &Guard,
     index: u32,
-    st: &'w Statement,
-    prepared: Option<&mut Prepared<'c, 'w>>,
+    st: &'a Statement,
+    prepared: Option<&mut Prepared<'a>>,
 ) -> Result<StatementResult, WriteError> {
     let result = run_statement(conn, guard, &st.sql, &st.params, prepared)
         .map_err(|e| categorize(conn, guard, index, st, e))?;
@@ -162,20 +196,14 @@ impl From<rusqlite::Error> for Failure {
     }
 }
 
-fn run_statement<'c, 'w>(
-    conn: &'c Connection,
+fn run_statement<'a>(
+    conn: &'a Connection,
     guard: &Guard,
-    sql: &'w str,
+    sql: &'a str,
     params: &Params,
-    mut prepared: Option<&mut Prepared<'c, 'w>>,
+    mut prepared: Option<&mut Prepared<'a>>,
 ) -> Result<StatementResult, Failure> {
-    let held = prepared
-        .as_deref_mut()
-        .and_then(|p| p.held.iter_mut().find(|(text, _)| *text == sql));
-    if let Some((_, stmt)) = held {
-        // Its last run's values must not stand in for missing ones (the
-        // cache clears them when a statement comes back).
-        stmt.clear_bindings();
+    if let Some(stmt) = prepared.as_deref_mut().and_then(|p| p.find(sql)) {
         return run_prepared(conn, stmt, params);
     }
     let mut stmt = conn.prepare_cached(sql)?;
@@ -283,8 +311,8 @@ mod tests {
             )
         };
         let alter = Batch::one(Statement::new("ALTER TABLE t ADD COLUMN w TEXT"));
-        let mut prepared = Prepared::default();
         let batches = [insert("a"), insert("b"), alter, insert("c")];
+        let mut prepared = Prepared::default();
         let mut seen = Vec::new();
         for b in &batches {
             let r = run_batch(&c.0, &c.1, b, &mut prepared).unwrap();

@@ -195,12 +195,12 @@ impl Session {
         };
         if let Some(key) = key {
             // The key's row carries the seq.
-            self.record_key(crate::requests::Record {
+            let record = crate::requests::Record {
                 key,
                 fingerprint: SESSION_FINGERPRINT,
                 receipt: &receipt,
-                held: &mut None,
-            })?;
+            };
+            self.record_key(&record, &mut crate::exec::Prepared::default())?;
         }
         self.finish(seq, key.is_none(), u64::from(key.is_some()))?;
         Ok(receipt)

@@ -17,6 +17,7 @@ use bincode::Options as _;
 use rusqlite::{Connection, OptionalExtension};
 use scribe_protocol::{Receipt, WriteError};
 
+use crate::exec::Prepared;
 use crate::keyindex::{Key, KeyIndex};
 use crate::schema::Own;
 
@@ -136,26 +137,24 @@ pub fn find(
 /// # Errors
 ///
 /// SQLite's error, or a receipt that cannot be encoded.
-pub fn record<'c>(
-    conn: &'c Connection,
-    own: &Own,
+pub fn record<'a>(
+    conn: &'a Connection,
+    own: &'a Own,
     keys: &KeyIndex,
-    record: Record<'_, 'c>,
+    record: &Record<'_>,
+    prepared: &mut Prepared<'a>,
 ) -> Result<(), WriteError> {
     let Record {
         key,
         fingerprint,
         receipt,
-        held,
-    } = record;
+    } = *record;
     let blob = encode(key.text, receipt)?;
-    let stmt = match held {
-        Some(stmt) => stmt,
-        None => held.insert(
-            conn.prepare_cached(&own.record_request)
-                .map_err(crate::group::commit_error)?,
-        ),
-    };
+    // Kept for the group: a group of 16 writes took it from the statement
+    // cache and gave it back 16 times.
+    let stmt = prepared
+        .own(conn, &own.record_request)
+        .map_err(crate::group::commit_error)?;
     stmt.execute(rusqlite::params![
         key.text,
         fingerprint as i64,
@@ -168,20 +167,15 @@ pub fn record<'c>(
     Ok(())
 }
 
-/// One key to record, and where its statement is kept between the
-/// records of one group.
-pub struct Record<'a, 'c> {
+/// One key to record.
+#[derive(Clone, Copy)]
+pub struct Record<'a> {
     /// The key.
     pub key: Key<'a>,
     /// The fingerprint of its batch.
     pub fingerprint: u64,
     /// What its caller was told.
     pub receipt: &'a Receipt,
-    /// The record statement, prepared at a group's first record and
-    /// reused by the others: taking it from the statement cache and
-    /// giving it back, by its text, cost a group of 16 writes about 1,300
-    /// instructions per write (callgrind).
-    pub held: &'a mut Option<rusqlite::CachedStatement<'c>>,
 }
 
 /// Copies the newest key row's seq to `_scribe_meta` before keys are
@@ -333,9 +327,13 @@ impl crate::group::Session {
     /// # Errors
     ///
     /// SQLite's error.
-    pub fn record_key<'c>(&'c self, record: Record<'_, 'c>) -> Result<(), WriteError> {
+    pub fn record_key<'a>(
+        &'a self,
+        record: &Record<'_>,
+        prepared: &mut Prepared<'a>,
+    ) -> Result<(), WriteError> {
         self.guard
-            .trusted(|| self::record(&self.conn, &self.own, &self.keys, record))
+            .trusted(|| self::record(&self.conn, &self.own, &self.keys, record, prepared))
     }
 }
 
