@@ -10,19 +10,21 @@
 //! | BLOB | `{"$blob": "<base64>"}` |
 
 use base64::Engine as _;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
+use crate::json_answer::{ReceiptJson, ResultJson, RowObject, ValueJson};
 use crate::{Params, Receipt, Status, Value, WriteError};
 
 /// A value as JSON.
 pub fn from_value(v: &Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Integer(i) => json!(i),
-        Value::Real(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Into::into),
-        Value::Text(s) => json!(s),
-        Value::Blob(b) => json!({ "$blob": base64::engine::general_purpose::STANDARD.encode(b) }),
-    }
+    tree(&ValueJson(v))
+}
+
+/// The tree of what `shape` writes (the shapes are written straight to
+/// bytes on the socket; see [`json_answer`](crate::json_answer)).
+fn tree(shape: &impl serde::Serialize) -> Json {
+    // Every key is a string and every number fits: this cannot fail.
+    serde_json::to_value(shape).unwrap_or(Json::Null)
 }
 
 /// A JSON value as a SQLite value.
@@ -95,21 +97,7 @@ pub fn rows(columns: &[String], rows: &[Vec<Value>]) -> Json {
 /// One row as an object keyed by column name (a repeated name keeps its
 /// last value).
 pub fn row_object(columns: &[String], row: &[Value]) -> Json {
-    let obj: Map<String, Json> = columns
-        .iter()
-        .cloned()
-        .zip(row.iter().map(from_value))
-        .collect();
-    Json::Object(obj)
-}
-
-/// Rows as an array of arrays (in column order; names may repeat).
-pub fn rows_as_arrays(rows: &[Vec<Value>]) -> Json {
-    Json::Array(
-        rows.iter()
-            .map(|row| Json::Array(row.iter().map(from_value).collect()))
-            .collect(),
-    )
+    tree(&RowObject(columns, row))
 }
 
 /// One statement's result: `{"rows_affected","last_insert_rowid","columns","rows":[{..}]}`.
@@ -119,12 +107,7 @@ pub fn statement_result(s: &crate::StatementResult) -> Json {
 
 /// One statement's result, its rows as objects or (`arrays`) as arrays.
 pub fn statement_result_as(s: &crate::StatementResult, arrays: bool) -> Json {
-    json!({
-        "rows_affected": s.rows_affected,
-        "last_insert_rowid": s.last_insert_rowid,
-        "columns": s.columns,
-        "rows": if arrays { rows_as_arrays(&s.rows) } else { rows(&s.columns, &s.rows) },
-    })
+    tree(&ResultJson(s, arrays))
 }
 
 /// A receipt:
@@ -135,11 +118,7 @@ pub fn receipt(r: &Receipt) -> Json {
 
 /// A receipt, its rows as objects or (`arrays`) as arrays.
 pub fn receipt_as(r: &Receipt, arrays: bool) -> Json {
-    json!({
-        "seq": r.seq,
-        "replayed": r.replayed,
-        "results": r.results.iter().map(|s| statement_result_as(s, arrays)).collect::<Vec<_>>(),
-    })
+    tree(&ReceiptJson(r, arrays))
 }
 
 /// An error: `{"category":..,"message":..}` plus `statement`,

@@ -1,14 +1,13 @@
-//! The answers a JSON caller gets most, written straight to bytes.
+//! The JSON shape of receipts, statement results, rows, values and a
+//! session's begin, as `Serialize` types: written straight to bytes for
+//! the socket's JSON answers ([`write_reply`]), and made into trees by
+//! [`json`](crate::json) for the CLI and HTTP, from the one definition.
 //!
-//! [`json_frame::reply_as`](crate::json_frame::reply_as) builds each answer
-//! as a tree of `serde_json::Value`s (a map per object, a string per key)
-//! and then prints the tree: for a one-row insert's receipt that was a
-//! quarter of the arbiter's instructions per write from Python
-//! (callgrind). Receipts and statement results, the answers of every
-//! write and every session statement, and a session's begin, are written
-//! here with no tree in between, byte for byte as the tree prints (keys
-//! in the tree's sorted order; a row object keeps a repeated column's
-//! last value); every other answer goes through the tree.
+//! Building each answer as a tree of `serde_json::Value`s (a map per
+//! object, a string per key) and then printing the tree was a quarter of
+//! the arbiter's instructions per write from Python (callgrind). The
+//! bytes are those the tree prints: keys in sorted order (the tree's
+//! maps sort them), a row object keeping a repeated column's last value.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +47,7 @@ impl<T: Serialize> Serialize for Ok1<T> {
 
 /// A session's begin, as the tree has it:
 /// `{"idle_ms","session","total_ms"}`.
-struct BeganJson<'a>(&'a crate::Began);
+pub(crate) struct BeganJson<'a>(pub(crate) &'a crate::Began);
 
 impl Serialize for BeganJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -61,8 +60,8 @@ impl Serialize for BeganJson<'_> {
     }
 }
 
-/// A receipt, as [`json::receipt_as`](crate::json::receipt_as).
-struct ReceiptJson<'a>(&'a Receipt, bool);
+/// A receipt: `{"replayed","results","seq"}`.
+pub(crate) struct ReceiptJson<'a>(pub(crate) &'a Receipt, pub(crate) bool);
 
 impl Serialize for ReceiptJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -75,9 +74,9 @@ impl Serialize for ReceiptJson<'_> {
     }
 }
 
-/// A statement's result, as
-/// [`json::statement_result_as`](crate::json::statement_result_as).
-struct ResultJson<'a>(&'a StatementResult, bool);
+/// A statement's result: `{"columns","last_insert_rowid","rows",
+/// "rows_affected"}`, its rows as objects or (`.1`) as arrays.
+pub(crate) struct ResultJson<'a>(pub(crate) &'a StatementResult, pub(crate) bool);
 
 impl<'a> Serialize for ResultJson<'a> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -110,10 +109,9 @@ impl<'a, T, U: Serialize, F: Fn(&'a T) -> U> Serialize for Each<'a, T, F> {
     }
 }
 
-/// One row as an object keyed by column name, as
-/// [`json::row_object`](crate::json::row_object): keys sorted, a repeated
+/// One row as an object keyed by column name: keys sorted, a repeated
 /// name keeping its last value.
-struct RowObject<'a>(&'a [String], &'a [Value]);
+pub(crate) struct RowObject<'a>(pub(crate) &'a [String], pub(crate) &'a [Value]);
 
 impl Serialize for RowObject<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -131,8 +129,9 @@ impl Serialize for RowObject<'_> {
     }
 }
 
-/// A value, as [`json::from_value`](crate::json::from_value).
-struct ValueJson<'a>(&'a Value);
+/// A value: `null`, a number, a string, or `{"$blob": "<base64>"}` (a
+/// real that is not finite is `null`).
+pub(crate) struct ValueJson<'a>(pub(crate) &'a Value);
 
 impl Serialize for ValueJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

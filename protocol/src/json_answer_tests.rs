@@ -1,21 +1,88 @@
-//! The answers written straight to bytes against the tree they replace:
-//! the same bytes, for chosen edge cases and for random receipts.
+//! The shapes written straight to bytes, and the trees made from them,
+//! against the trees built by hand that they replaced (kept here as the
+//! reference): the same JSON, for chosen edge cases and for random
+//! receipts.
 
+use base64::Engine as _;
 use proptest::prelude::*;
+use serde_json::{json, Map, Value as Json};
 
 use super::*;
 use crate::json_frame::reply_as;
 use crate::WriteError;
 
+/// The reference: the answers as the hand-built trees had them.
+mod reference {
+    use super::*;
+
+    pub fn value(v: &Value) -> Json {
+        match v {
+            Value::Null => Json::Null,
+            Value::Integer(i) => json!(i),
+            Value::Real(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Into::into),
+            Value::Text(s) => json!(s),
+            Value::Blob(b) => {
+                json!({ "$blob": base64::engine::general_purpose::STANDARD.encode(b) })
+            }
+        }
+    }
+
+    fn row_object(columns: &[String], row: &[Value]) -> Json {
+        let obj: Map<String, Json> = columns.iter().cloned().zip(row.iter().map(value)).collect();
+        Json::Object(obj)
+    }
+
+    pub fn result(s: &StatementResult, arrays: bool) -> Json {
+        let rows: Vec<Json> = if arrays {
+            let array = |row: &Vec<Value>| Json::Array(row.iter().map(value).collect());
+            s.rows.iter().map(array).collect()
+        } else {
+            s.rows
+                .iter()
+                .map(|row| row_object(&s.columns, row))
+                .collect()
+        };
+        json!({
+            "rows_affected": s.rows_affected,
+            "last_insert_rowid": s.last_insert_rowid,
+            "columns": s.columns,
+            "rows": rows,
+        })
+    }
+
+    /// One answer, or `None` for those still built as trees.
+    pub fn answer(reply: &Reply, arrays: bool) -> Option<Json> {
+        let ok = match reply {
+            Ok(Answer::Receipt(r)) => json!({
+                "seq": r.seq,
+                "replayed": r.replayed,
+                "results": r.results.iter().map(|s| result(s, arrays)).collect::<Vec<_>>(),
+            }),
+            Ok(Answer::Executed(s)) => result(s, arrays),
+            Ok(Answer::Began(b)) => json!({
+                "session": b.session,
+                "idle_ms": b.lease.idle_ms,
+                "total_ms": b.lease.total_ms,
+            }),
+            _ => return None,
+        };
+        Some(json!({ "ok": ok }))
+    }
+}
+
+/// `reply` written straight to bytes, and as the tree `reply_as` makes,
+/// against the reference (the tree itself for answers still built so).
 fn both(reply: &Reply) {
     for rows_as_arrays in [false, true] {
         let options = HelloOptions { rows_as_arrays };
-        let tree = reply_as(reply, options).to_string();
+        let tree = reply_as(reply, options);
+        let want = reference::answer(reply, rows_as_arrays).unwrap_or_else(|| tree.clone());
+        assert_eq!(tree, want, "arrays: {rows_as_arrays}");
         let mut direct = Vec::new();
         write_reply(reply, options, &mut direct);
         assert_eq!(
             String::from_utf8(direct).unwrap(),
-            tree,
+            want.to_string(),
             "arrays: {rows_as_arrays}"
         );
     }
@@ -66,6 +133,11 @@ fn edge_cases_print_as_the_tree_prints_them() {
     let empty = StatementResult::default();
     for r in [&wide, &dup, &empty] {
         both(&Ok(Answer::Executed(r.clone())));
+        for row in &r.rows {
+            for v in row {
+                assert_eq!(crate::json::from_value(v), reference::value(v), "{v:?}");
+            }
+        }
     }
     both(&Ok(Answer::Receipt(Receipt {
         seq: u64::MAX,

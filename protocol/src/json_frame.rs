@@ -249,11 +249,9 @@ pub fn reply_as(reply: &Reply, options: HelloOptions) -> Json {
         Ok(Answer::Receipt(r)) => json!({ "ok": json::receipt_as(r, arrays) }),
         Ok(Answer::Status(s)) => json!({ "ok": json::status(s) }),
         Ok(Answer::Stopped(s)) => json!({ "ok": { "drained": s.drained, "pid": s.pid } }),
-        Ok(Answer::Began(b)) => json!({ "ok": {
-            "session": b.session,
-            "idle_ms": b.lease.idle_ms,
-            "total_ms": b.lease.total_ms,
-        }}),
+        Ok(Answer::Began(b)) => {
+            json!({ "ok": serde_json::to_value(crate::json_answer::BeganJson(b)).unwrap_or(Json::Null) })
+        }
         Ok(Answer::Executed(r)) => json!({ "ok": json::statement_result_as(r, arrays) }),
         Ok(Answer::RolledBack) => json!({ "ok": {} }),
         Ok(Answer::Migrated(m)) => json!({ "ok": m }),
