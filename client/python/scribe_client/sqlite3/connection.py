@@ -147,14 +147,7 @@ class Connection(_std.Connection):
         return super().cursor(factory or Cursor)
 
     def execute(self, sql, parameters=()):
-        cur = _std.Connection.cursor(self, Cursor)
-        # The common case, inline: a read outside a transaction, of a
-        # statement seen before, on a new cursor (local already).
-        if self._remote.session is None and sql in self._classifier.reads:
-            cur._lastrowid = self._last_rowid
-            _std.Cursor.execute(cur, sql, parameters)
-            return cur
-        return self._run(cur, sql, parameters)
+        return self._run(_std.Connection.cursor(self, Cursor), sql, parameters)
 
     def executemany(self, sql, parameters):
         return self.cursor().executemany(sql, parameters)
