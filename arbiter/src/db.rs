@@ -97,7 +97,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     // its answers go out (see `writer::syncer`).
     conn.execute_batch("PRAGMA synchronous=NORMAL")
         .map_err(open_err)?;
-    let wal_pages = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let wal_pages = std::sync::Arc::new(crate::checkpoint::WalPages::default());
     // Checkpoints run on their own thread (see `checkpoint`), unless the
     // operator chose SQLite's automatic ones.
     if !config

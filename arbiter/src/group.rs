@@ -69,7 +69,7 @@ pub struct Session {
     /// Most keys kept.
     pub max_keys: u64,
     /// Frames in the WAL after the latest commit (for the checkpointer).
-    pub wal_pages: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    pub wal_pages: std::sync::Arc<crate::checkpoint::WalPages>,
     /// Groups still to run with savepoints from the start (see
     /// [`crate::attempt`]).
     pub careful: std::cell::Cell<u32>,

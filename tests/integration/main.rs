@@ -13,6 +13,7 @@ mod hardening_sql;
 mod harness;
 mod http;
 mod http_sessions;
+mod idle;
 mod lifecycle;
 mod migrations;
 mod query_output;
