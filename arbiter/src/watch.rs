@@ -26,13 +26,10 @@ pub async fn tick(shared: Arc<Shared>) {
 /// Ends the arbiter if the writer thread stops on its own (a panic):
 /// serving on without it would answer `ShuttingDown` for ever.
 pub async fn writer(shared: Arc<Shared>) {
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if shared.writer.is_closed() && !shared.writer.is_stopping() {
-            error!("the writer thread stopped unexpectedly");
-            shared.begin_shutdown(StopReason::WriterFailed);
-            return;
-        }
+    shared.writer.closed().await;
+    if !shared.writer.is_stopping() {
+        error!("the writer thread stopped unexpectedly");
+        shared.begin_shutdown(StopReason::WriterFailed);
     }
 }
 

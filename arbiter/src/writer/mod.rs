@@ -96,13 +96,21 @@ pub struct Settings {
     pub sessions: SessionLimits,
 }
 
+/// The writer thread's end, set however it ends, and told to whoever
+/// waits for it (no one polls).
+#[derive(Debug, Default)]
+struct Gone {
+    flag: AtomicBool,
+    bell: tokio::sync::Notify,
+}
+
 /// A cloneable handle to the writer's queue.
 #[derive(Clone, Debug)]
 pub struct WriterHandle {
     tx: Arc<queue::Queue<Msg>>,
     stage: Arc<stage::Stage>,
     /// Set when the writer thread has exited.
-    gone: Arc<AtomicBool>,
+    gone: Arc<Gone>,
     capacity: usize,
     stopping: Arc<AtomicBool>,
     stats: Arc<Stats>,
@@ -255,7 +263,14 @@ impl WriterHandle {
 
     /// True once the writer thread has exited (its queue is closed).
     pub fn is_closed(&self) -> bool {
-        self.gone.load(Ordering::Acquire)
+        self.gone.flag.load(Ordering::Acquire)
+    }
+
+    /// Returns once the writer thread has exited (at once if it has).
+    pub async fn closed(&self) {
+        while !self.is_closed() {
+            self.gone.bell.notified().await;
+        }
     }
 
     /// True once a stop began.
@@ -321,7 +336,7 @@ pub fn spawn(
         syncer,
     )));
     let stage = stage::Stage::new(writer.clone());
-    let gone = Arc::new(AtomicBool::new(false));
+    let gone = Arc::new(Gone::default());
     let handle = WriterHandle {
         tx,
         stage: stage.clone(),
@@ -335,13 +350,14 @@ pub fn spawn(
         .name("scribe-writer".into())
         .spawn(move || {
             // Marks the writer gone however its thread ends (a panic too).
-            struct Gone(Arc<AtomicBool>);
-            impl Drop for Gone {
+            struct Mark(Arc<Gone>);
+            impl Drop for Mark {
                 fn drop(&mut self) {
-                    self.0.store(true, Ordering::Release);
+                    self.0.flag.store(true, Ordering::Release);
+                    self.0.bell.notify_one();
                 }
             }
-            let _gone = Gone(gone);
+            let _gone = Mark(gone);
             run::serve(&writer, &rx, &stage);
             for msg in rx.close() {
                 if let Msg::Jobs(items) = msg {
