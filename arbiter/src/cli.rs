@@ -68,6 +68,13 @@ pub struct Args {
     /// How often the writer prunes old idempotency keys (when idle).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     pub prune_every: Duration,
+    /// How long the socket thread keeps polling after a call before it
+    /// sleeps: a caller writing one at a time sends its next request
+    /// sooner than a sleeping thread wakes. Backs off when calls do not
+    /// come that soon; 0 never polls. Default: SCRIBE_SPIN_US (µs), else
+    /// 100µs.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub spin: Option<Duration>,
     /// A setting of the writer connection, applied at open right after
     /// busy_timeout (repeatable), e.g. foreign_keys=on.
     #[arg(long = "pragma", value_name = "NAME=VALUE")]
@@ -234,6 +241,9 @@ pub fn main_with(cli: Vec<String>) -> ExitCode {
     }
     config.extensions = args.extensions;
     config.prune_every = args.prune_every.max(Duration::from_millis(10));
+    if let Some(spin) = args.spin {
+        config.spin = spin.min(Duration::from_millis(10));
+    }
     config.allowed_uids.extend(args.allow_uids);
     config.socket_group = args.socket_group;
     config.max_connections = args.max_connections.max(1);

@@ -80,6 +80,9 @@ pub struct Config {
     pub retention: crate::requests::Retention,
     /// How often idle time is used to prune idempotency keys.
     pub prune_every: Duration,
+    /// How long the socket thread polls after a call before it sleeps
+    /// (see [`crate::spin`]); zero: never.
+    pub spin: Duration,
     /// Settings of the writer connection, applied right after
     /// `busy_timeout`: `(name, value)`.
     pub pragmas: Vec<(String, String)>,
@@ -126,6 +129,7 @@ impl Config {
             batch_budget: crate::budget::BATCH_BUDGET,
             retention: crate::requests::Retention::default(),
             prune_every: Duration::from_secs(60),
+            spin: scribe_protocol::spin::window_from_env(),
             pragmas: Vec::new(),
             extensions: Vec::new(),
             socket_group: None,

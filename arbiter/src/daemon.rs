@@ -100,6 +100,7 @@ pub fn run_until(
             path: paths.db.clone(),
             source,
         })?;
+    let spin = config.spin;
     let shared = Arc::new(Shared {
         peers: Peers::new(
             config.allowed_uids.clone(),
@@ -114,6 +115,7 @@ pub fn run_until(
         shutdown: CancellationToken::new(),
         reason: OnceLock::new(),
         last_call_ms: AtomicU64::new(0),
+        spin: Arc::new(crate::spin::Spin::new(spin)),
         drained: watch::channel(None).0,
         in_flight: AtomicUsize::new(0),
         fault: OnceLock::new(),

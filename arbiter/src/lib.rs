@@ -28,6 +28,7 @@
 //! - [`stats`]: counters behind `status`.
 //! - [`fileid`]: a file's identity, to notice a path that changed under us.
 //! - [`socket`]: binds a socket atomically with mode 0600, keeps it in place.
+//! - [`spin`]: the socket thread polls for a moment after each call (`--spin`).
 //! - [`state`]: the shared state both adapters and the daemon see.
 //! - [`peers`]: who may hold a connection, and how many.
 //! - [`inflight`]: the memory all requests in flight may hold.
@@ -63,6 +64,7 @@ pub mod seq;
 pub mod server;
 pub mod sessions;
 pub mod socket;
+pub mod spin;
 pub mod state;
 pub mod stats;
 pub mod watch;

@@ -48,6 +48,8 @@ pub struct Shared {
     pub sessions: std::sync::atomic::AtomicU64,
     /// The checkpointer, stopped before the writer's final checkpoint.
     pub checkpointer: std::sync::Mutex<Option<crate::checkpoint::Checkpointer>>,
+    /// The socket thread's polling after calls.
+    pub spin: Arc<crate::spin::Spin>,
 }
 
 /// Why the arbiter stops.
@@ -159,6 +161,12 @@ impl Shared {
 
     /// Notes a call, for `--idle-exit`.
     pub fn touch(&self) {
+        self.touch_from(0);
+    }
+
+    /// Notes a call from process `pid` (0: not known).
+    pub fn touch_from(&self, pid: i32) {
+        self.spin.touch(pid);
         self.last_call_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }

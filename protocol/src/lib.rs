@@ -26,6 +26,7 @@
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
 //! - [`stopmarker`]: the marker that keeps auto-start off after a stop.
+//! - [`spin`]: when a side polls for the next frame instead of sleeping.
 //! - [`error`]: this crate's own error (path resolution).
 
 pub mod batch;
@@ -45,6 +46,7 @@ pub mod migration;
 pub mod paths;
 pub mod receipt;
 pub mod session;
+pub mod spin;
 pub mod status;
 pub mod stopmarker;
 pub mod value;

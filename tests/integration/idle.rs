@@ -1,9 +1,11 @@
 //! An idle arbiter sleeps: its checkpointer copies the WAL after the
 //! writes stop, then waits for the next commit instead of looking on a
-//! clock.
+//! clock; its socket thread polls for a moment after calls, and no longer.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use scribe_protocol::{Batch, Statement};
 
 use crate::harness::{Env, SCHEMA};
 
@@ -32,6 +34,37 @@ fn an_idle_arbiter_checkpoints_then_sleeps_until_the_next_commit() {
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('a', 2)"]);
     wait_for_complete_checkpoints(&log, first + 1);
     assert_eq!(env.count("SELECT count(*) FROM t"), 2);
+}
+
+#[test]
+fn the_socket_thread_polls_while_calls_come_and_stops_when_they_stop() {
+    let mut env = Env::new();
+    let pid = env.start_arbiter(&["--synchronous", "normal", "--spin", "200us"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let (rt, client) = crate::harness::client(&env.paths());
+    let main = format!("/proc/{pid}/task/{pid}/stat");
+    for i in 0..500 {
+        let insert = Statement::new(format!("INSERT INTO t(tag, i) VALUES ('one', {i})"));
+        rt.block_on(client.write(Batch::one(insert))).unwrap();
+    }
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'one'"), 500);
+    // The calls have stopped: within a window the thread sleeps. Polling
+    // on would cost a whole CPU: about 100 ticks in a second.
+    let before = cpu_ticks(&main);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(&main) - before;
+    assert!(
+        used <= 5,
+        "the idle socket thread used {used} ticks of CPU in a second"
+    );
+}
+
+/// User plus system time of a thread, in clock ticks (`/proc/.../stat`).
+fn cpu_ticks(stat: &str) -> u64 {
+    let text = std::fs::read_to_string(stat).expect("the thread's stat");
+    // Fields after the command (which may hold spaces) start after ')'.
+    let fields: Vec<&str> = text[text.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 /// Waits until the log shows `n` checkpoints that copied the whole WAL

@@ -31,6 +31,8 @@ pub struct Requests {
     sessions: Sessions,
     /// What a JSON caller asked for in its hello.
     json: scribe_protocol::json_frame::HelloOptions,
+    /// The peer's process id (who calls, for the socket thread's polling).
+    pid: i32,
 }
 
 impl Requests {
@@ -43,6 +45,7 @@ impl Requests {
             greeted: false,
             pending: 0,
             json: scribe_protocol::json_frame::HelloOptions::default(),
+            pid: peer.0,
         }
     }
 
@@ -128,7 +131,15 @@ impl Requests {
                 message: "the first request on a connection must be hello".into(),
             }));
         }
-        self.shared.touch();
+        // A call with others of its connection still in flight is not a
+        // one-at-a-time caller's: the socket thread has work without
+        // polling for it (see `spin`).
+        let lone = if self.pending == 0 {
+            self.pid
+        } else {
+            crate::spin::NOT_ALONE
+        };
+        self.shared.touch_from(lone);
         match request {
             Request::Hello { version } => {
                 if self.codec == CODEC_JSON {

@@ -38,6 +38,11 @@ pub struct Options {
     /// How long [`Client::write`](crate::Client::write) keeps retrying
     /// retryable failures; zero for a single try (and no automatic key).
     pub retry_for: Duration,
+    /// How long a caller alone on its connection polls for its answer
+    /// before it sleeps (a small write's answer comes sooner than a
+    /// sleeping thread wakes); backs off when answers do not come that
+    /// soon. Zero never polls. Default: `SCRIBE_SPIN_US` (µs), else 100 µs.
+    pub spin: Duration,
 }
 
 impl Default for Options {
@@ -55,6 +60,7 @@ impl Default for Options {
             arbiter_bin: None,
             self_arbiter: false,
             retry_for: RETRY_FOR,
+            spin: scribe_protocol::spin::window_from_env(),
         }
     }
 }

@@ -20,6 +20,7 @@ use scribe_protocol::{
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
+mod spin;
 mod tasks;
 
 use tasks::{first_frame, read_answers, write_requests};
@@ -44,6 +45,8 @@ struct Inner {
     out: Arc<Out>,
     calls: Arc<Calls>,
     next_id: AtomicU32,
+    /// Whether a lone caller polls for its answer before sleeping.
+    spin: Mutex<scribe_protocol::spin::Backoff>,
 }
 
 impl Drop for Inner {
@@ -208,6 +211,7 @@ impl Connection {
                 out,
                 calls,
                 next_id: AtomicU32::new(1),
+                spin: Mutex::default(),
             }),
         })
     }
@@ -296,6 +300,20 @@ impl Connection {
         Ok(queued)
     }
 
+    /// Whether the caller about to wait polls first: when polling is on,
+    /// it is the connection's only call (with others in flight the
+    /// runtime is not idle anyway), and the back-off allows.
+    fn should_poll(&self) -> bool {
+        !self.inner.options.spin.is_zero()
+            && self.inner.calls.lock().waiting.len() == 1
+            && self
+                .inner
+                .spin
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .should_poll()
+    }
+
     /// Waits for the answer to `request`, sent as `id`.
     async fn answer(
         &self,
@@ -310,7 +328,19 @@ impl Connection {
             request,
             Request::Write(_) | Request::Commit { .. } | Request::Migrate(_)
         );
-        match tokio::time::timeout(timeout, rx).await {
+        let waited = async {
+            if !self.should_poll() {
+                return rx.await;
+            }
+            let (out, hit) = spin::poll_then_wait(rx, self.inner.options.spin).await;
+            self.inner
+                .spin
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(hit);
+            out
+        };
+        match tokio::time::timeout(timeout, waited).await {
             Ok(Ok(Ok(reply))) => reply,
             Ok(Ok(Err(why))) if why.starts_with(NOT_SENT) => Err(lost(&why[NOT_SENT.len()..])),
             Ok(Ok(Err(why))) if is_write => Err(unknown(&why)),
