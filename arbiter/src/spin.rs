@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 use scribe_protocol::spin::{self, Backoff};
 use tokio::sync::Notify;
 
+/// A yield that takes longer than this (ns) ran the runtime's other work.
+const WORKED_NS: u64 = 10_000;
+
 /// Calls in a row from one process that make polling pay.
 const STREAK: u32 = 4;
 
@@ -42,6 +45,9 @@ pub struct Spin {
     /// write on each side). A call from another process ends a poll.
     caller: AtomicI32,
     streak: AtomicU32,
+    /// The call that may wake the poller again (the back-off's skips,
+    /// counted in calls).
+    wake_at: AtomicU64,
     asleep: AtomicBool,
     bell: Notify,
 }
@@ -56,6 +62,7 @@ impl Spin {
             calls: AtomicU64::new(0),
             caller: AtomicI32::new(0),
             streak: AtomicU32::new(0),
+            wake_at: AtomicU64::new(0),
             asleep: AtomicBool::new(false),
             bell: Notify::new(),
         }
@@ -77,8 +84,14 @@ impl Spin {
             self.streak.store(0, Ordering::Relaxed);
         }
         self.last_ns.store(self.now_ns(), Ordering::SeqCst);
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.asleep.load(Ordering::SeqCst) && self.asleep.swap(false, Ordering::SeqCst) {
+        let calls = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        // Only a lone call past the back-off wakes the poller: waking it
+        // for every call costs more than its polls save.
+        if pid != NOT_ALONE
+            && calls >= self.wake_at.load(Ordering::Relaxed)
+            && self.asleep.load(Ordering::SeqCst)
+            && self.asleep.swap(false, Ordering::SeqCst)
+        {
             self.bell.notify_one();
         }
     }
@@ -91,31 +104,42 @@ impl Spin {
         let mut backoff = Backoff::default();
         let mut seen = self.calls.load(Ordering::SeqCst);
         loop {
-            // Asleep until a call comes (a call since `seen` skips this).
+            // Asleep until a lone call past the back-off rings (or until
+            // one came while this was deciding to sleep).
             self.asleep.store(true, Ordering::SeqCst);
-            if self.calls.load(Ordering::SeqCst) == seen
-                || !self.asleep.swap(false, Ordering::SeqCst)
-            {
+            let caller = self.caller.load(Ordering::Relaxed);
+            let calls = self.calls.load(Ordering::SeqCst);
+            let ready = calls != seen
+                && caller != NOT_ALONE
+                && calls >= self.wake_at.load(Ordering::Relaxed);
+            if !ready || !self.asleep.swap(false, Ordering::SeqCst) {
                 // Rung (or about to be: a call cleared `asleep` first).
                 self.bell.notified().await;
             }
             seen = self.calls.load(Ordering::SeqCst);
-            if !backoff.should_poll() {
-                continue;
-            }
             let caller = self.caller.load(Ordering::Relaxed);
             if caller == NOT_ALONE {
                 continue;
             }
             let mut contended = false;
+            // The window runs from the latest call, or from the end of the
+            // runtime's latest work (a yield that came back late: the
+            // call's commit and answer ran meanwhile), whichever is later:
+            // the caller's next request comes a while after its answer.
+            let mut worked = 0u64;
             while !contended
                 && self.caller.load(Ordering::Relaxed) == caller
                 && self
                     .now_ns()
-                    .saturating_sub(self.last_ns.load(Ordering::SeqCst))
+                    .saturating_sub(self.last_ns.load(Ordering::SeqCst).max(worked))
                     < self.window_ns
             {
+                let before = self.now_ns();
                 tokio::task::yield_now().await;
+                let after = self.now_ns();
+                if after - before > WORKED_NS {
+                    worked = after;
+                }
                 contended = spin::yield_cpu();
             }
             let now = self.calls.load(Ordering::SeqCst);
@@ -125,6 +149,8 @@ impl Spin {
                         && self.caller.load(Ordering::Relaxed) == caller
                         && self.streak.load(Ordering::Relaxed) >= STREAK,
                 );
+                let skips = u64::from(backoff.take_skips());
+                self.wake_at.store(now + skips, Ordering::Relaxed);
             }
             seen = now;
         }

@@ -79,6 +79,12 @@ impl Backoff {
         false
     }
 
+    /// Takes the waits still to skip, for a side that counts them itself
+    /// (the arbiter sleeps through that many calls).
+    pub fn take_skips(&mut self) -> u32 {
+        std::mem::take(&mut self.left)
+    }
+
     /// Records how a poll ended: `hit` when the frame came within it.
     pub fn record(&mut self, hit: bool) {
         if hit {
@@ -136,6 +142,17 @@ mod tests {
         }
         // The first few polls come sooner, while the skip doubles up.
         assert!((100..=110).contains(&polls), "{polls} polls");
+    }
+
+    #[test]
+    fn skips_taken_are_not_skipped_again_but_the_penalty_stays() {
+        let mut b = Backoff::default();
+        b.record(false);
+        b.record(false);
+        assert_eq!(b.take_skips(), 2);
+        assert!(b.should_poll());
+        b.record(false);
+        assert_eq!(b.take_skips(), 4);
     }
 
     #[test]
