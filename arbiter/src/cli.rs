@@ -166,9 +166,20 @@ fn config_file_args(path: &std::path::Path) -> Result<Vec<String>, String> {
             ));
         }
         args.push(format!("--{name}"));
-        args.push(value.trim().to_owned());
+        args.push(unquote(value.trim()).to_owned());
     }
     Ok(args)
+}
+
+/// A value without one pair of quotes around it (`synchronous = "full"`
+/// as in TOML or INI files means `full`; quotes inside stay).
+fn unquote(value: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = value.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    value
 }
 
 /// Parses the command line, with the config file beside the database
@@ -310,4 +321,20 @@ fn init_tracing() {
         )
         .with(filter)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unquote;
+
+    #[test]
+    fn one_pair_of_quotes_around_a_value_is_dropped() {
+        assert_eq!(unquote("\"normal\""), "normal");
+        assert_eq!(unquote("'normal'"), "normal");
+        assert_eq!(unquote("foreign_keys=on"), "foreign_keys=on");
+        assert_eq!(unquote("x='a'"), "x='a'");
+        assert_eq!(unquote("\"a"), "\"a");
+        assert_eq!(unquote("\""), "\"");
+        assert_eq!(unquote("\"\""), "");
+    }
 }

@@ -138,7 +138,8 @@ fn operator_pragmas_apply_foreign_keys_come_from_the_config_file() {
     let mut env = Env::new();
     std::fs::write(
         &env.paths().config,
-        "# settings of the writer connection\npragma = foreign_keys=on\n",
+        "# settings of the writer connection\npragma = foreign_keys=on\n\
+         # quoted as in a TOML file\nsynchronous = \"normal\"\n",
     )
     .unwrap();
     env.start_arbiter(&["--pragma", "recursive_triggers=on"]);
@@ -166,6 +167,7 @@ fn operator_pragmas_apply_foreign_keys_come_from_the_config_file() {
         status["settings"],
         serde_json::json!(["foreign_keys=on", "recursive_triggers=on"])
     );
+    assert_eq!(status["synchronous"], "normal", "{status}");
 }
 
 #[test]
