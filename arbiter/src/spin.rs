@@ -23,10 +23,10 @@ const WORKED_NS: u64 = 10_000;
 /// Calls in a row from one process that make polling pay.
 const STREAK: u32 = 4;
 
-/// The caller of a call made while others of its connection are in
-/// flight: never a streak (measured with 16 in flight in one process,
-/// polling between its groups cost 2–3 µs more CPU per write on each
-/// side and a fifth of the throughput).
+/// The caller of a call made while two or more others of its connection
+/// are in flight: never a streak (measured with 16 in flight in one
+/// process, polling between its groups cost 2–3 µs more CPU per write on
+/// each side and a fifth of the throughput).
 pub const NOT_ALONE: i32 = i32::MIN;
 
 /// The socket thread's polling after calls.

@@ -131,10 +131,11 @@ impl Requests {
                 message: "the first request on a connection must be hello".into(),
             }));
         }
-        // A call with others of its connection still in flight is not a
-        // one-at-a-time caller's: the socket thread has work without
-        // polling for it (see `spin`).
-        let lone = if self.pending == 0 {
+        // A call with more than one other of its connection still in
+        // flight is not a one-at-a-time caller's: the socket thread has
+        // work without polling for it (see `spin`). One other is a
+        // session's begin sent with its first statement.
+        let lone = if self.pending <= 1 {
             self.pid
         } else {
             crate::spin::NOT_ALONE

@@ -165,7 +165,7 @@ class FramedConnection:
                 raise Lost(str(e) or type(e).__name__, sent=False) from e
             answers: Dict[int, Any] = {}
             try:
-                if SPIN and len(bodies) == 1:
+                if SPIN:  # one call, or a begin and its first statement
                     if self.skip_left:
                         self.skip_left -= 1
                     elif self._poll():

@@ -301,11 +301,12 @@ impl Connection {
     }
 
     /// Whether the caller about to wait polls first: when polling is on,
-    /// it is the connection's only call (with others in flight the
-    /// runtime is not idle anyway), and the back-off allows.
+    /// it is the connection's only call, or one of a pair (a session's
+    /// begin and its first call; with more in flight the runtime is not
+    /// idle anyway), and the back-off allows.
     fn should_poll(&self) -> bool {
         !self.inner.options.spin.is_zero()
-            && self.inner.calls.lock().waiting.len() == 1
+            && self.inner.calls.lock().waiting.len() <= 2
             && self
                 .inner
                 .spin
