@@ -5,11 +5,12 @@
 //! and its back-off).
 //!
 //! A task on the runtime does it: while the window since the latest call
-//! is open it yields, and each yield has the runtime poll its sockets
-//! without sleeping; between yields `sched_yield` lets a runnable process
-//! on this CPU go first (and when one does, the poll stops: the machine
-//! is busy). Once the window passes without a call it sleeps until the
-//! next call rings it.
+//! (or since the runtime's latest work on it) is open it yields, and each
+//! yield has the runtime poll its sockets without sleeping; between
+//! yields `sched_yield` lets a runnable process on this CPU go first (and
+//! when one does, the poll stops: the machine is busy). Once the window
+//! passes without a call it sleeps until a lone call past its back-off
+//! rings it.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
