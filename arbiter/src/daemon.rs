@@ -100,7 +100,7 @@ pub fn run_until(
             path: paths.db.clone(),
             source,
         })?;
-    let spin = config.spin;
+    let (spin, started) = (config.spin, Instant::now());
     let shared = Arc::new(Shared {
         peers: Peers::new(
             config.allowed_uids.clone(),
@@ -111,11 +111,11 @@ pub fn run_until(
         config,
         writer,
         stats,
-        started: Instant::now(),
+        started,
         shutdown: CancellationToken::new(),
         reason: OnceLock::new(),
         last_call_ms: AtomicU64::new(0),
-        spin: Arc::new(crate::spin::Spin::new(spin)),
+        spin: Arc::new(crate::spin::Spin::new(spin, started)),
         drained: watch::channel(None).0,
         in_flight: AtomicUsize::new(0),
         fault: OnceLock::new(),

@@ -8,7 +8,6 @@
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -70,9 +69,7 @@ pub async fn run(
     );
     // New writes get ShuttingDown from here on; the queue drains.
     let drained = shared.writer.stop().await;
-    while !shared.writer.is_closed() {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    shared.writer.closed().await;
     shared.drained.send_replace(Some(drained));
     // Stop accepting (dropping a listener removes its socket file), then
     // end every connection's read side: each answers what it has in

@@ -54,11 +54,12 @@ pub struct Spin {
 }
 
 impl Spin {
-    /// Polls for `window` after each call (zero: never).
-    pub fn new(window: Duration) -> Spin {
+    /// Polls for `window` after each call (zero: never); times are
+    /// counted from `origin`.
+    pub fn new(window: Duration, origin: Instant) -> Spin {
         Spin {
-            window_ns: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
-            origin: Instant::now(),
+            window_ns: ns(window),
+            origin,
             last_ns: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             caller: AtomicI32::new(0),
@@ -70,12 +71,20 @@ impl Spin {
     }
 
     fn now_ns(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        ns(self.origin.elapsed())
+    }
+
+    /// Whether a call from `pid`, the `calls`th, may wake the poller:
+    /// only a lone call past the back-off does (waking it for every call
+    /// costs more than its polls save).
+    fn wakes(&self, pid: i32, calls: u64) -> bool {
+        pid != NOT_ALONE && calls >= self.wake_at.load(Ordering::Relaxed)
     }
 
     /// Notes a call from process `pid` ([`NOT_ALONE`]: with others of
-    /// its connection in flight): the window starts again.
-    pub fn touch(&self, pid: i32) {
+    /// its connection in flight) at `now` (since the origin): the window
+    /// starts again.
+    pub fn touch(&self, pid: i32, now: Duration) {
         if self.window_ns == 0 {
             return;
         }
@@ -84,12 +93,9 @@ impl Spin {
         } else {
             self.streak.store(0, Ordering::Relaxed);
         }
-        self.last_ns.store(self.now_ns(), Ordering::SeqCst);
+        self.last_ns.store(ns(now), Ordering::SeqCst);
         let calls = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        // Only a lone call past the back-off wakes the poller: waking it
-        // for every call costs more than its polls save.
-        if pid != NOT_ALONE
-            && calls >= self.wake_at.load(Ordering::Relaxed)
+        if self.wakes(pid, calls)
             && self.asleep.load(Ordering::SeqCst)
             && self.asleep.swap(false, Ordering::SeqCst)
         {
@@ -108,11 +114,8 @@ impl Spin {
             // Asleep until a lone call past the back-off rings (or until
             // one came while this was deciding to sleep).
             self.asleep.store(true, Ordering::SeqCst);
-            let caller = self.caller.load(Ordering::Relaxed);
             let calls = self.calls.load(Ordering::SeqCst);
-            let ready = calls != seen
-                && caller != NOT_ALONE
-                && calls >= self.wake_at.load(Ordering::Relaxed);
+            let ready = calls != seen && self.wakes(self.caller.load(Ordering::Relaxed), calls);
             if !ready || !self.asleep.swap(false, Ordering::SeqCst) {
                 // Rung (or about to be: a call cleared `asleep` first).
                 self.bell.notified().await;
@@ -156,4 +159,9 @@ impl Spin {
             seen = now;
         }
     }
+}
+
+/// `d` in nanoseconds (saturating: 584 years).
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

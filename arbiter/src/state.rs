@@ -166,9 +166,10 @@ impl Shared {
 
     /// Notes a call from process `pid` (0: not known).
     pub fn touch_from(&self, pid: i32) {
-        self.spin.touch(pid);
+        let now = self.started.elapsed();
+        self.spin.touch(pid, now);
         self.last_call_ms
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            .store(now.as_millis() as u64, Ordering::Relaxed);
     }
 }
 

@@ -96,21 +96,14 @@ pub struct Settings {
     pub sessions: SessionLimits,
 }
 
-/// The writer thread's end, set however it ends, and told to whoever
-/// waits for it (no one polls).
-#[derive(Debug, Default)]
-struct Gone {
-    flag: AtomicBool,
-    bell: tokio::sync::Notify,
-}
-
 /// A cloneable handle to the writer's queue.
 #[derive(Clone, Debug)]
 pub struct WriterHandle {
     tx: Arc<queue::Queue<Msg>>,
     stage: Arc<stage::Stage>,
-    /// Set when the writer thread has exited.
-    gone: Arc<Gone>,
+    /// Cancelled when the writer thread has exited, however it ended:
+    /// told to whoever waits for it (no one polls).
+    gone: tokio_util::sync::CancellationToken,
     capacity: usize,
     stopping: Arc<AtomicBool>,
     stats: Arc<Stats>,
@@ -263,14 +256,12 @@ impl WriterHandle {
 
     /// True once the writer thread has exited (its queue is closed).
     pub fn is_closed(&self) -> bool {
-        self.gone.flag.load(Ordering::Acquire)
+        self.gone.is_cancelled()
     }
 
     /// Returns once the writer thread has exited (at once if it has).
     pub async fn closed(&self) {
-        while !self.is_closed() {
-            self.gone.bell.notified().await;
-        }
+        self.gone.cancelled().await;
     }
 
     /// True once a stop began.
@@ -336,7 +327,7 @@ pub fn spawn(
         syncer,
     )));
     let stage = stage::Stage::new(writer.clone());
-    let gone = Arc::new(Gone::default());
+    let gone = tokio_util::sync::CancellationToken::new();
     let handle = WriterHandle {
         tx,
         stage: stage.clone(),
@@ -350,14 +341,7 @@ pub fn spawn(
         .name("scribe-writer".into())
         .spawn(move || {
             // Marks the writer gone however its thread ends (a panic too).
-            struct Mark(Arc<Gone>);
-            impl Drop for Mark {
-                fn drop(&mut self) {
-                    self.0.flag.store(true, Ordering::Release);
-                    self.0.bell.notify_one();
-                }
-            }
-            let _gone = Mark(gone);
+            let _gone = gone.drop_guard();
             run::serve(&writer, &rx, &stage);
             for msg in rx.close() {
                 if let Msg::Jobs(items) = msg {
