@@ -41,14 +41,18 @@ pub fn start(ctx: &Ctx) -> Result<(), Failure> {
                     Ok(s) if !s.stopping => return Ok::<_, WriteError>((client, None)),
                     Ok(_) | Err(WriteError::Unavailable { .. }) => {
                         drop(client);
-                        wait_gone(ctx, pid).await?;
+                        wait_gone(ctx, pid, Answering::Waits).await?;
                     }
                     Err(e) => return Err(e),
                 }
             }
             // A stop in progress may have removed its socket already:
-            // wait for it to be gone rather than race it.
-            wait_gone(ctx, holder_pid(ctx)).await?;
+            // wait for it to be gone rather than race it. The holder may
+            // instead be starting (another `start` launched it after we
+            // looked): once it answers, look again.
+            if !wait_gone(ctx, holder_pid(ctx), Answering::Ends).await? {
+                continue;
+            }
             stopmarker::clear(&paths.stop_marker).map_err(|e| WriteError::Unavailable {
                 reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
             })?;
@@ -124,7 +128,8 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
         }
         return Ok(());
     };
-    ctx.runtime.block_on(wait_gone(ctx, report.pid))?;
+    ctx.runtime
+        .block_on(wait_gone(ctx, report.pid, Answering::Waits))?;
     let then = match stopmarker::read_active(&paths.stop_marker) {
         Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
         None => "auto-start is on".to_owned(),
@@ -198,14 +203,28 @@ fn terminate(pid: u32, hold: bool, paths: &scribe_protocol::Paths) -> Result<(),
     Ok(())
 }
 
-/// Waits until the arbiter (pid `pid`, for messages) has released its lock.
+/// What an arbiter answering on the socket means to [`wait_gone`].
+#[derive(Clone, Copy, PartialEq)]
+enum Answering {
+    /// Nothing: the one waited for is known to be stopping.
+    Waits,
+    /// The wait ends: the holder may have been starting, not stopping.
+    Ends,
+}
+
+/// Waits until the arbiter (pid `pid`, for messages) has released its
+/// lock; true then, false when the wait ended because an arbiter answers
+/// on the socket (with [`Answering::Ends`]).
 ///
 /// Another arbiter may take the lock the moment this one lets go of it,
 /// so "gone" is that process having exited (or the lock being free), not
 /// the lock alone. `pid` 0 means "whoever holds it now".
-async fn wait_gone(ctx: &Ctx, pid: u32) -> Result<(), WriteError> {
+async fn wait_gone(ctx: &Ctx, pid: u32, answering: Answering) -> Result<bool, WriteError> {
     let deadline = Instant::now() + EXIT_TIMEOUT;
     while lockfile::is_held(&ctx.paths).unwrap_or(false) && (pid == 0 || alive(pid)) {
+        if answering == Answering::Ends && autostart::try_connect(&ctx.paths).await?.is_some() {
+            return Ok(false);
+        }
         if Instant::now() >= deadline {
             return Err(WriteError::Timeout {
                 message: format!(
@@ -216,7 +235,7 @@ async fn wait_gone(ctx: &Ctx, pid: u32) -> Result<(), WriteError> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Whether process `pid` still runs (a zombie has exited).
