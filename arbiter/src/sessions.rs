@@ -80,6 +80,21 @@ impl Sessions {
         self.send(self.link(session)?, SessionOp::Exec(st, to))
     }
 
+    /// Runs `statements` in `session`, in order, as one call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sessions::exec`].
+    pub fn exec_many(
+        &mut self,
+        session: u64,
+        statements: Vec<Statement>,
+        to: ReplyTo,
+    ) -> Result<(), WriteError> {
+        let many = crate::writer::Many::new(statements);
+        self.send(self.link(session)?, SessionOp::ExecMany(many, to))
+    }
+
     /// Commits `session`. On a connection that does not have it (the
     /// caller's first connection died with the answer), a commit with a
     /// key is answered from the key's record.

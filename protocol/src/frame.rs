@@ -124,6 +124,17 @@ pub enum Request {
     /// Bring the schema up to the last of these migrations; answered once
     /// the database is there (or why it cannot be).
     Migrate(Vec<Migration>),
+    /// Run statements in a session of this connection, in order, in one
+    /// call (a DB-API `executemany`): answered as one `Exec` whose counts
+    /// are the sum and whose rowid is the last statement's, or with the
+    /// error of the first that fails; those before it stay done, those
+    /// after it do not run.
+    ExecMany {
+        /// The session.
+        session: u64,
+        /// The statements (their `expect_rows`, if set, are checked).
+        statements: Vec<Statement>,
+    },
 }
 
 impl Request {
@@ -139,6 +150,7 @@ impl Request {
             Request::Commit { .. } => "commit",
             Request::Rollback { .. } => "rollback",
             Request::Migrate(_) => "migrate",
+            Request::ExecMany { .. } => "exec_many",
         }
     }
 }
@@ -156,7 +168,7 @@ pub enum Answer {
     Stopped(StopReport),
     /// To `Begin`.
     Began(Began),
-    /// To `Exec`.
+    /// To `Exec` and `ExecMany`.
     Executed(StatementResult),
     /// To `Rollback`.
     RolledBack,

@@ -137,6 +137,20 @@ pub fn statement(body: &[u8], limits: &Limits) -> Result<Statement, WriteError> 
         .map_err(|e| decode_error(&e, "malformed statement"))
 }
 
+/// Decodes an array of statements, for a write session's `exec_many`
+/// (the limits of one batch apply).
+///
+/// # Errors
+///
+/// As [`batch`].
+pub fn statements(body: &[u8], limits: &Limits) -> Result<Vec<Statement>, WriteError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    StatementsSeed(limits)
+        .deserialize(&mut de)
+        .and_then(|s| de.end().map(|()| s))
+        .map_err(|e| decode_error(&e, "malformed statements"))
+}
+
 /// A decoding error as the caller is told it: `Refused` naming the limit
 /// and the statement it was found in (serde_json's position dropped), or
 /// `Protocol` for malformed input.

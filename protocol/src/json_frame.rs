@@ -150,6 +150,21 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
                 statement,
             })
         }
+        "exec_many" => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct E<'a> {
+                session: u64,
+                #[serde(borrow)]
+                statements: &'a RawValue,
+            }
+            let e: E<'_> = serde_json::from_str(raw).map_err(|_| parse("exec_many"))?;
+            let statements = json_body::statements(e.statements.get().as_bytes(), limits)?;
+            Ok(Request::ExecMany {
+                session: e.session,
+                statements,
+            })
+        }
         "commit" => {
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]
@@ -178,7 +193,8 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
             struct M {
                 migrations: Vec<crate::Migration>,
             }
-            let m: M = serde_json::from_str(raw).map_err(|e| bad(format!("malformed migrate request: {e}")))?;
+            let m: M = serde_json::from_str(raw)
+                .map_err(|e| bad(format!("malformed migrate request: {e}")))?;
             Ok(Request::Migrate(m.migrations))
         }
         "stop" => {
@@ -196,7 +212,8 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
             }))
         }
         other => Err(bad(format!(
-            "unknown request {}: hello, write, status, stop, begin, exec, commit, rollback or migrate",
+            "unknown request {}: hello, write, status, stop, begin, exec, exec_many, commit, \
+             rollback or migrate",
             json_body::quote(other)
         ))),
     }

@@ -35,6 +35,27 @@ fn requests_decode_and_answers_encode() {
     assert!(matches!(w, Request::Write(b) if b.statements.len() == 1));
     assert!(request(br#"{"write":{},"status":{}}"#, &l).is_err());
     assert!(request(br#"{"nope":{}}"#, &l).is_err());
+    let m = request(
+        br#"{"exec_many":{"session":3,"statements":[{"sql":"INSERT INTO t VALUES (?)","params":[1]},{"sql":"INSERT INTO t VALUES (?)","params":[2]}]}}"#,
+        &l,
+    )
+    .unwrap();
+    assert!(
+        matches!(m, Request::ExecMany { session: 3, ref statements } if statements.len() == 2
+            && statements[1].params == crate::Params::Positional(vec![crate::Value::Integer(2)]))
+    );
+    let too_many = Limits {
+        max_statements: 1,
+        ..Limits::default()
+    };
+    let refused = request(
+        br#"{"exec_many":{"session":3,"statements":[{"sql":"a"},{"sql":"b"}]}}"#,
+        &too_many,
+    );
+    assert!(
+        matches!(refused, Err(WriteError::Refused { .. })),
+        "{refused:?}"
+    );
     let e = reply(&Err(WriteError::ShuttingDown));
     assert_eq!(e["error"]["category"], "shutting_down");
 }
@@ -47,7 +68,7 @@ fn one_pass_decodes_as_two_passes_did() {
         ..Limits::default()
     };
     let bodies: &[&str] = &[
-        r#"{"hello":{"version":5,"rows":"arrays"}}"#,
+        r#"{"hello":{"version":6,"rows":"arrays"}}"#,
         r#"{"status":{}}"#,
         r#"{"write":{"statements":[{"sql":"INSERT INTO t VALUES (?, ?)","params":[1, "a"]}],"key":"k"}}"#,
         r#"{"write":{"key":"k","statements":[{"sql":"x","params":{"a":{"$blob":"AP8="},"b":1.5}}]}}"#,

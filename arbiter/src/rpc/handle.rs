@@ -161,6 +161,13 @@ impl Requests {
                 let r = self.sessions.exec(session, statement, self.to(id));
                 self.later_or(r)
             }
+            Request::ExecMany {
+                session,
+                statements,
+            } => {
+                let r = self.sessions.exec_many(session, statements, self.to(id));
+                self.later_or(r)
+            }
             Request::Commit { session, key } => {
                 let r = self.sessions.commit(session, key, self.to(id));
                 self.later_or(r)

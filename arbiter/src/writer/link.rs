@@ -14,6 +14,8 @@ use super::ReplyTo;
 pub enum SessionOp {
     /// Run a statement.
     Exec(Statement, ReplyTo),
+    /// Run statements in order, stopping at the first that fails.
+    ExecMany(super::many::Many, ReplyTo),
     /// Commit (recording the key, if any, with it).
     Commit(Option<String>, ReplyTo),
     /// Roll back.
@@ -26,7 +28,10 @@ impl SessionOp {
     /// Where its answer goes (`Closed` has none).
     pub fn into_reply_to(self) -> Option<ReplyTo> {
         match self {
-            SessionOp::Exec(_, to) | SessionOp::Commit(_, to) | SessionOp::Rollback(to) => Some(to),
+            SessionOp::Exec(_, to)
+            | SessionOp::ExecMany(_, to)
+            | SessionOp::Commit(_, to)
+            | SessionOp::Rollback(to) => Some(to),
             SessionOp::Closed => None,
         }
     }

@@ -41,6 +41,7 @@ mod handover;
 mod housekeeping;
 mod item;
 mod link;
+mod many;
 mod migrate;
 mod queue;
 mod rebuild;
@@ -67,6 +68,7 @@ use tokio::sync::oneshot;
 
 pub(crate) use item::{Item, Job, Msg};
 pub use link::{SessionLink, SessionOp};
+pub use many::Many;
 pub use reply::{Answers, Outbox, ReplyTo};
 pub use session::SessionLimits;
 

@@ -19,7 +19,7 @@ use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::{Answer, Began, Lease, Reply, SessionInfo, WriteError};
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::link::{SessionLink, SessionOp};
 use super::queue::Queue;
@@ -53,13 +53,13 @@ impl SessionLimits {
 /// The session the writer serves.
 #[derive(Debug)]
 pub(super) struct Serving {
-    link: Arc<SessionLink>,
-    lease: Lease,
+    pub(super) link: Arc<SessionLink>,
+    pub(super) lease: Lease,
     pub(super) total: Instant,
     idle: Duration,
     /// When the last call ended (the idle lease runs from there).
-    last: Instant,
-    statements: u32,
+    pub(super) last: Instant,
+    pub(super) statements: u32,
     /// Its statements so far, to run again (`None` once past the bound,
     /// or once its calls stay on the writer thread).
     pub(super) history: Option<super::rebuild::History>,
@@ -78,7 +78,7 @@ impl Serving {
     }
 }
 
-fn expired(why: &str) -> Reply {
+pub(super) fn expired(why: &str) -> Reply {
     Err(WriteError::Expired {
         reason: why.to_owned(),
     })
@@ -212,7 +212,6 @@ impl Writer {
             self.refuse(op, "the session is over");
             return None;
         };
-        let (total, total_ms, statements) = (s.total, s.lease.total_ms, s.statements);
         // Only a session whose statements are all kept can be cut short
         // here (and put back on the writer thread).
         let sliced = here && !s.pinned;
@@ -226,59 +225,14 @@ impl Writer {
             }
         }
         let ended = match op {
-            SessionOp::Exec(st, to) => {
-                let Some((r, cut)) = self.run_statement(&st, statements, total, sliced) else {
-                    let Some(s) = self.serving.as_mut() else {
-                        self.refuse(SessionOp::Exec(st, to), "the session is over");
-                        return None;
-                    };
-                    s.pinned = true;
-                    // It came in time: its idle lease starts again while
-                    // the writer thread takes it.
-                    s.last = Instant::now();
-                    // Always put the transaction back: an interrupted
-                    // write made SQLite roll it back, and SQLite also
-                    // reports an interrupt when the deadline passes on
-                    // its way out of a statement that had finished (its
-                    // changes kept), so an open transaction may hold the
-                    // statement already; run again on top, it would apply
-                    // twice.
-                    s.rebuild = true;
-                    info!(
-                        session = s.link.id,
-                        "a session's statement outlasted the socket thread's slice; the writer \
-                         thread runs it and the session's later calls"
-                    );
-                    return Some(SessionOp::Exec(st, to));
-                };
-                if let Some(s) = &mut self.serving {
-                    s.statements += 1;
-                    s.last = Instant::now();
-                    s.keep(st, &r);
-                }
-                self.stats.session_statement();
-                if cut {
-                    self.answer(
-                        to,
-                        expired("its total lease lapsed while a statement ran"),
-                        here,
-                    );
-                    Some(format!(
-                        "its total lease of {total_ms} ms lapsed while a statement ran"
-                    ))
-                } else if self.session.conn.is_autocommit() {
-                    // SQLite undid the transaction itself (interrupt, disk
-                    // full): the session cannot go on.
-                    let e = r
-                        .err()
-                        .map_or_else(|| "SQLite ended it".into(), |e| e.to_string());
-                    self.answer(to, expired(&e), here);
-                    Some(format!("SQLite rolled it back: {e}"))
-                } else {
-                    self.answer(to, r.map(Answer::Executed), here);
-                    None
-                }
-            }
+            SessionOp::Exec(st, to) => match self.step(st, sliced) {
+                Err(st) => return Some(SessionOp::Exec(st, to)),
+                Ok(step) => self.tell(step, to, here),
+            },
+            SessionOp::ExecMany(many, to) => match self.exec_many(many, sliced) {
+                Err(many) => return Some(SessionOp::ExecMany(many, to)),
+                Ok(step) => self.tell(step, to, here),
+            },
             SessionOp::Commit(key, to) => {
                 let started = Instant::now();
                 let r = self.session.commit_session(key.as_deref());

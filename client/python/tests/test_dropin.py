@@ -7,6 +7,7 @@ import sqlite3 as std
 import time
 import warnings
 
+import dropin_many
 import dropin_scripts
 import support
 from support import ArbiterTest
@@ -71,5 +72,5 @@ def _make(script):
     return test
 
 
-for _script in dropin_scripts.SCRIPTS:
+for _script in dropin_scripts.SCRIPTS + dropin_many.SCRIPTS:
     setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))

@@ -219,15 +219,24 @@ class Remote:
         st: Dict[str, Any] = {"sql": sql}
         if params is not None:
             st["params"] = params
+        return self._session_call("exec", "statement", st)
+
+    def execute_many(self, statements: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """Runs ``statements`` in the transaction, in order, in one call;
+        the first that fails raises, those before it stay done. Returns the
+        rows they changed in all and the last one's rowid."""
+        return self._session_call("exec_many", "statements", statements)
+
+    def _session_call(self, op: str, field: str, body: Any) -> Dict[str, Any]:
         if self.session == NOT_BEGUN:
-            request = {"exec": {"session": LATEST, "statement": st}}
+            request = {op: {"session": LATEST, field: body}}
             try:
                 return self._begin_with(request, self.scribe.call_timeout + 30.0)
             except scribe_errors.ScribeError as e:
                 if e.category == "expired":
                     self.session = None
                 raise translate(e) from None
-        request = {"exec": {"session": self.session, "statement": st}}
+        request = {op: {"session": self.session, field: body}}
         return self._in_session(request, self.scribe.call_timeout + 30.0)
 
     def commit(self) -> Dict[str, Any]:

@@ -49,6 +49,38 @@ class Classifier:
         # runs them here and checks the parameters itself).
         self.reads: Set[str] = set()
 
+    def kind_only(self, sql: str) -> str:
+        """The statement's kind whatever its parameters (SQLite asks the
+        authorizer while it compiles, before any are bound), for an
+        ``executemany`` given no parameter sets."""
+        for (text, _), (kind, _) in self.cache.items():
+            if text == sql:
+                return kind
+        seen = []
+
+        def watch(action, arg1, arg2, db, source):
+            seen.append((action, arg1, arg2))
+            return _std.SQLITE_OK
+
+        _std.Connection.set_authorizer(self.conn, watch)
+        try:
+            cur = _std.Cursor(self.conn)
+            try:
+                # A text of its own: sqlite3 reuses a statement it compiled
+                # before (this one with parameters, say) without compiling
+                # it again, and a wrong count fails before it would.
+                _std.Cursor.execute(cur, "EXPLAIN " + sql + "\n", ())
+            finally:
+                cur.close()
+        except _std.ProgrammingError:
+            if not seen:
+                raise  # not a count of parameters: several statements and the like
+        except _std.Error:
+            return Kind.UNKNOWN
+        finally:
+            _std.Connection.set_authorizer(self.conn, None)
+        return _kind(seen)[0]
+
     def classify(self, sql: str, params: Any) -> Tuple[str, Any]:
         """``(kind, detail)``; for a pragma the detail is ``(name, value)``."""
         # The parameters' shape is part of the key: a text seen with one

@@ -1,0 +1,108 @@
+"""``executemany`` scripts for the differential test (see
+``dropin_scripts``): the drop-in sends the parameter sets in calls of up
+to a thousand, and must still observe what sqlite3's one-at-a-time loop
+does, a failure part-way included."""
+
+import os
+
+from dropin_scripts import SCHEMA, Log
+
+
+def rows(n, start=0):
+    return [("k%05d" % i, i) for i in range(start, start + n)]
+
+
+def count(mod, path):
+    """Rows committed, as another connection sees them."""
+    other = mod.connect(path)
+    try:
+        return other.execute("SELECT count(*), coalesce(sum(n), 0) FROM t").fetchone()
+    finally:
+        other.close()
+
+
+def many_in_a_transaction(mod, path):
+    log = Log()
+    c = mod.connect(path)
+    c.execute(SCHEMA)
+    c.commit()
+    # More than one call's worth: 2,500 sets.
+    cur = c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", rows(2500))
+    log.note("inserted", cur.rowcount, c.in_transaction, c.total_changes)
+    log.note("inside", c.execute("SELECT count(*), sum(n) FROM t").fetchone())
+    log.note("not yet outside", count(mod, path))
+    cur = c.executemany("UPDATE t SET n = n + 1 WHERE n % ? = 0", [(2,), (3,), (1000,)])
+    log.note("updated", cur.rowcount, c.total_changes)
+    c.commit()
+    log.note("committed", count(mod, path), c.in_transaction)
+    cur = c.executemany("INSERT INTO t(tag, n) VALUES (:tag, :n)", ({"tag": "g%d" % i, "n": i} for i in range(3)))
+    log.note("named, from a generator", cur.rowcount)
+    c.rollback()
+    log.note("rolled back", count(mod, path))
+    log.note("none", c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", []).rowcount, c.in_transaction)
+    c.close()
+    return log
+
+
+def many_failing_part_way(mod, path):
+    log = Log()
+    c = mod.connect(path)
+    c.execute(SCHEMA)
+    c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", [("dup", 0)])
+    c.commit()
+    # The 1,501st set (in the second call) repeats a tag: those before it
+    # stay in the transaction, those after it never run.
+    sets = rows(1500) + [("dup", 1)] + rows(10, 5000)
+    log.attempt("unique", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", sets))
+    log.note("after unique", c.in_transaction, c.execute("SELECT count(*) FROM t").fetchone())
+    c.rollback()
+    log.note("rolled back", count(mod, path))
+    # A set of the wrong size, and a value sqlite3 cannot bind.
+    log.attempt("count", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", rows(3) + [("x",)]))
+    log.note("after count", c.execute("SELECT count(*) FROM t").fetchone())
+    log.attempt("type", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", rows(2, 10) + [("y", object())]))
+    log.note("after type", c.execute("SELECT count(*) FROM t").fetchone())
+    c.commit()
+    log.note("committed", count(mod, path))
+    log.attempt("check", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", [("c1", 1), ("c2", -1)]))
+    c.rollback()
+    c.close()
+    return log
+
+
+def many_in_autocommit(mod, path):
+    log = Log()
+    c = mod.connect(path, isolation_level=None)
+    c.execute(SCHEMA)
+    cur = c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", rows(1200))
+    log.note("inserted", cur.rowcount, c.in_transaction, count(mod, path))
+    # Each set commits on its own in sqlite3: those before the failing one
+    # are written.
+    log.attempt("unique", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", rows(5, 2000) + rows(1) + rows(5, 3000)))
+    log.note("after unique", c.in_transaction, count(mod, path))
+
+    def broken():
+        yield from rows(4, 4000)
+        raise ValueError("the caller's generator failed")
+
+    log.attempt("generator", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", broken()))
+    log.note("after generator", c.in_transaction, count(mod, path))
+    c.execute("BEGIN")
+    c.executemany("DELETE FROM t WHERE n = ?", [(i,) for i in range(100)])
+    log.note("in an explicit transaction", c.in_transaction, count(mod, path))
+    c.execute("ROLLBACK")
+    log.note("rolled back", count(mod, path))
+    c.close()
+    return log
+
+
+SCRIPTS = [many_in_a_transaction, many_failing_part_way, many_in_autocommit]
+
+if __name__ == "__main__":  # a quick look at what sqlite3 itself observes
+    import sqlite3
+    import tempfile
+
+    for script in SCRIPTS:
+        with tempfile.TemporaryDirectory() as d:
+            for step in script(sqlite3, os.path.join(d, "x.db")):
+                print(script.__name__, step)
