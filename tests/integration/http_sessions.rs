@@ -147,3 +147,35 @@ fn an_idle_http_session_lapses_with_410() {
     assert!(e["message"].as_str().unwrap().contains("idle"), "{e}");
     assert_eq!(env.count("SELECT count(*) FROM t"), 0);
 }
+
+#[test]
+fn exec_many_runs_its_statements_in_one_call_and_stops_at_the_first_failure() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let mut c = Conn::open(&env);
+    let (_, began) = c.post("/v1/begin", &json!({}));
+    let id = &began["session"];
+    let insert = |tag: &str, i: i64| json!({"sql": "INSERT INTO t(tag, i) VALUES (?, ?)", "params": [tag, i]});
+    let (s, all) = c.post(
+        "/v1/exec_many",
+        &json!({"session": id, "statements": [insert("a", 1), insert("b", 2), insert("c", 3)]}),
+    );
+    assert_eq!(s, 200, "{all}");
+    assert_eq!(
+        (&all["rows_affected"], &all["last_insert_rowid"]),
+        (&json!(3), &json!(3)),
+        "{all}"
+    );
+    // The second repeats a tag of the first call: the first stays, the
+    // third never runs, the session goes on.
+    let (s, bad) = c.post(
+        "/v1/exec_many",
+        &json!({"session": id, "statements": [insert("d", 4), insert("a", 1), insert("e", 6)]}),
+    );
+    assert_eq!((s, bad["category"].as_str()), (422, Some("sql")), "{bad}");
+    let (s, receipt) = c.post("/v1/commit", &json!({"session": id}));
+    assert_eq!(s, 200, "{receipt}");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 4, "a, b, c and d");
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'e'"), 0);
+}

@@ -1,6 +1,6 @@
 //! The socket protocol's operations over HTTP, with the bodies of its JSON
-//! codec: the write sessions (`POST /v1/begin`, `/v1/exec`, `/v1/commit`,
-//! `/v1/rollback`) and `POST /v1/migrate`. A session belongs to the HTTP
+//! codec: the write sessions (`POST /v1/begin`, `/v1/exec`,
+//! `/v1/exec_many`, `/v1/commit`, `/v1/rollback`) and `POST /v1/migrate`. A session belongs to the HTTP
 //! connection (keep-alive) that began it, as on the socket: when that
 //! connection closes, its session is rolled back at once rather than when
 //! its lease runs out.
@@ -66,6 +66,10 @@ pub async fn operation(
         match decoded {
             Op::Begin(b) => sessions.begin(b, to),
             Op::Exec { session, statement } => sessions.exec(session, statement, to),
+            Op::ExecMany {
+                session,
+                statements,
+            } => sessions.exec_many(session, statements, to),
             Op::Commit { session, key } => sessions.commit(session, key, to),
             Op::Rollback { session } => sessions.rollback(session, to),
             Op::Migrate(list) => shared.writer.migrate(list, to),
