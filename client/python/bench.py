@@ -16,6 +16,10 @@ insert depends on (``SELECT max(id)``), the insert, ``COMMIT``: the same
 code on the drop-in and on ``sqlite3`` (which retries ``database is
 locked`` after a rollback; the drop-in never sees it).
 
+Many: the same rows through ``executemany``, 100 rows a call, each call in
+``BEGIN IMMEDIATE`` … ``COMMIT`` (the same code on both; sqlite3 retries
+``database is locked``); p50/p99 are per call, CPU per row.
+
 Reads: N processes read rows by primary key for a few seconds, through
 the drop-in and through plain ``sqlite3``, on one database.
 
@@ -148,6 +152,46 @@ def retried(conn, proc, writes, barrier, out, read_first):
     conn.close()
 
 
+MANY_ROWS = 100
+
+
+def many_loop(conn, proc, writes, barrier, out):
+    """``writes`` rows in ``executemany`` calls of ``MANY_ROWS``, each in
+    its own ``BEGIN IMMEDIATE`` transaction (retried on ``database is
+    locked``); one latency per call, counted for each of its rows."""
+    retries = 0
+    lat = []
+    barrier.wait()
+    start, c0 = time.monotonic(), cpu()
+    for first in range(0, writes, MANY_ROWS):
+        rows = [(body(proc, i),) for i in range(first, min(first + MANY_ROWS, writes))]
+        t = time.perf_counter()
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(INSERT, rows)
+                conn.execute("COMMIT")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                retries += 1
+                time.sleep(random.uniform(0.0005, 0.002))
+        lat.extend([time.perf_counter() - t] * len(rows))
+    out.put((start, time.monotonic(), lat, retries, cpu() - c0))
+    conn.close()
+
+
+def direct_many_worker(db, sync, proc, writes, barrier, out):
+    many_loop(direct_connect(db, sync), proc, writes, barrier, out)
+
+
+def dropin_many_worker(db, scribe_bin, proc, writes, barrier, out):
+    many_loop(dropin_connect(scribe_bin, db), proc, writes, barrier, out)
+
+
 def direct_worker(db, sync, proc, writes, barrier, out):
     retried(direct_connect(db, sync), proc, writes, barrier, out, read_first=False)
 
@@ -268,7 +312,7 @@ def main():
     ap.add_argument("--writes", type=int, default=1000, help="writes per process")
     ap.add_argument("--dir", default="/tmp", help="where the temp databases go")
     ap.add_argument("--read-seconds", type=float, default=3.0, help="seconds per read run")
-    ap.add_argument("--workloads", default="insert,txn,reads", help="of insert, txn, reads (comma-separated)")
+    ap.add_argument("--workloads", default="insert,txn,reads", help="of insert, txn, many, reads (comma-separated)")
     args = ap.parse_args()
     workloads = set(args.workloads.split(","))
     bin_dir = os.path.abspath(args.bin_dir)
@@ -284,18 +328,22 @@ def main():
             if "txn" in workloads:
                 rows.append((sync, "dropin-tx", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, args.writes, dropin_txn_worker, "dropin-tx")))
                 rows.append((sync, "direct-tx", bench_direct(ctx, dirname, sync, args.procs, args.writes, direct_txn_worker, "direct-tx")))
+            if "many" in workloads:
+                many_writes = args.writes * 10  # rows: ten calls of 100 per 100 inserts
+                rows.append((sync, "dropin-many", bench_scribe(ctx, dirname, sync, bin_dir, args.procs, many_writes, dropin_many_worker, "dropin-many")))
+                rows.append((sync, "direct-many", bench_direct(ctx, dirname, sync, args.procs, many_writes, direct_many_worker, "direct-many")))
         reads = bench_reads(ctx, dirname, bin_dir, args.procs, args.read_seconds) if "reads" in workloads else None
     finally:
         shutil.rmtree(dirname, ignore_errors=True)
     print("%d processes x %d single-row inserts (%d-byte rows; -tx: each in BEGIN IMMEDIATE after a read), WAL, binaries from %s"
           % (args.procs, args.writes, ROW_BYTES, bin_dir))
-    print("%-11s %-7s %7s %8s %10s %8s %8s %9s  %s" % ("synchronous", "path", "writes", "seconds", "writes/s", "p50 ms", "p99 ms", "CPU/w µs", ""))
+    print("%-11s %-11s %7s %8s %10s %8s %8s %9s  %s" % ("synchronous", "path", "writes", "seconds", "writes/s", "p50 ms", "p99 ms", "CPU/w µs", ""))
     for sync, path, r in rows:
-        print("%-11s %-7s %7d %8.2f %10.0f %8.2f %8.2f %9.0f  %s"
+        print("%-11s %-11s %7d %8.2f %10.0f %8.2f %8.2f %9.1f  %s"
               % (sync, path, r["writes"], r["seconds"], r["rate"], r["p50"], r["p99"], r["cpu"] / r["writes"] * 1e6, r["extra"]))
     found = {(y, p): r for y, p, r in rows}
     for sync in ("FULL", "NORMAL"):
-        for path, base in (("dropin", "direct"), ("http", "direct"), ("dropin-tx", "direct-tx")):
+        for path, base in (("dropin", "direct"), ("http", "direct"), ("dropin-tx", "direct-tx"), ("dropin-many", "direct-many")):
             if (sync, path) in found:
                 print("ratio %s/%s, synchronous=%s: %.2fx"
                       % (path, base, sync, found[sync, path]["rate"] / found[sync, base]["rate"]))
