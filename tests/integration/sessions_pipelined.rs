@@ -4,7 +4,7 @@
 //! refused begin fails them with a message that points at it.
 
 use scribe_protocol::{
-    Answer, BeginRequest, Reply, Request, Statement, WriteError, LATEST_SESSION,
+    Answer, BeginRequest, Reply, Request, Statement, Value, WriteError, LATEST_SESSION,
 };
 use scribe_tests::raw::Raw;
 
@@ -275,5 +275,44 @@ fn transactions_from_many_threads_on_one_connection_each_commit_once() {
     assert_eq!(
         env.count("SELECT count(*) FROM t WHERE tag = 'threads'"),
         200
+    );
+}
+
+/// `exec_many` as a transaction's first call goes out with its begin;
+/// its counts add up, and the first statement that fails ends the call
+/// with the ones before it kept in the session (an `executemany`).
+#[test]
+fn exec_many_goes_with_the_begin_and_stops_at_the_first_failure() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let (rt, c) = crate::harness::client(&env.paths());
+    let insert = |tag: &str, i: i64| {
+        Statement::new("INSERT INTO t(tag, i) VALUES (?1, ?2)")
+            .params(vec![Value::Text(tag.into()), Value::Integer(i)])
+    };
+    let receipt = rt.block_on(async {
+        let tx = c.begin().await?;
+        let all = tx
+            .exec_many((1..=500).map(|i| insert("m", i)).collect())
+            .await?;
+        assert_eq!((all.rows_affected, all.last_insert_rowid), (500, 500));
+        match tx
+            .exec_many(vec![insert("n", 1), insert("m", 7), insert("n", 2)])
+            .await
+        {
+            Err(WriteError::Sql { message, .. }) => {
+                assert!(message.contains("UNIQUE"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        tx.commit().await
+    });
+    receipt.unwrap();
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'm'"), 500);
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag = 'n'"),
+        1,
+        "the one before the failure, not the one after"
     );
 }

@@ -162,6 +162,16 @@ impl Transaction<'_> {
         self.rt.block_on(self.inner.exec(statement))
     }
 
+    /// Runs statements in one round trip (see
+    /// [`crate::Transaction::exec_many`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Transaction::exec`].
+    pub fn exec_many(&self, statements: Vec<Statement>) -> Result<StatementResult, WriteError> {
+        self.rt.block_on(self.inner.exec_many(statements))
+    }
+
     /// Runs `sql` with `params`.
     ///
     /// # Errors

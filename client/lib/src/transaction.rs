@@ -140,6 +140,29 @@ impl Transaction {
         }
     }
 
+    /// Runs `statements` in the session, in order, in one round trip (an
+    /// `executemany`): the rows they changed in all and the last one's
+    /// rowid (no rows are returned). The first that fails ends the call
+    /// with its error; those before it stay done in the session, those
+    /// after it do not run.
+    ///
+    /// # Errors
+    ///
+    /// As [`Transaction::exec`].
+    pub async fn exec_many(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<StatementResult, WriteError> {
+        let make = |session| Request::ExecMany {
+            session,
+            statements,
+        };
+        match self.call(make, self.exec_timeout()).await? {
+            Answer::Executed(r) => Ok(r),
+            other => Err(unexpected("exec_many", &other)),
+        }
+    }
+
     /// Runs `sql` with `params` (see [`Transaction::exec`]).
     ///
     /// # Errors
