@@ -96,7 +96,28 @@ def many_in_autocommit(mod, path):
     return log
 
 
-SCRIPTS = [many_in_a_transaction, many_failing_part_way, many_in_autocommit]
+def many_big_values(mod, path):
+    """Sets too big for one call of a thousand (18 MB of blobs, 3 MB of
+    text): they go in several, in order."""
+    log = Log()
+    c = mod.connect(path)
+    c.execute(SCHEMA)
+    blobs = [("b%d" % i, i, bytes([i]) * 600_000) for i in range(30)]
+    cur = c.executemany("INSERT INTO t(tag, n, b) VALUES (?, ?, ?)", blobs)
+    log.note("blobs", cur.rowcount)
+    texts = [{"tag": ("t%d-" % i) + "x" * 300_000, "n": i} for i in range(10)]
+    cur = c.executemany("INSERT INTO t(tag, n) VALUES (:tag, :n)", texts)
+    log.note("texts", cur.rowcount)
+    c.commit()
+    log.note(
+        "stored",
+        c.execute("SELECT count(*), sum(length(b)), sum(length(tag)), group_concat(n) FROM t").fetchone(),
+    )
+    c.close()
+    return log
+
+
+SCRIPTS = [many_in_a_transaction, many_failing_part_way, many_in_autocommit, many_big_values]
 
 if __name__ == "__main__":  # a quick look at what sqlite3 itself observes
     import sqlite3

@@ -20,6 +20,7 @@ from typing import Any, Optional
 from ..client import Scribe
 from .cursor import Cursor
 from .errors import translate
+from .many import run_many
 from .pragmas import plan, warn_once
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
 from .route import Classifier, Kind
@@ -238,67 +239,7 @@ class Connection(_std.Connection):
         return e
 
     def _run_many(self, cur: Cursor, sql: str, seq: Any) -> Cursor:
-        """``executemany``: the statement for each parameter set, sent to
-        the arbiter in calls of up to ``_MANY_CHUNK`` in one transaction
-        (the open one; else one of its own when nothing would begin one,
-        committed at the end as sqlite3 commits each: the statements before
-        a failing one stay written)."""
-        if not isinstance(sql, str):
-            raise TypeError("executemany() argument 1 must be str, not %s" % type(sql).__name__)
-        state = _Many()
-        try:
-            for params in seq:
-                # Per parameter set: a wrong count raises here, at that set,
-                # as sqlite3 says it (the shape's answer is cached).
-                kind, _ = self._classifier.classify(sql, params)
-                if kind not in (Kind.DML, Kind.UNKNOWN):
-                    raise _std.ProgrammingError("executemany() can only execute DML statements.")
-                if state.chunk is None:
-                    state.chunk = []
-                    if self._remote.session is None:
-                        state.own = not self._implicit_begin()
-                        self._remote.begin()
-                st = {"sql": sql}
-                encoded = encode_params(params, _adapt)
-                if encoded is not None:
-                    st["params"] = encoded
-                state.chunk.append(st)
-                if len(state.chunk) >= _MANY_CHUNK:
-                    self._send_many(state)
-            if state.chunk:
-                self._send_many(state)
-            elif state.chunk is None:
-                # No parameter sets: sqlite3 still checks the statement and
-                # begins the transaction a DML statement would.
-                kind = self._classifier.kind_only(sql)
-                if kind not in (Kind.DML, Kind.UNKNOWN):
-                    raise _std.ProgrammingError("executemany() can only execute DML statements.")
-                if kind == Kind.DML and self._remote.session is None and self._implicit_begin():
-                    self._remote.begin()
-        except BaseException:
-            try:
-                if state.chunk:
-                    self._send_many(state)  # those before the failing set
-            finally:
-                if state.own:
-                    self.commit()
-            raise
-        if state.own:
-            self.commit()
-        cur._remote([], [], state.total)
-        return cur
-
-    def _send_many(self, state: "_Many") -> None:
-        chunk, state.chunk = state.chunk, []
-        try:
-            result = self._remote.execute_many(chunk)
-        except _std.OperationalError as e:
-            raise self._not_here(e) from None
-        affected = int(result.get("rows_affected") or 0)
-        state.total += affected
-        self._changes += affected
-        if result.get("last_insert_rowid"):
-            self._last_rowid = int(result["last_insert_rowid"])
+        return run_many(self, cur, sql, seq, _adapt)
 
     def _script(self, cur: Cursor, script: str) -> Cursor:
         if not isinstance(script, str):
@@ -427,18 +368,3 @@ def _only_comments(piece: str) -> bool:
             return False
     return True
 
-
-#: Parameter sets sent in one call by ``executemany``.
-_MANY_CHUNK = 1000
-
-
-class _Many:
-    """An ``executemany`` under way: the statements not yet sent, the rows
-    changed so far, and whether its transaction is its own."""
-
-    __slots__ = ("chunk", "total", "own")
-
-    def __init__(self) -> None:
-        self.chunk = None
-        self.total = 0
-        self.own = False
