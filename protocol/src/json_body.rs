@@ -210,6 +210,44 @@ impl<'de> Visitor<'de> for BatchSeed<'_> {
     }
 }
 
+/// Reads an `exec_many` body (`{"session": N, "statements": [..]}`)
+/// where it stands.
+pub(crate) struct ExecManySeed<'l>(pub(crate) &'l Limits);
+
+impl<'de> DeserializeSeed<'de> for ExecManySeed<'_> {
+    type Value = (u64, Vec<Statement>);
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ExecManySeed<'_> {
+    type Value = (u64, Vec<Statement>);
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"an object {"session": N, "statements": [..]}"#)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut session, mut statements) = (None, None);
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match k.as_ref() {
+                "session" => session = Some(map.next_value()?),
+                "statements" => statements = Some(map.next_value_seed(StatementsSeed(self.0))?),
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "unknown field {}: expected session or statements",
+                        quote(other)
+                    )))
+                }
+            }
+        }
+        match (session, statements) {
+            (Some(session), Some(statements)) => Ok((session, statements)),
+            (None, _) => Err(de::Error::missing_field("session")),
+            (_, None) => Err(de::Error::missing_field("statements")),
+        }
+    }
+}
+
 struct StatementsSeed<'l>(&'l Limits);
 
 impl<'de> DeserializeSeed<'de> for StatementsSeed<'_> {

@@ -32,8 +32,8 @@ fn bad(message: String) -> WriteError {
     WriteError::Protocol { message }
 }
 
-/// Decodes one JSON request, in one pass: the body of a `write` is read
-/// into its batch where it stands (it was first skipped over to find the
+/// Decodes one JSON request, in one pass: the body of a `write` (and of
+/// an `exec_many`) is read into its batch where it stands (it was first skipped over to find the
 /// request's one key, then read again: a third of the decoding of a
 /// one-row write from Python, callgrind); the others' bodies are taken
 /// whole and decoded by [`operation`].
@@ -100,6 +100,16 @@ impl<'de> Visitor<'de> for &RequestSeed<'_> {
             let batch = map.next_value_seed(json_body::BatchSeed(self.limits))?;
             self.in_write.set(false);
             Request::Write(batch)
+        } else if op == "exec_many" {
+            // Read where it stands too: its statements are most of it.
+            self.in_write.set(true);
+            let (session, statements) =
+                map.next_value_seed(json_body::ExecManySeed(self.limits))?;
+            self.in_write.set(false);
+            Request::ExecMany {
+                session,
+                statements,
+            }
         } else {
             let raw: &RawValue = map.next_value()?;
             operation(&op, raw.get().as_bytes(), self.limits).map_err(|e| self.fail(e))?

@@ -8,8 +8,9 @@ as sqlite3 commits each set on its own: the sets before a failing one
 stay written, those after it never run, in both cases.
 """
 
+import math
 import sqlite3 as _std
-from typing import Any
+from typing import Any, Optional, Tuple
 
 from .remote import encode_params
 from .route import Kind
@@ -45,24 +46,28 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
         raise TypeError("executemany() argument 1 must be str, not %s" % type(sql).__name__)
     remote = conn._remote
     state = _Many()
+    seen = -1  # the length of the last positional set checked
     try:
         for params in seq:
-            # Per parameter set: a wrong count raises here, at that set, as
-            # sqlite3 says it (the shape's answer is cached).
-            kind, _ = conn._classifier.classify(sql, params)
-            if kind not in (Kind.DML, Kind.UNKNOWN):
-                raise _std.ProgrammingError("executemany() can only execute DML statements.")
+            positional = type(params) in _SEQUENCES
+            if not positional or len(params) != seen:
+                # A set of a new shape: a wrong count raises here, at that
+                # set, as sqlite3 says it (the classifier caches by shape).
+                kind, _ = conn._classifier.classify(sql, params)
+                if kind not in (Kind.DML, Kind.UNKNOWN):
+                    raise _std.ProgrammingError("executemany() can only execute DML statements.")
+                seen = len(params) if positional else -1
             if state.chunk is None:
                 state.chunk = []
                 if remote.session is None:
                     state.own = not conn._implicit_begin()
                     remote.begin()
-            st = {"sql": sql}
-            encoded = encode_params(params, adapt)
-            if encoded is not None:
-                st["params"] = encoded
-            state.chunk.append(st)
-            state.bytes += len(sql) + _size(encoded)
+            encoded, size = _plain(params) if positional else (None, 0)
+            if encoded is None:
+                encoded = encode_params(params, adapt)
+                size = _size(encoded)
+            state.chunk.append({"sql": sql} if encoded is None else {"sql": sql, "params": encoded})
+            state.bytes += len(sql) + size
             if len(state.chunk) >= CHUNK or state.bytes >= MAX_BYTES:
                 _send(conn, state)
         if state.chunk:
@@ -100,6 +105,34 @@ def _send(conn, state: _Many) -> None:
     conn._changes += affected
     if result.get("last_insert_rowid"):
         conn._last_rowid = int(result["last_insert_rowid"])
+
+
+_SEQUENCES = (tuple, list)
+_I64 = 1 << 63
+_isfinite = math.isfinite
+
+
+def _plain(params: Any) -> Tuple[Optional[list], int]:
+    """The set as it goes in JSON, and its rough size, when every value is
+    one sqlite3 binds as it is (a str, an int SQLite can hold, a finite
+    float, None); else ``(None, 0)``, for the full path (adapters, blobs,
+    NaN, what is refused)."""
+    n = 0
+    for v in params:
+        t = type(v)
+        if t is str:
+            n += len(v) + 2
+        elif t is int:
+            if not -_I64 <= v < _I64:
+                return None, 0
+            n += 8
+        elif t is float:
+            if not _isfinite(v):
+                return None, 0
+            n += 8
+        elif v is not None:
+            return None, 0
+    return list(params), n
 
 
 def _size(encoded: Any) -> int:
