@@ -121,6 +121,25 @@ def dropin_connect(scribe_bin, db):
     return conn
 
 
+def immediate(conn, work):
+    """Runs ``work()`` in ``BEGIN IMMEDIATE … COMMIT``, again after a
+    rollback on ``database is locked``; returns how many times it retried."""
+    retries = 0
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            work()
+            conn.execute("COMMIT")
+            return retries
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            retries += 1
+            time.sleep(random.uniform(0.0005, 0.002))
+
+
 def retried(conn, proc, writes, barrier, out, read_first):
     """Each write in ``BEGIN IMMEDIATE … COMMIT`` (after a read it depends
     on, with ``read_first``), retried on ``database is locked``."""
@@ -130,23 +149,15 @@ def retried(conn, proc, writes, barrier, out, read_first):
     start, c0 = time.monotonic(), cpu()
     for i in range(writes):
         t = time.perf_counter()
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                row = body(proc, i)
-                if read_first:
-                    last = conn.execute(TXN_READ).fetchone()[0]
-                    row = row[:-12] + "%012d" % (last + 1)
-                conn.execute(INSERT, [row])
-                conn.execute("COMMIT")
-                break
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                retries += 1
-                time.sleep(random.uniform(0.0005, 0.002))
+
+        def write():
+            row = body(proc, i)
+            if read_first:
+                last = conn.execute(TXN_READ).fetchone()[0]
+                row = row[:-12] + "%012d" % (last + 1)
+            conn.execute(INSERT, [row])
+
+        retries += immediate(conn, write)
         lat.append(time.perf_counter() - t)
     out.put((start, time.monotonic(), lat, retries, cpu() - c0))
     conn.close()
@@ -166,19 +177,7 @@ def many_loop(conn, proc, writes, barrier, out):
     for first in range(0, writes, MANY_ROWS):
         rows = [(body(proc, i),) for i in range(first, min(first + MANY_ROWS, writes))]
         t = time.perf_counter()
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(INSERT, rows)
-                conn.execute("COMMIT")
-                break
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                retries += 1
-                time.sleep(random.uniform(0.0005, 0.002))
+        retries += immediate(conn, lambda: conn.executemany(INSERT, rows))
         lat.extend([time.perf_counter() - t] * len(rows))
     out.put((start, time.monotonic(), lat, retries, cpu() - c0))
     conn.close()

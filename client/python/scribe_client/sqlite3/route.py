@@ -56,30 +56,11 @@ class Classifier:
         for (text, _), (kind, _) in self.cache.items():
             if text == sql:
                 return kind
-        seen = []
-
-        def watch(action, arg1, arg2, db, source):
-            seen.append((action, arg1, arg2))
-            return _std.SQLITE_OK
-
-        _std.Connection.set_authorizer(self.conn, watch)
-        try:
-            cur = _std.Cursor(self.conn)
-            try:
-                # A text of its own: sqlite3 reuses a statement it compiled
-                # before (this one with parameters, say) without compiling
-                # it again, and a wrong count fails before it would.
-                _std.Cursor.execute(cur, "EXPLAIN " + sql + "\n", ())
-            finally:
-                cur.close()
-        except _std.ProgrammingError:
-            if not seen:
-                raise  # not a count of parameters: several statements and the like
-        except _std.Error:
-            return Kind.UNKNOWN
-        finally:
-            _std.Connection.set_authorizer(self.conn, None)
-        return _kind(seen)[0]
+        # A text of its own: sqlite3 reuses a statement it compiled before
+        # (this one with parameters, say) without compiling it again, and
+        # a wrong count fails before it would.
+        seen = self._compile(sql + "\n", (), bindings_matter=False)
+        return Kind.UNKNOWN if seen is None else _kind(seen)[0]
 
     def classify(self, sql: str, params: Any) -> Tuple[str, Any]:
         """``(kind, detail)``; for a pragma the detail is ``(name, value)``."""
@@ -90,7 +71,25 @@ class Classifier:
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        seen = []
+        seen = self._compile(sql, params if params is not None else (), bindings_matter=True)
+        if seen is None:
+            return (Kind.UNKNOWN, None)
+        out = _kind(seen)
+        if len(self.cache) > 512:
+            self.cache.clear()
+            self.reads.clear()
+        self.cache[key] = out
+        if out[0] == Kind.READ:
+            self.reads.add(sql)
+        return out
+
+    def _compile(self, sql: str, params: Any, bindings_matter: bool) -> Optional[list]:
+        """What SQLite's authorizer heard while ``EXPLAIN sql`` compiled;
+        ``None`` when the local connection could not compile it. A
+        ``ProgrammingError`` (several statements, a wrong count of
+        parameters) is raised as sqlite3 raises it, but a wrong count only
+        when ``bindings_matter``."""
+        seen: list = []
 
         def watch(action, arg1, arg2, db, source):
             seen.append((action, arg1, arg2))
@@ -101,23 +100,17 @@ class Classifier:
             # A plain cursor: this connection's own would route the EXPLAIN.
             cur = _std.Cursor(self.conn)
             try:
-                _std.Cursor.execute(cur, "EXPLAIN " + sql, params if params is not None else ())
+                _std.Cursor.execute(cur, "EXPLAIN " + sql, params)
             finally:
                 cur.close()
         except _std.ProgrammingError:
-            raise  # several statements, wrong parameter count: as sqlite3 says
+            if bindings_matter or not seen:
+                raise
         except _std.Error:
-            return (Kind.UNKNOWN, None)
+            return None
         finally:
             _std.Connection.set_authorizer(self.conn, None)
-        out = _kind(seen)
-        if len(self.cache) > 512:
-            self.cache.clear()
-            self.reads.clear()
-        self.cache[key] = out
-        if out[0] == Kind.READ:
-            self.reads.add(sql)
-        return out
+        return seen
 
 
 def _shape(params: Any) -> Any:
