@@ -133,6 +133,7 @@ pub enum Request {
         /// The session.
         session: u64,
         /// The statements (their `expect_rows`, if set, are checked).
+        #[serde(deserialize_with = "crate::frame::bounded_statements")]
         statements: Vec<Statement>,
     },
 }

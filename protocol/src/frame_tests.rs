@@ -83,6 +83,14 @@ fn counts_are_refused_before_they_are_allocated() {
     assert!(e.to_string().contains("--max-values"), "{e}");
     let e = decode_request(&body(&many(1, 4)), &limits).unwrap_err();
     assert!(e.to_string().contains("--max-statements"), "{e}");
+    // The same bound for a session's exec_many.
+    let exec_many = |stmts: usize| Request::ExecMany {
+        session: 1,
+        statements: (0..stmts).map(|_| Statement::new("x")).collect(),
+    };
+    assert!(decode_request(&body(&exec_many(3)), &limits).is_ok());
+    let e = decode_request(&body(&exec_many(4)), &limits).unwrap_err();
+    assert!(e.to_string().contains("--max-statements"), "{e}");
     // A frame claiming 2^60 values in a few bytes.
     let mut forged = body(&many(1, 1));
     let at = forged.len() - 2;

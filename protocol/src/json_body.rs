@@ -230,8 +230,13 @@ impl<'de> Visitor<'de> for ExecManySeed<'_> {
         let (mut session, mut statements) = (None, None);
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match k.as_ref() {
-                "session" => session = Some(map.next_value()?),
-                "statements" => statements = Some(map.next_value_seed(StatementsSeed(self.0))?),
+                "session" if session.is_none() => session = Some(map.next_value()?),
+                "statements" if statements.is_none() => {
+                    statements = Some(map.next_value_seed(StatementsSeed(self.0))?);
+                }
+                "session" | "statements" => {
+                    return Err(de::Error::custom(format!("duplicate field {}", quote(&k))))
+                }
                 other => {
                     return Err(de::Error::custom(format!(
                         "unknown field {}: expected session or statements",

@@ -104,6 +104,8 @@ fn one_pass_decodes_as_two_passes_did() {
         r#"{"exec_many":{"statements":[]}}"#,
         r#"{"exec_many":{"session":1,"statements":[],"x":1}}"#,
         r#"{"exec_many":{"session":-1,"statements":[]}}"#,
+        r#"{"exec_many":{"session":1,"session":2,"statements":[]}}"#,
+        r#"{"exec_many":{"session":1,"statements":[],"statements":[]}}"#,
         r#"{}"#,
         r#"[]"#,
         r#"[{"status":{}}]"#,

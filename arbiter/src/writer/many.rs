@@ -54,6 +54,11 @@ impl Writer {
             return Ok(Step::Gone);
         };
         let (total, total_ms, index) = (s.total, s.lease.total_ms, s.statements);
+        // Only a session whose statements are all kept may be cut short.
+        debug_assert!(
+            !sliced || s.history.is_some(),
+            "a sliced run with nothing to rebuild"
+        );
         let Some((r, cut)) = self.run_statement(&st, index, total, sliced) else {
             let Some(s) = self.serving.as_mut() else {
                 return Ok(Step::Gone);
@@ -104,9 +109,9 @@ impl Writer {
 
     /// Runs an `exec_many`'s statements in order until one fails; gives
     /// the rest back when they are to go on on the writer thread (the
-    /// slice cut one short, or the call has held this thread for a slice
-    /// already: the writer thread takes the rest, the transaction as it
-    /// is).
+    /// slice cut one short; or the call has held this thread for a slice
+    /// already, or a statement took the session past what is kept: the
+    /// writer thread takes the rest, the transaction as it is).
     pub(super) fn exec_many(&mut self, many: Many, sliced: bool) -> Result<Step, Many> {
         self.exec_many_until(many, sliced, Instant::now() + HERE_SLICE)
     }
@@ -119,6 +124,12 @@ impl Writer {
         sliced: bool,
         until: Instant,
     ) -> Result<Step, Many> {
+        if many.left.is_empty() {
+            // Nothing to run; the call came in time all the same.
+            if let Some(s) = self.serving.as_mut() {
+                s.last = Instant::now();
+            }
+        }
         while let Some(st) = many.left.pop_front() {
             match self.step(st, sliced) {
                 Err(st) => {
@@ -131,11 +142,18 @@ impl Writer {
                 }
                 Ok(other) => return Ok(other),
             }
-            if sliced && !many.left.is_empty() && Instant::now() >= until {
-                if let Some(s) = self.serving.as_mut() {
-                    s.pinned = true;
-                    s.last = Instant::now();
-                    return Err(many);
+            if sliced && !many.left.is_empty() {
+                // Pinned by the statement just kept (past what is kept to
+                // run again): the rest must not be cut short here, as
+                // there would be nothing to put the transaction back
+                // with. Past the slice: this thread has others to serve.
+                let pinned = self.pinned();
+                if pinned || Instant::now() >= until {
+                    if let Some(s) = self.serving.as_mut() {
+                        s.pinned = true;
+                        s.last = Instant::now();
+                        return Err(many);
+                    }
                 }
             }
         }

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 
 use super::super::link::{SessionLink, SessionOp};
 use super::super::queue::Queue;
+use super::super::rebuild::KEEP_BYTES;
 use super::super::session::call_here;
 use super::super::stage::Stage;
 use super::super::{Msg, ReplyTo};
@@ -153,4 +154,35 @@ fn a_call_that_held_the_thread_for_a_slice_leaves_the_rest_to_the_writer_thread(
     }
     drop(w);
     assert_eq!(rows(&stage), [1, 2, 3]);
+}
+
+#[test]
+fn a_statement_that_takes_the_session_past_what_is_kept_ends_the_slicing_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stage, rx, link) = serving(&dir);
+    // The first statement is kept past the bound (the session is pinned);
+    // the second would be cut by the slice, with nothing kept to put the
+    // transaction back with: it must not run here at all.
+    let forever = "INSERT INTO t WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+                   SELECT count(*) FROM r";
+    let big =
+        Statement::new("INSERT INTO t VALUES (?1)")
+            .params(vec![Value::Blob(vec![7; KEEP_BYTES + 1])]);
+    let (op, mut answer) = exec_many(vec![big, Statement::new(forever)]);
+    let back = call_here(&stage, &rx, &link, op).expect_err("the rest goes to the writer thread");
+    assert!(answer.try_recv().is_err(), "no answer yet");
+    let SessionOp::ExecMany(many, _) = back else {
+        panic!("not the exec_many");
+    };
+    assert_eq!((many.left.len(), many.affected), (1, 1));
+    let w = stage.writer().lock().unwrap();
+    let s = w.serving.as_ref().unwrap();
+    assert!(s.pinned && !s.rebuild, "pinned, the transaction as it is");
+    assert!(s.history.is_none());
+    let n: i64 = w
+        .session
+        .conn
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1, "the first statement's row stays in the transaction");
 }

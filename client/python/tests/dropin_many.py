@@ -54,12 +54,12 @@ def many_failing_part_way(mod, path):
     # stay in the transaction, those after it never run.
     sets = rows(1500) + [("dup", 1)] + rows(10, 5000)
     log.attempt("unique", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", sets))
-    log.note("after unique", c.in_transaction, c.execute("SELECT count(*) FROM t").fetchone())
+    log.note("after unique", c.in_transaction, c.execute("SELECT count(*) FROM t").fetchone(), c.total_changes)
     c.rollback()
     log.note("rolled back", count(mod, path))
     # A set of the wrong size, and a value sqlite3 cannot bind.
     log.attempt("count", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", rows(3) + [("x",)]))
-    log.note("after count", c.execute("SELECT count(*) FROM t").fetchone())
+    log.note("after count", c.execute("SELECT count(*) FROM t").fetchone(), c.total_changes)
     log.attempt("type", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", rows(2, 10) + [("y", object())]))
     log.note("after type", c.execute("SELECT count(*) FROM t").fetchone())
     c.commit()
@@ -87,6 +87,13 @@ def many_in_autocommit(mod, path):
 
     log.attempt("generator", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", broken()))
     log.note("after generator", c.in_transaction, count(mod, path))
+    # OR ROLLBACK undoes the transaction a failing set is in: in sqlite3
+    # that is the set's own; the sets before it stay written.
+    log.attempt(
+        "or rollback",
+        lambda: c.executemany("INSERT OR ROLLBACK INTO t(tag, n) VALUES (?, ?)", rows(3, 6000) + rows(1, 6000)),
+    )
+    log.note("after or rollback", c.in_transaction, count(mod, path), c.total_changes)
     c.execute("BEGIN")
     c.executemany("DELETE FROM t WHERE n = ?", [(i,) for i in range(100)])
     log.note("in an explicit transaction", c.in_transaction, count(mod, path))
@@ -108,6 +115,11 @@ def many_big_values(mod, path):
     texts = [{"tag": ("t%d-" % i) + "x" * 300_000, "n": i} for i in range(10)]
     cur = c.executemany("INSERT INTO t(tag, n) VALUES (:tag, :n)", texts)
     log.note("texts", cur.rowcount)
+    # Three bytes a character in UTF-8: 2.0M then 3.6M characters are
+    # 16.8 MB together, past a frame, though fewer characters than that.
+    wide = [("w1-" + "\u6f22" * 2_000_000, 1), ("w2-" + "\u5b57" * 3_600_000, 2)]
+    cur = c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", wide)
+    log.note("wide", cur.rowcount)
     c.commit()
     log.note(
         "stored",
@@ -117,7 +129,54 @@ def many_big_values(mod, path):
     return log
 
 
-SCRIPTS = [many_in_a_transaction, many_failing_part_way, many_in_autocommit, many_big_values]
+def many_values(mod, path):
+    """300 values a set: a thousand sets would be past the arbiter's
+    --max-values (262,144) in one call."""
+    log = Log()
+    c = mod.connect(path)
+    cols = ", ".join("c%d" % i for i in range(300))
+    c.execute("CREATE TABLE w(%s)" % cols)
+    sql = "INSERT INTO w VALUES (%s)" % ", ".join("?" * 300)
+    sets = [tuple(None if j % 3 else i for j in range(300)) for i in range(1000)]
+    log.note("wide sets", c.executemany(sql, sets).rowcount)
+    c.commit()
+    log.note("stored", c.execute("SELECT count(*), sum(c0), count(c3) FROM w").fetchone())
+    c.close()
+    return log
+
+
+def many_slowly_in_a_transaction(mod, path):
+    """Sets that come slowly, in a transaction already begun: none may wait
+    so long for the others of its call that the transaction's idle lease
+    (1 s) lapses."""
+    import time
+
+    log = Log()
+    c = mod.connect(path)
+    c.execute(SCHEMA)
+    c.commit()
+    c.execute("INSERT INTO t(tag, n) VALUES ('first', 0)")
+
+    def slowly():
+        for i in range(8):
+            time.sleep(0.15)
+            yield ("s%d" % i, i)
+
+    log.attempt("slow", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", slowly()).rowcount)
+    log.attempt("commit", c.commit)
+    log.note("stored", count(mod, path))
+    c.close()
+    return log
+
+
+SCRIPTS = [
+    many_in_a_transaction,
+    many_failing_part_way,
+    many_in_autocommit,
+    many_big_values,
+    many_values,
+    many_slowly_in_a_transaction,
+]
 
 if __name__ == "__main__":  # a quick look at what sqlite3 itself observes
     import sqlite3

@@ -1,42 +1,63 @@
 """``executemany`` of the drop-in: the statement for each parameter set,
-sent to the arbiter in calls of up to ``CHUNK`` sets (``exec_many``, one
-round trip each) instead of one call per set.
+sent to the arbiter in calls of many sets (``exec_many``, one round trip
+each) instead of one call per set.
 
-It runs in the open transaction; else in one of its own when nothing
-would begin one (autocommit), committed at the end even when a set fails,
-as sqlite3 commits each set on its own: the sets before a failing one
-stay written, those after it never run, in both cases.
+In a transaction (the open one, or the one a DML statement begins as
+``isolation_level`` says) the calls run in it. In autocommit each call is
+a transaction of its own, committed once it has run. Either way a call's
+sets run inside a savepoint: when one fails, the call is undone to it
+and its sets run again one by one, so that the error is raised at the
+failing set with the sets before it done (and written, in autocommit)
+and counted, as in sqlite3's own loop. Should an autocommit call end
+with nothing written (a set's ``OR ROLLBACK``, a trigger's
+``RAISE(ROLLBACK)``: SQLite rolled the transaction back), its sets run
+again one by one as writes of their own.
+
+A call goes once it holds ``CHUNK`` sets (or the arbiter's
+``--max-statements``), its values reach ``--max-values``, its text and
+blobs ``MAX_BYTES`` (a frame holds 16 MiB), or its first set has waited
+``MAX_HOLD`` (a slow source of sets must not let a transaction's idle
+lease lapse between calls).
 """
 
 import math
 import sqlite3 as _std
+import time
 from typing import Any, Optional, Tuple
 
+from .errors import Expired, ScribeMixin
 from .remote import encode_params
 from .route import Kind
 
 __all__ = ["run_many"]
 
-#: Parameter sets sent in one call.
+#: Parameter sets sent in one call, at most.
 CHUNK = 1000
-#: Bytes of SQL text, strings and blobs (as base64) after which the sets
-#: so far go without waiting for a thousand: a call stays well within a
-#: frame (16 MiB) and a batch (8 MiB).
+#: Rough bytes of SQL text, strings and blobs (as base64) per call, at most.
 MAX_BYTES = 2 << 20
+#: Seconds a set waits for the others of its call, at most.
+MAX_HOLD = 0.2
+
+_monotonic = time.monotonic
+#: Around each call's sets (a name no program is likely to use).
+_SAVE = {"sql": "SAVEPOINT scribe_executemany"}
+_UNDO = {"sql": "ROLLBACK TO scribe_executemany"}
+_RELEASE = {"sql": "RELEASE scribe_executemany"}
 
 
 class _Many:
-    """An ``executemany`` under way: the statements not yet sent (``None``
-    before the first set), their rough size, the rows changed so far, and
-    whether its transaction is its own."""
+    """An ``executemany`` under way."""
 
-    __slots__ = ("chunk", "bytes", "total", "own")
+    __slots__ = ("chunk", "bytes", "values", "since", "total", "own", "limits")
 
     def __init__(self) -> None:
-        self.chunk = None
+        self.chunk = None  # the sets not yet sent (None before the first)
         self.bytes = 0
-        self.total = 0
-        self.own = False
+        self.values = 0
+        self.since = 0.0  # when the chunk's first set came
+        self.total = 0  # rows changed so far
+        self.own = False  # autocommit: each call its own transaction
+        self.limits = (CHUNK, 1 << 62)  # sets and values per call
 
 
 def run_many(conn, cur, sql: str, seq: Any, adapt):
@@ -59,17 +80,30 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
                 seen = len(params) if positional else -1
             if state.chunk is None:
                 state.chunk = []
+                most, values = remote.limits(CHUNK + 2)
+                state.limits = (max(1, most - 2), values)  # and the savepoint's two
                 if remote.session is None:
                     state.own = not conn._implicit_begin()
-                    remote.begin()
+                    if not state.own:
+                        remote.begin()
             encoded, size = _plain(params) if positional else (None, 0)
             if encoded is None:
                 encoded = encode_params(params, adapt)
                 size = _size(encoded)
-            state.chunk.append({"sql": sql} if encoded is None else {"sql": sql, "params": encoded})
-            state.bytes += len(sql) + size
-            if len(state.chunk) >= CHUNK or state.bytes >= MAX_BYTES:
+            size += len(sql)
+            values = len(encoded) if encoded is not None else 0
+            if state.chunk and (
+                len(state.chunk) >= state.limits[0]
+                or state.values + values > state.limits[1]
+                or state.bytes + size > MAX_BYTES
+                or _monotonic() - state.since >= MAX_HOLD
+            ):
                 _send(conn, state)
+            if not state.chunk:
+                state.since = _monotonic()
+            state.chunk.append({"sql": sql} if encoded is None else {"sql": sql, "params": encoded})
+            state.bytes += size
+            state.values += values
         if state.chunk:
             _send(conn, state)
         elif state.chunk is None:
@@ -81,25 +115,57 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             if kind == Kind.DML and remote.session is None and conn._implicit_begin():
                 remote.begin()
     except BaseException:
-        try:
-            if state.chunk:
-                _send(conn, state)  # the sets before the failing one
-        finally:
-            if state.own:
-                conn.commit()
+        if state.chunk:
+            _send(conn, state)  # the sets before the failing one
         raise
-    if state.own:
-        conn.commit()
     cur._remote([], [], state.total)
     return cur
 
 
 def _send(conn, state: _Many) -> None:
-    chunk, state.chunk, state.bytes = state.chunk, [], 0
+    chunk, state.chunk, state.bytes, state.values = state.chunk, [], 0, 0
+    remote = conn._remote
+    if state.own:
+        remote.begin()
     try:
-        result = conn._remote.execute_many(chunk)
-    except _std.OperationalError as e:
-        raise conn._not_here(e) from None
+        result = remote.execute_many([_SAVE] + chunk + [_RELEASE])
+    except Expired:
+        if not state.own:
+            raise
+        # Its transaction ended with nothing written: set by set instead.
+        _each(conn, state, chunk, remote.write)
+        return
+    except Exception as e:
+        if isinstance(e, ScribeMixin) and e.category != "refused":
+            # Not a set's failure (the arbiter is away, a deadline passed).
+            if state.own:
+                conn.rollback()
+            raise
+        try:
+            # A set failed, those before it done: undone, then again one by
+            # one, so that they are counted and the error comes at its set.
+            remote.execute_many([_UNDO, _RELEASE])
+            _each(conn, state, chunk, remote.execute)
+        finally:
+            if state.own:
+                conn.commit()
+        return
+    if state.own:
+        conn.commit()
+    _count(conn, state, result)
+
+
+def _each(conn, state: _Many, chunk: list, run) -> None:
+    """Runs the sets of ``chunk`` one by one with ``run(sql, params)``."""
+    for st in chunk:
+        try:
+            result = run(st["sql"], st.get("params"))
+        except _std.OperationalError as e:
+            raise conn._not_here(e) from None
+        _count(conn, state, result)
+
+
+def _count(conn, state: _Many, result: dict) -> None:
     affected = int(result.get("rows_affected") or 0)
     state.total += affected
     conn._changes += affected
@@ -112,6 +178,11 @@ _I64 = 1 << 63
 _isfinite = math.isfinite
 
 
+def _text(v: str) -> int:
+    """Bytes ``v`` may take in JSON: UTF-8 takes up to 4 a character."""
+    return len(v) + 2 if v.isascii() else 4 * len(v) + 2
+
+
 def _plain(params: Any) -> Tuple[Optional[list], int]:
     """The set as it goes in JSON, and its rough size, when every value is
     one sqlite3 binds as it is (a str, an int SQLite can hold, a finite
@@ -121,7 +192,7 @@ def _plain(params: Any) -> Tuple[Optional[list], int]:
     for v in params:
         t = type(v)
         if t is str:
-            n += len(v) + 2
+            n += _text(v)
         elif t is int:
             if not -_I64 <= v < _I64:
                 return None, 0
@@ -130,7 +201,9 @@ def _plain(params: Any) -> Tuple[Optional[list], int]:
             if not _isfinite(v):
                 return None, 0
             n += 8
-        elif v is not None:
+        elif v is None:
+            n += 4
+        else:
             return None, 0
     return list(params), n
 
@@ -143,7 +216,7 @@ def _size(encoded: Any) -> int:
     n = 0
     for v in values:
         if isinstance(v, str):
-            n += len(v) + 2
+            n += _text(v)
         elif isinstance(v, dict):  # a blob
             n += len(v["$blob"]) + 12
         else:

@@ -99,6 +99,15 @@ class Remote:
                 self.conn = connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
         return self.conn
 
+    def limits(self, most: int) -> Tuple[int, int]:
+        """Statements (at most ``most``) and parameter values one call may
+        carry, as the arbiter said at hello."""
+        limits = self._connection().hello.get("limits") or {}
+        return (
+            max(1, min(most, int(limits.get("max_statements") or most))),
+            max(1, int(limits.get("max_values") or (1 << 62))),
+        )
+
     def _drop(self) -> None:
         conn, self.conn = self.conn, None
         if conn is not None:

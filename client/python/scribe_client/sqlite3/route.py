@@ -103,8 +103,9 @@ class Classifier:
                 _std.Cursor.execute(cur, "EXPLAIN " + sql, params)
             finally:
                 cur.close()
-        except _std.ProgrammingError:
-            if bindings_matter or not seen:
+        except _std.ProgrammingError as e:
+            # sqlite3 says "Incorrect number of bindings supplied…".
+            if bindings_matter or not seen or "bindings" not in str(e):
                 raise
         except _std.Error:
             return None
