@@ -16,6 +16,14 @@ use super::super::stage::Stage;
 use super::super::{Msg, ReplyTo};
 use super::Many;
 
+/// The table's values, in order.
+const ORDERED: &str = "SELECT x FROM t ORDER BY x";
+
+/// A statement that runs until SQLite interrupts it.
+const FOREVER: &str =
+    "INSERT INTO t WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+                       SELECT count(*) FROM r";
+
 fn serving(dir: &tempfile::TempDir) -> (Arc<Stage>, Queue<Msg>, Arc<SessionLink>) {
     let (stage, rx) = super::super::session_tests::writer(dir);
     let link = SessionLink::new(1, (0, 0), BeginRequest::default());
@@ -45,13 +53,10 @@ fn exec_many(statements: Vec<Statement>) -> (SessionOp, oneshot::Receiver<Reply>
     )
 }
 
-fn rows(stage: &Stage) -> Vec<i64> {
+/// The integers `sql` reads in the session's transaction.
+fn rows(stage: &Stage, sql: &str) -> Vec<i64> {
     let w = stage.writer().lock().unwrap();
-    let mut st = w
-        .session
-        .conn
-        .prepare("SELECT x FROM t ORDER BY x")
-        .unwrap();
+    let mut st = w.session.conn.prepare(sql).unwrap();
     let out = st.query_map([], |r| r.get(0)).unwrap();
     out.map(Result::unwrap).collect()
 }
@@ -81,7 +86,7 @@ fn the_counts_add_up_and_the_first_failure_ends_the_call() {
         }
         other => panic!("not the constraint: {other:?}"),
     }
-    assert_eq!(rows(&stage), [1, 2, 3, 4, 5]);
+    assert_eq!(rows(&stage, ORDERED), [1, 2, 3, 4, 5]);
     let w = stage.writer().lock().unwrap();
     assert!(
         w.serves(link.id),
@@ -93,8 +98,7 @@ fn the_counts_add_up_and_the_first_failure_ends_the_call() {
 fn cut_short_part_way_the_rest_goes_on_without_running_the_first_twice() {
     let dir = tempfile::tempdir().unwrap();
     let (stage, rx, link) = serving(&dir);
-    let forever = "INSERT INTO t WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
-                   SELECT count(*) FROM r";
+    let forever = FOREVER;
     let mut statements = inserts(&[1, 2]);
     statements.push(Statement::new(forever));
     statements.extend(inserts(&[3]));
@@ -124,7 +128,7 @@ fn cut_short_part_way_the_rest_goes_on_without_running_the_first_twice() {
     let r = result(&mut answer);
     assert_eq!(r.rows_affected, 4);
     assert_eq!(
-        rows(&stage),
+        rows(&stage, ORDERED),
         [1, 2, 3, 10],
         "the transaction put back, nothing twice"
     );
@@ -153,7 +157,7 @@ fn a_call_that_held_the_thread_for_a_slice_leaves_the_rest_to_the_writer_thread(
         _ => panic!("not finished"),
     }
     drop(w);
-    assert_eq!(rows(&stage), [1, 2, 3]);
+    assert_eq!(rows(&stage, ORDERED), [1, 2, 3]);
 }
 
 #[test]
@@ -163,8 +167,7 @@ fn a_statement_that_takes_the_session_past_what_is_kept_ends_the_slicing_at_once
     // The first statement is kept past the bound (the session is pinned);
     // the second would be cut by the slice, with nothing kept to put the
     // transaction back with: it must not run here at all.
-    let forever = "INSERT INTO t WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
-                   SELECT count(*) FROM r";
+    let forever = FOREVER;
     let big =
         Statement::new("INSERT INTO t VALUES (?1)")
             .params(vec![Value::Blob(vec![7; KEEP_BYTES + 1])]);
@@ -175,14 +178,15 @@ fn a_statement_that_takes_the_session_past_what_is_kept_ends_the_slicing_at_once
         panic!("not the exec_many");
     };
     assert_eq!((many.left.len(), many.affected), (1, 1));
-    let w = stage.writer().lock().unwrap();
-    let s = w.serving.as_ref().unwrap();
-    assert!(s.pinned && !s.rebuild, "pinned, the transaction as it is");
-    assert!(s.history.is_none());
-    let n: i64 = w
-        .session
-        .conn
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 1, "the first statement's row stays in the transaction");
+    {
+        let w = stage.writer().lock().unwrap();
+        let s = w.serving.as_ref().unwrap();
+        assert!(s.pinned && !s.rebuild, "pinned, the transaction as it is");
+        assert!(s.history.is_none());
+    }
+    assert_eq!(
+        rows(&stage, "SELECT count(*) FROM t"),
+        [1],
+        "the first statement's row stays in the transaction"
+    );
 }
