@@ -53,7 +53,10 @@ def many_failing_part_way(mod, path):
     # The 1,501st set (in the second call) repeats a tag: those before it
     # stay in the transaction, those after it never run.
     sets = rows(1500) + [("dup", 1)] + rows(10, 5000)
-    log.attempt("unique", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", sets))
+    cur = c.cursor()
+    cur.execute("INSERT INTO t(tag, n) VALUES ('one', 1)")
+    log.attempt("unique", lambda: cur.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", sets))
+    log.note("rowcount after a failure", cur.rowcount)
     log.note("after unique", c.in_transaction, c.execute("SELECT count(*) FROM t").fetchone(), c.total_changes)
     c.rollback()
     log.note("rolled back", count(mod, path))

@@ -115,6 +115,7 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             if kind == Kind.DML and remote.session is None and conn._implicit_begin():
                 remote.begin()
     except BaseException:
+        cur._remote([], [], -1)  # as sqlite3 leaves a failed executemany's cursor
         if state.chunk:
             _send(conn, state)  # the sets before the failing one
         raise
