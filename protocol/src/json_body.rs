@@ -138,7 +138,7 @@ pub fn statement(body: &[u8], limits: &Limits) -> Result<Statement, WriteError> 
 }
 
 /// Decodes an array of statements, for a write session's `exec_many`
-/// (the limits of one batch apply).
+/// (`--max-statements` and `--max-values` apply, as to a batch).
 ///
 /// # Errors
 ///
