@@ -161,8 +161,8 @@ def many_slowly_in_a_transaction(mod, path):
     c.execute("INSERT INTO t(tag, n) VALUES ('first', 0)")
 
     def slowly():
-        for i in range(8):
-            time.sleep(0.15)
+        for i in range(3):
+            time.sleep(0.6)
             yield ("s%d" % i, i)
 
     log.attempt("slow", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", slowly()).rowcount)
@@ -172,7 +172,37 @@ def many_slowly_in_a_transaction(mod, path):
     return log
 
 
+def many_edges(mod, path):
+    """DDL (no transaction begun), rows of a query as sets (a Row binds
+    by position), a set that cannot be encoded part-way."""
+    log = Log()
+    c = mod.connect(path)
+    c.row_factory = mod.Row
+    c.executemany("CREATE TABLE IF NOT EXISTS a(x, y)", [(), ()])
+    log.note("ddl", c.in_transaction)
+    c.executemany("INSERT INTO a VALUES (?, ?)", [(1, "one"), (2, "two")])
+    c.commit()
+    c.execute("CREATE TABLE b(x, y)")
+    c.executemany("INSERT INTO b VALUES (?, ?)", c.execute("SELECT x, y FROM a ORDER BY x").fetchall())
+    c.commit()
+    log.note("rows as sets", [tuple(r) for r in c.execute("SELECT * FROM b ORDER BY x")])
+    c.isolation_level = None
+    log.attempt("surrogate", lambda: c.executemany("INSERT INTO b VALUES (?, ?)", [(3, "a"), (4, "b\udcff"), (5, "c")]))
+    log.note("after surrogate", c.in_transaction, count_b(mod, path))
+    c.close()
+    return log
+
+
+def count_b(mod, path):
+    other = mod.connect(path)
+    try:
+        return other.execute("SELECT count(*) FROM b").fetchone()
+    finally:
+        other.close()
+
+
 SCRIPTS = [
+    many_edges,
     many_in_a_transaction,
     many_failing_part_way,
     many_in_autocommit,

@@ -3,21 +3,21 @@ sent to the arbiter in calls of many sets (``exec_many``, one round trip
 each) instead of one call per set.
 
 In a transaction (the open one, or the one a DML statement begins as
-``isolation_level`` says) the calls run in it. In autocommit each call is
-a transaction of its own, committed once it has run. Either way a call's
-sets run inside a savepoint: when one fails, the call is undone to it
-and its sets run again one by one, so that the error is raised at the
-failing set with the sets before it done (and written, in autocommit)
-and counted, as in sqlite3's own loop. Should an autocommit call end
-with nothing written (a set's ``OR ROLLBACK``, a trigger's
-``RAISE(ROLLBACK)``: SQLite rolled the transaction back), its sets run
-again one by one as writes of their own.
+``isolation_level`` says) a call's sets run inside a savepoint; when one
+fails, the call is undone to it and its sets run again one by one, so
+that the error is raised at the failing set with the sets before it done
+and counted, as in sqlite3's own loop. In autocommit (and for DDL, which
+begins no transaction) each call is a transaction of its own; should a
+set fail or the transaction end without its commit (a set's ``OR
+ROLLBACK``, a deferred constraint), nothing of it is written and its
+sets run again one by one as writes of their own, as sqlite3 commits
+each.
 
-A call goes once it holds ``CHUNK`` sets (or the arbiter's
-``--max-statements``), its values reach ``--max-values``, its text and
-blobs ``MAX_BYTES`` (a frame holds 16 MiB), or its first set has waited
-``MAX_HOLD`` (a slow source of sets must not let a transaction's idle
-lease lapse between calls).
+A call goes before it would pass ``CHUNK`` sets (or the arbiter's
+``--max-statements``), ``--max-values``, or ``MAX_BYTES`` of text and
+blobs (a frame holds 16 MiB); and a set that comes ``MAX_HOLD`` or more
+after the previous call goes at once, as in sqlite3 (a slow source of
+sets must not let a transaction's idle lease lapse between calls).
 """
 
 import math
@@ -54,7 +54,7 @@ class _Many:
         self.chunk = None  # the sets not yet sent (None before the first)
         self.bytes = 0
         self.values = 0
-        self.since = 0.0  # when the chunk's first set came
+        self.since = _monotonic()  # when the latest call went (or the start)
         self.total = 0  # rows changed so far
         self.own = False  # autocommit: each call its own transaction
         self.limits = (CHUNK, 1 << 62)  # sets and values per call
@@ -75,7 +75,7 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
                 # A set of a new shape: a wrong count raises here, at that
                 # set, as sqlite3 says it (the classifier caches by shape).
                 kind, _ = conn._classifier.classify(sql, params)
-                if kind not in (Kind.DML, Kind.UNKNOWN):
+                if kind not in _MANY_KINDS:
                     raise _std.ProgrammingError("executemany() can only execute DML statements.")
                 seen = len(params) if positional else -1
             if state.chunk is None:
@@ -83,7 +83,8 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
                 most, values = remote.limits(CHUNK + 2)
                 state.limits = (max(1, most - 2), values)  # and the savepoint's two
                 if remote.session is None:
-                    state.own = not conn._implicit_begin()
+                    # DDL begins no transaction, in sqlite3 either.
+                    state.own = kind == Kind.WRITE or not conn._implicit_begin()
                     if not state.own:
                         remote.begin()
             encoded, size = _plain(params) if positional else (None, 0)
@@ -96,21 +97,21 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
                 len(state.chunk) >= state.limits[0]
                 or state.values + values > state.limits[1]
                 or state.bytes + size > MAX_BYTES
-                or _monotonic() - state.since >= MAX_HOLD
             ):
                 _send(conn, state)
-            if not state.chunk:
-                state.since = _monotonic()
             state.chunk.append({"sql": sql} if encoded is None else {"sql": sql, "params": encoded})
             state.bytes += size
             state.values += values
+            if _monotonic() - state.since >= MAX_HOLD:
+                # Sets come slowly: this one goes now, as in sqlite3.
+                _send(conn, state)
         if state.chunk:
             _send(conn, state)
         elif state.chunk is None:
             # No parameter sets: sqlite3 still checks the statement, and
             # begins the transaction a DML statement would.
             kind = conn._classifier.kind_only(sql)
-            if kind not in (Kind.DML, Kind.UNKNOWN):
+            if kind not in _MANY_KINDS:
                 raise _std.ProgrammingError("executemany() can only execute DML statements.")
             if kind == Kind.DML and remote.session is None and conn._implicit_begin():
                 remote.begin()
@@ -125,35 +126,56 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
 
 def _send(conn, state: _Many) -> None:
     chunk, state.chunk, state.bytes, state.values = state.chunk, [], 0, 0
-    remote = conn._remote
+    state.since = _monotonic()
     if state.own:
-        remote.begin()
+        _send_own(conn, state, chunk)
+        return
+    remote = conn._remote
     try:
         result = remote.execute_many([_SAVE] + chunk + [_RELEASE])
-    except Expired:
-        if not state.own:
+    except Exception as e:
+        if _not_a_set(e, expired_too=True):
             raise
-        # Its transaction ended with nothing written: set by set instead.
+        # A set failed, those before it done; or the call did not run at
+        # all (refused whole, or not sent). Undone to the savepoint if it
+        # ran, then set by set: the error comes at its set, the sets
+        # before it done and counted.
+        try:
+            remote.execute_many([_UNDO, _RELEASE])
+        except _std.OperationalError as undo:
+            if "no such savepoint" not in str(undo):
+                raise
+        _each(conn, state, chunk, remote.execute)
+        return
+    _count(conn, state, result)
+
+
+def _send_own(conn, state: _Many, chunk: list) -> None:
+    """A call in a transaction of its own (autocommit). Should a set fail,
+    or the transaction end without its commit, nothing of the call is
+    written: its sets then go one by one, each a write of its own, as
+    sqlite3 commits each."""
+    remote = conn._remote
+    remote.begin()
+    try:
+        result = remote.execute_many([_SAVE] + chunk + [_RELEASE])
+        conn.commit()
+    except Exception as e:
+        conn.rollback()
+        if _not_a_set(e, expired_too=False):
+            raise
         _each(conn, state, chunk, remote.write)
         return
-    except Exception as e:
-        if isinstance(e, ScribeMixin) and e.category != "refused":
-            # Not a set's failure (the arbiter is away, a deadline passed).
-            if state.own:
-                conn.rollback()
-            raise
-        try:
-            # A set failed, those before it done: undone, then again one by
-            # one, so that they are counted and the error comes at its set.
-            remote.execute_many([_UNDO, _RELEASE])
-            _each(conn, state, chunk, remote.execute)
-        finally:
-            if state.own:
-                conn.commit()
-        return
-    if state.own:
-        conn.commit()
     _count(conn, state, result)
+
+
+def _not_a_set(e: Exception, expired_too: bool) -> bool:
+    """True for a failure that is not a set's (the arbiter is away, a
+    deadline passed; with ``expired_too``, the transaction ended): nothing
+    is tried again."""
+    if isinstance(e, ScribeMixin):
+        return e.category != "refused" and (expired_too or e.category != "expired")
+    return not isinstance(e, (_std.Error, ValueError, TypeError, OverflowError, MemoryError))
 
 
 def _each(conn, state: _Many, chunk: list, run) -> None:
@@ -175,6 +197,9 @@ def _count(conn, state: _Many, result: dict) -> None:
 
 
 _SEQUENCES = (tuple, list)
+#: What executemany takes: sqlite3 refuses only statements that write
+#: nothing.
+_MANY_KINDS = (Kind.DML, Kind.WRITE, Kind.UNKNOWN)
 _I64 = 1 << 63
 _isfinite = math.isfinite
 

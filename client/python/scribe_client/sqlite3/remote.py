@@ -3,6 +3,7 @@
 session a transaction runs in."""
 
 import math
+import sqlite3 as _std
 import random
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -43,7 +44,8 @@ def encode_params(params: Any, adapt) -> Any:
     """Parameters as the arbiter takes them, adapted as sqlite3 adapts."""
     if params is None:
         return None
-    if isinstance(params, dict) or hasattr(params, "keys"):
+    # A sqlite3.Row has keys yet binds by position, as any sequence.
+    if isinstance(params, dict) or (hasattr(params, "keys") and not isinstance(params, _std.Row)):
         return {str(k): _encode(adapt(params[k])) for k in params.keys()}
     return [_encode(adapt(v)) for v in params]
 
