@@ -12,11 +12,11 @@ def rows(n, start=0):
     return [("k%05d" % i, i) for i in range(start, start + n)]
 
 
-def count(mod, path):
+def count(mod, path, query="SELECT count(*), coalesce(sum(n), 0) FROM t"):
     """Rows committed, as another connection sees them."""
     other = mod.connect(path)
     try:
-        return other.execute("SELECT count(*), coalesce(sum(n), 0) FROM t").fetchone()
+        return other.execute(query).fetchone()
     finally:
         other.close()
 
@@ -188,17 +188,9 @@ def many_edges(mod, path):
     log.note("rows as sets", [tuple(r) for r in c.execute("SELECT * FROM b ORDER BY x")])
     c.isolation_level = None
     log.attempt("surrogate", lambda: c.executemany("INSERT INTO b VALUES (?, ?)", [(3, "a"), (4, "b\udcff"), (5, "c")]))
-    log.note("after surrogate", c.in_transaction, count_b(mod, path))
+    log.note("after surrogate", c.in_transaction, count(mod, path, "SELECT count(*) FROM b"))
     c.close()
     return log
-
-
-def count_b(mod, path):
-    other = mod.connect(path)
-    try:
-        return other.execute("SELECT count(*) FROM b").fetchone()
-    finally:
-        other.close()
 
 
 SCRIPTS = [
