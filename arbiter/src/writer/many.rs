@@ -124,11 +124,10 @@ impl Writer {
         sliced: bool,
         until: Instant,
     ) -> Result<Step, Many> {
-        if many.left.is_empty() {
-            // Nothing to run; the call came in time all the same.
-            if let Some(s) = self.serving.as_mut() {
-                s.last = Instant::now();
-            }
+        // The call came in time, whatever it holds (each statement it
+        // runs restarts the idle lease again).
+        if let Some(s) = self.serving.as_mut() {
+            s.last = Instant::now();
         }
         while let Some(st) = many.left.pop_front() {
             match self.step(st, sliced) {

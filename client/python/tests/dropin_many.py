@@ -150,10 +150,12 @@ def many_values(mod, path):
 
 def many_slowly_in_a_transaction(mod, path):
     """Sets that come slowly, in a transaction already begun: none may wait
-    so long for the others of its call that the transaction's idle lease
-    (1 s) lapses."""
+    for the next so long that the transaction's idle lease (2 s here)
+    lapses, as it would were each held for the one after it."""
     import time
 
+    with open(path + ".scribe.conf", "w") as f:
+        f.write("session-idle = 2s\n")  # read by the arbiter this starts
     log = Log()
     c = mod.connect(path)
     c.execute(SCHEMA)
@@ -161,8 +163,8 @@ def many_slowly_in_a_transaction(mod, path):
     c.execute("INSERT INTO t(tag, n) VALUES ('first', 0)")
 
     def slowly():
-        for i in range(3):
-            time.sleep(0.6)
+        for i in range(2):
+            time.sleep(1.1)
             yield ("s%d" % i, i)
 
     log.attempt("slow", lambda: c.executemany("INSERT INTO t(tag, n) VALUES (?, ?)", slowly()).rowcount)

@@ -367,4 +367,3 @@ def _only_comments(piece: str) -> bool:
         if code:
             return False
     return True
-

@@ -74,14 +74,12 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             if not positional or len(params) != seen:
                 # A set of a new shape: a wrong count raises here, at that
                 # set, as sqlite3 says it (the classifier caches by shape).
-                kind, _ = conn._classifier.classify(sql, params)
-                if kind not in _MANY_KINDS:
-                    raise _std.ProgrammingError("executemany() can only execute DML statements.")
+                kind = _taken(conn._classifier.classify(sql, params)[0])
                 seen = len(params) if positional else -1
             if state.chunk is None:
                 state.chunk = []
-                most, values = remote.limits(CHUNK + 2)
-                state.limits = (max(1, most - 2), values)  # and the savepoint's two
+                most, values = remote.limits()
+                state.limits = (max(1, min(CHUNK, most - 2)), values)  # and the savepoint's two
                 if remote.session is None:
                     # DDL begins no transaction, in sqlite3 either.
                     state.own = kind == Kind.WRITE or not conn._implicit_begin()
@@ -110,9 +108,7 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
         elif state.chunk is None:
             # No parameter sets: sqlite3 still checks the statement, and
             # begins the transaction a DML statement would.
-            kind = conn._classifier.kind_only(sql)
-            if kind not in _MANY_KINDS:
-                raise _std.ProgrammingError("executemany() can only execute DML statements.")
+            kind = _taken(conn._classifier.kind_only(sql))
             if kind == Kind.DML and remote.session is None and conn._implicit_begin():
                 remote.begin()
     except BaseException:
@@ -122,6 +118,14 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
         raise
     cur._remote([], [], state.total)
     return cur
+
+
+def _taken(kind: str) -> str:
+    """``kind``, if executemany takes it (sqlite3 refuses only statements
+    that write nothing)."""
+    if kind not in _MANY_KINDS:
+        raise _std.ProgrammingError("executemany() can only execute DML statements.")
+    return kind
 
 
 def _send(conn, state: _Many) -> None:
@@ -197,8 +201,6 @@ def _count(conn, state: _Many, result: dict) -> None:
 
 
 _SEQUENCES = (tuple, list)
-#: What executemany takes: sqlite3 refuses only statements that write
-#: nothing.
 _MANY_KINDS = (Kind.DML, Kind.WRITE, Kind.UNKNOWN)
 _I64 = 1 << 63
 _isfinite = math.isfinite

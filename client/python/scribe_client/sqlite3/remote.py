@@ -3,7 +3,6 @@
 session a transaction runs in."""
 
 import math
-import sqlite3 as _std
 import random
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -14,6 +13,7 @@ from ..keys import new_key
 from ..framed import INFINITY, FramedConnection, Lost, connect
 from ..values import _blob, _decode_value
 from .errors import Expired, translate
+from .route import named
 
 __all__ = ["Remote", "encode_params"]
 
@@ -44,8 +44,7 @@ def encode_params(params: Any, adapt) -> Any:
     """Parameters as the arbiter takes them, adapted as sqlite3 adapts."""
     if params is None:
         return None
-    # A sqlite3.Row has keys yet binds by position, as any sequence.
-    if isinstance(params, dict) or (hasattr(params, "keys") and not isinstance(params, _std.Row)):
+    if named(params):
         return {str(k): _encode(adapt(params[k])) for k in params.keys()}
     return [_encode(adapt(v)) for v in params]
 
@@ -101,14 +100,11 @@ class Remote:
                 self.conn = connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
         return self.conn
 
-    def limits(self, most: int) -> Tuple[int, int]:
-        """Statements (at most ``most``) and parameter values one call may
-        carry, as the arbiter said at hello."""
+    def limits(self) -> Tuple[int, int]:
+        """Statements and parameter values one call may carry, as the
+        arbiter said at hello."""
         limits = self._connection().hello.get("limits") or {}
-        return (
-            max(1, min(most, int(limits.get("max_statements") or most))),
-            max(1, int(limits.get("max_values") or (1 << 62))),
-        )
+        return int(limits.get("max_statements") or 1 << 62), int(limits.get("max_values") or 1 << 62)
 
     def _drop(self) -> None:
         conn, self.conn = self.conn, None

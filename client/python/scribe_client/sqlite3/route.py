@@ -7,7 +7,7 @@ is parsed here.
 import sqlite3 as _std
 from typing import Any, Dict, Optional, Set, Tuple
 
-__all__ = ["Kind", "Classifier"]
+__all__ = ["Kind", "Classifier", "named"]
 
 
 class Kind:
@@ -114,10 +114,16 @@ class Classifier:
         return seen
 
 
+def named(params: Any) -> bool:
+    """True when ``params`` bind by name: a mapping; a ``sqlite3.Row`` has
+    keys yet binds by position, as any sequence."""
+    return isinstance(params, dict) or (hasattr(params, "keys") and not isinstance(params, _std.Row))
+
+
 def _shape(params: Any) -> Any:
     if params is None:
         return 0
-    if isinstance(params, dict) or hasattr(params, "keys"):
+    if named(params):
         return frozenset(params.keys())
     try:
         return len(params)
