@@ -85,6 +85,7 @@ pub fn bench_run(
         sync_mean_us: None,
         reader_idle_qps: None,
         reader_load_qps: None,
+        reader_cpu_us: None,
         kinds,
         ratio_vs_direct: None,
         cpu_us_per_write: outcome.sum(|r| r.cpu_us) as f64 / all.len().max(1) as f64,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::BenchArgs;
+use super::{worker, BenchArgs};
 use crate::shared::procs::{fresh_dir, spawn_worker, start_arbiter, stop_arbiter, Children};
 use crate::shared::report::{percentile, RunResult};
 use crate::shared::spec::{Sync, Target, WorkerReport, WorkerSpec, Workload};
@@ -39,6 +39,20 @@ pub fn schema(db: &Path, workload: Workload, tasks: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Puts in the rows readers look up, so that their idle baseline reads
+/// the same data as their run under load (an empty table answers a lookup
+/// from its root page, several times faster than a table of rows).
+fn lookup_rows(db: &Path) -> Result<(), String> {
+    let c = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
+    c.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+         INSERT INTO bench(id, worker, n, payload) SELECT i, -1, i, randomblob(?2) FROM n",
+        [worker::READ_ROWS as i64, worker::ROW_BYTES as i64],
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// One configuration: set up, run, verify, measure.
 pub fn run_one(
     args: &BenchArgs,
@@ -54,6 +68,9 @@ pub fn run_one(
     let dir = fresh_dir(base)?;
     let db = dir.path().join("bench.db");
     schema(&db, workload, u64::from(procs) * args.writes)?;
+    if args.readers > 0 {
+        lookup_rows(&db)?;
+    }
     let arbiter = if target == Target::Scribe {
         Some(start_arbiter(&db, sync, &dir.path().join("arbiter.log"))?)
     } else {
@@ -184,7 +201,8 @@ fn verify(db: &Path, workload: Workload, reports: &[WorkerReport]) -> (bool, Str
     let rows: u64 = reports.iter().map(|r| r.rows).sum();
     match workload {
         Workload::Insert | Workload::Batch => {
-            let n = count("SELECT count(*) FROM bench");
+            // Rows of `worker` −1 are the readers' (`lookup_rows`).
+            let n = count("SELECT count(*) FROM bench WHERE worker >= 0");
             let dup = count(
                 "SELECT count(*) FROM (SELECT 1 FROM bench GROUP BY worker, n HAVING count(*) > 1)",
             );
@@ -197,7 +215,7 @@ fn verify(db: &Path, workload: Workload, reports: &[WorkerReport]) -> (bool, Str
             }
         }
         Workload::Claim | Workload::Session => {
-            let runs = count("SELECT count(*) FROM bench");
+            let runs = count("SELECT count(*) FROM bench WHERE worker >= 0");
             let mut claimed: Vec<i64> = reports.iter().flat_map(|r| r.claimed.clone()).collect();
             let total = claimed.len();
             claimed.sort_unstable();
@@ -279,6 +297,15 @@ fn summarize(
             .collect();
         (!v.is_empty()).then(|| v.iter().sum())
     };
+    // The readers' CPU per query, their mean, idle and under load.
+    let reader_cpu: Vec<(f64, f64)> = readers.iter().filter_map(|r| r.reader_cpu_us).collect();
+    let reader_cpu_us = (!reader_cpu.is_empty()).then(|| {
+        let n = reader_cpu.len() as f64;
+        (
+            reader_cpu.iter().map(|c| c.0).sum::<f64>() / n,
+            reader_cpu.iter().map(|c| c.1).sum::<f64>() / n,
+        )
+    });
     RunResult {
         target: target.name().into(),
         workload: workload.name().into(),
@@ -298,6 +325,7 @@ fn summarize(
         sync_mean_us: groups.and_then(|g| g.1.map(|s| s.1)),
         reader_idle_qps: qps(|q| q.0),
         reader_load_qps: qps(|q| q.1),
+        reader_cpu_us,
         kinds: Vec::new(),
         ratio_vs_direct: None,
         in_flight,

@@ -16,6 +16,9 @@ use crate::shared::spec::{now_us, Target, WorkerReport, WorkerSpec, Workload};
 /// Bytes of payload per row.
 pub const ROW_BYTES: usize = 100;
 
+/// Rows put in before a run with readers (`worker` −1), the rows they look
+/// up.
+pub const READ_ROWS: u64 = 100_000;
 /// The insert of the `insert` and `batch` workloads.
 pub const INSERT: &str = "INSERT INTO bench(worker, n, payload) VALUES (?1, ?2, ?3)";
 /// The claim of the `claim` workload (scribe: one statement, a
@@ -198,6 +201,8 @@ pub fn worker_paths(spec: &WorkerSpec) -> Result<Paths, String> {
 
 /// A reader: point lookups through the reader library, first for a
 /// second with no writers (the idle baseline), then until the stop file.
+/// Every lookup finds one of the [`READ_ROWS`] rows the run put in first,
+/// so both phases do the same work on the same data.
 fn reader(spec: &WorkerSpec) -> WorkerReport {
     let mut report = WorkerReport::default();
     let reader = match worker_paths(spec)
@@ -209,7 +214,7 @@ fn reader(spec: &WorkerSpec) -> WorkerReport {
     let mut k = u64::from(spec.id) * 7919;
     let mut query = || {
         k = k.wrapping_mul(6364136223846793005).wrapping_add(1);
-        let id = (k >> 33) % 100_000 + 1;
+        let id = (k >> 33) % READ_ROWS + 1;
         reader
             .query(
                 "SELECT length(payload) FROM bench WHERE id = ?1",
@@ -217,9 +222,11 @@ fn reader(spec: &WorkerSpec) -> WorkerReport {
             )
             .map(drop)
     };
+    // Queries per second, CPU µs per query, errors.
     let phase = |until: &dyn Fn() -> bool,
                  query: &mut dyn FnMut() -> Result<(), scribe_reader::Error>| {
         let t = Instant::now();
+        let cpu0 = cpu::self_us();
         let mut n = 0u64;
         let mut errors = Vec::new();
         // Look at the clock or the stop file only every 64 queries, so both
@@ -231,14 +238,20 @@ fn reader(spec: &WorkerSpec) -> WorkerReport {
             }
             n += 1;
         }
-        (n as f64 / t.elapsed().as_secs_f64().max(1e-6), errors)
+        let per_cpu = cpu::self_us().saturating_sub(cpu0) as f64 / n.max(1) as f64;
+        (
+            n as f64 / t.elapsed().as_secs_f64().max(1e-6),
+            per_cpu,
+            errors,
+        )
     };
     let idle_end = Instant::now() + Duration::from_secs(1);
-    let (idle, e1) = phase(&|| Instant::now() >= idle_end, &mut query);
+    let (idle, idle_cpu, e1) = phase(&|| Instant::now() >= idle_end, &mut query);
     ready_and_wait(spec);
     let stop = spec.stop.clone();
-    let (busy, e2) = phase(&|| Path::new(&stop).exists(), &mut query);
+    let (busy, busy_cpu, e2) = phase(&|| Path::new(&stop).exists(), &mut query);
     report.errors.extend(e1.into_iter().chain(e2));
+    report.reader_cpu_us = Some((idle_cpu, busy_cpu));
     report.reader_qps = Some((idle, busy));
     report
 }

@@ -47,6 +47,10 @@ pub struct RunResult {
     pub reader_idle_qps: Option<f64>,
     /// See `reader_idle_qps`.
     pub reader_load_qps: Option<f64>,
+    /// The readers' CPU per query, µs, alone and during the writes: a
+    /// query that costs more under load was slowed by more than its share
+    /// of the CPU.
+    pub reader_cpu_us: Option<(f64, f64)>,
     /// Per operation kind (kanban): (kind, ops/s, p99 µs).
     pub kinds: Vec<(String, f64, u64)>,
     /// scribe rows: throughput over direct's in the same configuration.
@@ -188,8 +192,19 @@ pub fn extras(results: &[RunResult]) -> Option<Table> {
                 r.sync.clone(),
                 r.procs.to_string(),
                 r.target.clone(),
-                format!("reader queries (idle {idle:.0}/s)"),
-                format!("{load:.0} ({:.0}% of idle)", 100.0 * load / idle.max(1e-9)),
+                match r.reader_cpu_us {
+                    Some((c, _)) => {
+                        format!("reader queries (idle {idle:.0}/s, CPU {c:.1} µs each)")
+                    }
+                    None => format!("reader queries (idle {idle:.0}/s)"),
+                },
+                match r.reader_cpu_us {
+                    Some((_, c)) => format!(
+                        "{load:.0} ({:.0}% of idle; CPU {c:.1} µs each)",
+                        100.0 * load / idle.max(1e-9)
+                    ),
+                    None => format!("{load:.0} ({:.0}% of idle)", 100.0 * load / idle.max(1e-9)),
+                },
                 String::new(),
             ]);
         }

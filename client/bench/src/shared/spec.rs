@@ -144,6 +144,10 @@ pub struct WorkerReport {
     pub claimed: Vec<i64>,
     /// Reader queries per second, idle and under load (readers only).
     pub reader_qps: Option<(f64, f64)>,
+    /// The reader's CPU per query, µs, idle and under load: what a query
+    /// costs apart from how much of the CPU the reader was given.
+    #[serde(default)]
+    pub reader_cpu_us: Option<(f64, f64)>,
     /// Anything that went wrong.
     pub errors: Vec<String>,
     /// Kanban: tasks this worker completed (acknowledged).
