@@ -95,9 +95,16 @@ impl Writer {
         } else if self.session.conn.is_autocommit() {
             // SQLite undid the transaction itself (interrupt, disk full):
             // the session cannot go on.
-            let e = r
-                .err()
-                .map_or_else(|| "SQLite ended it".into(), |e| e.to_string());
+            // Told as the session's end, which says itself that nothing
+            // was written.
+            let e = r.err().map_or_else(
+                || "SQLite ended it".into(),
+                |e| {
+                    e.to_string()
+                        .trim_end_matches("; nothing was written")
+                        .to_owned()
+                },
+            );
             Step::Over {
                 why: format!("SQLite rolled it back: {e}"),
                 told: e,

@@ -244,4 +244,42 @@ def startup_pragmas(mod, path):
     return log
 
 
-SCRIPTS = [autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors, startup_pragmas]
+def first_word(mod, path):
+    """sqlite3 begins a transaction (and keeps a rowcount) only before a
+    statement whose first word, past comments, is INSERT, UPDATE, DELETE
+    or REPLACE: a ``WITH … INSERT`` commits on its own. And a savepoint
+    released outside a transaction does not exist."""
+    log = Log()
+    c = mod.connect(path)
+    c.execute(SCHEMA)
+    c.commit()
+    cur = c.execute("WITH v(tag, n) AS (VALUES ('w', 1)) INSERT INTO t(tag, n) SELECT tag, n FROM v")
+    log.note("with insert", cur.rowcount, c.in_transaction, c.total_changes)
+    cur = c.executemany("WITH v(n) AS (VALUES (?)) INSERT INTO t(tag, n) SELECT 'm' || n, n FROM v", [(1,), (2,)])
+    log.note("with executemany", cur.rowcount, c.in_transaction, c.total_changes)
+    c.rollback()  # nothing to undo: both committed as they ran
+    log.note("kept", count_rows(mod, path))
+    cur = c.execute("/* why */ -- and how\n  update t SET n = n + 1")
+    log.note("commented update", cur.rowcount, c.in_transaction)
+    c.rollback()
+    log.note("undone", c.execute("SELECT sum(n) FROM t").fetchone())
+    log.attempt("release outside", lambda: c.execute("RELEASE nowhere"))
+    log.attempt("rollback to outside", lambda: c.execute("ROLLBACK TO nowhere"))
+    c.execute("SAVEPOINT s")
+    c.execute("INSERT INTO t(tag, n) VALUES ('s', 5)")
+    c.execute("RELEASE s")
+    log.note("released", c.in_transaction, count_rows(mod, path))
+    c.close()
+    return log
+
+
+def count_rows(mod, path):
+    """Rows committed, as another connection sees them."""
+    other = mod.connect(path)
+    try:
+        return other.execute("SELECT count(*) FROM t").fetchone()
+    finally:
+        other.close()
+
+
+SCRIPTS = [autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors, startup_pragmas, first_word]

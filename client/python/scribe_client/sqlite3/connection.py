@@ -198,7 +198,9 @@ class Connection(_std.Connection):
                 cur._local()
                 _std.Cursor.execute(cur, sql, params)
                 return cur
-            if kind == Kind.SAVEPOINT or (kind == Kind.DML and self._implicit_begin()):
+            if kind in (Kind.RELEASE, Kind.ROLLBACK_TO):
+                raise _std.OperationalError("no such savepoint: %s" % detail)
+            if kind == Kind.SAVEPOINT or (kind == Kind.DML and detail and self._implicit_begin()):
                 self._remote.begin()
                 if kind == Kind.SAVEPOINT:
                     self._outer_savepoint = (detail or "").lower()
@@ -222,7 +224,7 @@ class Connection(_std.Connection):
                 self._last_rowid = int(result["last_insert_rowid"])
                 if not many:
                     cur._lastrowid = self._last_rowid
-        cur._remote(columns, rows, affected if dml else -1)
+        cur._remote(columns, rows, affected if dml and detail else -1)
         return cur
 
     def _not_here(self, e: Exception) -> Exception:

@@ -27,7 +27,7 @@ from typing import Any, Optional, Tuple
 
 from .errors import Expired, ScribeMixin
 from .remote import encode_params
-from .route import Kind
+from .route import Kind, begins
 
 __all__ = ["run_many"]
 
@@ -74,15 +74,16 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             if not positional or len(params) != seen:
                 # A set of a new shape: a wrong count raises here, at that
                 # set, as sqlite3 says it (the classifier caches by shape).
-                kind = _taken(conn._classifier.classify(sql, params)[0])
+                _taken(conn._classifier.classify(sql, params)[0])
                 seen = len(params) if positional else -1
             if state.chunk is None:
                 state.chunk = []
                 most, values = remote.limits()
                 state.limits = (max(1, min(CHUNK, most - 2)), values)  # and the savepoint's two
                 if remote.session is None:
-                    # DDL begins no transaction, in sqlite3 either.
-                    state.own = kind == Kind.WRITE or not conn._implicit_begin()
+                    # DDL begins no transaction, in sqlite3 either, nor
+                    # DML that does not start with its verb (`begins`).
+                    state.own = not (begins(sql) and conn._implicit_begin())
                     if not state.own:
                         remote.begin()
             encoded, size = _plain(params) if positional else (None, 0)
@@ -109,14 +110,15 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             # No parameter sets: sqlite3 still checks the statement, and
             # begins the transaction a DML statement would.
             kind = _taken(conn._classifier.kind_only(sql))
-            if kind == Kind.DML and remote.session is None and conn._implicit_begin():
+            if kind == Kind.DML and remote.session is None and begins(sql) and conn._implicit_begin():
                 remote.begin()
     except BaseException:
         cur._remote([], [], -1)  # as sqlite3 leaves a failed executemany's cursor
         if state.chunk:
             _send(conn, state)  # the sets before the failing one
         raise
-    cur._remote([], [], state.total)
+    # sqlite3 counts rows only for a statement that `begins`.
+    cur._remote([], [], state.total if begins(sql) else -1)
     return cur
 
 

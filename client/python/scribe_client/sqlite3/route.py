@@ -4,10 +4,11 @@ for (``EXPLAIN`` compiles the statement without running it). No SQL text
 is parsed here.
 """
 
+import re
 import sqlite3 as _std
 from typing import Any, Dict, Optional, Set, Tuple
 
-__all__ = ["Kind", "Classifier", "named"]
+__all__ = ["Kind", "Classifier", "named", "begins"]
 
 
 class Kind:
@@ -63,7 +64,8 @@ class Classifier:
         return Kind.UNKNOWN if seen is None else _kind(seen)[0]
 
     def classify(self, sql: str, params: Any) -> Tuple[str, Any]:
-        """``(kind, detail)``; for a pragma the detail is ``(name, value)``."""
+        """``(kind, detail)``; for a pragma the detail is ``(name, value)``,
+        for a savepoint its name, for DML whether it ``begins``."""
         # The parameters' shape is part of the key: a text seen with one
         # count of parameters is checked again with another, so a wrong
         # count fails here, as sqlite3 says it, before any write is sent.
@@ -75,6 +77,8 @@ class Classifier:
         if seen is None:
             return (Kind.UNKNOWN, None)
         out = _kind(seen)
+        if out[0] == Kind.DML:
+            out = (Kind.DML, begins(sql))
         if len(self.cache) > 512:
             self.cache.clear()
             self.reads.clear()
@@ -112,6 +116,19 @@ class Classifier:
         finally:
             _std.Connection.set_authorizer(self.conn, None)
         return seen
+
+
+# sqlite3's own test for a statement that begins a transaction implicitly
+# (and whose rowcount it keeps): its first word, past whitespace and
+# comments, is INSERT, UPDATE, DELETE or REPLACE. A ``WITH … INSERT`` writes
+# rows yet runs in autocommit there, and must here too.
+_BEGINS = re.compile(r"(?:[ \t\f\n\r]+|--[^\n]*\n|/\*.*?\*/)*(?:insert|update|delete|replace)", re.I | re.S)
+
+
+def begins(sql: str) -> bool:
+    """True when sqlite3 would begin a transaction before ``sql`` (outside
+    one, with an isolation level) and count its rows in ``rowcount``."""
+    return _BEGINS.match(sql) is not None
 
 
 def named(params: Any) -> bool:
