@@ -122,7 +122,8 @@ pub fn receipt_as(r: &Receipt, arrays: bool) -> Json {
 }
 
 /// An error: `{"category":..,"message":..}` plus `statement`,
-/// `sqlite_code` and `retry_after_ms` when they apply.
+/// `sqlite_code`, `sqlite_message`, `rolled_back` and `retry_after_ms`
+/// when they apply.
 pub fn error(e: &WriteError) -> Json {
     let mut obj = json!({
         "category": e.category().name(),
@@ -138,6 +139,17 @@ pub fn error(e: &WriteError) -> Json {
             obj["sqlite_code"] = json!(code);
             // SQLite's own words, for drivers that raise them as sqlite3 does.
             obj["sqlite_message"] = json!(message);
+        }
+        WriteError::RolledBack {
+            statement,
+            code,
+            message,
+        } => {
+            obj["statement"] = json!(statement);
+            obj["sqlite_code"] = json!(code);
+            obj["sqlite_message"] = json!(message);
+            // The write session is over: a driver's transaction is too.
+            obj["rolled_back"] = json!(true);
         }
         WriteError::Conflict { statement, .. } | WriteError::Refused { statement, .. } => {
             obj["statement"] = json!(statement);

@@ -71,6 +71,20 @@ pub enum WriteError {
         /// Why it ended.
         reason: String,
     },
+    /// A statement of a write session failed, and SQLite rolled the whole
+    /// transaction back with it (`INSERT OR ROLLBACK`, a trigger's
+    /// `RAISE(ROLLBACK, ...)`, a full disk): the session is over and
+    /// nothing of it was written. The statement's own error, as `Sql`
+    /// (which category it is); running the transaction again meets it
+    /// again unless something changes.
+    RolledBack {
+        /// Index (from 0) of the failing statement in its call.
+        statement: Option<u32>,
+        /// SQLite's extended result code.
+        code: i32,
+        /// SQLite's message.
+        message: String,
+    },
 }
 
 impl WriteError {
@@ -82,7 +96,7 @@ impl WriteError {
             WriteError::Overloaded { .. } => Category::Overloaded,
             WriteError::ShuttingDown => Category::ShuttingDown,
             WriteError::Conflict { .. } => Category::Conflict,
-            WriteError::Sql { .. } => Category::Sql,
+            WriteError::Sql { .. } | WriteError::RolledBack { .. } => Category::Sql,
             WriteError::Refused { .. } => Category::Refused,
             WriteError::Protocol { .. } => Category::Protocol,
             WriteError::Expired { .. } => Category::Expired,
@@ -141,6 +155,21 @@ impl fmt::Display for WriteError {
                 reason,
             } => write!(f, "refused: {reason}; nothing was written"),
             WriteError::Protocol { message } => write!(f, "protocol error: {message}"),
+            WriteError::RolledBack {
+                statement,
+                code,
+                message,
+            } => {
+                f.write_str("SQL error")?;
+                if let Some(i) = statement {
+                    write!(f, " in statement {i}")?;
+                }
+                write!(
+                    f,
+                    " (SQLite code {code}): {message}; SQLite rolled the whole transaction \
+                     back and nothing of it was written"
+                )
+            }
             WriteError::Expired { reason } => write!(
                 f,
                 "write session ended: {reason}; it was rolled back and nothing of it was \

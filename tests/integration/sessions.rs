@@ -303,3 +303,55 @@ fn sessions_leave_no_line_each_in_the_log() {
         text.lines().take(5).collect::<Vec<_>>().join("\n")
     );
 }
+
+/// A statement after which SQLite rolls the whole transaction back (`OR
+/// ROLLBACK`, a trigger's `RAISE(ROLLBACK)`) is answered with its own SQL
+/// error, marked rolled back, not as a lapsed session: the session is
+/// over, and the transaction helper does not run again what would only
+/// fail again.
+#[test]
+fn a_statement_sqlite_rolls_back_with_ends_the_session_with_its_own_error() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('x', 1)"]);
+    let (rt, c) = crate::harness::client(&env.paths());
+    let dup = "INSERT OR ROLLBACK INTO t(tag, i) VALUES ('x', 1)";
+    rt.block_on(async {
+        let tx = c.begin().await.unwrap();
+        tx.exec(Statement::new("INSERT INTO t(tag, i) VALUES ('a', 1)"))
+            .await
+            .unwrap();
+        match tx.exec(Statement::new(dup)).await {
+            Err(e @ WriteError::RolledBack { code: 2067, .. }) => {
+                assert_eq!(e.category(), scribe_protocol::Category::Sql);
+                assert!(e.to_string().contains("UNIQUE constraint failed"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match tx
+            .exec(Statement::new("INSERT INTO t(tag, i) VALUES ('b', 1)"))
+            .await
+        {
+            Err(WriteError::Expired { reason }) => {
+                assert!(reason.contains("SQLite rolled it back"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let runs = std::cell::Cell::new(0);
+        let r = c
+            .transaction(|tx| {
+                runs.set(runs.get() + 1);
+                async move {
+                    tx.execute("INSERT INTO t(tag, i) VALUES ('c', 1)", Params::None)
+                        .await?;
+                    tx.execute(dup, Params::None).await?;
+                    Ok(())
+                }
+            })
+            .await;
+        assert!(matches!(r, Err(WriteError::RolledBack { .. })), "{r:?}");
+        assert_eq!(runs.get(), 1, "run again although it would fail again");
+    });
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}

@@ -67,7 +67,7 @@ pub(super) fn failure(e: &WriteError, status: Option<StatusCode>) -> Response {
         WriteError::Protocol { .. } => StatusCode::BAD_REQUEST,
         WriteError::Refused { .. } => StatusCode::FORBIDDEN,
         WriteError::Conflict { .. } => StatusCode::CONFLICT,
-        WriteError::Sql { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        WriteError::Sql { .. } | WriteError::RolledBack { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         WriteError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
         WriteError::Unavailable { .. } | WriteError::ShuttingDown => {
             StatusCode::SERVICE_UNAVAILABLE

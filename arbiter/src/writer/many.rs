@@ -11,7 +11,7 @@ use scribe_protocol::{Answer, Statement, StatementResult, WriteError};
 use tracing::info;
 
 use super::run::{Writer, HERE_SLICE};
-use super::session::expired;
+use super::session::{expired, expired_error};
 use super::ReplyTo;
 
 /// The statements of an `exec_many` still to run, and what those run so
@@ -42,7 +42,7 @@ pub(super) enum Step {
     Gone,
     /// The session cannot go on: the caller is told `told`; it ends
     /// saying `why`.
-    Over { told: String, why: String },
+    Over { told: WriteError, why: String },
 }
 
 impl Writer {
@@ -89,25 +89,35 @@ impl Writer {
         self.stats.session_statement();
         Ok(if cut {
             Step::Over {
-                told: "its total lease lapsed while a statement ran".into(),
+                told: expired_error("its total lease lapsed while a statement ran"),
                 why: format!("its total lease of {total_ms} ms lapsed while a statement ran"),
             }
         } else if self.session.conn.is_autocommit() {
-            // SQLite undid the transaction itself (interrupt, disk full):
-            // the session cannot go on.
-            // Told as the session's end, which says itself that nothing
-            // was written.
-            let e = r.err().map_or_else(
-                || "SQLite ended it".into(),
-                |e| {
-                    e.to_string()
-                        .trim_end_matches("; nothing was written")
-                        .to_owned()
+            // SQLite undid the transaction itself (`OR ROLLBACK`,
+            // `RAISE(ROLLBACK)`, a full disk, an interrupt): the session
+            // cannot go on. The caller is told the statement's own error.
+            match r {
+                Err(WriteError::Sql {
+                    statement,
+                    code,
+                    message,
+                }) => Step::Over {
+                    why: format!("SQLite rolled it back: {message} (SQLite code {code})"),
+                    told: WriteError::RolledBack {
+                        statement,
+                        code,
+                        message,
+                    },
                 },
-            );
-            Step::Over {
-                why: format!("SQLite rolled it back: {e}"),
-                told: e,
+                r => {
+                    let e = r
+                        .err()
+                        .map_or_else(|| "SQLite ended it".into(), |e| e.to_string());
+                    Step::Over {
+                        why: format!("SQLite rolled it back: {e}"),
+                        told: expired_error(&e),
+                    }
+                }
             }
         } else {
             Step::Ran(r)
@@ -184,7 +194,7 @@ impl Writer {
                 None
             }
             Step::Over { told, why } => {
-                self.answer(to, expired(&told), here);
+                self.answer(to, Err(told), here);
                 Some(why)
             }
         }

@@ -79,9 +79,14 @@ impl Serving {
 }
 
 pub(super) fn expired(why: &str) -> Reply {
-    Err(WriteError::Expired {
+    Err(expired_error(why))
+}
+
+/// The error of a session that ended, saying `why`.
+pub(super) fn expired_error(why: &str) -> WriteError {
+    WriteError::Expired {
         reason: why.to_owned(),
-    })
+    }
 }
 
 /// Runs `op` of `link`'s session on this thread (the adapters') if the

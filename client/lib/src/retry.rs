@@ -56,6 +56,7 @@ pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
         // transaction helpers do that, a single call cannot.
         WriteError::Conflict { .. }
         | WriteError::Sql { .. }
+        | WriteError::RolledBack { .. }
         | WriteError::Refused { .. }
         | WriteError::Protocol { .. }
         | WriteError::Expired { .. } => Verdict::GiveUp,

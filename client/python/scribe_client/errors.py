@@ -33,10 +33,13 @@ class ScribeError(Exception):
     HTTP status, or None when the failure happened on this side),
     ``statement`` (index of the failing statement in the batch, when
     known), ``sqlite_code`` (SQLite's extended result code, for ``sql``),
-    ``retry_after_ms`` (the arbiter's hint, for ``overloaded``).
+    ``retry_after_ms`` (the arbiter's hint, for ``overloaded``),
+    ``rolled_back`` (an ``sql`` error after which SQLite rolled the whole
+    transaction back: the write session is over).
     """
 
     category = "error"
+    rolled_back = False
 
     def __init__(
         self,
@@ -189,4 +192,6 @@ def from_response(
     sqlite_message = body.get("sqlite_message")
     if isinstance(sqlite_message, str):
         err.sqlite_message = sqlite_message  # SQLite's own words
+    if body.get("rolled_back") is True:
+        err.rolled_back = True
     return err

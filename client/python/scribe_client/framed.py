@@ -21,7 +21,7 @@ from .errors import ProtocolError, ScribeError, Timeout, Unavailable, from_respo
 __all__ = ["FramedConnection", "PROTOCOL_VERSION"]
 
 #: The request types' version, as the arbiter checks it at hello.
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 
 _PREAMBLE = b"scribe\x01j"
 _HEADER = struct.Struct("<II")

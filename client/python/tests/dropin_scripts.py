@@ -273,6 +273,39 @@ def first_word(mod, path):
     return log
 
 
+def sqlite_rolls_back(mod, path):
+    """A statement after which SQLite rolls the whole transaction back
+    raises its own error (IntegrityError for a constraint) and leaves no
+    transaction, in executemany too; the next statement begins anew."""
+    log = Log()
+    c = mod.connect(path)
+    c.execute(SCHEMA)
+    c.execute(
+        "CREATE TRIGGER no_big BEFORE INSERT ON t WHEN new.n > 100 "
+        "BEGIN SELECT RAISE(ROLLBACK, 'too big'); END"
+    )
+    c.execute("INSERT INTO t(tag, n) VALUES ('x', 1)")
+    c.commit()
+    c.execute("INSERT INTO t(tag, n) VALUES ('a', 1)")
+    log.attempt("or rollback", lambda: c.execute("INSERT OR ROLLBACK INTO t(tag, n) VALUES ('x', 2)"))
+    log.note("after", c.in_transaction, count_rows(mod, path))
+    c.execute("INSERT INTO t(tag, n) VALUES ('b', 1)")
+    log.note("begun anew", c.in_transaction)
+    log.attempt("raise rollback", lambda: c.execute("INSERT INTO t(tag, n) VALUES ('big', 101)"))
+    log.note("after raise", c.in_transaction, count_rows(mod, path))
+    c.execute("SAVEPOINT s")
+    c.execute("INSERT INTO t(tag, n) VALUES ('c', 1)")
+    sets = [("m%d" % i, i) for i in range(5)] + [("x", 9), ("after", 1)]
+    log.attempt("many", lambda: c.executemany("INSERT OR ROLLBACK INTO t(tag, n) VALUES (?, ?)", sets))
+    log.note("after many", c.in_transaction, count_rows(mod, path))
+    log.attempt("release", lambda: c.execute("RELEASE s"))
+    c.execute("INSERT INTO t(tag, n) VALUES ('d', 1)")
+    c.commit()
+    log.note("end", c.execute("SELECT tag FROM t ORDER BY tag").fetchall())
+    c.close()
+    return log
+
+
 def count_rows(mod, path):
     """Rows committed, as another connection sees them."""
     other = mod.connect(path)
@@ -282,4 +315,4 @@ def count_rows(mod, path):
         other.close()
 
 
-SCRIPTS = [autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors, startup_pragmas, first_word]
+SCRIPTS = [autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors, startup_pragmas, first_word, sqlite_rolls_back]

@@ -90,8 +90,12 @@ impl Shell<'_> {
         match self.ctx.runtime.block_on(tx.exec(Statement::new(sql))) {
             Ok(r) => self.show(&r.columns, &r.rows),
             Err(e) => {
-                if matches!(e, WriteError::Expired { .. }) {
-                    // Rolled back by the arbiter: back to autocommit.
+                if matches!(
+                    e,
+                    WriteError::Expired { .. } | WriteError::RolledBack { .. }
+                ) {
+                    // Rolled back by the arbiter or by SQLite: back to
+                    // autocommit, as sqlite3's shell is.
                     self.tx = None;
                 }
                 Err(e.into())

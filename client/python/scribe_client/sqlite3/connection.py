@@ -210,8 +210,12 @@ class Connection(_std.Connection):
                 result = self._remote.execute(sql, encoded)
             else:
                 result = self._remote.write(sql, encoded)
-        except _std.OperationalError as e:
-            raise self._not_here(e) from None
+        except BaseException as e:
+            if self._remote.session is None:
+                self._outer_savepoint = None  # the transaction ended with it
+            if isinstance(e, _std.OperationalError):
+                raise self._not_here(e) from None
+            raise
         if kind == Kind.RELEASE and (detail or "").lower() == self._outer_savepoint:
             self._outer_savepoint = None
             self.commit()  # releasing the outermost savepoint commits, as in SQLite

@@ -140,7 +140,9 @@ def _send(conn, state: _Many) -> None:
     try:
         result = remote.execute_many([_SAVE] + chunk + [_RELEASE])
     except Exception as e:
-        if _not_a_set(e, expired_too=True):
+        # The transaction ended (SQLite rolled it back at a set: OR
+        # ROLLBACK), as in sqlite3 nothing of it is left to go on with.
+        if _not_a_set(e, expired_too=True) or remote.session is None:
             raise
         # A set failed, those before it done; or the call did not run at
         # all (refused whole, or not sent). Undone to the savepoint if it

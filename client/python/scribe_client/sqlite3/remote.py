@@ -218,7 +218,7 @@ class Remote:
                 "and nothing of it was written: run it again" % e
             ) from None
         except scribe_errors.ScribeError as e:
-            if e.category == "expired":
+            if _ends_session(e):
                 self.session = None
             raise translate(e) from None
 
@@ -240,7 +240,7 @@ class Remote:
             try:
                 return self._begin_with(request, self.scribe.call_timeout + 30.0)
             except scribe_errors.ScribeError as e:
-                if e.category == "expired":
+                if _ends_session(e):
                     self.session = None
                 raise translate(e) from None
         request = {op: {"session": self.session, field: body}}
@@ -284,6 +284,13 @@ class Remote:
             self._call({"rollback": {"session": session}}, self.scribe.call_timeout)
         except (Lost, scribe_errors.ScribeError):
             pass  # ended already: nothing of it was written either way
+
+
+def _ends_session(e: "scribe_errors.ScribeError") -> bool:
+    """The write session is over after ``e``: it expired, or SQLite rolled
+    its transaction back with a statement's error (``OR ROLLBACK``, a full
+    disk), which is raised as that error, as sqlite3 raises it."""
+    return e.category == "expired" or e.rolled_back
 
 
 def rows_of(result: Dict[str, Any]) -> Tuple[List[str], List[tuple]]:
