@@ -22,8 +22,10 @@ use crate::fileid::FileId;
 pub const SOCKET_MODE: u32 = 0o600;
 /// Mode of the socket file with `--socket-group`: owner and group.
 pub const GROUP_SOCKET_MODE: u32 = 0o660;
-/// How often a listener checks that its socket file is still in place.
-pub const CHECK_EVERY: Duration = Duration::from_millis(200);
+/// How often a listener checks that its socket file is still in place:
+/// a removed socket is rare and clients retry their connect for longer,
+/// while an idle arbiter should not wake often (each check is a wakeup).
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// A bound socket that puts itself back when its file is removed.
 #[derive(Debug)]

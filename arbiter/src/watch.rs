@@ -12,8 +12,9 @@ use tracing::{error, info, warn};
 use crate::fileid::FileId;
 use crate::state::{Shared, StopReason};
 
-/// How often the database file and the lock record are checked.
-pub const FILES_EVERY: Duration = Duration::from_millis(250);
+/// How often the database file and the lock record are checked (each
+/// check wakes an idle arbiter; see `socket::CHECK_EVERY`).
+pub const FILES_EVERY: Duration = Duration::from_secs(1);
 
 /// Offers the writer a moment for housekeeping, every `prune_every`.
 pub async fn tick(shared: Arc<Shared>) {
