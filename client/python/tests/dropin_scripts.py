@@ -306,6 +306,36 @@ def sqlite_rolls_back(mod, path):
     return log
 
 
+class Cents(int):
+    pass
+
+
+def adapters_of_base_types(mod, path):
+    """An adapter registered for a subclass of int, for bool, or for str
+    itself is applied, as sqlite3 applies it (to executemany's sets too)."""
+    log = Log()
+    registered = [(Cents, lambda v: "%d.%02d" % divmod(int(v), 100)), (bool, lambda v: "yes" if v else "no")]
+    try:
+        for t, f in registered:
+            mod.register_adapter(t, f)
+        c = mod.connect(path, isolation_level=None)
+        c.execute("CREATE TABLE a(v)")
+        c.execute("INSERT INTO a VALUES (?), (?), (?), (?)", (Cents(1234), True, 7, "s"))
+        c.executemany("INSERT INTO a VALUES (?)", [(Cents(5),), (False,), ("t",)])
+        log.note("subclass and bool", c.execute("SELECT v, typeof(v) FROM a ORDER BY rowid").fetchall())
+        mod.register_adapter(str, str.upper)
+        registered.append((str, None))
+        c.execute("DELETE FROM a")
+        c.execute("INSERT INTO a VALUES (?)", ("lower",))
+        c.executemany("INSERT INTO a VALUES (?)", [("x",), ("y",)])
+        log.note("str itself", c.execute("SELECT v FROM a ORDER BY rowid").fetchall())
+        c.close()
+    finally:
+        for t, _ in registered:
+            std.adapters.pop((t, std.PrepareProtocol), None)
+    return log
+
+
 def count_rows(mod, path):
     """Rows committed, as another connection sees them."""
     other = mod.connect(path)
@@ -315,4 +345,4 @@ def count_rows(mod, path):
         other.close()
 
 
-SCRIPTS = [autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors, startup_pragmas, first_word, sqlite_rolls_back]
+SCRIPTS = [autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors, startup_pragmas, first_word, sqlite_rolls_back, adapters_of_base_types]

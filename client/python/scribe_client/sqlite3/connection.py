@@ -51,6 +51,11 @@ def database_path(database: Any, uri: bool) -> str:
 
 
 def _adapt(v: Any) -> Any:
+    # An adapter registered for the value's exact type comes first, as in
+    # sqlite3: for a subclass of int or str, for bool, for int itself.
+    adapter = _std.adapters.get((type(v), _std.PrepareProtocol))
+    if adapter is not None:
+        return _adapted(v, adapter(v))
     if isinstance(v, float) and math.isnan(v):
         return None  # SQLite stores a NaN bound as NULL
     if isinstance(v, _BASIC):
@@ -63,8 +68,15 @@ def _adapt(v: Any) -> Any:
         out = _std.adapt(v)
     except _std.ProgrammingError:
         raise _std.ProgrammingError("type %r is not supported as a parameter" % type(v).__name__) from None
+    return _adapted(v, out)
+
+
+def _adapted(v: Any, out: Any) -> Any:
+    """What an adapter made of ``v``, as sqlite3 binds it."""
     if isinstance(out, (bytearray, memoryview)):
         return bytes(out)
+    if isinstance(out, float) and math.isnan(out):
+        return None
     if not isinstance(out, _BASIC):
         raise _std.ProgrammingError("type %r is not supported as a parameter" % type(v).__name__)
     return out

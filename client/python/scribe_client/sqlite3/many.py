@@ -68,6 +68,9 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
     remote = conn._remote
     state = _Many()
     seen = -1  # the length of the last positional set checked
+    # Values go as they are unless an adapter is registered for str, int
+    # or float themselves (sqlite3 then adapts every value).
+    plain = _plain if not any((t, _std.PrepareProtocol) in _std.adapters for t in _PLAIN) else _never
     try:
         for params in seq:
             positional = type(params) in _SEQUENCES
@@ -86,7 +89,7 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
                     state.own = not (begins(sql) and conn._implicit_begin())
                     if not state.own:
                         remote.begin()
-            encoded, size = _plain(params) if positional else (None, 0)
+            encoded, size = plain(params) if positional else (None, 0)
             if encoded is None:
                 encoded = encode_params(params, adapt)
                 size = _size(encoded)
@@ -238,6 +241,14 @@ def _plain(params: Any) -> Tuple[Optional[list], int]:
         else:
             return None, 0
     return list(params), n
+
+
+def _never(params: Any) -> Tuple[Optional[list], int]:
+    """The full path for every set (see ``_plain``)."""
+    return None, 0
+
+
+_PLAIN = (str, int, float)
 
 
 def _size(encoded: Any) -> int:
