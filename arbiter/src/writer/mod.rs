@@ -22,7 +22,6 @@
 //! - `mod.rs`: [`WriterHandle`] (queue, stop, counters) and [`spawn`].
 //! - `item.rs`: what the writer's queue carries.
 //! - `queue.rs`: the writer's queue (it sleeps at once when idle).
-//! - `gather.rs`: how long a group waits for more writes.
 //! - `housekeeping.rs`: pruning keys, the last checkpoint.
 //! - `reply.rs`: where an answer goes (a connection's outbox, a channel).
 //! - `stage.rs`: writes gathered per turn of the runtime, handed over
@@ -36,7 +35,6 @@
 //! - `rebuild.rs`: a session's statement cut short on the adapters'
 //!   thread, run again on the writer thread (its transaction put back).
 
-mod gather;
 mod handover;
 mod housekeeping;
 mod item;

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use scribe_protocol::{Answer, Reply};
 use tracing::{debug, info, warn};
 
-use super::gather::Gather;
 use super::link::SessionLink;
 use super::queue::Queue;
 use super::reply::{Answers, Held};
@@ -30,7 +29,6 @@ pub(super) struct Writer {
     syncer: Option<Syncer>,
     answers: Answers,
     pub(super) session_limits: SessionLimits,
-    gather: Gather,
     /// Items taken from the queue and not yet done, in order: kept here
     /// rather than on the writer thread's stack, since the thread leaves
     /// the writer unlocked while a session is served.
@@ -127,7 +125,6 @@ impl Writer {
             syncer,
             answers: settings.answers.clone(),
             session_limits: settings.sessions,
-            gather: Gather::default(),
             waiting: VecDeque::new(),
             stop_taken: false,
             serving: None,
@@ -202,13 +199,11 @@ impl Writer {
                     Some(Msg::Stop) => self.stop_taken = true,
                 }
             }
-            let until = self.gather.until(self.waiting.len());
+            // The group is what has come by now: waiting for more (about
+            // as many as recent groups held) cost more than the larger
+            // groups saved (see BENCHMARKS.md, "Tried").
             while !self.stop_taken && self.waiting.len() < self.max_group {
-                let next = match until {
-                    Some(t) if self.waiting.len() < self.gather.target => rx.recv(Some(t)),
-                    _ => rx.try_recv(),
-                };
-                let Some(msg) = next else {
+                let Some(msg) = rx.try_recv() else {
                     break;
                 };
                 match msg {
@@ -293,13 +288,8 @@ impl Writer {
     /// slice cut short, unanswered.
     pub(super) fn commit_group(&mut self, group: Vec<Job>, here: bool) -> Vec<Job> {
         self.stats.writing(true);
-        let started = Instant::now();
-        let n = group.len();
-        let mut answers: Held = Vec::with_capacity(n);
+        let mut answers: Held = Vec::with_capacity(group.len());
         let left = self.commit_jobs(group, &mut answers);
-        if left.is_empty() {
-            self.gather.committed(n, started.elapsed());
-        }
         self.stats.writing(false);
         if !answers.is_empty() {
             self.deliver(answers, here, true);

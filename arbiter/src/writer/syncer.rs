@@ -16,7 +16,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use scribe_protocol::WriteError;
 use tracing::error;
@@ -79,47 +79,29 @@ impl Drop for Syncer {
     }
 }
 
-/// Longest a sync waits for more commits to cover.
-const MAX_GATHER: Duration = Duration::from_millis(2);
-
 fn run(wal: &File, rx: &Queue<Held>, stats: &Stats, answers: &Answers) {
-    // How many answers the previous sync released: those callers are
-    // likely to write again at once, so the next sync waits (a little)
-    // for their commits instead of running for a few and leaving the rest
-    // a whole sync behind.
-    let (mut released, mut last_sync) = (0usize, Duration::ZERO);
+    // A sync starts as soon as there is a commit to cover, with every
+    // commit queued by then. Waiting a little for the callers the last
+    // sync released (to cover more in one) made fewer, larger syncs and
+    // less throughput: the disk had room for the smaller ones, and the
+    // wait was on every caller's path (see BENCHMARKS.md, "Tried").
     let mut ending = false;
     while !ending {
         let Some(mut held) = rx.recv(None) else {
             break;
         };
         ending |= held.is_empty();
-        let gather = Instant::now() + last_sync.min(MAX_GATHER) / 2;
-        loop {
-            while let Some(more) = rx.try_recv() {
-                ending |= more.is_empty();
-                held.extend(more);
-            }
-            if ending || held.len() >= released {
-                break;
-            }
-            match rx.recv(Some(gather)) {
-                Some(more) => {
-                    ending |= more.is_empty();
-                    held.extend(more);
-                }
-                None => break,
-            }
+        while let Some(more) = rx.try_recv() {
+            ending |= more.is_empty();
+            held.extend(more);
         }
         if held.is_empty() {
             continue;
         }
-        released = held.len();
         let started = Instant::now();
         match nix::unistd::fdatasync(wal) {
             Ok(()) => {
-                last_sync = started.elapsed();
-                stats.synced(last_sync);
+                stats.synced(started.elapsed());
                 answers.send(held);
             }
             Err(e) => {
