@@ -37,6 +37,10 @@ struct State {
     began: OnceLock<(u64, Lease)>,
     /// Held by the call that begins the session: a clone's call waits.
     beginning: tokio::sync::Mutex<()>,
+    /// The statement error with which SQLite rolled the session back, if
+    /// it did: every later call answers it again (not `Expired`, which
+    /// would have the transaction run again only to meet it again).
+    rolled_back: OnceLock<WriteError>,
 }
 
 impl Connection {
@@ -66,6 +70,7 @@ impl Connection {
             state: Arc::new(State {
                 began: OnceLock::new(),
                 beginning: tokio::sync::Mutex::new(()),
+                rolled_back: OnceLock::new(),
             }),
         }
     }
@@ -83,6 +88,22 @@ impl Transaction {
     /// by the same write to the socket (`make(LATEST_SESSION)` right
     /// behind the begin).
     async fn call(
+        &self,
+        make: impl FnOnce(u64) -> Request,
+        timeout: Duration,
+    ) -> Result<Answer, WriteError> {
+        if let Some(e) = self.state.rolled_back.get() {
+            return Err(e.clone());
+        }
+        let answer = self.send(make, timeout).await;
+        if let Err(e @ WriteError::RolledBack { .. }) = &answer {
+            let _ = self.state.rolled_back.set(e.clone());
+        }
+        answer
+    }
+
+    /// [`Transaction::call`], sent.
+    async fn send(
         &self,
         make: impl FnOnce(u64) -> Request,
         timeout: Duration,
@@ -130,8 +151,10 @@ impl Transaction {
     ///
     /// # Errors
     ///
-    /// The statement's error (the session goes on); `Expired` when the
-    /// session has ended (run the whole transaction again).
+    /// The statement's error (the session goes on); `RolledBack` when
+    /// SQLite rolled the whole transaction back with the statement's error
+    /// (the session is over, and later calls answer the same); `Expired`
+    /// when the session has ended (run the whole transaction again).
     pub async fn exec(&self, statement: Statement) -> Result<StatementResult, WriteError> {
         let make = |session| Request::Exec { session, statement };
         match self.call(make, self.exec_timeout()).await? {
@@ -207,6 +230,9 @@ impl Transaction {
     /// either way).
     pub async fn rollback(self) -> Result<(), WriteError> {
         let timeout = self.conn.options().call_timeout;
+        if self.state.rolled_back.get().is_some() {
+            return Ok(()); // SQLite rolled it back already
+        }
         if self.state.began.get().is_none() {
             // Never begun (a clone's first call may be under way: wait
             // for it): nothing to undo.

@@ -121,8 +121,10 @@ class ProtocolError(ScribeError):
 
 class Expired(ScribeError):
     """A write session ended before its commit (its lease lapsed, its
-    connection was lost, SQLite rolled it back): nothing of it was
-    written. Run the whole transaction again."""
+    connection was lost): nothing of it was written. Run the whole
+    transaction again. (When SQLite itself rolled it back with a
+    statement's error, that error is raised instead, ``rolled_back``
+    set.)"""
 
     category = "expired"
 

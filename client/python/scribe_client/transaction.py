@@ -48,6 +48,10 @@ class Transaction:
         self._conn: Any = None
         self.session: Optional[int] = None
         self.receipt: Optional[Dict[str, Any]] = None
+        # Why the session ended before its commit, if it did: every later
+        # call, and the end of the block, raises it again (a function
+        # that caught it must not pass for committed).
+        self._ended: Optional[ScribeError] = None
 
     # ----------------------------------------------------------- calls
 
@@ -123,6 +127,8 @@ class Transaction:
 
     def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
         if self._conn is None:
+            if kind is None and self._ended is not None:
+                raise self._ended  # it ended uncommitted; the block must not pass
             return  # committed or rolled back inside the block
         if kind is None:
             self.commit()
@@ -132,6 +138,8 @@ class Transaction:
     # ------------------------------------------------------- internal
 
     def _open(self) -> int:
+        if self._ended is not None:
+            raise self._ended
         if self._conn is None or self.session is None:
             raise ScribeError("this transaction is not open (begin it, or use it in a with block)", category="protocol")
         return self.session
@@ -156,10 +164,11 @@ class Transaction:
             self._close()
             if path == "/v1/commit":
                 raise Timeout("the connection was lost before the commit's answer: %s" % (e or type(e).__name__)) from e
-            raise Expired(
+            self._ended = Expired(
                 "write session ended: its connection to the arbiter was lost (%s); it was rolled back "
                 "and nothing of it was written (run the whole transaction again)" % (e or type(e).__name__)
-            ) from e
+            )
+            raise self._ended from e
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -167,7 +176,10 @@ class Transaction:
         if status == 200 and isinstance(parsed, dict):
             return parsed
         err = from_response(status, parsed, headers.get("retry-after"))
-        if err.category == "expired":
+        if err.category == "expired" or err.rolled_back:
+            # The session is over (SQLite rolled it back with a
+            # statement's error, or it lapsed).
+            self._ended = err
             self._close()
         raise err
 

@@ -300,14 +300,32 @@ def sqlite_rolls_back(mod, path):
     log.note("after many", c.in_transaction, count_rows(mod, path))
     log.attempt("release", lambda: c.execute("RELEASE s"))
     c.execute("INSERT INTO t(tag, n) VALUES ('d', 1)")
+    # A savepoint of the same name in the new transaction is not its
+    # outermost: releasing it commits nothing.
+    c.execute("SAVEPOINT s")
+    c.execute("RELEASE s")
+    log.note("inner release", c.in_transaction)
+    c.rollback()
+    c.execute("INSERT INTO t(tag, n) VALUES ('e', 1)")
     c.commit()
     log.note("end", c.execute("SELECT tag FROM t ORDER BY tag").fetchall())
+    for sql in ("", "  ", "-- nothing", "/* nothing */ ;", "/* unterminated"):
+        log.attempt("empty %r" % sql, lambda: c.execute(sql).fetchall())
+    c.execute("INSERT INTO t(tag, n) VALUES ('f', 1)")
+    log.attempt("empty in a transaction", lambda: c.execute("-- nothing").fetchall())
+    log.note("still in it", c.in_transaction)
+    c.rollback()
     c.close()
     return log
 
 
 class Cents(int):
     pass
+
+
+class Conforms(int):
+    def __conform__(self, protocol):
+        return "conformed %d" % int(self)
 
 
 def adapters_of_base_types(mod, path):
@@ -324,15 +342,49 @@ def adapters_of_base_types(mod, path):
         c.executemany("INSERT INTO a VALUES (?)", [(Cents(5),), (False,), ("t",)])
         log.note("subclass and bool", c.execute("SELECT v, typeof(v) FROM a ORDER BY rowid").fetchall())
         mod.register_adapter(str, str.upper)
-        registered.append((str, None))
+        mod.register_adapter(type(None), lambda v: "N")
+        registered += [(str, None), (type(None), None)]
         c.execute("DELETE FROM a")
-        c.execute("INSERT INTO a VALUES (?)", ("lower",))
-        c.executemany("INSERT INTO a VALUES (?)", [("x",), ("y",)])
-        log.note("str itself", c.execute("SELECT v FROM a ORDER BY rowid").fetchall())
+        c.execute("INSERT INTO a VALUES (?), (?)", ("lower", None))
+        c.executemany("INSERT INTO a VALUES (?)", [("x",), ("y",), (None,)])
+        log.note("str and None themselves", c.execute("SELECT v FROM a ORDER BY rowid").fetchall())
+        c.execute("DELETE FROM a")
+        c.execute("INSERT INTO a VALUES (?)", (Conforms(3),))
+        log.note("conforms", c.execute("SELECT v FROM a").fetchall())
+        mod.register_adapter(Cents, lambda v: 2**70)
+        log.attempt("too big", lambda: c.executemany("INSERT INTO a VALUES (?)", [(1,), (Cents(2),)]))
+        log.note("after too big", c.execute("SELECT count(*) FROM a").fetchone())
         c.close()
     finally:
         for t, _ in registered:
             std.adapters.pop((t, std.PrepareProtocol), None)
+    return log
+
+
+def autocommit_false(mod, path):
+    """Python 3.12's autocommit=False: sqlite3 keeps a transaction open
+    all along, so every write is in one, DDL and ``WITH … INSERT``
+    included, and rollback undoes them. (The drop-in opens it at the
+    first write: in_transaction is only compared after one.)"""
+    log = Log()
+    c = mod.connect(path, autocommit=False)
+    c.execute(SCHEMA)
+    log.note("ddl", c.in_transaction)
+    c.rollback()
+    log.note("ddl undone", c.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone())
+    c.execute(SCHEMA)
+    c.commit()
+    cur = c.execute("WITH v(tag, n) AS (VALUES ('w', 1)) INSERT INTO t(tag, n) SELECT tag, n FROM v")
+    log.note("with insert", cur.rowcount, c.in_transaction)
+    c.rollback()
+    cur = c.executemany("WITH v(n) AS (VALUES (?)) INSERT INTO t(tag, n) SELECT 'm' || n, n FROM v", [(1,), (2,)])
+    log.note("with executemany", cur.rowcount, c.in_transaction)
+    c.rollback()
+    log.note("all undone", count_rows(mod, path))
+    c.execute("INSERT INTO t(tag, n) VALUES ('kept', 1)")
+    c.commit()
+    log.note("committed", count_rows(mod, path))
+    c.close()
     return log
 
 

@@ -4,7 +4,9 @@ the same exception classes."""
 
 import os
 import sqlite3 as std
+import sys
 import time
+import unittest
 import warnings
 
 import dropin_many
@@ -13,6 +15,7 @@ import support
 from support import ArbiterTest
 
 import scribe_client.sqlite3 as dropin
+from scribe_client.sqlite3 import route
 
 
 class DifferentialTest(ArbiterTest):
@@ -31,6 +34,19 @@ class DifferentialTest(ArbiterTest):
         for i, (a, b) in enumerate(zip(theirs, ours)):
             self.assertEqual(a, b, "%s, step %d" % (script.__name__, i))
         self.assertEqual(len(theirs), len(ours))
+
+    @unittest.skipIf(sys.version_info < (3, 12), "autocommit= is Python 3.12's")
+    def test_autocommit_false(self):
+        self.compare(dropin_scripts.autocommit_false)
+
+    def test_blanks_and_comments_before_the_first_word_are_scanned_not_matched(self):
+        # A backtracking pattern over leading blanks takes exponential
+        # time; a scan is linear. (Indented SQL is common.)
+        lead = " \n\t" * 40_000 + "/* c */ -- d\n"
+        self.assertTrue(route.begins(lead + "insert into t values (1)"))
+        self.assertFalse(route.begins(lead + "select 1"))
+        self.assertTrue(route.nothing(lead + ";"))
+        self.assertFalse(route.nothing(lead + "x"))
 
     def test_an_answer_too_big_for_a_frame_is_refused_and_the_transaction_goes_on(self):
         # Read inside the transaction, the SELECT runs on the arbiter: its

@@ -76,3 +76,36 @@ class TransactionTest(ArbiterTest):
             claimed += [int(line) for line in out.split()]
         self.assertEqual(sorted(claimed), list(range(1, 121)), "each task claimed once")
         self.assertEqual(s.query("SELECT count(*) AS n FROM runs"), [{"n": 120}])
+
+
+class RolledBackTest(ArbiterTest):
+    def test_a_statement_sqlite_rolls_back_with_ends_the_transaction_for_good(self):
+        # INSERT OR ROLLBACK: SQLite rolls the whole transaction back with
+        # the statement's error. A function that catches it and goes on
+        # must not be run again and again (it would meet the same error)
+        # nor pass for committed.
+        s = self.client()
+        s.write(SCHEMA)
+        s.write("INSERT INTO t(tag) VALUES ('x')")
+        runs = []
+
+        def work(tx):
+            runs.append(1)
+            tx.execute("INSERT INTO t(tag) VALUES ('a')")
+            try:
+                tx.execute("INSERT OR ROLLBACK INTO t(tag) VALUES ('x')")
+            except SqlError as e:
+                self.assertTrue(e.rolled_back, e)
+            tx.execute("INSERT INTO t(tag) VALUES ('b')")
+
+        with self.assertRaises(SqlError) as e:
+            s.run_transaction(work)
+        self.assertEqual(e.exception.sqlite_code, 2067)
+        self.assertEqual(len(runs), 1)
+        with self.assertRaises(SqlError):
+            with s.transaction() as tx:
+                try:
+                    tx.execute("INSERT OR ROLLBACK INTO t(tag) VALUES ('x')")
+                except SqlError:
+                    pass  # swallowed: the block's end raises it again
+        self.assertEqual(s.query("SELECT tag FROM t"), [{"tag": "x"}])

@@ -29,6 +29,9 @@ __all__ = ["Connection", "database_path"]
 
 _BASIC = (int, float, str, bytes, type(None))
 _I64 = (-(2**63), 2**63 - 1)
+# Types bound as they are (a subclass of one may conform first).
+_EXACT = frozenset((int, float, str, bytes, type(None)))
+_NOTHING = object()
 
 
 def database_path(database: Any, uri: bool) -> str:
@@ -56,11 +59,15 @@ def _adapt(v: Any) -> Any:
     adapter = _std.adapters.get((type(v), _std.PrepareProtocol))
     if adapter is not None:
         return _adapted(v, adapter(v))
+    if type(v) not in _EXACT and isinstance(v, _BASIC):
+        # A subclass of a type bound as it is: sqlite3 lets it conform.
+        out = _std.adapt(v, _std.PrepareProtocol, _NOTHING)
+        if out is not _NOTHING:
+            return _adapted(v, out)
     if isinstance(v, float) and math.isnan(v):
         return None  # SQLite stores a NaN bound as NULL
     if isinstance(v, _BASIC):
-        if isinstance(v, int) and not isinstance(v, bool) and not _I64[0] <= v <= _I64[1]:
-            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        _in_range(v)
         return v
     if isinstance(v, (bytearray, memoryview)) and (type(v), _std.PrepareProtocol) not in _std.adapters:
         return bytes(v)  # bound as a blob, as sqlite3 binds any buffer
@@ -79,7 +86,14 @@ def _adapted(v: Any, out: Any) -> Any:
         return None
     if not isinstance(out, _BASIC):
         raise _std.ProgrammingError("type %r is not supported as a parameter" % type(v).__name__)
+    _in_range(out)
     return out
+
+
+def _in_range(v: Any) -> None:
+    """An int SQLite cannot hold is refused here, as sqlite3 refuses it."""
+    if isinstance(v, int) and not isinstance(v, bool) and not _I64[0] <= v <= _I64[1]:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
 
 
 class Connection(_std.Connection):
@@ -154,6 +168,19 @@ class Connection(_std.Connection):
             return True
         return self._isolation is not None
 
+    def _opens(self, kind: str, first_word: bool) -> bool:
+        """Whether a write of ``kind`` outside a transaction begins one
+        first, as sqlite3 would: with ``autocommit=False`` sqlite3 always
+        has one open (DDL runs in it too); with an isolation level it
+        begins one before a statement whose first word says DML
+        (``first_word``, see ``route.begins``). A statement only the
+        arbiter can compile commits on its own (see the README)."""
+        if not self._implicit_begin():
+            return False
+        if self._autocommit is False:
+            return kind in (Kind.DML, Kind.WRITE)
+        return kind == Kind.DML and first_word
+
     # ---------------------------------------------------------- statements
 
     def cursor(self, factory=None):
@@ -188,6 +215,9 @@ class Connection(_std.Connection):
                 "ATTACH and DETACH are not supported: the arbiter writes one database file; "
                 "open the other database with a connection of its own"
             )
+        if kind == Kind.EMPTY:
+            cur._remote([], [], -1)  # sqlite3 runs nothing, in a transaction or not
+            return cur
         if kind == Kind.PRAGMA:
             return self._pragma(cur, sql, params, detail)
         if kind == Kind.BEGIN:
@@ -212,10 +242,9 @@ class Connection(_std.Connection):
                 return cur
             if kind in (Kind.RELEASE, Kind.ROLLBACK_TO):
                 raise _std.OperationalError("no such savepoint: %s" % detail)
-            if kind == Kind.SAVEPOINT or (kind == Kind.DML and detail and self._implicit_begin()):
+            if kind == Kind.SAVEPOINT or self._opens(kind, bool(detail)):
                 self._remote.begin()
-                if kind == Kind.SAVEPOINT:
-                    self._outer_savepoint = (detail or "").lower()
+                self._outer_savepoint = (detail or "").lower() if kind == Kind.SAVEPOINT else None
         encoded = encode_params(params, _adapt)
         try:
             if self._remote.session is not None:

@@ -68,8 +68,8 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
     remote = conn._remote
     state = _Many()
     seen = -1  # the length of the last positional set checked
-    # Values go as they are unless an adapter is registered for str, int
-    # or float themselves (sqlite3 then adapts every value).
+    # Values go as they are unless an adapter is registered for str, int,
+    # float or None themselves (sqlite3 then adapts every value).
     plain = _plain if not any((t, _std.PrepareProtocol) in _std.adapters for t in _PLAIN) else _never
     try:
         for params in seq:
@@ -77,18 +77,17 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             if not positional or len(params) != seen:
                 # A set of a new shape: a wrong count raises here, at that
                 # set, as sqlite3 says it (the classifier caches by shape).
-                _taken(conn._classifier.classify(sql, params)[0])
+                kind = _taken(conn._classifier.classify(sql, params)[0])
                 seen = len(params) if positional else -1
             if state.chunk is None:
                 state.chunk = []
                 most, values = remote.limits()
                 state.limits = (max(1, min(CHUNK, most - 2)), values)  # and the savepoint's two
                 if remote.session is None:
-                    # DDL begins no transaction, in sqlite3 either, nor
-                    # DML that does not start with its verb (`begins`).
-                    state.own = not (begins(sql) and conn._implicit_begin())
+                    state.own = not conn._opens(kind, begins(sql))
                     if not state.own:
                         remote.begin()
+                        conn._outer_savepoint = None
             encoded, size = plain(params) if positional else (None, 0)
             if encoded is None:
                 encoded = encode_params(params, adapt)
@@ -113,9 +112,12 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             # No parameter sets: sqlite3 still checks the statement, and
             # begins the transaction a DML statement would.
             kind = _taken(conn._classifier.kind_only(sql))
-            if kind == Kind.DML and remote.session is None and begins(sql) and conn._implicit_begin():
+            if remote.session is None and conn._opens(kind, begins(sql)):
                 remote.begin()
+                conn._outer_savepoint = None
     except BaseException:
+        if remote.session is None:
+            conn._outer_savepoint = None  # the transaction ended with it
         cur._remote([], [], -1)  # as sqlite3 leaves a failed executemany's cursor
         if state.chunk:
             _send(conn, state)  # the sets before the failing one
@@ -248,7 +250,7 @@ def _never(params: Any) -> Tuple[Optional[list], int]:
     return None, 0
 
 
-_PLAIN = (str, int, float)
+_PLAIN = (str, int, float, type(None))
 
 
 def _size(encoded: Any) -> int:

@@ -1,10 +1,10 @@
 """What a statement does, as SQLite itself says when it compiles it on the
 local read-only connection: an authorizer records the actions it asks
 for (``EXPLAIN`` compiles the statement without running it). No SQL text
-is parsed here.
+is parsed here beyond what sqlite3 itself looks at: the first word, past
+blanks and comments (``begins``, ``nothing``).
 """
 
-import re
 import sqlite3 as _std
 from typing import Any, Dict, Optional, Set, Tuple
 
@@ -24,6 +24,7 @@ class Kind:
     PRAGMA = "pragma"
     ATTACH = "attach"
     UNKNOWN = "unknown"  # the local connection could not compile it
+    EMPTY = "empty"  # blanks, comments, semicolons: nothing to run
 
 
 _ROW_WRITES = {_std.SQLITE_INSERT, _std.SQLITE_UPDATE, _std.SQLITE_DELETE}
@@ -73,6 +74,10 @@ class Classifier:
         hit = self.cache.get(key)
         if hit is not None:
             return hit
+        if nothing(sql):
+            # Only blanks, comments or semicolons: SQLite has no statement
+            # to compile (EXPLAIN of it fails) and sqlite3 runs nothing.
+            return (Kind.EMPTY, None)
         seen = self._compile(sql, params if params is not None else (), bindings_matter=True)
         if seen is None:
             return (Kind.UNKNOWN, None)
@@ -118,17 +123,45 @@ class Classifier:
         return seen
 
 
-# sqlite3's own test for a statement that begins a transaction implicitly
-# (and whose rowcount it keeps): its first word, past whitespace and
-# comments, is INSERT, UPDATE, DELETE or REPLACE. A ``WITH … INSERT`` writes
-# rows yet runs in autocommit there, and must here too.
-_BEGINS = re.compile(r"(?:[ \t\f\n\r]+|--[^\n]*\n|/\*.*?\*/)*(?:insert|update|delete|replace)", re.I | re.S)
+_BLANK = frozenset(" \t\f\n\r")
+_VERBS = ("insert", "update", "delete", "replace")
+
+
+def _skip(sql: str, blank: frozenset) -> int:
+    """Where the first word of ``sql`` starts, past ``blank`` characters
+    and comments (``len(sql)`` when nothing follows them); a scan, as
+    sqlite3's own, never a backtracking pattern."""
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in blank:
+            i += 1
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i + 2)
+            i = n if end < 0 else end + 1
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            return i
+    return n
 
 
 def begins(sql: str) -> bool:
     """True when sqlite3 would begin a transaction before ``sql`` (outside
-    one, with an isolation level) and count its rows in ``rowcount``."""
-    return _BEGINS.match(sql) is not None
+    one, with an isolation level) and count its rows in ``rowcount``: its
+    first word, past whitespace and comments, is INSERT, UPDATE, DELETE or
+    REPLACE. A ``WITH … INSERT`` writes rows yet runs in autocommit
+    there, and must here too."""
+    i = _skip(sql, _BLANK)
+    return sql[i : i + 7].lower().startswith(_VERBS)
+
+
+def nothing(sql: str) -> bool:
+    """True when ``sql`` holds only blanks, comments (one left open
+    included) and semicolons: SQLite has no statement to compile, and
+    sqlite3 runs nothing."""
+    return _skip(sql, _BLANK | {";"}) == len(sql)
 
 
 def named(params: Any) -> bool:
