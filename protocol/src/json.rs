@@ -134,22 +134,20 @@ pub fn error(e: &WriteError) -> Json {
             statement,
             code,
             message,
-        } => {
-            obj["statement"] = json!(statement);
-            obj["sqlite_code"] = json!(code);
-            // SQLite's own words, for drivers that raise them as sqlite3 does.
-            obj["sqlite_message"] = json!(message);
         }
-        WriteError::RolledBack {
+        | WriteError::RolledBack {
             statement,
             code,
             message,
         } => {
             obj["statement"] = json!(statement);
             obj["sqlite_code"] = json!(code);
+            // SQLite's own words, for drivers that raise them as sqlite3 does.
             obj["sqlite_message"] = json!(message);
-            // The write session is over: a driver's transaction is too.
-            obj["rolled_back"] = json!(true);
+            if matches!(e, WriteError::RolledBack { .. }) {
+                // The write session is over: a driver's transaction is too.
+                obj["rolled_back"] = json!(true);
+            }
         }
         WriteError::Conflict { statement, .. } | WriteError::Refused { statement, .. } => {
             obj["statement"] = json!(statement);
@@ -189,5 +187,35 @@ mod tests {
             to_params(Some(&json!({":id": 1}))).unwrap(),
             Params::Named(vec![(":id".into(), Value::Integer(1))])
         );
+    }
+
+    #[test]
+    fn an_error_sqlite_rolled_back_with_says_so_beside_its_code() {
+        let sql = |rolled_back| {
+            let (statement, code, message) =
+                (Some(2), 2067, "UNIQUE constraint failed: t.v".into());
+            error(&if rolled_back {
+                WriteError::RolledBack {
+                    statement,
+                    code,
+                    message,
+                }
+            } else {
+                WriteError::Sql {
+                    statement,
+                    code,
+                    message,
+                }
+            })
+        };
+        let (plain, rolled) = (sql(false), sql(true));
+        for body in [&plain, &rolled] {
+            assert_eq!(body["category"], "sql");
+            assert_eq!(body["sqlite_code"], 2067);
+            assert_eq!(body["statement"], 2);
+            assert_eq!(body["sqlite_message"], "UNIQUE constraint failed: t.v");
+        }
+        assert_eq!(rolled["rolled_back"], true);
+        assert!(plain.get("rolled_back").is_none());
     }
 }
