@@ -59,6 +59,7 @@ class Transaction:
         """Waits in the arbiter's queue until the writer serves this session."""
         if self._conn is not None:
             raise ScribeError("this transaction has already begun", category="protocol")
+        self._ended = None
         body: Dict[str, Any] = {}
         if self._idle is not None:
             body["idle_ms"] = max(1, int(self._idle * 1000))
@@ -109,6 +110,7 @@ class Transaction:
 
     def rollback(self) -> None:
         """Rolls back (nothing of the session is written)."""
+        self._ended = None  # rolled back, as asked: the block may end
         if self._conn is None or self.session is None:
             return
         try:
@@ -159,7 +161,10 @@ class Transaction:
             status, headers, raw, _ = roundtrip(self._conn, "POST", path, data, timeout)
         except socket.timeout as e:
             self._close()
-            raise Timeout("no answer from the arbiter within %.3gs (%s); a commit may or may not have happened" % (timeout, path)) from e
+            err = Timeout("no answer from the arbiter within %.3gs (%s); a commit may or may not have happened" % (timeout, path))
+            if path != "/v1/commit":
+                self._ended = err  # its connection is closed: the session is over
+            raise err from e
         except (OSError, http.client.HTTPException) as e:
             self._close()
             if path == "/v1/commit":

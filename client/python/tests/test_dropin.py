@@ -9,6 +9,7 @@ import time
 import unittest
 import warnings
 
+import dropin_habits
 import dropin_many
 import dropin_scripts
 import support
@@ -37,14 +38,15 @@ class DifferentialTest(ArbiterTest):
 
     @unittest.skipIf(sys.version_info < (3, 12), "autocommit= is Python 3.12's")
     def test_autocommit_false(self):
-        self.compare(dropin_scripts.autocommit_false)
+        self.compare(dropin_habits.autocommit_false)
 
     def test_blanks_and_comments_before_the_first_word_are_scanned_not_matched(self):
         # A backtracking pattern over leading blanks takes exponential
         # time; a scan is linear. (Indented SQL is common.)
-        lead = " \n\t" * 40_000 + "/* c */ -- d\n"
-        self.assertTrue(route.begins(lead + "insert into t values (1)"))
-        self.assertFalse(route.begins(lead + "select 1"))
+        blanks = " \n\t" * 40_000
+        self.assertTrue(route.begins(blanks + "insert into t values (1)"))
+        self.assertFalse(route.begins(blanks + "select 1"))
+        lead = blanks + "/* c */ -- d\n"
         self.assertTrue(route.nothing(lead + ";"))
         self.assertFalse(route.nothing(lead + "x"))
 
@@ -88,5 +90,5 @@ def _make(script):
     return test
 
 
-for _script in dropin_scripts.SCRIPTS + dropin_many.SCRIPTS:
+for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS:
     setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))

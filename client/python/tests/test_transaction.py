@@ -109,3 +109,26 @@ class RolledBackTest(ArbiterTest):
                 except SqlError:
                     pass  # swallowed: the block's end raises it again
         self.assertEqual(s.query("SELECT tag FROM t"), [{"tag": "x"}])
+
+    def test_a_block_that_rolls_back_after_the_error_passes_and_the_object_begins_anew(self):
+        s = self.client()
+        s.write(SCHEMA)
+        s.write("INSERT INTO t(tag) VALUES ('x')")
+
+        def skip(tx):
+            try:
+                tx.execute("INSERT OR ROLLBACK INTO t(tag) VALUES ('x')")
+            except SqlError:
+                tx.rollback()
+                return "skipped"
+            return "written"
+
+        self.assertEqual(s.run_transaction(skip), "skipped")
+        tx = s.transaction()
+        with tx:
+            with self.assertRaises(SqlError):
+                tx.execute("INSERT OR ROLLBACK INTO t(tag) VALUES ('x')")
+            tx.rollback()
+        with tx:  # the same object, a new session
+            tx.execute("INSERT INTO t(tag) VALUES ('y')")
+        self.assertEqual(s.query("SELECT count(*) AS n FROM t"), [{"n": 2}])

@@ -10,29 +10,23 @@ read-only on the database, which routes each statement.
   there and sees its own writes; ``commit()`` and ``rollback()`` end it.
 """
 
-import math
 import os
 import sqlite3 as _std
 import sys
 import urllib.parse
-from typing import Any, Optional
+from typing import Any
 
 from ..client import Scribe
+from .adapt import adapt as _adapt
 from .cursor import Cursor
 from .errors import translate
 from .many import run_many
 from .pragmas import plan, warn_once
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
-from .route import Classifier, Kind
+from .route import Classifier, Kind, begins
+from .savepoints import Savepoints
 
 __all__ = ["Connection", "database_path"]
-
-_BASIC = (int, float, str, bytes, type(None))
-_I64 = (-(2**63), 2**63 - 1)
-# Types bound as they are (a subclass of one may conform first).
-_EXACT = frozenset((int, float, str, bytes, type(None)))
-_NOTHING = object()
-
 
 def database_path(database: Any, uri: bool) -> str:
     """The file behind ``database``; ``NotSupportedError`` for an in-memory
@@ -51,49 +45,6 @@ def database_path(database: Any, uri: bool) -> str:
             "file for the arbiter to write; use the standard sqlite3 module for it"
         )
     return os.path.abspath(name)
-
-
-def _adapt(v: Any) -> Any:
-    # An adapter registered for the value's exact type comes first, as in
-    # sqlite3: for a subclass of int or str, for bool, for int itself.
-    adapter = _std.adapters.get((type(v), _std.PrepareProtocol))
-    if adapter is not None:
-        return _adapted(v, adapter(v))
-    if type(v) not in _EXACT and isinstance(v, _BASIC):
-        # A subclass of a type bound as it is: sqlite3 lets it conform.
-        out = _std.adapt(v, _std.PrepareProtocol, _NOTHING)
-        if out is not _NOTHING:
-            return _adapted(v, out)
-    if isinstance(v, float) and math.isnan(v):
-        return None  # SQLite stores a NaN bound as NULL
-    if isinstance(v, _BASIC):
-        _in_range(v)
-        return v
-    if isinstance(v, (bytearray, memoryview)) and (type(v), _std.PrepareProtocol) not in _std.adapters:
-        return bytes(v)  # bound as a blob, as sqlite3 binds any buffer
-    try:
-        out = _std.adapt(v)
-    except _std.ProgrammingError:
-        raise _std.ProgrammingError("type %r is not supported as a parameter" % type(v).__name__) from None
-    return _adapted(v, out)
-
-
-def _adapted(v: Any, out: Any) -> Any:
-    """What an adapter made of ``v``, as sqlite3 binds it."""
-    if isinstance(out, (bytearray, memoryview)):
-        return bytes(out)
-    if isinstance(out, float) and math.isnan(out):
-        return None
-    if not isinstance(out, _BASIC):
-        raise _std.ProgrammingError("type %r is not supported as a parameter" % type(v).__name__)
-    _in_range(out)
-    return out
-
-
-def _in_range(v: Any) -> None:
-    """An int SQLite cannot hold is refused here, as sqlite3 refuses it."""
-    if isinstance(v, int) and not isinstance(v, bool) and not _I64[0] <= v <= _I64[1]:
-        raise OverflowError("Python int too large to convert to SQLite INTEGER")
 
 
 class Connection(_std.Connection):
@@ -119,7 +70,7 @@ class Connection(_std.Connection):
         self._last_rowid = 0
         self._functions = set()
         self._extensions = False
-        self._outer_savepoint: Optional[str] = None
+        self._savepoints = Savepoints()
         self._in_script = False
 
     # ------------------------------------------------------------ settings
@@ -160,12 +111,10 @@ class Connection(_std.Connection):
         return self._changes
 
     def _implicit_begin(self) -> bool:
-        if self._in_script:
-            return False
-        if self._autocommit is True:
-            return False
         if self._autocommit is False:
-            return True
+            return True  # a script's statements too: they run in it
+        if self._in_script or self._autocommit is True:
+            return False
         return self._isolation is not None
 
     def _opens(self, kind: str, first_word: bool) -> bool:
@@ -207,6 +156,13 @@ class Connection(_std.Connection):
         if not isinstance(sql, str):
             raise TypeError("execute() argument 1 must be str, not %s" % type(sql).__name__)
         kind, detail = self._classifier.classify(sql, params)
+        if kind == Kind.EMPTY:
+            # Nothing to run, in a transaction or not: the local connection
+            # answers as sqlite3 (a wrong count of bindings included, and
+            # the cursor's lastrowid left as it was).
+            cur._local()
+            _std.Cursor.execute(cur, sql, params)
+            return cur
         if not many:
             cur._lastrowid = self._last_rowid
         session = self._remote.session
@@ -215,9 +171,6 @@ class Connection(_std.Connection):
                 "ATTACH and DETACH are not supported: the arbiter writes one database file; "
                 "open the other database with a connection of its own"
             )
-        if kind == Kind.EMPTY:
-            cur._remote([], [], -1)  # sqlite3 runs nothing, in a transaction or not
-            return cur
         if kind == Kind.PRAGMA:
             return self._pragma(cur, sql, params, detail)
         if kind == Kind.BEGIN:
@@ -226,6 +179,7 @@ class Connection(_std.Connection):
             if session is not None and not (session == NOT_BEGUN and self._remote.begin_failed):
                 raise _std.OperationalError("cannot start a transaction within a transaction")
             self._remote.begin()
+            self._savepoints.clear()
             cur._remote([], [], -1)
             return cur
         if kind in (Kind.COMMIT, Kind.ROLLBACK):
@@ -244,8 +198,9 @@ class Connection(_std.Connection):
                 raise _std.OperationalError("no such savepoint: %s" % detail)
             if kind == Kind.SAVEPOINT or self._opens(kind, bool(detail)):
                 self._remote.begin()
-                self._outer_savepoint = (detail or "").lower() if kind == Kind.SAVEPOINT else None
-        encoded = encode_params(params, _adapt)
+                self._savepoints.clear()
+        began_it = session is None and self._remote.session is not None
+        encoded = encode_params(params, _adapt, lambda name: self._classifier.unused(sql, params, name))
         try:
             if self._remote.session is not None:
                 result = self._remote.execute(sql, encoded)
@@ -253,23 +208,29 @@ class Connection(_std.Connection):
                 result = self._remote.write(sql, encoded)
         except BaseException as e:
             if self._remote.session is None:
-                self._outer_savepoint = None  # the transaction ended with it
+                self._savepoints.clear()  # the transaction ended with it
             if isinstance(e, _std.OperationalError):
                 raise self._not_here(e) from None
             raise
-        if kind == Kind.RELEASE and (detail or "").lower() == self._outer_savepoint:
-            self._outer_savepoint = None
-            self.commit()  # releasing the outermost savepoint commits, as in SQLite
+        if kind == Kind.SAVEPOINT:
+            self._savepoints.opened(detail or "", began_it)
+        elif kind == Kind.ROLLBACK_TO:
+            self._savepoints.rolled_back_to(detail or "")
+        elif kind == Kind.RELEASE and self._savepoints.released(detail or ""):
+            self.commit()  # releasing a savepoint that began it commits, as in SQLite
         columns, rows = rows_of(result)
         affected = int(result.get("rows_affected") or 0)
-        dml = kind == Kind.DML
+        # Rows are counted for DML; for a statement only the arbiter could
+        # compile (a table created in this transaction), by its first word.
+        dml = kind == Kind.DML or (kind == Kind.UNKNOWN and begins(sql))
         if dml:
             self._changes += affected
             if result.get("last_insert_rowid"):
                 self._last_rowid = int(result["last_insert_rowid"])
                 if not many:
                     cur._lastrowid = self._last_rowid
-        cur._remote(columns, rows, affected if dml and detail else -1)
+        counted = detail if kind == Kind.DML else dml
+        cur._remote(columns, rows, affected if counted else -1)
         return cur
 
     def _not_here(self, e: Exception) -> Exception:
@@ -313,6 +274,9 @@ class Connection(_std.Connection):
             cur._local()
             _std.Cursor.execute(cur, sql, params)
         elif p.where == "arbiter":
+            if not self.in_transaction and self._opens(Kind.WRITE, False):
+                self._remote.begin()  # autocommit=False: in the open transaction
+                self._savepoints.clear()
             if self.in_transaction:
                 result = self._remote.execute(sql, encode_params(params, _adapt))
             else:
@@ -329,11 +293,11 @@ class Connection(_std.Connection):
     def commit(self) -> None:
         if self._remote.session is None:
             return
-        self._outer_savepoint = None
+        self._savepoints.clear()
         self._remote.commit()
 
     def rollback(self) -> None:
-        self._outer_savepoint = None
+        self._savepoints.clear()
         self._remote.rollback()
 
     def __enter__(self):

@@ -22,6 +22,7 @@ sets must not let a transaction's idle lease lapse between calls).
 
 import math
 import sqlite3 as _std
+import sys
 import time
 from typing import Any, Optional, Tuple
 
@@ -65,6 +66,11 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
     parameter as sqlite3 does."""
     if not isinstance(sql, str):
         raise TypeError("executemany() argument 1 must be str, not %s" % type(sql).__name__)
+    if _EMPTY_RUNS and conn._classifier.kind_only(sql) == Kind.EMPTY:
+        # Before 3.11 sqlite3 runs nothing for it and raises nothing (3.9
+        # leaves rowcount at 0).
+        cur._remote([], [], 0 if sys.version_info < (3, 10) else -1)
+        return cur
     remote = conn._remote
     state = _Many()
     seen = -1  # the length of the last positional set checked
@@ -87,10 +93,10 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
                     state.own = not conn._opens(kind, begins(sql))
                     if not state.own:
                         remote.begin()
-                        conn._outer_savepoint = None
+                        conn._savepoints.clear()
             encoded, size = plain(params) if positional else (None, 0)
             if encoded is None:
-                encoded = encode_params(params, adapt)
+                encoded = encode_params(params, adapt, _unused(conn, sql, params))
                 size = _size(encoded)
             size += len(sql)
             values = len(encoded) if encoded is not None else 0
@@ -114,10 +120,10 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             kind = _taken(conn._classifier.kind_only(sql))
             if remote.session is None and conn._opens(kind, begins(sql)):
                 remote.begin()
-                conn._outer_savepoint = None
+                conn._savepoints.clear()
     except BaseException:
         if remote.session is None:
-            conn._outer_savepoint = None  # the transaction ended with it
+            conn._savepoints.clear()  # the transaction ended with it
         cur._remote([], [], -1)  # as sqlite3 leaves a failed executemany's cursor
         if state.chunk:
             _send(conn, state)  # the sets before the failing one
@@ -125,6 +131,11 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
     # sqlite3 counts rows only for a statement that `begins`.
     cur._remote([], [], state.total if begins(sql) else -1)
     return cur
+
+
+def _unused(conn, sql: str, params: Any):
+    """Tells a name ``sql`` does not use (see ``adapt.named_set``)."""
+    return lambda name: conn._classifier.unused(sql, params, name)
 
 
 def _taken(kind: str) -> str:
@@ -211,6 +222,7 @@ def _count(conn, state: _Many, result: dict) -> None:
 
 _SEQUENCES = (tuple, list)
 _MANY_KINDS = (Kind.DML, Kind.WRITE, Kind.UNKNOWN)
+_EMPTY_RUNS = sys.version_info < (3, 11)
 _I64 = 1 << 63
 _isfinite = math.isfinite
 

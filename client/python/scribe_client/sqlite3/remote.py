@@ -12,6 +12,7 @@ from ..client import Scribe
 from ..keys import new_key
 from ..framed import INFINITY, FramedConnection, Lost, connect
 from ..values import _blob, _decode_value
+from .adapt import named_set
 from .errors import Expired, translate
 from .route import named
 
@@ -40,12 +41,14 @@ def _encode(v: Any) -> Any:
     raise TypeError(type(v).__name__)
 
 
-def encode_params(params: Any, adapt) -> Any:
-    """Parameters as the arbiter takes them, adapted as sqlite3 adapts."""
+def encode_params(params: Any, adapt, unused=None) -> Any:
+    """Parameters as the arbiter takes them, adapted as sqlite3 adapts;
+    ``unused(name)`` tells a name the statement does not use (see
+    ``adapt.named_set``)."""
     if params is None:
         return None
     if named(params):
-        return {str(k): _encode(adapt(params[k])) for k in params.keys()}
+        return named_set(params, lambda v: _encode(adapt(v)), unused)
     return [_encode(adapt(v)) for v in params]
 
 

@@ -6,6 +6,7 @@ blanks and comments (``begins``, ``nothing``).
 """
 
 import sqlite3 as _std
+import sys
 from typing import Any, Dict, Optional, Set, Tuple
 
 __all__ = ["Kind", "Classifier", "named", "begins"]
@@ -55,6 +56,8 @@ class Classifier:
         """The statement's kind whatever its parameters (SQLite asks the
         authorizer while it compiles, before any are bound), for an
         ``executemany`` given no parameter sets."""
+        if nothing(sql):
+            return Kind.EMPTY
         for (text, _), (kind, _) in self.cache.items():
             if text == sql:
                 return kind
@@ -92,6 +95,16 @@ class Classifier:
             self.reads.add(sql)
         return out
 
+    def unused(self, sql: str, params: Any, name: str) -> bool:
+        """True when ``sql`` binds no parameter ``name``: it compiles here
+        with the named set ``params`` less that name (sqlite3 then never
+        looks at its value)."""
+        rest = {k: None for k in params.keys() if str(k) != name}
+        try:
+            return self._compile(sql, rest, bindings_matter=True) is not None
+        except _std.ProgrammingError:
+            return False  # it does: "You did not supply a value for binding parameter"
+
     def _compile(self, sql: str, params: Any, bindings_matter: bool) -> Optional[list]:
         """What SQLite's authorizer heard while ``EXPLAIN sql`` compiled;
         ``None`` when the local connection could not compile it. A
@@ -119,7 +132,7 @@ class Classifier:
         except _std.Error:
             return None
         finally:
-            _std.Connection.set_authorizer(self.conn, None)
+            _std.Connection.set_authorizer(self.conn, _NO_AUTHORIZER)
         return seen
 
 
@@ -152,9 +165,15 @@ def begins(sql: str) -> bool:
     one, with an isolation level) and count its rows in ``rowcount``: its
     first word, past whitespace and comments, is INSERT, UPDATE, DELETE or
     REPLACE. A ``WITH … INSERT`` writes rows yet runs in autocommit
-    there, and must here too."""
+    there, and must here too. (Python 3.9 skips blanks only.)"""
+    if _OLD_FIRST_WORD:
+        rest = sql.lstrip(" \t\n\r")
+        return rest[:7].lower().startswith(_VERBS)
     i = _skip(sql, _BLANK)
     return sql[i : i + 7].lower().startswith(_VERBS)
+
+
+_OLD_FIRST_WORD = sys.version_info < (3, 10)
 
 
 def nothing(sql: str) -> bool:
@@ -162,6 +181,16 @@ def nothing(sql: str) -> bool:
     included) and semicolons: SQLite has no statement to compile, and
     sqlite3 runs nothing."""
     return _skip(sql, _BLANK | {";"}) == len(sql)
+
+
+def _allow(*_: Any) -> int:
+    return _std.SQLITE_OK
+
+
+# Before 3.11 sqlite3 took None as a callback (every statement after was
+# "not authorized"); there, one that allows everything stands in. SQLite
+# asks it only while compiling, and sqlite3 caches compiled statements.
+_NO_AUTHORIZER = None if sys.version_info >= (3, 11) else _allow
 
 
 def named(params: Any) -> bool:

@@ -1,0 +1,88 @@
+"""Parameter values as sqlite3 binds them: the adapters registered with
+``sqlite3.register_adapter`` (the one for a value's exact type first,
+``__conform__`` for a subclass of a type bound as it is), NaN as NULL,
+buffers as blobs, ints SQLite cannot hold refused; and a named set whose
+unused names are left alone, as sqlite3 leaves them."""
+
+import math
+import sqlite3 as _std
+import sys
+from typing import Any, Callable, Optional
+
+__all__ = ["adapt", "named_set"]
+
+_BASIC = (int, float, str, bytes, type(None))
+_I64 = (-(2**63), 2**63 - 1)
+# Types bound as they are (sqlite3 consults no adapter for them unless one
+# is registered for the type itself); a subclass of one may conform first.
+_EXACT = frozenset((int, float, str, bytes, bytearray, type(None)))
+_CONFORMING = (int, float, str, bytes, bytearray)
+_NOTHING = object()
+
+
+def named_set(params: Any, one: Callable[[Any], Any], unused: Optional[Callable[[str], bool]]) -> dict:
+    """``{name: one(value)}`` for a named parameter set; a value that
+    cannot be bound is left out when ``unused(name)`` says the statement
+    does not use that name (sqlite3 never looks at it), else its error is
+    raised."""
+    out = {}
+    for k in params.keys():
+        try:
+            out[str(k)] = one(params[k])
+        except Exception:
+            if unused is not None and unused(str(k)):
+                continue
+            raise
+    return out
+
+
+def adapt(v: Any) -> Any:
+    """``v`` as sqlite3 binds it: adapted, or refused as sqlite3 refuses it."""
+    # An adapter registered for the value's exact type comes first, as in
+    # sqlite3: for a subclass of int or str, for bool, for int itself.
+    adapter = _std.adapters.get((type(v), _std.PrepareProtocol))
+    if adapter is not None:
+        return _adapted(v, adapter(v))
+    if type(v) not in _EXACT and isinstance(v, _CONFORMING):
+        # A subclass of a type bound as it is: sqlite3 lets it conform.
+        out = _std.adapt(v, _std.PrepareProtocol, _NOTHING)
+        if out is not _NOTHING:
+            return _adapted(v, out)
+    if isinstance(v, float) and math.isnan(v):
+        return None  # SQLite stores a NaN bound as NULL
+    if isinstance(v, _BASIC):
+        _in_range(v)
+        return v
+    if isinstance(v, (bytearray, memoryview)) and (type(v), _std.PrepareProtocol) not in _std.adapters:
+        return bytes(v)  # bound as a blob, as sqlite3 binds any buffer
+    try:
+        out = _std.adapt(v)
+    except _std.ProgrammingError:
+        raise _unsupported(v) from None
+    return _adapted(v, out)
+
+
+def _adapted(v: Any, out: Any) -> Any:
+    """What an adapter made of ``v``, as sqlite3 binds it."""
+    if isinstance(out, (bytearray, memoryview)):
+        return bytes(out)
+    if isinstance(out, float) and math.isnan(out):
+        return None
+    if not isinstance(out, _BASIC):
+        raise _unsupported(v)
+    _in_range(out)
+    return out
+
+
+def _in_range(v: Any) -> None:
+    """An int SQLite cannot hold is refused here, as sqlite3 refuses it."""
+    if isinstance(v, int) and not isinstance(v, bool) and not _I64[0] <= v <= _I64[1]:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+
+def _unsupported(v: Any) -> Exception:
+    """sqlite3's error for a value it cannot bind (InterfaceError before
+    Python 3.11)."""
+    if sys.version_info < (3, 11):
+        return _std.InterfaceError("Error binding parameter - probably unsupported type (%s)." % type(v).__name__)
+    return _std.ProgrammingError("type %r is not supported as a parameter" % type(v).__name__)
