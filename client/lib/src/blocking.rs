@@ -10,7 +10,7 @@ use scribe_protocol::{
 
 use crate::options::Options;
 use crate::retry::{self, Backoff};
-use crate::transaction::next_attempt;
+use crate::run_transaction::next_attempt;
 
 /// A blocking [`Client`](crate::Client).
 #[derive(Debug)]

@@ -16,9 +16,9 @@
 //! - [`options`]: deadlines and auto-start settings, in one struct.
 //! - [`autostart`]: find `scribed`, start it detached, wait until ready.
 //! - [`script`]: split an SQL script into statements (for `exec --file`).
-//! - [`transaction`]: write sessions: [`Transaction`], and
-//!   [`Client::transaction`] that runs a closure in one, again as a whole
-//!   when it ends before its commit.
+//! - [`transaction`]: write sessions: [`Transaction`].
+//! - [`run_transaction`]: [`Client::transaction`], which runs a closure in
+//!   one and again as a whole when it ends before its commit.
 //! - [`migrate`]: [`Client::migrate`]: schema migrations, applied once
 //!   each however many processes ask.
 //! - [`blocking`]: the same for programs without an async runtime.
@@ -35,6 +35,7 @@ pub mod connection;
 pub mod migrate;
 pub mod options;
 pub mod retry;
+pub mod run_transaction;
 pub mod script;
 pub mod transaction;
 

@@ -1,28 +1,25 @@
-//! Write sessions (interactive transactions): [`Transaction`], and
-//! [`Client::transaction`], which runs a closure in one and runs it again
-//! as a whole when the session ends before its commit.
+//! Write sessions (interactive transactions): [`Transaction`]
+//! ([`crate::run_transaction`] runs a closure in one, again as a whole
+//! when the session ends before its commit).
 //!
 //! A session holds the arbiter's writer from its begin to its end: batches
 //! are the fast path, sessions are for read-decide-write steps that need
 //! code in between.
 
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use scribe_protocol::frame::{Answer, Request};
 use scribe_protocol::{
     BeginRequest, Lease, Params, Receipt, Statement, StatementResult, WriteError, LATEST_SESSION,
 };
 
-use crate::client::Client;
 use crate::connection::{unexpected, Connection};
-use crate::retry::{self, Backoff};
 
 /// A write session on one connection. Cheap to clone; every call goes to
 /// the same session, in order.
 ///
-/// One made by [`Client::transaction`] begins with its first call: the
+/// One made by [`crate::Client::transaction`] begins with its first call: the
 /// begin and that call go out together (`LATEST_SESSION` names the session
 /// just begun), which saves a round trip while holding the writer.
 #[derive(Clone, Debug)]
@@ -245,167 +242,6 @@ impl Transaction {
         match self.call(make, timeout).await? {
             Answer::RolledBack => Ok(()),
             other => Err(unexpected("rollback", &other)),
-        }
-    }
-}
-
-/// After an attempt of a whole transaction failed with `error`: how long
-/// to pause (at least what the arbiter asked) and whether to reconnect
-/// first (an expired session's connection is fine), or `None` to give up
-/// with the error: it cannot succeed by running again, the arbiter was
-/// stopped on purpose, or the pause would pass `deadline`.
-pub(crate) fn next_attempt(
-    error: &WriteError,
-    backoff: &mut Backoff,
-    deadline: Instant,
-    paths: &scribe_protocol::Paths,
-) -> Option<(Duration, bool)> {
-    if !run_again(error) {
-        return None;
-    }
-    let at_least = match retry::verdict(error, paths) {
-        retry::Verdict::Retry { at_least, .. } => at_least,
-        // An expired session is run again as a whole.
-        retry::Verdict::GiveUp if matches!(error, WriteError::Expired { .. }) => Duration::ZERO,
-        retry::Verdict::GiveUp => return None,
-    };
-    let pause = backoff.pause(at_least);
-    (!retry::past(deadline, pause)).then_some((pause, !matches!(error, WriteError::Expired { .. })))
-}
-
-/// Whether a transaction that failed with `e` may be run again as a whole:
-/// nothing of it was committed, and trying again can succeed.
-fn run_again(e: &WriteError) -> bool {
-    matches!(
-        e,
-        WriteError::Expired { .. }
-            | WriteError::Unavailable { .. }
-            | WriteError::Overloaded { .. }
-            | WriteError::ShuttingDown
-    )
-}
-
-impl Client {
-    /// Begins a write session on this client's connection.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::begin`].
-    pub async fn begin(&self) -> Result<Transaction, WriteError> {
-        self.connection()
-            .await?
-            .1
-            .begin(BeginRequest::default())
-            .await
-    }
-
-    /// A write session that begins with its first call (see
-    /// [`Transaction`]): what [`Client::transaction`] runs `f` in.
-    pub(crate) async fn lazy_transaction(&self) -> Result<Transaction, WriteError> {
-        Ok(self.connection().await?.1.begin_lazily())
-    }
-
-    /// Runs `f` in a write session and commits it. When the session ends
-    /// before its commit (its lease lapsed, the arbiter restarted, the
-    /// queue was full), `f` runs again in a new one, until
-    /// `Options::retry_for` has passed; an error of `f` itself rolls the
-    /// session back and is returned. The commit carries a key, so a
-    /// commit whose answer was lost is asked again, never run twice.
-    ///
-    /// ```no_run
-    /// # async fn claim(client: &scribe_client::Client) -> Result<(), scribe_client::Error> {
-    /// use scribe_protocol::{Params, Value};
-    /// client.transaction(|tx| async move {
-    ///     let ready = tx.execute("SELECT id FROM tasks WHERE status = 'ready' LIMIT 1", Params::None).await?;
-    ///     if let Some(id) = ready.rows.first().map(|r| r[0].clone()) {
-    ///         tx.execute("UPDATE tasks SET status = 'running' WHERE id = ?1",
-    ///                    Params::Positional(vec![id])).await?;
-    ///     }
-    ///     Ok(())
-    /// }).await
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// The error of `f` or of the commit when it cannot be run again, or
-    /// the last error once `retry_for` has passed.
-    pub async fn transaction<T, F, Fut>(&self, mut f: F) -> Result<T, WriteError>
-    where
-        F: FnMut(Transaction) -> Fut,
-        Fut: Future<Output = Result<T, WriteError>>,
-    {
-        let deadline = retry::deadline(self.options().retry_for);
-        let mut backoff = Backoff::default();
-        loop {
-            let error = match self.attempt(&mut f, deadline).await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            let Some((pause, reconnect)) =
-                next_attempt(&error, &mut backoff, deadline, self.paths())
-            else {
-                return Err(retry::given_up(error, self.paths()));
-            };
-            if reconnect {
-                self.reconnect().await;
-            }
-            tokio::time::sleep(pause).await;
-        }
-    }
-
-    async fn attempt<T, F, Fut>(&self, f: &mut F, deadline: Instant) -> Result<T, WriteError>
-    where
-        F: FnMut(Transaction) -> Fut,
-        Fut: Future<Output = Result<T, WriteError>>,
-    {
-        let tx = self.lazy_transaction().await?;
-        let value = match f(tx.clone()).await {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Err(e);
-            }
-        };
-        let key = retry::new_key();
-        match tx.commit_with_key(Some(key.clone())).await {
-            Ok(_) => Ok(value),
-            Err(WriteError::Timeout { .. }) => self.ask_again(&key, deadline).await.map(|_| value),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// A commit's outcome is unknown: asks for it by key on a new
-    /// connection until the arbiter answers (the receipt, or `Expired`:
-    /// it never committed).
-    pub(crate) async fn ask_again(
-        &self,
-        key: &str,
-        deadline: Instant,
-    ) -> Result<Receipt, WriteError> {
-        let mut backoff = Backoff::default();
-        loop {
-            self.reconnect().await;
-            let asked = match self.connection().await {
-                Ok((_, c)) => {
-                    let request = Request::Commit {
-                        session: 0,
-                        key: Some(key.to_owned()),
-                    };
-                    match c.call(&request, c.options().call_timeout).await {
-                        Ok(Answer::Receipt(r)) => Ok(r),
-                        Ok(other) => Err(unexpected("commit", &other)),
-                        Err(e) => Err(e),
-                    }
-                }
-                Err(e) => Err(e),
-            };
-            match asked {
-                Err(e) if retry::is_transient(&e) && Instant::now() < deadline => {
-                    tokio::time::sleep(backoff.pause(Duration::ZERO)).await;
-                }
-                other => return other,
-            }
         }
     }
 }

@@ -187,24 +187,24 @@ pub fn extras(results: &[RunResult]) -> Option<Table> {
     for r in results {
         if let (Some(idle), Some(load)) = (r.reader_idle_qps, r.reader_load_qps) {
             any = true;
+            let cpu = r.reader_cpu_us;
+            let each = |sep: &str, c: Option<f64>| {
+                c.map_or(String::new(), |c| format!("{sep} CPU {c:.1} µs each"))
+            };
             t.add_row(vec![
                 r.workload.clone(),
                 r.sync.clone(),
                 r.procs.to_string(),
                 r.target.clone(),
-                match r.reader_cpu_us {
-                    Some((c, _)) => {
-                        format!("reader queries (idle {idle:.0}/s, CPU {c:.1} µs each)")
-                    }
-                    None => format!("reader queries (idle {idle:.0}/s)"),
-                },
-                match r.reader_cpu_us {
-                    Some((_, c)) => format!(
-                        "{load:.0} ({:.0}% of idle; CPU {c:.1} µs each)",
-                        100.0 * load / idle.max(1e-9)
-                    ),
-                    None => format!("{load:.0} ({:.0}% of idle)", 100.0 * load / idle.max(1e-9)),
-                },
+                format!(
+                    "reader queries (idle {idle:.0}/s{})",
+                    each(",", cpu.map(|c| c.0))
+                ),
+                format!(
+                    "{load:.0} ({:.0}% of idle{})",
+                    100.0 * load / idle.max(1e-9),
+                    each(";", cpu.map(|c| c.1))
+                ),
                 String::new(),
             ]);
         }
