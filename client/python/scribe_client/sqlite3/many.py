@@ -190,6 +190,11 @@ def _send_own(conn, state: _Many, chunk: list) -> None:
             raise
         _each(conn, state, chunk, remote.write)
         return
+    except BaseException:
+        # Interrupted (Ctrl-C): no transaction of ours is left open on a
+        # connection whose program thinks it is in autocommit.
+        conn.rollback()
+        raise
     _count(conn, state, result)
 
 
