@@ -163,7 +163,29 @@ def autocommit_false(mod, path):
     c.execute("PRAGMA user_version = 7")
     c.rollback()
     log.note("undone", count_rows(mod, path), c.execute("PRAGMA user_version").fetchone())
+    # A savepoint in the transaction sqlite3 keeps open does not commit
+    # when released.
+    c.execute("SAVEPOINT sp")
+    c.execute("INSERT INTO t(tag, n) VALUES ('sp', 1)")
+    c.execute("RELEASE sp")
+    log.note("released", count_rows(mod, path))
+    c.rollback()
+    log.attempt("BEGIN inside", lambda: c.execute("BEGIN"))
+    # An SQL COMMIT ends it; until commit() or rollback(), SQLite commits
+    # each write on its own.
+    c.execute("INSERT INTO t(tag, n) VALUES ('c1', 1)")
+    c.execute("COMMIT")
+    c.execute("INSERT INTO t(tag, n) VALUES ('c2', 1)")
+    log.note("after SQL COMMIT", c.in_transaction, count_rows(mod, path))
+    log.attempt("rollback()", c.rollback)
+    log.attempt("commit()", c.commit)
+    c.execute("BEGIN")
+    c.execute("INSERT INTO t(tag, n) VALUES ('c3', 1)")
+    c.commit()  # ends that one and opens the usual transaction again
+    c.execute("INSERT INTO t(tag, n) VALUES ('c4', 1)")
+    log.note("in it again", c.in_transaction)
     c.close()
+    log.note("closed", count_rows(mod, path))
     return log
 
 
@@ -201,6 +223,12 @@ def savepoints(mod, path):
     log.note("after BEGIN", c.in_transaction, count_rows(mod, path))
     c.execute("ROLLBACK")
     log.note("rolled back", count_rows(mod, path))
+    # SQLite folds the case of ASCII letters only: "Ä" and "ä" differ.
+    c.execute('SAVEPOINT "Ä"')
+    c.execute("INSERT INTO t(tag, n) VALUES ('u1', 1)")
+    c.execute('SAVEPOINT "ä"')
+    c.execute('RELEASE "Ä"')
+    log.note("non-ASCII names", c.in_transaction, count_rows(mod, path))
     c.close()
     return log
 
@@ -221,11 +249,13 @@ def nothing_and_unused(mod, path):
     log.attempt("empty with a parameter", lambda: c.execute("", (1,)).fetchall())
     log.attempt("comment, no parameters", lambda: c.execute("-- x").fetchall())
     log.attempt("executemany of nothing", lambda: c.executemany(";", []).rowcount)
+    log.attempt("executemany of nothing, a set", lambda: c.executemany(";", [(1,)]).rowcount)
     log.note("lastrowid", c.execute("/* nothing */").lastrowid)
     c.execute("INSERT INTO a VALUES (:v)", {"v": 1, "other": object(), "big": 2**70})
     c.executemany("INSERT INTO a VALUES (:v)", [{"v": 2, "other": {"x": 1}}])
     log.attempt("used and unbindable", lambda: c.execute("INSERT INTO a VALUES (:v)", {"v": object()}))
     c.execute("INSERT INTO a VALUES (?)", (Blob(b"z"),))
+    c.execute("INSERT INTO a VALUES (?2 || ?1)", {"1": "b", "2": "a"})
     c.commit()
     log.note("rows", c.execute("SELECT v, typeof(v) FROM a ORDER BY rowid").fetchall())
     c.close()

@@ -33,7 +33,8 @@ pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
         }
         Params::Named(values) => {
             // As sqlite3 does: each parameter of the statement takes the
-            // value of its name (given with or without its `:`/`@`/`$`);
+            // value of its name (given with or without its `:`/`@`/`$`, and
+            // `?NNN` the value of `NNN`);
             // names the statement does not use are ignored; a parameter
             // with no value is an error, never a silent NULL.
             // An exact name wins over a bare one (`@a` given both `:a` and
@@ -42,7 +43,7 @@ pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
             let mut bare = std::collections::HashMap::with_capacity(values.len());
             for (name, v) in values {
                 exact.entry(name.as_str()).or_insert(v);
-                let b = name.trim_start_matches([':', '@', '$']);
+                let b = name.trim_start_matches([':', '@', '$', '?']);
                 if !b.is_empty() {
                     bare.entry(b).or_insert(v);
                 }
@@ -50,7 +51,7 @@ pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
             let find = |want: &str| {
                 exact
                     .get(want)
-                    .or_else(|| bare.get(want.trim_start_matches([':', '@', '$'])))
+                    .or_else(|| bare.get(want.trim_start_matches([':', '@', '$', '?'])))
                     .copied()
             };
             for idx in 1..=expected {
@@ -226,5 +227,10 @@ mod tests {
             [7, 8]
         );
         assert!(named("SELECT :missing", &[("other", 1)]).is_err());
+        // sqlite3 looks `?1` up as "1".
+        assert_eq!(
+            named("SELECT ?2, ?1", &[("1", 5), ("2", 6)]).unwrap(),
+            [6, 5]
+        );
     }
 }

@@ -71,6 +71,7 @@ class Connection(_std.Connection):
         self._functions = set()
         self._extensions = False
         self._savepoints = Savepoints()
+        self._sql_ended = False  # see _always_open
         self._in_script = False
 
     # ------------------------------------------------------------ settings
@@ -101,6 +102,7 @@ class Connection(_std.Connection):
         if value is True and self.in_transaction:
             self.commit()  # as sqlite3 does when autocommit turns on
         self._autocommit = value
+        self._sql_ended = False
 
     @property
     def in_transaction(self) -> bool:
@@ -117,6 +119,12 @@ class Connection(_std.Connection):
             return False
         return self._isolation is not None
 
+    def _always_open(self) -> bool:
+        """autocommit=False: sqlite3 keeps a transaction open (the drop-in
+        opens its session at the first write), unless an SQL COMMIT or
+        ROLLBACK ended it and neither commit() nor rollback() came since."""
+        return self._autocommit is False and not self._sql_ended
+
     def _opens(self, kind: str, first_word: bool) -> bool:
         """Whether a write of ``kind`` outside a transaction begins one
         first, as sqlite3 would: with ``autocommit=False`` sqlite3 always
@@ -127,7 +135,7 @@ class Connection(_std.Connection):
         if not self._implicit_begin():
             return False
         if self._autocommit is False:
-            return kind in (Kind.DML, Kind.WRITE)
+            return not self._sql_ended and kind in (Kind.DML, Kind.WRITE)
         return kind == Kind.DML and first_word
 
     # ---------------------------------------------------------- statements
@@ -178,15 +186,21 @@ class Connection(_std.Connection):
             # BEGIN may be said again, as after sqlite3's failed BEGIN.
             if session is not None and not (session == NOT_BEGUN and self._remote.begin_failed):
                 raise _std.OperationalError("cannot start a transaction within a transaction")
+            if self._always_open():
+                raise _std.OperationalError("cannot start a transaction within a transaction")
             self._remote.begin()
             self._savepoints.clear()
             cur._remote([], [], -1)
             return cur
         if kind in (Kind.COMMIT, Kind.ROLLBACK):
-            if session is None:
+            if session is None and not self._always_open():
                 word = "commit" if kind == Kind.COMMIT else "rollback"
                 raise _std.OperationalError("cannot %s - no transaction is active" % word)
+            self._sql_ended = False
             self.commit() if kind == Kind.COMMIT else self.rollback()
+            # With autocommit=False, sqlite3 opens the next transaction only
+            # at commit() or rollback(): SQLite commits each write until then.
+            self._sql_ended = self._autocommit is False
             cur._remote([], [], -1)
             return cur
         if session is None:
@@ -199,7 +213,9 @@ class Connection(_std.Connection):
             if kind == Kind.SAVEPOINT or self._opens(kind, bool(detail)):
                 self._remote.begin()
                 self._savepoints.clear()
-        began_it = session is None and self._remote.session is not None
+        # A SAVEPOINT begins the transaction only where none was open
+        # already (with autocommit=False, sqlite3 always has one).
+        began_it = session is None and self._remote.session is not None and not self._always_open()
         encoded = encode_params(params, _adapt, lambda name: self._classifier.unused(sql, params, name))
         try:
             if self._remote.session is not None:
@@ -291,14 +307,25 @@ class Connection(_std.Connection):
     # -------------------------------------------------------- transactions
 
     def commit(self) -> None:
+        self._after_sql_end("commit")
         if self._remote.session is None:
             return
         self._savepoints.clear()
         self._remote.commit()
 
     def rollback(self) -> None:
+        self._after_sql_end("rollback")
         self._savepoints.clear()
         self._remote.rollback()
+
+    def _after_sql_end(self, word: str) -> None:
+        """With autocommit=False after an SQL COMMIT or ROLLBACK, sqlite3's
+        commit() and rollback() find no transaction and fail, until a BEGIN
+        opens one; that one's end reopens the usual transaction."""
+        if self._sql_ended:
+            if self._remote.session is None:
+                raise _std.OperationalError("cannot %s - no transaction is active" % word)
+            self._sql_ended = False
 
     def __enter__(self):
         return self

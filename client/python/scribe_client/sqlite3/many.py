@@ -67,9 +67,10 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
     if not isinstance(sql, str):
         raise TypeError("executemany() argument 1 must be str, not %s" % type(sql).__name__)
     if _EMPTY_RUNS and conn._classifier.kind_only(sql) == Kind.EMPTY:
-        # Before 3.11 sqlite3 runs nothing for it and raises nothing (3.9
-        # leaves rowcount at 0).
-        cur._remote([], [], 0 if sys.version_info < (3, 10) else -1)
+        # Before 3.11 sqlite3 takes it (no statement to call DML or not):
+        # the local connection answers exactly as sqlite3.
+        cur._local()
+        _std.Cursor.executemany(cur, sql, seq)
         return cur
     remote = conn._remote
     state = _Many()
@@ -191,9 +192,12 @@ def _send_own(conn, state: _Many, chunk: list) -> None:
         _each(conn, state, chunk, remote.write)
         return
     except BaseException:
-        # Interrupted (Ctrl-C): no transaction of ours is left open on a
-        # connection whose program thinks it is in autocommit.
-        conn.rollback()
+        # Interrupted (Ctrl-C), perhaps with the begin still in flight: the
+        # connection goes, and the arbiter rolls back a session whose
+        # connection closed at once, so no transaction of ours holds its
+        # writer for a program that thinks it is in autocommit.
+        remote.abandon()
+        conn._savepoints.clear()
         raise
     _count(conn, state, result)
 

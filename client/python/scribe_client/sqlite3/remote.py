@@ -114,6 +114,13 @@ class Remote:
         if conn is not None:
             conn.close()
 
+    def abandon(self) -> None:
+        """Ends the transaction by dropping the connection (the arbiter
+        rolls it back the moment the connection closes), whatever was in
+        flight on it."""
+        self.session = None
+        self._drop()
+
     def close(self) -> None:
         self._drop()
 

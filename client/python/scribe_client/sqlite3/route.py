@@ -51,6 +51,8 @@ class Classifier:
         # Texts that are plain reads, whatever their parameters (sqlite3
         # runs them here and checks the parameters itself).
         self.reads: Set[str] = set()
+        # (text, name): whether the text leaves that parameter name unused.
+        self.unused_names: Dict[Tuple[str, str], bool] = {}
 
     def kind_only(self, sql: str) -> str:
         """The statement's kind whatever its parameters (SQLite asks the
@@ -99,11 +101,19 @@ class Classifier:
         """True when ``sql`` binds no parameter ``name``: it compiles here
         with the named set ``params`` less that name (sqlite3 then never
         looks at its value)."""
+        key = (sql, name)
+        known = self.unused_names.get(key)
+        if known is not None:
+            return known
         rest = {k: None for k in params.keys() if str(k) != name}
         try:
-            return self._compile(sql, rest, bindings_matter=True) is not None
+            answer = self._compile(sql, rest, bindings_matter=True) is not None
         except _std.ProgrammingError:
-            return False  # it does: "You did not supply a value for binding parameter"
+            answer = False  # it does: "You did not supply a value for binding parameter"
+        if len(self.unused_names) > 512:
+            self.unused_names.clear()
+        self.unused_names[key] = answer
+        return answer
 
     def _compile(self, sql: str, params: Any, bindings_matter: bool) -> Optional[list]:
         """What SQLite's authorizer heard while ``EXPLAIN sql`` compiled;

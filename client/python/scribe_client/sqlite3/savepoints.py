@@ -8,6 +8,9 @@ from typing import List
 
 __all__ = ["Savepoints"]
 
+# SQLite folds the case of ASCII letters only in names.
+_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 
 class Savepoints:
     def __init__(self) -> None:
@@ -25,7 +28,7 @@ class Savepoints:
         if begins:
             self.clear()
             self.began_it = True
-        self.names.append(name.lower())
+        self.names.append(name.translate(_FOLD))
 
     def released(self, name: str) -> bool:
         """``RELEASE name`` ran: True when that ends a transaction a
@@ -43,7 +46,7 @@ class Savepoints:
             del self.names[i + 1 :]
 
     def _newest(self, name: str):
-        name = name.lower()
+        name = name.translate(_FOLD)
         for i in range(len(self.names) - 1, -1, -1):
             if self.names[i] == name:
                 return i
