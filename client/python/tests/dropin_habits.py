@@ -129,10 +129,11 @@ def adapters_of_base_types(mod, path):
 def autocommit_false(mod, path):
     """Python 3.12's autocommit=False: sqlite3 keeps a transaction open
     all along, so every write is in one, DDL and ``WITH … INSERT``
-    included, and rollback undoes them. (The drop-in opens it at the
-    first write: in_transaction is only compared after one.)"""
+    included, and rollback undoes them. (The drop-in's session opens at
+    the first write; in_transaction says True from the start, as there.)"""
     log = Log()
     c = mod.connect(path, autocommit=False)
+    log.note("connected", c.in_transaction)
     c.execute(SCHEMA)
     log.note("ddl", c.in_transaction)
     c.rollback()

@@ -106,7 +106,9 @@ class Connection(_std.Connection):
 
     @property
     def in_transaction(self) -> bool:
-        return self._remote.session is not None
+        # With autocommit=False sqlite3 always has one open; the session
+        # behind it opens at the first write.
+        return self._remote.session is not None or self._always_open()
 
     @property
     def total_changes(self) -> int:
@@ -290,10 +292,10 @@ class Connection(_std.Connection):
             cur._local()
             _std.Cursor.execute(cur, sql, params)
         elif p.where == "arbiter":
-            if not self.in_transaction and self._opens(Kind.WRITE, False):
+            if self._remote.session is None and self._opens(Kind.WRITE, False):
                 self._remote.begin()  # autocommit=False: in the open transaction
                 self._savepoints.clear()
-            if self.in_transaction:
+            if self._remote.session is not None:
                 result = self._remote.execute(sql, encode_params(params, _adapt))
             else:
                 result = self._remote.write(sql, encode_params(params, _adapt))
