@@ -53,7 +53,7 @@ def adapt(v: Any) -> Any:
     if isinstance(v, _BASIC):
         _in_range(v)
         return v
-    if isinstance(v, (bytearray, memoryview)) and (type(v), _std.PrepareProtocol) not in _std.adapters:
+    if isinstance(v, (bytearray, memoryview)):
         return bytes(v)  # bound as a blob, as sqlite3 binds any buffer
     try:
         out = _std.adapt(v)

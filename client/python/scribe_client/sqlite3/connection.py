@@ -114,13 +114,6 @@ class Connection(_std.Connection):
     def total_changes(self) -> int:
         return self._changes
 
-    def _implicit_begin(self) -> bool:
-        if self._autocommit is False:
-            return True  # a script's statements too: they run in it
-        if self._in_script or self._autocommit is True:
-            return False
-        return self._isolation is not None
-
     def _always_open(self) -> bool:
         """autocommit=False: sqlite3 keeps a transaction open (the drop-in
         opens its session at the first write), unless an SQL COMMIT or
@@ -134,11 +127,19 @@ class Connection(_std.Connection):
         begins one before a statement whose first word says DML
         (``first_word``, see ``route.begins``). A statement only the
         arbiter can compile commits on its own (see the README)."""
-        if not self._implicit_begin():
-            return False
         if self._autocommit is False:
+            # A script's statements too: they run in it.
             return not self._sql_ended and kind in (Kind.DML, Kind.WRITE)
+        if self._in_script or self._autocommit is True or self._isolation is None:
+            return False
         return kind == Kind.DML and first_word
+
+    def _begin(self) -> None:
+        """Opens a write session (it begins with its first statement);
+        the savepoints of any earlier one are forgotten here, the one
+        place every session starts."""
+        self._remote.begin()
+        self._savepoints.clear()
 
     # ---------------------------------------------------------- statements
 
@@ -186,12 +187,11 @@ class Connection(_std.Connection):
         if kind == Kind.BEGIN:
             # After a begin that failed (sent with the first statement),
             # BEGIN may be said again, as after sqlite3's failed BEGIN.
-            if session is not None and not (session == NOT_BEGUN and self._remote.begin_failed):
+            if self._always_open() or (
+                session is not None and not (session == NOT_BEGUN and self._remote.begin_failed)
+            ):
                 raise _std.OperationalError("cannot start a transaction within a transaction")
-            if self._always_open():
-                raise _std.OperationalError("cannot start a transaction within a transaction")
-            self._remote.begin()
-            self._savepoints.clear()
+            self._begin()
             cur._remote([], [], -1)
             return cur
         if kind in (Kind.COMMIT, Kind.ROLLBACK):
@@ -213,23 +213,18 @@ class Connection(_std.Connection):
             if kind in (Kind.RELEASE, Kind.ROLLBACK_TO):
                 raise _std.OperationalError("no such savepoint: %s" % detail)
             if kind == Kind.SAVEPOINT or self._opens(kind, bool(detail)):
-                self._remote.begin()
-                self._savepoints.clear()
+                self._begin()
         # A SAVEPOINT begins the transaction only where none was open
         # already (with autocommit=False, sqlite3 always has one).
         began_it = session is None and self._remote.session is not None and not self._always_open()
-        encoded = encode_params(params, _adapt, lambda name: self._classifier.unused(sql, params, name))
+        encoded = encode_params(params, _adapt, self._classifier.unused_in(sql, params))
         try:
             if self._remote.session is not None:
                 result = self._remote.execute(sql, encoded)
             else:
                 result = self._remote.write(sql, encoded)
-        except BaseException as e:
-            if self._remote.session is None:
-                self._savepoints.clear()  # the transaction ended with it
-            if isinstance(e, _std.OperationalError):
-                raise self._not_here(e) from None
-            raise
+        except _std.OperationalError as e:
+            raise self._not_here(e) from None
         if kind == Kind.SAVEPOINT:
             self._savepoints.opened(detail or "", began_it)
         elif kind == Kind.ROLLBACK_TO:
@@ -293,8 +288,7 @@ class Connection(_std.Connection):
             _std.Cursor.execute(cur, sql, params)
         elif p.where == "arbiter":
             if self._remote.session is None and self._opens(Kind.WRITE, False):
-                self._remote.begin()  # autocommit=False: in the open transaction
-                self._savepoints.clear()
+                self._begin()  # autocommit=False: in the open transaction
             if self._remote.session is not None:
                 result = self._remote.execute(sql, encode_params(params, _adapt))
             else:
@@ -312,12 +306,10 @@ class Connection(_std.Connection):
         self._after_sql_end("commit")
         if self._remote.session is None:
             return
-        self._savepoints.clear()
         self._remote.commit()
 
     def rollback(self) -> None:
         self._after_sql_end("rollback")
-        self._savepoints.clear()
         self._remote.rollback()
 
     def _after_sql_end(self, word: str) -> None:

@@ -93,11 +93,10 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
                 if remote.session is None:
                     state.own = not conn._opens(kind, begins(sql))
                     if not state.own:
-                        remote.begin()
-                        conn._savepoints.clear()
+                        conn._begin()
             encoded, size = plain(params) if positional else (None, 0)
             if encoded is None:
-                encoded = encode_params(params, adapt, _unused(conn, sql, params))
+                encoded = encode_params(params, adapt, conn._classifier.unused_in(sql, params))
                 size = _size(encoded)
             size += len(sql)
             values = len(encoded) if encoded is not None else 0
@@ -120,11 +119,8 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             # begins the transaction a DML statement would.
             kind = _taken(conn._classifier.kind_only(sql))
             if remote.session is None and conn._opens(kind, begins(sql)):
-                remote.begin()
-                conn._savepoints.clear()
+                conn._begin()
     except BaseException:
-        if remote.session is None:
-            conn._savepoints.clear()  # the transaction ended with it
         cur._remote([], [], -1)  # as sqlite3 leaves a failed executemany's cursor
         if state.chunk:
             _send(conn, state)  # the sets before the failing one
@@ -132,11 +128,6 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
     # sqlite3 counts rows only for a statement that `begins`.
     cur._remote([], [], state.total if begins(sql) else -1)
     return cur
-
-
-def _unused(conn, sql: str, params: Any):
-    """Tells a name ``sql`` does not use (see ``adapt.named_set``)."""
-    return lambda name: conn._classifier.unused(sql, params, name)
 
 
 def _taken(kind: str) -> str:
@@ -181,7 +172,7 @@ def _send_own(conn, state: _Many, chunk: list) -> None:
     written: its sets then go one by one, each a write of its own, as
     sqlite3 commits each."""
     remote = conn._remote
-    remote.begin()
+    conn._begin()
     try:
         result = remote.execute_many([_SAVE] + chunk + [_RELEASE])
         conn.commit()
@@ -197,7 +188,6 @@ def _send_own(conn, state: _Many, chunk: list) -> None:
         # connection closed at once, so no transaction of ours holds its
         # writer for a program that thinks it is in autocommit.
         remote.abandon()
-        conn._savepoints.clear()
         raise
     _count(conn, state, result)
 

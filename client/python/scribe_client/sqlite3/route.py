@@ -97,6 +97,11 @@ class Classifier:
             self.reads.add(sql)
         return out
 
+    def unused_in(self, sql: str, params: Any):
+        """``unused`` for ``sql`` and the set ``params``, as
+        ``adapt.named_set`` asks it."""
+        return lambda name: self.unused(sql, params, name)
+
     def unused(self, sql: str, params: Any, name: str) -> bool:
         """True when ``sql`` binds no parameter ``name``: it compiles here
         with the named set ``params`` less that name (sqlite3 then never

@@ -19,15 +19,13 @@ class Savepoints:
         self.began_it = False
 
     def clear(self) -> None:
-        """The transaction ended, or a new one began."""
+        """A new transaction begins."""
         self.names.clear()
         self.began_it = False
 
     def opened(self, name: str, begins: bool) -> None:
         """``SAVEPOINT name`` ran; ``begins``: it began the transaction."""
-        if begins:
-            self.clear()
-            self.began_it = True
+        self.began_it = self.began_it or begins
         self.names.append(name.translate(_FOLD))
 
     def released(self, name: str) -> bool:
