@@ -5,19 +5,19 @@
 //! | --- | --- |
 //! | NULL | `null` |
 //! | INTEGER | a number without fraction (booleans are taken as 1 and 0) |
-//! | REAL | a number with a fraction or exponent |
+//! | REAL | a number with a fraction or exponent (an infinite one is `9.0e+999` or `-9.0e+999` where written as bytes, `null` in a tree: see [`json_answer`](crate::json_answer)) |
 //! | TEXT | a string |
 //! | BLOB | `{"$blob": "<base64>"}` |
 
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
 
-use crate::json_answer::{ReceiptJson, ResultJson, RowObject, ValueJson};
+use crate::json_answer::{Form, ReceiptJson, ResultJson, RowObject, ValueJson};
 use crate::{Params, Receipt, Status, Value, WriteError};
 
 /// A value as JSON.
 pub fn from_value(v: &Value) -> Json {
-    tree(&ValueJson(v))
+    tree(&ValueJson(v, false))
 }
 
 /// The tree of what `shape` writes (the shapes are written straight to
@@ -97,7 +97,7 @@ pub fn rows(columns: &[String], rows: &[Vec<Value>]) -> Json {
 /// One row as an object keyed by column name (a repeated name keeps its
 /// last value).
 pub fn row_object(columns: &[String], row: &[Value]) -> Json {
-    tree(&RowObject(columns, row))
+    tree(&RowObject(columns, row, false))
 }
 
 /// One statement's result: `{"rows_affected","last_insert_rowid","columns","rows":[{..}]}`.
@@ -107,7 +107,13 @@ pub fn statement_result(s: &crate::StatementResult) -> Json {
 
 /// One statement's result, its rows as objects or (`arrays`) as arrays.
 pub fn statement_result_as(s: &crate::StatementResult, arrays: bool) -> Json {
-    tree(&ResultJson(s, arrays))
+    tree(&ResultJson(
+        s,
+        Form {
+            arrays,
+            exact: false,
+        },
+    ))
 }
 
 /// A receipt:
@@ -118,7 +124,13 @@ pub fn receipt(r: &Receipt) -> Json {
 
 /// A receipt, its rows as objects or (`arrays`) as arrays.
 pub fn receipt_as(r: &Receipt, arrays: bool) -> Json {
-    tree(&ReceiptJson(r, arrays))
+    tree(&ReceiptJson(
+        r,
+        Form {
+            arrays,
+            exact: false,
+        },
+    ))
 }
 
 /// An error: `{"category":..,"message":..}` plus `statement`,

@@ -20,29 +20,54 @@ use crate::json_frame::HelloOptions;
 use crate::{Receipt, StatementResult, Value};
 
 /// Appends the JSON of `reply` to `out`, as `reply_as(reply,
-/// options).to_string()` would give it.
+/// options).to_string()` would give it (infinite reals aside: see the
+/// module's doc).
 pub fn write_reply(reply: &Reply, options: HelloOptions, out: &mut Vec<u8>) {
-    let arrays = options.rows_as_arrays;
-    let written = match reply {
-        Ok(Answer::Receipt(r)) => serde_json::to_writer(&mut *out, &Ok1(ReceiptJson(r, arrays))),
-        Ok(Answer::Executed(s)) => serde_json::to_writer(&mut *out, &Ok1(ResultJson(s, arrays))),
-        Ok(Answer::Began(b)) => serde_json::to_writer(&mut *out, &Ok1(BeganJson(b))),
-        _ => serde_json::to_writer(&mut *out, &crate::json_frame::reply_as(reply, options)),
-    };
-    // Writing to a Vec fails only for a key that is not a string, which
-    // none of these has.
-    debug_assert!(written.is_ok(), "{written:?}");
+    match reply {
+        Ok(answer) => {
+            out.extend_from_slice(b"{\"ok\":");
+            write_answer(answer, options, out);
+            out.push(b'}');
+        }
+        Err(_) => written(serde_json::to_writer(
+            &mut *out,
+            &crate::json_frame::reply_as(reply, options),
+        )),
+    }
 }
 
-/// `{"ok": ..}`.
-struct Ok1<T>(T);
+/// Appends the JSON of an answer (what `{"ok": ..}` holds) to `out`.
+pub fn write_answer(answer: &Answer, options: HelloOptions, out: &mut Vec<u8>) {
+    let form = Form {
+        arrays: options.rows_as_arrays,
+        exact: true,
+    };
+    written(match answer {
+        Answer::Receipt(r) => serde_json::to_writer(&mut *out, &ReceiptJson(r, form)),
+        Answer::Executed(s) => serde_json::to_writer(&mut *out, &ResultJson(s, form)),
+        Answer::Began(b) => serde_json::to_writer(&mut *out, &BeganJson(b)),
+        other => serde_json::to_writer(&mut *out, &crate::json_frame::answer_as(other, options)),
+    });
+}
 
-impl<T: Serialize> Serialize for Ok1<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(1))?;
-        m.serialize_entry("ok", &self.0)?;
-        m.end()
-    }
+/// Appends one row as an object keyed by column name (a repeated name
+/// keeps its last value) to `out`.
+pub fn write_row_object(columns: &[String], row: &[Value], out: &mut Vec<u8>) {
+    written(serde_json::to_writer(out, &RowObject(columns, row, true)));
+}
+
+/// Writing to a Vec fails only for a key that is not a string, which
+/// none of these shapes has.
+fn written(r: serde_json::Result<()>) {
+    debug_assert!(r.is_ok(), "{r:?}");
+}
+
+/// How a shape writes: rows as arrays (else objects), and infinite reals
+/// as numbers (`exact`, bytes only) or as `null` (trees).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Form {
+    pub(crate) arrays: bool,
+    pub(crate) exact: bool,
 }
 
 /// A session's begin, as the tree has it:
@@ -61,34 +86,35 @@ impl Serialize for BeganJson<'_> {
 }
 
 /// A receipt: `{"replayed","results","seq"}`.
-pub(crate) struct ReceiptJson<'a>(pub(crate) &'a Receipt, pub(crate) bool);
+pub(crate) struct ReceiptJson<'a>(pub(crate) &'a Receipt, pub(crate) Form);
 
 impl Serialize for ReceiptJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let ReceiptJson(r, arrays) = *self;
+        let ReceiptJson(r, form) = *self;
         let mut m = s.serialize_map(Some(3))?;
         m.serialize_entry("replayed", &r.replayed)?;
-        m.serialize_entry("results", &Each(&r.results, |x| ResultJson(x, arrays)))?;
+        m.serialize_entry("results", &Each(&r.results, |x| ResultJson(x, form)))?;
         m.serialize_entry("seq", &r.seq)?;
         m.end()
     }
 }
 
 /// A statement's result: `{"columns","last_insert_rowid","rows",
-/// "rows_affected"}`, its rows as objects or (`.1`) as arrays.
-pub(crate) struct ResultJson<'a>(pub(crate) &'a StatementResult, pub(crate) bool);
+/// "rows_affected"}`, its rows as objects or as arrays.
+pub(crate) struct ResultJson<'a>(pub(crate) &'a StatementResult, pub(crate) Form);
 
 impl<'a> Serialize for ResultJson<'a> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let ResultJson(r, arrays) = *self;
+        let ResultJson(r, form) = *self;
+        let exact = form.exact;
         let mut m = s.serialize_map(Some(4))?;
         m.serialize_entry("columns", &r.columns)?;
         m.serialize_entry("last_insert_rowid", &r.last_insert_rowid)?;
-        if arrays {
-            let array = |row: &'a Vec<Value>| Each(row.as_slice(), ValueJson);
+        if form.arrays {
+            let array = |row: &'a Vec<Value>| Each(row.as_slice(), move |v| ValueJson(v, exact));
             m.serialize_entry("rows", &Each(&r.rows, array))?;
         } else {
-            let object = |row: &'a Vec<Value>| RowObject(&r.columns, row);
+            let object = |row: &'a Vec<Value>| RowObject(&r.columns, row, exact);
             m.serialize_entry("rows", &Each(&r.rows, object))?;
         }
         m.serialize_entry("rows_affected", &r.rows_affected)?;
@@ -110,8 +136,12 @@ impl<'a, T, U: Serialize, F: Fn(&'a T) -> U> Serialize for Each<'a, T, F> {
 }
 
 /// One row as an object keyed by column name: keys sorted, a repeated
-/// name keeping its last value.
-pub(crate) struct RowObject<'a>(pub(crate) &'a [String], pub(crate) &'a [Value]);
+/// name keeping its last value (`.2`: exact, as [`Form`]).
+pub(crate) struct RowObject<'a>(
+    pub(crate) &'a [String],
+    pub(crate) &'a [Value],
+    pub(crate) bool,
+);
 
 impl Serialize for RowObject<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -123,22 +153,29 @@ impl Serialize for RowObject<'_> {
             .collect();
         let mut m = s.serialize_map(Some(by_name.len()))?;
         for (name, v) in by_name {
-            m.serialize_entry(name, &ValueJson(v))?;
+            m.serialize_entry(name, &ValueJson(v, self.2))?;
         }
         m.end()
     }
 }
 
-/// A value: `null`, a number, a string, or `{"$blob": "<base64>"}` (a
-/// real that is not finite is `null`).
-pub(crate) struct ValueJson<'a>(pub(crate) &'a Value);
+/// A value: `null`, a number, a string, or `{"$blob": "<base64>"}`. An
+/// infinite real is `9.0e+999` or `-9.0e+999` when exact (`.1`), else
+/// `null`; a NaN is `null` (SQLite stores none: it binds NaN as NULL).
+pub(crate) struct ValueJson<'a>(pub(crate) &'a Value, pub(crate) bool);
 
 impl Serialize for ValueJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
             Value::Null => s.serialize_unit(),
             Value::Integer(i) => s.serialize_i64(*i),
-            // Not finite: null, as the tree has it.
+            Value::Real(f) if f.is_infinite() && self.1 => {
+                let text = if *f > 0.0 { "9.0e+999" } else { "-9.0e+999" };
+                match serde_json::value::RawValue::from_string(text.into()) {
+                    Ok(raw) => raw.serialize(s),
+                    Err(_) => s.serialize_unit(),
+                }
+            }
             Value::Real(f) if !f.is_finite() => s.serialize_unit(),
             Value::Real(f) => s.serialize_f64(*f),
             Value::Text(t) => s.serialize_str(t),

@@ -1,7 +1,8 @@
 //! The shapes written straight to bytes, and the trees made from them,
 //! against the trees built by hand that they replaced (kept here as the
 //! reference): the same JSON, for chosen edge cases and for random
-//! receipts.
+//! receipts; but an infinite real, which the bytes write as `9.0e+999`
+//! where the trees hold `null`.
 
 use base64::Engine as _;
 use proptest::prelude::*;
@@ -15,8 +16,24 @@ use crate::WriteError;
 mod reference {
     use super::*;
 
-    pub fn value(v: &Value) -> Json {
+    /// Stands for an infinite real in a reference tree for the bytes,
+    /// replaced by its number once printed (see [`exact_text`]).
+    pub const INF: &str = "\u{0}+inf\u{0}";
+    pub const NEG_INF: &str = "\u{0}-inf\u{0}";
+
+    /// The bytes' reference printed: the stand-ins made numbers.
+    pub fn exact_text(j: &Json) -> String {
+        let quoted = |s: &str| Json::from(s).to_string();
+        j.to_string()
+            .replace(&quoted(INF), "9.0e+999")
+            .replace(&quoted(NEG_INF), "-9.0e+999")
+    }
+
+    pub fn value(v: &Value, exact: bool) -> Json {
         match v {
+            Value::Real(f) if exact && f.is_infinite() => {
+                json!(if *f > 0.0 { INF } else { NEG_INF })
+            }
             Value::Null => Json::Null,
             Value::Integer(i) => json!(i),
             Value::Real(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Into::into),
@@ -27,19 +44,21 @@ mod reference {
         }
     }
 
-    fn row_object(columns: &[String], row: &[Value]) -> Json {
-        let obj: Map<String, Json> = columns.iter().cloned().zip(row.iter().map(value)).collect();
+    pub fn row_object(columns: &[String], row: &[Value], exact: bool) -> Json {
+        let values = row.iter().map(|v| value(v, exact));
+        let obj: Map<String, Json> = columns.iter().cloned().zip(values).collect();
         Json::Object(obj)
     }
 
-    pub fn result(s: &StatementResult, arrays: bool) -> Json {
+    pub fn result(s: &StatementResult, arrays: bool, exact: bool) -> Json {
         let rows: Vec<Json> = if arrays {
-            let array = |row: &Vec<Value>| Json::Array(row.iter().map(value).collect());
+            let array =
+                |row: &Vec<Value>| Json::Array(row.iter().map(|v| value(v, exact)).collect());
             s.rows.iter().map(array).collect()
         } else {
             s.rows
                 .iter()
-                .map(|row| row_object(&s.columns, row))
+                .map(|row| row_object(&s.columns, row, exact))
                 .collect()
         };
         json!({
@@ -51,14 +70,14 @@ mod reference {
     }
 
     /// One answer, or `None` for those still built as trees.
-    pub fn answer(reply: &Reply, arrays: bool) -> Option<Json> {
+    pub fn answer(reply: &Reply, arrays: bool, exact: bool) -> Option<Json> {
         let ok = match reply {
             Ok(Answer::Receipt(r)) => json!({
                 "seq": r.seq,
                 "replayed": r.replayed,
-                "results": r.results.iter().map(|s| result(s, arrays)).collect::<Vec<_>>(),
+                "results": r.results.iter().map(|s| result(s, arrays, exact)).collect::<Vec<_>>(),
             }),
-            Ok(Answer::Executed(s)) => result(s, arrays),
+            Ok(Answer::Executed(s)) => result(s, arrays, exact),
             Ok(Answer::Began(b)) => json!({
                 "session": b.session,
                 "idle_ms": b.lease.idle_ms,
@@ -76,15 +95,23 @@ fn both(reply: &Reply) {
     for rows_as_arrays in [false, true] {
         let options = HelloOptions { rows_as_arrays };
         let tree = reply_as(reply, options);
-        let want = reference::answer(reply, rows_as_arrays).unwrap_or_else(|| tree.clone());
+        let want = reference::answer(reply, rows_as_arrays, false).unwrap_or_else(|| tree.clone());
         assert_eq!(tree, want, "arrays: {rows_as_arrays}");
+        let want_bytes = reference::answer(reply, rows_as_arrays, true)
+            .map_or_else(|| tree.to_string(), |j| reference::exact_text(&j));
         let mut direct = Vec::new();
         write_reply(reply, options, &mut direct);
         assert_eq!(
             String::from_utf8(direct).unwrap(),
-            want.to_string(),
+            want_bytes,
             "arrays: {rows_as_arrays}"
         );
+        if let Ok(answer) = reply {
+            let mut inner = Vec::new();
+            write_answer(answer, options, &mut inner);
+            let inner = String::from_utf8(inner).unwrap();
+            assert_eq!(format!("{{\"ok\":{inner}}}"), want_bytes);
+        }
     }
 }
 
@@ -135,8 +162,19 @@ fn edge_cases_print_as_the_tree_prints_them() {
         both(&Ok(Answer::Executed(r.clone())));
         for row in &r.rows {
             for v in row {
-                assert_eq!(crate::json::from_value(v), reference::value(v), "{v:?}");
+                assert_eq!(
+                    crate::json::from_value(v),
+                    reference::value(v, false),
+                    "{v:?}"
+                );
             }
+            let mut object = Vec::new();
+            write_row_object(&r.columns, row, &mut object);
+            let want = reference::row_object(&r.columns, row, true);
+            assert_eq!(
+                String::from_utf8(object).unwrap(),
+                reference::exact_text(&want)
+            );
         }
     }
     both(&Ok(Answer::Receipt(Receipt {
@@ -162,6 +200,44 @@ fn edge_cases_print_as_the_tree_prints_them() {
         reason: "full".into(),
         retry_after_ms: 20,
     }));
+}
+
+#[test]
+fn infinite_reals_are_written_as_sqlite_json_writes_them() {
+    // SQLite's own `json()` writes ±9.0e+999; Python's and JavaScript's
+    // JSON parsers read them back as infinities. NaN: SQLite stores none.
+    let r = result(
+        &["p", "n", "nan", "x"],
+        vec![vec![
+            Value::Real(f64::INFINITY),
+            Value::Real(f64::NEG_INFINITY),
+            Value::Real(f64::NAN),
+            Value::Real(1.5),
+        ]],
+    );
+    let mut out = Vec::new();
+    write_reply(
+        &Ok(Answer::Executed(r.clone())),
+        HelloOptions {
+            rows_as_arrays: true,
+        },
+        &mut out,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"ok":{"columns":["p","n","nan","x"],"last_insert_rowid":-9,"rows":[[9.0e+999,-9.0e+999,null,1.5]],"rows_affected":3}}"#
+    );
+    let mut out = Vec::new();
+    write_row_object(&r.columns, &r.rows[0], &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"n":-9.0e+999,"nan":null,"p":9.0e+999,"x":1.5}"#
+    );
+    // A tree has no infinity.
+    assert_eq!(
+        crate::json::from_value(&Value::Real(f64::INFINITY)),
+        Json::Null
+    );
 }
 
 fn value() -> impl Strategy<Value = Value> {

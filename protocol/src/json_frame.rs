@@ -265,24 +265,31 @@ pub fn reply(reply: &Reply) -> Json {
 
 /// Encodes one answer as the caller's hello asked.
 pub fn reply_as(reply: &Reply, options: HelloOptions) -> Json {
-    let arrays = options.rows_as_arrays;
     match reply {
-        Ok(Answer::Hello(h)) => json!({ "ok": {
+        Ok(a) => json!({ "ok": answer_as(a, options) }),
+        Err(e) => json!({ "error": json::error(e) }),
+    }
+}
+
+/// What `{"ok": ..}` holds for `answer`, as the caller's hello asked.
+pub fn answer_as(answer: &Answer, options: HelloOptions) -> Json {
+    let arrays = options.rows_as_arrays;
+    match answer {
+        Answer::Hello(h) => json!({
             "protocol_version": h.protocol_version,
             "server_version": h.server_version,
             "pid": h.pid,
             "limits": serde_json::to_value(&h.limits).unwrap_or(Json::Null),
-        }}),
-        Ok(Answer::Receipt(r)) => json!({ "ok": json::receipt_as(r, arrays) }),
-        Ok(Answer::Status(s)) => json!({ "ok": json::status(s) }),
-        Ok(Answer::Stopped(s)) => json!({ "ok": { "drained": s.drained, "pid": s.pid } }),
-        Ok(Answer::Began(b)) => {
-            json!({ "ok": serde_json::to_value(crate::json_answer::BeganJson(b)).unwrap_or(Json::Null) })
+        }),
+        Answer::Receipt(r) => json::receipt_as(r, arrays),
+        Answer::Status(s) => json::status(s),
+        Answer::Stopped(s) => json!({ "drained": s.drained, "pid": s.pid }),
+        Answer::Began(b) => {
+            serde_json::to_value(crate::json_answer::BeganJson(b)).unwrap_or(Json::Null)
         }
-        Ok(Answer::Executed(r)) => json!({ "ok": json::statement_result_as(r, arrays) }),
-        Ok(Answer::RolledBack) => json!({ "ok": {} }),
-        Ok(Answer::Migrated(m)) => json!({ "ok": m }),
-        Err(e) => json!({ "error": json::error(e) }),
+        Answer::Executed(r) => json::statement_result_as(r, arrays),
+        Answer::RolledBack => json!({}),
+        Answer::Migrated(m) => json!(m),
     }
 }
 

@@ -92,3 +92,36 @@ fn query_json_is_one_document_or_an_unclosed_array_with_the_error_on_stderr() {
         stderr(&late)
     );
 }
+
+#[test]
+fn json_outputs_write_an_infinite_real_as_sqlite_json_does() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", "CREATE TABLE r(x REAL)"]);
+    let receipt = env.scribe_ok(&[
+        "--json",
+        "exec",
+        "INSERT INTO r VALUES (9e999), (-9e999) RETURNING x",
+    ]);
+    assert!(
+        receipt.contains(r#""rows":[{"x":9.0e+999},{"x":-9.0e+999}]"#),
+        "{receipt}"
+    );
+    // SQLite's own rendering, from the same rows, is the reference.
+    let own = env.scribe_ok(&["--json", "query", "SELECT json_group_array(x) AS j FROM r"]);
+    assert_eq!(own, "[{\"j\":\"[9.0e+999,-9.0e+999]\"}]\n");
+    let rows = env.scribe_ok(&["--json", "query", "SELECT x FROM r ORDER BY rowid"]);
+    assert_eq!(rows, "[{\"x\":9.0e+999},{\"x\":-9.0e+999}]\n");
+    let out = shell(
+        &env,
+        &format!(
+            "printf '.mode json\\nSELECT x FROM r ORDER BY rowid;\\n' | {{scribe}} --db {} shell",
+            env.db.display()
+        ),
+    );
+    assert_eq!(
+        stdout(&out),
+        "[{\"x\":9.0e+999},\n{\"x\":-9.0e+999}]\n",
+        "{}",
+        stderr(&out)
+    );
+}

@@ -8,13 +8,12 @@
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Request, State};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use scribe_protocol::frame::{Answer, Request as Op};
 use scribe_protocol::{json_frame, WriteError};
 use tokio::sync::oneshot;
 
-use super::routes::{failure, read_body, too_large};
+use super::routes::{answer_json, failure, read_body, too_large};
 use crate::sessions::Sessions;
 use crate::state::{InFlight, Shared};
 use crate::writer::ReplyTo;
@@ -96,6 +95,5 @@ pub async fn operation(
 }
 
 fn answered(answer: Answer) -> Response {
-    let mut whole = json_frame::reply(&Ok(answer));
-    Json(whole["ok"].take()).into_response()
+    answer_json(&answer)
 }

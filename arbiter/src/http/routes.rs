@@ -28,6 +28,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use scribe_protocol::frame::Answer;
+use scribe_protocol::json_frame::HelloOptions;
 use scribe_protocol::{json, json_body, WriteError};
 use serde::Deserialize;
 
@@ -184,9 +186,24 @@ async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         return too_large(&e);
     }
     match shared.writer.submit(batch, Some(room)).await {
-        Ok(receipt) => Json(json::receipt(&receipt)).into_response(),
+        Ok(receipt) => answer_json(&Answer::Receipt(receipt)),
         Err(e) => failure(&e, None),
     }
+}
+
+/// An answer's JSON as the body of a 200 (written as bytes, which unlike
+/// a JSON tree keep an infinite real: see `json_answer`).
+pub(super) fn answer_json(answer: &Answer) -> Response {
+    let mut body = Vec::with_capacity(256);
+    scribe_protocol::json_answer::write_answer(answer, HelloOptions::default(), &mut body);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {

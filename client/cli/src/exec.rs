@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
         client.write(batch).await
     })?;
     if ctx.json {
-        render::print_json(&scribe_protocol::json::receipt(&receipt));
+        render::print_answer(&scribe_protocol::frame::Answer::Receipt(receipt));
         return Ok(());
     }
     let total: u64 = receipt.results.iter().map(|r| r.rows_affected).sum();

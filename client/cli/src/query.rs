@@ -74,8 +74,11 @@ fn json(
             true
         },
         |row| {
-            let object = scribe_protocol::json::row_object(&columns.borrow(), &row);
-            keep_going(&failed, out.borrow_mut().element(&object))
+            let columns = columns.borrow();
+            let object = |out: &mut Vec<u8>| {
+                scribe_protocol::json_answer::write_row_object(&columns, &row, out);
+            };
+            keep_going(&failed, out.borrow_mut().element(object))
         },
     );
     if let Some(e) = failed.into_inner() {

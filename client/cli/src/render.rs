@@ -120,18 +120,17 @@ impl JsonOut {
         }
     }
 
-    /// Adds one element.
+    /// Adds one element, which `write` appends as JSON.
     ///
     /// # Errors
     ///
     /// When standard output cannot be written.
-    pub fn element(&mut self, v: &serde_json::Value) -> Result<(), Failure> {
+    pub fn element(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Failure> {
         if self.elements > 0 {
             self.held.push(b',');
         }
         self.elements += 1;
-        serde_json::to_writer(&mut self.held, v)
-            .map_err(|e| Failure::Local(format!("cannot write JSON: {e}")))?;
+        write(&mut self.held);
         if self.held.len() >= self.hold {
             self.streaming = true;
             self.write_held()?;
@@ -194,6 +193,14 @@ pub fn failure(f: &Failure, json: bool) {
 /// Prints a JSON value on one line.
 pub fn print_json(v: &serde_json::Value) {
     emit(format_args!("{v}"));
+}
+
+/// Prints an answer's JSON on one line, written as bytes (which, unlike a
+/// JSON tree, keep an infinite real: `9.0e+999`, as SQLite's `json()`).
+pub fn print_answer(answer: &scribe_protocol::frame::Answer) {
+    let mut line = Vec::with_capacity(256);
+    scribe_protocol::json_answer::write_answer(answer, Default::default(), &mut line);
+    emit(format_args!("{}", String::from_utf8_lossy(&line)));
 }
 
 /// Writes a line to standard output. A closed pipe (`scribe query … |

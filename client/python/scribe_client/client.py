@@ -21,7 +21,7 @@ from .errors import (
 )
 from .autostart import AutoStart
 from .keys import new_key
-from .values import _decode_receipt, _query_params, _sql_error, _statement
+from .values import _decode_receipt, _query_params, _sql_error, _statement, dumps
 from .paths import Paths, describe_marker, read_marker
 from .transport import UnixHTTPConnection, roundtrip
 
@@ -111,7 +111,7 @@ class Scribe(AutoStart):
         elif not isinstance(key, str):
             raise TypeError("key is a string")
         payload = {"statements": [_statement(s) for s in statements], "key": key}
-        body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        body = dumps(payload).encode("utf-8")
         return _decode_receipt(self._write(body))
 
     def _write(self, body: bytes) -> Dict[str, Any]:

@@ -9,7 +9,6 @@ next is sent), which is what a DB-API connection does anyway.
 
 import json
 import os
-import secrets
 import socket
 import struct
 import threading
@@ -17,6 +16,7 @@ import time
 from typing import Any, Dict, Optional
 
 from .errors import ProtocolError, ScribeError, Timeout, Unavailable, from_response
+from .values import INFINITY, dumps as _dumps
 
 __all__ = ["FramedConnection", "PROTOCOL_VERSION"]
 
@@ -26,19 +26,6 @@ PROTOCOL_VERSION = 7
 _PREAMBLE = b"scribe\x01j"
 _HEADER = struct.Struct("<II")
 _MAX_FRAME = 16 * 1024 * 1024
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-# JSON has no infinity, but the arbiter reads 1e999 as one: an infinite
-# parameter is given as one of these tokens (no caller can guess them),
-# replaced by that literal once the request is encoded.
-INFINITY = {"+": "scribe-inf-" + secrets.token_hex(16), "-": "scribe-ninf-" + secrets.token_hex(16)}
-
-
-def _dumps(request: Any) -> str:
-    body = _encode(request)
-    if "scribe-" in body:
-        body = body.replace('"%s"' % INFINITY["+"], "1e999").replace('"%s"' % INFINITY["-"], "-1e999")
-    return body
 
 _decode = json.JSONDecoder().decode
 

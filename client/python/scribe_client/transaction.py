@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from .errors import Expired, ScribeError, Timeout, Unavailable, from_response, RETRYABLE
 from .keys import new_key
+from .values import dumps
 from .transport import roundtrip
 
 __all__ = ["Transaction"]
@@ -156,7 +157,7 @@ class Transaction:
                 pass
 
     def _call(self, path: str, body: Dict[str, Any], timeout: float) -> Dict[str, Any]:
-        data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        data = dumps(body).encode("utf-8")
         try:
             status, headers, raw, _ = roundtrip(self._conn, "POST", path, data, timeout)
         except socket.timeout as e:

@@ -263,4 +263,23 @@ def nothing_and_unused(mod, path):
     return log
 
 
-SCRIPTS = [first_word, sqlite_rolls_back, adapters_of_base_types, savepoints, nothing_and_unused]
+def infinities(mod, path):
+    """Infinite reals go in and come back as themselves, inside a
+    transaction (read through the arbiter) and out of one (read from the
+    file), from RETURNING and executemany too; a NaN is stored as NULL."""
+    inf = float("inf")
+    log = Log()
+    c = mod.connect(path)
+    c.execute("CREATE TABLE r(x REAL)")
+    c.commit()
+    c.execute("INSERT INTO r VALUES (?), (?), (9e999)", (inf, -inf))
+    c.executemany("INSERT INTO r VALUES (?)", [(-inf,), (float("nan"),), (1.5,)])
+    log.note("returning", c.execute("INSERT INTO r VALUES (-9e999) RETURNING x, typeof(x)").fetchall())
+    log.note("in the transaction", c.execute("SELECT x, typeof(x) FROM r ORDER BY rowid").fetchall())
+    c.commit()
+    log.note("committed", c.execute("SELECT x FROM r WHERE x = ? OR x = ?", (inf, -inf)).fetchall())
+    c.close()
+    return log
+
+
+SCRIPTS = [first_word, sqlite_rolls_back, adapters_of_base_types, savepoints, nothing_and_unused, infinities]

@@ -77,6 +77,17 @@ class WriteReadTest(ArbiterTest):
         with self.assertRaises(SqlError):
             s.query("SELECT * FROM nope")
 
+        # Infinite reals both ways (RETURNING, a read, a transaction's
+        # read); JSON has no infinity, the arbiter answers 9.0e+999.
+        inf = float("inf")
+        r3 = s.write("INSERT INTO v(i, r) VALUES (20, ?), (21, ?) RETURNING r", [inf, -inf])
+        self.assertEqual(r3["results"][0]["rows"], [{"r": inf}, {"r": -inf}])
+        s.wait_for(r3["seq"])
+        self.assertEqual(s.query("SELECT r FROM v WHERE r = ?", [-inf]), [{"r": -inf}])
+        with s.transaction() as tx:
+            got = tx.query("SELECT r FROM v WHERE i >= 20 AND r IN (?, ?) ORDER BY i", [inf, -inf])
+            self.assertEqual(got, [{"r": inf}, {"r": -inf}])
+
         # Local checks: values JSON cannot carry.
         with self.assertRaises(OverflowError):
             s.write("SELECT ?", [2**63])

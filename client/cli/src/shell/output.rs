@@ -101,6 +101,8 @@ fn json_value(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Integer(i) => i.to_string(),
         Value::Real(f) if f.is_finite() => real_text(*f),
+        // As SQLite's json() and the other JSON outputs write it.
+        Value::Real(f) if f.is_infinite() => if *f > 0.0 { "9.0e+999" } else { "-9.0e+999" }.into(),
         Value::Real(_) => "null".into(),
         Value::Text(s) => serde_json::Value::from(s.as_str()).to_string(),
         Value::Blob(_) => scribe_protocol::json::from_value(v).to_string(),

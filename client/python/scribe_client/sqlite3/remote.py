@@ -10,7 +10,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from .. import errors as scribe_errors
 from ..client import Scribe
 from ..keys import new_key
-from ..framed import INFINITY, FramedConnection, Lost, connect
+from ..framed import FramedConnection, Lost, connect
+from ..values import INFINITY
 from ..values import _blob, _decode_value
 from .adapt import named_set
 from .errors import Expired, translate
