@@ -225,8 +225,7 @@ fn run_prepared(
     stmt: &mut rusqlite::CachedStatement<'_>,
     params: &Params,
 ) -> Result<StatementResult, Failure> {
-    // SQLite prepares empty or comment-only text to no statement at all.
-    if stmt.column_count() == 0 && stmt.readonly() && stmt.expanded_sql().is_none() {
+    if values::is_empty(stmt) {
         return Err(Failure::Empty);
     }
     values::bind(stmt, params)?;

@@ -25,6 +25,9 @@ pub enum Error {
         /// How long it waited.
         waited: std::time::Duration,
     },
+    /// The query's text holds no statement.
+    #[error("the query holds no SQL (it is empty, or only comments)")]
+    Empty,
     /// SQLite refused the query or the open.
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),

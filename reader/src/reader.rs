@@ -76,6 +76,9 @@ impl Reader {
     /// SQLite's error (syntax, a write attempt, a missing table…).
     pub fn query(&self, sql: &str, params: &Params) -> Result<Rows, Error> {
         let mut stmt = self.conn.prepare_cached(sql)?;
+        if values::is_empty(&stmt) {
+            return Err(Error::Empty);
+        }
         values::bind(&mut stmt, params)?;
         let c = values::collect(&mut stmt, usize::MAX)?;
         Ok(Rows {
@@ -99,6 +102,9 @@ impl Reader {
         row: impl FnMut(Vec<scribe_protocol::Value>) -> bool,
     ) -> Result<(), Error> {
         let mut stmt = self.conn.prepare_cached(sql)?;
+        if values::is_empty(&stmt) {
+            return Err(Error::Empty);
+        }
         values::bind(&mut stmt, params)?;
         values::each(&mut stmt, columns, row)?;
         Ok(())

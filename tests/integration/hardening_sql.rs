@@ -85,6 +85,17 @@ fn odd_sql_gets_a_clear_category() {
         assert!(stderr(&out).contains(says), "{sql:?}: {}", stderr(&out));
         assert!(!stderr(&out).contains("API misuse"), "{}", stderr(&out));
     }
+    // The same through the reader (a byte-order mark is a blank to
+    // SQLite's tokenizer).
+    for sql in ["", ";", "  -- only a comment", "\u{feff}"] {
+        let out = env.scribe(&["query", sql]);
+        assert_eq!(out.status.code(), Some(15), "{sql:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("holds no SQL"),
+            "{sql:?}: {}",
+            stderr(&out)
+        );
+    }
     // A refusal names its statement in the field, not only the message.
     let out = env.scribe(&["--json", "exec", "BEGIN"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -5,12 +5,19 @@
 //!
 //! # Layout
 //!
-//! One file, one concept: [`bind`], [`collect`], [`run`], [`from_sql`]
-//! (and their unit tests).
+//! One file, one concept: [`is_empty`], [`bind`], [`collect`], [`run`],
+//! [`from_sql`] (and their unit tests).
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement, ToSql};
 use scribe_protocol::{Params, StatementResult, Value};
+
+/// True when `stmt` came from text with no statement in it (blanks,
+/// comments, semicolons, a byte-order mark): SQLite prepares it to no
+/// statement at all, and stepping one is an "API misuse".
+pub fn is_empty(stmt: &Statement<'_>) -> bool {
+    stmt.column_count() == 0 && stmt.readonly() && stmt.expanded_sql().is_none()
+}
 
 /// Binds `params` to `stmt`, checking that every parameter gets a value.
 ///

@@ -193,9 +193,13 @@ _OLD_FIRST_WORD = sys.version_info < (3, 10)
 
 def nothing(sql: str) -> bool:
     """True when ``sql`` holds only blanks, comments (one left open
-    included) and semicolons: SQLite has no statement to compile, and
-    sqlite3 runs nothing."""
-    return _skip(sql, _BLANK | {";"}) == len(sql)
+    included), semicolons and byte-order marks (SQLite's tokenizer takes
+    one for a blank; sqlite3's first-word rule does not): SQLite has no
+    statement to compile, and sqlite3 runs nothing."""
+    return _skip(sql, _NOTHING) == len(sql)
+
+
+_NOTHING = _BLANK | {";", "\ufeff"}
 
 
 def _allow(*_: Any) -> int:
