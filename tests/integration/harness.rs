@@ -298,6 +298,25 @@ impl Env {
     }
 
     /// Pids of live `scribed` processes serving this database.
+    /// Waits until at most `n` arbiter processes of this database are
+    /// left (one that lost a start race exits at once, but may still be
+    /// on its way out when the `start` that launched it has returned);
+    /// panics, naming them, past `within`.
+    pub fn arbiters_settle(&self, n: usize, within: Duration) -> Vec<u32> {
+        let deadline = Instant::now() + within;
+        loop {
+            let now = self.arbiter_processes();
+            if now.len() <= n {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "arbiters still running after {within:?}: {now:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn arbiter_processes(&self) -> Vec<u32> {
         let db = self.db.to_string_lossy().into_owned();
         let mut pids = Vec::new();

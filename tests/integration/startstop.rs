@@ -47,16 +47,8 @@ fn eight_parallel_starts_make_exactly_one_arbiter() {
         .count();
     assert_eq!((started, already), (1, 7), "{outs:#?}");
     // Losing arbiters exit at once; give them a moment to be gone.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while env.arbiter_processes().len() != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "arbiters: {:?}",
-            env.arbiter_processes()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(env.arbiter_processes(), vec![env.arbiter_pid().unwrap()]);
+    let left = env.arbiters_settle(1, Duration::from_secs(20));
+    assert_eq!(left, vec![env.arbiter_pid().unwrap()]);
     let mut sockets: Vec<String> = std::fs::read_dir(env.dir.path())
         .unwrap()
         .flatten()

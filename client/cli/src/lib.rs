@@ -119,6 +119,9 @@ pub enum Command {
 pub enum Failure {
     /// A categorized error (exit code per category).
     Category(WriteError),
+    /// A read that failed (a category as for writes, worded for a read:
+    /// no statement index, no "nothing was written").
+    Read(WriteError),
     /// A local failure (exit code 1).
     Local(String),
     /// Already reported (by the shell, line by line): exit with this code.
@@ -129,7 +132,7 @@ impl Failure {
     /// The process's exit code for it.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Category(e) => e.category().exit_code(),
+            Failure::Category(e) | Failure::Read(e) => e.category().exit_code(),
             Failure::Local(_) => 1,
             Failure::Reported(code) => *code,
         }

@@ -146,7 +146,7 @@ fn read_error(e: scribe_reader::Error) -> Failure {
         scribe_reader::Error::Timeout { .. } => Failure::Category(WriteError::Timeout {
             message: e.to_string(),
         }),
-        other => Failure::Category(WriteError::Sql {
+        other => Failure::Read(WriteError::Sql {
             statement: Some(0),
             code: other.sqlite_code().unwrap_or(1),
             message: other.to_string(),

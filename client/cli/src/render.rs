@@ -176,11 +176,31 @@ pub fn error_json(e: &WriteError) -> serde_json::Value {
     serde_json::json!({ "error": obj })
 }
 
+/// A read's error in words: a write's without the statement's index and
+/// "nothing was written".
+pub fn read_message(e: &WriteError) -> String {
+    match e {
+        WriteError::Sql { code, message, .. } => {
+            format!("SQL error (SQLite code {code}): {message}")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Prints a failure: JSON on stdout with `--json`, else a line on stderr.
 pub fn failure(f: &Failure, json: bool) {
     match (f, json) {
         (Failure::Category(e), true) => emit(format_args!("{}", error_json(e))),
         (Failure::Category(e), false) => eprintln!("scribe: {e}"),
+        (Failure::Read(e), true) => {
+            let mut v = error_json(e);
+            v["error"]["message"] = read_message(e).into();
+            if let Some(o) = v["error"].as_object_mut() {
+                o.remove("statement");
+            }
+            emit(format_args!("{v}"));
+        }
+        (Failure::Read(e), false) => eprintln!("scribe: {}", read_message(e)),
         (Failure::Local(m), true) => emit(format_args!(
             "{}",
             json!({ "error": { "category": "local", "message": m, "exit_code": 1 } })
