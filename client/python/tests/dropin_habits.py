@@ -285,4 +285,40 @@ def infinities(mod, path):
     return log
 
 
-SCRIPTS = [first_word, sqlite_rolls_back, adapters_of_base_types, savepoints, nothing_and_unused, infinities]
+def schema_changes(mod, path):
+    """Statements right after the schema changed, by this connection or
+    another: what they do depends on the new schema, not on the one this
+    connection compiled against before."""
+    log = Log()
+    c = mod.connect(path, isolation_level=None)
+    c.execute("CREATE TABLE t(x)")
+    log.attempt("drop if exists, just created", lambda: c.execute("DROP TABLE IF EXISTS t").fetchall())
+    c.execute("CREATE TABLE t(x)")
+    c.execute("DROP TABLE t")
+    log.attempt("insert into the dropped", lambda: c.execute("INSERT INTO t VALUES (1)"))
+    log.note("after", c.in_transaction)
+    log.attempt("drop if exists, none", lambda: c.execute("DROP TABLE IF EXISTS u").fetchall())
+    other = mod.connect(path)
+    other.execute("CREATE TABLE u(x)")
+    other.commit()
+    log.attempt("drop if exists, created elsewhere", lambda: c.execute("DROP TABLE IF EXISTS u").fetchall())
+    c.execute("CREATE TABLE a(x)")
+    c.execute("INSERT INTO a VALUES (1)")
+    c.execute("BEGIN")
+    log.note("before alter", c.execute("SELECT * FROM a").fetchall())
+    c.execute("ALTER TABLE a ADD COLUMN z DEFAULT 5")
+    cur = c.execute("SELECT * FROM a")
+    log.note("after alter", cur.fetchall(), [d[0] for d in cur.description])
+    c.execute("COMMIT")
+    log.note("tables", c.execute("SELECT name FROM sqlite_master WHERE name IN ('a', 't', 'u')").fetchall())
+    c.text_factory = bytes
+    log.note("text_factory, returning", c.execute("INSERT INTO a(x) VALUES ('y') RETURNING x, z").fetchall())
+    other.close()
+    c.close()
+    return log
+
+
+SCRIPTS = [
+    first_word, sqlite_rolls_back, adapters_of_base_types, savepoints, nothing_and_unused, infinities,
+    schema_changes,
+]

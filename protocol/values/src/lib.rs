@@ -117,6 +117,11 @@ pub fn collect(stmt: &mut Statement<'_>, max_bytes: usize) -> rusqlite::Result<C
 /// names, then each row's values as it is read, never holding more than
 /// one row; either callback returns false to stop there.
 ///
+/// The names are taken after the first step: a statement compiled before
+/// a change to the schema (an `ALTER TABLE … ADD COLUMN` earlier in the
+/// same transaction, a cached `SELECT *`) is compiled again by that step,
+/// and only then has its new columns.
+///
 /// # Errors
 ///
 /// SQLite's error while stepping.
@@ -125,21 +130,35 @@ pub fn each(
     columns: impl FnOnce(Vec<String>) -> bool,
     mut row: impl FnMut(Vec<Value>) -> bool,
 ) -> rusqlite::Result<()> {
-    let ncols = stmt.column_count();
-    if !columns(stmt.column_names().map(String::from).collect()) {
+    let names = |s: &Statement<'_>| s.column_names().map(String::from).collect();
+    let mut rows = stmt.raw_query();
+    let first = match rows.next()? {
+        Some(r) => values_of(r)?,
+        None => {
+            drop(rows);
+            columns(names(stmt));
+            return Ok(());
+        }
+    };
+    if !columns(rows.as_ref().map(names).unwrap_or_default()) || !row(first) {
         return Ok(());
     }
-    let mut rows = stmt.raw_query();
     while let Some(r) = rows.next()? {
-        let mut values = Vec::with_capacity(ncols);
-        for c in 0..ncols {
-            values.push(from_sql(r.get_ref(c)?));
-        }
-        if !row(values) {
+        if !row(values_of(r)?) {
             break;
         }
     }
     Ok(())
+}
+
+/// A row's values.
+fn values_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Vec<Value>> {
+    let ncols = r.as_ref().column_count();
+    let mut values = Vec::with_capacity(ncols);
+    for c in 0..ncols {
+        values.push(from_sql(r.get_ref(c)?));
+    }
+    Ok(values)
 }
 
 /// Runs a bound statement of `conn` the way a batch runs it: its rows are
@@ -239,5 +258,26 @@ mod tests {
             named("SELECT ?2, ?1", &[("1", 5), ("2", 6)]).unwrap(),
             [6, 5]
         );
+    }
+
+    #[test]
+    fn a_cached_select_star_sees_a_column_added_since_in_its_transaction() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1); BEGIN")
+            .unwrap();
+        let read = |c: &Connection| {
+            let mut stmt = c.prepare_cached("SELECT * FROM t").unwrap();
+            collect(&mut stmt, usize::MAX).unwrap()
+        };
+        assert_eq!(read(&c).columns, ["x"]);
+        c.execute_batch("ALTER TABLE t ADD COLUMN z DEFAULT 5")
+            .unwrap();
+        let after = read(&c);
+        assert_eq!(after.columns, ["x", "z"]);
+        assert_eq!(after.rows, [[Value::Integer(1), Value::Integer(5)]]);
+        // An empty result has them too.
+        c.execute_batch("DELETE FROM t; ALTER TABLE t ADD COLUMN w")
+            .unwrap();
+        assert_eq!(read(&c).columns, ["x", "z", "w"]);
     }
 }

@@ -73,6 +73,10 @@ class Connection(_std.Connection):
         self._savepoints = Savepoints()
         self._sql_ended = False  # see _always_open
         self._in_script = False
+        # A session changed the schema (forget it again once it ends); a
+        # read is being routed again (see _read_here).
+        self._schema_in_session = False
+        self._rerouting = False
 
     # ------------------------------------------------------------ settings
 
@@ -159,11 +163,14 @@ class Connection(_std.Connection):
         # The common case first, with as little Python as it takes: a read
         # outside a transaction, of a statement seen before (through
         # Connection.execute or a cursor alike).
+        if self._schema_in_session and self._remote.session is None:
+            # A session that changed the schema has ended: committed, its
+            # changes are in the file now.
+            self._schema_in_session = False
+            self._classifier.forget()
         if not many and self._remote.session is None and sql in self._classifier.reads:
             cur._lastrowid = self._last_rowid
-            cur._local()
-            _std.Cursor.execute(cur, sql, params)
-            return cur
+            return self._read_here(cur, sql, params)
         if not isinstance(sql, str):
             raise TypeError("execute() argument 1 must be str, not %s" % type(sql).__name__)
         kind, detail = self._classifier.classify(sql, params)
@@ -207,9 +214,7 @@ class Connection(_std.Connection):
             return cur
         if session is None:
             if kind == Kind.READ:
-                cur._local()
-                _std.Cursor.execute(cur, sql, params)
-                return cur
+                return self._read_here(cur, sql, params)
             if kind in (Kind.RELEASE, Kind.ROLLBACK_TO):
                 raise _std.OperationalError("no such savepoint: %s" % detail)
             if kind == Kind.SAVEPOINT or self._opens(kind, bool(detail)):
@@ -225,6 +230,9 @@ class Connection(_std.Connection):
                 result = self._remote.write(sql, encoded)
         except _std.OperationalError as e:
             raise self._not_here(e) from None
+        if kind in (Kind.WRITE, Kind.UNKNOWN):
+            self._classifier.forget()
+            self._schema_in_session = self._remote.session is not None
         if kind == Kind.SAVEPOINT:
             self._savepoints.opened(detail or "", began_it)
         elif kind == Kind.ROLLBACK_TO:
@@ -244,6 +252,26 @@ class Connection(_std.Connection):
                     cur._lastrowid = self._last_rowid
         counted = detail if kind == Kind.DML else dml
         cur._remote(columns, rows, affected if counted else -1)
+        return cur
+
+    def _read_here(self, cur: Cursor, sql: str, params: Any) -> Cursor:
+        """Runs a read on the local connection. Another process may have
+        changed the schema since it was classified, so that it writes now
+        (a ``DROP TABLE IF EXISTS`` of a table created meanwhile): SQLite
+        compiles it again when it runs, finds the file read-only and
+        writes nothing; it is then classified afresh and routed."""
+        cur._local()
+        try:
+            _std.Cursor.execute(cur, sql, params)
+        except _std.OperationalError as e:
+            if "readonly database" not in str(e) or self._rerouting:
+                raise
+            self._classifier.forget()
+            self._rerouting = True
+            try:
+                return self._run(cur, sql, params)
+            finally:
+                self._rerouting = False
         return cur
 
     def _not_here(self, e: Exception) -> Exception:

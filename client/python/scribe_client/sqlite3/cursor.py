@@ -95,6 +95,10 @@ class _Answering:
 
     def _remote(self, columns, rows, rowcount: int) -> None:
         self._desc = tuple((c, None, None, None, None, None, None) for c in columns) if columns else None
+        text = self.connection.text_factory
+        if text is not str and rows:
+            # sqlite3 hands a TEXT value's UTF-8 bytes to text_factory.
+            rows = [tuple(text(v.encode("utf-8")) if type(v) is str else v for v in r) for r in rows]
         factory = self.row_factory
         if factory is _std.Row:
             names = tuple(columns or ())

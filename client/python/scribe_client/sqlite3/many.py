@@ -125,6 +125,9 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
         if state.chunk:
             _send(conn, state)  # the sets before the failing one
         raise
+    if state.chunk is not None and kind in (Kind.WRITE, Kind.UNKNOWN):
+        conn._classifier.forget()  # the schema may have changed
+        conn._schema_in_session = remote.session is not None
     # sqlite3 counts rows only for a statement that `begins`.
     cur._remote([], [], state.total if begins(sql) else -1)
     return cur

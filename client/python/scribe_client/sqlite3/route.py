@@ -53,6 +53,20 @@ class Classifier:
         self.reads: Set[str] = set()
         # (text, name): whether the text leaves that parameter name unused.
         self.unused_names: Dict[Tuple[str, str], bool] = {}
+        # The schema may have changed since this connection last read it.
+        self.stale = False
+
+    def forget(self) -> None:
+        """The schema may have changed (a write other than rows went
+        through the arbiter): every answer is forgotten, and the local
+        connection reads the schema again before its next compile. An
+        ``EXPLAIN`` never looks at the file, so without that it would go
+        on compiling against the tables it knew (a ``DROP TABLE IF EXISTS``
+        of a table created since would pass for a read)."""
+        self.cache.clear()
+        self.reads.clear()
+        self.unused_names.clear()
+        self.stale = True
 
     def kind_only(self, sql: str) -> str:
         """The statement's kind whatever its parameters (SQLite asks the
@@ -126,6 +140,18 @@ class Classifier:
         ``ProgrammingError`` (several statements, a wrong count of
         parameters) is raised as sqlite3 raises it, but a wrong count only
         when ``bindings_matter``."""
+        if self.stale:
+            self.stale = False
+            try:
+                # Reading a table checks the schema's cookie, and a changed
+                # schema is read again.
+                cur = _std.Cursor(self.conn)
+                try:
+                    _std.Cursor.execute(cur, "SELECT count(*) FROM sqlite_master WHERE 0")
+                finally:
+                    cur.close()
+            except _std.Error:
+                pass
         seen: list = []
 
         def watch(action, arg1, arg2, db, source):
