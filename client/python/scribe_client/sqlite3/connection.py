@@ -169,11 +169,19 @@ class Connection(_std.Connection):
             self._schema_in_session = False
             self._classifier.forget()
         if not many and self._remote.session is None and sql in self._classifier.reads:
-            cur._lastrowid = self._last_rowid
             return self._read_here(cur, sql, params)
         if not isinstance(sql, str):
             raise TypeError("execute() argument 1 must be str, not %s" % type(sql).__name__)
-        kind, detail = self._classifier.classify(sql, params)
+        try:
+            kind, detail = self._classifier.classify(sql, params)
+        except (_std.ProgrammingError, OverflowError):
+            # Parameters that do not fit (a wrong count, an int out of
+            # range): sqlite3 has begun the transaction a DML statement
+            # begins before it binds them (a begin sent with the next
+            # statement here: nothing holds the writer meanwhile).
+            if not many and self._remote.session is None and self._opens(Kind.DML, begins(sql)):
+                self._begin()
+            raise
         if kind == Kind.EMPTY:
             # Nothing to run, in a transaction or not: the local connection
             # answers as sqlite3 (a wrong count of bindings included, and
@@ -181,8 +189,6 @@ class Connection(_std.Connection):
             cur._local()
             _std.Cursor.execute(cur, sql, params)
             return cur
-        if not many:
-            cur._lastrowid = self._last_rowid
         session = self._remote.session
         if kind == Kind.ATTACH:
             raise _std.NotSupportedError(
@@ -228,8 +234,13 @@ class Connection(_std.Connection):
                 result = self._remote.execute(sql, encoded)
             else:
                 result = self._remote.write(sql, encoded)
-        except _std.OperationalError as e:
-            raise self._not_here(e) from None
+        except BaseException as e:
+            # As sqlite3 leaves a cursor whose statement failed: no rows,
+            # no description, rowcount -1, lastrowid as it was.
+            cur._remote([], [], -1)
+            if isinstance(e, _std.OperationalError):
+                raise self._not_here(e) from None
+            raise
         if kind in (Kind.WRITE, Kind.UNKNOWN):
             self._classifier.forget()
             self._schema_in_session = self._remote.session is not None
@@ -248,8 +259,8 @@ class Connection(_std.Connection):
             self._changes += affected
             if result.get("last_insert_rowid"):
                 self._last_rowid = int(result["last_insert_rowid"])
-                if not many:
-                    cur._lastrowid = self._last_rowid
+        if not many:
+            cur._lastrowid = self._last_rowid
         counted = detail if kind == Kind.DML else dml
         cur._remote(columns, rows, affected if counted else -1)
         return cur
@@ -272,6 +283,7 @@ class Connection(_std.Connection):
                 return self._run(cur, sql, params)
             finally:
                 self._rerouting = False
+        cur._lastrowid = self._last_rowid  # this connection's, as in sqlite3
         return cur
 
     def _not_here(self, e: Exception) -> Exception:
@@ -296,11 +308,13 @@ class Connection(_std.Connection):
         if self.in_transaction and self._autocommit is not False:
             self.commit()  # as sqlite3, before the script
         self._in_script = True
+        lastrowid = cur._lastrowid  # a script leaves it as it was, in sqlite3
         try:
             for sql in _split(script):
                 self._run(cur, sql, ())
         finally:
             self._in_script = False
+            cur._lastrowid = lastrowid
         cur._remote([], [], -1)
         return cur
 

@@ -2,6 +2,7 @@
 ``except sqlite3.IntegrityError`` keeps working, and for scribe's own
 categories subclasses that carry the category and the retry hint."""
 
+import re
 import sqlite3 as _std
 from typing import Any, Optional
 
@@ -82,9 +83,25 @@ def _errorname(code: int) -> Optional[str]:
     return None
 
 
+# The arbiter's words when a statement's parameters do not fit it (only it
+# could compile the statement: a table created in this transaction), and
+# sqlite3's, which checks them itself and raises ProgrammingError.
+_BINDINGS = (
+    (re.compile(r"statement takes (\d+) parameter\(s\) but (\d+) were given$"),
+     "Incorrect number of bindings supplied. The current statement uses %s, and there are %s supplied."),
+    (re.compile(r"no value for parameter (.+)$"),
+     "You did not supply a value for binding parameter %s."),
+)
+
+
 def sql_error(code: int, message: str) -> Exception:
     """The standard library's exception for an SQLite error ``code``."""
     primary = code & 0xFF
+    if primary == 25:  # SQLITE_RANGE: the arbiter's parameter checks
+        for pattern, words in _BINDINGS:
+            m = pattern.match(message)
+            if m:
+                return _std.ProgrammingError(words % m.groups())
     cls = _BY_CODE.get(primary)
     if cls is None:
         cls = _std.OperationalError if primary in _OPERATIONAL else _std.DatabaseError

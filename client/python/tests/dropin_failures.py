@@ -1,0 +1,53 @@
+"""Differential scripts (see ``dropin_scripts``) for what a failing
+statement leaves behind: the cursor's rowcount, description and
+lastrowid, the transaction sqlite3 begins before it binds, and the
+errors of parameters that do not fit a statement only the arbiter can
+compile (a table created in the open transaction)."""
+
+from dropin_scripts import Log
+
+
+def words(fn):
+    """The class and the message of what ``fn`` raises."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001  (the error is the observation)
+        return type(e).__name__, str(e)
+    return None
+
+
+def after_a_failure(mod, path):
+    log = Log()
+    c = mod.connect(path)
+    c.execute("CREATE TABLE a(x UNIQUE)")
+    c.commit()
+    cur = c.cursor()
+    cur.execute("INSERT INTO a VALUES (1)")
+    log.note("before", cur.rowcount, cur.lastrowid)
+    log.attempt("duplicate", lambda: cur.execute("INSERT OR FAIL INTO a VALUES (2), (1)"))
+    log.note("after", cur.rowcount, cur.description, cur.lastrowid, cur.fetchall())
+    fresh = c.cursor()
+    log.attempt("duplicate, fresh cursor", lambda: fresh.execute("INSERT INTO a VALUES (1)"))
+    log.note("fresh", fresh.rowcount, fresh.lastrowid)
+    script = c.cursor()
+    script.executescript("INSERT INTO a VALUES (3);")
+    log.note("after a script", script.lastrowid, script.rowcount)
+    # sqlite3 begins a DML statement's transaction before it binds.
+    log.note("count", words(lambda: c.execute("INSERT INTO a VALUES (?)", (1, 2))), c.in_transaction)
+    c.rollback()
+    log.note("range", words(lambda: c.execute("INSERT INTO a VALUES (?)", (2**64,))), c.in_transaction)
+    c.rollback()
+    log.note("select", words(lambda: c.execute("SELECT ?", (1, 2))), c.in_transaction)
+    # A table of the open transaction: only the arbiter compiles these.
+    c.execute("INSERT INTO a VALUES (10)")
+    c.execute("CREATE TABLE t(x, y)")
+    log.note("too few", words(lambda: c.execute("INSERT INTO t VALUES (?, ?)", (1,))))
+    # (Before 3.11 sqlite3 names the missing parameter by its index.)
+    log.attempt("name missing", lambda: c.execute("INSERT INTO t VALUES (:x, :y)", {"x": 1}))
+    c.rollback()
+    log.note("rows", c.execute("SELECT x FROM a ORDER BY x").fetchall())
+    c.close()
+    return log
+
+
+SCRIPTS = [after_a_failure]
