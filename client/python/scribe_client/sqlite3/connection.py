@@ -169,7 +169,13 @@ class Connection(_std.Connection):
             self._schema_in_session = False
             self._classifier.forget()
         if not many and self._remote.session is None and sql in self._classifier.reads:
-            return self._read_here(cur, sql, params)
+            cur._local()
+            try:
+                _std.Cursor.execute(cur, sql, params)
+            except _std.OperationalError as e:
+                return self._reroute(cur, sql, params, e)
+            cur._lastrowid = self._last_rowid
+            return cur
         if not isinstance(sql, str):
             raise TypeError("execute() argument 1 must be str, not %s" % type(sql).__name__)
         try:
@@ -266,25 +272,31 @@ class Connection(_std.Connection):
         return cur
 
     def _read_here(self, cur: Cursor, sql: str, params: Any) -> Cursor:
-        """Runs a read on the local connection. Another process may have
-        changed the schema since it was classified, so that it writes now
-        (a ``DROP TABLE IF EXISTS`` of a table created meanwhile): SQLite
-        compiles it again when it runs, finds the file read-only and
-        writes nothing; it is then classified afresh and routed."""
+        """Runs a read on the local connection (the fast path in _run is
+        the same, inline)."""
         cur._local()
         try:
             _std.Cursor.execute(cur, sql, params)
         except _std.OperationalError as e:
-            if "readonly database" not in str(e) or self._rerouting:
-                raise
-            self._classifier.forget()
-            self._rerouting = True
-            try:
-                return self._run(cur, sql, params)
-            finally:
-                self._rerouting = False
+            return self._reroute(cur, sql, params, e)
         cur._lastrowid = self._last_rowid  # this connection's, as in sqlite3
         return cur
+
+    def _reroute(self, cur: Cursor, sql: str, params: Any, e: Exception) -> Cursor:
+        """A read failed with ``e``. Another process may have changed the
+        schema since it was classified, so that it writes now (a ``DROP
+        TABLE IF EXISTS`` of a table created meanwhile): SQLite compiled
+        it again when it ran, found the file read-only and wrote nothing.
+        It is then classified afresh and routed; any other error is
+        raised."""
+        if "readonly database" not in str(e) or self._rerouting:
+            raise e
+        self._classifier.forget()
+        self._rerouting = True
+        try:
+            return self._run(cur, sql, params)
+        finally:
+            self._rerouting = False
 
     def _not_here(self, e: Exception) -> Exception:
         """A write that needs a function or extension only this process has."""
