@@ -50,4 +50,31 @@ def after_a_failure(mod, path):
     return log
 
 
-SCRIPTS = [after_a_failure]
+def other_statements(mod, path):
+    """lastrowid after transaction control and pragmas (sqlite3 sets it
+    after every statement); executemany's first set that does not fit
+    (the transaction begun first); executemany right after a session that
+    dropped the table it names."""
+    log = Log()
+    c = mod.connect(path, isolation_level=None)
+    c.execute("CREATE TABLE t(x, y)")
+    c.execute("INSERT INTO t VALUES (1, 1)")
+    for sql in ("BEGIN", "ROLLBACK", "BEGIN IMMEDIATE", "COMMIT", "PRAGMA user_version",
+                "PRAGMA user_version = 3"):
+        log.note(sql, c.execute(sql).lastrowid)
+    c.close()
+    c = mod.connect(path)
+    log.note("few", words(lambda: c.executemany("INSERT INTO t VALUES (?, ?)", [(1,)])), c.in_transaction)
+    c.rollback()
+    log.note("range", words(lambda: c.executemany("INSERT INTO t VALUES (?, 1)", [(2**64,)])), c.in_transaction)
+    c.rollback()
+    c.execute("CREATE TABLE gone(x)")
+    c.execute("INSERT INTO t VALUES (2, 2)")
+    c.execute("DROP TABLE IF EXISTS gone")
+    c.cursor().execute("END")
+    log.note("dropped", words(lambda: c.executemany("DELETE FROM gone WHERE x = ?", [(1,)])), c.in_transaction)
+    c.close()
+    return log
+
+
+SCRIPTS = [after_a_failure, other_statements]

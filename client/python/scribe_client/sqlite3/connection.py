@@ -163,11 +163,8 @@ class Connection(_std.Connection):
         # The common case first, with as little Python as it takes: a read
         # outside a transaction, of a statement seen before (through
         # Connection.execute or a cursor alike).
-        if self._schema_in_session and self._remote.session is None:
-            # A session that changed the schema has ended: committed, its
-            # changes are in the file now.
-            self._schema_in_session = False
-            self._classifier.forget()
+        if self._schema_in_session:
+            self._schema_settled()
         if not many and self._remote.session is None and sql in self._classifier.reads:
             cur._local()
             try:
@@ -202,7 +199,9 @@ class Connection(_std.Connection):
                 "open the other database with a connection of its own"
             )
         if kind == Kind.PRAGMA:
-            return self._pragma(cur, sql, params, detail)
+            self._pragma(cur, sql, params, detail)
+            cur._lastrowid = self._last_rowid  # after every statement, in sqlite3
+            return cur
         if kind == Kind.BEGIN:
             # After a begin that failed (sent with the first statement),
             # BEGIN may be said again, as after sqlite3's failed BEGIN.
@@ -212,6 +211,7 @@ class Connection(_std.Connection):
                 raise _std.OperationalError("cannot start a transaction within a transaction")
             self._begin()
             cur._remote([], [], -1)
+            cur._lastrowid = self._last_rowid
             return cur
         if kind in (Kind.COMMIT, Kind.ROLLBACK):
             if session is None and not self._always_open():
@@ -223,6 +223,7 @@ class Connection(_std.Connection):
             # at commit() or rollback(): SQLite commits each write until then.
             self._sql_ended = self._autocommit is False
             cur._remote([], [], -1)
+            cur._lastrowid = self._last_rowid
             return cur
         if session is None:
             if kind == Kind.READ:
@@ -270,6 +271,14 @@ class Connection(_std.Connection):
         counted = detail if kind == Kind.DML else dml
         cur._remote(columns, rows, affected if counted else -1)
         return cur
+
+    def _schema_settled(self) -> None:
+        """Once a session that changed the schema has ended (committed,
+        its changes are in the file now), what was classified is forgotten
+        again."""
+        if self._remote.session is None:
+            self._schema_in_session = False
+            self._classifier.forget()
 
     def _read_here(self, cur: Cursor, sql: str, params: Any) -> Cursor:
         """Runs a read on the local connection (the fast path in _run is

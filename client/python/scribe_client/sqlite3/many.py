@@ -66,6 +66,8 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
     parameter as sqlite3 does."""
     if not isinstance(sql, str):
         raise TypeError("executemany() argument 1 must be str, not %s" % type(sql).__name__)
+    if conn._schema_in_session:
+        conn._schema_settled()
     if _EMPTY_RUNS and conn._classifier.kind_only(sql) == Kind.EMPTY:
         # Before 3.11 sqlite3 takes it (no statement to call DML or not):
         # the local connection answers exactly as sqlite3.
@@ -120,7 +122,16 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             kind = _taken(conn._classifier.kind_only(sql))
             if remote.session is None and conn._opens(kind, begins(sql)):
                 conn._begin()
-    except BaseException:
+    except BaseException as e:
+        if (
+            state.chunk is None
+            and remote.session is None
+            and isinstance(e, (_std.ProgrammingError, OverflowError))
+            and conn._opens(Kind.DML, begins(sql))
+        ):
+            # The first set does not fit: sqlite3 has begun the transaction
+            # before binding it.
+            conn._begin()
         cur._remote([], [], -1)  # as sqlite3 leaves a failed executemany's cursor
         if state.chunk:
             _send(conn, state)  # the sets before the failing one
