@@ -112,6 +112,7 @@ pub fn statement_result_as(s: &crate::StatementResult, arrays: bool) -> Json {
         Form {
             arrays,
             exact: false,
+            decltypes: false,
         },
     ))
 }
@@ -129,6 +130,7 @@ pub fn receipt_as(r: &Receipt, arrays: bool) -> Json {
         Form {
             arrays,
             exact: false,
+            decltypes: false,
         },
     ))
 }

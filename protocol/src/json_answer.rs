@@ -41,6 +41,7 @@ pub fn write_answer(answer: &Answer, options: HelloOptions, out: &mut Vec<u8>) {
     let form = Form {
         arrays: options.rows_as_arrays,
         exact: true,
+        decltypes: options.decltypes,
     };
     written(match answer {
         Answer::Receipt(r) => serde_json::to_writer(&mut *out, &ReceiptJson(r, form)),
@@ -62,12 +63,14 @@ fn written(r: serde_json::Result<()>) {
     debug_assert!(r.is_ok(), "{r:?}");
 }
 
-/// How a shape writes: rows as arrays (else objects), and infinite reals
-/// as numbers (`exact`, bytes only) or as `null` (trees).
+/// How a shape writes: rows as arrays (else objects), infinite reals as
+/// numbers (`exact`, bytes only) or as `null` (trees), and whether a
+/// result carries its columns' declared types.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Form {
     pub(crate) arrays: bool,
     pub(crate) exact: bool,
+    pub(crate) decltypes: bool,
 }
 
 /// A session's begin, as the tree has it:
@@ -107,8 +110,11 @@ impl<'a> Serialize for ResultJson<'a> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let ResultJson(r, form) = *self;
         let exact = form.exact;
-        let mut m = s.serialize_map(Some(4))?;
+        let mut m = s.serialize_map(Some(4 + usize::from(form.decltypes)))?;
         m.serialize_entry("columns", &r.columns)?;
+        if form.decltypes {
+            m.serialize_entry("decltypes", &r.decltypes)?;
+        }
         m.serialize_entry("last_insert_rowid", &r.last_insert_rowid)?;
         if form.arrays {
             let array = |row: &'a Vec<Value>| Each(row.as_slice(), move |v| ValueJson(v, exact));

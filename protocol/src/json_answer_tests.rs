@@ -93,7 +93,10 @@ mod reference {
 /// against the reference (the tree itself for answers still built so).
 fn both(reply: &Reply) {
     for rows_as_arrays in [false, true] {
-        let options = HelloOptions { rows_as_arrays };
+        let options = HelloOptions {
+            rows_as_arrays,
+            decltypes: false,
+        };
         let tree = reply_as(reply, options);
         let want = reference::answer(reply, rows_as_arrays, false).unwrap_or_else(|| tree.clone());
         assert_eq!(tree, want, "arrays: {rows_as_arrays}");
@@ -121,6 +124,7 @@ fn result(columns: &[&str], rows: Vec<Vec<Value>>) -> StatementResult {
         last_insert_rowid: -9,
         columns: columns.iter().map(|c| (*c).to_owned()).collect(),
         rows,
+        decltypes: Vec::new(),
     }
 }
 
@@ -220,6 +224,7 @@ fn infinite_reals_are_written_as_sqlite_json_writes_them() {
         &Ok(Answer::Executed(r.clone())),
         HelloOptions {
             rows_as_arrays: true,
+            decltypes: false,
         },
         &mut out,
     );
@@ -238,6 +243,23 @@ fn infinite_reals_are_written_as_sqlite_json_writes_them() {
         crate::json::from_value(&Value::Real(f64::INFINITY)),
         Json::Null
     );
+}
+
+#[test]
+fn declared_types_come_only_to_a_caller_that_asked() {
+    let mut r = result(&["a", "b"], vec![vec![Value::Integer(1), Value::Null]]);
+    r.decltypes = vec![Some("TIMESTAMP".into()), None];
+    let hello = crate::json_frame::hello_options(br#"{"hello":{"version":7,"decltypes":true}}"#);
+    assert!(hello.decltypes && !hello.rows_as_arrays);
+    let mut out = Vec::new();
+    write_reply(&Ok(Answer::Executed(r.clone())), hello, &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"ok":{"columns":["a","b"],"decltypes":["TIMESTAMP",null],"last_insert_rowid":-9,"rows":[{"a":1,"b":null}],"rows_affected":3}}"#
+    );
+    let mut out = Vec::new();
+    write_reply(&Ok(Answer::Executed(r)), HelloOptions::default(), &mut out);
+    assert!(!String::from_utf8(out).unwrap().contains("decltypes"));
 }
 
 fn value() -> impl Strategy<Value = Value> {
@@ -261,6 +283,7 @@ fn statement_result() -> impl Strategy<Value = StatementResult> {
                 last_insert_rowid: id,
                 columns: columns.clone(),
                 rows,
+                decltypes: Vec::new(),
             },
         )
     })

@@ -231,11 +231,16 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
 
 /// What a JSON caller may ask for in its hello, beside the version:
 /// `{"hello":{"version":3,"rows":"arrays"}}` has every answer give rows
-/// as arrays in column order (names may repeat) instead of objects.
+/// as arrays in column order (names may repeat) instead of objects;
+/// `"decltypes":true` adds to each statement's result its columns'
+/// declared types (`"decltypes":["TIMESTAMP",null]`, for a driver's type
+/// conversions).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HelloOptions {
     /// Rows as arrays.
     pub rows_as_arrays: bool,
+    /// Each result with its columns' declared types (`"decltypes"`).
+    pub decltypes: bool,
 }
 
 /// The options of a JSON hello (defaults when it has none).
@@ -244,17 +249,20 @@ pub fn hello_options(body: &[u8]) -> HelloOptions {
     struct H<'a> {
         #[serde(borrow, default)]
         rows: Option<&'a str>,
+        #[serde(default)]
+        decltypes: bool,
     }
     #[derive(serde::Deserialize)]
     struct Outer<'a> {
         #[serde(borrow)]
         hello: H<'a>,
     }
-    let rows = serde_json::from_slice::<Outer<'_>>(body)
-        .ok()
-        .and_then(|o| o.hello.rows);
-    HelloOptions {
-        rows_as_arrays: rows == Some("arrays"),
+    match serde_json::from_slice::<Outer<'_>>(body) {
+        Ok(o) => HelloOptions {
+            rows_as_arrays: o.hello.rows == Some("arrays"),
+            decltypes: o.hello.decltypes,
+        },
+        Err(_) => HelloOptions::default(),
     }
 }
 

@@ -16,6 +16,13 @@ pub struct StatementResult {
     pub columns: Vec<String>,
     /// Rows of a `RETURNING` clause (or of a query), else empty.
     pub rows: Vec<Vec<Value>>,
+    /// Each column's declared type, where it comes straight from a table
+    /// column (SQLite's `sqlite3_column_decltype`). Given to a JSON caller
+    /// that asks for them in its hello (the Python drop-in, for
+    /// `detect_types`); never in the bincode form nor in a stored
+    /// receipt, whose layout stays as it was.
+    #[serde(skip)]
+    pub decltypes: Vec<Option<String>>,
 }
 
 impl StatementResult {

@@ -106,7 +106,7 @@ impl Reader {
             return Err(Error::Empty);
         }
         values::bind(&mut stmt, params)?;
-        values::each(&mut stmt, columns, row)?;
+        values::each(&mut stmt, |s| columns(values::names(s)), row)?;
         Ok(())
     }
 

@@ -176,8 +176,7 @@ impl Writer {
         Ok(Step::Ran(Ok(StatementResult {
             rows_affected: many.affected,
             last_insert_rowid: many.last_rowid,
-            columns: Vec::new(),
-            rows: Vec::new(),
+            ..StatementResult::default()
         })))
     }
 

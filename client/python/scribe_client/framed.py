@@ -106,7 +106,7 @@ class FramedConnection:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self.send_timeout))
             self._deadline(timeout)
             self.sock.sendall(_PREAMBLE)
-            self.hello = self.call({"hello": {"version": PROTOCOL_VERSION, "rows": "arrays"}}, timeout)
+            self.hello = self.call({"hello": {"version": PROTOCOL_VERSION, "rows": "arrays", "decltypes": True}}, timeout)
         except BaseException:
             self.sock.close()
             raise

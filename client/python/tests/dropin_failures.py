@@ -77,4 +77,31 @@ def other_statements(mod, path):
     return log
 
 
-SCRIPTS = [after_a_failure, other_statements]
+def converters(mod, path):
+    """detect_types and text_factory on rows read here and on rows the
+    arbiter answers (RETURNING, reads in a transaction) alike."""
+    log = Log()
+    std_converters = __import__("sqlite3").converters
+    mod.register_converter("scribetag", lambda b: ("tag", b))
+    try:
+        c = mod.connect(path, detect_types=mod.PARSE_DECLTYPES | mod.PARSE_COLNAMES)
+        c.execute("CREATE TABLE v(a scribetag, b SCRIBETAG(3), c scribetag NOT NULL, d)")
+        c.commit()
+        row = (5, 1.5, "t", 1e20)
+        cur = c.execute("INSERT INTO v VALUES (?, ?, ?, ?) RETURNING *, d AS \"d [scribetag]\"", row)
+        log.note("returning", cur.fetchall(), [d[0] for d in cur.description])
+        c.execute("INSERT INTO v VALUES (NULL, 0.1, x'00ff', 100.0)")
+        cur = c.execute("SELECT a, b, c, d AS \"dd [scribetag] [x]\" FROM v")
+        log.note("in the transaction", cur.fetchall(), [d[0] for d in cur.description])
+        c.text_factory = bytes
+        log.note("text_factory", c.execute("SELECT d, 'plain' FROM v").fetchall())
+        c.commit()
+        cur = c.execute("SELECT a, b, c, d AS \"dd [scribetag] [x]\" FROM v")
+        log.note("read here", cur.fetchall(), [d[0] for d in cur.description])
+        c.close()
+    finally:
+        std_converters.pop("SCRIBETAG", None)
+    return log
+
+
+SCRIPTS = [after_a_failure, other_statements, converters]

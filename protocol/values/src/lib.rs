@@ -82,6 +82,8 @@ pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
 pub struct Collected {
     /// Column names.
     pub columns: Vec<String>,
+    /// Each column's declared type, where it is a table's column.
+    pub decltypes: Vec<Option<String>>,
     /// The rows read (all of them unless `truncated`).
     pub rows: Vec<Vec<Value>>,
     /// True when reading stopped at the byte limit.
@@ -99,8 +101,9 @@ pub fn collect(stmt: &mut Statement<'_>, max_bytes: usize) -> rusqlite::Result<C
     let mut bytes = 0usize;
     each(
         stmt,
-        |columns| {
-            out.columns = columns;
+        |s| {
+            out.columns = names(s);
+            out.decltypes = decltypes(s);
             true
         },
         |values| {
@@ -113,11 +116,24 @@ pub fn collect(stmt: &mut Statement<'_>, max_bytes: usize) -> rusqlite::Result<C
     Ok(out)
 }
 
-/// Runs a bound statement that returns rows, handing over its column
-/// names, then each row's values as it is read, never holding more than
-/// one row; either callback returns false to stop there.
+/// A statement's column names.
+pub fn names(s: &Statement<'_>) -> Vec<String> {
+    s.column_names().map(String::from).collect()
+}
+
+/// A statement's columns' declared types.
+pub fn decltypes(s: &Statement<'_>) -> Vec<Option<String>> {
+    s.columns()
+        .map(|c| c.decl_type().map(String::from))
+        .collect()
+}
+
+/// Runs a bound statement that returns rows, handing over the statement
+/// (for its column names and types: [`names`], [`decltypes`]), then each
+/// row's values as it is read, never holding more than one row; either
+/// callback returns false to stop there.
 ///
-/// The names are taken after the first step: a statement compiled before
+/// The columns are to be read after the first step: a statement compiled before
 /// a change to the schema (an `ALTER TABLE … ADD COLUMN` earlier in the
 /// same transaction, a cached `SELECT *`) is compiled again by that step,
 /// and only then has its new columns.
@@ -127,20 +143,22 @@ pub fn collect(stmt: &mut Statement<'_>, max_bytes: usize) -> rusqlite::Result<C
 /// SQLite's error while stepping.
 pub fn each(
     stmt: &mut Statement<'_>,
-    columns: impl FnOnce(Vec<String>) -> bool,
+    columns: impl FnOnce(&Statement<'_>) -> bool,
     mut row: impl FnMut(Vec<Value>) -> bool,
 ) -> rusqlite::Result<()> {
-    let names = |s: &Statement<'_>| s.column_names().map(String::from).collect();
     let mut rows = stmt.raw_query();
     let first = match rows.next()? {
         Some(r) => values_of(r)?,
         None => {
             drop(rows);
-            columns(names(stmt));
+            columns(stmt);
             return Ok(());
         }
     };
-    if !columns(rows.as_ref().map(names).unwrap_or_default()) || !row(first) {
+    let Some(running) = rows.as_ref() else {
+        return Ok(());
+    };
+    if !columns(running) || !row(first) {
         return Ok(());
     }
     while let Some(r) = rows.next()? {
@@ -182,7 +200,7 @@ pub fn run(
         if c.truncated {
             return Ok(None);
         }
-        (result.columns, result.rows) = (c.columns, c.rows);
+        (result.columns, result.rows, result.decltypes) = (c.columns, c.rows, c.decltypes);
     } else {
         stmt.raw_execute()?;
     }

@@ -63,6 +63,7 @@ class Connection(_std.Connection):
                          check_same_thread=check_same_thread, cached_statements=cached_statements,
                          uri=True)
         self._isolation = isolation_level
+        self._detect_types = detect_types  # for rows the arbiter answers (cursor.py)
         self._autocommit = extra.get("autocommit", getattr(_std, "LEGACY_TRANSACTION_CONTROL", -1))
         self._remote = Remote(self._scribe, wait=float(timeout))
         self._classifier = Classifier(self)
@@ -269,7 +270,7 @@ class Connection(_std.Connection):
         if not many:
             cur._lastrowid = self._last_rowid
         counted = detail if kind == Kind.DML else dml
-        cur._remote(columns, rows, affected if counted else -1)
+        cur._remote(columns, rows, affected if counted else -1, result.get("decltypes"))
         return cur
 
     def _schema_settled(self) -> None:
@@ -356,7 +357,7 @@ class Connection(_std.Connection):
                 result = self._remote.execute(sql, encode_params(params, _adapt))
             else:
                 result = self._remote.write(sql, encode_params(params, _adapt))
-            cur._remote(*rows_of(result), -1)
+            cur._remote(*rows_of(result), -1, result.get("decltypes"))
         elif p.where == "answer":
             cur._remote(p.columns or [name], list(p.rows or ()), -1)
         else:

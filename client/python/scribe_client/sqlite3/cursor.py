@@ -9,6 +9,8 @@ cursor and served by the same methods.
 import sqlite3 as _std
 from typing import List, Optional
 
+from .convert import shape
+
 __all__ = ["AnswerRow", "Cursor"]
 
 
@@ -78,10 +80,10 @@ class Cursor(_std.Cursor):
     def _local(self) -> None:
         """The next rows come from the local connection."""
 
-    def _remote(self, columns, rows, rowcount: int) -> None:
+    def _remote(self, columns, rows, rowcount: int, decltypes=None) -> None:
         """The next rows (and rowcount) are the arbiter's answer."""
         self.__class__ = _answering(type(self))
-        self._remote(columns, rows, rowcount)
+        self._remote(columns, rows, rowcount, decltypes)
 
 
 class _Answering:
@@ -93,12 +95,12 @@ class _Answering:
         self._rows = None
         self.__class__ = self._home
 
-    def _remote(self, columns, rows, rowcount: int) -> None:
+    def _remote(self, columns, rows, rowcount: int, decltypes=None) -> None:
+        conn = self.connection
+        detect = getattr(conn, "_detect_types", 0)
+        if columns and (detect or conn.text_factory is not str):
+            columns, rows = shape(columns, decltypes, rows, detect, conn.text_factory)
         self._desc = tuple((c, None, None, None, None, None, None) for c in columns) if columns else None
-        text = self.connection.text_factory
-        if text is not str and rows:
-            # sqlite3 hands a TEXT value's UTF-8 bytes to text_factory.
-            rows = [tuple(text(v.encode("utf-8")) if type(v) is str else v for v in r) for r in rows]
         factory = self.row_factory
         if factory is _std.Row:
             names = tuple(columns or ())

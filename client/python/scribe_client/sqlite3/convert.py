@@ -1,0 +1,97 @@
+"""Rows the arbiter answers, made what sqlite3 makes of rows it reads:
+``detect_types`` converters (by ``[type]`` in a column's name, then by
+its declared type) and ``text_factory``.
+
+sqlite3 hands a converter the value's bytes as SQLite gives them (a
+number as SQLite writes it as text) and never calls it for NULL; a TEXT
+value without a converter goes to ``text_factory`` as UTF-8 bytes."""
+
+import sqlite3 as _std
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+
+def shape(columns: List[str], decltypes: Optional[Sequence[Optional[str]]], rows: List[tuple],
+          detect: int, text: Callable[[bytes], Any]) -> Tuple[List[str], List[tuple]]:
+    """The column names (as sqlite3 shows them) and the rows."""
+    convs: List[Optional[Callable[[bytes], Any]]] = [None] * len(columns)
+    names = columns
+    if detect & _std.PARSE_COLNAMES:
+        convs = [_by_name(c) for c in columns]
+        names = [_shown(c) for c in columns]
+    # (A replayed receipt comes without them.)
+    if detect & _std.PARSE_DECLTYPES and decltypes and len(decltypes) == len(columns):
+        convs = [f or _by_decltype(d) for f, d in zip(convs, decltypes)]
+    plain_text = text is str
+    if not rows or (plain_text and not any(convs)):
+        return names, rows
+    out = []
+    for row in rows:
+        values = []
+        for v, f in zip(row, convs):
+            if v is None:
+                pass
+            elif f is not None:
+                v = f(_as_bytes(v))
+            elif type(v) is str and not plain_text:
+                v = text(v.encode("utf-8"))
+            values.append(v)
+        out.append(tuple(values))
+    return names, out
+
+
+def _find(name: str) -> Optional[Callable[[bytes], Any]]:
+    return _std.converters.get(name.upper())
+
+
+def _by_name(column: str) -> Optional[Callable[[bytes], Any]]:
+    """``name [type]``: the converter of ``type``."""
+    first = column.find("[")
+    end = column.find("]", first + 1) if first >= 0 else -1
+    if end < 0:
+        return None
+    start = column.rfind("[", 0, end)  # the type begins after the last [ before it
+    return _find(column[start + 1:end])
+
+
+def _shown(column: str) -> str:
+    """The name up to ``[`` (and a blank before it)."""
+    at = column.find("[")
+    if at < 0:
+        return column
+    if at > 0 and column[at - 1] == " ":
+        at -= 1
+    return column[:at]
+
+
+def _by_decltype(decltype: Optional[str]) -> Optional[Callable[[bytes], Any]]:
+    """The converter of the declared type's first word (``INTEGER NOT
+    NULL`` is ``INTEGER``, ``NUMBER(10)`` is ``NUMBER``)."""
+    if not decltype:
+        return None
+    end = len(decltype)
+    for i, ch in enumerate(decltype):
+        if ch in " (":
+            end = i
+            break
+    return _find(decltype[:end])
+
+
+def _as_bytes(v: Any) -> bytes:
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, str):
+        return v.encode("utf-8")
+    if isinstance(v, float):
+        return _real_text(v).encode()
+    return str(v).encode()
+
+
+def _real_text(v: float) -> str:
+    """A real as SQLite writes it as text (``%!.15g``: always a point)."""
+    if v != v or v in (float("inf"), float("-inf")):
+        return "Inf" if v > 0 else "-Inf" if v < 0 else "NaN"
+    s = "%.15g" % v
+    mantissa, e, exponent = s.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + e + exponent
