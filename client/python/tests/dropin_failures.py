@@ -4,6 +4,8 @@ lastrowid, the transaction sqlite3 begins before it binds, and the
 errors of parameters that do not fit a statement only the arbiter can
 compile (a table created in the open transaction)."""
 
+import sys
+
 from dropin_scripts import Log
 
 
@@ -98,9 +100,27 @@ def converters(mod, path):
         c.commit()
         cur = c.execute("SELECT a, b, c, d AS \"dd [scribetag] [x]\" FROM v")
         log.note("read here", cur.fetchall(), [d[0] for d in cur.description])
+        c.text_factory = str
+        # Empty values and NULL never reach a converter; -0.0 is 0.0 as
+        # SQLite writes it; a row is converted when fetched, with the
+        # settings of that moment.
+        cur = c.execute("INSERT INTO v VALUES ('', x'', -0.0, NULL) RETURNING *")
+        c.text_factory = bytes
+        log.note("empty", cur.fetchall())
+        if sys.version_info >= (3, 11):
+            # (Before 3.11 sqlite3 converts the next row ahead of each
+            # fetch; the drop-in converts as 3.11 does.)
+            mod.register_converter("scribebad", lambda b: 1 / 0 if b == b"boom" else b)
+            c.execute("CREATE TABLE w(b scribebad)")
+            c.execute("INSERT INTO w VALUES ('ok'), ('boom')")
+            cur = c.execute("SELECT b FROM w")
+            log.note("first", cur.fetchone(), cur.description is not None)
+            log.attempt("second", cur.fetchone)
+        c.rollback()
         c.close()
     finally:
         std_converters.pop("SCRIBETAG", None)
+        std_converters.pop("SCRIBEBAD", None)
     return log
 
 

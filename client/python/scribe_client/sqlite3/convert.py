@@ -3,17 +3,24 @@
 its declared type) and ``text_factory``.
 
 sqlite3 hands a converter the value's bytes as SQLite gives them (a
-number as SQLite writes it as text) and never calls it for NULL; a TEXT
-value without a converter goes to ``text_factory`` as UTF-8 bytes."""
+number as SQLite writes it as text) and never calls it for NULL or an
+empty value (both read as None); a TEXT value without a converter goes
+to ``text_factory`` as UTF-8 bytes. Like sqlite3, the answering cursor
+converts a row when it is fetched (``row``), with the settings of that
+moment."""
 
 import sqlite3 as _std
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 
-def shape(columns: List[str], decltypes: Optional[Sequence[Optional[str]]], rows: List[tuple],
-          detect: int, text: Callable[[bytes], Any]) -> Tuple[List[str], List[tuple]]:
-    """The column names (as sqlite3 shows them) and the rows."""
-    convs: List[Optional[Callable[[bytes], Any]]] = [None] * len(columns)
+Converter = Callable[[bytes], Any]
+
+
+def plan(columns: List[str], decltypes: Optional[Sequence[Optional[str]]],
+         detect: int) -> Tuple[List[str], Optional[List[Optional[Converter]]]]:
+    """The column names as sqlite3 shows them, and each column's
+    converter (None when no column has one)."""
+    convs: List[Optional[Converter]] = [None] * len(columns)
     names = columns
     if detect & _std.PARSE_COLNAMES:
         convs = [_by_name(c) for c in columns]
@@ -21,22 +28,23 @@ def shape(columns: List[str], decltypes: Optional[Sequence[Optional[str]]], rows
     # (A replayed receipt comes without them.)
     if detect & _std.PARSE_DECLTYPES and decltypes and len(decltypes) == len(columns):
         convs = [f or _by_decltype(d) for f, d in zip(convs, decltypes)]
-    plain_text = text is str
-    if not rows or (plain_text and not any(convs)):
-        return names, rows
+    return names, convs if any(convs) else None
+
+
+def row(values: tuple, convs: Optional[List[Optional[Converter]]], text: Callable[[bytes], Any]) -> tuple:
+    """One row with its converters and ``text_factory`` applied."""
+    if convs is None:
+        convs = [None] * len(values)
     out = []
-    for row in rows:
-        values = []
-        for v, f in zip(row, convs):
-            if v is None:
-                pass
-            elif f is not None:
-                v = f(_as_bytes(v))
-            elif type(v) is str and not plain_text:
-                v = text(v.encode("utf-8"))
-            values.append(v)
-        out.append(tuple(values))
-    return names, out
+    for v, f in zip(values, convs):
+        if v is None:
+            pass
+        elif f is not None:
+            v = f(_as_bytes(v)) if v != "" and v != b"" else None
+        elif type(v) is str and text is not str:
+            v = text(v.encode("utf-8"))
+        out.append(v)
+    return tuple(out)
 
 
 def _find(name: str) -> Optional[Callable[[bytes], Any]]:
@@ -90,7 +98,7 @@ def _real_text(v: float) -> str:
     """A real as SQLite writes it as text (``%!.15g``: always a point)."""
     if v != v or v in (float("inf"), float("-inf")):
         return "Inf" if v > 0 else "-Inf" if v < 0 else "NaN"
-    s = "%.15g" % v
+    s = "%.15g" % (v + 0.0)  # -0.0 + 0.0 is 0.0: SQLite writes no sign there
     mantissa, e, exponent = s.partition("e")
     if "." not in mantissa:
         mantissa += ".0"

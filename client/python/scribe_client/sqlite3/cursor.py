@@ -9,7 +9,8 @@ cursor and served by the same methods.
 import sqlite3 as _std
 from typing import List, Optional
 
-from .convert import shape
+from .convert import plan
+from .convert import row as convert_row
 
 __all__ = ["AnswerRow", "Cursor"]
 
@@ -96,20 +97,29 @@ class _Answering:
         self.__class__ = self._home
 
     def _remote(self, columns, rows, rowcount: int, decltypes=None) -> None:
-        conn = self.connection
-        detect = getattr(conn, "_detect_types", 0)
-        if columns and (detect or conn.text_factory is not str):
-            columns, rows = shape(columns, decltypes, rows, detect, conn.text_factory)
+        detect = getattr(self.connection, "_detect_types", 0)
+        convs = None
+        if columns and detect:
+            columns, convs = plan(columns, decltypes, detect)
         self._desc = tuple((c, None, None, None, None, None, None) for c in columns) if columns else None
-        factory = self.row_factory
-        if factory is _std.Row:
-            names = tuple(columns or ())
-            rows = [AnswerRow.make(self, r, names) for r in rows]
-        elif factory is not None:
-            rows = [factory(self, r) for r in rows]
+        self._names = tuple(columns or ())
+        self._convs = convs
         rows.reverse()  # served from the end
         self._rows = rows
         self._count = rowcount
+
+    def _made(self, values: tuple):
+        """A row as sqlite3 makes it when it is fetched: converters,
+        text_factory and row_factory as they are set now."""
+        text = self.connection.text_factory
+        if self._convs is not None or text is not str:
+            values = convert_row(values, self._convs, text)
+        factory = self.row_factory
+        if factory is None:
+            return values
+        if factory is _std.Row:
+            return AnswerRow.make(self, values, self._names)
+        return factory(self, values)
 
     @property
     def description(self):
@@ -122,26 +132,28 @@ class _Answering:
     def fetchone(self):
         self._check()
         rows = self._rows
-        return rows.pop() if rows else None
+        return self._made(rows.pop()) if rows else None
 
     def fetchmany(self, size=None):
         self._check()
         n = self.arraysize if size is None else size
         out = []
         while self._rows and len(out) < n:
-            out.append(self._rows.pop())
+            out.append(self._made(self._rows.pop()))
         return out
 
     def fetchall(self):
         self._check()
-        out = self._rows[::-1]
-        self._rows.clear()
+        rows = self._rows
+        out = []
+        while rows:
+            out.append(self._made(rows.pop()))
         return out
 
     def __next__(self):
         self._check()
         if self._rows:
-            return self._rows.pop()
+            return self._made(self._rows.pop())
         raise StopIteration
 
     def _check(self) -> None:
