@@ -12,7 +12,7 @@
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
 
-use crate::json_answer::{Form, ReceiptJson, ResultJson, RowObject, ValueJson};
+use crate::json_answer::{Form, ReceiptJson, ResultJson, ValueJson};
 use crate::{Params, Receipt, Status, Value, WriteError};
 
 /// A value as JSON.
@@ -89,23 +89,9 @@ pub fn to_params(j: Option<&Json>) -> Result<Params, String> {
     }
 }
 
-/// Rows as an array of objects (column name → value).
-pub fn rows(columns: &[String], rows: &[Vec<Value>]) -> Json {
-    Json::Array(rows.iter().map(|row| row_object(columns, row)).collect())
-}
-
-/// One row as an object keyed by column name (a repeated name keeps its
-/// last value).
-pub fn row_object(columns: &[String], row: &[Value]) -> Json {
-    tree(&RowObject(columns, row, false))
-}
-
-/// One statement's result: `{"rows_affected","last_insert_rowid","columns","rows":[{..}]}`.
-pub fn statement_result(s: &crate::StatementResult) -> Json {
-    statement_result_as(s, false)
-}
-
-/// One statement's result, its rows as objects or (`arrays`) as arrays.
+/// One statement's result, its rows as objects or (`arrays`) as arrays,
+/// as a tree (an infinite real is `null` there: outputs write results as
+/// bytes, [`json_answer::write_answer`](crate::json_answer::write_answer)).
 pub fn statement_result_as(s: &crate::StatementResult, arrays: bool) -> Json {
     tree(&ResultJson(
         s,
@@ -117,13 +103,10 @@ pub fn statement_result_as(s: &crate::StatementResult, arrays: bool) -> Json {
     ))
 }
 
-/// A receipt:
-/// `{"seq":N,"replayed":false,"results":[{"rows_affected":N,"last_insert_rowid":N,"columns":[..],"rows":[{..}]}]}`.
-pub fn receipt(r: &Receipt) -> Json {
-    receipt_as(r, false)
-}
-
-/// A receipt, its rows as objects or (`arrays`) as arrays.
+/// A receipt,
+/// `{"seq":N,"replayed":false,"results":[{"rows_affected":N,"last_insert_rowid":N,"columns":[..],"rows":[{..}]}]}`,
+/// its rows as objects or (`arrays`) as arrays, as a tree (see
+/// [`statement_result_as`]).
 pub fn receipt_as(r: &Receipt, arrays: bool) -> Json {
     tree(&ReceiptJson(
         r,

@@ -51,6 +51,18 @@ pub fn write_answer(answer: &Answer, options: HelloOptions, out: &mut Vec<u8>) {
     });
 }
 
+/// An answer's JSON (what `{"ok": ..}` holds), as asked by default.
+pub fn answer_bytes(answer: &Answer) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_answer(answer, HelloOptions::default(), &mut out);
+    out
+}
+
+/// Appends one value (an infinite real as `9.0e+999`).
+pub fn write_value(v: &Value, out: &mut Vec<u8>) {
+    written(serde_json::to_writer(out, &ValueJson(v, true)));
+}
+
 /// Appends one row as an object keyed by column name (a repeated name
 /// keeps its last value) to `out`.
 pub fn write_row_object(columns: &[String], row: &[Value], out: &mut Vec<u8>) {

@@ -29,7 +29,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use scribe_protocol::frame::Answer;
-use scribe_protocol::json_frame::HelloOptions;
 use scribe_protocol::{json, json_body, WriteError};
 use serde::Deserialize;
 
@@ -194,8 +193,7 @@ async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response 
 /// An answer's JSON as the body of a 200 (written as bytes, which unlike
 /// a JSON tree keep an infinite real: see `json_answer`).
 pub(super) fn answer_json(answer: &Answer) -> Response {
-    let mut body = Vec::with_capacity(256);
-    scribe_protocol::json_answer::write_answer(answer, HelloOptions::default(), &mut body);
+    let body = scribe_protocol::json_answer::answer_bytes(answer);
     (
         [(
             header::CONTENT_TYPE,

@@ -218,8 +218,7 @@ pub fn print_json(v: &serde_json::Value) {
 /// Prints an answer's JSON on one line, written as bytes (which, unlike a
 /// JSON tree, keep an infinite real: `9.0e+999`, as SQLite's `json()`).
 pub fn print_answer(answer: &scribe_protocol::frame::Answer) {
-    let mut line = Vec::with_capacity(256);
-    scribe_protocol::json_answer::write_answer(answer, Default::default(), &mut line);
+    let line = scribe_protocol::json_answer::answer_bytes(answer);
     emit(format_args!("{}", String::from_utf8_lossy(&line)));
 }
 

@@ -16,7 +16,7 @@ import time
 from typing import Any, Dict, Optional
 
 from .errors import ProtocolError, ScribeError, Timeout, Unavailable, from_response
-from .values import INFINITY, dumps as _dumps
+from .values import dumps as _dumps
 
 __all__ = ["FramedConnection", "PROTOCOL_VERSION"]
 

@@ -101,11 +101,13 @@ fn json_value(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Integer(i) => i.to_string(),
         Value::Real(f) if f.is_finite() => real_text(*f),
-        // As SQLite's json() and the other JSON outputs write it.
-        Value::Real(f) if f.is_infinite() => if *f > 0.0 { "9.0e+999" } else { "-9.0e+999" }.into(),
-        Value::Real(_) => "null".into(),
         Value::Text(s) => serde_json::Value::from(s.as_str()).to_string(),
-        Value::Blob(_) => scribe_protocol::json::from_value(v).to_string(),
+        // Not finite, or a blob: as every JSON output writes them.
+        Value::Real(_) | Value::Blob(_) => {
+            let mut out = Vec::new();
+            scribe_protocol::json_answer::write_value(v, &mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        }
     }
 }
 

@@ -9,6 +9,7 @@ to ``text_factory`` as UTF-8 bytes. Like sqlite3, the answering cursor
 converts a row when it is fetched (``row``), with the settings of that
 moment."""
 
+import re
 import sqlite3 as _std
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -47,11 +48,11 @@ def row(values: tuple, convs: Optional[List[Optional[Converter]]], text: Callabl
     return tuple(out)
 
 
-def _find(name: str) -> Optional[Callable[[bytes], Any]]:
+def _find(name: str) -> Optional[Converter]:
     return _std.converters.get(name.upper())
 
 
-def _by_name(column: str) -> Optional[Callable[[bytes], Any]]:
+def _by_name(column: str) -> Optional[Converter]:
     """``name [type]``: the converter of ``type``."""
     first = column.find("[")
     end = column.find("]", first + 1) if first >= 0 else -1
@@ -71,17 +72,13 @@ def _shown(column: str) -> str:
     return column[:at]
 
 
-def _by_decltype(decltype: Optional[str]) -> Optional[Callable[[bytes], Any]]:
+def _by_decltype(decltype: Optional[str]) -> Optional[Converter]:
     """The converter of the declared type's first word (``INTEGER NOT
     NULL`` is ``INTEGER``, ``NUMBER(10)`` is ``NUMBER``)."""
-    if not decltype:
-        return None
-    end = len(decltype)
-    for i, ch in enumerate(decltype):
-        if ch in " (":
-            end = i
-            break
-    return _find(decltype[:end])
+    return _find(_WORD.split(decltype, 1)[0]) if decltype else None
+
+
+_WORD = re.compile(r"[ (]")
 
 
 def _as_bytes(v: Any) -> bytes:
