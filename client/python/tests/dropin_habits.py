@@ -318,7 +318,41 @@ def schema_changes(mod, path):
     return log
 
 
+class Filled(dict):
+    def __missing__(self, name):
+        return "filled " + name
+
+
+class Folded(dict):
+    def __getitem__(self, name):
+        return dict.__getitem__(self, name.lower())
+
+
+def mapping_subclasses(mod, path):
+    """A dict subclass is looked up by the names the statement binds, as
+    sqlite3 looks it up: its ``__missing__`` or its own ``__getitem__``
+    answers (a ``defaultdict`` fills NULL), in execute and executemany, in
+    a transaction and out of one; one that lacks a name fails as
+    sqlite3's."""
+    from collections import defaultdict
+
+    log = Log()
+    c = mod.connect(path)
+    c.execute("CREATE TABLE m(a, b)")
+    c.commit()
+    log.note("missing", c.execute("INSERT INTO m VALUES (:a, :b) RETURNING *", Filled(a=1)).fetchall())
+    c.commit()
+    c.execute("INSERT INTO m VALUES (:a, @b)", defaultdict(lambda: None, {"a": 2}))
+    c.executemany("INSERT INTO m VALUES (:A, :B)", [Folded(a=3, b=4), Folded(a=5, b=6, c=object())])
+    log.attempt("lacking", lambda: c.execute("INSERT INTO m VALUES (:a, :b)", Folded(a=7)))
+    log.note("read", c.execute("SELECT :x, :y", Filled(x=8)).fetchall())
+    c.commit()
+    log.note("rows", c.execute("SELECT * FROM m ORDER BY rowid").fetchall())
+    c.close()
+    return log
+
+
 SCRIPTS = [
     first_word, sqlite_rolls_back, adapters_of_base_types, savepoints, nothing_and_unused, infinities,
-    schema_changes,
+    schema_changes, mapping_subclasses,
 ]

@@ -20,13 +20,20 @@ _CONFORMING = (int, float, str, bytes, bytearray)
 _NOTHING = object()
 
 
-def named_set(params: Any, one: Callable[[Any], Any], unused: Optional[Callable[[str], bool]]) -> dict:
+def named_set(
+    params: Any,
+    one: Callable[[Any], Any],
+    unused: Optional[Callable[[str], bool]],
+    asked: Optional[list] = None,
+) -> dict:
     """``{name: one(value)}`` for a named parameter set; a value that
     cannot be bound is left out when ``unused(name)`` says the statement
     does not use that name (sqlite3 never looks at it), else its error is
-    raised."""
+    raised. ``asked``, when known, are the names the statement binds: a
+    dict subclass is looked up by them, as sqlite3 looks it up (its
+    ``__missing__`` answers a name it lacks)."""
     out = {}
-    for k in params.keys():
+    for k in params.keys() if asked is None else asked:
         try:
             out[str(k)] = one(params[k])
         except Exception:

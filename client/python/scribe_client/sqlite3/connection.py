@@ -236,7 +236,8 @@ class Connection(_std.Connection):
         # A SAVEPOINT begins the transaction only where none was open
         # already (with autocommit=False, sqlite3 always has one).
         began_it = session is None and self._remote.session is not None and not self._always_open()
-        encoded = encode_params(params, _adapt, self._classifier.unused_in(sql, params))
+        c = self._classifier
+        encoded = encode_params(params, _adapt, c.unused_in(sql, params), c.asked(sql, params))
         try:
             if self._remote.session is not None:
                 result = self._remote.execute(sql, encoded)

@@ -98,7 +98,8 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
                         conn._begin()
             encoded, size = plain(params) if positional else (None, 0)
             if encoded is None:
-                encoded = encode_params(params, adapt, conn._classifier.unused_in(sql, params))
+                c = conn._classifier
+                encoded = encode_params(params, adapt, c.unused_in(sql, params), c.asked(sql, params))
                 size = _size(encoded)
             size += len(sql)
             values = len(encoded) if encoded is not None else 0

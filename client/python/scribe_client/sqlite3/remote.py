@@ -42,14 +42,14 @@ def _encode(v: Any) -> Any:
     raise TypeError(type(v).__name__)
 
 
-def encode_params(params: Any, adapt, unused=None) -> Any:
+def encode_params(params: Any, adapt, unused=None, asked=None) -> Any:
     """Parameters as the arbiter takes them, adapted as sqlite3 adapts;
-    ``unused(name)`` tells a name the statement does not use (see
-    ``adapt.named_set``)."""
+    ``unused(name)`` tells a name the statement does not use, ``asked``
+    the names it binds (see ``adapt.named_set``)."""
     if params is None:
         return None
     if named(params):
-        return named_set(params, lambda v: _encode(adapt(v)), unused)
+        return named_set(params, lambda v: _encode(adapt(v)), unused, asked)
     return [_encode(adapt(v)) for v in params]
 
 

@@ -53,6 +53,8 @@ class Classifier:
         self.reads: Set[str] = set()
         # (text, name): whether the text leaves that parameter name unused.
         self.unused_names: Dict[Tuple[str, str], bool] = {}
+        # Text: the names it binds, in order (None: it does not compile here).
+        self.asked_names: Dict[str, Optional[list]] = {}
         # The schema may have changed since this connection last read it.
         self.stale = False
 
@@ -66,6 +68,7 @@ class Classifier:
         self.cache.clear()
         self.reads.clear()
         self.unused_names.clear()
+        self.asked_names.clear()
         self.stale = True
 
     def kind_only(self, sql: str) -> str:
@@ -134,6 +137,22 @@ class Classifier:
         self.unused_names[key] = answer
         return answer
 
+    def asked(self, sql: str, params: Any) -> Optional[list]:
+        """The names ``sql`` binds, when ``params`` is a dict subclass
+        (sqlite3 looks such a set up name by name, so that its
+        ``__missing__`` answers a name it lacks); ``None`` for a plain
+        dict, or when ``sql`` does not compile here (its keys are sent)."""
+        if type(params) is dict or not isinstance(params, dict):
+            return None
+        if sql in self.asked_names:
+            return self.asked_names[sql]
+        recorder = _Asked()
+        names = recorder.names if self._compile(sql, recorder, bindings_matter=True) is not None else None
+        if len(self.asked_names) > 512:
+            self.asked_names.clear()
+        self.asked_names[sql] = names
+        return names
+
     def _compile(self, sql: str, params: Any, bindings_matter: bool) -> Optional[list]:
         """What SQLite's authorizer heard while ``EXPLAIN sql`` compiled;
         ``None`` when the local connection could not compile it. A
@@ -175,6 +194,19 @@ class Classifier:
         finally:
             _std.Connection.set_authorizer(self.conn, _NO_AUTHORIZER)
         return seen
+
+
+class _Asked(dict):
+    """An empty named set that records each name sqlite3 looks up (it binds
+    NULL for it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list = []
+
+    def __missing__(self, name: str) -> None:
+        self.names.append(name)
+        return None
 
 
 _BLANK = frozenset(" \t\f\n\r")
