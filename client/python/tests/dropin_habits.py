@@ -190,6 +190,52 @@ def autocommit_false(mod, path):
     return log
 
 
+def autocommit_false_snapshot(mod, path):
+    """autocommit=False: the reads before the transaction's first write
+    see one snapshot, and that write fails with "database is locked" when
+    another connection committed since (again until rollback(), after which
+    it goes); a write before any read, or after reads nobody overtook,
+    goes. (WAL, as the arbiter keeps the file, for sqlite3 too.)"""
+    from dropin_scripts import std_class
+
+    def said(fn):
+        try:
+            return ("ok", fn())
+        except Exception as e:  # noqa: BLE001  (the class and words are the observation)
+            return (std_class(e), str(e))
+
+    log = Log()
+    c = mod.connect(path, autocommit=False)
+    other = mod.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL").fetchall()  # as the arbiter keeps it
+    other.execute(SCHEMA)
+    log.note("first read", c.execute("SELECT count(*) FROM t").fetchone())
+    other.execute("INSERT INTO t(tag, n) VALUES ('o1', 1)")
+    log.note("same snapshot", c.execute("SELECT count(*) FROM t").fetchone())
+    log.note("overtaken", said(lambda: c.execute("INSERT INTO t(tag, n) VALUES ('c1', 1)").rowcount))
+    log.note("again", said(lambda: c.execute("UPDATE t SET n = n + 1").rowcount), c.in_transaction)
+    log.note("committed", count_rows(mod, path))
+    c.rollback()
+    log.note("new snapshot", c.execute("SELECT count(*) FROM t").fetchone())
+    log.note("not overtaken", said(lambda: c.execute("INSERT INTO t(tag, n) VALUES ('c2', 1)").rowcount))
+    c.commit()
+    other.execute("INSERT INTO t(tag, n) VALUES ('o2', 1)")
+    log.note("no read first", said(lambda: c.execute("INSERT INTO t(tag, n) VALUES ('c3', 1)").rowcount))
+    log.note("in it", c.execute("SELECT tag FROM t ORDER BY id").fetchall())
+    c.commit()
+    # A cursor still being read when the first write comes.
+    cur = c.execute("SELECT id FROM t ORDER BY id")
+    first = cur.fetchone()[0]
+    other.execute("UPDATE t SET n = 9 WHERE id = ?", (first,))
+    log.note("overtaken mid-read", said(lambda: c.execute("UPDATE t SET n = 7 WHERE id = ?", (first,)).rowcount))
+    log.note("rest of the read", cur.fetchall())
+    c.rollback()
+    other.close()
+    c.close()
+    log.note("rows", count_rows(mod, path))
+    return log
+
+
 def count_rows(mod, path):
     """Rows committed, as another connection sees them."""
     other = mod.connect(path)

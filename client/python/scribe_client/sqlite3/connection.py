@@ -25,6 +25,7 @@ from .pragmas import plan, warn_once
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
 from .route import Classifier, Kind, begins
 from .savepoints import Savepoints
+from .snapshot import Snapshot
 
 __all__ = ["Connection", "database_path"]
 
@@ -66,6 +67,8 @@ class Connection(_std.Connection):
         self._detect_types = detect_types  # for rows the arbiter answers (cursor.py)
         self._autocommit = extra.get("autocommit", getattr(_std, "LEGACY_TRANSACTION_CONTROL", -1))
         self._remote = Remote(self._scribe, wait=float(timeout))
+        self._snapshot = Snapshot(self, ro)  # autocommit=False: see snapshot.py
+        self._remote.on_begun = self._snapshot.check
         self._classifier = Classifier(self)
         self._changes = 0
         self._last_rowid = 0
@@ -106,6 +109,8 @@ class Connection(_std.Connection):
             raise ValueError("autocommit must be True, False, or sqlite3.LEGACY_TRANSACTION_CONTROL")
         if value is True and self.in_transaction:
             self.commit()  # as sqlite3 does when autocommit turns on
+        if value is not False:
+            self._snapshot.end()
         self._autocommit = value
         self._sql_ended = False
 
@@ -168,6 +173,8 @@ class Connection(_std.Connection):
             self._schema_settled()
         if not many and self._remote.session is None and sql in self._classifier.reads:
             cur._local()
+            if self._autocommit is False and not self._sql_ended:
+                self._snapshot.hold()
             try:
                 _std.Cursor.execute(cur, sql, params)
             except _std.OperationalError as e:
@@ -286,6 +293,8 @@ class Connection(_std.Connection):
         """Runs a read on the local connection (the fast path in _run is
         the same, inline)."""
         cur._local()
+        if self._autocommit is False and not self._sql_ended:
+            self._snapshot.hold()
         try:
             _std.Cursor.execute(cur, sql, params)
         except _std.OperationalError as e:
@@ -369,12 +378,14 @@ class Connection(_std.Connection):
 
     def commit(self) -> None:
         self._after_sql_end("commit")
+        self._snapshot.end()
         if self._remote.session is None:
             return
         self._remote.commit()
 
     def rollback(self) -> None:
         self._after_sql_end("rollback")
+        self._snapshot.end()
         self._remote.rollback()
 
     def _after_sql_end(self, word: str) -> None:
@@ -405,6 +416,7 @@ class Connection(_std.Connection):
             self._remote.rollback()
         finally:
             self._remote.close()
+            self._snapshot.close()
             super().close()
 
     def migrate(self, migrations) -> dict:

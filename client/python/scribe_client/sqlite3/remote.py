@@ -5,7 +5,7 @@ session a transaction runs in."""
 import math
 import random
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import errors as scribe_errors
 from ..client import Scribe
@@ -90,6 +90,9 @@ class Remote:
         # transaction is open and empty; BEGIN may be said again).
         self.begin_failed = False
         self._status: Optional[Dict[str, Any]] = None
+        # Called once a session has begun, before its first answer counts;
+        # what it raises rolls the session back and is raised.
+        self.on_begun: Optional[Callable[[], None]] = None
 
     # ----------------------------------------------------------- plumbing
 
@@ -212,6 +215,12 @@ class Remote:
                 if not isinstance(began, Exception):
                     self.session = int(began["session"])
                     self.begin_failed = False
+                    if self.on_begun is not None:
+                        try:
+                            self.on_begun()
+                        except BaseException:
+                            self.rollback()
+                            raise
                     if isinstance(answer, Exception):
                         raise answer
                     return answer
