@@ -119,9 +119,13 @@ fn the_shell_prints_what_sqlite3_prints_where_the_formats_match() {
             ".mode {mode}\nSELECT id, tag, r, note, id * 2 AS twice FROM t ORDER BY id;\n\
              BEGIN;\nUPDATE t SET r = r * 2 WHERE tag = 'a';\n\
              SELECT tag, r FROM t WHERE tag = 'a';\nROLLBACK;\n\
-             SELECT 1 AS one WHERE 0;\n"
+             SELECT 1 AS one WHERE 0;\n\
+             SELECT 'abcde' AS ab, 'line1' || char(10) || 'line2' AS m, 7 AS n;\n"
         ));
     }
+    // The last statement needs no `;`: sqlite3 runs it at the end of input
+    // (and the one before it too).
+    script.push_str("INSERT INTO t(tag) VALUES ('last');\nSELECT count(*) AS n FROM t");
     let (code, ours) = shell(&env, &script);
     assert_eq!(code, Some(0), "{ours}");
     // sqlite3 shows headers in csv mode only when asked; scribe by default.
@@ -129,5 +133,6 @@ fn the_shell_prints_what_sqlite3_prints_where_the_formats_match() {
     let (code, expected) = feed(theirs, env.dir.path(), &format!(".headers on\n{script}"));
     assert_eq!(code, Some(0), "{expected}");
     assert!(expected.contains("1.0e+20"), "{expected}");
+    assert!(expected.ends_with("4\r\n"), "{expected}");
     assert_eq!(ours, expected);
 }

@@ -233,14 +233,12 @@ impl Shell<'_> {
         }
     }
 
-    /// End of input: what is left is an incomplete statement.
+    /// End of input: what is left runs as it is, as in sqlite3 (a last
+    /// statement needs no `;`; one left open fails as SQLite finds it).
     fn finish(&mut self, feed: &mut Feed) {
         let rest = std::mem::take(&mut feed.text);
         if !rest.trim().is_empty() && !self.quit {
-            let only_comments = script::split(&rest).is_ok_and(|s| s.is_empty());
-            if !only_comments {
-                self.report(feed.first, Err(Trouble::sql("incomplete input")));
-            }
+            self.run_text(feed.first, &rest);
         }
     }
 

@@ -176,17 +176,36 @@ pub fn print(
     Ok(())
 }
 
-/// sqlite3's table: `+---+` borders, centred headers, cells to the left.
+/// sqlite3's table: `+---+` borders, centred headers (an odd space goes
+/// to the right, as sqlite3 puts it), cells to the left; when a cell holds
+/// a line break, a border between every two rows, as sqlite3 draws it.
 fn table(columns: &[String], rows: &[Vec<Value>]) -> Table {
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(cell).collect()).collect();
+    let width = |s: &str| s.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .filter_map(|r| r.get(i))
+                .map(|s| width(s))
+                .fold(width(c), usize::max)
+        })
+        .collect();
+    let multi_line = cells.iter().flatten().any(|s| s.contains('\n'));
     let mut t = Table::new();
-    t.load_preset("||--+-++|    ++++++");
-    t.set_header(
-        columns
-            .iter()
-            .map(|c| Cell::new(c).set_alignment(CellAlignment::Center)),
-    );
-    for row in rows {
-        t.add_row(row.iter().map(cell));
+    t.load_preset(if multi_line {
+        "||--+-++|-+++++++++"
+    } else {
+        "||--+-++|    ++++++"
+    });
+    t.set_header(columns.iter().zip(&widths).map(|(c, w)| {
+        let left = w.saturating_sub(width(c)) / 2;
+        Cell::new(format!("{}{c}", " ".repeat(left))).set_alignment(CellAlignment::Left)
+    }));
+    for row in cells {
+        t.add_row(row);
     }
     t
 }
