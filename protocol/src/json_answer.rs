@@ -9,8 +9,6 @@
 //! bytes are those the tree prints: keys in sorted order (the tree's
 //! maps sort them), a row object keeping a repeated column's last value.
 
-use std::collections::BTreeMap;
-
 use base64::Engine as _;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
@@ -63,8 +61,9 @@ pub fn write_value(v: &Value, out: &mut Vec<u8>) {
     written(serde_json::to_writer(out, &ValueJson(v, true)));
 }
 
-/// Appends one row as an object keyed by column name (a repeated name
-/// keeps its last value) to `out`.
+/// Appends one row as an object keyed by column name, in the columns'
+/// order, a repeated name as often as it comes (sqlite3's `-json` form)
+/// to `out`.
 pub fn write_row_object(columns: &[String], row: &[Value], out: &mut Vec<u8>) {
     written(serde_json::to_writer(out, &RowObject(columns, row, true)));
 }
@@ -153,8 +152,8 @@ impl<'a, T, U: Serialize, F: Fn(&'a T) -> U> Serialize for Each<'a, T, F> {
     }
 }
 
-/// One row as an object keyed by column name: keys sorted, a repeated
-/// name keeping its last value (`.2`: exact, as [`Form`]).
+/// One row as an object keyed by column name, in the columns' order
+/// (`.2`: exact, as [`Form`]).
 pub(crate) struct RowObject<'a>(
     pub(crate) &'a [String],
     pub(crate) &'a [Value],
@@ -163,14 +162,10 @@ pub(crate) struct RowObject<'a>(
 
 impl Serialize for RowObject<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let by_name: BTreeMap<&str, &Value> = self
-            .0
-            .iter()
-            .map(String::as_str)
-            .zip(self.1.iter())
-            .collect();
-        let mut m = s.serialize_map(Some(by_name.len()))?;
-        for (name, v) in by_name {
+        // In the columns' order, a repeated name as often as it comes (as
+        // sqlite3's -json writes them; a parser keeps the last value).
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, v) in self.0.iter().zip(self.1.iter()) {
             m.serialize_entry(name, &ValueJson(v, self.2))?;
         }
         m.end()

@@ -21,6 +21,30 @@ mod reference {
     pub const INF: &str = "\u{0}+inf\u{0}";
     pub const NEG_INF: &str = "\u{0}-inf\u{0}";
 
+    /// Bytes parsed (the infinite reals as stand-ins) and printed again,
+    /// so that two texts compare whatever their objects' keys' order (the
+    /// bytes keep the columns' order, the trees sort them; [`row_text`]
+    /// checks the order, and each value's bytes). Both sides go through
+    /// the same parse, whose last digit of a real may differ from the text.
+    pub fn canonical(bytes: &str) -> String {
+        let quoted = |s: &str| Json::from(s).to_string();
+        let swapped = bytes
+            .replace("-9.0e+999", &quoted(NEG_INF))
+            .replace("9.0e+999", &quoted(INF));
+        exact_text(&serde_json::from_str(&swapped).expect("the bytes parse"))
+    }
+
+    /// One row as an object, byte for byte: the columns in order, a
+    /// repeated name as often as it comes.
+    pub fn row_text(columns: &[String], row: &[Value]) -> String {
+        let entries: Vec<String> = columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| format!("{}:{}", Json::from(c.as_str()), exact_text(&value(v, true))))
+            .collect();
+        format!("{{{}}}", entries.join(","))
+    }
+
     /// The bytes' reference printed: the stand-ins made numbers.
     pub fn exact_text(j: &Json) -> String {
         let quoted = |s: &str| Json::from(s).to_string();
@@ -104,8 +128,9 @@ fn both(reply: &Reply) {
             .map_or_else(|| tree.to_string(), |j| reference::exact_text(&j));
         let mut direct = Vec::new();
         write_reply(reply, options, &mut direct);
+        let want_bytes = reference::canonical(&want_bytes);
         assert_eq!(
-            String::from_utf8(direct).unwrap(),
+            reference::canonical(&String::from_utf8(direct).unwrap()),
             want_bytes,
             "arrays: {rows_as_arrays}"
         );
@@ -113,7 +138,10 @@ fn both(reply: &Reply) {
             let mut inner = Vec::new();
             write_answer(answer, options, &mut inner);
             let inner = String::from_utf8(inner).unwrap();
-            assert_eq!(format!("{{\"ok\":{inner}}}"), want_bytes);
+            assert_eq!(
+                reference::canonical(&format!("{{\"ok\":{inner}}}")),
+                want_bytes
+            );
         }
     }
 }
@@ -148,8 +176,8 @@ fn edge_cases_print_as_the_tree_prints_them() {
     let names: Vec<String> = (0..values.len()).map(|i| format!("c{i}")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let wide = result(&names, vec![values.clone(), values]);
-    // A repeated name keeps its last value; names that sort apart from
-    // their order, and that need escaping.
+    // A repeated name (a parser keeps its last value); names that sort
+    // apart from their order, and that need escaping.
     let dup = result(
         &["b", "a", "b", "\"x\"", "é", "A"],
         vec![vec![
@@ -174,10 +202,9 @@ fn edge_cases_print_as_the_tree_prints_them() {
             }
             let mut object = Vec::new();
             write_row_object(&r.columns, row, &mut object);
-            let want = reference::row_object(&r.columns, row, true);
             assert_eq!(
                 String::from_utf8(object).unwrap(),
-                reference::exact_text(&want)
+                reference::row_text(&r.columns, row)
             );
         }
     }
@@ -236,7 +263,7 @@ fn infinite_reals_are_written_as_sqlite_json_writes_them() {
     write_row_object(&r.columns, &r.rows[0], &mut out);
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        r#"{"n":-9.0e+999,"nan":null,"p":9.0e+999,"x":1.5}"#
+        r#"{"p":9.0e+999,"n":-9.0e+999,"nan":null,"x":1.5}"#
     );
     // A tree has no infinity.
     assert_eq!(

@@ -51,7 +51,7 @@ fn reads_work_with_the_arbiter_stopped() {
     assert_eq!(env.arbiter_pid(), None);
     assert!(!env.paths().socket.exists(), "stop removes the socket");
     let rows = env.scribe_ok(&["--no-autostart", "--json", "query", "SELECT tag, i FROM t"]);
-    assert_eq!(rows.trim(), r#"[{"i":7,"tag":"kept"}]"#);
+    assert_eq!(rows.trim(), r#"[{"tag":"kept","i":7}]"#);
     assert_eq!(env.arbiter_pid(), None, "a read never starts the arbiter");
 }
 

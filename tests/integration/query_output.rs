@@ -125,3 +125,32 @@ fn json_outputs_write_an_infinite_real_as_sqlite_json_does() {
         stderr(&out)
     );
 }
+
+#[test]
+fn json_rows_keep_the_columns_order_and_a_repeated_name_as_sqlite3_json_does() {
+    let env = Env::new();
+    for sql in [
+        "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)",
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, user_id INT, total REAL)",
+        "INSERT INTO users VALUES (1, 'ann')",
+        "INSERT INTO orders VALUES (100, 1, 9.5)",
+    ] {
+        env.scribe_ok(&["exec", sql]);
+    }
+    // What `sqlite3 -json` prints for the same query: both ids, in order.
+    let join = "SELECT * FROM orders JOIN users ON users.id = orders.user_id";
+    let rows = env.scribe_ok(&["--json", "query", join]);
+    assert_eq!(
+        rows,
+        "[{\"id\":100,\"user_id\":1,\"total\":9.5,\"id\":1,\"name\":\"ann\"}]\n"
+    );
+    let receipt = env.scribe_ok(&[
+        "--json",
+        "exec",
+        "UPDATE orders SET total = 10.5 RETURNING total, id, user_id, id AS id",
+    ]);
+    assert!(
+        receipt.contains(r#""rows":[{"total":10.5,"id":100,"user_id":1,"id":100}]"#),
+        "{receipt}"
+    );
+}
