@@ -206,7 +206,16 @@ fn run_statement<'a>(
     if let Some(stmt) = prepared.as_deref_mut().and_then(|p| p.find(sql)) {
         return run_prepared(conn, stmt, params);
     }
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = match conn.prepare_cached(sql) {
+        Ok(stmt) => stmt,
+        // rusqlite prepares what follows a first statement to tell whether
+        // it is one, and its error there (a table the first creates) would
+        // hide why the text cannot run.
+        Err(_) if crate::several::several(sql) => {
+            return Err(rusqlite::Error::MultipleStatement.into())
+        }
+        Err(e) => return Err(e.into()),
+    };
     let session_only = guard.take_session_only();
     let out = run_prepared(conn, &mut stmt, params);
     if session_only {

@@ -14,6 +14,7 @@
 //!   the texts of the arbiter's own statements.
 //! - [`guard`]: the authorizer: SQL that would break the arrangement is refused.
 //! - [`exec`]: runs one batch's statements on that connection.
+//! - [`several`]: whether a statement's text holds more than one.
 //! - [`writer`]: the writer thread, its bounded queue, and the syncer.
 //! - [`group`]: one group commit: the writer's connection, a transaction.
 //! - [`attempt`]: a group's batches: with no savepoint first, with one per
@@ -63,6 +64,7 @@ pub mod schema;
 pub mod seq;
 pub mod server;
 pub mod sessions;
+pub mod several;
 pub mod socket;
 pub mod spin;
 pub mod state;

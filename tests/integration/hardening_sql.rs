@@ -79,6 +79,13 @@ fn odd_sql_gets_a_clear_category() {
         ("VACUUM", 16, "VACUUM"),
         ("/* x */ VACUUM", 16, "VACUUM"),
         ("vacuum INTO '/tmp/copy.db'", 16, "VACUUM"),
+        // Two statements in one, the second on a table the first makes:
+        // the reason, not "no such table".
+        (
+            "CREATE TABLE two(x); INSERT INTO two VALUES (1)",
+            15,
+            "more than one SQL statement",
+        ),
     ] {
         let out = env.scribe(&["exec", sql]);
         assert_eq!(out.status.code(), Some(code), "{sql:?}: {}", stderr(&out));
