@@ -124,4 +124,38 @@ def converters(mod, path):
     return log
 
 
-SCRIPTS = [after_a_failure, other_statements, converters]
+def read_only_and_opening(mod, path):
+    """A connection opened ``mode=ro`` reads, runs transactions, and fails
+    every write as sqlite3's read-only connection does; opening a file in
+    a directory that does not exist, or with a keyword sqlite3 does not
+    know, fails as sqlite3's connect does."""
+    import os
+    import urllib.parse
+
+    log = Log()
+    c = mod.connect(path)
+    c.execute("CREATE TABLE r(x)")
+    c.execute("INSERT INTO r VALUES (1)")
+    c.commit()
+    c.close()
+    ro = mod.connect("file:%s?mode=ro" % urllib.parse.quote(path), uri=True)
+    log.note("read", ro.execute("SELECT x FROM r").fetchall(), ro.in_transaction)
+    log.note("insert", words(lambda: ro.execute("INSERT INTO r VALUES (2)")), ro.in_transaction)
+    log.note("many", words(lambda: ro.executemany("INSERT INTO r VALUES (?)", [(3,)])))
+    log.note("script", words(lambda: ro.executescript("INSERT INTO r VALUES (4);")))
+    log.note("ddl", words(lambda: ro.execute("CREATE TABLE s(y)")))
+    ro.rollback()
+    ro.execute("BEGIN")
+    log.note("begun", ro.in_transaction, ro.execute("SELECT count(*) FROM r").fetchone())
+    ro.commit()
+    log.note("ended", ro.in_transaction)
+    ro.close()
+    missing = os.path.join(os.path.dirname(path), "no-such-dir", "x.db")
+    log.note("missing dir", words(lambda: mod.connect(missing)))
+    # (Its words differ from one Python to the next.)
+    log.attempt("unknown keyword", lambda: mod.connect(path, no_such_keyword=1))
+    log.note("ro, no file", words(lambda: mod.connect("file:%s?mode=ro" % missing, uri=True)))
+    return log
+
+
+SCRIPTS = [after_a_failure, other_statements, converters, read_only_and_opening]

@@ -17,6 +17,7 @@ import urllib.parse
 from typing import Any
 
 from ..client import Scribe
+from ..errors import ScribeError
 from .adapt import adapt as _adapt
 from .cursor import Cursor
 from .errors import translate
@@ -24,6 +25,7 @@ from .many import run_many
 from .pragmas import plan, warn_once
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
 from .route import Classifier, Kind, begins
+from . import readonly
 from .savepoints import Savepoints
 from .snapshot import Snapshot
 
@@ -32,10 +34,18 @@ __all__ = ["Connection", "database_path"]
 def database_path(database: Any, uri: bool) -> str:
     """The file behind ``database``; ``NotSupportedError`` for an in-memory
     or temporary database (there is no file to share)."""
+    return _opened(database, uri)[0]
+
+
+def _opened(database: Any, uri: bool):
+    """``(path, read_only)``: the file behind ``database``, and whether its
+    URI asks for ``mode=ro``."""
     name = os.fsdecode(database) if not isinstance(database, str) else database
+    read_only = False
     if uri and name.startswith("file:"):
         parsed = urllib.parse.urlparse(name)
         query = urllib.parse.parse_qs(parsed.query)
+        read_only = query.get("mode") == ["ro"]
         if query.get("mode") == ["memory"]:
             name = ":memory:"
         else:
@@ -45,7 +55,12 @@ def database_path(database: Any, uri: bool) -> str:
             "an in-memory or temporary database cannot be shared through scribe: there is no "
             "file for the arbiter to write; use the standard sqlite3 module for it"
         )
-    return os.path.abspath(name)
+    return os.path.abspath(name), read_only
+
+
+# Keywords sqlite3's Connection takes beyond these (Python 3.12's
+# autocommit), and scribe's own: where the `scribe` CLI is.
+_EXTRA = ("autocommit", "scribe_bin") if sys.version_info >= (3, 12) else ("scribe_bin",)
 
 
 class Connection(_std.Connection):
@@ -54,11 +69,21 @@ class Connection(_std.Connection):
     def __init__(self, database, timeout=5.0, detect_types=0, isolation_level="",
                  check_same_thread=True, factory=None, cached_statements=128, uri=False,
                  **extra):
-        path = database_path(database, uri)
-        self._scribe = Scribe(path, scribe_bin=os.environ.get("SCRIBE_BIN"), retry_for=float(timeout))
-        if not os.path.exists(path):
-            # A reader never creates the database: the arbiter does at open.
-            self._scribe._start()
+        for key in extra:
+            if key not in _EXTRA:
+                raise TypeError("'%s' is an invalid keyword argument for Connection()" % key)
+        path, self._readonly = _opened(database, uri)
+        scribe_bin = extra.get("scribe_bin") or os.environ.get("SCRIBE_BIN")
+        self._scribe = Scribe(path, scribe_bin=scribe_bin, retry_for=float(timeout))
+        if not os.path.exists(path) and not self._readonly:
+            # A reader never creates the database: the arbiter does at open,
+            # in a directory that exists (sqlite3 makes none either).
+            if not os.path.isdir(os.path.dirname(path)):
+                raise _std.OperationalError("unable to open database file")
+            try:
+                self._scribe._start()
+            except ScribeError as e:
+                raise translate(e) from None
         ro = "file:%s?mode=ro" % urllib.parse.quote(path)
         super().__init__(ro, timeout=timeout, detect_types=detect_types, isolation_level=None,
                          check_same_thread=check_same_thread, cached_statements=cached_statements,
@@ -81,6 +106,11 @@ class Connection(_std.Connection):
         # read is being routed again (see _read_here).
         self._schema_in_session = False
         self._rerouting = False
+        if self._readonly:
+            # sqlite3's own transaction control, on the only connection.
+            self.isolation_level = isolation_level
+            if "autocommit" in extra:
+                self.autocommit = extra["autocommit"]
 
     # ------------------------------------------------------------ settings
 
@@ -92,7 +122,9 @@ class Connection(_std.Connection):
     def isolation_level(self, value):
         if value is not None and str(value).upper() not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
             raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
-        if value is None and self.in_transaction:
+        if self._readonly:
+            _std.Connection.isolation_level.__set__(self, value)
+        elif value is None and self.in_transaction:
             self.commit()  # as sqlite3: autocommit from now on
         self._isolation = value
 
@@ -107,7 +139,9 @@ class Connection(_std.Connection):
         legacy = getattr(_std, "LEGACY_TRANSACTION_CONTROL", -1)
         if value not in (True, False, legacy):
             raise ValueError("autocommit must be True, False, or sqlite3.LEGACY_TRANSACTION_CONTROL")
-        if value is True and self.in_transaction:
+        if self._readonly:
+            _std.Connection.autocommit.__set__(self, value)
+        elif value is True and self.in_transaction:
             self.commit()  # as sqlite3 does when autocommit turns on
         if value is not False:
             self._snapshot.end()
@@ -118,6 +152,8 @@ class Connection(_std.Connection):
     def in_transaction(self) -> bool:
         # With autocommit=False sqlite3 always has one open; the session
         # behind it opens at the first write.
+        if self._readonly:
+            return _std.Connection.in_transaction.__get__(self)
         return self._remote.session is not None or self._always_open()
 
     @property
@@ -169,6 +205,8 @@ class Connection(_std.Connection):
         # The common case first, with as little Python as it takes: a read
         # outside a transaction, of a statement seen before (through
         # Connection.execute or a cursor alike).
+        if self._readonly:
+            return readonly.run(cur, sql, params)
         if self._schema_in_session:
             self._schema_settled()
         if not many and self._remote.session is None and sql in self._classifier.reads:
@@ -332,9 +370,13 @@ class Connection(_std.Connection):
         return e
 
     def _run_many(self, cur: Cursor, sql: str, seq: Any) -> Cursor:
+        if self._readonly:
+            return readonly.run_many(cur, sql, seq)
         return run_many(self, cur, sql, seq, _adapt)
 
     def _script(self, cur: Cursor, script: str) -> Cursor:
+        if self._readonly:
+            return readonly.script(cur, script)
         if not isinstance(script, str):
             raise ValueError("script argument must be unicode.")
         if self.in_transaction and self._autocommit is not False:
@@ -377,6 +419,8 @@ class Connection(_std.Connection):
     # -------------------------------------------------------- transactions
 
     def commit(self) -> None:
+        if self._readonly:
+            return _std.Connection.commit(self)
         self._after_sql_end("commit")
         self._snapshot.end()
         if self._remote.session is None:
@@ -384,6 +428,8 @@ class Connection(_std.Connection):
         self._remote.commit()
 
     def rollback(self) -> None:
+        if self._readonly:
+            return _std.Connection.rollback(self)
         self._after_sql_end("rollback")
         self._snapshot.end()
         self._remote.rollback()
