@@ -244,4 +244,29 @@ def startup_pragmas(mod, path):
     return log
 
 
-SCRIPTS = [autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors, startup_pragmas]
+def counting_functions(mod, path):
+    """``last_insert_rowid()``, ``changes()`` and ``total_changes()`` read
+    after this connection's writes say what they did, outside a
+    transaction and after one."""
+    log = Log()
+    c = mod.connect(path, isolation_level=None)
+    counts = "SELECT last_insert_rowid(), changes(), total_changes()"
+    log.note("fresh", c.execute(counts).fetchone())
+    c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY, v)")
+    c.execute("INSERT INTO p VALUES (50, 1)")
+    log.note("insert", c.execute(counts).fetchone())
+    c.execute("INSERT INTO p(v) VALUES (1), (2), (3)")
+    c.execute("DELETE FROM p WHERE v = 1")
+    log.note("delete", c.execute(counts).fetchone())
+    c.execute("BEGIN")
+    c.execute("UPDATE p SET v = v + 1")
+    c.execute("COMMIT")
+    log.note("after a transaction", c.execute(counts).fetchone())
+    c.close()
+    return log
+
+
+SCRIPTS = [
+    autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors,
+    startup_pragmas, counting_functions,
+]

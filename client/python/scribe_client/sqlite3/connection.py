@@ -25,7 +25,7 @@ from .many import run_many
 from .pragmas import plan, warn_once
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
 from .route import Classifier, Kind, begins
-from . import readonly
+from . import counts, readonly
 from .savepoints import Savepoints
 from .snapshot import Snapshot
 
@@ -97,6 +97,7 @@ class Connection(_std.Connection):
         self._classifier = Classifier(self)
         self._changes = 0
         self._last_rowid = 0
+        self._last_changes = 0
         self._functions = set()
         self._extensions = False
         self._savepoints = Savepoints()
@@ -106,6 +107,8 @@ class Connection(_std.Connection):
         # read is being routed again (see _read_here).
         self._schema_in_session = False
         self._rerouting = False
+        if not self._readonly:
+            counts.install(self)
         if self._readonly:
             # sqlite3's own transaction control, on the only connection.
             self.isolation_level = isolation_level
@@ -311,6 +314,7 @@ class Connection(_std.Connection):
         dml = kind == Kind.DML or (kind == Kind.UNKNOWN and begins(sql))
         if dml:
             self._changes += affected
+            self._last_changes = affected
             if result.get("last_insert_rowid"):
                 self._last_rowid = int(result["last_insert_rowid"])
         if not many:

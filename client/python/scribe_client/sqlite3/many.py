@@ -230,6 +230,7 @@ def _count(conn, state: _Many, result: dict) -> None:
     affected = int(result.get("rows_affected") or 0)
     state.total += affected
     conn._changes += affected
+    conn._last_changes = affected
     if result.get("last_insert_rowid"):
         conn._last_rowid = int(result["last_insert_rowid"])
 
