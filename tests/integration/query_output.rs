@@ -154,3 +154,15 @@ fn json_rows_keep_the_columns_order_and_a_repeated_name_as_sqlite3_json_does() {
         "{receipt}"
     );
 }
+
+#[test]
+fn query_prints_reals_as_sqlite3_prints_them() {
+    let env = Env::new();
+    // What `sqlite3 -csv` prints for the same values: a real stays a real.
+    let sql = "SELECT 1.0 AS a, 1e300 AS b, 2.5e-7 AS c, 100.0 AS d, 3 AS e";
+    let out = env.scribe_ok(&["query", "--csv", sql]);
+    assert_eq!(out, "a,b,c,d,e\n1.0,1.0e+300,2.5e-07,100.0,3\n");
+    let table = env.scribe_ok(&["query", sql]);
+    assert!(table.contains("1.0e+300"), "{table}");
+    assert!(!table.contains("0000000000"), "{table}");
+}

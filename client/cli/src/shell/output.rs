@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use comfy_table::{Cell, CellAlignment, Table};
 use scribe_protocol::Value;
 
-use crate::render;
+use crate::render::{self, real_text};
 use crate::Failure;
 
 /// An output mode.
@@ -48,40 +48,6 @@ impl Mode {
             Mode::Csv => "csv",
             Mode::Line => "line",
         }
-    }
-}
-
-/// A real as SQLite prints it (`%!.15g`): 15 significant digits, at least
-/// one digit after the point, an exponent outside 1e-4..1e15.
-pub fn real_text(f: f64) -> String {
-    if f.is_infinite() {
-        return if f > 0.0 { "Inf" } else { "-Inf" }.into();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.into();
-    }
-    let sci = format!("{f:.14e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..15).contains(&exp) {
-        let m = trim_zeros(mantissa);
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{m}e{sign}{:02}", exp.abs());
-    }
-    let decimals = usize::try_from(14 - exp).unwrap_or(0);
-    trim_zeros(&format!("{f:.decimals$}"))
-}
-
-/// Drops trailing zeros after the point, keeping one digit.
-fn trim_zeros(s: &str) -> String {
-    if !s.contains('.') {
-        return format!("{s}.0");
-    }
-    let t = s.trim_end_matches('0');
-    if t.ends_with('.') {
-        format!("{t}0")
-    } else {
-        t.to_owned()
     }
 }
 
@@ -208,36 +174,4 @@ fn table(columns: &[String], rows: &[Vec<Value>]) -> Table {
         t.add_row(row);
     }
     t
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reals_print_as_sqlite_prints_them() {
-        let c = rusqlite::Connection::open_in_memory().unwrap();
-        for f in [
-            1.5,
-            -3.0,
-            1e20,
-            1e15,
-            1e14,
-            123_456.789,
-            0.1,
-            1e-4,
-            1e-5,
-            2.0 / 3.0,
-            -1.25e-300,
-            f64::MAX,
-            0.0,
-            100.0,
-            1.234_567_890_123_456_7e-7,
-        ] {
-            let sqlite: String = c
-                .query_row("SELECT printf('%!.15g', ?1)", [f], |r| r.get(0))
-                .unwrap();
-            assert_eq!(real_text(f), sqlite, "{f:e}");
-        }
-    }
 }
