@@ -131,7 +131,10 @@ fn categorize(
             // a constraint or any other failure is not one.
             None if primary_code(&e) == Some(SQLITE_ERROR) && is_vacuum(conn, &st.sql) => refused(
                 index,
-                "VACUUM and VACUUM INTO are not allowed: the arbiter owns the database file".into(),
+                "VACUUM and VACUUM INTO are not allowed: the arbiter owns the database file; \
+                 to compact it, `scribe stop --hold`, run VACUUM with sqlite3, then \
+                 `scribe start`"
+                    .into(),
             ),
             None => sql_error(index, e),
         },

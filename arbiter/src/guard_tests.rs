@@ -228,7 +228,10 @@ fn allows_ordinary_work() {
          CREATE TABLE w(x);
          DROP TABLE w;
          SELECT * FROM _scribe_meta;
-         SELECT * FROM temp.sqlite_master;",
+         SELECT * FROM temp.sqlite_master;
+         ANALYZE;
+         ANALYZE _scribe_requests;
+         PRAGMA optimize;",
     )
     .unwrap_or_else(|e| panic!("{e}: {:?}", g.take_denial()));
     c.prepare("PRAGMA table_info(u)").unwrap();

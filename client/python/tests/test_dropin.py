@@ -70,6 +70,17 @@ class DifferentialTest(ArbiterTest):
         c.execute("COMMIT")
         self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (2,))
 
+    def test_maintenance_statements_run_or_say_how(self):
+        c = dropin.connect(self.mine, isolation_level=None)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE m(x)")
+        c.execute("ANALYZE")  # scribe's own tables are analyzed too
+        c.execute("PRAGMA optimize")
+        self.assertGreater(c.execute("SELECT count(*) FROM sqlite_stat1").fetchone()[0], 0)
+        with self.assertRaises(dropin.DatabaseError) as e:
+            c.execute("VACUUM")
+        self.assertIn("scribe stop --hold", str(e.exception))
+
     def test_a_write_after_a_stop_on_purpose_fails_at_once(self):
         c = dropin.connect(self.mine, isolation_level=None, timeout=120)
         self.addCleanup(c.close)

@@ -288,6 +288,10 @@ def _shape(params: Any) -> Any:
 
 
 def _kind(seen) -> Tuple[str, Optional[Any]]:
+    if not seen:
+        # Every read asks for SQLITE_SELECT; what asks for nothing at all
+        # (VACUUM, a bare REINDEX) changes the file: the arbiter decides.
+        return (Kind.WRITE, None)
     kind = Kind.READ
     for action, arg1, arg2 in seen:
         if action == _std.SQLITE_TRANSACTION:
