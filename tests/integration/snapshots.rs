@@ -121,11 +121,28 @@ fn timeout() {
         "--timeout",
         "2s",
         "exec",
+        "--key",
+        "late-1",
         "INSERT INTO t(tag, i) VALUES ('late', 1)",
     ]);
     assert_eq!(out.status.code(), Some(11), "{}", shown(&out));
     snapshot!("error_timeout", shown(&out));
+    // Without --key the message names the key the command made, and
+    // asking again with it writes the batch once.
+    let insert = "INSERT INTO t(tag, i) VALUES ('late', 2)";
+    let out = env.scribe(&["--timeout", "2s", "exec", insert]);
+    assert_eq!(out.status.code(), Some(11), "{}", shown(&out));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    let key = said
+        .split("`--key ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no key named: {said}"))
+        .to_owned();
     assert!(busy.release().status.success());
+    env.scribe_ok(&["exec", "--key", &key, insert]);
+    env.scribe_ok(&["exec", "--key", &key, insert]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE i = 2"), 1);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use scribe_protocol::{Batch, Params, Statement};
+use scribe_protocol::{Batch, Params, Statement, WriteError};
 
 use super::{params, render, Ctx, Failure};
 use scribe_client::{script, Client};
@@ -54,18 +54,32 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
             .collect(),
         (None, None) => return Err(Failure::Local("give SQL or --file".into())),
     };
+    // The key is made here, not by the client, so that a timeout can name
+    // it: the outcome is then unknown, and only the same key asks safely.
+    let key = args.key.unwrap_or_else(scribe_client::retry::new_key);
     let batch = Batch {
         statements,
-        key: args.key,
+        key: Some(key.clone()),
     };
     let options = scribe_client::Options {
         retry_for: args.retry_for,
         ..ctx.options.clone()
     };
-    let receipt = ctx.runtime.block_on(async {
-        let client = Client::connect(&ctx.paths, &options).await?;
-        client.write(batch).await
-    })?;
+    let receipt = ctx
+        .runtime
+        .block_on(async {
+            let client = Client::connect(&ctx.paths, &options).await?;
+            client.write(batch).await
+        })
+        .map_err(|e| match e {
+            WriteError::Timeout { message } => WriteError::Timeout {
+                message: format!(
+                    "{message}; this batch's key was {key}: run the same command with \
+                     `--key {key}` to learn its outcome (it is written at most once)"
+                ),
+            },
+            other => other,
+        })?;
     if ctx.json {
         render::print_answer(&scribe_protocol::frame::Answer::Receipt(receipt));
         return Ok(());
