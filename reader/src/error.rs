@@ -16,7 +16,7 @@ pub enum Error {
         why: Option<String>,
     },
     /// `wait_for` gave up: the sequence number did not become visible.
-    #[error("commit {seq} not visible within {waited:?} (the latest visible is {seen})")]
+    #[error("commit {seq} not visible within {waited:.0?} (the latest visible is {seen})")]
     Timeout {
         /// The sequence number waited for.
         seq: u64,
