@@ -158,4 +158,32 @@ def read_only_and_opening(mod, path):
     return log
 
 
-SCRIPTS = [after_a_failure, other_statements, converters, read_only_and_opening]
+def error_names(mod, path):
+    """An error carries sqlite3's ``sqlite_errorcode`` and
+    ``sqlite_errorname`` (Python 3.11+), whichever side found it."""
+
+    def named(fn):
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001  (the names are the observation)
+            return type(e).__name__, getattr(e, "sqlite_errorcode", None), getattr(e, "sqlite_errorname", None)
+        return None
+
+    log = Log()
+    c = mod.connect(path, isolation_level=None)
+    c.execute("CREATE TABLE e(x UNIQUE CHECK (x < 100), y NOT NULL DEFAULT 0)")
+    c.execute("INSERT INTO e(x) VALUES (1)")
+    log.note("unique", named(lambda: c.execute("INSERT INTO e(x) VALUES (1)")))
+    log.note("check", named(lambda: c.execute("INSERT INTO e(x) VALUES (500)")))
+    log.note("not null", named(lambda: c.execute("INSERT INTO e(x, y) VALUES (2, NULL)")))
+    log.note("commit, none open", named(lambda: c.execute("COMMIT")))
+    c.execute("BEGIN")
+    log.note("begin twice", named(lambda: c.execute("BEGIN")))
+    log.note("unique in a transaction", named(lambda: c.execute("INSERT INTO e(x) VALUES (1)")))
+    c.execute("ROLLBACK")
+    log.note("rollback to nothing", named(lambda: c.execute("ROLLBACK TO nowhere")))
+    c.close()
+    return log
+
+
+SCRIPTS = [after_a_failure, other_statements, converters, read_only_and_opening, error_names]

@@ -20,7 +20,7 @@ from ..client import Scribe
 from ..errors import ScribeError
 from .adapt import adapt as _adapt
 from .cursor import Cursor
-from .errors import translate
+from .errors import sql_error, translate
 from .many import run_many
 from .pragmas import plan, warn_once
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
@@ -79,7 +79,7 @@ class Connection(_std.Connection):
             # A reader never creates the database: the arbiter does at open,
             # in a directory that exists (sqlite3 makes none either).
             if not os.path.isdir(os.path.dirname(path)):
-                raise _std.OperationalError("unable to open database file")
+                raise sql_error(14, "unable to open database file")
             try:
                 self._scribe._start()
             except ScribeError as e:
@@ -257,7 +257,7 @@ class Connection(_std.Connection):
             if self._always_open() or (
                 session is not None and not (session == NOT_BEGUN and self._remote.begin_failed)
             ):
-                raise _std.OperationalError("cannot start a transaction within a transaction")
+                raise sql_error(1, "cannot start a transaction within a transaction")
             self._begin()
             cur._remote([], [], -1)
             cur._lastrowid = self._last_rowid
@@ -265,7 +265,7 @@ class Connection(_std.Connection):
         if kind in (Kind.COMMIT, Kind.ROLLBACK):
             if session is None and not self._always_open():
                 word = "commit" if kind == Kind.COMMIT else "rollback"
-                raise _std.OperationalError("cannot %s - no transaction is active" % word)
+                raise sql_error(1, "cannot %s - no transaction is active" % word)
             self._sql_ended = False
             self.commit() if kind == Kind.COMMIT else self.rollback()
             # With autocommit=False, sqlite3 opens the next transaction only
@@ -278,7 +278,7 @@ class Connection(_std.Connection):
             if kind == Kind.READ:
                 return self._read_here(cur, sql, params)
             if kind in (Kind.RELEASE, Kind.ROLLBACK_TO):
-                raise _std.OperationalError("no such savepoint: %s" % detail)
+                raise sql_error(1, "no such savepoint: %s" % detail)
             if kind == Kind.SAVEPOINT or self._opens(kind, bool(detail)):
                 self._begin()
         # A SAVEPOINT begins the transaction only where none was open
@@ -444,7 +444,7 @@ class Connection(_std.Connection):
         opens one; that one's end reopens the usual transaction."""
         if self._sql_ended:
             if self._remote.session is None:
-                raise _std.OperationalError("cannot %s - no transaction is active" % word)
+                raise sql_error(1, "cannot %s - no transaction is active" % word)
             self._sql_ended = False
 
     def __enter__(self):

@@ -4,6 +4,7 @@ categories subclasses that carry the category and the retry hint."""
 
 import re
 import sqlite3 as _std
+import sys
 from typing import Any, Optional
 
 from .. import errors as _scribe
@@ -75,12 +76,29 @@ _OPERATIONAL = {1, 3, 4, 5, 6, 8, 9, 10, 13, 14, 15, 16, 17}
 
 
 def _errorname(code: int) -> Optional[str]:
-    for name in dir(_std):
-        if name.startswith("SQLITE_") and getattr(_std, name) == code and not name.startswith("SQLITE_DENY"):
-            if name in ("SQLITE_OK", "SQLITE_IGNORE"):
-                continue
-            return name
-    return None
+    """sqlite3's name of a result code (``SQLITE_BUSY_SNAPSHOT``). The
+    module's other constants share their values (authorizer actions,
+    limits), and before Python 3.11 it has no result codes at all."""
+    return _RESULT_NAMES.get(code)
+
+
+# Authorizer actions and their answers, limits and settings: the module's
+# SQLITE_ constants that are not result codes.
+_NOT_RESULTS = (
+    "SQLITE_CREATE_", "SQLITE_DROP_", "SQLITE_LIMIT_", "SQLITE_DBCONFIG_", "SQLITE_DENY",
+    "SQLITE_IGNORE", "SQLITE_OK",
+)
+_ACTIONS = {
+    "SQLITE_ALTER_TABLE", "SQLITE_ANALYZE", "SQLITE_ATTACH", "SQLITE_DELETE", "SQLITE_DETACH",
+    "SQLITE_FUNCTION", "SQLITE_INSERT", "SQLITE_PRAGMA", "SQLITE_READ", "SQLITE_RECURSIVE",
+    "SQLITE_REINDEX", "SQLITE_SAVEPOINT", "SQLITE_SELECT", "SQLITE_TRANSACTION", "SQLITE_UPDATE",
+}
+_RESULT_NAMES = {
+    getattr(_std, name): name
+    for name in dir(_std)
+    if name.startswith("SQLITE_") and not name.startswith(_NOT_RESULTS) and name not in _ACTIONS
+    and isinstance(getattr(_std, name), int)
+} if sys.version_info >= (3, 11) else {}
 
 
 # The arbiter's words when a statement's parameters do not fit it (only it

@@ -23,9 +23,12 @@ write fail that sqlite3 would let through: "locked" is the safe side.)
 import sqlite3 as _std
 from typing import Optional
 
+from .errors import sql_error
+
 __all__ = ["Snapshot"]
 
 LOCKED = "database is locked"
+BUSY_SNAPSHOT = 517  # SQLite's code for it: a read transaction cannot become a write one
 
 
 class Snapshot:
@@ -61,14 +64,14 @@ class Snapshot:
         was committed after the snapshot was taken. The snapshot ends
         here either way (the session's reads run on the arbiter)."""
         if self.overtaken:
-            raise _std.OperationalError(LOCKED)
+            raise sql_error(BUSY_SNAPSHOT, LOCKED)
         taken = self.version
         if taken is None:
             return  # nothing read before the write: nothing to overtake
         self.release()
         if self._version() != taken:
             self.overtaken = True
-            raise _std.OperationalError(LOCKED)
+            raise sql_error(BUSY_SNAPSHOT, LOCKED)
 
     def release(self) -> None:
         """Ends the local read transaction, if one is held."""
