@@ -49,7 +49,8 @@ fn a_database_from_0_1_0_opens_and_keeps_its_rows_seq_and_keys() {
         scribe_arbiter::schema::VERSION
     );
     assert_eq!(env.count("SELECT count(*) FROM _scribe_migrations"), 0);
-    assert_eq!(env.count("SELECT count(*) FROM _scribe_requests"), 2);
+    // The fixture's two keys and the one `scribe exec` gave 'fourth'.
+    assert_eq!(env.count("SELECT count(*) FROM _scribe_requests"), 3);
     assert_eq!(
         env.count("PRAGMA user_version"),
         0,

@@ -12,7 +12,6 @@ read-only on the database, which routes each statement.
 
 import os
 import sqlite3 as _std
-import sys
 import urllib.parse
 from typing import Any
 
@@ -26,53 +25,25 @@ from .pragmas import plan, warn_once
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
 from .route import Classifier, Kind, begins
 from . import counts, readonly
+from .opening import EXTRA, opened
 from .savepoints import Savepoints
+from .settings import Settings
 from .snapshot import Snapshot
+from .split import split
 
-__all__ = ["Connection", "database_path"]
-
-def database_path(database: Any, uri: bool) -> str:
-    """The file behind ``database``; ``NotSupportedError`` for an in-memory
-    or temporary database (there is no file to share)."""
-    return _opened(database, uri)[0]
+__all__ = ["Connection"]
 
 
-def _opened(database: Any, uri: bool):
-    """``(path, read_only)``: the file behind ``database``, and whether its
-    URI asks for ``mode=ro``."""
-    name = os.fsdecode(database) if not isinstance(database, str) else database
-    read_only = False
-    if uri and name.startswith("file:"):
-        parsed = urllib.parse.urlparse(name)
-        query = urllib.parse.parse_qs(parsed.query)
-        read_only = query.get("mode") == ["ro"]
-        if query.get("mode") == ["memory"]:
-            name = ":memory:"
-        else:
-            name = urllib.parse.unquote(parsed.path)
-    if name in ("", ":memory:"):
-        raise _std.NotSupportedError(
-            "an in-memory or temporary database cannot be shared through scribe: there is no "
-            "file for the arbiter to write; use the standard sqlite3 module for it"
-        )
-    return os.path.abspath(name), read_only
-
-
-# Keywords sqlite3's Connection takes beyond these (Python 3.12's
-# autocommit), and scribe's own: where the `scribe` CLI is.
-_EXTRA = ("autocommit", "scribe_bin") if sys.version_info >= (3, 12) else ("scribe_bin",)
-
-
-class Connection(_std.Connection):
+class Connection(Settings, _std.Connection):
     """A connection to a database that scribe's arbiter writes."""
 
     def __init__(self, database, timeout=5.0, detect_types=0, isolation_level="",
                  check_same_thread=True, factory=None, cached_statements=128, uri=False,
                  **extra):
         for key in extra:
-            if key not in _EXTRA:
+            if key not in EXTRA:
                 raise TypeError("'%s' is an invalid keyword argument for Connection()" % key)
-        path, self._readonly = _opened(database, uri)
+        path, self._readonly = opened(database, uri)
         scribe_bin = extra.get("scribe_bin") or os.environ.get("SCRIBE_BIN")
         self._scribe = Scribe(path, scribe_bin=scribe_bin, retry_for=float(timeout))
         if not os.path.exists(path) and not self._readonly:
@@ -114,81 +85,6 @@ class Connection(_std.Connection):
             self.isolation_level = isolation_level
             if "autocommit" in extra:
                 self.autocommit = extra["autocommit"]
-
-    # ------------------------------------------------------------ settings
-
-    @property
-    def isolation_level(self):
-        return self._isolation
-
-    @isolation_level.setter
-    def isolation_level(self, value):
-        if value is not None and str(value).upper() not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
-            raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
-        if self._readonly:
-            _std.Connection.isolation_level.__set__(self, value)
-        elif value is None and self.in_transaction:
-            self.commit()  # as sqlite3: autocommit from now on
-        self._isolation = value
-
-    @property
-    def autocommit(self):
-        """Python 3.12's transaction control: True, False, or
-        ``sqlite3.LEGACY_TRANSACTION_CONTROL`` (``isolation_level`` rules)."""
-        return self._autocommit
-
-    @autocommit.setter
-    def autocommit(self, value):
-        legacy = getattr(_std, "LEGACY_TRANSACTION_CONTROL", -1)
-        if value not in (True, False, legacy):
-            raise ValueError("autocommit must be True, False, or sqlite3.LEGACY_TRANSACTION_CONTROL")
-        if self._readonly:
-            _std.Connection.autocommit.__set__(self, value)
-        elif value is True and self.in_transaction:
-            self.commit()  # as sqlite3 does when autocommit turns on
-        if value is not False:
-            self._snapshot.end()
-        self._autocommit = value
-        self._sql_ended = False
-
-    @property
-    def in_transaction(self) -> bool:
-        # With autocommit=False sqlite3 always has one open; the session
-        # behind it opens at the first write.
-        if self._readonly:
-            return _std.Connection.in_transaction.__get__(self)
-        return self._remote.session is not None or self._always_open()
-
-    @property
-    def total_changes(self) -> int:
-        return self._changes
-
-    def _always_open(self) -> bool:
-        """autocommit=False: sqlite3 keeps a transaction open (the drop-in
-        opens its session at the first write), unless an SQL COMMIT or
-        ROLLBACK ended it and neither commit() nor rollback() came since."""
-        return self._autocommit is False and not self._sql_ended
-
-    def _opens(self, kind: str, first_word: bool) -> bool:
-        """Whether a write of ``kind`` outside a transaction begins one
-        first, as sqlite3 would: with ``autocommit=False`` sqlite3 always
-        has one open (DDL runs in it too); with an isolation level it
-        begins one before a statement whose first word says DML
-        (``first_word``, see ``route.begins``). A statement only the
-        arbiter can compile commits on its own (see the README)."""
-        if self._autocommit is False:
-            # A script's statements too: they run in it.
-            return not self._sql_ended and kind in (Kind.DML, Kind.WRITE)
-        if self._in_script or self._autocommit is True or self._isolation is None:
-            return False
-        return kind == Kind.DML and first_word
-
-    def _begin(self) -> None:
-        """Opens a write session (it begins with its first statement);
-        the savepoints of any earlier one are forgotten here, the one
-        place every session starts."""
-        self._remote.begin()
-        self._savepoints.clear()
 
     # ---------------------------------------------------------- statements
 
@@ -388,7 +284,7 @@ class Connection(_std.Connection):
         self._in_script = True
         lastrowid = cur._lastrowid  # a script leaves it as it was, in sqlite3
         try:
-            for sql in _split(script):
+            for sql in split(script):
                 self._run(cur, sql, ())
         finally:
             self._in_script = False
@@ -503,26 +399,3 @@ class Connection(_std.Connection):
             "set_authorizer() is not supported: scribe classifies each statement with this "
             "connection's authorizer, and the arbiter enforces its own guardrails on writes"
         )
-
-
-def _split(script: str):
-    """The statements of a script, as SQLite's own completeness test ends them."""
-    start = 0
-    for i, ch in enumerate(script):
-        if ch == ";" and _std.complete_statement(script[start : i + 1]):
-            piece = script[start : i + 1].strip()
-            if piece.strip(";").strip() and _std.complete_statement(piece):
-                if not _only_comments(piece):
-                    yield piece
-            start = i + 1
-    rest = script[start:].strip()
-    if rest and not _only_comments(rest):
-        yield rest
-
-
-def _only_comments(piece: str) -> bool:
-    for line in piece.splitlines():
-        code = line.split("--", 1)[0].strip().strip(";").strip()
-        if code:
-            return False
-    return True

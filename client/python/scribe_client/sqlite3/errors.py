@@ -99,6 +99,7 @@ _RESULT_NAMES = {
     if name.startswith("SQLITE_") and not name.startswith(_NOT_RESULTS) and name not in _ACTIONS
     and isinstance(getattr(_std, name), int)
 } if sys.version_info >= (3, 11) else {}
+_NAMED = sys.version_info >= (3, 11)
 
 
 # The arbiter's words when a statement's parameters do not fit it (only it
@@ -126,8 +127,9 @@ def sql_error(code: int, message: str) -> Exception:
     if cls is MemoryError:
         return MemoryError(message)
     e = cls(message)
-    e.sqlite_errorcode = code  # type: ignore[attr-defined]
-    e.sqlite_errorname = _errorname(code) or _errorname(primary)  # type: ignore[attr-defined]
+    if _NAMED:  # sqlite3's errors carry them since Python 3.11
+        e.sqlite_errorcode = code  # type: ignore[attr-defined]
+        e.sqlite_errorname = _errorname(code) or _errorname(primary)  # type: ignore[attr-defined]
     return e
 
 

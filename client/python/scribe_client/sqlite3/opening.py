@@ -1,0 +1,42 @@
+"""What ``connect()`` is given: the file behind a name or URI, whether it
+is to be read only, and the keywords it takes beyond sqlite3's own."""
+
+import os
+import sqlite3 as _std
+import sys
+import urllib.parse
+from typing import Any
+
+__all__ = ["database_path", "opened", "EXTRA"]
+
+
+def database_path(database: Any, uri: bool) -> str:
+    """The file behind ``database``; ``NotSupportedError`` for an in-memory
+    or temporary database (there is no file to share)."""
+    return opened(database, uri)[0]
+
+
+def opened(database: Any, uri: bool):
+    """``(path, read_only)``: the file behind ``database``, and whether its
+    URI asks for ``mode=ro``."""
+    name = os.fsdecode(database) if not isinstance(database, str) else database
+    read_only = False
+    if uri and name.startswith("file:"):
+        parsed = urllib.parse.urlparse(name)
+        query = urllib.parse.parse_qs(parsed.query)
+        read_only = query.get("mode") == ["ro"]
+        if query.get("mode") == ["memory"]:
+            name = ":memory:"
+        else:
+            name = urllib.parse.unquote(parsed.path)
+    if name in ("", ":memory:"):
+        raise _std.NotSupportedError(
+            "an in-memory or temporary database cannot be shared through scribe: there is no "
+            "file for the arbiter to write; use the standard sqlite3 module for it"
+        )
+    return os.path.abspath(name), read_only
+
+
+# Keywords sqlite3's Connection takes beyond these (Python 3.12's
+# autocommit), and scribe's own: where the `scribe` CLI is.
+EXTRA = ("autocommit", "scribe_bin") if sys.version_info >= (3, 12) else ("scribe_bin",)

@@ -1,0 +1,87 @@
+"""The connection's transaction settings, as sqlite3 has them:
+``isolation_level``, Python 3.12's ``autocommit``, ``in_transaction``,
+``total_changes``, and when a statement begins a transaction."""
+
+import sqlite3 as _std
+
+from .route import Kind
+
+__all__ = ["Settings"]
+
+
+class Settings:
+    """Mixed into ``Connection`` (ahead of ``sqlite3.Connection``, whose
+    properties these replace)."""
+
+    @property
+    def isolation_level(self):
+        return self._isolation
+
+    @isolation_level.setter
+    def isolation_level(self, value):
+        if value is not None and str(value).upper() not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
+        if self._readonly:
+            _std.Connection.isolation_level.__set__(self, value)
+        elif value is None and self.in_transaction:
+            self.commit()  # as sqlite3: autocommit from now on
+        self._isolation = value
+
+    @property
+    def autocommit(self):
+        """Python 3.12's transaction control: True, False, or
+        ``sqlite3.LEGACY_TRANSACTION_CONTROL`` (``isolation_level`` rules)."""
+        return self._autocommit
+
+    @autocommit.setter
+    def autocommit(self, value):
+        legacy = getattr(_std, "LEGACY_TRANSACTION_CONTROL", -1)
+        if value not in (True, False, legacy):
+            raise ValueError("autocommit must be True, False, or sqlite3.LEGACY_TRANSACTION_CONTROL")
+        if self._readonly:
+            _std.Connection.autocommit.__set__(self, value)
+        elif value is True and self.in_transaction:
+            self.commit()  # as sqlite3 does when autocommit turns on
+        if value is not False:
+            self._snapshot.end()
+        self._autocommit = value
+        self._sql_ended = False
+
+    @property
+    def in_transaction(self) -> bool:
+        # With autocommit=False sqlite3 always has one open; the session
+        # behind it opens at the first write.
+        if self._readonly:
+            return _std.Connection.in_transaction.__get__(self)
+        return self._remote.session is not None or self._always_open()
+
+    @property
+    def total_changes(self) -> int:
+        return self._changes
+
+    def _always_open(self) -> bool:
+        """autocommit=False: sqlite3 keeps a transaction open (the drop-in
+        opens its session at the first write), unless an SQL COMMIT or
+        ROLLBACK ended it and neither commit() nor rollback() came since."""
+        return self._autocommit is False and not self._sql_ended
+
+    def _opens(self, kind: str, first_word: bool) -> bool:
+        """Whether a write of ``kind`` outside a transaction begins one
+        first, as sqlite3 would: with ``autocommit=False`` sqlite3 always
+        has one open (DDL runs in it too); with an isolation level it
+        begins one before a statement whose first word says DML
+        (``first_word``, see ``route.begins``). A statement only the
+        arbiter can compile commits on its own (see the README)."""
+        if self._autocommit is False:
+            # A script's statements too: they run in it.
+            return not self._sql_ended and kind in (Kind.DML, Kind.WRITE)
+        if self._in_script or self._autocommit is True or self._isolation is None:
+            return False
+        return kind == Kind.DML and first_word
+
+    def _begin(self) -> None:
+        """Opens a write session (it begins with its first statement);
+        the savepoints of any earlier one are forgotten here, the one
+        place every session starts."""
+        self._remote.begin()
+        self._savepoints.clear()
