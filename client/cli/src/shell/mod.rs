@@ -217,7 +217,8 @@ impl Shell<'_> {
         }
     }
 
-    /// Runs every statement of `text`, which began on line `first`.
+    /// Runs the statements of `text`, which began on line `first`, up to
+    /// the first that fails.
     fn run_text(&mut self, first: usize, text: &str) {
         let statements = match script::split(text) {
             Ok(s) => s,
@@ -225,10 +226,14 @@ impl Shell<'_> {
         };
         for sql in statements {
             let done = self.statement(&sql);
+            let failed = done.is_err();
             self.report(first, done);
             if self.bail && self.failed.is_some() {
                 self.quit = true;
                 return;
+            }
+            if failed {
+                return; // the rest of this input, as sqlite3 skips it
             }
         }
     }
