@@ -103,6 +103,10 @@ fn odd_sql_gets_a_clear_category() {
             stderr(&out)
         );
     }
+    // A write given to `query` says where writes go.
+    let out = env.scribe(&["query", "INSERT INTO t(tag, i) VALUES ('q', 1)"]);
+    assert_eq!(out.status.code(), Some(15), "{}", stderr(&out));
+    assert!(stderr(&out).contains("scribe exec"), "{}", stderr(&out));
     // A refusal names its statement in the field, not only the message.
     let out = env.scribe(&["--json", "exec", "BEGIN"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -146,10 +146,16 @@ fn read_error(e: scribe_reader::Error) -> Failure {
         scribe_reader::Error::Timeout { .. } => Failure::Category(WriteError::Timeout {
             message: e.to_string(),
         }),
-        other => Failure::Read(WriteError::Sql {
-            statement: Some(0),
-            code: other.sqlite_code().unwrap_or(1),
-            message: other.to_string(),
-        }),
+        other => {
+            let mut message = other.to_string();
+            if message.contains("attempt to write a readonly database") {
+                message.push_str(" (scribe query only reads: writes go through `scribe exec`)");
+            }
+            Failure::Read(WriteError::Sql {
+                statement: Some(0),
+                code: other.sqlite_code().unwrap_or(1),
+                message,
+            })
+        }
     }
 }
