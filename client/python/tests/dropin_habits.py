@@ -213,10 +213,16 @@ def autocommit_false_snapshot(mod, path):
     other.execute("INSERT INTO t(tag, n) VALUES ('o1', 1)")
     log.note("same snapshot", c.execute("SELECT count(*) FROM t").fetchone())
     log.note("overtaken", said(lambda: c.execute("INSERT INTO t(tag, n) VALUES ('c1', 1)").rowcount))
+    log.note("still the snapshot", c.execute("SELECT count(*) FROM t").fetchone())
     log.note("again", said(lambda: c.execute("UPDATE t SET n = n + 1").rowcount), c.in_transaction)
     log.note("committed", count_rows(mod, path))
     c.rollback()
     log.note("new snapshot", c.execute("SELECT count(*) FROM t").fetchone())
+    # Parameters that do not fit open nothing: the snapshot goes on.
+    log.note("unbound", said(lambda: c.execute("INSERT INTO t(tag, n) VALUES (?, ?)", (1,))))
+    other.execute("INSERT INTO t(tag, n) VALUES ('o3', 1)")
+    log.note("after it", c.execute("SELECT count(*) FROM t").fetchone())
+    c.rollback()
     log.note("not overtaken", said(lambda: c.execute("INSERT INTO t(tag, n) VALUES ('c2', 1)").rowcount))
     c.commit()
     other.execute("INSERT INTO t(tag, n) VALUES ('o2', 1)")
@@ -233,6 +239,32 @@ def autocommit_false_snapshot(mod, path):
     other.close()
     c.close()
     log.note("rows", count_rows(mod, path))
+    return log
+
+
+def autocommit_modes(mod, path):
+    """Python 3.12: with autocommit=True, commit(), rollback() and
+    executescript() leave an SQL BEGIN's transaction alone; turning
+    autocommit=False into the legacy mode keeps its transaction open."""
+    log = Log()
+    c = mod.connect(path, autocommit=True)
+    c.execute(SCHEMA)
+    c.execute("BEGIN")
+    c.execute("INSERT INTO t(tag, n) VALUES ('a', 1)")
+    c.commit()
+    c.rollback()
+    c.executescript("SELECT 1;")
+    log.note("still open", c.in_transaction)
+    c.execute("ROLLBACK")
+    log.note("undone", count_rows(mod, path))
+    c.close()
+    c = mod.connect(path, autocommit=False)
+    c.autocommit = std.LEGACY_TRANSACTION_CONTROL
+    log.note("legacy, open", c.in_transaction)
+    c.execute("CREATE TABLE u(y)")
+    c.rollback()
+    log.note("ddl undone", c.execute("SELECT count(*) FROM sqlite_master WHERE name = 'u'").fetchone())
+    c.close()
     return log
 
 

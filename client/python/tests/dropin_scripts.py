@@ -258,6 +258,8 @@ def counting_functions(mod, path):
     c.execute("INSERT INTO p(v) VALUES (1), (2), (3)")
     c.execute("DELETE FROM p WHERE v = 1")
     log.note("delete", c.execute(counts).fetchone())
+    log.attempt("duplicate", lambda: c.execute("INSERT INTO p VALUES (52, 0)").rowcount)
+    log.note("after a failure", c.execute(counts).fetchone())
     c.execute("BEGIN")
     c.execute("UPDATE p SET v = v + 1")
     c.execute("COMMIT")

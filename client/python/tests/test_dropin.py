@@ -45,6 +45,10 @@ class DifferentialTest(ArbiterTest):
     def test_autocommit_false_snapshot(self):
         self.compare(dropin_habits.autocommit_false_snapshot)
 
+    @unittest.skipIf(sys.version_info < (3, 12), "autocommit= is Python 3.12's")
+    def test_autocommit_modes(self):
+        self.compare(dropin_habits.autocommit_modes)
+
     def test_blanks_and_comments_before_the_first_word_are_scanned_not_matched(self):
         # A backtracking pattern over leading blanks takes exponential
         # time; a scan is linear. (Indented SQL is common.)

@@ -127,7 +127,11 @@ class Connection(Settings, _std.Connection):
             # range): sqlite3 has begun the transaction a DML statement
             # begins before it binds them (a begin sent with the next
             # statement here: nothing holds the writer meanwhile).
-            if not many and self._remote.session is None and self._opens(Kind.DML, begins(sql)):
+            # (With autocommit=False the transaction is open already.)
+            if (
+                not many and self._remote.session is None and self._autocommit is not False
+                and self._opens(Kind.DML, begins(sql))
+            ):
                 self._begin()
             raise
         if kind == Kind.EMPTY:
@@ -163,7 +167,7 @@ class Connection(Settings, _std.Connection):
                 word = "commit" if kind == Kind.COMMIT else "rollback"
                 raise sql_error(1, "cannot %s - no transaction is active" % word)
             self._sql_ended = False
-            self.commit() if kind == Kind.COMMIT else self.rollback()
+            self._commit() if kind == Kind.COMMIT else self._rollback()
             # With autocommit=False, sqlite3 opens the next transaction only
             # at commit() or rollback(): SQLite commits each write until then.
             self._sql_ended = self._autocommit is False
@@ -189,8 +193,11 @@ class Connection(Settings, _std.Connection):
                 result = self._remote.write(sql, encoded)
         except BaseException as e:
             # As sqlite3 leaves a cursor whose statement failed: no rows,
-            # no description, rowcount -1, lastrowid as it was.
+            # no description, rowcount -1, lastrowid as it was; changes()
+            # says 0 after a failed INSERT, UPDATE or DELETE.
             cur._remote([], [], -1)
+            if kind == Kind.DML or (kind == Kind.UNKNOWN and begins(sql)):
+                self._last_changes = 0
             if isinstance(e, _std.OperationalError):
                 raise self._not_here(e) from None
             raise
@@ -202,7 +209,7 @@ class Connection(Settings, _std.Connection):
         elif kind == Kind.ROLLBACK_TO:
             self._savepoints.rolled_back_to(detail or "")
         elif kind == Kind.RELEASE and self._savepoints.released(detail or ""):
-            self.commit()  # releasing a savepoint that began it commits, as in SQLite
+            self._commit()  # releasing a savepoint that began it commits, as in SQLite
         columns, rows = rows_of(result)
         affected = int(result.get("rows_affected") or 0)
         # Rows are counted for DML; for a statement only the arbiter could
@@ -279,8 +286,8 @@ class Connection(Settings, _std.Connection):
             return readonly.script(cur, script)
         if not isinstance(script, str):
             raise ValueError("script argument must be unicode.")
-        if self.in_transaction and self._autocommit is not False:
-            self.commit()  # as sqlite3, before the script
+        if self.in_transaction and self._autocommit is not False and self._autocommit is not True:
+            self._commit()  # as sqlite3 in its legacy mode, before the script
         self._in_script = True
         lastrowid = cur._lastrowid  # a script leaves it as it was, in sqlite3
         try:
@@ -321,15 +328,26 @@ class Connection(Settings, _std.Connection):
     def commit(self) -> None:
         if self._readonly:
             return _std.Connection.commit(self)
+        if self._autocommit is True:
+            return  # sqlite3 does nothing: an SQL BEGIN's transaction goes on
+        self._commit()
+
+    def rollback(self) -> None:
+        if self._readonly:
+            return _std.Connection.rollback(self)
+        if self._autocommit is True:
+            return
+        self._rollback()
+
+    def _commit(self) -> None:
+        """Ends the transaction, as SQL COMMIT and commit() do."""
         self._after_sql_end("commit")
         self._snapshot.end()
         if self._remote.session is None:
             return
         self._remote.commit()
 
-    def rollback(self) -> None:
-        if self._readonly:
-            return _std.Connection.rollback(self)
+    def _rollback(self) -> None:
         self._after_sql_end("rollback")
         self._snapshot.end()
         self._remote.rollback()
@@ -373,7 +391,7 @@ class Connection(Settings, _std.Connection):
         from ..migrations import as_list
 
         if self.in_transaction:
-            self.commit()
+            self._commit()
         return self._remote.migrate(as_list(migrations))
 
     def arbiter_sqlite_version(self) -> str:

@@ -190,9 +190,9 @@ def _send_own(conn, state: _Many, chunk: list) -> None:
     conn._begin()
     try:
         result = remote.execute_many([_SAVE] + chunk + [_RELEASE])
-        conn.commit()
+        conn._commit()
     except Exception as e:
-        conn.rollback()
+        conn._rollback()
         if _not_a_set(e, expired_too=False):
             raise
         _each(conn, state, chunk, remote.write)

@@ -12,17 +12,32 @@ __all__ = ["run", "run_many", "script"]
 
 def run(cur: _std.Cursor, sql: str, params: Any) -> _std.Cursor:
     cur._local()
-    _std.Cursor.execute(cur, sql, params)
+    try:
+        _std.Cursor.execute(cur, sql, params)
+    finally:
+        _own_rowid(cur)
     return cur
 
 
 def run_many(cur: _std.Cursor, sql: str, seq: Any) -> _std.Cursor:
     cur._local()
-    _std.Cursor.executemany(cur, sql, seq)
+    try:
+        _std.Cursor.executemany(cur, sql, seq)
+    finally:
+        _own_rowid(cur)
     return cur
 
 
 def script(cur: _std.Cursor, text: Any) -> _std.Cursor:
     cur._local()
-    _std.Cursor.executescript(cur, text)
+    try:
+        _std.Cursor.executescript(cur, text)
+    finally:
+        _own_rowid(cur)
     return cur
+
+
+def _own_rowid(cur: _std.Cursor) -> None:
+    """The cursor's lastrowid is sqlite3's own here (the drop-in's cursor
+    otherwise answers with the one the arbiter's writes set)."""
+    cur._lastrowid = _std.Cursor.lastrowid.__get__(cur)

@@ -24,7 +24,7 @@ class Settings:
         if self._readonly:
             _std.Connection.isolation_level.__set__(self, value)
         elif value is None and self.in_transaction:
-            self.commit()  # as sqlite3: autocommit from now on
+            self._commit()  # as sqlite3: autocommit from now on
         self._isolation = value
 
     @property
@@ -41,7 +41,11 @@ class Settings:
         if self._readonly:
             _std.Connection.autocommit.__set__(self, value)
         elif value is True and self.in_transaction:
-            self.commit()  # as sqlite3 does when autocommit turns on
+            self._commit()  # as sqlite3 does when autocommit turns on
+        elif value is legacy and self._always_open() and self._remote.session is None:
+            # sqlite3 keeps the transaction it had open: here it begins
+            # with the next statement.
+            self._begin()
         if value is not False:
             self._snapshot.end()
         self._autocommit = value

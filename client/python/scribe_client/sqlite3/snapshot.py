@@ -61,17 +61,19 @@ class Snapshot:
     def check(self) -> None:
         """Once the session of the transaction's first write has begun:
         raises ``OperationalError`` ("database is locked") when anything
-        was committed after the snapshot was taken. The snapshot ends
-        here either way (the session's reads run on the arbiter)."""
+        was committed after the snapshot was taken, and keeps the snapshot
+        for the transaction's reads; else the snapshot ends here (the
+        session's reads run on the arbiter)."""
         if self.overtaken:
             raise sql_error(BUSY_SNAPSHOT, LOCKED)
         taken = self.version
         if taken is None:
             return  # nothing read before the write: nothing to overtake
-        self.release()
         if self._version() != taken:
+            # The snapshot stays: the transaction's reads still see it.
             self.overtaken = True
             raise sql_error(BUSY_SNAPSHOT, LOCKED)
+        self.release()
 
     def release(self) -> None:
         """Ends the local read transaction, if one is held."""
