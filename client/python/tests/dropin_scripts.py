@@ -268,7 +268,29 @@ def counting_functions(mod, path):
     return log
 
 
+def half_read_cursor(mod, path):
+    """A cursor still being read does not hide this connection's own
+    writes from its next reads, in a transaction or out of one; the
+    half-read cursor goes on with its rows."""
+    log = Log()
+    c = mod.connect(path, isolation_level=None)
+    c.execute("CREATE TABLE h(x)")
+    c.executemany("INSERT INTO h VALUES (?)", [(1,), (2,), (3,)])
+    cur = c.execute("SELECT x FROM h ORDER BY x")
+    log.note("first", cur.fetchone())
+    c.execute("DELETE FROM h WHERE x = 2")
+    log.note("after a delete", c.execute("SELECT x FROM h ORDER BY x").fetchall())
+    c.execute("BEGIN")
+    c.execute("INSERT INTO h VALUES (4)")
+    c.execute("COMMIT")
+    log.note("after a transaction", c.execute("SELECT x FROM h ORDER BY x").fetchall())
+    log.note("the rest", len(cur.fetchall()) >= 1)
+    log.note("and then", c.execute("SELECT count(*) FROM h").fetchone())
+    c.close()
+    return log
+
+
 SCRIPTS = [
-    autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors,
+    half_read_cursor, autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors,
     startup_pragmas, counting_functions,
 ]

@@ -25,6 +25,7 @@ from .pragmas import plan, warn_once
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
 from .route import Classifier, Kind, begins
 from . import counts, readonly
+from .fresh import Fresh
 from .opening import EXTRA, opened
 from .savepoints import Savepoints
 from .settings import Settings
@@ -65,6 +66,7 @@ class Connection(Settings, _std.Connection):
         self._remote = Remote(self._scribe, wait=float(timeout))
         self._snapshot = Snapshot(self, ro)  # autocommit=False: see snapshot.py
         self._remote.on_begun = self._snapshot.check
+        self._fresh = Fresh(self, self._snapshot.private)  # see fresh.py
         self._classifier = Classifier(self)
         self._changes = 0
         self._last_rowid = 0
@@ -112,6 +114,8 @@ class Connection(Settings, _std.Connection):
             cur._local()
             if self._autocommit is False and not self._sql_ended:
                 self._snapshot.hold()
+            elif self._remote.last_seq > self._fresh.seen and self._fresh.behind(self._remote.last_seq):
+                return self._fresh.read(cur, sql, params, self._last_rowid)
             try:
                 _std.Cursor.execute(cur, sql, params)
             except _std.OperationalError as e:
@@ -240,6 +244,8 @@ class Connection(Settings, _std.Connection):
         cur._local()
         if self._autocommit is False and not self._sql_ended:
             self._snapshot.hold()
+        elif self._remote.last_seq > self._fresh.seen and self._fresh.behind(self._remote.last_seq):
+            return self._fresh.read(cur, sql, params, self._last_rowid)
         try:
             _std.Cursor.execute(cur, sql, params)
         except _std.OperationalError as e:

@@ -90,6 +90,9 @@ class Remote:
         # transaction is open and empty; BEGIN may be said again).
         self.begin_failed = False
         self._status: Optional[Dict[str, Any]] = None
+        # The seq of the last commit this connection made (a write's, a
+        # transaction's): its local reads must see it.
+        self.last_seq = 0
         # Called once a session has begun, before its first answer counts;
         # what it raises rolls the session back and is raised.
         self.on_begun: Optional[Callable[[], None]] = None
@@ -160,6 +163,7 @@ class Remote:
         while True:
             try:
                 receipt = self._call(request, self.scribe.call_timeout)
+                self._committed(receipt)
                 return receipt["results"][0]
             except Lost as e:
                 err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
@@ -272,13 +276,18 @@ class Remote:
             return {}  # nothing ran: nothing to commit
         key = new_key()
         try:
-            return self._call({"commit": {"session": session, "key": key}}, self.scribe.call_timeout)
+            receipt = self._call({"commit": {"session": session, "key": key}}, self.scribe.call_timeout)
         except (Lost, scribe_errors.Timeout):
             # The answer was lost: ask by key on a new connection.
             self._drop()
-            return self._ask_again(key)
+            receipt = self._ask_again(key)
         except scribe_errors.ScribeError as e:
             raise translate(e) from None
+        self._committed(receipt)
+        return receipt
+
+    def _committed(self, receipt: Dict[str, Any]) -> None:
+        self.last_seq = max(self.last_seq, int(receipt.get("seq") or 0))
 
     def _ask_again(self, key: str) -> Dict[str, Any]:
         """The outcome of a commit whose answer was lost, asked by its key

@@ -91,9 +91,14 @@ class Snapshot:
             self.probe.close()
             self.probe = None
 
-    def _version(self) -> int:
-        """The probe's ``PRAGMA data_version``: it changes when another
-        connection commits (the probe never holds a transaction open)."""
+    def private(self) -> _std.Connection:
+        """The probe: a read-only connection of this one's own, which never
+        keeps a transaction open (``fresh`` reads on it too)."""
         if self.probe is None:
             self.probe = _std.connect(self.uri, uri=True, isolation_level=None, check_same_thread=False)
-        return int(self.probe.execute("PRAGMA data_version").fetchone()[0])
+        return self.probe
+
+    def _version(self) -> int:
+        """The probe's ``PRAGMA data_version``: it changes when another
+        connection commits."""
+        return int(self.private().execute("PRAGMA data_version").fetchone()[0])
