@@ -177,6 +177,7 @@ def autocommit_false(mod, path):
     c.execute("INSERT INTO t(tag, n) VALUES ('c1', 1)")
     c.execute("COMMIT")
     c.execute("INSERT INTO t(tag, n) VALUES ('c2', 1)")
+    c.executemany("INSERT INTO t(tag, n) VALUES (?, 1)", [("c2m",)])
     log.note("after SQL COMMIT", c.in_transaction, count_rows(mod, path))
     log.attempt("rollback()", c.rollback)
     log.attempt("commit()", c.commit)

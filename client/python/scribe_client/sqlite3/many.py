@@ -190,9 +190,10 @@ def _send_own(conn, state: _Many, chunk: list) -> None:
     conn._begin()
     try:
         result = remote.execute_many([_SAVE] + chunk + [_RELEASE])
-        conn._commit()
+        # The arbiter's own: no transaction of the program's ends here.
+        remote.commit()
     except Exception as e:
-        conn._rollback()
+        remote.rollback()
         if _not_a_set(e, expired_too=False):
             raise
         _each(conn, state, chunk, remote.write)
