@@ -183,6 +183,17 @@ def error_names(mod, path):
     log.note("unique in a transaction", named(lambda: c.execute("INSERT INTO e(x) VALUES (1)")))
     c.execute("ROLLBACK")
     log.note("rollback to nothing", named(lambda: c.execute("ROLLBACK TO nowhere")))
+    # A table nobody has, while another connection holds a transaction:
+    # the error at once (here without waiting behind that transaction).
+    c.execute("PRAGMA journal_mode=WAL").fetchall()  # as the arbiter keeps it
+    other = mod.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO e(x) VALUES (7)")
+    log.note("no such table", named(lambda: c.execute("SELECT * FROM e JOIN nowhere")))
+    log.note("no such table, a write", named(lambda: c.execute("INSERT INTO nowhere VALUES (1)")))
+    other.execute("COMMIT")
+    other.close()
+    log.note("kept", c.execute("SELECT count(*) FROM e").fetchone())
     c.close()
     return log
 

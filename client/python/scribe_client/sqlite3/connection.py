@@ -21,7 +21,7 @@ from .adapt import adapt as _adapt
 from .cursor import Cursor
 from .errors import sql_error, translate
 from .many import run_many
-from .pragmas import plan, warn_once
+from .pragmas import run_pragma
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
 from .route import Classifier, Kind, begins
 from . import counts, readonly
@@ -138,6 +138,13 @@ class Connection(Settings, _std.Connection):
             ):
                 self._begin()
             raise
+        if kind == Kind.UNKNOWN and self._remote.session is None:
+            # A table the file does not have: sqlite3's error, at once,
+            # rather than a round trip that may wait behind a transaction.
+            missing = self._classifier.missing_table(sql, params)
+            if missing is not None:
+                cur._remote([], [], -1)
+                raise sql_error(1, missing)
         if kind == Kind.EMPTY:
             # Nothing to run, in a transaction or not: the local connection
             # answers as sqlite3 (a wrong count of bindings included, and
@@ -152,7 +159,7 @@ class Connection(Settings, _std.Connection):
                 "open the other database with a connection of its own"
             )
         if kind == Kind.PRAGMA:
-            self._pragma(cur, sql, params, detail)
+            run_pragma(self, cur, sql, params, detail)
             cur._lastrowid = self._last_rowid  # after every statement, in sqlite3
             return cur
         if kind == Kind.BEGIN:
@@ -303,30 +310,6 @@ class Connection(Settings, _std.Connection):
             self._in_script = False
             cur._lastrowid = lastrowid
         cur._remote([], [], -1)
-        return cur
-
-    def _pragma(self, cur: Cursor, sql: str, params: Any, detail) -> Cursor:
-        name, value = detail
-        p = plan(name, value, self._remote.status, self._remote.session is not None)
-        if p.warn:
-            warn_once(p.warn)
-        if p.where == "local":
-            if name == "busy_timeout" and value is not None:
-                self._remote.wait = max(0.0, float(value) / 1000.0)
-            cur._local()
-            _std.Cursor.execute(cur, sql, params)
-        elif p.where == "arbiter":
-            if self._remote.session is None and self._opens(Kind.WRITE, False):
-                self._begin()  # autocommit=False: in the open transaction
-            if self._remote.session is not None:
-                result = self._remote.execute(sql, encode_params(params, _adapt))
-            else:
-                result = self._remote.write(sql, encode_params(params, _adapt))
-            cur._remote(*rows_of(result), -1, result.get("decltypes"))
-        elif p.where == "answer":
-            cur._remote(p.columns or [name], list(p.rows or ()), -1)
-        else:
-            cur._remote([], [], -1)
         return cur
 
     # -------------------------------------------------------- transactions

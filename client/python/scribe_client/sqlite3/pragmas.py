@@ -15,10 +15,15 @@
 | reading any pragma | answered by the local reader; inside a transaction, ``user_version``, ``application_id`` and the schema pragmas (``table_info`` …) are answered by the transaction, which sees its own changes |
 """
 
+import sqlite3 as _std
 import warnings
 from typing import Any, Optional
 
-__all__ = ["ScribeWarning", "Plan", "plan"]
+from .adapt import adapt as _adapt
+from .remote import encode_params, rows_of
+from .route import Kind
+
+__all__ = ["ScribeWarning", "Plan", "plan", "run_pragma"]
 
 
 class ScribeWarning(UserWarning):
@@ -139,3 +144,30 @@ def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = Fa
                 % (name, value, name, theirs if theirs is not None else "its default", name, value)
             )
     return Plan("local", warn=warn)
+
+
+def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
+    """Runs a pragma where its plan says: here, on the arbiter, or answered
+    from what the arbiter runs with."""
+    name, value = detail
+    p = plan(name, value, conn._remote.status, conn._remote.session is not None)
+    if p.warn:
+        warn_once(p.warn)
+    if p.where == "local":
+        if name == "busy_timeout" and value is not None:
+            conn._remote.wait = max(0.0, float(value) / 1000.0)
+        cur._local()
+        _std.Cursor.execute(cur, sql, params)
+    elif p.where == "arbiter":
+        if conn._remote.session is None and conn._opens(Kind.WRITE, False):
+            conn._begin()  # autocommit=False: in the open transaction
+        if conn._remote.session is not None:
+            result = conn._remote.execute(sql, encode_params(params, _adapt))
+        else:
+            result = conn._remote.write(sql, encode_params(params, _adapt))
+        cur._remote(*rows_of(result), -1, result.get("decltypes"))
+    elif p.where == "answer":
+        cur._remote(p.columns or [name], list(p.rows or ()), -1)
+    else:
+        cur._remote([], [], -1)
+    return cur

@@ -57,6 +57,8 @@ class Classifier:
         self.asked_names: Dict[str, Optional[list]] = {}
         # The schema may have changed since this connection last read it.
         self.stale = False
+        # Why the last statement that did not compile here did not.
+        self.not_compiled = ""
 
     def forget(self) -> None:
         """The schema may have changed (a write other than rows went
@@ -153,6 +155,22 @@ class Classifier:
         self.asked_names[sql] = names
         return names
 
+    def missing_table(self, sql: str, params: Any) -> Optional[str]:
+        """For a statement that does not compile here: SQLite's "no such
+        table" when that is why, even with the schema read again (outside
+        a transaction the arbiter has no table the file lacks, so it
+        would say the same); else None, and the arbiter decides (a
+        function, a syntax or a module only its SQLite has)."""
+        if not self.not_compiled.startswith("no such table: "):
+            return None
+        self.stale = True
+        try:
+            if self._compile(sql, params if params is not None else (), bindings_matter=True) is not None:
+                return None
+        except _std.ProgrammingError:
+            return None
+        return self.not_compiled if self.not_compiled.startswith("no such table: ") else None
+
     def _compile(self, sql: str, params: Any, bindings_matter: bool) -> Optional[list]:
         """What SQLite's authorizer heard while ``EXPLAIN sql`` compiled;
         ``None`` when the local connection could not compile it. A
@@ -189,7 +207,8 @@ class Classifier:
             # sqlite3 says "Incorrect number of bindings supplied…".
             if bindings_matter or not seen or "bindings" not in str(e):
                 raise
-        except _std.Error:
+        except _std.Error as e:
+            self.not_compiled = str(e)
             return None
         finally:
             _std.Connection.set_authorizer(self.conn, _NO_AUTHORIZER)
