@@ -5,39 +5,30 @@ transaction control included, runs on the local read-only connection, so
 it behaves as sqlite3's own read-only connection does."""
 
 import sqlite3 as _std
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["run", "run_many", "script"]
 
 
 def run(cur: _std.Cursor, sql: str, params: Any) -> _std.Cursor:
-    cur._local()
-    try:
-        _std.Cursor.execute(cur, sql, params)
-    finally:
-        _own_rowid(cur)
-    return cur
+    return _here(cur, _std.Cursor.execute, sql, params)
 
 
 def run_many(cur: _std.Cursor, sql: str, seq: Any) -> _std.Cursor:
-    cur._local()
-    try:
-        _std.Cursor.executemany(cur, sql, seq)
-    finally:
-        _own_rowid(cur)
-    return cur
+    return _here(cur, _std.Cursor.executemany, sql, seq)
 
 
 def script(cur: _std.Cursor, text: Any) -> _std.Cursor:
+    return _here(cur, _std.Cursor.executescript, text)
+
+
+def _here(cur: _std.Cursor, method: Callable[..., Any], *args: Any) -> _std.Cursor:
+    """Runs ``method`` of sqlite3's own cursor; the cursor's lastrowid is
+    then sqlite3's too (the drop-in's cursor otherwise answers with the one
+    the arbiter's writes set)."""
     cur._local()
     try:
-        _std.Cursor.executescript(cur, text)
+        method(cur, *args)
     finally:
-        _own_rowid(cur)
+        cur._lastrowid = _std.Cursor.lastrowid.__get__(cur)
     return cur
-
-
-def _own_rowid(cur: _std.Cursor) -> None:
-    """The cursor's lastrowid is sqlite3's own here (the drop-in's cursor
-    otherwise answers with the one the arbiter's writes set)."""
-    cur._lastrowid = _std.Cursor.lastrowid.__get__(cur)
