@@ -82,7 +82,7 @@ class Connection(Settings, _std.Connection):
         self._rerouting = False
         if not self._readonly:
             counts.install(self)
-        if self._readonly:
+        else:
             # sqlite3's own transaction control, on the only connection.
             self.isolation_level = isolation_level
             if "autocommit" in extra:
@@ -111,17 +111,7 @@ class Connection(Settings, _std.Connection):
         if self._schema_in_session:
             self._schema_settled()
         if not many and self._remote.session is None and sql in self._classifier.reads:
-            cur._local()
-            if self._autocommit is False and not self._sql_ended:
-                self._snapshot.hold()
-            elif self._remote.last_seq > self._fresh.seen and self._fresh.behind(self._remote.last_seq):
-                return self._fresh.read(cur, sql, params, self._last_rowid)
-            try:
-                _std.Cursor.execute(cur, sql, params)
-            except _std.OperationalError as e:
-                return self._reroute(cur, sql, params, e)
-            cur._lastrowid = self._last_rowid
-            return cur
+            return self._read_here(cur, sql, params)
         if not isinstance(sql, str):
             raise TypeError("execute() argument 1 must be str, not %s" % type(sql).__name__)
         try:
@@ -197,6 +187,9 @@ class Connection(Settings, _std.Connection):
         began_it = session is None and self._remote.session is not None and not self._always_open()
         c = self._classifier
         encoded = encode_params(params, _adapt, c.unused_in(sql, params), c.asked(sql, params))
+        # Rows are counted for DML; for a statement only the arbiter could
+        # compile (a table created in this transaction), by its first word.
+        dml = kind == Kind.DML or (kind == Kind.UNKNOWN and begins(sql))
         try:
             if self._remote.session is not None:
                 result = self._remote.execute(sql, encoded)
@@ -207,7 +200,7 @@ class Connection(Settings, _std.Connection):
             # no description, rowcount -1, lastrowid as it was; changes()
             # says 0 after a failed INSERT, UPDATE or DELETE.
             cur._remote([], [], -1)
-            if kind == Kind.DML or (kind == Kind.UNKNOWN and begins(sql)):
+            if dml:
                 self._last_changes = 0
             if isinstance(e, _std.OperationalError):
                 raise self._not_here(e) from None
@@ -223,9 +216,6 @@ class Connection(Settings, _std.Connection):
             self._commit()  # releasing a savepoint that began it commits, as in SQLite
         columns, rows = rows_of(result)
         affected = int(result.get("rows_affected") or 0)
-        # Rows are counted for DML; for a statement only the arbiter could
-        # compile (a table created in this transaction), by its first word.
-        dml = kind == Kind.DML or (kind == Kind.UNKNOWN and begins(sql))
         if dml:
             self._changes += affected
             self._last_changes = affected
@@ -246,8 +236,9 @@ class Connection(Settings, _std.Connection):
             self._classifier.forget()
 
     def _read_here(self, cur: Cursor, sql: str, params: Any) -> Cursor:
-        """Runs a read on the local connection (the fast path in _run is
-        the same, inline)."""
+        """Runs a read on the local connection (or, while a half-read
+        cursor holds it behind this connection's last write, on the
+        private one: see fresh.py)."""
         cur._local()
         if self._autocommit is False and not self._sql_ended:
             self._snapshot.hold()

@@ -76,9 +76,9 @@ _OPERATIONAL = {1, 3, 4, 5, 6, 8, 9, 10, 13, 14, 15, 16, 17}
 
 
 def _errorname(code: int) -> Optional[str]:
-    """sqlite3's name of a result code (``SQLITE_BUSY_SNAPSHOT``). The
+    """sqlite3's name of a result code (``SQLITE_BUSY_SNAPSHOT``): the
     module's other constants share their values (authorizer actions,
-    limits), and before Python 3.11 it has no result codes at all."""
+    limits). Asked only where sqlite3 names its errors (3.11+)."""
     return _RESULT_NAMES.get(code)
 
 
@@ -93,13 +93,13 @@ _ACTIONS = {
     "SQLITE_FUNCTION", "SQLITE_INSERT", "SQLITE_PRAGMA", "SQLITE_READ", "SQLITE_RECURSIVE",
     "SQLITE_REINDEX", "SQLITE_SAVEPOINT", "SQLITE_SELECT", "SQLITE_TRANSACTION", "SQLITE_UPDATE",
 }
+_NAMED = sys.version_info >= (3, 11)  # sqlite3's errors carry codes and names
 _RESULT_NAMES = {
     getattr(_std, name): name
     for name in dir(_std)
     if name.startswith("SQLITE_") and not name.startswith(_NOT_RESULTS) and name not in _ACTIONS
     and isinstance(getattr(_std, name), int)
-} if sys.version_info >= (3, 11) else {}
-_NAMED = sys.version_info >= (3, 11)
+}
 
 
 # The arbiter's words when a statement's parameters do not fit it (only it
@@ -127,7 +127,7 @@ def sql_error(code: int, message: str) -> Exception:
     if cls is MemoryError:
         return MemoryError(message)
     e = cls(message)
-    if _NAMED:  # sqlite3's errors carry them since Python 3.11
+    if _NAMED:
         e.sqlite_errorcode = code  # type: ignore[attr-defined]
         e.sqlite_errorname = _errorname(code) or _errorname(primary)  # type: ignore[attr-defined]
     return e

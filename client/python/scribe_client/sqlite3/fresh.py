@@ -13,6 +13,8 @@ their own, whose rows the cursor then serves."""
 import sqlite3 as _std
 from typing import Any, Callable
 
+from .route import here
+
 __all__ = ["Fresh"]
 
 
@@ -25,14 +27,11 @@ class Fresh:
     def behind(self, wrote: int) -> bool:
         """True when the local connection cannot see commit ``wrote`` (this
         connection's last) yet: a cursor still being read holds it back."""
-        cur = _std.Cursor(self.conn)
         try:
-            row = _std.Cursor.execute(cur, "SELECT seq FROM _scribe_seq").fetchone()
+            rows = here(self.conn, "SELECT seq FROM _scribe_seq")
         except _std.Error:
             return False  # no view to ask (an old file): read as before
-        finally:
-            cur.close()
-        if row and row[0] is not None and int(row[0]) >= wrote:
+        if rows and rows[0][0] is not None and int(rows[0][0]) >= wrote:
             self.seen = wrote
             return False
         return True

@@ -9,7 +9,7 @@ import sqlite3 as _std
 import sys
 from typing import Any, Dict, Optional, Set, Tuple
 
-__all__ = ["Kind", "Classifier", "named", "begins"]
+__all__ = ["Kind", "Classifier", "named", "begins", "here"]
 
 
 class Kind:
@@ -182,11 +182,7 @@ class Classifier:
             try:
                 # Reading a table checks the schema's cookie, and a changed
                 # schema is read again.
-                cur = _std.Cursor(self.conn)
-                try:
-                    _std.Cursor.execute(cur, "SELECT count(*) FROM sqlite_master WHERE 0")
-                finally:
-                    cur.close()
+                here(self.conn, "SELECT count(*) FROM sqlite_master WHERE 0")
             except _std.Error:
                 pass
         seen: list = []
@@ -213,6 +209,16 @@ class Classifier:
         finally:
             _std.Connection.set_authorizer(self.conn, _NO_AUTHORIZER)
         return seen
+
+
+def here(conn: _std.Connection, sql: str) -> list:
+    """The rows of ``sql`` on the local connection, run by sqlite3's own
+    cursor (this connection's would route it)."""
+    cur = _std.Cursor(conn)
+    try:
+        return _std.Cursor.execute(cur, sql).fetchall()
+    finally:
+        cur.close()
 
 
 class _Asked(dict):

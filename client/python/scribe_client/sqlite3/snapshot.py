@@ -24,6 +24,7 @@ import sqlite3 as _std
 from typing import Optional
 
 from .errors import sql_error
+from .route import here
 
 __all__ = ["Snapshot"]
 
@@ -48,14 +49,10 @@ class Snapshot:
     def hold(self) -> None:
         """Before a read outside a session: the first one takes the snapshot."""
         if self.version is None:
+            # The version first: the snapshot starts after it, at the read
+            # that follows (the file as it is then).
             version = self._version()
-            cur = _std.Cursor(self.conn)
-            try:
-                _std.Cursor.execute(cur, "BEGIN")
-                # The snapshot starts at the transaction's first read.
-                _std.Cursor.execute(cur, "SELECT 1 FROM sqlite_master LIMIT 0").fetchall()
-            finally:
-                cur.close()
+            here(self.conn, "BEGIN")
             self.version = version
 
     def check(self) -> None:
