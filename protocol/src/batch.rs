@@ -117,6 +117,12 @@ pub struct Batch {
     /// Idempotency key chosen by the caller (at most
     /// [`MAX_KEY_LEN`](crate::limits::MAX_KEY_LEN) bytes).
     pub key: Option<String>,
+    /// Longest the batch may wait in the arbiter's queue before it
+    /// starts, milliseconds (as SQLite's busy timeout bounds the wait for
+    /// the lock): past it, behind another connection's write session or
+    /// a backlog, it is answered `Overloaded` and never runs. `None`
+    /// waits as long as it takes.
+    pub wait_ms: Option<u64>,
 }
 
 impl Batch {
@@ -125,6 +131,7 @@ impl Batch {
         Batch {
             statements,
             key: None,
+            wait_ms: None,
         }
     }
 

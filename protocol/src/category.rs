@@ -11,7 +11,9 @@ pub enum Category {
     /// The deadline passed while waiting for the reply; the write may or may
     /// not have committed (retry with the same idempotency key).
     Timeout,
-    /// The arbiter's queue is full.
+    /// The arbiter cannot take the request now: its queue is full, or the
+    /// request waited past its own `wait_ms` for the writer. Nothing was
+    /// written.
     Overloaded,
     /// The arbiter is draining before it exits.
     ShuttingDown,

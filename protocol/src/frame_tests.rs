@@ -34,6 +34,7 @@ fn write_frame(sql: &str, blob: Vec<u8>) -> Vec<u8> {
     let req = Request::Write(Batch {
         statements: vec![Statement::new(sql).params(vec![Value::Blob(blob), 1.into()])],
         key: Some("k".into()),
+        wait_ms: Some(250),
     });
     let mut out = Vec::new();
     encode(7, &req, &mut out).unwrap();

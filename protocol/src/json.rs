@@ -152,6 +152,13 @@ pub fn error(e: &WriteError) -> Json {
         WriteError::Overloaded { retry_after_ms, .. } => {
             obj["retry_after_ms"] = json!(retry_after_ms);
         }
+        WriteError::Busy { waited_ms, .. } => {
+            obj["waited_ms"] = json!(waited_ms);
+            // SQLITE_BUSY: what SQLite says after its busy timeout, for
+            // drivers that raise it as sqlite3 does.
+            obj["sqlite_code"] = json!(5);
+            obj["sqlite_message"] = json!("database is locked");
+        }
         _ => {}
     }
     obj

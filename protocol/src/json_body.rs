@@ -93,7 +93,8 @@ fn blob(text: &str) -> Result<Value, String> {
         .map_err(|e| format!("$blob is not base64: {e}"))
 }
 
-/// Decodes a `POST /v1/write` body (`{"statements":[..],"key":".."}`).
+/// Decodes a `POST /v1/write` body
+/// (`{"statements":[..],"key":"..","wait_ms":N}`).
 ///
 /// # Errors
 ///
@@ -195,9 +196,10 @@ impl<'de> Visitor<'de> for BatchSeed<'_> {
                     seen = true;
                 }
                 "key" => batch.key = map.next_value()?,
+                "wait_ms" => batch.wait_ms = map.next_value()?,
                 other => {
                     return Err(de::Error::custom(format!(
-                        "unknown field {}: expected statements or key",
+                        "unknown field {}: expected statements, key or wait_ms",
                         quote(other)
                     )))
                 }

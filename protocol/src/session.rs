@@ -18,6 +18,10 @@ pub struct BeginRequest {
     pub idle_ms: Option<u64>,
     /// Longest life of the session, from its start, milliseconds.
     pub total_ms: Option<u64>,
+    /// Longest the begin may wait for the writer (behind another session,
+    /// say), milliseconds: past it, it is answered `Overloaded` and the
+    /// session never begins. `None` waits as long as it takes.
+    pub wait_ms: Option<u64>,
 }
 
 /// The lease in force for a session.

@@ -85,6 +85,17 @@ pub enum WriteError {
         /// SQLite's message.
         message: String,
     },
+    /// The request waited for the writer as long as its own `wait_ms`
+    /// allowed (behind another connection's write session, a migration,
+    /// or a backlog) and never started: nothing of it was written. The
+    /// analogue of SQLite's `SQLITE_BUSY` after its busy timeout; a
+    /// retry may succeed.
+    Busy {
+        /// The wait it allowed, milliseconds.
+        waited_ms: u64,
+        /// What held the writer meanwhile.
+        behind: String,
+    },
 }
 
 impl WriteError {
@@ -93,7 +104,7 @@ impl WriteError {
         match self {
             WriteError::Unavailable { .. } => Category::Unavailable,
             WriteError::Timeout { .. } => Category::Timeout,
-            WriteError::Overloaded { .. } => Category::Overloaded,
+            WriteError::Overloaded { .. } | WriteError::Busy { .. } => Category::Overloaded,
             WriteError::ShuttingDown => Category::ShuttingDown,
             WriteError::Conflict { .. } => Category::Conflict,
             WriteError::Sql { .. } | WriteError::RolledBack { .. } => Category::Sql,
@@ -174,6 +185,11 @@ impl fmt::Display for WriteError {
                 f,
                 "write session ended: {reason}; it was rolled back and nothing of it was \
                  written (run the whole transaction again)"
+            ),
+            WriteError::Busy { waited_ms, behind } => write!(
+                f,
+                "database is busy: the writer served {behind} for all of this request's \
+                 wait_ms ({waited_ms} ms), and it did not start; nothing of it was written"
             ),
         }
     }

@@ -35,6 +35,7 @@ fn keyed(key: &str, tag: &str, i: i64) -> Batch {
                 .params(vec![tag.into(), i.into()]),
         ],
         key: Some(key.into()),
+        wait_ms: None,
     }
 }
 

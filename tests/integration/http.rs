@@ -10,7 +10,12 @@ use hyper_util::rt::TokioIo;
 use crate::harness::{Env, LONG_LEASE, SCHEMA, SCRIBE};
 
 /// One request over the HTTP socket: status, Retry-After, JSON body.
-fn call(env: &Env, method: &str, path: &str, body: &str) -> (u16, Option<String>, String) {
+pub(crate) fn call(
+    env: &Env,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Option<String>, String) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

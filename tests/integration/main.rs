@@ -26,3 +26,4 @@ mod startstop;
 mod torture;
 mod units;
 mod upgrade;
+mod waits;

@@ -78,6 +78,8 @@ impl Writer {
                 None => return,
             }
         }
+        // A begin past its own limit does not begin (nor does a write).
+        self.refuse_overdue(stage);
         let (link, began) = match self.waiting.pop_front() {
             Some(Item::Begin(link, began)) => (link, began),
             Some(other) => {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use scribe_protocol::WriteError;
 
+use super::overdue::Wait;
 use super::{ReplyTo, SessionLink};
 use crate::group::Work;
 use crate::inflight::Room;
@@ -16,6 +17,8 @@ pub(crate) struct Job {
     pub(crate) reply: ReplyTo,
     /// The memory the request holds, given back once it has run.
     pub(crate) _room: Option<Room>,
+    /// Its caller's limit on the wait for the writer.
+    pub(crate) wait: Option<Wait>,
 }
 
 /// One thing the writer does, in queue order.

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use scribe_protocol::{BeginRequest, Statement};
 
+use super::overdue::Wait;
 use super::queue::Queue;
 use super::ReplyTo;
 
@@ -46,6 +47,8 @@ pub struct SessionLink {
     pub peer: (i32, u32),
     /// The lease asked for.
     pub request: BeginRequest,
+    /// The begin's limit on the wait for the writer.
+    pub(crate) wait: Option<Wait>,
     ops: Queue<SessionOp>,
     /// Calls sent through the queue and not yet run: a later call may run
     /// on the adapters' thread only when this is zero (order holds).
@@ -59,6 +62,7 @@ impl SessionLink {
         Arc::new(SessionLink {
             id,
             peer,
+            wait: Wait::from_ms(request.wait_ms),
             request,
             ops: Queue::default(),
             pending: AtomicUsize::new(0),
@@ -117,8 +121,15 @@ impl SessionLink {
             .unwrap_or_else(|| "the session is over".into())
     }
 
+    /// Wakes the writer thread watching this session (its next
+    /// [`SessionLink::next`] returns `None` at once): something with a
+    /// limit on its wait was queued behind the session.
+    pub(super) fn nudge(&self) {
+        self.ops.nudge();
+    }
+
     /// The writer's side: the next call, waiting until `until`; `None`
-    /// at `until`, or once the session has ended.
+    /// at `until`, after a nudge, or once the session has ended.
     pub(super) fn next(&self, until: std::time::Instant) -> Option<SessionOp> {
         self.ops.recv(Some(until))
     }

@@ -34,6 +34,7 @@
 //!   on the adapters' thread.
 //! - `rebuild.rs`: a session's statement cut short on the adapters'
 //!   thread, run again on the writer thread (its transaction put back).
+//! - `overdue.rs`: a caller's own limit on the wait for the writer.
 
 mod handover;
 mod housekeeping;
@@ -41,6 +42,9 @@ mod item;
 mod link;
 mod many;
 mod migrate;
+mod overdue;
+#[cfg(test)]
+mod overdue_tests;
 mod queue;
 mod rebuild;
 #[cfg(test)]
@@ -134,10 +138,12 @@ impl WriterHandle {
             0
         };
         self.admit()?;
+        let wait = overdue::Wait::from_ms(batch.wait_ms);
         self.stage.push(Item::Write(Job {
             work: Work { batch, fingerprint },
             reply,
             _room: room,
+            wait,
         }));
         Ok(())
     }

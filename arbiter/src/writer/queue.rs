@@ -16,6 +16,8 @@ struct State<T> {
     closed: bool,
     /// The writer sleeps on the condition variable.
     asleep: bool,
+    /// [`Queue::nudge`] was called: the next `recv` returns at once.
+    nudged: bool,
 }
 
 /// Messages for the writer (or the syncer).
@@ -32,6 +34,7 @@ impl<T> Default for Queue<T> {
                 msgs: VecDeque::new(),
                 closed: false,
                 asleep: false,
+                nudged: false,
             }),
             wake: Condvar::new(),
         }
@@ -73,7 +76,8 @@ impl<T> Queue<T> {
     }
 
     /// The next message, waiting for one until `until` (for ever when
-    /// `None`); `None` when the wait ended empty or the queue is closed.
+    /// `None`); `None` when the wait ended empty, after a nudge, or when
+    /// the queue is closed.
     pub(crate) fn recv(&self, until: Option<Instant>) -> Option<T> {
         let mut s = self.lock();
         loop {
@@ -81,6 +85,9 @@ impl<T> Queue<T> {
                 return Some(m);
             }
             if s.closed {
+                return None;
+            }
+            if std::mem::take(&mut s.nudged) {
                 return None;
             }
             s.asleep = true;
@@ -99,6 +106,19 @@ impl<T> Queue<T> {
                 }
             };
             s.asleep = false;
+        }
+    }
+
+    /// Makes the receiver's current or next [`Queue::recv`] return,
+    /// empty handed if nothing is queued: it has something else to look
+    /// at.
+    pub(crate) fn nudge(&self) {
+        let mut s = self.lock();
+        s.nudged = true;
+        let asleep = s.asleep;
+        drop(s);
+        if asleep {
+            self.wake.notify_one();
         }
     }
 

@@ -39,6 +39,9 @@ pub(super) struct Writer {
     pub(super) serving: Option<Serving>,
     /// The writer thread has stopped: nothing more commits.
     pub(super) finished: bool,
+    /// The served session's link, for the stage to nudge (shared with
+    /// it: the stage does not lock the writer to find it).
+    pub(super) watched: Arc<Mutex<Option<Arc<SessionLink>>>>,
 }
 
 /// Longest a group committed on the socket thread may run there (see
@@ -78,7 +81,7 @@ pub(super) fn serve(writer: &Mutex<Writer>, rx: &Queue<Msg>, stage: &Stage) {
                 return;
             }
             Drained::Session(link) => {
-                attend(writer, &link);
+                attend(writer, &link, rx, stage);
                 true
             }
         };
@@ -87,8 +90,9 @@ pub(super) fn serve(writer: &Mutex<Writer>, rx: &Queue<Msg>, stage: &Stage) {
 
 /// Watches a served session with the writer unlocked: runs the calls that
 /// came through its link (the adapters' thread could not run them), ends
-/// it when its lease lapses, and returns once it is over.
-fn attend(writer: &Mutex<Writer>, link: &SessionLink) {
+/// it when its lease lapses, answers what waits behind it past its own
+/// limit (`overdue.rs`), and returns once it is over.
+fn attend(writer: &Mutex<Writer>, link: &SessionLink, rx: &Queue<Msg>, stage: &Stage) {
     let mut until = lock(writer).lapses_at(link.id);
     while let Some(at) = until {
         let op = link.next(at);
@@ -103,7 +107,14 @@ fn attend(writer: &Mutex<Writer>, link: &SessionLink) {
             }
             link.ran();
         }
-        until = w.lapses_at(link.id);
+        let limit = if w.serves(link.id) {
+            w.expire_overdue(rx, stage)
+        } else {
+            None
+        };
+        until = w
+            .lapses_at(link.id)
+            .map(|lapse| limit.map_or(lapse, |l| l.min(lapse)));
     }
 }
 
@@ -129,6 +140,7 @@ impl Writer {
             stop_taken: false,
             serving: None,
             finished: false,
+            watched: Arc::default(),
         }
     }
 
@@ -212,6 +224,9 @@ impl Writer {
                     Msg::Stop => self.stop_taken = true,
                 }
             }
+            // What waited past its own limit (behind a migration, a long
+            // group) does not start now.
+            self.refuse_overdue(stage);
             // The writes at the front form a group; a session (or a
             // replayed commit) waits for the group before it, and the
             // writes behind it wait for it.

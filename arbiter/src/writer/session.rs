@@ -173,6 +173,7 @@ impl Writer {
             statements: 0,
         }));
         let id = link.id;
+        *self.watched.lock().unwrap_or_else(|p| p.into_inner()) = Some(link.clone());
         self.serving = Some(Serving {
             link,
             lease,
@@ -278,7 +279,7 @@ impl Writer {
     }
 
     /// Ends `link` with `why`, refusing the calls that came too late.
-    fn end_link(&self, link: &SessionLink, why: String) {
+    pub(super) fn end_link(&self, link: &SessionLink, why: String) {
         for to in link.end(why.clone()) {
             self.answer(to, expired(&why), false);
         }
@@ -290,6 +291,7 @@ impl Writer {
         let Some(s) = self.serving.take() else {
             return;
         };
+        *self.watched.lock().unwrap_or_else(|p| p.into_inner()) = None;
         debug!(
             session = s.link.id,
             statements = s.statements,

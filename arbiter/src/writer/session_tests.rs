@@ -115,14 +115,14 @@ fn a_call_for_a_session_not_served_goes_to_its_link() {
 
 /// A session served by `stage`'s writer (begun as the writer thread would).
 /// Queues `items` as the adapters do: counted on the stage, then sent.
-fn enqueue(stage: &Stage, rx: &Queue<Msg>, items: Vec<super::Item>) {
+pub(super) fn enqueue(stage: &Stage, rx: &Queue<Msg>, items: Vec<super::Item>) {
     stage
         .queued
         .fetch_add(items.len(), std::sync::atomic::Ordering::AcqRel);
     rx.send(Msg::Jobs(items)).unwrap();
 }
 
-fn serving(stage: &Stage, id: u64) -> Arc<SessionLink> {
+pub(super) fn serving(stage: &Stage, id: u64) -> Arc<SessionLink> {
     let link = SessionLink::new(id, (0, 0), BeginRequest::default());
     let (began, _) = oneshot::channel();
     assert!(stage.writer().lock().unwrap().begin_serving(
@@ -190,6 +190,7 @@ fn writes_taken_from_the_queue_at_a_hand_over_are_left_for_the_writer_thread_whi
             },
             reply: ReplyTo::Oneshot(tx),
             _room: None,
+            wait: None,
         })],
     );
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 
 use tokio::sync::Notify;
 
+use super::link::SessionLink;
 use super::queue::Queue;
 use super::run::Writer;
 use super::{Item, Job, Msg};
@@ -30,6 +31,8 @@ pub(crate) struct Stage {
     pub(crate) queued: AtomicUsize,
     /// The writer, for groups committed here while it is idle.
     writer: Arc<Mutex<Writer>>,
+    /// The link of the session the writer serves (the writer's own).
+    watched: Arc<Mutex<Option<Arc<SessionLink>>>>,
 }
 
 impl std::fmt::Debug for Stage {
@@ -42,7 +45,13 @@ impl std::fmt::Debug for Stage {
 
 impl Stage {
     pub(crate) fn new(writer: Arc<Mutex<Writer>>) -> Arc<Stage> {
+        let watched = writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .watched
+            .clone();
         Arc::new(Stage {
+            watched,
             jobs: Mutex::new(Vec::new()),
             notify: Notify::new(),
             queued: AtomicUsize::new(0),
@@ -87,9 +96,19 @@ impl Stage {
             Ok(()) => return,
             Err(jobs) => jobs,
         };
-        if let Err(Msg::Jobs(jobs)) = tx.send(Msg::Jobs(jobs)) {
+        let limited = jobs.iter().any(|i| i.wait().is_some());
+        match tx.send(Msg::Jobs(jobs)) {
             // The writer has gone: nothing of these will run.
-            self.refuse_all(jobs);
+            Err(Msg::Jobs(jobs)) => self.refuse_all(jobs),
+            // Behind a session, the writer thread watches its link, not
+            // the queue: it must look at these limits (`overdue.rs`).
+            Ok(()) if limited => {
+                let watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(link) = watched.as_ref() {
+                    link.nudge();
+                }
+            }
+            _ => {}
         }
     }
 

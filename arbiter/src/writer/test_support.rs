@@ -49,6 +49,7 @@ pub(crate) fn commit_as_one_group(
                 work: Work { batch, fingerprint },
                 reply: super::ReplyTo::Oneshot(tx),
                 _room: None,
+                wait: None,
             }
         })
         .collect();

@@ -60,6 +60,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
     let batch = Batch {
         statements,
         key: Some(key.clone()),
+        wait_ms: None,
     };
     let options = scribe_client::Options {
         retry_for: args.retry_for,

@@ -52,9 +52,12 @@ pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
             reconnect: false,
             at_least: Duration::from_millis(*retry_after_ms),
         },
+        // The caller's own limit on the wait passed: waiting on is what
+        // it asked not to do.
         // A session that ended can only be run again as a whole: the
         // transaction helpers do that, a single call cannot.
-        WriteError::Conflict { .. }
+        WriteError::Busy { .. }
+        | WriteError::Conflict { .. }
         | WriteError::Sql { .. }
         | WriteError::RolledBack { .. }
         | WriteError::Refused { .. }

@@ -9,6 +9,7 @@ import time
 import unittest
 import warnings
 
+import dropin_busy
 import dropin_failures
 import dropin_habits
 import dropin_many
@@ -110,5 +111,5 @@ def _make(script):
     return test
 
 
-for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS:
+for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS:
     setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))

@@ -61,6 +61,7 @@ impl Shell<'_> {
         let batch = Batch {
             statements: vec![Statement::new(sql)],
             key: None,
+            wait_ms: None,
         };
         let client = self.client()?.clone();
         let receipt = self.ctx.runtime.block_on(client.write(batch))?;

@@ -50,8 +50,10 @@ sqlite_version_info = _std.sqlite_version_info
 def connect(database, timeout=5.0, detect_types=0, isolation_level="", check_same_thread=True,
             factory=Connection, cached_statements=128, uri=False, **kwargs):
     """Opens ``database`` (a file; the arbiter is started when none runs).
-    ``timeout`` is how long a write waits for the arbiter (and a read for
-    a lock), as the busy timeout is for sqlite3. ``factory`` may be a
+    ``timeout`` is how long a write (or a transaction's begin) waits for
+    the arbiter's writer, behind another connection's transaction say,
+    before it fails with ``database is locked`` (and a read for a lock),
+    as the busy timeout is for sqlite3. ``factory`` may be a
     subclass of this module's ``Connection``."""
     if not (isinstance(factory, type) and issubclass(factory, Connection)):
         raise _std.NotSupportedError(

@@ -137,7 +137,9 @@ def translate(e: Exception) -> Exception:
     """A scribe client error as the drop-in raises it."""
     if not isinstance(e, _scribe.ScribeError):
         return e
-    if e.category in ("sql", "conflict") and e.sqlite_code is not None:
+    # ``overloaded`` with SQLITE_BUSY: the request waited as long as the
+    # connection's timeout allowed ("database is locked", as sqlite3).
+    if e.category in ("sql", "conflict", "overloaded") and e.sqlite_code is not None:
         message = getattr(e, "sqlite_message", None) or e.message
         return sql_error(e.sqlite_code, message)
     if e.category == "conflict":

@@ -55,9 +55,19 @@ def encode_params(params: Any, adapt, unused=None, asked=None) -> Any:
 
 def _retryable(e: "scribe_errors.ScribeError") -> None:
     """Raises ``e`` (as the standard class it stands for) unless another
-    try may succeed: a stop on purpose is final."""
-    if e.category not in _RETRYABLE or getattr(e, "_final", False):
+    try may succeed: a stop on purpose is final, and so is a request that
+    waited for the writer as long as its ``wait_ms`` allowed (SQLite's
+    busy timeout passed: ``database is locked``)."""
+    if e.category not in _RETRYABLE or getattr(e, "_final", False) or e.sqlite_code == _BUSY:
         raise translate(e) from None
+
+
+_BUSY = 5  # SQLITE_BUSY
+
+
+def _ms(seconds: float) -> int:
+    """A wait for the arbiter, in whole milliseconds (none below zero)."""
+    return max(0, int(seconds * 1000))
 
 
 class _Pacer:
@@ -158,7 +168,10 @@ class Remote:
         if params is not None:
             st["params"] = params
         key = new_key()
-        request = {"write": {"statements": [st], "key": key}}
+        # It waits for the writer at most ``wait`` (the busy timeout), then
+        # fails as sqlite3 does, not written.
+        body = {"statements": [st], "key": key, "wait_ms": _ms(self.wait)}
+        request = {"write": body}
         pacer = None  # made at the first failure: most writes never need it
         while True:
             try:
@@ -175,6 +188,7 @@ class Remote:
             if pacer is None:
                 pacer = _Pacer(self.wait, 0.002, jitter=True)
             pacer.pause_or_raise(err, translate(err))
+            body["wait_ms"] = _ms(pacer.deadline - time.monotonic())
 
     def migrate(self, migrations: List[Dict[str, Any]]) -> Dict[str, Any]:
         """Schema migrations, applied once each by the arbiter."""
@@ -204,9 +218,10 @@ class Remote:
         IMMEDIATE``), or it may be rolled back; nothing ran in it."""
         pacer = _Pacer(self.wait, 0.002, jitter=False)
         self.begin_failed = True  # until the begin's answer says otherwise
+        begin = {"wait_ms": _ms(self.wait)}
         while True:
             try:
-                began, answer = self._connection().call_pair({"begin": {}}, request, self.wait + timeout)
+                began, answer = self._connection().call_pair({"begin": begin}, request, self.wait + timeout)
             except Lost as e:
                 # Were the session begun, it ended with the connection, and
                 # nothing of it was written: both may go again.
@@ -231,6 +246,7 @@ class Remote:
                 _retryable(began)
                 err = began
             pacer.pause_or_raise(err, translate(err))
+            begin["wait_ms"] = _ms(pacer.deadline - time.monotonic())
 
     def _in_session(self, request: Dict[str, Any], timeout: float) -> Any:
         try:

@@ -1,0 +1,79 @@
+"""Differential scripts (see ``dropin_scripts``) for a connection's
+``timeout`` while another connection of the same program holds the write
+transaction: sqlite3 waits that long for the lock and raises ``database is
+locked`` (SQLITE_BUSY), nothing written, and the holder's transaction goes
+on. One thread, as a program that forgot a connection in a transaction
+would: a wait for the holder to finish could never end well."""
+
+import time
+
+from dropin_scripts import Log
+
+# Short, so the script is quick; the holder's lease (seconds) is far
+# longer, so only the waiter's own limit can end its wait.
+WAIT = 0.2
+
+
+def failure(fn):
+    """The class, message and result code name of what ``fn`` raises, and
+    whether it took at least the connection's timeout."""
+    started = time.monotonic()
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001  (the error is the observation)
+        waited = time.monotonic() - started >= WAIT * 0.9
+        return type(e).__name__, str(e), getattr(e, "sqlite_errorname", None), waited
+    return None
+
+
+def held(mod, path):
+    """A connection holding the write transaction (in WAL mode, as the
+    arbiter keeps the file)."""
+    holder = mod.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL").fetchall()
+    holder.execute("CREATE TABLE IF NOT EXISTS w(x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO w VALUES ('held')")
+    return holder
+
+
+def busy_writes(mod, path):
+    log = Log()
+    holder = held(mod, path)
+    c = mod.connect(path, timeout=WAIT, isolation_level=None)
+    log.note("autocommit insert", failure(lambda: c.execute("INSERT INTO w VALUES ('a')")))
+    log.note("after it", c.in_transaction)
+    # sqlite3's BEGIN IMMEDIATE fails itself; the drop-in's begin goes
+    # with the transaction's first statement, which fails the same way.
+    log.note("begin immediate", failure(lambda: (c.execute("BEGIN IMMEDIATE"), c.execute("INSERT INTO w VALUES ('i')"))))
+    c.rollback()
+    log.note("executemany", failure(lambda: c.executemany("INSERT INTO w VALUES (?)", [("m",), ("n",)])))
+    # The holder's transaction was not disturbed: it goes on and commits.
+    holder.execute("INSERT INTO w VALUES ('more')")
+    holder.execute("COMMIT")
+    log.note("committed", holder.execute("SELECT x FROM w ORDER BY rowid").fetchall())
+    c.execute("INSERT INTO w VALUES ('after')")
+    log.note("then", c.execute("SELECT x FROM w ORDER BY rowid").fetchall())
+    c.close()
+    holder.close()
+    return log
+
+
+def busy_in_a_transaction(mod, path):
+    """sqlite3's implicit transaction begins (deferred) before the write
+    fails: it stays open, and the write may be tried again in it."""
+    log = Log()
+    holder = held(mod, path)
+    c = mod.connect(path, timeout=WAIT)
+    log.note("first write", failure(lambda: c.execute("INSERT INTO w VALUES ('a')")))
+    log.note("open", c.in_transaction)
+    holder.execute("COMMIT")
+    c.execute("INSERT INTO w VALUES ('b')")
+    c.commit()
+    log.note("then", c.execute("SELECT x FROM w ORDER BY rowid").fetchall())
+    c.close()
+    holder.close()
+    return log
+
+
+SCRIPTS = [busy_writes, busy_in_a_transaction]
