@@ -31,7 +31,8 @@ pub struct Status {
     pub failed: u64,
     /// Batches answered from their idempotency key (nothing written).
     pub replayed: u64,
-    /// Writes refused with `Overloaded` (queue full).
+    /// Requests refused with `Overloaded` (queue full, or past their own
+    /// `wait_ms`).
     pub overloaded: u64,
     /// Mean batches per commit.
     pub mean_group: f64,

@@ -12,12 +12,10 @@
 //! link. Elsewhere the limit is looked at when the item's turn comes.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scribe_protocol::WriteError;
 
-use super::link::SessionLink;
 use super::queue::Queue;
 use super::run::Writer;
 use super::stage::Stage;
@@ -62,8 +60,10 @@ impl Writer {
             match msg {
                 Msg::Jobs(items) => self.waiting.extend(items),
                 Msg::Stop => self.stop_taken = true,
-                // Pruning waits for the writer; the next tick comes.
-                Msg::Tick | Msg::Attend => {}
+                // Pruning waits for the writer: once the session is over.
+                Msg::Tick => self.tick_missed = true,
+                // The writer thread is looking already.
+                Msg::Attend => {}
             }
         }
         self.refuse_overdue(stage)
@@ -72,11 +72,23 @@ impl Writer {
     /// Answers the items of `waiting` whose limit has passed (they never
     /// run); returns the first limit still to come.
     pub(super) fn refuse_overdue(&mut self, stage: &Stage) -> Option<Instant> {
-        let mut first: Option<Instant> = None;
         if self.waiting.iter().all(|i| i.wait().is_none()) {
             return None;
         }
+        // Most looks find nothing due: one pass, no allocation.
         let now = Instant::now();
+        let mut first: Option<Instant> = None;
+        let mut due = false;
+        for w in self.waiting.iter().filter_map(Item::wait) {
+            if w.by <= now {
+                due = true;
+            } else {
+                first = Some(first.map_or(w.by, |f| f.min(w.by)));
+            }
+        }
+        if !due {
+            return first;
+        }
         let behind = self.serving.as_ref().map_or_else(
             || {
                 "the requests queued before it (other connections' writes or transactions)"
@@ -92,40 +104,31 @@ impl Writer {
         let mut kept = std::collections::VecDeque::with_capacity(self.waiting.len());
         let mut refused = 0;
         for item in std::mem::take(&mut self.waiting) {
-            match item.wait() {
-                Some(w) if w.by <= now => {
-                    refused += 1;
-                    let e = refusal(w, &behind);
-                    match item {
-                        Item::Write(job) => self.answer(job.reply, Err(e), false),
-                        Item::Begin(link, began) => {
-                            self.answer(began, Err(e.clone()), false);
-                            refuse_link(self, &link, &e);
-                        }
-                        Item::Replay(..) | Item::Migrate(..) => {}
-                    }
+            let Some(w) = item.wait().filter(|w| w.by <= now) else {
+                kept.push_back(item);
+                continue;
+            };
+            let e = refusal(w, &behind);
+            match item {
+                Item::Write(job) => self.answer(job.reply, Err(e), false),
+                Item::Begin(link, began) => {
+                    self.end_link(&link, format!("it never began: {e}"));
+                    self.answer(began, Err(e), false);
                 }
-                w => {
-                    if let Some(w) = w {
-                        first = Some(first.map_or(w.by, |f| f.min(w.by)));
-                    }
-                    kept.push_back(item);
+                // No limit: not here.
+                other @ (Item::Replay(..) | Item::Migrate(..)) => {
+                    kept.push_back(other);
+                    continue;
                 }
             }
+            refused += 1;
+            self.stats.overloaded();
         }
         self.waiting = kept;
-        if refused > 0 {
-            stage.queued.fetch_sub(refused, Ordering::AcqRel);
-            self.stats.failed(refused as u64);
-            tracing::debug!(refused, behind, "items waited past their own limit");
-        }
+        stage.queued.fetch_sub(refused, Ordering::AcqRel);
+        tracing::debug!(refused, behind, "requests waited past their own limit");
         first
     }
-}
-
-/// The calls sent with a begin that never began are refused with it.
-fn refuse_link(w: &Writer, link: &Arc<SessionLink>, e: &WriteError) {
-    w.end_link(link, format!("it never began: {e}"));
 }
 
 /// The answer of an item that waited `w.ms` behind `behind`.

@@ -62,6 +62,7 @@ fn what_waited_past_its_limit_is_refused_and_the_rest_keeps_its_place() {
     let begin = Item::Begin(link, ReplyTo::Oneshot(began));
     let (later, mut later_rx) = write(Some(60_000));
     enqueue(&stage, &rx, vec![late, patient, begin, later]);
+    rx.send(super::Msg::Tick).unwrap();
 
     let next = stage.writer().lock().unwrap().expire_overdue(&rx, &stage);
 
@@ -79,6 +80,7 @@ fn what_waited_past_its_limit_is_refused_and_the_rest_keeps_its_place() {
     assert!(w.waiting[0].wait().is_none(), "in their order");
     assert!(next.is_some_and(|at| at > Instant::now()), "the next limit");
     assert_eq!(stage.queued.load(Ordering::Acquire), 2);
+    assert!(w.tick_missed, "the housekeeping tick is kept for later");
 }
 
 #[test]

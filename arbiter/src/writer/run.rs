@@ -39,6 +39,9 @@ pub(super) struct Writer {
     pub(super) serving: Option<Serving>,
     /// The writer thread has stopped: nothing more commits.
     pub(super) finished: bool,
+    /// A housekeeping tick was taken from the queue while a session was
+    /// served: the next drain prunes.
+    pub(super) tick_missed: bool,
     /// The served session's link, for the stage to nudge (shared with
     /// it: the stage does not lock the writer to find it).
     pub(super) watched: Arc<Mutex<Option<Arc<SessionLink>>>>,
@@ -140,6 +143,7 @@ impl Writer {
             stop_taken: false,
             serving: None,
             finished: false,
+            tick_missed: false,
             watched: Arc::default(),
         }
     }
@@ -197,6 +201,9 @@ impl Writer {
         // A session begun on the adapters' thread: watch it first.
         if let Some(link) = self.served() {
             return Drained::Session(link);
+        }
+        if std::mem::take(&mut self.tick_missed) {
+            self.maybe_prune();
         }
         loop {
             if self.waiting.is_empty() {

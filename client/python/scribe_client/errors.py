@@ -83,7 +83,9 @@ class Timeout(ScribeError):
 
 
 class Overloaded(ScribeError):
-    """The arbiter's queue is full; retry after ``retry_after_ms``."""
+    """The arbiter's queue is full (retry after ``retry_after_ms``), or the
+    request waited for the writer past its own ``wait_ms`` (``sqlite_code``
+    5, SQLITE_BUSY). Nothing was written."""
 
     category = "overloaded"
 
