@@ -67,7 +67,15 @@ def busy_in_a_transaction(mod, path):
     c = mod.connect(path, timeout=WAIT)
     log.note("first write", failure(lambda: c.execute("INSERT INTO w VALUES ('a')")))
     log.note("open", c.in_transaction)
+    # Its reads go on meanwhile (from a snapshot), and nothing of it is
+    # on the arbiter: no savepoint to release.
+    log.note("a read", c.execute("SELECT count(*) FROM w").fetchall())
+    log.note("release", failure(lambda: c.execute("RELEASE nowhere")))
     holder.execute("COMMIT")
+    # The snapshot it read is stale now: the write fails again, as
+    # sqlite3's (SQLITE_BUSY_SNAPSHOT), until the transaction is rolled back.
+    log.note("after the commit", failure(lambda: c.execute("INSERT INTO w VALUES ('b')")))
+    c.rollback()
     c.execute("INSERT INTO w VALUES ('b')")
     c.commit()
     log.note("then", c.execute("SELECT x FROM w ORDER BY rowid").fetchall())

@@ -175,6 +175,14 @@ class Connection(Settings, _std.Connection):
             cur._remote([], [], -1)
             cur._lastrowid = self._last_rowid
             return cur
+        if session == NOT_BEGUN and kind in (Kind.READ, Kind.RELEASE, Kind.ROLLBACK_TO) and (
+            self._remote.begin_failed or kind != Kind.READ
+        ):
+            # Nothing of the transaction ran on the arbiter: no savepoint
+            # of it exists, and after its first write found the database
+            # locked its reads go on from a snapshot, as sqlite3's (rather
+            # than wait for the writer again).
+            session = None
         if session is None:
             if kind == Kind.READ:
                 return self._read_here(cur, sql, params)
@@ -240,7 +248,7 @@ class Connection(Settings, _std.Connection):
         cursor holds it behind this connection's last write, on the
         private one: see fresh.py)."""
         cur._local()
-        if self._autocommit is False and not self._sql_ended:
+        if (self._autocommit is False and not self._sql_ended) or self._remote.session == NOT_BEGUN:
             self._snapshot.hold()
         elif self._remote.last_seq > self._fresh.seen and self._fresh.behind(self._remote.last_seq):
             return self._fresh.read(cur, sql, params, self._last_rowid)
