@@ -11,6 +11,7 @@ read-only on the database, which routes each statement.
 """
 
 import os
+import re
 import sqlite3 as _std
 import urllib.parse
 from typing import Any
@@ -34,6 +35,10 @@ from .split import split
 
 __all__ = ["Connection"]
 
+
+# A BEGIN that takes the writer at once in sqlite3 (its failure leaves no
+# transaction open).
+_IMMEDIATE = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.IGNORECASE)
 
 class Connection(Settings, _std.Connection):
     """A connection to a database that scribe's arbiter writes."""
@@ -74,6 +79,7 @@ class Connection(Settings, _std.Connection):
         self._functions = set()
         self._extensions = False
         self._savepoints = Savepoints()
+        self._immediate = False  # the transaction's BEGIN was IMMEDIATE or EXCLUSIVE
         self._sql_ended = False  # see _always_open
         self._in_script = False
         # A session changed the schema (forget it again once it ends); a
@@ -159,7 +165,7 @@ class Connection(Settings, _std.Connection):
                 session is not None and not (session == NOT_BEGUN and self._remote.begin_failed)
             ):
                 raise sql_error(1, "cannot start a transaction within a transaction")
-            self._begin()
+            self._begin(_IMMEDIATE.match(sql) is not None)
             cur._remote([], [], -1)
             cur._lastrowid = self._last_rowid
             return cur
@@ -210,6 +216,11 @@ class Connection(Settings, _std.Connection):
             cur._remote([], [], -1)
             if dml:
                 self._last_changes = 0
+            if self._immediate and self._remote.session == NOT_BEGUN and self._remote.begin_failed:
+                # sqlite3's BEGIN IMMEDIATE fails itself and leaves no
+                # transaction; here its begin failed with this statement.
+                self._remote.session = None
+                self._remote.begin_failed = False
             if isinstance(e, _std.OperationalError):
                 raise self._not_here(e) from None
             raise

@@ -83,9 +83,11 @@ class Settings:
             return False
         return kind == Kind.DML and first_word
 
-    def _begin(self) -> None:
+    def _begin(self, immediate: bool = False) -> None:
         """Opens a write session (it begins with its first statement);
         the savepoints of any earlier one are forgotten here, the one
-        place every session starts."""
+        place every session starts. ``immediate``: an SQL ``BEGIN
+        IMMEDIATE`` or ``EXCLUSIVE`` opened it."""
         self._remote.begin()
         self._savepoints.clear()
+        self._immediate = immediate
