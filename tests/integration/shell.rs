@@ -44,7 +44,7 @@ fn feed_apart(
     (status.code(), read(&out), read(&err))
 }
 
-fn shell(env: &Env, script: &str) -> (Option<i32>, String) {
+pub(crate) fn shell(env: &Env, script: &str) -> (Option<i32>, String) {
     let mut c = env.command(SCRIBE);
     c.arg("shell").env_remove("RUST_LOG");
     feed(c, env.dir.path(), script)

@@ -93,3 +93,55 @@ fn a_write_behind_a_session_gives_up_at_its_own_limit_and_nothing_else_changes()
     assert!(rt.block_on(c.write(batch)).is_ok());
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'rust'"), 1);
 }
+
+#[test]
+fn the_cli_and_the_shell_give_up_at_their_own_limit_writing_nothing() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let holder = env.hold_writer("held");
+
+    // `scribe exec --wait`: exit 12 (overloaded), saying why, not written.
+    let out = env.scribe(&[
+        "exec",
+        "--wait",
+        "200ms",
+        "INSERT INTO t(tag, i) VALUES ('cli', 1)",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "{err}");
+    assert!(err.contains("database is busy"), "{err}");
+    assert!(err.contains("nothing of it was written"), "{err}");
+
+    // The shell's `.timeout MS`, as sqlite3's: a write and a BEGIN each
+    // give up; the script goes on after each error.
+    let (code, output) = crate::shell::shell(
+        &env,
+        ".timeout 200\n\
+         INSERT INTO t(tag, i) VALUES ('shell', 1);\n\
+         BEGIN;\n\
+         INSERT INTO t(tag, i) VALUES ('shell', 2);\n\
+         SELECT count(*) AS n FROM t WHERE tag = 'shell';\n",
+    );
+    assert_eq!(code, Some(12), "{output}");
+    assert_eq!(
+        output.matches("database is busy").count(),
+        3,
+        "the write, the BEGIN, and the INSERT run alone after it: {output}"
+    );
+    assert!(output.contains("| 0 |"), "the count ran: {output}");
+
+    assert!(holder.release().status.success());
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag IN ('cli', 'shell')"),
+        0
+    );
+    // With the writer free, the same command writes.
+    env.scribe_ok(&[
+        "exec",
+        "--wait",
+        "200ms",
+        "INSERT INTO t(tag, i) VALUES ('cli', 1)",
+    ]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'cli'"), 1);
+}

@@ -30,6 +30,12 @@ pub struct ExecArgs {
     /// shutting down) for this long, safely: the batch carries a key.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR", default_value = "0s")]
     pub retry_for: std::time::Duration,
+    /// Give up, writing nothing, unless the writer starts the batch within
+    /// DUR (it may wait behind another connection's transaction, a
+    /// migration or a backlog): exit 12, "database is busy", as SQLite's
+    /// busy timeout. Default: wait, up to --timeout.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
+    pub wait: Option<std::time::Duration>,
 }
 
 /// Runs `scribe exec`.
@@ -60,7 +66,9 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
     let batch = Batch {
         statements,
         key: Some(key.clone()),
-        wait_ms: None,
+        wait_ms: args
+            .wait
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     };
     let options = scribe_client::Options {
         retry_for: args.retry_for,

@@ -57,11 +57,17 @@ impl Client {
     ///
     /// As [`crate::Connection::begin`].
     pub async fn begin(&self) -> Result<Transaction, WriteError> {
-        self.connection()
-            .await?
-            .1
-            .begin(BeginRequest::default())
-            .await
+        self.begin_with(BeginRequest::default()).await
+    }
+
+    /// Begins a write session with `request`'s lease and limit on the
+    /// wait for the writer (`wait_ms`: past it, `WriteError::Busy`).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Connection::begin`].
+    pub async fn begin_with(&self, request: BeginRequest) -> Result<Transaction, WriteError> {
+        self.connection().await?.1.begin(request).await
     }
 
     /// A write session that begins with its first call (see

@@ -1,5 +1,5 @@
 //! The shell's dot commands: `.tables`, `.schema`, `.mode`, `.headers`,
-//! `.read`, `.status`, `.help`, `.quit`. scribe's own tables
+//! `.read`, `.status`, `.timeout`, `.help`, `.quit`. scribe's own tables
 //! (`_scribe_*`) are left out of `.tables` and `.schema`, as sqlite3
 //! leaves out its `sqlite_*` ones.
 
@@ -17,6 +17,9 @@ const HELP: &str = "\
 .schema [PATTERN]   Show the CREATE statements (of tables LIKE PATTERN)
 .status             Show the arbiter's status
 .tables [PATTERN]   List the tables and views (LIKE PATTERN)
+.timeout MS         Let a write or BEGIN wait at most MS for the writer
+                    (behind another connection's transaction), then fail
+                    with database is busy, writing nothing
 
 Reads run on the database file; writes go through the arbiter, one
 statement per batch. BEGIN opens a write session (reads inside it see its
@@ -68,6 +71,13 @@ impl Shell<'_> {
             (".tables", [] | [_]) => self.tables(args.first().copied()),
             (".schema", [] | [_]) => self.schema(args.first().copied()),
             (".read", [file]) => self.read(file),
+            (".timeout", [ms]) => {
+                let ms = ms.parse::<u64>().map_err(|_| {
+                    Trouble::usage(format!("use .timeout MS (milliseconds), not {ms:?}"))
+                })?;
+                self.wait_ms = Some(ms);
+                Ok(())
+            }
             (".status", []) => {
                 let client = self.client()?.clone();
                 let status = self.ctx.runtime.block_on(client.status())?;

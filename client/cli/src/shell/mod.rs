@@ -88,6 +88,8 @@ pub struct Shell<'a> {
     failed: Option<u8>,
     /// Set by `.quit`.
     quit: bool,
+    /// `.timeout MS`: how long a write or a `BEGIN` waits for the writer.
+    wait_ms: Option<u64>,
 }
 
 /// Runs `scribe shell`.
@@ -119,6 +121,7 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         bail: args.bail,
         failed: None,
         quit: false,
+        wait_ms: None,
     };
     if interactive {
         shell.interact()?;

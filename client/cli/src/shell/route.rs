@@ -61,7 +61,7 @@ impl Shell<'_> {
         let batch = Batch {
             statements: vec![Statement::new(sql)],
             key: None,
-            wait_ms: None,
+            wait_ms: self.wait_ms,
         };
         let client = self.client()?.clone();
         let receipt = self.ctx.runtime.block_on(client.write(batch))?;
@@ -73,7 +73,11 @@ impl Shell<'_> {
 
     fn begin(&mut self) -> Result<(), Trouble> {
         let client = self.client()?.clone();
-        let tx = self.ctx.runtime.block_on(client.begin())?;
+        let request = scribe_protocol::BeginRequest {
+            wait_ms: self.wait_ms,
+            ..scribe_protocol::BeginRequest::default()
+        };
+        let tx = self.ctx.runtime.block_on(client.begin_with(request))?;
         // Begun by `Client::begin`, it has its lease already.
         if let (true, Some(lease)) = (self.interactive, tx.lease()) {
             eprintln!(
