@@ -54,6 +54,12 @@ def busy_writes(mod, path):
     log.note("a script", failure(lambda: c.executescript("BEGIN IMMEDIATE; INSERT INTO w VALUES ('s'); COMMIT;")))
     log.note("after the script", c.in_transaction)
     log.note("executemany", failure(lambda: c.executemany("INSERT INTO w VALUES (?)", [("m",), ("n",)])))
+    # PRAGMA busy_timeout is the same setting as connect()'s timeout.
+    d = mod.connect(path, timeout=600, isolation_level=None)
+    d.execute("PRAGMA busy_timeout = %d" % int(WAIT * 1000))
+    log.note("busy_timeout", d.execute("PRAGMA busy_timeout").fetchone())
+    log.note("after the pragma", failure(lambda: d.execute("INSERT INTO w VALUES ('p')")))
+    d.close()
     # The holder's transaction was not disturbed: it goes on and commits.
     holder.execute("INSERT INTO w VALUES ('more')")
     holder.execute("COMMIT")
