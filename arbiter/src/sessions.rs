@@ -41,6 +41,10 @@ impl Sessions {
     /// `ShuttingDown` or `Overloaded`, as for a write.
     pub fn begin(&mut self, request: BeginRequest, began: ReplyTo) -> Result<(), WriteError> {
         self.latest = None;
+        // Begins refused in the queue (past their wait_ms, say) are over
+        // before they began; a caller that retries them would otherwise
+        // fill this map for as long as the connection lives.
+        self.open.retain(|_, link| !link.never_served());
         let id = self.shared.sessions.fetch_add(1, Ordering::Relaxed) + 1;
         let link = SessionLink::new(id, self.peer, request);
         self.shared.writer.begin(link.clone(), began)?;

@@ -383,23 +383,36 @@ impl Env {
     /// Opens a session (inserting `(tag, 0)` into `t`) and returns once it
     /// holds the writer. Start the arbiter with [`LONG_LEASE`].
     pub fn hold_writer(&self, tag: &str) -> Holder {
-        use std::io::BufRead;
+        let mut holder = self.queue_holder(tag);
+        holder.holding();
+        holder
+    }
+
+    /// Starts a holder's session without waiting for it to begin (it may
+    /// wait in the queue behind another); [`Holder::holding`] waits.
+    pub fn queue_holder(&self, tag: &str) -> Holder {
         let mut c = self.command(WORKER);
         c.args(["hold-session", tag, "stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = c.spawn().expect("spawn the holder");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the holder's first line");
-        assert_eq!(line.trim(), "holding", "the holder could not begin");
-        Holder { child }
+        Holder {
+            child: c.spawn().expect("spawn the holder"),
+        }
     }
 }
 
 impl Holder {
+    /// Returns once the holder's session has begun (it holds the writer).
+    pub fn holding(&mut self) {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(self.child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the holder's first line");
+        assert_eq!(line.trim(), "holding", "the holder could not begin");
+    }
+
     /// Lets the session insert `(tag, 1)` and commit; its output.
     pub fn release(mut self) -> Output {
         use std::io::Write;

@@ -145,3 +145,90 @@ fn the_cli_and_the_shell_give_up_at_their_own_limit_writing_nothing() {
     ]);
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'cli'"), 1);
 }
+
+#[test]
+fn a_limit_queued_behind_one_session_holds_when_the_next_session_takes_the_writer() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let first = env.hold_writer("first");
+    // Queued behind it: a second session's begin, then a write whose
+    // limit outlasts the first session.
+    let mut second = env.queue_holder("second");
+    env.wait_status(|s| s["queue_depth"].as_u64() == Some(1));
+    let paths = env.paths();
+    let limited = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // One try, and a deadline far past the limit: only the arbiter's
+        // refusal can end the call while the second session holds on.
+        let options = scribe_client::Options {
+            call_timeout: Duration::from_secs(600),
+            retry_for: Duration::ZERO,
+            ..scribe_client::Options::default()
+        };
+        let c = rt
+            .block_on(scribe_client::Client::connect(&paths, &options))
+            .expect("connect");
+        let batch = Batch {
+            wait_ms: Some(3_000),
+            ..Batch::one(Statement::new(
+                "INSERT INTO t(tag, i) VALUES ('limited', 1)",
+            ))
+        };
+        rt.block_on(c.write(batch))
+    });
+    env.wait_status(|s| s["queue_depth"].as_u64() == Some(2));
+    // The first commits; the second session takes the writer (handed over
+    // where the first ended) and holds it until this test lets it go.
+    assert!(first.release().status.success());
+    second.holding();
+    // The write's limit still counts: it is refused while the second
+    // session holds the writer, not when that session ends.
+    let answer = limited.join().expect("the writing thread");
+    assert!(
+        matches!(
+            answer,
+            Err(WriteError::Busy {
+                waited_ms: 3_000,
+                ..
+            })
+        ),
+        "{answer:?}"
+    );
+    assert!(second.release().status.success());
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'limited'"), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag IN ('first', 'second')"),
+        4
+    );
+}
+
+#[test]
+fn a_limit_of_zero_refuses_nothing_when_nothing_holds_the_writer() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    // A batch too large for the socket thread goes to the writer thread,
+    // which was idle: it waited behind nothing, whatever its wakeup took.
+    let script: String = (0..100)
+        .map(|i| format!("INSERT INTO t(tag, i) VALUES ('big', {i});\n"))
+        .collect();
+    let file = env.dir.path().join("big.sql");
+    std::fs::write(&file, script).unwrap();
+    env.scribe_ok(&["exec", "--wait", "0ms", "--file", file.to_str().unwrap()]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'big'"), 100);
+    // A statement long enough to outlast the socket thread's slice (on
+    // any machine this slow or slower) has started there: it is run again
+    // on the writer thread, not refused.
+    env.scribe_ok(&[
+        "exec",
+        "--wait",
+        "0ms",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) \
+         INSERT INTO t(tag, i) SELECT 'slow', count(*) FROM c",
+    ]);
+    assert_eq!(env.count("SELECT i FROM t WHERE tag = 'slow'"), 2_000_000);
+}

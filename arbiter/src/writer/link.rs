@@ -1,7 +1,7 @@
 //! The link between a write session's connection and the writer: the
 //! session's calls, in order, and why it ended once it has.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use scribe_protocol::{BeginRequest, Statement};
@@ -54,6 +54,8 @@ pub struct SessionLink {
     /// on the adapters' thread only when this is zero (order holds).
     pending: AtomicUsize,
     ended: OnceLock<String>,
+    /// The writer began serving it (it may have ended since).
+    served: AtomicBool,
 }
 
 impl SessionLink {
@@ -67,6 +69,7 @@ impl SessionLink {
             ops: Queue::default(),
             pending: AtomicUsize::new(0),
             ended: OnceLock::new(),
+            served: AtomicBool::new(false),
         })
     }
 
@@ -111,6 +114,17 @@ impl SessionLink {
     /// The writer's side: a call taken from the queue has run.
     pub(super) fn ran(&self) {
         self.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The writer's side: the session is served from now on.
+    pub(super) fn mark_served(&self) {
+        self.served.store(true, Ordering::Release);
+    }
+
+    /// It ended without ever being served (its begin was refused, or
+    /// waited past its limit): nothing of it can be asked any more.
+    pub fn never_served(&self) -> bool {
+        self.ended.get().is_some() && !self.served.load(Ordering::Acquire)
     }
 
     /// Why the session ended.

@@ -9,7 +9,10 @@
 //! it watches a session: it wakes at the first limit among the items
 //! behind the session, and when the stage queues an item with a limit
 //! (see [`Stage::flush`](super::stage::Stage)), which nudges the session's
-//! link. Elsewhere the limit is looked at when the item's turn comes.
+//! link. Elsewhere the limit is looked at when the item's turn comes,
+//! except in the first group after the writer thread woke from idle, which
+//! waited behind nothing. A write cut short by the socket thread's slice
+//! has started: it loses its limit (see `Stage::commit_here`).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -76,7 +76,8 @@ pub(super) fn serve(writer: &Mutex<Writer>, rx: &Queue<Msg>, stage: &Stage) {
         if !more {
             rx.wait();
         }
-        let drained = lock(writer).drain(rx, stage);
+        // Woken from idle: what it finds did not wait behind anything.
+        let drained = lock(writer).drain(rx, stage, !more);
         more = match drained {
             Drained::Idle => false,
             Drained::Stopped => {
@@ -96,7 +97,14 @@ pub(super) fn serve(writer: &Mutex<Writer>, rx: &Queue<Msg>, stage: &Stage) {
 /// it when its lease lapses, answers what waits behind it past its own
 /// limit (`overdue.rs`), and returns once it is over.
 fn attend(writer: &Mutex<Writer>, link: &SessionLink, rx: &Queue<Msg>, stage: &Stage) {
-    let mut until = lock(writer).lapses_at(link.id);
+    // What was queued before the session was watched has limits too (the
+    // stage nudges only a watched session's link).
+    let mut until = {
+        let mut w = lock(writer);
+        let limit = w.expire_overdue(rx, stage);
+        w.lapses_at(link.id)
+            .map(|lapse| limit.map_or(lapse, |l| l.min(lapse)))
+    };
     while let Some(at) = until {
         let op = link.next(at);
         let mut w = lock(writer);
@@ -197,13 +205,10 @@ impl Writer {
     /// Serves what the queue holds, then returns how it left the writer.
     /// Runs with the writer locked, so the adapters' thread commits nothing
     /// meanwhile.
-    fn drain(&mut self, rx: &Queue<Msg>, stage: &Stage) -> Drained {
+    fn drain(&mut self, rx: &Queue<Msg>, stage: &Stage, mut fresh: bool) -> Drained {
         // A session begun on the adapters' thread: watch it first.
         if let Some(link) = self.served() {
             return Drained::Session(link);
-        }
-        if std::mem::take(&mut self.tick_missed) {
-            self.maybe_prune();
         }
         loop {
             if self.waiting.is_empty() {
@@ -211,7 +216,12 @@ impl Writer {
                     return Drained::Stopped;
                 }
                 match rx.try_recv() {
-                    None => return Drained::Idle,
+                    None => {
+                        if std::mem::take(&mut self.tick_missed) {
+                            self.maybe_prune();
+                        }
+                        return Drained::Idle;
+                    }
                     Some(Msg::Jobs(jobs)) => self.waiting.extend(jobs),
                     Some(Msg::Tick) => self.maybe_prune(),
                     Some(Msg::Attend) => {}
@@ -232,8 +242,12 @@ impl Writer {
                 }
             }
             // What waited past its own limit (behind a migration, a long
-            // group) does not start now.
-            self.refuse_overdue(stage);
+            // group, a session) does not start now; the first group after
+            // the writer thread woke from idle waited for nothing but its
+            // wakeup.
+            if !std::mem::take(&mut fresh) {
+                self.refuse_overdue(stage);
+            }
             // The writes at the front form a group; a session (or a
             // replayed commit) waits for the group before it, and the
             // writes behind it wait for it.

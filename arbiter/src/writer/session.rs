@@ -173,6 +173,7 @@ impl Writer {
             statements: 0,
         }));
         let id = link.id;
+        link.mark_served();
         *self.watched.lock().unwrap_or_else(|p| p.into_inner()) = Some(link.clone());
         self.serving = Some(Serving {
             link,

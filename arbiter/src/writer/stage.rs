@@ -152,9 +152,13 @@ impl Stage {
         if left.is_empty() {
             return Ok(());
         }
-        // Outlasted the slice: the writer thread runs them, still first.
+        // Outlasted the slice: the writer thread runs them, still first;
+        // they have started, so no limit on the wait refuses them now.
         self.queued.fetch_add(left.len(), Ordering::AcqRel);
-        Err(left.into_iter().map(Item::Write).collect())
+        Err(left
+            .into_iter()
+            .map(|job| Item::Write(Job { wait: None, ..job }))
+            .collect())
     }
 
     /// The flusher task: runs after the connections a read woke, and

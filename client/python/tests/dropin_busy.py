@@ -87,6 +87,7 @@ def busy_in_a_transaction(mod, path):
     # The snapshot it read is stale now: the write fails again, as
     # sqlite3's (SQLITE_BUSY_SNAPSHOT), until the transaction is rolled back.
     log.note("after the commit", failure(lambda: c.execute("INSERT INTO w VALUES ('b')")))
+    log.note("still open", c.in_transaction)
     c.rollback()
     c.execute("INSERT INTO w VALUES ('b')")
     c.commit()
@@ -96,4 +97,27 @@ def busy_in_a_transaction(mod, path):
     return log
 
 
-SCRIPTS = [busy_writes, busy_in_a_transaction]
+def busy_immediate_modes(mod, path):
+    """isolation_level IMMEDIATE: the implicit BEGIN takes the writer at
+    once in sqlite3, and its failure leaves no transaction; a deferred
+    one's executemany fails and leaves it open."""
+    log = Log()
+    holder = held(mod, path)
+    c = mod.connect(path, timeout=WAIT, isolation_level="IMMEDIATE")
+    log.note("implicit begin", failure(lambda: c.execute("INSERT INTO w VALUES ('a')")))
+    log.note("after it", c.in_transaction)
+    d = mod.connect(path, timeout=WAIT, isolation_level=None)
+    d.execute("BEGIN")
+    log.note("many", failure(lambda: d.executemany("INSERT INTO w VALUES (?)", [("m",), ("n",)])))
+    log.note("open", d.in_transaction)
+    d.rollback()
+    holder.execute("COMMIT")
+    c.execute("INSERT INTO w VALUES ('b')")
+    c.commit()
+    log.note("then", c.execute("SELECT x FROM w ORDER BY rowid").fetchall())
+    for x in (c, d, holder):
+        x.close()
+    return log
+
+
+SCRIPTS = [busy_writes, busy_in_a_transaction, busy_immediate_modes]

@@ -93,3 +93,34 @@ class DeferredBeginTest(ArbiterTest):
         c.execute("INSERT INTO t VALUES (4)")
         c.execute("COMMIT")
         self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(4,)])
+
+    def _refusals(self):
+        status = support.scribe_cli(self.db, "--json", "status")
+        return json.loads(status.stdout)["overloaded"]
+
+    def test_a_refused_begin_is_asked_once_per_statement(self):
+        # Another connection's transaction holds the writer; this one's
+        # waits 0.3 s at most (the holder's lease, 1 s between statements,
+        # does not lapse meanwhile: each refusal below ends first).
+        holder = dropin.connect(self.db, isolation_level=None)
+        self.addCleanup(holder.close)
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("INSERT INTO t VALUES (0)")
+        c = dropin.connect(self.db, isolation_level=None, timeout=0.3)
+        self.addCleanup(c.close)
+        for label, run in [
+            ("in a transaction", lambda: (c.execute("BEGIN"), c.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)]))),
+            ("on its own", lambda: c.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])),
+            ("a write", lambda: c.execute("INSERT INTO t VALUES (1)")),
+        ]:
+            before = self._refusals()
+            with self.assertRaises(dropin.OperationalError) as e:
+                run()
+            self.assertEqual(str(e.exception), "database is locked", label)
+            # One refusal: the sets were not tried again one by one, nor
+            # the savepoint undone through a second begin.
+            self.assertEqual(self._refusals(), before + 1, label)
+            holder.execute("SELECT 1")  # the holder's lease goes on
+            c.rollback()
+        holder.execute("COMMIT")
+        self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(0,)])

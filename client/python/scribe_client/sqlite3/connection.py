@@ -39,6 +39,7 @@ __all__ = ["Connection"]
 # A BEGIN that takes the writer at once in sqlite3 (its failure leaves no
 # transaction open).
 _IMMEDIATE = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.IGNORECASE)
+_TAKES_WRITER = ("IMMEDIATE", "EXCLUSIVE")
 
 class Connection(Settings, _std.Connection):
     """A connection to a database that scribe's arbiter writes."""
@@ -195,7 +196,9 @@ class Connection(Settings, _std.Connection):
             if kind in (Kind.RELEASE, Kind.ROLLBACK_TO):
                 raise sql_error(1, "no such savepoint: %s" % detail)
             if kind == Kind.SAVEPOINT or self._opens(kind, bool(detail)):
-                self._begin()
+                # isolation_level IMMEDIATE or EXCLUSIVE: sqlite3's implicit
+                # BEGIN takes the writer at once.
+                self._begin(kind != Kind.SAVEPOINT and self._isolation in _TAKES_WRITER)
         # A SAVEPOINT begins the transaction only where none was open
         # already (with autocommit=False, sqlite3 always has one).
         began_it = session is None and self._remote.session is not None and not self._always_open()
@@ -216,11 +219,7 @@ class Connection(Settings, _std.Connection):
             cur._remote([], [], -1)
             if dml:
                 self._last_changes = 0
-            if self._immediate and self._remote.session == NOT_BEGUN and self._remote.begin_failed:
-                # sqlite3's BEGIN IMMEDIATE fails itself and leaves no
-                # transaction; here its begin failed with this statement.
-                self._remote.session = None
-                self._remote.begin_failed = False
+            self._begin_refused()
             if isinstance(e, _std.OperationalError):
                 raise self._not_here(e) from None
             raise
@@ -245,6 +244,20 @@ class Connection(Settings, _std.Connection):
         counted = detail if kind == Kind.DML else dml
         cur._remote(columns, rows, affected if counted else -1, result.get("decltypes"))
         return cur
+
+    def _begin_refused(self) -> bool:
+        """After a statement failed: True when the arbiter refused the
+        transaction's begin sent with it (nothing of it ran). A begin of an SQL ``BEGIN
+        IMMEDIATE`` or ``EXCLUSIVE`` then leaves no transaction, as
+        sqlite3's failed ``BEGIN IMMEDIATE`` leaves none."""
+        remote = self._remote
+        if remote.session != NOT_BEGUN or not remote.begin_refused:
+            return False
+        if self._immediate:
+            remote.session = None
+            remote.begin_failed = False
+            self._snapshot.end()
+        return True
 
     def _schema_settled(self) -> None:
         """Once a session that changed the schema has ended (committed,

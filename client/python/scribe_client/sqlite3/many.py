@@ -27,7 +27,7 @@ import time
 from typing import Any, Optional, Tuple
 
 from .errors import Expired, ScribeMixin
-from .remote import encode_params
+from .remote import NOT_BEGUN, encode_params
 from .route import Kind, begins
 
 __all__ = ["run_many"]
@@ -163,6 +163,10 @@ def _send(conn, state: _Many) -> None:
     try:
         result = remote.execute_many([_SAVE] + chunk + [_RELEASE])
     except Exception as e:
+        # The transaction's begin failed with this call (database is
+        # locked past timeout): nothing ran, nothing to undo or try again.
+        if conn._begin_refused():
+            raise
         # The transaction ended (SQLite rolled it back at a set: OR
         # ROLLBACK), as in sqlite3 nothing of it is left to go on with.
         if _not_a_set(e, expired_too=True) or remote.session is None:
@@ -193,8 +197,11 @@ def _send_own(conn, state: _Many, chunk: list) -> None:
         # The arbiter's own: no transaction of the program's ends here.
         remote.commit()
     except Exception as e:
+        # Its begin failed (database is locked past timeout): the sets
+        # one by one would wait as long again, each.
+        refused = remote.session == NOT_BEGUN and remote.begin_refused
         remote.rollback()
-        if _not_a_set(e, expired_too=False):
+        if refused or _not_a_set(e, expired_too=False):
             raise
         _each(conn, state, chunk, remote.write)
         return

@@ -66,8 +66,14 @@ _BUSY = 5  # SQLITE_BUSY
 
 
 def _ms(seconds: float) -> int:
-    """A wait for the arbiter, in whole milliseconds (none below zero)."""
-    return max(0, int(seconds * 1000))
+    """A wait for the arbiter, in whole milliseconds: none below zero (or
+    NaN), a century at most (an infinite timeout too)."""
+    if not seconds > 0:
+        return 0
+    return int(min(seconds, _CENTURY) * 1000)
+
+
+_CENTURY = 100 * 365 * 86400.0
 
 
 class _Pacer:
@@ -99,6 +105,11 @@ class Remote:
         # The last begin sent with a first statement failed (the
         # transaction is open and empty; BEGIN may be said again).
         self.begin_failed = False
+        # ... and it failed because the arbiter refused it (database is
+        # locked past the timeout, a stale snapshot, a stop): its statement
+        # never ran, and trying that statement's parts again would only
+        # wait again.
+        self.begin_refused = False
         self._status: Optional[Dict[str, Any]] = None
         # The seq of the last commit this connection made (a write's, a
         # transaction's): its local reads must see it.
@@ -206,6 +217,7 @@ class Remote:
         """A transaction begins: on the arbiter with its first statement."""
         self.session = NOT_BEGUN
         self.begin_failed = False
+        self.begin_refused = False
 
     def _begin_with(self, request: Dict[str, Any], timeout: float) -> Any:
         """Sends the begin and ``request`` (for session ``LATEST``) together; waits
@@ -218,6 +230,7 @@ class Remote:
         IMMEDIATE``), or it may be rolled back; nothing ran in it."""
         pacer = _Pacer(self.wait, 0.002, jitter=False)
         self.begin_failed = True  # until the begin's answer says otherwise
+        self.begin_refused = False
         begin = {"wait_ms": _ms(self.wait)}
         while True:
             try:
@@ -238,11 +251,16 @@ class Remote:
                         try:
                             self.on_begun()
                         except BaseException:
+                            # Nothing of it ran: the transaction stays open
+                            # and empty, as after any failed begin.
                             self.rollback()
+                            self.session = NOT_BEGUN
+                            self.begin_failed = self.begin_refused = True
                             raise
                     if isinstance(answer, Exception):
                         raise answer
                     return answer
+                self.begin_refused = True
                 _retryable(began)
                 err = began
             pacer.pause_or_raise(err, translate(err))
