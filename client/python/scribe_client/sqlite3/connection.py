@@ -32,6 +32,7 @@ from .savepoints import Savepoints
 from .settings import Settings
 from .snapshot import Snapshot
 from .split import split
+from .transactions import Transactions
 
 __all__ = ["Connection"]
 
@@ -41,7 +42,7 @@ __all__ = ["Connection"]
 _IMMEDIATE = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.IGNORECASE)
 _TAKES_WRITER = ("IMMEDIATE", "EXCLUSIVE")
 
-class Connection(Settings, _std.Connection):
+class Connection(Settings, Transactions, _std.Connection):
     """A connection to a database that scribe's arbiter writes."""
 
     def __init__(self, database, timeout=5.0, detect_types=0, isolation_level="",
@@ -245,20 +246,6 @@ class Connection(Settings, _std.Connection):
         cur._remote(columns, rows, affected if counted else -1, result.get("decltypes"))
         return cur
 
-    def _begin_refused(self) -> bool:
-        """After a statement failed: True when the arbiter refused the
-        transaction's begin sent with it (nothing of it ran). A begin of an SQL ``BEGIN
-        IMMEDIATE`` or ``EXCLUSIVE`` then leaves no transaction, as
-        sqlite3's failed ``BEGIN IMMEDIATE`` leaves none."""
-        remote = self._remote
-        if remote.session != NOT_BEGUN or not remote.begin_refused:
-            return False
-        if self._immediate:
-            remote.session = None
-            remote.begin_failed = False
-            self._snapshot.end()
-        return True
-
     def _schema_settled(self) -> None:
         """Once a session that changed the schema has ended (committed,
         its changes are in the file now), what was classified is forgotten
@@ -334,58 +321,6 @@ class Connection(Settings, _std.Connection):
             cur._lastrowid = lastrowid
         cur._remote([], [], -1)
         return cur
-
-    # -------------------------------------------------------- transactions
-
-    def commit(self) -> None:
-        if self._readonly:
-            return _std.Connection.commit(self)
-        if self._autocommit is True:
-            return  # sqlite3 does nothing: an SQL BEGIN's transaction goes on
-        self._commit()
-
-    def rollback(self) -> None:
-        if self._readonly:
-            return _std.Connection.rollback(self)
-        if self._autocommit is True:
-            return
-        self._rollback()
-
-    def _commit(self) -> None:
-        """Ends the transaction, as SQL COMMIT and commit() do."""
-        self._after_sql_end("commit")
-        self._snapshot.end()
-        if self._remote.session is None:
-            return
-        self._remote.commit()
-
-    def _rollback(self) -> None:
-        self._after_sql_end("rollback")
-        self._snapshot.end()
-        self._remote.rollback()
-
-    def _after_sql_end(self, word: str) -> None:
-        """With autocommit=False after an SQL COMMIT or ROLLBACK, sqlite3's
-        commit() and rollback() find no transaction and fail, until a BEGIN
-        opens one; that one's end reopens the usual transaction."""
-        if self._sql_ended:
-            if self._remote.session is None:
-                raise sql_error(1, "cannot %s - no transaction is active" % word)
-            self._sql_ended = False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, tb):
-        if kind is None:
-            try:
-                self.commit()
-            except BaseException:
-                self.rollback()
-                raise
-        else:
-            self.rollback()
-        return False
 
     def close(self) -> None:
         try:

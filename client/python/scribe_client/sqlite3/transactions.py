@@ -1,0 +1,76 @@
+"""How the drop-in's transactions end (``commit()``, ``rollback()``, SQL
+``COMMIT``/``ROLLBACK``, the context manager), and what a refused begin
+leaves open: a mixin of ``Connection``."""
+
+import sqlite3 as _std
+
+from .errors import sql_error
+from .remote import NOT_BEGUN
+
+__all__ = ["Transactions"]
+
+
+class Transactions:
+    def commit(self) -> None:
+        if self._readonly:
+            return _std.Connection.commit(self)
+        if self._autocommit is True:
+            return  # sqlite3 does nothing: an SQL BEGIN's transaction goes on
+        self._commit()
+
+    def rollback(self) -> None:
+        if self._readonly:
+            return _std.Connection.rollback(self)
+        if self._autocommit is True:
+            return
+        self._rollback()
+
+    def _commit(self) -> None:
+        """Ends the transaction, as SQL COMMIT and commit() do."""
+        self._after_sql_end("commit")
+        self._snapshot.end()
+        if self._remote.session is None:
+            return
+        self._remote.commit()
+
+    def _rollback(self) -> None:
+        self._after_sql_end("rollback")
+        self._snapshot.end()
+        self._remote.rollback()
+
+    def _after_sql_end(self, word: str) -> None:
+        """With autocommit=False after an SQL COMMIT or ROLLBACK, sqlite3's
+        commit() and rollback() find no transaction and fail, until a BEGIN
+        opens one; that one's end reopens the usual transaction."""
+        if self._sql_ended:
+            if self._remote.session is None:
+                raise sql_error(1, "cannot %s - no transaction is active" % word)
+            self._sql_ended = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.rollback()
+                raise
+        else:
+            self.rollback()
+        return False
+
+    def _begin_refused(self) -> bool:
+        """After a statement failed: True when the arbiter refused the
+        transaction's begin sent with it (nothing of it ran). The begin
+        of an SQL ``BEGIN IMMEDIATE`` or ``EXCLUSIVE`` then leaves no
+        transaction, as sqlite3's failed ``BEGIN IMMEDIATE`` leaves none."""
+        remote = self._remote
+        if remote.session != NOT_BEGUN or not remote.begin_refused:
+            return False
+        if self._immediate:
+            remote.session = None
+            remote.begin_failed = False
+            self._snapshot.end()
+        return True
