@@ -11,9 +11,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, TryLockError};
 use std::time::Instant;
 
+use super::commit::HERE_SLICE;
 use super::link::SessionLink;
 use super::queue::Queue;
-use super::run::{Writer, HERE_SLICE};
+use super::run::Writer;
 use super::stage::Stage;
 use super::{Item, Msg, ReplyTo};
 

@@ -10,7 +10,8 @@ use std::time::Instant;
 use scribe_protocol::{Answer, Statement, StatementResult, WriteError};
 use tracing::info;
 
-use super::run::{Writer, HERE_SLICE};
+use super::commit::HERE_SLICE;
+use super::run::Writer;
 use super::session::{expired, expired_error};
 use super::ReplyTo;
 

@@ -26,8 +26,8 @@
 //! - `reply.rs`: where an answer goes (a connection's outbox, a channel).
 //! - `stage.rs`: writes gathered per turn of the runtime, handed over
 //!   together.
-//! - `run.rs`: the writer thread's loop and one group's commit (there or
-//!   on the adapters' thread).
+//! - `run.rs`: the writer thread's loop.
+//! - `commit.rs`: one group's commit (there or on the adapters' thread).
 //! - `syncer.rs`: the thread that makes commits durable before answers.
 //! - `link.rs`, `session.rs`, `handover.rs`: write sessions: their calls
 //!   on the way to the writer, the writer serving one, and sessions begun
@@ -36,6 +36,7 @@
 //!   thread, run again on the writer thread (its transaction put back).
 //! - `overdue.rs`: a caller's own limit on the wait for the writer.
 
+mod commit;
 mod handover;
 mod housekeeping;
 mod item;

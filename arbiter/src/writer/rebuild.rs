@@ -33,7 +33,8 @@ use std::time::Instant;
 
 use scribe_protocol::{Statement, StatementResult, Value, WriteError};
 
-use super::run::{Writer, HERE_SLICE};
+use super::commit::HERE_SLICE;
+use super::run::Writer;
 use super::session::Serving;
 use crate::exec;
 
