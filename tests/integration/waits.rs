@@ -14,11 +14,17 @@ use crate::http::call;
 
 const LIMIT_MS: u64 = 200;
 
+/// An arbiter started with `flags`, and the test table.
+fn with_schema(flags: &[&str]) -> Env {
+    let mut env = Env::new();
+    env.start_arbiter(flags);
+    env.scribe_ok(&["exec", SCHEMA]);
+    env
+}
+
 #[test]
 fn a_write_behind_a_session_gives_up_at_its_own_limit_and_nothing_else_changes() {
-    let mut env = Env::new();
-    env.start_arbiter(&LONG_LEASE);
-    env.scribe_ok(&["exec", SCHEMA]);
+    let mut env = with_schema(&LONG_LEASE);
     let holder = env.hold_writer("held");
 
     // A write with no limit waits behind the session, as it always did.
@@ -96,9 +102,7 @@ fn a_write_behind_a_session_gives_up_at_its_own_limit_and_nothing_else_changes()
 
 #[test]
 fn the_cli_and_the_shell_give_up_at_their_own_limit_writing_nothing() {
-    let mut env = Env::new();
-    env.start_arbiter(&LONG_LEASE);
-    env.scribe_ok(&["exec", SCHEMA]);
+    let env = with_schema(&LONG_LEASE);
     let holder = env.hold_writer("held");
 
     // `scribe exec --wait`: exit 12 (overloaded), saying why, not written.
@@ -148,9 +152,7 @@ fn the_cli_and_the_shell_give_up_at_their_own_limit_writing_nothing() {
 
 #[test]
 fn a_limit_queued_behind_one_session_holds_when_the_next_session_takes_the_writer() {
-    let mut env = Env::new();
-    env.start_arbiter(&LONG_LEASE);
-    env.scribe_ok(&["exec", SCHEMA]);
+    let env = with_schema(&LONG_LEASE);
     let first = env.hold_writer("first");
     // Queued behind it: a second session's begin, then a write whose
     // limit outlasts the first session.
@@ -208,9 +210,7 @@ fn a_limit_queued_behind_one_session_holds_when_the_next_session_takes_the_write
 
 #[test]
 fn a_limit_of_zero_refuses_nothing_when_nothing_holds_the_writer() {
-    let mut env = Env::new();
-    env.start_arbiter(&[]);
-    env.scribe_ok(&["exec", SCHEMA]);
+    let env = with_schema(&[]);
     // A batch too large for the socket thread goes to the writer thread,
     // which was idle: it waited behind nothing, whatever its wakeup took.
     let script: String = (0..100)
