@@ -140,6 +140,16 @@ fn the_cli_and_the_shell_give_up_at_their_own_limit_writing_nothing() {
         env.count("SELECT count(*) FROM t WHERE tag IN ('cli', 'shell')"),
         0
     );
+    // A limit past the call's own deadline could only end "unknown".
+    let out = env.scribe(&[
+        "exec",
+        "--wait",
+        "20s",
+        "INSERT INTO t(tag, i) VALUES ('cli', 9)",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("must be shorter than --timeout"), "{err}");
     // With the writer free, the same command writes.
     env.scribe_ok(&[
         "exec",

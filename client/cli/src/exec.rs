@@ -33,7 +33,7 @@ pub struct ExecArgs {
     /// Give up, writing nothing, unless the writer starts the batch within
     /// DUR (it may wait behind another connection's transaction, a
     /// migration or a backlog): exit 12, "database is busy", as SQLite's
-    /// busy timeout. Default: wait, up to --timeout.
+    /// busy timeout. Shorter than --timeout; default: wait, up to --timeout.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
     pub wait: Option<std::time::Duration>,
 }
@@ -60,6 +60,15 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
             .collect(),
         (None, None) => return Err(Failure::Local("give SQL or --file".into())),
     };
+    if let Some(wait) = args.wait.filter(|w| *w >= ctx.options.call_timeout) {
+        // The call's deadline would pass first, leaving the outcome unknown
+        // where the limit was meant to say "not written".
+        return Err(Failure::Local(format!(
+            "--wait {} must be shorter than --timeout {}",
+            humantime::format_duration(wait),
+            humantime::format_duration(ctx.options.call_timeout)
+        )));
+    }
     // The key is made here, not by the client, so that a timeout can name
     // it: the outcome is then unknown, and only the same key asks safely.
     let key = args.key.unwrap_or_else(scribe_client::retry::new_key);
