@@ -82,6 +82,7 @@ def busy_in_a_transaction(mod, path):
     # Its reads go on meanwhile (from a snapshot), and nothing of it is
     # on the arbiter: no savepoint to release.
     log.note("a read", c.execute("SELECT count(*) FROM w").fetchall())
+    log.note("a pragma", c.execute("PRAGMA user_version").fetchall())
     log.note("release", failure(lambda: c.execute("RELEASE nowhere")))
     holder.execute("COMMIT")
     # The snapshot it read is stale now: the write fails again, as
@@ -106,6 +107,8 @@ def busy_immediate_modes(mod, path):
     c = mod.connect(path, timeout=WAIT, isolation_level="IMMEDIATE")
     log.note("implicit begin", failure(lambda: c.execute("INSERT INTO w VALUES ('a')")))
     log.note("after it", c.in_transaction)
+    log.note("implicit, many", failure(lambda: c.executemany("INSERT INTO w VALUES (?)", [("m",)])))
+    log.note("after that", c.in_transaction)
     d = mod.connect(path, timeout=WAIT, isolation_level=None)
     d.execute("BEGIN")
     log.note("many", failure(lambda: d.executemany("INSERT INTO w VALUES (?)", [("m",), ("n",)])))

@@ -184,6 +184,9 @@ def many_edges(mod, path):
     log.note("ddl", c.in_transaction)
     c.executemany("INSERT INTO a VALUES (?, ?)", [(1, "one"), (2, "two")])
     c.commit()
+    # No sets, twice: the second finds the text classified already.
+    log.note("no sets", [c.executemany("INSERT INTO a VALUES (?, ?)", []).rowcount for _ in range(2)])
+    c.commit()
     c.execute("CREATE TABLE b(x, y)")
     c.executemany("INSERT INTO b VALUES (?, ?)", c.execute("SELECT x, y FROM a ORDER BY x").fetchall())
     c.commit()

@@ -40,7 +40,6 @@ __all__ = ["Connection"]
 # A BEGIN that takes the writer at once in sqlite3 (its failure leaves no
 # transaction open).
 _IMMEDIATE = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.IGNORECASE)
-_TAKES_WRITER = ("IMMEDIATE", "EXCLUSIVE")
 
 class Connection(Settings, Transactions, _std.Connection):
     """A connection to a database that scribe's arbiter writes."""
@@ -197,9 +196,9 @@ class Connection(Settings, Transactions, _std.Connection):
             if kind in (Kind.RELEASE, Kind.ROLLBACK_TO):
                 raise sql_error(1, "no such savepoint: %s" % detail)
             if kind == Kind.SAVEPOINT or self._opens(kind, bool(detail)):
-                # isolation_level IMMEDIATE or EXCLUSIVE: sqlite3's implicit
-                # BEGIN takes the writer at once.
-                self._begin(kind != Kind.SAVEPOINT and self._isolation in _TAKES_WRITER)
+                # A SAVEPOINT that opens the transaction takes the writer
+                # (its begin goes with it): refused, it leaves none.
+                self._begin(True if kind == Kind.SAVEPOINT else None)
         # A SAVEPOINT begins the transaction only where none was open
         # already (with autocommit=False, sqlite3 always has one).
         began_it = session is None and self._remote.session is not None and not self._always_open()

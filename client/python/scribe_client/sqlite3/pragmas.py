@@ -20,7 +20,7 @@ import warnings
 from typing import Any, Optional
 
 from .adapt import adapt as _adapt
-from .remote import encode_params, rows_of
+from .remote import NOT_BEGUN, encode_params, rows_of
 from .route import Kind
 
 __all__ = ["ScribeWarning", "Plan", "plan", "run_pragma"]
@@ -150,7 +150,11 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     """Runs a pragma where its plan says: here, on the arbiter, or answered
     from what the arbiter runs with."""
     name, value = detail
-    p = plan(name, value, conn._remote.status, conn._remote.session is not None)
+    remote = conn._remote
+    # After its begin was refused nothing of the transaction is on the
+    # arbiter: its reads are local, as its SELECTs are.
+    in_session = remote.session is not None and not (remote.session == NOT_BEGUN and remote.begin_failed)
+    p = plan(name, value, remote.status, in_session)
     if p.warn:
         warn_once(p.warn)
     if p.where == "local":

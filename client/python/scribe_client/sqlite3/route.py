@@ -86,7 +86,13 @@ class Classifier:
         # (this one with parameters, say) without compiling it again, and
         # a wrong count fails before it would.
         seen = self._compile(sql + "\n", (), bindings_matter=False)
-        return Kind.UNKNOWN if seen is None else _kind(seen)[0]
+        kind = Kind.UNKNOWN if seen is None else _kind(seen)[0]
+        # Remembered: compiled again, the text comes from sqlite3's own
+        # statement cache, which the authorizer never hears (nothing seen,
+        # and the wrong count of bindings would be raised).
+        if seen is not None:
+            self.cache[(sql, _NO_SETS)] = (kind, None)
+        return kind
 
     def classify(self, sql: str, params: Any) -> Tuple[str, Any]:
         """``(kind, detail)``; for a pragma the detail is ``(name, value)``,
@@ -209,6 +215,10 @@ class Classifier:
         finally:
             _std.Connection.set_authorizer(self.conn, _NO_AUTHORIZER)
         return seen
+
+
+# The shape key of a text classified without parameters (``kind_only``).
+_NO_SETS = "no parameter sets"
 
 
 def here(conn: _std.Connection, sql: str) -> list:

@@ -3,6 +3,7 @@
 ``total_changes``, and when a statement begins a transaction."""
 
 import sqlite3 as _std
+from typing import Optional
 
 from .route import Kind
 
@@ -83,11 +84,15 @@ class Settings:
             return False
         return kind == Kind.DML and first_word
 
-    def _begin(self, immediate: bool = False) -> None:
+    def _begin(self, immediate: Optional[bool] = None) -> None:
         """Opens a write session (it begins with its first statement);
         the savepoints of any earlier one are forgotten here, the one
-        place every session starts. ``immediate``: an SQL ``BEGIN
-        IMMEDIATE`` or ``EXCLUSIVE`` opened it."""
+        place every session starts. ``immediate``: it takes the writer at
+        once in sqlite3 (``BEGIN IMMEDIATE``, ``EXCLUSIVE``, or here a
+        ``SAVEPOINT``), so a refused begin leaves no transaction; ``None``
+        for the implicit begin, which ``isolation_level`` decides."""
         self._remote.begin()
         self._savepoints.clear()
+        if immediate is None:
+            immediate = self._isolation in ("IMMEDIATE", "EXCLUSIVE")
         self._immediate = immediate
