@@ -98,6 +98,8 @@ impl Client {
         let deadline = retry::deadline_from(start, retry_for);
         let mut backoff = Backoff::default();
         let mut tries = 0u64;
+        // A try ended with its outcome unknown (it may have committed).
+        let mut unknown = false;
         // Built once: a try sends it by reference (no copy of the batch).
         let request = Request::Write(batch);
         loop {
@@ -126,6 +128,12 @@ impl Client {
                     return Ok(receipt);
                 }
                 Err(e) => e,
+            };
+            unknown |= matches!(error, WriteError::Timeout { .. });
+            let error = if unknown {
+                retry::after_unknown(error)
+            } else {
+                error
             };
             let Verdict::Retry {
                 reconnect,

@@ -34,6 +34,22 @@ pub enum Verdict {
     },
 }
 
+/// The error of a try that followed one whose outcome is unknown (it may
+/// have committed): a refusal to start (`Busy`) says nothing of that
+/// earlier try, so it is reported as the unknown outcome it leaves.
+pub fn after_unknown(e: WriteError) -> WriteError {
+    match e {
+        WriteError::Busy { .. } => WriteError::Timeout {
+            message: format!(
+                "an earlier try's outcome is unknown, and the retry could not start in time \
+                 ({e}); the write may or may not have committed (retry it with the same \
+                 idempotency key)"
+            ),
+        },
+        other => other,
+    }
+}
+
 /// Decides what to do after `e`.
 pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
     match e {
@@ -202,6 +218,34 @@ fn push_hex(out: &mut String, mut v: u64, width: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_after_an_unknown_outcome_stays_unknown() {
+        let busy = WriteError::Busy {
+            waited_ms: 200,
+            behind: "another connection's write transaction".into(),
+        };
+        // Alone, a refusal is final: nothing was written.
+        let paths = Paths::for_db(std::path::Path::new("/nonexistent/x.db"), None).unwrap();
+        assert!(matches!(verdict(&busy, &paths), Verdict::GiveUp));
+        // After a try whose outcome is unknown, it is not "not written".
+        match after_unknown(busy) {
+            WriteError::Timeout { message } => {
+                assert!(
+                    message.contains("may or may not have committed"),
+                    "{message}"
+                );
+                assert!(message.contains("database is busy"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let sql = WriteError::Sql {
+            statement: Some(0),
+            code: 1,
+            message: "no such table: t".into(),
+        };
+        assert_eq!(after_unknown(sql.clone()), sql);
+    }
 
     #[test]
     fn only_retryable_categories_are_retried() {

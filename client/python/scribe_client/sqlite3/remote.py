@@ -184,16 +184,25 @@ class Remote:
         body = {"statements": [st], "key": key, "wait_ms": _ms(self.wait)}
         request = {"write": body}
         pacer = None  # made at the first failure: most writes never need it
+        unknown = False  # a try's outcome is unknown (it may have committed)
         while True:
             try:
                 receipt = self._call(request, self.scribe.call_timeout)
                 self._committed(receipt)
                 return receipt["results"][0]
             except Lost as e:
+                unknown = unknown or e.sent
                 err: Exception = scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)
             except scribe_errors.Timeout as e:
+                unknown = True
                 err = e
             except scribe_errors.ScribeError as e:
+                if unknown and e.sqlite_code == _BUSY:
+                    # The retry never started, but an earlier try may have
+                    # committed: "database is locked" would say it did not.
+                    raise translate(scribe_errors.Timeout(
+                        "an earlier try's outcome is unknown, and the retry could not start in "
+                        "time (%s); the write may or may not have committed" % e.message)) from None
                 _retryable(e)
                 err = e
             if pacer is None:
