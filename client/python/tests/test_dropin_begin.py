@@ -124,3 +124,34 @@ class DeferredBeginTest(ArbiterTest):
             c.rollback()
         holder.execute("COMMIT")
         self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(0,)])
+
+    def test_a_statement_retried_after_begin_immediate_was_refused_holds_the_writer(self):
+        # A program retries each statement on "database is locked": after
+        # its BEGIN IMMEDIATE (which it saw succeed) the refused read must
+        # run again with the writer held, or another writer slips in
+        # between its read and its write (a lost update).
+        c = self.c
+        c.execute("CREATE TABLE c(v INTEGER)")
+        c.execute("INSERT INTO c VALUES (0)")
+        holder = dropin.connect(self.db, isolation_level=None)
+        self.addCleanup(holder.close)
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("UPDATE c SET v = v + 1")
+        b = dropin.connect(self.db, isolation_level=None, timeout=0.3)
+        self.addCleanup(b.close)
+        b.execute("BEGIN IMMEDIATE")
+        with self.assertRaises(dropin.OperationalError):
+            b.execute("SELECT v FROM c")
+        self.assertTrue(b.in_transaction, "its BEGIN succeeded: the transaction is still open")
+        holder.execute("COMMIT")
+        v = b.execute("SELECT v FROM c").fetchone()[0]  # the retry
+        self.assertEqual(v, 1)
+        # It holds the writer now: nobody else's write gets in.
+        other = dropin.connect(self.db, isolation_level=None, timeout=0.3)
+        self.addCleanup(other.close)
+        with self.assertRaises(dropin.OperationalError) as e:
+            other.execute("UPDATE c SET v = v + 100")
+        self.assertEqual(str(e.exception), "database is locked")
+        b.execute("UPDATE c SET v = ?", (v + 1,))
+        b.execute("COMMIT")
+        self.assertEqual(c.execute("SELECT v FROM c").fetchone(), (2,))

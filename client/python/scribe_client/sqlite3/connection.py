@@ -29,7 +29,7 @@ from . import counts, readonly
 from .fresh import Fresh
 from .opening import EXTRA, opened
 from .savepoints import Savepoints
-from .settings import Settings
+from .settings import Begun, Settings
 from .snapshot import Snapshot
 from .split import split
 from .transactions import Transactions
@@ -80,7 +80,7 @@ class Connection(Settings, Transactions, _std.Connection):
         self._functions = set()
         self._extensions = False
         self._savepoints = Savepoints()
-        self._immediate = False  # the transaction's BEGIN was IMMEDIATE or EXCLUSIVE
+        self._begun = Begun.DEFERRED  # how the transaction opened (settings.Begun)
         self._sql_ended = False  # see _always_open
         self._in_script = False
         # A session changed the schema (forget it again once it ends); a
@@ -166,7 +166,7 @@ class Connection(Settings, Transactions, _std.Connection):
                 session is not None and not (session == NOT_BEGUN and self._remote.begin_failed)
             ):
                 raise sql_error(1, "cannot start a transaction within a transaction")
-            self._begin(_IMMEDIATE.match(sql) is not None)
+            self._begin(Begun.IMMEDIATE if _IMMEDIATE.match(sql) else Begun.DEFERRED)
             cur._remote([], [], -1)
             cur._lastrowid = self._last_rowid
             return cur
@@ -183,7 +183,7 @@ class Connection(Settings, Transactions, _std.Connection):
             cur._lastrowid = self._last_rowid
             return cur
         if session == NOT_BEGUN and kind in (Kind.READ, Kind.RELEASE, Kind.ROLLBACK_TO) and (
-            self._remote.begin_failed or kind != Kind.READ
+            kind != Kind.READ or self._reads_here_after_refusal()
         ):
             # Nothing of the transaction ran on the arbiter: no savepoint
             # of it exists, and after its first write found the database
@@ -198,7 +198,7 @@ class Connection(Settings, Transactions, _std.Connection):
             if kind == Kind.SAVEPOINT or self._opens(kind, bool(detail)):
                 # A SAVEPOINT that opens the transaction takes the writer
                 # (its begin goes with it): refused, it leaves none.
-                self._begin(True if kind == Kind.SAVEPOINT else None)
+                self._begin(Begun.CLOSES if kind == Kind.SAVEPOINT else None)
         # A SAVEPOINT begins the transaction only where none was open
         # already (with autocommit=False, sqlite3 always has one).
         began_it = session is None and self._remote.session is not None and not self._always_open()

@@ -153,7 +153,9 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     remote = conn._remote
     # After its begin was refused nothing of the transaction is on the
     # arbiter: its reads are local, as its SELECTs are.
-    in_session = remote.session is not None and not (remote.session == NOT_BEGUN and remote.begin_failed)
+    in_session = remote.session is not None and not (
+        remote.session == NOT_BEGUN and conn._reads_here_after_refusal()
+    )
     p = plan(name, value, remote.status, in_session)
     if p.warn:
         warn_once(p.warn)

@@ -84,15 +84,34 @@ class Settings:
             return False
         return kind == Kind.DML and first_word
 
-    def _begin(self, immediate: Optional[bool] = None) -> None:
+    def _begin(self, mode: Optional[str] = None) -> None:
         """Opens a write session (it begins with its first statement);
         the savepoints of any earlier one are forgotten here, the one
-        place every session starts. ``immediate``: it takes the writer at
-        once in sqlite3 (``BEGIN IMMEDIATE``, ``EXCLUSIVE``, or here a
-        ``SAVEPOINT``), so a refused begin leaves no transaction; ``None``
-        for the implicit begin, which ``isolation_level`` decides."""
+        place every session starts. ``mode`` says what a refused begin
+        leaves (see ``Begun``); ``None`` for the implicit begin, which
+        ``isolation_level`` decides."""
         self._remote.begin()
         self._savepoints.clear()
-        if immediate is None:
-            immediate = self._isolation in ("IMMEDIATE", "EXCLUSIVE")
-        self._immediate = immediate
+        if mode is None:
+            mode = Begun.CLOSES if self._isolation in ("IMMEDIATE", "EXCLUSIVE") else Begun.DEFERRED
+        self._begun = mode
+
+
+class Begun:
+    """How a transaction was opened, which decides what its refused begin
+    (database is locked past ``timeout``) leaves behind."""
+
+    # A deferred transaction (BEGIN, the implicit one, autocommit=False):
+    # it stays open and empty, and its reads go on locally from a
+    # snapshot, as sqlite3's do after its first write found the file locked.
+    DEFERRED = "deferred"
+    # An SQL BEGIN IMMEDIATE or EXCLUSIVE: the program saw it succeed, so
+    # the transaction stays open, and every statement of it (reads
+    # included) carries the begin again: a statement retried after
+    # "locked" must run with the writer held, as after sqlite3's BEGIN
+    # IMMEDIATE, or a read-then-write loses updates.
+    IMMEDIATE = "immediate"
+    # Opened by the very statement that failed (a SAVEPOINT, the implicit
+    # BEGIN IMMEDIATE of isolation_level IMMEDIATE): none is left, as in
+    # sqlite3.
+    CLOSES = "closes"

@@ -6,6 +6,7 @@ import sqlite3 as _std
 
 from .errors import sql_error
 from .remote import NOT_BEGUN
+from .settings import Begun
 
 __all__ = ["Transactions"]
 
@@ -63,14 +64,19 @@ class Transactions:
 
     def _begin_refused(self) -> bool:
         """After a statement failed: True when the arbiter refused the
-        transaction's begin sent with it (nothing of it ran). The begin
-        of an SQL ``BEGIN IMMEDIATE`` or ``EXCLUSIVE`` then leaves no
-        transaction, as sqlite3's failed ``BEGIN IMMEDIATE`` leaves none."""
+        transaction's begin sent with it (nothing of it ran). What the
+        refusal leaves depends on how the transaction opened (``Begun``)."""
         remote = self._remote
         if remote.session != NOT_BEGUN or not remote.begin_refused:
             return False
-        if self._immediate:
+        if self._begun == Begun.CLOSES:
             remote.session = None
             remote.begin_failed = False
             self._snapshot.end()
         return True
+
+    def _reads_here_after_refusal(self) -> bool:
+        """A read of a transaction whose begin was refused runs locally, on
+        a snapshot, unless an SQL ``BEGIN IMMEDIATE`` opened it (then it
+        carries the begin again: see ``Begun``)."""
+        return self._remote.begin_failed and self._begun != Begun.IMMEDIATE
