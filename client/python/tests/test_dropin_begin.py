@@ -94,6 +94,12 @@ class DeferredBeginTest(ArbiterTest):
         c.execute("COMMIT")
         self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(4,)])
 
+    def _open(self, **kw):
+        """Another connection to the database, closed after the test."""
+        c = dropin.connect(self.db, isolation_level=None, **kw)
+        self.addCleanup(c.close)
+        return c
+
     def _refusals(self):
         status = support.scribe_cli(self.db, "--json", "status")
         return json.loads(status.stdout)["overloaded"]
@@ -102,12 +108,10 @@ class DeferredBeginTest(ArbiterTest):
         # Another connection's transaction holds the writer; this one's
         # waits 0.3 s at most (the holder's lease, 1 s between statements,
         # does not lapse meanwhile: each refusal below ends first).
-        holder = dropin.connect(self.db, isolation_level=None)
-        self.addCleanup(holder.close)
+        holder = self._open()
         holder.execute("BEGIN IMMEDIATE")
         holder.execute("INSERT INTO t VALUES (0)")
-        c = dropin.connect(self.db, isolation_level=None, timeout=0.3)
-        self.addCleanup(c.close)
+        c = self._open(timeout=0.3)
         for label, run in [
             ("in a transaction", lambda: (c.execute("BEGIN"), c.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)]))),
             ("on its own", lambda: c.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])),
@@ -133,12 +137,10 @@ class DeferredBeginTest(ArbiterTest):
         c = self.c
         c.execute("CREATE TABLE c(v INTEGER)")
         c.execute("INSERT INTO c VALUES (0)")
-        holder = dropin.connect(self.db, isolation_level=None)
-        self.addCleanup(holder.close)
+        holder = self._open()
         holder.execute("BEGIN IMMEDIATE")
         holder.execute("UPDATE c SET v = v + 1")
-        b = dropin.connect(self.db, isolation_level=None, timeout=0.3)
-        self.addCleanup(b.close)
+        b = self._open(timeout=0.3)
         b.execute("BEGIN IMMEDIATE")
         with self.assertRaises(dropin.OperationalError):
             b.execute("SELECT v FROM c")
@@ -147,8 +149,7 @@ class DeferredBeginTest(ArbiterTest):
         v = b.execute("SELECT v FROM c").fetchone()[0]  # the retry
         self.assertEqual(v, 1)
         # It holds the writer now: nobody else's write gets in.
-        other = dropin.connect(self.db, isolation_level=None, timeout=0.3)
-        self.addCleanup(other.close)
+        other = self._open(timeout=0.3)
         with self.assertRaises(dropin.OperationalError) as e:
             other.execute("UPDATE c SET v = v + 100")
         self.assertEqual(str(e.exception), "database is locked")
