@@ -54,6 +54,16 @@ impl Item {
 }
 
 impl Writer {
+    /// When the writer thread watching session `id` must look next: at
+    /// its lease's end, or sooner at the first limit of what waits behind
+    /// it (answering those already past theirs); `None` once the session
+    /// is over.
+    pub(super) fn look_at(&mut self, id: u64, rx: &Queue<Msg>, stage: &Stage) -> Option<Instant> {
+        let lapse = self.lapses_at(id)?;
+        let limit = self.expire_overdue(rx, stage);
+        Some(limit.map_or(lapse, |l| l.min(lapse)))
+    }
+
     /// Moves what the queue holds behind the served session into
     /// `waiting` (in order: it is served from there once the session is
     /// over), answers the items whose limit has passed, and returns the
@@ -75,14 +85,14 @@ impl Writer {
     /// Answers the items of `waiting` whose limit has passed (they never
     /// run); returns the first limit still to come.
     pub(super) fn refuse_overdue(&mut self, stage: &Stage) -> Option<Instant> {
-        if self.waiting.iter().all(|i| i.wait().is_none()) {
-            return None;
-        }
-        // Most looks find nothing due: one pass, no allocation.
+        // Most looks find nothing due: one pass, no allocation (and no
+        // clock read when nothing waiting has a limit).
+        let mut limits = self.waiting.iter().filter_map(Item::wait).peekable();
+        limits.peek()?;
         let now = Instant::now();
         let mut first: Option<Instant> = None;
         let mut due = false;
-        for w in self.waiting.iter().filter_map(Item::wait) {
+        for w in limits {
             if w.by <= now {
                 due = true;
             } else {

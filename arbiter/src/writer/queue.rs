@@ -67,12 +67,18 @@ impl<T> Queue<T> {
         } else {
             s.msgs.push_back(msg);
         }
+        self.wake_receiver(s);
+        Ok(())
+    }
+
+    /// Releases the lock, then wakes the receiver if it sleeps (a system
+    /// call spared when it does not).
+    fn wake_receiver(&self, s: MutexGuard<'_, State<T>>) {
         let asleep = s.asleep;
         drop(s);
         if asleep {
             self.wake.notify_one();
         }
-        Ok(())
     }
 
     /// The next message, waiting for one until `until` (for ever when
@@ -115,11 +121,7 @@ impl<T> Queue<T> {
     pub(crate) fn nudge(&self) {
         let mut s = self.lock();
         s.nudged = true;
-        let asleep = s.asleep;
-        drop(s);
-        if asleep {
-            self.wake.notify_one();
-        }
+        self.wake_receiver(s);
     }
 
     /// The next message if one is queued.

@@ -95,12 +95,7 @@ pub(super) fn serve(writer: &Mutex<Writer>, rx: &Queue<Msg>, stage: &Stage) {
 fn attend(writer: &Mutex<Writer>, link: &SessionLink, rx: &Queue<Msg>, stage: &Stage) {
     // What was queued before the session was watched has limits too (the
     // stage nudges only a watched session's link).
-    let mut until = {
-        let mut w = lock(writer);
-        let limit = w.expire_overdue(rx, stage);
-        w.lapses_at(link.id)
-            .map(|lapse| limit.map_or(lapse, |l| l.min(lapse)))
-    };
+    let mut until = lock(writer).look_at(link.id, rx, stage);
     while let Some(at) = until {
         let op = link.next(at);
         let mut w = lock(writer);
@@ -114,14 +109,7 @@ fn attend(writer: &Mutex<Writer>, link: &SessionLink, rx: &Queue<Msg>, stage: &S
             }
             link.ran();
         }
-        let limit = if w.serves(link.id) {
-            w.expire_overdue(rx, stage)
-        } else {
-            None
-        };
-        until = w
-            .lapses_at(link.id)
-            .map(|lapse| limit.map_or(lapse, |l| l.min(lapse)));
+        until = w.look_at(link.id, rx, stage);
     }
 }
 

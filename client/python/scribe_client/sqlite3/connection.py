@@ -37,8 +37,8 @@ from .transactions import Transactions
 __all__ = ["Connection"]
 
 
-# A BEGIN that takes the writer at once in sqlite3 (its failure leaves no
-# transaction open).
+# A BEGIN that takes the writer at once in sqlite3: here its begin goes
+# with the transaction's first statement (see settings.Begun.IMMEDIATE).
 _IMMEDIATE = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.IGNORECASE)
 
 class Connection(Settings, Transactions, _std.Connection):

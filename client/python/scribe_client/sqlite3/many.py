@@ -27,7 +27,7 @@ import time
 from typing import Any, Optional, Tuple
 
 from .errors import Expired, ScribeMixin
-from .remote import NOT_BEGUN, encode_params
+from .remote import encode_params
 from .route import Kind, begins
 
 __all__ = ["run_many"]
@@ -199,7 +199,7 @@ def _send_own(conn, state: _Many, chunk: list) -> None:
     except Exception as e:
         # Its begin failed (database is locked past timeout): the sets
         # one by one would wait as long again, each.
-        refused = remote.session == NOT_BEGUN and remote.begin_refused
+        refused = remote.begin_was_refused()
         remote.rollback()
         if refused or _not_a_set(e, expired_too=False):
             raise

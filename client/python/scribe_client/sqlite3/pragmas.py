@@ -161,16 +161,16 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
         warn_once(p.warn)
     if p.where == "local":
         if name == "busy_timeout" and value is not None:
-            conn._remote.wait = max(0.0, float(value) / 1000.0)
+            remote.wait = max(0.0, float(value) / 1000.0)
         cur._local()
         _std.Cursor.execute(cur, sql, params)
     elif p.where == "arbiter":
-        if conn._remote.session is None and conn._opens(Kind.WRITE, False):
+        if remote.session is None and conn._opens(Kind.WRITE, False):
             conn._begin()  # autocommit=False: in the open transaction
-        if conn._remote.session is not None:
-            result = conn._remote.execute(sql, encode_params(params, _adapt))
+        if remote.session is not None:
+            result = remote.execute(sql, encode_params(params, _adapt))
         else:
-            result = conn._remote.write(sql, encode_params(params, _adapt))
+            result = remote.write(sql, encode_params(params, _adapt))
         cur._remote(*rows_of(result), -1, result.get("decltypes"))
     elif p.where == "answer":
         cur._remote(p.columns or [name], list(p.rows or ()), -1)

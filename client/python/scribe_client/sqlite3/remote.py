@@ -228,6 +228,12 @@ class Remote:
         self.begin_failed = False
         self.begin_refused = False
 
+    def begin_was_refused(self) -> bool:
+        """The transaction's begin, sent with its first statement, was
+        refused by the arbiter: nothing of it ran, and it is still open
+        and empty here."""
+        return self.session == NOT_BEGUN and self.begin_refused
+
     def _begin_with(self, request: Dict[str, Any], timeout: float) -> Any:
         """Sends the begin and ``request`` (for session ``LATEST``) together; waits
         in the queue until the writer serves the session, retrying a begin

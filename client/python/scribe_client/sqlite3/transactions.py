@@ -5,7 +5,6 @@ leaves open: a mixin of ``Connection``."""
 import sqlite3 as _std
 
 from .errors import sql_error
-from .remote import NOT_BEGUN
 from .settings import Begun
 
 __all__ = ["Transactions"]
@@ -67,7 +66,7 @@ class Transactions:
         transaction's begin sent with it (nothing of it ran). What the
         refusal leaves depends on how the transaction opened (``Begun``)."""
         remote = self._remote
-        if remote.session != NOT_BEGUN or not remote.begin_refused:
+        if not remote.begin_was_refused():
             return False
         if self._begun == Begun.CLOSES:
             remote.session = None
