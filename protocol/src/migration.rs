@@ -23,8 +23,10 @@ pub const BUDGET: std::time::Duration = std::time::Duration::from_secs(300);
 /// while it runs (SQLite's twelve-step table rebuild needs it).
 pub const FOREIGN_KEYS_OFF: &str = "-- scribe: foreign_keys=off";
 
-/// One migration.
+/// One migration. Unknown fields are refused (JSON): a misspelt
+/// `foreign_keys_off` would otherwise run the step with foreign keys on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Migration {
     /// Its version: 1, 2, 3… with no gap.
     pub version: u64,
@@ -110,6 +112,15 @@ pub fn check_list(list: &[Migration]) -> Result<(), WriteError> {
         }
         if m.name.trim().is_empty() {
             return Err(refuse(format!("migration {} has no name", m.version)));
+        }
+        // SQLite would stop reading the script at a NUL and apply only
+        // what came before it, and the step would be recorded as done.
+        if let Some(at) = m.sql.find('\0') {
+            return Err(refuse(format!(
+                "migration {} ({}) holds a NUL byte at offset {at}; SQLite would stop reading \
+                 there and silently drop the rest",
+                m.version, m.name
+            )));
         }
         if let Some(prev) = i.checked_sub(1).map(|p| &list[p]) {
             if m.version != prev.version + 1 {

@@ -138,6 +138,33 @@ fn a_failing_migration_is_rolled_back_whole_and_names_itself() {
     assert!(stderr(&out).contains("without a gap"), "{}", stderr(&out));
 }
 
+/// SQLite stops reading a script at a NUL byte: a migration holding one
+/// would apply what came before it and be recorded as done.
+#[test]
+fn a_migration_holding_a_nul_byte_is_refused_by_the_client_and_by_the_arbiter() {
+    let env = Env::new();
+    let sql = "CREATE TABLE m(x);\0 CREATE TABLE m2(y);";
+    let d = dir(&env, "nul", &[("0001_nul.sql", sql)]);
+    let out = migrate(&env, &d);
+    assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
+    assert!(stderr(&out).contains("NUL byte at offset 18"), "{}", stderr(&out));
+    // The arbiter checks too (a client may skip its own check).
+    env.scribe_ok(&["exec", "CREATE TABLE kept(x)"]);
+    let mut raw = scribe_tests::raw::Raw::greeted(&env.paths().socket);
+    let list = vec![scribe_protocol::migration::Migration::new(1, "nul", sql)];
+    match raw.call(&scribe_protocol::frame::Request::Migrate(list)) {
+        Err(scribe_protocol::WriteError::Refused { reason, .. }) => {
+            assert!(reason.contains("NUL byte"), "{reason}");
+        }
+        other => panic!("a NUL in a migration was not refused: {other:?}"),
+    }
+    assert_eq!(applied(&env), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM sqlite_master WHERE name IN ('m', 'm2')"),
+        0
+    );
+}
+
 #[test]
 fn an_arbiter_whose_migrations_fail_does_not_start_and_the_caller_is_told_why() {
     let env = Env::new();

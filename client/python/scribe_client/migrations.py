@@ -51,6 +51,11 @@ def as_list(migrations: Any) -> List[Dict[str, Any]]:
     out = []
     for m in migrations:
         if isinstance(m, dict):
+            # A misspelt "foreign_keys_off" would run the step with them on.
+            unknown = sorted(set(m) - {"version", "name", "sql", "foreign_keys_off"})
+            if unknown:
+                raise TypeError("a migration has unknown keys %s (it takes version, name, sql, "
+                                "foreign_keys_off)" % ", ".join(map(repr, unknown)))
             d = {"version": m["version"], "name": m["name"], "sql": m["sql"]}
             if m.get("foreign_keys_off"):
                 d["foreign_keys_off"] = True

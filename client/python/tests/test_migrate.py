@@ -36,6 +36,21 @@ class MigrateTest(ArbiterTest):
             s.migrate([(1, "init", "CREATE TABLE notes(id);"), STEPS[1]])
         self.assertEqual(s.status()["schema_version"], 2)
 
+    def test_a_misspelt_key_or_a_nul_byte_is_refused_and_nothing_runs(self):
+        from scribe_client import Refused
+
+        s = self.client()
+        with self.assertRaises(TypeError) as e:
+            s.migrate([{"version": 1, "name": "init", "sql": "CREATE TABLE a(x);", "foreign_key_off": True}])
+        self.assertIn("'foreign_key_off'", str(e.exception))
+        # SQLite would stop reading at the NUL, apply the first table and
+        # record the step as done.
+        with self.assertRaises(Refused) as e:
+            s.migrate([(1, "init", "CREATE TABLE a(x);\0 CREATE TABLE b(y);")])
+        self.assertIn("NUL byte", str(e.exception))
+        self.assertEqual(s.status()["schema_version"], 0)
+        self.assertEqual(s.query("SELECT name FROM sqlite_master WHERE name IN ('a', 'b')"), [])
+
     def test_two_files_with_one_version_are_refused_by_name(self):
         from scribe_client.migrations import from_dir
         d = os.path.join(self.dir, "migrations")
