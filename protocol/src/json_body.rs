@@ -188,15 +188,23 @@ impl<'de> Visitor<'de> for BatchSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Batch, A::Error> {
         let mut batch = Batch::default();
-        let mut seen = false;
+        // Which fields came: a field given twice is refused, not run with
+        // whichever came last.
+        let mut fields = Fields::default();
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match k.as_ref() {
                 "statements" => {
+                    fields.once(0, &k)?;
                     batch.statements = map.next_value_seed(StatementsSeed(self.0))?;
-                    seen = true;
                 }
-                "key" => batch.key = map.next_value()?,
-                "wait_ms" => batch.wait_ms = map.next_value()?,
+                "key" => {
+                    fields.once(1, &k)?;
+                    batch.key = map.next_value()?;
+                }
+                "wait_ms" => {
+                    fields.once(2, &k)?;
+                    batch.wait_ms = map.next_value()?;
+                }
                 other => {
                     return Err(de::Error::custom(format!(
                         "unknown field {}: expected statements, key or wait_ms",
@@ -205,10 +213,28 @@ impl<'de> Visitor<'de> for BatchSeed<'_> {
                 }
             }
         }
-        if !seen {
+        if !fields.has(0) {
             return Err(de::Error::missing_field("statements"));
         }
         Ok(batch)
+    }
+}
+
+/// The fields of one object seen so far, by their index in the visitor.
+#[derive(Default)]
+struct Fields(u8);
+
+impl Fields {
+    fn once<E: de::Error>(&mut self, index: u8, name: &str) -> Result<(), E> {
+        if self.has(index) {
+            return Err(E::custom(format!("duplicate field {}", quote(name))));
+        }
+        self.0 |= 1 << index;
+        Ok(())
+    }
+
+    fn has(&self, index: u8) -> bool {
+        self.0 & (1 << index) != 0
     }
 }
 
@@ -314,20 +340,29 @@ impl<'de> Visitor<'de> for StatementSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Statement, A::Error> {
         let mut st = Statement::new("");
-        let mut has_sql = false;
+        let mut fields = Fields::default();
+        let once = |fields: &mut Fields, i: u8, k: &str| {
+            fields
+                .once(i, k)
+                .map_err(|e: A::Error| de::Error::custom(format!("statement {}: {e}", self.index)))
+        };
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match k.as_ref() {
                 "sql" => {
+                    once(&mut fields, 0, &k)?;
                     st.sql = map.next_value()?;
-                    has_sql = true;
                 }
                 "params" => {
+                    once(&mut fields, 1, &k)?;
                     st.params = map.next_value_seed(ParamsSeed {
                         max: self.limits.max_params,
                         index: self.index,
-                    })?
+                    })?;
                 }
-                "expect_rows" => st.expect_rows = map.next_value()?,
+                "expect_rows" => {
+                    once(&mut fields, 2, &k)?;
+                    st.expect_rows = map.next_value()?;
+                }
                 other => {
                     return Err(de::Error::custom(format!(
                         "statement {}: unknown field {}: expected sql, params or expect_rows",
@@ -337,7 +372,7 @@ impl<'de> Visitor<'de> for StatementSeed<'_> {
                 }
             }
         }
-        if !has_sql {
+        if !fields.has(0) {
             return Err(de::Error::custom(format!(
                 "statement {}: missing field sql",
                 self.index

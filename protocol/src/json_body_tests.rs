@@ -91,3 +91,19 @@ fn a_session_statement_over_a_limit_names_the_statement_once() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_field_given_twice_is_refused_not_taken_from_its_last_copy() {
+    for body in [
+        r#"{"statements":[{"sql":"a"}],"statements":[{"sql":"b"}]}"#,
+        r#"{"statements":[{"sql":"a"}],"key":"k","key":"j"}"#,
+        r#"{"statements":[{"sql":"a","sql":"b"}]}"#,
+        r#"{"statements":[{"sql":"a","params":[1],"params":[2]}]}"#,
+    ] {
+        let e = batch(body.as_bytes(), &limits()).unwrap_err();
+        assert!(
+            matches!(&e, WriteError::Protocol { message } if message.contains("duplicate field")),
+            "{body}: {e:?}"
+        );
+    }
+}

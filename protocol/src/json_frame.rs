@@ -129,20 +129,22 @@ impl<'de> Visitor<'de> for &RequestSeed<'_> {
 /// As [`request`].
 pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, WriteError> {
     let raw = std::str::from_utf8(raw).map_err(|_| bad("a request body is UTF-8 JSON".into()))?;
-    let parse = |what: &str| bad(format!("malformed {what} request"));
+    // serde's message names the field and the place.
+    let parse = |what: &str, e: serde_json::Error| bad(format!("malformed {what} request: {e}"));
     match op {
         "hello" => {
             #[derive(serde::Deserialize)]
             struct H {
                 version: u32,
             }
-            let h: H = serde_json::from_str(raw).map_err(|_| parse("hello"))?;
+            let h: H = serde_json::from_str(raw).map_err(|e| parse("hello", e))?;
             Ok(Request::Hello { version: h.version })
         }
         "write" => json_body::batch(raw.as_bytes(), limits).map(Request::Write),
         "status" => Ok(Request::Status),
         "begin" => {
-            let b: crate::BeginRequest = serde_json::from_str(raw).map_err(|_| parse("begin"))?;
+            let b: crate::BeginRequest =
+                serde_json::from_str(raw).map_err(|e| parse("begin", e))?;
             Ok(Request::Begin(b))
         }
         "exec" => {
@@ -153,7 +155,7 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
                 #[serde(borrow)]
                 statement: &'a RawValue,
             }
-            let e: E<'_> = serde_json::from_str(raw).map_err(|_| parse("exec"))?;
+            let e: E<'_> = serde_json::from_str(raw).map_err(|e| parse("exec", e))?;
             let statement = json_body::statement(e.statement.get().as_bytes(), limits)?;
             Ok(Request::Exec {
                 session: e.session,
@@ -168,7 +170,7 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
                 #[serde(borrow)]
                 statements: &'a RawValue,
             }
-            let e: E<'_> = serde_json::from_str(raw).map_err(|_| parse("exec_many"))?;
+            let e: E<'_> = serde_json::from_str(raw).map_err(|e| parse("exec_many", e))?;
             let statements = json_body::statements(e.statements.get().as_bytes(), limits)?;
             Ok(Request::ExecMany {
                 session: e.session,
@@ -183,7 +185,7 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
                 #[serde(default)]
                 key: Option<String>,
             }
-            let c: C = serde_json::from_str(raw).map_err(|_| parse("commit"))?;
+            let c: C = serde_json::from_str(raw).map_err(|e| parse("commit", e))?;
             Ok(Request::Commit {
                 session: c.session,
                 key: c.key,
@@ -191,10 +193,11 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
         }
         "rollback" => {
             #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
             struct R {
                 session: u64,
             }
-            let r: R = serde_json::from_str(raw).map_err(|_| parse("rollback"))?;
+            let r: R = serde_json::from_str(raw).map_err(|e| parse("rollback", e))?;
             Ok(Request::Rollback { session: r.session })
         }
         "migrate" => {
@@ -209,13 +212,14 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
         }
         "stop" => {
             #[derive(serde::Deserialize, Default)]
+            #[serde(deny_unknown_fields)]
             struct S {
                 #[serde(default)]
                 hold: bool,
                 #[serde(default)]
                 grace_ms: Option<u64>,
             }
-            let s: S = serde_json::from_str(raw).map_err(|_| parse("stop"))?;
+            let s: S = serde_json::from_str(raw).map_err(|e| parse("stop", e))?;
             Ok(Request::Stop(StopRequest {
                 hold: s.hold,
                 grace_ms: s.grace_ms,

@@ -140,3 +140,27 @@ fn one_pass_decodes_as_two_passes_did() {
         Err(WriteError::Protocol { .. })
     ));
 }
+
+#[test]
+fn a_misspelt_field_of_a_session_request_is_refused_and_named() {
+    let limits = Limits::default();
+    // A begin with `wait` for `wait_ms` would wait without a limit.
+    for (op, body, field) in [
+        ("begin", r#"{"wait":100}"#, "`wait`"),
+        ("rollback", r#"{"session":1,"sesion":2}"#, "`sesion`"),
+        ("stop", r#"{"hld":true}"#, "`hld`"),
+        (
+            "exec",
+            r#"{"session":"1","statement":{"sql":"x"}}"#,
+            "invalid type",
+        ),
+    ] {
+        match operation(op, body.as_bytes(), &limits) {
+            Err(WriteError::Protocol { message }) => {
+                assert!(message.contains(field), "{op}: {message}");
+            }
+            other => panic!("{op}: {other:?}"),
+        }
+    }
+    assert!(operation("begin", br#"{"wait_ms":100}"#, &limits).is_ok());
+}

@@ -11,8 +11,10 @@
 use serde::{Deserialize, Serialize};
 
 /// What a caller asks of a session's lease (the arbiter caps both by its
-/// own settings; `None` takes the arbiter's).
+/// own settings; `None` takes the arbiter's). Unknown fields are refused
+/// (JSON): a misspelt `wait_ms` would wait without a limit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BeginRequest {
     /// Longest wait between two calls of the session, milliseconds.
     pub idle_ms: Option<u64>,

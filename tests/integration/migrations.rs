@@ -147,7 +147,11 @@ fn a_migration_holding_a_nul_byte_is_refused_by_the_client_and_by_the_arbiter() 
     let d = dir(&env, "nul", &[("0001_nul.sql", sql)]);
     let out = migrate(&env, &d);
     assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
-    assert!(stderr(&out).contains("NUL byte at offset 18"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("NUL byte at offset 18"),
+        "{}",
+        stderr(&out)
+    );
     // The arbiter checks too (a client may skip its own check).
     env.scribe_ok(&["exec", "CREATE TABLE kept(x)"]);
     let mut raw = scribe_tests::raw::Raw::greeted(&env.paths().socket);

@@ -49,7 +49,12 @@ pub fn bind(stmt: &mut Statement<'_>, params: &Params) -> rusqlite::Result<()> {
             let mut exact = std::collections::HashMap::with_capacity(values.len());
             let mut bare = std::collections::HashMap::with_capacity(values.len());
             for (name, v) in values {
-                exact.entry(name.as_str()).or_insert(v);
+                // A name given twice (hand-made JSON can) has no one value.
+                if exact.insert(name.as_str(), v).is_some() {
+                    return Err(rusqlite::Error::InvalidParameterName(format!(
+                        "parameter {name} is given twice"
+                    )));
+                }
                 let b = name.trim_start_matches([':', '@', '$', '?']);
                 if !b.is_empty() {
                     bare.entry(b).or_insert(v);
@@ -271,6 +276,9 @@ mod tests {
             [7, 8]
         );
         assert!(named("SELECT :missing", &[("other", 1)]).is_err());
+        // A name given twice has no one value.
+        let twice = named("SELECT :a", &[(":a", 1), (":a", 2)]).unwrap_err();
+        assert!(twice.to_string().contains(":a is given twice"), "{twice}");
         // sqlite3 looks `?1` up as "1".
         assert_eq!(
             named("SELECT ?2, ?1", &[("1", 5), ("2", 6)]).unwrap(),
