@@ -182,3 +182,93 @@ fn after_an_error_the_rest_of_its_line_is_skipped_as_sqlite3_skips_it() {
     assert!(ours.0 != Some(0) && theirs.0 != Some(0));
     assert!(ours.2.contains("no such table: nope"), "{}", ours.2);
 }
+
+/// A transaction the arbiter ends (its lease lapsed) never half-commits:
+/// the statements after it are refused until ROLLBACK or COMMIT, not run
+/// one by one in autocommit.
+#[test]
+fn after_a_lapsed_transaction_the_rest_of_it_is_refused_until_it_is_ended() {
+    use std::io::Write;
+    let mut env = Env::new();
+    env.start_arbiter(&["--session-idle", "500ms", "--session-total", "300s"]);
+    env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    let mut c = env.command(SCRIBE);
+    c.arg("shell")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"BEGIN;\nINSERT INTO t VALUES (1);\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    // Held, then lapsed (the shell says nothing meanwhile).
+    env.wait_status(|s| !s["session"].is_null());
+    env.wait_status(|s| s["session"].is_null());
+    stdin
+        .write_all(
+            b"INSERT INTO t VALUES (2);\nSELECT count(*) FROM t;\nBEGIN;\nCOMMIT;\n\
+              INSERT INTO t VALUES (3);\n",
+        )
+        .unwrap();
+    drop(stdin);
+    let out = crate::harness::output_within(child, COMMAND_TIMEOUT, "shell");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(18), "{said}");
+    // The first statement after the lapse learns of it; the SELECT and
+    // the BEGIN after it are refused.
+    assert!(said.contains("near line 3 (expired)"), "{said}");
+    assert_eq!(
+        said.matches("this statement did not run").count(),
+        2,
+        "{said}"
+    );
+    assert!(said.contains("before this COMMIT"), "{said}");
+    // Only the statement after the COMMIT ran, in autocommit.
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE x = 3"), 1);
+}
+
+/// A file that reads itself stops at sqlite3's nesting limit instead of
+/// overflowing the stack, and a byte that is not UTF-8 does not end the
+/// script: the lines after it still run.
+#[test]
+fn a_self_reading_file_stops_at_the_nesting_limit_and_bad_bytes_do_not_end_a_script() {
+    let env = Env::new();
+    let rec = env.dir.path().join("rec.sql");
+    std::fs::write(&rec, format!("SELECT 'r';\n.read '{}'\n", rec.display())).unwrap();
+    let mut c = env.command(SCRIBE);
+    c.args(["shell", "--mode", "csv"]).env_remove("RUST_LOG");
+    let script = format!(".read {}\n", rec.display());
+    let (code, out, err) = feed_apart(c, env.dir.path(), "top", &script);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("input nesting limit (25) reached"), "{err}");
+    let rows = out.lines().filter(|l| l.trim_end() == "r").count();
+    assert_eq!(rows, 25, "{out}\n{err}");
+
+    let input = env.dir.path().join("latin1.sql");
+    std::fs::write(
+        &input,
+        b"SELECT 'before';\nSELECT 'caf\xe9';\nSELECT 'after';\n",
+    )
+    .unwrap();
+    let mut c = env.command(SCRIBE);
+    c.args(["shell", "--mode", "csv"])
+        .env_remove("RUST_LOG")
+        .stdin(File::open(&input).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = crate::harness::output_within(c.spawn().unwrap(), COMMAND_TIMEOUT, "shell");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("before") && printed.contains("caf\u{fffd}") && printed.contains("after"),
+        "{printed}"
+    );
+}

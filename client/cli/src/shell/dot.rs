@@ -70,7 +70,15 @@ impl Shell<'_> {
             }
             (".tables", [] | [_]) => self.tables(args.first().copied()),
             (".schema", [] | [_]) => self.schema(args.first().copied()),
-            (".read", [file]) => self.read(file),
+            // A name with blanks comes quoted, as sqlite3 takes it.
+            (".read", [_, ..]) => {
+                let rest = line[command.len()..].trim();
+                let file = ["'", "\""]
+                    .iter()
+                    .find_map(|q| rest.strip_prefix(q).and_then(|r| r.strip_suffix(q)))
+                    .unwrap_or(rest);
+                self.read(file)
+            }
             (".timeout", [ms]) => {
                 let ms = ms.parse::<u64>().map_err(|_| {
                     Trouble::usage(format!("use .timeout MS (milliseconds), not {ms:?}"))
@@ -147,16 +155,36 @@ impl Shell<'_> {
     }
 
     fn read(&mut self, file: &str) -> Result<(), Trouble> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Trouble::usage(format!("cannot read {file}: {e}")))?;
+        // A file that reads itself would recurse until the stack ends.
+        if self.nesting >= MAX_NESTING {
+            return Err(Trouble::usage(format!(
+                "input nesting limit ({MAX_NESTING}) reached at .read {file}"
+            )));
+        }
+        let bytes =
+            std::fs::read(file).map_err(|e| Trouble::usage(format!("cannot read {file}: {e}")))?;
+        self.nesting += 1;
         let mut feed = Feed::default();
-        for line in text.lines() {
-            self.line(&mut feed, line);
+        for line in super::lines(&bytes) {
+            self.line(&mut feed, &line);
             if self.quit {
                 break;
             }
         }
         self.finish(&mut feed);
+        self.nesting -= 1;
         Ok(())
+    }
+}
+
+/// How deep `.read` may nest, as in sqlite3.
+const MAX_NESTING: u8 = 25;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lines_split_as_text_lines_and_keep_what_is_not_utf8() {
+        let got: Vec<String> = super::super::lines(b"a;\r\nb\xe9;\nc").collect();
+        assert_eq!(got, ["a;", "b\u{fffd};", "c"]);
     }
 }

@@ -80,6 +80,10 @@ pub struct Shell<'a> {
     reader: Reader,
     client: Option<scribe_client::Client>,
     tx: Option<scribe_client::Transaction>,
+    /// The transaction the arbiter ended (its lease lapsed): why. Until
+    /// COMMIT or ROLLBACK, statements are refused rather than run one by
+    /// one in autocommit, so a script's transaction never half-commits.
+    ended: Option<String>,
     mode: Mode,
     headers: bool,
     interactive: bool,
@@ -90,6 +94,8 @@ pub struct Shell<'a> {
     quit: bool,
     /// `.timeout MS`: how long a write or a `BEGIN` waits for the writer.
     wait_ms: Option<u64>,
+    /// How many `.read` files are being read, one inside the other.
+    nesting: u8,
 }
 
 /// Runs `scribe shell`.
@@ -115,6 +121,7 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         reader,
         client: None,
         tx: None,
+        ended: None,
         mode,
         headers: true,
         interactive,
@@ -122,15 +129,16 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         failed: None,
         quit: false,
         wait_ms: None,
+        nesting: 0,
     };
     if interactive {
         shell.interact()?;
     } else {
-        let stdin = std::io::stdin().lock();
         let mut feed = Feed::default();
-        for line in stdin.lines() {
+        // Line by line as they come (a pipe may be a live session).
+        for line in std::io::stdin().lock().split(b'\n') {
             let line = line.map_err(|e| Failure::Local(format!("cannot read stdin: {e}")))?;
-            shell.line(&mut feed, &line);
+            shell.line(&mut feed, &text_line(&line));
             if shell.quit {
                 break;
             }
@@ -281,4 +289,21 @@ impl Shell<'_> {
         }
         Ok(self.client.as_ref().expect("just connected"))
     }
+}
+
+/// One line of input as text: without its `\r\n`, and with bytes that are
+/// not UTF-8 replaced (U+FFFD) rather than ending the script there.
+fn text_line(line: &[u8]) -> String {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(line).into_owned()
+}
+
+/// The lines of a whole file, as [`text_line`] takes each.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(move |_| !bytes.is_empty())
+        .map(text_line)
 }

@@ -16,6 +16,9 @@ impl Shell<'_> {
         // A statement the reader cannot prepare (a function only the
         // arbiter loads, say) goes to the arbiter, whose answer counts.
         let kind = self.reader.classify(sql).ok();
+        if self.ended.is_some() {
+            return self.after_lapse(kind);
+        }
         let open = self.tx.is_some();
         match (kind, open) {
             (Some(Kind::Begin), true) => Err(Trouble::sql(
@@ -95,15 +98,38 @@ impl Shell<'_> {
         match self.ctx.runtime.block_on(tx.exec(Statement::new(sql))) {
             Ok(r) => self.show(&r.columns, &r.rows),
             Err(e) => {
-                if matches!(
-                    e,
-                    WriteError::Expired { .. } | WriteError::RolledBack { .. }
-                ) {
-                    // Rolled back by the arbiter or by SQLite: back to
-                    // autocommit, as sqlite3's shell is.
-                    self.tx = None;
+                match &e {
+                    // Rolled back by SQLite (`OR ROLLBACK`, a full disk):
+                    // back to autocommit, as sqlite3's shell is.
+                    WriteError::RolledBack { .. } => self.tx = None,
+                    // Ended by the arbiter, which sqlite3 never does: the
+                    // rest of the transaction must not run on its own.
+                    WriteError::Expired { reason } => {
+                        self.tx = None;
+                        self.ended = Some(reason.clone());
+                    }
+                    _ => {}
                 }
                 Err(e.into())
+            }
+        }
+    }
+
+    /// A statement after the arbiter ended the open transaction: only
+    /// COMMIT (which fails, saying so) and ROLLBACK end that state.
+    fn after_lapse(&mut self, kind: Option<Kind>) -> Result<(), Trouble> {
+        let reason = self.ended.take().unwrap_or_default();
+        let expired = |reason: String| Trouble::from(WriteError::Expired { reason });
+        match kind {
+            Some(Kind::Rollback) => Ok(()),
+            Some(Kind::Commit) => Err(expired(format!("{reason}, before this COMMIT"))),
+            _ => {
+                let said = format!(
+                    "{reason}; this statement did not run, nor will any until ROLLBACK (or \
+                     COMMIT) ends the transaction"
+                );
+                self.ended = Some(reason);
+                Err(expired(said))
             }
         }
     }
