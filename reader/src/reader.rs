@@ -46,7 +46,9 @@ impl Reader {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.execute_batch("PRAGMA query_only=1")?;
+        // foreign_keys off as SQLite's default has it (the bundled build
+        // turns it on): `PRAGMA foreign_keys` reads as it does elsewhere.
+        conn.execute_batch("PRAGMA query_only=1; PRAGMA foreign_keys=0")?;
         Ok(Reader { conn })
     }
 

@@ -170,6 +170,26 @@ fn operator_pragmas_apply_foreign_keys_come_from_the_config_file() {
     assert_eq!(status["synchronous"], "normal", "{status}");
 }
 
+/// Foreign keys are off unless the operator turns them on, as SQLite has
+/// them (the bundled build compiles them on): a `.dump` with children
+/// before parents restores through the shell, as it does in sqlite3.
+#[test]
+fn foreign_keys_are_off_unless_the_operator_turns_them_on() {
+    let env = Env::new();
+    let dump = "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n\
+                CREATE TABLE child(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id));\n\
+                INSERT INTO child VALUES(1,1);\n\
+                CREATE TABLE parent(id INTEGER PRIMARY KEY);\n\
+                INSERT INTO parent VALUES(1);\nCOMMIT;\n";
+    let (code, out) = crate::shell::shell(&env, dump);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(env.count("SELECT count(*) FROM child"), 1);
+    let said = env.scribe_ok(&["--json", "exec", "PRAGMA foreign_keys"]);
+    assert!(said.contains(r#""rows":[{"foreign_keys":0}]"#), "{said}");
+    env.scribe_ok(&["exec", "INSERT INTO child VALUES (2, 99)"]);
+    assert_eq!(env.count("SELECT count(*) FROM child"), 2);
+}
+
 #[test]
 fn a_runaway_statement_is_interrupted_and_only_its_batch_fails() {
     let mut env = Env::new();
