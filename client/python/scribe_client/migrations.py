@@ -22,7 +22,9 @@ def from_dir(path: str) -> List[Dict[str, Any]]:
         m = _FILE.match(entry)
         if not m:
             continue
-        with open(os.path.join(path, entry), encoding="utf-8") as f:
+        # newline="": the text as it is on disk (CRLF kept), as the CLI and
+        # the arbiter read it, or their checksums would differ.
+        with open(os.path.join(path, entry), encoding="utf-8", newline="") as f:
             sql = f.read()
         first = sql.splitlines()[0].strip().lower() if sql else ""
         version = int(m.group(1))

@@ -51,6 +51,17 @@ class MigrateTest(ArbiterTest):
         self.assertEqual(s.status()["schema_version"], 0)
         self.assertEqual(s.query("SELECT name FROM sqlite_master WHERE name IN ('a', 'b')"), [])
 
+    def test_a_directory_with_crlf_files_matches_what_the_cli_applied(self):
+        d = os.path.join(self.dir, "crlf")
+        os.mkdir(d)
+        with open(os.path.join(d, "0001_init.sql"), "wb") as f:
+            f.write(b"CREATE TABLE a(x);\r\nCREATE TABLE b(y);\r\n")
+        out = support.scribe_cli(self.db, "migrate", d)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        # The same files from Python: the same checksum, nothing to apply.
+        report = self.client().migrate(d)
+        self.assertEqual((report["applied"], report["after"]), ([], 1))
+
     def test_two_files_with_one_version_are_refused_by_name(self):
         from scribe_client.migrations import from_dir
         d = os.path.join(self.dir, "migrations")
