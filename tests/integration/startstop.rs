@@ -150,6 +150,13 @@ fn stop_hold_keeps_auto_start_off_until_start() {
     let status = env.scribe(&["status"]);
     assert_eq!(status.status.code(), Some(10));
     assert!(stderr(&status).contains("auto-start is off until `scribe start`"));
+    // Other languages' clients auto-start with `start --auto`: the hold
+    // stays in force (a plain `start` would end it).
+    let auto = env.scribe(&["start", "--auto"]);
+    assert_eq!(auto.status.code(), Some(10), "{}", stderr(&auto));
+    assert!(stderr(&auto).contains("--hold"), "{}", stderr(&auto));
+    assert!(env.paths().stop_marker.exists());
+    assert_eq!(env.scribe(&["status"]).status.code(), Some(10));
     env.scribe_ok(&["start"]);
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('held', 1)"]);
     env.scribe_ok(&["stop", "--grace", "0s"]);

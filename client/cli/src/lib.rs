@@ -89,7 +89,7 @@ pub enum Command {
     /// Show the running arbiter's counters.
     Status,
     /// Start the arbiter in the background (no-op when it runs).
-    Start,
+    Start(lifecycle::StartArgs),
     /// Stop the arbiter: drain its queue, wait until it has exited.
     Stop(lifecycle::StopArgs),
     /// Stop the arbiter, then start it again.
@@ -243,11 +243,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Shell(args) => shell::run(&ctx, &args),
         Command::Migrate(args) => migrate::run(&ctx, &args),
         Command::Status => status::run(&ctx),
-        Command::Start => lifecycle::start(&ctx),
+        Command::Start(args) => lifecycle::start(&ctx, &args),
         Command::Stop(args) => lifecycle::stop(&ctx, &args),
         Command::Restart => {
             lifecycle::stop(&ctx, &lifecycle::StopArgs::default())?;
-            lifecycle::start(&ctx)
+            lifecycle::start(&ctx, &lifecycle::StartArgs::default())
         }
         Command::Bench(_)
         | Command::Demo(_)

@@ -22,13 +22,25 @@ pub struct StopArgs {
     pub grace: Option<Duration>,
 }
 
+/// `scribe start` arguments.
+#[derive(Debug, Default, clap::Args)]
+pub struct StartArgs {
+    /// Start as an auto-start does (other languages' clients run this): a
+    /// stop in force (`stop --hold`, a stop's grace) is respected and
+    /// reported (`Unavailable`), never cleared.
+    #[arg(long, hide = true)]
+    pub auto: bool,
+}
+
 /// Starts the arbiter in the background unless one runs. Also turns
-/// auto-start back on after `stop --hold` or during a stop's grace period.
+/// auto-start back on after `stop --hold` or during a stop's grace period
+/// (not with `--auto`).
 ///
 /// # Errors
 ///
-/// `Unavailable` with the reason when it does not become ready.
-pub fn start(ctx: &Ctx) -> Result<(), Failure> {
+/// `Unavailable` with the reason when it does not become ready, or with
+/// `--auto` when a stop is in force.
+pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
     let paths = &ctx.paths;
     let (client, ours) = ctx.runtime.block_on(async {
         let deadline = Instant::now() + EXIT_TIMEOUT;
@@ -53,10 +65,14 @@ pub fn start(ctx: &Ctx) -> Result<(), Failure> {
             if !wait_gone(ctx, holder_pid(ctx), Answering::Ends).await? {
                 continue;
             }
-            stopmarker::clear(&paths.stop_marker).map_err(|e| WriteError::Unavailable {
-                reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
-            })?;
-            let started = autostart::launch(paths, &ctx.options, false).await?;
+            // An auto-start checks the marker only now, after waiting out a
+            // stopping arbiter: a `stop --hold` made meanwhile stays in force.
+            if !args.auto {
+                stopmarker::clear(&paths.stop_marker).map_err(|e| WriteError::Unavailable {
+                    reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
+                })?;
+            }
+            let started = autostart::launch(paths, &ctx.options, args.auto).await?;
             match Connection::handshake(started.stream, &ctx.options).await {
                 Ok(client) => return Ok((client, Some(started.pid))),
                 // Somebody stopped it as it came up: start again.

@@ -77,6 +77,9 @@ class AutoStart:
                 b"--ready-timeout",
                 b"%dms" % max(1, int(self.ready_timeout * 1000)),
                 b"start",
+                # A stop in force is respected, not cleared: a `stop --hold`
+                # made while this start waited stays in force.
+                b"--auto",
             ]
             try:
                 proc = subprocess.run(
@@ -93,6 +96,10 @@ class AutoStart:
             except subprocess.TimeoutExpired as e:
                 raise Unavailable("`%s start` did not return within %.3gs" % (binary, self.ready_timeout + 30.0)) from e
             if proc.returncode != 0:
+                if read_marker(self.paths.stop_marker) is not None:
+                    e = self._no_arbiter()
+                    e._final = True  # type: ignore[attr-defined]
+                    raise e
                 said = (proc.stderr or proc.stdout or b"").decode("utf-8", "replace").strip()
                 raise Unavailable(
                     "cannot start the arbiter for %s (`scribe start` exited %d): %s"
