@@ -184,6 +184,9 @@ class Remote:
         body = {"statements": [st], "key": key, "wait_ms": _ms(self.wait)}
         request = {"write": body}
         pacer = None  # made at the first failure: most writes never need it
+        # ... but its limit counts from here: a first try that hears nothing
+        # for the whole call timeout has used the wait up already.
+        started = time.monotonic()
         unknown = False  # a try's outcome is unknown (it may have committed)
         while True:
             try:
@@ -206,7 +209,7 @@ class Remote:
                 _retryable(e)
                 err = e
             if pacer is None:
-                pacer = _Pacer(self.wait, 0.002, jitter=True)
+                pacer = _Pacer(self.wait - (time.monotonic() - started), 0.002, jitter=True)
             pacer.pause_or_raise(err, translate(err))
             body["wait_ms"] = _ms(pacer.deadline - time.monotonic())
 
