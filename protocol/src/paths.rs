@@ -97,8 +97,15 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
 
 /// The database path with its directory resolved (symlinks, `..`) when the
 /// directory exists, so that every spelling of one database derives the
-/// same socket name. The file itself may not exist yet.
+/// same socket name. The file itself may not exist yet; when it is a
+/// symlink, it is followed (as SQLite follows it to name the WAL), so a
+/// link reaches the arbiter of the file it points at.
 fn canonical(db: &Path) -> PathBuf {
+    if db.is_symlink() {
+        if let Ok(target) = std::fs::canonicalize(db) {
+            return target;
+        }
+    }
     match (db.parent(), db.file_name()) {
         (Some(dir), Some(name)) => match std::fs::canonicalize(dir) {
             Ok(dir) => dir.join(name),

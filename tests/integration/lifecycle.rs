@@ -133,3 +133,22 @@ fn the_cli_runs_the_arbiter_itself_when_no_scribed_is_installed() {
     );
     env.scribe_ok(&["stop", "--grace", "0s"]);
 }
+
+/// A symlink to the database file reaches the arbiter of the file it
+/// points at (SQLite follows it too, to name the WAL): one arbiter,
+/// whichever name a program uses.
+#[test]
+fn a_symlink_to_the_database_reaches_its_arbiter() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    let link = env.dir.path().join("link.db");
+    std::os::unix::fs::symlink(&env.db, &link).unwrap();
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.env("SCRIBE_DB", &link)
+        .args(["exec", "INSERT INTO t(tag, i) VALUES ('link', 1)"]);
+    let out = run(c, crate::harness::COMMAND_TIMEOUT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'link'"), 1);
+    assert_eq!(env.arbiter_processes().len(), 1);
+    assert!(!env.dir.path().join("link.db.scribe.sock").exists());
+}

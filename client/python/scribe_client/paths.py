@@ -63,7 +63,10 @@ def absolute(path: PathLike) -> bytes:
 def canonical(db: bytes) -> bytes:
     """The database path with its directory resolved (symlinks, ``..``)
     when the directory exists, as the Rust resolver does, so every
-    spelling of one database derives the same socket name."""
+    spelling of one database derives the same socket name; a symlink to
+    the file is followed (as SQLite follows it to name the WAL)."""
+    if os.path.islink(db) and os.path.exists(db):
+        return os.path.realpath(db)
     head, name = os.path.split(db)
     if head and name and os.path.isdir(head):
         return os.path.join(os.path.realpath(head), name)

@@ -40,6 +40,16 @@ class AbsoluteTest(unittest.TestCase):
 
 
 class PathsTest(unittest.TestCase):
+    def test_a_symlink_to_the_file_names_the_file_it_points_at(self):
+        with tempfile.TemporaryDirectory() as d:
+            real = os.path.join(d, "real.db")
+            open(real, "w").close()
+            os.symlink(real, os.path.join(d, "link.db"))
+            self.assertEqual(Paths(os.path.join(d, "link.db")).socket, Paths(real).socket)
+            # A link to nothing yet names itself (the file does not exist).
+            os.symlink(os.path.join(d, "none.db"), os.path.join(d, "dangling.db"))
+            self.assertTrue(Paths(os.path.join(d, "dangling.db")).db.endswith("dangling.db"))
+
     def test_beside_the_database_when_short(self):
         p = Paths("/data/app.db")
         self.assertEqual(p.http_socket, "/data/app.db.scribe.http.sock")
