@@ -272,3 +272,25 @@ fn a_self_reading_file_stops_at_the_nesting_limit_and_bad_bytes_do_not_end_a_scr
         "{printed}"
     );
 }
+
+/// JSON is for programs: a real that sqlite3's 15 digits would round is
+/// written exactly (0.1+0.2 is not 0.3), and one they keep looks as it
+/// does in sqlite3. A deadline of zero is refused as a usage error (every
+/// write would commit and report a timeout).
+#[test]
+fn json_reals_read_back_exactly_and_a_zero_deadline_is_refused() {
+    let env = Env::new();
+    let (code, out) = shell(
+        &env,
+        ".mode json\nSELECT 0.1 + 0.2 AS v, 1e20 AS w, 1.5 AS x;\n",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        out.trim(),
+        r#"[{"v":0.30000000000000004,"w":1.0e+20,"x":1.5}]"#
+    );
+    let zero = env.scribe(&["--timeout", "0", "exec", "SELECT 1"]);
+    assert_eq!(zero.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&zero.stderr);
+    assert!(said.contains("above zero"), "{said}");
+}

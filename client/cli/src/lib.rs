@@ -64,10 +64,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_autostart: bool,
     /// Deadline of each call to the arbiter (e.g. 500ms, 10s).
-    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "10s")]
+    #[arg(long, global = true, value_parser = deadline, default_value = "10s")]
     pub timeout: Duration,
     /// How long an auto-started arbiter has to become ready.
-    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long, global = true, value_parser = deadline, default_value = "5s")]
     pub ready_timeout: Duration,
     /// What to do.
     #[command(subcommand)]
@@ -171,6 +171,16 @@ impl Ctx {
                 .map(drop)
                 .map_err(|e| e.to_string())
         })
+    }
+}
+
+/// A deadline flag's value: a duration above zero (at zero every call
+/// would time out, a write's outcome then unknown though it committed).
+fn deadline(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("a deadline must be above zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
     }
 }
 

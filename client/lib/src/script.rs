@@ -35,12 +35,24 @@ fn push(out: &mut Vec<String>, piece: &str) {
     }
 }
 
-/// True when `piece` holds nothing but `--` comments and semicolons.
+/// True when `piece` holds nothing but comments (`--` to the end of a
+/// line, `/* … */`, an unclosed one to the end, as SQLite reads them),
+/// blanks and semicolons.
 fn only_comments(piece: &str) -> bool {
-    piece.lines().all(|l| {
-        let code = l.split("--").next().unwrap_or("");
-        code.trim().trim_matches(';').trim().is_empty()
-    })
+    let mut rest = piece;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if rest.is_empty() {
+            return true;
+        }
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, next)| next);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, next)| next);
+        } else {
+            return false;
+        }
+    }
 }
 
 /// True when `sql` ends with a whole statement (SQLite's own test).
@@ -56,6 +68,24 @@ pub fn is_complete(sql: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_alone_are_no_statement() {
+        for piece in [
+            "-- a\n;",
+            "/* a */",
+            "/* a */ -- b\n/* c",
+            ";;",
+            "/* x */;\n-- y",
+        ] {
+            assert!(only_comments(piece), "{piece:?}");
+        }
+        for piece in ["/* a */ SELECT 1", "-- a\nSELECT 1", "'/* a */'", "/ * a"] {
+            assert!(!only_comments(piece), "{piece:?}");
+        }
+        let parts = split("SELECT 1; /* trailing */").unwrap();
+        assert_eq!(parts, ["SELECT 1;"]);
+    }
 
     #[test]
     fn splits_on_statement_ends_only() {

@@ -66,7 +66,10 @@ fn json_value(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Integer(i) => i.to_string(),
-        Value::Real(f) if f.is_finite() => real_text(*f),
+        // sqlite3's 15 digits where they read back as the same double;
+        // otherwise exactly (as `scribe query --json`): JSON is for
+        // programs, and 0.1+0.2 is not 0.3.
+        Value::Real(f) if f.is_finite() && real_text(*f).parse::<f64>() == Ok(*f) => real_text(*f),
         Value::Text(s) => serde_json::Value::from(s.as_str()).to_string(),
         // Not finite, or a blob: as every JSON output writes them.
         Value::Real(_) | Value::Blob(_) => {
