@@ -8,9 +8,16 @@
 //! for requests, however many callers send at once. A request that does
 //! not fit waits for room (its connection is simply not read meanwhile),
 //! and past the request timeout is answered `Overloaded`.
+//!
+//! Room is counted before the bytes arrive, so a caller that announces
+//! large requests and sends them slowly (or never) holds it meanwhile. One
+//! process may therefore hold at most [`PEER_SHARE`] of the budget at once
+//! (its further requests wait for its own to finish): a careless or hostile
+//! process stalls itself, never the others.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use scribe_protocol::WriteError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -20,6 +27,10 @@ pub const MAX_INFLIGHT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Counted in KiB, so any size fits a semaphore's `u32` permits.
 const UNIT: u64 = 1024;
+
+/// The part of the budget one process may hold at once (a quarter: room
+/// for one request of the largest frame at the default budget).
+pub const PEER_SHARE: u64 = 4;
 
 /// Decoded, a parameter value takes 32 bytes, whatever it took on the
 /// wire (at least one byte there).
@@ -31,11 +42,22 @@ pub struct Inflight {
     sem: Arc<Semaphore>,
     max_bytes: u64,
     max_values: u64,
+    /// Each process's share, by pid (an entry lives while some room of
+    /// that process is held; see [`Inflight::share`]).
+    peers: Mutex<HashMap<i32, Arc<Semaphore>>>,
+    /// Units of one process's share.
+    peer_units: u32,
 }
 
-/// Room held by one request; dropping it gives the room back.
+/// Room held by one request; dropping it gives the room back (to the
+/// budget and to its process's share).
 #[derive(Debug)]
-pub struct Room(OwnedSemaphorePermit);
+pub struct Room(
+    OwnedSemaphorePermit,
+    /// Held only to be given back when the room is dropped.
+    #[allow(dead_code)]
+    OwnedSemaphorePermit,
+);
 
 impl Room {
     /// The memory held, in KiB (rounded up).
@@ -53,7 +75,23 @@ impl Inflight {
             sem: Arc::new(Semaphore::new(units as usize)),
             max_bytes: units * UNIT,
             max_values,
+            peers: Mutex::new(HashMap::new()),
+            peer_units: u32::try_from((units / PEER_SHARE).max(1)).unwrap_or(u32::MAX),
         })
+    }
+
+    /// The share of process `pid`.
+    fn share(&self, pid: i32) -> Arc<Semaphore> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if !peers.contains_key(&pid) && peers.len() >= 64 {
+            // Forget the processes that hold nothing (a held permit keeps
+            // a reference to its semaphore).
+            peers.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        peers
+            .entry(pid)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.peer_units as usize)))
+            .clone()
     }
 
     /// What a request of `bytes` may cost in memory, at most: its bytes,
@@ -77,34 +115,57 @@ impl Inflight {
             .saturating_sub(self.sem.available_permits() as u64 * UNIT)
     }
 
+    /// What a request of `bytes` holds: its cost, at most one process's
+    /// share (a request that would cost more takes the whole share, so it
+    /// still runs, alone of its process).
     fn units(&self, bytes: u64) -> u32 {
         let units = (self.cost(bytes).div_ceil(UNIT))
-            .min(self.max_bytes / UNIT)
+            .min(u64::from(self.peer_units))
             .max(1);
         u32::try_from(units).unwrap_or(u32::MAX)
     }
 
-    /// Room for a request of `bytes` if there is some now.
-    pub fn try_reserve(&self, bytes: u64) -> Option<Room> {
-        self.sem
-            .clone()
-            .try_acquire_many_owned(self.units(bytes))
-            .ok()
-            .map(Room)
+    /// Room for a request of `bytes` from process `pid`, if there is some
+    /// now.
+    pub fn try_reserve(&self, bytes: u64, pid: i32) -> Option<Room> {
+        let units = self.units(bytes);
+        let own = self.share(pid).try_acquire_many_owned(units).ok()?;
+        let all = self.sem.clone().try_acquire_many_owned(units).ok()?;
+        Some(Room(all, own))
     }
 
-    /// Room for a request of `bytes`, waiting up to `within` for it.
+    /// Room for a request of `bytes` from process `pid`, waiting up to
+    /// `within` for it (for the process's own earlier requests first).
     ///
     /// # Errors
     ///
     /// `Overloaded` when no room came in time.
-    pub async fn reserve(&self, bytes: u64, within: Duration) -> Result<Room, WriteError> {
-        let units = (self.cost(bytes).div_ceil(UNIT))
-            .min(self.max_bytes / UNIT)
-            .max(1);
-        let units = u32::try_from(units).unwrap_or(u32::MAX);
-        match tokio::time::timeout(within, self.sem.clone().acquire_many_owned(units)).await {
-            Ok(Ok(p)) => Ok(Room(p)),
+    pub async fn reserve(
+        &self,
+        bytes: u64,
+        within: Duration,
+        pid: i32,
+    ) -> Result<Room, WriteError> {
+        let units = self.units(bytes);
+        let deadline = Instant::now() + within;
+        let share = self.share(pid).acquire_many_owned(units);
+        let own = match tokio::time::timeout_at(deadline.into(), share).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(WriteError::Overloaded {
+                    reason: format!(
+                        "this process's requests in flight hold the most memory one process may \
+                         (1/{PEER_SHARE} of {} MiB, scribed --max-inflight-bytes)",
+                        self.max_bytes / (1024 * 1024)
+                    ),
+                    retry_after_ms: 100,
+                })
+            }
+        };
+        match tokio::time::timeout_at(deadline.into(), self.sem.clone().acquire_many_owned(units))
+            .await
+        {
+            Ok(Ok(p)) => Ok(Room(p, own)),
             _ => Err(WriteError::Overloaded {
                 reason: format!(
                     "requests in flight hold the most memory the arbiter gives them ({} MiB, \
@@ -121,27 +182,52 @@ impl Inflight {
 mod tests {
     use super::*;
 
+    const MIB: u64 = 1024 * 1024;
+    const LONG: Duration = Duration::from_secs(1);
+    const SHORT: Duration = Duration::from_millis(20);
+
     #[tokio::test(flavor = "current_thread")]
     async fn room_is_held_until_dropped() {
-        let probe = Inflight::new(1 << 40, 1000);
-        let budget = Inflight::new(probe.cost(1024 * 1024) * 2 + 4096, 1000);
-        let a = budget
-            .reserve(1024 * 1024, Duration::from_secs(1))
-            .await
-            .unwrap();
-        let _b = budget
-            .reserve(1024 * 1024, Duration::from_secs(1))
-            .await
-            .unwrap();
-        let full = budget.reserve(1024 * 1024, Duration::from_millis(20)).await;
+        // A request costing more than a process's share takes the share:
+        // four processes fill the budget, a fifth waits for one of them.
+        let budget = Inflight::new(64 * MIB, 1000);
+        let a = budget.reserve(16 * MIB, LONG, 1).await.unwrap();
+        let _others: Vec<Room> = [2, 3, 4]
+            .into_iter()
+            .map(|pid| budget.try_reserve(16 * MIB, pid).unwrap())
+            .collect();
+        assert_eq!(budget.held_bytes(), 64 * MIB);
+        let full = budget.reserve(MIB, SHORT, 5).await;
         assert!(
             matches!(full, Err(WriteError::Overloaded { .. })),
             "{full:?}"
         );
         drop(a);
-        assert!(budget
-            .reserve(1024 * 1024, Duration::from_millis(20))
-            .await
-            .is_ok());
+        assert!(budget.reserve(MIB, SHORT, 5).await.is_ok());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_process_holds_at_most_its_share_and_the_others_go_on() {
+        let budget = Inflight::new(256 * MIB, 1000);
+        // Requests announced and never sent hold their room: one process
+        // may hold a quarter of the budget that way, not all of it.
+        let mut held = Vec::new();
+        while let Some(r) = budget.try_reserve(8 * MIB, 7) {
+            held.push(r);
+        }
+        let share = budget.held_bytes();
+        assert!(share <= 64 * MIB && share > 32 * MIB, "{share}");
+        let more = budget.reserve(8 * MIB, SHORT, 7).await;
+        assert!(
+            matches!(&more, Err(WriteError::Overloaded { reason, .. }) if reason.contains("one process")),
+            "{more:?}"
+        );
+        // Every other process still finds room.
+        for pid in 8..11 {
+            assert!(budget.try_reserve(8 * MIB, pid).is_some());
+        }
+        assert!(budget.reserve(4 * 1024, SHORT, 99).await.is_ok());
+        drop(held);
+        assert!(budget.try_reserve(8 * MIB, 7).is_some());
     }
 }

@@ -77,6 +77,34 @@ fn stalled_bodies_cannot_lock_anyone_out() {
     assert_eq!((told, cut), (54, 16));
 }
 
+/// Room is held from a body's announced size, before the body comes: a
+/// process that announces large bodies and never sends them holds its own
+/// share of the budget, and the other processes write on.
+#[test]
+fn bodies_announced_and_never_sent_stall_only_their_own_process() {
+    let mut env = Env::new();
+    // Late bodies are cut only after five minutes: longer than this test.
+    env.start_arbiter(&["--hello-timeout", "300s"]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    // Twelve announced 16 MB bodies cost more than the whole budget.
+    let mut stalled = Vec::new();
+    for _ in 0..12 {
+        let mut s = UnixStream::connect(env.paths().http_socket).unwrap();
+        s.write_all(
+            b"POST /v1/write HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n{\"sta",
+        )
+        .unwrap();
+        stalled.push(s);
+    }
+    // Another process writes as if they were not there (it starts a
+    // process first, by when the heads have been read: when one process
+    // could hold the whole budget, this write waited for the bodies to be
+    // cut, five minutes).
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('other', 1)"]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'other'"), 1);
+    drop(stalled);
+}
+
 #[test]
 fn huge_bodies_cost_a_bounded_amount_of_memory() {
     let mut env = Env::new();
@@ -181,9 +209,10 @@ fn frames_read_together_each_hold_room_in_the_budget() {
     );
     env.scribe_ok(&["exec", SCHEMA]);
     let holder = env.hold_writer("holder");
-    // With the writer held, writes of 16 KB fill the 64 MiB budget (each
-    // costs about 34 times its size) until one finds no room: its
-    // connection is told, and the budget has less than one of them left.
+    // With the writer held, writes of 16 KB fill this process's share of
+    // the 64 MiB budget (a quarter; each write costs about 34 times its
+    // size) until one finds no room: its connection is told, and the
+    // share has less than one of them left.
     let mut a = scribe_tests::raw::Raw::greeted(&env.paths().socket);
     let sending_a = until_overloaded(&mut a, burst("a", 400, 16_000));
     // Thirty writes of 4 KB in one send, all read at once: at most three

@@ -23,6 +23,8 @@ use crate::writer::ReplyTo;
 pub struct Connection {
     pub shared: Arc<Shared>,
     sessions: Arc<Mutex<Sessions>>,
+    /// The calling process (whose share of the memory budget a body takes).
+    pid: i32,
 }
 
 impl Connection {
@@ -31,6 +33,7 @@ impl Connection {
         Connection {
             sessions: Arc::new(Mutex::new(Sessions::new(shared.clone(), peer))),
             shared,
+            pid: peer.0,
         }
     }
 }
@@ -45,7 +48,8 @@ pub async fn operation(
     shared.touch();
     let _in_flight = InFlight::new(shared);
     let limits = &shared.config.limits;
-    let (bytes, _room) = match read_body(shared, request, super::routes::body_limit(limits)).await {
+    let limit = super::routes::body_limit(limits);
+    let (bytes, _room) = match read_body(shared, request, limit, conn.pid).await {
         Ok(b) => b,
         Err(r) => return r,
     };

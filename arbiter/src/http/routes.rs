@@ -47,11 +47,22 @@ pub fn router(shared: Arc<Shared>, peer: (i32, u32)) -> Router {
         .route("/v1/write", post(write))
         .route("/v1/status", get(status))
         .route("/v1/wait", post(wait))
-        .with_state(shared.clone());
+        .with_state(Caller {
+            shared: shared.clone(),
+            pid: peer.0,
+        });
     let sessions = Router::new()
         .route("/v1/{op}", post(super::ops::operation))
         .with_state(super::ops::Connection::new(shared, peer));
     stateless.merge(sessions)
+}
+
+/// The state of the routes that need no session: the arbiter's, and the
+/// calling process (whose share of the memory budget a body takes).
+#[derive(Clone)]
+pub(super) struct Caller {
+    shared: Arc<Shared>,
+    pid: i32,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +115,7 @@ pub(super) async fn read_body(
     shared: &Shared,
     request: Request,
     limit: usize,
+    pid: i32,
 ) -> Result<(axum::body::Bytes, Room), Response> {
     let timeout = shared.config.hello_timeout;
     let announced = request
@@ -122,7 +134,7 @@ pub(super) async fn read_body(
     }
     let room = shared
         .inflight
-        .reserve(announced.unwrap_or(limit as u64), timeout)
+        .reserve(announced.unwrap_or(limit as u64), timeout, pid)
         .await
         .map_err(|e| failure(&e, None))?;
     let read = tokio::time::timeout(timeout, to_bytes(request.into_body(), limit)).await;
@@ -165,11 +177,11 @@ pub(super) fn body_limit(limits: &scribe_protocol::limits::Limits) -> usize {
         .saturating_add(64 * 1024)
 }
 
-async fn write(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+async fn write(State(Caller { shared, pid }): State<Caller>, request: Request) -> Response {
     shared.touch();
     let _in_flight = InFlight::new(&shared);
     let limits = &shared.config.limits;
-    let (bytes, room) = match read_body(&shared, request, body_limit(limits)).await {
+    let (bytes, room) = match read_body(&shared, request, body_limit(limits), pid).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -204,15 +216,15 @@ pub(super) fn answer_json(answer: &Answer) -> Response {
         .into_response()
 }
 
-async fn status(State(shared): State<Arc<Shared>>) -> Response {
+async fn status(State(Caller { shared, .. }): State<Caller>) -> Response {
     shared.touch();
     Json(json::status(&shared.status())).into_response()
 }
 
-async fn wait(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+async fn wait(State(Caller { shared, pid }): State<Caller>, request: Request) -> Response {
     shared.touch();
     let _in_flight = InFlight::new(&shared);
-    let parsed: WaitBody = match read_body(&shared, request, 4096).await {
+    let parsed: WaitBody = match read_body(&shared, request, 4096, pid).await {
         Ok((bytes, _room)) => match serde_json::from_slice(&bytes) {
             Ok(b) => b,
             Err(e) => return protocol(format!("malformed JSON body: {e}")),

@@ -223,7 +223,7 @@ impl Conn {
                 return Err(());
             }
             if self.front_room.is_none() {
-                match shared.inflight.try_reserve(len as u64) {
+                match shared.inflight.try_reserve(len as u64, self.requests.pid()) {
                     Some(room) => self.front_room = Some(room),
                     None => return Ok(()),
                 }
@@ -252,11 +252,11 @@ impl Conn {
             return Ok(());
         }
         let bytes = len as u64;
-        let room = match shared.inflight.try_reserve(bytes) {
+        let room = match shared.inflight.try_reserve(bytes, self.requests.pid()) {
             Some(r) => r,
             None => match shared
                 .inflight
-                .reserve(bytes, shared.config.hello_timeout)
+                .reserve(bytes, shared.config.hello_timeout, self.requests.pid())
                 .await
             {
                 Ok(r) => r,

@@ -65,6 +65,11 @@ impl Requests {
         self.pending
     }
 
+    /// The peer's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
     /// The peer has gone: roll its sessions back now.
     pub fn peer_gone(&mut self) {
         self.sessions.close_all();
