@@ -200,6 +200,13 @@ class ErrorTest(ArbiterTest):
             s.batch(["SELECT 1", "SELECT 2", "SELECT 3"])
         self.assertEqual(cm.exception.status, 413)
         self.assertIn("max-statements", str(cm.exception))
+        # A body over the HTTP limit is answered (413) before it is read
+        # whole, and the socket closed under the rest: the answer still
+        # comes through, not a lost connection retried until retry_for.
+        with self.assertRaises(Refused) as cm:
+            s.write("SELECT ?", ["x" * (17 * 1024 * 1024)])
+        self.assertEqual(cm.exception.status, 413)
+        self.assertIn("request body of", str(cm.exception))
 
     def test_overloaded_is_retried(self):
         self.foreground("--queue-capacity", "1")
