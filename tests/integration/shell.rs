@@ -294,3 +294,59 @@ fn json_reals_read_back_exactly_and_a_zero_deadline_is_refused() {
     let said = String::from_utf8_lossy(&zero.stderr);
     assert!(said.contains("above zero"), "{said}");
 }
+
+/// Ctrl-C during a long query interrupts it and the script stops there,
+/// as in sqlite3; the shell exits with a code of its own, never killed by
+/// the signal.
+#[test]
+fn ctrl_c_interrupts_a_long_query_and_stops_the_script() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::time::{Duration, Instant};
+    let env = Env::new();
+    let mut c = env.command(SCRIBE);
+    c.args(["shell", "--mode", "csv"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // Once this is answered, the shell is reading its input.
+    stdin.write_all(b"SELECT 'ready' AS r;\n").unwrap();
+    let mut line = String::new();
+    while line.trim_end() != "ready" {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the shell ended");
+    }
+    stdin
+        .write_all(
+            b"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
+              SELECT count(*) FROM n;\nSELECT 'after' AS a;\n",
+        )
+        .unwrap();
+    // Until it ends: a Ctrl-C that lands before the query runs ends the
+    // script too (130), one during it interrupts it (15).
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the shell never ended");
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    drop(stdin);
+    assert!(!rest.contains("after"), "the script went on: {rest}");
+    println!("the shell ended with {status:?}: {err}");
+    match status.code() {
+        Some(15) => assert!(err.contains("interrupted"), "{err}"),
+        Some(130) => {}
+        other => panic!("ended by {status:?} ({other:?}): {err}"),
+    }
+}

@@ -11,6 +11,7 @@
 //! the last error's category, as for `scribe exec`.
 
 mod dot;
+mod interrupt;
 mod output;
 mod route;
 
@@ -96,6 +97,8 @@ pub struct Shell<'a> {
     wait_ms: Option<u64>,
     /// How many `.read` files are being read, one inside the other.
     nesting: u8,
+    /// Ctrl-C's watcher (see [`interrupt`]).
+    interrupt: Option<std::sync::Arc<interrupt::Interrupt>>,
 }
 
 /// Runs `scribe shell`.
@@ -111,6 +114,8 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         })
     })?;
     let interactive = std::io::stdin().is_terminal();
+    let interrupt =
+        interrupt::Interrupt::watch(reader.connection().get_interrupt_handle(), interactive);
     let mode = match (&args.mode, ctx.json) {
         (Some(m), _) => Mode::parse(m).unwrap_or(Mode::Table),
         (None, true) => Mode::Json,
@@ -130,6 +135,7 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         quit: false,
         wait_ms: None,
         nesting: 0,
+        interrupt,
     };
     if interactive {
         shell.interact()?;
@@ -239,6 +245,11 @@ impl Shell<'_> {
             let done = self.statement(&sql);
             let failed = done.is_err();
             self.report(first, done);
+            // As sqlite3: after Ctrl-C a script stops; a prompt comes back.
+            if self.interrupt.as_ref().is_some_and(|i| i.take_seen()) && !self.interactive {
+                self.quit = true;
+                return;
+            }
             if self.bail && self.failed.is_some() {
                 self.quit = true;
                 return;

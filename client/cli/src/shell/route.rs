@@ -38,6 +38,7 @@ impl Shell<'_> {
             )),
             (_, true) => self.in_session(sql),
             (Some(Kind::Read), false) => {
+                let _reading = self.interrupt.as_ref().map(|i| i.reading());
                 let rows = self
                     .reader
                     .query(sql, &scribe_protocol::Params::None)
