@@ -114,8 +114,14 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         })
     })?;
     let interactive = std::io::stdin().is_terminal();
-    let interrupt =
-        interrupt::Interrupt::watch(reader.connection().get_interrupt_handle(), interactive);
+    // An interactive shell watches once its line editor is set up: the
+    // editor installs a SIGINT handler of its own, which would take the
+    // signal from a watcher installed before it.
+    let interrupt = if interactive {
+        None
+    } else {
+        interrupt::Interrupt::watch(reader.connection().get_interrupt_handle(), false)
+    };
     let mode = match (&args.mode, ctx.json) {
         (Some(m), _) => Mode::parse(m).unwrap_or(Mode::Table),
         (None, true) => Mode::Json,
@@ -172,6 +178,8 @@ impl Shell<'_> {
     fn interact(&mut self) -> Result<(), Failure> {
         let mut editor = rustyline::DefaultEditor::new()
             .map_err(|e| Failure::Local(format!("cannot set up line editing: {e}")))?;
+        let handle = self.reader.connection().get_interrupt_handle();
+        self.interrupt = interrupt::Interrupt::watch(handle, true);
         let history =
             std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".scribe_history"));
         if let Some(h) = &history {
