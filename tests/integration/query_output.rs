@@ -166,3 +166,22 @@ fn query_prints_reals_as_sqlite3_prints_them() {
     assert!(table.contains("1.0e+300"), "{table}");
     assert!(!table.contains("0000000000"), "{table}");
 }
+
+/// A statement without columns prints nothing (as in sqlite3), and output
+/// that cannot be written (a full disk) fails the command instead of
+/// exiting 0 with the rows lost.
+#[test]
+fn no_columns_print_nothing_and_a_full_output_fails() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    assert_eq!(env.scribe_ok(&["query", "BEGIN"]), "");
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.args(["query", "SELECT 1 AS one"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let out = crate::harness::output_within(child, crate::harness::COMMAND_TIMEOUT, "query");
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("cannot write to standard output"), "{said}");
+}

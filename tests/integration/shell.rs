@@ -135,13 +135,13 @@ fn the_shell_prints_what_sqlite3_prints_where_the_formats_match() {
     };
     let mut env = Env::new();
     env.start_arbiter(&[]);
-    let mut script = format!("{SETUP}.tables\n.schema t\n");
+    let mut script = format!("# a comment line, skipped\n{SETUP}.tables\n.schema t\n");
     for mode in ["table", "line", "json", "csv"] {
         script.push_str(&format!(
             ".mode {mode}\nSELECT id, tag, r, note, id * 2 AS twice FROM t ORDER BY id;\n\
              BEGIN;\nUPDATE t SET r = r * 2 WHERE tag = 'a';\n\
              SELECT tag, r FROM t WHERE tag = 'a';\nROLLBACK;\n\
-             SELECT 1 AS one WHERE 0;\n\
+             SELECT 1 AS one WHERE 0;\nSELECT NULL AS nada;\n\
              SELECT 'abcde' AS ab, 'line1' || char(10) || 'line2' AS m, 7 AS n;\n"
         ));
     }

@@ -44,7 +44,11 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
     }
     // A table needs every row for its widths, as sqlite3's table modes do.
     let rows = reader.query(&args.sql, &params).map_err(read_error)?;
-    outln!("{}", render::rows_table(&rows.columns, &rows.rows));
+    // A statement without columns (BEGIN, a pragma that sets) prints
+    // nothing, as in sqlite3.
+    if !rows.columns.is_empty() {
+        outln!("{}", render::rows_table(&rows.columns, &rows.rows));
+    }
     Ok(())
 }
 

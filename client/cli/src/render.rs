@@ -93,7 +93,7 @@ pub fn csv_records(
 
 /// CSV written to standard output record by record (a closed pipe ends
 /// the process quietly, as for any output).
-pub struct CsvOut(csv::Writer<std::io::StdoutLock<'static>>);
+pub struct CsvOut(csv::Writer<std::io::StdoutLock<'static>>, csv::Terminator);
 
 impl CsvOut {
     /// A writer ending each record with `end`.
@@ -102,6 +102,7 @@ impl CsvOut {
             csv::WriterBuilder::new()
                 .terminator(end)
                 .from_writer(std::io::stdout().lock()),
+            end,
         )
     }
 
@@ -115,6 +116,23 @@ impl CsvOut {
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
     {
+        let fields: Vec<T> = fields.into_iter().collect();
+        // One empty field (a NULL or '' in a one-column result) is an empty
+        // line, as sqlite3 writes it; the CSV writer would write `""`.
+        if let [only] = fields.as_slice() {
+            if only.as_ref().is_empty() {
+                let end: &[u8] = match self.1 {
+                    csv::Terminator::CRLF => b"\r\n",
+                    csv::Terminator::Any(b) => &[b][..],
+                    _ => b"\n",
+                };
+                return self
+                    .0
+                    .flush()
+                    .and_then(|()| std::io::stdout().lock().write_all(end))
+                    .map_err(|e| output_failure("CSV", &e));
+            }
+        }
         self.0.write_record(fields).map_err(|e| {
             if let csv::ErrorKind::Io(io) = e.kind() {
                 exit_on_closed_pipe(io);
@@ -263,6 +281,10 @@ pub fn emit(args: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
         exit_on_closed_pipe(&e);
+        // A full disk, say: the output is not all there, so say so and
+        // fail (1, a local failure) rather than exit 0.
+        eprintln!("scribe: cannot write to standard output: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -223,6 +223,11 @@ impl Shell<'_> {
             self.quit = true;
             return;
         }
+        // As in sqlite3: between statements, a line that begins with `#`
+        // is a comment.
+        if feed.text.trim().is_empty() && line.starts_with('#') {
+            return;
+        }
         if feed.text.trim().is_empty() && line.trim_start().starts_with('.') {
             feed.text.clear();
             let at = feed.lines;
