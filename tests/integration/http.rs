@@ -174,3 +174,26 @@ fn every_category_the_arbiter_can_answer_has_its_status_and_body() {
     assert!(busy.release().status.success());
     assert!(env.wait(stop, Duration::from_secs(30)).status.success());
 }
+
+/// A path the socket does not serve is 404 naming those it does; a
+/// served one with another method is 405; both with a JSON body.
+#[test]
+fn unknown_paths_are_404_and_wrong_methods_405() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    for (method, path) in [
+        ("GET", "/v1/nope"),
+        ("POST", "/v1/nope"),
+        ("POST", "/v1/stop"),
+        ("GET", "/elsewhere"),
+    ] {
+        let (status, _, body) = call(&env, method, path, "{}");
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["category"], "protocol", "{body}");
+        assert!(body.contains("POST /v1/write"), "{body}");
+    }
+    let (status, _, body) = call(&env, "GET", "/v1/commit", "{}");
+    assert_eq!(status, 405, "{body}");
+    assert!(body.contains("use POST"), "{body}");
+}

@@ -38,6 +38,43 @@ impl Connection {
     }
 }
 
+/// What `POST /v1/{op}` serves.
+const OPS: [&str; 6] = [
+    "begin",
+    "exec",
+    "exec_many",
+    "commit",
+    "rollback",
+    "migrate",
+];
+
+/// A path this socket does not serve: 404, with the paths it does.
+pub(super) fn not_found(what: &str) -> Response {
+    super::routes::failure(
+        &WriteError::Protocol {
+            message: format!(
+                "{what} is not served here: POST /v1/write, /v1/wait, /v1/begin, /v1/exec, \
+                 /v1/exec_many, /v1/commit, /v1/rollback or /v1/migrate; GET /v1/status"
+            ),
+        },
+        Some(axum::http::StatusCode::NOT_FOUND),
+    )
+}
+
+/// Any other method on `/v1/{op}`: 405 for a path served by POST, 404
+/// for one not served at all.
+pub async fn other_method(method: axum::http::Method, Path(op): Path<String>) -> Response {
+    if OPS.contains(&op.as_str()) {
+        return super::routes::failure(
+            &WriteError::Protocol {
+                message: format!("{method} /v1/{op}: use POST"),
+            },
+            Some(axum::http::StatusCode::METHOD_NOT_ALLOWED),
+        );
+    }
+    not_found(&format!("{method} /v1/{op}"))
+}
+
 /// `POST /v1/{op}` for the session operations and `migrate`.
 pub async fn operation(
     State(conn): State<Connection>,
@@ -46,6 +83,9 @@ pub async fn operation(
 ) -> Response {
     let shared = &conn.shared;
     shared.touch();
+    if !OPS.contains(&op.as_str()) {
+        return not_found(&format!("POST /v1/{op}"));
+    }
     let _in_flight = InFlight::new(shared);
     let limits = &shared.config.limits;
     let limit = super::routes::body_limit(limits);

@@ -52,9 +52,16 @@ pub fn router(shared: Arc<Shared>, peer: (i32, u32)) -> Router {
             pid: peer.0,
         });
     let sessions = Router::new()
-        .route("/v1/{op}", post(super::ops::operation))
+        .route(
+            "/v1/{op}",
+            post(super::ops::operation).fallback(super::ops::other_method),
+        )
         .with_state(super::ops::Connection::new(shared, peer));
-    stateless.merge(sessions)
+    stateless.merge(sessions).fallback(
+        |method: axum::http::Method, uri: axum::http::Uri| async move {
+            super::ops::not_found(&format!("{method} {}", uri.path()))
+        },
+    )
 }
 
 /// The state of the routes that need no session: the arbiter's, and the
