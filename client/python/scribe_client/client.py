@@ -106,6 +106,9 @@ class Scribe(AutoStart):
         """Runs every statement as ONE atomic batch. A statement is a SQL
         string, a dict ``{"sql", "params", "expect_rows"}`` or a tuple
         ``(sql, params, expect_rows)`` (trailing items optional)."""
+        if isinstance(statements, (str, bytes)):
+            # A string is iterable: it would be sent a character at a time.
+            raise TypeError("batch() takes a list of statements: batch([sql]), or write(sql)")
         if key is None:
             key = new_key()
         elif not isinstance(key, str):

@@ -158,6 +158,17 @@ class Transaction:
 
     def _call(self, path: str, body: Dict[str, Any], timeout: float) -> Dict[str, Any]:
         data = dumps(body).encode("utf-8")
+        if self._conn is not None and self._conn.sock is None and path != "/v1/begin":
+            # Its connection was closed (db.close()): the session, which
+            # belonged to it, was rolled back. Sending would open another
+            # connection, which does not have it.
+            self._close()
+            self._ended = Expired(
+                "write session ended: its connection to the arbiter was closed (the client was "
+                "closed); it was rolled back and nothing of it was written (run the whole "
+                "transaction again)"
+            )
+            raise self._ended
         try:
             status, headers, raw, _ = roundtrip(self._conn, "POST", path, data, timeout)
         except socket.timeout as e:

@@ -39,6 +39,24 @@ class TransactionTest(ArbiterTest):
         s.wait_for(2)
         self.assertEqual(s.query("SELECT tag FROM t"), [{"tag": "next"}])
 
+    def test_closing_the_client_ends_its_open_transaction_as_expired(self):
+        s = self.client()
+        s.write(SCHEMA)
+        tx = s.transaction()
+        tx.begin()
+        tx.execute("INSERT INTO t(tag) VALUES ('before close')")
+        s.close()
+        # Its connection is gone, and the session with it: Expired (run
+        # again), not a protocol error from a new connection.
+        with self.assertRaises(Expired):
+            tx.execute("INSERT INTO t(tag) VALUES ('after close')")
+        with self.assertRaises(Expired):
+            tx.commit()
+        self.assertEqual(s.query("SELECT count(*) AS n FROM t"), [{"n": 0}])
+        # A string is not a list of statements.
+        with self.assertRaises(TypeError):
+            s.batch("INSERT INTO t(tag) VALUES ('x')")
+
     def test_an_idle_session_lapses_and_says_so(self):
         self.foreground("--session-idle", "5s", "--session-total", "300s")
         s = self.client()
