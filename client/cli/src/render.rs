@@ -15,19 +15,63 @@ pub fn real_text(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "Inf" } else { "-Inf" }.into();
     }
+    // SQLite prints a negative zero as zero.
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+        return "0.0".into();
     }
-    let sci = format!("{f:.14e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
+    let (digits, exp) = fifteen_digits(f.abs());
+    let sign = if f < 0.0 { "-" } else { "" };
+    let digits: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
     if !(-4..15).contains(&exp) {
-        let m = trim_zeros(mantissa);
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{m}e{sign}{:02}", exp.abs());
+        let m = trim_zeros(&format!("{}.{}", &digits[..1], &digits[1..]));
+        let e_sign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{m}e{e_sign}{:02}", exp.abs());
     }
-    let decimals = usize::try_from(14 - exp).unwrap_or(0);
-    trim_zeros(&format!("{f:.decimals$}"))
+    let text = match usize::try_from(exp) {
+        // d…d.d…d: the first exp+1 digits before the point.
+        Ok(whole) => format!("{}.{}", &digits[..=whole], &digits[whole + 1..]),
+        // 0.000d…d
+        Err(_) => format!("0.{}{digits}", "0".repeat((-exp - 1) as usize)),
+    };
+    format!("{sign}{}", trim_zeros(&text))
+}
+
+/// The first 15 significant digits of `f` (positive, finite, not zero),
+/// rounded half up on its exact value as SQLite's printf rounds (Rust's
+/// own rounding at 15 digits is half to even), and the exponent of the
+/// first.
+fn fifteen_digits(f: f64) -> ([u8; 15], i32) {
+    // 40 digits of the exact expansion: the 16th decides.
+    let sci = format!("{f:.40e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let mut exp: i32 = exp.parse().unwrap_or(0);
+    let all: Vec<u8> = mantissa
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    let mut digits = [0u8; 15];
+    digits.copy_from_slice(&all[..15]);
+    if all[15] >= 5 {
+        let mut i = 15;
+        loop {
+            if i == 0 {
+                // 9.99…9 rounded up: 1.00…0, one power of ten more.
+                digits = [0; 15];
+                digits[0] = 1;
+                exp += 1;
+                break;
+            }
+            i -= 1;
+            if digits[i] == 9 {
+                digits[i] = 0;
+            } else {
+                digits[i] += 1;
+                break;
+            }
+        }
+    }
+    (digits, exp)
 }
 
 /// Drops trailing zeros after the point, keeping one digit.
@@ -325,11 +369,36 @@ mod tests {
             0.0,
             100.0,
             1.234_567_890_123_456_7e-7,
+            -0.0,
+            100_000_000_000_000.5,
+            0.5,
+            9.999_999_999_999_95,
+            999_999_999_999_999.5,
         ] {
             let sqlite: String = c
                 .query_row("SELECT printf('%!.15g', ?1)", [f], |r| r.get(0))
                 .unwrap();
             assert_eq!(real_text(f), sqlite, "{f:e}");
+        }
+        // Random doubles of every magnitude, and random ties.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = if i % 2 == 0 {
+                f64::from_bits(x)
+            } else {
+                // A half: ties at the 15th digit.
+                (x % 1_000_000_000_000_000) as f64 / 10.0 + 0.05
+            };
+            if !f.is_finite() {
+                continue;
+            }
+            let sqlite: String = c
+                .query_row("SELECT printf('%!.15g', ?1)", [f], |r| r.get(0))
+                .unwrap();
+            assert_eq!(real_text(f), sqlite, "{f:e} ({:#x})", f.to_bits());
         }
     }
 }

@@ -258,8 +258,13 @@ impl Shell<'_> {
             let done = self.statement(&sql);
             let failed = done.is_err();
             self.report(first, done);
-            // As sqlite3: after Ctrl-C a script stops; a prompt comes back.
+            // As sqlite3: after Ctrl-C a script stops (with the error's
+            // code, or 130 when the statement was done before it landed);
+            // a prompt comes back.
             if self.interrupt.as_ref().is_some_and(|i| i.take_seen()) && !self.interactive {
+                if !failed {
+                    self.failed = Some(130);
+                }
                 self.quit = true;
                 return;
             }

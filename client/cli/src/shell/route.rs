@@ -38,11 +38,12 @@ impl Shell<'_> {
             )),
             (_, true) => self.in_session(sql),
             (Some(Kind::Read), false) => {
-                let _reading = self.interrupt.as_ref().map(|i| i.reading());
+                let reading = self.interrupt.as_ref().map(|i| i.reading());
                 let rows = self
                     .reader
                     .query(sql, &scribe_protocol::Params::None)
                     .map_err(|e| Trouble::sql(e.to_string()))?;
+                drop(reading);
                 self.show(&rows.columns, &rows.rows)
             }
             (_, false) => self.write(sql),
