@@ -10,6 +10,13 @@ import support
 from support import ArbiterTest
 
 
+def cpu_ticks(pid):
+    """User plus system CPU time of ``pid``, in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 class ShellOnATerminalTest(ArbiterTest):
     def test_ctrl_c_interrupts_a_query_and_the_prompt_comes_back(self):
         pid, fd = pty.fork()
@@ -20,15 +27,12 @@ class ShellOnATerminalTest(ArbiterTest):
                 os._exit(127)
         seen = bytearray()
 
-        def until(needle, poke=None, within=60.0, after=0):
+        def until(needle, within=60.0, after=0):
             """Reads the terminal until ``needle`` shows (past offset
-            ``after``), writing ``poke`` every 200 ms meanwhile; fails past
-            ``within``. Returns where it ends."""
+            ``after``); fails past ``within``. Returns where it ends."""
             deadline = time.monotonic() + within
             while seen.find(needle, after) < 0:
                 self.assertLess(time.monotonic(), deadline, "waited for %r: %r" % (needle, bytes(seen[-500:])))
-                if poke is not None:
-                    os.write(fd, poke)
                 ready, _, _ = select.select([fd], [], [], 0.2)
                 if ready:
                     try:
@@ -39,11 +43,16 @@ class ShellOnATerminalTest(ArbiterTest):
 
         try:
             until(b"scribe> ")
+            base = cpu_ticks(pid)
             os.write(fd, b"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n;\r")
-            until(b"FROM n;")
-            # A Ctrl-C that lands before the query runs does nothing: send
-            # it until the query is interrupted.
-            at = until(b"interrupted", poke=b"\x03")
+            # The query runs once the shell has spent a tenth of a second
+            # of CPU more (it computes without end): then one Ctrl-C.
+            deadline = time.monotonic() + 60.0
+            while cpu_ticks(pid) < base + 10:
+                self.assertLess(time.monotonic(), deadline, "the query never ran")
+                time.sleep(0.02)
+            os.write(fd, b"\x03")
+            at = until(b"interrupted")
             # Typed only at the next prompt: the line editor discards what
             # was typed before it took the terminal.
             until(b"scribe> ", after=at)

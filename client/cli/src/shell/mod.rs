@@ -77,6 +77,9 @@ impl Trouble {
 
 /// The shell's state.
 pub struct Shell<'a> {
+    /// Ctrl-C's handler (see [`interrupt`]); declared before `reader` so
+    /// that it is removed before the reader it points at closes.
+    interrupt: Option<interrupt::Interrupt>,
     ctx: &'a Ctx,
     reader: Reader,
     client: Option<scribe_client::Client>,
@@ -97,8 +100,6 @@ pub struct Shell<'a> {
     wait_ms: Option<u64>,
     /// How many `.read` files are being read, one inside the other.
     nesting: u8,
-    /// Ctrl-C's watcher (see [`interrupt`]).
-    interrupt: Option<std::sync::Arc<interrupt::Interrupt>>,
 }
 
 /// Runs `scribe shell`.
@@ -120,7 +121,7 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
     let interrupt = if interactive {
         None
     } else {
-        interrupt::Interrupt::watch(reader.connection().get_interrupt_handle(), false)
+        interrupt::Interrupt::watch(reader.connection(), false)
     };
     let mode = match (&args.mode, ctx.json) {
         (Some(m), _) => Mode::parse(m).unwrap_or(Mode::Table),
@@ -178,8 +179,7 @@ impl Shell<'_> {
     fn interact(&mut self) -> Result<(), Failure> {
         let mut editor = rustyline::DefaultEditor::new()
             .map_err(|e| Failure::Local(format!("cannot set up line editing: {e}")))?;
-        let handle = self.reader.connection().get_interrupt_handle();
-        self.interrupt = interrupt::Interrupt::watch(handle, true);
+        self.interrupt = interrupt::Interrupt::watch(self.reader.connection(), true);
         let history =
             std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".scribe_history"));
         if let Some(h) = &history {
