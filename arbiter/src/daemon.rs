@@ -218,6 +218,13 @@ fn open_migrations(config: &Config, session: &crate::group::Session) -> Result<(
             "the directory holds no migration (NNNN_name.sql)".into(),
         ));
     }
+    // Said first: a caller that gives up waiting for the sockets quotes
+    // the log's last lines, which then say why they are late.
+    tracing::info!(
+        dir = %dir.display(),
+        migrations = list.len(),
+        "applying migrations at open: the sockets appear once they are done"
+    );
     let report =
         crate::migrations::apply(session, &list, |_| {}).map_err(|e| failed(e.to_string()))?;
     if !report.applied.is_empty() && config.synchronous == crate::config::Synchronous::Full {

@@ -308,3 +308,48 @@ fn migrate_and_its_status_as_people_see_them() {
         insta::assert_snapshot!("migrate_for_people", shown);
     });
 }
+
+/// `scribe stop` while the arbiter applies its migrations at open (no
+/// socket yet, no signal handlers): the signal ends it, and the stop
+/// stays in force; the next write does not start it (and the migration)
+/// again.
+#[test]
+fn a_stop_during_migrations_at_open_stays_stopped() {
+    let env = Env::new();
+    // Endless, and on the CPU only: it runs until stopped.
+    let d = dir(
+        &env,
+        "slow",
+        &[(
+            "0001_slow.sql",
+            "CREATE TABLE t(x);\nSELECT count(*) FROM (WITH RECURSIVE c(x) AS \
+             (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c);",
+        )],
+    );
+    let log = env.dir.path().join("foreground.log");
+    let mut c = env.command(crate::harness::SCRIBED);
+    c.arg("--db")
+        .arg(&env.db)
+        .arg("--migrations")
+        .arg(&d)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(env.dir.path().join("stderr.log")).unwrap());
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let said = || {
+        std::fs::read_to_string(&log).unwrap_or_default()
+            + &std::fs::read_to_string(env.dir.path().join("stderr.log")).unwrap_or_default()
+    };
+    while !said().contains("applying migrations at open") {
+        assert!(std::time::Instant::now() < deadline, "{}", said());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = env.scribe(&["stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    crate::harness::wait_exit(&mut child, Duration::from_secs(60));
+    assert!(env.paths().stop_marker.exists());
+    let out = env.scribe(&["exec", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stopped"), "{}", stderr(&out));
+    assert!(env.arbiter_pid().is_none(), "no arbiter started again");
+}

@@ -213,9 +213,16 @@ fn terminate(pid: u32, hold: bool, paths: &scribe_protocol::Paths) -> Result<(),
             reason: format!("cannot signal the arbiter (pid {pid}): {e}"),
         }
     })?;
-    if hold {
-        let _ = stopmarker::write(&paths.stop_marker, Marker::Hold);
-    }
+    // The marker a stop leaves, written here too: an arbiter that has not
+    // set up its signal handlers yet (it applies migrations at open) dies
+    // of the signal without writing one, and the next write would start
+    // it again.
+    let marker = if hold {
+        Marker::Hold
+    } else {
+        Marker::for_next(stopmarker::STOP_GRACE)
+    };
+    let _ = stopmarker::write(&paths.stop_marker, marker);
     Ok(())
 }
 
