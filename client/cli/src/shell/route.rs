@@ -112,7 +112,17 @@ impl Shell<'_> {
                     }
                     _ => {}
                 }
-                Err(e.into())
+                let mut trouble = Trouble::from(e);
+                // A statement's error leaves the transaction open, and what
+                // it did before stands: "nothing was written" would say
+                // otherwise.
+                if self.tx.is_some() {
+                    if let Some(m) = trouble.message.strip_suffix("; nothing was written") {
+                        trouble.message =
+                            format!("{m}; this statement did nothing, the transaction goes on");
+                    }
+                }
+                Err(trouble)
             }
         }
     }
