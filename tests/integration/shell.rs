@@ -44,6 +44,21 @@ fn feed_apart(
     (status.code(), read(&out), read(&err))
 }
 
+/// `scribe shell FLAGS` with every stream piped, for a test that feeds
+/// it as it goes: the child and its stdin.
+fn piped_shell(env: &Env, flags: &[&str]) -> (std::process::Child, std::process::ChildStdin) {
+    let mut c = env.command(SCRIBE);
+    c.arg("shell")
+        .args(flags)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin)
+}
+
 pub(crate) fn shell(env: &Env, script: &str) -> (Option<i32>, String) {
     let mut c = env.command(SCRIBE);
     c.arg("shell").env_remove("RUST_LOG");
@@ -192,14 +207,7 @@ fn after_a_lapsed_transaction_the_rest_of_it_is_refused_until_it_is_ended() {
     let mut env = Env::new();
     env.start_arbiter(&["--session-idle", "500ms", "--session-total", "300s"]);
     env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
-    let mut c = env.command(SCRIBE);
-    c.arg("shell")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    let mut stdin = child.stdin.take().unwrap();
+    let (child, mut stdin) = piped_shell(&env, &[]);
     stdin
         .write_all(b"BEGIN;\nINSERT INTO t VALUES (1);\n")
         .unwrap();
@@ -303,14 +311,7 @@ fn ctrl_c_interrupts_a_long_query_and_stops_the_script() {
     use std::io::{BufRead, BufReader, Write};
     use std::time::{Duration, Instant};
     let env = Env::new();
-    let mut c = env.command(SCRIBE);
-    c.args(["shell", "--mode", "csv"])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    let mut stdin = child.stdin.take().unwrap();
+    let (mut child, mut stdin) = piped_shell(&env, &["--mode", "csv"]);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     // Once this is answered, the shell is reading its input.
     stdin.write_all(b"SELECT 'ready' AS r;\n").unwrap();
