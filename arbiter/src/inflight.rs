@@ -10,10 +10,14 @@
 //! and past the request timeout is answered `Overloaded`.
 //!
 //! Room is counted before the bytes arrive, so a caller that announces
-//! large requests and sends them slowly (or never) holds it meanwhile. One
-//! process may therefore hold at most [`PEER_SHARE`] of the budget at once
-//! (its further requests wait for its own to finish): a careless or hostile
-//! process stalls itself, never the others.
+//! large requests and sends them slowly (or never) holds it meanwhile. The
+//! room of bodies still on their way is therefore also counted against
+//! their process's share, [`PEER_SHARE`] of the budget (its further bodies
+//! wait for its own to arrive): one process that stalls its bodies cannot
+//! take the room of the others. A body that has arrived gives its share
+//! back ([`Room::arrived`]) and keeps its room in the budget until it has
+//! run, so requests queued behind a transaction never hold up that
+//! transaction's own next statement from the same process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,19 +54,20 @@ pub struct Inflight {
 }
 
 /// Room held by one request; dropping it gives the room back (to the
-/// budget and to its process's share).
+/// budget, and to its process's share if its body had not arrived).
 #[derive(Debug)]
-pub struct Room(
-    OwnedSemaphorePermit,
-    /// Held only to be given back when the room is dropped.
-    #[allow(dead_code)]
-    OwnedSemaphorePermit,
-);
+pub struct Room(OwnedSemaphorePermit, Option<OwnedSemaphorePermit>);
 
 impl Room {
     /// The memory held, in KiB (rounded up).
     pub fn kib(&self) -> usize {
         self.0.num_permits()
+    }
+
+    /// The body has arrived whole: its process's share is given back (the
+    /// room in the budget is kept until the request has run).
+    pub fn arrived(&mut self) {
+        self.1 = None;
     }
 }
 
@@ -115,23 +120,23 @@ impl Inflight {
             .saturating_sub(self.sem.available_permits() as u64 * UNIT)
     }
 
-    /// What a request of `bytes` holds: its cost, at most one process's
-    /// share (a request that would cost more takes the whole share, so it
-    /// still runs, alone of its process).
-    fn units(&self, bytes: u64) -> u32 {
-        let units = (self.cost(bytes).div_ceil(UNIT))
-            .min(u64::from(self.peer_units))
-            .max(1);
-        u32::try_from(units).unwrap_or(u32::MAX)
+    /// What a request of `bytes` holds in the budget (its cost, at most the
+    /// whole budget) and of its process's share (at most the whole share:
+    /// a request that costs more still runs, its body alone of its process
+    /// on the way).
+    fn units(&self, bytes: u64) -> (u32, u32) {
+        let cost = self.cost(bytes).div_ceil(UNIT).max(1);
+        let all = u32::try_from(cost.min(self.max_bytes / UNIT)).unwrap_or(u32::MAX);
+        (all, all.min(self.peer_units))
     }
 
     /// Room for a request of `bytes` from process `pid`, if there is some
     /// now.
     pub fn try_reserve(&self, bytes: u64, pid: i32) -> Option<Room> {
-        let units = self.units(bytes);
-        let own = self.share(pid).try_acquire_many_owned(units).ok()?;
-        let all = self.sem.clone().try_acquire_many_owned(units).ok()?;
-        Some(Room(all, own))
+        let (all, own) = self.units(bytes);
+        let own = self.share(pid).try_acquire_many_owned(own).ok()?;
+        let all = self.sem.clone().try_acquire_many_owned(all).ok()?;
+        Some(Room(all, Some(own)))
     }
 
     /// Room for a request of `bytes` from process `pid`, waiting up to
@@ -146,26 +151,26 @@ impl Inflight {
         within: Duration,
         pid: i32,
     ) -> Result<Room, WriteError> {
-        let units = self.units(bytes);
+        let (all, own) = self.units(bytes);
         let deadline = Instant::now() + within;
-        let share = self.share(pid).acquire_many_owned(units);
+        let share = self.share(pid).acquire_many_owned(own);
         let own = match tokio::time::timeout_at(deadline.into(), share).await {
             Ok(Ok(p)) => p,
             _ => {
                 return Err(WriteError::Overloaded {
                     reason: format!(
-                        "this process's requests in flight hold the most memory one process may \
-                         (1/{PEER_SHARE} of {} MiB, scribed --max-inflight-bytes)",
+                        "this process's bodies on their way hold the most memory one process's \
+                         may (1/{PEER_SHARE} of {} MiB, scribed --max-inflight-bytes)",
                         self.max_bytes / (1024 * 1024)
                     ),
                     retry_after_ms: 100,
                 })
             }
         };
-        match tokio::time::timeout_at(deadline.into(), self.sem.clone().acquire_many_owned(units))
+        match tokio::time::timeout_at(deadline.into(), self.sem.clone().acquire_many_owned(all))
             .await
         {
-            Ok(Ok(p)) => Ok(Room(p, own)),
+            Ok(Ok(p)) => Ok(Room(p, Some(own))),
             _ => Err(WriteError::Overloaded {
                 reason: format!(
                     "requests in flight hold the most memory the arbiter gives them ({} MiB, \
@@ -188,28 +193,26 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn room_is_held_until_dropped() {
-        // A request costing more than a process's share takes the share:
-        // four processes fill the budget, a fifth waits for one of them.
         let budget = Inflight::new(64 * MIB, 1000);
-        let a = budget.reserve(16 * MIB, LONG, 1).await.unwrap();
-        let _others: Vec<Room> = [2, 3, 4]
+        // 10 MiB bodies cost about 20 MiB each: three processes fill it.
+        let a = budget.reserve(10 * MIB, LONG, 1).await.unwrap();
+        let _others: Vec<Room> = [2, 3]
             .into_iter()
-            .map(|pid| budget.try_reserve(16 * MIB, pid).unwrap())
+            .map(|pid| budget.try_reserve(10 * MIB, pid).unwrap())
             .collect();
-        assert_eq!(budget.held_bytes(), 64 * MIB);
-        let full = budget.reserve(MIB, SHORT, 5).await;
+        let full = budget.reserve(10 * MIB, SHORT, 4).await;
         assert!(
             matches!(full, Err(WriteError::Overloaded { .. })),
             "{full:?}"
         );
         drop(a);
-        assert!(budget.reserve(MIB, SHORT, 5).await.is_ok());
+        assert!(budget.reserve(10 * MIB, SHORT, 4).await.is_ok());
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn one_process_holds_at_most_its_share_and_the_others_go_on() {
+    async fn one_process_holds_at_most_its_share_of_bodies_on_their_way() {
         let budget = Inflight::new(256 * MIB, 1000);
-        // Requests announced and never sent hold their room: one process
+        // Bodies announced and never sent hold their room: one process
         // may hold a quarter of the budget that way, not all of it.
         let mut held = Vec::new();
         while let Some(r) = budget.try_reserve(8 * MIB, 7) {
@@ -227,7 +230,15 @@ mod tests {
             assert!(budget.try_reserve(8 * MIB, pid).is_some());
         }
         assert!(budget.reserve(4 * 1024, SHORT, 99).await.is_ok());
-        drop(held);
+        // Bodies that have arrived keep their room in the budget but give
+        // the share back: the process's next request goes on.
+        held.iter_mut().for_each(Room::arrived);
+        let before = budget.held_bytes();
         assert!(budget.try_reserve(8 * MIB, 7).is_some());
+        assert!(budget.held_bytes() >= before);
+        // A request costing more than the whole share still runs, and is
+        // counted whole in the budget.
+        let big = budget.try_reserve(40 * MIB, 12).unwrap();
+        assert!(big.kib() as u64 * 1024 >= 80 * MIB, "{}", big.kib());
     }
 }

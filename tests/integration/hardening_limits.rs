@@ -209,10 +209,10 @@ fn frames_read_together_each_hold_room_in_the_budget() {
     );
     env.scribe_ok(&["exec", SCHEMA]);
     let holder = env.hold_writer("holder");
-    // With the writer held, writes of 16 KB fill this process's share of
-    // the 64 MiB budget (a quarter; each write costs about 34 times its
-    // size) until one finds no room: its connection is told, and the
-    // share has less than one of them left.
+    // With the writer held, writes of 16 KB fill the 64 MiB budget (each
+    // costs about 34 times its size; having arrived, they hold no share of
+    // their process) until one finds no room: its connection is told, and
+    // the budget has less than one of them left.
     let mut a = scribe_tests::raw::Raw::greeted(&env.paths().socket);
     let sending_a = until_overloaded(&mut a, burst("a", 400, 16_000));
     // Thirty writes of 4 KB in one send, all read at once: at most three

@@ -139,14 +139,18 @@ pub(super) async fn read_body(
             ),
         }));
     }
-    let room = shared
+    let mut room = shared
         .inflight
         .reserve(announced.unwrap_or(limit as u64), timeout, pid)
         .await
         .map_err(|e| failure(&e, None))?;
     let read = tokio::time::timeout(timeout, to_bytes(request.into_body(), limit)).await;
     match read {
-        Ok(Ok(bytes)) => Ok((bytes, room)),
+        Ok(Ok(bytes)) => {
+            // Its body is in: its process's share is free for the next.
+            room.arrived();
+            Ok((bytes, room))
+        }
         Ok(Err(e)) if is_length_limit(&e) => Err(too_large(&WriteError::Refused {
             statement: None,
             reason: format!("request body over {limit} bytes"),

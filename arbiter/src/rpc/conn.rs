@@ -233,7 +233,11 @@ impl Conn {
                 // The body is still on its way; its room is held.
                 Ok(None) | Err(_) => return Ok(()),
             };
-            let room = self.front_room.take();
+            let mut room = self.front_room.take();
+            // Its body is in: its process's share is free for the next.
+            if let Some(r) = room.as_mut() {
+                r.arrived();
+            }
             match self.requests.handle(id, body, room) {
                 Handled::Now(reply) => self.answers.push((id, reply)),
                 Handled::Later => {}
