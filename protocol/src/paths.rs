@@ -105,7 +105,28 @@ fn canonical(db: &Path) -> PathBuf {
         if let Ok(target) = std::fs::canonicalize(db) {
             return target;
         }
+        // A link to a file not made yet: SQLite creates the target, so
+        // name it (as far as the links go; Python's realpath does the same).
+        let mut at = db.to_path_buf();
+        for _ in 0..40 {
+            let Ok(next) = std::fs::read_link(&at) else {
+                break;
+            };
+            at = match at.parent() {
+                Some(dir) if next.is_relative() => dir.join(next),
+                _ => next,
+            };
+            if !at.is_symlink() {
+                break;
+            }
+        }
+        return canonical_dir(&at);
     }
+    canonical_dir(db)
+}
+
+/// `db` with its directory resolved, when the directory exists.
+fn canonical_dir(db: &Path) -> PathBuf {
     match (db.parent(), db.file_name()) {
         (Some(dir), Some(name)) => match std::fs::canonicalize(dir) {
             Ok(dir) => dir.join(name),
@@ -150,6 +171,20 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_to_the_file_names_its_target_made_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        let link = dir.path().join("link.db");
+        // Dangling: SQLite would create the target, so it is the name.
+        std::os::unix::fs::symlink("data/app.db", &link).unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        let p = Paths::for_db(&link, None).unwrap();
+        assert_eq!(p.db, real.join("data/app.db"));
+        std::fs::write(dir.path().join("data/app.db"), b"").unwrap();
+        assert_eq!(Paths::for_db(&link, None).unwrap().db, p.db);
+    }
 
     #[test]
     fn beside_the_database_when_short() {

@@ -65,7 +65,8 @@ def canonical(db: bytes) -> bytes:
     when the directory exists, as the Rust resolver does, so every
     spelling of one database derives the same socket name; a symlink to
     the file is followed (as SQLite follows it to name the WAL)."""
-    if os.path.islink(db) and os.path.exists(db):
+    if os.path.islink(db):
+        # Made or not yet (SQLite creates the target), the target names it.
         return os.path.realpath(db)
     head, name = os.path.split(db)
     if head and name and os.path.isdir(head):

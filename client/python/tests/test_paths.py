@@ -46,9 +46,10 @@ class PathsTest(unittest.TestCase):
             open(real, "w").close()
             os.symlink(real, os.path.join(d, "link.db"))
             self.assertEqual(Paths(os.path.join(d, "link.db")).socket, Paths(real).socket)
-            # A link to nothing yet names itself (the file does not exist).
-            os.symlink(os.path.join(d, "none.db"), os.path.join(d, "dangling.db"))
-            self.assertTrue(Paths(os.path.join(d, "dangling.db")).db.endswith("dangling.db"))
+            # A link to a file not made yet names its target too (SQLite
+            # creates the target).
+            os.symlink("later.db", os.path.join(d, "dangling.db"))
+            self.assertEqual(Paths(os.path.join(d, "dangling.db")).socket, Paths(os.path.join(d, "later.db")).socket)
 
     def test_beside_the_database_when_short(self):
         p = Paths("/data/app.db")
