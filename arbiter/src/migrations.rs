@@ -91,6 +91,9 @@ pub fn apply(
             }
         }
     }
+    for m in list.iter().filter(|m| m.version > before) {
+        scribe_protocol::migration::check_text(m)?;
+    }
     let first = list.first().map_or(1, |m| m.version);
     if first > before + 1 {
         return Err(WriteError::Refused {
