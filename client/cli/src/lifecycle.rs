@@ -107,6 +107,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
         grace_ms: args.grace.map(|g| g.as_millis() as u64),
     };
     let started = Instant::now();
+    let mut signalled = false;
     let report = ctx.runtime.block_on(async {
         match live(ctx).await {
             Ok(Some(client)) => {
@@ -123,7 +124,8 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
             // The lock is held but nobody answers: the same as SIGTERM.
             Err(e) => match lockfile::read_info(&paths.lock).pid {
                 Some(pid) if lockfile::is_held(paths).unwrap_or(false) => {
-                    terminate(pid, request.hold, paths)?;
+                    terminate(pid)?;
+                    signalled = true;
                     Ok(Some(scribe_protocol::StopReport { drained: 0, pid }))
                 }
                 _ => Err(e),
@@ -146,6 +148,22 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     };
     ctx.runtime
         .block_on(wait_gone(ctx, report.pid, Answering::Waits))?;
+    // One the arbiter wrote itself (with its own --stop-grace) stands,
+    // unless this stop holds.
+    if signalled && (args.hold || stopmarker::read_active(&paths.stop_marker).is_none()) {
+        // The marker a stop leaves, written once the signalled arbiter is
+        // gone (after any it wrote itself): one that had not set up its
+        // signal handlers yet (it applies migrations at open) dies of the
+        // signal without writing one, and the next write would start it
+        // again.
+        let marker = match (args.hold, args.grace) {
+            (true, _) => Marker::Hold,
+            (false, grace) => Marker::for_next(grace.unwrap_or(stopmarker::STOP_GRACE)),
+        };
+        stopmarker::write(&paths.stop_marker, marker).map_err(|e| {
+            Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display()))
+        })?;
+    }
     let then = match stopmarker::read_active(&paths.stop_marker) {
         Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
         None => "auto-start is on".to_owned(),
@@ -205,25 +223,15 @@ fn holder_pid(ctx: &Ctx) -> u32 {
 }
 
 /// Stops an arbiter that cannot be reached on its socket: SIGTERM, which
-/// it treats as `stop`.
-fn terminate(pid: u32, hold: bool, paths: &scribe_protocol::Paths) -> Result<(), WriteError> {
+/// it treats as `stop` (the caller writes the stopping marker once it is
+/// gone).
+fn terminate(pid: u32) -> Result<(), WriteError> {
     use nix::sys::signal::{kill, Signal};
     kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM).map_err(|e| {
         WriteError::Unavailable {
             reason: format!("cannot signal the arbiter (pid {pid}): {e}"),
         }
-    })?;
-    // The marker a stop leaves, written here too: an arbiter that has not
-    // set up its signal handlers yet (it applies migrations at open) dies
-    // of the signal without writing one, and the next write would start
-    // it again.
-    let marker = if hold {
-        Marker::Hold
-    } else {
-        Marker::for_next(stopmarker::STOP_GRACE)
-    };
-    let _ = stopmarker::write(&paths.stop_marker, marker);
-    Ok(())
+    })
 }
 
 /// What an arbiter answering on the socket means to [`wait_gone`].
