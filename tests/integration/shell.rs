@@ -156,7 +156,7 @@ fn the_shell_prints_what_sqlite3_prints_where_the_formats_match() {
             ".mode {mode}\nSELECT id, tag, r, note, id * 2 AS twice FROM t ORDER BY id;\n\
              BEGIN;\nUPDATE t SET r = r * 2 WHERE tag = 'a';\n\
              SELECT tag, r FROM t WHERE tag = 'a';\nROLLBACK;\n\
-             SELECT 1 AS one WHERE 0;\nSELECT NULL AS nada;\n\
+             SELECT 1 AS one WHERE 0;\nSELECT NULL AS nada;\nSELECT '' AS empty;\n\
              SELECT 'abcde' AS ab, 'line1' || char(10) || 'line2' AS m, 7 AS n;\n"
         ));
     }

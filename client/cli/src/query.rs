@@ -116,12 +116,7 @@ fn csv(
             sql,
             params,
             |columns| write(out.borrow_mut().record(&columns)),
-            |row| {
-                write(
-                    out.borrow_mut()
-                        .record(row.iter().map(|v| render::value_text(v, ""))),
-                )
-            },
+            |row| write(out.borrow_mut().row(&row, |v| render::value_text(v, ""))),
         )
         .map_err(read_error)?;
     if let Some(e) = failed.into_inner() {

@@ -115,22 +115,24 @@ pub fn rows_table(columns: &[String], rows: &[Vec<Value>]) -> Table {
     t
 }
 
-/// Records as CSV, after a header line when there is one.
+/// Rows as CSV (each value written by `cell`), after a header line when
+/// there is one.
 ///
 /// # Errors
 ///
 /// When standard output cannot be written.
-pub fn csv_records(
+pub fn csv_rows(
     header: Option<&[String]>,
-    records: &[Vec<String>],
+    rows: &[Vec<Value>],
+    cell: impl Fn(&Value) -> String,
     end: csv::Terminator,
 ) -> Result<(), Failure> {
     let mut w = CsvOut::new(end);
     if let Some(h) = header {
         w.record(h)?;
     }
-    for r in records {
-        w.record(r)?;
+    for r in rows {
+        w.row(r, &cell)?;
     }
     w.finish()
 }
@@ -160,29 +162,36 @@ impl CsvOut {
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
     {
-        let fields: Vec<T> = fields.into_iter().collect();
-        // One empty field (a NULL or '' in a one-column result) is an empty
-        // line, as sqlite3 writes it; the CSV writer would write `""`.
-        if let [only] = fields.as_slice() {
-            if only.as_ref().is_empty() {
-                let end: &[u8] = match self.1 {
-                    csv::Terminator::CRLF => b"\r\n",
-                    csv::Terminator::Any(b) => &[b][..],
-                    _ => b"\n",
-                };
-                return self
-                    .0
-                    .flush()
-                    .and_then(|()| std::io::stdout().lock().write_all(end))
-                    .map_err(|e| output_failure("CSV", &e));
-            }
-        }
         self.0.write_record(fields).map_err(|e| {
             if let csv::ErrorKind::Io(io) = e.kind() {
                 exit_on_closed_pipe(io);
             }
             Failure::Local(format!("cannot write CSV: {e}"))
         })
+    }
+
+    /// Writes one row of values, each as `cell` writes it. A row that is
+    /// one NULL is an empty line, as sqlite3 writes it (the CSV writer
+    /// writes `""` for a record of one empty field, which is how an empty
+    /// text reads, and is kept for one).
+    ///
+    /// # Errors
+    ///
+    /// When standard output cannot be written.
+    pub fn row(&mut self, row: &[Value], cell: impl Fn(&Value) -> String) -> Result<(), Failure> {
+        if let [Value::Null] = row {
+            let end: &[u8] = match self.1 {
+                csv::Terminator::CRLF => b"\r\n",
+                csv::Terminator::Any(b) => &[b][..],
+                _ => b"\n",
+            };
+            return self
+                .0
+                .flush()
+                .and_then(|()| std::io::stdout().lock().write_all(end))
+                .map_err(|e| output_failure("CSV", &e));
+        }
+        self.record(row.iter().map(cell))
     }
 
     /// Flushes what is left.

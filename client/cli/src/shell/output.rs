@@ -118,11 +118,9 @@ pub fn print(
         }
         Mode::Csv if rows.is_empty() => {}
         Mode::Csv => {
-            let cells: Vec<Vec<String>> =
-                rows.iter().map(|r| r.iter().map(cell).collect()).collect();
             let header = headers.then_some(columns);
             // Lines end in CRLF, as RFC 4180 and sqlite3 end them.
-            render::csv_records(header, &cells, csv::Terminator::CRLF)?;
+            render::csv_rows(header, rows, cell, csv::Terminator::CRLF)?;
         }
         Mode::Line => {
             // sqlite3 pads the names to at least five characters.
