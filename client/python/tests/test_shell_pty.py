@@ -10,6 +10,10 @@ import support
 from support import ArbiterTest
 
 
+# A query without end, on the CPU only.
+LONG = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n;"
+
+
 def cpu_ticks(pid):
     """User plus system CPU time of ``pid``, in clock ticks."""
     with open("/proc/%d/stat" % pid) as f:
@@ -26,6 +30,14 @@ class ShellOnATerminalTest(ArbiterTest):
             finally:
                 os._exit(127)
         seen = bytearray()
+
+        def spend(base):
+            """Waits until the query runs: the shell has spent a tenth of a
+            second of CPU more than ``base`` (it computes without end)."""
+            deadline = time.monotonic() + 60.0
+            while cpu_ticks(pid) < base + 10:
+                self.assertLess(time.monotonic(), deadline, "the query never ran")
+                time.sleep(0.02)
 
         def until(needle, within=60.0, after=0):
             """Reads the terminal until ``needle`` shows (past offset
@@ -44,25 +56,34 @@ class ShellOnATerminalTest(ArbiterTest):
         try:
             until(b"scribe> ")
             base = cpu_ticks(pid)
-            os.write(fd, b"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n;\r")
-            # The query runs once the shell has spent a tenth of a second
-            # of CPU more (it computes without end): then one Ctrl-C.
-            deadline = time.monotonic() + 60.0
-            while cpu_ticks(pid) < base + 10:
-                self.assertLess(time.monotonic(), deadline, "the query never ran")
-                time.sleep(0.02)
+            os.write(fd, LONG.encode() + b"\r")
+            spend(base)
             os.write(fd, b"\x03")
             at = until(b"interrupted")
             # Typed only at the next prompt: the line editor discards what
             # was typed before it took the terminal.
             until(b"scribe> ", after=at)
             os.write(fd, b"SELECT 'back' AS b;\r")
-            until(b"| back |")
+            at = until(b"| back |")
+            # A file read with .read stops at Ctrl-C: the rest of it is not
+            # run, and the prompt comes back.
+            script = os.path.join(self.dir, "long.sql")
+            with open(script, "w") as f:
+                f.write(LONG + "\nSELECT 'after' || 'wards' AS a;\n")
+            at = until(b"scribe> ", after=at)
+            base = cpu_ticks(pid)
+            os.write(fd, b".read " + script.encode() + b"\r")
+            spend(base)
+            os.write(fd, b"\x03")
+            at = until(b"was not read", after=at)
+            until(b"scribe> ", after=at)
+            self.assertNotIn(b"afterwards", bytes(seen))
             os.write(fd, b".quit\r")
             _, status = os.waitpid(pid, 0)
             pid = 0
-            # The exit code is that of the last error: the interrupted query's.
-            self.assertEqual(os.waitstatus_to_exitcode(status), 15)
+            # The exit code is that of the last error: the stopped .read's
+            # (a usage error).
+            self.assertEqual(os.waitstatus_to_exitcode(status), 1)
         finally:
             if pid:
                 os.kill(pid, 9)

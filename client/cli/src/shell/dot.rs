@@ -167,12 +167,20 @@ impl Shell<'_> {
         let mut feed = Feed::default();
         for line in super::lines(&bytes) {
             self.line(&mut feed, &line);
-            if self.quit {
+            if self.quit || self.stop_reading {
                 break;
             }
         }
-        self.finish(&mut feed);
+        if !self.stop_reading {
+            self.finish(&mut feed);
+        }
         self.nesting -= 1;
+        if self.nesting == 0 && self.stop_reading {
+            self.stop_reading = false;
+            return Err(Trouble::usage(format!(
+                "interrupted: the rest of {file} was not read"
+            )));
+        }
         Ok(())
     }
 }

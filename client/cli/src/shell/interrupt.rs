@@ -1,9 +1,9 @@
 //! Ctrl-C while the shell runs a statement on its reader interrupts that
 //! statement (SQLite's `sqlite3_interrupt`, called from the signal handler
 //! as sqlite3's own shell calls it): an interactive shell goes back to its
-//! prompt, a script stops there. At any other moment of a script, Ctrl-C
-//! ends the shell (exit 130); an interactive shell's line editor reads it
-//! as a key.
+//! prompt, a script (or a file an interactive shell `.read`s) stops
+//! there. At any other moment of a script, Ctrl-C ends the shell (exit
+//! 130); an interactive shell's line editor reads it as a key.
 //!
 //! The handler replaces whatever was installed before it (the line
 //! editor installs one of its own when it is made, which would report a
@@ -38,6 +38,10 @@ extern "C" fn on_sigint(_: nix::libc::c_int) {
     } else if ENDS.load(Ordering::SeqCst) {
         // SAFETY: _exit is async-signal-safe.
         unsafe { nix::libc::_exit(130) };
+    } else {
+        // Interactive, between statements (of a `.read` file, say): the
+        // file stops after the statement in hand.
+        SEEN.store(true, Ordering::SeqCst);
     }
 }
 

@@ -100,6 +100,8 @@ pub struct Shell<'a> {
     wait_ms: Option<u64>,
     /// How many `.read` files are being read, one inside the other.
     nesting: u8,
+    /// Ctrl-C stopped the `.read` files being read.
+    stop_reading: bool,
 }
 
 /// Runs `scribe shell`.
@@ -142,6 +144,7 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         quit: false,
         wait_ms: None,
         nesting: 0,
+        stop_reading: false,
         interrupt,
     };
     if interactive {
@@ -261,12 +264,19 @@ impl Shell<'_> {
             // As sqlite3: after Ctrl-C a script stops (with the error's
             // code, or 130 when the statement was done before it landed);
             // a prompt comes back.
-            if self.interrupt.as_ref().is_some_and(|i| i.take_seen()) && !self.interactive {
-                if !failed {
-                    self.failed = Some(130);
+            if self.interrupt.as_ref().is_some_and(|i| i.take_seen()) {
+                if !self.interactive {
+                    if !failed {
+                        self.failed = Some(130);
+                    }
+                    self.quit = true;
+                    return;
                 }
-                self.quit = true;
-                return;
+                // At a prompt, a `.read` file stops (every level of it).
+                if self.nesting > 0 {
+                    self.stop_reading = true;
+                    return;
+                }
             }
             if self.bail && self.failed.is_some() {
                 self.quit = true;
