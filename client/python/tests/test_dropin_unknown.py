@@ -7,6 +7,7 @@ import time
 import support
 from support import ArbiterTest
 
+import scribe_client.errors as dropin_errors
 import scribe_client.sqlite3 as dropin
 
 
@@ -56,6 +57,25 @@ class UnknownOutcomeTest(ArbiterTest):
         # The connection goes on: its next write commits.
         c.execute("INSERT INTO t VALUES (3)")
         self.assertIn((3,), c.execute("SELECT x FROM t").fetchall())
+
+    def test_a_write_that_heard_nothing_for_its_whole_timeout_is_not_tried_again(self):
+        # Its wait counts from its start: a first try that heard nothing
+        # for longer than the connection's timeout has used it up.
+        c = dropin.connect(self.db, isolation_level=None, timeout=0.5)
+        self.addCleanup(c.close)
+        c.execute("SELECT 1").fetchall()
+        remote = c._remote
+        calls = []
+
+        def call(request, timeout):
+            calls.append(request)
+            time.sleep(0.6)  # the call's deadline passes with no answer
+            raise dropin_errors.Timeout("no answer (simulated)")
+
+        remote._call = call
+        with self.assertRaises(dropin.OperationalError):
+            c.execute("INSERT INTO t VALUES (4)")
+        self.assertEqual(len(calls), 1, "not tried again past its timeout")
 
 
 if __name__ == "__main__":
