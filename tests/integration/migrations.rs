@@ -360,3 +360,19 @@ fn a_stop_during_migrations_at_open_stays_stopped() {
     assert!(stderr(&out).contains("stopped"), "{}", stderr(&out));
     assert!(env.arbiter_pid().is_none(), "no arbiter started again");
 }
+
+/// `migrate --status` looks: on a database not made yet (a mistyped path)
+/// it says nothing is applied, and makes nothing, nor starts an arbiter.
+#[test]
+fn migrate_status_on_a_missing_database_makes_nothing() {
+    let env = Env::new();
+    let out = env.scribe(&["migrate", "--status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("schema version 0"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!env.db.exists(), "the database was made");
+    assert!(env.arbiter_pid().is_none(), "an arbiter was started");
+}

@@ -82,6 +82,11 @@ pub fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<(), Failure> {
 
 /// The applied migrations, read from the file.
 fn history(ctx: &Ctx) -> Result<Vec<MigrationRecord>, Failure> {
+    // A status looks: a database not made yet (a mistyped path, say) has
+    // applied nothing, and is not made (nor an arbiter started) to say so.
+    if !ctx.paths.db.exists() {
+        return Ok(Vec::new());
+    }
     let reader = ctx.open_reader().map_err(|e| WriteError::Unavailable {
         reason: e.to_string(),
     })?;
