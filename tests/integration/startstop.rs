@@ -182,3 +182,25 @@ fn a_lock_file_naming_a_live_stranger_does_not_block_start() {
     let pid = env.arbiter_pid().unwrap();
     assert_ne!(pid, std::process::id());
 }
+
+/// With `--json`, start and stop print one JSON document each.
+#[test]
+fn start_and_stop_speak_json_when_asked() {
+    let env = Env::new();
+    let parse = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&env.scribe_ok(args)).expect("one JSON document")
+    };
+    let started = parse(&["--json", "start"]);
+    assert_eq!(started["started"], true, "{started}");
+    let again = parse(&["--json", "start"]);
+    assert_eq!(again["started"], false, "{again}");
+    assert_eq!(again["pid"], started["pid"]);
+    let stopped = parse(&["--json", "stop"]);
+    assert_eq!(stopped["stopped"], true, "{stopped}");
+    assert_eq!(stopped["pid"], started["pid"]);
+    let none = parse(&["--json", "stop"]);
+    assert_eq!(
+        (none["stopped"].clone(), none["running"].clone()),
+        (false.into(), false.into())
+    );
+}

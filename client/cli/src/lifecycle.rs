@@ -82,7 +82,15 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
         }
     })?;
     let pid = client.hello().pid;
-    if ours == Some(pid) {
+    if ctx.json {
+        let said = serde_json::json!({
+            "started": ours == Some(pid),
+            "pid": pid,
+            "db": paths.db.display().to_string(),
+            "log": paths.log.display().to_string(),
+        });
+        outln!("{said}");
+    } else if ours == Some(pid) {
         outln!(
             "started scribed (pid {pid}) for {}; log: {}",
             paths.db.display(),
@@ -137,6 +145,11 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
             stopmarker::write(&paths.stop_marker, Marker::Hold).map_err(|e| {
                 Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display()))
             })?;
+        }
+        if ctx.json {
+            let said = serde_json::json!({"stopped": false, "running": false, "held": args.hold});
+            outln!("{said}");
+        } else if args.hold {
             outln!(
                 "no arbiter is running for {}; auto-start held until `scribe start`",
                 paths.db.display()
@@ -168,6 +181,17 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
         Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
         None => "auto-start is on".to_owned(),
     };
+    if ctx.json {
+        let said = serde_json::json!({
+            "stopped": true,
+            "pid": report.pid,
+            "ms": started.elapsed().as_millis() as u64,
+            "drained": report.drained,
+            "then": then,
+        });
+        outln!("{said}");
+        return Ok(());
+    }
     outln!(
         "stopped scribed (pid {}) in {} ms: drained {} queued write(s); {then}",
         report.pid,
