@@ -41,15 +41,14 @@ pub fn real_text(f: f64) -> String {
 /// own rounding at 15 digits is half to even), and the exponent of the
 /// first.
 fn fifteen_digits(f: f64) -> ([u8; 15], i32) {
-    // 40 digits of the exact expansion: the 16th decides.
-    let sci = format!("{f:.40e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let mut exp: i32 = exp.parse().unwrap_or(0);
-    let all: Vec<u8> = mantissa
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|b| b - b'0')
-        .collect();
+    // 18 digits (cheap to print) tell which way the 16th rounds, unless
+    // they read 5, 0, 0 from the 16th on: the exact value may then sit on
+    // the tie or just under it, and only more of its digits tell (rare:
+    // the exact expansion, which costs several times as much).
+    let (mut all, mut exp) = digits_of(f, 17);
+    if all[15..18] == [5, 0, 0] {
+        (all, exp) = digits_of(f, 40);
+    }
     let mut digits = [0u8; 15];
     digits.copy_from_slice(&all[..15]);
     if all[15] >= 5 {
@@ -72,6 +71,21 @@ fn fifteen_digits(f: f64) -> ([u8; 15], i32) {
         }
     }
     (digits, exp)
+}
+
+/// The first `precision + 1` significant digits of `f`, correctly rounded
+/// (at most 41), and the exponent of the first.
+fn digits_of(f: f64, precision: usize) -> ([u8; 41], i32) {
+    let sci = format!("{f:.precision$e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let mut all = [0u8; 41];
+    for (slot, d) in all
+        .iter_mut()
+        .zip(mantissa.bytes().filter(u8::is_ascii_digit))
+    {
+        *slot = d - b'0';
+    }
+    (all, exp.parse().unwrap_or(0))
 }
 
 /// Drops trailing zeros after the point, keeping one digit.

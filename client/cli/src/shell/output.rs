@@ -69,15 +69,25 @@ fn json_value(v: &Value) -> String {
         // sqlite3's 15 digits where they read back as the same double;
         // otherwise exactly (as `scribe query --json`): JSON is for
         // programs, and 0.1+0.2 is not 0.3.
-        Value::Real(f) if f.is_finite() && real_text(*f).parse::<f64>() == Ok(*f) => real_text(*f),
+        Value::Real(f) if f.is_finite() => {
+            let text = real_text(*f);
+            if text.parse::<f64>() == Ok(*f) {
+                text
+            } else {
+                exact_json(v)
+            }
+        }
         Value::Text(s) => serde_json::Value::from(s.as_str()).to_string(),
         // Not finite, or a blob: as every JSON output writes them.
-        Value::Real(_) | Value::Blob(_) => {
-            let mut out = Vec::new();
-            scribe_protocol::json_answer::write_value(v, &mut out);
-            String::from_utf8_lossy(&out).into_owned()
-        }
+        Value::Real(_) | Value::Blob(_) => exact_json(v),
     }
+}
+
+/// A value as every JSON output writes it.
+fn exact_json(v: &Value) -> String {
+    let mut out = Vec::new();
+    scribe_protocol::json_answer::write_value(v, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Prints one statement's rows in `mode`; nothing at all (not even a
