@@ -75,6 +75,13 @@ impl FrameBuf {
         })
     }
 
+    /// Whether the frame at the front has arrived whole (its header and
+    /// all of its body).
+    pub fn front_whole(&self) -> bool {
+        self.pending_len()
+            .is_some_and(|n| self.end - self.start >= HEADER_LEN + n)
+    }
+
     /// The next whole frame: its id and body.
     ///
     /// # Errors
@@ -123,9 +130,13 @@ mod tests {
             let l = spare.len();
             fb.filled(n, l);
             assert_eq!(n, chunk.len());
+            // Whole exactly when the next frame is there to take.
+            let whole = fb.front_whole();
+            let before = got.len();
             while let Some((id, body)) = fb.next_frame().unwrap() {
                 got.push((id, body.len()));
             }
+            assert_eq!(whole, got.len() > before);
         }
         assert_eq!(got, vec![(1, 3), (2, 0), (3, 100_000)]);
         assert_eq!(fb.held(), 0);

@@ -223,7 +223,13 @@ impl Conn {
                 return Err(());
             }
             if self.front_room.is_none() {
-                match shared.inflight.try_reserve(len as u64, self.requests.pid()) {
+                // Most frames come whole in one read: no share to take.
+                let room = if self.input.front_whole() {
+                    shared.inflight.try_reserve_arrived(len as u64)
+                } else {
+                    shared.inflight.try_reserve(len as u64, self.requests.pid())
+                };
+                match room {
                     Some(room) => self.front_room = Some(room),
                     None => return Ok(()),
                 }
