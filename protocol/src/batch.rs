@@ -57,6 +57,15 @@ pub struct Statement {
     pub expect_rows: Option<u64>,
 }
 
+/// Where SQL text holds a NUL byte, said as a refusal's reason ends: SQLite
+/// stops reading text there and would silently drop the rest.
+pub(crate) fn nul_byte(sql: &str) -> Option<String> {
+    let at = sql.find('\0')?;
+    Some(format!(
+        "a NUL byte at offset {at}; SQLite would stop reading there and silently drop the rest"
+    ))
+}
+
 impl Statement {
     /// Refuses SQL text that SQLite would silently cut short at a NUL
     /// byte; `index` names the statement in the error.
@@ -65,13 +74,10 @@ impl Statement {
     ///
     /// `Refused` naming the statement and the offset.
     pub fn check_text(&self, index: u32) -> Result<(), WriteError> {
-        match self.sql.find('\0') {
-            Some(at) => Err(WriteError::Refused {
+        match nul_byte(&self.sql) {
+            Some(nul) => Err(WriteError::Refused {
                 statement: Some(index),
-                reason: format!(
-                    "the SQL text holds a NUL byte at offset {at}; SQLite would stop reading \
-                     there and silently drop the rest"
-                ),
+                reason: format!("the SQL text holds {nul}"),
             }),
             None => Ok(()),
         }

@@ -256,14 +256,16 @@ impl<'de> Visitor<'de> for ExecManySeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut session, mut statements) = (None, None);
+        let mut fields = Fields::default();
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match k.as_ref() {
-                "session" if session.is_none() => session = Some(map.next_value()?),
-                "statements" if statements.is_none() => {
-                    statements = Some(map.next_value_seed(StatementsSeed(self.0))?);
+                "session" => {
+                    fields.once(0, &k)?;
+                    session = Some(map.next_value()?);
                 }
-                "session" | "statements" => {
-                    return Err(de::Error::custom(format!("duplicate field {}", quote(&k))))
+                "statements" => {
+                    fields.once(1, &k)?;
+                    statements = Some(map.next_value_seed(StatementsSeed(self.0))?);
                 }
                 other => {
                     return Err(de::Error::custom(format!(

@@ -163,4 +163,13 @@ fn a_misspelt_field_of_a_session_request_is_refused_and_named() {
         }
     }
     assert!(operation("begin", br#"{"wait_ms":100}"#, &limits).is_ok());
+    // exec_many, decoded in one pass where it stands, likewise.
+    let twice = request(
+        br#"{"exec_many":{"session":1,"session":2,"statements":[]}}"#,
+        &limits,
+    );
+    assert!(
+        matches!(&twice, Err(WriteError::Protocol { message }) if message.contains("duplicate field session")),
+        "{twice:?}"
+    );
 }

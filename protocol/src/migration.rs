@@ -136,14 +136,10 @@ pub fn check_list(list: &[Migration]) -> Result<(), WriteError> {
 ///
 /// `Refused` naming the migration and the offset.
 pub fn check_text(m: &Migration) -> Result<(), WriteError> {
-    match m.sql.find('\0') {
-        Some(at) => Err(WriteError::Refused {
+    match crate::batch::nul_byte(&m.sql) {
+        Some(nul) => Err(WriteError::Refused {
             statement: None,
-            reason: format!(
-                "migration {} ({}) holds a NUL byte at offset {at}; SQLite would stop reading \
-                 there and silently drop the rest",
-                m.version, m.name
-            ),
+            reason: format!("migration {} ({}) holds {nul}", m.version, m.name),
         }),
         None => Ok(()),
     }

@@ -102,11 +102,8 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
 /// link reaches the arbiter of the file it points at.
 fn canonical(db: &Path) -> PathBuf {
     if db.is_symlink() {
-        if let Ok(target) = std::fs::canonicalize(db) {
-            return target;
-        }
-        // A link to a file not made yet: SQLite creates the target, so
-        // name it (as far as the links go; Python's realpath does the same).
+        // Made or not yet (SQLite creates the target), the target names
+        // it, as far as the links go (Python's realpath does the same).
         let mut at = db.to_path_buf();
         for _ in 0..40 {
             let Ok(next) = std::fs::read_link(&at) else {
