@@ -106,14 +106,8 @@ fn the_cli_and_the_shell_give_up_at_their_own_limit_writing_nothing() {
     let holder = env.hold_writer("held");
 
     // `scribe exec --wait`: exit 12 (overloaded), saying why, not written.
-    let out = env.scribe(&[
-        "exec",
-        "--wait",
-        "200ms",
-        "INSERT INTO t(tag, i) VALUES ('cli', 1)",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(12), "{err}");
+    let (code, err) = exec_waiting(&env, "200ms", "INSERT INTO t(tag, i) VALUES ('cli', 1)");
+    assert_eq!(code, Some(12), "{err}");
     assert!(err.contains("database is busy"), "{err}");
     assert!(err.contains("nothing of it was written"), "{err}");
 
@@ -141,23 +135,22 @@ fn the_cli_and_the_shell_give_up_at_their_own_limit_writing_nothing() {
         0
     );
     // A limit past the call's own deadline could only end "unknown".
-    let out = env.scribe(&[
-        "exec",
-        "--wait",
-        "20s",
-        "INSERT INTO t(tag, i) VALUES ('cli', 9)",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = exec_waiting(&env, "20s", "INSERT INTO t(tag, i) VALUES ('cli', 9)");
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("must be shorter than --timeout"), "{err}");
     // With the writer free, the same command writes.
-    env.scribe_ok(&[
-        "exec",
-        "--wait",
-        "200ms",
-        "INSERT INTO t(tag, i) VALUES ('cli', 1)",
-    ]);
+    let (code, err) = exec_waiting(&env, "200ms", "INSERT INTO t(tag, i) VALUES ('cli', 1)");
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'cli'"), 1);
+}
+
+/// `scribe exec --wait WAIT SQL`: its exit code and what it said on stderr.
+fn exec_waiting(env: &Env, wait: &str, sql: &str) -> (Option<i32>, String) {
+    let out = env.scribe(&["exec", "--wait", wait, sql]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]

@@ -81,24 +81,21 @@ class AutoStart:
                 # made while this start waited stays in force.
                 b"--auto",
             ]
-            try:
-                proc = subprocess.run(
-                    cmd,
+            def run(argv):
+                return subprocess.run(
+                    argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     timeout=self.ready_timeout + 30.0,
                 )
+
+            try:
+                proc = run(cmd)
                 if proc.returncode == 2 and b"--auto" in proc.stderr:
                     # A `scribe` older than this client: a plain start
                     # (which would end a stop made while it waits).
-                    proc = subprocess.run(
-                        cmd[:-1],
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        timeout=self.ready_timeout + 30.0,
-                    )
+                    proc = run(cmd[:-1])
             except OSError as e:
                 err = Unavailable("cannot run %s to start the arbiter: %s (pass scribe_bin= or set SCRIBE_BIN)" % (binary, e))
                 err._final = True  # type: ignore[attr-defined]

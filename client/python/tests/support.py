@@ -110,6 +110,15 @@ def set_env(test, name, value):
     os.environ[name] = value
 
 
+def lease_for_a_minute(db):
+    """The arbiter that starts for ``db`` leases a write transaction for a
+    minute between statements (two in all): a transaction held open to
+    keep the writer busy ends only by the limits a test means, however
+    slow the machine."""
+    with open(db + ".scribe.conf", "w") as f:
+        f.write("session-idle = 60s\nsession-total = 120s\n")
+
+
 class ArbiterTest(unittest.TestCase):
     """Each test: its own short temp dir under /tmp, its arbiter stopped at the end."""
 

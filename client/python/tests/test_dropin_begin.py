@@ -15,11 +15,7 @@ class DeferredBeginTest(ArbiterTest):
     def setUp(self):
         super().setUp()
         support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
-        # Transactions held open in these tests (to keep the writer busy)
-        # are leased for a minute between statements: only the limits
-        # they test end a wait, however slow the machine.
-        with open(self.db + ".scribe.conf", "w") as f:
-            f.write("session-idle = 60s\nsession-total = 120s\n")
+        support.lease_for_a_minute(self.db)
         # A write waits up to 120 s for the arbiter: failing at once is
         # failing well within that, however busy the machine.
         self.c = dropin.connect(self.db, isolation_level=None, timeout=120)

@@ -15,10 +15,7 @@ class UnknownOutcomeTest(ArbiterTest):
     def setUp(self):
         super().setUp()
         support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
-        # The transaction that keeps the writer busy is leased for a
-        # minute between statements: only the limits under test end a wait.
-        with open(self.db + ".scribe.conf", "w") as f:
-            f.write("session-idle = 60s\nsession-total = 120s\n")
+        support.lease_for_a_minute(self.db)
         self.holder = dropin.connect(self.db, isolation_level=None, timeout=120)
         self.addCleanup(self.holder.close)
         self.holder.execute("CREATE TABLE t(x)")
