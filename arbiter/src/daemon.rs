@@ -58,7 +58,12 @@ pub fn run_until(
     let Some(mut lock) = InstanceLock::try_acquire(&paths)? else {
         return Ok(Exit::AlreadyRunning(holder_pid(&paths.lock)));
     };
-    lock.record(&paths.socket)?;
+    // The record is for people and `status`; liveness is the lock. One
+    // that cannot be written (another user's file in a sticky directory)
+    // does not stop the start.
+    if let Err(e) = lock.record(&paths.socket) {
+        tracing::warn!(error = %e, "cannot write the lock record; the arbiter runs without it");
+    }
     let lock = Arc::new(lock);
     let (session, seq) = db::open_writer(&config)?;
     let schema_version = open_migrations(&config, &session)?;

@@ -1,7 +1,9 @@
 //! Who may hold a connection, and how many: the admission of every
 //! accepted connection, on both sockets.
 //!
-//! Three rules, in order: the peer's uid must be allowed (`SO_PEERCRED`);
+//! Three rules, in order: the peer's uid must be allowed (`SO_PEERCRED`:
+//! the arbiter's own, root's, which may do anything to the file anyway,
+//! or one of `--allow-uid`);
 //! the arbiter serves at most `max_connections` at once; and one peer
 //! process holds at most `max_peer_connections` of them, so a single
 //! careless or hostile process cannot take the capacity every other
@@ -52,9 +54,11 @@ impl Drop for Admitted {
 /// Why a connection was not admitted.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// The uid is not allowed, or the credentials could not be read:
-    /// closed without a word (a stranger learns nothing).
+    /// The credentials could not be read: closed without a word.
     Stranger,
+    /// The uid is not allowed: it is told so, and how to be let in (it
+    /// reached the socket, so it may see the database's files already).
+    NotAllowed(String),
     /// A capacity is full: the caller is told which.
     Full(String),
 }
@@ -91,12 +95,17 @@ impl Peers {
             Refusal::Stranger
         })?;
         let (uid, pid) = (cred.uid(), cred.pid().unwrap_or(0));
-        if !self.allowed_uids.contains(&uid) {
+        if uid != 0 && !self.allowed_uids.contains(&uid) {
             warn!(
                 uid,
                 pid, "refused connection from a uid that is not allowed"
             );
-            return Err(Refusal::Stranger);
+            return Err(Refusal::NotAllowed(format!(
+                "uid {uid} may not write through this arbiter (it runs as uid {}): add \
+                 `allow-uid = {uid}` to the database's .scribe.conf (or start scribed with \
+                 --allow-uid {uid}) and restart it",
+                nix::unistd::getuid()
+            )));
         }
         let mut c = self.lock();
         if c.total >= self.max_total {
@@ -162,6 +171,13 @@ mod tests {
         let (a, _b) = UnixStream::pair().unwrap();
         assert!(peers.admit(&a).is_ok(), "a freed place is free again");
         let stranger = Peers::new(vec![me + 1], 5, 2);
-        assert_eq!(stranger.admit(&a).unwrap_err(), Refusal::Stranger);
+        match stranger.admit(&a) {
+            // Root is let in whatever the list says.
+            Ok(_) => assert_eq!(me, 0),
+            Err(Refusal::NotAllowed(m)) => {
+                assert!(m.contains(&format!("allow-uid = {me}")), "{m}");
+            }
+            Err(other) => panic!("{other:?}"),
+        }
     }
 }

@@ -143,6 +143,7 @@ impl Shared {
     /// arbiter (except after an idle exit or a writer failure): `extra` +
     /// the grace period from now.
     pub fn mark_stopping(&self, extra: std::time::Duration) {
+        use scribe_protocol::sidefile::Like;
         use scribe_protocol::stopmarker::{self, Marker};
         let grace = self.config.stop_grace;
         let marker = match self.reason.get() {
@@ -154,7 +155,7 @@ impl Shared {
             Some(StopReason::Signal(_) | StopReason::Moved) => Marker::for_next(extra + grace),
         };
         let path = &self.config.paths.stop_marker;
-        if let Err(e) = stopmarker::write(path, marker) {
+        if let Err(e) = stopmarker::write(path, marker, &Like::db(&self.config.paths.db)) {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the stopping marker");
         }
     }

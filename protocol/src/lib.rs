@@ -26,6 +26,7 @@
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
 //! - [`stopmarker`]: the marker that keeps auto-start off after a stop.
+//! - [`sidefile`]: the files beside the database take its mode and owner.
 //! - [`spin`]: when a side polls for the next frame instead of sleeping.
 //! - [`error`]: this crate's own error (path resolution).
 
@@ -46,6 +47,7 @@ pub mod migration;
 pub mod paths;
 pub mod receipt;
 pub mod session;
+pub mod sidefile;
 pub mod spin;
 pub mod status;
 pub mod stopmarker;

@@ -15,14 +15,14 @@
 //! people and `status`; the arbiter writes them back if the file goes.
 //! Liveness is the lock alone.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::Error;
 use crate::paths::Paths;
+use crate::sidefile::Like;
 
 /// The byte of the database file that the arbiter locks: SQLite's lock
 /// bytes are `[0x4000_0000, 0x4000_0202)`; this is past them.
@@ -35,6 +35,7 @@ pub struct InstanceLock {
     held: imp::Held,
     info: PathBuf,
     text: String,
+    like: Like,
 }
 
 /// What the lock file records.
@@ -203,6 +204,7 @@ impl InstanceLock {
             held: file,
             info: paths.lock.clone(),
             text: String::new(),
+            like: Like::db(&paths.db),
         }))
     }
 
@@ -235,19 +237,10 @@ impl InstanceLock {
         if imp::record_in_place(&self.held, &self.info, &self.text).map_err(lock_err)? {
             return Ok(());
         }
-        // Write beside it and rename, so a reader never sees half a file.
-        let mut tmp = self.info.as_os_str().to_owned();
-        tmp.push(format!(".{}.tmp", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, self.text.as_bytes()))
-            .and_then(|()| std::fs::rename(&tmp, &self.info))
-            .map_err(lock_err)
+        // Write beside it and rename, so a reader never sees half a file;
+        // made as the database file is, so that another user who may
+        // write the database may replace it after this arbiter.
+        self.like.replace(&self.info, &self.text).map_err(lock_err)
     }
 
     /// Writes the record back if the lock file went away or was changed
@@ -298,6 +291,7 @@ pub fn read_info(path: &Path) -> LockInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     #[test]
     fn a_record_written_in_place_keeps_the_file_and_a_replaced_path_is_left_to_the_caller() {

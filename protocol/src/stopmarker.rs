@@ -7,6 +7,8 @@
 //! lasts until the next `scribe start`.
 
 use std::path::Path;
+
+use crate::sidefile::Like;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What the marker says.
@@ -106,20 +108,18 @@ fn parse(text: &str) -> Option<Marker> {
     line.strip_prefix("until=")?.parse().ok().map(Marker::Until)
 }
 
-/// Writes the marker atomically (temp file + rename).
+/// Writes the marker atomically (temp file + rename), made `like` the
+/// database file (its mode, and as root its owner).
 ///
 /// # Errors
 ///
 /// The I/O error when the directory is not writable.
-pub fn write(path: &Path, marker: Marker) -> std::io::Result<()> {
+pub fn write(path: &Path, marker: Marker, like: &Like) -> std::io::Result<()> {
     let text = match marker {
         Marker::Hold => "hold\n".to_owned(),
         Marker::Until(ms) => format!("until={ms}\n"),
     };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    like.replace(path, &text)
 }
 
 /// Removes the marker (auto-start on again).
@@ -142,12 +142,13 @@ mod tests {
     fn expiry_hold_and_clear() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m");
+        let like = Like::db(&dir.path().join("x.db"));
         assert_eq!(read_active(&p), None);
-        write(&p, Marker::for_next(Duration::from_secs(60))).unwrap();
+        write(&p, Marker::for_next(Duration::from_secs(60)), &like).unwrap();
         assert!(matches!(read_active(&p), Some(Marker::Until(_))));
-        write(&p, Marker::Until(1)).unwrap();
+        write(&p, Marker::Until(1), &like).unwrap();
         assert_eq!(read_active(&p), None, "expired markers are ignored");
-        write(&p, Marker::Hold).unwrap();
+        write(&p, Marker::Hold, &like).unwrap();
         assert_eq!(read_active(&p), Some(Marker::Hold));
         assert!(Marker::Hold.describe().contains("scribe start"));
         // An expiry 3,000 years away counts from the file's own time.

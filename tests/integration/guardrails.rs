@@ -449,6 +449,14 @@ fn a_peer_of_another_uid_is_refused() {
     };
     let out = as_nobody(&env);
     assert!(!out.status.success(), "nobody got in: {}", stdout(&out));
+    // Told why, and how to be let in: not a bare closed connection.
+    assert!(
+        stdout(&out).contains("uid 65534 may not write through this arbiter")
+            && stdout(&out).contains("allow-uid = 65534"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(out.status.code(), Some(16), "Refused's exit code");
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
         logged.contains("uid=65534") && logged.contains("not allowed"),

@@ -26,4 +26,5 @@ mod startstop;
 mod torture;
 mod units;
 mod upgrade;
+mod users;
 mod waits;

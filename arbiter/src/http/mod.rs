@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -54,6 +54,10 @@ pub async fn run(
                 connections.spawn(refuse(stream, why));
                 continue;
             }
+            Err(Refusal::NotAllowed(why)) => {
+                connections.spawn(forbid(stream, why));
+                continue;
+            }
         };
         let peer = stream
             .peer_cred()
@@ -81,21 +85,40 @@ pub async fn run(
 
 /// Answers a connection over a cap with `429` and the reason, then
 /// closes it (without reading its request).
-async fn refuse(mut stream: UnixStream, why: String) {
+async fn refuse(stream: UnixStream, why: String) {
     let e = scribe_protocol::WriteError::Overloaded {
         reason: why,
         retry_after_ms: 1000,
     };
-    let body = scribe_protocol::json::error(&e).to_string();
+    answer_and_close(stream, "429 Too Many Requests\r\nretry-after: 1", &e).await;
+}
+
+/// Answers a uid that is not allowed with `403` and how to be let in.
+async fn forbid(stream: UnixStream, why: String) {
+    let e = scribe_protocol::WriteError::Refused {
+        statement: None,
+        reason: why,
+    };
+    answer_and_close(stream, "403 Forbidden", &e).await;
+}
+
+/// Writes one response with `status` (and any headers after it on its
+/// line) and the error's JSON body, then closes.
+async fn answer_and_close(mut stream: UnixStream, status: &str, e: &scribe_protocol::WriteError) {
+    let body = scribe_protocol::json::error(e).to_string();
     let head = format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
-         connection: close\r\ncontent-length: {}\r\n\r\n",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n",
         body.len()
     );
     let send = async {
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body.as_bytes()).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        // Read its request meanwhile until it hangs up (see `rpc::conn`).
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
 }

@@ -25,21 +25,36 @@ use crate::peers::Admitted;
 use crate::state::Shared;
 use crate::writer::Outbox;
 
-/// Answers a connection over a cap with `Overloaded` naming the cap (under
-/// id 0, the hello's), then closes it without reading.
-pub async fn refuse(mut stream: UnixStream, why: String) {
-    let reply: Reply = Err(WriteError::Overloaded {
-        reason: why,
-        retry_after_ms: 200,
-    });
+/// Answers a connection that is not admitted with `error` (under id 0,
+/// the hello's; in the codec its preamble names, when it comes within a
+/// second), then closes it.
+pub async fn refuse(mut stream: UnixStream, error: WriteError) {
+    let mut pre = [0u8; PREAMBLE_LEN];
+    let read = tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut pre)).await;
+    let codec = match read {
+        Ok(Ok(_)) => frame::check_preamble(&pre).unwrap_or(frame::CODEC_BINCODE),
+        _ => frame::CODEC_BINCODE,
+    };
+    let reply: Reply = Err(error);
     let mut out = Vec::new();
-    if frame::encode(0, &reply, &mut out).is_ok() {
-        let send = async {
-            stream.write_all(&out).await?;
-            stream.shutdown().await
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
+    if codec == frame::CODEC_JSON {
+        let mut body = Vec::new();
+        scribe_protocol::json_answer::write_reply(&reply, Default::default(), &mut body);
+        frame::encode_raw(0, &body, &mut out);
+    } else if frame::encode(0, &reply, &mut out).is_err() {
+        return;
     }
+    let send = async {
+        stream.write_all(&out).await?;
+        stream.shutdown().await?;
+        // Read what the caller sends meanwhile (its hello) until it hangs
+        // up: closed under its feet, its write would fail before it read
+        // the answer.
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
 }
 
 /// Serves one admitted connection until it closes, goes silent, or the

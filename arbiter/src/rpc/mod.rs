@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
+use scribe_protocol::WriteError;
+
 use crate::peers::Refusal;
 use crate::socket::Listener;
 use crate::state::Shared;
@@ -42,7 +44,18 @@ pub async fn run(
                 }
                 Err(Refusal::Stranger) => {}
                 Err(Refusal::Full(why)) => {
-                    connections.spawn(conn::refuse(stream, why));
+                    let e = WriteError::Overloaded {
+                        reason: why,
+                        retry_after_ms: 200,
+                    };
+                    connections.spawn(conn::refuse(stream, e));
+                }
+                Err(Refusal::NotAllowed(why)) => {
+                    let e = WriteError::Refused {
+                        statement: None,
+                        reason: why,
+                    };
+                    connections.spawn(conn::refuse(stream, e));
                 }
             },
             Err(e) => {

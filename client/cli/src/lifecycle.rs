@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use scribe_protocol::sidefile::Like;
 use scribe_protocol::stopmarker::{self, Marker};
 use scribe_protocol::{lockfile, StopRequest, WriteError};
 
@@ -142,9 +143,9 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     })?;
     let Some(report) = report else {
         if args.hold {
-            stopmarker::write(&paths.stop_marker, Marker::Hold).map_err(|e| {
-                Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display()))
-            })?;
+            stopmarker::write(&paths.stop_marker, Marker::Hold, &Like::db(&paths.db)).map_err(
+                |e| Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display())),
+            )?;
         }
         if ctx.json {
             let said = serde_json::json!({"stopped": false, "running": false, "held": args.hold});
@@ -173,7 +174,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
             (true, _) => Marker::Hold,
             (false, grace) => Marker::for_next(grace.unwrap_or(stopmarker::STOP_GRACE)),
         };
-        stopmarker::write(&paths.stop_marker, marker).map_err(|e| {
+        stopmarker::write(&paths.stop_marker, marker, &Like::db(&paths.db)).map_err(|e| {
             Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display()))
         })?;
     }

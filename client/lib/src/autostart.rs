@@ -7,25 +7,46 @@
 //! polling, the winner will answer. One that exits non-zero, or a deadline
 //! that passes, ends in `Unavailable` with the reason from its log.
 
-use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use scribe_protocol::sidefile::Like;
 use scribe_protocol::{lockfile, stopmarker, Paths, WriteError};
 use tokio::net::UnixStream;
 
 use crate::options::{Options, ENV_ARBITER_BIN};
 
+mod owner;
+
 /// Connects to the socket; `Ok(None)` when no arbiter listens there (no
-/// socket file, or a stale one nobody accepts on).
+/// socket file, or a stale one nobody accepts on, or another user's that
+/// no arbiter holds any more: a new one replaces it).
 ///
 /// # Errors
 ///
-/// `Unavailable` for any other connect failure (e.g. permission denied).
+/// `Unavailable` for any other connect failure (e.g. permission denied
+/// by a live arbiter's socket, saying what lets this user in).
 pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError> {
+    match connect(paths).await {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            match lockfile::is_held(paths) {
+                Ok(false) => Ok(None),
+                _ => Err(WriteError::Unavailable {
+                    reason: denied(paths, &e),
+                }),
+            }
+        }
+        Err(e) => Err(unreachable_socket(paths, &e)),
+    }
+}
+
+/// One connect; `Ok(None)` when nobody answers yet.
+async fn connect(paths: &Paths) -> std::io::Result<Option<UnixStream>> {
     match UnixStream::connect(&paths.socket).await {
         Ok(s) => Ok(Some(s)),
         // No socket, a stale one, or a backlog so full that the arbiter
@@ -41,10 +62,34 @@ pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError
         {
             Ok(None)
         }
-        Err(e) => Err(WriteError::Unavailable {
-            reason: format!("cannot connect to {}: {e}", paths.socket.display()),
-        }),
+        Err(e) => Err(e),
     }
+}
+
+fn unreachable_socket(paths: &Paths, e: &std::io::Error) -> WriteError {
+    WriteError::Unavailable {
+        reason: format!("cannot connect to {}: {e}", paths.socket.display()),
+    }
+}
+
+/// Why a live arbiter's socket refused us, and what lets us in.
+fn denied(paths: &Paths, e: &std::io::Error) -> String {
+    let me = nix::unistd::getuid().as_raw();
+    let whose = std::fs::metadata(&paths.socket).map_or_else(
+        |_| String::from("another user's"),
+        |m| format!("uid {}'s (mode {:04o})", m.uid(), m.mode() & 0o777),
+    );
+    let conf = paths.db.with_file_name(format!(
+        "{}.scribe.conf",
+        paths.db.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    format!(
+        "cannot connect to {}: {e}: the running arbiter's socket is {whose}, and uid {me} may \
+         not use it; to share this database between users, put `socket-group = GROUP` (a \
+         group both users are in) and `allow-uid = {me}` in {} and restart the arbiter",
+        paths.socket.display(),
+        conf.display()
+    )
 }
 
 /// An arbiter that answers, and the pid of the one this call spawned
@@ -97,11 +142,19 @@ pub async fn launch(
     let mut pause = Duration::from_millis(2);
     let mut exited = None;
     loop {
-        let connected = match try_connect(paths).await {
+        let connected = match connect(paths).await {
             Ok(c) => c,
+            // Ours holds the lock a moment before it replaces another
+            // user's stale socket: not ready yet, while it runs.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && exited.is_none() => None,
             Err(e) => {
                 reap_later(child, exited.is_some());
-                return Err(e);
+                return Err(match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => WriteError::Unavailable {
+                        reason: denied(paths, &e),
+                    },
+                    _ => unreachable_socket(paths, &e),
+                });
             }
         };
         if let Some(stream) = connected {
@@ -157,17 +210,20 @@ fn spawn(paths: &Paths, options: &Options) -> Result<(std::process::Child, u64),
     let unavailable = |reason: String| WriteError::Unavailable { reason };
     let mut cmd = arbiter_command(options)?;
     let bin = PathBuf::from(cmd.get_program());
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&paths.log)
-        .map_err(|e| {
-            unavailable(format!(
-                "cannot start the arbiter: cannot write its log {}: {e} \
-                 (is the database directory writable?)",
-                paths.log.display()
-            ))
-        })?;
+    let log = Like::db(&paths.db).append(&paths.log).map_err(|e| {
+        let hint = match std::fs::metadata(&paths.log) {
+            Ok(m) => format!(
+                "it is uid {}'s, mode {:04o}: make it writable for this user, or remove it",
+                m.uid(),
+                m.mode() & 0o777
+            ),
+            Err(_) => "is the database directory writable?".to_owned(),
+        };
+        unavailable(format!(
+            "cannot start the arbiter: cannot write its log {}: {e} ({hint})",
+            paths.log.display()
+        ))
+    })?;
     let log_start = log.metadata().map_or(0, |m| m.len());
     let err_log = log
         .try_clone()
@@ -184,6 +240,7 @@ fn spawn(paths: &Paths, options: &Options) -> Result<(std::process::Child, u64),
     unsafe {
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(Into::into));
     }
+    owner::run_as_owner(&mut cmd, &paths.db);
     let child = cmd.spawn().map_err(|e| {
         unavailable(format!(
             "cannot start the arbiter {}: {e} (set {ENV_ARBITER_BIN} to the scribed binary)",

@@ -1,0 +1,151 @@
+//! The files scribe keeps beside the database (the log, the lock record,
+//! the stop marker) take the database file's permission bits, whatever
+//! the umask of the process that makes them, and, when root makes them,
+//! the database file's owner: as SQLite does for `-wal` and `-shm`. Every
+//! user who may write the database may then also append to the log and
+//! replace the others, whoever started the arbiter first.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// How a side file of one database is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Like {
+    /// The database file's read and write bits; `None` when it is not
+    /// made yet (the umask decides, as for any new file).
+    mode: Option<u32>,
+    /// The database file's owner and group, when this process is root and
+    /// they are someone else's.
+    owner: Option<(u32, u32)>,
+}
+
+impl Like {
+    /// Side files of the database at `db`.
+    pub fn db(db: &Path) -> Like {
+        let Ok(m) = std::fs::metadata(db) else {
+            return Like {
+                mode: None,
+                owner: None,
+            };
+        };
+        let root = nix::unistd::geteuid().is_root();
+        Like {
+            mode: Some(m.mode() & 0o666),
+            owner: (root && (m.uid(), m.gid()) != (0, 0)).then_some((m.uid(), m.gid())),
+        }
+    }
+
+    /// Opens `path` for appending, making it as the database file is made
+    /// when it does not exist or is empty.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error.
+    pub fn append(&self, path: &Path) -> std::io::Result<File> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(self.mode.unwrap_or(0o666))
+            .open(path)?;
+        if file.metadata()?.len() == 0 {
+            self.shape(&file)?;
+        }
+        Ok(file)
+    }
+
+    /// Writes `text` to `path` whole: beside it first, then renamed over
+    /// it, so that a reader never sees half of it. The file beside is
+    /// removed when the rename fails.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error.
+    pub fn replace(&self, path: &Path, text: &str) -> std::io::Result<()> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let written = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(self.mode.unwrap_or(0o666))
+            .open(&tmp)
+            .and_then(|mut f| {
+                self.shape(&f)?;
+                f.write_all(text.as_bytes())
+            })
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    /// Gives a file just made the database file's mode (past the umask)
+    /// and, as root, its owner.
+    fn shape(&self, file: &File) -> std::io::Result<()> {
+        if let Some(mode) = self.mode {
+            let mode = nix::sys::stat::Mode::from_bits_truncate(mode as nix::libc::mode_t);
+            nix::sys::stat::fchmod(file.as_fd(), mode)?;
+        }
+        if let Some((uid, gid)) = self.owner {
+            nix::unistd::fchown(
+                file.as_fd(),
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_files_take_the_database_files_mode_whatever_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        std::fs::write(&db, b"").unwrap();
+        std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o660)).unwrap();
+        let like = Like::db(&db);
+        // The test's umask is usually 022, which would make 0644.
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+        let log = dir.path().join("x.db.scribe.log");
+        like.append(&log).unwrap();
+        let marker = dir.path().join("x.db.scribe.stopping");
+        like.replace(&marker, "hold\n").unwrap();
+        nix::sys::stat::umask(old);
+        for p in [&log, &marker] {
+            assert_eq!(std::fs::metadata(p).unwrap().mode() & 0o777, 0o660, "{p:?}");
+        }
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "hold\n");
+        // A log with content keeps the mode it has.
+        like.append(&log).unwrap().write_all(b"x").unwrap();
+        std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        like.append(&log).unwrap().write_all(b"y").unwrap();
+        assert_eq!(std::fs::metadata(&log).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "xy");
+    }
+
+    #[test]
+    fn a_failed_replace_leaves_no_file_beside() {
+        let dir = tempfile::tempdir().unwrap();
+        let like = Like::db(&dir.path().join("missing.db"));
+        // Renaming a file over a directory fails.
+        let target = dir.path().join("a-directory");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("inside"), b"").unwrap();
+        assert!(like.replace(&target, "x").is_err());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("a-directory")]);
+    }
+}

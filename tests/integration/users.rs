@@ -1,0 +1,101 @@
+//! One database shared by several Unix users: whoever starts the arbiter,
+//! the others can take over after it, root included. Run as root only (the
+//! test runs clients as other uids with `setpriv`).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use crate::harness::{run, stderr, stdout, Env, SCRIBE};
+
+const NOBODY: u32 = 65534;
+const NOGROUP: u32 = 65534;
+/// A second user, in the database's group only.
+const OTHER: u32 = 65533;
+
+/// Runs the CLI as `uid` with the one group `gid`.
+fn as_user(env: &Env, uid: u32, args: &[&str]) -> Output {
+    let mut c = env.command("/usr/bin/setpriv");
+    c.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={NOGROUP}"))
+        .arg("--clear-groups")
+        .arg(crate::harness::other_build(SCRIBE))
+        .args(args);
+    run(c, Duration::from_secs(60))
+}
+
+fn uid_of_process(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn owner_and_mode(p: &Path) -> (u32, u32) {
+    let m = std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.uid(), m.mode() & 0o777)
+}
+
+#[test]
+fn users_of_one_group_take_over_each_others_arbiter_and_root_leaves_it_theirs() {
+    if !nix::unistd::getuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("not root, or no setpriv: cannot run clients as other users here");
+        return;
+    }
+    let env = Env::new();
+    // The shared layout: a directory and a database of the group, 0770
+    // and 0660, the database made by `nobody`.
+    let owned = |p: &Path, mode: u32| {
+        nix::unistd::chown(
+            p,
+            Some(nix::unistd::Uid::from_raw(NOBODY)),
+            Some(nix::unistd::Gid::from_raw(NOGROUP)),
+        )
+        .unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    owned(env.dir.path(), 0o770);
+    std::fs::write(&env.db, b"").unwrap();
+    owned(&env.db, 0o660);
+    let paths = env.paths();
+
+    // Root's first write starts the arbiter as the file's owner, and every
+    // file it makes is the owner's, with the database's mode.
+    env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    let pid = env.arbiter_pid().expect("running");
+    assert_eq!(uid_of_process(pid), NOBODY, "the arbiter runs as the owner");
+    assert_eq!(owner_and_mode(&paths.log), (NOBODY, 0o660));
+    assert_eq!(owner_and_mode(&paths.lock), (NOBODY, 0o660));
+    assert_eq!(owner_and_mode(&paths.socket).0, NOBODY);
+
+    // Another user of the group cannot use nobody's 0600 socket, and is
+    // told what lets it in, at once.
+    let out = as_user(&env, OTHER, &["exec", "INSERT INTO t VALUES (1)"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("allow-uid = {OTHER}"))
+            && stderr(&out).contains("socket-group"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Once that arbiter is dead, its socket is stale: the other user's
+    // next write starts an arbiter of its own, which replaces it.
+    env.kill9_arbiter();
+    let out = as_user(&env, OTHER, &["exec", "INSERT INTO t VALUES (2)"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let pid = env.arbiter_pid().expect("running");
+    assert_eq!(uid_of_process(pid), OTHER);
+
+    // Root may use any user's arbiter; the stop marker it leaves is the
+    // group's to replace.
+    env.scribe_ok(&["status"]);
+    env.scribe_ok(&["stop"]);
+    assert_eq!(owner_and_mode(&paths.stop_marker).1, 0o660);
+    let out = as_user(&env, OTHER, &["start"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = as_user(&env, OTHER, &["stop", "--hold"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE x = 2"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}
