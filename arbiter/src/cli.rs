@@ -1,5 +1,6 @@
 //! `scribed`'s flags and `main`.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -184,7 +185,7 @@ fn unquote(value: &str) -> &str {
 
 /// Parses the command line, with the config file beside the database
 /// first so that the command line wins.
-fn parse_args(cli: Vec<String>) -> Result<Args, String> {
+fn parse_args(cli: Vec<OsString>) -> Result<Args, String> {
     let first = Args::parse_from(&cli);
     let paths = Paths::for_db(&first.db, first.socket.clone()).map_err(|e| e.to_string())?;
     let file = config_file_args(&paths.config)?;
@@ -192,20 +193,21 @@ fn parse_args(cli: Vec<String>) -> Result<Args, String> {
         return Ok(first);
     }
     let mut merged = vec![cli[0].clone()];
-    merged.extend(file);
+    merged.extend(file.into_iter().map(OsString::from));
     merged.extend(cli.into_iter().skip(1));
     Args::try_parse_from(merged).map_err(|e| format!("{}: {e}", paths.config.display()))
 }
 
 /// Entry point of `scribed`.
 pub fn main() -> ExitCode {
-    main_with(std::env::args().collect())
+    // Not `args()`: a path need not be UTF-8 (SQLite takes any bytes).
+    main_with(std::env::args_os().collect())
 }
 
 /// Entry point with explicit arguments (the first is the program name):
 /// the `scribe` CLI runs the arbiter this way when no `scribed` binary is
 /// installed beside it.
-pub fn main_with(cli: Vec<String>) -> ExitCode {
+pub fn main_with(cli: Vec<OsString>) -> ExitCode {
     keep_freed_memory();
     init_tracing();
     let args = match parse_args(cli) {

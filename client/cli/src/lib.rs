@@ -104,7 +104,7 @@ pub enum Command {
     Arbiter {
         /// `scribed`'s arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        args: Vec<std::ffi::OsString>,
     },
     /// (internal) One process of `bench` or `demo`.
     #[command(hide = true)]
@@ -212,7 +212,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             })
         }
         Command::Arbiter { args } => {
-            let mut argv = vec!["scribed".to_owned()];
+            let mut argv = vec![std::ffi::OsString::from("scribed")];
             argv.extend(args.iter().cloned());
             let code = scribe_arbiter::cli::main_with(argv);
             std::process::exit(if code == std::process::ExitCode::SUCCESS {

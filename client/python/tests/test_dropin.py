@@ -14,6 +14,7 @@ import dropin_failures
 import dropin_habits
 import dropin_many
 import dropin_scripts
+import dropin_usage
 import support
 from support import ArbiterTest
 
@@ -103,6 +104,39 @@ class DifferentialTest(ArbiterTest):
         self.assertEqual(c.execute("SELECT count(*) FROM h").fetchone(), (1,))
 
 
+class RefusedByNameTest(ArbiterTest):
+    def setUp(self):
+        super().setUp()
+        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
+        self.mine = os.path.join(self.dir, "drop.db")
+        self.dbs.append(self.mine)
+
+    def test_what_would_write_the_file_past_the_arbiter_is_refused_by_name(self):
+        c = dropin.connect(self.mine)
+        c.execute("CREATE TABLE t(x)")
+        c.execute("INSERT INTO t VALUES (x'00112233')")
+        c.commit()
+        other_path = os.path.join(self.dir, "other.db")
+        self.dbs.append(other_path)
+        other = dropin.connect(other_path)
+        with self.assertRaisesRegex(dropin.NotSupportedError, "standard sqlite3"):
+            c.backup(other)
+        copy = std.connect(os.path.join(self.dir, "copy.db"))
+        c.backup(copy)  # into the standard module's connection: works
+        self.assertEqual(copy.execute("SELECT count(*) FROM t").fetchone(), (1,))
+        if hasattr(std.Connection, "blobopen"):  # Python 3.11
+            with self.assertRaisesRegex(dropin.NotSupportedError, "readonly=True"):
+                c.blobopen("t", "x", 1)
+            with c.blobopen("t", "x", 1, readonly=True) as blob:
+                self.assertEqual(blob.read(), bytes.fromhex("00112233"))
+        if hasattr(std.Connection, "deserialize"):
+            with self.assertRaises(dropin.NotSupportedError):
+                c.deserialize(copy.serialize())
+        self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (1,))
+        for conn in (c, other, copy):
+            conn.close()
+
+
 def _make(script):
     def test(self):
         self.compare(script)
@@ -111,5 +145,5 @@ def _make(script):
     return test
 
 
-for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS:
+for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS:
     setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))

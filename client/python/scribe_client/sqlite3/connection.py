@@ -18,7 +18,7 @@ from typing import Any
 
 from ..client import Scribe
 from ..errors import ScribeError
-from .adapt import adapt as _adapt
+from .adapting import adapt as _adapt
 from .cursor import Cursor
 from .errors import sql_error, translate
 from .many import run_many
@@ -29,7 +29,7 @@ from . import counts, readonly
 from .fresh import Fresh
 from .opening import EXTRA, opened
 from .savepoints import Savepoints
-from .settings import Begun, Settings
+from .settings import Begun, Settings, isolation_value
 from .snapshot import Snapshot
 from .split import split
 from .transactions import Transactions
@@ -44,12 +44,15 @@ _IMMEDIATE = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.IGNORECASE)
 class Connection(Settings, Transactions, _std.Connection):
     """A connection to a database that scribe's arbiter writes."""
 
+    _closed = False  # set by close(), even when __init__ failed part way
+
     def __init__(self, database, timeout=5.0, detect_types=0, isolation_level="",
                  check_same_thread=True, factory=None, cached_statements=128, uri=False,
                  **extra):
         for key in extra:
             if key not in EXTRA:
                 raise TypeError("'%s' is an invalid keyword argument for Connection()" % key)
+        isolation_level = isolation_value(isolation_level)
         path, self._readonly = opened(database, uri)
         scribe_bin = extra.get("scribe_bin") or os.environ.get("SCRIBE_BIN")
         self._scribe = Scribe(path, scribe_bin=scribe_bin, retry_for=float(timeout))
@@ -62,7 +65,7 @@ class Connection(Settings, Transactions, _std.Connection):
                 self._scribe._start()
             except ScribeError as e:
                 raise translate(e) from None
-        ro = "file:%s?mode=ro" % urllib.parse.quote(path)
+        ro = "file:%s?mode=ro" % urllib.parse.quote(os.fsencode(path))
         super().__init__(ro, timeout=timeout, detect_types=detect_types, isolation_level=None,
                          check_same_thread=check_same_thread, cached_statements=cached_statements,
                          uri=True)
@@ -74,6 +77,7 @@ class Connection(Settings, Transactions, _std.Connection):
         self._remote.on_begun = self._snapshot.check
         self._fresh = Fresh(self, self._snapshot.private)  # see fresh.py
         self._classifier = Classifier(self)
+        self._closed = False
         self._changes = 0
         self._last_rowid = 0
         self._last_changes = 0
@@ -322,9 +326,14 @@ class Connection(Settings, Transactions, _std.Connection):
         return cur
 
     def close(self) -> None:
+        if self._closed:
+            return super().close()  # its own thread check, as in sqlite3
+        # From another thread, refused before the transaction is touched.
+        self._usable()
         try:
             self._remote.rollback()
         finally:
+            self._closed = True
             self._remote.close()
             self._snapshot.close()
             super().close()
@@ -357,6 +366,30 @@ class Connection(Settings, Transactions, _std.Connection):
     def load_extension(self, *args, **kwargs):
         self._extensions = True
         return super().load_extension(*args, **kwargs)
+
+    def backup(self, target, **kwargs):
+        if isinstance(target, Connection) and not target._readonly:
+            raise _std.NotSupportedError(
+                "backup() into a scribe connection is not supported: only the arbiter writes "
+                "that file; back up into a connection of the standard sqlite3 module"
+            )
+        return super().backup(target, **kwargs)
+
+    def blobopen(self, *args, readonly=False, **kwargs):
+        if not readonly and not self._readonly:
+            raise _std.NotSupportedError(
+                "blobopen() for writing is not supported: only the arbiter writes the file "
+                "(readonly=True reads; write a blob with UPDATE … SET col = ?)"
+            )
+        return super().blobopen(*args, readonly=readonly, **kwargs)
+
+    def deserialize(self, *args, **kwargs):
+        if self._readonly:
+            return super().deserialize(*args, **kwargs)
+        raise _std.NotSupportedError(
+            "deserialize() is not supported: it would replace what this connection reads "
+            "while its writes still went to the file"
+        )
 
     def set_authorizer(self, *args, **kwargs):
         raise _std.NotSupportedError(

@@ -62,15 +62,28 @@ class Cursor(_std.Cursor):
     subclass that serves those rows."""
 
     _lastrowid: Optional[int] = None
+    _closed = False
 
     def execute(self, sql, parameters=()):
+        if self._closed:
+            _closed_cursor()
         return self.connection._run(self, sql, parameters)
 
     def executemany(self, sql, seq_of_parameters):
+        if self._closed:
+            _closed_cursor()
         return self.connection._run_many(self, sql, seq_of_parameters)
 
     def executescript(self, sql_script):
+        if self._closed:
+            _closed_cursor()
         return self.connection._script(self, sql_script)
+
+    def close(self) -> None:
+        # Checked here before a statement is routed: a write never reaches
+        # the standard cursor, whose own check would refuse it.
+        _std.Cursor.close(self)
+        self._closed = True
 
     @property
     def lastrowid(self):
@@ -163,6 +176,11 @@ class _Answering:
     def close(self) -> None:
         self._rows = None
         _std.Cursor.close(self)
+        self._closed = True
+
+
+def _closed_cursor() -> None:
+    raise _std.ProgrammingError("Cannot operate on a closed cursor.")
 
 
 _classes = {}

@@ -28,7 +28,8 @@ def opened(database: Any, uri: bool):
         if query.get("mode") == ["memory"]:
             name = ":memory:"
         else:
-            name = urllib.parse.unquote(parsed.path)
+            # The bytes the URI names (a file name need not be UTF-8).
+            name = os.fsdecode(urllib.parse.unquote_to_bytes(parsed.path))
     if name in ("", ":memory:"):
         raise _std.NotSupportedError(
             "an in-memory or temporary database cannot be shared through scribe: there is no "

@@ -19,7 +19,7 @@ import sqlite3 as _std
 import warnings
 from typing import Any, Optional
 
-from .adapt import adapt as _adapt
+from .adapting import adapt as _adapt
 from .remote import NOT_BEGUN, encode_params, rows_of
 from .route import Kind
 

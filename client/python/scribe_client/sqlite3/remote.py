@@ -13,7 +13,7 @@ from ..keys import new_key
 from ..framed import FramedConnection, Lost, connect
 from ..values import INFINITY
 from ..values import _blob, _decode_value
-from .adapt import named_set
+from .adapting import named_set
 from .errors import Expired, translate
 from .route import named
 

@@ -10,6 +10,20 @@ from .route import Kind
 __all__ = ["Settings"]
 
 
+def isolation_value(value):
+    """``value`` as sqlite3 keeps an isolation level (upper case), or its
+    error: ``TypeError`` for a type that is not ``str``, ``ValueError``
+    for any other word."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("isolation_level must be str or None")
+    upper = value.upper()
+    if upper not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+        raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
+    return upper
+
+
 class Settings:
     """Mixed into ``Connection`` (ahead of ``sqlite3.Connection``, whose
     properties these replace)."""
@@ -20,8 +34,7 @@ class Settings:
 
     @isolation_level.setter
     def isolation_level(self, value):
-        if value is not None and str(value).upper() not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
-            raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
+        value = isolation_value(value)
         if self._readonly:
             _std.Connection.isolation_level.__set__(self, value)
         elif value is None and self.in_transaction:

@@ -11,7 +11,14 @@ __all__ = ["Transactions"]
 
 
 class Transactions:
+    def _usable(self) -> None:
+        """The standard module's checks, made before anything is sent to
+        the arbiter: the owning thread (unless check_same_thread=False),
+        and an open connection (ProgrammingError otherwise)."""
+        _std.Connection.cursor(self).close()
+
     def commit(self) -> None:
+        self._usable()
         if self._readonly:
             return _std.Connection.commit(self)
         if self._autocommit is True:
@@ -19,6 +26,7 @@ class Transactions:
         self._commit()
 
     def rollback(self) -> None:
+        self._usable()
         if self._readonly:
             return _std.Connection.rollback(self)
         if self._autocommit is True:
