@@ -147,12 +147,24 @@ fn read_error(e: scribe_reader::Error) -> Failure {
         }),
         other => {
             let mut message = other.to_string();
-            if message.contains("attempt to write a readonly database") {
-                message.push_str(" (scribe query only reads: writes go through `scribe exec`)");
+            let code = other.sqlite_code().unwrap_or(1);
+            // SQLITE_READONLY itself: the query tried to write. Its other
+            // forms (a directory or -shm this user cannot write, say) are
+            // the file's permissions, whatever the statement.
+            match code {
+                8 => {
+                    message.push_str(" (scribe query only reads: writes go through `scribe exec`)")
+                }
+                c if c & 0xff == 8 => message.push_str(
+                    " (this user cannot make or update the -wal and -shm files beside the \
+                     database, which every reader of a WAL database needs: check the \
+                     permissions of its directory and of those files)",
+                ),
+                _ => {}
             }
             Failure::Read(WriteError::Sql {
                 statement: Some(0),
-                code: other.sqlite_code().unwrap_or(1),
+                code,
                 message,
             })
         }

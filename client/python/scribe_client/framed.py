@@ -164,6 +164,12 @@ class FramedConnection:
                     got_id, answer = self._frame()
                     if got_id in rids:
                         answers[got_id] = answer
+                    elif got_id == 0:
+                        # To the whole connection: why the arbiter closes
+                        # it (refused at hello, say), before it does.
+                        said = _outcome(answer)
+                        if isinstance(said, Exception):
+                            raise said
             except (socket.timeout, BlockingIOError) as e:
                 raise Timeout(
                     "no answer from the arbiter within %.3gs; a write may or may not have "

@@ -21,7 +21,11 @@ def isolation_value(value):
     upper = value.upper()
     if upper not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
         raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
-    return upper
+    return value if _KEEPS_CASE else upper
+
+
+# Before Python 3.11, sqlite3 keeps the level as it was given.
+_KEEPS_CASE = _std.connect(":memory:", isolation_level="deferred").isolation_level == "deferred"
 
 
 class Settings:
@@ -106,7 +110,7 @@ class Settings:
         self._remote.begin()
         self._savepoints.clear()
         if mode is None:
-            mode = Begun.CLOSES if self._isolation in ("IMMEDIATE", "EXCLUSIVE") else Begun.DEFERRED
+            mode = Begun.CLOSES if (self._isolation or "").upper() in ("IMMEDIATE", "EXCLUSIVE") else Begun.DEFERRED
         self._begun = mode
 
 
