@@ -45,10 +45,14 @@ impl Like {
     ///
     /// The I/O error.
     pub fn append(&self, path: &Path) -> std::io::Result<File> {
+        // Never through a symlink: root's CLI opens the log of a
+        // directory another user may write, and would then hand a file
+        // the link named (anywhere) to the database's owner.
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(self.mode.unwrap_or(0o666))
+            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(path)?;
         if file.metadata()?.len() == 0 {
             self.shape(&file)?;
@@ -67,10 +71,13 @@ impl Like {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(format!(".{}.tmp", std::process::id()));
         let tmp = PathBuf::from(tmp);
+        // A file of our own, made now (O_EXCL: not a link planted at the
+        // name, whose target would be written and handed over); one left
+        // by a run that died is removed first.
+        let _ = std::fs::remove_file(&tmp);
         let written = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(self.mode.unwrap_or(0o666))
             .open(&tmp)
             .and_then(|mut f| {
@@ -131,6 +138,26 @@ mod tests {
         like.append(&log).unwrap().write_all(b"y").unwrap();
         assert_eq!(std::fs::metadata(&log).unwrap().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "xy");
+    }
+
+    #[test]
+    fn side_files_are_never_written_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let like = Like::db(&dir.path().join("missing.db"));
+        let elsewhere = dir.path().join("elsewhere");
+        let log = dir.path().join("x.db.scribe.log");
+        std::os::unix::fs::symlink(&elsewhere, &log).unwrap();
+        assert!(like.append(&log).is_err(), "opened through the link");
+        assert!(!elsewhere.exists());
+        // The name beside a replaced file, planted as a link: removed,
+        // and the target left alone.
+        let marker = dir.path().join("x.db.scribe.stopping");
+        let mut tmp = marker.as_os_str().to_owned();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&elsewhere, &tmp).unwrap();
+        like.replace(&marker, "hold\n").unwrap();
+        assert!(!elsewhere.exists());
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "hold\n");
     }
 
     #[test]

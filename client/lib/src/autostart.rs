@@ -211,7 +211,10 @@ fn spawn(paths: &Paths, options: &Options) -> Result<(std::process::Child, u64),
     let mut cmd = arbiter_command(options)?;
     let bin = PathBuf::from(cmd.get_program());
     let log = Like::db(&paths.db).append(&paths.log).map_err(|e| {
-        let hint = match std::fs::metadata(&paths.log) {
+        let hint = match std::fs::symlink_metadata(&paths.log) {
+            Ok(m) if m.file_type().is_symlink() => {
+                "it is a symbolic link, which scribe does not write through: remove it".to_owned()
+            }
             Ok(m) => format!(
                 "it is uid {}'s, mode {:04o}: make it writable for this user, or remove it",
                 m.uid(),
