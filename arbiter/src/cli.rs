@@ -133,6 +133,28 @@ pub struct Args {
     pub max_values: u64,
 }
 
+/// An arbiter running as root takes its settings (extensions to load,
+/// migrations to run) only from a file no one else can change: root's,
+/// not writable by its group or others.
+fn trusted_as_root(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let m = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if m.uid() != 0 || m.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is uid {}'s, mode {:04o}, and this arbiter runs as root: it takes settings \
+             only from a file of root's that no one else can write (or run the arbiter as the \
+             database's owner)",
+            path.display(),
+            m.uid(),
+            m.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
 /// Reads `<db>.scribe.conf` into command-line arguments.
 fn config_file_args(path: &std::path::Path) -> Result<Vec<String>, String> {
     let text = match std::fs::read_to_string(path) {
@@ -140,6 +162,7 @@ fn config_file_args(path: &std::path::Path) -> Result<Vec<String>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
+    trusted_as_root(path)?;
     let mut args = Vec::new();
     for (n, line) in text.lines().enumerate() {
         // `#` starts a comment at the start of a line or after a space, so

@@ -11,7 +11,9 @@
 //! `Overloaded`, naming the cap) before the connection closes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::net::UnixStream;
 use tracing::{debug, warn};
@@ -23,6 +25,32 @@ pub struct Peers {
     max_total: usize,
     max_per_peer: usize,
     open: Mutex<Counts>,
+    /// Refusals being answered now (each holds its socket a moment).
+    refusing: Arc<AtomicUsize>,
+    /// When a refused uid was last logged (ms since `born`), and how many
+    /// refusals went unlogged since: one line a second at most.
+    born: Instant,
+    last_warned_ms: AtomicU64,
+    unlogged: AtomicU64,
+}
+
+/// Most refusals answered at once; past it a refused connection is
+/// closed without an answer, so that a flood of them cannot take the
+/// descriptors the admitted callers need.
+const MAX_REFUSING: usize = 64;
+
+/// How long a refused connection is waited for, each way: a well-behaved
+/// client sends its preamble and reads at once.
+pub const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A refusal's place among those answered at once; dropping it frees it.
+#[derive(Debug)]
+pub struct Refusing(Arc<AtomicUsize>);
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -71,7 +99,35 @@ impl Peers {
             max_total: max_total.max(1),
             max_per_peer: max_per_peer.max(1),
             open: Mutex::new(Counts::default()),
+            refusing: Arc::new(AtomicUsize::new(0)),
+            born: Instant::now(),
+            last_warned_ms: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
         })
+    }
+
+    /// A place to answer one refusal in, unless as many are being
+    /// answered as may be (`None`: close without a word).
+    pub fn refusing(&self) -> Option<Refusing> {
+        let n = self.refusing.fetch_add(1, Ordering::AcqRel);
+        let place = Refusing(self.refusing.clone());
+        (n < MAX_REFUSING).then_some(place)
+    }
+
+    /// Whether to log this refusal of a uid: the first in a second.
+    fn warn_now(&self) -> Option<u64> {
+        let now = self.born.elapsed().as_millis() as u64 + 1000;
+        let last = self.last_warned_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 1000
+            && self
+                .last_warned_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.unlogged.swap(0, Ordering::Relaxed));
+        }
+        self.unlogged.fetch_add(1, Ordering::Relaxed);
+        None
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -96,10 +152,12 @@ impl Peers {
         })?;
         let (uid, pid) = (cred.uid(), cred.pid().unwrap_or(0));
         if uid != 0 && !self.allowed_uids.contains(&uid) {
-            warn!(
-                uid,
-                pid, "refused connection from a uid that is not allowed"
-            );
+            if let Some(unlogged) = self.warn_now() {
+                warn!(
+                    uid,
+                    pid, unlogged, "refused connection from a uid that is not allowed"
+                );
+            }
             return Err(Refusal::NotAllowed(format!(
                 "uid {uid} may not write through this arbiter (it runs as uid {}): add \
                  `allow-uid = {uid}` to the database's .scribe.conf (or start scribed with \
@@ -147,6 +205,24 @@ impl Peers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_answered_at_once_are_capped_and_their_log_lines_too() {
+        let peers = Peers::new(vec![], 5, 2);
+        let places: Vec<_> = (0..MAX_REFUSING).map(|_| peers.refusing()).collect();
+        assert!(places.iter().all(Option::is_some));
+        assert!(
+            peers.refusing().is_none(),
+            "past the cap: closed without a word"
+        );
+        drop(places);
+        assert!(peers.refusing().is_some(), "places are freed");
+        assert_eq!(peers.warn_now(), Some(0), "the first is logged");
+        assert_eq!(peers.warn_now(), None);
+        assert_eq!(peers.warn_now(), None);
+        peers.last_warned_ms.store(0, Ordering::Relaxed); // a second later
+        assert_eq!(peers.warn_now(), Some(2), "with the count left out");
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn one_process_cannot_take_every_place() {

@@ -25,37 +25,61 @@ pub struct Like {
 impl Like {
     /// Side files of the database at `db`.
     pub fn db(db: &Path) -> Like {
+        let root = nix::unistd::geteuid().is_root();
         let Ok(m) = std::fs::metadata(db) else {
+            // Not made yet: its directory's owner will make it (root's
+            // auto-start runs the arbiter as that user).
+            let dir = db.parent().and_then(|d| std::fs::metadata(d).ok());
             return Like {
                 mode: None,
-                owner: None,
+                owner: dir
+                    .filter(|d| root && d.uid() != 0)
+                    .map(|d| (d.uid(), d.gid())),
             };
         };
-        let root = nix::unistd::geteuid().is_root();
         Like {
             mode: Some(m.mode() & 0o666),
             owner: (root && (m.uid(), m.gid()) != (0, 0)).then_some((m.uid(), m.gid())),
         }
     }
 
-    /// Opens `path` for appending, making it as the database file is made
-    /// when it does not exist or is empty.
+    /// Opens `path` for appending; a file this call makes is made as the
+    /// database file is. One that exists is used as it is, and only if it
+    /// is a regular file.
     ///
     /// # Errors
     ///
-    /// The I/O error.
+    /// The I/O error; `InvalidInput` for a path that names something
+    /// other than a regular file.
     pub fn append(&self, path: &Path) -> std::io::Result<File> {
-        // Never through a symlink: root's CLI opens the log of a
-        // directory another user may write, and would then hand a file
-        // the link named (anywhere) to the database's owner.
-        let file = OpenOptions::new()
-            .create(true)
+        // Never through a symlink (O_NOFOLLOW, and O_EXCL when making
+        // it): root's CLI opens the log in a directory another user may
+        // write, and must not be led to make, or hand over, a file a link
+        // names. Never blocking on a FIFO planted there (O_NONBLOCK, which
+        // a regular file ignores).
+        let flags = nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK;
+        let made = OpenOptions::new()
+            .create_new(true)
             .append(true)
             .mode(self.mode.unwrap_or(0o666))
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(path)?;
-        if file.metadata()?.len() == 0 {
-            self.shape(&file)?;
+            .custom_flags(flags)
+            .open(path);
+        let file = match made {
+            Ok(file) => {
+                self.shape(&file);
+                return Ok(file);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => OpenOptions::new()
+                .append(true)
+                .custom_flags(flags)
+                .open(path)?,
+            Err(e) => return Err(e),
+        };
+        if !file.metadata()?.file_type().is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", path.display()),
+            ));
         }
         Ok(file)
     }
@@ -81,7 +105,7 @@ impl Like {
             .mode(self.mode.unwrap_or(0o666))
             .open(&tmp)
             .and_then(|mut f| {
-                self.shape(&f)?;
+                self.shape(&f);
                 f.write_all(text.as_bytes())
             })
             .and_then(|()| std::fs::rename(&tmp, path));
@@ -91,21 +115,22 @@ impl Like {
         written
     }
 
-    /// Gives a file just made the database file's mode (past the umask)
-    /// and, as root, its owner.
-    fn shape(&self, file: &File) -> std::io::Result<()> {
+    /// Gives a file this process just made the database file's mode
+    /// (past the umask) and, as root, its owner. At best: a file system
+    /// that refuses (vfat's modes, NFS's squashed root) keeps the file as
+    /// made, which still works for whoever made it.
+    fn shape(&self, file: &File) {
         if let Some(mode) = self.mode {
             let mode = nix::sys::stat::Mode::from_bits_truncate(mode as nix::libc::mode_t);
-            nix::sys::stat::fchmod(file.as_fd(), mode)?;
+            let _ = nix::sys::stat::fchmod(file.as_fd(), mode);
         }
         if let Some((uid, gid)) = self.owner {
-            nix::unistd::fchown(
-                file.as_fd(),
+            let owner = (
                 Some(nix::unistd::Uid::from_raw(uid)),
                 Some(nix::unistd::Gid::from_raw(gid)),
-            )?;
+            );
+            let _ = nix::unistd::fchown(file.as_fd(), owner.0, owner.1);
         }
-        Ok(())
     }
 }
 
@@ -131,13 +156,20 @@ mod tests {
             assert_eq!(std::fs::metadata(p).unwrap().mode() & 0o777, 0o660, "{p:?}");
         }
         assert_eq!(std::fs::read_to_string(&marker).unwrap(), "hold\n");
-        // A log with content keeps the mode it has.
+        // A log that exists, even empty (rotated), keeps the mode it has:
+        // only a file this call makes is shaped.
         like.append(&log).unwrap().write_all(b"x").unwrap();
+        std::fs::write(&log, b"").unwrap();
         std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
         like.append(&log).unwrap().write_all(b"y").unwrap();
         assert_eq!(std::fs::metadata(&log).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::read_to_string(&log).unwrap(), "xy");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "y");
+        // Something other than a regular file is refused, at once (a FIFO
+        // would block an open for writing until a reader came).
+        let fifo = dir.path().join("fifo.log");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        assert!(like.append(&fifo).is_err());
     }
 
     #[test]

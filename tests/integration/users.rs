@@ -99,3 +99,36 @@ fn users_of_one_group_take_over_each_others_arbiter_and_root_leaves_it_theirs() 
     assert_eq!(env.count("SELECT count(*) FROM t WHERE x = 2"), 1);
     assert_eq!(env.count("SELECT count(*) FROM t"), 1);
 }
+
+#[test]
+fn root_runs_only_what_root_could_change_and_stays_root_where_the_owner_could_not_write() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("not root: nothing to check");
+        return;
+    }
+    // A database of nobody's in root's own directory (copied there, say):
+    // nobody could not make its -wal there, so the arbiter stays root.
+    let env = Env::new();
+    std::fs::write(&env.db, b"").unwrap();
+    nix::unistd::chown(&env.db, Some(nix::unistd::Uid::from_raw(NOBODY)), None).unwrap();
+    env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    assert_eq!(uid_of_process(env.arbiter_pid().expect("running")), 0);
+    env.scribe_ok(&["stop"]);
+
+    // Root's arbiter takes no settings from a file another user owns: it
+    // could load an extension or run migrations as root.
+    let env = Env::new();
+    let conf = env.paths().config;
+    std::fs::write(&conf, "synchronous = normal\n").unwrap();
+    nix::unistd::chown(&conf, Some(nix::unistd::Uid::from_raw(NOBODY)), None).unwrap();
+    let out = env.scribe(&["exec", "CREATE TABLE t(x)"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("this arbiter runs as root"),
+        "{}",
+        stderr(&out)
+    );
+    nix::unistd::chown(&conf, Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
+    env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    env.scribe_ok(&["stop"]);
+}

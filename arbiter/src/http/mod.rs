@@ -51,11 +51,21 @@ pub async fn run(
             Ok(place) => place,
             Err(Refusal::Stranger) => continue,
             Err(Refusal::Full(why)) => {
-                connections.spawn(refuse(stream, why));
+                if let Some(place) = shared.peers.refusing() {
+                    connections.spawn(async move {
+                        let _place = place;
+                        refuse(stream, why).await;
+                    });
+                }
                 continue;
             }
             Err(Refusal::NotAllowed(why)) => {
-                connections.spawn(forbid(stream, why));
+                if let Some(place) = shared.peers.refusing() {
+                    connections.spawn(async move {
+                        let _place = place;
+                        forbid(stream, why).await;
+                    });
+                }
                 continue;
             }
         };
@@ -120,5 +130,5 @@ async fn answer_and_close(mut stream: UnixStream, status: &str, e: &scribe_proto
         while stream.read(&mut sink).await? > 0 {}
         Ok::<_, std::io::Error>(())
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
+    let _ = tokio::time::timeout(crate::peers::REFUSAL_WAIT, send).await;
 }

@@ -7,7 +7,6 @@
 //! header is read until its request has run.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use scribe_protocol::frame::{self, PREAMBLE_LEN};
 use scribe_protocol::framebuf::FrameBuf;
@@ -30,7 +29,7 @@ use crate::writer::Outbox;
 /// second), then closes it.
 pub async fn refuse(mut stream: UnixStream, error: WriteError) {
     let mut pre = [0u8; PREAMBLE_LEN];
-    let read = tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut pre)).await;
+    let read = tokio::time::timeout(crate::peers::REFUSAL_WAIT, stream.read_exact(&mut pre)).await;
     let codec = match read {
         Ok(Ok(_)) => frame::check_preamble(&pre).unwrap_or(frame::CODEC_BINCODE),
         _ => frame::CODEC_BINCODE,
@@ -54,7 +53,7 @@ pub async fn refuse(mut stream: UnixStream, error: WriteError) {
         while stream.read(&mut sink).await? > 0 {}
         Ok::<_, std::io::Error>(())
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
+    let _ = tokio::time::timeout(crate::peers::REFUSAL_WAIT, send).await;
 }
 
 /// Serves one admitted connection until it closes, goes silent, or the

@@ -48,14 +48,14 @@ pub async fn run(
                         reason: why,
                         retry_after_ms: 200,
                     };
-                    connections.spawn(conn::refuse(stream, e));
+                    refuse(&shared, &connections, stream, e);
                 }
                 Err(Refusal::NotAllowed(why)) => {
                     let e = WriteError::Refused {
                         statement: None,
                         reason: why,
                     };
-                    connections.spawn(conn::refuse(stream, e));
+                    refuse(&shared, &connections, stream, e);
                 }
             },
             Err(e) => {
@@ -64,5 +64,20 @@ pub async fn run(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+    }
+}
+
+/// Answers a refused connection, unless too many are being answered.
+fn refuse(
+    shared: &Shared,
+    connections: &TaskTracker,
+    stream: tokio::net::UnixStream,
+    e: WriteError,
+) {
+    if let Some(place) = shared.peers.refusing() {
+        connections.spawn(async move {
+            let _place = place;
+            conn::refuse(stream, e).await;
+        });
     }
 }

@@ -75,6 +75,15 @@ fn unreachable_socket(paths: &Paths, e: &std::io::Error) -> WriteError {
 /// Why a live arbiter's socket refused us, and what lets us in.
 fn denied(paths: &Paths, e: &std::io::Error) -> String {
     let me = nix::unistd::getuid().as_raw();
+    if let Some(dir) = paths.socket.parent() {
+        if nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK).is_err() {
+            return format!(
+                "cannot connect to {}: {e}: uid {me} may not enter its directory {}",
+                paths.socket.display(),
+                dir.display()
+            );
+        }
+    }
     let whose = std::fs::metadata(&paths.socket).map_or_else(
         |_| String::from("another user's"),
         |m| format!("uid {}'s (mode {:04o})", m.uid(), m.mode() & 0o777),
@@ -86,7 +95,8 @@ fn denied(paths: &Paths, e: &std::io::Error) -> String {
     format!(
         "cannot connect to {}: {e}: the running arbiter's socket is {whose}, and uid {me} may \
          not use it; to share this database between users, put `socket-group = GROUP` (a \
-         group both users are in) and `allow-uid = {me}` in {} and restart the arbiter",
+         group both users are in) and `allow-uid = {me}` in {} and restart the arbiter (a user \
+         just added to that group must log in again for it to count)",
         paths.socket.display(),
         conf.display()
     )

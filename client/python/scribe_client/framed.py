@@ -169,6 +169,7 @@ class FramedConnection:
                         # it (refused at hello, say), before it does.
                         said = _outcome(answer)
                         if isinstance(said, Exception):
+                            self.close()  # it reads no more: the next call reconnects
                             raise said
             except (socket.timeout, BlockingIOError) as e:
                 raise Timeout(

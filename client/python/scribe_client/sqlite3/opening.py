@@ -29,7 +29,7 @@ def opened(database: Any, uri: bool):
             name = ":memory:"
         else:
             # The bytes the URI names (a file name need not be UTF-8).
-            name = os.fsdecode(urllib.parse.unquote_to_bytes(parsed.path))
+            name = os.fsdecode(urllib.parse.unquote_to_bytes(os.fsencode(parsed.path)))
     if name in ("", ":memory:"):
         raise _std.NotSupportedError(
             "an in-memory or temporary database cannot be shared through scribe: there is no "

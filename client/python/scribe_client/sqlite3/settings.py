@@ -3,6 +3,7 @@
 ``total_changes``, and when a statement begins a transaction."""
 
 import sqlite3 as _std
+import sys
 from typing import Optional
 
 from .route import Kind
@@ -25,7 +26,7 @@ def isolation_value(value):
 
 
 # Before Python 3.11, sqlite3 keeps the level as it was given.
-_KEEPS_CASE = _std.connect(":memory:", isolation_level="deferred").isolation_level == "deferred"
+_KEEPS_CASE = sys.version_info < (3, 11)
 
 
 class Settings:
