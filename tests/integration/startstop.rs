@@ -183,6 +183,41 @@ fn a_lock_file_naming_a_live_stranger_does_not_block_start() {
     assert_ne!(pid, std::process::id());
 }
 
+#[test]
+fn stop_signals_no_process_that_does_not_hold_the_database_open() {
+    let env = Env::new();
+    let paths = env.paths();
+    // The lock is held (by this test) and nobody answers on the socket;
+    // the record names a process that has nothing to do with the database
+    // (a reused pid).
+    let _held = scribe_protocol::lockfile::InstanceLock::try_acquire(&paths)
+        .unwrap()
+        .expect("free");
+    let mut stranger = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    std::fs::write(
+        &paths.lock,
+        format!(
+            "pid={}
+started=1
+",
+            stranger.id()
+        ),
+    )
+    .unwrap();
+    let out = env.scribe(&["stop", "--timeout", "2s"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not signalled"), "{}", stderr(&out));
+    assert!(
+        stranger.try_wait().unwrap().is_none(),
+        "the stranger was signalled"
+    );
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+}
+
 /// With `--json`, start and stop print one JSON document each.
 #[test]
 fn start_and_stop_speak_json_when_asked() {

@@ -22,19 +22,25 @@ fn command_line(key: &str, env: &Env) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_systemd_unit_runs_and_drains_with_its_own_flags() {
-    assert!(UNIT.contains("Restart=on-failure"));
-    let env = Env::new();
-    let start = command_line("ExecStart", &env);
-    let mut arbiter = env
-        .command(&start[0])
-        .args(&start[1..])
+/// Runs a unit's `ExecStart` command until its arbiter answers.
+fn spawn_ready(mut c: std::process::Command, env: &Env) -> std::process::Child {
+    let arbiter = c
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     env.wait_ready(Duration::from_secs(10));
+    arbiter
+}
+
+#[test]
+fn the_systemd_unit_runs_and_drains_with_its_own_flags() {
+    assert!(UNIT.contains("Restart=on-failure"));
+    let env = Env::new();
+    let start = command_line("ExecStart", &env);
+    let mut c = env.command(&start[0]);
+    c.args(&start[1..]);
+    let mut arbiter = spawn_ready(c, &env);
     env.scribe_ok(&["exec", SCHEMA]);
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('unit', 1)"]);
     let stop = command_line("ExecStop", &env);
@@ -97,12 +103,7 @@ fn the_shared_unit_serves_every_user_of_its_group() {
     group(&env.db, 0o660);
     let conf = env.paths().config;
     std::fs::write(&conf, "socket-group = nogroup\nallow-uid = 65533\n").unwrap();
-    let mut arbiter = shared_command("ExecStart", &env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    env.wait_ready(Duration::from_secs(10));
+    let mut arbiter = spawn_ready(shared_command("ExecStart", &env), &env);
     env.scribe_ok(&["exec", SCHEMA]);
     let mut user = env.command("/usr/bin/setpriv");
     user.args(["--reuid=65533", "--regid=65534", "--clear-groups", SCRIBE])

@@ -133,7 +133,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
             // The lock is held but nobody answers: the same as SIGTERM.
             Err(e) => match lockfile::read_info(&paths.lock).pid {
                 Some(pid) if lockfile::is_held(paths).unwrap_or(false) => {
-                    terminate(pid)?;
+                    terminate(pid, paths)?;
                     signalled = true;
                     Ok(Some(scribe_protocol::StopReport { drained: 0, pid }))
                 }
@@ -250,13 +250,37 @@ fn holder_pid(ctx: &Ctx) -> u32 {
 /// Stops an arbiter that cannot be reached on its socket: SIGTERM, which
 /// it treats as `stop` (the caller writes the stopping marker once it is
 /// gone).
-fn terminate(pid: u32) -> Result<(), WriteError> {
+fn terminate(pid: u32, paths: &scribe_protocol::Paths) -> Result<(), WriteError> {
     use nix::sys::signal::{kill, Signal};
+    // The pid is the lock record's, a file another user may have left: a
+    // process that does not hold the database open is not its arbiter
+    // (the pid may have been reused since).
+    if holds_open(pid, &paths.db) == Some(false) {
+        return Err(WriteError::Unavailable {
+            reason: format!(
+                "the arbiter holds the lock but does not answer, and pid {pid} (from {}) does \
+                 not have {} open: not signalled",
+                paths.lock.display(),
+                paths.db.display()
+            ),
+        });
+    }
     kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM).map_err(|e| {
         WriteError::Unavailable {
             reason: format!("cannot signal the arbiter (pid {pid}): {e}"),
         }
     })
+}
+
+/// Whether process `pid` has `db` open (`None` where `/proc` does not
+/// say: another system, or another user's process).
+fn holds_open(pid: u32, db: &std::path::Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let want = std::fs::metadata(db).ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| {
+        std::fs::metadata(fd.path()).is_ok_and(|m| (m.dev(), m.ino()) == (want.dev(), want.ino()))
+    }))
 }
 
 /// What an arbiter answering on the socket means to [`wait_gone`].

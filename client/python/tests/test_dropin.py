@@ -22,12 +22,17 @@ import scribe_client.sqlite3 as dropin
 from scribe_client.sqlite3 import route
 
 
-class DifferentialTest(ArbiterTest):
+class DropinTest(ArbiterTest):
+    """The drop-in's database, ``mine``, beside the test's own."""
+
     def setUp(self):
         super().setUp()
         support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
         self.mine = os.path.join(self.dir, "drop.db")
         self.dbs.append(self.mine)
+
+
+class DifferentialTest(DropinTest):
 
     def compare(self, script):
         theirs = script(std, os.path.join(self.dir, "std.db"))
@@ -104,13 +109,7 @@ class DifferentialTest(ArbiterTest):
         self.assertEqual(c.execute("SELECT count(*) FROM h").fetchone(), (1,))
 
 
-class RefusedByNameTest(ArbiterTest):
-    def setUp(self):
-        super().setUp()
-        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
-        self.mine = os.path.join(self.dir, "drop.db")
-        self.dbs.append(self.mine)
-
+class RefusedByNameTest(DropinTest):
     def test_what_would_write_the_file_past_the_arbiter_is_refused_by_name(self):
         c = dropin.connect(self.mine)
         c.execute("CREATE TABLE t(x)")
