@@ -136,13 +136,12 @@ pub struct Args {
 /// An arbiter running as root takes its settings (extensions to load,
 /// migrations to run) only from a file no one else can change: root's,
 /// not writable by its group or others.
-fn trusted_as_root(path: &std::path::Path) -> Result<(), String> {
+fn trusted_as_root(path: &std::path::Path, m: &std::fs::Metadata) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     if !nix::unistd::geteuid().is_root() {
         return Ok(());
     }
-    let m = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if m.uid() != 0 || m.mode() & 0o022 != 0 {
+    if m.uid() != 0 || m.mode() & 0o022 != 0 || !m.is_file() {
         return Err(format!(
             "{} is uid {}'s, mode {:04o}, and this arbiter runs as root: it takes settings \
              only from a file of root's that no one else can write (or run the arbiter as the \
@@ -157,12 +156,23 @@ fn trusted_as_root(path: &std::path::Path) -> Result<(), String> {
 
 /// Reads `<db>.scribe.conf` into command-line arguments.
 fn config_file_args(path: &std::path::Path) -> Result<Vec<String>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    let cannot = |e: std::io::Error| {
+        format!(
+            "cannot read {} (as uid {}): {e}",
+            path.display(),
+            nix::unistd::geteuid()
+        )
     };
-    trusted_as_root(path)?;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(cannot(e)),
+    };
+    // Checked on the file read, not on the path again (which may name
+    // another file by then).
+    trusted_as_root(path, &file.metadata().map_err(cannot)?)?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(cannot)?;
     let mut args = Vec::new();
     for (n, line) in text.lines().enumerate() {
         // `#` starts a comment at the start of a line or after a space, so

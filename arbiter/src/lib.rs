@@ -31,7 +31,8 @@
 //! - [`socket`]: binds a socket atomically with mode 0600, keeps it in place.
 //! - [`spin`]: the socket thread polls for a moment after each call (`--spin`).
 //! - [`state`]: the shared state both adapters and the daemon see.
-//! - [`peers`]: who may hold a connection, and how many.
+//! - [`peers`]: who may hold a connection, and how many; [`warn_limit`]:
+//!   one log line a second per kind of refusal and uid.
 //! - [`inflight`]: the memory all requests in flight may hold.
 //! - [`watch`]: the writer, idleness, the tick, the database and lock files.
 //! - [`rpc`]: the RPC adapter: scribe's framing on the RPC socket.
@@ -69,6 +70,7 @@ pub mod socket;
 pub mod spin;
 pub mod state;
 pub mod stats;
+pub mod warn_limit;
 pub mod watch;
 pub mod writer;
 

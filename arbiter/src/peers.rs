@@ -11,12 +11,13 @@
 //! `Overloaded`, naming the cap) before the connection closes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use tokio::net::UnixStream;
 use tracing::{debug, warn};
+
+use crate::warn_limit::WarnLimit;
 
 /// Connection counts, shared by both listeners.
 #[derive(Debug)]
@@ -27,11 +28,8 @@ pub struct Peers {
     open: Mutex<Counts>,
     /// Refusals being answered now (each holds its socket a moment).
     refusing: Arc<AtomicUsize>,
-    /// When a refused uid was last logged (ms since `born`), and how many
-    /// refusals went unlogged since: one line a second at most.
-    born: Instant,
-    last_warned_ms: AtomicU64,
-    unlogged: AtomicU64,
+    /// Refusals' log lines, one a second per kind and uid.
+    warned: WarnLimit,
 }
 
 /// Most refusals answered at once; past it a refused connection is
@@ -100,9 +98,7 @@ impl Peers {
             max_per_peer: max_per_peer.max(1),
             open: Mutex::new(Counts::default()),
             refusing: Arc::new(AtomicUsize::new(0)),
-            born: Instant::now(),
-            last_warned_ms: AtomicU64::new(0),
-            unlogged: AtomicU64::new(0),
+            warned: WarnLimit::default(),
         })
     }
 
@@ -112,22 +108,6 @@ impl Peers {
         let n = self.refusing.fetch_add(1, Ordering::AcqRel);
         let place = Refusing(self.refusing.clone());
         (n < MAX_REFUSING).then_some(place)
-    }
-
-    /// Whether to log this refusal of a uid: the first in a second.
-    fn warn_now(&self) -> Option<u64> {
-        let now = self.born.elapsed().as_millis() as u64 + 1000;
-        let last = self.last_warned_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 1000
-            && self
-                .last_warned_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.unlogged.swap(0, Ordering::Relaxed));
-        }
-        self.unlogged.fetch_add(1, Ordering::Relaxed);
-        None
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -152,7 +132,7 @@ impl Peers {
         })?;
         let (uid, pid) = (cred.uid(), cred.pid().unwrap_or(0));
         if uid != 0 && !self.allowed_uids.contains(&uid) {
-            if let Some(unlogged) = self.warn_now() {
+            if let Some(unlogged) = self.warned.check("uid", uid) {
                 warn!(
                     uid,
                     pid, unlogged, "refused connection from a uid that is not allowed"
@@ -167,12 +147,15 @@ impl Peers {
         }
         let mut c = self.lock();
         if c.total >= self.max_total {
-            warn!(
-                uid,
-                pid,
-                max_connections = self.max_total,
-                "refused a connection: too many open"
-            );
+            if let Some(unlogged) = self.warned.check("total", uid) {
+                warn!(
+                    uid,
+                    pid,
+                    unlogged,
+                    max_connections = self.max_total,
+                    "refused a connection: too many open"
+                );
+            }
             return Err(Refusal::Full(format!(
                 "the arbiter serves its most connections at once ({}, scribed \
                  --max-connections)",
@@ -181,12 +164,15 @@ impl Peers {
         }
         let mine = c.by_pid.get(&pid).copied().unwrap_or(0);
         if mine >= self.max_per_peer {
-            warn!(
-                uid,
-                pid,
-                max_peer_connections = self.max_per_peer,
-                "refused a connection: one process holds too many"
-            );
+            if let Some(unlogged) = self.warned.check("peer", uid) {
+                warn!(
+                    uid,
+                    pid,
+                    unlogged,
+                    max_peer_connections = self.max_per_peer,
+                    "refused a connection: one process holds too many"
+                );
+            }
             return Err(Refusal::Full(format!(
                 "process {pid} already holds {mine} connections, the most one process may hold \
                  (scribed --max-peer-connections)"
@@ -207,7 +193,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refusals_answered_at_once_are_capped_and_their_log_lines_too() {
+    fn refusals_answered_at_once_are_capped() {
         let peers = Peers::new(vec![], 5, 2);
         let places: Vec<_> = (0..MAX_REFUSING).map(|_| peers.refusing()).collect();
         assert!(places.iter().all(Option::is_some));
@@ -217,11 +203,6 @@ mod tests {
         );
         drop(places);
         assert!(peers.refusing().is_some(), "places are freed");
-        assert_eq!(peers.warn_now(), Some(0), "the first is logged");
-        assert_eq!(peers.warn_now(), None);
-        assert_eq!(peers.warn_now(), None);
-        peers.last_warned_ms.store(0, Ordering::Relaxed); // a second later
-        assert_eq!(peers.warn_now(), Some(2), "with the count left out");
     }
 
     #[tokio::test(flavor = "current_thread")]

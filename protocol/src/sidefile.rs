@@ -1,9 +1,11 @@
 //! The files scribe keeps beside the database (the log, the lock record,
 //! the stop marker) take the database file's permission bits, whatever
-//! the umask of the process that makes them, and, when root makes them,
-//! the database file's owner: as SQLite does for `-wal` and `-shm`. Every
-//! user who may write the database may then also append to the log and
-//! replace the others, whoever started the arbiter first.
+//! the umask of the process that makes them, as SQLite's `-wal` and
+//! `-shm` do: every user who may write the database may then also append
+//! to the log and replace the others, whoever started the arbiter first.
+//! Only a file this process makes is given them, and never through a
+//! link. Root gives nothing away: an arbiter root starts for another
+//! user's database runs as that user and makes its files itself.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -14,33 +16,25 @@ use std::path::{Path, PathBuf};
 /// How a side file of one database is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Like {
-    /// The database file's read and write bits; `None` when it is not
-    /// made yet (the umask decides, as for any new file).
+    /// The database file's read and write bits (never writable by others
+    /// when root makes the file); `None` when it is not made yet (the
+    /// umask decides, as for any new file).
     mode: Option<u32>,
-    /// The database file's owner and group, when this process is root and
-    /// they are someone else's.
-    owner: Option<(u32, u32)>,
 }
 
 impl Like {
     /// Side files of the database at `db`.
     pub fn db(db: &Path) -> Like {
         let root = nix::unistd::geteuid().is_root();
-        let Ok(m) = std::fs::metadata(db) else {
-            // Not made yet: its directory's owner will make it (root's
-            // auto-start runs the arbiter as that user).
-            let dir = db.parent().and_then(|d| std::fs::metadata(d).ok());
-            return Like {
-                mode: None,
-                owner: dir
-                    .filter(|d| root && d.uid() != 0)
-                    .map(|d| (d.uid(), d.gid())),
-            };
-        };
-        Like {
-            mode: Some(m.mode() & 0o666),
-            owner: (root && (m.uid(), m.gid()) != (0, 0)).then_some((m.uid(), m.gid())),
-        }
+        let mode = std::fs::metadata(db)
+            .ok()
+            .map(|m| m.mode() & if root { 0o664 } else { 0o666 });
+        Like { mode }
+    }
+
+    /// The mode a side file is made with, when the database has one.
+    pub fn mode(&self) -> Option<u32> {
+        self.mode
     }
 
     /// Opens `path` for appending; a file this call makes is made as the
@@ -116,20 +110,13 @@ impl Like {
     }
 
     /// Gives a file this process just made the database file's mode
-    /// (past the umask) and, as root, its owner. At best: a file system
-    /// that refuses (vfat's modes, NFS's squashed root) keeps the file as
-    /// made, which still works for whoever made it.
+    /// (past the umask). At best: a file system that refuses (vfat's
+    /// modes) keeps the file as made, which still works for whoever made
+    /// it.
     fn shape(&self, file: &File) {
         if let Some(mode) = self.mode {
             let mode = nix::sys::stat::Mode::from_bits_truncate(mode as nix::libc::mode_t);
             let _ = nix::sys::stat::fchmod(file.as_fd(), mode);
-        }
-        if let Some((uid, gid)) = self.owner {
-            let owner = (
-                Some(nix::unistd::Uid::from_raw(uid)),
-                Some(nix::unistd::Gid::from_raw(gid)),
-            );
-            let _ = nix::unistd::fchown(file.as_fd(), owner.0, owner.1);
         }
     }
 }

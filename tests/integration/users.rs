@@ -132,3 +132,40 @@ fn root_runs_only_what_root_could_change_and_stays_root_where_the_owner_could_no
     env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
     env.scribe_ok(&["stop"]);
 }
+
+#[test]
+fn a_user_cannot_keep_roots_start_root_by_closing_their_own_directory() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("not root: nothing to check");
+        return;
+    }
+    // nobody's directory, closed (0555) by nobody, with nobody's database:
+    // root's start still runs as nobody (and fails to write there),
+    // never as root in a directory nobody controls.
+    let env = Env::new();
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = env.dir.path().join("closed");
+    std::fs::create_dir(&dir).unwrap();
+    let db = dir.join("x.db");
+    std::fs::write(&db, b"").unwrap();
+    for p in [&db, &dir] {
+        nix::unistd::chown(
+            p.as_path(),
+            Some(nix::unistd::Uid::from_raw(NOBODY)),
+            Some(nix::unistd::Gid::from_raw(NOGROUP)),
+        )
+        .unwrap();
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let mut c = env.command(SCRIBE);
+    c.env("SCRIBE_DB", &db).args(["exec", "CREATE TABLE t(x)"]);
+    let out = run(c, Duration::from_secs(60));
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!("as uid {NOBODY}, the database's owner")),
+        "{}",
+        stderr(&out)
+    );
+    let paths = scribe_protocol::Paths::for_db(&db, None).unwrap();
+    assert!(!scribe_protocol::lockfile::is_held(&paths).unwrap());
+}

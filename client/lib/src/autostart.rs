@@ -8,7 +8,7 @@
 //! that passes, ends in `Unavailable` with the reason from its log.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -220,48 +220,79 @@ fn spawn(paths: &Paths, options: &Options) -> Result<(std::process::Child, u64),
     let unavailable = |reason: String| WriteError::Unavailable { reason };
     let mut cmd = arbiter_command(options)?;
     let bin = PathBuf::from(cmd.get_program());
-    let log = Like::db(&paths.db).append(&paths.log).map_err(|e| {
-        let hint = match std::fs::symlink_metadata(&paths.log) {
-            Ok(m) if m.file_type().is_symlink() => {
-                "it is a symbolic link, which scribe does not write through: remove it".to_owned()
-            }
-            Ok(m) => format!(
-                "it is uid {}'s, mode {:04o}: make it writable for this user, or remove it",
-                m.uid(),
-                m.mode() & 0o777
-            ),
-            Err(_) => "is the database directory writable?".to_owned(),
-        };
-        unavailable(format!(
-            "cannot start the arbiter: cannot write its log {}: {e} ({hint})",
-            paths.log.display()
-        ))
-    })?;
-    let log_start = log.metadata().map_or(0, |m| m.len());
-    let err_log = log
-        .try_clone()
-        .map_err(|e| unavailable(format!("cannot start the arbiter: {e}")))?;
+    let like = Like::db(&paths.db);
     cmd.arg("--db")
         .arg(&paths.db)
         .arg("--socket")
         .arg(&paths.socket)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err_log);
+        .stdin(Stdio::null());
+    let owner = owner::owner_of(&paths.db);
+    let (dropped, log_start) = match owner {
+        // Root for another user's database: the arbiter's process opens
+        // its log itself, as that user.
+        Some(owner) => {
+            let uid = owner.uid();
+            owner::run_as(&mut cmd, owner, &paths.log, like.mode().unwrap_or(0o666))
+                .map_err(|e| unavailable(format!("cannot start the arbiter: {e}")))?;
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            let start = std::fs::symlink_metadata(&paths.log)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map_or(0, |m| m.len());
+            (Some(uid), start)
+        }
+        None => {
+            let log = like
+                .append(&paths.log)
+                .map_err(|e| log_failure(paths, &e))?;
+            let log_start = log.metadata().map_or(0, |m| m.len());
+            let err_log = log
+                .try_clone()
+                .map_err(|e| unavailable(format!("cannot start the arbiter: {e}")))?;
+            cmd.stdout(log).stderr(err_log);
+            (None, log_start)
+        }
+    };
     // SAFETY: setsid is async-signal-safe; it detaches the arbiter from
     // our session so it outlives us and our terminal's signals.
     unsafe {
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(Into::into));
     }
-    owner::run_as_owner(&mut cmd, &paths.db);
-    let child = cmd.spawn().map_err(|e| {
-        unavailable(format!(
+    let child = cmd.spawn().map_err(|e| match dropped {
+        Some(uid) => unavailable(format!(
+            "cannot start the arbiter {} as uid {uid}, the database's owner: {e} (its log {} \
+             must be that user's to write, a regular file)",
+            bin.display(),
+            paths.log.display()
+        )),
+        None => unavailable(format!(
             "cannot start the arbiter {}: {e} (set {ENV_ARBITER_BIN} to the scribed binary)",
             bin.display()
-        ))
+        )),
     })?;
     tracing::debug!(pid = child.id(), bin = %bin.display(), "started arbiter");
     Ok((child, log_start))
+}
+
+/// Why the log could not be opened, and what to do.
+fn log_failure(paths: &Paths, e: &std::io::Error) -> WriteError {
+    let hint = match std::fs::symlink_metadata(&paths.log) {
+        Ok(m) if m.file_type().is_symlink() => {
+            "it is a symbolic link, which scribe does not write through: remove it".to_owned()
+        }
+        Ok(m) => format!(
+            "it is uid {}'s, mode {:04o}: make it writable for this user, or remove it",
+            m.uid(),
+            m.mode() & 0o777
+        ),
+        Err(_) => "is the database directory writable?".to_owned(),
+    };
+    WriteError::Unavailable {
+        reason: format!(
+            "cannot start the arbiter: cannot write its log {}: {e} ({hint})",
+            paths.log.display()
+        ),
+    }
 }
 
 /// Waits for the child in the background so it never lingers as a zombie.
@@ -274,10 +305,15 @@ fn reap_later(mut child: std::process::Child, already: bool) {
 /// The last lines the arbiter wrote to its log since `from`.
 fn log_tail(log: &Path, from: u64) -> String {
     let mut text = String::new();
-    let read = std::fs::File::open(log).and_then(|mut f| {
-        f.seek(SeekFrom::Start(from))?;
-        f.take(64 * 1024).read_to_string(&mut text)
-    });
+    // Never blocking on a FIFO, nor reading through a link.
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+        .open(log)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(from))?;
+            f.take(64 * 1024).read_to_string(&mut text)
+        });
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if read.is_err() || lines.is_empty() {
         return format!("its log {} says nothing", log.display());

@@ -12,22 +12,36 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+
 use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::{fchmod, fstat, Mode, SFlag};
 use nix::unistd::{Gid, Uid, User};
 
 /// Whom root starts the arbiter of `db` as.
-struct Owner {
+pub(super) struct Owner {
     uid: Uid,
     gid: Gid,
     groups: Vec<Gid>,
     user: Option<User>,
 }
 
+impl Owner {
+    /// The uid it runs as.
+    pub(super) fn uid(&self) -> u32 {
+        self.uid.as_raw()
+    }
+}
+
 /// The owner of `db` (of its directory while it is not made yet), with
 /// that user's groups; `None` when this process is not root, the owner
-/// is root, or the owner could not write the directory (a database copied
-/// into root's directory, say: the arbiter stays root, as before).
-fn owner_of(db: &Path) -> Option<Owner> {
+/// is root, or the directory is root's alone (root's, writable by no
+/// group or other: a database copied into root's directory, say, stays
+/// root's to serve, as before). Whether it drops is never the user's to
+/// decide: a directory of the user's, whatever its mode, means the user.
+pub(super) fn owner_of(db: &Path) -> Option<Owner> {
     if !nix::unistd::geteuid().is_root() {
         return None;
     }
@@ -50,11 +64,8 @@ fn owner_of(db: &Path) -> Option<Owner> {
         }
         None => (Gid::from_raw(dir_meta.gid()), Vec::new()),
     };
-    let mode = dir_meta.mode();
-    let writes = (dir_meta.uid() == owner_uid && mode & 0o200 != 0)
-        || (groups.contains(&Gid::from_raw(dir_meta.gid())) && mode & 0o020 != 0)
-        || mode & 0o002 != 0;
-    writes.then_some(Owner {
+    let roots_alone = dir_meta.uid() == 0 && dir_meta.mode() & 0o022 == 0;
+    (!roots_alone).then_some(Owner {
         uid,
         gid,
         groups,
@@ -62,17 +73,21 @@ fn owner_of(db: &Path) -> Option<Owner> {
     })
 }
 
-/// Makes `cmd` drop to the owner of `db` when root runs it (see the
-/// module's doc), with an environment of its own: root's is not the
-/// owner's to read (in `/proc/PID/environ`).
-pub(super) fn run_as_owner(cmd: &mut Command, db: &Path) {
-    let Some(owner) = owner_of(db) else {
-        return;
-    };
+/// Makes `cmd` run as `owner` (see the module's doc), with an
+/// environment of its own (root's is not the owner's to read, in
+/// `/proc/PID/environ`), its output appended to `log`, which that process
+/// opens itself once it is the owner: root never makes or opens a file
+/// in the owner's directory, where a link or a swapped directory could
+/// send it elsewhere. A log it makes gets `mode`.
+pub(super) fn run_as(
+    cmd: &mut Command,
+    owner: Owner,
+    log: &Path,
+    mode: u32,
+) -> std::io::Result<()> {
     tracing::info!(
         uid = owner.uid.as_raw(),
         gid = owner.gid.as_raw(),
-        db = %db.display(),
         "starting the arbiter as the database's owner"
     );
     let kept: Vec<(String, String)> = std::env::vars()
@@ -89,22 +104,52 @@ pub(super) fn run_as_owner(cmd: &mut Command, db: &Path) {
             .env("USER", &u.name)
             .env("LOGNAME", &u.name);
     }
+    let log = CString::new(log.as_os_str().as_bytes())?;
+    let mode = Mode::from_bits_truncate(mode as nix::libc::mode_t);
     let Owner {
         uid, gid, groups, ..
     } = owner;
     // SAFETY: only system calls between fork and exec (setgroups, setgid,
-    // setuid: async-signal-safe); the group list was read before the fork.
+    // setuid, open, fstat, fchmod, dup2: async-signal-safe); the group
+    // list and the path were made before the fork.
     unsafe {
         cmd.pre_exec(move || {
             match nix::unistd::setgroups(&groups) {
                 // Root without CAP_SETGID (a container that dropped it):
                 // nothing changed yet, so it runs as root, as it did.
-                Err(Errno::EPERM) => return Ok(()),
-                other => other?,
+                Err(Errno::EPERM) => {}
+                other => {
+                    other?;
+                    nix::unistd::setgid(gid)?;
+                    nix::unistd::setuid(uid)?;
+                }
             }
-            nix::unistd::setgid(gid)?;
-            nix::unistd::setuid(uid)?;
-            Ok(())
+            append_output_to(&log, mode)
         });
     }
+    Ok(())
+}
+
+/// Opens `log` (making it with `mode`, never through a link, a FIFO or
+/// anything but a regular file) as this process's stdout and stderr.
+fn append_output_to(log: &CString, mode: Mode) -> std::io::Result<()> {
+    let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    let fd = match open(log.as_c_str(), flags | OFlag::O_CREAT | OFlag::O_EXCL, mode) {
+        Ok(fd) => {
+            let _ = fchmod(&fd, mode); // past the umask, as SQLite's -wal
+            fd
+        }
+        Err(Errno::EEXIST) => open(log.as_c_str(), flags, Mode::empty())?,
+        Err(e) => return Err(e.into()),
+    };
+    if SFlag::from_bits_truncate(fstat(&fd)?.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        return Err(Errno::EINVAL.into());
+    }
+    for target in [1, 2] {
+        // SAFETY: dup2 onto the standard descriptors, which exec keeps.
+        if unsafe { nix::libc::dup2(fd.as_raw_fd(), target) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
