@@ -273,14 +273,15 @@ fn terminate(pid: u32, paths: &scribe_protocol::Paths) -> Result<(), WriteError>
 }
 
 /// Whether process `pid` has `db` open (`None` where `/proc` does not
-/// say: another system, or another user's process).
+/// say: another system, or another user's process). By the links' text
+/// alone: a `stat` through them could hang on a file system the process
+/// serves itself (FUSE).
 fn holds_open(pid: u32, db: &std::path::Path) -> Option<bool> {
-    use std::os::unix::fs::MetadataExt;
-    let want = std::fs::metadata(db).ok()?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    Some(fds.flatten().any(|fd| {
-        std::fs::metadata(fd.path()).is_ok_and(|m| (m.dev(), m.ino()) == (want.dev(), want.ino()))
-    }))
+    Some(
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == db)),
+    )
 }
 
 /// What an arbiter answering on the socket means to [`wait_gone`].
