@@ -218,6 +218,25 @@ started=1
     stranger.wait().unwrap();
 }
 
+#[test]
+fn an_arbiter_that_holds_the_database_but_does_not_accept_is_not_called_absent() {
+    let env = Env::new();
+    let paths = env.paths();
+    // The lock held (by this test, as an arbiter holds it while it
+    // applies migrations at open), no socket bound yet.
+    let _held = scribe_protocol::lockfile::InstanceLock::try_acquire(&paths)
+        .unwrap()
+        .expect("free");
+    let out = env.scribe(&["--no-autostart", "exec", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("holds") && stderr(&out).contains("does not accept connections"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("no arbiter is running"));
+}
+
 /// With `--json`, start and stop print one JSON document each.
 #[test]
 fn start_and_stop_speak_json_when_asked() {

@@ -133,6 +133,20 @@ impl Connection {
             let stream = match autostart::try_connect(paths).await? {
                 Some(s) => s,
                 None if options.autostart => autostart::start(paths, options).await?.stream,
+                // An arbiter holds the database but takes no connection:
+                // it is starting (migrations at open) or its backlog is
+                // full, not absent.
+                None if scribe_protocol::lockfile::is_held(paths).unwrap_or(false) => {
+                    return Err(WriteError::Unavailable {
+                        reason: format!(
+                            "an arbiter holds {} but does not accept connections on {} now \
+                             (it is starting, applying migrations, or too busy to accept): \
+                             retry",
+                            paths.db.display(),
+                            paths.socket.display()
+                        ),
+                    })
+                }
                 None => {
                     return Err(WriteError::Unavailable {
                         reason: format!(
