@@ -26,8 +26,10 @@ pub struct Peers {
     max_total: usize,
     max_per_peer: usize,
     open: Mutex<Counts>,
-    /// Refusals being answered now (each holds its socket a moment).
-    refusing: Arc<AtomicUsize>,
+    /// Refusals being answered now (each holds its socket a moment): for
+    /// capacity, and for a uid not allowed, counted apart so that a flood
+    /// of the one never silences the other.
+    refusing: [Arc<AtomicUsize>; 2],
     /// Refusals' log lines, one a second per kind and uid.
     warned: WarnLimit,
 }
@@ -97,16 +99,18 @@ impl Peers {
             max_total: max_total.max(1),
             max_per_peer: max_per_peer.max(1),
             open: Mutex::new(Counts::default()),
-            refusing: Arc::new(AtomicUsize::new(0)),
+            refusing: [Arc::default(), Arc::default()],
             warned: WarnLimit::default(),
         })
     }
 
-    /// A place to answer one refusal in, unless as many are being
-    /// answered as may be (`None`: close without a word).
-    pub fn refusing(&self) -> Option<Refusing> {
-        let n = self.refusing.fetch_add(1, Ordering::AcqRel);
-        let place = Refusing(self.refusing.clone());
+    /// A place to answer one refusal in (`capacity`: an `Overloaded`
+    /// one, else a uid's), unless as many of its kind are being answered
+    /// as may be (`None`: close without a word).
+    pub fn refusing(&self, capacity: bool) -> Option<Refusing> {
+        let count = &self.refusing[usize::from(!capacity)];
+        let n = count.fetch_add(1, Ordering::AcqRel);
+        let place = Refusing(count.clone());
         (n < MAX_REFUSING).then_some(place)
     }
 
@@ -195,14 +199,18 @@ mod tests {
     #[test]
     fn refusals_answered_at_once_are_capped() {
         let peers = Peers::new(vec![], 5, 2);
-        let places: Vec<_> = (0..MAX_REFUSING).map(|_| peers.refusing()).collect();
+        let places: Vec<_> = (0..MAX_REFUSING).map(|_| peers.refusing(false)).collect();
         assert!(places.iter().all(Option::is_some));
         assert!(
-            peers.refusing().is_none(),
+            peers.refusing(false).is_none(),
             "past the cap: closed without a word"
         );
+        assert!(
+            peers.refusing(true).is_some(),
+            "a flood of strangers leaves capacity refusals their answer"
+        );
         drop(places);
-        assert!(peers.refusing().is_some(), "places are freed");
+        assert!(peers.refusing(false).is_some(), "places are freed");
     }
 
     #[tokio::test(flavor = "current_thread")]

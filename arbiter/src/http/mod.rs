@@ -51,7 +51,7 @@ pub async fn run(
             Ok(place) => place,
             Err(Refusal::Stranger) => continue,
             Err(Refusal::Full(why)) => {
-                if let Some(place) = shared.peers.refusing() {
+                if let Some(place) = shared.peers.refusing(true) {
                     connections.spawn(async move {
                         let _place = place;
                         refuse(stream, why).await;
@@ -60,7 +60,7 @@ pub async fn run(
                 continue;
             }
             Err(Refusal::NotAllowed(why)) => {
-                if let Some(place) = shared.peers.refusing() {
+                if let Some(place) = shared.peers.refusing(false) {
                     connections.spawn(async move {
                         let _place = place;
                         forbid(stream, why).await;

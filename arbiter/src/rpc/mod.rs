@@ -74,7 +74,8 @@ fn refuse(
     stream: tokio::net::UnixStream,
     e: WriteError,
 ) {
-    if let Some(place) = shared.peers.refusing() {
+    let capacity = matches!(e, WriteError::Overloaded { .. });
+    if let Some(place) = shared.peers.refusing(capacity) {
         connections.spawn(async move {
             let _place = place;
             conn::refuse(stream, e).await;
