@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use scribe_protocol::WriteError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tracing::{debug, warn};
 
@@ -42,6 +44,21 @@ const MAX_REFUSING: usize = 64;
 /// How long a refused connection is waited for, each way: a well-behaved
 /// client sends its preamble and reads at once.
 pub const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Writes a refusal's answer and closes, reading what the caller sends
+/// meanwhile (its hello, its request) until it hangs up: closed under
+/// its feet, its write would fail before it read the answer. All within
+/// [`REFUSAL_WAIT`].
+pub async fn say_and_hang_up(stream: &mut UnixStream, answer: &[u8]) {
+    let send = async {
+        stream.write_all(answer).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(REFUSAL_WAIT, send).await;
+}
 
 /// A refusal's place among those answered at once; dropping it frees it.
 #[derive(Debug)]
@@ -104,14 +121,36 @@ impl Peers {
         })
     }
 
-    /// A place to answer one refusal in (`capacity`: an `Overloaded`
-    /// one, else a uid's), unless as many of its kind are being answered
-    /// as may be (`None`: close without a word).
-    pub fn refusing(&self, capacity: bool) -> Option<Refusing> {
-        let count = &self.refusing[usize::from(!capacity)];
+    /// How to answer `refusal`: a place to answer it in and the error
+    /// it is told (`Overloaded`, retry after `retry_after_ms`, for a cap;
+    /// `Refused` for a uid), unless it is a stranger's or as many of its
+    /// kind are being answered as may be (`None`: close without a word).
+    pub fn refusing(
+        &self,
+        refusal: Refusal,
+        retry_after_ms: u64,
+    ) -> Option<(Refusing, WriteError)> {
+        let (kind, error) = match refusal {
+            Refusal::Stranger => return None,
+            Refusal::Full(reason) => (
+                0,
+                WriteError::Overloaded {
+                    reason,
+                    retry_after_ms,
+                },
+            ),
+            Refusal::NotAllowed(reason) => (
+                1,
+                WriteError::Refused {
+                    statement: None,
+                    reason,
+                },
+            ),
+        };
+        let count = &self.refusing[kind];
         let n = count.fetch_add(1, Ordering::AcqRel);
         let place = Refusing(count.clone());
-        (n < MAX_REFUSING).then_some(place)
+        (n < MAX_REFUSING).then_some((place, error))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -199,18 +238,26 @@ mod tests {
     #[test]
     fn refusals_answered_at_once_are_capped() {
         let peers = Peers::new(vec![], 5, 2);
-        let places: Vec<_> = (0..MAX_REFUSING).map(|_| peers.refusing(false)).collect();
+        let uid = || Refusal::NotAllowed("uid".into());
+        let cap = || Refusal::Full("cap".into());
+        let places: Vec<_> = (0..MAX_REFUSING)
+            .map(|_| peers.refusing(uid(), 1))
+            .collect();
         assert!(places.iter().all(Option::is_some));
         assert!(
-            peers.refusing(false).is_none(),
+            peers.refusing(uid(), 1).is_none(),
             "past the cap: closed without a word"
         );
         assert!(
-            peers.refusing(true).is_some(),
+            matches!(
+                peers.refusing(cap(), 1),
+                Some((_, WriteError::Overloaded { .. }))
+            ),
             "a flood of strangers leaves capacity refusals their answer"
         );
+        assert!(peers.refusing(Refusal::Stranger, 1).is_none());
         drop(places);
-        assert!(peers.refusing(false).is_some(), "places are freed");
+        assert!(peers.refusing(uid(), 1).is_some(), "places are freed");
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -143,7 +143,6 @@ impl Shared {
     /// arbiter (except after an idle exit or a writer failure): `extra` +
     /// the grace period from now.
     pub fn mark_stopping(&self, extra: std::time::Duration) {
-        use scribe_protocol::sidefile::Like;
         use scribe_protocol::stopmarker::{self, Marker};
         let grace = self.config.stop_grace;
         let marker = match self.reason.get() {
@@ -155,7 +154,7 @@ impl Shared {
             Some(StopReason::Signal(_) | StopReason::Moved) => Marker::for_next(extra + grace),
         };
         let path = &self.config.paths.stop_marker;
-        if let Err(e) = stopmarker::write(path, marker, &Like::db(&self.config.paths.db)) {
+        if let Err(e) = stopmarker::write(&self.config.paths, marker) {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the stopping marker");
         }
     }

@@ -47,10 +47,10 @@ impl Like {
     /// other than a regular file.
     pub fn append(&self, path: &Path) -> std::io::Result<File> {
         // Never through a symlink (O_NOFOLLOW, and O_EXCL when making
-        // it): root's CLI opens the log in a directory another user may
-        // write, and must not be led to make, or hand over, a file a link
-        // names. Never blocking on a FIFO planted there (O_NONBLOCK, which
-        // a regular file ignores).
+        // it): the directory may be another user's to write, and a link
+        // planted there must not lead this process to make or write a
+        // file elsewhere. Never blocking on a FIFO planted there
+        // (O_NONBLOCK, which a regular file ignores).
         let flags = nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK;
         let made = OpenOptions::new()
             .create_new(true)
@@ -90,8 +90,8 @@ impl Like {
         tmp.push(format!(".{}.tmp", std::process::id()));
         let tmp = PathBuf::from(tmp);
         // A file of our own, made now (O_EXCL: not a link planted at the
-        // name, whose target would be written and handed over); one left
-        // by a run that died is removed first.
+        // name, whose target would be written); one left by a run that
+        // died is removed first.
         let _ = std::fs::remove_file(&tmp);
         let written = OpenOptions::new()
             .write(true)

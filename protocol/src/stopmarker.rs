@@ -7,9 +7,10 @@
 //! lasts until the next `scribe start`.
 
 use std::path::Path;
-
-use crate::sidefile::Like;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::paths::Paths;
+use crate::sidefile::Like;
 
 /// What the marker says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,18 +109,18 @@ fn parse(text: &str) -> Option<Marker> {
     line.strip_prefix("until=")?.parse().ok().map(Marker::Until)
 }
 
-/// Writes the marker atomically (temp file + rename), made `like` the
-/// database file (its mode, and as root its owner).
+/// Writes the database's marker atomically (temp file + rename), with
+/// the database file's mode (see [`crate::sidefile`]).
 ///
 /// # Errors
 ///
 /// The I/O error when the directory is not writable.
-pub fn write(path: &Path, marker: Marker, like: &Like) -> std::io::Result<()> {
+pub fn write(paths: &Paths, marker: Marker) -> std::io::Result<()> {
     let text = match marker {
         Marker::Hold => "hold\n".to_owned(),
         Marker::Until(ms) => format!("until={ms}\n"),
     };
-    like.replace(path, &text)
+    Like::db(&paths.db).replace(&paths.stop_marker, &text)
 }
 
 /// Removes the marker (auto-start on again).
@@ -141,14 +142,14 @@ mod tests {
     #[test]
     fn expiry_hold_and_clear() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("m");
-        let like = Like::db(&dir.path().join("x.db"));
+        let paths = Paths::for_db(&dir.path().join("x.db"), None).unwrap();
+        let p = paths.stop_marker.clone();
         assert_eq!(read_active(&p), None);
-        write(&p, Marker::for_next(Duration::from_secs(60)), &like).unwrap();
+        write(&paths, Marker::for_next(Duration::from_secs(60))).unwrap();
         assert!(matches!(read_active(&p), Some(Marker::Until(_))));
-        write(&p, Marker::Until(1), &like).unwrap();
+        write(&paths, Marker::Until(1)).unwrap();
         assert_eq!(read_active(&p), None, "expired markers are ignored");
-        write(&p, Marker::Hold, &like).unwrap();
+        write(&paths, Marker::Hold).unwrap();
         assert_eq!(read_active(&p), Some(Marker::Hold));
         assert!(Marker::Hold.describe().contains("scribe start"));
         // An expiry 3,000 years away counts from the file's own time.

@@ -183,6 +183,13 @@ fn a_lock_file_naming_a_live_stranger_does_not_block_start() {
     assert_ne!(pid, std::process::id());
 }
 
+/// The database's lock, held by this test as an arbiter holds it.
+fn hold_the_lock(paths: &scribe_protocol::Paths) -> scribe_protocol::lockfile::InstanceLock {
+    scribe_protocol::lockfile::InstanceLock::try_acquire(paths)
+        .unwrap()
+        .expect("free")
+}
+
 #[test]
 fn stop_signals_no_process_that_does_not_hold_the_database_open() {
     let env = Env::new();
@@ -190,9 +197,7 @@ fn stop_signals_no_process_that_does_not_hold_the_database_open() {
     // The lock is held (by this test) and nobody answers on the socket;
     // the record names a process that has nothing to do with the database
     // (a reused pid).
-    let _held = scribe_protocol::lockfile::InstanceLock::try_acquire(&paths)
-        .unwrap()
-        .expect("free");
+    let _held = hold_the_lock(&paths);
     let mut stranger = std::process::Command::new("sleep")
         .arg("600")
         .spawn()
@@ -224,9 +229,7 @@ fn an_arbiter_that_holds_the_database_but_does_not_accept_is_not_called_absent()
     let paths = env.paths();
     // The lock held (by this test, as an arbiter holds it while it
     // applies migrations at open), no socket bound yet.
-    let _held = scribe_protocol::lockfile::InstanceLock::try_acquire(&paths)
-        .unwrap()
-        .expect("free");
+    let _held = hold_the_lock(&paths);
     let out = env.scribe(&["--no-autostart", "exec", "SELECT 1"]);
     assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
     assert!(

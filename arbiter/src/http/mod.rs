@@ -16,13 +16,11 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
-use crate::peers::Refusal;
 use crate::state::Shared;
 
 /// Largest request head (request line and headers).
@@ -49,21 +47,11 @@ pub async fn run(
         };
         let place = match shared.peers.admit(&stream) {
             Ok(place) => place,
-            Err(Refusal::Stranger) => continue,
-            Err(Refusal::Full(why)) => {
-                if let Some(place) = shared.peers.refusing(true) {
+            Err(refusal) => {
+                if let Some((place, e)) = shared.peers.refusing(refusal, 1000) {
                     connections.spawn(async move {
                         let _place = place;
-                        refuse(stream, why).await;
-                    });
-                }
-                continue;
-            }
-            Err(Refusal::NotAllowed(why)) => {
-                if let Some(place) = shared.peers.refusing(false) {
-                    connections.spawn(async move {
-                        let _place = place;
-                        forbid(stream, why).await;
+                        refuse(stream, &e).await;
                     });
                 }
                 continue;
@@ -93,42 +81,19 @@ pub async fn run(
     }
 }
 
-/// Answers a connection over a cap with `429` and the reason, then
-/// closes it (without reading its request).
-async fn refuse(stream: UnixStream, why: String) {
-    let e = scribe_protocol::WriteError::Overloaded {
-        reason: why,
-        retry_after_ms: 1000,
+/// Answers a connection that is not admitted, without reading its
+/// request: `429` over a cap, `403` for a uid that is not allowed, with
+/// the error's JSON body; then closes it.
+async fn refuse(mut stream: UnixStream, e: &scribe_protocol::WriteError) {
+    let status = match e {
+        scribe_protocol::WriteError::Overloaded { .. } => "429 Too Many Requests\r\nretry-after: 1",
+        _ => "403 Forbidden",
     };
-    answer_and_close(stream, "429 Too Many Requests\r\nretry-after: 1", &e).await;
-}
-
-/// Answers a uid that is not allowed with `403` and how to be let in.
-async fn forbid(stream: UnixStream, why: String) {
-    let e = scribe_protocol::WriteError::Refused {
-        statement: None,
-        reason: why,
-    };
-    answer_and_close(stream, "403 Forbidden", &e).await;
-}
-
-/// Writes one response with `status` (and any headers after it on its
-/// line) and the error's JSON body, then closes.
-async fn answer_and_close(mut stream: UnixStream, status: &str, e: &scribe_protocol::WriteError) {
     let body = scribe_protocol::json::error(e).to_string();
-    let head = format!(
+    let answer = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\
-         content-length: {}\r\n\r\n",
+         content-length: {}\r\n\r\n{body}",
         body.len()
     );
-    let send = async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
-        stream.shutdown().await?;
-        // Read its request meanwhile until it hangs up (see `rpc::conn`).
-        let mut sink = [0u8; 4096];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<_, std::io::Error>(())
-    };
-    let _ = tokio::time::timeout(crate::peers::REFUSAL_WAIT, send).await;
+    crate::peers::say_and_hang_up(&mut stream, answer.as_bytes()).await;
 }

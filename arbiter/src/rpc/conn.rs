@@ -25,8 +25,8 @@ use crate::state::Shared;
 use crate::writer::Outbox;
 
 /// Answers a connection that is not admitted with `error` (under id 0,
-/// the hello's; in the codec its preamble names, when it comes within a
-/// second), then closes it.
+/// the hello's; in the codec its preamble names, when it comes within
+/// [`crate::peers::REFUSAL_WAIT`]), then closes it.
 pub async fn refuse(mut stream: UnixStream, error: WriteError) {
     let mut pre = [0u8; PREAMBLE_LEN];
     let read = tokio::time::timeout(crate::peers::REFUSAL_WAIT, stream.read_exact(&mut pre)).await;
@@ -43,17 +43,7 @@ pub async fn refuse(mut stream: UnixStream, error: WriteError) {
     } else if frame::encode(0, &reply, &mut out).is_err() {
         return;
     }
-    let send = async {
-        stream.write_all(&out).await?;
-        stream.shutdown().await?;
-        // Read what the caller sends meanwhile (its hello) until it hangs
-        // up: closed under its feet, its write would fail before it read
-        // the answer.
-        let mut sink = [0u8; 4096];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<_, std::io::Error>(())
-    };
-    let _ = tokio::time::timeout(crate::peers::REFUSAL_WAIT, send).await;
+    crate::peers::say_and_hang_up(&mut stream, &out).await;
 }
 
 /// Serves one admitted connection until it closes, goes silent, or the

@@ -22,9 +22,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
-use scribe_protocol::WriteError;
-
-use crate::peers::Refusal;
 use crate::socket::Listener;
 use crate::state::Shared;
 
@@ -42,20 +39,13 @@ pub async fn run(
                 Ok(place) => {
                     connections.spawn(conn::serve(stream, place, shared.clone(), closing.clone()));
                 }
-                Err(Refusal::Stranger) => {}
-                Err(Refusal::Full(why)) => {
-                    let e = WriteError::Overloaded {
-                        reason: why,
-                        retry_after_ms: 200,
-                    };
-                    refuse(&shared, &connections, stream, e);
-                }
-                Err(Refusal::NotAllowed(why)) => {
-                    let e = WriteError::Refused {
-                        statement: None,
-                        reason: why,
-                    };
-                    refuse(&shared, &connections, stream, e);
+                Err(refusal) => {
+                    if let Some((place, e)) = shared.peers.refusing(refusal, 200) {
+                        connections.spawn(async move {
+                            let _place = place;
+                            conn::refuse(stream, e).await;
+                        });
+                    }
                 }
             },
             Err(e) => {
@@ -64,21 +54,5 @@ pub async fn run(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-    }
-}
-
-/// Answers a refused connection, unless too many are being answered.
-fn refuse(
-    shared: &Shared,
-    connections: &TaskTracker,
-    stream: tokio::net::UnixStream,
-    e: WriteError,
-) {
-    let capacity = matches!(e, WriteError::Overloaded { .. });
-    if let Some(place) = shared.peers.refusing(capacity) {
-        connections.spawn(async move {
-            let _place = place;
-            conn::refuse(stream, e).await;
-        });
     }
 }

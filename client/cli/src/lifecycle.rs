@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use scribe_protocol::sidefile::Like;
 use scribe_protocol::stopmarker::{self, Marker};
 use scribe_protocol::{lockfile, StopRequest, WriteError};
 
@@ -143,9 +142,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     })?;
     let Some(report) = report else {
         if args.hold {
-            stopmarker::write(&paths.stop_marker, Marker::Hold, &Like::db(&paths.db)).map_err(
-                |e| Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display())),
-            )?;
+            leave_marker(paths, Marker::Hold)?;
         }
         if ctx.json {
             let said = serde_json::json!({"stopped": false, "running": false, "held": args.hold});
@@ -174,9 +171,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
             (true, _) => Marker::Hold,
             (false, grace) => Marker::for_next(grace.unwrap_or(stopmarker::STOP_GRACE)),
         };
-        stopmarker::write(&paths.stop_marker, marker, &Like::db(&paths.db)).map_err(|e| {
-            Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display()))
-        })?;
+        leave_marker(paths, marker)?;
     }
     let then = match stopmarker::read_active(&paths.stop_marker) {
         Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
@@ -270,6 +265,12 @@ fn terminate(pid: u32, paths: &scribe_protocol::Paths) -> Result<(), WriteError>
             reason: format!("cannot signal the arbiter (pid {pid}): {e}"),
         }
     })
+}
+
+/// Writes the stopping marker a stop leaves.
+fn leave_marker(paths: &scribe_protocol::Paths, marker: Marker) -> Result<(), Failure> {
+    stopmarker::write(paths, marker)
+        .map_err(|e| Failure::Local(format!("cannot write {}: {e}", paths.stop_marker.display())))
 }
 
 /// Whether process `pid` has `db` open (`None` where `/proc` does not

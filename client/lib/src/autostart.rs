@@ -33,15 +33,13 @@ mod owner;
 pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError> {
     match connect(paths).await {
         Ok(s) => Ok(s),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            match lockfile::is_held(paths) {
-                Ok(false) => Ok(None),
-                _ => Err(WriteError::Unavailable {
-                    reason: denied(paths, &e),
-                }),
-            }
+        Err(e)
+            if e.kind() == std::io::ErrorKind::PermissionDenied
+                && !lockfile::is_held(paths).unwrap_or(true) =>
+        {
+            Ok(None)
         }
-        Err(e) => Err(unreachable_socket(paths, &e)),
+        Err(e) => Err(connect_failure(paths, &e)),
     }
 }
 
@@ -66,10 +64,14 @@ async fn connect(paths: &Paths) -> std::io::Result<Option<UnixStream>> {
     }
 }
 
-fn unreachable_socket(paths: &Paths, e: &std::io::Error) -> WriteError {
-    WriteError::Unavailable {
-        reason: format!("cannot connect to {}: {e}", paths.socket.display()),
-    }
+/// A connect that failed otherwise than "nobody answers yet".
+fn connect_failure(paths: &Paths, e: &std::io::Error) -> WriteError {
+    let reason = if e.kind() == std::io::ErrorKind::PermissionDenied {
+        denied(paths, e)
+    } else {
+        format!("cannot connect to {}: {e}", paths.socket.display())
+    };
+    WriteError::Unavailable { reason }
 }
 
 /// Why a live arbiter's socket refused us, and what lets us in.
@@ -88,17 +90,13 @@ fn denied(paths: &Paths, e: &std::io::Error) -> String {
         |_| String::from("another user's"),
         |m| format!("uid {}'s (mode {:04o})", m.uid(), m.mode() & 0o777),
     );
-    let conf = paths.db.with_file_name(format!(
-        "{}.scribe.conf",
-        paths.db.file_name().unwrap_or_default().to_string_lossy()
-    ));
     format!(
         "cannot connect to {}: {e}: the running arbiter's socket is {whose}, and uid {me} may \
          not use it; to share this database between users, put `socket-group = GROUP` (a \
          group both users are in) and `allow-uid = {me}` in {} and restart the arbiter (a user \
          just added to that group must log in again for it to count)",
         paths.socket.display(),
-        conf.display()
+        paths.config.display()
     )
 }
 
@@ -159,12 +157,7 @@ pub async fn launch(
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && exited.is_none() => None,
             Err(e) => {
                 reap_later(child, exited.is_some());
-                return Err(match e.kind() {
-                    std::io::ErrorKind::PermissionDenied => WriteError::Unavailable {
-                        reason: denied(paths, &e),
-                    },
-                    _ => unreachable_socket(paths, &e),
-                });
+                return Err(connect_failure(paths, &e));
             }
         };
         if let Some(stream) = connected {

@@ -7,13 +7,12 @@
 //! leaves the database as it found it.
 
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
-
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -131,7 +130,9 @@ pub(super) fn run_as(
 }
 
 /// Opens `log` (making it with `mode`, never through a link, a FIFO or
-/// anything but a regular file) as this process's stdout and stderr.
+/// anything but a regular file) as this process's stdout and stderr: the
+/// rules of `Like::append`, in system calls alone, since it runs between
+/// fork and exec, where nothing may allocate.
 fn append_output_to(log: &CString, mode: Mode) -> std::io::Result<()> {
     let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
     let fd = match open(log.as_c_str(), flags | OFlag::O_CREAT | OFlag::O_EXCL, mode) {

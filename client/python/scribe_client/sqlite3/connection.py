@@ -77,7 +77,6 @@ class Connection(Settings, Transactions, _std.Connection):
         self._remote.on_begun = self._snapshot.check
         self._fresh = Fresh(self, self._snapshot.private)  # see fresh.py
         self._classifier = Classifier(self)
-        self._closed = False
         self._changes = 0
         self._last_rowid = 0
         self._last_changes = 0
