@@ -87,8 +87,13 @@ pub struct Args {
     /// is always allowed).
     #[arg(long = "allow-uid", value_name = "UID")]
     pub allow_uids: Vec<u32>,
+    /// Also allow the members of this group (a name or a gid; repeatable):
+    /// a peer whose primary or supplementary groups include it when it
+    /// connects.
+    #[arg(long = "allow-group", value_name = "GROUP")]
+    pub allow_groups: Vec<String>,
     /// Make the socket 0660 and owned by this group (its members must
-    /// also be allowed with --allow-uid).
+    /// also be allowed, with --allow-uid or --allow-group).
     #[arg(long, value_name = "GROUP")]
     pub socket_group: Option<String>,
     /// Most connections served at once; more are closed at accept.
@@ -290,7 +295,16 @@ pub fn main_with(cli: Vec<OsString>) -> ExitCode {
     if let Some(spin) = args.spin {
         config.spin = spin.min(Duration::from_millis(10));
     }
-    config.allowed_uids.extend(args.allow_uids);
+    config.allowed.uids.extend(args.allow_uids);
+    for g in &args.allow_groups {
+        match crate::allowed::resolve_group(g) {
+            Ok(gid) => config.allowed.gids.push(gid),
+            Err(e) => {
+                eprintln!("scribed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     config.socket_group = args.socket_group;
     config.max_connections = args.max_connections.max(1);
     config.max_peer_connections = args.max_peer_connections.max(1);

@@ -67,8 +67,9 @@ pub struct Config {
     pub queue_capacity: usize,
     /// Most batches in one commit.
     pub max_group: usize,
-    /// Peers allowed to connect (by uid); the arbiter's own uid by default.
-    pub allowed_uids: Vec<u32>,
+    /// Peers allowed to connect (by uid or group); the arbiter's own uid
+    /// by default.
+    pub allowed: crate::allowed::Allowed,
     /// After a stop (signal or `scribe stop` without its own grace), how
     /// long auto-start stays off.
     pub stop_grace: Duration,
@@ -123,7 +124,10 @@ impl Config {
             synchronous: Synchronous::Full,
             queue_capacity: QUEUE_CAPACITY,
             max_group: MAX_GROUP,
-            allowed_uids: vec![nix::unistd::getuid().as_raw()],
+            allowed: crate::allowed::Allowed {
+                uids: vec![nix::unistd::getuid().as_raw()],
+                gids: Vec::new(),
+            },
             stop_grace: scribe_protocol::stopmarker::STOP_GRACE,
             idle_exit: None,
             batch_budget: crate::budget::BATCH_BUDGET,

@@ -108,7 +108,7 @@ pub fn run_until(
     let (spin, started) = (config.spin, Instant::now());
     let shared = Arc::new(Shared {
         peers: Peers::new(
-            config.allowed_uids.clone(),
+            config.allowed.clone(),
             config.max_connections,
             config.max_peer_connections,
         ),

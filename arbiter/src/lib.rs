@@ -31,8 +31,9 @@
 //! - [`socket`]: binds a socket atomically with mode 0600, keeps it in place.
 //! - [`spin`]: the socket thread polls for a moment after each call (`--spin`).
 //! - [`state`]: the shared state both adapters and the daemon see.
-//! - [`peers`]: who may hold a connection, and how many; [`warn_limit`]:
-//!   one log line a second per kind of refusal and uid.
+//! - [`peers`]: who may hold a connection, and how many; [`allowed`]: the
+//!   uids and groups let in; [`warn_limit`]: one log line a second per
+//!   kind of refusal and uid.
 //! - [`inflight`]: the memory all requests in flight may hold.
 //! - [`watch`]: the writer, idleness, the tick, the database and lock files.
 //! - [`rpc`]: the RPC adapter: scribe's framing on the RPC socket.
@@ -42,6 +43,7 @@
 //!   the drain.
 //! - [`error`]: this crate's error.
 
+pub mod allowed;
 pub mod attempt;
 pub mod budget;
 pub mod checkpoint;

@@ -1,9 +1,10 @@
 //! Who may hold a connection, and how many: the admission of every
 //! accepted connection, on both sockets.
 //!
-//! Three rules, in order: the peer's uid must be allowed (`SO_PEERCRED`:
-//! the arbiter's own, root's, which may do anything to the file anyway,
-//! or one of `--allow-uid`);
+//! Three rules, in order: the peer must be allowed (`SO_PEERCRED`: the
+//! arbiter's own uid, root's, which may do anything to the file anyway,
+//! one of `--allow-uid`, or a member of an `--allow-group`: see
+//! [`crate::allowed`]);
 //! the arbiter serves at most `max_connections` at once; and one peer
 //! process holds at most `max_peer_connections` of them, so a single
 //! careless or hostile process cannot take the capacity every other
@@ -19,12 +20,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tracing::{debug, warn};
 
+use crate::allowed::Allowed;
 use crate::warn_limit::WarnLimit;
 
 /// Connection counts, shared by both listeners.
 #[derive(Debug)]
 pub struct Peers {
-    allowed_uids: Vec<u32>,
+    allowed: Allowed,
     max_total: usize,
     max_per_peer: usize,
     open: Mutex<Counts>,
@@ -109,10 +111,10 @@ pub enum Refusal {
 }
 
 impl Peers {
-    /// Counts for connections of `allowed_uids`, under the two caps.
-    pub fn new(allowed_uids: Vec<u32>, max_total: usize, max_per_peer: usize) -> Arc<Peers> {
+    /// Counts for connections of the `allowed`, under the two caps.
+    pub fn new(allowed: Allowed, max_total: usize, max_per_peer: usize) -> Arc<Peers> {
         Arc::new(Peers {
-            allowed_uids,
+            allowed,
             max_total: max_total.max(1),
             max_per_peer: max_per_peer.max(1),
             open: Mutex::new(Counts::default()),
@@ -174,7 +176,7 @@ impl Peers {
             Refusal::Stranger
         })?;
         let (uid, pid) = (cred.uid(), cred.pid().unwrap_or(0));
-        if uid != 0 && !self.allowed_uids.contains(&uid) {
+        if !self.allowed.admits(stream, uid, cred.gid()) {
             if let Some(unlogged) = self.warned.check("uid", uid) {
                 warn!(
                     uid,
@@ -183,8 +185,8 @@ impl Peers {
             }
             return Err(Refusal::NotAllowed(format!(
                 "uid {uid} may not write through this arbiter (it runs as uid {}): add \
-                 `allow-uid = {uid}` to the database's .scribe.conf (or start scribed with \
-                 --allow-uid {uid}) and restart it",
+                 `allow-uid = {uid}` (or `allow-group = GROUP`, a group of uid {uid}'s) to the \
+                 database's .scribe.conf (or start scribed with --allow-uid {uid}) and restart it",
                 nix::unistd::getuid()
             )));
         }
@@ -235,9 +237,16 @@ impl Peers {
 mod tests {
     use super::*;
 
+    fn uids(uid: u32) -> Allowed {
+        Allowed {
+            uids: vec![uid],
+            gids: vec![],
+        }
+    }
+
     #[test]
     fn refusals_answered_at_once_are_capped() {
-        let peers = Peers::new(vec![], 5, 2);
+        let peers = Peers::new(Allowed::default(), 5, 2);
         let uid = || Refusal::NotAllowed("uid".into());
         let cap = || Refusal::Full("cap".into());
         let places: Vec<_> = (0..MAX_REFUSING)
@@ -263,7 +272,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn one_process_cannot_take_every_place() {
         let me = nix::unistd::getuid().as_raw();
-        let peers = Peers::new(vec![me], 5, 2);
+        let peers = Peers::new(uids(me), 5, 2);
         let mut held = Vec::new();
         let mut refusals = Vec::new();
         for _ in 0..4 {
@@ -282,7 +291,7 @@ mod tests {
         assert_eq!(peers.open(), 1);
         let (a, _b) = UnixStream::pair().unwrap();
         assert!(peers.admit(&a).is_ok(), "a freed place is free again");
-        let stranger = Peers::new(vec![me + 1], 5, 2);
+        let stranger = Peers::new(uids(me + 1), 5, 2);
         match stranger.admit(&a) {
             // Root is let in whatever the list says.
             Ok(_) => assert_eq!(me, 0),

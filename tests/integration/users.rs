@@ -169,3 +169,85 @@ fn a_user_cannot_keep_roots_start_root_by_closing_their_own_directory() {
     let paths = scribe_protocol::Paths::for_db(&db, None).unwrap();
     assert!(!scribe_protocol::lockfile::is_held(&paths).unwrap());
 }
+
+/// Runs the CLI as `uid` with primary group `gid` and the supplementary
+/// groups `groups` (comma-separated gids; empty: none).
+fn as_member(env: &Env, uid: u32, gid: u32, groups: &str, args: &[&str]) -> Output {
+    let mut c = env.command("/usr/bin/setpriv");
+    c.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"));
+    if groups.is_empty() {
+        c.arg("--clear-groups");
+    } else {
+        c.arg(format!("--groups={groups}"));
+    }
+    c.arg(crate::harness::other_build(SCRIBE)).args(args);
+    run(c, Duration::from_secs(60))
+}
+
+#[test]
+fn allow_group_lets_in_the_members_of_a_group_by_their_supplementary_groups() {
+    if !nix::unistd::getuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("not root, or no setpriv: cannot run clients as other users here");
+        return;
+    }
+    let env = Env::new();
+    let owned = |p: &Path, mode: u32| {
+        nix::unistd::chown(
+            p,
+            Some(nix::unistd::Uid::from_raw(NOBODY)),
+            Some(nix::unistd::Gid::from_raw(NOGROUP)),
+        )
+        .unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    owned(env.dir.path(), 0o770);
+    std::fs::write(&env.db, b"").unwrap();
+    owned(&env.db, 0o660);
+    let paths = env.paths();
+    // No allow-uid line: the group alone lets its members in.
+    std::fs::write(
+        &paths.config,
+        "socket-group = nogroup\nallow-group = nogroup\n",
+    )
+    .unwrap();
+    env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    assert_eq!(uid_of_process(env.arbiter_pid().expect("running")), NOBODY);
+
+    // A user whose primary group is another, in the group as a
+    // supplementary one, as a login in that group has it.
+    let primary = 65532;
+    let nogroup = NOGROUP.to_string();
+    let out = as_member(
+        &env,
+        OTHER,
+        primary,
+        &nogroup,
+        &["exec", "INSERT INTO t VALUES (1)"],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    // The same user out of the group, let through the socket's mode (as a
+    // socket of another group's would): the arbiter refuses it, naming
+    // both settings.
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o775)).unwrap();
+    std::fs::set_permissions(&paths.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = as_member(
+        &env,
+        OTHER,
+        primary,
+        "",
+        &["exec", "INSERT INTO t VALUES (2)"],
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("may not write through this arbiter")
+            && stderr(&out).contains(&format!("allow-uid = {OTHER}"))
+            && stderr(&out).contains("allow-group"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE x = 1"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+    env.scribe_ok(&["stop"]);
+}

@@ -93,8 +93,9 @@ fn denied(paths: &Paths, e: &std::io::Error) -> String {
     format!(
         "cannot connect to {}: {e}: the running arbiter's socket is {whose}, and uid {me} may \
          not use it; to share this database between users, put `socket-group = GROUP` (a \
-         group both users are in) and `allow-uid = {me}` in {} and restart the arbiter (a user \
-         just added to that group must log in again for it to count)",
+         group both users are in) and `allow-group = GROUP` (or `allow-uid = {me}`) in {} and \
+         restart the arbiter (a user just added to that group must log in again for it to \
+         count)",
         paths.socket.display(),
         paths.config.display()
     )
