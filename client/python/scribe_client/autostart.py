@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from .errors import Unavailable
-from .paths import describe_marker, read_marker
+from .paths import describe_marker, lock_held, read_marker
 
 __all__ = ["AutoStart"]
 
@@ -31,6 +31,14 @@ class AutoStart:
 
     def _no_arbiter(self) -> Unavailable:
         marker = read_marker(self.paths.stop_marker)
+        if marker is None and lock_held(self.paths.db_b):
+            # An arbiter holds the database but takes no connection: it is
+            # starting (migrations at open) or too busy to accept, not absent.
+            return Unavailable(
+                "an arbiter holds %s but does not accept connections on %s now (it is starting, "
+                "applying migrations, or too busy to accept): retry"
+                % (self.paths.db, self.paths.http_socket)
+            )
         if marker is not None:
             why = describe_marker(marker)
         elif not self.autostart:

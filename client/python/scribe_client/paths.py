@@ -19,7 +19,13 @@ __all__ = [
     "read_marker",
     "describe_marker",
     "lock_pid",
+    "lock_held",
+    "LOCK_OFFSET",
 ]
+
+#: The byte of the database file an arbiter holds a write lock on for as
+#: long as it lives (``protocol/src/lockfile.rs``).
+LOCK_OFFSET = 0x40000300
 
 #: ``sun_path`` is 108 bytes on Linux, including the terminating NUL.
 MAX_SOCKET_PATH = 107
@@ -162,3 +168,29 @@ def lock_pid(lock_path: str) -> Optional[int]:
     except OSError:
         return None
     return None
+
+
+def lock_held(db_path: bytes) -> Optional[bool]:
+    """Whether some process holds the arbiter's lock on ``db_path``
+    (``None``: cannot tell, off Linux or without ``/proc/locks``).
+
+    Read from ``/proc/locks``, not asked with ``F_GETLK`` on a descriptor
+    of the database: closing any descriptor of that file drops every POSIX
+    lock this process holds on it, the local reader's SQLite locks
+    included."""
+    try:
+        st = os.stat(db_path)
+        with open("/proc/locks", "r", encoding="ascii", errors="replace") as f:
+            table = f.read()
+    except OSError:
+        return None
+    where = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    for line in table.splitlines():
+        fields = line.split()
+        # `N: KIND MODE ACCESS PID MAJ:MIN:INODE START END`; a waiter's
+        # line has `->` after `N:` and holds nothing.
+        if len(fields) < 8 or fields[1] == "->":
+            continue
+        if fields[3] == "WRITE" and fields[5] == where and fields[6] == str(LOCK_OFFSET):
+            return True
+    return False

@@ -3,12 +3,14 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import unittest
 
 import support
-from support import ArbiterTest, lock_held, scribe_cli
+from support import LOCK_OFFSET, ArbiterTest, lock_held, scribe_cli
 from scribe_client import (
     Conflict,
     ProtocolError,
@@ -272,6 +274,35 @@ class LifecycleTest(ArbiterTest):
             self.client(scribe_bin=os.path.join(self.dir, "no-such-scribe")).write("SELECT 1")
         self.assertLess(time.monotonic() - started, 8, "a missing binary is not retried")
         self.assertFalse(lock_held(self.db))
+
+    def test_autostart_off_with_the_lock_held_says_an_arbiter_holds_it(self):
+        # What an arbiter applying migrations at open looks like: the lock
+        # on the database is held, and no socket accepts yet.
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             "import fcntl, os, sys\n"
+             "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)\n"
+             "fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, int(sys.argv[2]))\n"
+             "print('held', flush=True)\n"
+             "sys.stdin.read()\n",
+             self.db, str(LOCK_OFFSET)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            self.assertEqual(holder.stdout.readline().strip(), "held")
+            s = self.client(autostart=False, retry_for=0.2)
+            with self.assertRaises(Unavailable) as cm:
+                s.write("SELECT 1")
+            self.assertIn("an arbiter holds", str(cm.exception))
+            self.assertIn("does not accept connections", str(cm.exception))
+        finally:
+            holder.stdin.close()
+            holder.stdout.close()
+            holder.wait(timeout=30)
+        # Released: absent again, as auto-start off says.
+        with self.assertRaises(Unavailable) as cm:
+            self.client(autostart=False, retry_for=0.2).write("SELECT 1")
+        self.assertIn("auto-start is off", str(cm.exception))
 
     def test_stopped_with_hold_raises_unavailable_at_once(self):
         s = self.client()
