@@ -101,8 +101,44 @@ mod imp {
         }
     }
 
-    /// Whether some process holds the byte.
+    /// Whether some process holds the byte: read from `/proc/locks`
+    /// where it can be, since asking on a descriptor of the database
+    /// means closing it, and any close of that file drops every POSIX
+    /// lock this process holds on it: SQLite's, of a reader open in the
+    /// same program.
     pub fn held(paths: &Paths) -> std::io::Result<bool> {
+        let meta = match std::fs::metadata(&paths.db) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        match std::fs::read_to_string("/proc/locks") {
+            Ok(table) => Ok(listed(&table, &meta)),
+            Err(_) => asked(paths),
+        }
+    }
+
+    /// Whether `/proc/locks`'s `table` lists a write lock on the byte of
+    /// the file `meta` describes. Each line reads `N: KIND MODE ACCESS
+    /// PID MAJ:MIN:INODE START END`; a waiter's has `->` after `N:`.
+    fn listed(table: &str, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let dev = meta.dev();
+        let at = format!(
+            "{:02x}:{:02x}:{}",
+            libc::major(dev),
+            libc::minor(dev),
+            meta.ino()
+        );
+        let offset = LOCK_OFFSET.to_string();
+        table.lines().any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() >= 8 && f[1] != "->" && f[3] == "WRITE" && f[5] == at && f[6] == offset
+        })
+    }
+
+    /// Asked with `F_OFD_GETLK`, when `/proc/locks` cannot be read.
+    fn asked(paths: &Paths) -> std::io::Result<bool> {
         let file = match File::open(&paths.db) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -338,5 +374,52 @@ mod tests {
         drop(first);
         assert!(!is_held(&paths).unwrap());
         assert!(InstanceLock::try_acquire(&paths).unwrap().is_some());
+    }
+
+    /// A program that reads the database with SQLite holds POSIX locks on
+    /// it, which any close of a descriptor of that file would drop.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn asking_whether_the_lock_is_held_leaves_this_processs_posix_locks_alone() {
+        use nix::fcntl::{fcntl, FcntlArg};
+        use nix::libc;
+        use std::os::fd::AsFd;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::for_db(&dir.path().join("x.db"), None).unwrap();
+        let db = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&paths.db)
+            .unwrap();
+        // SQLite's shared lock, as a reader in WAL mode holds it.
+        let range = |kind: libc::c_int| {
+            // SAFETY: flock is a plain C struct; all-zero is a valid value.
+            let mut f: libc::flock = unsafe { std::mem::zeroed() };
+            f.l_type = kind as libc::c_short;
+            f.l_whence = libc::SEEK_SET as libc::c_short;
+            f.l_start = 0x4000_0002;
+            f.l_len = 510;
+            f
+        };
+        fcntl(db.as_fd(), FcntlArg::F_SETLK(&range(libc::F_RDLCK))).unwrap();
+        // An open file description of its own sees this process's POSIX
+        // lock as another owner's.
+        let probe = File::open(&paths.db).unwrap();
+        let still_there = || {
+            let mut q = range(libc::F_WRLCK);
+            fcntl(probe.as_fd(), FcntlArg::F_OFD_GETLK(&mut q)).unwrap();
+            i32::from(q.l_type) != libc::F_UNLCK
+        };
+        assert!(still_there());
+        assert!(!is_held(&paths).unwrap());
+        let held = InstanceLock::try_acquire(&paths).unwrap().expect("free");
+        assert!(is_held(&paths).unwrap());
+        assert!(still_there(), "is_held closed no descriptor of the file");
+        drop(held);
+        // The probe can tell: the instance lock's own close dropped it.
+        assert!(!still_there());
+        drop(db);
     }
 }
