@@ -3,6 +3,7 @@ scripts, each on its own file, must observe the same results and raise
 the same exception classes."""
 
 import os
+import subprocess
 import sqlite3 as std
 import sys
 import time
@@ -134,6 +135,28 @@ class RefusedByNameTest(DropinTest):
         self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (1,))
         for conn in (c, other, copy):
             conn.close()
+
+
+class SharedConnectionTest(DropinTest):
+    """A connection threads share: the same rows as sqlite3, and no
+    deadlock (each module's run is a process of its own, with a
+    timeout)."""
+
+    def test_threads_sharing_one_connection(self):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dropin_shared.py")
+        outputs = []
+        for name, path in (("std", os.path.join(self.dir, "std.db")), ("dropin", self.mine)):
+            try:
+                out = subprocess.run(
+                    [sys.executable, script, name, path], capture_output=True, text=True,
+                    timeout=300, env=dict(os.environ, PYTHONPATH=support.PACKAGE_DIR),
+                )
+            except subprocess.TimeoutExpired:
+                self.fail("%s: threads sharing one connection did not finish in 300 s" % name)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            outputs.append(out.stdout)
+        self.assertIn("(240,", outputs[0])
+        self.assertEqual(outputs[0], outputs[1])
 
 
 def _make(script):

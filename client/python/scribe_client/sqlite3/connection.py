@@ -13,6 +13,7 @@ read-only on the database, which routes each statement.
 import os
 import re
 import sqlite3 as _std
+import threading
 import urllib.parse
 from typing import Any
 
@@ -45,10 +46,18 @@ class Connection(Settings, Transactions, _std.Connection):
     """A connection to a database that scribe's arbiter writes."""
 
     _closed = False  # set by close(), even when __init__ failed part way
+    _lock = threading.RLock()  # each connection's own, once __init__ ran
 
     def __init__(self, database, timeout=5.0, detect_types=0, isolation_level="",
                  check_same_thread=True, factory=None, cached_statements=128, uri=False,
                  **extra):
+        # One statement or transaction end at a time, as SQLite's own mutex
+        # serializes a connection threads share (check_same_thread=False):
+        # the routing below keeps state of its own, and two threads
+        # classifying at once deadlocked (one in set_authorizer, holding
+        # the GIL, waiting for SQLite's mutex; the other's authorizer
+        # callback, holding that mutex, waiting for the GIL).
+        self._lock = threading.RLock()
         for key in extra:
             if key not in EXTRA:
                 raise TypeError("'%s' is an invalid keyword argument for Connection()" % key)
@@ -113,6 +122,10 @@ class Connection(Settings, Transactions, _std.Connection):
         return self.cursor().executescript(sql_script)
 
     def _run(self, cur: Cursor, sql: str, params: Any, many: bool = False) -> Cursor:
+        with self._lock:
+            return self._route(cur, sql, params, many)
+
+    def _route(self, cur: Cursor, sql: str, params: Any, many: bool) -> Cursor:
         # The common case first, with as little Python as it takes: a read
         # outside a transaction, of a statement seen before (through
         # Connection.execute or a cursor alike).
@@ -302,11 +315,16 @@ class Connection(Settings, Transactions, _std.Connection):
         return e
 
     def _run_many(self, cur: Cursor, sql: str, seq: Any) -> Cursor:
-        if self._readonly:
-            return readonly.run_many(cur, sql, seq)
-        return run_many(self, cur, sql, seq, _adapt)
+        with self._lock:
+            if self._readonly:
+                return readonly.run_many(cur, sql, seq)
+            return run_many(self, cur, sql, seq, _adapt)
 
     def _script(self, cur: Cursor, script: str) -> Cursor:
+        with self._lock:
+            return self._run_script(cur, script)
+
+    def _run_script(self, cur: Cursor, script: str) -> Cursor:
         if self._readonly:
             return readonly.script(cur, script)
         if not isinstance(script, str):
@@ -329,13 +347,14 @@ class Connection(Settings, Transactions, _std.Connection):
             return super().close()  # its own thread check, as in sqlite3
         # From another thread, refused before the transaction is touched.
         self._usable()
-        try:
-            self._remote.rollback()
-        finally:
-            self._closed = True
-            self._remote.close()
-            self._snapshot.close()
-            super().close()
+        with self._lock:
+            try:
+                self._remote.rollback()
+            finally:
+                self._closed = True
+                self._remote.close()
+                self._snapshot.close()
+                super().close()
 
     def migrate(self, migrations) -> dict:
         """Brings the schema up to the last of ``migrations`` (a directory
@@ -344,9 +363,10 @@ class Connection(Settings, Transactions, _std.Connection):
         startup; each step runs once."""
         from ..migrations import as_list
 
-        if self.in_transaction:
-            self._commit()
-        return self._remote.migrate(as_list(migrations))
+        with self._lock:
+            if self.in_transaction:
+                self._commit()
+            return self._remote.migrate(as_list(migrations))
 
     def arbiter_sqlite_version(self) -> str:
         """The version of the SQLite the arbiter writes with."""

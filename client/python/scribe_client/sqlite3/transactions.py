@@ -23,7 +23,8 @@ class Transactions:
             return _std.Connection.commit(self)
         if self._autocommit is True:
             return  # sqlite3 does nothing: an SQL BEGIN's transaction goes on
-        self._commit()
+        with self._lock:
+            self._commit()
 
     def rollback(self) -> None:
         self._usable()
@@ -31,7 +32,8 @@ class Transactions:
             return _std.Connection.rollback(self)
         if self._autocommit is True:
             return
-        self._rollback()
+        with self._lock:
+            self._rollback()
 
     def _commit(self) -> None:
         """Ends the transaction, as SQL COMMIT and commit() do."""
