@@ -85,7 +85,17 @@ class Connection(Settings, Transactions, _std.Connection):
         self._snapshot = Snapshot(self, ro)  # autocommit=False: see snapshot.py
         self._remote.on_begun = self._snapshot.check
         self._fresh = Fresh(self, self._snapshot.private)  # see fresh.py
-        self._classifier = Classifier(self)
+        # Shared by threads, it classifies on a connection of its own:
+        # compiling with the authorizer set, SQLite's mutex is held while
+        # the callback waits for the GIL, and another thread holding the
+        # GIL while it reads rows here (each column read takes that mutex)
+        # would wait for the mutex for ever. Only classifying, under the
+        # lock, touches the twin.
+        self._twin = None
+        if not check_same_thread:
+            self._twin = _std.connect(ro, uri=True, timeout=timeout, isolation_level=None,
+                                      check_same_thread=False)
+        self._classifier = Classifier(self._twin or self)
         self._changes = 0
         self._last_rowid = 0
         self._last_changes = 0
@@ -354,6 +364,8 @@ class Connection(Settings, Transactions, _std.Connection):
                 self._closed = True
                 self._remote.close()
                 self._snapshot.close()
+                if self._twin is not None:
+                    self._twin.close()
                 super().close()
 
     def migrate(self, migrations) -> dict:
@@ -374,17 +386,49 @@ class Connection(Settings, Transactions, _std.Connection):
 
     # ------------------------------------------------ what stays local
 
+    def _also_on_twin(self, method: str, *args, **kwargs) -> None:
+        """What reads compile against, registered on the twin too (it
+        compiles them to classify them)."""
+        if self._twin is not None:
+            getattr(self._twin, method)(*args, **kwargs)
+
     def create_function(self, name, narg, func, *args, **kwargs):
         self._functions.add(name.lower())
-        return super().create_function(name, narg, func, *args, **kwargs)
+        out = super().create_function(name, narg, func, *args, **kwargs)
+        self._also_on_twin("create_function", name, narg, func, *args, **kwargs)
+        return out
 
     def create_aggregate(self, name, n_arg, aggregate_class):
         self._functions.add(name.lower())
-        return super().create_aggregate(name, n_arg, aggregate_class)
+        out = super().create_aggregate(name, n_arg, aggregate_class)
+        self._also_on_twin("create_aggregate", name, n_arg, aggregate_class)
+        return out
+
+    if hasattr(_std.Connection, "create_window_function"):  # Python 3.11
+
+        def create_window_function(self, name, num_params, aggregate_class, /):
+            self._functions.add(name.lower())
+            out = super().create_window_function(name, num_params, aggregate_class)
+            self._also_on_twin("create_window_function", name, num_params, aggregate_class)
+            return out
+
+    def create_collation(self, name, callable, /):  # noqa: A002  (sqlite3's name)
+        out = super().create_collation(name, callable)
+        self._also_on_twin("create_collation", name, callable)
+        return out
+
+    if hasattr(_std.Connection, "enable_load_extension"):  # not in every build
+
+        def enable_load_extension(self, enabled, /):
+            out = super().enable_load_extension(enabled)
+            self._also_on_twin("enable_load_extension", enabled)
+            return out
 
     def load_extension(self, *args, **kwargs):
         self._extensions = True
-        return super().load_extension(*args, **kwargs)
+        out = super().load_extension(*args, **kwargs)
+        self._also_on_twin("load_extension", *args, **kwargs)
+        return out
 
     def backup(self, target, **kwargs):
         if isinstance(target, Connection) and not target._readonly:
