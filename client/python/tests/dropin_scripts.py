@@ -218,7 +218,7 @@ def startup_pragmas(mod, path):
         "PRAGMA cache_size=-2000",
         "PRAGMA temp_store=MEMORY",
         "PRAGMA journal_mode",
-        "PRAGMA foreign_keys",
+        # (PRAGMA foreign_keys reads the arbiter's setting: ForeignKeysTest.)
         "PRAGMA busy_timeout",
     ):
         log.note(sql, c.execute(sql).fetchall())

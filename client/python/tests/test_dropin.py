@@ -137,6 +137,69 @@ class RefusedByNameTest(DropinTest):
             conn.close()
 
 
+class ModuleTest(unittest.TestCase):
+    def test_dbapi2_is_the_drop_in_as_frameworks_import_it(self):
+        # Django: sys.modules["sqlite3"] = the drop-in, then its backend's
+        # `from sqlite3 import dbapi2 as Database`.
+        saved = sys.modules["sqlite3"]
+        sys.modules["sqlite3"] = dropin
+        try:
+            from sqlite3 import dbapi2 as Database
+        finally:
+            sys.modules["sqlite3"] = saved
+        self.assertIs(Database, dropin)
+        self.assertIs(Database.connect, dropin.connect)
+
+
+class ForeignKeysTest(DropinTest):
+    """Whether a connection's writes are checked is the arbiter's
+    setting: reads of the pragma answer it, and OFF where it checks is
+    refused (a table rebuild would cascade)."""
+
+    def setUp(self):
+        super().setUp()
+        from scribe_client.sqlite3 import pragmas
+
+        pragmas._warned.clear()  # each test sees its own warnings
+
+    def schema(self, c):
+        c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
+        c.execute("CREATE TABLE ch(id INTEGER PRIMARY KEY, "
+                  "p INTEGER REFERENCES p(id) ON DELETE CASCADE)")
+        c.execute("INSERT INTO p VALUES (1)")
+        c.execute("INSERT INTO ch VALUES (1, 1)")
+
+    def test_off_is_refused_where_the_arbiter_checks_them(self):
+        with open(self.mine + ".scribe.conf", "w") as f:
+            f.write("pragma = foreign_keys=on\n")
+        c = dropin.connect(self.mine, isolation_level=None)
+        self.schema(c)
+        self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 1)
+        with self.assertRaises(std.NotSupportedError) as cm:
+            c.execute("PRAGMA foreign_keys=OFF")
+        self.assertIn("table rebuild", str(cm.exception))
+        # The rebuild's first steps would have gone on; its DROP TABLE p
+        # would then have taken every row of ch with it.
+        self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 1)
+        with self.assertRaises(std.IntegrityError):
+            c.execute("INSERT INTO ch VALUES (2, 99)")
+        c.execute("DELETE FROM p WHERE id = 1")
+        self.assertEqual(c.execute("SELECT count(*) FROM ch").fetchone()[0], 0, "cascaded")
+        c.close()
+
+    def test_on_where_the_arbiter_does_not_check_them_reads_0_and_warns(self):
+        c = dropin.connect(self.mine, isolation_level=None)
+        self.schema(c)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            c.execute("PRAGMA foreign_keys=ON")
+        self.assertTrue(any("are not checked" in str(w.message) for w in seen), seen)
+        self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 0)
+        c.execute("INSERT INTO ch VALUES (2, 99)")  # unchecked, as the pragma says
+        c.execute("PRAGMA foreign_keys=OFF")  # nothing to refuse
+        c.close()
+
+
 class SharedConnectionTest(DropinTest):
     """A connection threads share: the same rows as sqlite3, and no
     deadlock (each module's run is a process of its own, with a

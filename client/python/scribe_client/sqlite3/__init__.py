@@ -17,6 +17,7 @@ SQLite, usually newer: ``Connection.arbiter_sqlite_version()`` says which.
 
 from sqlite3 import *  # noqa: F401,F403  (constants, adapters, exceptions)
 import sqlite3 as _std
+import sys as _sys
 
 from .connection import Connection
 from .cursor import Cursor
@@ -39,6 +40,10 @@ IntegrityError = _std.IntegrityError
 InternalError = _std.InternalError
 ProgrammingError = _std.ProgrammingError
 NotSupportedError = _std.NotSupportedError
+
+# `from sqlite3 import dbapi2` (Django's backend imports it so) names the
+# drop-in too, not the standard module's own that `import *` brought in.
+dbapi2 = _sys.modules[__name__]
 
 apilevel = "2.0"
 paramstyle = "qmark"

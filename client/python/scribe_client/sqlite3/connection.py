@@ -318,9 +318,10 @@ class Connection(Settings, Transactions, _std.Connection):
             name = text.split(": ", 1)[1].lower()
             if name in self._functions or self._extensions:
                 return _std.NotSupportedError(
-                    "%s: writes run in the arbiter, which cannot call what this process "
-                    "registered (create_function, load_extension); load it there as an "
-                    "extension (scribed --load-extension PATH)" % text
+                    "%s: writes, and every statement inside a transaction, run in the "
+                    "arbiter, which cannot call what this process registered "
+                    "(create_function, load_extension); load it there as an extension "
+                    "(scribed --load-extension PATH)" % text
                 )
         return e
 

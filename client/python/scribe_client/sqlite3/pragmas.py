@@ -5,7 +5,7 @@
 | ``journal_mode=WAL`` | answered ``wal``: the arbiter keeps the file in WAL; another mode is answered ``wal`` too, with a warning |
 | ``busy_timeout=N`` | applied to the local reader, and how long a write waits for the arbiter (as the ``timeout`` of ``connect``) |
 | ``synchronous=X`` | compared with the arbiter's ``--synchronous``; a difference is warned about once |
-| ``foreign_keys=X`` | applied to the local reader; compared with the arbiter's setting, a difference warned about once (it decides whether writes are checked) |
+| ``foreign_keys=X`` | the arbiter's setting decides whether writes are checked, and reading the pragma answers it; ``OFF`` where the arbiter checks them is refused (``NotSupportedError``: a table rebuild would cascade), ``ON`` where it does not is warned about once |
 | ``wal_autocheckpoint``, ``journal_size_limit`` | the arbiter's checkpointer owns the WAL: applied locally (harmless), a difference from the arbiter's settings warned about once |
 | ``cache_size``, ``mmap_size``, ``temp_store``, ``cache_spill``, ``case_sensitive_like``, ``automatic_index``, ``threads``, ``query_only`` | applied to the local reader, where they mean something |
 | ``user_version=N``, ``application_id=N`` | written through the arbiter |
@@ -86,9 +86,47 @@ def _sync_level(value: Any) -> str:
     return {"0": "off", "1": "normal", "2": "full", "3": "extra"}.get(v, v)
 
 
+def _setting(status: Any, name: str) -> Optional[str]:
+    """The arbiter's ``--pragma name=value``, lower case, if it has one."""
+    settings = [str(s).lower() for s in status().get("settings", [])]
+    return next((s.split("=", 1)[1].strip() for s in settings if s.startswith(name + "=")), None)
+
+
+def _foreign_keys(value: Optional[str], status: Any) -> Plan:
+    """``foreign_keys``: whether this connection's writes are checked is
+    the arbiter's setting (its connection makes them), so a read answers
+    it, and a setting it cannot honour is said at once."""
+    theirs = bool(_truthy(_setting(status, "foreign_keys") or "off"))
+    if value is None:
+        return Plan("answer", rows=[(int(theirs),)], columns=["foreign_keys"])
+    mine = _truthy(value)
+    if mine is False and theirs:
+        # Honoured only here, it would leave the writes checked: the
+        # DROP TABLE of a table rebuild (create, copy, drop, rename,
+        # with foreign keys off) would cascade to the rows that point
+        # at it, or fail.
+        raise _std.NotSupportedError(
+            "PRAGMA foreign_keys=%s cannot apply to this connection's writes: the arbiter "
+            "checks foreign keys on every write (scribed --pragma foreign_keys=on), and a "
+            "DROP TABLE would cascade to the rows that point at it; run such a table rebuild "
+            "with the arbiter stopped (`scribe stop --hold`, the standard sqlite3 module, "
+            "`scribe start`), or restart the arbiter without foreign_keys=on" % value
+        )
+    if mine and not theirs:
+        return Plan(
+            "local",
+            warn="PRAGMA foreign_keys=%s: the arbiter runs with foreign_keys=off, so this "
+            "connection's writes are not checked and PRAGMA foreign_keys reads 0 (set it with "
+            "scribed --pragma foreign_keys=on)" % value,
+        )
+    return Plan("local")
+
+
 def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = False) -> Plan:
     """The plan for ``PRAGMA name[=value]``; ``status`` is a callable giving
     the arbiter's status (asked only when a comparison needs it)."""
+    if name == "foreign_keys":
+        return _foreign_keys(value, status)
     if name == "wal_checkpoint":
         # The local reader cannot checkpoint (it is read-only: SQLite says
         # "disk I/O error"); the arbiter's checkpointer does it anyway.
@@ -130,14 +168,9 @@ def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = Fa
             "(scribed --pragma %s=%s)" % (name, value, name, value),
         )
     warn = None
-    if name in ("foreign_keys", "wal_autocheckpoint", "journal_size_limit"):
-        settings = [str(s).lower() for s in status().get("settings", [])]
-        theirs = next((s.split("=", 1)[1] for s in settings if s.startswith(name + "=")), None)
-        if name == "foreign_keys":
-            same = _truthy(theirs or "off") == _truthy(value)
-        else:
-            same = theirs is not None and theirs == str(value).strip("'\"").lower()
-        if not same:
+    if name in ("wal_autocheckpoint", "journal_size_limit"):
+        theirs = _setting(status, name)
+        if theirs is None or theirs != str(value).strip("'\"").lower():
             warn = (
                 "PRAGMA %s=%s: the arbiter runs with %s=%s; writes follow the arbiter's "
                 "(set it with scribed --pragma %s=%s)"
@@ -156,7 +189,11 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     in_session = remote.session is not None and not (
         remote.session == NOT_BEGUN and conn._reads_here_after_refusal()
     )
-    p = plan(name, value, remote.status, in_session)
+    try:
+        p = plan(name, value, remote.status, in_session)
+    except _std.Error:
+        cur._remote([], [], -1)  # as a cursor whose statement failed
+        raise
     if p.warn:
         warn_once(p.warn)
     if p.where == "local":
