@@ -56,13 +56,7 @@ pub fn resolve_group(name: &str) -> Result<u32, String> {
 /// (empty when they cannot be read).
 #[cfg(target_os = "linux")]
 fn peer_groups(stream: &UnixStream) -> Vec<u32> {
-    use nix::libc;
-    // Not exported by the libc crate for every target; its value in the
-    // kernel's asm-generic/socket.h (SPARC has its own).
-    #[cfg(target_arch = "sparc64")]
-    const SO_PEERGROUPS: libc::c_int = 0x003d;
-    #[cfg(not(target_arch = "sparc64"))]
-    const SO_PEERGROUPS: libc::c_int = 59;
+    use nix::libc::{self, SO_PEERGROUPS};
     let mut groups: Vec<libc::gid_t> = vec![0; 64];
     for _ in 0..2 {
         let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;

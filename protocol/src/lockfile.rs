@@ -101,51 +101,40 @@ mod imp {
         }
     }
 
-    /// Whether some process holds the byte: read from `/proc/locks`
-    /// where it can be, since asking on a descriptor of the database
-    /// means closing it, and any close of that file drops every POSIX
-    /// lock this process holds on it: SQLite's, of a reader open in the
-    /// same program.
+    /// Whether some process holds the byte, asked with `F_OFD_GETLK` on a
+    /// descriptor of the database this process keeps open until it exits:
+    /// any close of a descriptor of that file drops every POSIX lock the
+    /// process holds on it, SQLite's among them when a program reading the
+    /// database asks. (`/proc/locks` names a file by a device number that
+    /// `stat` does not always give: btrfs subvolumes, some overlays.)
     pub fn held(paths: &Paths) -> std::io::Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::Mutex;
+        static PROBES: Mutex<Vec<(u64, u64, File)>> = Mutex::new(Vec::new());
         let meta = match std::fs::metadata(&paths.db) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
         };
-        match std::fs::read_to_string("/proc/locks") {
-            Ok(table) => Ok(listed(&table, &meta)),
-            Err(_) => asked(paths),
-        }
-    }
-
-    /// Whether `/proc/locks`'s `table` lists a write lock on the byte of
-    /// the file `meta` describes. Each line reads `N: KIND MODE ACCESS
-    /// PID MAJ:MIN:INODE START END`; a waiter's has `->` after `N:`.
-    fn listed(table: &str, meta: &std::fs::Metadata) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        let dev = meta.dev();
-        let at = format!(
-            "{:02x}:{:02x}:{}",
-            libc::major(dev),
-            libc::minor(dev),
-            meta.ino()
-        );
-        let offset = LOCK_OFFSET.to_string();
-        table.lines().any(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            f.len() >= 8 && f[1] != "->" && f[3] == "WRITE" && f[5] == at && f[6] == offset
-        })
-    }
-
-    /// Asked with `F_OFD_GETLK`, when `/proc/locks` cannot be read.
-    fn asked(paths: &Paths) -> std::io::Result<bool> {
-        let file = match File::open(&paths.db) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(e),
+        let mut probes = PROBES.lock().unwrap_or_else(|p| p.into_inner());
+        let at = (meta.dev(), meta.ino());
+        let index = match probes.iter().position(|(d, i, _)| (*d, *i) == at) {
+            Some(i) => i,
+            None => {
+                let file = match File::open(&paths.db) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                // Filed under the inode it opened (the path may name another
+                // by now); kept, never closed, either way.
+                let opened = file.metadata()?;
+                probes.push((opened.dev(), opened.ino(), file));
+                probes.len() - 1
+            }
         };
         let mut probe = range(libc::F_WRLCK as _);
-        fcntl(file.as_fd(), FcntlArg::F_OFD_GETLK(&mut probe))?;
+        fcntl(probes[index].2.as_fd(), FcntlArg::F_OFD_GETLK(&mut probe))?;
         Ok(i32::from(probe.l_type) != libc::F_UNLCK)
     }
 }

@@ -14,15 +14,35 @@ const NOGROUP: u32 = 65534;
 /// A second user, in the database's group only.
 const OTHER: u32 = 65533;
 
-/// Runs the CLI as `uid` with the one group `gid`.
+/// Runs the CLI as `uid` with the one group nogroup.
 fn as_user(env: &Env, uid: u32, args: &[&str]) -> Output {
-    let mut c = env.command("/usr/bin/setpriv");
-    c.arg(format!("--reuid={uid}"))
-        .arg(format!("--regid={NOGROUP}"))
-        .arg("--clear-groups")
-        .arg(crate::harness::other_build(SCRIBE))
-        .args(args);
-    run(c, Duration::from_secs(60))
+    as_member(env, uid, NOGROUP, "", args)
+}
+
+/// Gives `p` to nobody:nogroup with `mode`.
+fn owned(p: &Path, mode: u32) {
+    nix::unistd::chown(
+        p,
+        Some(nix::unistd::Uid::from_raw(NOBODY)),
+        Some(nix::unistd::Gid::from_raw(NOGROUP)),
+    )
+    .unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The shared layout: a directory and a database of the group, 0770 and
+/// 0660, the database made by `nobody`; `None` where clients cannot be
+/// run as other users (not root, or no setpriv).
+fn group_layout() -> Option<Env> {
+    if !nix::unistd::getuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("not root, or no setpriv: cannot run clients as other users here");
+        return None;
+    }
+    let env = Env::new();
+    owned(env.dir.path(), 0o770);
+    std::fs::write(&env.db, b"").unwrap();
+    owned(&env.db, 0o660);
+    Some(env)
 }
 
 fn uid_of_process(pid: u32) -> u32 {
@@ -38,25 +58,7 @@ fn owner_and_mode(p: &Path) -> (u32, u32) {
 
 #[test]
 fn users_of_one_group_take_over_each_others_arbiter_and_root_leaves_it_theirs() {
-    if !nix::unistd::getuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
-        eprintln!("not root, or no setpriv: cannot run clients as other users here");
-        return;
-    }
-    let env = Env::new();
-    // The shared layout: a directory and a database of the group, 0770
-    // and 0660, the database made by `nobody`.
-    let owned = |p: &Path, mode: u32| {
-        nix::unistd::chown(
-            p,
-            Some(nix::unistd::Uid::from_raw(NOBODY)),
-            Some(nix::unistd::Gid::from_raw(NOGROUP)),
-        )
-        .unwrap();
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-    };
-    owned(env.dir.path(), 0o770);
-    std::fs::write(&env.db, b"").unwrap();
-    owned(&env.db, 0o660);
+    let Some(env) = group_layout() else { return };
     let paths = env.paths();
 
     // Root's first write starts the arbiter as the file's owner, and every
@@ -187,23 +189,7 @@ fn as_member(env: &Env, uid: u32, gid: u32, groups: &str, args: &[&str]) -> Outp
 
 #[test]
 fn allow_group_lets_in_the_members_of_a_group_by_their_supplementary_groups() {
-    if !nix::unistd::getuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
-        eprintln!("not root, or no setpriv: cannot run clients as other users here");
-        return;
-    }
-    let env = Env::new();
-    let owned = |p: &Path, mode: u32| {
-        nix::unistd::chown(
-            p,
-            Some(nix::unistd::Uid::from_raw(NOBODY)),
-            Some(nix::unistd::Gid::from_raw(NOGROUP)),
-        )
-        .unwrap();
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-    };
-    owned(env.dir.path(), 0o770);
-    std::fs::write(&env.db, b"").unwrap();
-    owned(&env.db, 0o660);
+    let Some(env) = group_layout() else { return };
     let paths = env.paths();
     // No allow-uid line: the group alone lets its members in.
     std::fs::write(

@@ -170,27 +170,30 @@ def lock_pid(lock_path: str) -> Optional[int]:
     return None
 
 
+_probes: dict = {}
+
+
 def lock_held(db_path: bytes) -> Optional[bool]:
     """Whether some process holds the arbiter's lock on ``db_path``
-    (``None``: cannot tell, off Linux or without ``/proc/locks``).
+    (``None``: cannot tell, off Linux say).
 
-    Read from ``/proc/locks``, not asked with ``F_GETLK`` on a descriptor
-    of the database: closing any descriptor of that file drops every POSIX
-    lock this process holds on it, the local reader's SQLite locks
-    included."""
+    Asked with ``F_OFD_GETLK`` on a descriptor of the database that stays
+    open until the process exits: closing any descriptor of that file
+    would drop every POSIX lock this process holds on it, the local
+    reader's SQLite locks included."""
     try:
+        import fcntl
+        import struct
+
         st = os.stat(db_path)
-        with open("/proc/locks", "r", encoding="ascii", errors="replace") as f:
-            table = f.read()
-    except OSError:
+        fd = _probes.get((st.st_dev, st.st_ino))
+        if fd is None:
+            fd = os.open(db_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            opened = os.fstat(fd)
+            # Filed under the inode it opened, and never closed.
+            _probes[(opened.st_dev, opened.st_ino)] = fd
+        probe = struct.pack("@hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, LOCK_OFFSET, 1, 0)
+        got = fcntl.fcntl(fd, getattr(fcntl, "F_OFD_GETLK", 36), probe)
+        return struct.unpack("@hhqqi4x", got)[0] != fcntl.F_UNLCK
+    except (OSError, ImportError):
         return None
-    where = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-    for line in table.splitlines():
-        fields = line.split()
-        # `N: KIND MODE ACCESS PID MAJ:MIN:INODE START END`; a waiter's
-        # line has `->` after `N:` and holds nothing.
-        if len(fields) < 8 or fields[1] == "->":
-            continue
-        if fields[3] == "WRITE" and fields[5] == where and fields[6] == str(LOCK_OFFSET):
-            return True
-    return False

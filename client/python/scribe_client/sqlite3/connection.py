@@ -92,7 +92,7 @@ class Connection(Settings, Transactions, _std.Connection):
         # would wait for the mutex for ever. Only classifying, under the
         # lock, touches the twin.
         self._twin = None
-        if not check_same_thread:
+        if not check_same_thread and not self._readonly:
             self._twin = _std.connect(ro, uri=True, timeout=timeout, isolation_level=None,
                                       check_same_thread=False)
         self._classifier = Classifier(self._twin or self)
@@ -389,9 +389,12 @@ class Connection(Settings, Transactions, _std.Connection):
 
     def _also_on_twin(self, method: str, *args, **kwargs) -> None:
         """What reads compile against, registered on the twin too (it
-        compiles them to classify them)."""
+        compiles them to classify them), under the lock: the twin's
+        classifying holds its mutex while its callback waits for the GIL,
+        which this thread holds."""
         if self._twin is not None:
-            getattr(self._twin, method)(*args, **kwargs)
+            with self._lock:
+                getattr(self._twin, method)(*args, **kwargs)
 
     def create_function(self, name, narg, func, *args, **kwargs):
         self._functions.add(name.lower())

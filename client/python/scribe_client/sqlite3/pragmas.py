@@ -73,12 +73,17 @@ def warn_once(text: str) -> None:
 
 
 def _truthy(value: Any) -> Optional[bool]:
+    """A boolean pragma's value as SQLite reads it (a number is true
+    unless 0; ``full`` and ``extra`` are true too)."""
     v = str(value).strip().strip("'\"").lower()
-    if v in ("1", "on", "yes", "true"):
+    if v in ("on", "yes", "true", "full", "extra"):
         return True
-    if v in ("0", "off", "no", "false"):
+    if v in ("off", "no", "false", "none"):
         return False
-    return None
+    try:
+        return int(v) != 0
+    except ValueError:
+        return None
 
 
 def _sync_level(value: Any) -> str:
@@ -89,17 +94,29 @@ def _sync_level(value: Any) -> str:
 def _setting(status: Any, name: str) -> Optional[str]:
     """The arbiter's ``--pragma name=value``, lower case, if it has one."""
     settings = [str(s).lower() for s in status().get("settings", [])]
-    return next((s.split("=", 1)[1].strip() for s in settings if s.startswith(name + "=")), None)
+    # The last one given is the one the arbiter applied.
+    found = [s.split("=", 1)[1].strip() for s in settings if s.startswith(name + "=")]
+    return found[-1] if found else None
 
 
-def _foreign_keys(value: Optional[str], status: Any) -> Plan:
+def _foreign_keys(value: Optional[str], status: Any, in_transaction: bool) -> Plan:
     """``foreign_keys``: whether this connection's writes are checked is
     the arbiter's setting (its connection makes them), so a read answers
     it, and a setting it cannot honour is said at once."""
+    if value is not None and in_transaction:
+        return Plan("nothing")  # a no-op inside a transaction, in SQLite
+    known = bool(status())
     theirs = bool(_truthy(_setting(status, "foreign_keys") or "off"))
     if value is None:
+        if not known:
+            return Plan("local")
         return Plan("answer", rows=[(int(theirs),)], columns=["foreign_keys"])
     mine = _truthy(value)
+    if mine is False and not known:
+        raise _std.NotSupportedError(
+            "PRAGMA foreign_keys=%s: cannot tell whether the arbiter checks foreign keys (it "
+            "did not answer); if it does, this connection's writes would stay checked" % value
+        )
     if mine is False and theirs:
         # Honoured only here, it would leave the writes checked: the
         # DROP TABLE of a table rebuild (create, copy, drop, rename,
@@ -126,7 +143,7 @@ def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = Fa
     """The plan for ``PRAGMA name[=value]``; ``status`` is a callable giving
     the arbiter's status (asked only when a comparison needs it)."""
     if name == "foreign_keys":
-        return _foreign_keys(value, status)
+        return _foreign_keys(value, status, in_transaction)
     if name == "wal_checkpoint":
         # The local reader cannot checkpoint (it is read-only: SQLite says
         # "disk I/O error"); the arbiter's checkpointer does it anyway.

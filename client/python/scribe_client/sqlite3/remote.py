@@ -167,7 +167,7 @@ class Remote:
             try:
                 self._status = self._call({"status": {}}, self.scribe.call_timeout)
             except Exception:  # noqa: BLE001  (a comparison is best effort)
-                self._status = {}
+                return {}  # asked again next time: an answer decides foreign_keys
         return self._status
 
     # ------------------------------------------------------------- writes

@@ -40,11 +40,12 @@ class Settings:
     @isolation_level.setter
     def isolation_level(self, value):
         value = isolation_value(value)
-        if self._readonly:
-            _std.Connection.isolation_level.__set__(self, value)
-        elif value is None and self.in_transaction:
-            self._commit()  # as sqlite3: autocommit from now on
-        self._isolation = value
+        with self._lock:
+            if self._readonly:
+                _std.Connection.isolation_level.__set__(self, value)
+            elif value is None and self.in_transaction:
+                self._commit()  # as sqlite3: autocommit from now on
+            self._isolation = value
 
     @property
     def autocommit(self):
@@ -57,6 +58,10 @@ class Settings:
         legacy = getattr(_std, "LEGACY_TRANSACTION_CONTROL", -1)
         if value not in (True, False, legacy):
             raise ValueError("autocommit must be True, False, or sqlite3.LEGACY_TRANSACTION_CONTROL")
+        with self._lock:
+            self._set_autocommit(value, legacy)
+
+    def _set_autocommit(self, value, legacy) -> None:
         if self._readonly:
             _std.Connection.autocommit.__set__(self, value)
         elif value is True and self.in_transaction:
