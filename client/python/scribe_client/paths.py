@@ -187,6 +187,15 @@ def lock_held(db_path: bytes) -> Optional[bool]:
 
         st = os.stat(db_path)
         fd = _probes.get((st.st_dev, st.st_ino))
+        if fd is not None:
+            # A program that closed every descriptor (a daemon's fork) may
+            # have this number on another file now.
+            try:
+                same = os.path.samestat(os.fstat(fd), st)
+            except OSError:
+                same = False
+            if not same:
+                fd = None
         if fd is None:
             fd = os.open(db_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             opened = os.fstat(fd)
