@@ -45,6 +45,15 @@ fn group_layout() -> Option<Env> {
     Some(env)
 }
 
+/// Whether the test runs as root (it says so when not: nothing to check).
+fn running_as_root() -> bool {
+    let root = nix::unistd::getuid().is_root();
+    if !root {
+        eprintln!("not root: nothing to check");
+    }
+    root
+}
+
 fn uid_of_process(pid: u32) -> u32 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
@@ -104,8 +113,7 @@ fn users_of_one_group_take_over_each_others_arbiter_and_root_leaves_it_theirs() 
 
 #[test]
 fn root_runs_only_what_root_could_change_and_stays_root_where_the_owner_could_not_write() {
-    if !nix::unistd::getuid().is_root() {
-        eprintln!("not root: nothing to check");
+    if !running_as_root() {
         return;
     }
     // A database of nobody's in root's own directory (copied there, say):
@@ -137,8 +145,7 @@ fn root_runs_only_what_root_could_change_and_stays_root_where_the_owner_could_no
 
 #[test]
 fn a_user_cannot_keep_roots_start_root_by_closing_their_own_directory() {
-    if !nix::unistd::getuid().is_root() {
-        eprintln!("not root: nothing to check");
+    if !running_as_root() {
         return;
     }
     // nobody's directory, closed (0555) by nobody, with nobody's database:

@@ -1,6 +1,5 @@
 """Shared helpers: binaries, temp dirs, and arbiters that always get stopped."""
 
-import fcntl
 import os
 import shutil
 import signal
@@ -16,7 +15,8 @@ if PACKAGE_DIR not in sys.path:
     sys.path.insert(0, PACKAGE_DIR)
 
 from scribe_client import Scribe  # noqa: E402
-from scribe_client.paths import Paths, lock_pid  # noqa: E402
+from scribe_client.paths import LOCK_OFFSET, Paths, lock_pid  # noqa: E402,F401
+from scribe_client.paths import lock_held as _lock_held  # noqa: E402
 
 BIN_DIR = os.path.abspath(
     os.environ.get("SCRIBE_BIN_DIR")
@@ -27,25 +27,10 @@ SCRIBED = os.path.join(BIN_DIR, "scribed")
 WORKER = os.path.join(BIN_DIR, "test-worker")
 
 
-#: The byte of the database file an arbiter keeps an OFD write lock on.
-LOCK_OFFSET = 0x4000_0000 + 0x300
-
-
 def lock_held(db):
-    """True while an arbiter holds its lock on the database file (asked
-    with F_OFD_GETLK, which takes no lock itself)."""
-    import struct
-
-    try:
-        fd = os.open(db, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        probe = struct.pack("@hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, LOCK_OFFSET, 1, 0)
-        got = fcntl.fcntl(fd, getattr(fcntl, "F_OFD_GETLK", 36), probe)
-        return struct.unpack("@hhqqi4x", got)[0] != fcntl.F_UNLCK
-    finally:
-        os.close(fd)
+    """True while an arbiter holds its lock on the database file (the
+    client's own probe, which takes no lock itself)."""
+    return bool(_lock_held(os.fsencode(db)))
 
 
 def scribe_cli(db, *args, timeout=20):

@@ -91,9 +91,10 @@ def _sync_level(value: Any) -> str:
     return {"0": "off", "1": "normal", "2": "full", "3": "extra"}.get(v, v)
 
 
-def _setting(status: Any, name: str) -> Optional[str]:
-    """The arbiter's ``--pragma name=value``, lower case, if it has one."""
-    settings = [str(s).lower() for s in status().get("settings", [])]
+def _setting(answer: dict, name: str) -> Optional[str]:
+    """The arbiter's ``--pragma name=value`` in its status ``answer``,
+    lower case, if it has one."""
+    settings = [str(s).lower() for s in answer.get("settings", [])]
     # The last one given is the one the arbiter applied.
     found = [s.split("=", 1)[1].strip() for s in settings if s.startswith(name + "=")]
     return found[-1] if found else None
@@ -105,8 +106,10 @@ def _foreign_keys(value: Optional[str], status: Any, in_transaction: bool) -> Pl
     it, and a setting it cannot honour is said at once."""
     if value is not None and in_transaction:
         return Plan("nothing")  # a no-op inside a transaction, in SQLite
-    known = bool(status())
-    theirs = bool(_truthy(_setting(status, "foreign_keys") or "off"))
+    # Asked once: an arbiter that does not answer is asked again each time.
+    answer = status()
+    known = bool(answer)
+    theirs = bool(_truthy(_setting(answer, "foreign_keys") or "off"))
     if value is None:
         if not known:
             return Plan("local")
@@ -186,7 +189,7 @@ def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = Fa
         )
     warn = None
     if name in ("wal_autocheckpoint", "journal_size_limit"):
-        theirs = _setting(status, name)
+        theirs = _setting(status(), name)
         if theirs is None or theirs != str(value).strip("'\"").lower():
             warn = (
                 "PRAGMA %s=%s: the arbiter runs with %s=%s; writes follow the arbiter's "
