@@ -73,6 +73,8 @@ impl Session {
         known: Option<(usize, WriteError)>,
     ) -> Result<Pass, WriteError> {
         self.reset();
+        // The group wants one setting (`writer::commit` splits by it).
+        self.foreign_keys_for(group.first().and_then(|w| w.batch.foreign_keys))?;
         self.own(&self.own.begin).map_err(commit_error)?;
         // The seq comes from the file, inside this transaction: two
         // arbiters could never hand out one number twice. A group without

@@ -123,6 +123,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     let file = FileId::of(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let guard = Guard::install(&mut conn).map_err(open_err)?;
     let budget = Budget::install(&mut conn, config.batch_budget).map_err(open_err)?;
+    let foreign_keys = crate::foreign_keys::ForeignKeys::read(&conn).map_err(open_err)?;
     let session = Session {
         conn,
         guard,
@@ -133,6 +134,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         max_keys: config.retention.max_keys,
         wal_pages,
         careful: std::cell::Cell::new(0),
+        foreign_keys,
     };
     Ok((session, u64::try_from(seq).unwrap_or(0)))
 }

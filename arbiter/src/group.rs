@@ -73,6 +73,8 @@ pub struct Session {
     /// Groups still to run with savepoints from the start (see
     /// [`crate::attempt`]).
     pub careful: std::cell::Cell<u32>,
+    /// `PRAGMA foreign_keys`: the default, and what the connection has.
+    pub foreign_keys: crate::foreign_keys::ForeignKeys,
 }
 
 /// Why the database can no longer be written.
@@ -140,13 +142,15 @@ impl Session {
         self.file.1.is_at(&self.file.0)
     }
 
-    /// Opens a write session's transaction.
+    /// Opens a write session's transaction, its writes checked against
+    /// foreign keys as `foreign_keys` asks (`None`: the default).
     ///
     /// # Errors
     ///
     /// When `BEGIN IMMEDIATE` fails.
-    pub fn begin_session(&self) -> Result<(), WriteError> {
+    pub fn begin_session(&self, foreign_keys: Option<bool>) -> Result<(), WriteError> {
         self.reset();
+        self.foreign_keys_for(foreign_keys)?;
         self.own(&self.own.begin).map_err(commit_error)?;
         crate::exec::reset_last_insert_rowid(&self.conn);
         self.guard.session(true);

@@ -260,7 +260,7 @@ fn session_commits_with_keys_keep_the_key_count_bound() {
     s.max_keys = 10;
     let step = crate::group::prune_step(s.max_keys);
     for n in 0..(s.max_keys + 2 * step) {
-        s.begin_session().unwrap();
+        s.begin_session(None).unwrap();
         s.commit_session(Some(&format!("session-{n}"))).unwrap();
         assert!(s.keys.len() < s.max_keys + step, "{} keys", s.keys.len());
     }

@@ -17,6 +17,8 @@
 //! - [`several`]: whether a statement's text holds more than one.
 //! - [`writer`]: the writer thread, its bounded queue, and the syncer.
 //! - [`group`]: one group commit: the writer's connection, a transaction.
+//! - [`foreign_keys`]: whether each request's writes are checked
+//!   against foreign keys (SQLite's per-connection pragma, per request).
 //! - [`attempt`]: a group's batches: with no savepoint first, with one per
 //!   batch when a batch failed.
 //! - [`seq`]: each commit's sequence number, as readers see it.
@@ -54,6 +56,7 @@ pub mod db;
 pub mod error;
 pub mod exec;
 pub mod fileid;
+pub mod foreign_keys;
 pub mod group;
 pub mod guard;
 pub mod http;

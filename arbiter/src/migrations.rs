@@ -7,8 +7,8 @@
 //! in its own transaction together with its record and a new seq; one
 //! that fails is rolled back whole and names its version and statement.
 //! A migration that asks for `foreign_keys` off gets it set off before its
-//! transaction, `foreign_key_check` before its commit, and the setting
-//! back after. Its statements pass the same guardrails as a batch's.
+//! transaction and `foreign_key_check` before its commit; any other runs
+//! with the arbiter's setting. Its statements pass the same guardrails as a batch's.
 
 use std::time::Instant;
 
@@ -157,40 +157,14 @@ fn explain(e: WriteError, m: &Migration, so_far: &MigrateReport) -> WriteError {
 
 /// Runs one migration in its own transaction; returns its commit's seq.
 fn one(session: &Session, m: &Migration) -> Result<u64, WriteError> {
-    let fk_was: Option<bool> = if m.foreign_keys_off {
-        let was = session
-            .guard
-            .trusted(|| {
-                session
-                    .conn
-                    .query_row("PRAGMA foreign_keys", [], |r| r.get::<_, bool>(0))
-            })
-            .map_err(commit_error)?;
-        set_foreign_keys(session, false)?;
-        Some(was)
-    } else {
-        None
-    };
+    // Off when it asks, the arbiter's setting otherwise (a write before it
+    // may have left either on the connection).
+    session.foreign_keys_for(m.foreign_keys_off.then_some(false))?;
     let out = transaction(session, m);
     if out.is_err() {
         session.reset();
     }
-    if let Some(was) = fk_was {
-        set_foreign_keys(session, was)?;
-    }
     out
-}
-
-fn set_foreign_keys(session: &Session, on: bool) -> Result<(), WriteError> {
-    let sql = if on {
-        "PRAGMA foreign_keys=ON"
-    } else {
-        "PRAGMA foreign_keys=OFF"
-    };
-    session
-        .guard
-        .trusted(|| session.conn.execute_batch(sql))
-        .map_err(commit_error)
 }
 
 fn transaction(session: &Session, m: &Migration) -> Result<u64, WriteError> {

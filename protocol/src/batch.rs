@@ -129,6 +129,11 @@ pub struct Batch {
     /// a backlog, it is answered `Overloaded` and never runs. `None`
     /// waits as long as it takes.
     pub wait_ms: Option<u64>,
+    /// Whether the batch's writes are checked against foreign keys, as
+    /// `PRAGMA foreign_keys` on the caller's own connection would say:
+    /// `None` takes the arbiter's setting (`--pragma foreign_keys`). The
+    /// batch runs in a transaction of batches that want the same.
+    pub foreign_keys: Option<bool>,
 }
 
 impl Batch {
@@ -138,6 +143,7 @@ impl Batch {
             statements,
             key: None,
             wait_ms: None,
+            foreign_keys: None,
         }
     }
 
@@ -189,6 +195,11 @@ impl Batch {
                     h.word(n);
                 }
             }
+        }
+        // Only when it says: the fingerprints of keys recorded before the
+        // field existed stay as they were.
+        if let Some(on) = self.foreign_keys {
+            h.word(0xf0 | u64::from(on));
         }
         h.0
     }

@@ -35,6 +35,7 @@ fn write_frame(sql: &str, blob: Vec<u8>) -> Vec<u8> {
         statements: vec![Statement::new(sql).params(vec![Value::Blob(blob), 1.into()])],
         key: Some("k".into()),
         wait_ms: Some(250),
+        foreign_keys: None,
     });
     let mut out = Vec::new();
     encode(7, &req, &mut out).unwrap();

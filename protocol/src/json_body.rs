@@ -94,7 +94,7 @@ fn blob(text: &str) -> Result<Value, String> {
 }
 
 /// Decodes a `POST /v1/write` body
-/// (`{"statements":[..],"key":"..","wait_ms":N}`).
+/// (`{"statements":[..],"key":"..","wait_ms":N,"foreign_keys":B}`).
 ///
 /// # Errors
 ///
@@ -205,9 +205,13 @@ impl<'de> Visitor<'de> for BatchSeed<'_> {
                     fields.once(2, &k)?;
                     batch.wait_ms = map.next_value()?;
                 }
+                "foreign_keys" => {
+                    fields.once(3, &k)?;
+                    batch.foreign_keys = map.next_value()?;
+                }
                 other => {
                     return Err(de::Error::custom(format!(
-                        "unknown field {}: expected statements, key or wait_ms",
+                        "unknown field {}: expected statements, key, wait_ms or foreign_keys",
                         quote(other)
                     )))
                 }

@@ -24,6 +24,11 @@ pub struct BeginRequest {
     /// say), milliseconds: past it, it is answered `Overloaded` and the
     /// session never begins. `None` waits as long as it takes.
     pub wait_ms: Option<u64>,
+    /// Whether the session's writes are checked against foreign keys
+    /// (`PRAGMA foreign_keys`, set before its transaction begins, as
+    /// SQLite lets it change only outside one): `None` takes the
+    /// arbiter's setting.
+    pub foreign_keys: Option<bool>,
 }
 
 /// The lease in force for a session.

@@ -36,6 +36,7 @@ fn keyed(key: &str, tag: &str, i: i64) -> Batch {
         ],
         key: Some(key.into()),
         wait_ms: None,
+        foreign_keys: None,
     }
 }
 

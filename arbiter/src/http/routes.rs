@@ -2,10 +2,10 @@
 //!
 //! | route | body | answer |
 //! | --- | --- | --- |
-//! | `POST /v1/write` | `{"statements":[{"sql":..,"params":[..] or {..},"expect_rows":N}],"key":"..","wait_ms":N}` | the receipt |
+//! | `POST /v1/write` | `{"statements":[{"sql":..,"params":[..] or {..},"expect_rows":N}],"key":"..","wait_ms":N,"foreign_keys":B}` | the receipt |
 //! | `GET /v1/status` | | the status |
 //! | `POST /v1/wait` | `{"seq":N,"timeout_ms":T}` | `{"seq":N}` once commit N is visible |
-//! | `POST /v1/begin` | `{"idle_ms":..,"total_ms":..,"wait_ms":..}` (all optional) | `{"session":N,"idle_ms","total_ms"}` once the writer serves it |
+//! | `POST /v1/begin` | `{"idle_ms":..,"total_ms":..,"wait_ms":..,"foreign_keys":..}` (all optional) | `{"session":N,"idle_ms","total_ms"}` once the writer serves it |
 //! | `POST /v1/exec` | `{"session":N,"statement":{"sql":..,"params":..}}` | `{"columns","rows","rows_affected","last_insert_rowid"}` |
 //! | `POST /v1/commit` | `{"session":N,"key":".."}` (key optional) | the receipt |
 //! | `POST /v1/rollback` | `{"session":N}` | `{}` |

@@ -47,12 +47,37 @@ impl Writer {
     pub(super) fn commit_group(&mut self, group: Vec<Job>, here: bool) -> Vec<Job> {
         self.stats.writing(true);
         let mut answers: Held = Vec::with_capacity(group.len());
-        let left = self.commit_jobs(group, &mut answers);
+        let left = self.commit_runs(group, &mut answers);
         self.stats.writing(false);
         if !answers.is_empty() {
             self.deliver(answers, here, true);
         }
         left
+    }
+
+    /// Commits `group` in runs of writes that want the same foreign-key
+    /// checks, in order (one transaction cannot mix them: see
+    /// [`crate::foreign_keys`]); returns the writes a slice left
+    /// unanswered, with every later run's.
+    fn commit_runs(&mut self, mut group: Vec<Job>, answers: &mut Held) -> Vec<Job> {
+        loop {
+            let fk = &self.session.foreign_keys;
+            let want = |j: &Job| fk.wanted(j.work.batch.foreign_keys);
+            let split = match group.first() {
+                Some(first) => group.iter().position(|j| want(j) != want(first)),
+                None => None,
+            };
+            let Some(split) = split else {
+                return self.commit_jobs(group, answers);
+            };
+            let rest = group.split_off(split);
+            let mut left = self.commit_jobs(group, answers);
+            if !left.is_empty() {
+                left.extend(rest);
+                return left;
+            }
+            group = rest;
+        }
     }
 
     /// Commits `group`, pushing each answer; returns the writes left

@@ -172,8 +172,9 @@ impl Writer {
         s.rebuild = false;
         let total = s.total;
         let history = s.history.take().unwrap_or_default();
+        let foreign_keys = s.link.request.foreign_keys;
         self.session
-            .begin_session()
+            .begin_session(foreign_keys)
             .map_err(|e| format!("it could not begin again: {e}"))?;
         let lapsed = || "its total lease lapsed while its statements ran again".to_owned();
         for (index, (st, told)) in history.ran.iter().enumerate() {

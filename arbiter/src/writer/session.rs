@@ -155,7 +155,7 @@ impl Writer {
         here: bool,
     ) -> bool {
         let lease = self.session_limits.lease(&link);
-        if let Err(e) = self.session.begin_session() {
+        if let Err(e) = self.session.begin_session(link.request.foreign_keys) {
             self.answer(began, Err(e.clone()), here);
             self.session.reset();
             self.end_link(&link, format!("it could not begin: {e}"));

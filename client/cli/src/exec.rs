@@ -78,6 +78,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
         wait_ms: args
             .wait
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        foreign_keys: None,
     };
     let options = scribe_client::Options {
         retry_for: args.retry_for,

@@ -67,6 +67,7 @@ impl Shell<'_> {
             statements: vec![Statement::new(sql)],
             key: None,
             wait_ms: self.wait_ms,
+            foreign_keys: None,
         };
         let client = self.client()?.clone();
         let receipt = self.ctx.runtime.block_on(client.write(batch))?;
