@@ -11,6 +11,7 @@ import unittest
 import warnings
 
 import dropin_busy
+import dropin_fkeys
 import dropin_failures
 import dropin_habits
 import dropin_many
@@ -152,15 +153,10 @@ class ModuleTest(unittest.TestCase):
 
 
 class ForeignKeysTest(DropinTest):
-    """Whether a connection's writes are checked is the arbiter's
-    setting: reads of the pragma answer it, and OFF where it checks is
-    refused (a table rebuild would cascade)."""
-
-    def setUp(self):
-        super().setUp()
-        from scribe_client.sqlite3 import pragmas
-
-        pragmas._warned.clear()  # each test sees its own warnings
+    """A connection's PRAGMA foreign_keys travels with its writes: the
+    arbiter's setting is only the default, as SQLite's compiled-in one is
+    (the differential scripts in dropin_fkeys.py run with the default
+    off)."""
 
     def schema(self, c):
         c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
@@ -169,41 +165,63 @@ class ForeignKeysTest(DropinTest):
         c.execute("INSERT INTO p VALUES (1)")
         c.execute("INSERT INTO ch VALUES (1, 1)")
 
-    def test_off_is_refused_where_the_arbiter_checks_them(self):
+    def test_off_where_the_arbiter_checks_them_applies_to_this_connection_only(self):
         # Given twice, the last is the one the arbiter applies.
         with open(self.mine + ".scribe.conf", "w") as f:
             f.write("pragma = foreign_keys=off\npragma = foreign_keys=on\n")
         c = dropin.connect(self.mine, isolation_level=None)
         self.schema(c)
         self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 1)
-        with self.assertRaises(std.NotSupportedError) as cm:
-            c.execute("PRAGMA foreign_keys=OFF")
-        self.assertIn("table rebuild", str(cm.exception))
-        # The rebuild's first steps would have gone on; its DROP TABLE p
-        # would then have taken every row of ch with it.
-        self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 1)
         with self.assertRaises(std.IntegrityError):
             c.execute("INSERT INTO ch VALUES (2, 99)")
-        # Inside a transaction it is a no-op, as in SQLite: nothing refused.
-        c.execute("BEGIN")
-        c.execute("INSERT INTO p VALUES (2)")
+        # Django's schema editor: off, then read back to be sure.
         c.execute("PRAGMA foreign_keys=OFF")
-        self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 1)
+        self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 0)
+        # A table rebuild, in a transaction and as one write.
+        c.execute("BEGIN")
+        c.execute("CREATE TABLE p_new(id INTEGER PRIMARY KEY, note TEXT)")
+        c.execute("INSERT INTO p_new(id) SELECT id FROM p")
+        c.execute("DROP TABLE p")
+        c.execute("ALTER TABLE p_new RENAME TO p")
         c.execute("COMMIT")
+        c.execute("DROP TABLE p")
+        self.assertEqual(c.execute("SELECT count(*) FROM ch").fetchone()[0], 1, "no cascade")
+        c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
+        c.execute("INSERT INTO p VALUES (1)")
+        c.execute("INSERT INTO ch VALUES (3, 99)")  # unchecked, as the pragma says
+        # Another connection keeps the arbiter's setting.
+        other = dropin.connect(self.mine, isolation_level=None)
+        self.assertEqual(other.execute("PRAGMA foreign_keys").fetchone()[0], 1)
+        with self.assertRaises(std.IntegrityError):
+            other.execute("INSERT INTO ch VALUES (4, 98)")
+        other.execute("BEGIN")
+        with self.assertRaises(std.IntegrityError):
+            other.execute("INSERT INTO ch VALUES (4, 98)")
+        other.execute("ROLLBACK")
+        other.close()
+        c.execute("PRAGMA foreign_keys=ON")
         c.execute("DELETE FROM p WHERE id = 1")
-        self.assertEqual(c.execute("SELECT count(*) FROM ch").fetchone()[0], 0, "cascaded")
+        self.assertEqual(c.execute("SELECT id FROM ch").fetchall(), [(3,)], "cascades again")
         c.close()
 
-    def test_on_where_the_arbiter_does_not_check_them_reads_0_and_warns(self):
+    def test_on_where_the_arbiter_does_not_check_them_is_checked_by_the_arbiter(self):
         c = dropin.connect(self.mine, isolation_level=None)
         self.schema(c)
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always")
-            c.execute("PRAGMA foreign_keys=ON")
-        self.assertTrue(any("are not checked" in str(w.message) for w in seen), seen)
         self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 0)
-        c.execute("INSERT INTO ch VALUES (2, 99)")  # unchecked, as the pragma says
-        c.execute("PRAGMA foreign_keys=OFF")  # nothing to refuse
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing to warn about now
+            c.execute("PRAGMA foreign_keys=ON")
+        self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 1)
+        # The local reader's pragma decides nothing for a write: the
+        # arbiter refuses it, in a batch and in a session.
+        with self.assertRaises(std.IntegrityError):
+            c.execute("INSERT INTO ch VALUES (2, 99)")
+        c.execute("BEGIN")
+        with self.assertRaises(std.IntegrityError):
+            c.execute("INSERT INTO ch VALUES (2, 99)")
+        c.execute("ROLLBACK")
+        c.execute("DELETE FROM p WHERE id = 1")
+        self.assertEqual(c.execute("SELECT count(*) FROM ch").fetchone()[0], 0, "cascaded")
         c.close()
 
 
@@ -237,5 +255,5 @@ def _make(script):
     return test
 
 
-for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS:
+for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS + dropin_fkeys.SCRIPTS:
     setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))

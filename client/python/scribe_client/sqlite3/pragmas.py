@@ -5,7 +5,7 @@
 | ``journal_mode=WAL`` | answered ``wal``: the arbiter keeps the file in WAL; another mode is answered ``wal`` too, with a warning |
 | ``busy_timeout=N`` | applied to the local reader, and how long a write waits for the arbiter (as the ``timeout`` of ``connect``) |
 | ``synchronous=X`` | compared with the arbiter's ``--synchronous``; a difference is warned about once |
-| ``foreign_keys=X`` | the arbiter's setting decides whether writes are checked, and reading the pragma answers it; ``OFF`` where the arbiter checks them is refused (``NotSupportedError``: a table rebuild would cascade), ``ON`` where it does not is warned about once |
+| ``foreign_keys=X`` | this connection's setting, as in SQLite (a no-op inside a transaction): every write and begin carries it, and the arbiter checks them accordingly; read, it answers this setting, or the arbiter's until one is set |
 | ``wal_autocheckpoint``, ``journal_size_limit`` | the arbiter's checkpointer owns the WAL: applied locally (harmless), a difference from the arbiter's settings warned about once |
 | ``cache_size``, ``mmap_size``, ``temp_store``, ``cache_spill``, ``case_sensitive_like``, ``automatic_index``, ``threads``, ``query_only`` | applied to the local reader, where they mean something |
 | ``user_version=N``, ``application_id=N`` | written through the arbiter |
@@ -56,8 +56,9 @@ class Plan:
     fixed ``rows``), ``"nothing"``; and a warning to give once."""
 
     def __init__(self, where: str, rows: Optional[list] = None, warn: Optional[str] = None,
-                 columns: Optional[list] = None) -> None:
+                 columns: Optional[list] = None, foreign_keys: Optional[bool] = None) -> None:
         self.where = where
+        self.foreign_keys = foreign_keys  # the connection's setting from now on
         self.rows = rows
         self.warn = warn
         self.columns = columns
@@ -100,53 +101,32 @@ def _setting(answer: dict, name: str) -> Optional[str]:
     return found[-1] if found else None
 
 
-def _foreign_keys(value: Optional[str], status: Any, in_transaction: bool) -> Plan:
-    """``foreign_keys``: whether this connection's writes are checked is
-    the arbiter's setting (its connection makes them), so a read answers
-    it, and a setting it cannot honour is said at once."""
-    if value is not None and in_transaction:
-        return Plan("nothing")  # a no-op inside a transaction, in SQLite
-    # Asked once: an arbiter that does not answer is asked again each time.
+def _foreign_keys(value: Optional[str], status: Any, in_transaction: bool,
+                  mine: Optional[bool]) -> Plan:
+    """``foreign_keys``: this connection's setting, which its writes carry
+    to the arbiter (``mine``; ``None`` until set: the arbiter's own
+    setting applies, and a read answers it)."""
+    if value is not None:
+        if in_transaction:
+            return Plan("nothing")  # a no-op inside a transaction, in SQLite
+        # SQLite reads a word it does not know as off.
+        return Plan("local", foreign_keys=_truthy(value) is True)
+    if mine is not None:
+        return Plan("answer", rows=[(int(mine),)], columns=["foreign_keys"])
     answer = status()
-    known = bool(answer)
+    if not answer:
+        return Plan("local")  # asked again next time
     theirs = bool(_truthy(_setting(answer, "foreign_keys") or "off"))
-    if value is None:
-        if not known:
-            return Plan("local")
-        return Plan("answer", rows=[(int(theirs),)], columns=["foreign_keys"])
-    mine = _truthy(value)
-    if mine is False and not known:
-        raise _std.NotSupportedError(
-            "PRAGMA foreign_keys=%s: cannot tell whether the arbiter checks foreign keys (it "
-            "did not answer); if it does, this connection's writes would stay checked" % value
-        )
-    if mine is False and theirs:
-        # Honoured only here, it would leave the writes checked: the
-        # DROP TABLE of a table rebuild (create, copy, drop, rename,
-        # with foreign keys off) would cascade to the rows that point
-        # at it, or fail.
-        raise _std.NotSupportedError(
-            "PRAGMA foreign_keys=%s cannot apply to this connection's writes: the arbiter "
-            "checks foreign keys on every write (scribed --pragma foreign_keys=on), and a "
-            "DROP TABLE would cascade to the rows that point at it; run such a table rebuild "
-            "with the arbiter stopped (`scribe stop --hold`, the standard sqlite3 module, "
-            "`scribe start`), or restart the arbiter without foreign_keys=on" % value
-        )
-    if mine and not theirs:
-        return Plan(
-            "local",
-            warn="PRAGMA foreign_keys=%s: the arbiter runs with foreign_keys=off, so this "
-            "connection's writes are not checked and PRAGMA foreign_keys reads 0 (set it with "
-            "scribed --pragma foreign_keys=on)" % value,
-        )
-    return Plan("local")
+    return Plan("answer", rows=[(int(theirs),)], columns=["foreign_keys"])
 
 
-def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = False) -> Plan:
+def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = False,
+         foreign_keys: Optional[bool] = None) -> Plan:
     """The plan for ``PRAGMA name[=value]``; ``status`` is a callable giving
-    the arbiter's status (asked only when a comparison needs it)."""
+    the arbiter's status (asked only when a comparison needs it),
+    ``foreign_keys`` the connection's own setting."""
     if name == "foreign_keys":
-        return _foreign_keys(value, status, in_transaction)
+        return _foreign_keys(value, status, in_transaction, foreign_keys)
     if name == "wal_checkpoint":
         # The local reader cannot checkpoint (it is read-only: SQLite says
         # "disk I/O error"); the arbiter's checkpointer does it anyway.
@@ -210,7 +190,7 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
         remote.session == NOT_BEGUN and conn._reads_here_after_refusal()
     )
     try:
-        p = plan(name, value, remote.status, in_session)
+        p = plan(name, value, remote.status, in_session, remote.foreign_keys)
     except _std.Error:
         cur._remote([], [], -1)  # as a cursor whose statement failed
         raise
@@ -219,6 +199,8 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     if p.where == "local":
         if name == "busy_timeout" and value is not None:
             remote.wait = max(0.0, float(value) / 1000.0)
+        if p.foreign_keys is not None:
+            remote.foreign_keys = p.foreign_keys
         cur._local()
         _std.Cursor.execute(cur, sql, params)
     elif p.where == "arbiter":

@@ -117,6 +117,10 @@ class Remote:
         # Called once a session has begun, before its first answer counts;
         # what it raises rolls the session back and is raised.
         self.on_begun: Optional[Callable[[], None]] = None
+        # PRAGMA foreign_keys as this connection last set it outside a
+        # transaction; every write and begin carries it (None: the
+        # arbiter's own setting applies).
+        self.foreign_keys: Optional[bool] = None
 
     # ----------------------------------------------------------- plumbing
 
@@ -182,6 +186,8 @@ class Remote:
         # It waits for the writer at most ``wait`` (the busy timeout), then
         # fails as sqlite3 does, not written.
         body = {"statements": [st], "key": key, "wait_ms": _ms(self.wait)}
+        if self.foreign_keys is not None:
+            body["foreign_keys"] = self.foreign_keys
         request = {"write": body}
         pacer = None  # made at the first failure: most writes never need it
         # ... but its limit counts from here: a first try that hears nothing
@@ -250,6 +256,8 @@ class Remote:
         self.begin_failed = True  # until the begin's answer says otherwise
         self.begin_refused = False
         begin = {"wait_ms": _ms(self.wait)}
+        if self.foreign_keys is not None:
+            begin["foreign_keys"] = self.foreign_keys
         while True:
             try:
                 began, answer = self._connection().call_pair({"begin": begin}, request, self.wait + timeout)

@@ -1,0 +1,84 @@
+"""Differential scripts for foreign keys, which SQLite checks per
+connection (``PRAGMA foreign_keys``): each connection's writes are
+checked as it set, other connections are not affected, the setting
+changes only outside a transaction, and a table rebuilt with the checks
+off keeps the rows that point at it."""
+
+from dropin_scripts import Log
+
+PARENT_CHILD = (
+    "CREATE TABLE p(id INTEGER PRIMARY KEY, name TEXT);"
+    "CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id) ON DELETE CASCADE);"
+    "INSERT INTO p VALUES (1, 'one'), (2, 'two');"
+    "INSERT INTO ch VALUES (1, 1), (2, 1), (3, 2);"
+)
+
+
+def count(c, table):
+    return c.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
+
+
+def per_connection(mod, path):
+    log = Log()
+    c = mod.connect(path, isolation_level=None)
+    c.executescript(PARENT_CHILD)
+    log.note("default", c.execute("PRAGMA foreign_keys").fetchall())
+    log.attempt("orphan, unchecked", lambda: c.execute("INSERT INTO ch VALUES (10, 99)").rowcount)
+    c.execute("PRAGMA foreign_keys=ON")
+    log.note("on", c.execute("PRAGMA foreign_keys").fetchall())
+    log.attempt("orphan, checked", lambda: c.execute("INSERT INTO ch VALUES (11, 99)").rowcount)
+    other = mod.connect(path, isolation_level=None)
+    log.note("another connection", other.execute("PRAGMA foreign_keys").fetchall())
+    log.attempt("its orphan", lambda: other.execute("INSERT INTO ch VALUES (12, 98)").rowcount)
+    other.close()
+    c.execute("DELETE FROM p WHERE id = 2")
+    log.note("cascaded", count(c, "ch"), c.execute("SELECT id FROM ch ORDER BY id").fetchall())
+    # Inside a transaction the pragma changes nothing.
+    c.execute("BEGIN")
+    c.execute("PRAGMA foreign_keys=OFF")
+    log.note("off inside a transaction", c.execute("PRAGMA foreign_keys").fetchall())
+    log.attempt("orphan inside", lambda: c.execute("INSERT INTO ch VALUES (13, 97)").rowcount)
+    c.execute("ROLLBACK")
+    # SQLite reads a word it does not know as off.
+    c.execute("PRAGMA foreign_keys=maybe")
+    log.note("unknown word", c.execute("PRAGMA foreign_keys").fetchall())
+    c.execute("PRAGMA foreign_keys=1")
+    log.note("number", c.execute("PRAGMA foreign_keys").fetchall())
+    c.close()
+    return log
+
+
+def table_rebuild(mod, path):
+    """The rebuild frameworks' migrations run to change a column (create,
+    copy, drop, rename), checks off around it as SQLite's documentation
+    says, then a check of the result."""
+    log = Log()
+    c = mod.connect(path, isolation_level=None)
+    c.executescript(PARENT_CHILD)
+    c.execute("PRAGMA foreign_keys=ON")
+    c.execute("PRAGMA foreign_keys=OFF")
+    c.execute("BEGIN")
+    c.execute("CREATE TABLE p_new(id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '')")
+    c.execute("INSERT INTO p_new(id, name) SELECT id, coalesce(name, '') FROM p")
+    c.execute("DROP TABLE p")
+    c.execute("ALTER TABLE p_new RENAME TO p")
+    log.note("check", c.execute("PRAGMA foreign_key_check").fetchall())
+    c.execute("COMMIT")
+    c.execute("PRAGMA foreign_keys=ON")
+    log.note("children kept", count(c, "ch"))
+    log.attempt("orphan after", lambda: c.execute("INSERT INTO ch VALUES (20, 99)").rowcount)
+    c.execute("DELETE FROM p WHERE id = 1")
+    log.note("cascades again", c.execute("SELECT id FROM ch ORDER BY id").fetchall())
+    # The legacy transaction mode: the pragma outside, the rebuild in the
+    # transaction the module opens.
+    legacy = mod.connect(path)
+    legacy.execute("PRAGMA foreign_keys=OFF")
+    legacy.execute("DELETE FROM p")
+    log.note("unchecked delete", count(legacy, "ch"), legacy.in_transaction)
+    legacy.rollback()
+    legacy.close()
+    c.close()
+    return log
+
+
+SCRIPTS = [per_connection, table_rebuild]
