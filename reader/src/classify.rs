@@ -25,6 +25,11 @@ pub enum Kind {
     Rollback,
     /// `SAVEPOINT`, `RELEASE` or `ROLLBACK TO`.
     Savepoint,
+    /// `PRAGMA foreign_keys = X`: whether the connection's writes are
+    /// checked from now on, as SQLite reads `X` (a word it does not know
+    /// is off). SQLite checks foreign keys per connection, and the
+    /// writes go to the arbiter's: a caller sends the setting with them.
+    ForeignKeys(bool),
 }
 
 impl Reader {
@@ -48,6 +53,12 @@ impl Reader {
                         _ => Kind::Commit,
                     },
                     AuthAction::Savepoint { .. } => Kind::Savepoint,
+                    AuthAction::Pragma {
+                        pragma_name,
+                        pragma_value: Some(value),
+                    } if pragma_name.eq_ignore_ascii_case("foreign_keys") => {
+                        Kind::ForeignKeys(sqlite_boolean(value))
+                    }
                     _ => return Authorization::Allow,
                 };
                 *hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(kind);
@@ -64,6 +75,19 @@ impl Reader {
             None => Kind::Write,
         })
     }
+}
+
+/// A boolean pragma's value as SQLite reads it: `on`, `yes`, `true`,
+/// `full`, `extra` and a number other than 0 are true, anything else
+/// false.
+fn sqlite_boolean(value: &str) -> bool {
+    let v = value.trim().trim_matches(|c| c == '\'' || c == '"');
+    if let Ok(n) = v.parse::<i64>() {
+        return n != 0;
+    }
+    ["on", "yes", "true", "full", "extra"]
+        .iter()
+        .any(|w| v.eq_ignore_ascii_case(w))
 }
 
 #[cfg(test)]
@@ -91,6 +115,11 @@ mod tests {
             ("end transaction", Kind::Commit),
             ("ROLLBACK", Kind::Rollback),
             ("SAVEPOINT s", Kind::Savepoint),
+            ("PRAGMA foreign_keys = ON", Kind::ForeignKeys(true)),
+            ("pragma main.FOREIGN_KEYS=0", Kind::ForeignKeys(false)),
+            ("PRAGMA foreign_keys='yes'", Kind::ForeignKeys(true)),
+            ("PRAGMA foreign_keys=maybe", Kind::ForeignKeys(false)),
+            ("PRAGMA foreign_keys", Kind::Read),
             ("ROLLBACK TO s", Kind::Savepoint),
             ("RELEASE s", Kind::Savepoint),
         ] {

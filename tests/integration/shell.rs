@@ -198,6 +198,47 @@ fn after_an_error_the_rest_of_its_line_is_skipped_as_sqlite3_skips_it() {
     assert!(ours.2.contains("no such table: nope"), "{}", ours.2);
 }
 
+/// `PRAGMA foreign_keys` is the shell's own, as it is a sqlite3
+/// connection's: set outside a transaction, the arbiter checks the
+/// shell's writes by it, in a transaction as outside; inside one it
+/// changes nothing.
+#[test]
+fn foreign_keys_set_in_the_shell_check_its_writes_as_in_sqlite3() {
+    let Some(mut theirs) = sqlite3() else {
+        eprintln!("sqlite3 is not installed: the differential test did not run");
+        return;
+    };
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let script = ".mode csv\n.headers on\n\
+                  CREATE TABLE p(id INTEGER PRIMARY KEY);\n\
+                  CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id));\n\
+                  INSERT INTO ch VALUES (1, 99);\n\
+                  PRAGMA foreign_keys = on;\nPRAGMA foreign_keys;\n\
+                  INSERT INTO ch VALUES (2, 98);\n\
+                  BEGIN;\nPRAGMA foreign_keys=OFF;\nINSERT INTO ch VALUES (3, 97);\nCOMMIT;\n\
+                  PRAGMA foreign_keys=0;\nINSERT INTO ch VALUES (4, 96);\n\
+                  SELECT id FROM ch ORDER BY id;\n";
+    let run = |c: Command, name: &str| feed_apart(c, env.dir.path(), name, script);
+    let mut ours = env.command(SCRIBE);
+    ours.arg("shell").env_remove("RUST_LOG");
+    let ours = run(ours, "ours");
+    theirs.arg(env.dir.path().join("theirs.db"));
+    let theirs = run(theirs, "theirs");
+    assert_eq!(
+        ours.1, "foreign_keys\r\n1\r\nid\r\n1\r\n4\r\n",
+        "{}",
+        ours.2
+    );
+    assert_eq!(ours.1, theirs.1);
+    assert_eq!(
+        ours.2.matches("FOREIGN KEY constraint failed").count(),
+        2,
+        "{}",
+        ours.2
+    );
+}
+
 /// A transaction the arbiter ends (its lease lapsed) never half-commits:
 /// the statements after it are refused until ROLLBACK or COMMIT, not run
 /// one by one in autocommit.

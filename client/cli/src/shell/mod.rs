@@ -98,6 +98,9 @@ pub struct Shell<'a> {
     quit: bool,
     /// `.timeout MS`: how long a write or a `BEGIN` waits for the writer.
     wait_ms: Option<u64>,
+    /// `PRAGMA foreign_keys` as last set outside a transaction: sent with
+    /// every write and `BEGIN` (`None`: the arbiter's setting).
+    foreign_keys: Option<bool>,
     /// How many `.read` files are being read, one inside the other.
     nesting: u8,
     /// Ctrl-C stopped the `.read` files being read.
@@ -143,6 +146,7 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         failed: None,
         quit: false,
         wait_ms: None,
+        foreign_keys: None,
         nesting: 0,
         stop_reading: false,
         interrupt,

@@ -33,6 +33,16 @@ impl Shell<'_> {
             (Some(Kind::Rollback), false) => {
                 Err(Trouble::sql("cannot rollback - no transaction is active"))
             }
+            // A no-op inside a transaction, in SQLite.
+            (Some(Kind::ForeignKeys(_)), true) => Ok(()),
+            (Some(Kind::ForeignKeys(on)), false) => {
+                // Here too, so that reading the pragma answers it.
+                self.reader
+                    .query(sql, &scribe_protocol::Params::None)
+                    .map_err(|e| Trouble::sql(e.to_string()))?;
+                self.foreign_keys = Some(on);
+                Ok(())
+            }
             (Some(Kind::Savepoint), false) => Err(Trouble::usage(
                 "SAVEPOINT, RELEASE and ROLLBACK TO run inside a transaction here: BEGIN first",
             )),
@@ -67,7 +77,7 @@ impl Shell<'_> {
             statements: vec![Statement::new(sql)],
             key: None,
             wait_ms: self.wait_ms,
-            foreign_keys: None,
+            foreign_keys: self.foreign_keys,
         };
         let client = self.client()?.clone();
         let receipt = self.ctx.runtime.block_on(client.write(batch))?;
@@ -81,6 +91,7 @@ impl Shell<'_> {
         let client = self.client()?.clone();
         let request = scribe_protocol::BeginRequest {
             wait_ms: self.wait_ms,
+            foreign_keys: self.foreign_keys,
             ..scribe_protocol::BeginRequest::default()
         };
         let tx = self.ctx.runtime.block_on(client.begin_with(request))?;
