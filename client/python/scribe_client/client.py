@@ -95,17 +95,23 @@ class Scribe(AutoStart):
         params: Params = None,
         key: Optional[str] = None,
         expect_rows: Optional[int] = None,
+        foreign_keys: Optional[bool] = None,
     ) -> Dict[str, Any]:
         """Runs one statement as one batch through the arbiter; returns the
         receipt ``{"seq", "replayed", "results": [{"rows_affected",
         "last_insert_rowid", "columns", "rows"}]}`` (``rows`` holds the rows
         of a ``RETURNING`` clause as dicts, blobs as ``bytes``)."""
-        return self.batch([{"sql": sql, "params": params, "expect_rows": expect_rows}], key=key)
+        return self.batch([{"sql": sql, "params": params, "expect_rows": expect_rows}], key=key,
+                          foreign_keys=foreign_keys)
 
-    def batch(self, statements: Iterable[Any], key: Optional[str] = None) -> Dict[str, Any]:
+    def batch(self, statements: Iterable[Any], key: Optional[str] = None,
+              foreign_keys: Optional[bool] = None) -> Dict[str, Any]:
         """Runs every statement as ONE atomic batch. A statement is a SQL
         string, a dict ``{"sql", "params", "expect_rows"}`` or a tuple
-        ``(sql, params, expect_rows)`` (trailing items optional)."""
+        ``(sql, params, expect_rows)`` (trailing items optional).
+        ``foreign_keys`` says whether its statements are checked against
+        foreign keys, as ``PRAGMA foreign_keys`` would on a connection of
+        its own (``None``: the arbiter's setting)."""
         if isinstance(statements, (str, bytes)):
             # A string is iterable: it would be sent a character at a time.
             raise TypeError("batch() takes a list of statements: batch([sql]), or write(sql)")
@@ -114,6 +120,8 @@ class Scribe(AutoStart):
         elif not isinstance(key, str):
             raise TypeError("key is a string")
         payload = {"statements": [_statement(s) for s in statements], "key": key}
+        if foreign_keys is not None:
+            payload["foreign_keys"] = bool(foreign_keys)
         body = dumps(payload).encode("utf-8")
         return _decode_receipt(self._write(body))
 
@@ -146,15 +154,17 @@ class Scribe(AutoStart):
                     raise
                 time.sleep(pause)
 
-    def transaction(self, idle: Optional[float] = None, total: Optional[float] = None) -> "Transaction":
+    def transaction(self, idle: Optional[float] = None, total: Optional[float] = None,
+                    foreign_keys: Optional[bool] = None) -> "Transaction":
         """A write session, for read-then-write code: ``with
         db.transaction() as tx: ...`` commits at the end of the block and
         rolls back on an exception. ``idle`` and ``total`` (seconds) ask
-        for a lease (the arbiter caps both). The session holds the writer:
-        every other write waits until it ends."""
+        for a lease (the arbiter caps both); ``foreign_keys`` as for
+        ``batch``. The session holds the writer: every other write waits
+        until it ends."""
         from .transaction import Transaction
 
-        return Transaction(self, idle, total)
+        return Transaction(self, idle, total, foreign_keys)
 
     def run_transaction(
         self, fn: Callable[["Transaction"], T], idle: Optional[float] = None, total: Optional[float] = None

@@ -42,10 +42,12 @@ class Transaction:
     leaves the block.
     """
 
-    def __init__(self, db: Any, idle: Optional[float] = None, total: Optional[float] = None) -> None:
+    def __init__(self, db: Any, idle: Optional[float] = None, total: Optional[float] = None,
+                 foreign_keys: Optional[bool] = None) -> None:
         self._db = db
         self._idle = idle
         self._total = total
+        self._foreign_keys = foreign_keys
         self._conn: Any = None
         self.session: Optional[int] = None
         self.receipt: Optional[Dict[str, Any]] = None
@@ -66,6 +68,8 @@ class Transaction:
             body["idle_ms"] = max(1, int(self._idle * 1000))
         if self._total is not None:
             body["total_ms"] = max(1, int(self._total * 1000))
+        if self._foreign_keys is not None:
+            body["foreign_keys"] = bool(self._foreign_keys)
         db = self._db
         self._conn = db._connect(db.autostart)
         # The wait in the queue can be as long as the sessions ahead of it.

@@ -119,6 +119,21 @@ class WriteReadTest(ArbiterTest):
         self.assertFalse(b["replayed"])
         self.assertEqual(b["seq"], a["seq"] + 1)
 
+    def test_foreign_keys_per_write_and_per_transaction(self):
+        s = self.client()
+        s.write("CREATE TABLE fp(id INTEGER PRIMARY KEY)")
+        s.write("CREATE TABLE fc(p INTEGER REFERENCES fp(id))")
+        s.write("INSERT INTO fc VALUES (99)")  # the arbiter's default: off
+        with self.assertRaises(SqlError) as cm:
+            s.write("INSERT INTO fc VALUES (98)", foreign_keys=True)
+        self.assertIn("FOREIGN KEY", str(cm.exception))
+        with self.assertRaises(SqlError):
+            with s.transaction(foreign_keys=True) as tx:
+                tx.execute("INSERT INTO fc VALUES (97)")
+        with s.transaction(foreign_keys=False) as tx:
+            tx.execute("INSERT INTO fc VALUES (96)")
+        self.assertEqual(s.query("SELECT p FROM fc ORDER BY p"), [{"p": 96}, {"p": 99}])
+
     def test_wait_for(self):
         s = self.client()
         r = s.write("CREATE TABLE w(x)")
