@@ -8,7 +8,8 @@
 //! that fails is rolled back whole and names its version and statement.
 //! A migration that asks for `foreign_keys` off gets it set off before its
 //! transaction and `foreign_key_check` before its commit; any other runs
-//! with the arbiter's setting. Its statements pass the same guardrails as a batch's.
+//! with the arbiter's setting. Its statements pass the same guardrails as
+//! a batch's.
 
 use std::time::Instant;
 
