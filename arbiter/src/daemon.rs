@@ -84,6 +84,7 @@ pub fn run_until(
     })?;
     let stats = Arc::new(Stats::new(seq.max(schema_version.1)));
     stats.set_schema_version(schema_version.0);
+    stats.set_foreign_keys(session.foreign_keys.default_on());
     let (answers, answers_rx) = writer::Answers::runtime();
     let settings = writer::Settings {
         answers,

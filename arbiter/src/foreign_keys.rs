@@ -44,6 +44,11 @@ impl ForeignKeys {
         })
     }
 
+    /// Whether a request that does not say is checked.
+    pub fn default_on(&self) -> bool {
+        self.default
+    }
+
     /// Whether a request that asked `asked` is checked.
     pub fn wanted(&self, asked: Option<bool>) -> bool {
         asked.unwrap_or(self.default)

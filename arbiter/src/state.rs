@@ -117,6 +117,7 @@ impl Shared {
             sqlite_version: rusqlite::version().into(),
             keys: self.stats.keys(),
             max_keys: self.config.retention.max_keys,
+            foreign_keys: self.stats.foreign_keys(),
         }
     }
 

@@ -78,4 +78,9 @@ pub struct Status {
     /// At most this many are kept (`--max-keys`).
     #[serde(default)]
     pub max_keys: u64,
+    /// Whether a write that does not say (`Batch::foreign_keys`) is
+    /// checked against foreign keys: `PRAGMA foreign_keys` as the
+    /// operator's settings left the writer connection.
+    #[serde(default)]
+    pub foreign_keys: bool,
 }

@@ -77,17 +77,32 @@ impl Reader {
     }
 }
 
-/// A boolean pragma's value as SQLite reads it: `on`, `yes`, `true`,
-/// `full`, `extra` and a number other than 0 are true, anything else
-/// false.
+/// A boolean pragma's value as SQLite reads it: a number (decimal, or
+/// hexadecimal after `0x`) is true unless it is 0 or does not fit in 32
+/// bits; `on`, `yes` and `true` are true; anything else (`full`, `extra`,
+/// a negative number) is false.
 fn sqlite_boolean(value: &str) -> bool {
     let v = value.trim().trim_matches(|c| c == '\'' || c == '"');
-    if let Ok(n) = v.parse::<i64>() {
-        return n != 0;
+    if !v.starts_with(|c: char| c.is_ascii_digit()) {
+        return ["on", "yes", "true"]
+            .iter()
+            .any(|w| v.eq_ignore_ascii_case(w));
     }
-    ["on", "yes", "true", "full", "extra"]
-        .iter()
-        .any(|w| v.eq_ignore_ascii_case(w))
+    let hex = v
+        .strip_prefix("0x")
+        .or_else(|| v.strip_prefix("0X"))
+        .filter(|h| h.starts_with(|c: char| c.is_ascii_hexdigit()));
+    let (digits, radix, most) = match hex {
+        Some(h) => (h.trim_start_matches('0'), 16, 8),
+        None => (v.trim_start_matches('0'), 10, 10),
+    };
+    let len = digits
+        .find(|c: char| !c.is_digit(radix))
+        .unwrap_or(digits.len());
+    if len > most {
+        return false;
+    }
+    u64::from_str_radix(&digits[..len], radix).is_ok_and(|n| n != 0 && n <= 0x7fff_ffff)
 }
 
 #[cfg(test)]
@@ -119,6 +134,11 @@ mod tests {
             ("pragma main.FOREIGN_KEYS=0", Kind::ForeignKeys(false)),
             ("PRAGMA foreign_keys='yes'", Kind::ForeignKeys(true)),
             ("PRAGMA foreign_keys=maybe", Kind::ForeignKeys(false)),
+            ("PRAGMA foreign_keys=full", Kind::ForeignKeys(false)),
+            ("PRAGMA foreign_keys=-1", Kind::ForeignKeys(false)),
+            ("PRAGMA foreign_keys=1.0", Kind::ForeignKeys(true)),
+            ("PRAGMA foreign_keys=0x100", Kind::ForeignKeys(true)),
+            ("PRAGMA foreign_keys=99999999999", Kind::ForeignKeys(false)),
             ("PRAGMA foreign_keys", Kind::Read),
             ("ROLLBACK TO s", Kind::Savepoint),
             ("RELEASE s", Kind::Savepoint),

@@ -4,6 +4,8 @@ checked as it set, other connections are not affected, the setting
 changes only outside a transaction, and a table rebuilt with the checks
 off keeps the rows that point at it."""
 
+import sys
+
 from dropin_scripts import Log
 
 PARENT_CHILD = (
@@ -18,7 +20,7 @@ def count(c, table):
     return c.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
 
 
-def per_connection(mod, path):
+def fk_per_connection(mod, path):
     log = Log()
     c = mod.connect(path, isolation_level=None)
     c.executescript(PARENT_CHILD)
@@ -39,16 +41,16 @@ def per_connection(mod, path):
     log.note("off inside a transaction", c.execute("PRAGMA foreign_keys").fetchall())
     log.attempt("orphan inside", lambda: c.execute("INSERT INTO ch VALUES (13, 97)").rowcount)
     c.execute("ROLLBACK")
-    # SQLite reads a word it does not know as off.
-    c.execute("PRAGMA foreign_keys=maybe")
-    log.note("unknown word", c.execute("PRAGMA foreign_keys").fetchall())
-    c.execute("PRAGMA foreign_keys=1")
-    log.note("number", c.execute("PRAGMA foreign_keys").fetchall())
+    # SQLite reads a word it does not know as off, and full, extra and a
+    # negative number too (boolean pragmas take none of them).
+    for value in ("maybe", "1", "full", "yes", "-1", "'on'", "extra", "0x10", "1.5", "no"):
+        c.execute("PRAGMA foreign_keys=%s" % value)
+        log.note(value, c.execute("PRAGMA foreign_keys").fetchall())
     c.close()
     return log
 
 
-def table_rebuild(mod, path):
+def fk_table_rebuild(mod, path):
     """The rebuild frameworks' migrations run to change a column (create,
     copy, drop, rename), checks off around it as SQLite's documentation
     says, then a check of the result."""
@@ -81,4 +83,47 @@ def table_rebuild(mod, path):
     return log
 
 
-SCRIPTS = [per_connection, table_rebuild]
+def fk_autocommit_false(mod, path):
+    """With autocommit=False a transaction is always open: the pragma
+    changes nothing."""
+    log = Log()
+    if sys.version_info < (3, 12):
+        log.note("autocommit= is Python 3.12's")
+        return log
+    c = mod.connect(path, autocommit=False)
+    c.executescript(PARENT_CHILD)
+    c.commit()
+    c.execute("PRAGMA foreign_keys=ON")
+    log.note("still", c.execute("PRAGMA foreign_keys").fetchall(), c.in_transaction)
+    log.attempt("orphan", lambda: c.execute("INSERT INTO ch VALUES (10, 99)").rowcount)
+    c.commit()
+    c.close()
+    return log
+
+
+def fk_after_a_refused_write(mod, path):
+    """A write refused as locked leaves a deferred transaction open, in
+    which the pragma changes nothing."""
+    log = Log()
+    setup = mod.connect(path, isolation_level=None)
+    setup.executescript(PARENT_CHILD)
+    setup.close()
+    b = mod.connect(path, isolation_level=None, timeout=0.2)
+    b.execute("PRAGMA foreign_keys=ON")
+    a = mod.connect(path, isolation_level=None)
+    a.execute("BEGIN IMMEDIATE")
+    a.execute("INSERT INTO p VALUES (3, 'three')")
+    b.execute("BEGIN")
+    log.attempt("locked", lambda: b.execute("INSERT INTO ch VALUES (10, 99)").rowcount)
+    log.note("open", b.in_transaction)
+    b.execute("PRAGMA foreign_keys=OFF")
+    b.execute("ROLLBACK")
+    a.execute("ROLLBACK")
+    a.close()
+    log.note("after", b.execute("PRAGMA foreign_keys").fetchall())
+    log.attempt("orphan", lambda: b.execute("INSERT INTO ch VALUES (11, 99)").rowcount)
+    b.close()
+    return log
+
+
+SCRIPTS = [fk_per_connection, fk_table_rebuild, fk_autocommit_false, fk_after_a_refused_write]

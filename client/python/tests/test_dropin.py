@@ -256,4 +256,6 @@ def _make(script):
 
 
 for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS + dropin_fkeys.SCRIPTS:
+    # A script named as a test the class defines would replace it.
+    assert not hasattr(DifferentialTest, "test_" + _script.__name__), _script.__name__
     setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))

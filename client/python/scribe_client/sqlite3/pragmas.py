@@ -87,6 +87,32 @@ def _truthy(value: Any) -> Optional[bool]:
         return None
 
 
+def _sqlite_boolean(value: Any) -> bool:
+    """A boolean pragma's value as SQLite reads it: a number (decimal, or
+    hexadecimal after ``0x``) is true unless it is 0 or does not fit in 32
+    bits; ``on``, ``yes`` and ``true`` are true; anything else, ``full``,
+    ``extra`` and a negative number among them, is false."""
+    v = str(value).strip().strip("'\"")
+    if not v[:1].isdigit():
+        return v.lower() in ("on", "yes", "true")
+    hexdigits = "0123456789abcdefABCDEF"
+    if v[:2] in ("0x", "0X") and v[2:3] and v[2:3] in hexdigits:
+        digits = v[2:].lstrip("0")
+        n = 0
+        i = 0
+        while i < len(digits) and i < 8 and digits[i] in hexdigits:
+            n = n * 16 + int(digits[i], 16)
+            i += 1
+        if n & 0x80000000 or (i < len(digits) and digits[i] in hexdigits):
+            return False
+        return n != 0
+    digits = v.lstrip("0")
+    i = 0
+    while i < len(digits) and i < 11 and digits[i].isdigit():
+        i += 1
+    return 0 < i <= 10 and int(digits[:i]) <= 2147483647
+
+
 def _sync_level(value: Any) -> str:
     v = str(value).strip().strip("'\"").lower()
     return {"0": "off", "1": "normal", "2": "full", "3": "extra"}.get(v, v)
@@ -109,15 +135,17 @@ def _foreign_keys(value: Optional[str], status: Any, in_transaction: bool,
     if value is not None:
         if in_transaction:
             return Plan("nothing")  # a no-op inside a transaction, in SQLite
-        # SQLite reads a word it does not know as off.
-        return Plan("local", foreign_keys=_truthy(value) is True)
+        return Plan("local", foreign_keys=_sqlite_boolean(value))
     if mine is not None:
         return Plan("answer", rows=[(int(mine),)], columns=["foreign_keys"])
-    answer = status()
+    # Asked each time: an arbiter started again since may check otherwise.
+    answer = status(True)
     if not answer:
         return Plan("local")  # asked again next time
-    theirs = bool(_truthy(_setting(answer, "foreign_keys") or "off"))
-    return Plan("answer", rows=[(int(theirs),)], columns=["foreign_keys"])
+    theirs = answer.get("foreign_keys")
+    if theirs is None:  # an arbiter that does not say
+        theirs = _sqlite_boolean(_setting(answer, "foreign_keys") or "off")
+    return Plan("answer", rows=[(int(bool(theirs)),)], columns=["foreign_keys"])
 
 
 def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = False,
@@ -189,6 +217,11 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     in_session = remote.session is not None and not (
         remote.session == NOT_BEGUN and conn._reads_here_after_refusal()
     )
+    if name == "foreign_keys":
+        # A no-op in a transaction is the connection's own state
+        # (autocommit=False keeps one open; a refused begin leaves one),
+        # whatever the arbiter has begun.
+        in_session = conn.in_transaction
     try:
         p = plan(name, value, remote.status, in_session, remote.foreign_keys)
     except _std.Error:

@@ -166,8 +166,10 @@ class Remote:
             self._drop()
             raise
 
-    def status(self) -> Dict[str, Any]:
-        if self._status is None:
+    def status(self, fresh: bool = False) -> Dict[str, Any]:
+        """The arbiter's status, asked once per connection (``fresh``: asked
+        again, as after a restart that may have changed its settings)."""
+        if self._status is None or fresh:
             try:
                 self._status = self._call({"status": {}}, self.scribe.call_timeout)
             except Exception:  # noqa: BLE001  (a comparison is best effort)
