@@ -165,6 +165,17 @@ class ForeignKeysTest(DropinTest):
         c.execute("INSERT INTO p VALUES (1)")
         c.execute("INSERT INTO ch VALUES (1, 1)")
 
+    def assert_checked(self, c):
+        """``c``'s orphan row is refused by the arbiter (the local
+        reader's pragma decides nothing for a write), as one write and
+        in a transaction."""
+        with self.assertRaises(std.IntegrityError):
+            c.execute("INSERT INTO ch VALUES (4, 98)")
+        c.execute("BEGIN")
+        with self.assertRaises(std.IntegrityError):
+            c.execute("INSERT INTO ch VALUES (4, 98)")
+        c.execute("ROLLBACK")
+
     def test_off_where_the_arbiter_checks_them_applies_to_this_connection_only(self):
         # Given twice, the last is the one the arbiter applies.
         with open(self.mine + ".scribe.conf", "w") as f:
@@ -192,12 +203,7 @@ class ForeignKeysTest(DropinTest):
         # Another connection keeps the arbiter's setting.
         other = dropin.connect(self.mine, isolation_level=None)
         self.assertEqual(other.execute("PRAGMA foreign_keys").fetchone()[0], 1)
-        with self.assertRaises(std.IntegrityError):
-            other.execute("INSERT INTO ch VALUES (4, 98)")
-        other.execute("BEGIN")
-        with self.assertRaises(std.IntegrityError):
-            other.execute("INSERT INTO ch VALUES (4, 98)")
-        other.execute("ROLLBACK")
+        self.assert_checked(other)
         other.close()
         c.execute("PRAGMA foreign_keys=ON")
         c.execute("DELETE FROM p WHERE id = 1")
@@ -212,14 +218,7 @@ class ForeignKeysTest(DropinTest):
             warnings.simplefilter("error")  # nothing to warn about now
             c.execute("PRAGMA foreign_keys=ON")
         self.assertEqual(c.execute("PRAGMA foreign_keys").fetchone()[0], 1)
-        # The local reader's pragma decides nothing for a write: the
-        # arbiter refuses it, in a batch and in a session.
-        with self.assertRaises(std.IntegrityError):
-            c.execute("INSERT INTO ch VALUES (2, 99)")
-        c.execute("BEGIN")
-        with self.assertRaises(std.IntegrityError):
-            c.execute("INSERT INTO ch VALUES (2, 99)")
-        c.execute("ROLLBACK")
+        self.assert_checked(c)
         c.execute("DELETE FROM p WHERE id = 1")
         self.assertEqual(c.execute("SELECT count(*) FROM ch").fetchone()[0], 0, "cascaded")
         c.close()
