@@ -27,9 +27,10 @@ pub enum Kind {
     Savepoint,
     /// `PRAGMA foreign_keys = X`: whether the connection's writes are
     /// checked from now on, as SQLite reads `X` (a word it does not know
-    /// is off). SQLite checks foreign keys per connection, and the
-    /// writes go to the arbiter's: a caller sends the setting with them.
-    ForeignKeys(bool),
+    /// is off); `None` for `PRAGMA foreign_keys`, which reads it. SQLite
+    /// checks foreign keys per connection, and the writes go to the
+    /// arbiter's: a caller sends the setting with them.
+    ForeignKeys(Option<bool>),
 }
 
 impl Reader {
@@ -55,9 +56,9 @@ impl Reader {
                     AuthAction::Savepoint { .. } => Kind::Savepoint,
                     AuthAction::Pragma {
                         pragma_name,
-                        pragma_value: Some(value),
+                        pragma_value,
                     } if pragma_name.eq_ignore_ascii_case("foreign_keys") => {
-                        Kind::ForeignKeys(sqlite_boolean(value))
+                        Kind::ForeignKeys(pragma_value.map(sqlite_boolean))
                     }
                     _ => return Authorization::Allow,
                 };
@@ -130,16 +131,19 @@ mod tests {
             ("end transaction", Kind::Commit),
             ("ROLLBACK", Kind::Rollback),
             ("SAVEPOINT s", Kind::Savepoint),
-            ("PRAGMA foreign_keys = ON", Kind::ForeignKeys(true)),
-            ("pragma main.FOREIGN_KEYS=0", Kind::ForeignKeys(false)),
-            ("PRAGMA foreign_keys='yes'", Kind::ForeignKeys(true)),
-            ("PRAGMA foreign_keys=maybe", Kind::ForeignKeys(false)),
-            ("PRAGMA foreign_keys=full", Kind::ForeignKeys(false)),
-            ("PRAGMA foreign_keys=-1", Kind::ForeignKeys(false)),
-            ("PRAGMA foreign_keys=1.0", Kind::ForeignKeys(true)),
-            ("PRAGMA foreign_keys=0x100", Kind::ForeignKeys(true)),
-            ("PRAGMA foreign_keys=99999999999", Kind::ForeignKeys(false)),
-            ("PRAGMA foreign_keys", Kind::Read),
+            ("PRAGMA foreign_keys = ON", Kind::ForeignKeys(Some(true))),
+            ("pragma main.FOREIGN_KEYS=0", Kind::ForeignKeys(Some(false))),
+            ("PRAGMA foreign_keys='yes'", Kind::ForeignKeys(Some(true))),
+            ("PRAGMA foreign_keys=maybe", Kind::ForeignKeys(Some(false))),
+            ("PRAGMA foreign_keys=full", Kind::ForeignKeys(Some(false))),
+            ("PRAGMA foreign_keys=-1", Kind::ForeignKeys(Some(false))),
+            ("PRAGMA foreign_keys=1.0", Kind::ForeignKeys(Some(true))),
+            ("PRAGMA foreign_keys=0x100", Kind::ForeignKeys(Some(true))),
+            (
+                "PRAGMA foreign_keys=99999999999",
+                Kind::ForeignKeys(Some(false)),
+            ),
+            ("PRAGMA foreign_keys", Kind::ForeignKeys(None)),
             ("ROLLBACK TO s", Kind::Savepoint),
             ("RELEASE s", Kind::Savepoint),
         ] {

@@ -210,7 +210,7 @@ fn foreign_keys_set_in_the_shell_check_its_writes_as_in_sqlite3() {
     };
     let mut env = Env::new();
     env.start_arbiter(&[]);
-    let script = ".mode csv\n.headers on\n\
+    let script = ".mode csv\n.headers on\nPRAGMA foreign_keys;\n\
                   CREATE TABLE p(id INTEGER PRIMARY KEY);\n\
                   CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id));\n\
                   INSERT INTO ch VALUES (1, 99);\n\
@@ -226,7 +226,7 @@ fn foreign_keys_set_in_the_shell_check_its_writes_as_in_sqlite3() {
     theirs.arg(env.dir.path().join("theirs.db"));
     let theirs = run(theirs, "theirs");
     assert_eq!(
-        ours.1, "foreign_keys\r\n1\r\nid\r\n1\r\n4\r\n",
+        ours.1, "foreign_keys\r\n0\r\nforeign_keys\r\n1\r\nid\r\n1\r\n4\r\n",
         "{}",
         ours.2
     );
@@ -237,6 +237,19 @@ fn foreign_keys_set_in_the_shell_check_its_writes_as_in_sqlite3() {
         "{}",
         ours.2
     );
+}
+
+/// Until the shell sets it, `PRAGMA foreign_keys` reads what the arbiter
+/// does with a write that does not say.
+#[test]
+fn foreign_keys_read_the_arbiters_setting_until_the_shell_sets_one() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--pragma", "foreign_keys=on"]);
+    let script = ".mode csv\n.headers off\nPRAGMA foreign_keys;\n\
+                  PRAGMA foreign_keys=off;\nPRAGMA foreign_keys;\n";
+    let (code, out) = shell(&env, script);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, "1\r\n0\r\n");
 }
 
 /// A transaction the arbiter ends (its lease lapsed) never half-commits:

@@ -33,9 +33,10 @@ impl Shell<'_> {
             (Some(Kind::Rollback), false) => {
                 Err(Trouble::sql("cannot rollback - no transaction is active"))
             }
+            (Some(Kind::ForeignKeys(None)), _) => self.foreign_keys(),
             // A no-op inside a transaction, in SQLite.
-            (Some(Kind::ForeignKeys(_)), true) => Ok(()),
-            (Some(Kind::ForeignKeys(on)), false) => {
+            (Some(Kind::ForeignKeys(Some(_))), true) => Ok(()),
+            (Some(Kind::ForeignKeys(Some(on))), false) => {
                 // Here too, so that reading the pragma answers it.
                 self.reader
                     .query(sql, &scribe_protocol::Params::None)
@@ -58,6 +59,22 @@ impl Shell<'_> {
             }
             (_, false) => self.write(sql),
         }
+    }
+
+    /// `PRAGMA foreign_keys`: whether this shell's writes are checked, as
+    /// it set, or as the arbiter checks a write that does not say.
+    fn foreign_keys(&mut self) -> Result<(), Trouble> {
+        let on = match self.foreign_keys {
+            Some(on) => on,
+            None => {
+                let client = self.client()?.clone();
+                self.ctx.runtime.block_on(client.status())?.foreign_keys
+            }
+        };
+        self.show(
+            &["foreign_keys".into()],
+            &[vec![Value::Integer(i64::from(on))]],
+        )
     }
 
     fn show(&self, columns: &[String], rows: &[Vec<Value>]) -> Result<(), Trouble> {
