@@ -290,7 +290,23 @@ def half_read_cursor(mod, path):
     return log
 
 
+def optimize_before_close(mod, path):
+    """A bare ``PRAGMA optimize`` where SQLite finds an ANALYZE due (an
+    index the planner used), as programs run it before they close."""
+    log = Log()
+    c = mod.connect(path)
+    c.execute("CREATE TABLE o(id INTEGER PRIMARY KEY, k INTEGER)")
+    c.execute("CREATE INDEX o_k ON o(k)")
+    with c:
+        c.executemany("INSERT INTO o(k) VALUES (?)", [(i % 50,) for i in range(2000)])
+    log.note("by index", c.execute("SELECT count(*) FROM o WHERE k = 7").fetchall())
+    log.attempt("optimize", lambda: c.execute("PRAGMA optimize").fetchall())
+    c.close()
+    return log
+
+
 SCRIPTS = [
+    optimize_before_close,
     half_read_cursor, autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors,
     startup_pragmas, counting_functions,
 ]

@@ -17,6 +17,7 @@ import dropin_habits
 import dropin_many
 import dropin_scripts
 import dropin_usage
+import dropin_vtabs
 import support
 from support import ArbiterTest
 
@@ -254,7 +255,7 @@ def _make(script):
     return test
 
 
-for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS + dropin_fkeys.SCRIPTS:
+for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS + dropin_fkeys.SCRIPTS + dropin_vtabs.SCRIPTS:
     # A script named as a test the class defines would replace it.
     assert not hasattr(DifferentialTest, "test_" + _script.__name__), _script.__name__
     setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))

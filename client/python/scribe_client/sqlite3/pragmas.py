@@ -165,6 +165,9 @@ def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = Fa
             warn="PRAGMA wal_checkpoint: the arbiter checkpoints the WAL itself (every 500 "
             "pages, when quiet, and TRUNCATE at stop)",
         )
+    if name == "optimize":
+        # With or without an argument: the statistics are the writer's.
+        return Plan("nothing")
     if in_transaction and name in IN_SESSION:
         return Plan("arbiter")
     if value is None:
@@ -185,8 +188,6 @@ def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = Fa
                 "(set it with scribed --synchronous)" % (mine, theirs)
             )
         return Plan("nothing", warn=warn)
-    if name == "optimize":
-        return Plan("nothing")
     if name in THROUGH_ARBITER:
         return Plan("arbiter")
     if name in ARBITER_OWNED:

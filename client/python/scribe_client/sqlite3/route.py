@@ -57,6 +57,8 @@ class Classifier:
         self.asked_names: Dict[str, Optional[list]] = {}
         # The schema may have changed since this connection last read it.
         self.stale = False
+        # Virtual tables connected while compiling (see `_compile`).
+        self._connects = 0
         # Why the last statement that did not compile here did not.
         self.not_compiled = ""
 
@@ -199,12 +201,16 @@ class Classifier:
 
         _std.Connection.set_authorizer(self.conn, watch)
         try:
-            # A plain cursor: this connection's own would route the EXPLAIN.
-            cur = _std.Cursor(self.conn)
-            try:
-                _std.Cursor.execute(cur, "EXPLAIN " + sql, params)
-            finally:
-                cur.close()
+            self._explain("EXPLAIN " + sql, params)
+            if _connected_a_virtual_table(seen):
+                # The authorizer also heard the statements the module ran
+                # to connect the table (FTS5's PRAGMA data_version, the
+                # r-tree's reads and writes of its shadow tables): compiled
+                # again, connected now, only the statement speaks. A text
+                # of its own, as sqlite3's cache would answer the first.
+                seen.clear()
+                self._connects += 1
+                self._explain("EXPLAIN /* %d */ %s" % (self._connects, sql), params)
         except _std.ProgrammingError as e:
             # sqlite3 says "Incorrect number of bindings supplied…".
             if bindings_matter or not seen or "bindings" not in str(e):
@@ -215,6 +221,22 @@ class Classifier:
         finally:
             _std.Connection.set_authorizer(self.conn, _NO_AUTHORIZER)
         return seen
+
+    def _explain(self, text: str, params: Any) -> None:
+        # A plain cursor: this connection's own would route the EXPLAIN.
+        cur = _std.Cursor(self.conn)
+        try:
+            _std.Cursor.execute(cur, text, params)
+        finally:
+            cur.close()
+
+
+def _connected_a_virtual_table(seen: list) -> bool:
+    """SQLite connected a virtual table while compiling: its own upkeep
+    of ``sqlite_master`` (an UPDATE of its rows) was heard in a statement
+    that changes no schema."""
+    upkeep = any(a == _std.SQLITE_UPDATE and (arg1 or "").lower() in _SCHEMA_TABLES for a, arg1, _ in seen)
+    return upkeep and not any(a in _SCHEMA_WRITES for a, _, _ in seen)
 
 
 # The shape key of a text classified without parameters (``kind_only``).
