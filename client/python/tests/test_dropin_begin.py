@@ -155,3 +155,27 @@ class DeferredBeginTest(ArbiterTest):
         b.execute("UPDATE c SET v = ?", (v + 1,))
         b.execute("COMMIT")
         self.assertEqual(c.execute("SELECT v FROM c").fetchone(), (2,))
+
+
+class LapsedTest(ArbiterTest):
+    def test_a_rollback_after_a_lapsed_transaction_is_no_second_error(self):
+        # The arbiter's default lease: 1 s between statements.
+        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
+        c = dropin.connect(self.db, isolation_level=None)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE t(x)")
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO t VALUES (1)")
+        s = self.client()
+        deadline = time.monotonic() + 60
+        while s.status().get("session") is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self.assertRaises(dropin.Expired):
+            c.execute("INSERT INTO t VALUES (2)")
+        self.assertFalse(c.in_transaction)
+        # A program's `except: conn.execute("ROLLBACK"); raise`: the
+        # Expired is what it raises, not "no transaction is active".
+        c.execute("ROLLBACK")
+        with self.assertRaises(dropin.OperationalError):
+            c.execute("ROLLBACK")  # a second one is sqlite3's error again
+        self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (0,))

@@ -21,7 +21,7 @@ from ..client import Scribe
 from ..errors import ScribeError
 from .adapting import adapt as _adapt
 from .cursor import Cursor
-from .errors import sql_error, translate
+from .errors import Expired, sql_error, translate
 from .many import run_many
 from .pragmas import run_pragma
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
@@ -104,6 +104,7 @@ class Connection(Settings, Transactions, _std.Connection):
         self._savepoints = Savepoints()
         self._begun = Begun.DEFERRED  # how the transaction opened (settings.Begun)
         self._sql_ended = False  # see _always_open
+        self._lapsed = False  # see _run
         self._in_script = False
         # A session changed the schema (forget it again once it ends); a
         # read is being routed again (see _read_here).
@@ -133,9 +134,18 @@ class Connection(Settings, Transactions, _std.Connection):
 
     def _run(self, cur: Cursor, sql: str, params: Any, many: bool = False) -> Cursor:
         with self._lock:
-            return self._route(cur, sql, params, many)
+            # A transaction the arbiter ended (its lease lapsed) raised
+            # Expired at the last statement: the ROLLBACK a program's
+            # error handling says next has nothing left to do, and is no
+            # second error hiding the first.
+            self._lapsed, lapsed = False, self._lapsed
+            try:
+                return self._route(cur, sql, params, many, lapsed)
+            except Expired:
+                self._lapsed = self._remote.session is None
+                raise
 
-    def _route(self, cur: Cursor, sql: str, params: Any, many: bool) -> Cursor:
+    def _route(self, cur: Cursor, sql: str, params: Any, many: bool, lapsed: bool = False) -> Cursor:
         # The common case first, with as little Python as it takes: a read
         # outside a transaction, of a statement seen before (through
         # Connection.execute or a cursor alike).
@@ -197,6 +207,9 @@ class Connection(Settings, Transactions, _std.Connection):
             cur._lastrowid = self._last_rowid
             return cur
         if kind in (Kind.COMMIT, Kind.ROLLBACK):
+            if session is None and kind == Kind.ROLLBACK and lapsed:
+                cur._remote([], [], -1)
+                return cur
             if session is None and not self._always_open():
                 word = "commit" if kind == Kind.COMMIT else "rollback"
                 raise sql_error(1, "cannot %s - no transaction is active" % word)
