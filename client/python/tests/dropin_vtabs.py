@@ -14,6 +14,8 @@ CREATE TRIGGER notes_ai AFTER INSERT ON notes BEGIN
 END;
 CREATE VIRTUAL TABLE words USING fts5(w);
 CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1);
+CREATE VIRTUAL TABLE old USING fts4(body);
+CREATE VIRTUAL TABLE gone USING fts5(body);
 """
 
 
@@ -69,4 +71,29 @@ def vtab_first_touch_in_a_transaction(mod, path):
     return log
 
 
-SCRIPTS = [vtab_first_touch_is_a_write, vtab_first_touch_in_a_transaction]
+def vtab_first_touch_is_ddl_or_an_empty_many(mod, path):
+    """DDL and an executemany of no sets as a connection's first touch of
+    a virtual table: SQLite connects it while compiling them too."""
+    log = Log()
+    made_by_another(mod, path)
+    for first in (
+        "DROP TABLE gone",
+        "ALTER TABLE old RENAME TO older",
+        "CREATE TABLE copied AS SELECT * FROM words",
+    ):
+        c = mod.connect(path, isolation_level=None)
+        log.attempt(first, lambda: c.execute(first).rowcount)
+        c.close()
+    c = mod.connect(path)
+    log.attempt("no sets", lambda: c.executemany("INSERT INTO words(w) VALUES (?)", []).rowcount)
+    log.note("open", c.in_transaction)
+    c.rollback()
+    log.note("tables", c.execute(
+        "SELECT name FROM sqlite_master WHERE name IN ('gone', 'old', 'older', 'copied') "
+        "ORDER BY name").fetchall())
+    c.close()
+    return log
+
+
+SCRIPTS = [vtab_first_touch_is_a_write, vtab_first_touch_in_a_transaction,
+           vtab_first_touch_is_ddl_or_an_empty_many]

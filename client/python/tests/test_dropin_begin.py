@@ -3,7 +3,9 @@ statement (one round trip for both): what a caller of sqlite3 relies on
 still holds."""
 
 import json
+import sys
 import time
+import unittest
 
 import support
 from support import ArbiterTest
@@ -167,9 +169,7 @@ class LapsedTest(ArbiterTest):
         c.execute("BEGIN IMMEDIATE")
         c.execute("INSERT INTO t VALUES (1)")
         s = self.client()
-        deadline = time.monotonic() + 60
-        while s.status().get("session") is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self.lapse(s)
         with self.assertRaises(dropin.Expired):
             c.execute("INSERT INTO t VALUES (2)")
         self.assertFalse(c.in_transaction)
@@ -179,3 +179,50 @@ class LapsedTest(ArbiterTest):
         with self.assertRaises(dropin.OperationalError):
             c.execute("ROLLBACK")  # a second one is sqlite3's error again
         self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (0,))
+        # Expired from an executemany: the same; after rollback() or any
+        # other call, a ROLLBACK is sqlite3's error again.
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO t VALUES (3)")
+        self.lapse(s)
+        with self.assertRaises(dropin.Expired):
+            c.executemany("INSERT INTO t VALUES (?)", [(4,), (5,)])
+        c.execute("ROLLBACK")
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO t VALUES (6)")
+        self.lapse(s)
+        with self.assertRaises(dropin.Expired):
+            c.execute("INSERT INTO t VALUES (7)")
+        c.rollback()
+        with self.assertRaises(dropin.OperationalError):
+            c.execute("ROLLBACK")
+        self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (0,))
+
+    @unittest.skipIf(sys.version_info < (3, 12), "autocommit= is Python 3.12's")
+    def test_with_autocommit_false_the_rollback_ends_the_transaction_as_sql_rollback_does(self):
+        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
+        c = dropin.connect(self.db, autocommit=False)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE t(x)")
+        c.commit()
+        c.execute("INSERT INTO t VALUES (1)")
+        self.lapse(self.client())
+        with self.assertRaises(dropin.Expired):
+            c.execute("INSERT INTO t VALUES (2)")
+        c.execute("ROLLBACK")
+        # As after any SQL ROLLBACK with autocommit=False: no transaction
+        # until commit() or rollback(), each write committed alone.
+        self.assertFalse(c.in_transaction)
+        with self.assertRaises(dropin.OperationalError):
+            c.commit()
+        c.execute("INSERT INTO t VALUES (3)")
+        other = dropin.connect(self.db)
+        self.addCleanup(other.close)
+        self.assertEqual(other.execute("SELECT x FROM t").fetchall(), [(3,)])
+
+    def lapse(self, s):
+        """Until the arbiter has ended the open session."""
+        deadline = time.monotonic() + 60
+        while s.status().get("session") is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # it begins with the first statement's answer
+        while s.status().get("session") is not None and time.monotonic() < deadline:
+            time.sleep(0.01)

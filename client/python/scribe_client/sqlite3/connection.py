@@ -10,6 +10,7 @@ read-only on the database, which routes each statement.
   there and sees its own writes; ``commit()`` and ``rollback()`` end it.
 """
 
+import contextlib
 import os
 import re
 import sqlite3 as _std
@@ -104,7 +105,7 @@ class Connection(Settings, Transactions, _std.Connection):
         self._savepoints = Savepoints()
         self._begun = Begun.DEFERRED  # how the transaction opened (settings.Begun)
         self._sql_ended = False  # see _always_open
-        self._lapsed = False  # see _run
+        self._lapsed = self._lapsed_before = False  # see _call
         self._in_script = False
         # A session changed the schema (forget it again once it ends); a
         # read is being routed again (see _read_here).
@@ -132,20 +133,26 @@ class Connection(Settings, Transactions, _std.Connection):
     def executescript(self, sql_script):
         return self.cursor().executescript(sql_script)
 
-    def _run(self, cur: Cursor, sql: str, params: Any, many: bool = False) -> Cursor:
+    @contextlib.contextmanager
+    def _call(self):
+        """One call of the program's on this connection, under its lock.
+        When the last call raised Expired (the arbiter ended the
+        transaction: its lease lapsed), ``_lapsed_before`` says so for
+        this one: the ROLLBACK a program's error handling says next has
+        nothing left to do, and is no second error hiding the first."""
         with self._lock:
-            # A transaction the arbiter ended (its lease lapsed) raised
-            # Expired at the last statement: the ROLLBACK a program's
-            # error handling says next has nothing left to do, and is no
-            # second error hiding the first.
-            self._lapsed, lapsed = False, self._lapsed
+            self._lapsed_before, self._lapsed = self._lapsed, False
             try:
-                return self._route(cur, sql, params, many, lapsed)
+                yield
             except Expired:
                 self._lapsed = self._remote.session is None
                 raise
 
-    def _route(self, cur: Cursor, sql: str, params: Any, many: bool, lapsed: bool = False) -> Cursor:
+    def _run(self, cur: Cursor, sql: str, params: Any, many: bool = False) -> Cursor:
+        with self._call():
+            return self._route(cur, sql, params, many)
+
+    def _route(self, cur: Cursor, sql: str, params: Any, many: bool) -> Cursor:
         # The common case first, with as little Python as it takes: a read
         # outside a transaction, of a statement seen before (through
         # Connection.execute or a cursor alike).
@@ -207,10 +214,8 @@ class Connection(Settings, Transactions, _std.Connection):
             cur._lastrowid = self._last_rowid
             return cur
         if kind in (Kind.COMMIT, Kind.ROLLBACK):
-            if session is None and kind == Kind.ROLLBACK and lapsed:
-                cur._remote([], [], -1)
-                return cur
-            if session is None and not self._always_open():
+            lapsed = kind == Kind.ROLLBACK and self._lapsed_before
+            if session is None and not self._always_open() and not lapsed:
                 word = "commit" if kind == Kind.COMMIT else "rollback"
                 raise sql_error(1, "cannot %s - no transaction is active" % word)
             self._sql_ended = False
@@ -339,13 +344,13 @@ class Connection(Settings, Transactions, _std.Connection):
         return e
 
     def _run_many(self, cur: Cursor, sql: str, seq: Any) -> Cursor:
-        with self._lock:
+        with self._call():
             if self._readonly:
                 return readonly.run_many(cur, sql, seq)
             return run_many(self, cur, sql, seq, _adapt)
 
     def _script(self, cur: Cursor, script: str) -> Cursor:
-        with self._lock:
+        with self._call():
             return self._run_script(cur, script)
 
     def _run_script(self, cur: Cursor, script: str) -> Cursor:

@@ -199,22 +199,29 @@ class Classifier:
             seen.append((action, arg1, arg2))
             return _std.SQLITE_OK
 
+        def explain(text: str) -> None:
+            try:
+                self._explain(text, params)
+            except _std.ProgrammingError as e:
+                # sqlite3 says "Incorrect number of bindings supplied…".
+                if bindings_matter or not seen or "bindings" not in str(e):
+                    raise
+
         _std.Connection.set_authorizer(self.conn, watch)
         try:
-            self._explain("EXPLAIN " + sql, params)
+            explain("EXPLAIN " + sql)
             if _connected_a_virtual_table(seen):
                 # The authorizer also heard the statements the module ran
                 # to connect the table (FTS5's PRAGMA data_version, the
                 # r-tree's reads and writes of its shadow tables): compiled
                 # again, connected now, only the statement speaks. A text
                 # of its own, as sqlite3's cache would answer the first.
+                # (DDL is compiled twice too: EXPLAIN runs nothing.)
                 seen.clear()
                 self._connects += 1
-                self._explain("EXPLAIN /* %d */ %s" % (self._connects, sql), params)
-        except _std.ProgrammingError as e:
-            # sqlite3 says "Incorrect number of bindings supplied…".
-            if bindings_matter or not seen or "bindings" not in str(e):
-                raise
+                explain("EXPLAIN /* %d */ %s" % (self._connects, sql))
+        except _std.ProgrammingError:
+            raise  # as sqlite3 raises it (see explain)
         except _std.Error as e:
             self.not_compiled = str(e)
             return None
@@ -232,11 +239,10 @@ class Classifier:
 
 
 def _connected_a_virtual_table(seen: list) -> bool:
-    """SQLite connected a virtual table while compiling: its own upkeep
-    of ``sqlite_master`` (an UPDATE of its rows) was heard in a statement
-    that changes no schema."""
-    upkeep = any(a == _std.SQLITE_UPDATE and (arg1 or "").lower() in _SCHEMA_TABLES for a, arg1, _ in seen)
-    return upkeep and not any(a in _SCHEMA_WRITES for a, _, _ in seen)
+    """SQLite may have connected a virtual table while compiling: its own
+    upkeep of ``sqlite_master`` (an UPDATE of its rows) was heard, which
+    a virtual table's connect makes, and DDL too."""
+    return any(a == _std.SQLITE_UPDATE and (arg1 or "").lower() in _SCHEMA_TABLES for a, arg1, _ in seen)
 
 
 # The shape key of a text classified without parameters (``kind_only``).
@@ -358,7 +364,9 @@ def _kind(seen) -> Tuple[str, Optional[Any]]:
         if action in (_std.SQLITE_ATTACH, _std.SQLITE_DETACH):
             return (Kind.ATTACH, None)
         if action == _std.SQLITE_PRAGMA:
-            return (Kind.PRAGMA, ((arg1 or "").lower(), arg2))
+            if (action, arg1, arg2) == seen[0]:
+                return (Kind.PRAGMA, ((arg1 or "").lower(), arg2))
+            continue  # a pragma some other statement runs (a module's)
         if action in _SCHEMA_WRITES:
             kind = Kind.WRITE
         elif action in _ROW_WRITES:

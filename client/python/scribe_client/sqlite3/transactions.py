@@ -23,7 +23,7 @@ class Transactions:
             return _std.Connection.commit(self)
         if self._autocommit is True:
             return  # sqlite3 does nothing: an SQL BEGIN's transaction goes on
-        with self._lock:
+        with self._call():
             self._commit()
 
     def rollback(self) -> None:
@@ -32,7 +32,7 @@ class Transactions:
             return _std.Connection.rollback(self)
         if self._autocommit is True:
             return
-        with self._lock:
+        with self._call():
             self._rollback()
 
     def _commit(self) -> None:
