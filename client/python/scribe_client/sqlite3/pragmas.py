@@ -73,20 +73,6 @@ def warn_once(text: str) -> None:
         warnings.warn(text, ScribeWarning, stacklevel=4)
 
 
-def _truthy(value: Any) -> Optional[bool]:
-    """A boolean pragma's value as SQLite reads it (a number is true
-    unless 0; ``full`` and ``extra`` are true too)."""
-    v = str(value).strip().strip("'\"").lower()
-    if v in ("on", "yes", "true", "full", "extra"):
-        return True
-    if v in ("off", "no", "false", "none"):
-        return False
-    try:
-        return int(v) != 0
-    except ValueError:
-        return None
-
-
 def _sqlite_boolean(value: Any) -> bool:
     """A boolean pragma's value as SQLite reads it: a number (decimal, or
     hexadecimal after ``0x``) is true unless it is 0 or does not fit in 32
