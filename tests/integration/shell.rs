@@ -245,11 +245,33 @@ fn foreign_keys_set_in_the_shell_check_its_writes_as_in_sqlite3() {
 fn foreign_keys_read_the_arbiters_setting_until_the_shell_sets_one() {
     let mut env = Env::new();
     env.start_arbiter(&["--pragma", "foreign_keys=on"]);
-    let script = ".mode csv\n.headers off\nPRAGMA foreign_keys;\n\
-                  PRAGMA foreign_keys=off;\nPRAGMA foreign_keys;\n";
-    let (code, out) = shell(&env, script);
+    let mut script = ".mode csv\n.headers off\nPRAGMA foreign_keys;\n\
+                      PRAGMA foreign_keys=off;\nPRAGMA foreign_keys;\n"
+        .to_owned();
+    let mut expected = "1\r\n0\r\n".to_owned();
+    // Each value as SQLite reads a boolean pragma's (a word it does not
+    // know, full, extra and a negative number are off).
+    for (value, on) in [
+        ("ON", 1),
+        ("main.FOREIGN_KEYS=0", 0),
+        ("'yes'", 1),
+        ("maybe", 0),
+        ("full", 0),
+        ("-1", 0),
+        ("1.0", 1),
+        ("0x100", 1),
+        ("99999999999", 0),
+    ] {
+        let set = match value.split_once('=') {
+            Some((name, v)) => format!("PRAGMA {name}={v};"),
+            None => format!("PRAGMA foreign_keys={value};"),
+        };
+        script.push_str(&format!("{set}\nPRAGMA foreign_keys;\n"));
+        expected.push_str(&format!("{on}\r\n"));
+    }
+    let (code, out) = shell(&env, &script);
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(out, "1\r\n0\r\n");
+    assert_eq!(out, expected);
 }
 
 /// A transaction the arbiter ends (its lease lapsed) never half-commits:

@@ -33,15 +33,16 @@ impl Shell<'_> {
             (Some(Kind::Rollback), false) => {
                 Err(Trouble::sql("cannot rollback - no transaction is active"))
             }
-            (Some(Kind::ForeignKeys(None)), _) => self.foreign_keys(),
+            (Some(Kind::ForeignKeys { set: false }), _) => self.show_foreign_keys(),
             // A no-op inside a transaction, in SQLite.
-            (Some(Kind::ForeignKeys(Some(_))), true) => Ok(()),
-            (Some(Kind::ForeignKeys(Some(on))), false) => {
-                // Here too, so that reading the pragma answers it.
-                self.reader
-                    .query(sql, &scribe_protocol::Params::None)
-                    .map_err(|e| Trouble::sql(e.to_string()))?;
-                self.foreign_keys = Some(on);
+            (Some(Kind::ForeignKeys { set: true }), true) => Ok(()),
+            (Some(Kind::ForeignKeys { set: true }), false) => {
+                // Run here, then read back: SQLite reads the value (a word
+                // it does not know is off).
+                self.local(sql)?;
+                let rows = self.local("PRAGMA foreign_keys")?;
+                let on = rows.first().and_then(|r| r.first());
+                self.foreign_keys = Some(matches!(on, Some(Value::Integer(n)) if *n != 0));
                 Ok(())
             }
             (Some(Kind::Savepoint), false) => Err(Trouble::usage(
@@ -61,9 +62,17 @@ impl Shell<'_> {
         }
     }
 
+    /// The rows of `sql` on the local reader.
+    fn local(&self, sql: &str) -> Result<Vec<Vec<Value>>, Trouble> {
+        self.reader
+            .query(sql, &scribe_protocol::Params::None)
+            .map(|r| r.rows)
+            .map_err(|e| Trouble::sql(e.to_string()))
+    }
+
     /// `PRAGMA foreign_keys`: whether this shell's writes are checked, as
     /// it set, or as the arbiter checks a write that does not say.
-    fn foreign_keys(&mut self) -> Result<(), Trouble> {
+    fn show_foreign_keys(&mut self) -> Result<(), Trouble> {
         let on = match self.foreign_keys {
             Some(on) => on,
             None => {

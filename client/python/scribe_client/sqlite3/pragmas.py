@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from .adapting import adapt as _adapt
 from .remote import NOT_BEGUN, encode_params, rows_of
-from .route import Kind
+from .route import Kind, here
 
 __all__ = ["ScribeWarning", "Plan", "plan", "run_pragma"]
 
@@ -56,9 +56,11 @@ class Plan:
     fixed ``rows``), ``"nothing"``; and a warning to give once."""
 
     def __init__(self, where: str, rows: Optional[list] = None, warn: Optional[str] = None,
-                 columns: Optional[list] = None, foreign_keys: Optional[bool] = None) -> None:
+                 columns: Optional[list] = None, sets_foreign_keys: bool = False) -> None:
         self.where = where
-        self.foreign_keys = foreign_keys  # the connection's setting from now on
+        # Run here, it sets the connection's foreign_keys: read back, as
+        # SQLite reads the value.
+        self.sets_foreign_keys = sets_foreign_keys
         self.rows = rows
         self.warn = warn
         self.columns = columns
@@ -71,32 +73,6 @@ def warn_once(text: str) -> None:
     if text not in _warned:
         _warned.add(text)
         warnings.warn(text, ScribeWarning, stacklevel=4)
-
-
-def _sqlite_boolean(value: Any) -> bool:
-    """A boolean pragma's value as SQLite reads it: a number (decimal, or
-    hexadecimal after ``0x``) is true unless it is 0 or does not fit in 32
-    bits; ``on``, ``yes`` and ``true`` are true; anything else, ``full``,
-    ``extra`` and a negative number among them, is false."""
-    v = str(value).strip().strip("'\"")
-    if not v[:1].isdigit():
-        return v.lower() in ("on", "yes", "true")
-    hexdigits = "0123456789abcdefABCDEF"
-    if v[:2] in ("0x", "0X") and v[2:3] and v[2:3] in hexdigits:
-        digits = v[2:].lstrip("0")
-        n = 0
-        i = 0
-        while i < len(digits) and i < 8 and digits[i] in hexdigits:
-            n = n * 16 + int(digits[i], 16)
-            i += 1
-        if n & 0x80000000 or (i < len(digits) and digits[i] in hexdigits):
-            return False
-        return n != 0
-    digits = v.lstrip("0")
-    i = 0
-    while i < len(digits) and i < 11 and digits[i].isdigit():
-        i += 1
-    return 0 < i <= 10 and int(digits[:i]) <= 2147483647
 
 
 def _sync_level(value: Any) -> str:
@@ -121,17 +97,15 @@ def _foreign_keys(value: Optional[str], status: Any, in_transaction: bool,
     if value is not None:
         if in_transaction:
             return Plan("nothing")  # a no-op inside a transaction, in SQLite
-        return Plan("local", foreign_keys=_sqlite_boolean(value))
+        return Plan("local", sets_foreign_keys=True)
     if mine is not None:
         return Plan("answer", rows=[(int(mine),)], columns=["foreign_keys"])
     # Asked each time: an arbiter started again since may check otherwise.
     answer = status(True)
     if not answer:
         return Plan("local")  # asked again next time
-    theirs = answer.get("foreign_keys")
-    if theirs is None:  # an arbiter that does not say
-        theirs = _sqlite_boolean(_setting(answer, "foreign_keys") or "off")
-    return Plan("answer", rows=[(int(bool(theirs)),)], columns=["foreign_keys"])
+    theirs = bool(answer.get("foreign_keys"))
+    return Plan("answer", rows=[(int(theirs),)], columns=["foreign_keys"])
 
 
 def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = False,
@@ -219,10 +193,10 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     if p.where == "local":
         if name == "busy_timeout" and value is not None:
             remote.wait = max(0.0, float(value) / 1000.0)
-        if p.foreign_keys is not None:
-            remote.foreign_keys = p.foreign_keys
         cur._local()
         _std.Cursor.execute(cur, sql, params)
+        if p.sets_foreign_keys:
+            remote.foreign_keys = bool(here(conn, "PRAGMA foreign_keys")[0][0])
     elif p.where == "arbiter":
         if remote.session is None and conn._opens(Kind.WRITE, False):
             conn._begin()  # autocommit=False: in the open transaction
