@@ -206,7 +206,7 @@ impl Session {
                 fingerprint: work.fingerprint,
                 receipt: &receipt,
             };
-            self.record_key(&record, prepared)?;
+            self.record_key(&record)?;
         }
         Ok(receipt)
     }

@@ -119,7 +119,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     let seq: i64 = conn
         .query_row("SELECT seq FROM main._scribe_seq", [], |r| r.get(0))
         .map_err(open_err)?;
-    let keys = crate::keyindex::KeyIndex::load(&conn, &own.all_requests).map_err(open_err)?;
+    let keys = crate::requests::load(&conn, &own).map_err(open_err)?;
     let file = FileId::of(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let guard = Guard::install(&mut conn).map_err(open_err)?;
     let budget = Budget::install(&mut conn, config.batch_budget).map_err(open_err)?;

@@ -109,7 +109,7 @@ impl Session {
     fn check_keys(&self) {
         if cfg!(debug_assertions) {
             self.guard
-                .trusted(|| self.keys.check(&self.conn, &self.own.count_requests));
+                .trusted(|| requests::check(&self.conn, &self.own, &self.keys));
         }
     }
 
@@ -204,7 +204,7 @@ impl Session {
                 fingerprint: SESSION_FINGERPRINT,
                 receipt: &receipt,
             };
-            self.record_key(&record, &mut crate::exec::Prepared::default())?;
+            self.record_key(&record)?;
         }
         self.finish(seq, key.is_none(), u64::from(key.is_some()))?;
         Ok(receipt)
@@ -213,9 +213,10 @@ impl Session {
     /// The end of every commit: the keys this one `recorded` prune the
     /// oldest when they take the table a whole step past `--max-keys`
     /// (the bound holds under any load); the seq goes to `_scribe_meta`
-    /// unless it is there already (`meta_written`) or a key row recorded
-    /// now carries it; then COMMIT, if the file is still in place. On
-    /// an error the transaction is rolled back.
+    /// unless it is there already (`meta_written`) or the row of keys
+    /// recorded now carries it; that row is written; then COMMIT, if the
+    /// file is still in place. On an error the transaction is rolled
+    /// back.
     pub(crate) fn finish(
         &self,
         seq: u64,
@@ -239,6 +240,9 @@ impl Session {
         if recorded == 0 && !meta_written {
             self.write_seq(seq)?;
         }
+        self.guard
+            .trusted(|| requests::write_staged(&self.conn, &self.own, &self.keys, seq))
+            .map_err(commit_error)?;
         if !self.file_in_place() {
             return Err(moved(&self.file.0));
         }

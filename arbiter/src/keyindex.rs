@@ -13,10 +13,15 @@
 //! without reading their keys back (see
 //! [`requests::prune_oldest`](crate::requests::prune_oldest)).
 //!
-//! The map changes with the transaction that changes the table: rows
-//! recorded or deleted in the open transaction are held apart (and seen
-//! by lookups in it) until it commits; a rollback, or a rollback to a
-//! batch's savepoint, drops them. It is rebuilt from the table at open.
+//! A row holds every key one commit recorded (see
+//! [`keyrecord`](crate::keyrecord)), so several keys share a rowid. The
+//! keys the open transaction records are staged here, with the rowid
+//! their row will take, and written as one row just before COMMIT.
+//!
+//! The map changes with the transaction that changes the table: keys
+//! staged or rows deleted in the open transaction are held apart (and
+//! seen by lookups in it) until it commits; a rollback, or a rollback to
+//! a batch's savepoint, drops them. It is rebuilt from the table at open.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -24,7 +29,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rusqlite::Connection;
+use crate::keyrecord::Entry;
 
 /// A map keyed by a key's hash. The hash is already keyed at random
 /// ([`KeyIndex::hash`]), so the map uses it as it is: hashing it again
@@ -79,6 +84,12 @@ struct Inner {
     /// transaction did not touch skips `ops` (a group of a thousand
     /// writes would otherwise scan them a thousand times).
     touched: ByHash<u32>,
+    /// The keys the open transaction records, in order: the row of rowid
+    /// `next_id` once written.
+    staged: Vec<Entry>,
+    /// The rowid of the next row: past every row the table held at open
+    /// or got since (the arbiter is its only writer).
+    next_id: i64,
 }
 
 impl Op {
@@ -98,12 +109,14 @@ impl Inner {
     fn clear(&mut self) {
         self.ops.clear();
         self.touched.clear();
+        self.staged.clear();
     }
 }
 
-/// A point of the open transaction to go back to (a batch's savepoint).
+/// A point of the open transaction to go back to (a batch's savepoint):
+/// how many changes and staged keys it had.
 #[derive(Clone, Copy, Debug)]
-pub struct Mark(usize);
+pub struct Mark(usize, usize);
 
 /// A key with its hash, computed once for its look-up and its record.
 #[derive(Clone, Copy, Debug)]
@@ -130,33 +143,31 @@ impl KeyIndex {
     pub fn new() -> KeyIndex {
         KeyIndex {
             hasher: RandomState::new(),
-            inner: RefCell::default(),
+            inner: RefCell::new(Inner {
+                next_id: 1,
+                ..Inner::default()
+            }),
             published: None,
         }
     }
 
-    /// Reads every key of the table (`sql` yields rowid and the key as
-    /// text, which SQLite hands over as UTF-8).
-    ///
-    /// # Errors
-    ///
-    /// SQLite's error.
-    pub fn load(conn: &Connection, sql: &str) -> rusqlite::Result<KeyIndex> {
-        let index = KeyIndex::new();
-        {
-            let mut stmt = conn.prepare(sql)?;
-            let mut rows = stmt.query([])?;
-            let mut inner = index.inner.borrow_mut();
-            while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let h = index.hash(row.get_ref(1)?.as_bytes()?);
-                insert(&mut inner.committed, h, id);
-                inner.order.push_back((id, h));
-                inner.len += 1;
-            }
-            inner.order.make_contiguous().sort_unstable();
-        }
-        Ok(index)
+    /// Files a committed row's key as the index is built at open (rows
+    /// in any order; [`KeyIndex::loaded`] ends the building).
+    pub fn load(&self, id: i64, key: &[u8]) {
+        let h = self.hash(key);
+        let mut inner = self.inner.borrow_mut();
+        insert(&mut inner.committed, h, id);
+        inner.order.push_back((id, h));
+        inner.len += 1;
+        inner.next_id = inner.next_id.max(id + 1);
+    }
+
+    /// Every row is filed, the newest of rowid `newest` (`None`: the
+    /// table is empty).
+    pub fn loaded(&self, newest: Option<i64>) {
+        let mut inner = self.inner.borrow_mut();
+        inner.order.make_contiguous().sort_unstable();
+        inner.next_id = inner.next_id.max(newest.map_or(1, |id| id + 1));
     }
 
     /// `text` with its hash.
@@ -210,9 +221,11 @@ impl KeyIndex {
         out
     }
 
-    /// The `n` oldest committed rows, `(rowid, hash)` in rowid order, when
-    /// the open transaction has deleted none and at least `n` are
-    /// committed: then they are the table's `n` oldest rows.
+    /// The committed keys of the oldest rows that hold at least `n`,
+    /// `(rowid, hash)` in rowid order (every key of the last row, so
+    /// possibly more than `n`), when the open transaction has deleted
+    /// none and at least `n` are committed: then they are the keys of the
+    /// table's oldest rows up to the last one's rowid.
     pub fn oldest(&self, n: u64) -> Option<Vec<(i64, u64)>> {
         let inner = self.inner.borrow();
         let deleting = inner.ops.iter().any(|op| matches!(op, Op::Removed(..)));
@@ -220,7 +233,55 @@ impl KeyIndex {
         if deleting || inner.order.len() < n {
             return None;
         }
-        Some(inner.order.iter().take(n).copied().collect())
+        let Some(n) = n.checked_sub(1) else {
+            return Some(Vec::new());
+        };
+        let cut = inner.order[n].0;
+        let end = n + inner
+            .order
+            .range(n..)
+            .take_while(|&&(id, _)| id == cut)
+            .count();
+        Some(inner.order.range(..end).copied().collect())
+    }
+
+    /// The hashes of the committed keys of row `id` (the row is being
+    /// deleted: its keys need not be read back).
+    pub fn row(&self, id: i64) -> Vec<u64> {
+        let inner = self.inner.borrow();
+        let from = inner.order.partition_point(|&(x, _)| x < id);
+        inner
+            .order
+            .range(from..)
+            .take_while(|&&(x, _)| x == id)
+            .map(|&(_, h)| h)
+            .collect()
+    }
+
+    /// Stages `entry`, of hash `h`, for the row the open transaction
+    /// writes at its end.
+    pub fn stage(&self, h: u64, entry: Entry) {
+        let mut inner = self.inner.borrow_mut();
+        let id = inner.next_id;
+        inner.push(Op::Added(h, id));
+        inner.staged.push(entry);
+    }
+
+    /// The rowid the open transaction's row of staged keys takes.
+    pub fn staged_id(&self) -> i64 {
+        self.inner.borrow().next_id
+    }
+
+    /// The staged entry of `key`, if any.
+    pub fn staged(&self, key: &str) -> Option<Entry> {
+        let inner = self.inner.borrow();
+        inner.staged.iter().find(|e| e.key == key).cloned()
+    }
+
+    /// Calls `f` with the rowid and the keys the open transaction staged.
+    pub fn with_staged<T>(&self, f: impl FnOnce(i64, &[Entry]) -> T) -> T {
+        let inner = self.inner.borrow();
+        f(inner.next_id, &inner.staged)
     }
 
     /// Row `id` now holds a key of hash `h` (in the open transaction).
@@ -235,14 +296,21 @@ impl KeyIndex {
 
     /// Where the open transaction is now.
     pub fn mark(&self) -> Mark {
-        Mark(self.inner.borrow().ops.len())
+        let inner = self.inner.borrow();
+        Mark(inner.ops.len(), inner.staged.len())
     }
 
     /// Forgets what the open transaction did since `mark` (its
     /// savepoint was rolled back to).
     pub fn undo_to(&self, mark: Mark) {
         let mut inner = self.inner.borrow_mut();
-        let Inner { ops, touched, .. } = &mut *inner;
+        let Inner {
+            ops,
+            touched,
+            staged,
+            ..
+        } = &mut *inner;
+        staged.truncate(mark.1);
         for op in ops.drain(mark.0.min(ops.len())..) {
             if let Some(n) = touched.get_mut(&op.hash()) {
                 *n -= 1;
@@ -262,8 +330,14 @@ impl KeyIndex {
             len,
             ops,
             touched,
+            staged,
+            next_id,
         } = &mut *inner;
         touched.clear();
+        if !staged.is_empty() {
+            staged.clear();
+            *next_id += 1;
+        }
         for op in ops.drain(..) {
             match op {
                 Op::Added(h, id) => {
@@ -285,26 +359,23 @@ impl KeyIndex {
     }
 
     /// In debug builds (every test), checks the index against the table
-    /// once a transaction has ended (`sql` counts the rows and the
-    /// different keys): a path that commits or rolls back keys without
-    /// telling the index, or a key stored twice, fails here. A count that
-    /// cannot be read proves nothing and is let go.
+    /// once a transaction has ended: `stored` is the table's count of
+    /// keys by its `n` column, `read` the keys its rows hold, `distinct`
+    /// how many of those differ (see `requests::check`). A path that
+    /// commits or rolls back keys without telling the index, or a key
+    /// stored twice, fails here.
     ///
     /// # Panics
     ///
-    /// When they differ, in debug builds.
-    pub fn check(&self, conn: &Connection, sql: &str) {
-        if !cfg!(debug_assertions) || !conn.is_autocommit() {
-            return;
-        }
-        if let Ok((rows, keys)) = conn.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?))) {
-            let len = self.len() as i64;
-            assert_eq!(
-                (rows, keys),
-                (len, len),
-                "the key index ({len} keys) is out of step with _scribe_requests (rows, keys)"
-            );
-        }
+    /// When they differ.
+    pub fn check(&self, stored: u64, read: u64, distinct: u64) {
+        let len = self.len();
+        assert_eq!(
+            (stored, read, distinct),
+            (len, len, len),
+            "the key index ({len} keys) is out of step with _scribe_requests \
+             (keys counted, read, different)"
+        );
     }
 
     /// The open transaction rolled back: nothing it did stays.
@@ -332,11 +403,11 @@ fn insert(map: &mut ByHash<Slot>, h: u64, id: i64) {
     }
 }
 
-/// Adds `(id, h)` to the rows in rowid order: at the end, as a new row's
-/// rowid almost always is (SQLite gives the largest plus one).
+/// Adds `(id, h)` to the keys in rowid order: at the end, as a new row's
+/// rowid always is (the largest plus one).
 fn in_order(order: &mut VecDeque<(i64, u64)>, id: i64, h: u64) {
     match order.back() {
-        Some(&(last, _)) if last >= id => {
+        Some(&(last, _)) if last > id => {
             let at = order.partition_point(|&(x, _)| x < id);
             order.insert(at, (id, h));
         }
@@ -362,9 +433,14 @@ fn remove(map: &mut ByHash<Slot>, h: u64, id: i64) -> bool {
             true
         }
         Some(Slot::Many(ids)) => {
-            let before = ids.len();
-            ids.retain(|x| *x != id);
-            let gone = ids.len() < before;
+            // One at a time: two keys of one row may share a hash.
+            let gone = match ids.iter().position(|x| *x == id) {
+                Some(at) => {
+                    ids.remove(at);
+                    true
+                }
+                None => false,
+            };
             if let [only] = ids[..] {
                 map.insert(h, Slot::One(only));
             }

@@ -2,6 +2,7 @@
 //! kept at commit, dropped at rollback; rows sharing a hash; rowid order.
 
 use super::*;
+use crate::keyrecord::Entry;
 
 #[test]
 fn changes_show_in_the_transaction_and_stay_only_when_it_commits() {
@@ -82,4 +83,64 @@ fn the_oldest_rows_come_in_rowid_order_while_the_transaction_deletes_none() {
     k.added(70, 7);
     k.commit();
     assert_eq!(k.oldest(3), Some(vec![(5, 50), (7, 70), (10, 100)]));
+}
+
+fn entry(key: &str) -> Entry {
+    Entry {
+        key: key.into(),
+        fingerprint: 1,
+        receipt: vec![1],
+    }
+}
+
+#[test]
+fn staged_keys_share_the_next_rowid_and_follow_savepoints_and_the_transaction() {
+    let k = KeyIndex::new();
+    k.loaded(Some(41));
+    assert_eq!(k.staged_id(), 42, "past the newest row at open");
+    let (a, b) = (k.hash(b"a"), k.hash(b"b"));
+    k.stage(a, entry("a"));
+    let m = k.mark();
+    k.stage(b, entry("b"));
+    assert_eq!(k.candidates(b), vec![42]);
+    assert_eq!(k.staged("b").map(|e| e.key), Some("b".into()));
+    k.undo_to(m);
+    assert_eq!(k.staged("b"), None, "undone with its savepoint");
+    assert!(k.candidates(b).is_empty());
+    k.rollback();
+    assert_eq!((k.staged("a"), k.staged_id()), (None, 42));
+    k.stage(a, entry("a"));
+    k.stage(b, entry("b"));
+    k.with_staged(|id, staged| assert_eq!((id, staged.len()), (42, 2)));
+    k.commit();
+    assert_eq!((k.len(), k.staged_id(), k.staged("a")), (2, 43, None));
+    assert_eq!((k.candidates(a), k.candidates(b)), (vec![42], vec![42]));
+    // A transaction that staged nothing takes no rowid.
+    k.commit();
+    assert_eq!(k.staged_id(), 43);
+}
+
+#[test]
+fn the_oldest_keys_come_in_whole_rows() {
+    let k = KeyIndex::new();
+    for (h, id) in [(10, 1), (11, 1), (20, 2), (30, 3), (31, 3), (32, 3)] {
+        k.added(h, id);
+    }
+    k.commit();
+    assert_eq!(k.oldest(0), Some(vec![]));
+    assert_eq!(k.oldest(1), Some(vec![(1, 10), (1, 11)]), "row 1 whole");
+    assert_eq!(k.oldest(3), Some(vec![(1, 10), (1, 11), (2, 20)]));
+    assert_eq!(k.oldest(4).map(|v| v.len()), Some(6), "row 3 whole");
+    assert_eq!(k.oldest(7), None);
+    assert_eq!(k.row(3), vec![30, 31, 32]);
+    assert_eq!(k.row(2), vec![20]);
+    assert!(k.row(9).is_empty());
+    // Two keys of one row that share a hash go one at a time.
+    k.added(50, 5);
+    k.added(50, 5);
+    k.commit();
+    assert_eq!((k.candidates(50), k.len()), (vec![5, 5], 8));
+    k.removed(50, 5);
+    k.commit();
+    assert_eq!((k.candidates(50), k.len()), (vec![5], 7));
 }

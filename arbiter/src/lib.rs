@@ -25,6 +25,7 @@
 //! - [`requests`]: idempotency keys and their retention.
 //! - [`keyindex`]: where each key's row is, in memory (the table has no
 //!   index on the key).
+//! - [`keyrecord`]: how keys are stored: one row per commit.
 //! - [`migrations`]: the program's schema migrations, applied once each.
 //! - [`checkpoint`]: PASSIVE checkpoints off the writer's thread.
 //! - [`budget`]: the per-batch time budget (progress handler).
@@ -62,6 +63,7 @@ pub mod guard;
 pub mod http;
 pub mod inflight;
 pub mod keyindex;
+pub mod keyrecord;
 pub mod migrations;
 pub mod peers;
 pub mod requests;

@@ -6,27 +6,25 @@
 //! stored, in which case the oldest go first. The count holds under any
 //! load: a group that takes the table past it deletes the excess, oldest
 //! first, in its own transaction. Keys past the window go on the
-//! housekeeping tick, [`PRUNE_STEP`] at a time. Keys are stored in
-//! insertion order (the rowid), so both deletions take the front of one
-//! b-tree; the table has no index on the key, the arbiter keeps one in
+//! housekeeping tick, [`PRUNE_STEP`] rows at a time. A commit's keys are
+//! one row ([`crate::keyrecord`]), and rows are in commit order (the
+//! rowid), so both deletions take the front of one b-tree, whole rows at
+//! a time; the table has no index on the key, the arbiter keeps one in
 //! memory ([`KeyIndex`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bincode::Options as _;
 use rusqlite::{Connection, OptionalExtension};
 use scribe_protocol::{Receipt, WriteError};
 
-use crate::exec::Prepared;
 use crate::keyindex::{Key, KeyIndex};
+use crate::keyrecord::{
+    damaged_row, decode_keys, decode_receipt, encode_keys, encode_receipt, Entry,
+};
 use crate::schema::Own;
 
 /// Most keys deleted by one housekeeping pass.
 pub const PRUNE_STEP: u64 = 1024;
-
-/// Receipt encodings: the first byte of a stored receipt.
-const FORMAT_V0: u8 = 0;
-const FORMAT_V1: u8 = 1;
 
 /// How long and how many keys are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,118 +51,94 @@ pub fn now_s() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// A stored receipt that cannot be read back: the record is damaged.
-fn unreadable(key: &str, why: &str) -> WriteError {
-    WriteError::Sql {
-        statement: None,
-        code: rusqlite::ffi::SQLITE_CORRUPT,
-        message: format!(
-            "the receipt stored for idempotency key {key:?} cannot be decoded ({why})"
-        ),
-    }
-}
-
-/// Encodes a receipt for storage.
-///
-/// # Errors
-///
-/// When the receipt cannot be encoded (never stored as an empty blob).
-pub fn encode(key: &str, receipt: &Receipt) -> Result<Vec<u8>, WriteError> {
-    let mut out = vec![FORMAT_V1];
-    bincode::DefaultOptions::new()
-        .serialize_into(&mut out, receipt)
-        .map_err(|e| WriteError::Sql {
-            statement: None,
-            code: rusqlite::ffi::SQLITE_ERROR,
-            message: format!("cannot encode the receipt of idempotency key {key:?}: {e}"),
-        })?;
-    Ok(out)
-}
-
-/// Decodes a stored receipt (either format).
-///
-/// # Errors
-///
-/// When the blob is damaged or of an unknown format.
-pub fn decode(key: &str, blob: &[u8]) -> Result<Receipt, WriteError> {
-    match blob.split_first() {
-        Some((&FORMAT_V1, rest)) => bincode::DefaultOptions::new()
-            .deserialize(rest)
-            .map_err(|e| unreadable(key, &e.to_string())),
-        // scribe 0.1.0 stored bincode's legacy encoding.
-        Some((&FORMAT_V0, rest)) => {
-            bincode::deserialize(rest).map_err(|e| unreadable(key, &e.to_string()))
-        }
-        Some((f, _)) => Err(unreadable(key, &format!("unknown format {f}"))),
-        None => Err(unreadable(key, "empty")),
-    }
-}
-
 /// The stored fingerprint and receipt of `key`, if any, in the open
 /// transaction: the rows `keys` files under its hash, read by rowid and
-/// compared by key (no SQL at all when there is none).
+/// searched by key (no SQL at all when there is none; the keys the open
+/// transaction staged are searched in memory).
 ///
 /// # Errors
 ///
-/// SQLite's error, or a receipt that cannot be decoded.
+/// SQLite's error, or a row or receipt that cannot be decoded.
 pub fn find(
     conn: &Connection,
     own: &Own,
     keys: &KeyIndex,
     key: Key<'_>,
 ) -> Result<Option<(u64, Receipt)>, WriteError> {
+    let staged = keys.staged_id();
     for id in keys.candidates(key.hash) {
-        let row: Option<(bool, i64, Vec<u8>)> = conn
-            .prepare_cached(&own.request_by_id)
-            .and_then(|mut s| {
-                s.query_row([id], |r| {
-                    let same = r.get_ref(0)?.as_bytes()? == key.text.as_bytes();
-                    Ok((same, r.get(1)?, r.get(2)?))
-                })
-                .optional()
-            })
-            .map_err(crate::group::commit_error)?;
-        if let Some((true, hash, blob)) = row {
-            return Ok(Some((hash as u64, decode(key.text, &blob)?)));
+        let entry = if id == staged {
+            keys.staged(key.text)
+        } else {
+            let blob: Option<Vec<u8>> = conn
+                .prepare_cached(&own.request_by_id)
+                .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+                .map_err(crate::group::commit_error)?;
+            match blob {
+                None => None,
+                Some(blob) => decode_keys(&blob)
+                    .map_err(|why| crate::group::commit_error(damaged_row(id, &why)))?
+                    .into_iter()
+                    .find(|e| e.key == key.text),
+            }
+        };
+        if let Some(e) = entry {
+            return Ok(Some((e.fingerprint, decode_receipt(key.text, &e.receipt)?)));
         }
     }
     Ok(None)
 }
 
-/// Records `key` with the batch's fingerprint and receipt (the caller
-/// looked it up first: nothing in the table refuses a second row).
+/// Stages `key` with the batch's fingerprint and receipt, for the row
+/// [`write_staged`] writes before the transaction commits (the caller
+/// looked it up first: nothing refuses a second entry).
 ///
 /// # Errors
 ///
-/// SQLite's error, or a receipt that cannot be encoded.
-pub fn record<'a>(
-    conn: &'a Connection,
-    own: &'a Own,
-    keys: &KeyIndex,
-    record: &Record<'_>,
-    prepared: &mut Prepared<'a>,
-) -> Result<(), WriteError> {
+/// A receipt that cannot be encoded.
+pub fn record(keys: &KeyIndex, record: &Record<'_>) -> Result<(), WriteError> {
     let Record {
         key,
         fingerprint,
         receipt,
     } = *record;
-    let blob = encode(key.text, receipt)?;
-    // Kept for the group: a group of 16 writes took it from the statement
-    // cache and gave it back 16 times.
-    let stmt = prepared
-        .own(conn, &own.record_request)
-        .map_err(crate::group::commit_error)?;
-    stmt.execute(rusqlite::params![
-        key.text,
-        fingerprint as i64,
-        receipt.seq as i64,
-        now_s(),
-        blob
-    ])
-    .map_err(crate::group::commit_error)?;
-    keys.added(key.hash, conn.last_insert_rowid());
+    let entry = Entry {
+        key: key.text.to_owned(),
+        fingerprint,
+        receipt: encode_receipt(key.text, receipt)?,
+    };
+    keys.stage(key.hash, entry);
     Ok(())
+}
+
+/// Writes the keys the open transaction staged as one row carrying the
+/// commit's `seq` (nothing when it staged none).
+///
+/// # Errors
+///
+/// SQLite's error.
+pub fn write_staged(
+    conn: &Connection,
+    own: &Own,
+    keys: &KeyIndex,
+    seq: u64,
+) -> rusqlite::Result<()> {
+    keys.with_staged(|id, entries| {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let blob = encode_keys(entries)
+            .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
+        conn.prepare_cached(&own.record_request)?
+            .execute(rusqlite::params![
+                id,
+                seq as i64,
+                now_s(),
+                entries.len() as i64,
+                blob
+            ])
+            .map(drop)
+    })
 }
 
 /// One key to record.
@@ -185,8 +159,8 @@ fn keep_seq(conn: &Connection, own: &Own) -> rusqlite::Result<()> {
     conn.prepare_cached(&own.keep_seq)?.execute([]).map(drop)
 }
 
-/// Runs a deletion that returns `id, key` (as text) of each deleted row, telling
-/// `keys`; returns how many went.
+/// Runs a deletion that returns the rowid of each deleted row, telling
+/// `keys` of their keys; returns how many keys went.
 fn delete(
     conn: &Connection,
     keys: &KeyIndex,
@@ -198,14 +172,16 @@ fn delete(
     let mut n = 0;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        keys.removed(keys.hash(row.get_ref(1)?.as_bytes()?), id);
-        n += 1;
+        for h in keys.row(id) {
+            keys.removed(h, id);
+            n += 1;
+        }
     }
     Ok(n)
 }
 
-/// Deletes the oldest `n` keys (inside the caller's transaction);
-/// returns how many went.
+/// Deletes the oldest rows that hold `n` keys or more (inside the
+/// caller's transaction); returns how many keys went.
 ///
 /// # Errors
 ///
@@ -232,8 +208,7 @@ pub fn prune_oldest(
             .prepare_cached(&own.count_through)?
             .query_row([cut], |r| r.get(0))?;
         if usize::try_from(held).ok() == Some(rows.len()) {
-            let gone = conn.prepare_cached(&own.prune_through)?.execute([cut])?;
-            debug_assert_eq!(gone, rows.len(), "counted, then deleted in one transaction");
+            conn.prepare_cached(&own.prune_through)?.execute([cut])?;
             for &(id, h) in &rows {
                 keys.removed(h, id);
             }
@@ -250,8 +225,8 @@ pub fn prune_oldest(
     delete(conn, keys, &own.prune_oldest, [n as i64])
 }
 
-/// Deletes up to [`PRUNE_STEP`] keys older than the window, in its own
-/// transaction; returns how many went. Costs one index-free look at the
+/// Deletes up to [`PRUNE_STEP`] rows of keys older than the window, in its own
+/// transaction; returns how many keys went. Costs one index-free look at the
 /// oldest key when there is nothing to do.
 ///
 /// # Errors
@@ -305,8 +280,61 @@ pub fn in_transaction<T>(
             Err(e)
         }
     };
-    keys.check(conn, &own.count_requests);
+    check(conn, own, keys);
     out
+}
+
+/// In debug builds (every test), the key index against the table once a
+/// transaction has ended (see [`KeyIndex::check`]). A table that cannot
+/// be read proves nothing and is let go.
+///
+/// # Panics
+///
+/// When they differ, in debug builds.
+pub fn check(conn: &Connection, own: &Own, keys: &KeyIndex) {
+    if !cfg!(debug_assertions) || !conn.is_autocommit() {
+        return;
+    }
+    let Ok(mut stmt) = conn.prepare_cached(&own.count_requests) else {
+        return;
+    };
+    let Ok(rows) = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+    else {
+        return;
+    };
+    let (mut stored, mut read) = (0, 0);
+    let mut distinct = std::collections::HashSet::new();
+    for row in rows {
+        let Ok((n, blob)) = row else { return };
+        let entries = decode_keys(&blob).expect("a key row this build wrote decodes");
+        stored += n as u64;
+        read += entries.len() as u64;
+        distinct.extend(entries.into_iter().map(|e| e.key));
+    }
+    keys.check(stored, read, distinct.len() as u64);
+}
+
+/// Builds the key index from the table (at open).
+///
+/// # Errors
+///
+/// SQLite's error, or a row whose keys cannot be decoded.
+pub fn load(conn: &Connection, own: &Own) -> rusqlite::Result<KeyIndex> {
+    let keys = KeyIndex::new();
+    let mut stmt = conn.prepare(&own.all_requests)?;
+    let mut rows = stmt.query([])?;
+    let mut newest = None;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let entries =
+            decode_keys(row.get_ref(1)?.as_bytes()?).map_err(|why| damaged_row(id, &why))?;
+        for e in entries {
+            keys.load(id, e.key.as_bytes());
+        }
+        newest = newest.max(Some(id));
+    }
+    keys.loaded(newest);
+    Ok(keys)
 }
 
 impl crate::group::Session {
@@ -321,46 +349,13 @@ impl crate::group::Session {
             .trusted(|| find(&self.conn, &self.own, &self.keys, key))
     }
 
-    /// Records `key` with `fingerprint` and `receipt` in the open
+    /// Stages `key` with `fingerprint` and `receipt` in the open
     /// transaction (see [`record`]).
     ///
     /// # Errors
     ///
-    /// SQLite's error.
-    pub fn record_key<'a>(
-        &'a self,
-        record: &Record<'_>,
-        prepared: &mut Prepared<'a>,
-    ) -> Result<(), WriteError> {
-        self.guard
-            .trusted(|| self::record(&self.conn, &self.own, &self.keys, record, prepared))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use scribe_protocol::StatementResult;
-
-    #[test]
-    fn receipts_round_trip_and_damage_is_an_error() {
-        let r = Receipt {
-            seq: 7,
-            results: vec![StatementResult {
-                rows_affected: 1,
-                last_insert_rowid: 42,
-                ..Default::default()
-            }],
-            replayed: false,
-        };
-        let blob = encode("k", &r).unwrap();
-        assert_eq!(decode("k", &blob).unwrap(), r);
-        let mut old = vec![FORMAT_V0];
-        old.extend(bincode::serialize(&r).unwrap());
-        assert_eq!(decode("k", &old).unwrap(), r, "0.1.0's encoding");
-        for bad in [vec![], vec![9, 1, 2], vec![FORMAT_V1, 0xff]] {
-            let e = decode("k", &bad).unwrap_err();
-            assert!(e.to_string().contains("cannot be decoded"), "{e}");
-        }
+    /// A receipt that cannot be encoded.
+    pub fn record_key(&self, record: &Record<'_>) -> Result<(), WriteError> {
+        self::record(&self.keys, record)
     }
 }

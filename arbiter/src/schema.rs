@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::guard::RESERVED_PREFIX;
 
 /// The schema this release writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// The idempotency keys' table as version 1 made it (one text for the
 /// new database and for the upgrade from version 0).
@@ -87,9 +87,61 @@ CREATE VIEW IF NOT EXISTS main._scribe_seq(seq) AS SELECT max(
     coalesce((SELECT seq FROM _scribe_requests ORDER BY id DESC LIMIT 1), 0));
 ";
 
+/// Version 3 to 4: one row per commit that records keys, all its keys in
+/// one blob (see `keyrecord`), in place of one row per key. The view
+/// `_scribe_seq` reads `id` and `seq`, which stay; the rows are copied
+/// by [`v3_to_v4`] between the two halves.
+const V3_TO_V4_CREATE: &str = "
+CREATE TABLE main._scribe_requests_v4(
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    keys BLOB NOT NULL);
+";
+const V3_TO_V4_SWAP: &str = "
+DROP TABLE main._scribe_requests;
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE main._scribe_requests_v4 RENAME TO _scribe_requests;
+PRAGMA legacy_alter_table = OFF;
+";
+
+/// Copies each version-3 row (one key) to a version-4 row of one key,
+/// rowid, seq and time kept; receipts are carried as stored.
+fn v3_to_v4(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(V3_TO_V4_CREATE)?;
+    {
+        let mut read = conn.prepare(
+            "SELECT id, CAST(key AS TEXT), hash, seq, created_at, receipt \
+             FROM main._scribe_requests ORDER BY id",
+        )?;
+        let mut write = conn.prepare(
+            "INSERT INTO main._scribe_requests_v4(id, seq, created_at, n, keys) \
+             VALUES (?1, ?2, ?3, 1, ?4)",
+        )?;
+        let mut rows = read.query([])?;
+        while let Some(r) = rows.next()? {
+            let entry = crate::keyrecord::Entry {
+                key: String::from_utf8_lossy(r.get_ref(1)?.as_bytes()?).into_owned(),
+                fingerprint: r.get::<_, i64>(2)? as u64,
+                receipt: r.get(5)?,
+            };
+            let blob = crate::keyrecord::encode_keys(&[entry])
+                .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
+            write.execute(rusqlite::params![
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                blob
+            ])?;
+        }
+    }
+    conn.execute_batch(V3_TO_V4_SWAP)
+}
+
 /// Version 0 (scribe 0.1.0) to 1: the key table gains a rowid in
 /// insertion order; stored receipts keep their encoding, marked as
-/// format 0 (see `requests::decode`).
+/// format 0 (see `keyrecord::decode_receipt`).
 const V0_TO_V1: &str = concat!(
     "
 ALTER TABLE main._scribe_requests RENAME TO _scribe_requests_v0;
@@ -179,13 +231,13 @@ fn upgrade(conn: &Connection) -> Result<Option<i64>, Failed> {
         Some(v) => v,
     };
     while at < VERSION {
-        let sql = match at {
-            0 => V0_TO_V1,
-            1 => V1_TO_V2,
-            2 => V2_TO_V3,
+        match at {
+            0 => step(conn, at, V0_TO_V1)?,
+            1 => step(conn, at, V1_TO_V2)?,
+            2 => step(conn, at, V2_TO_V3)?,
+            3 => v3_to_v4(conn).map_err(|e| Failed::Step(at, e))?,
             _ => unreachable!("every version below VERSION has a step"),
-        };
-        step(conn, at, sql)?;
+        }
         at += 1;
     }
     conn.execute(
@@ -233,29 +285,26 @@ pub struct Own {
     /// Folds the newest key row's seq into `_scribe_meta`, before keys
     /// are deleted.
     pub keep_seq: String,
-    /// One key's row, by rowid. Keys are read as text, which SQLite hands
-    /// over as UTF-8 whatever the database's encoding (a blob cast to text
-    /// would keep a UTF-16 file's bytes), and are compared and hashed as
-    /// those bytes, so a damaged row that is not valid text is a miss, not
-    /// an error.
+    /// One row's keys, by rowid.
     pub request_by_id: String,
-    /// Every key with its rowid (to build the in-memory index).
+    /// Every row's keys with its rowid (to build the in-memory index).
     pub all_requests: String,
-    /// How many keys the table holds, and how many different ones (the
-    /// index's check in debug builds).
+    /// Every row's count of keys and its keys (the index's check in
+    /// debug builds).
     pub count_requests: String,
-    /// Records an idempotency key with its receipt.
+    /// Records one commit's keys as one row.
     pub record_request: String,
     /// The oldest recorded key's age (unix seconds).
     pub oldest_request: String,
-    /// Deletes the oldest `?1` keys, naming each (when the in-memory
-    /// order cannot be used).
+    /// Deletes the oldest rows that hold `?1` keys or more, naming each
+    /// (when the in-memory order cannot be used).
     pub prune_oldest: String,
-    /// How many keys have a rowid up to `?1`.
+    /// How many keys the rows up to rowid `?1` hold.
     pub count_through: String,
-    /// Deletes the keys with a rowid up to `?1`.
+    /// Deletes the rows up to rowid `?1`.
     pub prune_through: String,
-    /// Deletes up to `?2` of the oldest keys created before `?1`.
+    /// Deletes up to `?2` of the oldest rows created before `?1`, naming
+    /// each.
     pub prune_before: String,
     /// The applied migrations, in version order.
     pub migrations: String,
@@ -285,23 +334,27 @@ impl Own {
             keep_seq: m("UPDATE main._scribe_meta SET value = max(value, coalesce(\
                  (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1), value)) \
                  WHERE key = 'seq'"),
-            request_by_id: m(
-                "SELECT CAST(key AS TEXT), hash, receipt FROM main._scribe_requests WHERE id = ?1",
-            ),
-            all_requests: m("SELECT id, CAST(key AS TEXT) FROM main._scribe_requests"),
-            count_requests: m("SELECT count(*), count(DISTINCT key) FROM main._scribe_requests"),
+            request_by_id: m("SELECT keys FROM main._scribe_requests WHERE id = ?1"),
+            all_requests: m("SELECT id, keys FROM main._scribe_requests"),
+            count_requests: m("SELECT n, keys FROM main._scribe_requests"),
             record_request: m(
-                "INSERT INTO main._scribe_requests(key, hash, seq, created_at, receipt) \
+                "INSERT INTO main._scribe_requests(id, seq, created_at, n, keys) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             ),
             oldest_request: m("SELECT created_at FROM main._scribe_requests ORDER BY id LIMIT 1"),
-            prune_oldest: m("DELETE FROM main._scribe_requests WHERE id IN \
-                 (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?1) RETURNING id, CAST(key AS TEXT)"),
-            count_through: m("SELECT count(*) FROM main._scribe_requests WHERE id <= ?1"),
+            // Through the first row at which the running count reaches
+            // ?1, or every row when they hold fewer.
+            prune_oldest: m("DELETE FROM main._scribe_requests WHERE id <= coalesce(\
+                 (SELECT id FROM (SELECT id, sum(n) OVER (ORDER BY id) AS upto \
+                 FROM main._scribe_requests) WHERE upto >= ?1 ORDER BY id LIMIT 1), \
+                 (SELECT max(id) FROM main._scribe_requests)) RETURNING id"),
+            count_through: m(
+                "SELECT coalesce(sum(n), 0) FROM main._scribe_requests WHERE id <= ?1",
+            ),
             prune_through: m("DELETE FROM main._scribe_requests WHERE id <= ?1"),
             prune_before: m("DELETE FROM main._scribe_requests WHERE id IN \
                  (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1 \
-                 RETURNING id, CAST(key AS TEXT)"),
+                 RETURNING id"),
             migrations: m("SELECT version, name, checksum, applied_at \
                  FROM main._scribe_migrations ORDER BY version"),
             record_migration: m(
@@ -321,118 +374,5 @@ impl Own {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_new_database_gets_the_current_version_and_a_second_open_changes_nothing() {
-        let c = Connection::open_in_memory().unwrap();
-        assert_eq!(ensure(&c, Path::new("m.db")).unwrap(), None);
-        assert_eq!(version(&c).unwrap(), Some(VERSION));
-        assert_eq!(ensure(&c, Path::new("m.db")).unwrap(), Some(VERSION));
-    }
-
-    #[test]
-    fn a_newer_database_is_refused_and_left_alone() {
-        let c = Connection::open_in_memory().unwrap();
-        ensure(&c, Path::new("m.db")).unwrap();
-        c.execute(
-            "UPDATE _scribe_meta SET value = ?1 WHERE key = 'schema'",
-            [VERSION + 1],
-        )
-        .unwrap();
-        let e = ensure(&c, Path::new("m.db")).unwrap_err();
-        assert!(e.to_string().contains("newer scribe"), "{e}");
-        assert_eq!(version(&c).unwrap(), Some(VERSION + 1));
-    }
-
-    #[test]
-    fn version_0_keeps_its_keys_in_order() {
-        let c = Connection::open_in_memory().unwrap();
-        c.execute_batch(
-            "CREATE TABLE _scribe_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             INSERT INTO _scribe_meta VALUES ('seq', 9);
-             CREATE TABLE _scribe_requests(key TEXT PRIMARY KEY, hash INTEGER NOT NULL,
-                 seq INTEGER NOT NULL, created_at INTEGER NOT NULL, receipt BLOB NOT NULL)
-                 WITHOUT ROWID;
-             INSERT INTO _scribe_requests VALUES ('b', 1, 8, 100, x'01'), ('a', 2, 9, 200, x'02');",
-        )
-        .unwrap();
-        assert_eq!(ensure(&c, Path::new("m.db")).unwrap(), Some(0));
-        let rows: Vec<(i64, String, Vec<u8>)> = c
-            .prepare("SELECT id, key, receipt FROM _scribe_requests ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(rows[0].1, "b", "oldest first");
-        assert_eq!(
-            rows[1].2,
-            vec![0, 2],
-            "format 0 marker before the old encoding"
-        );
-        let seq: i64 = c
-            .query_row("SELECT value FROM _scribe_meta WHERE key='seq'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(seq, 9);
-    }
-
-    #[test]
-    fn version_2_upgrades_beside_a_view_that_outlived_its_table_and_keeps_keys_and_seq() {
-        let c = Connection::open_in_memory().unwrap();
-        c.execute_batch(CREATE_V1).unwrap();
-        c.execute_batch(V1_TO_V2).unwrap();
-        c.execute_batch(
-            "INSERT INTO _scribe_meta VALUES ('schema', 2);
-             UPDATE _scribe_meta SET value = 7 WHERE key = 'seq';
-             INSERT INTO _scribe_requests(key, hash, seq, created_at, receipt)
-                 VALUES ('a', 1, 6, 100, x'01'), ('b', 2, 7, 200, x'01');
-             CREATE TABLE gone(x);
-             CREATE VIEW orphan AS SELECT x FROM gone;
-             DROP TABLE gone;",
-        )
-        .unwrap();
-        assert_eq!(ensure(&c, Path::new("m.db")).unwrap(), Some(2));
-        let keys: Vec<(i64, String)> = c
-            .prepare("SELECT id, key FROM _scribe_requests ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(keys, vec![(1, "a".into()), (2, "b".into())]);
-        let seq: i64 = c
-            .query_row("SELECT seq FROM _scribe_seq", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(seq, 7);
-        let indexes: i64 = c
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'index' \
-                 AND tbl_name = '_scribe_requests'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(indexes, 0, "no index on the key any more");
-    }
-
-    #[test]
-    fn own_texts_carry_their_nonce_and_name_main() {
-        let own = Own::new(7);
-        assert!(own.commit.starts_with("/* scribe 0000000000000007 */"));
-        for sql in [
-            &own.read_seq,
-            &own.write_seq,
-            &own.bump_seq,
-            &own.keep_seq,
-            &own.request_by_id,
-            &own.all_requests,
-            &own.record_request,
-        ] {
-            assert!(sql.contains("main._scribe_"), "{sql}");
-        }
-    }
-}
+#[path = "schema_tests.rs"]
+mod tests;
