@@ -35,6 +35,18 @@ pub struct Entry {
     pub receipt: Vec<u8>,
 }
 
+/// One recorded key as read from a row, borrowing the row's bytes (the
+/// index is built from these at open without a copy of each key).
+#[derive(Debug, Deserialize)]
+pub struct EntryRef<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The fingerprint of its batch.
+    pub fingerprint: u64,
+    /// Its receipt, encoded.
+    pub receipt: &'a [u8],
+}
+
 /// A stored receipt that cannot be read back: the record is damaged.
 fn unreadable(key: &str, why: &str) -> WriteError {
     WriteError::Sql {
@@ -99,12 +111,12 @@ pub fn encode_keys(entries: &[Entry]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Decodes a row's keys.
+/// Decodes a row's keys, borrowing from `blob`.
 ///
 /// # Errors
 ///
 /// Why the blob cannot be read (damaged, or of an unknown format).
-pub fn decode_keys(blob: &[u8]) -> Result<Vec<Entry>, String> {
+pub fn decode_keys(blob: &[u8]) -> Result<Vec<EntryRef<'_>>, String> {
     match blob.split_first() {
         Some((&FORMAT_KEYS, rest)) => bincode::DefaultOptions::new()
             .deserialize(rest)
@@ -169,8 +181,17 @@ mod tests {
             },
         ];
         let blob = encode_keys(&entries).unwrap();
-        assert_eq!(decode_keys(&blob).unwrap(), entries);
-        assert_eq!(decode_keys(&encode_keys(&[]).unwrap()).unwrap(), vec![]);
+        let read: Vec<Entry> = decode_keys(&blob)
+            .unwrap()
+            .into_iter()
+            .map(|e| Entry {
+                key: e.key.into(),
+                fingerprint: e.fingerprint,
+                receipt: e.receipt.into(),
+            })
+            .collect();
+        assert_eq!(read, entries);
+        assert!(decode_keys(&encode_keys(&[]).unwrap()).unwrap().is_empty());
         for bad in [vec![], vec![FORMAT_V1, 0], blob[..blob.len() - 1].to_vec()] {
             assert!(decode_keys(&bad).is_err(), "{bad:?}");
         }

@@ -67,8 +67,8 @@ pub fn find(
 ) -> Result<Option<(u64, Receipt)>, WriteError> {
     let staged = keys.staged_id();
     for id in keys.candidates(key.hash) {
-        let entry = if id == staged {
-            keys.staged(key.text)
+        let found = if id == staged {
+            keys.staged(key.text).map(|e| (e.fingerprint, e.receipt))
         } else {
             let blob: Option<Vec<u8>> = conn
                 .prepare_cached(&own.request_by_id)
@@ -79,11 +79,12 @@ pub fn find(
                 Some(blob) => decode_keys(&blob)
                     .map_err(|why| crate::group::commit_error(damaged_row(id, &why)))?
                     .into_iter()
-                    .find(|e| e.key == key.text),
+                    .find(|e| e.key == key.text)
+                    .map(|e| (e.fingerprint, e.receipt.to_vec())),
             }
         };
-        if let Some(e) = entry {
-            return Ok(Some((e.fingerprint, decode_receipt(key.text, &e.receipt)?)));
+        if let Some((fingerprint, receipt)) = found {
+            return Ok(Some((fingerprint, decode_receipt(key.text, &receipt)?)));
         }
     }
     Ok(None)
@@ -309,7 +310,7 @@ pub fn check(conn: &Connection, own: &Own, keys: &KeyIndex) {
         let entries = decode_keys(&blob).expect("a key row this build wrote decodes");
         stored += n as u64;
         read += entries.len() as u64;
-        distinct.extend(entries.into_iter().map(|e| e.key));
+        distinct.extend(entries.into_iter().map(|e| e.key.to_owned()));
     }
     keys.check(stored, read, distinct.len() as u64);
 }

@@ -8,7 +8,11 @@ fn key_rows(c: &Connection) -> Vec<(i64, i64, i64, i64, Vec<Entry>)> {
     c.prepare("SELECT id, seq, created_at, n, keys FROM _scribe_requests ORDER BY id")
         .unwrap()
         .query_map([], |r| {
-            let keys = decode_keys(&r.get::<_, Vec<u8>>(4)?).unwrap();
+            let keys = decode_keys(&r.get::<_, Vec<u8>>(4)?)
+                .unwrap()
+                .into_iter()
+                .map(|e| entry(e.key, e.fingerprint, e.receipt))
+                .collect();
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, keys))
         })
         .unwrap()
