@@ -79,7 +79,7 @@ impl Session {
         // The seq comes from the file, inside this transaction: two
         // arbiters could never hand out one number twice. A group without
         // keys writes it to `_scribe_meta` as it takes it; one with keys
-        // carries it in the key rows it records.
+        // carries it in the row of keys it records.
         let keyed = group.iter().any(|w| w.batch.key.is_some());
         let seq = if keyed {
             self.next_seq()?

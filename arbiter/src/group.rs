@@ -64,7 +64,8 @@ pub struct Session {
     pub own: Own,
     /// The database file's path and identity when it was opened.
     pub file: (std::path::PathBuf, FileId),
-    /// Where each recorded key's row is (kept in step with the table).
+    /// Where each recorded key's row is, and the keys the open
+    /// transaction records (kept in step with the table).
     pub keys: crate::keyindex::KeyIndex,
     /// Most keys kept.
     pub max_keys: u64,
@@ -198,7 +199,7 @@ impl Session {
             replayed: false,
         };
         if let Some(key) = key {
-            // The key's row carries the seq.
+            // The row of keys carries the seq.
             let record = crate::requests::Record {
                 key,
                 fingerprint: SESSION_FINGERPRINT,

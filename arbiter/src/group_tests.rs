@@ -146,7 +146,7 @@ fn the_visible_seq_comes_from_the_key_row_or_the_meta_row_and_survives_pruning()
         key: Some(k.into()),
         ..insert(v)
     };
-    // A keyed commit writes its seq in the key's row only.
+    // A keyed commit writes its seq in its row of keys only.
     let (s, out) = commit_as_one_group(s, vec![keyed("a", 1)]);
     assert_eq!(out[0].as_ref().unwrap().seq, 1);
     assert_eq!((meta(&s), seen(&s)), (0, 1));

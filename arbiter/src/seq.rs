@@ -3,9 +3,9 @@
 //!
 //! Readers see the latest as `SELECT seq FROM _scribe_seq` (schema 3): the
 //! greater of `_scribe_meta`'s `seq` row and the newest key row's `seq`. A
-//! commit that records an idempotency key carries its seq in that row
+//! commit that records idempotency keys carries its seq in its row of keys
 //! only (one page fewer to write and sync); any other commit writes it to
-//! `_scribe_meta`, and a deletion of keys folds the newest key's seq into
+//! `_scribe_meta`, and a deletion of keys folds the newest row's seq into
 //! `_scribe_meta` first (`requests::keep_seq`).
 
 use scribe_protocol::WriteError;
@@ -16,7 +16,7 @@ impl Session {
     /// The next commit's seq, read inside the open transaction: one past
     /// the greater of `_scribe_meta`'s and the newest key row's (the
     /// readers' `_scribe_seq` view). Nothing is written: a commit that
-    /// records a key carries the seq in that key's row, any other calls
+    /// records a key carries the seq in its row of keys, any other calls
     /// [`Session::write_seq`] before it commits.
     ///
     /// # Errors
