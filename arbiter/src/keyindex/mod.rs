@@ -24,46 +24,16 @@
 //! a batch's savepoint, drops them. It is rebuilt from the table at open.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::keyrecord::Entry;
 
-/// A map keyed by a key's hash. The hash is already keyed at random
-/// ([`KeyIndex::hash`]), so the map uses it as it is: hashing it again
-/// (the standard map's SipHash) cost about 5% of the arbiter's time with
-/// 16 writes in flight.
-type ByHash<V> = HashMap<u64, V, BuildHasherDefault<AsIs>>;
+mod slots;
 
-/// The hasher of [`ByHash`]: a `u64` is its own hash.
-#[derive(Default)]
-struct AsIs(u64);
-
-impl Hasher for AsIs {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64s are hashed here; anything else is folded in all the same.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// The rowids under one hash: almost always one.
-#[derive(Debug)]
-enum Slot {
-    One(i64),
-    Many(Vec<i64>),
-}
+use slots::{in_order, insert, out_of_order, remove, ByHash, Slot};
 
 /// One change of the open transaction to the table.
 #[derive(Clone, Copy, Debug)]
@@ -390,66 +360,5 @@ impl Default for KeyIndex {
     }
 }
 
-fn insert(map: &mut ByHash<Slot>, h: u64, id: i64) {
-    match map.get_mut(&h) {
-        None => {
-            map.insert(h, Slot::One(id));
-        }
-        Some(Slot::One(old)) => {
-            let old = *old;
-            map.insert(h, Slot::Many(vec![old, id]));
-        }
-        Some(Slot::Many(ids)) => ids.push(id),
-    }
-}
-
-/// Adds `(id, h)` to the keys in rowid order: at the end, as a new row's
-/// rowid always is (the largest plus one).
-fn in_order(order: &mut VecDeque<(i64, u64)>, id: i64, h: u64) {
-    match order.back() {
-        Some(&(last, _)) if last > id => {
-            let at = order.partition_point(|&(x, _)| x < id);
-            order.insert(at, (id, h));
-        }
-        _ => order.push_back((id, h)),
-    }
-}
-
-/// Takes row `id` out of the rows in rowid order: from the front, as
-/// pruning deletes the oldest.
-fn out_of_order(order: &mut VecDeque<(i64, u64)>, id: i64) {
-    if order.front().is_some_and(|&(x, _)| x == id) {
-        order.pop_front();
-    } else if let Ok(at) = order.binary_search_by_key(&id, |&(x, _)| x) {
-        order.remove(at);
-    }
-}
-
-/// True when `id` was there.
-fn remove(map: &mut ByHash<Slot>, h: u64, id: i64) -> bool {
-    match map.get_mut(&h) {
-        Some(Slot::One(old)) if *old == id => {
-            map.remove(&h);
-            true
-        }
-        Some(Slot::Many(ids)) => {
-            // One at a time: two keys of one row may share a hash.
-            let gone = match ids.iter().position(|x| *x == id) {
-                Some(at) => {
-                    ids.remove(at);
-                    true
-                }
-                None => false,
-            };
-            if let [only] = ids[..] {
-                map.insert(h, Slot::One(only));
-            }
-            gone
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
-#[path = "keyindex_tests.rs"]
 mod tests;
