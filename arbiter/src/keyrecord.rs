@@ -133,8 +133,9 @@ pub fn damaged_row(id: i64, why: &str) -> rusqlite::Error {
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
         Some(format!(
             "the idempotency keys stored in row {id} of _scribe_requests cannot be decoded \
-             ({why}); deleting that row lets the database open, and its keys are then \
-             forgotten (a retry of their writes would apply them again)"
+             ({}); deleting that row lets the database open, and its keys are then \
+             forgotten (a retry of their writes would apply them again)",
+            why.replace('\n', " ")
         )),
     )
 }

@@ -26,6 +26,7 @@
 //! - [`keyindex`]: where each key's row is, in memory (the table has no
 //!   index on the key).
 //! - [`keyrecord`]: how keys are stored: one row per commit.
+//! - [`keyprune`]: deleting keys past the count and the window.
 //! - [`migrations`]: the program's schema migrations, applied once each.
 //! - [`checkpoint`]: PASSIVE checkpoints off the writer's thread.
 //! - [`budget`]: the per-batch time budget (progress handler).
@@ -63,6 +64,7 @@ pub mod guard;
 pub mod http;
 pub mod inflight;
 pub mod keyindex;
+pub mod keyprune;
 pub mod keyrecord;
 pub mod migrations;
 pub mod peers;

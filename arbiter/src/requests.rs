@@ -23,8 +23,7 @@ use crate::keyrecord::{
 };
 use crate::schema::Own;
 
-/// Most keys deleted by one housekeeping pass.
-pub const PRUNE_STEP: u64 = 1024;
+pub use crate::keyprune::{prune_aged, prune_oldest, PRUNE_STEP};
 
 /// How long and how many keys are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,14 +64,21 @@ pub fn find(
     keys: &KeyIndex,
     key: Key<'_>,
 ) -> Result<Option<(u64, Receipt)>, WriteError> {
-    let staged = keys.staged_id();
     for id in keys.candidates(key.hash) {
-        let found = if id == staged {
+        let found = if keys.is_staged(id) {
             keys.staged(key.text).map(|e| (e.fingerprint, e.receipt))
         } else {
             let blob: Option<Vec<u8>> = conn
                 .prepare_cached(&own.request_by_id)
-                .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+                .and_then(|mut s| {
+                    s.query_row([id], |r| {
+                        r.get_ref(0)?
+                            .as_bytes()
+                            .map(<[u8]>::to_vec)
+                            .map_err(|_| damaged_row(id, "its keys are not a blob"))
+                    })
+                    .optional()
+                })
                 .map_err(crate::group::commit_error)?;
             match blob {
                 None => None,
@@ -112,8 +118,9 @@ pub fn record(keys: &KeyIndex, record: &Record<'_>) -> Result<(), WriteError> {
     Ok(())
 }
 
-/// Writes the keys the open transaction staged as one row carrying the
-/// commit's `seq` (nothing when it staged none).
+/// Writes the keys the open transaction staged, a row of at most
+/// [`crate::keyindex::ROW_KEYS`] at a time, each carrying the commit's
+/// `seq` (nothing when it staged none).
 ///
 /// # Errors
 ///
@@ -124,21 +131,20 @@ pub fn write_staged(
     keys: &KeyIndex,
     seq: u64,
 ) -> rusqlite::Result<()> {
-    keys.with_staged(|id, entries| {
-        if entries.is_empty() {
-            return Ok(());
+    keys.with_staged(|rows| {
+        for (id, entries) in rows {
+            let blob = encode_keys(entries)
+                .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
+            conn.prepare_cached(&own.record_request)?
+                .execute(rusqlite::params![
+                    id,
+                    seq as i64,
+                    now_s(),
+                    entries.len() as i64,
+                    blob
+                ])?;
         }
-        let blob = encode_keys(entries)
-            .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
-        conn.prepare_cached(&own.record_request)?
-            .execute(rusqlite::params![
-                id,
-                seq as i64,
-                now_s(),
-                entries.len() as i64,
-                blob
-            ])
-            .map(drop)
+        Ok(())
     })
 }
 
@@ -151,111 +157,6 @@ pub struct Record<'a> {
     pub fingerprint: u64,
     /// What its caller was told.
     pub receipt: &'a Receipt,
-}
-
-/// Copies the newest key row's seq to `_scribe_meta` before keys are
-/// deleted: the readers' `_scribe_seq` must not go back when the row that
-/// carried the latest seq goes (see `schema::V2_TO_V3`).
-fn keep_seq(conn: &Connection, own: &Own) -> rusqlite::Result<()> {
-    conn.prepare_cached(&own.keep_seq)?.execute([]).map(drop)
-}
-
-/// Runs a deletion that returns the rowid of each deleted row, telling
-/// `keys` of their keys; returns how many keys went.
-fn delete(
-    conn: &Connection,
-    keys: &KeyIndex,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> rusqlite::Result<u64> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut n = 0;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        for h in keys.row(id) {
-            keys.removed(h, id);
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// Deletes the oldest rows that hold `n` keys or more (inside the
-/// caller's transaction); returns how many keys went.
-///
-/// # Errors
-///
-/// SQLite's error.
-pub fn prune_oldest(
-    conn: &Connection,
-    own: &Own,
-    keys: &KeyIndex,
-    n: u64,
-) -> rusqlite::Result<u64> {
-    if n == 0 {
-        return Ok(0);
-    }
-    keep_seq(conn, own)?;
-    // By a range of rowids when the index knows the oldest rows: no key
-    // read back and hashed, no list of rowids built by SQLite. (Reading
-    // the keys back cost about 9,000 instructions per pruned key, half as
-    // much as a write itself; callgrind, --max-keys 1000.)
-    if let Some(rows) = keys.oldest(n) {
-        let Some(&(cut, _)) = rows.last() else {
-            return Ok(0);
-        };
-        let held: i64 = conn
-            .prepare_cached(&own.count_through)?
-            .query_row([cut], |r| r.get(0))?;
-        if usize::try_from(held).ok() == Some(rows.len()) {
-            conn.prepare_cached(&own.prune_through)?.execute([cut])?;
-            for &(id, h) in &rows {
-                keys.removed(h, id);
-            }
-            return Ok(rows.len() as u64);
-        }
-        // A defect, caught by the index's check in debug builds; in a
-        // release, prune by reading the keys back, which is always exact.
-        tracing::error!(
-            expected = rows.len(),
-            held,
-            "the key index is out of step with the key table"
-        );
-    }
-    delete(conn, keys, &own.prune_oldest, [n as i64])
-}
-
-/// Deletes up to [`PRUNE_STEP`] rows of keys older than the window, in its own
-/// transaction; returns how many keys went. Costs one index-free look at the
-/// oldest key when there is nothing to do.
-///
-/// # Errors
-///
-/// SQLite's error (the transaction is rolled back, `keys` told).
-pub fn prune_aged(
-    conn: &Connection,
-    own: &Own,
-    keys: &KeyIndex,
-    window: Duration,
-) -> rusqlite::Result<u64> {
-    let cutoff = now_s() - window.as_secs() as i64;
-    let oldest: Option<i64> = conn
-        .prepare_cached(&own.oldest_request)?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    if oldest.is_none_or(|t| t >= cutoff) {
-        return Ok(0);
-    }
-    in_transaction(conn, own, keys, || {
-        keep_seq(conn, own)?;
-        delete(
-            conn,
-            keys,
-            &own.prune_before,
-            rusqlite::params![cutoff, PRUNE_STEP as i64],
-        )
-    })
 }
 
 /// Runs `f` in a transaction of its own and commits it, `keys` in step.
@@ -321,14 +222,26 @@ pub fn check(conn: &Connection, own: &Own, keys: &KeyIndex) {
 ///
 /// SQLite's error, or a row whose keys cannot be decoded.
 pub fn load(conn: &Connection, own: &Own) -> rusqlite::Result<KeyIndex> {
-    let keys = KeyIndex::new();
+    let mut keys = KeyIndex::new();
+    let longest = conn.limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH)?;
+    keys.fit_rows_under(usize::try_from(longest).unwrap_or(0));
     let mut stmt = conn.prepare(&own.all_requests)?;
     let mut rows = stmt.query([])?;
     let mut newest = None;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        let entries =
-            decode_keys(row.get_ref(1)?.as_bytes()?).map_err(|why| damaged_row(id, &why))?;
+        let n = row
+            .get::<_, i64>(1)
+            .map_err(|_| damaged_row(id, "its count n is not an integer"))?;
+        let blob = row
+            .get_ref(2)?
+            .as_bytes()
+            .map_err(|_| damaged_row(id, "its keys are not a blob"))?;
+        let entries = decode_keys(blob).map_err(|why| damaged_row(id, &why))?;
+        if usize::try_from(n).ok() != Some(entries.len()) {
+            let why = format!("its count n is {n}, its blob holds {} keys", entries.len());
+            return Err(damaged_row(id, &why));
+        }
         for e in entries {
             keys.load(id, e.key.as_bytes());
         }
@@ -360,3 +273,7 @@ impl crate::group::Session {
         self::record(&self.keys, record)
     }
 }
+
+#[cfg(test)]
+#[path = "requests_tests.rs"]
+mod tests;

@@ -112,7 +112,11 @@ fn v3_to_v4(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(V3_TO_V4_CREATE)?;
     {
         let mut read = conn.prepare(
-            "SELECT id, CAST(key AS TEXT), hash, seq, created_at, receipt \
+            // Cast, so that a damaged value is carried as it is, for its
+            // own look-up to report (as version 3 did), rather than
+            // refusing the whole database here.
+            "SELECT id, CAST(key AS TEXT), CAST(hash AS INTEGER), CAST(seq AS INTEGER), \
+             CAST(created_at AS INTEGER), CAST(receipt AS BLOB) \
              FROM main._scribe_requests ORDER BY id",
         )?;
         let mut write = conn.prepare(
@@ -301,6 +305,8 @@ pub struct Own {
     pub prune_oldest: String,
     /// How many keys the rows up to rowid `?1` hold.
     pub count_through: String,
+    /// Writes row `?1` again with `?2` keys, `?3` (its oldest pruned).
+    pub trim_request: String,
     /// Deletes the rows up to rowid `?1`.
     pub prune_through: String,
     /// Deletes up to `?2` of the oldest rows created before `?1`, naming
@@ -335,7 +341,7 @@ impl Own {
                  (SELECT seq FROM main._scribe_requests ORDER BY id DESC LIMIT 1), value)) \
                  WHERE key = 'seq'"),
             request_by_id: m("SELECT keys FROM main._scribe_requests WHERE id = ?1"),
-            all_requests: m("SELECT id, keys FROM main._scribe_requests"),
+            all_requests: m("SELECT id, n, keys FROM main._scribe_requests"),
             count_requests: m("SELECT n, keys FROM main._scribe_requests"),
             record_request: m(
                 "INSERT INTO main._scribe_requests(id, seq, created_at, n, keys) \
@@ -351,6 +357,7 @@ impl Own {
             count_through: m(
                 "SELECT coalesce(sum(n), 0) FROM main._scribe_requests WHERE id <= ?1",
             ),
+            trim_request: m("UPDATE main._scribe_requests SET n = ?2, keys = ?3 WHERE id = ?1"),
             prune_through: m("DELETE FROM main._scribe_requests WHERE id <= ?1"),
             prune_before: m("DELETE FROM main._scribe_requests WHERE id IN \
                  (SELECT id FROM main._scribe_requests ORDER BY id LIMIT ?2) AND created_at < ?1 \

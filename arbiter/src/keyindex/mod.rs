@@ -32,8 +32,11 @@ use std::sync::Arc;
 use crate::keyrecord::Entry;
 
 mod slots;
+mod staged;
 
 use slots::{in_order, insert, out_of_order, remove, ByHash, Slot};
+use staged::Staged;
+pub use staged::{ROW_BYTES, ROW_KEYS};
 
 /// One change of the open transaction to the table.
 #[derive(Clone, Copy, Debug)]
@@ -54,11 +57,11 @@ struct Inner {
     /// transaction did not touch skips `ops` (a group of a thousand
     /// writes would otherwise scan them a thousand times).
     touched: ByHash<u32>,
-    /// The keys the open transaction records, in order: the row of rowid
-    /// `next_id` once written.
-    staged: Vec<Entry>,
+    /// The keys the open transaction records, in their rows to be.
+    staged: Staged,
     /// The rowid of the next row: past every row the table held at open
-    /// or got since (the arbiter is its only writer).
+    /// or got since (the arbiter is its only writer), and past every row
+    /// a transaction staged, committed or not.
     next_id: i64,
 }
 
@@ -76,10 +79,11 @@ impl Inner {
         self.ops.push(op);
     }
 
+    /// The open transaction ended: nothing of it is pending any more.
     fn clear(&mut self) {
         self.ops.clear();
         self.touched.clear();
-        self.staged.clear();
+        self.next_id = self.staged.end(self.next_id);
     }
 }
 
@@ -106,6 +110,9 @@ pub struct KeyIndex {
     inner: RefCell<Inner>,
     /// Where `len` is published for `status`, once set.
     published: Option<Arc<AtomicU64>>,
+    /// The most bytes of keys and receipts a row takes (see
+    /// [`ROW_BYTES`]).
+    row_bytes: usize,
 }
 
 impl KeyIndex {
@@ -118,7 +125,14 @@ impl KeyIndex {
                 ..Inner::default()
             }),
             published: None,
+            row_bytes: ROW_BYTES,
         }
+    }
+
+    /// Rows stay under half of `longest`, SQLite's longest value on the
+    /// writer's connection, when that is less than [`ROW_BYTES`].
+    pub fn fit_rows_under(&mut self, longest: usize) {
+        self.row_bytes = ROW_BYTES.min(longest / 2);
     }
 
     /// Files a committed row's key as the index is built at open (rows
@@ -136,7 +150,9 @@ impl KeyIndex {
     /// table is empty).
     pub fn loaded(&self, newest: Option<i64>) {
         let mut inner = self.inner.borrow_mut();
-        inner.order.make_contiguous().sort_unstable();
+        // By rowid only, and stable: a row's keys stay in its order, which
+        // pruning part of a row relies on.
+        inner.order.make_contiguous().sort_by_key(|&(id, _)| id);
         inner.next_id = inner.next_id.max(newest.map_or(1, |id| id + 1));
     }
 
@@ -228,30 +244,35 @@ impl KeyIndex {
             .collect()
     }
 
-    /// Stages `entry`, of hash `h`, for the row the open transaction
+    /// Stages `entry`, of hash `h`, for the rows the open transaction
     /// writes at its end.
     pub fn stage(&self, h: u64, entry: Entry) {
         let mut inner = self.inner.borrow_mut();
-        let id = inner.next_id;
+        let next_id = inner.next_id;
+        let id = inner.staged.push(next_id, self.row_bytes, entry);
         inner.push(Op::Added(h, id));
-        inner.staged.push(entry);
     }
 
-    /// The rowid the open transaction's row of staged keys takes.
-    pub fn staged_id(&self) -> i64 {
-        self.inner.borrow().next_id
+    /// True when row `id` is one the open transaction staged (not yet
+    /// in the table).
+    pub fn is_staged(&self, id: i64) -> bool {
+        id >= self.inner.borrow().next_id
     }
 
     /// The staged entry of `key`, if any.
     pub fn staged(&self, key: &str) -> Option<Entry> {
-        let inner = self.inner.borrow();
-        inner.staged.iter().find(|e| e.key == key).cloned()
+        self.inner.borrow().staged.find(key).cloned()
     }
 
-    /// Calls `f` with the rowid and the keys the open transaction staged.
-    pub fn with_staged<T>(&self, f: impl FnOnce(i64, &[Entry]) -> T) -> T {
+    /// Calls `f` with each row the open transaction staged: its rowid and
+    /// its keys.
+    pub fn with_staged<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = (i64, &[Entry])>) -> T,
+    ) -> T {
         let inner = self.inner.borrow();
-        f(inner.next_id, &inner.staged)
+        let mut rows = inner.staged.rows();
+        f(&mut rows)
     }
 
     /// Row `id` now holds a key of hash `h` (in the open transaction).
@@ -304,10 +325,7 @@ impl KeyIndex {
             next_id,
         } = &mut *inner;
         touched.clear();
-        if !staged.is_empty() {
-            staged.clear();
-            *next_id += 1;
-        }
+        *next_id = staged.end(*next_id);
         for op in ops.drain(..) {
             match op {
                 Op::Added(h, id) => {
@@ -317,7 +335,7 @@ impl KeyIndex {
                 }
                 Op::Removed(h, id) => {
                     if remove(committed, h, id) {
-                        out_of_order(order, id);
+                        out_of_order(order, id, h);
                         *len -= 1;
                     }
                 }

@@ -63,13 +63,20 @@ pub(super) fn in_order(order: &mut VecDeque<(i64, u64)>, id: i64, h: u64) {
     }
 }
 
-/// Takes row `id` out of the rows in rowid order: from the front, as
-/// pruning deletes the oldest.
-pub(super) fn out_of_order(order: &mut VecDeque<(i64, u64)>, id: i64) {
-    if order.front().is_some_and(|&(x, _)| x == id) {
+/// Takes key `h` of row `id` out of the keys in rowid order: from the
+/// front, as pruning deletes the oldest.
+pub(super) fn out_of_order(order: &mut VecDeque<(i64, u64)>, id: i64, h: u64) {
+    if order.front() == Some(&(id, h)) {
         order.pop_front();
-    } else if let Ok(at) = order.binary_search_by_key(&id, |&(x, _)| x) {
-        order.remove(at);
+        return;
+    }
+    let from = order.partition_point(|&(x, _)| x < id);
+    let at = order
+        .range(from..)
+        .take_while(|&&(x, _)| x == id)
+        .position(|&(_, y)| y == h);
+    if let Some(at) = at {
+        order.remove(from + at);
     }
 }
 

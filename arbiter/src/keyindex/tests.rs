@@ -93,31 +93,77 @@ fn entry(key: &str) -> Entry {
     }
 }
 
+/// The rows the open transaction would write: rowid and keys.
+fn staged_rows(k: &KeyIndex) -> Vec<(i64, Vec<String>)> {
+    k.with_staged(|rows| {
+        rows.map(|(id, es)| (id, es.iter().map(|e| e.key.clone()).collect()))
+            .collect()
+    })
+}
+
 #[test]
-fn staged_keys_share_the_next_rowid_and_follow_savepoints_and_the_transaction() {
+fn staged_keys_share_a_row_and_follow_savepoints_and_the_transaction() {
     let k = KeyIndex::new();
     k.loaded(Some(41));
-    assert_eq!(k.staged_id(), 42, "past the newest row at open");
     let (a, b) = (k.hash(b"a"), k.hash(b"b"));
     k.stage(a, entry("a"));
     let m = k.mark();
     k.stage(b, entry("b"));
-    assert_eq!(k.candidates(b), vec![42]);
+    assert_eq!(k.candidates(b), vec![42], "past the newest row at open");
+    assert!(k.is_staged(42) && !k.is_staged(41));
     assert_eq!(k.staged("b").map(|e| e.key), Some("b".into()));
     k.undo_to(m);
     assert_eq!(k.staged("b"), None, "undone with its savepoint");
     assert!(k.candidates(b).is_empty());
-    k.rollback();
-    assert_eq!((k.staged("a"), k.staged_id()), (None, 42));
-    k.stage(a, entry("a"));
     k.stage(b, entry("b"));
-    k.with_staged(|id, staged| assert_eq!((id, staged.len()), (42, 2)));
+    assert_eq!(staged_rows(&k), vec![(42, vec!["a".into(), "b".into()])]);
     k.commit();
-    assert_eq!((k.len(), k.staged_id(), k.staged("a")), (2, 43, None));
+    assert_eq!((k.len(), k.staged("a")), (2, None));
     assert_eq!((k.candidates(a), k.candidates(b)), (vec![42], vec![42]));
-    // A transaction that staged nothing takes no rowid.
+    assert!(!k.is_staged(42) && k.is_staged(43));
+    // A transaction that staged nothing takes no rowid; one rolled back
+    // after staging takes its rowids all the same (its COMMIT may have
+    // failed after writing them).
     k.commit();
-    assert_eq!(k.staged_id(), 43);
+    assert!(k.is_staged(43));
+    k.stage(k.hash(b"c"), entry("c"));
+    k.rollback();
+    assert!(!k.is_staged(43) && k.is_staged(44));
+}
+
+#[test]
+fn a_row_takes_at_most_row_keys_keys_and_about_row_bytes() {
+    let k = KeyIndex::new();
+    let names: Vec<String> = (0..ROW_KEYS + 2).map(|i| format!("k{i}")).collect();
+    for name in &names[..ROW_KEYS + 1] {
+        k.stage(k.hash(name.as_bytes()), entry(name));
+    }
+    let m = k.mark();
+    k.stage(k.hash(b"last"), entry("last"));
+    let rows = staged_rows(&k);
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].0, rows[0].1.len()), (1, ROW_KEYS));
+    assert_eq!(rows[1], (2, vec![names[ROW_KEYS].clone(), "last".into()]));
+    k.undo_to(m);
+    assert_eq!(staged_rows(&k)[1], (2, vec![names[ROW_KEYS].clone()]));
+    k.rollback();
+    // A large receipt closes its row.
+    let big = Entry {
+        receipt: vec![0; ROW_BYTES],
+        ..entry("big")
+    };
+    k.stage(k.hash(b"x"), entry("x"));
+    k.stage(k.hash(b"big"), big);
+    k.stage(k.hash(b"y"), entry("y"));
+    let rows: Vec<(i64, Vec<String>)> = staged_rows(&k);
+    assert_eq!(
+        rows,
+        vec![
+            (3, vec!["x".into()]),
+            (4, vec!["big".into()]),
+            (5, vec!["y".into()])
+        ]
+    );
 }
 
 #[test]
@@ -143,4 +189,22 @@ fn the_oldest_keys_come_in_whole_rows() {
     k.removed(50, 5);
     k.commit();
     assert_eq!((k.candidates(50), k.len()), (vec![5], 7));
+}
+
+#[test]
+fn rows_stay_under_half_of_the_longest_value() {
+    let mut k = KeyIndex::new();
+    k.fit_rows_under(1024);
+    for name in ["a", "b", "c"] {
+        let e = Entry {
+            receipt: vec![0; 200],
+            ..entry(name)
+        };
+        k.stage(k.hash(name.as_bytes()), e);
+    }
+    let rows = staged_rows(&k);
+    assert_eq!(
+        rows,
+        vec![(1, vec!["a".into(), "b".into()]), (2, vec!["c".into()])]
+    );
 }
