@@ -133,8 +133,8 @@ pub fn damaged_row(id: i64, why: &str) -> rusqlite::Error {
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
         Some(format!(
             "the idempotency keys stored in row {id} of _scribe_requests cannot be decoded \
-             ({}); deleting that row lets the database open, and its keys are then \
-             forgotten (a retry of their writes would apply them again)",
+             ({}); with the arbiter stopped, deleting that row lets it go on without \
+             them (a retry of one of their writes would then apply it again)",
             why.replace('\n', " ")
         )),
     )

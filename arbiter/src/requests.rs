@@ -6,11 +6,11 @@
 //! stored, in which case the oldest go first. The count holds under any
 //! load: a group that takes the table past it deletes the excess, oldest
 //! first, in its own transaction. Keys past the window go on the
-//! housekeeping tick, [`PRUNE_STEP`] rows at a time. A commit's keys are
-//! one row ([`crate::keyrecord`]), and rows are in commit order (the
-//! rowid), so both deletions take the front of one b-tree, whole rows at
-//! a time; the table has no index on the key, the arbiter keeps one in
-//! memory ([`KeyIndex`]).
+//! housekeeping tick, [`PRUNE_STEP`] rows at a time (see
+//! [`crate::keyprune`]). A commit's keys share rows
+//! ([`crate::keyrecord`]), and rows are in commit order (the rowid), so
+//! both deletions take the front of one b-tree; the table has no index on
+//! the key, the arbiter keeps one in memory ([`KeyIndex`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

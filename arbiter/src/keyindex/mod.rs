@@ -150,8 +150,7 @@ impl KeyIndex {
     /// table is empty).
     pub fn loaded(&self, newest: Option<i64>) {
         let mut inner = self.inner.borrow_mut();
-        // By rowid only, and stable: a row's keys stay in its order, which
-        // pruning part of a row relies on.
+        // By rowid only, and stable: a row's keys keep their order.
         inner.order.make_contiguous().sort_by_key(|&(id, _)| id);
         inner.next_id = inner.next_id.max(newest.map_or(1, |id| id + 1));
     }
