@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::keyindex::KeyIndex;
-use crate::keyrecord::{damaged_row, decode_keys, encode_keys, Entry};
+use crate::keyrecord::{damaged_row, decode_keys, encode_keys, unlimited, Entry};
 use crate::requests::{in_transaction, now_s};
 use crate::schema::Own;
 
@@ -85,7 +85,7 @@ pub fn prune_oldest(
                 conn.prepare_cached(&own.prune_through)?
                     .execute([cut - 1])?;
                 let in_cut = rows.iter().filter(|&&(id, _)| id == cut).count();
-                trim(conn, own, keys, cut, in_cut - keep)?;
+                unlimited(conn, || trim(conn, own, keys, cut, in_cut - keep))?;
             }
             for &(id, h) in rows.iter().filter(|&&(id, _)| keep == 0 || id != cut) {
                 keys.removed(h, id);

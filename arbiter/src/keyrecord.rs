@@ -126,6 +126,30 @@ pub fn decode_keys(blob: &[u8]) -> Result<Vec<EntryRef<'_>>, String> {
     }
 }
 
+/// Runs `f`, the arbiter's own reads or writes of key rows, with SQLite's
+/// longest value (`--max-value-bytes`, which bounds the programs'
+/// statements) lifted to SQLite's own maximum, and puts it back after.
+///
+/// A row holds several receipts, each of which its batch produced under
+/// that limit; the row itself may be longer, and so may one receipt made
+/// of several statements' results. Under the limit such a row failed
+/// every write of its group, and once the limit was lowered the arbiter
+/// could neither upgrade nor open a database that held one.
+///
+/// # Errors
+///
+/// `f`'s, or SQLite's when the limit cannot be read or set.
+pub fn unlimited<T>(
+    conn: &rusqlite::Connection,
+    f: impl FnOnce() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    use rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH;
+    let was = conn.set_limit(SQLITE_LIMIT_LENGTH, i32::MAX)?;
+    let out = f();
+    conn.set_limit(SQLITE_LIMIT_LENGTH, was)?;
+    out
+}
+
 /// A row whose keys cannot be read: its keys cannot be told apart from
 /// new ones.
 pub fn damaged_row(id: i64, why: &str) -> rusqlite::Error {

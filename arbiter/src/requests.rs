@@ -19,7 +19,7 @@ use scribe_protocol::{Receipt, WriteError};
 
 use crate::keyindex::{Key, KeyIndex};
 use crate::keyrecord::{
-    damaged_row, decode_keys, decode_receipt, encode_keys, encode_receipt, Entry,
+    damaged_row, decode_keys, decode_receipt, encode_keys, encode_receipt, unlimited, Entry,
 };
 use crate::schema::Own;
 
@@ -68,18 +68,17 @@ pub fn find(
         let found = if keys.is_staged(id) {
             keys.staged(key.text).map(|e| (e.fingerprint, e.receipt))
         } else {
-            let blob: Option<Vec<u8>> = conn
-                .prepare_cached(&own.request_by_id)
-                .and_then(|mut s| {
-                    s.query_row([id], |r| {
+            let blob: Option<Vec<u8>> = unlimited(conn, || {
+                conn.prepare_cached(&own.request_by_id)?
+                    .query_row([id], |r| {
                         r.get_ref(0)?
                             .as_bytes()
                             .map(<[u8]>::to_vec)
                             .map_err(|_| damaged_row(id, "its keys are not a blob"))
                     })
                     .optional()
-                })
-                .map_err(crate::group::commit_error)?;
+            })
+            .map_err(crate::group::commit_error)?;
             match blob {
                 None => None,
                 Some(blob) => decode_keys(&blob)
@@ -132,19 +131,21 @@ pub fn write_staged(
     seq: u64,
 ) -> rusqlite::Result<()> {
     keys.with_staged(|rows| {
-        for (id, entries) in rows {
-            let blob = encode_keys(entries)
-                .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
-            conn.prepare_cached(&own.record_request)?
-                .execute(rusqlite::params![
-                    id,
-                    seq as i64,
-                    now_s(),
-                    entries.len() as i64,
-                    blob
-                ])?;
-        }
-        Ok(())
+        unlimited(conn, || {
+            for (id, entries) in rows {
+                let blob = encode_keys(entries)
+                    .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
+                conn.prepare_cached(&own.record_request)?
+                    .execute(rusqlite::params![
+                        id,
+                        seq as i64,
+                        now_s(),
+                        entries.len() as i64,
+                        blob
+                    ])?;
+            }
+            Ok(())
+        })
     })
 }
 
@@ -197,6 +198,13 @@ pub fn check(conn: &Connection, own: &Own, keys: &KeyIndex) {
     if !cfg!(debug_assertions) || !conn.is_autocommit() {
         return;
     }
+    let _ = unlimited(conn, || {
+        check_rows(conn, own, keys);
+        Ok(())
+    });
+}
+
+fn check_rows(conn: &Connection, own: &Own, keys: &KeyIndex) {
     let Ok(mut stmt) = conn.prepare_cached(&own.count_requests) else {
         return;
     };
@@ -222,9 +230,11 @@ pub fn check(conn: &Connection, own: &Own, keys: &KeyIndex) {
 ///
 /// SQLite's error, or a row whose keys cannot be decoded.
 pub fn load(conn: &Connection, own: &Own) -> rusqlite::Result<KeyIndex> {
-    let mut keys = KeyIndex::new();
-    let longest = conn.limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH)?;
-    keys.fit_rows_under(usize::try_from(longest).unwrap_or(0));
+    unlimited(conn, || load_rows(conn, own))
+}
+
+fn load_rows(conn: &Connection, own: &Own) -> rusqlite::Result<KeyIndex> {
+    let keys = KeyIndex::new();
     let mut stmt = conn.prepare(&own.all_requests)?;
     let mut rows = stmt.query([])?;
     let mut newest = None;

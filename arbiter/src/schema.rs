@@ -239,7 +239,8 @@ fn upgrade(conn: &Connection) -> Result<Option<i64>, Failed> {
             0 => step(conn, at, V0_TO_V1)?,
             1 => step(conn, at, V1_TO_V2)?,
             2 => step(conn, at, V2_TO_V3)?,
-            3 => v3_to_v4(conn).map_err(|e| Failed::Step(at, e))?,
+            3 => crate::keyrecord::unlimited(conn, || v3_to_v4(conn))
+                .map_err(|e| Failed::Step(at, e))?,
             _ => unreachable!("every version below VERSION has a step"),
         }
         at += 1;

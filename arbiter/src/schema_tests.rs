@@ -162,3 +162,29 @@ fn own_texts_carry_their_nonce_and_name_main() {
         assert!(sql.contains("main._scribe_"), "{sql}");
     }
 }
+
+#[test]
+fn version_3_upgrades_under_a_longest_value_its_rows_are_close_to() {
+    let c = Connection::open_in_memory().unwrap();
+    for sql in [CREATE_V1, V1_TO_V2, V2_TO_V3] {
+        c.execute_batch(sql).unwrap();
+    }
+    c.execute_batch(
+        "INSERT INTO _scribe_meta VALUES ('schema', 3);
+         INSERT INTO _scribe_requests(key, hash, seq, created_at, receipt)
+             VALUES ('a-key-of-some-length', 1, 1, 100, zeroblob(1020));",
+    )
+    .unwrap();
+    // As `--max-value-bytes 1024` sets it: the receipt fits, the version 4
+    // row (key, fingerprint and lengths beside it) does not.
+    c.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 1024)
+        .unwrap();
+    assert_eq!(ensure(&c, Path::new("m.db")).unwrap(), Some(3));
+    let limit = c
+        .limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH)
+        .unwrap();
+    assert_eq!(limit, 1024, "the limit is back");
+    c.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 1 << 20)
+        .unwrap();
+    assert_eq!(key_rows(&c)[0].4[0].receipt.len(), 1020);
+}

@@ -110,9 +110,6 @@ pub struct KeyIndex {
     inner: RefCell<Inner>,
     /// Where `len` is published for `status`, once set.
     published: Option<Arc<AtomicU64>>,
-    /// The most bytes of keys and receipts a row takes (see
-    /// [`ROW_BYTES`]).
-    row_bytes: usize,
 }
 
 impl KeyIndex {
@@ -125,14 +122,7 @@ impl KeyIndex {
                 ..Inner::default()
             }),
             published: None,
-            row_bytes: ROW_BYTES,
         }
-    }
-
-    /// Rows stay under half of `longest`, SQLite's longest value on the
-    /// writer's connection, when that is less than [`ROW_BYTES`].
-    pub fn fit_rows_under(&mut self, longest: usize) {
-        self.row_bytes = ROW_BYTES.min(longest / 2);
     }
 
     /// Files a committed row's key as the index is built at open (rows
@@ -248,7 +238,7 @@ impl KeyIndex {
     pub fn stage(&self, h: u64, entry: Entry) {
         let mut inner = self.inner.borrow_mut();
         let next_id = inner.next_id;
-        let id = inner.staged.push(next_id, self.row_bytes, entry);
+        let id = inner.staged.push(next_id, entry);
         inner.push(Op::Added(h, id));
     }
 

@@ -2,10 +2,8 @@
 //! written as: at most [`ROW_KEYS`] keys and about [`ROW_BYTES`] a row,
 //! at consecutive rowids from the index's next one.
 //!
-//! A row is capped so that it stays far under SQLite's longest value
-//! (one row for a whole group of large receipts went over it, and every
-//! write of the group failed), and so that the rows pruning deletes or
-//! rewrites stay small. 64 keys a row keep nearly all of the saving of
+//! A row is capped so that the rows a replay reads and pruning rewrites
+//! stay small. 64 keys a row keep nearly all of the saving of
 //! one statement per group: groups rarely hold more.
 
 use crate::keyrecord::Entry;
@@ -13,9 +11,9 @@ use crate::keyrecord::Entry;
 /// Most keys in one row.
 pub const ROW_KEYS: usize = 64;
 /// A row takes no more keys once its keys and receipts would hold more
-/// than this many bytes, or half of SQLite's longest value on the
-/// writer's connection (`--max-value-bytes`) if that is less; a key alone
-/// may hold more: it gets a row of its own.
+/// than this many bytes; a key alone may hold more: it gets a row of its
+/// own. (Rows are written and read with `--max-value-bytes` lifted: see
+/// `keyrecord::unlimited`.)
 pub const ROW_BYTES: usize = 64 << 10;
 
 /// One row to be: its rowid and where its keys start.
@@ -40,13 +38,13 @@ fn size(e: &Entry) -> usize {
 }
 
 impl Staged {
-    /// Stages `entry` in a row of at most `row_bytes`; returns the rowid
-    /// of its row (`next_id` for the transaction's first).
-    pub(super) fn push(&mut self, next_id: i64, row_bytes: usize, entry: Entry) -> i64 {
+    /// Stages `entry`; returns the rowid of its row (`next_id` for the
+    /// transaction's first).
+    pub(super) fn push(&mut self, next_id: i64, entry: Entry) -> i64 {
         let bytes = size(&entry);
         let at = self.entries.len();
         match self.rows.last_mut() {
-            Some(row) if at - row.start < ROW_KEYS && row.bytes + bytes <= row_bytes => {
+            Some(row) if at - row.start < ROW_KEYS && row.bytes + bytes <= ROW_BYTES => {
                 row.bytes += bytes;
             }
             last => {

@@ -190,21 +190,3 @@ fn the_oldest_keys_come_in_whole_rows() {
     k.commit();
     assert_eq!((k.candidates(50), k.len()), (vec![5], 7));
 }
-
-#[test]
-fn rows_stay_under_half_of_the_longest_value() {
-    let mut k = KeyIndex::new();
-    k.fit_rows_under(1024);
-    for name in ["a", "b", "c"] {
-        let e = Entry {
-            receipt: vec![0; 200],
-            ..entry(name)
-        };
-        k.stage(k.hash(name.as_bytes()), e);
-    }
-    let rows = staged_rows(&k);
-    assert_eq!(
-        rows,
-        vec![(1, vec!["a".into(), "b".into()]), (2, vec!["c".into()])]
-    );
-}
