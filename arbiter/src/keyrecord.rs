@@ -1,11 +1,12 @@
-//! How idempotency keys are stored: one row of `_scribe_requests` per
-//! commit that records any (schema 4), its keys in one blob.
+//! How idempotency keys are stored (schema 4): a commit's keys share rows
+//! of `_scribe_requests`, each row's keys in one blob (at most 64 a row:
+//! see `keyindex::staged`).
 //!
 //! A row per key cost a statement and a b-tree insert for every keyed
 //! write, about 6,000 of the arbiter's 20,600 instructions per write with
 //! 16 writes in flight (callgrind). A commit's keys share its seq and its
-//! time, so one row carries them all: the statement is paid once per
-//! group. The blob is only read back when a key may be replayed, when
+//! time, so one row carries many: the statement is paid once per group
+//! of up to 64. The blob is only read back when a key may be replayed, when
 //! the index is built at open, and by the debug builds' check.
 
 use bincode::Options as _;

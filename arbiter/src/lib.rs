@@ -25,7 +25,7 @@
 //! - [`requests`]: idempotency keys and their retention.
 //! - [`keyindex`]: where each key's row is, in memory (the table has no
 //!   index on the key).
-//! - [`keyrecord`]: how keys are stored: one row per commit.
+//! - [`keyrecord`]: how keys are stored: a commit's keys share rows.
 //! - [`keyprune`]: deleting keys past the count and the window.
 //! - [`migrations`]: the program's schema migrations, applied once each.
 //! - [`checkpoint`]: PASSIVE checkpoints off the writer's thread.

@@ -87,8 +87,8 @@ CREATE VIEW IF NOT EXISTS main._scribe_seq(seq) AS SELECT max(
     coalesce((SELECT seq FROM _scribe_requests ORDER BY id DESC LIMIT 1), 0));
 ";
 
-/// Version 3 to 4: one row per commit that records keys, all its keys in
-/// one blob (see `keyrecord`), in place of one row per key. The view
+/// Version 3 to 4: a commit's keys share rows, each row's keys in one
+/// blob (see `keyrecord`), in place of one row per key. The view
 /// `_scribe_seq` reads `id` and `seq`, which stay; the rows are copied
 /// by [`v3_to_v4`] between the two halves.
 const V3_TO_V4_CREATE: &str = "
@@ -297,7 +297,7 @@ pub struct Own {
     /// Every row's count of keys and its keys (the index's check in
     /// debug builds).
     pub count_requests: String,
-    /// Records one commit's keys as one row.
+    /// Records one row of a commit's keys.
     pub record_request: String,
     /// The oldest recorded key's age (unix seconds).
     pub oldest_request: String,

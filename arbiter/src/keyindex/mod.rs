@@ -13,10 +13,10 @@
 //! without reading their keys back (see
 //! [`requests::prune_oldest`](crate::requests::prune_oldest)).
 //!
-//! A row holds every key one commit recorded (see
+//! A row holds up to 64 keys of one commit (see
 //! [`keyrecord`](crate::keyrecord)), so several keys share a rowid. The
-//! keys the open transaction records are staged here, with the rowid
-//! their row will take, and written as one row just before COMMIT.
+//! keys the open transaction records are staged here, with the rowids
+//! their rows will take, and written just before COMMIT.
 //!
 //! The map changes with the transaction that changes the table: keys
 //! staged or rows deleted in the open transaction are held apart (and
