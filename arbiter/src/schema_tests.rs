@@ -20,6 +20,17 @@ fn key_rows(c: &Connection) -> Vec<(i64, i64, i64, i64, Vec<Entry>)> {
         .unwrap()
 }
 
+/// A database of version 3, with no keys yet.
+fn version_3() -> Connection {
+    let c = Connection::open_in_memory().unwrap();
+    for sql in [CREATE_V1, V1_TO_V2, V2_TO_V3] {
+        c.execute_batch(sql).unwrap();
+    }
+    c.execute_batch("INSERT INTO _scribe_meta VALUES ('schema', 3)")
+        .unwrap();
+    c
+}
+
 fn entry(key: &str, fingerprint: u64, receipt: &[u8]) -> Entry {
     Entry {
         key: key.into(),
@@ -120,13 +131,9 @@ fn version_2_upgrades_beside_a_view_that_outlived_its_table_and_keeps_keys_and_s
 
 #[test]
 fn version_3_rows_become_rows_of_one_key_with_rowid_seq_and_receipt_kept() {
-    let c = Connection::open_in_memory().unwrap();
-    for sql in [CREATE_V1, V1_TO_V2, V2_TO_V3] {
-        c.execute_batch(sql).unwrap();
-    }
+    let c = version_3();
     c.execute_batch(
-        "INSERT INTO _scribe_meta VALUES ('schema', 3);
-         UPDATE _scribe_meta SET value = 4 WHERE key = 'seq';
+        "UPDATE _scribe_meta SET value = 4 WHERE key = 'seq';
          INSERT INTO _scribe_requests(id, key, hash, seq, created_at, receipt)
              VALUES (5, 'ключ', -1, 6, 100, x'01aa'), (9, 'b', 2, 8, 200, x'0001');",
     )
@@ -165,13 +172,9 @@ fn own_texts_carry_their_nonce_and_name_main() {
 
 #[test]
 fn version_3_upgrades_under_a_longest_value_its_rows_are_close_to() {
-    let c = Connection::open_in_memory().unwrap();
-    for sql in [CREATE_V1, V1_TO_V2, V2_TO_V3] {
-        c.execute_batch(sql).unwrap();
-    }
+    let c = version_3();
     c.execute_batch(
-        "INSERT INTO _scribe_meta VALUES ('schema', 3);
-         INSERT INTO _scribe_requests(key, hash, seq, created_at, receipt)
+        "INSERT INTO _scribe_requests(key, hash, seq, created_at, receipt)
              VALUES ('a-key-of-some-length', 1, 1, 100, zeroblob(1020));",
     )
     .unwrap();
