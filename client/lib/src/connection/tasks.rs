@@ -33,21 +33,23 @@ pub(super) async fn first_frame(stream: &Socket, input: &mut FrameBuf) -> Result
 /// hears only that the connection failed (for a write or a commit, the
 /// outcome is then unknown).
 pub(super) async fn write_requests(stream: Arc<Socket>, out: Arc<Out>, calls: Arc<Calls>) {
+    // The last write's buffers, emptied, go back for the next requests
+    // with their room: taken away empty, the buffer of a one-row insert
+    // grew from nothing for every request, four reallocations each (a
+    // tenth of the client's instructions per write, callgrind).
+    let mut taken = Outgoing::default();
     loop {
         out.notify.notified().await;
         // Let every caller that is ready in this turn add its request.
         tokio::task::yield_now().await;
-        let taken = {
+        {
             let mut o = out.lock();
             if o.closed {
                 return;
             }
-            Outgoing {
-                bytes: std::mem::take(&mut o.bytes),
-                ids: std::mem::take(&mut o.ids),
-                closed: false,
-            }
-        };
+            std::mem::swap(&mut o.bytes, &mut taken.bytes);
+            std::mem::swap(&mut o.ids, &mut taken.ids);
+        }
         if taken.ids.is_empty() {
             continue;
         }
@@ -58,14 +60,24 @@ pub(super) async fn write_requests(stream: Arc<Socket>, out: Arc<Out>, calls: Ar
                 e.to_string()
             };
             let mut c = calls.lock();
-            for id in taken.ids {
+            for id in taken.ids.drain(..) {
                 if let Some(tx) = c.waiting.remove(&id) {
                     let _ = tx.send(Err(why.clone()));
                 }
             }
         }
+        taken.ids.clear();
+        if taken.bytes.capacity() > KEPT_BYTES {
+            // A large batch's room is not kept for the connection's life.
+            taken.bytes = Vec::new();
+        } else {
+            taken.bytes.clear();
+        }
     }
 }
+
+/// The most room the writer task keeps between writes.
+const KEPT_BYTES: usize = 64 << 10;
 
 /// Hands each answer to its caller until the connection ends; then every
 /// caller still waiting learns that it ended.
