@@ -12,8 +12,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::keyindex::KeyIndex;
-use crate::keyrecord::{damaged_row, decode_keys, encode_keys, unlimited, Entry};
-use crate::requests::{in_transaction, now_s};
+use crate::keyrecord::{damaged_row, decode_keys, encode_keys, unlimited, Entry, EntryRef};
+use crate::requests::{in_transaction, now_s, read_row};
 use crate::schema::Own;
 
 /// Most rows deleted by one housekeeping pass.
@@ -111,28 +111,13 @@ fn trim(
     id: i64,
     drop: usize,
 ) -> rusqlite::Result<()> {
-    let blob: Vec<u8> = conn
-        .prepare_cached(&own.request_by_id)?
-        .query_row([id], |r| {
-            r.get_ref(0)?
-                .as_bytes()
-                .map(<[u8]>::to_vec)
-                .map_err(|_| damaged_row(id, "its keys are not a blob"))
-        })?;
+    let blob = read_row(conn, own, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
     let entries = decode_keys(&blob).map_err(|why| damaged_row(id, &why))?;
     let Some(kept) = entries.get(drop..) else {
         return Err(damaged_row(id, "it holds fewer keys than its count"));
     };
-    let kept: Vec<Entry> = kept
-        .iter()
-        .map(|e| Entry {
-            key: e.key.to_owned(),
-            fingerprint: e.fingerprint,
-            receipt: e.receipt.to_vec(),
-        })
-        .collect();
-    let blob =
-        encode_keys(&kept).map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
+    let kept: Vec<Entry> = kept.iter().map(EntryRef::to_entry).collect();
+    let blob = encode_keys(&kept)?;
     conn.prepare_cached(&own.trim_request)?
         .execute(rusqlite::params![id, kept.len() as i64, blob])?;
     for e in &entries[..drop] {

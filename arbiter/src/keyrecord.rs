@@ -48,6 +48,17 @@ pub struct EntryRef<'a> {
     pub receipt: &'a [u8],
 }
 
+impl EntryRef<'_> {
+    /// The entry, owned.
+    pub fn to_entry(&self) -> Entry {
+        Entry {
+            key: self.key.to_owned(),
+            fingerprint: self.fingerprint,
+            receipt: self.receipt.to_vec(),
+        }
+    }
+}
+
 /// A stored receipt that cannot be read back: the record is damaged.
 fn unreadable(key: &str, why: &str) -> WriteError {
     WriteError::Sql {
@@ -98,17 +109,17 @@ pub fn decode_receipt(key: &str, blob: &[u8]) -> Result<Receipt, WriteError> {
     }
 }
 
-/// Encodes a row's keys.
+/// Encodes a row's keys, for a statement's parameter.
 ///
 /// # Errors
 ///
 /// bincode's, which an in-memory list of strings and bytes never meets.
-pub fn encode_keys(entries: &[Entry]) -> Result<Vec<u8>, String> {
+pub fn encode_keys(entries: &[Entry]) -> rusqlite::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(1 + entries.len() * 64);
     out.push(FORMAT_KEYS);
     bincode::DefaultOptions::new()
         .serialize_into(&mut out, entries)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e))?;
     Ok(out)
 }
 
@@ -209,12 +220,8 @@ mod tests {
         let blob = encode_keys(&entries).unwrap();
         let read: Vec<Entry> = decode_keys(&blob)
             .unwrap()
-            .into_iter()
-            .map(|e| Entry {
-                key: e.key.into(),
-                fingerprint: e.fingerprint,
-                receipt: e.receipt.into(),
-            })
+            .iter()
+            .map(EntryRef::to_entry)
             .collect();
         assert_eq!(read, entries);
         assert!(decode_keys(&encode_keys(&[]).unwrap()).unwrap().is_empty());

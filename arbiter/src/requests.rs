@@ -68,18 +68,7 @@ pub fn find(
         let found = if keys.is_staged(id) {
             keys.staged(key.text).map(|e| (e.fingerprint, e.receipt))
         } else {
-            let blob: Option<Vec<u8>> = unlimited(conn, || {
-                conn.prepare_cached(&own.request_by_id)?
-                    .query_row([id], |r| {
-                        r.get_ref(0)?
-                            .as_bytes()
-                            .map(<[u8]>::to_vec)
-                            .map_err(|_| damaged_row(id, "its keys are not a blob"))
-                    })
-                    .optional()
-            })
-            .map_err(crate::group::commit_error)?;
-            match blob {
+            match read_row(conn, own, id).map_err(crate::group::commit_error)? {
                 None => None,
                 Some(blob) => decode_keys(&blob)
                     .map_err(|why| crate::group::commit_error(damaged_row(id, &why)))?
@@ -93,6 +82,27 @@ pub fn find(
         }
     }
     Ok(None)
+}
+
+/// Row `id`'s keys as stored, if it is there (its keys are read whole,
+/// with the length limit lifted: see [`unlimited`]).
+///
+/// # Errors
+///
+/// SQLite's error, or a row whose keys are not a blob.
+pub fn read_row(conn: &Connection, own: &Own, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+    unlimited(conn, || {
+        conn.prepare_cached(&own.request_by_id)?
+            .query_row([id], |r| blob(r.get_ref(0)?, id).map(<[u8]>::to_vec))
+            .optional()
+    })
+}
+
+/// A row's keys column as bytes: anything else is a damaged row.
+fn blob(value: rusqlite::types::ValueRef<'_>, id: i64) -> rusqlite::Result<&[u8]> {
+    value
+        .as_bytes()
+        .map_err(|_| damaged_row(id, "its keys are not a blob"))
 }
 
 /// Stages `key` with the batch's fingerprint and receipt, for the row
@@ -133,8 +143,7 @@ pub fn write_staged(
     keys.with_staged(|rows| {
         unlimited(conn, || {
             for (id, entries) in rows {
-                let blob = encode_keys(entries)
-                    .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
+                let blob = encode_keys(entries)?;
                 conn.prepare_cached(&own.record_request)?
                     .execute(rusqlite::params![
                         id,
@@ -205,10 +214,10 @@ pub fn check(conn: &Connection, own: &Own, keys: &KeyIndex) {
 }
 
 fn check_rows(conn: &Connection, own: &Own, keys: &KeyIndex) {
-    let Ok(mut stmt) = conn.prepare_cached(&own.count_requests) else {
+    let Ok(mut stmt) = conn.prepare_cached(&own.all_requests) else {
         return;
     };
-    let Ok(rows) = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+    let Ok(rows) = stmt.query_map([], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))
     else {
         return;
     };
@@ -243,11 +252,8 @@ fn load_rows(conn: &Connection, own: &Own) -> rusqlite::Result<KeyIndex> {
         let n = row
             .get::<_, i64>(1)
             .map_err(|_| damaged_row(id, "its count n is not an integer"))?;
-        let blob = row
-            .get_ref(2)?
-            .as_bytes()
-            .map_err(|_| damaged_row(id, "its keys are not a blob"))?;
-        let entries = decode_keys(blob).map_err(|why| damaged_row(id, &why))?;
+        let entries =
+            decode_keys(blob(row.get_ref(2)?, id)?).map_err(|why| damaged_row(id, &why))?;
         if usize::try_from(n).ok() != Some(entries.len()) {
             let why = format!("its count n is {n}, its blob holds {} keys", entries.len());
             return Err(damaged_row(id, &why));

@@ -130,8 +130,7 @@ fn v3_to_v4(conn: &Connection) -> rusqlite::Result<()> {
                 fingerprint: r.get::<_, i64>(2)? as u64,
                 receipt: r.get(5)?,
             };
-            let blob = crate::keyrecord::encode_keys(&[entry])
-                .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
+            let blob = crate::keyrecord::encode_keys(&[entry])?;
             write.execute(rusqlite::params![
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(3)?,
@@ -292,11 +291,9 @@ pub struct Own {
     pub keep_seq: String,
     /// One row's keys, by rowid.
     pub request_by_id: String,
-    /// Every row's keys with its rowid (to build the in-memory index).
+    /// Every row's rowid, count of keys and keys (to build the in-memory
+    /// index, and for its check in debug builds).
     pub all_requests: String,
-    /// Every row's count of keys and its keys (the index's check in
-    /// debug builds).
-    pub count_requests: String,
     /// Records one row of a commit's keys.
     pub record_request: String,
     /// The oldest recorded key's age (unix seconds).
@@ -343,7 +340,6 @@ impl Own {
                  WHERE key = 'seq'"),
             request_by_id: m("SELECT keys FROM main._scribe_requests WHERE id = ?1"),
             all_requests: m("SELECT id, n, keys FROM main._scribe_requests"),
-            count_requests: m("SELECT n, keys FROM main._scribe_requests"),
             record_request: m(
                 "INSERT INTO main._scribe_requests(id, seq, created_at, n, keys) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",

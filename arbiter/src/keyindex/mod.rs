@@ -133,7 +133,6 @@ impl KeyIndex {
         insert(&mut inner.committed, h, id);
         inner.order.push_back((id, h));
         inner.len += 1;
-        inner.next_id = inner.next_id.max(id + 1);
     }
 
     /// Every row is filed, the newest of rowid `newest` (`None`: the
@@ -264,7 +263,10 @@ impl KeyIndex {
         f(&mut rows)
     }
 
-    /// Row `id` now holds a key of hash `h` (in the open transaction).
+    /// Row `id` now holds a key of hash `h` (in the open transaction):
+    /// for tests, which file committed rows directly (the arbiter stages
+    /// its keys, [`KeyIndex::stage`]).
+    #[cfg(test)]
     pub fn added(&self, h: u64, id: i64) {
         self.inner.borrow_mut().push(Op::Added(h, id));
     }
