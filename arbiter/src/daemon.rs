@@ -84,7 +84,7 @@ pub fn run_until(
     })?;
     let stats = Arc::new(Stats::new(seq.max(schema_version.1)));
     stats.set_schema_version(schema_version.0);
-    stats.set_foreign_keys(session.foreign_keys.default_on());
+    let foreign_keys = session.foreign_keys.default_on();
     let (answers, answers_rx) = writer::Answers::runtime();
     let settings = writer::Settings {
         answers,
@@ -127,6 +127,7 @@ pub fn run_until(
         fault: OnceLock::new(),
         sessions: AtomicU64::new(0),
         checkpointer: Mutex::new(Some(checkpointer)),
+        foreign_keys,
     });
     let drained = runtime.block_on(async {
         let p = &shared.config.paths;

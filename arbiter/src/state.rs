@@ -50,6 +50,9 @@ pub struct Shared {
     pub checkpointer: std::sync::Mutex<Option<crate::checkpoint::Checkpointer>>,
     /// The socket thread's polling after calls.
     pub spin: Arc<crate::spin::Spin>,
+    /// Whether requests that do not say are checked against foreign keys
+    /// (the writer's setting at open).
+    pub foreign_keys: bool,
 }
 
 /// Why the arbiter stops.
@@ -117,7 +120,7 @@ impl Shared {
             sqlite_version: rusqlite::version().into(),
             keys: self.stats.keys(),
             max_keys: self.config.retention.max_keys,
-            foreign_keys: self.stats.foreign_keys(),
+            foreign_keys: self.foreign_keys,
         }
     }
 

@@ -34,8 +34,6 @@ pub struct Stats {
     session: Mutex<Option<(scribe_protocol::SessionInfo, std::time::Instant)>>,
     /// The program's schema version (its last applied migration).
     schema_version: AtomicU64,
-    /// The writer's `foreign_keys` for requests that do not say.
-    foreign_keys: std::sync::atomic::AtomicBool,
     /// Idempotency keys held (the key index publishes it at each commit).
     keys: std::sync::Arc<AtomicU64>,
 }
@@ -85,7 +83,6 @@ impl Stats {
             recent_us: Mutex::new(VecDeque::with_capacity(RECENT)),
             last_error: Mutex::new(None),
             schema_version: AtomicU64::new(0),
-            foreign_keys: std::sync::atomic::AtomicBool::new(false),
             keys: std::sync::Arc::default(),
             syncs: AtomicU64::new(0),
             sync_us: AtomicU64::new(0),
@@ -106,17 +103,6 @@ impl Stats {
     /// The program's schema version.
     pub fn schema_version(&self) -> u64 {
         self.schema_version.load(Relaxed)
-    }
-
-    /// Whether requests that do not say are checked against foreign keys
-    /// (set once, at open).
-    pub fn set_foreign_keys(&self, on: bool) {
-        self.foreign_keys.store(on, Relaxed);
-    }
-
-    /// As set by [`Stats::set_foreign_keys`].
-    pub fn foreign_keys(&self) -> bool {
-        self.foreign_keys.load(Relaxed)
     }
 
     /// Where the key index publishes how many keys it holds.

@@ -196,6 +196,21 @@ class LapsedTest(ArbiterTest):
         with self.assertRaises(dropin.OperationalError):
             c.execute("ROLLBACK")
         self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (0,))
+        # The ROLLBACK in a script: its first statement only.
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO t VALUES (8)")
+        self.lapse(s)
+        with self.assertRaises(dropin.Expired):
+            c.execute("INSERT INTO t VALUES (9)")
+        c.executescript("ROLLBACK")
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO t VALUES (10)")
+        self.lapse(s)
+        with self.assertRaises(dropin.Expired):
+            c.execute("INSERT INTO t VALUES (11)")
+        with self.assertRaises(dropin.OperationalError):
+            c.executescript("ROLLBACK; ROLLBACK")
+        self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (0,))
 
     @unittest.skipIf(sys.version_info < (3, 12), "autocommit= is Python 3.12's")
     def test_with_autocommit_false_the_rollback_ends_the_transaction_as_sql_rollback_does(self):

@@ -40,8 +40,8 @@ impl Shell<'_> {
                 // Run here, then read back: SQLite reads the value (a word
                 // it does not know is off).
                 self.local(sql)?;
-                let rows = self.local("PRAGMA foreign_keys")?;
-                let on = rows.first().and_then(|r| r.first());
+                let read = self.local("PRAGMA foreign_keys")?;
+                let on = read.rows.first().and_then(|r| r.first());
                 self.foreign_keys = Some(matches!(on, Some(Value::Integer(n)) if *n != 0));
                 Ok(())
             }
@@ -51,10 +51,7 @@ impl Shell<'_> {
             (_, true) => self.in_session(sql),
             (Some(Kind::Read), false) => {
                 let reading = self.interrupt.as_ref().map(|i| i.reading());
-                let rows = self
-                    .reader
-                    .query(sql, &scribe_protocol::Params::None)
-                    .map_err(|e| Trouble::sql(e.to_string()))?;
+                let rows = self.local(sql)?;
                 drop(reading);
                 self.show(&rows.columns, &rows.rows)
             }
@@ -62,11 +59,10 @@ impl Shell<'_> {
         }
     }
 
-    /// The rows of `sql` on the local reader.
-    fn local(&self, sql: &str) -> Result<Vec<Vec<Value>>, Trouble> {
+    /// `sql` run on the local reader.
+    fn local(&self, sql: &str) -> Result<scribe_reader::Rows, Trouble> {
         self.reader
             .query(sql, &scribe_protocol::Params::None)
-            .map(|r| r.rows)
             .map_err(|e| Trouble::sql(e.to_string()))
     }
 

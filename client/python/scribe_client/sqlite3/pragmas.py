@@ -173,16 +173,17 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     from what the arbiter runs with."""
     name, value = detail
     remote = conn._remote
-    # After its begin was refused nothing of the transaction is on the
-    # arbiter: its reads are local, as its SELECTs are.
-    in_session = remote.session is not None and not (
-        remote.session == NOT_BEGUN and conn._reads_here_after_refusal()
-    )
     if name == "foreign_keys":
         # A no-op in a transaction is the connection's own state
         # (autocommit=False keeps one open; a refused begin leaves one),
         # whatever the arbiter has begun.
         in_session = conn.in_transaction
+    else:
+        # After its begin was refused nothing of the transaction is on the
+        # arbiter: its reads are local, as its SELECTs are.
+        in_session = remote.session is not None and not (
+            remote.session == NOT_BEGUN and conn._reads_here_after_refusal()
+        )
     try:
         p = plan(name, value, remote.status, in_session, remote.foreign_keys)
     except _std.Error:

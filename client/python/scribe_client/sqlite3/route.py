@@ -157,7 +157,9 @@ class Classifier:
         if sql in self.asked_names:
             return self.asked_names[sql]
         recorder = _Asked()
-        names = recorder.names if self._compile(sql, recorder, bindings_matter=True) is not None else None
+        compiled = self._compile(sql, recorder, bindings_matter=True) is not None
+        # Once each: a statement compiled twice (see _compile) asked twice.
+        names = list(dict.fromkeys(recorder.names)) if compiled else None
         if len(self.asked_names) > 512:
             self.asked_names.clear()
         self.asked_names[sql] = names
@@ -210,13 +212,16 @@ class Classifier:
         _std.Connection.set_authorizer(self.conn, watch)
         try:
             explain("EXPLAIN " + sql)
-            if _connected_a_virtual_table(seen):
+            if _connected_a_virtual_table(seen) and not any(a in _SCHEMA_WRITES for a, _, _ in seen):
                 # The authorizer also heard the statements the module ran
                 # to connect the table (FTS5's PRAGMA data_version, the
                 # r-tree's reads and writes of its shadow tables): compiled
                 # again, connected now, only the statement speaks. A text
                 # of its own, as sqlite3's cache would answer the first.
-                # (DDL is compiled twice too: EXPLAIN runs nothing.)
+                # DDL is a write whatever else was heard (a pragma counts
+                # only as the first action: see _kind), and is not compiled
+                # again: each second text would take a place in sqlite3's
+                # statement cache for nothing.
                 seen.clear()
                 self._connects += 1
                 explain("EXPLAIN /* %d */ %s" % (self._connects, sql))
