@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Dict, Optional
 
-from .errors import ProtocolError, ScribeError, Timeout, Unavailable, from_response
+from .errors import ProtocolError, Refused, ScribeError, Timeout, Unavailable, from_response
 from .values import dumps as _dumps
 
 __all__ = ["FramedConnection", "PROTOCOL_VERSION"]
@@ -117,6 +117,13 @@ class FramedConnection:
         except OSError:
             pass
 
+    def __del__(self) -> None:
+        # A drop-in connection the program never closed: its socket goes
+        # quietly, as sqlite3's connection does (no ResourceWarning).
+        sock = getattr(self, "sock", None)
+        if sock is not None:
+            self.close()
+
     def call(self, request: Dict[str, Any], timeout: Optional[float]) -> Any:
         """Sends one request and returns its ``ok`` value, or raises the
         error it stands for (``Lost`` when the connection failed)."""
@@ -139,6 +146,15 @@ class FramedConnection:
             out = bytearray()
             rids = []
             for body in bodies:
+                if len(body) > _MAX_FRAME:
+                    # The arbiter would close the connection on it (its
+                    # frame limit) before reading the batch: refused here,
+                    # as it is, and nothing is sent.
+                    raise Refused(
+                        "a request of %d bytes is over the %d bytes one request may carry "
+                        "(the arbiter's batch limit, 8 MiB by default, is lower): nothing was "
+                        "written" % (len(body), _MAX_FRAME)
+                    )
                 self.next_id = (self.next_id + 1) & 0xFFFFFFFF
                 rids.append(self.next_id)
                 out += _HEADER.pack(len(body), self.next_id)

@@ -11,6 +11,7 @@ import unittest
 import warnings
 
 import dropin_busy
+import dropin_cursors
 import dropin_fkeys
 import dropin_failures
 import dropin_habits
@@ -83,6 +84,26 @@ class DifferentialTest(DropinTest):
         c.execute("INSERT INTO t VALUES (2)")
         c.execute("COMMIT")
         self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (2,))
+
+    def test_a_request_too_big_for_a_frame_is_refused_and_the_transaction_goes_on(self):
+        # 17 MiB of blob is about 23 MB of JSON: the arbiter would close
+        # the connection on the frame before reading it (the client then
+        # saw a broken pipe, and retried it until its timeout).
+        c = dropin.connect(self.mine, isolation_level=None, timeout=600)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE t(x)")
+        big = b"\x01" * (17 << 20)
+        with self.assertRaises(dropin.Refused) as e:
+            c.execute("INSERT INTO t VALUES (?)", (big,))
+        self.assertIn("nothing was written", str(e.exception))
+        c.execute("BEGIN")
+        c.execute("INSERT INTO t VALUES (1)")
+        with self.assertRaises(dropin.Refused):
+            c.execute("INSERT INTO t VALUES (?)", (big,))
+        self.assertTrue(c.in_transaction)
+        c.execute("INSERT INTO t VALUES (2)")
+        c.execute("COMMIT")
+        self.assertEqual(c.execute("SELECT x FROM t ORDER BY x").fetchall(), [(1,), (2,)])
 
     def test_maintenance_statements_run_or_say_how(self):
         c = dropin.connect(self.mine, isolation_level=None)
@@ -255,7 +276,7 @@ def _make(script):
     return test
 
 
-for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS + dropin_fkeys.SCRIPTS + dropin_vtabs.SCRIPTS:
+for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS + dropin_fkeys.SCRIPTS + dropin_vtabs.SCRIPTS + dropin_cursors.SCRIPTS:
     # A script named as a test the class defines would replace it.
     assert not hasattr(DifferentialTest, "test_" + _script.__name__), _script.__name__
     setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))

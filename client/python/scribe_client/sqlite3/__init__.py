@@ -24,9 +24,8 @@ from .cursor import Cursor
 from .errors import Expired, Overloaded, ProtocolError, Refused, ShuttingDown, Timeout, Unavailable
 from .pragmas import ScribeWarning
 
-# The standard module's own Row: rows read here are made by its C code at
-# full speed; rows answered by the arbiter become a subclass of it (see
-# ``cursor.AnswerRow``) that knows their column names.
+# The standard module's own Row, for rows read here and rows the arbiter
+# answered alike (see ``cursor._describing``).
 Row = _std.Row
 
 # The exception hierarchy is the standard module's own.

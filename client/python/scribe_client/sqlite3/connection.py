@@ -16,7 +16,7 @@ import re
 import sqlite3 as _std
 import threading
 import urllib.parse
-from typing import Any
+from typing import Any, Optional
 
 from ..client import Scribe
 from ..errors import ScribeError
@@ -26,7 +26,7 @@ from .errors import Expired, sql_error, translate
 from .many import run_many
 from .pragmas import run_pragma
 from .remote import NOT_BEGUN, Remote, encode_params, rows_of
-from .route import Classifier, Kind, begins
+from .route import UNSUPPORTED, Classifier, Kind, begins, parameters_fit
 from . import counts, readonly
 from .fresh import Fresh
 from .opening import EXTRA, opened
@@ -97,7 +97,9 @@ class Connection(Settings, Transactions, _std.Connection):
             self._twin = _std.connect(ro, uri=True, timeout=timeout, isolation_level=None,
                                       check_same_thread=False)
         self._classifier = Classifier(self._twin or self)
+        self._classifier.fresher = self._fresher
         self._changes = 0
+        self._query_only = False  # PRAGMA query_only, as the local connection has it
         self._last_rowid = 0
         self._last_changes = 0
         self._functions = set()
@@ -173,7 +175,9 @@ class Connection(Settings, Transactions, _std.Connection):
             raise TypeError("execute() argument 1 must be str, not %s" % type(sql).__name__)
         try:
             kind, detail = self._classifier.classify(sql, params)
-        except (_std.ProgrammingError, OverflowError):
+            if type(params) is not tuple and not parameters_fit(params):
+                raise UNSUPPORTED("parameters are of unsupported type")
+        except (_std.ProgrammingError, OverflowError, UNSUPPORTED):
             # Parameters that do not fit (a wrong count, an int out of
             # range): sqlite3 has begun the transaction a DML statement
             # begins before it binds them (a begin sent with the next
@@ -250,6 +254,11 @@ class Connection(Settings, Transactions, _std.Connection):
                 # A SAVEPOINT that opens the transaction takes the writer
                 # (its begin goes with it): refused, it leaves none.
                 self._begin(Begun.CLOSES if kind == Kind.SAVEPOINT else None)
+        if self._query_only and (kind in (Kind.DML, Kind.WRITE) or (kind == Kind.UNKNOWN and begins(sql))):
+            # PRAGMA query_only runs on the local connection; sqlite3's own
+            # would refuse the write (after its implicit BEGIN, as here).
+            cur._remote([], [], -1)
+            raise sql_error(8, "attempt to write a readonly database")
         # A SAVEPOINT begins the transaction only where none was open
         # already (with autocommit=False, sqlite3 always has one).
         began_it = session is None and self._remote.session is not None and not self._always_open()
@@ -317,8 +326,18 @@ class Connection(Settings, Transactions, _std.Connection):
             _std.Cursor.execute(cur, sql, params)
         except _std.OperationalError as e:
             return self._reroute(cur, sql, params, e)
+        cur._here = True
         cur._lastrowid = self._last_rowid  # this connection's, as in sqlite3
         return cur
+
+    def _fresher(self) -> Optional[_std.Connection]:
+        """The private connection while a half-read cursor holds the local
+        one behind this connection's last write (see fresh.py), for the
+        classifier to compile on; else None."""
+        wrote = self._remote.last_seq
+        if wrote > self._fresh.seen and self._fresh.behind(wrote):
+            return self._snapshot.private()
+        return None
 
     def _reroute(self, cur: Cursor, sql: str, params: Any, e: Exception) -> Cursor:
         """A read failed with ``e``. Another process may have changed the

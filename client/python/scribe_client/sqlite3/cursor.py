@@ -1,4 +1,4 @@
-"""``Cursor`` of the drop-in, and ``AnswerRow`` for the rows the arbiter answers.
+"""``Cursor`` of the drop-in, and how it serves the rows the arbiter answers.
 
 A cursor is a real ``sqlite3.Cursor`` of the local read-only connection:
 reads outside a transaction run there, natively. Results that came from
@@ -6,53 +6,16 @@ the arbiter (writes, and everything inside a transaction) are held by the
 cursor and served by the same methods.
 """
 
+import atexit
+import operator
 import sqlite3 as _std
-from typing import List, Optional
+import threading
+from typing import Optional
 
 from .convert import plan
 from .convert import row as convert_row
 
-__all__ = ["AnswerRow", "Cursor"]
-
-
-class AnswerRow(_std.Row):
-    """``sqlite3.Row`` for a row the arbiter answered (the standard Row
-    takes its names from the standard cursor's own description, which an
-    answer does not set): index by position or by column name
-    (case-insensitive), ``keys()``, equality and hashing by names and
-    values. Rows read locally are the standard ``sqlite3.Row`` itself."""
-
-    @classmethod
-    def make(cls, cursor, values, names):
-        self = cls(cursor, values)
-        self._names = names
-        return self
-
-    def keys(self) -> List[str]:
-        return list(self._names)
-
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            want = key.lower()
-            for i, name in enumerate(self._names):
-                if name.lower() == want:
-                    return super().__getitem__(i)
-            raise IndexError("No item with that key")
-        return super().__getitem__(key)
-
-    def __eq__(self, other):
-        if not isinstance(other, _std.Row):
-            return NotImplemented
-        return self.keys() == list(other.keys()) and tuple(self) == tuple(other)
-
-    def __ne__(self, other):
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
-    def __hash__(self):
-        # As sqlite3.Row hashes: its description's hash and its values'.
-        desc = tuple((n, None, None, None, None, None, None) for n in self._names)
-        return hash(desc) ^ hash(tuple(self))
+__all__ = ["Cursor"]
 
 
 class Cursor(_std.Cursor):
@@ -63,6 +26,10 @@ class Cursor(_std.Cursor):
 
     _lastrowid: Optional[int] = None
     _closed = False
+    # A statement of the local connection may still be stepping (a read
+    # not read to its end): it keeps that connection's read transaction,
+    # and so its view of the file, open.
+    _here = False
 
     def execute(self, sql, parameters=()):
         if self._closed:
@@ -96,8 +63,20 @@ class Cursor(_std.Cursor):
 
     def _remote(self, columns, rows, rowcount: int, decltypes=None) -> None:
         """The next rows (and rowcount) are the arbiter's answer."""
+        if self._here:
+            # sqlite3 resets a cursor's statement when it runs the next:
+            # a read left half done would otherwise hold the local
+            # connection on the file as it was (later reads stale, and the
+            # tables this connection creates unknown to it). An empty text
+            # resets it without running anything, in every version.
+            self._here = False
+            _std.Cursor.execute(self, "")
         self.__class__ = _answering(type(self))
         self._remote(columns, rows, rowcount, decltypes)
+
+
+# fetchmany() without a size: the cursor's arraysize.
+_ARRAYSIZE = object()
 
 
 class _Answering:
@@ -116,6 +95,7 @@ class _Answering:
             columns, convs = plan(columns, decltypes, detect)
         self._desc = tuple((c, None, None, None, None, None, None) for c in columns) if columns else None
         self._names = tuple(columns or ())
+        self._described = None
         self._convs = convs
         rows.reverse()  # served from the end
         self._rows = rows
@@ -130,8 +110,13 @@ class _Answering:
         factory = self.row_factory
         if factory is None:
             return values
-        if factory is _std.Row:
-            return AnswerRow.make(self, values, self._names)
+        if isinstance(factory, type) and issubclass(factory, _std.Row):
+            # sqlite3.Row (or a subclass) takes its names from the C side
+            # of the cursor it is given, which an answer does not set: a
+            # cursor that read nothing under the same names gives them.
+            if self._described is None:
+                self._described = _describing(self._names)
+            return factory(self._described, values)
         return factory(self, values)
 
     @property
@@ -147,12 +132,15 @@ class _Answering:
         rows = self._rows
         return self._made(rows.pop()) if rows else None
 
-    def fetchmany(self, size=None):
+    def fetchmany(self, size=_ARRAYSIZE):
         self._check()
-        n = self.arraysize if size is None else size
+        # As sqlite3: an int (None is refused), and below 1 every row.
+        n = self.arraysize if size is _ARRAYSIZE else operator.index(size)
         out = []
-        while self._rows and len(out) < n:
+        while self._rows:
             out.append(self._made(self._rows.pop()))
+            if len(out) == n:
+                break
         return out
 
     def fetchall(self):
@@ -172,11 +160,32 @@ class _Answering:
     def _check(self) -> None:
         if self._rows is None:
             raise _std.ProgrammingError("Cannot operate on a closed cursor.")
+        if self.connection._closed:
+            raise _std.ProgrammingError("Cannot operate on a closed database.")
 
     def close(self) -> None:
         self._rows = None
         _std.Cursor.close(self)
         self._closed = True
+
+
+_describer: Optional[_std.Connection] = None
+_describer_lock = threading.Lock()
+
+
+def _describing(names) -> _std.Cursor:
+    """A cursor of a private in-memory connection whose description has
+    ``names``: sqlite3.Row made with it is the standard row, keys, case
+    rules, equality and hash alike."""
+    global _describer
+    columns = ", ".join('NULL AS "%s"' % str(n).replace('"', '""') for n in names)
+    with _describer_lock:
+        if _describer is None:
+            _describer = _std.connect(":memory:", check_same_thread=False)
+            atexit.register(_describer.close)  # closed, as Python 3.13 asks
+        cur = _describer.cursor()
+        cur.execute("SELECT %s WHERE 0" % columns)
+    return cur
 
 
 def _closed_cursor() -> None:

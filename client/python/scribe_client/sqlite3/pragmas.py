@@ -192,10 +192,13 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     if p.warn:
         warn_once(p.warn)
     if p.where == "local":
-        if name == "busy_timeout" and value is not None:
-            remote.wait = max(0.0, float(value) / 1000.0)
         cur._local()
         _std.Cursor.execute(cur, sql, params)
+        if name == "busy_timeout" and value is not None:
+            # As SQLite reads the value ('0x10', '5000abc', 'on' alike).
+            remote.wait = max(0.0, here(conn, "PRAGMA busy_timeout")[0][0] / 1000.0)
+        elif name == "query_only" and value is not None:
+            conn._query_only = bool(here(conn, "PRAGMA query_only")[0][0])
         if p.sets_foreign_keys:
             remote.foreign_keys = bool(here(conn, "PRAGMA foreign_keys")[0][0])
     elif p.where == "arbiter":

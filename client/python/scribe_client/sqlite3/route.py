@@ -7,7 +7,7 @@ blanks and comments (``begins``, ``nothing``).
 
 import sqlite3 as _std
 import sys
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 __all__ = ["Kind", "Classifier", "named", "begins", "here"]
 
@@ -61,6 +61,9 @@ class Classifier:
         self._connects = 0
         # Why the last statement that did not compile here did not.
         self.not_compiled = ""
+        # A connection that sees this connection's own last write, when the
+        # local one cannot yet (see fresh.py); None when it can.
+        self.fresher: Callable[[], Optional[_std.Connection]] = lambda: None
 
     def forget(self) -> None:
         """The schema may have changed (a write other than rows went
@@ -110,7 +113,16 @@ class Classifier:
             # Only blanks, comments or semicolons: SQLite has no statement
             # to compile (EXPLAIN of it fails) and sqlite3 runs nothing.
             return (Kind.EMPTY, None)
-        seen = self._compile(sql, params if params is not None else (), bindings_matter=True)
+        # None as given: sqlite3 refuses it as parameters, as it does here.
+        seen = self._compile(sql, params, bindings_matter=True)
+        if seen is None:
+            # A read left half done holds the local connection on the file
+            # as it was, before this connection's own DDL, say: sqlite3's
+            # connection would see its own table. Compiled where the file
+            # is seen as it is now.
+            fresher = self.fresher()
+            if fresher is not None:
+                seen = self._compile(sql, params, True, fresher)
         if seen is None:
             return (Kind.UNKNOWN, None)
         out = _kind(seen)
@@ -181,18 +193,25 @@ class Classifier:
             return None
         return self.not_compiled if self.not_compiled.startswith("no such table: ") else None
 
-    def _compile(self, sql: str, params: Any, bindings_matter: bool) -> Optional[list]:
-        """What SQLite's authorizer heard while ``EXPLAIN sql`` compiled;
-        ``None`` when the local connection could not compile it. A
-        ``ProgrammingError`` (several statements, a wrong count of
-        parameters) is raised as sqlite3 raises it, but a wrong count only
-        when ``bindings_matter``."""
-        if self.stale:
+    def _compile(
+        self, sql: str, params: Any, bindings_matter: bool, conn: Optional[_std.Connection] = None
+    ) -> Optional[list]:
+        """What SQLite's authorizer heard while ``EXPLAIN sql`` compiled on
+        ``conn`` (the local connection unless given); ``None`` when it
+        could not compile it. A ``ProgrammingError`` (several statements, a
+        wrong count of parameters) is raised as sqlite3 raises it, but a
+        wrong count only when ``bindings_matter``."""
+        if conn is None:
+            conn = self.conn
+            fresh = self.stale
             self.stale = False
+        else:
+            fresh = True  # another connection: its schema read again too
+        if fresh:
             try:
                 # Reading a table checks the schema's cookie, and a changed
                 # schema is read again.
-                here(self.conn, "SELECT count(*) FROM sqlite_master WHERE 0")
+                here(conn, "SELECT count(*) FROM sqlite_master WHERE 0")
             except _std.Error:
                 pass
         seen: list = []
@@ -203,13 +222,13 @@ class Classifier:
 
         def explain(text: str) -> None:
             try:
-                self._explain(text, params)
+                _explain(conn, text, params)
             except _std.ProgrammingError as e:
                 # sqlite3 says "Incorrect number of bindings supplied…".
                 if bindings_matter or not seen or "bindings" not in str(e):
                     raise
 
-        _std.Connection.set_authorizer(self.conn, watch)
+        _std.Connection.set_authorizer(conn, watch)
         try:
             explain("EXPLAIN " + sql)
             if _connected_a_virtual_table(seen) and not any(a in _SCHEMA_WRITES for a, _, _ in seen):
@@ -231,16 +250,17 @@ class Classifier:
             self.not_compiled = str(e)
             return None
         finally:
-            _std.Connection.set_authorizer(self.conn, _NO_AUTHORIZER)
+            _std.Connection.set_authorizer(conn, _NO_AUTHORIZER)
         return seen
 
-    def _explain(self, text: str, params: Any) -> None:
-        # A plain cursor: this connection's own would route the EXPLAIN.
-        cur = _std.Cursor(self.conn)
-        try:
-            _std.Cursor.execute(cur, text, params)
-        finally:
-            cur.close()
+
+def _explain(conn: _std.Connection, text: str, params: Any) -> None:
+    # A plain cursor: the drop-in connection's own would route the EXPLAIN.
+    cur = _std.Cursor(conn)
+    try:
+        _std.Cursor.execute(cur, text, params)
+    finally:
+        cur.close()
 
 
 def _connected_a_virtual_table(seen: list) -> bool:
@@ -336,6 +356,18 @@ def _allow(*_: Any) -> int:
 # "not authorized"); there, one that allows everything stands in. SQLite
 # asks it only while compiling, and sqlite3 caches compiled statements.
 _NO_AUTHORIZER = None if sys.version_info >= (3, 11) else _allow
+
+
+# What sqlite3 raises for parameters that are neither a sequence nor a dict.
+UNSUPPORTED = _std.ProgrammingError if sys.version_info >= (3, 11) else ValueError
+
+
+def parameters_fit(params: Any) -> bool:
+    """Whether sqlite3 would bind ``params``: a dict, or a sequence (what
+    has ``__getitem__``: not None, a set or an iterator). Checked before a
+    write is sent, since the classifier's answers are kept by the
+    parameters' count only."""
+    return type(params) is list or isinstance(params, dict) or hasattr(type(params), "__getitem__")
 
 
 def named(params: Any) -> bool:

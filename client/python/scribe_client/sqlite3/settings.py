@@ -35,6 +35,7 @@ class Settings:
 
     @property
     def isolation_level(self):
+        self._open()
         return self._isolation
 
     @isolation_level.setter
@@ -79,13 +80,20 @@ class Settings:
     def in_transaction(self) -> bool:
         # With autocommit=False sqlite3 always has one open; the session
         # behind it opens at the first write.
+        self._open()
         if self._readonly:
             return _std.Connection.in_transaction.__get__(self)
         return self._remote.session is not None or self._always_open()
 
     @property
     def total_changes(self) -> int:
+        self._open()
         return self._changes
+
+    def _open(self) -> None:
+        """sqlite3's check for what a closed connection no longer answers."""
+        if self._closed:
+            raise _std.ProgrammingError("Cannot operate on a closed database.")
 
     def _always_open(self) -> bool:
         """autocommit=False: sqlite3 keeps a transaction open (the drop-in

@@ -3,11 +3,15 @@
 leaves open: a mixin of ``Connection``."""
 
 import sqlite3 as _std
+import sys
 
 from .errors import sql_error
 from .settings import Begun
 
 __all__ = ["Transactions"]
+
+# sqlite3 refuses `with` on a closed connection from Python 3.11 on.
+_ENTER_CHECKS = sys.version_info >= (3, 11)
 
 
 class Transactions:
@@ -58,6 +62,8 @@ class Transactions:
             self._sql_ended = False
 
     def __enter__(self):
+        if _ENTER_CHECKS:
+            self._open()
         return self
 
     def __exit__(self, kind, value, tb):
