@@ -112,6 +112,10 @@ impl Sessions {
         key: Option<String>,
         to: ReplyTo,
     ) -> Result<(), WriteError> {
+        if let Some(k) = &key {
+            // Refused before the session is touched: it stays open.
+            scribe_protocol::batch::check_key(k)?;
+        }
         let id = self.resolve(session);
         match (self.open.remove(&id), key) {
             (Some(link), key) => self.send(&link, SessionOp::Commit(key, to)),

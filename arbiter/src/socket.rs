@@ -17,6 +17,7 @@ use tracing::warn;
 
 use crate::error::Error;
 use crate::fileid::FileId;
+use scribe_protocol::limits::MAX_SOCKET_PATH;
 
 /// Mode of the socket file: owner only.
 pub const SOCKET_MODE: u32 = 0o600;
@@ -103,15 +104,29 @@ impl Drop for Listener {
     }
 }
 
+/// The name `path` is first bound under, in its directory (a rename
+/// does not cross file systems): `<path>.<pid>.tmp`, or, when that is
+/// over the length a socket path may have although `path` is not (the
+/// paths resolve to a socket beside the database up to that length),
+/// `.s<pid>.tmp`, which is never longer than `path` (a socket's name is
+/// at least `x.scribe.sock`, 13 bytes; a pid has at most 7 digits).
+fn temporary_name(path: &Path) -> PathBuf {
+    let pid = std::process::id();
+    let mut long = path.as_os_str().to_owned();
+    long.push(format!(".{pid}.tmp"));
+    if long.len() <= MAX_SOCKET_PATH {
+        return PathBuf::from(long);
+    }
+    path.with_file_name(format!(".s{pid}.tmp"))
+}
+
 /// Binds `path` atomically (temporary name, mode, rename).
 fn bind(path: &Path, group: Option<&str>) -> Result<(UnixListener, FileId), Error> {
     let bind_err = |source| Error::Bind {
         path: path.to_path_buf(),
         source,
     };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
+    let tmp = temporary_name(path);
     let _ = std::fs::remove_file(&tmp);
     let gid = match group {
         None => None,

@@ -217,13 +217,17 @@ impl Batch {
         self.check_limits(limits)
     }
 
-    /// Refuses SQL text that SQLite would silently cut short: a NUL byte
-    /// ends the text for SQLite, and whatever follows would vanish.
+    /// Refuses SQL text that SQLite would silently cut short (a NUL byte
+    /// ends the text for SQLite, and whatever follows would vanish), and
+    /// an empty idempotency key (see [`check_key`]).
     ///
     /// # Errors
     ///
     /// `Refused` naming the statement and the offset.
     pub fn check_text(&self) -> Result<(), WriteError> {
+        if let Some(k) = self.key.as_deref().filter(|k| k.is_empty()) {
+            check_key(k)?;
+        }
         for (i, st) in self.statements.iter().enumerate() {
             st.check_text(u32::try_from(i).unwrap_or(u32::MAX))?;
         }
@@ -258,24 +262,24 @@ impl Batch {
                 ),
             );
         }
-        if let Some(k) = &self.key {
-            if k.len() > limits::MAX_KEY_LEN {
-                return refuse(
-                    None,
-                    format!(
-                        "idempotency key is {} bytes; the limit is {}",
-                        k.len(),
-                        limits::MAX_KEY_LEN
-                    ),
-                );
-            }
+        if let Some(k) = self.key.as_deref().filter(|k| !k.is_empty()) {
+            // Its length (a size limit); an empty key is a rule's matter
+            // (`check_text`).
+            check_key(k)?;
         }
         for (i, st) in self.statements.iter().enumerate() {
             if st.sql.len() as u64 > limits.max_sql_bytes {
+                // The SQL limit is never above the batch's: when that is
+                // what bounds it, the batch's flag is the one to raise.
+                let flag = if limits.max_sql_bytes >= limits.max_batch_bytes {
+                    "--max-batch-bytes, which bounds the SQL too"
+                } else {
+                    "--max-sql-bytes"
+                };
                 return refuse(
                     Some(i),
                     format!(
-                        "{} bytes of SQL; the limit is {} (--max-sql-bytes)",
+                        "{} bytes of SQL; the limit is {} ({flag})",
                         st.sql.len(),
                         limits.max_sql_bytes
                     ),
@@ -314,6 +318,32 @@ impl Batch {
         }
         Ok(())
     }
+}
+
+/// Checks an idempotency key: 1 to [`MAX_KEY_LEN`](limits::MAX_KEY_LEN)
+/// bytes. An empty key is refused rather than kept: an unset variable
+/// (`--key "$K"`) would otherwise become one key that every later write
+/// of the same batch replays, for as long as keys are kept.
+///
+/// # Errors
+///
+/// `Refused` saying why.
+pub fn check_key(key: &str) -> Result<(), WriteError> {
+    let reason = if key.is_empty() {
+        "the idempotency key is empty: give a key of 1 to 128 bytes, or none".to_owned()
+    } else if key.len() > limits::MAX_KEY_LEN {
+        format!(
+            "idempotency key is {} bytes; the limit is {}",
+            key.len(),
+            limits::MAX_KEY_LEN
+        )
+    } else {
+        return Ok(());
+    };
+    Err(WriteError::Refused {
+        statement: None,
+        reason,
+    })
 }
 
 /// A stable word-at-a-time hash (multiply and fold), for

@@ -211,3 +211,31 @@ fn start_and_stop_racing_end_with_one_arbiter_and_no_unexplained_failure() {
     c.arg("stop");
     let _ = run(c, COMMAND_TIMEOUT);
 }
+
+#[test]
+fn any_length_of_database_path_gets_an_arbiter_serving_both_sockets() {
+    // A socket beside the database up to 107 bytes, a hashed name in /tmp
+    // past that; each is first bound under a temporary name, which must
+    // fit as well: paths of 81 to 95 bytes could not start an arbiter.
+    for len in [80usize, 81, 88, 95, 96, 120] {
+        let mut env = Env::new();
+        let dir = std::fs::canonicalize(env.dir.path()).unwrap();
+        let name = "d".repeat(len - dir.as_os_str().len() - 1 - 3) + ".db";
+        env.db = dir.join(name);
+        assert_eq!(env.db.as_os_str().len(), len);
+        env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+        let (code, _, body) = crate::http::call(&env, "GET", "/v1/status", "");
+        assert_eq!(code, 200, "{len}: {body}");
+        let paths = env.paths();
+        let status = env.scribe_ok(&["status"]);
+        assert!(
+            status.contains(&*paths.http_socket.to_string_lossy()),
+            "{len}: {status}"
+        );
+        env.scribe_ok(&["stop"]);
+        assert!(
+            !paths.socket.exists() && !paths.http_socket.exists(),
+            "{len}"
+        );
+    }
+}

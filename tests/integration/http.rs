@@ -197,3 +197,53 @@ fn unknown_paths_are_404_and_wrong_methods_405() {
     assert_eq!(status, 405, "{body}");
     assert!(body.contains("use POST"), "{body}");
 }
+
+#[test]
+fn a_client_that_shuts_its_side_after_the_request_is_still_answered() {
+    use std::io::{Read, Write};
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    assert_eq!(
+        write(&env, r#"{"statements":[{"sql":"CREATE TABLE h(v)"}]}"#).0,
+        200
+    );
+    let body = r#"{"statements":[{"sql":"INSERT INTO h VALUES ('half-closed')"}]}"#;
+    let mut s = std::os::unix::net::UnixStream::connect(env.paths().http_socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST /v1/write HTTP/1.1\r\nhost: scribe\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // As `nc -N` and socat do once their input ends.
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(answer.contains(r#""rows_affected":1"#), "{answer}");
+    assert_eq!(env.count("SELECT count(*) FROM h"), 1);
+}
+
+#[test]
+fn an_empty_idempotency_key_is_refused_and_nothing_is_written() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    assert_eq!(
+        write(&env, r#"{"statements":[{"sql":"CREATE TABLE k(v)"}]}"#).0,
+        200
+    );
+    for _ in 0..2 {
+        let (s, _, body) = write(
+            &env,
+            r#"{"statements":[{"sql":"INSERT INTO k VALUES (1)"}],"key":""}"#,
+        );
+        assert_eq!(s, 403, "{body}");
+        assert!(body.contains("the idempotency key is empty"), "{body}");
+    }
+    // The CLI with an unset variable as its key.
+    let out = env.scribe(&["exec", "--key", "", "INSERT INTO k VALUES (2)"]);
+    assert_eq!(out.status.code(), Some(16), "{out:?}");
+    assert_eq!(env.count("SELECT count(*) FROM k"), 0);
+}

@@ -3,6 +3,7 @@
 
 mod batches;
 mod bench;
+mod cli_codes;
 mod concurrency;
 mod crash;
 mod exactly_once;

@@ -102,8 +102,8 @@ COMMIT;
     );
     let (code, out) = shell(&env, &script);
     insta::assert_snapshot!("shell_every_mode", out);
-    // The last error was a usage error (.mode wide): exit code 1.
-    assert_eq!(code, Some(1));
+    // The last error was a usage error (.mode wide): exit code 2.
+    assert_eq!(code, Some(2));
     assert_eq!(
         env.count("SELECT count(*) FROM t"),
         4,
@@ -327,7 +327,7 @@ fn a_self_reading_file_stops_at_the_nesting_limit_and_bad_bytes_do_not_end_a_scr
     c.args(["shell", "--mode", "csv"]).env_remove("RUST_LOG");
     let script = format!(".read {}\n", rec.display());
     let (code, out, err) = feed_apart(c, env.dir.path(), "top", &script);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("input nesting limit (25) reached"), "{err}");
     let rows = out.lines().filter(|l| l.trim_end() == "r").count();
     assert_eq!(rows, 25, "{out}\n{err}");

@@ -65,6 +65,10 @@ pub async fn run(
             .timer(TokioTimer::new())
             .header_read_timeout(shared.config.hello_timeout)
             .max_buf_size(MAX_HEAD_BYTES)
+            // A client may shut its side down once its request is sent
+            // (`nc -N`, socat): it is still answered. Without this, the
+            // write ran and the connection closed with no answer.
+            .half_close(true)
             .serve_connection(TokioIo::new(stream), service);
         let closing = closing.clone();
         connections.spawn(async move {

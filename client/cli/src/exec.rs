@@ -47,7 +47,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
     let statements = match (&args.sql, &args.file) {
         (Some(sql), _) => vec![Statement {
             sql: sql.clone(),
-            params: args.params.parse().map_err(Failure::Local)?,
+            params: args.params.parse().map_err(Failure::Usage)?,
             expect_rows: args.expect_rows,
         }],
         (None, Some(file)) => read_script(file)?

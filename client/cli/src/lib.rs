@@ -124,6 +124,9 @@ pub enum Failure {
     Read(WriteError),
     /// A local failure (exit code 1).
     Local(String),
+    /// A value that does not parse or is out of range (exit code 2, as
+    /// clap's own usage errors).
+    Usage(String),
     /// Already reported (by the shell, line by line): exit with this code.
     Reported(u8),
 }
@@ -134,6 +137,7 @@ impl Failure {
         match self {
             Failure::Category(e) | Failure::Read(e) => e.category().exit_code(),
             Failure::Local(_) => 1,
+            Failure::Usage(_) => 2,
             Failure::Reported(code) => *code,
         }
     }

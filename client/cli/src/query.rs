@@ -27,7 +27,7 @@ pub struct QueryArgs {
 /// `Sql` when SQLite refuses the query; `Unavailable` when the database
 /// does not exist and could not be created.
 pub fn run(ctx: &Ctx, args: QueryArgs) -> Result<(), Failure> {
-    let params = args.params.parse().map_err(Failure::Local)?;
+    let params = args.params.parse().map_err(Failure::Usage)?;
     // A missing database is created by the arbiter (started if needed),
     // never by a reader.
     let reader = ctx.open_reader().map_err(read_error)?;

@@ -325,6 +325,11 @@ pub fn failure(f: &Failure, json: bool) {
             json!({ "error": { "category": "local", "message": m, "exit_code": 1 } })
         )),
         (Failure::Local(m), false) => eprintln!("scribe: {m}"),
+        (Failure::Usage(m), true) => emit(format_args!(
+            "{}",
+            json!({ "error": { "category": "usage", "message": m, "exit_code": 2 } })
+        )),
+        (Failure::Usage(m), false) => eprintln!("scribe: {m}"),
         (Failure::Reported(_), _) => {}
     }
 }

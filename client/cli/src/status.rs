@@ -25,10 +25,18 @@ pub fn run(ctx: &Ctx) -> Result<(), Failure> {
         };
         client.status().await
     })?;
+    // The HTTP socket is where this client's resolver puts it, as the
+    // arbiter's does (the same code): beside the database, or under a
+    // hashed name when that path is too long for a socket.
+    let http = ctx.paths.http_socket.display().to_string();
     if ctx.json {
-        render::print_json(&scribe_protocol::json::status(&status));
+        let mut json = scribe_protocol::json::status(&status);
+        if let Some(o) = json.as_object_mut() {
+            o.insert("http_socket".into(), http.into());
+        }
+        render::print_json(&json);
     } else {
-        outln!("{}", table(&status));
+        outln!("{}", table(&status, &http));
     }
     Ok(())
 }
@@ -51,7 +59,7 @@ fn session(s: &Status) -> String {
 }
 
 /// The status as a two-column table.
-pub fn table(s: &Status) -> Table {
+pub fn table(s: &Status, http_socket: &str) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
     let us = |v: u64| humantime::format_duration(Duration::from_micros(v)).to_string();
@@ -63,6 +71,7 @@ pub fn table(s: &Status) -> Table {
         ),
         ("database", s.db.clone()),
         ("socket", s.socket.clone()),
+        ("http socket", http_socket.to_owned()),
         (
             "protocol",
             format!("{} (scribed {})", s.protocol_version, s.server_version),

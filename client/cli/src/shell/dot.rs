@@ -12,7 +12,7 @@ const HELP: &str = "\
 .headers on|off     Show column names in csv mode (on by default)
 .help               Show this message
 .mode [MODE]        Show or set the output mode: table, json, csv or line
-.quit               Leave the shell (also .exit, or end of input)
+.quit               Leave the shell (also .exit [CODE], or end of input)
 .read FILE          Run the statements and dot commands of FILE
 .schema [PATTERN]   Show the CREATE statements (of tables LIKE PATTERN)
 .status             Show the arbiter's status
@@ -38,6 +38,16 @@ impl Shell<'_> {
         match (command, args.as_slice()) {
             (".help", _) => {
                 outln!("{HELP}");
+                Ok(())
+            }
+            (".exit", [code, ..]) => {
+                // As sqlite3: `.exit N` ends the process with N (what
+                // exit() keeps of it); 0, or a word, as a plain `.exit`.
+                let code = code.parse::<i64>().unwrap_or(0) as u8;
+                if code != 0 {
+                    self.failed = Some(code);
+                }
+                self.quit = true;
                 Ok(())
             }
             (".quit" | ".exit", _) => {
@@ -89,7 +99,8 @@ impl Shell<'_> {
             (".status", []) => {
                 let client = self.client()?.clone();
                 let status = self.ctx.runtime.block_on(client.status())?;
-                outln!("{}", crate::status::table(&status));
+                let http = self.ctx.paths.http_socket.display().to_string();
+                outln!("{}", crate::status::table(&status, &http));
                 Ok(())
             }
             _ => Err(Trouble::usage(format!(
@@ -162,7 +173,7 @@ impl Shell<'_> {
             )));
         }
         let bytes =
-            std::fs::read(file).map_err(|e| Trouble::usage(format!("cannot read {file}: {e}")))?;
+            std::fs::read(file).map_err(|e| Trouble::local(format!("cannot read {file}: {e}")))?;
         self.nesting += 1;
         let mut feed = Feed::default();
         for line in super::lines(&bytes) {
@@ -177,7 +188,7 @@ impl Shell<'_> {
         self.nesting -= 1;
         if self.nesting == 0 && self.stop_reading {
             self.stop_reading = false;
-            return Err(Trouble::usage(format!(
+            return Err(Trouble::local(format!(
                 "interrupted: the rest of {file} was not read"
             )));
         }

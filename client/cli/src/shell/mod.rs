@@ -65,10 +65,20 @@ impl Trouble {
         }
     }
 
-    /// A mistake in a dot command or the shell's own use.
+    /// A mistake in a dot command or the shell's own use (exit code 2,
+    /// as a usage error of the command line).
     fn usage(message: impl Into<String>) -> Trouble {
         Trouble {
             category: "usage",
+            exit: 2,
+            message: message.into(),
+        }
+    }
+
+    /// A failure on this side (output that cannot be written).
+    fn local(message: impl Into<String>) -> Trouble {
+        Trouble {
+            category: "local",
             exit: 1,
             message: message.into(),
         }

@@ -84,7 +84,8 @@ impl Shell<'_> {
 
     fn show(&self, columns: &[String], rows: &[Vec<Value>]) -> Result<(), Trouble> {
         output::print(self.mode, self.headers, columns, rows).map_err(|f| match f {
-            crate::Failure::Local(m) => Trouble::usage(m),
+            crate::Failure::Local(m) => Trouble::local(m),
+            crate::Failure::Usage(m) => Trouble::usage(m),
             crate::Failure::Category(e) | crate::Failure::Read(e) => e.into(),
             crate::Failure::Reported(code) => Trouble {
                 category: "usage",

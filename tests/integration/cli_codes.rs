@@ -1,0 +1,82 @@
+//! The CLI's exit codes and wording as the README's table gives them: a
+//! value that does not parse is a usage error (2), in the shell too;
+//! `.exit N`; a refusal names the limit that applied.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::harness::{run, Env, COMMAND_TIMEOUT, SCRIBE};
+
+/// `scribe shell` fed `script`: its exit code and stderr.
+fn shell(env: &Env, script: &str) -> (Option<i32>, String) {
+    let mut c = env.command(SCRIBE);
+    c.arg("shell").stdin(Stdio::piped());
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = crate::harness::output_within(child, COMMAND_TIMEOUT, "shell");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn parameters_that_do_not_parse_are_usage_errors() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    for bad in ["99999999999999999999", "x'0'", "hex:zz"] {
+        let out = env.scribe(&["exec", "INSERT INTO t VALUES (?)", "-p", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        let out = env.scribe(&["query", "SELECT ?", "-p", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+    }
+    let out = env.scribe(&["--json", "exec", "SELECT ?", "-p", "x'0'"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(r#""exit_code":2"#),
+        "{out:?}"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0);
+}
+
+#[test]
+fn the_shell_exits_as_its_last_error_says_and_as_exit_asks() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let (code, err) = shell(&env, ".mode bogus\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("(usage)"), "{err}");
+    let (code, err) = shell(&env, "SAVEPOINT a;\n");
+    assert_eq!(code, Some(2), "{err}");
+    let (code, err) = shell(&env, ".read /nonexistent/file.sql\n");
+    assert_eq!(code, Some(1), "{err}");
+    let (code, _) = shell(&env, "SELECT 1;\n.exit 3\nSELECT 2;\n");
+    assert_eq!(code, Some(3));
+    let (code, _) = shell(&env, ".mode bogus\n.exit 0\n");
+    assert_eq!(code, Some(2), "a plain exit keeps the last error's code");
+    let (code, _) = shell(&env, ".exit\n");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn an_sql_text_over_the_batch_limit_names_the_batch_limit() {
+    let mut env = Env::new();
+    env.start_arbiter(&["--max-batch-bytes", "100"]);
+    let sql = format!("SELECT '{}'", "x".repeat(140));
+    let mut c = env.command(SCRIBE);
+    c.args(["exec", &sql]);
+    let out = run(c, COMMAND_TIMEOUT);
+    assert_eq!(out.status.code(), Some(16), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--max-batch-bytes"), "{err}");
+    assert!(!err.contains("--max-sql-bytes"), "{err}");
+}
