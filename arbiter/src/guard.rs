@@ -96,8 +96,15 @@ impl Guard {
                 g.session_only.store(true, Ordering::Relaxed);
                 return Authorization::Allow;
             }
+            let in_session = g.session.load(Ordering::Relaxed);
             match rule_broken(&ctx) {
                 None => Authorization::Allow,
+                // Inside a session the batch's advice would be wrong: it
+                // is one already, and its savepoints are allowed.
+                Some(_) if in_session && matches!(ctx.action, AuthAction::Transaction { .. }) => {
+                    *g.denial.lock().unwrap_or_else(|p| p.into_inner()) = Some(SESSION_RULE.into());
+                    Authorization::Deny
+                }
                 Some(rule) => {
                     *g.denial.lock().unwrap_or_else(|p| p.into_inner()) = Some(rule);
                     Authorization::Deny
@@ -146,6 +153,10 @@ fn owned_by_scribe(name: &str) -> Option<String> {
         )
     })
 }
+
+const SESSION_RULE: &str = "BEGIN, COMMIT and ROLLBACK are not statements of a write \
+                            session: it ends with its own commit or rollback call \
+                            (SAVEPOINT, RELEASE and ROLLBACK TO run inside it)";
 
 const TEMP_RULE: &str = "the temp schema is closed: every batch shares the arbiter's one \
                          connection, so a temp table, view, index or trigger would outlive the \

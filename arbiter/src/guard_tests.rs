@@ -247,3 +247,19 @@ fn trusted_code_passes() {
         .unwrap();
     assert!(c.prepare("BEGIN").is_err(), "the guard is back up");
 }
+
+#[test]
+fn in_a_session_transaction_control_is_refused_in_a_session_s_words() {
+    let (c, g) = guarded();
+    assert!(refused(&c, &g, "BEGIN").contains("open a write session"));
+    g.session(true);
+    for sql in ["BEGIN", "COMMIT", "ROLLBACK"] {
+        let rule = refused(&c, &g, sql);
+        assert!(
+            rule.contains("not statements of a write session"),
+            "{sql}: {rule}"
+        );
+    }
+    c.prepare("SAVEPOINT s").unwrap();
+    assert!(g.take_session_only(), "a savepoint runs in the session");
+}
