@@ -118,9 +118,17 @@ def parameters_refused(mod, path):
     log.attempt("text", lambda: c.execute("INSERT INTO t VALUES (?)", "x").rowcount)
     log.note("rows", c.execute("SELECT v FROM t ORDER BY v").fetchall())
     legacy = mod.connect(path)
-    log.attempt("a set, legacy transactions", lambda: legacy.execute("INSERT INTO t VALUES (?)", {25}))
-    log.note("in a transaction", legacy.in_transaction)
-    legacy.rollback()
+    for label, sql, params in (
+        ("a set", "INSERT INTO t VALUES (?)", {25}),
+        ("an object", "INSERT INTO t VALUES (?)", (object(),)),
+        ("too big", "INSERT INTO t VALUES (?)", (2**70,)),
+        # Refused before binding: no transaction begins.
+        ("a NUL", "INSERT INTO t VALUES (26)\x00", ()),
+        ("two statements", "INSERT INTO t VALUES (27); INSERT INTO t VALUES (28)", ()),
+    ):
+        log.attempt("%s, legacy transactions" % label, lambda: legacy.execute(sql, params))
+        log.note("in a transaction", legacy.in_transaction)
+        legacy.rollback()
     legacy.close()
     c.close()
     return log

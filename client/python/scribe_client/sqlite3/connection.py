@@ -177,12 +177,17 @@ class Connection(Settings, Transactions, _std.Connection):
             kind, detail = self._classifier.classify(sql, params)
             if type(params) is not tuple and not parameters_fit(params):
                 raise UNSUPPORTED("parameters are of unsupported type")
-        except (_std.ProgrammingError, OverflowError, UNSUPPORTED):
+        except (_std.ProgrammingError, _std.InterfaceError, OverflowError, UNSUPPORTED) as e:
             # Parameters that do not fit (a wrong count, an int out of
-            # range): sqlite3 has begun the transaction a DML statement
-            # begins before it binds them (a begin sent with the next
-            # statement here: nothing holds the writer meanwhile).
-            # (With autocommit=False the transaction is open already.)
+            # range, a container sqlite3 does not take): sqlite3 has begun
+            # the transaction a DML statement begins before it binds them
+            # (a begin sent with the next statement here: nothing holds the
+            # writer meanwhile). (With autocommit=False the transaction is
+            # open already.) What fails before binding (a NUL in the text,
+            # two statements) begins nothing, as in sqlite3.
+            said = str(e).lower()
+            if not isinstance(e, OverflowError) and "bind" not in said and "parameter" not in said:
+                raise
             if (
                 not many and self._remote.session is None and self._autocommit is not False
                 and self._opens(Kind.DML, begins(sql))

@@ -244,8 +244,10 @@ class Classifier:
                 seen.clear()
                 self._connects += 1
                 explain("EXPLAIN /* %d */ %s" % (self._connects, sql))
-        except _std.ProgrammingError:
-            raise  # as sqlite3 raises it (see explain)
+        except (_std.ProgrammingError, _std.InterfaceError):
+            # As sqlite3 raises it (see explain); before 3.10 a value it
+            # cannot bind is an InterfaceError.
+            raise
         except _std.Error as e:
             self.not_compiled = str(e)
             return None
