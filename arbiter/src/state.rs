@@ -158,7 +158,12 @@ impl Shared {
             Some(StopReason::Signal(_) | StopReason::Moved) => Marker::for_next(extra + grace),
         };
         let path = &self.config.paths.stop_marker;
-        if let Err(e) = stopmarker::write(&self.config.paths, marker) {
+        // Stopped on its own: the marker says why, for `status`.
+        let why = match self.reason.get() {
+            Some(StopReason::Moved) => self.fault.get().map(String::as_str),
+            _ => None,
+        };
+        if let Err(e) = stopmarker::write_why(&self.config.paths, marker, why) {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the stopping marker");
         }
     }

@@ -47,15 +47,21 @@ function call(method, path, payload) {
 // returns the stored receipt, so a retry after a lost answer is safe).
 async function write(statements, key = `node-${randomUUID()}`) {
   const { status, body } = await call("POST", "/v1/write", { statements, key });
-  if (status !== 200) throw Object.assign(new Error(`${status} ${body.category}: ${body.message}`), body);
+  if (status !== 200) {
+    // The answer's fields ride along (category, statement, sqlite_code…);
+    // the message keeps the status and the category in front.
+    const { message, ...fields } = body;
+    throw Object.assign(new Error(`${status} ${body.category}: ${message}`), fields, { status });
+  }
   return body;
 }
 
-await write([{ sql: "CREATE TABLE IF NOT EXISTS notes(id INTEGER PRIMARY KEY, body TEXT, raw BLOB)" }]);
+// A table of its own: the README's quick start made `notes` with other columns.
+await write([{ sql: "CREATE TABLE IF NOT EXISTS node_notes(id INTEGER PRIMARY KEY, body TEXT, raw BLOB)" }]);
 const key = `node-${randomUUID()}`;
 const batch = [
   {
-    sql: "INSERT INTO notes(body, raw) VALUES (?, ?) RETURNING id, raw",
+    sql: "INSERT INTO node_notes(body, raw) VALUES (?, ?) RETURNING id, raw",
     params: ["hello from node", { $blob: Buffer.from([0, 1, 255]).toString("base64") }],
   },
 ];

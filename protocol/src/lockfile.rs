@@ -292,6 +292,21 @@ pub fn is_held(paths: &Paths) -> Result<bool, Error> {
     })
 }
 
+/// When the arbiter that holds the lock records a socket other than
+/// `paths.socket` (it was started with `--socket`), what to pass to reach
+/// it; `None` otherwise.
+pub fn socket_hint(paths: &Paths) -> Option<String> {
+    let theirs = read_info(&paths.lock).socket?;
+    (theirs != paths.socket).then(|| {
+        format!(
+            "the arbiter holding the lock listens on {} (it was started with --socket): \
+             pass --socket {} or set SCRIBE_SOCKET",
+            theirs.display(),
+            theirs.display()
+        )
+    })
+}
+
 /// Reads what the lock file records (empty when absent or unreadable).
 pub fn read_info(path: &Path) -> LockInfo {
     let mut text = String::new();

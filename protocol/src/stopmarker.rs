@@ -116,11 +116,35 @@ fn parse(text: &str) -> Option<Marker> {
 ///
 /// The I/O error when the directory is not writable.
 pub fn write(paths: &Paths, marker: Marker) -> std::io::Result<()> {
-    let text = match marker {
+    write_why(paths, marker, None)
+}
+
+/// As [`write`], with why the arbiter stopped on a line of its own (when
+/// it stopped on its own: its database was moved away), for `status` to
+/// show. Readers of the first line only are not disturbed by it.
+///
+/// # Errors
+///
+/// As [`write`].
+pub fn write_why(paths: &Paths, marker: Marker, why: Option<&str>) -> std::io::Result<()> {
+    let mut text = match marker {
         Marker::Hold => "hold\n".to_owned(),
         Marker::Until(ms) => format!("until={ms}\n"),
     };
+    if let Some(why) = why {
+        text.push_str("why=");
+        text.push_str(&why.replace('\n', " "));
+        text.push('\n');
+    }
     Like::db(&paths.db).replace(&paths.stop_marker, &text)
+}
+
+/// Why the arbiter stopped, when its marker says (see [`write_why`]).
+pub fn read_why(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("why="))
+        .map(str::to_owned)
 }
 
 /// Removes the marker (auto-start on again).
@@ -165,5 +189,22 @@ mod tests {
         clear(&p).unwrap();
         clear(&p).unwrap();
         assert_eq!(read_active(&p), None);
+    }
+
+    #[test]
+    fn a_reason_rides_on_a_line_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::for_db(&dir.path().join("x.db"), None).unwrap();
+        let p = paths.stop_marker.clone();
+        write_why(
+            &paths,
+            Marker::for_next(Duration::from_secs(60)),
+            Some("moved\naway"),
+        )
+        .unwrap();
+        assert!(matches!(read_active(&p), Some(Marker::Until(_))));
+        assert_eq!(read_why(&p).as_deref(), Some("moved away"));
+        write(&paths, Marker::Hold).unwrap();
+        assert_eq!(read_why(&p), None);
     }
 }

@@ -139,6 +139,14 @@ fn a_database_moved_away_stops_its_arbiter_and_says_why() {
     let out = env.scribe(&["exec", "INSERT INTO t(tag, i) VALUES ('x', 1)"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("stopped"), "{}", stderr(&out));
+    // `status` says why, not only the log.
+    let out = env.scribe(&["status"]);
+    assert_eq!(out.status.code(), Some(10));
+    assert!(
+        stderr(&out).contains("was moved, replaced or deleted"),
+        "{}",
+        stderr(&out)
+    );
     let c = rusqlite::Connection::open(&moved).unwrap();
     let n: i64 = c
         .query_row("SELECT count(*) FROM t", [], |r| r.get(0))

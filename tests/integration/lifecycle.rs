@@ -152,3 +152,21 @@ fn a_symlink_to_the_database_reaches_its_arbiter() {
     assert_eq!(env.arbiter_processes().len(), 1);
     assert!(!env.dir.path().join("link.db.scribe.sock").exists());
 }
+
+#[test]
+fn an_arbiter_on_another_socket_is_named_at_once() {
+    let env = Env::new();
+    let custom = env.dir.path().join("custom.sock");
+    let custom = custom.to_str().unwrap();
+    env.scribe_ok(&["--socket", custom, "start"]);
+    for args in [&["exec", "SELECT 1"][..], &["status"][..]] {
+        let out = env.scribe(args);
+        assert_eq!(out.status.code(), Some(10), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("pass --socket {custom}")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    env.scribe_ok(&["--socket", custom, "stop"]);
+}

@@ -134,9 +134,10 @@ fn the_cli_and_the_shell_give_up_at_their_own_limit_writing_nothing() {
         env.count("SELECT count(*) FROM t WHERE tag IN ('cli', 'shell')"),
         0
     );
-    // A limit past the call's own deadline could only end "unknown".
+    // A limit past the call's own deadline could only end "unknown": flags
+    // that contradict each other, a usage error.
     let (code, err) = exec_waiting(&env, "20s", "INSERT INTO t(tag, i) VALUES ('cli', 9)");
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("must be shorter than --timeout"), "{err}");
     // With the writer free, the same command writes.
     let (code, err) = exec_waiting(&env, "200ms", "INSERT INTO t(tag, i) VALUES ('cli', 1)");

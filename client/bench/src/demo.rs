@@ -51,6 +51,16 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let local = Failure::Failed;
     let dir = match &args.dir {
         Some(d) => {
+            // A directory an earlier demo used still holds its board, its
+            // arbiter's stop marker and the run's stop files: a second run
+            // there would stop as it starts.
+            if d.join("kanban.db").exists() {
+                return Err(local(format!(
+                    "{} holds an earlier demo (kanban.db): give a new or empty directory, \
+                     or remove that one first",
+                    d.display()
+                )));
+            }
             std::fs::create_dir_all(d).map_err(|e| local(format!("{}: {e}", d.display())))?;
             d.clone()
         }

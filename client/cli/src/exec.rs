@@ -58,12 +58,12 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
                 expect_rows: None,
             })
             .collect(),
-        (None, None) => return Err(Failure::Local("give SQL or --file".into())),
+        (None, None) => return Err(Failure::Usage("give SQL or --file".into())),
     };
     if let Some(wait) = args.wait.filter(|w| *w >= ctx.options.call_timeout) {
         // The call's deadline would pass first, leaving the outcome unknown
         // where the limit was meant to say "not written".
-        return Err(Failure::Local(format!(
+        return Err(Failure::Usage(format!(
             "--wait {} must be shorter than --timeout {}",
             humantime::format_duration(wait),
             humantime::format_duration(ctx.options.call_timeout)

@@ -190,8 +190,24 @@ fn deadline(text: &str) -> Result<Duration, String> {
 
 /// Entry point of `scribe`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let json = cli.json;
+    // `bench` and `demo` make their own databases: a --db given to them
+    // would be silently ignored (SCRIBE_DB in the environment is fine).
+    let db_given = matches.value_source("db") == Some(clap::parser::ValueSource::CommandLine);
+    if db_given && matches!(cli.command, Command::Bench(_) | Command::Demo(_)) {
+        let f = Failure::Usage(
+            "`scribe bench` and `scribe demo` make their own databases, so --db is not used: \
+             `scribe demo --dir DIR` keeps its database at DIR/kanban.db"
+                .into(),
+        );
+        render::failure(&f, json);
+        return ExitCode::from(f.exit_code());
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

@@ -224,9 +224,10 @@ pub async fn live(ctx: &Ctx) -> Result<Option<Connection>, WriteError> {
             return Ok(None);
         }
         if Instant::now() >= deadline {
+            let hint = lockfile::socket_hint(paths).map_or(String::new(), |h| format!("; {h}"));
             return Err(WriteError::Unavailable {
                 reason: format!(
-                    "an arbiter (pid {}) holds the lock of {} but does not answer on {}",
+                    "an arbiter (pid {}) holds the lock of {} but does not answer on {}{hint}",
                     holder_pid(ctx),
                     paths.db.display(),
                     paths.socket.display()
@@ -336,7 +337,10 @@ fn alive(pid: u32) -> bool {
 /// The state of auto-start, for `status` when no arbiter runs.
 pub fn autostart_state(ctx: &Ctx) -> String {
     match stopmarker::read_active(&ctx.paths.stop_marker) {
-        Some(m) => m.describe(),
+        Some(m) => match stopmarker::read_why(&ctx.paths.stop_marker) {
+            Some(why) => format!("{why}; {}", m.describe()),
+            None => m.describe(),
+        },
         None if ctx.options.autostart => "auto-start is on".to_owned(),
         None => "auto-start is off (--no-autostart or SCRIBE_AUTOSTART=0)".to_owned(),
     }

@@ -192,6 +192,19 @@ pub async fn launch(
             exited = None;
             continue;
         }
+        // Ours found the lock held by an arbiter on another socket: it
+        // will never answer here, so say where it is now.
+        let elsewhere = exited
+            .is_some()
+            .then(|| lockfile::socket_hint(paths))
+            .flatten();
+        if let Some(hint) = elsewhere {
+            reap_later(child, true);
+            return Err(unavailable(format!(
+                "no arbiter answered on {}: {hint}",
+                paths.socket.display()
+            )));
+        }
         if Instant::now() >= deadline {
             reap_later(child, exited.is_some());
             return Err(unavailable(format!(

@@ -179,7 +179,10 @@ pub fn run(config: &Config) -> Result<Outcome, String> {
                     let (out, _) = procs.0.remove(i);
                     let s = by_out.remove(&out).ok_or("unknown process")?;
                     if status.code() != Some(i32::from(DIED)) {
-                        return Err(format!("a {:?} process exited with {status}", s.role));
+                        return Err(format!(
+                            "a kanban {} process exited before the run ended ({status})",
+                            s.role.as_deref().unwrap_or("worker")
+                        ));
                     }
                     deaths += 1;
                     finished.push(s);
