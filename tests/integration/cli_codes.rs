@@ -1,16 +1,21 @@
 //! The CLI's exit codes and wording as the README's table gives them: a
 //! value that does not parse is a usage error (2), in the shell too;
-//! `.exit N`; a refusal names the limit that applied.
+//! `.exit N`; a refusal names the limit that applied; a shell write that
+//! timed out names the key that learns its outcome.
 
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::harness::{run, Env, COMMAND_TIMEOUT, SCRIBE};
+use crate::harness::{run, Env, COMMAND_TIMEOUT, LONG_LEASE, SCHEMA, SCRIBE};
 
 /// `scribe shell` fed `script`: its exit code and stderr.
 fn shell(env: &Env, script: &str) -> (Option<i32>, String) {
+    shell_with(env, &[], script)
+}
+
+fn shell_with(env: &Env, flags: &[&str], script: &str) -> (Option<i32>, String) {
     let mut c = env.command(SCRIBE);
-    c.arg("shell").stdin(Stdio::piped());
+    c.args(flags).arg("shell").stdin(Stdio::piped());
     let mut child = c
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -79,4 +84,30 @@ fn an_sql_text_over_the_batch_limit_names_the_batch_limit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--max-batch-bytes"), "{err}");
     assert!(!err.contains("--max-sql-bytes"), "{err}");
+}
+
+#[test]
+fn a_shell_write_that_timed_out_names_the_key_that_learns_its_outcome() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["exec", "CREATE TABLE k(v)"]);
+    let holder = env.hold_writer("h");
+    let insert = "INSERT INTO k VALUES (12)";
+    let (code, err) = shell_with(&env, &["--timeout", "1s"], &format!("{insert};\n"));
+    assert_eq!(code, Some(11), "{err}");
+    let key = err
+        .split("this statement's key was ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no key named: {err}"))
+        .to_owned();
+    holder.release();
+    // The same key asks safely: written once, whether the first try went
+    // through after the holder let go or this one writes it.
+    let again = format!("{insert};");
+    assert!(err.contains(&format!("--key {key} '{again}'")), "{err}");
+    env.scribe_ok(&["exec", "--key", &key, &again]);
+    env.scribe_ok(&["exec", "--key", &key, &again]);
+    assert_eq!(env.count("SELECT count(*) FROM k"), 1);
 }

@@ -173,7 +173,11 @@ impl Ctx {
             self.runtime
                 .block_on(scribe_client::Connection::connect(paths, &self.options))
                 .map(drop)
-                .map_err(|e| e.to_string())
+                .map_err(|e| match e {
+                    // Worded once: the whole is `Unavailable` already.
+                    scribe_protocol::WriteError::Unavailable { reason } => reason,
+                    other => other.to_string(),
+                })
         })
     }
 }

@@ -145,6 +145,15 @@ fn read_error(e: scribe_reader::Error) -> Failure {
         scribe_reader::Error::Timeout { .. } => Failure::Category(WriteError::Timeout {
             message: e.to_string(),
         }),
+        scribe_reader::Error::Sqlite(rusqlite::Error::MultipleStatement) => {
+            Failure::Read(WriteError::Sql {
+                statement: Some(0),
+                code: 1,
+                message: "more than one SQL statement: `scribe query` runs one; send each as a \
+                          query of its own"
+                    .into(),
+            })
+        }
         other => {
             let mut message = other.to_string();
             let code = other.sqlite_code().unwrap_or(1);

@@ -292,7 +292,12 @@ fn log_failure(paths: &Paths, e: &std::io::Error) -> WriteError {
             m.uid(),
             m.mode() & 0o777
         ),
-        Err(_) => "is the database directory writable?".to_owned(),
+        Err(_) => match paths.log.parent() {
+            Some(dir) if !dir.is_dir() => {
+                format!("the directory {} does not exist", dir.display())
+            }
+            _ => "is the database directory writable?".to_owned(),
+        },
     };
     WriteError::Unavailable {
         reason: format!(

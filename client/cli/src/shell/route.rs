@@ -96,14 +96,30 @@ impl Shell<'_> {
     }
 
     fn write(&mut self, sql: &str) -> Result<(), Trouble> {
+        // Made here, as `scribe exec` makes it, so that a timeout can name
+        // it: the outcome is then unknown, and only the same key asks.
+        let key = scribe_client::retry::new_key();
         let batch = Batch {
             statements: vec![Statement::new(sql)],
-            key: None,
+            key: Some(key.clone()),
             wait_ms: self.wait_ms,
             foreign_keys: self.foreign_keys,
         };
         let client = self.client()?.clone();
-        let receipt = self.ctx.runtime.block_on(client.write(batch))?;
+        let receipt = self
+            .ctx
+            .runtime
+            .block_on(client.write(batch))
+            .map_err(|e| match e {
+                WriteError::Timeout { message } => WriteError::Timeout {
+                    message: format!(
+                        "{message}; this statement's key was {key}: `scribe exec --key {key} \
+                         '{}'` learns its outcome (it is written at most once)",
+                        sql.replace('\'', "'\\''")
+                    ),
+                },
+                other => other,
+            })?;
         match receipt.results.first() {
             Some(r) => self.show(&r.columns, &r.rows),
             None => Ok(()),
