@@ -15,6 +15,7 @@ import dropin_cursors
 import dropin_fkeys
 import dropin_failures
 import dropin_habits
+import dropin_local
 import dropin_many
 import dropin_scripts
 import dropin_usage
@@ -104,6 +105,38 @@ class DifferentialTest(DropinTest):
         c.execute("INSERT INTO t VALUES (2)")
         c.execute("COMMIT")
         self.assertEqual(c.execute("SELECT x FROM t ORDER BY x").fetchall(), [(1,), (2,)])
+
+    def test_a_function_registered_here_is_not_swapped_for_sqlite_s_own_on_the_arbiter(self):
+        # A Unicode-aware lower(), as programs register: a write calling it
+        # ran SQLite's own lower() on the arbiter, silently.
+        c = dropin.connect(self.mine, isolation_level=None)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE p(name, low)")
+        c.create_function("lower", 1, str.lower)
+        with self.assertRaises(dropin.NotSupportedError) as e:
+            c.execute("INSERT INTO p VALUES (?, lower(?))", ("Élodie", "Élodie"))
+        self.assertIn("lower() is registered on this connection", str(e.exception))
+        c.execute("BEGIN")
+        with self.assertRaises(dropin.NotSupportedError):
+            c.execute("SELECT lower(name) FROM p")
+        c.execute("ROLLBACK")
+        # Outside a transaction a read runs here, with the program's own.
+        self.assertEqual(c.execute("SELECT lower('É')").fetchone(), ("é",))
+        self.assertEqual(c.execute("SELECT count(*) FROM p").fetchone(), (0,))
+
+    @unittest.skipIf(sys.version_info < (3, 11), "setlimit() is Python 3.11's")
+    def test_a_length_limit_of_the_local_reader_keeps_a_write_in_its_transaction(self):
+        # The limit is the local reader's (the README says so); the
+        # classifying compile it stopped sent the write to commit alone.
+        c = dropin.connect(self.mine)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE t(x)")
+        c.commit()
+        c.setlimit(dropin.SQLITE_LIMIT_LENGTH, 100)
+        c.execute("INSERT INTO t VALUES (?)", ("x" * 200,))
+        self.assertTrue(c.in_transaction)
+        c.rollback()
+        self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (0,))
 
     def test_maintenance_statements_run_or_say_how(self):
         c = dropin.connect(self.mine, isolation_level=None)
@@ -276,7 +309,7 @@ def _make(script):
     return test
 
 
-for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS + dropin_fkeys.SCRIPTS + dropin_vtabs.SCRIPTS + dropin_cursors.SCRIPTS:
+for _script in dropin_scripts.SCRIPTS + dropin_habits.SCRIPTS + dropin_many.SCRIPTS + dropin_failures.SCRIPTS + dropin_busy.SCRIPTS + dropin_usage.SCRIPTS + dropin_fkeys.SCRIPTS + dropin_vtabs.SCRIPTS + dropin_cursors.SCRIPTS + dropin_local.SCRIPTS:
     # A script named as a test the class defines would replace it.
     assert not hasattr(DifferentialTest, "test_" + _script.__name__), _script.__name__
     setattr(DifferentialTest, "test_" + _script.__name__, _make(_script))

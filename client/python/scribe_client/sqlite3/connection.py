@@ -29,6 +29,7 @@ from .remote import NOT_BEGUN, Remote, encode_params, rows_of
 from .route import UNSUPPORTED, Classifier, Kind, begins, parameters_fit
 from . import counts, readonly
 from .fresh import Fresh
+from .local import LocalOnly
 from .opening import EXTRA, opened
 from .savepoints import Savepoints
 from .settings import Begun, Settings, isolation_value
@@ -43,7 +44,7 @@ __all__ = ["Connection"]
 # with the transaction's first statement (see settings.Begun.IMMEDIATE).
 _IMMEDIATE = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.IGNORECASE)
 
-class Connection(Settings, Transactions, _std.Connection):
+class Connection(Settings, Transactions, LocalOnly, _std.Connection):
     """A connection to a database that scribe's arbiter writes."""
 
     _closed = False  # set by close(), even when __init__ failed part way
@@ -98,6 +99,10 @@ class Connection(Settings, Transactions, _std.Connection):
                                       check_same_thread=False)
         self._classifier = Classifier(self._twin or self)
         self._classifier.fresher = self._fresher
+        self._classifier.quiet = self._quiet
+        # The program's progress handler and length limit, for _quiet.
+        self._progress = None
+        self._length_limit = None
         self._changes = 0
         self._query_only = False  # PRAGMA query_only, as the local connection has it
         self._last_rowid = 0
@@ -268,6 +273,7 @@ class Connection(Settings, Transactions, _std.Connection):
         # already (with autocommit=False, sqlite3 always has one).
         began_it = session is None and self._remote.session is not None and not self._always_open()
         c = self._classifier
+        self._own_functions(sql)
         encoded = encode_params(params, _adapt, c.unused_in(sql, params), c.asked(sql, params))
         # Rows are counted for DML; for a statement only the arbiter could
         # compile (a table created in this transaction), by its first word.
@@ -361,20 +367,6 @@ class Connection(Settings, Transactions, _std.Connection):
         finally:
             self._rerouting = False
 
-    def _not_here(self, e: Exception) -> Exception:
-        """A write that needs a function or extension only this process has."""
-        text = str(e)
-        if text.startswith(("no such function: ", "no such module: ")):
-            name = text.split(": ", 1)[1].lower()
-            if name in self._functions or self._extensions:
-                return _std.NotSupportedError(
-                    "%s: writes, and every statement inside a transaction, run in the "
-                    "arbiter, which cannot call what this process registered "
-                    "(create_function, load_extension); load it there as an extension "
-                    "(scribed --load-extension PATH)" % text
-                )
-        return e
-
     def _run_many(self, cur: Cursor, sql: str, seq: Any) -> Cursor:
         with self._call():
             if self._readonly:
@@ -437,82 +429,3 @@ class Connection(Settings, Transactions, _std.Connection):
     def arbiter_sqlite_version(self) -> str:
         """The version of the SQLite the arbiter writes with."""
         return str(self._remote.status().get("sqlite_version", ""))
-
-    # ------------------------------------------------ what stays local
-
-    def _also_on_twin(self, method: str, *args, **kwargs) -> None:
-        """What reads compile against, registered on the twin too (it
-        compiles them to classify them), under the lock: the twin's
-        classifying holds its mutex while its callback waits for the GIL,
-        which this thread holds."""
-        if self._twin is not None:
-            with self._lock:
-                getattr(self._twin, method)(*args, **kwargs)
-
-    def create_function(self, name, narg, func, *args, **kwargs):
-        self._functions.add(name.lower())
-        out = super().create_function(name, narg, func, *args, **kwargs)
-        self._also_on_twin("create_function", name, narg, func, *args, **kwargs)
-        return out
-
-    def create_aggregate(self, name, n_arg, aggregate_class):
-        self._functions.add(name.lower())
-        out = super().create_aggregate(name, n_arg, aggregate_class)
-        self._also_on_twin("create_aggregate", name, n_arg, aggregate_class)
-        return out
-
-    if hasattr(_std.Connection, "create_window_function"):  # Python 3.11
-
-        def create_window_function(self, name, num_params, aggregate_class, /):
-            self._functions.add(name.lower())
-            out = super().create_window_function(name, num_params, aggregate_class)
-            self._also_on_twin("create_window_function", name, num_params, aggregate_class)
-            return out
-
-    def create_collation(self, name, callable, /):  # noqa: A002  (sqlite3's name)
-        out = super().create_collation(name, callable)
-        self._also_on_twin("create_collation", name, callable)
-        return out
-
-    if hasattr(_std.Connection, "enable_load_extension"):  # not in every build
-
-        def enable_load_extension(self, enabled, /):
-            out = super().enable_load_extension(enabled)
-            self._also_on_twin("enable_load_extension", enabled)
-            return out
-
-    def load_extension(self, *args, **kwargs):
-        self._extensions = True
-        out = super().load_extension(*args, **kwargs)
-        self._also_on_twin("load_extension", *args, **kwargs)
-        return out
-
-    def backup(self, target, **kwargs):
-        if isinstance(target, Connection) and not target._readonly:
-            raise _std.NotSupportedError(
-                "backup() into a scribe connection is not supported: only the arbiter writes "
-                "that file; back up into a connection of the standard sqlite3 module"
-            )
-        return super().backup(target, **kwargs)
-
-    def blobopen(self, *args, readonly=False, **kwargs):
-        if not readonly and not self._readonly:
-            raise _std.NotSupportedError(
-                "blobopen() for writing is not supported: only the arbiter writes the file "
-                "(readonly=True reads; write a blob with UPDATE … SET col = ?)"
-            )
-        return super().blobopen(*args, readonly=readonly, **kwargs)
-
-    def deserialize(self, *args, **kwargs):
-        if self._readonly:
-            return super().deserialize(*args, **kwargs)
-        raise _std.NotSupportedError(
-            "deserialize() is not supported: it would replace what this connection reads "
-            "while its writes still went to the file"
-        )
-
-    def set_authorizer(self, *args, **kwargs):
-        raise _std.NotSupportedError(
-            "set_authorizer() is not supported: scribe classifies each statement with this "
-            "connection's authorizer, and the arbiter enforces its own guardrails on writes"
-        )

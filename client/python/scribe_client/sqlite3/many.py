@@ -89,6 +89,7 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
                 kind = _taken(conn._classifier.classify(sql, params)[0])
                 seen = len(params) if positional else -1
             if state.chunk is None:
+                conn._own_functions(sql)
                 state.chunk = []
                 most, values = remote.limits()
                 state.limits = (max(1, min(CHUNK, most - 2)), values)  # and the savepoint's two

@@ -3,8 +3,10 @@
 session a transaction runs in."""
 
 import math
+import os
 import random
 import time
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import errors as scribe_errors
@@ -94,10 +96,24 @@ class _Pacer:
         time.sleep(self.pause)
 
 
+# Every live Remote, for a child of fork() to let go of its parent's.
+_live: "weakref.WeakSet[Remote]" = weakref.WeakSet()
+
+
+def _in_forked_child() -> None:
+    for remote in list(_live):
+        remote.forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_forked_child)
+
+
 class Remote:
     """What a drop-in connection sends to the arbiter."""
 
     def __init__(self, scribe: Scribe, wait: float) -> None:
+        _live.add(self)
         self.scribe = scribe
         self.wait = wait  # how long a write may wait for the arbiter
         self.conn: Optional[FramedConnection] = None
@@ -155,6 +171,18 @@ class Remote:
 
     def close(self) -> None:
         self._drop()
+
+    def forked(self) -> None:
+        """In a child of fork(): the socket and the transaction are the
+        parent's. The child's copy of the socket is closed without a word
+        to the arbiter (the parent's stays open, its transaction intact),
+        and the child starts with no transaction of its own: its next call
+        opens a connection of its own. Shared, the socket mixed the
+        answers of both processes."""
+        self._drop()
+        self.session = None
+        self.begin_failed = False
+        self.begin_refused = False
 
     def _call(self, request: Dict[str, Any], timeout: float) -> Any:
         try:

@@ -61,9 +61,15 @@ class Classifier:
         self._connects = 0
         # Why the last statement that did not compile here did not.
         self.not_compiled = ""
+        # Text: the functions it calls (only texts that call any).
+        self.called: Dict[str, frozenset] = {}
         # A connection that sees this connection's own last write, when the
         # local one cannot yet (see fresh.py); None when it can.
         self.fresher: Callable[[], Optional[_std.Connection]] = lambda: None
+        # Takes the program's progress handler and length limit off a
+        # connection for a compile, returning what puts them back (None:
+        # nothing to put back). See Connection._quiet.
+        self.quiet: Callable[[_std.Connection], Optional[Callable[[], None]]] = lambda _: None
 
     def forget(self) -> None:
         """The schema may have changed (a write other than rows went
@@ -76,6 +82,7 @@ class Classifier:
         self.reads.clear()
         self.unused_names.clear()
         self.asked_names.clear()
+        self.called.clear()
         self.stale = True
 
     def kind_only(self, sql: str) -> str:
@@ -229,6 +236,7 @@ class Classifier:
                     raise
 
         _std.Connection.set_authorizer(conn, watch)
+        restore = self.quiet(conn)
         try:
             explain("EXPLAIN " + sql)
             if _connected_a_virtual_table(seen) and not any(a in _SCHEMA_WRITES for a, _, _ in seen):
@@ -249,11 +257,31 @@ class Classifier:
             # cannot bind is an InterfaceError.
             raise
         except _std.Error as e:
+            if not _compile_error(e):
+                # Not a statement only the arbiter could compile (the file
+                # is locked or damaged, memory ran out): its error, raised.
+                raise
             self.not_compiled = str(e)
             return None
         finally:
             _std.Connection.set_authorizer(conn, _NO_AUTHORIZER)
+            if restore is not None:
+                restore()
+        self._heard_calls(sql, seen)
         return seen
+
+    def _heard_calls(self, sql: str, seen: list) -> None:
+        """Remembers the functions ``sql`` calls (the authorizer names
+        them), for ``calls``."""
+        names = frozenset((a2 or "").lower() for a, _, a2 in seen if a == _std.SQLITE_FUNCTION)
+        if names:
+            if len(self.called) > 512:
+                self.called.clear()
+            self.called[sql] = names
+
+    def calls(self, sql: str) -> frozenset:
+        """The functions ``sql`` calls, as its compile here heard them."""
+        return self.called.get(sql, frozenset())
 
 
 def _explain(conn: _std.Connection, text: str, params: Any) -> None:
@@ -263,6 +291,36 @@ def _explain(conn: _std.Connection, text: str, params: Any) -> None:
         _std.Cursor.execute(cur, text, params)
     finally:
         cur.close()
+
+
+def _compile_error(e: Exception) -> bool:
+    """Whether ``e`` says the statement does not compile here (SQLite's
+    plain SQLITE_ERROR: a table, column, function or module this
+    connection lacks, syntax its SQLite does not know), which the arbiter
+    then decides; any other code (interrupted, too big, locked, corrupt)
+    is the statement's error, raised."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == 1
+    # Before Python 3.11 the code is not given: what the others say.
+    text = str(e)
+    return not text.startswith(_NOT_COMPILE_ERRORS)
+
+
+# SQLite's words for the codes that are not SQLITE_ERROR, as _compile may
+# meet them (Python 3.9 and 3.10 give no code).
+_NOT_COMPILE_ERRORS = (
+    "interrupted",
+    "string or blob too big",
+    "database is locked",
+    "database table is locked",
+    "database schema is locked",
+    "disk I/O error",
+    "file is not a database",
+    "database disk image is malformed",
+    "out of memory",
+    "attempt to write a readonly database",
+)
 
 
 def _connected_a_virtual_table(seen: list) -> bool:
