@@ -174,6 +174,9 @@ fn exec_many_runs_its_statements_in_one_call_and_stops_at_the_first_failure() {
         &json!({"session": id, "statements": [insert("d", 4), insert("a", 1), insert("e", 6)]}),
     );
     assert_eq!((s, bad["category"].as_str()), (422, Some("sql")), "{bad}");
+    // Named by its place in this call, as a batch's statements are (it
+    // said 4: its place in the session).
+    assert_eq!(bad["statement"], json!(1), "{bad}");
     let (s, receipt) = c.post("/v1/commit", &json!({"session": id}));
     assert_eq!(s, 200, "{receipt}");
     assert_eq!(env.count("SELECT count(*) FROM t"), 4, "a, b, c and d");

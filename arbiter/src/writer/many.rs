@@ -20,6 +20,8 @@ use super::ReplyTo;
 #[derive(Debug)]
 pub struct Many {
     left: VecDeque<Statement>,
+    /// Statements of the call run so far: the next one's index in it.
+    done: u32,
     affected: u64,
     last_rowid: i64,
 }
@@ -29,6 +31,7 @@ impl Many {
     pub fn new(statements: Vec<Statement>) -> Many {
         Many {
             left: statements.into(),
+            done: 0,
             affected: 0,
             last_rowid: 0,
         }
@@ -47,20 +50,27 @@ pub(super) enum Step {
 }
 
 impl Writer {
-    /// Runs `st` in the served session; gives it back when the slice cut
-    /// it short here (the session is then pinned to the writer thread,
-    /// its transaction to be put back first).
-    pub(super) fn step(&mut self, st: Statement, sliced: bool) -> Result<Step, Statement> {
+    /// Runs `st`, statement `index` of its call, in the served session;
+    /// gives it back when the slice cut it short here (the session is
+    /// then pinned to the writer thread, its transaction to be put back
+    /// first unless the statement only read).
+    pub(super) fn step(
+        &mut self,
+        st: Statement,
+        index: u32,
+        sliced: bool,
+    ) -> Result<Step, Statement> {
         let Some(s) = &self.serving else {
             return Ok(Step::Gone);
         };
-        let (total, total_ms, index) = (s.total, s.lease.total_ms, s.statements);
+        let (total, total_ms) = (s.total, s.lease.total_ms);
         // Only a session whose statements are all kept may be cut short.
         debug_assert!(
             !sliced || s.history.is_some(),
             "a sliced run with nothing to rebuild"
         );
         let Some((r, cut)) = self.run_statement(&st, index, total, sliced) else {
+            let whole = self.left_whole(&st);
             let Some(s) = self.serving.as_mut() else {
                 return Ok(Step::Gone);
             };
@@ -68,13 +78,16 @@ impl Writer {
             // It came in time: its idle lease starts again while the
             // writer thread takes it.
             s.last = Instant::now();
-            // Always put the transaction back: an interrupted write made
-            // SQLite roll it back, and SQLite also reports an interrupt
-            // when the deadline passes on its way out of a statement that
-            // had finished (its changes kept), so an open transaction may
-            // hold the statement already; run again on top, it would
-            // apply twice.
-            s.rebuild = true;
+            // Put the transaction back, unless the statement only read:
+            // an interrupted write made SQLite roll it back, and SQLite
+            // also reports an interrupt when the deadline passes on its
+            // way out of a statement that had finished (its changes
+            // kept), so an open transaction may hold the statement
+            // already; run again on top, it would apply twice. A read
+            // cut short leaves the transaction as it was, and running the
+            // session's statements again could only end it where one of
+            // them tells otherwise (random(), the clock).
+            s.rebuild = !whole;
             info!(
                 session = s.link.id,
                 "a session's statement outlasted the socket thread's slice; the writer \
@@ -148,12 +161,13 @@ impl Writer {
             s.last = Instant::now();
         }
         while let Some(st) = many.left.pop_front() {
-            match self.step(st, sliced) {
+            match self.step(st, many.done, sliced) {
                 Err(st) => {
                     many.left.push_front(st);
                     return Err(many);
                 }
                 Ok(Step::Ran(Ok(r))) => {
+                    many.done += 1;
                     many.affected += r.rows_affected;
                     many.last_rowid = r.last_insert_rowid;
                 }

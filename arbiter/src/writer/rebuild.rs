@@ -159,6 +159,20 @@ impl Writer {
         (!cut_here).then_some((r, cut))
     }
 
+    /// Whether the slice cut `st` short leaving the session's transaction
+    /// as it was: it only reads (so SQLite rolled nothing back, and there
+    /// is no change of its own to apply twice), runs in no savepoint of
+    /// ours, and the transaction is still open.
+    pub(super) fn left_whole(&self, st: &Statement) -> bool {
+        let conn = &self.session.conn;
+        let undoable = st.expect_rows.is_some() || mentions_returning(&st.sql);
+        !undoable
+            && !conn.is_autocommit()
+            && conn
+                .prepare_cached(&st.sql)
+                .is_ok_and(|stmt| stmt.readonly())
+    }
+
     /// Begins the served session's transaction again and runs its
     /// statements so far, after SQLite rolled it back under a slice.
     ///

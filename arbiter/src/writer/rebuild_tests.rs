@@ -51,11 +51,12 @@ fn a_query_cut_short_comes_back_unanswered_and_the_transaction_stays() {
         "no answer yet: the writer thread owes it"
     );
     let w = stage.writer().lock().unwrap();
-    // A query interrupted leaves SQLite's transaction as it was; the
-    // writer thread puts it back all the same (an interrupt can also come
-    // as a finished write returns, its changes kept).
+    // A query interrupted leaves SQLite's transaction as it was: the
+    // writer thread runs it again on top, without putting the session's
+    // statements back first (a write cut short is put back: an interrupt
+    // can also come as a finished write returns, its changes kept).
     assert!(!w.session.conn.is_autocommit());
-    assert!(w.serving.as_ref().is_some_and(|s| s.rebuild && s.pinned));
+    assert!(w.serving.as_ref().is_some_and(|s| !s.rebuild && s.pinned));
     let n: i64 = w
         .session
         .conn
@@ -66,6 +67,18 @@ fn a_query_cut_short_comes_back_unanswered_and_the_transaction_stays() {
     // Its later calls stay on the writer thread.
     let (next, _) = exec(Statement::new("SELECT 1"));
     assert!(call_here(&stage, &rx, &link, next).is_err());
+}
+
+#[test]
+fn a_write_cut_short_is_put_back_before_it_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stage, rx, link) = serving(&dir);
+    let forever = "INSERT INTO t SELECT n FROM (WITH RECURSIVE r(n) AS \
+                   (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r)";
+    let (slow, _) = exec(Statement::new(forever));
+    call_here(&stage, &rx, &link, slow).expect_err("cut short and given back");
+    let w = stage.writer().lock().unwrap();
+    assert!(w.serving.as_ref().is_some_and(|s| s.rebuild && s.pinned));
 }
 
 #[test]

@@ -232,7 +232,7 @@ impl Writer {
             }
         }
         let ended = match op {
-            SessionOp::Exec(st, to) => match self.step(st, sliced) {
+            SessionOp::Exec(st, to) => match self.step(st, 0, sliced) {
                 Err(st) => return Some(SessionOp::Exec(st, to)),
                 Ok(step) => self.tell(step, to, here),
             },

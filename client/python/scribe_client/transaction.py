@@ -177,10 +177,19 @@ class Transaction:
             status, headers, raw, _ = roundtrip(self._conn, "POST", path, data, timeout)
         except socket.timeout as e:
             self._close()
-            err = Timeout("no answer from the arbiter within %.3gs (%s); a commit may or may not have happened" % (timeout, path))
-            if path != "/v1/commit":
-                self._ended = err  # its connection is closed: the session is over
-            raise err from e
+            if path == "/v1/commit":
+                raise Timeout(
+                    "no answer from the arbiter within %.3gs (%s); a commit may or may not have "
+                    "happened" % (timeout, path)
+                ) from e
+            # Its connection is closed, and the arbiter rolls a session back
+            # the moment its connection closes: the outcome is known.
+            self._ended = Expired(
+                "no answer from the arbiter within %.3gs (%s); the write session's connection was "
+                "closed, so it was rolled back and nothing of it was written (run the whole "
+                "transaction again)" % (timeout, path)
+            )
+            raise self._ended from e
         except (OSError, http.client.HTTPException) as e:
             self._close()
             if path == "/v1/commit":

@@ -71,6 +71,34 @@ class TransactionTest(ArbiterTest):
         self.assertIn("idle", str(caught.exception))
         self.assertEqual(s.query("SELECT count(*) AS n FROM t"), [{"n": 0}])
 
+    def test_a_statement_that_outlasts_the_call_timeout_ends_the_session_as_expired(self):
+        # A query that never ends (the arbiter's lease stops it): the
+        # client gives up at its call timeout and closes the session's
+        # connection, which rolls the session back. The outcome is known:
+        # Expired (it said Timeout, "may or may not have happened", and
+        # run_transaction did not run it again).
+        # The statement holds the writer until the session's total lease
+        # ends it (the closed connection does not stop a statement that
+        # is running).
+        self.foreground("--session-idle", "300s", "--session-total", "3s")
+        s = self.client(call_timeout=1.0)
+        s.write(SCHEMA)
+        tx = s.transaction().begin()
+        tx.execute("INSERT INTO t(tag) VALUES ('before')")
+        forever = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
+        with self.assertRaises(Expired) as caught:
+            tx.execute(forever)
+        self.assertIn("nothing of it was written", str(caught.exception))
+        with self.assertRaises(Expired):
+            tx.commit()
+        # Rolled back: another write goes through once the lease has
+        # stopped the statement, and 'before' is not in the file.
+        other = self.client(call_timeout=60.0)
+        other.write("INSERT INTO t(tag) VALUES ('after')")
+        self.assertEqual(
+            sorted(r["tag"] for r in other.query("SELECT tag FROM t")), ["after"]
+        )
+
     def test_four_processes_claim_every_task_once(self):
         s = self.client()
         s.write("CREATE TABLE tasks(id INTEGER PRIMARY KEY, status TEXT NOT NULL)")
