@@ -108,8 +108,9 @@ impl Drop for Listener {
 /// does not cross file systems): `<path>.<pid>.tmp`, or, when that is
 /// over the length a socket path may have although `path` is not (the
 /// paths resolve to a socket beside the database up to that length),
-/// `.s<pid>.tmp`, which is never longer than `path` (a socket's name is
-/// at least `x.scribe.sock`, 13 bytes; a pid has at most 7 digits).
+/// `.s<pid>.tmp`, which is never longer than a socket beside a database
+/// (its name is at least `x.scribe.sock`, 13 bytes; a pid has at most 7
+/// digits). A `--socket` path with a shorter name fits or fails as given.
 fn temporary_name(path: &Path) -> PathBuf {
     let pid = std::process::id();
     let mut long = path.as_os_str().to_owned();

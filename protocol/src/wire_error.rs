@@ -78,7 +78,7 @@ pub enum WriteError {
     /// (which category it is); running the transaction again meets it
     /// again unless something changes.
     RolledBack {
-        /// Index (from 0) of the failing statement among the session's.
+        /// Index (from 0) of the failing statement in its call.
         statement: Option<u32>,
         /// SQLite's extended result code.
         code: i32,

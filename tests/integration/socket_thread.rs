@@ -236,3 +236,27 @@ fn a_read_cut_short_after_results_that_change_keeps_its_session() {
         "a session's statement outlasted the socket thread's slice",
     );
 }
+
+/// A statement that failed earlier in the session is run again, when a
+/// write cut short is put back, under the index its error named the first
+/// time: its error then tells the same, and the session goes on.
+#[test]
+fn a_session_with_a_failed_statement_is_put_back_and_goes_on() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let (rt, c) = client(&env.paths());
+    let receipt = rt.block_on(async {
+        let tx = c.begin().await?;
+        tx.execute("INSERT INTO t(tag, i) VALUES ('a', 1)", Params::None)
+            .await?;
+        let again = tx
+            .execute("INSERT INTO t(tag, i) VALUES ('a', 1)", Params::None)
+            .await;
+        assert!(matches!(again, Err(Error::Sql { .. })), "{again:?}");
+        tx.execute(SLOW_INSERT, Params::None).await?;
+        tx.commit().await
+    });
+    receipt.unwrap();
+    assert_eq!(env.count("SELECT i FROM t WHERE tag = 'slow'"), 2_000_000);
+}

@@ -88,6 +88,10 @@ impl Writer {
             // session's statements again could only end it where one of
             // them tells otherwise (random(), the clock).
             s.rebuild = !whole;
+            if whole {
+                // Pinned without a rebuild: nothing will take what is kept.
+                s.history = None;
+            }
             info!(
                 session = s.link.id,
                 "a session's statement outlasted the socket thread's slice; the writer \
@@ -98,7 +102,7 @@ impl Writer {
         if let Some(s) = &mut self.serving {
             s.statements += 1;
             s.last = Instant::now();
-            s.keep(st, &r);
+            s.keep(st, index, &r);
         }
         self.stats.session_statement();
         Ok(if cut {

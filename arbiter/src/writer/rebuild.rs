@@ -45,19 +45,26 @@ pub(super) const KEEP_BYTES: usize = 8 << 20;
 /// told the caller.
 #[derive(Debug, Default)]
 pub(super) struct History {
-    ran: Vec<(Statement, u64)>,
+    /// Each statement, its index in its call (its errors name it), and
+    /// what it told.
+    ran: Vec<(Statement, u32, u64)>,
     bytes: usize,
 }
 
 impl History {
     /// Keeps `st` and its outcome; false (and nothing kept) once the
     /// session is past [`KEEP_BYTES`].
-    fn keep(&mut self, st: Statement, outcome: &Result<StatementResult, WriteError>) -> bool {
+    fn keep(
+        &mut self,
+        st: Statement,
+        index: u32,
+        outcome: &Result<StatementResult, WriteError>,
+    ) -> bool {
         self.bytes += size(&st);
         if self.bytes > KEEP_BYTES {
             return false;
         }
-        self.ran.push((st, fingerprint(outcome)));
+        self.ran.push((st, index, fingerprint(outcome)));
         true
     }
 }
@@ -67,9 +74,14 @@ impl Serving {
     /// (a rebuild takes them); past [`KEEP_BYTES`] it keeps none from then
     /// on, and is pinned to the writer thread: it could not be put back,
     /// so it must never be cut short.
-    pub(super) fn keep(&mut self, st: Statement, outcome: &Result<StatementResult, WriteError>) {
+    pub(super) fn keep(
+        &mut self,
+        st: Statement,
+        index: u32,
+        outcome: &Result<StatementResult, WriteError>,
+    ) {
         if let Some(h) = &mut self.history {
-            if !h.keep(st, outcome) {
+            if !h.keep(st, index, outcome) {
                 self.history = None;
                 self.pinned = true;
             }
@@ -166,11 +178,14 @@ impl Writer {
     pub(super) fn left_whole(&self, st: &Statement) -> bool {
         let conn = &self.session.conn;
         let undoable = st.expect_rows.is_some() || mentions_returning(&st.sql);
-        !undoable
-            && !conn.is_autocommit()
-            && conn
-                .prepare_cached(&st.sql)
-                .is_ok_and(|stmt| stmt.readonly())
+        if undoable || conn.is_autocommit() {
+            return false;
+        }
+        // Not the statement cache: the guard lets a session's savepoints
+        // through only uncached (see `exec`), and says so on its flag.
+        let readonly = conn.prepare(&st.sql).is_ok_and(|stmt| stmt.readonly());
+        self.session.guard.take_session_only();
+        readonly
     }
 
     /// Begins the served session's transaction again and runs its
@@ -191,9 +206,10 @@ impl Writer {
             .begin_session(foreign_keys)
             .map_err(|e| format!("it could not begin again: {e}"))?;
         let lapsed = || "its total lease lapsed while its statements ran again".to_owned();
-        for (index, (st, told)) in history.ran.iter().enumerate() {
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let Some((r, cut)) = self.run_statement(st, index, total, false) else {
+        // Each under the index it ran with: an error names it, and must
+        // tell what it told the first time.
+        for (st, index, told) in &history.ran {
+            let Some((r, cut)) = self.run_statement(st, *index, total, false) else {
                 unreachable!("no slice off the adapters' thread");
             };
             // A statement too short to meet the progress handler is not
@@ -213,7 +229,7 @@ impl Writer {
             if fingerprint(&r) != *told {
                 return Err(format!(
                     "a statement ran past {} ms on the socket thread and, run again off it \
-                     with the session's earlier statements, statement {index} told otherwise \
+                     with the session's earlier statements, one of them told otherwise \
                      than the first time (a result that changes from run to run: random(), \
                      the clock, changes(); or an error that did not come again)",
                     HERE_SLICE.as_millis()

@@ -47,6 +47,13 @@ def half_read_reads(mod, path):
     log.attempt("read beside it", lambda: c.execute("SELECT * FROM w").fetchall())
     log.note("the rest of it", left.fetchall())
     log.note("after it", _count(c))
+    # A cursor whose next statement fails before it runs (a wrong count of
+    # bindings) is reset all the same.
+    cur = c.execute("SELECT v FROM t ORDER BY v")
+    log.note("half read again", cur.fetchone())
+    log.attempt("a wrong count on it", lambda: cur.execute("INSERT INTO t VALUES (?)", (1, 2)))
+    other.execute("INSERT INTO t VALUES (7)")
+    log.note("after another's commit again", _count(c))
     other.close()
     c.close()
     return log

@@ -111,6 +111,16 @@ impl Shell<'_> {
             .runtime
             .block_on(client.write(batch))
             .map_err(|e| match e {
+                // With this shell's PRAGMA foreign_keys the batch is not the
+                // one `scribe exec` would send (it has no such flag).
+                WriteError::Timeout { message } if self.foreign_keys.is_some() => {
+                    WriteError::Timeout {
+                        message: format!(
+                            "{message}; this statement's key was {key} (it was written at \
+                             most once; look for its rows to learn whether it was)"
+                        ),
+                    }
+                }
                 WriteError::Timeout { message } => WriteError::Timeout {
                     message: format!(
                         "{message}; this statement's key was {key}: `scribe exec --key {key} \

@@ -190,6 +190,9 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
             # writer meanwhile). (With autocommit=False the transaction is
             # open already.) What fails before binding (a NUL in the text,
             # two statements) begins nothing, as in sqlite3.
+            # As sqlite3 leaves a cursor whose statement failed: its last
+            # statement reset, no rows.
+            cur._remote([], [], -1)
             said = str(e).lower()
             if not isinstance(e, OverflowError) and "bind" not in said and "parameter" not in said:
                 raise
@@ -215,6 +218,7 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
             return cur
         session = self._remote.session
         if kind == Kind.ATTACH:
+            cur._remote([], [], -1)
             raise _std.NotSupportedError(
                 "ATTACH and DETACH are not supported: the arbiter writes one database file; "
                 "open the other database with a connection of its own"
@@ -273,7 +277,11 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
         # already (with autocommit=False, sqlite3 always has one).
         began_it = session is None and self._remote.session is not None and not self._always_open()
         c = self._classifier
-        self._own_functions(sql)
+        try:
+            self._own_functions(sql)
+        except _std.NotSupportedError:
+            cur._remote([], [], -1)
+            raise
         encoded = encode_params(params, _adapt, c.unused_in(sql, params), c.asked(sql, params))
         # Rows are counted for DML; for a statement only the arbiter could
         # compile (a table created in this transaction), by its first word.

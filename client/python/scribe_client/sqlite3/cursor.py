@@ -180,10 +180,16 @@ def _describing(names) -> _std.Cursor:
     global _describer
     columns = ", ".join('NULL AS "%s"' % str(n).replace('"', '""') for n in names)
     with _describer_lock:
+        if _describer is not None:
+            try:
+                cur = _describer.cursor()
+            except _std.ProgrammingError:
+                # Closed at exit, and a later exit handler reads rows.
+                _describer = None
         if _describer is None:
             _describer = _std.connect(":memory:", check_same_thread=False)
             atexit.register(_describer.close)  # closed, as Python 3.13 asks
-        cur = _describer.cursor()
+            cur = _describer.cursor()
         cur.execute("SELECT %s WHERE 0" % columns)
     return cur
 

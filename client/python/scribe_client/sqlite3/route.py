@@ -136,8 +136,7 @@ class Classifier:
         if out[0] == Kind.DML:
             out = (Kind.DML, begins(sql))
         if len(self.cache) > 512:
-            self.cache.clear()
-            self.reads.clear()
+            self._clear()
         self.cache[key] = out
         if out[0] == Kind.READ:
             self.reads.add(sql)
@@ -276,8 +275,16 @@ class Classifier:
         names = frozenset((a2 or "").lower() for a, _, a2 in seen if a == _std.SQLITE_FUNCTION)
         if names:
             if len(self.called) > 512:
-                self.called.clear()
+                # With the answers: a text still answered from the cache
+                # is not compiled again, and its calls must stay known.
+                self._clear()
             self.called[sql] = names
+
+    def _clear(self) -> None:
+        """Forgets the answers kept per text, together."""
+        self.cache.clear()
+        self.reads.clear()
+        self.called.clear()
 
     def calls(self, sql: str) -> frozenset:
         """The functions ``sql`` calls, as its compile here heard them."""
