@@ -6,6 +6,10 @@
 //! ([`Budget::slice`]): that thread serves every connection, so a batch
 //! that outlasts the slice is interrupted there, its group rolled back
 //! whole, and the writer thread runs it again under the full budget.
+//!
+//! A write session's statement also stops when its connection closes
+//! ([`Canceller`]): the session is rolled back then, and its statement
+//! would otherwise hold the writer until the session's lease ended.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -30,6 +34,11 @@ pub struct Budget {
     /// no batch is running (the arbiter's own statements are never cut).
     deadline_us: Arc<AtomicU64>,
     fired: Arc<AtomicBool>,
+    /// The session whose statement runs (0: none), and the one whose
+    /// connection closed: the handler stops a run when they are the same.
+    session: Canceller,
+    /// The last run was stopped because its session's connection closed.
+    by_cancel: Arc<AtomicBool>,
     /// The end of the socket thread's slice, while a group runs there.
     slice_end: Cell<Option<Instant>>,
     /// A run ended at the slice's end, not its own deadline.
@@ -48,6 +57,8 @@ impl Budget {
             base: Instant::now(),
             deadline_us: Arc::new(AtomicU64::new(0)),
             fired: Arc::new(AtomicBool::new(false)),
+            session: Canceller::default(),
+            by_cancel: Arc::new(AtomicBool::new(false)),
             slice_end: Cell::new(None),
             sliced: Cell::new(false),
         };
@@ -56,11 +67,20 @@ impl Budget {
             budget.fired.clone(),
             budget.base,
         );
+        let (session, by_cancel) = (budget.session.clone(), budget.by_cancel.clone());
         conn.progress_handler(
             STEPS,
             Some(move || {
                 let d = deadline.load(Relaxed);
-                if d != 0 && base.elapsed().as_micros() as u64 >= d {
+                if d == 0 {
+                    return false;
+                }
+                if session.closed_while_running() {
+                    by_cancel.store(true, Relaxed);
+                    fired.store(true, Relaxed);
+                    return true;
+                }
+                if base.elapsed().as_micros() as u64 >= d {
                     fired.store(true, Relaxed);
                     true
                 } else {
@@ -69,6 +89,23 @@ impl Budget {
             }),
         )?;
         Ok(budget)
+    }
+
+    /// What the connections' side uses to stop a session's statement
+    /// when the session's connection closes.
+    pub fn canceller(&self) -> Canceller {
+        self.session.clone()
+    }
+
+    /// Marks the runs from now on as session `id`'s (0: no session's).
+    pub fn for_session(&self, id: u64) {
+        self.session.running.store(id, Relaxed);
+    }
+
+    /// True (once) when the last run stopped because its session's
+    /// connection closed.
+    pub fn take_cancelled(&self) -> bool {
+        self.by_cancel.swap(false, Relaxed)
     }
 
     /// The configured limit.
@@ -125,5 +162,31 @@ impl Budget {
     /// be undone and run again off the socket thread.
     pub fn take_sliced(&self) -> bool {
         self.sliced.replace(false)
+    }
+}
+
+/// Stops the statement of a write session whose connection closed (see
+/// [`Budget::canceller`]). Session ids are never reused, so a mark left
+/// for a session that no longer runs stops nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Canceller {
+    running: Arc<AtomicU64>,
+    closed: Arc<AtomicU64>,
+}
+
+impl Canceller {
+    /// Session `id`'s connection closed: its running statement, or the
+    /// next it starts, stops. A mark that stops the running statement is
+    /// not replaced by another session's.
+    pub fn cancel(&self, id: u64) {
+        let running = self.running.load(Relaxed);
+        if running == 0 || self.closed.load(Relaxed) != running {
+            self.closed.store(id, Relaxed);
+        }
+    }
+
+    fn closed_while_running(&self) -> bool {
+        let running = self.running.load(Relaxed);
+        running != 0 && self.closed.load(Relaxed) == running
     }
 }

@@ -162,6 +162,9 @@ impl Sessions {
     /// (a session still waiting in the queue ends as soon as it begins).
     pub fn close_all(&mut self) {
         for (_, link) in self.open.drain() {
+            // Its statement, if one runs, stops now rather than at the
+            // end of the session's lease.
+            self.shared.writer.cancel_session(link.id);
             link.close();
         }
     }

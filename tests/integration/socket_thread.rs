@@ -260,3 +260,67 @@ fn a_session_with_a_failed_statement_is_put_back_and_goes_on() {
     receipt.unwrap();
     assert_eq!(env.count("SELECT i FROM t WHERE tag = 'slow'"), 2_000_000);
 }
+
+/// A session whose connection closes while its statement runs is rolled
+/// back at once: the statement stops with it, rather than holding the
+/// writer until the session's lease ends (300 s here). (Over HTTP the
+/// close is only seen when the answer is written.)
+#[test]
+fn a_statement_stops_when_its_session_s_connection_closes() {
+    use std::io::{Read, Write};
+    let mut env = Env::new();
+    let log = env.dir.path().join("scribed.log");
+    env.start_arbiter_logged(&LONG_LEASE, &log);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let mut s = std::os::unix::net::UnixStream::connect(env.paths().socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(b"scribe\x01j").unwrap();
+    let mut call = |id: u32, body: &str, answer: bool| -> String {
+        let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+        frame.extend(id.to_le_bytes());
+        frame.extend(body.as_bytes());
+        s.write_all(&frame).unwrap();
+        if !answer {
+            return String::new();
+        }
+        let mut head = [0u8; 8];
+        s.read_exact(&mut head).unwrap();
+        let mut body = vec![0u8; u32::from_le_bytes(head[..4].try_into().unwrap()) as usize];
+        s.read_exact(&mut body).unwrap();
+        String::from_utf8(body).unwrap()
+    };
+    assert!(call(1, r#"{"hello":{"version":9}}"#, true).contains("ok"));
+    let begun = call(2, r#"{"begin":{}}"#, true);
+    assert!(begun.contains(r#""session":1"#), "{begun}");
+    call(
+        3,
+        &format!(
+            r#"{{"exec":{{"session":1,"statement":{{"sql":"{FOREVER} SELECT count(*) FROM r"}}}}}}"#
+        ),
+        false,
+    );
+    // Past the slice, on the writer thread: it runs until stopped.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("outlasted the socket thread's slice")
+    {
+        assert!(Instant::now() < deadline, "the statement never ran long");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = env.scribe(&["--json", "status"]);
+        let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if st["session"].is_null() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session still runs a minute after its connection closed: {st}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after', 1)"]);
+}

@@ -105,7 +105,13 @@ impl Writer {
             s.keep(st, index, &r);
         }
         self.stats.session_statement();
-        Ok(if cut {
+        Ok(if cut && self.session.budget.take_cancelled() {
+            let why = "its connection closed while a statement ran";
+            Step::Over {
+                told: expired_error(why),
+                why: why.to_owned(),
+            }
+        } else if cut {
             Step::Over {
                 told: expired_error("its total lease lapsed while a statement ran"),
                 why: format!("its total lease of {total_ms} ms lapsed while a statement ran"),

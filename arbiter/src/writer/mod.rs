@@ -113,9 +113,17 @@ pub struct WriterHandle {
     stopping: Arc<AtomicBool>,
     stats: Arc<Stats>,
     limits: Limits,
+    /// Stops a session's statement when its connection closes.
+    canceller: crate::budget::Canceller,
 }
 
 impl WriterHandle {
+    /// Session `id`'s connection closed: its running statement stops
+    /// (the session is being rolled back; see `budget::Canceller`).
+    pub fn cancel_session(&self, id: u64) {
+        self.canceller.cancel(id);
+    }
+
     /// Queues a batch; its answer goes to `reply`. Never waits.
     ///
     /// # Errors
@@ -318,6 +326,7 @@ pub fn spawn(
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let tx = Arc::new(queue::Queue::<Msg>::default());
     let rx = tx.clone();
+    let canceller = session.budget.canceller();
     let syncer = if settings.durable {
         Some(syncer::Syncer::start(
             &session.file.0,
@@ -343,6 +352,7 @@ pub fn spawn(
         stopping: Arc::new(AtomicBool::new(false)),
         stats: stats.clone(),
         limits: settings.limits.clone(),
+        canceller,
     };
     let thread = std::thread::Builder::new()
         .name("scribe-writer".into())

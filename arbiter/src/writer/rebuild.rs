@@ -140,6 +140,8 @@ impl Writer {
     ) -> Option<(Result<StatementResult, WriteError>, bool)> {
         let budget = &self.session.budget;
         budget.slice(sliced.then(|| Instant::now() + HERE_SLICE));
+        // Its connection's close stops it (see `budget::Canceller`).
+        budget.for_session(self.serving.as_ref().map_or(0, |s| s.link.id));
         // A statement that may fail after it changed rows (its expected
         // row count, or RETURNING rows past the result limit, are checked
         // once it ran) runs in a savepoint: it must undo only itself, as a
@@ -166,6 +168,7 @@ impl Writer {
             }
             r
         });
+        budget.for_session(0);
         let cut_here = sliced && budget.take_sliced();
         budget.slice(None);
         (!cut_here).then_some((r, cut))
