@@ -111,3 +111,34 @@ fn a_shell_write_that_timed_out_names_the_key_that_learns_its_outcome() {
     env.scribe_ok(&["exec", "--key", &key, &again]);
     assert_eq!(env.count("SELECT count(*) FROM k"), 1);
 }
+
+#[test]
+fn demo_and_bench_refuse_what_they_would_silently_ignore() {
+    let env = Env::new();
+    // They make their own databases: a --db given to them is refused.
+    for args in [
+        &["--db", "/tmp/x.db", "demo"][..],
+        &["bench", "--db", "/tmp/x.db"][..],
+    ] {
+        let mut c = env.command(SCRIBE);
+        c.args(args);
+        let out = run(c, COMMAND_TIMEOUT);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--dir DIR"),
+            "{args:?}: {out:?}"
+        );
+    }
+    // A directory an earlier demo used would stop as it started.
+    let used = env.dir.path().join("used");
+    std::fs::create_dir(&used).unwrap();
+    std::fs::write(used.join("kanban.db"), b"").unwrap();
+    let mut c = env.command(SCRIBE);
+    c.args(["demo", "--seconds", "1", "--dir"]).arg(&used);
+    let out = run(c, COMMAND_TIMEOUT);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds an earlier demo"),
+        "{out:?}"
+    );
+}
