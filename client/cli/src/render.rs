@@ -320,16 +320,18 @@ pub fn failure(f: &Failure, json: bool) {
             emit(format_args!("{v}"));
         }
         (Failure::Read(e), false) => eprintln!("scribe: {}", read_message(e)),
-        (Failure::Local(m), true) => emit(format_args!(
-            "{}",
-            json!({ "error": { "category": "local", "message": m, "exit_code": 1 } })
-        )),
-        (Failure::Local(m), false) => eprintln!("scribe: {m}"),
-        (Failure::Usage(m), true) => emit(format_args!(
-            "{}",
-            json!({ "error": { "category": "usage", "message": m, "exit_code": 2 } })
-        )),
-        (Failure::Usage(m), false) => eprintln!("scribe: {m}"),
+        (Failure::Local(m) | Failure::Usage(m), true) => {
+            let category = if matches!(f, Failure::Usage(_)) {
+                "usage"
+            } else {
+                "local"
+            };
+            emit(format_args!(
+                "{}",
+                json!({ "error": { "category": category, "message": m, "exit_code": f.exit_code() } })
+            ));
+        }
+        (Failure::Local(m) | Failure::Usage(m), false) => eprintln!("scribe: {m}"),
         (Failure::Reported(_), _) => {}
     }
 }
