@@ -122,9 +122,15 @@ pub fn receipt_as(r: &Receipt, arrays: bool) -> Json {
 /// `sqlite_code`, `sqlite_message`, `rolled_back` and `retry_after_ms`
 /// when they apply.
 pub fn error(e: &WriteError) -> Json {
+    error_for(e, crate::Undone::Call)
+}
+
+/// [`error`] for a call that undid `undone` (a write session's statement
+/// says that what ran before it stands).
+pub fn error_for(e: &WriteError, undone: crate::Undone) -> Json {
     let mut obj = json!({
         "category": e.category().name(),
-        "message": e.to_string(),
+        "message": e.message(undone),
     });
     match e {
         WriteError::Sql {

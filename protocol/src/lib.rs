@@ -77,4 +77,4 @@ pub const PROTOCOL_VERSION: u32 = 9;
 pub const LATEST_SESSION: u64 = u64::MAX;
 pub use status::Status;
 pub use value::Value;
-pub use wire_error::WriteError;
+pub use wire_error::{Undone, WriteError};

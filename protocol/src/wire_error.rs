@@ -115,6 +115,46 @@ impl WriteError {
     }
 }
 
+/// What a failed call undid, which its message ends by saying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Undone {
+    /// The whole call: a batch, or one migration ("nothing was written").
+    Call,
+    /// Only the failing statement: a write session's `exec` or
+    /// `exec_many`, whose earlier statements stand and whose session goes
+    /// on (SQLite's own statement rollback).
+    Statement,
+}
+
+/// How the message of a failure that undid its whole call ends.
+const NOTHING: &str = "; nothing was written";
+
+impl WriteError {
+    /// The message of this error, for a call that undid `undone`. `Display`
+    /// words it for a whole call; a write session's statement is worded
+    /// so that nobody runs again what stands ("nothing was written" would
+    /// invite it, and a commit would then apply it twice).
+    pub fn message(&self, undone: Undone) -> String {
+        let text = self.to_string();
+        // A session's failed commit (`Sql` with no statement) ended it.
+        let one_statement = matches!(
+            self,
+            WriteError::Sql {
+                statement: Some(_),
+                ..
+            } | WriteError::Conflict { .. }
+                | WriteError::Refused { .. }
+        );
+        match text.strip_suffix(NOTHING) {
+            Some(head) if undone == Undone::Statement && one_statement => format!(
+                "{head}; this statement wrote nothing, what ran before it in the \
+                 transaction stands, and the transaction goes on"
+            ),
+            _ => text,
+        }
+    }
+}
+
 impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -196,3 +236,58 @@ impl fmt::Display for WriteError {
 }
 
 impl std::error::Error for WriteError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sql(statement: Option<u32>) -> WriteError {
+        WriteError::Sql {
+            statement,
+            code: 19,
+            message: "UNIQUE constraint failed: t.k".into(),
+        }
+    }
+
+    #[test]
+    fn a_whole_call_says_nothing_was_written() {
+        for e in [
+            sql(Some(1)),
+            sql(None),
+            WriteError::Refused {
+                statement: None,
+                reason: "r".into(),
+            },
+        ] {
+            assert!(e.message(Undone::Call).ends_with(NOTHING), "{e}");
+            assert_eq!(e.message(Undone::Call), e.to_string());
+        }
+    }
+
+    #[test]
+    fn a_session_statement_says_what_stands() {
+        let conflict = WriteError::Conflict {
+            statement: Some(0),
+            message: "m".into(),
+        };
+        let refused = WriteError::Refused {
+            statement: Some(2),
+            reason: "BEGIN".into(),
+        };
+        for e in [sql(Some(1)), conflict, refused] {
+            let m = e.message(Undone::Statement);
+            assert!(!m.contains("nothing was written"), "{m}");
+            assert!(m.ends_with("and the transaction goes on"), "{m}");
+            // The head (which statement, SQLite's words) is kept.
+            assert!(m.starts_with(e.to_string().strip_suffix(NOTHING).unwrap()));
+        }
+        // A failed commit (no statement) and a rolled-back session ended it.
+        assert_eq!(sql(None).message(Undone::Statement), sql(None).to_string());
+        let rolled = WriteError::RolledBack {
+            statement: Some(0),
+            code: 516,
+            message: "m".into(),
+        };
+        assert_eq!(rolled.message(Undone::Statement), rolled.to_string());
+    }
+}

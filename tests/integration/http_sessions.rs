@@ -177,6 +177,26 @@ fn exec_many_runs_its_statements_in_one_call_and_stops_at_the_first_failure() {
     // Named by its place in this call, as a batch's statements are (it
     // said 4: its place in the session).
     assert_eq!(bad["statement"], json!(1), "{bad}");
+    // Its message says what stands: "nothing was written" invited running
+    // the first call again, and the commit would have applied it twice.
+    let message = bad["message"].as_str().unwrap();
+    assert!(!message.contains("nothing was written"), "{message}");
+    assert!(
+        message.contains("what ran before it in the transaction stands"),
+        "{message}"
+    );
+    // A refused statement undoes only itself too.
+    let (s, refused) = c.exec(id, "BEGIN");
+    assert_eq!(
+        (s, refused["category"].as_str()),
+        (403, Some("refused")),
+        "{refused}"
+    );
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("and the transaction goes on"),
+        "{message}"
+    );
     let (s, receipt) = c.post("/v1/commit", &json!({"session": id}));
     assert_eq!(s, 200, "{receipt}");
     assert_eq!(env.count("SELECT count(*) FROM t"), 4, "a, b, c and d");

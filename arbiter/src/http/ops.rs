@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use scribe_protocol::frame::{Answer, Request as Op};
-use scribe_protocol::{json_frame, WriteError};
+use scribe_protocol::{json_frame, Undone, WriteError};
 use tokio::sync::oneshot;
 
-use super::routes::{answer_json, failure, read_body, too_large};
+use super::routes::{answer_json, failure, failure_for, read_body, too_large};
 use crate::sessions::Sessions;
 use crate::state::{InFlight, Shared};
 use crate::writer::ReplyTo;
@@ -104,6 +104,11 @@ pub async fn operation(
     };
     let (tx, rx) = oneshot::channel();
     let to = ReplyTo::Oneshot(tx);
+    // A session statement's error undoes only itself, and says so.
+    let undone = match decoded {
+        Op::Exec { .. } | Op::ExecMany { .. } => Undone::Statement,
+        _ => Undone::Call,
+    };
     let queued = {
         let mut sessions = conn.sessions.lock().unwrap_or_else(|p| p.into_inner());
         match decoded {
@@ -122,11 +127,11 @@ pub async fn operation(
         }
     };
     if let Err(e) = queued {
-        return failure(&e, None);
+        return failure_for(&e, undone);
     }
     match rx.await {
         Ok(Ok(answer)) => answered(answer),
-        Ok(Err(e)) => failure(&e, None),
+        Ok(Err(e)) => failure_for(&e, undone),
         Err(_) => failure(
             &WriteError::Timeout {
                 message: "the writer stopped before answering; a commit may or may not have \

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use scribe_protocol::frame::Answer;
-use scribe_protocol::{json, json_body, WriteError};
+use scribe_protocol::{json, json_body, Undone, WriteError};
 use serde::Deserialize;
 
 use crate::inflight::Room;
@@ -82,6 +82,15 @@ struct WaitBody {
 
 /// An error answer: the status of its category and its JSON body.
 pub(super) fn failure(e: &WriteError, status: Option<StatusCode>) -> Response {
+    answer_failure(e, status, Undone::Call)
+}
+
+/// [`failure`] of a call that undid `undone` (a session's statement).
+pub(super) fn failure_for(e: &WriteError, undone: Undone) -> Response {
+    answer_failure(e, None, undone)
+}
+
+fn answer_failure(e: &WriteError, status: Option<StatusCode>, undone: Undone) -> Response {
     let status = status.unwrap_or(match e {
         WriteError::Protocol { .. } => StatusCode::BAD_REQUEST,
         WriteError::Refused { .. } => StatusCode::FORBIDDEN,
@@ -94,7 +103,7 @@ pub(super) fn failure(e: &WriteError, status: Option<StatusCode>) -> Response {
         WriteError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         WriteError::Expired { .. } => StatusCode::GONE,
     });
-    let mut response = (status, Json(json::error(e))).into_response();
+    let mut response = (status, Json(json::error_for(e, undone))).into_response();
     if let WriteError::Overloaded { retry_after_ms, .. } = e {
         let secs = retry_after_ms.div_ceil(1000).max(1);
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

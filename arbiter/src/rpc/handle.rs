@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use scribe_protocol::frame::{self, Answer, Request, CODEC_JSON};
-use scribe_protocol::{Hello, Reply, StopReport, WriteError, PROTOCOL_VERSION};
+use scribe_protocol::{json, Hello, Reply, StopReport, Undone, WriteError, PROTOCOL_VERSION};
 
 use crate::inflight::Room;
 use crate::sessions::Sessions;
@@ -33,6 +33,9 @@ pub struct Requests {
     json: scribe_protocol::json_frame::HelloOptions,
     /// The peer's process id (who calls, for the socket thread's polling).
     pid: i32,
+    /// The ids of a JSON caller's session statements not answered yet:
+    /// their errors say that what ran before them stands.
+    statement_calls: Vec<u32>,
 }
 
 impl Requests {
@@ -46,6 +49,7 @@ impl Requests {
             pending: 0,
             json: scribe_protocol::json_frame::HelloOptions::default(),
             pid: peer.0,
+            statement_calls: Vec::new(),
         }
     }
 
@@ -93,10 +97,25 @@ impl Requests {
     }
 
     /// Appends the frame of one answer to `out`.
-    pub fn encode(&self, id: u32, reply: &Reply, out: &mut Vec<u8>) {
+    pub fn encode(&mut self, id: u32, reply: &Reply, out: &mut Vec<u8>) {
         if self.codec == CODEC_JSON {
             let mut body = Vec::new();
-            scribe_protocol::json_answer::write_reply(reply, self.json, &mut body);
+            let statement = match self.statement_calls.iter().position(|&i| i == id) {
+                Some(at) => {
+                    self.statement_calls.swap_remove(at);
+                    true
+                }
+                None => false,
+            };
+            match reply {
+                Err(e) if statement => {
+                    let error = json::error_for(e, Undone::Statement);
+                    // A `Value` always serializes.
+                    let _ =
+                        serde_json::to_writer(&mut body, &serde_json::json!({ "error": error }));
+                }
+                _ => scribe_protocol::json_answer::write_reply(reply, self.json, &mut body),
+            }
             if body.len() > scribe_protocol::limits::MAX_FRAME_LEN {
                 // Too big to send: say so, as the bincode side does.
                 let too_big: Reply = Err(WriteError::Refused {
@@ -163,6 +182,7 @@ impl Requests {
                 self.later_or(r)
             }
             Request::Exec { session, statement } => {
+                self.statement_call(id);
                 let r = self.sessions.exec(session, statement, self.to(id));
                 self.later_or(r)
             }
@@ -170,6 +190,7 @@ impl Requests {
                 session,
                 statements,
             } => {
+                self.statement_call(id);
                 let r = self.sessions.exec_many(session, statements, self.to(id));
                 self.later_or(r)
             }
@@ -205,6 +226,14 @@ impl Requests {
                 });
                 self.later()
             }
+        }
+    }
+
+    /// Notes a JSON caller's session statement, whose answer `encode`
+    /// words for a statement.
+    fn statement_call(&mut self, id: u32) {
+        if self.codec == CODEC_JSON {
+            self.statement_calls.push(id);
         }
     }
 

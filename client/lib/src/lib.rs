@@ -42,5 +42,6 @@ pub mod transaction;
 pub use client::{Client, ClientStats};
 pub use connection::Connection;
 pub use options::Options;
+pub use scribe_protocol::Undone;
 pub use scribe_protocol::WriteError as Error;
 pub use transaction::Transaction;

@@ -148,7 +148,10 @@ impl Transaction {
     ///
     /// # Errors
     ///
-    /// The statement's error (the session goes on); `RolledBack` when
+    /// The statement's error (the session goes on, and what ran before it
+    /// stands: its `Display` words it for a batch, "nothing was written";
+    /// `e.message(Undone::Statement)` ([`crate::Undone`]) words it for a session, as the JSON
+    /// transports and the shell do); `RolledBack` when
     /// SQLite rolled the whole transaction back with the statement's error
     /// (the session is over, and later calls answer the same); `Expired`
     /// when the session has ended (run the whole transaction again).

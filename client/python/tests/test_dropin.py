@@ -86,6 +86,23 @@ class DifferentialTest(DropinTest):
         c.execute("COMMIT")
         self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (2,))
 
+    def test_a_refused_statement_in_a_transaction_says_what_stands(self):
+        # Refused by the arbiter inside the transaction's write session: its
+        # message said "nothing was written", which invited running the
+        # transaction's first statement again before the commit.
+        c = dropin.connect(self.mine, isolation_level=None, timeout=600)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE t(x)")
+        c.execute("BEGIN")
+        c.execute("INSERT INTO t VALUES (1)")
+        with self.assertRaises(dropin.Refused) as e:
+            c.execute("INSERT INTO _scribe_meta(key, value) VALUES ('x', 'y')")
+        self.assertNotIn("nothing was written", str(e.exception))
+        self.assertIn("what ran before it in the transaction stands", str(e.exception))
+        self.assertTrue(c.in_transaction)
+        c.execute("COMMIT")
+        self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (1,))
+
     def test_a_request_too_big_for_a_frame_is_refused_and_the_transaction_goes_on(self):
         # 17 MiB of blob is about 23 MB of JSON: the arbiter would close
         # the connection on the frame before reading it (the client then

@@ -4,7 +4,7 @@
 //! sees its own writes). `BEGIN`, `COMMIT` and `ROLLBACK` open and end the
 //! session; SQLite's authorizer tells them apart, not the text.
 
-use scribe_protocol::{Batch, Statement, Value, WriteError};
+use scribe_protocol::{Batch, Statement, Undone, Value, WriteError};
 use scribe_reader::Kind;
 
 use super::output;
@@ -173,16 +173,16 @@ impl Shell<'_> {
                     }
                     _ => {}
                 }
-                let mut trouble = Trouble::from(e);
                 // A statement's error leaves the transaction open, and what
                 // it did before stands: "nothing was written" would say
                 // otherwise.
-                if self.tx.is_some() {
-                    if let Some(m) = trouble.message.strip_suffix("; nothing was written") {
-                        trouble.message =
-                            format!("{m}; this statement did nothing, the transaction goes on");
-                    }
-                }
+                let undone = if self.tx.is_some() {
+                    Undone::Statement
+                } else {
+                    Undone::Call
+                };
+                let mut trouble = Trouble::from(e.clone());
+                trouble.message = e.message(undone);
                 Err(trouble)
             }
         }
