@@ -131,6 +131,61 @@ fn closing_the_connection_rolls_its_session_back_at_once() {
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'behind'"), 1);
 }
 
+/// A caller that hangs up while its session's statement runs: the
+/// statement stops and the session ends at once, as on the RPC socket.
+/// Before, hyper saw the close only when it wrote the answer, so the
+/// statement held the writer until the session's lease ended it (300 s
+/// here). A half close (`nc -N`) is not a hang-up: http.rs tests it is
+/// still answered.
+#[test]
+fn a_statement_stops_when_its_http_caller_hangs_up() {
+    const FOREVER: &str = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)";
+    let mut env = Env::new();
+    let log = env.dir.path().join("scribed.log");
+    env.start_arbiter_logged(&LONG_LEASE, &log);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let mut c = Conn::open(&env);
+    let (_, began) = c.post("/v1/begin", &json!({}));
+    let body = json!({"session": began["session"], "statement": {"sql": format!("{FOREVER} SELECT count(*) FROM r")}});
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/exec")
+        .header("host", "scribe")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    // Sent, and never read: the answer would come only when it ends. The
+    // runtime runs the connection's task while it waits for the log.
+    let _pending = c.rt.spawn(c.sender.send_request(req));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    c.rt.block_on(async {
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("outlasted the socket thread's slice")
+        {
+            assert!(Instant::now() < deadline, "the statement never ran long");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    // The runtime ends the connection's task: the socket closes.
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = env.scribe(&["--json", "status"]);
+        let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if st["session"].is_null() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session still runs a minute after its caller hung up: {st}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after', 1)"]);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}
+
 #[test]
 fn an_idle_http_session_lapses_with_410() {
     let mut env = Env::new();

@@ -8,6 +8,7 @@
 //! `--hello-timeout`, and then its body within as long again; a
 //! connection over a cap is answered `429` naming the cap, then closed.
 
+mod hangup;
 mod ops;
 mod routes;
 
@@ -60,7 +61,10 @@ pub async fn run(
         let peer = stream
             .peer_cred()
             .map_or((0, 0), |c| (c.pid().unwrap_or(0), c.uid()));
-        let service = TowerToHyperService::new(routes::router(shared.clone(), peer));
+        let caller = ops::Connection::new(shared.clone(), peer);
+        let sessions = caller.sessions();
+        let hangup = hangup::Hangup::watch(&stream);
+        let service = TowerToHyperService::new(routes::router(shared.clone(), peer, caller));
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(shared.config.hello_timeout)
@@ -74,13 +78,26 @@ pub async fn run(
         connections.spawn(async move {
             let _place = place;
             tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = closing.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            let (mut stopping, mut gone) = (false, false);
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    () = closing.cancelled(), if !stopping => {
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    () = hangup.wait(), if !gone => {
+                        // Its answer can no longer be read: its write
+                        // sessions end now (a statement one runs stops),
+                        // not when the answer is written, nor at their
+                        // lease's end.
+                        gone = true;
+                        sessions.lock().unwrap_or_else(|p| p.into_inner()).close_all();
+                    }
                 }
             }
+            // The watch's descriptor keeps the socket open: close it too.
+            drop(hangup);
         });
     }
 }

@@ -36,6 +36,11 @@ impl Connection {
             pid: peer.0,
         }
     }
+
+    /// Its write sessions, for whoever sees the caller hang up.
+    pub fn sessions(&self) -> Arc<Mutex<Sessions>> {
+        self.sessions.clone()
+    }
 }
 
 /// What `POST /v1/{op}` serves.

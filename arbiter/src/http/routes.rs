@@ -42,7 +42,7 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
 /// The routes of one connection from `peer` (pid, uid): its write
 /// sessions live as long as it does.
-pub fn router(shared: Arc<Shared>, peer: (i32, u32)) -> Router {
+pub fn router(shared: Arc<Shared>, peer: (i32, u32), sessions: super::ops::Connection) -> Router {
     let stateless = Router::new()
         .route("/v1/write", post(write))
         .route("/v1/status", get(status))
@@ -56,7 +56,7 @@ pub fn router(shared: Arc<Shared>, peer: (i32, u32)) -> Router {
             "/v1/{op}",
             post(super::ops::operation).fallback(super::ops::other_method),
         )
-        .with_state(super::ops::Connection::new(shared, peer));
+        .with_state(sessions);
     stateless.merge(sessions).fallback(
         |method: axum::http::Method, uri: axum::http::Uri| async move {
             super::ops::not_found(&format!("{method} {}", uri.path()))
