@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 from .errors import (
     RETRYABLE,
     ProtocolError,
+    Refused,
     ScribeError,
     Timeout,
     Unavailable,
@@ -119,6 +120,7 @@ class Scribe(AutoStart):
             key = new_key()
         elif not isinstance(key, str):
             raise TypeError("key is a string")
+        self._not_in_own_transaction("db.write() and db.batch()")
         payload = {"statements": [_statement(s) for s in statements], "key": key}
         if foreign_keys is not None:
             payload["foreign_keys"] = bool(foreign_keys)
@@ -187,6 +189,7 @@ class Scribe(AutoStart):
         the database is past this list (a newer program migrated it)."""
         from .migrations import as_list
 
+        self._not_in_own_transaction("db.migrate()")
         body = json.dumps({"migrations": as_list(migrations)}, ensure_ascii=False).encode("utf-8")
         # A migration may take a while, and wait behind others'.
         return self._call_retrying("POST", "/v1/migrate", body, self.call_timeout + 300.0)
@@ -301,7 +304,24 @@ class Scribe(AutoStart):
             loc.http = None
             loc.http_used = 0.0
             loc.reader = None
+            # A fork()ed child, or a close(): the transactions counted are
+            # not this generation's (their sessions were not its).
+            loc.transactions = 0
         return loc
+
+    def _not_in_own_transaction(self, what: str) -> None:
+        """Refuses a write this thread would wait for for ever: its own open
+        transaction holds the writer, and cannot end while the thread
+        waits. (It waited until the session's lease lapsed, then wrote
+        outside it; ``run_transaction`` ran the function again, and wrote
+        it again, until ``retry_for`` passed.)"""
+        if getattr(self._tls(), "transactions", 0) > 0:
+            raise Refused(
+                "%s on the thread that has a transaction of %s open: it holds the writer, so "
+                "this would wait for it to end, which it cannot while this thread waits; write "
+                "inside it with tx.execute(), or after it ends (nothing was written)"
+                % (what, self.paths.db)
+            )
 
     def _register(self, conn: Any) -> Any:
         with self._open_lock:

@@ -55,6 +55,9 @@ class Transaction:
         # call, and the end of the block, raises it again (a function
         # that caught it must not pass for committed).
         self._ended: Optional[ScribeError] = None
+        # The thread state of the thread that began it, counted while it is
+        # open (a write of that thread outside it would wait for it).
+        self._thread: Any = None
 
     # ----------------------------------------------------------- calls
 
@@ -71,11 +74,14 @@ class Transaction:
         if self._foreign_keys is not None:
             body["foreign_keys"] = bool(self._foreign_keys)
         db = self._db
+        db._not_in_own_transaction("db.transaction()")
         self._conn = db._connect(db.autostart)
         # The wait in the queue can be as long as the sessions ahead of it.
         try:
             began = self._call("/v1/begin", body, db.call_timeout + (self._total or 0) + 60.0)
             self.session = int(began["session"])
+            self._thread = db._tls()
+            self._thread.transactions = getattr(self._thread, "transactions", 0) + 1
         except BaseException:
             # No session: the connection goes, and begin may be tried again.
             self._close()
@@ -152,6 +158,9 @@ class Transaction:
         return self.session
 
     def _close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.transactions = max(0, getattr(thread, "transactions", 0) - 1)
         conn, self._conn = self._conn, None
         if conn is not None:
             self._db._unregister(conn)

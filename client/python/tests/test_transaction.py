@@ -6,7 +6,7 @@ import sys
 import time
 
 import support
-from scribe_client import Expired, SqlError
+from scribe_client import Expired, Refused, SqlError
 from support import ArbiterTest
 
 SCHEMA = "CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE)"
@@ -56,6 +56,41 @@ class TransactionTest(ArbiterTest):
         # A string is not a list of statements.
         with self.assertRaises(TypeError):
             s.batch("INSERT INTO t(tag) VALUES ('x')")
+
+    def test_a_write_outside_this_thread_s_transaction_is_refused_at_once(self):
+        # It waited for the thread's own session, which lapsed; it then
+        # committed outside it, and run_transaction ran the function again
+        # (20 runs and 20 rows 'out' in 29 s, none 'in').
+        import threading
+
+        s = self.client()
+        s.write(SCHEMA)
+        runs = []
+
+        def fn(tx):
+            runs.append(1)
+            tx.execute("INSERT INTO t(tag) VALUES ('in')")
+            s.write("INSERT INTO t(tag) VALUES ('out')")
+
+        with self.assertRaises(Refused) as e:
+            s.run_transaction(fn)
+        self.assertIn("tx.execute()", str(e.exception))
+        self.assertEqual(len(runs), 1)
+        with s.transaction() as tx:
+            with self.assertRaises(Refused):
+                s.transaction().begin()
+            with self.assertRaises(Refused):
+                s.migrate([(1, "one", "CREATE TABLE m(x)")])
+            tx.execute("INSERT INTO t(tag) VALUES ('in')")
+            # Another thread's write waits for the transaction, as before.
+            other = threading.Thread(target=s.write, args=("INSERT INTO t(tag) VALUES ('other')",))
+            other.start()
+        other.join(120)
+        self.assertFalse(other.is_alive())
+        s.write("INSERT INTO t(tag) VALUES ('after')")
+        s.wait_for(s.current_seq())
+        tags = sorted(r["tag"] for r in s.query("SELECT tag FROM t"))
+        self.assertEqual(tags, ["after", "in", "other"])
 
     def test_an_idle_session_lapses_and_says_so(self):
         self.foreground("--session-idle", "5s", "--session-total", "300s")
