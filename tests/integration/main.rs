@@ -18,6 +18,7 @@ mod idle;
 mod lifecycle;
 mod migrations;
 mod query_output;
+mod rust_client;
 mod sessions;
 mod sessions_pipelined;
 mod shell;

@@ -141,12 +141,16 @@ impl Client {
             } = retry::verdict(&error, &self.inner.paths)
             else {
                 self.inner.counters.retries.fetch_add(tries - 1, Relaxed);
-                return Err(retry::given_up(error, &self.inner.paths));
+                return Err(ended(
+                    retry::given_up(error, &self.inner.paths),
+                    unknown,
+                    &request,
+                ));
             };
             let pause = backoff.pause(at_least);
             if retry::past(deadline, pause) {
                 self.inner.counters.retries.fetch_add(tries - 1, Relaxed);
-                return Err(error);
+                return Err(ended(error, unknown, &request));
             }
             if reconnect {
                 self.drop_connection(generation).await;
@@ -192,10 +196,12 @@ impl Client {
         guard.1 = None;
     }
 
-    /// The live connection, making one if there is none.
+    /// The live connection, making one if there is none or it has ended
+    /// (a write's retries replace a broken one, but `begin` and `status`
+    /// do not retry: they failed on it for ever after a restart).
     pub(crate) async fn connection(&self) -> Result<(u64, Connection), WriteError> {
         let mut guard = self.inner.conn.lock().await;
-        if let Some(c) = &guard.1 {
+        if let Some(c) = guard.1.as_ref().filter(|c| !c.is_closed()) {
             return Ok((guard.0, c.clone()));
         }
         let c = Connection::connect(&self.inner.paths, &self.inner.options).await?;
@@ -212,4 +218,17 @@ impl Client {
             guard.1 = None;
         }
     }
+}
+
+/// The error a write ends in: after a try whose outcome is unknown, the
+/// last try's failure does not tell it (see [`retry::still_unknown`]).
+fn ended(error: WriteError, unknown: bool, request: &Request) -> WriteError {
+    if !unknown {
+        return error;
+    }
+    let key = match request {
+        Request::Write(batch) => batch.key.as_deref(),
+        _ => None,
+    };
+    retry::still_unknown(error, key)
 }

@@ -50,6 +50,39 @@ pub fn after_unknown(e: WriteError) -> WriteError {
     }
 }
 
+/// The error a write ends in when a try before it may have committed and
+/// no later try learned the outcome (the last could not reach the arbiter,
+/// or was refused before it started): whatever that last try met, the
+/// write may or may not have committed, and only a retry with its key
+/// tells. It was reported as the last try's `Unavailable` or `Overloaded`
+/// ("nothing was written") for writes that had committed. A definite
+/// answer stays as it is (an SQL error: the key was not found, so no
+/// earlier try committed).
+pub fn still_unknown(last: WriteError, key: Option<&str>) -> WriteError {
+    let again = match key {
+        Some(k) => format!("retry it with the same idempotency key, {k:?}"),
+        None => "it had no idempotency key, so a retry could apply it twice".into(),
+    };
+    match last {
+        WriteError::Timeout { message } => match key {
+            Some(k) if !message.contains(k) => WriteError::Timeout {
+                message: format!("{message}; its idempotency key is {k:?}"),
+            },
+            _ => WriteError::Timeout { message },
+        },
+        e @ (WriteError::Unavailable { .. }
+        | WriteError::Overloaded { .. }
+        | WriteError::ShuttingDown
+        | WriteError::Busy { .. }) => WriteError::Timeout {
+            message: format!(
+                "the write may or may not have committed: an earlier try's answer was lost, \
+                 and the last try met this: {e}; {again}"
+            ),
+        },
+        other => other,
+    }
+}
+
 /// Decides what to do after `e`.
 pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
     match e {
@@ -218,6 +251,47 @@ fn push_hex(out: &mut String, mut v: u64, width: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transient_failure_after_an_unknown_outcome_stays_unknown() {
+        let key = Some("k-1");
+        let unavailable = WriteError::Unavailable {
+            reason: "no arbiter is running".into(),
+        };
+        let overloaded = WriteError::Overloaded {
+            reason: "its write queue is full".into(),
+            retry_after_ms: 5,
+        };
+        for e in [unavailable, overloaded, WriteError::ShuttingDown] {
+            match still_unknown(e.clone(), key) {
+                WriteError::Timeout { message } => {
+                    assert!(
+                        message.contains("may or may not have committed"),
+                        "{message}"
+                    );
+                    assert!(message.contains(&e.to_string()), "{message}");
+                    assert!(message.contains("\"k-1\""), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let timeout = WriteError::Timeout {
+            message: "no answer".into(),
+        };
+        assert_eq!(
+            still_unknown(timeout, key),
+            WriteError::Timeout {
+                message: "no answer; its idempotency key is \"k-1\"".into()
+            }
+        );
+        // A definite answer: no earlier try committed (the key was not found).
+        let sql = WriteError::Sql {
+            statement: Some(0),
+            code: 19,
+            message: "UNIQUE constraint failed: t.k".into(),
+        };
+        assert_eq!(still_unknown(sql.clone(), key), sql);
+    }
 
     #[test]
     fn a_refusal_after_an_unknown_outcome_stays_unknown() {

@@ -175,7 +175,11 @@ impl Client {
                 Err(e) if retry::is_transient(&e) && Instant::now() < deadline => {
                     tokio::time::sleep(backoff.pause(Duration::ZERO)).await;
                 }
-                other => return other,
+                // Still unknown (it was reported as the last try's
+                // `Unavailable`, which runs a transaction again, for
+                // commits that had happened).
+                Err(e) => return Err(retry::still_unknown(e, Some(key))),
+                ok => return ok,
             }
         }
     }

@@ -230,6 +230,12 @@ impl Connection {
         })
     }
 
+    /// Whether the connection has ended (the arbiter closed it, stopped or
+    /// restarted): every call on it fails, and a new one is needed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.calls.lock().ended.is_some()
+    }
+
     /// The options this connection was made with.
     pub fn options(&self) -> &Options {
         &self.inner.options

@@ -1,0 +1,104 @@
+//! The Rust client library against a real arbiter: what its calls report
+//! when the arbiter goes away, and when an outcome is unknown.
+
+use std::time::{Duration, Instant};
+
+use scribe_protocol::{Batch, Statement, WriteError};
+
+use crate::harness::{Env, LONG_LEASE, SCHEMA, SCRIBED};
+
+fn options(call_timeout: Duration, retry_for: Duration) -> scribe_client::Options {
+    scribe_client::Options {
+        arbiter_bin: Some(SCRIBED.into()),
+        call_timeout,
+        retry_for,
+        ..scribe_client::Options::default()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A write whose first try was queued and then timed out may commit later:
+/// when its retries meet a full queue until `retry_for` passes, the write
+/// ends as an unknown outcome naming its key. It ended as the last try's
+/// `Overloaded` ("nothing was written"), and then committed.
+#[test]
+fn a_write_whose_first_try_may_have_committed_is_never_reported_unwritten() {
+    let mut env = Env::new();
+    let mut args = LONG_LEASE.to_vec();
+    args.extend(["--queue-capacity", "1"]);
+    env.start_arbiter(&args);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let holder = env.hold_writer("held");
+    let rt = runtime();
+    let opts = options(Duration::from_millis(300), Duration::from_secs(3));
+    let client = rt
+        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
+        .unwrap();
+    let batch = Batch::one(Statement::new("INSERT INTO t(tag, i) VALUES ('w', 1)"));
+    match rt.block_on(client.write(batch)) {
+        Err(WriteError::Timeout { message }) => {
+            assert!(
+                message.contains("may or may not have committed"),
+                "{message}"
+            );
+            assert!(message.contains("idempotency key"), "{message}");
+        }
+        other => panic!("an unknown outcome was reported as {other:?}"),
+    }
+    let out = holder.release();
+    assert!(out.status.success(), "{out:?}");
+    // The first try was queued behind the holder: it commits now, once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.count("SELECT count(*) FROM t WHERE tag = 'w'") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the queued write never committed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'w'"), 1);
+}
+
+/// `begin` and `status` do not retry, and they kept the connection the
+/// arbiter had closed: after a restart they failed for ever ("connection
+/// to the arbiter lost") until a write happened to replace it.
+#[test]
+fn begin_and_status_reconnect_after_a_restart() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let rt = runtime();
+    let opts = options(Duration::from_secs(30), Duration::from_secs(30));
+    let client = rt
+        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
+        .unwrap();
+    let before = rt.block_on(client.status()).unwrap().pid;
+    env.scribe_ok(&["restart"]);
+    // The client's reader sees the old connection end; until then a call
+    // may still meet it once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        match rt.block_on(client.status()) {
+            Ok(s) => break s.pid,
+            Err(e) => assert!(Instant::now() < deadline, "status never reconnected: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_ne!(before, after, "a new arbiter answered");
+    let tx = rt
+        .block_on(client.begin())
+        .expect("begin on a new connection");
+    rt.block_on(tx.execute(
+        "INSERT INTO t(tag, i) VALUES ('after restart', 1)",
+        scribe_protocol::Params::None,
+    ))
+    .unwrap();
+    rt.block_on(tx.commit()).unwrap();
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}
