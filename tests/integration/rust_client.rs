@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use scribe_protocol::{Batch, Statement, WriteError};
+use scribe_protocol::{Batch, Params, Statement, WriteError};
 
 use crate::harness::{Env, LONG_LEASE, SCHEMA, SCRIBED};
 
@@ -101,4 +101,87 @@ fn begin_and_status_reconnect_after_a_restart() {
     .unwrap();
     rt.block_on(tx.commit()).unwrap();
     assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}
+
+/// A write of the same client inside its transaction function waited for
+/// the writer the function's session held: the session lapsed, the write
+/// committed outside it, and the function ran again (20 times in 30 s,
+/// 20 rows outside). It is refused at once, async and blocking.
+#[test]
+fn a_write_inside_the_client_s_own_transaction_function_is_refused() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let opts = options(Duration::from_secs(30), Duration::from_secs(30));
+    let rt = runtime();
+    let client = rt
+        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
+        .unwrap();
+    let runs = std::sync::atomic::AtomicU32::new(0);
+    let out = rt.block_on(client.transaction(|tx| {
+        let (client, runs) = (client.clone(), &runs);
+        async move {
+            runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tx.execute("INSERT INTO t(tag, i) VALUES ('in', 1)", Params::None)
+                .await?;
+            let inner = Batch::one(Statement::new("INSERT INTO t(tag, i) VALUES ('out', 1)"));
+            client.write(inner).await?;
+            Ok(())
+        }
+    }));
+    match out {
+        Err(WriteError::Refused { reason, .. }) => {
+            assert!(reason.contains("own transaction function"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // Other tasks' writes are not concerned.
+    rt.block_on(client.write(Batch::one(Statement::new(
+        "INSERT INTO t(tag, i) VALUES ('after', 1)",
+    ))))
+    .unwrap();
+    let blocking = scribe_client::blocking::Client::connect(&env.paths(), &opts).unwrap();
+    let out = blocking.transaction(|tx| {
+        tx.execute("INSERT INTO t(tag, i) VALUES ('in', 2)", Params::None)?;
+        blocking.write(Batch::one(Statement::new(
+            "INSERT INTO t(tag, i) VALUES ('out', 2)",
+        )))?;
+        Ok(())
+    });
+    assert!(matches!(out, Err(WriteError::Refused { .. })), "{out:?}");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1, "only 'after'");
+}
+
+/// An error the function returns that its session did not give (here
+/// another database's `Unavailable`) is returned, as the documentation
+/// says: it ran the function again for all of `retry_for`.
+#[test]
+fn a_transaction_function_s_own_error_is_returned_at_once() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let opts = options(Duration::from_secs(30), Duration::from_secs(30));
+    let rt = runtime();
+    let client = rt
+        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
+        .unwrap();
+    let runs = std::sync::atomic::AtomicU32::new(0);
+    let out: Result<(), WriteError> = rt.block_on(client.transaction(|tx| {
+        let runs = &runs;
+        async move {
+            runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tx.execute("INSERT INTO t(tag, i) VALUES ('in', 1)", Params::None)
+                .await?;
+            Err(WriteError::Unavailable {
+                reason: "another database's arbiter".into(),
+            })
+        }
+    }));
+    assert!(
+        matches!(out, Err(WriteError::Unavailable { .. })),
+        "{out:?}"
+    );
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0);
 }

@@ -10,7 +10,7 @@ use scribe_protocol::{
 
 use crate::options::Options;
 use crate::retry::{self, Backoff};
-use crate::run_transaction::next_attempt;
+use crate::run_transaction::{next_attempt, Failed};
 
 /// A blocking [`Client`](crate::Client).
 #[derive(Debug)]
@@ -102,12 +102,14 @@ impl Client {
         &self,
         mut f: impl FnMut(&Transaction<'_>) -> Result<T, WriteError>,
     ) -> Result<T, WriteError> {
+        crate::inside::refuse_inside(self.inner.id(), "a transaction")?;
         let deadline = retry::deadline(self.inner.options().retry_for);
         let mut backoff = Backoff::default();
         loop {
             let error = match self.attempt(&mut f, deadline) {
                 Ok(v) => return Ok(v),
-                Err(e) => e,
+                Err(Failed::Own(e)) => return Err(e),
+                Err(Failed::Session(e)) => e,
             };
             let Some((pause, reconnect)) =
                 next_attempt(&error, &mut backoff, deadline, self.inner.paths())
@@ -125,16 +127,17 @@ impl Client {
         &self,
         f: &mut impl FnMut(&Transaction<'_>) -> Result<T, WriteError>,
         deadline: Instant,
-    ) -> Result<T, WriteError> {
+    ) -> Result<T, Failed> {
         let tx = Transaction {
             rt: &self.rt,
             inner: self.rt.block_on(self.inner.lazy_transaction())?,
         };
-        let value = match f(&tx) {
+        let value = match crate::inside::running_blocking(self.inner.id(), || f(&tx)) {
             Ok(v) => v,
             Err(e) => {
+                let failed = Failed::of_function(e, &tx.inner);
                 let _ = tx.rollback();
-                return Err(e);
+                return Err(failed);
             }
         };
         let key = crate::retry::new_key();
@@ -143,11 +146,11 @@ impl Client {
             .block_on(tx.inner.commit_with_key(Some(key.clone())))
         {
             Ok(_) => Ok(value),
-            Err(WriteError::Timeout { .. }) => self
+            Err(WriteError::Timeout { .. }) => Ok(self
                 .rt
                 .block_on(self.inner.ask_again(&key, deadline))
-                .map(|_| value),
-            Err(e) => Err(e),
+                .map(|_| value)?),
+            Err(e) => Err(e.into()),
         }
     }
 }

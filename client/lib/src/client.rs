@@ -88,6 +88,7 @@ impl Client {
     ///
     /// The last error when it is not retryable or the deadline passed.
     pub async fn write(&self, mut batch: Batch) -> Result<Receipt, WriteError> {
+        crate::inside::refuse_inside(self.id(), "a write")?;
         let retry_for = self.inner.options.retry_for;
         // Retried writes carry a key, so a try that did commit is not
         // applied again.
@@ -178,6 +179,11 @@ impl Client {
             replays: c.replays.load(Relaxed),
             reconnects: c.reconnects.load(Relaxed),
         }
+    }
+
+    /// What tells this client (and its clones) from another.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     /// The database's paths.

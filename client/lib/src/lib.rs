@@ -22,6 +22,8 @@
 //! - [`migrate`]: [`Client::migrate`]: schema migrations, applied once
 //!   each however many processes ask.
 //! - [`blocking`]: the same for programs without an async runtime.
+//! - `inside`: calls refused inside the client's own transaction function
+//!   (they would wait for the writer it holds).
 //!
 //! The client's error is the wire error ([`scribe_protocol::WriteError`]):
 //! the categories are the same on both sides of the socket, so one enum
@@ -32,6 +34,7 @@ pub mod autostart;
 pub mod blocking;
 pub mod client;
 pub mod connection;
+mod inside;
 pub mod migrate;
 pub mod options;
 pub mod retry;

@@ -46,6 +46,7 @@ impl Client {
     /// applied); `Refused` for a gap; the failing migration's `Sql` error
     /// naming its version and statement (it is rolled back whole).
     pub async fn migrate(&self, list: Vec<Migration>) -> Result<MigrateReport, WriteError> {
+        crate::inside::refuse_inside(self.id(), "a migration")?;
         scribe_protocol::migration::check_list(&list)?;
         let deadline = retry::deadline(self.options().retry_for);
         let mut backoff = Backoff::default();

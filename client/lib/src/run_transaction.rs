@@ -38,9 +38,36 @@ pub(crate) fn next_attempt(
     (!retry::past(deadline, pause)).then_some((pause, !matches!(error, WriteError::Expired { .. })))
 }
 
+/// How an attempt at a transaction failed.
+pub(crate) enum Failed {
+    /// Its session or its commit failed: running it again may pass.
+    Session(WriteError),
+    /// Its function failed with an error its session did not give (another
+    /// client's, its own): returned as it is. It was run again for as long
+    /// as `retry_for` when that error was `Unavailable` or `Overloaded`.
+    Own(WriteError),
+}
+
+impl From<WriteError> for Failed {
+    fn from(e: WriteError) -> Failed {
+        Failed::Session(e)
+    }
+}
+
+impl Failed {
+    /// The failure of a function that returned `e` in `tx`.
+    pub(crate) fn of_function(e: WriteError, tx: &Transaction) -> Failed {
+        if tx.met_an_end() {
+            Failed::Session(e)
+        } else {
+            Failed::Own(e)
+        }
+    }
+}
+
 /// Whether a transaction that failed with `e` may be run again as a whole:
 /// nothing of it was committed, and trying again can succeed.
-fn run_again(e: &WriteError) -> bool {
+pub(crate) fn run_again(e: &WriteError) -> bool {
     matches!(
         e,
         WriteError::Expired { .. }
@@ -67,6 +94,7 @@ impl Client {
     ///
     /// As [`crate::Connection::begin`].
     pub async fn begin_with(&self, request: BeginRequest) -> Result<Transaction, WriteError> {
+        crate::inside::refuse_inside(self.id(), "a begin")?;
         self.connection().await?.1.begin(request).await
     }
 
@@ -79,8 +107,11 @@ impl Client {
     /// Runs `f` in a write session and commits it. When the session ends
     /// before its commit (its lease lapsed, the arbiter restarted, the
     /// queue was full), `f` runs again in a new one, until
-    /// `Options::retry_for` has passed; an error of `f` itself rolls the
-    /// session back and is returned. The commit carries a key, so a
+    /// `Options::retry_for` has passed; an error of `f` itself (one its
+    /// session did not give) rolls the session back and is returned. A
+    /// write, begin, migration or transaction of this same client inside
+    /// `f` is refused (`Refused`): it would wait for the writer `f`'s
+    /// session holds. The commit carries a key, so a
     /// commit whose answer was lost is asked again, never run twice.
     ///
     /// ```no_run
@@ -106,12 +137,14 @@ impl Client {
         F: FnMut(Transaction) -> Fut,
         Fut: Future<Output = Result<T, WriteError>>,
     {
+        crate::inside::refuse_inside(self.id(), "a transaction")?;
         let deadline = retry::deadline(self.options().retry_for);
         let mut backoff = Backoff::default();
         loop {
             let error = match self.attempt(&mut f, deadline).await {
                 Ok(v) => return Ok(v),
-                Err(e) => e,
+                Err(Failed::Own(e)) => return Err(e),
+                Err(Failed::Session(e)) => e,
             };
             let Some((pause, reconnect)) =
                 next_attempt(&error, &mut backoff, deadline, self.paths())
@@ -125,24 +158,27 @@ impl Client {
         }
     }
 
-    async fn attempt<T, F, Fut>(&self, f: &mut F, deadline: Instant) -> Result<T, WriteError>
+    async fn attempt<T, F, Fut>(&self, f: &mut F, deadline: Instant) -> Result<T, Failed>
     where
         F: FnMut(Transaction) -> Fut,
         Fut: Future<Output = Result<T, WriteError>>,
     {
         let tx = self.lazy_transaction().await?;
-        let value = match f(tx.clone()).await {
+        let value = match crate::inside::running(self.id(), f(tx.clone())).await {
             Ok(v) => v,
             Err(e) => {
+                let failed = Failed::of_function(e, &tx);
                 let _ = tx.rollback().await;
-                return Err(e);
+                return Err(failed);
             }
         };
         let key = retry::new_key();
         match tx.commit_with_key(Some(key.clone())).await {
             Ok(_) => Ok(value),
-            Err(WriteError::Timeout { .. }) => self.ask_again(&key, deadline).await.map(|_| value),
-            Err(e) => Err(e),
+            Err(WriteError::Timeout { .. }) => {
+                Ok(self.ask_again(&key, deadline).await.map(|_| value)?)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -149,7 +149,10 @@ mod tests {
     #[test]
     fn a_literal_of_many_semicolons_is_split_in_linear_time() {
         // 200,000 semicolons in one string: quadratic, this took minutes.
-        let script = format!("INSERT INTO t VALUES ('{}'); SELECT 2;", ";".repeat(200_000));
+        let script = format!(
+            "INSERT INTO t VALUES ('{}'); SELECT 2;",
+            ";".repeat(200_000)
+        );
         let parts = split(&script).unwrap();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[1], "SELECT 2;");

@@ -6,6 +6,7 @@
 //! are the fast path, sessions are for read-decide-write steps that need
 //! code in between.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -38,6 +39,11 @@ struct State {
     /// it did: every later call answers it again (not `Expired`, which
     /// would have the transaction run again only to meet it again).
     rolled_back: OnceLock<WriteError>,
+    /// Whether a call met an end that running the transaction again may
+    /// get past (it lapsed, the arbiter went away or was full): an error
+    /// of the transaction's function that did not come from its session
+    /// is the function's own, and is not a reason to run it again.
+    ended: AtomicBool,
 }
 
 impl Connection {
@@ -68,6 +74,7 @@ impl Connection {
                 began: OnceLock::new(),
                 beginning: tokio::sync::Mutex::new(()),
                 rolled_back: OnceLock::new(),
+                ended: AtomicBool::new(false),
             }),
         }
     }
@@ -93,10 +100,22 @@ impl Transaction {
             return Err(e.clone());
         }
         let answer = self.send(make, timeout).await;
-        if let Err(e @ WriteError::RolledBack { .. }) = &answer {
-            let _ = self.state.rolled_back.set(e.clone());
+        match &answer {
+            Err(e @ WriteError::RolledBack { .. }) => {
+                let _ = self.state.rolled_back.set(e.clone());
+            }
+            Err(e) if crate::run_transaction::run_again(e) => {
+                self.state.ended.store(true, Ordering::Relaxed);
+            }
+            _ => {}
         }
         answer
+    }
+
+    /// Whether one of its calls met an end that running the transaction
+    /// again may get past.
+    pub(crate) fn met_an_end(&self) -> bool {
+        self.state.ended.load(Ordering::Relaxed)
     }
 
     /// [`Transaction::call`], sent.
