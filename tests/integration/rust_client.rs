@@ -185,3 +185,51 @@ fn a_transaction_function_s_own_error_is_returned_at_once() {
     assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(env.count("SELECT count(*) FROM t"), 0);
 }
+
+/// A transaction dropped without its commit or rollback is rolled back
+/// then: its session held the writer until its idle lease lapsed (300 s
+/// here), every other writer waiting. Async (a handle let go, then the
+/// runtime runs on) and blocking (a function that panicked).
+#[test]
+fn a_dropped_transaction_is_rolled_back_at_once() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let opts = options(Duration::from_secs(30), Duration::from_secs(30));
+    let rt = runtime();
+    let client = rt
+        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
+        .unwrap();
+    let tx = rt.block_on(client.begin()).unwrap();
+    rt.block_on(tx.execute("INSERT INTO t(tag, i) VALUES ('dropped', 1)", Params::None))
+        .unwrap();
+    drop(tx);
+    // The program goes on: its runtime sends the rollback.
+    rt.block_on(client.status()).unwrap();
+    // Behind a held session this would wait past its 60 s deadline.
+    env.scribe_ok(&[
+        "exec",
+        "--timeout",
+        "60s",
+        "INSERT INTO t(tag, i) VALUES ('next', 1)",
+    ]);
+    let blocking = scribe_client::blocking::Client::connect(&env.paths(), &opts).unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        blocking.transaction(|tx| -> Result<(), WriteError> {
+            tx.execute("INSERT INTO t(tag, i) VALUES ('panicked', 1)", Params::None)?;
+            panic!("the function's own bug");
+        })
+    }));
+    assert!(panicked.is_err());
+    env.scribe_ok(&[
+        "exec",
+        "--timeout",
+        "60s",
+        "INSERT INTO t(tag, i) VALUES ('then', 1)",
+    ]);
+    assert_eq!(
+        env.count("SELECT count(*) FROM t"),
+        2,
+        "'next' and 'then' only"
+    );
+}

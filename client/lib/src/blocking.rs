@@ -143,7 +143,7 @@ impl Client {
         let key = crate::retry::new_key();
         match self
             .rt
-            .block_on(tx.inner.commit_with_key(Some(key.clone())))
+            .block_on(tx.inner.clone().commit_with_key(Some(key.clone())))
         {
             Ok(_) => Ok(value),
             Err(WriteError::Timeout { .. }) => Ok(self
@@ -190,7 +190,7 @@ impl Transaction<'_> {
     ///
     /// As [`crate::Transaction::commit`].
     pub fn commit(self) -> Result<Receipt, WriteError> {
-        self.rt.block_on(self.inner.commit())
+        self.rt.block_on(self.inner.clone().commit())
     }
 
     /// Rolls back.
@@ -199,6 +199,28 @@ impl Transaction<'_> {
     ///
     /// As [`crate::Transaction::rollback`].
     pub fn rollback(self) -> Result<(), WriteError> {
-        self.rt.block_on(self.inner.rollback())
+        self.rt.block_on(self.inner.clone().rollback())
+    }
+}
+
+impl Drop for Transaction<'_> {
+    /// Dropped without its commit or rollback (a function that panicked or
+    /// returned early, a handle let go): rolled back now, as a SQLite
+    /// transaction is, rather than holding the writer until its idle lease
+    /// lapses. The runtime is this client's own, idle between calls: the
+    /// rollback is sent and its answer awaited here.
+    fn drop(&mut self) {
+        let Some(session) = self.inner.take_unfinished() else {
+            return;
+        };
+        let conn = self.inner.connection();
+        let request = scribe_protocol::frame::Request::Rollback { session };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Inside a runtime (misuse) block_on would panic: queue it.
+            conn.send_only(&request);
+            return;
+        }
+        let timeout = conn.options().call_timeout;
+        let _ = self.rt.block_on(conn.call(&request, timeout));
     }
 }

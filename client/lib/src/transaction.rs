@@ -44,6 +44,26 @@ struct State {
     /// of the transaction's function that did not come from its session
     /// is the function's own, and is not a reason to run it again.
     ended: AtomicBool,
+    /// Its commit or rollback was sent.
+    finished: AtomicBool,
+    /// Where a rollback goes when the last handle is dropped unfinished.
+    conn: Connection,
+}
+
+impl Drop for State {
+    /// A transaction dropped without its commit or rollback (a function
+    /// that panicked, a future cancelled, a handle let go) is rolled back
+    /// now: its session held the writer, every other caller waiting, until
+    /// its idle lease lapsed. The rollback is queued without waiting for
+    /// its answer; the connection's task sends it.
+    fn drop(&mut self) {
+        if self.finished.load(Ordering::Relaxed) || self.rolled_back.get().is_some() {
+            return;
+        }
+        if let Some(&(session, _)) = self.began.get() {
+            self.conn.send_only(&Request::Rollback { session });
+        }
+    }
 }
 
 impl Connection {
@@ -54,8 +74,9 @@ impl Connection {
     ///
     /// `Overloaded`, `ShuttingDown`, or the connection's errors.
     pub async fn begin(&self, request: BeginRequest) -> Result<Transaction, WriteError> {
-        let timeout = self.options().call_timeout;
-        match self.call(&Request::Begin(request), timeout).await? {
+        let timeout = begin_timeout(self.options().call_timeout);
+        let began = self.call(&Request::Begin(request), timeout).await;
+        match began.map_err(|e| unanswered_begin(e, timeout))? {
             Answer::Began(b) => {
                 let tx = self.begin_lazily();
                 let _ = tx.state.began.set((b.session, b.lease));
@@ -75,8 +96,33 @@ impl Connection {
                 beginning: tokio::sync::Mutex::new(()),
                 rolled_back: OnceLock::new(),
                 ended: AtomicBool::new(false),
+                finished: AtomicBool::new(false),
+                conn: self.clone(),
             }),
         }
+    }
+}
+
+/// How long a begin may wait for its answer: it waits in the queue behind
+/// other sessions, longer than a call. With only `call_timeout` a begin
+/// behind a few sessions failed.
+fn begin_timeout(call: Duration) -> Duration {
+    Duration::from_secs(30).saturating_add(call.saturating_mul(2))
+}
+
+/// A begin with no answer: nothing of its session can have been written (a
+/// `Timeout` said "may or may not have committed", and a transaction was
+/// not run again).
+fn unanswered_begin(e: WriteError, waited: Duration) -> WriteError {
+    match e {
+        WriteError::Timeout { .. } => WriteError::Expired {
+            reason: format!(
+                "its begin had no answer within {} (it waits in the queue behind other \
+                 writers)",
+                humantime::format_duration(waited)
+            ),
+        },
+        other => other,
     }
 }
 
@@ -112,6 +158,19 @@ impl Transaction {
         answer
     }
 
+    /// The session to roll back when a handle that ends it is dropped
+    /// unfinished (marked finished: it is rolled back once).
+    pub(crate) fn take_unfinished(&self) -> Option<u64> {
+        let began = self.state.began.get().map(|&(id, _)| id)?;
+        let done = self.state.finished.swap(true, Ordering::Relaxed);
+        (!done && self.state.rolled_back.get().is_none()).then_some(began)
+    }
+
+    /// The connection the session lives on.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Whether one of its calls met an end that running the transaction
     /// again may get past.
     pub(crate) fn met_an_end(&self) -> bool {
@@ -138,10 +197,12 @@ impl Transaction {
         let (began, answer) = self
             .conn
             .call_pair(
-                (&begin, self.conn.options().call_timeout),
+                (&begin, begin_timeout(self.conn.options().call_timeout)),
                 (&request, timeout),
             )
             .await;
+        let began =
+            began.map_err(|e| unanswered_begin(e, begin_timeout(self.conn.options().call_timeout)));
         match began? {
             Answer::Began(b) => {
                 let _ = self.state.began.set((b.session, b.lease));
@@ -224,6 +285,7 @@ impl Transaction {
     /// `Conflict` for a used key, a deferred constraint's `Sql` error (the
     /// session is then rolled back); `Timeout` when the outcome is unknown.
     pub async fn commit_with_key(self, key: Option<String>) -> Result<Receipt, WriteError> {
+        self.state.finished.store(true, Ordering::Relaxed);
         let timeout = self.conn.options().call_timeout;
         let make = |session| Request::Commit { session, key };
         match self.call(make, timeout).await? {
@@ -248,6 +310,7 @@ impl Transaction {
     /// `Expired` when the session had already ended (nothing was written
     /// either way).
     pub async fn rollback(self) -> Result<(), WriteError> {
+        self.state.finished.store(true, Ordering::Relaxed);
         let timeout = self.conn.options().call_timeout;
         if self.state.rolled_back.get().is_some() {
             return Ok(()); // SQLite rolled it back already

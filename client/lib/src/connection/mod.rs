@@ -259,6 +259,12 @@ impl Connection {
         self.answer(request, id, rx, timeout).await
     }
 
+    /// Queues `request` to be sent, without waiting for its answer (a
+    /// dropped transaction's rollback: nobody is left to wait).
+    pub(crate) fn send_only(&self, request: &Request) {
+        let _ = self.queue([request]);
+    }
+
     /// Sends two requests in one write (no other caller's frame between
     /// them) and waits for both answers: a session's begin and its first
     /// call.
