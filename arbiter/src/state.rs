@@ -69,6 +69,9 @@ pub enum StopReason {
     WriterFailed,
     /// The database path no longer names the file the arbiter opened.
     Moved,
+    /// The WAL was deleted or replaced under the arbiter: no stopping
+    /// marker, so that the next caller starts a new one at once.
+    WalLost,
 }
 
 impl Shared {
@@ -150,7 +153,9 @@ impl Shared {
         use scribe_protocol::stopmarker::{self, Marker};
         let grace = self.config.stop_grace;
         let marker = match self.reason.get() {
-            None | Some(StopReason::Idle | StopReason::WriterFailed) => return,
+            None | Some(StopReason::Idle | StopReason::WriterFailed | StopReason::WalLost) => {
+                return
+            }
             Some(StopReason::Requested(r)) if r.hold => Marker::Hold,
             Some(StopReason::Requested(r)) => {
                 Marker::for_next(extra + r.grace_ms.map_or(grace, std::time::Duration::from_millis))

@@ -54,11 +54,37 @@ pub async fn idle(shared: Arc<Shared>, idle: Duration) {
 
 /// Keeps the lock file's record in place, and stops the arbiter when its
 /// database path no longer names the file it opened (moved, replaced or
-/// deleted): every write from then on would go where nobody reads.
+/// deleted): every write from then on would go where nobody reads. Or
+/// when the WAL's path no longer names the WAL it writes (deleted by hand
+/// or by a cleaner): commits went on into the deleted file, readers failed
+/// with `disk I/O error`, and a crash lost every commit since the last
+/// checkpoint. Stopping closes the writer, whose close moves what its WAL
+/// holds into the database file.
 pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
     let path = shared.config.paths.db.clone();
+    let wal_path = shared.config.paths.wal();
+    // The WAL the writer has open: the first one seen (SQLite makes it at
+    // the first transaction, and never replaces it while a connection is
+    // open; the arbiter's are open as long as it serves).
+    let mut wal = FileId::of(&wal_path).ok();
     loop {
         tokio::time::sleep(FILES_EVERY).await;
+        match wal {
+            None => wal = FileId::of(&wal_path).ok(),
+            Some(id) if !id.is_at(&wal_path) => {
+                let why = format!(
+                    "the WAL file {} was deleted or replaced while the arbiter ran; the \
+                     arbiter stopped, moving what its WAL held into the database file, and \
+                     the next caller starts a new one",
+                    wal_path.display()
+                );
+                error!(path = %wal_path.display(), "the WAL file was deleted or replaced: stopping");
+                let _ = shared.fault.set(why);
+                shared.begin_shutdown(StopReason::WalLost);
+                return;
+            }
+            Some(_) => {}
+        }
         if lock.keep_record() {
             warn!(path = %shared.config.paths.lock.display(), "the lock file was removed or changed; wrote it back");
         }

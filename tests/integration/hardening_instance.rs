@@ -154,6 +154,54 @@ fn a_database_moved_away_stops_its_arbiter_and_says_why() {
     assert_eq!(n, 0);
 }
 
+/// A WAL deleted under a running arbiter: commits went on into the
+/// deleted file, readers failed with `disk I/O error`, and a kill -9 then
+/// lost every commit since the last checkpoint (the table itself, here).
+/// The arbiter stops within a second, its close moving the WAL's commits
+/// into the database file, and the next caller starts a new one.
+#[test]
+fn a_wal_deleted_under_the_arbiter_stops_it_and_loses_nothing() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    for i in 0..3 {
+        env.scribe_ok(&[
+            "exec",
+            &format!("INSERT INTO t(tag, i) VALUES ('before', {i})"),
+        ]);
+    }
+    let first = env.arbiter_pid().expect("auto-started");
+    std::fs::remove_file(env.paths().wal()).unwrap();
+    // Acknowledged in the moment before the arbiter notices, or refused.
+    let mut acked = 3;
+    for i in 0..3 {
+        let sql = format!("INSERT INTO t(tag, i) VALUES ('after', {i})");
+        if env
+            .scribe(&["--no-autostart", "exec", &sql])
+            .status
+            .success()
+        {
+            acked += 1;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.arbiter_processes().contains(&first) {
+        assert!(
+            Instant::now() < deadline,
+            "the arbiter kept writing into a deleted WAL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(env.paths().log).unwrap();
+    assert!(log.contains("WAL file was deleted or replaced"), "{log}");
+    // No stopping marker: the next caller starts a new arbiter at once.
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('next', 1)"]);
+    assert_eq!(
+        env.count("SELECT count(*) FROM t"),
+        acked + 1,
+        "every acknowledged row"
+    );
+}
+
 #[test]
 fn a_marker_far_in_the_future_expires_a_day_after_it_was_written() {
     let env = Env::new();
