@@ -16,6 +16,8 @@ use crate::guard::Guard;
 const SQLITE_ERROR: i32 = 1;
 /// SQLite's "bind index out of range" code.
 const SQLITE_RANGE: i32 = 25;
+/// The file is locked by another connection.
+const SQLITE_BUSY: i32 = 5;
 
 /// Runs every statement of `batch`; on the first failure returns its error.
 ///
@@ -276,10 +278,29 @@ pub fn sql_error(index: u32, e: rusqlite::Error) -> WriteError {
         rusqlite::Error::InvalidParameterName(name) => (SQLITE_RANGE, name),
         other => (SQLITE_ERROR, other.to_string()),
     };
+    if code & 0xff == SQLITE_BUSY {
+        return outside_writer();
+    }
     WriteError::Sql {
         statement: Some(index),
         code,
         message,
+    }
+}
+
+/// `SQLITE_BUSY` on the writer, whose connections are the only ones that
+/// write through scribe: another process holds the file's write lock,
+/// writing it directly, and SQLite's busy timeout passed. A passing state,
+/// like a full queue (it read "commit failed (SQLite code 5): database is
+/// locked", an SQL error nobody retried).
+fn outside_writer() -> WriteError {
+    WriteError::Overloaded {
+        reason: format!(
+            "another process holds the database file's write lock (it writes the file \
+             directly, not through scribe) and kept it past {} s",
+            crate::config::BUSY_TIMEOUT.as_secs()
+        ),
+        retry_after_ms: 1000,
     }
 }
 

@@ -138,3 +138,27 @@ fn integers_past_64_bits_are_refused_not_rounded() {
     );
     assert_eq!(env.count("SELECT count(*) FROM n"), 1);
 }
+
+/// A program that writes the file directly and holds its write lock: the
+/// arbiter's write waits SQLite's busy timeout, then fails `overloaded`
+/// (exit 12, retryable) naming an outside writer. It failed as an SQL
+/// error, "commit failed (SQLite code 5): database is locked", which the
+/// README says scribe never answers and nobody retried.
+#[test]
+fn a_direct_writer_holding_the_lock_is_named_and_retryable() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    let direct = env.sqlite();
+    direct.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let out = env.scribe(&["exec", "INSERT INTO t(tag, i) VALUES ('blocked', 1)"]);
+    assert_eq!(out.status.code(), Some(12), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("writes the file directly"),
+        "{}",
+        stderr(&out)
+    );
+    direct.execute_batch("COMMIT").unwrap();
+    // Once it lets go, writes go on.
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after', 1)"]);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}
