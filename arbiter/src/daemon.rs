@@ -110,7 +110,7 @@ pub fn run_until(
     let shared = Arc::new(Shared {
         peers: Peers::new(
             config.allowed.clone(),
-            config.max_connections,
+            crate::fdlimit::cap(config.max_connections),
             config.max_peer_connections,
         ),
         inflight: Inflight::new(config.max_inflight_bytes, config.limits.max_values),

@@ -33,13 +33,15 @@
 //! - [`stats`]: counters behind `status`.
 //! - [`fileid`]: a file's identity, to notice a path that changed under us.
 //! - [`socket`]: binds a socket atomically with mode 0600, keeps it in place.
+//! - [`fdlimit`]: the open-files limit raised, and the connections it holds.
 //! - [`spin`]: the socket thread polls for a moment after each call (`--spin`).
 //! - [`state`]: the shared state both adapters and the daemon see.
 //! - [`peers`]: who may hold a connection, and how many; [`allowed`]: the
 //!   uids and groups let in; [`warn_limit`]: one log line a second per
 //!   kind of refusal and uid.
 //! - [`inflight`]: the memory all requests in flight may hold.
-//! - [`watch`]: the writer, idleness, the tick, the database and lock files.
+//! - [`watch`]: the writer, idleness, the tick, the database, WAL and lock
+//!   files.
 //! - [`rpc`]: the RPC adapter: scribe's framing on the RPC socket.
 //! - [`http`]: the HTTP adapter: HTTP/1.1 + JSON on a second socket.
 //! - [`sessions`]: the write sessions of one connection (either adapter).
@@ -57,6 +59,7 @@ pub mod daemon;
 pub mod db;
 pub mod error;
 pub mod exec;
+pub mod fdlimit;
 pub mod fileid;
 pub mod foreign_keys;
 pub mod group;

@@ -203,7 +203,7 @@ impl Peers {
             }
             return Err(Refusal::Full(format!(
                 "the arbiter serves its most connections at once ({}, scribed \
-                 --max-connections)",
+                 --max-connections, or what its open-files limit holds)",
                 self.max_total
             )));
         }

@@ -36,7 +36,16 @@ pub struct Listener {
     path: PathBuf,
     group: Option<String>,
     check: tokio::time::Interval,
+    /// Accepts that failed since the last one logged, and when that was.
+    failed: (u64, Option<std::time::Instant>),
 }
+
+/// The pause after an accept that failed (out of descriptors): the
+/// connections that hold them must end first.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+/// At most one log line about failing accepts this often (out of
+/// descriptors, it wrote 200 lines a second).
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Listener {
     /// Binds `path` with [`SOCKET_MODE`], or [`GROUP_SOCKET_MODE`] and
@@ -56,6 +65,7 @@ impl Listener {
             path: path.to_path_buf(),
             group: group.map(str::to_owned),
             check,
+            failed: (0, None),
         })
     }
 
@@ -65,17 +75,36 @@ impl Listener {
     }
 
     /// The next connection; meanwhile, puts the socket back if its file
-    /// was removed or replaced.
-    ///
-    /// # Errors
-    ///
-    /// The accept error (out of descriptors and the like).
-    pub async fn accept(&mut self) -> std::io::Result<UnixStream> {
+    /// was removed or replaced. An accept that fails (out of descriptors
+    /// and the like) is logged, at most every [`ACCEPT_LOG_EVERY`], and
+    /// tried again after a pause: the arbiter keeps serving.
+    pub async fn accept(&mut self) -> UnixStream {
         loop {
             tokio::select! {
-                r = self.inner.accept() => return r.map(|(s, _)| s),
+                r = self.inner.accept() => match r {
+                    Ok((s, _)) => return s,
+                    Err(e) => {
+                        self.accept_failed(&e);
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                },
                 _ = self.check.tick() => self.keep_in_place(),
             }
+        }
+    }
+
+    fn accept_failed(&mut self, e: &std::io::Error) {
+        let (count, logged) = &mut self.failed;
+        *count += 1;
+        if logged.is_none_or(|at| at.elapsed() >= ACCEPT_LOG_EVERY) {
+            warn!(
+                error = %e,
+                failed = *count,
+                path = %self.path.display(),
+                "accept failed (callers wait until connections end; see --max-connections)"
+            );
+            *count = 0;
+            *logged = Some(std::time::Instant::now());
         }
     }
 

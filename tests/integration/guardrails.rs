@@ -508,3 +508,78 @@ fn a_socket_group_opens_both_sockets_to_that_group() {
     let meta = std::fs::metadata(plain.paths().socket).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o600);
 }
+
+/// An arbiter whose open-files limit holds fewer connections than
+/// `--max-connections`: its cap is lowered to what the limit holds, so a
+/// caller past it is told the arbiter is full (`overloaded`, exit 12).
+/// Out of descriptors, it could not accept that caller at all: `status`
+/// waited for a hello answer and failed with a timeout (exit 11).
+#[test]
+fn an_arbiter_short_of_descriptors_tells_the_callers_it_cannot_hold() {
+    use std::os::unix::process::CommandExt;
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let env = Env::new();
+    let log = env.dir.path().join("arbiter.log");
+    let mut c = env.command(crate::harness::SCRIBED);
+    c.arg("--db").arg(&env.db);
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the
+    // child between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 100, 100)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let _arbiter = Killed(c.spawn().unwrap());
+    env.wait_ready(Duration::from_secs(30));
+    let socket = env.paths().socket;
+    // More than 100 descriptors could hold, each greeted (as a pool's
+    // idle connections are: the hello timeout does not end them).
+    let hello = format!(r#"{{"hello":{{"version":{PROTOCOL_VERSION}}}}}"#);
+    let mut frame = b"scribe\x01j".to_vec();
+    frame.extend((hello.len() as u32).to_le_bytes());
+    frame.extend(1u32.to_le_bytes());
+    frame.extend(hello.as_bytes());
+    let held: Vec<UnixStream> = (0..120)
+        .filter_map(|_| {
+            let mut s = UnixStream::connect(&socket).ok()?;
+            s.write_all(&frame).ok()?;
+            Some(s)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let out = loop {
+        let out = env.scribe(&["status"]);
+        if out.status.code() == Some(12) {
+            break out;
+        }
+        // A refusal being answered may hold the last places a moment.
+        assert!(
+            Instant::now() < deadline,
+            "status never answered overloaded ({:?}): {}\n{}",
+            out.status.code(),
+            stderr(&out),
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        stderr(&out).contains("most connections"),
+        "{}",
+        stderr(&out)
+    );
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !env.scribe(&["status"]).status.success() {
+        assert!(Instant::now() < deadline, "never served again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -13,14 +13,12 @@ mod ops;
 mod routes;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::UnixStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::warn;
 
 use crate::state::Shared;
 
@@ -38,14 +36,7 @@ pub async fn run(
 ) {
     let mut listener = listener;
     loop {
-        let stream = match listener.accept().await {
-            Ok(stream) => stream,
-            Err(e) => {
-                warn!(error = %e, "HTTP accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
+        let stream = listener.accept().await;
         let place = match shared.peers.admit(&stream) {
             Ok(place) => place,
             Err(refusal) => {

@@ -16,11 +16,9 @@ mod conn;
 mod handle;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::warn;
 
 use crate::socket::Listener;
 use crate::state::Shared;
@@ -34,24 +32,18 @@ pub async fn run(
     closing: CancellationToken,
 ) {
     loop {
-        match listener.accept().await {
-            Ok(stream) => match shared.peers.admit(&stream) {
-                Ok(place) => {
-                    connections.spawn(conn::serve(stream, place, shared.clone(), closing.clone()));
+        let stream = listener.accept().await;
+        match shared.peers.admit(&stream) {
+            Ok(place) => {
+                connections.spawn(conn::serve(stream, place, shared.clone(), closing.clone()));
+            }
+            Err(refusal) => {
+                if let Some((place, e)) = shared.peers.refusing(refusal, 200) {
+                    connections.spawn(async move {
+                        let _place = place;
+                        conn::refuse(stream, e).await;
+                    });
                 }
-                Err(refusal) => {
-                    if let Some((place, e)) = shared.peers.refusing(refusal, 200) {
-                        connections.spawn(async move {
-                            let _place = place;
-                            conn::refuse(stream, e).await;
-                        });
-                    }
-                }
-            },
-            Err(e) => {
-                // Out of descriptors and the like: back off, keep serving.
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     }

@@ -1,0 +1,52 @@
+//! The arbiter's descriptor limit, and the connections it leaves room for.
+//!
+//! Every connection holds a descriptor (an HTTP one two: its hang-up watch
+//! has its own). A service's default soft limit (1024 on many systems) is
+//! below what `--max-connections` allows, and an arbiter out of
+//! descriptors cannot even accept a caller to tell it so: new callers
+//! waited for a hello answer that never came, for as long as idle pooled
+//! connections stayed (minutes). So the soft limit is raised to the hard
+//! one, and the connection cap is lowered to what the limit holds, with
+//! room left to accept and refuse one more (`Overloaded`, naming the cap).
+
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use tracing::{info, warn};
+
+/// Descriptors kept for the database, its WAL and `-shm` on each of the
+/// arbiter's connections, the log, the lock, the listeners, and a
+/// caller accepted only to be refused.
+const RESERVE: u64 = 64;
+
+/// Raises the soft descriptor limit to the hard one; returns the
+/// connections it leaves room for (`None` when it cannot be read).
+pub fn raise() -> Option<usize> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let mut limit = soft;
+    if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => {
+                info!(from = soft, to = hard, "raised the open-files limit");
+                limit = hard;
+            }
+            Err(e) => warn!(error = %e, soft, hard, "cannot raise the open-files limit"),
+        }
+    }
+    // Two descriptors per connection at most (HTTP's hang-up watch).
+    Some(usize::try_from(limit.saturating_sub(RESERVE) / 2).unwrap_or(usize::MAX))
+}
+
+/// `max_connections`, lowered to what the descriptor limit holds.
+pub fn cap(max_connections: usize) -> usize {
+    match raise() {
+        Some(room) if room < max_connections => {
+            let capped = room.max(1);
+            warn!(
+                max_connections,
+                capped,
+                "the open-files limit holds fewer connections than --max-connections: capped"
+            );
+            capped
+        }
+        _ => max_connections,
+    }
+}
