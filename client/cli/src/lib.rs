@@ -280,7 +280,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Start(args) => lifecycle::start(&ctx, &args),
         Command::Stop(args) => lifecycle::stop(&ctx, &args),
         Command::Restart => {
-            lifecycle::stop(&ctx, &lifecycle::StopArgs::default())?;
+            // No grace: a caller meeting the gap retries instead of being
+            // told auto-start is off for 30 s.
+            let stop = lifecycle::StopArgs {
+                hold: false,
+                grace: Some(std::time::Duration::ZERO),
+            };
+            lifecycle::stop(&ctx, &stop)?;
             lifecycle::start(&ctx, &lifecycle::StartArgs::default())
         }
         Command::Bench(_)
