@@ -170,3 +170,26 @@ fn an_arbiter_on_another_socket_is_named_at_once() {
     }
     env.scribe_ok(&["--socket", custom, "stop"]);
 }
+
+/// `exec --retry-for` covers the connection too: with no arbiter and
+/// auto-start off it waits for one to start (it failed at once, "no
+/// arbiter is running", whatever `--retry-for` said).
+#[test]
+fn exec_retry_for_waits_for_an_arbiter_to_answer() {
+    let mut env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["stop", "--grace", "0"]);
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.args([
+        "--no-autostart",
+        "exec",
+        "--retry-for",
+        "120s",
+        "INSERT INTO t(tag, i) VALUES ('waited', 1)",
+    ]);
+    let writer = env.spawn(c);
+    env.scribe_ok(&["start"]);
+    let out = env.wait(writer, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'waited'"), 1);
+}

@@ -84,19 +84,27 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
         retry_for: args.retry_for,
         ..ctx.options.clone()
     };
+    // A failure before the batch was sent (the connection, its hello)
+    // leaves no outcome to learn.
+    let client = ctx.runtime.block_on(connect(ctx, &options))?;
     let receipt = ctx
         .runtime
-        .block_on(async {
-            let client = Client::connect(&ctx.paths, &options).await?;
-            client.write(batch).await
-        })
+        .block_on(client.write(batch))
         .map_err(|e| match e {
-            WriteError::Timeout { message } => WriteError::Timeout {
-                message: format!(
-                    "{message}; this batch's key was {key}: run the same command with \
-                     `--key {key}` to learn its outcome (it is written at most once)"
-                ),
-            },
+            WriteError::Timeout { message } => {
+                let said = format!("\"{key}\"");
+                let key_was = if message.contains(&said) {
+                    String::new()
+                } else {
+                    format!("; this batch's key was {key}")
+                };
+                WriteError::Timeout {
+                    message: format!(
+                        "{message}{key_was}: run the same command with `--key {key}` to \
+                         learn its outcome (it is written at most once)"
+                    ),
+                }
+            }
             other => other,
         })?;
     if ctx.json {
@@ -138,4 +146,27 @@ fn read_script(file: &PathBuf) -> Result<Vec<String>, Failure> {
         )));
     }
     Ok(statements)
+}
+
+/// Connects, retrying what a write would retry for as long as
+/// `--retry-for` (it covered only the write: an arbiter that did not answer
+/// the first hello failed the command at once).
+async fn connect(ctx: &Ctx, options: &scribe_client::Options) -> Result<Client, WriteError> {
+    use scribe_client::retry::{self, Backoff, Verdict};
+    let deadline = retry::deadline(options.retry_for);
+    let mut backoff = Backoff::default();
+    loop {
+        let error = match Client::connect(&ctx.paths, options).await {
+            Ok(client) => return Ok(client),
+            Err(e) => e,
+        };
+        let Verdict::Retry { at_least, .. } = retry::verdict(&error, &ctx.paths) else {
+            return Err(retry::given_up(error, &ctx.paths));
+        };
+        let pause = backoff.pause(at_least);
+        if options.retry_for.is_zero() || retry::past(deadline, pause) {
+            return Err(error);
+        }
+        tokio::time::sleep(pause).await;
+    }
 }
