@@ -54,6 +54,10 @@ struct Inner {
 
 /// A reconnecting, retrying writer for one database. Cheap to clone;
 /// clones share the connection and may write concurrently.
+///
+/// A client belongs to the process that made it: after `fork()`, the child
+/// makes its own (the two would share one socket and read each other's
+/// answers). Text that is not valid UTF-8 is read back with U+FFFD.
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<Inner>,

@@ -324,9 +324,17 @@ impl Transaction {
             }
         }
         let make = |session| Request::Rollback { session };
-        match self.call(make, timeout).await? {
-            Answer::RolledBack => Ok(()),
-            other => Err(unexpected("rollback", &other)),
+        match self.call(make, timeout).await {
+            Ok(Answer::RolledBack) => Ok(()),
+            Ok(other) => Err(unexpected("rollback", &other)),
+            // After the end was reported the arbiter no longer knows the
+            // session ("this connection has no open session"): it ended.
+            Err(WriteError::Protocol { message }) if self.met_an_end() => {
+                Err(WriteError::Expired {
+                    reason: format!("it had ended already ({message})"),
+                })
+            }
+            Err(e) => Err(e),
         }
     }
 }
