@@ -251,14 +251,14 @@ pub fn main_with(cli: Vec<OsString>) -> ExitCode {
     let args = match parse_args(cli) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("scribed: {e}");
+            say(format_args!("scribed: {e}"));
             return ExitCode::FAILURE;
         }
     };
     let paths = match Paths::for_db(&args.db, args.socket.clone()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("scribed: {e}");
+            say(format_args!("scribed: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -285,7 +285,7 @@ pub fn main_with(cli: Vec<OsString>) -> ExitCode {
                 .pragmas
                 .push((name.trim().to_owned(), value.trim().to_owned())),
             None => {
-                eprintln!("scribed: --pragma takes NAME=VALUE, got {p:?}");
+                say(format_args!("scribed: --pragma takes NAME=VALUE, got {p:?}"));
                 return ExitCode::FAILURE;
             }
         }
@@ -300,7 +300,7 @@ pub fn main_with(cli: Vec<OsString>) -> ExitCode {
         match crate::allowed::resolve_group(g) {
             Ok(gid) => config.allowed.gids.push(gid),
             Err(e) => {
-                eprintln!("scribed: {e}");
+                say(format_args!("scribed: {e}"));
                 return ExitCode::FAILURE;
             }
         }
@@ -324,17 +324,31 @@ pub fn main_with(cli: Vec<OsString>) -> ExitCode {
     match daemon::run(config) {
         Ok(Exit::AlreadyRunning(pid)) => {
             match pid {
-                Some(pid) => println!("already running (pid {pid})"),
-                None => println!("already running"),
+                Some(pid) => tell(format_args!("already running (pid {pid})")),
+                None => tell(format_args!("already running")),
             }
             ExitCode::SUCCESS
         }
         Ok(Exit::Stopped { .. }) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("scribed: {e}");
+            say(format_args!("scribed: {e}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a line to stderr, which is the arbiter's log when it was started
+/// in the background: on a full disk that write fails, and `eprintln!`
+/// would panic (exit 101, the reason lost) instead of exiting 1.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// [`say`], on stdout.
+fn tell(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// Keeps freed memory for reuse instead of handing it back to the kernel

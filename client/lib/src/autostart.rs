@@ -328,10 +328,22 @@ fn log_tail(log: &Path, from: u64) -> String {
         });
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if read.is_err() || lines.is_empty() {
-        return format!("its log {} says nothing", log.display());
+        return format!("its log {} says nothing{}", log.display(), why_silent(log));
     }
     let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
     format!("its log {} ends with: {tail}", log.display())
+}
+
+/// Why a log may say nothing: the arbiter could not write it (its
+/// message went with it).
+fn why_silent(log: &Path) -> &'static str {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let dir = log.parent().filter(|d| !d.as_os_str().is_empty());
+    match statvfs(dir.unwrap_or(Path::new("."))) {
+        Ok(fs) if fs.flags().contains(FsFlags::ST_RDONLY) => " (its file system is read-only)",
+        Ok(fs) if fs.blocks_available() == 0 => " (its file system has no space left)",
+        _ => "",
+    }
 }
 
 /// The command that runs the arbiter: `SCRIBE_ARBITER_BIN`, else
