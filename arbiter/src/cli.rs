@@ -285,7 +285,9 @@ pub fn main_with(cli: Vec<OsString>) -> ExitCode {
                 .pragmas
                 .push((name.trim().to_owned(), value.trim().to_owned())),
             None => {
-                say(format_args!("scribed: --pragma takes NAME=VALUE, got {p:?}"));
+                say(format_args!(
+                    "scribed: --pragma takes NAME=VALUE, got {p:?}"
+                ));
                 return ExitCode::FAILURE;
             }
         }

@@ -175,6 +175,29 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     }
     let then = match stopmarker::read_active(&paths.stop_marker) {
         Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
+        // A stop with a grace leaves a marker (expired at once with the
+        // arbiter's own --stop-grace 0): no file means it could not be
+        // written (a full disk, a read-only directory), and the stop does
+        // not stay in force; say so rather than only "auto-start is on".
+        None if (args.hold || args.grace != Some(Duration::ZERO))
+            && !paths.stop_marker.exists() =>
+        {
+            let marker = match (args.hold, args.grace) {
+                (true, _) => Marker::Hold,
+                (false, grace) => Marker::for_next(grace.unwrap_or(stopmarker::STOP_GRACE)),
+            };
+            match leave_marker(paths, marker) {
+                Ok(()) => match stopmarker::read_active(&paths.stop_marker) {
+                    Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
+                    None => "auto-start is on".to_owned(),
+                },
+                Err(Failure::Local(why)) => format!(
+                    "auto-start is on, as the stop could not be recorded ({why}): the next \
+                     write starts the arbiter again"
+                ),
+                Err(e) => return Err(e),
+            }
+        }
         None => "auto-start is on".to_owned(),
     };
     if ctx.json {
