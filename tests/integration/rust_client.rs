@@ -23,23 +23,36 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// An arbiter started with `args`, the schema made, and a client of it
+/// with these deadlines (on a one-thread runtime).
+fn connected(
+    args: &[&str],
+    call_timeout: Duration,
+    retry_for: Duration,
+) -> (Env, tokio::runtime::Runtime, scribe_client::Client) {
+    let mut env = Env::new();
+    env.start_arbiter(args);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let rt = runtime();
+    let client = rt
+        .block_on(scribe_client::Client::connect(
+            &env.paths(),
+            &options(call_timeout, retry_for),
+        ))
+        .unwrap();
+    (env, rt, client)
+}
+
 /// A write whose first try was queued and then timed out may commit later:
 /// when its retries meet a full queue until `retry_for` passes, the write
 /// ends as an unknown outcome naming its key. It ended as the last try's
 /// `Overloaded` ("nothing was written"), and then committed.
 #[test]
 fn a_write_whose_first_try_may_have_committed_is_never_reported_unwritten() {
-    let mut env = Env::new();
     let mut args = LONG_LEASE.to_vec();
     args.extend(["--queue-capacity", "1"]);
-    env.start_arbiter(&args);
-    env.scribe_ok(&["exec", SCHEMA]);
+    let (env, rt, client) = connected(&args, Duration::from_millis(300), Duration::from_secs(3));
     let holder = env.hold_writer("held");
-    let rt = runtime();
-    let opts = options(Duration::from_millis(300), Duration::from_secs(3));
-    let client = rt
-        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
-        .unwrap();
     let batch = Batch::one(Statement::new("INSERT INTO t(tag, i) VALUES ('w', 1)"));
     match rt.block_on(client.write(batch)) {
         Err(WriteError::Timeout { message }) => {
@@ -70,14 +83,7 @@ fn a_write_whose_first_try_may_have_committed_is_never_reported_unwritten() {
 /// to the arbiter lost") until a write happened to replace it.
 #[test]
 fn begin_and_status_reconnect_after_a_restart() {
-    let mut env = Env::new();
-    env.start_arbiter(&[]);
-    env.scribe_ok(&["exec", SCHEMA]);
-    let rt = runtime();
-    let opts = options(Duration::from_secs(30), Duration::from_secs(30));
-    let client = rt
-        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
-        .unwrap();
+    let (env, rt, client) = connected(&[], Duration::from_secs(30), Duration::from_secs(30));
     let before = rt.block_on(client.status()).unwrap().pid;
     env.scribe_ok(&["restart"]);
     // The client's reader sees the old connection end; until then a call
@@ -109,14 +115,7 @@ fn begin_and_status_reconnect_after_a_restart() {
 /// 20 rows outside). It is refused at once, async and blocking.
 #[test]
 fn a_write_inside_the_client_s_own_transaction_function_is_refused() {
-    let mut env = Env::new();
-    env.start_arbiter(&[]);
-    env.scribe_ok(&["exec", SCHEMA]);
-    let opts = options(Duration::from_secs(30), Duration::from_secs(30));
-    let rt = runtime();
-    let client = rt
-        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
-        .unwrap();
+    let (env, rt, client) = connected(&[], Duration::from_secs(30), Duration::from_secs(30));
     let runs = std::sync::atomic::AtomicU32::new(0);
     let out = rt.block_on(client.transaction(|tx| {
         let (client, runs) = (client.clone(), &runs);
@@ -141,7 +140,8 @@ fn a_write_inside_the_client_s_own_transaction_function_is_refused() {
         "INSERT INTO t(tag, i) VALUES ('after', 1)",
     ))))
     .unwrap();
-    let blocking = scribe_client::blocking::Client::connect(&env.paths(), &opts).unwrap();
+    let blocking =
+        scribe_client::blocking::Client::connect(&env.paths(), client.options()).unwrap();
     let out = blocking.transaction(|tx| {
         tx.execute("INSERT INTO t(tag, i) VALUES ('in', 2)", Params::None)?;
         blocking.write(Batch::one(Statement::new(
@@ -158,14 +158,7 @@ fn a_write_inside_the_client_s_own_transaction_function_is_refused() {
 /// says: it ran the function again for all of `retry_for`.
 #[test]
 fn a_transaction_function_s_own_error_is_returned_at_once() {
-    let mut env = Env::new();
-    env.start_arbiter(&[]);
-    env.scribe_ok(&["exec", SCHEMA]);
-    let opts = options(Duration::from_secs(30), Duration::from_secs(30));
-    let rt = runtime();
-    let client = rt
-        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
-        .unwrap();
+    let (env, rt, client) = connected(&[], Duration::from_secs(30), Duration::from_secs(30));
     let runs = std::sync::atomic::AtomicU32::new(0);
     let out: Result<(), WriteError> = rt.block_on(client.transaction(|tx| {
         let runs = &runs;
@@ -192,14 +185,11 @@ fn a_transaction_function_s_own_error_is_returned_at_once() {
 /// runtime runs on) and blocking (a function that panicked).
 #[test]
 fn a_dropped_transaction_is_rolled_back_at_once() {
-    let mut env = Env::new();
-    env.start_arbiter(&LONG_LEASE);
-    env.scribe_ok(&["exec", SCHEMA]);
-    let opts = options(Duration::from_secs(30), Duration::from_secs(30));
-    let rt = runtime();
-    let client = rt
-        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
-        .unwrap();
+    let (env, rt, client) = connected(
+        &LONG_LEASE,
+        Duration::from_secs(30),
+        Duration::from_secs(30),
+    );
     let tx = rt.block_on(client.begin()).unwrap();
     rt.block_on(tx.execute("INSERT INTO t(tag, i) VALUES ('dropped', 1)", Params::None))
         .unwrap();
@@ -213,7 +203,8 @@ fn a_dropped_transaction_is_rolled_back_at_once() {
         "60s",
         "INSERT INTO t(tag, i) VALUES ('next', 1)",
     ]);
-    let blocking = scribe_client::blocking::Client::connect(&env.paths(), &opts).unwrap();
+    let blocking =
+        scribe_client::blocking::Client::connect(&env.paths(), client.options()).unwrap();
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         blocking.transaction(|tx| -> Result<(), WriteError> {
             tx.execute("INSERT INTO t(tag, i) VALUES ('panicked', 1)", Params::None)?;
@@ -239,14 +230,7 @@ fn a_dropped_transaction_is_rolled_back_at_once() {
 /// session goes on.
 #[test]
 fn a_session_call_over_a_batch_s_limits_is_refused_and_the_session_goes_on() {
-    let mut env = Env::new();
-    env.start_arbiter(&[]);
-    env.scribe_ok(&["exec", SCHEMA]);
-    let opts = options(Duration::from_secs(60), Duration::from_secs(30));
-    let rt = runtime();
-    let client = rt
-        .block_on(scribe_client::Client::connect(&env.paths(), &opts))
-        .unwrap();
+    let (env, rt, client) = connected(&[], Duration::from_secs(60), Duration::from_secs(30));
     let tx = rt.block_on(client.begin()).unwrap();
     rt.block_on(tx.execute("INSERT INTO t(tag, i) VALUES ('kept', 1)", Params::None))
         .unwrap();
