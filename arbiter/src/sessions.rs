@@ -81,22 +81,7 @@ impl Sessions {
     /// does not have it (the answer then goes back to the caller at once,
     /// not to `to`).
     pub fn exec(&mut self, session: u64, st: Statement, to: ReplyTo) -> Result<(), WriteError> {
-        let mut st = self.within_limits(vec![st])?;
-        let st = st.pop().expect("one statement in, one out");
         self.send(self.link(session)?, SessionOp::Exec(st, to))
-    }
-
-    /// Holds a call's statements to a batch's limits (the SQL and the
-    /// parameters of each, the size of all): a session's calls were held
-    /// only to the frame's 16 MiB, a statement of 15 MiB went through
-    /// where a batch is refused past 8. Refused, the session goes on.
-    fn within_limits(&self, statements: Vec<Statement>) -> Result<Vec<Statement>, WriteError> {
-        if statements.is_empty() {
-            return Ok(statements); // nothing to run (an empty executemany)
-        }
-        let call = scribe_protocol::Batch::new(statements);
-        call.check_limits(&self.shared.config.limits)?;
-        Ok(call.statements)
     }
 
     /// Runs `statements` in `session`, in order, as one call.
@@ -110,7 +95,7 @@ impl Sessions {
         statements: Vec<Statement>,
         to: ReplyTo,
     ) -> Result<(), WriteError> {
-        let many = crate::writer::Many::new(self.within_limits(statements)?);
+        let many = crate::writer::Many::new(statements);
         self.send(self.link(session)?, SessionOp::ExecMany(many, to))
     }
 

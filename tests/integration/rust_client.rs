@@ -224,27 +224,3 @@ fn a_dropped_transaction_is_rolled_back_at_once() {
         "'next' and 'then' only"
     );
 }
-
-/// A session's calls are held to a batch's limits: a 9 MiB value went
-/// through a session where a batch is refused past 8 MiB. Refused, the
-/// session goes on.
-#[test]
-fn a_session_call_over_a_batch_s_limits_is_refused_and_the_session_goes_on() {
-    let (env, rt, client) = connected(&[], Duration::from_secs(60), Duration::from_secs(30));
-    let tx = rt.block_on(client.begin()).unwrap();
-    rt.block_on(tx.execute("INSERT INTO t(tag, i) VALUES ('kept', 1)", Params::None))
-        .unwrap();
-    let big = scribe_protocol::Value::Blob(vec![7u8; 9 << 20]);
-    let too_big = rt.block_on(tx.execute(
-        "INSERT INTO t(tag, i) VALUES (?, 2)",
-        Params::Positional(vec![big]),
-    ));
-    match too_big {
-        Err(WriteError::Refused { reason, .. }) => {
-            assert!(reason.contains("--max-batch-bytes"), "{reason}")
-        }
-        other => panic!("{other:?}"),
-    }
-    rt.block_on(tx.commit()).unwrap();
-    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
-}

@@ -110,14 +110,17 @@ fn stop_under_load_drains_and_stays_stopped_for_the_grace_period() {
     );
     assert!(env.arbiter_processes().is_empty());
 
-    // The loaders saw only retryable errors, and nothing acknowledged is lost.
+    // The loaders saw only retryable errors, and nothing acknowledged is
+    // lost. A write sent as the arbiter closed its connections got no
+    // answer: its outcome is unknown, and it ends `timeout` even when the
+    // retries then meet the stopped arbiter (see retry::still_unknown).
     let mut acked = 0;
     for (tag, i, log) in loaders {
         let out = env.wait(i, Duration::from_secs(60));
         assert!(out.status.success(), "{}", stderr(&out));
         for c in categories(&stdout(&out)) {
             assert!(
-                c == "shutting_down" || c == "unavailable",
+                c == "shutting_down" || c == "unavailable" || c == "timeout",
                 "loader {tag} saw {c}: {}",
                 stdout(&out)
             );
