@@ -7,6 +7,7 @@ import random
 import socket
 import sqlite3
 import threading
+import weakref
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
@@ -85,6 +86,10 @@ class Scribe(AutoStart):
         self._open: List[Any] = []
         self._inherited: List[Any] = []
         self._open_lock = threading.Lock()
+        # Transactions begun and not ended, each with the thread that began
+        # it: a write of that thread would wait for it (weak: one dropped
+        # unended counts no more).
+        self._transactions: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._generation = 0
         self._pid = os.getpid()
 
@@ -299,14 +304,13 @@ class Scribe(AutoStart):
                     self._generation += 1
                     self._inherited = self._open
                     self._open = []
+                    # The parent's transactions are not the child's.
+                    self._transactions = weakref.WeakSet()
         if getattr(loc, "gen", None) != self._generation:
             loc.gen = self._generation
             loc.http = None
             loc.http_used = 0.0
             loc.reader = None
-            # A fork()ed child, or a close(): the transactions counted are
-            # not this generation's (their sessions were not its).
-            loc.transactions = 0
         return loc
 
     def _not_in_own_transaction(self, what: str) -> None:
@@ -315,7 +319,10 @@ class Scribe(AutoStart):
         waits. (It waited until the session's lease lapsed, then wrote
         outside it; ``run_transaction`` ran the function again, and wrote
         it again, until ``retry_for`` passed.)"""
-        if getattr(self._tls(), "transactions", 0) > 0:
+        me = threading.get_ident()
+        with self._open_lock:
+            open_here = [t for t in self._transactions if t._holds(me)]
+        if open_here:
             raise Refused(
                 "%s on the thread that has a transaction of %s open: it holds the writer, so "
                 "this would wait for it to end, which it cannot while this thread waits; write "

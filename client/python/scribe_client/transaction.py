@@ -11,6 +11,7 @@ once.
 import json
 import random
 import socket
+import threading
 import time
 import http.client
 from typing import Any, Callable, Dict, List, Optional, TypeVar
@@ -55,9 +56,9 @@ class Transaction:
         # call, and the end of the block, raises it again (a function
         # that caught it must not pass for committed).
         self._ended: Optional[ScribeError] = None
-        # The thread state of the thread that began it, counted while it is
-        # open (a write of that thread outside it would wait for it).
-        self._thread: Any = None
+        # The thread that began it (a write of that thread outside it would
+        # wait for it), while it is open.
+        self._thread: Optional[int] = None
 
     # ----------------------------------------------------------- calls
 
@@ -80,8 +81,9 @@ class Transaction:
         try:
             began = self._call("/v1/begin", body, db.call_timeout + (self._total or 0) + 60.0)
             self.session = int(began["session"])
-            self._thread = db._tls()
-            self._thread.transactions = getattr(self._thread, "transactions", 0) + 1
+            self._thread = threading.get_ident()
+            with db._open_lock:
+                db._transactions.add(self)
         except BaseException:
             # No session: the connection goes, and begin may be tried again.
             self._close()
@@ -157,10 +159,13 @@ class Transaction:
             raise ScribeError("this transaction is not open (begin it, or use it in a with block)", category="protocol")
         return self.session
 
+    def _holds(self, thread: int) -> bool:
+        """Whether this transaction, begun on ``thread``, still holds the
+        writer as far as this client knows (it may have lapsed unseen)."""
+        return self._thread == thread and self._conn is not None and self._ended is None
+
     def _close(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.transactions = max(0, getattr(thread, "transactions", 0) - 1)
+        self._thread = None  # whichever thread ends it
         conn, self._conn = self._conn, None
         if conn is not None:
             self._db._unregister(conn)

@@ -88,9 +88,17 @@ class TransactionTest(ArbiterTest):
         other.join(120)
         self.assertFalse(other.is_alive())
         s.write("INSERT INTO t(tag) VALUES ('after')")
+        # One begun here and committed on another thread (a pool's worker)
+        # leaves nothing behind: this thread writes on.
+        tx = s.transaction().begin()
+        tx.execute("INSERT INTO t(tag) VALUES ('handed over')")
+        worker = threading.Thread(target=tx.commit)
+        worker.start()
+        worker.join(120)
+        s.write("INSERT INTO t(tag) VALUES ('last')")
         s.wait_for(s.current_seq())
         tags = sorted(r["tag"] for r in s.query("SELECT tag FROM t"))
-        self.assertEqual(tags, ["after", "in", "other"])
+        self.assertEqual(tags, ["after", "handed over", "in", "last", "other"])
 
     def test_an_idle_session_lapses_and_says_so(self):
         self.foreground("--session-idle", "5s", "--session-total", "300s")
