@@ -58,8 +58,9 @@ pub async fn idle(shared: Arc<Shared>, idle: Duration) {
 /// when the WAL's path no longer names the WAL it writes (deleted by hand
 /// or by a cleaner): commits went on into the deleted file, readers failed
 /// with `disk I/O error`, and a crash lost every commit since the last
-/// checkpoint. Stopping closes the writer, whose close moves what its WAL
-/// holds into the database file.
+/// checkpoint. Stopping checkpoints the WAL the writer still holds open
+/// into the database file (all of it unless a reader's old snapshot holds
+/// part back), as every stop does.
 pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
     let path = shared.config.paths.db.clone();
     let wal_path = shared.config.paths.wal();
@@ -69,22 +70,6 @@ pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
     let mut wal = FileId::of(&wal_path).ok();
     loop {
         tokio::time::sleep(FILES_EVERY).await;
-        match wal {
-            None => wal = FileId::of(&wal_path).ok(),
-            Some(id) if !id.is_at(&wal_path) => {
-                let why = format!(
-                    "the WAL file {} was deleted or replaced while the arbiter ran; the \
-                     arbiter stopped, moving what its WAL held into the database file, and \
-                     the next caller starts a new one",
-                    wal_path.display()
-                );
-                error!(path = %wal_path.display(), "the WAL file was deleted or replaced: stopping");
-                let _ = shared.fault.set(why);
-                shared.begin_shutdown(StopReason::WalLost);
-                return;
-            }
-            Some(_) => {}
-        }
         if lock.keep_record() {
             warn!(path = %shared.config.paths.lock.display(), "the lock file was removed or changed; wrote it back");
         }
@@ -98,6 +83,24 @@ pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
             let _ = shared.fault.set(why);
             shared.begin_shutdown(StopReason::Moved);
             return;
+        }
+        // After the database's own check: a database moved with its WAL
+        // is a move (its marker keeps auto-start off), not a lost WAL.
+        match wal {
+            None => wal = FileId::of(&wal_path).ok(),
+            Some(id) if !id.is_at(&wal_path) => {
+                let why = format!(
+                    "the WAL file {} was deleted or replaced while the arbiter ran; the \
+                     arbiter stopped, checkpointing the WAL it held into the database file, \
+                     and the next caller starts a new one",
+                    wal_path.display()
+                );
+                error!(path = %wal_path.display(), "the WAL file was deleted or replaced: stopping");
+                let _ = shared.fault.set(why);
+                shared.begin_shutdown(StopReason::WalLost);
+                return;
+            }
+            Some(_) => {}
         }
     }
 }
