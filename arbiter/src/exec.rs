@@ -296,8 +296,9 @@ pub fn sql_error(index: u32, e: rusqlite::Error) -> WriteError {
 fn outside_writer() -> WriteError {
     WriteError::Overloaded {
         reason: format!(
-            "another process holds the database file's write lock (it writes the file \
-             directly, not through scribe) and kept it past {} s",
+            "{} (it writes the file directly, not through scribe, or recovers it after a \
+             crash) and kept it past {} s",
+            scribe_protocol::wire_error::OUTSIDE_WRITER,
             crate::config::BUSY_TIMEOUT.as_secs()
         ),
         retry_after_ms: 1000,

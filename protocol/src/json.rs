@@ -155,8 +155,15 @@ pub fn error_for(e: &WriteError, undone: crate::Undone) -> Json {
         WriteError::Conflict { statement, .. } | WriteError::Refused { statement, .. } => {
             obj["statement"] = json!(statement);
         }
-        WriteError::Overloaded { retry_after_ms, .. } => {
+        WriteError::Overloaded {
+            retry_after_ms,
+            reason,
+        } => {
             obj["retry_after_ms"] = json!(retry_after_ms);
+            if reason.starts_with(crate::wire_error::OUTSIDE_WRITER) {
+                obj["sqlite_code"] = json!(5);
+                obj["sqlite_message"] = json!("database is locked");
+            }
         }
         WriteError::Busy { waited_ms, .. } => {
             obj["waited_ms"] = json!(waited_ms);

@@ -126,6 +126,12 @@ pub enum Undone {
     Statement,
 }
 
+/// How an `Overloaded` reason begins when another process held the
+/// database file's write lock past the writer's busy timeout: over JSON it
+/// carries SQLite's own code and words (`database is locked`), which the
+/// Python drop-in raises as sqlite3 would.
+pub const OUTSIDE_WRITER: &str = "another process holds the database file's write lock";
+
 /// How the message of a failure that undid its whole call ends.
 const NOTHING: &str = "; nothing was written";
 

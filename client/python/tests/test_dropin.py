@@ -86,6 +86,25 @@ class DifferentialTest(DropinTest):
         c.execute("COMMIT")
         self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (2,))
 
+    def test_a_program_writing_the_file_directly_makes_database_is_locked(self):
+        # The arbiter's write waits SQLite's busy timeout behind that
+        # program's lock, then the drop-in raises what sqlite3 raises (it
+        # raised an SQL error, "commit failed (SQLite code 5)").
+        c = dropin.connect(self.mine, isolation_level=None, timeout=600)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE t(x)")
+        direct = std.connect(self.mine, isolation_level=None)
+        self.addCleanup(direct.close)
+        direct.execute("BEGIN IMMEDIATE")
+        with self.assertRaises(std.OperationalError) as e:
+            c.execute("INSERT INTO t VALUES (1)")
+        self.assertEqual(str(e.exception), "database is locked")
+        if sys.version_info >= (3, 11):  # sqlite3 names its codes from 3.11
+            self.assertEqual(e.exception.sqlite_errorcode, std.SQLITE_BUSY)
+        direct.execute("COMMIT")
+        c.execute("INSERT INTO t VALUES (2)")
+        self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(2,)])
+
     def test_a_refused_statement_in_a_transaction_says_what_stands(self):
         # Refused by the arbiter inside the transaction's write session: its
         # message said "nothing was written", which invited running the
