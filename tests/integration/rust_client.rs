@@ -224,3 +224,47 @@ fn a_dropped_transaction_is_rolled_back_at_once() {
         "'next' and 'then' only"
     );
 }
+
+/// A begin whose caller stopped waiting (a timeout around it, a dropped
+/// future) is granted later: the session then held the writer until its
+/// idle lease lapsed (300 s here), every other writer waiting. The
+/// connection rolls back a session begun for nobody.
+#[test]
+fn a_session_begun_for_a_caller_that_stopped_waiting_is_rolled_back() {
+    let (env, rt, client) = connected(
+        &LONG_LEASE,
+        Duration::from_secs(30),
+        Duration::from_secs(30),
+    );
+    let holder = env.hold_writer("held");
+    let begun = rt
+        .block_on(async { tokio::time::timeout(Duration::from_millis(300), client.begin()).await });
+    assert!(begun.is_err(), "the begin waits behind the holder");
+    assert!(holder.release().status.success());
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.args([
+        "exec",
+        "--timeout",
+        "60s",
+        "INSERT INTO t(tag, i) VALUES ('next', 1)",
+    ]);
+    c.stdout(std::process::Stdio::null());
+    let mut writer = c.spawn().unwrap();
+    // This client's runtime runs while the write waits: its connection
+    // reads the orphan's begin and rolls it back.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = rt.block_on(async {
+        loop {
+            if let Some(status) = writer.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the write never ended");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    assert!(
+        status.success(),
+        "the write waited behind a session begun for nobody"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'next'"), 1);
+}

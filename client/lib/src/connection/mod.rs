@@ -214,8 +214,13 @@ impl Connection {
             Err(e) => return Err(e),
         };
         let calls = Arc::new(Calls::default());
-        tokio::spawn(read_answers(stream.clone(), input, calls.clone()));
         let out = Arc::new(Out::default());
+        tokio::spawn(read_answers(
+            stream.clone(),
+            input,
+            calls.clone(),
+            out.clone(),
+        ));
         tokio::spawn(write_requests(stream.clone(), out.clone(), calls.clone()));
         Ok(Connection {
             inner: Arc::new(Inner {

@@ -81,7 +81,12 @@ const KEPT_BYTES: usize = 64 << 10;
 
 /// Hands each answer to its caller until the connection ends; then every
 /// caller still waiting learns that it ended.
-pub(super) async fn read_answers(stream: Arc<Socket>, mut input: FrameBuf, calls: Arc<Calls>) {
+pub(super) async fn read_answers(
+    stream: Arc<Socket>,
+    mut input: FrameBuf,
+    calls: Arc<Calls>,
+    out: Arc<Out>,
+) {
     let why = loop {
         loop {
             match input.next_frame() {
@@ -96,8 +101,15 @@ pub(super) async fn read_answers(stream: Arc<Socket>, mut input: FrameBuf, calls
                         continue;
                     }
                     let waiting = calls.lock().waiting.remove(&id);
-                    if let Some(tx) = waiting {
-                        let _ = tx.send(Ok(reply.unwrap_or_else(Err)));
+                    let unheard = match waiting {
+                        Some(tx) => tx.send(Ok(reply.unwrap_or_else(Err))).err(),
+                        None => Some(Ok(reply.unwrap_or_else(Err))),
+                    };
+                    // A session begun for a caller that stopped waiting (its
+                    // begin timed out, its future was dropped) would hold
+                    // the writer until its idle lease lapsed: roll it back.
+                    if let Some(Ok(Ok(frame::Answer::Began(b)))) = unheard {
+                        orphan_rollback(&out, b.session);
                     }
                 }
                 Ok(None) => break,
@@ -117,6 +129,23 @@ pub(super) async fn read_answers(stream: Arc<Socket>, mut input: FrameBuf, calls
         }
     };
     end(&calls, why);
+}
+
+/// Queues a rollback of `session`, whose answer nobody waits for (id 0:
+/// its answer is read as one to the whole connection, and dropped).
+fn orphan_rollback(out: &Out, session: u64) {
+    let mut o = out.lock();
+    if o.closed {
+        return;
+    }
+    let first = o.ids.is_empty();
+    if frame::encode(0, &frame::Request::Rollback { session }, &mut o.bytes).is_ok() {
+        o.ids.push(0);
+        if first {
+            drop(o);
+            out.notify.notify_one();
+        }
+    }
 }
 
 fn end(calls: &Calls, why: String) {
