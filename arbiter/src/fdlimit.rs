@@ -1,7 +1,8 @@
 //! The arbiter's descriptor limit, and the connections it leaves room for.
 //!
-//! Every connection holds a descriptor (an HTTP one two: its hang-up watch
-//! has its own). A service's default soft limit (1024 on many systems) is
+//! Every connection holds a descriptor (an HTTP one a second for its
+//! hang-up watch, while one is free). A service's default soft limit
+//! (1024 on many systems) is
 //! below what `--max-connections` allows, and an arbiter out of
 //! descriptors cannot even accept a caller to tell it so: new callers
 //! waited for a hello answer that never came, for as long as idle pooled
@@ -13,12 +14,13 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use tracing::{info, warn};
 
 /// Descriptors kept for the database, its WAL and `-shm` on each of the
-/// arbiter's connections, the log, the lock, the listeners, and a
-/// caller accepted only to be refused.
-const RESERVE: u64 = 64;
+/// arbiter's connections, the log, the lock and the listeners (about 32),
+/// and the callers being refused at once (64 of each kind, see `peers`).
+const RESERVE: u64 = 160;
 
-/// Raises the soft descriptor limit to the hard one; returns the
-/// connections it leaves room for (`None` when it cannot be read).
+/// Raises the soft descriptor limit to the hard one (a side effect the
+/// whole process shares); returns the connections it leaves room for
+/// (`None` when it cannot be read).
 pub fn raise() -> Option<usize> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
     let mut limit = soft;
@@ -31,11 +33,14 @@ pub fn raise() -> Option<usize> {
             Err(e) => warn!(error = %e, soft, hard, "cannot raise the open-files limit"),
         }
     }
-    // Two descriptors per connection at most (HTTP's hang-up watch).
-    Some(usize::try_from(limit.saturating_sub(RESERVE) / 2).unwrap_or(usize::MAX))
+    // One each: an HTTP connection's hang-up watch is a second only while
+    // one is free (a watch that cannot be made is skipped), so counting
+    // two would halve what RPC callers may hold.
+    Some(usize::try_from(limit.saturating_sub(RESERVE)).unwrap_or(usize::MAX))
 }
 
-/// `max_connections`, lowered to what the descriptor limit holds.
+/// `max_connections`, lowered to what the descriptor limit holds (after
+/// raising it: see [`raise`]).
 pub fn cap(max_connections: usize) -> usize {
     match raise() {
         Some(room) if room < max_connections => {

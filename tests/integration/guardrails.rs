@@ -534,34 +534,33 @@ fn an_arbiter_short_of_descriptors_tells_the_callers_it_cannot_hold() {
     // child between fork and exec.
     unsafe {
         c.pre_exec(|| {
-            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 100, 100)
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 200, 200)
                 .map_err(std::io::Error::from)
         });
     }
     let _arbiter = Killed(c.spawn().unwrap());
     env.wait_ready(Duration::from_secs(30));
     let socket = env.paths().socket;
-    // More than 100 descriptors could hold, each greeted (as a pool's
-    // idle connections are: the hello timeout does not end them).
+    // Connections greeted and held (as a pool's idle ones are: the hello
+    // timeout does not end them), ten more at a time, until a caller is
+    // told the arbiter is full: past what 200 descriptors hold, before.
     let hello = format!(r#"{{"hello":{{"version":{PROTOCOL_VERSION}}}}}"#);
     let mut frame = b"scribe\x01j".to_vec();
     frame.extend((hello.len() as u32).to_le_bytes());
     frame.extend(1u32.to_le_bytes());
     frame.extend(hello.as_bytes());
-    let held: Vec<UnixStream> = (0..120)
-        .filter_map(|_| {
+    let mut held: Vec<UnixStream> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let out = loop {
+        held.extend((0..10).filter_map(|_| {
             let mut s = UnixStream::connect(&socket).ok()?;
             s.write_all(&frame).ok()?;
             Some(s)
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let out = loop {
+        }));
         let out = env.scribe(&["status"]);
         if out.status.code() == Some(12) {
             break out;
         }
-        // A refusal being answered may hold the last places a moment.
         assert!(
             Instant::now() < deadline,
             "status never answered overloaded ({:?}): {}\n{}",
