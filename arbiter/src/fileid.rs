@@ -31,4 +31,14 @@ impl FileId {
     pub fn is_at(self, path: &Path) -> bool {
         FileId::of(path).is_ok_and(|id| id == self)
     }
+
+    /// True when `path` is known to name another file or none: a path that
+    /// cannot be read now (its directory made unsearchable, a stale NFS
+    /// handle) is not known to have changed.
+    pub fn is_gone_from(self, path: &Path) -> bool {
+        match FileId::of(path) {
+            Ok(id) => id != self,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+    }
 }

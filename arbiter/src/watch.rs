@@ -88,7 +88,7 @@ pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
         // is a move (its marker keeps auto-start off), not a lost WAL.
         match wal {
             None => wal = FileId::of(&wal_path).ok(),
-            Some(id) if !id.is_at(&wal_path) => {
+            Some(id) if id.is_gone_from(&wal_path) => {
                 let why = format!(
                     "the WAL file {} was deleted or replaced while the arbiter ran; the \
                      arbiter stopped, checkpointing the WAL it held into the database file, \

@@ -151,10 +151,20 @@ impl WriteError {
             } | WriteError::Conflict { .. }
                 | WriteError::Refused { .. }
         );
+        // Refused or in conflict with no statement named: the whole call.
+        let what = match self {
+            WriteError::Conflict {
+                statement: None, ..
+            }
+            | WriteError::Refused {
+                statement: None, ..
+            } => "call",
+            _ => "statement",
+        };
         match text.strip_suffix(NOTHING) {
             Some(head) if undone == Undone::Statement && one_statement => format!(
-                "{head}; this statement wrote nothing, what ran before it in the \
-                 transaction stands, and the transaction goes on"
+                "{head}; this {what} wrote nothing, what ran before it in the transaction \
+                 stands, and the transaction goes on"
             ),
             _ => text,
         }
@@ -287,6 +297,14 @@ mod tests {
             // The head (which statement, SQLite's words) is kept.
             assert!(m.starts_with(e.to_string().strip_suffix(NOTHING).unwrap()));
         }
+        // A call refused whole (no statement named) says so.
+        let whole = WriteError::Refused {
+            statement: None,
+            reason: "over a limit".into(),
+        };
+        assert!(whole
+            .message(Undone::Statement)
+            .contains("; this call wrote nothing, what ran before it"));
         // A failed commit (no statement) and a rolled-back session ended it.
         assert_eq!(sql(None).message(Undone::Statement), sql(None).to_string());
         let rolled = WriteError::RolledBack {

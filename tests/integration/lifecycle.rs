@@ -188,6 +188,10 @@ fn exec_retry_for_waits_for_an_arbiter_to_answer() {
         "INSERT INTO t(tag, i) VALUES ('waited', 1)",
     ]);
     let writer = env.spawn(c);
+    // Not a wait for a condition: the write passes either way here, but
+    // started at once, the arbiter could be there before the write's first
+    // try, and the test would pass without the retry.
+    std::thread::sleep(Duration::from_millis(500));
     env.scribe_ok(&["start"]);
     let out = env.wait(writer, Duration::from_secs(120));
     assert!(out.status.success(), "{}", stderr(&out));

@@ -215,12 +215,18 @@ impl Drop for Transaction<'_> {
         };
         let conn = self.inner.connection();
         let request = scribe_protocol::frame::Request::Rollback { session };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Inside a runtime (misuse) block_on would panic: queue it.
-            conn.send_only(&request);
-            return;
-        }
         let timeout = conn.options().call_timeout;
-        let _ = self.rt.block_on(conn.call(&request, timeout));
+        let roll_back = || {
+            let _ = self.rt.block_on(conn.call(&request, timeout));
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // In a runtime's context (`spawn_blocking`, or misuse) block_on
+            // would panic here: it runs on a thread of its own.
+            std::thread::scope(|s| {
+                let _ = s.spawn(roll_back).join();
+            });
+        } else {
+            roll_back();
+        }
     }
 }

@@ -72,7 +72,9 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// `Overloaded`, `ShuttingDown`, or the connection's errors.
+    /// `Overloaded`, `ShuttingDown`, `Expired` when the begin had no answer
+    /// within a call's timeout plus 30 s (nothing of it was written), or
+    /// the connection's errors.
     pub async fn begin(&self, request: BeginRequest) -> Result<Transaction, WriteError> {
         let timeout = begin_timeout(self.options().call_timeout);
         let began = self.call(&Request::Begin(request), timeout).await;
