@@ -19,6 +19,21 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::handle::{Handled, Requests};
+
+/// Encoded answers a connection may hold unsent before it stops reading
+/// requests: a caller that pipelines writes and never reads its answers
+/// (100 KB `RETURNING` rows each) grew the arbiter past 600 MB, outside
+/// the in-flight budget, which counts requests only. What it sent before
+/// is still answered; it is read again once its answers drain. Four
+/// frames: a caller that sends a few requests before reading any answer
+/// (a session's begin and first call) is never stopped halfway.
+const MAX_UNSENT: usize = 4 * scribe_protocol::limits::MAX_FRAME_LEN;
+
+/// Requests of one connection handed on and not answered yet before it
+/// stops reading more: without it, requests read faster than they commit
+/// all turned into unsent answers at once (a group's worth: more would not
+/// commit together anyway).
+const MAX_PENDING: usize = crate::config::MAX_GROUP;
 use crate::inflight::Room;
 use crate::peers::Admitted;
 use crate::state::Shared;
@@ -131,7 +146,9 @@ impl Conn {
                     self.requests.answered(self.answers.len());
                     self.encode_answers();
                 }
-                r = self.stream.readable(), if reading => {
+                r = self.stream.readable(), if reading
+                    && self.out.len() < MAX_UNSENT
+                    && self.requests.pending() < MAX_PENDING => {
                     if r.is_err() {
                         self.requests.peer_gone();
                         break End::Broken;
