@@ -15,6 +15,8 @@
 //! - [`guard`]: the authorizer: SQL that would break the arrangement is refused.
 //! - [`exec`]: runs one batch's statements on that connection.
 //! - [`several`]: whether a statement's text holds more than one.
+//! - [`sql_error`]: a statement's failure as the wire error it is answered
+//!   with.
 //! - [`writer`]: the writer thread, its bounded queue, and the syncer.
 //! - [`group`]: one group commit: the writer's connection, a transaction.
 //! - [`foreign_keys`]: whether each request's writes are checked
@@ -80,6 +82,7 @@ pub mod sessions;
 pub mod several;
 pub mod socket;
 pub mod spin;
+pub mod sql_error;
 pub mod state;
 pub mod stats;
 pub mod warn_limit;
