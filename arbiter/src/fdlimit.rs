@@ -2,11 +2,10 @@
 //!
 //! Every connection holds a descriptor (an HTTP one a second for its
 //! hang-up watch, while one is free). A service's default soft limit
-//! (1024 on many systems) is
-//! below what `--max-connections` allows, and an arbiter out of
-//! descriptors cannot even accept a caller to tell it so: new callers
-//! waited for a hello answer that never came, for as long as idle pooled
-//! connections stayed (minutes). So the soft limit is raised to the hard
+//! (1024 on many systems) is below what `--max-connections` allows, and an
+//! arbiter out of descriptors cannot even accept a caller to tell it so:
+//! new callers waited for a hello answer that never came, for as long as
+//! idle pooled connections stayed (minutes). So the soft limit is raised to the hard
 //! one, and the connection cap is lowered to what the limit holds, with
 //! room left to accept and refuse one more (`Overloaded`, naming the cap).
 

@@ -279,8 +279,13 @@ pub fn reply(reply: &Reply) -> Json {
 pub fn reply_as(reply: &Reply, options: HelloOptions) -> Json {
     match reply {
         Ok(a) => json!({ "ok": answer_as(a, options) }),
-        Err(e) => json!({ "error": json::error(e) }),
+        Err(e) => error_reply(e, crate::Undone::Call),
     }
+}
+
+/// Encodes an error answer to a call that undid `undone`.
+pub fn error_reply(e: &WriteError, undone: crate::Undone) -> Json {
+    json!({ "error": json::error_for(e, undone) })
 }
 
 /// What `{"ok": ..}` holds for `answer`, as the caller's hello asked.

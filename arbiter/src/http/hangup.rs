@@ -3,10 +3,10 @@
 //! hyper reads nothing more of a connection while a handler runs, and a
 //! read could not tell a close from a half close anyway (`nc -N`, and socat
 //! for its `-t` time: the caller shuts its side once its request is sent
-//! and still reads the answer). A full close can be told: the kernel then reports the socket
-//! hung up (`EPOLLHUP`, which needs both directions shut), and a half close
-//! never sets it. A write session whose caller is gone ends then, and a
-//! statement it runs stops, as on the RPC socket.
+//! and still reads the answer). A full close can be told: the kernel then
+//! reports the socket hung up (`EPOLLHUP`, which needs both directions
+//! shut), and a half close never sets it. A write session whose caller is
+//! gone ends then, and a statement it runs stops, as on the RPC socket.
 
 use std::os::fd::{AsFd, OwnedFd};
 

@@ -19,6 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::handle::{Handled, Requests};
+use crate::inflight::Room;
+use crate::peers::Admitted;
+use crate::state::Shared;
+use crate::writer::Outbox;
 
 /// Encoded answers a connection may hold unsent before it stops reading
 /// requests: a caller that pipelines writes and never reads its answers
@@ -34,10 +38,6 @@ const MAX_UNSENT: usize = 4 * scribe_protocol::limits::MAX_FRAME_LEN;
 /// all turned into unsent answers at once (a group's worth: more would not
 /// commit together anyway).
 const MAX_PENDING: usize = crate::config::MAX_GROUP;
-use crate::inflight::Room;
-use crate::peers::Admitted;
-use crate::state::Shared;
-use crate::writer::Outbox;
 
 /// Answers a connection that is not admitted with `error` (under id 0,
 /// the hello's; in the codec its preamble names, when it comes within

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use scribe_protocol::frame::{self, Answer, Request, CODEC_JSON};
-use scribe_protocol::{json, Hello, Reply, StopReport, Undone, WriteError, PROTOCOL_VERSION};
+use scribe_protocol::{Hello, Reply, StopReport, Undone, WriteError, PROTOCOL_VERSION};
 
 use crate::inflight::Room;
 use crate::sessions::Sessions;
@@ -109,10 +109,9 @@ impl Requests {
             };
             match reply {
                 Err(e) if statement => {
-                    let error = json::error_for(e, Undone::Statement);
+                    let error = scribe_protocol::json_frame::error_reply(e, Undone::Statement);
                     // A `Value` always serializes.
-                    let _ =
-                        serde_json::to_writer(&mut body, &serde_json::json!({ "error": error }));
+                    let _ = serde_json::to_writer(&mut body, &error);
                 }
                 _ => scribe_protocol::json_answer::write_reply(reply, self.json, &mut body),
             }

@@ -22,6 +22,17 @@ pub struct StopArgs {
     pub grace: Option<Duration>,
 }
 
+impl StopArgs {
+    /// The marker this stop leaves: held, or for its grace period.
+    fn marker(&self) -> Marker {
+        if self.hold {
+            Marker::Hold
+        } else {
+            Marker::for_next(self.grace.unwrap_or(stopmarker::STOP_GRACE))
+        }
+    }
+}
+
 /// `scribe start` arguments.
 #[derive(Debug, Default, clap::Args)]
 pub struct StartArgs {
@@ -167,11 +178,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
         // signal handlers yet (it applies migrations at open) dies of the
         // signal without writing one, and the next write would start it
         // again.
-        let marker = match (args.hold, args.grace) {
-            (true, _) => Marker::Hold,
-            (false, grace) => Marker::for_next(grace.unwrap_or(stopmarker::STOP_GRACE)),
-        };
-        leave_marker(paths, marker)?;
+        leave_marker(paths, args.marker())?;
     }
     let then = match stopmarker::read_active(&paths.stop_marker) {
         Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
@@ -182,11 +189,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
         None if (args.hold || args.grace != Some(Duration::ZERO))
             && !paths.stop_marker.exists() =>
         {
-            let marker = match (args.hold, args.grace) {
-                (true, _) => Marker::Hold,
-                (false, grace) => Marker::for_next(grace.unwrap_or(stopmarker::STOP_GRACE)),
-            };
-            match leave_marker(paths, marker) {
+            match leave_marker(paths, args.marker()) {
                 Ok(()) => match stopmarker::read_active(&paths.stop_marker) {
                     Some(m) => m.describe().replace("the arbiter was stopped; ", ""),
                     None => "auto-start is on".to_owned(),

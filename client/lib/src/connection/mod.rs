@@ -108,6 +108,24 @@ impl Calls {
     }
 }
 
+/// Queues `request` under id 0, whose answer is read as one to the whole
+/// connection and dropped: for a request nobody waits for (a rollback of a
+/// session its caller let go).
+fn unanswered(out: &Out, request: &Request) {
+    let mut o = out.lock();
+    if o.closed {
+        return;
+    }
+    let first = o.ids.is_empty();
+    if frame::encode(0, request, &mut o.bytes).is_ok() {
+        o.ids.push(0);
+        if first {
+            drop(o);
+            out.notify.notify_one();
+        }
+    }
+}
+
 /// The connection ended before this request was answered.
 fn lost(why: &str) -> WriteError {
     WriteError::Unavailable {
@@ -267,7 +285,7 @@ impl Connection {
     /// Queues `request` to be sent, without waiting for its answer (a
     /// dropped transaction's rollback: nobody is left to wait).
     pub(crate) fn send_only(&self, request: &Request) {
-        let _ = self.queue([request]);
+        unanswered(&self.inner.out, request);
     }
 
     /// Sends two requests in one write (no other caller's frame between

@@ -109,7 +109,7 @@ pub(super) async fn read_answers(
                     // begin timed out, its future was dropped) would hold
                     // the writer until its idle lease lapsed: roll it back.
                     if let Some(Ok(Ok(frame::Answer::Began(b)))) = unheard {
-                        orphan_rollback(&out, b.session);
+                        super::unanswered(&out, &frame::Request::Rollback { session: b.session });
                     }
                 }
                 Ok(None) => break,
@@ -129,23 +129,6 @@ pub(super) async fn read_answers(
         }
     };
     end(&calls, why);
-}
-
-/// Queues a rollback of `session`, whose answer nobody waits for (id 0:
-/// its answer is read as one to the whole connection, and dropped).
-fn orphan_rollback(out: &Out, session: u64) {
-    let mut o = out.lock();
-    if o.closed {
-        return;
-    }
-    let first = o.ids.is_empty();
-    if frame::encode(0, &frame::Request::Rollback { session }, &mut o.bytes).is_ok() {
-        o.ids.push(0);
-        if first {
-            drop(o);
-            out.notify.notify_one();
-        }
-    }
 }
 
 fn end(calls: &Calls, why: String) {
