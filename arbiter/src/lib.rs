@@ -43,7 +43,7 @@
 //!   kind of refusal and uid.
 //! - [`inflight`]: the memory all requests in flight may hold.
 //! - [`watch`]: the writer, idleness, the tick, the database, WAL and lock
-//!   files.
+//!   files; [`walrestore`]: a deleted WAL copied back before the stop.
 //! - [`rpc`]: the RPC adapter: scribe's framing on the RPC socket.
 //! - [`http`]: the HTTP adapter: HTTP/1.1 + JSON on a second socket.
 //! - [`sessions`]: the write sessions of one connection (either adapter).
@@ -85,6 +85,7 @@ pub mod spin;
 pub mod sql_error;
 pub mod state;
 pub mod stats;
+pub mod walrestore;
 pub mod warn_limit;
 pub mod watch;
 pub mod writer;

@@ -58,9 +58,8 @@ pub async fn idle(shared: Arc<Shared>, idle: Duration) {
 /// when the WAL's path no longer names the WAL it writes (deleted by hand
 /// or by a cleaner): commits went on into the deleted file, readers failed
 /// with `disk I/O error`, and a crash lost every commit since the last
-/// checkpoint. Stopping checkpoints the WAL the writer still holds open
-/// into the database file (all of it unless a reader's old snapshot holds
-/// part back), as every stop does.
+/// checkpoint. Stopping copies the WAL the writer still holds open back
+/// to its path (`walrestore`), then checkpoints it, as every stop does.
 pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
     let path = shared.config.paths.db.clone();
     let wal_path = shared.config.paths.wal();
@@ -91,8 +90,8 @@ pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
             Some(id) if id.is_gone_from(&wal_path) => {
                 let why = format!(
                     "the WAL file {} was deleted or replaced while the arbiter ran; the \
-                     arbiter stopped, checkpointing the WAL it held into the database file, \
-                     and the next caller starts a new one",
+                     arbiter stopped, putting back and checkpointing the WAL it held, and \
+                     the next caller starts a new one",
                     wal_path.display()
                 );
                 error!(path = %wal_path.display(), "the WAL file was deleted or replaced: stopping");

@@ -1,12 +1,14 @@
 //! The writer's housekeeping: pruning idempotency keys past their
 //! retention or count, and the WAL's last checkpoint at exit.
 
+use std::path::Path;
 use std::time::Instant;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::run::Writer;
 use crate::requests;
+use crate::walrestore::{self, Restored};
 
 impl Writer {
     /// Prunes keys past their age (at most every `prune_every`) and past
@@ -47,8 +49,23 @@ impl Writer {
         }
     }
 
-    /// Truncates the WAL so the file is complete on its own after exit.
+    /// Truncates the WAL so the file is complete on its own after exit;
+    /// a WAL deleted under the writer is first copied back (what a
+    /// reader's old snapshot keeps the checkpoint from copying would
+    /// otherwise vanish with this process).
     pub(super) fn checkpoint(&self) {
+        if let Some(db) = self.session.conn.path() {
+            match walrestore::restore(Path::new(db)) {
+                Ok(Restored::NotNeeded) => {}
+                Ok(Restored::Copied(bytes)) => {
+                    warn!(bytes, "the deleted WAL was copied back to its path")
+                }
+                Ok(Restored::PathTaken) => {
+                    error!("the WAL was deleted and another put in its place: left as it is")
+                }
+                Err(e) => error!(error = %e, "the deleted WAL could not be copied back"),
+            }
+        }
         let done = self.session.guard.trusted(|| {
             self.session
                 .conn
