@@ -107,11 +107,13 @@ pub fn run_until(
             source,
         })?;
     let (spin, started) = (config.spin, Instant::now());
+    let room = crate::fdlimit::cap(config.max_connections);
     let shared = Arc::new(Shared {
         peers: Peers::new(
             config.allowed.clone(),
-            crate::fdlimit::cap(config.max_connections),
+            room.connections,
             config.max_peer_connections,
+            room.descriptors,
         ),
         inflight: Inflight::new(config.max_inflight_bytes, config.limits.max_values),
         config,

@@ -1,7 +1,7 @@
 //! The arbiter's descriptor limit, and the connections it leaves room for.
 //!
 //! Every connection holds a descriptor (an HTTP one a second for its
-//! hang-up watch, while one is free). A service's default soft limit
+//! hang-up watch, while one is free: `peers` counts both). A service's default soft limit
 //! (1024 on many systems) is below what `--max-connections` allows, and an
 //! arbiter out of descriptors cannot even accept a caller to tell it so:
 //! new callers waited for a hello answer that never came, for as long as
@@ -32,25 +32,41 @@ pub fn raise() -> Option<usize> {
             Err(e) => warn!(error = %e, soft, hard, "cannot raise the open-files limit"),
         }
     }
-    // One each: an HTTP connection's hang-up watch is a second only while
-    // one is free (a watch that cannot be made is skipped), so counting
-    // two would halve what RPC callers may hold.
     Some(usize::try_from(limit.saturating_sub(RESERVE)).unwrap_or(usize::MAX))
 }
 
-/// `max_connections`, lowered to what the descriptor limit holds (after
-/// raising it: see [`raise`]).
-pub fn cap(max_connections: usize) -> usize {
-    match raise() {
-        Some(room) if room < max_connections => {
-            let capped = room.max(1);
-            warn!(
-                max_connections,
-                capped,
-                "the open-files limit holds fewer connections than --max-connections: capped"
-            );
-            capped
-        }
-        _ => max_connections,
+/// What the descriptor limit leaves for connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// `--max-connections`, lowered to what the limit holds.
+    pub connections: usize,
+    /// Descriptors connections may hold in all: one each, and a second
+    /// for an HTTP connection's hang-up watch while one is free (see
+    /// `peers`; counting two for every connection would halve what RPC
+    /// callers may hold).
+    pub descriptors: usize,
+}
+
+/// The room for connections under `max_connections` and the descriptor
+/// limit (after raising it: see [`raise`]).
+pub fn cap(max_connections: usize) -> Room {
+    let Some(room) = raise() else {
+        return Room {
+            connections: max_connections,
+            descriptors: usize::MAX,
+        };
+    };
+    let mut connections = max_connections;
+    if room < max_connections {
+        connections = room.max(1);
+        warn!(
+            max_connections,
+            capped = connections,
+            "the open-files limit holds fewer connections than --max-connections: capped"
+        );
+    }
+    Room {
+        connections,
+        descriptors: room.max(1),
     }
 }

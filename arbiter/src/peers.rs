@@ -10,6 +10,12 @@
 //! careless or hostile process cannot take the capacity every other
 //! caller needs. A refusal for capacity is told to the caller (as
 //! `Overloaded`, naming the cap) before the connection closes.
+//!
+//! Descriptors are counted too: a connection holds one, and an HTTP
+//! connection's hang-up watch a second ([`Peers::spare_descriptor`]).
+//! Counted as connections only, 140 HTTP callers under a 300-file limit
+//! took every descriptor: no caller on either socket was answered, and
+//! statements that spill to a temp file failed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +35,8 @@ pub struct Peers {
     allowed: Allowed,
     max_total: usize,
     max_per_peer: usize,
+    /// Descriptors connections may hold in all (see `fdlimit`).
+    descriptors: usize,
     open: Mutex<Counts>,
     /// Refusals being answered now (each holds its socket a moment): for
     /// capacity, and for a uid not allowed, counted apart so that a flood
@@ -75,7 +83,27 @@ impl Drop for Refusing {
 #[derive(Debug, Default)]
 struct Counts {
     total: usize,
+    /// Second descriptors held (hang-up watches).
+    spares: usize,
     by_pid: HashMap<i32, usize>,
+}
+
+impl Counts {
+    fn descriptors(&self) -> usize {
+        self.total + self.spares
+    }
+}
+
+/// A second descriptor's place, for a connection's hang-up watch;
+/// dropping it frees the place.
+#[derive(Debug)]
+pub struct Spare(Arc<Peers>);
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        let mut c = self.0.lock();
+        c.spares = c.spares.saturating_sub(1);
+    }
 }
 
 /// Holds one admitted connection's place; dropping it frees the place.
@@ -111,12 +139,19 @@ pub enum Refusal {
 }
 
 impl Peers {
-    /// Counts for connections of the `allowed`, under the two caps.
-    pub fn new(allowed: Allowed, max_total: usize, max_per_peer: usize) -> Arc<Peers> {
+    /// Counts for connections of the `allowed`, under the two caps and
+    /// `descriptors` in all.
+    pub fn new(
+        allowed: Allowed,
+        max_total: usize,
+        max_per_peer: usize,
+        descriptors: usize,
+    ) -> Arc<Peers> {
         Arc::new(Peers {
             allowed,
             max_total: max_total.max(1),
             max_per_peer: max_per_peer.max(1),
+            descriptors: descriptors.max(1),
             open: Mutex::new(Counts::default()),
             refusing: [Arc::default(), Arc::default()],
             warned: WarnLimit::default(),
@@ -164,6 +199,16 @@ impl Peers {
         self.lock().total
     }
 
+    /// A place for a second descriptor, while the connections' own leave
+    /// one free (`None`: do without).
+    pub fn spare_descriptor(self: &Arc<Self>) -> Option<Spare> {
+        let mut c = self.lock();
+        (c.descriptors() < self.descriptors).then(|| {
+            c.spares += 1;
+            Spare(self.clone())
+        })
+    }
+
     /// Admits `stream` or says why not (and logs the refusal with the
     /// peer's uid and pid).
     ///
@@ -191,20 +236,33 @@ impl Peers {
             )));
         }
         let mut c = self.lock();
-        if c.total >= self.max_total {
+        let short = c.descriptors() >= self.descriptors;
+        if c.total >= self.max_total || short {
             if let Some(unlogged) = self.warned.check("total", uid) {
                 warn!(
                     uid,
                     pid,
                     unlogged,
                     max_connections = self.max_total,
+                    open = c.total,
+                    descriptors = c.descriptors(),
                     "refused a connection: too many open"
                 );
             }
+            let held = if short {
+                format!(
+                    "{} connections, with {} HTTP hang-up watches, all its open-files limit \
+                     holds (raise the arbiter's `ulimit -n`)",
+                    c.total, c.spares
+                )
+            } else {
+                format!(
+                    "{}, scribed --max-connections, or what its open-files limit holds",
+                    self.max_total
+                )
+            };
             return Err(Refusal::Full(format!(
-                "the arbiter serves its most connections at once ({}, scribed \
-                 --max-connections, or what its open-files limit holds)",
-                self.max_total
+                "the arbiter serves its most connections at once ({held})"
             )));
         }
         let mine = c.by_pid.get(&pid).copied().unwrap_or(0);
@@ -246,7 +304,7 @@ mod tests {
 
     #[test]
     fn refusals_answered_at_once_are_capped() {
-        let peers = Peers::new(Allowed::default(), 5, 2);
+        let peers = Peers::new(Allowed::default(), 5, 2, usize::MAX);
         let uid = || Refusal::NotAllowed("uid".into());
         let cap = || Refusal::Full("cap".into());
         let places: Vec<_> = (0..MAX_REFUSING)
@@ -272,7 +330,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn one_process_cannot_take_every_place() {
         let me = nix::unistd::getuid().as_raw();
-        let peers = Peers::new(uids(me), 5, 2);
+        let peers = Peers::new(uids(me), 5, 2, usize::MAX);
         let mut held = Vec::new();
         let mut refusals = Vec::new();
         for _ in 0..4 {
@@ -291,7 +349,7 @@ mod tests {
         assert_eq!(peers.open(), 1);
         let (a, _b) = UnixStream::pair().unwrap();
         assert!(peers.admit(&a).is_ok(), "a freed place is free again");
-        let stranger = Peers::new(uids(me + 1), 5, 2);
+        let stranger = Peers::new(uids(me + 1), 5, 2, usize::MAX);
         match stranger.admit(&a) {
             // Root is let in whatever the list says.
             Ok(_) => assert_eq!(me, 0),
@@ -300,5 +358,26 @@ mod tests {
             }
             Err(other) => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn second_descriptors_count_against_the_limit() {
+        let me = nix::unistd::getuid().as_raw();
+        let peers = Peers::new(uids(me), 10, 10, 4);
+        let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
+        let a = peers.admit(&pairs[0].0).unwrap();
+        let b = peers.admit(&pairs[1].0).unwrap();
+        let watch = peers.spare_descriptor().expect("3 of 4");
+        let last = peers.spare_descriptor().expect("4 of 4");
+        assert!(peers.spare_descriptor().is_none(), "none past the limit");
+        assert!(
+            matches!(peers.admit(&pairs[2].0), Err(Refusal::Full(_))),
+            "a connection's descriptor is counted with the watches'"
+        );
+        drop(last);
+        let c = peers.admit(&pairs[2].0).expect("a freed descriptor");
+        assert!(peers.spare_descriptor().is_none());
+        drop((a, b, c, watch));
+        assert!(peers.spare_descriptor().is_some());
     }
 }

@@ -6,6 +6,7 @@ mod bench;
 mod cli_codes;
 mod concurrency;
 mod crash;
+mod descriptors;
 mod exactly_once;
 mod guardrails;
 mod hardening_instance;

@@ -14,26 +14,37 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::net::UnixStream;
 
+use crate::peers::Spare;
+
 /// A watch on one connection's socket, through a descriptor of its own
-/// (drop it with the connection: it keeps the socket open).
-pub struct Hangup(Option<AsyncFd<OwnedFd>>);
+/// (drop it with the connection: it keeps the socket open), and that
+/// descriptor's place among those connections may hold.
+pub struct Hangup(Option<(AsyncFd<OwnedFd>, Spare)>);
 
 impl Hangup {
-    /// Watches `stream`; a watch that cannot be set up never fires.
-    pub fn watch(stream: &UnixStream) -> Hangup {
+    /// Watches `stream` with the descriptor `spare` leaves room for; a
+    /// watch without one, or that cannot be set up, never fires (the
+    /// connection's write sessions then end at their lease's end).
+    pub fn watch(stream: &UnixStream, spare: Option<Spare>) -> Hangup {
+        let Some(spare) = spare else {
+            return Hangup(None);
+        };
         let fd = stream.as_fd().try_clone_to_owned().ok();
         // Writable interest only: a half close (read side shut) wakes
         // nothing, a hang-up is always reported.
-        Hangup(fd.and_then(|fd| {
-            // SAFETY: the descriptor is the `OwnedFd` the `AsyncFd` owns:
-            // it stays open, and names the same socket, until it is dropped.
-            unsafe { AsyncFd::register_with_interest(fd, Interest::WRITABLE) }.ok()
-        }))
+        Hangup(
+            fd.and_then(|fd| {
+                // SAFETY: the descriptor is the `OwnedFd` the `AsyncFd` owns:
+                // it stays open, and names the same socket, until it is dropped.
+                unsafe { AsyncFd::register_with_interest(fd, Interest::WRITABLE) }.ok()
+            })
+            .map(|fd| (fd, spare)),
+        )
     }
 
     /// Resolves once the caller has closed its end of the connection.
     pub async fn wait(&self) {
-        let Some(fd) = &self.0 else {
+        let Some((fd, _)) = &self.0 else {
             return std::future::pending().await;
         };
         loop {

@@ -54,7 +54,7 @@ pub async fn run(
             .map_or((0, 0), |c| (c.pid().unwrap_or(0), c.uid()));
         let caller = ops::Connection::new(shared.clone(), peer);
         let sessions = caller.sessions();
-        let hangup = hangup::Hangup::watch(&stream);
+        let hangup = hangup::Hangup::watch(&stream, shared.peers.spare_descriptor());
         let service = TowerToHyperService::new(routes::router(shared.clone(), peer, caller));
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
