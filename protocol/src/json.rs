@@ -146,7 +146,7 @@ pub fn error_for(e: &WriteError, undone: crate::Undone) -> Json {
             obj["statement"] = json!(statement);
             obj["sqlite_code"] = json!(code);
             // SQLite's own words, for drivers that raise them as sqlite3 does.
-            obj["sqlite_message"] = json!(message);
+            obj["sqlite_message"] = json!(WriteError::sqlite_words(message));
             if matches!(e, WriteError::RolledBack { .. }) {
                 // The write session is over: a driver's transaction is too.
                 obj["rolled_back"] = json!(true);

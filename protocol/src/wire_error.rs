@@ -135,7 +135,35 @@ pub const OUTSIDE_WRITER: &str = "another process holds the database file's writ
 /// How the message of a failure that undid its whole call ends.
 const NOTHING: &str = "; nothing was written";
 
+/// How a write session statement's SQLite message ends when the
+/// statement failed after changing rows that SQLite kept (`ON CONFLICT
+/// FAIL`, a trigger's `RAISE(FAIL)`): "wrote nothing" would be false, and
+/// a caller that ran it again would apply those rows twice.
+const KEPT: &str = " before it failed, which stand (SQLite's FAIL keeps them)";
+/// Where [`KEPT`]'s addition begins.
+const KEPT_FROM: &str = "; it changed ";
+
 impl WriteError {
+    /// This failure of a write session's statement (SQL, or a conflict),
+    /// saying that the `rows` rows it changed before it failed stand.
+    #[must_use]
+    pub fn with_rows_kept(mut self, rows: u64) -> WriteError {
+        if let WriteError::Sql { message, .. } | WriteError::Conflict { message, .. } = &mut self {
+            let s = if rows == 1 { "" } else { "s" };
+            message.push_str(&format!("{KEPT_FROM}{rows} row{s}{KEPT}"));
+        }
+        self
+    }
+
+    /// SQLite's own words in an error's `message`, without what
+    /// [`WriteError::with_rows_kept`] added.
+    pub fn sqlite_words(message: &str) -> &str {
+        match message.strip_suffix(KEPT) {
+            Some(head) => head.rfind(KEPT_FROM).map_or(message, |at| &message[..at]),
+            None => message,
+        }
+    }
+
     /// The message of this error, for a call that undid `undone`. `Display`
     /// words it for a whole call; a write session's statement is worded
     /// so that nobody runs again what stands ("nothing was written" would
@@ -161,6 +189,12 @@ impl WriteError {
             } => "call",
             _ => "statement",
         };
+        if text.ends_with(KEPT) {
+            return format!(
+                "{text}; what ran before it in the transaction stands too, and the \
+                 transaction goes on"
+            );
+        }
         match text.strip_suffix(NOTHING) {
             Some(head) if undone == Undone::Statement && one_statement => format!(
                 "{head}; this {what} wrote nothing, what ran before it in the transaction \
@@ -168,6 +202,16 @@ impl WriteError {
             ),
             _ => text,
         }
+    }
+}
+
+/// Ends a failed statement's message: nothing was written, unless SQLite
+/// kept rows it changed (see [`WriteError::with_rows_kept`]).
+fn nothing_unless_kept(f: &mut fmt::Formatter<'_>, message: &str) -> fmt::Result {
+    if message.ends_with(KEPT) {
+        Ok(())
+    } else {
+        f.write_str(NOTHING)
     }
 }
 
@@ -189,10 +233,10 @@ impl fmt::Display for WriteError {
             WriteError::Conflict {
                 statement: Some(i),
                 message,
-            } => write!(
-                f,
-                "conflict in statement {i}: {message}; nothing was written"
-            ),
+            } => {
+                write!(f, "conflict in statement {i}: {message}")?;
+                nothing_unless_kept(f, message)
+            }
             WriteError::Conflict {
                 statement: None,
                 message,
@@ -201,10 +245,13 @@ impl fmt::Display for WriteError {
                 statement: Some(i),
                 code,
                 message,
-            } => write!(
-                f,
-                "SQL error in statement {i} (SQLite code {code}): {message}; nothing was written"
-            ),
+            } => {
+                write!(
+                    f,
+                    "SQL error in statement {i} (SQLite code {code}): {message}"
+                )?;
+                nothing_unless_kept(f, message)
+            }
             WriteError::Sql {
                 statement: None,
                 code,
@@ -278,6 +325,27 @@ mod tests {
             assert!(e.message(Undone::Call).ends_with(NOTHING), "{e}");
             assert_eq!(e.message(Undone::Call), e.to_string());
         }
+    }
+
+    #[test]
+    fn a_statement_that_kept_rows_says_so() {
+        let e = sql(Some(0)).with_rows_kept(2);
+        let m = e.message(Undone::Statement);
+        assert!(!m.contains("wrote nothing"), "{m}");
+        assert!(!m.contains("nothing was written"), "{m}");
+        assert!(
+            m.contains("it changed 2 rows before it failed, which stand"),
+            "{m}"
+        );
+        assert!(m.ends_with("and the transaction goes on"), "{m}");
+        let WriteError::Sql { message, .. } = &e else {
+            unreachable!()
+        };
+        assert_eq!(WriteError::sqlite_words(message), "UNIQUE constraint failed: t.k");
+        assert_eq!(
+            WriteError::sqlite_words("m; it changed x"),
+            "m; it changed x"
+        );
     }
 
     #[test]

@@ -156,7 +156,18 @@ impl Writer {
                 s.own(&s.own.savepoint)
                     .map_err(crate::group::commit_error)?;
             }
+            let before = s.conn.total_changes();
             let r = exec::run_one(&s.conn, &s.guard, index, st, None);
+            // SQLite keeps what a statement failing under `FAIL` changed
+            // (its own statement rollback is skipped): the caller is
+            // told, rather than that it wrote nothing.
+            let kept = s.conn.total_changes() - before;
+            let r = match r {
+                Err(e) if kept > 0 && !undoable && !s.conn.is_autocommit() => {
+                    Err(e.with_rows_kept(kept))
+                }
+                r => r,
+            };
             if undoable && !s.conn.is_autocommit() {
                 let end = match r {
                     Ok(_) => s.own(&s.own.release),

@@ -28,6 +28,27 @@ class TransactionTest(ArbiterTest):
         s.wait_for(tx.receipt["seq"])
         self.assertEqual(s.query("SELECT count(*) AS n FROM t"), [{"n": 2}])
 
+    def test_a_statement_failing_under_or_fail_says_the_rows_it_changed_stand(self):
+        # SQLite keeps what a statement failing under FAIL changed before
+        # the failure; "wrote nothing" would invite running it again.
+        s = self.client()
+        s.write(SCHEMA)
+        s.write("INSERT INTO t(tag) VALUES ('c')")
+        with s.transaction() as tx:
+            with self.assertRaises(SqlError) as e:
+                tx.execute("INSERT OR FAIL INTO t(tag) VALUES ('a'), ('b'), ('c'), ('d')")
+            said = str(e.exception)
+            self.assertIn("it changed 2 rows before it failed, which stand", said)
+            self.assertNotIn("wrote nothing", said)
+            self.assertIn("UNIQUE constraint failed: t.tag", said)
+            # Under ABORT, SQLite undoes the statement: it did write nothing.
+            with self.assertRaises(SqlError) as e:
+                tx.execute("INSERT INTO t(tag) VALUES ('e'), ('c')")
+            self.assertIn("this statement wrote nothing", str(e.exception))
+        s.wait_for(tx.receipt["seq"])
+        rows = s.query("SELECT tag FROM t ORDER BY tag")
+        self.assertEqual([r["tag"] for r in rows], ["a", "b", "c"])
+
     def test_an_exception_rolls_the_block_back(self):
         s = self.client()
         s.write(SCHEMA)
