@@ -341,7 +341,10 @@ mod tests {
         let WriteError::Sql { message, .. } = &e else {
             unreachable!()
         };
-        assert_eq!(WriteError::sqlite_words(message), "UNIQUE constraint failed: t.k");
+        assert_eq!(
+            WriteError::sqlite_words(message),
+            "UNIQUE constraint failed: t.k"
+        );
         assert_eq!(
             WriteError::sqlite_words("m; it changed x"),
             "m; it changed x"

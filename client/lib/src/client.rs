@@ -170,8 +170,8 @@ impl Client {
     ///
     /// `Unavailable` or `Timeout` when it does not answer.
     pub async fn status(&self) -> Result<Status, WriteError> {
-        let (_, c) = self.connection().await?;
-        c.status().await
+        self.on_connection(|c| async move { c.status().await })
+            .await
     }
 
     /// What this client did so far.
@@ -219,6 +219,27 @@ impl Client {
         guard.1 = Some(c.clone());
         self.inner.counters.reconnects.fetch_add(1, Relaxed);
         Ok((guard.0, c))
+    }
+
+    /// Runs `call` on the live connection, and once more on a new one when
+    /// it failed because that connection had ended unseen: an arbiter that
+    /// restarted since its last call, before this client's reader noticed
+    /// (on a one-thread runtime, until the caller next awaits). For calls
+    /// that write nothing alone (`status`, `begin`): a session begun on
+    /// a connection ends with it.
+    pub(crate) async fn on_connection<T, F, Fut>(&self, call: F) -> Result<T, WriteError>
+    where
+        F: Fn(Connection) -> Fut,
+        Fut: std::future::Future<Output = Result<T, WriteError>>,
+    {
+        let (generation, c) = self.connection().await?;
+        match call(c.clone()).await {
+            Err(WriteError::Unavailable { .. }) if c.is_closed() => {
+                self.drop_connection(generation).await;
+                call(self.connection().await?.1).await
+            }
+            r => r,
+        }
     }
 
     /// Forgets the connection of `generation` (if it is still the live one).

@@ -95,7 +95,11 @@ impl Client {
     /// As [`crate::Connection::begin`].
     pub async fn begin_with(&self, request: BeginRequest) -> Result<Transaction, WriteError> {
         crate::inside::refuse_inside(self.id(), "a begin")?;
-        self.connection().await?.1.begin(request).await
+        self.on_connection(|c| {
+            let request = request.clone();
+            async move { c.begin(request).await }
+        })
+        .await
     }
 
     /// A write session that begins with its first call (see
