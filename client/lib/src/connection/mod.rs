@@ -4,6 +4,10 @@
 //! carries its own id, and one reader task hands each answer to its
 //! caller. A request is written whole by the calling task (one system
 //! call); the reader task takes every answer a read brings.
+//!
+//! - `calls.rs`: the typed calls (write, status, stop);
+//! - `tasks.rs`: the reader and writer tasks;
+//! - `spin.rs`: polling for an answer a moment before sleeping.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,16 +17,16 @@ use std::time::{Duration, Instant};
 use scribe_protocol::frame::{self, Answer, Request, CODEC_BINCODE};
 use scribe_protocol::framebuf::FrameBuf;
 use scribe_protocol::io::Socket;
-use scribe_protocol::{
-    Batch, Hello, Paths, Receipt, Reply, Status, StopReport, StopRequest, WriteError,
-    PROTOCOL_VERSION,
-};
+use scribe_protocol::{Hello, Paths, Reply, WriteError, PROTOCOL_VERSION};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
+mod calls;
 mod spin;
 mod tasks;
 
+pub(crate) use calls::unexpected;
+use calls::unknown;
 use tasks::{first_frame, read_answers, write_requests};
 
 use crate::autostart;
@@ -408,91 +412,5 @@ impl Connection {
                 })
             }
         }
-    }
-
-    /// Sends a batch and waits until it is committed.
-    ///
-    /// # Errors
-    ///
-    /// Any category; `Timeout` means the outcome is unknown.
-    pub async fn write(&self, batch: Batch) -> Result<Receipt, WriteError> {
-        self.write_within(batch, self.inner.options.call_timeout)
-            .await
-    }
-
-    /// As [`Connection::write`], with its own deadline.
-    ///
-    /// # Errors
-    ///
-    /// Any category; `Timeout` means the outcome is unknown.
-    pub async fn write_within(
-        &self,
-        batch: Batch,
-        timeout: Duration,
-    ) -> Result<Receipt, WriteError> {
-        self.write_request(&Request::Write(batch), timeout).await
-    }
-
-    /// Sends a write request (a batch, checked against the arbiter's
-    /// limits first) and waits for its receipt.
-    pub(crate) async fn write_request(
-        &self,
-        request: &Request,
-        timeout: Duration,
-    ) -> Result<Receipt, WriteError> {
-        if let Request::Write(batch) = request {
-            batch.check(&self.inner.hello.limits)?;
-        }
-        match self.call(request, timeout).await? {
-            Answer::Receipt(r) => Ok(r),
-            other => Err(unexpected("write", &other)),
-        }
-    }
-
-    /// The arbiter's counters and settings.
-    ///
-    /// # Errors
-    ///
-    /// `Unavailable` or `Timeout` when it does not answer.
-    pub async fn status(&self) -> Result<Status, WriteError> {
-        match self
-            .call(&Request::Status, self.inner.options.call_timeout)
-            .await?
-        {
-            Answer::Status(s) => Ok(*s),
-            other => Err(unexpected("status", &other)),
-        }
-    }
-
-    /// Asks the arbiter to drain and exit; answered once the queue is
-    /// drained (the process may still be closing).
-    ///
-    /// # Errors
-    ///
-    /// `Unavailable` or `Timeout` when it does not answer.
-    pub async fn stop(&self, request: StopRequest) -> Result<StopReport, WriteError> {
-        match self
-            .call(&Request::Stop(request), self.inner.options.call_timeout)
-            .await?
-        {
-            Answer::Stopped(r) => Ok(r),
-            other => Err(unexpected("stop", &other)),
-        }
-    }
-}
-
-pub(crate) fn unexpected(what: &str, answer: &Answer) -> WriteError {
-    WriteError::Protocol {
-        message: format!("the arbiter answered {what} with {answer:?}"),
-    }
-}
-
-/// A write whose connection ended after it was sent.
-fn unknown(why: &str) -> WriteError {
-    WriteError::Timeout {
-        message: format!(
-            "the connection to the arbiter was lost after the write was sent ({why}); it may \
-             or may not have committed: only a retry with the same idempotency key is safe"
-        ),
     }
 }
