@@ -1,6 +1,7 @@
 //! Multi-process tests: every test spawns the real `scribed` and real
 //! client processes against a real database file in its own temp dir.
 
+mod access;
 mod batches;
 mod bench;
 mod cli_codes;
