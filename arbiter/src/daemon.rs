@@ -130,6 +130,7 @@ pub fn run_until(
         sessions: AtomicU64::new(0),
         checkpointer: Mutex::new(Some(checkpointer)),
         foreign_keys,
+        db_file,
     });
     let drained = runtime.block_on(async {
         let p = &shared.config.paths;
@@ -142,7 +143,7 @@ pub fn run_until(
             seq = shared.stats.seq(),
             "ready"
         );
-        tokio::spawn(crate::watch::files(shared.clone(), lock.clone(), db_file));
+        tokio::spawn(crate::watch::files(shared.clone(), lock.clone()));
         tokio::spawn(writer::Answers::dispatch(answers_rx));
         tokio::spawn(shared.writer.flusher());
         server::run(listeners, shared.clone(), shutdown).await

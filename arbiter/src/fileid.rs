@@ -32,6 +32,26 @@ impl FileId {
         FileId::of(path).is_ok_and(|id| id == self)
     }
 
+    /// True when this process holds the file open and no name is left to
+    /// it (deleted, not moved: a moved file keeps a name elsewhere). Looks
+    /// through `/proc/self/fd` by identity, without opening the file (a
+    /// close of another descriptor on a database file would drop SQLite's
+    /// locks on it).
+    pub fn is_deleted_here(self) -> bool {
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            std::fs::metadata(fd.path()).is_ok_and(|m| {
+                FileId {
+                    dev: m.dev(),
+                    ino: m.ino(),
+                } == self
+                    && m.nlink() == 0
+            })
+        })
+    }
+
     /// True when `path` is known to name another file or none: a path that
     /// cannot be read now (its directory made unsearchable, a stale NFS
     /// handle) is not known to have changed.

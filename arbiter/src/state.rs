@@ -53,6 +53,8 @@ pub struct Shared {
     /// Whether requests that do not say are checked against foreign keys
     /// (the writer's setting at open).
     pub foreign_keys: bool,
+    /// The database file the arbiter opened (see `watch::db_in_place`).
+    pub db_file: crate::fileid::FileId,
 }
 
 /// Why the arbiter stops.
@@ -69,6 +71,10 @@ pub enum StopReason {
     WriterFailed,
     /// The database path no longer names the file the arbiter opened.
     Moved,
+    /// The database file was deleted (no name is left to it): no
+    /// stopping marker, so that the next caller starts a new arbiter on a
+    /// new file at once, as SQLite makes one for a new connection.
+    Deleted,
     /// The WAL was deleted or replaced under the arbiter: no stopping
     /// marker, so that the next caller starts a new one at once.
     WalLost,
@@ -153,9 +159,13 @@ impl Shared {
         use scribe_protocol::stopmarker::{self, Marker};
         let grace = self.config.stop_grace;
         let marker = match self.reason.get() {
-            None | Some(StopReason::Idle | StopReason::WriterFailed | StopReason::WalLost) => {
-                return
-            }
+            None
+            | Some(
+                StopReason::Idle
+                | StopReason::WriterFailed
+                | StopReason::WalLost
+                | StopReason::Deleted,
+            ) => return,
             Some(StopReason::Requested(r)) if r.hold => Marker::Hold,
             // No grace (`scribe restart`, `stop --grace 0`): auto-start may
             // resume at once, so callers that arrive during the drain retry

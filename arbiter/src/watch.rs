@@ -52,6 +52,39 @@ pub async fn idle(shared: Arc<Shared>, idle: Duration) {
     }
 }
 
+/// True while the database path names the file the arbiter opened; when
+/// it does not, stops the arbiter (see [`files`]). Also asked at each
+/// accepted connection: a program that deleted the database and connects
+/// again at once (a test's set-up) met the old arbiter for up to a
+/// second, its writes refused as "moved", its reads of a file that was
+/// no longer there.
+pub fn db_in_place(shared: &Shared) -> bool {
+    let path = &shared.config.paths.db;
+    if shared.db_file.is_at(path) {
+        return true;
+    }
+    if shared.db_file.is_deleted_here() {
+        let why = format!(
+            "the database file {} was deleted while the arbiter ran; the arbiter stopped, \
+             and the next caller starts a new one on a new file",
+            path.display()
+        );
+        error!(path = %path.display(), "the database file was deleted: stopping");
+        let _ = shared.fault.set(why);
+        shared.begin_shutdown(StopReason::Deleted);
+    } else {
+        let why = format!(
+            "the database file {} was moved or replaced while the arbiter ran; the arbiter \
+             stopped rather than write where nobody reads",
+            path.display()
+        );
+        error!(path = %path.display(), "the database file was moved away: stopping");
+        let _ = shared.fault.set(why);
+        shared.begin_shutdown(StopReason::Moved);
+    }
+    false
+}
+
 /// Keeps the lock file's record in place, and stops the arbiter when its
 /// database path no longer names the file it opened (moved, replaced or
 /// deleted): every write from then on would go where nobody reads. Or
@@ -60,8 +93,7 @@ pub async fn idle(shared: Arc<Shared>, idle: Duration) {
 /// with `disk I/O error`, and a crash lost every commit since the last
 /// checkpoint. Stopping copies the WAL the writer still holds open back
 /// to its path (`walrestore`), then checkpoints it, as every stop does.
-pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
-    let path = shared.config.paths.db.clone();
+pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>) {
     let wal_path = shared.config.paths.wal();
     // The WAL the writer has open: the first one seen (SQLite makes it at
     // the first transaction, and never replaces it while a connection is
@@ -72,15 +104,7 @@ pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>, db: FileId) {
         if lock.keep_record() {
             warn!(path = %shared.config.paths.lock.display(), "the lock file was removed or changed; wrote it back");
         }
-        if !db.is_at(&path) {
-            let why = format!(
-                "the database file {} was moved, replaced or deleted while the arbiter ran; \
-                 the arbiter stopped rather than write where nobody reads",
-                path.display()
-            );
-            error!(path = %path.display(), "the database file was moved away: stopping");
-            let _ = shared.fault.set(why);
-            shared.begin_shutdown(StopReason::Moved);
+        if !db_in_place(&shared) {
             return;
         }
         // After the database's own check: a database moved with its WAL

@@ -143,7 +143,7 @@ fn a_database_moved_away_stops_its_arbiter_and_says_why() {
     let out = env.scribe(&["status"]);
     assert_eq!(out.status.code(), Some(10));
     assert!(
-        stderr(&out).contains("was moved, replaced or deleted"),
+        stderr(&out).contains("was moved or replaced"),
         "{}",
         stderr(&out)
     );
@@ -152,6 +152,41 @@ fn a_database_moved_away_stops_its_arbiter_and_says_why() {
         .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 0);
+}
+
+/// A database deleted under its arbiter (a test's set-up removing the
+/// file) is made again by the next caller, as SQLite makes a new file:
+/// it was stopped as after a move, and its marker held auto-start off
+/// for 30 s ("auto-start resumes in 30s"). Now the old arbiter stops at
+/// the next caller's connection (which is told to retry), and leaves no
+/// stopping marker.
+#[test]
+fn a_database_deleted_under_the_arbiter_is_made_again_by_the_next_caller() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('old', 1)"]);
+    let first = env.arbiter_pid().expect("auto-started");
+    std::fs::remove_file(&env.db).unwrap();
+    let out = env.scribe(&["exec", "CREATE TABLE lost(x)"]);
+    assert!(
+        !out.status.success(),
+        "acknowledged into the deleted file: {}",
+        stdout(&out)
+    );
+    env.scribe_ok(&["exec", "--retry-for", "20s", "CREATE TABLE fresh(x)"]);
+    assert_ne!(env.arbiter_pid(), Some(first), "a new arbiter");
+    assert!(!env.paths().stop_marker.exists(), "no stopping marker");
+    let c = rusqlite::Connection::open(&env.db).unwrap();
+    let user_tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_scribe%' ESCAPE '\\'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(user_tables, ["fresh"], "a new database");
+    let log = std::fs::read_to_string(env.paths().log).unwrap();
+    assert!(log.contains("database file was deleted"), "{log}");
 }
 
 /// A WAL deleted under a running arbiter: commits went on into the

@@ -37,6 +37,10 @@ pub async fn run(
     let mut listener = listener;
     loop {
         let stream = listener.accept().await;
+        // As on the RPC socket.
+        if !shared.shutdown.is_cancelled() {
+            crate::watch::db_in_place(&shared);
+        }
         let place = match shared.peers.admit(&stream) {
             Ok(place) => place,
             Err(refusal) => {

@@ -33,6 +33,11 @@ pub async fn run(
 ) {
     loop {
         let stream = listener.accept().await;
+        // Gone: the stop begins now, and this caller is told so (and
+        // retries) like any that arrives during a drain.
+        if !shared.shutdown.is_cancelled() {
+            crate::watch::db_in_place(&shared);
+        }
         match shared.peers.admit(&stream) {
             Ok(place) => {
                 connections.spawn(conn::serve(stream, place, shared.clone(), closing.clone()));

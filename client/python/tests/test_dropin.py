@@ -213,6 +213,20 @@ class DifferentialTest(DropinTest):
         self.assertEqual(c.execute("SELECT count(*) FROM h").fetchone(), (1,))
 
 
+    def test_a_database_deleted_between_connections_is_made_again(self):
+        # A test's set-up removes the file and connects again: sqlite3
+        # makes a new one. The arbiter of the deleted file still accepted:
+        # the read-only open failed ("unable to open database file"), and
+        # then auto-start was held off for 30 s as after a move.
+        for round in range(3):
+            c = dropin.connect(self.mine, timeout=30)
+            c.execute("CREATE TABLE IF NOT EXISTS r(x)")
+            c.execute("INSERT INTO r VALUES (?)", (round,))
+            c.commit()
+            self.assertEqual(c.execute("SELECT x FROM r").fetchall(), [(round,)], "a new file each round")
+            c.close()
+            os.remove(self.mine)
+
 class RefusedByNameTest(DropinTest):
     def test_what_would_write_the_file_past_the_arbiter_is_refused_by_name(self):
         c = dropin.connect(self.mine)

@@ -19,7 +19,6 @@ import urllib.parse
 from typing import Any, Optional
 
 from ..client import Scribe
-from ..errors import ScribeError
 from .adapting import adapt as _adapt
 from .cursor import Cursor
 from .errors import Expired, sql_error, translate
@@ -30,7 +29,7 @@ from .route import UNSUPPORTED, Classifier, Kind, begins, parameters_fit
 from . import counts, readonly
 from .fresh import Fresh
 from .local import LocalOnly
-from .opening import EXTRA, opened
+from .opening import EXTRA, created, opened
 from .savepoints import Savepoints
 from .settings import Begun, Settings, isolation_value
 from .snapshot import Snapshot
@@ -68,14 +67,7 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
         scribe_bin = extra.get("scribe_bin") or os.environ.get("SCRIBE_BIN")
         self._scribe = Scribe(path, scribe_bin=scribe_bin, retry_for=float(timeout))
         if not os.path.exists(path) and not self._readonly:
-            # A reader never creates the database: the arbiter does at open,
-            # in a directory that exists (sqlite3 makes none either).
-            if not os.path.isdir(os.path.dirname(path)):
-                raise sql_error(14, "unable to open database file")
-            try:
-                self._scribe._start()
-            except ScribeError as e:
-                raise translate(e) from None
+            created(self._scribe, path, float(timeout))
         ro = "file:%s?mode=ro" % urllib.parse.quote(os.fsencode(path))
         super().__init__(ro, timeout=timeout, detect_types=detect_types, isolation_level=None,
                          check_same_thread=check_same_thread, cached_statements=cached_statements,

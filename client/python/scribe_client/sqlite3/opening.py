@@ -4,10 +4,37 @@ is to be read only, and the keywords it takes beyond sqlite3's own."""
 import os
 import sqlite3 as _std
 import sys
+import time
 import urllib.parse
 from typing import Any
 
-__all__ = ["database_path", "opened", "EXTRA"]
+from ..errors import ScribeError
+from .errors import sql_error, translate
+
+__all__ = ["database_path", "opened", "created", "EXTRA"]
+
+
+def created(scribe, path: str, timeout: float) -> None:
+    """Has the arbiter make the database at ``path``, which does not exist
+    (a reader never creates it; sqlite3 makes no directory either).
+
+    An arbiter may still run for a file deleted under it (a test's set-up
+    removing the database): it accepts, stops at that connection, and the
+    next start makes the new file. Waited for as a busy database is, at
+    most ``timeout`` (and the arbiter's start-up time)."""
+    if not os.path.isdir(os.path.dirname(path)):
+        raise sql_error(14, "unable to open database file")
+    deadline = time.monotonic() + max(timeout, scribe.ready_timeout)
+    while True:
+        try:
+            scribe._start()
+        except ScribeError as e:
+            raise translate(e) from None
+        if os.path.exists(path):
+            return
+        if time.monotonic() >= deadline:
+            raise sql_error(14, "unable to open database file")
+        time.sleep(0.01)
 
 
 def database_path(database: Any, uri: bool) -> str:
