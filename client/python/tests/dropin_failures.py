@@ -198,4 +198,28 @@ def error_names(mod, path):
     return log
 
 
-SCRIPTS = [after_a_failure, other_statements, converters, read_only_and_opening, error_names]
+def unbindable(mod, path):
+    """A value sqlite3 cannot bind is named by its parameter: its number
+    (1-based; before 3.11 0-based), or its name, in the statement's order
+    whatever the order of the set; in a write, a transaction's write,
+    ``executemany``, and a read."""
+    log = Log()
+    c = mod.connect(path)
+    c.execute("CREATE TABLE u(a, b, c)")
+    c.commit()
+    thing = object()
+    log.note("positional", words(lambda: c.execute("INSERT INTO u VALUES (?, ?, ?)", (1, 2, thing))))
+    log.note("named", words(lambda: c.execute("INSERT INTO u VALUES (:a, :b, :c)", {"c": 3, "b": thing, "a": 1})))
+    log.note("numbered", words(lambda: c.execute("INSERT INTO u VALUES (?2, ?1, 3)", (1, thing))))
+    c.execute("INSERT INTO u VALUES (1, 2, 3)")
+    log.note("in a transaction", words(lambda: c.execute("UPDATE u SET a = ? WHERE b = ?", (thing, 2))), c.in_transaction)
+    c.rollback()
+    log.note("executemany", words(lambda: c.executemany("INSERT INTO u VALUES (?, ?, ?)", [(1, 2, 3), (4, thing, 6)])))
+    c.rollback()
+    log.note("read", words(lambda: c.execute("SELECT ?, ?", (1, thing))))
+    log.note("rows", c.execute("SELECT count(*) FROM u").fetchone())
+    c.close()
+    return log
+
+
+SCRIPTS = [after_a_failure, other_statements, converters, read_only_and_opening, error_names, unbindable]

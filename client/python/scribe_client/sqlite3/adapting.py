@@ -36,9 +36,10 @@ def named_set(
     for k in params.keys() if asked is None else asked:
         try:
             out[str(k)] = one(params[k])
-        except Exception:
+        except Exception as e:
             if unused is not None and unused(str(k)):
                 continue
+            e._param = str(k)  # type: ignore[attr-defined]  (see numbered)
             raise
     return out
 
@@ -89,7 +90,25 @@ def _in_range(v: Any) -> None:
 
 def _unsupported(v: Any) -> Exception:
     """sqlite3's error for a value it cannot bind (InterfaceError before
-    Python 3.11)."""
+    Python 3.11), worded once the parameter is known (see ``numbered``)."""
     if sys.version_info < (3, 11):
-        return _std.InterfaceError("Error binding parameter - probably unsupported type (%s)." % type(v).__name__)
-    return _std.ProgrammingError("type %r is not supported as a parameter" % type(v).__name__)
+        e: Exception = _std.InterfaceError("Error binding parameter - probably unsupported type.")
+    else:
+        e = _std.ProgrammingError("type %r is not supported" % type(v).__name__)
+    e._unbindable = type(v).__name__  # type: ignore[attr-defined]
+    return e
+
+
+def numbered(e: Exception, index: int, name: Optional[str] = None) -> Exception:
+    """``e`` as sqlite3 words it for the parameter at ``index`` (0-based,
+    in the statement's order) named ``name``: "Error binding parameter 3:
+    type 'object' is not supported" (1-based), before 3.11 "Error binding
+    parameter 2 - probably unsupported type." (0-based, or ``:name``).
+    Any other error is ``e`` itself."""
+    kind = getattr(e, "_unbindable", None)
+    if kind is None:
+        return e
+    if sys.version_info < (3, 11):
+        which = ":%s" % name if name is not None else str(index)
+        return _std.InterfaceError("Error binding parameter %s - probably unsupported type." % which)
+    return _std.ProgrammingError("Error binding parameter %d: type %r is not supported" % (index + 1, kind))

@@ -274,7 +274,7 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
         except _std.NotSupportedError:
             cur._remote([], [], -1)
             raise
-        encoded = encode_params(params, _adapt, c.unused_in(sql, params), c.asked(sql, params))
+        encoded = encode_params(params, _adapt, c.unused_in(sql, params), c.asked(sql, params), c.order_of(sql))
         # Rows are counted for DML; for a statement only the arbiter could
         # compile (a table created in this transaction), by its first word.
         dml = kind == Kind.DML or (kind == Kind.UNKNOWN and begins(sql))

@@ -100,7 +100,7 @@ def run_many(conn, cur, sql: str, seq: Any, adapt):
             encoded, size = plain(params) if positional else (None, 0)
             if encoded is None:
                 c = conn._classifier
-                encoded = encode_params(params, adapt, c.unused_in(sql, params), c.asked(sql, params))
+                encoded = encode_params(params, adapt, c.unused_in(sql, params), c.asked(sql, params), c.order_of(sql))
                 size = _size(encoded)
             size += len(sql)
             values = len(encoded) if encoded is not None else 0

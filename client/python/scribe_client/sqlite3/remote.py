@@ -15,7 +15,7 @@ from ..keys import new_key
 from ..framed import FramedConnection, Lost, connect
 from ..values import INFINITY
 from ..values import _blob, _decode_value
-from .adapting import named_set
+from .adapting import named_set, numbered
 from .errors import Expired, translate
 from .route import named
 
@@ -44,15 +44,29 @@ def _encode(v: Any) -> Any:
     raise TypeError(type(v).__name__)
 
 
-def encode_params(params: Any, adapt, unused=None, asked=None) -> Any:
+def encode_params(params: Any, adapt, unused=None, asked=None, order=None) -> Any:
     """Parameters as the arbiter takes them, adapted as sqlite3 adapts;
     ``unused(name)`` tells a name the statement does not use, ``asked``
-    the names it binds (see ``adapt.named_set``)."""
+    the names it binds (see ``adapt.named_set``), ``order()`` the names in
+    the statement's order (to name a value that cannot be bound)."""
     if params is None:
         return None
     if named(params):
-        return named_set(params, lambda v: _encode(adapt(v)), unused, asked)
-    return [_encode(adapt(v)) for v in params]
+        try:
+            return named_set(params, lambda v: _encode(adapt(v)), unused, asked)
+        except Exception as e:
+            name = getattr(e, "_param", None)
+            if name is None or not hasattr(e, "_unbindable"):
+                raise
+            names = (order() if order is not None else None) or [str(k) for k in params.keys()]
+            raise numbered(e, names.index(name) if name in names else 0, name) from None
+    out = []
+    for i, v in enumerate(params):
+        try:
+            out.append(_encode(adapt(v)))
+        except Exception as e:
+            raise numbered(e, i) from None
+    return out
 
 
 def _retryable(e: "scribe_errors.ScribeError") -> None:

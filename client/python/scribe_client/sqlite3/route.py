@@ -183,6 +183,18 @@ class Classifier:
         self.asked_names[sql] = names
         return names
 
+    def order_of(self, sql: str) -> Callable[[], Optional[list]]:
+        """The names ``sql`` binds, in its order, when asked (``None`` when
+        it does not compile here): to name a value it cannot bind."""
+
+        def names() -> Optional[list]:
+            recorder = _Asked()
+            if self._compile(sql, recorder, bindings_matter=True) is None:
+                return None
+            return list(dict.fromkeys(recorder.names))
+
+        return names
+
     def missing_table(self, sql: str, params: Any) -> Optional[str]:
         """For a statement that does not compile here: SQLite's "no such
         table" when that is why, even with the schema read again (outside
