@@ -20,11 +20,15 @@ impl FileId {
     ///
     /// When it cannot be read (the file is gone).
     pub fn of(path: &Path) -> std::io::Result<FileId> {
-        let m = std::fs::metadata(path)?;
-        Ok(FileId {
+        Ok(FileId::from_metadata(&std::fs::metadata(path)?))
+    }
+
+    /// The identity `m` describes.
+    pub fn from_metadata(m: &std::fs::Metadata) -> FileId {
+        FileId {
             dev: m.dev(),
             ino: m.ino(),
-        })
+        }
     }
 
     /// True while `path` still names this file.

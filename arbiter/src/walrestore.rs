@@ -1,25 +1,33 @@
-//! A WAL deleted under the arbiter, put back before it stops.
+//! A WAL taken from its path under the arbiter, put back before it stops.
 //!
-//! When something deletes `<db>-wal` while the arbiter runs (by hand, a
-//! temp cleaner), the writer's connection goes on holding the deleted
-//! file open: every commit since the last checkpoint lives only there.
-//! The last checkpoint at exit copies those frames into the database
-//! file, but only as far as the oldest reader's snapshot allows; a
-//! reader that held an old snapshot past the stop kept the rest in the
-//! deleted file, which vanished with the arbiter's descriptor, and with
-//! it writes the arbiter had acknowledged.
+//! When something deletes, renames or replaces `<db>-wal` while the
+//! arbiter runs (by hand, a temp cleaner, a backup tool's hard link then
+//! delete), the writer's connection goes on holding the file it opened:
+//! every commit since the last checkpoint lives only there. The last
+//! checkpoint at exit copies those frames into the database file, but
+//! only as far as the oldest reader's snapshot allows; a reader that held
+//! an old snapshot past the stop kept the rest in the held file, which
+//! nobody opens again, and with it writes the arbiter had acknowledged.
 //!
-//! So before that checkpoint the deleted WAL is copied back to its path
-//! (through `/proc/self/fd`: Linux cannot link a deleted file back).
-//! The copy is byte for byte, so the shared-memory index still describes
-//! it and readers that open it from now on see what the writer
-//! committed; whatever the checkpoint cannot copy now, the next opener
-//! recovers from the file.
+//! So before that checkpoint the held WAL is copied back to its path,
+//! found among this process's descriptors by its identity (recorded at
+//! the first commit: see `checkpoint::WalPages::held`) and read through
+//! the descriptor itself (Linux cannot link a deleted file back, and
+//! opening and closing a database file anew would drop SQLite's locks on
+//! it). The arbiter is the only writer, so the WAL it
+//! holds is the one that describes the database: a file found at the path
+//! instead is set aside beside it, not destroyed. The copy is byte for
+//! byte, so the shared-memory index still describes it; what the
+//! checkpoint cannot copy now, the next opener recovers from the file.
 
 use std::fs::File;
-use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::io::{self, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use crate::fileid::FileId;
 
 /// A WAL file's header: anything shorter holds no frame.
 const HEADER: u64 = 32;
@@ -27,91 +35,92 @@ const HEADER: u64 = 32;
 /// What [`restore`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Restored {
-    /// This process holds no deleted WAL of this database.
+    /// The path names the WAL this process holds, or it holds none.
     NotNeeded,
-    /// The deleted WAL was copied back to its path (its size in bytes).
-    Copied(u64),
-    /// Another WAL with frames, not an older copy of this one, is at the
-    /// path now: left alone (replacing it could lose what its writer
-    /// wrote).
-    PathTaken,
+    /// The held WAL was copied back to its path (its size in bytes), and
+    /// the file found there instead, if any, set aside under this name.
+    Copied(u64, Option<PathBuf>),
 }
 
-/// Copies the WAL of the database at `db` back to its path when this
-/// process holds it open and it was deleted.
+/// Copies the WAL `held` of the database at `db` back to its path, when
+/// this process holds it open and the path no longer names it.
 ///
 /// # Errors
 ///
-/// Reading the deleted file, or writing, syncing or renaming the copy.
-pub fn restore(db: &Path) -> io::Result<Restored> {
-    // SQLite opens the WAL beside the database's real file (it follows
-    // a symlink), and /proc names it by that absolute path.
-    let Ok(db) = db.canonicalize() else {
+/// Reading the held file, or writing, syncing or renaming the copy.
+pub fn restore(db: &Path, held: FileId) -> io::Result<Restored> {
+    let wal = suffixed(db, "-wal");
+    let there = FileId::of(&wal).ok();
+    if there == Some(held) {
         return Ok(Restored::NotNeeded);
-    };
-    let wal = suffixed(&db, "-wal");
-    let Some(mut held) = deleted_open_file(&wal)? else {
-        return Ok(Restored::NotNeeded);
-    };
-    if let Ok(there) = File::open(&wal) {
-        if there.metadata()?.len() >= HEADER && !is_prefix(&there, &held)? {
-            return Ok(Restored::PathTaken);
-        }
     }
-    let tmp = suffixed(&db, &format!("-wal.restoring-{}", std::process::id()));
+    let Some(held) = open_file(held)? else {
+        return Ok(Restored::NotNeeded);
+    };
+    let pid = std::process::id();
+    let tmp = suffixed(db, &format!("-wal.restoring-{pid}"));
     let copied = (|| {
         let mut out = File::options().write(true).create_new(true).open(&tmp)?;
-        let n = io::copy(&mut held, &mut out)?;
+        let bytes = copy_at(&held, &mut out)?;
         out.sync_all()?;
-        // Over an empty WAL a reader made meanwhile (it holds no frame),
-        // or an older copy of this one put back (`cp` then `mv`).
+        // A file with no header holds no frame (a reader made it): it is
+        // replaced as it is.
+        let framed = std::fs::metadata(&wal).is_ok_and(|m| m.len() >= HEADER);
+        let aside = match there {
+            Some(_) if framed => {
+                let aside = suffixed(db, &format!("-wal.replaced-{pid}"));
+                std::fs::rename(&wal, &aside)?;
+                Some(aside)
+            }
+            _ => None,
+        };
         std::fs::rename(&tmp, &wal)?;
-        if let Some(dir) = wal.parent() {
+        if let Some(dir) = wal.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
         }
-        Ok(n)
+        Ok(Restored::Copied(bytes, aside))
     })();
     if copied.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    copied.map(Restored::Copied)
+    copied
 }
 
-/// This process's open descriptor on the deleted file once at `path`,
-/// opened again for reading from its start.
-fn deleted_open_file(path: &Path) -> io::Result<Option<File>> {
-    let gone = PathBuf::from(format!("{} (deleted)", path.display()));
+/// The file `id` with frames in it, when this process holds it open,
+/// borrowed from its descriptor.
+fn open_file(id: FileId) -> io::Result<Option<ManuallyDrop<File>>> {
     for entry in std::fs::read_dir("/proc/self/fd")? {
-        let fd = entry?.path();
-        if std::fs::read_link(&fd).is_ok_and(|target| target == gone) {
-            // Opening the /proc link gives a new description on the
-            // same file: the writer's own offset is left alone.
-            let file = File::open(&fd)?;
-            if file.metadata()?.nlink() == 0 {
-                return Ok(Some(file));
-            }
+        let Some(fd) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        // SAFETY: `fd` is open in this process (listed just now), and the
+        // `File` is never dropped, so it is never closed here. (Should
+        // another thread close it and the number be reused meanwhile, the
+        // identity checked next is another file's.)
+        let file = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+        let Ok(meta) = file.metadata() else {
+            continue;
+        };
+        if meta.is_file() && FileId::from_metadata(&meta) == id {
+            return Ok((meta.len() >= HEADER).then_some(file));
         }
     }
     Ok(None)
 }
 
-/// True when `short`'s bytes begin `long` (both read from their start;
-/// `long` is left at its start again).
-fn is_prefix(mut short: &File, long: &File) -> io::Result<bool> {
-    use std::io::{Read, Seek};
-    let mut long_reader = long;
-    let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    let same = loop {
-        let n = short.read(&mut a)?;
+/// Copies `from` whole into `to` by position (the writer's own offset on
+/// that descriptor is left alone).
+fn copy_at(from: &File, to: &mut File) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = 0u64;
+    loop {
+        let n = from.read_at(&mut buf, at)?;
         if n == 0 {
-            break true;
+            return Ok(at);
         }
-        if long_reader.read_exact(&mut b[..n]).is_err() || a[..n] != b[..n] {
-            break false;
-        }
-    };
-    long_reader.rewind()?;
-    Ok(same)
+        to.write_all(&buf[..n])?;
+        at += n as u64;
+    }
 }
 
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
@@ -124,40 +133,65 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
 mod tests {
     use super::*;
 
+    fn wal_bytes(n: usize, fill: u8) -> Vec<u8> {
+        vec![fill; n]
+    }
+
     #[test]
-    fn a_deleted_file_held_open_is_copied_back_and_a_present_one_left_alone() {
+    fn a_held_wal_taken_from_its_path_is_copied_back_and_another_set_aside() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
         std::fs::write(&db, b"db").unwrap();
         let wal = dir.path().join("a.db-wal");
-        let frames = vec![7u8; 5000];
+        let frames = wal_bytes(5000, 7);
         std::fs::write(&wal, &frames).unwrap();
         let held = File::open(&wal).unwrap();
-        assert_eq!(restore(&db).unwrap(), Restored::NotNeeded);
+        let id = FileId::of(&wal).unwrap();
+        assert_eq!(restore(&db, id).unwrap(), Restored::NotNeeded);
+        // Deleted.
         std::fs::remove_file(&wal).unwrap();
-        assert_eq!(restore(&db).unwrap(), Restored::Copied(5000));
+        assert_eq!(restore(&db, id).unwrap(), Restored::Copied(5000, None));
         assert_eq!(std::fs::read(&wal).unwrap(), frames);
-        // The path names a live file again: nothing more to do.
+        // Replaced by an empty file (a reader opened the database):
+        // replaced in turn.
         drop(held);
-        assert_eq!(restore(&db).unwrap(), Restored::NotNeeded);
-        // An older copy of the held WAL put in its place is replaced;
-        // another WAL is left alone.
         let held = File::open(&wal).unwrap();
+        let id = FileId::of(&wal).unwrap();
         std::fs::remove_file(&wal).unwrap();
-        std::fs::write(&wal, &frames[..100]).unwrap();
-        assert_eq!(restore(&db).unwrap(), Restored::Copied(5000));
+        std::fs::write(&wal, b"").unwrap();
+        assert_eq!(restore(&db, id).unwrap(), Restored::Copied(5000, None));
         assert_eq!(std::fs::read(&wal).unwrap(), frames);
+        // Renamed: the held file has a name still, elsewhere.
         drop(held);
-        let other = File::open(&wal).unwrap();
+        let held = File::open(&wal).unwrap();
+        let id = FileId::of(&wal).unwrap();
+        std::fs::rename(&wal, dir.path().join("elsewhere")).unwrap();
+        assert_eq!(restore(&db, id).unwrap(), Restored::Copied(5000, None));
+        assert_eq!(std::fs::read(&wal).unwrap(), frames);
+        // Replaced by another WAL: set aside, not destroyed.
+        drop(held);
+        let held = File::open(&wal).unwrap();
+        let id = FileId::of(&wal).unwrap();
         std::fs::remove_file(&wal).unwrap();
-        std::fs::write(&wal, vec![1u8; 64]).unwrap();
-        assert_eq!(restore(&db).unwrap(), Restored::PathTaken);
-        assert_eq!(std::fs::read(&wal).unwrap(), vec![1u8; 64]);
-        drop(other);
-        let names: Vec<_> = std::fs::read_dir(dir.path())
+        let other = wal_bytes(64, 1);
+        std::fs::write(&wal, &other).unwrap();
+        let aside = dir
+            .path()
+            .join(format!("a.db-wal.replaced-{}", std::process::id()));
+        assert_eq!(
+            restore(&db, id).unwrap(),
+            Restored::Copied(5000, Some(aside.clone()))
+        );
+        assert_eq!(std::fs::read(&wal).unwrap(), frames);
+        assert_eq!(std::fs::read(&aside).unwrap(), other);
+        drop(held);
+        // Not held (closed): nothing to copy.
+        std::fs::remove_file(&wal).unwrap();
+        assert_eq!(restore(&db, id).unwrap(), Restored::NotNeeded);
+        assert!(!dir.path().read_dir().unwrap().any(|e| e
             .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names.len(), 2, "no copy left behind: {names:?}");
+            .file_name()
+            .to_string_lossy()
+            .contains("restoring")));
     }
 }

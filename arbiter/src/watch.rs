@@ -93,6 +93,7 @@ pub fn db_in_place(shared: &Shared) -> bool {
 /// with `disk I/O error`, and a crash lost every commit since the last
 /// checkpoint. Stopping copies the WAL the writer still holds open back
 /// to its path (`walrestore`), then checkpoints it, as every stop does.
+/// (A WAL renamed away is seen here too: its path names no file.)
 pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>) {
     let wal_path = shared.config.paths.wal();
     // The WAL the writer has open: the first one seen (SQLite makes it at
@@ -114,8 +115,8 @@ pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>) {
             Some(id) if id.is_gone_from(&wal_path) => {
                 let why = format!(
                     "the WAL file {} was deleted or replaced while the arbiter ran; the \
-                     arbiter stopped, putting back and checkpointing the WAL it held, and \
-                     the next caller starts a new one",
+                     arbiter stopped (its log says what became of the WAL it held), and the \
+                     next caller starts a new one",
                     wal_path.display()
                 );
                 error!(path = %wal_path.display(), "the WAL file was deleted or replaced: stopping");

@@ -139,9 +139,9 @@ const NOTHING: &str = "; nothing was written";
 /// statement failed after changing rows that SQLite kept (`ON CONFLICT
 /// FAIL`, a trigger's `RAISE(FAIL)`): "wrote nothing" would be false, and
 /// a caller that ran it again would apply those rows twice.
-const KEPT: &str = " before it failed, which stand (SQLite's FAIL keeps them)";
+const KEPT: &str = " (SQLite's FAIL keeps them)";
 /// Where [`KEPT`]'s addition begins.
-const KEPT_FROM: &str = "; it changed ";
+const KEPT_FROM: &str = "; it made ";
 
 impl WriteError {
     /// This failure of a write session's statement (SQL, or a conflict),
@@ -149,8 +149,15 @@ impl WriteError {
     #[must_use]
     pub fn with_rows_kept(mut self, rows: u64) -> WriteError {
         if let WriteError::Sql { message, .. } | WriteError::Conflict { message, .. } = &mut self {
-            let s = if rows == 1 { "" } else { "s" };
-            message.push_str(&format!("{KEPT_FROM}{rows} row{s}{KEPT}"));
+            // Its triggers' changes count too (SQLite counts them).
+            let (s, verb) = if rows == 1 {
+                ("", "stands")
+            } else {
+                ("s", "stand")
+            };
+            message.push_str(&format!(
+                "{KEPT_FROM}{rows} change{s} before it failed, which {verb}{KEPT}"
+            ));
         }
         self
     }
@@ -334,8 +341,13 @@ mod tests {
         assert!(!m.contains("wrote nothing"), "{m}");
         assert!(!m.contains("nothing was written"), "{m}");
         assert!(
-            m.contains("it changed 2 rows before it failed, which stand"),
+            m.contains("it made 2 changes before it failed, which stand"),
             "{m}"
+        );
+        let one = sql(Some(0)).with_rows_kept(1).message(Undone::Statement);
+        assert!(
+            one.contains("it made 1 change before it failed, which stands"),
+            "{one}"
         );
         assert!(m.ends_with("and the transaction goes on"), "{m}");
         let WriteError::Sql { message, .. } = &e else {

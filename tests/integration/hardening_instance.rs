@@ -239,11 +239,12 @@ fn a_wal_deleted_under_the_arbiter_stops_it_and_loses_nothing() {
 
 /// The same with a reader holding an old snapshot (read-only, so its own
 /// close cannot checkpoint): the stop's checkpoint could copy nothing
-/// past that snapshot, the rest stayed in the deleted WAL, and every
-/// write acknowledged since the snapshot vanished with the arbiter. It
-/// copies the deleted WAL back to its path before it stops.
-#[test]
-fn a_wal_deleted_while_a_reader_holds_an_old_snapshot_loses_nothing() {
+/// past that snapshot, the rest stayed in the file the arbiter held, and
+/// every write acknowledged since the snapshot vanished with it ("database
+/// disk image is malformed" on the next open). It copies the held WAL
+/// back to its path before it stops, whether the path's file was deleted,
+/// renamed, or replaced by another (set aside, not destroyed).
+fn wal_taken_while_a_reader_holds_an_old_snapshot(take: impl FnOnce(&std::path::Path)) -> Env {
     let env = Env::new();
     env.scribe_ok(&["exec", SCHEMA]);
     let reader = rusqlite::Connection::open_with_flags(
@@ -263,7 +264,7 @@ fn a_wal_deleted_while_a_reader_holds_an_old_snapshot_loses_nothing() {
         ]);
     }
     let first = env.arbiter_pid().expect("auto-started");
-    std::fs::remove_file(env.paths().wal()).unwrap();
+    take(&env.paths().wal());
     let deadline = Instant::now() + Duration::from_secs(60);
     while env.arbiter_processes().contains(&first) {
         assert!(Instant::now() < deadline, "the arbiter did not stop");
@@ -280,8 +281,51 @@ fn a_wal_deleted_while_a_reader_holds_an_old_snapshot_loses_nothing() {
         3,
         "every acknowledged row"
     );
-    let log = std::fs::read_to_string(env.paths().log).unwrap();
-    assert!(log.contains("copied back"), "{log}");
+    env
+}
+
+fn log_of(env: &Env) -> String {
+    std::fs::read_to_string(env.paths().log).unwrap()
+}
+
+#[test]
+fn a_wal_deleted_while_a_reader_holds_an_old_snapshot_loses_nothing() {
+    let env = wal_taken_while_a_reader_holds_an_old_snapshot(|wal| {
+        std::fs::remove_file(wal).unwrap();
+    });
+    assert!(log_of(&env).contains("copied back"), "{}", log_of(&env));
+}
+
+/// Renamed (or hard-linked elsewhere, then deleted, as a backup tool
+/// does): the held file still has a name, so it is found by identity.
+#[test]
+fn a_wal_renamed_while_a_reader_holds_an_old_snapshot_loses_nothing() {
+    let env = wal_taken_while_a_reader_holds_an_old_snapshot(|wal| {
+        std::fs::rename(wal, wal.with_extension("moved")).unwrap();
+    });
+    assert!(log_of(&env).contains("copied back"), "{}", log_of(&env));
+}
+
+#[test]
+fn a_wal_replaced_while_a_reader_holds_an_old_snapshot_loses_nothing() {
+    let mut other = Vec::new();
+    let env = wal_taken_while_a_reader_holds_an_old_snapshot(|wal| {
+        other = std::fs::read(wal).unwrap();
+        other.truncate(32);
+        other.extend([0xa5; 4096]);
+        let tmp = wal.with_extension("new");
+        std::fs::write(&tmp, &other).unwrap();
+        std::fs::rename(&tmp, wal).unwrap();
+    });
+    let log = log_of(&env);
+    assert!(log.contains("the other set aside"), "{log}");
+    let aside: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("-wal.replaced-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), other, "kept as it was");
 }
 
 #[test]

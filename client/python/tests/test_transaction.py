@@ -38,7 +38,7 @@ class TransactionTest(ArbiterTest):
             with self.assertRaises(SqlError) as e:
                 tx.execute("INSERT OR FAIL INTO t(tag) VALUES ('a'), ('b'), ('c'), ('d')")
             said = str(e.exception)
-            self.assertIn("it changed 2 rows before it failed, which stand", said)
+            self.assertIn("it made 2 changes before it failed, which stand", said)
             self.assertNotIn("wrote nothing", said)
             self.assertIn("UNIQUE constraint failed: t.tag", said)
             # Under ABORT, SQLite undoes the statement: it did write nothing.
