@@ -44,9 +44,6 @@ pub const RESET_PAGES: i32 = 2000;
 #[derive(Debug, Default)]
 pub struct WalPages {
     pages: AtomicI64,
-    /// The WAL file the writer writes, as its path named it at the first
-    /// commit (see `walrestore`: the path may change under the arbiter).
-    held: OnceLock<crate::fileid::FileId>,
     asleep: AtomicBool,
     sleeper: OnceLock<Thread>,
 }
@@ -55,11 +52,6 @@ impl WalPages {
     /// Frames in the WAL after the latest commit.
     pub fn get(&self) -> i64 {
         self.pages.load(Ordering::SeqCst)
-    }
-
-    /// The WAL file the writer writes (once a commit has made it).
-    pub fn held(&self) -> Option<crate::fileid::FileId> {
-        self.held.get().copied()
     }
 
     fn set(&self, pages: i64) {
@@ -104,20 +96,9 @@ impl WalPages {
 ///
 /// SQLite's error.
 pub fn install_reset_hook(conn: &mut Connection, wal_pages: Arc<WalPages>) -> rusqlite::Result<()> {
-    let wal_path = conn
-        .path()
-        .map(|db| std::path::PathBuf::from(format!("{db}-wal")));
     conn.wal_hook(Some(
         move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
             wal_pages.set(i64::from(pages));
-            if wal_pages.held.get().is_none() {
-                if let Some(id) = wal_path
-                    .as_deref()
-                    .and_then(|p| crate::fileid::FileId::of(p).ok())
-                {
-                    let _ = wal_pages.held.set(id);
-                }
-            }
             if pages >= RESET_PAGES {
                 // Busy when the checkpointer holds the lock: try next commit.
                 let _ = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE);

@@ -66,6 +66,12 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if !path.exists() {
+        // A `-wal` or `-shm` beside no database is left from a deleted
+        // one, maybe still open in a process that read it: a new file
+        // must not be read through its index or its frames.
+        crate::walrestore::remove_orphans(path);
+    }
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
     limit(&conn, config).map_err(open_err)?;
@@ -121,6 +127,8 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         .map_err(open_err)?;
     let keys = crate::requests::load(&conn, &own).map_err(open_err)?;
     let file = FileId::of(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    // SQLite opened both when the schema was read and written above.
+    let companions = crate::walrestore::Companions::of(path);
     let guard = Guard::install(&mut conn).map_err(open_err)?;
     let budget = Budget::install(&mut conn, config.batch_budget).map_err(open_err)?;
     let foreign_keys = crate::foreign_keys::ForeignKeys::read(&conn).map_err(open_err)?;
@@ -130,6 +138,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         budget,
         own,
         file: (path.clone(), file),
+        companions,
         keys,
         max_keys: config.retention.max_keys,
         wal_pages,

@@ -64,6 +64,9 @@ pub struct Session {
     pub own: Own,
     /// The database file's path and identity when it was opened.
     pub file: (std::path::PathBuf, FileId),
+    /// The `-wal` and `-shm` files SQLite opened beside it (see
+    /// `walrestore`: their paths may change under the arbiter).
+    pub companions: crate::walrestore::Companions,
     /// Where each recorded key's row is, and the keys the open
     /// transaction records (kept in step with the table).
     pub keys: crate::keyindex::KeyIndex,

@@ -11,7 +11,7 @@
 //!
 //! So before that checkpoint the held WAL is copied back to its path,
 //! found among this process's descriptors by its identity (recorded at
-//! the first commit: see `checkpoint::WalPages::held`) and read through
+//! open: [`Companions`]) and read through
 //! the descriptor itself (Linux cannot link a deleted file back, and
 //! opening and closing a database file anew would drop SQLite's locks on
 //! it). The arbiter is the only writer, so the WAL it
@@ -31,6 +31,47 @@ use crate::fileid::FileId;
 
 /// A WAL file's header: anything shorter holds no frame.
 const HEADER: u64 = 32;
+
+/// The identities of the `-wal` and `-shm` files beside a database, as
+/// they were when the arbiter opened it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Companions {
+    /// The WAL.
+    pub wal: Option<FileId>,
+    /// The shared-memory index.
+    pub shm: Option<FileId>,
+}
+
+impl Companions {
+    /// Those beside the database at `db` now.
+    pub fn of(db: &Path) -> Companions {
+        Companions {
+            wal: FileId::of(&suffixed(db, "-wal")).ok(),
+            shm: FileId::of(&suffixed(db, "-shm")).ok(),
+        }
+    }
+
+    /// Removes those still at their paths: the database they belong to
+    /// was deleted, and a new one made at its path must not be read
+    /// through them (a process still reading the deleted one keeps its
+    /// own descriptors; SQLite could not remove them while it did).
+    pub fn remove(self, db: &Path) {
+        for (id, suffix) in [(self.wal, "-wal"), (self.shm, "-shm")] {
+            let path = suffixed(db, suffix);
+            if id.is_some_and(|id| id.is_at(&path)) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+/// Removes a `-wal` and `-shm` beside a database that does not exist (see
+/// [`Companions::remove`]).
+pub fn remove_orphans(db: &Path) {
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(suffixed(db, suffix));
+    }
+}
 
 /// What [`restore`] did.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,7 +101,13 @@ pub fn restore(db: &Path, held: FileId) -> io::Result<Restored> {
     let pid = std::process::id();
     let tmp = suffixed(db, &format!("-wal.restoring-{pid}"));
     let copied = (|| {
-        let mut out = File::options().write(true).create_new(true).open(&tmp)?;
+        // This process's own name: one an earlier process of the same
+        // pid left is written over.
+        let mut out = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         let bytes = copy_at(&held, &mut out)?;
         out.sync_all()?;
         // A file with no header holds no frame (a reader made it): it is
@@ -68,7 +115,7 @@ pub fn restore(db: &Path, held: FileId) -> io::Result<Restored> {
         let framed = std::fs::metadata(&wal).is_ok_and(|m| m.len() >= HEADER);
         let aside = match there {
             Some(_) if framed => {
-                let aside = suffixed(db, &format!("-wal.replaced-{pid}"));
+                let aside = free_name(db, &format!("-wal.replaced-{pid}"));
                 std::fs::rename(&wal, &aside)?;
                 Some(aside)
             }
@@ -94,9 +141,12 @@ fn open_file(id: FileId) -> io::Result<Option<ManuallyDrop<File>>> {
             continue;
         };
         // SAFETY: `fd` is open in this process (listed just now), and the
-        // `File` is never dropped, so it is never closed here. (Should
-        // another thread close it and the number be reused meanwhile, the
-        // identity checked next is another file's.)
+        // `File` is never dropped, so it is never closed here. Should
+        // another thread close it and the number be reused before the
+        // identity is checked, the identity is another file's; between
+        // that check and the reads, nothing closes a WAL descriptor: the
+        // writer thread runs this, and the checkpointer's connection is
+        // closed before (`Shared::stop_checkpointer`).
         let file = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
         let Ok(meta) = file.metadata() else {
             continue;
@@ -121,6 +171,19 @@ fn copy_at(from: &File, to: &mut File) -> io::Result<u64> {
         to.write_all(&buf[..n])?;
         at += n as u64;
     }
+}
+
+/// `db` + `suffix`, or + `suffix-N` for the first N free: a file set
+/// aside by an earlier try is never written over.
+fn free_name(db: &Path, suffix: &str) -> PathBuf {
+    let first = suffixed(db, suffix);
+    if !first.exists() {
+        return first;
+    }
+    (1..)
+        .map(|n| suffixed(db, &format!("{suffix}-{n}")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
 }
 
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
@@ -184,6 +247,18 @@ mod tests {
         );
         assert_eq!(std::fs::read(&wal).unwrap(), frames);
         assert_eq!(std::fs::read(&aside).unwrap(), other);
+        // Again (a retry after a failed sync): the first set aside stays.
+        std::fs::remove_file(&wal).unwrap();
+        std::fs::write(&wal, &other[..40]).unwrap();
+        let second = dir
+            .path()
+            .join(format!("a.db-wal.replaced-{}-1", std::process::id()));
+        assert_eq!(
+            restore(&db, id).unwrap(),
+            Restored::Copied(5000, Some(second.clone()))
+        );
+        assert_eq!(std::fs::read(&aside).unwrap(), other);
+        assert_eq!(std::fs::read(&second).unwrap(), &other[..40]);
         drop(held);
         // Not held (closed): nothing to copy.
         std::fs::remove_file(&wal).unwrap();

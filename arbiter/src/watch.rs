@@ -60,10 +60,14 @@ pub async fn idle(shared: Arc<Shared>, idle: Duration) {
 /// no longer there.
 pub fn db_in_place(shared: &Shared) -> bool {
     let path = &shared.config.paths.db;
-    if shared.db_file.is_at(path) {
+    // A path that cannot be read now (EACCES, a stale handle) is not known
+    // to have changed: this runs at every connection.
+    if !shared.db_file.is_gone_from(path) {
         return true;
     }
-    if shared.db_file.is_deleted_here() {
+    // Deleted: no name is left to it, and none is at the path (a file
+    // renamed over it is a replacement, stopped as a move is).
+    if shared.db_file.is_deleted_here() && !path.exists() {
         let why = format!(
             "the database file {} was deleted while the arbiter ran; the arbiter stopped, \
              and the next caller starts a new one on a new file",

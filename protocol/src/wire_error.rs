@@ -141,7 +141,7 @@ const NOTHING: &str = "; nothing was written";
 /// a caller that ran it again would apply those rows twice.
 const KEPT: &str = " (SQLite's FAIL keeps them)";
 /// Where [`KEPT`]'s addition begins.
-const KEPT_FROM: &str = "; it made ";
+const KEPT_FROM: &str = "; it changed ";
 
 impl WriteError {
     /// This failure of a write session's statement (SQL, or a conflict),
@@ -149,14 +149,13 @@ impl WriteError {
     #[must_use]
     pub fn with_rows_kept(mut self, rows: u64) -> WriteError {
         if let WriteError::Sql { message, .. } | WriteError::Conflict { message, .. } = &mut self {
-            // Its triggers' changes count too (SQLite counts them).
             let (s, verb) = if rows == 1 {
                 ("", "stands")
             } else {
                 ("s", "stand")
             };
             message.push_str(&format!(
-                "{KEPT_FROM}{rows} change{s} before it failed, which {verb}{KEPT}"
+                "{KEPT_FROM}{rows} row{s} before it failed, which {verb}{KEPT}"
             ));
         }
         self
@@ -341,12 +340,12 @@ mod tests {
         assert!(!m.contains("wrote nothing"), "{m}");
         assert!(!m.contains("nothing was written"), "{m}");
         assert!(
-            m.contains("it made 2 changes before it failed, which stand"),
+            m.contains("it changed 2 rows before it failed, which stand"),
             "{m}"
         );
         let one = sql(Some(0)).with_rows_kept(1).message(Undone::Statement);
         assert!(
-            one.contains("it made 1 change before it failed, which stands"),
+            one.contains("it changed 1 row before it failed, which stands"),
             "{one}"
         );
         assert!(m.ends_with("and the transaction goes on"), "{m}");

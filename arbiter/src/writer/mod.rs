@@ -22,7 +22,9 @@
 //! - `mod.rs`: [`WriterHandle`] (queue, stop, counters) and [`spawn`].
 //! - `item.rs`: what the writer's queue carries.
 //! - `queue.rs`: the writer's queue (it sleeps at once when idle).
-//! - `housekeeping.rs`: pruning keys, the last checkpoint.
+//! - `housekeeping.rs`: pruning keys.
+//! - `last_checkpoint.rs`: the last checkpoint, and a WAL taken from its
+//!   path put back first.
 //! - `reply.rs`: where an answer goes (a connection's outbox, a channel).
 //! - `stage.rs`: writes gathered per turn of the runtime, handed over
 //!   together.
@@ -40,6 +42,7 @@ mod commit;
 mod handover;
 mod housekeeping;
 mod item;
+mod last_checkpoint;
 mod link;
 mod many;
 mod migrate;

@@ -161,7 +161,15 @@ impl Writer {
             // SQLite keeps what a statement failing under `FAIL` changed
             // (its own statement rollback is skipped): the caller is
             // told, rather than that it wrote nothing.
-            let kept = s.conn.total_changes() - before;
+            // `changes()` is then the statement's own rows, and 0 after
+            // SQLite's statement rollback; but only if it changed any
+            // (else it is an earlier statement's). `total_changes` alone
+            // counts a trigger's changes a rollback undid.
+            let kept = if s.conn.total_changes() > before {
+                s.conn.changes()
+            } else {
+                0
+            };
             let r = match r {
                 Err(e) if kept > 0 && !undoable && !s.conn.is_autocommit() => {
                     Err(e.with_rows_kept(kept))

@@ -38,13 +38,17 @@ class TransactionTest(ArbiterTest):
             with self.assertRaises(SqlError) as e:
                 tx.execute("INSERT OR FAIL INTO t(tag) VALUES ('a'), ('b'), ('c'), ('d')")
             said = str(e.exception)
-            self.assertIn("it made 2 changes before it failed, which stand", said)
+            self.assertIn("it changed 2 rows before it failed, which stand", said)
             self.assertNotIn("wrote nothing", said)
             self.assertIn("UNIQUE constraint failed: t.tag", said)
-            # Under ABORT, SQLite undoes the statement: it did write nothing.
+            # Under ABORT, SQLite undoes the statement, its trigger's rows
+            # too: it did write nothing (though SQLite's change count rose).
+            tx.execute("CREATE TABLE log(tag)")
+            tx.execute("CREATE TRIGGER logged AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.tag); END")
             with self.assertRaises(SqlError) as e:
                 tx.execute("INSERT INTO t(tag) VALUES ('e'), ('c')")
             self.assertIn("this statement wrote nothing", str(e.exception))
+            self.assertEqual(tx.query("SELECT count(*) AS n FROM log"), [{"n": 0}])
         s.wait_for(tx.receipt["seq"])
         rows = s.query("SELECT tag FROM t ORDER BY tag")
         self.assertEqual([r["tag"] for r in rows], ["a", "b", "c"])
