@@ -58,8 +58,10 @@ def encode_params(params: Any, adapt, unused=None, asked=None, order=None) -> An
             name = getattr(e, "_param", None)
             if name is None or not hasattr(e, "_unbindable"):
                 raise
-            names = (order() if order is not None else None) or [str(k) for k in params.keys()]
-            raise numbered(e, names.index(name) if name in names else 0, name) from None
+            given = [str(k) for k in params.keys()]
+            names = (order() if order is not None else None) or given
+            # (A name the statement's order lacks: its place in the set.)
+            raise numbered(e, (names if name in names else given).index(name), name) from None
     out = []
     for i, v in enumerate(params):
         try:
