@@ -61,7 +61,8 @@ def encode_params(params: Any, adapt, unused=None, asked=None, order=None) -> An
             given = [str(k) for k in params.keys()]
             names = (order() if order is not None else None) or given
             # (A name the statement's order lacks: its place in the set.)
-            raise numbered(e, (names if name in names else given).index(name), name) from None
+            place = names if name in names else given
+            raise numbered(e, place.index(name) if name in place else 0, name) from None
     out = []
     for i, v in enumerate(params):
         try:
