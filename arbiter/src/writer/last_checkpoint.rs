@@ -21,7 +21,8 @@ const WAIT_AT_MOST: Duration = Duration::from_secs(600);
 enum Held {
     /// At its path, or nothing is held: a checkpoint is all there is to do.
     Safe,
-    /// Taken from its path, and the copy back failed for now (a full disk).
+    /// Taken from its path, and the copy back failed for now (a full disk):
+    /// tried again, and nothing is checkpointed meanwhile.
     Retry,
     /// Taken from its path, and the copy back cannot succeed by waiting (a
     /// read-only file system, no `/proc`): only a whole checkpoint saves
@@ -33,20 +34,29 @@ impl Writer {
     /// Truncates the WAL so the file is complete on its own after exit.
     /// A WAL taken from its path under the writer is first copied back
     /// (what a reader's old snapshot keeps the checkpoint from copying
-    /// would otherwise vanish with this process); when it cannot be, the
-    /// writer waits until the copy or a whole checkpoint succeeds. The
+    /// would otherwise vanish with this process); when the disk is full,
+    /// the writer waits until the copy succeeds, and when the copy cannot
+    /// succeed, until a whole checkpoint does. The
     /// `-wal` and `-shm` of a database deleted under it are removed after.
     pub(super) fn checkpoint(&self) {
         let mut held = self.restore_wal();
         let (started, mut noted) = (Instant::now(), Instant::now());
         loop {
-            let done = self.session.guard.trusted(|| {
-                self.session
-                    .conn
-                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-            });
+            // While the copy waits for room, no checkpoint: one the full
+            // disk cuts short leaves the database file half written, with
+            // the only WAL that mends it in this process (a kill then lost
+            // the whole file, not only the last commits).
+            let done = if held == Held::Retry {
+                Ok(-1)
+            } else {
+                self.session.guard.trusted(|| {
+                    self.session
+                        .conn
+                        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                            r.get::<_, i64>(0)
+                        })
+                })
+            };
             match done {
                 Ok(0) => {
                     info!("WAL checkpointed");
@@ -83,7 +93,10 @@ impl Writer {
                 );
                 noted = Instant::now();
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // A copy tried writes the whole WAL until the disk is full:
+            // once a second.
+            let pause = if held == Held::Retry { 1000 } else { 100 };
+            std::thread::sleep(Duration::from_millis(pause));
             if held == Held::Retry {
                 held = self.restore_wal();
             }
