@@ -109,7 +109,17 @@ impl Writer {
                         took_us = took.as_micros() as u64,
                         "group"
                     );
+                    // A batch that failed against a database file no
+                    // longer at its path (deleted, moved) failed against
+                    // the wrong file: it is told to retry, as the commit
+                    // of the others would have been ("table t already
+                    // exists" came back after a test's set-up deleted it).
+                    let gone = failed > 0 && !self.session.file_in_place();
                     for (job, outcome) in group.into_iter().zip(outcomes) {
+                        let outcome = match outcome {
+                            Err(_) if gone => Err(crate::group::moved(&self.session.file.0)),
+                            o => o,
+                        };
                         answers.push((job.reply, reply(outcome)));
                     }
                     return Vec::new();

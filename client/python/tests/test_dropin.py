@@ -227,6 +227,16 @@ class DifferentialTest(DropinTest):
             c.close()
             os.remove(self.mine)
 
+    def test_a_statement_failing_on_a_deleted_database_is_retried_on_the_new_one(self):
+        # The first write after the deletion was run by the old arbiter,
+        # against the deleted file, and its failure came back ("table t
+        # already exists") instead of a retry on the new file.
+        s = self.client(self.mine, retry_for=30.0)
+        s.write("CREATE TABLE t(x)")
+        os.remove(self.mine)
+        s.write("CREATE TABLE t(x)")
+        self.assertEqual(s.query("SELECT count(*) AS n FROM t"), [{"n": 0}])
+
 class RefusedByNameTest(DropinTest):
     def test_what_would_write_the_file_past_the_arbiter_is_refused_by_name(self):
         c = dropin.connect(self.mine)
