@@ -13,6 +13,7 @@ mod guardrails;
 mod hardening_instance;
 mod hardening_limits;
 mod hardening_sql;
+mod hardening_wal;
 mod harness;
 mod http;
 mod http_sessions;
