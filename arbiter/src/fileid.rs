@@ -2,6 +2,9 @@
 //! longer names the file the arbiter opened or bound: a database moved
 //! away, a socket or lock file deleted by a temp cleaner.
 
+use std::fs::File;
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -37,23 +40,49 @@ impl FileId {
     }
 
     /// True when this process holds the file open and no name is left to
-    /// it (deleted, not moved: a moved file keeps a name elsewhere). Looks
-    /// through `/proc/self/fd` by identity, without opening the file (a
-    /// close of another descriptor on a database file would drop SQLite's
-    /// locks on it).
+    /// it (deleted, not moved: a moved file keeps a name elsewhere).
     pub fn is_deleted_here(self) -> bool {
-        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
-            return false;
-        };
-        fds.flatten().any(|fd| {
-            std::fs::metadata(fd.path()).is_ok_and(|m| {
-                FileId {
-                    dev: m.dev(),
-                    ino: m.ino(),
-                } == self
-                    && m.nlink() == 0
-            })
-        })
+        self.held_here()
+            .ok()
+            .flatten()
+            .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() == 0))
+    }
+
+    /// True when the file was deleted from `path`: nothing is there now
+    /// (a file renamed over it is a replacement), and no name is left to
+    /// the file this process holds.
+    pub fn is_deleted_from(self, path: &Path) -> bool {
+        !path.exists() && self.is_deleted_here()
+    }
+
+    /// This process's descriptor on the file, if it holds one, borrowed
+    /// (never closed here): found through `/proc/self/fd` by identity,
+    /// without opening the file anew (closing another descriptor on a
+    /// database file would drop SQLite's locks on it).
+    ///
+    /// # Errors
+    ///
+    /// When `/proc/self/fd` cannot be read.
+    pub fn held_here(self) -> std::io::Result<Option<ManuallyDrop<File>>> {
+        for entry in std::fs::read_dir("/proc/self/fd")? {
+            let Some(fd) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            // SAFETY: `fd` is open in this process (listed just now), and
+            // the `File` is never dropped, so it is never closed here.
+            // Should another thread close it and the number be reused
+            // before the identity is checked, the identity is another
+            // file's; what the caller does after that check is its own
+            // to keep safe (see `walrestore`).
+            let file = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+            if file
+                .metadata()
+                .is_ok_and(|m| m.is_file() && FileId::from_metadata(&m) == self)
+            {
+                return Ok(Some(file));
+            }
+        }
+        Ok(None)
     }
 
     /// True when `path` is known to name another file or none: a path that

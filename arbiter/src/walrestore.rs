@@ -11,19 +11,16 @@
 //!
 //! So before that checkpoint the held WAL is copied back to its path,
 //! found among this process's descriptors by its identity (recorded at
-//! open: [`Companions`]) and read through
-//! the descriptor itself (Linux cannot link a deleted file back, and
-//! opening and closing a database file anew would drop SQLite's locks on
-//! it). The arbiter is the only writer, so the WAL it
-//! holds is the one that describes the database: a file found at the path
+//! open: [`Companions`]; `FileId::held_here`) and read through the
+//! descriptor itself (Linux cannot link a deleted file back). The arbiter
+//! is the only writer, so the WAL it holds is the one that describes the
+//! database: a file found at the path
 //! instead is set aside beside it, not destroyed. The copy is byte for
 //! byte, so the shared-memory index still describes it; what the
 //! checkpoint cannot copy now, the next opener recovers from the file.
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -95,7 +92,13 @@ pub fn restore(db: &Path, held: FileId) -> io::Result<Restored> {
     if there == Some(held) {
         return Ok(Restored::NotNeeded);
     }
-    let Some(held) = open_file(held)? else {
+    // Between this look-up and the reads, nothing closes a WAL
+    // descriptor: the writer thread runs this, and the checkpointer's
+    // connection is closed before (`Shared::stop_checkpointer`).
+    let Some(held) = held
+        .held_here()?
+        .filter(|f| f.metadata().is_ok_and(|m| m.len() >= HEADER))
+    else {
         return Ok(Restored::NotNeeded);
     };
     let pid = std::process::id();
@@ -131,31 +134,6 @@ pub fn restore(db: &Path, held: FileId) -> io::Result<Restored> {
         let _ = std::fs::remove_file(&tmp);
     }
     copied
-}
-
-/// The file `id` with frames in it, when this process holds it open,
-/// borrowed from its descriptor.
-fn open_file(id: FileId) -> io::Result<Option<ManuallyDrop<File>>> {
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        let Some(fd) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
-        // SAFETY: `fd` is open in this process (listed just now), and the
-        // `File` is never dropped, so it is never closed here. Should
-        // another thread close it and the number be reused before the
-        // identity is checked, the identity is another file's; between
-        // that check and the reads, nothing closes a WAL descriptor: the
-        // writer thread runs this, and the checkpointer's connection is
-        // closed before (`Shared::stop_checkpointer`).
-        let file = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
-        let Ok(meta) = file.metadata() else {
-            continue;
-        };
-        if meta.is_file() && FileId::from_metadata(&meta) == id {
-            return Ok((meta.len() >= HEADER).then_some(file));
-        }
-    }
-    Ok(None)
 }
 
 /// Copies `from` whole into `to` by position (the writer's own offset on
@@ -196,8 +174,9 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn wal_bytes(n: usize, fill: u8) -> Vec<u8> {
-        vec![fill; n]
+    /// The WAL at `wal` held open, and its identity.
+    fn hold(wal: &Path) -> (File, FileId) {
+        (File::open(wal).unwrap(), FileId::of(wal).unwrap())
     }
 
     #[test]
@@ -206,10 +185,9 @@ mod tests {
         let db = dir.path().join("a.db");
         std::fs::write(&db, b"db").unwrap();
         let wal = dir.path().join("a.db-wal");
-        let frames = wal_bytes(5000, 7);
+        let frames = vec![7u8; 5000];
         std::fs::write(&wal, &frames).unwrap();
-        let held = File::open(&wal).unwrap();
-        let id = FileId::of(&wal).unwrap();
+        let (held, id) = hold(&wal);
         assert_eq!(restore(&db, id).unwrap(), Restored::NotNeeded);
         // Deleted.
         std::fs::remove_file(&wal).unwrap();
@@ -218,25 +196,22 @@ mod tests {
         // Replaced by an empty file (a reader opened the database):
         // replaced in turn.
         drop(held);
-        let held = File::open(&wal).unwrap();
-        let id = FileId::of(&wal).unwrap();
+        let (held, id) = hold(&wal);
         std::fs::remove_file(&wal).unwrap();
         std::fs::write(&wal, b"").unwrap();
         assert_eq!(restore(&db, id).unwrap(), Restored::Copied(5000, None));
         assert_eq!(std::fs::read(&wal).unwrap(), frames);
         // Renamed: the held file has a name still, elsewhere.
         drop(held);
-        let held = File::open(&wal).unwrap();
-        let id = FileId::of(&wal).unwrap();
+        let (held, id) = hold(&wal);
         std::fs::rename(&wal, dir.path().join("elsewhere")).unwrap();
         assert_eq!(restore(&db, id).unwrap(), Restored::Copied(5000, None));
         assert_eq!(std::fs::read(&wal).unwrap(), frames);
         // Replaced by another WAL: set aside, not destroyed.
         drop(held);
-        let held = File::open(&wal).unwrap();
-        let id = FileId::of(&wal).unwrap();
+        let (held, id) = hold(&wal);
         std::fs::remove_file(&wal).unwrap();
-        let other = wal_bytes(64, 1);
+        let other = vec![1u8; 64];
         std::fs::write(&wal, &other).unwrap();
         let aside = dir
             .path()

@@ -65,27 +65,26 @@ pub fn db_in_place(shared: &Shared) -> bool {
     if !shared.db_file.is_gone_from(path) {
         return true;
     }
-    // Deleted: no name is left to it, and none is at the path (a file
-    // renamed over it is a replacement, stopped as a move is).
-    if shared.db_file.is_deleted_here() && !path.exists() {
-        let why = format!(
-            "the database file {} was deleted while the arbiter ran; the arbiter stopped, \
-             and the next caller starts a new one on a new file",
-            path.display()
-        );
-        error!(path = %path.display(), "the database file was deleted: stopping");
-        let _ = shared.fault.set(why);
-        shared.begin_shutdown(StopReason::Deleted);
+    // A file renamed over it is a replacement, stopped as a move is.
+    let (reason, what, then) = if shared.db_file.is_deleted_from(path) {
+        (
+            StopReason::Deleted,
+            "deleted",
+            "and the next caller starts a new one on a new file",
+        )
     } else {
-        let why = format!(
-            "the database file {} was moved or replaced while the arbiter ran; the arbiter \
-             stopped rather than write where nobody reads",
-            path.display()
-        );
-        error!(path = %path.display(), "the database file was moved away: stopping");
-        let _ = shared.fault.set(why);
-        shared.begin_shutdown(StopReason::Moved);
-    }
+        (
+            StopReason::Moved,
+            "moved or replaced",
+            "rather than write where nobody reads",
+        )
+    };
+    error!(path = %path.display(), "the database file was {what}: stopping");
+    let _ = shared.fault.set(format!(
+        "the database file {} was {what} while the arbiter ran; the arbiter stopped {then}",
+        path.display()
+    ));
+    shared.begin_shutdown(reason);
     false
 }
 

@@ -143,7 +143,7 @@ impl Writer {
     /// they belong to was deleted (see `walrestore::Companions::remove`).
     fn forget_deleted(&self) {
         let (path, id) = &self.session.file;
-        if !path.exists() && crate::fileid::FileId::is_deleted_here(*id) {
+        if id.is_deleted_from(path) {
             self.session.companions.remove(path);
             info!("the database was deleted: removed its -wal and -shm");
         }
