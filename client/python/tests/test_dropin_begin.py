@@ -4,6 +4,7 @@ still holds."""
 
 import json
 import sys
+import threading
 import time
 import unittest
 
@@ -241,3 +242,36 @@ class LapsedTest(ArbiterTest):
             time.sleep(0.01)  # it begins with the first statement's answer
         while s.status().get("session") is not None and time.monotonic() < deadline:
             time.sleep(0.01)
+
+
+class ConnectionCapTest(ArbiterTest):
+    """Past the arbiter's most connections, a drop-in connection waits its
+    turn as a write waits for the writer: up to its ``timeout``."""
+
+    def test_a_connection_refused_for_now_waits_its_timeout(self):
+        self.foreground("--max-connections", "2")
+        held = [dropin.connect(self.db, isolation_level=None, check_same_thread=False) for _ in range(2)]
+        for c in held:
+            self.addCleanup(c.close)
+            c.execute("CREATE TABLE IF NOT EXISTS t(x)")  # each holds a connection now
+        late = dropin.connect(self.db, timeout=2)
+        self.addCleanup(late.close)
+        started = time.monotonic()
+        with self.assertRaises(dropin.Overloaded):
+            late.execute("INSERT INTO t VALUES (1)")
+        # It tried until its timeout was spent, not once.
+        self.assertGreater(time.monotonic() - started, 1.9)
+        late.rollback()
+        # executemany asks for the arbiter's limits first: the same error,
+        # the drop-in's class (an sqlite3.OperationalError).
+        quick = dropin.connect(self.db, timeout=0.2)
+        self.addCleanup(quick.close)
+        with self.assertRaises(dropin.Overloaded):
+            quick.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+
+        patient = dropin.connect(self.db, timeout=120)
+        self.addCleanup(patient.close)
+        threading.Timer(0.5, held[0].close).start()
+        patient.execute("INSERT INTO t VALUES (2)")
+        patient.commit()
+        self.assertEqual(held[1].execute("SELECT x FROM t").fetchall(), [(2,)])

@@ -97,7 +97,8 @@ _CENTURY = 100 * 365 * 86400.0
 
 class _Pacer:
     """Pauses between tries: growing, at least what the arbiter asked, at
-    most half a second, until ``wait`` seconds have passed."""
+    most half a second, until ``wait`` seconds have passed (the last try
+    at that moment)."""
 
     def __init__(self, wait: float, first: float, jitter: bool) -> None:
         self.deadline = time.monotonic() + wait
@@ -108,9 +109,12 @@ class _Pacer:
         grow = 1.5 + random.random() if self.jitter else 2.0
         hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
         self.pause = max(min(self.pause * grow, 0.5), hint)
-        if time.monotonic() + self.pause > self.deadline:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
             raise final from None
-        time.sleep(self.pause)
+        # A pause that would pass the deadline is cut short: the last try
+        # is made at it, as SQLite's busy handler makes its last.
+        time.sleep(min(self.pause, left))
 
 
 # Every live Remote, for a child of fork() to let go of its parent's.
@@ -159,19 +163,38 @@ class Remote:
 
     def _connection(self) -> FramedConnection:
         if self.conn is None:
-            try:
-                self.conn = connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
-            except scribe_errors.Unavailable as e:
-                if not getattr(e, "missing", False) or not self.scribe.autostart:
-                    raise
-                self.scribe._start()
-                self.conn = connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
+            pacer = None
+            while True:
+                try:
+                    self.conn = self._connect()
+                    break
+                except scribe_errors.ScribeError as e:
+                    # Refused at hello for now (every connection the arbiter
+                    # serves is taken): wait a turn, as for the writer, until
+                    # the busy timeout passes.
+                    if e.category != "overloaded" or getattr(e, "_final", False):
+                        raise
+                    if pacer is None:
+                        pacer = _Pacer(self.wait, 0.01, jitter=True)
+                    pacer.pause_or_raise(e, e)
         return self.conn
+
+    def _connect(self) -> FramedConnection:
+        try:
+            return connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
+        except scribe_errors.Unavailable as e:
+            if not getattr(e, "missing", False) or not self.scribe.autostart:
+                raise
+            self.scribe._start()
+            return connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
 
     def limits(self) -> Tuple[int, int]:
         """Statements and parameter values one call may carry, as the
         arbiter said at hello."""
-        limits = self._connection().hello.get("limits") or {}
+        try:
+            limits = self._connection().hello.get("limits") or {}
+        except scribe_errors.ScribeError as e:
+            raise translate(e) from None
         return int(limits.get("max_statements") or 1 << 62), int(limits.get("max_values") or 1 << 62)
 
     def _drop(self) -> None:
