@@ -114,10 +114,12 @@ fn quote_long(text: &str) -> String {
     text.chars().take(400).collect()
 }
 
+/// The statement's index (from 0) and the reason, from a seed's message
+/// ("statement N: …", N counted from 1 as messages count).
 fn split_statement(r: &str) -> (Option<u32>, &str) {
     match r.strip_prefix("statement ") {
         Some(rest) => match rest.split_once(": ") {
-            Some((n, reason)) => (n.parse().ok(), reason),
+            Some((n, reason)) => (n.parse::<u32>().ok().and_then(|n| n.checked_sub(1)), reason),
             None => (None, r),
         },
         None => (None, r),
@@ -348,9 +350,9 @@ impl<'de> Visitor<'de> for StatementSeed<'_> {
         let mut st = Statement::new("");
         let mut fields = Fields::default();
         let once = |fields: &mut Fields, i: u8, k: &str| {
-            fields
-                .once(i, k)
-                .map_err(|e: A::Error| de::Error::custom(format!("statement {}: {e}", self.index)))
+            fields.once(i, k).map_err(|e: A::Error| {
+                de::Error::custom(format!("statement {}: {e}", self.index + 1))
+            })
         };
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match k.as_ref() {
@@ -372,7 +374,7 @@ impl<'de> Visitor<'de> for StatementSeed<'_> {
                 other => {
                     return Err(de::Error::custom(format!(
                         "statement {}: unknown field {}: expected sql, params or expect_rows",
-                        self.index,
+                        self.index + 1,
                         quote(other)
                     )))
                 }
@@ -381,7 +383,7 @@ impl<'de> Visitor<'de> for StatementSeed<'_> {
         if !fields.has(0) {
             return Err(de::Error::custom(format!(
                 "statement {}: missing field sql",
-                self.index
+                self.index + 1
             )));
         }
         Ok(st)
@@ -397,13 +399,14 @@ impl ParamsSeed {
     fn too_many<E: de::Error>(&self) -> E {
         E::custom(format!(
             "refused: statement {}: more than {} parameters (--max-params)",
-            self.index, self.max
+            self.index + 1,
+            self.max
         ))
     }
 
     fn value<E: de::Error>(&self, raw: &RawValue) -> Result<Value, E> {
         value_from_literal(raw.get())
-            .map_err(|e| E::custom(format!("statement {}: {e}", self.index)))
+            .map_err(|e| E::custom(format!("statement {}: {e}", self.index + 1)))
     }
 }
 

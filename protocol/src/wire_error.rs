@@ -221,6 +221,8 @@ fn nothing_unless_kept(f: &mut fmt::Formatter<'_>, message: &str) -> fmt::Result
     }
 }
 
+/// Messages count statements from 1, as a person does (the `statement`
+/// fields count from 0, as the requests' arrays do).
 impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -240,7 +242,7 @@ impl fmt::Display for WriteError {
                 statement: Some(i),
                 message,
             } => {
-                write!(f, "conflict in statement {i}: {message}")?;
+                write!(f, "conflict in statement {}: {message}", i + 1)?;
                 nothing_unless_kept(f, message)
             }
             WriteError::Conflict {
@@ -254,7 +256,8 @@ impl fmt::Display for WriteError {
             } => {
                 write!(
                     f,
-                    "SQL error in statement {i} (SQLite code {code}): {message}"
+                    "SQL error in statement {} (SQLite code {code}): {message}",
+                    i + 1
                 )?;
                 nothing_unless_kept(f, message)
             }
@@ -269,7 +272,11 @@ impl fmt::Display for WriteError {
             WriteError::Refused {
                 statement: Some(i),
                 reason,
-            } => write!(f, "refused: statement {i}: {reason}; nothing was written"),
+            } => write!(
+                f,
+                "refused: statement {}: {reason}; nothing was written",
+                i + 1
+            ),
             WriteError::Refused {
                 statement: None,
                 reason,
@@ -282,7 +289,7 @@ impl fmt::Display for WriteError {
             } => {
                 f.write_str("SQL error")?;
                 if let Some(i) = statement {
-                    write!(f, " in statement {i}")?;
+                    write!(f, " in statement {}", i + 1)?;
                 }
                 write!(
                     f,

@@ -142,3 +142,26 @@ fn demo_and_bench_refuse_what_they_would_silently_ignore() {
         "{out:?}"
     );
 }
+
+#[test]
+fn exec_runs_several_statements_in_one_argument_as_one_batch() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    // As `sqlite3 DB "…; …"` runs them; a trigger's body keeps its own.
+    let out = env.scribe_ok(&[
+        "exec",
+        "CREATE TABLE t(x UNIQUE); CREATE TABLE log(x); \
+         CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.x); END; \
+         INSERT INTO t VALUES (1);",
+    ]);
+    assert!(out.contains("4 statement(s)"), "{out}");
+    assert_eq!(env.count("SELECT count(*) FROM log"), 1);
+    // One atomic batch: the second fails, the first is not written, and
+    // the message counts statements as a person does.
+    let out = env.scribe(&["exec", "INSERT INTO t VALUES (2); INSERT INTO t VALUES (1)"]);
+    assert_eq!(out.status.code(), Some(15), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("in statement 2 "), "{said}");
+    assert!(said.contains("nothing was written"), "{said}");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}

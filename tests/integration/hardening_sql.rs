@@ -81,19 +81,27 @@ fn odd_sql_gets_a_clear_category() {
         ("VACUUM", 16, "VACUUM"),
         ("/* x */ VACUUM", 16, "VACUUM"),
         ("vacuum INTO '/tmp/copy.db'", 16, "VACUUM"),
-        // Two statements in one, the second on a table the first makes:
-        // the reason, not "no such table".
-        (
-            "CREATE TABLE two(x); INSERT INTO two VALUES (1)",
-            15,
-            "more than one SQL statement",
-        ),
     ] {
         let out = env.scribe(&["exec", sql]);
         assert_eq!(out.status.code(), Some(code), "{sql:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(says), "{sql:?}: {}", stderr(&out));
         assert!(!stderr(&out).contains("API misuse"), "{}", stderr(&out));
     }
+    // Two statements in one with a parameter (the CLI splits only SQL
+    // without parameters), the second on a table the first makes: the
+    // reason, not "no such table".
+    let out = env.scribe(&[
+        "exec",
+        "CREATE TABLE two(x); INSERT INTO two VALUES (?)",
+        "-p",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(15), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("more than one SQL statement"),
+        "{}",
+        stderr(&out)
+    );
     // The same through the reader (a byte-order mark is a blank to
     // SQLite's tokenizer).
     for sql in ["", ";", "  -- only a comment", "\u{feff}"] {

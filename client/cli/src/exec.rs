@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use scribe_protocol::{Batch, Params, Statement, WriteError};
+use scribe_protocol::{Batch, Statement, WriteError};
 
 use super::{params, render, Ctx, Failure};
 use scribe_client::{script, Client};
@@ -11,7 +11,8 @@ use scribe_client::{script, Client};
 /// `scribe exec` arguments.
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
-    /// One SQL statement.
+    /// SQL: one statement, or several separated by `;` (one atomic batch;
+    /// --param and --expect-rows take one statement).
     #[arg(required_unless_present = "file", conflicts_with = "file")]
     pub sql: Option<String>,
     #[command(flatten)]
@@ -45,19 +46,24 @@ pub struct ExecArgs {
 /// The batch's categorized error, or a local failure reading the file.
 pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
     let statements = match (&args.sql, &args.file) {
+        (Some(sql), _) if args.params.params.is_empty() && args.expect_rows.is_none() => {
+            // Several statements in one argument, as `sqlite3 DB "…; …"`
+            // takes them: one atomic batch, as --file makes.
+            let statements =
+                script::split(sql).map_err(|e| Failure::Usage(format!("the SQL: {e}")))?;
+            let statements = if statements.is_empty() {
+                vec![sql.clone()] // SQLite's own words for an empty one
+            } else {
+                statements
+            };
+            statements.into_iter().map(Statement::new).collect()
+        }
         (Some(sql), _) => vec![Statement {
             sql: sql.clone(),
             params: args.params.parse().map_err(Failure::Usage)?,
             expect_rows: args.expect_rows,
         }],
-        (None, Some(file)) => read_script(file)?
-            .into_iter()
-            .map(|sql| Statement {
-                sql,
-                params: Params::None,
-                expect_rows: None,
-            })
-            .collect(),
+        (None, Some(file)) => read_script(file)?.into_iter().map(Statement::new).collect(),
         (None, None) => return Err(Failure::Usage("give SQL or --file".into())),
     };
     if let Some(wait) = args.wait.filter(|w| *w >= ctx.options.call_timeout) {

@@ -9,7 +9,10 @@ import sqlite3 as _std
 import sys
 from typing import Any, Callable, Optional
 
-__all__ = ["adapt", "named_set"]
+from ..values import INFINITY, _blob
+from .route import named
+
+__all__ = ["adapt", "encode_params", "named_set"]
 
 _BASIC = (int, float, str, bytes, type(None))
 _I64 = (-(2**63), 2**63 - 1)
@@ -112,3 +115,41 @@ def numbered(e: Exception, index: int, name: Optional[str] = None) -> Exception:
         which = ":%s" % name if name is not None else str(index)
         return _std.InterfaceError("Error binding parameter %s - probably unsupported type." % which)
     return _std.ProgrammingError("Error binding parameter %d: type %r is not supported" % (index + 1, kind))
+
+
+def _encode(v: Any) -> Any:
+    if isinstance(v, float) and math.isinf(v):
+        return INFINITY["+" if v > 0 else "-"]
+    if v is None or isinstance(v, (int, float, str)):
+        return v
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return _blob(v)
+    raise TypeError(type(v).__name__)
+
+
+def encode_params(params: Any, adapt, unused=None, asked=None, order=None) -> Any:
+    """Parameters as the arbiter takes them, adapted as sqlite3 adapts;
+    ``unused(name)`` tells a name the statement does not use, ``asked``
+    the names it binds (see ``adapt.named_set``), ``order()`` the names in
+    the statement's order (to name a value that cannot be bound)."""
+    if params is None:
+        return None
+    if named(params):
+        try:
+            return named_set(params, lambda v: _encode(adapt(v)), unused, asked)
+        except Exception as e:
+            name = getattr(e, "_param", None)
+            if name is None or not hasattr(e, "_unbindable"):
+                raise
+            given = [str(k) for k in params.keys()]
+            names = (order() if order is not None else None) or given
+            # (A name the statement's order lacks: its place in the set.)
+            place = names if name in names else given
+            raise numbered(e, place.index(name) if name in place else 0, name) from None
+    out = []
+    for i, v in enumerate(params):
+        try:
+            out.append(_encode(adapt(v)))
+        except Exception as e:
+            raise numbered(e, i) from None
+    return out

@@ -19,12 +19,12 @@ import urllib.parse
 from typing import Any, Optional
 
 from ..client import Scribe
-from .adapting import adapt as _adapt
+from .adapting import adapt as _adapt, encode_params
 from .cursor import Cursor
 from .errors import Expired, sql_error, translate
 from .many import run_many
 from .pragmas import run_pragma
-from .remote import NOT_BEGUN, Remote, encode_params, rows_of
+from .remote import NOT_BEGUN, Remote, rows_of
 from .route import UNSUPPORTED, Classifier, Kind, begins, parameters_fit
 from . import counts, readonly
 from .fresh import Fresh

@@ -27,7 +27,7 @@ import time
 from typing import Any, Optional, Tuple
 
 from .errors import Expired, ScribeMixin
-from .remote import encode_params
+from .adapting import encode_params
 from .route import Kind, begins
 
 __all__ = ["run_many"]

@@ -19,8 +19,8 @@ import sqlite3 as _std
 import warnings
 from typing import Any, Optional
 
-from .adapting import adapt as _adapt
-from .remote import NOT_BEGUN, encode_params, rows_of
+from .adapting import adapt as _adapt, encode_params
+from .remote import NOT_BEGUN, rows_of
 from .route import Kind, here
 
 __all__ = ["ScribeWarning", "Plan", "plan", "run_pragma"]

@@ -2,9 +2,7 @@
 ``Connection``, writes with idempotency keys and retries, and the write
 session a transaction runs in."""
 
-import math
 import os
-import random
 import time
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -13,15 +11,11 @@ from .. import errors as scribe_errors
 from ..client import Scribe
 from ..keys import new_key
 from ..framed import FramedConnection, Lost, connect
-from ..values import INFINITY
-from ..values import _blob, _decode_value
-from .adapting import named_set, numbered
+from ..values import _decode_value
 from .errors import Expired, translate
-from .route import named
+from .pacing import BUSY, Pacer, ms, raise_unless_retryable
 
-__all__ = ["Remote", "encode_params"]
-
-_RETRYABLE = frozenset({"unavailable", "overloaded", "shutting_down"})
+__all__ = ["Remote"]
 
 #: ``Remote.session`` of a transaction begun here and not yet on the
 #: arbiter: its begin goes out with its first statement, in one write, and
@@ -32,89 +26,6 @@ NOT_BEGUN = 0
 #: The protocol's name for the session most recently begun on the
 #: connection (2^64 - 1).
 LATEST = (1 << 64) - 1
-
-
-def _encode(v: Any) -> Any:
-    if isinstance(v, float) and math.isinf(v):
-        return INFINITY["+" if v > 0 else "-"]
-    if v is None or isinstance(v, (int, float, str)):
-        return v
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return _blob(v)
-    raise TypeError(type(v).__name__)
-
-
-def encode_params(params: Any, adapt, unused=None, asked=None, order=None) -> Any:
-    """Parameters as the arbiter takes them, adapted as sqlite3 adapts;
-    ``unused(name)`` tells a name the statement does not use, ``asked``
-    the names it binds (see ``adapt.named_set``), ``order()`` the names in
-    the statement's order (to name a value that cannot be bound)."""
-    if params is None:
-        return None
-    if named(params):
-        try:
-            return named_set(params, lambda v: _encode(adapt(v)), unused, asked)
-        except Exception as e:
-            name = getattr(e, "_param", None)
-            if name is None or not hasattr(e, "_unbindable"):
-                raise
-            given = [str(k) for k in params.keys()]
-            names = (order() if order is not None else None) or given
-            # (A name the statement's order lacks: its place in the set.)
-            place = names if name in names else given
-            raise numbered(e, place.index(name) if name in place else 0, name) from None
-    out = []
-    for i, v in enumerate(params):
-        try:
-            out.append(_encode(adapt(v)))
-        except Exception as e:
-            raise numbered(e, i) from None
-    return out
-
-
-def _retryable(e: "scribe_errors.ScribeError") -> None:
-    """Raises ``e`` (as the standard class it stands for) unless another
-    try may succeed: a stop on purpose is final, and so is a request that
-    waited for the writer as long as its ``wait_ms`` allowed (SQLite's
-    busy timeout passed: ``database is locked``)."""
-    if e.category not in _RETRYABLE or getattr(e, "_final", False) or e.sqlite_code == _BUSY:
-        raise translate(e) from None
-
-
-_BUSY = 5  # SQLITE_BUSY
-
-
-def _ms(seconds: float) -> int:
-    """A wait for the arbiter, in whole milliseconds: none below zero (or
-    NaN), a century at most (an infinite timeout too)."""
-    if not seconds > 0:
-        return 0
-    return int(min(seconds, _CENTURY) * 1000)
-
-
-_CENTURY = 100 * 365 * 86400.0
-
-
-class _Pacer:
-    """Pauses between tries: growing, at least what the arbiter asked, at
-    most half a second, until ``wait`` seconds have passed (the last try
-    at that moment)."""
-
-    def __init__(self, wait: float, first: float, jitter: bool) -> None:
-        self.deadline = time.monotonic() + wait
-        self.pause = first
-        self.jitter = jitter
-
-    def pause_or_raise(self, err: Exception, final: Exception) -> None:
-        grow = 1.5 + random.random() if self.jitter else 2.0
-        hint = (getattr(err, "retry_after_ms", None) or 0) / 1000.0
-        self.pause = max(min(self.pause * grow, 0.5), hint)
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise final from None
-        # A pause that would pass the deadline is cut short: the last try
-        # is made at it, as SQLite's busy handler makes its last.
-        time.sleep(min(self.pause, left))
 
 
 # Every live Remote, for a child of fork() to let go of its parent's.
@@ -175,7 +86,7 @@ class Remote:
                     if e.category != "overloaded" or getattr(e, "_final", False):
                         raise
                     if pacer is None:
-                        pacer = _Pacer(self.wait, 0.01, jitter=True)
+                        pacer = Pacer(self.wait, 0.01, jitter=True)
                     pacer.pause_or_raise(e, e)
         return self.conn
 
@@ -255,7 +166,7 @@ class Remote:
         key = new_key()
         # It waits for the writer at most ``wait`` (the busy timeout), then
         # fails as sqlite3 does, not written.
-        body = {"statements": [st], "key": key, "wait_ms": _ms(self.wait)}
+        body = {"statements": [st], "key": key, "wait_ms": ms(self.wait)}
         if self.foreign_keys is not None:
             body["foreign_keys"] = self.foreign_keys
         request = {"write": body}
@@ -276,18 +187,18 @@ class Remote:
                 unknown = True
                 err = e
             except scribe_errors.ScribeError as e:
-                if unknown and e.sqlite_code == _BUSY:
+                if unknown and e.sqlite_code == BUSY:
                     # The retry never started, but an earlier try may have
                     # committed: "database is locked" would say it did not.
                     raise translate(scribe_errors.Timeout(
                         "an earlier try's outcome is unknown, and the retry could not start in "
                         "time (%s); the write may or may not have committed" % e.message)) from None
-                _retryable(e)
+                raise_unless_retryable(e)
                 err = e
             if pacer is None:
-                pacer = _Pacer(self.wait - (time.monotonic() - started), 0.002, jitter=True)
+                pacer = Pacer(self.wait - (time.monotonic() - started), 0.002, jitter=True)
             pacer.pause_or_raise(err, translate(err))
-            body["wait_ms"] = _ms(pacer.deadline - time.monotonic())
+            body["wait_ms"] = ms(pacer.deadline - time.monotonic())
 
     def migrate(self, migrations: List[Dict[str, Any]]) -> Dict[str, Any]:
         """Schema migrations, applied once each by the arbiter."""
@@ -322,10 +233,10 @@ class Remote:
         in it (as after sqlite3's ``database is locked`` in a deferred
         transaction), or ``BEGIN`` said again (as after a failed ``BEGIN
         IMMEDIATE``), or it may be rolled back; nothing ran in it."""
-        pacer = _Pacer(self.wait, 0.002, jitter=False)
+        pacer = Pacer(self.wait, 0.002, jitter=False)
         self.begin_failed = True  # until the begin's answer says otherwise
         self.begin_refused = False
-        begin = {"wait_ms": _ms(self.wait)}
+        begin = {"wait_ms": ms(self.wait)}
         if self.foreign_keys is not None:
             begin["foreign_keys"] = self.foreign_keys
         while True:
@@ -357,10 +268,10 @@ class Remote:
                         raise answer
                     return answer
                 self.begin_refused = True
-                _retryable(began)
+                raise_unless_retryable(began)
                 err = began
             pacer.pause_or_raise(err, translate(err))
-            begin["wait_ms"] = _ms(pacer.deadline - time.monotonic())
+            begin["wait_ms"] = ms(pacer.deadline - time.monotonic())
 
     def _in_session(self, request: Dict[str, Any], timeout: float) -> Any:
         try:
@@ -422,7 +333,7 @@ class Remote:
     def _ask_again(self, key: str) -> Dict[str, Any]:
         """The outcome of a commit whose answer was lost, asked by its key
         until the arbiter can say (it may be restarting meanwhile)."""
-        pacer = _Pacer(max(self.wait, 5.0), 0.01, jitter=False)
+        pacer = Pacer(max(self.wait, 5.0), 0.01, jitter=False)
         while True:
             try:
                 return self._call({"commit": {"session": 0, "key": key}}, self.scribe.call_timeout)
@@ -430,7 +341,7 @@ class Remote:
                 err: Exception = e
                 self._drop()
             except scribe_errors.ScribeError as e:
-                _retryable(e)
+                raise_unless_retryable(e)
                 err = e
             pacer.pause_or_raise(err, translate(scribe_errors.Timeout(
                 "the commit's outcome is unknown (%s); it may or may not have been written" % err)))
