@@ -287,9 +287,16 @@ fn pragma_rule(pragma_name: &str, pragma_value: Option<&str>) -> Option<String> 
         || name_is(WRITE_PRAGMAS)
         || (pragma_value.is_none() && name_is(READABLE_SETTINGS));
     (!allowed).then(|| {
+        // foreign_keys has a way of its own per call: name it.
+        let own_way = if name == "foreign_keys" {
+            "; a migration that needs them off has `-- scribe: foreign_keys=off` as its \
+             first line, and a batch or a session may carry its own `foreign_keys`"
+        } else {
+            ""
+        };
         format!(
             "PRAGMA {name}{} is not allowed in a batch: the writer connection's settings \
-             belong to the operator (scribed --pragma NAME=VALUE)",
+             belong to the operator (scribed --pragma NAME=VALUE){own_way}",
             pragma_value.map(|v| format!("={v}")).unwrap_or_default()
         )
     })

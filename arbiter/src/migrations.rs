@@ -160,7 +160,7 @@ fn explain(e: WriteError, m: &Migration, so_far: &MigrateReport) -> WriteError {
 fn one(session: &Session, m: &Migration) -> Result<u64, WriteError> {
     // Off when it asks, the arbiter's setting otherwise (a write before it
     // may have left either on the connection).
-    session.foreign_keys_for(m.foreign_keys_off.then_some(false))?;
+    session.foreign_keys_for(m.wants_foreign_keys_off().then_some(false))?;
     let out = transaction(session, m);
     if out.is_err() {
         session.reset();
@@ -185,7 +185,7 @@ fn transaction(session: &Session, m: &Migration) -> Result<u64, WriteError> {
         });
     }
     ran?;
-    if m.foreign_keys_off {
+    if m.wants_foreign_keys_off() {
         check_foreign_keys(session)?;
     }
     let seq = session.bump_seq()?;

@@ -19,8 +19,9 @@ use crate::wire_error::WriteError;
 /// long for an answer, beyond their usual call timeout.
 pub const BUDGET: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// The first line of a migration file that asks for `foreign_keys` off
-/// while it runs (SQLite's twelve-step table rebuild needs it).
+/// The line of a migration file (among the comments it opens with) that
+/// asks for `foreign_keys` off while it runs (SQLite's twelve-step table
+/// rebuild needs it).
 pub const FOREIGN_KEYS_OFF: &str = "-- scribe: foreign_keys=off";
 
 /// One migration. Unknown fields are refused (JSON): a misspelt
@@ -126,9 +127,10 @@ pub fn check_list(list: &[Migration]) -> Result<(), WriteError> {
     Ok(())
 }
 
-/// Refuses a migration that SQLite would apply cut short: it stops
+/// Refuses a migration that SQLite would apply cut short (it stops
 /// reading a script at a NUL byte, applies what came before it, and the
-/// step would be recorded as done. Checked for the migrations about to
+/// step would be recorded as done), or whose text holds a directive
+/// scribe does not understand (see [`directives`]). Checked for the migrations about to
 /// run only (one applied by an older release, holding one, must still
 /// match its record).
 ///
@@ -136,19 +138,31 @@ pub fn check_list(list: &[Migration]) -> Result<(), WriteError> {
 ///
 /// `Refused` naming the migration and the offset.
 pub fn check_text(m: &Migration) -> Result<(), WriteError> {
-    match crate::batch::nul_byte(&m.sql) {
-        Some(nul) => Err(WriteError::Refused {
-            statement: None,
-            reason: format!("migration {} ({}) holds {nul}", m.version, m.name),
-        }),
-        None => Ok(()),
+    let refuse = |what: String| WriteError::Refused {
+        statement: None,
+        reason: format!("migration {} ({}): {what}", m.version, m.name),
+    };
+    if let Some(nul) = crate::batch::nul_byte(&m.sql) {
+        return Err(refuse(format!("it holds {nul}")));
+    }
+    directives(&m.sql).map(|_| ()).map_err(refuse)
+}
+
+impl Migration {
+    /// Whether it runs with foreign keys off: asked by its field, or by
+    /// its text's directive (a list built from files' text, with the field
+    /// forgotten, must not run a table rebuild with them on). The text was
+    /// checked by [`check_text`].
+    pub fn wants_foreign_keys_off(&self) -> bool {
+        self.foreign_keys_off || directives(&self.sql) == Ok(true)
     }
 }
 
 /// Reads a directory of migration files, `NNNN_name.sql` (the leading
 /// digits are the version, the rest of the stem the name), in version
-/// order. A file whose first line is [`FOREIGN_KEYS_OFF`] runs with
-/// foreign keys off. Other files are ignored.
+/// order (`.sql` in any case). A file whose opening comments hold
+/// [`FOREIGN_KEYS_OFF`] runs with foreign keys off (see [`directives`]).
+/// Other files are ignored.
 ///
 /// # Errors
 ///
@@ -162,7 +176,11 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Migration>, String> {
         let path = entry
             .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
             .path();
-        if path.extension().and_then(|e| e.to_str()) != Some("sql") {
+        if !path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("sql"))
+        {
             continue;
         }
         let stem = path
@@ -178,10 +196,7 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Migration>, String> {
             .to_owned();
         let sql = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let foreign_keys_off = sql
-            .lines()
-            .next()
-            .is_some_and(|l| l.trim().eq_ignore_ascii_case(FOREIGN_KEYS_OFF));
+        let foreign_keys_off = directives(&sql).map_err(|e| format!("{}: {e}", path.display()))?;
         if let Some(twin) = out.iter().find(|m| m.version == version) {
             return Err(format!(
                 "{}: two migration files have version {version} ({} and {})",
@@ -203,6 +218,64 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Migration>, String> {
     }
     out.sort_by_key(|m| m.version);
     Ok(out)
+}
+
+/// Whether a migration file asks for foreign keys off: its directive,
+/// [`FOREIGN_KEYS_OFF`], on a line of the comments it opens with. A line
+/// that looks meant as a directive but is not that one is an error, not
+/// ignored: a table rebuild run with foreign keys on deletes the rows
+/// that point at the table (`ON DELETE CASCADE`). A byte-order mark,
+/// spacing and case do not matter.
+///
+/// # Errors
+///
+/// The line that is not understood, or a directive below the opening
+/// comments.
+pub fn directives(sql: &str) -> Result<bool, String> {
+    let mut off = false;
+    let mut opening = true;
+    for (n, line) in sql.trim_start_matches('\u{feff}').lines().enumerate() {
+        let line = line.trim();
+        let comment = line.strip_prefix("--");
+        opening &= line.is_empty() || comment.is_some();
+        let Some(said) = comment.and_then(directive) else {
+            continue;
+        };
+        let n = n + 1;
+        let compact: String = said.split_whitespace().collect();
+        if !compact.eq_ignore_ascii_case("foreign_keys=off") {
+            return Err(format!(
+                "line {n}: `{line}` is not a directive scribe knows (the one there is: \
+                 `{FOREIGN_KEYS_OFF}`)"
+            ));
+        }
+        if !opening {
+            return Err(format!(
+                "line {n}: `{line}` must be among the comments the file opens with, \
+                 before its first statement"
+            ));
+        }
+        off = true;
+    }
+    Ok(off)
+}
+
+/// What a comment's text says to scribe, when it looks addressed to it:
+/// `scribe:` and what follows, or any mention of `foreign_keys` after
+/// `scribe` (a colon forgotten).
+fn directive(comment: &str) -> Option<&str> {
+    let text = comment.trim_start_matches('-').trim_start();
+    let head = text.get(..6)?;
+    if !head.eq_ignore_ascii_case("scribe") {
+        return None;
+    }
+    let rest = &text[6..];
+    let after = rest.trim_start();
+    if let Some(said) = after.strip_prefix(':') {
+        return Some(said);
+    }
+    let starts_word = rest.starts_with(char::is_whitespace);
+    (starts_word && after.to_ascii_lowercase().contains("foreign_keys")).then_some(after)
 }
 
 #[cfg(test)]
@@ -234,5 +307,37 @@ mod tests {
         std::fs::write(dir.path().join("0004_gap.sql"), "SELECT 1;").unwrap();
         let gap = check_list(&from_dir(dir.path()).unwrap()).unwrap_err();
         assert!(gap.to_string().contains("without a gap"), "{gap}");
+    }
+
+    #[test]
+    fn the_foreign_keys_directive_is_read_as_meant_or_refused() {
+        for meant in [
+            "-- scribe: foreign_keys=off\nDROP TABLE p;",
+            "\u{feff}-- scribe: foreign_keys=off\nDROP TABLE p;",
+            "-- rebuild p\n\n-- Scribe: Foreign_Keys = OFF\r\nDROP TABLE p;",
+            "--scribe: foreign_keys=off\nDROP TABLE p;",
+            "-- scribe foreign_keys=off\nDROP TABLE p;",
+        ] {
+            assert_eq!(directives(meant), Ok(true), "{meant:?}");
+        }
+        for plain in [
+            "DROP TABLE p;",
+            "-- scribes the table\nDROP TABLE p;",
+            "-- scribe-related cleanup\nDROP TABLE p;",
+            "",
+        ] {
+            assert_eq!(directives(plain), Ok(false), "{plain:?}");
+        }
+        for (wrong, says) in [
+            ("-- scribe: foreign_keys=0\nDROP TABLE p;", "line 1"),
+            ("-- scribe: fk=off\nDROP TABLE p;", "not a directive"),
+            (
+                "DROP TABLE p;\n-- scribe: foreign_keys=off",
+                "must be among the comments",
+            ),
+        ] {
+            let e = directives(wrong).unwrap_err();
+            assert!(e.contains(says), "{wrong:?}: {e}");
+        }
     }
 }

@@ -19,6 +19,7 @@ mod http;
 mod http_sessions;
 mod idle;
 mod lifecycle;
+mod migration_directives;
 mod migrations;
 mod query_output;
 mod rust_client;

@@ -5,13 +5,53 @@ import os
 import re
 from typing import Any, Dict, List
 
-__all__ = ["as_list", "from_dir", "FOREIGN_KEYS_OFF"]
+__all__ = ["as_list", "directives", "from_dir", "FOREIGN_KEYS_OFF"]
 
-#: A migration file whose first line is this runs with foreign keys off
-#: (SQLite's twelve-step table rebuild needs it).
+#: A migration file whose opening comments hold this line runs with
+#: foreign keys off (SQLite's twelve-step table rebuild needs it).
 FOREIGN_KEYS_OFF = "-- scribe: foreign_keys=off"
 
-_FILE = re.compile(r"^(\d+)[_-]?(.*)\.sql$")
+# ASCII digits, any case of ".sql": as the arbiter and the CLI read a
+# directory.
+_FILE = re.compile(r"^([0-9]+)[_-]?(.*)\.sql$", re.IGNORECASE | re.DOTALL)
+
+
+def directives(sql: str) -> bool:
+    """Whether a migration's text asks for foreign keys off: the directive
+    on a line of the comments it opens with (a byte-order mark, spacing and
+    case do not matter). A line that looks meant as a directive but is not
+    that one raises ``ValueError``: a table rebuild run with foreign keys
+    on deletes the rows that point at the table. As the arbiter reads it."""
+    off = False
+    opening = True
+    for n, line in enumerate(sql.lstrip("\ufeff").splitlines(), 1):
+        line = line.strip()
+        comment = line[2:] if line.startswith("--") else None
+        opening = opening and (not line or comment is not None)
+        said = _directive(comment) if comment is not None else None
+        if said is None:
+            continue
+        if "".join(said.split()).lower() != "foreign_keys=off":
+            raise ValueError("line %d: `%s` is not a directive scribe knows (the one there is: `%s`)"
+                             % (n, line, FOREIGN_KEYS_OFF))
+        if not opening:
+            raise ValueError("line %d: `%s` must be among the comments the file opens with, "
+                             "before its first statement" % (n, line))
+        off = True
+    return off
+
+
+def _directive(comment: str):
+    text = comment.lstrip("-").lstrip()
+    if text[:6].lower() != "scribe":
+        return None
+    rest = text[6:]
+    after = rest.lstrip()
+    if after.startswith(":"):
+        return after[1:]
+    if rest[:1].isspace() and "foreign_keys" in after.lower():
+        return after
+    return None
 
 
 def from_dir(path: str) -> List[Dict[str, Any]]:
@@ -26,7 +66,10 @@ def from_dir(path: str) -> List[Dict[str, Any]]:
         # the arbiter read it, or their checksums would differ.
         with open(os.path.join(path, entry), encoding="utf-8", newline="") as f:
             sql = f.read()
-        first = sql.splitlines()[0].strip().lower() if sql else ""
+        try:
+            off = directives(sql)
+        except ValueError as e:
+            raise ValueError("%s: %s" % (os.path.join(path, entry), e)) from None
         version = int(m.group(1))
         twin = next((d for d in out if d["version"] == version), None)
         if twin is not None:
@@ -39,7 +82,7 @@ def from_dir(path: str) -> List[Dict[str, Any]]:
                 "version": version,
                 "name": m.group(2) or entry[:-4],
                 "sql": sql,
-                "foreign_keys_off": first == FOREIGN_KEYS_OFF,
+                "foreign_keys_off": off,
             }
         )
     out.sort(key=lambda d: d["version"])

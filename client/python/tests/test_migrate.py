@@ -73,6 +73,33 @@ class MigrateTest(ArbiterTest):
             from_dir(d)
         self.assertIn("two migration files have version 2", str(e.exception))
 
+    def test_a_directory_reads_the_foreign_keys_directive_as_the_cli_does(self):
+        from scribe_client.migrations import from_dir
+
+        d = os.path.join(self.dir, "fk")
+        os.mkdir(d)
+        files = {
+            # A byte-order mark, a header comment, spacing: still meant.
+            "0001_rebuild.SQL": "\ufeff-- rebuild\n-- scribe: foreign_keys = off\nSELECT 1;\n",
+            "0002_plain.sql": "-- scribe handles the rest\nSELECT 1;\n",
+            "\uff10\uff10\uff10\uff13_wide.sql": "SELECT 1;\n",  # not ASCII digits: not a migration
+        }
+        for name, text in files.items():
+            with open(os.path.join(d, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        self.assertEqual(
+            [(m["version"], m["name"], m["foreign_keys_off"]) for m in from_dir(d)],
+            [(1, "rebuild", True), (2, "plain", False)],
+        )
+        out = support.scribe_cli(self.db, "migrate", d)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(self.client().migrate(d)["applied"], [])  # the same two, the same checksums
+        with open(os.path.join(d, "0003_bad.sql"), "w") as f:
+            f.write("-- scribe: foreign_keys=false\nSELECT 1;\n")
+        with self.assertRaises(ValueError) as e:
+            from_dir(d)
+        self.assertIn("0003_bad.sql: line 1", str(e.exception))
+
     def test_the_drop_in_migrates_too(self):
         import scribe_client.sqlite3 as dropin
 
