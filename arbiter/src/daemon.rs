@@ -61,10 +61,9 @@ pub fn run_until(
     // The record is for people and `status`; liveness is the lock. One
     // that cannot be written (another user's file in a sticky directory)
     // does not stop the start.
-    if let Err(e) = lock.record(&paths.socket) {
+    if let Err(e) = lock.record(&paths.socket, &paths.http_socket) {
         tracing::warn!(error = %e, "cannot write the lock record; the arbiter runs without it");
     }
-    let lock = Arc::new(lock);
     let (session, seq) = db::open_writer(&config)?;
     let schema_version = open_migrations(&config, &session)?;
     let db_file = session.file.1;
@@ -77,11 +76,28 @@ pub fn run_until(
     // RPC socket that accepts means a ready arbiter, both sockets
     // included. If binding fails, nothing else was started.
     let group = config.socket_group.clone();
+    // A derived name outside the database's directory may be set aside
+    // (see `Listener::bind_or_aside`); a given `--socket` is bound as given.
+    let aside =
+        |p: &std::path::Path| paths.is_outside(p) && (p != paths.socket || !paths.socket_given());
     let listeners = runtime.block_on(async {
-        let http = Listener::bind(&paths.http_socket, group.as_deref())?;
-        let rpc = Listener::bind(&paths.socket, group.as_deref())?;
+        let http = Listener::bind_or_aside(
+            &paths.http_socket,
+            group.as_deref(),
+            aside(&paths.http_socket),
+        )?;
+        let rpc = Listener::bind_or_aside(&paths.socket, group.as_deref(), aside(&paths.socket))?;
         Ok::<_, Error>(Listeners { rpc, http })
     })?;
+    let mut config = config;
+    if listeners.rpc.path() != paths.socket || listeners.http.path() != paths.http_socket {
+        config.paths.socket = listeners.rpc.path().to_path_buf();
+        config.paths.http_socket = listeners.http.path().to_path_buf();
+        if let Err(e) = lock.record(&config.paths.socket, &config.paths.http_socket) {
+            tracing::warn!(error = %e, "cannot write the lock record: clients cannot find the socket set aside");
+        }
+    }
+    let lock = Arc::new(lock);
     let stats = Arc::new(Stats::new(seq.max(schema_version.1)));
     stats.set_schema_version(schema_version.0);
     let foreign_keys = session.foreign_keys.default_on();

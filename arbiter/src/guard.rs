@@ -289,8 +289,9 @@ fn pragma_rule(pragma_name: &str, pragma_value: Option<&str>) -> Option<String> 
     (!allowed).then(|| {
         // foreign_keys has a way of its own per call: name it.
         let own_way = if name == "foreign_keys" {
-            "; a migration that needs them off has `-- scribe: foreign_keys=off` as its \
-             first line, and a batch or a session may carry its own `foreign_keys`"
+            "; a migration that needs them off opens with the comment \
+             `-- scribe: foreign_keys=off`, and a batch or a session may carry its own \
+             `foreign_keys`"
         } else {
             ""
         };

@@ -69,6 +69,32 @@ impl Listener {
         })
     }
 
+    /// Binds `path`, or, when `aside` allows and `path` cannot be taken (a
+    /// file of another user's that a sticky `/tmp` keeps, or one that is
+    /// not a socket), a name of its own beside it: `scribe-<hash>-<rand>`.
+    /// The caller records the name it got (see `scribe_protocol::reach`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Listener::bind`], for `path`, when no name aside fits either.
+    pub fn bind_or_aside(path: &Path, group: Option<&str>, aside: bool) -> Result<Listener, Error> {
+        let first = match Listener::bind(path, group) {
+            Ok(l) => return Ok(l),
+            Err(e) => e,
+        };
+        let Some(other) = aside.then(|| name_aside(path)).flatten() else {
+            return Err(first);
+        };
+        let l = Listener::bind(&other, group).map_err(|_| first)?;
+        warn!(
+            path = %path.display(),
+            aside = %other.display(),
+            "the socket's name is taken by a file this arbiter cannot replace; bound a name \
+             of its own beside it (clients find it in the lock record)"
+        );
+        Ok(l)
+    }
+
     /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -112,6 +138,13 @@ impl Listener {
         if self.id.is_at(&self.path) {
             return;
         }
+        // A directory this user may no longer search (chmod) hides the
+        // socket without removing it: nothing to put back.
+        if std::fs::symlink_metadata(&self.path)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+        {
+            return;
+        }
         match bind(&self.path, self.group.as_deref()) {
             Ok((inner, id)) => {
                 warn!(path = %self.path.display(), "the socket file was removed; bound it again");
@@ -131,6 +164,21 @@ impl Drop for Listener {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// `scribe-<hash>-<rand>.<kind>` for `scribe-<hash>.<kind>`: a name
+/// nobody could have taken in advance; `None` when it would be too long.
+fn name_aside(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let (stem, kind) = name.split_once('.')?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mark = u64::from(std::process::id()) << 32 | u64::from(nanos);
+    #[allow(clippy::cast_possible_truncation)] // eight hex digits are enough
+    let rand = scribe_protocol::paths::fnv1a(&mark.to_le_bytes()) as u32;
+    let other = path.with_file_name(format!("{stem}-{rand:08x}.{kind}"));
+    (other.as_os_str().len() <= MAX_SOCKET_PATH).then_some(other)
 }
 
 /// The name `path` is first bound under, in its directory (a rename

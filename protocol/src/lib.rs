@@ -25,6 +25,7 @@
 //! - [`limits`]: documented maximums (frame size, batch size…).
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
+//! - [`reach`]: which socket reaches the arbiter, and who may answer there.
 //! - [`stopmarker`]: the marker that keeps auto-start off after a stop.
 //! - [`sidefile`]: the files beside the database take its mode and owner.
 //! - [`spin`]: when a side polls for the next frame instead of sleeping.
@@ -45,6 +46,7 @@ pub mod limits;
 pub mod lockfile;
 pub mod migration;
 pub mod paths;
+pub mod reach;
 pub mod receipt;
 pub mod session;
 pub mod sidefile;

@@ -47,6 +47,9 @@ pub struct LockInfo {
     pub started: Option<u64>,
     /// The socket it serves.
     pub socket: Option<PathBuf>,
+    /// The HTTP socket it serves (recorded since the fallback name may be
+    /// set aside, see `reach`).
+    pub http_socket: Option<PathBuf>,
 }
 
 #[cfg(target_os = "linux")]
@@ -238,15 +241,16 @@ impl InstanceLock {
     /// # Errors
     ///
     /// [`Error::Lock`] when the file cannot be written.
-    pub fn record(&mut self, socket: &Path) -> Result<(), Error> {
+    pub fn record(&mut self, socket: &Path, http_socket: &Path) -> Result<(), Error> {
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         self.text = format!(
-            "pid={}\nstarted={started}\nsocket={}\n",
+            "pid={}\nstarted={started}\nsocket={}\nhttp_socket={}\n",
             std::process::id(),
-            socket.display()
+            socket.display(),
+            http_socket.display()
         );
         self.write()
     }
@@ -322,6 +326,7 @@ pub fn read_info(path: &Path) -> LockInfo {
             Some(("pid", v)) => info.pid = v.trim().parse().ok(),
             Some(("started", v)) => info.started = v.trim().parse().ok(),
             Some(("socket", v)) => info.socket = Some(PathBuf::from(v.trim())),
+            Some(("http_socket", v)) => info.http_socket = Some(PathBuf::from(v.trim())),
             _ => {}
         }
     }
@@ -357,7 +362,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::for_db(&dir.path().join("x.db"), None).unwrap();
         let mut first = InstanceLock::try_acquire(&paths).unwrap().expect("free");
-        first.record(Path::new("/s.sock")).unwrap();
+        first
+            .record(Path::new("/s.sock"), Path::new("/s.http.sock"))
+            .unwrap();
         assert!(InstanceLock::try_acquire(&paths).unwrap().is_none());
         assert!(is_held(&paths).unwrap());
         let info = read_info(&paths.lock);

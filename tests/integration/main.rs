@@ -27,6 +27,7 @@ mod sessions;
 mod sessions_pipelined;
 mod shell;
 mod snapshots;
+mod socket_names;
 mod socket_thread;
 mod startstop;
 mod torture;

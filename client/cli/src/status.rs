@@ -27,8 +27,12 @@ pub fn run(ctx: &Ctx) -> Result<(), Failure> {
     })?;
     // The HTTP socket is where this client's resolver puts it, as the
     // arbiter's does (the same code): beside the database, or under a
-    // hashed name when that path is too long for a socket.
-    let http = ctx.paths.http_socket.display().to_string();
+    // hashed name when that path is too long for a socket (or the name the
+    // arbiter recorded, when it had to set that one aside).
+    let http = scribe_protocol::reach::reach(&ctx.paths, scribe_protocol::reach::Which::Http)
+        .path
+        .display()
+        .to_string();
     if ctx.json {
         let mut json = scribe_protocol::json::status(&status);
         if let Some(o) = json.as_object_mut() {

@@ -20,86 +20,11 @@ use tokio::net::UnixStream;
 
 use crate::options::{Options, ENV_ARBITER_BIN};
 
+mod connect;
 mod owner;
 
-/// Connects to the socket; `Ok(None)` when no arbiter listens there (no
-/// socket file, or a stale one nobody accepts on, or another user's that
-/// no arbiter holds any more: a new one replaces it).
-///
-/// # Errors
-///
-/// `Unavailable` for any other connect failure (e.g. permission denied
-/// by a live arbiter's socket, saying what lets this user in).
-pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError> {
-    match connect(paths).await {
-        Ok(s) => Ok(s),
-        Err(e)
-            if e.kind() == std::io::ErrorKind::PermissionDenied
-                && !lockfile::is_held(paths).unwrap_or(true) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(connect_failure(paths, &e)),
-    }
-}
-
-/// One connect; `Ok(None)` when nobody answers yet.
-async fn connect(paths: &Paths) -> std::io::Result<Option<UnixStream>> {
-    match UnixStream::connect(&paths.socket).await {
-        Ok(s) => Ok(Some(s)),
-        // No socket, a stale one, or a backlog so full that the arbiter
-        // cannot take us now: all mean "nobody answers yet".
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound
-                    | std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::WouldBlock
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// A connect that failed otherwise than "nobody answers yet".
-fn connect_failure(paths: &Paths, e: &std::io::Error) -> WriteError {
-    let reason = if e.kind() == std::io::ErrorKind::PermissionDenied {
-        denied(paths, e)
-    } else {
-        format!("cannot connect to {}: {e}", paths.socket.display())
-    };
-    WriteError::Unavailable { reason }
-}
-
-/// Why a live arbiter's socket refused us, and what lets us in.
-fn denied(paths: &Paths, e: &std::io::Error) -> String {
-    let me = nix::unistd::getuid().as_raw();
-    if let Some(dir) = paths.socket.parent() {
-        if nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK).is_err() {
-            return format!(
-                "cannot connect to {}: {e}: uid {me} may not enter its directory {}",
-                paths.socket.display(),
-                dir.display()
-            );
-        }
-    }
-    let whose = std::fs::metadata(&paths.socket).map_or_else(
-        |_| String::from("another user's"),
-        |m| format!("uid {}'s (mode {:04o})", m.uid(), m.mode() & 0o777),
-    );
-    format!(
-        "cannot connect to {}: {e}: the running arbiter's socket is {whose}, and uid {me} may \
-         not use it; to share this database between users, put `socket-group = GROUP` (a \
-         group both users are in) and `allow-group = GROUP` (or `allow-uid = {me}`) in {} and \
-         restart the arbiter (a user just added to that group must log in again for it to \
-         count)",
-        paths.socket.display(),
-        paths.config.display()
-    )
-}
+pub use connect::try_connect;
+use connect::{connect, connect_failure, is_impostor};
 
 /// An arbiter that answers, and the pid of the one this call spawned
 /// (which may have lost the start race to another).
@@ -156,6 +81,9 @@ pub async fn launch(
             // Ours holds the lock a moment before it replaces another
             // user's stale socket: not ready yet, while it runs.
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && exited.is_none() => None,
+            // Ours holds the lock (and is recorded) a moment before it
+            // binds a name of its own beside one another process took.
+            Err(e) if is_impostor(&e) && exited.is_none() => None,
             Err(e) => {
                 reap_later(child, exited.is_some());
                 return Err(connect_failure(paths, &e));

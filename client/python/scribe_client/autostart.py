@@ -9,6 +9,7 @@ import time
 
 from .errors import Unavailable
 from .paths import describe_marker, lock_held, read_marker
+from .reach import connect_checked
 
 __all__ = ["AutoStart"]
 
@@ -22,9 +23,9 @@ class AutoStart:
         try:
             s.settimeout(1.0)
             # The RPC socket is bound last: once it accepts, both do.
-            s.connect(self.paths.socket_b)
+            connect_checked(s, self.paths, "socket")
             return True
-        except OSError:
+        except (OSError, Unavailable):
             return False
         finally:
             s.close()

@@ -424,7 +424,7 @@ class Scribe(AutoStart):
             raise Unavailable("the arbiter started but %s refuses: %s" % (self.paths.http_socket, e)) from e
 
     def _try_connect(self) -> UnixHTTPConnection:
-        conn = UnixHTTPConnection(self.paths.http_socket_b, timeout=self.call_timeout)
+        conn = UnixHTTPConnection(self.paths.http_socket_b, timeout=self.call_timeout, paths=self.paths)
         try:
             conn.connect()
         except (FileNotFoundError, ConnectionRefusedError):

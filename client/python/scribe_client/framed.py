@@ -16,6 +16,8 @@ import time
 from typing import Any, Dict, Optional
 
 from .errors import ProtocolError, Refused, ScribeError, Timeout, Unavailable, from_response
+from .paths import Paths
+from .reach import connect_checked
 from .values import dumps as _dumps
 
 __all__ = ["FramedConnection", "PROTOCOL_VERSION"]
@@ -83,7 +85,7 @@ class Lost(Exception):
 class FramedConnection:
     """One connection to the arbiter's socket (rows come back as arrays)."""
 
-    def __init__(self, path: bytes, timeout: float) -> None:
+    def __init__(self, paths: Paths, timeout: float) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.lock = threading.Lock()
         self.next_id = 0
@@ -94,7 +96,7 @@ class FramedConnection:
         self.skip = 0
         try:
             self.sock.settimeout(timeout)
-            self.sock.connect(path)
+            connect_checked(self.sock, paths, "socket")
             # Blocking, with the kernel's own timeouts: no poll() before
             # every send and receive, as a Python socket timeout costs.
             self.sock.settimeout(None)
@@ -248,10 +250,11 @@ def _timeval(secs: float) -> bytes:
     return struct.pack("ll", int(secs), int((secs % 1) * 1_000_000))
 
 
-def connect(path: bytes, timeout: float) -> FramedConnection:
+def connect(paths: Paths, timeout: float) -> FramedConnection:
     """Connects; ``Unavailable`` (with ``.missing``) when nothing listens."""
+    path = paths.socket_b
     try:
-        return FramedConnection(path, timeout)
+        return FramedConnection(paths, timeout)
     except (FileNotFoundError, ConnectionRefusedError) as e:
         err = Unavailable("nothing answers on %s: %s" % (path.decode(errors="replace"), e))
         err.missing = True  # type: ignore[attr-defined]

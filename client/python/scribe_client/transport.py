@@ -11,15 +11,23 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     """An ``http.client.HTTPConnection`` whose ``connect()`` opens an
     ``AF_UNIX`` stream socket at ``path`` instead of a TCP connection."""
 
-    def __init__(self, path: Union[str, bytes], timeout: Optional[float] = None) -> None:
+    def __init__(self, path: Union[str, bytes], timeout: Optional[float] = None, paths=None) -> None:
         super().__init__("localhost", timeout=timeout)
         self.unix_path = path
+        # With the database's paths, only its arbiter may answer (see
+        # ``reach``); without, whoever listens at ``path``.
+        self.paths = paths
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self.timeout)
-            sock.connect(self.unix_path)
+            if self.paths is not None:
+                from .reach import connect_checked
+
+                connect_checked(sock, self.paths, "http_socket")
+            else:
+                sock.connect(self.unix_path)
         except BaseException:
             sock.close()
             raise

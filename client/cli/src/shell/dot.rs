@@ -99,7 +99,13 @@ impl Shell<'_> {
             (".status", []) => {
                 let client = self.client()?.clone();
                 let status = self.ctx.runtime.block_on(client.status())?;
-                let http = self.ctx.paths.http_socket.display().to_string();
+                let http = scribe_protocol::reach::reach(
+                    &self.ctx.paths,
+                    scribe_protocol::reach::Which::Http,
+                )
+                .path
+                .display()
+                .to_string();
                 outln!("{}", crate::status::table(&status, &http));
                 Ok(())
             }

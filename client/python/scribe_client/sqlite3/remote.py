@@ -92,12 +92,12 @@ class Remote:
 
     def _connect(self) -> FramedConnection:
         try:
-            return connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
+            return connect(self.scribe.paths, self.scribe.call_timeout)
         except scribe_errors.Unavailable as e:
             if not getattr(e, "missing", False) or not self.scribe.autostart:
                 raise
             self.scribe._start()
-            return connect(self.scribe.paths.socket_b, self.scribe.call_timeout)
+            return connect(self.scribe.paths, self.scribe.call_timeout)
 
     def limits(self) -> Tuple[int, int]:
         """Statements and parameter values one call may carry, as the
