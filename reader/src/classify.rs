@@ -10,8 +10,19 @@ use rusqlite::hooks::{AuthAction, Authorization, TransactionOperation};
 use crate::error::Error;
 use crate::reader::Reader;
 
-/// What one statement does.
+/// What a savepoint statement does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavepointOp {
+    /// `SAVEPOINT name`: outside a transaction, it begins one.
+    Begin,
+    /// `RELEASE [SAVEPOINT] name`: of the transaction's first, it commits.
+    Release,
+    /// `ROLLBACK TO [SAVEPOINT] name`.
+    RollbackTo,
+}
+
+/// What one statement does.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Only reads: it can run on a reader.
     Read,
@@ -23,8 +34,8 @@ pub enum Kind {
     Commit,
     /// `ROLLBACK` (of the whole transaction, not `ROLLBACK TO`).
     Rollback,
-    /// `SAVEPOINT`, `RELEASE` or `ROLLBACK TO`.
-    Savepoint,
+    /// `SAVEPOINT`, `RELEASE` or `ROLLBACK TO`, and the savepoint's name.
+    Savepoint(SavepointOp, String),
     /// `PRAGMA foreign_keys = X` (`set`), or `PRAGMA foreign_keys`,
     /// which reads it. SQLite checks foreign keys per connection, and the
     /// writes go to the arbiter's: a caller sends its setting with them
@@ -55,7 +66,17 @@ impl Reader {
                         // COMMIT and END (SQLite names neither).
                         _ => Kind::Commit,
                     },
-                    AuthAction::Savepoint { .. } => Kind::Savepoint,
+                    AuthAction::Savepoint {
+                        operation,
+                        savepoint_name,
+                    } => Kind::Savepoint(
+                        match operation {
+                            TransactionOperation::Begin => SavepointOp::Begin,
+                            TransactionOperation::Release => SavepointOp::Release,
+                            _ => SavepointOp::RollbackTo,
+                        },
+                        savepoint_name.to_owned(),
+                    ),
                     AuthAction::Pragma {
                         pragma_name,
                         pragma_value,
@@ -71,7 +92,7 @@ impl Reader {
         self.connection_mut()
             .authorizer(None::<fn(rusqlite::hooks::AuthContext<'_>) -> Authorization>)?;
         let readonly = prepared?;
-        let control = *seen.lock().unwrap_or_else(|p| p.into_inner());
+        let control = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
         Ok(match control {
             Some(kind) => kind,
             None if readonly => Kind::Read,
@@ -104,15 +125,24 @@ mod tests {
             ("COMMIT", Kind::Commit),
             ("end transaction", Kind::Commit),
             ("ROLLBACK", Kind::Rollback),
-            ("SAVEPOINT s", Kind::Savepoint),
+            (
+                "SAVEPOINT s",
+                Kind::Savepoint(SavepointOp::Begin, "s".into()),
+            ),
             ("PRAGMA foreign_keys = ON", Kind::ForeignKeys { set: true }),
             (
                 "pragma main.FOREIGN_KEYS=0",
                 Kind::ForeignKeys { set: true },
             ),
             ("PRAGMA foreign_keys", Kind::ForeignKeys { set: false }),
-            ("ROLLBACK TO s", Kind::Savepoint),
-            ("RELEASE s", Kind::Savepoint),
+            (
+                "ROLLBACK TO s",
+                Kind::Savepoint(SavepointOp::RollbackTo, "s".into()),
+            ),
+            (
+                "release savepoint S",
+                Kind::Savepoint(SavepointOp::Release, "S".into()),
+            ),
         ] {
             assert_eq!(r.classify(sql).unwrap(), kind, "{sql}");
         }

@@ -60,8 +60,9 @@ fn the_shell_exits_as_its_last_error_says_and_as_exit_asks() {
     let (code, err) = shell(&env, ".mode bogus\n");
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("(usage)"), "{err}");
-    let (code, err) = shell(&env, "SAVEPOINT a;\n");
-    assert_eq!(code, Some(2), "{err}");
+    let (code, err) = shell(&env, "RELEASE a;\n");
+    assert_eq!(code, Some(15), "{err}");
+    assert!(err.contains("no such savepoint: a"), "{err}");
     let (code, err) = shell(&env, ".read /nonexistent/file.sql\n");
     assert_eq!(code, Some(1), "{err}");
     let (code, _) = shell(&env, "SELECT 1;\n.exit 3\nSELECT 2;\n");

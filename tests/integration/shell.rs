@@ -23,7 +23,7 @@ fn feed(mut c: Command, dir: &Path, script: &str) -> (Option<i32>, String) {
 }
 
 /// As [`feed`], with stdout and stderr apart: (exit code, stdout, stderr).
-fn feed_apart(
+pub(crate) fn feed_apart(
     mut c: Command,
     dir: &Path,
     name: &str,
@@ -129,7 +129,7 @@ fn an_error_exits_with_its_category_and_bail_stops_there() {
 }
 
 /// The sqlite3 command line, when installed (CI installs it).
-fn sqlite3() -> Option<Command> {
+pub(crate) fn sqlite3() -> Option<Command> {
     let found = Command::new("sqlite3")
         .arg("-version")
         .stdout(Stdio::null())

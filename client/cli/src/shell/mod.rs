@@ -98,6 +98,11 @@ pub struct Shell<'a> {
     /// COMMIT or ROLLBACK, statements are refused rather than run one by
     /// one in autocommit, so a script's transaction never half-commits.
     ended: Option<String>,
+    /// The open transaction's savepoints, oldest first, and whether its
+    /// first began it (`SAVEPOINT` outside a transaction: releasing that
+    /// one commits).
+    savepoints: Vec<String>,
+    begun_by_savepoint: bool,
     mode: Mode,
     headers: bool,
     interactive: bool,
@@ -149,6 +154,8 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         client: None,
         tx: None,
         ended: None,
+        savepoints: Vec::new(),
+        begun_by_savepoint: false,
         mode,
         headers: true,
         interactive,

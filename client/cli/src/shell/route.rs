@@ -5,7 +5,7 @@
 //! session; SQLite's authorizer tells them apart, not the text.
 
 use scribe_protocol::{Batch, Statement, Undone, Value, WriteError};
-use scribe_reader::Kind;
+use scribe_reader::{Kind, SavepointOp};
 
 use super::output;
 use super::{Shell, Trouble};
@@ -45,9 +45,7 @@ impl Shell<'_> {
                 self.foreign_keys = Some(matches!(on, Some(Value::Integer(n)) if *n != 0));
                 Ok(())
             }
-            (Some(Kind::Savepoint), false) => Err(Trouble::usage(
-                "SAVEPOINT, RELEASE and ROLLBACK TO run inside a transaction here: BEGIN first",
-            )),
+            (Some(Kind::Savepoint(op, name)), open) => self.savepoint(sql, op, &name, open),
             (_, true) => self.in_session(sql),
             (Some(Kind::Read), false) => {
                 let reading = self.interrupt.as_ref().map(|i| i.reading());
@@ -153,6 +151,8 @@ impl Shell<'_> {
             );
         }
         self.tx = Some(tx);
+        self.savepoints.clear();
+        self.begun_by_savepoint = false;
         Ok(())
     }
 
@@ -184,6 +184,51 @@ impl Shell<'_> {
                 let mut trouble = Trouble::from(e.clone());
                 trouble.message = e.message(undone);
                 Err(trouble)
+            }
+        }
+    }
+
+    /// `SAVEPOINT`, `RELEASE` or `ROLLBACK TO`, as SQLite runs them: a
+    /// savepoint outside a transaction begins one (on the arbiter), and
+    /// releasing that first savepoint commits it.
+    fn savepoint(
+        &mut self,
+        sql: &str,
+        op: SavepointOp,
+        name: &str,
+        open: bool,
+    ) -> Result<(), Trouble> {
+        // SQLite compares savepoint names without case.
+        let at = self
+            .savepoints
+            .iter()
+            .rposition(|s| s.eq_ignore_ascii_case(name));
+        match (op, open) {
+            (SavepointOp::Begin, false) => {
+                self.begin()?;
+                if let Err(e) = self.in_session(sql) {
+                    // Nothing began, as SQLite leaves it after a failed
+                    // SAVEPOINT.
+                    let _ = self.rollback();
+                    return Err(e);
+                }
+                self.savepoints = vec![name.to_owned()];
+                self.begun_by_savepoint = true;
+                Ok(())
+            }
+            (_, false) => Err(Trouble::sql(format!("no such savepoint: {name}"))),
+            (SavepointOp::Release, true) if at == Some(0) && self.begun_by_savepoint => {
+                self.commit()
+            }
+            (op, true) => {
+                self.in_session(sql)?;
+                match (op, at) {
+                    (SavepointOp::Begin, _) => self.savepoints.push(name.to_owned()),
+                    (SavepointOp::Release, Some(i)) => self.savepoints.truncate(i),
+                    (SavepointOp::RollbackTo, Some(i)) => self.savepoints.truncate(i + 1),
+                    _ => {}
+                }
+                Ok(())
             }
         }
     }

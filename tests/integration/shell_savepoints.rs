@@ -1,0 +1,69 @@
+//! Savepoints in the shell, as sqlite3 runs them: one said outside a
+//! transaction begins one, and releasing it commits; a failing statement
+//! in it, rolled back to the savepoint, writes nothing (it wrote its
+//! statements one by one before).
+
+use std::process::Command;
+
+use crate::harness::{Env, SCRIBE};
+use crate::shell::{feed_apart, sqlite3};
+
+const SCRIPT: &str = "\
+.mode csv
+.headers on
+CREATE TABLE acct(id INTEGER PRIMARY KEY, bal INTEGER NOT NULL CHECK (bal >= 0));
+INSERT INTO acct VALUES (1, 100), (2, 0);
+SAVEPOINT transfer;
+UPDATE acct SET bal = bal + 500 WHERE id = 2;
+UPDATE acct SET bal = bal - 500 WHERE id = 1;
+ROLLBACK TO transfer;
+RELEASE transfer;
+CREATE TABLE t(x);
+SAVEPOINT a;
+INSERT INTO t VALUES (1);
+SAVEPOINT b;
+INSERT INTO t VALUES (2);
+ROLLBACK TO b;
+SAVEPOINT A;
+INSERT INTO t VALUES (3);
+RELEASE a;
+INSERT INTO t VALUES (4);
+RELEASE a;
+RELEASE nope;
+SAVEPOINT undone;
+INSERT INTO t VALUES (5);
+ROLLBACK;
+BEGIN;
+SAVEPOINT inner;
+INSERT INTO t VALUES (6);
+RELEASE inner;
+INSERT INTO t VALUES (7);
+COMMIT;
+SELECT * FROM acct;
+SELECT x FROM t;
+";
+
+#[test]
+fn savepoints_begin_release_and_roll_back_as_in_sqlite3() {
+    let Some(mut theirs) = sqlite3() else {
+        eprintln!("sqlite3 is not installed: the differential test did not run");
+        return;
+    };
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let run = |c: Command, name: &str| feed_apart(c, env.dir.path(), name, SCRIPT);
+    let mut ours = env.command(SCRIBE);
+    ours.arg("shell").env_remove("RUST_LOG");
+    let ours = run(ours, "ours");
+    theirs.arg(env.dir.path().join("theirs.db"));
+    let theirs = run(theirs, "theirs");
+    assert_eq!(
+        ours.1, "id,bal\r\n1,100\r\n2,0\r\nx\r\n1\r\n3\r\n4\r\n6\r\n7\r\n",
+        "{}",
+        ours.2
+    );
+    assert_eq!(ours.1, theirs.1);
+    assert!(ours.2.contains("CHECK constraint failed"), "{}", ours.2);
+    assert!(ours.2.contains("no such savepoint: nope"), "{}", ours.2);
+    assert_eq!(ours.2.lines().count(), 2, "{}", ours.2);
+}
