@@ -44,6 +44,13 @@ pub enum Kind {
         /// It sets the value.
         set: bool,
     },
+    /// `PRAGMA query_only = X` (`set`), or `PRAGMA query_only`: a
+    /// connection's own refusal to write, which the reader (always
+    /// query-only) cannot keep for its caller.
+    QueryOnly {
+        /// It sets the value.
+        set: bool,
+    },
 }
 
 impl Reader {
@@ -81,6 +88,12 @@ impl Reader {
                         pragma_name,
                         pragma_value,
                     } if pragma_name.eq_ignore_ascii_case("foreign_keys") => Kind::ForeignKeys {
+                        set: pragma_value.is_some(),
+                    },
+                    AuthAction::Pragma {
+                        pragma_name,
+                        pragma_value,
+                    } if pragma_name.eq_ignore_ascii_case("query_only") => Kind::QueryOnly {
                         set: pragma_value.is_some(),
                     },
                     _ => return Authorization::Allow,
@@ -135,6 +148,8 @@ mod tests {
                 Kind::ForeignKeys { set: true },
             ),
             ("PRAGMA foreign_keys", Kind::ForeignKeys { set: false }),
+            ("pragma query_only = yes", Kind::QueryOnly { set: true }),
+            ("PRAGMA query_only", Kind::QueryOnly { set: false }),
             (
                 "ROLLBACK TO s",
                 Kind::Savepoint(SavepointOp::RollbackTo, "s".into()),

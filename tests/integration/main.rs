@@ -26,7 +26,7 @@ mod rust_client;
 mod sessions;
 mod sessions_pipelined;
 mod shell;
-mod shell_savepoints;
+mod shell_habits;
 mod snapshots;
 mod socket_names;
 mod socket_thread;

@@ -103,6 +103,8 @@ pub struct Shell<'a> {
     /// one commits).
     savepoints: Vec<String>,
     begun_by_savepoint: bool,
+    /// `PRAGMA query_only` as this shell set it: its writes are refused.
+    query_only: bool,
     mode: Mode,
     headers: bool,
     interactive: bool,
@@ -156,6 +158,7 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         ended: None,
         savepoints: Vec::new(),
         begun_by_savepoint: false,
+        query_only: false,
         mode,
         headers: true,
         interactive,

@@ -45,6 +45,23 @@ impl Shell<'_> {
                 self.foreign_keys = Some(matches!(on, Some(Value::Integer(n)) if *n != 0));
                 Ok(())
             }
+            (Some(Kind::QueryOnly { set: false }), _) => self.show(
+                &["query_only".into()],
+                &[vec![Value::Integer(i64::from(self.query_only))]],
+            ),
+            (Some(Kind::QueryOnly { set: true }), _) => {
+                // SQLite reads the value on the reader (which stays
+                // query-only for itself); it holds for this shell's writes.
+                self.local(sql)?;
+                let read = self.local("PRAGMA query_only");
+                self.local("PRAGMA query_only = 1")?;
+                let on = read?.rows.first().and_then(|r| r.first()).cloned();
+                self.query_only = matches!(on, Some(Value::Integer(n)) if n != 0);
+                Ok(())
+            }
+            (Some(Kind::Write), _) if self.query_only => Err(Trouble::sql(
+                "attempt to write a readonly database (PRAGMA query_only is on)",
+            )),
             (Some(Kind::Savepoint(op, name)), open) => self.savepoint(sql, op, &name, open),
             (_, true) => self.in_session(sql),
             (Some(Kind::Read), false) => {

@@ -1,7 +1,9 @@
-//! Savepoints in the shell, as sqlite3 runs them: one said outside a
+//! The shell against the sqlite3 command line on the same scripts, where
+//! a connection's habits matter: savepoints (one said outside a
 //! transaction begins one, and releasing it commits; a failing statement
-//! in it, rolled back to the savepoint, writes nothing (it wrote its
-//! statements one by one before).
+//! rolled back to it writes nothing: it wrote its statements one by one
+//! before) and `PRAGMA query_only` (it stopped nothing: every write went
+//! through).
 
 use std::process::Command;
 
@@ -66,4 +68,38 @@ fn savepoints_begin_release_and_roll_back_as_in_sqlite3() {
     assert!(ours.2.contains("CHECK constraint failed"), "{}", ours.2);
     assert!(ours.2.contains("no such savepoint: nope"), "{}", ours.2);
     assert_eq!(ours.2.lines().count(), 2, "{}", ours.2);
+}
+
+#[test]
+fn query_only_refuses_this_shells_writes_as_in_sqlite3() {
+    let Some(mut theirs) = sqlite3() else {
+        eprintln!("sqlite3 is not installed: the differential test did not run");
+        return;
+    };
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let script = ".mode csv\n.headers on\nPRAGMA query_only;\nCREATE TABLE t(x);\n\
+                  PRAGMA query_only = yes;\nPRAGMA query_only;\nINSERT INTO t VALUES (1);\n\
+                  BEGIN;\nDELETE FROM t;\nCOMMIT;\nPRAGMA query_only = 0;\n\
+                  INSERT INTO t VALUES (2);\nSELECT x FROM t;\n";
+    let run = |c: Command, name: &str| feed_apart(c, env.dir.path(), name, script);
+    let mut ours = env.command(SCRIBE);
+    ours.arg("shell").env_remove("RUST_LOG");
+    let ours = run(ours, "ours");
+    theirs.arg(env.dir.path().join("theirs.db"));
+    let theirs = run(theirs, "theirs");
+    assert_eq!(
+        ours.1, "query_only\r\n0\r\nquery_only\r\n1\r\nx\r\n2\r\n",
+        "{}",
+        ours.2
+    );
+    assert_eq!(ours.1, theirs.1);
+    assert_eq!(
+        ours.2
+            .matches("attempt to write a readonly database")
+            .count(),
+        2,
+        "{}",
+        ours.2
+    );
 }
