@@ -86,13 +86,17 @@ mod imp {
         f
     }
 
-    /// Opens (creating) the database file and locks its byte.
+    /// Opens (creating) the database file and locks its byte. A new
+    /// file gets SQLite's mode (0644 less the umask), as a program
+    /// opening it with SQLite would make it, not 0666.
     pub fn acquire(paths: &Paths) -> std::io::Result<Option<File>> {
+        use std::os::unix::fs::OpenOptionsExt;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o644)
             .open(&paths.db)?;
         match fcntl(
             file.as_fd(),

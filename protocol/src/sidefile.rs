@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Like {
     /// The database file's read and write bits (never writable by others
-    /// when root makes the file); `None` when it is not made yet (the
-    /// umask decides, as for any new file).
+    /// when root makes the file); `None` when it is not made yet (then
+    /// the mode SQLite gives a new database, 0644, less the umask).
     mode: Option<u32>,
 }
 
@@ -55,7 +55,7 @@ impl Like {
         let made = OpenOptions::new()
             .create_new(true)
             .append(true)
-            .mode(self.mode.unwrap_or(0o666))
+            .mode(self.mode.unwrap_or(0o644))
             .custom_flags(flags)
             .open(path);
         let file = match made {
@@ -96,7 +96,7 @@ impl Like {
         let written = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(self.mode.unwrap_or(0o666))
+            .mode(self.mode.unwrap_or(0o644))
             .open(&tmp)
             .and_then(|mut f| {
                 self.shape(&f);

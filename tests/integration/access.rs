@@ -2,11 +2,12 @@
 //! to let it in, and a socket group opens both sockets to that group.
 
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 use std::time::Duration;
 
 use scribe_protocol::PROTOCOL_VERSION;
 
-use crate::harness::{run, stderr, stdout, Env, WORKER};
+use crate::harness::{run, stderr, stdout, Env, SCRIBE, WORKER};
 
 #[test]
 fn a_peer_of_another_uid_is_refused() {
@@ -98,4 +99,35 @@ fn a_socket_group_opens_both_sockets_to_that_group() {
     plain.start_arbiter(&[]);
     let meta = std::fs::metadata(plain.paths().socket).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o600);
+}
+
+/// A database the arbiter makes gets the mode SQLite gives a new one
+/// (0644 less the umask), and so do the files beside it: under umask 000
+/// they were world-writable (0666).
+#[test]
+fn a_new_database_and_its_files_get_sqlites_mode() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("umask 000; exec \"$0\" exec 'CREATE TABLE t(x)'")
+        .arg(crate::harness::other_build(SCRIBE))
+        .envs(
+            env.command(SCRIBE)
+                .get_envs()
+                .filter_map(|(k, v)| Some((k, v?))),
+        );
+    let out = run(c, crate::harness::COMMAND_TIMEOUT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let db = env.db.display().to_string();
+    for file in [
+        db.clone(),
+        format!("{db}-wal"),
+        format!("{db}.scribe.lock"),
+        format!("{db}.scribe.log"),
+    ] {
+        let mode = std::fs::metadata(&file).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{file}: {mode:o}");
+    }
+    env.scribe_ok(&["stop"]);
 }
