@@ -127,15 +127,25 @@ pub fn apply(
 
 /// Adds which migration failed, and what stays applied, to its error.
 fn explain(e: WriteError, m: &Migration, so_far: &MigrateReport) -> WriteError {
+    let note = scribe_protocol::wire_error::MIGRATION_NOTE;
     let whose = format!(
-        "migration {} ({}) was rolled back whole; the database is at version {}{}",
+        "{note}{} ({}) was rolled back whole, nothing of it written; the database is at \
+         version {}{}]",
         m.version,
         m.name,
         so_far.after,
         if so_far.applied.is_empty() {
             String::new()
         } else {
-            format!(" (this call applied {:?})", so_far.applied)
+            format!(
+                ", where the migrations this call applied before it stay ({})",
+                so_far
+                    .applied
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     );
     match e {
@@ -146,11 +156,11 @@ fn explain(e: WriteError, m: &Migration, so_far: &MigrateReport) -> WriteError {
         } => WriteError::Sql {
             statement,
             code,
-            message: format!("{message} [{whose}]"),
+            message: format!("{message}{whose}"),
         },
         WriteError::Refused { statement, reason } => WriteError::Refused {
             statement,
-            reason: format!("{reason} [{whose}]"),
+            reason: format!("{reason}{whose}"),
         },
         other => other,
     }

@@ -143,6 +143,19 @@ const KEPT: &str = " (SQLite's FAIL keeps them)";
 /// Where [`KEPT`]'s addition begins.
 const KEPT_FROM: &str = "; it changed ";
 
+/// How the note the arbiter adds to a failed migration's SQLite message
+/// begins (it ends with `]`): it says what stays applied, so the message
+/// does not end "nothing was written", and `sqlite_message` leaves it out.
+pub const MIGRATION_NOTE: &str = " [migration ";
+
+/// The migration note at the end of `message`, where it begins.
+fn migration_note(message: &str) -> Option<usize> {
+    message
+        .ends_with(']')
+        .then(|| message.rfind(MIGRATION_NOTE))
+        .flatten()
+}
+
 impl WriteError {
     /// This failure of a write session's statement (SQL, or a conflict),
     /// saying that the `rows` rows it changed before it failed stand.
@@ -164,6 +177,9 @@ impl WriteError {
     /// SQLite's own words in an error's `message`, without what
     /// [`WriteError::with_rows_kept`] added.
     pub fn sqlite_words(message: &str) -> &str {
+        if let Some(at) = migration_note(message) {
+            return &message[..at];
+        }
         match message.strip_suffix(KEPT) {
             Some(head) => head.rfind(KEPT_FROM).map_or(message, |at| &message[..at]),
             None => message,
@@ -214,7 +230,7 @@ impl WriteError {
 /// Ends a failed statement's message: nothing was written, unless SQLite
 /// kept rows it changed (see [`WriteError::with_rows_kept`]).
 fn nothing_unless_kept(f: &mut fmt::Formatter<'_>, message: &str) -> fmt::Result {
-    if message.ends_with(KEPT) {
+    if message.ends_with(KEPT) || migration_note(message).is_some() {
         Ok(())
     } else {
         f.write_str(NOTHING)
@@ -272,15 +288,17 @@ impl fmt::Display for WriteError {
             WriteError::Refused {
                 statement: Some(i),
                 reason,
-            } => write!(
-                f,
-                "refused: statement {}: {reason}; nothing was written",
-                i + 1
-            ),
+            } => {
+                write!(f, "refused: statement {}: {reason}", i + 1)?;
+                nothing_unless_kept(f, reason)
+            }
             WriteError::Refused {
                 statement: None,
                 reason,
-            } => write!(f, "refused: {reason}; nothing was written"),
+            } => {
+                write!(f, "refused: {reason}")?;
+                nothing_unless_kept(f, reason)
+            }
             WriteError::Protocol { message } => write!(f, "protocol error: {message}"),
             WriteError::RolledBack {
                 statement,

@@ -126,7 +126,21 @@ fn a_failing_migration_is_rolled_back_whole_and_names_itself() {
         "{said}"
     );
     assert!(said.contains("no such table: nope"), "{said}");
+    // Migration 1, which this call applied, stays: not "nothing was
+    // written".
+    assert!(
+        said.contains("this call applied before it stay (1)"),
+        "{said}"
+    );
+    assert!(!said.contains("nothing was written"), "{said}");
     assert_eq!(applied(&env), 1, "migration 1 stays, 2 is not recorded");
+    // For programs, SQLite's own words.
+    let out = env.scribe(&["--json", "migrate", d.to_str().unwrap()]);
+    let json = stdout(&out);
+    assert!(
+        json.contains(r#""sqlite_message":"no such table: nope""#),
+        "{json}"
+    );
     assert_eq!(
         env.count("SELECT count(*) FROM sqlite_master WHERE name = 'half'"),
         0
