@@ -20,6 +20,7 @@ mod http_sessions;
 mod idle;
 mod lifecycle;
 mod migration_directives;
+mod migration_waits;
 mod migrations;
 mod query_output;
 mod rust_client;

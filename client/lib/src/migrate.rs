@@ -20,12 +20,38 @@ impl Connection {
         self.migrate_request(&Request::Migrate(list)).await
     }
 
-    /// Sends a `Migrate` request and waits for its report.
+    /// Sends a `Migrate` request and waits for its report: as long as
+    /// its migrations may take (each has the migration budget), while the
+    /// arbiter answers a `status` every call timeout. One that stops
+    /// answering (frozen, SIGSTOPped) is given up on within two call
+    /// timeouts, not after the budget (five minutes).
     async fn migrate_request(&self, request: &Request) -> Result<MigrateReport, WriteError> {
-        // It may wait behind other callers' migrations, each as long as
-        // the migration budget.
-        let timeout = self.options().call_timeout + BUDGET;
-        match self.call(request, timeout).await? {
+        let steps = match request {
+            Request::Migrate(list) => u32::try_from(list.len()).unwrap_or(u32::MAX),
+            _ => 1,
+        };
+        // It may also wait behind another caller's migrations.
+        let every = self.options().call_timeout;
+        let timeout = every + BUDGET.saturating_mul(steps.saturating_add(1));
+        let call = self.call(request, timeout);
+        tokio::pin!(call);
+        let answer = loop {
+            tokio::select! {
+                answer = &mut call => break answer?,
+                () = tokio::time::sleep(every) => {
+                    if let Err(e) = self.status().await {
+                        return Err(WriteError::Timeout {
+                            message: format!(
+                                "the arbiter stopped answering while the migrations ran ({e}); \
+                                 whether they were applied is unknown: ask again (applied \
+                                 steps are recorded, nothing runs twice)"
+                            ),
+                        });
+                    }
+                }
+            }
+        };
+        match answer {
             Answer::Migrated(r) => Ok(r),
             other => Err(unexpected("migrate", &other)),
         }
