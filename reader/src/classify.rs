@@ -21,13 +21,30 @@ pub enum SavepointOp {
     RollbackTo,
 }
 
+/// What a write changes by its own top-level statement (not its
+/// triggers'): SQLite's `last_insert_rowid()` follows an INSERT, and
+/// `changes()` any INSERT, UPDATE or DELETE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// It inserts rows into a table.
+    pub insert: bool,
+    /// It inserts, updates or deletes rows of a table.
+    pub dml: bool,
+}
+
 /// What one statement does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// Only reads: it can run on a reader.
-    Read,
+    /// Only reads: it can run on a reader. `tables`: it reads a table, a
+    /// view or a pragma (inside a transaction it must see the
+    /// transaction's own writes); without, it computes from values and
+    /// functions alone (`SELECT last_insert_rowid()`).
+    Read {
+        /// It reads a table, a view or a pragma.
+        tables: bool,
+    },
     /// Writes (or may): it must go through the arbiter.
-    Write,
+    Write(Changes),
     /// `BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE]`.
     Begin,
     /// `COMMIT` or `END`.
@@ -63,9 +80,32 @@ impl Reader {
     /// decides (a write path reports the arbiter's own answer).
     pub fn classify(&mut self, sql: &str) -> Result<Kind, Error> {
         let seen: Arc<Mutex<Option<Kind>>> = Arc::default();
-        let hook = seen.clone();
+        let changes: Arc<Mutex<Changes>> = Arc::default();
+        let tables: Arc<Mutex<bool>> = Arc::default();
+        let (hook, counts, reads) = (seen.clone(), changes.clone(), tables.clone());
         self.connection_mut()
             .authorizer(Some(move |ctx: rusqlite::hooks::AuthContext<'_>| {
+                // The statement's own rows, not a trigger's nor the schema
+                // table's (which DDL writes).
+                let own = |table: &str| {
+                    ctx.accessor.is_none() && !table.to_ascii_lowercase().starts_with("sqlite_")
+                };
+                match ctx.action {
+                    AuthAction::Insert { table_name } if own(table_name) => {
+                        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+                        c.insert = true;
+                        c.dml = true;
+                    }
+                    AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name }
+                        if own(table_name) =>
+                    {
+                        counts.lock().unwrap_or_else(|p| p.into_inner()).dml = true;
+                    }
+                    AuthAction::Read { .. } | AuthAction::Pragma { .. } => {
+                        *reads.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                    }
+                    _ => {}
+                }
                 let kind = match ctx.action {
                     AuthAction::Transaction { operation } => match operation {
                         TransactionOperation::Begin => Kind::Begin,
@@ -108,8 +148,10 @@ impl Reader {
         let control = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
         Ok(match control {
             Some(kind) => kind,
-            None if readonly => Kind::Read,
-            None => Kind::Write,
+            None if readonly => Kind::Read {
+                tables: *tables.lock().unwrap_or_else(|p| p.into_inner()),
+            },
+            None => Kind::Write(*changes.lock().unwrap_or_else(|p| p.into_inner())),
         })
     }
 }
@@ -128,11 +170,31 @@ mod tests {
         drop(c);
         let mut r = Reader::open(&Paths::for_db(&db, None).unwrap()).unwrap();
         for (sql, kind) in [
-            ("SELECT * FROM t", Kind::Read),
-            ("  with x AS (SELECT 1) SELECT * FROM x", Kind::Read),
-            ("PRAGMA table_info(t)", Kind::Read),
-            ("INSERT INTO t VALUES (1)", Kind::Write),
-            ("CREATE TABLE u(b)", Kind::Write),
+            ("SELECT * FROM t", Kind::Read { tables: true }),
+            (
+                "  with x AS (SELECT 1) SELECT * FROM x",
+                Kind::Read { tables: false },
+            ),
+            ("PRAGMA table_info(t)", Kind::Read { tables: true }),
+            (
+                "SELECT last_insert_rowid(), changes()",
+                Kind::Read { tables: false },
+            ),
+            (
+                "INSERT INTO t VALUES (1)",
+                Kind::Write(Changes {
+                    insert: true,
+                    dml: true,
+                }),
+            ),
+            (
+                "UPDATE t SET a = 2",
+                Kind::Write(Changes {
+                    insert: false,
+                    dml: true,
+                }),
+            ),
+            ("CREATE TABLE u(b)", Kind::Write(Changes::default())),
             ("begin immediate", Kind::Begin),
             ("BEGIN", Kind::Begin),
             ("COMMIT", Kind::Commit),

@@ -19,6 +19,6 @@ pub mod classify;
 pub mod error;
 pub mod reader;
 
-pub use classify::{Kind, SavepointOp};
+pub use classify::{Changes, Kind, SavepointOp};
 pub use error::Error;
 pub use reader::{Reader, Rows};

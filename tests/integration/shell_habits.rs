@@ -2,8 +2,9 @@
 //! a connection's habits matter: savepoints (one said outside a
 //! transaction begins one, and releasing it commits; a failing statement
 //! rolled back to it writes nothing: it wrote its statements one by one
-//! before) and `PRAGMA query_only` (it stopped nothing: every write went
-//! through).
+//! before), `PRAGMA query_only` (it stopped nothing: every write went
+//! through), and `last_insert_rowid()`, `changes()`, `total_changes()`
+//! (0 after every write; inside a transaction, the arbiter's totals).
 
 use std::process::Command;
 
@@ -102,4 +103,50 @@ fn query_only_refuses_this_shells_writes_as_in_sqlite3() {
         "{}",
         ours.2
     );
+}
+
+#[test]
+fn last_insert_rowid_and_changes_count_this_shells_writes_as_in_sqlite3() {
+    let Some(mut theirs) = sqlite3() else {
+        eprintln!("sqlite3 is not installed: the differential test did not run");
+        return;
+    };
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let counts = "SELECT last_insert_rowid(), changes(), total_changes();\n";
+    let script = [
+        ".mode csv\nCREATE TABLE t(id INTEGER PRIMARY KEY, x);\n",
+        counts,
+        "INSERT INTO t(x) VALUES (1), (2);\n",
+        counts,
+        "UPDATE t SET x = x + 1;\nCREATE TABLE u(y);\n",
+        counts,
+        "BEGIN;\nINSERT INTO t(x) VALUES (9);\n",
+        counts,
+        "DELETE FROM t WHERE id = 1;\nCOMMIT;\n",
+        counts,
+        "INSERT INTO t(x) SELECT x FROM t WHERE 0;\n",
+        counts,
+    ]
+    .concat();
+    let run = |c: Command, name: &str| feed_apart(c, env.dir.path(), name, &script);
+    let mut ours = env.command(SCRIBE);
+    ours.args(["shell", "--mode", "csv"]).env_remove("RUST_LOG");
+    let mut ours = run(ours, "ours");
+    // The shell shows headers unless told; sqlite3 does not.
+    ours.1 = ours
+        .1
+        .lines()
+        .filter(|l| !l.starts_with("last_insert_rowid()"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    theirs.arg(env.dir.path().join("theirs.db"));
+    let theirs = run(theirs, "theirs");
+    assert_eq!(
+        ours.1.replace('\r', ""),
+        "0,0,0\n2,2,2\n2,2,4\n3,1,5\n3,1,6\n3,0,6\n",
+        "{}",
+        ours.2
+    );
+    assert_eq!(ours.1.replace('\r', ""), theirs.1.replace('\r', ""));
 }

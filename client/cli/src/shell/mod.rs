@@ -10,6 +10,7 @@
 //! goes on (`--bail` stops at the first); the exit code is then that of
 //! the last error's category, as for `scribe exec`.
 
+mod counts;
 mod dot;
 mod interrupt;
 mod output;
@@ -105,6 +106,10 @@ pub struct Shell<'a> {
     begun_by_savepoint: bool,
     /// `PRAGMA query_only` as this shell set it: its writes are refused.
     query_only: bool,
+    /// What its writes changed, for `changes()` and the like in reads.
+    counts: std::sync::Arc<counts::Counts>,
+    /// What the statement being run changes, when it writes.
+    effect: scribe_reader::Changes,
     mode: Mode,
     headers: bool,
     interactive: bool,
@@ -150,9 +155,16 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         (None, true) => Mode::Json,
         (None, false) => Mode::Table,
     };
+    let counts = counts::Counts::install(reader.connection()).map_err(|e| {
+        Failure::Category(WriteError::Unavailable {
+            reason: e.to_string(),
+        })
+    })?;
     let mut shell = Shell {
         ctx,
         reader,
+        counts,
+        effect: scribe_reader::Changes::default(),
         client: None,
         tx: None,
         ended: None,

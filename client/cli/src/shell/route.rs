@@ -16,6 +16,10 @@ impl Shell<'_> {
         // A statement the reader cannot prepare (a function only the
         // arbiter loads, say) goes to the arbiter, whose answer counts.
         let kind = self.reader.classify(sql).ok();
+        self.effect = match &kind {
+            Some(Kind::Write(changes)) => *changes,
+            _ => scribe_reader::Changes::default(),
+        };
         if self.ended.is_some() {
             return self.after_lapse(kind);
         }
@@ -59,12 +63,18 @@ impl Shell<'_> {
                 self.query_only = matches!(on, Some(Value::Integer(n)) if n != 0);
                 Ok(())
             }
-            (Some(Kind::Write), _) if self.query_only => Err(Trouble::sql(
+            (Some(Kind::Write(_)), _) if self.query_only => Err(Trouble::sql(
                 "attempt to write a readonly database (PRAGMA query_only is on)",
             )),
             (Some(Kind::Savepoint(op, name)), open) => self.savepoint(sql, op, &name, open),
+            // Reading no table, it needs no snapshot of the transaction:
+            // here, `changes()` and the like are this shell's own.
+            (Some(Kind::Read { tables: false }), true) => {
+                let rows = self.local(sql)?;
+                self.show(&rows.columns, &rows.rows)
+            }
             (_, true) => self.in_session(sql),
-            (Some(Kind::Read), false) => {
+            (Some(Kind::Read { .. }), false) => {
                 let reading = self.interrupt.as_ref().map(|i| i.reading());
                 let rows = self.local(sql)?;
                 drop(reading);
@@ -146,7 +156,10 @@ impl Shell<'_> {
                 other => other,
             })?;
         match receipt.results.first() {
-            Some(r) => self.show(&r.columns, &r.rows),
+            Some(r) => {
+                self.counts.record(self.effect, r);
+                self.show(&r.columns, &r.rows)
+            }
             None => Ok(()),
         }
     }
@@ -176,7 +189,10 @@ impl Shell<'_> {
     fn in_session(&mut self, sql: &str) -> Result<(), Trouble> {
         let tx = self.tx.clone().expect("a session is open");
         match self.ctx.runtime.block_on(tx.exec(Statement::new(sql))) {
-            Ok(r) => self.show(&r.columns, &r.rows),
+            Ok(r) => {
+                self.counts.record(self.effect, &r);
+                self.show(&r.columns, &r.rows)
+            }
             Err(e) => {
                 match &e {
                     // Rolled back by SQLite (`OR ROLLBACK`, a full disk):
