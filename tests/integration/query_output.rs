@@ -185,3 +185,23 @@ fn no_columns_print_nothing_and_a_full_output_fails() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("cannot write to standard output"), "{said}");
 }
+
+/// A value holding terminal controls is shown in a table, not sent to the
+/// terminal (an escape sequence in a row recoloured it, or hid rows).
+#[test]
+fn tables_show_control_characters_instead_of_sending_them() {
+    let env = Env::new();
+    env.scribe_ok(&[
+        "exec",
+        "CREATE TABLE t(x); INSERT INTO t VALUES ('a' || char(27) || '[2J' || char(13) || 'b')",
+    ]);
+    let out = env.scribe_ok(&["query", "SELECT x FROM t"]);
+    assert!(out.contains("a^[[2J^Mb"), "{out}");
+    let out = shell(&env, "echo 'SELECT x FROM t;' | {scribe} shell");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("a^[[2J^Mb"), "{shown}");
+    assert!(!out.stdout.contains(&0x1b), "{shown}");
+    // CSV and JSON carry the value as it is.
+    let out = env.scribe_ok(&["query", "--csv", "SELECT x FROM t"]);
+    assert!(out.contains('\u{1b}'), "{out:?}");
+}

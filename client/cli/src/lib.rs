@@ -18,6 +18,7 @@
 //! - `lifecycle`: `start`, `stop`, `restart`, and liveness by the lock.
 //! - `params`: how a `--param` value's type is chosen.
 //! - `render`: tables, CSV and JSON out; quiet on a closed pipe.
+//! - `shown`: control characters in a table, shown rather than sent.
 //! - `shell`: `scribe shell`, the interactive SQL shell.
 
 /// `println!` that ends the program quietly when standard output is a
@@ -35,6 +36,7 @@ mod params;
 mod query;
 mod render;
 mod shell;
+mod shown;
 mod status;
 
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! Output for people (tables) and programs (JSON, CSV).
 
 use std::fmt::Write as _;
+
+pub use crate::shown::shown;
 use std::io::Write as _;
 
 use comfy_table::{presets, Table};
@@ -122,9 +124,12 @@ pub fn value_text(v: &Value, null: &str) -> String {
 pub fn rows_table(columns: &[String], rows: &[Vec<Value>]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_HORIZONTAL_ONLY);
-    t.set_header(columns);
+    t.set_header(columns.iter().map(|c| shown(c).into_owned()));
     for row in rows {
-        t.add_row(row.iter().map(|v| value_text(v, "NULL")));
+        t.add_row(
+            row.iter()
+                .map(|v| shown(&value_text(v, "NULL")).into_owned()),
+        );
     }
     t
 }

@@ -157,7 +157,12 @@ pub fn print(
 /// to the right, as sqlite3 puts it), cells to the left; when a cell holds
 /// a line break, a border between every two rows, as sqlite3 draws it.
 fn table(columns: &[String], rows: &[Vec<Value>]) -> Table {
-    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(cell).collect()).collect();
+    let shown = |s: String| render::shown(&s).into_owned();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|v| shown(cell(v))).collect())
+        .collect();
+    let columns: Vec<String> = columns.iter().map(|c| shown(c.clone())).collect();
     let width = |s: &str| s.lines().map(|l| l.chars().count()).max().unwrap_or(0);
     let widths: Vec<usize> = columns
         .iter()
