@@ -154,6 +154,20 @@ fn a_symlink_to_the_database_reaches_its_arbiter() {
 }
 
 #[test]
+fn a_hard_link_to_the_database_is_named_as_such() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    let hard = env.dir.path().join("hard.db");
+    std::fs::hard_link(&env.db, &hard).unwrap();
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.env("SCRIBE_DB", &hard).arg("status");
+    let out = run(c, crate::harness::COMMAND_TIMEOUT);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    // Not "pid 0": the lock is the file's, its record the other name's.
+    assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
+}
+
+#[test]
 fn an_arbiter_on_another_socket_is_named_at_once() {
     let env = Env::new();
     let custom = env.dir.path().join("custom.sock");

@@ -251,13 +251,26 @@ pub async fn live(ctx: &Ctx) -> Result<Option<Connection>, WriteError> {
         }
         if Instant::now() >= deadline {
             let hint = lockfile::socket_hint(paths).map_or(String::new(), |h| format!("; {h}"));
-            return Err(WriteError::Unavailable {
-                reason: format!(
-                    "an arbiter (pid {}) holds the lock of {} but does not answer on {}{hint}",
-                    holder_pid(ctx),
+            let who = match holder_pid(ctx) {
+                // The lock is on the file; the record beside this name is
+                // missing: the file is served under another name.
+                0 => format!(
+                    "an arbiter holds the lock of {} but does not answer on {}, and {} names \
+                     none: is {} another name (a hard link) of a database served under its \
+                     own? Use that name",
+                    paths.db.display(),
+                    paths.socket.display(),
+                    paths.lock.display(),
+                    paths.db.display()
+                ),
+                pid => format!(
+                    "an arbiter (pid {pid}) holds the lock of {} but does not answer on {}",
                     paths.db.display(),
                     paths.socket.display()
                 ),
+            };
+            return Err(WriteError::Unavailable {
+                reason: format!("{who}{hint}"),
             });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
