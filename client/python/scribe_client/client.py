@@ -137,11 +137,16 @@ class Scribe(AutoStart):
 
     def _call_retrying(self, method: str, path: str, body: bytes, timeout: float) -> Dict[str, Any]:
         """A call that is safe to repeat, retried on retryable failures."""
+        return self._retrying(lambda: self._call(method, path, body, timeout, autostart=True))
+
+    def _retrying(self, attempt: Callable[[], Any]) -> Any:
+        """``attempt()`` (safe to repeat), retried on retryable failures
+        until ``retry_for`` passes."""
         deadline = time.monotonic() + self.retry_for
         step = _FIRST_PAUSE
         while True:
             try:
-                return self._call(method, path, body, timeout, autostart=True)
+                return attempt()
             except ScribeError as e:
                 if e.category not in RETRYABLE or getattr(e, "_final", False):
                     raise
@@ -195,9 +200,12 @@ class Scribe(AutoStart):
         from .migrations import as_list
 
         self._not_in_own_transaction("db.migrate()")
-        body = json.dumps({"migrations": as_list(migrations)}, ensure_ascii=False).encode("utf-8")
-        # A migration may take a while, and wait behind others'.
-        return self._call_retrying("POST", "/v1/migrate", body, self.call_timeout + 300.0)
+        listed = as_list(migrations)
+        # On the framed socket: it waits as long as the migrations take,
+        # while the arbiter answers a status every call timeout.
+        from .migrate_wait import migrate_with
+
+        return self._retrying(lambda: migrate_with(self, listed))
 
     # ------------------------------------------------------------- reads
 

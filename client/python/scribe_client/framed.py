@@ -134,6 +134,17 @@ class FramedConnection:
             raise outcome
         return outcome
 
+    def call_watched(self, request: Dict[str, Any], timeout: float, every: float, alive) -> Any:
+        """As ``call``, for a request that may take long (migrations):
+        waits up to ``timeout``, and every ``every`` seconds without an
+        answer calls ``alive()``, which raises when the arbiter stopped
+        answering (so that a frozen one is given up on, not waited for)."""
+        body = _dumps(request).encode("utf-8")
+        outcome = _outcome(self._exchange([body], every, watch=(_monotonic() + timeout, alive))[0])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
     def call_pair(self, first: Dict[str, Any], second: Dict[str, Any], timeout: Optional[float]) -> list:
         """Sends two requests in one write and returns both outcomes, in
         order: each the ``ok`` value or the error it stands for (not
@@ -141,9 +152,11 @@ class FramedConnection:
         bodies = [_dumps(first).encode("utf-8"), _dumps(second).encode("utf-8")]
         return [_outcome(a) for a in self._exchange(bodies, timeout)]
 
-    def _exchange(self, bodies: list, timeout: Optional[float]) -> list:
+    def _exchange(self, bodies: list, timeout: Optional[float], watch=None) -> list:
         """Sends the frames of ``bodies`` in one write; returns their
-        answers' bodies, in the same order."""
+        answers' bodies, in the same order. ``watch``: ``(deadline,
+        alive)``, ``timeout`` being then a slice of the wait (see
+        ``call_watched``)."""
         with self.lock:
             out = bytearray()
             rids = []
@@ -179,7 +192,13 @@ class FramedConnection:
                         self.skip = min(max(self.skip * 2, 1), _MAX_SKIP)
                         self.skip_left = self.skip
                 while len(answers) < len(rids):
-                    got_id, answer = self._frame()
+                    try:
+                        got_id, answer = self._frame()
+                    except (socket.timeout, BlockingIOError):
+                        if watch is None or _monotonic() >= watch[0]:
+                            raise
+                        watch[1]()  # raises when the arbiter no longer answers
+                        continue
                     if got_id in rids:
                         answers[got_id] = answer
                     elif got_id == 0:

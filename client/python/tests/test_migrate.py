@@ -1,8 +1,11 @@
 """Schema migrations from Python: each step once, however many ask."""
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import support
 from scribe_client import Conflict
@@ -99,6 +102,38 @@ class MigrateTest(ArbiterTest):
         with self.assertRaises(ValueError) as e:
             from_dir(d)
         self.assertIn("0003_bad.sql: line 1", str(e.exception))
+
+    def test_a_frozen_arbiter_is_given_up_on_within_two_call_timeouts(self):
+        from scribe_client import Timeout
+
+        proc = self.foreground()
+        s = self.client(call_timeout=2.0, retry_for=0)
+        slow = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000000) INSERT INTO a SELECT i FROM c;"
+        outcome = []
+
+        def run():
+            try:
+                outcome.append(s.migrate([(1, "init", "CREATE TABLE a(x);"), (2, "slow", slow)]))
+            except Exception as e:  # noqa: BLE001  (the outcome is the test)
+                outcome.append(e)
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        # Migration 1 is recorded: 2 runs now. Then the arbiter freezes.
+        deadline = time.monotonic() + 60
+        while not s.query("SELECT name FROM sqlite_master WHERE name = '_scribe_migrations'") or not s.query(
+            "SELECT version FROM _scribe_migrations"
+        ):
+            self.assertLess(time.monotonic(), deadline, "migration 1 never committed")
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            t.join(60)
+            self.assertFalse(t.is_alive(), "still waiting on a frozen arbiter")
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+        self.assertIsInstance(outcome[0], Timeout)
+        self.assertIn("stopped answering", str(outcome[0]))
 
     def test_the_drop_in_migrates_too(self):
         import scribe_client.sqlite3 as dropin

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .. import errors as scribe_errors
 from ..client import Scribe
 from ..keys import new_key
+from ..migrate_wait import migrate_on
 from ..framed import FramedConnection, Lost, connect
 from ..values import _decode_value
 from .errors import Expired, translate
@@ -203,11 +204,14 @@ class Remote:
     def migrate(self, migrations: List[Dict[str, Any]]) -> Dict[str, Any]:
         """Schema migrations, applied once each by the arbiter."""
         try:
-            # It may wait behind other callers' migrations.
-            return self._call({"migrate": {"migrations": migrations}}, self.scribe.call_timeout + 300.0)
+            # As long as they take, while the arbiter answers.
+            return migrate_on(self._connection(), self.scribe.paths, migrations, self.scribe.call_timeout)
         except Lost as e:
+            self._drop()
             raise translate(scribe_errors.Unavailable("connection to the arbiter lost: %s" % e)) from None
         except scribe_errors.ScribeError as e:
+            if e.category == "timeout":
+                self._drop()
             raise translate(e) from None
 
     # ----------------------------------------------------------- sessions
