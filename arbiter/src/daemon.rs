@@ -76,10 +76,9 @@ pub fn run_until(
     // RPC socket that accepts means a ready arbiter, both sockets
     // included. If binding fails, nothing else was started.
     let group = config.socket_group.clone();
-    // A derived name outside the database's directory may be set aside
-    // (see `Listener::bind_or_aside`); a given `--socket` is bound as given.
-    let aside =
-        |p: &std::path::Path| paths.is_outside(p) && (p != paths.socket || !paths.socket_given());
+    // A derived name may be set aside (see `Listener::bind_or_aside`); a
+    // given `--socket` is bound as given.
+    let aside = |p: &std::path::Path| p != paths.socket || !paths.socket_given();
     let listeners = runtime.block_on(async {
         let http = Listener::bind_or_aside(
             &paths.http_socket,
@@ -93,9 +92,16 @@ pub fn run_until(
     if listeners.rpc.path() != paths.socket || listeners.http.path() != paths.http_socket {
         config.paths.socket = listeners.rpc.path().to_path_buf();
         config.paths.http_socket = listeners.http.path().to_path_buf();
-        if let Err(e) = lock.record(&config.paths.socket, &config.paths.http_socket) {
-            tracing::warn!(error = %e, "cannot write the lock record: clients cannot find the socket set aside");
-        }
+        // Clients find a name set aside only in the record: without it,
+        // this arbiter could not be reached.
+        lock.record(&config.paths.socket, &config.paths.http_socket)
+            .map_err(|e| Error::Bind {
+                path: paths.socket.clone(),
+                source: std::io::Error::other(format!(
+                    "its name is taken by a file this user cannot replace, and the name set \
+                     aside cannot be recorded for clients to find: {e}"
+                )),
+            })?;
     }
     let lock = Arc::new(lock);
     let stats = Arc::new(Stats::new(seq.max(schema_version.1)));

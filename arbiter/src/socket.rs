@@ -166,18 +166,22 @@ impl Drop for Listener {
     }
 }
 
-/// `scribe-<hash>-<rand>.<kind>` for `scribe-<hash>.<kind>`: a name
-/// nobody could have taken in advance; `None` when it would be too long.
+/// `scribe-<hash>-<rand>.sock` for `scribe-<hash>.sock`, `<db>.scribe-
+/// <rand>.http.sock` for `<db>.scribe.http.sock`: a name nobody could
+/// have taken in advance; `None` when it would be too long.
 fn name_aside(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
-    let (stem, kind) = name.split_once('.')?;
+    let kind = [".http.sock", ".sock"]
+        .into_iter()
+        .find(|k| name.ends_with(k) && name.len() > k.len())?;
+    let stem = &name[..name.len() - kind.len()];
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let mark = u64::from(std::process::id()) << 32 | u64::from(nanos);
     #[allow(clippy::cast_possible_truncation)] // eight hex digits are enough
     let rand = scribe_protocol::paths::fnv1a(&mark.to_le_bytes()) as u32;
-    let other = path.with_file_name(format!("{stem}-{rand:08x}.{kind}"));
+    let other = path.with_file_name(format!("{stem}-{rand:08x}{kind}"));
     (other.as_os_str().len() <= MAX_SOCKET_PATH).then_some(other)
 }
 
@@ -232,5 +236,30 @@ fn bind(path: &Path, group: Option<&str>) -> Result<(UnixListener, FileId), Erro
             let _ = std::fs::remove_file(&tmp);
             Err(bind_err(e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_aside;
+    use std::path::Path;
+
+    #[test]
+    fn a_name_aside_keeps_its_directory_and_kind() {
+        let a = name_aside(Path::new("/tmp/scribe-0123456789abcdef.http.sock")).unwrap();
+        let a = a.to_str().unwrap();
+        assert!(a.starts_with("/tmp/scribe-0123456789abcdef-"), "{a}");
+        assert!(
+            a.ends_with(".http.sock")
+                && a.len() == "/tmp/scribe-0123456789abcdef.http.sock".len() + 9,
+            "{a}"
+        );
+        let b = name_aside(Path::new("/srv/app.db.scribe.sock")).unwrap();
+        let b = b.to_str().unwrap();
+        assert!(
+            b.starts_with("/srv/app.db.scribe-") && b.ends_with(".sock"),
+            "{b}"
+        );
+        assert!(name_aside(Path::new(&format!("/{}.sock", "x".repeat(100)))).is_none());
     }
 }

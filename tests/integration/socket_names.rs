@@ -4,12 +4,8 @@
 //! parameters) and answer nothing a client believes; a file there the
 //! arbiter cannot replace must not lock the database out.
 
-use std::io::Read;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use scribe_protocol::paths::fnv1a;
 
@@ -45,28 +41,52 @@ fn scribe(env: &Env, xdg: &Path, args: &[&str]) -> Output {
     run(c, COMMAND_TIMEOUT)
 }
 
+/// A listener of `nobody` (who may not write the database) at `path`,
+/// appending what it hears to `heard`; `None` where the test cannot make
+/// one (not root, or no `setpriv` or system Python).
+fn squatter(dir: &Path, path: &Path, heard: &Path) -> Option<std::process::Child> {
+    let python = Path::new("/usr/bin/python3");
+    if !nix::unistd::geteuid().is_root()
+        || !python.exists()
+        || Command::new("setpriv").arg("--help").output().is_err()
+    {
+        eprintln!("needs root, setpriv and /usr/bin/python3: not run");
+        return None;
+    }
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let ready = dir.join("squatter.ready");
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_UNIX)\ns.bind({path:?})\ns.listen(8)\n\
+         open({ready:?},'w').close()\nwhile True:\n c,_=s.accept()\n c.settimeout(2)\n \
+         try:\n  d=c.recv(4096)\n except OSError:\n  d=b''\n open({heard:?},'ab').write(d)\n",
+        path = path.display().to_string(),
+        ready = ready.display().to_string(),
+        heard = heard.display().to_string(),
+    );
+    let child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(python)
+        .args(["-c", &script])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listener never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Some(child)
+}
+
 #[test]
 fn a_process_listening_on_the_fallback_name_gets_nothing() {
     let (env, xdg) = long_env();
-    let name = fallback(&xdg, &env.db, "sock");
-    let squatter = UnixListener::bind(&name).unwrap();
-    let heard = Arc::new(AtomicUsize::new(0));
-    let h = heard.clone();
-    std::thread::spawn(move || {
-        for s in squatter.incoming() {
-            let Ok(mut s) = s else { return };
-            let h = h.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 {
-                        return;
-                    }
-                    h.fetch_add(n, Ordering::SeqCst);
-                }
-            });
-        }
-    });
+    let heard = env.dir.path().join("heard");
+    let Some(mut listener) = squatter(&xdg, &fallback(&xdg, &env.db, "sock"), &heard) else {
+        return;
+    };
     let out = scribe(&env, &xdg, &["exec", "CREATE TABLE secret(x)"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = scribe(
@@ -75,12 +95,11 @@ fn a_process_listening_on_the_fallback_name_gets_nothing() {
         &["exec", "INSERT INTO secret VALUES ('hunter2')"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    let _ = listener.kill();
+    let _ = listener.wait();
     assert_eq!(env.count("SELECT count(*) FROM secret"), 1);
-    assert_eq!(
-        heard.load(Ordering::SeqCst),
-        0,
-        "the squatter heard the SQL"
-    );
+    let got = std::fs::read(&heard).unwrap_or_default();
+    assert!(got.is_empty(), "the squatter heard {got:?}");
     scribe(&env, &xdg, &["stop"]);
 }
 
@@ -111,4 +130,34 @@ fn a_fallback_name_that_cannot_be_replaced_is_set_aside_and_followed() {
     );
     let out = scribe(&env, &xdg, &["stop"]);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A socket named by `--socket` where another user listens: that user may
+/// not write the database, so nothing is sent to it (run as root, with
+/// the listener as `nobody`).
+#[test]
+fn a_listener_of_a_user_who_may_not_write_the_database_gets_nothing() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    let squat = env.dir.path().join("squat.sock");
+    let heard = env.dir.path().join("heard");
+    let Some(mut listener) = squatter(env.dir.path(), &squat, &heard) else {
+        return;
+    };
+    let mut c = env.command(SCRIBE);
+    c.args([
+        "--socket",
+        squat.to_str().unwrap(),
+        "exec",
+        "INSERT INTO t VALUES ('secret')",
+    ]);
+    let out = run(c, COMMAND_TIMEOUT);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(stderr(&out).contains("may not write"), "{}", stderr(&out));
+    let got = std::fs::read(&heard).unwrap_or_default();
+    assert!(got.is_empty(), "the listener heard {got:?}");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0);
 }

@@ -1,16 +1,19 @@
 """Which socket reaches the arbiter, and who may answer there (as
 ``protocol/src/reach.rs``).
 
-A socket beside the database can only be made by someone who may write its
-directory. The fallback name under ``$XDG_RUNTIME_DIR`` or ``/tmp`` (for a
-path too long for a socket) is one any local user can compute and take
-first: a client would send its SQL there and believe the answers. So
-there only the process holding the database's lock (as its lock record
-names it) may answer (``SO_PEERCRED``), and the record's socket is the
-one followed: an arbiter that finds the name taken binds one of its own
-beside it."""
+A socket's name can be taken by another local user before the arbiter
+binds it: the hashed fallback under ``$XDG_RUNTIME_DIR`` or ``/tmp`` (for a
+path too long for a socket), or a name beside a database in a shared sticky
+directory. A client would send its SQL there and believe the answers. So
+only a process of a user who may write the database file answers
+(``SO_PEERCRED``): root, its owner, a member of its group when the group
+may write it, anyone when everyone may, or this process's own user; and,
+while no process holds the database's lock, nobody. The lock record's
+socket is followed when a user who may write the database wrote it (an
+arbiter that finds its name taken binds one of its own beside it)."""
 
 import os
+import pwd
 import socket
 import struct
 from typing import Optional, Tuple
@@ -18,22 +21,49 @@ from typing import Optional, Tuple
 from .errors import Unavailable
 from .paths import Paths, lock_held
 
-__all__ = ["connect_checked", "NotTheArbiter"]
+__all__ = ["connect_checked", "NotTheArbiter", "may_write"]
 
-_ANYONE = "anyone"
+_WRITER = "writer"
 _NOBODY = "nobody"
 
 
 class NotTheArbiter(ConnectionRefusedError):
-    """A process listens on the fallback name while no arbiter holds the
-    database: as good as nobody answering (one is started, and binds a
-    name of its own)."""
+    """A process listens on the name while no arbiter holds the database:
+    as good as nobody answering (one is started, and binds a name of its
+    own if it must)."""
 
 
-def _record(lock_path: str) -> dict:
+def may_write(db: bytes, uid: int, gid: Optional[int]) -> bool:
+    """Whether user ``uid`` (primary group ``gid`` when known) may write the
+    database file, as far as this process can tell."""
+    if uid == 0 or uid == os.geteuid():
+        return True
+    try:
+        st = os.stat(db)
+    except OSError:
+        return False
+    if uid == st.st_uid or st.st_mode & 0o002:
+        return True
+    return bool(st.st_mode & 0o020) and _in_group(uid, gid, st.st_gid)
+
+
+def _in_group(uid: int, gid: Optional[int], group: int) -> bool:
+    if gid == group:
+        return True
+    try:
+        user = pwd.getpwuid(uid)
+        return group in os.getgrouplist(user.pw_name, user.pw_gid)
+    except (KeyError, OSError):
+        return False
+
+
+def _record(paths: Paths) -> dict:
+    """The lock record, when a user who may write the database wrote it."""
     out: dict = {}
     try:
-        with open(lock_path, "r", encoding="utf-8", errors="replace") as f:
+        with open(paths.lock, "r", encoding="utf-8", errors="replace") as f:
+            if not may_write(paths.db_b, os.fstat(f.fileno()).st_uid, None):
+                return out
             for line in f:
                 name, sep, value = line.rstrip("\n").partition("=")
                 if sep:
@@ -43,53 +73,43 @@ def _record(lock_path: str) -> dict:
     return out
 
 
-def reach(paths: Paths, which: str) -> Tuple[bytes, object]:
+def reach(paths: Paths, which: str) -> Tuple[bytes, str]:
     """``(path, who)`` for socket ``which`` (``"socket"`` or
-    ``"http_socket"``): who is ``_ANYONE``, ``_NOBODY`` or a pid."""
+    ``"http_socket"``): who is ``_WRITER`` or ``_NOBODY``."""
     default = paths.socket_b if which == "socket" else paths.http_socket_b
-    if os.path.dirname(default) == os.path.dirname(paths.db_b):
-        return default, _ANYONE
     held = lock_held(paths.db_b)
     if held is None and not os.path.exists(paths.db_b):
         held = False  # no database yet: no arbiter holds it
-    if held is None:
-        return default, _ANYONE  # cannot tell: as before
-    if not held:
+    if held is False:
         return default, _NOBODY
-    record = _record(paths.lock)
-    path = os.fsencode(record[which]) if record.get(which) else default
-    pid = record.get("pid", "")
-    return path, (int(pid) if pid.isdigit() else _ANYONE)
+    recorded = _record(paths).get(which)
+    return (os.fsencode(recorded) if recorded else default), _WRITER
 
 
-def _peer_pid(sock: socket.socket) -> Optional[int]:
+def _peer(sock: socket.socket) -> Optional[Tuple[int, int]]:
     try:
         raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return struct.unpack("3i", raw)[0]
+        _, uid, gid = struct.unpack("3i", raw)
+        return uid, gid
     except (OSError, AttributeError):
         return None
 
 
 def connect_checked(sock: socket.socket, paths: Paths, which: str) -> None:
     """``sock.connect`` to the arbiter's socket ``which``; raises
-    ``NotTheArbiter`` (a ``ConnectionRefusedError``) when another process
-    answers there while no arbiter holds the database, ``Unavailable``
-    when one does hold it but another answers."""
+    ``NotTheArbiter`` (a ``ConnectionRefusedError``) when a process answers
+    there while no arbiter holds the database, ``Unavailable`` when one of
+    a user who may not write the database answers."""
     path, who = reach(paths, which)
     sock.connect(path)
-    if who is _ANYONE:
+    peer = _peer(sock)
+    if who == _WRITER and peer is not None and may_write(paths.db_b, peer[0], peer[1]):
         return
-    pid = _peer_pid(sock)
-    if who is not _NOBODY and pid == who:
-        return
-    whom = "pid %d" % pid if pid is not None else "a process"
+    whom = "uid %d" % peer[0] if peer is not None else "a process"
     where = os.fsdecode(path)
-    if who is _NOBODY:
-        raise NotTheArbiter(
-            "%s answers on %s, but no arbiter holds %s: another process has taken the socket's "
-            "name; nothing was sent to it" % (whom, where, paths.db)
-        )
+    taken = "another user has taken the socket's name; nothing was sent to it"
+    if who == _NOBODY:
+        raise NotTheArbiter("%s answers on %s, but no arbiter holds %s: %s" % (whom, where, paths.db, taken))
     raise Unavailable(
-        "%s answers on %s, but the arbiter of %s is pid %d: another process has taken the "
-        "socket's name; nothing was sent to it" % (whom, where, paths.db, who)
+        "%s answers on %s, and may not write %s, so it is not its arbiter: %s" % (whom, where, paths.db, taken)
     )

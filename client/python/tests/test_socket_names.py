@@ -1,10 +1,13 @@
 """A database whose path is too long for a socket beside it is served on a
-name under ``$XDG_RUNTIME_DIR`` that anyone can compute: a process that
-listens there first gets nothing, and answers nothing a client believes."""
+name under ``$XDG_RUNTIME_DIR`` that anyone can compute: a process of a
+user who may not write the database, listening there first, gets nothing,
+and answers nothing a client believes."""
 
 import os
-import socket
-import threading
+import shutil
+import subprocess
+import time
+import unittest
 
 import support
 from support import ArbiterTest
@@ -12,24 +15,53 @@ from support import ArbiterTest
 import scribe_client.sqlite3 as dropin
 from scribe_client.paths import Paths
 
+_SQUATTER = """
+import socket, sys
+for name in sys.argv[1:3]:
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(name)
+    s.listen(8)
+    import threading
+    def serve(s=s):
+        while True:
+            c, _ = s.accept()
+            c.settimeout(2)
+            try:
+                d = c.recv(4096)
+            except OSError:
+                d = b""
+            open(sys.argv[3], "ab").write(d)
+    threading.Thread(target=serve, daemon=True).start()
+open(sys.argv[3] + ".ready", "w").close()
+threading.Event().wait()
+"""
 
+
+@unittest.skipUnless(
+    os.geteuid() == 0 and shutil.which("setpriv") and os.path.exists("/usr/bin/python3"),
+    "needs root, setpriv and /usr/bin/python3 (a listener of another user)",
+)
 class SquatterTest(ArbiterTest):
-    def test_a_process_listening_on_the_fallback_names_hears_nothing(self):
+    def test_a_listener_of_another_user_on_the_fallback_names_hears_nothing(self):
         support.set_env(self, "XDG_RUNTIME_DIR", self.dir)
         support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
+        os.chmod(self.dir, 0o777)
         deep = os.path.join(self.dir, "d" * 60, "e" * 50)
         os.makedirs(deep)
         db = os.path.join(deep, "t.db")
         self.dbs.append(db)
         paths = Paths(db)
         self.assertTrue(paths.http_socket.startswith(self.dir + "/scribe-"))
-        heard = []
-        for name in (paths.socket, paths.http_socket):
-            squatter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            squatter.bind(name)
-            squatter.listen(8)
-            self.addCleanup(squatter.close)
-            threading.Thread(target=self.listen, args=(squatter, heard), daemon=True).start()
+        heard = os.path.join(self.dir, "heard")
+        squatter = subprocess.Popen(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", _SQUATTER,
+             paths.socket, paths.http_socket, heard]
+        )
+        self.procs.append(squatter)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(heard + ".ready"):
+            self.assertLess(time.monotonic(), deadline, "the squatter never listened")
+            time.sleep(0.01)
         s = self.client(db)
         s.write("CREATE TABLE secret(x)")
         s.write("INSERT INTO secret VALUES (?)", ["hunter2"])
@@ -38,23 +70,7 @@ class SquatterTest(ArbiterTest):
         c.execute("INSERT INTO secret VALUES ('swordfish')")
         c.commit()
         self.assertEqual(c.execute("SELECT count(*) FROM secret").fetchone(), (2,))
-        self.assertEqual(b"".join(heard), b"", "the squatter heard the SQL")
-
-    @staticmethod
-    def listen(squatter, heard):
-        while True:
-            try:
-                conn, _ = squatter.accept()
-            except OSError:
-                return
-            conn.settimeout(5)
-            try:
-                while True:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    heard.append(chunk)
-            except OSError:
-                pass
-            finally:
-                conn.close()
+        squatter.kill()
+        squatter.wait()
+        got = open(heard, "rb").read() if os.path.exists(heard) else b""
+        self.assertEqual(got, b"", "the squatter heard the SQL")

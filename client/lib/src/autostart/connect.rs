@@ -28,20 +28,16 @@ pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError
     }
 }
 
-/// One connect; `Ok(None)` when nobody answers yet. On a socket outside
-/// the database's directory only the arbiter may answer (see
-/// `scribe_protocol::reach`): a process listening there while no arbiter
-/// holds the database is as good as nobody (one is started, and binds a
-/// name of its own); another, while one does, is refused.
+/// One connect; `Ok(None)` when nobody answers yet. Only a process of a
+/// user who may write the database may answer (see
+/// `scribe_protocol::reach`): one listening while no arbiter holds the
+/// database is as good as nobody (one is started, and binds a name of its
+/// own if it must); another, while one does, is refused.
 pub(super) async fn connect(paths: &Paths) -> std::io::Result<Option<UnixStream>> {
     let to = reach(paths, Which::Rpc);
     match UnixStream::connect(&to.path).await {
         Ok(s) => {
-            let peer = s
-                .peer_cred()
-                .ok()
-                .and_then(|c| c.pid())
-                .and_then(|p| u32::try_from(p).ok());
+            let peer = s.peer_cred().ok().map(|c| (c.uid(), c.gid()));
             match to.check(peer, &paths.db) {
                 Ok(()) => Ok(Some(s)),
                 Err(_) if to.answerer == Answerer::Nobody => Ok(None),
