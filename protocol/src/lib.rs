@@ -29,10 +29,12 @@
 //! - [`stopmarker`]: the marker that keeps auto-start off after a stop.
 //! - [`sidefile`]: the files beside the database take its mode and owner.
 //! - [`spin`]: when a side polls for the next frame instead of sleeping.
+//! - [`directive`]: a migration's `-- scribe: foreign_keys=off`, read as meant.
 //! - [`error`]: this crate's own error (path resolution).
 
 pub mod batch;
 pub mod category;
+pub mod directive;
 pub mod error;
 pub mod frame;
 pub mod framebuf;

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::directive::directives;
 use crate::wire_error::WriteError;
 
 /// The longest one migration may hold the writer: a backfill may take a
@@ -220,64 +221,6 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Migration>, String> {
     Ok(out)
 }
 
-/// Whether a migration file asks for foreign keys off: its directive,
-/// [`FOREIGN_KEYS_OFF`], on a line of the comments it opens with. A line
-/// that looks meant as a directive but is not that one is an error, not
-/// ignored: a table rebuild run with foreign keys on deletes the rows
-/// that point at the table (`ON DELETE CASCADE`). A byte-order mark,
-/// spacing and case do not matter.
-///
-/// # Errors
-///
-/// The line that is not understood, or a directive below the opening
-/// comments.
-pub fn directives(sql: &str) -> Result<bool, String> {
-    let mut off = false;
-    let mut opening = true;
-    for (n, line) in sql.trim_start_matches('\u{feff}').lines().enumerate() {
-        let line = line.trim();
-        let comment = line.strip_prefix("--");
-        opening &= line.is_empty() || comment.is_some();
-        let Some(said) = comment.and_then(directive) else {
-            continue;
-        };
-        let n = n + 1;
-        let compact: String = said.split_whitespace().collect();
-        if !compact.eq_ignore_ascii_case("foreign_keys=off") {
-            return Err(format!(
-                "line {n}: `{line}` is not a directive scribe knows (the one there is: \
-                 `{FOREIGN_KEYS_OFF}`)"
-            ));
-        }
-        if !opening {
-            return Err(format!(
-                "line {n}: `{line}` must be among the comments the file opens with, \
-                 before its first statement"
-            ));
-        }
-        off = true;
-    }
-    Ok(off)
-}
-
-/// What a comment's text says to scribe, when it looks addressed to it:
-/// `scribe:` and what follows, or any mention of `foreign_keys` after
-/// `scribe` (a colon forgotten).
-fn directive(comment: &str) -> Option<&str> {
-    let text = comment.trim_start_matches('-').trim_start();
-    let head = text.get(..6)?;
-    if !head.eq_ignore_ascii_case("scribe") {
-        return None;
-    }
-    let rest = &text[6..];
-    let after = rest.trim_start();
-    if let Some(said) = after.strip_prefix(':') {
-        return Some(said);
-    }
-    let starts_word = rest.starts_with(char::is_whitespace);
-    (starts_word && after.to_ascii_lowercase().contains("foreign_keys")).then_some(after)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,37 +250,5 @@ mod tests {
         std::fs::write(dir.path().join("0004_gap.sql"), "SELECT 1;").unwrap();
         let gap = check_list(&from_dir(dir.path()).unwrap()).unwrap_err();
         assert!(gap.to_string().contains("without a gap"), "{gap}");
-    }
-
-    #[test]
-    fn the_foreign_keys_directive_is_read_as_meant_or_refused() {
-        for meant in [
-            "-- scribe: foreign_keys=off\nDROP TABLE p;",
-            "\u{feff}-- scribe: foreign_keys=off\nDROP TABLE p;",
-            "-- rebuild p\n\n-- Scribe: Foreign_Keys = OFF\r\nDROP TABLE p;",
-            "--scribe: foreign_keys=off\nDROP TABLE p;",
-            "-- scribe foreign_keys=off\nDROP TABLE p;",
-        ] {
-            assert_eq!(directives(meant), Ok(true), "{meant:?}");
-        }
-        for plain in [
-            "DROP TABLE p;",
-            "-- scribes the table\nDROP TABLE p;",
-            "-- scribe-related cleanup\nDROP TABLE p;",
-            "",
-        ] {
-            assert_eq!(directives(plain), Ok(false), "{plain:?}");
-        }
-        for (wrong, says) in [
-            ("-- scribe: foreign_keys=0\nDROP TABLE p;", "line 1"),
-            ("-- scribe: fk=off\nDROP TABLE p;", "not a directive"),
-            (
-                "DROP TABLE p;\n-- scribe: foreign_keys=off",
-                "must be among the comments",
-            ),
-        ] {
-            let e = directives(wrong).unwrap_err();
-            assert!(e.contains(says), "{wrong:?}: {e}");
-        }
     }
 }

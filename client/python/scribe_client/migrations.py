@@ -16,22 +16,50 @@ FOREIGN_KEYS_OFF = "-- scribe: foreign_keys=off"
 _FILE = re.compile(r"^([0-9]+)[_-]?(.*)\.sql$", re.IGNORECASE | re.DOTALL)
 
 
+_BLANK = " \t\r\n\x0b\x0c"  # ASCII only, as SQLite's tokenizer and the Rust reader
+
+
+def _lower(s: str) -> str:
+    """ASCII letters lowered, nothing else (as Rust's to_ascii_lowercase)."""
+    return s.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
 def directives(sql: str) -> bool:
     """Whether a migration's text asks for foreign keys off: the directive
-    on a line of the comments it opens with (a byte-order mark, spacing and
-    case do not matter). A line that looks meant as a directive but is not
-    that one raises ``ValueError``: a table rebuild run with foreign keys
-    on deletes the rows that point at the table. As the arbiter reads it."""
+    among the comments it opens with (a byte-order mark, spacing, case and
+    `-` for `_` do not matter). A comment that looks meant as one but is
+    not exactly it raises ``ValueError``: a table rebuild run with foreign
+    keys on deletes the rows that point at the table. The same rules as
+    the arbiter's (``protocol/src/directive.rs``), checked on the same
+    cases."""
     off = False
     opening = True
-    for n, line in enumerate(sql.lstrip("\ufeff").splitlines(), 1):
-        line = line.strip()
-        comment = line[2:] if line.startswith("--") else None
+    in_block = False
+    text = sql[1:] if sql.startswith("\ufeff") else sql
+    for n, line in enumerate(text.split("\n"), 1):
+        line = line.strip(_BLANK)
+        if in_block:
+            comment = line
+        elif line.startswith("--"):
+            comment = line[2:]
+        elif line.startswith("/*"):
+            in_block = True
+            comment = line[2:]
+        else:
+            comment = None
+        if in_block:
+            in_block = "*/" not in line
+        if comment is not None:
+            comment = comment.split("*/")[0]
         opening = opening and (not line or comment is not None)
-        said = _directive(comment) if comment is not None else None
+        said = _addressed(comment) if comment is not None else None
         if said is None:
             continue
-        if "".join(said.split()).lower() != "foreign_keys=off":
+        compact = "".join("_" if c == "-" else _lower(c) for c in said if c not in _BLANK)
+        if compact != "foreign_keys=off":
             raise ValueError("line %d: `%s` is not a directive scribe knows (the one there is: `%s`)"
                              % (n, line, FOREIGN_KEYS_OFF))
         if not opening:
@@ -41,16 +69,18 @@ def directives(sql: str) -> bool:
     return off
 
 
-def _directive(comment: str):
-    text = comment.lstrip("-").lstrip()
-    if text[:6].lower() != "scribe":
+def _addressed(comment: str):
+    text = comment.lstrip(_BLANK + "-*@#")
+    if _lower(text[:6]) != "scribe":
         return None
     rest = text[6:]
-    after = rest.lstrip()
-    if after.startswith(":"):
-        return after[1:]
-    if rest[:1].isspace() and "foreign_keys" in after.lower():
-        return after
+    if rest[:1] and (rest[:1].isascii() and (rest[:1].isalnum() or rest[:1] == "_")):
+        return None  # `scribes`, `scribe_x`: another word
+    said = rest.strip(_BLANK)
+    said = said[1:] if said.startswith(":") else said
+    lower = _lower(said)
+    if "foreign" in lower or (rest.lstrip(_BLANK).startswith(":") and "=" in lower):
+        return said
     return None
 
 

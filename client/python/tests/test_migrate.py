@@ -135,6 +135,36 @@ class MigrateTest(ArbiterTest):
         self.assertIsInstance(outcome[0], Timeout)
         self.assertIn("stopped answering", str(outcome[0]))
 
+    def test_the_directive_reads_every_shared_case_as_the_arbiter_does(self):
+        import re
+
+        from scribe_client.migrations import directives
+
+        cases = os.path.join(os.path.dirname(__file__), "..", "..", "..", "protocol", "src", "directive_cases.txt")
+        escapes = {"n": "\n", "r": "\r", "t": "\t", "v": "\x0b"}
+
+        def unescape(text):
+            def one(m):
+                return chr(int(m.group(1), 16)) if m.group(1) else escapes.get(m.group(2), m.group(2))
+
+            return re.sub(r"\\(?:u\{([0-9a-fA-F]+)\}|(.))", one, text)
+
+        seen = 0
+        with open(cases, encoding="utf-8") as f:
+            for line in f.read().split("\n"):
+                if not line or line.startswith("#"):
+                    continue
+                text, expected = line.split("\t")
+                seen += 1
+                with self.subTest(text=text):
+                    if expected in ("on", "off"):
+                        self.assertEqual(directives(unescape(text)), expected == "off")
+                    else:
+                        with self.assertRaises(ValueError) as e:
+                            directives(unescape(text))
+                        self.assertIn(expected, str(e.exception))
+        self.assertGreater(seen, 20)
+
     def test_the_drop_in_migrates_too(self):
         import scribe_client.sqlite3 as dropin
 
