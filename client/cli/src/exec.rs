@@ -13,7 +13,11 @@ use scribe_client::{script, Client};
 pub struct ExecArgs {
     /// SQL: one statement, or several separated by `;` (one atomic batch;
     /// --param and --expect-rows take one statement).
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    #[arg(
+        required_unless_present = "file",
+        conflicts_with = "file",
+        allow_hyphen_values = true
+    )]
     pub sql: Option<String>,
     #[command(flatten)]
     pub params: params::ParamArgs,
