@@ -168,13 +168,20 @@ fn a_hard_link_to_the_database_is_named_as_such() {
 }
 
 #[test]
-fn an_arbiter_on_another_socket_is_named_at_once() {
+fn an_arbiter_on_another_socket_is_found_or_named_at_once() {
     let env = Env::new();
     let custom = env.dir.path().join("custom.sock");
     let custom = custom.to_str().unwrap();
     env.scribe_ok(&["--socket", custom, "start"]);
+    // Without --socket: the lock record names where it listens.
+    let out = env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    assert!(out.contains("committed"), "{out}");
+    // With another --socket: that is the caller's choice; it is told.
+    let other = env.dir.path().join("other.sock");
     for args in [&["exec", "SELECT 1"][..], &["status"][..]] {
-        let out = env.scribe(args);
+        let mut all = vec!["--socket", other.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = env.scribe(&all);
         assert_eq!(out.status.code(), Some(10), "{args:?}: {}", stderr(&out));
         assert!(
             stderr(&out).contains(&format!("pass --socket {custom}")),
