@@ -250,11 +250,18 @@ impl InstanceLock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        // Clients follow the sockets recorded: a path that is not UTF-8
+        // would be recorded wrong, so it is left out (they derive it).
+        let line = |name: &str, p: &Path| {
+            p.to_str()
+                .filter(|p| !p.contains('\n'))
+                .map_or(String::new(), |p| format!("{name}={p}\n"))
+        };
         self.text = format!(
-            "pid={}\nstarted={started}\nsocket={}\nhttp_socket={}\n",
+            "pid={}\nstarted={started}\n{}{}",
             std::process::id(),
-            socket.display(),
-            http_socket.display()
+            line("socket", socket),
+            line("http_socket", http_socket)
         );
         self.write()
     }

@@ -72,5 +72,8 @@ class SquatterTest(ArbiterTest):
         self.assertEqual(c.execute("SELECT count(*) FROM secret").fetchone(), (2,))
         squatter.kill()
         squatter.wait()
-        got = open(heard, "rb").read() if os.path.exists(heard) else b""
+        got = b""
+        if os.path.exists(heard):
+            with open(heard, "rb") as f:
+                got = f.read()
         self.assertEqual(got, b"", "the squatter heard the SQL")
