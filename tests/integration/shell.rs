@@ -128,6 +128,24 @@ fn an_error_exits_with_its_category_and_bail_stops_there() {
     assert_eq!(env.count("SELECT count(*) FROM t"), 0, "--bail stopped");
 }
 
+/// (exit code, stdout, stderr) of one run.
+pub(crate) type Ran = (Option<i32>, String, String);
+
+/// `script` through `scribe shell FLAGS` (on `env`'s database, whose
+/// arbiter runs) and through sqlite3 (on a database of its own): both
+/// runs, or `None` when sqlite3 is not installed.
+pub(crate) fn both_shells(env: &Env, flags: &[&str], script: &str) -> Option<(Ran, Ran)> {
+    let Some(mut theirs) = sqlite3() else {
+        eprintln!("sqlite3 is not installed: the differential test did not run");
+        return None;
+    };
+    let run = |c: Command, name: &str| feed_apart(c, env.dir.path(), name, script);
+    let mut ours = env.command(SCRIBE);
+    ours.arg("shell").args(flags).env_remove("RUST_LOG");
+    theirs.arg(env.dir.path().join("theirs.db"));
+    Some((run(ours, "ours"), run(theirs, "theirs")))
+}
+
 /// The sqlite3 command line, when installed (CI installs it).
 pub(crate) fn sqlite3() -> Option<Command> {
     let found = Command::new("sqlite3")
@@ -204,10 +222,6 @@ fn after_an_error_the_rest_of_its_line_is_skipped_as_sqlite3_skips_it() {
 /// changes nothing.
 #[test]
 fn foreign_keys_set_in_the_shell_check_its_writes_as_in_sqlite3() {
-    let Some(mut theirs) = sqlite3() else {
-        eprintln!("sqlite3 is not installed: the differential test did not run");
-        return;
-    };
     let mut env = Env::new();
     env.start_arbiter(&[]);
     let script = ".mode csv\n.headers on\nPRAGMA foreign_keys;\n\
@@ -219,12 +233,9 @@ fn foreign_keys_set_in_the_shell_check_its_writes_as_in_sqlite3() {
                   BEGIN;\nPRAGMA foreign_keys=OFF;\nINSERT INTO ch VALUES (3, 97);\nCOMMIT;\n\
                   PRAGMA foreign_keys=0;\nINSERT INTO ch VALUES (4, 96);\n\
                   SELECT id FROM ch ORDER BY id;\n";
-    let run = |c: Command, name: &str| feed_apart(c, env.dir.path(), name, script);
-    let mut ours = env.command(SCRIBE);
-    ours.arg("shell").env_remove("RUST_LOG");
-    let ours = run(ours, "ours");
-    theirs.arg(env.dir.path().join("theirs.db"));
-    let theirs = run(theirs, "theirs");
+    let Some((ours, theirs)) = both_shells(&env, &[], script) else {
+        return;
+    };
     assert_eq!(
         ours.1, "foreign_keys\r\n0\r\nforeign_keys\r\n1\r\nid\r\n1\r\n4\r\n",
         "{}",

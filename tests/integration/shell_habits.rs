@@ -6,10 +6,8 @@
 //! through), and `last_insert_rowid()`, `changes()`, `total_changes()`
 //! (0 after every write; inside a transaction, the arbiter's totals).
 
-use std::process::Command;
-
-use crate::harness::{Env, SCRIBE};
-use crate::shell::{feed_apart, sqlite3};
+use crate::harness::Env;
+use crate::shell::both_shells;
 
 const SCRIPT: &str = "\
 .mode csv
@@ -48,18 +46,11 @@ SELECT x FROM t;
 
 #[test]
 fn savepoints_begin_release_and_roll_back_as_in_sqlite3() {
-    let Some(mut theirs) = sqlite3() else {
-        eprintln!("sqlite3 is not installed: the differential test did not run");
-        return;
-    };
     let mut env = Env::new();
     env.start_arbiter(&[]);
-    let run = |c: Command, name: &str| feed_apart(c, env.dir.path(), name, SCRIPT);
-    let mut ours = env.command(SCRIBE);
-    ours.arg("shell").env_remove("RUST_LOG");
-    let ours = run(ours, "ours");
-    theirs.arg(env.dir.path().join("theirs.db"));
-    let theirs = run(theirs, "theirs");
+    let Some((ours, theirs)) = both_shells(&env, &[], SCRIPT) else {
+        return;
+    };
     assert_eq!(
         ours.1, "id,bal\r\n1,100\r\n2,0\r\nx\r\n1\r\n3\r\n4\r\n6\r\n7\r\n",
         "{}",
@@ -73,22 +64,15 @@ fn savepoints_begin_release_and_roll_back_as_in_sqlite3() {
 
 #[test]
 fn query_only_refuses_this_shells_writes_as_in_sqlite3() {
-    let Some(mut theirs) = sqlite3() else {
-        eprintln!("sqlite3 is not installed: the differential test did not run");
-        return;
-    };
     let mut env = Env::new();
     env.start_arbiter(&[]);
     let script = ".mode csv\n.headers on\nPRAGMA query_only;\nCREATE TABLE t(x);\n\
                   PRAGMA query_only = yes;\nPRAGMA query_only;\nINSERT INTO t VALUES (1);\n\
                   BEGIN;\nDELETE FROM t;\nCOMMIT;\nPRAGMA query_only = 0;\n\
                   INSERT INTO t VALUES (2);\nSELECT x FROM t;\n";
-    let run = |c: Command, name: &str| feed_apart(c, env.dir.path(), name, script);
-    let mut ours = env.command(SCRIBE);
-    ours.arg("shell").env_remove("RUST_LOG");
-    let ours = run(ours, "ours");
-    theirs.arg(env.dir.path().join("theirs.db"));
-    let theirs = run(theirs, "theirs");
+    let Some((ours, theirs)) = both_shells(&env, &[], script) else {
+        return;
+    };
     assert_eq!(
         ours.1, "query_only\r\n0\r\nquery_only\r\n1\r\nx\r\n2\r\n",
         "{}",
@@ -107,10 +91,6 @@ fn query_only_refuses_this_shells_writes_as_in_sqlite3() {
 
 #[test]
 fn last_insert_rowid_and_changes_count_this_shells_writes_as_in_sqlite3() {
-    let Some(mut theirs) = sqlite3() else {
-        eprintln!("sqlite3 is not installed: the differential test did not run");
-        return;
-    };
     let mut env = Env::new();
     env.start_arbiter(&[]);
     let counts = "SELECT last_insert_rowid(), changes(), total_changes();\n";
@@ -129,10 +109,9 @@ fn last_insert_rowid_and_changes_count_this_shells_writes_as_in_sqlite3() {
         counts,
     ]
     .concat();
-    let run = |c: Command, name: &str| feed_apart(c, env.dir.path(), name, &script);
-    let mut ours = env.command(SCRIBE);
-    ours.args(["shell", "--mode", "csv"]).env_remove("RUST_LOG");
-    let mut ours = run(ours, "ours");
+    let Some((mut ours, theirs)) = both_shells(&env, &["--mode", "csv"], &script) else {
+        return;
+    };
     // The shell shows headers unless told; sqlite3 does not.
     ours.1 = ours
         .1
@@ -140,8 +119,6 @@ fn last_insert_rowid_and_changes_count_this_shells_writes_as_in_sqlite3() {
         .filter(|l| !l.starts_with("last_insert_rowid()"))
         .map(|l| format!("{l}\n"))
         .collect();
-    theirs.arg(env.dir.path().join("theirs.db"));
-    let theirs = run(theirs, "theirs");
     assert_eq!(
         ours.1.replace('\r', ""),
         "0,0,0\n2,2,2\n2,2,4\n3,1,5\n3,1,6\n3,0,6\n",
