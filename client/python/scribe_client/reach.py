@@ -102,6 +102,8 @@ def connect_checked(sock: socket.socket, paths: Paths, which: str) -> None:
     a user who may not write the database answers."""
     path, who = reach(paths, which)
     sock.connect(path)
+    if who == _WRITER and not hasattr(socket, "SO_PEERCRED"):
+        return  # this platform cannot say who answers: as before
     peer = _peer(sock)
     if who == _WRITER and peer is not None and may_write(paths.db_b, peer[0], peer[1]):
         return
