@@ -264,3 +264,20 @@ fn start_and_stop_speak_json_when_asked() {
         (false.into(), false.into())
     );
 }
+
+/// `stop` on an arbiter stopped by SIGSTOP says so within a second or two
+/// of its call timeout, instead of waiting out the 30 s a stop may take
+/// and calling it "stopping".
+#[test]
+fn stop_names_a_frozen_arbiter_instead_of_waiting_for_it() {
+    use nix::sys::signal::{kill, Signal};
+    let mut env = Env::new();
+    let pid = env.start_arbiter(&[]);
+    let arbiter = nix::unistd::Pid::from_raw(pid as i32);
+    kill(arbiter, Signal::SIGSTOP).unwrap();
+    let out = env.scribe(&["--timeout", "2s", "stop"]);
+    kill(arbiter, Signal::SIGCONT).unwrap();
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(stderr(&out).contains("kill -CONT"), "{}", stderr(&out));
+    env.scribe_ok(&["stop"]);
+}

@@ -343,9 +343,21 @@ enum Answering {
 /// the lock alone. `pid` 0 means "whoever holds it now".
 async fn wait_gone(ctx: &Ctx, pid: u32, answering: Answering) -> Result<bool, WriteError> {
     let deadline = Instant::now() + EXIT_TIMEOUT;
+    let mut frozen_since = None;
     while lockfile::is_held(&ctx.paths).unwrap_or(false) && (pid == 0 || alive(pid)) {
         if answering == Answering::Ends && autostart::try_connect(&ctx.paths).await?.is_some() {
             return Ok(false);
+        }
+        // Stopped (SIGSTOP, a debugger) for a second: it cannot finish.
+        frozen_since =
+            (pid != 0 && stopped(pid)).then(|| frozen_since.unwrap_or_else(Instant::now));
+        if frozen_since.is_some_and(|t: Instant| t.elapsed() >= Duration::from_secs(1)) {
+            return Err(WriteError::Timeout {
+                message: format!(
+                    "the arbiter (pid {pid}) is stopped (SIGSTOP, or a debugger holds it): it \
+                     cannot finish its stop until it is continued (`kill -CONT {pid}`)"
+                ),
+            });
         }
         if Instant::now() >= deadline {
             return Err(WriteError::Timeout {
@@ -358,6 +370,14 @@ async fn wait_gone(ctx: &Ctx, pid: u32, answering: Answering) -> Result<bool, Wr
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(true)
+}
+
+/// Whether process `pid` is stopped (state `T` or `t` in `/proc`).
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+    })
 }
 
 /// Whether process `pid` still runs (a zombie has exited).
