@@ -52,43 +52,9 @@ pub fn resolve_group(name: &str) -> Result<u32, String> {
     }
 }
 
-/// The supplementary groups the peer of `stream` had at `connect`
-/// (empty when they cannot be read).
-#[cfg(target_os = "linux")]
+/// The supplementary groups the peer of `stream` had at `connect`.
 fn peer_groups(stream: &UnixStream) -> Vec<u32> {
-    use nix::libc::{self, SO_PEERGROUPS};
-    let mut groups: Vec<libc::gid_t> = vec![0; 64];
-    for _ in 0..2 {
-        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
-        // SAFETY: the buffer is `len` bytes of gid_t, which the kernel fills
-        // and whose used length it writes back to `len`.
-        let rc = unsafe {
-            libc::getsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                SO_PEERGROUPS,
-                groups.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        let n = len as usize / std::mem::size_of::<libc::gid_t>();
-        if rc == 0 {
-            groups.truncate(n);
-            return groups;
-        }
-        // ERANGE: the buffer was short, and `len` says how long it must be.
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) {
-            return Vec::new();
-        }
-        groups.resize(n.max(groups.len() + 1), 0);
-    }
-    Vec::new()
-}
-
-/// Elsewhere only the primary group counts.
-#[cfg(not(target_os = "linux"))]
-fn peer_groups(_stream: &UnixStream) -> Vec<u32> {
-    Vec::new()
+    scribe_protocol::reach::peer_groups(stream.as_raw_fd())
 }
 
 #[cfg(test)]

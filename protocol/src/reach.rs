@@ -78,13 +78,45 @@ pub fn reach(paths: &Paths, which: Which) -> Reach {
 /// a sticky directory another user may have made one first).
 fn trusted_record(paths: &Paths) -> Option<lockfile::LockInfo> {
     let owner = std::fs::symlink_metadata(&paths.lock).ok()?.uid();
-    may_write(&paths.db, owner, None).then(|| lockfile::read_info(&paths.lock))
+    may_write(&paths.db, &Peer::user(owner)).then(|| lockfile::read_info(&paths.lock))
 }
 
-/// Whether the user `uid` (of primary group `gid`, when known) may write
-/// the database file `db`, as far as this process can tell; this
-/// process's own user always may (it answers to itself).
-pub fn may_write(db: &Path, uid: u32, gid: Option<u32>) -> bool {
+/// Who answers on a socket, as the kernel says (`SO_PEERCRED`, and on
+/// Linux `SO_PEERGROUPS`: groups given at run time count too).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// Its user.
+    pub uid: u32,
+    /// Its primary group, when known.
+    pub gid: Option<u32>,
+    /// Its supplementary groups, when known.
+    pub groups: Vec<u32>,
+}
+
+impl Peer {
+    /// A user alone (groups from the system's lists).
+    pub fn user(uid: u32) -> Peer {
+        Peer {
+            uid,
+            ..Peer::default()
+        }
+    }
+
+    /// The peer of the connected socket `fd`, from its credentials.
+    pub fn of(fd: std::os::fd::RawFd, uid: u32, gid: u32) -> Peer {
+        Peer {
+            uid,
+            gid: Some(gid),
+            groups: peer_groups(fd),
+        }
+    }
+}
+
+/// Whether `peer` may write the database file `db`, as far as this
+/// process can tell; this process's own user always may (it answers to
+/// itself).
+pub fn may_write(db: &Path, peer: &Peer) -> bool {
+    let uid = peer.uid;
     if uid == 0 || uid == nix::unistd::geteuid().as_raw() {
         return true;
     }
@@ -92,15 +124,16 @@ pub fn may_write(db: &Path, uid: u32, gid: Option<u32>) -> bool {
         return false;
     };
     let mode = meta.mode();
-    uid == meta.uid() || mode & 0o002 != 0 || (mode & 0o020 != 0 && in_group(uid, gid, meta.gid()))
+    uid == meta.uid() || mode & 0o002 != 0 || (mode & 0o020 != 0 && in_group(peer, meta.gid()))
 }
 
-/// Whether `uid` is a member of group `group`: its primary group, or one
-/// of the groups the system lists for it.
-fn in_group(uid: u32, gid: Option<u32>, group: u32) -> bool {
-    if gid == Some(group) {
+/// Whether `peer` is a member of group `group`: its primary group, one
+/// it was given at run time, or one the system lists for its user.
+fn in_group(peer: &Peer, group: u32) -> bool {
+    if peer.gid == Some(group) || peer.groups.contains(&group) {
         return true;
     }
+    let uid = peer.uid;
     let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
         return false;
     };
@@ -112,18 +145,36 @@ fn in_group(uid: u32, gid: Option<u32>, group: u32) -> bool {
 }
 
 impl Reach {
-    /// Whether the process that answers, of user `uid` and group `gid`
-    /// (from `SO_PEERCRED`; `None` when the kernel could not say), may
-    /// answer here; else why not, for people.
+    /// Why the socket's path cannot be trusted before connecting: scribe
+    /// never makes a symbolic link there, and one another user planted
+    /// could lead to an arbiter of this user's serving another database.
+    ///
+    /// # Errors
+    ///
+    /// The reason, for people.
+    pub fn check_path(&self, given: bool) -> Result<(), String> {
+        let link = std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_symlink());
+        if link && !given {
+            return Err(format!(
+                "{} is a symbolic link, which scribe never makes (another user may have \
+                 planted it): nothing was sent to it",
+                self.path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `peer`, the process that answers (`None` when the kernel
+    /// could not say), may answer here; else why not, for people.
     ///
     /// # Errors
     ///
     /// The reason the answering process is not this database's arbiter.
-    pub fn check(&self, peer: Option<(u32, u32)>, db: &Path) -> Result<(), String> {
-        let who = peer.map_or_else(|| "a process".to_owned(), |(u, _)| format!("uid {u}"));
+    pub fn check(&self, peer: Option<&Peer>, db: &Path) -> Result<(), String> {
+        let who = peer.map_or_else(|| "a process".to_owned(), |p| format!("uid {}", p.uid));
         let taken = "another user has taken the socket's name; nothing was sent to it";
         match (self.answerer, peer) {
-            (Answerer::Writer, Some((uid, gid))) if may_write(db, uid, Some(gid)) => Ok(()),
+            (Answerer::Writer, Some(p)) if may_write(db, p) => Ok(()),
             (Answerer::Writer, _) => Err(format!(
                 "{who} answers on {}, and may not write {}, so it is not its arbiter: {taken}",
                 self.path.display(),
@@ -138,6 +189,45 @@ impl Reach {
     }
 }
 
+/// The supplementary groups the peer of the socket `fd` had at `connect`
+/// (empty when they cannot be read).
+#[cfg(target_os = "linux")]
+pub fn peer_groups(fd: std::os::fd::RawFd) -> Vec<u32> {
+    use nix::libc::{self, SO_PEERGROUPS};
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    for _ in 0..2 {
+        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: the buffer is `len` bytes of gid_t, which the kernel fills
+        // and whose used length it writes back to `len`.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let n = len as usize / std::mem::size_of::<libc::gid_t>();
+        if rc == 0 {
+            groups.truncate(n);
+            return groups;
+        }
+        // ERANGE: the buffer was short, and `len` says how long it must be.
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) {
+            return Vec::new();
+        }
+        groups.resize(n.max(groups.len() + 1), 0);
+    }
+    Vec::new()
+}
+
+/// Elsewhere only the primary group counts.
+#[cfg(not(target_os = "linux"))]
+pub fn peer_groups(_fd: std::os::fd::RawFd) -> Vec<u32> {
+    Vec::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,7 +238,7 @@ mod tests {
         let paths = Paths::for_db(&dir.path().join("x.db"), None).unwrap();
         let r = reach(&paths, Which::Rpc);
         assert_eq!(r.answerer, Answerer::Nobody, "no database, no lock");
-        let e = r.check(Some((7, 7)), &paths.db).unwrap_err();
+        let e = r.check(Some(&Peer::user(7)), &paths.db).unwrap_err();
         assert!(e.contains("uid 7") && e.contains("no arbiter holds"), "{e}");
         let mut lock = lockfile::InstanceLock::try_acquire(&paths)
             .unwrap()
@@ -161,12 +251,25 @@ mod tests {
         assert_eq!(r.path, Path::new("/aside.sock"));
         assert_eq!(reach(&paths, Which::Http).path, Path::new("/aside.http"));
         let me = nix::unistd::geteuid().as_raw();
-        assert!(r.check(Some((me, 0)), &paths.db).is_ok());
-        assert!(r.check(Some((0, 0)), &paths.db).is_ok());
+        assert!(r.check(Some(&Peer::user(me)), &paths.db).is_ok());
+        assert!(r.check(Some(&Peer::user(0)), &paths.db).is_ok());
         assert!(r.check(None, &paths.db).is_err());
         if me == 0 {
             // The file is root's and 0644 (or less): another user may not.
-            assert!(r.check(Some((65534, 65534)), &paths.db).is_err());
+            assert!(r.check(Some(&Peer::user(65534)), &paths.db).is_err());
+            // In the file's group at run time, with the group allowed to
+            // write: it may.
+            std::fs::set_permissions(
+                &paths.db,
+                std::os::unix::fs::PermissionsExt::from_mode(0o660),
+            )
+            .unwrap();
+            let given_group = Peer {
+                uid: 65534,
+                gid: Some(65534),
+                groups: vec![0],
+            };
+            assert!(r.check(Some(&given_group), &paths.db).is_ok());
         }
         // A given socket is kept.
         let given = Paths::for_db(&paths.db, Some(dir.path().join("elsewhere/x.sock"))).unwrap();

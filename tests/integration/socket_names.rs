@@ -161,3 +161,52 @@ fn a_listener_of_a_user_who_may_not_write_the_database_gets_nothing() {
     assert!(got.is_empty(), "the listener heard {got:?}");
     assert_eq!(env.count("SELECT count(*) FROM t"), 0);
 }
+
+/// A symbolic link at a database's socket name, planted while its arbiter
+/// starts (it holds the lock, the socket is not bound yet), leads to an
+/// arbiter of the same user serving another database: nothing is sent
+/// through it (writes for one database landed in the other).
+#[test]
+fn a_symlink_at_the_socket_name_is_not_followed() {
+    let mut other = Env::new();
+    other.start_arbiter(&[]);
+    other.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    let env = Env::new();
+    let m = env.dir.path().join("m");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(m.join("0001_t.sql"), "CREATE TABLE t(x);").unwrap();
+    // Long enough that the link is planted while it runs.
+    std::fs::write(
+        m.join("0002_slow.sql"),
+        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 30000000) \
+         SELECT count(*) FROM c;",
+    )
+    .unwrap();
+    let mut arbiter = env.command(crate::harness::SCRIBED);
+    arbiter
+        .arg("--db")
+        .arg(&env.db)
+        .arg("--migrations")
+        .arg(&m)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut arbiter = arbiter.spawn().unwrap();
+    let lock = env.paths().lock;
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("socket=")) {
+        assert!(std::time::Instant::now() < deadline, "no lock record");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let paths = env.paths();
+    let _ = std::fs::remove_file(&paths.socket);
+    std::os::unix::fs::symlink(other.paths().socket, &paths.socket).unwrap();
+    let out = env.scribe(&["exec", "INSERT INTO t VALUES ('for t')"]);
+    let _ = arbiter.kill();
+    let _ = arbiter.wait();
+    assert_eq!(
+        other.count("SELECT count(*) FROM t"),
+        0,
+        "a write for one database landed in another: {}",
+        stderr(&out)
+    );
+}

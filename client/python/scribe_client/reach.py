@@ -16,6 +16,7 @@ import os
 import pwd
 import socket
 import struct
+import sys
 from typing import Optional, Tuple
 
 from .errors import Unavailable
@@ -33,9 +34,10 @@ class NotTheArbiter(ConnectionRefusedError):
     own if it must)."""
 
 
-def may_write(db: bytes, uid: int, gid: Optional[int]) -> bool:
-    """Whether user ``uid`` (primary group ``gid`` when known) may write the
-    database file, as far as this process can tell."""
+def may_write(db: bytes, uid: int, gid: Optional[int], groups: Tuple[int, ...] = ()) -> bool:
+    """Whether user ``uid`` (primary group ``gid`` and run-time ``groups``
+    when known) may write the database file, as far as this process can
+    tell."""
     if uid == 0 or uid == os.geteuid():
         return True
     try:
@@ -44,11 +46,11 @@ def may_write(db: bytes, uid: int, gid: Optional[int]) -> bool:
         return False
     if uid == st.st_uid or st.st_mode & 0o002:
         return True
-    return bool(st.st_mode & 0o020) and _in_group(uid, gid, st.st_gid)
+    return bool(st.st_mode & 0o020) and _in_group(uid, gid, groups, st.st_gid)
 
 
-def _in_group(uid: int, gid: Optional[int], group: int) -> bool:
-    if gid == group:
+def _in_group(uid: int, gid: Optional[int], groups: Tuple[int, ...], group: int) -> bool:
+    if gid == group or group in groups:
         return True
     try:
         user = pwd.getpwuid(uid)
@@ -61,7 +63,9 @@ def _record(paths: Paths) -> dict:
     """The lock record, when a user who may write the database wrote it."""
     out: dict = {}
     try:
-        with open(paths.lock, "r", encoding="utf-8", errors="replace") as f:
+        # Never through a link: its target's owner is not who made it.
+        fd = os.open(paths.lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "r", encoding="utf-8", errors="replace") as f:
             if not may_write(paths.db_b, os.fstat(f.fileno()).st_uid, None):
                 return out
             for line in f:
@@ -86,13 +90,25 @@ def reach(paths: Paths, which: str) -> Tuple[bytes, str]:
     return (os.fsencode(recorded) if recorded else default), _WRITER
 
 
-def _peer(sock: socket.socket) -> Optional[Tuple[int, int]]:
+# Linux's SO_PEERGROUPS (Python does not name it); elsewhere none.
+_SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59) if sys.platform.startswith("linux") else None
+
+
+def _peer(sock: socket.socket) -> Optional[Tuple[int, int, Tuple[int, ...]]]:
+    """(uid, gid, run-time groups) of the process that answers."""
     try:
         raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         _, uid, gid = struct.unpack("3i", raw)
-        return uid, gid
     except (OSError, AttributeError):
         return None
+    groups: Tuple[int, ...] = ()
+    if _SO_PEERGROUPS is not None:
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, _SO_PEERGROUPS, 4 * 256)
+            groups = struct.unpack("%dI" % (len(raw) // 4), raw)
+        except OSError:
+            pass  # more than 256: the system's lists decide
+    return uid, gid, groups
 
 
 def connect_checked(sock: socket.socket, paths: Paths, which: str) -> None:
@@ -101,11 +117,20 @@ def connect_checked(sock: socket.socket, paths: Paths, which: str) -> None:
     there while no arbiter holds the database, ``Unavailable`` when one of
     a user who may not write the database answers."""
     path, who = reach(paths, which)
+    if os.path.islink(path):
+        # scribe never makes one; one another user planted could lead to
+        # an arbiter of this user's serving another database.
+        if who == _NOBODY:
+            raise NotTheArbiter("%s is a symbolic link, which scribe never makes" % os.fsdecode(path))
+        raise Unavailable(
+            "%s is a symbolic link, which scribe never makes (another user may have planted it): "
+            "nothing was sent to it" % os.fsdecode(path)
+        )
     sock.connect(path)
     if who == _WRITER and not hasattr(socket, "SO_PEERCRED"):
         return  # this platform cannot say who answers: as before
     peer = _peer(sock)
-    if who == _WRITER and peer is not None and may_write(paths.db_b, peer[0], peer[1]):
+    if who == _WRITER and peer is not None and may_write(paths.db_b, *peer):
         return
     whom = "uid %d" % peer[0] if peer is not None else "a process"
     where = os.fsdecode(path)

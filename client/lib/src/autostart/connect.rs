@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use scribe_protocol::reach::{reach, Answerer, Which};
+use scribe_protocol::reach::{reach, Answerer, Peer, Which};
 use scribe_protocol::{lockfile, Paths, WriteError};
 use tokio::net::UnixStream;
 
@@ -35,10 +35,21 @@ pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError
 /// own if it must); another, while one does, is refused.
 pub(super) async fn connect(paths: &Paths) -> std::io::Result<Option<UnixStream>> {
     let to = reach(paths, Which::Rpc);
+    if let Err(why) = to.check_path(paths.socket_given()) {
+        // No arbiter yet: one is started (and binds a name of its own).
+        return match to.answerer {
+            Answerer::Nobody => Ok(None),
+            Answerer::Writer => Err(std::io::Error::other(Impostor(why))),
+        };
+    }
     match UnixStream::connect(&to.path).await {
         Ok(s) => {
-            let peer = s.peer_cred().ok().map(|c| (c.uid(), c.gid()));
-            match to.check(peer, &paths.db) {
+            use std::os::fd::AsRawFd;
+            let peer = s
+                .peer_cred()
+                .ok()
+                .map(|c| Peer::of(s.as_raw_fd(), c.uid(), c.gid()));
+            match to.check(peer.as_ref(), &paths.db) {
                 Ok(()) => Ok(Some(s)),
                 Err(_) if to.answerer == Answerer::Nobody => Ok(None),
                 Err(why) => Err(std::io::Error::other(Impostor(why))),
