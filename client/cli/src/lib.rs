@@ -17,6 +17,7 @@
 //! - `status`: `scribe status`.
 //! - `lifecycle`: `start`, `stop`, `restart`, and liveness by the lock.
 //! - `params`: how a `--param` value's type is chosen.
+//! - `procstate`: whether a process runs, or is stopped.
 //! - `render`: tables, CSV and JSON out; quiet on a closed pipe.
 //! - `shown`: control characters in a table, shown rather than sent.
 //! - `shell`: `scribe shell`, the interactive SQL shell.
@@ -33,6 +34,7 @@ mod exec;
 mod lifecycle;
 mod migrate;
 mod params;
+mod procstate;
 mod query;
 mod render;
 mod shell;

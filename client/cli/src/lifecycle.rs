@@ -6,6 +6,7 @@ use scribe_protocol::stopmarker::{self, Marker};
 use scribe_protocol::{lockfile, StopRequest, WriteError};
 
 use super::{Ctx, Failure};
+use crate::procstate::{alive, stopped};
 use scribe_client::{autostart, Connection};
 
 /// Longest `stop` waits for the arbiter to be gone after it drained.
@@ -370,27 +371,6 @@ async fn wait_gone(ctx: &Ctx, pid: u32, answering: Answering) -> Result<bool, Wr
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(true)
-}
-
-/// Whether process `pid` is stopped (state `T` or `t` in `/proc`).
-fn stopped(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
-    })
-}
-
-/// Whether process `pid` still runs (a zombie has exited).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name, which is in parentheses.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) if std::path::Path::new("/proc/self/stat").exists() => false,
-        // No /proc (not Linux): ask the kernel.
-        Err(_) => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok(),
-    }
 }
 
 /// The state of auto-start, for `status` when no arbiter runs.
