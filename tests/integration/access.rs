@@ -131,3 +131,45 @@ fn a_new_database_and_its_files_get_sqlites_mode() {
     }
     env.scribe_ok(&["stop"]);
 }
+
+/// A log another user left, which this one may not append to (a group
+/// member's auto-start that failed, say), is kept aside under its owner's
+/// name: the database's owner is not locked out by it.
+#[test]
+fn another_users_log_is_set_aside_not_a_lock_out() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() || Command::new("setpriv").arg("--help").output().is_err()
+    {
+        eprintln!("needs root and setpriv: not run");
+        return;
+    }
+    let mut env = Env::new();
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let dir = env.dir.path().join("nobodys");
+    std::fs::create_dir(&dir).unwrap();
+    let nobody = nix::unistd::Uid::from_raw(65534);
+    nix::unistd::chown(&dir, Some(nobody), None).unwrap();
+    env.db = dir.join("t.db");
+    let log = dir.join("t.db.scribe.log");
+    std::fs::write(&log, "another user's log\n").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+    nix::unistd::chown(&log, Some(nix::unistd::Uid::from_raw(1)), None).unwrap();
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(crate::harness::other_build(SCRIBE))
+        .args(["exec", "CREATE TABLE t(x)"])
+        .envs(
+            env.command(SCRIBE)
+                .get_envs()
+                .filter_map(|(k, v)| Some((k, v?))),
+        );
+    let out = run(c, crate::harness::COMMAND_TIMEOUT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::metadata(&log).unwrap().uid(), 65534);
+    let kept = dir.join("t.db.scribe.log.uid1");
+    assert_eq!(
+        std::fs::read_to_string(kept).unwrap(),
+        "another user's log\n"
+    );
+    env.scribe_ok(&["stop"]);
+}

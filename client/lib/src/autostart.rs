@@ -167,7 +167,7 @@ fn spawn(paths: &Paths, options: &Options) -> Result<(std::process::Child, u64),
         // its log itself, as that user.
         Some(owner) => {
             let uid = owner.uid();
-            owner::run_as(&mut cmd, owner, &paths.log, like.mode().unwrap_or(0o666))
+            owner::run_as(&mut cmd, owner, &paths.log, like.mode().unwrap_or(0o644))
                 .map_err(|e| unavailable(format!("cannot start the arbiter: {e}")))?;
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
             let start = std::fs::symlink_metadata(&paths.log)
@@ -177,9 +177,14 @@ fn spawn(paths: &Paths, options: &Options) -> Result<(std::process::Child, u64),
             (Some(uid), start)
         }
         None => {
-            let log = like
-                .append(&paths.log)
-                .map_err(|e| log_failure(paths, &e))?;
+            let log = match like.append(&paths.log) {
+                // Another user's, whom this user may not write after: it
+                // is kept under its owner's name, and a new one begun.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => set_log_aside(paths)
+                    .and_then(|()| like.append(&paths.log))
+                    .map_err(|_| log_failure(paths, &e))?,
+                r => r.map_err(|e| log_failure(paths, &e))?,
+            };
             let log_start = log.metadata().map_or(0, |m| m.len());
             let err_log = log
                 .try_clone()
@@ -210,6 +215,18 @@ fn spawn(paths: &Paths, options: &Options) -> Result<(std::process::Child, u64),
 }
 
 /// Why the log could not be opened, and what to do.
+/// Renames the log, another user's that this one may not append to, to
+/// `<log>.uid<N>` (N its owner) in the same directory.
+fn set_log_aside(paths: &Paths) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(&paths.log)?;
+    if !meta.is_file() || meta.uid() == nix::unistd::geteuid().as_raw() {
+        return Err(std::io::ErrorKind::PermissionDenied.into());
+    }
+    let mut aside = paths.log.clone().into_os_string();
+    aside.push(format!(".uid{}", meta.uid()));
+    std::fs::rename(&paths.log, aside)
+}
+
 fn log_failure(paths: &Paths, e: &std::io::Error) -> WriteError {
     let hint = match std::fs::symlink_metadata(&paths.log) {
         Ok(m) if m.file_type().is_symlink() => {
