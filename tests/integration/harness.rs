@@ -182,7 +182,9 @@ impl Env {
                     .lines()
                     .any(|l| l.starts_with("State:") && l.contains('Z')),
             };
-            if gone {
+            // The leader is a zombie while its other threads may still
+            // be exiting, holding the database's lock: wait for that too.
+            if gone && !scribe_protocol::lockfile::is_held(&self.paths()).unwrap_or(false) {
                 return;
             }
             assert!(Instant::now() < deadline, "arbiter {pid} survived SIGKILL");
