@@ -88,14 +88,6 @@ impl Paths {
         self.socket != default_socket(&self.db, "sock")
     }
 
-    /// Whether `socket` lies outside the database's directory (the
-    /// fallback under `$XDG_RUNTIME_DIR` or `/tmp` for a long path, or a
-    /// `--socket` elsewhere): a name there may be another user's, so who
-    /// answers on it is checked (see `reach`).
-    pub fn is_outside(&self, socket: &Path) -> bool {
-        socket.parent() != self.db.parent()
-    }
-
     /// The `-wal` file of the database.
     pub fn wal(&self) -> PathBuf {
         with_suffix(&self.db, "-wal")

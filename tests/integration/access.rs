@@ -108,15 +108,11 @@ fn a_socket_group_opens_both_sockets_to_that_group() {
 fn a_new_database_and_its_files_get_sqlites_mode() {
     use std::os::unix::fs::MetadataExt;
     let env = Env::new();
-    let mut c = Command::new("sh");
+    // `Env::command` gives any program the test's environment.
+    let mut c = env.command("sh");
     c.arg("-c")
         .arg("umask 000; exec \"$0\" exec 'CREATE TABLE t(x)'")
-        .arg(crate::harness::other_build(SCRIBE))
-        .envs(
-            env.command(SCRIBE)
-                .get_envs()
-                .filter_map(|(k, v)| Some((k, v?))),
-        );
+        .arg(crate::harness::other_build(SCRIBE));
     let out = run(c, crate::harness::COMMAND_TIMEOUT);
     assert!(out.status.success(), "{}", stderr(&out));
     let db = env.db.display().to_string();
@@ -154,15 +150,10 @@ fn another_users_log_is_set_aside_not_a_lock_out() {
     std::fs::write(&log, "another user's log\n").unwrap();
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
     nix::unistd::chown(&log, Some(nix::unistd::Uid::from_raw(1)), None).unwrap();
-    let mut c = Command::new("setpriv");
+    let mut c = env.command("setpriv");
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(crate::harness::other_build(SCRIBE))
-        .args(["exec", "CREATE TABLE t(x)"])
-        .envs(
-            env.command(SCRIBE)
-                .get_envs()
-                .filter_map(|(k, v)| Some((k, v?))),
-        );
+        .args(["exec", "CREATE TABLE t(x)"]);
     let out = run(c, crate::harness::COMMAND_TIMEOUT);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::metadata(&log).unwrap().uid(), 65534);
