@@ -34,6 +34,16 @@ impl FileId {
         }
     }
 
+    /// This file as a hello states it (`path` is the name it was opened
+    /// by).
+    pub fn served(self, path: &Path) -> scribe_protocol::Served {
+        scribe_protocol::Served {
+            dev: self.dev,
+            ino: self.ino,
+            path: path.display().to_string(),
+        }
+    }
+
     /// True while `path` still names this file.
     pub fn is_at(self, path: &Path) -> bool {
         FileId::of(path).is_ok_and(|id| id == self)

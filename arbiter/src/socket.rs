@@ -3,9 +3,12 @@
 //!
 //! The listener is bound under a temporary name, given its mode, then
 //! renamed over the final path; the rename also replaces a stale socket
-//! left by a killed arbiter (only the lock holder ever gets here). If the
-//! socket file disappears while the arbiter runs (a temp cleaner, a
-//! careless `rm`), [`Listener::accept`] notices within [`CHECK_EVERY`]
+//! left by a killed arbiter (only the lock holder ever gets here). A
+//! socket some process still accepts on is never replaced: one `--socket`
+//! given to the arbiters of two databases made the second take the
+//! first's name, and the two took it back from each other every second.
+//! If the socket file disappears while the arbiter runs (a temp cleaner,
+//! a careless `rm`), [`Listener::accept`] notices within [`CHECK_EVERY`]
 //! and binds it again: an arbiter is never left running unreachable.
 
 use std::os::unix::fs::PermissionsExt;
@@ -38,6 +41,8 @@ pub struct Listener {
     check: tokio::time::Interval,
     /// Accepts that failed since the last one logged, and when that was.
     failed: (u64, Option<std::time::Instant>),
+    /// Another process listens on the path now (said once).
+    displaced: bool,
 }
 
 /// The pause after an accept that failed (out of descriptors): the
@@ -66,6 +71,7 @@ impl Listener {
             group: group.map(str::to_owned),
             check,
             failed: (0, None),
+            displaced: false,
         })
     }
 
@@ -145,11 +151,28 @@ impl Listener {
         {
             return;
         }
+        // Another process took the name over (one that does not check, or
+        // that bound it at the same moment): taking it back would only
+        // start a tug of war. Said once; the name is taken again once that
+        // process lets it go.
+        if let Some(who) = listening_at(&self.path) {
+            if !self.displaced {
+                tracing::error!(
+                    path = %self.path.display(),
+                    listener = %who,
+                    "another process listens on this arbiter's socket now; clients cannot \
+                     reach this arbiter there until it goes"
+                );
+                self.displaced = true;
+            }
+            return;
+        }
         match bind(&self.path, self.group.as_deref()) {
             Ok((inner, id)) => {
                 warn!(path = %self.path.display(), "the socket file was removed; bound it again");
                 self.inner = inner;
                 self.id = id;
+                self.displaced = false;
             }
             Err(e) => warn!(error = %e, "the socket file was removed and cannot be bound again"),
         }
@@ -202,12 +225,48 @@ fn temporary_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".s{pid}.tmp"))
 }
 
-/// Binds `path` atomically (temporary name, mode, rename).
+/// Who accepts connections on the socket at `path`, if a process does
+/// (`pid N`); `None` for no socket or a stale one. The connect does not
+/// block: a backlog too full to take it means a live listener too.
+fn listening_at(path: &Path) -> Option<String> {
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::unix::fs::FileTypeExt;
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        return None;
+    }
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ok()?;
+    match socket::connect(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &UnixAddr::new(path).ok()?,
+    ) {
+        Ok(()) => Some(
+            socket::getsockopt(&fd, sockopt::PeerCredentials)
+                .map_or_else(|_| "a process".into(), |c| format!("pid {}", c.pid())),
+        ),
+        Err(nix::errno::Errno::EAGAIN) => Some("a process too busy to accept".into()),
+        Err(_) => None,
+    }
+}
+
+/// Binds `path` atomically (temporary name, mode, rename), unless a
+/// process accepts on a socket there.
 fn bind(path: &Path, group: Option<&str>) -> Result<(UnixListener, FileId), Error> {
     let bind_err = |source| Error::Bind {
         path: path.to_path_buf(),
         source,
     };
+    if let Some(who) = listening_at(path) {
+        return Err(bind_err(std::io::Error::other(format!(
+            "{who} listens there (another database's arbiter given the same --socket?); \
+             give each database its own socket"
+        ))));
+    }
     let tmp = temporary_name(path);
     let _ = std::fs::remove_file(&tmp);
     let gid = match group {

@@ -297,6 +297,11 @@ pub fn answer_as(answer: &Answer, options: HelloOptions) -> Json {
             "server_version": h.server_version,
             "pid": h.pid,
             "limits": serde_json::to_value(&h.limits).unwrap_or(Json::Null),
+            "database": {
+                "dev": h.database.dev,
+                "ino": h.database.ino,
+                "path": h.database.path,
+            },
         }),
         Answer::Receipt(r) => json::receipt_as(r, arrays),
         Answer::Status(s) => json::status(s),

@@ -64,12 +64,12 @@ pub use error::Error;
 pub use frame::{Answer, Reply, Request};
 pub use migration::{MigrateReport, Migration, MigrationRecord};
 pub use paths::Paths;
-pub use receipt::{Hello, Receipt, StatementResult, StopReport, StopRequest};
+pub use receipt::{Hello, Receipt, Served, StatementResult, StopReport, StopRequest};
 pub use session::{Began, BeginRequest, Lease, SessionInfo};
 
 /// The protocol version. Bump on any change to the types of this crate;
 /// the handshake refuses a mismatch, naming both versions.
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// The session id that, in an `Exec`, `Commit` or `Rollback`, names the
 /// session most recently begun on this connection: a caller sends a

@@ -70,6 +70,69 @@ pub struct Hello {
     pub pid: u32,
     /// The request limits it enforces.
     pub limits: crate::limits::Limits,
+    /// The database file it serves, for the caller to check that it is the
+    /// one it named: a socket given by hand (or by an environment set for
+    /// another program) may be another database's arbiter's.
+    pub database: Served,
+}
+
+/// The database file an arbiter serves: its device and inode, as `stat`
+/// gives them, and the path it opened it by (for messages).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Served {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// The path the arbiter opened it by.
+    pub path: String,
+}
+
+impl Served {
+    /// `Ok` when `db` names the file the arbiter serves; otherwise the
+    /// error to give (`via` names the socket the answer came from).
+    ///
+    /// # Errors
+    ///
+    /// `Refused` when the arbiter serves another database (a socket given
+    /// for another one: asking again cannot help); `Unavailable` when it
+    /// serves the file that was at `db` before a move or a restore
+    /// replaced it (it stops once it notices, and a new one serves the
+    /// file there now).
+    pub fn check(
+        &self,
+        db: &std::path::Path,
+        via: &std::path::Path,
+        pid: u32,
+    ) -> Result<(), crate::WriteError> {
+        use std::os::unix::fs::MetadataExt;
+        let whose = format!(
+            "the arbiter answering on {} (pid {pid}) serves {}",
+            via.display(),
+            self.path
+        );
+        let refused = |reason| crate::WriteError::Refused {
+            statement: None,
+            reason,
+        };
+        match std::fs::metadata(db) {
+            Ok(m) if (m.dev(), m.ino()) == (self.dev, self.ino) => Ok(()),
+            Ok(_) if self.path == db.display().to_string() => Err(crate::WriteError::Unavailable {
+                reason: format!(
+                    "{whose} as it was before the file there was moved or replaced; it stops \
+                     once it notices, and the next call starts one on the file there now"
+                ),
+            }),
+            Ok(_) => Err(refused(format!(
+                "{whose}, not {}; check --socket (or SCRIBE_SOCKET), or name that database",
+                db.display()
+            ))),
+            Err(e) => Err(refused(format!(
+                "{whose}, and {} cannot be looked at ({e})",
+                db.display()
+            ))),
+        }
+    }
 }
 
 /// How to stop.

@@ -210,3 +210,46 @@ fn a_symlink_at_the_socket_name_is_not_followed() {
         stderr(&out)
     );
 }
+
+/// A socket given for another database (by hand, or by a `SCRIBE_SOCKET`
+/// set for another program) leads to that database's arbiter: nothing is
+/// sent to it, and it is neither displaced nor stopped. Before, the
+/// writes meant for one database landed in the other; an arbiter started
+/// for the first took the second's socket name, and the two took it back
+/// from each other every second.
+#[test]
+fn a_socket_given_for_another_database_reaches_nothing() {
+    let mut other = Env::new();
+    let theirs_pid = other.start_arbiter(&[]);
+    other.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    let theirs = other.paths().socket;
+    let theirs = theirs.to_str().unwrap();
+    let named = |out: &Output| {
+        assert_eq!(out.status.code(), Some(16), "refused: {}", stderr(out));
+        assert!(
+            stderr(out).contains(other.db.to_str().unwrap()),
+            "names the database served there: {}",
+            stderr(out)
+        );
+    };
+    let env = Env::new();
+    // No arbiter of its own yet: the one started may not take the name.
+    named(&env.scribe(&["--socket", theirs, "exec", "CREATE TABLE t(x)"]));
+    // Its own arbiter, on its own socket; the other socket given again.
+    env.scribe_ok(&["exec", "CREATE TABLE IF NOT EXISTS t(x)"]);
+    named(&env.scribe(&["--socket", theirs, "exec", "INSERT INTO t VALUES ('mine')"]));
+    named(&env.scribe(&["--socket", theirs, "status"]));
+    let _ = env.scribe(&["--socket", theirs, "stop"]);
+    assert_eq!(
+        other.arbiter_pid(),
+        Some(theirs_pid),
+        "the other arbiter runs on"
+    );
+    assert_eq!(
+        other.count("SELECT count(*) FROM t"),
+        0,
+        "nothing landed there"
+    );
+    other.scribe_ok(&["exec", "INSERT INTO t VALUES ('theirs')"]);
+    assert_eq!(other.count("SELECT count(*) FROM t"), 1);
+}

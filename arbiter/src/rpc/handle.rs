@@ -256,6 +256,7 @@ impl Requests {
             server_version: env!("CARGO_PKG_VERSION").into(),
             pid: std::process::id(),
             limits: self.shared.config.limits.clone(),
+            database: self.shared.db_file.served(&self.shared.config.paths.db),
         }))
     }
 }

@@ -85,7 +85,7 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
                 })?;
             }
             let started = autostart::launch(paths, &ctx.options, args.auto).await?;
-            match Connection::handshake(started.stream, &ctx.options).await {
+            match Connection::handshake(started.stream, paths, &ctx.options).await {
                 Ok(client) => return Ok((client, Some(started.pid))),
                 // Somebody stopped it as it came up: start again.
                 Err(WriteError::Unavailable { .. }) if Instant::now() < deadline => {}
@@ -240,7 +240,7 @@ pub async fn live(ctx: &Ctx) -> Result<Option<Connection>, WriteError> {
     let deadline = Instant::now() + SOCKET_BACK;
     loop {
         if let Some(stream) = autostart::try_connect(paths).await? {
-            match Connection::handshake(stream, &ctx.options).await {
+            match Connection::handshake(stream, paths, &ctx.options).await {
                 // An arbiter that is stopping may close the connection
                 // before its hello: look again (it may be gone by then).
                 Err(WriteError::Unavailable { .. }) if Instant::now() < deadline => {}

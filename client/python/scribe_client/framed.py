@@ -17,13 +17,13 @@ from typing import Any, Dict, Optional
 
 from .errors import ProtocolError, Refused, ScribeError, Timeout, Unavailable, from_response
 from .paths import Paths
-from .reach import connect_checked
+from .reach import check_served, connect_checked
 from .values import dumps as _dumps
 
 __all__ = ["FramedConnection", "PROTOCOL_VERSION"]
 
 #: The request types' version, as the arbiter checks it at hello.
-PROTOCOL_VERSION = 9
+PROTOCOL_VERSION = 10
 
 _PREAMBLE = b"scribe\x01j"
 _HEADER = struct.Struct("<II")
@@ -109,6 +109,7 @@ class FramedConnection:
             self._deadline(timeout)
             self.sock.sendall(_PREAMBLE)
             self.hello = self.call({"hello": {"version": PROTOCOL_VERSION, "rows": "arrays", "decltypes": True}}, timeout)
+            check_served(self.hello, paths)
         except BaseException:
             self.sock.close()
             raise

@@ -10,7 +10,10 @@ only a process of a user who may write the database file answers
 may write it, anyone when everyone may, or this process's own user; and,
 while no process holds the database's lock, nobody. The lock record's
 socket is followed when a user who may write the database wrote it (an
-arbiter that finds its name taken binds one of its own beside it)."""
+arbiter that finds its name taken binds one of its own beside it).
+The arbiter's hello then says which file it serves, and a client whose
+database is another file (a socket given for another database) sends
+nothing more (``check_served``)."""
 
 import os
 import pwd
@@ -19,10 +22,10 @@ import struct
 import sys
 from typing import Optional, Tuple
 
-from .errors import Unavailable
+from .errors import ProtocolError, Refused, Unavailable
 from .paths import Paths, lock_held
 
-__all__ = ["connect_checked", "NotTheArbiter", "may_write"]
+__all__ = ["check_served", "connect_checked", "NotTheArbiter", "may_write"]
 
 _WRITER = "writer"
 _NOBODY = "nobody"
@@ -140,3 +143,34 @@ def connect_checked(sock: socket.socket, paths: Paths, which: str) -> None:
     raise Unavailable(
         "%s answers on %s, and may not write %s, so it is not its arbiter: %s" % (whom, where, paths.db, taken)
     )
+
+
+def check_served(hello: dict, paths: Paths) -> None:
+    """Raises unless the arbiter that said ``hello`` serves ``paths.db``
+    (the same file: device and inode), as the Rust client checks it:
+    ``Refused`` for another database's arbiter (a socket meant for another
+    one), ``Unavailable`` for one serving the file a move or a restore
+    replaced (it stops once it notices)."""
+    served = hello.get("database") if isinstance(hello, dict) else None
+    if not isinstance(served, dict):
+        raise ProtocolError("the arbiter's hello does not say which database it serves")
+    whose = "the arbiter answering on %s (pid %s) serves %s" % (
+        os.fsdecode(paths.socket),
+        hello.get("pid"),
+        served.get("path"),
+    )
+    try:
+        st = os.stat(paths.db_b)
+    except OSError as e:
+        raise Refused("%s, and %s cannot be looked at (%s)" % (whose, paths.db, e.strerror or e)) from None
+    if (st.st_dev, st.st_ino) == (served.get("dev"), served.get("ino")):
+        return
+    if served.get("path") == paths.db:
+        # A move or a restore replaced the file: it stops once it notices.
+        raise Unavailable(
+            "%s as it was before the file there was moved or replaced; it stops once it notices, "
+            "and the next call starts one on the file there now" % whose
+        )
+    raise Refused(
+            "%s, not %s; check the socket given (or SCRIBE_SOCKET), or name that database" % (whose, paths.db)
+        )

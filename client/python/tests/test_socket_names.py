@@ -13,7 +13,10 @@ import support
 from support import ArbiterTest
 
 import scribe_client.sqlite3 as dropin
+from scribe_client.errors import Refused, Unavailable
+from scribe_client.framed import FramedConnection
 from scribe_client.paths import Paths
+from scribe_client.reach import check_served
 
 _SQUATTER = """
 import socket, sys
@@ -77,3 +80,31 @@ class SquatterTest(ArbiterTest):
             with open(heard, "rb") as f:
                 got = f.read()
         self.assertEqual(got, b"", "the squatter heard the SQL")
+
+
+class ServedTest(ArbiterTest):
+    def test_the_hello_of_another_files_arbiter_is_refused(self):
+        # A real arbiter's hello, checked against the database a client
+        # means: the same file under another name passes; another database
+        # is refused; the file a restore replaced is unavailable (its
+        # arbiter stops once it notices).
+        other = os.path.join(self.dir, "other.db")
+        self.dbs.append(other)
+        self.client(other).write("CREATE TABLE t(x)")
+        self.client().write("CREATE TABLE t(x)")
+        theirs = FramedConnection(Paths(other), 10.0)
+        self.addCleanup(theirs.close)
+        link = os.path.join(self.dir, "link.db")
+        os.symlink(other, link)
+        check_served(theirs.hello, Paths(other))
+        check_served(theirs.hello, Paths(link))
+        with self.assertRaises(Refused) as e:
+            check_served(theirs.hello, Paths(self.db))
+        self.assertIn(other, str(e.exception))
+        self.assertIn(self.db, str(e.exception))
+        copy = os.path.join(self.dir, "copy.db")
+        shutil.copyfile(other, copy)
+        os.rename(copy, other)
+        with self.assertRaises(Unavailable) as e:
+            check_served(theirs.hello, Paths(other))
+        self.assertIn("moved or replaced", str(e.exception))

@@ -145,7 +145,9 @@ impl Connection {
     ///
     /// `Unavailable` with the reason when no arbiter answers; `Protocol`
     /// when its protocol version differs; `Overloaded` when it serves as
-    /// many connections as it may.
+    /// many connections as it may; `Refused` when the arbiter answering
+    /// serves another database file (a socket given for another one), or
+    /// `Unavailable` when it serves the file a move or restore replaced.
     pub async fn connect(paths: &Paths, options: &Options) -> Result<Connection, WriteError> {
         // A connection can land on an arbiter that is just stopping (it
         // closes connections whose hello it has not read): try again,
@@ -178,7 +180,7 @@ impl Connection {
                     })
                 }
             };
-            match Connection::handshake(stream, options).await {
+            match Connection::handshake(stream, paths, options).await {
                 Err(WriteError::Unavailable { .. }) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -187,13 +189,15 @@ impl Connection {
         }
     }
 
-    /// Says hello on an already connected stream.
+    /// Says hello on an already connected stream, and checks that the
+    /// arbiter answering serves `paths.db`.
     ///
     /// # Errors
     ///
     /// As [`Connection::connect`].
     pub async fn handshake(
         stream: UnixStream,
+        paths: &Paths,
         options: &Options,
     ) -> Result<Connection, WriteError> {
         let timeout = options.call_timeout.min(MAX_CALL_TIMEOUT);
@@ -235,6 +239,10 @@ impl Connection {
             }
             Err(e) => return Err(e),
         };
+        // Before anything is sent: a socket given by hand, or by an
+        // environment meant for another program, may be another
+        // database's arbiter's, which would take the writes and stop.
+        hello.database.check(&paths.db, &paths.socket, hello.pid)?;
         let calls = Arc::new(Calls::default());
         let out = Arc::new(Out::default());
         tokio::spawn(read_answers(
