@@ -127,6 +127,10 @@ impl Served {
                 "{whose}, not {}; check --socket (or SCRIBE_SOCKET), or name that database",
                 db.display()
             ))),
+            // A client that may not look into the database's directory
+            // (one that only writes, through a socket given elsewhere)
+            // cannot tell; it is served as before.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
             Err(e) => Err(refused(format!(
                 "{whose}, and {} cannot be looked at ({e})",
                 db.display()

@@ -87,6 +87,7 @@ class FramedConnection:
 
     def __init__(self, paths: Paths, timeout: float) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.closed = False
         self.lock = threading.Lock()
         self.next_id = 0
         self.buf = bytearray()
@@ -115,6 +116,7 @@ class FramedConnection:
             raise
 
     def close(self) -> None:
+        self.closed = True
         try:
             self.sock.close()
         except OSError:
@@ -157,65 +159,78 @@ class FramedConnection:
         """Sends the frames of ``bodies`` in one write; returns their
         answers' bodies, in the same order. ``watch``: ``(deadline,
         alive)``, ``timeout`` being then a slice of the wait (see
-        ``call_watched``)."""
+        ``call_watched``). An exception of the program's own (a signal
+        handler's, ``KeyboardInterrupt``) raised in the middle closes the
+        connection: the exchange is cut anywhere in a frame, and a write
+        session it began would otherwise hold the writer for its lease
+        (the arbiter ends a connection's sessions when it closes)."""
         with self.lock:
-            out = bytearray()
-            rids = []
-            for body in bodies:
-                if len(body) > _MAX_FRAME:
-                    # The arbiter would close the connection on it (its
-                    # frame limit) before reading the batch: refused here,
-                    # as it is, and nothing is sent.
-                    raise Refused(
-                        "a request of %d bytes is over the %d bytes one request may carry "
-                        "(the arbiter's batch limit, 8 MiB by default, is lower): nothing was "
-                        "written" % (len(body), _MAX_FRAME)
-                    )
-                self.next_id = (self.next_id + 1) & 0xFFFFFFFF
-                rids.append(self.next_id)
-                out += _HEADER.pack(len(body), self.next_id)
-                out += body
             try:
-                self._deadline(timeout)
-                self.sock.sendall(out)
-            except (socket.timeout, BlockingIOError) as e:
-                raise Lost("no room to send within %.3gs" % self.send_timeout, sent=False) from e
-            except OSError as e:
-                raise Lost(str(e) or type(e).__name__, sent=False) from e
-            answers: Dict[int, Any] = {}
-            try:
-                if SPIN:  # one call, or a begin and its first statement
-                    if self.skip_left:
-                        self.skip_left -= 1
-                    elif self._poll():
-                        self.skip = 0
-                    else:
-                        self.skip = min(max(self.skip * 2, 1), _MAX_SKIP)
-                        self.skip_left = self.skip
-                while len(answers) < len(rids):
-                    try:
-                        got_id, answer = self._frame()
-                    except (socket.timeout, BlockingIOError):
-                        if watch is None or _monotonic() >= watch[0]:
-                            raise
-                        watch[1]()  # raises when the arbiter no longer answers
-                        continue
-                    if got_id in rids:
-                        answers[got_id] = answer
-                    elif got_id == 0:
-                        # To the whole connection: why the arbiter closes
-                        # it (refused at hello, say), before it does.
-                        said = _outcome(answer)
-                        if isinstance(said, Exception):
-                            self.close()  # it reads no more: the next call reconnects
-                            raise said
-            except (socket.timeout, BlockingIOError) as e:
-                raise Timeout(
-                    "no answer from the arbiter within %.3gs; a write may or may not have "
-                    "committed" % (timeout or 0)
-                ) from e
-            except OSError as e:
-                raise Lost(str(e) or type(e).__name__, sent=True) from e
+                return self._exchange_locked(bodies, timeout, watch)
+            except ScribeError:
+                raise
+            except BaseException:
+                self.close()
+                raise
+
+    def _exchange_locked(self, bodies: list, timeout: Optional[float], watch) -> list:
+        out = bytearray()
+        rids = []
+        for body in bodies:
+            if len(body) > _MAX_FRAME:
+                # The arbiter would close the connection on it (its
+                # frame limit) before reading the batch: refused here,
+                # as it is, and nothing is sent.
+                raise Refused(
+                    "a request of %d bytes is over the %d bytes one request may carry "
+                    "(the arbiter's batch limit, 8 MiB by default, is lower): nothing was "
+                    "written" % (len(body), _MAX_FRAME)
+                )
+            self.next_id = (self.next_id + 1) & 0xFFFFFFFF
+            rids.append(self.next_id)
+            out += _HEADER.pack(len(body), self.next_id)
+            out += body
+        try:
+            self._deadline(timeout)
+            self.sock.sendall(out)
+        except (socket.timeout, BlockingIOError) as e:
+            raise Lost("no room to send within %.3gs" % self.send_timeout, sent=False) from e
+        except OSError as e:
+            raise Lost(str(e) or type(e).__name__, sent=False) from e
+        answers: Dict[int, Any] = {}
+        try:
+            if SPIN:  # one call, or a begin and its first statement
+                if self.skip_left:
+                    self.skip_left -= 1
+                elif self._poll():
+                    self.skip = 0
+                else:
+                    self.skip = min(max(self.skip * 2, 1), _MAX_SKIP)
+                    self.skip_left = self.skip
+            while len(answers) < len(rids):
+                try:
+                    got_id, answer = self._frame()
+                except (socket.timeout, BlockingIOError):
+                    if watch is None or _monotonic() >= watch[0]:
+                        raise
+                    watch[1]()  # raises when the arbiter no longer answers
+                    continue
+                if got_id in rids:
+                    answers[got_id] = answer
+                elif got_id == 0:
+                    # To the whole connection: why the arbiter closes
+                    # it (refused at hello, say), before it does.
+                    said = _outcome(answer)
+                    if isinstance(said, Exception):
+                        self.close()  # it reads no more: the next call reconnects
+                        raise said
+        except (socket.timeout, BlockingIOError) as e:
+            raise Timeout(
+                "no answer from the arbiter within %.3gs; a write may or may not have "
+                "committed" % (timeout or 0)
+            ) from e
+        except OSError as e:
+            raise Lost(str(e) or type(e).__name__, sent=True) from e
         return [answers[r] for r in rids]
 
     def _deadline(self, timeout: Optional[float]) -> None:

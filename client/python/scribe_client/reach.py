@@ -161,6 +161,8 @@ def check_served(hello: dict, paths: Paths) -> None:
     )
     try:
         st = os.stat(paths.db_b)
+    except PermissionError:
+        return  # may not look into its directory (it only writes): cannot tell
     except OSError as e:
         raise Refused("%s, and %s cannot be looked at (%s)" % (whose, paths.db, e.strerror or e)) from None
     if (st.st_dev, st.st_ino) == (served.get("dev"), served.get("ino")):

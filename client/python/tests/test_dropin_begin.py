@@ -3,6 +3,7 @@ statement (one round trip for both): what a caller of sqlite3 relies on
 still holds."""
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -49,6 +50,39 @@ class DeferredBeginTest(ArbiterTest):
         self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(2,)])
         c.execute("COMMIT")
         self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(2,)])
+
+    def test_an_interrupted_call_leaves_no_session_holding_the_writer(self):
+        # A signal handler that raises (a request's timeout, Ctrl-C) while a
+        # transaction's first statement waits for the writer: the begin
+        # sent with it went on to hold the writer for its whole lease once
+        # served (a minute here), and every other writer waited.
+        holder = dropin.connect(self.db, isolation_level=None, timeout=120)
+        self.addCleanup(holder.close)
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("INSERT INTO t VALUES (1)")
+
+        class Interrupted(Exception):
+            pass
+
+        def on_alarm(signum, frame):
+            raise Interrupted()
+
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        self.addCleanup(signal.signal, signal.SIGALRM, old)
+        c = self.c
+        c.execute("BEGIN")
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with self.assertRaises(Interrupted):
+            c.execute("INSERT INTO t VALUES (2)")  # waits behind the holder
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        c.execute("ROLLBACK")
+        holder.execute("COMMIT")
+        other = dropin.connect(self.db, isolation_level=None, timeout=20)
+        self.addCleanup(other.close)
+        other.execute("INSERT INTO t VALUES (3)")
+        # The interrupted connection goes on, on a new connection.
+        c.execute("INSERT INTO t VALUES (4)")
+        self.assertEqual(sorted(other.execute("SELECT x FROM t")), [(1,), (3,), (4,)])
 
     def test_after_a_failed_begin_a_retry_stays_in_the_transaction_or_begins_again(self):
         c = self.c

@@ -74,6 +74,17 @@ class Remote:
     # ----------------------------------------------------------- plumbing
 
     def _connection(self) -> FramedConnection:
+        if self.conn is not None and self.conn.closed:
+            # Closed under a call the program interrupted: any session on
+            # it ended with it (a call in one says so: ``Expired``).
+            self.conn = None
+            if self.session is not None and self.session != NOT_BEGUN:
+                self.session = None
+                raise Expired(
+                    "a call of this transaction was interrupted, which closed its connection to "
+                    "the arbiter; the transaction was rolled back and nothing of it was written: "
+                    "run it again"
+                )
         if self.conn is None:
             pacer = None
             while True:
