@@ -64,7 +64,11 @@ pub fn run_until(
     if let Err(e) = lock.record(&paths.socket, &paths.http_socket) {
         tracing::warn!(error = %e, "cannot write the lock record; the arbiter runs without it");
     }
+    // The arbiter of a file that was at this path before a move or a
+    // restore may still be draining into the WAL here (see `walhold`).
+    crate::walhold::wait_free(&paths.wal(), crate::walhold::WAIT_FOR_PREVIOUS)?;
     let (session, seq) = db::open_writer(&config)?;
+    let wal_hold = crate::walhold::hold(&paths.wal())?;
     let schema_version = open_migrations(&config, &session)?;
     let db_file = session.file.1;
     let wal_pages = session.wal_pages.clone();
@@ -174,6 +178,9 @@ pub fn run_until(
     let joined = thread.join();
     // Restart the grace period from the moment the arbiter is gone.
     shared.mark_stopping(Duration::ZERO);
+    // The WAL is done with (the writer's last checkpoint is made): an
+    // arbiter for a file now at this path may use it.
+    drop(wal_hold);
     drop(lock);
     if joined.is_err() || shared.reason.get() == Some(&StopReason::WriterFailed) {
         error!("the writer thread failed; exiting with an error");

@@ -43,7 +43,8 @@
 //!   kind of refusal and uid.
 //! - [`inflight`]: the memory all requests in flight may hold.
 //! - [`watch`]: the writer, idleness, the tick, the database, WAL and lock
-//!   files; [`walrestore`]: a deleted WAL copied back before the stop.
+//!   files; [`walrestore`]: a deleted WAL copied back before the stop;
+//!   [`walhold`]: one arbiter at a time on the WAL at a path.
 //! - [`rpc`]: the RPC adapter: scribe's framing on the RPC socket.
 //! - [`http`]: the HTTP adapter: HTTP/1.1 + JSON on a second socket.
 //! - [`sessions`]: the write sessions of one connection (either adapter).
@@ -85,6 +86,7 @@ pub mod spin;
 pub mod sql_error;
 pub mod state;
 pub mod stats;
+pub mod walhold;
 pub mod walrestore;
 pub mod warn_limit;
 pub mod watch;

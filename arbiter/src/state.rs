@@ -69,8 +69,15 @@ pub enum StopReason {
     Idle,
     /// The writer thread died; exit non-zero so a supervisor restarts it.
     WriterFailed,
-    /// The database path no longer names the file the arbiter opened.
+    /// The database path no longer names the file the arbiter opened, nor
+    /// any (moved away): the stopping marker holds auto-start off for the
+    /// grace period, rather than make a new empty file there at once.
     Moved,
+    /// The database path names another file now (a restore renamed one
+    /// over it): no stopping marker, so the next caller starts a new
+    /// arbiter on that file at once (it waits for this one to let go of
+    /// the WAL, see `walhold`).
+    Replaced,
     /// The database file was deleted (no name is left to it): no
     /// stopping marker, so that the next caller starts a new arbiter on a
     /// new file at once, as SQLite makes one for a new connection.
@@ -164,7 +171,8 @@ impl Shared {
                 StopReason::Idle
                 | StopReason::WriterFailed
                 | StopReason::WalLost
-                | StopReason::Deleted,
+                | StopReason::Deleted
+                | StopReason::Replaced,
             ) => return,
             Some(StopReason::Requested(r)) if r.hold => Marker::Hold,
             // No grace (`scribe restart`, `stop --grace 0`): auto-start may

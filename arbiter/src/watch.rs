@@ -65,17 +65,24 @@ pub fn db_in_place(shared: &Shared) -> bool {
     if !shared.db_file.is_gone_from(path) {
         return true;
     }
-    // A file renamed over it is a replacement, stopped as a move is.
     let (reason, what, then) = if shared.db_file.is_deleted_from(path) {
         (
             StopReason::Deleted,
             "deleted",
             "and the next caller starts a new one on a new file",
         )
+    } else if path.exists() {
+        // A file renamed over it: a restore. The next caller starts an
+        // arbiter on it, which waits for this one to let go of the WAL.
+        (
+            StopReason::Replaced,
+            "replaced",
+            "and the next caller starts a new one on the file there now",
+        )
     } else {
         (
             StopReason::Moved,
-            "moved or replaced",
+            "moved away",
             "rather than write where nobody reads",
         )
     };
@@ -105,11 +112,14 @@ pub async fn files(shared: Arc<Shared>, lock: Arc<InstanceLock>) {
     let mut wal = FileId::of(&wal_path).ok();
     loop {
         tokio::time::sleep(FILES_EVERY).await;
-        if lock.keep_record() {
-            warn!(path = %shared.config.paths.lock.display(), "the lock file was removed or changed; wrote it back");
-        }
+        // The database first: once it is elsewhere, the record beside its
+        // path is the next arbiter's (one may start on a file there now
+        // while this one stops), not to be written over.
         if !db_in_place(&shared) {
             return;
+        }
+        if lock.keep_record() {
+            warn!(path = %shared.config.paths.lock.display(), "the lock file was removed or changed; wrote it back");
         }
         // After the database's own check: a database moved with its WAL
         // is a move (its marker keeps auto-start off), not a lost WAL.

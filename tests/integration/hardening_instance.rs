@@ -143,11 +143,7 @@ fn a_database_moved_away_stops_its_arbiter_and_says_why() {
     // `status` says why, not only the log.
     let out = env.scribe(&["status"]);
     assert_eq!(out.status.code(), Some(10));
-    assert!(
-        stderr(&out).contains("was moved or replaced"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("was moved away"), "{}", stderr(&out));
     let c = rusqlite::Connection::open(&moved).unwrap();
     let n: i64 = c
         .query_row("SELECT count(*) FROM t", [], |r| r.get(0))

@@ -151,3 +151,86 @@ fn a_wal_replaced_while_a_reader_holds_an_old_snapshot_loses_nothing() {
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(std::fs::read(&aside[0]).unwrap(), other, "kept as it was");
 }
+
+/// A restore renames a backup over the database while its arbiter runs:
+/// the next caller starts an arbiter on the restored file, which must not
+/// use the WAL at that path while the old one still does. Before, it did:
+/// its commits went into the old arbiter's WAL, and the old one's last
+/// checkpoint copied that WAL into the file moved away and emptied it,
+/// losing a write the new one had acknowledged. The old arbiter is frozen
+/// here (SIGSTOP) so that it is still there, whatever the machine's speed.
+#[test]
+fn a_restore_renamed_over_the_database_loses_no_acknowledged_write() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    for i in 0..3 {
+        env.scribe_ok(&[
+            "exec",
+            &format!("INSERT INTO t(tag, i) VALUES ('old', {i})"),
+        ]);
+    }
+    let backup = env.dir.path().join("backup.db");
+    env.sqlite()
+        .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+        .unwrap();
+    env.scribe_ok(&[
+        "exec",
+        "INSERT INTO t(tag, i) VALUES ('after the backup', 0)",
+    ]);
+    let old = Pid::from_raw(env.arbiter_pid().expect("an arbiter") as i32);
+    // Continued whatever happens, so that a failure leaves none frozen.
+    struct Cont(Pid);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            let _ = kill(self.0, Signal::SIGCONT);
+        }
+    }
+    let _cont = Cont(old);
+    kill(old, Signal::SIGSTOP).unwrap();
+    std::fs::rename(&backup, &env.db).unwrap();
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.args(["--ready-timeout", "60s", "--timeout", "60s", "exec"])
+        .arg("INSERT INTO t(tag, i) VALUES ('restored', 0)")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let writer = env.spawn(c);
+    // Until the new arbiter waits for the old one's WAL, or (before) the
+    // write was acknowledged without waiting.
+    let log = env.paths().log;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting = std::fs::read_to_string(&log).is_ok_and(|l| l.contains("still uses its WAL"));
+        if waiting || env.exited(writer) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "neither waited nor wrote");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill(old, Signal::SIGCONT).unwrap();
+    let out = env.wait(writer, Duration::from_secs(90));
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    env.scribe_ok(&["stop"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !env.arbiter_processes().is_empty() {
+        assert!(Instant::now() < deadline, "arbiters left running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let c = env.sqlite();
+    let count = |tag: &str| -> i64 {
+        c.query_row("SELECT count(*) FROM t WHERE tag = ?1", [tag], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        count("restored"),
+        1,
+        "the acknowledged write after the restore"
+    );
+    assert_eq!(count("old"), 3, "the restored rows");
+    assert_eq!(count("after the backup"), 0, "the restore replaced these");
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}

@@ -136,6 +136,12 @@ impl Env {
         self.children.len() - 1
     }
 
+    /// Whether a tracked child has exited (without waiting).
+    pub fn exited(&mut self, index: usize) -> bool {
+        let child = self.children[index].as_mut().expect("not waited for yet");
+        child.try_wait().expect("try_wait").is_some()
+    }
+
     /// Waits for a tracked child (bounded) and returns its output.
     pub fn wait(&mut self, index: usize, within: Duration) -> Output {
         let slot = &mut self.children[index];

@@ -1,0 +1,143 @@
+//! One arbiter at a time uses the WAL at a database's path.
+//!
+//! The instance lock is on the database file, so a file renamed over the
+//! database while its arbiter runs (a restore: `mv backup.db app.db`) has
+//! a lock of its own, and an arbiter could start on it while the one
+//! serving the file that was there still drained. Both then used the same
+//! `-wal` and `-shm` paths: the new one committed into that WAL, and the
+//! old one's last checkpoint copied the WAL into its own file and emptied
+//! it, wiping writes the new one had acknowledged. So every arbiter also
+//! holds an open-file-description lock on one byte of the WAL at its path
+//! (SQLite never locks the WAL file itself: its locks are in `-shm`), and a
+//! new one waits for the old one to let go before it opens the database.
+
+use std::fs::File;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+/// The byte locked: the instance lock's offset, past any data a WAL of
+/// this size would hold (a lock may lie past the end of a file).
+const WAL_LOCK_OFFSET: i64 = scribe_protocol::lockfile::LOCK_OFFSET;
+
+/// How long a new arbiter waits for the one serving a replaced file to
+/// let go of the WAL: its drain is bounded by the batch budget and the
+/// stop's own limits, well within this.
+pub const WAIT_FOR_PREVIOUS: Duration = Duration::from_secs(30);
+
+/// The WAL's lock, held while this value lives (`None` inside: no WAL at
+/// the path when it was taken).
+#[derive(Debug)]
+pub struct WalHold(#[allow(dead_code)] Option<File>);
+
+/// Waits until no other process holds the lock of the WAL at `wal`.
+///
+/// # Errors
+///
+/// When another arbiter still holds it after `within`, or the WAL cannot
+/// be opened to look.
+pub fn wait_free(wal: &Path, within: Duration) -> Result<(), Error> {
+    let deadline = Instant::now() + within;
+    let mut said = false;
+    loop {
+        let Some(file) = open(wal)? else {
+            return Ok(());
+        };
+        if !imp::held_elsewhere(&file).map_err(|e| Error::io("looking at the WAL's lock", e))? {
+            return Ok(());
+        }
+        if !said {
+            tracing::warn!(
+                wal = %wal.display(),
+                "the arbiter of the file that was at this path before it was moved or \
+                 replaced still uses its WAL; waiting for it to stop"
+            );
+            said = true;
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::io(
+                "starting",
+                std::io::Error::other(format!(
+                    "the arbiter of the file that was at this database's path before it was \
+                     moved or replaced still uses {} after {}; try again once it has stopped",
+                    wal.display(),
+                    humantime::format_duration(within)
+                )),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Takes the lock of the WAL at `wal` (once the database is open, the
+/// WAL is there).
+///
+/// # Errors
+///
+/// When the WAL cannot be opened, or another process holds its lock.
+pub fn hold(wal: &Path) -> Result<WalHold, Error> {
+    let Some(file) = open(wal)? else {
+        return Ok(WalHold(None));
+    };
+    imp::lock(&file).map_err(|e| Error::io("locking the WAL", e))?;
+    Ok(WalHold(Some(file)))
+}
+
+fn open(wal: &Path) -> Result<Option<File>, Error> {
+    match std::fs::OpenOptions::new().read(true).write(true).open(wal) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("opening the WAL", e)),
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::fs::File;
+    use std::os::fd::AsFd;
+
+    use nix::fcntl::{fcntl, FcntlArg};
+    use nix::libc;
+
+    fn range(kind: libc::c_short) -> libc::flock {
+        // SAFETY: flock is a plain C struct; all-zero is a valid value.
+        let mut f: libc::flock = unsafe { std::mem::zeroed() };
+        f.l_type = kind;
+        f.l_whence = libc::SEEK_SET as libc::c_short;
+        f.l_start = super::WAL_LOCK_OFFSET;
+        f.l_len = 1;
+        f
+    }
+
+    pub fn held_elsewhere(file: &File) -> std::io::Result<bool> {
+        let mut probe = range(libc::F_WRLCK as _);
+        fcntl(file.as_fd(), FcntlArg::F_OFD_GETLK(&mut probe))?;
+        Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
+    }
+
+    pub fn lock(file: &File) -> std::io::Result<()> {
+        fcntl(
+            file.as_fd(),
+            FcntlArg::F_OFD_SETLK(&range(libc::F_WRLCK as _)),
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    //! Without open-file-description locks, a lock here would be dropped
+    //! whenever SQLite closes a descriptor of the WAL: not kept.
+    use std::fs::File;
+
+    #[allow(clippy::unnecessary_wraps)]
+    pub fn held_elsewhere(_file: &File) -> std::io::Result<bool> {
+        Ok(false)
+    }
+
+    #[allow(clippy::unnecessary_wraps)]
+    pub fn lock(_file: &File) -> std::io::Result<()> {
+        Ok(())
+    }
+}
