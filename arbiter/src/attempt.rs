@@ -76,6 +76,7 @@ impl Session {
         // The group wants one setting (`writer::commit` splits by it).
         self.foreign_keys_for(group.first().and_then(|w| w.batch.foreign_keys))?;
         self.own(&self.own.begin).map_err(commit_error)?;
+        self.notice_outside_changes()?;
         // The seq comes from the file, inside this transaction: two
         // arbiters could never hand out one number twice. A group without
         // keys writes it to `_scribe_meta` as it takes it; one with keys

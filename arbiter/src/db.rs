@@ -144,6 +144,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
         wal_pages,
         careful: std::cell::Cell::new(0),
         foreign_keys,
+        data_version: std::cell::Cell::new(0),
     };
     Ok((session, u64::try_from(seq).unwrap_or(0)))
 }

@@ -79,6 +79,8 @@ pub struct Session {
     pub careful: std::cell::Cell<u32>,
     /// `PRAGMA foreign_keys`: the default, and what the connection has.
     pub foreign_keys: crate::foreign_keys::ForeignKeys,
+    /// `PRAGMA data_version` as last seen (see `outside`).
+    pub data_version: std::cell::Cell<i64>,
 }
 
 /// Why the database can no longer be written.
@@ -112,6 +114,8 @@ impl Session {
     /// [`KeyIndex::check`](crate::keyindex::KeyIndex::check)).
     fn check_keys(&self) {
         if cfg!(debug_assertions) {
+            // Against the table as it is now (see `outside`).
+            let _ = self.notice_outside_changes();
             self.guard
                 .trusted(|| requests::check(&self.conn, &self.own, &self.keys));
         }
@@ -156,6 +160,7 @@ impl Session {
         self.reset();
         self.foreign_keys_for(foreign_keys)?;
         self.own(&self.own.begin).map_err(commit_error)?;
+        self.notice_outside_changes()?;
         crate::exec::reset_last_insert_rowid(&self.conn);
         self.guard.session(true);
         Ok(())

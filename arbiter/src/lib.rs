@@ -73,6 +73,7 @@ pub mod keyindex;
 pub mod keyprune;
 pub mod keyrecord;
 pub mod migrations;
+pub mod outside;
 pub mod peers;
 pub mod requests;
 pub mod rpc;

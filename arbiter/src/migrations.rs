@@ -180,6 +180,7 @@ fn one(session: &Session, m: &Migration) -> Result<u64, WriteError> {
 
 fn transaction(session: &Session, m: &Migration) -> Result<u64, WriteError> {
     session.own(&session.own.begin).map_err(commit_error)?;
+    session.notice_outside_changes()?;
     let (ran, cut) = session
         .budget
         .run_until(Instant::now() + MIGRATION_BUDGET, || {

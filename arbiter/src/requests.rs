@@ -242,8 +242,24 @@ pub fn load(conn: &Connection, own: &Own) -> rusqlite::Result<KeyIndex> {
     unlimited(conn, || load_rows(conn, own))
 }
 
+/// Files the table's rows again into `keys` (the table changed outside
+/// the arbiter: see `outside`).
+///
+/// # Errors
+///
+/// As [`load`].
+pub fn reload(conn: &Connection, own: &Own, keys: &KeyIndex) -> rusqlite::Result<()> {
+    keys.forget();
+    unlimited(conn, || fill(conn, own, keys))
+}
+
 fn load_rows(conn: &Connection, own: &Own) -> rusqlite::Result<KeyIndex> {
     let keys = KeyIndex::new();
+    fill(conn, own, &keys)?;
+    Ok(keys)
+}
+
+fn fill(conn: &Connection, own: &Own, keys: &KeyIndex) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare(&own.all_requests)?;
     let mut rows = stmt.query([])?;
     let mut newest = None;
@@ -264,7 +280,7 @@ fn load_rows(conn: &Connection, own: &Own) -> rusqlite::Result<KeyIndex> {
         newest = newest.max(Some(id));
     }
     keys.loaded(newest);
-    Ok(keys)
+    Ok(())
 }
 
 impl crate::group::Session {

@@ -234,3 +234,73 @@ fn a_restore_renamed_over_the_database_loses_no_acknowledged_write() {
         .unwrap();
     assert_eq!(ok, "ok");
 }
+
+/// A restore through SQLite's backup API into the live file, while the
+/// arbiter runs, puts back an older key table under the arbiter's index
+/// of it. Before, every later write failed the index's check (a panic in
+/// this debug build) and its caller waited out its timeout; now the
+/// arbiter sees another connection's commit and files the keys again:
+/// writes go on, and a key the restore took away is a new key again.
+#[test]
+fn a_restore_through_the_backup_api_into_the_live_file_leaves_writes_working() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "before",
+        "INSERT INTO t(tag, i) VALUES ('old', 0)",
+    ]);
+    let backup = env.dir.path().join("backup.db");
+    env.sqlite()
+        .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+        .unwrap();
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "after",
+        "INSERT INTO t(tag, i) VALUES ('after the backup', 0)",
+    ]);
+    {
+        let src = rusqlite::Connection::open(&backup).unwrap();
+        let mut dst = env.sqlite();
+        dst.busy_timeout(Duration::from_secs(30)).unwrap();
+        rusqlite::backup::Backup::new(&src, &mut dst)
+            .unwrap()
+            .run_to_completion(100, Duration::ZERO, None)
+            .unwrap();
+    }
+    for i in 1..=2 {
+        env.scribe_ok(&[
+            "--timeout",
+            "30s",
+            "exec",
+            &format!("INSERT INTO t(tag, i) VALUES ('restored', {i})"),
+        ]);
+    }
+    // Recorded before the backup: still known, not written twice.
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "before",
+        "INSERT INTO t(tag, i) VALUES ('old', 0)",
+    ]);
+    // Recorded after it: the restore took the write and its key away.
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "after",
+        "INSERT INTO t(tag, i) VALUES ('after the backup', 0)",
+    ]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'old'"), 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag = 'restored'"),
+        2
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag = 'after the backup'"),
+        1
+    );
+    let log = std::fs::read_to_string(env.paths().log).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+}

@@ -142,6 +142,25 @@ impl KeyIndex {
         // By rowid only, and stable: a row's keys keep their order.
         inner.order.make_contiguous().sort_by_key(|&(id, _)| id);
         inner.next_id = inner.next_id.max(newest.map_or(1, |id| id + 1));
+        if let Some(p) = &self.published {
+            p.store(inner.len, Ordering::Relaxed);
+        }
+    }
+
+    /// The newest committed row's rowid (`None`: no row).
+    pub fn newest(&self) -> Option<i64> {
+        self.inner.borrow().order.back().map(|&(id, _)| id)
+    }
+
+    /// Forgets every row, to be filed again from the table (which changed
+    /// outside the arbiter): rowids handed out stay handed out.
+    pub fn forget(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let next_id = inner.next_id;
+        *inner = Inner {
+            next_id,
+            ..Inner::default()
+        };
     }
 
     /// `text` with its hash.
