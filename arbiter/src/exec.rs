@@ -134,7 +134,8 @@ fn categorize(
                 index,
                 "VACUUM and VACUUM INTO are not allowed: the arbiter owns the database file; \
                  to compact it, `scribe stop --hold`, run VACUUM with sqlite3, then \
-                 `scribe start`"
+                 `scribe start`; a copy (VACUUM INTO) only reads it: make it as a read \
+                 (`scribe query`, or a reader's connection) outside a transaction"
                     .into(),
             ),
             None => sql_error(index, e),

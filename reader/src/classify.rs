@@ -146,8 +146,16 @@ impl Reader {
             .authorizer(None::<fn(rusqlite::hooks::AuthContext<'_>) -> Authorization>)?;
         let readonly = prepared?;
         let control = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // A backup made by reading (see `copy`): it reads every table.
+        let copy = !readonly
+            && control.is_none()
+            && self
+                .connection()
+                .prepare(sql)
+                .is_ok_and(|stmt| self.is_vacuum_into(&stmt, sql));
         Ok(match control {
             Some(kind) => kind,
+            None if copy => Kind::Read { tables: true },
             None if readonly => Kind::Read {
                 tables: *tables.lock().unwrap_or_else(|p| p.into_inner()),
             },
@@ -171,6 +179,8 @@ mod tests {
         let mut r = Reader::open(&Paths::for_db(&db, None).unwrap()).unwrap();
         for (sql, kind) in [
             ("SELECT * FROM t", Kind::Read { tables: true }),
+            ("VACUUM INTO '/nowhere'", Kind::Read { tables: true }),
+            ("VACUUM", Kind::Write(Changes::default())),
             (
                 "  with x AS (SELECT 1) SELECT * FROM x",
                 Kind::Read { tables: false },

@@ -10,12 +10,14 @@
 //! - [`reader`]: [`Reader`]: open, query, `current_seq`.
 //! - [`classify`]: [`Kind`]: what a statement does, as SQLite sees it
 //!   (read, write, or transaction control), for callers that route.
+//! - [`copy`]: `VACUUM INTO`, a backup made by reading.
 //! - [`error`]: this crate's error.
 //!
 //! Values are bound and read back by `scribe-values`, the same code the
 //! arbiter uses, so a value means the same on either path.
 
 pub mod classify;
+pub mod copy;
 pub mod error;
 pub mod reader;
 

@@ -24,7 +24,7 @@ pub struct Rows {
 /// A read-only connection to a scribe-managed database.
 #[derive(Debug)]
 pub struct Reader {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 impl Reader {
@@ -82,11 +82,18 @@ impl Reader {
             return Err(Error::Empty);
         }
         values::bind(&mut stmt, params)?;
-        let c = values::collect(&mut stmt, usize::MAX)?;
-        Ok(Rows {
-            columns: c.columns,
-            rows: c.rows,
-        })
+        let vacuum_into = self.is_vacuum_into(&stmt, sql);
+        let mut run = || {
+            let c = values::collect(&mut stmt, usize::MAX)?;
+            Ok(Rows {
+                columns: c.columns,
+                rows: c.rows,
+            })
+        };
+        if vacuum_into {
+            return self.unbelted(run);
+        }
+        run()
     }
 
     /// Runs one query, handing over its column names, then each row as it
@@ -108,8 +115,15 @@ impl Reader {
             return Err(Error::Empty);
         }
         values::bind(&mut stmt, params)?;
-        values::each(&mut stmt, |s| columns(values::names(s)), row)?;
-        Ok(())
+        let vacuum_into = self.is_vacuum_into(&stmt, sql);
+        let run = || {
+            values::each(&mut stmt, |s| columns(values::names(s)), row)?;
+            Ok(())
+        };
+        if vacuum_into {
+            return self.unbelted(run);
+        }
+        run()
     }
 
     /// The last commit sequence visible to this connection (0 before the

@@ -205,3 +205,38 @@ fn tables_show_control_characters_instead_of_sending_them() {
     let out = env.scribe_ok(&["query", "--csv", "SELECT x FROM t"]);
     assert!(out.contains('\u{1b}'), "{out:?}");
 }
+
+/// `VACUUM INTO` makes a copy of the database, as sqlite3 users make a
+/// backup: it only reads the database, so `scribe query` and the shell
+/// run it (before, the reader's belt refused it as a write, leaving an
+/// empty file, and `scribe exec` refuses every VACUUM). A plain VACUUM
+/// is still refused, and the database itself is not written.
+#[test]
+fn vacuum_into_makes_a_copy_as_a_read() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('a', 1), ('a', 2)"]);
+    let copy = env.dir.path().join("copy.db");
+    env.scribe_ok(&["query", "VACUUM INTO ?", "-p", copy.to_str().unwrap()]);
+    let n: i64 = rusqlite::Connection::open(&copy)
+        .unwrap()
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+    let again = env.dir.path().join("again.db");
+    let out = shell(
+        &env,
+        &format!(
+            "printf \"VACUUM INTO '{}';\\n\" | {{scribe}} shell",
+            again.display()
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        again.metadata().is_ok_and(|m| m.len() > 0),
+        "the shell's copy"
+    );
+    let out = env.scribe(&["query", "VACUUM"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert_eq!(env.count("SELECT count(*) FROM t"), 2);
+}

@@ -305,7 +305,30 @@ def optimize_before_close(mod, path):
     return log
 
 
+def backup_by_vacuum_into(mod, path):
+    """``VACUUM INTO`` as programs make a backup: outside a transaction,
+    a copy of the file (it only reads it); inside one, refused."""
+    import os
+
+    log = Log()
+    c = mod.connect(path)
+    c.execute("CREATE TABLE v(x)")
+    with c:
+        c.executemany("INSERT INTO v VALUES (?)", [(i,) for i in range(3)])
+    copy = path + ".copy"
+    c.execute("VACUUM INTO ?", (copy,))
+    log.note("in transaction after", c.in_transaction)
+    log.note("copied", std.connect(copy).execute("SELECT count(*) FROM v").fetchall())
+    c.execute("INSERT INTO v VALUES (9)")
+    log.attempt("inside a transaction", lambda: c.execute("VACUUM INTO ?", (path + ".again",)))
+    c.rollback()
+    log.note("left", os.path.exists(path + ".again") and os.path.getsize(path + ".again") > 0)
+    c.close()
+    return log
+
+
 SCRIPTS = [
+    backup_by_vacuum_into,
     optimize_before_close,
     half_read_cursor, autocommit, implicit_transactions, explicit_transactions, many_and_scripts, rows_and_values, errors,
     startup_pragmas, counting_functions,
