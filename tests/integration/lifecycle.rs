@@ -165,6 +165,15 @@ fn a_hard_link_to_the_database_is_named_as_such() {
     assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
     // Not "pid 0": the lock is the file's, its record the other name's.
     assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
+    // A read through it would miss the commits in the other name's WAL
+    // (it said "no such table: t"): refused, naming why.
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.env("SCRIBE_DB", &hard)
+        .args(["query", "SELECT count(*) FROM t"]);
+    let out = run(c, crate::harness::COMMAND_TIMEOUT);
+    assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
+    assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
+    assert!(!env.dir.path().join("hard.db-wal").exists());
 }
 
 #[test]

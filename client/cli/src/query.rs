@@ -142,6 +142,10 @@ fn read_error(e: scribe_reader::Error) -> Failure {
         scribe_reader::Error::NotFound { .. } => Failure::Category(WriteError::Unavailable {
             reason: e.to_string(),
         }),
+        scribe_reader::Error::OtherName { .. } => Failure::Category(WriteError::Refused {
+            statement: None,
+            reason: e.to_string(),
+        }),
         scribe_reader::Error::Timeout { .. } => Failure::Category(WriteError::Timeout {
             message: e.to_string(),
         }),

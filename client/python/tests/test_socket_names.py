@@ -108,3 +108,16 @@ class ServedTest(ArbiterTest):
         with self.assertRaises(Unavailable) as e:
             check_served(theirs.hello, Paths(other))
         self.assertIn("moved or replaced", str(e.exception))
+
+    def test_a_hard_link_to_a_served_database_is_refused(self):
+        # Reads through it would miss the commits in the other name's WAL
+        # (a table made through that name read as missing).
+        self.client().write("CREATE TABLE t(x)")
+        hard = os.path.join(self.dir, "hard.db")
+        os.link(self.db, hard)
+        with self.assertRaises(dropin.OperationalError) as e:
+            dropin.connect(hard)
+        self.assertIn("(a hard link)", str(e.exception))
+        c = dropin.connect(self.db)
+        self.addCleanup(c.close)
+        self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (0,))

@@ -29,7 +29,7 @@ from .route import UNSUPPORTED, Classifier, Kind, begins, parameters_fit
 from . import counts, readonly
 from .fresh import Fresh
 from .local import LocalOnly
-from .opening import EXTRA, created, opened
+from .opening import EXTRA, created, opened, other_name
 from .savepoints import Savepoints
 from .settings import Begun, Settings, isolation_value
 from .snapshot import Snapshot
@@ -68,6 +68,7 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
         self._scribe = Scribe(path, scribe_bin=scribe_bin, retry_for=float(timeout))
         if not os.path.exists(path) and not self._readonly:
             created(self._scribe, path, float(timeout))
+        other_name(path)
         ro = "file:%s?mode=ro" % urllib.parse.quote(os.fsencode(path))
         super().__init__(ro, timeout=timeout, detect_types=detect_types, isolation_level=None,
                          check_same_thread=check_same_thread, cached_statements=cached_statements,

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import ScribeError
 from .errors import sql_error, translate
 
-__all__ = ["database_path", "opened", "created", "EXTRA"]
+__all__ = ["database_path", "opened", "created", "other_name", "EXTRA"]
 
 
 def created(scribe, path: str, timeout: float) -> None:
@@ -35,6 +35,26 @@ def created(scribe, path: str, timeout: float) -> None:
         if time.monotonic() >= deadline:
             raise sql_error(14, "unable to open database file")
         time.sleep(0.01)
+
+
+def other_name(path: str) -> None:
+    """Raises ``OperationalError`` when ``path`` is another name (a hard
+    link) of a database an arbiter serves under its own: SQLite keeps the
+    WAL beside the name, so reads through this one miss the latest
+    commits (a table made through the other name read as missing)."""
+    from ..paths import Paths, lock_held
+
+    try:
+        links = os.stat(path).st_nlink
+    except OSError:
+        return
+    paths = Paths(path)
+    if links > 1 and not os.path.exists(paths.lock) and lock_held(paths.db_b):
+        raise _std.OperationalError(
+            "%s is another name (a hard link) of a database an arbiter serves under its own "
+            "name: reads through this name would miss its latest commits (SQLite keeps the WAL "
+            "beside the name); use that name" % path
+        )
 
 
 def database_path(database: Any, uri: bool) -> str:
