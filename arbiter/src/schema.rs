@@ -296,8 +296,8 @@ pub struct Own {
     pub all_requests: String,
     /// Records one row of a commit's keys.
     pub record_request: String,
-    /// The newest key row's rowid (to tell whether the table changed
-    /// outside the arbiter).
+    /// The newest key row's rowid and keys (to tell whether the table
+    /// changed outside the arbiter).
     pub newest_request: String,
     /// `PRAGMA data_version`: changes when another connection commits.
     pub data_version: String,
@@ -345,7 +345,9 @@ impl Own {
                  WHERE key = 'seq'"),
             request_by_id: m("SELECT keys FROM main._scribe_requests WHERE id = ?1"),
             all_requests: m("SELECT id, n, keys FROM main._scribe_requests"),
-            newest_request: m("SELECT max(id) FROM main._scribe_requests"),
+            newest_request: m(
+                "SELECT id, keys FROM main._scribe_requests ORDER BY id DESC LIMIT 1",
+            ),
             data_version: m("PRAGMA main.data_version"),
             record_request: m(
                 "INSERT INTO main._scribe_requests(id, seq, created_at, n, keys) \

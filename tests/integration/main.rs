@@ -23,6 +23,7 @@ mod migration_directives;
 mod migration_waits;
 mod migrations;
 mod query_output;
+mod restores;
 mod rust_client;
 mod sessions;
 mod sessions_pipelined;

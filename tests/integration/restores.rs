@@ -1,0 +1,207 @@
+//! Restores made while the arbiter runs: a backup renamed over the
+//! database, or copied into the live file with SQLite's backup API. What
+//! the arbiter acknowledged after the restore stays; what the restore
+//! took away is gone; a retried key is applied once at most.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Env, SCHEMA};
+
+/// A copy of `env`'s database at `to` (`VACUUM INTO`, read-only).
+fn backup(env: &Env, to: &Path) {
+    env.sqlite()
+        .execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+        .unwrap();
+}
+
+/// `from` copied into `env`'s live database with SQLite's backup API.
+fn restore(env: &Env, from: &Path) {
+    let src = rusqlite::Connection::open(from).unwrap();
+    let mut dst = env.sqlite();
+    dst.busy_timeout(Duration::from_secs(30)).unwrap();
+    rusqlite::backup::Backup::new(&src, &mut dst)
+        .unwrap()
+        .run_to_completion(100, Duration::ZERO, None)
+        .unwrap();
+}
+/// A restore renames a backup over the database while its arbiter runs:
+/// the next caller starts an arbiter on the restored file, which must not
+/// use the WAL at that path while the old one still does. Before, it did:
+/// its commits went into the old arbiter's WAL, and the old one's last
+/// checkpoint copied that WAL into the file moved away and emptied it,
+/// losing a write the new one had acknowledged. The old arbiter is frozen
+/// here (SIGSTOP) so that it is still there, whatever the machine's speed.
+#[test]
+fn a_restore_renamed_over_the_database_loses_no_acknowledged_write() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    for i in 0..3 {
+        env.scribe_ok(&[
+            "exec",
+            &format!("INSERT INTO t(tag, i) VALUES ('old', {i})"),
+        ]);
+    }
+    let backup_db = env.dir.path().join("backup.db");
+    backup(&env, &backup_db);
+    env.scribe_ok(&[
+        "exec",
+        "INSERT INTO t(tag, i) VALUES ('after the backup', 0)",
+    ]);
+    let old = Pid::from_raw(env.arbiter_pid().expect("an arbiter") as i32);
+    // Continued whatever happens, so that a failure leaves none frozen.
+    struct Cont(Pid);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            let _ = kill(self.0, Signal::SIGCONT);
+        }
+    }
+    let _cont = Cont(old);
+    kill(old, Signal::SIGSTOP).unwrap();
+    std::fs::rename(&backup_db, &env.db).unwrap();
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.args(["--ready-timeout", "60s", "--timeout", "60s", "exec"])
+        .arg("INSERT INTO t(tag, i) VALUES ('restored', 0)")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let writer = env.spawn(c);
+    // Until the new arbiter waits for the old one's WAL, or (before) the
+    // write was acknowledged without waiting.
+    let log = env.paths().log;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting = std::fs::read_to_string(&log).is_ok_and(|l| l.contains("still uses its WAL"));
+        if waiting || env.exited(writer) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "neither waited nor wrote");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill(old, Signal::SIGCONT).unwrap();
+    let out = env.wait(writer, Duration::from_secs(90));
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    env.scribe_ok(&["stop"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !env.arbiter_processes().is_empty() {
+        assert!(Instant::now() < deadline, "arbiters left running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let c = env.sqlite();
+    let count = |tag: &str| -> i64 {
+        c.query_row("SELECT count(*) FROM t WHERE tag = ?1", [tag], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        count("restored"),
+        1,
+        "the acknowledged write after the restore"
+    );
+    assert_eq!(count("old"), 3, "the restored rows");
+    assert_eq!(count("after the backup"), 0, "the restore replaced these");
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+/// A restore through SQLite's backup API into the live file, while the
+/// arbiter runs, puts back an older key table under the arbiter's index
+/// of it. Before, every later write failed the index's check (a panic in
+/// this debug build) and its caller waited out its timeout; now the
+/// arbiter sees another connection's commit and files the keys again:
+/// writes go on, and a key the restore took away is a new key again.
+#[test]
+fn a_restore_through_the_backup_api_into_the_live_file_leaves_writes_working() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "before",
+        "INSERT INTO t(tag, i) VALUES ('old', 0)",
+    ]);
+    let backup_db = env.dir.path().join("backup.db");
+    backup(&env, &backup_db);
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "after",
+        "INSERT INTO t(tag, i) VALUES ('after the backup', 0)",
+    ]);
+    restore(&env, &backup_db);
+    for i in 1..=2 {
+        env.scribe_ok(&[
+            "--timeout",
+            "30s",
+            "exec",
+            &format!("INSERT INTO t(tag, i) VALUES ('restored', {i})"),
+        ]);
+    }
+    // Recorded before the backup: still known, not written twice.
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "before",
+        "INSERT INTO t(tag, i) VALUES ('old', 0)",
+    ]);
+    // Recorded after it: the restore took the write and its key away.
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "after",
+        "INSERT INTO t(tag, i) VALUES ('after the backup', 0)",
+    ]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'old'"), 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag = 'restored'"),
+        2
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag = 'after the backup'"),
+        1
+    );
+    let log = std::fs::read_to_string(env.paths().log).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Two backup-API restores of two histories whose key tables end in
+/// rows of the same rowid (one taken before a keyed write K1, written
+/// back while the arbiter was down, then another write in its place; then
+/// the backup that holds K1): the arbiter took the table for the one it
+/// knew, and a retry of K1, whose write is in the file, was applied a
+/// second time. The newest row's keys tell the two apart.
+#[test]
+fn a_key_in_a_restored_file_is_replayed_whatever_rowid_its_row_has() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", "--key", "k0", SCHEMA]);
+    let (b1, b2) = (env.dir.path().join("b1.db"), env.dir.path().join("b2.db"));
+    backup(&env, &b1);
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "K1",
+        "INSERT INTO t(tag, i) VALUES ('K1', 1)",
+    ]);
+    backup(&env, &b2);
+    env.scribe_ok(&["stop", "--grace", "0"]);
+    restore(&env, &b1);
+    env.scribe_ok(&[
+        "exec",
+        "--key",
+        "K3",
+        "INSERT INTO t(tag, i) VALUES ('K3', 3)",
+    ]);
+    restore(&env, &b2);
+    let out = env.scribe_ok(&[
+        "--json",
+        "exec",
+        "--key",
+        "K1",
+        "INSERT INTO t(tag, i) VALUES ('K1', 1)",
+    ]);
+    assert!(out.contains("\"replayed\":true"), "{out}");
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'K1'"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'K3'"), 0);
+}
