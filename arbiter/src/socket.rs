@@ -32,7 +32,6 @@ pub const GROUP_SOCKET_MODE: u32 = 0o660;
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// A bound socket that puts itself back when its file is removed.
-#[derive(Debug)]
 pub struct Listener {
     inner: UnixListener,
     id: FileId,
@@ -43,6 +42,22 @@ pub struct Listener {
     failed: (u64, Option<std::time::Instant>),
     /// Another process listens on the path now (said once).
     displaced: bool,
+    /// Told once when another process has taken the name (the arbiter
+    /// stops: nobody could reach it, and it would hold the database).
+    on_displaced: Option<DisplacedHook>,
+}
+
+/// What a listener tells once its socket is taken (see
+/// [`Listener::on_displaced`]).
+type DisplacedHook = Box<dyn Fn(&str) + Send>;
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("path", &self.path)
+            .field("displaced", &self.displaced)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The pause after an accept that failed (out of descriptors): the
@@ -72,6 +87,7 @@ impl Listener {
             check,
             failed: (0, None),
             displaced: false,
+            on_displaced: None,
         })
     }
 
@@ -99,6 +115,12 @@ impl Listener {
              of its own beside it (clients find it in the lock record)"
         );
         Ok(l)
+    }
+
+    /// Calls `f` (with why, for people) once another process has taken
+    /// this socket's name.
+    pub fn on_displaced(&mut self, f: impl Fn(&str) + Send + 'static) {
+        self.on_displaced = Some(Box::new(f));
     }
 
     /// The socket's path.
@@ -153,16 +175,19 @@ impl Listener {
         }
         // Another process took the name over (one that does not check, or
         // that bound it at the same moment): taking it back would only
-        // start a tug of war. Said once; the name is taken again once that
-        // process lets it go.
+        // start a tug of war, and an arbiter nobody can reach would hold
+        // its database for nothing. It stops (once told).
         if let Some(who) = listening_at(&self.path) {
             if !self.displaced {
-                tracing::error!(
-                    path = %self.path.display(),
-                    listener = %who,
-                    "another process listens on this arbiter's socket now; clients cannot \
-                     reach this arbiter there until it goes"
+                let why = format!(
+                    "another process ({who}) took this arbiter's socket {}; nobody could reach \
+                     it, so it stopped",
+                    self.path.display()
                 );
+                tracing::error!(path = %self.path.display(), listener = %who, "{why}");
+                if let Some(f) = &self.on_displaced {
+                    f(&why);
+                }
                 self.displaced = true;
             }
             return;

@@ -85,6 +85,10 @@ pub enum StopReason {
     /// The WAL was deleted or replaced under the arbiter: no stopping
     /// marker, so that the next caller starts a new one at once.
     WalLost,
+    /// Another process took the arbiter's socket: nobody could reach it.
+    /// No stopping marker: the next caller starts one that says why it
+    /// cannot bind, or binds a name of its own.
+    Displaced,
 }
 
 impl Shared {
@@ -172,7 +176,8 @@ impl Shared {
                 | StopReason::WriterFailed
                 | StopReason::WalLost
                 | StopReason::Deleted
-                | StopReason::Replaced,
+                | StopReason::Replaced
+                | StopReason::Displaced,
             ) => return,
             Some(StopReason::Requested(r)) if r.hold => Marker::Hold,
             // No grace (`scribe restart`, `stop --grace 0`): auto-start may
@@ -225,4 +230,17 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Stops the arbiter once `listener`'s socket is taken by another
+/// process (see `Listener::on_displaced`).
+pub fn stop_when_displaced(
+    listener: &mut crate::socket::Listener,
+    shared: &std::sync::Arc<Shared>,
+) {
+    let shared = shared.clone();
+    listener.on_displaced(move |why| {
+        let _ = shared.fault.set(why.to_owned());
+        shared.begin_shutdown(StopReason::Displaced);
+    });
 }

@@ -253,3 +253,30 @@ fn a_socket_given_for_another_database_reaches_nothing() {
     other.scribe_ok(&["exec", "INSERT INTO t VALUES ('theirs')"]);
     assert_eq!(other.count("SELECT count(*) FROM t"), 1);
 }
+
+/// Another process that takes an arbiter's socket (binds elsewhere and
+/// renames over it, as an arbiter of another database given the same
+/// `--socket` at the same instant did) leaves the arbiter unreachable: it
+/// stops, saying why, rather than hold its database for nothing (it kept
+/// running, and its clients were told the socket serves the other one).
+#[test]
+fn an_arbiter_whose_socket_is_taken_stops() {
+    let env = Env::new();
+    let given = env.dir.path().join("given.sock");
+    let given_str = given.to_str().unwrap();
+    env.scribe_ok(&["--socket", given_str, "start"]);
+    let pid = env.arbiter_pid().expect("started");
+    let tmp = env.dir.path().join("other.tmp");
+    let _other = std::os::unix::net::UnixListener::bind(&tmp).unwrap();
+    std::fs::rename(&tmp, &given).unwrap();
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the arbiter runs on, unreachable"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let log = std::fs::read_to_string(env.paths().log).unwrap();
+    assert!(log.contains("took this arbiter's socket"), "{log}");
+}

@@ -35,6 +35,7 @@ pub async fn run(
     closing: CancellationToken,
 ) {
     let mut listener = listener;
+    crate::state::stop_when_displaced(&mut listener, &shared);
     loop {
         let stream = listener.accept().await;
         // As on the RPC socket.

@@ -31,6 +31,7 @@ pub async fn run(
     connections: TaskTracker,
     closing: CancellationToken,
 ) {
+    crate::state::stop_when_displaced(&mut listener, &shared);
     loop {
         let stream = listener.accept().await;
         // Gone: the stop begins now, and this caller is told so (and

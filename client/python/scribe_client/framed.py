@@ -127,7 +127,10 @@ class FramedConnection:
         # quietly, as sqlite3's connection does (no ResourceWarning).
         sock = getattr(self, "sock", None)
         if sock is not None:
-            self.close()
+            try:
+                self.close()
+            except BaseException:  # noqa: BLE001  a signal's, in a finaliser: nowhere to go
+                pass
 
     def call(self, request: Dict[str, Any], timeout: Optional[float]) -> Any:
         """Sends one request and returns its ``ok`` value, or raises the
