@@ -163,12 +163,7 @@ fn a_database_deleted_under_the_arbiter_is_made_again_by_the_next_caller() {
     let env = Env::new();
     env.scribe_ok(&["exec", SCHEMA]);
     let reader = snapshot_of_empty_t(&env);
-    for i in 0..3 {
-        env.scribe_ok(&[
-            "exec",
-            &format!("INSERT INTO t(tag, i) VALUES ('old', {i})"),
-        ]);
-    }
+    env.insert_tagged("old", 3);
     let first = env.arbiter_pid().expect("auto-started");
     std::fs::remove_file(&env.db).unwrap();
     // Told to retry, or (had the old arbiter gone already) written into a

@@ -31,12 +31,7 @@ pub(crate) fn snapshot_of_empty_t(env: &Env) -> rusqlite::Connection {
 fn a_wal_deleted_under_the_arbiter_stops_it_and_loses_nothing() {
     let env = Env::new();
     env.scribe_ok(&["exec", SCHEMA]);
-    for i in 0..3 {
-        env.scribe_ok(&[
-            "exec",
-            &format!("INSERT INTO t(tag, i) VALUES ('before', {i})"),
-        ]);
-    }
+    env.insert_tagged("before", 3);
     let first = env.arbiter_pid().expect("auto-started");
     std::fs::remove_file(env.paths().wal()).unwrap();
     // Acknowledged in the moment before the arbiter notices, or refused.
@@ -81,12 +76,7 @@ fn wal_taken_while_a_reader_holds_an_old_snapshot(take: impl FnOnce(&std::path::
     let env = Env::new();
     env.scribe_ok(&["exec", SCHEMA]);
     let reader = snapshot_of_empty_t(&env);
-    for i in 0..3 {
-        env.scribe_ok(&[
-            "exec",
-            &format!("INSERT INTO t(tag, i) VALUES ('after snapshot', {i})"),
-        ]);
-    }
+    env.insert_tagged("after snapshot", 3);
     let first = env.arbiter_pid().expect("auto-started");
     take(&env.paths().wal());
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -65,6 +65,17 @@ impl Env {
         run(c, COMMAND_TIMEOUT)
     }
 
+    /// Writes rows `(tag, 0..n)` into `SCHEMA`'s table, one `scribe exec`
+    /// each (each its own commit).
+    pub fn insert_tagged(&self, tag: &str, n: u32) {
+        for i in 0..n {
+            self.scribe_ok(&[
+                "exec",
+                &format!("INSERT INTO t(tag, i) VALUES ('{tag}', {i})"),
+            ]);
+        }
+    }
+
     /// Runs `scribe ARGS` and insists it succeeds; returns stdout.
     pub fn scribe_ok(&self, args: &[&str]) -> String {
         let out = self.scribe(args);

@@ -38,12 +38,7 @@ fn a_restore_renamed_over_the_database_loses_no_acknowledged_write() {
     use nix::unistd::Pid;
     let mut env = Env::new();
     env.scribe_ok(&["exec", SCHEMA]);
-    for i in 0..3 {
-        env.scribe_ok(&[
-            "exec",
-            &format!("INSERT INTO t(tag, i) VALUES ('old', {i})"),
-        ]);
-    }
+    env.insert_tagged("old", 3);
     let backup_db = env.dir.path().join("backup.db");
     backup(&env, &backup_db);
     env.scribe_ok(&[
@@ -217,20 +212,10 @@ fn a_wal_left_by_the_replaced_file_is_set_aside_not_replayed() {
     use nix::unistd::Pid;
     let env = Env::new();
     env.scribe_ok(&["exec", SCHEMA]);
-    for i in 0..3 {
-        env.scribe_ok(&[
-            "exec",
-            &format!("INSERT INTO t(tag, i) VALUES ('before', {i})"),
-        ]);
-    }
+    env.insert_tagged("before", 3);
     let backup_db = env.dir.path().join("backup.db");
     backup(&env, &backup_db);
-    for i in 0..3 {
-        env.scribe_ok(&[
-            "exec",
-            &format!("INSERT INTO t(tag, i) VALUES ('after', {i})"),
-        ]);
-    }
+    env.insert_tagged("after", 3);
     let pid = env.arbiter_pid().expect("an arbiter");
     std::fs::rename(&backup_db, &env.db).unwrap();
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
@@ -268,12 +253,7 @@ fn a_wal_left_by_the_replaced_file_is_set_aside_not_replayed() {
 fn a_database_copied_with_its_wal_keeps_it() {
     let env = Env::new();
     env.scribe_ok(&["exec", SCHEMA]);
-    for i in 0..3 {
-        env.scribe_ok(&[
-            "exec",
-            &format!("INSERT INTO t(tag, i) VALUES ('kept', {i})"),
-        ]);
-    }
+    env.insert_tagged("kept", 3);
     env.kill9_arbiter();
     let copy = Env::new();
     for suffix in ["", "-wal", ".scribe.lock"] {
