@@ -345,6 +345,28 @@ pub fn socket_hint(paths: &Paths) -> Option<String> {
     })
 }
 
+/// True when `paths.db` has another name (a hard link) and an arbiter
+/// holds the file while no lock record lies beside this name: it serves
+/// the file under the other name. SQLite keeps the WAL beside the name,
+/// so readers through this one miss the latest commits, and no arbiter
+/// will ever answer on this name's socket.
+pub fn served_under_another_name(paths: &Paths) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(&paths.db).is_ok_and(|m| m.nlink() > 1)
+        && !paths.lock.exists()
+        && is_held(paths).unwrap_or(false)
+}
+
+/// What to tell a caller who named the database by such a name.
+pub fn another_name_message(paths: &Paths) -> String {
+    format!(
+        "{} is another name (a hard link) of a database an arbiter serves under its own name: \
+         reads through this name would miss its latest commits (SQLite keeps the WAL beside \
+         the name), and no arbiter answers on this name's socket; use that name",
+        paths.db.display()
+    )
+}
+
 /// Reads what the lock file records (empty when absent or unreadable).
 pub fn read_info(path: &Path) -> LockInfo {
     let mut text = String::new();

@@ -18,14 +18,12 @@ pub enum Error {
     /// The database is a hard link to a file an arbiter serves under
     /// another name: reads through this name would miss the commits
     /// still in that name's WAL (SQLite keeps the WAL by name).
-    #[error(
-        "{path} is another name (a hard link) of a database an arbiter serves under its own \
-         name: reads through this name would miss its latest commits (SQLite keeps the WAL \
-         beside the name); use that name"
-    )]
+    #[error("{message}")]
     OtherName {
         /// The name given.
         path: PathBuf,
+        /// Why, for people.
+        message: String,
     },
     /// `wait_for` gave up: the sequence number did not become visible.
     #[error("commit {seq} not visible within {waited:.0?} (the latest visible is {seen})")]

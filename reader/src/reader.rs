@@ -41,9 +41,10 @@ impl Reader {
                 why: None,
             });
         }
-        if served_under_another_name(paths) {
+        if scribe_protocol::lockfile::served_under_another_name(paths) {
             return Err(Error::OtherName {
                 path: paths.db.clone(),
+                message: scribe_protocol::lockfile::another_name_message(paths),
             });
         }
         let conn = Connection::open_with_flags(
@@ -200,17 +201,6 @@ impl Reader {
     pub(crate) fn connection_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
-}
-
-/// True when `paths.db` has another name (a hard link) and an arbiter
-/// holds the file while no lock record lies beside this name: it serves
-/// the file under the other name, whose WAL this name's readers would not
-/// see. (They saw a table created through the other name as missing.)
-fn served_under_another_name(paths: &Paths) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(&paths.db).is_ok_and(|m| m.nlink() > 1)
-        && !paths.lock.exists()
-        && scribe_protocol::lockfile::is_held(paths).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -174,6 +174,15 @@ fn a_hard_link_to_the_database_is_named_as_such() {
     assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
     assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
     assert!(!env.dir.path().join("hard.db-wal").exists());
+    // A write through it: refused, naming why (it waited for an answer
+    // on this name's socket, then said the arbiter was already running).
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.env("SCRIBE_DB", &hard)
+        .args(["exec", "INSERT INTO t(tag, i) VALUES ('link', 1)"]);
+    let out = run(c, crate::harness::COMMAND_TIMEOUT);
+    assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
+    assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0);
 }
 
 #[test]

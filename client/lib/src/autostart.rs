@@ -120,6 +120,15 @@ pub async fn launch(
             exited = None;
             continue;
         }
+        // Ours found the lock held by an arbiter of this file under
+        // another name (a hard link): none will answer here.
+        if exited.is_some() && lockfile::served_under_another_name(paths) {
+            reap_later(child, true);
+            return Err(WriteError::Refused {
+                statement: None,
+                reason: lockfile::another_name_message(paths),
+            });
+        }
         // Ours found the lock held by an arbiter on another socket: it
         // will never answer here, so say where it is now.
         let elsewhere = exited
