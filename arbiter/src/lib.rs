@@ -29,6 +29,8 @@
 //!   index on the key).
 //! - [`keyrecord`]: how keys are stored: a commit's keys share rows.
 //! - [`keyprune`]: deleting keys past the count and the window.
+//! - [`outside`]: the key table changed by another connection (a restore
+//!   into the live file), noticed at each transaction.
 //! - [`migrations`]: the program's schema migrations, applied once each.
 //! - [`checkpoint`]: PASSIVE checkpoints off the writer's thread.
 //! - [`budget`]: the per-batch time budget (progress handler).
@@ -44,7 +46,8 @@
 //! - [`inflight`]: the memory all requests in flight may hold.
 //! - [`watch`]: the writer, idleness, the tick, the database, WAL and lock
 //!   files; [`walrestore`]: a deleted WAL copied back before the stop;
-//!   [`walhold`]: one arbiter at a time on the WAL at a path.
+//!   [`walhold`]: one arbiter at a time on the WAL at a path, and a WAL
+//!   another file left there set aside.
 //! - [`rpc`]: the RPC adapter: scribe's framing on the RPC socket.
 //! - [`http`]: the HTTP adapter: HTTP/1.1 + JSON on a second socket.
 //! - [`sessions`]: the write sessions of one connection (either adapter).
