@@ -58,9 +58,6 @@ pub fn run_until(
     let Some(mut lock) = InstanceLock::try_acquire(&paths)? else {
         return Ok(Exit::AlreadyRunning(holder_pid(&paths.lock)));
     };
-    // Which files the previous arbiter used, before this one's record
-    // replaces it (see `walhold`).
-    let previous = lock::read_info(&paths.lock);
     // The record is for people and `status`; liveness is the lock. One
     // that cannot be written (another user's file in a sticky directory)
     // does not stop the start.
@@ -70,17 +67,8 @@ pub fn run_until(
     // The arbiter of a file that was at this path before a move or a
     // restore may still be draining into the WAL here (see `walhold`).
     crate::walhold::wait_free(&paths.wal(), crate::walhold::WAIT_FOR_PREVIOUS)?;
-    crate::walhold::set_aside_foreign(&paths, &previous)?;
     let (session, seq) = db::open_writer(&config)?;
     let wal_hold = crate::walhold::hold(&paths.wal())?;
-    let files = std::fs::metadata(&paths.db)
-        .and_then(|db| Ok((db, std::fs::metadata(paths.wal())?)))
-        .map(|(db, wal)| (crate::walhold::key_of(&db), crate::walhold::key_of(&wal)));
-    if let Ok((db, wal)) = files {
-        if let Err(e) = lock.record_files(&db, &wal) {
-            tracing::warn!(error = %e, "cannot record the database's files in the lock record");
-        }
-    }
     let schema_version = open_migrations(&config, &session)?;
     let db_file = session.file.1;
     let wal_pages = session.wal_pages.clone();

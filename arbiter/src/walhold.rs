@@ -11,17 +11,12 @@
 //! (SQLite never locks the WAL file itself: its locks are in `-shm`), and a
 //! new one waits for the old one to let go before it opens the database.
 //!
-//! The old one may leave its WAL behind, though: killed, or its last
-//! checkpoint held back by a reader's old snapshot. SQLite would replay
-//! it onto the file now at the path, another database: a restore came
-//! back with the rows it had taken away, or pages of two databases
-//! mixed. So each arbiter records in its lock record which database file
-//! and which WAL it used (device, inode and birth time, so that an inode
-//! number used again is not taken for the old file), and the next one
-//! sets that very WAL aside (renamed, never deleted) when the database
-//! file at the path is another. A database copied with its WAL (a
-//! directory restored from a backup) gets a new WAL inode too, and keeps
-//! its WAL.
+//! The old one may leave its WAL behind, its last checkpoint held back by
+//! a reader's old snapshot: SQLite would replay it onto the file now at
+//! the path, another database. So an arbiter whose database was moved or
+//! replaced sets its own WAL aside as it stops, when it could not empty
+//! it (see `writer::last_checkpoint`). One killed before it noticed
+//! leaves it at the path (the README says how to restore safely).
 
 use std::fs::File;
 use std::path::Path;
@@ -94,71 +89,6 @@ pub fn hold(wal: &Path) -> Result<WalHold, Error> {
     };
     imp::lock(&file).map_err(|e| Error::io("locking the WAL", e))?;
     Ok(WalHold(Some(file)))
-}
-
-/// How the lock record names a file: `dev:ino:birth` (birth in
-/// nanoseconds since the epoch; 0 where the file system keeps none).
-pub fn key_of(meta: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let birth = meta
-        .created()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    format!("{}:{}:{birth}", meta.dev(), meta.ino())
-}
-
-/// Sets the WAL at `paths`' WAL path aside when it is the very WAL the
-/// previous arbiter (`previous`, its lock record) used for another
-/// database file than the one there now, and holds any frame; its `-shm`
-/// goes too (SQLite makes both again). Returns where it went.
-///
-/// # Errors
-///
-/// When it cannot be moved: the database must not be opened over it.
-pub fn set_aside_foreign(
-    paths: &scribe_protocol::Paths,
-    previous: &scribe_protocol::lockfile::LockInfo,
-) -> Result<Option<std::path::PathBuf>, Error> {
-    let (Some(db_then), Some(wal_then)) = (&previous.db, &previous.wal) else {
-        return Ok(None);
-    };
-    let now = std::fs::metadata(&paths.db).map_err(|e| Error::io("reading the database", e))?;
-    if key_of(&now) == *db_then {
-        return Ok(None);
-    }
-    let wal = paths.wal();
-    let Ok(meta) = std::fs::symlink_metadata(&wal) else {
-        return Ok(None);
-    };
-    if key_of(&meta) != *wal_then || meta.len() == 0 {
-        return Ok(None);
-    }
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut name = wal.as_os_str().to_owned();
-    name.push(format!(".of-a-replaced-file-{secs}"));
-    let aside = std::path::PathBuf::from(name);
-    std::fs::rename(&wal, &aside).map_err(|e| {
-        Error::io(
-            format!(
-                "setting aside {}, the WAL of the database file that was here before",
-                wal.display()
-            ),
-            e,
-        )
-    })?;
-    let mut shm = paths.db.as_os_str().to_owned();
-    shm.push("-shm");
-    let _ = std::fs::remove_file(std::path::PathBuf::from(shm));
-    tracing::warn!(
-        wal = %wal.display(),
-        aside = %aside.display(),
-        "the WAL here belongs to the database file that was at this path before it was \
-         moved or replaced (its last commits are in it, not in this file): set aside"
-    );
-    Ok(Some(aside))
 }
 
 fn open(wal: &Path) -> Result<Option<File>, Error> {

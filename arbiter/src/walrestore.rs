@@ -62,6 +62,38 @@ impl Companions {
     }
 }
 
+impl Companions {
+    /// Takes the held WAL and `-shm` away from the path of a database
+    /// moved or replaced under the arbiter, where SQLite would read them as
+    /// the next file's (a restore came back with the rows it had taken
+    /// away). A WAL that still holds frames (a reader's old snapshot kept
+    /// the last checkpoint from emptying it) is set aside with its last
+    /// commits; an empty one and the `-shm` are removed. Returns where the
+    /// WAL went.
+    pub fn set_aside(self, db: &Path) -> Option<PathBuf> {
+        let wal = suffixed(db, "-wal");
+        let mut aside = None;
+        if self.wal.is_some_and(|id| id.is_at(&wal)) {
+            if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let to = suffixed(db, &format!("-wal.of-a-replaced-file-{secs}"));
+                if std::fs::rename(&wal, &to).is_ok() {
+                    aside = Some(to);
+                }
+            } else {
+                let _ = std::fs::remove_file(&wal);
+            }
+        }
+        let shm = suffixed(db, "-shm");
+        if self.shm.is_some_and(|id| id.is_at(&shm)) {
+            let _ = std::fs::remove_file(&shm);
+        }
+        aside
+    }
+}
+
 /// Removes a `-wal` and `-shm` beside a database that does not exist (see
 /// [`Companions::remove`]).
 pub fn remove_orphans(db: &Path) {

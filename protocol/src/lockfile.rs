@@ -50,12 +50,6 @@ pub struct LockInfo {
     /// The HTTP socket it serves (recorded since the fallback name may be
     /// set aside, see `reach`).
     pub http_socket: Option<PathBuf>,
-    /// The database file it opened, and the WAL beside it, as the arbiter
-    /// names them (an arbiter starting later tells by them whether a WAL
-    /// left at the path is another file's: see the arbiter's `walhold`).
-    pub db: Option<String>,
-    /// See [`LockInfo::db`].
-    pub wal: Option<String>,
 }
 
 #[cfg(target_os = "linux")]
@@ -272,23 +266,6 @@ impl InstanceLock {
         self.write()
     }
 
-    /// Adds the database file and its WAL to the record (see
-    /// [`LockInfo::db`]), once the database is open.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Lock`] when the file cannot be written.
-    pub fn record_files(&mut self, db: &str, wal: &str) -> Result<(), Error> {
-        let kept: String = self
-            .text
-            .lines()
-            .filter(|l| !l.starts_with("db=") && !l.starts_with("wal="))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        self.text = format!("{kept}db={db}\nwal={wal}\n");
-        self.write()
-    }
-
     fn write(&self) -> Result<(), Error> {
         let lock_err = |source| Error::Lock {
             path: self.info.clone(),
@@ -383,8 +360,6 @@ pub fn read_info(path: &Path) -> LockInfo {
             Some(("started", v)) => info.started = v.trim().parse().ok(),
             Some(("socket", v)) => info.socket = Some(PathBuf::from(v.trim())),
             Some(("http_socket", v)) => info.http_socket = Some(PathBuf::from(v.trim())),
-            Some(("db", v)) => info.db = Some(v.trim().to_owned()),
-            Some(("wal", v)) => info.wal = Some(v.trim().to_owned()),
             _ => {}
         }
     }

@@ -37,7 +37,8 @@ impl Writer {
     /// would otherwise vanish with this process); when the disk is full,
     /// the writer waits until the copy succeeds, and when the copy cannot
     /// succeed, until a whole checkpoint does. The
-    /// `-wal` and `-shm` of a database deleted under it are removed after.
+    /// `-wal` and `-shm` of a database deleted under it are removed after,
+    /// and those of one moved or replaced are taken from the path.
     pub(super) fn checkpoint(&self) {
         let mut held = self.restore_wal();
         let (started, mut noted) = (Instant::now(), Instant::now());
@@ -146,6 +147,17 @@ impl Writer {
         if id.is_deleted_from(path) {
             self.session.companions.remove(path);
             info!("the database was deleted: removed its -wal and -shm");
+        } else if !id.is_at(path) {
+            // Moved or replaced: its WAL and -shm at the path are not the
+            // next file's (see `walhold`).
+            match self.session.companions.set_aside(path) {
+                Some(aside) => warn!(
+                    aside = %aside.display(),
+                    "the database was moved or replaced, and readers kept the WAL from being \
+                     emptied: set it aside (its last commits are the file moved away's)"
+                ),
+                None => info!("the database was moved or replaced: removed its -wal and -shm"),
+            }
         }
     }
 }
