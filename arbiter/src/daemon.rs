@@ -55,6 +55,7 @@ pub fn run_until(
 ) -> Result<Exit, Error> {
     let paths = config.paths.clone();
     check_directory(&paths.db)?;
+    crate::walhold::refuse_orphan(&paths)?;
     let Some(mut lock) = InstanceLock::try_acquire(&paths)? else {
         return Ok(Exit::AlreadyRunning(holder_pid(&paths.lock)));
     };

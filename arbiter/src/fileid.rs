@@ -34,6 +34,11 @@ impl FileId {
         }
     }
 
+    /// `(dev, ino)`.
+    pub fn key(self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
     /// This file as a hello states it (`path` is the name it was opened
     /// by).
     pub fn served(self, path: &Path) -> scribe_protocol::Served {

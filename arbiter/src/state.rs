@@ -71,7 +71,8 @@ pub enum StopReason {
     WriterFailed,
     /// The database path no longer names the file the arbiter opened, nor
     /// any (moved away): the stopping marker holds auto-start off for the
-    /// grace period, rather than make a new empty file there at once.
+    /// grace period, rather than make a new empty file there at once; it
+    /// names the file, and holds nothing back once that file is back.
     Moved,
     /// The database path names another file now (a restore renamed one
     /// over it): no stopping marker, so the next caller starts a new
@@ -196,7 +197,8 @@ impl Shared {
             Some(StopReason::Moved) => self.fault.get().map(String::as_str),
             _ => None,
         };
-        if let Err(e) = stopmarker::write_why(&self.config.paths, marker, why) {
+        let file = matches!(self.reason.get(), Some(StopReason::Moved)).then(|| self.db_file.key());
+        if let Err(e) = stopmarker::write_moved(&self.config.paths, marker, why, file) {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the stopping marker");
         }
     }

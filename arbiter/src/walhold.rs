@@ -13,10 +13,13 @@
 //!
 //! The old one may leave its WAL behind, its last checkpoint held back by
 //! a reader's old snapshot: SQLite would replay it onto the file now at
-//! the path, another database. So an arbiter whose database was moved or
-//! replaced sets its own WAL aside as it stops, when it could not empty
-//! it (see `writer::last_checkpoint`). One killed before it noticed
-//! leaves it at the path (the README says how to restore safely).
+//! the path, another database. So an arbiter whose database was replaced
+//! takes its own WAL from the path as it stops (see
+//! `writer::last_checkpoint`). Until then, and if it is killed first, the
+//! WAL is at the path, where any connection to the new file reads it: the
+//! README says how to restore safely. And an arbiter never starts on a
+//! database that is missing while a WAL with frames lies at its path (it
+//! was moved away: SQLite would replay that WAL onto a new empty file).
 
 use std::fs::File;
 use std::path::Path;
@@ -147,4 +150,36 @@ mod imp {
     pub fn lock(_file: &File) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Refuses a start where the database is missing but a WAL holding frames
+/// lies at its path: the database was moved away (or deleted by hand
+/// without it), and a new file made there would be read through it.
+///
+/// # Errors
+///
+/// That refusal, saying what to do.
+pub fn refuse_orphan(paths: &scribe_protocol::Paths) -> Result<(), Error> {
+    let wal = paths.wal();
+    let orphan = || !paths.db.exists() && std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    if !orphan() {
+        return Ok(());
+    }
+    // The arbiter of a database deleted under it may hold that WAL still:
+    // it removes it as it stops.
+    wait_free(&wal, WAIT_FOR_PREVIOUS)?;
+    if !orphan() {
+        return Ok(());
+    }
+    Err(Error::io(
+        "starting",
+        std::io::Error::other(format!(
+            "{} does not exist, but its WAL {} does, with commits in it: the database was moved \
+             away or deleted without it; move the database back, or remove {} and its -shm to \
+             begin a new one",
+            paths.db.display(),
+            wal.display(),
+            wal.display()
+        )),
+    ))
 }

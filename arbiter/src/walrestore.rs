@@ -64,12 +64,11 @@ impl Companions {
 
 impl Companions {
     /// Takes the held WAL and `-shm` away from the path of a database
-    /// moved or replaced under the arbiter, where SQLite would read them as
-    /// the next file's (a restore came back with the rows it had taken
-    /// away). A WAL that still holds frames (a reader's old snapshot kept
-    /// the last checkpoint from emptying it) is set aside with its last
-    /// commits; an empty one and the `-shm` are removed. Returns where the
-    /// WAL went.
+    /// replaced under the arbiter, where SQLite would read them as the new
+    /// file's (a restore came back with the rows it had taken away). A WAL
+    /// that still holds frames (a reader's old snapshot kept the last
+    /// checkpoint from emptying it) is set aside; an empty one and the
+    /// `-shm` are removed. Returns where the WAL went.
     pub fn set_aside(self, db: &Path) -> Option<PathBuf> {
         let wal = suffixed(db, "-wal");
         let mut aside = None;

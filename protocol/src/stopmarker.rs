@@ -98,7 +98,29 @@ pub fn read_active(path: &Path) -> Option<Marker> {
         }
         hold => hold,
     };
+    // A database moved away, then back: the marker held auto-start off
+    // for the file that went, which is here again (outages of 30 to 90 s
+    // for a file moved and moved back).
+    if moved_back(path, &text) {
+        return None;
+    }
     marker.is_active().then_some(marker)
+}
+
+/// True when the marker names the file moved away (`file=DEV:INO`) and
+/// that file is at the database's path again.
+fn moved_back(path: &Path, text: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(file) = text.lines().find_map(|l| l.strip_prefix("file=")) else {
+        return false;
+    };
+    let Some(db) = path
+        .to_str()
+        .and_then(|p| p.strip_suffix(".scribe.stopping"))
+    else {
+        return false;
+    };
+    std::fs::metadata(db).is_ok_and(|m| format!("{}:{}", m.dev(), m.ino()) == file.trim())
 }
 
 fn parse(text: &str) -> Option<Marker> {
@@ -127,6 +149,21 @@ pub fn write(paths: &Paths, marker: Marker) -> std::io::Result<()> {
 ///
 /// As [`write`].
 pub fn write_why(paths: &Paths, marker: Marker, why: Option<&str>) -> std::io::Result<()> {
+    write_moved(paths, marker, why, None)
+}
+
+/// As [`write_why`], naming the database file moved away (`(dev, ino)`):
+/// the marker holds nothing back once that file is at the path again.
+///
+/// # Errors
+///
+/// As [`write`].
+pub fn write_moved(
+    paths: &Paths,
+    marker: Marker,
+    why: Option<&str>,
+    file: Option<(u64, u64)>,
+) -> std::io::Result<()> {
     let mut text = match marker {
         Marker::Hold => "hold\n".to_owned(),
         Marker::Until(ms) => format!("until={ms}\n"),
@@ -135,6 +172,9 @@ pub fn write_why(paths: &Paths, marker: Marker, why: Option<&str>) -> std::io::R
         text.push_str("why=");
         text.push_str(&why.replace('\n', " "));
         text.push('\n');
+    }
+    if let Some((dev, ino)) = file {
+        text.push_str(&format!("file={dev}:{ino}\n"));
     }
     Like::db(&paths.db).replace(&paths.stop_marker, &text)
 }

@@ -279,3 +279,57 @@ fn a_database_copied_with_its_wal_keeps_it() {
     assert_eq!(copy.count("SELECT count(*) FROM t WHERE tag = 'kept'"), 3);
     assert_eq!(copy.count("SELECT count(*) FROM t WHERE tag = 'new'"), 1);
 }
+
+/// A database moved away and back: its arbiter stopped when it went, and
+/// the stopping marker it left held auto-start off for 30 s (up to 90)
+/// after the same file was back. The marker names the file that went.
+#[test]
+fn a_database_moved_away_and_back_is_served_at_once() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.insert_tagged("kept", 3);
+    let pid = env.arbiter_pid().expect("an arbiter");
+    let away = env.dir.path().join("away.db");
+    std::fs::rename(&env.db, &away).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the arbiter serves a file moved away"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::rename(&away, &env.db).unwrap();
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('back', 0)"]);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 4);
+}
+
+/// A database moved away while no arbiter ran, its WAL still holding
+/// commits (the arbiter was killed): a new file made at the path would be
+/// read through that WAL. No arbiter starts there; it says why, and once
+/// the database is back every commit is there.
+#[test]
+fn no_database_is_made_where_a_wal_with_commits_lies() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.insert_tagged("kept", 3);
+    env.kill9_arbiter();
+    let away = env.dir.path().join("away.db");
+    std::fs::rename(&env.db, &away).unwrap();
+    let out = env.scribe(&["exec", "INSERT INTO t(tag, i) VALUES ('new', 0)"]);
+    assert_eq!(
+        out.status.code(),
+        Some(10),
+        "{}",
+        crate::harness::stderr(&out)
+    );
+    assert!(
+        crate::harness::stderr(&out).contains("its WAL"),
+        "{}",
+        crate::harness::stderr(&out)
+    );
+    assert!(!env.db.exists(), "a new database was made");
+    std::fs::rename(&away, &env.db).unwrap();
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('back', 0)"]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'kept'"), 3);
+}

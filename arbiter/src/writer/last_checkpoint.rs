@@ -38,7 +38,7 @@ impl Writer {
     /// the writer waits until the copy succeeds, and when the copy cannot
     /// succeed, until a whole checkpoint does. The
     /// `-wal` and `-shm` of a database deleted under it are removed after,
-    /// and those of one moved or replaced are taken from the path.
+    /// and those of one replaced are taken from the path.
     pub(super) fn checkpoint(&self) {
         let mut held = self.restore_wal();
         let (started, mut noted) = (Instant::now(), Instant::now());
@@ -147,16 +147,18 @@ impl Writer {
         if id.is_deleted_from(path) {
             self.session.companions.remove(path);
             info!("the database was deleted: removed its -wal and -shm");
-        } else if !id.is_at(path) {
-            // Moved or replaced: its WAL and -shm at the path are not the
-            // next file's (see `walhold`).
+        } else if !id.is_at(path) && path.exists() {
+            // Replaced: its WAL and -shm at the path are not the file's
+            // there now (see `walhold`). A database only moved away keeps
+            // them at the path: its file may need them (a checkpoint cut
+            // short leaves it half written), and moved back it finds them.
             match self.session.companions.set_aside(path) {
                 Some(aside) => warn!(
                     aside = %aside.display(),
-                    "the database was moved or replaced, and readers kept the WAL from being \
-                     emptied: set it aside (its last commits are the file moved away's)"
+                    "the database was replaced, and readers kept the WAL from being emptied: \
+                     set it aside (it belongs to the file that was there)"
                 ),
-                None => info!("the database was moved or replaced: removed its -wal and -shm"),
+                None => info!("the database was replaced: removed its -wal and -shm"),
             }
         }
     }
