@@ -62,12 +62,14 @@ pub fn run_until(
     // The record is for people and `status`; liveness is the lock. One
     // that cannot be written (another user's file in a sticky directory)
     // does not stop the start.
-    if let Err(e) = lock.record(&paths.socket, &paths.http_socket) {
+    if let Err(e) = lock.record_starting() {
         tracing::warn!(error = %e, "cannot write the lock record; the arbiter runs without it");
     }
     // The arbiter of a file that was at this path before a move or a
     // restore may still be draining into the WAL here (see `walhold`).
-    crate::walhold::wait_free(&paths.wal(), crate::walhold::WAIT_FOR_PREVIOUS)?;
+    if crate::walhold::wait_free(&paths.wal(), crate::walhold::WAIT_FOR_PREVIOUS)? {
+        crate::walhold::stopped_meanwhile(&paths)?;
+    }
     let (session, seq) = db::open_writer(&config)?;
     let wal_hold = crate::walhold::hold(&paths.wal())?;
     let schema_version = open_migrations(&config, &session)?;
@@ -94,7 +96,13 @@ pub fn run_until(
         Ok::<_, Error>(Listeners { rpc, http })
     })?;
     let mut config = config;
-    if listeners.rpc.path() != paths.socket || listeners.http.path() != paths.http_socket {
+    let aside = listeners.rpc.path() != paths.socket || listeners.http.path() != paths.http_socket;
+    if !aside {
+        // The sockets, now that they are bound (see `record_starting`).
+        if let Err(e) = lock.record(&paths.socket, &paths.http_socket) {
+            tracing::warn!(error = %e, "cannot write the lock record; the arbiter runs without it");
+        }
+    } else {
         config.paths.socket = listeners.rpc.path().to_path_buf();
         config.paths.http_socket = listeners.http.path().to_path_buf();
         // Clients find a name set aside only in the record: without it,

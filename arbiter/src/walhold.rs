@@ -41,21 +41,22 @@ pub const WAIT_FOR_PREVIOUS: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct WalHold(#[allow(dead_code)] Option<File>);
 
-/// Waits until no other process holds the lock of the WAL at `wal`.
+/// Waits until no other process holds the lock of the WAL at `wal`;
+/// true when it had to wait.
 ///
 /// # Errors
 ///
 /// When another arbiter still holds it after `within`, or the WAL cannot
 /// be opened to look.
-pub fn wait_free(wal: &Path, within: Duration) -> Result<(), Error> {
+pub fn wait_free(wal: &Path, within: Duration) -> Result<bool, Error> {
     let deadline = Instant::now() + within;
     let mut said = false;
     loop {
         let Some(file) = open(wal)? else {
-            return Ok(());
+            return Ok(said);
         };
         if !imp::held_elsewhere(&file).map_err(|e| Error::io("looking at the WAL's lock", e))? {
-            return Ok(());
+            return Ok(said);
         }
         if !said {
             tracing::warn!(
@@ -165,9 +166,12 @@ pub fn refuse_orphan(paths: &scribe_protocol::Paths) -> Result<(), Error> {
     if !orphan() {
         return Ok(());
     }
-    // The arbiter of a database deleted under it may hold that WAL still:
-    // it removes it as it stops.
-    wait_free(&wal, WAIT_FOR_PREVIOUS)?;
+    // The arbiter of a database deleted or moved under it may hold that
+    // WAL still: it removes a deleted one's as it stops, and a moved one
+    // leaves its stopping marker (a new file must not be made there).
+    if wait_free(&wal, WAIT_FOR_PREVIOUS)? {
+        stopped_meanwhile(paths)?;
+    }
     if !orphan() {
         return Ok(());
     }
@@ -182,4 +186,24 @@ pub fn refuse_orphan(paths: &scribe_protocol::Paths) -> Result<(), Error> {
             wal.display()
         )),
     ))
+}
+
+/// After waiting for a previous arbiter: refuses to go on when a stop
+/// marker is live now (this arbiter was launched before a `scribe stop`,
+/// or before its database was moved away, and would undo either).
+///
+/// # Errors
+///
+/// That refusal, with the marker's words.
+pub fn stopped_meanwhile(paths: &scribe_protocol::Paths) -> Result<(), Error> {
+    match scribe_protocol::stopmarker::read_active(&paths.stop_marker) {
+        Some(marker) => Err(Error::io(
+            "starting",
+            std::io::Error::other(format!(
+                "while this arbiter waited for the previous one, {}",
+                marker.describe()
+            )),
+        )),
+        None => Ok(()),
+    }
 }

@@ -240,7 +240,25 @@ impl InstanceLock {
         }))
     }
 
-    /// Records who holds the lock, in the lock file.
+    /// Records who holds the lock while it starts, without its sockets:
+    /// clients follow a recorded socket, and one not bound yet may be
+    /// another process's (a `--socket` given to the arbiters of two
+    /// databases: the clients of the second were sent to the first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lock`] when the file cannot be written.
+    pub fn record_starting(&mut self) -> Result<(), Error> {
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.text = format!("pid={}\nstarted={started}\n", std::process::id());
+        self.write()
+    }
+
+    /// Records who holds the lock, and the sockets it has bound, in the
+    /// lock file.
     ///
     /// # Errors
     ///

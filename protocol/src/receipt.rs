@@ -131,6 +131,13 @@ impl Served {
             // (one that only writes, through a socket given elsewhere)
             // cannot tell; it is served as before.
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
+            // Moved away or deleted this moment: its arbiter stops once it
+            // notices, and a retry finds how things stand.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(crate::WriteError::Unavailable {
+                    reason: format!("{whose}, and {} is not there now ({e})", db.display()),
+                })
+            }
             Err(e) => Err(refused(format!(
                 "{whose}, and {} cannot be looked at ({e})",
                 db.display()

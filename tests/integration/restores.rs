@@ -333,3 +333,58 @@ fn no_database_is_made_where_a_wal_with_commits_lies() {
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('back', 0)"]);
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'kept'"), 3);
 }
+
+/// An arbiter launched while the database was away waits for the one
+/// that served it to let go of its WAL; the file came back, and then
+/// `scribe stop --hold` stopped the one serving it: the waiting one
+/// started at once, undoing the stop (a write with auto-start off then
+/// committed). It looks at the stop marker once its wait is over.
+#[test]
+fn an_arbiter_that_waited_does_not_undo_a_stop() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.insert_tagged("kept", 3);
+    let first = Pid::from_raw(env.arbiter_pid().expect("an arbiter") as i32);
+    // Frozen, it cannot notice the move; continued whatever happens.
+    struct Cont(Pid);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            let _ = kill(self.0, Signal::SIGCONT);
+        }
+    }
+    let cont = Cont(first);
+    kill(first, Signal::SIGSTOP).unwrap();
+    let away = env.dir.path().join("away.db");
+    std::fs::rename(&env.db, &away).unwrap();
+    let log = env.dir.path().join("second.log");
+    let mut c = env.command(crate::harness::SCRIBED);
+    c.arg("--db")
+        .arg(&env.db)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut second = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("still uses its WAL")) {
+        assert!(Instant::now() < deadline, "the second arbiter did not wait");
+        assert!(
+            second.try_wait().unwrap().is_none(),
+            "the second arbiter did not wait"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::rename(&away, &env.db).unwrap();
+    drop(cont);
+    env.scribe_ok(&["stop", "--hold"]);
+    let status = crate::harness::wait_exit(&mut second, Duration::from_secs(60));
+    let _ = second.kill();
+    assert!(!status.success(), "it started after the stop");
+    let out = env.scribe(&[
+        "--no-autostart",
+        "exec",
+        "INSERT INTO t(tag, i) VALUES ('late', 0)",
+    ]);
+    assert!(!out.status.success(), "a write went through after the stop");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 3);
+}

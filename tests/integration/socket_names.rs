@@ -193,7 +193,7 @@ fn a_symlink_at_the_socket_name_is_not_followed() {
     let mut arbiter = arbiter.spawn().unwrap();
     let lock = env.paths().lock;
     let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("socket=")) {
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid=")) {
         assert!(std::time::Instant::now() < deadline, "no lock record");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }

@@ -128,7 +128,7 @@ def read_marker(path: str) -> Optional[Union[str, int]]:
     except (OSError, UnicodeDecodeError):
         return None
     lines = text.splitlines()
-    if not lines:
+    if not lines or _moved_back(path, lines):
         return None
     line = lines[0].strip()
     if line == "hold":
@@ -137,9 +137,30 @@ def read_marker(path: str) -> Optional[Union[str, int]]:
         value = line[len("until="):]
         if value.isdigit() and value.isascii():
             until = int(value)
+            try:
+                # Never later than a day after it was written (as Rust's).
+                until = min(until, int(os.stat(path).st_mtime * 1000) + _MAX_GRACE_MS)
+            except OSError:
+                pass
             if until > _now_ms():
                 return until
     return None
+
+
+_MAX_GRACE_MS = 24 * 3600 * 1000
+
+
+def _moved_back(path: str, lines: list) -> bool:
+    """The marker names the file moved away (``file=DEV:INO``), and that
+    file is at the database's path again: it holds nothing back."""
+    named = [l[len("file="):].strip() for l in lines if l.startswith("file=")]
+    if not named or not path.endswith(".scribe.stopping"):
+        return False
+    try:
+        st = os.stat(path[: -len(".scribe.stopping")])
+    except OSError:
+        return False
+    return "%d:%d" % (st.st_dev, st.st_ino) == named[0]
 
 
 def describe_marker(marker: Union[str, int]) -> str:

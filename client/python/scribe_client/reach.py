@@ -163,6 +163,9 @@ def check_served(hello: dict, paths: Paths) -> None:
         st = os.stat(paths.db_b)
     except PermissionError:
         return  # may not look into its directory (it only writes): cannot tell
+    except FileNotFoundError as e:
+        # Moved away or deleted this moment: a retry finds how things stand.
+        raise Unavailable("%s, and %s is not there now (%s)" % (whose, paths.db, e.strerror or e)) from None
     except OSError as e:
         raise Refused("%s, and %s cannot be looked at (%s)" % (whose, paths.db, e.strerror or e)) from None
     if (st.st_dev, st.st_ino) == (served.get("dev"), served.get("ino")):

@@ -108,6 +108,27 @@ class MarkerTest(unittest.TestCase):
                 f.write("garbage\n")
             self.assertIsNone(read_marker(m))
 
+    def test_a_move_marker_holds_nothing_once_the_file_is_back(self):
+        # A database moved away leaves a marker naming it; moved back, the
+        # Rust side starts at once, and so must this one (it waited the
+        # whole grace period).
+        with tempfile.TemporaryDirectory(dir="/tmp") as d:
+            db = os.path.join(d, "t.db")
+            with open(db, "w"):
+                pass
+            st = os.stat(db)
+            m = db + ".scribe.stopping"
+            future = int(time.time() * 1000) + 60000
+            with open(m, "w") as f:
+                f.write("until=%d\nwhy=moved\nfile=%d:%d\n" % (future, st.st_dev, st.st_ino))
+            self.assertIsNone(read_marker(m), "the file named is back")
+            with open(m, "w") as f:
+                f.write("until=%d\nfile=%d:%d\n" % (future, st.st_dev, st.st_ino + 1))
+            self.assertEqual(read_marker(m), future, "another file is there")
+            with open(m, "w") as f:
+                f.write("until=%d\n" % (future + 10 ** 12))
+            self.assertLessEqual(read_marker(m), int(time.time() * 1000) + 24 * 3600 * 1000 + 1000)
+
 
 class ErrorMappingTest(unittest.TestCase):
     def test_by_category_then_status(self):
