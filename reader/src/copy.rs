@@ -20,7 +20,7 @@ impl Reader {
         if stmt.readonly() {
             return false;
         }
-        let Ok(mut explain) = self.conn.prepare(&format!("EXPLAIN {sql}")) else {
+        let Ok(mut explain) = self.connection().prepare(&format!("EXPLAIN {sql}")) else {
             return false;
         };
         // Parameters left unbound (NULL): the program is the same.
@@ -38,9 +38,9 @@ impl Reader {
     /// Runs `f` with `query_only` off, and turns it on again whatever `f`
     /// returned.
     pub(crate) fn unbelted<T>(&self, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-        self.conn.execute_batch("PRAGMA query_only=0")?;
+        self.connection().execute_batch("PRAGMA query_only=0")?;
         let out = f();
-        self.conn.execute_batch("PRAGMA query_only=1")?;
+        self.connection().execute_batch("PRAGMA query_only=1")?;
         out
     }
 }

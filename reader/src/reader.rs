@@ -24,7 +24,7 @@ pub struct Rows {
 /// A read-only connection to a scribe-managed database.
 #[derive(Debug)]
 pub struct Reader {
-    pub(crate) conn: Connection,
+    conn: Connection,
 }
 
 impl Reader {

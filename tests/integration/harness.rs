@@ -275,6 +275,15 @@ pub fn output_within(child: Child, within: Duration, what: &str) -> Output {
         }
     }
 }
+/// Waits until process `pid` is gone (bounded); `what` says, on failure,
+/// what kept it.
+pub fn wait_gone(pid: u32, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// Waits (bounded) for a child to exit; returns its status.
 pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {

@@ -227,11 +227,7 @@ fn a_wal_the_replaced_file_leaves_is_set_aside_not_replayed() {
     std::fs::rename(&backup_db, &env.db).unwrap();
     // It stops at its next connection (or within a second).
     let _ = env.scribe(&["status"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(Instant::now() < deadline, "the old arbiter runs on");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    crate::harness::wait_gone(pid, Duration::from_secs(60), "the old arbiter runs on");
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('restored', 0)"]);
     drop(reader);
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'before'"), 3);
@@ -291,14 +287,11 @@ fn a_database_moved_away_and_back_is_served_at_once() {
     let pid = env.arbiter_pid().expect("an arbiter");
     let away = env.dir.path().join("away.db");
     std::fs::rename(&env.db, &away).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the arbiter serves a file moved away"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    crate::harness::wait_gone(
+        pid,
+        Duration::from_secs(60),
+        "the arbiter serves a file moved away",
+    );
     std::fs::rename(&away, &env.db).unwrap();
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('back', 0)"]);
     assert_eq!(env.count("SELECT count(*) FROM t"), 4);

@@ -269,14 +269,7 @@ fn an_arbiter_whose_socket_is_taken_stops() {
     let tmp = env.dir.path().join("other.tmp");
     let _other = std::os::unix::net::UnixListener::bind(&tmp).unwrap();
     std::fs::rename(&tmp, &given).unwrap();
-    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the arbiter runs on, unreachable"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    crate::harness::wait_gone(pid, COMMAND_TIMEOUT, "the arbiter runs on, unreachable");
     let log = std::fs::read_to_string(env.paths().log).unwrap();
     assert!(log.contains("took this arbiter's socket"), "{log}");
 }

@@ -133,7 +133,7 @@ class Classifier:
         if seen is None:
             return (Kind.UNKNOWN, None)
         out = _kind(seen)
-        if not seen and vacuum_into(sql):
+        if not seen and _vacuum_into(sql):
             # A copy of the file into another: it only reads this one
             # (SQLite runs it on a read-only connection), as a backup.
             out = (Kind.READ, None)
@@ -420,32 +420,6 @@ def begins(sql: str) -> bool:
 _OLD_FIRST_WORD = sys.version_info < (3, 10)
 
 
-def vacuum_into(sql: str) -> bool:
-    """True for ``VACUUM [schema] INTO …``, past blanks and comments."""
-    words = []
-    i = 0
-    while len(words) < 3:
-        i += _skip(sql[i:], _BLANK)
-        if i >= len(sql):
-            break
-        quote = {'"': '"', "[": "]", "`": "`"}.get(sql[i])
-        if quote is not None:
-            end = sql.find(quote, i + 1)
-            if end < 0:
-                break
-            words.append(sql[i : end + 1])
-            i = end + 1
-            continue
-        j = i
-        while j < len(sql) and (sql[j].isalnum() or sql[j] == "_"):
-            j += 1
-        if j == i:
-            break
-        words.append(sql[i:j].lower())
-        i = j
-    return len(words) >= 2 and words[0] == "vacuum" and "into" in words[1:3]
-
-
 def nothing(sql: str) -> bool:
     """True when ``sql`` holds only blanks, comments (one left open
     included), semicolons and byte-order marks (SQLite's tokenizer takes
@@ -521,3 +495,9 @@ def _kind(seen) -> Tuple[str, Optional[Any]]:
             elif kind == Kind.READ:
                 kind = Kind.DML
     return (kind, None)
+
+
+def _vacuum_into(sql: str) -> bool:
+    from .vacuum import vacuum_into  # it reads this module's scanner
+
+    return vacuum_into(sql)
