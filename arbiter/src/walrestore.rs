@@ -68,10 +68,10 @@ impl Companions {
     /// file's (a restore came back with the rows it had taken away). A WAL
     /// that still holds frames (a reader's old snapshot kept the last
     /// checkpoint from emptying it) is set aside; an empty one and the
-    /// `-shm` are removed. Returns where the WAL went.
-    pub fn set_aside(self, db: &Path) -> Option<PathBuf> {
+    /// `-shm` are removed. Says what it did.
+    pub fn set_aside(self, db: &Path) -> TakenAway {
         let wal = suffixed(db, "-wal");
-        let mut aside = None;
+        let mut taken = TakenAway::Nothing;
         if self.wal.is_some_and(|id| id.is_at(&wal)) {
             if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
                 let secs = std::time::SystemTime::now()
@@ -79,18 +79,33 @@ impl Companions {
                     .map_or(0, |d| d.as_secs());
                 let to = suffixed(db, &format!("-wal.of-a-replaced-file-{secs}"));
                 if std::fs::rename(&wal, &to).is_ok() {
-                    aside = Some(to);
+                    taken = TakenAway::Aside(to);
                 }
-            } else {
-                let _ = std::fs::remove_file(&wal);
+            } else if std::fs::remove_file(&wal).is_ok() {
+                taken = TakenAway::Removed;
             }
         }
         let shm = suffixed(db, "-shm");
-        if self.shm.is_some_and(|id| id.is_at(&shm)) {
-            let _ = std::fs::remove_file(&shm);
+        if self.shm.is_some_and(|id| id.is_at(&shm))
+            && std::fs::remove_file(&shm).is_ok()
+            && taken == TakenAway::Nothing
+        {
+            taken = TakenAway::Removed;
         }
-        aside
+        taken
     }
+}
+
+/// What [`Companions::set_aside`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TakenAway {
+    /// The files at the paths were not the ones held (a reset made new
+    /// ones): left alone.
+    Nothing,
+    /// Removed (the WAL was empty).
+    Removed,
+    /// The WAL set aside under this name.
+    Aside(PathBuf),
 }
 
 /// Removes a `-wal` and `-shm` beside a database that does not exist (see

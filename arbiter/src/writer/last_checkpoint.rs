@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 use super::run::Writer;
-use crate::walrestore::{self, Restored};
+use crate::walrestore::{self, Restored, TakenAway};
 
 /// How often a writer waiting with a WAL it could not put back says so.
 const NOTE_EVERY: Duration = Duration::from_secs(10);
@@ -153,12 +153,14 @@ impl Writer {
             // them at the path: its file may need them (a checkpoint cut
             // short leaves it half written), and moved back it finds them.
             match self.session.companions.set_aside(path) {
-                Some(aside) => warn!(
+                TakenAway::Aside(aside) => warn!(
                     aside = %aside.display(),
                     "the database was replaced, and readers kept the WAL from being emptied: \
                      set it aside (it belongs to the file that was there)"
                 ),
-                None => info!("the database was replaced: removed its -wal and -shm"),
+                TakenAway::Removed => info!("the database was replaced: removed its -wal and -shm"),
+                // A reset: the files there are the new database's already.
+                TakenAway::Nothing => {}
             }
         }
     }
