@@ -154,28 +154,30 @@ def check_served(hello: dict, paths: Paths) -> None:
     served = hello.get("database") if isinstance(hello, dict) else None
     if not isinstance(served, dict):
         raise ProtocolError("the arbiter's hello does not say which database it serves")
-    whose = "the arbiter answering on %s (pid %s) serves %s" % (
-        os.fsdecode(paths.socket),
-        hello.get("pid"),
-        served.get("path"),
-    )
+
+    def whose() -> str:
+        # Named by the socket it answered on (a recorded one, maybe).
+        return "the arbiter answering on %s (pid %s) serves %s" % (
+            os.fsdecode(reach(paths, "socket")[0]),
+            hello.get("pid"),
+            served.get("path"),
+        )
+
     try:
         st = os.stat(paths.db_b)
     except PermissionError:
         return  # may not look into its directory (it only writes): cannot tell
     except FileNotFoundError as e:
         # Moved away or deleted this moment: a retry finds how things stand.
-        raise Unavailable("%s, and %s is not there now (%s)" % (whose, paths.db, e.strerror or e)) from None
+        raise Unavailable("%s, and %s is not there now (%s)" % (whose(), paths.db, e.strerror or e)) from None
     except OSError as e:
-        raise Refused("%s, and %s cannot be looked at (%s)" % (whose, paths.db, e.strerror or e)) from None
+        raise Refused("%s, and %s cannot be looked at (%s)" % (whose(), paths.db, e.strerror or e)) from None
     if (st.st_dev, st.st_ino) == (served.get("dev"), served.get("ino")):
         return
     if served.get("path") == paths.db:
         # A move or a restore replaced the file: it stops once it notices.
         raise Unavailable(
             "%s as it was before the file there was moved or replaced; it stops once it notices, "
-            "and the next call starts one on the file there now" % whose
+            "and the next call starts one on the file there now" % whose()
         )
-    raise Refused(
-            "%s, not %s; check the socket given (or SCRIBE_SOCKET), or name that database" % (whose, paths.db)
-        )
+    raise Refused("%s, not %s; check the socket given (or SCRIBE_SOCKET), or name that database" % (whose(), paths.db))

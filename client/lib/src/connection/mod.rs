@@ -242,7 +242,14 @@ impl Connection {
         // Before anything is sent: a socket given by hand, or by an
         // environment meant for another program, may be another
         // database's arbiter's, which would take the writes and stop.
-        hello.database.check(&paths.db, &paths.socket, hello.pid)?;
+        if let Err(e) = hello.database.check(&paths.db, &paths.socket, hello.pid) {
+            // Named by the socket it answered on (a recorded one, maybe).
+            let via = scribe_protocol::reach::reach(paths, scribe_protocol::reach::Which::Rpc).path;
+            return Err(match hello.database.check(&paths.db, &via, hello.pid) {
+                Err(named) => named,
+                Ok(()) => e,
+            });
+        }
         let calls = Arc::new(Calls::default());
         let out = Arc::new(Out::default());
         tokio::spawn(read_answers(
