@@ -82,7 +82,12 @@ impl Reader {
         let seen: Arc<Mutex<Option<Kind>>> = Arc::default();
         let changes: Arc<Mutex<Changes>> = Arc::default();
         let tables: Arc<Mutex<bool>> = Arc::default();
+        // Whether SQLite asked about anything but a function: a VACUUM
+        // asks about nothing else, so only then is it worth asking
+        // whether this is one (see `copy`).
+        let asked: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let (hook, counts, reads) = (seen.clone(), changes.clone(), tables.clone());
+        let asked_here = asked.clone();
         self.connection_mut()
             .authorizer(Some(move |ctx: rusqlite::hooks::AuthContext<'_>| {
                 // The statement's own rows, not a trigger's nor the schema
@@ -90,6 +95,9 @@ impl Reader {
                 let own = |table: &str| {
                     ctx.accessor.is_none() && !table.to_ascii_lowercase().starts_with("sqlite_")
                 };
+                if !matches!(ctx.action, AuthAction::Function { .. }) {
+                    asked_here.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 match ctx.action {
                     AuthAction::Insert { table_name } if own(table_name) => {
                         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -149,6 +157,7 @@ impl Reader {
         // A backup made by reading (see `copy`): it reads every table.
         let copy = !readonly
             && control.is_none()
+            && !asked.load(std::sync::atomic::Ordering::Relaxed)
             && self
                 .connection()
                 .prepare(sql)

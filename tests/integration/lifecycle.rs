@@ -159,29 +159,26 @@ fn a_hard_link_to_the_database_is_named_as_such() {
     env.scribe_ok(&["exec", SCHEMA]);
     let hard = env.dir.path().join("hard.db");
     std::fs::hard_link(&env.db, &hard).unwrap();
-    let mut c = env.command(crate::harness::SCRIBE);
-    c.env("SCRIBE_DB", &hard).arg("status");
-    let out = run(c, crate::harness::COMMAND_TIMEOUT);
-    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    // `scribe ARGS` through the link: its exit code, and that it names why.
+    let through_link = |args: &[&str]| {
+        let mut c = env.command(crate::harness::SCRIBE);
+        c.env("SCRIBE_DB", &hard).args(args);
+        let out = run(c, crate::harness::COMMAND_TIMEOUT);
+        assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
+        out.status.code()
+    };
     // Not "pid 0": the lock is the file's, its record the other name's.
-    assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
+    assert_eq!(through_link(&["status"]), Some(10));
     // A read through it would miss the commits in the other name's WAL
     // (it said "no such table: t"): refused, naming why.
-    let mut c = env.command(crate::harness::SCRIBE);
-    c.env("SCRIBE_DB", &hard)
-        .args(["query", "SELECT count(*) FROM t"]);
-    let out = run(c, crate::harness::COMMAND_TIMEOUT);
-    assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
-    assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
+    assert_eq!(through_link(&["query", "SELECT count(*) FROM t"]), Some(16));
     assert!(!env.dir.path().join("hard.db-wal").exists());
     // A write through it: refused, naming why (it waited for an answer
     // on this name's socket, then said the arbiter was already running).
-    let mut c = env.command(crate::harness::SCRIBE);
-    c.env("SCRIBE_DB", &hard)
-        .args(["exec", "INSERT INTO t(tag, i) VALUES ('link', 1)"]);
-    let out = run(c, crate::harness::COMMAND_TIMEOUT);
-    assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
-    assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
+    assert_eq!(
+        through_link(&["exec", "INSERT INTO t(tag, i) VALUES ('link', 1)"]),
+        Some(16)
+    );
     assert_eq!(env.count("SELECT count(*) FROM t"), 0);
 }
 

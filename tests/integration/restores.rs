@@ -271,6 +271,17 @@ fn a_database_copied_with_its_wal_keeps_it() {
             .len()
             > 0
     );
+    // Only the WAL holds them (the file alone has not even the table):
+    // a WAL set aside or left unread would show.
+    let alone = rusqlite::Connection::open_with_flags(
+        format!("file:{}?immutable=1", copy.db.display()),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
+    .unwrap();
+    assert!(alone
+        .query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+        .is_err());
+    drop(alone);
     copy.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('new', 0)"]);
     assert_eq!(copy.count("SELECT count(*) FROM t WHERE tag = 'kept'"), 3);
     assert_eq!(copy.count("SELECT count(*) FROM t WHERE tag = 'new'"), 1);
