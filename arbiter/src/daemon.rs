@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::lockfile::{self as lock, InstanceLock};
+use scribe_protocol::starting::phase;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -62,16 +63,28 @@ pub fn run_until(
     // The record is for people and `status`; liveness is the lock. One
     // that cannot be written (another user's file in a sticky directory)
     // does not stop the start.
-    if let Err(e) = lock.record_starting() {
-        tracing::warn!(error = %e, "cannot write the lock record; the arbiter runs without it");
-    }
+    // It also tells the clients that wait what it does until it serves
+    // (see `scribe_protocol::starting`).
+    let starting = |lock: &mut InstanceLock, phase: &str| {
+        if let Err(e) = lock.record_starting(phase) {
+            tracing::warn!(error = %e, "cannot write the lock record; the arbiter runs without it");
+        }
+    };
+    starting(&mut lock, phase::OPENING);
     // The arbiter of a file that was at this path before a move or a
     // restore may still be draining into the WAL here (see `walhold`).
-    if crate::walhold::wait_free(&paths.wal(), crate::walhold::WAIT_FOR_PREVIOUS)? {
+    let wal = paths.wal();
+    if crate::walhold::wait_free(&wal, crate::walhold::WAIT_FOR_PREVIOUS, || {
+        starting(&mut lock, phase::PREVIOUS);
+    })? {
+        starting(&mut lock, phase::OPENING);
         crate::walhold::stopped_meanwhile(&paths)?;
     }
     let (session, seq) = db::open_writer(&config)?;
     let wal_hold = crate::walhold::hold(&paths.wal())?;
+    if let Some(dir) = &config.migrations {
+        starting(&mut lock, &phase::migrating(dir));
+    }
     let schema_version = open_migrations(&config, &session)?;
     let db_file = session.file.1;
     let wal_pages = session.wal_pages.clone();

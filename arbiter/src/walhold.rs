@@ -42,13 +42,13 @@ pub const WAIT_FOR_PREVIOUS: Duration = Duration::from_secs(30);
 pub struct WalHold(#[allow(dead_code)] Option<File>);
 
 /// Waits until no other process holds the lock of the WAL at `wal`;
-/// true when it had to wait.
+/// true when it had to wait (`on_wait` runs once, when the wait begins).
 ///
 /// # Errors
 ///
 /// When another arbiter still holds it after `within`, or the WAL cannot
 /// be opened to look.
-pub fn wait_free(wal: &Path, within: Duration) -> Result<bool, Error> {
+pub fn wait_free(wal: &Path, within: Duration, mut on_wait: impl FnMut()) -> Result<bool, Error> {
     let deadline = Instant::now() + within;
     let mut said = false;
     loop {
@@ -65,6 +65,7 @@ pub fn wait_free(wal: &Path, within: Duration) -> Result<bool, Error> {
                  replaced still uses its WAL; waiting for it to stop"
             );
             said = true;
+            on_wait();
         }
         if Instant::now() >= deadline {
             return Err(Error::io(
@@ -169,7 +170,7 @@ pub fn refuse_orphan(paths: &scribe_protocol::Paths) -> Result<(), Error> {
     // The arbiter of a database deleted or moved under it may hold that
     // WAL still: it removes a deleted one's as it stops, and a moved one
     // leaves its stopping marker (a new file must not be made there).
-    if wait_free(&wal, WAIT_FOR_PREVIOUS)? {
+    if wait_free(&wal, WAIT_FOR_PREVIOUS, || {})? {
         stopped_meanwhile(paths)?;
     }
     if !orphan() {

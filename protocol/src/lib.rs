@@ -26,6 +26,7 @@
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
 //! - [`reach`]: which socket reaches the arbiter, and who may answer there.
+//! - [`starting`]: an arbiter that holds the lock but serves nobody yet.
 //! - [`stopmarker`]: the marker that keeps auto-start off after a stop.
 //! - [`sidefile`]: the files beside the database take its mode and owner.
 //! - [`spin`]: when a side polls for the next frame instead of sleeping.
@@ -53,6 +54,7 @@ pub mod receipt;
 pub mod session;
 pub mod sidefile;
 pub mod spin;
+pub mod starting;
 pub mod status;
 pub mod stopmarker;
 pub mod value;

@@ -36,6 +36,8 @@ pub struct InstanceLock {
     info: PathBuf,
     text: String,
     like: Like,
+    /// Unix seconds when the lock was taken: the arbiter's start.
+    started: u64,
 }
 
 /// What the lock file records.
@@ -50,6 +52,9 @@ pub struct LockInfo {
     /// The HTTP socket it serves (recorded since the fallback name may be
     /// set aside, see `reach`).
     pub http_socket: Option<PathBuf>,
+    /// What the holder is doing before it serves (see [`crate::starting`]);
+    /// gone once its sockets are recorded.
+    pub starting: Option<String>,
 }
 
 #[cfg(target_os = "linux")]
@@ -237,6 +242,9 @@ impl InstanceLock {
             info: paths.lock.clone(),
             text: String::new(),
             like: Like::db(&paths.db),
+            started: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
         }))
     }
 
@@ -245,15 +253,19 @@ impl InstanceLock {
     /// another process's (a `--socket` given to the arbiters of two
     /// databases: the clients of the second were sent to the first).
     ///
+    /// `phase` says what it does meanwhile, for the clients that wait
+    /// (opening the database, applying migrations at open).
+    ///
     /// # Errors
     ///
     /// [`Error::Lock`] when the file cannot be written.
-    pub fn record_starting(&mut self) -> Result<(), Error> {
-        let started = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        self.text = format!("pid={}\nstarted={started}\n", std::process::id());
+    pub fn record_starting(&mut self, phase: &str) -> Result<(), Error> {
+        self.text = format!(
+            "pid={}\nstarted={}\nstarting={}\n",
+            std::process::id(),
+            self.started,
+            phase.replace('\n', " ")
+        );
         self.write()
     }
 
@@ -264,10 +276,7 @@ impl InstanceLock {
     ///
     /// [`Error::Lock`] when the file cannot be written.
     pub fn record(&mut self, socket: &Path, http_socket: &Path) -> Result<(), Error> {
-        let started = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let started = self.started;
         // Clients follow the sockets recorded: a path that is not UTF-8
         // would be recorded wrong, so it is left out (they derive it).
         let line = |name: &str, p: &Path| {
@@ -378,6 +387,7 @@ pub fn read_info(path: &Path) -> LockInfo {
             Some(("started", v)) => info.started = v.trim().parse().ok(),
             Some(("socket", v)) => info.socket = Some(PathBuf::from(v.trim())),
             Some(("http_socket", v)) => info.http_socket = Some(PathBuf::from(v.trim())),
+            Some(("starting", v)) => info.starting = Some(v.trim().to_owned()),
             _ => {}
         }
     }

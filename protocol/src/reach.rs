@@ -76,7 +76,7 @@ pub fn reach(paths: &Paths, which: Which) -> Reach {
 
 /// The lock record, when a user who may write the database wrote it (in
 /// a sticky directory another user may have made one first).
-fn trusted_record(paths: &Paths) -> Option<lockfile::LockInfo> {
+pub(crate) fn trusted_record(paths: &Paths) -> Option<lockfile::LockInfo> {
     let owner = std::fs::symlink_metadata(&paths.lock).ok()?.uid();
     may_write(&paths.db, &Peer::user(owner)).then(|| lockfile::read_info(&paths.lock))
 }

@@ -32,6 +32,7 @@ mod shell_habits;
 mod snapshots;
 mod socket_names;
 mod socket_thread;
+mod starting;
 mod startstop;
 mod torture;
 mod units;

@@ -59,7 +59,7 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
         loop {
             // One that runs and is not stopping is the answer; one that
             // is stopping (or closes on us while it stops) is waited out.
-            while let Some(client) = live(ctx).await? {
+            while let Some(client) = live_within(ctx, Some(ctx.options.ready_timeout)).await? {
                 let pid = client.hello().pid;
                 match client.status().await {
                     Ok(s) if !s.stopping => return Ok::<_, WriteError>((client, None)),
@@ -236,8 +236,24 @@ const SOCKET_BACK: Duration = Duration::from_secs(3);
 ///
 /// `Unavailable` when the lock is held but no socket answers in time.
 pub async fn live(ctx: &Ctx) -> Result<Option<Connection>, WriteError> {
+    live_within(ctx, None).await
+}
+
+/// [`live`], waiting up to `ready` (`--ready-timeout`; at least
+/// [`SOCKET_BACK`]) for an arbiter that is starting (migrations at open)
+/// to answer, and saying that option lets it wait longer.
+///
+/// # Errors
+///
+/// As [`live`].
+pub async fn live_within(
+    ctx: &Ctx,
+    ready: Option<Duration>,
+) -> Result<Option<Connection>, WriteError> {
+    let wait = ready.unwrap_or(SOCKET_BACK).max(SOCKET_BACK);
     let paths = &ctx.paths;
-    let deadline = Instant::now() + SOCKET_BACK;
+    let began = Instant::now();
+    let deadline = began + SOCKET_BACK;
     loop {
         if let Some(stream) = autostart::try_connect(paths).await? {
             match Connection::handshake(stream, paths, &ctx.options).await {
@@ -250,7 +266,27 @@ pub async fn live(ctx: &Ctx) -> Result<Option<Connection>, WriteError> {
         if !lockfile::is_held(paths).unwrap_or(false) {
             return Ok(None);
         }
-        if Instant::now() >= deadline {
+        // One that says it is starting is waited for as long as `wait`,
+        // and said to be starting, not "does not answer".
+        let starting = scribe_protocol::starting::starting(paths);
+        if let Some(s) = starting.as_ref().filter(|_| Instant::now() >= deadline) {
+            if began.elapsed() >= wait {
+                return Err(WriteError::Unavailable {
+                    reason: format!(
+                        "{}; it serves once that is done{}",
+                        s.describe(),
+                        if ready.is_some() {
+                            format!(
+                                " (waited {} s: --ready-timeout allows more)",
+                                began.elapsed().as_secs()
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
+                });
+            }
+        } else if Instant::now() >= deadline {
             let hint = lockfile::socket_hint(paths).map_or(String::new(), |h| format!("; {h}"));
             let who = match holder_pid(ctx) {
                 // The lock is on the file; the record beside this name is

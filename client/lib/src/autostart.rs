@@ -22,9 +22,11 @@ use crate::options::{Options, ENV_ARBITER_BIN};
 
 mod connect;
 mod owner;
+mod starting;
 
 pub use connect::try_connect;
 use connect::{connect, connect_failure, is_impostor};
+pub use starting::wait_starting;
 
 /// An arbiter that answers, and the pid of the one this call spawned
 /// (which may have lost the start race to another).
@@ -120,6 +122,14 @@ pub async fn launch(
             exited = None;
             continue;
         }
+        // An arbiter still starting (ours, or the one ours lost the lock
+        // race to: migrations at open) is waited for as a write waits for
+        // the writer, not only for the readiness deadline.
+        if let Some(stream) = wait_starting(paths, starting_budget(options)).await? {
+            let pid = child.id();
+            reap_later(child, exited.is_some());
+            return Ok(Started { stream, pid });
+        }
         // Ours found the lock held by an arbiter of this file under
         // another name (a hard link): none will answer here.
         if exited.is_some() && lockfile::served_under_another_name(paths) {
@@ -156,6 +166,12 @@ pub async fn launch(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// How long a caller waits for an arbiter that says it is starting: the
+/// call's deadline, or the readiness deadline when that is longer.
+pub fn starting_budget(options: &Options) -> Duration {
+    options.call_timeout.max(options.ready_timeout)
 }
 
 /// Spawns `scribed` detached, its output appended to the log; returns the

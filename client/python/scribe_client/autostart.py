@@ -10,13 +10,15 @@ import time
 from .errors import Unavailable
 from .paths import describe_marker, lock_held, read_marker
 from .reach import connect_checked
+from .starting import wait_starting
 
 __all__ = ["AutoStart"]
 
 
 class AutoStart:
     """The auto-start half of ``Scribe`` (it needs ``paths``,
-    ``autostart``, ``ready_timeout``, ``_scribe_bin`` and ``_start_lock``)."""
+    ``autostart``, ``ready_timeout``, ``call_timeout``, ``retry_for``,
+    ``_scribe_bin`` and ``_start_lock``)."""
 
     def _accepts(self) -> bool:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -30,14 +32,22 @@ class AutoStart:
         finally:
             s.close()
 
+    def _await_starting(self) -> bool:
+        """Waits for an arbiter that is starting (migrations at open) as a
+        write waits for the writer, up to this caller's wait (or its
+        ``ready_timeout`` when longer): True once it accepts, False when
+        none is starting."""
+        budget = min(self.call_timeout, self.retry_for) if self.retry_for > 0 else self.call_timeout
+        return wait_starting(self.paths, max(budget, self.ready_timeout), self._accepts)
+
     def _no_arbiter(self) -> Unavailable:
         marker = read_marker(self.paths.stop_marker)
         if marker is None and lock_held(self.paths.db_b):
             # An arbiter holds the database but takes no connection: it is
-            # starting (migrations at open) or too busy to accept, not absent.
+            # too busy to accept, not absent.
             return Unavailable(
-                "an arbiter holds %s but does not accept connections on %s now (it is starting, "
-                "applying migrations, or too busy to accept): retry"
+                "an arbiter holds %s but does not accept connections on %s now (it is too busy "
+                "to accept): retry"
                 % (self.paths.db, self.paths.http_socket)
             )
         if marker is not None:
@@ -71,6 +81,8 @@ class AutoStart:
         with self._start_lock:
             if self._accepts():
                 return  # another thread started it meanwhile
+            if self._await_starting():
+                return
             if not self.autostart:
                 raise self._no_arbiter()
             if read_marker(self.paths.stop_marker) is not None:

@@ -423,9 +423,10 @@ class Scribe(AutoStart):
             return self._try_connect()
         except (FileNotFoundError, ConnectionRefusedError):
             pass  # nobody answers: start one
-        if not autostart:
+        if not autostart and not self._await_starting():
             raise self._no_arbiter()
-        self._start()
+        if autostart:
+            self._start()
         try:
             return self._try_connect()
         except (FileNotFoundError, ConnectionRefusedError) as e:

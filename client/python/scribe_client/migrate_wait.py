@@ -42,9 +42,12 @@ def migrate_with(scribe: Any, listed: List[Dict[str, Any]]) -> Any:
         try:
             conn = connect(scribe.paths, scribe.call_timeout)
         except Unavailable as e:
-            if not getattr(e, "missing", False) or not scribe.autostart:
+            if not getattr(e, "missing", False):
                 raise
-            scribe._start()
+            if scribe.autostart:
+                scribe._start()
+            elif not scribe._await_starting():
+                raise
             conn = connect(scribe.paths, scribe.call_timeout)
         try:
             return migrate_on(conn, scribe.paths, listed, scribe.call_timeout)

@@ -156,29 +156,35 @@ impl Connection {
         loop {
             let stream = match autostart::try_connect(paths).await? {
                 Some(s) => s,
-                None if options.autostart => autostart::start(paths, options).await?.stream,
-                // An arbiter holds the database but takes no connection:
-                // it is starting (migrations at open) or its backlog is
-                // full, not absent.
-                None if scribe_protocol::lockfile::is_held(paths).unwrap_or(false) => {
-                    return Err(WriteError::Unavailable {
-                        reason: format!(
-                            "an arbiter holds {} but does not accept connections on {} now \
-                             (it is starting, applying migrations, or too busy to accept): \
-                             retry",
-                            paths.db.display(),
-                            paths.socket.display()
-                        ),
-                    })
-                }
-                None => {
-                    return Err(WriteError::Unavailable {
-                        reason: format!(
-                            "no arbiter is running for {} (auto-start is off; run `scribe start`)",
-                            paths.db.display()
-                        ),
-                    })
-                }
+                // One that is starting (migrations at open) is waited for
+                // as the writer would be: up to the call's deadline.
+                None => match autostart::wait_starting(paths, autostart::starting_budget(options))
+                    .await?
+                {
+                    Some(s) => s,
+                    None if options.autostart => autostart::start(paths, options).await?.stream,
+                    // An arbiter holds the database but takes no
+                    // connection: its backlog is full, it is not absent.
+                    None if scribe_protocol::lockfile::is_held(paths).unwrap_or(false) => {
+                        return Err(WriteError::Unavailable {
+                            reason: format!(
+                                "an arbiter holds {} but does not accept connections on {} now \
+                                 (it is too busy to accept): retry",
+                                paths.db.display(),
+                                paths.socket.display()
+                            ),
+                        })
+                    }
+                    None => {
+                        return Err(WriteError::Unavailable {
+                            reason: format!(
+                                "no arbiter is running for {} (auto-start is off; run `scribe \
+                                 start`)",
+                                paths.db.display()
+                            ),
+                        })
+                    }
+                },
             };
             match Connection::handshake(stream, paths, options).await {
                 Err(WriteError::Unavailable { .. }) if Instant::now() < deadline => {

@@ -106,9 +106,12 @@ class Remote:
         try:
             return connect(self.scribe.paths, self.scribe.call_timeout)
         except scribe_errors.Unavailable as e:
-            if not getattr(e, "missing", False) or not self.scribe.autostart:
+            if not getattr(e, "missing", False):
                 raise
-            self.scribe._start()
+            if self.scribe.autostart:
+                self.scribe._start()
+            elif not self.scribe._await_starting():
+                raise
             return connect(self.scribe.paths, self.scribe.call_timeout)
 
     def limits(self) -> Tuple[int, int]:

@@ -1,0 +1,48 @@
+//! Waiting for an arbiter that holds the lock but serves nobody yet: it
+//! is opening the database or applying its migrations at open (see
+//! `scribe_protocol::starting`). A write waits for it as it would wait
+//! behind the writer: up to its own wait, then `Busy`. Spawning another
+//! arbiter meanwhile would only lose the lock race.
+
+use std::time::{Duration, Instant};
+
+use scribe_protocol::starting::starting;
+use scribe_protocol::{Paths, WriteError};
+use tokio::net::UnixStream;
+
+use super::connect::connect;
+use super::try_connect;
+
+/// Waits up to `budget` for a starting arbiter to accept. When none is
+/// starting (any more), answers as [`try_connect`] at once: `Ok(None)`,
+/// and the caller goes on as it would have (starts one).
+///
+/// # Errors
+///
+/// `Busy`, naming what the arbiter does, when it is still starting after
+/// `budget`; a connect failure as [`try_connect`].
+pub async fn wait_starting(
+    paths: &Paths,
+    budget: Duration,
+) -> Result<Option<UnixStream>, WriteError> {
+    let began = Instant::now();
+    let mut pause = Duration::from_millis(2);
+    loop {
+        // While it starts, the socket at the path is a stale one (maybe
+        // another user's, refusing us) or none: any failure means "not
+        // yet".
+        if let Ok(Some(stream)) = connect(paths).await {
+            return Ok(Some(stream));
+        }
+        let Some(now) = starting(paths) else {
+            // Not starting (any more): as a connect would answer now.
+            return try_connect(paths).await;
+        };
+        if began.elapsed() >= budget {
+            tracing::debug!(pid = now.pid, phase = %now.phase, "gave up waiting for a starting arbiter");
+            return Err(now.busy(began.elapsed()));
+        }
+        tokio::time::sleep(pause.min(budget.saturating_sub(began.elapsed()))).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}

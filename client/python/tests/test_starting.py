@@ -1,0 +1,79 @@
+"""An arbiter that holds the lock but serves nobody yet (opening the
+database, applying migrations at open) is waited for as the writer would
+be: up to the caller's wait, then "database is locked" (the drop-in) or
+``Overloaded`` naming what it does. Before, callers failed after 3 s with
+"holds the lock but does not answer"."""
+
+import fcntl
+import os
+import sqlite3
+import struct
+import subprocess
+import threading
+import time
+
+import support
+from scribe_client import Overloaded
+from scribe_client import sqlite3 as dropin
+from scribe_client.starting import starting
+from support import LOCK_OFFSET, SCRIBED, ArbiterTest, Paths
+
+
+class StartingTest(ArbiterTest):
+    def hold_wal(self):
+        """Holds the lock a previous arbiter of the path holds on a byte of
+        the WAL while it drains: a new one waits, deterministically, in its
+        "starting" phase until the file is closed."""
+        fd = os.open(self.db + "-wal", os.O_RDWR | os.O_CREAT, 0o644)
+        lock = struct.pack("@hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, LOCK_OFFSET, 1, 0)
+        fcntl.fcntl(fd, getattr(fcntl, "F_OFD_SETLK", 37), lock)
+        return fd
+
+    def start_waiting_arbiter(self):
+        p = subprocess.Popen(
+            [SCRIBED, "--db", self.db], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(p)
+        deadline = time.monotonic() + 60
+        while starting(Paths(self.db)) is None:
+            self.assertIsNone(p.poll(), "scribed exited")
+            self.assertLess(time.monotonic(), deadline, "no arbiter recorded that it is starting")
+            time.sleep(0.01)
+
+    def test_callers_wait_up_to_their_deadline_then_are_told_it_is_starting(self):
+        sqlite3.connect(self.db).execute("CREATE TABLE t(x)")
+        held = self.hold_wal()
+        try:
+            self.start_waiting_arbiter()
+            s = self.client(call_timeout=1.0, ready_timeout=1.0, retry_for=1.0)
+            with self.assertRaises(Overloaded) as e:
+                s.write("INSERT INTO t VALUES (1)")
+            self.assertIn("is still starting, waiting for the arbiter of the file", str(e.exception))
+            self.assertEqual(e.exception.sqlite_code, 5)
+            conn = dropin.connect(self.db, timeout=1.0, scribe_bin=support.SCRIBE)
+            self.addCleanup(conn.close)
+            with self.assertRaises(sqlite3.OperationalError) as e:
+                conn.execute("INSERT INTO t VALUES (2)")
+            self.assertEqual(str(e.exception), "database is locked")
+            # A caller whose wait allows it gets its write in once the
+            # arbiter serves.
+            done = []
+
+            def write():
+                c = dropin.connect(self.db, timeout=60.0, scribe_bin=support.SCRIBE)
+                try:
+                    c.execute("INSERT INTO t VALUES (3)")
+                    c.commit()
+                    done.append(True)
+                finally:
+                    c.close()
+
+            t = threading.Thread(target=write)
+            t.start()
+        finally:
+            os.close(held)
+        t.join(90)
+        self.assertEqual(done, [True])
+        rows = sqlite3.connect(self.db).execute("SELECT x FROM t").fetchall()
+        self.assertEqual(rows, [(3,)])

@@ -1,0 +1,124 @@
+//! An arbiter that holds the lock but serves nobody yet (opening the
+//! database, applying migrations at open) is waited for as the writer
+//! would be, and said to be starting. Callers waited a fixed 3–5 s, then
+//! failed with "holds the lock but does not answer" (exit 10), or with
+//! "no arbiter answered within 5s: … already running".
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::libc;
+
+use crate::harness::{stderr, Env, COMMAND_TIMEOUT, SCRIBE, SCRIBED};
+
+/// Holds the lock a previous arbiter of the path holds on a byte of the
+/// WAL while it drains, so that a new one waits, deterministically, in
+/// its "starting" phase until this is dropped.
+fn hold_wal(env: &Env) -> File {
+    let wal = env.paths().wal();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(wal)
+        .expect("open the WAL");
+    // SAFETY: flock is a plain C struct; all-zero is a valid value.
+    let mut range: libc::flock = unsafe { std::mem::zeroed() };
+    range.l_type = libc::F_WRLCK as libc::c_short;
+    range.l_whence = libc::SEEK_SET as libc::c_short;
+    range.l_start = scribe_protocol::lockfile::LOCK_OFFSET;
+    range.l_len = 1;
+    fcntl(file.as_fd(), FcntlArg::F_OFD_SETLK(&range)).expect("lock the WAL's byte");
+    file
+}
+
+/// Waits until the lock record says an arbiter is starting.
+fn wait_starting(env: &Env) {
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    while scribe_protocol::starting::starting(&env.paths()).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no arbiter recorded that it is starting"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn callers_wait_for_a_starting_arbiter_up_to_their_deadline_and_say_why() {
+    let mut env = Env::new();
+    env.sqlite()
+        .execute_batch("CREATE TABLE t(x);")
+        .expect("schema");
+    let held = hold_wal(&env);
+    let mut arbiter = env.command(SCRIBED);
+    arbiter.arg("--db").arg(&env.db);
+    env.spawn(arbiter);
+    wait_starting(&env);
+    let out = env.scribe(&[
+        "--timeout",
+        "1s",
+        "--ready-timeout",
+        "1s",
+        "exec",
+        "INSERT INTO t VALUES (1)",
+    ]);
+    let said = stderr(&out);
+    // Busy, as a write that waited for the writer past its deadline.
+    assert_eq!(out.status.code(), Some(12), "{said}");
+    assert!(said.contains("database is busy"), "{said}");
+    assert!(
+        said.contains(
+            "is still starting, waiting for the arbiter of the file that was at this path"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("nothing of it was written"), "{said}");
+    let out = env.scribe(&["status"]);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(10), "{said}");
+    assert!(
+        said.contains("is starting: waiting for the arbiter"),
+        "{said}"
+    );
+    assert!(said.contains("it serves once that is done"), "{said}");
+    assert!(!said.contains("does not answer"), "{said}");
+    let out = env.scribe(&["--ready-timeout", "1s", "start"]);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(10), "{said}");
+    assert!(said.contains("--ready-timeout allows more"), "{said}");
+    // A caller whose deadline allows it gets its write in once the
+    // arbiter serves.
+    let mut c = env.command(SCRIBE);
+    c.args(["--timeout", "60s", "exec", "INSERT INTO t VALUES (2)"]);
+    let waiting = env.spawn(c);
+    drop(held);
+    let out = env.wait(waiting, COMMAND_TIMEOUT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE x = 2"), 1);
+}
+
+#[test]
+fn a_write_that_auto_starts_an_arbiter_with_migrations_at_open_waits_for_them() {
+    let env = Env::new();
+    let d = env.dir.path().join("m");
+    std::fs::create_dir_all(&d).unwrap();
+    // Several seconds here, past the default readiness deadline (5 s) on
+    // this project's usual machine; any length passes the test.
+    std::fs::write(
+        d.join("0001_slow.sql"),
+        "CREATE TABLE t(x); CREATE TABLE burn AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL \
+         SELECT i + 1 FROM c WHERE i < 80000000) SELECT count(*) AS n FROM c;",
+    )
+    .unwrap();
+    let conf = env.dir.path().join("t.db.scribe.conf");
+    std::fs::write(&conf, format!("migrations = {}\n", d.display())).unwrap();
+    let out = env.scribe(&["--timeout", "60s", "exec", "INSERT INTO t VALUES (1)"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.count("SELECT n FROM burn"), 80_000_000);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}
