@@ -11,16 +11,15 @@ use scribe_protocol::{Paths, WriteError};
 use tokio::net::UnixStream;
 
 use super::connect::connect;
-use super::try_connect;
 
 /// Waits up to `budget` for a starting arbiter to accept. When none is
-/// starting (any more), answers as [`try_connect`] at once: `Ok(None)`,
-/// and the caller goes on as it would have (starts one).
+/// starting (any more), answers at once: `Ok(None)` unless it accepts
+/// now, and the caller goes on as it would have (starts one).
 ///
 /// # Errors
 ///
 /// `Busy`, naming what the arbiter does, when it is still starting after
-/// `budget`; a connect failure as [`try_connect`].
+/// `budget`.
 pub async fn wait_starting(
     paths: &Paths,
     budget: Duration,
@@ -35,8 +34,10 @@ pub async fn wait_starting(
             return Ok(Some(stream));
         }
         let Some(now) = starting(paths) else {
-            // Not starting (any more): as a connect would answer now.
-            return try_connect(paths).await;
+            // Not starting (any more): ready since the try above, or none
+            // is starting; a failure is the caller's to meet and explain
+            // (one that just took the lock has not written its record).
+            return Ok(connect(paths).await.ok().flatten());
         };
         if began.elapsed() >= budget {
             tracing::debug!(pid = now.pid, phase = %now.phase, "gave up waiting for a starting arbiter");
