@@ -40,6 +40,7 @@ pub enum Exit {
 /// Any failure to lock, open the database or bind the socket; each names
 /// the path and the cause.
 pub fn run(config: Config) -> Result<Exit, Error> {
+    crate::early::install();
     run_until(config, signals())
 }
 
@@ -78,6 +79,9 @@ pub fn run_until(
         starting(&mut lock, phase::PREVIOUS);
     })? {
         starting(&mut lock, phase::OPENING);
+        if let Some(signal) = crate::early::received() {
+            return Ok(stopped_while_starting(&config, signal));
+        }
         crate::walhold::stopped_meanwhile(&paths)?;
     }
     let (session, seq) = db::open_writer(&config)?;
@@ -85,7 +89,16 @@ pub fn run_until(
     if let Some(dir) = &config.migrations {
         starting(&mut lock, &phase::migrating(dir));
     }
-    let schema_version = open_migrations(&config, &session)?;
+    let migrated = {
+        let _watch = crate::early::interrupt_on_signal(&session.conn);
+        open_migrations(&config, &session)
+    };
+    // A stop signal while it opened or migrated (a migration interrupted
+    // by it was rolled back whole): a stop, as it would be once serving.
+    if let Some(signal) = crate::early::received() {
+        return Ok(stopped_while_starting(&config, signal));
+    }
+    let schema_version = migrated?;
     let db_file = session.file.1;
     let wal_pages = session.wal_pages.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -218,6 +231,21 @@ pub fn run_until(
     Ok(Exit::Stopped { drained })
 }
 
+/// Ends a start that a stop signal interrupted: the stopping marker a
+/// stop by signal leaves (auto-start off for the stop grace), and exit 0.
+fn stopped_while_starting(config: &Config, signal: &str) -> Exit {
+    use scribe_protocol::stopmarker::{self, Marker};
+    let paths = &config.paths;
+    if let Err(e) = stopmarker::write(paths, Marker::for_next(config.stop_grace)) {
+        warn!(error = %e, path = %paths.stop_marker.display(), "cannot write the stopping marker");
+    }
+    info!(
+        signal,
+        "stopped while starting: a migration at open that was running is rolled back whole"
+    );
+    Exit::Stopped { drained: 0 }
+}
+
 /// Resolves on SIGTERM or SIGINT (never, if the handlers cannot be set).
 async fn signals() -> StopReason {
     let (Ok(mut term), Ok(mut int)) = (
@@ -227,6 +255,11 @@ async fn signals() -> StopReason {
         warn!("cannot install signal handlers; stop with `scribe stop`");
         return std::future::pending().await;
     };
+    // One that came before these handlers, while it started (see `early`).
+    if let Some(name) = crate::early::received() {
+        info!(signal = name, "stop requested while starting");
+        return StopReason::Signal(name);
+    }
     let name = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",

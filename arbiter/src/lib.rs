@@ -9,6 +9,7 @@
 //! - [`cli`]: `scribed`'s flags and `main`.
 //! - [`config`]: everything the arbiter is told, in one struct.
 //! - [`daemon`]: the arbiter's life in order: lock, open, bind, serve, drain.
+//! - [`early`]: SIGTERM and SIGINT before it serves (migrations at open).
 //! - [`db`]: the one funnel that opens the read-write connection.
 //! - [`schema`]: scribe's own tables, their version and upgrade steps, and
 //!   the texts of the arbiter's own statements.
@@ -63,6 +64,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod early;
 pub mod error;
 pub mod exec;
 pub mod fdlimit;

@@ -122,3 +122,85 @@ fn a_write_that_auto_starts_an_arbiter_with_migrations_at_open_waits_for_them() 
     assert_eq!(env.count("SELECT n FROM burn"), 80_000_000);
     assert_eq!(env.count("SELECT count(*) FROM t"), 1);
 }
+
+/// Sends SIGTERM to `child` and waits (bounded) for its exit status.
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    use nix::sys::signal::{kill, Signal};
+    kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    crate::harness::wait_exit(child, COMMAND_TIMEOUT)
+}
+
+#[test]
+fn sigterm_while_starting_is_a_stop_that_stays_stopped() {
+    let env = Env::new();
+    env.sqlite()
+        .execute_batch("CREATE TABLE t(x);")
+        .expect("schema");
+    let held = hold_wal(&env);
+    let mut arbiter = env.command(SCRIBED);
+    arbiter
+        .arg("--db")
+        .arg(&env.db)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut arbiter = arbiter.spawn().expect("spawn scribed");
+    wait_starting(&env);
+    // Before, the signal's default action: killed, no marker, and the
+    // next write started another arbiter at once.
+    let status = terminate(&mut arbiter);
+    drop(held);
+    assert!(status.success(), "{status:?}");
+    assert!(scribe_protocol::stopmarker::read_active(&env.paths().stop_marker).is_some());
+    let out = env.scribe(&["exec", "INSERT INTO t VALUES (1)"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the arbiter was stopped"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.count("SELECT count(*) FROM t"), 0);
+}
+
+#[test]
+fn sigterm_during_a_migration_at_open_rolls_it_back_and_stops() {
+    let env = Env::new();
+    let d = env.dir.path().join("m");
+    std::fs::create_dir_all(&d).unwrap();
+    // Far longer than the moment between its record and the signal.
+    std::fs::write(
+        d.join("0001_slow.sql"),
+        "CREATE TABLE t(x); CREATE TABLE burn AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL \
+         SELECT i + 1 FROM c WHERE i < 2000000000) SELECT count(*) AS n FROM c;",
+    )
+    .unwrap();
+    let mut arbiter = env.command(SCRIBED);
+    arbiter
+        .arg("--db")
+        .arg(&env.db)
+        .arg("--migrations")
+        .arg(&d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut arbiter = arbiter.spawn().expect("spawn scribed");
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    while !scribe_protocol::starting::starting(&env.paths())
+        .is_some_and(|s| s.phase.starts_with("applying the migrations"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never applied migrations"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = terminate(&mut arbiter);
+    assert!(status.success(), "{status:?}");
+    assert!(scribe_protocol::stopmarker::read_active(&env.paths().stop_marker).is_some());
+    assert_eq!(
+        env.count("SELECT count(*) FROM sqlite_master WHERE name IN ('t', 'burn')"),
+        0
+    );
+}

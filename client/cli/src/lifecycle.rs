@@ -42,6 +42,11 @@ pub struct StartArgs {
     /// reported (`Unavailable`), never cleared.
     #[arg(long, hide = true)]
     pub auto: bool,
+    /// With `--auto`: how long to wait for an arbiter that holds the writer
+    /// while it starts (migrations at open) — the caller's own wait for
+    /// the writer (a drop-in's `timeout`); default `--timeout`.
+    #[arg(long, hide = true, value_parser = humantime::parse_duration, value_name = "DUR")]
+    pub starting_wait: Option<Duration>,
 }
 
 /// Starts the arbiter in the background unless one runs. Also turns
@@ -84,7 +89,22 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
                     reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
                 })?;
             }
-            let started = autostart::launch(paths, &ctx.options, args.auto).await?;
+            // `start` waits up to --ready-timeout for an arbiter that is
+            // starting; an auto-start (`--auto`, other languages'
+            // clients) as their write would, up to --timeout for what
+            // holds the writer (migrations at open).
+            let waits = if args.auto {
+                autostart::Waits {
+                    busy: args.starting_wait.unwrap_or(ctx.options.call_timeout),
+                    ..autostart::Waits::of(&ctx.options)
+                }
+            } else {
+                autostart::Waits {
+                    ready: ctx.options.ready_timeout,
+                    busy: ctx.options.ready_timeout,
+                }
+            };
+            let started = autostart::launch(paths, &ctx.options, args.auto, waits).await?;
             match Connection::handshake(started.stream, paths, &ctx.options).await {
                 Ok(client) => return Ok((client, Some(started.pid))),
                 // Somebody stopped it as it came up: start again.
@@ -172,8 +192,12 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     ctx.runtime
         .block_on(wait_gone(ctx, report.pid, Answering::Waits))?;
     // One the arbiter wrote itself (with its own --stop-grace) stands,
-    // unless this stop holds.
-    if signalled && (args.hold || stopmarker::read_active(&paths.stop_marker).is_none()) {
+    // unless this stop holds or names its own grace.
+    if signalled
+        && (args.hold
+            || args.grace.is_some()
+            || stopmarker::read_active(&paths.stop_marker).is_none())
+    {
         // The marker a stop leaves, written once the signalled arbiter is
         // gone (after any it wrote itself): one that had not set up its
         // signal handlers yet (it applies migrations at open) dies of the

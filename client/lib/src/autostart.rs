@@ -26,7 +26,7 @@ mod starting;
 
 pub use connect::try_connect;
 use connect::{connect, connect_failure, is_impostor};
-pub use starting::wait_starting;
+pub use starting::{wait_starting, Waits};
 
 /// An arbiter that answers, and the pid of the one this call spawned
 /// (which may have lost the start race to another).
@@ -45,10 +45,11 @@ pub struct Started {
 /// `Unavailable` with the reason when it cannot be started or does not
 /// become ready before `options.ready_timeout`.
 pub async fn start(paths: &Paths, options: &Options) -> Result<Started, WriteError> {
-    launch(paths, options, true).await
+    launch(paths, options, true, Waits::of(options)).await
 }
 
-/// Starts `scribed` and waits until its socket accepts; with
+/// Starts `scribed` and waits until its socket accepts, and as `waits`
+/// allows while it says it is starting (see [`wait_starting`]); with
 /// `respect_marker` false (an explicit `scribe start`) a stopping marker
 /// does not hold it back.
 ///
@@ -59,6 +60,7 @@ pub async fn launch(
     paths: &Paths,
     options: &Options,
     respect_marker: bool,
+    waits: Waits,
 ) -> Result<Started, WriteError> {
     let unavailable = |reason: String| WriteError::Unavailable { reason };
     let marker = || {
@@ -73,7 +75,7 @@ pub async fn launch(
             marker.describe()
         )));
     }
-    let deadline = Instant::now() + options.ready_timeout;
+    let mut deadline = Instant::now() + options.ready_timeout;
     let (mut child, mut log_start) = spawn(paths, options)?;
     let mut pause = Duration::from_millis(2);
     let mut exited = None;
@@ -99,6 +101,14 @@ pub async fn launch(
         if exited.is_none() {
             match child.try_wait() {
                 Ok(Some(status)) if status.success() => exited = Some(status),
+                // Stopped (or signalled) while it started: say so.
+                Ok(Some(_)) if marker().is_some() => {
+                    return Err(unavailable(format!(
+                        "no arbiter is running for {}: {}",
+                        paths.db.display(),
+                        marker().map(|m| m.describe()).unwrap_or_default()
+                    )))
+                }
                 Ok(Some(status)) => {
                     return Err(unavailable(format!(
                         "the arbiter exited ({status}) before it was ready: {}",
@@ -125,11 +135,15 @@ pub async fn launch(
         // An arbiter still starting (ours, or the one ours lost the lock
         // race to: migrations at open) is waited for as a write waits for
         // the writer, not only for the readiness deadline.
-        if let Some(stream) = wait_starting(paths, starting_budget(options)).await? {
+        let waited = Instant::now();
+        if let Some(stream) = wait_starting(paths, waits).await? {
             let pid = child.id();
             reap_later(child, exited.is_some());
             return Ok(Started { stream, pid });
         }
+        // Time it spent starting is not held against its readiness: one
+        // that failed after it is reported as failing, with its reason.
+        deadline += waited.elapsed();
         // Ours found the lock held by an arbiter of this file under
         // another name (a hard link): none will answer here.
         if exited.is_some() && lockfile::served_under_another_name(paths) {
@@ -166,12 +180,6 @@ pub async fn launch(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(50));
     }
-}
-
-/// How long a caller waits for an arbiter that says it is starting: the
-/// call's deadline, or the readiness deadline when that is longer.
-pub fn starting_budget(options: &Options) -> Duration {
-    options.call_timeout.max(options.ready_timeout)
 }
 
 /// Spawns `scribed` detached, its output appended to the log; returns the

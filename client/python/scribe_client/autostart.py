@@ -10,7 +10,7 @@ import time
 from .errors import Unavailable
 from .paths import describe_marker, lock_held, read_marker
 from .reach import connect_checked
-from .starting import wait_starting
+from .starting import busy_error, starting, wait_starting
 
 __all__ = ["AutoStart"]
 
@@ -34,11 +34,18 @@ class AutoStart:
 
     def _await_starting(self) -> bool:
         """Waits for an arbiter that is starting (migrations at open) as a
-        write waits for the writer, up to this caller's wait (or its
-        ``ready_timeout`` when longer): True once it accepts, False when
-        none is starting."""
-        budget = min(self.call_timeout, self.retry_for) if self.retry_for > 0 else self.call_timeout
-        return wait_starting(self.paths, max(budget, self.ready_timeout), self._accepts)
+        write waits for the writer, up to this caller's wait (see
+        ``wait_starting``): True once it accepts, False when none is
+        starting."""
+        return wait_starting(self.paths, self.ready_timeout, self._busy_wait(), self._accepts)
+
+    def _busy_wait(self) -> float:
+        """This caller's wait for the writer: the drop-in's ``timeout``,
+        else a call's deadline (within ``retry_for``)."""
+        own = getattr(self, "starting_wait", None)
+        if own is not None:
+            return max(0.0, float(own))
+        return min(self.call_timeout, self.retry_for) if self.retry_for > 0 else self.call_timeout
 
     def _no_arbiter(self) -> Unavailable:
         marker = read_marker(self.paths.stop_marker)
@@ -101,6 +108,10 @@ class AutoStart:
                 # A stop in force is respected, not cleared: a `stop --hold`
                 # made while this start waited stays in force.
                 b"--auto",
+                # Migrations at open are waited for as this caller waits
+                # for the writer.
+                b"--starting-wait",
+                b"%dms" % int(self._busy_wait() * 1000),
             ]
             def run(argv):
                 return subprocess.run(
@@ -108,22 +119,34 @@ class AutoStart:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
-                    timeout=self.ready_timeout + 30.0,
+                    timeout=max(self.ready_timeout, self._busy_wait()) + 30.0,
                 )
 
             try:
                 proc = run(cmd)
+                if proc.returncode == 2 and b"--starting-wait" in proc.stderr:
+                    # A `scribe` older than this client.
+                    cmd = cmd[:-2]
+                    proc = run(cmd)
                 if proc.returncode == 2 and b"--auto" in proc.stderr:
-                    # A `scribe` older than this client: a plain start
-                    # (which would end a stop made while it waits).
+                    # Older still: a plain start (which would end a stop
+                    # made while it waits).
                     proc = run(cmd[:-1])
             except OSError as e:
                 err = Unavailable("cannot run %s to start the arbiter: %s (pass scribe_bin= or set SCRIBE_BIN)" % (binary, e))
                 err._final = True  # type: ignore[attr-defined]
                 raise err from e
             except subprocess.TimeoutExpired as e:
-                raise Unavailable("`%s start` did not return within %.3gs" % (binary, self.ready_timeout + 30.0)) from e
+                raise Unavailable(
+                    "`%s start` did not return within %.3gs"
+                    % (binary, max(self.ready_timeout, self._busy_wait()) + 30.0)
+                ) from e
             if proc.returncode != 0:
+                still = starting(self.paths)
+                if still is not None:
+                    # It holds the writer as it starts (migrations at open)
+                    # past this caller's wait: busy, as sqlite3 would be.
+                    raise busy_error(still, self._busy_wait())
                 if read_marker(self.paths.stop_marker) is not None:
                     e = self._no_arbiter()
                     e._final = True  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from .errors import Overloaded
 from .paths import Paths, lock_held
 from .reach import _record
 
-__all__ = ["starting", "wait_starting"]
+__all__ = ["OPENING", "busy_error", "starting", "wait_starting"]
 
 
 def starting(paths: Paths) -> Optional[Tuple[int, str, float]]:
@@ -33,10 +33,17 @@ def starting(paths: Paths) -> Optional[Tuple[int, str, float]]:
     return int(pid), phase, since
 
 
-def wait_starting(paths: Paths, budget: float, accepts: Callable[[], bool]) -> bool:
-    """Waits up to ``budget`` seconds for a starting arbiter to accept:
-    True once it does, False at once when none is starting (any more).
-    Raises ``Overloaded`` (``sqlite_code`` 5) when it still starts."""
+#: The phase of an arbiter that only opens the database (the readiness
+#: deadline applies to it, not the caller's wait for the writer).
+OPENING = "opening the database"
+
+
+def wait_starting(paths: Paths, ready: float, busy: float, accepts: Callable[[], bool]) -> bool:
+    """Waits for a starting arbiter to accept: while it opens the database
+    up to ``ready`` seconds (or ``busy`` when longer), while it does what
+    holds the writer (migrations at open) up to ``busy``. True once it
+    accepts, False at once when none is starting (any more). Raises
+    ``Overloaded`` (``sqlite_code`` 5) past the wait."""
     began = time.monotonic()
     pause = 0.002
     while True:
@@ -45,19 +52,27 @@ def wait_starting(paths: Paths, budget: float, accepts: Callable[[], bool]) -> b
         now = starting(paths)
         if now is None:
             return False
+        pid, phase, since = now
+        limit = max(ready, busy) if phase == OPENING else busy
         waited = time.monotonic() - began
-        if waited >= budget:
-            pid, phase, since = now
-            e = Overloaded(
-                "database is busy: the arbiter (pid %d) is still starting, %s (for %d s); "
-                "waited %d ms for it to serve; nothing was written" % (pid, phase, since, waited * 1000),
-                sqlite_code=5,
-            )
-            # SQLite's own words, which the drop-in raises, as for any wait
-            # for the writer that ran out.
-            e.sqlite_message = "database is locked"  # type: ignore[attr-defined]
-            # The caller's whole wait is spent: retrying would wait again.
-            e._final = True  # type: ignore[attr-defined]
-            raise e
-        time.sleep(min(pause, max(0.0, budget - waited)))
+        if waited >= limit:
+            raise busy_error(now, waited)
+        time.sleep(min(pause, max(0.0, limit - waited)))
         pause = min(pause * 2, 0.05)
+
+
+def busy_error(now: Tuple[int, str, float], waited: float) -> Overloaded:
+    """The error of a caller that waited ``waited`` seconds for the
+    starting arbiter ``now``."""
+    pid, phase, since = now
+    e = Overloaded(
+        "database is busy: the arbiter (pid %d) is still starting, %s (for %d s); "
+        "waited %d ms for it to serve; nothing was written" % (pid, phase, since, waited * 1000),
+        sqlite_code=5,
+    )
+    # SQLite's own words, which the drop-in raises, as for any wait for the
+    # writer that ran out.
+    e.sqlite_message = "database is locked"  # type: ignore[attr-defined]
+    # The caller's whole wait is spent: retrying would wait again.
+    e._final = True  # type: ignore[attr-defined]
+    return e

@@ -29,9 +29,9 @@ class StartingTest(ArbiterTest):
         fcntl.fcntl(fd, getattr(fcntl, "F_OFD_SETLK", 37), lock)
         return fd
 
-    def start_waiting_arbiter(self):
+    def start_waiting_arbiter(self, *flags):
         p = subprocess.Popen(
-            [SCRIBED, "--db", self.db], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            [SCRIBED, "--db", self.db, *flags], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self.procs.append(p)
@@ -77,3 +77,28 @@ class StartingTest(ArbiterTest):
         self.assertEqual(done, [True])
         rows = sqlite3.connect(self.db).execute("SELECT x FROM t").fetchall()
         self.assertEqual(rows, [(3,)])
+
+    def test_a_write_to_a_table_its_migrations_at_open_make_waits_for_them(self):
+        # Before: "no such table: u" at once, from the drop-in's own check
+        # of the file, while the arbiter was about to make it.
+        sqlite3.connect(self.db).execute("CREATE TABLE t(x)")
+        steps = os.path.join(self.dir, "m")
+        os.mkdir(steps)
+        with open(os.path.join(steps, "0001_u.sql"), "w") as f:
+            f.write("CREATE TABLE u(x);")
+        held = self.hold_wal()
+        try:
+            self.start_waiting_arbiter("--migrations", steps)
+            conn = dropin.connect(self.db, timeout=1.0, scribe_bin=support.SCRIBE)
+            self.addCleanup(conn.close)
+            # Busy until it serves, as a table's creator holding the writer.
+            with self.assertRaises(sqlite3.OperationalError) as e:
+                conn.execute("INSERT INTO u VALUES (0)")
+            self.assertEqual(str(e.exception), "database is locked")
+        finally:
+            os.close(held)
+        conn = dropin.connect(self.db, timeout=60.0, scribe_bin=support.SCRIBE)
+        self.addCleanup(conn.close)
+        conn.execute("INSERT INTO u VALUES (1)")
+        conn.commit()
+        self.assertEqual(sqlite3.connect(self.db).execute("SELECT x FROM u").fetchall(), [(1,)])

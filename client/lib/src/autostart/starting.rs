@@ -6,24 +6,51 @@
 
 use std::time::{Duration, Instant};
 
-use scribe_protocol::starting::starting;
+use scribe_protocol::starting::{phase, starting};
 use scribe_protocol::{Paths, WriteError};
 use tokio::net::UnixStream;
 
 use super::connect::connect;
+use crate::options::Options;
 
-/// Waits up to `budget` for a starting arbiter to accept. When none is
-/// starting (any more), answers at once: `Ok(None)` unless it accepts
+/// How long a caller waits for a starting arbiter.
+#[derive(Clone, Copy, Debug)]
+pub struct Waits {
+    /// While it only opens the database: its readiness deadline (or
+    /// `busy`, when longer).
+    pub ready: Duration,
+    /// While it does what holds the writer (migrations at open, waiting
+    /// for a previous arbiter): the caller's own wait for the writer.
+    pub busy: Duration,
+}
+
+impl Waits {
+    /// A call's: the readiness deadline, and the call's deadline.
+    pub fn of(options: &Options) -> Waits {
+        Waits {
+            ready: options.ready_timeout,
+            busy: options.call_timeout,
+        }
+    }
+
+    fn limit(&self, phase: &str) -> Duration {
+        if phase == phase::OPENING {
+            self.ready.max(self.busy)
+        } else {
+            self.busy
+        }
+    }
+}
+
+/// Waits for a starting arbiter to accept, as [`Waits`] allows. When none
+/// is starting (any more), answers at once: `Ok(None)` unless it accepts
 /// now, and the caller goes on as it would have (starts one).
 ///
 /// # Errors
 ///
-/// `Busy`, naming what the arbiter does, when it is still starting after
-/// `budget`.
-pub async fn wait_starting(
-    paths: &Paths,
-    budget: Duration,
-) -> Result<Option<UnixStream>, WriteError> {
+/// `Busy`, naming what the arbiter does, when it is still starting past
+/// the wait.
+pub async fn wait_starting(paths: &Paths, waits: Waits) -> Result<Option<UnixStream>, WriteError> {
     let began = Instant::now();
     let mut pause = Duration::from_millis(2);
     loop {
@@ -39,11 +66,12 @@ pub async fn wait_starting(
             // (one that just took the lock has not written its record).
             return Ok(connect(paths).await.ok().flatten());
         };
-        if began.elapsed() >= budget {
+        let limit = waits.limit(&now.phase);
+        if began.elapsed() >= limit {
             tracing::debug!(pid = now.pid, phase = %now.phase, "gave up waiting for a starting arbiter");
             return Err(now.busy(began.elapsed()));
         }
-        tokio::time::sleep(pause.min(budget.saturating_sub(began.elapsed()))).await;
+        tokio::time::sleep(pause.min(limit.saturating_sub(began.elapsed()))).await;
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }

@@ -158,8 +158,7 @@ impl Connection {
                 Some(s) => s,
                 // One that is starting (migrations at open) is waited for
                 // as the writer would be: up to the call's deadline.
-                None => match autostart::wait_starting(paths, autostart::starting_budget(options))
-                    .await?
+                None => match autostart::wait_starting(paths, autostart::Waits::of(options)).await?
                 {
                     Some(s) => s,
                     None if options.autostart => autostart::start(paths, options).await?.stream,

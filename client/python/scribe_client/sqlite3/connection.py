@@ -19,6 +19,8 @@ import urllib.parse
 from typing import Any, Optional
 
 from ..client import Scribe
+from ..errors import ScribeError
+from ..starting import starting
 from .adapting import adapt as _adapt, encode_params
 from .cursor import Cursor
 from .errors import Expired, sql_error, translate
@@ -66,6 +68,9 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
         path, self._readonly = opened(database, uri)
         scribe_bin = extra.get("scribe_bin") or os.environ.get("SCRIBE_BIN")
         self._scribe = Scribe(path, scribe_bin=scribe_bin, retry_for=float(timeout))
+        # An arbiter holding the writer as it starts (migrations at open)
+        # is waited for as any writer: `timeout`, then "database is locked".
+        self._scribe.starting_wait = float(timeout)
         if not os.path.exists(path) and not self._readonly:
             created(self._scribe, path, float(timeout))
         other_name(path)
@@ -199,6 +204,15 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
             # A table the file does not have: sqlite3's error, at once,
             # rather than a round trip that may wait behind a transaction.
             missing = self._classifier.missing_table(sql, params)
+            if missing is not None and starting(self._scribe.paths) is not None:
+                # The arbiter may be making it (migrations at open): wait
+                # for it as for the writer, then look again.
+                try:
+                    self._scribe._await_starting()
+                except ScribeError as e:
+                    cur._remote([], [], -1)
+                    raise translate(e) from None
+                missing = self._classifier.missing_table(sql, params)
             if missing is not None:
                 cur._remote([], [], -1)
                 raise sql_error(1, missing)

@@ -197,6 +197,7 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
         if name == "busy_timeout" and value is not None:
             # As SQLite reads the value ('0x10', '5000abc', 'on' alike).
             remote.wait = max(0.0, here(conn, "PRAGMA busy_timeout")[0][0] / 1000.0)
+            conn._scribe.starting_wait = remote.wait
         elif name == "query_only" and value is not None:
             conn._query_only = bool(here(conn, "PRAGMA query_only")[0][0])
         if p.sets_foreign_keys:
