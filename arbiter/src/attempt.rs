@@ -163,7 +163,9 @@ impl Session {
         let key = work.batch.key.as_deref().map(|k| self.keys.key(k));
         if let Some(key) = key {
             match self.find_key(key)? {
-                Some((hash, mut receipt)) if hash == work.fingerprint => {
+                Some((hash, mut receipt))
+                    if hash == work.fingerprint || Some(hash) == work.as_given =>
+                {
                     receipt.replayed = true;
                     return Ok(receipt);
                 }

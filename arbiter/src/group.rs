@@ -18,6 +18,10 @@ pub struct Work {
     pub batch: scribe_protocol::Batch,
     /// Its fingerprint, when it carries a key (computed off the writer).
     pub fingerprint: u64,
+    /// Its fingerprint as earlier builds recorded it, when that differs
+    /// (named parameters in the order given; see
+    /// [`Batch::fingerprint_as_given`](scribe_protocol::Batch::fingerprint_as_given)).
+    pub as_given: Option<u64>,
 }
 
 /// What happened to one batch of a committed group.

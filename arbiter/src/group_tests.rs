@@ -281,6 +281,7 @@ fn a_group_past_its_slice_is_undone_whole_keys_and_all() {
         Work {
             batch: b,
             fingerprint,
+            as_given: None,
         }
     };
     // A read cut short leaves SQLite's transaction open, a write rolls it

@@ -9,6 +9,7 @@
 //! - [`value`]: SQLite values and parameters as they travel on the wire.
 //! - [`batch`]: a write request: statements applied all or nothing.
 //! - [`receipt`]: what a committed write returns.
+//! - [`fingerprint`]: what tells a keyed write's retry from another batch.
 //! - [`session`]: write sessions (interactive transactions): lease, info.
 //! - [`status`]: the arbiter's self-report for `scribe status`.
 //! - [`wire_error`]: the categorized error a write can end in.
@@ -37,6 +38,7 @@ pub mod batch;
 pub mod category;
 pub mod directive;
 pub mod error;
+pub mod fingerprint;
 pub mod frame;
 pub mod framebuf;
 pub mod io;

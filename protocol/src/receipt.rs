@@ -30,7 +30,7 @@ impl StatementResult {
     /// statement run again must give the same (see the arbiter's session
     /// rebuild).
     pub fn fingerprint(&self) -> u64 {
-        let mut h = crate::batch::Fingerprint::default();
+        let mut h = crate::fingerprint::Fingerprint::default();
         h.word(self.rows_affected);
         h.word(self.last_insert_rowid as u64);
         h.word(self.columns.len() as u64);

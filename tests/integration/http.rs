@@ -86,6 +86,19 @@ fn writes_and_reads_their_receipt() {
     );
     let (s, _, waited) = call(&env, "POST", "/v1/wait", r#"{"seq":2,"timeout_ms":1000}"#);
     assert_eq!((s, waited.as_str()), (200, r#"{"seq":2}"#));
+    // A JSON object has no order: the retry of a keyed write whose body
+    // was built again with its parameters in another order is the same
+    // write (it was refused as a key used for a different batch).
+    let reordered = r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES (:tag, :i) RETURNING id, tag","params":{"i":1,":tag":"h"}}],"key":"h1"}"#;
+    let (s, _, again) = write(&env, reordered);
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(
+        again,
+        first.replace(r#""replayed":false"#, r#""replayed":true"#)
+    );
+    let other = r#"{"statements":[{"sql":"INSERT INTO t(tag, i) VALUES (:tag, :i) RETURNING id, tag","params":{"i":2,":tag":"h"}}],"key":"h1"}"#;
+    assert_eq!(write(&env, other).0, 409);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'h'"), 1);
 }
 
 #[test]

@@ -144,15 +144,19 @@ impl WriterHandle {
             return Err(WriteError::ShuttingDown);
         }
         batch.check(&self.limits)?;
-        let fingerprint = if batch.key.is_some() {
-            batch.fingerprint()
+        let (fingerprint, as_given) = if batch.key.is_some() {
+            (batch.fingerprint(), batch.fingerprint_as_given())
         } else {
-            0
+            (0, None)
         };
         self.admit()?;
         let wait = overdue::Wait::from_ms(batch.wait_ms);
         self.stage.push(Item::Write(Job {
-            work: Work { batch, fingerprint },
+            work: Work {
+                batch,
+                fingerprint,
+                as_given,
+            },
             reply,
             _room: room,
             wait,

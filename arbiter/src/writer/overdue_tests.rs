@@ -21,6 +21,7 @@ fn write(wait_ms: Option<u64>) -> (Item, oneshot::Receiver<Reply>) {
         work: crate::group::Work {
             batch,
             fingerprint: 0,
+            as_given: None,
         },
         reply: ReplyTo::Oneshot(tx),
         _room: None,

@@ -187,6 +187,7 @@ fn writes_taken_from_the_queue_at_a_hand_over_are_left_for_the_writer_thread_whi
             work: crate::group::Work {
                 batch,
                 fingerprint: 0,
+                as_given: None,
             },
             reply: ReplyTo::Oneshot(tx),
             _room: None,

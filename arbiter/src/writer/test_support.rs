@@ -46,7 +46,11 @@ pub(crate) fn commit_as_one_group(
             answers.push(rx);
             let fingerprint = batch.fingerprint();
             Job {
-                work: Work { batch, fingerprint },
+                work: Work {
+                    batch,
+                    fingerprint,
+                    as_given: None,
+                },
                 reply: super::ReplyTo::Oneshot(tx),
                 _room: None,
                 wait: None,
