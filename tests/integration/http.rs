@@ -206,9 +206,19 @@ fn unknown_paths_are_404_and_wrong_methods_405() {
         assert_eq!(v["category"], "protocol", "{body}");
         assert!(body.contains("POST /v1/write"), "{body}");
     }
-    let (status, _, body) = call(&env, "GET", "/v1/commit", "{}");
-    assert_eq!(status, 405, "{body}");
-    assert!(body.contains("use POST"), "{body}");
+    // Every served route, the stateless ones too (their 405 had no body).
+    for (method, path, want) in [
+        ("GET", "/v1/commit", "use POST"),
+        ("GET", "/v1/write", "use POST"),
+        ("PUT", "/v1/wait", "use POST"),
+        ("POST", "/v1/status", "use GET"),
+    ] {
+        let (status, _, body) = call(&env, method, path, "{}");
+        assert_eq!(status, 405, "{method} {path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        assert_eq!(v["category"], "protocol", "{method} {path}: {body}");
+        assert!(body.contains(want), "{method} {path}: {body}");
+    }
 }
 
 #[test]

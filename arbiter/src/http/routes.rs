@@ -17,7 +17,8 @@
 //! with 400 `protocol`, 403 `refused`, 409 `conflict`, 413 `refused` (a
 //! size limit), 422 `sql`, 429 `overloaded` (with `Retry-After`), 503
 //! `unavailable`/`shutting_down`, 504 `timeout`, 410 `expired` (a
-//! session's lease ran out, or the connection has no such session).
+//! session's lease ran out), 400 `protocol` for a session this connection
+//! does not have, 405 `protocol` for another method.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,9 +45,9 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 /// sessions live as long as it does.
 pub fn router(shared: Arc<Shared>, peer: (i32, u32), sessions: super::ops::Connection) -> Router {
     let stateless = Router::new()
-        .route("/v1/write", post(write))
-        .route("/v1/status", get(status))
-        .route("/v1/wait", post(wait))
+        .route("/v1/write", post(write).fallback(use_post))
+        .route("/v1/status", get(status).fallback(use_get))
+        .route("/v1/wait", post(wait).fallback(use_post))
         .with_state(Caller {
             shared: shared.clone(),
             pid: peer.0,
@@ -61,6 +62,26 @@ pub fn router(shared: Arc<Shared>, peer: (i32, u32), sessions: super::ops::Conne
         |method: axum::http::Method, uri: axum::http::Uri| async move {
             super::ops::not_found(&format!("{method} {}", uri.path()))
         },
+    )
+}
+
+/// Another method on a route served by POST: 405 with an error body, as
+/// on the session routes (axum's own 405 had none).
+async fn use_post(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    use_only(&method, &uri, "POST")
+}
+
+/// Another method on `/v1/status`.
+async fn use_get(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    use_only(&method, &uri, "GET")
+}
+
+fn use_only(method: &axum::http::Method, uri: &axum::http::Uri, want: &str) -> Response {
+    failure(
+        &WriteError::Protocol {
+            message: format!("{method} {}: use {want}", uri.path()),
+        },
+        Some(StatusCode::METHOD_NOT_ALLOWED),
     )
 }
 
