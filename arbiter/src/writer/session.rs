@@ -321,12 +321,14 @@ impl Writer {
                 statement: None,
                 message: format!(
                     "idempotency key {key:?} was used by a write, not by a transaction's \
-                     commit; this transaction was rolled back when its connection ended"
+                     commit; this transaction ended without a commit (its lease lapsed or its connection \
+                     ended) and was rolled back"
                 ),
             }),
             Ok(None) => expired(&format!(
                 "no session of this connection has that id, and no commit was recorded under \
-                 key {key:?}: the transaction was rolled back when its connection ended"
+                 key {key:?}: the transaction ended without a commit (its lease lapsed or its \
+                 connection ended) and was rolled back"
             )),
             Err(e) => Err(e),
         };
