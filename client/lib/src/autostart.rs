@@ -136,10 +136,17 @@ pub async fn launch(
         // race to: migrations at open) is waited for as a write waits for
         // the writer, not only for the readiness deadline.
         let waited = Instant::now();
-        if let Some(stream) = wait_starting(paths, waits).await? {
-            let pid = child.id();
-            reap_later(child, exited.is_some());
-            return Ok(Started { stream, pid });
+        match wait_starting(paths, waits).await {
+            Ok(Some(stream)) => {
+                let pid = child.id();
+                reap_later(child, exited.is_some());
+                return Ok(Started { stream, pid });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                reap_later(child, exited.is_some());
+                return Err(e);
+            }
         }
         // Time it spent starting is not held against its readiness: one
         // that failed after it is reported as failing, with its reason.
