@@ -69,10 +69,19 @@ impl Reader {
         create: impl FnOnce(&Paths) -> Result<(), String>,
     ) -> Result<Reader, Error> {
         if !paths.db.exists() {
-            create(paths).map_err(|why| Error::NotFound {
-                path: paths.db.clone(),
-                why: Some(why),
-            })?;
+            if let Err(why) = create(paths) {
+                // Made by an arbiter still busy starting (migrations at
+                // open): read as any served file is meanwhile, as it was
+                // before them.
+                let made = scribe_protocol::starting::starting(paths)
+                    .is_some_and(|s| s.phase != scribe_protocol::starting::phase::OPENING);
+                if !made || !paths.db.exists() {
+                    return Err(Error::NotFound {
+                        path: paths.db.clone(),
+                        why: Some(why),
+                    });
+                }
+            }
         }
         Reader::open(paths)
     }

@@ -204,3 +204,22 @@ fn sigterm_during_a_migration_at_open_rolls_it_back_and_stops() {
         0
     );
 }
+
+#[test]
+fn a_query_of_a_new_database_reads_it_while_its_arbiter_is_busy_starting() {
+    let env = Env::new();
+    // The arbiter this query starts waits (deterministically) in a phase
+    // that holds the writer: the query reads the file it made, as it
+    // would read any served file then (it failed, "does not exist").
+    let held = hold_wal(&env);
+    let out = env.scribe(&["--timeout", "1s", "query", "SELECT 41 + 1 AS answer"]);
+    drop(held);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        crate::harness::stdout(&out).contains("42"),
+        "{}",
+        crate::harness::stdout(&out)
+    );
+    env.wait_ready(COMMAND_TIMEOUT);
+    env.scribe_ok(&["stop"]);
+}
