@@ -80,11 +80,14 @@ pub fn run_until(
     })? {
         starting(&mut lock, phase::OPENING);
         if let Some(signal) = crate::early::received() {
-            return Ok(stopped_while_starting(&config, signal));
+            return Ok(stopped_while_starting(&config, signal, None));
         }
         crate::walhold::stopped_meanwhile(&paths)?;
     }
     let (session, seq) = db::open_writer(&config)?;
+    if let Some(signal) = crate::early::received() {
+        return Ok(stopped_while_starting(&config, signal, None));
+    }
     let wal_hold = crate::walhold::hold(&paths.wal())?;
     if let Some(dir) = &config.migrations {
         starting(&mut lock, &phase::migrating(dir));
@@ -96,7 +99,8 @@ pub fn run_until(
     // A stop signal while it opened or migrated (a migration interrupted
     // by it was rolled back whole): a stop, as it would be once serving.
     if let Some(signal) = crate::early::received() {
-        return Ok(stopped_while_starting(&config, signal));
+        let dir = config.migrations.clone();
+        return Ok(stopped_while_starting(&config, signal, dir.as_deref()));
     }
     let schema_version = migrated?;
     let db_file = session.file.1;
@@ -233,16 +237,25 @@ pub fn run_until(
 
 /// Ends a start that a stop signal interrupted: the stopping marker a
 /// stop by signal leaves (auto-start off for the stop grace), and exit 0.
-fn stopped_while_starting(config: &Config, signal: &str) -> Exit {
+fn stopped_while_starting(
+    config: &Config,
+    signal: &str,
+    migrations: Option<&std::path::Path>,
+) -> Exit {
     use scribe_protocol::stopmarker::{self, Marker};
     let paths = &config.paths;
     if let Err(e) = stopmarker::write(paths, Marker::for_next(config.stop_grace)) {
         warn!(error = %e, path = %paths.stop_marker.display(), "cannot write the stopping marker");
     }
-    info!(
-        signal,
-        "stopped while starting: a migration at open that was running is rolled back whole"
-    );
+    match migrations {
+        Some(dir) => info!(
+            signal,
+            dir = %dir.display(),
+            "stopped while applying the migrations at open: the one running, if any, is rolled \
+             back whole, and none after it runs"
+        ),
+        None => info!(signal, "stopped while starting"),
+    }
     Exit::Stopped { drained: 0 }
 }
 

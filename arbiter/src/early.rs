@@ -59,9 +59,10 @@ pub fn interrupt_on_signal(conn: &rusqlite::Connection) -> Watch {
         .name("early-stop".into())
         .spawn(move || {
             while !watching.load(Ordering::SeqCst) {
+                // Again and again: SQLite drops an interrupt that comes
+                // while no statement runs (between two migrations).
                 if received().is_some() {
                     handle.interrupt();
-                    return;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }

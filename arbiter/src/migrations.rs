@@ -115,6 +115,11 @@ pub fn apply(
         seq: 0,
     };
     for m in list.iter().filter(|m| m.version > before) {
+        // A stop signal while the arbiter starts (see `early`): no next
+        // migration (one running is interrupted).
+        if crate::early::received().is_some() {
+            return Err(WriteError::ShuttingDown);
+        }
         let seq = one(session, m).map_err(|e| explain(e, m, &report))?;
         on_commit(seq);
         report.applied.push(m.version);

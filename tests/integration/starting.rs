@@ -223,3 +223,22 @@ fn a_query_of_a_new_database_reads_it_while_its_arbiter_is_busy_starting() {
     env.wait_ready(COMMAND_TIMEOUT);
     env.scribe_ok(&["stop"]);
 }
+
+#[test]
+fn a_start_whose_arbiter_is_still_starting_says_so_as_when_it_finds_one() {
+    let env = Env::new();
+    let held = hold_wal(&env);
+    // This start launches the arbiter, which waits; before, it exited 12
+    // with a write's words ("nothing of it was written").
+    let out = env.scribe(&["--ready-timeout", "1s", "start"]);
+    drop(held);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(10), "{said}");
+    assert!(
+        said.contains("is starting: waiting for the arbiter"),
+        "{said}"
+    );
+    assert!(said.contains("--ready-timeout allows more"), "{said}");
+    env.wait_ready(COMMAND_TIMEOUT);
+    env.scribe_ok(&["stop"]);
+}

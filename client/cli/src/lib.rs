@@ -15,7 +15,8 @@
 //! - `query`: `scribe query`, a read on the file.
 //! - `migrate`: `scribe migrate`, schema migrations and their history.
 //! - `status`: `scribe status`.
-//! - `lifecycle`: `start`, `stop`, `restart`, and liveness by the lock.
+//! - `lifecycle`: `start`, `stop`, `restart`.
+//! - `live`: reaching the running arbiter; liveness by the lock, one starting waited for.
 //! - `params`: how a `--param` value's type is chosen.
 //! - `procstate`: whether a process runs, or is stopped.
 //! - `render`: tables, CSV and JSON out; quiet on a closed pipe.
@@ -32,6 +33,7 @@ macro_rules! outln {
 
 mod exec;
 mod lifecycle;
+mod live;
 mod migrate;
 mod params;
 mod procstate;

@@ -6,6 +6,7 @@ use scribe_protocol::stopmarker::{self, Marker};
 use scribe_protocol::{lockfile, StopRequest, WriteError};
 
 use super::{Ctx, Failure};
+pub use crate::live::{live, live_within};
 use crate::procstate::{alive, stopped};
 use scribe_client::{autostart, Connection};
 
@@ -59,7 +60,16 @@ pub struct StartArgs {
 /// `--auto` when a stop is in force.
 pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
     let paths = &ctx.paths;
+    let waits = start_waits(ctx, args);
     let (client, ours) = ctx.runtime.block_on(async {
+        // An auto-start (other languages' clients) waits for one already
+        // starting as their write would, and is told busy past that.
+        if args.auto {
+            if let Some(stream) = autostart::wait_starting(paths, waits).await? {
+                let client = Connection::handshake(stream, paths, &ctx.options).await?;
+                return Ok((client, None));
+            }
+        }
         let deadline = Instant::now() + EXIT_TIMEOUT;
         loop {
             // One that runs and is not stopping is the answer; one that
@@ -89,22 +99,26 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
                     reason: format!("cannot remove {}: {e}", paths.stop_marker.display()),
                 })?;
             }
-            // `start` waits up to --ready-timeout for an arbiter that is
-            // starting; an auto-start (`--auto`, other languages'
-            // clients) as their write would, up to --timeout for what
-            // holds the writer (migrations at open).
-            let waits = if args.auto {
-                autostart::Waits {
-                    busy: args.starting_wait.unwrap_or(ctx.options.call_timeout),
-                    ..autostart::Waits::of(&ctx.options)
+            let started = match autostart::launch(paths, &ctx.options, args.auto, waits).await {
+                // Still starting past --ready-timeout: said as for one
+                // found starting (exit 10), not as a write that was busy.
+                Err(WriteError::Busy { .. }) if !args.auto => {
+                    return Err(match scribe_protocol::starting::starting(paths) {
+                        Some(s) => WriteError::Unavailable {
+                            reason: format!(
+                                "{}; it serves once that is done (waited {}: \
+                                 --ready-timeout allows more)",
+                                s.describe(),
+                                humantime::format_duration(ctx.options.ready_timeout)
+                            ),
+                        },
+                        None => WriteError::Unavailable {
+                            reason: "the arbiter did not become ready in time".into(),
+                        },
+                    })
                 }
-            } else {
-                autostart::Waits {
-                    ready: ctx.options.ready_timeout,
-                    busy: ctx.options.ready_timeout,
-                }
+                other => other?,
             };
-            let started = autostart::launch(paths, &ctx.options, args.auto, waits).await?;
             match Connection::handshake(started.stream, paths, &ctx.options).await {
                 Ok(client) => return Ok((client, Some(started.pid))),
                 // Somebody stopped it as it came up: start again.
@@ -132,6 +146,24 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
         outln!("already running (pid {pid}) for {}", paths.db.display());
     }
     Ok(())
+}
+
+/// How `start` waits for an arbiter that is starting: up to
+/// --ready-timeout; an auto-start (`--auto`, other languages' clients) as
+/// their write would, up to `--starting-wait` (else --timeout) for what
+/// holds the writer (migrations at open).
+fn start_waits(ctx: &Ctx, args: &StartArgs) -> autostart::Waits {
+    if args.auto {
+        autostart::Waits {
+            busy: args.starting_wait.unwrap_or(ctx.options.call_timeout),
+            ..autostart::Waits::of(&ctx.options)
+        }
+    } else {
+        autostart::Waits {
+            ready: ctx.options.ready_timeout,
+            busy: ctx.options.ready_timeout,
+        }
+    }
 }
 
 /// Stops the arbiter: it refuses new writes, drains its queue, checkpoints
@@ -248,98 +280,8 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// How long a command waits for the socket of an arbiter that holds the
-/// lock (it puts a removed socket back within a fraction of this).
-const SOCKET_BACK: Duration = Duration::from_secs(3);
-
-/// A connection to the live arbiter, if one runs. Liveness is decided by
-/// the lock: an arbiter that holds it but whose socket is missing is
-/// waited for (it binds the socket again), never reported as absent.
-///
-/// # Errors
-///
-/// `Unavailable` when the lock is held but no socket answers in time.
-pub async fn live(ctx: &Ctx) -> Result<Option<Connection>, WriteError> {
-    live_within(ctx, None).await
-}
-
-/// [`live`], waiting up to `ready` (`--ready-timeout`; at least
-/// [`SOCKET_BACK`]) for an arbiter that is starting (migrations at open)
-/// to answer, and saying that option lets it wait longer.
-///
-/// # Errors
-///
-/// As [`live`].
-pub async fn live_within(
-    ctx: &Ctx,
-    ready: Option<Duration>,
-) -> Result<Option<Connection>, WriteError> {
-    let wait = ready.unwrap_or(SOCKET_BACK).max(SOCKET_BACK);
-    let paths = &ctx.paths;
-    let began = Instant::now();
-    let deadline = began + SOCKET_BACK;
-    loop {
-        if let Some(stream) = autostart::try_connect(paths).await? {
-            match Connection::handshake(stream, paths, &ctx.options).await {
-                // An arbiter that is stopping may close the connection
-                // before its hello: look again (it may be gone by then).
-                Err(WriteError::Unavailable { .. }) if Instant::now() < deadline => {}
-                other => return other.map(Some),
-            }
-        }
-        if !lockfile::is_held(paths).unwrap_or(false) {
-            return Ok(None);
-        }
-        // One that says it is starting is waited for as long as `wait`,
-        // and said to be starting, not "does not answer".
-        let starting = scribe_protocol::starting::starting(paths);
-        if let Some(s) = starting.as_ref().filter(|_| Instant::now() >= deadline) {
-            if began.elapsed() >= wait {
-                return Err(WriteError::Unavailable {
-                    reason: format!(
-                        "{}; it serves once that is done{}",
-                        s.describe(),
-                        if ready.is_some() {
-                            format!(
-                                " (waited {} s: --ready-timeout allows more)",
-                                began.elapsed().as_secs()
-                            )
-                        } else {
-                            String::new()
-                        }
-                    ),
-                });
-            }
-        } else if Instant::now() >= deadline {
-            let hint = lockfile::socket_hint(paths).map_or(String::new(), |h| format!("; {h}"));
-            let who = match holder_pid(ctx) {
-                // The lock is on the file; the record beside this name is
-                // missing: the file is served under another name.
-                0 => format!(
-                    "an arbiter holds the lock of {} but does not answer on {}, and {} names \
-                     none: is {} another name (a hard link) of a database served under its \
-                     own? Use that name",
-                    paths.db.display(),
-                    paths.socket.display(),
-                    paths.lock.display(),
-                    paths.db.display()
-                ),
-                pid => format!(
-                    "an arbiter (pid {pid}) holds the lock of {} but does not answer on {}",
-                    paths.db.display(),
-                    paths.socket.display()
-                ),
-            };
-            return Err(WriteError::Unavailable {
-                reason: format!("{who}{hint}"),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The pid recorded by the lock holder (0 when unknown).
-fn holder_pid(ctx: &Ctx) -> u32 {
+pub(crate) fn holder_pid(ctx: &Ctx) -> u32 {
     lockfile::read_info(&ctx.paths.lock).pid.unwrap_or(0)
 }
 

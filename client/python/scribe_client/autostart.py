@@ -122,6 +122,7 @@ class AutoStart:
                     timeout=max(self.ready_timeout, self._busy_wait()) + 30.0,
                 )
 
+            began = time.monotonic()
             try:
                 proc = run(cmd)
                 if proc.returncode == 2 and b"--starting-wait" in proc.stderr:
@@ -143,10 +144,10 @@ class AutoStart:
                 ) from e
             if proc.returncode != 0:
                 still = starting(self.paths)
-                if still is not None:
+                if proc.returncode == 12 and still is not None:
                     # It holds the writer as it starts (migrations at open)
                     # past this caller's wait: busy, as sqlite3 would be.
-                    raise busy_error(still, self._busy_wait())
+                    raise busy_error(still, time.monotonic() - began)
                 if read_marker(self.paths.stop_marker) is not None:
                     e = self._no_arbiter()
                     e._final = True  # type: ignore[attr-defined]

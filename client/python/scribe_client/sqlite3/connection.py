@@ -206,13 +206,14 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
             missing = self._classifier.missing_table(sql, params)
             if missing is not None and starting(self._scribe.paths) is not None:
                 # The arbiter may be making it (migrations at open): wait
-                # for it as for the writer, then look again.
+                # for it as for the writer, then let it answer (one
+                # stopped meanwhile says so, not "no such table").
                 try:
                     self._scribe._await_starting()
                 except ScribeError as e:
                     cur._remote([], [], -1)
                     raise translate(e) from None
-                missing = self._classifier.missing_table(sql, params)
+                missing = None
             if missing is not None:
                 cur._remote([], [], -1)
                 raise sql_error(1, missing)
