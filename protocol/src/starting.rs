@@ -57,7 +57,7 @@ impl Starting {
         WriteError::Busy {
             waited_ms: waited.as_millis() as u64,
             behind: format!(
-                "no caller yet: the arbiter (pid {}) is still starting, {} (for {}),",
+                "nothing yet: the arbiter (pid {}) is still starting, {} (for {}),",
                 self.pid,
                 self.phase,
                 humanize(self.since)

@@ -323,7 +323,7 @@ impl fmt::Display for WriteError {
             WriteError::Busy { waited_ms, behind } => write!(
                 f,
                 "database is busy: the writer served {behind} for all of this request's \
-                 wait_ms ({waited_ms} ms), and it did not start; nothing of it was written"
+                 wait ({waited_ms} ms), and it did not start; nothing of it was written"
             ),
         }
     }
