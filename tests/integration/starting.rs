@@ -77,6 +77,22 @@ fn callers_wait_for_a_starting_arbiter_up_to_their_deadline_and_say_why() {
         "{said}"
     );
     assert!(said.contains("nothing of it was written"), "{said}");
+    // `exec --wait` is the wait for the writer, a starting one's too (it
+    // waited out --timeout).
+    let out = env.scribe(&[
+        "--json",
+        "--timeout",
+        "120s",
+        "exec",
+        "--wait",
+        "500ms",
+        "INSERT INTO t VALUES (1)",
+    ]);
+    assert_eq!(out.status.code(), Some(12), "{}", stderr(&out));
+    let said: serde_json::Value =
+        serde_json::from_str(crate::harness::stdout(&out).trim()).expect("a JSON error");
+    let waited = said["error"]["waited_ms"].as_u64().expect("waited_ms");
+    assert!((500..60_000).contains(&waited), "{said}");
     let out = env.scribe(&["status"]);
     let said = stderr(&out);
     assert_eq!(out.status.code(), Some(10), "{said}");

@@ -92,6 +92,9 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
     };
     let options = scribe_client::Options {
         retry_for: args.retry_for,
+        // An arbiter busy starting (migrations at open) holds the writer:
+        // --wait limits the wait for it too.
+        starting_wait: args.wait,
         ..ctx.options.clone()
     };
     // A failure before the batch was sent (the connection, its hello)

@@ -43,6 +43,11 @@ pub struct Options {
     /// sleeping thread wakes); backs off when answers do not come that
     /// soon. Zero never polls. Default: `SCRIBE_SPIN_US` (µs), else 100 µs.
     pub spin: Duration,
+    /// How long a connect waits for an arbiter that holds the writer while
+    /// it starts (migrations at open; see [`crate::autostart::Waits`]);
+    /// default: `call_timeout`. A caller's own wait for the writer (the
+    /// CLI's `exec --wait`).
+    pub starting_wait: Option<Duration>,
 }
 
 impl Default for Options {
@@ -61,6 +66,7 @@ impl Default for Options {
             self_arbiter: false,
             retry_for: RETRY_FOR,
             spin: scribe_protocol::spin::window_from_env(),
+            starting_wait: None,
         }
     }
 }

@@ -25,11 +25,12 @@ pub struct Waits {
 }
 
 impl Waits {
-    /// A call's: the readiness deadline, and the call's deadline.
+    /// A call's: the readiness deadline, and its own wait for the writer
+    /// (`starting_wait`, else the call's deadline).
     pub fn of(options: &Options) -> Waits {
         Waits {
             ready: options.ready_timeout,
-            busy: options.call_timeout,
+            busy: options.starting_wait.unwrap_or(options.call_timeout),
         }
     }
 
