@@ -22,6 +22,7 @@ from .errors import (
     from_response,
 )
 from .autostart import AutoStart
+from .starting import starting
 from .keys import new_key
 from .values import _decode_receipt, _query_params, _sql_error, _statement, dumps
 from .paths import Paths, describe_marker, read_marker
@@ -272,7 +273,15 @@ class Scribe(AutoStart):
             pause = min(pause * 2, 0.005)
 
     def status(self) -> Dict[str, Any]:
-        """The arbiter's status (never starts one: ``Unavailable`` when none runs)."""
+        """The arbiter's status (never starts one: ``Unavailable`` when none
+        runs, or while it starts: applying migrations at open, say)."""
+        now = starting(self.paths)
+        if now is not None and not self._accepts():
+            pid, phase, since = now
+            raise Unavailable(
+                "the arbiter (pid %d) is starting: %s (for %d s); it serves once that is done"
+                % (pid, phase, since)
+            )
         return self._call("GET", "/v1/status", None, self.call_timeout, autostart=False)
 
     # --------------------------------------------------------- lifecycle

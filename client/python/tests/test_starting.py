@@ -13,7 +13,7 @@ import threading
 import time
 
 import support
-from scribe_client import Overloaded
+from scribe_client import Overloaded, Unavailable
 from scribe_client import sqlite3 as dropin
 from scribe_client.starting import starting
 from support import LOCK_OFFSET, SCRIBED, ArbiterTest, Paths
@@ -51,6 +51,10 @@ class StartingTest(ArbiterTest):
                 s.write("INSERT INTO t VALUES (1)")
             self.assertIn("is still starting, waiting for the arbiter of the file", str(e.exception))
             self.assertEqual(e.exception.sqlite_code, 5)
+            # Its status: starting, at once (it was busy after the wait).
+            with self.assertRaises(Unavailable) as e:
+                s.status()
+            self.assertIn("is starting: waiting for the arbiter of the file", str(e.exception))
             conn = dropin.connect(self.db, timeout=1.0, scribe_bin=support.SCRIBE)
             self.addCleanup(conn.close)
             with self.assertRaises(sqlite3.OperationalError) as e:
