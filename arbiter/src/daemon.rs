@@ -41,6 +41,7 @@ pub enum Exit {
 /// the path and the cause.
 pub fn run(config: Config) -> Result<Exit, Error> {
     crate::early::install();
+    started_at();
     run_until(config, signals())
 }
 
@@ -244,8 +245,21 @@ fn stopped_while_starting(
 ) -> Exit {
     use scribe_protocol::stopmarker::{self, Marker};
     let paths = &config.paths;
-    if let Err(e) = stopmarker::write(paths, Marker::for_next(config.stop_grace)) {
-        warn!(error = %e, path = %paths.stop_marker.display(), "cannot write the stopping marker");
+    // `scribe stop --hold` or `--grace` writes its own before it signals
+    // one that is starting: that one stands (this one's grace, written
+    // over it, kept auto-start off for a moment where it should not).
+    // File times come from the kernel's coarse clock, a tick behind the
+    // one `started_at` read: a margin of a few ticks.
+    let since = started_at()
+        .checked_sub(Duration::from_millis(20))
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let theirs = std::fs::metadata(&paths.stop_marker)
+        .and_then(|m| m.modified())
+        .is_ok_and(|at| at >= since);
+    if !theirs {
+        if let Err(e) = stopmarker::write(paths, Marker::for_next(config.stop_grace)) {
+            warn!(error = %e, path = %paths.stop_marker.display(), "cannot write the stopping marker");
+        }
     }
     match migrations {
         Some(dir) => info!(
@@ -257,6 +271,12 @@ fn stopped_while_starting(
         None => info!(signal, "stopped while starting"),
     }
     Exit::Stopped { drained: 0 }
+}
+
+/// When this process began to start (for [`stopped_while_starting`]).
+fn started_at() -> std::time::SystemTime {
+    static AT: OnceLock<std::time::SystemTime> = OnceLock::new();
+    *AT.get_or_init(std::time::SystemTime::now)
 }
 
 /// Resolves on SIGTERM or SIGINT (never, if the handlers cannot be set).

@@ -258,3 +258,29 @@ fn a_start_whose_arbiter_is_still_starting_says_so_as_when_it_finds_one() {
     env.wait_ready(COMMAND_TIMEOUT);
     env.scribe_ok(&["stop"]);
 }
+
+#[test]
+fn a_stop_that_names_its_grace_keeps_it_over_a_starting_arbiters_own() {
+    let env = Env::new();
+    let held = hold_wal(&env);
+    let mut arbiter = env.command(SCRIBED);
+    arbiter
+        .arg("--db")
+        .arg(&env.db)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut arbiter = arbiter.spawn().expect("spawn scribed");
+    wait_starting(&env);
+    // What `scribe stop --grace 0` leaves before it signals one that is
+    // starting; the arbiter wrote its own 30 s over it, and a write made
+    // in that moment was refused for 30 s.
+    scribe_protocol::stopmarker::write(
+        &env.paths(),
+        scribe_protocol::stopmarker::Marker::for_next(Duration::ZERO),
+    )
+    .expect("marker");
+    let status = terminate(&mut arbiter);
+    drop(held);
+    assert!(status.success(), "{status:?}");
+    assert!(scribe_protocol::stopmarker::read_active(&env.paths().stop_marker).is_none());
+}

@@ -196,6 +196,14 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
             // The lock is held but nobody answers: the same as SIGTERM.
             Err(e) => match lockfile::read_info(&paths.lock).pid {
                 Some(pid) if lockfile::is_held(paths).unwrap_or(false) => {
+                    // Its hold or grace first: one that is starting keeps a
+                    // marker written since it started, rather than write
+                    // its own grace over it for a moment.
+                    // (One that cannot be written is met again, and
+                    // reported, once it is gone.)
+                    if args.hold || args.grace.is_some() {
+                        let _ = leave_marker(paths, args.marker());
+                    }
                     terminate(pid, paths)?;
                     signalled = true;
                     Ok(Some(scribe_protocol::StopReport { drained: 0, pid }))

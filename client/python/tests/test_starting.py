@@ -106,3 +106,24 @@ class StartingTest(ArbiterTest):
         conn.execute("INSERT INTO u VALUES (1)")
         conn.commit()
         self.assertEqual(sqlite3.connect(self.db).execute("SELECT x FROM u").fetchall(), [(1,)])
+
+    def test_a_table_the_next_arbiter_migrates_in_is_written_through_it(self):
+        # No arbiter runs; the next one applies a new migration at open
+        # that makes the table. Before: "no such table: t" at once, from
+        # the drop-in's own look at the file, and none started.
+        steps = os.path.join(self.dir, "m")
+        os.mkdir(steps)
+        with open(os.path.join(steps, "0001_a.sql"), "w") as f:
+            f.write("CREATE TABLE a(x);")
+        with open(self.db + ".scribe.conf", "w") as f:
+            f.write("migrations = %s\n" % steps)
+        s = self.client()
+        s.write("INSERT INTO a VALUES (1)")
+        support.stop_arbiter(self.db)
+        with open(os.path.join(steps, "0002_t.sql"), "w") as f:
+            f.write("CREATE TABLE t(x);")
+        conn = dropin.connect(self.db, timeout=30.0, scribe_bin=support.SCRIBE)
+        self.addCleanup(conn.close)
+        conn.execute("INSERT INTO t VALUES (2)")
+        conn.commit()
+        self.assertEqual(sqlite3.connect(self.db).execute("SELECT x FROM t").fetchall(), [(2,)])

@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 from ..client import Scribe
 from ..errors import ScribeError
+from ..paths import lock_held
 from ..starting import starting
 from .adapting import adapt as _adapt, encode_params
 from .cursor import Cursor
@@ -213,6 +214,11 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
                 except ScribeError as e:
                     cur._remote([], [], -1)
                     raise translate(e) from None
+                missing = None
+            elif missing is not None and lock_held(self._scribe.paths.db_b) is False:
+                # No arbiter runs: there is no transaction to wait behind,
+                # and the one the statement starts may make the table (its
+                # migrations at open), or say why it cannot start.
                 missing = None
             if missing is not None:
                 cur._remote([], [], -1)
