@@ -47,6 +47,34 @@ fn wait_starting(env: &Env) {
     }
 }
 
+/// A migrations directory whose one migration makes `t`, then counts
+/// to `n` (seconds of work for tens of millions).
+fn slow_migrations(env: &Env, n: u64) -> std::path::PathBuf {
+    let d = env.dir.path().join("m");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("0001_slow.sql"),
+        format!(
+            "CREATE TABLE t(x); CREATE TABLE burn AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL \
+             SELECT i + 1 FROM c WHERE i < {n}) SELECT count(*) AS n FROM c;"
+        ),
+    )
+    .unwrap();
+    d
+}
+
+/// `scribed --db DB ARGS`, its output dropped, handed to the test (to
+/// signal it).
+fn spawn_arbiter(env: &Env, args: &[&std::ffi::OsStr]) -> std::process::Child {
+    let mut c = env.command(SCRIBED);
+    c.arg("--db")
+        .arg(&env.db)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c.spawn().expect("spawn scribed")
+}
+
 #[test]
 fn callers_wait_for_a_starting_arbiter_up_to_their_deadline_and_say_why() {
     let mut env = Env::new();
@@ -121,16 +149,9 @@ fn callers_wait_for_a_starting_arbiter_up_to_their_deadline_and_say_why() {
 #[test]
 fn a_write_that_auto_starts_an_arbiter_with_migrations_at_open_waits_for_them() {
     let env = Env::new();
-    let d = env.dir.path().join("m");
-    std::fs::create_dir_all(&d).unwrap();
     // Several seconds here, past the default readiness deadline (5 s) on
     // this project's usual machine; any length passes the test.
-    std::fs::write(
-        d.join("0001_slow.sql"),
-        "CREATE TABLE t(x); CREATE TABLE burn AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL \
-         SELECT i + 1 FROM c WHERE i < 80000000) SELECT count(*) AS n FROM c;",
-    )
-    .unwrap();
+    let d = slow_migrations(&env, 80_000_000);
     let conf = env.dir.path().join("t.db.scribe.conf");
     std::fs::write(&conf, format!("migrations = {}\n", d.display())).unwrap();
     let out = env.scribe(&["--timeout", "60s", "exec", "INSERT INTO t VALUES (1)"]);
@@ -157,13 +178,7 @@ fn sigterm_while_starting_is_a_stop_that_stays_stopped() {
         .execute_batch("CREATE TABLE t(x);")
         .expect("schema");
     let held = hold_wal(&env);
-    let mut arbiter = env.command(SCRIBED);
-    arbiter
-        .arg("--db")
-        .arg(&env.db)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut arbiter = arbiter.spawn().expect("spawn scribed");
+    let mut arbiter = spawn_arbiter(&env, &[]);
     wait_starting(&env);
     // Before, the signal's default action: killed, no marker, and the
     // next write started another arbiter at once.
@@ -184,24 +199,9 @@ fn sigterm_while_starting_is_a_stop_that_stays_stopped() {
 #[test]
 fn sigterm_during_a_migration_at_open_rolls_it_back_and_stops() {
     let env = Env::new();
-    let d = env.dir.path().join("m");
-    std::fs::create_dir_all(&d).unwrap();
     // Far longer than the moment between its record and the signal.
-    std::fs::write(
-        d.join("0001_slow.sql"),
-        "CREATE TABLE t(x); CREATE TABLE burn AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL \
-         SELECT i + 1 FROM c WHERE i < 2000000000) SELECT count(*) AS n FROM c;",
-    )
-    .unwrap();
-    let mut arbiter = env.command(SCRIBED);
-    arbiter
-        .arg("--db")
-        .arg(&env.db)
-        .arg("--migrations")
-        .arg(&d)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut arbiter = arbiter.spawn().expect("spawn scribed");
+    let d = slow_migrations(&env, 2_000_000_000);
+    let mut arbiter = spawn_arbiter(&env, &["--migrations".as_ref(), d.as_os_str()]);
     let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
     while !scribe_protocol::starting::starting(&env.paths())
         .is_some_and(|s| s.phase.starts_with("applying the migrations"))
@@ -263,13 +263,7 @@ fn a_start_whose_arbiter_is_still_starting_says_so_as_when_it_finds_one() {
 fn a_stop_that_names_its_grace_keeps_it_over_a_starting_arbiters_own() {
     let env = Env::new();
     let held = hold_wal(&env);
-    let mut arbiter = env.command(SCRIBED);
-    arbiter
-        .arg("--db")
-        .arg(&env.db)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut arbiter = arbiter.spawn().expect("spawn scribed");
+    let mut arbiter = spawn_arbiter(&env, &[]);
     wait_starting(&env);
     // What `scribe stop --grace 0` leaves before it signals one that is
     // starting; the arbiter wrote its own 30 s over it, and a write made
