@@ -127,3 +127,16 @@ class StartingTest(ArbiterTest):
         conn.execute("INSERT INTO t VALUES (2)")
         conn.commit()
         self.assertEqual(sqlite3.connect(self.db).execute("SELECT x FROM t").fetchall(), [(2,)])
+
+    def test_a_misspelt_table_with_no_arbiter_running_starts_none(self):
+        # Only an arbiter with migrations at open may make a missing table:
+        # without them, sqlite3's error at once, and no arbiter started for
+        # it (nor "Unavailable" while a stop is in force).
+        sqlite3.connect(self.db).execute("CREATE TABLE a(x)")
+        conn = dropin.connect(self.db, timeout=5.0, scribe_bin=support.SCRIBE)
+        self.addCleanup(conn.close)
+        for sql in ("SELECT * FROM itemz", "INSERT INTO itemz VALUES (1)"):
+            with self.assertRaises(sqlite3.OperationalError) as e:
+                conn.execute(sql)
+            self.assertEqual(str(e.exception), "no such table: itemz")
+        self.assertFalse(support.lock_held(self.db))

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from ..client import Scribe
 from ..errors import ScribeError
-from ..paths import lock_held
+from ..paths import lock_held, read_marker
 from ..starting import starting
 from .adapting import adapt as _adapt, encode_params
 from .cursor import Cursor
@@ -130,6 +130,22 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
     def cursor(self, factory=None):
         return super().cursor(factory or Cursor)
 
+    @staticmethod
+    def _migrated_in(scribe: Scribe) -> bool:
+        """True when no arbiter runs, one may be started, and its settings
+        name migrations to apply at open (which may make a table the file
+        lacks). Else a missing table is sqlite3's error, at once: starting
+        an arbiter for a misspelt name would only say the same."""
+        if not scribe.autostart or lock_held(scribe.paths.db_b) is not False:
+            return False
+        if read_marker(scribe.paths.stop_marker) is not None:
+            return False
+        try:
+            with open(scribe.paths.config, "r", encoding="utf-8", errors="replace") as f:
+                return any(line.split("=", 1)[0].strip() == "migrations" for line in f if "=" in line)
+        except OSError:
+            return False
+
     def execute(self, sql, parameters=()):
         return self._run(_std.Connection.cursor(self, Cursor), sql, parameters)
 
@@ -215,10 +231,10 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
                     cur._remote([], [], -1)
                     raise translate(e) from None
                 missing = None
-            elif missing is not None and lock_held(self._scribe.paths.db_b) is False:
-                # No arbiter runs: there is no transaction to wait behind,
-                # and the one the statement starts may make the table (its
-                # migrations at open), or say why it cannot start.
+            elif missing is not None and self._migrated_in(self._scribe):
+                # No arbiter runs, and the one the statement starts may
+                # make the table (its migrations at open), or say why
+                # that failed.
                 missing = None
             if missing is not None:
                 cur._remote([], [], -1)
