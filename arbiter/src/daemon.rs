@@ -94,7 +94,10 @@ pub fn run_until(
         starting(&mut lock, &phase::migrating(dir));
     }
     let migrated = {
-        let _watch = crate::early::interrupt_on_signal(&session.conn);
+        let _watch = config
+            .migrations
+            .is_some()
+            .then(|| crate::early::interrupt_on_signal(&session.conn));
         open_migrations(&config, &session)
     };
     // A stop signal while it opened or migrated (a migration interrupted

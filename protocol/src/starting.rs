@@ -37,7 +37,8 @@ pub struct Starting {
     pub pid: u32,
     /// What it does now.
     pub phase: String,
-    /// How long since it took the lock (zero when unknown).
+    /// How long since it took the lock, in whole seconds as recorded
+    /// (zero when unknown).
     pub since: Duration,
 }
 
@@ -45,10 +46,10 @@ impl Starting {
     /// What a caller is told: who, doing what, for how long.
     pub fn describe(&self) -> String {
         format!(
-            "the arbiter (pid {}) is starting: {} (for {})",
+            "the arbiter (pid {}) is starting: {} (for {} s)",
             self.pid,
             self.phase,
-            humanize(self.since)
+            self.since.as_secs()
         )
     }
 
@@ -57,21 +58,12 @@ impl Starting {
         WriteError::Busy {
             waited_ms: waited.as_millis() as u64,
             behind: format!(
-                "nothing yet: the arbiter (pid {}) is still starting, {} (for {}),",
+                "nothing yet: the arbiter (pid {}) is still starting, {} (for {} s),",
                 self.pid,
                 self.phase,
-                humanize(self.since)
+                self.since.as_secs()
             ),
         }
-    }
-}
-
-/// Whole seconds, or milliseconds under one.
-fn humanize(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{} s", d.as_secs())
     }
 }
 

@@ -9,6 +9,11 @@ use crate::harness::{Env, SCHEMA};
 /// A read-only connection holding a snapshot in which `t` is empty (its
 /// close cannot checkpoint, and the snapshot keeps later frames back).
 pub(crate) fn snapshot_of_empty_t(env: &Env) -> rusqlite::Connection {
+    snapshot_of_t(env, 0)
+}
+
+/// As [`snapshot_of_empty_t`], of a `t` that holds `rows` rows.
+pub(crate) fn snapshot_of_t(env: &Env, rows: i64) -> rusqlite::Connection {
     let reader = rusqlite::Connection::open_with_flags(
         env.paths().db,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -18,7 +23,7 @@ pub(crate) fn snapshot_of_empty_t(env: &Env) -> rusqlite::Connection {
     let seen: i64 = reader
         .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(seen, 0);
+    assert_eq!(seen, rows);
     reader
 }
 

@@ -215,14 +215,7 @@ fn a_wal_the_replaced_file_leaves_is_set_aside_not_replayed() {
     let backup_db = env.dir.path().join("backup.db");
     backup(&env, &backup_db);
     env.insert_tagged("after", 3);
-    let reader =
-        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    reader.execute_batch("BEGIN").unwrap();
-    let seen: i64 = reader
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(seen, 6);
+    let reader = crate::hardening_wal::snapshot_of_t(&env, 6);
     let pid = env.arbiter_pid().expect("an arbiter");
     std::fs::rename(&backup_db, &env.db).unwrap();
     // It stops at its next connection (or within a second).

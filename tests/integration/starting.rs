@@ -37,11 +37,19 @@ fn hold_wal(env: &Env) -> File {
 
 /// Waits until the lock record says an arbiter is starting.
 fn wait_starting(env: &Env) {
+    wait_phase(env, "");
+}
+
+/// Waits until the lock record says an arbiter is starting, in a phase
+/// that begins with `phase`.
+fn wait_phase(env: &Env, phase: &str) {
     let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-    while scribe_protocol::starting::starting(&env.paths()).is_none() {
+    while !scribe_protocol::starting::starting(&env.paths())
+        .is_some_and(|s| s.phase.starts_with(phase))
+    {
         assert!(
             std::time::Instant::now() < deadline,
-            "no arbiter recorded that it is starting"
+            "no arbiter recorded that it is starting ({phase:?})"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -202,16 +210,7 @@ fn sigterm_during_a_migration_at_open_rolls_it_back_and_stops() {
     // Far longer than the moment between its record and the signal.
     let d = slow_migrations(&env, 2_000_000_000);
     let mut arbiter = spawn_arbiter(&env, &["--migrations".as_ref(), d.as_os_str()]);
-    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-    while !scribe_protocol::starting::starting(&env.paths())
-        .is_some_and(|s| s.phase.starts_with("applying the migrations"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never applied migrations"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_phase(&env, "applying the migrations");
     let status = terminate(&mut arbiter);
     assert!(status.success(), "{status:?}");
     assert!(scribe_protocol::stopmarker::read_active(&env.paths().stop_marker).is_some());

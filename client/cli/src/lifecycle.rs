@@ -104,14 +104,7 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
                 // found starting (exit 10), not as a write that was busy.
                 Err(WriteError::Busy { .. }) if !args.auto => {
                     return Err(match scribe_protocol::starting::starting(paths) {
-                        Some(s) => WriteError::Unavailable {
-                            reason: format!(
-                                "{}; it serves once that is done (waited {}: \
-                                 --ready-timeout allows more)",
-                                s.describe(),
-                                humantime::format_duration(ctx.options.ready_timeout)
-                            ),
-                        },
+                        Some(s) => crate::live::still_starting(&s, Some(ctx.options.ready_timeout)),
                         None => WriteError::Unavailable {
                             reason: "the arbiter did not become ready in time".into(),
                         },

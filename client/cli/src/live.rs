@@ -65,20 +65,7 @@ pub async fn live_within(
             .filter(|s| Instant::now() >= deadline || long(s))
         {
             if began.elapsed() >= wait || long(s) {
-                return Err(WriteError::Unavailable {
-                    reason: format!(
-                        "{}; it serves once that is done{}",
-                        s.describe(),
-                        if ready.is_some() {
-                            format!(
-                                " (waited {} s: --ready-timeout allows more)",
-                                began.elapsed().as_secs()
-                            )
-                        } else {
-                            String::new()
-                        }
-                    ),
-                });
+                return Err(still_starting(s, ready.map(|_| began.elapsed())));
             }
         } else if Instant::now() >= deadline {
             let hint = lockfile::socket_hint(paths).map_or(String::new(), |h| format!("; {h}"));
@@ -105,5 +92,20 @@ pub async fn live_within(
             });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What a caller is told of an arbiter still starting: what it does, and,
+/// when the caller waited `waited` for it (`start`), that
+/// `--ready-timeout` lets it wait longer.
+pub(crate) fn still_starting(
+    s: &scribe_protocol::starting::Starting,
+    waited: Option<Duration>,
+) -> WriteError {
+    let hint = waited.map_or(String::new(), |w| {
+        format!(" (waited {} s: --ready-timeout allows more)", w.as_secs())
+    });
+    WriteError::Unavailable {
+        reason: format!("{}; it serves once that is done{hint}", s.describe()),
     }
 }

@@ -18,7 +18,7 @@ __all__ = ["AutoStart"]
 class AutoStart:
     """The auto-start half of ``Scribe`` (it needs ``paths``,
     ``autostart``, ``ready_timeout``, ``call_timeout``, ``retry_for``,
-    ``_scribe_bin`` and ``_start_lock``)."""
+    ``starting_wait``, ``_scribe_bin`` and ``_start_lock``)."""
 
     def _accepts(self) -> bool:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -42,9 +42,8 @@ class AutoStart:
     def _busy_wait(self) -> float:
         """This caller's wait for the writer: the drop-in's ``timeout``,
         else a call's deadline (within ``retry_for``)."""
-        own = getattr(self, "starting_wait", None)
-        if own is not None:
-            return max(0.0, float(own))
+        if self.starting_wait is not None:
+            return max(0.0, float(self.starting_wait))
         return min(self.call_timeout, self.retry_for) if self.retry_for > 0 else self.call_timeout
 
     def _no_arbiter(self) -> Unavailable:

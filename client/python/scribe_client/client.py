@@ -79,6 +79,9 @@ class Scribe(AutoStart):
         self.retry_for = float(retry_for)
         self.call_timeout = float(call_timeout)
         self.busy_timeout = float(busy_timeout)
+        # How long to wait for an arbiter busy starting (migrations at
+        # open): the drop-in sets its `timeout`; None, a call's deadline.
+        self.starting_wait: Optional[float] = None
         self._scribe_bin = scribe_bin
         self._local = threading.local()
         self._start_lock = threading.Lock()
