@@ -93,6 +93,37 @@ pub enum Error {
 }
 
 impl Error {
+    /// True for a start's failure that the next start of this database
+    /// would meet again whoever starts it, as long as the database, its
+    /// settings and the migrations stay as they are: auto-starters hold
+    /// back after it (see `scribe_protocol::failed_start`). A socket that
+    /// cannot be bound is not one: it depends on the `--socket` given;
+    /// nor is another process's lock on the file.
+    pub fn repeats(&self) -> bool {
+        // Another process's lock held past the busy timeout passes.
+        let busy = |e: &rusqlite::Error| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        };
+        match self {
+            Error::Open { source, .. } | Error::Setting { source, .. } if busy(source) => {
+                return false;
+            }
+            _ => {}
+        }
+        matches!(
+            self,
+            Error::Open { .. }
+                | Error::Setting { .. }
+                | Error::NotWal { .. }
+                | Error::NewerSchema { .. }
+                | Error::Schema { .. }
+                | Error::Migrations { .. }
+        )
+    }
+
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

@@ -10,6 +10,7 @@
 //! - [`config`]: everything the arbiter is told, in one struct.
 //! - [`daemon`]: the arbiter's life in order: lock, open, bind, serve, drain.
 //! - [`early`]: SIGTERM and SIGINT before it serves (migrations at open).
+//! - [`opening`]: the start, lock to sockets bound; a failed one is recorded.
 //! - [`db`]: the one funnel that opens the read-write connection.
 //! - [`schema`]: scribe's own tables, their version and upgrade steps, and
 //!   the texts of the arbiter's own statements.
@@ -78,6 +79,7 @@ pub mod keyindex;
 pub mod keyprune;
 pub mod keyrecord;
 pub mod migrations;
+pub mod opening;
 pub mod outside;
 pub mod peers;
 pub mod requests;

@@ -28,6 +28,7 @@
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
 //! - [`reach`]: which socket reaches the arbiter, and who may answer there.
 //! - [`starting`]: an arbiter that holds the lock but serves nobody yet.
+//! - [`failed_start`]: an arbiter whose start failed holds auto-start back.
 //! - [`stopmarker`]: the marker that keeps auto-start off after a stop.
 //! - [`sidefile`]: the files beside the database take its mode and owner.
 //! - [`spin`]: when a side polls for the next frame instead of sleeping.
@@ -38,6 +39,7 @@ pub mod batch;
 pub mod category;
 pub mod directive;
 pub mod error;
+pub mod failed_start;
 pub mod fingerprint;
 pub mod frame;
 pub mod framebuf;

@@ -55,6 +55,15 @@ pub struct LockInfo {
     /// What the holder is doing before it serves (see [`crate::starting`]);
     /// gone once its sockets are recorded.
     pub starting: Option<String>,
+    /// Why its start failed, when it failed before it served (see
+    /// [`crate::failed_start`]).
+    pub failed: Option<String>,
+    /// When it failed, in Unix milliseconds.
+    pub failed_at: Option<u64>,
+    /// The migrations at open it was applying.
+    pub failed_dir: Option<PathBuf>,
+    /// The fingerprint of what its start depended on, as it failed.
+    pub failed_inputs: Option<String>,
 }
 
 #[cfg(target_os = "linux")]
@@ -269,6 +278,40 @@ impl InstanceLock {
         self.write()
     }
 
+    /// Records that the start failed and why, before the lock is let go:
+    /// auto-starters hold back a while rather than start arbiters that
+    /// fail the same way, one after another (see [`crate::failed_start`]).
+    /// `migrations` is the directory of migrations at open, if any; the
+    /// files of `paths` and it are fingerprinted as they are now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lock`] when the file cannot be written.
+    pub fn record_failed(
+        &mut self,
+        paths: &Paths,
+        why: &str,
+        migrations: Option<&Path>,
+    ) -> Result<(), Error> {
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        // A directory not recorded as it is named is not watched: its
+        // change then lifts nothing, and the hold lasts its whole length.
+        let migrations = migrations.filter(|d| d.to_str().is_some_and(|d| !d.contains('\n')));
+        let dir = migrations
+            .and_then(Path::to_str)
+            .map_or(String::new(), |d| format!("failed_dir={d}\n"));
+        let inputs = crate::failed_start::inputs(paths, migrations);
+        self.text = format!(
+            "pid={}\nstarted={}\nfailed_at={at}\nfailed={}\n{dir}failed_inputs={inputs}\n",
+            std::process::id(),
+            self.started,
+            why.replace('\n', " ")
+        );
+        self.write()
+    }
+
     /// Records who holds the lock, and the sockets it has bound, in the
     /// lock file.
     ///
@@ -388,6 +431,10 @@ pub fn read_info(path: &Path) -> LockInfo {
             Some(("socket", v)) => info.socket = Some(PathBuf::from(v.trim())),
             Some(("http_socket", v)) => info.http_socket = Some(PathBuf::from(v.trim())),
             Some(("starting", v)) => info.starting = Some(v.trim().to_owned()),
+            Some(("failed", v)) => info.failed = Some(v.trim().to_owned()),
+            Some(("failed_at", v)) => info.failed_at = v.trim().parse().ok(),
+            Some(("failed_dir", v)) => info.failed_dir = Some(PathBuf::from(v.trim())),
+            Some(("failed_inputs", v)) => info.failed_inputs = Some(v.trim().to_owned()),
             _ => {}
         }
     }

@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod descriptors;
 mod exactly_once;
+mod failed_start;
 mod guardrails;
 mod hardening_instance;
 mod hardening_limits;

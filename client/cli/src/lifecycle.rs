@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use scribe_protocol::stopmarker::{self, Marker};
-use scribe_protocol::{lockfile, StopRequest, WriteError};
+use scribe_protocol::{failed_start, lockfile, StopRequest, WriteError};
 
 use super::{Ctx, Failure};
 pub use crate::live::{live, live_within};
@@ -383,7 +383,15 @@ pub fn autostart_state(ctx: &Ctx) -> String {
             Some(why) => format!("{why}; {}", m.describe()),
             None => m.describe(),
         },
-        None if ctx.options.autostart => "auto-start is on".to_owned(),
+        None if ctx.options.autostart => match failed_start::last(&ctx.paths) {
+            Some(f) if f.ago < failed_start::HOLD => f.describe(&ctx.paths),
+            Some(f) => format!(
+                "auto-start is on; its last start failed {} s ago: {}",
+                f.ago.as_secs(),
+                f.why
+            ),
+            None => "auto-start is on".to_owned(),
+        },
         None => "auto-start is off (--no-autostart or SCRIBE_AUTOSTART=0)".to_owned(),
     }
 }

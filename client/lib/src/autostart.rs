@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use scribe_protocol::sidefile::Like;
-use scribe_protocol::{lockfile, stopmarker, Paths, WriteError};
+use scribe_protocol::{failed_start, lockfile, stopmarker, Paths, WriteError};
 use tokio::net::UnixStream;
 
 use crate::options::{Options, ENV_ARBITER_BIN};
@@ -75,6 +75,16 @@ pub async fn launch(
             marker.describe()
         )));
     }
+    // A start that just failed would fail the same way again.
+    let failed = || {
+        respect_marker
+            .then(|| failed_start::holding_back(paths))
+            .flatten()
+            .map(|f| held_back(paths, &f))
+    };
+    if let Some(e) = failed() {
+        return Err(e);
+    }
     let mut deadline = Instant::now() + options.ready_timeout;
     let (mut child, mut log_start) = spawn(paths, options)?;
     let mut pause = Duration::from_millis(2);
@@ -127,6 +137,9 @@ pub async fn launch(
                     paths.db.display(),
                     marker.describe()
                 )));
+            }
+            if let Some(e) = failed() {
+                return Err(e);
             }
             (child, log_start) = spawn(paths, options)?;
             exited = None;
@@ -186,6 +199,17 @@ pub async fn launch(
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The error of an auto-start held back by a start that just failed.
+fn held_back(paths: &Paths, failed: &failed_start::FailedStart) -> WriteError {
+    WriteError::Unavailable {
+        reason: format!(
+            "no arbiter is running for {}: {}",
+            paths.db.display(),
+            failed.describe(paths)
+        ),
     }
 }
 

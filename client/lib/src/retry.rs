@@ -8,11 +8,12 @@
 //! `Protocol` — trying again cannot change their answer. Nor is an
 //! `Unavailable` while a stopping marker is live: somebody stopped the
 //! arbiter on purpose, and waiting out their grace period would look like
-//! a hang.
+//! a hang. Nor one while a start that just failed holds auto-start back
+//! (see `scribe_protocol::failed_start`): the next would fail the same way.
 
 use std::time::Duration;
 
-use scribe_protocol::{stopmarker, Paths, WriteError};
+use scribe_protocol::{failed_start, stopmarker, Paths, WriteError};
 
 /// First pause between tries.
 const FIRST: Duration = Duration::from_millis(5);
@@ -86,7 +87,10 @@ pub fn still_unknown(last: WriteError, key: Option<&str>) -> WriteError {
 /// Decides what to do after `e`.
 pub fn verdict(e: &WriteError, paths: &Paths) -> Verdict {
     match e {
-        WriteError::Unavailable { .. } if stopmarker::read_active(&paths.stop_marker).is_some() => {
+        WriteError::Unavailable { .. }
+            if stopmarker::read_active(&paths.stop_marker).is_some()
+                || failed_start::holding_back(paths).is_some() =>
+        {
             Verdict::GiveUp
         }
         WriteError::Unavailable { .. } | WriteError::ShuttingDown => Verdict::Retry {

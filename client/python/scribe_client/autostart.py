@@ -8,6 +8,8 @@ import subprocess
 import time
 
 from .errors import Unavailable
+from .failed_start import describe as describe_failure
+from .failed_start import holding_back
 from .paths import describe_marker, lock_held, read_marker
 from .reach import connect_checked
 from .starting import busy_error, starting, wait_starting
@@ -56,6 +58,9 @@ class AutoStart:
                 "to accept): retry"
                 % (self.paths.db, self.paths.http_socket)
             )
+        failed = holding_back(self.paths) if marker is None else None
+        if failed is not None:
+            return Unavailable(describe_failure(self.paths, failed))
         if marker is not None:
             why = describe_marker(marker)
         elif not self.autostart:
@@ -63,6 +68,15 @@ class AutoStart:
         else:
             why = "none was asked to start"
         return Unavailable("no arbiter is running for %s: %s" % (self.paths.db, why))
+
+    def _held_back(self) -> None:
+        """Raises (not to be retried) while a start that just failed holds
+        auto-start back (see ``failed_start``)."""
+        failed = holding_back(self.paths)
+        if failed is not None:
+            e = Unavailable(describe_failure(self.paths, failed))
+            e._final = True  # type: ignore[attr-defined]
+            raise e
 
     def _bin(self) -> str:
         if self._scribe_bin:
@@ -96,6 +110,7 @@ class AutoStart:
                 # Stopped on purpose: waiting it out would look like a hang.
                 e._final = True  # type: ignore[attr-defined]
                 raise e
+            self._held_back()
             binary = self._bin()
             cmd = [
                 os.fsencode(binary),
@@ -151,11 +166,16 @@ class AutoStart:
                     e = self._no_arbiter()
                     e._final = True  # type: ignore[attr-defined]
                     raise e
+                final = holding_back(self.paths) is not None
                 said = (proc.stderr or proc.stdout or b"").decode("utf-8", "replace").strip()
-                raise Unavailable(
+                e = Unavailable(
                     "cannot start the arbiter for %s (`scribe start` exited %d): %s"
                     % (self.paths.db, proc.returncode, said or "no output")
                 )
+                # Its start failed (and is recorded): the next would fail
+                # the same way, so retrying would only start more.
+                e._final = final  # type: ignore[attr-defined]
+                raise e
             deadline = time.monotonic() + max(1.0, self.ready_timeout)
             pause = 0.001
             while not self._accepts():

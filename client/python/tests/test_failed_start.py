@@ -1,0 +1,56 @@
+"""An arbiter whose start fails (here a migration at open) records why in
+its lock record, and auto-start holds back a while, saying why at once.
+Before, a ``Scribe`` retried for its whole ``retry_for``, starting an
+arbiter every half second (45 in 30 s), each applying the migrations
+again; the drop-in did the same within its timeout."""
+
+import os
+import sqlite3
+
+import support
+from scribe_client import Unavailable
+from scribe_client import sqlite3 as dropin
+from support import ArbiterTest
+
+
+class FailedStartTest(ArbiterTest):
+    def starts(self):
+        try:
+            with open(self.db + ".scribe.log", encoding="utf-8", errors="replace") as f:
+                return f.read().count("applying migrations at open")
+        except OSError:
+            return 0
+
+    def test_a_failed_start_is_raised_at_once_and_starts_no_other(self):
+        steps = os.path.join(self.dir, "m")
+        os.mkdir(steps)
+        with open(os.path.join(steps, "0001_t.sql"), "w") as f:
+            f.write("CREATE TABLE t(x);")
+        with open(os.path.join(steps, "0002_u.sql"), "w") as f:
+            f.write("INSERT INTO nope VALUES (1);")
+        with open(self.db + ".scribe.conf", "w") as f:
+            f.write("migrations = %s\n" % steps)
+        s = self.client(retry_for=60.0)
+        with self.assertRaises(Unavailable) as e:
+            s.write("INSERT INTO t VALUES (1)")
+        self.assertIn("no such table: nope", str(e.exception))
+        self.assertEqual(self.starts(), 1)
+        with self.assertRaises(Unavailable) as e:
+            s.write("INSERT INTO t VALUES (1)")
+        self.assertIn("its arbiter failed to start", str(e.exception))
+        self.assertIn("no such table: nope", str(e.exception))
+        with self.assertRaises(Unavailable) as e:
+            s.status()
+        self.assertIn("no such table: nope", str(e.exception))
+        conn = dropin.connect(self.db, timeout=60.0, scribe_bin=support.SCRIBE)
+        self.addCleanup(conn.close)
+        with self.assertRaises(sqlite3.OperationalError) as e:
+            conn.execute("INSERT INTO t VALUES (1)")
+        self.assertIn("no such table: nope", str(e.exception))
+        self.assertEqual(self.starts(), 1, "no arbiter was started again")
+        # Mended in place: the next write starts one at once.
+        with open(os.path.join(steps, "0002_u.sql"), "w") as f:
+            f.write("CREATE TABLE nope(x);")
+        s.write("INSERT INTO t VALUES (2)")
+        self.assertEqual(self.starts(), 2)
+        self.assertEqual(sqlite3.connect(self.db).execute("SELECT x FROM t").fetchall(), [(2,)])
