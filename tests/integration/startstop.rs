@@ -281,3 +281,32 @@ fn stop_names_a_frozen_arbiter_instead_of_waiting_for_it() {
     assert!(stderr(&out).contains("kill -CONT"), "{}", stderr(&out));
     env.scribe_ok(&["stop"]);
 }
+
+#[test]
+fn a_stop_answers_all_it_read_then_says_so_before_it_closes() {
+    use scribe_protocol::frame::{self, Request};
+    use scribe_protocol::{Batch, Statement, WriteError};
+    use std::io::Write;
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
+    let mut raw = scribe_tests::raw::Raw::greeted(&env.paths().socket);
+    let write = |v: i64| {
+        Request::Write(Batch::new(vec![Statement::new(format!(
+            "INSERT INTO t VALUES ({v})"
+        ))]))
+    };
+    assert!(raw.call(&write(1)).is_ok());
+    // All of a second write's frame but its last byte: it is never read
+    // whole, so never run.
+    let mut second = Vec::new();
+    frame::encode(99, &write(2), &mut second).unwrap();
+    raw.stream.write_all(&second[..second.len() - 1]).unwrap();
+    env.scribe_ok(&["stop"]);
+    match raw.recv() {
+        Some((0, Err(WriteError::ShuttingDown))) => {}
+        other => panic!("the farewell: {other:?}"),
+    }
+    assert!(raw.recv().is_none(), "then the connection ends");
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}

@@ -128,15 +128,30 @@ impl Conn {
         let idle = shared.config.idle_timeout;
         let mut silence = Instant::now() + shared.config.hello_timeout;
         let mut reading = true;
+        // Said once the arbiter stops and everything read is answered.
+        let mut farewell = false;
         let end = loop {
             if !reading && self.requests.pending() == 0 && self.out.is_empty() {
-                break End::Closed;
+                if !farewell {
+                    break End::Closed;
+                }
+                // Under id 0, after every answer: a request of the caller's
+                // still unanswered was never read, so nothing of it was
+                // written. Without it, a write sent in the last moment
+                // looked lost with its outcome unknown (exit 11).
+                farewell = false;
+                self.answers.push((0, Err(WriteError::ShuttingDown)));
+                if self.flush().is_err() {
+                    break End::Broken;
+                }
+                continue;
             }
             tokio::select! {
                 biased;
                 () = closing.cancelled(), if reading => {
                     // Answer what was read; take nothing more.
                     reading = false;
+                    farewell = true;
                     if self.read_now(shared).is_err() {
                         break End::Broken;
                     }

@@ -78,7 +78,7 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> Result<(), Failure> {
                 let pid = client.hello().pid;
                 match client.status().await {
                     Ok(s) if !s.stopping => return Ok::<_, WriteError>((client, None)),
-                    Ok(_) | Err(WriteError::Unavailable { .. }) => {
+                    Ok(_) | Err(WriteError::Unavailable { .. } | WriteError::ShuttingDown) => {
                         drop(client);
                         wait_gone(ctx, pid, Answering::Waits).await?;
                     }
@@ -179,7 +179,7 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
                 let pid = client.hello().pid;
                 match client.stop(request).await {
                     // Another stop got there first and it is closing.
-                    Err(WriteError::Unavailable { .. }) => {
+                    Err(WriteError::Unavailable { .. } | WriteError::ShuttingDown) => {
                         Ok(Some(scribe_protocol::StopReport { drained: 0, pid }))
                     }
                     other => other.map(Some),

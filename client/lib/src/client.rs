@@ -234,7 +234,9 @@ impl Client {
     {
         let (generation, c) = self.connection().await?;
         match call(c.clone()).await {
-            Err(WriteError::Unavailable { .. }) if c.is_closed() => {
+            // Lost, or never read by an arbiter that stopped: once more on
+            // a new connection (to the next arbiter).
+            Err(WriteError::Unavailable { .. } | WriteError::ShuttingDown) if c.is_closed() => {
                 self.drop_connection(generation).await;
                 call(self.connection().await?.1).await
             }

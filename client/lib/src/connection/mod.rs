@@ -101,6 +101,9 @@ struct CallState {
     /// Each caller's channel: the answer, or why the connection ended.
     waiting: HashMap<u32, oneshot::Sender<Result<Reply, String>>>,
     ended: Option<String>,
+    /// The arbiter said it stops, after answering every request it read:
+    /// those still waiting when the connection ends were never read.
+    farewell: bool,
 }
 
 /// Where a call's answer arrives.
@@ -237,6 +240,9 @@ impl Connection {
         };
         let hello = match reply {
             Ok(Answer::Hello(h)) => h,
+            // Its farewell before it read the hello: it stopped meanwhile
+            // (gone, as when it closed at once; callers look again).
+            Err(WriteError::ShuttingDown) => return Err(lost("the arbiter is stopping")),
             Ok(other) => {
                 return Err(WriteError::Protocol {
                     message: format!("the arbiter answered hello with {other:?}"),
@@ -434,3 +440,7 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "farewell_tests.rs"]
+mod farewell_tests;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use scribe_protocol::framebuf::FrameBuf;
 use scribe_protocol::io::Socket;
 
-use scribe_protocol::frame;
+use scribe_protocol::{frame, WriteError};
 
 use super::{Calls, Out, Outgoing, NOT_SENT};
 
@@ -60,9 +60,15 @@ pub(super) async fn write_requests(stream: Arc<Socket>, out: Arc<Out>, calls: Ar
                 e.to_string()
             };
             let mut c = calls.lock();
+            let farewell = c.farewell;
             for id in taken.ids.drain(..) {
                 if let Some(tx) = c.waiting.remove(&id) {
-                    let _ = tx.send(Err(why.clone()));
+                    // The arbiter had stopped reading (see `end`).
+                    let _ = tx.send(if farewell {
+                        Ok(Err(WriteError::ShuttingDown))
+                    } else {
+                        Err(why.clone())
+                    });
                 }
             }
         }
@@ -97,6 +103,9 @@ pub(super) async fn read_answers(
                     if id == 0 {
                         if let Ok(Err(e)) = &reply {
                             tracing::debug!(error = %e, "the arbiter closes the connection");
+                            if matches!(e, WriteError::ShuttingDown) {
+                                calls.lock().farewell = true;
+                            }
                         }
                         continue;
                     }
@@ -132,12 +141,18 @@ pub(super) async fn read_answers(
 }
 
 fn end(calls: &Calls, why: String) {
-    let waiting = {
+    let (waiting, farewell) = {
         let mut c = calls.lock();
         c.ended = Some(why.clone());
-        std::mem::take(&mut c.waiting)
+        (std::mem::take(&mut c.waiting), c.farewell)
     };
     for (_, tx) in waiting {
-        let _ = tx.send(Err(why.clone()));
+        // Said after every answer to what it read: these it never read,
+        // so nothing of them was written (and a retry is safe).
+        let _ = tx.send(if farewell {
+            Ok(Err(WriteError::ShuttingDown))
+        } else {
+            Err(why.clone())
+        });
     }
 }

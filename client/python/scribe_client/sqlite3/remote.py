@@ -301,6 +301,14 @@ class Remote:
                 "and nothing of it was written: run it again" % e
             ) from None
         except scribe_errors.ScribeError as e:
+            if e.category == "shutting_down" and (self.conn is None or self.conn.closed):
+                # Its farewell: the arbiter stopped before it read this
+                # call, and the session ended with the connection.
+                self.session = None
+                raise Expired(
+                    "the arbiter stopped (%s); the transaction was rolled back and nothing of "
+                    "it was written: run it again" % e
+                ) from None
             if _ends_session(e):
                 self.session = None
             raise translate(e) from None
