@@ -30,6 +30,7 @@ mod sessions;
 mod sessions_pipelined;
 mod shell;
 mod shell_habits;
+mod shell_import;
 mod snapshots;
 mod socket_names;
 mod socket_thread;

@@ -367,6 +367,17 @@ pub fn emit(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// [`emit`] without the line break: `text` as it is (the list mode's
+/// rows end in their own separator).
+pub fn emit_raw(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()) {
+        exit_on_closed_pipe(&e);
+        eprintln!("scribe: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Standard output could not take `what`: a closed pipe exits quietly,
 /// anything else is a failure.
 fn output_failure(what: &str, e: &std::io::Error) -> Failure {

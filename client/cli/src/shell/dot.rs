@@ -1,20 +1,28 @@
 //! The shell's dot commands: `.tables`, `.schema`, `.mode`, `.headers`,
-//! `.read`, `.status`, `.timeout`, `.help`, `.quit`. scribe's own tables
+//! `.separator`, `.import` (in `import.rs`), `.read`, `.status`,
+//! `.timeout`, `.help`, `.quit`. scribe's own tables
 //! (`_scribe_*`) are left out of `.tables` and `.schema`, as sqlite3
 //! leaves out its `sqlite_*` ones.
 
 use scribe_protocol::{Params, Value};
 
-use super::output::Mode;
+use super::output::{Mode, Separators};
 use super::{Feed, Shell, Trouble};
 
 const HELP: &str = "\
 .headers on|off     Show column names in csv mode (on by default)
 .help               Show this message
-.mode [MODE]        Show or set the output mode: table, json, csv or line
+.import [--csv] [--skip N] FILE TABLE
+                    Import FILE's rows into TABLE (made from the first
+                    row's names when it does not exist), CSV with --csv or
+                    in csv mode, else fields split on the list separator
+.mode [MODE]        Show or set the output mode: table, list, json, csv or
+                    line
 .quit               Leave the shell (also .exit [CODE], or end of input)
 .read FILE          Run the statements and dot commands of FILE
 .schema [PATTERN]   Show the CREATE statements (of tables LIKE PATTERN)
+.separator COL [ROW]
+                    Set the list mode's separators (\\t, \\n, \\r as in sqlite3)
 .status             Show the arbiter's status
 .tables [PATTERN]   List the tables and views (LIKE PATTERN)
 .timeout MS         Let a write or BEGIN wait at most MS for the writer
@@ -61,11 +69,31 @@ impl Shell<'_> {
             (".mode", [name]) => {
                 self.mode = Mode::parse(name).ok_or_else(|| {
                     Trouble::usage(format!(
-                        "unknown mode {name:?}: use table, json, csv or line"
+                        "unknown mode {name:?}: use table, list, json, csv or line"
                     ))
                 })?;
+                // As sqlite3: list mode starts again from `|` and a line
+                // break.
+                if self.mode == Mode::List {
+                    self.separators = Separators::default();
+                }
                 Ok(())
             }
+            (".separator", [col] | [col, _]) => {
+                // Quoted as sqlite3 takes them: `.separator ";"`.
+                let bare = |w: &str| {
+                    let quoted = ["'", "\""]
+                        .iter()
+                        .find_map(|q| w.strip_prefix(q).and_then(|r| r.strip_suffix(q)));
+                    Separators::unescape(quoted.unwrap_or(w))
+                };
+                let row = args
+                    .get(1)
+                    .map_or_else(|| self.separators.1.clone(), |r| bare(r));
+                self.separators = Separators(bare(col), row);
+                Ok(())
+            }
+            (".import", _) => self.import(&args),
             (".headers", [on]) => {
                 self.headers = match *on {
                     "on" | "yes" | "1" => true,

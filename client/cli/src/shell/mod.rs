@@ -12,6 +12,7 @@
 
 mod counts;
 mod dot;
+mod import;
 mod interrupt;
 mod output;
 mod route;
@@ -32,8 +33,8 @@ pub struct ShellArgs {
     /// Stop at the first error (as sqlite3's -bail).
     #[arg(long)]
     pub bail: bool,
-    /// The output mode to start in: table, json, csv or line.
-    #[arg(long, value_parser = ["table", "json", "csv", "line"])]
+    /// The output mode to start in: table, list, json, csv or line.
+    #[arg(long, value_parser = ["table", "list", "json", "csv", "line"])]
     pub mode: Option<String>,
 }
 
@@ -112,6 +113,8 @@ pub struct Shell<'a> {
     effect: scribe_reader::Changes,
     mode: Mode,
     headers: bool,
+    /// `.separator`: the list mode's, and `.import`'s outside csv mode.
+    separators: output::Separators,
     interactive: bool,
     bail: bool,
     /// The exit code of the last error, if any.
@@ -173,6 +176,7 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         query_only: false,
         mode,
         headers: true,
+        separators: output::Separators::default(),
         interactive,
         bail: args.bail,
         failed: None,

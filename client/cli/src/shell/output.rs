@@ -1,5 +1,5 @@
 //! How `scribe shell` prints rows, in the output modes of the sqlite3
-//! command line (`.mode table|json|csv|line`), so that its habits carry
+//! command line (`.mode table|list|json|csv|line`), so that its habits carry
 //! over: NULL prints empty, reals as SQLite's `%!.15g`, blobs as their
 //! bytes (text modes) or `{"$blob": base64}` (JSON).
 //!
@@ -26,6 +26,42 @@ pub enum Mode {
     Csv,
     /// One `name = value` line per column (sqlite3's `.mode line`).
     Line,
+    /// Values between separators, as they are (sqlite3's `.mode list`,
+    /// its default: `|` between columns, a line break after each row).
+    List,
+}
+
+/// The list mode's separators (sqlite3's `.separator COL ROW`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Separators(pub String, pub String);
+
+impl Default for Separators {
+    fn default() -> Self {
+        Separators("|".into(), "\n".into())
+    }
+}
+
+impl Separators {
+    /// Separators as `.separator` takes them: `\t`, `\n`, `\r`, `\\` and
+    /// `\"` stand for what they name, as sqlite3 reads them.
+    pub fn unescape(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            }
+        }
+        out
+    }
 }
 
 impl Mode {
@@ -36,6 +72,7 @@ impl Mode {
             "json" => Some(Mode::Json),
             "csv" => Some(Mode::Csv),
             "line" => Some(Mode::Line),
+            "list" => Some(Mode::List),
             _ => None,
         }
     }
@@ -47,6 +84,7 @@ impl Mode {
             Mode::Json => "json",
             Mode::Csv => "csv",
             Mode::Line => "line",
+            Mode::List => "list",
         }
     }
 }
@@ -99,6 +137,7 @@ fn exact_json(v: &Value) -> String {
 pub fn print(
     mode: Mode,
     headers: bool,
+    separators: &Separators,
     columns: &[String],
     rows: &[Vec<Value>],
 ) -> Result<(), Failure> {
@@ -131,6 +170,21 @@ pub fn print(
             let header = headers.then_some(columns);
             // Lines end in CRLF, as RFC 4180 and sqlite3 end them.
             render::csv_rows(header, rows, cell, csv::Terminator::CRLF)?;
+        }
+        Mode::List if rows.is_empty() => {}
+        Mode::List => {
+            let Separators(col, row) = separators;
+            let mut out = String::new();
+            if headers {
+                out.push_str(&columns.join(col));
+                out.push_str(row);
+            }
+            for r in rows {
+                let cells: Vec<String> = r.iter().map(cell).collect();
+                out.push_str(&cells.join(col));
+                out.push_str(row);
+            }
+            render::emit_raw(&out);
         }
         Mode::Line => {
             // sqlite3 pads the names to at least five characters.

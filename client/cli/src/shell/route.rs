@@ -108,7 +108,8 @@ impl Shell<'_> {
     }
 
     fn show(&self, columns: &[String], rows: &[Vec<Value>]) -> Result<(), Trouble> {
-        output::print(self.mode, self.headers, columns, rows).map_err(|f| match f {
+        output::print(self.mode, self.headers, &self.separators, columns, rows).map_err(|f| match f
+        {
             crate::Failure::Local(m) => Trouble::local(m),
             crate::Failure::Usage(m) => Trouble::usage(m),
             crate::Failure::Category(e) | crate::Failure::Read(e) => e.into(),
@@ -120,7 +121,7 @@ impl Shell<'_> {
         })
     }
 
-    fn write(&mut self, sql: &str) -> Result<(), Trouble> {
+    pub(super) fn write(&mut self, sql: &str) -> Result<(), Trouble> {
         // Made here, as `scribe exec` makes it, so that a timeout can name
         // it: the outcome is then unknown, and only the same key asks.
         let key = scribe_client::retry::new_key();

@@ -1,0 +1,362 @@
+//! `.import [--csv] [--skip N] FILE TABLE`, in the habits of sqlite3's:
+//! CSV (`--csv`, or in csv mode) or fields split by the list separator,
+//! read by the `csv` crate; into a table it makes from the first row's
+//! names (all TEXT) when none exists; a row with too few fields filled
+//! with NULL, one with too many cut, each said as sqlite3 says it
+//! (`FILE:LINE: expected 2 columns but found 1 - filling the rest with
+//! NULL`); a row SQLite refuses said (`FILE:LINE: INSERT failed: …`) and
+//! left out, the rest imported.
+//!
+//! The rows go through the arbiter in batches of up to [`ROWS`] (each all
+//! or nothing, a key each): a failing row's batch is sent again without
+//! it, since nothing of it was written. sqlite3 imports in one
+//! transaction; here a reader may see the rows of the batches committed
+//! so far, and an import stopped half way (the arbiter stopped) keeps
+//! them, said with their count.
+
+use scribe_protocol::{Batch, Params, Statement, Value, WriteError};
+
+use super::output::Mode;
+use super::{Shell, Trouble};
+
+/// Rows in one batch at most (fewer when the arbiter's limits refuse it).
+const ROWS: usize = 500;
+
+/// Field bytes in one batch at most, before the arbiter's own limit.
+const BYTES: usize = 1 << 20;
+
+/// What `.import` was asked.
+struct Args<'a> {
+    file: &'a str,
+    table: &'a str,
+    csv: bool,
+    skip: usize,
+}
+
+fn parse<'a>(args: &[&'a str]) -> Result<Args<'a>, Trouble> {
+    let usage = || Trouble::usage("use .import [--csv] [--skip N] FILE TABLE");
+    let (mut csv, mut skip, mut names) = (false, 0, Vec::new());
+    let mut words = args.iter();
+    while let Some(w) = words.next() {
+        match *w {
+            "--csv" | "-csv" => csv = true,
+            "--skip" | "-skip" => {
+                skip = words
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(usage)?;
+            }
+            w if w.starts_with('-') && w.len() > 1 => {
+                return Err(Trouble::usage(format!(
+                    "unknown option {w:?} of .import: use .import [--csv] [--skip N] FILE TABLE"
+                )))
+            }
+            w => names.push(w),
+        }
+    }
+    match names.as_slice() {
+        [file, table] => Ok(Args {
+            file,
+            table,
+            csv,
+            skip,
+        }),
+        _ => Err(usage()),
+    }
+}
+
+/// `name` quoted as an SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl Shell<'_> {
+    /// Runs `.import`.
+    pub(super) fn import(&mut self, words: &[&str]) -> Result<(), Trouble> {
+        let args = parse(words)?;
+        if self.tx.is_some() || self.ended.is_some() {
+            return Err(Trouble::usage(
+                ".import runs outside a transaction here: COMMIT or ROLLBACK first",
+            ));
+        }
+        if self.query_only {
+            return Err(Trouble::sql(
+                "attempt to write a readonly database (PRAGMA query_only is on)",
+            ));
+        }
+        if args.file.starts_with('|') {
+            return Err(Trouble::usage(
+                ".import from a command is not supported: import its output from a file",
+            ));
+        }
+        let delimiter = if args.csv || self.mode == Mode::Csv {
+            b','
+        } else {
+            match self.separators.0.as_bytes() {
+                [one] => *one,
+                _ => {
+                    return Err(Trouble::usage(
+                        ".import splits fields on a one-byte separator: set one with \
+                         .separator, or use --csv",
+                    ))
+                }
+            }
+        };
+        let file = std::fs::File::open(args.file)
+            .map_err(|e| Trouble::local(format!("cannot open \"{}\": {e}", args.file)))?;
+        let (counted, mut lines) = Lines::over(file);
+        let mut rows = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .from_reader(counted)
+            .into_byte_records();
+        for _ in 0..args.skip {
+            if rows.next().is_none() {
+                break;
+            }
+        }
+        let exists = self.table_columns(args.table)?;
+        let columns = match exists {
+            Some(n) => n,
+            None => {
+                let Some(header) = rows.next() else {
+                    return Err(Trouble::local(format!("{}: empty file", args.file)));
+                };
+                let header = header.map_err(|e| bad_csv(args.file, &e))?;
+                let names: Vec<String> = header
+                    .iter()
+                    .map(|f| ident(&String::from_utf8_lossy(f)))
+                    .map(|n| format!("{n} TEXT"))
+                    .collect();
+                // As sqlite3 writes it, so that `.schema` reads the same.
+                self.write(&format!(
+                    "CREATE TABLE IF NOT EXISTS {}(\n{})",
+                    ident(args.table),
+                    names.join(", ")
+                ))?;
+                names.len()
+            }
+        };
+        let insert = format!(
+            "INSERT INTO {} VALUES({})",
+            ident(args.table),
+            (1..=columns)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut import = Import {
+            insert,
+            file: args.file,
+            rows: Vec::new(),
+            said: Vec::new(),
+            imported: 0,
+            refused: 0,
+        };
+        let mut bytes = 0;
+        for record in rows {
+            let record = record.map_err(|e| bad_csv(args.file, &e))?;
+            let line = lines.of(record.position().map_or(0, csv::Position::byte));
+            let found = record.len();
+            if found < columns {
+                import.said.push((
+                    line,
+                    format!(
+                        "expected {columns} columns but found {found} - filling the rest with \
+                         NULL"
+                    ),
+                ));
+            } else if found > columns {
+                import.said.push((
+                    line,
+                    format!("expected {columns} columns but found {found} - extras ignored"),
+                ));
+            }
+            let mut values: Vec<Value> = record
+                .iter()
+                .take(columns)
+                .map(|f| Value::Text(String::from_utf8_lossy(f).into_owned()))
+                .collect();
+            values.resize(columns, Value::Null);
+            bytes += record.as_slice().len();
+            import.rows.push((line, values));
+            if import.rows.len() >= ROWS || bytes >= BYTES {
+                self.send_rows(&mut import)?;
+                bytes = 0;
+            }
+        }
+        self.send_rows(&mut import)?;
+        match import.refused {
+            0 => Ok(()),
+            n => Err(Trouble::sql(format!(
+                "{n} row{} of {} {} not imported (see above)",
+                if n == 1 { "" } else { "s" },
+                args.file,
+                if n == 1 { "was" } else { "were" }
+            ))),
+        }
+    }
+
+    /// The number of columns of `table`, when it exists.
+    fn table_columns(&self, table: &str) -> Result<Option<usize>, Trouble> {
+        let rows = self
+            .reader
+            .query(
+                "SELECT count(*) FROM pragma_table_info(?1)",
+                &Params::Positional(vec![Value::Text(table.to_owned())]),
+            )
+            .map_err(|e| Trouble::sql(e.to_string()))?;
+        Ok(match rows.rows.first().and_then(|r| r.first()) {
+            Some(Value::Integer(n)) if *n > 0 => Some(*n as usize),
+            _ => None,
+        })
+    }
+
+    /// Writes the rows read so far in batches; a row SQLite refuses is
+    /// said and left out. What is said of them comes out in line order,
+    /// as sqlite3 says it row by row.
+    fn send_rows(&mut self, import: &mut Import<'_>) -> Result<(), Trouble> {
+        let result = self.send_batches(import);
+        import.said.sort_by_key(|(line, _)| *line);
+        for (line, what) in import.said.drain(..) {
+            eprintln!("{}:{line}: {what}", import.file);
+        }
+        result
+    }
+
+    fn send_batches(&mut self, import: &mut Import<'_>) -> Result<(), Trouble> {
+        let mut size = import.rows.len().max(1);
+        while !import.rows.is_empty() {
+            let take = size.min(import.rows.len());
+            let batch = Batch {
+                statements: import.rows[..take]
+                    .iter()
+                    .map(|(_, v)| Statement::new(import.insert.as_str()).params(v.clone()))
+                    .collect(),
+                key: Some(scribe_client::retry::new_key()),
+                wait_ms: self.wait_ms,
+                foreign_keys: self.foreign_keys,
+            };
+            let client = self.client()?.clone();
+            match self.ctx.runtime.block_on(client.write(batch)) {
+                Ok(_) => {
+                    import.rows.drain(..take);
+                    import.imported += take as u64;
+                }
+                // Nothing of the batch was written: the rest goes again
+                // without the row SQLite refused.
+                Err(WriteError::Sql {
+                    statement: Some(i),
+                    message,
+                    ..
+                }) if (i as usize) < take => {
+                    let (line, _) = import.rows.remove(i as usize);
+                    import
+                        .said
+                        .push((line, format!("INSERT failed: {message}")));
+                    import.refused += 1;
+                }
+                // Over a limit of the arbiter's: smaller batches.
+                Err(WriteError::Refused { .. }) if take > 1 => size = take / 2,
+                Err(e) => {
+                    let done = import.imported;
+                    let mut t = Trouble::from(e);
+                    t.message = format!(
+                        "{} ({done} row{} of {} imported before it)",
+                        t.message,
+                        if done == 1 { " was" } else { "s were" },
+                        import.file
+                    );
+                    return Err(t);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An import under way.
+struct Import<'a> {
+    /// The INSERT each row runs.
+    insert: String,
+    file: &'a str,
+    /// Rows read and not written yet, with the line each begins on.
+    rows: Vec<(u64, Vec<Value>)>,
+    /// What is to be said of them, by line.
+    said: Vec<(u64, String)>,
+    /// Rows written.
+    imported: u64,
+    /// Rows SQLite refused.
+    refused: u64,
+}
+
+/// Where each line of the file begins, for the line a row begins on:
+/// the `csv` crate's own count is one short after a quoted line break in
+/// a file whose lines end in CRLF. The reader notes the offset of every
+/// `\n` it passes; [`LineOf::of`] forgets those before the row asked.
+struct Lines<R> {
+    inner: R,
+    at: u64,
+    breaks: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
+}
+
+/// The line numbers of rows, by where they begin.
+struct LineOf {
+    breaks: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
+    passed: u64,
+}
+
+impl<R: std::io::Read> Lines<R> {
+    fn over(inner: R) -> (Lines<R>, LineOf) {
+        let breaks = std::rc::Rc::default();
+        let of = LineOf {
+            breaks: std::rc::Rc::clone(&breaks),
+            passed: 0,
+        };
+        (
+            Lines {
+                inner,
+                at: 0,
+                breaks,
+            },
+            of,
+        )
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Lines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut breaks = self.breaks.borrow_mut();
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'\n' {
+                breaks.push_back(self.at + i as u64);
+            }
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl LineOf {
+    /// The line (from 1) of the byte at `offset`; offsets asked must not
+    /// go down.
+    fn of(&mut self, offset: u64) -> u64 {
+        let mut breaks = self.breaks.borrow_mut();
+        // A row may be said to begin at the `\n` of the CRLF before it.
+        while breaks.front().is_some_and(|b| *b <= offset) {
+            breaks.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
+
+/// A CSV error of `file`, said with where.
+fn bad_csv(file: &str, e: &csv::Error) -> Trouble {
+    let at = e
+        .position()
+        .map_or(String::new(), |p| format!(":{}", p.line()));
+    Trouble::local(format!("{file}{at}: {e}"))
+}

@@ -1,0 +1,134 @@
+//! `.import` and the list mode of `scribe shell`, against the sqlite3
+//! command line on the same files and scripts: the rows each makes, the
+//! table it creates, and what it says of rows that do not fit.
+
+use crate::harness::Env;
+use crate::shell::both_shells;
+
+/// Lines of `err` that speak of `file` (sqlite3's wording of a row that
+/// does not fit; the shells' own error lines differ in their prefix).
+fn about(err: &str, file: &str) -> Vec<String> {
+    err.lines()
+        .filter(|l| l.starts_with(file))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn import_makes_the_rows_and_says_what_sqlite3_says() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let dir = env.dir.path();
+    let people = dir.join("people.csv");
+    std::fs::write(
+        &people,
+        "\u{feff}name,age\r\nann,3\r\n\"bo, b\",4\r\n\"multi\nline\",5\r\nshort\r\nx,1,extra\r\n,\r\n",
+    )
+    .unwrap();
+    let keyed = dir.join("keyed.csv");
+    std::fs::write(&keyed, "1,x\n1,\"y\nz\"\n2,\"p\nq\"\n3,w\n2\n").unwrap();
+    let piped = dir.join("piped.txt");
+    std::fs::write(&piped, "p|q\n1|2\n\"a|b\"|c\n").unwrap();
+    let (people, keyed, piped) = (
+        people.display().to_string(),
+        keyed.display().to_string(),
+        piped.display().to_string(),
+    );
+    let script = format!(
+        ".headers on\n\
+         .import --csv {people} people\n\
+         CREATE TABLE u(a UNIQUE, b NOT NULL);\n\
+         .import --csv {keyed} u\n\
+         .import --csv --skip 1 {people} skipped\n\
+         .import {piped} piped\n\
+         .mode list\n\
+         SELECT sql FROM sqlite_schema WHERE sql NOT NULL AND name NOT LIKE '\\_scribe%' ESCAPE '\\' ORDER BY name;\n\
+         SELECT quote(name), quote(age) FROM people;\n\
+         SELECT quote(a), quote(b) FROM u ORDER BY a;\n\
+         SELECT * FROM skipped;\n\
+         SELECT * FROM piped;\n\
+         .separator ; +\n\
+         SELECT 1 AS one, NULL AS none, 'x' AS ex;\n\
+         .separator \\t\n\
+         .headers off\n\
+         SELECT 2, x'41';\n\
+         .mode csv\n\
+         .mode list\n\
+         SELECT 3, 4;\n"
+    );
+    let Some((ours, theirs)) = both_shells(&env, &[], &script) else {
+        return;
+    };
+    assert!(ours.1.contains("'bo, b'|'4'"), "{}", ours.1);
+    assert_eq!(ours.1, theirs.1, "stdout; ours' stderr: {}", ours.2);
+    for file in [&people, &keyed, &piped] {
+        assert_eq!(about(&ours.2, file), about(&theirs.2, file), "{file}");
+    }
+    assert!(
+        about(&ours.2, &keyed)
+            .iter()
+            .any(|l| l.contains("INSERT failed: UNIQUE")),
+        "{}",
+        ours.2
+    );
+    // Rows refused are an error of the import (sqlite3 exits 0 unless its
+    // last row failed): said with their count.
+    assert!(ours.2.contains("2 rows of"), "{}", ours.2);
+}
+
+#[test]
+fn an_import_that_cannot_start_writes_nothing_and_says_why() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let empty = env.dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let script = format!(
+        ".import --csv {} t\n.import --csv /nonexistent/x.csv t\n.import --csv {} t extra\n\
+         BEGIN;\n.import --csv {} t\nROLLBACK;\n",
+        empty.display(),
+        empty.display(),
+        empty.display()
+    );
+    let Some((ours, _)) = both_shells(&env, &[], &script) else {
+        return;
+    };
+    assert!(ours.2.contains("empty.csv: empty file"), "{}", ours.2);
+    assert!(
+        ours.2.contains("cannot open \"/nonexistent/x.csv\""),
+        "{}",
+        ours.2
+    );
+    assert!(ours.2.contains("use .import [--csv]"), "{}", ours.2);
+    assert!(ours.2.contains("COMMIT or ROLLBACK first"), "{}", ours.2);
+    assert_eq!(
+        env.count("SELECT count(*) FROM sqlite_schema WHERE name = 't'"),
+        0
+    );
+}
+
+#[test]
+fn a_large_import_goes_in_batches_and_leaves_out_only_the_rows_refused() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let file = env.dir.path().join("many.csv");
+    let mut text = String::from("k,v\n");
+    for i in 0..2_345 {
+        // Two rows repeat a key: the second of each is refused.
+        let k = if i == 1_234 || i == 2_001 { i - 1 } else { i };
+        text.push_str(&format!("{k},value {i}\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let script = format!(
+        "CREATE TABLE m(k INTEGER UNIQUE, v TEXT);\n.import --csv --skip 1 {} m\n.mode list\n\
+         SELECT count(*), sum(k), min(v), max(v) FROM m;\n",
+        file.display()
+    );
+    let Some((ours, theirs)) = both_shells(&env, &[], &format!(".headers on\n{script}")) else {
+        return;
+    };
+    assert_eq!(ours.1, theirs.1, "ours' stderr: {}", ours.2);
+    assert!(ours.1.contains("\n2343|"), "{}", ours.1);
+    let file = file.display().to_string();
+    assert_eq!(about(&ours.2, &file), about(&theirs.2, &file));
+    assert_eq!(about(&ours.2, &file).len(), 2, "{}", ours.2);
+}
