@@ -184,6 +184,12 @@ impl Shell<'_> {
             if import.rows.len() >= ROWS || bytes >= BYTES {
                 self.send_rows(&mut import)?;
                 bytes = 0;
+                if self.interrupt.as_ref().is_some_and(|i| i.seen()) {
+                    return Err(Trouble::local(format!(
+                        "interrupted: {} rows of {} were imported, the rest not read",
+                        import.imported, args.file
+                    )));
+                }
             }
         }
         self.send_rows(&mut import)?;

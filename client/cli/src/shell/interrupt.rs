@@ -75,6 +75,13 @@ impl Interrupt {
         Reading(())
     }
 
+    /// Whether Ctrl-C came since [`Interrupt::take_seen`] was last
+    /// called, leaving it to be taken (a long `.import` stops between its
+    /// batches).
+    pub fn seen(&self) -> bool {
+        SEEN.load(Ordering::SeqCst)
+    }
+
     /// Whether a statement was interrupted since the last call.
     pub fn take_seen(&self) -> bool {
         SEEN.swap(false, Ordering::SeqCst)
