@@ -310,3 +310,27 @@ fn a_stop_answers_all_it_read_then_says_so_before_it_closes() {
     assert!(raw.recv().is_none(), "then the connection ends");
     assert_eq!(env.count("SELECT count(*) FROM t"), 1);
 }
+
+/// A stop whose drain waits for an open write session (up to its lease)
+/// past the CLI's `--timeout` exited 11 with a write's wording ("a write
+/// may or may not have committed"), and `restart` then started nothing.
+#[test]
+fn a_stop_that_drains_past_the_timeout_waits_for_the_arbiter_to_go() {
+    let mut env = Env::new();
+    let pid = env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let holder = env.hold_writer("held");
+    let out = env.scribe(&["--timeout", "200ms", "restart"]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("stopped scribed (pid {pid})")),
+        "{said}"
+    );
+    assert!(!said.contains("may or may not"), "{said}");
+    let now = env.arbiter_pid().expect("restarted");
+    assert_ne!(now, pid);
+    // The session lapsed with the stop: nothing of it was written.
+    let _ = holder.release();
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'held'"), 0);
+}

@@ -173,6 +173,8 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
     };
     let started = Instant::now();
     let mut signalled = false;
+    // The stop was asked, and its drain outlasted this call's timeout.
+    let mut unreported = false;
     let report = ctx.runtime.block_on(async {
         match live(ctx).await {
             Ok(Some(client)) => {
@@ -180,6 +182,13 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
                 match client.stop(request).await {
                     // Another stop got there first and it is closing.
                     Err(WriteError::Unavailable { .. } | WriteError::ShuttingDown) => {
+                        Ok(Some(scribe_protocol::StopReport { drained: 0, pid }))
+                    }
+                    // It drains past `--timeout` (an open write session
+                    // holds it up to its lease): wait for it to be gone,
+                    // as for any stop.
+                    Err(WriteError::Timeout { .. }) => {
+                        unreported = true;
                         Ok(Some(scribe_protocol::StopReport { drained: 0, pid }))
                     }
                     other => other.map(Some),
@@ -266,17 +275,21 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> Result<(), Failure> {
             "stopped": true,
             "pid": report.pid,
             "ms": started.elapsed().as_millis() as u64,
-            "drained": report.drained,
+            "drained": (!unreported).then_some(report.drained),
             "then": then,
         });
         outln!("{said}");
         return Ok(());
     }
+    let drained = if unreported {
+        "its drain outlasted --timeout, so what it drained was not reported".to_owned()
+    } else {
+        format!("drained {} queued write(s)", report.drained)
+    };
     outln!(
-        "stopped scribed (pid {}) in {} ms: drained {} queued write(s); {then}",
+        "stopped scribed (pid {}) in {} ms: {drained}; {then}",
         report.pid,
         started.elapsed().as_millis(),
-        report.drained
     );
     Ok(())
 }

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from typing import Optional, Union
 
 from .errors import Unavailable
 from .failed_start import describe as describe_failure
@@ -48,8 +49,12 @@ class AutoStart:
             return max(0.0, float(self.starting_wait))
         return min(self.call_timeout, self.retry_for) if self.retry_for > 0 else self.call_timeout
 
-    def _no_arbiter(self) -> Unavailable:
-        marker = read_marker(self.paths.stop_marker)
+    def _no_arbiter(self, marker: Optional[Union[str, int]] = None) -> Unavailable:
+        """Why no arbiter answers; ``marker``, when given, is the stopping
+        marker that decided it (read again, a `scribe start` may have
+        removed it meanwhile, and the reason would be another's)."""
+        if marker is None:
+            marker = read_marker(self.paths.stop_marker)
         if marker is None and lock_held(self.paths.db_b):
             # An arbiter holds the database but takes no connection: it is
             # too busy to accept, not absent.
@@ -105,8 +110,9 @@ class AutoStart:
                 return
             if not self.autostart:
                 raise self._no_arbiter()
-            if read_marker(self.paths.stop_marker) is not None:
-                e = self._no_arbiter()
+            marker = read_marker(self.paths.stop_marker)
+            if marker is not None:
+                e = self._no_arbiter(marker)
                 # Stopped on purpose: waiting it out would look like a hang.
                 e._final = True  # type: ignore[attr-defined]
                 raise e
@@ -162,8 +168,9 @@ class AutoStart:
                     # It holds the writer as it starts (migrations at open)
                     # past this caller's wait: busy, as sqlite3 would be.
                     raise busy_error(still, time.monotonic() - began)
-                if read_marker(self.paths.stop_marker) is not None:
-                    e = self._no_arbiter()
+                marker = read_marker(self.paths.stop_marker)
+                if marker is not None:
+                    e = self._no_arbiter(marker)
                     e._final = True  # type: ignore[attr-defined]
                     raise e
                 final = holding_back(self.paths) is not None

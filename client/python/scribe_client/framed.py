@@ -226,6 +226,11 @@ class FramedConnection:
                     said = _outcome(answer)
                     if isinstance(said, Exception):
                         self.close()  # it reads no more: the next call reconnects
+                        if getattr(said, "category", None) == "shutting_down":
+                            # Its farewell, after answering all it read:
+                            # these requests it never read (as if not
+                            # sent; a session on it ended with it).
+                            raise Lost("the arbiter stopped before it read the request", sent=False)
                         raise said
         except (socket.timeout, BlockingIOError) as e:
             raise Timeout(

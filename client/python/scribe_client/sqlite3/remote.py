@@ -301,14 +301,6 @@ class Remote:
                 "and nothing of it was written: run it again" % e
             ) from None
         except scribe_errors.ScribeError as e:
-            if e.category == "shutting_down" and (self.conn is None or self.conn.closed):
-                # Its farewell: the arbiter stopped before it read this
-                # call, and the session ended with the connection.
-                self.session = None
-                raise Expired(
-                    "the arbiter stopped (%s); the transaction was rolled back and nothing of "
-                    "it was written: run it again" % e
-                ) from None
             if _ends_session(e):
                 self.session = None
             raise translate(e) from None
@@ -344,7 +336,18 @@ class Remote:
         key = new_key()
         try:
             receipt = self._call({"commit": {"session": session, "key": key}}, self.scribe.call_timeout)
-        except (Lost, scribe_errors.Timeout):
+        except Lost as e:
+            if not e.sent:
+                # It never reached the arbiter (or was never read, the
+                # arbiter stopping): the session ended with its connection.
+                raise Expired(
+                    "the connection to the arbiter was lost before the commit reached it (%s); "
+                    "the transaction was rolled back and nothing of it was written: run it again"
+                    % e
+                ) from None
+            self._drop()
+            receipt = self._ask_again(key)
+        except scribe_errors.Timeout:
             # The answer was lost: ask by key on a new connection.
             self._drop()
             receipt = self._ask_again(key)

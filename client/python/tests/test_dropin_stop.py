@@ -1,0 +1,31 @@
+"""A stop that ends a drop-in transaction: its COMMIT, never read by the
+arbiter, says the transaction was rolled back (``Expired``), not that the
+arbiter is unavailable (retryable: a program that tried COMMIT again was
+told it succeeded, with nothing written)."""
+
+import sqlite3
+
+import support
+from support import ArbiterTest
+
+import scribe_client.sqlite3 as dropin
+
+
+class StopInTransactionTest(ArbiterTest):
+    def test_a_commit_after_a_stop_says_the_transaction_was_rolled_back(self):
+        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
+        c = dropin.connect(self.db, timeout=30)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE t(x)")
+        c.commit()
+        c.execute("INSERT INTO t VALUES (1)")
+        self.assertTrue(c.in_transaction)
+        # The stop waits for the session up to its lease, then ends it.
+        support.scribe_cli(self.db, "stop", timeout=60)
+        with self.assertRaises(dropin.OperationalError) as e:
+            c.commit()
+        self.assertEqual(getattr(e.exception, "category", None), "expired", str(e.exception))
+        self.assertIn("rolled back", str(e.exception))
+        self.assertFalse(c.in_transaction)
+        c.commit()  # nothing left to commit
+        self.assertEqual(sqlite3.connect(self.db).execute("SELECT count(*) FROM t").fetchone(), (0,))
