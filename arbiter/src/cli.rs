@@ -223,17 +223,29 @@ fn unquote(value: &str) -> &str {
 
 /// Parses the command line, with the config file beside the database
 /// first so that the command line wins.
-fn parse_args(cli: Vec<OsString>) -> Result<Args, String> {
+/// Also says whether the command line gives a setting (more than the
+/// database and its socket, which is all an auto-starter gives).
+fn parse_args(cli: Vec<OsString>) -> Result<(Args, bool), String> {
+    use clap::CommandFactory;
     let first = Args::parse_from(&cli);
+    let command = Args::command();
+    let matches = command.clone().get_matches_from(&cli);
+    let settings = command.get_arguments().any(|arg| {
+        let id = arg.get_id().as_str();
+        !matches!(id, "db" | "socket")
+            && matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    });
     let paths = Paths::for_db(&first.db, first.socket.clone()).map_err(|e| e.to_string())?;
     let file = config_file_args(&paths.config)?;
     if file.is_empty() {
-        return Ok(first);
+        return Ok((first, settings));
     }
     let mut merged = vec![cli[0].clone()];
     merged.extend(file.into_iter().map(OsString::from));
     merged.extend(cli.into_iter().skip(1));
-    Args::try_parse_from(merged).map_err(|e| format!("{}: {e}", paths.config.display()))
+    Args::try_parse_from(merged)
+        .map(|a| (a, settings))
+        .map_err(|e| format!("{}: {e}", paths.config.display()))
 }
 
 /// Entry point of `scribed`.
@@ -248,7 +260,7 @@ pub fn main() -> ExitCode {
 pub fn main_with(cli: Vec<OsString>) -> ExitCode {
     keep_freed_memory();
     init_tracing();
-    let args = match parse_args(cli) {
+    let (args, settings_given) = match parse_args(cli) {
         Ok(a) => a,
         Err(e) => {
             say(format_args!("scribed: {e}"));
@@ -275,6 +287,7 @@ pub fn main_with(cli: Vec<OsString>) -> ExitCode {
         .unwrap_or(args.batch_budget)
         .max(Duration::from_millis(1));
     config.migrations = args.migrations.clone();
+    config.record_failed_start = !settings_given;
     config.retention = crate::requests::Retention {
         window: args.key_retention,
         max_keys: args.max_keys,

@@ -114,6 +114,11 @@ pub struct Config {
     pub limits: scribe_protocol::limits::Limits,
     /// The operator's migrations, applied at open before the sockets.
     pub migrations: Option<std::path::PathBuf>,
+    /// A start that fails is recorded for auto-starters to hold back
+    /// (see `scribe_protocol::failed_start`): only when its settings are
+    /// those an auto-started arbiter takes (the conf's, no setting given
+    /// on the command line), which its failure then speaks for.
+    pub record_failed_start: bool,
 }
 
 impl Config {
@@ -148,6 +153,7 @@ impl Config {
             hello_timeout: HELLO_TIMEOUT,
             limits: scribe_protocol::limits::Limits::default(),
             migrations: None,
+            record_failed_start: true,
         }
     }
 }

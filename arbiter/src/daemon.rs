@@ -62,13 +62,14 @@ pub fn run_until(
         return Ok(Exit::AlreadyRunning(holder_pid(&paths.lock)));
     };
     let migrations = config.migrations.clone();
+    let config_records = config.record_failed_start;
     let opened = match crate::opening::open(config, &mut lock) {
         Ok(Start::Opened(opened)) => *opened,
         Ok(Start::Stopped(exit)) => return Ok(exit),
         Err(e) => {
             // Before the lock goes: auto-starters hold back rather than
             // start one arbiter after another that fails the same way.
-            if e.repeats() {
+            if e.repeats() && config_records {
                 if let Err(why) = lock.record_failed(&paths, &e.to_string(), migrations.as_deref())
                 {
                     warn!(error = %why, "cannot record the failed start in the lock record");

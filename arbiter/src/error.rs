@@ -73,6 +73,9 @@ pub enum Error {
         dir: PathBuf,
         /// What went wrong (the file, the version, the statement).
         message: String,
+        /// Another process's lock stood in the way past the busy timeout
+        /// (it passes; see [`Error::repeats`]).
+        busy: bool,
     },
     /// The socket could not be bound.
     #[error("cannot bind socket {path}: {source}")]
@@ -108,9 +111,14 @@ impl Error {
             )
         };
         match self {
-            Error::Open { source, .. } | Error::Setting { source, .. } if busy(source) => {
+            Error::Open { source, .. }
+            | Error::Setting { source, .. }
+            | Error::Schema { source, .. }
+                if busy(source) =>
+            {
                 return false;
             }
+            Error::Migrations { busy: true, .. } => return false,
             _ => {}
         }
         matches!(

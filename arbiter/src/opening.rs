@@ -207,6 +207,7 @@ fn open_migrations(config: &Config, session: &crate::group::Session) -> Result<(
     let Some(dir) = &config.migrations else {
         let history = crate::migrations::history(session).map_err(|e| Error::Migrations {
             dir: config.paths.db.clone(),
+            busy: lock_in_the_way(&e),
             message: e.to_string(),
         })?;
         return Ok((history.last().map_or(0, |r| r.version), 0));
@@ -214,6 +215,7 @@ fn open_migrations(config: &Config, session: &crate::group::Session) -> Result<(
     let failed = |message: String| Error::Migrations {
         dir: dir.clone(),
         message,
+        busy: false,
     };
     let list = scribe_protocol::migration::from_dir(dir).map_err(failed)?;
     if list.is_empty() {
@@ -229,7 +231,11 @@ fn open_migrations(config: &Config, session: &crate::group::Session) -> Result<(
         "applying migrations at open: the sockets appear once they are done"
     );
     let report =
-        crate::migrations::apply(session, &list, |_| {}).map_err(|e| failed(e.to_string()))?;
+        crate::migrations::apply(session, &list, |_| {}).map_err(|e| Error::Migrations {
+            dir: dir.clone(),
+            busy: lock_in_the_way(&e),
+            message: e.to_string(),
+        })?;
     if !report.applied.is_empty() && config.synchronous == crate::config::Synchronous::Full {
         // The writer commits with synchronous=NORMAL: sync what the
         // migrations wrote before anyone is told the schema is there.
@@ -245,4 +251,15 @@ fn open_migrations(config: &Config, session: &crate::group::Session) -> Result<(
         "migrations at open"
     );
     Ok((report.after, report.seq))
+}
+
+/// Whether `e` is another process's lock held past the busy timeout
+/// (SQLITE_BUSY or SQLITE_LOCKED, any extended code): it passes.
+fn lock_in_the_way(e: &scribe_protocol::WriteError) -> bool {
+    use scribe_protocol::WriteError;
+    match e {
+        WriteError::Busy { .. } => true,
+        WriteError::Sql { code, .. } => matches!(code & 0xff, 5 | 6),
+        _ => false,
+    }
 }

@@ -73,3 +73,52 @@ fn an_explicit_start_tries_again_at_once_and_says_why_it_failed() {
     assert!(said.contains("no such table: nope"), "{said}");
     assert_eq!(starts(&env), 2, "scribe start does not hold back");
 }
+
+/// Another process's lock, held past the busy timeout while the arbiter
+/// makes its own tables, passes: it is not recorded, and once it is let
+/// go the next write starts an arbiter at once (it was held back 10 s).
+#[test]
+fn a_start_that_met_another_process_s_lock_holds_nothing_back() {
+    let env = Env::new();
+    let direct = rusqlite::Connection::open(&env.db).unwrap();
+    direct
+        .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); BEGIN IMMEDIATE;")
+        .unwrap();
+    let blocked = env.scribe(&["exec", "INSERT INTO t VALUES (1)"]);
+    assert_eq!(blocked.status.code(), Some(10), "{}", stderr(&blocked));
+    assert!(stderr(&blocked).contains("locked"), "{}", stderr(&blocked));
+    let record = std::fs::read_to_string(env.paths().lock).unwrap_or_default();
+    assert!(!record.contains("failed="), "{record}");
+    direct.execute_batch("COMMIT").unwrap();
+    let out = env.scribe(&["exec", "INSERT INTO t VALUES (2)"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.scribe_ok(&["stop"]);
+}
+
+/// A start given settings of its own (`scribed --migrations DIR` by hand)
+/// that fails does not speak for an auto-started arbiter, which takes the
+/// conf's: it is not recorded.
+#[test]
+fn a_failed_start_with_settings_of_its_own_holds_nothing_back() {
+    let env = Env::new();
+    let bad = env.dir.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("0001_x.sql"), "INSERT INTO nope VALUES (1);\n").unwrap();
+    let out = crate::harness::run(
+        {
+            let mut c = env.command(crate::harness::SCRIBED);
+            c.arg("--db").arg(&env.db).arg("--migrations").arg(&bad);
+            c
+        },
+        crate::harness::COMMAND_TIMEOUT,
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no such table: nope"),
+        "{}",
+        stderr(&out)
+    );
+    let written = env.scribe(&["exec", "CREATE TABLE t(x)"]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    env.scribe_ok(&["stop"]);
+}

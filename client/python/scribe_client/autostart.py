@@ -11,6 +11,7 @@ from typing import Optional, Union
 from .errors import Unavailable
 from .failed_start import describe as describe_failure
 from .failed_start import holding_back
+from .failed_start import last as last_failure
 from .paths import describe_marker, lock_held, read_marker
 from .reach import connect_checked
 from .starting import busy_error, starting, wait_starting
@@ -72,6 +73,9 @@ class AutoStart:
             why = "auto-start is off (autostart=False or SCRIBE_AUTOSTART=0)"
         else:
             why = "none was asked to start"
+            older = last_failure(self.paths)
+            if older is not None:
+                why += "; its last start failed %d s ago: %s" % (int(older[1]), older[0])
         return Unavailable("no arbiter is running for %s: %s" % (self.paths.db, why))
 
     def _held_back(self) -> None:

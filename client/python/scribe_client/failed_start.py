@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 from .paths import Paths, fnv1a64, lock_held
 from .reach import _record
 
-__all__ = ["HOLD", "describe", "holding_back", "inputs"]
+__all__ = ["HOLD", "describe", "holding_back", "inputs", "last"]
 
 #: Seconds auto-start holds back after a failed start.
 HOLD = 10.0
@@ -25,16 +25,23 @@ HOLD = 10.0
 def holding_back(paths: Paths) -> Optional[Tuple[str, float]]:
     """``(why, seconds ago)`` of a failed start that holds auto-start back
     now, or None."""
+    failed = last(paths)
+    return failed if failed is not None and failed[1] < HOLD else None
+
+
+def last(paths: Paths) -> Optional[Tuple[str, float]]:
+    """``(why, seconds ago)`` of the last failed start, whatever its age
+    (for a status), unless what it depends on changed since or an arbiter
+    holds the lock now."""
     record = _record(paths)
     why, at, then = record.get("failed"), record.get("failed_at", ""), record.get("failed_inputs")
     if not why or not at.isdigit() or not then:
         return None
     if lock_held(paths.db_b) is not False:
         return None
-    ago = max(0.0, time.time() - int(at) / 1000.0)
-    if ago >= HOLD or inputs(paths, record.get("failed_dir")) != then:
+    if inputs(paths, record.get("failed_dir")) != then:
         return None
-    return why, ago
+    return why, max(0.0, time.time() - int(at) / 1000.0)
 
 
 def describe(paths: Paths, failed: Tuple[str, float]) -> str:

@@ -5,7 +5,9 @@ arbiter every half second (45 in 30 s), each applying the migrations
 again; the drop-in did the same within its timeout."""
 
 import os
+import re
 import sqlite3
+import time
 
 import support
 from scribe_client import Unavailable
@@ -54,3 +56,28 @@ class FailedStartTest(ArbiterTest):
         s.write("INSERT INTO t VALUES (2)")
         self.assertEqual(self.starts(), 2)
         self.assertEqual(sqlite3.connect(self.db).execute("SELECT x FROM t").fetchall(), [(2,)])
+
+    def test_an_older_failure_holds_nothing_back_and_status_still_tells_it(self):
+        steps = os.path.join(self.dir, "m")
+        os.mkdir(steps)
+        with open(os.path.join(steps, "0001_t.sql"), "w") as f:
+            f.write("INSERT INTO nope VALUES (1);")
+        with open(self.db + ".scribe.conf", "w") as f:
+            f.write("migrations = %s\n" % steps)
+        s = self.client(retry_for=0)
+        with self.assertRaises(Unavailable):
+            s.write("CREATE TABLE t(x)")
+        # Its record, aged a minute (the hold lasts 10 s).
+        lock = self.db + ".scribe.lock"
+        with open(lock) as f:
+            text = f.read()
+        aged = int(time.time() * 1000) - 60_000
+        with open(lock, "w") as f:
+            f.write(re.sub(r"failed_at=\d+", "failed_at=%d" % aged, text))
+        with self.assertRaises(Unavailable) as e:
+            s.status()
+        self.assertIn("none was asked to start; its last start failed 60 s ago", str(e.exception))
+        self.assertIn("no such table: nope", str(e.exception))
+        with self.assertRaises(Unavailable):
+            s.write("CREATE TABLE t(x)")
+        self.assertEqual(self.starts(), 2, "started again, not held back")
