@@ -40,9 +40,9 @@ const OWN: &str =
 impl Shell<'_> {
     /// Runs one dot command.
     pub(super) fn dot(&mut self, line: &str) -> Result<(), Trouble> {
-        let mut words = line.split_whitespace();
-        let command = words.next().unwrap_or(".");
-        let args: Vec<&str> = words.collect();
+        let words = words(line);
+        let command = words.first().map_or(".", String::as_str);
+        let args: Vec<&str> = words.iter().skip(1).map(String::as_str).collect();
         match (command, args.as_slice()) {
             (".help", _) => {
                 outln!("{HELP}");
@@ -73,24 +73,20 @@ impl Shell<'_> {
                     ))
                 })?;
                 // As sqlite3: list mode starts again from `|` and a line
-                // break.
-                if self.mode == Mode::List {
-                    self.separators = Separators::default();
+                // break, csv mode from `,` and CRLF (what `.import` splits
+                // on; csv output is always RFC 4180's).
+                match self.mode {
+                    Mode::List => self.separators = Separators::default(),
+                    Mode::Csv => self.separators = Separators(",".into(), "\r\n".into()),
+                    _ => {}
                 }
                 Ok(())
             }
             (".separator", [col] | [col, _]) => {
-                // Quoted as sqlite3 takes them: `.separator ";"`.
-                let bare = |w: &str| {
-                    let quoted = ["'", "\""]
-                        .iter()
-                        .find_map(|q| w.strip_prefix(q).and_then(|r| r.strip_suffix(q)));
-                    Separators::unescape(quoted.unwrap_or(w))
-                };
                 let row = args
                     .get(1)
-                    .map_or_else(|| self.separators.1.clone(), |r| bare(r));
-                self.separators = Separators(bare(col), row);
+                    .map_or_else(|| self.separators.1.clone(), |r| Separators::unescape(r));
+                self.separators = Separators(Separators::unescape(col), row);
                 Ok(())
             }
             (".import", _) => self.import(&args),
@@ -233,11 +229,54 @@ impl Shell<'_> {
 /// How deep `.read` may nest, as in sqlite3.
 const MAX_NESTING: u8 = 25;
 
+/// A dot command's words, as sqlite3 splits them: on blanks, except
+/// inside a pair of `"` or `'`, which are taken off (`.import "my
+/// file.csv" "my table"`, `.separator " "`).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = line.trim().chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut word = String::new();
+        if c == '"' || c == '\'' {
+            chars.next();
+            for d in chars.by_ref() {
+                if d == c {
+                    break;
+                }
+                word.push(d);
+            }
+        } else {
+            while let Some(&d) = chars.peek() {
+                if d.is_whitespace() {
+                    break;
+                }
+                word.push(d);
+                chars.next();
+            }
+        }
+        out.push(word);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn lines_split_as_text_lines_and_keep_what_is_not_utf8() {
         let got: Vec<String> = super::super::lines(b"a;\r\nb\xe9;\nc").collect();
         assert_eq!(got, ["a;", "b\u{fffd};", "c"]);
+    }
+
+    #[test]
+    fn words_split_on_blanks_outside_quotes() {
+        assert_eq!(
+            super::words(r#".import --csv "my file.csv" 'my table'"#),
+            [".import", "--csv", "my file.csv", "my table"]
+        );
+        assert_eq!(super::words(r#".separator " " \n"#), [".separator", " ", "\\n"]);
     }
 }

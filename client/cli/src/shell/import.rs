@@ -16,8 +16,14 @@
 
 use scribe_protocol::{Batch, Params, Statement, Value, WriteError};
 
+use super::import_lines::Lines;
 use super::output::Mode;
 use super::{Shell, Trouble};
+
+/// "1 row", "2 rows".
+fn rows_count(n: u64) -> String {
+    format!("{n} row{}", if n == 1 { "" } else { "s" })
+}
 
 /// Rows in one batch at most (fewer when the arbiter's limits refuse it).
 const ROWS: usize = 500;
@@ -41,10 +47,12 @@ fn parse<'a>(args: &[&'a str]) -> Result<Args<'a>, Trouble> {
         match *w {
             "--csv" | "-csv" => csv = true,
             "--skip" | "-skip" => {
-                skip = words
+                // As sqlite3: a negative count skips nothing.
+                let n: i64 = words
                     .next()
                     .and_then(|n| n.parse().ok())
                     .ok_or_else(usage)?;
+                skip = usize::try_from(n).unwrap_or(0);
             }
             w if w.starts_with('-') && w.len() > 1 => {
                 return Err(Trouble::usage(format!(
@@ -89,51 +97,66 @@ impl Shell<'_> {
                 ".import from a command is not supported: import its output from a file",
             ));
         }
-        let delimiter = if args.csv || self.mode == Mode::Csv {
-            b','
-        } else {
-            match self.separators.0.as_bytes() {
-                [one] => *one,
-                _ => {
-                    return Err(Trouble::usage(
-                        ".import splits fields on a one-byte separator: set one with \
-                         .separator, or use --csv",
-                    ))
-                }
-            }
-        };
+        let (col, row) = self.import_separators(args.csv)?;
         let file = std::fs::File::open(args.file)
             .map_err(|e| Trouble::local(format!("cannot open \"{}\": {e}", args.file)))?;
         let (counted, mut lines) = Lines::over(file);
+        let mut input = std::io::BufReader::new(counted);
+        // Lines, as sqlite3 counts the rows it skips (a blank one too).
+        let mut skipped = 0u64;
+        for _ in 0..args.skip {
+            let mut line = Vec::new();
+            match std::io::BufRead::read_until(&mut input, row, &mut line) {
+                Ok(0) => break,
+                Ok(n) => skipped += n as u64,
+                Err(e) => return Err(Trouble::local(format!("cannot read {}: {e}", args.file))),
+            }
+        }
         let mut rows = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .delimiter(delimiter)
-            .from_reader(counted)
+            .delimiter(col)
+            // Rows end at the row separator alone, as in sqlite3: a CR
+            // inside a field is data (a CRLF's CR is taken off below).
+            .terminator(csv::Terminator::Any(row))
+            .from_reader(input)
             .into_byte_records();
-        for _ in 0..args.skip {
-            if rows.next().is_none() {
-                break;
-            }
-        }
-        let exists = self.table_columns(args.table)?;
-        let columns = match exists {
+        let trim_cr = |record: &mut csv::ByteRecord| {
+            let last = record.len().checked_sub(1)?;
+            let field = record.get(last)?;
+            let cut = field.strip_suffix(b"\r")?.to_vec();
+            let mut fields: Vec<Vec<u8>> = record.iter().map(<[u8]>::to_vec).collect();
+            fields[last] = cut;
+            let position = record.position().cloned();
+            *record = csv::ByteRecord::from(fields);
+            record.set_position(position);
+            Some(())
+        };
+        let columns = match self.table_columns(args.table)? {
             Some(n) => n,
             None => {
                 let Some(header) = rows.next() else {
                     return Err(Trouble::local(format!("{}: empty file", args.file)));
                 };
-                let header = header.map_err(|e| bad_csv(args.file, &e))?;
-                let names: Vec<String> = header
-                    .iter()
-                    .map(|f| ident(&String::from_utf8_lossy(f)))
-                    .map(|n| format!("{n} TEXT"))
-                    .collect();
-                // As sqlite3 writes it, so that `.schema` reads the same.
+                let mut header = header.map_err(|e| bad_csv(args.file, &e))?;
+                if row == b'\n' {
+                    trim_cr(&mut header);
+                }
+                let names = super::import_names::header_names(&header, args.file);
+                // As sqlite3 writes it (four columns a line), so that
+                // `.schema` reads the same.
+                let mut columns = String::new();
+                for (i, n) in names.iter().enumerate() {
+                    let sep = match i {
+                        0 => "",
+                        i if i % 4 == 0 => ",\n ",
+                        _ => ", ",
+                    };
+                    columns.push_str(&format!("{sep}{} TEXT", ident(n)));
+                }
                 self.write(&format!(
-                    "CREATE TABLE IF NOT EXISTS {}(\n{})",
-                    ident(args.table),
-                    names.join(", ")
+                    "CREATE TABLE IF NOT EXISTS {}(\n{columns})",
+                    ident(args.table)
                 ))?;
                 names.len()
             }
@@ -146,6 +169,20 @@ impl Shell<'_> {
                 .collect::<Vec<_>>()
                 .join(",")
         );
+        // One that cannot run at all (into a view, say) is said once, as
+        // sqlite3 says it, not once a row.
+        if let Err(e) = self.reader.classify(&insert) {
+            return Err(Trouble::sql(e.to_string()));
+        }
+        // A Ctrl-C before this import is not for it; one during it stops
+        // it between batches, in a script too (which then ends).
+        if let Some(i) = &self.interrupt {
+            i.take_seen();
+        }
+        let _importing = self
+            .interrupt
+            .as_ref()
+            .map(super::interrupt::Interrupt::reading);
         let mut import = Import {
             insert,
             file: args.file,
@@ -156,8 +193,11 @@ impl Shell<'_> {
         };
         let mut bytes = 0;
         for record in rows {
-            let record = record.map_err(|e| bad_csv(args.file, &e))?;
-            let line = lines.of(record.position().map_or(0, csv::Position::byte));
+            let mut record = record.map_err(|e| bad_csv(args.file, &e))?;
+            if row == b'\n' {
+                trim_cr(&mut record);
+            }
+            let line = lines.of(skipped + record.position().map_or(0, csv::Position::byte));
             let found = record.len();
             if found < columns {
                 import.said.push((
@@ -186,8 +226,9 @@ impl Shell<'_> {
                 bytes = 0;
                 if self.interrupt.as_ref().is_some_and(|i| i.seen()) {
                     return Err(Trouble::local(format!(
-                        "interrupted: {} rows of {} were imported, the rest not read",
-                        import.imported, args.file
+                        "interrupted: {} of {} imported, the rest not read",
+                        rows_count(import.imported),
+                        args.file
                     )));
                 }
             }
@@ -196,11 +237,33 @@ impl Shell<'_> {
         match import.refused {
             0 => Ok(()),
             n => Err(Trouble::sql(format!(
-                "{n} row{} of {} {} not imported (see above)",
-                if n == 1 { "" } else { "s" },
-                args.file,
-                if n == 1 { "was" } else { "were" }
+                "{} of {} not imported (see above)",
+                rows_count(n),
+                args.file
             ))),
+        }
+    }
+
+    /// The column and row separators `.import` splits on: `,` and a line
+    /// break with `--csv`, else the current ones (csv mode's CRLF read
+    /// as a line break, as sqlite3 reads it); one byte each.
+    fn import_separators(&self, csv: bool) -> Result<(u8, u8), Trouble> {
+        if csv {
+            return Ok((b',', b'\n'));
+        }
+        let super::output::Separators(col, row) = &self.separators;
+        let row = match (self.mode, row.as_str()) {
+            (Mode::Csv, "\r\n") => "\n",
+            (_, r) => r,
+        };
+        match (col.as_bytes(), row.as_bytes()) {
+            ([c], [r]) => Ok((*c, *r)),
+            ([_], _) => Err(Trouble::usage(
+                "multi-character row separators not allowed for import",
+            )),
+            _ => Err(Trouble::usage(
+                "multi-character column separators not allowed for import",
+            )),
         }
     }
 
@@ -265,14 +328,25 @@ impl Shell<'_> {
                 }
                 // Over a limit of the arbiter's: smaller batches.
                 Err(WriteError::Refused { .. }) if take > 1 => size = take / 2,
+                // One row over the arbiter's limit on a batch: refused,
+                // as a row SQLite refuses, and the rest go on.
+                Err(WriteError::Refused { reason, .. }) => {
+                    let (line, _) = import.rows.remove(0);
+                    import
+                        .said
+                        .push((line, format!("INSERT refused: {reason}")));
+                    import.refused += 1;
+                    size = import.rows.len().max(1);
+                }
                 Err(e) => {
                     let done = import.imported;
                     let mut t = Trouble::from(e);
                     t.message = format!(
-                        "{} ({done} row{} of {} imported before it)",
+                        "{} ({} of {} {} imported before it)",
                         t.message,
-                        if done == 1 { " was" } else { "s were" },
-                        import.file
+                        rows_count(done),
+                        import.file,
+                        if done == 1 { "was" } else { "were" }
                     );
                     return Err(t);
                 }
@@ -295,68 +369,6 @@ struct Import<'a> {
     imported: u64,
     /// Rows SQLite refused.
     refused: u64,
-}
-
-/// Where each line of the file begins, for the line a row begins on:
-/// the `csv` crate's own count is one short after a quoted line break in
-/// a file whose lines end in CRLF. The reader notes the offset of every
-/// `\n` it passes; [`LineOf::of`] forgets those before the row asked.
-struct Lines<R> {
-    inner: R,
-    at: u64,
-    breaks: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
-}
-
-/// The line numbers of rows, by where they begin.
-struct LineOf {
-    breaks: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
-    passed: u64,
-}
-
-impl<R: std::io::Read> Lines<R> {
-    fn over(inner: R) -> (Lines<R>, LineOf) {
-        let breaks = std::rc::Rc::default();
-        let of = LineOf {
-            breaks: std::rc::Rc::clone(&breaks),
-            passed: 0,
-        };
-        (
-            Lines {
-                inner,
-                at: 0,
-                breaks,
-            },
-            of,
-        )
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for Lines<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut breaks = self.breaks.borrow_mut();
-        for (i, b) in buf[..n].iter().enumerate() {
-            if *b == b'\n' {
-                breaks.push_back(self.at + i as u64);
-            }
-        }
-        self.at += n as u64;
-        Ok(n)
-    }
-}
-
-impl LineOf {
-    /// The line (from 1) of the byte at `offset`; offsets asked must not
-    /// go down.
-    fn of(&mut self, offset: u64) -> u64 {
-        let mut breaks = self.breaks.borrow_mut();
-        // A row may be said to begin at the `\n` of the CRLF before it.
-        while breaks.front().is_some_and(|b| *b <= offset) {
-            breaks.pop_front();
-            self.passed += 1;
-        }
-        self.passed + 1
-    }
 }
 
 /// A CSV error of `file`, said with where.

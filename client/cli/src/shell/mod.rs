@@ -13,6 +13,8 @@
 mod counts;
 mod dot;
 mod import;
+mod import_lines;
+mod import_names;
 mod interrupt;
 mod output;
 mod route;
@@ -275,7 +277,10 @@ impl Shell<'_> {
             feed.text.clear();
             let at = feed.lines;
             let done = self.dot(line.trim());
+            let failed = done.is_err();
             self.report(at, done);
+            // A long `.import` stops at Ctrl-C, and a script with it.
+            self.stopped_by_interrupt(failed);
             return;
         }
         if feed.text.trim().is_empty() {
@@ -301,22 +306,8 @@ impl Shell<'_> {
             let done = self.statement(&sql);
             let failed = done.is_err();
             self.report(first, done);
-            // As sqlite3: after Ctrl-C a script stops (with the error's
-            // code, or 130 when the statement was done before it landed);
-            // a prompt comes back.
-            if self.interrupt.as_ref().is_some_and(|i| i.take_seen()) {
-                if !self.interactive {
-                    if !failed {
-                        self.failed = Some(130);
-                    }
-                    self.quit = true;
-                    return;
-                }
-                // At a prompt, a `.read` file stops (every level of it).
-                if self.nesting > 0 {
-                    self.stop_reading = true;
-                    return;
-                }
+            if self.stopped_by_interrupt(failed) {
+                return;
             }
             if self.bail && self.failed.is_some() {
                 self.quit = true;
@@ -326,6 +317,28 @@ impl Shell<'_> {
                 return; // the rest of this input, as sqlite3 skips it
             }
         }
+    }
+
+    /// As sqlite3: after Ctrl-C a script stops (with the error's code, or
+    /// 130 when the statement was done before it landed); a prompt comes
+    /// back, and a `.read` file stops (every level of it). True when the
+    /// input in hand stops here.
+    fn stopped_by_interrupt(&mut self, failed: bool) -> bool {
+        if !self.interrupt.as_ref().is_some_and(|i| i.take_seen()) {
+            return false;
+        }
+        if !self.interactive {
+            if !failed {
+                self.failed = Some(130);
+            }
+            self.quit = true;
+            return true;
+        }
+        if self.nesting > 0 {
+            self.stop_reading = true;
+            return true;
+        }
+        false
     }
 
     /// End of input: what is left runs as it is, as in sqlite3 (a last
