@@ -49,6 +49,31 @@ fn limit(conn: &Connection, config: &Config) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// `PRAGMA journal_mode=WAL`, waiting as the busy timeout would for a
+/// program that holds a lock on a file still in rollback mode: SQLite
+/// does not call the busy handler for the exclusive lock this switch
+/// takes, so the start failed at once ("database is locked") beside any
+/// writer of the file (the race on the first switch to WAL).
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Opens (creating if needed) the database for writing; returns the
 /// session (connection, authorizer, time budget) and the last committed
 /// sequence number.
@@ -95,9 +120,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
             source,
         })?;
     }
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(open_err)?;
+    let mode = switch_to_wal(&conn).map_err(open_err)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::NotWal {
             path: path.clone(),

@@ -122,3 +122,42 @@ fn a_failed_start_with_settings_of_its_own_holds_nothing_back() {
     assert!(written.status.success(), "{}", stderr(&written));
     env.scribe_ok(&["stop"]);
 }
+
+/// A file still in rollback mode, another program in a write transaction
+/// on it: the arbiter's switch to WAL waits for its lock as the busy
+/// timeout waits (SQLite calls no busy handler for that lock, and every
+/// caller failed at once with "database is locked").
+#[test]
+fn a_start_beside_a_writer_of_a_rollback_mode_file_waits_for_its_lock() {
+    let mut env = Env::new();
+    let direct = rusqlite::Connection::open(&env.db).unwrap();
+    direct
+        .execute_batch("CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES (0);")
+        .unwrap();
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.args(["exec", "INSERT INTO t VALUES (1)"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let writer = env.spawn(c);
+    let paths = env.paths();
+    let deadline = std::time::Instant::now() + crate::harness::COMMAND_TIMEOUT;
+    while scribe_protocol::starting::starting(&paths).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no arbiter began to start"
+        );
+        assert!(
+            !env.exited(writer),
+            "the write ended before the lock was let go"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // Held on a moment after the arbiter began (it fails in milliseconds
+    // without the wait).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    direct.execute_batch("COMMIT").unwrap();
+    let out = env.wait(writer, crate::harness::COMMAND_TIMEOUT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.count("SELECT count(*) FROM t"), 2);
+    env.scribe_ok(&["stop"]);
+}

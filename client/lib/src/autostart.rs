@@ -120,10 +120,15 @@ pub async fn launch(
                     )))
                 }
                 Ok(Some(status)) => {
+                    // A start that failed says why in the lock record (the
+                    // log's last lines may be another arbiter's).
+                    if let Some(e) = failed() {
+                        return Err(e);
+                    }
                     return Err(unavailable(format!(
                         "the arbiter exited ({status}) before it was ready: {}",
                         log_tail(&paths.log, log_start)
-                    )))
+                    )));
                 }
                 Ok(None) | Err(_) => {}
             }

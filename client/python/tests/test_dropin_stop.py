@@ -29,3 +29,28 @@ class StopInTransactionTest(ArbiterTest):
         self.assertFalse(c.in_transaction)
         c.commit()  # nothing left to commit
         self.assertEqual(sqlite3.connect(self.db).execute("SELECT count(*) FROM t").fetchone(), (0,))
+
+
+class StartBesideAWriterTest(ArbiterTest):
+    def test_a_transaction_waits_for_another_program_s_lock_on_a_rollback_mode_file(self):
+        # Another program writes the file, still in rollback mode, as the
+        # first drop-in transaction starts the arbiter: it waits, as
+        # sqlite3 waits for a lock. It failed at once ("cannot start the
+        # arbiter ... database is locked").
+        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
+        other = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False)
+        self.addCleanup(other.close)
+        other.execute("CREATE TABLE t(x)")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t VALUES (0)")
+        import threading
+
+        let_go = threading.Timer(1.0, lambda: other.execute("COMMIT"))
+        let_go.start()
+        self.addCleanup(let_go.cancel)
+        c = dropin.connect(self.db, timeout=60)
+        self.addCleanup(c.close)
+        c.execute("INSERT INTO t VALUES (1)")
+        c.commit()
+        let_go.join()
+        self.assertEqual(sqlite3.connect(self.db).execute("SELECT count(*) FROM t").fetchone(), (2,))

@@ -277,6 +277,9 @@ mod tests {
             super::words(r#".import --csv "my file.csv" 'my table'"#),
             [".import", "--csv", "my file.csv", "my table"]
         );
-        assert_eq!(super::words(r#".separator " " \n"#), [".separator", " ", "\\n"]);
+        assert_eq!(
+            super::words(r#".separator " " \n"#),
+            [".separator", " ", "\\n"]
+        );
     }
 }

@@ -268,6 +268,13 @@ class Remote:
             except scribe_errors.Timeout as e:
                 self._drop()
                 raise translate(e) from None
+            except scribe_errors.ScribeError as e:
+                # No arbiter to send them to yet (one that could not start
+                # beside another program's lock, say): nothing ran, and
+                # both may go again while the wait lasts, as a write's do.
+                raise_unless_retryable(e)
+                self._drop()
+                err = e
             else:
                 if not isinstance(began, Exception):
                     self.session = int(began["session"])
