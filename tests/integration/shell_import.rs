@@ -151,6 +151,9 @@ fn import_reads_names_separators_and_odd_files_as_sqlite3_does() {
     let dup = file("dup.csv", "A,a,b,,c,\n1,2,3,4,5,6\n");
     let blank = file("blank.txt", "p q\n1 2\n");
     let rows = file("rows.txt", "a,b;1,2;3,4;");
+    // Rows skipped that span lines; CRs that are data (helper 85).
+    let spans = file("spans.csv", "h1,h2\n\"x\ny\",1\n\"p\nq\",2\n3,4\n5\n");
+    let crs = file("crs.csv", "a,b\r\n1,\"x\r\"\r\n3,4\r");
     let script = format!(
         ".headers on\n\
          .import --csv {cr} \"my table\"\n\
@@ -160,6 +163,8 @@ fn import_reads_names_separators_and_odd_files_as_sqlite3_does() {
          .import {blank} blank\n\
          .separator , ;\n\
          .import {rows} rowsep\n\
+         .import --csv --skip 2 {spans} spans\n\
+         .import --csv {crs} crs\n\
          .mode list\n\
          CREATE VIEW v AS SELECT 1 AS a, 2 AS b;\n\
          .import --csv {cr} v\n\
@@ -169,6 +174,8 @@ fn import_reads_names_separators_and_odd_files_as_sqlite3_does() {
          SELECT * FROM dup;\n\
          SELECT * FROM blank;\n\
          SELECT * FROM rowsep;\n\
+         SELECT quote(\"p\nq\"), quote(\"2\") FROM spans;\n\
+         SELECT quote(a), quote(b) FROM crs;\n\
          .separator \" \"\n\
          SELECT 1, 2;\n"
     );
@@ -176,6 +183,8 @@ fn import_reads_names_separators_and_odd_files_as_sqlite3_does() {
         return;
     };
     assert!(ours.1.contains("'1'|'x\ry'"), "{}", ours.1);
+    assert!(ours.1.contains("'1'|'x\r'\n'3'|'4\r'"), "{}", ours.1);
+    assert!(ours.1.contains("'3'|'4'\n'5'|NULL"), "{}", ours.1);
     assert_eq!(ours.1, theirs.1, "stdout; ours' stderr: {}", ours.2);
     assert_eq!(
         about(&ours.2, "Columns renamed"),

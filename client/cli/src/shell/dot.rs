@@ -234,9 +234,12 @@ const MAX_NESTING: u8 = 25;
 /// file.csv" "my table"`, `.separator " "`).
 fn words(line: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut chars = line.trim().chars().peekable();
+    let mut chars = line
+        .trim_matches(|c: char| c.is_ascii_whitespace())
+        .chars()
+        .peekable();
     while let Some(&c) = chars.peek() {
-        if c.is_whitespace() {
+        if c.is_ascii_whitespace() {
             chars.next();
             continue;
         }
@@ -251,7 +254,7 @@ fn words(line: &str) -> Vec<String> {
             }
         } else {
             while let Some(&d) = chars.peek() {
-                if d.is_whitespace() {
+                if d.is_ascii_whitespace() {
                     break;
                 }
                 word.push(d);

@@ -16,7 +16,7 @@
 
 use scribe_protocol::{Batch, Params, Statement, Value, WriteError};
 
-use super::import_lines::Lines;
+use super::import_lines::{Input, Lines};
 use super::output::Mode;
 use super::{Shell, Trouble};
 
@@ -100,48 +100,24 @@ impl Shell<'_> {
         let (col, row) = self.import_separators(args.csv)?;
         let file = std::fs::File::open(args.file)
             .map_err(|e| Trouble::local(format!("cannot open \"{}\": {e}", args.file)))?;
-        let (counted, mut lines) = Lines::over(file);
-        let mut input = std::io::BufReader::new(counted);
-        // Lines, as sqlite3 counts the rows it skips (a blank one too).
-        let mut skipped = 0u64;
-        for _ in 0..args.skip {
-            let mut line = Vec::new();
-            match std::io::BufRead::read_until(&mut input, row, &mut line) {
-                Ok(0) => break,
-                Ok(n) => skipped += n as u64,
-                Err(e) => return Err(Trouble::local(format!("cannot read {}: {e}", args.file))),
-            }
-        }
+        let (input, skipped) = Input::new(std::io::BufReader::new(file), col, row, args.skip);
+        let (counted, mut lines) = Lines::over(input, row, skipped);
         let mut rows = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(col)
             // Rows end at the row separator alone, as in sqlite3: a CR
-            // inside a field is data (a CRLF's CR is taken off below).
+            // inside a field is data (see `Input` for the CR before one).
             .terminator(csv::Terminator::Any(row))
-            .from_reader(input)
+            .from_reader(counted)
             .into_byte_records();
-        let trim_cr = |record: &mut csv::ByteRecord| {
-            let last = record.len().checked_sub(1)?;
-            let field = record.get(last)?;
-            let cut = field.strip_suffix(b"\r")?.to_vec();
-            let mut fields: Vec<Vec<u8>> = record.iter().map(<[u8]>::to_vec).collect();
-            fields[last] = cut;
-            let position = record.position().cloned();
-            *record = csv::ByteRecord::from(fields);
-            record.set_position(position);
-            Some(())
-        };
         let columns = match self.table_columns(args.table)? {
             Some(n) => n,
             None => {
                 let Some(header) = rows.next() else {
                     return Err(Trouble::local(format!("{}: empty file", args.file)));
                 };
-                let mut header = header.map_err(|e| bad_csv(args.file, &e))?;
-                if row == b'\n' {
-                    trim_cr(&mut header);
-                }
+                let header = header.map_err(|e| bad_csv(args.file, &e))?;
                 let names = super::import_names::header_names(&header, args.file);
                 // As sqlite3 writes it (four columns a line), so that
                 // `.schema` reads the same.
@@ -193,11 +169,8 @@ impl Shell<'_> {
         };
         let mut bytes = 0;
         for record in rows {
-            let mut record = record.map_err(|e| bad_csv(args.file, &e))?;
-            if row == b'\n' {
-                trim_cr(&mut record);
-            }
-            let line = lines.of(skipped + record.position().map_or(0, csv::Position::byte));
+            let record = record.map_err(|e| bad_csv(args.file, &e))?;
+            let line = lines.of(record.position().map_or(0, csv::Position::byte));
             let found = record.len();
             if found < columns {
                 import.said.push((

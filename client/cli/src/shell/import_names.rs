@@ -14,7 +14,8 @@ pub fn header_names(header: &csv::ByteRecord, file: &str) -> Vec<String> {
             name => name,
         })
         .collect();
-    let key = |n: &str| n.to_lowercase();
+    // As SQLite compares names: without ASCII case only.
+    let key = |n: &str| n.to_ascii_lowercase();
     let alike = |i: usize| {
         given
             .iter()
@@ -34,7 +35,10 @@ pub fn header_names(header: &csv::ByteRecord, file: &str) -> Vec<String> {
     let names = names_at(&given, &renamed, width);
     let said: Vec<String> = renamed
         .iter()
-        .map(|&i| format!("\"{}\" to \"{}\"", given[i], names[i]))
+        .map(|&i| {
+            let q = |n: &str| n.replace('"', "\"\"");
+            format!("\"{}\" to \"{}\"", q(&given[i]), q(&names[i]))
+        })
         .collect();
     eprintln!(
         "Columns renamed during .import {file} due to duplicates:\n{}",
@@ -68,5 +72,6 @@ mod tests {
         assert_eq!(names(&["", "b", ""]), ["?_1", "b", "?_3"]);
         assert_eq!(names(&["a", "a", "a_1"]), ["a_01", "a_02", "a_1"]);
         assert_eq!(names(&["x", "", "y"]), ["x", "?", "y"]);
+        assert_eq!(names(&["É", "é"]), ["É", "é"]);
     }
 }
