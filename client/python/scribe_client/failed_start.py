@@ -4,10 +4,11 @@ lock go (``failed_at=<unix ms>``, ``failed=<why>``, ``failed_dir=<dir>``,
 ``failed_inputs=<fingerprint>``).
 
 Auto-start holds back for ``HOLD`` seconds after it and says why at once,
-rather than start one arbiter after another that fails the same way;
-sooner once the database, its settings file or the migrations changed
-(the fingerprint of their inode, size and status-change time differs). ``scribe start`` never holds back. The same
-rule as the Rust client's ``scribe_protocol::failed_start``."""
+rather than start one arbiter after another that fails the same way; it
+lets go sooner once the database, its settings file or the migrations
+changed (the fingerprint of their inode, size and status-change time
+differs). ``scribe start`` never holds back. The same rule as the Rust
+client's ``scribe_protocol::failed_start``."""
 
 import os
 import time
