@@ -54,3 +54,25 @@ class StartBesideAWriterTest(ArbiterTest):
         c.commit()
         let_go.join()
         self.assertEqual(sqlite3.connect(self.db).execute("SELECT count(*) FROM t").fetchone(), (2,))
+
+    def test_a_transaction_outwaits_a_lock_held_past_the_arbiter_s_own_wait(self):
+        # Held past the arbiter's busy timeout (5 s): its first start fails
+        # ("database is locked", not recorded) and the drop-in's begin
+        # tries again within its own timeout, as a write does. It raised
+        # Unavailable at the first failure.
+        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
+        other = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False)
+        self.addCleanup(other.close)
+        other.execute("CREATE TABLE t(x)")
+        other.execute("BEGIN IMMEDIATE")
+        import threading
+
+        let_go = threading.Timer(7.0, lambda: other.execute("COMMIT"))
+        let_go.start()
+        self.addCleanup(let_go.cancel)
+        c = dropin.connect(self.db, timeout=120)
+        self.addCleanup(c.close)
+        c.execute("INSERT INTO t VALUES (1)")
+        c.commit()
+        let_go.join()
+        self.assertEqual(sqlite3.connect(self.db).execute("SELECT count(*) FROM t").fetchone(), (1,))
