@@ -405,6 +405,16 @@ pub fn autostart_state(ctx: &Ctx) -> String {
             ),
             None => "auto-start is on".to_owned(),
         },
-        None => "auto-start is off (--no-autostart or SCRIBE_AUTOSTART=0)".to_owned(),
+        None => {
+            let off = "auto-start is off (--no-autostart or SCRIBE_AUTOSTART=0)";
+            match failed_start::last(&ctx.paths) {
+                Some(f) => format!(
+                    "{off}; its last start failed {} s ago: {}",
+                    f.ago.as_secs(),
+                    f.why
+                ),
+                None => off.to_owned(),
+            }
+        }
     }
 }

@@ -64,15 +64,16 @@ class AutoStart:
                 "to accept): retry"
                 % (self.paths.db, self.paths.http_socket)
             )
-        failed = holding_back(self.paths) if marker is None else None
+        failed = holding_back(self.paths) if marker is None and self.autostart else None
         if failed is not None:
             return Unavailable(describe_failure(self.paths, failed))
         if marker is not None:
             why = describe_marker(marker)
-        elif not self.autostart:
-            why = "auto-start is off (autostart=False or SCRIBE_AUTOSTART=0)"
         else:
-            why = "none was asked to start"
+            if not self.autostart:
+                why = "auto-start is off (autostart=False or SCRIBE_AUTOSTART=0)"
+            else:
+                why = "none was asked to start"
             older = last_failure(self.paths)
             if older is not None:
                 why += "; its last start failed %d s ago: %s" % (int(older[1]), older[0])
