@@ -177,7 +177,12 @@ fn import_reads_names_separators_and_odd_files_as_sqlite3_does() {
          SELECT quote(\"p\nq\"), quote(\"2\") FROM spans;\n\
          SELECT quote(a), quote(b) FROM crs;\n\
          .separator \" \"\n\
-         SELECT 1, 2;\n"
+         SELECT 1, 2;\n\
+         .mode csv\n\
+         .separator ;\n\
+         SELECT 1 AS a, 'x;y' AS b;\n\
+         .separator , \"\\n\"\n\
+         SELECT 2 AS c;\n"
     );
     let Some((ours, theirs)) = both_shells(&env, &[], &script) else {
         return;
@@ -185,6 +190,7 @@ fn import_reads_names_separators_and_odd_files_as_sqlite3_does() {
     assert!(ours.1.contains("'1'|'x\ry'"), "{}", ours.1);
     assert!(ours.1.contains("'1'|'x\r'\n'3'|'4\r'"), "{}", ours.1);
     assert!(ours.1.contains("'3'|'4'\n'5'|NULL"), "{}", ours.1);
+    assert!(ours.1.ends_with("a;b\r\n1;\"x;y\"\r\nc\n2\n"), "{}", ours.1);
     assert_eq!(ours.1, theirs.1, "stdout; ours' stderr: {}", ours.2);
     assert_eq!(
         about(&ours.2, "Columns renamed"),

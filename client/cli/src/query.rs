@@ -108,7 +108,7 @@ fn csv(
     sql: &str,
     params: &scribe_protocol::Params,
 ) -> Result<(), Failure> {
-    let out = RefCell::new(render::CsvOut::new(csv::Terminator::Any(b'\n')));
+    let out = RefCell::new(render::CsvOut::new(b',', csv::Terminator::Any(b'\n')));
     let failed = RefCell::new(None);
     let write = |r| keep_going(&failed, r);
     reader

@@ -144,9 +144,9 @@ pub fn csv_rows(
     header: Option<&[String]>,
     rows: &[Vec<Value>],
     cell: impl Fn(&Value) -> String,
-    end: csv::Terminator,
+    (delimiter, end): (u8, csv::Terminator),
 ) -> Result<(), Failure> {
-    let mut w = CsvOut::new(end);
+    let mut w = CsvOut::new(delimiter, end);
     if let Some(h) = header {
         w.record(h)?;
     }
@@ -161,10 +161,12 @@ pub fn csv_rows(
 pub struct CsvOut(csv::Writer<std::io::StdoutLock<'static>>, csv::Terminator);
 
 impl CsvOut {
-    /// A writer ending each record with `end`.
-    pub fn new(end: csv::Terminator) -> CsvOut {
+    /// A writer putting `delimiter` between fields and ending each
+    /// record with `end`.
+    pub fn new(delimiter: u8, end: csv::Terminator) -> CsvOut {
         CsvOut(
             csv::WriterBuilder::new()
+                .delimiter(delimiter)
                 .terminator(end)
                 .from_writer(std::io::stdout().lock()),
             end,

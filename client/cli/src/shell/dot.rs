@@ -10,19 +10,20 @@ use super::output::{Mode, Separators};
 use super::{Feed, Shell, Trouble};
 
 const HELP: &str = "\
-.headers on|off     Show column names in csv mode (on by default)
+.headers on|off     Show column names in csv and list modes (on by default)
 .help               Show this message
 .import [--csv] [--skip N] FILE TABLE
                     Import FILE's rows into TABLE (made from the first
-                    row's names when it does not exist), CSV with --csv or
-                    in csv mode, else fields split on the list separator
+                    row's names when it does not exist): CSV, split on
+                    , with --csv, else on the current separators
 .mode [MODE]        Show or set the output mode: table, list, json, csv or
                     line
 .quit               Leave the shell (also .exit [CODE], or end of input)
 .read FILE          Run the statements and dot commands of FILE
 .schema [PATTERN]   Show the CREATE statements (of tables LIKE PATTERN)
 .separator COL [ROW]
-                    Set the list mode's separators (\\t, \\n, \\r as in sqlite3)
+                    Set the list and csv modes' separators (\\t, \\n and
+                    \\r as in sqlite3)
 .status             Show the arbiter's status
 .tables [PATTERN]   List the tables and views (LIKE PATTERN)
 .timeout MS         Let a write or BEGIN wait at most MS for the writer
@@ -73,12 +74,9 @@ impl Shell<'_> {
                     ))
                 })?;
                 // As sqlite3: list mode starts again from `|` and a line
-                // break, csv mode from `,` and CRLF (what `.import` splits
-                // on; csv output is always RFC 4180's).
-                match self.mode {
-                    Mode::List => self.separators = Separators::default(),
-                    Mode::Csv => self.separators = Separators(",".into(), "\r\n".into()),
-                    _ => {}
+                // break, csv mode from `,` and CRLF.
+                if let Some(s) = Separators::for_mode(self.mode) {
+                    self.separators = s;
                 }
                 Ok(())
             }

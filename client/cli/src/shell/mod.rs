@@ -178,7 +178,7 @@ pub fn run(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
         query_only: false,
         mode,
         headers: true,
-        separators: output::Separators::default(),
+        separators: output::Separators::for_mode(mode).unwrap_or_default(),
         interactive,
         bail: args.bail,
         failed: None,

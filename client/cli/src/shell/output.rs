@@ -42,6 +42,32 @@ impl Default for Separators {
 }
 
 impl Separators {
+    /// What `.mode` sets them to, as sqlite3's does: list mode `|` and a
+    /// line break, csv mode `,` and CRLF; `None` for the others, which
+    /// leave them.
+    pub fn for_mode(mode: Mode) -> Option<Separators> {
+        match mode {
+            Mode::List => Some(Separators::default()),
+            Mode::Csv => Some(Separators(",".into(), "\r\n".into())),
+            _ => None,
+        }
+    }
+
+    /// The csv mode's delimiter and line end, as sqlite3 takes them from
+    /// `.separator`: one byte each, else a comma and CRLF (`.mode csv`
+    /// sets those).
+    pub fn csv(&self) -> (u8, csv::Terminator) {
+        let col = match self.0.as_bytes() {
+            [c] => *c,
+            _ => b',',
+        };
+        let row = match self.1.as_bytes() {
+            [r] => csv::Terminator::Any(*r),
+            _ => csv::Terminator::CRLF,
+        };
+        (col, row)
+    }
+
     /// Separators as `.separator` takes them: `\t`, `\n`, `\r`, `\\` and
     /// `\"` stand for what they name, as sqlite3 reads them.
     pub fn unescape(s: &str) -> String {
@@ -168,8 +194,9 @@ pub fn print(
         Mode::Csv if rows.is_empty() => {}
         Mode::Csv => {
             let header = headers.then_some(columns);
-            // Lines end in CRLF, as RFC 4180 and sqlite3 end them.
-            render::csv_rows(header, rows, cell, csv::Terminator::CRLF)?;
+            // Lines end in CRLF, as RFC 4180 and sqlite3 end them, unless
+            // `.separator` says otherwise.
+            render::csv_rows(header, rows, cell, separators.csv())?;
         }
         Mode::List if rows.is_empty() => {}
         Mode::List => {
