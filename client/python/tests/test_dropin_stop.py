@@ -1,9 +1,12 @@
 """A stop that ends a drop-in transaction: its COMMIT, never read by the
 arbiter, says the transaction was rolled back (``Expired``), not that the
 arbiter is unavailable (retryable: a program that tried COMMIT again was
-told it succeeded, with nothing written)."""
+told it succeeded, with nothing written). And the start of an arbiter
+beside another program's write transaction, which waits for its lock as
+sqlite3 waits."""
 
 import sqlite3
+import threading
 
 import support
 from support import ArbiterTest
@@ -32,42 +35,17 @@ class StopInTransactionTest(ArbiterTest):
 
 
 class StartBesideAWriterTest(ArbiterTest):
-    def test_a_transaction_waits_for_another_program_s_lock_on_a_rollback_mode_file(self):
-        # Another program writes the file, still in rollback mode, as the
-        # first drop-in transaction starts the arbiter: it waits, as
-        # sqlite3 waits for a lock. It failed at once ("cannot start the
-        # arbiter ... database is locked").
+    def write_beside_a_lock_held_for(self, seconds):
+        """Another program holds a write transaction on the file, still in
+        rollback mode, for ``seconds`` while the first drop-in transaction
+        starts the arbiter; returns the rows at the end."""
         support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
         other = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False)
         self.addCleanup(other.close)
         other.execute("CREATE TABLE t(x)")
         other.execute("BEGIN IMMEDIATE")
         other.execute("INSERT INTO t VALUES (0)")
-        import threading
-
-        let_go = threading.Timer(1.0, lambda: other.execute("COMMIT"))
-        let_go.start()
-        self.addCleanup(let_go.cancel)
-        c = dropin.connect(self.db, timeout=60)
-        self.addCleanup(c.close)
-        c.execute("INSERT INTO t VALUES (1)")
-        c.commit()
-        let_go.join()
-        self.assertEqual(sqlite3.connect(self.db).execute("SELECT count(*) FROM t").fetchone(), (2,))
-
-    def test_a_transaction_outwaits_a_lock_held_past_the_arbiter_s_own_wait(self):
-        # Held past the arbiter's busy timeout (5 s): its first start fails
-        # ("database is locked", not recorded) and the drop-in's begin
-        # tries again within its own timeout, as a write does. It raised
-        # Unavailable at the first failure.
-        support.set_env(self, "SCRIBE_BIN", support.SCRIBE)
-        other = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False)
-        self.addCleanup(other.close)
-        other.execute("CREATE TABLE t(x)")
-        other.execute("BEGIN IMMEDIATE")
-        import threading
-
-        let_go = threading.Timer(7.0, lambda: other.execute("COMMIT"))
+        let_go = threading.Timer(seconds, lambda: other.execute("COMMIT"))
         let_go.start()
         self.addCleanup(let_go.cancel)
         c = dropin.connect(self.db, timeout=120)
@@ -75,4 +53,17 @@ class StartBesideAWriterTest(ArbiterTest):
         c.execute("INSERT INTO t VALUES (1)")
         c.commit()
         let_go.join()
-        self.assertEqual(sqlite3.connect(self.db).execute("SELECT count(*) FROM t").fetchone(), (1,))
+        return sqlite3.connect(self.db).execute("SELECT x FROM t ORDER BY x").fetchall()
+
+    def test_a_transaction_waits_for_another_program_s_lock_on_a_rollback_mode_file(self):
+        # It waits, as sqlite3 waits for a lock. It failed at once ("cannot
+        # start the arbiter ... database is locked"): the arbiter's switch
+        # to WAL did not wait.
+        self.assertEqual(self.write_beside_a_lock_held_for(1.0), [(0,), (1,)])
+
+    def test_a_transaction_outwaits_a_lock_held_past_the_arbiter_s_own_wait(self):
+        # Held past the arbiter's busy timeout (5 s): its first start fails
+        # ("database is locked", not recorded) and the drop-in's begin
+        # tries again within its own timeout, as a write does. It raised
+        # Unavailable at the first failure.
+        self.assertEqual(self.write_beside_a_lock_held_for(7.0), [(0,), (1,)])
