@@ -60,12 +60,7 @@ fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
     let mut pause = Duration::from_millis(1);
     loop {
         match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
-            Err(e)
-                if matches!(
-                    e.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                ) && Instant::now() < deadline =>
-            {
+            Err(e) if crate::error::is_busy(&e) && Instant::now() < deadline => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(50));
             }

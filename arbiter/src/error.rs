@@ -103,33 +103,14 @@ impl Error {
     /// cannot be bound is not one: it depends on the `--socket` given;
     /// nor is another process's lock on the file.
     pub fn repeats(&self) -> bool {
-        // Another process's lock held past the busy timeout passes.
-        let busy = |e: &rusqlite::Error| {
-            matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            )
-        };
         match self {
             Error::Open { source, .. }
             | Error::Setting { source, .. }
-            | Error::Schema { source, .. }
-                if busy(source) =>
-            {
-                return false;
-            }
-            Error::Migrations { busy: true, .. } => return false,
-            _ => {}
+            | Error::Schema { source, .. } => !is_busy(source),
+            Error::Migrations { busy, .. } => !busy,
+            Error::NotWal { .. } | Error::NewerSchema { .. } => true,
+            _ => false,
         }
-        matches!(
-            self,
-            Error::Open { .. }
-                | Error::Setting { .. }
-                | Error::NotWal { .. }
-                | Error::NewerSchema { .. }
-                | Error::Schema { .. }
-                | Error::Migrations { .. }
-        )
     }
 
     /// Wraps an I/O error with what was being done.
@@ -139,4 +120,13 @@ impl Error {
             source,
         }
     }
+}
+
+/// Whether SQLite's `e` is another connection's lock (SQLITE_BUSY or
+/// SQLITE_LOCKED): it passes once that lock is let go.
+pub fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }

@@ -391,30 +391,24 @@ async fn wait_gone(ctx: &Ctx, pid: u32, answering: Answering) -> Result<bool, Wr
 
 /// The state of auto-start, for `status` when no arbiter runs.
 pub fn autostart_state(ctx: &Ctx) -> String {
-    match stopmarker::read_active(&ctx.paths.stop_marker) {
-        Some(m) => match stopmarker::read_why(&ctx.paths.stop_marker) {
+    if let Some(m) = stopmarker::read_active(&ctx.paths.stop_marker) {
+        return match stopmarker::read_why(&ctx.paths.stop_marker) {
             Some(why) => format!("{why}; {}", m.describe()),
             None => m.describe(),
-        },
-        None if ctx.options.autostart => match failed_start::last(&ctx.paths) {
-            Some(f) if f.ago < failed_start::HOLD => f.describe(&ctx.paths),
-            Some(f) => format!(
-                "auto-start is on; its last start failed {} s ago: {}",
-                f.ago.as_secs(),
-                f.why
-            ),
-            None => "auto-start is on".to_owned(),
-        },
-        None => {
-            let off = "auto-start is off (--no-autostart or SCRIBE_AUTOSTART=0)";
-            match failed_start::last(&ctx.paths) {
-                Some(f) => format!(
-                    "{off}; its last start failed {} s ago: {}",
-                    f.ago.as_secs(),
-                    f.why
-                ),
-                None => off.to_owned(),
-            }
-        }
+        };
+    }
+    let last = failed_start::last(&ctx.paths);
+    let state = match (ctx.options.autostart, &last) {
+        (true, Some(f)) if f.ago < failed_start::HOLD => return f.describe(&ctx.paths),
+        (true, _) => "auto-start is on",
+        (false, _) => "auto-start is off (--no-autostart or SCRIBE_AUTOSTART=0)",
+    };
+    match last {
+        Some(f) => format!(
+            "{state}; its last start failed {} s ago: {}",
+            f.ago.as_secs(),
+            f.why
+        ),
+        None => state.to_owned(),
     }
 }

@@ -104,6 +104,19 @@ def lease_for_a_minute(db):
         f.write("session-idle = 60s\nsession-total = 120s\n")
 
 
+def migrations_at_open(db, steps, files):
+    """Writes ``files`` (name: SQL) into the directory ``steps`` (made if
+    missing) and names it in ``db``'s conf as its migrations at open;
+    returns ``steps``."""
+    os.makedirs(steps, exist_ok=True)
+    for name, sql in files.items():
+        with open(os.path.join(steps, name), "w") as f:
+            f.write(sql)
+    with open(db + ".scribe.conf", "w") as f:
+        f.write("migrations = %s\n" % steps)
+    return steps
+
+
 class ArbiterTest(unittest.TestCase):
     """Each test: its own short temp dir under /tmp, its arbiter stopped at the end."""
 

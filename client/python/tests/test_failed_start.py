@@ -24,14 +24,10 @@ class FailedStartTest(ArbiterTest):
             return 0
 
     def test_a_failed_start_is_raised_at_once_and_starts_no_other(self):
-        steps = os.path.join(self.dir, "m")
-        os.mkdir(steps)
-        with open(os.path.join(steps, "0001_t.sql"), "w") as f:
-            f.write("CREATE TABLE t(x);")
-        with open(os.path.join(steps, "0002_u.sql"), "w") as f:
-            f.write("INSERT INTO nope VALUES (1);")
-        with open(self.db + ".scribe.conf", "w") as f:
-            f.write("migrations = %s\n" % steps)
+        steps = support.migrations_at_open(self.db, os.path.join(self.dir, "m"), {
+            "0001_t.sql": "CREATE TABLE t(x);",
+            "0002_u.sql": "INSERT INTO nope VALUES (1);",
+        })
         s = self.client(retry_for=60.0)
         with self.assertRaises(Unavailable) as e:
             s.write("INSERT INTO t VALUES (1)")
@@ -58,12 +54,9 @@ class FailedStartTest(ArbiterTest):
         self.assertEqual(sqlite3.connect(self.db).execute("SELECT x FROM t").fetchall(), [(2,)])
 
     def test_an_older_failure_holds_nothing_back_and_status_still_tells_it(self):
-        steps = os.path.join(self.dir, "m")
-        os.mkdir(steps)
-        with open(os.path.join(steps, "0001_t.sql"), "w") as f:
-            f.write("INSERT INTO nope VALUES (1);")
-        with open(self.db + ".scribe.conf", "w") as f:
-            f.write("migrations = %s\n" % steps)
+        support.migrations_at_open(self.db, os.path.join(self.dir, "m"), {
+            "0001_t.sql": "INSERT INTO nope VALUES (1);",
+        })
         s = self.client(retry_for=0)
         with self.assertRaises(Unavailable):
             s.write("CREATE TABLE t(x)")

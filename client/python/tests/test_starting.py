@@ -111,12 +111,9 @@ class StartingTest(ArbiterTest):
         # No arbiter runs; the next one applies a new migration at open
         # that makes the table. Before: "no such table: t" at once, from
         # the drop-in's own look at the file, and none started.
-        steps = os.path.join(self.dir, "m")
-        os.mkdir(steps)
-        with open(os.path.join(steps, "0001_a.sql"), "w") as f:
-            f.write("CREATE TABLE a(x);")
-        with open(self.db + ".scribe.conf", "w") as f:
-            f.write("migrations = %s\n" % steps)
+        steps = support.migrations_at_open(self.db, os.path.join(self.dir, "m"), {
+            "0001_a.sql": "CREATE TABLE a(x);",
+        })
         s = self.client()
         s.write("INSERT INTO a VALUES (1)")
         support.stop_arbiter(self.db)

@@ -63,12 +63,7 @@ pub(super) async fn write_requests(stream: Arc<Socket>, out: Arc<Out>, calls: Ar
             let farewell = c.farewell;
             for id in taken.ids.drain(..) {
                 if let Some(tx) = c.waiting.remove(&id) {
-                    // The arbiter had stopped reading (see `end`).
-                    let _ = tx.send(if farewell {
-                        Ok(Err(WriteError::ShuttingDown))
-                    } else {
-                        Err(why.clone())
-                    });
+                    let _ = tx.send(left_waiting(farewell, &why));
                 }
             }
         }
@@ -147,12 +142,18 @@ fn end(calls: &Calls, why: String) {
         (std::mem::take(&mut c.waiting), c.farewell)
     };
     for (_, tx) in waiting {
-        // Said after every answer to what it read: these it never read,
-        // so nothing of them was written (and a retry is safe).
-        let _ = tx.send(if farewell {
-            Ok(Err(WriteError::ShuttingDown))
-        } else {
-            Err(why.clone())
-        });
+        let _ = tx.send(left_waiting(farewell, &why));
+    }
+}
+
+/// What a call still waiting when the connection ended learns: after the
+/// arbiter's farewell (said after every answer to what it read), that it
+/// was never read, so nothing of it was written and a retry is safe;
+/// else why the connection ended.
+fn left_waiting(farewell: bool, why: &str) -> Result<scribe_protocol::Reply, String> {
+    if farewell {
+        Ok(Err(WriteError::ShuttingDown))
+    } else {
+        Err(why.to_owned())
     }
 }
