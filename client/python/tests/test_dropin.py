@@ -14,6 +14,7 @@ import dropin_busy
 import dropin_cursors
 import dropin_fkeys
 import dropin_failures
+import dropin_autocommit
 import dropin_habits
 import dropin_local
 import dropin_many
@@ -51,15 +52,15 @@ class DifferentialTest(DropinTest):
 
     @unittest.skipIf(sys.version_info < (3, 12), "autocommit= is Python 3.12's")
     def test_autocommit_false(self):
-        self.compare(dropin_habits.autocommit_false)
+        self.compare(dropin_autocommit.autocommit_false)
 
     @unittest.skipIf(sys.version_info < (3, 12), "autocommit= is Python 3.12's")
     def test_autocommit_false_snapshot(self):
-        self.compare(dropin_habits.autocommit_false_snapshot)
+        self.compare(dropin_autocommit.autocommit_false_snapshot)
 
     @unittest.skipIf(sys.version_info < (3, 12), "autocommit= is Python 3.12's")
     def test_autocommit_modes(self):
-        self.compare(dropin_habits.autocommit_modes)
+        self.compare(dropin_autocommit.autocommit_modes)
 
     def test_blanks_and_comments_before_the_first_word_are_scanned_not_matched(self):
         # A backtracking pattern over leading blanks takes exponential

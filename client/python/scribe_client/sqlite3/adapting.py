@@ -10,7 +10,7 @@ import sys
 from typing import Any, Callable, Optional
 
 from ..values import INFINITY, _blob
-from .route import named
+from .binding import named
 
 __all__ = ["adapt", "encode_params", "named_set"]
 

@@ -16,22 +16,22 @@ import re
 import sqlite3 as _std
 import threading
 import urllib.parse
-from typing import Any, Optional
+from typing import Any
 
 from ..client import Scribe
-from ..errors import ScribeError
-from ..paths import lock_held, read_marker
-from ..starting import starting
 from .adapting import adapt as _adapt, encode_params
 from .cursor import Cursor
-from .errors import Expired, sql_error, translate
+from .errors import Expired, sql_error
 from .many import run_many
 from .pragmas import run_pragma
 from .remote import NOT_BEGUN, Remote, rows_of
-from .route import UNSUPPORTED, Classifier, Kind, begins, parameters_fit
+from .binding import UNSUPPORTED, parameters_fit
+from .first_word import begins
+from .route import Classifier, Kind
 from . import counts, readonly
 from .fresh import Fresh
 from .local import LocalOnly
+from .reading import Reading
 from .opening import EXTRA, created, opened, other_name
 from .savepoints import Savepoints
 from .settings import Begun, Settings, isolation_value
@@ -46,7 +46,7 @@ __all__ = ["Connection"]
 # with the transaction's first statement (see settings.Begun.IMMEDIATE).
 _IMMEDIATE = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.IGNORECASE)
 
-class Connection(Settings, Transactions, LocalOnly, _std.Connection):
+class Connection(Settings, Transactions, Reading, LocalOnly, _std.Connection):
     """A connection to a database that scribe's arbiter writes."""
 
     _closed = False  # set by close(), even when __init__ failed part way
@@ -130,22 +130,6 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
     def cursor(self, factory=None):
         return super().cursor(factory or Cursor)
 
-    @staticmethod
-    def _migrated_in(scribe: Scribe) -> bool:
-        """True when no arbiter runs, one may be started, and its settings
-        name migrations to apply at open (which may make a table the file
-        lacks). Else a missing table is sqlite3's error, at once: starting
-        an arbiter for a misspelt name would only say the same."""
-        if not scribe.autostart or lock_held(scribe.paths.db_b) is not False:
-            return False
-        if read_marker(scribe.paths.stop_marker) is not None:
-            return False
-        try:
-            with open(scribe.paths.config, "r", encoding="utf-8", errors="replace") as f:
-                return any(line.split("=", 1)[0].strip() == "migrations" for line in f if "=" in line)
-        except OSError:
-            return False
-
     def execute(self, sql, parameters=()):
         return self._run(_std.Connection.cursor(self, Cursor), sql, parameters)
 
@@ -218,27 +202,7 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
                 self._begin()
             raise
         if kind == Kind.UNKNOWN and self._remote.session is None:
-            # A table the file does not have: sqlite3's error, at once,
-            # rather than a round trip that may wait behind a transaction.
-            missing = self._classifier.missing_table(sql, params)
-            if missing is not None and starting(self._scribe.paths) is not None:
-                # The arbiter may be making it (migrations at open): wait
-                # for it as for the writer, then let it answer (one
-                # stopped meanwhile says so, not "no such table").
-                try:
-                    self._scribe._await_starting()
-                except ScribeError as e:
-                    cur._remote([], [], -1)
-                    raise translate(e) from None
-                missing = None
-            elif missing is not None and self._migrated_in(self._scribe):
-                # No arbiter runs, and the one the statement starts may
-                # make the table (its migrations at open), or say why
-                # that failed.
-                missing = None
-            if missing is not None:
-                cur._remote([], [], -1)
-                raise sql_error(1, missing)
+            self._no_such_table(cur, sql, params)
         if kind == Kind.EMPTY:
             # Nothing to run, in a transaction or not: the local connection
             # answers as sqlite3 (a wrong count of bindings included, and
@@ -353,57 +317,6 @@ class Connection(Settings, Transactions, LocalOnly, _std.Connection):
         counted = detail if kind == Kind.DML else dml
         cur._remote(columns, rows, affected if counted else -1, result.get("decltypes"))
         return cur
-
-    def _schema_settled(self) -> None:
-        """Once a session that changed the schema has ended (committed,
-        its changes are in the file now), what was classified is forgotten
-        again."""
-        if self._remote.session is None:
-            self._schema_in_session = False
-            self._classifier.forget()
-
-    def _read_here(self, cur: Cursor, sql: str, params: Any) -> Cursor:
-        """Runs a read on the local connection (or, while a half-read
-        cursor holds it behind this connection's last write, on the
-        private one: see fresh.py)."""
-        cur._local()
-        if (self._autocommit is False and not self._sql_ended) or self._remote.session == NOT_BEGUN:
-            self._snapshot.hold()
-        elif self._remote.last_seq > self._fresh.seen and self._fresh.behind(self._remote.last_seq):
-            return self._fresh.read(cur, sql, params, self._last_rowid)
-        try:
-            _std.Cursor.execute(cur, sql, params)
-        except _std.OperationalError as e:
-            return self._reroute(cur, sql, params, e)
-        cur._here = True
-        cur._lastrowid = self._last_rowid  # this connection's, as in sqlite3
-        return cur
-
-    def _fresher(self) -> Optional[_std.Connection]:
-        """The private connection while a half-read cursor holds the local
-        one behind this connection's last write (see fresh.py), for the
-        classifier to compile on; else None."""
-        wrote = self._remote.last_seq
-        if wrote > self._fresh.seen and self._fresh.behind(wrote):
-            return self._snapshot.private()
-        return None
-
-    def _reroute(self, cur: Cursor, sql: str, params: Any, e: Exception) -> Cursor:
-        """A read failed with ``e``. Another process may have changed the
-        schema since it was classified, so that it writes now (a ``DROP
-        TABLE IF EXISTS`` of a table created meanwhile): SQLite compiled
-        it again when it ran, found the file read-only and wrote nothing.
-        It is then classified afresh and routed; any other error is
-        raised."""
-        if "readonly database" not in str(e) or self._rerouting:
-            raise e
-        self._classifier.forget()
-        self._rerouting = True
-        try:
-            # Inside the program's call already: its lapse flag stays.
-            return self._route(cur, sql, params, False)
-        finally:
-            self._rerouting = False
 
     def _run_many(self, cur: Cursor, sql: str, seq: Any) -> Cursor:
         with self._call():

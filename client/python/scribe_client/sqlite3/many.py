@@ -28,7 +28,8 @@ from typing import Any, Optional, Tuple
 
 from .errors import Expired, ScribeMixin
 from .adapting import encode_params
-from .route import Kind, begins
+from .first_word import begins
+from .route import Kind
 
 __all__ = ["run_many"]
 

@@ -9,7 +9,11 @@ import sqlite3 as _std
 import sys
 from typing import Any, Callable, Dict, Optional, Set, Tuple
 
-__all__ = ["Kind", "Classifier", "named", "begins", "here"]
+from .binding import Asked, named, shape
+from .first_word import begins, nothing
+from .vacuum import vacuum_into
+
+__all__ = ["Kind", "Classifier", "here"]
 
 
 class Kind:
@@ -112,7 +116,7 @@ class Classifier:
         # The parameters' shape is part of the key: a text seen with one
         # count of parameters is checked again with another, so a wrong
         # count fails here, as sqlite3 says it, before any write is sent.
-        key = (sql, _shape(params))
+        key = (sql, shape(params))
         hit = self.cache.get(key)
         if hit is not None:
             return hit
@@ -133,7 +137,7 @@ class Classifier:
         if seen is None:
             return (Kind.UNKNOWN, None)
         out = _kind(seen)
-        if not seen and _vacuum_into(sql):
+        if not seen and vacuum_into(sql):
             # A copy of the file into another: it only reads this one
             # (SQLite runs it on a read-only connection), as a backup.
             out = (Kind.READ, None)
@@ -178,7 +182,7 @@ class Classifier:
             return None
         if sql in self.asked_names:
             return self.asked_names[sql]
-        recorder = _Asked()
+        recorder = Asked()
         compiled = self._compile(sql, recorder, bindings_matter=True) is not None
         # Once each: a statement compiled twice (see _compile) asked twice.
         names = list(dict.fromkeys(recorder.names)) if compiled else None
@@ -192,7 +196,7 @@ class Classifier:
         it does not compile here): to name a value it cannot bind."""
 
         def names() -> Optional[list]:
-            recorder = _Asked()
+            recorder = Asked()
             if self._compile(sql, recorder, bindings_matter=True) is None:
                 return None
             return list(dict.fromkeys(recorder.names))
@@ -367,70 +371,6 @@ def here(conn: _std.Connection, sql: str) -> list:
         cur.close()
 
 
-class _Asked(dict):
-    """An empty named set that records each name sqlite3 looks up (it binds
-    NULL for it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list = []
-
-    def __missing__(self, name: str) -> None:
-        self.names.append(name)
-        return None
-
-
-_BLANK = frozenset(" \t\f\n\r")
-_VERBS = ("insert", "update", "delete", "replace")
-
-
-def _skip(sql: str, blank: frozenset) -> int:
-    """Where the first word of ``sql`` starts, past ``blank`` characters
-    and comments (``len(sql)`` when nothing follows them); a scan, as
-    sqlite3's own, never a backtracking pattern."""
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in blank:
-            i += 1
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i + 2)
-            i = n if end < 0 else end + 1
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        else:
-            return i
-    return n
-
-
-def begins(sql: str) -> bool:
-    """True when sqlite3 would begin a transaction before ``sql`` (outside
-    one, with an isolation level) and count its rows in ``rowcount``: its
-    first word, past whitespace and comments, is INSERT, UPDATE, DELETE or
-    REPLACE. A ``WITH … INSERT`` writes rows yet runs in autocommit
-    there, and must here too. (Python 3.9 skips blanks only.)"""
-    if _OLD_FIRST_WORD:
-        rest = sql.lstrip(" \t\n\r")
-        return rest[:7].lower().startswith(_VERBS)
-    i = _skip(sql, _BLANK)
-    return sql[i : i + 7].lower().startswith(_VERBS)
-
-
-_OLD_FIRST_WORD = sys.version_info < (3, 10)
-
-
-def nothing(sql: str) -> bool:
-    """True when ``sql`` holds only blanks, comments (one left open
-    included), semicolons and byte-order marks (SQLite's tokenizer takes
-    one for a blank; sqlite3's first-word rule does not): SQLite has no
-    statement to compile, and sqlite3 runs nothing."""
-    return _skip(sql, _NOTHING) == len(sql)
-
-
-_NOTHING = _BLANK | {";", "\ufeff"}
-
-
 def _allow(*_: Any) -> int:
     return _std.SQLITE_OK
 
@@ -439,35 +379,6 @@ def _allow(*_: Any) -> int:
 # "not authorized"); there, one that allows everything stands in. SQLite
 # asks it only while compiling, and sqlite3 caches compiled statements.
 _NO_AUTHORIZER = None if sys.version_info >= (3, 11) else _allow
-
-
-# What sqlite3 raises for parameters that are neither a sequence nor a dict.
-UNSUPPORTED = _std.ProgrammingError if sys.version_info >= (3, 11) else ValueError
-
-
-def parameters_fit(params: Any) -> bool:
-    """Whether sqlite3 would bind ``params``: a dict, or a sequence (what
-    has ``__getitem__``: not None, a set or an iterator). Checked before a
-    write is sent, since the classifier's answers are kept by the
-    parameters' count only."""
-    return type(params) is list or isinstance(params, dict) or hasattr(type(params), "__getitem__")
-
-
-def named(params: Any) -> bool:
-    """True when ``params`` bind by name: a mapping; a ``sqlite3.Row`` has
-    keys yet binds by position, as any sequence."""
-    return isinstance(params, dict) or (hasattr(params, "keys") and not isinstance(params, _std.Row))
-
-
-def _shape(params: Any) -> Any:
-    if params is None:
-        return 0
-    if named(params):
-        return frozenset(params.keys())
-    try:
-        return len(params)
-    except TypeError:
-        return None
 
 
 def _kind(seen) -> Tuple[str, Optional[Any]]:
@@ -495,9 +406,3 @@ def _kind(seen) -> Tuple[str, Optional[Any]]:
             elif kind == Kind.READ:
                 kind = Kind.DML
     return (kind, None)
-
-
-def _vacuum_into(sql: str) -> bool:
-    from .vacuum import vacuum_into  # it reads this module's scanner
-
-    return vacuum_into(sql)

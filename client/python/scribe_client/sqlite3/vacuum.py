@@ -3,7 +3,7 @@ hears nothing of a VACUUM, and this one only reads the database (it
 copies it into another file, a backup), so it runs on the local
 connection, as sqlite3 runs it."""
 
-from .route import _BLANK, _skip
+from .first_word import BLANK, skip
 
 __all__ = ["vacuum_into"]
 
@@ -13,7 +13,7 @@ def vacuum_into(sql: str) -> bool:
     words = []
     i = 0
     while len(words) < 3:
-        i += _skip(sql[i:], _BLANK)
+        i += skip(sql[i:], BLANK)
         if i >= len(sql):
             break
         quote = {'"': '"', "[": "]", "`": "`"}.get(sql[i])
