@@ -1,6 +1,7 @@
 //! Decoding JSON write requests: exact types, limits while reading.
 
 use super::*;
+use crate::Value;
 
 fn limits() -> Limits {
     Limits {

@@ -22,7 +22,7 @@
 //! - [`json_answer`]: receipts and statement results written straight to
 //!   JSON bytes (the hot answers of that codec).
 //! - [`json_body`]: a JSON write request decoded into a batch, limits
-//!   checked while reading.
+//!   checked while reading; `json_params` its parameters, value by value.
 //! - [`limits`]: documented maximums (frame size, batch size…).
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
@@ -49,6 +49,7 @@ pub mod json_answer;
 
 pub mod json_body;
 pub mod json_frame;
+mod json_params;
 pub mod limits;
 pub mod lockfile;
 pub mod migration;

@@ -20,6 +20,7 @@
 //! - `params`: how a `--param` value's type is chosen.
 //! - `procstate`: whether a process runs, or is stopped.
 //! - `render`: tables, CSV and JSON out; quiet on a closed pipe.
+//! - `real_text`: a real printed as SQLite prints it.
 //! - `shown`: control characters in a table, shown rather than sent.
 //! - `shell`: `scribe shell`, the interactive SQL shell.
 
@@ -38,6 +39,7 @@ mod migrate;
 mod params;
 mod procstate;
 mod query;
+mod real_text;
 mod render;
 mod shell;
 mod shown;
