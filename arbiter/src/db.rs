@@ -69,6 +69,22 @@ fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
     }
 }
 
+/// Refuses a database file with more than one name (hard links): its
+/// commits would be in the WAL beside whichever name the arbiter used,
+/// and an arbiter started under another name after a crash would not see
+/// them, and write over the pages they change. A link made while an
+/// arbiter serves is refused to callers through it (see
+/// `lockfile::served_under_another_name`); this is the start after.
+fn one_name(path: &std::path::Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.nlink() > 1 => Err(Error::SeveralNames(
+            scribe_protocol::lockfile::several_names_message(path, m.nlink()),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Opens (creating if needed) the database for writing; returns the
 /// session (connection, authorizer, time budget) and the last committed
 /// sequence number.
@@ -76,7 +92,8 @@ fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
 /// # Errors
 ///
 /// [`Error::Open`] when SQLite refuses (not a database, unreadable…),
-/// [`Error::NotWal`] when the file will not switch to WAL.
+/// [`Error::NotWal`] when the file will not switch to WAL,
+/// [`Error::SeveralNames`] for a file with hard links.
 pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     let path = &config.paths.db;
     let open_err = |source| Error::Open {
@@ -86,6 +103,7 @@ pub fn open_writer(config: &Config) -> Result<(Session, u64), Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    one_name(path)?;
     if !path.exists() {
         // A `-wal` or `-shm` beside no database is left from a deleted
         // one, maybe still open in a process that read it: a new file

@@ -39,6 +39,13 @@ pub enum Error {
         /// The mode SQLite reported.
         mode: String,
     },
+    /// The database file has more than one name (hard links). SQLite
+    /// keeps the WAL beside the name a file is opened by, so commits made
+    /// through one name are invisible through another, and a start under
+    /// the other name after a crash would write over them (the message is
+    /// `lockfile::several_names_message`).
+    #[error("{0}")]
+    SeveralNames(String),
     /// The database was written by a newer scribe.
     #[error(
         "database {path} was written by a newer scribe (scribe's tables are at version \
@@ -108,7 +115,7 @@ impl Error {
             | Error::Setting { source, .. }
             | Error::Schema { source, .. } => !is_busy(source),
             Error::Migrations { busy, .. } => !busy,
-            Error::NotWal { .. } | Error::NewerSchema { .. } => true,
+            Error::NotWal { .. } | Error::NewerSchema { .. } | Error::SeveralNames(_) => true,
             _ => false,
         }
     }

@@ -354,6 +354,37 @@ pub fn served_under_another_name(paths: &Paths) -> bool {
         && is_held(paths).unwrap_or(false)
 }
 
+/// Why the database must not be read or served through `paths.db`
+/// because the file has more than one name (hard links), if it has: an
+/// arbiter serves it under another name (see
+/// [`served_under_another_name`]), or none serves it, and none will
+/// start on it ([`several_names_message`]). `None` for a file with one
+/// name, or served under this one.
+pub fn name_trouble(paths: &Paths) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let links = std::fs::metadata(&paths.db).map_or(1, |m| m.nlink());
+    if links <= 1 {
+        return None;
+    }
+    match is_held(paths) {
+        Ok(true) if paths.lock.exists() => None,
+        Ok(true) => Some(another_name_message(paths)),
+        _ => Some(several_names_message(&paths.db, links)),
+    }
+}
+
+/// Why no arbiter serves a database file with `links` names.
+pub fn several_names_message(db: &Path, links: u64) -> String {
+    let path = db.display();
+    format!(
+        "database {path} has {links} names (hard links): SQLite keeps the WAL beside the name a \
+         file is opened by, so commits made through one name are missed through another and can \
+         be lost; scribe serves a file with one name only. Remove the other links (`find \
+         \"$(stat -c %m {path})\" -xdev -samefile {path}` lists them), keeping the name whose \
+         -wal file exists, if one does"
+    )
+}
+
 /// What to tell a caller who named the database by such a name.
 pub fn another_name_message(paths: &Paths) -> String {
     format!(

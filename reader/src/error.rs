@@ -15,9 +15,9 @@ pub enum Error {
         /// Why the arbiter could not create it, when it was asked.
         why: Option<String>,
     },
-    /// The database is a hard link to a file an arbiter serves under
-    /// another name: reads through this name would miss the commits
-    /// still in that name's WAL (SQLite keeps the WAL by name).
+    /// The database file has more than one name (hard links), and no
+    /// arbiter serves it under this one: reads through this name may miss
+    /// the commits in another name's WAL (SQLite keeps the WAL by name).
     #[error("{message}")]
     OtherName {
         /// The name given.

@@ -41,10 +41,10 @@ impl Reader {
                 why: None,
             });
         }
-        if scribe_protocol::lockfile::served_under_another_name(paths) {
+        if let Some(message) = scribe_protocol::lockfile::name_trouble(paths) {
             return Err(Error::OtherName {
                 path: paths.db.clone(),
-                message: scribe_protocol::lockfile::another_name_message(paths),
+                message,
             });
         }
         let conn = Connection::open_with_flags(

@@ -233,3 +233,46 @@ fn exec_retry_for_waits_for_an_arbiter_to_answer() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'waited'"), 1);
 }
+
+/// A hard link made while an arbiter served, then the arbiter killed: its
+/// last commits are in the WAL beside its own name only. An arbiter
+/// started through the link read the file without them, took their seqs
+/// again, and its commits were then written over by the first name's WAL
+/// (helper 88). Now no arbiter starts on a file with two names and no
+/// read goes through one unserved; nothing is lost, and once the link is
+/// gone the first name recovers every commit.
+#[test]
+fn a_database_with_two_names_is_not_served_after_a_crash_and_loses_nothing() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.insert_tagged("before", 5);
+    let hard = env.dir.path().join("hard.db");
+    std::fs::hard_link(&env.db, &hard).unwrap();
+    env.kill9_arbiter();
+    let through = |db: &std::path::Path, args: &[&str]| {
+        let mut c = env.command(crate::harness::SCRIBE);
+        c.env("SCRIBE_DB", db).args(args);
+        let out = run(c, crate::harness::COMMAND_TIMEOUT);
+        assert!(
+            stderr(&out).contains("has 2 names (hard links)"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        out.status.code()
+    };
+    let insert = ["exec", "INSERT INTO t(tag, i) VALUES ('link', 1)"];
+    // Through the link and through the first name alike: no start.
+    assert_eq!(through(&hard, &insert), Some(10));
+    assert_eq!(through(&env.db, &insert), Some(10));
+    // A read through the link would miss the commits in the first name's
+    // WAL; through either name, none is served.
+    assert_eq!(
+        through(&hard, &["query", "SELECT count(*) FROM t"]),
+        Some(16)
+    );
+    assert!(!env.dir.path().join("hard.db-wal").exists());
+    std::fs::remove_file(&hard).unwrap();
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after', 1)"]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'before'"), 5);
+    assert_eq!(env.count("SELECT count(*) FROM t"), 6);
+}

@@ -16,7 +16,7 @@ from .calls import Calls
 from .starting import starting
 from .keys import new_key
 from .values import _decode_receipt, _query_params, _sql_error, _statement, dumps
-from .paths import Paths, describe_marker, read_marker
+from .paths import Paths, describe_marker, name_trouble, read_marker
 
 if TYPE_CHECKING:
     from .transaction import Transaction
@@ -353,6 +353,9 @@ class Scribe(AutoStart, Calls):
         return loc.reader
 
     def _open_reader(self) -> sqlite3.Connection:
+        trouble = name_trouble(self.paths.db)
+        if trouble is not None:
+            raise Refused(trouble)
         uri = "file:%s?mode=ro" % urllib.parse.quote(self.paths.db_b, safe="/")
         try:
             # Each thread uses only its own connection; check_same_thread is

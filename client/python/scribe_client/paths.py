@@ -20,6 +20,7 @@ __all__ = [
     "describe_marker",
     "lock_pid",
     "lock_held",
+    "name_trouble",
     "LOCK_OFFSET",
 ]
 
@@ -227,3 +228,37 @@ def lock_held(db_path: bytes) -> Optional[bool]:
         return struct.unpack("@hhqqi4x", got)[0] != fcntl.F_UNLCK
     except (OSError, ImportError):
         return None
+
+
+def name_trouble(path: str) -> Optional[str]:
+    """Why the database must not be read through ``path`` because the file
+    has more than one name (hard links), if it has: SQLite keeps the WAL
+    beside the name, so reads through one name miss the commits in
+    another's. Said when an arbiter serves the file under another name,
+    or none serves it (none starts on a file with several names: a start
+    under the other name after a crash wrote over those commits). None
+    for a file with one name, or served under this one. As
+    ``lockfile::name_trouble`` in ``protocol/src/lockfile.rs``."""
+    try:
+        links = os.stat(path).st_nlink
+    except OSError:
+        return None
+    if links <= 1:
+        return None
+    paths = Paths(path)
+    held = lock_held(paths.db_b)
+    if held and os.path.exists(paths.lock):
+        return None
+    if held:
+        return (
+            "%s is another name (a hard link) of a database an arbiter serves under its own "
+            "name: reads through this name would miss its latest commits (SQLite keeps the WAL "
+            "beside the name), and no arbiter answers on this name's socket; use that name" % path
+        )
+    return (
+        "database %s has %d names (hard links): SQLite keeps the WAL beside the name a file is "
+        "opened by, so commits made through one name are missed through another and can be "
+        "lost; scribe serves a file with one name only. Remove the other links (`find "
+        "\"$(stat -c %%m %s)\" -xdev -samefile %s` lists them), keeping the name whose -wal "
+        "file exists, if one does" % (path, links, path, path)
+    )

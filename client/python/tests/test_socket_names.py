@@ -121,3 +121,34 @@ class ServedTest(ArbiterTest):
         c = dropin.connect(self.db)
         self.addCleanup(c.close)
         self.assertEqual(c.execute("SELECT count(*) FROM t").fetchone(), (0,))
+
+    def test_a_database_with_two_names_is_served_under_neither_once_its_arbiter_is_gone(self):
+        # Killed with a hard link made meanwhile, the arbiter left its last
+        # commits in the WAL beside its own name; one started through the
+        # link read the file without them and its commits were written
+        # over. No name is served or read now, and nothing is lost.
+        s = self.client()
+        s.write("CREATE TABLE t(x)")
+        s.write("INSERT INTO t VALUES (1)")
+        hard = os.path.join(self.dir, "hard.db")
+        os.link(self.db, hard)
+        os.kill(support.lock_pid(self.db + ".scribe.lock"), 9)
+        deadline = time.monotonic() + 10
+        while support.lock_held(self.db):
+            self.assertLess(time.monotonic(), deadline, "the killed arbiter still holds the lock")
+            time.sleep(0.01)
+        for name in (hard, self.db):
+            with self.assertRaises(dropin.OperationalError) as e:
+                dropin.connect(name, scribe_bin=support.SCRIBE)
+            self.assertIn("has 2 names (hard links)", str(e.exception))
+            with self.assertRaises(Refused) as e:
+                self.client(name).query("SELECT count(*) FROM t")
+            self.assertIn("has 2 names (hard links)", str(e.exception))
+            with self.assertRaises(Unavailable) as e:
+                self.client(name).write("INSERT INTO t VALUES (2)")
+            self.assertIn("has 2 names (hard links)", str(e.exception))
+        self.assertFalse(os.path.exists(hard + "-wal"))
+        os.unlink(hard)
+        c = dropin.connect(self.db, scribe_bin=support.SCRIBE)
+        self.addCleanup(c.close)
+        self.assertEqual(c.execute("SELECT x FROM t").fetchall(), [(1,)])

@@ -38,23 +38,14 @@ def created(scribe, path: str, timeout: float) -> None:
 
 
 def other_name(path: str) -> None:
-    """Raises ``OperationalError`` when ``path`` is another name (a hard
-    link) of a database an arbiter serves under its own: SQLite keeps the
-    WAL beside the name, so reads through this one miss the latest
-    commits (a table made through the other name read as missing)."""
-    from ..paths import Paths, lock_held
+    """Raises ``OperationalError`` when the file at ``path`` has more than
+    one name (hard links) and no arbiter serves it under this one (see
+    ``paths.name_trouble``)."""
+    from ..paths import name_trouble
 
-    try:
-        links = os.stat(path).st_nlink
-    except OSError:
-        return
-    paths = Paths(path)
-    if links > 1 and not os.path.exists(paths.lock) and lock_held(paths.db_b):
-        raise _std.OperationalError(
-            "%s is another name (a hard link) of a database an arbiter serves under its own "
-            "name: reads through this name would miss its latest commits (SQLite keeps the WAL "
-            "beside the name); use that name" % path
-        )
+    why = name_trouble(path)
+    if why is not None:
+        raise _std.OperationalError(why)
 
 
 def database_path(database: Any, uri: bool) -> str:
