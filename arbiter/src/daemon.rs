@@ -40,6 +40,7 @@ pub enum Exit {
 /// the path and the cause.
 pub fn run(config: Config) -> Result<Exit, Error> {
     crate::early::install();
+    crate::filesize::lift();
     crate::opening::started_at();
     run_until(config, signals())
 }

@@ -40,6 +40,7 @@
 //! - [`fileid`]: a file's identity, to notice a path that changed under us.
 //! - [`socket`]: binds a socket atomically with mode 0600, keeps it in place.
 //! - [`fdlimit`]: the open-files limit raised, and the connections it holds.
+//! - [`filesize`]: an inherited file-size limit lifted, `SIGXFSZ` ignored.
 //! - [`spin`]: the socket thread polls for a moment after each call (`--spin`).
 //! - [`state`]: the shared state both adapters and the daemon see.
 //! - [`peers`]: who may hold a connection, and how many; [`allowed`]: the
@@ -70,6 +71,7 @@ pub mod error;
 pub mod exec;
 pub mod fdlimit;
 pub mod fileid;
+pub mod filesize;
 pub mod foreign_keys;
 pub mod group;
 pub mod guard;

@@ -20,6 +20,7 @@ mod holder;
 mod http;
 mod http_sessions;
 mod idle;
+mod inherited_limits;
 mod lifecycle;
 mod migration_directives;
 mod migration_waits;
