@@ -166,3 +166,26 @@ fn exec_runs_several_statements_in_one_argument_as_one_batch() {
     assert!(said.contains("nothing was written"), "{said}");
     assert_eq!(env.count("SELECT count(*) FROM t"), 1);
 }
+
+/// A standard error that cannot be written (a full disk) does not hide how
+/// the command ended: the CLI panicked writing its message there and
+/// exited 101, whatever the outcome (helper 88).
+#[test]
+fn an_unwritable_standard_error_keeps_the_exit_code() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let full = |args: &[&str]| {
+        let mut c = env.command(crate::harness::SCRIBE);
+        c.args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create("/dev/full").unwrap());
+        let child = c.spawn().expect("spawn");
+        crate::harness::output_within(child, crate::harness::COMMAND_TIMEOUT, "scribe")
+            .status
+            .code()
+    };
+    assert_eq!(full(&["exec", "INSERT INTO nope VALUES (1)"]), Some(15));
+    assert_eq!(full(&["query", "SELECT * FROM nope"]), Some(15));
+    assert_eq!(full(&["exec", "SELECT ?", "-p", "hex:zz"]), Some(2));
+    assert_eq!(full(&["exec", "CREATE TABLE t(x)"]), Some(0));
+}

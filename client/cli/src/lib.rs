@@ -32,6 +32,16 @@ macro_rules! outln {
     };
 }
 
+/// `errln!` that goes on when standard error cannot be written (a full
+/// disk, a closed pipe): the exit code still says how the command ended
+/// (`errln!` panicked there, exiting 101 whatever the outcome).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod exec;
 mod lifecycle;
 mod live;

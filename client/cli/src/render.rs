@@ -226,7 +226,7 @@ pub fn read_message(e: &WriteError) -> String {
 pub fn failure(f: &Failure, json: bool) {
     match (f, json) {
         (Failure::Category(e), true) => emit(format_args!("{}", error_json(e))),
-        (Failure::Category(e), false) => eprintln!("scribe: {e}"),
+        (Failure::Category(e), false) => errln!("scribe: {e}"),
         (Failure::Read(e), true) => {
             let mut v = error_json(e);
             v["error"]["message"] = read_message(e).into();
@@ -235,7 +235,7 @@ pub fn failure(f: &Failure, json: bool) {
             }
             emit(format_args!("{v}"));
         }
-        (Failure::Read(e), false) => eprintln!("scribe: {}", read_message(e)),
+        (Failure::Read(e), false) => errln!("scribe: {}", read_message(e)),
         (Failure::Local(m) | Failure::Usage(m), true) => {
             let category = if matches!(f, Failure::Usage(_)) {
                 "usage"
@@ -247,7 +247,7 @@ pub fn failure(f: &Failure, json: bool) {
                 json!({ "error": { "category": category, "message": m, "exit_code": f.exit_code() } })
             ));
         }
-        (Failure::Local(m) | Failure::Usage(m), false) => eprintln!("scribe: {m}"),
+        (Failure::Local(m) | Failure::Usage(m), false) => errln!("scribe: {m}"),
         (Failure::Reported(_), _) => {}
     }
 }
@@ -273,7 +273,7 @@ pub fn emit(args: std::fmt::Arguments<'_>) {
         exit_on_closed_pipe(&e);
         // A full disk, say: the output is not all there, so say so and
         // fail (1, a local failure) rather than exit 0.
-        eprintln!("scribe: cannot write to standard output: {e}");
+        errln!("scribe: cannot write to standard output: {e}");
         std::process::exit(1);
     }
 }
@@ -284,7 +284,7 @@ pub fn emit_raw(text: &str) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()) {
         exit_on_closed_pipe(&e);
-        eprintln!("scribe: cannot write to standard output: {e}");
+        errln!("scribe: cannot write to standard output: {e}");
         std::process::exit(1);
     }
 }

@@ -262,7 +262,7 @@ impl Shell<'_> {
         let result = self.send_batches(import);
         import.said.sort_by_key(|(line, _)| *line);
         for (line, what) in import.said.drain(..) {
-            eprintln!("{}:{line}: {what}", import.file);
+            errln!("{}:{line}: {what}", import.file);
         }
         result
     }

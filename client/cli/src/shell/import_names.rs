@@ -40,7 +40,7 @@ pub fn header_names(header: &csv::ByteRecord, file: &str) -> Vec<String> {
             format!("\"{}\" to \"{}\"", q(&given[i]), q(&names[i]))
         })
         .collect();
-    eprintln!(
+    errln!(
         "Columns renamed during .import {file} due to duplicates:\n{}",
         said.join(",\n")
     );

@@ -230,7 +230,7 @@ impl Shell<'_> {
         if let Some(h) = &history {
             let _ = editor.load_history(h);
         }
-        eprintln!(
+        errln!(
             "scribe shell on {}: reads from the file, writes through the arbiter. \
              Enter \".help\" for usage hints.",
             self.ctx.paths.db.display()
@@ -353,9 +353,9 @@ impl Shell<'_> {
     fn report(&mut self, line: usize, done: Result<(), Trouble>) {
         let Err(t) = done else { return };
         if self.interactive {
-            eprintln!("Error ({}): {}", t.category, t.message);
+            errln!("Error ({}): {}", t.category, t.message);
         } else {
-            eprintln!("Error near line {line} ({}): {}", t.category, t.message);
+            errln!("Error near line {line} ({}): {}", t.category, t.message);
         }
         self.failed = Some(t.exit);
     }
@@ -365,7 +365,7 @@ impl Shell<'_> {
         if let Some(tx) = self.tx.take() {
             let _ = self.ctx.runtime.block_on(tx.rollback());
             if self.interactive {
-                eprintln!("the open transaction was rolled back");
+                errln!("the open transaction was rolled back");
             }
         }
     }

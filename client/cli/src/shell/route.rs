@@ -175,10 +175,11 @@ impl Shell<'_> {
         let tx = self.ctx.runtime.block_on(client.begin_with(request))?;
         // Begun by `Client::begin`, it has its lease already.
         if let (true, Some(lease)) = (self.interactive, tx.lease()) {
-            eprintln!(
+            errln!(
                 "write session open: every other writer waits until COMMIT or ROLLBACK; \
                  it lapses after {} ms idle or {} ms in all",
-                lease.idle_ms, lease.total_ms
+                lease.idle_ms,
+                lease.total_ms
             );
         }
         self.tx = Some(tx);
@@ -290,7 +291,7 @@ impl Shell<'_> {
         let tx = self.tx.take().expect("a session is open");
         let receipt = self.ctx.runtime.block_on(tx.commit())?;
         if self.interactive {
-            eprintln!("committed (seq {})", receipt.seq);
+            errln!("committed (seq {})", receipt.seq);
         }
         Ok(())
     }
