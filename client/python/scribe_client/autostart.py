@@ -8,7 +8,7 @@ import subprocess
 import time
 from typing import Optional, Union
 
-from .errors import Unavailable
+from .errors import Refused, Unavailable
 from .failed_start import describe as describe_failure
 from .failed_start import holding_back
 from .failed_start import last as last_failure
@@ -17,6 +17,9 @@ from .reach import connect_checked
 from .starting import busy_error, starting, wait_starting
 
 __all__ = ["AutoStart"]
+
+#: The CLI's exit code for a refusal (the `refused` category).
+_REFUSED_EXIT = 16
 
 
 class AutoStart:
@@ -180,6 +183,14 @@ class AutoStart:
                     raise e
                 final = holding_back(self.paths) is not None
                 said = (proc.stderr or proc.stdout or b"").decode("utf-8", "replace").strip()
+                if proc.returncode == _REFUSED_EXIT:
+                    # Refused, not failed: the socket named serves another
+                    # database, or this name is a hard link of a served
+                    # one. Trying again starts one doomed arbiter after
+                    # another (47 in a Scribe's 30 s), each failing to bind.
+                    raise Refused(
+                        "cannot start the arbiter for %s: %s" % (self.paths.db, said or "refused")
+                    )
                 e = Unavailable(
                     "cannot start the arbiter for %s (`scribe start` exited %d): %s"
                     % (self.paths.db, proc.returncode, said or "no output")

@@ -109,6 +109,27 @@ class ServedTest(ArbiterTest):
             check_served(theirs.hello, Paths(other))
         self.assertIn("moved or replaced", str(e.exception))
 
+    def test_a_socket_that_serves_another_database_is_refused_at_once(self):
+        # SCRIBE_SOCKET naming where another database's arbiter listens:
+        # refused, not retried (a Scribe retried for its 30 s, starting 47
+        # arbiters that each failed to bind, and raised Unavailable).
+        shared = os.path.join(self.dir, "shared.sock")
+        support.scribe_cli(self.db, "--socket", shared, "exec", "CREATE TABLE t(x)")
+        support.set_env(self, "SCRIBE_SOCKET", shared)
+        other = os.path.join(self.dir, "other.db")
+        self.dbs.append(other)
+        with self.assertRaises(Refused) as e:
+            self.client(other).write("CREATE TABLE t(x)")
+        self.assertIn("serves %s, not %s" % (self.db, other), str(e.exception))
+        with self.assertRaises(dropin.DatabaseError) as e:
+            dropin.connect(other, scribe_bin=support.SCRIBE).execute("CREATE TABLE t(x)")
+        self.assertEqual(e.exception.category, "refused")
+        # A start or two per call (each doomed arbiter holds the lock for a
+        # moment, and a start that meets it waits for it and tries again),
+        # not one after another for as long as the client retries.
+        with open(other + ".scribe.log", "rb") as f:
+            self.assertLess(f.read().count(b"cannot bind socket"), 20)
+
     def test_a_hard_link_to_a_served_database_is_refused(self):
         # Reads through it would miss the commits in the other name's WAL
         # (a table made through that name read as missing).
