@@ -170,6 +170,26 @@ impl Session {
         Ok(())
     }
 
+    /// Whether the open transaction has deferred foreign-key constraints
+    /// still unresolved, so that its COMMIT would fail (SQLite's
+    /// `SQLITE_DBSTATUS_DEFERRED_FKS`, the count COMMIT checks).
+    pub fn deferred_constraints_pending(&self) -> bool {
+        use rusqlite::ffi;
+        let (mut now, mut high) = (0, 0);
+        // SAFETY: this connection's own handle, on the thread using it;
+        // the call reads one counter.
+        let rc = unsafe {
+            ffi::sqlite3_db_status(
+                self.conn.handle(),
+                ffi::SQLITE_DBSTATUS_DEFERRED_FKS,
+                &mut now,
+                &mut high,
+                0,
+            )
+        };
+        rc == ffi::SQLITE_OK && now > 0
+    }
+
     /// Commits a write session's transaction: its seq, its key's record
     /// (when it has one), then COMMIT. On failure the transaction is
     /// rolled back.

@@ -44,7 +44,10 @@ impl Sessions {
         // Begins refused in the queue (past their wait_ms, say) are over
         // before they began; a caller that retries them would otherwise
         // fill this map for as long as the connection lives.
-        self.open.retain(|_, link| !link.never_served());
+        // So are sessions a commit ended since (a commit that could have
+        // left them open kept their links).
+        self.open
+            .retain(|_, link| !link.never_served() && !link.ended_by_commit());
         let id = self.shared.sessions.fetch_add(1, Ordering::Relaxed) + 1;
         let link = SessionLink::new(id, self.peer, request);
         self.shared.writer.begin(link.clone(), began)?;
@@ -110,6 +113,7 @@ impl Sessions {
         &mut self,
         session: u64,
         key: Option<String>,
+        open_on_constraint: bool,
         to: ReplyTo,
     ) -> Result<(), WriteError> {
         if let Some(k) = &key {
@@ -117,8 +121,15 @@ impl Sessions {
             scribe_protocol::batch::check_key(k)?;
         }
         let id = self.resolve(session);
-        match (self.open.remove(&id), key) {
-            (Some(link), key) => self.send(&link, SessionOp::Commit(key, to)),
+        // A commit that may leave the session open keeps its link here
+        // (swept once the commit ended it: see `begin`).
+        let link = if open_on_constraint {
+            self.open.get(&id).cloned()
+        } else {
+            self.open.remove(&id)
+        };
+        match (link, key) {
+            (Some(link), key) => self.send(&link, SessionOp::Commit(key, open_on_constraint, to)),
             // Behind a refused begin: fails with it, never a replay.
             (None, _) if id == LATEST_SESSION => Err(unknown(id)),
             (None, Some(key)) => self.shared.writer.replay(key, to),

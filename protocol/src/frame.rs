@@ -115,6 +115,14 @@ pub enum Request {
         session: u64,
         /// Idempotency key of the commit.
         key: Option<String>,
+        /// When deferred constraints (foreign keys) are unresolved, refuse
+        /// the commit with SQLite's error and leave the session open, as
+        /// SQLite's COMMIT does (the caller may fix the rows and commit
+        /// again, or roll back); a commit that fails otherwise is then
+        /// answered as rolled back. Without it, any failing commit rolls
+        /// the session back.
+        #[serde(default)]
+        open_on_constraint: bool,
     },
     /// Roll a session back.
     Rollback {

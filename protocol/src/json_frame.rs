@@ -184,11 +184,14 @@ pub fn operation(op: &str, raw: &[u8], limits: &Limits) -> Result<Request, Write
                 session: u64,
                 #[serde(default)]
                 key: Option<String>,
+                #[serde(default)]
+                open_on_constraint: bool,
             }
             let c: C = serde_json::from_str(raw).map_err(|e| parse("commit", e))?;
             Ok(Request::Commit {
                 session: c.session,
                 key: c.key,
+                open_on_constraint: c.open_on_constraint,
             })
         }
         "rollback" => {

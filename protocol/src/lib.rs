@@ -76,7 +76,7 @@ pub use session::{Began, BeginRequest, Lease, SessionInfo};
 
 /// The protocol version. Bump on any change to the types of this crate;
 /// the handshake refuses a mismatch, naming both versions.
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 11;
 
 /// The session id that, in an `Exec`, `Commit` or `Rollback`, names the
 /// session most recently begun on this connection: a caller sends a

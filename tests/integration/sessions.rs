@@ -157,6 +157,7 @@ fn a_commit_whose_answer_is_lost_is_asked_again_by_key_and_applied_once() {
     first.send(&Request::Commit {
         session,
         key: Some("lost-1".into()),
+        open_on_constraint: false,
     });
     first.stream.shutdown(std::net::Shutdown::Both).unwrap();
     drop(first);
@@ -166,6 +167,7 @@ fn a_commit_whose_answer_is_lost_is_asked_again_by_key_and_applied_once() {
         match again.call(&Request::Commit {
             session,
             key: Some("lost-1".into()),
+            open_on_constraint: false,
         }) {
             Ok(Answer::Receipt(r)) => break r,
             // The first commit may still be on its way to the writer.
@@ -179,6 +181,7 @@ fn a_commit_whose_answer_is_lost_is_asked_again_by_key_and_applied_once() {
     let twice = again.call(&Request::Commit {
         session: 999,
         key: Some("lost-1".into()),
+        open_on_constraint: false,
     });
     assert!(
         matches!(twice, Ok(Answer::Receipt(ref r)) if r.seq == receipt.seq),
@@ -195,6 +198,7 @@ fn a_commit_whose_answer_is_lost_is_asked_again_by_key_and_applied_once() {
     let mixed = again.call(&Request::Commit {
         session: 999,
         key: Some("write-1".into()),
+        open_on_constraint: false,
     });
     assert!(
         matches!(mixed, Err(WriteError::Conflict { .. })),

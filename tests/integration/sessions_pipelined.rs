@@ -61,6 +61,7 @@ fn a_begin_and_its_calls_sent_together_run_in_order_once_the_writer_serves_it() 
         raw.send(&Request::Commit {
             session: LATEST_SESSION,
             key: None,
+            open_on_constraint: false,
         }),
     ];
     // The begin waits in the queue (its calls behind it) before the holder
@@ -104,6 +105,7 @@ fn a_call_behind_a_refused_begin_fails_and_points_at_the_begin() {
         raw.send(&Request::Commit {
             session: LATEST_SESSION,
             key: Some("piped-1".into()),
+            open_on_constraint: false,
         }),
     ];
     let got = answers(&mut raw, &ids);
@@ -219,6 +221,7 @@ fn a_commit_asked_again_by_key_never_takes_the_connections_open_session() {
         raw.send(&Request::Commit {
             session: 0,
             key: Some("never-committed".into()),
+            open_on_constraint: false,
         }),
         raw.send(&Request::Exec {
             session: open,

@@ -289,7 +289,11 @@ fn a_statement_stops_when_its_session_s_connection_closes() {
         s.read_exact(&mut body).unwrap();
         String::from_utf8(body).unwrap()
     };
-    assert!(call(1, r#"{"hello":{"version":10}}"#, true).contains("ok"));
+    let hello = format!(
+        r#"{{"hello":{{"version":{}}}}}"#,
+        scribe_protocol::PROTOCOL_VERSION
+    );
+    assert!(call(1, &hello, true).contains("ok"));
     let begun = call(2, r#"{"begin":{}}"#, true);
     assert!(begun.contains(r#""session":1"#), "{begun}");
     call(

@@ -123,7 +123,11 @@ pub async fn operation(
                 session,
                 statements,
             } => sessions.exec_many(session, statements, to),
-            Op::Commit { session, key } => sessions.commit(session, key, to),
+            Op::Commit {
+                session,
+                key,
+                open_on_constraint,
+            } => sessions.commit(session, key, open_on_constraint, to),
             Op::Rollback { session } => sessions.rollback(session, to),
             Op::Migrate(list) => shared.writer.migrate(list, to),
             _ => Err(WriteError::Protocol {

@@ -193,8 +193,14 @@ impl Requests {
                 let r = self.sessions.exec_many(session, statements, self.to(id));
                 self.later_or(r)
             }
-            Request::Commit { session, key } => {
-                let r = self.sessions.commit(session, key, self.to(id));
+            Request::Commit {
+                session,
+                key,
+                open_on_constraint,
+            } => {
+                let r = self
+                    .sessions
+                    .commit(session, key, open_on_constraint, self.to(id));
                 self.later_or(r)
             }
             Request::Migrate(list) => {

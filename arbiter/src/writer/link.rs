@@ -17,8 +17,9 @@ pub enum SessionOp {
     Exec(Statement, ReplyTo),
     /// Run statements in order, stopping at the first that fails.
     ExecMany(super::many::Many, ReplyTo),
-    /// Commit (recording the key, if any, with it).
-    Commit(Option<String>, ReplyTo),
+    /// Commit (recording the key, if any, with it); with `true`, one that
+    /// deferred constraints refuse leaves the session open.
+    Commit(Option<String>, bool, ReplyTo),
     /// Roll back.
     Rollback(ReplyTo),
     /// The connection ended: roll back at once.
@@ -31,7 +32,7 @@ impl SessionOp {
         match self {
             SessionOp::Exec(_, to)
             | SessionOp::ExecMany(_, to)
-            | SessionOp::Commit(_, to)
+            | SessionOp::Commit(_, _, to)
             | SessionOp::Rollback(to) => Some(to),
             SessionOp::Closed => None,
         }
@@ -56,6 +57,9 @@ pub struct SessionLink {
     ended: OnceLock<String>,
     /// The writer began serving it (it may have ended since).
     served: AtomicBool,
+    /// A commit ended it (committed, or failed and rolled back): its
+    /// caller was told so in the commit's answer.
+    ended_by_commit: AtomicBool,
 }
 
 impl SessionLink {
@@ -70,6 +74,7 @@ impl SessionLink {
             pending: AtomicUsize::new(0),
             ended: OnceLock::new(),
             served: AtomicBool::new(false),
+            ended_by_commit: AtomicBool::new(false),
         })
     }
 
@@ -125,6 +130,17 @@ impl SessionLink {
     /// waited past its limit): nothing of it can be asked any more.
     pub fn never_served(&self) -> bool {
         self.ended.get().is_some() && !self.served.load(Ordering::Acquire)
+    }
+
+    /// The writer's side: a commit ended the session.
+    pub(super) fn mark_ended_by_commit(&self) {
+        self.ended_by_commit.store(true, Ordering::Release);
+    }
+
+    /// A commit ended it, and said so: nothing of it can be asked any
+    /// more.
+    pub fn ended_by_commit(&self) -> bool {
+        self.ended_by_commit.load(Ordering::Acquire)
     }
 
     /// Why the session ended.

@@ -240,13 +240,22 @@ impl Writer {
                 Err(many) => return Some(SessionOp::ExecMany(many, to)),
                 Ok(step) => self.tell(step, to, here),
             },
-            SessionOp::Commit(key, to) => {
+            SessionOp::Commit(key, open_on_constraint, to) => {
+                if open_on_constraint && self.session.deferred_constraints_pending() {
+                    // SQLite's COMMIT refuses with the transaction left
+                    // open: so does this one, asked to.
+                    self.answer(to, Err(deferred_constraints()), here);
+                    return None;
+                }
                 let started = Instant::now();
                 let r = self.session.commit_session(key.as_deref());
                 let why = match &r {
                     Ok(_) => "it was committed".into(),
                     Err(e) => format!("its commit failed and it was rolled back: {e}"),
                 };
+                if let Some(s) = &self.serving {
+                    s.link.mark_ended_by_commit();
+                }
                 match r {
                     Ok(receipt) => {
                         self.stats.commit(receipt.seq, 1, 0, started.elapsed());
@@ -254,6 +263,13 @@ impl Writer {
                     }
                     Err(e) => {
                         self.stats.failed(1);
+                        // Told apart from the refusal above, which leaves
+                        // the session open.
+                        let e = if open_on_constraint {
+                            rolled_back(e)
+                        } else {
+                            e
+                        };
                         self.answer(to, Err(e), here);
                     }
                 }
@@ -333,5 +349,31 @@ impl Writer {
             Err(e) => Err(e),
         };
         self.answer(to, reply, false);
+    }
+}
+
+/// SQLite's error for a COMMIT that unresolved deferred foreign keys
+/// refuse.
+fn deferred_constraints() -> WriteError {
+    WriteError::Sql {
+        statement: None,
+        code: rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY,
+        message: "FOREIGN KEY constraint failed".into(),
+    }
+}
+
+/// A commit's SQL error, said as one after which the session is over.
+fn rolled_back(e: WriteError) -> WriteError {
+    match e {
+        WriteError::Sql {
+            statement,
+            code,
+            message,
+        } => WriteError::RolledBack {
+            statement,
+            code,
+            message,
+        },
+        other => other,
     }
 }

@@ -86,7 +86,7 @@ fn a_call_runs_here_only_when_no_earlier_call_waits_in_the_link() {
         &stage,
         &rx,
         &link,
-        SessionOp::Commit(None, ReplyTo::Oneshot(tx)),
+        SessionOp::Commit(None, false, ReplyTo::Oneshot(tx)),
     )
     .unwrap();
     assert!(matches!(commit_rx.try_recv(), Ok(Ok(Answer::Receipt(_)))));
@@ -139,7 +139,7 @@ fn commit_here(stage: &Stage, rx: &Queue<Msg>, link: &SessionLink) {
         stage,
         rx,
         link,
-        SessionOp::Commit(None, ReplyTo::Oneshot(tx)),
+        SessionOp::Commit(None, false, ReplyTo::Oneshot(tx)),
     )
     .unwrap();
     assert!(matches!(commit_rx.try_recv(), Ok(Ok(Answer::Receipt(_)))));
@@ -229,7 +229,7 @@ fn one_call_hands_the_writer_over_once_however_many_sessions_were_sent_whole() {
     for id in [2, 3] {
         let link = SessionLink::new(id, (0, 0), BeginRequest::default());
         let (tx, rx) = oneshot::channel();
-        link.send(SessionOp::Commit(None, ReplyTo::Oneshot(tx)))
+        link.send(SessionOp::Commit(None, false, ReplyTo::Oneshot(tx)))
             .unwrap();
         commits.push(rx);
         let (began, _) = oneshot::channel();

@@ -200,6 +200,7 @@ impl Client {
             let asked = match self.connection().await {
                 Ok((_, c)) => {
                     let request = Request::Commit {
+                        open_on_constraint: false,
                         session: 0,
                         key: Some(key.to_owned()),
                     };

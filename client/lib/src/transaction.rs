@@ -289,7 +289,11 @@ impl Transaction {
     pub async fn commit_with_key(self, key: Option<String>) -> Result<Receipt, WriteError> {
         self.state.finished.store(true, Ordering::Relaxed);
         let timeout = self.conn.options().call_timeout;
-        let make = |session| Request::Commit { session, key };
+        let make = |session| Request::Commit {
+            session,
+            key,
+            open_on_constraint: false,
+        };
         match self.call(make, timeout).await? {
             Answer::Receipt(r) => Ok(r),
             other => Err(unexpected("commit", &other)),

@@ -23,7 +23,7 @@ from .values import dumps as _dumps
 __all__ = ["FramedConnection", "PROTOCOL_VERSION"]
 
 #: The request types' version, as the arbiter checks it at hello.
-PROTOCOL_VERSION = 10
+PROTOCOL_VERSION = 11
 
 _PREAMBLE = b"scribe\x01j"
 _HEADER = struct.Struct("<II")

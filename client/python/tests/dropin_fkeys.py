@@ -126,4 +126,42 @@ def fk_after_a_refused_write(mod, path):
     return log
 
 
-SCRIPTS = [fk_per_connection, fk_table_rebuild, fk_autocommit_false, fk_after_a_refused_write]
+def fk_deferred_commit_stays_open(mod, path):
+    """A COMMIT that deferred foreign keys refuse leaves the transaction
+    open, as SQLite's does: the program may add the missing parent and
+    commit again (the drop-in rolled it back, and the second commit wrote
+    the parent alone, the child lost); ``with`` rolls it back."""
+    log = Log()
+    c = mod.connect(path)
+    c.execute("PRAGMA foreign_keys=ON")
+    c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
+    c.execute("CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)")
+    c.commit()
+    c.execute("INSERT INTO ch VALUES (1, 7)")
+    log.attempt("commit with an orphan", c.commit)
+    log.note("still open", c.in_transaction)
+    c.execute("INSERT INTO p VALUES (7)")
+    log.attempt("commit again", c.commit)
+    log.note("kept", c.in_transaction, c.execute("SELECT * FROM ch").fetchall())
+
+    def with_an_orphan():
+        with c:
+            c.execute("INSERT INTO ch VALUES (2, 8)")
+
+    log.attempt("with", with_an_orphan)
+    log.note("after with", c.in_transaction, c.execute("SELECT * FROM ch ORDER BY id").fetchall())
+    c.isolation_level = None
+    c.execute("BEGIN")
+    c.execute("INSERT INTO ch VALUES (3, 9)")
+    log.attempt("SQL COMMIT with an orphan", lambda: c.execute("COMMIT"))
+    log.note("open after SQL COMMIT", c.in_transaction)
+    log.attempt("rollback", c.rollback)
+    log.note("rolled back", c.in_transaction, c.execute("SELECT * FROM ch ORDER BY id").fetchall())
+    c.close()
+    return log
+
+
+SCRIPTS = [
+    fk_per_connection, fk_table_rebuild, fk_autocommit_false, fk_after_a_refused_write,
+    fk_deferred_commit_stays_open,
+]

@@ -342,7 +342,10 @@ class Remote:
             return {}  # nothing ran: nothing to commit
         key = new_key()
         try:
-            receipt = self._call({"commit": {"session": session, "key": key}}, self.scribe.call_timeout)
+            # Deferred foreign keys still unresolved refuse the commit and
+            # leave the transaction open, as SQLite's COMMIT does.
+            request = {"session": session, "key": key, "open_on_constraint": True}
+            receipt = self._call({"commit": request}, self.scribe.call_timeout)
         except Lost as e:
             if not e.sent:
                 # It never reached the arbiter (or was never read, the
@@ -359,6 +362,10 @@ class Remote:
             self._drop()
             receipt = self._ask_again(key)
         except scribe_errors.ScribeError as e:
+            if e.category == "sql" and not e.rolled_back:
+                # Refused by deferred foreign keys: still open (a commit
+                # that failed otherwise says ``rolled_back``).
+                self.session = session
             raise translate(e) from None
         self._committed(receipt)
         return receipt
