@@ -39,6 +39,7 @@
 //! - [`stats`]: counters behind `status`.
 //! - [`fileid`]: a file's identity, to notice a path that changed under us.
 //! - [`socket`]: binds a socket atomically with mode 0600, keeps it in place.
+//! - [`stall`]: a caller that reads none of its answers is closed.
 //! - [`fdlimit`]: the open-files limit raised, and the connections it holds.
 //! - [`filesize`]: an inherited file-size limit lifted, `SIGXFSZ` ignored.
 //! - [`spin`]: the socket thread polls for a moment after each call (`--spin`).
@@ -94,6 +95,7 @@ pub mod several;
 pub mod socket;
 pub mod spin;
 pub mod sql_error;
+pub mod stall;
 pub mod state;
 pub mod stats;
 pub mod walhold;

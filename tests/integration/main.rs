@@ -37,6 +37,7 @@ mod shell_import;
 mod snapshots;
 mod socket_names;
 mod socket_thread;
+mod stalled_readers;
 mod starting;
 mod startstop;
 mod torture;

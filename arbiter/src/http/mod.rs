@@ -69,15 +69,31 @@ pub async fn run(
             // (`nc -N`, socat): it is still answered. Without this, the
             // write ran and the connection closed with no answer.
             .half_close(true)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(
+                TokioIo::new(crate::stall::StallGuard::new(
+                    stream,
+                    shared.config.hello_timeout,
+                )),
+                service,
+            );
         let closing = closing.clone();
+        let limit = shared.config.hello_timeout;
         connections.spawn(async move {
             let _place = place;
             tokio::pin!(conn);
             let (mut stopping, mut gone) = (false, false);
             loop {
                 tokio::select! {
-                    _ = conn.as_mut() => break,
+                    r = conn.as_mut() => {
+                        if r.as_ref().is_err_and(|e| crate::stall::is_stall(e)) {
+                            tracing::warn!(
+                                pid = peer.0,
+                                waited = ?limit,
+                                "closed an HTTP connection whose caller read none of its answers"
+                            );
+                        }
+                        break;
+                    }
                     () = closing.cancelled(), if !stopping => {
                         stopping = true;
                         conn.as_mut().graceful_shutdown();

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::handle::{Handled, Requests};
 use crate::inflight::Room;
@@ -100,6 +100,7 @@ pub async fn serve(
         front_room: None,
         out: Vec::new(),
         answers: Vec::new(),
+        stall: None,
     };
     c.run(&shared, &outbox, &closing).await;
 }
@@ -113,6 +114,9 @@ struct Conn {
     /// Encoded answers not yet written.
     out: Vec<u8>,
     answers: Vec<(u32, Reply)>,
+    /// While answers wait for the caller to read: when the connection is
+    /// closed unless a byte goes out first (see `stall`).
+    stall: Option<Instant>,
 }
 
 /// Why the loop ends.
@@ -121,6 +125,8 @@ enum End {
     Closed,
     Silent,
     Broken,
+    /// The caller read none of its answers for `--hello-timeout`.
+    Stalled,
 }
 
 impl Conn {
@@ -203,11 +209,21 @@ impl Conn {
                 () = tokio::time::sleep_until(silence), if reading && self.requests.pending() == 0 => {
                     break End::Silent;
                 }
+                () = tokio::time::sleep_until(self.stall.unwrap_or(silence)), if self.stall.is_some() => {
+                    break End::Stalled;
+                }
             }
-            if self.flush().is_err() {
+            if self.flush_within(shared.config.hello_timeout).is_err() {
                 break End::Broken;
             }
         };
+        if matches!(end, End::Stalled) {
+            warn!(
+                pid = self.requests.pid(),
+                waited = ?shared.config.hello_timeout,
+                "closed a connection whose caller read none of its answers"
+            );
+        }
         debug!(end = ?end, "connection ends");
         self.stream.shutdown();
     }
@@ -321,6 +337,20 @@ impl Conn {
         for (id, reply) in self.answers.drain(..) {
             self.requests.encode(id, &reply, &mut self.out);
         }
+    }
+
+    /// [`Conn::flush`], and the stall's deadline set afresh after any
+    /// progress (cleared once everything is out).
+    fn flush_within(&mut self, limit: std::time::Duration) -> Result<(), ()> {
+        self.encode_answers();
+        let before = self.out.len();
+        let r = self.flush();
+        if self.out.is_empty() {
+            self.stall = None;
+        } else if self.stall.is_none() || self.out.len() < before {
+            self.stall = Some(Instant::now() + limit);
+        }
+        r
     }
 
     /// Writes what it can of the encoded answers without waiting.
