@@ -100,7 +100,7 @@ impl Env {
         let child = c.spawn().expect("spawn scribed");
         let pid = child.id();
         self.children.push(Some(child));
-        self.wait_ready(Duration::from_secs(10));
+        self.wait_ready(Duration::from_secs(60));
         pid
     }
 
@@ -125,7 +125,7 @@ impl Env {
         let child = c.spawn().expect("spawn scribed");
         let pid = child.id();
         self.children.push(Some(child));
-        self.wait_ready(Duration::from_secs(10));
+        self.wait_ready(Duration::from_secs(60));
         pid
     }
 
@@ -173,7 +173,7 @@ impl Env {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = c.spawn().expect("spawn scribed");
-        self.wait_ready(Duration::from_secs(10));
+        self.wait_ready(Duration::from_secs(60));
         child
     }
 
@@ -192,7 +192,9 @@ impl Env {
     pub fn kill9_arbiter(&self) {
         let pid = self.arbiter_pid().expect("an arbiter is running");
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Generous: a process in the middle of a sync on a loaded disk dies
+        // only once the sync returns.
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
             let gone = match status {
