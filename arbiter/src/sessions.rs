@@ -20,6 +20,10 @@ pub struct Sessions {
     /// The session most recently begun here (`None` when that begin was
     /// refused): what [`LATEST_SESSION`] names.
     latest: Option<u64>,
+    /// The connection runs one request at a time (HTTP/1.1): a second
+    /// session begun while one is open could only wait for that one's
+    /// lease to lapse, its calls unable to come meanwhile.
+    serial: bool,
 }
 
 impl Sessions {
@@ -30,7 +34,16 @@ impl Sessions {
             peer,
             open: HashMap::new(),
             latest: None,
+            serial: false,
         }
+    }
+
+    /// [`Sessions::new`] for a connection that runs one request at a time
+    /// (HTTP/1.1 keep-alive): a begin while a session is open is refused.
+    pub fn serial(shared: Arc<Shared>, peer: (i32, u32)) -> Sessions {
+        let mut s = Sessions::new(shared, peer);
+        s.serial = true;
+        s
     }
 
     /// Queues a session's begin; `began` is answered when the writer
@@ -38,8 +51,23 @@ impl Sessions {
     ///
     /// # Errors
     ///
-    /// `ShuttingDown` or `Overloaded`, as for a write.
+    /// `ShuttingDown` or `Overloaded`, as for a write; `Refused` on a
+    /// serial connection that has a session open.
     pub fn begin(&mut self, request: BeginRequest, began: ReplyTo) -> Result<(), WriteError> {
+        if self.serial {
+            if let Some(open) = self.open.values().find(|link| !link.is_over()) {
+                return Err(WriteError::Refused {
+                    statement: None,
+                    reason: format!(
+                        "this connection already has session {} open: commit or roll it back \
+                         first, or begin on another connection (one request at a time runs on a \
+                         connection, so this begin would wait for that session's lease to lapse); \
+                         nothing was begun",
+                        open.id
+                    ),
+                });
+            }
+        }
         self.latest = None;
         // Begins refused in the queue (past their wait_ms, say) are over
         // before they began; a caller that retries them would otherwise

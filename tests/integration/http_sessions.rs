@@ -246,3 +246,42 @@ fn exec_many_runs_its_statements_in_one_call_and_stops_at_the_first_failure() {
     assert_eq!(env.count("SELECT count(*) FROM t"), 4, "a, b, c and d");
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'e'"), 0);
 }
+
+/// A second begin on a keep-alive connection with a session open is
+/// refused at once: the connection runs one request at a time, so it
+/// could only wait for the first session's lease to lapse, which rolled
+/// that session back in silence (helper 87: answered 200 after the lease,
+/// the first session gone). Once the first ends, a begin goes.
+#[test]
+fn a_second_begin_on_a_connection_with_a_session_open_is_refused() {
+    let mut env = Env::new();
+    env.start_arbiter(&LONG_LEASE);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let mut c = Conn::open(&env);
+    let (s, began) = c.post("/v1/begin", &json!({}));
+    assert_eq!(s, 200, "{began}");
+    let id = began["session"].clone();
+    let (s, second) = c.post("/v1/begin", &json!({}));
+    assert_eq!(
+        (s, second["category"].as_str()),
+        (403, Some("refused")),
+        "{second}"
+    );
+    assert!(
+        second["message"]
+            .as_str()
+            .unwrap()
+            .contains("already has session"),
+        "{second}"
+    );
+    // The first goes on, and commits.
+    let (s, ins) = c.exec(&id, "INSERT INTO t(tag, i) VALUES ('first', 1)");
+    assert_eq!(s, 200, "{ins}");
+    let (s, receipt) = c.post("/v1/commit", &json!({"session": id}));
+    assert_eq!(s, 200, "{receipt}");
+    let (s, again) = c.post("/v1/begin", &json!({}));
+    assert_eq!(s, 200, "{again}");
+    let (s, _) = c.post("/v1/rollback", &json!({"session": again["session"]}));
+    assert_eq!(s, 200);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'first'"), 1);
+}

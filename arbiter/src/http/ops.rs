@@ -31,7 +31,7 @@ impl Connection {
     /// A connection from `peer` (pid, uid), with no session yet.
     pub fn new(shared: Arc<Shared>, peer: (i32, u32)) -> Connection {
         Connection {
-            sessions: Arc::new(Mutex::new(Sessions::new(shared.clone(), peer))),
+            sessions: Arc::new(Mutex::new(Sessions::serial(shared.clone(), peer))),
             shared,
             pid: peer.0,
         }

@@ -143,6 +143,11 @@ impl SessionLink {
         self.ended_by_commit.load(Ordering::Acquire)
     }
 
+    /// It has ended (committed, rolled back, lapsed, refused).
+    pub fn is_over(&self) -> bool {
+        self.ended.get().is_some()
+    }
+
     /// Why the session ended.
     pub fn why(&self) -> String {
         self.ended
