@@ -68,7 +68,7 @@ def stop_arbiter(db):
             time.sleep(0.01)
 
 
-def wait_accepts(path, timeout=10.0, proc=None):
+def wait_accepts(path, timeout=60.0, proc=None):
     import socket
 
     deadline = time.monotonic() + timeout
@@ -147,7 +147,7 @@ class ArbiterTest(unittest.TestCase):
 
     def foreground(self, *flags, db=None):
         """``scribed --db DB FLAGS`` in the foreground; returns the process
-        once its HTTP socket accepts."""
+        once both its sockets accept."""
         db = db or self.db
         log = open(os.path.join(self.dir, "fg.log"), "ab")
         p = subprocess.Popen(
@@ -155,5 +155,7 @@ class ArbiterTest(unittest.TestCase):
         )
         log.close()
         self.procs.append(p)
-        wait_accepts(Paths(db).http_socket, proc=p)
+        # The RPC socket is bound last: once it accepts, both do (the test
+        # that changed the sockets' modes found the HTTP one alone).
+        wait_accepts(Paths(db).socket, proc=p)
         return p
