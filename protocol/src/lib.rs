@@ -25,6 +25,7 @@
 //!   checked while reading; `json_params` its parameters, value by value.
 //! - [`limits`]: documented maximums (frame size, batch size…).
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
+//! - [`procstate`]: whether a process runs (a zombie has exited), or is stopped.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
 //! - [`reach`]: which socket reaches the arbiter, and who may answer there.
 //! - [`starting`]: an arbiter that holds the lock but serves nobody yet.
@@ -54,6 +55,7 @@ pub mod limits;
 pub mod lockfile;
 pub mod migration;
 pub mod paths;
+pub mod procstate;
 pub mod reach;
 pub mod receipt;
 pub mod session;

@@ -350,8 +350,21 @@ pub fn socket_hint(paths: &Paths) -> Option<String> {
 pub fn served_under_another_name(paths: &Paths) -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(&paths.db).is_ok_and(|m| m.nlink() > 1)
-        && !paths.lock.exists()
+        && !recorded_by_a_live_process(paths)
         && is_held(paths).unwrap_or(false)
+}
+
+/// Whether the lock record beside this name was written by a process
+/// that still runs: the arbiter that holds the file serves it under this
+/// name. A record is left behind when its arbiter stops, and a database
+/// renamed away leaves it beside the old name (helper 89: a hard link
+/// made there later passed for the served name, its reads stale).
+fn recorded_by_a_live_process(paths: &Paths) -> bool {
+    // A zombie has exited (where nothing reaps orphans, an arbiter that
+    // stopped stays one).
+    read_info(&paths.lock)
+        .pid
+        .is_some_and(|pid| pid != 0 && crate::procstate::alive(pid))
 }
 
 /// Why the database must not be read or served through `paths.db`
@@ -367,7 +380,7 @@ pub fn name_trouble(paths: &Paths) -> Option<String> {
         return None;
     }
     match is_held(paths) {
-        Ok(true) if paths.lock.exists() => None,
+        Ok(true) if recorded_by_a_live_process(paths) => None,
         Ok(true) => Some(another_name_message(paths)),
         _ => Some(several_names_message(&paths.db, links)),
     }

@@ -276,3 +276,31 @@ fn a_database_with_two_names_is_not_served_after_a_crash_and_loses_nothing() {
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'before'"), 5);
     assert_eq!(env.count("SELECT count(*) FROM t"), 6);
 }
+
+/// A database renamed away leaves its lock record beside the old name; a
+/// hard link made there later is not the name served, record or not
+/// (helper 89: reads through it passed, stale, and made a WAL beside it).
+#[test]
+fn a_link_beside_an_old_lock_record_is_not_taken_for_the_served_name() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.scribe_ok(&["stop"]);
+    let moved = env.dir.path().join("moved.db");
+    std::fs::rename(&env.db, &moved).unwrap();
+    assert!(env.paths().lock.exists(), "the old record stays");
+    let through = |db: &std::path::Path, args: &[&str]| {
+        let mut c = env.command(crate::harness::SCRIBE);
+        c.env("SCRIBE_DB", db).args(args);
+        run(c, crate::harness::COMMAND_TIMEOUT)
+    };
+    let out = through(&moved, &["exec", "INSERT INTO t(tag, i) VALUES ('m', 1)"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::hard_link(&moved, &env.db).unwrap();
+    let out = through(&env.db, &["query", "SELECT count(*) FROM t"]);
+    assert_eq!(out.status.code(), Some(16), "{}", stdout(&out));
+    assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
+    assert!(!env.dir.path().join("t.db-wal").exists());
+    let out = through(&moved, &["query", "SELECT count(*) FROM t"]);
+    assert!(stdout(&out).contains(" 1 "), "{}", stdout(&out));
+    assert!(through(&moved, &["stop"]).status.success());
+}

@@ -18,7 +18,6 @@
 //! - `lifecycle`: `start`, `stop`, `restart`.
 //! - `live`: reaching the running arbiter; liveness by the lock, one starting waited for.
 //! - `params`: how a `--param` value's type is chosen.
-//! - `procstate`: whether a process runs, or is stopped.
 //! - `render`: tables, CSV and JSON out; quiet on a closed pipe.
 //! - `real_text`: a real printed as SQLite prints it.
 //! - `shown`: control characters in a table, shown rather than sent.
@@ -47,7 +46,6 @@ mod lifecycle;
 mod live;
 mod migrate;
 mod params;
-mod procstate;
 mod query;
 mod real_text;
 mod render;

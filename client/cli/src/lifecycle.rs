@@ -7,8 +7,8 @@ use scribe_protocol::{failed_start, lockfile, StopRequest, WriteError};
 
 use super::{Ctx, Failure};
 pub use crate::live::{live, live_within};
-use crate::procstate::{alive, stopped};
 use scribe_client::{autostart, Connection};
+use scribe_protocol::procstate::{alive, stopped};
 
 /// Longest `stop` waits for the arbiter to be gone after it drained.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);

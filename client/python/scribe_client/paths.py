@@ -247,7 +247,7 @@ def name_trouble(path: str) -> Optional[str]:
         return None
     paths = Paths(path)
     held = lock_held(paths.db_b)
-    if held and os.path.exists(paths.lock):
+    if held and _recorded_by_a_live_process(paths.lock):
         return None
     if held:
         return (
@@ -262,3 +262,28 @@ def name_trouble(path: str) -> Optional[str]:
         "\"$(stat -c %%m %s)\" -xdev -samefile %s` lists them), keeping the name whose -wal "
         "file exists, if one does" % (path, links, path, path)
     )
+
+
+def _recorded_by_a_live_process(lock_path: str) -> bool:
+    """Whether the lock record at ``lock_path`` was written by a process
+    that still runs (one left by a stopped arbiter, or beside the old name
+    of a renamed database, is not)."""
+    pid = lock_pid(lock_path)
+    if not pid:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        if os.path.exists("/proc/self/stat"):
+            return False
+        try:  # no /proc: ask the kernel
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pass  # another user's process: it runs
+        return True
+    # The state follows the command name in parentheses; a zombie has
+    # exited (where nothing reaps orphans, a stopped arbiter stays one).
+    return stat[stat.rfind(b")") + 1 :].lstrip()[:1] not in (b"Z", b"X")

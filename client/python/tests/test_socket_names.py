@@ -109,6 +109,22 @@ class ServedTest(ArbiterTest):
             check_served(theirs.hello, Paths(other))
         self.assertIn("moved or replaced", str(e.exception))
 
+    def test_a_link_beside_an_old_lock_record_is_not_taken_for_the_served_name(self):
+        # Renamed away, the database left its lock record beside the old
+        # name; a link made there later read stale rows through it.
+        self.client().write("CREATE TABLE t(x)")
+        support.stop_arbiter(self.db)
+        moved = os.path.join(self.dir, "moved.db")
+        self.dbs.append(moved)
+        os.rename(self.db, moved)
+        self.assertTrue(os.path.exists(self.db + ".scribe.lock"))
+        self.client(moved).write("INSERT INTO t VALUES (1)")
+        os.link(moved, self.db)
+        with self.assertRaises(dropin.OperationalError) as e:
+            dropin.connect(self.db, scribe_bin=support.SCRIBE)
+        self.assertIn("(a hard link)", str(e.exception))
+        self.assertFalse(os.path.exists(self.db + "-wal"))
+
     def test_a_socket_that_serves_another_database_is_refused_at_once(self):
         # SCRIBE_SOCKET naming where another database's arbiter listens:
         # refused, not retried (a Scribe retried for its 30 s, starting 47
