@@ -188,4 +188,21 @@ fn an_unwritable_standard_error_keeps_the_exit_code() {
     assert_eq!(full(&["query", "SELECT * FROM nope"]), Some(15));
     assert_eq!(full(&["exec", "SELECT ?", "-p", "hex:zz"]), Some(2));
     assert_eq!(full(&["exec", "CREATE TABLE t(x)"]), Some(0));
+    // With --json the error goes to standard output: unwritable too, it
+    // keeps its code (it exited 1).
+    let both = |args: &[&str]| {
+        let mut c = env.command(crate::harness::SCRIBE);
+        c.args(args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stderr(std::fs::File::create("/dev/full").unwrap());
+        let child = c.spawn().expect("spawn");
+        crate::harness::output_within(child, crate::harness::COMMAND_TIMEOUT, "scribe")
+            .status
+            .code()
+    };
+    assert_eq!(
+        both(&["--json", "exec", "INSERT INTO nope VALUES (1)"]),
+        Some(15)
+    );
+    assert_eq!(both(&["--json", "query", "SELECT * FROM nope"]), Some(15));
 }

@@ -223,7 +223,11 @@ pub fn read_message(e: &WriteError) -> String {
 }
 
 /// Prints a failure: JSON on stdout with `--json`, else a line on stderr.
+/// A JSON report that cannot be written still exits with the failure's
+/// own code (it exited 1, a local failure, hiding a refusal or an SQL
+/// error).
 pub fn failure(f: &Failure, json: bool) {
+    let emit = |args: std::fmt::Arguments<'_>| emit_or_exit(args, i32::from(f.exit_code()));
     match (f, json) {
         (Failure::Category(e), true) => emit(format_args!("{}", error_json(e))),
         (Failure::Category(e), false) => errln!("scribe: {e}"),
@@ -268,13 +272,18 @@ pub fn print_answer(answer: &scribe_protocol::frame::Answer) {
 /// head -1`) ends the program quietly with success, as it ends any Unix
 /// filter; nothing is left half-done by then (writes have committed).
 pub fn emit(args: std::fmt::Arguments<'_>) {
+    // A full disk, say: the output is not all there, so say so and fail
+    // (1, a local failure) rather than exit 0.
+    emit_or_exit(args, 1);
+}
+
+/// [`emit`], exiting with `code` when standard output cannot take it.
+fn emit_or_exit(args: std::fmt::Arguments<'_>, code: i32) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
         exit_on_closed_pipe(&e);
-        // A full disk, say: the output is not all there, so say so and
-        // fail (1, a local failure) rather than exit 0.
         errln!("scribe: cannot write to standard output: {e}");
-        std::process::exit(1);
+        std::process::exit(code);
     }
 }
 
