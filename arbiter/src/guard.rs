@@ -90,9 +90,7 @@ impl Guard {
             if g.lowered.load(Ordering::Relaxed) {
                 return Authorization::Allow;
             }
-            if g.session.load(Ordering::Relaxed)
-                && matches!(ctx.action, AuthAction::Savepoint { .. })
-            {
+            if g.session.load(Ordering::Relaxed) && session_only(&ctx.action) {
                 g.session_only.store(true, Ordering::Relaxed);
                 return Authorization::Allow;
             }
@@ -137,6 +135,20 @@ impl Guard {
     /// The rule behind the latest denial, taken (so it is reported once).
     pub fn take_denial(&self) -> Option<String> {
         self.denial.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// What a write session may run that a batch may not: its savepoints,
+/// and `PRAGMA defer_foreign_keys`, which is its transaction's own (SQLite
+/// turns it off at the transaction's end; in a group it would reach the
+/// other batches' writes).
+fn session_only(action: &AuthAction<'_>) -> bool {
+    match action {
+        AuthAction::Savepoint { .. } => true,
+        AuthAction::Pragma { pragma_name, .. } => {
+            pragma_name.eq_ignore_ascii_case("defer_foreign_keys")
+        }
+        _ => false,
     }
 }
 

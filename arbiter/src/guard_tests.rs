@@ -263,3 +263,16 @@ fn in_a_session_transaction_control_is_refused_in_a_session_s_words() {
     c.prepare("SAVEPOINT s").unwrap();
     assert!(g.take_session_only(), "a savepoint runs in the session");
 }
+
+#[test]
+fn defer_foreign_keys_is_a_session_s_own() {
+    let (c, g) = guarded();
+    // A batch shares its transaction with the rest of its group.
+    assert!(refused(&c, &g, "PRAGMA defer_foreign_keys=ON").contains("not allowed in a batch"));
+    g.session(true);
+    c.prepare("PRAGMA defer_foreign_keys=ON").unwrap();
+    assert!(g.take_session_only(), "it runs in the session");
+    c.prepare("PRAGMA defer_foreign_keys").unwrap();
+    g.session(false);
+    assert!(refused(&c, &g, "PRAGMA defer_foreign_keys").contains("not allowed in a batch"));
+}

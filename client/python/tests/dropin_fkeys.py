@@ -161,7 +161,34 @@ def fk_deferred_commit_stays_open(mod, path):
     return log
 
 
+def fk_deferred_by_pragma(mod, path):
+    """``PRAGMA defer_foreign_keys=ON`` defers immediate keys to the end of
+    the transaction it is said in, and is off again after it (the drop-in
+    set it on its local reader, where it deferred nothing, and read it back
+    as on)."""
+    log = Log()
+    c = mod.connect(path, isolation_level=None)
+    c.execute("PRAGMA foreign_keys=ON")
+    c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
+    c.execute("CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id))")
+    c.execute("BEGIN")
+    c.execute("PRAGMA defer_foreign_keys=ON")
+    log.note("read inside", c.execute("PRAGMA defer_foreign_keys").fetchall())
+    log.attempt("orphan, deferred", lambda: c.execute("INSERT INTO ch VALUES (1, 5)").rowcount)
+    log.attempt("commit with it", lambda: c.execute("COMMIT"))
+    log.note("still open", c.in_transaction)
+    c.execute("INSERT INTO p VALUES (5)")
+    c.execute("COMMIT")
+    log.note("rows", c.execute("SELECT * FROM ch").fetchall())
+    c.execute("BEGIN")
+    log.note("off again", c.execute("PRAGMA defer_foreign_keys").fetchall())
+    log.attempt("orphan, immediate", lambda: c.execute("INSERT INTO ch VALUES (2, 6)").rowcount)
+    c.execute("ROLLBACK")
+    c.close()
+    return log
+
+
 SCRIPTS = [
     fk_per_connection, fk_table_rebuild, fk_autocommit_false, fk_after_a_refused_write,
-    fk_deferred_commit_stays_open,
+    fk_deferred_commit_stays_open, fk_deferred_by_pragma,
 ]

@@ -12,6 +12,7 @@
 | ``optimize`` | nothing (the arbiter's connection is the writer's; run ``ANALYZE`` as a write if needed) |
 | ``wal_checkpoint``, with or without a mode | answered ``(0, -1, -1)`` with a warning: the arbiter checkpoints the WAL itself |
 | ``locking_mode``, ``secure_delete``, ``auto_vacuum``, ``page_size``, ``recursive_triggers``, ``encoding`` … set | the arbiter's settings (``scribed --pragma``): ignored, warned about once |
+| ``defer_foreign_keys=X`` | inside a transaction, the transaction's own (set and read on the arbiter, off again at its end, as in SQLite) |
 | reading any pragma | answered by the local reader; inside a transaction, ``user_version``, ``application_id`` and the schema pragmas (``table_info`` …) are answered by the transaction, which sees its own changes |
 """
 
@@ -35,6 +36,9 @@ IN_SESSION = {
     "user_version", "application_id", "schema_version", "table_info", "table_xinfo",
     "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list",
     "foreign_key_check", "integrity_check", "quick_check",
+    # The transaction's own setting (SQLite turns it off at its end): set
+    # here, the local reader's, it deferred nothing.
+    "defer_foreign_keys",
 }
 LOCAL = {
     "busy_timeout", "cache_size", "mmap_size", "temp_store", "cache_spill",
