@@ -39,6 +39,7 @@ pub async fn run(
 ) -> u64 {
     tokio::spawn(watch::writer(shared.clone()));
     tokio::spawn(watch::tick(shared.clone()));
+    tokio::spawn(watch::trim());
     tokio::spawn(shared.spin.clone().run());
     if let Some(idle) = shared.config.idle_exit {
         tokio::spawn(watch::idle(shared.clone(), idle));
