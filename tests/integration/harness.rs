@@ -67,6 +67,14 @@ impl Env {
         run(c, COMMAND_TIMEOUT)
     }
 
+    /// [`Env::scribe`] with the database named `db` (another name of it,
+    /// or another file in this dir).
+    pub fn scribe_at(&self, db: &std::path::Path, args: &[&str]) -> Output {
+        let mut c = self.command(SCRIBE);
+        c.env("SCRIBE_DB", db).args(args);
+        run(c, COMMAND_TIMEOUT)
+    }
+
     /// Writes rows `(tag, 0..n)` into `SCHEMA`'s table, one `scribe exec`
     /// each (each its own commit).
     pub fn insert_tagged(&self, tag: &str, n: u32) {

@@ -61,14 +61,21 @@ impl Conn {
     }
 }
 
-#[test]
-fn a_session_sees_its_own_writes_and_commits_once_by_key() {
+/// An arbiter with long leases, `SCHEMA`'s table, and a keep-alive
+/// connection that has begun a session (its answer).
+fn begun() -> (Env, Conn, Value) {
     let mut env = Env::new();
     env.start_arbiter(&LONG_LEASE);
     env.scribe_ok(&["exec", SCHEMA]);
     let mut c = Conn::open(&env);
     let (s, began) = c.post("/v1/begin", &json!({}));
     assert_eq!(s, 200, "{began}");
+    (env, c, began)
+}
+
+#[test]
+fn a_session_sees_its_own_writes_and_commits_once_by_key() {
+    let (env, mut c, began) = begun();
     let id = &began["session"];
     let (s, ins) = c.exec(id, "INSERT INTO t(tag, i) VALUES ('h', 1) RETURNING id");
     assert_eq!((s, &ins["rows"][0]["id"]), (200, &json!(1)), "{ins}");
@@ -254,12 +261,7 @@ fn exec_many_runs_its_statements_in_one_call_and_stops_at_the_first_failure() {
 /// the first session gone). Once the first ends, a begin goes.
 #[test]
 fn a_second_begin_on_a_connection_with_a_session_open_is_refused() {
-    let mut env = Env::new();
-    env.start_arbiter(&LONG_LEASE);
-    env.scribe_ok(&["exec", SCHEMA]);
-    let mut c = Conn::open(&env);
-    let (s, began) = c.post("/v1/begin", &json!({}));
-    assert_eq!(s, 200, "{began}");
+    let (env, mut c, began) = begun();
     let id = began["session"].clone();
     let (s, second) = c.post("/v1/begin", &json!({}));
     assert_eq!(

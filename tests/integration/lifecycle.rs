@@ -161,9 +161,7 @@ fn a_hard_link_to_the_database_is_named_as_such() {
     std::fs::hard_link(&env.db, &hard).unwrap();
     // `scribe ARGS` through the link: its exit code, and that it names why.
     let through_link = |args: &[&str]| {
-        let mut c = env.command(crate::harness::SCRIBE);
-        c.env("SCRIBE_DB", &hard).args(args);
-        let out = run(c, crate::harness::COMMAND_TIMEOUT);
+        let out = env.scribe_at(&hard, args);
         assert!(stderr(&out).contains("(a hard link)"), "{}", stderr(&out));
         out.status.code()
     };
@@ -250,9 +248,7 @@ fn a_database_with_two_names_is_not_served_after_a_crash_and_loses_nothing() {
     std::fs::hard_link(&env.db, &hard).unwrap();
     env.kill9_arbiter();
     let through = |db: &std::path::Path, args: &[&str]| {
-        let mut c = env.command(crate::harness::SCRIBE);
-        c.env("SCRIBE_DB", db).args(args);
-        let out = run(c, crate::harness::COMMAND_TIMEOUT);
+        let out = env.scribe_at(db, args);
         assert!(
             stderr(&out).contains("has 2 names (hard links)"),
             "{args:?}: {}",
@@ -288,11 +284,7 @@ fn a_link_beside_an_old_lock_record_is_not_taken_for_the_served_name() {
     let moved = env.dir.path().join("moved.db");
     std::fs::rename(&env.db, &moved).unwrap();
     assert!(env.paths().lock.exists(), "the old record stays");
-    let through = |db: &std::path::Path, args: &[&str]| {
-        let mut c = env.command(crate::harness::SCRIBE);
-        c.env("SCRIBE_DB", db).args(args);
-        run(c, crate::harness::COMMAND_TIMEOUT)
-    };
+    let through = |db: &std::path::Path, args: &[&str]| env.scribe_at(db, args);
     let out = through(&moved, &["exec", "INSERT INTO t(tag, i) VALUES ('m', 1)"]);
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::hard_link(&moved, &env.db).unwrap();
