@@ -1,6 +1,6 @@
 //! A caller that stops reading its answers is closed once its answers
-//! have waited `--hello-timeout` without a byte going out, on either
-//! socket. Before, such a connection stayed for ever: a few processes
+//! have waited `--hello-timeout` without the caller taking a byte of
+//! them, on either socket. Before, such a connection stayed for ever: a few processes
 //! that sent requests and never read the answers held every connection
 //! the arbiter had, and every other caller was told `Overloaded` for as
 //! long as they liked (helper 87). The caller has its part to do in
@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,6 +22,28 @@ pub fn stalled(limit: Duration) -> io::Error {
         io::ErrorKind::TimedOut,
         format!("the caller read none of its answers for {limit:?}"),
     )
+}
+
+/// Bytes written to the socket `fd` that its peer has not read yet
+/// (`SIOCOUTQ`); `None` where it cannot be asked. The kernel says a
+/// socket is writable again only once about half its buffer has drained:
+/// a caller reading slowly but steadily drains it for seconds with no
+/// write of ours going out, and must not pass for one reading nothing
+/// (helper 90: one reading 10 KB/s of a 400 KB answer was cut).
+pub fn unread(fd: RawFd) -> Option<u64> {
+    let mut n: nix::libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int through the pointer given.
+    let rc = unsafe { nix::libc::ioctl(fd, nix::libc::TIOCOUTQ, &mut n) };
+    (rc == 0).then(|| u64::try_from(n).unwrap_or(0))
+}
+
+/// Whether the peer of `fd` took some of what was unread `before` (the
+/// count is kept in `before` for the next look).
+pub fn peer_read(fd: RawFd, before: &mut Option<u64>) -> bool {
+    let now = unread(fd);
+    let took = matches!((*before, now), (Some(b), Some(n)) if n < b);
+    *before = now;
+    took
 }
 
 /// Whether `e` (or what caused it) is [`stalled`]'s error.
@@ -46,27 +69,39 @@ pub struct StallGuard<S> {
     limit: Duration,
     /// Running while a write waits; dropped when one makes progress.
     waiting: Option<Pin<Box<Sleep>>>,
+    /// What the peer had not read when the wait began or was renewed.
+    unread: Option<u64>,
 }
 
-impl<S> StallGuard<S> {
+impl<S: AsRawFd> StallGuard<S> {
     /// Guards `inner`'s writes.
     pub fn new(inner: S, limit: Duration) -> StallGuard<S> {
         StallGuard {
             inner,
             limit,
             waiting: None,
+            unread: None,
         }
     }
 
     /// What a write that waits returns: still waiting, or the stall.
     fn wait<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         let limit = self.limit;
-        let sleep = self
-            .waiting
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(stalled(limit))),
-            Poll::Pending => Poll::Pending,
+        if self.waiting.is_none() {
+            self.unread = unread(self.inner.as_raw_fd());
+        }
+        loop {
+            let sleep = self
+                .waiting
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                // Still reading, however slowly: wait on.
+                Poll::Ready(()) if peer_read(self.inner.as_raw_fd(), &mut self.unread) => {
+                    self.waiting = None;
+                }
+                Poll::Ready(()) => return Poll::Ready(Err(stalled(limit))),
+            }
         }
     }
 
@@ -81,7 +116,7 @@ impl<S> StallGuard<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
+impl<S: AsyncRead + AsRawFd + Unpin> AsyncRead for StallGuard<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -91,7 +126,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
+impl<S: AsyncWrite + AsRawFd + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

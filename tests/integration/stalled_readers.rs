@@ -84,3 +84,100 @@ fn callers_that_read_none_of_their_answers_are_closed_and_others_served() {
     env.scribe_ok(&["exec", "CREATE TABLE t(x)"]);
     assert_eq!(env.count("SELECT count(*) FROM t"), 0);
 }
+
+/// Reads from `s` a little at a time, pausing between reads, until `done`
+/// says what came is whole; what came.
+fn read_slowly(s: &mut UnixStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    use std::io::Read;
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+    while !done(&got) {
+        let n = s
+            .read(&mut buf)
+            .expect("the arbiter cut a caller that was reading");
+        assert!(n > 0, "the arbiter closed a caller that was reading");
+        got.extend_from_slice(&buf[..n]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    got
+}
+
+/// A caller that reads its answer slowly but steadily (here 40 KB/s) is
+/// not cut: the socket says it is writable again only once about half its
+/// buffer has drained, seconds with no write going out (helper 90: one
+/// reading 10 KB/s of a 400 KB answer was cut, its write's outcome lost).
+#[test]
+fn a_caller_reading_slowly_but_steadily_is_not_cut() {
+    let mut env = Env::new();
+    let log = env.dir.path().join("scribed.log");
+    env.start_arbiter_logged(&["--hello-timeout", "1s"], &log);
+    let paths = env.paths();
+    // An answer of about 300 KB.
+    let sql = "SELECT hex(zeroblob(150000)) AS h";
+
+    let rpc = std::thread::spawn({
+        let socket = paths.socket.clone();
+        move || {
+            let mut s = UnixStream::connect(socket).unwrap();
+            s.write_all(b"scribe\x01j").unwrap();
+            let hello = format!(
+                r#"{{"hello":{{"version":{}}}}}"#,
+                scribe_protocol::PROTOCOL_VERSION
+            );
+            let write = format!(r#"{{"write":{{"statements":[{{"sql":"{sql}"}}]}}}}"#);
+            for (id, body) in [(1u32, hello), (2, write)] {
+                let mut f = (body.len() as u32).to_le_bytes().to_vec();
+                f.extend(id.to_le_bytes());
+                f.extend(body.as_bytes());
+                s.write_all(&f).unwrap();
+            }
+            // Two frames: the hello's answer, then the write's.
+            let whole = |b: &[u8]| {
+                let mut at = 0;
+                for _ in 0..2 {
+                    let Some(head) = b.get(at..at + 8) else {
+                        return false;
+                    };
+                    at += 8 + u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
+                }
+                b.len() >= at
+            };
+            read_slowly(&mut s, whole).len()
+        }
+    });
+    let http = std::thread::spawn({
+        let socket = paths.http_socket.clone();
+        move || {
+            let mut s = UnixStream::connect(socket).unwrap();
+            let body = format!(r#"{{"statements":[{{"sql":"{sql}"}}]}}"#);
+            let request = format!(
+                "POST /v1/write HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(request.as_bytes()).unwrap();
+            let whole = |b: &[u8]| {
+                let text = String::from_utf8_lossy(b);
+                let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+                    return false;
+                };
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_owned)
+                    })
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .expect("a content-length");
+                rest.len() >= length
+            };
+            read_slowly(&mut s, whole).len()
+        }
+    });
+    assert!(rpc.join().unwrap() > 300_000);
+    assert!(http.join().unwrap() > 300_000);
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(!said.contains("read none of its answers"), "{said}");
+}

@@ -101,6 +101,7 @@ pub async fn serve(
         out: Vec::new(),
         answers: Vec::new(),
         stall: None,
+        unread: None,
     };
     c.run(&shared, &outbox, &closing).await;
 }
@@ -115,8 +116,11 @@ struct Conn {
     out: Vec<u8>,
     answers: Vec<(u32, Reply)>,
     /// While answers wait for the caller to read: when the connection is
-    /// closed unless a byte goes out first (see `stall`).
+    /// closed unless a byte goes out first, or the caller reads some of
+    /// what waits in the socket (see `stall`).
     stall: Option<Instant>,
+    /// What the caller had not read at the last look.
+    unread: Option<u64>,
 }
 
 /// Why the loop ends.
@@ -210,7 +214,13 @@ impl Conn {
                     break End::Silent;
                 }
                 () = tokio::time::sleep_until(self.stall.unwrap_or(silence)), if self.stall.is_some() => {
-                    break End::Stalled;
+                    use std::os::fd::AsRawFd;
+                    let fd = self.stream.get_ref().as_raw_fd();
+                    if !crate::stall::peer_read(fd, &mut self.unread) {
+                        break End::Stalled;
+                    }
+                    // Still reading, however slowly: wait on.
+                    self.stall = Some(Instant::now() + shared.config.hello_timeout);
                 }
             }
             if self.flush_within(shared.config.hello_timeout).is_err() {
@@ -349,6 +359,8 @@ impl Conn {
             self.stall = None;
         } else if self.stall.is_none() || self.out.len() < before {
             self.stall = Some(Instant::now() + limit);
+            use std::os::fd::AsRawFd;
+            self.unread = crate::stall::unread(self.stream.get_ref().as_raw_fd());
         }
         r
     }
