@@ -188,7 +188,44 @@ def fk_deferred_by_pragma(mod, path):
     return log
 
 
+def fk_deferred_before_the_transaction(mod, path):
+    """``PRAGMA defer_foreign_keys=ON`` said outside a transaction holds
+    for the next one (with the default isolation level the pragma runs
+    before the implicit BEGIN: the usual idiom); the end of a transaction
+    turns it off, a read's own included, and a write outside one."""
+    log = Log()
+    c = mod.connect(path)
+    c.execute("PRAGMA foreign_keys=ON")
+    c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
+    c.execute("CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id))")
+    c.commit()
+    c.execute("PRAGMA defer_foreign_keys=ON")
+    log.note("set", c.execute("PRAGMA defer_foreign_keys").fetchall())
+    log.attempt("child first", lambda: c.execute("INSERT INTO ch VALUES (1, 5)").rowcount)
+    log.note("inside", c.execute("PRAGMA defer_foreign_keys").fetchall())
+    log.attempt("parent", lambda: c.execute("INSERT INTO p VALUES (5)").rowcount)
+    log.attempt("commit", c.commit)
+    log.note("after", c.in_transaction, c.execute("PRAGMA defer_foreign_keys").fetchall(),
+             c.execute("SELECT * FROM ch").fetchall())
+    # A read's own transaction ends it too.
+    c.execute("PRAGMA defer_foreign_keys=ON")
+    log.note("a read", c.execute("SELECT count(*) FROM p").fetchall(),
+             c.execute("PRAGMA defer_foreign_keys").fetchall())
+    log.attempt("child after a read", lambda: c.execute("INSERT INTO ch VALUES (4, 6)").rowcount)
+    c.rollback()
+    c.execute("PRAGMA defer_foreign_keys=ON")
+    c.execute("INSERT INTO ch VALUES (2, 5)")
+    c.rollback()
+    log.note("after rollback", c.execute("PRAGMA defer_foreign_keys").fetchall())
+    c.isolation_level = None
+    c.execute("PRAGMA defer_foreign_keys=ON")
+    log.attempt("autocommit orphan", lambda: c.execute("INSERT INTO ch VALUES (3, 9)").rowcount)
+    log.note("after an autocommit write", c.execute("PRAGMA defer_foreign_keys").fetchall())
+    c.close()
+    return log
+
+
 SCRIPTS = [
     fk_per_connection, fk_table_rebuild, fk_autocommit_false, fk_after_a_refused_write,
-    fk_deferred_commit_stays_open, fk_deferred_by_pragma,
+    fk_deferred_commit_stays_open, fk_deferred_by_pragma, fk_deferred_before_the_transaction,
 ]

@@ -27,7 +27,7 @@ from .pragmas import run_pragma
 from .remote import NOT_BEGUN, Remote, rows_of
 from .binding import UNSUPPORTED, parameters_fit
 from .first_word import begins
-from .route import Classifier, Kind
+from .route import Classifier, Kind, here
 from . import counts, readonly
 from .fresh import Fresh
 from .local import LocalOnly
@@ -85,6 +85,9 @@ class Connection(Settings, Transactions, Reading, LocalOnly, _std.Connection):
         self._remote = Remote(self._scribe, wait=float(timeout))
         self._snapshot = Snapshot(self, ro)  # autocommit=False: see snapshot.py
         self._remote.on_begun = self._snapshot.check
+        # The local reader answers PRAGMA defer_foreign_keys outside a
+        # transaction: off again once one has ended, as SQLite's.
+        self._remote.on_defer_end = lambda: here(self, "PRAGMA defer_foreign_keys=OFF")
         self._fresh = Fresh(self, self._snapshot.private)  # see fresh.py
         # Shared by threads, it classifies on a connection of its own:
         # compiling with the authorizer set, SQLite's mutex is held while

@@ -12,7 +12,7 @@
 | ``optimize`` | nothing (the arbiter's connection is the writer's; run ``ANALYZE`` as a write if needed) |
 | ``wal_checkpoint``, with or without a mode | answered ``(0, -1, -1)`` with a warning: the arbiter checkpoints the WAL itself |
 | ``locking_mode``, ``secure_delete``, ``auto_vacuum``, ``page_size``, ``recursive_triggers``, ``encoding`` … set | the arbiter's settings (``scribed --pragma``): ignored, warned about once |
-| ``defer_foreign_keys=X`` | inside a transaction, the transaction's own (set and read on the arbiter, off again at its end, as in SQLite) |
+| ``defer_foreign_keys=X`` | inside a transaction, the transaction's own (set and read on the arbiter, off again at its end, as in SQLite); said outside one, the next transaction begins with it, and a write outside one turns it off |
 | reading any pragma | answered by the local reader; inside a transaction, ``user_version``, ``application_id`` and the schema pragmas (``table_info`` …) are answered by the transaction, which sees its own changes |
 """
 
@@ -206,6 +206,9 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
             conn._query_only = bool(here(conn, "PRAGMA query_only")[0][0])
         if p.sets_foreign_keys:
             remote.foreign_keys = bool(here(conn, "PRAGMA foreign_keys")[0][0])
+        elif name == "defer_foreign_keys" and value is not None:
+            # Said outside a transaction: the next one begins with it.
+            remote.defer_fks = bool(here(conn, "PRAGMA defer_foreign_keys")[0][0])
     elif p.where == "arbiter":
         if remote.session is None and conn._opens(Kind.WRITE, False):
             conn._begin()  # autocommit=False: in the open transaction

@@ -51,6 +51,9 @@ class Reading:
         cursor holds it behind this connection's last write, on the
         private one: see fresh.py)."""
         cur._local()
+        if self._remote.defer_fks and self._remote.session is None:
+            # Its own transaction ends a deferral said before, as in SQLite.
+            self._remote._deferral_ended()
         if (self._autocommit is False and not self._sql_ended) or self._remote.session == NOT_BEGUN:
             self._snapshot.hold()
         elif self._remote.last_seq > self._fresh.seen and self._fresh.behind(self._remote.last_seq):

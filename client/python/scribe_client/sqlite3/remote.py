@@ -70,6 +70,12 @@ class Remote:
         # transaction; every write and begin carries it (None: the
         # arbiter's own setting applies).
         self.foreign_keys: Optional[bool] = None
+        # PRAGMA defer_foreign_keys=ON said outside a transaction: SQLite
+        # keeps it until a transaction ends (a read's own included: see
+        # ``reading.py``), so the next session begins with it.
+        # ``on_defer_end`` is told when a write transaction ends.
+        self.defer_fks = False
+        self.on_defer_end: Optional[Callable[[], None]] = None
 
     # ----------------------------------------------------------- plumbing
 
@@ -178,6 +184,10 @@ class Remote:
         st: Dict[str, Any] = {"sql": sql}
         if params is not None:
             st["params"] = params
+        # Its own transaction ends with it, as SQLite's autocommit write's
+        # does, and with it any deferral said before (its keys are checked
+        # at its end either way).
+        self._deferral_ended()
         key = new_key()
         # It waits for the writer at most ``wait`` (the busy timeout), then
         # fails as sqlite3 does, not written.
@@ -325,6 +335,14 @@ class Remote:
         return self._session_call("exec_many", "statements", statements)
 
     def _session_call(self, op: str, field: str, body: Any) -> Dict[str, Any]:
+        if self.session == NOT_BEGUN and self.defer_fks:
+            # The transaction begins with the deferral said before it.
+            self.defer_fks = False
+            try:
+                self._session_call("exec", "statement", {"sql": "PRAGMA defer_foreign_keys=ON"})
+            except BaseException:
+                self.defer_fks = self.session == NOT_BEGUN  # not begun: still to come
+                raise
         if self.session == NOT_BEGUN:
             request = {op: {"session": LATEST, field: body}}
             try:
@@ -336,7 +354,14 @@ class Remote:
         request = {op: {"session": self.session, field: body}}
         return self._in_session(request, self.scribe.call_timeout + 30.0)
 
+    def _deferral_ended(self) -> None:
+        """A write transaction ended: SQLite turns defer_foreign_keys off."""
+        self.defer_fks = False
+        if self.on_defer_end is not None:
+            self.on_defer_end()
+
     def commit(self) -> Dict[str, Any]:
+        self._deferral_ended()
         session, self.session = self.session, None
         if session == NOT_BEGUN:
             return {}  # nothing ran: nothing to commit
@@ -390,6 +415,7 @@ class Remote:
                 "the commit's outcome is unknown (%s); it may or may not have been written" % err)))
 
     def rollback(self) -> None:
+        self._deferral_ended()
         session, self.session = self.session, None
         if session is None or session == NOT_BEGUN:
             return
