@@ -16,12 +16,21 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+/// Why a stalled connection ended (told apart from other timeouts).
+#[derive(Debug)]
+struct Stalled(Duration);
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the caller read none of its answers for {:?}", self.0)
+    }
+}
+
+impl std::error::Error for Stalled {}
+
 /// The error a stalled connection ends with.
 pub fn stalled(limit: Duration) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("the caller read none of its answers for {limit:?}"),
-    )
+    io::Error::new(io::ErrorKind::TimedOut, Stalled(limit))
 }
 
 /// Bytes written to the socket `fd` that its peer has not read yet
@@ -50,9 +59,11 @@ pub fn peer_read(fd: RawFd, before: &mut Option<u64>) -> bool {
 pub fn is_stall(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(e);
     while let Some(c) = cause {
-        if c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
-        {
+        let ours = c
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<Stalled>());
+        if ours || c.is::<Stalled>() {
             return true;
         }
         cause = c.source();
