@@ -74,12 +74,12 @@ fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
 /// and an arbiter started under another name after a crash would not see
 /// them, and write over the pages they change. A link made while an
 /// arbiter serves is refused to callers through it (see
-/// `lockfile::served_under_another_name`); this is the start after.
+/// `names::served_under_another_name`); this is the start after.
 fn one_name(path: &std::path::Path) -> Result<(), Error> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(path) {
         Ok(m) if m.nlink() > 1 => Err(Error::SeveralNames(
-            scribe_protocol::lockfile::several_names_message(path, m.nlink()),
+            scribe_protocol::names::several_names_message(path, m.nlink()),
         )),
         _ => Ok(()),
     }

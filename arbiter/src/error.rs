@@ -43,7 +43,7 @@ pub enum Error {
     /// keeps the WAL beside the name a file is opened by, so commits made
     /// through one name are invisible through another, and a start under
     /// the other name after a crash would write over them (the message is
-    /// `lockfile::several_names_message`).
+    /// `names::several_names_message`).
     #[error("{0}")]
     SeveralNames(String),
     /// The database was written by a newer scribe.

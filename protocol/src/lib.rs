@@ -25,6 +25,7 @@
 //!   checked while reading; `json_params` its parameters, value by value.
 //! - [`limits`]: documented maximums (frame size, batch size…).
 //! - [`lockfile`]: the single-instance `flock` and what the file records.
+//! - [`names`]: a file with several names (hard links) is served and read by one only.
 //! - [`procstate`]: whether a process runs (a zombie has exited), or is stopped.
 //! - [`paths`]: THE resolver from a database path to its lock, socket and log.
 //! - [`reach`]: which socket reaches the arbiter, and who may answer there.
@@ -54,6 +55,7 @@ mod json_params;
 pub mod limits;
 pub mod lockfile;
 pub mod migration;
+pub mod names;
 pub mod paths;
 pub mod procstate;
 pub mod reach;

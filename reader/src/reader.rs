@@ -41,7 +41,7 @@ impl Reader {
                 why: None,
             });
         }
-        if let Some(message) = scribe_protocol::lockfile::name_trouble(paths) {
+        if let Some(message) = scribe_protocol::names::name_trouble(paths) {
             return Err(Error::OtherName {
                 path: paths.db.clone(),
                 message,

@@ -171,11 +171,11 @@ pub async fn launch(
         deadline += waited.elapsed();
         // Ours found the lock held by an arbiter of this file under
         // another name (a hard link): none will answer here.
-        if exited.is_some() && lockfile::served_under_another_name(paths) {
+        if exited.is_some() && scribe_protocol::names::served_under_another_name(paths) {
             reap_later(child, true);
             return Err(WriteError::Refused {
                 statement: None,
-                reason: lockfile::another_name_message(paths),
+                reason: scribe_protocol::names::another_name_message(paths),
             });
         }
         // Ours found the lock held by an arbiter on another socket: it

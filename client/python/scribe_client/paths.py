@@ -238,7 +238,7 @@ def name_trouble(path: str) -> Optional[str]:
     or none serves it (none starts on a file with several names: a start
     under the other name after a crash wrote over those commits). None
     for a file with one name, or served under this one. As
-    ``lockfile::name_trouble`` in ``protocol/src/lockfile.rs``."""
+    ``names::name_trouble`` in ``protocol/src/names.rs``."""
     try:
         links = os.stat(path).st_nlink
     except OSError:
