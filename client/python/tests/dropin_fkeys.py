@@ -214,6 +214,8 @@ def fk_deferred_before_the_transaction(mod, path):
     log.attempt("child after a read", lambda: c.execute("INSERT INTO ch VALUES (4, 6)").rowcount)
     c.rollback()
     c.execute("PRAGMA defer_foreign_keys=ON")
+    c.rollback()  # with no transaction open: nothing ends
+    log.note("after a rollback of nothing", c.execute("PRAGMA defer_foreign_keys").fetchall())
     c.execute("INSERT INTO ch VALUES (2, 5)")
     c.rollback()
     log.note("after rollback", c.execute("PRAGMA defer_foreign_keys").fetchall())

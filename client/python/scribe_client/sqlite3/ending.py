@@ -84,7 +84,10 @@ class Ending:
                 "the commit's outcome is unknown (%s); it may or may not have been written" % err)))
 
     def rollback(self) -> None:
-        self._deferral_ended()
+        if self.session is not None:
+            # A transaction ends (with none open, sqlite3 says no ROLLBACK
+            # and SQLite keeps the deferral).
+            self._deferral_ended()
         session, self.session = self.session, None
         if session is None or session == NOT_BEGUN:
             return
