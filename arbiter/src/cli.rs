@@ -121,6 +121,9 @@ pub struct Args {
     /// A new connection that sends nothing for this long is closed.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub hello_timeout: Duration,
+    /// A caller that takes none of its answers for this long is closed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub send_timeout: Duration,
     /// Largest batch in bytes (SQL plus parameters; at most 15 MiB).
     #[arg(long, default_value_t = limits::MAX_BATCH_BYTES as u64)]
     pub max_batch_bytes: u64,
@@ -328,6 +331,7 @@ pub fn main_with(cli: Vec<OsString>) -> ExitCode {
     config.max_heap_bytes = args.max_heap;
     config.idle_timeout = args.idle_timeout;
     config.hello_timeout = args.hello_timeout;
+    config.send_timeout = args.send_timeout.max(Duration::from_millis(1));
     config.limits = limits::Limits {
         max_batch_bytes: args.max_batch_bytes,
         max_statements: args.max_statements,

@@ -49,6 +49,11 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(1);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Time a new connection has to say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a caller may take none of its answers before it is
+/// closed (`stall.rs`): long, since the socket shows a slow reader's
+/// progress only buffer-chunk by chunk (about 36 KB), as nginx's
+/// `send_timeout` (60 s) is.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest a drain is expected to take; the stopping marker written when a
 /// stop begins lasts this long plus the grace period, so a stop that dies
 /// half-way cannot keep auto-start off for ever.
@@ -110,6 +115,8 @@ pub struct Config {
     /// A new connection must say hello (an HTTP request its head, and then
     /// its body) within this.
     pub hello_timeout: Duration,
+    /// A caller that takes none of its answers for this long is closed.
+    pub send_timeout: Duration,
     /// Request limits (announced at hello).
     pub limits: scribe_protocol::limits::Limits,
     /// The operator's migrations, applied at open before the sockets.
@@ -151,6 +158,7 @@ impl Config {
             session_total: crate::budget::BATCH_BUDGET,
             idle_timeout: IDLE_TIMEOUT,
             hello_timeout: HELLO_TIMEOUT,
+            send_timeout: SEND_TIMEOUT,
             limits: scribe_protocol::limits::Limits::default(),
             migrations: None,
             record_failed_start: true,

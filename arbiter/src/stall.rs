@@ -1,10 +1,13 @@
 //! A caller that stops reading its answers is closed once its answers
-//! have waited `--hello-timeout` without the caller taking a byte of
+//! have waited `--send-timeout` (60 s) without the caller taking any of
 //! them, on either socket. Before, such a connection stayed for ever: a few processes
 //! that sent requests and never read the answers held every connection
 //! the arbiter had, and every other caller was told `Overloaded` for as
 //! long as they liked (helper 87). The caller has its part to do in
-//! bounded time, as it has to send a request whole.
+//! bounded time, as it has to send a request whole. What it took is asked
+//! of the socket, which shows it a buffer chunk (about 36 KB) at a time:
+//! a reader slower than one chunk per `--send-timeout` passes for one
+//! that stopped (helper 91: with 10 s, readers below 3.5 KB/s were cut).
 
 use std::future::Future;
 use std::io;

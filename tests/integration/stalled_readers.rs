@@ -1,6 +1,6 @@
 //! A caller that sends requests and never reads the answers is closed
-//! once they have waited `--hello-timeout` with nothing going out, on
-//! either socket. Such connections stayed for ever: a few processes that
+//! once it has taken none of them for `--send-timeout`, on either
+//! socket. Such connections stayed for ever: a few processes that
 //! did this held every connection the arbiter had, and every other caller
 //! was told `Overloaded` for as long as they liked (helper 87).
 
@@ -52,7 +52,7 @@ fn wait_for_log(log: &std::path::Path, line: &str) {
 fn callers_that_read_none_of_their_answers_are_closed_and_others_served() {
     let mut env = Env::new();
     let log = env.dir.path().join("scribed.log");
-    env.start_arbiter_logged(&["--hello-timeout", "1s"], &log);
+    env.start_arbiter_logged(&["--send-timeout", "1s"], &log);
     let paths = env.paths();
 
     let mut rpc = UnixStream::connect(&paths.socket).unwrap();
@@ -103,15 +103,17 @@ fn read_slowly(s: &mut UnixStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
     got
 }
 
-/// A caller that reads its answer slowly but steadily (here 40 KB/s) is
-/// not cut: the socket says it is writable again only once about half its
-/// buffer has drained, seconds with no write going out (helper 90: one
-/// reading 10 KB/s of a 400 KB answer was cut, its write's outcome lost).
+/// A caller that reads its answer slowly but steadily (here 40 KB/s,
+/// where the socket shows progress 36 KB at a time: a chunk every second
+/// against a 5 s limit) is not cut: the socket says it is writable again
+/// only once about half its buffer has drained, seconds with no write
+/// going out (helper 90: one reading 10 KB/s of a 400 KB answer was cut,
+/// its write's outcome lost).
 #[test]
 fn a_caller_reading_slowly_but_steadily_is_not_cut() {
     let mut env = Env::new();
     let log = env.dir.path().join("scribed.log");
-    env.start_arbiter_logged(&["--hello-timeout", "1s"], &log);
+    env.start_arbiter_logged(&["--send-timeout", "5s"], &log);
     let paths = env.paths();
     // An answer of about 300 KB.
     let sql = "SELECT hex(zeroblob(150000)) AS h";

@@ -72,12 +72,12 @@ pub async fn run(
             .serve_connection(
                 TokioIo::new(crate::stall::StallGuard::new(
                     stream,
-                    shared.config.hello_timeout,
+                    shared.config.send_timeout,
                 )),
                 service,
             );
         let closing = closing.clone();
-        let limit = shared.config.hello_timeout;
+        let limit = shared.config.send_timeout;
         connections.spawn(async move {
             let _place = place;
             tokio::pin!(conn);

@@ -129,7 +129,7 @@ enum End {
     Closed,
     Silent,
     Broken,
-    /// The caller read none of its answers for `--hello-timeout`.
+    /// The caller took none of its answers for `--send-timeout`.
     Stalled,
 }
 
@@ -220,17 +220,17 @@ impl Conn {
                         break End::Stalled;
                     }
                     // Still reading, however slowly: wait on.
-                    self.stall = Some(Instant::now() + shared.config.hello_timeout);
+                    self.stall = Some(Instant::now() + shared.config.send_timeout);
                 }
             }
-            if self.flush_within(shared.config.hello_timeout).is_err() {
+            if self.flush_within(shared.config.send_timeout).is_err() {
                 break End::Broken;
             }
         };
         if matches!(end, End::Stalled) {
             warn!(
                 pid = self.requests.pid(),
-                waited = ?shared.config.hello_timeout,
+                waited = ?shared.config.send_timeout,
                 "closed a connection whose caller read none of its answers"
             );
         }
