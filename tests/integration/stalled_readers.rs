@@ -48,6 +48,27 @@ fn wait_for_log(log: &std::path::Path, line: &str) {
     }
 }
 
+/// One JSON frame of the socket protocol: its length, its id, its body.
+fn frame(id: u32, body: &str) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_le_bytes().to_vec();
+    f.extend(id.to_le_bytes());
+    f.extend(body.as_bytes());
+    f
+}
+
+/// A connection to the RPC socket at `socket` that has sent its preamble
+/// and hello (the hello's answer not read).
+fn greeted(socket: &std::path::Path) -> UnixStream {
+    let mut s = UnixStream::connect(socket).unwrap();
+    s.write_all(b"scribe\x01j").unwrap();
+    let hello = format!(
+        r#"{{"hello":{{"version":{}}}}}"#,
+        scribe_protocol::PROTOCOL_VERSION
+    );
+    s.write_all(&frame(1, &hello)).unwrap();
+    s
+}
+
 #[test]
 fn callers_that_read_none_of_their_answers_are_closed_and_others_served() {
     let mut env = Env::new();
@@ -55,19 +76,7 @@ fn callers_that_read_none_of_their_answers_are_closed_and_others_served() {
     env.start_arbiter_logged(&["--send-timeout", "1s"], &log);
     let paths = env.paths();
 
-    let mut rpc = UnixStream::connect(&paths.socket).unwrap();
-    rpc.write_all(b"scribe\x01j").unwrap();
-    let frame = |id: u32, body: &str| {
-        let mut f = (body.len() as u32).to_le_bytes().to_vec();
-        f.extend(id.to_le_bytes());
-        f.extend(body.as_bytes());
-        f
-    };
-    let hello = format!(
-        r#"{{"hello":{{"version":{}}}}}"#,
-        scribe_protocol::PROTOCOL_VERSION
-    );
-    rpc.write_all(&frame(1, &hello)).unwrap();
+    let mut rpc = greeted(&paths.socket);
     send_until_closed(&mut rpc, &frame(2, r#"{"status":{}}"#));
     wait_for_log(
         &log,
@@ -121,19 +130,9 @@ fn a_caller_reading_slowly_but_steadily_is_not_cut() {
     let rpc = std::thread::spawn({
         let socket = paths.socket.clone();
         move || {
-            let mut s = UnixStream::connect(socket).unwrap();
-            s.write_all(b"scribe\x01j").unwrap();
-            let hello = format!(
-                r#"{{"hello":{{"version":{}}}}}"#,
-                scribe_protocol::PROTOCOL_VERSION
-            );
+            let mut s = greeted(&socket);
             let write = format!(r#"{{"write":{{"statements":[{{"sql":"{sql}"}}]}}}}"#);
-            for (id, body) in [(1u32, hello), (2, write)] {
-                let mut f = (body.len() as u32).to_le_bytes().to_vec();
-                f.extend(id.to_le_bytes());
-                f.extend(body.as_bytes());
-                s.write_all(&f).unwrap();
-            }
+            s.write_all(&frame(2, &write)).unwrap();
             // Two frames: the hello's answer, then the write's.
             let whole = |b: &[u8]| {
                 let mut at = 0;

@@ -126,17 +126,24 @@ def fk_after_a_refused_write(mod, path):
     return log
 
 
+def deferred_schema(mod, path, isolation_level="", references="REFERENCES p(id)"):
+    """A connection with foreign keys on, and a parent and a child table
+    (the child's key as ``references`` says), committed."""
+    c = mod.connect(path, isolation_level=isolation_level)
+    c.execute("PRAGMA foreign_keys=ON")
+    c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
+    c.execute("CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER %s)" % references)
+    c.commit()
+    return c
+
+
 def fk_deferred_commit_stays_open(mod, path):
     """A COMMIT that deferred foreign keys refuse leaves the transaction
     open, as SQLite's does: the program may add the missing parent and
     commit again (the drop-in rolled it back, and the second commit wrote
     the parent alone, the child lost); ``with`` rolls it back."""
     log = Log()
-    c = mod.connect(path)
-    c.execute("PRAGMA foreign_keys=ON")
-    c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
-    c.execute("CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)")
-    c.commit()
+    c = deferred_schema(mod, path, references="REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED")
     c.execute("INSERT INTO ch VALUES (1, 7)")
     log.attempt("commit with an orphan", c.commit)
     log.note("still open", c.in_transaction)
@@ -167,10 +174,7 @@ def fk_deferred_by_pragma(mod, path):
     set it on its local reader, where it deferred nothing, and read it back
     as on)."""
     log = Log()
-    c = mod.connect(path, isolation_level=None)
-    c.execute("PRAGMA foreign_keys=ON")
-    c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
-    c.execute("CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id))")
+    c = deferred_schema(mod, path, isolation_level=None)
     c.execute("BEGIN")
     c.execute("PRAGMA defer_foreign_keys=ON")
     log.note("read inside", c.execute("PRAGMA defer_foreign_keys").fetchall())
@@ -194,11 +198,7 @@ def fk_deferred_before_the_transaction(mod, path):
     before the implicit BEGIN: the usual idiom); the end of a transaction
     turns it off, a read's own included, and a write outside one."""
     log = Log()
-    c = mod.connect(path)
-    c.execute("PRAGMA foreign_keys=ON")
-    c.execute("CREATE TABLE p(id INTEGER PRIMARY KEY)")
-    c.execute("CREATE TABLE ch(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id))")
-    c.commit()
+    c = deferred_schema(mod, path)
     c.execute("PRAGMA defer_foreign_keys=ON")
     log.note("set", c.execute("PRAGMA defer_foreign_keys").fetchall())
     log.attempt("child first", lambda: c.execute("INSERT INTO ch VALUES (1, 5)").rowcount)
