@@ -191,6 +191,14 @@ class AutoStart:
                     raise Refused(
                         "cannot start the arbiter for %s: %s" % (self.paths.db, said or "refused")
                     )
+                where = os.path.dirname(self.paths.db)
+                if not os.path.isdir(where):
+                    # Its directory was moved or deleted (under a program
+                    # that still holds its name): no start can succeed
+                    # there, and each try waited out the whole timeout.
+                    final = True
+                    said = "its directory %s no longer exists (moved or deleted); %s" % (
+                        where, said or "no output")
                 e = Unavailable(
                     "cannot start the arbiter for %s (`scribe start` exited %d): %s"
                     % (self.paths.db, proc.returncode, said or "no output")

@@ -74,3 +74,34 @@ class FailedStartTest(ArbiterTest):
         with self.assertRaises(Unavailable):
             s.write("CREATE TABLE t(x)")
         self.assertEqual(self.starts(), 2, "started again, not held back")
+
+
+class MovedDirectoryTest(ArbiterTest):
+    def test_a_write_under_a_moved_directory_fails_at_once(self):
+        # The program holds the old name; no arbiter can start there. Each
+        # write waited out its whole timeout, trying to start one (a
+        # writer with timeout=30 crawled at one statement per 30 s).
+        os.mkdir(os.path.join(self.dir, "d"))
+        db = os.path.join(self.dir, "d", "app.db")
+        moved = os.path.join(self.dir, "moved")
+        self.dbs += [db, os.path.join(moved, "app.db")]
+        c = dropin.connect(db, timeout=60, isolation_level=None, scribe_bin=support.SCRIBE)
+        self.addCleanup(c.close)
+        c.execute("CREATE TABLE t(x)")
+        c.execute("INSERT INTO t VALUES (1)")
+        os.rename(os.path.dirname(db), moved)
+        # Its arbiter notices within a second and stops (calls meanwhile
+        # are told the file moved, at once).
+        deadline = time.monotonic() + 60
+        while support.lock_held(os.path.join(moved, "app.db")):
+            self.assertLess(time.monotonic(), deadline, "the arbiter did not stop")
+            time.sleep(0.01)
+        for _ in range(2):
+            started = time.monotonic()
+            with self.assertRaises(dropin.OperationalError) as e:
+                c.execute("INSERT INTO t VALUES (2)")
+            self.assertLess(time.monotonic() - started, 30.0, "it waited out its timeout")
+        self.assertIn("no longer exists", str(e.exception))
+        other = sqlite3.connect(os.path.join(moved, "app.db"))
+        self.addCleanup(other.close)
+        self.assertEqual(other.execute("SELECT x FROM t").fetchall(), [(1,)])
