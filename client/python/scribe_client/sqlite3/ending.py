@@ -26,8 +26,10 @@ class Ending:
     def _deferral_ended(self) -> None:
         """A write transaction ended: SQLite turns defer_foreign_keys off."""
         self.defer_fks = False
-        if self.on_defer_end is not None:
-            self.on_defer_end()
+        if self.local_deferral:
+            self.local_deferral = False
+            if self.on_defer_end is not None:
+                self.on_defer_end()
 
     def commit(self) -> Dict[str, Any]:
         self._deferral_ended()

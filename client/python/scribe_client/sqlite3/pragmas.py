@@ -208,7 +208,9 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
             remote.foreign_keys = bool(here(conn, "PRAGMA foreign_keys")[0][0])
         elif name == "defer_foreign_keys" and value is not None:
             # Said outside a transaction: the next one begins with it.
-            remote.defer_fks = bool(here(conn, "PRAGMA defer_foreign_keys")[0][0])
+            remote.defer_fks = remote.local_deferral = bool(
+                here(conn, "PRAGMA defer_foreign_keys")[0][0]
+            )
     elif p.where == "arbiter":
         if remote.session is None and conn._opens(Kind.WRITE, False):
             conn._begin()  # autocommit=False: in the open transaction

@@ -68,8 +68,11 @@ class Remote(Ending):
         # PRAGMA defer_foreign_keys=ON said outside a transaction: SQLite
         # keeps it until a transaction ends (a read's own included: see
         # ``reading.py``), so the next session begins with it.
-        # ``on_defer_end`` is told when a write transaction ends.
+        # ``on_defer_end`` is told when a transaction ends while the local
+        # reader has it on (``local_deferral``), to turn it off there too:
+        # not on every write's path.
         self.defer_fks = False
+        self.local_deferral = False
         self.on_defer_end: Optional[Callable[[], None]] = None
 
     # ----------------------------------------------------------- plumbing
