@@ -200,8 +200,7 @@ impl Env {
     pub fn kill9_arbiter(&self) {
         let pid = self.arbiter_pid().expect("an arbiter is running");
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        // Generous: a process in the middle of a sync on a loaded disk dies
-        // only once the sync returns.
+        // Generous, for a loaded machine.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
@@ -213,7 +212,13 @@ impl Env {
             };
             // The leader is a zombie while its other threads may still
             // be exiting, holding the database's lock: wait for that too.
-            if gone && !scribe_protocol::lockfile::is_held(&self.paths()).unwrap_or(false) {
+            // A writer that retries may start the next arbiter the moment
+            // the lock is free, so the lock held by another (its pid
+            // recorded) counts as let go: waiting for a free lock alone
+            // raced with that start and failed on a loaded machine.
+            let released = !scribe_protocol::lockfile::is_held(&self.paths()).unwrap_or(false)
+                || self.arbiter_pid().is_some_and(|p| p != pid);
+            if gone && released {
                 return;
             }
             assert!(Instant::now() < deadline, "arbiter {pid} survived SIGKILL");
