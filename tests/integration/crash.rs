@@ -1,6 +1,6 @@
 //! Crashes and signals under load.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -18,7 +18,7 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_the_next_write_restarts() {
             (tag, i, log)
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    env.wait_loaded(&loaders.iter().map(|l| l.2.as_path()).collect::<Vec<_>>());
     let first = env.arbiter_pid().unwrap();
     env.kill9_arbiter();
     assert!(
@@ -26,9 +26,11 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_the_next_write_restarts() {
         "the socket file is left behind"
     );
     assert!(env.paths().lock.exists(), "the lock file is left behind");
-    let started = Instant::now();
+    // The kernel lets the lock go with the process and the stale socket
+    // refuses connections, so nothing is waited out: the CLI's own
+    // deadlines (5 s to become ready, 10 s a call) bound the restart, and
+    // a wall-clock bound here would measure the machine.
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after-kill', 1)"]);
-    assert!(started.elapsed() < Duration::from_secs(5));
     assert_ne!(env.arbiter_pid(), Some(first));
     for (tag, i, log) in loaders {
         let out = env.wait(i, Duration::from_secs(60));
@@ -55,7 +57,7 @@ fn sigterm_under_load_drains_exits_zero_and_releases_everything() {
             (tag, i, log)
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    env.wait_loaded(&loaders.iter().map(|l| l.2.as_path()).collect::<Vec<_>>());
     kill(Pid::from_raw(arbiter.id() as i32), Signal::SIGTERM).unwrap();
     let status = wait_exit(&mut arbiter, Duration::from_secs(10));
     assert!(status.success(), "{status}");

@@ -226,7 +226,8 @@ fn a_runaway_statement_is_interrupted_and_only_its_batch_fails() {
         for g in good {
             g.unwrap();
         }
-        assert!(started.elapsed() < Duration::from_secs(10));
+        // A bound that catches a hang, not a measure of speed.
+        assert!(started.elapsed() < Duration::from_secs(60));
     }
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'runaway'"), 0);
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'ok'"), 40);

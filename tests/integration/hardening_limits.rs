@@ -329,7 +329,7 @@ fn small_http_answers_match_what_went_wrong() {
     let started = Instant::now();
     let a = http_raw(&env, &post("/v1/wait", r#"{"seq":1000000}"#), within);
     assert!(status_line(&a).contains("504"), "{a}");
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(60));
 }
 
 #[test]

@@ -395,6 +395,22 @@ impl Env {
         (self.spawn(c), log)
     }
 
+    /// Waits (bounded) until every loader's log has an acknowledged row, so
+    /// that what follows happens under load, whatever the machine's speed.
+    pub fn wait_loaded(&self, logs: &[&std::path::Path]) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for log in logs {
+            while std::fs::read_to_string(log).map_or(true, |t| t.is_empty()) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} acknowledged nothing",
+                    log.display()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
     /// Checks that every acknowledged row in `log` is in the database once.
     pub fn assert_acked_present(&self, tag: &str, log: &std::path::Path) -> usize {
         let text = std::fs::read_to_string(log).unwrap_or_default();

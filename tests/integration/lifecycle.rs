@@ -33,9 +33,9 @@ fn a_stale_socket_from_a_killed_arbiter_does_not_stop_the_next_start() {
         env.paths().socket.exists(),
         "the killed arbiter left its socket"
     );
-    let started = Instant::now();
+    // Nothing is waited out (the lock went with the process, the socket
+    // refuses): the CLI's own deadlines bound the restart.
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('after', 1)"]);
-    assert!(started.elapsed() < Duration::from_secs(5));
     let second = env.arbiter_pid().expect("restarted");
     assert_ne!(first, second);
     assert_eq!(env.count("SELECT count(*) FROM t"), 2);
@@ -75,9 +75,18 @@ fn an_arbiter_that_cannot_start_fails_fast_with_the_reason() {
     // A database in a directory that does not exist.
     let missing = env.dir.path().join("nope").join("x.db");
     let started = Instant::now();
-    let out = env.scribe(&["--db", missing.to_str().unwrap(), "exec", "SELECT 1"]);
+    // Fast means the failed start is reported as it happens, not after the
+    // wait for readiness: that wait is made long, and the bound half of it.
+    let out = env.scribe(&[
+        "--db",
+        missing.to_str().unwrap(),
+        "--ready-timeout",
+        "120s",
+        "exec",
+        "SELECT 1",
+    ]);
     assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(started.elapsed() < Duration::from_secs(60));
     assert!(
         stderr(&out).contains("cannot write its log"),
         "{}",
@@ -88,9 +97,16 @@ fn an_arbiter_that_cannot_start_fails_fast_with_the_reason() {
     let junk = env.dir.path().join("junk.db");
     std::fs::write(&junk, vec![b'x'; 8192]).unwrap();
     let started = Instant::now();
-    let out = env.scribe(&["--db", junk.to_str().unwrap(), "exec", "SELECT 1"]);
+    let out = env.scribe(&[
+        "--db",
+        junk.to_str().unwrap(),
+        "--ready-timeout",
+        "120s",
+        "exec",
+        "SELECT 1",
+    ]);
     assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(started.elapsed() < Duration::from_secs(60));
     assert!(stderr(&out).contains("not a database"), "{}", stderr(&out));
 }
 
