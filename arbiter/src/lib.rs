@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - [`cli`]: `scribed`'s flags and `main`.
+//! - [`conf_file`]: `<db>.scribe.conf`, read into flags.
 //! - [`config`]: everything the arbiter is told, in one struct.
 //! - [`daemon`]: the arbiter's life in order: lock, open, bind, serve, drain.
 //! - [`early`]: SIGTERM and SIGINT before it serves (migrations at open).
@@ -64,6 +65,7 @@ pub mod attempt;
 pub mod budget;
 pub mod checkpoint;
 pub mod cli;
+pub mod conf_file;
 pub mod config;
 pub mod daemon;
 pub mod db;

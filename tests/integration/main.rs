@@ -22,6 +22,7 @@ mod http_sessions;
 mod idle;
 mod inherited_limits;
 mod lifecycle;
+mod loaders;
 mod migration_directives;
 mod migration_waits;
 mod migrations;
