@@ -66,6 +66,30 @@ class Named(std.Row):
         return self["Doubled"]
 
 
+def half_read_pragmas(mod, path):
+    """A program's set-up step behind a half-read cursor: it sets
+    ``user_version`` and alters a table, then reads both back with
+    pragmas, which see its own writes as its SELECTs do (helper 93: the
+    drop-in read them on the held connection and answered the old ones);
+    another connection's changes stay out of the held view."""
+    log = Log()
+    c = _filled(mod, path)
+    c.executemany("INSERT INTO t VALUES (?)", [(k,) for k in range(10, 300)])
+    left = c.execute("SELECT v FROM t ORDER BY v")
+    log.note("first", left.fetchone())
+    c.execute("PRAGMA user_version = 11")
+    log.note("own user_version", c.execute("PRAGMA user_version").fetchall())
+    log.note("columns before", [r[1] for r in c.execute("PRAGMA table_info(t)")])
+    c.execute("ALTER TABLE t ADD COLUMN b DEFAULT 5")
+    log.note("own column", [r[1] for r in c.execute("PRAGMA table_info(t)")])
+    log.note("index list", [r[1:3] for r in c.execute("PRAGMA index_list(t)")])
+    log.note("busy_timeout", c.execute("PRAGMA busy_timeout").fetchall())
+    log.note("the rest of it", len(left.fetchall()))
+    log.note("after it", c.execute("PRAGMA user_version").fetchall())
+    c.close()
+    return log
+
+
 def row_classes(mod, path):
     """``sqlite3.Row`` and a subclass of it as row_factory: names, ASCII-only
     case folding, equality and hashing, on rows a write returns, rows read
@@ -185,4 +209,4 @@ def closed_connection(mod, path):
     return log
 
 
-SCRIPTS = [half_read_reads, row_classes, fetchmany_sizes, parameters_refused, pragma_values, closed_connection]
+SCRIPTS = [half_read_reads, half_read_pragmas, row_classes, fetchmany_sizes, parameters_refused, pragma_values, closed_connection]

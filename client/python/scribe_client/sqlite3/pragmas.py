@@ -13,7 +13,7 @@
 | ``wal_checkpoint``, with or without a mode | answered ``(0, -1, -1)`` with a warning: the arbiter checkpoints the WAL itself |
 | ``locking_mode``, ``secure_delete``, ``auto_vacuum``, ``page_size``, ``recursive_triggers``, ``encoding`` … set | the arbiter's settings (``scribed --pragma``): ignored, warned about once |
 | ``defer_foreign_keys=X`` | inside a transaction, the transaction's own (set and read on the arbiter, off again at its end, as in SQLite); said outside one, the next transaction begins with it, and a write outside one turns it off |
-| reading any pragma | answered by the local reader; inside a transaction, ``user_version``, ``application_id`` and the schema pragmas (``table_info`` …) are answered by the transaction, which sees its own changes |
+| reading any pragma | answered by the local reader; inside a transaction, ``user_version``, ``application_id`` and the schema pragmas (``table_info`` …) are answered by the transaction, which sees its own changes; outside one, while a half-read cursor holds the local reader back, those are read where this connection's last write shows, as its SELECTs are |
 """
 
 import sqlite3 as _std
@@ -40,6 +40,9 @@ IN_SESSION = {
     # here, the local reader's, it deferred nothing.
     "defer_foreign_keys",
 }
+# What these answer is the file's (its schema, its header), so they see
+# this connection's own writes as a SELECT does.
+FILE_READS = (IN_SESSION - {"defer_foreign_keys"}) | {"page_count", "freelist_count"}
 LOCAL = {
     "busy_timeout", "cache_size", "mmap_size", "temp_store", "cache_spill",
     "case_sensitive_like", "automatic_index", "threads", "query_only", "foreign_keys",
@@ -172,6 +175,15 @@ def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = Fa
     return Plan("local", warn=warn)
 
 
+def _behind(conn: Any) -> bool:
+    """True when the local reader, outside a transaction, cannot see this
+    connection's last write (a half-read cursor holds it back)."""
+    remote, fresh = conn._remote, conn._fresh
+    if remote.session is not None or (conn._autocommit is False and not conn._sql_ended):
+        return False
+    return remote.last_seq > fresh.seen and fresh.behind(remote.last_seq)
+
+
 def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     """Runs a pragma where its plan says: here, on the arbiter, or answered
     from what the arbiter runs with."""
@@ -196,6 +208,12 @@ def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
     if p.warn:
         warn_once(p.warn)
     if p.where == "local":
+        if name in FILE_READS and _behind(conn):
+            # A read of the file (user_version, table_info …) while a
+            # half-read cursor holds the local reader behind this
+            # connection's own last write: read where that write shows, as
+            # its SELECTs are (see fresh.py).
+            return conn._fresh.read(cur, sql, params, conn._last_rowid)
         cur._local()
         _std.Cursor.execute(cur, sql, params)
         if name == "busy_timeout" and value is not None:
