@@ -206,3 +206,42 @@ fn an_unwritable_standard_error_keeps_the_exit_code() {
     );
     assert_eq!(both(&["--json", "query", "SELECT * FROM nope"]), Some(15));
 }
+
+/// A script read through `| head -1`: the reader goes away while the
+/// shell writes a long result. That ends the shell quietly, but a
+/// statement that failed before it still fails the run (helper 94: the
+/// shell exited 0 there, hiding the error; sqlite3 exits non-zero).
+#[test]
+fn a_reader_that_goes_away_keeps_an_earlier_failure() {
+    use std::io::BufRead;
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    env.scribe_ok(&["exec", SCHEMA]);
+    let long = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r LIMIT 300000) \
+                SELECT n FROM r;\n";
+    for (script, expect) in [
+        (format!(".mode list\n.headers off\n{long}"), 0),
+        (format!(".mode list\n.headers off\nRELEASE a;\n{long}"), 15),
+    ] {
+        let mut child = env
+            .command(SCRIBE)
+            .arg("shell")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(script.as_bytes()).unwrap();
+        drop(stdin);
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert_eq!(first, "1\n");
+        // The reader has gone (dropped with its buffer) before the 300,000
+        // rows could fit in the pipe.
+        let out = crate::harness::output_within(child, COMMAND_TIMEOUT, "shell");
+        assert_eq!(out.status.code(), Some(expect), "{script}: {out:?}");
+    }
+}

@@ -305,9 +305,22 @@ fn output_failure(what: &str, e: &std::io::Error) -> Failure {
     Failure::Local(format!("cannot write {what}: {e}"))
 }
 
-/// Exits quietly if `e` is a closed standard output.
+/// The exit code of a failure before standard output closed (0: none).
+static FAILED_BEFORE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Records that the run has failed with `code` so far, so that a reader
+/// that goes away later does not turn the run into a success.
+pub fn failed_before(code: u8) {
+    FAILED_BEFORE.store(code, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Exits quietly if `e` is a closed standard output: 0, or the code of
+/// an earlier failure (a script whose first statement failed, read by
+/// `| head -1`, still fails).
 pub fn exit_on_closed_pipe(e: &std::io::Error) {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
-        std::process::exit(0);
+        std::process::exit(i32::from(
+            FAILED_BEFORE.load(std::sync::atomic::Ordering::Relaxed),
+        ));
     }
 }

@@ -330,6 +330,7 @@ impl Shell<'_> {
         if !self.interactive {
             if !failed {
                 self.failed = Some(130);
+                crate::render::failed_before(130);
             }
             self.quit = true;
             return true;
@@ -358,6 +359,7 @@ impl Shell<'_> {
             errln!("Error near line {line} ({}): {}", t.category, t.message);
         }
         self.failed = Some(t.exit);
+        crate::render::failed_before(t.exit);
     }
 
     /// Rolls back a session left open at the end (as sqlite3 does).
