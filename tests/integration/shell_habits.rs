@@ -127,3 +127,42 @@ fn last_insert_rowid_and_changes_count_this_shells_writes_as_in_sqlite3() {
     );
     assert_eq!(ours.1.replace('\r', ""), theirs.1.replace('\r', ""));
 }
+
+/// A shell that only reads a plain SQLite file, with no arbiter running
+/// and no settings beside the file: a misspelt table or keyword, and a
+/// look at `journal_mode` and `foreign_keys`, answer as sqlite3 does, and
+/// nothing starts an arbiter (helper 94: each did, which put the file in
+/// WAL and added scribe's tables to a file that was only read).
+#[test]
+fn reading_a_plain_file_starts_nothing_and_changes_nothing() {
+    let env = Env::new();
+    let theirs = env.dir.path().join("theirs.db");
+    for db in [&env.db, &theirs] {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.execute_batch("CREATE TABLE t(a); INSERT INTO t VALUES (1);")
+            .unwrap();
+    }
+    let script =
+        ".mode list\n.headers off\nSELECT * FROM nosuch;\nSELEC 1;\nPRAGMA journal_mode;\n\
+                  PRAGMA foreign_keys;\nSELECT a FROM t;\n";
+    let Some(((code, out, err), (their_code, their_out, their_err))) =
+        both_shells(&env, &[], script)
+    else {
+        return;
+    };
+    assert_eq!(out, their_out, "{err}");
+    assert_eq!(out, "delete\n0\n1\n");
+    assert!(err.contains("no such table: nosuch"), "{err}");
+    assert!(err.contains("syntax error"), "{err}");
+    assert!(!err.contains("nothing was written"), "{err}");
+    assert!(their_err.contains("no such table: nosuch"), "{their_err}");
+    // sqlite3 exits 1 after an error; the shell, 15 (an SQL error).
+    assert_eq!((code, their_code), (Some(15), Some(1)));
+    assert!(env.arbiter_processes().is_empty(), "an arbiter was started");
+    let journal: String = rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "delete");
+    assert!(!env.paths().lock.exists(), "{:?}", env.paths().lock);
+}

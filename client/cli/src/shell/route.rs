@@ -14,8 +14,11 @@ impl Shell<'_> {
     /// Runs one statement and prints what it returns.
     pub(super) fn statement(&mut self, sql: &str) -> Result<(), Trouble> {
         // A statement the reader cannot prepare (a function only the
-        // arbiter loads, say) goes to the arbiter, whose answer counts.
-        let kind = self.reader.classify(sql).ok();
+        // arbiter loads, say) goes to the arbiter, whose answer counts;
+        // unless none runs and none would know more (see `no_arbiter_knows_more`).
+        let classified = self.reader.classify(sql);
+        let unprepared = classified.as_ref().err().map(ToString::to_string);
+        let kind = classified.ok();
         self.effect = match &kind {
             Some(Kind::Write(changes)) => *changes,
             _ => scribe_reader::Changes::default(),
@@ -37,7 +40,7 @@ impl Shell<'_> {
             (Some(Kind::Rollback), false) => {
                 Err(Trouble::sql("cannot rollback - no transaction is active"))
             }
-            (Some(Kind::ForeignKeys { set: false }), _) => self.show_foreign_keys(),
+            (Some(Kind::ForeignKeys { set: false }), _) => self.show_foreign_keys(sql),
             // A no-op inside a transaction, in SQLite.
             (Some(Kind::ForeignKeys { set: true }), true) => Ok(()),
             (Some(Kind::ForeignKeys { set: true }), false) => {
@@ -80,8 +83,32 @@ impl Shell<'_> {
                 drop(reading);
                 self.show(&rows.columns, &rows.rows)
             }
+            (None, false) if self.no_arbiter_knows_more() => Err(Trouble::sql(
+                unprepared.unwrap_or_else(|| "cannot prepare the statement".into()),
+            )),
+            (Some(Kind::Write(_)), false)
+                if reads_journal_mode(sql) && self.no_arbiter_knows_more() =>
+            {
+                let rows = self.local(sql)?;
+                self.show(&rows.columns, &rows.rows)
+            }
             (_, false) => self.write(sql),
         }
+    }
+
+    /// True when no arbiter runs and none started would know more than the
+    /// reader: the file has no settings beside it (no extension it loads,
+    /// no migrations at open). A read-only session (a misspelt table, a
+    /// look at a pragma) then answers as sqlite3 would, and no arbiter is
+    /// started for it, which would put the file in WAL and add scribe's
+    /// tables: writes to a file that was only read.
+    fn no_arbiter_knows_more(&self) -> bool {
+        self.client.is_none()
+            && !self.ctx.paths.config.exists()
+            && matches!(
+                scribe_protocol::lockfile::is_held(&self.ctx.paths),
+                Ok(false)
+            )
     }
 
     /// `sql` run on the local reader.
@@ -93,9 +120,15 @@ impl Shell<'_> {
 
     /// `PRAGMA foreign_keys`: whether this shell's writes are checked, as
     /// it set, or as the arbiter checks a write that does not say.
-    fn show_foreign_keys(&mut self) -> Result<(), Trouble> {
+    fn show_foreign_keys(&mut self, sql: &str) -> Result<(), Trouble> {
         let on = match self.foreign_keys {
             Some(on) => on,
+            // An arbiter with no settings checks as SQLite does by default,
+            // as the reader does.
+            None if self.no_arbiter_knows_more() => {
+                let rows = self.local(sql)?;
+                return self.show(&rows.columns, &rows.rows);
+            }
             None => {
                 let client = self.client()?.clone();
                 self.ctx.runtime.block_on(client.status())?.foreign_keys
@@ -304,4 +337,20 @@ impl Shell<'_> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// `PRAGMA journal_mode` asked, not set: SQLite prepares it as a write
+/// (it may change the mode), though it only reads.
+fn reads_journal_mode(sql: &str) -> bool {
+    let words: String = sql
+        .trim()
+        .trim_end_matches(';')
+        .to_ascii_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    matches!(
+        words.as_str(),
+        "pragma journal_mode" | "pragma main.journal_mode"
+    )
 }
