@@ -92,6 +92,7 @@ impl Reader {
     ///
     /// SQLite's error (syntax, a write attempt, a missing table…).
     pub fn query(&self, sql: &str, params: &Params) -> Result<Rows, Error> {
+        self.schema_checked_for(sql);
         let mut stmt = self.conn.prepare_cached(sql)?;
         if values::is_empty(&stmt) {
             return Err(Error::Empty);
@@ -125,6 +126,7 @@ impl Reader {
         columns: impl FnOnce(Vec<String>) -> bool,
         row: impl FnMut(Vec<scribe_protocol::Value>) -> bool,
     ) -> Result<(), Error> {
+        self.schema_checked_for(sql);
         let mut stmt = self.conn.prepare_cached(sql)?;
         if values::is_empty(&stmt) {
             return Err(Error::Empty);
@@ -198,6 +200,22 @@ impl Reader {
             }
             std::thread::sleep(pause.min(timeout - waited));
             pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// Before an `EXPLAIN`: SQLite plans it from the schema it has loaded
+    /// and, as it reads no table, never checks that schema against the
+    /// file, so after an index made since (by the arbiter) it showed the
+    /// old plan. A read of the schema table checks first.
+    fn schema_checked_for(&self, sql: &str) {
+        let head = sql.trim_start().get(..7).unwrap_or("");
+        if head.eq_ignore_ascii_case("explain") {
+            // Its rows do not matter, nor its failure (the EXPLAIN's own
+            // prepare says what is wrong).
+            let _ = self
+                .conn
+                .prepare_cached("SELECT 1 FROM sqlite_schema LIMIT 1")
+                .and_then(|mut s| s.exists([]));
         }
     }
 

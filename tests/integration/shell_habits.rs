@@ -166,3 +166,22 @@ fn reading_a_plain_file_starts_nothing_and_changes_nothing() {
     assert_eq!(journal, "delete");
     assert!(!env.paths().lock.exists(), "{:?}", env.paths().lock);
 }
+
+/// `EXPLAIN QUERY PLAN` after an index this shell made: the plan uses
+/// it, as sqlite3's does (helper 94: the reader planned from the schema it
+/// had loaded before, `SCAN t`, since an EXPLAIN reads no table and so
+/// never checked the schema against the file).
+#[test]
+fn a_query_plan_sees_the_index_this_shell_made() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let script = ".mode list\n.headers off\nCREATE TABLE t(a INTEGER PRIMARY KEY, b);\n\
+                  SELECT count(*) FROM t;\nCREATE INDEX tb ON t(b);\n\
+                  EXPLAIN QUERY PLAN SELECT * FROM t WHERE b = 1;\n";
+    let (code, out) = crate::shell::shell(&env, script);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("SEARCH t USING COVERING INDEX tb (b=?)"),
+        "{out}"
+    );
+}
