@@ -174,6 +174,13 @@ const TEMP_RULE: &str = "the temp schema is closed: every batch shares the arbit
                          connection, so a temp table, view, index or trigger would outlive the \
                          batch and reach every later caller's; create it in main instead";
 
+/// Why a batch may not say BEGIN, COMMIT or a savepoint.
+pub const TRANSACTION_RULE: &str =
+    "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not allowed here: the \
+     arbiter owns transactions, and a batch is already atomic; to read and then write in one \
+     transaction, open a write session (begin, then commit or rollback as calls of their own; \
+     savepoints are allowed inside it)";
+
 /// The rule `ctx` breaks, if any.
 fn rule_broken(ctx: &AuthContext<'_>) -> Option<String> {
     if ctx
@@ -193,13 +200,9 @@ fn rule_broken(ctx: &AuthContext<'_>) -> Option<String> {
         | AuthAction::DropTempTable { .. }
         | AuthAction::DropTempTrigger { .. }
         | AuthAction::DropTempView { .. } => Some(TEMP_RULE.into()),
-        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Some(
-            "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not allowed \
-             here: the arbiter owns transactions, and a batch is already atomic; to read and \
-             then write in one transaction, open a write session (begin, then commit or \
-             rollback as calls of their own; savepoints are allowed inside it)"
-                .into(),
-        ),
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
+            Some(TRANSACTION_RULE.into())
+        }
         AuthAction::Attach { .. } | AuthAction::Detach { .. } => {
             Some("ATTACH and DETACH are not allowed: the arbiter writes one database file".into())
         }

@@ -100,10 +100,12 @@ pub fn apply(
         return Err(WriteError::Refused {
             statement: None,
             reason: format!(
-                "the database is at version {before} and these migrations start at {first}: \
-                 versions {} to {} are missing",
-                before + 1,
-                first - 1
+                "the database is at version {before} and these migrations start at {first}: {} \
+                 missing",
+                match (before + 1, first - 1) {
+                    (a, b) if a == b => format!("version {a} is"),
+                    (a, b) => format!("versions {a} to {b} are"),
+                }
             ),
         });
     }
@@ -112,7 +114,10 @@ pub fn apply(
         after: before,
         applied: Vec::new(),
         newer: before > last,
-        seq: 0,
+        // The schema as reported is there as of the last commit: a caller
+        // with nothing left to apply (another applied them, or it waited
+        // for another's) waits for this seq to read it.
+        seq: session.next_seq().map_or(0, |next| next.saturating_sub(1)),
     };
     for m in list.iter().filter(|m| m.version > before) {
         // A stop signal while the arbiter starts (see `early`): no next
@@ -165,7 +170,16 @@ fn explain(e: WriteError, m: &Migration, so_far: &MigrateReport) -> WriteError {
         },
         WriteError::Refused { statement, reason } => WriteError::Refused {
             statement,
-            reason: format!("{reason}{whose}"),
+            // A write session is no way out here (helper 93).
+            reason: format!(
+                "{}{whose}",
+                reason.replace(
+                    crate::guard::TRANSACTION_RULE,
+                    "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not \
+                     allowed in a migration: each runs in one transaction of its own, with its \
+                     record, applied whole or not at all"
+                )
+            ),
         },
         other => other,
     }

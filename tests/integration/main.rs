@@ -23,6 +23,7 @@ mod idle;
 mod inherited_limits;
 mod lifecycle;
 mod loaders;
+mod migration_answers;
 mod migration_directives;
 mod migration_waits;
 mod migrations;

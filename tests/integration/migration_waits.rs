@@ -10,9 +10,10 @@ use nix::unistd::Pid;
 
 use crate::harness::{output_within, Env, COMMAND_TIMEOUT, SCRIBE};
 
-#[test]
-fn migrate_gives_up_on_a_frozen_arbiter_within_two_timeouts() {
-    let mut env = Env::new();
+/// A directory whose second migration runs until the test stops the
+/// arbiter; `scribe migrate` on it with `--timeout 2s`, returned once
+/// migration 1 is recorded (2 runs then): the arbiter's pid and the child.
+fn migrating(env: &mut Env) -> (u32, std::process::Child) {
     let pid = env.start_arbiter(&[]);
     let d = env.dir.path().join("m");
     std::fs::create_dir_all(&d).unwrap();
@@ -37,10 +38,33 @@ fn migrate_gives_up_on_a_frozen_arbiter_within_two_timeouts() {
         assert!(Instant::now() < deadline, "migration 1 never committed");
         std::thread::sleep(Duration::from_millis(20));
     }
+    (pid, child)
+}
+
+#[test]
+fn migrate_gives_up_on_a_frozen_arbiter_within_two_timeouts() {
+    let mut env = Env::new();
+    let (pid, child) = migrating(&mut env);
     kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
     let out = output_within(child, COMMAND_TIMEOUT, "scribe migrate");
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(11), "{said}");
     assert!(said.contains("stopped answering"), "{said}");
+}
+
+/// The arbiter killed while a migration runs: the outcome is unknown, and
+/// the message says what is safe, asking again, not the batches' "retry
+/// with the same idempotency key": a migration has none (helper 93).
+#[test]
+fn a_migration_cut_off_says_to_ask_again() {
+    let mut env = Env::new();
+    let (pid, child) = migrating(&mut env);
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    let out = output_within(child, COMMAND_TIMEOUT, "scribe migrate");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{said}");
+    assert!(said.contains("ask again"), "{said}");
+    assert!(!said.contains("idempotency key"), "{said}");
+    assert_eq!(env.count("SELECT count(*) FROM _scribe_migrations"), 1);
 }

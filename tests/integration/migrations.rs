@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::harness::{stderr, stdout, Env, WORKER};
 
 /// Writes migration files into a fresh directory of the test's.
-fn dir(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn dir(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
     let d = env.dir.path().join(name);
     std::fs::create_dir_all(&d).unwrap();
     for (file, sql) in files {
@@ -16,7 +16,7 @@ fn dir(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
     d
 }
 
-const THREE: [(&str, &str); 3] = [
+pub(crate) const THREE: [(&str, &str); 3] = [
     (
         "0001_init.sql",
         "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
@@ -320,6 +320,10 @@ fn migrate_and_its_status_as_people_see_them() {
     step("migrate --status DIR", &["migrate", "--status", &path]);
     step("migrate DIR", &["migrate", &path]);
     step("migrate --status", &["migrate", "--status"]);
+    for (name, file) in [("gap1", "0005_e.sql"), ("gap2", "0006_f.sql")] {
+        let gap = dir(&env, name, &[(file, "CREATE TABLE g(x);")]);
+        step("migrate GAP", &["migrate", gap.to_str().unwrap()]);
+    }
     insta::with_settings!({
         filters => vec![
             (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),

@@ -85,12 +85,13 @@ pub(crate) fn unexpected(what: &str, answer: &Answer) -> WriteError {
     }
 }
 
-/// A write whose connection ended after it was sent.
-pub(super) fn unknown(why: &str) -> WriteError {
+/// A write whose connection ended after it was sent; `safe_again` says
+/// what asking again safely takes.
+pub(super) fn unknown(why: &str, safe_again: &str) -> WriteError {
     WriteError::Timeout {
         message: format!(
             "the connection to the arbiter was lost after the write was sent ({why}); it may \
-             or may not have committed: only a retry with the same idempotency key is safe"
+             or may not have committed: {safe_again}"
         ),
     }
 }

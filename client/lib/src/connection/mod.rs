@@ -264,6 +264,12 @@ impl Connection {
             request,
             Request::Write(_) | Request::Commit { .. } | Request::Migrate(_)
         );
+        // What makes asking again safe: a migration has no key, its
+        // applied steps are recorded.
+        let safe_again = match request {
+            Request::Migrate(_) => "ask again: applied migrations are recorded, none runs twice",
+            _ => "only a retry with the same idempotency key is safe",
+        };
         let waited = async {
             if !self.should_poll() {
                 return rx.await;
@@ -279,17 +285,20 @@ impl Connection {
         match tokio::time::timeout(timeout, waited).await {
             Ok(Ok(Ok(reply))) => reply,
             Ok(Ok(Err(why))) if why.starts_with(NOT_SENT) => Err(lost(&why[NOT_SENT.len()..])),
-            Ok(Ok(Err(why))) if is_write => Err(unknown(&why)),
+            Ok(Ok(Err(why))) if is_write => Err(unknown(&why, safe_again)),
             Ok(Ok(Err(why))) => Err(lost(&why)),
-            Ok(Err(_)) if is_write => Err(unknown("the connection ended")),
+            Ok(Err(_)) if is_write => Err(unknown("the connection ended", safe_again)),
             Ok(Err(_)) => Err(lost("the connection ended")),
             Err(_) => {
                 self.inner.calls.lock().waiting.remove(&id);
                 Err(WriteError::Timeout {
                     message: format!(
-                        "no answer within {}; a write may or may not have committed \
-                         (retry it with the same idempotency key)",
-                        humantime::format_duration(timeout)
+                        "no answer within {}; a write may or may not have committed ({})",
+                        humantime::format_duration(timeout),
+                        match request {
+                            Request::Migrate(_) => safe_again,
+                            _ => "retry it with the same idempotency key",
+                        }
                     ),
                 })
             }
