@@ -230,3 +230,42 @@ fn a_row_over_the_arbiter_s_limit_is_left_out_and_the_rest_imported() {
     assert_eq!(env.count("SELECT count(*) FROM t"), 2);
     assert_eq!(env.count("SELECT sum(a) FROM t"), 4);
 }
+
+/// Quotes that do not close a quoted field where CSV would: sqlite3 keeps
+/// such a quote as data and reads on inside the field, to the file's end
+/// if need be, and says so; the rows and what is said are the same here
+/// (helper 94: the field was `xy` and the next row a row of its own,
+/// nothing said).
+#[test]
+fn stray_quotes_are_read_and_said_as_sqlite3_reads_them() {
+    let mut env = Env::new();
+    env.start_arbiter(&[]);
+    let dir = env.dir.path();
+    let quotes = dir.join("quotes.csv");
+    std::fs::write(&quotes, "a,b\n\"\",\"\"\n\"x\"y,z\n\"open,1\n").unwrap();
+    let tabbed = dir.join("tabbed.txt");
+    std::fs::write(&tabbed, "p|q\n\"3\"\t|4\n5|6\n").unwrap();
+    let (quotes, tabbed) = (quotes.display().to_string(), tabbed.display().to_string());
+    let script = format!(
+        ".headers on\n\
+         .import --csv {quotes} q\n\
+         .import {tabbed} t\n\
+         .mode list\n\
+         SELECT quote(a), quote(b) FROM q;\n\
+         SELECT quote(p), quote(q) FROM t;\n"
+    );
+    let Some((ours, theirs)) = both_shells(&env, &[], &script) else {
+        return;
+    };
+    assert!(ours.1.contains("'x\"y,z\n\"open,1\n'|NULL"), "{}", ours.1);
+    assert_eq!(ours.1, theirs.1, "stdout; ours' stderr: {}", ours.2);
+    for file in [&quotes, &tabbed] {
+        assert_eq!(about(&ours.2, file), about(&theirs.2, file), "{file}");
+    }
+    assert!(ours.2.contains(":3: unescaped \" character"), "{}", ours.2);
+    assert!(
+        ours.2.contains(":3: unterminated \"-quoted field"),
+        "{}",
+        ours.2
+    );
+}

@@ -100,7 +100,8 @@ impl Shell<'_> {
         let (col, row) = self.import_separators(args.csv)?;
         let file = std::fs::File::open(args.file)
             .map_err(|e| Trouble::local(format!("cannot open \"{}\": {e}", args.file)))?;
-        let (input, skipped) = Input::new(std::io::BufReader::new(file), col, row, args.skip);
+        let (input, skipped, quotes) =
+            Input::new(std::io::BufReader::new(file), col, row, args.skip);
         let (counted, mut lines) = Lines::over(input, row, skipped);
         let mut rows = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -171,20 +172,24 @@ impl Shell<'_> {
         for record in rows {
             let record = record.map_err(|e| bad_csv(args.file, &e))?;
             let line = lines.of(record.position().map_or(0, csv::Position::byte));
+            // Said as they were read, before what is said of this row.
+            for (at, what) in quotes.borrow_mut().drain(..) {
+                import.say_at(line, at, &what);
+            }
             let found = record.len();
             if found < columns {
-                import.said.push((
+                import.say(
                     line,
-                    format!(
+                    &format!(
                         "expected {columns} columns but found {found} - filling the rest with \
                          NULL"
                     ),
-                ));
+                );
             } else if found > columns {
-                import.said.push((
+                import.say(
                     line,
-                    format!("expected {columns} columns but found {found} - extras ignored"),
-                ));
+                    &format!("expected {columns} columns but found {found} - extras ignored"),
+                );
             }
             let mut values: Vec<Value> = record
                 .iter()
@@ -205,6 +210,9 @@ impl Shell<'_> {
                     )));
                 }
             }
+        }
+        for (at, what) in quotes.borrow_mut().drain(..) {
+            import.say_at(u64::MAX, at, &what);
         }
         self.send_rows(&mut import)?;
         match import.refused {
@@ -261,8 +269,8 @@ impl Shell<'_> {
     fn send_rows(&mut self, import: &mut Import<'_>) -> Result<(), Trouble> {
         let result = self.send_batches(import);
         import.said.sort_by_key(|(line, _)| *line);
-        for (line, what) in import.said.drain(..) {
-            errln!("{}:{line}: {what}", import.file);
+        for (_, what) in import.said.drain(..) {
+            errln!("{what}");
         }
         result
     }
@@ -294,9 +302,7 @@ impl Shell<'_> {
                     ..
                 }) if (i as usize) < take => {
                     let (line, _) = import.rows.remove(i as usize);
-                    import
-                        .said
-                        .push((line, format!("INSERT failed: {message}")));
+                    import.say(line, &format!("INSERT failed: {message}"));
                     import.refused += 1;
                 }
                 // Over a limit of the arbiter's: smaller batches.
@@ -305,9 +311,7 @@ impl Shell<'_> {
                 // as a row SQLite refuses, and the rest go on.
                 Err(WriteError::Refused { reason, .. }) => {
                     let (line, _) = import.rows.remove(0);
-                    import
-                        .said
-                        .push((line, format!("INSERT refused: {reason}")));
+                    import.say(line, &format!("INSERT refused: {reason}"));
                     import.refused += 1;
                     size = import.rows.len().max(1);
                 }
@@ -336,12 +340,27 @@ struct Import<'a> {
     file: &'a str,
     /// Rows read and not written yet, with the line each begins on.
     rows: Vec<(u64, Vec<Value>)>,
-    /// What is to be said of them, by line.
+    /// What is to be said of them (`FILE:LINE: …`), by the line of the
+    /// row it comes with.
     said: Vec<(u64, String)>,
     /// Rows written.
     imported: u64,
     /// Rows SQLite refused.
     refused: u64,
+}
+
+impl Import<'_> {
+    /// Says `what` of the row on `line`.
+    fn say(&mut self, line: u64, what: &str) {
+        self.say_at(line, line, what);
+    }
+
+    /// Says `what` of line `at`, with the row on `line` (in the order
+    /// sqlite3 says it: as it reads).
+    fn say_at(&mut self, line: u64, at: u64, what: &str) {
+        self.said
+            .push((line, format!("{}:{at}: {what}", self.file)));
+    }
 }
 
 /// A CSV error of `file`, said with where.

@@ -4,7 +4,11 @@
 //! [`Input`] skips the first `--skip` rows (a blank one counts; a quoted
 //! field may span lines) and drops a CR just before the row separator
 //! outside quotes, as sqlite3 does; a CR anywhere else is data (a quoted
-//! field's last byte, a last line with no break after it). [`Lines`]
+//! field's last byte, a last line with no break after it). A quote in a
+//! quoted field that neither doubles nor ends it is data, and the field
+//! goes on, as sqlite3 reads it (`"x"y,z` is one field, `x"y,z` and what
+//! follows): it is passed on doubled, and said, as sqlite3 says it, with a
+//! quoted field the file ends in. [`Lines`]
 //! notes where each row separator is, and [`LineOf`] turns the offset
 //! where a row begins into its line.
 
@@ -37,12 +41,24 @@ pub struct Input<R> {
     skip: usize,
     /// Row separators passed while skipping (for the line numbers).
     skipped: Rc<Cell<u64>>,
+    /// The line being read (from 1, as sqlite3 counts: every separator),
+    /// and the one the quoted field being read began on.
+    line: u64,
+    quoted_from: u64,
+    /// A byte to pass on before the next one read.
+    pending: Option<u8>,
+    /// What was said of the quotes: (line, what).
+    said: Said,
 }
+
+/// What [`Input`] says of a file's quotes, by line.
+pub type Said = Rc<RefCell<Vec<(u64, String)>>>;
 
 impl<R: BufRead> Input<R> {
     /// Reads `inner`, skipping its first `skip` rows.
-    pub fn new(inner: R, col: u8, row: u8, skip: usize) -> (Input<R>, Rc<Cell<u64>>) {
+    pub fn new(inner: R, col: u8, row: u8, skip: usize) -> (Input<R>, Rc<Cell<u64>>, Said) {
         let skipped = Rc::new(Cell::new(0));
+        let said = Said::default();
         let input = Input {
             inner,
             col,
@@ -51,30 +67,66 @@ impl<R: BufRead> Input<R> {
             cr: false,
             skip,
             skipped: Rc::clone(&skipped),
+            line: 1,
+            quoted_from: 1,
+            pending: None,
+            said: Rc::clone(&said),
         };
-        (input, skipped)
+        (input, skipped, said)
     }
 
-    /// Moves the state on by `b`; true when `b` ends a row.
-    fn step(&mut self, b: u8) -> bool {
+    /// Moves the state on by `b`: whether `b` ends a row, and whether a
+    /// quote goes before it (the one before it was data, not the end).
+    fn step(&mut self, b: u8) -> (bool, bool) {
         let (col, row) = (self.col, self.row);
-        let (at, ends) = match (self.at, b) {
-            (At::Quoted, b'"') => (At::QuoteInQuoted, false),
-            (At::Quoted, _) => (At::Quoted, false),
-            (At::QuoteInQuoted, b'"') => (At::Quoted, false),
-            (At::FieldStart, b'"') => (At::Quoted, false),
-            (_, b) if b == row => (At::FieldStart, true),
-            (_, b) if b == col => (At::FieldStart, false),
-            _ => (At::Unquoted, false),
+        if b == row {
+            self.line += 1;
+        }
+        let (at, ends, doubled) = match (self.at, b) {
+            (At::Quoted, b'"') => (At::QuoteInQuoted, false, false),
+            (At::Quoted, _) => (At::Quoted, false, false),
+            (At::QuoteInQuoted, b'"') => (At::Quoted, false, false),
+            (At::QuoteInQuoted, b) if b != row && b != col => {
+                let line = self.line;
+                self.said
+                    .borrow_mut()
+                    .push((line, "unescaped \" character".into()));
+                (At::Quoted, false, true)
+            }
+            (At::FieldStart, b'"') => {
+                self.quoted_from = self.line;
+                (At::Quoted, false, false)
+            }
+            (_, b) if b == row => (At::FieldStart, true, false),
+            (_, b) if b == col => (At::FieldStart, false, false),
+            _ => (At::Unquoted, false, false),
         };
         self.at = at;
-        ends
+        (ends, doubled)
+    }
+
+    /// The end of the file: a quoted field still open is said.
+    fn ended(&mut self) {
+        if self.at == At::Quoted {
+            self.said
+                .borrow_mut()
+                .push((self.quoted_from, "unterminated \"-quoted field".into()));
+            self.at = At::FieldStart;
+        }
     }
 }
 
 impl<R: BufRead> Read for Input<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut n = 0;
+        if let Some(b) = self.pending.take() {
+            if buf.is_empty() {
+                self.pending = Some(b);
+                return Ok(0);
+            }
+            buf[0] = b;
+            n = 1;
+        }
         while n < buf.len() {
             let chunk = self.inner.fill_buf()?;
             let Some(&b) = chunk.first() else {
@@ -82,6 +134,7 @@ impl<R: BufRead> Read for Input<R> {
                     buf[n] = b'\r';
                     n += 1;
                 }
+                self.ended();
                 return Ok(n);
             };
             let outside = matches!(self.at, At::FieldStart | At::Unquoted | At::QuoteInQuoted);
@@ -100,7 +153,7 @@ impl<R: BufRead> Read for Input<R> {
                 }
             }
             self.inner.consume(1);
-            let ends = self.step(b);
+            let (ends, doubled) = self.step(b);
             if self.skip > 0 {
                 // Lines are counted as [`Lines`] counts them: every
                 // separator, a quoted one too.
@@ -111,6 +164,14 @@ impl<R: BufRead> Read for Input<R> {
                     self.skip -= 1;
                 }
                 continue;
+            }
+            if doubled {
+                buf[n] = b'"';
+                n += 1;
+                if n == buf.len() {
+                    self.pending = Some(b);
+                    return Ok(n);
+                }
             }
             buf[n] = b;
             n += 1;
@@ -187,7 +248,7 @@ mod tests {
     use super::*;
 
     fn read(text: &[u8], skip: usize) -> (Vec<u8>, u64) {
-        let (mut input, skipped) = Input::new(text, b',', b'\n', skip);
+        let (mut input, skipped, _) = Input::new(text, b',', b'\n', skip);
         let mut out = Vec::new();
         input.read_to_end(&mut out).unwrap();
         (out, skipped.get())
@@ -205,5 +266,26 @@ mod tests {
         let text = b"h1,h2\n\"x\ny\",1\n\n\"p\nq\",2\n";
         assert_eq!(read(text, 2), (b"\n\"p\nq\",2\n".to_vec(), 3));
         assert_eq!(read(text, 9).0, b"");
+    }
+
+    #[test]
+    fn a_stray_quote_in_a_quoted_field_is_data_and_said() {
+        let text = b"a,b\n\"x\"y,z\n\"open,1\n";
+        let (mut input, _, said) = Input::new(&text[..], b',', b'\n', 0);
+        // One byte at a time: a doubled quote straddles every read.
+        let mut out = Vec::new();
+        let mut byte = [0u8; 1];
+        while input.read(&mut byte).unwrap() == 1 {
+            out.push(byte[0]);
+        }
+        assert_eq!(out, b"a,b\n\"x\"\"y,z\n\"\"open,1\n");
+        assert_eq!(
+            *said.borrow(),
+            [
+                (2, "unescaped \" character".to_owned()),
+                (3, "unescaped \" character".to_owned()),
+                (2, "unterminated \"-quoted field".to_owned()),
+            ]
+        );
     }
 }
