@@ -90,6 +90,70 @@ class ShellOnATerminalTest(ArbiterTest):
                 os.waitpid(pid, 0)
             os.close(fd)
 
+    def test_a_lapsed_transaction_keeps_its_prompt_until_rollback(self):
+        """After the arbiter ends a transaction whose lease lapsed, the shell
+        refuses its statements until ROLLBACK: the prompt says a
+        transaction is open meanwhile (helper 96: it showed ``scribe>``
+        while still refusing)."""
+        import json
+
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execv(support.SCRIBE, [support.SCRIBE, "--db", self.db, "shell"])
+            finally:
+                os._exit(127)
+        seen = bytearray()
+
+        def until(needle, after=0):
+            deadline = time.monotonic() + 60.0
+            while seen.find(needle, after) < 0:
+                self.assertLess(time.monotonic(), deadline, "waited for %r: %r" % (needle, bytes(seen[-500:])))
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if ready:
+                    try:
+                        seen.extend(os.read(fd, 4096))
+                    except OSError:
+                        break
+            return seen.find(needle, after) + len(needle)
+
+        def session_open():
+            out = support.scribe_cli(self.db, "--json", "status")
+            return json.loads(out.stdout).get("session") is not None
+
+        try:
+            at = until(b"scribe> ")
+            os.write(fd, b"CREATE TABLE t(x);\r")
+            at = until(b"scribe> ", after=at)
+            os.write(fd, b"BEGIN;\r")
+            at = until(b"scribe*> ", after=at)
+            os.write(fd, b"INSERT INTO t VALUES (1);\r")
+            at = until(b"scribe*> ", after=at)
+            # The lease lapses (1 s idle): the arbiter rolls it back.
+            deadline = time.monotonic() + 60.0
+            while session_open():
+                self.assertLess(time.monotonic(), deadline, "the session never lapsed")
+                time.sleep(0.1)
+            os.write(fd, b"INSERT INTO t VALUES (2);\r")
+            at = until(b"expired", after=at)
+            at = until(b"> ", after=at)
+            self.assertEqual(bytes(seen[at - 9:at]), b"scribe*> ", bytes(seen[at - 200:at]))
+            os.write(fd, b"SELECT 1;\r")
+            at = until(b"ROLLBACK", after=at)
+            at = until(b"> ", after=at)
+            self.assertEqual(bytes(seen[at - 9:at]), b"scribe*> ")
+            os.write(fd, b"ROLLBACK;\r")
+            at = until(b"> ", after=at)
+            self.assertEqual(bytes(seen[at - 8:at]), b"scribe> ")
+            os.write(fd, b".quit\r")
+            os.waitpid(pid, 0)
+            pid = 0
+        finally:
+            if pid:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            os.close(fd)
+
 
 if __name__ == "__main__":
     import unittest

@@ -237,7 +237,10 @@ impl Shell<'_> {
         );
         let mut feed = Feed::default();
         while !self.quit {
-            let prompt = match (feed.text.is_empty(), self.tx.is_some()) {
+            // A transaction the arbiter ended is still this shell's until
+            // ROLLBACK: its statements are refused meanwhile.
+            let open = self.tx.is_some() || self.ended.is_some();
+            let prompt = match (feed.text.is_empty(), open) {
                 (true, false) => "scribe> ",
                 (true, true) => "scribe*> ",
                 (false, _) => "   ...> ",
