@@ -9,6 +9,9 @@ pub enum Error {
     /// Neither `--db` nor `SCRIBE_DB` named a database.
     #[error("no database given: pass --db PATH or set SCRIBE_DB")]
     NoDatabase,
+    /// The database's path names a directory.
+    #[error("{0} is a directory: --db names a database file (in it, say {0}/app.db)")]
+    Directory(PathBuf),
     /// The current directory could not be read to make the path absolute.
     #[error("cannot resolve {path}: {source}")]
     Resolve {

@@ -63,9 +63,13 @@ impl Paths {
     ///
     /// # Errors
     ///
-    /// [`Error::Resolve`] when a relative path cannot be made absolute.
+    /// [`Error::Resolve`] when a relative path cannot be made absolute;
+    /// [`Error::Directory`] when it names a directory.
     pub fn for_db(db: &Path, socket: Option<PathBuf>) -> Result<Paths, Error> {
         let db = canonical(&absolute(db)?);
+        if db.is_dir() {
+            return Err(Error::Directory(db));
+        }
         let socket = match socket {
             Some(s) => absolute(&s)?,
             None => default_socket(&db, "sock"),

@@ -245,3 +245,37 @@ fn a_reader_that_goes_away_keeps_an_earlier_failure() {
         assert_eq!(out.status.code(), Some(expect), "{script}: {out:?}");
     }
 }
+
+/// `--db` naming a directory, or no database at all, is a usage error
+/// (2), said as such, and leaves nothing beside the directory (helper 96:
+/// a read said the directory had two names, as hard links; a write failed
+/// to lock it, exit 10, and left a log beside it; no database exited 1).
+#[test]
+fn a_directory_or_no_database_is_a_usage_error() {
+    let env = Env::new();
+    let dir = env.dir.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    let at = dir.to_str().unwrap();
+    for args in [
+        &["--db", at, "query", "SELECT 1"][..],
+        &["--db", at, "exec", "SELECT 1"],
+        &["--db", at, "status"],
+    ] {
+        let mut c = env.command(SCRIBE);
+        c.args(args);
+        let out = run(c, COMMAND_TIMEOUT);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains("is a directory"), "{said}");
+    }
+    let beside: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("data"))
+        .collect();
+    assert_eq!(beside, ["data"]);
+    let mut c = env.command(SCRIBE);
+    c.args(["exec", "SELECT 1"]).env_remove("SCRIBE_DB");
+    let out = run(c, COMMAND_TIMEOUT);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

@@ -266,8 +266,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         _ => {}
     }
-    let paths = Paths::resolve(cli.db.as_deref(), cli.socket.as_deref())
-        .map_err(|e| Failure::Local(e.to_string()))?;
+    let paths = Paths::resolve(cli.db.as_deref(), cli.socket.as_deref()).map_err(|e| match e {
+        // What the command line did not say, or said wrong.
+        scribe_protocol::Error::NoDatabase | scribe_protocol::Error::Directory(_) => {
+            Failure::Usage(e.to_string())
+        }
+        _ => Failure::Local(e.to_string()),
+    })?;
     let mut options = Options {
         self_arbiter: true,
         ..Options::default()
