@@ -7,6 +7,7 @@ the OS bytes of the path.
 """
 
 import os
+import stat
 import time
 from typing import Optional, Union
 
@@ -240,9 +241,13 @@ def name_trouble(path: str) -> Optional[str]:
     for a file with one name, or served under this one. As
     ``names::name_trouble`` in ``protocol/src/names.rs``."""
     try:
-        links = os.stat(path).st_nlink
+        st = os.stat(path)
     except OSError:
         return None
+    if stat.S_ISDIR(st.st_mode):
+        # A directory has several links of its own: not a database.
+        return "unable to open database file (%s is a directory)" % path
+    links = st.st_nlink
     if links <= 1:
         return None
     paths = Paths(path)

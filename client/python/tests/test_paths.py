@@ -89,6 +89,22 @@ class PathsTest(unittest.TestCase):
         self.assertIn("/scribe-", Paths(db + "x").http_socket)
 
 
+class DirectoryTest(unittest.TestCase):
+    def test_a_directory_is_not_opened_as_a_database(self):
+        """As sqlite3 says it, and nothing is started for it (helper 96:
+        the drop-in said a directory had two names, as hard links)."""
+        import sqlite3 as std
+
+        import scribe_client.sqlite3 as dropin
+
+        with tempfile.TemporaryDirectory() as d:
+            for mod in (std, dropin):
+                with self.assertRaises(mod.OperationalError) as cm:
+                    mod.connect(d).execute("SELECT 1")
+                self.assertIn("unable to open database file", str(cm.exception))
+            self.assertEqual(sorted(os.listdir(os.path.dirname(d + "/"))), [])
+
+
 class MarkerTest(unittest.TestCase):
     def test_hold_until_and_expiry(self):
         with tempfile.TemporaryDirectory(dir="/tmp") as d:
