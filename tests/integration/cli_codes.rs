@@ -50,6 +50,19 @@ fn parameters_that_do_not_parse_are_usage_errors() {
         String::from_utf8_lossy(&out.stdout).contains(r#""exit_code":2"#),
         "{out:?}"
     );
+    // Several statements with -p: the flags and the SQL contradict each
+    // other (helper 96: an Sql error pointing at --file, which refuses -p).
+    let out = env.scribe(&[
+        "exec",
+        "INSERT INTO t VALUES (?); INSERT INTO t VALUES (2)",
+        "-p",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("apply to one statement"),
+        "{out:?}"
+    );
     assert_eq!(env.count("SELECT count(*) FROM t"), 0);
 }
 

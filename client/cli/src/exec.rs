@@ -62,6 +62,13 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
             };
             statements.into_iter().map(Statement::new).collect()
         }
+        (Some(sql), _) if script::split(sql).is_ok_and(|s| s.len() > 1) => {
+            return Err(Failure::Usage(
+                "-p and --expect-rows apply to one statement, and the SQL holds several: give \
+                 one statement per `scribe exec` (several, without -p, are one batch)"
+                    .into(),
+            ))
+        }
         (Some(sql), _) => vec![Statement {
             sql: sql.clone(),
             params: args.params.parse().map_err(Failure::Usage)?,
