@@ -21,6 +21,16 @@ const STATEMENT_CACHE: usize = 512;
 
 /// Loads a trusted extension, with loading enabled only for that call.
 fn load_extension(conn: &Connection, path: &std::path::Path) -> rusqlite::Result<()> {
+    // SQLite tries PATH, then PATH.so, and its error names the last try
+    // (`vec0.so.so: cannot open`): a missing file is said plainly.
+    let mut with_so = path.as_os_str().to_owned();
+    with_so.push(".so");
+    if !path.exists() && !std::path::Path::new(&with_so).exists() {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(format!("{} does not exist", path.display())),
+        ));
+    }
     // SAFETY: the operator named this extension as trusted; loading stays
     // disabled outside this call, so SQL can never load one.
     unsafe {

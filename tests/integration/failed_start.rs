@@ -161,3 +161,22 @@ fn a_start_beside_a_writer_of_a_rollback_mode_file_waits_for_its_lock() {
     assert_eq!(env.count("SELECT count(*) FROM t"), 2);
     env.scribe_ok(&["stop"]);
 }
+
+/// An extension that is not there: the start fails naming the path given,
+/// not SQLite's last try with `.so` added (helper 96: `vec0.so.so:
+/// cannot open shared object file`).
+#[test]
+fn a_missing_extension_is_named_as_given() {
+    let env = Env::new();
+    let missing = env.dir.path().join("vec0.so");
+    let conf = env.dir.path().join("t.db.scribe.conf");
+    std::fs::write(conf, format!("load-extension = {}\n", missing.display())).unwrap();
+    let out = env.scribe(&["exec", "SELECT 1"]);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(10), "{said}");
+    assert!(
+        said.contains(&format!("{} does not exist", missing.display())),
+        "{said}"
+    );
+    assert!(!said.contains(".so.so"), "{said}");
+}
