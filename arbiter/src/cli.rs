@@ -38,7 +38,8 @@ pub struct Args {
     /// Most batches committed in one transaction.
     #[arg(long, default_value_t = MAX_GROUP)]
     pub max_group: usize,
-    /// After SIGTERM/SIGINT, how long auto-start stays off (e.g. 30s).
+    /// After any stop (SIGTERM, SIGINT, `scribe stop` without --grace), how
+    /// long auto-start stays off (e.g. 30s).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub stop_grace: Duration,
     /// Exit (after draining) when no call came for this long (e.g. 10m);

@@ -148,8 +148,9 @@ fn categorize(
         Failure::TooBig => refused(
             index,
             format!(
-                "its rows exceed {MAX_RESULT_BYTES} bytes (MAX_RESULT_BYTES); \
-                 read large results through the reader (scribe query)"
+                "its rows exceed {} MiB, the most a receipt carries; \
+                 read large results through the reader (scribe query)",
+                MAX_RESULT_BYTES / (1024 * 1024)
             ),
         ),
     }
