@@ -21,15 +21,46 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-class ShellOnATerminalTest(ArbiterTest):
-    def test_ctrl_c_interrupts_a_query_and_the_prompt_comes_back(self):
-        pid, fd = pty.fork()
-        if pid == 0:  # the child: the shell on the pty
+class Terminal:
+    """``scribe shell`` on a pty, and what it has written so far."""
+
+    def __init__(self, test, db):
+        self.test = test
+        self.seen = bytearray()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: the shell on the pty
             try:
-                os.execv(support.SCRIBE, [support.SCRIBE, "--db", self.db, "shell"])
+                os.execv(support.SCRIBE, [support.SCRIBE, "--db", db, "shell"])
             finally:
                 os._exit(127)
-        seen = bytearray()
+
+    def until(self, needle, within=60.0, after=0):
+        """Reads the terminal until ``needle`` shows (past offset
+        ``after``); fails past ``within``. Returns where it ends."""
+        deadline = time.monotonic() + within
+        while self.seen.find(needle, after) < 0:
+            self.test.assertLess(
+                time.monotonic(), deadline, "waited for %r: %r" % (needle, bytes(self.seen[-500:]))
+            )
+            ready, _, _ = select.select([self.fd], [], [], 0.2)
+            if ready:
+                try:
+                    self.seen.extend(os.read(self.fd, 4096))
+                except OSError:
+                    break
+        return self.seen.find(needle, after) + len(needle)
+
+    def close(self):
+        if self.pid:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+class ShellOnATerminalTest(ArbiterTest):
+    def test_ctrl_c_interrupts_a_query_and_the_prompt_comes_back(self):
+        term = Terminal(self, self.db)
+        pid, fd, seen, until = term.pid, term.fd, term.seen, term.until
 
         def spend(base):
             """Waits until the query runs: the shell has spent a tenth of a
@@ -38,20 +69,6 @@ class ShellOnATerminalTest(ArbiterTest):
             while cpu_ticks(pid) < base + 10:
                 self.assertLess(time.monotonic(), deadline, "the query never ran")
                 time.sleep(0.02)
-
-        def until(needle, within=60.0, after=0):
-            """Reads the terminal until ``needle`` shows (past offset
-            ``after``); fails past ``within``. Returns where it ends."""
-            deadline = time.monotonic() + within
-            while seen.find(needle, after) < 0:
-                self.assertLess(time.monotonic(), deadline, "waited for %r: %r" % (needle, bytes(seen[-500:])))
-                ready, _, _ = select.select([fd], [], [], 0.2)
-                if ready:
-                    try:
-                        seen.extend(os.read(fd, 4096))
-                    except OSError:
-                        break
-            return seen.find(needle, after) + len(needle)
 
         try:
             until(b"scribe> ")
@@ -80,15 +97,12 @@ class ShellOnATerminalTest(ArbiterTest):
             self.assertNotIn(b"afterwards", bytes(seen))
             os.write(fd, b".quit\r")
             _, status = os.waitpid(pid, 0)
-            pid = 0
+            term.pid = 0
             # The exit code is that of the last error: the stopped .read's
             # (a usage error).
             self.assertEqual(os.waitstatus_to_exitcode(status), 1)
         finally:
-            if pid:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-            os.close(fd)
+            term.close()
 
     def test_a_lapsed_transaction_keeps_its_prompt_until_rollback(self):
         """After the arbiter ends a transaction whose lease lapsed, the shell
@@ -97,25 +111,8 @@ class ShellOnATerminalTest(ArbiterTest):
         while still refusing)."""
         import json
 
-        pid, fd = pty.fork()
-        if pid == 0:
-            try:
-                os.execv(support.SCRIBE, [support.SCRIBE, "--db", self.db, "shell"])
-            finally:
-                os._exit(127)
-        seen = bytearray()
-
-        def until(needle, after=0):
-            deadline = time.monotonic() + 60.0
-            while seen.find(needle, after) < 0:
-                self.assertLess(time.monotonic(), deadline, "waited for %r: %r" % (needle, bytes(seen[-500:])))
-                ready, _, _ = select.select([fd], [], [], 0.2)
-                if ready:
-                    try:
-                        seen.extend(os.read(fd, 4096))
-                    except OSError:
-                        break
-            return seen.find(needle, after) + len(needle)
+        term = Terminal(self, self.db)
+        fd, seen, until = term.fd, term.seen, term.until
 
         def session_open():
             out = support.scribe_cli(self.db, "--json", "status")
@@ -146,13 +143,10 @@ class ShellOnATerminalTest(ArbiterTest):
             at = until(b"> ", after=at)
             self.assertEqual(bytes(seen[at - 8:at]), b"scribe> ")
             os.write(fd, b".quit\r")
-            os.waitpid(pid, 0)
-            pid = 0
+            os.waitpid(term.pid, 0)
+            term.pid = 0
         finally:
-            if pid:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-            os.close(fd)
+            term.close()
 
 
 if __name__ == "__main__":
