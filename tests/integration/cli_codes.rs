@@ -218,6 +218,30 @@ fn an_unwritable_standard_error_keeps_the_exit_code() {
         Some(15)
     );
     assert_eq!(both(&["--json", "query", "SELECT * FROM nope"]), Some(15));
+    // A committed batch whose report cannot be written fails (1), and says
+    // it was committed and how to see it again: a caller retrying on the
+    // exit code alone would write it twice.
+    for json in [false, true] {
+        let mut c = env.command(crate::harness::SCRIBE);
+        c.args(
+            &[
+                "--json",
+                "exec",
+                "INSERT INTO t VALUES (7)",
+                "--key",
+                "rep-7",
+            ][usize::from(!json)..],
+        )
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(std::process::Stdio::piped());
+        let child = c.spawn().expect("spawn");
+        let out = crate::harness::output_within(child, crate::harness::COMMAND_TIMEOUT, "scribe");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(said.contains("committed (seq"), "{said}");
+        assert!(said.contains("--key rep-7"), "{said}");
+    }
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE x = 7"), 1);
 }
 
 /// A script read through `| head -1`: the reader goes away while the

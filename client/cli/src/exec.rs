@@ -127,6 +127,11 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<(), Failure> {
             }
             other => other,
         })?;
+    render::done_before(&format!(
+        "the batch was committed (seq {}) all the same: run the same command with `--key {key}` \
+         to see its outcome again (it is written at most once)",
+        receipt.seq
+    ));
     if ctx.json {
         render::print_answer(&scribe_protocol::frame::Answer::Receipt(receipt));
         return Ok(());

@@ -282,7 +282,8 @@ fn emit_or_exit(args: std::fmt::Arguments<'_>, code: i32) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
         exit_on_closed_pipe(&e);
-        errln!("scribe: cannot write to standard output: {e}");
+        let done = DONE.lock().unwrap_or_else(|p| p.into_inner());
+        errln!("scribe: cannot write to standard output: {e}{done}");
         std::process::exit(code);
     }
 }
@@ -303,6 +304,16 @@ pub fn emit_raw(text: &str) {
 fn output_failure(what: &str, e: &std::io::Error) -> Failure {
     exit_on_closed_pipe(e);
     Failure::Local(format!("cannot write {what}: {e}"))
+}
+
+/// What was done before the output failed (`; the batch was committed
+/// …`), said with the failure: a caller that retries on the exit code
+/// alone would write again.
+static DONE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Records what has been done, for a failure to write the report of it.
+pub fn done_before(what: &str) {
+    *DONE.lock().unwrap_or_else(|p| p.into_inner()) = format!("; {what}");
 }
 
 /// The exit code of a failure before standard output closed (0: none).
