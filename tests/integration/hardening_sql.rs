@@ -87,21 +87,22 @@ fn odd_sql_gets_a_clear_category() {
         assert!(stderr(&out).contains(says), "{sql:?}: {}", stderr(&out));
         assert!(!stderr(&out).contains("API misuse"), "{}", stderr(&out));
     }
-    // Two statements in one with a parameter (the CLI splits only SQL
-    // without parameters), the second on a table the first makes: the
-    // reason, not "no such table".
-    let out = env.scribe(&[
-        "exec",
-        "CREATE TABLE two(x); INSERT INTO two VALUES (?)",
-        "-p",
-        "1",
-    ]);
-    assert_eq!(out.status.code(), Some(15), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("more than one SQL statement"),
-        "{}",
-        stderr(&out)
+    // Two statements in one with a parameter, the second on a table the
+    // first makes: the CLI refuses the contradiction itself (exit 2); a
+    // client that sends it is told the reason, not "no such table".
+    let two = "CREATE TABLE two(x); INSERT INTO two VALUES (?)";
+    let out = env.scribe(&["exec", two, "-p", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let (rt, client) = crate::harness::client(&env.paths());
+    let sent = scribe_protocol::Batch::one(
+        scribe_protocol::Statement::new(two).params(vec![scribe_protocol::Value::Integer(1)]),
     );
+    match rt.block_on(client.write(sent)) {
+        Err(scribe_client::Error::Sql { message, .. }) => {
+            assert!(message.contains("more than one SQL statement"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
     // The same through the reader (a byte-order mark is a blank to
     // SQLite's tokenizer).
     for sql in ["", ";", "  -- only a comment", "\u{feff}"] {
