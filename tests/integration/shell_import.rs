@@ -245,21 +245,36 @@ fn stray_quotes_are_read_and_said_as_sqlite3_reads_them() {
     std::fs::write(&quotes, "a,b\n\"\",\"\"\n\"x\"y,z\n\"open,1\n").unwrap();
     let tabbed = dir.join("tabbed.txt");
     std::fs::write(&tabbed, "p|q\n\"3\"\t|4\n5|6\n").unwrap();
-    let (quotes, tabbed) = (quotes.display().to_string(), tabbed.display().to_string());
+    // A CR after a closing quote, not before the row's end: the quote was
+    // data (helper 97); two CRs before one: only the last goes.
+    let crs = dir.join("crs.csv");
+    std::fs::write(&crs, "a,b\n1,x\r\r\n1,\"x\"\ry\n2,3\n").unwrap();
+    let (quotes, tabbed, crs) = (
+        quotes.display().to_string(),
+        tabbed.display().to_string(),
+        crs.display().to_string(),
+    );
     let script = format!(
         ".headers on\n\
          .import --csv {quotes} q\n\
          .import {tabbed} t\n\
+         .import --csv {crs} c\n\
          .mode list\n\
          SELECT quote(a), quote(b) FROM q;\n\
-         SELECT quote(p), quote(q) FROM t;\n"
+         SELECT quote(p), quote(q) FROM t;\n\
+         SELECT quote(a), quote(b) FROM c;\n"
     );
     let Some((ours, theirs)) = both_shells(&env, &[], &script) else {
         return;
     };
     assert!(ours.1.contains("'x\"y,z\n\"open,1\n'|NULL"), "{}", ours.1);
     assert_eq!(ours.1, theirs.1, "stdout; ours' stderr: {}", ours.2);
-    for file in [&quotes, &tabbed] {
+    assert!(
+        ours.1.contains("'1'|'x\r'\n'1'|'x\"\ry\n2,3\n'"),
+        "{}",
+        ours.1
+    );
+    for file in [&quotes, &tabbed, &crs] {
         assert_eq!(about(&ours.2, file), about(&theirs.2, file), "{file}");
     }
     assert!(ours.2.contains(":3: unescaped \" character"), "{}", ours.2);

@@ -116,6 +116,10 @@ impl Shell<'_> {
             Some(n) => n,
             None => {
                 let Some(header) = rows.next() else {
+                    // The quotes of rows skipped are said all the same.
+                    for (at, what) in quotes.borrow_mut().drain(..) {
+                        errln!("{}:{at}: {what}", args.file);
+                    }
                     return Err(Trouble::local(format!("{}: empty file", args.file)));
                 };
                 let header = header.map_err(|e| bad_csv(args.file, &e))?;
@@ -172,10 +176,16 @@ impl Shell<'_> {
         for record in rows {
             let record = record.map_err(|e| bad_csv(args.file, &e))?;
             let line = lines.of(record.position().map_or(0, csv::Position::byte));
-            // Said as they were read, before what is said of this row.
-            for (at, what) in quotes.borrow_mut().drain(..) {
+            // Said as sqlite3 reads them: those of this row's lines (and
+            // of any skipped before it) come before what is said of it.
+            // (The csv crate reads ahead of the rows it gives.)
+            let end = line + record.as_slice().iter().filter(|&&b| b == row).count() as u64;
+            let mut quoted = quotes.borrow_mut();
+            let upto = quoted.iter().take_while(|(at, _)| *at <= end).count();
+            for (at, what) in quoted.drain(..upto) {
                 import.say_at(line, at, &what);
             }
+            drop(quoted);
             let found = record.len();
             if found < columns {
                 import.say(

@@ -36,8 +36,11 @@ pub struct Input<R> {
     row: u8,
     at: At,
     /// A CR outside quotes, kept back until the next byte says whether
-    /// it ends the row.
+    /// it ends the row; and whether it came right after a quote that
+    /// closed a field (if the row does not end there, that quote was data
+    /// and the field goes on, as sqlite3 reads it).
     cr: bool,
+    cr_after_quote: bool,
     skip: usize,
     /// Row separators passed while skipping (for the line numbers).
     skipped: Rc<Cell<u64>>,
@@ -45,8 +48,10 @@ pub struct Input<R> {
     /// and the one the quoted field being read began on.
     line: u64,
     quoted_from: u64,
-    /// A byte to pass on before the next one read.
-    pending: Option<u8>,
+    /// Bytes to pass on before the next one read, and whether the file
+    /// has ended.
+    queued: VecDeque<u8>,
+    done: bool,
     /// What was said of the quotes: (line, what).
     said: Said,
 }
@@ -65,11 +70,13 @@ impl<R: BufRead> Input<R> {
             row,
             at: At::FieldStart,
             cr: false,
+            cr_after_quote: false,
             skip,
             skipped: Rc::clone(&skipped),
             line: 1,
             quoted_from: 1,
-            pending: None,
+            queued: VecDeque::new(),
+            done: false,
             said: Rc::clone(&said),
         };
         (input, skipped, said)
@@ -116,65 +123,90 @@ impl<R: BufRead> Input<R> {
     }
 }
 
+impl<R: BufRead> Input<R> {
+    /// Passes `b` on, unless the row is being skipped.
+    fn pass(&mut self, b: u8) {
+        if self.skip == 0 {
+            self.queued.push_back(b);
+        }
+    }
+
+    /// A CR kept back is data after all: after a closing quote, that
+    /// quote was data too and the field reads on (as sqlite3 reads
+    /// `"x"\ry`), else the field goes on unquoted.
+    fn kept_cr_is_data(&mut self) {
+        if std::mem::take(&mut self.cr_after_quote) {
+            self.pass(b'"');
+            self.at = At::Quoted;
+        } else {
+            self.at = At::Unquoted;
+        }
+        self.pass(b'\r');
+    }
+
+    /// Reads one byte of the file on, queueing what it passes on; false at
+    /// its end.
+    fn next_byte(&mut self) -> std::io::Result<bool> {
+        let chunk = self.inner.fill_buf()?;
+        let Some(&b) = chunk.first() else {
+            if std::mem::take(&mut self.cr) {
+                self.kept_cr_is_data();
+            }
+            self.ended();
+            return Ok(false);
+        };
+        let outside = matches!(self.at, At::FieldStart | At::Unquoted | At::QuoteInQuoted);
+        if b == b'\r' && outside && !self.cr && self.row != b'\r' {
+            self.cr = true;
+            self.cr_after_quote = self.at == At::QuoteInQuoted;
+            self.inner.consume(1);
+            return Ok(true);
+        }
+        if std::mem::take(&mut self.cr) {
+            if b == self.row {
+                self.cr_after_quote = false; // dropped, as sqlite3 drops it
+            } else {
+                self.kept_cr_is_data();
+                if b == b'\r' {
+                    // Read again: it may be the one before the row's end.
+                    return Ok(true);
+                }
+            }
+        }
+        self.inner.consume(1);
+        let (ends, doubled) = self.step(b);
+        if self.skip > 0 {
+            // Lines are counted as [`Lines`] counts them: every
+            // separator, a quoted one too.
+            if b == self.row {
+                self.skipped.set(self.skipped.get() + 1);
+            }
+            if ends {
+                self.skip -= 1;
+            }
+            return Ok(true);
+        }
+        if doubled {
+            self.pass(b'"');
+        }
+        self.pass(b);
+        Ok(true)
+    }
+}
+
 impl<R: BufRead> Read for Input<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut n = 0;
-        if let Some(b) = self.pending.take() {
-            if buf.is_empty() {
-                self.pending = Some(b);
-                return Ok(0);
-            }
-            buf[0] = b;
-            n = 1;
-        }
         while n < buf.len() {
-            let chunk = self.inner.fill_buf()?;
-            let Some(&b) = chunk.first() else {
-                if std::mem::take(&mut self.cr) && self.skip == 0 {
-                    buf[n] = b'\r';
-                    n += 1;
-                }
-                self.ended();
-                return Ok(n);
-            };
-            let outside = matches!(self.at, At::FieldStart | At::Unquoted | At::QuoteInQuoted);
-            if b == b'\r' && outside && !self.cr && self.row != b'\r' {
-                self.cr = true;
-                self.inner.consume(1);
-                continue;
-            }
-            // A CR kept back that does not end the row is data after all.
-            if std::mem::take(&mut self.cr) && b != self.row && self.skip == 0 {
-                buf[n] = b'\r';
+            if let Some(b) = self.queued.pop_front() {
+                buf[n] = b;
                 n += 1;
-                self.at = At::Unquoted;
-                if n == buf.len() {
-                    return Ok(n);
+            } else if self.done || !self.next_byte()? {
+                self.done = true;
+                if self.queued.is_empty() {
+                    break;
                 }
             }
-            self.inner.consume(1);
-            let (ends, doubled) = self.step(b);
-            if self.skip > 0 {
-                // Lines are counted as [`Lines`] counts them: every
-                // separator, a quoted one too.
-                if b == self.row {
-                    self.skipped.set(self.skipped.get() + 1);
-                }
-                if ends {
-                    self.skip -= 1;
-                }
-                continue;
-            }
-            if doubled {
-                buf[n] = b'"';
-                n += 1;
-                if n == buf.len() {
-                    self.pending = Some(b);
-                    return Ok(n);
-                }
-            }
-            buf[n] = b;
-            n += 1;
         }
         Ok(n)
     }
@@ -287,5 +319,19 @@ mod tests {
                 (2, "unterminated \"-quoted field".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn a_cr_after_a_closing_quote_ends_the_field_only_before_the_row_end() {
+        // The row ends: the CR goes, the quote closed the field.
+        assert_eq!(read(b"1,\"x\"\r\n2,3\n", 0).0, b"1,\"x\"\n2,3\n");
+        // It does not: the quote was data, and the field reads on.
+        assert_eq!(
+            read(b"a,b\n1,\"x\"\ry\n2,3\n", 0).0,
+            b"a,b\n1,\"x\"\"\ry\n2,3\n"
+        );
+        assert_eq!(read(b"1,\"x\"\r", 0).0, b"1,\"x\"\"\r");
+        // Of two CRs before the row's end, only the last goes.
+        assert_eq!(read(b"1,x\r\r\n", 0).0, b"1,x\r\n");
     }
 }
