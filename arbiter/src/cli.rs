@@ -156,7 +156,16 @@ fn parse_args(cli: Vec<OsString>) -> Result<(Args, bool), String> {
         !matches!(id, "db" | "socket")
             && matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
     });
-    let paths = Paths::for_db(&first.db, first.socket.clone()).map_err(|e| e.to_string())?;
+    let paths = match Paths::for_db(&first.db, first.socket.clone()) {
+        Ok(p) => p,
+        // A command line that names no database file, as clap's own
+        // usage errors: exit 2.
+        Err(e @ scribe_protocol::Error::Directory(_)) => {
+            say(format_args!("scribed: {e}"));
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let file = crate::conf_file::args(&paths.config)?;
     if file.is_empty() {
         return Ok((first, settings));

@@ -305,6 +305,10 @@ fn a_directory_or_no_database_is_a_usage_error() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
         assert!(said.contains("is a directory"), "{said}");
     }
+    let mut c = env.command(crate::harness::SCRIBED);
+    c.args(["--db", at]);
+    let out = run(c, COMMAND_TIMEOUT);
+    assert_eq!(out.status.code(), Some(2), "scribed: {out:?}");
     let beside: Vec<_> = std::fs::read_dir(env.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -144,14 +144,15 @@ fn reading_a_plain_file_starts_nothing_and_changes_nothing() {
     }
     let script =
         ".mode list\n.headers off\nSELECT * FROM nosuch;\nSELEC 1;\nPRAGMA journal_mode;\n\
-                  PRAGMA foreign_keys;\nSELECT a FROM t;\n";
+                  PRAGMA foreign_keys;\nPRAGMA temp.journal_mode;\nPRAGMA wal_checkpoint;\n\
+                  SELECT a FROM t;\n";
     let Some(((code, out, err), (their_code, their_out, their_err))) =
         both_shells(&env, &[], script)
     else {
         return;
     };
     assert_eq!(out, their_out, "{err}");
-    assert_eq!(out, "delete\n0\n1\n");
+    assert_eq!(out, "delete\n0\ndelete\n0|-1|-1\n1\n");
     assert!(err.contains("no such table: nosuch"), "{err}");
     assert!(err.contains("syntax error"), "{err}");
     assert!(!err.contains("nothing was written"), "{err}");

@@ -86,9 +86,7 @@ impl Shell<'_> {
             (None, false) if self.no_arbiter_knows_more() => Err(Trouble::sql(
                 unprepared.unwrap_or_else(|| "cannot prepare the statement".into()),
             )),
-            (Some(Kind::Write(_)), false)
-                if reads_journal_mode(sql) && self.no_arbiter_knows_more() =>
-            {
+            (Some(Kind::Write(_)), false) if only_reads(sql) && self.no_arbiter_knows_more() => {
                 let rows = self.local(sql)?;
                 self.show(&rows.columns, &rows.rows)
             }
@@ -339,18 +337,21 @@ impl Shell<'_> {
     }
 }
 
-/// `PRAGMA journal_mode` asked, not set: SQLite prepares it as a write
-/// (it may change the mode), though it only reads.
-fn reads_journal_mode(sql: &str) -> bool {
-    let words: String = sql
+/// `PRAGMA [schema.]journal_mode` asked, not set, or `PRAGMA
+/// [schema.]wal_checkpoint` of a file no arbiter serves: SQLite prepares
+/// them as writes, though on a file left alone they only read (a
+/// checkpoint of a file not in WAL answers `0|-1|-1`).
+fn only_reads(sql: &str) -> bool {
+    let words = sql
         .trim()
         .trim_end_matches(';')
         .to_ascii_lowercase()
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    matches!(
-        words.as_str(),
-        "pragma journal_mode" | "pragma main.journal_mode"
-    )
+    let Some(name) = words.strip_prefix("pragma ") else {
+        return false;
+    };
+    let name = name.rsplit_once('.').map_or(name, |(_, n)| n);
+    matches!(name, "journal_mode" | "wal_checkpoint")
 }
