@@ -68,9 +68,24 @@ pub fn args(path: &std::path::Path) -> Result<Vec<String>, String> {
             ));
         }
         args.push(format!("--{name}"));
-        args.push(unquote(value.trim()).to_owned());
+        args.push(beside(path, name, unquote(value.trim())));
     }
     Ok(args)
+}
+
+/// The settings that name files.
+const PATHS: [&str; 3] = ["migrations", "load-extension", "socket"];
+
+/// `value` of setting `name` in the file at `conf`: a relative path is
+/// taken from the file's directory, not from wherever the process that
+/// started the arbiter ran (an auto-start from another directory found
+/// no migrations, or no extension, and failed).
+fn beside(conf: &std::path::Path, name: &str, value: &str) -> String {
+    let relative = !value.is_empty() && std::path::Path::new(value).is_relative();
+    match conf.parent() {
+        Some(dir) if relative && PATHS.contains(&name) => dir.join(value).display().to_string(),
+        _ => value.to_owned(),
+    }
 }
 
 /// A value without one pair of quotes around it (`synchronous = "full"`
@@ -87,6 +102,14 @@ fn unquote(value: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::unquote;
+
+    #[test]
+    fn a_relative_path_is_taken_from_the_file_s_directory() {
+        let conf = std::path::Path::new("/srv/app/app.db.scribe.conf");
+        assert_eq!(super::beside(conf, "migrations", "m"), "/srv/app/m");
+        assert_eq!(super::beside(conf, "load-extension", "/x/v.so"), "/x/v.so");
+        assert_eq!(super::beside(conf, "synchronous", "full"), "full");
+    }
 
     #[test]
     fn one_pair_of_quotes_around_a_value_is_dropped() {

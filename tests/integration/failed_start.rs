@@ -180,3 +180,22 @@ fn a_missing_extension_is_named_as_given() {
     );
     assert!(!said.contains(".so.so"), "{said}");
 }
+
+/// A relative path in the settings file is taken from the file's
+/// directory: an arbiter auto-started by a caller in another directory
+/// looked for the migrations there, and failed (helper 97).
+#[test]
+fn a_relative_path_in_the_settings_is_beside_the_database() {
+    let env = Env::new();
+    let d = env.dir.path().join("m");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("0001_t.sql"), "CREATE TABLE t(x);\n").unwrap();
+    std::fs::write(env.dir.path().join("t.db.scribe.conf"), "migrations = m\n").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.args(["exec", "INSERT INTO t VALUES (1)"])
+        .current_dir(elsewhere.path());
+    let out = crate::harness::run(c, crate::harness::COMMAND_TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}
