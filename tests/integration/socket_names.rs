@@ -273,3 +273,36 @@ fn an_arbiter_whose_socket_is_taken_stops() {
     let log = std::fs::read_to_string(env.paths().log).unwrap();
     assert!(log.contains("took this arbiter's socket"), "{log}");
 }
+
+/// The arbiter a caller starts for its database exits at once, finding
+/// its socket taken by another database's arbiter: the caller is told
+/// whose socket it is (16), however soon that exit comes. The answer
+/// depended on whether the caller asked before the exit (CI on a loaded
+/// machine: 10, "exited before it was ready"); an arbiter that exits at
+/// once (`/bin/false`) makes the late case certain.
+#[test]
+fn a_socket_taken_by_another_database_is_named_however_soon_ours_exits() {
+    let mut other = Env::new();
+    other.start_arbiter(&[]);
+    let theirs = other.paths().socket;
+    let env = Env::new();
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE z(a)")
+        .unwrap();
+    let mut c = env.command(SCRIBE);
+    c.args([
+        "--socket",
+        theirs.to_str().unwrap(),
+        "exec",
+        "CREATE TABLE t(x)",
+    ])
+    .env("SCRIBE_ARBITER_BIN", "/bin/false");
+    let out = crate::harness::run(c, crate::harness::COMMAND_TIMEOUT);
+    assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(other.db.to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
+}

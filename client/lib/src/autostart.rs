@@ -125,6 +125,15 @@ pub async fn launch(
                     if let Some(e) = failed() {
                         return Err(e);
                     }
+                    // Ours found the socket taken (another database's
+                    // arbiter given the same --socket): the hello of the
+                    // one answering says whose it is, as it does when it
+                    // is asked before ours exits, however soon that is.
+                    if let Ok(Some(stream)) = connect::connect_after_ours(paths).await {
+                        let pid = child.id();
+                        reap_later(child, true);
+                        return Ok(Started { stream, pid });
+                    }
                     return Err(unavailable(format!(
                         "the arbiter exited ({status}) before it was ready: {}",
                         log_tail(&paths.log, log_start)

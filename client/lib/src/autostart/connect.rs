@@ -34,7 +34,24 @@ pub async fn try_connect(paths: &Paths) -> Result<Option<UnixStream>, WriteError
 /// database is as good as nobody (one is started, and binds a name of its
 /// own if it must); another, while one does, is refused.
 pub(super) async fn connect(paths: &Paths) -> std::io::Result<Option<UnixStream>> {
-    let to = reach(paths, Which::Rpc);
+    connect_to(paths, reach(paths, Which::Rpc)).await
+}
+
+/// [`connect`] once the arbiter this caller started has exited, having
+/// held the lock: a process that answers on its socket is heard as it
+/// would have been while ours held it (one of a user who may write the
+/// database: another database's arbiter given the same `--socket`, whose
+/// hello then says whose it is).
+pub(super) async fn connect_after_ours(paths: &Paths) -> std::io::Result<Option<UnixStream>> {
+    let mut to = reach(paths, Which::Rpc);
+    to.answerer = Answerer::Writer;
+    connect_to(paths, to).await
+}
+
+async fn connect_to(
+    paths: &Paths,
+    to: scribe_protocol::reach::Reach,
+) -> std::io::Result<Option<UnixStream>> {
     if let Err(why) = to.check_path(paths.socket_given()) {
         // No arbiter yet: one is started (and binds a name of its own).
         return match to.answerer {
