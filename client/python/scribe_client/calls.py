@@ -39,6 +39,8 @@ class Calls:
         conn = loc.http
         loc.http = None
         if conn is not None:
+            if conn in loc.owned:
+                loc.owned.remove(conn)
             self._unregister(conn)
             try:
                 conn.close()
@@ -68,7 +70,7 @@ class Calls:
             self._drop_http(loc)
         reused = loc.http is not None
         if loc.http is None:
-            loc.http = self._connect(autostart)
+            loc.http = self._own(loc, self._connect(autostart))
         try:
             result = self._send(loc, method, path, body, timeout)
         except _Lost as lost:
@@ -76,7 +78,7 @@ class Calls:
                 raise lost.error from lost.cause
             # A kept-alive connection the arbiter had closed: reconnect and
             # resend (a write carries its key, so this is safe).
-            loc.http = self._connect(autostart)
+            loc.http = self._own(loc, self._connect(autostart))
             try:
                 result = self._send(loc, method, path, body, timeout)
             except _Lost as again:

@@ -7,16 +7,16 @@ import sqlite3
 import threading
 import weakref
 import time
-import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from .errors import RETRYABLE, Refused, ScribeError, Timeout, Unavailable
 from .autostart import AutoStart
 from .calls import Calls
+from .per_thread import PerThread
 from .starting import starting
 from .keys import new_key
 from .values import _decode_receipt, _query_params, _sql_error, _statement, dumps
-from .paths import Paths, describe_marker, name_trouble, read_marker
+from .paths import Paths, describe_marker, read_marker
 
 if TYPE_CHECKING:
     from .transaction import Transaction
@@ -36,7 +36,7 @@ def _env_says_off(value: Optional[str]) -> bool:
     return value is not None and value.strip().lower() in ("0", "false", "no", "off")
 
 
-class Scribe(AutoStart, Calls):
+class Scribe(AutoStart, Calls, PerThread):
     """A client of one scribe-managed SQLite database.
 
     Writes go to the arbiter ``scribed`` (HTTP/JSON on
@@ -180,6 +180,15 @@ class Scribe(AutoStart, Calls):
 
         return run(self, fn, idle, total)
 
+    def commit_outcome(self, key: str) -> Dict[str, Any]:
+        """The receipt of a transaction committed with ``key`` (a
+        ``Timeout`` from ``commit()`` carries it as ``.key``), answered from
+        the key's record: ``Expired`` when nothing committed with it;
+        ``Timeout`` again while no arbiter answers."""
+        from .transaction import commit_outcome
+
+        return _decode_receipt(commit_outcome(self, key))
+
     def migrate(self, migrations: Any) -> Dict[str, Any]:
         """Brings the schema up to the last of ``migrations``: a directory
         of ``NNNN_name.sql`` files, or a list of ``(version, name, sql)``
@@ -299,27 +308,6 @@ class Scribe(AutoStart, Calls):
 
     # ---------------------------------------------------------- internal
 
-    def _tls(self) -> threading.local:
-        loc = self._local
-        pid = os.getpid()
-        if pid != self._pid:
-            # In a fork()ed child: never touch the parent's connections
-            # (they stay referenced, so they are not closed here).
-            with self._open_lock:
-                if pid != self._pid:
-                    self._pid = pid
-                    self._generation += 1
-                    self._inherited = self._open
-                    self._open = []
-                    # The parent's transactions are not the child's.
-                    self._transactions = weakref.WeakSet()
-        if getattr(loc, "gen", None) != self._generation:
-            loc.gen = self._generation
-            loc.http = None
-            loc.http_used = 0.0
-            loc.reader = None
-        return loc
-
     def _not_in_own_transaction(self, what: str) -> None:
         """Refuses a write this thread would wait for for ever: its own open
         transaction holds the writer, and cannot end while the thread
@@ -336,49 +324,6 @@ class Scribe(AutoStart, Calls):
                 "inside it with tx.execute(), or after it ends (nothing was written)"
                 % (what, self.paths.db)
             )
-
-    def _reader(self) -> sqlite3.Connection:
-        loc = self._tls()
-        if loc.reader is None:
-            if not os.path.exists(self.paths.db_b):
-                # A reader never creates the database: the arbiter does, at open.
-                try:
-                    if loc.http is None:
-                        loc.http = self._connect(self.autostart)
-                except Unavailable as e:
-                    raise Unavailable("%s does not exist and could not be created: %s" % (self.paths.db, e)) from e
-                if not os.path.exists(self.paths.db_b):
-                    raise Unavailable("%s does not exist (an arbiter answers, but has not created it)" % self.paths.db)
-            loc.reader = self._open_reader()
-        return loc.reader
-
-    def _open_reader(self) -> sqlite3.Connection:
-        trouble = name_trouble(self.paths.db)
-        if trouble is not None:
-            raise Refused(trouble)
-        uri = "file:%s?mode=ro" % urllib.parse.quote(self.paths.db_b, safe="/")
-        try:
-            # Each thread uses only its own connection; check_same_thread is
-            # off so that close() may close them all from one thread.
-            conn = sqlite3.connect(
-                uri,
-                uri=True,
-                timeout=self.busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as e:
-            raise _sql_error(e) from e
-        try:
-            # busy_timeout first, before anything else reads the file.
-            conn.execute("PRAGMA busy_timeout = %d" % int(self.busy_timeout * 1000))
-            conn.execute("PRAGMA query_only = 1")
-        except sqlite3.Error as e:
-            conn.close()
-            raise _sql_error(e) from e
-        return self._register(conn)
-
-
 
 def _one_row(conn: sqlite3.Connection, sql: str) -> Optional[tuple]:
     """The first row ``sql`` reads; None when none, or its table does not

@@ -8,7 +8,9 @@ this process dies or the connection drops, the arbiter rolls it back at
 once.
 """
 
+import inspect
 import json
+import os
 import random
 import socket
 import threading
@@ -16,7 +18,7 @@ import time
 import http.client
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
-from .errors import Expired, ScribeError, Timeout, Unavailable, from_response, RETRYABLE
+from .errors import Expired, ProtocolError, ScribeError, Timeout, Unavailable, from_response, RETRYABLE
 from .keys import new_key
 from .values import dumps
 from .transport import roundtrip
@@ -57,15 +59,20 @@ class Transaction:
         # that caught it must not pass for committed).
         self._ended: Optional[ScribeError] = None
         # The thread that began it (a write of that thread outside it would
-        # wait for it), while it is open.
+        # wait for it), while it is open, and when it was last heard of.
         self._thread: Optional[int] = None
+        self._last = 0.0
+        # The process it belongs to: a fork()ed child shares its
+        # connection, so must not use it (nor end it).
+        self._pid = os.getpid()
 
     # ----------------------------------------------------------- calls
 
     def begin(self) -> "Transaction":
         """Waits in the arbiter's queue until the writer serves this session."""
+        self._not_forked()
         if self._conn is not None:
-            raise ScribeError("this transaction has already begun", category="protocol")
+            raise ProtocolError("this transaction has already begun")
         self._ended = None
         body: Dict[str, Any] = {}
         if self._idle is not None:
@@ -124,7 +131,9 @@ class Transaction:
     def rollback(self) -> None:
         """Rolls back (nothing of the session is written)."""
         self._ended = None  # rolled back, as asked: the block may end
-        if self._conn is None or self.session is None:
+        if self._conn is None or self.session is None or os.getpid() != self._pid:
+            # Not open; or the parent's, in a fork()ed child: it is the
+            # parent's to end (its connection is the parent's too).
             return
         try:
             self._call("/v1/rollback", {"session": self.session}, self._db.call_timeout)
@@ -141,6 +150,12 @@ class Transaction:
         return self
 
     def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
+        if os.getpid() != self._pid:
+            # A fork()ed child leaving the parent's block: the session is
+            # the parent's to end.
+            if kind is None:
+                self._not_forked()
+            return
         if self._conn is None:
             if kind is None and self._ended is not None:
                 raise self._ended  # it ended uncommitted; the block must not pass
@@ -152,17 +167,33 @@ class Transaction:
 
     # ------------------------------------------------------- internal
 
+    def _not_forked(self) -> None:
+        if os.getpid() != self._pid:
+            raise ProtocolError(
+                "this transaction belongs to process %d, which this one was forked from: its "
+                "session and connection are that process's (begin a transaction of this "
+                "process's own)" % self._pid
+            )
+
     def _open(self) -> int:
+        self._not_forked()
         if self._ended is not None:
             raise self._ended
         if self._conn is None or self.session is None:
-            raise ScribeError("this transaction is not open (begin it, or use it in a with block)", category="protocol")
+            raise ProtocolError("this transaction is not open (begin it, or use it in a with block)")
         return self.session
 
     def _holds(self, thread: int) -> bool:
         """Whether this transaction, begun on ``thread``, still holds the
-        writer as far as this client knows (it may have lapsed unseen)."""
-        return self._thread == thread and self._conn is not None and self._ended is None
+        writer as far as this client knows: not ended, and heard of within
+        its idle lease (one abandoned open, kept alive by a traceback,
+        refused the thread's writes for as long as it lived; past the
+        lease the arbiter has rolled it back)."""
+        lease = self._idle if self._idle is not None else 1.0
+        return (
+            self._thread == thread and self._conn is not None and self._ended is None
+            and time.monotonic() - self._last < lease
+        )
 
     def _close(self) -> None:
         self._thread = None  # whichever thread ends it
@@ -189,6 +220,7 @@ class Transaction:
             raise self._ended
         try:
             status, headers, raw, _ = roundtrip(self._conn, "POST", path, data, timeout)
+            self._last = time.monotonic()
         except socket.timeout as e:
             self._close()
             if path == "/v1/commit":
@@ -228,30 +260,58 @@ class Transaction:
         raise err
 
     def _ask_again(self, key: str) -> Dict[str, Any]:
-        body = json.dumps({"session": 0, "key": key}).encode()
-        db = self._db
-        deadline = time.monotonic() + db.retry_for
-        pause = 0.005
-        while True:
-            try:
-                return db._call("POST", "/v1/commit", body, db.call_timeout, autostart=False)
-            except ScribeError as e:
-                if e.category not in RETRYABLE or time.monotonic() + pause > deadline:
-                    raise
-            time.sleep(pause * (0.5 + random.random() / 2))
-            pause = min(pause * 2, 1.0)
+        return commit_outcome(self._db, key)
+
+
+def commit_outcome(db: Any, key: str) -> Dict[str, Any]:
+    """The receipt of the commit made with ``key``, asked of the arbiter
+    (which answers from the key's record; one started meanwhile too);
+    ``Expired`` when nothing committed with it. Asked until ``retry_for``
+    passes; if no arbiter answers by then, the outcome is still unknown:
+    ``Timeout``, with the key (``Unavailable`` would say nothing was
+    written, and a caller running the transaction again would apply it
+    twice)."""
+    body = json.dumps({"session": 0, "key": key}).encode()
+    deadline = time.monotonic() + db.retry_for
+    pause = 0.005
+    while True:
+        try:
+            return db._call("POST", "/v1/commit", body, db.call_timeout, autostart=db.autostart)
+        except ScribeError as e:
+            if e.category not in RETRYABLE:
+                raise
+            if time.monotonic() + pause > deadline:
+                unknown = Timeout(
+                    "the commit was sent and its answer lost, and no arbiter answered when it "
+                    "was asked again by its key %r (%s): whether it committed is unknown; ask "
+                    "with db.commit_outcome(%r)" % (key, e, key)
+                )
+                unknown.key = key
+                raise unknown from e
+        time.sleep(pause * (0.5 + random.random() / 2))
+        pause = min(pause * 2, 1.0)
 
 
 def run(db: Any, fn: Callable[[Transaction], T], idle: Optional[float], total: Optional[float]) -> T:
     """Runs ``fn(tx)`` in a transaction and commits, running the whole of
     it again after a failure that left nothing written and may pass next
     time (``expired``, ``unavailable``, ``overloaded``, ``shutting_down``)."""
+    if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn):
+        # Called, it would run none of its body: an empty transaction
+        # would commit, and the generator or coroutine pass for the result.
+        raise TypeError("run_transaction(fn): fn must be a plain function, not a generator or coroutine function")
     deadline = time.monotonic() + db.retry_for
     pause = 0.005
     while True:
         try:
             with Transaction(db, idle, total) as tx:
-                return fn(tx)
+                result = fn(tx)
+                if inspect.isawaitable(result) or inspect.isgenerator(result):
+                    raise TypeError(
+                        "run_transaction(fn): fn returned a %s, whose body has not run; "
+                        "the transaction was rolled back" % type(result).__name__
+                    )
+                return result
         except ScribeError as e:
             if e.category not in RUN_AGAIN or time.monotonic() + pause > deadline:
                 raise
