@@ -62,6 +62,7 @@ class Transaction:
         # wait for it), while it is open, and when it was last heard of.
         self._thread: Optional[int] = None
         self._last = 0.0
+        self._lease = 1.0
         # The process it belongs to: a fork()ed child shares its
         # connection, so must not use it (nor end it).
         self._pid = os.getpid()
@@ -88,6 +89,8 @@ class Transaction:
         try:
             began = self._call("/v1/begin", body, db.call_timeout + (self._total or 0) + 60.0)
             self.session = int(began["session"])
+            # The idle lease the arbiter granted (it caps what was asked).
+            self._lease = float(began.get("idle_ms", 1000)) / 1000.0
             self._thread = threading.get_ident()
             with db._open_lock:
                 db._transactions.add(self)
@@ -189,10 +192,9 @@ class Transaction:
         its idle lease (one abandoned open, kept alive by a traceback,
         refused the thread's writes for as long as it lived; past the
         lease the arbiter has rolled it back)."""
-        lease = self._idle if self._idle is not None else 1.0
         return (
             self._thread == thread and self._conn is not None and self._ended is None
-            and time.monotonic() - self._last < lease
+            and time.monotonic() - self._last < self._lease
         )
 
     def _close(self) -> None:
