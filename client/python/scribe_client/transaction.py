@@ -254,6 +254,20 @@ class Transaction:
         if status == 200 and isinstance(parsed, dict):
             return parsed
         err = from_response(status, parsed, headers.get("retry-after"))
+        if status == 413:
+            # Over the frame: the arbiter closes the connection, and the
+            # session, which belonged to it, is rolled back with it.
+            self._close()
+            self._ended = Expired(
+                "write session ended: a statement of it was over the arbiter's frame limit, and "
+                "the arbiter closed its connection; it was rolled back and nothing of it was "
+                "written (run the whole transaction again)"
+            )
+            err = type(err)(
+                "%s; the arbiter closed the connection for it, which ended the write session: it "
+                "was rolled back, nothing of it written" % err,
+                status=status,
+            )
         if err.category == "expired" or err.rolled_back:
             # The session is over (SQLite rolled it back with a
             # statement's error, or it lapsed).

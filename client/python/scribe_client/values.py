@@ -110,9 +110,13 @@ def _decode_receipt(receipt: Dict[str, Any]) -> Dict[str, Any]:
 
 def _query_params(params: Params) -> Any:
     """Parameters for ``sqlite3``: names are accepted with or without their
-    ``:``/``@``/``$`` prefix, as the arbiter accepts them."""
+    ``:``/``@``/``$`` prefix, as the arbiter accepts them; the values are
+    those a write takes (``TypeError``, ``ValueError`` as there)."""
     if params is None:
         return ()
+    # The values a write takes, no others (sqlite3's adapters took a
+    # datetime here that a write refuses, and stored NaN as NULL).
+    _encode_params(params)
     if isinstance(params, Mapping):
         return {
             (k[1:] if isinstance(k, str) and k[:1] in (":", "@", "$") else k): v

@@ -132,6 +132,34 @@ class TransactionEdgesTest(ArbiterTest):
         with self.assertRaises(ProtocolError):
             tx.commit()
 
+    def test_a_statement_over_the_frame_ends_the_session_and_says_so(self):
+        """The arbiter closes the connection of a request over its frame
+        limit, which ends the session: the refusal says so, and the next
+        call is ``Expired`` (it said only "nothing was written")."""
+        s = self.client()
+        s.write(SCHEMA)
+        with s.transaction() as tx:
+            tx.execute("INSERT INTO t(tag) VALUES ('before')")
+            with self.assertRaises(Refused) as cm:
+                tx.execute("INSERT INTO t(tag) VALUES (?)", [b"x" * (15 * 1024 * 1024)])
+            self.assertIn("ended the write session", str(cm.exception))
+            with self.assertRaises(Expired):
+                tx.execute("INSERT INTO t(tag) VALUES ('after')")
+            tx.rollback()
+        self.assertEqual(tags(s), [])
+
+    def test_a_query_takes_the_values_a_write_takes(self):
+        import datetime
+        import math
+
+        s = self.client()
+        s.write(SCHEMA)
+        for bad, error in ((datetime.date(2020, 1, 1), TypeError), (math.nan, ValueError)):
+            with self.assertRaises(error):
+                s.write("INSERT INTO t(tag) VALUES (?)", [bad])
+            with self.assertRaises(error):
+                s.query("SELECT ?", [bad])
+
 
 if __name__ == "__main__":
     import unittest
