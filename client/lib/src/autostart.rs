@@ -7,10 +7,9 @@
 //! polling, the winner will answer. One that exits non-zero, or a deadline
 //! that passes, ends in `Unavailable` with the reason from its log.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,11 +20,13 @@ use tokio::net::UnixStream;
 use crate::options::{Options, ENV_ARBITER_BIN};
 
 mod connect;
+mod log;
 mod owner;
 mod starting;
 
 pub use connect::try_connect;
 use connect::{connect, connect_failure, is_impostor};
+use log::log_tail;
 pub use starting::{wait_starting, Waits};
 
 /// An arbiter that answers, and the pid of the one this call spawned
@@ -334,38 +335,6 @@ fn log_failure(paths: &Paths, e: &std::io::Error) -> WriteError {
 fn reap_later(mut child: std::process::Child, already: bool) {
     if !already {
         std::thread::spawn(move || child.wait());
-    }
-}
-
-/// The last lines the arbiter wrote to its log since `from`.
-fn log_tail(log: &Path, from: u64) -> String {
-    let mut text = String::new();
-    // Never blocking on a FIFO, nor reading through a link.
-    let read = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
-        .open(log)
-        .and_then(|mut f| {
-            f.seek(SeekFrom::Start(from))?;
-            f.take(64 * 1024).read_to_string(&mut text)
-        });
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if read.is_err() || lines.is_empty() {
-        return format!("its log {} says nothing{}", log.display(), why_silent(log));
-    }
-    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
-    format!("its log {} ends with: {tail}", log.display())
-}
-
-/// Why a log may say nothing: the arbiter could not write it (its
-/// message went with it).
-fn why_silent(log: &Path) -> &'static str {
-    use nix::sys::statvfs::{statvfs, FsFlags};
-    let dir = log.parent().filter(|d| !d.as_os_str().is_empty());
-    match statvfs(dir.unwrap_or(Path::new("."))) {
-        Ok(fs) if fs.flags().contains(FsFlags::ST_RDONLY) => " (its file system is read-only)",
-        Ok(fs) if fs.blocks_available() == 0 => " (its file system has no space left)",
-        _ => "",
     }
 }
 
