@@ -43,21 +43,77 @@ fn the_systemd_unit_runs_and_drains_with_its_own_flags() {
     let mut arbiter = spawn_ready(c, &env);
     env.scribe_ok(&["exec", SCHEMA]);
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('unit', 1)"]);
-    let stop = command_line("ExecStop", &env);
-    let mut c = env.command(&stop[0]);
-    c.args(&stop[1..]);
-    let out = run(c, Duration::from_secs(40));
-    assert!(out.status.success());
-    assert!(
-        stdout(&out).starts_with("stopped scribed"),
-        "{}",
-        stdout(&out)
-    );
-    // ExecStop returned: the arbiter is gone, with status 0, so
-    // Restart=on-failure leaves it stopped.
-    let status = wait_exit(&mut arbiter, Duration::from_secs(5));
-    assert!(status.success());
+    stop_as_systemd(&env, "scribed@.service", UNIT, &mut arbiter);
     assert_eq!(env.count("SELECT count(*) FROM t"), 1);
+}
+
+/// What systemd does to stop a unit whose main process runs: its
+/// `ExecStop=` if it has one, then its `KillSignal=` (SIGTERM) to the
+/// main process; the arbiter drains and exits 0, so `Restart=on-failure`
+/// leaves it stopped.
+fn stop_as_systemd(env: &Env, name: &str, unit: &str, arbiter: &mut std::process::Child) {
+    run_exec_stop(env, name, unit);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(arbiter.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_exit(arbiter, Duration::from_secs(40));
+    assert!(status.success(), "{status}");
+    assert_eq!(env.arbiter_pid(), None, "drained and gone");
+}
+
+/// Runs the unit's `ExecStop=`, if it has one, as systemd would.
+fn run_exec_stop(env: &Env, name: &str, unit: &str) {
+    let Some(line) = unit.lines().find_map(|l| l.strip_prefix("ExecStop=")) else {
+        return;
+    };
+    let words: Vec<String> = line
+        .replace("%h/.cargo/bin/scribe", SCRIBE)
+        .replace("/usr/local/bin/scribe", SCRIBE)
+        .replace("%f", env.db.to_str().unwrap())
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let mut c = env.command(&words[0]);
+    c.args(&words[1..]);
+    let out = run(c, Duration::from_secs(40));
+    assert!(out.status.success(), "{name}'s ExecStop: {out:?}");
+}
+
+/// An arbiter started by a client serves the database; the unit started
+/// then (or restarted after a crash) finds it and exits 0, "already
+/// running"; systemd then stops the unit, which ran an `ExecStop=scribe
+/// stop` also after a main process that exited by itself: that stopped
+/// the client's arbiter, and the database was left unserved, auto-start
+/// held off (helper 98). Each unit stops nothing that is not its own.
+#[test]
+fn a_unit_started_beside_another_arbiter_stops_nothing() {
+    for (name, unit) in [
+        ("scribed@.service", UNIT),
+        ("scribed-shared@.service", SHARED),
+    ] {
+        let env = Env::new();
+        env.scribe_ok(&["exec", SCHEMA]);
+        let theirs = env.arbiter_pid().expect("auto-started");
+        // The user unit's ExecStart for both: the shared one runs the same
+        // scribed, as its service user.
+        let start = command_line("ExecStart", &env);
+        let mut c = env.command(&start[0]);
+        c.args(&start[1..]);
+        let out = run(c, Duration::from_secs(40));
+        assert!(out.status.success(), "{name}: {out:?}");
+        assert!(stdout(&out).contains("already running"), "{name}: {out:?}");
+        // The main process has exited: systemd runs ExecStop, and has no
+        // process to signal.
+        run_exec_stop(&env, name, unit);
+        assert_eq!(
+            env.arbiter_pid(),
+            Some(theirs),
+            "{name} stopped another arbiter"
+        );
+        env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('served', 1)"]);
+    }
 }
 
 const SHARED: &str = include_str!("../../deploy/systemd/scribed-shared@.service");
@@ -110,8 +166,6 @@ fn the_shared_unit_serves_every_user_of_its_group() {
         .args(["exec", "INSERT INTO t(tag, i) VALUES ('user', 1)"]);
     let out = run(user, Duration::from_secs(40));
     assert!(out.status.success(), "{}", crate::harness::stderr(&out));
-    let out = run(shared_command("ExecStop", &env), Duration::from_secs(40));
-    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
-    assert!(wait_exit(&mut arbiter, Duration::from_secs(5)).success());
+    stop_as_systemd(&env, "scribed-shared@.service", SHARED, &mut arbiter);
     assert_eq!(env.count("SELECT count(*) FROM t"), 1);
 }
