@@ -185,6 +185,16 @@ fn the_cli_honours_keys_and_reads_after_a_seq() {
     assert_eq!(first["replayed"], false);
     assert_eq!(again["replayed"], true);
     assert_eq!(again["seq"], first["seq"]);
+    // The key for another batch: a conflict, whose JSON leaves out the
+    // keys that do not apply to it (it had "statement":null).
+    let mut other = insert;
+    let at = other.iter().position(|a| a.starts_with("INSERT")).unwrap();
+    other[at] = "INSERT INTO t(tag, i) VALUES ('other', 2)";
+    let out = env.scribe(&other);
+    assert_eq!(out.status.code(), Some(14), "{out:?}");
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["error"]["category"], "conflict", "{said}");
+    assert!(said["error"].get("statement").is_none(), "{said}");
     let seq = first["seq"].to_string();
     let rows = env.scribe_ok(&[
         "--json",

@@ -208,6 +208,10 @@ impl JsonOut {
 pub fn error_json(e: &WriteError) -> serde_json::Value {
     let mut obj = json::error(e);
     obj["exit_code"] = e.category().exit_code().into();
+    // A key that does not apply to the error is left out, not null.
+    if let Some(o) = obj.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
     serde_json::json!({ "error": obj })
 }
 
