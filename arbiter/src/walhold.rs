@@ -193,6 +193,49 @@ pub fn refuse_orphan(paths: &scribe_protocol::Paths) -> Result<(), Error> {
     ))
 }
 
+/// Refuses a start where the database file is not the one the previous
+/// arbiter served here (`file`, its device and inode, from its lock
+/// record) while that one's WAL (`wal`, the same file still), with frames
+/// in it, is beside it: an arbiter killed, then a backup renamed over the
+/// database. SQLite would read the new file through the old one's WAL:
+/// the restore undone, or the file corrupted (helper 98). A clean stop
+/// empties the WAL, so a restore made the documented way is never
+/// refused, nor a database restored together with its own WAL.
+///
+/// # Errors
+///
+/// That refusal, saying what to do.
+pub fn refuse_replaced(
+    paths: &scribe_protocol::Paths,
+    file: Option<(u64, u64)>,
+    wal_then: Option<(u64, u64)>,
+) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let (Some((dev, ino)), Some(wal_then)) = (file, wal_then) else {
+        return Ok(());
+    };
+    let wal = paths.wal();
+    // The same WAL as then, past its 32-byte header: frames, commits of
+    // the file it served.
+    let theirs =
+        std::fs::metadata(&wal).is_ok_and(|m| m.len() > 32 && (m.dev(), m.ino()) == wal_then);
+    let now = std::fs::metadata(&paths.db).map(|m| (m.dev(), m.ino()));
+    match now {
+        Ok(now) if theirs && now != (dev, ino) => Err(Error::io(
+            "starting",
+            std::io::Error::other(format!(
+                "{} is not the file the last arbiter here served (inode {}, it served inode                  {ino}), and that file's WAL {} is still beside it with commits in it: SQLite                  would read this file through it. If {} is a restore, remove {} and its -shm                  (their commits are the replaced file's) and start again; if not, put the file                  it served back",
+                paths.db.display(),
+                now.1,
+                wal.display(),
+                paths.db.display(),
+                wal.display()
+            )),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// After waiting for a previous arbiter: refuses to go on when a stop
 /// marker is live now (this arbiter was launched before a `scribe stop`,
 /// or before its database was moved away, and would undo either).

@@ -38,6 +38,29 @@ pub struct InstanceLock {
     like: Like,
     /// Unix seconds when the lock was taken: the arbiter's start.
     started: u64,
+    /// The database file, whose identity the record carries.
+    db: PathBuf,
+}
+
+/// `file=DEV:INO` of the database file and `wal=DEV:INO` of its WAL as
+/// they are now (each left out when it cannot be read): what a later
+/// start compares the files it finds with.
+fn file_line(db: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let id = |name: &str, p: &Path| {
+        std::fs::metadata(p).map_or(String::new(), |m| {
+            format!("{name}={}:{}\n", m.dev(), m.ino())
+        })
+    };
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    id("file", db) + &id("wal", Path::new(&wal))
+}
+
+/// `DEV:INO` read back.
+fn file_id(v: &str) -> Option<(u64, u64)> {
+    let (d, i) = v.trim().split_once(':')?;
+    Some((d.parse().ok()?, i.parse().ok()?))
 }
 
 /// What the lock file records.
@@ -64,6 +87,10 @@ pub struct LockInfo {
     pub failed_dir: Option<PathBuf>,
     /// The fingerprint of what its start depended on, as it failed.
     pub failed_inputs: Option<String>,
+    /// The device and inode of the database file it opened.
+    pub file: Option<(u64, u64)>,
+    /// The device and inode of its WAL.
+    pub wal: Option<(u64, u64)>,
 }
 
 #[cfg(target_os = "linux")]
@@ -204,6 +231,7 @@ impl InstanceLock {
             started: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            db: paths.db.clone(),
         }))
     }
 
@@ -220,10 +248,11 @@ impl InstanceLock {
     /// [`Error::Lock`] when the file cannot be written.
     pub fn record_starting(&mut self, phase: &str) -> Result<(), Error> {
         self.text = format!(
-            "pid={}\nstarted={}\nstarting={}\n",
+            "pid={}\nstarted={}\nstarting={}\n{}",
             std::process::id(),
             self.started,
-            phase.replace('\n', " ")
+            phase.replace('\n', " "),
+            file_line(&self.db)
         );
         self.write()
     }
@@ -278,10 +307,11 @@ impl InstanceLock {
                 .map_or(String::new(), |p| format!("{name}={p}\n"))
         };
         self.text = format!(
-            "pid={}\nstarted={started}\n{}{}",
+            "pid={}\nstarted={started}\n{}{}{}",
             std::process::id(),
             line("socket", socket),
-            line("http_socket", http_socket)
+            line("http_socket", http_socket),
+            file_line(&self.db)
         );
         self.write()
     }
@@ -363,6 +393,8 @@ pub fn read_info(path: &Path) -> LockInfo {
             Some(("failed_at", v)) => info.failed_at = v.trim().parse().ok(),
             Some(("failed_dir", v)) => info.failed_dir = Some(PathBuf::from(v.trim())),
             Some(("failed_inputs", v)) => info.failed_inputs = Some(v.trim().to_owned()),
+            Some(("file", v)) => info.file = file_id(v),
+            Some(("wal", v)) => info.wal = file_id(v),
             _ => {}
         }
     }

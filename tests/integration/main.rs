@@ -28,6 +28,7 @@ mod migration_directives;
 mod migration_waits;
 mod migrations;
 mod query_output;
+mod restore_after_kill;
 mod restores;
 mod rust_client;
 mod sessions;

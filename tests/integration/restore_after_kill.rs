@@ -1,0 +1,86 @@
+//! A backup renamed over the database after its arbiter was killed, the
+//! killed arbiter's WAL left beside it: SQLite would read the backup
+//! through that WAL, undoing the restore or corrupting the file (helper
+//! 98). The next start refuses, saying why and what to do; once the WAL
+//! is removed the restore is served as it was.
+
+use crate::harness::{stderr, Env, SCHEMA};
+
+#[test]
+fn a_backup_renamed_over_a_killed_arbiters_file_is_not_read_through_its_wal() {
+    let env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.insert_tagged("before", 3);
+    let backup = env.dir.path().join("backup.db");
+    let at = backup.to_str().unwrap();
+    env.scribe_ok(&["query", &format!("VACUUM INTO '{at}'")]);
+    // A read transaction held open keeps the arbiter from emptying the
+    // WAL: the commits after the backup are still in it at the kill. Read
+    // only, so that closing it checkpoints nothing.
+    let reader =
+        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM t;")
+        .unwrap();
+    env.insert_tagged("after", 3);
+    env.kill9_arbiter();
+    drop(reader);
+    let wal = env.paths().wal();
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 32,
+        "the WAL holds commits"
+    );
+    std::fs::rename(&backup, &env.db).unwrap();
+
+    let out = env.scribe(&["exec", "INSERT INTO t(tag, i) VALUES ('restored', 1)"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not the file the last arbiter here served"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.arbiter_processes().is_empty());
+
+    // As the refusal says: the WAL is the replaced file's.
+    std::fs::remove_file(&wal).unwrap();
+    let _ = std::fs::remove_file(env.db.with_extension("db-shm"));
+    env.scribe_ok(&["start"]);
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('restored', 1)"]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'before'"), 3);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'after'"), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM t WHERE tag = 'restored'"),
+        1
+    );
+    let ok: String = env
+        .sqlite()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+
+    // A database restored together with its own WAL (both copied back:
+    // new files, the WAL's commits theirs) is served, commits and all.
+    let reader =
+        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM t;")
+        .unwrap();
+    env.insert_tagged("tail", 3);
+    env.kill9_arbiter();
+    drop(reader);
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 32,
+        "the WAL holds commits"
+    );
+    for p in [&env.db, &wal] {
+        let copy = p.with_extension("copy");
+        std::fs::copy(p, &copy).unwrap();
+        std::fs::remove_file(p).unwrap();
+        std::fs::rename(&copy, p).unwrap();
+    }
+    let _ = std::fs::remove_file(env.db.with_extension("db-shm"));
+    env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('restored', 2)"]);
+    assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'tail'"), 3);
+}
