@@ -194,7 +194,7 @@ pub fn refuse_orphan(paths: &scribe_protocol::Paths) -> Result<(), Error> {
 }
 
 /// Refuses a start where the database file is not the one the previous
-/// arbiter served here (`file`, its device and inode, from its lock
+/// arbiter, now gone, served here (`file`, its device and inode, from its lock
 /// record) while that one's WAL (`wal`, the same file still), with frames
 /// in it, is beside it: an arbiter killed, then a backup renamed over the
 /// database. SQLite would read the new file through the old one's WAL:
@@ -215,6 +215,13 @@ pub fn refuse_replaced(
         return Ok(());
     };
     let wal = paths.wal();
+    // Still held: its arbiter lives (frozen, draining), and takes its WAL
+    // from the path as it stops; `opening` waits for that.
+    if let Some(file) = open(&wal)? {
+        if imp::held_elsewhere(&file).map_err(|e| Error::io("looking at the WAL's lock", e))? {
+            return Ok(());
+        }
+    }
     // The same WAL as then, past its 32-byte header: frames, commits of
     // the file it served.
     let theirs =
