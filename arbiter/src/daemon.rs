@@ -66,9 +66,8 @@ pub fn run_until(
     let config_records = config.record_failed_start;
     // The previous arbiter's record, before this one writes its own.
     let previous = scribe_protocol::lockfile::read_info(&paths.lock);
-    let opened = match crate::walhold::refuse_replaced(&paths, previous.file, previous.wal)
-        .and_then(|()| crate::opening::open(config, &mut lock))
-    {
+    lock.carry(&previous);
+    let opened = match crate::opening::open(config, &mut lock, &previous) {
         Ok(Start::Opened(opened)) => *opened,
         Ok(Start::Stopped(exit)) => return Ok(exit),
         Err(e) => {

@@ -46,6 +46,11 @@ pub enum Error {
     /// `names::several_names_message`).
     #[error("{0}")]
     SeveralNames(String),
+    /// The database file is not the one whose WAL, with commits in it,
+    /// lies beside it (a backup renamed over a killed arbiter's file; see
+    /// `walhold::refuse_replaced`).
+    #[error("{0}")]
+    Replaced(String),
     /// The database was written by a newer scribe.
     #[error(
         "database {path} was written by a newer scribe (scribe's tables are at version \
@@ -115,7 +120,10 @@ impl Error {
             | Error::Setting { source, .. }
             | Error::Schema { source, .. } => !is_busy(source),
             Error::Migrations { busy, .. } => !busy,
-            Error::NotWal { .. } | Error::NewerSchema { .. } | Error::SeveralNames(_) => true,
+            Error::NotWal { .. }
+            | Error::NewerSchema { .. }
+            | Error::SeveralNames(_)
+            | Error::Replaced(_) => true,
             _ => false,
         }
     }

@@ -44,13 +44,18 @@ pub struct Opened {
     pub config: Config,
 }
 
-/// Starts: every step up to the sockets bound and recorded.
+/// Starts: every step up to the sockets bound and recorded. `previous`
+/// is the lock record of the arbiter before this one.
 ///
 /// # Errors
 ///
 /// Any failure to open the database, apply the migrations at open or
 /// bind; each names the path and the cause.
-pub fn open(config: Config, lock: &mut InstanceLock) -> Result<Start, Error> {
+pub fn open(
+    config: Config,
+    lock: &mut InstanceLock,
+    previous: &scribe_protocol::lockfile::LockInfo,
+) -> Result<Start, Error> {
     let paths = config.paths.clone();
     // The record is for people and `status`; liveness is the lock. One
     // that cannot be written (another user's file in a sticky directory)
@@ -77,6 +82,9 @@ pub fn open(config: Config, lock: &mut InstanceLock) -> Result<Start, Error> {
         }
         crate::walhold::stopped_meanwhile(&paths)?;
     }
+    // Once no arbiter holds the WAL (the previous one gone, however it
+    // went: it may have been killed while this one waited).
+    crate::walhold::refuse_replaced(&paths, previous.file, previous.wal)?;
     let (session, seq) = crate::db::open_writer(&config)?;
     if let Some(signal) = crate::early::received() {
         return Ok(Start::Stopped(stopped_while_starting(

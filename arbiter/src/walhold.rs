@@ -228,17 +228,17 @@ pub fn refuse_replaced(
         std::fs::metadata(&wal).is_ok_and(|m| m.len() > 32 && (m.dev(), m.ino()) == wal_then);
     let now = std::fs::metadata(&paths.db).map(|m| (m.dev(), m.ino()));
     match now {
-        Ok(now) if theirs && now != (dev, ino) => Err(Error::io(
-            "starting",
-            std::io::Error::other(format!(
-                "{} is not the file the last arbiter here served (inode {}, it served inode                  {ino}), and that file's WAL {} is still beside it with commits in it: SQLite                  would read this file through it. If {} is a restore, remove {} and its -shm                  (their commits are the replaced file's) and start again; if not, put the file                  it served back",
-                paths.db.display(),
-                now.1,
-                wal.display(),
-                paths.db.display(),
-                wal.display()
-            )),
-        )),
+        Ok(now) if theirs && now != (dev, ino) => Err(Error::Replaced(format!(
+            "{db} is not the file the last arbiter here served (inode {}, it served inode \
+             {ino}), and that file's WAL {wal} is still beside it with commits in it: SQLite \
+             would read this file through it. If {db} is a restore, remove {wal} and its -shm \
+             (their commits are the replaced file's) and start again; if that WAL was restored \
+             with it, remove {lock} instead; if neither, put back the file it served",
+            now.1,
+            db = paths.db.display(),
+            wal = wal.display(),
+            lock = paths.lock.display(),
+        ))),
         _ => Ok(()),
     }
 }

@@ -40,6 +40,10 @@ pub struct InstanceLock {
     started: u64,
     /// The database file, whose identity the record carries.
     db: PathBuf,
+    /// The previous arbiter's `file=` and `wal=` lines, kept in this one's
+    /// record until it serves (a start that fails or is killed must not
+    /// erase what the next start checks: see [`InstanceLock::carry`]).
+    carried: String,
 }
 
 /// `file=DEV:INO` of the database file and `wal=DEV:INO` of its WAL as
@@ -232,7 +236,18 @@ impl InstanceLock {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             db: paths.db.clone(),
+            carried: String::new(),
         }))
+    }
+
+    /// Keeps `previous`'s file and WAL identity in this arbiter's record
+    /// until it serves: the files an arbiter killed had open, which a start
+    /// checks a WAL left at the path against.
+    pub fn carry(&mut self, previous: &LockInfo) {
+        let line = |name: &str, id: Option<(u64, u64)>| {
+            id.map_or(String::new(), |(d, i)| format!("{name}={d}:{i}\n"))
+        };
+        self.carried = line("file", previous.file) + &line("wal", previous.wal);
     }
 
     /// Records who holds the lock while it starts, without its sockets:
@@ -252,7 +267,7 @@ impl InstanceLock {
             std::process::id(),
             self.started,
             phase.replace('\n', " "),
-            file_line(&self.db)
+            self.carried
         );
         self.write()
     }
@@ -283,10 +298,11 @@ impl InstanceLock {
             .map_or(String::new(), |d| format!("failed_dir={d}\n"));
         let inputs = crate::failed_start::inputs(paths, migrations);
         self.text = format!(
-            "pid={}\nstarted={}\nfailed_at={at}\nfailed={}\n{dir}failed_inputs={inputs}\n",
+            "pid={}\nstarted={}\nfailed_at={at}\nfailed={}\n{dir}failed_inputs={inputs}\n{}",
             std::process::id(),
             self.started,
-            why.replace('\n', " ")
+            why.replace('\n', " "),
+            self.carried
         );
         self.write()
     }

@@ -84,3 +84,59 @@ fn a_backup_renamed_over_a_killed_arbiters_file_is_not_read_through_its_wal() {
     env.scribe_ok(&["exec", "INSERT INTO t(tag, i) VALUES ('restored', 2)"]);
     assert_eq!(env.count("SELECT count(*) FROM t WHERE tag = 'tail'"), 3);
 }
+
+/// The same restore while the old arbiter is frozen (SIGSTOP): the new
+/// one waits for it to let go of the WAL, and the old one is then killed.
+/// The waiting arbiter served the backup read through the dead one's WAL
+/// (helper 100); it refuses, as a start after the kill does, and the
+/// refusal is recorded as a failed start.
+#[test]
+fn a_start_that_waited_for_a_killed_arbiter_refuses_its_wal_too() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut env = Env::new();
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.insert_tagged("before", 3);
+    let backup = env.dir.path().join("backup.db");
+    let at = backup.to_str().unwrap();
+    env.scribe_ok(&["query", &format!("VACUUM INTO '{at}'")]);
+    let reader =
+        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM t;")
+        .unwrap();
+    env.insert_tagged("after", 3);
+    let old = Pid::from_raw(env.arbiter_pid().expect("an arbiter") as i32);
+    kill(old, Signal::SIGSTOP).unwrap();
+    drop(reader);
+    std::fs::rename(&backup, &env.db).unwrap();
+    let mut c = env.command(crate::harness::SCRIBE);
+    c.args(["--ready-timeout", "60s", "start"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let starter = env.spawn(c);
+    let log = env.paths().log;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("still uses its WAL")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new arbiter never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    kill(old, Signal::SIGKILL).unwrap();
+    let out = env.wait(starter, std::time::Duration::from_secs(90));
+    assert!(
+        !out.status.success(),
+        "served: {out:?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(
+        stderr(&out).contains("is not the file the last arbiter here served"),
+        "{}",
+        stderr(&out)
+    );
+    let record = std::fs::read_to_string(env.paths().lock).unwrap();
+    assert!(record.contains("failed="), "{record}");
+}
