@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import socket
 import sqlite3
 import threading
 import weakref
@@ -286,14 +287,25 @@ class Scribe(AutoStart, Calls, PerThread):
     # --------------------------------------------------------- lifecycle
 
     def close(self) -> None:
-        """Closes the connections of every thread (a later call opens new ones)."""
-        self._tls()  # after a fork(), only the child's own connections are closed
+        """Closes the connections of every thread (a later call opens new
+        ones). Another thread's are ended without being taken from under
+        it: its sockets are shut down (a call it is in fails as a lost
+        connection), and its reader is closed by that thread, at its next
+        call or as it ends (closing a sqlite3 connection another thread is
+        using crashed the process)."""
+        loc = self._tls()  # after a fork(), only the child's own connections are closed
+        mine = {id(c) for c in loc.owned}
         with self._open_lock:
             conns, self._open = self._open, []
             self._generation += 1
         for c in conns:
             try:
-                c.close()
+                if id(c) in mine or not isinstance(c, sqlite3.Connection):
+                    sock = getattr(c, "sock", None)
+                    if sock is not None and id(c) not in mine:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    else:
+                        c.close()
             except Exception:  # noqa: BLE001  (closing is best effort)
                 pass
 

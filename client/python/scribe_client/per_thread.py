@@ -48,7 +48,7 @@ class PerThread:
             # limit failed reads.
             loc.owned = owned = []
             loc.end = end = _Sentinel()
-            weakref.finalize(end, _thread_ended, weakref.ref(self), owned)
+            weakref.finalize(end, _thread_ended, weakref.ref(self), owned, os.getpid())
         return loc
 
     def _own(self, loc: threading.local, conn: Any) -> Any:
@@ -102,8 +102,12 @@ class _Sentinel:
     """Lives as long as a thread's locals (see ``Scribe._tls``)."""
 
 
-def _thread_ended(db_ref: Any, owned: List[Any]) -> None:
-    """Closes the connections of a thread that has ended."""
+def _thread_ended(db_ref: Any, owned: List[Any], pid: int) -> None:
+    """Closes the connections of a thread that has ended, or that opens
+    new ones (``close()``, a new generation), in the process that opened
+    them only (a fork()ed child leaves the parent's alone)."""
+    if os.getpid() != pid:
+        return
     db = db_ref()
     for conn in owned:
         if db is not None:
