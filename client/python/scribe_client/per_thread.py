@@ -78,7 +78,8 @@ class PerThread:
         uri = "file:%s?mode=ro" % urllib.parse.quote(self.paths.db_b, safe="/")
         try:
             # Each thread uses only its own connection; check_same_thread is
-            # off so that close() may close them all from one thread.
+            # off so that its end may close it from whichever thread the
+            # collector runs in (never while another thread uses it).
             conn = sqlite3.connect(
                 uri,
                 uri=True,
