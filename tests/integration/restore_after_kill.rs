@@ -6,24 +6,36 @@
 
 use crate::harness::{stderr, Env, SCHEMA};
 
-#[test]
-fn a_backup_renamed_over_a_killed_arbiters_file_is_not_read_through_its_wal() {
-    let env = Env::new();
-    env.scribe_ok(&["exec", SCHEMA]);
-    env.insert_tagged("before", 3);
-    let backup = env.dir.path().join("backup.db");
-    let at = backup.to_str().unwrap();
-    env.scribe_ok(&["query", &format!("VACUUM INTO '{at}'")]);
-    // A read transaction held open keeps the arbiter from emptying the
-    // WAL: the commits after the backup are still in it at the kill. Read
-    // only, so that closing it checkpoints nothing.
+/// A read transaction held open on `env`'s database, read only: it keeps
+/// the arbiter from emptying the WAL, so commits made meanwhile are still
+/// in it when the arbiter is killed (and closing it checkpoints nothing).
+fn snapshot_held(env: &Env) -> rusqlite::Connection {
     let reader =
         rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     reader
         .execute_batch("BEGIN; SELECT count(*) FROM t;")
         .unwrap();
+    reader
+}
+
+/// Rows tagged `before` (3), a backup of them, then a snapshot held and
+/// rows tagged `after` (3), in the WAL: the backup's path and the reader.
+fn backup_then_more(env: &Env) -> (std::path::PathBuf, rusqlite::Connection) {
+    env.scribe_ok(&["exec", SCHEMA]);
+    env.insert_tagged("before", 3);
+    let backup = env.dir.path().join("backup.db");
+    let at = backup.to_str().unwrap();
+    env.scribe_ok(&["query", &format!("VACUUM INTO '{at}'")]);
+    let reader = snapshot_held(env);
     env.insert_tagged("after", 3);
+    (backup, reader)
+}
+
+#[test]
+fn a_backup_renamed_over_a_killed_arbiters_file_is_not_read_through_its_wal() {
+    let env = Env::new();
+    let (backup, reader) = backup_then_more(&env);
     env.kill9_arbiter();
     drop(reader);
     let wal = env.paths().wal();
@@ -61,12 +73,7 @@ fn a_backup_renamed_over_a_killed_arbiters_file_is_not_read_through_its_wal() {
 
     // A database restored together with its own WAL (both copied back:
     // new files, the WAL's commits theirs) is served, commits and all.
-    let reader =
-        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    reader
-        .execute_batch("BEGIN; SELECT count(*) FROM t;")
-        .unwrap();
+    let reader = snapshot_held(&env);
     env.insert_tagged("tail", 3);
     env.kill9_arbiter();
     drop(reader);
@@ -95,18 +102,7 @@ fn a_start_that_waited_for_a_killed_arbiter_refuses_its_wal_too() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let mut env = Env::new();
-    env.scribe_ok(&["exec", SCHEMA]);
-    env.insert_tagged("before", 3);
-    let backup = env.dir.path().join("backup.db");
-    let at = backup.to_str().unwrap();
-    env.scribe_ok(&["query", &format!("VACUUM INTO '{at}'")]);
-    let reader =
-        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    reader
-        .execute_batch("BEGIN; SELECT count(*) FROM t;")
-        .unwrap();
-    env.insert_tagged("after", 3);
+    let (backup, reader) = backup_then_more(&env);
     let old = Pid::from_raw(env.arbiter_pid().expect("an arbiter") as i32);
     kill(old, Signal::SIGSTOP).unwrap();
     drop(reader);
