@@ -186,3 +186,19 @@ fn a_query_plan_sees_the_index_this_shell_made() {
         "{out}"
     );
 }
+
+/// A dot command's words as sqlite3 reads them: escapes resolved unquoted
+/// and in `"`, taken as they are in `'` (helper 94: `.separator ' -- '
+/// '\r\n'` printed a line break where sqlite3 prints `\r\n`).
+#[test]
+fn dot_command_quotes_and_escapes_read_as_in_sqlite3() {
+    let env = Env::new();
+    let script = ".mode list\n.headers off\n.separator ' -- ' '\\r\\n'\nSELECT 1, 2;\n\
+                  .separator \"\\t\" \\n\nSELECT 3, 4;\n.separator \\101 \"|\\n\"\nSELECT 5, 6;\n";
+    let Some(((code, out, err), (_, theirs, _))) = both_shells(&env, &[], script) else {
+        return;
+    };
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, theirs);
+    assert!(out.starts_with("1 -- 2\\r\\n3\t4\n5A6|\n"), "{out:?}");
+}

@@ -81,10 +81,11 @@ impl Shell<'_> {
                 Ok(())
             }
             (".separator", [col] | [col, _]) => {
+                // Its escapes were resolved with the words, as in sqlite3.
                 let row = args
                     .get(1)
-                    .map_or_else(|| self.separators.1.clone(), |r| Separators::unescape(r));
-                self.separators = Separators(Separators::unescape(col), row);
+                    .map_or_else(|| self.separators.1.clone(), |r| (*r).to_owned());
+                self.separators = Separators((*col).to_owned(), row);
                 Ok(())
             }
             (".import", _) => self.import(&args),
@@ -229,7 +230,9 @@ const MAX_NESTING: u8 = 25;
 
 /// A dot command's words, as sqlite3 splits them: on blanks, except
 /// inside a pair of `"` or `'`, which are taken off (`.import "my
-/// file.csv" "my table"`, `.separator " "`).
+/// file.csv" "my table"`, `.separator " "`). Backslash escapes (`\t`,
+/// `\n`, `\\`, octal `\NNN` …) are resolved in a word that is not quoted
+/// or is in `"`, where `\"` does not end it; one in `'` is taken as it is.
 fn words(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut chars = line
@@ -242,13 +245,28 @@ fn words(line: &str) -> Vec<String> {
             continue;
         }
         let mut word = String::new();
-        if c == '"' || c == '\'' {
+        if c == '\'' {
             chars.next();
             for d in chars.by_ref() {
                 if d == c {
                     break;
                 }
                 word.push(d);
+            }
+            out.push(word);
+            continue;
+        }
+        if c == '"' {
+            chars.next();
+            while let Some(d) = chars.next() {
+                match d {
+                    '"' => break,
+                    '\\' => {
+                        word.push(d);
+                        word.extend(chars.next());
+                    }
+                    _ => word.push(d),
+                }
             }
         } else {
             while let Some(&d) = chars.peek() {
@@ -259,7 +277,47 @@ fn words(line: &str) -> Vec<String> {
                 chars.next();
             }
         }
-        out.push(word);
+        out.push(resolve_backslashes(&word));
+    }
+    out
+}
+
+/// sqlite3's escapes in a dot command's word.
+fn resolve_backslashes(word: &str) -> String {
+    let mut out = String::new();
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(e) = chars.next() else {
+            out.push(c);
+            break;
+        };
+        out.push(match e {
+            'a' => '\u{7}',
+            'b' => '\u{8}',
+            't' => '\t',
+            'n' => '\n',
+            'v' => '\u{b}',
+            'f' => '\u{c}',
+            'r' => '\r',
+            '0'..='7' => {
+                let mut v = e.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    match chars.peek().and_then(|d| d.to_digit(8)) {
+                        Some(d) => {
+                            v = v * 8 + d;
+                            chars.next();
+                        }
+                        None => break,
+                    }
+                }
+                char::from_u32(v).unwrap_or('\u{fffd}')
+            }
+            other => other,
+        });
     }
     out
 }
@@ -280,7 +338,11 @@ mod tests {
         );
         assert_eq!(
             super::words(r#".separator " " \n"#),
-            [".separator", " ", "\\n"]
+            [".separator", " ", "\n"]
+        );
+        assert_eq!(
+            super::words(r#".separator ' -- ' '\r\n' "a\"b" \101"#),
+            [".separator", " -- ", "\\r\\n", "a\"b", "A"]
         );
     }
 }

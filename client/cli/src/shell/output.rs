@@ -67,27 +67,6 @@ impl Separators {
         };
         (col, row)
     }
-
-    /// Separators as `.separator` takes them: `\t`, `\n`, `\r`, `\\` and
-    /// `\"` stand for what they name, as sqlite3 reads them.
-    pub fn unescape(s: &str) -> String {
-        let mut out = String::new();
-        let mut chars = s.chars();
-        while let Some(c) = chars.next() {
-            if c != '\\' {
-                out.push(c);
-                continue;
-            }
-            match chars.next() {
-                Some('t') => out.push('\t'),
-                Some('n') => out.push('\n'),
-                Some('r') => out.push('\r'),
-                Some(other) => out.push(other),
-                None => out.push('\\'),
-            }
-        }
-        out
-    }
 }
 
 impl Mode {
