@@ -35,6 +35,9 @@ function call(method, path, payload) {
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (c) => (text += c));
+        // JSON.parse rounds integers past 2^53 (rowids, counters): read
+        // such a column as text (CAST(x AS TEXT)) or use a parser that
+        // keeps them; see the README's HTTP section.
         res.on("end", () => resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null }));
       },
     );

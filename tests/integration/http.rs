@@ -270,3 +270,32 @@ fn an_empty_idempotency_key_is_refused_and_nothing_is_written() {
     assert_eq!(out.status.code(), Some(16), "{out:?}");
     assert_eq!(env.count("SELECT count(*) FROM k"), 0);
 }
+
+/// A kept-alive connection's answers say how long it may stay idle, a
+/// second short of the arbiter's limit (`--hello-timeout`), so that a
+/// client's agent retires it before the arbiter closes it: Node's reused
+/// one at 10 s and a write failed with EPIPE, outcome unknown (helper 101).
+#[test]
+fn kept_alive_answers_say_how_long_the_connection_may_idle() {
+    use std::io::{Read, Write};
+    let mut env = Env::new();
+    env.start_arbiter(&["--hello-timeout", "4s"]);
+    let mut s = std::os::unix::net::UnixStream::connect(env.paths().http_socket).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut byte).unwrap(),
+            1,
+            "closed before the head ended"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("keep-alive: timeout=3\r\n"), "{head}");
+}

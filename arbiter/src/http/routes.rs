@@ -58,11 +58,35 @@ pub fn router(shared: Arc<Shared>, peer: (i32, u32), sessions: super::ops::Conne
             post(super::ops::operation).fallback(super::ops::other_method),
         )
         .with_state(sessions);
-    stateless.merge(sessions).fallback(
-        |method: axum::http::Method, uri: axum::http::Uri| async move {
-            super::ops::not_found(&format!("{method} {}", uri.path()))
-        },
-    )
+    // How long a kept-alive connection may stay idle, said to the caller a
+    // second short of the arbiter's own limit (the wait for the next
+    // request's head, `--hello-timeout`): a client that reuses a
+    // connection the arbiter is closing meets a reset, and a write sent
+    // without a key then has an unknown outcome (helper 101: Node's agent
+    // retires its sockets by this header, and without it one write in 40
+    // sent at 10 s idle failed with EPIPE).
+    let idle = shared
+        .config
+        .hello_timeout
+        .as_secs()
+        .saturating_sub(1)
+        .max(1);
+    let keep_alive = axum::http::HeaderValue::from_str(&format!("timeout={idle}"))
+        .expect("a number is a header value");
+    stateless
+        .merge(sessions)
+        .fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                super::ops::not_found(&format!("{method} {}", uri.path()))
+            },
+        )
+        .layer(axum::middleware::map_response(move |mut r: Response| {
+            let value = keep_alive.clone();
+            async move {
+                r.headers_mut().insert("keep-alive", value);
+                r
+            }
+        }))
 }
 
 /// Another method on a route served by POST: 405 with an error body, as
