@@ -51,14 +51,18 @@ pub struct InstanceLock {
 /// start compares the files it finds with.
 fn file_line(db: &Path) -> String {
     use std::os::unix::fs::MetadataExt;
-    let id = |name: &str, p: &Path| {
-        std::fs::metadata(p).map_or(String::new(), |m| {
-            format!("{name}={}:{}\n", m.dev(), m.ino())
-        })
-    };
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
-    id("file", db) + &id("wal", Path::new(&wal))
+    id_lines(id(db), id(Path::new(&wal)))
+}
+
+/// The `file=` and `wal=` lines of a record (each left out when unknown).
+fn id_lines(file: Option<(u64, u64)>, wal: Option<(u64, u64)>) -> String {
+    let line = |name: &str, id: Option<(u64, u64)>| {
+        id.map_or(String::new(), |(d, i)| format!("{name}={d}:{i}\n"))
+    };
+    line("file", file) + &line("wal", wal)
 }
 
 /// `DEV:INO` read back.
@@ -244,10 +248,7 @@ impl InstanceLock {
     /// until it serves: the files an arbiter killed had open, which a start
     /// checks a WAL left at the path against.
     pub fn carry(&mut self, previous: &LockInfo) {
-        let line = |name: &str, id: Option<(u64, u64)>| {
-            id.map_or(String::new(), |(d, i)| format!("{name}={d}:{i}\n"))
-        };
-        self.carried = line("file", previous.file) + &line("wal", previous.wal);
+        self.carried = id_lines(previous.file, previous.wal);
     }
 
     /// Records who holds the lock while it starts, without its sockets:

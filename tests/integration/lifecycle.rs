@@ -74,19 +74,23 @@ fn an_arbiter_that_cannot_start_fails_fast_with_the_reason() {
     let env = Env::new();
     // A database in a directory that does not exist.
     let missing = env.dir.path().join("nope").join("x.db");
-    let started = Instant::now();
     // Fast means the failed start is reported as it happens, not after the
     // wait for readiness: that wait is made long, and the bound half of it.
-    let out = env.scribe(&[
-        "--db",
-        missing.to_str().unwrap(),
-        "--ready-timeout",
-        "120s",
-        "exec",
-        "SELECT 1",
-    ]);
-    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_secs(60));
+    let failed_start = |db: &std::path::Path| {
+        let started = Instant::now();
+        let out = env.scribe(&[
+            "--db",
+            db.to_str().unwrap(),
+            "--ready-timeout",
+            "120s",
+            "exec",
+            "SELECT 1",
+        ]);
+        assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+        assert!(started.elapsed() < Duration::from_secs(60));
+        out
+    };
+    let out = failed_start(&missing);
     assert!(
         stderr(&out).contains("cannot write its log"),
         "{}",
@@ -96,17 +100,7 @@ fn an_arbiter_that_cannot_start_fails_fast_with_the_reason() {
     // A file that is not a database.
     let junk = env.dir.path().join("junk.db");
     std::fs::write(&junk, vec![b'x'; 8192]).unwrap();
-    let started = Instant::now();
-    let out = env.scribe(&[
-        "--db",
-        junk.to_str().unwrap(),
-        "--ready-timeout",
-        "120s",
-        "exec",
-        "SELECT 1",
-    ]);
-    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_secs(60));
+    let out = failed_start(&junk);
     assert!(stderr(&out).contains("not a database"), "{}", stderr(&out));
 }
 

@@ -178,10 +178,9 @@ def plan(name: str, value: Optional[str], status: Any, in_transaction: bool = Fa
 def _behind(conn: Any) -> bool:
     """True when the local reader, outside a transaction, cannot see this
     connection's last write (a half-read cursor holds it back)."""
-    remote, fresh = conn._remote, conn._fresh
-    if remote.session is not None or (conn._autocommit is False and not conn._sql_ended):
+    if conn._remote.session is not None or (conn._autocommit is False and not conn._sql_ended):
         return False
-    return remote.last_seq > fresh.seen and fresh.behind(remote.last_seq)
+    return conn._fresher() is not None
 
 
 def run_pragma(conn: Any, cur: Any, sql: str, params: Any, detail) -> Any:
